@@ -1,0 +1,4 @@
+/**
+ * @ripple/core — the pure planning core of Ripple.
+ */
+export * as Workflow from "./Workflow.ts"

@@ -1,0 +1,4 @@
+/**
+ * @ripple/runtime — see README.md. Modules are added here as their issues land.
+ */
+export {}

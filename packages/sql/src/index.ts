@@ -1,0 +1,4 @@
+/**
+ * @ripple/sql — see README.md. Modules are added here as their issues land.
+ */
+export {}

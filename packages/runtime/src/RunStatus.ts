@@ -1,0 +1,501 @@
+/**
+ * The run-status machine: the single source of truth for which status a run may be in and which
+ * transitions are legal. The engine feeds it events; persistence writes only what it accepts.
+ *
+ * Details: the machine counts the run's running branches and keeps a map of dormant ones (waiting
+ * on a signal, sleeping until a time, paused or awaiting approval), so it — not the caller — decides
+ * when the last running branch has ended and which status the run settles in, by the priority
+ * Failed > Paused > Suspended > Completed. It reads no clock: every time arrives in an event.
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import { assign, setup, transition, type SnapshotFrom } from "xstate"
+
+/** Every status a run can be in, in lifecycle order. */
+export const statuses = ["pending", "running", "suspended", "paused", "completed", "failed", "cancelled"] as const
+
+/** A run's status. */
+export type Status = (typeof statuses)[number]
+
+/** Statuses a run never leaves. `failed` is not among them: it accepts `RESUME`. */
+export const terminal: ReadonlyArray<Status> = ["completed", "cancelled"]
+
+/** Identifier of a node of the expanded DAG (the core node-id codec's format). */
+export type NodeId = string
+
+/** Identifier of a branch of concurrent execution, chosen by the engine. */
+export type BranchId = string
+
+/** A point in time in epoch milliseconds, always given by the caller: the machine reads no clock. */
+export type Time = number
+
+/** Why a branch is dormant and what wakes it. */
+export const DormantReason = Schema.Union([
+  Schema.TaggedStruct("Signal", { node: Schema.String, signal: Schema.String }),
+  Schema.TaggedStruct("Sleep", { node: Schema.String, until: Schema.Finite }),
+  Schema.TaggedStruct("Pause", { node: Schema.String, reason: Schema.String }),
+  Schema.TaggedStruct("Approval", { node: Schema.String })
+])
+
+/** Why a branch is dormant: a `SIGNAL` wakes `Signal`, `TIMER_FIRED` `Sleep`, `UNPAUSE` `Pause`, `APPROVE` `Approval`. */
+export type DormantReason = typeof DormantReason.Type
+
+const NodeMark = Schema.Struct({ node: Schema.String, at: Schema.Finite })
+
+/** A node and the time something happened to it. */
+export type NodeMark = typeof NodeMark.Type
+
+const NodeFailure = Schema.Struct({ node: Schema.String, at: Schema.Finite, error: Schema.String })
+
+/** A node failure reported while running; any failure makes the run settle as `failed`. */
+export type NodeFailure = typeof NodeFailure.Type
+
+/** Last started and last completed node with their times; never moved back by a stale time. */
+export const Diagnostics = Schema.Struct({
+  lastStarted: Schema.NullOr(NodeMark),
+  lastCompleted: Schema.NullOr(NodeMark)
+})
+
+/** Last started and last completed node with their times. */
+export type Diagnostics = typeof Diagnostics.Type
+
+/** The machine's context: branch bookkeeping, failures and diagnostics, all plain JSON. */
+export const Context = Schema.Struct({
+  running: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)),
+  dormant: Schema.Record(Schema.String, DormantReason),
+  failures: Schema.Array(NodeFailure),
+  error: Schema.NullOr(Schema.String),
+  diagnostics: Diagnostics
+})
+
+/** The machine's context. */
+export type Context = typeof Context.Type
+
+/** Every event the machine understands; times are data, never read from a clock. */
+export type Event =
+  | { readonly type: "START" }
+  | { readonly type: "NODE_STARTED"; readonly node: NodeId; readonly at: Time }
+  | { readonly type: "NODE_COMPLETED"; readonly node: NodeId; readonly at: Time }
+  | { readonly type: "NODE_FAILED"; readonly node: NodeId; readonly at: Time; readonly error: string }
+  | { readonly type: "BRANCH_STARTED" }
+  | { readonly type: "BRANCH_DORMANT"; readonly branch: BranchId; readonly reason: DormantReason }
+  | { readonly type: "BRANCH_FINISHED" }
+  | { readonly type: "ALL_BRANCHES_FINISHED" }
+  | { readonly type: "SIGNAL"; readonly name: string; readonly payload: unknown }
+  | { readonly type: "TIMER_FIRED"; readonly at: Time }
+  | { readonly type: "UNPAUSE"; readonly node: NodeId; readonly payload: unknown }
+  | { readonly type: "APPROVE"; readonly node: NodeId; readonly payload: unknown }
+  | { readonly type: "FAIL"; readonly error: string }
+  | { readonly type: "CANCEL" }
+  | { readonly type: "RESUME" }
+
+/** The name of an event. */
+export type EventType = Event["type"]
+
+const emptyContext: Context = {
+  running: 0,
+  dormant: {},
+  failures: [],
+  error: null,
+  diagnostics: { lastStarted: null, lastCompleted: null }
+}
+
+const dormantWhere = (dormant: Context["dormant"], wakes: (reason: DormantReason) => boolean): Array<BranchId> =>
+  Object.keys(dormant).filter((branch) => wakes(dormant[branch]!))
+
+const withoutBranches = (dormant: Context["dormant"], branches: ReadonlyArray<BranchId>): Context["dormant"] => {
+  const rest = { ...dormant }
+  for (const branch of branches) delete rest[branch]
+  return rest
+}
+
+const wakeWhere = (context: Context, wakes: (reason: DormantReason) => boolean): Partial<Context> => {
+  const woken = dormantWhere(context.dormant, wakes)
+  return { running: context.running + woken.length, dormant: withoutBranches(context.dormant, woken) }
+}
+
+const isPause = (reason: DormantReason): boolean => reason._tag === "Pause" || reason._tag === "Approval"
+
+// The priority rule lives here once: the guards ask it what a branch event would settle the run in.
+const settledStatus = (context: Pick<Context, "running" | "dormant" | "failures">): Status => {
+  if (context.running > 0) return "running"
+  if (context.failures.length > 0) return "failed"
+  const reasons = Object.values(context.dormant)
+  if (reasons.some(isPause)) return "paused"
+  return reasons.length > 0 ? "suspended" : "completed"
+}
+
+const newer = (last: NodeMark | null, node: NodeId, at: Time): NodeMark | null =>
+  last !== null && at < last.at ? last : { node, at }
+
+/**
+ * The run-status machine.
+ *
+ * Gotchas: `recordDiagnostics` and `notifyStatusChanged` are no-ops here; the runtime supplies them
+ * with `machine.provide({ actions })`. The pure helpers below never execute actions.
+ */
+export const machine = setup({
+  types: {} as { context: Context; events: Event },
+  guards: {
+    // A branch event's outcome: false as well for a branch that is already dormant (it cannot park twice).
+    settles: ({ context, event }, params: { readonly status: Status }) => {
+      switch (event.type) {
+        case "BRANCH_DORMANT":
+          return event.branch in context.dormant
+            ? false
+            : settledStatus({
+              ...context,
+              running: context.running - 1,
+              dormant: { ...context.dormant, [event.branch]: event.reason }
+            }) === params.status
+        case "BRANCH_FINISHED":
+          return settledStatus({ ...context, running: context.running - 1 }) === params.status
+        default:
+          return settledStatus({ ...context, running: 0 }) === params.status
+      }
+    },
+    signalAwaited: ({ context, event }) =>
+      event.type === "SIGNAL" &&
+      dormantWhere(context.dormant, (r) => r._tag === "Signal" && r.signal === event.name).length > 0,
+    sleeperDue: ({ context, event }) =>
+      event.type === "TIMER_FIRED" &&
+      dormantWhere(context.dormant, (r) => r._tag === "Sleep" && r.until <= event.at).length > 0,
+    pauseAwaited: ({ context, event }) =>
+      event.type === "UNPAUSE" &&
+      dormantWhere(context.dormant, (r) => r._tag === "Pause" && r.node === event.node).length > 0,
+    approvalAwaited: ({ context, event }) =>
+      event.type === "APPROVE" &&
+      dormantWhere(context.dormant, (r) => r._tag === "Approval" && r.node === event.node).length > 0
+  },
+  actions: {
+    startRootBranch: assign({ running: 1 }),
+    trackStarted: assign(({ context, event }) =>
+      event.type === "NODE_STARTED"
+        ? { diagnostics: { ...context.diagnostics, lastStarted: newer(context.diagnostics.lastStarted, event.node, event.at) } }
+        : {}
+    ),
+    trackCompleted: assign(({ context, event }) =>
+      event.type === "NODE_COMPLETED"
+        ? {
+          diagnostics: {
+            ...context.diagnostics,
+            lastCompleted: newer(context.diagnostics.lastCompleted, event.node, event.at)
+          }
+        }
+        : {}
+    ),
+    trackFailure: assign(({ context, event }) =>
+      event.type === "NODE_FAILED"
+        ? { failures: [...context.failures, { node: event.node, at: event.at, error: event.error }] }
+        : {}
+    ),
+    forkBranch: assign(({ context }) => ({ running: context.running + 1 })),
+    parkBranch: assign(({ context, event }) =>
+      event.type === "BRANCH_DORMANT"
+        ? { running: context.running - 1, dormant: { ...context.dormant, [event.branch]: event.reason } }
+        : {}
+    ),
+    endBranch: assign(({ context }) => ({ running: context.running - 1 })),
+    endAllBranches: assign({ running: 0 }),
+    wakeSignalled: assign(({ context, event }) =>
+      event.type === "SIGNAL" ? wakeWhere(context, (r) => r._tag === "Signal" && r.signal === event.name) : {}
+    ),
+    wakeDueSleepers: assign(({ context, event }) =>
+      event.type === "TIMER_FIRED" ? wakeWhere(context, (r) => r._tag === "Sleep" && r.until <= event.at) : {}
+    ),
+    wakePaused: assign(({ context, event }) =>
+      event.type === "UNPAUSE" ? wakeWhere(context, (r) => r._tag === "Pause" && r.node === event.node) : {}
+    ),
+    wakeApproved: assign(({ context, event }) =>
+      event.type === "APPROVE" ? wakeWhere(context, (r) => r._tag === "Approval" && r.node === event.node) : {}
+    ),
+    recordError: assign(({ event }) => (event.type === "FAIL" ? { running: 0, error: event.error } : {})),
+    retryFailed: assign({ running: 1, failures: [], error: null }),
+    dropBranches: assign({ running: 0, dormant: {} }),
+    // Durable side effects, supplied by the runtime through `.provide()`.
+    recordDiagnostics: () => {},
+    notifyStatusChanged: (_, _params: { readonly status: Status }) => {}
+  }
+}).createMachine({
+  id: "runStatus",
+  initial: "pending",
+  context: emptyContext,
+  states: {
+    pending: {
+      on: {
+        START: { target: "running", actions: "startRootBranch" },
+        FAIL: { target: "failed", actions: "recordError" },
+        CANCEL: { target: "cancelled", actions: "dropBranches" }
+      }
+    },
+    running: {
+      entry: { type: "notifyStatusChanged", params: { status: "running" } },
+      on: {
+        NODE_STARTED: { actions: ["trackStarted", "recordDiagnostics"] },
+        NODE_COMPLETED: { actions: ["trackCompleted", "recordDiagnostics"] },
+        NODE_FAILED: { actions: ["trackFailure", "recordDiagnostics"] },
+        BRANCH_STARTED: { actions: "forkBranch" },
+        BRANCH_DORMANT: [
+          { guard: { type: "settles", params: { status: "failed" } }, target: "failed", actions: "parkBranch" },
+          { guard: { type: "settles", params: { status: "paused" } }, target: "paused", actions: "parkBranch" },
+          { guard: { type: "settles", params: { status: "suspended" } }, target: "suspended", actions: "parkBranch" },
+          { guard: { type: "settles", params: { status: "running" } }, actions: "parkBranch" }
+        ],
+        BRANCH_FINISHED: [
+          { guard: { type: "settles", params: { status: "failed" } }, target: "failed", actions: "endBranch" },
+          { guard: { type: "settles", params: { status: "paused" } }, target: "paused", actions: "endBranch" },
+          { guard: { type: "settles", params: { status: "suspended" } }, target: "suspended", actions: "endBranch" },
+          { guard: { type: "settles", params: { status: "completed" } }, target: "completed", actions: "endBranch" },
+          { actions: "endBranch" }
+        ],
+        ALL_BRANCHES_FINISHED: [
+          { guard: { type: "settles", params: { status: "failed" } }, target: "failed", actions: "endAllBranches" },
+          { guard: { type: "settles", params: { status: "paused" } }, target: "paused", actions: "endAllBranches" },
+          {
+            guard: { type: "settles", params: { status: "suspended" } },
+            target: "suspended",
+            actions: "endAllBranches"
+          },
+          { target: "completed", actions: "endAllBranches" }
+        ],
+        FAIL: { target: "failed", actions: "recordError" },
+        CANCEL: { target: "cancelled", actions: "dropBranches" }
+      }
+    },
+    suspended: {
+      entry: { type: "notifyStatusChanged", params: { status: "suspended" } },
+      on: {
+        SIGNAL: { guard: "signalAwaited", target: "running", actions: "wakeSignalled" },
+        TIMER_FIRED: { guard: "sleeperDue", target: "running", actions: "wakeDueSleepers" },
+        FAIL: { target: "failed", actions: "recordError" },
+        CANCEL: { target: "cancelled", actions: "dropBranches" }
+      }
+    },
+    paused: {
+      entry: { type: "notifyStatusChanged", params: { status: "paused" } },
+      on: {
+        UNPAUSE: { guard: "pauseAwaited", target: "running", actions: "wakePaused" },
+        APPROVE: { guard: "approvalAwaited", target: "running", actions: "wakeApproved" },
+        FAIL: { target: "failed", actions: "recordError" },
+        CANCEL: { target: "cancelled", actions: "dropBranches" }
+      }
+    },
+    completed: {
+      type: "final",
+      entry: { type: "notifyStatusChanged", params: { status: "completed" } }
+    },
+    failed: {
+      entry: { type: "notifyStatusChanged", params: { status: "failed" } },
+      on: {
+        RESUME: { target: "running", actions: "retryFailed" }
+      }
+    },
+    cancelled: {
+      type: "final",
+      entry: { type: "notifyStatusChanged", params: { status: "cancelled" } }
+    }
+  }
+})
+
+/** A snapshot of the run-status machine. */
+export type Snapshot = SnapshotFrom<typeof machine>
+
+/** One allowed transition: in status `from`, event `event` may lead to status `to`. */
+export interface Transition {
+  readonly from: Status
+  readonly event: EventType
+  readonly to: Status
+}
+
+/** One transition as the machine defines it, with its guard (rendered) if it has one. */
+interface GuardedTransition extends Transition {
+  readonly guard: string | null
+}
+
+const renderGuard = (guard: unknown): string | null => {
+  if (guard === undefined) return null
+  if (typeof guard === "string") return guard
+  const { type, params } = guard as { readonly type: string; readonly params?: Record<string, unknown> }
+  return params === undefined ? type : `${type}(${Object.values(params).map(String).join(", ")})`
+}
+
+// Walked from the machine definition so the table, the rejection reasons and the diagram can never
+// drift from what the machine does.
+const definedTransitions: ReadonlyArray<GuardedTransition> = statuses.flatMap((from) =>
+  [...machine.root.states[from]!.transitions].flatMap(([event, definitions]) =>
+    definitions.map((definition) => ({
+      from,
+      event: event as EventType,
+      to: (definition.target?.[0]?.key ?? from) as Status,
+      guard: renderGuard(definition.guard)
+    }))
+  )
+)
+
+/** Every allowed `(from, event, to)`, derived from the machine definition (self-transitions included). */
+export const transitions: ReadonlyArray<Transition> = definedTransitions
+  .map(({ event, from, to }) => ({ from, event, to }))
+  .filter((t, i, all) => all.findIndex((u) => u.from === t.from && u.event === t.event && u.to === t.to) === i)
+
+/** Whether some event may move a run from `from` to `to`; persistence checks every write with it. */
+export const isAllowed = (from: Status, to: Status): boolean =>
+  transitions.some((t) => t.from === from && t.to === to)
+
+/** Why an event was not accepted. */
+export type Rejection =
+  | "terminal"
+  | "awaiting-resume"
+  | "already-started"
+  | "not-running"
+  | "not-suspended"
+  | "not-paused"
+  | "not-failed"
+  | "branch-already-dormant"
+  | "signal-not-awaited"
+  | "no-sleeper-due"
+  | "pause-not-awaited"
+  | "approval-not-awaited"
+
+/** The outcome of offering an event to a run. */
+export type Next =
+  | { readonly _tag: "Accepted"; readonly snapshot: Snapshot; readonly status: Status }
+  | { readonly _tag: "Rejected"; readonly reason: Rejection }
+
+const handles = (status: Status, event: EventType): boolean =>
+  transitions.some((t) => t.from === status && t.event === event)
+
+// Only called for an event the machine did not take: either the status has no transition for it,
+// or it has one and its guard said no.
+const rejection = (status: Status, event: Event): Rejection => {
+  if (terminal.includes(status)) return "terminal"
+  if (status === "failed") return "awaiting-resume"
+  const guarded = handles(status, event.type)
+  switch (event.type) {
+    case "START":
+      return "already-started"
+    case "BRANCH_DORMANT":
+      return guarded ? "branch-already-dormant" : "not-running"
+    case "SIGNAL":
+      return guarded ? "signal-not-awaited" : "not-suspended"
+    case "TIMER_FIRED":
+      return guarded ? "no-sleeper-due" : "not-suspended"
+    case "UNPAUSE":
+      return guarded ? "pause-not-awaited" : "not-paused"
+    case "APPROVE":
+      return guarded ? "approval-not-awaited" : "not-paused"
+    case "NODE_STARTED":
+    case "NODE_COMPLETED":
+    case "NODE_FAILED":
+    case "BRANCH_STARTED":
+    case "BRANCH_FINISHED":
+    case "ALL_BRANCHES_FINISHED":
+      return "not-running"
+    case "RESUME":
+      return "not-failed"
+    // Every non-terminal status other than failed takes FAIL and CANCEL, so only a terminal one refuses them.
+    case "FAIL":
+    case "CANCEL":
+      return "terminal"
+  }
+}
+
+/** The status of a snapshot. */
+export const status = (snapshot: Snapshot): Status => snapshot.value
+
+/** A fresh run: pending, no branches, no diagnostics. */
+export const initial = (): Snapshot => machine.resolveState({ value: "pending", context: emptyContext })
+
+/**
+ * Offers `event` to the run in `snapshot`, through xstate's pure `transition()` (no action runs).
+ *
+ * Details: an event the machine does not take in this status, or whose guard refuses it, is
+ * `Rejected` with a specific reason — a mismatched or duplicate signal is a rejection, not an error.
+ */
+export const next = (snapshot: Snapshot, event: Event): Next => {
+  if (!snapshot.can(event)) return { _tag: "Rejected", reason: rejection(snapshot.value, event) }
+  const [nextSnapshot] = transition(machine, snapshot, event)
+  return { _tag: "Accepted", snapshot: nextSnapshot, status: nextSnapshot.value }
+}
+
+/** What a dormant run waits for, so callers know how to wake it. */
+export interface Suspension {
+  readonly branches: ReadonlyArray<{ readonly branch: BranchId; readonly reason: DormantReason }>
+  readonly signals: ReadonlyArray<string>
+  readonly wakeAt: Time | null
+  readonly pauses: ReadonlyArray<NodeId>
+  readonly approvals: ReadonlyArray<NodeId>
+}
+
+/**
+ * The dormant branches of a run: their reasons, the signal names they await (sorted, unique), the
+ * earliest sleep deadline (`null` without sleepers), and the nodes awaiting unpause or approval.
+ */
+export const suspension = (snapshot: Snapshot): Suspension => {
+  const branches = Object.entries(snapshot.context.dormant)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([branch, reason]) => ({ branch, reason }))
+  const reasons = branches.map((b) => b.reason)
+  const sleeps = reasons.flatMap((r) => (r._tag === "Sleep" ? [r.until] : []))
+  return {
+    branches,
+    signals: [...new Set(reasons.flatMap((r) => (r._tag === "Signal" ? [r.signal] : [])))].sort(),
+    wakeAt: sleeps.length === 0 ? null : Math.min(...sleeps),
+    pauses: reasons.flatMap((r) => (r._tag === "Pause" ? [r.node] : [])),
+    approvals: reasons.flatMap((r) => (r._tag === "Approval" ? [r.node] : []))
+  }
+}
+
+/** Last started and last completed node with their times. */
+export const diagnostics = (snapshot: Snapshot): Diagnostics => snapshot.context.diagnostics
+
+/** A snapshot as plain JSON: its status and context. */
+export const Persisted = Schema.Struct({ status: Schema.Literals(statuses), context: Context })
+
+/** A snapshot as plain JSON. */
+export type Persisted = typeof Persisted.Type
+
+/** Stored JSON that is not a run-status snapshot (wrong shape, or a running count its status forbids). */
+export class InvalidPersisted extends Data.TaggedError("InvalidPersisted")<{
+  readonly message: string
+}> {}
+
+/** The snapshot as plain JSON, for the store. */
+export const persist = (snapshot: Snapshot): Persisted => ({ status: snapshot.value, context: snapshot.context })
+
+const decodePersisted = Schema.decodeUnknownResult(Persisted)
+
+/** Rebuilds a snapshot from stored JSON (the output of `persist`, possibly round-tripped through a database). */
+export const restore = (json: unknown): Result.Result<Snapshot, InvalidPersisted> =>
+  Result.flatMap(
+    Result.mapError(decodePersisted(json), (error) => new InvalidPersisted({ message: error.message })),
+    ({ context, status }) =>
+      (status === "running") === (context.running > 0)
+        ? Result.succeed(machine.resolveState({ value: status, context }))
+        : Result.fail(
+          new InvalidPersisted({ message: `a ${status} run cannot have ${context.running} running branches` })
+        )
+  )
+
+/**
+ * The machine as a Mermaid `stateDiagram-v2`, generated from its definition; one edge per
+ * `(from, to)` pair, labelled with its events and guards.
+ */
+export const mermaid = (): string => {
+  const edges = new Map<string, { readonly from: Status; readonly to: Status; readonly labels: Array<string> }>()
+  for (const t of definedTransitions) {
+    const key = `${t.from} ${t.to}`
+    const edge = edges.get(key) ?? { from: t.from, to: t.to, labels: [] }
+    edge.labels.push(t.guard === null ? t.event : `${t.event} [${t.guard}]`)
+    edges.set(key, edge)
+  }
+  const lines = [
+    "stateDiagram-v2",
+    `  [*] --> ${machine.root.initial.target[0]!.key}`,
+    ...[...edges.values()].map(({ from, labels, to }) => `  ${from} --> ${to} : ${labels.join(", ")}`),
+    ...statuses.filter((s) => machine.root.states[s]!.type === "final").map((s) => `  ${s} --> [*]`)
+  ]
+  return lines.join("\n") + "\n"
+}

@@ -1,5 +1,7 @@
 /**
  * @ripple/core — the pure planning core of Ripple.
  */
+export * as NodeId from "./NodeId.ts"
+export * as Reference from "./Reference.ts"
 export * as Workflow from "./Workflow.ts"
 export * as Snapshot from "./Snapshot.ts"

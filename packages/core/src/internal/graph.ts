@@ -17,6 +17,10 @@ export interface NodeInfo {
   readonly parallel: string | undefined
   /** Enclosing containers, outer to inner (for a sentinel: excluding its own container). */
   readonly chain: ReadonlyArray<string>
+  /** For a sentinel, whether its container is a loop or a parallel. */
+  readonly containerKind: "loop" | "parallel" | undefined
+  /** The block (block nodes) or the container (sentinels) this node comes from; absent for bare-edge DAGs. */
+  readonly definition: Workflow.Block | Workflow.Loop | Workflow.Parallel | undefined
 }
 
 /** The expanded DAG: interned integer nodes, CSR adjacency in both directions. */
@@ -195,6 +199,7 @@ export const findCycle = (dag: Dag, sorted: Int32Array): ReadonlyArray<number> =
 interface ContainerEntry {
   readonly kind: "loop" | "parallel"
   readonly body: ReadonlyArray<string>
+  readonly definition: Workflow.Loop | Workflow.Parallel
 }
 
 /**
@@ -203,8 +208,10 @@ interface ContainerEntry {
  */
 export const expand = (workflow: Workflow.Workflow): Dag => {
   const containers = new Map<string, ContainerEntry>()
-  for (const loop of workflow.loops ?? []) containers.set(loop.id, { kind: "loop", body: loop.body })
-  for (const parallel of workflow.parallels ?? []) containers.set(parallel.id, { kind: "parallel", body: parallel.body })
+  for (const loop of workflow.loops ?? []) containers.set(loop.id, { kind: "loop", body: loop.body, definition: loop })
+  for (const parallel of workflow.parallels ?? []) {
+    containers.set(parallel.id, { kind: "parallel", body: parallel.body, definition: parallel })
+  }
   const parent = new Map<string, string>()
   for (const [id, entry] of containers) for (const member of entry.body) parent.set(member, id)
   const chains = new Map<string, ReadonlyArray<string>>()
@@ -223,18 +230,26 @@ export const expand = (workflow: Workflow.Workflow): Dag => {
   const nodes: Array<NodeInfo> = []
   const ids: Array<string> = []
   const index = new Map<string, number>()
-  const add = (kind: NodeId.Kind, id: string) => {
+  const add = (kind: NodeId.Kind, id: string, definition: NodeInfo["definition"]) => {
     const chain = chainOf(id)
-    const node: NodeInfo = { kind, id, loop: innermost(chain, "loop"), parallel: innermost(chain, "parallel"), chain }
+    const node: NodeInfo = {
+      kind,
+      id,
+      loop: innermost(chain, "loop"),
+      parallel: innermost(chain, "parallel"),
+      chain,
+      containerKind: kind === "block" ? undefined : containers.get(id)!.kind,
+      definition
+    }
     const formatted = NodeId.format({ kind, id })
     index.set(formatted, nodes.length)
     ids.push(formatted)
     nodes.push(node)
   }
-  for (const block of workflow.blocks) add("block", block.id)
-  for (const id of containers.keys()) {
-    add("start", id)
-    add("end", id)
+  for (const block of workflow.blocks) add("block", block.id, block)
+  for (const [id, entry] of containers) {
+    add("start", id, entry.definition)
+    add("end", id, entry.definition)
   }
   const entryOf = (id: string) => index.get(containers.has(id) ? `${id}#start` : id)!
   const exitOf = (id: string) => index.get(containers.has(id) ? `${id}#end` : id)!

@@ -1,0 +1,110 @@
+import { Dag, NodeId } from "@ripple/core"
+import { assert, describe, it } from "@effect/vitest"
+import * as Result from "effect/Result"
+
+const workflow = {
+  id: "w",
+  blocks: [
+    { id: "t", type: "trigger" },
+    { id: "route", type: "router", params: { value: 1, routes: [{ handle: "one", equals: 1 }], default: "other" } },
+    { id: "a", type: "fn" },
+    { id: "b", type: "fn" },
+    { id: "inner", type: "fn", params: { i: { $ref: "parallel.index" }, j: { $ref: "loop.index" } } },
+    { id: "done", type: "fn" },
+    { id: "c", type: "fn" }
+  ],
+  edges: [
+    { source: "t", target: "route" },
+    { source: "route", target: "L", handle: "one" },
+    { source: "route", target: "c", handle: "other" },
+    { source: "a", target: "P" },
+    { source: "L", target: "done" }
+  ],
+  loops: [{ id: "L", kind: "count", count: 2, body: ["a", "P", "b"] }],
+  parallels: [{ id: "P", kind: "count", count: 3, body: ["inner"] }]
+}
+
+const dag = Result.getOrThrow(Dag.fromWorkflow(workflow))
+const ix = (id: string) => Dag.indexOf(dag, id)!
+const ids = (indices: ArrayLike<number>) => Array.from(indices, (i) => Dag.idOf(dag, i))
+const marked = (marks: Uint8Array) => ids([...marks.keys()].filter((i) => marks[i] === 1)).sort()
+
+describe("Dag expansion", () => {
+  it("numbers blocks, then loop and parallel sentinels, in declaration order", () => {
+    assert.deepStrictEqual(ids(Array.from({ length: Dag.size(dag) }, (_, i) => i)), [
+      "t", "route", "a", "b", "inner", "done", "c", "L#start", "L#end", "P#start", "P#end"
+    ])
+  })
+
+  it("routes container edges through sentinels and links body entries and exits", () => {
+    assert.deepStrictEqual(ids(Dag.successors(dag, ix("route"))), ["L#start", "c"])
+    assert.deepStrictEqual(ids(Dag.successors(dag, ix("L#start"))).sort(), ["a", "b"])
+    assert.deepStrictEqual(ids(Dag.successors(dag, ix("a"))), ["P#start"])
+    assert.deepStrictEqual(ids(Dag.successors(dag, ix("P#start"))), ["inner"])
+    assert.deepStrictEqual(ids(Dag.successors(dag, ix("inner"))), ["P#end"])
+    assert.deepStrictEqual(ids(Dag.predecessors(dag, ix("L#end"))).sort(), ["P#end", "b"])
+    assert.deepStrictEqual(ids(Dag.successors(dag, ix("L#end"))), ["done"])
+  })
+
+  it("keeps the workflow edge (and its handle) behind each out-edge", () => {
+    const edges = Dag.successorEdges(dag, ix("route"))
+    assert.deepStrictEqual(Array.from(edges, (e) => Dag.handleOf(dag, e)), ["one", "other"])
+    assert.deepStrictEqual(Array.from(Dag.successorEdges(dag, ix("L#start"))), [-1, -1])
+    assert.deepStrictEqual(Array.from(Dag.predecessorEdges(dag, ix("done"))), [4])
+  })
+
+  it("records enclosing containers", () => {
+    assert.deepInclude(Dag.nodeOf(dag, ix("inner")), { kind: "block", id: "inner", loop: "L", parallel: "P", chain: ["L", "P"] })
+    assert.deepInclude(Dag.nodeOf(dag, ix("P#start")), { kind: "start", id: "P", loop: "L", parallel: undefined, chain: ["L"], containerKind: "parallel" })
+    assert.deepInclude(Dag.nodeOf(dag, ix("L#end")), { kind: "end", id: "L", loop: undefined, chain: [], containerKind: "loop" })
+    assert.deepInclude(Dag.nodeOf(dag, ix("c")), { loop: undefined, parallel: undefined, chain: [] })
+  })
+
+  it("queries: downstream, upstream, stopAt, topo, sinks, triggers, observed", () => {
+    assert.deepStrictEqual(marked(Dag.downstream(dag, [ix("a")])), ["L#end", "P#end", "P#start", "a", "done", "inner"])
+    assert.deepStrictEqual(marked(Dag.upstream(dag, [ix("inner")])), ["L#start", "P#start", "a", "inner", "route", "t"])
+    assert.deepStrictEqual(
+      marked(Dag.downstream(dag, [ix("t")], { stopAt: (i) => i === ix("L#start") })),
+      ["L#start", "c", "route", "t"]
+    )
+    assert.deepStrictEqual(ids(Dag.topo(dag)), [
+      "t", "route", "c", "L#start", "a", "b", "P#start", "inner", "P#end", "L#end", "done"
+    ])
+    assert.deepStrictEqual(ids(Dag.sinks(dag)), ["done", "c"])
+    assert.deepStrictEqual(ids(Dag.triggers(dag)), ["t"])
+    assert.deepStrictEqual(ids(Dag.observed(dag)), ["done", "c"])
+  })
+
+  it("observed outputs: responses first, then declared outputs (containers by their end)", () => {
+    const declared = Result.getOrThrow(Dag.fromWorkflow({ ...workflow, outputs: ["L", "c"] }))
+    assert.deepStrictEqual(Array.from(Dag.observed(declared), (i) => Dag.idOf(declared, i)), ["c", "L#end"])
+    const responding = Result.getOrThrow(
+      Dag.fromWorkflow({ ...workflow, outputs: ["L"], blocks: workflow.blocks.map((b) => (b.id === "b" ? { ...b, type: "response" } : b)) })
+    )
+    assert.deepStrictEqual(Array.from(Dag.observed(responding), (i) => Dag.idOf(responding, i)), ["b"])
+  })
+
+  it("node ids of every node parse back to the node they name", () => {
+    for (let i = 0; i < Dag.size(dag); i++) {
+      const node = Dag.nodeOf(dag, i)
+      assert.deepStrictEqual(Result.getOrThrow(NodeId.parse(Dag.idOf(dag, i))), { kind: node.kind, id: node.id })
+    }
+  })
+
+  it("fromEdges builds an anonymous DAG with numeric ids", () => {
+    const g = Dag.fromEdges(4, [0, 0, 1, 2], [1, 2, 3, 3])
+    assert.strictEqual(Dag.size(g), 4)
+    assert.deepStrictEqual(Array.from(Dag.topo(g)), [0, 1, 2, 3])
+    assert.deepStrictEqual(Array.from(Dag.predecessors(g, 3)), [1, 2])
+    assert.strictEqual(Dag.indexOf(g, "2"), 2)
+    assert.strictEqual(Dag.indexOf(g, "02"), undefined)
+    assert.strictEqual(Dag.idOf(g, 3), "3")
+    assert.deepStrictEqual(Array.from(Dag.sinks(g)), [3])
+    assert.deepStrictEqual(Array.from(Dag.observed(g)), [3])
+  })
+
+  it("fromWorkflow reports decode errors", () => {
+    const result = Dag.fromWorkflow({ ...workflow, edges: [...workflow.edges, { source: "done", target: "t" }] })
+    assert.isTrue(Result.isFailure(result) && result.failure._tag === "Cycle")
+  })
+})

@@ -4,3 +4,17 @@
 
 /** The run-status machine and its pure helpers (`next`, `transitions`, `restore`, ...). */
 export * as RunStatus from "./RunStatus.ts"
+/** The error block handlers fail with. */
+export * as BlockError from "./BlockError.ts"
+/** Block handlers and the `Handlers` registry. */
+export * as Handler from "./Handler.ts"
+/** The built-in block types. */
+export * as Builtins from "./Builtins.ts"
+/** Run and node events. */
+export * as RunEvent from "./RunEvent.ts"
+/** The persistence port and its in-memory layer. */
+export * as RunStore from "./RunStore.ts"
+/** The engine that executes plans. */
+export * as Engine from "./Engine.ts"
+/** The facade: start, runFrom, plan, status, wait, cancel, events. */
+export * as Runs from "./Runs.ts"

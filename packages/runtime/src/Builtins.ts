@@ -1,0 +1,195 @@
+/**
+ * The built-in block types. None evaluates user code: conditions and routers are declarative
+ * comparisons over resolved inputs.
+ *
+ * - `trigger` — output: the run input.
+ * - `value` — `{ value }`; output: `value`.
+ * - `template` — `{ template: "Hi {{name}}", values: { name: ... } }`; output: the string with every
+ *   `{{key}}` (spaces allowed inside the braces) replaced by `values[key]` (strings as they are,
+ *   other JSON values as JSON). A placeholder without a value fails the block.
+ * - `condition` — `{ left, op, right }`, `op` one of `eq neq lt lte gt gte contains exists`;
+ *   output: the boolean, decision `"true"` / `"false"`. `eq` / `neq` compare JSON structurally;
+ *   ordering ops need two numbers or two strings; `contains` tests a substring, an array element
+ *   or an object key; `exists` is true when `left` is neither absent nor `null` (`right` unused).
+ * - `router` — `{ value, routes: [{ handle, equals }], default? }`; the first route whose `equals`
+ *   equals `value` wins, else `default`; output and decision: the chosen handle. No match and no
+ *   default fails the block.
+ * - `response` — `{ value }`; output: `value`. Responses are the workflow's observed outputs.
+ * - `fail` — `{ message }`; always fails, not retryable.
+ *
+ * Invalid params are permanent (non-retryable) `BlockError`s.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as BlockError from "./BlockError.ts"
+import type { Handler, HandlerContext, Json } from "./Handler.ts"
+import { decide } from "./Handler.ts"
+import * as JsonValue from "./internal/json.ts"
+
+const invalid = (ctx: HandlerContext, message: string) =>
+  Effect.fail(BlockError.permanent(`${ctx.block.type} block ${ctx.block.id}: ${message}`))
+
+const param = (ctx: HandlerContext, key: string): Json | undefined =>
+  Object.hasOwn(ctx.inputs, key) ? ctx.inputs[key] : undefined
+
+/**
+ * `trigger`: outputs the run input.
+ *
+ * @since 0.1.0
+ */
+export const trigger: Handler = (ctx) => Effect.succeed(ctx.input)
+
+/**
+ * `value`: outputs its `value` param.
+ *
+ * @since 0.1.0
+ */
+export const value: Handler = (ctx) => {
+  const v = param(ctx, "value")
+  return v === undefined ? invalid(ctx, "missing param \"value\"") : Effect.succeed(v)
+}
+
+const placeholder = /\{\{\s*([^{}\s]+)\s*\}\}/g
+
+/**
+ * `template`: fills `{{key}}` placeholders of `template` from `values`.
+ *
+ * @since 0.1.0
+ */
+export const template: Handler = (ctx) => {
+  const text = param(ctx, "template")
+  if (typeof text !== "string") return invalid(ctx, `param "template" must be a string, got ${JsonValue.typeOf(text)}`)
+  const values = param(ctx, "values") ?? {}
+  if (!JsonValue.isObject(values)) return invalid(ctx, `param "values" must be an object, got ${JsonValue.typeOf(values)}`)
+  let missing: string | undefined
+  const out = text.replace(placeholder, (_, key: string) => {
+    if (!Object.hasOwn(values, key)) {
+      missing ??= key
+      return ""
+    }
+    const v = values[key]!
+    return typeof v === "string" ? v : JSON.stringify(v)
+  })
+  return missing === undefined ? Effect.succeed(out) : invalid(ctx, `no value for placeholder {{${missing}}}`)
+}
+
+/**
+ * The comparison operators of `condition`.
+ *
+ * @since 0.1.0
+ */
+export const operators = ["eq", "neq", "lt", "lte", "gt", "gte", "contains", "exists"] as const
+
+/**
+ * A comparison operator of `condition`.
+ *
+ * @since 0.1.0
+ */
+export type Operator = (typeof operators)[number]
+
+const isOperator = (op: Json | undefined): op is Operator => typeof op === "string" && (operators as ReadonlyArray<string>).includes(op)
+
+const order = (left: Json | undefined, right: Json | undefined): number | string => {
+  if (typeof left === "number" && typeof right === "number") return left - right
+  if (typeof left === "string" && typeof right === "string") return left < right ? -1 : left > right ? 1 : 0
+  return `cannot order ${JsonValue.typeOf(left)} and ${JsonValue.typeOf(right)}`
+}
+
+/**
+ * Evaluates `left op right`; a string is the reason the comparison is not defined.
+ *
+ * @since 0.1.0
+ */
+export const compare = (left: Json | undefined, op: Operator, right: Json | undefined): boolean | string => {
+  switch (op) {
+    case "exists":
+      return left !== undefined && left !== null
+    case "eq":
+    case "neq": {
+      if (left === undefined || right === undefined) return `${op} needs both left and right`
+      return JsonValue.equals(left, right) === (op === "eq")
+    }
+    case "contains": {
+      if (typeof left === "string") return typeof right === "string" ? left.includes(right) : "a string contains only strings"
+      if (Array.isArray(left)) return right !== undefined && left.some((x) => JsonValue.equals(x, right))
+      if (JsonValue.isObject(left)) return typeof right === "string" ? Object.hasOwn(left, right) : "an object contains only string keys"
+      return `cannot test containment in ${JsonValue.typeOf(left)}`
+    }
+    default: {
+      const d = order(left, right)
+      if (typeof d === "string") return d
+      return op === "lt" ? d < 0 : op === "lte" ? d <= 0 : op === "gt" ? d > 0 : d >= 0
+    }
+  }
+}
+
+/**
+ * `condition`: compares `left` and `right`; decision `"true"` or `"false"`.
+ *
+ * @since 0.1.0
+ */
+export const condition: Handler = (ctx) => {
+  const op = param(ctx, "op")
+  if (!isOperator(op)) return invalid(ctx, `param "op" must be one of ${operators.join(", ")}`)
+  const result = compare(param(ctx, "left"), op, param(ctx, "right"))
+  return typeof result === "string" ? invalid(ctx, result) : Effect.succeed(decide(String(result), result))
+}
+
+/**
+ * `router`: picks the first route whose `equals` equals `value`, else `default`.
+ *
+ * @since 0.1.0
+ */
+export const router: Handler = (ctx) => {
+  const v = param(ctx, "value") ?? null
+  const routes = param(ctx, "routes") ?? []
+  if (!Array.isArray(routes)) return invalid(ctx, "param \"routes\" must be an array")
+  for (let r = 0; r < routes.length; r++) {
+    const route = routes[r]!
+    if (!JsonValue.isObject(route) || typeof route["handle"] !== "string") {
+      return invalid(ctx, `routes[${r}] must be { handle: string, equals }`)
+    }
+    if (Object.hasOwn(route, "equals") && JsonValue.equals(route["equals"]!, v)) {
+      return Effect.succeed(decide(route["handle"], route["handle"]))
+    }
+  }
+  const fallback = param(ctx, "default")
+  if (typeof fallback === "string") return Effect.succeed(decide(fallback, fallback))
+  return invalid(ctx, `no route matches ${JSON.stringify(v)} and there is no default`)
+}
+
+/**
+ * `response`: outputs its `value` param (an observed output of the workflow).
+ *
+ * @since 0.1.0
+ */
+export const response: Handler = (ctx) => {
+  const v = param(ctx, "value")
+  return Effect.succeed(v === undefined ? null : v)
+}
+
+/**
+ * `fail`: fails with its `message` param.
+ *
+ * @since 0.1.0
+ */
+export const fail: Handler = (ctx) => {
+  const message = param(ctx, "message")
+  return Effect.fail(BlockError.permanent(typeof message === "string" ? message : `fail block ${ctx.block.id}`))
+}
+
+/**
+ * Every built-in handler by block type.
+ *
+ * @since 0.1.0
+ */
+export const handlers: Readonly<Record<string, Handler>> = {
+  trigger,
+  value,
+  template,
+  condition,
+  router,
+  response,
+  fail
+}

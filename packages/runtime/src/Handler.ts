@@ -1,0 +1,131 @@
+/**
+ * Block handlers: what a block of a given `type` does when the engine runs it, and the registry
+ * (`Handlers`) the engine looks types up in.
+ *
+ * **Details**
+ *
+ * A handler is `(ctx) => Effect<Output, BlockError, R>`. Its output is any JSON value; a router or
+ * condition returns `decide(handle, output)` so the engine knows which outgoing edges to take.
+ * Apps register their own handlers with `layer({ myType: handler })`, which merges them with the
+ * built-ins (`Builtins`); an app handler for a built-in type replaces the built-in.
+ *
+ * @since 0.1.0
+ */
+import type { Workflow } from "@ripple/core"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type { BlockError } from "./BlockError.ts"
+import * as Builtins from "./Builtins.ts"
+
+/** Any JSON value. */
+export type Json = Workflow.Json
+
+/**
+ * The index and item of the enclosing loop or parallel iteration/branch.
+ *
+ * @since 0.1.0
+ */
+export interface Scope {
+  readonly index: number
+  readonly item: Json
+}
+
+/**
+ * What a handler is given.
+ *
+ * **Gotchas**
+ *
+ * `signal` is created on first access and aborted when the attempt is interrupted (a cancelled
+ * run); handlers that call Promise APIs pass it on. Effect-native handlers need not read it:
+ * interruption reaches them directly.
+ *
+ * @since 0.1.0
+ */
+export interface HandlerContext {
+  /** The block's params with every reference resolved (references to skipped blocks read `null`). */
+  readonly inputs: { readonly [key: string]: Json }
+  /** The block's params as written, references unresolved. */
+  readonly params: { readonly [key: string]: Json }
+  readonly block: Workflow.Block
+  /** The run input (declared defaults applied). */
+  readonly input: { readonly [key: string]: Json }
+  readonly runId: string
+  /** The node instance id (see `NodeId`). */
+  readonly node: string
+  /** 1 for the first attempt. */
+  readonly attempt: number
+  readonly loop: Scope | undefined
+  readonly parallel: Scope | undefined
+  readonly signal: AbortSignal
+}
+
+/**
+ * A handler's result that also names the branch a router or condition takes.
+ *
+ * @since 0.1.0
+ */
+export class Decision {
+  constructor(readonly handle: string, readonly output: Json) {}
+}
+
+/**
+ * What a handler returns: an output, or an output with a decision.
+ *
+ * @since 0.1.0
+ */
+export type Output = Json | Decision
+
+/**
+ * Returns `output` and takes only the outgoing edges whose `handle` is `handle`.
+ *
+ * @since 0.1.0
+ */
+export const decide = (handle: string, output: Json): Decision => new Decision(handle, output)
+
+/**
+ * A block handler.
+ *
+ * @since 0.1.0
+ */
+export type Handler<R = never> = (ctx: HandlerContext) => Effect.Effect<Output, BlockError, R>
+
+/**
+ * The handler registry the engine reads. Handlers here have their requirements already provided.
+ *
+ * @since 0.1.0
+ */
+export class Handlers extends Context.Service<Handlers, {
+  readonly get: (type: string) => Handler | undefined
+}>()("ripple/runtime/Handlers") {}
+
+const registry = (handlers: Readonly<Record<string, Handler>>): Handlers["Service"] => {
+  const table = new Map(Object.entries(handlers))
+  return { get: (type) => table.get(type) }
+}
+
+/**
+ * The built-in handlers only.
+ *
+ * @since 0.1.0
+ */
+// Built lazily: Builtins imports `decide` from this module, so neither reads the other at load time.
+export const layerBuiltins: Layer.Layer<Handlers> = Layer.sync(Handlers, () => registry(Builtins.handlers))
+
+/**
+ * The built-ins plus `handlers` (which win on a type clash); their requirements `R` are captured
+ * when the layer is built, so the engine calls them without knowing `R`.
+ *
+ * @since 0.1.0
+ */
+export const layer = <R = never>(handlers: Readonly<Record<string, Handler<R>>>): Layer.Layer<Handlers, never, R> =>
+  Layer.effect(
+    Handlers,
+    Effect.map(Effect.context<R>(), (context) => {
+      const provided: Record<string, Handler> = { ...Builtins.handlers }
+      for (const [type, handler] of Object.entries(handlers)) {
+        provided[type] = (ctx) => Effect.provideContext(handler(ctx), context)
+      }
+      return registry(provided)
+    })
+  )

@@ -1,0 +1,398 @@
+/**
+ * The persistence port of the engine: frozen workflow versions, runs, their status (validated by
+ * `RunStatus`), the per-node journal and diagnostics. `layerMemory` keeps everything in memory;
+ * `@ripple/sql` provides the Postgres twin, and both pass `tests/helpers/runStoreContract.ts`.
+ *
+ * **Details**
+ *
+ * - Workflow versions are content-addressed: the version of a workflow is `Fingerprint.hash` of its
+ *   encoded JSON, so saving the same workflow twice stores it once, and a run always reads back the
+ *   exact version it started with.
+ * - `journal` takes a batch of entries for one run and applies them in order, so the engine writes
+ *   the completions of a wave and the starts of the next one in one call (one round trip, one
+ *   transaction in SQL). Later entries for a node replace earlier ones.
+ * - `transition` offers a `RunStatus` event to the run's persisted machine; an event the machine
+ *   rejects (or a status change `RunStatus.isAllowed` refuses) fails with `IllegalTransition` and
+ *   writes nothing.
+ *
+ * @since 0.1.0
+ */
+import { Fingerprint, Snapshot, Workflow } from "@ripple/core"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
+import type { Mode } from "./RunEvent.ts"
+import * as RunStatus from "./RunStatus.ts"
+
+/** Any JSON value. */
+type Json = Workflow.Json
+
+/**
+ * No run with this id.
+ *
+ * @since 0.1.0
+ */
+export class RunNotFound extends Data.TaggedError("RunNotFound")<{ readonly runId: string }> {}
+
+/**
+ * No stored workflow with this version.
+ *
+ * @since 0.1.0
+ */
+export class WorkflowNotFound extends Data.TaggedError("WorkflowNotFound")<{ readonly version: string }> {}
+
+/**
+ * `RunStatus` refused the event in the run's current status; nothing was written.
+ *
+ * @since 0.1.0
+ */
+export class IllegalTransition extends Data.TaggedError("IllegalTransition")<{
+  readonly runId: string
+  readonly from: RunStatus.Status
+  readonly event: RunStatus.EventType
+  readonly reason: RunStatus.Rejection | "not-allowed"
+}> {}
+
+/**
+ * Every error of the store.
+ *
+ * @since 0.1.0
+ */
+export type RunStoreError = RunNotFound | WorkflowNotFound | IllegalTransition
+
+/**
+ * A stored run.
+ *
+ * @since 0.1.0
+ */
+export interface Run {
+  readonly id: string
+  readonly workflowId: string
+  /** The frozen workflow version the run executes. */
+  readonly version: string
+  readonly mode: Mode
+  /** The run whose snapshot a run-from or resume plan was made from. */
+  readonly sourceRun: string | undefined
+  readonly target: string | undefined
+  readonly trigger: string | undefined
+  readonly input: { readonly [key: string]: Json }
+  readonly status: RunStatus.Status
+  /** The persisted `RunStatus` machine (status and context). */
+  readonly machine: RunStatus.Persisted
+  readonly diagnostics: Snapshot.Diagnostics
+  readonly createdAt: number
+  readonly updatedAt: number
+}
+
+/**
+ * What `createRun` needs.
+ *
+ * @since 0.1.0
+ */
+export interface NewRun {
+  readonly version: string
+  readonly mode: Mode
+  readonly sourceRun?: string | undefined
+  readonly target?: string | undefined
+  readonly trigger?: string | undefined
+  readonly input: { readonly [key: string]: Json }
+  readonly at: number
+}
+
+/**
+ * One journal write for one node instance.
+ *
+ * - `Started`: an attempt began (status `running`).
+ * - `Completed`: the node produced `output` (and `decision` for routers and conditions).
+ * - `Failed`: the last attempt failed with `error`.
+ * - `Skipped`: no incoming edge was taken.
+ * - `Reused`: the node's `record` from run `from` is kept, with the planner's `reasons`; the stored
+ *   record's `reusedFrom` names the run that executed it (`record.reusedFrom`, else `from`). The
+ *   record travels with the entry so any store can write it; a SQL store may instead copy the row
+ *   of run `from` server-side.
+ *
+ * @since 0.1.0
+ */
+export type JournalEntry =
+  | {
+    readonly _tag: "Started"
+    readonly node: string
+    readonly attempt: number
+    readonly inputs: Json | undefined
+    readonly fingerprints: Snapshot.Fingerprints
+    readonly at: number
+  }
+  | {
+    readonly _tag: "Completed"
+    readonly node: string
+    readonly attempt: number
+    readonly inputs: Json
+    readonly output: Json
+    readonly decision: string | undefined
+    readonly fingerprints: Snapshot.Fingerprints
+    readonly startedAt: number
+    readonly at: number
+  }
+  | {
+    readonly _tag: "Failed"
+    readonly node: string
+    readonly attempt: number
+    readonly inputs: Json | undefined
+    readonly error: Snapshot.NodeError
+    readonly fingerprints: Snapshot.Fingerprints
+    readonly startedAt: number
+    readonly at: number
+  }
+  | {
+    readonly _tag: "Skipped"
+    readonly node: string
+    readonly fingerprints: Snapshot.Fingerprints
+    readonly at: number
+  }
+  | {
+    readonly _tag: "Reused"
+    readonly node: string
+    readonly from: string
+    readonly record: Snapshot.NodeRecord
+    readonly reasons: ReadonlyArray<string>
+  }
+
+/**
+ * The persistence port.
+ *
+ * @since 0.1.0
+ */
+export class RunStore extends Context.Service<RunStore, {
+  /** Stores a frozen workflow version (idempotent) and returns its version. */
+  readonly saveWorkflow: (workflow: Workflow.Workflow) => Effect.Effect<string>
+  readonly loadWorkflow: (version: string) => Effect.Effect<Workflow.Workflow, WorkflowNotFound>
+  /** Creates a `pending` run of a saved workflow version and returns it with its new id. */
+  readonly createRun: (run: NewRun) => Effect.Effect<Run, WorkflowNotFound>
+  readonly getRun: (runId: string) => Effect.Effect<Run, RunNotFound>
+  /** Offers a `RunStatus` event; returns the status before and after. */
+  readonly transition: (
+    runId: string,
+    event: RunStatus.Event,
+    at: number
+  ) => Effect.Effect<{ readonly from: RunStatus.Status; readonly to: RunStatus.Status }, RunNotFound | IllegalTransition>
+  /** Applies a batch of node writes in order, atomically. */
+  readonly journal: (
+    runId: string,
+    entries: ReadonlyArray<JournalEntry>
+  ) => Effect.Effect<void, RunNotFound>
+  /** The planner's reasons for every reused node of a run. */
+  readonly reasons: (runId: string) => Effect.Effect<{ readonly [node: string]: ReadonlyArray<string> }, RunNotFound>
+  readonly setDiagnostics: (runId: string, diagnostics: Snapshot.Diagnostics, at: number) => Effect.Effect<void, RunNotFound>
+  /** The run's snapshot: frozen workflow, input, status, node records, diagnostics. */
+  readonly snapshot: (runId: string) => Effect.Effect<Snapshot.Snapshot, RunNotFound | WorkflowNotFound>
+  /**
+   * The snapshot of the most recently created run of `workflowId` started by `trigger` (`undefined`:
+   * runs that named no trigger) that finished, as `completed` or `failed`.
+   */
+  readonly latestSnapshot: (
+    workflowId: string,
+    trigger?: string | undefined
+  ) => Effect.Effect<Option.Option<Snapshot.Snapshot>, WorkflowNotFound>
+}>()("ripple/runtime/RunStore") {}
+
+/**
+ * The version (content address) of a workflow.
+ *
+ * @since 0.1.0
+ */
+export const versionOf = (workflow: Workflow.Workflow): string => Fingerprint.hash(Workflow.encode(workflow))
+
+/**
+ * The node record a journal entry writes (`Reused` entries are resolved by the store).
+ *
+ * @since 0.1.0
+ */
+export const recordOf = (entry: Exclude<JournalEntry, { readonly _tag: "Reused" }>): Snapshot.NodeRecord => {
+  switch (entry._tag) {
+    case "Started":
+      return {
+        status: "running",
+        ...(entry.inputs === undefined ? {} : { inputs: entry.inputs }),
+        fingerprints: entry.fingerprints,
+        attempt: entry.attempt,
+        startedAt: entry.at
+      }
+    case "Completed":
+      return {
+        status: "completed",
+        inputs: entry.inputs,
+        output: entry.output,
+        fingerprints: entry.fingerprints,
+        attempt: entry.attempt,
+        startedAt: entry.startedAt,
+        finishedAt: entry.at,
+        ...(entry.decision === undefined ? {} : { decision: entry.decision })
+      }
+    case "Failed":
+      return {
+        status: "failed",
+        ...(entry.inputs === undefined ? {} : { inputs: entry.inputs }),
+        fingerprints: entry.fingerprints,
+        attempt: entry.attempt,
+        startedAt: entry.startedAt,
+        finishedAt: entry.at,
+        error: entry.error
+      }
+    case "Skipped":
+      return { status: "skipped", fingerprints: entry.fingerprints, attempt: 0, finishedAt: entry.at }
+  }
+}
+
+/**
+ * Offers a `RunStatus` event to a restored machine: the accepted snapshot, or why not.
+ *
+ * @since 0.1.0
+ */
+export const applyEvent = (
+  runId: string,
+  machine: RunStatus.Snapshot,
+  event: RunStatus.Event
+): Result.Result<RunStatus.Snapshot, IllegalTransition> => {
+  const from = RunStatus.status(machine)
+  const next = RunStatus.next(machine, event)
+  if (next._tag === "Rejected") {
+    return Result.fail(new IllegalTransition({ runId, from, event: event.type, reason: next.reason }))
+  }
+  if (next.status !== from && !RunStatus.isAllowed(from, next.status)) {
+    return Result.fail(new IllegalTransition({ runId, from, event: event.type, reason: "not-allowed" }))
+  }
+  return Result.succeed(next.snapshot)
+}
+
+const settledForSnapshots: ReadonlyArray<RunStatus.Status> = ["completed", "failed"]
+
+interface MemoryRun {
+  run: Run
+  readonly nodes: Map<string, Snapshot.NodeRecord>
+  readonly reasons: Map<string, ReadonlyArray<string>>
+}
+
+/**
+ * An in-memory store (tests, benchmarks, embedding without durability). Run ids are `run-1`,
+ * `run-2`, ... per layer instance.
+ *
+ * @since 0.1.0
+ */
+export const makeMemory: Effect.Effect<RunStore["Service"]> = Effect.sync(() => {
+  const workflows = new Map<string, Workflow.Workflow>()
+  const runs = new Map<string, MemoryRun>()
+  const latest = new Map<string, string>()
+  let counter = 0
+  const latestKey = (workflowId: string, trigger: string | undefined) => `${workflowId}\u0000${trigger ?? ""}`
+  const find = (runId: string) => {
+    const found = runs.get(runId)
+    return found === undefined ? Effect.fail(new RunNotFound({ runId })) : Effect.succeed(found)
+  }
+  const loadWorkflow = (version: string) => {
+    const workflow = workflows.get(version)
+    return workflow === undefined ? Effect.fail(new WorkflowNotFound({ version })) : Effect.succeed(workflow)
+  }
+  const snapshotOf = (stored: MemoryRun): Effect.Effect<Snapshot.Snapshot, WorkflowNotFound> =>
+    Effect.map(loadWorkflow(stored.run.version), (workflow) => {
+      const { run } = stored
+      return {
+        schemaVersion: Snapshot.schemaVersion,
+        runId: run.id,
+        workflow,
+        ...(run.trigger === undefined ? {} : { trigger: run.trigger }),
+        input: run.input,
+        status: run.status,
+        nodes: Object.fromEntries(stored.nodes),
+        loops: {},
+        parallels: {},
+        pending: [],
+        waits: [],
+        pauses: [],
+        diagnostics: run.diagnostics,
+        startedAt: run.createdAt,
+        updatedAt: run.updatedAt
+      }
+    })
+  return RunStore.of({
+    saveWorkflow: (workflow) =>
+      Effect.sync(() => {
+        const version = versionOf(workflow)
+        if (!workflows.has(version)) workflows.set(version, workflow)
+        return version
+      }),
+    loadWorkflow,
+    createRun: (input) =>
+      Effect.map(loadWorkflow(input.version), (workflow) => {
+        const machine = RunStatus.persist(RunStatus.initial())
+        const run: Run = {
+          id: `run-${++counter}`,
+          workflowId: workflow.id,
+          version: input.version,
+          mode: input.mode,
+          sourceRun: input.sourceRun,
+          target: input.target,
+          trigger: input.trigger,
+          input: input.input,
+          status: machine.status,
+          machine,
+          diagnostics: { messages: [] },
+          createdAt: input.at,
+          updatedAt: input.at
+        }
+        runs.set(run.id, { run, nodes: new Map(), reasons: new Map() })
+        return run
+      }),
+    getRun: (runId) => Effect.map(find(runId), (stored) => stored.run),
+    transition: (runId, event, at) =>
+      Effect.flatMap(find(runId), (stored) => {
+        const restored = RunStatus.restore(stored.run.machine)
+        // The store only ever persists what the machine produced, so this is corruption: a defect.
+        if (Result.isFailure(restored)) return Effect.die(restored.failure)
+        const applied = applyEvent(runId, restored.success, event)
+        if (Result.isFailure(applied)) return Effect.fail(applied.failure)
+        const from = stored.run.status
+        const machine = RunStatus.persist(applied.success)
+        stored.run = { ...stored.run, status: machine.status, machine, updatedAt: at }
+        if (from !== machine.status && settledForSnapshots.includes(machine.status)) {
+          const key = latestKey(stored.run.workflowId, stored.run.trigger)
+          const previous = latest.get(key)
+          // "Latest" is by creation order, so a slow old run finishing late does not win.
+          if (previous === undefined || runs.get(previous)!.run.createdAt <= stored.run.createdAt) latest.set(key, runId)
+        }
+        return Effect.succeed({ from, to: machine.status })
+      }),
+    journal: (runId, entries) =>
+      Effect.map(find(runId), (stored) => {
+        for (const entry of entries) {
+          if (entry._tag === "Reused") {
+            stored.nodes.set(entry.node, { ...entry.record, reusedFrom: entry.record.reusedFrom ?? entry.from })
+            stored.reasons.set(entry.node, entry.reasons)
+          } else {
+            stored.nodes.set(entry.node, recordOf(entry))
+          }
+        }
+      }),
+    reasons: (runId) => Effect.map(find(runId), (stored) => Object.fromEntries(stored.reasons)),
+    setDiagnostics: (runId, diagnostics, at) =>
+      Effect.map(find(runId), (stored) => {
+        stored.run = { ...stored.run, diagnostics, updatedAt: at }
+      }),
+    snapshot: (runId) => Effect.flatMap(find(runId), snapshotOf),
+    latestSnapshot: (workflowId, trigger) => {
+      const runId = latest.get(latestKey(workflowId, trigger))
+      return runId === undefined
+        ? Effect.succeed(Option.none())
+        : Effect.map(snapshotOf(runs.get(runId)!), Option.some)
+    }
+  })
+})
+
+/**
+ * The in-memory store as a layer (a fresh, empty store per build).
+ *
+ * @since 0.1.0
+ */
+export const layerMemory: Layer.Layer<RunStore> = Layer.effect(RunStore, makeMemory)

@@ -192,6 +192,10 @@ class NodeContext implements Handler.HandlerContext {
   }
 }
 
+const nullFingerprint = Fingerprint.hash(null)
+// Many handlers (side effects, sinks) output null; its fingerprint is a constant.
+const outputFingerprint = (output: Json): string => output === null ? nullFingerprint : Fingerprint.hash(output)
+
 const retrySchedule = (policy: Workflow.RetryPolicy) => {
   const exponential = Schedule.exponential(Duration.millis(policy.initialDelayMs ?? 100), policy.backoffFactor ?? 2)
   const cap = policy.maxDelayMs
@@ -347,8 +351,7 @@ export const execute = (
       settle(i, at)
     }
 
-    const complete = ({ ctx, exit }: Completion) => {
-      const at = clock.currentTimeMillisUnsafe()
+    const complete = ({ ctx, exit }: Completion, at: number) => {
       const i = ctx.index
       if (Exit.isFailure(exit)) return fail(ctx, errorOf(exit.cause), at)
       const value = exit.value
@@ -371,7 +374,7 @@ export const execute = (
         inputs: ctx.inputs,
         output,
         decision,
-        fingerprints: { definition: definitions[i]!, inputs: ctx.inputsFingerprint, output: Fingerprint.hash(output) },
+        fingerprints: { definition: definitions[i]!, inputs: ctx.inputsFingerprint, output: outputFingerprint(output) },
         startedAt: ctx.startedAt,
         at
       })
@@ -418,9 +421,9 @@ export const execute = (
     // Takes up to the free concurrency from the ready queue: resolves inputs, journals starts.
     const wave: Array<NodeContext> = []
     const prepare = () => {
+      const at = clock.currentTimeMillisUnsafe()
       while (readyHead < readyTail && inflight + wave.length < concurrency) {
         const i = ready[readyHead++]!
-        const at = clock.currentTimeMillisUnsafe()
         const node = ids[i]!
         const p = params[i]!
         let inputs = p
@@ -561,7 +564,8 @@ export const execute = (
         }
         const done = completions
         completions = []
-        for (const completion of done) complete(completion)
+        const at = clock.currentTimeMillisUnsafe()
+        for (const completion of done) complete(completion, at)
       }
       yield* flush
       return unhandledFailures > 0

@@ -203,7 +203,17 @@ export class RunStore extends Context.Service<RunStore, {
  *
  * @since 0.1.0
  */
-export const versionOf = (workflow: Workflow.Workflow): string => Fingerprint.hash(Workflow.encode(workflow))
+export const versionOf = (workflow: Workflow.Workflow): string => {
+  let version = versions.get(workflow)
+  if (version === undefined) {
+    version = Fingerprint.hash(Workflow.encode(workflow))
+    versions.set(workflow, version)
+  }
+  return version
+}
+
+// Workflow values are immutable, so a version computed once per value stays right.
+const versions = new WeakMap<Workflow.Workflow, string>()
 
 /**
  * The node record a journal entry writes (`Reused` entries are resolved by the store).

@@ -17,7 +17,7 @@
  *
  * @since 0.1.0
  */
-import { Plan, type Snapshot, Workflow } from "@ripple/core"
+import { type Dag, Plan, type Snapshot, Workflow } from "@ripple/core"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -129,6 +129,18 @@ export class Runs extends Context.Service<Runs, {
   readonly subscribe: Effect.Effect<Stream.Stream<RunEvent>, never, Scope.Scope>
 }>()("ripple/runtime/Runs") {}
 
+// Plans are immutable values of immutable workflows: starting the same workflow value again reuses
+// its full plan instead of re-planning every node.
+const fullPlans = new WeakMap<Workflow.Workflow, Result.Result<Plan.Plan, Plan.PlanError>>()
+const fullPlan = (workflow: Workflow.Workflow, dag: Dag.Dag) => {
+  let plan = fullPlans.get(workflow)
+  if (plan === undefined) {
+    plan = Plan.full(workflow, { dag })
+    fullPlans.set(workflow, plan)
+  }
+  return plan
+}
+
 /**
  * Options of the `Runs` layer.
  *
@@ -181,7 +193,7 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
           const dag = Compiled.compile(workflow).dag
           if (options.target === undefined) {
             const input = yield* validate(workflow, options.input ?? {})
-            return { plan: yield* planned(Plan.full(workflow, { dag }), workflow), input, source: undefined }
+            return { plan: yield* planned(fullPlan(workflow, dag), workflow), input, source: undefined }
           }
           const source: Snapshot.Snapshot | undefined = yield* sourceOf(workflow, options.run)
           const input = yield* validate(workflow, source?.input ?? options.input ?? {})

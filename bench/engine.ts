@@ -1,0 +1,169 @@
+/**
+ * Engine overhead: no-op handlers, in-memory store, no tracer, on a wide DAG (10^4 independent
+ * branches into one join) and a deep one (a 10^4 chain). Compares `Runs.start` + `Runs.wait` with a
+ * bare Promise-based topological runner measured in the same process.
+ *
+ * Prints a table, then `RESULT {...}` as the last line.
+ */
+import type { Workflow } from "@ripple/core"
+import { Handler, Runs, RunStore } from "@ripple/runtime"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+
+const SIZE = 10_000
+const REPEATS = 7
+
+const wide = (size: number): Workflow.Workflow => {
+  const blocks: Array<Workflow.Block> = [{ id: "start", type: "noop" }]
+  const edges: Array<Workflow.Edge> = []
+  for (let i = 0; i < size; i++) {
+    blocks.push({ id: `b${i}`, type: "noop" })
+    edges.push({ source: "start", target: `b${i}` }, { source: `b${i}`, target: "join" })
+  }
+  blocks.push({ id: "join", type: "noop" })
+  return { id: "wide", blocks, edges }
+}
+
+const deep = (size: number): Workflow.Workflow => {
+  const blocks: Array<Workflow.Block> = []
+  const edges: Array<Workflow.Edge> = []
+  for (let i = 0; i < size; i++) {
+    blocks.push({ id: `b${i}`, type: "noop" })
+    if (i > 0) edges.push({ source: `b${i - 1}`, target: `b${i}` })
+  }
+  return { id: "deep", blocks, edges }
+}
+
+/** The baseline: indegree counting, each node's handler a resolved Promise, successors released on settle. */
+const bare = (workflow: Workflow.Workflow): Promise<void> => {
+  const index = new Map(workflow.blocks.map((b, i) => [b.id, i]))
+  const n = workflow.blocks.length
+  const out: Array<Array<number>> = Array.from({ length: n }, () => [])
+  const indegree = new Int32Array(n)
+  for (const e of workflow.edges) {
+    const s = index.get(e.source)!
+    const t = index.get(e.target)!
+    out[s]!.push(t)
+    indegree[t]!++
+  }
+  const outputs: Array<unknown> = new Array(n)
+  const handler = (_: number) => Promise.resolve(null)
+  return new Promise((resolve) => {
+    let remaining = n
+    const run = (i: number): void => {
+      void handler(i).then((output) => {
+        outputs[i] = output
+        for (const j of out[i]!) if (--indegree[j]! === 0) run(j)
+        if (--remaining === 0) resolve()
+      })
+    }
+    for (let i = 0; i < n; i++) if (indegree[i] === 0) run(i)
+  })
+}
+
+const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+
+const time = async (f: () => Promise<unknown>): Promise<number> => {
+  const t0 = performance.now()
+  await f()
+  return performance.now() - t0
+}
+
+const collect = (globalThis as { gc?: () => void }).gc ?? (() => {})
+
+// Each sample starts from a collected heap, so one side's garbage is not charged to the other.
+const measure = async (f: () => Promise<unknown>) => {
+  await f()
+  await f()
+  const samples: Array<number> = []
+  for (let r = 0; r < REPEATS; r++) {
+    collect()
+    samples.push(await time(f))
+  }
+  return median(samples)
+}
+
+type Shape = "wide" | "deep"
+const shapes: ReadonlyArray<readonly [Shape, (size: number) => Workflow.Workflow]> = [["wide", wide], ["deep", deep]]
+const noop: Handler.Handler = () => Effect.succeed(null)
+
+// A fresh in-memory store per run (its build is not timed): a store holding every earlier run
+// would make the numbers depend on how many samples came before.
+const engineRun = async (workflow: Workflow.Workflow, concurrency: number): Promise<number> => {
+  const runtime = ManagedRuntime.make(
+    Runs.layer({ concurrency }).pipe(Layer.provide(RunStore.layerMemory), Layer.provide(Handler.layer({ noop })))
+  )
+  await runtime.runPromise(Effect.void)
+  const ms = await time(() =>
+    runtime.runPromise(Effect.gen(function*() {
+      const runs = yield* Runs.Runs
+      const { runId } = yield* runs.start(workflow)
+      const status = yield* runs.wait(runId)
+      if (status !== "completed") throw new Error(`run ${runId} ended ${status}`)
+    }))
+  )
+  await runtime.dispose()
+  return ms
+}
+
+const measureEngine = async (workflow: Workflow.Workflow, concurrency: number) => {
+  await engineRun(workflow, concurrency)
+  await engineRun(workflow, concurrency)
+  const samples: Array<number> = []
+  for (let r = 0; r < REPEATS; r++) {
+    collect()
+    samples.push(await engineRun(workflow, concurrency))
+  }
+  return median(samples)
+}
+
+const main = async () => {
+  const rows: Array<{ name: string; nodes: number; ms: number; bareMs: number }> = []
+  const results: Record<string, number> = {}
+  for (const [name, make] of shapes) {
+    const workflow = make(SIZE)
+    const nodes = workflow.blocks.length
+    const bareMs = await measure(() => bare(workflow))
+    for (const concurrency of [16, 1024]) {
+      const ms = await measureEngine(workflow, concurrency)
+      rows.push({ name: `${name} c=${concurrency}`, nodes, ms, bareMs })
+      results[`${name}NodesPerSec@${concurrency}`] = Math.round(nodes / (ms / 1000))
+      results[`${name}Ratio@${concurrency}`] = Number((ms / bareMs).toFixed(2))
+    }
+    // Cold: a workflow value never seen before, so expansion, definition fingerprints, the full
+    // plan and the version hash are computed inside the timed run.
+    const cold: Array<number> = []
+    for (let r = 0; r < 3; r++) {
+      collect()
+      cold.push(await engineRun(make(SIZE), 1024))
+    }
+    rows.push({ name: `${name} cold`, nodes, ms: median(cold), bareMs })
+    results[`${name}ColdNodesPerSec`] = Math.round(nodes / (median(cold) / 1000))
+  }
+  const pad = (s: string, w: number) => s.padStart(w)
+  console.log(`${"dag".padEnd(14)}${pad("nodes", 8)}${pad("engine ms", 11)}${pad("µs/node", 9)}${pad("nodes/s", 11)}${pad("bare µs/node", 14)}${pad("ratio", 8)}`)
+  for (const r of rows) {
+    console.log(
+      `${r.name.padEnd(14)}${pad(String(r.nodes), 8)}${pad(r.ms.toFixed(1), 11)}${pad(((r.ms * 1000) / r.nodes).toFixed(2), 9)}${
+        pad(String(Math.round(r.nodes / (r.ms / 1000))), 11)
+      }${pad(((r.bareMs * 1000) / r.nodes).toFixed(3), 14)}${pad((r.ms / r.bareMs).toFixed(1), 8)}`
+    )
+  }
+  const headline = rows.find((r) => r.name === "wide c=1024")!
+  const deepRow = rows.find((r) => r.name === "deep c=1024")!
+  console.log(
+    "RESULT " +
+      JSON.stringify({
+        ratioVsBare: Number((headline.ms / headline.bareMs).toFixed(2)),
+        wideNodesPerSec: Math.round(headline.nodes / (headline.ms / 1000)),
+        wideUsPerNode: Number(((headline.ms * 1000) / headline.nodes).toFixed(3)),
+        deepNodesPerSec: Math.round(deepRow.nodes / (deepRow.ms / 1000)),
+        deepUsPerNode: Number(((deepRow.ms * 1000) / deepRow.nodes).toFixed(3)),
+        deepRatioVsBare: Number((deepRow.ms / deepRow.bareMs).toFixed(2)),
+        ...results
+      })
+  )
+}
+
+void main()

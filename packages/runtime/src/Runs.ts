@@ -190,13 +190,14 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
 
       const planFrom = (workflow: Workflow.Workflow, options: Partial<RunFromOptions>) =>
         Effect.gen(function*() {
-          const dag = Compiled.compile(workflow).dag
           if (options.target === undefined) {
             const input = yield* validate(workflow, options.input ?? {})
+            const dag = Compiled.compile(workflow).dag
             return { plan: yield* planned(fullPlan(workflow, dag), workflow), input, source: undefined }
           }
           const source: Snapshot.Snapshot | undefined = yield* sourceOf(workflow, options.run)
           const input = yield* validate(workflow, source?.input ?? options.input ?? {})
+          const dag = Compiled.compile(workflow).dag
           const plan = yield* planned(Plan.runFrom({ workflow, snapshot: source, target: options.target, dag }), workflow)
           return { plan, input, source }
         })

@@ -2,7 +2,10 @@ import { Dag, Fingerprint, Reference, type Workflow } from "@ripple/core"
 
 type Json = Workflow.Json
 
-/** What the engine precomputes once per workflow value (workflows are immutable once frozen). */
+/**
+ * What the engine precomputes once per workflow value (workflows are immutable once frozen).
+ * Only for workflows without containers (see `Engine.checkContainers`): every node is a block.
+ */
 export interface Compiled {
   readonly dag: Dag.Dag
   readonly ids: ReadonlyArray<string>

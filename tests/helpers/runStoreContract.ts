@@ -1,0 +1,261 @@
+/**
+ * The `RunStore` contract: every store (memory, Postgres, PGlite) must pass these tests.
+ *
+ * Call `runStoreContract("memory", RunStore.layerMemory)` from a test file; the layer is built
+ * afresh for every test, so each test starts from an empty store.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Snapshot, type Workflow } from "@ripple/core"
+import { RunStatus, RunStore } from "@ripple/runtime"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
+
+const workflow: Workflow.Workflow = {
+  id: "contract",
+  blocks: [
+    { id: "start", type: "trigger" },
+    { id: "pick", type: "condition", params: { left: { $ref: "input.n" }, op: "gt", right: 1 } },
+    { id: "yes", type: "value", params: { value: "big" } },
+    { id: "no", type: "value", params: { value: "small" } }
+  ],
+  edges: [
+    { source: "start", target: "pick" },
+    { source: "pick", target: "yes", handle: "true" },
+    { source: "pick", target: "no", handle: "false" }
+  ],
+  inputs: { n: { type: "number" } }
+}
+
+const fingerprints = { definition: "0000000000000001", inputs: "0000000000000002" }
+
+/** A started-then-completed journal for the contract workflow (pick → yes, no skipped). */
+const completedJournal = (at: number): ReadonlyArray<RunStore.JournalEntry> => [
+  { _tag: "Started", node: "start", attempt: 1, inputs: {}, fingerprints, at },
+  {
+    _tag: "Completed",
+    node: "start",
+    attempt: 1,
+    inputs: {},
+    output: { n: 2 },
+    decision: undefined,
+    fingerprints: { ...fingerprints, output: "0000000000000003" },
+    startedAt: at,
+    at: at + 1
+  },
+  {
+    _tag: "Completed",
+    node: "pick",
+    attempt: 2,
+    inputs: { left: 2, op: "gt", right: 1 },
+    output: true,
+    decision: "true",
+    fingerprints: { ...fingerprints, output: "0000000000000004" },
+    startedAt: at + 1,
+    at: at + 2
+  },
+  { _tag: "Skipped", node: "no", fingerprints: { definition: "0000000000000005" }, at: at + 2 }
+]
+
+const startRun = (
+  store: RunStore.RunStore["Service"],
+  options: { readonly trigger?: string; readonly at?: number; readonly workflow?: Workflow.Workflow } = {}
+) =>
+  Effect.gen(function*() {
+    const version = yield* store.saveWorkflow(options.workflow ?? workflow)
+    return yield* store.createRun({
+      version,
+      mode: "full",
+      trigger: options.trigger,
+      input: { n: 2 },
+      at: options.at ?? 1_000
+    })
+  })
+
+const finish = (store: RunStore.RunStore["Service"], runId: string, outcome: "completed" | "failed", at = 2_000) =>
+  Effect.gen(function*() {
+    yield* store.transition(runId, { type: "START" }, at)
+    if (outcome === "failed") yield* store.transition(runId, { type: "NODE_FAILED", node: "pick", at, error: "boom" }, at)
+    return yield* store.transition(runId, { type: "ALL_BRANCHES_FINISHED" }, at)
+  })
+
+/**
+ * Registers the contract tests for one store implementation.
+ */
+export const runStoreContract = <E>(name: string, layer: Layer.Layer<RunStore.RunStore, E>): void => {
+  const test = (title: string, body: Effect.Effect<void, unknown, RunStore.RunStore>) =>
+    it.effect(title, () => Effect.provide(body, layer))
+
+  describe(`RunStore contract: ${name}`, () => {
+    test("workflow versions are content-addressed and read back equal", Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const v1 = yield* store.saveWorkflow(workflow)
+      const again = yield* store.saveWorkflow(JSON.parse(JSON.stringify(workflow)))
+      const other = yield* store.saveWorkflow({ ...workflow, blocks: workflow.blocks.slice(0, 1), edges: [] })
+      assert.strictEqual(v1, again)
+      assert.notStrictEqual(v1, other)
+      assert.strictEqual(v1, RunStore.versionOf(workflow))
+      assert.deepStrictEqual(yield* store.loadWorkflow(v1), workflow)
+      const missing = yield* Effect.flip(store.loadWorkflow("ffffffffffffffff"))
+      assert.strictEqual(missing._tag, "WorkflowNotFound")
+    }))
+
+    test("a new run is pending with what it was created with", Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const run = yield* startRun(store, { trigger: "start" })
+      const read = yield* store.getRun(run.id)
+      assert.strictEqual(read.status, "pending")
+      assert.strictEqual(read.workflowId, "contract")
+      assert.strictEqual(read.mode, "full")
+      assert.strictEqual(read.trigger, "start")
+      assert.deepStrictEqual(read.input, { n: 2 })
+      assert.strictEqual(read.createdAt, 1_000)
+      const second = yield* startRun(store)
+      assert.notStrictEqual(second.id, run.id)
+      const missing = yield* Effect.flip(store.getRun("no-such-run"))
+      assert.strictEqual(missing._tag, "RunNotFound")
+    }))
+
+    test("creating a run of an unsaved version fails and creates nothing", Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const error = yield* Effect.flip(store.createRun({ version: "ffffffffffffffff", mode: "full", input: {}, at: 0 }))
+      assert.strictEqual(error._tag, "WorkflowNotFound")
+    }))
+
+    test("transitions follow RunStatus; an illegal one writes nothing", Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const run = yield* startRun(store)
+      const started = yield* store.transition(run.id, { type: "START" }, 1_500)
+      assert.deepStrictEqual(started, { from: "pending", to: "running" })
+      const before = yield* store.getRun(run.id)
+      const again = yield* Effect.flip(store.transition(run.id, { type: "START" }, 1_600))
+      assert.strictEqual(again._tag, "IllegalTransition")
+      if (again._tag === "IllegalTransition") {
+        assert.strictEqual(again.from, "running")
+        assert.strictEqual(again.reason, "already-started")
+      }
+      assert.deepStrictEqual(yield* store.getRun(run.id), before)
+      const done = yield* store.transition(run.id, { type: "ALL_BRANCHES_FINISHED" }, 1_700)
+      assert.deepStrictEqual(done, { from: "running", to: "completed" })
+      const terminal = yield* Effect.exit(store.transition(run.id, { type: "CANCEL" }, 1_800))
+      assert.isTrue(Exit.isFailure(terminal))
+      const after = yield* store.getRun(run.id)
+      assert.strictEqual(after.status, "completed")
+      assert.strictEqual(after.updatedAt, 1_700)
+      assert.isTrue(Result.isSuccess(RunStatus.restore(after.machine)))
+    }))
+
+    test("a node failure settles the run as failed", Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const run = yield* startRun(store)
+      const settled = yield* finish(store, run.id, "failed")
+      assert.strictEqual(settled.to, "failed")
+      const missing = yield* Effect.flip(store.transition("no-such-run", { type: "START" }, 0))
+      assert.strictEqual(missing._tag, "RunNotFound")
+    }))
+
+    test("journal batches become node records of a valid snapshot", Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const run = yield* startRun(store, { trigger: "start" })
+      yield* store.transition(run.id, { type: "START" }, 1_000)
+      yield* store.journal(run.id, completedJournal(1_000))
+      yield* store.setDiagnostics(run.id, {
+        lastStarted: { node: "pick", at: 1_001 },
+        lastCompleted: { node: "pick", at: 1_002 },
+        finalization: "completed",
+        messages: ["ok"]
+      }, 1_003)
+      const snapshot = yield* store.snapshot(run.id)
+      assert.isTrue(Result.isSuccess(Snapshot.decode(JSON.parse(JSON.stringify(snapshot)))))
+      assert.deepStrictEqual(JSON.parse(JSON.stringify(snapshot)), snapshot)
+      assert.strictEqual(snapshot.runId, run.id)
+      assert.strictEqual(snapshot.trigger, "start")
+      assert.deepStrictEqual(snapshot.workflow, workflow)
+      assert.deepStrictEqual(snapshot.input, { n: 2 })
+      assert.strictEqual(snapshot.status, "running")
+      assert.deepStrictEqual(snapshot.nodes["start"], {
+        status: "completed",
+        inputs: {},
+        output: { n: 2 },
+        fingerprints: { ...fingerprints, output: "0000000000000003" },
+        attempt: 1,
+        startedAt: 1_000,
+        finishedAt: 1_001
+      })
+      assert.strictEqual(snapshot.nodes["pick"]?.decision, "true")
+      assert.strictEqual(snapshot.nodes["pick"]?.attempt, 2)
+      assert.deepStrictEqual(snapshot.nodes["no"], {
+        status: "skipped",
+        fingerprints: { definition: "0000000000000005" },
+        attempt: 0,
+        finishedAt: 1_002
+      })
+      assert.isUndefined(snapshot.nodes["yes"])
+      assert.deepStrictEqual(snapshot.diagnostics.messages, ["ok"])
+      assert.strictEqual(snapshot.diagnostics.finalization, "completed")
+      assert.deepStrictEqual(snapshot.diagnostics.lastCompleted, { node: "pick", at: 1_002 })
+    }))
+
+    test("a started node reads as running until it completes or fails", Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const run = yield* startRun(store)
+      yield* store.journal(run.id, [{ _tag: "Started", node: "yes", attempt: 1, inputs: { value: "big" }, fingerprints, at: 5 }])
+      assert.strictEqual((yield* store.snapshot(run.id)).nodes["yes"]?.status, "running")
+      yield* store.journal(run.id, [{
+        _tag: "Failed",
+        node: "yes",
+        attempt: 3,
+        inputs: { value: "big" },
+        error: { message: "boom", retryable: true },
+        fingerprints,
+        startedAt: 5,
+        at: 9
+      }])
+      const record = (yield* store.snapshot(run.id)).nodes["yes"]
+      assert.strictEqual(record?.status, "failed")
+      assert.deepStrictEqual(record?.error, { message: "boom", retryable: true })
+      assert.strictEqual(record?.attempt, 3)
+      const missing = yield* Effect.flip(store.journal("no-such-run", []))
+      assert.strictEqual(missing._tag, "RunNotFound")
+    }))
+
+    test("reused records keep the run that produced them, with reasons", Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const first = yield* startRun(store)
+      yield* store.journal(first.id, completedJournal(1_000))
+      const source = yield* store.snapshot(first.id)
+      const second = yield* startRun(store)
+      yield* store.journal(second.id, [
+        { _tag: "Reused", node: "start", from: first.id, record: source.nodes["start"]!, reasons: ["unchanged"] }
+      ])
+      const third = yield* startRun(store)
+      const copied = (yield* store.snapshot(second.id)).nodes["start"]!
+      yield* store.journal(third.id, [{ _tag: "Reused", node: "start", from: second.id, record: copied, reasons: [] }])
+      assert.deepStrictEqual(copied, { ...source.nodes["start"]!, reusedFrom: first.id })
+      assert.strictEqual((yield* store.snapshot(third.id)).nodes["start"]?.reusedFrom, first.id)
+      assert.deepStrictEqual(yield* store.reasons(second.id), { start: ["unchanged"] })
+      assert.deepStrictEqual(yield* store.reasons(first.id), {})
+    }))
+
+    test("the latest snapshot is per workflow and trigger, among finished runs", Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      assert.isTrue(Option.isNone(yield* store.latestSnapshot("contract")))
+      const a = yield* startRun(store, { at: 1 })
+      const b = yield* startRun(store, { at: 2 })
+      const c = yield* startRun(store, { at: 3 })
+      const byTrigger = yield* startRun(store, { at: 4, trigger: "start" })
+      // b finishes before a, but "latest" follows creation order.
+      yield* finish(store, b.id, "failed")
+      yield* finish(store, a.id, "completed")
+      yield* store.transition(c.id, { type: "START" }, 3)
+      yield* finish(store, byTrigger.id, "completed")
+      const latest = yield* store.latestSnapshot("contract")
+      assert.strictEqual(Option.getOrUndefined(latest)?.runId, b.id)
+      assert.strictEqual(Option.getOrUndefined(latest)?.status, "failed")
+      assert.strictEqual(Option.getOrUndefined(yield* store.latestSnapshot("contract", "start"))?.runId, byTrigger.id)
+      assert.isTrue(Option.isNone(yield* store.latestSnapshot("another-workflow")))
+    }))
+  })
+}

@@ -192,6 +192,8 @@ class NodeContext implements Handler.HandlerContext {
   }
 }
 
+const unchanged: ReadonlyArray<string> = ["unchanged"]
+
 const nullFingerprint = Fingerprint.hash(null)
 // Many handlers (side effects, sinks) output null; its fingerprint is a constant.
 const outputFingerprint = (output: Json): string => output === null ? nullFingerprint : Fingerprint.hash(output)
@@ -520,7 +522,9 @@ export const execute = (
         outcome[i] = record.status === "completed" ? COMPLETED : record.status === "skipped" ? SKIPPED : record.status === "failed" ? FAILED : NONE
         outputs[i] = record.output
         decisions[i] = record.decision
-        const reasons = (plan.reasons[id] ?? []).map((r) => r._tag)
+        // The planner explains re-runs; a node it reuses without comment is reused because nothing it depends on changed.
+        const explained = (plan.reasons[id] ?? []).map((r) => r._tag)
+        const reasons = explained.length === 0 ? unchanged : explained
         reusedEntries.push({ _tag: "Reused", node: id, from: execution.sourceRun ?? record.reusedFrom ?? "", record, reasons })
         publish({ _tag: "NodeReused", runId, node: id, from: execution.sourceRun ?? record.reusedFrom, reasons, at: startedAt })
       }

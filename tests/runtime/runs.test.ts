@@ -1,0 +1,150 @@
+import { assert, describe, it } from "@effect/vitest"
+import type { Workflow } from "@ripple/core"
+import { Handler, type RunEvent, Runs, RunStore } from "@ripple/runtime"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+
+const layer = (handlers: Readonly<Record<string, Handler.Handler>> = {}) =>
+  Runs.layer().pipe(Layer.provideMerge(RunStore.layerMemory), Layer.provideMerge(Handler.layer(handlers)))
+
+const pipeline = (greeting: string): Workflow.Workflow => ({
+  id: "pipeline",
+  inputs: { name: { type: "string" }, loud: { type: "boolean", default: false } },
+  blocks: [
+    { id: "start", type: "trigger" },
+    { id: "greeting", type: "value", params: { value: greeting } },
+    { id: "name", type: "value", params: { value: { $ref: "input.name" } } },
+    { id: "greet", type: "template", params: { template: "{{g}}, {{n}}", values: { g: { $ref: "blocks.greeting.output" }, n: { $ref: "blocks.name.output" } } } },
+    { id: "out", type: "response", params: { value: { $ref: "blocks.greet.output" } } }
+  ],
+  edges: [
+    { source: "start", target: "greeting" },
+    { source: "start", target: "name" },
+    { source: "greeting", target: "greet" },
+    { source: "name", target: "greet" },
+    { source: "greet", target: "out" }
+  ]
+})
+
+const outputsOf = (nodes: Readonly<Record<string, { readonly status: string; readonly output?: Workflow.Json }>>) =>
+  Object.fromEntries(Object.entries(nodes).map(([id, r]) => [id, [r.status, r.output ?? null]]))
+
+describe("Runs", () => {
+  it.effect("start validates the input (defaults applied) and runs to completion", () =>
+    Effect.gen(function*() {
+      const runs = yield* Runs.Runs
+      const store = yield* RunStore.RunStore
+      const { mode, runId } = yield* runs.start(pipeline("Hello"), { name: "Ada" })
+      assert.strictEqual(mode, "full")
+      assert.strictEqual(yield* runs.wait(runId), "completed")
+      const run = yield* runs.status(runId)
+      assert.strictEqual(run.status, "completed")
+      assert.deepStrictEqual(run.input, { name: "Ada", loud: false })
+      assert.strictEqual((yield* store.snapshot(runId)).nodes["out"]?.output, "Hello, Ada")
+    }).pipe(Effect.provide(layer())))
+
+  it.effect("a missing, unknown or mistyped input is refused before anything is written", () =>
+    Effect.gen(function*() {
+      const runs = yield* Runs.Runs
+      const store = yield* RunStore.RunStore
+      const missing = yield* Effect.flip(runs.start(pipeline("Hello"), {}))
+      const unknown = yield* Effect.flip(runs.start(pipeline("Hello"), { name: "Ada", extra: 1 }))
+      const mistyped = yield* Effect.flip(runs.start(pipeline("Hello"), { name: 3 }))
+      assert.deepStrictEqual([missing, unknown, mistyped].map((e) => e._tag), ["InvalidInput", "InvalidInput", "InvalidInput"])
+      const causes = [missing, unknown, mistyped].map((e) => (e._tag === "InvalidInput" ? e.cause._tag : e._tag))
+      assert.deepStrictEqual(causes, ["MissingInput", "UnknownInput", "InputTypeMismatch"])
+      assert.strictEqual((yield* Effect.flip(store.getRun("run-1")))._tag, "RunNotFound")
+      assert.strictEqual((yield* Effect.flip(store.loadWorkflow(RunStore.versionOf(pipeline("Hello")))))._tag, "WorkflowNotFound")
+    }).pipe(Effect.provide(layer())))
+
+  it.effect("runFrom re-runs the changed part against the latest run and equals a full run of the edit", () =>
+    Effect.gen(function*() {
+      const runs = yield* Runs.Runs
+      const store = yield* RunStore.RunStore
+      const first = yield* runs.start(pipeline("Hello"), { name: "Ada" })
+      yield* runs.wait(first.runId)
+      const edited = pipeline("Bonjour")
+      const again = yield* runs.runFrom(edited, { target: "greeting" })
+      assert.strictEqual(again.mode, "run-from")
+      assert.deepStrictEqual([...again.plan.rerun].sort(), ["greet", "greeting", "out"])
+      assert.strictEqual(yield* runs.wait(again.runId), "completed")
+      const incremental = yield* store.snapshot(again.runId)
+      assert.strictEqual(incremental.nodes["name"]?.reusedFrom, first.runId)
+      assert.strictEqual(incremental.nodes["start"]?.reusedFrom, first.runId)
+      assert.isUndefined(incremental.nodes["greet"]?.reusedFrom)
+      assert.deepStrictEqual(yield* store.reasons(again.runId), { start: ["unchanged"], name: ["unchanged"] })
+      const run = yield* runs.status(again.runId)
+      assert.strictEqual(run.sourceRun, first.runId)
+      assert.strictEqual(run.target, "greeting")
+      const scratch = yield* runs.start(edited, { name: "Ada" })
+      yield* runs.wait(scratch.runId)
+      assert.deepStrictEqual(outputsOf(incremental.nodes), outputsOf((yield* store.snapshot(scratch.runId)).nodes))
+      assert.strictEqual(incremental.nodes["out"]?.output, "Bonjour, Ada")
+    }).pipe(Effect.provide(layer())))
+
+  it.effect("runFrom a named run plans against that run; without any prior run it is a full run", () =>
+    Effect.gen(function*() {
+      const runs = yield* Runs.Runs
+      const fresh = yield* runs.runFrom(pipeline("Hi"), { target: "greet", input: { name: "Bo" } })
+      assert.strictEqual(fresh.mode, "full")
+      yield* runs.wait(fresh.runId)
+      const later = yield* runs.start(pipeline("Hi"), { name: "Cy" })
+      yield* runs.wait(later.runId)
+      const fromFirst = yield* runs.runFrom(pipeline("Hi"), { target: "out", run: fresh.runId })
+      assert.deepStrictEqual([...fromFirst.plan.rerun], ["out"])
+      yield* runs.wait(fromFirst.runId)
+      const store = yield* RunStore.RunStore
+      assert.strictEqual((yield* store.snapshot(fromFirst.runId)).nodes["out"]?.output, "Hi, Bo")
+      const unknown = yield* Effect.flip(runs.runFrom(pipeline("Hi"), { target: "nope" }))
+      assert.strictEqual(unknown._tag, "PlanFailed")
+      const missingRun = yield* Effect.flip(runs.runFrom(pipeline("Hi"), { target: "out", run: "run-99" }))
+      assert.strictEqual(missingRun._tag, "RunNotFound")
+    }).pipe(Effect.provide(layer())))
+
+  it.effect("plan is a dry run: it writes nothing", () =>
+    Effect.gen(function*() {
+      const runs = yield* Runs.Runs
+      const store = yield* RunStore.RunStore
+      const first = yield* runs.start(pipeline("Hello"), { name: "Ada" })
+      yield* runs.wait(first.runId)
+      const full = yield* runs.plan(pipeline("Hello"), { input: { name: "Ada" } })
+      assert.strictEqual(full.mode, "full")
+      const planned = yield* runs.plan(pipeline("Salut"), { target: "greeting" })
+      assert.strictEqual(planned.mode, "run-from")
+      assert.deepStrictEqual([...planned.rerun].sort(), ["greet", "greeting", "out"])
+      assert.strictEqual((yield* Effect.flip(store.getRun("run-2")))._tag, "RunNotFound")
+      assert.strictEqual((yield* Effect.flip(store.loadWorkflow(RunStore.versionOf(pipeline("Salut")))))._tag, "WorkflowNotFound")
+    }).pipe(Effect.provide(layer())))
+
+  it.effect("events(runId) streams one run's events and ends with its RunFinished", () => {
+    const gate = Deferred.makeUnsafe<void>()
+    return Effect.gen(function*() {
+      const runs = yield* Runs.Runs
+      const wf: Workflow.Workflow = { id: "gated", blocks: [{ id: "g", type: "gate" }], edges: [] }
+      const { runId } = yield* runs.start(wf)
+      const other = yield* runs.start(pipeline("Hello"), { name: "Ada" })
+      const collecting = yield* Effect.forkChild(Stream.runCollect(runs.events(runId)))
+      for (let i = 0; i < 20; i++) yield* Effect.yieldNow
+      yield* runs.wait(other.runId)
+      yield* Deferred.succeed(gate, undefined)
+      const events: ReadonlyArray<RunEvent.RunEvent> = yield* Fiber.join(collecting)
+      assert.deepStrictEqual(events.map((e) => e._tag), ["NodeCompleted", "StatusChanged", "RunFinished"])
+      assert.isTrue(events.every((e) => e.runId === runId))
+    }).pipe(Effect.provide(layer({ gate: () => Effect.as(Deferred.await(gate), null) })))
+  })
+
+  it.effect("cancel of a finished run is refused; of an unknown run is RunNotFound", () =>
+    Effect.gen(function*() {
+      const runs = yield* Runs.Runs
+      const { runId } = yield* runs.start(pipeline("Hello"), { name: "Ada" })
+      yield* runs.wait(runId)
+      assert.strictEqual((yield* Effect.flip(runs.cancel(runId)))._tag, "IllegalTransition")
+      assert.strictEqual((yield* Effect.flip(runs.cancel("run-404")))._tag, "RunNotFound")
+      const store = yield* RunStore.RunStore
+      assert.isTrue(Option.isSome(yield* store.latestSnapshot("pipeline")))
+    }).pipe(Effect.provide(layer())))
+})

@@ -1,0 +1,1065 @@
+/**
+ * The run-from-block planner: given the current workflow, the snapshot of a prior run and a target
+ * block, decide the smallest set of nodes to re-execute and the state the engine starts from.
+ *
+ * **Steps** (each exported and tested on its own; `runFrom` composes them)
+ *
+ * 1. `impact` — everything downstream of the target (all branches of routers and conditions).
+ * 2. `diff` — walks down from the roots of the DAG (triggers included), not past the target, and
+ *    marks a node changed when its definition differs from the snapshot's frozen workflow, it is
+ *    new, its wiring (incoming edges, enclosing container, a router's routes) changed, it has no
+ *    prior state, its resolved inputs hash differently, it is `volatile`, it failed or did not
+ *    finish last time.
+ * 3. `prune` — keeps the changed nodes that are ancestors of an observed output, plus the target.
+ * 4. `scope` — the downstream closure of those roots, restricted to ancestors of observed outputs
+ *    (the target counts as observed). A loop holding any scope node restarts whole, enclosing
+ *    containers too; a top-level parallel whose only change is its own `items`/`count` re-runs the
+ *    branches whose item changed (all when the count changed); any other parallel holding a scope
+ *    node re-runs as a unit.
+ * 5. `hydrate` — the snapshot state of the reused nodes only (re-run and pruned nodes lose their
+ *    records, decisions and pause metadata) and the start queue in stable topological order.
+ *
+ * **Gotchas**
+ *
+ * - A run from a block re-uses the prior run's input (`snapshot.input`).
+ * - Resolved inputs are only re-resolved for nodes reading a workflow variable whose value changed:
+ *   every other reference reads the run input (unchanged), a loop/parallel index or item (whose
+ *   container is in scope when it changes) or the output of an unchanged ancestor, which is exactly
+ *   what the prior run read. The specification planner in the tests re-hashes every input and the
+ *   differential property checks both agree.
+ * - Nodes downstream of a change that no observed output depends on are `pruned`: not executed,
+ *   and their prior records dropped so no stale output survives.
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+import * as Result from "effect/Result"
+import * as Dag from "./Dag.ts"
+import * as Fingerprint from "./Fingerprint.ts"
+import * as PlanView from "./internal/planView.ts"
+import * as NodeId from "./NodeId.ts"
+import * as Reference from "./Reference.ts"
+import * as Snapshot from "./Snapshot.ts"
+import * as Workflow from "./Workflow.ts"
+
+type Json = Workflow.Json
+
+// ---------------------------------------------------------------------------------------------
+// Model
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Why a node re-runs (or would, if it were not pruned). A closed union; `_tag` is kebab-case.
+ *
+ * @since 0.1.0
+ */
+export type Reason =
+  | { readonly _tag: "target" }
+  | { readonly _tag: "definition-changed" }
+  | { readonly _tag: "new-block" }
+  | { readonly _tag: "wiring-changed" }
+  | { readonly _tag: "missing-prior-state" }
+  | { readonly _tag: "inputs-changed" }
+  | { readonly _tag: "volatile" }
+  | { readonly _tag: "failed-last-time" }
+  | { readonly _tag: "incomplete" }
+  | { readonly _tag: "downstream"; readonly root: string }
+  | { readonly _tag: "container-reset"; readonly container: string }
+
+/**
+ * The tag of a `Reason`.
+ *
+ * @since 0.1.0
+ */
+export type ReasonTag = Reason["_tag"]
+
+/**
+ * How a container re-runs: a loop always from iteration 0; a parallel all branches or some.
+ *
+ * @since 0.1.0
+ */
+export type Reset =
+  | { readonly _tag: "loop"; readonly container: string }
+  | { readonly _tag: "parallel"; readonly container: string; readonly branches: "all" | ReadonlyArray<number> }
+
+/**
+ * A plan: what to re-run, what to reuse, where to start, and the state to start from.
+ *
+ * Node lists hold node ids (see `NodeId`) in stable topological order.
+ *
+ * @since 0.1.0
+ */
+export interface Plan {
+  readonly mode: "full" | "run-from" | "resume"
+  /** The workflow the planned run executes. */
+  readonly workflow: Workflow.Workflow
+  readonly target: string | undefined
+  readonly rerun: ReadonlyArray<string>
+  readonly reused: ReadonlyArray<string>
+  /** Downstream of a change but not needed by any observed output: neither run nor reused. */
+  readonly pruned: ReadonlyArray<string>
+  /** The ready queue: re-run nodes none of whose predecessors re-run. */
+  readonly start: ReadonlyArray<string>
+  readonly resets: ReadonlyArray<Reset>
+  /** Why each re-run or pruned node is affected. */
+  readonly reasons: Readonly<Record<string, ReadonlyArray<Reason>>>
+  /** The hydrated state: the snapshot the engine starts from (reused records only). */
+  readonly state: Snapshot.Snapshot
+}
+
+/**
+ * The target is not a block or container of the workflow.
+ *
+ * @since 0.1.0
+ */
+export class UnknownTarget extends Data.TaggedError("UnknownTarget")<{
+  readonly target: string
+  readonly path: ReadonlyArray<string | number>
+}> {
+  override get message() {
+    return `unknown target "${this.target}": no block or container has this id`
+  }
+}
+
+/**
+ * The snapshot was taken from a run of a different workflow.
+ *
+ * @since 0.1.0
+ */
+export class SnapshotOfAnotherWorkflow extends Data.TaggedError("SnapshotOfAnotherWorkflow")<{
+  readonly expected: string
+  readonly found: string
+  readonly path: ReadonlyArray<string | number>
+}> {
+  override get message() {
+    return `the snapshot belongs to workflow "${this.found}", not "${this.expected}"`
+  }
+}
+
+/**
+ * The snapshot cannot be planned from (unknown schema version, malformed value).
+ *
+ * @since 0.1.0
+ */
+export class InvalidSnapshot extends Data.TaggedError("InvalidSnapshot")<{
+  readonly cause: Snapshot.SnapshotError
+  readonly path: ReadonlyArray<string | number>
+}> {
+  override get message() {
+    return `invalid snapshot: ${this.cause.message}`
+  }
+}
+
+/**
+ * The workflow does not validate.
+ *
+ * @since 0.1.0
+ */
+export class InvalidWorkflow extends Data.TaggedError("InvalidWorkflow")<{
+  readonly cause: Workflow.WorkflowError
+  readonly path: ReadonlyArray<string | number>
+}> {
+  override get message() {
+    return `invalid workflow: ${this.cause._tag} at ${JSON.stringify(this.path)}`
+  }
+}
+
+/**
+ * Everything planning can report.
+ *
+ * @since 0.1.0
+ */
+export type PlanError = UnknownTarget | SnapshotOfAnotherWorkflow | InvalidSnapshot | InvalidWorkflow
+
+// ---------------------------------------------------------------------------------------------
+// Input
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * What every step reads: the current workflow and its DAG, the snapshot, the target and the nodes
+ * observed outputs depend on. Build it with `prepare`.
+ *
+ * @since 0.1.0
+ */
+export interface Input {
+  readonly workflow: Workflow.Workflow
+  readonly dag: Dag.Dag
+  readonly snapshot: Snapshot.Snapshot | undefined
+  /** The target's node index (a container's `#start`), or -1. */
+  readonly target: number
+  /** 1 for ancestors of observed outputs or of the target (inclusive). */
+  readonly wanted: Uint8Array
+}
+
+/**
+ * Options of `runFrom` and `prepare`.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  readonly workflow: Workflow.Workflow
+  readonly snapshot?: Snapshot.Snapshot | undefined
+  readonly target?: string | undefined
+  /** A DAG already built from this workflow by `Dag.fromWorkflow` (skips re-validation). */
+  readonly dag?: Dag.Dag | undefined
+}
+
+/**
+ * Validates the options and computes what every step reads.
+ *
+ * @since 0.1.0
+ */
+export const prepare = (options: Options): Result.Result<Input, PlanError> => {
+  let dag = options.dag
+  if (dag === undefined) {
+    const built = Dag.fromWorkflow(options.workflow)
+    if (Result.isFailure(built)) {
+      return Result.fail(new InvalidWorkflow({ cause: built.failure, path: ["workflow", ...built.failure.path] }))
+    }
+    dag = built.success
+  }
+  const snapshot = options.snapshot
+  if (snapshot !== undefined) {
+    const version: unknown = snapshot.schemaVersion
+    if (version !== Snapshot.schemaVersion) {
+      const cause = new Snapshot.UnsupportedSchemaVersion({
+        found: version,
+        supported: [Snapshot.schemaVersion],
+        path: ["schemaVersion"]
+      })
+      return Result.fail(new InvalidSnapshot({ cause, path: ["snapshot", "schemaVersion"] }))
+    }
+    if (typeof snapshot.workflow !== "object" || snapshot.workflow === null || !Array.isArray(snapshot.workflow.blocks)) {
+      const cause = new Snapshot.MalformedSnapshot({ reason: "missing frozen workflow", path: ["workflow"] })
+      return Result.fail(new InvalidSnapshot({ cause, path: ["snapshot", "workflow"] }))
+    }
+    if (snapshot.workflow.id !== options.workflow.id) {
+      return Result.fail(
+        new SnapshotOfAnotherWorkflow({
+          expected: options.workflow.id,
+          found: snapshot.workflow.id,
+          path: ["snapshot", "workflow", "id"]
+        })
+      )
+    }
+  }
+  let target = -1
+  if (options.target !== undefined) {
+    const index = dag.index?.get(options.target) ?? dag.index?.get(`${options.target}#start`)
+    if (index === undefined || options.target.includes("#")) {
+      return Result.fail(new UnknownTarget({ target: options.target, path: ["target"] }))
+    }
+    target = index
+  }
+  const observed = Array.from(Dag.observed(dag))
+  if (target >= 0) observed.push(endOf(dag, target))
+  return Result.succeed({ workflow: options.workflow, dag, snapshot, target, wanted: Dag.upstream(dag, observed) })
+}
+
+const endOf = (dag: Dag.Dag, i: number): number =>
+  dag.nodes?.[i]?.kind === "start" ? dag.index!.get(`${dag.nodes[i]!.id}#end`)! : i
+
+// ---------------------------------------------------------------------------------------------
+// Steps
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Step 1: the nodes downstream of the target, target included (all zeros without a target).
+ *
+ * @since 0.1.0
+ */
+export const impact = (input: Input): Uint8Array =>
+  input.target < 0 ? new Uint8Array(input.dag.size) : Dag.downstream(input.dag, [input.target])
+
+/** Reason bits of `Diff.reasons` (one bit per change reason). */
+const bits = {
+  "definition-changed": 1,
+  "new-block": 2,
+  "wiring-changed": 4,
+  "missing-prior-state": 8,
+  "inputs-changed": 16,
+  volatile: 32,
+  "failed-last-time": 64,
+  incomplete: 128
+} as const
+
+/**
+ * A change reason `diff` can find.
+ *
+ * @since 0.1.0
+ */
+export type ChangeTag = keyof typeof bits
+
+const changeTags = Object.keys(bits) as ReadonlyArray<ChangeTag>
+
+/**
+ * The result of `diff`: per node index, a bit set of change reasons (0 = unchanged).
+ *
+ * @since 0.1.0
+ */
+export interface Diff {
+  readonly reasons: Uint16Array
+}
+
+/**
+ * The change reasons of one node of a `Diff`.
+ *
+ * @since 0.1.0
+ */
+export const changesOf = (diff: Diff, index: number): ReadonlyArray<ChangeTag> => {
+  const set = diff.reasons[index]!
+  return set === 0 ? [] : changeTags.filter((tag) => (set & bits[tag]) !== 0)
+}
+
+/**
+ * Step 2: the nodes whose prior state cannot be reused as it is, found by walking down from the
+ * DAG's roots without walking past the target. Without a snapshot every node is
+ * `missing-prior-state`.
+ *
+ * @since 0.1.0
+ */
+export const diff = (input: Input): Diff => {
+  const { dag, snapshot, target } = input
+  const n = dag.size
+  const reasons = new Uint16Array(n)
+  if (snapshot === undefined) return { reasons: reasons.fill(bits["missing-prior-state"]) }
+  const prior = Prior.make(input.workflow, snapshot)
+  const roots: Array<number> = []
+  for (let i = 0; i < n; i++) if (dag.inOffsets[i] === dag.inOffsets[i + 1]) roots.push(i)
+  const visited = Dag.downstream(dag, roots, target < 0 ? undefined : { stopAt: (i) => i === target })
+  const nodes = dag.nodes!
+  for (let i = 0; i < n; i++) {
+    if (visited[i] === 0 || i === target) continue
+    reasons[i] = prior.check(i, nodes[i]!, dag)
+  }
+  return { reasons }
+}
+
+/**
+ * Step 3: the roots of the restart — changed nodes some observed output depends on, plus the target.
+ *
+ * @since 0.1.0
+ */
+export const prune = (input: Input, changes: Diff): Uint8Array => {
+  const roots = new Uint8Array(input.dag.size)
+  for (let i = 0; i < roots.length; i++) {
+    if (changes.reasons[i] !== 0 && input.wanted[i] === 1) roots[i] = 1
+  }
+  if (input.target >= 0) roots[input.target] = 1
+  return roots
+}
+
+/**
+ * The result of `scope`.
+ *
+ * @since 0.1.0
+ */
+export interface Scope {
+  /** 1 for nodes that re-run. */
+  readonly rerun: Uint8Array
+  /** 1 for nodes downstream of a root that no observed output needs. */
+  readonly pruned: Uint8Array
+  /** Per node: the root it is downstream of, or -1; for container-reset nodes, -2 - container start. */
+  readonly cause: Int32Array
+  readonly resets: ReadonlyArray<Reset>
+  /** Partially reset parallels: container id → branches to re-run. */
+  readonly branches: ReadonlyMap<string, ReadonlyArray<number>>
+}
+
+/**
+ * Step 4: the restart scope of the roots (see the module documentation for the container rules).
+ *
+ * @since 0.1.0
+ */
+export const scope = (input: Input, roots: Uint8Array, changes?: Diff): Scope => {
+  const { dag, wanted } = input
+  const n = dag.size
+  const nodes = dag.nodes!
+  const rootList: Array<number> = []
+  for (let i = 0; i < n; i++) if (roots[i] === 1) rootList.push(i)
+  const branches = changes === undefined ? new Map<string, ReadonlyArray<number>>() : partialParallels(input, rootList, changes)
+
+  // Downstream closure, remembering which root reached each node first (topological sweep).
+  const order = Dag.topo(dag)
+  const cause = new Int32Array(n).fill(-1)
+  const mask = new Uint8Array(n)
+  for (let k = 0; k < n; k++) {
+    const i = order[k]!
+    if (roots[i] === 1) {
+      mask[i] = 1
+      cause[i] = i
+      continue
+    }
+    for (let p = dag.inOffsets[i]!; p < dag.inOffsets[i + 1]!; p++) {
+      const j = dag.inSources[p]!
+      if (mask[j] === 1) {
+        mask[i] = 1
+        cause[i] = cause[j]! >= 0 ? cause[j]! : j
+        break
+      }
+    }
+  }
+
+  const containers = containerIndex(dag)
+  const resetContainer = (c: string, set: Uint8Array, spread: boolean): boolean => {
+    const entry = containers.get(c)!
+    let grew = false
+    for (const m of [entry.start, entry.end, ...entry.members]) {
+      if (set[m] === 0) {
+        set[m] = 1
+        grew = true
+        if (cause[m] === -1) cause[m] = -2 - entry.start
+      }
+    }
+    if (spread && grew) {
+      const reached = Dag.downstream(dag, [entry.end])
+      for (let i = 0; i < n; i++) {
+        if (reached[i] === 1 && set[i] === 0) {
+          set[i] = 1
+          if (cause[i] === -1) cause[i] = cause[entry.start]! >= 0 ? cause[entry.start]! : -2 - entry.start
+        }
+      }
+    }
+    return grew
+  }
+  const expand = (set: Uint8Array, spread: boolean) => {
+    if (containers.size === 0) return
+    let grew = true
+    while (grew) {
+      grew = false
+      for (let i = 0; i < n; i++) {
+        if (set[i] === 0) continue
+        const node = nodes[i]!
+        for (const c of node.chain) {
+          if (branches.has(c)) continue
+          if (resetContainer(c, set, spread)) grew = true
+        }
+        // A sentinel in scope without its body (a container that failed or never finished) resets it too.
+        if (node.kind !== "block" && !branches.has(node.id) && resetContainer(node.id, set, spread)) grew = true
+      }
+    }
+  }
+  expand(mask, true)
+  const rerun = new Uint8Array(n)
+  for (let i = 0; i < n; i++) if (mask[i] === 1 && wanted[i] === 1) rerun[i] = 1
+  expand(rerun, false)
+  // Pruned: downstream of a change (or of a root) but needed by no observed output. A node that an
+  // observed output needs and that does not re-run is never downstream of a change: it is reused.
+  const unwanted: Array<number> = []
+  if (changes !== undefined) for (let i = 0; i < n; i++) if (changes.reasons[i] !== 0 && roots[i] === 0) unwanted.push(i)
+  const affected = unwanted.length === 0 ? mask : Dag.downstream(dag, unwanted)
+  const pruned = new Uint8Array(n)
+  for (let i = 0; i < n; i++) {
+    if ((affected[i] === 1 || mask[i] === 1) && rerun[i] === 0 && wanted[i] === 0) pruned[i] = 1
+  }
+  const resets: Array<Reset> = []
+  for (const [c, entry] of containers) {
+    if (rerun[entry.start] === 0) continue
+    if (entry.kind === "loop") resets.push({ _tag: "loop", container: c })
+    else resets.push({ _tag: "parallel", container: c, branches: branches.get(c) ?? "all" })
+  }
+  return { rerun, pruned, cause, resets, branches }
+}
+
+/**
+ * The hydrated state and the start queue.
+ *
+ * @since 0.1.0
+ */
+export interface Hydrated {
+  readonly state: Snapshot.Snapshot
+  /** Node indices of the ready queue, in stable topological order. */
+  readonly start: Int32Array
+}
+
+/**
+ * Step 5: the prior state of the reused nodes only (records, container scopes, waits and pauses),
+ * and the start queue. Partially reset parallels keep their scope and the records of the branches
+ * that are not re-run.
+ *
+ * @since 0.1.0
+ */
+export const hydrate = (input: Input, planned: Pick<Scope, "rerun" | "pruned" | "branches">): Hydrated => {
+  const { dag, snapshot, workflow } = input
+  const n = dag.size
+  const order = Dag.topo(dag)
+  const start: Array<number> = []
+  for (let k = 0; k < n; k++) {
+    const i = order[k]!
+    if (planned.rerun[i] === 0) continue
+    let ready = true
+    for (let p = dag.inOffsets[i]!; p < dag.inOffsets[i + 1]! && ready; p++) {
+      if (planned.rerun[dag.inSources[p]!] === 1) ready = false
+    }
+    if (ready) start.push(i)
+  }
+  const startIds = start.map((i) => dag.ids![i]!)
+  if (snapshot === undefined) {
+    return { state: { ...Snapshot.empty(workflow), pending: startIds }, start: Int32Array.from(start) }
+  }
+  const nodes: Record<string, Snapshot.NodeRecord> = {}
+  const loops: Record<string, Snapshot.LoopScope> = {}
+  const parallels: Record<string, Snapshot.ParallelScope> = {}
+  const kept = new Set<string>()
+  const info = dag.nodes!
+  for (let i = 0; i < n; i++) {
+    const node = info[i]!
+    if (planned.rerun[i] === 1 && !(node.chain.length > 0 && planned.branches.has(node.chain[0]!))) continue
+    if (planned.pruned[i] === 1) continue
+    const partial = node.chain.length > 0 ? planned.branches.get(node.chain[0]!) : undefined
+    const parsed: NodeId.Node = { kind: node.kind, id: node.id }
+    for (const path of instancePaths(node.chain, snapshot)) {
+      if (partial !== undefined && partial.includes(path[0]!)) continue
+      const key = path.length === 0 ? dag.ids![i]! : NodeId.formatInstance({ node: parsed, path })
+      const record = snapshot.nodes[key]
+      if (record === undefined) continue
+      nodes[key] = record
+      kept.add(key)
+      if (node.kind === "start") {
+        const scopeKey = NodeId.formatInstance({ node: NodeId.block(node.id), path })
+        const loop = snapshot.loops[scopeKey]
+        if (loop !== undefined) loops[scopeKey] = loop
+        const parallel = snapshot.parallels[scopeKey]
+        if (parallel !== undefined) parallels[scopeKey] = parallel
+      }
+    }
+  }
+  for (const c of planned.branches.keys()) {
+    const parallel = snapshot.parallels[c]
+    if (parallel !== undefined) parallels[c] = parallel
+  }
+  return {
+    state: {
+      schemaVersion: Snapshot.schemaVersion,
+      workflow,
+      ...(snapshot.trigger === undefined ? {} : { trigger: snapshot.trigger }),
+      input: snapshot.input,
+      status: "pending",
+      nodes,
+      loops,
+      parallels,
+      pending: startIds,
+      waits: snapshot.waits.filter((wait) => kept.has(wait.node)),
+      pauses: snapshot.pauses.filter((pause) => kept.has(pause.node)),
+      diagnostics: { messages: [] }
+    },
+    start: Int32Array.from(start)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry points
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Plans a run of the current workflow from `target`, reusing the snapshot of a prior run.
+ * Without a snapshot it is a full plan (every node `missing-prior-state`).
+ *
+ * **Example**
+ *
+ * ```ts
+ * const plan = Plan.runFrom({ workflow, snapshot, target: "summarize" })
+ * if (Result.isSuccess(plan)) console.log(Plan.explain(plan.success))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const runFrom = (options: Options & { readonly target: string }): Result.Result<Plan, PlanError> =>
+  Result.map(prepare(options), (input) => {
+    if (input.snapshot === undefined) return fullOf(input, "run-from")
+    const changes = diff(input)
+    const planned = scope(input, prune(input, changes), changes)
+    return assemble(input, "run-from", changes, planned, hydrate(input, planned))
+  })
+
+/**
+ * A plan that runs every node of a workflow from scratch.
+ *
+ * @since 0.1.0
+ */
+export const full = (workflow: Workflow.Workflow, options: { readonly dag?: Dag.Dag } = {}): Result.Result<Plan, PlanError> =>
+  Result.map(prepare({ workflow, dag: options.dag }), (input) => fullOf(input, "full"))
+
+const fullOf = (input: Input, mode: Plan["mode"]): Plan => {
+  const n = input.dag.size
+  const rerun = new Uint8Array(n).fill(1)
+  const planned: Scope = {
+    rerun,
+    pruned: new Uint8Array(n),
+    cause: new Int32Array(n).fill(-1),
+    resets: [...containerIndex(input.dag)].map(([container, entry]) =>
+      entry.kind === "loop"
+        ? { _tag: "loop" as const, container }
+        : { _tag: "parallel" as const, container, branches: "all" as const }
+    ),
+    branches: new Map()
+  }
+  const changes: Diff = { reasons: new Uint16Array(n).fill(bits["missing-prior-state"]) }
+  return assemble({ ...input, snapshot: undefined }, mode, changes, planned, hydrate({ ...input, snapshot: undefined }, planned))
+}
+
+/**
+ * Continues a crashed, suspended, paused or failed run of the snapshot's workflow: completed and
+ * skipped nodes are reused; failed, incomplete and never-run nodes re-run with everything downstream
+ * of them (a loop holding one restarts whole); waits and pauses of re-run nodes are kept, so a node
+ * that was waiting for a signal keeps waiting for it.
+ *
+ * @since 0.1.0
+ */
+export const resume = (
+  workflow: Workflow.Workflow,
+  snapshot: Snapshot.Snapshot,
+  options: { readonly dag?: Dag.Dag } = {}
+): Result.Result<Plan, PlanError> =>
+  Result.map(prepare({ workflow, snapshot, dag: options.dag }), (prepared) => {
+    const input: Input = { ...prepared, wanted: new Uint8Array(prepared.dag.size).fill(1) }
+    const n = input.dag.size
+    const reasons = new Uint16Array(n)
+    const nodes = input.dag.nodes!
+    for (let i = 0; i < n; i++) {
+      const node = nodes[i]!
+      let found = false
+      let set = 0
+      for (const path of instancePaths(node.chain, snapshot)) {
+        const record = snapshot.nodes[instanceKey(input.dag, i, path)]
+        if (record === undefined) continue
+        found = true
+        if (record.status === "failed") set |= bits["failed-last-time"]
+        else if (!Snapshot.isReusable(record.status)) set |= bits.incomplete
+      }
+      if (!found && node.chain.length === 0) set |= bits["missing-prior-state"]
+      reasons[i] = set
+    }
+    const changes: Diff = { reasons }
+    const planned = scope(input, prune(input, changes), changes)
+    const hydrated = hydrate(input, planned)
+    const rerunKeys = new Set<string>()
+    for (const wait of snapshot.waits) rerunKeys.add(wait.node)
+    for (const pause of snapshot.pauses) rerunKeys.add(pause.node)
+    const state: Snapshot.Snapshot = {
+      ...hydrated.state,
+      ...(snapshot.runId === undefined ? {} : { runId: snapshot.runId }),
+      status: snapshot.status,
+      waits: snapshot.waits,
+      pauses: snapshot.pauses,
+      diagnostics: snapshot.diagnostics
+    }
+    return assemble(input, "resume", changes, planned, { ...hydrated, state })
+  })
+
+const assemble = (input: Input, mode: Plan["mode"], changes: Diff, planned: Scope, hydrated: Hydrated): Plan => {
+  const { dag } = input
+  const ids = dag.ids!
+  const order = Dag.topo(dag)
+  const rerun: Array<string> = []
+  const reused: Array<string> = []
+  const pruned: Array<string> = []
+  const reasons: Record<string, ReadonlyArray<Reason>> = {}
+  for (let k = 0; k < order.length; k++) {
+    const i = order[k]!
+    const id = ids[i]!
+    if (planned.rerun[i] === 1) rerun.push(id)
+    else if (planned.pruned[i] === 1) pruned.push(id)
+    else {
+      reused.push(id)
+      continue
+    }
+    const list: Array<Reason> = []
+    if (i === input.target) list.push({ _tag: "target" })
+    const set = changes.reasons[i]!
+    if (set !== 0) for (const tag of changeTags) if ((set & bits[tag]) !== 0) list.push({ _tag: tag })
+    const cause = planned.cause[i]!
+    if (cause >= 0 && cause !== i) list.push({ _tag: "downstream", root: ids[cause]! })
+    else if (cause <= -2) list.push({ _tag: "container-reset", container: dag.nodes![-2 - cause]!.id })
+    if (cause > -2 && planned.rerun[i] === 1 && input.wanted[i] === 0) {
+      // Needed by no observed output: it re-runs only because its loop or parallel restarts whole.
+      const node = dag.nodes![i]!
+      const container = node.chain.find((c) => planned.rerun[dag.index!.get(`${c}#start`)!] === 1) ?? node.id
+      list.push({ _tag: "container-reset", container })
+    }
+    reasons[id] = list
+  }
+  return {
+    mode,
+    workflow: input.workflow,
+    target: input.target < 0 ? undefined : ids[input.target]!.replace(/#start$/u, ""),
+    rerun,
+    reused,
+    pruned,
+    start: Array.from(hydrated.start, (i) => ids[i]!),
+    resets: planned.resets,
+    reasons,
+    state: hydrated.state
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A text table of the plan: one row per node (topological order) with re-run / reused / pruned and
+ * the reasons.
+ *
+ * @since 0.1.0
+ */
+export const explain = (plan: Plan): string => PlanView.explain(plan)
+
+/**
+ * The plan as plain JSON (without the hydrated state, which `Snapshot` already serializes).
+ *
+ * @since 0.1.0
+ */
+export const toJson = (plan: Plan): Json => PlanView.toJson(plan)
+
+/**
+ * A Mermaid flowchart of the plan, re-run / reused / pruned nodes styled apart.
+ *
+ * @since 0.1.0
+ */
+export const toMermaid = (plan: Plan): string => PlanView.toMermaid(plan, Dag.make(plan.workflow))
+
+/**
+ * A Graphviz DOT digraph of the plan, re-run / reused / pruned nodes styled apart.
+ *
+ * @since 0.1.0
+ */
+export const toDot = (plan: Plan): string => PlanView.toDot(plan, Dag.make(plan.workflow))
+
+// ---------------------------------------------------------------------------------------------
+// Internals
+// ---------------------------------------------------------------------------------------------
+
+interface ContainerEntry {
+  readonly kind: "loop" | "parallel"
+  readonly start: number
+  readonly end: number
+  /** Every node inside the container, nested ones included. */
+  readonly members: ReadonlyArray<number>
+}
+
+const containerIndex = (dag: Dag.Dag): Map<string, ContainerEntry> => {
+  const out = new Map<string, { kind: "loop" | "parallel"; start: number; end: number; members: Array<number> }>()
+  const nodes = dag.nodes!
+  for (let i = 0; i < nodes.length; i++) {
+    const node = nodes[i]!
+    if (node.kind !== "start") continue
+    out.set(node.id, { kind: node.containerKind!, start: i, end: dag.index!.get(`${node.id}#end`)!, members: [] })
+  }
+  if (out.size === 0) return out
+  for (let i = 0; i < nodes.length; i++) {
+    for (const c of nodes[i]!.chain) out.get(c)!.members.push(i)
+  }
+  return out
+}
+
+/** Every instance path of a node with the given container chain, from the snapshot's scopes. */
+const instancePaths = (chain: ReadonlyArray<string>, snapshot: Snapshot.Snapshot): ReadonlyArray<ReadonlyArray<number>> => {
+  if (chain.length === 0) return topLevel
+  let paths: Array<Array<number>> = [[]]
+  for (const c of chain) {
+    const next: Array<Array<number>> = []
+    for (const path of paths) {
+      const key = NodeId.formatInstance({ node: NodeId.block(c), path })
+      const count = snapshot.loops[key]?.iterations ?? snapshot.parallels[key]?.count ?? 0
+      for (let i = 0; i < count; i++) next.push([...path, i])
+    }
+    paths = next
+  }
+  return paths
+}
+const topLevel: ReadonlyArray<ReadonlyArray<number>> = [[]]
+
+const instanceKey = (dag: Dag.Dag, i: number, path: ReadonlyArray<number>): string => {
+  if (path.length === 0) return dag.ids![i]!
+  const node = dag.nodes![i]!
+  return NodeId.formatInstance({ node: { kind: node.kind, id: node.id }, path })
+}
+
+/** Top-level parallels whose only change is their own configuration: branches to re-run. */
+const partialParallels = (
+  input: Input,
+  roots: ReadonlyArray<number>,
+  changes: Diff
+): Map<string, ReadonlyArray<number>> => {
+  const out = new Map<string, ReadonlyArray<number>>()
+  const { dag, snapshot } = input
+  if (snapshot === undefined) return out
+  const nodes = dag.nodes!
+  const configOnly = bits["definition-changed"] | bits["inputs-changed"]
+  for (const root of roots) {
+    const node = nodes[root]!
+    if (node.kind !== "start" || node.containerKind !== "parallel" || node.chain.length > 0) continue
+    if (root === input.target || (changes.reasons[root]! & ~configOnly) !== 0) continue
+    const end = dag.index!.get(`${node.id}#end`)!
+    if ((changes.reasons[end]! & ~bits["definition-changed"]) !== 0) continue
+    const before = (snapshot.workflow.parallels ?? []).find((p) => p.id === node.id)
+    if (before === undefined || !sameBesidesConfig(before, node.definition as Workflow.Parallel)) continue
+    const others = Dag.downstream(dag, roots.filter((r) => r !== root))
+    if (others[root] === 1) continue
+    let touched = false
+    for (let i = 0; i < nodes.length && !touched; i++) {
+      if (others[i] === 1 && nodes[i]!.chain.includes(node.id)) touched = true
+    }
+    if (touched) continue
+    const prior = snapshot.parallels[node.id]
+    const definition = node.definition as Workflow.Parallel
+    const resolved = Reference.resolve(configOf(definition), snapshotEnvironment(input.workflow, snapshot))
+    if (prior === undefined || Result.isFailure(resolved)) continue
+    const config = resolved.success as Record<string, Json>
+    const items = Array.isArray(config["items"]) ? config["items"] : undefined
+    const count = items?.length ?? (typeof config["count"] === "number" ? Math.max(0, Math.floor(config["count"])) : -1)
+    if (count !== prior.count) continue
+    const branches: Array<number> = []
+    if (items !== undefined) {
+      for (let b = 0; b < count; b++) {
+        if (Fingerprint.hash(items[b]!) !== Fingerprint.hash(prior.items?.[b] ?? null)) branches.push(b)
+      }
+    }
+    out.set(node.id, branches)
+  }
+  return out
+}
+
+/** Two parallels that differ at most in their `count` / `items`. */
+const sameBesidesConfig = (a: Workflow.Parallel, b: Workflow.Parallel): boolean => {
+  const { count: _c1, items: _i1, name: _n1, ...restA } = a
+  const { count: _c2, items: _i2, name: _n2, ...restB } = b
+  return Fingerprint.ofContainer({ ...restA, body: a.body }, "parallel") === Fingerprint.ofContainer({ ...restB, body: b.body }, "parallel")
+}
+
+const configOf = (container: Workflow.Loop | Workflow.Parallel): Json => {
+  const config: Record<string, Json> = {}
+  if (container.count !== undefined) config["count"] = container.count
+  if (container.items !== undefined) config["items"] = container.items
+  return config
+}
+
+/** Top-level environment over a snapshot (block outputs of top-level nodes, input, variables). */
+const snapshotEnvironment = (workflow: Workflow.Workflow, snapshot: Snapshot.Snapshot): Reference.Environment =>
+  instanceEnvironment(workflow, snapshot, [], [], new Map())
+
+const instanceEnvironment = (
+  workflow: Workflow.Workflow,
+  snapshot: Snapshot.Snapshot,
+  chain: ReadonlyArray<string>,
+  path: ReadonlyArray<number>,
+  depthOf: ReadonlyMap<string, { readonly depth: number; readonly container: boolean }>
+): Reference.Environment => {
+  const kindOf = new Map<string, "loop" | "parallel">()
+  for (const loop of workflow.loops ?? []) kindOf.set(loop.id, "loop")
+  for (const parallel of workflow.parallels ?? []) kindOf.set(parallel.id, "parallel")
+  const innermost = (scope: "loop" | "parallel") => {
+    for (let i = chain.length - 1; i >= 0; i--) if (kindOf.get(chain[i]!) === scope) return i
+    return -1
+  }
+  return {
+    blockOutput: (id) => {
+      const known = depthOf.get(id) ?? { depth: 0, container: kindOf.has(id) }
+      const node = known.container ? NodeId.end(id) : NodeId.block(id)
+      const record = snapshot.nodes[NodeId.formatInstance({ node, path: path.slice(0, known.depth) })]
+      if (record === undefined) return undefined
+      return record.status === "skipped" ? null : record.output
+    },
+    input: (key) => snapshot.input[key],
+    variable: (name) => workflow.variables?.[name],
+    index: (scope) => {
+      const i = innermost(scope)
+      return i === -1 ? undefined : path[i]
+    },
+    item: (scope) => {
+      const i = innermost(scope)
+      if (i === -1) return undefined
+      const key = NodeId.formatInstance({ node: NodeId.block(chain[i]!), path: path.slice(0, i) })
+      return (snapshot.loops[key]?.items ?? snapshot.parallels[key]?.items)?.[path[i]!]
+    }
+  }
+}
+
+/** The frozen workflow and the snapshot, indexed for `diff`. */
+class Prior {
+  static make(workflow: Workflow.Workflow, snapshot: Snapshot.Snapshot): Prior {
+    return new Prior(workflow, snapshot)
+  }
+
+  private oldBlocks: Map<string, Workflow.Block> | undefined
+  private readonly oldContainers: Map<string, string>
+  private readonly newContainers: Map<string, string>
+  private readonly wiringSame: boolean
+  private oldWiring: Map<string, string> | undefined
+  private newWiring: Map<string, string> | undefined
+  /** Variables whose value changed (references to them must be re-resolved). */
+  private readonly changedVariables: ReadonlySet<string>
+  private depthOf: Map<string, { readonly depth: number; readonly container: boolean }> | undefined
+
+  private constructor(private readonly workflow: Workflow.Workflow, private readonly snapshot: Snapshot.Snapshot) {
+    const old = snapshot.workflow
+    const fingerprints = (w: Workflow.Workflow) => {
+      const out = new Map<string, string>()
+      for (const loop of w.loops ?? []) out.set(loop.id, Fingerprint.ofContainer(loop, "loop"))
+      for (const parallel of w.parallels ?? []) out.set(parallel.id, Fingerprint.ofContainer(parallel, "parallel"))
+      return out
+    }
+    this.oldContainers = fingerprints(old)
+    this.newContainers = fingerprints(workflow)
+    this.wiringSame = sameEdges(old.edges, workflow.edges) && sameBodies(old, workflow)
+    const changed = new Set<string>()
+    const oldVars = old.variables ?? {}
+    const newVars = workflow.variables ?? {}
+    for (const name of new Set([...Object.keys(oldVars), ...Object.keys(newVars)])) {
+      const a = oldVars[name]
+      const b = newVars[name]
+      if (a === undefined || b === undefined || !jsonEqual(a, b)) changed.add(name)
+    }
+    this.changedVariables = changed
+  }
+
+  check(i: number, node: Dag.NodeInfo, dag: Dag.Dag): number {
+    let set = 0
+    const old = this.snapshot.workflow
+    if (node.kind === "block") {
+      const block = node.definition as Workflow.Block
+      const candidate = old.blocks[i]
+      const before = candidate !== undefined && candidate.id === block.id ? candidate : this.oldBlock(block.id)
+      if (before === undefined) return bits["new-block"]
+      if (before !== block && !sameBlock(before, block)) set |= bits["definition-changed"]
+      if (block.volatile === true) set |= bits.volatile
+    } else {
+      const before = this.oldContainers.get(node.id)
+      if (before === undefined) return bits["new-block"]
+      if (before !== this.newContainers.get(node.id)) set |= bits["definition-changed"]
+    }
+    if (node.kind !== "end" && !this.wiringSame && this.wiring(node.id, "new") !== this.wiring(node.id, "old")) {
+      set |= bits["wiring-changed"]
+    }
+    const value = node.kind === "block"
+      ? (node.definition as Workflow.Block).params
+      : node.kind === "start"
+      ? configOf(node.definition as Workflow.Loop | Workflow.Parallel)
+      : undefined
+    const recheck = value !== undefined && this.changedVariables.size > 0 && this.readsChangedVariable(value)
+    for (const path of instancePaths(node.chain, this.snapshot)) {
+      const record = this.snapshot.nodes[instanceKey(dag, i, path)]
+      if (record === undefined) {
+        set |= bits["missing-prior-state"]
+        continue
+      }
+      if (record.status === "failed") set |= bits["failed-last-time"]
+      else if (!Snapshot.isReusable(record.status)) set |= bits.incomplete
+      if (recheck && record.status === "completed") {
+        const env = instanceEnvironment(this.workflow, this.snapshot, node.chain, path, this.depths())
+        const resolved = Reference.resolve(value!, env)
+        if (Result.isFailure(resolved) || Fingerprint.hash(resolved.success) !== record.fingerprints.inputs) {
+          set |= bits["inputs-changed"]
+        }
+      }
+    }
+    return set
+  }
+
+  private readsChangedVariable(value: Json): boolean {
+    if (!Reference.hasReferences(value)) return false
+    return Reference.collect(value).some(({ reference }) =>
+      reference._tag === "Variable" && this.changedVariables.has(reference.name)
+    )
+  }
+
+  private depths() {
+    if (this.depthOf === undefined) {
+      const parent = new Map<string, string>()
+      const containers = [...(this.workflow.loops ?? []), ...(this.workflow.parallels ?? [])]
+      for (const c of containers) for (const m of c.body) parent.set(m, c.id)
+      const ids = new Set(containers.map((c) => c.id))
+      const depthOf = new Map<string, { depth: number; container: boolean }>()
+      for (const id of [...parent.keys(), ...ids]) {
+        let depth = 0
+        for (let p = parent.get(id); p !== undefined; p = parent.get(p)) depth++
+        depthOf.set(id, { depth, container: ids.has(id) })
+      }
+      this.depthOf = depthOf
+    }
+    return this.depthOf
+  }
+
+  private oldBlock(id: string): Workflow.Block | undefined {
+    if (this.oldBlocks === undefined) {
+      this.oldBlocks = new Map(this.snapshot.workflow.blocks.map((b) => [b.id, b] as const))
+    }
+    return this.oldBlocks.get(id)
+  }
+
+  private wiring(id: string, side: "old" | "new"): string {
+    if (this.oldWiring === undefined || this.newWiring === undefined) {
+      this.oldWiring = wiringOf(this.snapshot.workflow)
+      this.newWiring = wiringOf(this.workflow)
+    }
+    return (side === "old" ? this.oldWiring : this.newWiring).get(id) ?? ""
+  }
+}
+
+/** Per block or container id: enclosing container, sorted incoming (source, handle), a router's routes. */
+const wiringOf = (workflow: Workflow.Workflow): Map<string, string> => {
+  const parent = new Map<string, string>()
+  for (const c of [...(workflow.loops ?? []), ...(workflow.parallels ?? [])]) for (const m of c.body) parent.set(m, c.id)
+  const incoming = new Map<string, Array<string>>()
+  const routes = new Map<string, Set<string>>()
+  const routers = new Set(workflow.blocks.filter((b) => b.type === "router").map((b) => b.id))
+  for (const edge of workflow.edges) {
+    const list = incoming.get(edge.target)
+    const entry = `${edge.source}|${edge.handle ?? ""}`
+    if (list === undefined) incoming.set(edge.target, [entry])
+    else list.push(entry)
+    if (routers.has(edge.source)) {
+      const set = routes.get(edge.source) ?? new Set<string>()
+      set.add(edge.handle ?? "")
+      routes.set(edge.source, set)
+    }
+  }
+  const out = new Map<string, string>()
+  const ids = [...workflow.blocks.map((b) => b.id), ...(workflow.loops ?? []).map((l) => l.id), ...(workflow.parallels ?? []).map((p) => p.id)]
+  for (const id of ids) {
+    out.set(id, JSON.stringify([parent.get(id) ?? "", (incoming.get(id) ?? []).sort(), [...(routes.get(id) ?? [])].sort()]))
+  }
+  return out
+}
+
+const sameEdges = (a: ReadonlyArray<Workflow.Edge>, b: ReadonlyArray<Workflow.Edge>): boolean => {
+  if (a === b) return true
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!
+    const y = b[i]!
+    if (x !== y && (x.source !== y.source || x.target !== y.target || x.handle !== y.handle)) return false
+  }
+  return true
+}
+
+const sameBodies = (a: Workflow.Workflow, b: Workflow.Workflow): boolean => {
+  const bodies = (w: Workflow.Workflow) =>
+    JSON.stringify([...(w.loops ?? []), ...(w.parallels ?? [])].map((c) => [c.id, c.body]))
+  return bodies(a) === bodies(b)
+}
+
+const sameBlock = (a: Workflow.Block, b: Workflow.Block): boolean =>
+  a.type === b.type &&
+  (a.volatile ?? false) === (b.volatile ?? false) &&
+  jsonEqual(a.params ?? {}, b.params ?? {}) &&
+  jsonEqual((a.retry ?? null) as Json, (b.retry ?? null) as Json)
+
+/** Structural JSON equality, independent of key order (what equal canonical forms mean). */
+const jsonEqual = (a: Json, b: Json): boolean => {
+  if (a === b) return true
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false
+    for (let i = 0; i < a.length; i++) if (!jsonEqual(a[i]!, b[i]!)) return false
+    return true
+  }
+  if (Array.isArray(b)) return false
+  const ka = Object.keys(a)
+  if (ka.length !== Object.keys(b).length) return false
+  for (const k of ka) {
+    if (!Object.hasOwn(b, k) || !jsonEqual((a as Record<string, Json>)[k]!, (b as Record<string, Json>)[k]!)) return false
+  }
+  return true
+}

@@ -1,0 +1,337 @@
+/**
+ * Law checkers for run-from-block plans. A `Trial` runs one scenario end to end with the reference
+ * executor (`Model`): the prior run of `before`, the plan for `after` from `target`, the execution of
+ * that plan over the prior snapshot, and a from-scratch run of `after`. Each law returns the list of
+ * its violations (empty when it holds), so a property reads
+ * `assert.deepStrictEqual(Laws.soundness(trial), [])`.
+ *
+ * **Example**
+ *
+ * ```ts
+ * fc.assert(fc.property(Arbitraries.scenario(), (scenario) => {
+ *   const trial = Laws.trial(scenario)
+ *   return Laws.soundness(trial).length === 0 && Laws.minimality(trial).length === 0
+ * }))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Result from "effect/Result"
+import * as Dag from "../Dag.ts"
+import * as Fingerprint from "../Fingerprint.ts"
+import * as Plan from "../Plan.ts"
+import * as Reference from "../Reference.ts"
+import type * as Snapshot from "../Snapshot.ts"
+import type * as Workflow from "../Workflow.ts"
+import * as Model from "./Model.ts"
+
+/**
+ * A scenario: a prior run of `before`, then a run of `after` from `target`.
+ *
+ * @since 0.1.0
+ */
+export interface Scenario {
+  readonly before: Workflow.Workflow
+  readonly after: Workflow.Workflow
+  readonly target: string
+  /** Seed of the block functions (default 0). */
+  readonly seed?: number
+}
+
+/**
+ * A scenario played out: prior run, plan, plan execution and from-scratch run.
+ *
+ * @since 0.1.0
+ */
+export interface Trial {
+  readonly scenario: Scenario
+  readonly prior: Model.Execution
+  readonly plan: Plan.Plan
+  readonly replay: Model.Execution
+  readonly fresh: Model.Execution
+  readonly dag: Dag.Dag
+}
+
+/**
+ * A deterministic run input for a workflow's declared inputs (defaults first).
+ *
+ * @since 0.1.0
+ */
+export const inputFor = (workflow: Workflow.Workflow): Record<string, Workflow.Json> => {
+  const out: Record<string, Workflow.Json> = {}
+  for (const [key, declaration] of Object.entries(workflow.inputs ?? {})) {
+    out[key] = declaration.default ?? sample[declaration.type]
+  }
+  return out
+}
+const sample = { string: "s", number: 1, boolean: true, object: { k: 1 }, array: [1, 2], json: { k: "v" } } as const
+
+/**
+ * What the executor needs to run a plan.
+ *
+ * @since 0.1.0
+ */
+export const replayOf = (plan: Plan.Plan): Model.Replay => {
+  const branches = new Map<string, ReadonlySet<number>>()
+  for (const reset of plan.resets) {
+    if (reset._tag === "parallel" && reset.branches !== "all") branches.set(reset.container, new Set(reset.branches))
+  }
+  return { rerun: new Set(plan.rerun), branches, state: plan.state }
+}
+
+/**
+ * Plays a scenario out. Throws if planning fails (scenarios are expected to be valid).
+ *
+ * @since 0.1.0
+ */
+export const trial = (scenario: Scenario): Trial => {
+  const seed = scenario.seed ?? 0
+  const prior = Model.execute(scenario.before, { seed, input: inputFor(scenario.before) })
+  const planned = Plan.runFrom({ workflow: scenario.after, snapshot: prior.snapshot, target: scenario.target })
+  if (Result.isFailure(planned)) throw new Error(`planning failed: ${planned.failure.message}`)
+  const plan = planned.success
+  const replay = Model.execute(scenario.after, { seed }, replayOf(plan))
+  const fresh = Model.execute(scenario.after, { seed, input: prior.snapshot.input })
+  return { scenario, prior, plan, replay, fresh, dag: Dag.make(scenario.after) }
+}
+
+const nodeOfKey = (key: string): string => {
+  const at = key.indexOf("@")
+  return at === -1 ? key : key.slice(0, at)
+}
+
+/** Ancestors (inclusive) of the observed outputs and of the target. */
+const wanted = (t: Trial): Uint8Array => {
+  const roots = Array.from(Dag.observed(t.dag))
+  const target = t.dag.index!.get(t.scenario.target) ?? t.dag.index!.get(`${t.scenario.target}#end`)!
+  roots.push(t.dag.index!.get(`${t.scenario.target}#end`) ?? target)
+  return Dag.upstream(t.dag, roots)
+}
+
+const same = (a: Snapshot.NodeRecord | undefined, b: Snapshot.NodeRecord | undefined): boolean =>
+  a !== undefined && b !== undefined && a.status === b.status && a.decision === b.decision &&
+  (a.output === undefined) === (b.output === undefined) &&
+  (a.output === undefined || Fingerprint.hash(a.output) === Fingerprint.hash(b.output!))
+
+/**
+ * Soundness: on every ancestor of an observed output (and of the target), executing the plan over
+ * the prior snapshot leaves exactly the statuses, outputs and decisions of a from-scratch run.
+ *
+ * @since 0.1.0
+ */
+export const soundness = (t: Trial): ReadonlyArray<string> => {
+  const keep = wanted(t)
+  const out: Array<string> = []
+  const keys = new Set([...Object.keys(t.replay.snapshot.nodes), ...Object.keys(t.fresh.snapshot.nodes)])
+  for (const key of keys) {
+    const node = t.dag.index!.get(nodeOfKey(key))
+    if (node === undefined || keep[node] === 0) continue
+    const a = t.replay.snapshot.nodes[key]
+    const b = t.fresh.snapshot.nodes[key]
+    if (!same(a, b)) {
+      out.push(`${key}: plan run ${JSON.stringify(a?.status)}/${JSON.stringify(a?.decision)} vs fresh ${JSON.stringify(b?.status)}/${JSON.stringify(b?.decision)}${a?.status === b?.status ? " (outputs differ)" : ""}`)
+    }
+  }
+  return out
+}
+
+const causes = new Set<Plan.ReasonTag>(["target", "downstream", "container-reset"])
+
+/**
+ * Minimality: every executed instance belongs to a re-run node, none runs twice; every re-run node
+ * is the target, changed, downstream of a re-run root, or reset with its container; and every
+ * re-run node is an ancestor of an observed output or of the target, or reset with its container.
+ *
+ * @since 0.1.0
+ */
+export const minimality = (t: Trial): ReadonlyArray<string> => {
+  const out: Array<string> = []
+  const rerun = new Set(t.plan.rerun)
+  const seen = new Set<string>()
+  for (const key of t.replay.executed) {
+    if (seen.has(key)) out.push(`${key} executed twice`)
+    seen.add(key)
+    if (!rerun.has(nodeOfKey(key))) out.push(`${key} executed but ${nodeOfKey(key)} is not in rerun`)
+  }
+  const keep = wanted(t)
+  for (const id of t.plan.rerun) {
+    const reasons = t.plan.reasons[id] ?? []
+    if (reasons.length === 0) out.push(`${id} re-runs without a reason`)
+    for (const reason of reasons) {
+      if (reason._tag === "downstream" && !rerun.has(reason.root) && !t.plan.pruned.includes(reason.root)) {
+        out.push(`${id} is downstream of ${reason.root}, which is not affected`)
+      }
+      if (reason._tag === "container-reset" && !rerun.has(`${reason.container}#start`)) {
+        out.push(`${id} is reset with ${reason.container}, which does not re-run`)
+      }
+    }
+    const reset = reasons.some((r) => r._tag === "container-reset")
+    if (keep[t.dag.index!.get(id)!] === 0 && !reset) out.push(`${id} re-runs but no observed output needs it`)
+  }
+  return out
+}
+
+/**
+ * Forward closure: every successor of a re-run node re-runs or is pruned.
+ *
+ * @since 0.1.0
+ */
+export const forwardClosure = (t: Trial): ReadonlyArray<string> => {
+  const out: Array<string> = []
+  const affected = new Set([...t.plan.rerun, ...t.plan.pruned])
+  for (const id of t.plan.rerun) {
+    for (const s of Dag.successors(t.dag, t.dag.index!.get(id)!)) {
+      const next = t.dag.ids![s]!
+      if (!affected.has(next)) out.push(`${next} follows re-run ${id} but is reused`)
+    }
+  }
+  return out
+}
+
+/**
+ * Loop atomicity: a loop re-runs whole (start, end and every body node) or not at all, and a
+ * re-run loop instance executes from iteration 0.
+ *
+ * @since 0.1.0
+ */
+export const loopAtomicity = (t: Trial): ReadonlyArray<string> => {
+  const out: Array<string> = []
+  const rerun = new Set(t.plan.rerun)
+  const executed = new Set(t.replay.executed)
+  for (const loop of t.scenario.after.loops ?? []) {
+    const members = [`${loop.id}#start`, `${loop.id}#end`, ...bodyNodes(t, loop.id)]
+    const count = members.filter((m) => rerun.has(m)).length
+    if (count !== 0 && count !== members.length) out.push(`loop ${loop.id} partially re-runs (${count}/${members.length})`)
+    if (count === 0) continue
+    for (const [key, scope] of Object.entries(t.replay.snapshot.loops)) {
+      if (nodeOfKey(key) !== loop.id || scope.iterations === 0) continue
+      const at = key.indexOf("@")
+      const first = loop.body.map((m) => `${t.dag.index!.has(m) ? m : `${m}#start`}@${at === -1 ? "" : `${key.slice(at + 1)}.`}0`)
+      if (!first.some((k) => executed.has(k) || t.replay.snapshot.nodes[k]?.status === "skipped")) {
+        out.push(`loop instance ${key} re-runs but iteration 0 was not executed`)
+      }
+    }
+  }
+  return out
+}
+
+const bodyNodes = (t: Trial, container: string): Array<string> => {
+  const out: Array<string> = []
+  for (let i = 0; i < t.dag.size; i++) if (t.dag.nodes![i]!.chain.includes(container)) out.push(t.dag.ids![i]!)
+  return out
+}
+
+/**
+ * Parallel branch isolation: a parallel reset branch by branch executes body instances only in
+ * those branches, and every other branch keeps its prior records.
+ *
+ * @since 0.1.0
+ */
+export const parallelIsolation = (t: Trial): ReadonlyArray<string> => {
+  const out: Array<string> = []
+  for (const reset of t.plan.resets) {
+    if (reset._tag !== "parallel" || reset.branches === "all") continue
+    const branches = new Set(reset.branches)
+    const body = new Set(bodyNodes(t, reset.container))
+    for (const key of t.replay.executed) {
+      if (!body.has(nodeOfKey(key))) continue
+      const branch = Number(key.slice(key.indexOf("@") + 1).split(".")[0])
+      if (!branches.has(branch)) out.push(`${key} executed although branch ${branch} of ${reset.container} is not reset`)
+    }
+    for (const [key, record] of Object.entries(t.plan.state.nodes)) {
+      if (!body.has(nodeOfKey(key))) continue
+      if (t.replay.snapshot.nodes[key] !== record) out.push(`${key} of a kept branch was not reused`)
+    }
+  }
+  return out
+}
+
+/**
+ * No zombie outputs: the hydrated state holds no record downstream of a re-run node, so a branch a
+ * router or condition no longer takes cannot leave a stale output behind.
+ *
+ * @since 0.1.0
+ */
+export const noZombies = (t: Trial): ReadonlyArray<string> => {
+  const out: Array<string> = []
+  const rerun = Array.from(t.plan.rerun, (id) => t.dag.index!.get(id)!)
+  const affected = Dag.downstream(t.dag, rerun)
+  const partial = new Set(
+    t.plan.resets.flatMap((r) => (r._tag === "parallel" && r.branches !== "all" ? [r.container] : []))
+  )
+  for (const key of Object.keys(t.plan.state.nodes)) {
+    const index = t.dag.index!.get(nodeOfKey(key))
+    if (index === undefined) {
+      out.push(`${key} is kept but no longer exists`)
+      continue
+    }
+    if (affected[index] === 1 && !t.dag.nodes![index]!.chain.some((c) => partial.has(c))) {
+      out.push(`${key} is kept although it is downstream of a re-run node`)
+    }
+  }
+  return out
+}
+
+/**
+ * Hydration completeness: every block reference of a re-run node reads a re-run node or a record
+ * kept in the hydrated state.
+ *
+ * @since 0.1.0
+ */
+export const hydrationCompleteness = (t: Trial): ReadonlyArray<string> => {
+  const out: Array<string> = []
+  const rerun = new Set(t.plan.rerun)
+  const kept = new Set(Object.keys(t.plan.state.nodes).map(nodeOfKey))
+  const containers = new Set([...(t.scenario.after.loops ?? []), ...(t.scenario.after.parallels ?? [])].map((c) => c.id))
+  const check = (owner: string, value: Workflow.Json) => {
+    for (const { reference } of Reference.collect(value)) {
+      if (reference._tag !== "BlockOutput") continue
+      const node = containers.has(reference.block) ? `${reference.block}#end` : reference.block
+      if (!rerun.has(node) && !kept.has(node)) out.push(`${owner} reads ${node}, which is neither re-run nor kept`)
+    }
+  }
+  for (const block of t.scenario.after.blocks) {
+    if (rerun.has(block.id) && block.params !== undefined) check(block.id, block.params)
+  }
+  for (const c of [...(t.scenario.after.loops ?? []), ...(t.scenario.after.parallels ?? [])]) {
+    if (rerun.has(`${c.id}#start`)) check(c.id, [c.count ?? null, c.items ?? null])
+  }
+  return out
+}
+
+/**
+ * Idempotence: planning again after executing the plan, with no edit, finds nothing changed
+ * except volatile blocks and blocks that failed in that execution; everything else re-runs only
+ * because it is the target, downstream of a root, or reset with its container.
+ *
+ * @since 0.1.0
+ */
+export const idempotence = (t: Trial): ReadonlyArray<string> => {
+  const again = Plan.runFrom({ workflow: t.scenario.after, snapshot: t.replay.snapshot, target: t.scenario.target })
+  if (Result.isFailure(again)) return [`re-planning failed: ${again.failure.message}`]
+  const out: Array<string> = []
+  for (const id of again.success.rerun) {
+    for (const reason of again.success.reasons[id] ?? []) {
+      if (causes.has(reason._tag) || reason._tag === "volatile") continue
+      if (reason._tag === "failed-last-time") continue
+      out.push(`${id} is ${reason._tag} right after the planned run`)
+    }
+  }
+  return out
+}
+
+/**
+ * Every law, by name.
+ *
+ * @since 0.1.0
+ */
+export const all: Readonly<Record<string, (t: Trial) => ReadonlyArray<string>>> = {
+  soundness,
+  minimality,
+  forwardClosure,
+  loopAtomicity,
+  parallelIsolation,
+  noZombies,
+  hydrationCompleteness,
+  idempotence
+}

@@ -137,6 +137,8 @@ describe("RunStatus guards", () => {
   it("a branch cannot go dormant twice", () => {
     assert.strictEqual(rejection(run(start, fork, waitOn("a", "s")), waitOn("a", "t")), "branch-already-dormant")
     assert.strictEqual(rejection(RunStatus.initial(), waitOn("a", "s")), "not-running")
+    // Branch ids are data, not property names: an id like "toString" is not dormant until parked.
+    assert.strictEqual(RunStatus.status(run(start, waitOn("toString", "s"))), "suspended")
   })
 
   it("terminal states accept nothing", () => {
@@ -227,6 +229,10 @@ describe("RunStatus helpers", () => {
     const inconsistent = RunStatus.restore({ ...RunStatus.persist(RunStatus.initial()), status: "running" })
     assert.isTrue(Result.isFailure(inconsistent))
     assert.isTrue(Result.isFailure(RunStatus.restore("pending")))
+    const nothingToWaitFor = RunStatus.restore({ ...RunStatus.persist(RunStatus.initial()), status: "suspended" })
+    assert.isTrue(Result.isFailure(nothingToWaitFor))
+    const failedForNoReason = RunStatus.restore({ ...RunStatus.persist(RunStatus.initial()), status: "failed" })
+    assert.isTrue(Result.isFailure(failedForNoReason))
   })
 
   it("the transition table is derived from the machine and backs isAllowed", () => {

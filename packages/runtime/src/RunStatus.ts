@@ -117,6 +117,23 @@ const wakeWhere = (context: Context, wakes: (reason: DormantReason) => boolean):
   return { running: context.running + woken.length, dormant: withoutBranches(context.dormant, woken) }
 }
 
+// What a waking event wakes; the `awaited` guard and the `wake` action share it so they cannot disagree.
+const wokenBy = (event: Event): ((reason: DormantReason) => boolean) => {
+  switch (event.type) {
+    case "SIGNAL":
+      return (r) => r._tag === "Signal" && r.signal === event.name
+    case "TIMER_FIRED":
+      return (r) => r._tag === "Sleep" && r.until <= event.at
+    case "UNPAUSE":
+      return (r) => r._tag === "Pause" && r.node === event.node
+    case "APPROVE":
+      return (r) => r._tag === "Approval" && r.node === event.node
+    // Other events wake nothing; `awaited` guards only the four above.
+    default:
+      return () => false
+  }
+}
+
 const isPause = (reason: DormantReason): boolean => reason._tag === "Pause" || reason._tag === "Approval"
 
 // The priority rule lives here once: the guards ask it what a branch event would settle the run in.
@@ -144,7 +161,7 @@ export const machine = setup({
     settles: ({ context, event }, params: { readonly status: Status }) => {
       switch (event.type) {
         case "BRANCH_DORMANT":
-          return event.branch in context.dormant
+          return Object.hasOwn(context.dormant, event.branch)
             ? false
             : settledStatus({
               ...context,
@@ -153,22 +170,12 @@ export const machine = setup({
             }) === params.status
         case "BRANCH_FINISHED":
           return settledStatus({ ...context, running: context.running - 1 }) === params.status
+        // ALL_BRANCHES_FINISHED, the only other event guarded by `settles`.
         default:
           return settledStatus({ ...context, running: 0 }) === params.status
       }
     },
-    signalAwaited: ({ context, event }) =>
-      event.type === "SIGNAL" &&
-      dormantWhere(context.dormant, (r) => r._tag === "Signal" && r.signal === event.name).length > 0,
-    sleeperDue: ({ context, event }) =>
-      event.type === "TIMER_FIRED" &&
-      dormantWhere(context.dormant, (r) => r._tag === "Sleep" && r.until <= event.at).length > 0,
-    pauseAwaited: ({ context, event }) =>
-      event.type === "UNPAUSE" &&
-      dormantWhere(context.dormant, (r) => r._tag === "Pause" && r.node === event.node).length > 0,
-    approvalAwaited: ({ context, event }) =>
-      event.type === "APPROVE" &&
-      dormantWhere(context.dormant, (r) => r._tag === "Approval" && r.node === event.node).length > 0
+    awaited: ({ context, event }) => dormantWhere(context.dormant, wokenBy(event)).length > 0
   },
   actions: {
     startRootBranch: assign({ running: 1 }),
@@ -200,18 +207,7 @@ export const machine = setup({
     ),
     endBranch: assign(({ context }) => ({ running: context.running - 1 })),
     endAllBranches: assign({ running: 0 }),
-    wakeSignalled: assign(({ context, event }) =>
-      event.type === "SIGNAL" ? wakeWhere(context, (r) => r._tag === "Signal" && r.signal === event.name) : {}
-    ),
-    wakeDueSleepers: assign(({ context, event }) =>
-      event.type === "TIMER_FIRED" ? wakeWhere(context, (r) => r._tag === "Sleep" && r.until <= event.at) : {}
-    ),
-    wakePaused: assign(({ context, event }) =>
-      event.type === "UNPAUSE" ? wakeWhere(context, (r) => r._tag === "Pause" && r.node === event.node) : {}
-    ),
-    wakeApproved: assign(({ context, event }) =>
-      event.type === "APPROVE" ? wakeWhere(context, (r) => r._tag === "Approval" && r.node === event.node) : {}
-    ),
+    wake: assign(({ context, event }) => wakeWhere(context, wokenBy(event))),
     recordError: assign(({ event }) => (event.type === "FAIL" ? { running: 0, error: event.error } : {})),
     retryFailed: assign({ running: 1, failures: [], error: null }),
     dropBranches: assign({ running: 0, dormant: {} }),
@@ -268,8 +264,8 @@ export const machine = setup({
     suspended: {
       entry: { type: "notifyStatusChanged", params: { status: "suspended" } },
       on: {
-        SIGNAL: { guard: "signalAwaited", target: "running", actions: "wakeSignalled" },
-        TIMER_FIRED: { guard: "sleeperDue", target: "running", actions: "wakeDueSleepers" },
+        SIGNAL: { guard: "awaited", target: "running", actions: "wake" },
+        TIMER_FIRED: { guard: "awaited", target: "running", actions: "wake" },
         FAIL: { target: "failed", actions: "recordError" },
         CANCEL: { target: "cancelled", actions: "dropBranches" }
       }
@@ -277,8 +273,8 @@ export const machine = setup({
     paused: {
       entry: { type: "notifyStatusChanged", params: { status: "paused" } },
       on: {
-        UNPAUSE: { guard: "pauseAwaited", target: "running", actions: "wakePaused" },
-        APPROVE: { guard: "approvalAwaited", target: "running", actions: "wakeApproved" },
+        UNPAUSE: { guard: "awaited", target: "running", actions: "wake" },
+        APPROVE: { guard: "awaited", target: "running", actions: "wake" },
         FAIL: { target: "failed", actions: "recordError" },
         CANCEL: { target: "cancelled", actions: "dropBranches" }
       }
@@ -457,7 +453,7 @@ export const Persisted = Schema.Struct({ status: Schema.Literals(statuses), cont
 /** A snapshot as plain JSON. */
 export type Persisted = typeof Persisted.Type
 
-/** Stored JSON that is not a run-status snapshot (wrong shape, or a running count its status forbids). */
+/** Stored JSON that is not a run-status snapshot: wrong shape, or a context its status cannot have. */
 export class InvalidPersisted extends Data.TaggedError("InvalidPersisted")<{
   readonly message: string
 }> {}
@@ -467,16 +463,31 @@ export const persist = (snapshot: Snapshot): Persisted => ({ status: snapshot.va
 
 const decodePersisted = Schema.decodeUnknownResult(Persisted)
 
+// What every snapshot the machine produces satisfies; a stored one that breaks it could never be
+// woken (a suspended run with nothing to wait for) or would miscount its branches.
+const inconsistency = (status: Status, context: Context): string | null => {
+  if ((status === "running") !== (context.running > 0)) {
+    return `a ${status} run cannot have ${context.running} running branches`
+  }
+  if ((status === "suspended" || status === "paused" || status === "completed") && settledStatus(context) !== status) {
+    return `a ${status} run cannot have these dormant branches and failures (they settle as ${settledStatus(context)})`
+  }
+  if (status === "failed" && context.error === null && context.failures.length === 0) {
+    return "a failed run needs an error or a node failure"
+  }
+  return null
+}
+
 /** Rebuilds a snapshot from stored JSON (the output of `persist`, possibly round-tripped through a database). */
 export const restore = (json: unknown): Result.Result<Snapshot, InvalidPersisted> =>
   Result.flatMap(
     Result.mapError(decodePersisted(json), (error) => new InvalidPersisted({ message: error.message })),
-    ({ context, status }) =>
-      (status === "running") === (context.running > 0)
+    ({ context, status }) => {
+      const problem = inconsistency(status, context)
+      return problem === null
         ? Result.succeed(machine.resolveState({ value: status, context }))
-        : Result.fail(
-          new InvalidPersisted({ message: `a ${status} run cannot have ${context.running} running branches` })
-        )
+        : Result.fail(new InvalidPersisted({ message: problem }))
+    }
   )
 
 /**

@@ -34,7 +34,7 @@ import * as Engine from "./Engine.ts"
 import { Handlers } from "./Handler.ts"
 import * as Compiled from "./internal/compiled.ts"
 import { isFinal, type Mode, type RunEvent } from "./RunEvent.ts"
-import type * as RunStatus from "./RunStatus.ts"
+import * as RunStatus from "./RunStatus.ts"
 import { type Run, RunNotFound, RunStore, type RunStoreError, type WorkflowNotFound } from "./RunStore.ts"
 
 type Json = Workflow.Json
@@ -231,6 +231,20 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
           return { runId: run.id, mode, plan: prepared.plan }
         })
 
+      const cancelStored = (runId: string) =>
+        Effect.gen(function*() {
+          const at = yield* Clock.currentTimeMillis
+          const run = yield* store.getRun(runId)
+          // Diagnostics go first (a run is never finalized without them), but only for a legal cancel.
+          if (RunStatus.isAllowed(run.status, "cancelled")) {
+            yield* store.setDiagnostics(runId, { ...run.diagnostics, finalization: "cancelled", messages: [...run.diagnostics.messages, "cancelled while not executing"] }, at)
+          }
+          const changed = yield* store.transition(runId, { type: "CANCEL" }, at)
+          publish({ _tag: "StatusChanged", runId, from: changed.from, to: changed.to, at })
+          publish({ _tag: "RunFinished", runId, status: changed.to, at })
+          return changed.to
+        })
+
       const wait = (runId: string) => {
         const fiber = executing.get(runId)
         const stored = Effect.map(store.getRun(runId), (run) => run.status)
@@ -250,11 +264,12 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
         wait,
         cancel: (runId) => {
           const fiber = executing.get(runId)
-          if (fiber === undefined) {
-            return Effect.flatMap(Clock.currentTimeMillis, (at) =>
-              Effect.map(store.transition(runId, { type: "CANCEL" }, at), (changed) => changed.to))
-          }
-          return Effect.andThen(Fiber.interrupt(fiber), Effect.map(store.getRun(runId), (run) => run.status))
+          if (fiber === undefined) return cancelStored(runId)
+          // An execution interrupted before its first step never saw the run: it is still pending.
+          return Effect.andThen(
+            Fiber.interrupt(fiber),
+            Effect.flatMap(store.getRun(runId), (run) => run.status === "pending" ? cancelStored(runId) : Effect.succeed(run.status))
+          )
         },
         events: (runId) =>
           Stream.fromPubSub(hub).pipe(

@@ -17,7 +17,7 @@ const section = (diagram: string): string =>
     "",
     "The run-status machine (`RunStatus` in `packages/runtime`), drawn from its own definition. When a",
     "run's last running branch ends it settles by Failed > Paused > Suspended > Completed; the",
-    "`settles(status)` guards pick that status. Regenerate with `npm run diagram`.",
+    "`settles <status>` guards pick that status. Regenerate with `npm run diagram`.",
     "",
     "```mermaid",
     diagram.trimEnd(),
@@ -60,5 +60,6 @@ describe("RunStatus diagram", () => {
     for (const t of RunStatus.transitions) {
       assert.match(diagram, new RegExp(`^  ${t.from} --> ${t.to} : .*\\b${t.event}\\b`, "m"), `${t.from} ${t.event} ${t.to}`)
     }
+    assert.notMatch(diagram, /: .*[:;]/, "Mermaid ends a transition label at a colon or semicolon")
   })
 })

@@ -315,7 +315,8 @@ const renderGuard = (guard: unknown): string | null => {
   if (guard === undefined) return null
   if (typeof guard === "string") return guard
   const { type, params } = guard as { readonly type: string; readonly params?: Record<string, unknown> }
-  return params === undefined ? type : `${type}(${Object.values(params).map(String).join(", ")})`
+  // Mermaid ends a transition label at ":" or ";", so parameters are rendered as plain words.
+  return [type, ...Object.values(params ?? {}).map(String)].join(" ")
 }
 
 // Walked from the machine definition so the table, the rejection reasons and the diagram can never

@@ -145,6 +145,12 @@ const settledStatus = (context: Pick<Context, "running" | "dormant" | "failures"
   return reasons.length > 0 ? "suspended" : "completed"
 }
 
+// A branch going dormant: one fewer running, one more dormant.
+const parked = (context: Context, branch: BranchId, reason: DormantReason): Pick<Context, "running" | "dormant"> => ({
+  running: context.running - 1,
+  dormant: { ...context.dormant, [branch]: reason }
+})
+
 const newer = (last: NodeMark | null, node: NodeId, at: Time): NodeMark | null =>
   last !== null && at < last.at ? last : { node, at }
 
@@ -161,13 +167,8 @@ export const machine = setup({
     settles: ({ context, event }, params: { readonly status: Status }) => {
       switch (event.type) {
         case "BRANCH_DORMANT":
-          return Object.hasOwn(context.dormant, event.branch)
-            ? false
-            : settledStatus({
-              ...context,
-              running: context.running - 1,
-              dormant: { ...context.dormant, [event.branch]: event.reason }
-            }) === params.status
+          return !Object.hasOwn(context.dormant, event.branch) &&
+            settledStatus({ ...context, ...parked(context, event.branch, event.reason) }) === params.status
         case "BRANCH_FINISHED":
           return settledStatus({ ...context, running: context.running - 1 }) === params.status
         // ALL_BRANCHES_FINISHED, the only other event guarded by `settles`.
@@ -202,7 +203,7 @@ export const machine = setup({
     forkBranch: assign(({ context }) => ({ running: context.running + 1 })),
     parkBranch: assign(({ context, event }) =>
       event.type === "BRANCH_DORMANT"
-        ? { running: context.running - 1, dormant: { ...context.dormant, [event.branch]: event.reason } }
+        ? parked(context, event.branch, event.reason)
         : {}
     ),
     endBranch: assign(({ context }) => ({ running: context.running - 1 })),

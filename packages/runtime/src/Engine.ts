@@ -230,14 +230,15 @@ const invoke = (handler: Handler.Handler, ctx: NodeContext): Effect.Effect<Handl
  *
  * **Gotchas**
  *
- * Call `check` first: a block without a handler fails its node, and a container is a defect here.
+ * Call `check` first: a block without a handler fails its node. A workflow with a container fails
+ * with `UnsupportedWorkflow` before the run is touched.
  *
  * @since 0.1.0
  */
 export const execute = (
   execution: Execution,
   options: Options = {}
-): Effect.Effect<RunStatus.Status, RunStoreError, RunStore | Handler.Handlers> =>
+): Effect.Effect<RunStatus.Status, RunStoreError | UnsupportedWorkflow, RunStore | Handler.Handlers> =>
   Effect.gen(function*() {
     const store = yield* RunStore
     const handlers = yield* Handler.Handlers
@@ -247,7 +248,7 @@ export const execute = (
     const { input, mode, plan, publish, runId } = execution
     const workflow = plan.workflow
     const unsupported = checkContainers(workflow)
-    if (unsupported !== undefined) return yield* Effect.die(unsupported)
+    if (unsupported !== undefined) return yield* Effect.fail(unsupported)
     const concurrency = Math.max(1, options.concurrency ?? defaultConcurrency)
     const tracing = options.tracing === true
     const c = Compiled.compile(workflow)
@@ -403,7 +404,7 @@ export const execute = (
       let effect: Effect.Effect<Handler.Output, BlockError.BlockError> = handler === undefined
         ? Effect.fail(BlockError.permanent(`no handler for block type ${JSON.stringify(block.type)}`))
         : block.retry === undefined || block.retry.maxAttempts <= 1
-        ? Effect.suspend(() => invoke(handler, ctx))
+        ? invoke(handler, ctx)
         : Effect.retry(Effect.suspend(() => invoke(handler, ctx)), {
           schedule: retrySchedule(block.retry),
           times: block.retry.maxAttempts - 1,
@@ -572,9 +573,8 @@ export const execute = (
         for (const completion of done) complete(completion, at)
       }
       yield* flush
-      return unhandledFailures > 0
-        ? yield* finish("failed", { type: "ALL_BRANCHES_FINISHED" })
-        : yield* finish("completed", { type: "ALL_BRANCHES_FINISHED" })
+      // Once finalizing, a cancel must not overwrite the diagnostics of a run that just ended.
+      return yield* Effect.uninterruptible(finish(unhandledFailures > 0 ? "failed" : "completed", { type: "ALL_BRANCHES_FINISHED" }))
     })
 
     return yield* Effect.onInterrupt(body, () => Effect.ignore(cancel))

@@ -117,7 +117,7 @@ export class Runs extends Context.Service<Runs, {
   ) => Effect.Effect<Plan.Plan, RunsError>
   readonly status: (runId: string) => Effect.Effect<Run, RunNotFound>
   /** Waits until the run stops executing and returns its status. */
-  readonly wait: (runId: string) => Effect.Effect<RunStatus.Status, RunStoreError>
+  readonly wait: (runId: string) => Effect.Effect<RunStatus.Status, RunStoreError | Engine.UnsupportedWorkflow>
   /** Cancels a run: interrupts its running handlers and moves it to `cancelled`. */
   readonly cancel: (runId: string) => Effect.Effect<RunStatus.Status, RunStoreError>
   /** The run's events from now on, ending with its `RunFinished` (subscribed when the stream starts). */
@@ -168,7 +168,7 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
       const publish = (event: RunEvent) => {
         PubSub.publishUnsafe(hub, event)
       }
-      const executing = new Map<string, Fiber.Fiber<RunStatus.Status, RunStoreError>>()
+      const executing = new Map<string, Fiber.Fiber<RunStatus.Status, RunStoreError | Engine.UnsupportedWorkflow>>()
       const engineOptions: Engine.Options = { concurrency: options.concurrency, tracing: options.tracing }
 
       const validate = (workflow: Workflow.Workflow, input: { readonly [key: string]: Json }) => {

@@ -1,4 +1,20 @@
 /**
- * @ripple/sql — see README.md. Modules are added here as their issues land.
+ * @ripple/sql — PostgreSQL persistence for Ripple: a server through `@effect/sql-pg`, or embedded
+ * PGlite by default, behind one effect/sql `SqlClient`.
+ *
+ * @since 0.1.0
  */
-export {}
+
+/**
+ * The database Ripple persists to (`Database.layer`, `Database.layerFromConfig`, `Database.Database`).
+ *
+ * @since 0.1.0
+ */
+export * as Database from "./Database.ts"
+
+/**
+ * An effect/sql `SqlClient` over embedded PGlite.
+ *
+ * @since 0.1.0
+ */
+export * as PgliteClient from "./PgliteClient.ts"

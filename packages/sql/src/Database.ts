@@ -1,0 +1,277 @@
+/**
+ * The database Ripple persists to: a PostgreSQL server when a URL is given (`DATABASE_URL`), or
+ * else embedded PGlite in a data directory (default `.ripple/`), behind one `SqlClient`.
+ *
+ * **Details**
+ *
+ * `Database.layer` provides the `Database` service (which backend, LISTEN/NOTIFY, `json`) and
+ * `SqlClient.SqlClient` (statements and transactions). The server is probed with `SELECT 1` while
+ * the layer builds, so an unreachable server or an unopenable data directory fails the layer with a
+ * `DatabaseError` naming the target (password redacted) and the fix, instead of failing the first
+ * query later.
+ *
+ * **Example** (Running a transaction and listening)
+ *
+ * ```ts
+ * import { Database } from "@ripple/sql"
+ * import { Effect } from "effect"
+ * import { SqlClient } from "effect/sql"
+ *
+ * const program = Effect.gen(function*() {
+ *   const sql = yield* SqlClient.SqlClient
+ *   const db = yield* Database.Database
+ *   const wakeups = yield* db.listen("ripple_wakeup") // LISTEN is active from here on
+ *   yield* sql.withTransaction(Effect.gen(function*() {
+ *     yield* sql`UPDATE runs SET status = 'running' WHERE id = ${1}`
+ *     yield* db.notify("ripple_wakeup", "1") // delivered on commit
+ *   }))
+ * }).pipe(Effect.scoped, Effect.provide(Database.layerFromConfig()))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Config from "effect/Config"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Reactivity from "effect/reactivity/Reactivity"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import * as SqlClient from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
+import type * as Statement from "effect/sql/Statement"
+import * as Stream from "effect/Stream"
+import { invalidChannel } from "./internal/errors.ts"
+import * as PgliteClient from "./PgliteClient.ts"
+
+/**
+ * Which kind of database is in use.
+ *
+ * @since 0.1.0
+ */
+export type Kind = "postgres" | "pglite"
+
+/**
+ * The database service: the backend in use and the LISTEN/NOTIFY both backends share.
+ *
+ * @since 0.1.0
+ */
+export class Database extends Context.Service<Database, {
+  readonly kind: Kind
+  /** Where the data lives, for logs: the URL with its password redacted, or `pglite:<data directory>`. */
+  readonly describe: string
+  /** A `jsonb` parameter: `sql\`INSERT INTO t (doc) VALUES (${db.json(value)})\``. */
+  readonly json: (value: unknown) => Statement.Fragment
+  /**
+   * Starts listening on `channel` (a lower-case identifier): LISTEN is active once this succeeds,
+   * and the stream yields payloads until the scope closes.
+   */
+  readonly listen: (channel: string) => Effect.Effect<Stream.Stream<string, SqlError>, SqlError, Scope.Scope>
+  /** Sends `payload` on `channel`; inside `sql.withTransaction` it is delivered only on commit. */
+  readonly notify: (channel: string, payload: string) => Effect.Effect<void, SqlError>
+}>()("ripple/sql/Database") {}
+
+/**
+ * Why the database could not be reached or opened.
+ *
+ * @since 0.1.0
+ */
+export type DatabaseErrorReason = "InvalidUrl" | "Unreachable" | "AuthenticationFailed" | "CannotOpenDataDirectory"
+
+/**
+ * The database could not be reached or opened; `target` is the redacted URL or the data directory.
+ *
+ * @since 0.1.0
+ */
+export class DatabaseError extends Data.TaggedError("DatabaseError")<{
+  readonly reason: DatabaseErrorReason
+  readonly kind: Kind
+  readonly target: string
+  readonly fix: string
+  readonly detail: string
+  readonly cause: unknown
+}> {
+  /** A one-paragraph explanation naming the target and the fix. */
+  override get message(): string {
+    return `${this.reason}: ${this.target}: ${this.detail}. Fix: ${this.fix}`
+  }
+}
+
+/**
+ * Options of `layer`: an explicit URL selects PostgreSQL, otherwise PGlite opens `dataDir`.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  readonly url?: string | Redacted.Redacted<string> | undefined
+  /** PGlite data directory when no URL is given (default `.ripple`; `memory://` for tests). */
+  readonly dataDir?: string | undefined
+  /** How long connecting to the server may take before it counts as unreachable. Default 5 seconds. */
+  readonly connectTimeout?: Duration.Input | undefined
+  /** Largest number of pooled server connections. Default 10. */
+  readonly maxConnections?: number | undefined
+}
+
+/**
+ * `url` with its password replaced by `***`, or `undefined` when it is not a valid URL.
+ *
+ * @since 0.1.0
+ */
+export const redactUrl = (url: string): string | undefined => {
+  if (!URL.canParse(url)) return undefined
+  const parsed = new URL(url)
+  if (parsed.password !== "") parsed.password = "***"
+  return parsed.toString()
+}
+
+const serverFix = "start the PostgreSQL server or correct DATABASE_URL " +
+  "(postgres://user:password@host:port/database); unset DATABASE_URL to use the embedded database instead"
+
+// Every distinct message down the reason/cause chain: "PgConnection: Failed to connect: connect ECONNREFUSED ...".
+const explain = (cause: unknown): string => {
+  const messages: Array<string> = []
+  let current: unknown = cause
+  for (let depth = 0; depth < 6 && typeof current === "object" && current !== null; depth++) {
+    const record = current as { readonly message?: unknown; readonly reason?: unknown; readonly cause?: unknown }
+    if (typeof record.message === "string" && record.message !== "" && !messages.includes(record.message)) {
+      messages.push(record.message)
+    }
+    current = record.reason ?? record.cause
+  }
+  if (messages.length > 0) return messages.join(": ")
+  const errno = (cause as { readonly errno?: unknown } | undefined)?.errno
+  return typeof errno === "number" ? `filesystem error (errno ${errno})` : String(cause)
+}
+
+const pgliteKind = (client: PgliteClient.PgliteClient): Database["Service"] => ({
+  kind: "pglite",
+  describe: `pglite:${client.dataDir}`,
+  json: client.json,
+  listen: (channel) => Effect.map(client.listen(channel), Stream.fromQueue),
+  notify: client.notify
+})
+
+const postgresKind = (client: PgClient.PgClient, describe: string): Database["Service"] => ({
+  kind: "postgres",
+  describe,
+  json: client.json,
+  listen: (channel) =>
+    PgliteClient.isChannel(channel)
+      ? Effect.map(client.listen(channel), (queue) => Stream.map(Stream.fromQueue(queue), (n) => n.payload))
+      : Effect.fail(invalidChannel(channel, "listen")),
+  // Through the SqlClient rather than PgClient.notify, which borrows a pool connection and so would
+  // escape the caller's transaction.
+  notify: (channel, payload) =>
+    PgliteClient.isChannel(channel)
+      ? Effect.asVoid(client`SELECT pg_notify(${channel}, ${payload})`)
+      : Effect.fail(invalidChannel(channel, "notify"))
+})
+
+const services = (
+  service: Database["Service"],
+  client: SqlClient.SqlClient
+): Context.Context<Database | SqlClient.SqlClient> =>
+  Context.make(Database, service).pipe(Context.add(SqlClient.SqlClient, client))
+
+const fromEffect = (
+  build: Effect.Effect<Context.Context<Database | SqlClient.SqlClient>, DatabaseError, Scope.Scope | Reactivity.Reactivity>
+): Layer.Layer<Database | SqlClient.SqlClient, DatabaseError> =>
+  Layer.effectContext(build).pipe(Layer.provide(Reactivity.layer))
+
+const layerPglite = (dataDir: string | undefined): Layer.Layer<Database | SqlClient.SqlClient, DatabaseError> => {
+  const target = PgliteClient.resolveDataDir(dataDir)
+  return fromEffect(
+    PgliteClient.make({ dataDir: target }).pipe(
+      Effect.mapError((error) =>
+        new DatabaseError({
+          reason: "CannotOpenDataDirectory",
+          kind: "pglite",
+          target,
+          detail: explain(error.reason.cause),
+          fix: "use a writable folder that is empty or was created by Ripple (move or delete a corrupt one), " +
+            "or set DATABASE_URL to use a PostgreSQL server",
+          cause: error
+        })
+      ),
+      Effect.map((client) => services(pgliteKind(client), client))
+    )
+  )
+}
+
+const layerPostgres = (
+  url: Redacted.Redacted<string>,
+  options: Options
+): Layer.Layer<Database | SqlClient.SqlClient, DatabaseError> => {
+  const describe = redactUrl(Redacted.value(url))
+  if (describe === undefined) {
+    return fromEffect(Effect.fail(
+      new DatabaseError({
+        reason: "InvalidUrl",
+        kind: "postgres",
+        target: "DATABASE_URL",
+        detail: "the value is not a URL",
+        fix: serverFix,
+        cause: undefined
+      })
+    ))
+  }
+  const connectTimeout = Duration.fromInputUnsafe(options.connectTimeout ?? "5 seconds")
+  const failed = (cause: unknown): DatabaseError => {
+    const tag = (cause as { readonly reason?: { readonly _tag?: string } } | undefined)?.reason?._tag
+    return new DatabaseError({
+      reason: tag === "AuthenticationError" ? "AuthenticationFailed" : "Unreachable",
+      kind: "postgres",
+      target: describe,
+      detail: explain(cause),
+      fix: serverFix,
+      cause
+    })
+  }
+  return fromEffect(Effect.gen(function*() {
+    const client = yield* PgClient.make({
+      url,
+      connectTimeout,
+      ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections })
+    }).pipe(Effect.mapError(failed))
+    // The pool connects lazily; asking now turns a wrong URL into an error at startup.
+    yield* client`SELECT 1`.pipe(
+      Effect.timeoutOrElse({
+        duration: Duration.sum(connectTimeout, Duration.seconds(1)),
+        orElse: () => Effect.fail(new Error(`no answer within ${Duration.format(connectTimeout)}`))
+      }),
+      Effect.mapError(failed)
+    )
+    return services(postgresKind(client, describe), client)
+  }))
+}
+
+/**
+ * The database for `options`: PostgreSQL when `url` is set, otherwise PGlite in `dataDir`.
+ *
+ * @since 0.1.0
+ */
+export const layer = (options: Options = {}): Layer.Layer<Database | SqlClient.SqlClient, DatabaseError> => {
+  const url = options.url
+  if (url === undefined || (typeof url === "string" && url === "")) return layerPglite(options.dataDir)
+  return layerPostgres(typeof url === "string" ? Redacted.make(url) : url, options)
+}
+
+/**
+ * `layer` with the URL read from `DATABASE_URL` (PGlite in `options.dataDir` when it is unset or empty).
+ *
+ * @since 0.1.0
+ */
+export const layerFromConfig = (
+  options: Omit<Options, "url"> = {}
+): Layer.Layer<Database | SqlClient.SqlClient, DatabaseError | Config.ConfigError> =>
+  Layer.unwrap(Effect.gen(function*() {
+    const url = yield* Config.option(Config.Redacted("DATABASE_URL"))
+    return layer({
+      ...options,
+      url: Option.getOrUndefined(Option.filter(url, (value) => Redacted.value(value) !== ""))
+    })
+  }))

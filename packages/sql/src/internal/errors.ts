@@ -1,0 +1,73 @@
+/**
+ * Turns whatever PGlite throws into an effect/sql `SqlError` whose reason follows the SQLSTATE,
+ * so callers can match `UniqueViolation`, `SerializationError`, ... the same way on both backends.
+ */
+import {
+  AuthorizationError,
+  ConnectionError,
+  ConstraintError,
+  DeadlockError,
+  LockTimeoutError,
+  SerializationError,
+  SqlError,
+  type SqlErrorReason,
+  SqlSyntaxError,
+  StatementTimeoutError,
+  UniqueViolation,
+  UnknownError
+} from "effect/sql/SqlError"
+
+interface Props {
+  readonly cause: unknown
+  readonly message: string
+  readonly operation: string
+}
+
+const field = (cause: unknown, name: string): string | undefined => {
+  if (typeof cause !== "object" || cause === null) return undefined
+  const value = (cause as Record<string, unknown>)[name]
+  return typeof value === "string" && value.length > 0 ? value : undefined
+}
+
+const reasonOf = (code: string | undefined, constraint: string | undefined, props: Props): SqlErrorReason => {
+  if (code === undefined) return new UnknownError(props)
+  if (code.startsWith("08")) return new ConnectionError(props)
+  if (code === "42501") return new AuthorizationError(props)
+  if (code.startsWith("42")) return new SqlSyntaxError(props)
+  if (code === "23505") return new UniqueViolation({ ...props, constraint: constraint ?? "unknown" })
+  if (code.startsWith("23")) return new ConstraintError(props)
+  if (code === "40P01") return new DeadlockError(props)
+  if (code === "40001") return new SerializationError(props)
+  if (code === "55P03") return new LockTimeoutError(props)
+  if (code === "57014") return new StatementTimeoutError(props)
+  return new UnknownError(props)
+}
+
+/** The `SqlError` for a failed PGlite call made by `operation`. */
+export const sqlError = (cause: unknown, operation: string): SqlError => {
+  const detail = field(cause, "message") ?? String(cause)
+  const props: Props = { cause, message: `PGlite: ${detail}`, operation }
+  return new SqlError({ reason: reasonOf(field(cause, "code"), field(cause, "constraint"), props) })
+}
+
+/** A `SqlError` raised by this adapter itself (no PGlite call failed). */
+export const adapterError = (message: string, operation: string): SqlError =>
+  new SqlError({ reason: new UnknownError({ cause: new Error(message), message, operation }) })
+
+/** The `SqlError` for a data directory PGlite cannot open. */
+export const openError = (cause: unknown, dataDir: string): SqlError => {
+  const errno = (cause as { readonly errno?: unknown } | undefined)?.errno
+  const detail = field(cause, "message") ?? field(cause, "code") ??
+    (typeof errno === "number" ? `filesystem error (errno ${errno})` : String(cause))
+  const message = `Cannot open the PGlite data directory ${dataDir}: ${detail}. ` +
+    `Fix: point the data directory at a writable folder that is empty or was created by Ripple's PGlite ` +
+    `(move or delete a corrupt one), or set DATABASE_URL to use a PostgreSQL server.`
+  return new SqlError({ reason: new ConnectionError({ cause, message, operation: "open" }) })
+}
+
+/** The `SqlError` for a channel name that is not portable across both backends. */
+export const invalidChannel = (channel: string, operation: string): SqlError =>
+  adapterError(
+    `Invalid channel name ${JSON.stringify(channel)}: use a lower-case identifier of at most 63 characters`,
+    operation
+  )

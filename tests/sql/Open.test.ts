@@ -1,0 +1,131 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Database, PgliteClient } from "@ripple/sql"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
+import * as SqlClient from "effect/sql/SqlClient"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import * as TestDatabase from "../helpers/database.ts"
+
+const openError = (options: Database.Options) =>
+  Effect.flip(Effect.scoped(Layer.build(Database.layer(options))))
+
+describe("PGlite data directory", () => {
+  it.live("reopening keeps the data", () =>
+    Effect.gen(function*() {
+      const dataDir = yield* TestDatabase.pgliteDataDir
+      yield* Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`CREATE TABLE kept (id int PRIMARY KEY, doc jsonb)`
+        yield* sql`INSERT INTO kept VALUES (1, ${JSON.stringify({ a: [1, 2] })}::jsonb)`
+      }).pipe(Effect.provide(Database.layer({ dataDir })))
+      const rows = yield* Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        return yield* sql`SELECT id, doc FROM kept`
+      }).pipe(Effect.provide(Database.layer({ dataDir })))
+      assert.deepStrictEqual(rows, [{ id: 1, doc: { a: [1, 2] } }])
+    }))
+
+  it.live("closes PGlite when the layer's scope closes", () =>
+    Effect.gen(function*() {
+      const dataDir = yield* TestDatabase.pgliteDataDir
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(PgliteClient.layer({ dataDir }), scope)
+      const client = Context.get(context, PgliteClient.PgliteClient)
+      assert.strictEqual(client, Context.get(context, SqlClient.SqlClient))
+      assert.strictEqual(client.dataDir, dataDir)
+      assert.deepStrictEqual(yield* client`SELECT 1 AS one`, [{ one: 1 }])
+      yield* Scope.close(scope, Exit.void)
+      const after = yield* Effect.flip(client`SELECT 1 AS one`)
+      assert.match(after.message, /closed/i)
+    }))
+
+  it.live("an unopenable data directory is a typed error naming the path and the fix", () =>
+    Effect.gen(function*() {
+      const dataDir = yield* TestDatabase.pgliteDataDir
+      const notADirectory = Path.join(dataDir, "PG_VERSION")
+      const error = yield* openError({ dataDir: notADirectory })
+      assert.strictEqual(error._tag, "DatabaseError")
+      assert.strictEqual(error.reason, "CannotOpenDataDirectory")
+      assert.strictEqual(error.target, notADirectory)
+      assert.include(error.message, notADirectory)
+      assert.include(error.message, "Fix:")
+
+      const foreign = Path.join(dataDir, "foreign")
+      Fs.mkdirSync(foreign)
+      Fs.writeFileSync(Path.join(foreign, "notes.txt"), "not a database")
+      const refused = yield* openError({ dataDir: foreign })
+      assert.strictEqual(refused.reason, "CannotOpenDataDirectory")
+      assert.include(refused.message, "not empty")
+      assert.deepStrictEqual(Fs.readdirSync(foreign), ["notes.txt"])
+
+      const corrupt = Path.join(dataDir, "corrupt")
+      Fs.mkdirSync(corrupt)
+      Fs.writeFileSync(Path.join(corrupt, "PG_VERSION"), "9\n")
+      const unreadable = yield* openError({ dataDir: corrupt })
+      assert.strictEqual(unreadable.reason, "CannotOpenDataDirectory")
+      assert.strictEqual(unreadable.target, corrupt)
+    }))
+
+  it("resolves the data directory against the working directory, default .ripple", () => {
+    assert.strictEqual(PgliteClient.resolveDataDir(undefined), Path.resolve(".ripple"))
+    assert.strictEqual(PgliteClient.resolveDataDir("data/db"), Path.resolve("data/db"))
+    assert.strictEqual(PgliteClient.resolveDataDir(PgliteClient.memory), "memory://")
+  })
+})
+
+describe("PostgreSQL server", () => {
+  it.live("an unreachable server is a typed error with the password redacted", () =>
+    Effect.gen(function*() {
+      const started = Date.now()
+      const error = yield* openError({ url: "postgres://ripple:s3cret@127.0.0.1:1/nowhere" })
+      console.log(`unreachable DATABASE_URL reported after ${Date.now() - started} ms`)
+      assert.strictEqual(error.reason, "Unreachable")
+      assert.strictEqual(error.kind, "postgres")
+      assert.strictEqual(error.target, "postgres://ripple:***@127.0.0.1:1/nowhere")
+      assert.notInclude(error.message, "s3cret")
+      assert.include(error.message, "Fix:")
+    }))
+
+  it.live("a malformed URL is a typed error that does not echo it", () =>
+    Effect.gen(function*() {
+      const error = yield* openError({ url: "not a url with s3cret" })
+      assert.strictEqual(error.reason, "InvalidUrl")
+      assert.notInclude(error.message, "s3cret")
+    }))
+
+  it("redacts only the password of a URL", () => {
+    assert.strictEqual(Database.redactUrl("postgres://u:p@h:5/d?x=1"), "postgres://u:***@h:5/d?x=1")
+    assert.strictEqual(Database.redactUrl("postgres://u@h/d"), "postgres://u@h/d")
+    assert.isUndefined(Database.redactUrl("::"))
+  })
+})
+
+describe("layerFromConfig", () => {
+  const withEnv = (env: Record<string, string>) => Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env })))
+
+  it.live("uses DATABASE_URL when it is set", () =>
+    Effect.gen(function*() {
+      const kind = yield* Database.Database.use((db) => Effect.succeed(db.kind)).pipe(
+        Effect.provide(Database.layerFromConfig()),
+        withEnv({ DATABASE_URL: TestDatabase.serverUrl() })
+      )
+      assert.strictEqual(kind, "postgres")
+    }))
+
+  it.live("falls back to PGlite in the data directory when DATABASE_URL is unset or empty", () =>
+    Effect.gen(function*() {
+      const dataDir = yield* TestDatabase.pgliteDataDir
+      for (const env of [{}, { DATABASE_URL: "" }]) {
+        const describe = yield* Database.Database.use((db) => Effect.succeed(db.describe)).pipe(
+          Effect.provide(Database.layerFromConfig({ dataDir })),
+          withEnv(env)
+        )
+        assert.strictEqual(describe, `pglite:${dataDir}`)
+      }
+    }))
+})

@@ -39,12 +39,12 @@ export const RetryPolicy = Schema.Struct({
   /** Total attempts, the first one included (1 = no retry). */
   maxAttempts: Schema.Number.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(1)),
   /** Delay before the second attempt, in milliseconds (default 100). */
-  initialDelayMs: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThanOrEqualTo(0))),
+  initialDelayMs: Schema.optionalKey(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0))),
   /** Factor applied to the delay after each failed attempt (default 2). */
-  backoffFactor: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThanOrEqualTo(1))),
+  backoffFactor: Schema.optionalKey(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(1))),
   /** Upper bound of any single delay, in milliseconds. */
-  maxDelayMs: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThanOrEqualTo(0)))
-})
+  maxDelayMs: Schema.optionalKey(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0)))
+}).annotate({ description: "Retry policy: total attempts and exponential backoff between them." })
 /** @since 0.1.0 */
 export type RetryPolicy = typeof RetryPolicy.Type
 
@@ -63,7 +63,7 @@ export const Block = Schema.Struct({
   /** A volatile block is always re-executed by a run-from-block plan (clocks, random, external reads). */
   volatile: Schema.optionalKey(Schema.Boolean),
   retry: Schema.optionalKey(RetryPolicy)
-})
+}).annotate({ description: "A block: one step. Values of the form {\"$ref\": \"<path>\"} inside params are references (blocks.<id>.output..., input.<key>..., vars.<name>..., loop.index, loop.item..., parallel.index, parallel.item...)." })
 /** @since 0.1.0 */
 export type Block = typeof Block.Type
 
@@ -77,7 +77,7 @@ export const Edge = Schema.Struct({
   source: Schema.String,
   target: Schema.String,
   handle: Schema.optionalKey(Schema.String)
-})
+}).annotate({ description: "An edge between two blocks or containers at the same nesting level; handle names a router route, a condition branch (\"true\"/\"false\") or \"error\"/\"success\"." })
 /** @since 0.1.0 */
 export type Edge = typeof Edge.Type
 
@@ -100,7 +100,7 @@ export const Loop = Schema.Struct({
   condition: Schema.optionalKey(Schema.Json),
   maxIterations: Schema.optionalKey(Schema.Number.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(1))),
   name: Schema.optionalKey(Schema.String)
-})
+}).annotate({ description: "A loop over its body ids: count iterations, forEach over items, or while condition holds (maxIterations required)." })
 /** @since 0.1.0 */
 export type Loop = typeof Loop.Type
 
@@ -118,7 +118,7 @@ export const Parallel = Schema.Struct({
   items: Schema.optionalKey(Schema.Json),
   concurrency: Schema.optionalKey(Schema.Number.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(1))),
   name: Schema.optionalKey(Schema.String)
-})
+}).annotate({ description: "A parallel: its body runs once per branch (count branches, or one per element of items), at most concurrency at a time." })
 /** @since 0.1.0 */
 export type Parallel = typeof Parallel.Type
 
@@ -132,7 +132,7 @@ export const InputDeclaration = Schema.Struct({
   required: Schema.optionalKey(Schema.Boolean),
   default: Schema.optionalKey(Schema.Json),
   description: Schema.optionalKey(Schema.String)
-})
+}).annotate({ description: "A declared run input." })
 /** @since 0.1.0 */
 export type InputDeclaration = typeof InputDeclaration.Type
 
@@ -142,6 +142,8 @@ export type InputDeclaration = typeof InputDeclaration.Type
  * @since 0.1.0
  */
 export const WorkflowSchema = Schema.Struct({
+  /** The JSON Schema the file declares for editors (`workflow.schema.json`); not interpreted. */
+  $schema: Schema.optionalKey(Schema.String),
   /** The file format version (currently 1). */
   version: Schema.optionalKey(Schema.Literal(formatVersion)),
   id: Schema.String,
@@ -154,7 +156,7 @@ export const WorkflowSchema = Schema.Struct({
   /** Observed outputs: ids of blocks or containers whose outputs the workflow's callers read. */
   outputs: Schema.optionalKey(Schema.Array(Schema.String)),
   variables: Schema.optionalKey(Schema.Record(Schema.String, Schema.Json))
-})
+}).annotate({ title: "Ripple workflow", description: "A Ripple workflow file." })
 
 /**
  * A workflow. Values returned by `decode` are validated; values built by hand are not.
@@ -162,6 +164,25 @@ export const WorkflowSchema = Schema.Struct({
  * @since 0.1.0
  */
 export type Workflow = typeof WorkflowSchema.Type
+
+/**
+ * The JSON Schema (draft 2020-12) of the workflow file format, generated from `WorkflowSchema`, for
+ * editors; checked in as `packages/core/workflow.schema.json` (regenerate with `npm run schema`).
+ *
+ * **Gotchas**
+ *
+ * It checks the shape only: ids, edges, cycles and references are validated by `decode`.
+ *
+ * @since 0.1.0
+ */
+export const jsonSchema = (): { readonly [key: string]: unknown } => {
+  const document = Schema.toJsonSchemaDocument(WorkflowSchema, { onExcessProperty: "error" })
+  return {
+    $schema: "https://json-schema.org/draft/2020-12/schema",
+    ...document.schema,
+    ...(Object.keys(document.definitions).length > 0 ? { $defs: document.definitions } : {})
+  }
+}
 
 /**
  * A JSON path into a workflow file, e.g. `["blocks", 3, "params", "x"]`.
@@ -447,7 +468,8 @@ export type WorkflowError =
   | MissingInput
   | UnknownInput
 
-const decodeShape = Schema.decodeUnknownResult(WorkflowSchema)
+// Unknown keys are errors, not silently dropped: a misspelt `parms` must not decode as "no params".
+const decodeShape = Schema.decodeUnknownResult(WorkflowSchema, { onExcessProperty: "error" })
 const encodeShape = Schema.encodeSync(WorkflowSchema)
 const issuesOf = SchemaIssue.makeFormatterStandardSchemaV1()
 

@@ -1,5 +1,25 @@
 import { defineConfig } from "vitest/config"
 
+// Vitest 5's failure reporter calls Map.groupBy (Node 22+); CI runs Node 20, where a failing test
+// would otherwise print "Map.groupBy is not a function" instead of its own error.
+if (typeof (Map as { groupBy?: unknown }).groupBy !== "function") {
+  Object.defineProperty(Map, "groupBy", {
+    configurable: true,
+    writable: true,
+    value: <K, V>(items: Iterable<V>, key: (item: V, index: number) => K): Map<K, Array<V>> => {
+      const groups = new Map<K, Array<V>>()
+      let index = 0
+      for (const item of items) {
+        const k = key(item, index++)
+        const group = groups.get(k)
+        if (group === undefined) groups.set(k, [item])
+        else group.push(item)
+      }
+      return groups
+    }
+  })
+}
+
 // One project per tests/ folder. Packages are imported by name and resolved to their TypeScript
 // sources through the `@ripple/source` export condition, so tests never need a prior build.
 const project = (name: string, options: { readonly timeoutMs?: number } = {}) => ({

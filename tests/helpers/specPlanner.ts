@@ -172,7 +172,10 @@ const configOf = (s: Model.Structure, id: string): Json => {
   return config
 }
 
-/** The diff of one node against the snapshot: its reason tags (empty when unchanged). */
+/**
+ * The diff of one node against the snapshot: its reason tags (empty when unchanged). Definitions are
+ * compared with the snapshot's frozen workflow; records give the status and resolved inputs.
+ */
 const diffNode = (
   s: Model.Structure,
   old: Model.Structure,
@@ -189,6 +192,7 @@ const diffNode = (
   if (s.blocks.get(id)?.volatile === true) reasons.add("volatile")
   const chain = g.chain.get(node)!
   const definition = definitionOf(s, node)!
+  if (definition !== definitionOf(old, node)) reasons.add("definition-changed")
   for (const path of instancesOf(chain, snapshot)) {
     const record = snapshot.nodes[NodeId.formatInstance({ node: NodeId.parse(node).pipe(Result.getOrThrow), path })]
     if (record === undefined) {
@@ -197,7 +201,6 @@ const diffNode = (
     }
     if (record.status === "failed") reasons.add("failed-last-time")
     else if (record.status !== "completed" && record.status !== "skipped") reasons.add("incomplete")
-    if (record.fingerprints.definition !== definition) reasons.add("definition-changed")
     if (record.status !== "completed" || isEnd) continue
     const value = s.blocks.has(id) ? s.blocks.get(id)!.params ?? {} : configOf(s, id)
     const resolved = Reference.resolve(value, snapshotEnv(s, snapshot, chain, path))
@@ -278,8 +281,9 @@ export const specPlan = (
       grew = false
       for (const n of [...set]) {
         for (const c of g.chain.get(n)!) {
-          if (branches.has(c) || set.has(`${c}#start`) && [...bodyOf(c)].every((m) => set.has(m))) continue
-          for (const m of [`${c}#start`, `${c}#end`, ...bodyOf(c)]) {
+          const whole = [`${c}#start`, `${c}#end`, ...bodyOf(c)]
+          if (branches.has(c) || whole.every((m) => set.has(m))) continue
+          for (const m of whole) {
             if (!set.has(m)) {
               set.add(m)
               grew = true

@@ -595,7 +595,8 @@ const fullOf = (input: Input, mode: Plan["mode"]): Plan => {
     branches: new Map()
   }
   const changes: Diff = { reasons: new Uint16Array(n).fill(bits["missing-prior-state"]) }
-  return assemble({ ...input, snapshot: undefined }, mode, changes, planned, hydrate({ ...input, snapshot: undefined }, planned))
+  const everything: Input = { ...input, snapshot: undefined, wanted: rerun }
+  return assemble(everything, mode, changes, planned, hydrate(everything, planned))
 }
 
 /**

@@ -12,7 +12,8 @@ import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 
 const SIZE = 10_000
-const REPEATS = 7
+const REPEATS = 15
+const WARMUPS = 5
 
 const wide = (size: number): Workflow.Workflow => {
   const blocks: Array<Workflow.Block> = [{ id: "start", type: "noop" }]
@@ -70,20 +71,6 @@ const time = async (f: () => Promise<unknown>): Promise<number> => {
   return performance.now() - t0
 }
 
-const collect = (globalThis as { gc?: () => void }).gc ?? (() => {})
-
-// Each sample starts from a collected heap, so one side's garbage is not charged to the other.
-const measure = async (f: () => Promise<unknown>) => {
-  await f()
-  await f()
-  const samples: Array<number> = []
-  for (let r = 0; r < REPEATS; r++) {
-    collect()
-    samples.push(await time(f))
-  }
-  return median(samples)
-}
-
 type Shape = "wide" | "deep"
 const shapes: ReadonlyArray<readonly [Shape, (size: number) => Workflow.Workflow]> = [["wide", wide], ["deep", deep]]
 const noop: Handler.Handler = () => Effect.succeed(null)
@@ -107,15 +94,21 @@ const engineRun = async (workflow: Workflow.Workflow, concurrency: number): Prom
   return ms
 }
 
-const measureEngine = async (workflow: Workflow.Workflow, concurrency: number) => {
-  await engineRun(workflow, concurrency)
-  await engineRun(workflow, concurrency)
-  const samples: Array<number> = []
-  for (let r = 0; r < REPEATS; r++) {
-    collect()
-    samples.push(await engineRun(workflow, concurrency))
+// Engine and bare samples alternate, so both see the same machine load; medians of each.
+// No forced GC between samples: with --expose-gc, a gc() before each run made the next run ~10x
+// slower (measured), which would measure the collector, not the engine.
+const measurePair = async (workflow: Workflow.Workflow, concurrency: number) => {
+  for (let w = 0; w < WARMUPS; w++) {
+    await engineRun(workflow, concurrency)
+    await bare(workflow)
   }
-  return median(samples)
+  const engine: Array<number> = []
+  const baseline: Array<number> = []
+  for (let r = 0; r < REPEATS; r++) {
+    engine.push(await engineRun(workflow, concurrency))
+    baseline.push(await time(() => bare(workflow)))
+  }
+  return { ms: median(engine), bareMs: median(baseline) }
 }
 
 const main = async () => {
@@ -124,9 +117,11 @@ const main = async () => {
   for (const [name, make] of shapes) {
     const workflow = make(SIZE)
     const nodes = workflow.blocks.length
-    const bareMs = await measure(() => bare(workflow))
+    let bareMs = 0
     for (const concurrency of [16, 1024]) {
-      const ms = await measureEngine(workflow, concurrency)
+      const measured = await measurePair(workflow, concurrency)
+      const ms = measured.ms
+      bareMs = measured.bareMs
       rows.push({ name: `${name} c=${concurrency}`, nodes, ms, bareMs })
       results[`${name}NodesPerSec@${concurrency}`] = Math.round(nodes / (ms / 1000))
       results[`${name}Ratio@${concurrency}`] = Number((ms / bareMs).toFixed(2))
@@ -134,10 +129,7 @@ const main = async () => {
     // Cold: a workflow value never seen before, so expansion, definition fingerprints, the full
     // plan and the version hash are computed inside the timed run.
     const cold: Array<number> = []
-    for (let r = 0; r < 3; r++) {
-      collect()
-      cold.push(await engineRun(make(SIZE), 1024))
-    }
+    for (let r = 0; r < 3; r++) cold.push(await engineRun(make(SIZE), 1024))
     rows.push({ name: `${name} cold`, nodes, ms: median(cold), bareMs })
     results[`${name}ColdNodesPerSec`] = Math.round(nodes / (median(cold) / 1000))
   }

@@ -134,6 +134,8 @@ describe("Runs", () => {
       const events: ReadonlyArray<RunEvent.RunEvent> = yield* Fiber.join(collecting)
       assert.deepStrictEqual(events.map((e) => e._tag), ["NodeCompleted", "StatusChanged", "RunFinished"])
       assert.isTrue(events.every((e) => e.runId === runId))
+      assert.deepStrictEqual(yield* Stream.runCollect(runs.events(runId)), [])
+      assert.deepStrictEqual(yield* Stream.runCollect(runs.events("run-404")), [])
     }).pipe(Effect.provide(layer({ gate: () => Effect.as(Deferred.await(gate), null) })))
   })
 

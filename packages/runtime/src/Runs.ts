@@ -120,7 +120,10 @@ export class Runs extends Context.Service<Runs, {
   readonly wait: (runId: string) => Effect.Effect<RunStatus.Status, RunStoreError | Engine.UnsupportedWorkflow>
   /** Cancels a run: interrupts its running handlers and moves it to `cancelled`. */
   readonly cancel: (runId: string) => Effect.Effect<RunStatus.Status, RunStoreError>
-  /** The run's events from now on, ending with its `RunFinished` (subscribed when the stream starts). */
+  /**
+   * The run's events from when the stream starts, ending with its `RunFinished`; empty for a run
+   * that is not executing (finished, unknown, or executing in another process).
+   */
   readonly events: (runId: string) => Stream.Stream<RunEvent>
   /**
    * Subscribes now and returns the stream of every run's events (no event published after this
@@ -165,10 +168,12 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
       const scope = yield* Effect.scope
       const context = yield* Effect.context<RunStore | Handlers>()
       const hub = yield* PubSub.sliding<RunEvent>(options.eventBuffer ?? 4096)
+      const executing = new Map<string, Fiber.Fiber<RunStatus.Status, RunStoreError | Engine.UnsupportedWorkflow>>()
       const publish = (event: RunEvent) => {
+        // Forgotten before its last event goes out, so `events` never waits on a run that has ended.
+        if (event._tag === "RunFinished") executing.delete(event.runId)
         PubSub.publishUnsafe(hub, event)
       }
-      const executing = new Map<string, Fiber.Fiber<RunStatus.Status, RunStoreError | Engine.UnsupportedWorkflow>>()
       const engineOptions: Engine.Options = { concurrency: options.concurrency, tracing: options.tracing }
 
       const validate = (workflow: Workflow.Workflow, input: { readonly [key: string]: Json }) => {
@@ -272,10 +277,14 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
           )
         },
         events: (runId) =>
-          Stream.fromPubSub(hub).pipe(
-            Stream.filter((event) => event.runId === runId),
-            Stream.takeUntil(isFinal)
-          ),
+          Stream.unwrap(Effect.map(PubSub.subscribe(hub), (subscription) =>
+            // Subscribed first, then checked: a run still executing now cannot finish unseen.
+            executing.has(runId)
+              ? Stream.fromSubscription(subscription).pipe(
+                Stream.filter((event) => event.runId === runId),
+                Stream.takeUntil(isFinal)
+              )
+              : Stream.empty)),
         subscribe: Effect.map(PubSub.subscribe(hub), Stream.fromSubscription)
       })
     })

@@ -1,10 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
-import type { Workflow } from "@ripple/core"
-import { BlockError, Handler, type RunEvent, Runs, RunStore } from "@ripple/runtime"
+import { Plan, type Workflow } from "@ripple/core"
+import { BlockError, Engine, Handler, type RunEvent, Runs, RunStore } from "@ripple/runtime"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import { TestClock } from "effect/testing"
 import * as Tracer from "effect/Tracer"
@@ -471,4 +472,47 @@ describe("Engine refusals and tracing", () => {
       yield* runToEnd(wf).pipe(Effect.provide(layer({}, { tracing: true })), Effect.withTracer(recordingTracer(on)))
       assert.deepStrictEqual(on.filter((name) => name.startsWith("ripple")), ["ripple.node a", "ripple.node b"])
     }))
+})
+
+describe("Engine plans", () => {
+  it.effect("executes a resume plan: completed nodes are reused, the failed one and its downstream re-run", () => {
+    let failing = true
+    return Effect.gen(function*() {
+      const runs = yield* Runs.Runs
+      const store = yield* RunStore.RunStore
+      const wf = workflow(
+        [
+          { id: "a", type: "value", params: { value: 1 } },
+          { id: "b", type: "flaky" },
+          { id: "c", type: "value", params: { value: { $ref: "blocks.b.output" } } }
+        ],
+        [edge("a", "b"), edge("b", "c")]
+      )
+      const first = yield* runs.start(wf)
+      assert.strictEqual(yield* runs.wait(first.runId), "failed")
+      const snapshot = yield* store.snapshot(first.runId)
+      failing = false
+      const plan = Plan.resume(wf, snapshot)
+      assert.isTrue(Result.isSuccess(plan))
+      if (Result.isFailure(plan)) return
+      const version = yield* store.saveWorkflow(wf)
+      const run = yield* store.createRun({ version, mode: "resume", sourceRun: first.runId, input: {}, at: 0 })
+      const status = yield* Engine.execute({
+        runId: run.id,
+        mode: "resume",
+        plan: plan.success,
+        input: {},
+        sourceRun: first.runId,
+        publish: () => {}
+      })
+      assert.strictEqual(status, "completed")
+      const resumed = yield* store.snapshot(run.id)
+      assert.strictEqual(resumed.nodes["a"]?.reusedFrom, first.runId)
+      assert.strictEqual(resumed.nodes["b"]?.output, "recovered")
+      assert.strictEqual(resumed.nodes["c"]?.output, "recovered")
+      assert.isUndefined(resumed.nodes["c"]?.reusedFrom)
+    }).pipe(Effect.provide(layer({
+      flaky: () => failing ? Effect.fail(BlockError.permanent("down")) : Effect.succeed("recovered")
+    })))
+  })
 })

@@ -152,7 +152,7 @@ export interface Execution {
   readonly plan: Plan.Plan
   /** The run input, declared defaults applied. */
   readonly input: { readonly [key: string]: Json }
-  /** The run the plan's reused records come from. */
+  /** The run the plan's reused records come from (default: the run id of the plan's state). */
   readonly sourceRun: string | undefined
   /** Where events go; must not throw or block (the `Runs` facade publishes to a sliding PubSub). */
   readonly publish: (event: RunEvent) => void
@@ -516,6 +516,7 @@ export const execute = (
         }
       }
       const reusedEntries: Array<JournalEntry> = []
+      const source = execution.sourceRun ?? plan.state.runId
       for (const id of plan.reused) {
         const i = dag.index!.get(id)
         const record = plan.state.nodes[id]
@@ -526,8 +527,8 @@ export const execute = (
         // The planner explains re-runs; a node it reuses without comment is reused because nothing it depends on changed.
         const explained = (plan.reasons[id] ?? []).map((r) => r._tag)
         const reasons = explained.length === 0 ? unchanged : explained
-        reusedEntries.push({ _tag: "Reused", node: id, from: execution.sourceRun ?? record.reusedFrom ?? "", record, reasons })
-        publish({ _tag: "NodeReused", runId, node: id, from: execution.sourceRun ?? record.reusedFrom, reasons, at: startedAt })
+        reusedEntries.push({ _tag: "Reused", node: id, from: source, record, reasons })
+        publish({ _tag: "NodeReused", runId, node: id, from: record.reusedFrom ?? source, reasons, at: startedAt })
       }
       if (reusedEntries.length > 0) yield* store.journal(runId, reusedEntries)
       for (let i = 0; i < n; i++) {

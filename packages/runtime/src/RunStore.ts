@@ -110,7 +110,8 @@ export interface NewRun {
  * - `Failed`: the last attempt failed with `error`.
  * - `Skipped`: no incoming edge was taken.
  * - `Reused`: the node's `record` from run `from` is kept, with the planner's `reasons`; the stored
- *   record's `reusedFrom` names the run that executed it (`record.reusedFrom`, else `from`). The
+ *   record's `reusedFrom` names the run that executed it (`record.reusedFrom`, else `from`, else
+ *   none when the record came from a snapshot that belongs to no stored run). The
  *   record travels with the entry so any store can write it; a SQL store may instead copy the row
  *   of run `from` server-side.
  *
@@ -155,7 +156,7 @@ export type JournalEntry =
   | {
     readonly _tag: "Reused"
     readonly node: string
-    readonly from: string
+    readonly from: string | undefined
     readonly record: Snapshot.NodeRecord
     readonly reasons: ReadonlyArray<string>
   }
@@ -378,7 +379,8 @@ export const makeMemory: Effect.Effect<RunStore["Service"]> = Effect.sync(() => 
       Effect.map(find(runId), (stored) => {
         for (const entry of entries) {
           if (entry._tag === "Reused") {
-            stored.nodes.set(entry.node, { ...entry.record, reusedFrom: entry.record.reusedFrom ?? entry.from })
+            const producer = entry.record.reusedFrom ?? entry.from
+            stored.nodes.set(entry.node, producer === undefined ? entry.record : { ...entry.record, reusedFrom: producer })
             stored.reasons.set(entry.node, entry.reasons)
           } else {
             stored.nodes.set(entry.node, recordOf(entry))

@@ -454,11 +454,13 @@ describe("Engine refusals and tracing", () => {
       assert.strictEqual((yield* Effect.flip(store.getRun("run-1")))._tag, "RunNotFound")
     }).pipe(Effect.provide(layer())))
 
-  const recordingTracer = (names: Array<string>) =>
+  const recordingTracer = (names: Array<string>, spans: Array<Tracer.NativeSpan> = []) =>
     Tracer.make({
       span(options) {
         names.push(options.name)
-        return new Tracer.NativeSpan(options)
+        const span = new Tracer.NativeSpan(options)
+        spans.push(span)
+        return span
       }
     })
 
@@ -469,8 +471,11 @@ describe("Engine refusals and tracing", () => {
       yield* runToEnd(wf).pipe(Effect.provide(layer()), Effect.withTracer(recordingTracer(off)))
       assert.deepStrictEqual(off.filter((name) => name.startsWith("ripple")), [])
       const on: Array<string> = []
-      yield* runToEnd(wf).pipe(Effect.provide(layer({}, { tracing: true })), Effect.withTracer(recordingTracer(on)))
+      const spans: Array<Tracer.NativeSpan> = []
+      const { runId } = yield* runToEnd(wf).pipe(Effect.provide(layer({}, { tracing: true })), Effect.withTracer(recordingTracer(on, spans)))
       assert.deepStrictEqual(on.filter((name) => name.startsWith("ripple")), ["ripple.node a", "ripple.node b"])
+      const b = spans.find((span) => span.name === "ripple.node b")!
+      assert.deepStrictEqual(Object.fromEntries(b.attributes), { "ripple.run_id": runId, "ripple.node_id": "b", "ripple.block_type": "value" })
     }))
 })
 
@@ -514,5 +519,35 @@ describe("Engine plans", () => {
     }).pipe(Effect.provide(layer({
       flaky: () => failing ? Effect.fail(BlockError.permanent("down")) : Effect.succeed("recovered")
     })))
+  })
+})
+
+describe("Engine journal batching", () => {
+  it.effect("writes the journal once per wave, not once per node", () => {
+    const calls: Array<number> = []
+    const counting = Layer.effect(
+      RunStore.RunStore,
+      Effect.map(RunStore.makeMemory, (store) =>
+        RunStore.RunStore.of({
+          ...store,
+          journal: (runId, entries) => {
+            calls.push(entries.length)
+            return store.journal(runId, entries)
+          }
+        }))
+    )
+    const blocks: Array<Workflow.Block> = [{ id: "start", type: "trigger" }, { id: "join", type: "value", params: { value: 0 } }]
+    const edges: Array<Workflow.Edge> = []
+    for (let i = 0; i < 100; i++) {
+      blocks.push({ id: `b${i}`, type: "value", params: { value: i } })
+      edges.push(edge("start", `b${i}`), edge(`b${i}`, "join"))
+    }
+    return Effect.gen(function*() {
+      const { snapshot, status } = yield* runToEnd(workflow(blocks, edges))
+      assert.strictEqual(status, "completed")
+      assert.strictEqual(Object.keys(snapshot.nodes).length, 102)
+      // trigger start | trigger done + 100 starts | 100 done + join start | join done
+      assert.deepStrictEqual(calls, [1, 101, 101, 1])
+    }).pipe(Effect.provide(Runs.layer({ concurrency: 100 }).pipe(Layer.provideMerge(counting), Layer.provideMerge(Handler.layerBuiltins))))
   })
 })

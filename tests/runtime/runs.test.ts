@@ -68,7 +68,12 @@ describe("Runs", () => {
       const first = yield* runs.start(pipeline("Hello"), { name: "Ada" })
       yield* runs.wait(first.runId)
       const edited = pipeline("Bonjour")
+      const stream = yield* runs.subscribe
       const again = yield* runs.runFrom(edited, { target: "greeting" })
+      const events = yield* Stream.runCollect(stream.pipe(Stream.takeUntil((e: RunEvent.RunEvent) => e._tag === "RunFinished")))
+      const reused = events.flatMap((e) => e._tag === "NodeReused" ? [[e.node, e.from, e.reasons] as const] : [])
+      assert.deepStrictEqual(reused, [["start", first.runId, ["unchanged"]], ["name", first.runId, ["unchanged"]]])
+      assert.deepStrictEqual(events.flatMap((e) => e._tag === "NodeStarted" ? [e.node] : []).sort(), ["greet", "greeting", "out"])
       assert.strictEqual(again.mode, "run-from")
       assert.deepStrictEqual([...again.plan.rerun].sort(), ["greet", "greeting", "out"])
       assert.strictEqual(yield* runs.wait(again.runId), "completed")
@@ -84,7 +89,7 @@ describe("Runs", () => {
       yield* runs.wait(scratch.runId)
       assert.deepStrictEqual(outputsOf(incremental.nodes), outputsOf((yield* store.snapshot(scratch.runId)).nodes))
       assert.strictEqual(incremental.nodes["out"]?.output, "Bonjour, Ada")
-    }).pipe(Effect.provide(layer())))
+    }).pipe(Effect.scoped, Effect.provide(layer())))
 
   it.effect("runFrom a named run plans against that run; without any prior run it is a full run", () =>
     Effect.gen(function*() {

@@ -30,6 +30,28 @@ describe("PGlite data directory", () => {
       assert.deepStrictEqual(rows, [{ id: 1, doc: { a: [1, 2] } }])
     }))
 
+  it.live("one client at a time holds a data directory; a stale lock is taken over", () =>
+    Effect.gen(function*() {
+      const dataDir = yield* TestDatabase.pgliteDataDir
+      const lock = Path.join(dataDir, PgliteClient.lockFile)
+      const scope = yield* Scope.make()
+      yield* Layer.buildWithScope(Database.layer({ dataDir }), scope)
+      assert.strictEqual(Fs.readFileSync(lock, "utf8"), String(process.pid))
+      const busy = yield* openError({ dataDir })
+      assert.strictEqual(busy.reason, "CannotOpenDataDirectory")
+      assert.include(busy.message, "in use")
+      yield* Scope.close(scope, Exit.void)
+      assert.isFalse(Fs.existsSync(lock))
+
+      // No process has pid 2^31 - 2, so this lock is stale.
+      Fs.writeFileSync(lock, String(2 ** 31 - 2))
+      const kind = yield* Database.Database.use((db) => Effect.succeed(db.kind)).pipe(
+        Effect.provide(Database.layer({ dataDir }))
+      )
+      assert.strictEqual(kind, "pglite")
+      assert.isFalse(Fs.existsSync(lock))
+    }))
+
   it.live("closes PGlite when the layer's scope closes", () =>
     Effect.gen(function*() {
       const dataDir = yield* TestDatabase.pgliteDataDir

@@ -166,18 +166,69 @@ const prepare = (dataDir: string): void => {
   if (stat !== undefined && !stat.isDirectory()) throw new Error("it exists and is not a directory")
   Fs.mkdirSync(dataDir, { recursive: true })
   Fs.accessSync(dataDir, Fs.constants.R_OK | Fs.constants.W_OK)
-  if (!Fs.existsSync(Path.join(dataDir, "PG_VERSION")) && Fs.readdirSync(dataDir).length > 0) {
+  const foreign = Fs.readdirSync(dataDir).filter((name) => name !== lockFile)
+  if (!Fs.existsSync(Path.join(dataDir, "PG_VERSION")) && foreign.length > 0) {
     throw new Error("it is not empty and holds no PostgreSQL data directory")
   }
 }
 
-const open = (dataDir: string): Effect.Effect<PGlite, SqlError> =>
-  Effect.tryPromise({
-    try: () => {
-      prepare(dataDir)
-      return PGlite.create(dataDir, { parsers })
-    },
-    catch: (cause) => openError(cause, dataDir)
+/**
+ * The lock file that keeps a data directory to one open client at a time.
+ *
+ * @since 0.1.0
+ */
+export const lockFile = "ripple.lock"
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as { readonly code?: unknown }).code === "EPERM"
+  }
+}
+
+// PGlite lets any number of instances open one directory and then corrupts it, so a lock file holding
+// the owner's pid keeps it to one client; a lock left by a dead process is taken over.
+const lock = (dataDir: string): void => {
+  const path = Path.join(dataDir, lockFile)
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      Fs.writeFileSync(path, String(process.pid), { flag: "wx" })
+      return
+    } catch (error) {
+      if ((error as { readonly code?: unknown }).code !== "EEXIST") throw error
+    }
+    const owner = Number(Fs.readFileSync(path, "utf8").trim())
+    if (Number.isSafeInteger(owner) && owner > 0 && isAlive(owner)) {
+      throw new Error(
+        `it is in use by ${owner === process.pid ? "another client of this" : `process ${owner}, a`} ` +
+          `Ripple process (stop it, or delete ${path} if no Ripple process is running)`
+      )
+    }
+    Fs.rmSync(path, { force: true })
+  }
+  throw new Error(`could not take the lock ${path}`)
+}
+
+const unlock = (dataDir: string): void => {
+  const path = Path.join(dataDir, lockFile)
+  if (Fs.existsSync(path) && Fs.readFileSync(path, "utf8").trim() === String(process.pid)) Fs.rmSync(path)
+}
+
+const open = (dataDir: string): Effect.Effect<PGlite, SqlError, Scope.Scope> =>
+  Effect.gen(function*() {
+    yield* Effect.try({ try: () => prepare(dataDir), catch: (cause) => openError(cause, dataDir) })
+    if (dataDir !== memory) {
+      yield* Effect.acquireRelease(
+        Effect.try({ try: () => lock(dataDir), catch: (cause) => openError(cause, dataDir) }),
+        () => Effect.sync(() => unlock(dataDir))
+      )
+    }
+    return yield* Effect.tryPromise({
+      try: () => PGlite.create(dataDir, { parsers }),
+      catch: (cause) => openError(cause, dataDir)
+    })
   })
 
 /**
@@ -185,8 +236,10 @@ const open = (dataDir: string): Effect.Effect<PGlite, SqlError> =>
  *
  * **Gotchas**
  *
- * Only one process may open a data directory at a time. Calling `listen` inside a transaction of
- * the same client waits for that transaction to end (it needs the session).
+ * One client at a time may open a data directory (process-wide and across processes): the
+ * directory holds a `ripple.lock` with the owner's pid, and a second open fails with a `SqlError`
+ * naming the owner. Calling `listen` inside a transaction of the same client waits for that
+ * transaction to end (it needs the session), so listen before starting the transaction.
  *
  * @since 0.1.0
  */

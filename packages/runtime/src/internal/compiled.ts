@@ -21,6 +21,7 @@ export interface Compiled {
 
 const compiledCache = new WeakMap<Workflow.Workflow, Compiled>()
 const emptyParams: { readonly [key: string]: Json } = {}
+const emptyFingerprint = Fingerprint.hash(emptyParams)
 
 export const compile = (workflow: Workflow.Workflow): Compiled => {
   const cached = compiledCache.get(workflow)
@@ -38,7 +39,7 @@ export const compile = (workflow: Workflow.Workflow): Compiled => {
     blocks.push(block)
     params.push(p)
     definitions.push(Fingerprint.ofBlock(block))
-    staticInputs.push(Reference.hasReferences(p) ? undefined : Fingerprint.hash(p))
+    staticInputs.push(Object.keys(p).length === 0 ? emptyFingerprint : Reference.hasReferences(p) ? undefined : Fingerprint.hash(p))
   }
   const handles: Array<string | undefined> = []
   const hasErrorEdge = new Uint8Array(n)

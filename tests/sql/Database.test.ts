@@ -6,6 +6,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
+import * as Migrator from "effect/sql/Migrator"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as Stream from "effect/Stream"
 import * as TestDatabase from "../helpers/database.ts"
@@ -205,6 +206,58 @@ for (const backend of TestDatabase.backends) {
         yield* Deferred.succeed(release, undefined)
         assert.isTrue(Exit.isFailure(yield* Fiber.join(writer)))
         assert.deepStrictEqual(yield* Fiber.join(reader), [{ n: 0n }])
+      })
+    )
+
+    test(
+      "rolls back and frees the session when a transaction is interrupted",
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`CREATE TABLE interrupted (id int)`
+        const inserted = yield* Deferred.make<void>()
+        const stuck = yield* Effect.forkChild(sql.withTransaction(Effect.gen(function*() {
+          yield* sql`INSERT INTO interrupted VALUES (1)`
+          yield* Deferred.succeed(inserted, undefined)
+          return yield* Effect.never
+        })))
+        yield* Deferred.await(inserted)
+        yield* Fiber.interrupt(stuck)
+        yield* sql.withTransaction(sql`INSERT INTO interrupted VALUES (2)`)
+        const rows = yield* sql<{ readonly id: number }>`SELECT id FROM interrupted`
+        assert.deepStrictEqual(rows, [{ id: 2 }])
+      })
+    )
+
+    test(
+      "runs statements raw, unprepared and as value rows",
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const unprepared = yield* sql`SELECT ${1} + 1 AS two`.unprepared
+        assert.deepStrictEqual(unprepared, [{ two: 2 }])
+        const values = yield* sql`SELECT ${"a"}::text AS a, ${2} AS b`.valuesUnprepared
+        assert.deepStrictEqual(values, [["a", 2]])
+        const raw = yield* sql`SELECT 1 AS one`.raw
+        assert.isObject(raw)
+        const [row] = yield* sql.unsafe<{ readonly n: number }>("SELECT $1::int AS n", [7])
+        assert.deepStrictEqual(row, { n: 7 })
+      })
+    )
+
+    test(
+      "applies effect/sql Migrator migrations once",
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const migrate = Migrator.make({})({
+          loader: Migrator.fromRecord({
+            "1_create": Effect.asVoid(sql`CREATE TABLE migrated (id int PRIMARY KEY)`),
+            "2_seed": Effect.asVoid(sql`INSERT INTO migrated VALUES (1), (2)`)
+          })
+        })
+        const first = yield* migrate
+        const again = yield* migrate
+        assert.deepStrictEqual(first, [[1, "create"], [2, "seed"]])
+        assert.deepStrictEqual(again, [])
+        assert.deepStrictEqual(yield* sql`SELECT count(*) AS n FROM migrated`, [{ n: 2n }])
       })
     )
 

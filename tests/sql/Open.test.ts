@@ -52,14 +52,24 @@ describe("PGlite data directory", () => {
       assert.isFalse(Fs.existsSync(lock))
     }))
 
-  it.live("closes PGlite when the layer's scope closes", () =>
+  it.live("PgliteClient.layer applies name transforms and closes PGlite when its scope closes", () =>
     Effect.gen(function*() {
       const dataDir = yield* TestDatabase.pgliteDataDir
       const scope = yield* Scope.make()
-      const context = yield* Layer.buildWithScope(PgliteClient.layer({ dataDir }), scope)
+      const context = yield* Layer.buildWithScope(
+        PgliteClient.layer({
+          dataDir,
+          transformQueryNames: (name) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`),
+          transformResultNames: (name) => name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())
+        }),
+        scope
+      )
       const client = Context.get(context, PgliteClient.PgliteClient)
       assert.strictEqual(client, Context.get(context, SqlClient.SqlClient))
       assert.strictEqual(client.dataDir, dataDir)
+      yield* client`CREATE TABLE people (person_id int, full_name text)`
+      yield* client`INSERT INTO people ${client.insert({ personId: 1, fullName: "Ada" })}`
+      assert.deepStrictEqual(yield* client`SELECT * FROM people`, [{ personId: 1, fullName: "Ada" }])
       assert.deepStrictEqual(yield* client`SELECT 1 AS one`, [{ one: 1 }])
       yield* Scope.close(scope, Exit.void)
       const after = yield* Effect.flip(client`SELECT 1 AS one`)

@@ -551,3 +551,29 @@ describe("Engine journal batching", () => {
     }).pipe(Effect.provide(Runs.layer({ concurrency: 100 }).pipe(Layer.provideMerge(counting), Layer.provideMerge(Handler.layerBuiltins))))
   })
 })
+
+describe("Engine store failures", () => {
+  it.effect("a failing journal write fails the execution and interrupts the handlers still running", () => {
+    let interrupted = 0
+    let journalCalls = 0
+    const flaky = Layer.effect(
+      RunStore.RunStore,
+      Effect.map(RunStore.makeMemory, (store) =>
+        RunStore.RunStore.of({
+          ...store,
+          journal: (runId, entries) =>
+            ++journalCalls === 2 ? Effect.fail(new RunStore.RunNotFound({ runId })) : store.journal(runId, entries)
+        }))
+    )
+    return Effect.gen(function*() {
+      const runs = yield* Runs.Runs
+      const { runId } = yield* runs.start(workflow([{ id: "hang", type: "hang" }, { id: "quick", type: "value", params: { value: 1 } }], []))
+      const error = yield* Effect.flip(runs.wait(runId))
+      assert.strictEqual(error._tag, "RunNotFound")
+      assert.strictEqual(interrupted, 1)
+    }).pipe(Effect.provide(Runs.layer().pipe(
+      Layer.provideMerge(flaky),
+      Layer.provideMerge(Handler.layer({ hang: () => Effect.onInterrupt(Effect.never, () => Effect.sync(() => interrupted++)) }))
+    )))
+  })
+})

@@ -490,9 +490,12 @@ export const execute = (
         return changed.to
       })
 
+    const stopRunning = Effect.suspend(() =>
+      Fiber.interruptAll(running.filter((f): f is Fiber.Fiber<Handler.Output, BlockError.BlockError> => f !== undefined))
+    )
+
     const cancel = Effect.gen(function*() {
-      const fibers = running.filter((f): f is Fiber.Fiber<Handler.Output, BlockError.BlockError> => f !== undefined)
-      yield* Fiber.interruptAll(fibers)
+      yield* stopRunning
       messages.push("cancelled")
       return yield* finish("cancelled", { type: "CANCEL" })
     })
@@ -578,5 +581,7 @@ export const execute = (
       return yield* Effect.uninterruptible(finish(unhandledFailures > 0 ? "failed" : "completed", { type: "ALL_BRANCHES_FINISHED" }))
     })
 
-    return yield* Effect.onInterrupt(body, () => Effect.ignore(cancel))
+    // Handler fibers are not children of this one: whatever ends the execution (a store failure
+    // included), none may outlive it.
+    return yield* body.pipe(Effect.onInterrupt(() => Effect.ignore(cancel)), Effect.ensuring(stopRunning))
   })

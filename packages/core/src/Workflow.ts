@@ -583,8 +583,7 @@ const checkDeclarations = (workflow: Workflow, known: ReadonlySet<string>): Work
   return undefined
 }
 
-const checkCycle = (dag: Graph.Dag): WorkflowError | undefined => {
-  const sorted = Graph.kahn(dag)
+const checkCycle = (dag: Graph.Dag, sorted: Int32Array): WorkflowError | undefined => {
   if (sorted.length === dag.size) return undefined
   const cycle = Graph.findCycle(dag, sorted)
   const nodes = dag.nodes!
@@ -649,62 +648,114 @@ const referrersOf = (workflow: Workflow, containers: ReadonlyArray<Container>, d
   return out
 }
 
+/**
+ * Answers "is `target` a proper ancestor of `node`" for many targets at once without a full upstream
+ * walk per referrer (which made validation quadratic): the walk goes upstream from `node`, skips
+ * nodes that come before every target in topological order (no target can be above them), and
+ * stops as soon as every target is found. Visit marks are stamps, so nothing is reallocated.
+ */
+const ancestry = (dag: Graph.Dag, sorted: Int32Array) => {
+  const position = new Int32Array(dag.size)
+  sorted.forEach((node, k) => (position[node] = k))
+  const stamp = new Int32Array(dag.size)
+  const wanted = new Int32Array(dag.size)
+  const stack = new Int32Array(dag.size)
+  let round = 0
+  /** The targets (node indices) that are not proper ancestors of `node`. */
+  return (node: number, targets: ReadonlyArray<number>): ReadonlySet<number> => {
+    round++
+    let floor = dag.size
+    let missing = 0
+    for (const t of targets) {
+      if (wanted[t] !== round) {
+        wanted[t] = round
+        missing++
+        floor = Math.min(floor, position[t]!)
+      }
+    }
+    let top = 0
+    stack[top++] = node
+    stamp[node] = round
+    while (top > 0 && missing > 0) {
+      const i = stack[--top]!
+      for (let k = dag.inOffsets[i]!; k < dag.inOffsets[i + 1]!; k++) {
+        const j = dag.inSources[k]!
+        if (stamp[j] === round || position[j]! < floor) continue
+        stamp[j] = round
+        if (wanted[j] === round) missing--
+        stack[top++] = j
+      }
+    }
+    const out = new Set<number>()
+    for (const t of targets) if (stamp[t] !== round || t === node) out.add(t)
+    return out
+  }
+}
+
 const checkReferences = (
   workflow: Workflow,
   containers: ReadonlyArray<Container>,
-  dag: Graph.Dag
+  dag: Graph.Dag,
+  sorted: Int32Array
 ): WorkflowError | undefined => {
   const kinds = new Map(containers.map((c) => [c.id, c.container]))
   const index = dag.index!
   const nodes = dag.nodes!
   const inputs = workflow.inputs ?? {}
   const variables = workflow.variables ?? {}
+  const notAbove = ancestry(dag, sorted)
   for (const referrer of referrersOf(workflow, containers, dag)) {
-    let ancestors: Uint8Array | undefined
+    // Per referrer: the first error in document order, where ancestry is checked for all block
+    // references of the referrer in one walk.
+    const pending: Array<{ readonly output: number; readonly error: NonAncestorReference }> = []
+    let first: WorkflowError | undefined
     for (const found of Reference.scan(referrer.value, referrer.path)) {
       if (Result.isFailure(found)) {
         const { reference, reason, at } = found.failure
-        return new InvalidReference({ owner: referrer.owner, reference, reason, path: at })
+        first = new InvalidReference({ owner: referrer.owner, reference, reason, path: at })
+        break
       }
       const { reference, at } = found.success
       const raw = Reference.format(reference)
       const base = { owner: referrer.owner, reference: raw, path: at }
-      switch (reference._tag) {
-        case "Input":
-          if (!Object.hasOwn(inputs, reference.path[0])) {
-            return new UnknownReference({ ...base, target: `input.${reference.path[0]}` })
-          }
-          break
-        case "Variable":
-          if (!Object.hasOwn(variables, reference.name)) {
-            return new UnknownReference({ ...base, target: `vars.${reference.name}` })
-          }
-          break
-        case "Index":
-        case "Item":
-          if (!referrer.scope.some((c) => kinds.get(c) === reference.scope)) {
-            return new ReferenceOutsideScope({ ...base, scope: reference.scope })
-          }
-          break
-        case "BlockOutput": {
-          const target = reference.block
-          const output = index.get(kinds.has(target) ? `${target}#end` : target)
-          if (output === undefined) return new UnknownReference({ ...base, target })
+      if (reference._tag === "Input" && !Object.hasOwn(inputs, reference.path[0])) {
+        first = new UnknownReference({ ...base, target: `input.${reference.path[0]}` })
+      } else if (reference._tag === "Variable" && !Object.hasOwn(variables, reference.name)) {
+        first = new UnknownReference({ ...base, target: `vars.${reference.name}` })
+      } else if (
+        (reference._tag === "Index" || reference._tag === "Item") &&
+        !referrer.scope.some((c) => kinds.get(c) === reference.scope)
+      ) {
+        first = new ReferenceOutsideScope({ ...base, scope: reference.scope })
+      } else if (reference._tag === "BlockOutput") {
+        const target = reference.block
+        const output = index.get(kinds.has(target) ? `${target}#end` : target)
+        if (output === undefined) {
+          first = new UnknownReference({ ...base, target })
+        } else {
           const targetChain = nodes[output]!.chain
           if (targetChain.some((c, k) => referrer.scope[k] !== c)) {
-            return new NonAncestorReference({
+            first = new NonAncestorReference({
               ...base,
               target,
               reason: `${target} is inside container ${targetChain[targetChain.length - 1]}, which does not enclose ${referrer.owner}`
             })
-          }
-          ancestors ??= Graph.reach(dag, [referrer.node], false, undefined)
-          if (output === referrer.node || ancestors[output] === 0) {
-            return new NonAncestorReference({ ...base, target, reason: `${target} is not upstream of ${referrer.owner}` })
+          } else {
+            pending.push({
+              output,
+              error: new NonAncestorReference({ ...base, target, reason: `${target} is not upstream of ${referrer.owner}` })
+            })
           }
         }
       }
+      if (first !== undefined) break
     }
+    if (pending.length > 0) {
+      const missing = notAbove(referrer.node, pending.map((p) => p.output))
+      const earlier = pending.find((p) => missing.has(p.output))
+      if (earlier !== undefined) return earlier.error
+    }
+    if (first !== undefined) return first
   }
   return undefined
 }
@@ -742,7 +793,8 @@ export const decode = (input: unknown): Result.Result<Workflow, WorkflowError> =
     checkDeclarations(workflow, known)
   if (structural !== undefined) return Result.fail(structural)
   const dag = Graph.expand(workflow)
-  const semantic = checkCycle(dag) ?? checkReferences(workflow, containers, dag)
+  const sorted = Graph.kahn(dag)
+  const semantic = checkCycle(dag, sorted) ?? checkReferences(workflow, containers, dag, sorted)
   return semantic === undefined ? Result.succeed(workflow) : Result.fail(semantic)
 }
 

@@ -116,54 +116,83 @@ export const reach = (
 }
 
 /**
- * Kahn's algorithm; ready nodes leave in increasing index order (a binary min-heap), so the order
- * only depends on declaration order. Returns fewer than `size` nodes when the graph has a cycle.
+ * A set of integers in `[0, size)` with O(levels) insert and extract-min: a hierarchy of bitmaps
+ * where bit `k` of a word at level `l+1` says whether word `k` of level `l` is non-zero. For 10^6
+ * nodes that is 4 levels of one word each, much cheaper than a binary heap's sift over 20 levels.
+ */
+class MinBitset {
+  private readonly levels: Array<Uint32Array> = []
+  private count = 0
+
+  constructor(size: number) {
+    let words = Math.max(1, Math.ceil(size / 32))
+    for (;;) {
+      this.levels.push(new Uint32Array(words))
+      if (words === 1) break
+      words = Math.ceil(words / 32)
+    }
+  }
+
+  get size(): number {
+    return this.count
+  }
+
+  add(value: number): void {
+    this.count++
+    let v = value
+    for (const level of this.levels) {
+      const word = v >>> 5
+      const before = level[word]!
+      level[word] = before | (1 << (v & 31))
+      if (before !== 0) return
+      v = word
+    }
+  }
+
+  /** Removes and returns the smallest element; the set must not be empty. */
+  takeMin(): number {
+    this.count--
+    const levels = this.levels
+    let word = 0
+    for (let l = levels.length - 1; l >= 0; l--) {
+      const bits = levels[l]![word]!
+      word = (word << 5) | (31 - Math.clz32(bits & -bits))
+    }
+    const min = word
+    let v = min
+    for (const level of levels) {
+      const index = v >>> 5
+      const after = level[index]! & ~(1 << (v & 31))
+      level[index] = after
+      if (after !== 0) break
+      v = index
+    }
+    return min
+  }
+}
+
+/**
+ * Kahn's algorithm; ready nodes leave in increasing index order, so the order only depends on
+ * declaration order. Returns fewer than `size` nodes when the graph has a cycle.
  */
 export const kahn = (dag: Dag): Int32Array => {
   const n = dag.size
+  const { inOffsets, outOffsets, outTargets } = dag
   const indegree = new Int32Array(n)
-  for (let i = 0; i < n; i++) indegree[i] = dag.inOffsets[i + 1]! - dag.inOffsets[i]!
-  const heap = new Int32Array(n)
-  let size = 0
-  const push = (value: number) => {
-    let k = size++
-    while (k > 0) {
-      const parent = (k - 1) >> 1
-      const p = heap[parent]!
-      if (p <= value) break
-      heap[k] = p
-      k = parent
-    }
-    heap[k] = value
+  const ready = new MinBitset(n)
+  for (let i = 0; i < n; i++) {
+    indegree[i] = inOffsets[i + 1]! - inOffsets[i]!
+    if (indegree[i] === 0) ready.add(i)
   }
-  const pop = (): number => {
-    const top = heap[0]!
-    const last = heap[--size]!
-    let k = 0
-    for (;;) {
-      const left = 2 * k + 1
-      if (left >= size) break
-      const right = left + 1
-      const child = right < size && heap[right]! < heap[left]! ? right : left
-      if (heap[child]! >= last) break
-      heap[k] = heap[child]!
-      k = child
-    }
-    heap[k] = last
-    return top
-  }
-  // Roots arrive in increasing order, so pushing them in order keeps the heap a sorted array (O(n)).
-  for (let i = 0; i < n; i++) if (indegree[i] === 0) heap[size++] = i
   const order = new Int32Array(n)
   let count = 0
-  const { outOffsets, outTargets } = dag
-  while (size > 0) {
-    const i = pop()
+  while (ready.size > 0) {
+    const i = ready.takeMin()
     order[count++] = i
     const end = outOffsets[i + 1]!
     for (let k = outOffsets[i]!; k < end; k++) {
       const j = outTargets[k]!
-      if (--indegree[j]! === 0) push(j)
+      if (--indegree[j]! === 0) ready.add(j)
     }
   }
   return count === n ? order : order.slice(0, count)
@@ -202,11 +231,14 @@ interface ContainerEntry {
   readonly definition: Workflow.Loop | Workflow.Parallel
 }
 
+const noChain: ReadonlyArray<string> = Object.freeze([])
+
 /**
  * Expands a structurally valid workflow (unique ids, each member in at most one container, no
  * container inside itself, edges only between members of the same container) into a `Dag`.
  */
 export const expand = (workflow: Workflow.Workflow): Dag => {
+  const blocks = workflow.blocks
   const containers = new Map<string, ContainerEntry>()
   for (const loop of workflow.loops ?? []) containers.set(loop.id, { kind: "loop", body: loop.body, definition: loop })
   for (const parallel of workflow.parallels ?? []) {
@@ -216,70 +248,91 @@ export const expand = (workflow: Workflow.Workflow): Dag => {
   for (const [id, entry] of containers) for (const member of entry.body) parent.set(member, id)
   const chains = new Map<string, ReadonlyArray<string>>()
   const chainOf = (id: string): ReadonlyArray<string> => {
+    const p = parent.get(id)
+    if (p === undefined) return noChain
     const known = chains.get(id)
     if (known !== undefined) return known
-    const p = parent.get(id)
-    const chain = p === undefined ? [] : [...chainOf(p), p]
+    const chain = [...chainOf(p), p]
     chains.set(id, chain)
     return chain
   }
   const innermost = (chain: ReadonlyArray<string>, kind: "loop" | "parallel"): string | undefined => {
-    for (let k = chain.length - 1; k >= 0; k--) if (containers.get(chain[k]!)?.kind === kind) return chain[k]
+    for (let k = chain.length - 1; k >= 0; k--) if (containers.get(chain[k]!)!.kind === kind) return chain[k]
     return undefined
   }
-  const nodes: Array<NodeInfo> = []
-  const ids: Array<string> = []
+  const size = blocks.length + 2 * containers.size
+  const nodes = new Array<NodeInfo>(size)
+  const ids = new Array<string>(size)
   const index = new Map<string, number>()
+  // Sentinels by container id; a block's node is found by its id in `index`.
+  const starts = new Map<string, number>()
+  const ends = new Map<string, number>()
+  let next = 0
   const add = (kind: NodeId.Kind, id: string, definition: NodeInfo["definition"]) => {
     const chain = chainOf(id)
-    const node: NodeInfo = {
+    const nested = chain.length > 0
+    nodes[next] = {
       kind,
       id,
-      loop: innermost(chain, "loop"),
-      parallel: innermost(chain, "parallel"),
+      loop: nested ? innermost(chain, "loop") : undefined,
+      parallel: nested ? innermost(chain, "parallel") : undefined,
       chain,
       containerKind: kind === "block" ? undefined : containers.get(id)!.kind,
       definition
     }
-    const formatted = NodeId.format({ kind, id })
-    index.set(formatted, nodes.length)
-    ids.push(formatted)
-    nodes.push(node)
+    const formatted = kind === "block" ? id : NodeId.format({ kind, id })
+    ids[next] = formatted
+    index.set(formatted, next)
+    return next++
   }
-  for (const block of workflow.blocks) add("block", block.id, block)
+  for (const block of blocks) add("block", block.id, block)
   for (const [id, entry] of containers) {
-    add("start", id, entry.definition)
-    add("end", id, entry.definition)
+    starts.set(id, add("start", id, entry.definition))
+    ends.set(id, add("end", id, entry.definition))
   }
-  const entryOf = (id: string) => index.get(containers.has(id) ? `${id}#start` : id)!
-  const exitOf = (id: string) => index.get(containers.has(id) ? `${id}#end` : id)!
-  const sources: Array<number> = []
-  const targets: Array<number> = []
-  const edgeIds: Array<number> = []
-  const hasIn = new Set<string>()
-  const hasOut = new Set<string>()
-  workflow.edges.forEach((edge, e) => {
-    sources.push(exitOf(edge.source))
-    targets.push(entryOf(edge.target))
-    edgeIds.push(e)
-    hasOut.add(edge.source)
-    hasIn.add(edge.target)
-  })
+  const entryOf = (id: string): number => starts.get(id) ?? index.get(id)!
+  const exitOf = (id: string): number => ends.get(id) ?? index.get(id)!
+  let members = 0
+  for (const entry of containers.values()) members += entry.body.length
+  const edges = workflow.edges
+  const capacity = edges.length + 2 * members
+  const sources = new Int32Array(capacity)
+  const targets = new Int32Array(capacity)
+  const edgeIds = new Int32Array(capacity)
+  const hasIn = new Uint8Array(size)
+  const hasOut = new Uint8Array(size)
+  let m = 0
+  for (let e = 0; e < edges.length; e++) {
+    const s = exitOf(edges[e]!.source)
+    const t = entryOf(edges[e]!.target)
+    sources[m] = s
+    targets[m] = t
+    edgeIds[m++] = e
+    hasOut[s] = 1
+    hasIn[t] = 1
+  }
   for (const [id, entry] of containers) {
-    const start = index.get(`${id}#start`)!
-    const end = index.get(`${id}#end`)!
+    const start = starts.get(id)!
+    const end = ends.get(id)!
     for (const member of entry.body) {
-      if (!hasIn.has(member)) {
-        sources.push(start)
-        targets.push(entryOf(member))
-        edgeIds.push(-1)
+      const first = entryOf(member)
+      const last = exitOf(member)
+      if (hasIn[first] === 0) {
+        sources[m] = start
+        targets[m] = first
+        edgeIds[m++] = -1
       }
-      if (!hasOut.has(member)) {
-        sources.push(exitOf(member))
-        targets.push(end)
-        edgeIds.push(-1)
+      if (hasOut[last] === 0) {
+        sources[m] = last
+        targets[m] = end
+        edgeIds[m++] = -1
       }
     }
   }
-  return build(nodes.length, sources, targets, edgeIds, { nodes, ids, index, workflow })
+  return build(size, sources.subarray(0, m), targets.subarray(0, m), edgeIds.subarray(0, m), {
+    nodes,
+    ids,
+    index,
+    workflow
+  })
 }

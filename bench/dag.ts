@@ -7,6 +7,7 @@
  * generator so every run measures the same graphs. Prints a table, then `RESULT {...}` last.
  */
 import { Dag } from "@ripple/core"
+import * as os from "node:os"
 
 const SIZES = [10_000, 100_000, 1_000_000] as const
 const OUT_DEGREE = 3
@@ -182,5 +183,9 @@ const columns = ["nodes", "edges", "buildMs", "downstreamMs", "upstreamMs", "top
 const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c]).length)))
 console.log(columns.map((c, k) => c.padStart(widths[k]!)).join("  "))
 for (const row of rows) console.log(columns.map((c, k) => String(row[c]).padStart(widths[k]!)).join("  "))
+// The load average tells whether other processes shared the CPUs: on a 2-core machine with load 4,
+// every figure above is roughly doubled.
+const loadAverage = round(os.loadavg()[0]!)
 console.log(`(median of repeats; ratioVsNaive = naive Map/Set total / CSR total; target: 10^6 totalMs < 1000)`)
-console.log(`RESULT ${JSON.stringify({ rows })}`)
+console.log(`(cpus: ${os.cpus().length}, 1-minute load average: ${loadAverage})`)
+console.log(`RESULT ${JSON.stringify({ rows, cpus: os.cpus().length, loadAverage })}`)

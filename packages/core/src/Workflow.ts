@@ -1,10 +1,28 @@
 /**
  * The workflow file format: blocks, edges, containers (loops and parallels), declared inputs,
- * outputs and variables, as `effect/Schema` definitions.
+ * outputs and variables, as `effect/Schema` definitions — and its validation.
  *
- * The schemas here describe the *shape* of a workflow file. Structural rules that need the whole
- * workflow (unique ids, no cycles, references only to ancestors, ...) are checked by `decode`,
- * which returns a typed `WorkflowError` naming the offending ids and a JSON path.
+ * The schemas describe the *shape* of a workflow file (unknown keys are rejected, so a misspelt key
+ * is an error, and `packages/core/workflow.schema.json` is generated from them for editors).
+ * Structural rules that need the whole workflow are checked by `decode`, which returns a typed
+ * `WorkflowError` naming the offending ids and a JSON path:
+ *
+ * - Ids: blocks, loops and parallels share one id space; ids are non-empty and free of the
+ *   node-id codec's reserved characters (see `NodeId`).
+ * - Containers: a body lists block or container ids; each id is in at most one body; no container
+ *   contains itself, directly or through a chain; bodies are non-empty; each kind has its field
+ *   (`count`, `items` or `condition`) and `while` loops a `maxIterations`.
+ * - Edges join two ids of the same container (or two top-level ids): edges into or out of a
+ *   container use the container's id.
+ * - Declared `outputs` name blocks or containers; input defaults have their declared type.
+ * - The expanded DAG (see `Dag`) has no cycle.
+ * - References (see `Reference` for the syntax) read only what is available: `blocks.<id>.output`
+ *   of a DAG ancestor (a body block also sees the ancestors of its containers, never the blocks
+ *   inside a container that does not enclose it), declared `input.<key>` and `vars.<name>`, and
+ *   `loop.*` / `parallel.*` only inside a loop / parallel.
+ *
+ * `decode` returns the *first* error: checks run in the order listed above and each walks the
+ * document in order, so the error reported for a given file is deterministic.
  *
  * @since 0.1.0
  */

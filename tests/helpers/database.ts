@@ -1,26 +1,30 @@
 /**
- * The two databases every persistence test runs against, each test on its own isolated copy:
+ * The two databases every persistence test runs against, each test isolated in a schema of its own:
  *
- * - `pglite`: embedded PGlite in a fresh temporary data directory, copied from a template that is
- *   initialised once per PGlite version and cached in the OS temp folder (initdb costs ~5 s, a copy
- *   and open ~0.4 s); removed when the test's scope closes.
- * - `postgres`: the server at `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`),
- *   in a schema of its own made the default through the URL's `options=-c search_path=...`;
- *   dropped when the test's scope closes.
+ * - `pglite`: one embedded PGlite per test block (`shared`), opened in a temporary copy of a data
+ *   directory that is initialised once per PGlite version and cached in the OS temp folder (initdb
+ *   costs ~5 s, a copy and open ~0.5 s); each test gets a fresh schema made the session's
+ *   `search_path` (tests of one file run one after another, and PGlite is one session).
+ * - `postgres`: the server at `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`);
+ *   each test gets a fresh schema made the default through the URL's `options=-c search_path=...`,
+ *   and its own `Database.layer` (pool) on that URL.
+ *
+ * Schemas are dropped when the test's scope closes. Tests that need a data directory of their own
+ * (reopening, locking) use `pgliteDataDir`.
  *
  * **Example**
  *
  * ```ts
  * for (const backend of TestDatabase.backends) {
- *   describe(backend, () => {
- *     it.effect("...", () => program.pipe(Effect.provide(TestDatabase.layer(backend))))
+ *   layer(TestDatabase.shared(backend), { excludeTestServices: true })(backend, (it) => {
+ *     it.effect("...", () => program.pipe(Effect.provide(TestDatabase.layer)))
  *   })
  * }
  * ```
  */
 import { PGlite } from "@electric-sql/pglite"
 import * as PgClient from "@effect/sql-pg/PgClient"
-import { Database } from "@ripple/sql"
+import { Database, PgliteClient } from "@ripple/sql"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -48,11 +52,15 @@ export const serverUrl = (): string =>
 /** What a test knows about its isolated database. */
 export class TestDatabase extends Context.Service<TestDatabase, {
   readonly backend: Backend
-  /** Unique per test: a safe prefix for schema, table and channel names. */
-  readonly id: string
-  /** The options the `Database` layer was built from (reuse them to reopen the same database). */
-  readonly options: Database.Options
+  /** The test's schema, unique per test: also a safe prefix for table and channel names. */
+  readonly schema: string
 }>()("ripple/tests/TestDatabase") {}
+
+/** What the tests of one block share: the backend, and for PGlite the open client. */
+export class Shared extends Context.Service<Shared, {
+  readonly backend: Backend
+  readonly pglite: PgliteClient.PgliteClient | undefined
+}>()("ripple/tests/TestDatabase/Shared") {}
 
 let counter = 0
 const uniqueId = (): string => `t${process.pid}_${Date.now().toString(36)}_${(counter++).toString(36)}`
@@ -110,29 +118,52 @@ const admin = <A>(f: (sql: PgClient.PgClient) => Effect.Effect<A, unknown>): Eff
     Effect.orDie
   )
 
-const postgresSchema: Effect.Effect<string, never, Scope.Scope> = Effect.acquireRelease(
-  Effect.gen(function*() {
-    const schema = uniqueId()
-    yield* admin((sql) => sql`CREATE SCHEMA ${sql(schema)}`)
-    return schema
-  }),
-  (schema) => admin((sql) => sql`DROP SCHEMA IF EXISTS ${sql(schema)} CASCADE`)
-)
+/**
+ * The resources the tests of one block share: for `pglite` one PGlite opened in a fresh data
+ * directory (closed and removed when the block ends); nothing for `postgres`.
+ */
+export const shared = (backend: Backend): Layer.Layer<Shared> =>
+  backend === "postgres"
+    ? Layer.succeed(Shared, { backend, pglite: undefined })
+    : Layer.effect(
+      Shared,
+      Effect.gen(function*() {
+        const dataDir = yield* pgliteDataDir
+        const pglite = yield* PgliteClient.make({ dataDir })
+        return { backend, pglite }
+      }).pipe(Effect.provide(Reactivity.layer), Effect.orDie)
+    )
 
-/** The options of a fresh isolated database of `backend`, released with the scope. */
-export const isolated = (backend: Backend): Effect.Effect<Database.Options, never, Scope.Scope> =>
-  backend === "pglite"
-    ? Effect.map(pgliteDataDir, (dataDir) => ({ dataDir }))
-    : Effect.map(postgresSchema, (schema) => ({ url: withSearchPath(serverUrl(), schema) }))
+const pgliteSchema = (client: PgliteClient.PgliteClient, schema: string): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.orDie(Effect.andThen(client`CREATE SCHEMA ${client(schema)}`, client`SET search_path TO ${client(schema)}`)),
+    () => Effect.orDie(Effect.andThen(client`RESET search_path`, client`DROP SCHEMA ${client(schema)} CASCADE`))
+  )
+
+const postgresSchema = (schema: string): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    admin((sql) => sql`CREATE SCHEMA ${sql(schema)}`),
+    () => admin((sql) => sql`DROP SCHEMA IF EXISTS ${sql(schema)} CASCADE`)
+  )
 
 /**
- * `Database.layer` over a fresh isolated database of `backend`, plus the `TestDatabase` service.
+ * A fresh schema for one test on the block's backend, with the `Database` and `SqlClient` using it
+ * and the `TestDatabase` service.
  */
-export const layer = (
-  backend: Backend
-): Layer.Layer<TestDatabase | Database.Database | SqlClient.SqlClient, Database.DatabaseError> =>
-  Layer.unwrap(Effect.map(isolated(backend), (options) =>
-    Layer.merge(
-      Database.layer(options),
-      Layer.succeed(TestDatabase, { backend, id: uniqueId(), options })
-    )))
+export const layer: Layer.Layer<
+  TestDatabase | Database.Database | SqlClient.SqlClient,
+  Database.DatabaseError,
+  Shared
+> = Layer.unwrap(Effect.gen(function*() {
+  const { backend, pglite } = yield* Shared
+  const schema = uniqueId()
+  const test = Layer.succeed(TestDatabase, { backend, schema })
+  if (pglite !== undefined) {
+    yield* pgliteSchema(pglite, schema)
+    return Layer.merge(Database.layerFromPgliteClient, test).pipe(
+      Layer.provide(Layer.succeed(PgliteClient.PgliteClient, pglite))
+    )
+  }
+  yield* postgresSchema(schema)
+  return Layer.merge(Database.layer({ url: withSearchPath(serverUrl(), schema) }), test)
+}))

@@ -1,4 +1,4 @@
-import { assert, describe, it } from "@effect/vitest"
+import { assert, layer } from "@effect/vitest"
 import { Database } from "@ripple/sql"
 import * as Arr from "effect/Array"
 import * as Deferred from "effect/Deferred"
@@ -15,12 +15,15 @@ class Boom {
   readonly _tag = "Boom"
 }
 
-// One copy of every test per backend; each test gets a database of its own.
+// One copy of every test per backend; each test gets a schema of its own.
 for (const backend of TestDatabase.backends) {
-  describe(backend, () => {
-    const test = <A, E>(name: string, body: Effect.Effect<A, E, SqlClient.SqlClient | Database.Database | Scope.Scope>) =>
+  layer(TestDatabase.shared(backend), { excludeTestServices: true })(backend, (it) => {
+    const test = <A, E>(
+      name: string,
+      body: Effect.Effect<A, E, SqlClient.SqlClient | Database.Database | Scope.Scope>
+    ) =>
       // Scoped inside the provide: a listener must stop before its database closes.
-      it.live(name, () => Effect.asVoid(Effect.provide(Effect.scoped(body), TestDatabase.layer(backend))))
+      it.effect(name, () => Effect.asVoid(Effect.provide(Effect.scoped(body), TestDatabase.layer)))
 
     test(
       "reports the backend it runs on",

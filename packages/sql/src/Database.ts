@@ -182,6 +182,18 @@ const fromEffect = (
 ): Layer.Layer<Database | SqlClient.SqlClient, DatabaseError> =>
   Layer.effectContext(build).pipe(Layer.provide(Reactivity.layer))
 
+/**
+ * The database over an already built `PgliteClient` (e.g. one made with name transforms); the client's
+ * own layer decides its lifetime.
+ *
+ * @since 0.1.0
+ */
+export const layerFromPgliteClient: Layer.Layer<Database | SqlClient.SqlClient, never, PgliteClient.PgliteClient> =
+  Layer.effectContext(Effect.gen(function*() {
+    const client = yield* PgliteClient.PgliteClient
+    return services(pgliteKind(client), client)
+  }))
+
 const layerPglite = (dataDir: string | undefined): Layer.Layer<Database | SqlClient.SqlClient, DatabaseError> => {
   const target = PgliteClient.resolveDataDir(dataDir)
   return fromEffect(

@@ -285,6 +285,7 @@ describe("Engine retries", () => {
     return Effect.gen(function*() {
       const runs = yield* Runs.Runs
       const store = yield* RunStore.RunStore
+      const stream = yield* runs.subscribe
       const { runId } = yield* runs.start(retrying({ maxAttempts: 4, initialDelayMs: 1_000, backoffFactor: 3 }))
       yield* settle
       assert.deepStrictEqual(times, [0])
@@ -298,7 +299,10 @@ describe("Engine retries", () => {
       const record = (yield* store.snapshot(runId)).nodes["f"]!
       assert.strictEqual(record.attempt, 3)
       assert.strictEqual(record.output, 3)
-    }).pipe(Effect.provide(layer({ flaky: flaky(2, times) })))
+      const events = yield* Stream.runCollect(stream.pipe(Stream.takeUntil((e: RunEvent.RunEvent) => e._tag === "RunFinished")))
+      const starts = events.flatMap((e) => e._tag === "NodeStarted" ? [[e.attempt, e.at]] : [])
+      assert.deepStrictEqual(starts, [[1, 0], [2, 1_000], [3, 4_000]])
+    }).pipe(Effect.scoped, Effect.provide(layer({ flaky: flaky(2, times) })))
   })
 
   it.effect("caps each delay at maxDelayMs and stops after maxAttempts", () => {

@@ -398,6 +398,14 @@ export const execute = (
       }
     }
 
+    // Every attempt after the first is announced; the journal keeps the node `running` until it ends.
+    const retried = (handler: Handler.Handler, ctx: NodeContext) => {
+      if (ctx.attempt > 0) {
+        publish({ _tag: "NodeStarted", runId, node: ctx.node, attempt: ctx.attempt + 1, at: clock.currentTimeMillisUnsafe() })
+      }
+      return invoke(handler, ctx)
+    }
+
     const launch = (ctx: NodeContext) => {
       const block = ctx.block
       const handler = handlers.get(block.type)
@@ -405,7 +413,7 @@ export const execute = (
         ? Effect.fail(BlockError.permanent(`no handler for block type ${JSON.stringify(block.type)}`))
         : block.retry === undefined || block.retry.maxAttempts <= 1
         ? invoke(handler, ctx)
-        : Effect.retry(Effect.suspend(() => invoke(handler, ctx)), {
+        : Effect.retry(Effect.suspend(() => retried(handler, ctx)), {
           schedule: retrySchedule(block.retry),
           times: block.retry.maxAttempts - 1,
           while: isRetryable

@@ -59,7 +59,8 @@ export const fromWorkflow = (input: unknown): Result.Result<Dag, Workflow.Workfl
 
 /**
  * A DAG over nodes `0 .. size-1` from parallel edge arrays, without a workflow (benchmarks,
- * graph-level tests). Node `i` is a block node whose id is `String(i)`.
+ * graph-level tests). Node `i` is a block node whose id is `String(i)`; no edge has a workflow edge
+ * behind it (`successorEdges` / `predecessorEdges` are all -1).
  *
  * **Gotchas**
  *

@@ -30,7 +30,7 @@ export interface Dag {
   /** `outTargets[outOffsets[i] .. outOffsets[i+1])` are the successors of node `i`. */
   readonly outOffsets: Int32Array
   readonly outTargets: Int32Array
-  /** Per CSR out-edge: the index of the workflow edge it comes from, or -1 for a synthetic edge. */
+  /** Per CSR out-edge: the index of the workflow edge it comes from, or -1 for a synthetic edge (all edges of a bare-edge DAG). */
   readonly outEdges: Int32Array
   readonly inOffsets: Int32Array
   readonly inSources: Int32Array
@@ -43,7 +43,11 @@ export interface Dag {
   readonly workflow: Workflow.Workflow | undefined
 }
 
-/** Builds both CSR directions from parallel edge arrays (counting sort; edge order kept per node). */
+/**
+ * Builds both CSR directions from parallel edge arrays (counting sort; edge order kept per node).
+ * Without `edgeIds` every edge is synthetic (-1) and both directions share one array of -1s, which
+ * saves two random writes per edge on bare-edge DAGs.
+ */
 export const build = (
   size: number,
   sources: ArrayLike<number>,
@@ -63,15 +67,25 @@ export const build = (
     inOffsets[i + 1]! += inOffsets[i]!
   }
   const outTargets = new Int32Array(m)
-  const outEdges = new Int32Array(m)
   const inSources = new Int32Array(m)
-  const inEdges = new Int32Array(m)
   const outCursor = outOffsets.slice(0, size)
   const inCursor = inOffsets.slice(0, size)
+  if (edgeIds === undefined) {
+    for (let e = 0; e < m; e++) {
+      const s = sources[e]!
+      const t = targets[e]!
+      outTargets[outCursor[s]!++] = t
+      inSources[inCursor[t]!++] = s
+    }
+    const synthetic = new Int32Array(m).fill(-1)
+    return { size, edgeCount: m, outOffsets, outTargets, outEdges: synthetic, inOffsets, inSources, inEdges: synthetic, ...extra }
+  }
+  const outEdges = new Int32Array(m)
+  const inEdges = new Int32Array(m)
   for (let e = 0; e < m; e++) {
     const s = sources[e]!
     const t = targets[e]!
-    const id = edgeIds === undefined ? e : edgeIds[e]!
+    const id = edgeIds[e]!
     const o = outCursor[s]!++
     outTargets[o] = t
     outEdges[o] = id

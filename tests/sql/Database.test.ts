@@ -136,6 +136,20 @@ for (const backend of TestDatabase.backends) {
     )
 
     test(
+      "does not report a commit for a transaction a swallowed statement error aborted",
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`CREATE TABLE aborted (id int PRIMARY KEY)`
+        const error = yield* Effect.flip(sql.withTransaction(Effect.gen(function*() {
+          yield* sql`INSERT INTO aborted VALUES (1)`
+          yield* Effect.ignore(sql`SELECT * FROM no_such_table`)
+        })))
+        assert.include(error.message, "COMMIT rolled back an aborted transaction")
+        assert.deepStrictEqual(yield* sql`SELECT count(*) AS n FROM aborted`, [{ n: 0n }])
+      })
+    )
+
+    test(
       "nests transactions as savepoints",
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient

@@ -117,6 +117,7 @@ describe("PostgreSQL server", () => {
       const error = yield* openError({ url: "postgres://ripple:s3cret@127.0.0.1:1/nowhere" })
       console.log(`unreachable DATABASE_URL reported after ${Date.now() - started} ms`)
       assert.strictEqual(error.reason, "Unreachable")
+      assert.isTrue(error.isRetryable)
       assert.strictEqual(error.kind, "postgres")
       assert.strictEqual(error.target, "postgres://ripple:***@127.0.0.1:1/nowhere")
       assert.notInclude(error.message, "s3cret")
@@ -127,6 +128,7 @@ describe("PostgreSQL server", () => {
     Effect.gen(function*() {
       const error = yield* openError({ url: "not a url with s3cret" })
       assert.strictEqual(error.reason, "InvalidUrl")
+      assert.isFalse(error.isRetryable)
       assert.notInclude(error.message, "s3cret")
     }))
 

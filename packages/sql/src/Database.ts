@@ -69,6 +69,12 @@ export class Database extends Context.Service<Database, {
   /**
    * Starts listening on `channel` (a lower-case identifier): LISTEN is active once this succeeds,
    * and the stream yields payloads until the scope closes.
+   *
+   * **Gotchas**
+   *
+   * Close that scope before the database layer (a server listener holds a pooled connection the
+   * pool waits for), and listen before entering `sql.withTransaction`: on PGlite the listener needs
+   * the single session the transaction holds.
    */
   readonly listen: (channel: string) => Effect.Effect<Stream.Stream<string, SqlError>, SqlError, Scope.Scope>
   /** Sends `payload` on `channel`; inside `sql.withTransaction` it is delivered only on commit. */
@@ -95,6 +101,11 @@ export class DatabaseError extends Data.TaggedError("DatabaseError")<{
   readonly detail: string
   readonly cause: unknown
 }> {
+  /** Whether trying again later may succeed (a server that is down may come up; a bad setting will not change). */
+  get isRetryable(): boolean {
+    return this.reason === "Unreachable"
+  }
+
   /** A one-paragraph explanation naming the target and the fix. */
   override get message(): string {
     return `${this.reason}: ${this.target}: ${this.detail}. Fix: ${this.fix}`

@@ -90,7 +90,7 @@ export interface PgliteClient extends SqlClient.SqlClient {
  *
  * @since 0.1.0
  */
-export const PgliteClient = Context.Service<PgliteClient>("@ripple/sql/PgliteClient")
+export const PgliteClient = Context.Service<PgliteClient>("ripple/sql/PgliteClient")
 
 /**
  * The absolute data directory for an option value (`memory://` stays as is).

@@ -224,7 +224,7 @@ describe("Engine", () => {
           { id: "dead", type: "value", params: { value: { x: 1 } } },
           { id: "reader", type: "count", params: { x: { $ref: "blocks.dead.output.x" } } }
         ],
-        [edge("c", "dead", "true"), edge("c", "reader")]
+        [edge("c", "dead", "true"), edge("c", "reader"), edge("dead", "reader")]
       )
       const { snapshot, status } = yield* runToEnd(wf).pipe(
         Effect.provide(layer({ count: () => Effect.sync(() => ++calls) }))

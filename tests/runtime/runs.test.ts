@@ -61,6 +61,23 @@ describe("Runs", () => {
       assert.strictEqual((yield* Effect.flip(store.loadWorkflow(RunStore.versionOf(pipeline("Hello")))))._tag, "WorkflowNotFound")
     }).pipe(Effect.provide(layer())))
 
+  it.effect("an invalid workflow is refused before anything is written", () =>
+    Effect.gen(function*() {
+      const runs = yield* Runs.Runs
+      const store = yield* RunStore.RunStore
+      const cyclic: Workflow.Workflow = {
+        id: "cyclic",
+        blocks: [{ id: "a", type: "value", params: { value: 1 } }, { id: "b", type: "value", params: { value: 2 } }],
+        edges: [{ source: "a", target: "b" }, { source: "b", target: "a" }]
+      }
+      const error = yield* Effect.flip(runs.start(cyclic))
+      assert.strictEqual(error._tag, "InvalidWorkflow")
+      if (error._tag === "InvalidWorkflow") assert.strictEqual(error.cause._tag, "Cycle")
+      const dangling = yield* Effect.flip(runs.plan({ ...cyclic, edges: [{ source: "a", target: "zz" }] }))
+      assert.strictEqual(dangling._tag, "InvalidWorkflow")
+      assert.strictEqual((yield* Effect.flip(store.getRun("run-1")))._tag, "RunNotFound")
+    }).pipe(Effect.provide(layer())))
+
   it.effect("runFrom re-runs the changed part against the latest run and equals a full run of the edit", () =>
     Effect.gen(function*() {
       const runs = yield* Runs.Runs

@@ -4,9 +4,11 @@
  *
  * **Details**
  *
- * - Everything that can be refused is refused before anything is written: the input (missing,
- *   unknown or mistyped keys, through `Workflow.inputsFor`), a workflow the engine cannot execute
- *   (a container, a block type without handler), a plan error.
+ * - Everything that can be refused is refused before anything is written: an invalid workflow
+ *   (`Workflow.decode`), the input (missing, unknown or mistyped keys, through `Workflow.inputsFor`),
+ *   a workflow the engine cannot execute (a container, a block type without handler), a plan error.
+ * - Workflow values are treated as immutable: validation, expansion, the full plan and the version
+ *   are computed once per value.
  * - A started run executes in a fiber owned by the layer (closing the layer cancels unfinished
  *   runs); `start` and `runFrom` return once the run is created.
  * - `runFrom` plans against the snapshot of the named run, or, without one, the latest finished
@@ -38,6 +40,20 @@ import * as RunStatus from "./RunStatus.ts"
 import { type Run, RunNotFound, RunStore, type RunStoreError, type WorkflowNotFound } from "./RunStore.ts"
 
 type Json = Workflow.Json
+
+/**
+ * The workflow is not valid (`Workflow.decode` refuses it: a cycle, a dangling edge, a bad reference, ...).
+ *
+ * @since 0.1.0
+ */
+export class InvalidWorkflow extends Data.TaggedError("InvalidWorkflow")<{
+  readonly workflowId: string
+  readonly cause: Workflow.WorkflowError
+}> {
+  override get message() {
+    return `workflow ${this.workflowId}: ${this.cause._tag} at ${JSON.stringify(this.cause.path)}`
+  }
+}
 
 /**
  * The run input does not match the workflow's declared inputs.
@@ -72,7 +88,7 @@ export class PlanFailed extends Data.TaggedError("PlanFailed")<{
  *
  * @since 0.1.0
  */
-export type RunsError = InvalidInput | PlanFailed | Engine.EngineError | RunNotFound | WorkflowNotFound
+export type RunsError = InvalidWorkflow | InvalidInput | PlanFailed | Engine.EngineError | RunNotFound | WorkflowNotFound
 
 /**
  * A created run.
@@ -132,6 +148,16 @@ export class Runs extends Context.Service<Runs, {
   readonly subscribe: Effect.Effect<Stream.Stream<RunEvent>, never, Scope.Scope>
 }>()("ripple/runtime/Runs") {}
 
+// Validation is a pure function of an immutable workflow value: checked once per value.
+const validity = new WeakMap<Workflow.Workflow, Workflow.WorkflowError | undefined>()
+const problemOf = (workflow: Workflow.Workflow): Workflow.WorkflowError | undefined => {
+  if (!validity.has(workflow)) {
+    const decoded = Workflow.decode(workflow)
+    validity.set(workflow, Result.isFailure(decoded) ? decoded.failure : undefined)
+  }
+  return validity.get(workflow)
+}
+
 // Plans are immutable values of immutable workflows: starting the same workflow value again reuses
 // its full plan instead of re-planning every node.
 const fullPlans = new WeakMap<Workflow.Workflow, Result.Result<Plan.Plan, Plan.PlanError>>()
@@ -177,6 +203,8 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
       const engineOptions: Engine.Options = { concurrency: options.concurrency, tracing: options.tracing }
 
       const validate = (workflow: Workflow.Workflow, input: { readonly [key: string]: Json }) => {
+        const problem = problemOf(workflow)
+        if (problem !== undefined) return Effect.fail(new InvalidWorkflow({ workflowId: workflow.id, cause: problem }))
         const inputs = Workflow.inputsFor(workflow, input)
         if (Result.isFailure(inputs)) return Effect.fail(new InvalidInput({ workflowId: workflow.id, cause: inputs.failure }))
         const unsupported = Engine.check(workflow, handlers)

@@ -257,6 +257,8 @@ for (const backend of TestDatabase.backends) {
         assert.isObject(raw)
         const [row] = yield* sql.unsafe<{ readonly n: number }>("SELECT $1::int AS n", [7])
         assert.deepStrictEqual(row, { n: 7 })
+        const untyped = yield* Effect.flip(sql`SELECT ${{ plain: "object" } as unknown as string} AS x`)
+        assert.strictEqual(untyped._tag, "SqlError")
       })
     )
 

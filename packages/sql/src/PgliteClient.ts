@@ -297,7 +297,12 @@ export const make = (
           () =>
             db.closed
               ? Effect.void
-              : semaphore.withPermit(Effect.promise(() => db.unlisten(channel, onPayload)))
+              : semaphore.withPermit(
+                Effect.ignore(Effect.tryPromise(() => db.unlisten(channel, onPayload)), {
+                  log: true,
+                  message: `UNLISTEN ${channel}`
+                })
+              )
         )
         return queue
       })

@@ -1,7 +1,7 @@
 /**
  * The persistence port of the engine: frozen workflow versions, runs, their status (validated by
  * `RunStatus`), the per-node journal and diagnostics. `layerMemory` keeps everything in memory;
- * `@ripple/sql` provides the Postgres twin, and both pass `tests/helpers/runStoreContract.ts`.
+ * every store (the Postgres one in `@ripple/sql` included) must pass `tests/helpers/runStoreContract.ts`.
  *
  * **Details**
  *
@@ -169,9 +169,11 @@ export type JournalEntry =
 export class RunStore extends Context.Service<RunStore, {
   /** Stores a frozen workflow version (idempotent) and returns its version. */
   readonly saveWorkflow: (workflow: Workflow.Workflow) => Effect.Effect<string>
+  /** The frozen workflow of a version, exactly as saved. */
   readonly loadWorkflow: (version: string) => Effect.Effect<Workflow.Workflow, WorkflowNotFound>
   /** Creates a `pending` run of a saved workflow version and returns it with its new id. */
   readonly createRun: (run: NewRun) => Effect.Effect<Run, WorkflowNotFound>
+  /** A run as last written (status, persisted machine, diagnostics, ...). */
   readonly getRun: (runId: string) => Effect.Effect<Run, RunNotFound>
   /** Offers a `RunStatus` event; returns the status before and after. */
   readonly transition: (
@@ -186,6 +188,7 @@ export class RunStore extends Context.Service<RunStore, {
   ) => Effect.Effect<void, RunNotFound>
   /** The planner's reasons for every reused node of a run. */
   readonly reasons: (runId: string) => Effect.Effect<{ readonly [node: string]: ReadonlyArray<string> }, RunNotFound>
+  /** Replaces the run's diagnostics; the engine writes them before the final transition. */
   readonly setDiagnostics: (runId: string, diagnostics: Snapshot.Diagnostics, at: number) => Effect.Effect<void, RunNotFound>
   /** The run's snapshot: frozen workflow, input, status, node records, diagnostics. */
   readonly snapshot: (runId: string) => Effect.Effect<Snapshot.Snapshot, RunNotFound | WorkflowNotFound>

@@ -3,7 +3,7 @@
  * 10^4, 10^5 and 10^6 nodes with mean out-degree 3, next to a naive Map/Set implementation of the
  * same four operations measured in the same process.
  *
- * Each figure is the median of several repetitions after one warm-up. The graphs come from a seeded
+ * Each figure is the median of several repetitions after warm-up runs. The graphs come from a seeded
  * generator so every run measures the same graphs. Prints a table, then `RESULT {...}` last.
  */
 import { Dag } from "@ripple/core"
@@ -63,6 +63,8 @@ interface Timings {
   readonly downstreamMs: number
   readonly upstreamMs: number
   readonly topoMs: number
+  /** CPU time of the four operations (user + system): less sensitive than wall time to other load. */
+  readonly cpuMs: number
   readonly reached: number
 }
 
@@ -71,6 +73,7 @@ const collect = () => (globalThis as { gc?: () => void }).gc?.()
 
 const runKernel = (g: Graph): Timings => {
   collect()
+  const cpu = process.cpuUsage()
   const t0 = now()
   const dag = Dag.fromEdges(g.n, g.sources, g.targets)
   const t1 = now()
@@ -80,15 +83,24 @@ const runKernel = (g: Graph): Timings => {
   const t3 = now()
   const order = Dag.topo(dag)
   const t4 = now()
+  const used = process.cpuUsage(cpu)
   if (order.length !== g.n) throw new Error("topo lost nodes")
   let reached = 0
   for (let i = 0; i < g.n; i++) reached += down[i]! + up[i]!
-  return { buildMs: t1 - t0, downstreamMs: t2 - t1, upstreamMs: t3 - t2, topoMs: t4 - t3, reached }
+  return {
+    buildMs: t1 - t0,
+    downstreamMs: t2 - t1,
+    upstreamMs: t3 - t2,
+    topoMs: t4 - t3,
+    cpuMs: (used.user + used.system) / 1000,
+    reached
+  }
 }
 
 /** The baseline: what one writes without thinking about layout — Maps of Sets, a Set for visited, FIFO Kahn. */
 const runNaive = (g: Graph): Timings => {
   collect()
+  const cpu = process.cpuUsage()
   const t0 = now()
   const out = new Map<number, Set<number>>()
   const into = new Map<number, Set<number>>()
@@ -133,8 +145,16 @@ const runNaive = (g: Graph): Timings => {
     }
   }
   const t4 = now()
+  const used = process.cpuUsage(cpu)
   if (order.length !== g.n) throw new Error("naive topo lost nodes")
-  return { buildMs: t1 - t0, downstreamMs: t2 - t1, upstreamMs: t3 - t2, topoMs: t4 - t3, reached: down.size + up.size }
+  return {
+    buildMs: t1 - t0,
+    downstreamMs: t2 - t1,
+    upstreamMs: t3 - t2,
+    topoMs: t4 - t3,
+    cpuMs: (used.user + used.system) / 1000,
+    reached: down.size + up.size
+  }
 }
 
 const median = (values: ReadonlyArray<number>) => {
@@ -142,14 +162,16 @@ const median = (values: ReadonlyArray<number>) => {
   return sorted[sorted.length >> 1]!
 }
 
-const measure = (run: (g: Graph) => Timings, g: Graph, repeats: number): Timings => {
-  run(g)
+const measure = (run: (g: Graph) => Timings, g: Graph, repeats: number, warmups: number): Timings => {
+  // Small graphs finish before the JIT has optimized the loops: warm up until it has.
+  for (let k = 0; k < warmups; k++) run(g)
   const samples = Array.from({ length: repeats }, () => run(g))
   return {
     buildMs: median(samples.map((s) => s.buildMs)),
     downstreamMs: median(samples.map((s) => s.downstreamMs)),
     upstreamMs: median(samples.map((s) => s.upstreamMs)),
     topoMs: median(samples.map((s) => s.topoMs)),
+    cpuMs: median(samples.map((s) => s.cpuMs)),
     reached: samples[0]!.reached
   }
 }
@@ -159,9 +181,10 @@ const total = (t: Timings) => t.buildMs + t.downstreamMs + t.upstreamMs + t.topo
 
 const rows = SIZES.map((n) => {
   const g = randomGraph(n, SEED + n)
-  const repeats = n >= 1_000_000 ? 3 : 7
-  const kernel = measure(runKernel, g, repeats)
-  const naive = measure(runNaive, g, n >= 1_000_000 ? 1 : 3)
+  const repeats = n >= 1_000_000 ? 3 : n >= 100_000 ? 11 : 31
+  const warmups = n >= 1_000_000 ? 1 : 10
+  const kernel = measure(runKernel, g, repeats, warmups)
+  const naive = measure(runNaive, g, n >= 1_000_000 ? 1 : 3, n >= 1_000_000 ? 1 : 3)
   if (kernel.reached !== naive.reached) throw new Error(`kernel and naive disagree on ${n} nodes`)
   const totalMs = total(kernel)
   const naiveTotalMs = total(naive)
@@ -173,13 +196,14 @@ const rows = SIZES.map((n) => {
     upstreamMs: round(kernel.upstreamMs),
     topoMs: round(kernel.topoMs),
     totalMs: round(totalMs),
+    cpuMs: round(kernel.cpuMs),
     nodesPerSecond: Math.round(n / (totalMs / 1000)),
     naiveTotalMs: round(naiveTotalMs),
     ratioVsNaive: round(naiveTotalMs / totalMs)
   }
 })
 
-const columns = ["nodes", "edges", "buildMs", "downstreamMs", "upstreamMs", "topoMs", "totalMs", "nodesPerSecond", "naiveTotalMs", "ratioVsNaive"] as const
+const columns = ["nodes", "edges", "buildMs", "downstreamMs", "upstreamMs", "topoMs", "totalMs", "cpuMs", "nodesPerSecond", "naiveTotalMs", "ratioVsNaive"] as const
 const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c]).length)))
 console.log(columns.map((c, k) => c.padStart(widths[k]!)).join("  "))
 for (const row of rows) console.log(columns.map((c, k) => String(row[c]).padStart(widths[k]!)).join("  "))

@@ -63,7 +63,8 @@ export class Shared extends Context.Service<Shared, {
 }>()("ripple/tests/TestDatabase/Shared") {}
 
 let counter = 0
-const uniqueId = (): string => `t${process.pid}_${Date.now().toString(36)}_${(counter++).toString(36)}`
+// A recognisable prefix lets anyone drop schemas a killed test run left behind.
+const uniqueId = (): string => `ripple_test_${process.pid}_${Date.now().toString(36)}_${(counter++).toString(36)}`
 
 const pgliteVersion = (): string => {
   const entry = createRequire(import.meta.url).resolve("@electric-sql/pglite")

@@ -1,0 +1,334 @@
+/**
+ * The `ripple` command tree (effect/cli) and `main`, which runs it on an argument list and returns
+ * the process exit code.
+ *
+ * **Details**
+ *
+ * - The database comes from `--db <url>`, else `DATABASE_URL`, else embedded PGlite in
+ *   `--data-dir` (default `.ripple/` in the current directory). Which `RunStore` sits on it is the
+ *   `Backend`'s choice, so the same commands run on any store.
+ * - Input is checked before the database is opened (file, workflow, `--from` block), so bad input
+ *   writes nothing; `plan` never writes.
+ * - Exit codes: see `Problem.ExitCode`.
+ *
+ * @since 0.1.0
+ */
+import { Plan, type Workflow } from "@ripple/core"
+import { Handler, Runs, RunStatus, RunStore } from "@ripple/runtime"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import * as Argument from "effect/cli/Argument"
+import * as CliError from "effect/cli/CliError"
+import * as Command from "effect/cli/Command"
+import * as Flag from "effect/cli/Flag"
+import * as Problem from "./Problem.ts"
+import * as Progress from "./Progress.ts"
+import * as Source from "./Source.ts"
+
+/**
+ * Where the database is, as given on the command line.
+ *
+ * @since 0.1.0
+ */
+export interface DatabaseOptions {
+  /** `--db`: a PostgreSQL URL; `undefined` falls back to `DATABASE_URL`, then to PGlite. */
+  readonly url: string | undefined
+  /** `--data-dir`: the PGlite data directory (default `.ripple`). */
+  readonly dataDir: string | undefined
+}
+
+/**
+ * A stored run as `ripple runs` lists it.
+ *
+ * @since 0.1.0
+ */
+export interface RunSummary {
+  readonly id: string
+  readonly workflowId: string
+  readonly status: RunStatus.Status
+  readonly mode: string
+  readonly target: string | undefined
+  readonly createdAt: number
+  readonly updatedAt: number
+}
+
+/**
+ * The persistence the commands run on.
+ *
+ * @since 0.1.0
+ */
+export interface Backend {
+  /** The run store for the database options (opening the database, applying migrations). */
+  readonly store: (options: DatabaseOptions) => Layer.Layer<RunStore.RunStore, Problem.Problem>
+  /** Stored runs, newest first, optionally of one workflow and/or in one status. */
+  readonly list: (
+    options: DatabaseOptions,
+    filter: { readonly workflowId: string | undefined; readonly status: RunStatus.Status | undefined }
+  ) => Effect.Effect<ReadonlyArray<RunSummary>, Problem.Problem>
+}
+
+/**
+ * The version `ripple --version` prints.
+ *
+ * @since 0.1.0
+ */
+export const version = "0.1.0"
+
+const statusOf = (status: RunStatus.Status): number =>
+  status === "completed"
+    ? Problem.ExitCode.completed
+    : status === "paused" || status === "suspended"
+    ? Problem.ExitCode.dormant
+    : Problem.ExitCode.failed
+
+const ended = (code: number) => code === 0 ? Effect.void : Effect.fail(new Problem.Problem({ problem: "", fix: "", code }))
+
+const print = (text: string) => Console.log(text)
+
+type Json = Workflow.Json
+
+const formats = ["text", "json", "mermaid", "dot"] as const
+
+/**
+ * Builds the command tree over a backend.
+ *
+ * @since 0.1.0
+ */
+export const make = (backend: Backend) => {
+  const ripple = Command.make("ripple").pipe(
+    Command.withSharedFlags({
+      db: Flag.String("db").pipe(
+        Flag.withDescription("PostgreSQL URL (default: DATABASE_URL, else the embedded database in --data-dir)"),
+        Flag.optional
+      ),
+      dataDir: Flag.String("data-dir").pipe(
+        Flag.withDescription("Directory of the embedded database (default: .ripple)"),
+        Flag.optional
+      )
+    }),
+    Command.withDescription("Ripple: incremental, durable workflow runs. Re-run from any block; only what changed runs again.")
+  )
+
+  const databaseOptions = Effect.map(ripple, (root): DatabaseOptions => ({
+    url: Option.getOrUndefined(root.db),
+    dataDir: Option.getOrUndefined(root.dataDir)
+  }))
+
+  // Runs over the backend's store, with the handlers of the workflow being run.
+  const withRuns = <A>(
+    handlers: Layer.Layer<Handler.Handlers>,
+    use: (runs: Runs.Runs["Service"], store: RunStore.RunStore["Service"]) => Effect.Effect<A, Problem.Problem>
+  ) =>
+    Effect.flatMap(databaseOptions, (options) =>
+      Effect.gen(function*() {
+        const runs = yield* Runs.Runs
+        const store = yield* RunStore.RunStore
+        return yield* use(runs, store)
+      }).pipe(
+        Effect.provide(Runs.layer().pipe(Layer.provideMerge(Layer.merge(backend.store(options), handlers))))
+      ))
+
+  const withStore = <A>(use: (store: RunStore.RunStore["Service"]) => Effect.Effect<A, Problem.Problem>) =>
+    Effect.flatMap(databaseOptions, (options) =>
+      Effect.gen(function*() {
+        return yield* use(yield* RunStore.RunStore)
+      }).pipe(Effect.provide(backend.store(options))))
+
+  const styleOf = (): Progress.Style => process.stdout.isTTY === true && process.env["NO_COLOR"] === undefined ? "tty" : "plain"
+
+  // Starts a run, printing its events as they come, and ends with the exit code of its status.
+  const execute = (
+    source: Source.Source,
+    launch: (runs: Runs.Runs["Service"]) => Effect.Effect<Runs.Started, Runs.RunsError>
+  ) =>
+    withRuns(source.handlers, (runs) =>
+      Effect.scoped(Effect.gen(function*() {
+        const style = styleOf()
+        const follow = Progress.follower(style)
+        const began = Date.now()
+        // Subscribed before the run starts, so its first events cannot be missed.
+        const events = yield* runs.subscribe
+        const started = yield* launch(runs).pipe(Effect.mapError((error) => Problem.fromRunsError(source.file, error)))
+        yield* events.pipe(
+          Stream.filter((event) => event.runId === started.runId),
+          Stream.takeUntil((event) => event._tag === "RunFinished"),
+          Stream.runForEach((event) => {
+            const text = follow.line(event)
+            return text === undefined ? Effect.void : print(text)
+          })
+        )
+        const status = yield* runs.wait(started.runId).pipe(Effect.orDie)
+        yield* print(Progress.summary(style, started.runId, status, follow.tally, Date.now() - began))
+        return statusOf(status)
+      }))).pipe(Effect.flatMap(ended))
+
+  const workflowArgument = Argument.String("workflow").pipe(
+    Argument.withDescription("A workflow .json file, or an ES module (.js/.mjs) exporting `workflow` and `handlers`")
+  )
+  const fromFlag = Flag.String("from").pipe(Flag.withDescription("The block to re-run from (an edited block, usually)"))
+  const runFlag = Flag.String("run").pipe(
+    Flag.withDescription("The run whose results are reused (default: latest, the last finished run of the workflow)"),
+    Flag.optional
+  )
+  const sourceRun = (run: Option.Option<string>) => Option.getOrUndefined(Option.filter(run, (id) => id !== "latest"))
+
+  const run = Command.make("run", {
+    workflow: workflowArgument,
+    input: Flag.String("input").pipe(
+      Flag.withDescription("The run input as a JSON object, e.g. '{\"topic\": \"ripple\"}'"),
+      Flag.optional
+    )
+  }, ({ input, workflow }) =>
+    Effect.gen(function*() {
+      const source = yield* Source.load(workflow)
+      const parsed = yield* parseInput(Option.getOrUndefined(input))
+      yield* execute(source, (runs) => runs.start(source.workflow, parsed))
+    })).pipe(Command.withDescription("Run a workflow from scratch, printing each block as it runs"))
+
+  const plan = Command.make("plan", {
+    workflow: workflowArgument,
+    from: fromFlag,
+    run: runFlag,
+    format: Flag.Literals("format", formats).pipe(Flag.withDescription("Output format"), Flag.withDefault("text"))
+  }, ({ format, from, run, workflow }) =>
+    Effect.gen(function*() {
+      const source = yield* Source.load(workflow)
+      yield* Source.checkBlock(source, from)
+      const planned = yield* withRuns(source.handlers, (runs) =>
+        runs.plan(source.workflow, { target: from, run: sourceRun(run) }).pipe(
+          Effect.mapError((error) => Problem.fromRunsError(source.file, error))
+        ))
+      yield* print(render(planned, format))
+    })).pipe(Command.withDescription("Show what a re-run from a block would re-execute and reuse, and why (writes nothing)"))
+
+  const rerun = Command.make("rerun", {
+    workflow: workflowArgument,
+    from: fromFlag,
+    run: runFlag
+  }, ({ from, run, workflow }) =>
+    Effect.gen(function*() {
+      const source = yield* Source.load(workflow)
+      yield* Source.checkBlock(source, from)
+      yield* execute(source, (runs) => runs.runFrom(source.workflow, { target: from, run: sourceRun(run) }))
+    })).pipe(Command.withDescription("Re-run a workflow from a block, reusing every prior output that is still valid"))
+
+  const runs = Command.make("runs", {
+    workflow: Flag.String("workflow").pipe(Flag.withDescription("Only runs of this workflow id"), Flag.optional),
+    status: Flag.Literals("status", RunStatus.statuses).pipe(Flag.withDescription("Only runs in this status"), Flag.optional)
+  }, ({ status, workflow }) =>
+    Effect.gen(function*() {
+      const options = yield* databaseOptions
+      const listed = yield* backend.list(options, {
+        workflowId: Option.getOrUndefined(workflow),
+        status: Option.getOrUndefined(status)
+      })
+      if (listed.length === 0) return yield* print("no runs")
+      yield* print(table([
+        ["RUN", "WORKFLOW", "STATUS", "MODE", "FROM", "CREATED"],
+        ...listed.map((r) => [r.id, r.workflowId, r.status, r.mode, r.target ?? "-", new Date(r.createdAt).toISOString()])
+      ]))
+    })).pipe(Command.withDescription("List runs, newest first"))
+
+  const show = Command.make("show", {
+    run: Argument.String("run").pipe(Argument.withDescription("The run id"))
+  }, ({ run }) =>
+    withStore((store) =>
+      Effect.gen(function*() {
+        const found = yield* store.getRun(run).pipe(Effect.mapError(() => Problem.unknownRun(run)))
+        const snapshot = yield* store.snapshot(run).pipe(Effect.mapError(() => Problem.unknownRun(run)))
+        const reasons = yield* store.reasons(run).pipe(Effect.mapError(() => Problem.unknownRun(run)))
+        yield* print(`run ${found.id}  workflow ${found.workflowId}  ${found.status}  (${found.mode}` +
+          `${found.target === undefined ? "" : ` from ${found.target}`}${found.sourceRun === undefined ? "" : `, reusing ${found.sourceRun}`})`)
+        yield* print(`created ${new Date(found.createdAt).toISOString()}  updated ${new Date(found.updatedAt).toISOString()}`)
+        const rows = Object.entries(snapshot.nodes).map(([node, record]) => {
+          const reused = record.reusedFrom !== undefined && (reasons[node] !== undefined || found.sourceRun !== undefined)
+          const how = record.status === "skipped" ? "skipped" : reused ? `reused from ${record.reusedFrom}` : "executed"
+          const why = reasons[node]?.join("; ") ?? (found.mode === "full" ? "full run" : reused ? "" : "re-run")
+          const took = record.startedAt !== undefined && record.finishedAt !== undefined && !reused
+            ? Progress.duration(record.finishedAt - record.startedAt)
+            : "-"
+          return [node, record.status, how, why === "" ? "-" : why, took, String(record.attempt)]
+        })
+        yield* print(table([["NODE", "STATUS", "HOW", "WHY", "DURATION", "ATTEMPT"], ...rows]))
+        const failed = Object.entries(snapshot.nodes).filter(([, record]) => record.error !== undefined)
+        for (const [node, record] of failed) yield* print(`${node}: ${record.error!.message}`)
+      }))).pipe(Command.withDescription("Show a run: each node's status, whether it re-ran or was reused and why, duration, attempt"))
+
+  const cancel = Command.make("cancel", {
+    run: Argument.String("run").pipe(Argument.withDescription("The run id"))
+  }, ({ run }) =>
+    Effect.flatMap(databaseOptions, (options) =>
+      Effect.gen(function*() {
+        const runs = yield* Runs.Runs
+        const store = yield* RunStore.RunStore
+        const before = yield* store.getRun(run).pipe(Effect.mapError(() => Problem.unknownRun(run)))
+        if (!RunStatus.isAllowed(before.status, "cancelled")) {
+          return yield* Problem.badInput(`run ${run} already ended (${before.status}); nothing to cancel`, "cancel a pending, running, suspended or paused run")
+        }
+        const status = yield* runs.cancel(run).pipe(Effect.mapError(() => Problem.unknownRun(run)))
+        yield* print(`run ${run}: ${before.status} -> ${status}`)
+      }).pipe(
+        Effect.provide(Runs.layer().pipe(Layer.provideMerge(Layer.merge(backend.store(options), Handler.layerBuiltins))))
+      ))).pipe(Command.withDescription("Cancel a run that has not ended"))
+
+  return ripple.pipe(Command.withSubcommands([run, plan, rerun, runs, show, cancel]))
+}
+
+const parseInput = (text: string | undefined): Effect.Effect<{ readonly [key: string]: Json }, Problem.Problem> => {
+  if (text === undefined) return Effect.succeed({})
+  const fix = "pass a JSON object, e.g. --input '{\"subject\": \"Login fails\"}'"
+  return Effect.try({
+    try: () => JSON.parse(text) as Json,
+    catch: (error) => Problem.badInput(`--input is not valid JSON: ${(error as Error).message}`, fix)
+  }).pipe(Effect.flatMap((json) =>
+    typeof json === "object" && json !== null && !Array.isArray(json)
+      ? Effect.succeed(json as { readonly [key: string]: Json })
+      : Effect.fail(Problem.badInput("--input must be a JSON object", fix))
+  ))
+}
+
+const render = (plan: Plan.Plan, format: (typeof formats)[number]): string => {
+  switch (format) {
+    case "text":
+      return Plan.explain(plan)
+    case "json":
+      return JSON.stringify(Plan.toJson(plan), null, 2)
+    case "mermaid":
+      return Plan.toMermaid(plan)
+    case "dot":
+      return Plan.toDot(plan)
+  }
+}
+
+// Left-aligned columns separated by two spaces.
+const table = (rows: ReadonlyArray<ReadonlyArray<string>>): string => {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)))
+  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join("  ").trimEnd()).join("\n")
+}
+
+/**
+ * Runs the command tree on `args` (without the `node` and script paths) and returns the exit code.
+ * Problems are printed on stderr; usage errors print the command's help and exit 2.
+ *
+ * @since 0.1.0
+ */
+export const main = (backend: Backend) => {
+  const command = make(backend)
+  const runWith = Command.runWith(command, { version })
+  return (args: ReadonlyArray<string>) =>
+    runWith(args).pipe(
+      Effect.as(Problem.ExitCode.completed as number),
+      Effect.catch((error): Effect.Effect<number> => {
+        if (error instanceof Problem.Problem) {
+          return error.message === "" ? Effect.succeed(error.code) : Effect.as(Console.error(`ripple: ${error.message}`), error.code)
+        }
+        if (CliError.isCliError(error) && error._tag === "ShowHelp" && error.errors.length === 0) {
+          return Effect.succeed(Problem.ExitCode.completed)
+        }
+        return Effect.succeed(Problem.ExitCode.badInput)
+      })
+    )
+}

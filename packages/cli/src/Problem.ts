@@ -1,0 +1,125 @@
+/**
+ * Why a command stopped early: one message that names the problem and one that names the fix, and
+ * the exit code the `ripple` process ends with.
+ *
+ * **Details**
+ *
+ * Exit codes: `0` completed, `1` failed (or cancelled), `2` bad input (missing file, invalid
+ * workflow, unknown block or run, unreachable database), `3` paused or suspended. Everything that
+ * is bad input is detected before anything is written.
+ *
+ * @since 0.1.0
+ */
+import type { Workflow } from "@ripple/core"
+import type { Runs } from "@ripple/runtime"
+import type { Database } from "@ripple/sql"
+import * as Data from "effect/Data"
+
+/**
+ * The exit codes of `ripple`.
+ *
+ * @since 0.1.0
+ */
+export const ExitCode = { completed: 0, failed: 1, badInput: 2, dormant: 3 } as const
+
+/**
+ * A command ended with a message for the user (on stderr) and an exit code.
+ *
+ * @since 0.1.0
+ */
+export class Problem extends Data.TaggedError("Problem")<{
+  readonly problem: string
+  readonly fix: string
+  readonly code: number
+}> {
+  override get message() {
+    return this.fix === "" ? this.problem : `${this.problem}\n  fix: ${this.fix}`
+  }
+}
+
+/**
+ * A bad-input problem (exit 2).
+ *
+ * @since 0.1.0
+ */
+export const badInput = (problem: string, fix: string): Problem =>
+  new Problem({ problem, fix, code: ExitCode.badInput })
+
+const pathOf = (path: ReadonlyArray<string | number>): string =>
+  path.length === 0 ? "the top level" : path.map((part) => typeof part === "number" ? `[${part}]` : `.${part}`).join("").replace(/^\./, "")
+
+/**
+ * A workflow validation error as a problem naming the file and the JSON path.
+ *
+ * @since 0.1.0
+ */
+export const invalidWorkflow = (file: string, error: Workflow.WorkflowError): Problem => {
+  const detail = error._tag === "SchemaMismatch" ? error.message : describe(error)
+  return badInput(
+    `${file} is not a valid workflow: ${error._tag} at ${pathOf(error.path)}${detail === "" ? "" : ` (${detail})`}`,
+    `edit ${file} at ${pathOf(error.path)}; the format is described by packages/core/workflow.schema.json`
+  )
+}
+
+// The fields that identify the offender (ids, references), without the path already shown.
+const describe = (error: Workflow.WorkflowError): string =>
+  Object.entries(error)
+    .filter(([key, value]) => key !== "_tag" && key !== "path" && key !== "firstPath" && (typeof value === "string" || typeof value === "number"))
+    .map(([key, value]) => `${key} ${JSON.stringify(value)}`)
+    .join(", ")
+
+/**
+ * A run id that is not in the database.
+ *
+ * @since 0.1.0
+ */
+export const unknownRun = (runId: string): Problem =>
+  badInput(`unknown run ${JSON.stringify(runId)}`, "list the runs with `ripple runs` and pass one of their ids")
+
+/**
+ * The database could not be opened or reached.
+ *
+ * @since 0.1.0
+ */
+export const fromDatabaseError = (error: Database.DatabaseError): Problem =>
+  badInput(`cannot open the database (${error.reason}): ${error.target}: ${error.detail}`, error.fix)
+
+/**
+ * Every error the `Runs` facade refuses a request with, as a problem (all are bad input).
+ *
+ * @since 0.1.0
+ */
+export const fromRunsError = (file: string, error: Runs.RunsError): Problem => {
+  switch (error._tag) {
+    case "InvalidWorkflow":
+      return invalidWorkflow(file, error.cause)
+    case "InvalidInput":
+      return badInput(
+        `invalid run input for ${error.workflowId}: ${error.cause._tag} at ${pathOf(error.cause.path)} (${describe(error.cause)})`,
+        "pass the workflow's declared inputs as a JSON object: --input '{\"name\": \"value\"}'"
+      )
+    case "PlanFailed":
+      return error.cause._tag === "UnknownTarget"
+        ? unknownBlock(file, error.cause.target)
+        : badInput(`cannot plan ${error.workflowId}: ${error.cause.message}`, "re-run from a run of this workflow (--run <id>)")
+    case "RunNotFound":
+      return unknownRun(error.runId)
+    case "WorkflowNotFound":
+      return badInput(`the workflow version ${error.version} of that run is missing from the database`, "run the workflow again with `ripple run`")
+    case "UnsupportedWorkflow":
+      return badInput(`${file}: ${error.message}`, `remove the ${error.kind} at ${pathOf(error.path)} or upgrade Ripple`)
+    case "UnknownBlockType":
+      return badInput(
+        `${file}: ${error.message} (at ${pathOf(error.path)})`,
+        "use a built-in type (trigger, value, template, condition, router, response, fail) or export a handler for it from an ES module workflow"
+      )
+  }
+}
+
+/**
+ * A `--from` block that the workflow does not have.
+ *
+ * @since 0.1.0
+ */
+export const unknownBlock = (file: string, block: string): Problem =>
+  badInput(`unknown block ${JSON.stringify(block)} in ${file}`, `pass the id of one of the workflow's blocks to --from`)

@@ -1,0 +1,114 @@
+/**
+ * Loads the workflow a command names: a JSON file using built-in block types, or an ES module
+ * (`.js` / `.mjs`) exporting `workflow` (the workflow JSON) and, optionally, `handlers` (a
+ * `Layer` providing `Handler.Handlers`, usually `Handler.layer({ myType: handler })`).
+ *
+ * **Details**
+ *
+ * Everything is checked before a database is opened, so a missing or invalid file writes nothing.
+ *
+ * **Example** (An ES module workflow)
+ *
+ * ```ts
+ * import { Handler } from "@ripple/runtime"
+ * import * as Effect from "effect/Effect"
+ *
+ * export const workflow = { version: 1, id: "hello", blocks: [...], edges: [...] }
+ * export const handlers = Handler.layer({ shout: (ctx) => Effect.succeed(String(ctx.inputs.text).toUpperCase()) })
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Workflow } from "@ripple/core"
+import { Handler } from "@ripple/runtime"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
+import { existsSync, readFileSync, statSync } from "node:fs"
+import * as Path from "node:path"
+import { pathToFileURL } from "node:url"
+import * as Problem from "./Problem.ts"
+
+/**
+ * A loaded workflow and the handlers its block types need.
+ *
+ * @since 0.1.0
+ */
+export interface Source {
+  /** The path as the user wrote it, for messages. */
+  readonly file: string
+  readonly workflow: Workflow.Workflow
+  readonly handlers: Layer.Layer<Handler.Handlers>
+}
+
+const moduleExtensions = [".js", ".mjs"]
+
+const decoded = (file: string, json: unknown) => {
+  const result = Workflow.decode(json)
+  return Result.isFailure(result) ? Effect.fail(Problem.invalidWorkflow(file, result.failure)) : Effect.succeed(result.success)
+}
+
+const fromJson = (file: string, absolute: string): Effect.Effect<Source, Problem.Problem> =>
+  Effect.gen(function*() {
+    const text = readFileSync(absolute, "utf8")
+    const json = yield* Effect.try({
+      try: () => JSON.parse(text) as unknown,
+      catch: (error) =>
+        Problem.badInput(`${file} is not valid JSON: ${(error as Error).message}`, `fix the JSON syntax of ${file}`)
+    })
+    return { file, workflow: yield* decoded(file, json), handlers: Handler.layerBuiltins }
+  })
+
+const fromModule = (file: string, absolute: string): Effect.Effect<Source, Problem.Problem> =>
+  Effect.gen(function*() {
+    const module = yield* Effect.tryPromise({
+      try: () => import(pathToFileURL(absolute).href) as Promise<{ readonly workflow?: unknown; readonly handlers?: unknown }>,
+      catch: (error) =>
+        Problem.badInput(`cannot load ${file}: ${error instanceof Error ? error.message : String(error)}`, `fix the module ${file} so that Node can import it`)
+    })
+    if (module.workflow === undefined) {
+      return yield* Problem.badInput(`${file} does not export \`workflow\``, "add `export const workflow = { ... }` (the workflow JSON) to the module")
+    }
+    if (module.handlers !== undefined && !Layer.isLayer(module.handlers)) {
+      return yield* Problem.badInput(
+        `${file} exports \`handlers\` that is not a Layer`,
+        "export `handlers = Handler.layer({ type: handler })` from @ripple/runtime"
+      )
+    }
+    const workflow = yield* decoded(file, module.workflow)
+    const handlers = (module.handlers ?? Handler.layerBuiltins) as Layer.Layer<Handler.Handlers>
+    return { file, workflow, handlers }
+  })
+
+/**
+ * Loads `file` (relative to the current directory).
+ *
+ * @since 0.1.0
+ */
+export const load = (file: string): Effect.Effect<Source, Problem.Problem> =>
+  Effect.suspend(() => {
+    const absolute = Path.resolve(file)
+    if (!existsSync(absolute) || !statSync(absolute).isFile()) {
+      return Effect.fail(Problem.badInput(`no such workflow file: ${file} (looked at ${absolute})`, "check the path; it is relative to the current directory"))
+    }
+    const extension = Path.extname(absolute).toLowerCase()
+    if (extension === ".json") return fromJson(file, absolute)
+    if (moduleExtensions.includes(extension)) return fromModule(file, absolute)
+    return Effect.fail(Problem.badInput(
+      `cannot load ${file}: expected a .json workflow or a .js / .mjs ES module`,
+      extension === ".ts" ? "compile the module with tsc and pass the .js file" : "rename or convert the file"
+    ))
+  })
+
+/**
+ * Fails with a bad-input problem when `block` is not a block or container of the workflow.
+ *
+ * @since 0.1.0
+ */
+export const checkBlock = (source: Source, block: string): Effect.Effect<void, Problem.Problem> => {
+  const { workflow } = source
+  const known = workflow.blocks.some((b) => b.id === block) ||
+    (workflow.loops ?? []).some((l) => l.id === block) ||
+    (workflow.parallels ?? []).some((p) => p.id === block)
+  return known ? Effect.void : Effect.fail(Problem.unknownBlock(source.file, block))
+}

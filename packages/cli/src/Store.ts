@@ -1,0 +1,91 @@
+/**
+ * The backend `ripple` runs on by default: `SqlRunStore` over `Database` (a PostgreSQL server from
+ * `--db` or `DATABASE_URL`, else embedded PGlite in `--data-dir`, default `.ripple/`).
+ *
+ * **Details**
+ *
+ * Opening the store applies pending migrations; on an up-to-date database that writes nothing.
+ *
+ * @since 0.1.0
+ */
+import type { RunStatus } from "@ripple/runtime"
+import { Database, Migrations, SqlRunStore } from "@ripple/sql"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as SqlClient from "effect/sql/SqlClient"
+import type * as Cli from "./Cli.ts"
+import * as Problem from "./Problem.ts"
+
+const problemOf = (error: unknown): Problem.Problem => {
+  if (error instanceof Problem.Problem) return error
+  if (error instanceof Database.DatabaseError) return Problem.fromDatabaseError(error)
+  const tag = (error as { readonly _tag?: unknown } | undefined)?._tag
+  if (tag === "ConfigError") {
+    return Problem.badInput(`DATABASE_URL cannot be read: ${String(error)}`, "set DATABASE_URL to a postgres:// URL, or unset it to use the embedded database")
+  }
+  return new Problem.Problem({
+    problem: `the database could not be prepared: ${error instanceof Error ? error.message : String(error)}`,
+    fix: "check that the database user may create tables, or use a fresh --data-dir",
+    code: Problem.ExitCode.failed
+  })
+}
+
+const mapped = <A, E>(layer: Layer.Layer<A, E>): Layer.Layer<A, Problem.Problem> =>
+  Layer.effectContext(Effect.mapError(Layer.build(layer), problemOf))
+
+/**
+ * The database for the command-line options: `--db`, else `DATABASE_URL`, else PGlite.
+ *
+ * @since 0.1.0
+ */
+export const database = (options: Cli.DatabaseOptions): Layer.Layer<Database.Database | SqlClient.SqlClient, Problem.Problem> =>
+  mapped(
+    options.url === undefined
+      ? Database.layerFromConfig({ dataDir: options.dataDir })
+      : Database.layer({ url: options.url, dataDir: options.dataDir })
+  )
+
+interface RunRow {
+  readonly id: string
+  readonly workflow_id: string
+  readonly status: RunStatus.Status
+  readonly mode: string
+  readonly target: string | null
+  readonly created_at: number | string
+  readonly updated_at: number | string
+}
+
+const list: Cli.Backend["list"] = (options, filter) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* Migrations.run
+    const conditions = [
+      ...(filter.workflowId === undefined ? [] : [sql`workflow_id = ${filter.workflowId}`]),
+      ...(filter.status === undefined ? [] : [sql`status = ${filter.status}`])
+    ]
+    const rows = yield* sql<RunRow>`SELECT id, workflow_id, status, mode, target, created_at, updated_at
+      FROM ripple_runs ${conditions.length === 0 ? sql`` : sql`WHERE ${sql.and(conditions)}`}
+      ORDER BY created_at DESC, id`
+    return rows.map((row): Cli.RunSummary => ({
+      id: row.id,
+      workflowId: row.workflow_id,
+      status: row.status,
+      mode: row.mode,
+      target: row.target ?? undefined,
+      createdAt: Number(row.created_at),
+      updatedAt: Number(row.updated_at)
+    }))
+  }).pipe(
+    Effect.mapError(problemOf),
+    Effect.provide(database(options))
+  )
+
+/**
+ * The SQL backend: `SqlRunStore` over the database the options name.
+ *
+ * @since 0.1.0
+ */
+export const backend: Cli.Backend = {
+  store: (options) => mapped(Layer.provide(SqlRunStore.layer, database(options))),
+  list
+}

@@ -364,6 +364,8 @@ export interface Scope {
   readonly resets: ReadonlyArray<Reset>
   /** Partially reset parallels: container id → branches to re-run. */
   readonly branches: ReadonlyMap<string, ReadonlyArray<number>>
+  /** The stable topological order of the DAG (computed once, reused by `hydrate` and the plan). */
+  readonly order: Int32Array
 }
 
 /**
@@ -458,7 +460,7 @@ export const scope = (input: Input, roots: Uint8Array, changes?: Diff): Scope =>
     if (entry.kind === "loop") resets.push({ _tag: "loop", container: c })
     else resets.push({ _tag: "parallel", container: c, branches: branches.get(c) ?? "all" })
   }
-  return { rerun, pruned, cause, resets, branches }
+  return { rerun, pruned, cause, resets, branches, order }
 }
 
 /**
@@ -479,10 +481,10 @@ export interface Hydrated {
  *
  * @since 0.1.0
  */
-export const hydrate = (input: Input, planned: Pick<Scope, "rerun" | "pruned" | "branches">): Hydrated => {
+export const hydrate = (input: Input, planned: Pick<Scope, "rerun" | "pruned" | "branches" | "order">): Hydrated => {
   const { dag, snapshot, workflow } = input
   const n = dag.size
-  const order = Dag.topo(dag)
+  const order = planned.order
   const start: Array<number> = []
   for (let k = 0; k < n; k++) {
     const i = order[k]!
@@ -592,7 +594,8 @@ const fullOf = (input: Input, mode: Plan["mode"]): Plan => {
         ? { _tag: "loop" as const, container }
         : { _tag: "parallel" as const, container, branches: "all" as const }
     ),
-    branches: new Map()
+    branches: new Map(),
+    order: Dag.topo(input.dag)
   }
   const changes: Diff = { reasons: new Uint16Array(n).fill(bits["missing-prior-state"]) }
   const everything: Input = { ...input, snapshot: undefined, wanted: rerun }
@@ -651,11 +654,19 @@ export const resume = (
 const assemble = (input: Input, mode: Plan["mode"], changes: Diff, planned: Scope, hydrated: Hydrated): Plan => {
   const { dag } = input
   const ids = dag.ids!
-  const order = Dag.topo(dag)
+  const order = planned.order
   const rerun: Array<string> = []
   const reused: Array<string> = []
   const pruned: Array<string> = []
   const reasons: Record<string, ReadonlyArray<Reason>> = {}
+  // Most affected nodes are only downstream of a root: they share one list per root.
+  const downstreamOf = new Map<number, ReadonlyArray<Reason>>()
+  const resetOf = new Map<string, Reason>()
+  const reset = (container: string): Reason => {
+    let reason = resetOf.get(container)
+    if (reason === undefined) resetOf.set(container, reason = { _tag: "container-reset", container })
+    return reason
+  }
   for (let k = 0; k < order.length; k++) {
     const i = order[k]!
     const id = ids[i]!
@@ -665,18 +676,25 @@ const assemble = (input: Input, mode: Plan["mode"], changes: Diff, planned: Scop
       reused.push(id)
       continue
     }
+    const set = changes.reasons[i]!
+    const cause = planned.cause[i]!
+    const outside = planned.rerun[i] === 1 && input.wanted[i] === 0 && cause > -2
+    if (set === 0 && i !== input.target && cause >= 0 && cause !== i && !outside) {
+      let shared = downstreamOf.get(cause)
+      if (shared === undefined) downstreamOf.set(cause, shared = [{ _tag: "downstream", root: ids[cause]! }])
+      reasons[id] = shared
+      continue
+    }
     const list: Array<Reason> = []
     if (i === input.target) list.push({ _tag: "target" })
-    const set = changes.reasons[i]!
     if (set !== 0) for (const tag of changeTags) if ((set & bits[tag]) !== 0) list.push({ _tag: tag })
-    const cause = planned.cause[i]!
     if (cause >= 0 && cause !== i) list.push({ _tag: "downstream", root: ids[cause]! })
-    else if (cause <= -2) list.push({ _tag: "container-reset", container: dag.nodes![-2 - cause]!.id })
-    if (cause > -2 && planned.rerun[i] === 1 && input.wanted[i] === 0) {
+    else if (cause <= -2) list.push(reset(dag.nodes![-2 - cause]!.id))
+    if (outside) {
       // Needed by no observed output: it re-runs only because its loop or parallel restarts whole.
       const node = dag.nodes![i]!
       const container = node.chain.find((c) => planned.rerun[dag.index!.get(`${c}#start`)!] === 1) ?? node.id
-      list.push({ _tag: "container-reset", container })
+      list.push(reset(container))
     }
     reasons[id] = list
   }
@@ -939,14 +957,18 @@ class Prior {
       ? configOf(node.definition as Workflow.Loop | Workflow.Parallel)
       : undefined
     const recheck = value !== undefined && this.changedVariables.size > 0 && this.readsChangedVariable(value)
+    if (node.chain.length === 0 && !recheck) {
+      // The hot path: a node outside containers has one record, keyed by its id.
+      const record = this.snapshot.nodes[dag.ids![i]!]
+      return set | (record === undefined ? bits["missing-prior-state"] : statusBits(record.status))
+    }
     for (const path of instancePaths(node.chain, this.snapshot)) {
       const record = this.snapshot.nodes[instanceKey(dag, i, path)]
       if (record === undefined) {
         set |= bits["missing-prior-state"]
         continue
       }
-      if (record.status === "failed") set |= bits["failed-last-time"]
-      else if (!Snapshot.isReusable(record.status)) set |= bits.incomplete
+      set |= statusBits(record.status)
       if (recheck && record.status === "completed") {
         const env = instanceEnvironment(this.workflow, this.snapshot, node.chain, path, this.depths())
         const resolved = Reference.resolve(value!, env)
@@ -997,6 +1019,9 @@ class Prior {
     return (side === "old" ? this.oldWiring : this.newWiring).get(id) ?? ""
   }
 }
+
+const statusBits = (status: Snapshot.NodeStatus): number =>
+  status === "completed" || status === "skipped" ? 0 : status === "failed" ? bits["failed-last-time"] : bits.incomplete
 
 /** Per block or container id: enclosing container, sorted incoming (source, handle), a router's routes. */
 const wiringOf = (workflow: Workflow.Workflow): Map<string, string> => {
@@ -1057,10 +1082,14 @@ const jsonEqual = (a: Json, b: Json): boolean => {
     return true
   }
   if (Array.isArray(b)) return false
-  const ka = Object.keys(a)
-  if (ka.length !== Object.keys(b).length) return false
-  for (const k of ka) {
-    if (!Object.hasOwn(b, k) || !jsonEqual((a as Record<string, Json>)[k]!, (b as Record<string, Json>)[k]!)) return false
+  const x = a as Record<string, Json>
+  const y = b as Record<string, Json>
+  let count = 0
+  for (const k in x) {
+    count++
+    const other = y[k]
+    if (other === undefined || !jsonEqual(x[k]!, other)) return false
   }
-  return true
+  for (const _ in y) count--
+  return count === 0
 }

@@ -1,0 +1,199 @@
+/**
+ * Planner speed: `Plan.runFrom` on random workflows of 10^4, 10^5 and 10^6 blocks (mean in-degree
+ * about 2, each block reading one predecessor's output by reference), with 10 % of the blocks edited
+ * and a random target, next to the specification planner (`Spec.specPlan`, plain Maps and Sets)
+ * measured in the same process on the same inputs.
+ *
+ * The edited workflow is a deep copy (no block object is shared with the snapshot's frozen workflow),
+ * as after decoding a file. `planMs` is `Plan.runFrom` given the DAG (built once per workflow, the
+ * way an engine caches it; `dagMs` is that build); `fullMs` is `Plan.runFrom` validating and expanding
+ * the workflow itself. `peakMB` is the heap growth during one plan (after a GC, without collecting).
+ * The spec planner (and decode+plan) is skipped above the size where its previous run extrapolates
+ * past 30 s.
+ * Prints a table, then `RESULT {...}` last.
+ */
+import { Dag, Fingerprint, Plan, Reference } from "@ripple/core"
+import * as Result from "effect/Result"
+import type { Snapshot, Workflow } from "@ripple/core"
+import { Spec } from "@ripple/core/testing"
+
+const SIZES: ReadonlyArray<number> = process.env.BENCH_SIZES === undefined
+  ? [10_000, 100_000, 1_000_000]
+  : process.env.BENCH_SIZES.split(",").map(Number)
+const EDITED = 0.1
+const SPEC_BUDGET_MS = 30_000
+
+/** xorshift32: a seeded generator, so every run measures the same workflows. */
+const generator = (seed: number) => {
+  let state = seed >>> 0 || 1
+  return (bound: number): number => {
+    state ^= state << 13
+    state ^= state >>> 17
+    state ^= state << 5
+    return (state >>> 0) % bound
+  }
+}
+
+interface Case {
+  readonly before: Workflow.Workflow
+  readonly after: Workflow.Workflow
+  readonly snapshot: Snapshot.Snapshot
+  readonly target: string
+}
+
+const makeCase = (n: number, seed: number): Case => {
+  const next = generator(seed)
+  const blocks: Array<Workflow.Block> = [{ id: "b0", type: "trigger" }]
+  const edges: Array<Workflow.Edge> = []
+  for (let i = 1; i < n; i++) {
+    // Sources from a window behind the node: long chains and wide joins, like real pipelines.
+    const window = Math.min(i, 64)
+    const first = i - 1 - next(window)
+    edges.push({ source: `b${first}`, target: `b${i}` })
+    if (i > 2 && next(2) === 0) {
+      const second = i - 1 - next(window)
+      if (second !== first) edges.push({ source: `b${second}`, target: `b${i}` })
+    }
+    blocks.push({ id: `b${i}`, type: "fn", params: { k: i, input: { $ref: `blocks.b${first}.output.value` } } })
+  }
+  const before: Workflow.Workflow = { id: "bench", blocks, edges }
+  // A consistent snapshot: every block's output is `{ value: <id> }` and its recorded inputs are its
+  // params resolved against those outputs.
+  const nodes: Record<string, Snapshot.NodeRecord> = {}
+  const env: Reference.Environment = {
+    blockOutput: (id) => nodes[id]?.output,
+    input: () => undefined,
+    variable: () => undefined,
+    index: () => undefined,
+    item: () => undefined
+  }
+  for (const block of blocks) {
+    const output = { value: block.id }
+    const inputs = Result.getOrThrow(Reference.resolve(block.params ?? {}, env))
+    nodes[block.id] = {
+      status: "completed",
+      attempt: 1,
+      inputs,
+      output,
+      fingerprints: { definition: Fingerprint.ofBlock(block), inputs: Fingerprint.hash(inputs), output: Fingerprint.hash(output) }
+    }
+  }
+  const snapshot: Snapshot.Snapshot = {
+    schemaVersion: 1,
+    workflow: before,
+    input: {},
+    status: "completed",
+    nodes,
+    loops: {},
+    parallels: {},
+    pending: [],
+    waits: [],
+    pauses: [],
+    diagnostics: { messages: [] }
+  }
+  const after = JSON.parse(JSON.stringify(before)) as { blocks: Array<{ params?: Record<string, unknown> }> }
+  for (let k = Math.floor(n * EDITED); k > 0; k--) {
+    const block = after.blocks[1 + next(n - 1)]!
+    block.params = { ...block.params, edited: k }
+  }
+  return { before, after: after as unknown as Workflow.Workflow, snapshot, target: `b${1 + next(n - 1)}` }
+}
+
+const gc = (globalThis as { gc?: () => void }).gc
+
+const time = <A>(f: () => A): { readonly ms: number; readonly value: A; readonly heapMB: number } => {
+  gc?.()
+  const heap = process.memoryUsage().heapUsed
+  const start = performance.now()
+  const value = f()
+  const ms = performance.now() - start
+  return { ms, value, heapMB: (process.memoryUsage().heapUsed - heap) / 2 ** 20 }
+}
+
+const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
+
+interface Row {
+  readonly nodes: number
+  readonly edges: number
+  readonly rerun: number
+  readonly dagMs: number
+  readonly planMs: number
+  readonly fullMs: number | null
+  readonly peakMB: number
+  readonly specMs: number | null
+  readonly ratioVsSpec: number | null
+}
+
+const rows: Array<Row> = []
+let specSkippedFrom: number | undefined
+let lastSpec: { readonly n: number; readonly ms: number } | undefined
+let lastFull: { readonly n: number; readonly ms: number } | undefined
+for (const n of SIZES) {
+  const c = makeCase(n, 0x91a0 + n)
+  const dag = time(() => Dag.make(c.after))
+  const plan = () => {
+    const result = Plan.runFrom({ workflow: c.after, snapshot: c.snapshot, target: c.target, dag: dag.value })
+    if (result._tag === "Failure") throw new Error(result.failure.message)
+    return result.success
+  }
+  plan()
+  const repetitions = n >= 1_000_000 ? 3 : 5
+  const samples = Array.from({ length: repetitions }, () => time(plan))
+  const planned = samples[0]!.value
+  const fullProjected = lastFull === undefined ? 0 : (lastFull.ms * n) / lastFull.n
+  const full = fullProjected <= SPEC_BUDGET_MS
+    ? time(() => Plan.runFrom({ workflow: c.after, snapshot: c.snapshot, target: c.target }))
+    : undefined
+  if (full !== undefined) lastFull = { n, ms: full.ms }
+  let specMs: number | null = null
+  const projected = lastSpec === undefined ? 0 : (lastSpec.ms * n) / lastSpec.n
+  if (projected <= SPEC_BUDGET_MS) {
+    const spec = time(() => Spec.specPlan(c.after, c.snapshot, c.target))
+    specMs = spec.ms
+    lastSpec = { n, ms: spec.ms }
+    if (spec.value.rerun.size !== planned.rerun.length) {
+      throw new Error(`spec and planner disagree at ${n} nodes: ${spec.value.rerun.size} vs ${planned.rerun.length}`)
+    }
+  } else {
+    specSkippedFrom ??= n
+  }
+  const planMs = median(samples.map((s) => s.ms))
+  rows.push({
+    nodes: n,
+    edges: c.after.edges.length,
+    rerun: planned.rerun.length,
+    dagMs: round(dag.ms),
+    planMs: round(planMs),
+    fullMs: full === undefined ? null : round(full.ms),
+    peakMB: round(Math.max(...samples.map((s) => s.heapMB))),
+    specMs: specMs === null ? null : round(specMs),
+    ratioVsSpec: specMs === null ? null : round(specMs / planMs)
+  })
+}
+
+function round(x: number): number {
+  return Math.round(x * 10) / 10
+}
+
+const header = ["nodes", "edges", "re-run", "dag ms", "plan ms", "decode+plan ms", "heap MB", "spec ms", "spec/plan"]
+const table = rows.map((r) => [
+  r.nodes.toLocaleString("en-US"),
+  r.edges.toLocaleString("en-US"),
+  r.rerun.toLocaleString("en-US"),
+  String(r.dagMs),
+  String(r.planMs),
+  r.fullMs === null ? "skipped" : String(r.fullMs),
+  String(r.peakMB),
+  r.specMs === null ? "skipped (> 30 s projected)" : String(r.specMs),
+  r.ratioVsSpec === null ? "-" : `${r.ratioVsSpec}x`
+])
+const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)))
+const line = (cells: ReadonlyArray<string>) => cells.map((c, i) => c.padStart(widths[i]!)).join("  ")
+console.log(`Plan.runFrom, ${EDITED * 100} % of blocks edited, random target (median of 3-5 runs, node ${process.version})`)
+console.log(line(header))
+console.log(line(widths.map((w) => "-".repeat(w))))
+for (const row of table) console.log(line(row))
+if (specSkippedFrom !== undefined) console.log(`spec planner skipped from ${specSkippedFrom.toLocaleString("en-US")} nodes (projected > 30 s)`)
+if (rows.some((r) => r.fullMs === null)) console.log("decode+plan skipped where Workflow.decode projects past 30 s")
+if (gc === undefined) console.log("(run with --expose-gc for stable heap figures)")
+console.log(`RESULT ${JSON.stringify({ rows })}`)

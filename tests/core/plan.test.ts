@@ -1,0 +1,264 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Dag, Plan, Snapshot } from "@ripple/core"
+import type { Workflow } from "@ripple/core"
+import { Laws, Model } from "@ripple/core/testing"
+import * as Result from "effect/Result"
+
+/**
+ * trigger → fetch → route (router: "long" → summarize, "short" → quote) → report (response)
+ *              └──→ each (parallel over vars.topics: body tag) → report
+ *              └──→ audit (a side sink nobody observes)
+ */
+const workflow: Workflow.Workflow = {
+  id: "example",
+  variables: { topics: ["a", "b", "c"], tone: "dry" },
+  blocks: [
+    { id: "trigger", type: "trigger" },
+    { id: "fetch", type: "fn", params: { url: "https://example.test" } },
+    { id: "route", type: "router", params: { value: { $ref: "blocks.fetch.output.n" } } },
+    { id: "summarize", type: "fn", params: { text: { $ref: "blocks.fetch.output.value" }, tone: { $ref: "vars.tone" } } },
+    { id: "quote", type: "fn", params: { text: { $ref: "blocks.fetch.output.value" } } },
+    { id: "tag", type: "fn", params: { topic: { $ref: "parallel.item" } } },
+    { id: "report", type: "response", params: { tags: { $ref: "blocks.each.output" } } },
+    { id: "audit", type: "fn", params: { seen: { $ref: "blocks.fetch.output.value" } } }
+  ],
+  edges: [
+    { source: "trigger", target: "fetch" },
+    { source: "fetch", target: "route" },
+    { source: "route", target: "summarize", handle: "long" },
+    { source: "route", target: "quote", handle: "short" },
+    { source: "summarize", target: "report" },
+    { source: "quote", target: "report" },
+    { source: "fetch", target: "each" },
+    { source: "each", target: "report" },
+    { source: "fetch", target: "audit" }
+  ],
+  parallels: [{ id: "each", kind: "collection", items: { $ref: "vars.topics" }, body: ["tag"] }]
+}
+
+const prior = Model.execute(workflow).snapshot
+
+const edit = (f: (w: { -readonly [K in keyof Workflow.Workflow]: any }) => void): Workflow.Workflow => {
+  const copy = JSON.parse(JSON.stringify(workflow))
+  f(copy)
+  return copy
+}
+
+const prepare = (w: Workflow.Workflow, target?: string, snapshot: Snapshot.Snapshot | undefined = prior) =>
+  Result.getOrThrow(Plan.prepare({ workflow: w, snapshot, target }))
+
+const ids = (input: Plan.Input, mask: Uint8Array) =>
+  Array.from(mask.keys()).filter((i) => mask[i] === 1).map((i) => Dag.idOf(input.dag, i)).sort()
+
+const runFrom = (w: Workflow.Workflow, target: string, snapshot: Snapshot.Snapshot = prior) =>
+  Result.getOrThrow(Plan.runFrom({ workflow: w, snapshot, target }))
+
+describe("Plan steps", () => {
+  it("impact is everything downstream of the target, every router branch included", () => {
+    const input = prepare(workflow, "fetch")
+    assert.deepStrictEqual(ids(input, Plan.impact(input)), [
+      "audit", "each#end", "each#start", "fetch", "quote", "report", "route", "summarize", "tag"
+    ])
+    assert.deepStrictEqual(ids(input, Plan.impact(prepare(workflow))), [])
+  })
+
+  it("diff finds definition, new-block, inputs and volatile changes, and stops at the target", () => {
+    const edited = edit((w) => {
+      w.blocks[4].params.text = "changed" // quote
+      w.blocks.push({ id: "late", type: "fn", volatile: true })
+      w.edges.push({ source: "report", target: "late" })
+      w.variables.tone = "warm" // summarize reads it
+    })
+    const input = prepare(edited, "route")
+    const changes = Plan.diff(input)
+    const changed = Array.from(changes.reasons.keys())
+      .filter((i) => changes.reasons[i] !== 0)
+      .map((i) => [Dag.idOf(input.dag, i), Plan.changesOf(changes, i)])
+    // quote and summarize are reached only through the target, where the walk stops; late is also
+    // reached through the parallel, so it is diffed.
+    assert.deepStrictEqual(changed, [["late", ["new-block"]]])
+    const unstopped = prepare(edited, "trigger")
+    const all = Plan.diff({ ...unstopped, target: -1 })
+    assert.deepStrictEqual(
+      Array.from(all.reasons.keys()).filter((i) => all.reasons[i] !== 0).map((i) => [Dag.idOf(unstopped.dag, i), Plan.changesOf(all, i)]),
+      [["summarize", ["inputs-changed"]], ["quote", ["definition-changed"]], ["late", ["new-block"]]]
+    )
+  })
+
+  it("diff reports failed and incomplete nodes, and every node without a snapshot", () => {
+    const snapshot: Snapshot.Snapshot = {
+      ...prior,
+      nodes: { ...prior.nodes, audit: { ...prior.nodes["audit"]!, status: "failed" }, quote: { ...prior.nodes["quote"]!, status: "paused" } }
+    }
+    const input = prepare(workflow, "report", snapshot)
+    const changes = Plan.diff(input)
+    const at = (id: string) => Plan.changesOf(changes, Dag.indexOf(input.dag, id)!)
+    assert.deepStrictEqual(at("audit"), ["failed-last-time"])
+    assert.deepStrictEqual(at("quote"), ["incomplete"])
+    const none = Plan.diff(Result.getOrThrow(Plan.prepare({ workflow, target: "report" })))
+    assert.isTrue(none.reasons.every((r) => r === none.reasons[0]) && none.reasons[0] !== 0)
+  })
+
+  it("prune keeps changed ancestors of observed outputs plus the target", () => {
+    const edited = edit((w) => {
+      w.blocks[7].params.seen = "other" // audit: nobody observes it
+      w.blocks[4].params.text = "changed" // quote: feeds the response
+    })
+    const input = prepare(edited, "tag")
+    assert.deepStrictEqual(ids(input, Plan.prune(input, Plan.diff(input))), ["quote", "tag"])
+  })
+
+  it("scope restarts a parallel as a unit for a target inside it, and prunes what no output needs", () => {
+    const edited = edit((w) => {
+      w.blocks[7].params.seen = "other"
+    })
+    const input = prepare(edited, "tag")
+    const changes = Plan.diff(input)
+    const scope = Plan.scope(input, Plan.prune(input, changes), changes)
+    assert.deepStrictEqual(ids(input, scope.rerun), ["each#end", "each#start", "report", "tag"])
+    assert.deepStrictEqual(ids(input, scope.pruned), ["audit"])
+    assert.deepStrictEqual(scope.resets, [{ _tag: "parallel", container: "each", branches: "all" }])
+  })
+
+  it("scope re-runs only the branches of a parallel whose item changed", () => {
+    const edited = edit((w) => {
+      w.variables.topics = ["a", "B", "c"]
+    })
+    const plan = runFrom(edited, "report")
+    assert.deepStrictEqual(plan.resets, [{ _tag: "parallel", container: "each", branches: [1] }])
+    const t = Laws.trial({ before: workflow, after: edited, target: "report" })
+    assert.deepStrictEqual(t.replay.executed.filter((k) => k.startsWith("tag")), ["tag@1"])
+    assert.deepStrictEqual(Laws.soundness(t), [])
+    assert.deepStrictEqual(Laws.parallelIsolation(t), [])
+  })
+
+  it("scope re-runs every branch when the item count changes", () => {
+    const plan = runFrom(edit((w) => { w.variables.topics = ["a", "b"] }), "report")
+    assert.deepStrictEqual(plan.resets, [{ _tag: "parallel", container: "each", branches: "all" }])
+  })
+
+  it("hydrate keeps only reused records and queues the start nodes in topological order", () => {
+    const plan = runFrom(edit((w) => { w.blocks[4].params.text = "changed" }), "summarize")
+    assert.deepStrictEqual(plan.start, ["summarize", "quote"])
+    assert.deepStrictEqual(plan.state.pending, ["summarize", "quote"])
+    assert.deepStrictEqual(Object.keys(plan.state.nodes).sort(), ["audit", "each#end", "each#start", "fetch", "route", "tag@0", "tag@1", "tag@2", "trigger"])
+    assert.strictEqual(plan.state.nodes["fetch"], prior.nodes["fetch"])
+    assert.strictEqual(plan.state.status, "pending")
+  })
+
+  it("hydrate strips the waits and pauses of re-run nodes", () => {
+    const snapshot: Snapshot.Snapshot = {
+      ...prior,
+      nodes: { ...prior.nodes, summarize: { ...prior.nodes["summarize"]!, status: "paused" } },
+      pauses: [{ node: "summarize", since: 1 }],
+      waits: [{ node: "quote", kind: "signal", signal: "go", since: 1 }]
+    }
+    const plan = runFrom(workflow, "route", snapshot)
+    assert.deepStrictEqual(plan.state.pauses, [])
+    assert.deepStrictEqual(plan.state.waits, [])
+  })
+})
+
+describe("Plan.runFrom", () => {
+  it("with no edit re-runs the target and what depends on it, and reuses the rest", () => {
+    const plan = runFrom(workflow, "summarize")
+    assert.deepStrictEqual(plan.rerun, ["summarize", "report"])
+    assert.deepStrictEqual(plan.reasons["summarize"], [{ _tag: "target" }])
+    assert.deepStrictEqual(plan.reasons["report"], [{ _tag: "downstream", root: "summarize" }])
+    assert.deepStrictEqual(plan.pruned, [])
+  })
+
+  it("without a snapshot is a full plan whose nodes say missing-prior-state", () => {
+    const plan = Result.getOrThrow(Plan.runFrom({ workflow, target: "quote" }))
+    assert.strictEqual(plan.rerun.length, Dag.size(Dag.make(workflow)))
+    assert.deepStrictEqual(plan.reasons["fetch"], [{ _tag: "missing-prior-state" }])
+    assert.deepStrictEqual(plan.reasons["quote"], [{ _tag: "target" }, { _tag: "missing-prior-state" }])
+  })
+
+  it("names the problem: unknown target, another workflow's snapshot, bad snapshot, invalid workflow", () => {
+    const failure = (r: Result.Result<Plan.Plan, Plan.PlanError>) => (Result.isFailure(r) ? r.failure : undefined)
+    const unknown = failure(Plan.runFrom({ workflow, snapshot: prior, target: "nope" }))
+    assert.strictEqual(unknown?._tag, "UnknownTarget")
+    assert.include(unknown?.message, "nope")
+    const other = failure(Plan.runFrom({ workflow, snapshot: { ...prior, workflow: { ...workflow, id: "other" } }, target: "fetch" }))
+    assert.strictEqual(other?._tag, "SnapshotOfAnotherWorkflow")
+    assert.deepStrictEqual(other?.path, ["snapshot", "workflow", "id"])
+    const future = failure(Plan.runFrom({ workflow, snapshot: { ...prior, schemaVersion: 2 as unknown as 1 }, target: "fetch" }))
+    assert.strictEqual(future?._tag, "InvalidSnapshot")
+    assert.include(future?.message, "version 2")
+    const invalid = failure(Plan.runFrom({ workflow: { ...workflow, edges: [...workflow.edges, { source: "report", target: "fetch" }] }, target: "fetch" }))
+    assert.strictEqual(invalid?._tag, "InvalidWorkflow")
+    assert.strictEqual(invalid?._tag === "InvalidWorkflow" ? invalid.cause._tag : undefined, "Cycle")
+  })
+
+  it("re-runs a loop whole, from iteration 0, when the target is inside it", () => {
+    const looped: Workflow.Workflow = {
+      id: "loop",
+      blocks: [
+        { id: "trigger", type: "trigger" },
+        { id: "step", type: "fn", params: { i: { $ref: "loop.index" } } },
+        { id: "next", type: "fn", params: { prev: { $ref: "blocks.step.output" } } },
+        { id: "out", type: "response", params: { all: { $ref: "blocks.repeat.output" } } }
+      ],
+      edges: [{ source: "trigger", target: "repeat" }, { source: "step", target: "next" }, { source: "repeat", target: "out" }],
+      loops: [{ id: "repeat", kind: "count", count: 3, body: ["step", "next"] }]
+    }
+    const t = Laws.trial({ before: looped, after: looped, target: "next" })
+    assert.deepStrictEqual(t.plan.rerun, ["repeat#start", "step", "next", "repeat#end", "out"])
+    assert.deepStrictEqual(t.plan.resets, [{ _tag: "loop", container: "repeat" }])
+    assert.deepStrictEqual(t.plan.reasons["step"], [{ _tag: "container-reset", container: "repeat" }])
+    assert.deepStrictEqual(t.replay.executed.filter((k) => k.startsWith("step")), ["step@0", "step@1", "step@2"])
+    assert.deepStrictEqual(Laws.soundness(t), [])
+  })
+})
+
+describe("Plan.resume", () => {
+  it("reuses finished nodes, re-runs unfinished ones and keeps their waits", () => {
+    const { quote: _q, report: _r, ...rest } = prior.nodes
+    const snapshot: Snapshot.Snapshot = {
+      ...prior,
+      status: "suspended",
+      nodes: { ...rest, summarize: { ...prior.nodes["summarize"]!, status: "waiting" } },
+      waits: [{ node: "summarize", kind: "signal", signal: "approve", since: 5 }]
+    }
+    const plan = Result.getOrThrow(Plan.resume(workflow, snapshot))
+    assert.strictEqual(plan.mode, "resume")
+    assert.deepStrictEqual(plan.rerun, ["summarize", "quote", "report"])
+    assert.deepStrictEqual(plan.reasons["summarize"], [{ _tag: "incomplete" }])
+    assert.deepStrictEqual(plan.state.waits, snapshot.waits)
+    assert.strictEqual(plan.state.status, "suspended")
+  })
+})
+
+describe("Plan views", () => {
+  const plan = runFrom(edit((w) => { w.blocks[7].params.seen = "x"; w.blocks[4].params.text = "y" }), "summarize")
+
+  it("explain prints one row per node with its plan and reasons", () => {
+    const text = Plan.explain(plan)
+    assert.include(text, "run-from plan of example from summarize: 3 re-run")
+    assert.match(text, /summarize\s+re-run\s+target/u)
+    assert.match(text, /report\s+re-run\s+downstream\(summarize\)/u)
+    assert.match(text, /audit\s+pruned\s+definition-changed/u)
+    assert.match(text, /fetch\s+reused/u)
+  })
+
+  it("toJson is plain JSON", () => {
+    const json = Plan.toJson(plan) as Record<string, unknown>
+    assert.deepStrictEqual(JSON.parse(JSON.stringify(json)), json)
+    assert.deepStrictEqual(json["rerun"], plan.rerun)
+  })
+
+  it("Mermaid and DOT style re-run, reused and pruned nodes apart", () => {
+    const mermaid = Plan.toMermaid(plan)
+    assert.match(mermaid, /^flowchart TD/u)
+    assert.match(mermaid, /"summarize"\]:::rerun/u)
+    assert.match(mermaid, /"fetch"\]:::reused/u)
+    assert.match(mermaid, /"audit"\]:::pruned/u)
+    assert.include(mermaid, "subgraph each_body")
+    assert.include(mermaid, `-->|"long"|`)
+    const dot = Plan.toDot(plan)
+    assert.match(dot, /"summarize" \[label="summarize\\nre-run", style="filled,bold"/u)
+    assert.match(dot, /"audit" \[label="audit\\npruned", style="dashed"/u)
+    assert.include(dot, `"route" -> "summarize" [label="long"];`)
+  })
+})

@@ -18,3 +18,17 @@ export * as Database from "./Database.ts"
  * @since 0.1.0
  */
 export * as PgliteClient from "./PgliteClient.ts"
+
+/**
+ * The schema as effect/sql migrations in code (`Migrations.run`).
+ *
+ * @since 0.1.0
+ */
+export * as Migrations from "./Migrations.ts"
+
+/**
+ * The `RunStore` over effect/sql (`SqlRunStore.layer`, `SqlRunStore.layerFromConfig`).
+ *
+ * @since 0.1.0
+ */
+export * as SqlRunStore from "./SqlRunStore.ts"

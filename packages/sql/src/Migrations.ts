@@ -1,0 +1,146 @@
+/**
+ * The schema Ripple persists to, as effect/sql migrations kept in code: applied on start, once per
+ * database (the Migrator records what it applied and serialises concurrent starts).
+ *
+ * **Details**
+ *
+ * - `ripple_workflow_versions`: frozen, content-addressed workflow versions (never updated).
+ * - `ripple_runs`: one row per run with its persisted `RunStatus` machine, diagnostics columns that
+ *   only move forward, and the lease (owner, expiry, generation) a `Worker` fences writes on.
+ * - `ripple_journal`: one row per (run, node): the node record of the run's snapshot.
+ * - `ripple_scopes`: loop and parallel instances of a run (the snapshot's `loops` / `parallels`).
+ * - `ripple_deliveries`: signals and approval decisions kept for a run until a node consumes them;
+ *   at most one kept per (run, kind, name), so delivering twice is idempotent.
+ * - `ripple_latest`: the latest finished run per (workflow, trigger).
+ *
+ * Every query of `SqlRunStore` and `Worker` has an index: primary keys for lookups by id, and the
+ * partial indexes below for claiming, waking and dashboards.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Migrator from "effect/sql/Migrator"
+import * as SqlClient from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
+
+/**
+ * The table the Migrator records applied migrations in.
+ *
+ * @since 0.1.0
+ */
+export const table = "ripple_migrations"
+
+const initial = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`CREATE TABLE ripple_workflow_versions (
+    version text PRIMARY KEY,
+    workflow_id text NOT NULL,
+    definition jsonb NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+  )`
+  yield* sql`CREATE TABLE ripple_runs (
+    id text PRIMARY KEY,
+    seq bigserial NOT NULL,
+    workflow_id text NOT NULL,
+    version text NOT NULL REFERENCES ripple_workflow_versions (version),
+    mode text NOT NULL CHECK (mode IN ('full', 'run-from', 'resume')),
+    source_run text,
+    target text,
+    trigger text,
+    input jsonb NOT NULL,
+    status text NOT NULL,
+    machine jsonb NOT NULL,
+    revision bigint NOT NULL DEFAULT 0,
+    error text,
+    last_started_node text,
+    last_started_at double precision,
+    last_completed_node text,
+    last_completed_at double precision,
+    finalization text,
+    messages jsonb NOT NULL DEFAULT '[]',
+    created_at double precision NOT NULL,
+    updated_at double precision NOT NULL,
+    lease_owner text,
+    lease_expires_at timestamptz,
+    lease_generation bigint NOT NULL DEFAULT 0,
+    wake_at double precision,
+    awaited_signals text[] NOT NULL DEFAULT '{}',
+    awaited_approvals text[] NOT NULL DEFAULT '{}'
+  )`
+  // Claiming: unleased or expired runs that still have work, oldest first.
+  yield* sql`CREATE INDEX ripple_runs_claimable ON ripple_runs (seq)
+    WHERE status IN ('pending', 'running')`
+  // Waking sleepers.
+  yield* sql`CREATE INDEX ripple_runs_dormant ON ripple_runs (wake_at) WHERE status IN ('suspended', 'paused')`
+  // Dashboards and latest-run lookups by workflow.
+  yield* sql`CREATE INDEX ripple_runs_workflow ON ripple_runs (workflow_id, status)`
+  // Orders a run's rows by their last write (the snapshot lists waits and pauses in that order).
+  yield* sql`CREATE SEQUENCE ripple_journal_written`
+  yield* sql`CREATE TABLE ripple_journal (
+    run_id text NOT NULL REFERENCES ripple_runs (id) ON DELETE CASCADE,
+    node text NOT NULL,
+    status text NOT NULL,
+    attempt integer NOT NULL,
+    inputs jsonb,
+    output jsonb,
+    fingerprints jsonb NOT NULL,
+    decision text,
+    error jsonb,
+    started_at double precision,
+    finished_at double precision,
+    reused_from text,
+    reasons jsonb,
+    dormancy jsonb,
+    written bigint NOT NULL DEFAULT nextval('ripple_journal_written'),
+    PRIMARY KEY (run_id, node)
+  )`
+  // "How many runs are at each block": running journal rows only.
+  yield* sql`CREATE INDEX ripple_journal_running ON ripple_journal (node) WHERE status = 'running'`
+  yield* sql`CREATE TABLE ripple_scopes (
+    run_id text NOT NULL REFERENCES ripple_runs (id) ON DELETE CASCADE,
+    scope text NOT NULL,
+    kind text NOT NULL CHECK (kind IN ('loop', 'parallel')),
+    value jsonb NOT NULL,
+    PRIMARY KEY (run_id, scope)
+  )`
+  yield* sql`CREATE TABLE ripple_deliveries (
+    seq bigserial PRIMARY KEY,
+    run_id text NOT NULL REFERENCES ripple_runs (id) ON DELETE CASCADE,
+    kind text NOT NULL CHECK (kind IN ('signal', 'approval')),
+    name text NOT NULL,
+    payload jsonb NOT NULL,
+    at double precision NOT NULL,
+    consumed_at timestamptz
+  )`
+  // At most one kept (unconsumed) delivery per run, kind and name: delivering twice keeps one.
+  yield* sql`CREATE UNIQUE INDEX ripple_deliveries_kept ON ripple_deliveries (run_id, kind, name)
+    WHERE consumed_at IS NULL`
+  yield* sql`CREATE TABLE ripple_latest (
+    workflow_id text NOT NULL,
+    trigger_key text NOT NULL,
+    run_id text NOT NULL REFERENCES ripple_runs (id) ON DELETE CASCADE,
+    created_at double precision NOT NULL,
+    seq bigint NOT NULL,
+    PRIMARY KEY (workflow_id, trigger_key)
+  )`
+})
+
+/**
+ * Every migration, by id.
+ *
+ * @since 0.1.0
+ */
+export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.SqlClient>> = {
+  "1_initial": initial
+}
+
+/**
+ * Applies the pending migrations (idempotent); returns the ids and names it applied.
+ *
+ * @since 0.1.0
+ */
+export const run: Effect.Effect<
+  ReadonlyArray<readonly [id: number, name: string]>,
+  Migrator.MigrationError | SqlError,
+  SqlClient.SqlClient
+> = Migrator.make({})({ loader: Migrator.fromRecord(migrations), table })

@@ -1,0 +1,669 @@
+/**
+ * The `RunStore` over effect/sql, for a PostgreSQL server or embedded PGlite (see `Migrations`
+ * for the tables).
+ *
+ * **Details**
+ *
+ * - `journal` is one statement: the run row is updated (diagnostics move forward) and the batch is
+ *   upserted into `ripple_journal` in the same implicit transaction; a `Reused` entry whose source
+ *   run is stored is copied server-side (`INSERT … SELECT` from the source run's rows), its record
+ *   is never read back.
+ * - `transition` restores the persisted `RunStatus` machine, offers the event and writes the result
+ *   with a compare-and-set on the row's revision, so concurrent writers never lose an update and an
+ *   illegal event writes nothing. A run settling as completed or failed becomes the latest of its
+ *   (workflow, trigger) in the same statement.
+ * - `fenced(lease)` is the same store for one run whose every write also requires the lease
+ *   (owner, generation): a worker that lost its lease cannot write (`LeaseLost`).
+ * - SQL failures are defects of the port (the engine has no recovery for them); `Worker` and the
+ *   typed operations here (`checkedSnapshot`, `atBlocks`, ...) keep them typed.
+ *
+ * @since 0.1.0
+ */
+import { Snapshot, type Workflow } from "@ripple/core"
+import { RunStatus, RunStore } from "@ripple/runtime"
+import type * as Config from "effect/Config"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
+import type { MigrationError } from "effect/sql/Migrator"
+import * as SqlClient from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
+import * as Database from "./Database.ts"
+import * as Migrations from "./Migrations.ts"
+
+type Json = Workflow.Json
+
+/**
+ * A run's lease: the worker holding it and the generation it was granted at.
+ *
+ * @since 0.1.0
+ */
+export interface Lease {
+  readonly runId: string
+  readonly owner: string
+  readonly generation: number
+}
+
+/**
+ * The lease was taken by another worker (or released): the write was refused.
+ *
+ * @since 0.1.0
+ */
+export class LeaseLost extends Data.TaggedError("LeaseLost")<{
+  readonly runId: string
+  readonly owner: string
+  readonly generation: number
+}> {
+  override get message() {
+    return `run ${this.runId}: lease of ${this.owner} (generation ${this.generation}) was lost`
+  }
+}
+
+/**
+ * A stored run or journal row does not decode: the run cannot be resumed.
+ *
+ * @since 0.1.0
+ */
+export class CorruptRun extends Data.TaggedError("CorruptRun")<{
+  readonly runId: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `run ${this.runId} is corrupt: ${this.reason}`
+  }
+}
+
+/**
+ * The SQL store: the `RunStore` port plus what workers and dashboards need.
+ *
+ * @since 0.1.0
+ */
+export class SqlRunStore extends Context.Service<SqlRunStore, {
+  /** The port, unfenced (for `Runs`, submitters and tools). */
+  readonly store: RunStore.RunStore["Service"]
+  /** The port for one leased run: every write also requires the lease; a lost lease dies with `LeaseLost`. */
+  readonly fenced: (lease: Lease) => RunStore.RunStore["Service"]
+  /** The run's snapshot, decoded and checked: a row that does not decode is `CorruptRun`. */
+  readonly checkedSnapshot: (
+    runId: string
+  ) => Effect.Effect<Snapshot.Snapshot, RunStore.RunNotFound | RunStore.WorkflowNotFound | CorruptRun>
+  /** Marks a run failed with `reason`, whatever its stored machine holds (a corrupt run included), unless it is terminal. */
+  readonly markFailed: (lease: Lease, reason: string, at: number) => Effect.Effect<void, LeaseLost>
+  /** How many unfinished runs of a workflow are at each block right now (nodes journaled as running). */
+  readonly atBlocks: (workflowId: string) => Effect.Effect<{ readonly [node: string]: number }, SqlError>
+}>()("ripple/sql/SqlRunStore") {}
+
+interface RunRow {
+  readonly id: string
+  readonly workflow_id: string
+  readonly version: string
+  readonly mode: RunStore.Run["mode"]
+  readonly source_run: string | null
+  readonly target: string | null
+  readonly trigger: string | null
+  readonly input: { readonly [key: string]: Json }
+  readonly status: RunStatus.Status
+  readonly machine: RunStatus.Persisted
+  readonly revision: number | bigint | string
+  readonly last_started_node: string | null
+  readonly last_started_at: number | null
+  readonly last_completed_node: string | null
+  readonly last_completed_at: number | null
+  readonly finalization: Snapshot.Diagnostics["finalization"] | null
+  readonly messages: ReadonlyArray<string>
+  readonly created_at: number
+  readonly updated_at: number
+  readonly lease_owner: string | null
+  readonly lease_generation: number | bigint | string
+}
+
+const diagnosticsOf = (row: RunRow): Snapshot.Diagnostics => ({
+  ...(row.last_started_node === null || row.last_started_at === null
+    ? {}
+    : { lastStarted: { node: row.last_started_node, at: Number(row.last_started_at) } }),
+  ...(row.last_completed_node === null || row.last_completed_at === null
+    ? {}
+    : { lastCompleted: { node: row.last_completed_node, at: Number(row.last_completed_at) } }),
+  ...(row.finalization === null || row.finalization === undefined ? {} : { finalization: row.finalization }),
+  messages: row.messages
+})
+
+const runOf = (row: RunRow): RunStore.Run => ({
+  id: row.id,
+  workflowId: row.workflow_id,
+  version: row.version,
+  mode: row.mode,
+  sourceRun: row.source_run ?? undefined,
+  target: row.target ?? undefined,
+  trigger: row.trigger ?? undefined,
+  input: row.input,
+  status: row.status,
+  machine: row.machine,
+  diagnostics: diagnosticsOf(row),
+  createdAt: Number(row.created_at),
+  updatedAt: Number(row.updated_at)
+})
+
+const settled: ReadonlyArray<RunStatus.Status> = ["completed", "failed"]
+
+const triggerKey = (trigger: string | undefined | null): string => (trigger === undefined || trigger === null ? "" : `=${trigger}`)
+
+const newId = (): string => globalThis.crypto.randomUUID()
+
+// A node record as one jsonb object, absent fields left out (a SQL NULL column is an absent field;
+// a jsonb `null` output is a present null).
+const recordSql = `jsonb_build_object('status', j.status, 'fingerprints', j.fingerprints, 'attempt', j.attempt)
+  || CASE WHEN j.inputs IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('inputs', j.inputs) END
+  || CASE WHEN j.output IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('output', j.output) END
+  || CASE WHEN j.started_at IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('startedAt', j.started_at) END
+  || CASE WHEN j.finished_at IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('finishedAt', j.finished_at) END
+  || CASE WHEN j.decision IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('decision', j.decision) END
+  || CASE WHEN j.error IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('error', j.error) END
+  || CASE WHEN j.reused_from IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('reusedFrom', j.reused_from) END`
+
+interface Batch {
+  /** Rows written from records: JSON objects with short keys, absent fields left out. */
+  readonly rows: Array<Record<string, unknown>>
+  /** Reused nodes copied from the source run's rows. */
+  readonly copies: Array<{ readonly n: string; readonly s: string; readonly r: ReadonlyArray<string> }>
+  /** Loop and parallel instances. */
+  readonly scopes: Array<{ readonly s: string; readonly k: "loop" | "parallel"; readonly v: unknown }>
+  /** Deliveries consumed, one per entry. */
+  readonly consumed: Array<{ readonly k: RunStore.DeliveryKind; readonly n: string }>
+  readonly lastStarted: { readonly node: string; readonly at: number } | undefined
+  readonly lastCompleted: { readonly node: string; readonly at: number } | undefined
+}
+
+const rowOf = (
+  node: string,
+  record: Snapshot.NodeRecord,
+  reasons: ReadonlyArray<string> | undefined,
+  dormancy: unknown
+) => {
+  const row: Record<string, unknown> = { n: node, s: record.status, a: record.attempt, f: record.fingerprints }
+  if (record.inputs !== undefined) row.i = record.inputs
+  if (Object.hasOwn(record, "output")) row.o = record.output
+  if (record.startedAt !== undefined) row.sa = record.startedAt
+  if (record.finishedAt !== undefined) row.fa = record.finishedAt
+  if (record.decision !== undefined) row.d = record.decision
+  if (record.error !== undefined) row.e = record.error
+  if (record.reusedFrom !== undefined) row.rf = record.reusedFrom
+  if (reasons !== undefined) row.r = reasons
+  if (dormancy !== undefined) row.w = dormancy
+  return row
+}
+
+const batchOf = (runId: string, entries: ReadonlyArray<RunStore.JournalEntry>): Batch => {
+  // Later entries for a node replace earlier ones, so only the last one per node is written (in
+  // the order of the last writes).
+  const last = new Map<string, RunStore.JournalEntry>()
+  const scopes = new Map<string, Batch["scopes"][number]>()
+  const consumed: Batch["consumed"] = []
+  for (const entry of entries) {
+    switch (entry._tag) {
+      case "Consumed":
+        consumed.push({ k: entry.kind, n: entry.name })
+        break
+      case "Scope":
+        scopes.set(entry.scope, {
+          s: entry.scope,
+          k: entry.scopeOf._tag,
+          v: entry.scopeOf._tag === "loop" ? entry.scopeOf.loop : entry.scopeOf.parallel
+        })
+        break
+      default:
+        last.delete(entry.node)
+        last.set(entry.node, entry)
+    }
+  }
+  const rows: Batch["rows"] = []
+  const copies: Batch["copies"] = []
+  let lastStarted: Batch["lastStarted"]
+  let lastCompleted: Batch["lastCompleted"]
+  for (const entry of last.values()) {
+    switch (entry._tag) {
+      case "Consumed":
+      case "Scope":
+        break
+      case "Reused": {
+        // A run resumed in place keeps its own rows as they are.
+        if (entry.from === runId) break
+        if (entry.from !== undefined && entry.record.reusedFrom === undefined) {
+          copies.push({ n: entry.node, s: entry.from, r: entry.reasons })
+        } else {
+          const producer = entry.record.reusedFrom ?? entry.from
+          const record = producer === undefined ? entry.record : { ...entry.record, reusedFrom: producer }
+          rows.push(rowOf(entry.node, record, entry.reasons, undefined))
+        }
+        break
+      }
+      case "Waiting":
+      case "Paused":
+        rows.push(rowOf(entry.node, RunStore.recordOf(entry), undefined, RunStore.dormancyOf(entry)))
+        break
+      default:
+        rows.push(rowOf(entry.node, RunStore.recordOf(entry), undefined, undefined))
+        if (entry._tag === "Started" && (lastStarted === undefined || entry.at >= lastStarted.at)) {
+          lastStarted = { node: entry.node, at: entry.at }
+        }
+        if (entry._tag === "Completed" && (lastCompleted === undefined || entry.at >= lastCompleted.at)) {
+          lastCompleted = { node: entry.node, at: entry.at }
+        }
+    }
+  }
+  return { rows, copies, scopes: [...scopes.values()], consumed, lastStarted, lastCompleted }
+}
+
+const errorOfMachine = (machine: RunStatus.Persisted): string | null =>
+  machine.context.error ?? machine.context.failures.at(-1)?.error ?? null
+
+/**
+ * Builds the store over the `SqlClient` (migrations must have run: see `layer`).
+ *
+ * @since 0.1.0
+ */
+export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlClient> = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  // Versions are immutable: once read, a version never needs reading again.
+  const workflows = new Map<string, Workflow.Workflow>()
+
+  const json = (value: unknown) => JSON.stringify(value)
+
+  const saveWorkflow = (workflow: Workflow.Workflow) =>
+    Effect.suspend(() => {
+      const version = RunStore.versionOf(workflow)
+      if (workflows.has(version)) return Effect.succeed(version)
+      return sql`INSERT INTO ripple_workflow_versions (version, workflow_id, definition)
+        VALUES (${version}, ${workflow.id}, ${json(workflow)}::jsonb) ON CONFLICT (version) DO NOTHING`.pipe(
+        Effect.tap(() => Effect.sync(() => workflows.set(version, workflow))),
+        Effect.as(version),
+        Effect.orDie
+      )
+    })
+
+  const loadWorkflow = (version: string): Effect.Effect<Workflow.Workflow, RunStore.WorkflowNotFound> =>
+    Effect.suspend(() => {
+      const cached = workflows.get(version)
+      if (cached !== undefined) return Effect.succeed(cached)
+      return sql<{ readonly definition: Workflow.Workflow }>`SELECT definition FROM ripple_workflow_versions WHERE version = ${version}`
+        .pipe(
+          Effect.orDie,
+          Effect.flatMap((rows) => {
+            const row = rows[0]
+            if (row === undefined) return Effect.fail(new RunStore.WorkflowNotFound({ version }))
+            workflows.set(version, row.definition)
+            return Effect.succeed(row.definition)
+          })
+        )
+    })
+
+  const readRun = (runId: string) =>
+    Effect.flatMap(
+      Effect.orDie(sql<RunRow>`SELECT * FROM ripple_runs WHERE id = ${runId}`),
+      (rows) => rows[0] === undefined ? Effect.fail(new RunStore.RunNotFound({ runId })) : Effect.succeed(rows[0])
+    )
+
+  const createRun = (input: RunStore.NewRun) =>
+    Effect.gen(function*() {
+      const workflow = yield* loadWorkflow(input.version)
+      const machine = RunStatus.persist(RunStatus.initial())
+      const rows = yield* Effect.orDie(sql<RunRow>`INSERT INTO ripple_runs
+        (id, workflow_id, version, mode, source_run, target, trigger, input, status, machine, created_at, updated_at)
+        VALUES (${newId()}, ${workflow.id}, ${input.version}, ${input.mode}, ${input.sourceRun ?? null},
+          ${input.target ?? null}, ${input.trigger ?? null}, ${json(input.input)}::jsonb, ${machine.status},
+          ${json(machine)}::jsonb, ${input.at}, ${input.at})
+        RETURNING *`)
+      return runOf(rows[0]!)
+    })
+
+  /**
+   * Writes an accepted machine if the row still has `revision` (and the lease, when fenced);
+   * returns whether it was written. A settled run becomes the latest of its (workflow, trigger).
+   */
+  const writeMachine = (
+    runId: string,
+    revision: RunRow["revision"],
+    accepted: RunStatus.Snapshot,
+    at: number,
+    lease: Lease | undefined
+  ) => {
+    const machine = RunStatus.persist(accepted)
+    const suspension = RunStatus.suspension(accepted)
+    const becomesLatest = settled.includes(machine.status)
+    const fence = lease === undefined
+      ? sql`TRUE`
+      : sql`lease_owner = ${lease.owner} AND lease_generation = ${lease.generation}`
+    return Effect.orDie(sql<{ readonly n: number | bigint | string }>`WITH updated AS (
+        UPDATE ripple_runs SET status = ${machine.status}, machine = ${json(machine)}::jsonb,
+          revision = revision + 1, updated_at = ${at}, error = ${errorOfMachine(machine)},
+          wake_at = ${suspension.wakeAt},
+          awaited_signals = ARRAY(SELECT jsonb_array_elements_text(${json(suspension.signals)}::jsonb)),
+          awaited_approvals = ARRAY(SELECT jsonb_array_elements_text(${json(suspension.approvals)}::jsonb))
+        WHERE id = ${runId} AND revision = ${String(revision)} AND ${fence}
+        RETURNING id, workflow_id, trigger, created_at, seq
+      ), latest AS (
+        INSERT INTO ripple_latest (workflow_id, trigger_key, run_id, created_at, seq)
+        SELECT workflow_id, CASE WHEN trigger IS NULL THEN '' ELSE '=' || trigger END, id, created_at, seq
+        FROM updated WHERE ${sql.literal(becomesLatest ? "TRUE" : "FALSE")}
+        ON CONFLICT (workflow_id, trigger_key) DO UPDATE SET run_id = excluded.run_id, created_at = excluded.created_at, seq = excluded.seq
+        WHERE (ripple_latest.created_at, ripple_latest.seq) <= (excluded.created_at, excluded.seq)
+      )
+      SELECT count(*) AS n FROM updated`).pipe(Effect.map((rows) => Number(rows[0]?.n ?? 0) === 1))
+  }
+
+  const restoreOrDie = (runId: string, machine: unknown) => {
+    const restored = RunStatus.restore(machine)
+    return Result.isFailure(restored)
+      ? Effect.die(new CorruptRun({ runId, reason: `run status: ${restored.failure.message}` }))
+      : Effect.succeed(restored.success)
+  }
+
+  const leaseLost = (lease: Lease) => new LeaseLost({ runId: lease.runId, owner: lease.owner, generation: lease.generation })
+
+  const holds = (row: RunRow, lease: Lease) =>
+    row.lease_owner === lease.owner && Number(row.lease_generation) === lease.generation
+
+  const transition = (lease: Lease | undefined) =>
+  (
+    runId: string,
+    event: RunStatus.Event,
+    at: number
+  ): Effect.Effect<{ readonly from: RunStatus.Status; readonly to: RunStatus.Status }, RunStore.RunNotFound | RunStore.IllegalTransition> =>
+    Effect.gen(function*() {
+      // Compare-and-set: a concurrent writer makes the update miss, and the event is offered again.
+      for (;;) {
+        const row = yield* readRun(runId)
+        if (lease !== undefined && !holds(row, lease)) return yield* Effect.die(leaseLost(lease))
+        const machine = yield* restoreOrDie(runId, row.machine)
+        const applied = RunStore.applyEvent(runId, machine, event)
+        if (Result.isFailure(applied)) return yield* Effect.fail(applied.failure)
+        if (yield* writeMachine(runId, row.revision, applied.success, at, lease)) {
+          return { from: row.status, to: RunStatus.status(applied.success) }
+        }
+      }
+    })
+
+  const journal = (lease: Lease | undefined) => (runId: string, entries: ReadonlyArray<RunStore.JournalEntry>) =>
+    Effect.suspend(() => {
+      const batch = batchOf(runId, entries)
+      const fence = lease === undefined
+        ? sql`TRUE`
+        : sql`lease_owner = ${lease.owner} AND lease_generation = ${lease.generation}`
+      const ls = batch.lastStarted
+      const lc = batch.lastCompleted
+      return sql<{ readonly found: number | bigint | string }>`WITH run AS (
+          UPDATE ripple_runs SET
+            last_started_node = CASE WHEN ${ls?.at ?? null}::double precision >= COALESCE(last_started_at, '-Infinity')
+              THEN ${ls?.node ?? null} ELSE last_started_node END,
+            last_started_at = GREATEST(last_started_at, ${ls?.at ?? null}::double precision),
+            last_completed_node = CASE WHEN ${lc?.at ?? null}::double precision >= COALESCE(last_completed_at, '-Infinity')
+              THEN ${lc?.node ?? null} ELSE last_completed_node END,
+            last_completed_at = GREATEST(last_completed_at, ${lc?.at ?? null}::double precision)
+          WHERE id = ${runId} AND ${fence}
+          RETURNING id
+        ), incoming AS (
+          SELECT run.id AS run_id, e->>'n' AS node, e->>'s' AS status, (e->>'a')::integer AS attempt, e->'i' AS inputs,
+            e->'o' AS output, e->'f' AS fingerprints, e->>'d' AS decision, e->'e' AS error,
+            (e->>'sa')::double precision AS started_at, (e->>'fa')::double precision AS finished_at,
+            e->>'rf' AS reused_from, e->'r' AS reasons, e->'w' AS dormancy, o AS ord
+          FROM run, jsonb_array_elements(${json(batch.rows)}::jsonb) WITH ORDINALITY AS x(e, o)
+          UNION ALL
+          SELECT run.id, s.node, s.status, s.attempt, s.inputs, s.output, s.fingerprints, s.decision, s.error,
+            s.started_at, s.finished_at, COALESCE(s.reused_from, s.run_id), c->'r', NULL, 0
+          FROM run, jsonb_array_elements(${json(batch.copies)}::jsonb) c
+          JOIN ripple_journal s ON s.run_id = c->>'s' AND s.node = c->>'n'
+        ), written AS (
+          INSERT INTO ripple_journal AS j (run_id, node, status, attempt, inputs, output, fingerprints, decision, error,
+            started_at, finished_at, reused_from, reasons, dormancy)
+          SELECT run_id, node, status, attempt, inputs, output, fingerprints, decision, error, started_at, finished_at,
+            reused_from, reasons, dormancy FROM incoming ORDER BY ord
+          ON CONFLICT (run_id, node) DO UPDATE SET status = excluded.status, attempt = excluded.attempt,
+            inputs = excluded.inputs, output = excluded.output, fingerprints = excluded.fingerprints,
+            decision = excluded.decision, error = excluded.error, started_at = excluded.started_at,
+            finished_at = excluded.finished_at, reused_from = excluded.reused_from, reasons = excluded.reasons,
+            dormancy = excluded.dormancy, written = excluded.written
+        ), scoped AS (
+          INSERT INTO ripple_scopes (run_id, scope, kind, value)
+          SELECT run.id, c->>'s', c->>'k', c->'v' FROM run, jsonb_array_elements(${json(batch.scopes)}::jsonb) c
+          ON CONFLICT (run_id, scope) DO UPDATE SET kind = excluded.kind, value = excluded.value
+        ), consumed AS (
+          UPDATE ripple_deliveries d SET consumed_at = now()
+          FROM run, jsonb_array_elements(${json(batch.consumed)}::jsonb) c
+          WHERE d.run_id = run.id AND d.kind = c->>'k' AND d.name = c->>'n' AND d.consumed_at IS NULL
+        )
+        SELECT count(*) AS found FROM run`.pipe(
+        Effect.orDie,
+        Effect.flatMap((rows) => {
+          if (Number(rows[0]?.found ?? 0) === 1) return Effect.void
+          if (lease === undefined) return Effect.fail(new RunStore.RunNotFound({ runId }))
+          // Not found, or found without the lease: tell them apart for the error.
+          return Effect.flatMap(readRun(runId), () => Effect.die(leaseLost(lease)))
+        })
+      )
+    })
+
+  const setDiagnostics = (lease: Lease | undefined) => (runId: string, diagnostics: Snapshot.Diagnostics, at: number) =>
+    Effect.suspend(() => {
+      const fence = lease === undefined
+        ? sql`TRUE`
+        : sql`lease_owner = ${lease.owner} AND lease_generation = ${lease.generation}`
+      const ls = diagnostics.lastStarted
+      const lc = diagnostics.lastCompleted
+      // Last started and last completed only move forward; a stale write leaves them as they are.
+      return sql<{ readonly id: string }>`UPDATE ripple_runs SET
+          last_started_node = CASE WHEN ${ls?.at ?? null}::double precision >= COALESCE(last_started_at, '-Infinity')
+            THEN ${ls?.node ?? null} ELSE last_started_node END,
+          last_started_at = GREATEST(last_started_at, ${ls?.at ?? null}::double precision),
+          last_completed_node = CASE WHEN ${lc?.at ?? null}::double precision >= COALESCE(last_completed_at, '-Infinity')
+            THEN ${lc?.node ?? null} ELSE last_completed_node END,
+          last_completed_at = GREATEST(last_completed_at, ${lc?.at ?? null}::double precision),
+          finalization = ${diagnostics.finalization ?? null}, messages = ${json(diagnostics.messages)}::jsonb,
+          updated_at = ${at}
+        WHERE id = ${runId} AND ${fence} RETURNING id`.pipe(
+        Effect.orDie,
+        Effect.flatMap((rows) => {
+          if (rows.length === 1) return Effect.void
+          if (lease === undefined) return Effect.fail(new RunStore.RunNotFound({ runId }))
+          return Effect.flatMap(readRun(runId), () => Effect.die(leaseLost(lease)))
+        })
+      )
+    })
+
+  interface SnapshotRow extends RunRow {
+    readonly nodes: { readonly [node: string]: Snapshot.NodeRecord } | null
+    readonly dormancies: ReadonlyArray<{ readonly wait?: Snapshot.Wait; readonly pause?: Snapshot.Pause }> | null
+    readonly loops: { readonly [scope: string]: Snapshot.LoopScope } | null
+    readonly parallels: { readonly [scope: string]: Snapshot.ParallelScope } | null
+  }
+
+  const readSnapshot = (runId: string) =>
+    Effect.gen(function*() {
+      const rows = yield* Effect.orDie(sql<SnapshotRow>`SELECT r.*,
+          (SELECT jsonb_object_agg(j.node, ${sql.literal(recordSql)}) FROM ripple_journal j WHERE j.run_id = r.id) AS nodes,
+          (SELECT jsonb_agg(j.dormancy ORDER BY j.written) FROM ripple_journal j
+            WHERE j.run_id = r.id AND j.dormancy IS NOT NULL) AS dormancies,
+          (SELECT jsonb_object_agg(s.scope, s.value) FROM ripple_scopes s WHERE s.run_id = r.id AND s.kind = 'loop') AS loops,
+          (SELECT jsonb_object_agg(s.scope, s.value) FROM ripple_scopes s WHERE s.run_id = r.id AND s.kind = 'parallel') AS parallels
+        FROM ripple_runs r WHERE r.id = ${runId}`)
+      const row = rows[0]
+      if (row === undefined) return yield* Effect.fail(new RunStore.RunNotFound({ runId }))
+      return row
+    })
+
+  const snapshotOf = (row: SnapshotRow) =>
+    Effect.map(loadWorkflow(row.version), (workflow): Snapshot.Snapshot => ({
+      schemaVersion: Snapshot.schemaVersion,
+      runId: row.id,
+      workflow,
+      ...(row.trigger === null ? {} : { trigger: row.trigger }),
+      input: row.input,
+      status: row.status,
+      nodes: row.nodes ?? {},
+      loops: row.loops ?? {},
+      parallels: row.parallels ?? {},
+      pending: [],
+      waits: (row.dormancies ?? []).flatMap((d) => d.wait === undefined ? [] : [d.wait]),
+      pauses: (row.dormancies ?? []).flatMap((d) => d.pause === undefined ? [] : [d.pause]),
+      diagnostics: diagnosticsOf(row),
+      startedAt: Number(row.created_at),
+      updatedAt: Number(row.updated_at)
+    }))
+
+  const snapshot = (runId: string) => Effect.flatMap(readSnapshot(runId), snapshotOf)
+
+  const reasons = (runId: string) =>
+    Effect.gen(function*() {
+      const rows = yield* Effect.orDie(sql<{ readonly node: string | null; readonly reasons: ReadonlyArray<string> | null }>`
+        SELECT j.node, j.reasons FROM ripple_runs r
+        LEFT JOIN ripple_journal j ON j.run_id = r.id AND j.reasons IS NOT NULL
+        WHERE r.id = ${runId}`)
+      if (rows.length === 0) return yield* Effect.fail(new RunStore.RunNotFound({ runId }))
+      const found: Record<string, ReadonlyArray<string>> = {}
+      for (const row of rows) if (row.node !== null && row.reasons !== null) found[row.node] = row.reasons
+      return found
+    })
+
+  const latestSnapshot = (workflowId: string, trigger?: string | undefined) =>
+    Effect.gen(function*() {
+      const rows = yield* Effect.orDie(sql<{ readonly run_id: string }>`SELECT run_id FROM ripple_latest
+        WHERE workflow_id = ${workflowId} AND trigger_key = ${triggerKey(trigger)}`)
+      const row = rows[0]
+      if (row === undefined) return Option.none()
+      // The latest run exists (a foreign key holds it), so only its workflow version can be missing.
+      return Option.some(yield* Effect.orDie(Effect.catchTag(snapshot(row.run_id), "RunNotFound", Effect.die)))
+    })
+
+  const deliver = (runId: string, delivery: RunStore.Delivery) =>
+    Effect.gen(function*() {
+      const rows = yield* Effect.orDie(sql<{ readonly kept: boolean; readonly found: boolean }>`WITH run AS (
+          SELECT id FROM ripple_runs WHERE id = ${runId}
+        ), kept AS (
+          INSERT INTO ripple_deliveries (run_id, kind, name, payload, at)
+          SELECT id, ${delivery.kind}, ${delivery.name}, ${json(delivery.payload)}::jsonb, ${delivery.at} FROM run
+          ON CONFLICT (run_id, kind, name) WHERE consumed_at IS NULL DO NOTHING
+          RETURNING seq
+        )
+        SELECT EXISTS (SELECT 1 FROM kept) AS kept, EXISTS (SELECT 1 FROM run) AS found`)
+      if (rows[0]?.found !== true) return yield* Effect.fail(new RunStore.RunNotFound({ runId }))
+      return rows[0].kept
+    })
+
+  const deliveries = (runId: string) =>
+    Effect.gen(function*() {
+      const rows = yield* Effect.orDie(sql<{
+        readonly kind: RunStore.DeliveryKind | null
+        readonly name: string
+        readonly payload: Json
+        readonly at: number
+      }>`SELECT d.kind, d.name, d.payload, d.at FROM ripple_runs r
+        LEFT JOIN ripple_deliveries d ON d.run_id = r.id AND d.consumed_at IS NULL
+        WHERE r.id = ${runId} ORDER BY d.seq`)
+      if (rows.length === 0) return yield* Effect.fail(new RunStore.RunNotFound({ runId }))
+      return rows.flatMap((row): Array<RunStore.Delivery> =>
+        row.kind === null ? [] : [{ kind: row.kind, name: row.name, payload: row.payload, at: Number(row.at) }]
+      )
+    })
+
+  const wakeable = (now: number) =>
+    Effect.map(
+      Effect.orDie(sql<{ readonly id: string; readonly status: RunStatus.Status; readonly wake_at: number | null }>`
+        SELECT id, status, wake_at FROM ripple_runs
+        WHERE status IN ('suspended', 'paused') AND wake_at <= ${now}
+        UNION
+        SELECT r.id, r.status, r.wake_at FROM ripple_deliveries d JOIN ripple_runs r ON r.id = d.run_id
+        WHERE d.consumed_at IS NULL AND r.status IN ('suspended', 'paused')
+          AND ((d.kind = 'signal' AND d.name = ANY (r.awaited_signals))
+            OR (d.kind = 'approval' AND d.name = ANY (r.awaited_approvals)))`),
+      (rows) => rows.map((row): RunStore.Wakeable => ({ runId: row.id, status: row.status, wakeAt: row.wake_at === null ? null : Number(row.wake_at) }))
+    )
+
+  const storeWith = (lease: Lease | undefined): RunStore.RunStore["Service"] =>
+    RunStore.RunStore.of({
+      saveWorkflow,
+      loadWorkflow,
+      createRun,
+      getRun: (runId) => Effect.map(readRun(runId), runOf),
+      transition: transition(lease),
+      journal: journal(lease),
+      reasons,
+      setDiagnostics: setDiagnostics(lease),
+      snapshot,
+      latestSnapshot,
+      deliver,
+      deliveries,
+      wakeable
+    })
+
+  const checkedSnapshot = (runId: string) =>
+    Effect.gen(function*() {
+      const row = yield* readSnapshot(runId)
+      const restored = RunStatus.restore(row.machine)
+      if (Result.isFailure(restored)) {
+        return yield* Effect.fail(new CorruptRun({ runId, reason: `run status: ${restored.failure.message}` }))
+      }
+      const decoded = Snapshot.decode(yield* snapshotOf(row))
+      if (Result.isFailure(decoded)) return yield* Effect.fail(new CorruptRun({ runId, reason: decoded.failure.message }))
+      return decoded.success
+    })
+
+  const markFailed = (lease: Lease, reason: string, at: number) =>
+    Effect.gen(function*() {
+      const failed = RunStatus.next(RunStatus.initial(), { type: "FAIL", error: reason })
+      // A fresh machine failed with the reason: the stored one may be what is corrupt.
+      const machine = failed._tag === "Accepted" ? RunStatus.persist(failed.snapshot) : undefined
+      const rows = yield* Effect.orDie(sql<{ readonly id: string }>`UPDATE ripple_runs SET status = 'failed',
+          machine = ${json(machine)}::jsonb, revision = revision + 1, error = ${reason}, finalization = 'failed',
+          messages = messages || ${json([reason])}::jsonb, updated_at = ${at}
+        WHERE id = ${lease.runId} AND lease_owner = ${lease.owner} AND lease_generation = ${lease.generation}
+          AND status NOT IN ('completed', 'cancelled')
+        RETURNING id`)
+      if (rows.length === 0) return yield* Effect.fail(leaseLost(lease))
+    })
+
+  const atBlocks = (workflowId: string) =>
+    Effect.map(
+      sql<{ readonly node: string; readonly n: number | bigint | string }>`SELECT j.node, count(*) AS n
+        FROM ripple_runs r JOIN ripple_journal j ON j.run_id = r.id AND j.status = 'running'
+        WHERE r.workflow_id = ${workflowId} AND r.status IN ('pending', 'running', 'suspended', 'paused')
+        GROUP BY j.node`,
+      (rows) => Object.fromEntries(rows.map((row) => [row.node, Number(row.n)]))
+    )
+
+  return SqlRunStore.of({
+    store: storeWith(undefined),
+    fenced: storeWith,
+    checkedSnapshot,
+    markFailed,
+    atBlocks
+  })
+})
+
+/**
+ * The store over a `SqlClient`: applies the migrations, then provides `SqlRunStore` and the
+ * `RunStore` port.
+ *
+ * @since 0.1.0
+ */
+export const layer: Layer.Layer<SqlRunStore | RunStore.RunStore, MigrationError | SqlError, SqlClient.SqlClient> = Layer
+  .effectContext(
+    Effect.gen(function*() {
+      yield* Migrations.run
+      const service = yield* make
+      return Context.make(SqlRunStore, service).pipe(Context.add(RunStore.RunStore, service.store))
+    })
+  )
+
+/**
+ * `layer` over `Database.layerFromConfig`: a server at `DATABASE_URL`, else PGlite in `dataDir`.
+ *
+ * @since 0.1.0
+ */
+export const layerFromConfig = (
+  options: Omit<Database.Options, "url"> = {}
+): Layer.Layer<
+  SqlRunStore | RunStore.RunStore | Database.Database | SqlClient.SqlClient,
+  MigrationError | SqlError | Database.DatabaseError | Config.ConfigError
+> => Layer.provideMerge(layer, Database.layerFromConfig(options))

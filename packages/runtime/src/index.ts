@@ -18,3 +18,5 @@ export * as RunStore from "./RunStore.ts"
 export * as Engine from "./Engine.ts"
 /** The facade: start, runFrom, plan, status, wait, cancel, events. */
 export * as Runs from "./Runs.ts"
+/** Code-first workflows: a typed builder producing a Workflow and its handlers. */
+export * as Ripple from "./Ripple.ts"

@@ -1,0 +1,561 @@
+/**
+ * Code-first workflows: a typed builder that produces an ordinary `Workflow` (the same JSON format
+ * `Workflow.decode` accepts, so it plans, runs and re-runs from any block like a hand-written one)
+ * plus the `Handlers` layer that runs its steps.
+ *
+ * **Example**
+ *
+ * ```ts
+ * const built = Ripple.workflow("digest", { input: Schema.Struct({ url: Schema.String }) })
+ *   .step("fetch", (_, ctx) => Effect.succeed({ words: ctx.input.url.split("/") }))
+ *   .step("summarize", { needs: ["fetch"], handler: ({ fetch }) => Effect.succeed(fetch.words.length) })
+ *   .output("summarize")
+ *   .build()
+ * // Result<Built<{ url: string }, { summarize: number }, never>, BuilderError>
+ * ```
+ *
+ * **Details**
+ *
+ * - Each step is a block whose id is the step name and whose type is `ripple:<workflow>/<step>`
+ *   (see `blockType`); its handler is registered under that type in `handlers`.
+ * - Dependencies are explicit: a step lists the earlier steps it reads in `needs` and its handler
+ *   receives their outputs, typed, as its first argument. The builder writes one reference
+ *   `{ "$ref": "blocks.<dep>.output" }` per need into the block's params (under `needs`) and the
+ *   matching edge, so the planner knows exactly what a step reads. `after` orders without reading.
+ *   A step with neither runs as soon as the run starts: declaration order is not execution order.
+ * - `config` is static JSON the step reads (`ctx.config`) and `version` a label: both are part of
+ *   the block's definition, so changing either makes run-from-block re-run the step. Handler code
+ *   itself is invisible to the planner — bump `version` when a step's code changes meaningfully.
+ * - The run input is decoded with the workflow's input schema in every step (`ctx.input`); the
+ *   workflow's `inputs` declarations are derived from the schema, so `Runs.start` checks them.
+ * - Names share one space across the whole workflow (steps, routers, containers, built-ins, and the
+ *   reserved `trigger`): a repeated name does not compile, and `build` also checks it at run time.
+ * - `parallel` / `loop` take a body builder whose steps see the outer outputs and `ctx.item` /
+ *   `ctx.index` of the innermost container; the container's output is the array of its
+ *   branches/iterations, each the record of the body's exit steps that completed.
+ * - `route` runs a handler that picks a branch; steps of untaken branches are skipped, so after the
+ *   route their outputs read `null` (typed `T | null`).
+ *
+ * **Gotchas**
+ *
+ * - A step that needs only steps of an untaken branch is itself skipped; one that also needs a
+ *   completed step runs and reads `null` for the skipped ones (the engine's join rule), though its
+ *   type says otherwise. Keep branch results behind the branch or read them through the route.
+ * - `compensate` is recorded in `Built.compensations` only: saga compensation (the rest of issue 9)
+ *   is an engine change that will consume it; nothing runs it today. Child workflows (`.child`)
+ *   will be one more combinator emitting a block, like `sleep`.
+ *
+ * @since 0.1.0
+ */
+import { Workflow } from "@ripple/core"
+import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import * as BlockError from "./BlockError.ts"
+import * as Handler from "./Handler.ts"
+import * as Internal from "./internal/builder.ts"
+import { declarationsOf } from "./internal/builderInputs.ts"
+
+type Json = Workflow.Json
+
+/**
+ * A step name was already used in this workflow (compile-time marker; see `Builder.step`).
+ *
+ * @since 0.1.0
+ */
+export interface NameAlreadyUsed<N extends string> {
+  readonly "step name already used in this workflow": N
+}
+
+type Fresh<N extends string, Names extends string> = N extends Names ? NameAlreadyUsed<N> : unknown
+
+type Simplify<A> = { [K in keyof A]: A[K] } & {}
+
+type Add<Out, N extends string, O> = Simplify<Out & { readonly [K in N]: O }>
+
+type Deps<Out, D extends ReadonlyArray<PropertyKey>> = { readonly [K in D[number] & keyof Out]: Out[K] }
+
+type ArrayKeys<Out> = { [K in keyof Out]: Out[K] extends ReadonlyArray<unknown> ? K : never }[keyof Out] & string
+
+type ItemOf<Out, K> = [K] extends [never] ? Json : K extends keyof Out ? (Out[K] extends ReadonlyArray<infer T> ? T : never) : never
+
+type UnionToIntersection<U> = (U extends unknown ? (u: U) => void : never) extends (i: infer I) => void ? I : never
+
+/**
+ * The index and item of the innermost container a body step runs in.
+ *
+ * @since 0.1.0
+ */
+export interface Iteration<T> {
+  readonly item: T
+  readonly index: number
+}
+
+/**
+ * What a step's handler is given besides its dependencies' outputs.
+ *
+ * @since 0.1.0
+ */
+export type StepContext<I, C = undefined, Scope = {}> = Simplify<
+  {
+    /** The run input, decoded with the workflow's input schema. */
+    readonly input: I
+    /** The step's static `config`. */
+    readonly config: C
+    readonly runId: string
+    /** The node instance id (see `NodeId`). */
+    readonly node: string
+    /** 1 for the first attempt. */
+    readonly attempt: number
+    readonly block: Workflow.Block
+    /** Aborted when the attempt is interrupted; pass it on to Promise APIs. */
+    readonly signal: AbortSignal
+  } & Scope
+>
+
+/**
+ * Options of a step: what it reads, its static config, and the block fields it sets.
+ *
+ * @since 0.1.0
+ */
+export interface StepOptions<I, Out, D extends ReadonlyArray<keyof Out & string>, O, C, Scope, R> {
+  /** Earlier steps whose outputs the handler reads (edges and references come from this list). */
+  readonly needs?: D
+  /** Earlier steps this one waits for without reading them. */
+  readonly after?: ReadonlyArray<keyof Out & string>
+  readonly config?: C
+  /** A label that is part of the block's definition: change it to re-run the step after a code change. */
+  readonly version?: string
+  readonly retry?: Workflow.RetryPolicy
+  /** Always re-executed by a run-from-block plan (clocks, random, external reads). */
+  readonly volatile?: boolean
+  readonly handler: (deps: Deps<Out, D>, ctx: StepContext<I, C, Scope>) => Effect.Effect<O, BlockError.BlockError, R>
+  /**
+   * The step's compensation, recorded in `Built.compensations` for the saga engine change that
+   * will run it (issue 9); not executed today.
+   */
+  readonly compensate?: (output: O, ctx: StepContext<I, C, Scope>) => Effect.Effect<unknown, BlockError.BlockError, R>
+}
+
+/**
+ * Options of a router: what it reads, the handler that picks a branch, and the branches.
+ *
+ * @since 0.1.0
+ */
+export interface RouteOptions<I, Out, D extends ReadonlyArray<keyof Out & string>, B, Scope, R> {
+  readonly needs?: D
+  readonly after?: ReadonlyArray<keyof Out & string>
+  readonly retry?: Workflow.RetryPolicy
+  /** Returns the handle of the branch to take; that handle is also the router's output. */
+  readonly handler: (deps: Deps<Out, D>, ctx: StepContext<I, undefined, Scope>) => Effect.Effect<keyof B & string, BlockError.BlockError, R>
+  readonly branches: B
+}
+
+/**
+ * How a parallel fans out: one branch per element of an earlier step's array output, or `count`.
+ *
+ * @since 0.1.0
+ */
+export type ParallelOptions<Out, K> = (
+  | { readonly forEach: K; readonly count?: never }
+  | { readonly count: number; readonly forEach?: never }
+) & {
+  readonly concurrency?: number
+  readonly after?: ReadonlyArray<keyof Out & string>
+}
+
+/**
+ * How a loop iterates: `count` times, once per element of an earlier step's array output, or
+ * `while` a declarative condition (see `Builtins.condition`; it may read the body's outputs) holds.
+ *
+ * @since 0.1.0
+ */
+export type LoopOptions<Out, K> = (
+  | { readonly count: number; readonly forEach?: never; readonly while?: never; readonly maxIterations?: number }
+  | { readonly forEach: K; readonly count?: never; readonly while?: never; readonly maxIterations?: number }
+  | { readonly while: Json; readonly maxIterations: number; readonly count?: never; readonly forEach?: never }
+) & {
+  readonly after?: ReadonlyArray<keyof Out & string>
+}
+
+/**
+ * The output of a container: one record per iteration/branch of the body's exit steps that completed.
+ *
+ * @since 0.1.0
+ */
+export type ContainerOutput<L> = ReadonlyArray<{ readonly [K in keyof L]?: L[K] }>
+
+/**
+ * A step's compensation as recorded for the saga engine (issue 9): the step's output and the
+ * handler context of the step's block.
+ *
+ * @since 0.1.0
+ */
+export type Compensation<R> = (output: Json, ctx: Handler.HandlerContext) => Effect.Effect<unknown, BlockError.BlockError, R>
+
+/**
+ * What `build` returns: the workflow, the handlers of its steps, and typed helpers.
+ *
+ * @since 0.1.0
+ */
+export interface Built<I, O, R> {
+  /** An ordinary workflow, validated by `Workflow.decode`. */
+  readonly workflow: Workflow.Workflow
+  /** The built-ins plus one handler per step and router. */
+  readonly handlers: Layer.Layer<Handler.Handlers, never, R>
+  /** The step handlers by block type, to merge several built workflows into one `Handler.layer`. */
+  readonly registry: Readonly<Record<string, Handler.Handler<R>>>
+  /** Compensations by step name, for the saga engine change (issue 9); nothing runs them yet. */
+  readonly compensations: Readonly<Record<string, Compensation<R>>>
+  /** Encodes a typed run input to the JSON `Runs.start` takes. */
+  readonly encodeInput: (input: I) => { readonly [key: string]: Json }
+  /** Type-level only: the workflow's declared outputs by step name. */
+  readonly "~outputs"?: O
+}
+
+/**
+ * The errors `build` reports (duplicate or invalid names, unknown steps, an invalid translation).
+ *
+ * @since 0.1.0
+ */
+export type BuilderError = Internal.BuilderError
+
+/**
+ * Two nodes share a name.
+ *
+ * @since 0.1.0
+ */
+export const DuplicateStep = Internal.DuplicateStep
+
+/**
+ * A name is empty or contains a character reserved by the node-id codec.
+ *
+ * @since 0.1.0
+ */
+export const InvalidStepName = Internal.InvalidStepName
+
+/**
+ * A step needs, or an output names, a step that is not visible there.
+ *
+ * @since 0.1.0
+ */
+export const UnknownStep = Internal.UnknownStep
+
+/**
+ * The translation does not validate (`Workflow.decode`).
+ *
+ * @since 0.1.0
+ */
+export const InvalidWorkflow = Internal.InvalidWorkflow
+
+/**
+ * The block type a step's handler is registered under: `ripple:<workflow>/<step>`.
+ *
+ * @since 0.1.0
+ */
+export const blockType: (workflow: string, step: string) => string = Internal.blockType
+
+/**
+ * The id of the `trigger` block every built workflow starts with (a reserved step name).
+ *
+ * @since 0.1.0
+ */
+export const triggerId: "trigger" = Internal.triggerId
+
+interface Definition<I> {
+  readonly name: string
+  readonly input: Schema.Codec<I, unknown> | undefined
+}
+
+/**
+ * A workflow under construction. `Out` is the record of outputs visible to the next step, `Local`
+ * the outputs added in this scope, `Names` every name used so far, `Scope` what body steps add to
+ * their context, `R` what the handlers require.
+ *
+ * @since 0.1.0
+ */
+export class Builder<I, Out, Local, Names extends string, Scope, R> {
+  declare readonly "~local": Local
+  declare readonly "~names": Names
+  declare readonly "~requirements": R
+
+  constructor(
+    private readonly definition: Definition<I>,
+    /** The recorded nodes of this scope, in declaration order. */
+    readonly nodes: ReadonlyArray<Internal.Node>
+  ) {}
+
+  private add(node: Internal.Node): any {
+    return new Builder(this.definition, [...this.nodes, node])
+  }
+
+  /**
+   * Adds a step: a block running `handler`. Without options the step reads nothing and starts with
+   * the run (or its scope).
+   *
+   * @since 0.1.0
+   */
+  step<const N extends string, O extends Json, R2 = never>(
+    name: N & Fresh<N, Names>,
+    handler: (deps: {}, ctx: StepContext<I, undefined, Scope>) => Effect.Effect<O, BlockError.BlockError, R2>
+  ): Builder<I, Add<Out, N, O>, Add<Local, N, O>, Names | N, Scope, R | R2>
+  step<
+    const N extends string,
+    O extends Json,
+    const D extends ReadonlyArray<keyof Out & string> = readonly [],
+    const C extends Json | undefined = undefined,
+    R2 = never
+  >(
+    name: N & Fresh<N, Names>,
+    options: StepOptions<I, Out, D, O, C, Scope, R2>
+  ): Builder<I, Add<Out, N, O>, Add<Local, N, O>, Names | N, Scope, R | R2>
+  step(name: string, spec: Function | StepOptions<I, Out, ReadonlyArray<keyof Out & string>, Json, Json | undefined, Scope, unknown>): any {
+    type Options = StepOptions<I, Out, ReadonlyArray<keyof Out & string>, Json, Json | undefined, Scope, unknown>
+    const options: Options = typeof spec === "function" ? { handler: spec as Options["handler"] } : spec
+    return this.add({
+      _tag: "Step",
+      name,
+      needs: options.needs ?? [],
+      after: options.after ?? [],
+      run: options.handler as unknown as Internal.StepFn,
+      retry: options.retry,
+      volatile: options.volatile,
+      config: options.config,
+      version: options.version,
+      compensate: options.compensate as unknown as Internal.StepFn | undefined
+    })
+  }
+
+  /**
+   * Adds a router: its handler returns the handle of one of `branches`; each branch is a body
+   * builder whose steps run only when it is taken. After the route, branch outputs read `T | null`.
+   *
+   * @since 0.1.0
+   */
+  route<
+    const N extends string,
+    const B extends { readonly [handle: string]: (branch: Builder<I, Out, {}, Names | N, Scope, never>) => Builder<I, any, any, any, any, any> },
+    const D extends ReadonlyArray<keyof Out & string> = readonly [],
+    R2 = never
+  >(
+    name: N & Fresh<N, Names>,
+    options: RouteOptions<I, Out, D, B, Scope, R2>
+  ): Builder<
+    I,
+    Simplify<Out & { readonly [K in N]: keyof B & string } & Nullable<BranchLocals<B>>>,
+    Simplify<Local & { readonly [K in N]: keyof B & string } & Nullable<BranchLocals<B>>>,
+    Names | N | BranchNames<B>,
+    Scope,
+    R | R2 | BranchRequirements<B>
+  > {
+    const empty = new Builder<I, Out, {}, Names | N, Scope, never>(this.definition, [])
+    return this.add({
+      _tag: "Route",
+      name,
+      needs: options.needs ?? [],
+      after: options.after ?? [],
+      run: options.handler as unknown as Internal.StepFn,
+      retry: options.retry,
+      branches: Object.entries(options.branches).map(([handle, body]) => [handle, body(empty).nodes] as const)
+    })
+  }
+
+  /**
+   * Adds a parallel: `body` runs once per element of `forEach`'s array output (or `count` times),
+   * at most `concurrency` branches at a time; body steps read `ctx.item` and `ctx.index`.
+   *
+   * @since 0.1.0
+   */
+  parallel<const N extends string, Body extends Builder<I, any, any, any, any, any>, K extends ArrayKeys<Out> = never>(
+    name: N & Fresh<N, Names>,
+    options: ParallelOptions<Out, K>,
+    body: (body: Builder<I, Out, {}, Names | N, Iteration<ItemOf<Out, K>>, never>) => Body
+  ): Builder<I, Add<Out, N, ContainerOutput<Body["~local"]>>, Add<Local, N, ContainerOutput<Body["~local"]>>, Names | N | Body["~names"], Scope, R | Body["~requirements"]> {
+    return this.add({
+      _tag: "Container",
+      name,
+      container: "parallel",
+      kind: options.forEach !== undefined ? "collection" : "count",
+      over: options.forEach,
+      count: options.count,
+      concurrency: options.concurrency,
+      after: options.after ?? [],
+      body: body(new Builder(this.definition, [])).nodes
+    })
+  }
+
+  /**
+   * Adds a loop: `body` runs `count` times, once per element of `forEach`'s array output, or
+   * `while` the condition holds (at most `maxIterations`); body steps read `ctx.item` / `ctx.index`.
+   *
+   * @since 0.1.0
+   */
+  loop<const N extends string, Body extends Builder<I, any, any, any, any, any>, K extends ArrayKeys<Out> = never>(
+    name: N & Fresh<N, Names>,
+    options: LoopOptions<Out, K>,
+    body: (body: Builder<I, Out, {}, Names | N, Iteration<ItemOf<Out, K>>, never>) => Body
+  ): Builder<I, Add<Out, N, ContainerOutput<Body["~local"]>>, Add<Local, N, ContainerOutput<Body["~local"]>>, Names | N | Body["~names"], Scope, R | Body["~requirements"]> {
+    return this.add({
+      _tag: "Container",
+      name,
+      container: "loop",
+      kind: options.forEach !== undefined ? "forEach" : options.while !== undefined ? "while" : "count",
+      over: options.forEach,
+      count: options.count,
+      condition: options.while,
+      maxIterations: options.maxIterations,
+      after: options.after ?? [],
+      body: body(new Builder(this.definition, [])).nodes
+    })
+  }
+
+  /**
+   * Adds a durable sleep (built-in `sleep` block): `ms` milliseconds, or `until` an ISO instant.
+   *
+   * @since 0.1.0
+   */
+  sleep<const N extends string>(
+    name: N & Fresh<N, Names>,
+    options: ({ readonly ms: number; readonly until?: never } | { readonly until: string; readonly ms?: never }) & {
+      readonly after?: ReadonlyArray<keyof Out & string>
+    }
+  ): Builder<I, Add<Out, N, Json>, Add<Local, N, Json>, Names | N, Scope, R> {
+    const params: Record<string, Json> = options.ms !== undefined ? { ms: options.ms } : { until: options.until! }
+    return this.add({ _tag: "Builtin", name, type: "sleep", params, after: options.after ?? [] })
+  }
+
+  /**
+   * Adds a wait for the named signal (built-in `wait` block); its output is the signal's payload.
+   *
+   * @since 0.1.0
+   */
+  waitForSignal<const N extends string>(
+    name: N & Fresh<N, Names>,
+    options: { readonly signal: string; readonly after?: ReadonlyArray<keyof Out & string> }
+  ): Builder<I, Add<Out, N, Json>, Add<Local, N, Json>, Names | N, Scope, R> {
+    return this.add({ _tag: "Builtin", name, type: "wait", params: { signal: options.signal }, after: options.after ?? [] })
+  }
+
+  /**
+   * Adds a human approval (built-in `approval` block): the run pauses until it is approved.
+   *
+   * @since 0.1.0
+   */
+  approval<const N extends string>(
+    name: N & Fresh<N, Names>,
+    options: { readonly prompt: string; readonly after?: ReadonlyArray<keyof Out & string> }
+  ): Builder<I, Add<Out, N, Json>, Add<Local, N, Json>, Names | N, Scope, R> {
+    return this.add({ _tag: "Builtin", name, type: "approval", params: { prompt: options.prompt }, after: options.after ?? [] })
+  }
+
+  /**
+   * Declares the workflow's observed outputs (top-level steps or containers) and finishes it.
+   *
+   * @since 0.1.0
+   */
+  output<const K extends ReadonlyArray<keyof Out & string>>(...names: K): Finished<I, { readonly [P in K[number]]: Out[P] }, R> {
+    return new Finished(this.definition, this.nodes, names)
+  }
+
+  /**
+   * Builds the workflow without declared outputs (every sink is observed).
+   *
+   * @since 0.1.0
+   */
+  build(): Result.Result<Built<I, {}, R>, BuilderError> {
+    return new Finished<I, {}, R>(this.definition, this.nodes, []).build()
+  }
+}
+
+type BranchOf<F> = F extends (branch: any) => infer X ? X : never
+type BranchLocals<B> = UnionToIntersection<{ [K in keyof B]: BranchOf<B[K]> extends { readonly "~local": infer L } ? L : never }[keyof B]>
+type BranchNames<B> = { [K in keyof B]: BranchOf<B[K]> extends { readonly "~names": infer M extends string } ? M : never }[keyof B]
+type BranchRequirements<B> = { [K in keyof B]: BranchOf<B[K]> extends { readonly "~requirements": infer Q } ? Q : never }[keyof B]
+type Nullable<L> = { readonly [K in keyof L]: L[K] | null }
+
+/**
+ * A workflow whose outputs are declared: only `build` remains.
+ *
+ * @since 0.1.0
+ */
+export class Finished<I, O, R> {
+  declare readonly "~outputs": O
+
+  constructor(
+    private readonly definition: Definition<I>,
+    private readonly nodes: ReadonlyArray<Internal.Node>,
+    private readonly outputs: ReadonlyArray<string>
+  ) {}
+
+  /**
+   * Translates the steps into a validated workflow and its handlers.
+   *
+   * @since 0.1.0
+   */
+  build(): Result.Result<Built<I, O, R>, BuilderError> {
+    const { input, name } = this.definition
+    const inputs = input === undefined ? undefined : declarationsOf(input.ast)
+    const translated = Internal.translate({ name, inputs, nodes: this.nodes, outputs: this.outputs })
+    if (Result.isFailure(translated)) return Result.fail(translated.failure)
+    const { steps, workflow } = translated.success
+    const decoded = Workflow.decode(workflow)
+    if (Result.isFailure(decoded)) return Result.fail(new Internal.InvalidWorkflow({ workflowId: name, cause: decoded.failure }))
+    const decodeInput = input === undefined
+      ? (raw: unknown) => Effect.succeed(raw as I)
+      : (raw: unknown) =>
+        Schema.decodeUnknownEffect(input)(raw).pipe(
+          Effect.mapError((error) => BlockError.permanent(`workflow ${name}: invalid run input: ${error.message}`, error))
+        )
+    const registry: Record<string, Handler.Handler<R>> = {}
+    const compensations: Record<string, Compensation<R>> = {}
+    for (const { node, scope, type } of steps) {
+      const invoke = (run: Internal.StepFn, deps: Record<string, unknown>, ctx: Handler.HandlerContext) =>
+        Effect.flatMap(decodeInput(ctx.input), (decoded) => run(deps, contextOf(ctx, decoded, scope)))
+      const needsOf = (ctx: Handler.HandlerContext) => (ctx.inputs["needs"] ?? {}) as Record<string, unknown>
+      registry[type] = node._tag === "Route"
+        ? (ctx) => Effect.map(invoke(node.run, needsOf(ctx), ctx), (handle) => Handler.decide(handle as string, handle as string)) as Effect.Effect<Handler.Output, BlockError.BlockError, R>
+        : (ctx) => invoke(node.run, needsOf(ctx), ctx) as Effect.Effect<Handler.Output, BlockError.BlockError, R>
+      const compensate = node._tag === "Step" ? node.compensate : undefined
+      if (compensate !== undefined) {
+        compensations[node.name] = (output, ctx) => invoke((_, c) => compensate(output as never, c), {}, ctx) as Effect.Effect<unknown, BlockError.BlockError, R>
+      }
+    }
+    const encode = input === undefined ? (i: I) => i as { readonly [key: string]: Json } : Schema.encodeSync(input as Schema.Codec<I, { readonly [key: string]: Json }>)
+    return Result.succeed({
+      workflow: decoded.success,
+      handlers: Handler.layer(registry),
+      registry,
+      compensations,
+      encodeInput: encode
+    })
+  }
+}
+
+// Built by hand so the handler's `signal` stays lazy (reading it allocates an AbortController).
+const contextOf = (ctx: Handler.HandlerContext, input: unknown, scope: "loop" | "parallel" | undefined) => {
+  const iteration = scope === undefined ? undefined : ctx[scope]
+  return {
+    input,
+    config: ctx.inputs["config"],
+    runId: ctx.runId,
+    node: ctx.node,
+    attempt: ctx.attempt,
+    block: ctx.block,
+    get signal() {
+      return ctx.signal
+    },
+    ...(scope === undefined ? {} : { item: iteration?.item ?? null, index: iteration?.index ?? 0 })
+  }
+}
+
+/**
+ * Starts a code-first workflow named `name` (its `Workflow.id`, and the prefix of its block
+ * types); `input` is the struct schema of its run input.
+ *
+ * @since 0.1.0
+ */
+export const workflow = <I = {}>(
+  name: string,
+  options: { readonly input?: Schema.Codec<I, unknown> } = {}
+): Builder<I, {}, {}, Internal.BuilderTrigger, {}, never> => new Builder<I, {}, {}, Internal.BuilderTrigger, {}, never>({ name, input: options.input }, [])

@@ -8,7 +8,7 @@
  * **Example**
  *
  * ```ts
- * fc.assert(fc.property(Arbitraries.scenario(), (scenario) => {
+ * fc.assert(fc.property(Arbitraries.arbitraryScenario(), (scenario) => {
  *   const trial = Laws.trial(scenario)
  *   return Laws.soundness(trial).length === 0 && Laws.minimality(trial).length === 0
  * }))

@@ -1,11 +1,14 @@
 /**
- * `@ripple/core/testing` — tools to property-test run-from-block plans of your own workflows: a
- * reference executor (`Model`), random edits (`Edits`), law checkers (`Laws`) and the specification
- * planner (`Spec`). Requires `fast-check` (an optional peer
- * dependency of `@ripple/core`, needed only by this entry point).
+ * `@ripple/core/testing` — tools to property-test run-from-block plans of your own workflows:
+ * random workflows and run-from scenarios (`Arbitraries`), random edits (`Edits`), a reference
+ * executor with seeded pure blocks (`Model`), law checkers — soundness, minimality, forward closure,
+ * loop atomicity, parallel isolation, no zombies, hydration completeness, idempotence — (`Laws`) and
+ * the specification planner (`Spec`). Requires `fast-check`, an optional peer dependency of
+ * `@ripple/core` needed only by this entry point.
  *
  * @since 0.1.0
  */
+export * as Arbitraries from "./Arbitraries.ts"
 export * as Model from "./Model.ts"
 export * as Edits from "./Edits.ts"
 export * as Laws from "./Laws.ts"

@@ -68,6 +68,13 @@ export interface Backend {
     options: DatabaseOptions,
     filter: { readonly workflowId: string | undefined; readonly status: RunStatus.Status | undefined }
   ) => Effect.Effect<ReadonlyArray<RunSummary>, Problem.Problem>
+  /**
+   * Applies pending schema migrations; returns where the database is (`pglite:<dir>` or the
+   * redacted URL) and the migrations applied (none when up to date).
+   */
+  readonly migrate: (
+    options: DatabaseOptions
+  ) => Effect.Effect<{ readonly database: string; readonly applied: ReadonlyArray<string> }, Problem.Problem>
 }
 
 /**
@@ -142,16 +149,18 @@ export const make = (backend: Backend) => {
   // Starts a run, printing its events as they come, and ends with the exit code of its status.
   const execute = (
     source: Source.Source,
-    launch: (runs: Runs.Runs["Service"]) => Effect.Effect<Runs.Started, Runs.RunsError>
+    launch: (runs: Runs.Runs["Service"], store: RunStore.RunStore["Service"]) => Effect.Effect<Runs.Started, Runs.RunsError | Problem.Problem>
   ) =>
-    withRuns(source.handlers, (runs) =>
+    withRuns(source.handlers, (runs, store) =>
       Effect.scoped(Effect.gen(function*() {
         const style = styleOf()
         const follow = Progress.follower(style)
         const began = Date.now()
         // Subscribed before the run starts, so its first events cannot be missed.
         const events = yield* runs.subscribe
-        const started = yield* launch(runs).pipe(Effect.mapError((error) => Problem.fromRunsError(source.file, error)))
+        const started = yield* launch(runs, store).pipe(
+          Effect.mapError((error) => error instanceof Problem.Problem ? error : Problem.fromRunsError(source.file, error))
+        )
         yield* events.pipe(
           Stream.filter((event) => event.runId === started.runId),
           Stream.takeUntil((event) => event._tag === "RunFinished"),
@@ -197,9 +206,12 @@ export const make = (backend: Backend) => {
     Effect.gen(function*() {
       const source = yield* Source.load(workflow)
       yield* Source.checkBlock(source, from)
-      const planned = yield* withRuns(source.handlers, (runs) =>
-        runs.plan(source.workflow, { target: from, run: sourceRun(run) }).pipe(
-          Effect.mapError((error) => Problem.fromRunsError(source.file, error))
+      const planned = yield* withRuns(source.handlers, (runs, store) =>
+        Effect.andThen(
+          requirePrior(store, source, sourceRun(run)),
+          runs.plan(source.workflow, { target: from, run: sourceRun(run) }).pipe(
+            Effect.mapError((error) => Problem.fromRunsError(source.file, error))
+          )
         ))
       yield* print(render(planned, format))
     })).pipe(Command.withDescription("Show what a re-run from a block would re-execute and reuse, and why (writes nothing)"))
@@ -212,7 +224,8 @@ export const make = (backend: Backend) => {
     Effect.gen(function*() {
       const source = yield* Source.load(workflow)
       yield* Source.checkBlock(source, from)
-      yield* execute(source, (runs) => runs.runFrom(source.workflow, { target: from, run: sourceRun(run) }))
+      yield* execute(source, (runs, store) =>
+        Effect.andThen(requirePrior(store, source, sourceRun(run)), runs.runFrom(source.workflow, { target: from, run: sourceRun(run) })))
     })).pipe(Command.withDescription("Re-run a workflow from a block, reusing every prior output that is still valid"))
 
   const runs = Command.make("runs", {
@@ -246,7 +259,16 @@ export const make = (backend: Backend) => {
         const rows = Object.entries(snapshot.nodes).map(([node, record]) => {
           const reused = record.reusedFrom !== undefined && (reasons[node] !== undefined || found.sourceRun !== undefined)
           const how = record.status === "skipped" ? "skipped" : reused ? `reused from ${record.reusedFrom}` : "executed"
-          const why = reasons[node]?.join("; ") ?? (found.mode === "full" ? "full run" : reused ? "" : "re-run")
+          const why = reasons[node]?.join("; ") ??
+            (record.status === "skipped"
+              ? "branch not taken"
+              : found.mode === "full"
+              ? "full run"
+              : node === found.target
+              ? "target"
+              : reused
+              ? ""
+              : "in the re-run scope")
           const took = record.startedAt !== undefined && record.finishedAt !== undefined && !reused
             ? Progress.duration(record.finishedAt - record.startedAt)
             : "-"
@@ -274,8 +296,29 @@ export const make = (backend: Backend) => {
         Effect.provide(Runs.layer().pipe(Layer.provideMerge(Layer.merge(backend.store(options), Handler.layerBuiltins))))
       ))).pipe(Command.withDescription("Cancel a run that has not ended"))
 
-  return ripple.pipe(Command.withSubcommands([run, plan, rerun, runs, show, cancel]))
+  const migrate = Command.make("migrate", {}, () =>
+    Effect.gen(function*() {
+      const options = yield* databaseOptions
+      const { applied, database } = yield* backend.migrate(options)
+      yield* print(applied.length === 0 ? `${database}: schema up to date` : `${database}: applied ${applied.join(", ")}`)
+    })).pipe(Command.withDescription("Create or upgrade the database schema (every command also does it when needed)"))
+
+  return ripple.pipe(Command.withSubcommands([run, plan, rerun, runs, show, cancel, migrate]))
 }
+
+// Re-running from a block needs a finished run to reuse; without `--run`, the latest one.
+const requirePrior = (store: RunStore.RunStore["Service"], source: Source.Source, run: string | undefined) =>
+  run !== undefined
+    ? Effect.void
+    : store.latestSnapshot(source.workflow.id).pipe(
+      Effect.orElseSucceed(() => Option.none()),
+      Effect.flatMap((latest) =>
+        Option.isSome(latest) ? Effect.void : Effect.fail(Problem.badInput(
+          `no finished run of workflow ${source.workflow.id} to re-use`,
+          `run it first: ripple run ${source.file}`
+        ))
+      )
+    )
 
 const parseInput = (text: string | undefined): Effect.Effect<{ readonly [key: string]: Json }, Problem.Problem> => {
   if (text === undefined) return Effect.succeed({})

@@ -87,5 +87,14 @@ const list: Cli.Backend["list"] = (options, filter) =>
  */
 export const backend: Cli.Backend = {
   store: (options) => mapped(Layer.provide(SqlRunStore.layer, database(options))),
-  list
+  list,
+  migrate: (options) =>
+    Effect.gen(function*() {
+      const db = yield* Database.Database
+      const applied = yield* Migrations.run
+      return { database: db.describe, applied: applied.map(([id, name]) => `${id}_${name}`) }
+    }).pipe(
+      Effect.mapError(problemOf),
+      Effect.provide(database(options))
+    )
 }

@@ -6,7 +6,8 @@
  *
  * - `ripple_workflow_versions`: frozen, content-addressed workflow versions (never updated).
  * - `ripple_runs`: one row per run with its persisted `RunStatus` machine, diagnostics columns that
- *   only move forward, and the lease (owner, expiry, generation) a `Worker` fences writes on.
+ *   only move forward, and for runs queued for workers the lease (owner, expiry, generation) a
+ *   `Worker` fences writes on.
  * - `ripple_journal`: one row per (run, node): the node record of the run's snapshot.
  * - `ripple_scopes`: loop and parallel instances of a run (the snapshot's `loops` / `parallels`).
  * - `ripple_deliveries`: signals and approval decisions kept for a run until a node consumes them;
@@ -60,6 +61,7 @@ const initial = Effect.gen(function*() {
     messages jsonb NOT NULL DEFAULT '[]',
     created_at double precision NOT NULL,
     updated_at double precision NOT NULL,
+    queued boolean NOT NULL DEFAULT FALSE,
     lease_owner text,
     lease_expires_at timestamptz,
     lease_generation bigint NOT NULL DEFAULT 0,
@@ -67,9 +69,9 @@ const initial = Effect.gen(function*() {
     awaited_signals text[] NOT NULL DEFAULT '{}',
     awaited_approvals text[] NOT NULL DEFAULT '{}'
   )`
-  // Claiming: unleased or expired runs that still have work, oldest first.
+  // Claiming: queued runs that still have work, oldest first (their leases are checked on the row).
   yield* sql`CREATE INDEX ripple_runs_claimable ON ripple_runs (seq)
-    WHERE status IN ('pending', 'running')`
+    WHERE queued AND status IN ('pending', 'running')`
   // Waking sleepers.
   yield* sql`CREATE INDEX ripple_runs_dormant ON ripple_runs (wake_at) WHERE status IN ('suspended', 'paused')`
   // Dashboards and latest-run lookups by workflow.

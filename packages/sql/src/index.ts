@@ -32,3 +32,10 @@ export * as Migrations from "./Migrations.ts"
  * @since 0.1.0
  */
 export * as SqlRunStore from "./SqlRunStore.ts"
+
+/**
+ * Workers that claim, lease and execute submitted runs (`Worker.layer`, `Worker.submit`).
+ *
+ * @since 0.1.0
+ */
+export * as Worker from "./Worker.ts"

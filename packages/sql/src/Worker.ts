@@ -1,0 +1,350 @@
+/**
+ * Workers: many processes on many machines share one Postgres and execute the runs submitted to it.
+ *
+ * **Details**
+ *
+ * - `submit` stores a workflow version and a queued `pending` run, and notifies the workers.
+ * - A worker claims queued runs that are unleased or whose lease expired with
+ *   `FOR UPDATE SKIP LOCKED` (no two workers ever claim the same run) and takes a lease: owner,
+ *   expiry, and a generation incremented on every claim.
+ * - Every write of an execution goes through `SqlRunStore.fenced`, so it commits only while the
+ *   row still holds the worker's (owner, generation): a worker that lost its lease (paused too long,
+ *   partitioned) cannot write; its execution ends with `LeaseLost` and is abandoned.
+ * - A heartbeat extends the leases of the runs a worker executes; a run whose lease was taken is
+ *   interrupted at once.
+ * - A claimed run that was already running (its worker died) is resumed from its journal:
+ *   `Plan.resume` of its stored snapshot reuses every completed node and re-runs the rest; the run
+ *   stays the same run (its machine goes `running → failed → running` in one write, which clears
+ *   the branch count and failures of the lost execution). A run whose stored rows do not decode is
+ *   marked failed with the reason (`CorruptRun`) and the worker goes on with other runs.
+ * - New work is noticed through LISTEN/NOTIFY on `channel`, with polling as the fallback.
+ * - Closing the worker's scope stops claiming, lets executions finish for `shutdownGraceMs`, then
+ *   releases the leases of the rest (another worker resumes them at once) and stops them; their
+ *   writes after the release are fenced out, so the runs are left exactly as journaled.
+ *
+ * @since 0.1.0
+ */
+import { Plan, type Workflow } from "@ripple/core"
+import { Engine, Handler, type RunEvent, RunStatus, RunStore } from "@ripple/runtime"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
+import type * as Scope from "effect/Scope"
+import * as SqlClient from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
+import * as Stream from "effect/Stream"
+import * as Os from "node:os"
+import * as Database from "./Database.ts"
+import { CorruptRun, type Lease, LeaseLost, SqlRunStore } from "./SqlRunStore.ts"
+
+export { LeaseLost } from "./SqlRunStore.ts"
+
+type Json = Workflow.Json
+
+/**
+ * The channel submitters notify and workers listen on.
+ *
+ * @since 0.1.0
+ */
+export const channel = "ripple_runs"
+
+/**
+ * The stored run cannot be planned (its workflow or source is invalid for the engine).
+ *
+ * @since 0.1.0
+ */
+export class Unplannable extends Data.TaggedError("Unplannable")<{
+  readonly runId: string
+  readonly reason: string
+}> {}
+
+/**
+ * Worker options.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  /** This worker's identity in leases (default: host, pid and a random suffix). */
+  readonly owner?: string | undefined
+  /** Runs executed at once (default 16). */
+  readonly concurrency?: number | undefined
+  /** How long a lease lasts without a heartbeat (default 30 s). */
+  readonly leaseMs?: number | undefined
+  /** How often leases are extended (default a third of `leaseMs`). */
+  readonly heartbeatMs?: number | undefined
+  /** How often to look for work when no notification arrives (default 1 s). */
+  readonly pollMs?: number | undefined
+  /** How long shutdown waits for executions before releasing them (default 5 s). */
+  readonly shutdownGraceMs?: number | undefined
+  /** Options of each execution. */
+  readonly engine?: Engine.Options | undefined
+  /** Receives every event of the executions (must not throw or block). */
+  readonly publish?: ((event: RunEvent.RunEvent) => void) | undefined
+}
+
+/**
+ * A running worker.
+ *
+ * @since 0.1.0
+ */
+export class Worker extends Context.Service<Worker, {
+  readonly owner: string
+  /** The runs this worker executes right now. */
+  readonly active: Effect.Effect<ReadonlyArray<string>>
+  /** Looks for work now instead of at the next poll. */
+  readonly kick: Effect.Effect<void>
+}>()("ripple/sql/Worker") {}
+
+/**
+ * Stores `workflow` and queues a pending run of it for the workers; returns the run id.
+ *
+ * @since 0.1.0
+ */
+export const submit = (
+  workflow: Workflow.Workflow,
+  input: { readonly [key: string]: Json } = {},
+  options: { readonly trigger?: string | undefined } = {}
+): Effect.Effect<string, RunStore.WorkflowNotFound | SqlError, SqlRunStore | SqlClient.SqlClient | Database.Database> =>
+  Effect.gen(function*() {
+    const { store } = yield* SqlRunStore
+    const sql = yield* SqlClient.SqlClient
+    const db = yield* Database.Database
+    const version = yield* store.saveWorkflow(workflow)
+    const at = yield* Clock.currentTimeMillis
+    const run = yield* store.createRun({ version, mode: "full", trigger: options.trigger, input, at })
+    yield* sql`UPDATE ripple_runs SET queued = TRUE WHERE id = ${run.id}`
+    yield* db.notify(channel, run.id)
+    return run.id
+  })
+
+interface Claimed {
+  readonly id: string
+  readonly status: RunStatus.Status
+  readonly lease_generation: number | bigint | string
+  readonly version: string
+  readonly mode: RunStore.Run["mode"]
+  readonly source_run: string | null
+  readonly target: string | null
+  readonly input: { readonly [key: string]: Json }
+}
+
+const defaultOwner = () => `${Os.hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`
+
+/**
+ * Starts a worker in the current scope: it claims and executes runs until the scope closes.
+ *
+ * @since 0.1.0
+ */
+export const make = (
+  options: Options = {}
+): Effect.Effect<
+  Worker["Service"],
+  SqlError,
+  Scope.Scope | SqlRunStore | SqlClient.SqlClient | Database.Database | Handler.Handlers
+> =>
+  Effect.gen(function*() {
+    const sqlStore = yield* SqlRunStore
+    const sql = yield* SqlClient.SqlClient
+    const db = yield* Database.Database
+    const handlers = yield* Handler.Handlers
+    const owner = options.owner ?? defaultOwner()
+    const concurrency = Math.max(1, options.concurrency ?? 16)
+    const leaseMs = options.leaseMs ?? 30_000
+    const heartbeatMs = options.heartbeatMs ?? Math.max(1, Math.floor(leaseMs / 3))
+    const pollMs = options.pollMs ?? 1_000
+    const graceMs = options.shutdownGraceMs ?? 5_000
+    const publish = options.publish ?? (() => {})
+    const executing = new Map<string, { readonly lease: Lease; readonly fiber: Fiber.Fiber<void> }>()
+    let stopping = false
+    let wake: (() => void) | undefined
+    const kick = () => {
+      const resume = wake
+      wake = undefined
+      resume?.()
+    }
+
+    const release = (lease: Lease) =>
+      Effect.ignore(sql`UPDATE ripple_runs SET lease_owner = NULL, lease_expires_at = NULL
+        WHERE id = ${lease.runId} AND lease_owner = ${lease.owner} AND lease_generation = ${lease.generation}`)
+
+    const failWith = (lease: Lease, reason: string) =>
+      Effect.flatMap(Clock.currentTimeMillis, (at) => Effect.ignore(sqlStore.markFailed(lease, reason, at)))
+
+    // A reclaimed run restarts its branches: FAIL then RESUME, validated and written as one transition.
+    const restarting = (store: RunStore.RunStore["Service"]): RunStore.RunStore["Service"] => ({
+      ...store,
+      transition: (runId, event, at) =>
+        event.type !== "START"
+          ? store.transition(runId, event, at)
+          : Effect.as(
+            Effect.andThen(
+              store.transition(runId, { type: "FAIL", error: "the worker executing this run stopped; resuming" }, at),
+              store.transition(runId, { type: "RESUME" }, at)
+            ),
+            { from: "running" as const, to: "running" as const }
+          )
+    })
+
+    const plan = (claimed: Claimed, store: RunStore.RunStore["Service"]) =>
+      Effect.gen(function*() {
+        const workflow = yield* store.loadWorkflow(claimed.version)
+        if (claimed.status === "running") {
+          const snapshot = yield* sqlStore.checkedSnapshot(claimed.id)
+          const resumed = Plan.resume(workflow, snapshot)
+          if (Result.isFailure(resumed)) return yield* Effect.fail(new Unplannable({ runId: claimed.id, reason: resumed.failure.message }))
+          return { plan: resumed.success, mode: "resume" as const, sourceRun: claimed.id, store: restarting(store) }
+        }
+        const source = claimed.source_run === null || claimed.target === null
+          ? undefined
+          : yield* store.snapshot(claimed.source_run)
+        const planned = source === undefined || claimed.target === null
+          ? Plan.full(workflow)
+          : Plan.runFrom({ workflow, snapshot: source, target: claimed.target })
+        if (Result.isFailure(planned)) return yield* Effect.fail(new Unplannable({ runId: claimed.id, reason: planned.failure.message }))
+        return { plan: planned.success, mode: claimed.mode, sourceRun: claimed.source_run ?? undefined, store }
+      })
+
+    const execute = (claimed: Claimed, lease: Lease) =>
+      Effect.gen(function*() {
+        const fenced = sqlStore.fenced(lease)
+        const prepared = yield* plan(claimed, fenced)
+        const unsupported = Engine.check(prepared.plan.workflow, handlers)
+        if (unsupported !== undefined) return yield* Effect.fail(new Unplannable({ runId: claimed.id, reason: unsupported.message }))
+        yield* Engine.execute(
+          {
+            runId: claimed.id,
+            mode: prepared.mode,
+            plan: prepared.plan,
+            input: claimed.input,
+            sourceRun: prepared.sourceRun,
+            publish
+          },
+          options.engine ?? {}
+        ).pipe(Effect.provideService(RunStore.RunStore, prepared.store))
+      })
+
+    // Whatever ends an execution, the run is left consistent: finished, failed with the reason, or
+    // (lease lost) untouched by this worker.
+    const settle = (lease: Lease, exit: Exit.Exit<unknown, unknown>) => {
+      if (Exit.isSuccess(exit)) return release(lease)
+      const cause = exit.cause
+      const lost = Cause.findDefect(cause)
+      if (Result.isSuccess(lost) && lost.success instanceof LeaseLost) return Effect.void
+      if (Cause.hasInterruptsOnly(cause)) return release(lease)
+      const error = Cause.squash(cause)
+      const reason = error instanceof CorruptRun || error instanceof Unplannable
+        ? error.message
+        : `worker ${owner} failed executing the run: ${error instanceof Error ? error.message : String(error)}`
+      return Effect.andThen(failWith(lease, reason), release(lease))
+    }
+
+    const start = (claimed: Claimed) =>
+      Effect.gen(function*() {
+        const lease: Lease = { runId: claimed.id, owner, generation: Number(claimed.lease_generation) }
+        const fiber = yield* execute(claimed, lease).pipe(
+          Effect.onExit((exit) => settle(lease, exit)),
+          Effect.ignore,
+          Effect.ensuring(Effect.sync(() => {
+            executing.delete(claimed.id)
+            kick()
+          })),
+          Effect.forkDetach
+        )
+        executing.set(claimed.id, { lease, fiber })
+      })
+
+    const claim = (limit: number) =>
+      sql<Claimed>`WITH candidates AS (
+          SELECT id FROM ripple_runs
+          WHERE queued AND status IN ('pending', 'running') AND (lease_owner IS NULL OR lease_expires_at < now())
+          ORDER BY seq LIMIT ${limit}
+          FOR UPDATE SKIP LOCKED
+        )
+        UPDATE ripple_runs r SET lease_owner = ${owner},
+          lease_expires_at = now() + ${leaseMs} * interval '1 millisecond',
+          lease_generation = r.lease_generation + 1
+        FROM candidates WHERE r.id = candidates.id
+        RETURNING r.id, r.status, r.lease_generation, r.version, r.mode, r.source_run, r.target, r.input`
+
+    const heartbeat = Effect.gen(function*() {
+      const held = [...executing.values()]
+      if (held.length === 0) return
+      const rows = yield* sql<{ readonly id: string; readonly lease_generation: number | bigint | string }>`UPDATE ripple_runs
+        SET lease_expires_at = now() + ${leaseMs} * interval '1 millisecond'
+        WHERE lease_owner = ${owner} AND ${sql.in("id", held.map((h) => h.lease.runId))}
+        RETURNING id, lease_generation`
+      const kept = new Map(rows.map((row) => [row.id, Number(row.lease_generation)]))
+      for (const { fiber, lease } of held) {
+        // Taken by another worker: stop executing; the run is theirs now.
+        if (kept.get(lease.runId) !== lease.generation && executing.get(lease.runId)?.fiber === fiber) {
+          yield* Fiber.interrupt(fiber).pipe(Effect.forkDetach)
+        }
+      }
+    })
+
+    const loop = Effect.gen(function*() {
+      while (!stopping) {
+        const free = concurrency - executing.size
+        if (free > 0) {
+          const claimed = yield* Effect.catchCause(claim(free), (cause) =>
+            Effect.as(Effect.logWarning("claiming runs failed", cause), [] as ReadonlyArray<Claimed>))
+          for (const run of claimed) yield* start(run)
+          // A full batch suggests more work is waiting.
+          if (claimed.length === free) continue
+        }
+        yield* Effect.raceFirst(
+          Effect.sleep(pollMs),
+          Effect.callback<void>((resume) => {
+            wake = () => resume(Effect.void)
+          })
+        )
+      }
+    })
+
+    const notifications = yield* Effect.catchCause(
+      db.listen(channel),
+      (cause) => Effect.as(Effect.logWarning("LISTEN failed; polling only", cause), Stream.empty)
+    )
+    yield* Stream.runForEach(notifications, () => Effect.sync(kick)).pipe(Effect.ignore, Effect.forkScoped)
+    yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(heartbeatMs), Effect.ignore(heartbeat))))
+    yield* Effect.forkScoped(loop)
+
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        stopping = true
+        kick()
+        const fibers = () => [...executing.values()].map((e) => e.fiber)
+        yield* Effect.timeoutOrElse(Fiber.awaitAll(fibers()), {
+          duration: graceMs,
+          orElse: () => Effect.void
+        })
+        // Released first, then stopped: whatever the interrupted executions still try to write is fenced out.
+        const left = [...executing.values()]
+        yield* Effect.forEach(left, (e) => release(e.lease), { discard: true })
+        yield* Fiber.interruptAll(left.map((e) => e.fiber))
+        if (left.length > 0) yield* Effect.ignore(db.notify(channel, "released"))
+      })
+    )
+
+    return Worker.of({
+      owner,
+      active: Effect.sync(() => [...executing.keys()]),
+      kick: Effect.sync(kick)
+    })
+  })
+
+/**
+ * A worker as a layer: it runs while the layer is alive.
+ *
+ * @since 0.1.0
+ */
+export const layer = (
+  options: Options = {}
+): Layer.Layer<Worker, SqlError, SqlRunStore | SqlClient.SqlClient | Database.Database | Handler.Handlers> =>
+  Layer.effect(Worker, make(options))

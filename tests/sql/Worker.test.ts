@@ -1,0 +1,200 @@
+import { assert, layer } from "@effect/vitest"
+import { type Snapshot, type Workflow } from "@ripple/core"
+import { Handler, RunStore } from "@ripple/runtime"
+import { type Database, SqlRunStore, Worker } from "@ripple/sql"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import * as SqlClient from "effect/sql/SqlClient"
+import * as TestDatabase from "../helpers/database.ts"
+import { chain, expectedOutputs, mix } from "./fixtures/chain.ts"
+
+type Services =
+  | SqlClient.SqlClient
+  | Database.Database
+  | SqlRunStore.SqlRunStore
+  | RunStore.RunStore
+  | Handler.Handlers
+  | Scope.Scope
+
+/** Executions per `run/node`, and nodes whose first execution never returns. */
+interface Probe {
+  readonly executions: Map<string, number>
+  readonly hang: Set<string>
+}
+
+const probeHandlers = (probe: Probe) =>
+  Handler.layer({
+    step: (ctx) =>
+      Effect.gen(function*() {
+        const key = `${ctx.runId}/${ctx.node}`
+        const count = (probe.executions.get(key) ?? 0) + 1
+        probe.executions.set(key, count)
+        if (count === 1 && probe.hang.has(ctx.node)) return yield* Effect.never
+        yield* Effect.sleep(2)
+        const prev = ctx.inputs["prev"] as { readonly v: number } | undefined
+        return { v: mix(prev?.v ?? 0, Number(ctx.inputs["i"])) }
+      })
+  })
+
+const fast = { leaseMs: 2_000, heartbeatMs: 100, pollMs: 100, shutdownGraceMs: 200 }
+
+const waitFor = <E, R>(check: Effect.Effect<boolean, E, R>, what: string, timeoutMs = 30_000) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + timeoutMs
+    while (!(yield* check)) {
+      if (Date.now() > deadline) return yield* Effect.die(new Error(`timed out waiting for ${what}`))
+      yield* Effect.sleep(20)
+    }
+  })
+
+const settled = (runIds: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const { store } = yield* SqlRunStore.SqlRunStore
+    const runs = yield* Effect.forEach(runIds, (id) => store.getRun(id))
+    return runs.every((run) => run.status === "completed" || run.status === "failed")
+  })
+
+const outputsOf = (snapshot: Snapshot.Snapshot) =>
+  Object.fromEntries(Object.entries(snapshot.nodes).map(([node, record]) => [node, record.output]))
+
+for (const backend of TestDatabase.backends) {
+  layer(TestDatabase.shared(backend), { excludeTestServices: true })(backend, (it) => {
+    const test = (name: string, body: (probe: Probe) => Effect.Effect<void, unknown, Services>) =>
+      it.effect(name, () => {
+        const probe: Probe = { executions: new Map(), hang: new Set() }
+        return Effect.scoped(body(probe)).pipe(
+          Effect.provide(Layer.mergeAll(SqlRunStore.layer, probeHandlers(probe)).pipe(Layer.provideMerge(TestDatabase.layer)))
+        )
+      })
+
+    test("executes every submitted run once, each node once", (probe) =>
+      Effect.gen(function*() {
+        const workflow = chain("worker-basic", 6)
+        const runIds = yield* Effect.forEach([1, 2, 3, 4, 5], () => Worker.submit(workflow))
+        yield* Worker.make({ ...fast, concurrency: 2 })
+        yield* waitFor(settled(runIds), "the runs to finish")
+        const { atBlocks, store } = yield* SqlRunStore.SqlRunStore
+        for (const id of runIds) {
+          const snapshot = yield* store.snapshot(id)
+          assert.strictEqual(snapshot.status, "completed")
+          assert.deepStrictEqual(outputsOf(snapshot), expectedOutputs(6))
+          for (let i = 0; i < 6; i++) assert.strictEqual(probe.executions.get(`${id}/b${i}`), 1)
+        }
+        assert.deepStrictEqual(yield* atBlocks("worker-basic"), {})
+        const sql = yield* SqlClient.SqlClient
+        const leased = yield* sql<{ readonly n: number | bigint }>`SELECT count(*) AS n FROM ripple_runs WHERE lease_owner IS NOT NULL`
+        assert.strictEqual(Number(leased[0]!.n), 0)
+      }))
+
+    test("a run whose worker lost it is resumed from its journal; completed nodes are not re-executed", (probe) =>
+      Effect.gen(function*() {
+        probe.hang.add("b3")
+        const sql = yield* SqlClient.SqlClient
+        const { atBlocks, store } = yield* SqlRunStore.SqlRunStore
+        const workflow = chain("worker-resume", 8)
+        const runId = yield* Worker.submit(workflow)
+        yield* Worker.make(fast)
+        yield* waitFor(
+          Effect.map(store.snapshot(runId), (s) => s.nodes["b3"]?.status === "running"),
+          "b3 to start"
+        )
+        // The dashboard sees the run at b3.
+        assert.deepStrictEqual(yield* atBlocks("worker-resume"), { b3: 1 })
+        // A worker that died took the lease and let it expire: the live worker's execution is fenced
+        // out, and the run is claimed again and resumed.
+        yield* sql`UPDATE ripple_runs SET lease_owner = 'dead', lease_generation = lease_generation + 1,
+          lease_expires_at = now() - interval '1 second' WHERE id = ${runId}`
+        yield* waitFor(settled([runId]), "the resumed run to finish")
+        const snapshot = yield* store.snapshot(runId)
+        assert.strictEqual(snapshot.status, "completed")
+        assert.deepStrictEqual(outputsOf(snapshot), expectedOutputs(8))
+        for (let i = 0; i < 8; i++) {
+          assert.strictEqual(probe.executions.get(`${runId}/b${i}`), i === 3 ? 2 : 1, `b${i}`)
+        }
+        // Resumed in place: its own rows are kept, not marked as reused from itself.
+        assert.isUndefined(snapshot.nodes["b0"]?.reusedFrom)
+      }))
+
+    test("a worker whose lease was taken cannot write", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const sqlStore = yield* SqlRunStore.SqlRunStore
+        const version = yield* sqlStore.store.saveWorkflow(chain("worker-fence", 2))
+        const run = yield* sqlStore.store.createRun({ version, mode: "full", input: {}, at: 1 })
+        yield* sql`UPDATE ripple_runs SET lease_owner = 'a', lease_generation = 1 WHERE id = ${run.id}`
+        const a = sqlStore.fenced({ runId: run.id, owner: "a", generation: 1 })
+        const fingerprints = { definition: "0000000000000001" }
+        yield* a.transition(run.id, { type: "START" }, 2)
+        yield* a.journal(run.id, [{ _tag: "Started", node: "b0", attempt: 1, inputs: {}, fingerprints, at: 2 }])
+        // Taken over: owner b, next generation.
+        yield* sql`UPDATE ripple_runs SET lease_owner = 'b', lease_generation = 2 WHERE id = ${run.id}`
+        const before = yield* sqlStore.store.snapshot(run.id)
+        const lost = (exit: Exit.Exit<unknown, unknown>) => {
+          assert.isTrue(Exit.isFailure(exit))
+          if (Exit.isFailure(exit)) {
+            const defect = Cause.squash(exit.cause)
+            assert.instanceOf(defect, SqlRunStore.LeaseLost)
+          }
+        }
+        lost(yield* Effect.exit(a.journal(run.id, [{ _tag: "Skipped", node: "b1", fingerprints, at: 3 }])))
+        lost(yield* Effect.exit(a.transition(run.id, { type: "ALL_BRANCHES_FINISHED" }, 3)))
+        lost(yield* Effect.exit(a.setDiagnostics(run.id, { messages: ["stale"] }, 3)))
+        const typed = yield* Effect.flip(sqlStore.markFailed({ runId: run.id, owner: "a", generation: 1 }, "stale", 3))
+        assert.strictEqual(typed._tag, "LeaseLost")
+        assert.deepStrictEqual(yield* sqlStore.store.snapshot(run.id), before)
+        // The same generation under another owner is not the lease either.
+        const b = sqlStore.fenced({ runId: run.id, owner: "b", generation: 2 })
+        yield* b.journal(run.id, [{ _tag: "Skipped", node: "b1", fingerprints, at: 4 }])
+        assert.strictEqual((yield* sqlStore.store.snapshot(run.id)).nodes["b1"]?.status, "skipped")
+      }))
+
+    test("a corrupt run is failed with the reason while other runs go on", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const sqlStore = yield* SqlRunStore.SqlRunStore
+        const workflow = chain("worker-corrupt", 3)
+        const corrupt = yield* Worker.submit(workflow)
+        const healthy = yield* Worker.submit(workflow)
+        // The corrupt run crashed mid-way (running, lease expired) and one of its rows is damaged.
+        yield* sqlStore.store.transition(corrupt, { type: "START" }, 1)
+        yield* sqlStore.store.journal(corrupt, [
+          { _tag: "Started", node: "b0", attempt: 1, inputs: { i: 0 }, fingerprints: { definition: "0000000000000001" }, at: 1 }
+        ])
+        yield* sql`UPDATE ripple_journal SET fingerprints = '"damaged"' WHERE run_id = ${corrupt}`
+        yield* sql`UPDATE ripple_runs SET lease_owner = 'dead', lease_generation = 1,
+          lease_expires_at = now() - interval '1 second' WHERE id = ${corrupt}`
+        const typed = yield* Effect.flip(sqlStore.checkedSnapshot(corrupt))
+        assert.strictEqual(typed._tag, "CorruptRun")
+        yield* Worker.make(fast)
+        yield* waitFor(settled([corrupt, healthy]), "both runs to finish")
+        const failed = yield* sqlStore.store.getRun(corrupt)
+        assert.strictEqual(failed.status, "failed")
+        assert.include(failed.diagnostics.messages.join("\n"), "corrupt")
+        const [row] = yield* sql<{ readonly error: string }>`SELECT error FROM ripple_runs WHERE id = ${corrupt}`
+        assert.include(row!.error, "corrupt")
+        assert.strictEqual((yield* sqlStore.store.getRun(healthy)).status, "completed")
+      }))
+
+    test("editing a workflow while its runs are in flight changes nothing for them", () =>
+      Effect.gen(function*() {
+        const { store } = yield* SqlRunStore.SqlRunStore
+        const original = chain("worker-edit", 5)
+        const before = yield* Effect.forEach([1, 2, 3], () => Worker.submit(original))
+        yield* Worker.make({ ...fast, concurrency: 1 })
+        // Saved under the same workflow id while the first runs execute.
+        const edited: Workflow.Workflow = chain("worker-edit", 5, 100)
+        const after = yield* Worker.submit(edited)
+        yield* waitFor(settled([...before, after]), "the runs to finish")
+        for (const id of before) {
+          const snapshot = yield* store.snapshot(id)
+          assert.deepStrictEqual(snapshot.workflow, original)
+          assert.deepStrictEqual(outputsOf(snapshot), expectedOutputs(5))
+        }
+        assert.deepStrictEqual(outputsOf(yield* store.snapshot(after)), expectedOutputs(5, 100))
+        assert.notStrictEqual(RunStore.versionOf(original), RunStore.versionOf(edited))
+      }))
+  })
+}

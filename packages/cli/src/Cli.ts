@@ -13,12 +13,13 @@
  *
  * @since 0.1.0
  */
-import { Plan, type Workflow } from "@ripple/core"
+import { Plan, Workflow } from "@ripple/core"
 import { Handler, Runs, RunStatus, RunStore } from "@ripple/runtime"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import * as Argument from "effect/cli/Argument"
 import * as CliError from "effect/cli/CliError"
@@ -151,7 +152,7 @@ export const make = (backend: Backend) => {
     source: Source.Source,
     launch: (runs: Runs.Runs["Service"], store: RunStore.RunStore["Service"]) => Effect.Effect<Runs.Started, Runs.RunsError | Problem.Problem>
   ) =>
-    withRuns(source.handlers, (runs, store) =>
+    Effect.andThen(Source.checkExecutable(source), withRuns(source.handlers, (runs, store) =>
       Effect.scoped(Effect.gen(function*() {
         const style = styleOf()
         const follow = Progress.follower(style)
@@ -172,7 +173,7 @@ export const make = (backend: Backend) => {
         const status = yield* runs.wait(started.runId).pipe(Effect.orDie)
         yield* print(Progress.summary(style, started.runId, status, follow.tally, Date.now() - began))
         return statusOf(status)
-      }))).pipe(Effect.flatMap(ended))
+      })))).pipe(Effect.flatMap(ended))
 
   const workflowArgument = Argument.String("workflow").pipe(
     Argument.withDescription("A workflow .json file, or an ES module (.js/.mjs) exporting `workflow` and `handlers`")
@@ -194,6 +195,10 @@ export const make = (backend: Backend) => {
     Effect.gen(function*() {
       const source = yield* Source.load(workflow)
       const parsed = yield* parseInput(Option.getOrUndefined(input))
+      const checked = Workflow.inputsFor(source.workflow, parsed)
+      if (Result.isFailure(checked)) {
+        return yield* Problem.fromRunsError(source.file, new Runs.InvalidInput({ workflowId: source.workflow.id, cause: checked.failure }))
+      }
       yield* execute(source, (runs) => runs.start(source.workflow, parsed))
     })).pipe(Command.withDescription("Run a workflow from scratch, printing each block as it runs"))
 

@@ -10,7 +10,7 @@
  * **Example** (An ES module workflow)
  *
  * ```ts
- * import { Handler } from "@ripple/runtime"
+ * import { Engine, Handler } from "@ripple/runtime"
  * import * as Effect from "effect/Effect"
  *
  * export const workflow = { version: 1, id: "hello", blocks: [...], edges: [...] }
@@ -20,7 +20,7 @@
  * @since 0.1.0
  */
 import { Workflow } from "@ripple/core"
-import { Handler } from "@ripple/runtime"
+import { Engine, Handler } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
@@ -112,3 +112,16 @@ export const checkBlock = (source: Source, block: string): Effect.Effect<void, P
     (workflow.parallels ?? []).some((p) => p.id === block)
   return known ? Effect.void : Effect.fail(Problem.unknownBlock(source.file, block))
 }
+
+/**
+ * Fails with a bad-input problem when the engine cannot execute the workflow with its handlers
+ * (a block type without handler, ...): checked before any database is opened.
+ *
+ * @since 0.1.0
+ */
+export const checkExecutable = (source: Source): Effect.Effect<void, Problem.Problem> =>
+  Effect.gen(function*() {
+    const handlers = yield* Handler.Handlers
+    const problem = Engine.check(source.workflow, handlers)
+    if (problem !== undefined) return yield* Problem.fromRunsError(source.file, problem)
+  }).pipe(Effect.provide(source.handlers))

@@ -43,11 +43,14 @@ const modelHandlers = (current: { workflow: Workflow.Workflow }): Record<string,
   }
 }
 
-const withModel = <A, E>(body: (current: { workflow: Workflow.Workflow }) => Effect.Effect<A, E, Runs.Runs | RunStore.RunStore>) => {
+const withModel = <A, E>(
+  body: (current: { workflow: Workflow.Workflow }) => Effect.Effect<A, E, Runs.Runs | RunStore.RunStore>,
+  options: Runs.Options = {}
+) => {
   const current = { workflow: { id: "none", blocks: [], edges: [] } as Workflow.Workflow }
   return body(current).pipe(
     Effect.provide(
-      Runs.layer({ concurrency: 4 }).pipe(
+      Runs.layer({ concurrency: 4, ...options }).pipe(
         Layer.provideMerge(RunStore.layerMemory),
         Layer.provideMerge(Handler.layer(modelHandlers(current)))
       )
@@ -111,7 +114,7 @@ describe("Engine properties", () => {
       )
     ))
 
-  it.effect("runFrom after random edits equals a full run of the edit on observed outputs and executes the plan's re-run set", () =>
+  it.effect("runFrom without cutoff after random edits equals a full run of the edit on observed outputs and executes the plan's re-run set", () =>
     Effect.promise(() =>
       fc.assert(
         fc.asyncProperty(scenario, async ({ after, before, target }) => {
@@ -124,7 +127,7 @@ describe("Engine properties", () => {
               const incremental = yield* runOnEngine(current, runs.runFrom(after, { target, run: prior.started.runId }), after)
               const fresh = yield* runOnEngine(current, runs.start(after, prior.snapshot.input), after)
               return { incremental, fresh }
-            })
+            }), { cutoff: false }
           ))
           const { fresh, incremental } = outcome
           const plan = incremental.started.plan

@@ -4,7 +4,6 @@ import { BlockError, Engine, Handler, type RunEvent, Runs, RunStore } from "@rip
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import { TestClock } from "effect/testing"
@@ -431,21 +430,14 @@ describe("Engine events and diagnostics", () => {
 })
 
 describe("Engine refusals and tracing", () => {
-  it.effect("a workflow with a container is refused before anything is written", () =>
+  it.effect("a workflow with a container is executed, not refused", () =>
     Effect.gen(function*() {
-      const runs = yield* Runs.Runs
-      const store = yield* RunStore.RunStore
-      const wf = workflow([{ id: "a", type: "value", params: { value: 1 } }], [], {
+      const wf = workflow([{ id: "a", type: "value", params: { value: { $ref: "loop.index" } } }], [], {
         loops: [{ id: "each", kind: "count", count: 2, body: ["a"] }]
       })
-      const error = yield* Effect.flip(runs.start(wf))
-      assert.strictEqual(error._tag, "UnsupportedWorkflow")
-      if (error._tag === "UnsupportedWorkflow") {
-        assert.strictEqual(error.container, "each")
-        assert.strictEqual(error.kind, "loop")
-      }
-      assert.strictEqual((yield* Effect.flip(store.getRun("run-1")))._tag, "RunNotFound")
-      assert.isTrue(Option.isNone(yield* store.latestSnapshot("wf")))
+      const { snapshot, status } = yield* runToEnd(wf)
+      assert.strictEqual(status, "completed")
+      assert.deepStrictEqual(snapshot.nodes["each#end"]?.output, [{ a: 0 }, { a: 1 }])
     }).pipe(Effect.provide(layer())))
 
   it.effect("a block type without handler is refused before anything is written", () =>

@@ -23,14 +23,33 @@
  * - Interrupting the execution (cancellation) interrupts every running handler, waits for them,
  *   starts nothing more, records diagnostics and moves the run to `cancelled`.
  *
- * Loops and parallels are not executed yet: a workflow with a container is `UnsupportedWorkflow`.
+ * - Loops run `count` iterations, one per `items` element (`forEach`), or (`while`) until their
+ *   `condition` — resolved after each iteration against that iteration — stops holding (see
+ *   `Options.loopCondition`), at most `maxIterations`; iterations run one after the other. Parallels
+ *   run one branch per item or `count` branches, at most `concurrency` at once. A container's
+ *   output is the array of its iterations/branches, each the record `{ <exit id>: output }` of the
+ *   body's exit blocks that completed; `loop.index` / `loop.item` / `parallel.*` read the innermost
+ *   enclosing container. A loop the plan resets restarts from iteration 0; a parallel reset branch
+ *   by branch re-runs only those branches and reuses the others.
+ * - `approval` blocks pause their branch (`paused`, reason: their `reason` param) until
+ *   `Runs.approve` / `Runs.reject`; `wait` blocks (`{ signal }`) suspend it until `Runs.signal`;
+ *   `sleep` blocks (`{ ms }` or `{ until }`) suspend it until the wake time on the effect `Clock`.
+ *   A dormant node blocks what depends on it; everything else runs on, and the run settles by the
+ *   `RunStatus` priority. A pause request parks every node reaching its start.
+ * - Resume (mode `resume`, `Plan.resume` over the run's own snapshot) never re-executes a node
+ *   the run completed with the same inputs, even inside a loop the plan restarts.
+ * - Early cutoff (mode `run-from`, `Options.cutoff`, default on): a re-run node that is not the
+ *   target, not `volatile` and re-runs only because something upstream did, whose resolved inputs
+ *   hash as in the source snapshot, is reused from it (reason `cutoff`) instead of executed.
  *
  * **Performance**
  *
- * The scheduler is plain JavaScript over integer node indices; only handlers run as fibers (forked
+ * A full run of a workflow without containers, waits, sleeps or approvals takes the fast path: a
+ * scheduler in plain JavaScript over integer node indices; only handlers run as fibers (forked
  * with `Effect.runForkWith`, completion observed by callback, no Deferred per node). The journal is
  * written once per wave: the completions of the last wave, the skips they caused and the starts of
  * the next wave go to the store in one `journal` call. Spans are created only with `tracing: true`.
+ * Every other execution goes through the scope interpreter (`internal/interpreter.ts`).
  *
  * @since 0.1.0
  */
@@ -38,24 +57,26 @@ import { Fingerprint, type Plan, Reference, type Snapshot, type Workflow } from 
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
-import * as Schedule from "effect/Schedule"
-import * as BlockError from "./BlockError.ts"
+import type * as BlockError from "./BlockError.ts"
 import * as Handler from "./Handler.ts"
+import { attempts, errorOf, NodeContext, outputFingerprint } from "./internal/attempt.ts"
 import * as Compiled from "./internal/compiled.ts"
+import * as Interpreter from "./internal/interpreter.ts"
 import type { Mode, RunEvent } from "./RunEvent.ts"
-import type * as RunStatus from "./RunStatus.ts"
+import * as RunStatus from "./RunStatus.ts"
 import { type JournalEntry, RunStore, type RunStoreError } from "./RunStore.ts"
 
 type Json = Workflow.Json
 
 /**
- * The workflow has a loop or parallel, which this engine does not execute yet.
+ * A workflow shape this engine cannot execute. Since loops and parallels are executed (issue 6)
+ * the engine reports none; kept so existing matches on `EngineError` stay exhaustive.
  *
+ * @deprecated nothing produces it any more.
  * @since 0.1.0
  */
 export class UnsupportedWorkflow extends Data.TaggedError("UnsupportedWorkflow")<{
@@ -101,7 +122,34 @@ export interface Options {
   readonly concurrency?: number | undefined
   /** Run each node in an `Effect.withSpan` with run and node attributes (default false). */
   readonly tracing?: boolean | undefined
+  /** Early cutoff in run-from executions (default true). */
+  readonly cutoff?: boolean | undefined
+  /** How a `while` loop's resolved condition is read (default: `defaultLoopCondition`). */
+  readonly loopCondition?: LoopCondition | undefined
 }
+
+/**
+ * Decides whether a `while` loop runs another iteration from its resolved `condition`.
+ *
+ * @since 0.1.0
+ */
+export type LoopCondition = Interpreter.LoopCondition
+
+/**
+ * The default `while` semantics: a `{ left, op, right }` condition (the operators of `condition`
+ * blocks) holds when the comparison is true; any other resolved value holds when it is `true`.
+ *
+ * @since 0.1.0
+ */
+export const defaultLoopCondition: LoopCondition = Interpreter.defaultLoopCondition
+
+/**
+ * A handle on an execution that asks it to pause: once `pauseRequested` is set, every node
+ * reaching its start is parked (`paused`) and the run settles `paused`.
+ *
+ * @since 0.1.0
+ */
+export type Control = Interpreter.Control
 
 /**
  * The default concurrency bound.
@@ -111,32 +159,34 @@ export interface Options {
 export const defaultConcurrency = 16
 
 /**
- * The first container of a workflow, as the error this engine reports for it.
+ * Block types the engine itself implements (they need no handler): `approval`, `wait`, `sleep`.
  *
  * @since 0.1.0
  */
-export const checkContainers = (workflow: Workflow.Workflow): UnsupportedWorkflow | undefined => {
-  const loop = workflow.loops?.[0]
-  if (loop !== undefined) return new UnsupportedWorkflow({ workflowId: workflow.id, container: loop.id, kind: "loop", path: ["loops", 0] })
-  const parallel = workflow.parallels?.[0]
-  if (parallel !== undefined) {
-    return new UnsupportedWorkflow({ workflowId: workflow.id, container: parallel.id, kind: "parallel", path: ["parallels", 0] })
+export const intrinsicTypes: ReadonlySet<string> = new Set(["approval", "wait", "sleep"])
+
+// Whether a workflow can take the fast path: no container and no block that can go dormant.
+const simple = new WeakMap<Workflow.Workflow, boolean>()
+const isSimple = (workflow: Workflow.Workflow): boolean => {
+  let known = simple.get(workflow)
+  if (known === undefined) {
+    known = (workflow.loops ?? []).length === 0 && (workflow.parallels ?? []).length === 0 &&
+      !workflow.blocks.some((b) => intrinsicTypes.has(b.type))
+    simple.set(workflow, known)
   }
-  return undefined
+  return known
 }
 
 /**
- * Checks that the engine can execute a workflow: no container, a handler for every block type
- * (the first problem found).
+ * Checks that the engine can execute a workflow: a handler for every block type that is not
+ * intrinsic (the first problem found).
  *
  * @since 0.1.0
  */
 export const check = (workflow: Workflow.Workflow, handlers: Handler.Handlers["Service"]): EngineError | undefined => {
-  const unsupported = checkContainers(workflow)
-  if (unsupported !== undefined) return unsupported
   for (let b = 0; b < workflow.blocks.length; b++) {
     const block = workflow.blocks[b]!
-    if (handlers.get(block.type) === undefined) return new UnknownBlockType({ block: block.id, type: block.type, path: ["blocks", b, "type"] })
+    if (!intrinsicTypes.has(block.type) && handlers.get(block.type) === undefined) return new UnknownBlockType({ block: block.id, type: block.type, path: ["blocks", b, "type"] })
   }
   return undefined
 }
@@ -156,7 +206,16 @@ export interface Execution {
   readonly sourceRun: string | undefined
   /** Where events go; must not throw or block (the `Runs` facade publishes to a sliding PubSub). */
   readonly publish: (event: RunEvent) => void
+  /**
+   * Run-from: the snapshot the plan was made from (early cutoff reads it). Resume: the run's own
+   * snapshot before resuming (its completed nodes are kept).
+   */
+  readonly source?: Snapshot.Snapshot | undefined
+  /** Lets the caller pause the execution. */
+  readonly control?: Control | undefined
 }
+
+const unchanged: ReadonlyArray<string> = ["unchanged"]
 
 // Node phases (0: not part of the plan's re-run set).
 const WAITING = 1
@@ -170,75 +229,117 @@ const COMPLETED = 1
 const FAILED = 2
 const SKIPPED = 3
 
-class NodeContext implements Handler.HandlerContext {
-  attempt = 0
-  controller: AbortController | undefined = undefined
-  readonly loop = undefined
-  readonly parallel = undefined
-  constructor(
-    readonly index: number,
-    readonly inputs: { readonly [key: string]: Json },
-    readonly params: { readonly [key: string]: Json },
-    readonly block: Workflow.Block,
-    readonly input: { readonly [key: string]: Json },
-    readonly runId: string,
-    readonly node: string,
-    readonly inputsFingerprint: string,
-    readonly startedAt: number
-  ) {}
-  get signal(): AbortSignal {
-    this.controller ??= new AbortController()
-    return this.controller.signal
-  }
-}
-
-const unchanged: ReadonlyArray<string> = ["unchanged"]
-
-const nullFingerprint = Fingerprint.hash(null)
-// Many handlers (side effects, sinks) output null; its fingerprint is a constant.
-const outputFingerprint = (output: Json): string => output === null ? nullFingerprint : Fingerprint.hash(output)
-
-const retrySchedule = (policy: Workflow.RetryPolicy) => {
-  const exponential = Schedule.exponential(Duration.millis(policy.initialDelayMs ?? 100), policy.backoffFactor ?? 2)
-  const cap = policy.maxDelayMs
-  return cap === undefined
-    ? exponential
-    : Schedule.modifyDelay(exponential, ({ duration }) => Effect.succeed(Duration.min(duration, Duration.millis(cap))))
-}
-
-const isRetryable = (error: BlockError.BlockError) => error.isRetryable
-
-const errorOf = (cause: Cause.Cause<BlockError.BlockError>): Snapshot.NodeError => {
-  const found = Cause.findError(cause)
-  if (Result.isSuccess(found)) return { message: found.success.message, retryable: found.success.isRetryable }
-  const defect = Cause.squash(cause)
-  return { message: defect instanceof Error ? defect.message : String(defect), retryable: false }
-}
-
-const invoke = (handler: Handler.Handler, ctx: NodeContext): Effect.Effect<Handler.Output, BlockError.BlockError> => {
-  ctx.attempt++
-  try {
-    return handler(ctx)
-  } catch (defect) {
-    return Effect.die(defect)
-  }
-}
-
 /**
- * Executes a run: `pending → running → completed | failed`, or `cancelled` when interrupted.
- * Returns the final status.
+ * Executes a run: `pending → running → completed | failed | paused | suspended`, or `cancelled`
+ * when interrupted; a resume continues a run already `running` (the caller moved it there). Returns
+ * the status the execution left the run in.
  *
  * **Gotchas**
  *
- * Call `check` first: a block without a handler fails its node. A workflow with a container fails
- * with `UnsupportedWorkflow` before the run is touched.
+ * Call `check` first: a block without a handler fails its node.
  *
  * @since 0.1.0
  */
 export const execute = (
   execution: Execution,
   options: Options = {}
-): Effect.Effect<RunStatus.Status, RunStoreError | UnsupportedWorkflow, RunStore | Handler.Handlers> =>
+): Effect.Effect<RunStatus.Status, RunStoreError, RunStore | Handler.Handlers> =>
+  execution.mode === "full" && execution.plan.mode === "full" && isSimple(execution.plan.workflow)
+    ? executeFast(execution, options)
+    : executeGeneral(execution, options)
+
+type Finalization = NonNullable<Snapshot.Diagnostics["finalization"]>
+
+// Records diagnostics, then offers the final event; shared by both paths.
+const finishRun = (
+  execution: Execution,
+  outcome: Interpreter.Outcome,
+  finalization: Finalization,
+  event: RunStatus.Event
+) =>
+  Effect.gen(function*() {
+    const store = yield* RunStore
+    const at = yield* Clock.currentTimeMillis
+    const { publish, runId } = execution
+    yield* store.setDiagnostics(runId, {
+      ...(outcome.lastStarted === undefined ? {} : { lastStarted: outcome.lastStarted }),
+      ...(outcome.lastCompleted === undefined ? {} : { lastCompleted: outcome.lastCompleted }),
+      finalization,
+      messages: outcome.messages
+    }, at)
+    const changed = yield* store.transition(runId, event, at)
+    if (changed.from !== changed.to) publish({ _tag: "StatusChanged", runId, from: changed.from, to: changed.to, at })
+    publish({ _tag: "RunFinished", runId, status: changed.to, at })
+    return changed.to
+  })
+
+// What ALL_BRANCHES_FINISHED will settle the run in, read from its stored machine.
+const settling = (runId: string) =>
+  Effect.gen(function*() {
+    const store = yield* RunStore
+    const run = yield* store.getRun(runId)
+    const restored = RunStatus.restore(run.machine)
+    if (Result.isFailure(restored)) return yield* Effect.die(restored.failure)
+    const next = RunStatus.next(restored.success, { type: "ALL_BRANCHES_FINISHED" })
+    return next._tag === "Accepted" ? next.status as Finalization : "failed"
+  })
+
+const executeGeneral = (
+  execution: Execution,
+  options: Options
+): Effect.Effect<RunStatus.Status, RunStoreError, RunStore | Handler.Handlers> =>
+  Effect.gen(function*() {
+    const store = yield* RunStore
+    const handlers = yield* Handler.Handlers
+    const clock = yield* Clock.Clock
+    const { mode, publish, runId } = execution
+    const outcome: Interpreter.Outcome = { failures: 0, messages: [], lastStarted: undefined, lastCompleted: undefined }
+    const cancel = Effect.gen(function*() {
+      outcome.messages.push("cancelled")
+      return yield* finishRun(execution, outcome, "cancelled", { type: "CANCEL" })
+    })
+    const body = Effect.gen(function*() {
+      const at = clock.currentTimeMillisUnsafe()
+      const run = yield* store.getRun(runId)
+      if (run.status === "pending") {
+        const started = yield* store.transition(runId, { type: "START" }, at)
+        publish({ _tag: "RunStarted", runId, mode, at })
+        publish({ _tag: "StatusChanged", runId, from: started.from, to: started.to, at })
+      } else {
+        publish({ _tag: "RunStarted", runId, mode, at })
+      }
+      const dormant = run.status === "pending" ? new Set<string>() : new Set(Object.keys(run.machine.context.dormant))
+      yield* Interpreter.run({
+        runId,
+        mode,
+        plan: execution.plan,
+        input: execution.input,
+        sourceRun: execution.sourceRun,
+        source: execution.source,
+        publish,
+        control: execution.control ?? { pauseRequested: false },
+        dormant,
+        store,
+        handlers,
+        clock,
+        concurrency: Math.max(1, options.concurrency ?? defaultConcurrency),
+        tracing: options.tracing === true,
+        cutoff: options.cutoff !== false,
+        loopCondition: options.loopCondition ?? Interpreter.defaultLoopCondition,
+        outcome
+      })
+      return yield* Effect.uninterruptible(Effect.flatMap(
+        settling(runId),
+        (finalization) => finishRun(execution, outcome, finalization, { type: "ALL_BRANCHES_FINISHED" })
+      ))
+    })
+    return yield* body.pipe(Effect.onInterrupt(() => Effect.ignore(cancel)))
+  })
+
+const executeFast = (
+  execution: Execution,
+  options: Options
+): Effect.Effect<RunStatus.Status, RunStoreError, RunStore | Handler.Handlers> =>
   Effect.gen(function*() {
     const store = yield* RunStore
     const handlers = yield* Handler.Handlers
@@ -247,8 +348,7 @@ export const execute = (
     const fork = Effect.runForkWith(services)
     const { input, mode, plan, publish, runId } = execution
     const workflow = plan.workflow
-    const unsupported = checkContainers(workflow)
-    if (unsupported !== undefined) return yield* Effect.fail(unsupported)
+    const control = execution.control
     const concurrency = Math.max(1, options.concurrency ?? defaultConcurrency)
     const tracing = options.tracing === true
     const c = Compiled.compile(workflow)
@@ -398,31 +498,11 @@ export const execute = (
       }
     }
 
-    // Every attempt after the first is announced; the journal keeps the node `running` until it ends.
-    const retried = (handler: Handler.Handler, ctx: NodeContext) => {
-      if (ctx.attempt > 0) {
-        publish({ _tag: "NodeStarted", runId, node: ctx.node, attempt: ctx.attempt + 1, at: clock.currentTimeMillisUnsafe() })
-      }
-      return invoke(handler, ctx)
-    }
+    const retrying = (ctx: NodeContext) =>
+      publish({ _tag: "NodeStarted", runId, node: ctx.node, attempt: ctx.attempt + 1, at: clock.currentTimeMillisUnsafe() })
 
     const launch = (ctx: NodeContext) => {
-      const block = ctx.block
-      const handler = handlers.get(block.type)
-      let effect: Effect.Effect<Handler.Output, BlockError.BlockError> = handler === undefined
-        ? Effect.fail(BlockError.permanent(`no handler for block type ${JSON.stringify(block.type)}`))
-        : block.retry === undefined || block.retry.maxAttempts <= 1
-        ? invoke(handler, ctx)
-        : Effect.retry(Effect.suspend(() => retried(handler, ctx)), {
-          schedule: retrySchedule(block.retry),
-          times: block.retry.maxAttempts - 1,
-          while: isRetryable
-        })
-      if (tracing) {
-        effect = Effect.withSpan(effect, `ripple.node ${ctx.node}`, {
-          attributes: { "ripple.run_id": runId, "ripple.node_id": ctx.node, "ripple.block_type": block.type }
-        })
-      }
+      const effect = attempts(handlers.get(ctx.block.type), ctx, tracing, retrying)
       inflight++
       const fiber = fork(effect)
       running[ctx.index] = fiber
@@ -431,8 +511,14 @@ export const execute = (
 
     // Takes up to the free concurrency from the ready queue: resolves inputs, journals starts.
     const wave: Array<NodeContext> = []
+    const parked: Array<number> = []
     const prepare = () => {
       const at = clock.currentTimeMillisUnsafe()
+      // A pause request parks what would start; what runs finishes.
+      if (control !== undefined && control.pauseRequested) {
+        while (readyHead < readyTail) parked.push(ready[readyHead++]!)
+        return
+      }
       while (readyHead < readyTail && inflight + wave.length < concurrency) {
         const i = ready[readyHead++]!
         const node = ids[i]!
@@ -586,7 +672,26 @@ export const execute = (
       }
       yield* flush
       // Once finalizing, a cancel must not overwrite the diagnostics of a run that just ended.
-      return yield* Effect.uninterruptible(finish(unhandledFailures > 0 ? "failed" : "completed", { type: "ALL_BRANCHES_FINISHED" }))
+      if (parked.length > 0) {
+        const at = clock.currentTimeMillisUnsafe()
+        yield* store.journal(runId, parked.map((i): JournalEntry => ({
+          _tag: "Paused",
+          node: ids[i]!,
+          inputs: undefined,
+          fingerprints: { definition: definitions[i]! },
+          reason: "paused",
+          at
+        })))
+        for (const i of parked) publish({ _tag: "NodeDormant", runId, node: ids[i]!, reason: "paused", at })
+        yield* store.transition(runId, { type: "BRANCH_STARTED" }, at)
+        yield* store.transition(runId, {
+          type: "BRANCH_DORMANT",
+          branch: ids[parked[0]!]!,
+          reason: { _tag: "Pause", node: ids[parked[0]!]!, reason: "paused" }
+        }, at)
+      }
+      const finalization = unhandledFailures > 0 ? "failed" : parked.length > 0 ? "paused" : "completed"
+      return yield* Effect.uninterruptible(finish(finalization, { type: "ALL_BRANCHES_FINISHED" }))
     })
 
     // Handler fibers are not children of this one: whatever ends the execution (a store failure

@@ -97,11 +97,38 @@ export type Handler<R = never> = (ctx: HandlerContext) => Effect.Effect<Output, 
  */
 export class Handlers extends Context.Service<Handlers, {
   readonly get: (type: string) => Handler | undefined
+  /** The output equality of a block type, when it has one (see `Equality`). */
+  readonly equality: (type: string) => Equality | undefined
 }>()("ripple/runtime/Handlers") {}
 
-const registry = (handlers: Readonly<Record<string, Handler>>): Handlers["Service"] => {
+/**
+ * When two outputs of one block type mean the same (e.g. equal but for a timestamp or a request id).
+ *
+ * **Details**
+ *
+ * Early cutoff compares a re-executed node's output with its prior output by fingerprint; a type
+ * whose outputs carry incidental values registers an equality so that such a re-execution still
+ * cuts off: when it says equal, the node keeps its *prior* output, so everything that reads it sees
+ * unchanged inputs and is reused.
+ *
+ * @since 0.1.0
+ */
+export type Equality = (prior: Json, next: Json) => boolean
+
+/**
+ * Options of `layer`.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  /** Output equalities by block type. */
+  readonly equality?: Readonly<Record<string, Equality>> | undefined
+}
+
+const registry = (handlers: Readonly<Record<string, Handler>>, options: Options = {}): Handlers["Service"] => {
   const table = new Map(Object.entries(handlers))
-  return { get: (type) => table.get(type) }
+  const equalities = new Map(Object.entries(options.equality ?? {}))
+  return { get: (type) => table.get(type), equality: (type) => equalities.get(type) }
 }
 
 /**
@@ -118,7 +145,10 @@ export const layerBuiltins: Layer.Layer<Handlers> = Layer.sync(Handlers, () => r
  *
  * @since 0.1.0
  */
-export const layer = <R = never>(handlers: Readonly<Record<string, Handler<R>>>): Layer.Layer<Handlers, never, R> =>
+export const layer = <R = never>(
+  handlers: Readonly<Record<string, Handler<R>>>,
+  options: Options = {}
+): Layer.Layer<Handlers, never, R> =>
   Layer.effect(
     Handlers,
     Effect.map(Effect.context<R>(), (context) => {
@@ -126,6 +156,6 @@ export const layer = <R = never>(handlers: Readonly<Record<string, Handler<R>>>)
       for (const [type, handler] of Object.entries(handlers)) {
         provided[type] = (ctx) => Effect.provideContext(handler(ctx), context)
       }
-      return registry(provided)
+      return registry(provided, options)
     })
   )

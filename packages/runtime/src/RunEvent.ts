@@ -71,6 +71,18 @@ export interface NodeSkipped {
   readonly at: number
 }
 
+/**
+ * A node instance went dormant: `reason` is `"signal"` or `"timer"` for a wait, the pause reason
+ * (`"paused"`, an approval's reason) for a paused node.
+ */
+export interface NodeDormant {
+  readonly _tag: "NodeDormant"
+  readonly runId: string
+  readonly node: string
+  readonly reason: string
+  readonly at: number
+}
+
 /** The run's status changed (as accepted by `RunStatus`). */
 export interface StatusChanged {
   readonly _tag: "StatusChanged"
@@ -80,7 +92,10 @@ export interface StatusChanged {
   readonly at: number
 }
 
-/** The run stopped executing, in this status; always the last event of a run. */
+/**
+ * The run stopped executing, in this status; always the last event of an execution (a suspended or
+ * paused run that is woken executes again, from a new `RunStarted` in mode `resume`).
+ */
 export interface RunFinished {
   readonly _tag: "RunFinished"
   readonly runId: string
@@ -100,6 +115,7 @@ export type RunEvent =
   | NodeReused
   | NodeFailed
   | NodeSkipped
+  | NodeDormant
   | StatusChanged
   | RunFinished
 

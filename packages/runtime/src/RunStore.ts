@@ -14,6 +14,13 @@
  * - `transition` offers a `RunStatus` event to the run's persisted machine; an event the machine
  *   rejects (or a status change `RunStatus.isAllowed` refuses) fails with `IllegalTransition` and
  *   writes nothing.
+ * - Long-lived runs (issue 6) added, and only added: the journal entries `Waiting` / `Paused` (a
+ *   node instance dormant on a signal, a timer or an approval: they make the snapshot's `waits` and
+ *   `pauses`), `Scope` (a loop or parallel instance: the snapshot's `loops` / `parallels`) and
+ *   `Consumed` (a delivery taken by the node that awaited it, atomically with that node's write);
+ *   the operations `deliver` / `deliveries` (signals and approval decisions kept until a node takes
+ *   them, so one that arrives before the run suspends is not lost) and `wakeable` (the runs a
+ *   worker should wake now).
  *
  * @since 0.1.0
  */
@@ -160,6 +167,69 @@ export type JournalEntry =
     readonly record: Snapshot.NodeRecord
     readonly reasons: ReadonlyArray<string>
   }
+  | {
+    readonly _tag: "Waiting"
+    readonly node: string
+    readonly inputs: Json
+    readonly fingerprints: Snapshot.Fingerprints
+    /** A `signal` wait names its signal; a `timer` wait its wake time. */
+    readonly wait: { readonly kind: "signal"; readonly signal: string } | { readonly kind: "timer"; readonly wakeAt: number }
+    readonly at: number
+  }
+  | {
+    readonly _tag: "Paused"
+    readonly node: string
+    readonly inputs: Json | undefined
+    readonly fingerprints: Snapshot.Fingerprints
+    readonly reason: string
+    readonly at: number
+  }
+  | {
+    readonly _tag: "Consumed"
+    /** The oldest unconsumed delivery of this kind and name is consumed. */
+    readonly kind: DeliveryKind
+    readonly name: string
+  }
+  | {
+    readonly _tag: "Scope"
+    /** The container instance id (`"loop"`, `"inner@3"`). */
+    readonly scope: string
+    readonly scopeOf: { readonly _tag: "loop"; readonly loop: Snapshot.LoopScope } | { readonly _tag: "parallel"; readonly parallel: Snapshot.ParallelScope }
+  }
+
+/**
+ * What a delivery carries: a signal for `wait` blocks (by signal name) or an approval decision for
+ * an `approval` node instance (by node instance id).
+ *
+ * @since 0.1.0
+ */
+export type DeliveryKind = "signal" | "approval"
+
+/**
+ * A signal or approval decision kept for a run until the node awaiting it takes it.
+ *
+ * @since 0.1.0
+ */
+export interface Delivery {
+  readonly kind: DeliveryKind
+  readonly name: string
+  readonly payload: Json
+  readonly at: number
+}
+
+/**
+ * A dormant run a worker may wake now: a sleeper is due, or a delivery it awaits is kept.
+ *
+ * @since 0.1.0
+ */
+export interface Wakeable {
+  readonly runId: string
+  readonly status: RunStatus.Status
+  /** The earliest sleep deadline of the run (`null`: no sleeper). */
+  readonly wakeAt: number | null
+}
+
+type NodeEntry = Exclude<JournalEntry, { readonly _tag: "Reused" | "Consumed" | "Scope" }>
 
 /**
  * The persistence port.
@@ -200,6 +270,18 @@ export class RunStore extends Context.Service<RunStore, {
     workflowId: string,
     trigger?: string | undefined
   ) => Effect.Effect<Option.Option<Snapshot.Snapshot>, WorkflowNotFound>
+  /**
+   * Keeps a delivery for a run unless an unconsumed one of the same kind and name is kept already
+   * (then nothing changes): whether it was kept. Checking that a run awaits it is the caller's job.
+   */
+  readonly deliver: (runId: string, delivery: Delivery) => Effect.Effect<boolean, RunNotFound>
+  /** The unconsumed deliveries of a run, oldest first. */
+  readonly deliveries: (runId: string) => Effect.Effect<ReadonlyArray<Delivery>, RunNotFound>
+  /**
+   * Suspended or paused runs that can leave that status now: a sleeper due at `now`, or an
+   * awaited signal / approval kept (`RunStatus.suspension` of the stored machine against `deliveries`).
+   */
+  readonly wakeable: (now: number) => Effect.Effect<ReadonlyArray<Wakeable>>
 }>()("ripple/runtime/RunStore") {}
 
 /**
@@ -224,7 +306,7 @@ const versions = new WeakMap<Workflow.Workflow, string>()
  *
  * @since 0.1.0
  */
-export const recordOf = (entry: Exclude<JournalEntry, { readonly _tag: "Reused" }>): Snapshot.NodeRecord => {
+export const recordOf = (entry: NodeEntry): Snapshot.NodeRecord => {
   switch (entry._tag) {
     case "Started":
       return {
@@ -257,7 +339,58 @@ export const recordOf = (entry: Exclude<JournalEntry, { readonly _tag: "Reused" 
       }
     case "Skipped":
       return { status: "skipped", fingerprints: entry.fingerprints, attempt: 0, finishedAt: entry.at }
+    case "Waiting":
+      return { status: "waiting", inputs: entry.inputs, fingerprints: entry.fingerprints, attempt: 1, startedAt: entry.at }
+    case "Paused":
+      return {
+        status: "paused",
+        ...(entry.inputs === undefined ? {} : { inputs: entry.inputs }),
+        fingerprints: entry.fingerprints,
+        attempt: 1,
+        startedAt: entry.at
+      }
   }
+}
+
+/**
+ * The snapshot `waits` / `pauses` item a `Waiting` or `Paused` entry writes.
+ *
+ * @since 0.1.0
+ */
+export const dormancyOf = (
+  entry: Extract<JournalEntry, { readonly _tag: "Waiting" | "Paused" }>
+): { readonly wait: Snapshot.Wait } | { readonly pause: Snapshot.Pause } =>
+  entry._tag === "Paused"
+    ? { pause: { node: entry.node, reason: entry.reason, since: entry.at } }
+    : {
+      wait: entry.wait.kind === "signal"
+        ? { node: entry.node, kind: "signal", signal: entry.wait.signal, since: entry.at }
+        : { node: entry.node, kind: "timer", wakeAt: entry.wait.wakeAt, since: entry.at }
+    }
+
+/**
+ * Whether a dormant run can leave its status now: a due sleeper or an awaited delivery kept.
+ *
+ * @since 0.1.0
+ */
+export const canWake = (machine: RunStatus.Persisted, deliveries: ReadonlyArray<Delivery>, now: number): boolean => {
+  if (machine.status !== "suspended" && machine.status !== "paused") return false
+  for (const reason of Object.values(machine.context.dormant)) {
+    switch (reason._tag) {
+      case "Sleep":
+        if (reason.until <= now) return true
+        break
+      case "Signal":
+        if (deliveries.some((d) => d.kind === "signal" && d.name === reason.signal)) return true
+        break
+      case "Approval":
+        if (deliveries.some((d) => d.kind === "approval" && d.name === reason.node)) return true
+        break
+      case "Pause":
+        break
+    }
+  }
+  return false
 }
 
 /**
@@ -287,6 +420,11 @@ interface MemoryRun {
   run: Run
   readonly nodes: Map<string, Snapshot.NodeRecord>
   readonly reasons: Map<string, ReadonlyArray<string>>
+  readonly loops: Map<string, Snapshot.LoopScope>
+  readonly parallels: Map<string, Snapshot.ParallelScope>
+  readonly waits: Map<string, Snapshot.Wait>
+  readonly pauses: Map<string, Snapshot.Pause>
+  readonly deliveries: Array<Delivery>
 }
 
 /**
@@ -320,11 +458,11 @@ export const makeMemory: Effect.Effect<RunStore["Service"]> = Effect.sync(() => 
         input: run.input,
         status: run.status,
         nodes: Object.fromEntries(stored.nodes),
-        loops: {},
-        parallels: {},
+        loops: Object.fromEntries(stored.loops),
+        parallels: Object.fromEntries(stored.parallels),
         pending: [],
-        waits: [],
-        pauses: [],
+        waits: [...stored.waits.values()],
+        pauses: [...stored.pauses.values()],
         diagnostics: run.diagnostics,
         startedAt: run.createdAt,
         updatedAt: run.updatedAt
@@ -356,7 +494,16 @@ export const makeMemory: Effect.Effect<RunStore["Service"]> = Effect.sync(() => 
           createdAt: input.at,
           updatedAt: input.at
         }
-        runs.set(run.id, { run, nodes: new Map(), reasons: new Map() })
+        runs.set(run.id, {
+          run,
+          nodes: new Map(),
+          reasons: new Map(),
+          loops: new Map(),
+          parallels: new Map(),
+          waits: new Map(),
+          pauses: new Map(),
+          deliveries: []
+        })
         return run
       }),
     getRun: (runId) => Effect.map(find(runId), (stored) => stored.run),
@@ -381,12 +528,31 @@ export const makeMemory: Effect.Effect<RunStore["Service"]> = Effect.sync(() => 
     journal: (runId, entries) =>
       Effect.map(find(runId), (stored) => {
         for (const entry of entries) {
-          if (entry._tag === "Reused") {
-            const producer = entry.record.reusedFrom ?? entry.from
-            stored.nodes.set(entry.node, producer === undefined ? entry.record : { ...entry.record, reusedFrom: producer })
-            stored.reasons.set(entry.node, entry.reasons)
-          } else {
-            stored.nodes.set(entry.node, recordOf(entry))
+          switch (entry._tag) {
+            case "Consumed": {
+              const i = stored.deliveries.findIndex((d) => d.kind === entry.kind && d.name === entry.name)
+              if (i !== -1) stored.deliveries.splice(i, 1)
+              continue
+            }
+            case "Scope":
+              if (entry.scopeOf._tag === "loop") stored.loops.set(entry.scope, entry.scopeOf.loop)
+              else stored.parallels.set(entry.scope, entry.scopeOf.parallel)
+              continue
+            case "Reused": {
+              const producer = entry.record.reusedFrom ?? entry.from
+              stored.nodes.set(entry.node, producer === undefined ? entry.record : { ...entry.record, reusedFrom: producer })
+              stored.reasons.set(entry.node, entry.reasons)
+              break
+            }
+            default:
+              stored.nodes.set(entry.node, recordOf(entry))
+          }
+          stored.waits.delete(entry.node)
+          stored.pauses.delete(entry.node)
+          if (entry._tag === "Waiting" || entry._tag === "Paused") {
+            const dormancy = dormancyOf(entry)
+            if ("wait" in dormancy) stored.waits.set(entry.node, dormancy.wait)
+            else stored.pauses.set(entry.node, dormancy.pause)
           }
         }
       }),
@@ -401,7 +567,25 @@ export const makeMemory: Effect.Effect<RunStore["Service"]> = Effect.sync(() => 
       return runId === undefined
         ? Effect.succeed(Option.none())
         : Effect.map(snapshotOf(runs.get(runId)!), Option.some)
-    }
+    },
+    deliver: (runId, delivery) =>
+      Effect.map(find(runId), (stored) => {
+        if (stored.deliveries.some((d) => d.kind === delivery.kind && d.name === delivery.name)) return false
+        stored.deliveries.push(delivery)
+        return true
+      }),
+    deliveries: (runId) => Effect.map(find(runId), (stored) => [...stored.deliveries]),
+    wakeable: (now) =>
+      Effect.sync(() => {
+        const out: Array<Wakeable> = []
+        for (const stored of runs.values()) {
+          const { machine } = stored.run
+          if (!canWake(machine, stored.deliveries, now)) continue
+          const sleeps = Object.values(machine.context.dormant).flatMap((r) => r._tag === "Sleep" ? [r.until] : [])
+          out.push({ runId: stored.run.id, status: machine.status, wakeAt: sleeps.length === 0 ? null : Math.min(...sleeps) })
+        }
+        return out
+      })
   })
 })
 

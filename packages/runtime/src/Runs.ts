@@ -16,14 +16,23 @@
  *   input (a new input would invalidate every reused output that reads it).
  * - Events go through one sliding `PubSub`: a slow subscriber loses old events, never slows or
  *   fails a run.
+ * - Long-lived runs: a run that settles `suspended` or `paused` stops executing. `signal`,
+ *   `approve` / `reject` keep their delivery in the store (so one that arrives while the run is
+ *   still running is not lost) and wake the run when it awaits it; a sleeper is woken on the effect
+ *   `Clock` by a timer fiber of the layer (`TestClock` drives it), or by `wake` (a worker that
+ *   lists `RunStore.wakeable`). Waking offers the `RunStatus` event (`SIGNAL`, `APPROVE`,
+ *   `TIMER_FIRED`, `UNPAUSE`) and executes `Plan.resume` over the run's own snapshot in the same run.
+ * - `resume` continues a `failed` run (`RESUME`: failed nodes and what they blocked re-run) or a
+ *   crashed one (`running` but not executing in this process); completed nodes never re-execute.
  *
  * @since 0.1.0
  */
-import { type Dag, Plan, type Snapshot, Workflow } from "@ripple/core"
+import { type Dag, NodeId, Plan, type Snapshot, Workflow } from "@ripple/core"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
@@ -91,6 +100,16 @@ export class PlanFailed extends Data.TaggedError("PlanFailed")<{
 export type RunsError = InvalidWorkflow | InvalidInput | PlanFailed | Engine.EngineError | RunNotFound | WorkflowNotFound
 
 /**
+ * A stored run with what it is dormant on (`RunStatus.suspension` of its machine): dormant
+ * branches and their reasons, awaited signals, the earliest wake time, pauses and approvals.
+ *
+ * @since 0.1.0
+ */
+export interface RunInfo extends Run {
+  readonly suspension: RunStatus.Suspension
+}
+
+/**
  * A created run.
  *
  * @since 0.1.0
@@ -131,9 +150,37 @@ export class Runs extends Context.Service<Runs, {
     workflow: Workflow.Workflow,
     options?: Partial<RunFromOptions>
   ) => Effect.Effect<Plan.Plan, RunsError>
-  readonly status: (runId: string) => Effect.Effect<Run, RunNotFound>
-  /** Waits until the run stops executing and returns its status. */
-  readonly wait: (runId: string) => Effect.Effect<RunStatus.Status, RunStoreError | Engine.UnsupportedWorkflow>
+  /** The stored run and what it is dormant on. */
+  readonly status: (runId: string) => Effect.Effect<RunInfo, RunNotFound>
+  /** Waits until the run stops executing (finished, or dormant) and returns its status. */
+  readonly wait: (runId: string) => Effect.Effect<RunStatus.Status, RunStoreError>
+  /**
+   * Delivers a signal to the `wait` blocks awaiting `name`; whether it was accepted. A signal no
+   * `wait` block awaits, one a finished run gets, or a duplicate (one of that name is still kept,
+   * or every top-level wait for it already took one) is refused and changes nothing.
+   */
+  readonly signal: (runId: string, name: string, payload?: Json) => Effect.Effect<boolean, RunStoreError | PlanFailed>
+  /** Approves the `approval` node instance `node` (paused): it completes with `payload`. Whether accepted. */
+  readonly approve: (runId: string, node: string, payload?: Json) => Effect.Effect<boolean, RunStoreError | PlanFailed>
+  /** Rejects the `approval` node instance `node`: it fails with `reason`. Whether accepted. */
+  readonly reject: (runId: string, node: string, reason: string) => Effect.Effect<boolean, RunStoreError | PlanFailed>
+  /**
+   * Asks a run executing here to park at the next node boundary (running handlers finish) and
+   * returns the status it settled in; a run not executing here is left as it is.
+   */
+  readonly pause: (runId: string) => Effect.Effect<RunStatus.Status, RunStoreError>
+  /** Unpauses a run paused by `pause` and executes it again. */
+  readonly unpause: (runId: string) => Effect.Effect<RunStatus.Status, RunStoreError | PlanFailed>
+  /**
+   * Continues a `failed` run (failed nodes re-run) or a crashed one (`running`, not executing in
+   * this process: incomplete nodes re-run); any other status is an `IllegalTransition`.
+   */
+  readonly resume: (runId: string) => Effect.Effect<Started, RunStoreError | PlanFailed>
+  /**
+   * Wakes a dormant run that can go on now: an awaited delivery is kept or a sleeper is due (on
+   * the `Clock`). Returns the status after. Workers call it for `RunStore.wakeable` runs.
+   */
+  readonly wake: (runId: string) => Effect.Effect<RunStatus.Status, RunStoreError | PlanFailed>
   /** Cancels a run: interrupts its running handlers and moves it to `cancelled`. */
   readonly cancel: (runId: string) => Effect.Effect<RunStatus.Status, RunStoreError>
   /**
@@ -194,13 +241,20 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
       const scope = yield* Effect.scope
       const context = yield* Effect.context<RunStore | Handlers>()
       const hub = yield* PubSub.sliding<RunEvent>(options.eventBuffer ?? 4096)
-      const executing = new Map<string, Fiber.Fiber<RunStatus.Status, RunStoreError | Engine.UnsupportedWorkflow>>()
+      const executing = new Map<string, Fiber.Fiber<RunStatus.Status, RunStoreError>>()
+      const controls = new Map<string, Engine.Control>()
+      const timers = new Map<string, Fiber.Fiber<unknown, unknown>>()
       const publish = (event: RunEvent) => {
         // Forgotten before its last event goes out, so `events` never waits on a run that has ended.
         if (event._tag === "RunFinished") executing.delete(event.runId)
         PubSub.publishUnsafe(hub, event)
       }
-      const engineOptions: Engine.Options = { concurrency: options.concurrency, tracing: options.tracing }
+      const engineOptions: Engine.Options = {
+        concurrency: options.concurrency,
+        tracing: options.tracing,
+        cutoff: options.cutoff,
+        loopCondition: options.loopCondition
+      }
 
       const validate = (workflow: Workflow.Workflow, input: { readonly [key: string]: Json }) => {
         const problem = problemOf(workflow)
@@ -225,12 +279,12 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
         Effect.gen(function*() {
           if (options.target === undefined) {
             const input = yield* validate(workflow, options.input ?? {})
-            const dag = Compiled.compile(workflow).dag
+            const dag = Compiled.dagOf(workflow)
             return { plan: yield* planned(fullPlan(workflow, dag), workflow), input, source: undefined }
           }
           const source: Snapshot.Snapshot | undefined = yield* sourceOf(workflow, options.run)
           const input = yield* validate(workflow, source?.input ?? options.input ?? {})
-          const dag = Compiled.compile(workflow).dag
+          const dag = Compiled.dagOf(workflow)
           const plan = yield* planned(Plan.runFrom({ workflow, snapshot: source, target: options.target, dag }), workflow)
           return { plan, input, source }
         })
@@ -252,16 +306,122 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
             input: prepared.input,
             at
           })
-          const execution = Engine.execute(
-            { runId: run.id, mode, plan: prepared.plan, input: prepared.input, sourceRun, publish },
-            engineOptions
-          ).pipe(
-            Effect.provideContext(context),
-            Effect.ensuring(Effect.sync(() => executing.delete(run.id)))
-          )
-          const fiber = yield* Effect.forkIn(execution, scope)
-          executing.set(run.id, fiber)
+          yield* fork({ runId: run.id, mode, plan: prepared.plan, input: prepared.input, sourceRun, source: prepared.source, publish })
           return { runId: run.id, mode, plan: prepared.plan }
+        })
+
+      // Every execution: owned by the layer, followed by a look at whether the run can go on at once.
+      const fork = (execution: Omit<Engine.Execution, "control">) =>
+        Effect.gen(function*() {
+          const control: Engine.Control = { pauseRequested: false }
+          const runId = execution.runId
+          const fiber = yield* Effect.forkIn(
+            Engine.execute({ ...execution, control }, engineOptions).pipe(
+              Effect.provideContext(context),
+              Effect.ensuring(Effect.sync(() => {
+                executing.delete(runId)
+                controls.delete(runId)
+              })),
+              Effect.tap(() => Effect.forkIn(Effect.ignore(Effect.suspend(() => settle(runId))), scope))
+            ),
+            scope
+          )
+          executing.set(runId, fiber)
+          controls.set(runId, control)
+        })
+
+      const resumeRun = (runId: string): Effect.Effect<Started, RunStoreError | PlanFailed> =>
+        Effect.gen(function*() {
+          const snapshot = yield* store.snapshot(runId)
+          const run = yield* store.getRun(runId)
+          const workflow = snapshot.workflow
+          const dag = Compiled.dagOf(workflow)
+          const plan = yield* planned(Plan.resume(workflow, snapshot, { dag }), workflow)
+          yield* fork({ runId, mode: "resume", plan, input: run.input, sourceRun: runId, source: snapshot, publish })
+          return { runId, mode: "resume" as const, plan }
+        })
+
+      // A dormant run that can go on now is woken and executed; a sleeper not due yet gets a timer.
+      const settle = (runId: string): Effect.Effect<RunStatus.Status, RunStoreError | PlanFailed> =>
+        Effect.gen(function*() {
+          const run = yield* store.getRun(runId)
+          if (executing.has(runId) || (run.status !== "suspended" && run.status !== "paused")) return run.status
+          const deliveries = yield* store.deliveries(runId)
+          const at = yield* Clock.currentTimeMillis
+          const wakeWith = (event: RunStatus.Event) =>
+            Effect.gen(function*() {
+              const changed = yield* store.transition(runId, event, at)
+              publish({ _tag: "StatusChanged", runId, from: changed.from, to: changed.to, at })
+              yield* resumeRun(runId)
+              return changed.to
+            })
+          for (const reason of Object.values(run.machine.context.dormant)) {
+            if (reason._tag === "Signal" && run.status === "suspended") {
+              const delivery = deliveries.find((d) => d.kind === "signal" && d.name === reason.signal)
+              if (delivery !== undefined) return yield* wakeWith({ type: "SIGNAL", name: reason.signal, payload: delivery.payload })
+            }
+            if (reason._tag === "Approval" && run.status === "paused") {
+              const delivery = deliveries.find((d) => d.kind === "approval" && d.name === reason.node)
+              if (delivery !== undefined) return yield* wakeWith({ type: "APPROVE", node: reason.node, payload: delivery.payload })
+            }
+          }
+          if (run.status !== "suspended") return run.status
+          const restored = RunStatus.restore(run.machine)
+          if (Result.isFailure(restored)) return yield* Effect.die(restored.failure)
+          const wakeAt = RunStatus.suspension(restored.success).wakeAt
+          if (wakeAt === null) return run.status
+          if (wakeAt <= at) return yield* wakeWith({ type: "TIMER_FIRED", at })
+          const timer = yield* Effect.forkIn(
+            Effect.andThen(Effect.sleep(Duration.millis(wakeAt - at)), Effect.ignore(Effect.suspend(() => settle(runId)))),
+            scope
+          )
+          const previous = timers.get(runId)
+          timers.set(runId, timer)
+          if (previous !== undefined) yield* Fiber.interrupt(previous)
+          return run.status
+        })
+
+      const bodyMembers = new WeakMap<Workflow.Workflow, ReadonlySet<string>>()
+      const inContainers = (workflow: Workflow.Workflow) => {
+        let found = bodyMembers.get(workflow)
+        if (found === undefined) {
+          found = new Set([...(workflow.loops ?? []), ...(workflow.parallels ?? [])].flatMap((c) => c.body))
+          bodyMembers.set(workflow, found)
+        }
+        return found
+      }
+
+      const signal = (runId: string, name: string, payload: Json) =>
+        Effect.gen(function*() {
+          const snapshot = yield* store.snapshot(runId)
+          if (RunStatus.terminal.includes(snapshot.status)) return false
+          const awaiting = snapshot.workflow.blocks.filter((b) => {
+            if (b.type !== "wait") return false
+            const wanted = b.params?.["signal"]
+            return wanted === name || typeof wanted !== "string"
+          })
+          if (awaiting.length === 0) return false
+          const nested = inContainers(snapshot.workflow)
+          // Every wait for it is top level and has taken its signal already: a duplicate.
+          if (awaiting.every((b) => !nested.has(b.id) && snapshot.nodes[b.id]?.status === "completed")) return false
+          const at = yield* Clock.currentTimeMillis
+          if (!(yield* store.deliver(runId, { kind: "signal", name, payload, at }))) return false
+          yield* settle(runId)
+          return true
+        })
+
+      const decide = (runId: string, node: string, decision: Json) =>
+        Effect.gen(function*() {
+          const snapshot = yield* store.snapshot(runId)
+          if (RunStatus.terminal.includes(snapshot.status) || snapshot.nodes[node]?.status !== "paused") return false
+          const parsed = NodeId.parseInstance(node)
+          if (Result.isFailure(parsed) || parsed.success.node.kind !== "block") return false
+          const id = parsed.success.node.id
+          if (!snapshot.workflow.blocks.some((b) => b.id === id && b.type === "approval")) return false
+          const at = yield* Clock.currentTimeMillis
+          if (!(yield* store.deliver(runId, { kind: "approval", name: node, payload: decision, at }))) return false
+          yield* settle(runId)
+          return true
         })
 
       const cancelStored = (runId: string) =>
@@ -293,11 +453,52 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
           Effect.flatMap(planFrom(workflow, options), (prepared) =>
             launch(prepared.source === undefined ? "full" : "run-from", workflow, prepared)),
         plan: (workflow, options = {}) => Effect.map(planFrom(workflow, options), (prepared) => prepared.plan),
-        status: (runId) => store.getRun(runId),
+        status: (runId) =>
+          Effect.flatMap(store.getRun(runId), (run) => {
+            const restored = RunStatus.restore(run.machine)
+            return Result.isFailure(restored)
+              ? Effect.die(restored.failure)
+              : Effect.succeed({ ...run, suspension: RunStatus.suspension(restored.success) })
+          }),
         wait,
+        signal: (runId, name, payload = null) => signal(runId, name, payload),
+        approve: (runId, node, payload = null) => decide(runId, node, { approved: true, payload }),
+        reject: (runId, node, reason) => decide(runId, node, { approved: false, reason }),
+        pause: (runId) => {
+          const control = controls.get(runId)
+          if (control === undefined) return Effect.map(store.getRun(runId), (run) => run.status)
+          control.pauseRequested = true
+          return wait(runId)
+        },
+        unpause: (runId) =>
+          Effect.gen(function*() {
+            const run = yield* store.getRun(runId)
+            const pause = Object.values(run.machine.context.dormant).find((r) => r._tag === "Pause")
+            const at = yield* Clock.currentTimeMillis
+            const changed = yield* store.transition(runId, { type: "UNPAUSE", node: pause?.node ?? "", payload: null }, at)
+            publish({ _tag: "StatusChanged", runId, from: changed.from, to: changed.to, at })
+            yield* resumeRun(runId)
+            return changed.to
+          }),
+        resume: (runId) =>
+          Effect.gen(function*() {
+            const run = yield* store.getRun(runId)
+            // A running run not executing here crashed: it continues as it is.
+            if (run.status !== "running" || executing.has(runId)) {
+              const at = yield* Clock.currentTimeMillis
+              const changed = yield* store.transition(runId, { type: "RESUME" }, at)
+              publish({ _tag: "StatusChanged", runId, from: changed.from, to: changed.to, at })
+            }
+            return yield* resumeRun(runId)
+          }),
+        wake: (runId) => settle(runId),
         cancel: (runId) => {
+          const timer = timers.get(runId)
+          if (timer !== undefined) timers.delete(runId)
           const fiber = executing.get(runId)
-          if (fiber === undefined) return cancelStored(runId)
+          if (fiber === undefined) {
+            return Effect.andThen(timer === undefined ? Effect.void : Fiber.interrupt(timer), cancelStored(runId))
+          }
           // An execution interrupted before its first step never saw the run: it is still pending.
           return Effect.andThen(
             Fiber.interrupt(fiber),

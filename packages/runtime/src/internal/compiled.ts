@@ -4,7 +4,7 @@ type Json = Workflow.Json
 
 /**
  * What the engine precomputes once per workflow value (workflows are immutable once frozen).
- * Only for workflows without containers (see `Engine.checkContainers`): every node is a block.
+ * Only for the engine's fast path (workflows without containers): every node is a block.
  */
 export interface Compiled {
   readonly dag: Dag.Dag
@@ -20,13 +20,24 @@ export interface Compiled {
 }
 
 const compiledCache = new WeakMap<Workflow.Workflow, Compiled>()
+const dags = new WeakMap<Workflow.Workflow, Dag.Dag>()
+
+/** The expanded DAG of a workflow, once per workflow value (any workflow, containers included). */
+export const dagOf = (workflow: Workflow.Workflow): Dag.Dag => {
+  let dag = dags.get(workflow)
+  if (dag === undefined) {
+    dag = Dag.make(workflow)
+    dags.set(workflow, dag)
+  }
+  return dag
+}
 const emptyParams: { readonly [key: string]: Json } = {}
 const emptyFingerprint = Fingerprint.hash(emptyParams)
 
 export const compile = (workflow: Workflow.Workflow): Compiled => {
   const cached = compiledCache.get(workflow)
   if (cached !== undefined) return cached
-  const dag = Dag.make(workflow)
+  const dag = dagOf(workflow)
   const n = dag.size
   const blocks: Array<Workflow.Block> = []
   const params: Array<{ readonly [key: string]: Json }> = []

@@ -1,0 +1,95 @@
+import { Fingerprint, type Snapshot, type Workflow } from "@ripple/core"
+import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import * as Schedule from "effect/Schedule"
+import * as BlockError from "../BlockError.ts"
+import * as Handler from "../Handler.ts"
+
+type Json = Workflow.Json
+
+/** What a handler sees for one node instance; `attempt` counts the calls made so far. */
+export class NodeContext implements Handler.HandlerContext {
+  attempt = 0
+  controller: AbortController | undefined = undefined
+  constructor(
+    readonly index: number,
+    readonly inputs: { readonly [key: string]: Json },
+    readonly params: { readonly [key: string]: Json },
+    readonly block: Workflow.Block,
+    readonly input: { readonly [key: string]: Json },
+    readonly runId: string,
+    readonly node: string,
+    readonly inputsFingerprint: string,
+    readonly startedAt: number,
+    readonly loop: Handler.Scope | undefined = undefined,
+    readonly parallel: Handler.Scope | undefined = undefined
+  ) {}
+  get signal(): AbortSignal {
+    this.controller ??= new AbortController()
+    return this.controller.signal
+  }
+}
+
+const nullFingerprint = Fingerprint.hash(null)
+
+/** The output fingerprint; many handlers (side effects, sinks) output null, whose fingerprint is a constant. */
+export const outputFingerprint = (output: Json): string => output === null ? nullFingerprint : Fingerprint.hash(output)
+
+const retrySchedule = (policy: Workflow.RetryPolicy) => {
+  const exponential = Schedule.exponential(Duration.millis(policy.initialDelayMs ?? 100), policy.backoffFactor ?? 2)
+  const cap = policy.maxDelayMs
+  return cap === undefined
+    ? exponential
+    : Schedule.modifyDelay(exponential, ({ duration }) => Effect.succeed(Duration.min(duration, Duration.millis(cap))))
+}
+
+const isRetryable = (error: BlockError.BlockError) => error.isRetryable
+
+/** The node error of a failed attempt (a defect becomes a non-retryable error). */
+export const errorOf = (cause: Cause.Cause<BlockError.BlockError>): Snapshot.NodeError => {
+  const found = Cause.findError(cause)
+  if (Result.isSuccess(found)) return { message: found.success.message, retryable: found.success.isRetryable }
+  const defect = Cause.squash(cause)
+  return { message: defect instanceof Error ? defect.message : String(defect), retryable: false }
+}
+
+const invoke = (handler: Handler.Handler, ctx: NodeContext): Effect.Effect<Handler.Output, BlockError.BlockError> => {
+  ctx.attempt++
+  try {
+    return handler(ctx)
+  } catch (defect) {
+    return Effect.die(defect)
+  }
+}
+
+/**
+ * Every attempt of a node: the handler (missing: a permanent failure), retried by the block's
+ * policy (each attempt after the first announced through `retrying`), in a span with `tracing`.
+ */
+export const attempts = (
+  handler: Handler.Handler | undefined,
+  ctx: NodeContext,
+  tracing: boolean,
+  retrying: (ctx: NodeContext) => void
+): Effect.Effect<Handler.Output, BlockError.BlockError> => {
+  const block = ctx.block
+  let effect: Effect.Effect<Handler.Output, BlockError.BlockError> = handler === undefined
+    ? Effect.fail(BlockError.permanent(`no handler for block type ${JSON.stringify(block.type)}`))
+    : block.retry === undefined || block.retry.maxAttempts <= 1
+    ? Effect.suspend(() => invoke(handler, ctx))
+    : Effect.retry(
+      Effect.suspend(() => {
+        if (ctx.attempt > 0) retrying(ctx)
+        return invoke(handler, ctx)
+      }),
+      { schedule: retrySchedule(block.retry), times: block.retry.maxAttempts - 1, while: isRetryable }
+    )
+  if (tracing) {
+    effect = Effect.withSpan(effect, `ripple.node ${ctx.node}`, {
+      attributes: { "ripple.run_id": ctx.runId, "ripple.node_id": ctx.node, "ripple.block_type": block.type }
+    })
+  }
+  return effect
+}

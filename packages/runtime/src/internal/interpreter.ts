@@ -1,0 +1,632 @@
+/**
+ * The engine's general interpreter: every workflow shape and every plan mode. It walks scopes (the
+ * top level, then each container body per iteration or branch) the way `@ripple/core/testing`'s
+ * `Model` does, but concurrently: a member of a scope starts when its in-scope predecessors are
+ * done, loop iterations run one after the other, parallel branches at once (at most the parallel's
+ * `concurrency`), and every handler call holds one permit of the run's concurrency bound.
+ *
+ * Dormancy: `approval`, `wait` and `sleep` nodes that cannot complete now (and, once a pause is
+ * requested, every node reaching its start) are journaled `paused` / `waiting`, registered with
+ * `RunStatus` as a dormant branch (`BRANCH_STARTED` + `BRANCH_DORMANT`, one per node instance), and
+ * *block* what depends on them: a member with a blocked predecessor is not decided, a container with
+ * a blocked body instance does not end. `Plan.resume` re-runs them later.
+ *
+ * Built by hand: it is the engine itself.
+ */
+import { Fingerprint, NodeId, type Plan, Reference, type Snapshot, type Workflow } from "@ripple/core"
+import type * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Result from "effect/Result"
+import * as Semaphore from "effect/Semaphore"
+import * as Builtins from "../Builtins.ts"
+import * as Handler from "../Handler.ts"
+import type { Mode, RunEvent } from "../RunEvent.ts"
+import type * as RunStatus from "../RunStatus.ts"
+import type { IllegalTransition, JournalEntry, RunNotFound, RunStore } from "../RunStore.ts"
+import { attempts, errorOf, NodeContext, outputFingerprint } from "./attempt.ts"
+import { isObject } from "./json.ts"
+
+type Json = Workflow.Json
+type Params = { readonly [key: string]: Json }
+
+/** A loop or parallel of the workflow. */
+type Container =
+  | { readonly kind: "loop"; readonly loop: Workflow.Loop; readonly definition: string }
+  | { readonly kind: "parallel"; readonly parallel: Workflow.Parallel; readonly definition: string }
+
+/** The static shape the interpreter walks, computed once per workflow value. */
+interface Shape {
+  readonly blocks: ReadonlyMap<string, Workflow.Block>
+  readonly definitions: ReadonlyMap<string, string>
+  readonly containers: ReadonlyMap<string, Container>
+  /** Members of each scope (`""`: the top level) in a stable topological order. */
+  readonly members: ReadonlyMap<string, ReadonlyArray<string>>
+  /** Incoming edges from the same scope. */
+  readonly incoming: ReadonlyMap<string, ReadonlyArray<Workflow.Edge>>
+  /** Enclosing containers of every id, outer to inner. */
+  readonly chain: ReadonlyMap<string, ReadonlyArray<string>>
+  /** Members of a container with no edge to another member: what an iteration's output records. */
+  readonly exits: ReadonlyMap<string, ReadonlyArray<string>>
+  readonly errorEdge: ReadonlySet<string>
+}
+
+const shapes = new WeakMap<Workflow.Workflow, Shape>()
+
+const shapeOf = (workflow: Workflow.Workflow): Shape => {
+  const cached = shapes.get(workflow)
+  if (cached !== undefined) return cached
+  const blocks = new Map(workflow.blocks.map((b) => [b.id, b] as const))
+  const definitions = new Map(workflow.blocks.map((b) => [b.id, Fingerprint.ofBlock(b)] as const))
+  const containers = new Map<string, Container>()
+  for (const loop of workflow.loops ?? []) {
+    containers.set(loop.id, { kind: "loop", loop, definition: Fingerprint.ofContainer(loop, "loop") })
+  }
+  for (const parallel of workflow.parallels ?? []) {
+    containers.set(parallel.id, { kind: "parallel", parallel, definition: Fingerprint.ofContainer(parallel, "parallel") })
+  }
+  for (const [id, c] of containers) definitions.set(id, c.definition)
+  const parent = new Map<string, string>()
+  for (const [id, c] of containers) for (const m of c.kind === "loop" ? c.loop.body : c.parallel.body) parent.set(m, id)
+  const all = [...workflow.blocks.map((b) => b.id), ...containers.keys()]
+  const chain = new Map<string, Array<string>>()
+  for (const id of all) {
+    const list: Array<string> = []
+    for (let p = parent.get(id); p !== undefined; p = parent.get(p)) list.unshift(p)
+    chain.set(id, list)
+  }
+  const incoming = new Map<string, Array<Workflow.Edge>>()
+  const hasOutgoingInScope = new Set<string>()
+  const errorEdge = new Set<string>()
+  for (const edge of workflow.edges) {
+    if (edge.handle === "error") errorEdge.add(edge.source)
+    if ((parent.get(edge.source) ?? "") !== (parent.get(edge.target) ?? "")) continue
+    incoming.set(edge.target, [...(incoming.get(edge.target) ?? []), edge])
+    hasOutgoingInScope.add(edge.source)
+  }
+  const byScope = new Map<string, Array<string>>()
+  for (const id of all) {
+    const scope = parent.get(id) ?? ""
+    byScope.set(scope, [...(byScope.get(scope) ?? []), id])
+  }
+  const members = new Map<string, ReadonlyArray<string>>()
+  for (const [scope, list] of byScope) members.set(scope, ordered(list, incoming))
+  const exits = new Map<string, ReadonlyArray<string>>()
+  for (const id of containers.keys()) exits.set(id, (members.get(id) ?? []).filter((m) => !hasOutgoingInScope.has(m)))
+  const shape: Shape = { blocks, definitions, containers, members, incoming, chain, exits, errorEdge }
+  shapes.set(workflow, shape)
+  return shape
+}
+
+/** Kahn's algorithm over one scope, ties broken by declaration order. */
+const ordered = (list: ReadonlyArray<string>, incoming: ReadonlyMap<string, ReadonlyArray<Workflow.Edge>>) => {
+  const position = new Map(list.map((id, i) => [id, i] as const))
+  const indegree = new Map(list.map((id) => [id, (incoming.get(id) ?? []).length] as const))
+  const outgoing = new Map<string, Array<string>>()
+  for (const id of list) for (const e of incoming.get(id) ?? []) outgoing.set(e.source, [...(outgoing.get(e.source) ?? []), id])
+  const ready = list.filter((id) => indegree.get(id) === 0)
+  const out: Array<string> = []
+  while (ready.length > 0) {
+    ready.sort((a, b) => position.get(a)! - position.get(b)!)
+    const id = ready.shift()!
+    out.push(id)
+    for (const t of outgoing.get(id) ?? []) {
+      const left = indegree.get(t)! - 1
+      indegree.set(t, left)
+      if (left === 0) ready.push(t)
+    }
+  }
+  return out
+}
+
+/** Asks a running execution to park at the next node boundary. */
+export interface Control {
+  pauseRequested: boolean
+}
+
+/** Decides whether a `while` loop runs another iteration, from its resolved condition. */
+export type LoopCondition = (input: {
+  readonly loop: Workflow.Loop
+  readonly definition: string
+  readonly condition: Json
+  readonly iteration: number
+}) => boolean
+
+/**
+ * The default `while` semantics: a `{ left, op, right }` condition (the `condition` block's
+ * operators) holds when the comparison is true; any other value holds when it is `true`.
+ */
+export const defaultLoopCondition: LoopCondition = ({ condition }) => {
+  if (isObject(condition) && typeof condition["op"] === "string" && (Builtins.operators as ReadonlyArray<string>).includes(condition["op"])) {
+    return Builtins.compare(condition["left"], condition["op"] as Builtins.Operator, condition["right"]) === true
+  }
+  return condition === true
+}
+
+/** Everything the interpreter needs from the engine. */
+export interface Setup {
+  readonly runId: string
+  readonly mode: Mode
+  readonly plan: Plan.Plan
+  readonly input: Params
+  readonly sourceRun: string | undefined
+  /** Run-from: the snapshot planned against (cutoff). Resume: the run's own snapshot (completed nodes are kept). */
+  readonly source: Snapshot.Snapshot | undefined
+  readonly publish: (event: RunEvent) => void
+  readonly control: Control
+  /** Branches dormant in the run's machine when the execution began: they stay dormant. */
+  readonly dormant: ReadonlySet<string>
+  readonly store: RunStore["Service"]
+  readonly handlers: Handler.Handlers["Service"]
+  readonly clock: Clock.Clock
+  readonly concurrency: number
+  readonly tracing: boolean
+  readonly cutoff: boolean
+  readonly loopCondition: LoopCondition
+  readonly outcome: Outcome
+}
+
+/** What the engine needs to finalize the run; filled in as the execution goes (it survives an interruption). */
+export interface Outcome {
+  failures: number
+  readonly messages: Array<string>
+  lastStarted: { node: string; at: number } | undefined
+  lastCompleted: { node: string; at: number } | undefined
+}
+
+interface Frame {
+  readonly path: ReadonlyArray<number>
+  readonly containers: ReadonlyArray<string>
+  readonly items: ReadonlyArray<Json | undefined>
+  /** A kept branch of a parallel reset branch by branch: everything in it is reused. */
+  readonly kept: boolean
+}
+
+type StoreError = RunNotFound | IllegalTransition
+
+const cutoffReasons: ReadonlySet<string> = new Set(["downstream", "container-reset"])
+
+/**
+ * Runs the plan from its hydrated state; resolves when nothing more can run (every scope ended or
+ * blocked). Store failures fail it; interruption interrupts every handler.
+ */
+export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
+  Effect.gen(function*() {
+    const { clock, control, handlers, input, mode, plan, publish, runId, source, store } = setup
+    const workflow = plan.workflow
+    const shape = shapeOf(workflow)
+    const semaphore = yield* Semaphore.make(setup.concurrency)
+    const records = new Map<string, Snapshot.NodeRecord>(Object.entries(plan.state.nodes))
+    const blocked = new Set<string>()
+    const rerun = new Set(plan.rerun)
+    const partial = new Map<string, ReadonlySet<number>>()
+    for (const reset of plan.resets) {
+      if (reset._tag === "parallel" && reset.branches !== "all") partial.set(reset.container, new Set(reset.branches))
+    }
+    const waits = new Map(plan.state.waits.map((w) => [w.node, w] as const))
+    const registered = new Set(setup.dormant)
+    const taken = new Set<string>()
+    const outcome = setup.outcome
+    let pauseBranch = false
+    const now = () => clock.currentTimeMillisUnsafe()
+    const write = (entries: ReadonlyArray<JournalEntry>) => store.journal(runId, entries)
+    const keyOf = (node: NodeId.Node, path: ReadonlyArray<number>) => NodeId.formatInstance({ node, path })
+    const endOf = (id: string): NodeId.Node => shape.containers.has(id) ? NodeId.end(id) : NodeId.block(id)
+
+    // Reused records are written once, up front, unless the plan continues this very run (its journal has them).
+    const producer = setup.sourceRun ?? plan.state.runId
+    if (mode !== "resume" || producer !== runId) {
+      const entries: Array<JournalEntry> = []
+      const at = now()
+      for (const [node, record] of records) {
+        const id = NodeId.parseInstance(node)
+        const explained = Result.isSuccess(id) ? (plan.reasons[NodeId.format(id.success.node)] ?? []).map((r) => r._tag) : []
+        const reasons = explained.length === 0 ? ["unchanged"] : explained
+        entries.push({ _tag: "Reused", node, from: producer, record, reasons })
+        publish({ _tag: "NodeReused", runId, node, from: record.reusedFrom ?? producer, reasons, at })
+      }
+      for (const [scope, loop] of Object.entries(plan.state.loops)) entries.push({ _tag: "Scope", scope, scopeOf: { _tag: "loop", loop } })
+      for (const [scope, parallel] of Object.entries(plan.state.parallels)) {
+        entries.push({ _tag: "Scope", scope, scopeOf: { _tag: "parallel", parallel } })
+      }
+      if (entries.length > 0) yield* write(entries)
+    }
+
+    const envFor = (frame: Frame, own?: { readonly loop: string; readonly index: number }): Reference.Environment => {
+      const innermost = (kind: "loop" | "parallel"): number => {
+        for (let i = frame.containers.length - 1; i >= 0; i--) {
+          if (shape.containers.get(frame.containers[i]!)?.kind === kind) return i
+        }
+        return -1
+      }
+      return {
+        blockOutput: (id) => {
+          const chain = shape.chain.get(id)
+          if (chain === undefined) return undefined
+          const ownLoop = own !== undefined && chain[chain.length - 1] === own.loop
+          if (chain.some((c, i) => frame.containers[i] !== c) && !ownLoop) return undefined
+          const path = ownLoop ? [...frame.path.slice(0, chain.length - 1), own.index] : frame.path.slice(0, chain.length)
+          const record = records.get(keyOf(endOf(id), path))
+          if (record === undefined) return undefined
+          return record.status === "skipped" ? null : record.output
+        },
+        input: (key) => input[key],
+        variable: (name) => workflow.variables?.[name],
+        index: (scope) => {
+          if (own !== undefined && scope === "loop") return own.index
+          const i = innermost(scope)
+          return i === -1 ? undefined : frame.path[i]
+        },
+        item: (scope) => {
+          const i = innermost(scope)
+          return i === -1 ? undefined : frame.items[i]
+        }
+      }
+    }
+
+    const scopeFor = (frame: Frame, kind: "loop" | "parallel"): Handler.Scope | undefined => {
+      for (let i = frame.containers.length - 1; i >= 0; i--) {
+        if (shape.containers.get(frame.containers[i]!)?.kind === kind) return { index: frame.path[i]!, item: frame.items[i] ?? null }
+      }
+      return undefined
+    }
+
+    const live = (edge: Workflow.Edge, frame: Frame): boolean => {
+      const record = records.get(keyOf(endOf(edge.source), frame.path))
+      if (record === undefined) return false
+      if (edge.handle === "error") return record.status === "failed"
+      if (record.status !== "completed") return false
+      return record.decision === undefined || edge.handle === undefined || edge.handle === record.decision
+    }
+
+    const skip = (key: string, definition: string) => {
+      const at = now()
+      records.set(key, { status: "skipped", attempt: 0, fingerprints: { definition }, finishedAt: at })
+      publish({ _tag: "NodeSkipped", runId, node: key, at })
+      return write([{ _tag: "Skipped", node: key, fingerprints: { definition }, at }])
+    }
+
+    const failed = (
+      key: string,
+      id: string,
+      error: Snapshot.NodeError,
+      fields: { readonly attempt: number; readonly inputs: Json | undefined; readonly fingerprints: Snapshot.Fingerprints; readonly startedAt: number },
+      before: ReadonlyArray<JournalEntry> = []
+    ) =>
+      Effect.gen(function*() {
+        const at = now()
+        records.set(key, { status: "failed", attempt: fields.attempt, fingerprints: fields.fingerprints, error })
+        yield* write([...before, { _tag: "Failed", node: key, ...fields, error, at }])
+        publish({ _tag: "NodeFailed", runId, node: key, attempt: fields.attempt, error, at })
+        if (!shape.errorEdge.has(id)) {
+          outcome.failures++
+          outcome.messages.push(`${key} failed: ${error.message}`)
+          yield* store.transition(runId, { type: "NODE_FAILED", node: key, at, error: error.message }, at)
+        }
+      })
+
+    const completed = (
+      key: string,
+      output: Json,
+      decision: string | undefined,
+      fields: { readonly attempt: number; readonly inputs: Json; readonly fingerprints: Snapshot.Fingerprints; readonly startedAt: number },
+      before: ReadonlyArray<JournalEntry> = []
+    ) =>
+      Effect.gen(function*() {
+        const at = now()
+        const fingerprints = { ...fields.fingerprints, output: outputFingerprint(output) }
+        records.set(key, {
+          status: "completed",
+          attempt: fields.attempt,
+          inputs: fields.inputs,
+          output,
+          fingerprints,
+          ...(decision === undefined ? {} : { decision })
+        })
+        yield* write([...before, { _tag: "Completed", node: key, ...fields, output, decision, fingerprints, at }])
+        publish({ _tag: "NodeCompleted", runId, node: key, attempt: fields.attempt, decision, at })
+        outcome.lastCompleted = { node: key, at }
+      })
+
+    const register = (key: string, reason: RunStatus.DormantReason) =>
+      Effect.gen(function*() {
+        if (registered.has(key)) return
+        registered.add(key)
+        const at = now()
+        yield* store.transition(runId, { type: "BRANCH_STARTED" }, at)
+        yield* store.transition(runId, { type: "BRANCH_DORMANT", branch: key, reason }, at)
+      })
+
+    const park = (
+      key: string,
+      inputs: Json,
+      fingerprints: Snapshot.Fingerprints,
+      dormancy:
+        | { readonly _tag: "Paused"; readonly reason: string; readonly branch: RunStatus.DormantReason | undefined }
+        | { readonly _tag: "Waiting"; readonly wait: Extract<JournalEntry, { _tag: "Waiting" }>["wait"]; readonly branch: RunStatus.DormantReason }
+    ) =>
+      Effect.gen(function*() {
+        blocked.add(key)
+        // A node still dormant in the machine already has its record and its branch.
+        if (setup.dormant.has(key)) return
+        const at = now()
+        records.set(key, { status: dormancy._tag === "Paused" ? "paused" : "waiting", attempt: 1, inputs, fingerprints, startedAt: at })
+        yield* write([
+          dormancy._tag === "Paused"
+            ? { _tag: "Paused", node: key, inputs, fingerprints, reason: dormancy.reason, at }
+            : { _tag: "Waiting", node: key, inputs, fingerprints, wait: dormancy.wait, at }
+        ])
+        publish({ _tag: "NodeDormant", runId, node: key, reason: dormancy._tag === "Paused" ? dormancy.reason : dormancy.wait.kind, at })
+        if (dormancy.branch !== undefined) yield* register(key, dormancy.branch)
+      })
+
+    /** An unconsumed delivery this execution has not taken yet, taken now. */
+    const take = (kind: "signal" | "approval", name: string) =>
+      Effect.map(store.deliveries(runId), (all) => {
+        const found = all.find((d) => d.kind === kind && d.name === name && !taken.has(`${kind} ${name} ${d.at}`))
+        if (found !== undefined) taken.add(`${kind} ${name} ${found.at}`)
+        return found
+      })
+
+    const runBlock = (block: Workflow.Block, frame: Frame, active: boolean): Effect.Effect<void, StoreError> =>
+      Effect.gen(function*() {
+        const id = block.id
+        const key = keyOf(NodeId.block(id), frame.path)
+        const definition = shape.definitions.get(id)!
+        if (!active) return yield* skip(key, definition)
+        const params: Params = block.params ?? {}
+        const startedAt = now()
+        const resolved = Reference.resolve(params, envFor(frame))
+        if (Result.isFailure(resolved)) {
+          publish({ _tag: "NodeStarted", runId, node: key, attempt: 1, at: startedAt })
+          return yield* failed(key, id, { message: `unresolved ${resolved.failure.reference} (${resolved.failure.reason})`, retryable: false }, {
+            attempt: 1,
+            inputs: undefined,
+            fingerprints: { definition },
+            startedAt
+          })
+        }
+        const inputs = resolved.success as Params
+        const fingerprint = Fingerprint.hash(inputs)
+        const fingerprints: Snapshot.Fingerprints = { definition, inputs: fingerprint }
+        const prior = source?.nodes[key]
+        const same = prior !== undefined && prior.status === "completed" && prior.fingerprints.definition === definition &&
+          prior.fingerprints.inputs === fingerprint
+        // A resume never executes a node the run already completed with these inputs.
+        if (mode === "resume" && same && !setup.dormant.has(key)) {
+          records.set(key, prior)
+          publish({ _tag: "NodeReused", runId, node: key, from: prior.reusedFrom ?? runId, reasons: ["completed"], at: startedAt })
+          return
+        }
+        // Early cutoff: nothing this node reads changed, so its prior output still stands.
+        if (
+          mode === "run-from" && setup.cutoff && same && block.volatile !== true && id !== plan.target &&
+          (plan.reasons[id] ?? []).every((r) => cutoffReasons.has(r._tag))
+        ) {
+          records.set(key, prior)
+          const from = setup.sourceRun ?? source?.runId
+          yield* write([{ _tag: "Reused", node: key, from, record: prior, reasons: ["cutoff"] }])
+          publish({ _tag: "NodeReused", runId, node: key, from: prior.reusedFrom ?? from, reasons: ["cutoff"], at: startedAt })
+          return
+        }
+        if (control.pauseRequested) {
+          const first = !pauseBranch
+          pauseBranch = true
+          return yield* park(key, inputs, fingerprints, {
+            _tag: "Paused",
+            reason: "paused",
+            branch: first ? { _tag: "Pause", node: key, reason: "paused" } : undefined
+          })
+        }
+        const fields = { attempt: 1, inputs, fingerprints, startedAt }
+        switch (block.type) {
+          case "approval": {
+            const decision = setup.dormant.has(key) ? undefined : yield* take("approval", key)
+            if (decision !== undefined) {
+              const consumed: JournalEntry = { _tag: "Consumed", kind: "approval", name: key }
+              const payload = isObject(decision.payload) ? decision.payload : {}
+              if (payload["approved"] === true) return yield* completed(key, payload["payload"] ?? null, undefined, fields, [consumed])
+              const reason = typeof payload["reason"] === "string" ? payload["reason"] : "no reason given"
+              return yield* failed(key, id, { message: `rejected: ${reason}`, retryable: false }, fields, [consumed])
+            }
+            const reason = typeof inputs["reason"] === "string" ? inputs["reason"] : "approval"
+            return yield* park(key, inputs, fingerprints, { _tag: "Paused", reason, branch: { _tag: "Approval", node: key } })
+          }
+          case "wait": {
+            const signal = inputs["signal"]
+            if (typeof signal !== "string") {
+              return yield* failed(key, id, { message: `wait block ${id}: param "signal" must be a string`, retryable: false }, fields)
+            }
+            const delivery = setup.dormant.has(key) ? undefined : yield* take("signal", signal)
+            if (delivery !== undefined) {
+              return yield* completed(key, delivery.payload, undefined, fields, [{ _tag: "Consumed", kind: "signal", name: signal }])
+            }
+            return yield* park(key, inputs, fingerprints, {
+              _tag: "Waiting",
+              wait: { kind: "signal", signal },
+              branch: { _tag: "Signal", node: key, signal }
+            })
+          }
+          case "sleep": {
+            const until = inputs["until"]
+            const ms = inputs["ms"]
+            const wakeAt = waits.get(key)?.wakeAt ??
+              (typeof until === "number" ? until : typeof until === "string" ? Date.parse(until) : typeof ms === "number" ? startedAt + ms : Number.NaN)
+            if (!Number.isFinite(wakeAt)) {
+              return yield* failed(key, id, { message: `sleep block ${id}: needs "ms" (a number) or "until" (epoch ms or an ISO date)`, retryable: false }, fields)
+            }
+            if (!setup.dormant.has(key) && startedAt >= wakeAt) return yield* completed(key, { wakeAt }, undefined, fields)
+            return yield* park(key, inputs, fingerprints, {
+              _tag: "Waiting",
+              wait: { kind: "timer", wakeAt },
+              branch: { _tag: "Sleep", node: key, until: wakeAt }
+            })
+          }
+        }
+        yield* semaphore.withPermit(Effect.gen(function*() {
+          const at = now()
+          const ctx = new NodeContext(-1, inputs, params, block, input, runId, key, fingerprint, at, scopeFor(frame, "loop"), scopeFor(frame, "parallel"))
+          records.set(key, { status: "running", attempt: 1, inputs, fingerprints, startedAt: at })
+          yield* write([{ _tag: "Started", node: key, attempt: 1, inputs, fingerprints, at }])
+          publish({ _tag: "NodeStarted", runId, node: key, attempt: 1, at })
+          outcome.lastStarted = { node: key, at }
+          const retrying = (c: NodeContext) => publish({ _tag: "NodeStarted", runId, node: key, attempt: c.attempt + 1, at: now() })
+          const exit = yield* Effect.exit(
+            attempts(handlers.get(block.type), ctx, setup.tracing, retrying).pipe(
+              Effect.onInterrupt(() => Effect.sync(() => ctx.controller?.abort()))
+            )
+          )
+          const done = { attempt: Math.max(1, ctx.attempt), inputs, fingerprints, startedAt: at }
+          if (Exit.isFailure(exit)) return yield* failed(key, id, errorOf(exit.cause), done)
+          const value = exit.value
+          let output = value instanceof Handler.Decision ? value.output : value
+          const decision = value instanceof Handler.Decision ? value.handle : undefined
+          // A per-type equality says the new output means the old one: keep the old, so what reads it is unchanged.
+          const equals = handlers.equality(block.type)
+          if (mode === "run-from" && equals !== undefined && prior?.status === "completed" && prior.output !== undefined &&
+            prior.fingerprints.definition === definition && equals(prior.output, output)) {
+            output = prior.output
+          }
+          yield* completed(key, output, decision, done)
+        }))
+      })
+
+    const runMember = (id: string, frame: Frame): Effect.Effect<void, StoreError> => {
+      const incoming = shape.incoming.get(id) ?? []
+      if (incoming.some((e) => blocked.has(keyOf(endOf(e.source), frame.path)))) {
+        blocked.add(keyOf(endOf(id), frame.path))
+        return Effect.void
+      }
+      const container = shape.containers.has(id)
+      if (frame.kept || !rerun.has(container ? `${id}#start` : id)) return Effect.void
+      const active = incoming.length === 0 || incoming.some((e) => live(e, frame))
+      const block = shape.blocks.get(id)
+      return block !== undefined ? runBlock(block, frame, active) : runContainer(id, frame, active)
+    }
+
+    const runScope = (scope: string, frame: Frame): Effect.Effect<void, StoreError> =>
+      Effect.suspend(() => {
+        const members = shape.members.get(scope) ?? []
+        if (members.length === 1) return runMember(members[0]!, frame)
+        const done = new Map(members.map((m) => [m, Deferred.makeUnsafe<void>()] as const))
+        return Effect.forEach(
+          members,
+          (id) =>
+            Effect.gen(function*() {
+              for (const e of shape.incoming.get(id) ?? []) yield* Deferred.await(done.get(e.source)!)
+              yield* runMember(id, frame)
+            }).pipe(Effect.ensuring(Deferred.succeed(done.get(id)!, undefined))),
+          { concurrency: "unbounded", discard: true }
+        )
+      })
+
+    const runContainer = (id: string, frame: Frame, active: boolean) =>
+      Effect.gen(function*() {
+        const container = shape.containers.get(id)!
+        const definition = container.definition
+        const startKey = keyOf(NodeId.start(id), frame.path)
+        const endKey = keyOf(NodeId.end(id), frame.path)
+        const scopeKey = keyOf(NodeId.block(id), frame.path)
+        if (!active) {
+          yield* skip(startKey, definition)
+          return yield* skip(endKey, definition)
+        }
+        const config: Record<string, Json> = {}
+        const spec = container.kind === "loop" ? container.loop : container.parallel
+        if (spec.count !== undefined) config["count"] = spec.count
+        if (spec.items !== undefined) config["items"] = spec.items
+        const startedAt = now()
+        publish({ _tag: "NodeStarted", runId, node: startKey, attempt: 1, at: startedAt })
+        const resolved = Reference.resolve(config, envFor(frame))
+        const fail = (message: string) =>
+          Effect.andThen(
+            failed(startKey, id, { message, retryable: false }, { attempt: 1, inputs: undefined, fingerprints: { definition }, startedAt }),
+            failed(endKey, id, { message, retryable: false }, { attempt: 1, inputs: undefined, fingerprints: { definition }, startedAt })
+          )
+        if (Result.isFailure(resolved)) return yield* fail(`unresolved ${resolved.failure.reference} (${resolved.failure.reason})`)
+        const values = resolved.success as Record<string, Json>
+        const items = Array.isArray(values["items"]) ? values["items"] : undefined
+        const count = typeof values["count"] === "number" ? values["count"] : undefined
+        if ((spec.items !== undefined && items === undefined) || (spec.count !== undefined && count === undefined)) {
+          return yield* fail("count must be a number and items an array")
+        }
+        const valuesFingerprint = Fingerprint.hash(values)
+        yield* completed(startKey, values, undefined, {
+          attempt: 1,
+          inputs: values,
+          fingerprints: { definition, inputs: valuesFingerprint },
+          startedAt
+        })
+        const max = container.kind === "loop" ? container.loop.maxIterations ?? Number.POSITIVE_INFINITY : Number.POSITIVE_INFINITY
+        const planned = Math.min(items?.length ?? Math.max(0, Math.floor(count ?? 0)), max)
+        const exits = shape.exits.get(id) ?? []
+        const bodyFrame = (i: number, kept: boolean): Frame => ({
+          path: [...frame.path, i],
+          containers: [...frame.containers, id],
+          items: [...frame.items, items?.[i]],
+          kept
+        })
+        const recordOf = (body: Frame): Record<string, Json> => {
+          const record: Record<string, Json> = {}
+          for (const exit of exits) {
+            const r = records.get(keyOf(endOf(exit), body.path))
+            if (r?.status === "completed" && r.output !== undefined) record[exit] = r.output
+          }
+          return record
+        }
+        const isBlocked = (body: Frame) => exits.some((exit) => blocked.has(keyOf(endOf(exit), body.path)))
+        const outputs: Array<Json> = []
+        let stuck = false
+        if (container.kind === "loop") {
+          const loop = container.loop
+          const bound = loop.kind === "while" ? (loop.maxIterations ?? 1) : planned
+          for (let i = 0; i < bound; i++) {
+            const body = bodyFrame(i, false)
+            yield* runScope(id, body)
+            if (isBlocked(body)) {
+              stuck = true
+              break
+            }
+            outputs.push(recordOf(body))
+            if (loop.kind === "while") {
+              const condition = Reference.resolve(loop.condition ?? null, envFor(frame, { loop: id, index: i }))
+              if (Result.isFailure(condition)) break
+              if (!setup.loopCondition({ loop, definition, condition: condition.success, iteration: i })) break
+            }
+          }
+          const scope: Snapshot.LoopScope = { iterations: outputs.length, ...(items === undefined ? {} : { items }), outputs, done: !stuck }
+          yield* write([{ _tag: "Scope", scope: scopeKey, scopeOf: { _tag: "loop", loop: scope } }])
+        } else {
+          const keptBranches = partial.get(id)
+          const prior = plan.state.parallels[scopeKey]
+          const branches = Array.from({ length: planned }, (_, i) => i)
+          const results = yield* Effect.forEach(branches, (i) => {
+            const body = bodyFrame(i, keptBranches !== undefined && !keptBranches.has(i))
+            return Effect.map(body.kept ? Effect.void : runScope(id, body), (): Json | undefined =>
+              isBlocked(body) ? undefined : body.kept ? prior?.outputs[i] ?? recordOf(body) : recordOf(body))
+          }, { concurrency: container.parallel.concurrency ?? "unbounded" })
+          for (const r of results) {
+            if (r === undefined) stuck = true
+            outputs.push(r ?? null)
+          }
+          const scope: Snapshot.ParallelScope = { count: outputs.length, ...(items === undefined ? {} : { items }), outputs, done: !stuck }
+          yield* write([{ _tag: "Scope", scope: scopeKey, scopeOf: { _tag: "parallel", parallel: scope } }])
+        }
+        if (stuck) {
+          blocked.add(endKey)
+          return
+        }
+        if (!rerun.has(`${id}#end`)) return
+        const endedAt = now()
+        publish({ _tag: "NodeStarted", runId, node: endKey, attempt: 1, at: endedAt })
+        yield* completed(endKey, outputs, undefined, {
+          attempt: 1,
+          inputs: outputs,
+          fingerprints: { definition, inputs: Fingerprint.hash(outputs) },
+          startedAt: endedAt
+        })
+      })
+
+    yield* runScope("", { path: [], containers: [], items: [], kept: false })
+  })

@@ -25,17 +25,39 @@ import type { Block, Json, Loop, Parallel } from "./Workflow.ts"
 export const canonical = (json: Json): string => {
   if (json === null || typeof json !== "object") return JSON.stringify(json)
   if (Array.isArray(json)) {
-    let out = "["
-    for (let i = 0; i < json.length; i++) out += (i === 0 ? "" : ",") + canonical(json[i]!)
+    if (json.length === 0) return "[]"
+    let out = "[" + canonical(json[0]!)
+    for (let i = 1; i < json.length; i++) out += "," + canonical(json[i]!)
     return out + "]"
   }
-  const keys = Object.keys(json).sort()
-  let out = "{"
-  for (let k = 0; k < keys.length; k++) {
-    const key = keys[k]!
-    out += (k === 0 ? "" : ",") + JSON.stringify(key) + ":" + canonical((json as { readonly [key: string]: Json })[key]!)
-  }
+  const keys = sortedKeys(json)
+  if (keys.length === 0) return "{}"
+  const record = json as { readonly [key: string]: Json }
+  let out = "{" + JSON.stringify(keys[0]) + ":" + canonical(record[keys[0]!]!)
+  for (let k = 1; k < keys.length; k++) out += "," + JSON.stringify(keys[k]) + ":" + canonical(record[keys[k]!]!)
   return out + "}"
+}
+
+/**
+ * `Object.keys(json).sort()`, faster for the few keys of typical objects: already sorted keys are
+ * only compared, short lists are insertion-sorted. `<` on strings compares UTF-16 code units, the
+ * same order as the default `sort`.
+ */
+const sortedKeys = (json: object): Array<string> => {
+  const keys = Object.keys(json)
+  const n = keys.length
+  if (n > 16) return keys.sort()
+  for (let i = 1; i < n; i++) {
+    const key = keys[i]!
+    if (key >= keys[i - 1]!) continue
+    let j = i - 1
+    while (j >= 0 && keys[j]! > key) {
+      keys[j + 1] = keys[j]!
+      j--
+    }
+    keys[j + 1] = key
+  }
+  return keys
 }
 
 /**
@@ -49,14 +71,82 @@ export const canonical = (json: Json): string => {
  * @since 0.1.0
  */
 export const hashString = (text: string): string => {
-  let a = 0x811c9dc5
-  let b = 0x050c5d1f
-  for (let i = 0; i < text.length; i++) {
-    const unit = text.charCodeAt(i)
-    a = Math.imul(a ^ unit, 0x01000193)
-    b = Math.imul(b ^ (unit + i), 0x01000193) ^ (b >>> 15)
+  const hasher = new Hasher()
+  hasher.text(text)
+  return hasher.digest()
+}
+
+/**
+ * The state of `hashString` over a text fed in pieces, so that `hash` and `ofBlock` can hash the
+ * canonical text while walking the value instead of building it: the text of a large workflow is
+ * megabytes of short-lived strings whose allocation and collection cost more than the hashing.
+ */
+class Hasher {
+  private a = 0x811c9dc5
+  private b = 0x050c5d1f
+  /** Code units fed so far: the position of the next unit in the text being hashed. */
+  private length = 0
+
+  text(text: string): void {
+    let a = this.a
+    let b = this.b
+    const offset = this.length
+    for (let i = 0; i < text.length; i++) {
+      const unit = text.charCodeAt(i)
+      a = Math.imul(a ^ unit, 0x01000193)
+      b = Math.imul(b ^ (unit + offset + i), 0x01000193) ^ (b >>> 15)
+    }
+    this.a = a
+    this.b = b
+    this.length = offset + text.length
   }
-  return hex(fmix(a ^ text.length)) + hex(fmix(b ^ Math.imul(text.length, 0x9e3779b1)))
+
+  /** Feeds `JSON.stringify(text)` without building it when no character needs escaping. */
+  quoted(text: string): void {
+    for (let i = 0; i < text.length; i++) {
+      const unit = text.charCodeAt(i)
+      if (unit < 0x20 || unit === 0x22 || unit === 0x5c || (unit >= 0xd800 && unit <= 0xdfff)) {
+        this.text(JSON.stringify(text))
+        return
+      }
+    }
+    this.text("\"")
+    this.text(text)
+    this.text("\"")
+  }
+
+  /** Feeds `canonical(json)`. */
+  json(json: Json): void {
+    if (typeof json === "string") return this.quoted(json)
+    if (typeof json === "number") return this.text(Number.isFinite(json) ? String(json) : "null")
+    if (typeof json === "boolean") return this.text(json ? "true" : "false")
+    if (json === null || typeof json !== "object") {
+      // As in `canonical`, where a non-JSON leaf (undefined, a function) concatenates as "undefined".
+      return this.text(String(JSON.stringify(json)))
+    }
+    if (Array.isArray(json)) {
+      this.text("[")
+      for (let i = 0; i < json.length; i++) {
+        if (i > 0) this.text(",")
+        this.json(json[i]!)
+      }
+      return this.text("]")
+    }
+    const keys = sortedKeys(json)
+    const record = json as { readonly [key: string]: Json }
+    this.text("{")
+    for (let k = 0; k < keys.length; k++) {
+      if (k > 0) this.text(",")
+      this.quoted(keys[k]!)
+      this.text(":")
+      this.json(record[keys[k]!]!)
+    }
+    this.text("}")
+  }
+
+  digest(): string {
+    return hex(fmix(this.a ^ this.length)) + hex(fmix(this.b ^ Math.imul(this.length, 0x9e3779b1)))
+  }
 }
 
 const fmix = (h: number): number => {
@@ -68,28 +158,44 @@ const fmix = (h: number): number => {
   return h >>> 0
 }
 
-const hex = (n: number): string => n.toString(16).padStart(8, "0")
+const byteHex: ReadonlyArray<string> = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"))
+
+// `n.toString(16).padStart(8, "0")`, by table: number formatting dominated hashing small values.
+const hex = (n: number): string =>
+  byteHex[n >>> 24]! + byteHex[(n >>> 16) & 255]! + byteHex[(n >>> 8) & 255]! + byteHex[n & 255]!
 
 /**
  * The fingerprint of any JSON value: the hash of its canonical text.
  *
  * @since 0.1.0
  */
-export const hash = (json: Json): string => hashString(canonical(json))
+export const hash = (json: Json): string => {
+  // A top-level non-JSON value keeps the behaviour of hashing `canonical`'s result.
+  if (json === null || typeof json !== "object") return hashString(canonical(json))
+  const hasher = new Hasher()
+  hasher.json(json)
+  return hasher.digest()
+}
 
 /**
  * The definition fingerprint of a block: type, params, volatile and retry (not its name).
  *
  * @since 0.1.0
  */
-export const ofBlock = (block: Block): string =>
-  hash({
-    node: "block",
-    type: block.type,
-    params: block.params ?? {},
-    volatile: block.volatile ?? false,
-    retry: block.retry ?? null
-  })
+export const ofBlock = (block: Block): string => {
+  // Hashes the canonical text of { node, type, params, volatile, retry } (keys in sorted order).
+  const hasher = new Hasher()
+  hasher.text("{\"node\":\"block\",\"params\":")
+  hasher.json(block.params ?? {})
+  hasher.text(",\"retry\":")
+  hasher.json(block.retry ?? null)
+  hasher.text(",\"type\":")
+  hasher.json(block.type)
+  hasher.text(",\"volatile\":")
+  hasher.json(block.volatile ?? false)
+  hasher.text("}")
+  return hasher.digest()
+}
 
 const loopOnly = (container: Loop | Parallel): boolean =>
   container.kind === "forEach" || container.kind === "while" || "maxIterations" in container || "condition" in container

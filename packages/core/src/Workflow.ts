@@ -722,10 +722,15 @@ const checkReferences = (
   const inputs = workflow.inputs ?? {}
   const variables = workflow.variables ?? {}
   const notAbove = ancestry(dag, sorted)
+  // Block references waiting for the ancestry walk. Their errors are built only when reported:
+  // constructing an error captures a stack trace, which dominated decoding of large valid files.
+  const pendingOutputs: Array<number> = []
+  const pendingOccurrences: Array<Reference.Occurrence> = []
   for (const referrer of referrersOf(workflow, containers, dag)) {
     // Per referrer: the first error in document order, where ancestry is checked for all block
     // references of the referrer in one walk.
-    const pending: Array<{ readonly output: number; readonly error: NonAncestorReference }> = []
+    pendingOutputs.length = 0
+    pendingOccurrences.length = 0
     let first: WorkflowError | undefined
     for (const found of Reference.scan(referrer.value, referrer.path)) {
       if (Result.isFailure(found)) {
@@ -734,44 +739,50 @@ const checkReferences = (
         break
       }
       const { reference, at } = found.success
-      const raw = Reference.format(reference)
-      const base = { owner: referrer.owner, reference: raw, path: at }
-      if (reference._tag === "Input" && !Object.hasOwn(inputs, reference.path[0])) {
-        first = new UnknownReference({ ...base, target: `input.${reference.path[0]}` })
-      } else if (reference._tag === "Variable" && !Object.hasOwn(variables, reference.name)) {
-        first = new UnknownReference({ ...base, target: `vars.${reference.name}` })
-      } else if (
-        (reference._tag === "Index" || reference._tag === "Item") &&
-        !referrer.scope.some((c) => kinds.get(c) === reference.scope)
-      ) {
-        first = new ReferenceOutsideScope({ ...base, scope: reference.scope })
-      } else if (reference._tag === "BlockOutput") {
+      const base = () => ({ owner: referrer.owner, reference: Reference.format(reference), path: at })
+      if (reference._tag === "Input") {
+        if (!Object.hasOwn(inputs, reference.path[0])) first = new UnknownReference({ ...base(), target: `input.${reference.path[0]}` })
+      } else if (reference._tag === "Variable") {
+        if (!Object.hasOwn(variables, reference.name)) first = new UnknownReference({ ...base(), target: `vars.${reference.name}` })
+      } else if (reference._tag === "Index" || reference._tag === "Item") {
+        if (!referrer.scope.some((c) => kinds.get(c) === reference.scope)) {
+          first = new ReferenceOutsideScope({ ...base(), scope: reference.scope })
+        }
+      } else {
         const target = reference.block
         const output = index.get(kinds.has(target) ? `${target}#end` : target)
         if (output === undefined) {
-          first = new UnknownReference({ ...base, target })
+          first = new UnknownReference({ ...base(), target })
         } else {
           const targetChain = nodes[output]!.chain
           if (targetChain.some((c, k) => referrer.scope[k] !== c)) {
             first = new NonAncestorReference({
-              ...base,
+              ...base(),
               target,
               reason: `${target} is inside container ${targetChain[targetChain.length - 1]}, which does not enclose ${referrer.owner}`
             })
           } else {
-            pending.push({
-              output,
-              error: new NonAncestorReference({ ...base, target, reason: `${target} is not upstream of ${referrer.owner}` })
-            })
+            pendingOutputs.push(output)
+            pendingOccurrences.push(found.success)
           }
         }
       }
       if (first !== undefined) break
     }
-    if (pending.length > 0) {
-      const missing = notAbove(referrer.node, pending.map((p) => p.output))
-      const earlier = pending.find((p) => missing.has(p.output))
-      if (earlier !== undefined) return earlier.error
+    if (pendingOutputs.length > 0) {
+      const missing = notAbove(referrer.node, pendingOutputs)
+      const earlier = missing.size === 0 ? -1 : pendingOutputs.findIndex((output) => missing.has(output))
+      if (earlier !== -1) {
+        const { reference, at } = pendingOccurrences[earlier]!
+        const target = (reference as Extract<Reference.Reference, { _tag: "BlockOutput" }>).block
+        return new NonAncestorReference({
+          owner: referrer.owner,
+          reference: Reference.format(reference),
+          path: at,
+          target,
+          reason: `${target} is not upstream of ${referrer.owner}`
+        })
+      }
     }
     if (first !== undefined) return first
   }

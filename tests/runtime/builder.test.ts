@@ -325,6 +325,60 @@ describe("Ripple builder", () => {
       .step("b", { needs: ["a"], handler: ({ a }) => Effect.succeed(a.toUpperCase()) })
   })
 
+  it.effect("output schemas: outputs are encoded to JSON in the journal and decoded for the steps that need them", () =>
+    Effect.gen(function*() {
+      const Stamp = Schema.Struct({ at: Schema.DateFromString, big: Schema.BigIntFromString })
+      const built = ok(
+        Ripple.workflow("typed-outputs", { input: Schema.Struct({ day: Schema.String }) })
+          .step("stamp", {
+            output: Stamp,
+            handler: (_, ctx) => Effect.succeed({ at: new Date(`${ctx.input.day}T00:00:00.000Z`), big: 2n ** 64n })
+          })
+          .step("next", {
+            needs: ["stamp"],
+            output: Schema.DateFromString,
+            handler: ({ stamp }) => Effect.succeed(new Date(stamp.at.getTime() + 86_400_000))
+          })
+          .step("describe", {
+            needs: ["stamp", "next"],
+            handler: ({ next, stamp }) => Effect.succeed(`${next.toISOString().slice(0, 10)} ${(stamp.big + 1n).toString()}`)
+          })
+          .output("next", "describe")
+          .build()
+      )
+      const { nodes, status } = yield* runToEnd(built.workflow, { day: "2030-01-31" }).pipe(Effect.provide(layerOf(built.handlers)))
+      assert.strictEqual(status, "completed")
+      assert.deepStrictEqual(nodes["stamp"]?.output, { at: "2030-01-31T00:00:00.000Z", big: "18446744073709551616" })
+      assert.strictEqual(nodes["describe"]?.output, "2030-02-01 18446744073709551617")
+      const outputs = Result.getOrThrow(built.decodeOutputs({ nodes }))
+      assert.instanceOf(outputs.next, Date)
+      assert.strictEqual(outputs.next.toISOString(), "2030-02-01T00:00:00.000Z")
+      assert.strictEqual(outputs.describe, "2030-02-01 18446744073709551617")
+    }))
+
+  it.effect("an output its schema refuses fails the step permanently (no retry)", () =>
+    Effect.gen(function*() {
+      const built = ok(
+        Ripple.workflow("refused")
+          .step("n", {
+            retry: { maxAttempts: 3, initialDelayMs: 0 },
+            output: Schema.Number.check(Schema.isInt()),
+            handler: (_, ctx) => Effect.succeed(ctx.attempt + 0.5)
+          })
+          .build()
+      )
+      const { nodes, status } = yield* runToEnd(built.workflow, {}).pipe(Effect.provide(layerOf(built.handlers)))
+      assert.strictEqual(status, "failed")
+      assert.strictEqual(nodes["n"]?.status, "failed")
+      assert.strictEqual(nodes["n"]?.attempt, 1)
+    }))
+
+  it("without an output schema a step's output must be JSON (a Date does not compile)", () => {
+    Ripple.workflow("json-only")
+      // @ts-expect-error a Date is not JSON: declare an output schema to journal it
+      .step("when", () => Effect.succeed(new Date(0)))
+  })
+
   it("records compensations (for the saga engine change) without running them", () => {
     const built = ok(
       Ripple.workflow("saga")

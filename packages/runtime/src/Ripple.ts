@@ -28,6 +28,9 @@
  *   itself is invisible to the planner — bump `version` when a step's code changes meaningfully.
  * - The run input is decoded with the workflow's input schema in every step (`ctx.input`); the
  *   workflow's `inputs` declarations are derived from the schema, so `Runs.start` checks them.
+ * - A step's outputs are JSON unless it declares an `output` schema: then the handler returns the
+ *   schema's type, the journal holds its JSON encoding, and dependents (and `Built.decodeOutputs`)
+ *   get it decoded again.
  * - Names share one space across the whole workflow (steps, routers, containers, built-ins, and the
  *   reserved `trigger`): a repeated name does not compile, and `build` also checks it at run time.
  * - `parallel` / `loop` take a body builder whose steps see the outer outputs and `ctx.item` /
@@ -47,7 +50,7 @@
  *
  * @since 0.1.0
  */
-import { Workflow } from "@ripple/core"
+import { NodeId, Workflow } from "@ripple/core"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
@@ -132,6 +135,12 @@ export interface StepOptions<I, Out, D extends ReadonlyArray<keyof Out & string>
   readonly volatile?: boolean
   readonly handler: (deps: Deps<Out, D>, ctx: StepContext<I, C, Scope>) => Effect.Effect<O, BlockError.BlockError, R>
   /**
+   * The codec between the handler's output and the JSON journaled for it: the output is encoded
+   * (an output the schema refuses fails the step, permanently) and decoded again for every step
+   * that needs it, so outputs may be any type with a JSON encoding (dates, big integers, classes).
+   */
+  readonly output?: Schema.Codec<O, Json>
+  /**
    * The step's compensation, recorded in `Built.compensations` for the saga engine change that
    * will run it (issue 9); not executed today.
    */
@@ -210,6 +219,13 @@ export interface Built<I, O, R> {
   readonly compensations: Readonly<Record<string, Compensation<R>>>
   /** Encodes a typed run input to the JSON `Runs.start` takes. */
   readonly encodeInput: (input: I) => { readonly [key: string]: Json }
+  /**
+   * The declared outputs of a finished run (its snapshot), decoded with the steps' output schemas;
+   * an output that was not produced reads `null`.
+   */
+  readonly decodeOutputs: (
+    snapshot: { readonly nodes: Readonly<Record<string, { readonly output?: Json | undefined }>> }
+  ) => Result.Result<O, Schema.SchemaError>
   /** Type-level only: the workflow's declared outputs by step name. */
   readonly "~outputs"?: O
 }
@@ -302,6 +318,16 @@ export class Builder<I, Out, Local, Names extends string, Scope, R> {
   ): Builder<I, Add<Out, N, O>, Add<Local, N, O>, Names | N, Scope, R | R2>
   step<
     const N extends string,
+    O,
+    const D extends ReadonlyArray<keyof Out & string> = readonly [],
+    const C extends Json | undefined = undefined,
+    R2 = never
+  >(
+    name: N & Fresh<N, Names>,
+    options: StepOptions<I, Out, D, O, C, Scope, R2> & { readonly output: Schema.Codec<O, Json> }
+  ): Builder<I, Add<Out, N, O>, Add<Local, N, O>, Names | N, Scope, R | R2>
+  step<
+    const N extends string,
     O extends Json,
     const D extends ReadonlyArray<keyof Out & string> = readonly [],
     const C extends Json | undefined = undefined,
@@ -310,8 +336,8 @@ export class Builder<I, Out, Local, Names extends string, Scope, R> {
     name: N & Fresh<N, Names>,
     options: StepOptions<I, Out, D, O, C, Scope, R2>
   ): Builder<I, Add<Out, N, O>, Add<Local, N, O>, Names | N, Scope, R | R2>
-  step(name: string, spec: Function | StepOptions<I, Out, ReadonlyArray<keyof Out & string>, Json, Json | undefined, Scope, unknown>): any {
-    type Options = StepOptions<I, Out, ReadonlyArray<keyof Out & string>, Json, Json | undefined, Scope, unknown>
+  step(name: string, spec: Function | StepOptions<I, Out, ReadonlyArray<keyof Out & string>, unknown, Json | undefined, Scope, unknown>): any {
+    type Options = StepOptions<I, Out, ReadonlyArray<keyof Out & string>, unknown, Json | undefined, Scope, unknown>
     const options: Options = typeof spec === "function" ? { handler: spec as Options["handler"] } : spec
     return this.add({
       _tag: "Step",
@@ -323,7 +349,8 @@ export class Builder<I, Out, Local, Names extends string, Scope, R> {
       volatile: options.volatile,
       config: options.config,
       version: options.version,
-      compensate: options.compensate as unknown as Internal.StepFn | undefined
+      compensate: options.compensate as unknown as Internal.StepFn | undefined,
+      output: options.output as Schema.Codec<unknown, unknown> | undefined
     })
   }
 
@@ -507,29 +534,112 @@ export class Finished<I, O, R> {
         Schema.decodeUnknownEffect(input)(raw).pipe(
           Effect.mapError((error) => BlockError.permanent(`workflow ${name}: invalid run input: ${error.message}`, error))
         )
+    const decoders = new Map<string, Decoder>()
+    const containers = new Set<string>()
+    collectDecoders(this.nodes, decoders, containers)
+    const decodeOf = (step: string): Decoder => decoders.get(step) ?? Result.succeed
     const registry: Record<string, Handler.Handler<R>> = {}
     const compensations: Record<string, Compensation<R>> = {}
     for (const { node, scope, type } of steps) {
+      const depsOf = (ctx: Handler.HandlerContext): Effect.Effect<Record<string, unknown>, BlockError.BlockError> => {
+        const raw = (ctx.inputs["needs"] ?? {}) as Record<string, Json>
+        const deps: Record<string, unknown> = {}
+        for (const dep of node.needs) {
+          const value = decodeOf(dep)(raw[dep] ?? null)
+          if (Result.isFailure(value)) {
+            return Effect.fail(BlockError.permanent(`step ${node.name}: the output of ${dep} does not match its schema: ${value.failure.message}`, value.failure))
+          }
+          deps[dep] = value.success
+        }
+        return Effect.succeed(deps)
+      }
       const invoke = (run: Internal.StepFn, deps: Record<string, unknown>, ctx: Handler.HandlerContext) =>
-        Effect.flatMap(decodeInput(ctx.input), (decoded) => run(deps, contextOf(ctx, decoded, scope)))
-      const needsOf = (ctx: Handler.HandlerContext) => (ctx.inputs["needs"] ?? {}) as Record<string, unknown>
-      registry[type] = node._tag === "Route"
-        ? (ctx) => Effect.map(invoke(node.run, needsOf(ctx), ctx), (handle) => Handler.decide(handle as string, handle as string)) as Effect.Effect<Handler.Output, BlockError.BlockError, R>
-        : (ctx) => invoke(node.run, needsOf(ctx), ctx) as Effect.Effect<Handler.Output, BlockError.BlockError, R>
+        Effect.flatMap(decodeInput(ctx.input), (decodedInput) => run(deps, contextOf(ctx, decodedInput, scope)))
+      const run = (ctx: Handler.HandlerContext) => Effect.flatMap(depsOf(ctx), (deps) => invoke(node.run, deps, ctx))
+      const schema = node._tag === "Step" ? node.output : undefined
+      const encode = schema === undefined ? undefined : Schema.encodeUnknownResult(schema)
+      registry[type] = (node._tag === "Route"
+        ? (ctx) => Effect.map(run(ctx), (handle) => Handler.decide(handle as string, handle as string))
+        : encode === undefined
+        ? run
+        : (ctx) =>
+          Effect.flatMap(run(ctx), (output) =>
+            Result.match(encode(output), {
+              onFailure: (error) => Effect.fail(BlockError.permanent(`step ${node.name}: its output does not match its schema: ${error.message}`, error)),
+              onSuccess: (json) => Effect.succeed(json as Json)
+            }))) as Handler.Handler<R>
       const compensate = node._tag === "Step" ? node.compensate : undefined
       if (compensate !== undefined) {
-        compensations[node.name] = (output, ctx) => invoke((_, c) => compensate(output as never, c), {}, ctx) as Effect.Effect<unknown, BlockError.BlockError, R>
+        compensations[node.name] = (output, ctx) =>
+          Result.match(decodeOf(node.name)(output), {
+            onFailure: (error) => Effect.fail(BlockError.permanent(`step ${node.name}: its output does not match its schema: ${error.message}`, error)),
+            onSuccess: (value) => invoke((_, c) => compensate(value as never, c), {}, ctx)
+          }) as Effect.Effect<unknown, BlockError.BlockError, R>
       }
     }
-    const encode = input === undefined ? (i: I) => i as { readonly [key: string]: Json } : Schema.encodeSync(input as Schema.Codec<I, { readonly [key: string]: Json }>)
+    const encodeInput = input === undefined ? (i: I) => i as { readonly [key: string]: Json } : Schema.encodeSync(input as Schema.Codec<I, { readonly [key: string]: Json }>)
+    const outputs = this.outputs
+    const decodeOutputs = (snapshot: { readonly nodes: Readonly<Record<string, { readonly output?: Json | undefined }>> }) => {
+      const out: Record<string, unknown> = {}
+      for (const step of outputs) {
+        const id = containers.has(step) ? NodeId.format(NodeId.end(step)) : step
+        const value = decodeOf(step)(snapshot.nodes[id]?.output ?? null)
+        if (Result.isFailure(value)) return Result.fail(value.failure)
+        out[step] = value.success
+      }
+      return Result.succeed(out as O)
+    }
     return Result.succeed({
       workflow: decoded.success,
       handlers: Handler.layer(registry),
       registry,
       compensations,
-      encodeInput: encode
+      encodeInput,
+      decodeOutputs
     })
   }
+}
+
+type Decoder = (raw: Json) => Result.Result<unknown, Schema.SchemaError>
+
+const identity: Decoder = Result.succeed
+
+// One decoder per step with an output schema, and per container holding one (its output is an
+// array of records of body outputs). Names are unique, so one map serves every scope.
+const collectDecoders = (nodes: ReadonlyArray<Internal.Node>, into: Map<string, Decoder>, containers: Set<string>): void => {
+  for (const node of nodes) {
+    if (node._tag === "Step" && node.output !== undefined) {
+      const decode = Schema.decodeUnknownResult(node.output)
+      // A skipped step reads null: there is nothing to decode.
+      into.set(node.name, (raw) => (raw === null ? Result.succeed(null) : decode(raw)))
+    } else if (node._tag === "Route") {
+      for (const [, body] of node.branches) collectDecoders(body, into, containers)
+    } else if (node._tag === "Container") {
+      containers.add(node.name)
+      const before = into.size
+      collectDecoders(node.body, into, containers)
+      if (into.size > before) into.set(node.name, (raw) => decodeAggregate(raw, into))
+    }
+  }
+}
+
+const decodeAggregate = (raw: Json, decoders: ReadonlyMap<string, Decoder>): Result.Result<unknown, Schema.SchemaError> => {
+  if (!Array.isArray(raw)) return Result.succeed(raw)
+  const out: Array<unknown> = []
+  for (const element of raw) {
+    if (element === null || typeof element !== "object" || Array.isArray(element)) {
+      out.push(element)
+      continue
+    }
+    const record: Record<string, unknown> = {}
+    for (const [key, value] of Object.entries(element as Schema.JsonObject)) {
+      const decoded = (decoders.get(key) ?? identity)(value)
+      if (Result.isFailure(decoded)) return decoded
+      record[key] = decoded.success
+    }
+    out.push(record)
+  }
+  return Result.succeed(out)
 }
 
 // Built by hand so the handler's `signal` stays lazy (reading it allocates an AbortController).

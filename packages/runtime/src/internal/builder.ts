@@ -19,6 +19,7 @@
 import type { Workflow } from "@ripple/core"
 import { NodeId } from "@ripple/core"
 import * as Data from "effect/Data"
+import type * as Schema from "effect/Schema"
 import * as Result from "effect/Result"
 import type * as Effect from "effect/Effect"
 import type { BlockError } from "../BlockError.ts"
@@ -41,6 +42,8 @@ export type Node =
     readonly config?: Json | undefined
     readonly version?: string | undefined
     readonly compensate?: StepFn | undefined
+    /** The codec between the handler's output and the JSON journaled for it. */
+    readonly output?: Schema.Codec<unknown, unknown> | undefined
   }
   | {
     readonly _tag: "Builtin"

@@ -1,0 +1,85 @@
+import { assert, describe, it } from "@effect/vitest"
+import type { Workflow } from "@ripple/core"
+import { Edits, Laws, Model } from "@ripple/core/testing"
+import { Runs } from "@ripple/runtime"
+import * as Effect from "effect/Effect"
+import * as fc from "fast-check"
+import { arbitraryWorkflow } from "../arbitraries/workflow.ts"
+import { decodes, essence, executedIn, runOnEngine, SEED, withModel } from "./model.ts"
+
+const withContainers = arbitraryWorkflow({ containers: true, maxMembers: 5 })
+
+const scenario = withContainers.chain((before) =>
+  fc.record({
+    before: fc.constant(before as unknown as Workflow.Workflow),
+    edits: Edits.arbitraryEdits(),
+    pick: fc.nat()
+  }).map(({ before, edits, pick }) => {
+    const after = Edits.apply(before, edits)
+    const targets = [...after.blocks.map((b) => b.id), ...(after.loops ?? []).map((l) => l.id), ...(after.parallels ?? []).map((p) => p.id)]
+    return { before, after, target: targets[pick % targets.length]! }
+  })
+)
+
+/** A prior run of `before`, then `runFrom(after)` with cutoff on and off, then a fresh run of `after`. */
+const playOnEngine = (before: Workflow.Workflow, after: Workflow.Workflow, target: string) => {
+  const input = Laws.inputFor(before)
+  const incremental = (cutoff: boolean) =>
+    withModel((current) =>
+      Effect.gen(function*() {
+        const runs = yield* Runs.Runs
+        const prior = yield* runOnEngine(current, runs.start(before, input), before)
+        const run = yield* runOnEngine(current, runs.runFrom(after, { target, run: prior.started.runId }), after)
+        const fresh = yield* runOnEngine(current, runs.start(after, prior.snapshot.input), after)
+        return { run, fresh }
+      }), { cutoff })
+  return Effect.all({ on: incremental(true), off: incremental(false) })
+}
+
+describe("Engine properties with loops and parallels", () => {
+  it.effect("a full run equals the reference executor, instance by instance (loop and parallel scopes too)", () =>
+    Effect.promise(() =>
+      fc.assert(
+        fc.asyncProperty(withContainers, async (json) => {
+          const workflow = json as unknown as Workflow.Workflow
+          const input = Laws.inputFor(workflow)
+          const expected = Model.execute(workflow, { seed: SEED, input }).snapshot
+          const { snapshot } = await Effect.runPromise(withModel((current) =>
+            runOnEngine(current, Effect.flatMap(Runs.Runs, (runs) => runs.start(workflow, input)), workflow)
+          ))
+          assert.isTrue(decodes(snapshot))
+          assert.strictEqual(snapshot.status, expected.status)
+          const ids = new Set([...Object.keys(expected.nodes), ...Object.keys(snapshot.nodes)])
+          for (const id of ids) assert.strictEqual(essence(snapshot.nodes[id]), essence(expected.nodes[id]), id)
+          assert.deepStrictEqual(snapshot.loops, expected.loops)
+          assert.deepStrictEqual(snapshot.parallels, expected.parallels)
+        }),
+        { numRuns: 150 }
+      )
+    ))
+
+  it.effect("runFrom equals a full run on observed outputs; cutoff changes no observed output and executes a subset", () =>
+    Effect.promise(() =>
+      fc.assert(
+        fc.asyncProperty(scenario, async ({ after, before, target }) => {
+          const trial = Laws.trial({ before, after, target, seed: SEED })
+          const { off, on } = await Effect.runPromise(playOnEngine(before, after, target))
+          for (const outcome of [on, off]) {
+            const law = Laws.soundness({
+              ...trial,
+              replay: { snapshot: outcome.run.snapshot, executed: executedIn(outcome.run.snapshot) },
+              fresh: { snapshot: outcome.fresh.snapshot, executed: [] }
+            })
+            assert.deepStrictEqual(law, [])
+          }
+          // Without cutoff the engine executes exactly what the reference executor does for the plan.
+          assert.deepStrictEqual(executedIn(off.run.snapshot), [...new Set(trial.replay.executed)].sort())
+          const executedOff = new Set(executedIn(off.run.snapshot))
+          for (const key of executedIn(on.run.snapshot)) assert.isTrue(executedOff.has(key), `${key} executed with cutoff only`)
+          const keys = new Set([...Object.keys(on.run.snapshot.nodes), ...Object.keys(off.run.snapshot.nodes)])
+          for (const key of keys) assert.strictEqual(essence(on.run.snapshot.nodes[key]), essence(off.run.snapshot.nodes[key]), key)
+        }),
+        { numRuns: 100 }
+      )
+    ))
+})

@@ -5,6 +5,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import { TestClock } from "effect/testing"
 
 const layerOf = (handlers: Layer.Layer<Handler.Handlers>) =>
   Runs.layer().pipe(Layer.provideMerge(RunStore.layerMemory), Layer.provideMerge(handlers))
@@ -264,7 +265,7 @@ describe("Ripple builder", () => {
     const built = ok(
       Ripple.workflow("human")
         .step("draft", () => Effect.succeed("text"))
-        .approval("review", { prompt: "Publish?", after: ["draft"] })
+        .approval("review", { reason: "Publish?", after: ["draft"] })
         .sleep("cooldown", { ms: 1000, after: ["review"] })
         .sleep("morning", { until: "2030-01-01T09:00:00Z" })
         .waitForSignal("paid", { signal: "payment", after: ["cooldown"] })
@@ -272,7 +273,7 @@ describe("Ripple builder", () => {
         .build()
     )
     assert.deepStrictEqual(built.workflow.blocks.slice(2, 6), [
-      { id: "review", type: "approval", params: { prompt: "Publish?" } },
+      { id: "review", type: "approval", params: { reason: "Publish?" } },
       { id: "cooldown", type: "sleep", params: { ms: 1000 } },
       { id: "morning", type: "sleep", params: { until: "2030-01-01T09:00:00Z" } },
       { id: "paid", type: "wait", params: { signal: "payment" } }
@@ -287,6 +288,69 @@ describe("Ripple builder", () => {
       { source: "paid", target: "publish" }
     ])
   })
+
+  it.effect("parallel and loops run: container outputs are typed arrays of the body's exit outputs", () =>
+    Effect.gen(function*() {
+      const built = ok(
+        Ripple.workflow("containers", { input: Schema.Struct({ words: Schema.Array(Schema.String) }) })
+          .step("words", (_, ctx) => Effect.succeed([...ctx.input.words]))
+          .step("factor", () => Effect.succeed(10))
+          .parallel("each", { forEach: "words", concurrency: 2 }, (body) =>
+            body
+              .step("len", { needs: ["factor"], handler: ({ factor }, ctx) => Effect.succeed(ctx.item.length * factor + ctx.index) })
+              .step("label", { needs: ["len"], handler: ({ len }, ctx) => Effect.succeed(`${ctx.item}:${len}`) }))
+          .loop("thrice", { count: 3 }, (body) => body.step("tick", (_, ctx) => Effect.succeed(ctx.index * ctx.index)))
+          .loop("until", { while: { left: { $ref: "loop.index" }, op: "lt", right: 1 }, maxIterations: 5 }, (body) =>
+            body.step("round", { needs: ["words"], handler: ({ words }, ctx) => Effect.succeed(words.length + ctx.index) }))
+          .step("summary", {
+            needs: ["each", "thrice", "until"],
+            handler: ({ each, thrice, until }) =>
+              Effect.succeed({
+                labels: each.map((branch) => branch.label ?? "?"),
+                ticks: thrice.map((iteration) => iteration.tick ?? -1),
+                rounds: until.map((iteration) => iteration.round ?? -1)
+              })
+          })
+          .output("summary", "each")
+          .build()
+      )
+      const { nodes, status } = yield* runToEnd(built.workflow, { words: ["ab", "cde"] }).pipe(Effect.provide(layerOf(built.handlers)))
+      assert.strictEqual(status, "completed")
+      assert.deepStrictEqual(nodes["summary"]?.output, { labels: ["ab:20", "cde:31"], ticks: [0, 1, 4], rounds: [2, 3] })
+      assert.deepStrictEqual(Result.getOrThrow(built.decodeOutputs({ nodes })).each, [{ label: "ab:20" }, { label: "cde:31" }])
+    }))
+
+  it.effect("approval, waitForSignal and sleep park the run until approved, signalled and due", () =>
+    Effect.gen(function*() {
+      const built = ok(
+        Ripple.workflow("human")
+          .step("draft", () => Effect.succeed("text"))
+          .approval("review", { reason: "Publish?", after: ["draft"] })
+          .waitForSignal("paid", { signal: "payment", after: ["review"] })
+          .sleep("cooldown", { ms: 1000, after: ["paid"] })
+          .step("publish", {
+            needs: ["draft", "review", "paid", "cooldown"],
+            handler: ({ cooldown, draft, paid, review }) => Effect.succeed({ draft, review, paid, wakeAt: cooldown.wakeAt })
+          })
+          .output("publish")
+          .build()
+      )
+      yield* Effect.gen(function*() {
+        const runs = yield* Runs.Runs
+        const store = yield* RunStore.RunStore
+        const { runId } = yield* runs.start(built.workflow, {})
+        assert.strictEqual(yield* runs.wait(runId), "paused")
+        assert.isTrue(yield* runs.approve(runId, "review", { by: "ana" }))
+        assert.strictEqual(yield* runs.wait(runId), "suspended")
+        assert.isTrue(yield* runs.signal(runId, "payment", { amount: 5 }))
+        assert.strictEqual(yield* runs.wait(runId), "suspended")
+        yield* TestClock.adjust(1000)
+        yield* runs.wake(runId)
+        assert.strictEqual(yield* runs.wait(runId), "completed")
+        const publish = (yield* store.snapshot(runId)).nodes["publish"]?.output
+        assert.deepStrictEqual(publish, { draft: "text", review: { by: "ana" }, paid: { amount: 5 }, wakeAt: 1000 })
+      }).pipe(Effect.provide(layerOf(built.handlers)))
+    }))
 
   it("duplicate names do not compile and are refused by build; so are reserved characters and the trigger's name", () => {
     const twice = Ripple.workflow("dup")

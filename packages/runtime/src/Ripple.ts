@@ -189,6 +189,15 @@ export type LoopOptions<Out, K> = (
 }
 
 /**
+ * The output of a `sleep` step: when it woke, in epoch milliseconds.
+ *
+ * @since 0.1.0
+ */
+export interface SleepOutput {
+  readonly wakeAt: number
+}
+
+/**
  * The output of a container: one record per iteration/branch of the body's exit steps that completed.
  *
  * @since 0.1.0
@@ -438,7 +447,8 @@ export class Builder<I, Out, Local, Names extends string, Scope, R> {
   }
 
   /**
-   * Adds a durable sleep (built-in `sleep` block): `ms` milliseconds, or `until` an ISO instant.
+   * Adds a durable sleep (built-in `sleep` block): `ms` milliseconds after it starts, or `until` an
+   * ISO instant; its output is the wake time. The run is `suspended` meanwhile.
    *
    * @since 0.1.0
    */
@@ -447,13 +457,14 @@ export class Builder<I, Out, Local, Names extends string, Scope, R> {
     options: ({ readonly ms: number; readonly until?: never } | { readonly until: string; readonly ms?: never }) & {
       readonly after?: ReadonlyArray<keyof Out & string>
     }
-  ): Builder<I, Add<Out, N, Json>, Add<Local, N, Json>, Names | N, Scope, R> {
+  ): Builder<I, Add<Out, N, SleepOutput>, Add<Local, N, SleepOutput>, Names | N, Scope, R> {
     const params: Record<string, Json> = options.ms !== undefined ? { ms: options.ms } : { until: options.until! }
     return this.add({ _tag: "Builtin", name, type: "sleep", params, after: options.after ?? [] })
   }
 
   /**
-   * Adds a wait for the named signal (built-in `wait` block); its output is the signal's payload.
+   * Adds a wait for the named signal (built-in `wait` block, delivered by `Runs.signal`); its
+   * output is the signal's payload. The run is `suspended` meanwhile.
    *
    * @since 0.1.0
    */
@@ -465,15 +476,16 @@ export class Builder<I, Out, Local, Names extends string, Scope, R> {
   }
 
   /**
-   * Adds a human approval (built-in `approval` block): the run pauses until it is approved.
+   * Adds a human approval (built-in `approval` block): the run is `paused` with `reason` until
+   * `Runs.approve` (the output is the approval's payload) or `Runs.reject` (the step fails).
    *
    * @since 0.1.0
    */
   approval<const N extends string>(
     name: N & Fresh<N, Names>,
-    options: { readonly prompt: string; readonly after?: ReadonlyArray<keyof Out & string> }
+    options: { readonly reason: string; readonly after?: ReadonlyArray<keyof Out & string> }
   ): Builder<I, Add<Out, N, Json>, Add<Local, N, Json>, Names | N, Scope, R> {
-    return this.add({ _tag: "Builtin", name, type: "approval", params: { prompt: options.prompt }, after: options.after ?? [] })
+    return this.add({ _tag: "Builtin", name, type: "approval", params: { reason: options.reason }, after: options.after ?? [] })
   }
 
   /**

@@ -7,13 +7,16 @@
  * The edited workflow is a deep copy (no block object is shared with the snapshot's frozen workflow),
  * as after decoding a file. `planMs` is `Plan.runFrom` given the DAG (built once per workflow, the
  * way an engine caches it; `dagMs` is that build); `fullMs` is `Plan.runFrom` validating and expanding
- * the workflow itself. `peakMB` is the heap growth during one plan (after a GC, without collecting).
+ * the workflow itself; `planCpuMs` is its CPU time (stable when the machine is busy); `reasonsMs` is
+ * the first read of `plan.reasons`, which plans build lazily. `peakMB` is the heap growth during one
+ * plan (after a GC, without collecting).
  * The spec planner (and decode+plan) is skipped above the size where its previous run extrapolates
  * past 30 s.
  * Prints a table, then `RESULT {...}` last.
  */
 import { Dag, Fingerprint, Plan, Reference } from "@ripple/core"
 import * as Result from "effect/Result"
+import * as os from "node:os"
 import type { Snapshot, Workflow } from "@ripple/core"
 import { Spec } from "@ripple/core/testing"
 
@@ -101,13 +104,15 @@ const makeCase = (n: number, seed: number): Case => {
 
 const gc = (globalThis as { gc?: () => void }).gc
 
-const time = <A>(f: () => A): { readonly ms: number; readonly value: A; readonly heapMB: number } => {
+const time = <A>(f: () => A): { readonly ms: number; readonly cpuMs: number; readonly value: A; readonly heapMB: number } => {
   gc?.()
   const heap = process.memoryUsage().heapUsed
+  const cpu = process.cpuUsage()
   const start = performance.now()
   const value = f()
   const ms = performance.now() - start
-  return { ms, value, heapMB: (process.memoryUsage().heapUsed - heap) / 2 ** 20 }
+  const used = process.cpuUsage(cpu)
+  return { ms, cpuMs: (used.user + used.system) / 1000, value, heapMB: (process.memoryUsage().heapUsed - heap) / 2 ** 20 }
 }
 
 const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
@@ -118,6 +123,10 @@ interface Row {
   readonly rerun: number
   readonly dagMs: number
   readonly planMs: number
+  /** CPU time of the plan (user + system; the GC helper threads count too). */
+  readonly planCpuMs: number
+  /** First read of `plan.reasons` (materialized lazily). */
+  readonly reasonsMs: number
   readonly fullMs: number | null
   readonly peakMB: number
   readonly specMs: number | null
@@ -158,12 +167,15 @@ for (const n of SIZES) {
     specSkippedFrom ??= n
   }
   const planMs = median(samples.map((s) => s.ms))
+  const reasons = time(() => Object.keys(plan().reasons).length)
   rows.push({
     nodes: n,
     edges: c.after.edges.length,
     rerun: planned.rerun.length,
     dagMs: round(dag.ms),
     planMs: round(planMs),
+    planCpuMs: round(median(samples.map((s) => s.cpuMs))),
+    reasonsMs: round(reasons.ms),
     fullMs: full === undefined ? null : round(full.ms),
     peakMB: round(Math.max(...samples.map((s) => s.heapMB))),
     specMs: specMs === null ? null : round(specMs),
@@ -175,13 +187,15 @@ function round(x: number): number {
   return Math.round(x * 10) / 10
 }
 
-const header = ["nodes", "edges", "re-run", "dag ms", "plan ms", "decode+plan ms", "heap MB", "spec ms", "spec/plan"]
+const header = ["nodes", "edges", "re-run", "dag ms", "plan ms", "plan cpu ms", "reasons ms", "decode+plan ms", "heap MB", "spec ms", "spec/plan"]
 const table = rows.map((r) => [
   r.nodes.toLocaleString("en-US"),
   r.edges.toLocaleString("en-US"),
   r.rerun.toLocaleString("en-US"),
   String(r.dagMs),
   String(r.planMs),
+  String(r.planCpuMs),
+  String(r.reasonsMs),
   r.fullMs === null ? "skipped" : String(r.fullMs),
   String(r.peakMB),
   r.specMs === null ? "skipped (> 30 s projected)" : String(r.specMs),
@@ -189,7 +203,7 @@ const table = rows.map((r) => [
 ])
 const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)))
 const line = (cells: ReadonlyArray<string>) => cells.map((c, i) => c.padStart(widths[i]!)).join("  ")
-console.log(`Plan.runFrom, ${EDITED * 100} % of blocks edited, random target (median of 3-5 runs, node ${process.version})`)
+console.log(`Plan.runFrom, ${EDITED * 100} % of blocks edited, random target (median of 3-5 runs, node ${process.version}, load average ${os.loadavg()[0]!.toFixed(1)} on ${os.cpus().length} CPUs)`)
 console.log(line(header))
 console.log(line(widths.map((w) => "-".repeat(w))))
 for (const row of table) console.log(line(row))

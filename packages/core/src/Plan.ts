@@ -101,7 +101,12 @@ export interface Plan {
   /** The ready queue: re-run nodes none of whose predecessors re-run. */
   readonly start: ReadonlyArray<string>
   readonly resets: ReadonlyArray<Reset>
-  /** Why each re-run or pruned node is affected. */
+  /**
+   * Why each re-run or pruned node is affected.
+   *
+   * Gotchas: built on first read (an accessor), so `{ ...plan }` and `JSON.stringify` copy it but a
+   * plan that is never explained does not pay for it.
+   */
   readonly reasons: Readonly<Record<string, ReadonlyArray<Reason>>>
   /** The hydrated state: the snapshot the engine starts from (reused records only). */
   readonly state: Snapshot.Snapshot
@@ -251,9 +256,18 @@ export const prepare = (options: Options): Result.Result<Input, PlanError> => {
     }
     target = index
   }
+  return Result.succeed({ workflow: options.workflow, dag, snapshot, target, wanted: wantedOf(dag, target) })
+}
+
+/** Ancestors of the observed outputs and of the target's end. */
+const wantedOf = (dag: Dag.Dag, target: number): Uint8Array => {
+  const workflow = dag.workflow
+  const declared = (workflow?.outputs ?? []).length > 0 || (workflow?.blocks ?? []).some((b) => b.type === "response")
+  // With plain sinks observed, every node is an ancestor of one (a finite DAG has no dead ends).
+  if (!declared) return new Uint8Array(dag.size).fill(1)
   const observed = Array.from(Dag.observed(dag))
   if (target >= 0) observed.push(endOf(dag, target))
-  return Result.succeed({ workflow: options.workflow, dag, snapshot, target, wanted: Dag.upstream(dag, observed) })
+  return Dag.upstream(dag, observed)
 }
 
 const endOf = (dag: Dag.Dag, i: number): number =>
@@ -658,6 +672,35 @@ const assemble = (input: Input, mode: Plan["mode"], changes: Diff, planned: Scop
   const rerun: Array<string> = []
   const reused: Array<string> = []
   const pruned: Array<string> = []
+  for (let k = 0; k < order.length; k++) {
+    const i = order[k]!
+    if (planned.rerun[i] === 1) rerun.push(ids[i]!)
+    else if (planned.pruned[i] === 1) pruned.push(ids[i]!)
+    else reused.push(ids[i]!)
+  }
+  let reasons: Record<string, ReadonlyArray<Reason>> | undefined
+  return {
+    mode,
+    workflow: input.workflow,
+    target: input.target < 0 ? undefined : ids[input.target]!.replace(/#start$/u, ""),
+    rerun,
+    reused,
+    pruned,
+    start: Array.from(hydrated.start, (i) => ids[i]!),
+    resets: planned.resets,
+    // A string-keyed record of a million entries costs about as much as planning itself, and most
+    // callers read a few entries or none: it is built on first read.
+    get reasons() {
+      return reasons ??= reasonsOf(input, changes, planned)
+    },
+    state: hydrated.state
+  }
+}
+
+const reasonsOf = (input: Input, changes: Diff, planned: Scope): Record<string, ReadonlyArray<Reason>> => {
+  const { dag } = input
+  const ids = dag.ids!
+  const order = planned.order
   const reasons: Record<string, ReadonlyArray<Reason>> = {}
   // Most affected nodes are only downstream of a root: they share one list per root.
   const downstreamOf = new Map<number, ReadonlyArray<Reason>>()
@@ -669,13 +712,8 @@ const assemble = (input: Input, mode: Plan["mode"], changes: Diff, planned: Scop
   }
   for (let k = 0; k < order.length; k++) {
     const i = order[k]!
+    if (planned.rerun[i] === 0 && planned.pruned[i] === 0) continue
     const id = ids[i]!
-    if (planned.rerun[i] === 1) rerun.push(id)
-    else if (planned.pruned[i] === 1) pruned.push(id)
-    else {
-      reused.push(id)
-      continue
-    }
     const set = changes.reasons[i]!
     const cause = planned.cause[i]!
     const outside = planned.rerun[i] === 1 && input.wanted[i] === 0 && cause > -2
@@ -698,18 +736,7 @@ const assemble = (input: Input, mode: Plan["mode"], changes: Diff, planned: Scop
     }
     reasons[id] = list
   }
-  return {
-    mode,
-    workflow: input.workflow,
-    target: input.target < 0 ? undefined : ids[input.target]!.replace(/#start$/u, ""),
-    rerun,
-    reused,
-    pruned,
-    start: Array.from(hydrated.start, (i) => ids[i]!),
-    resets: planned.resets,
-    reasons,
-    state: hydrated.state
-  }
+  return reasons
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,61 @@
+/**
+ * The CLI end to end on the embedded database (PGlite): the scenario in a temporary directory, and
+ * what only the embedded default shows (the `.ripple/` default location, bad input before it exists).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import * as TestDatabase from "../helpers/database.ts"
+import { dumpPglite, example, ripple, tempDir } from "./ripple.ts"
+import { scenario } from "./scenario.ts"
+
+const scope = Effect.runSync(Scope.make())
+
+scenario("the embedded database", async () => {
+  const temp = tempDir("pglite")
+  await Effect.runPromise(Scope.addFinalizer(scope, Effect.sync(temp.remove)))
+  // An initialised empty data directory (initdb once per machine), as `ripple` would create.
+  const dataDir = await Effect.runPromise(Scope.provide(scope)(TestDatabase.pgliteDataDir))
+  const migrated = await ripple({ cwd: temp.dir, db: ["--data-dir", dataDir] }, "migrate")
+  assert.strictEqual(migrated.code, 0, migrated.stderr)
+  assert.include(migrated.stdout, "applied")
+  return { where: { cwd: temp.dir, db: ["--data-dir", dataDir] }, dump: () => dumpPglite(dataDir) }
+}, () => Effect.runPromise(Scope.close(scope, Exit.void)))
+
+describe("ripple without a database option", () => {
+  it("does not create .ripple/ for bad input, and uses it by default otherwise", async () => {
+    const temp = tempDir("default")
+    try {
+      const missing = await ripple({ cwd: temp.dir }, "run", "missing.json")
+      assert.strictEqual(missing.code, 2)
+      const invalid = await ripple({ cwd: temp.dir }, "plan", example("support-triage.json"), "--from", "nope")
+      assert.strictEqual(invalid.code, 2)
+      assert.isFalse(Fs.existsSync(Path.join(temp.dir, ".ripple")))
+      const runs = await ripple({ cwd: temp.dir }, "runs")
+      assert.strictEqual(runs.code, 0, runs.stderr)
+      assert.include(runs.stdout, "no runs")
+      assert.isTrue(Fs.existsSync(Path.join(temp.dir, ".ripple", "PG_VERSION")))
+    } finally {
+      temp.remove()
+    }
+  })
+
+  it("reports an unreachable server with the fix, exit 2, for --db and DATABASE_URL", async () => {
+    const temp = tempDir("unreachable")
+    const url = "postgres://postgres@127.0.0.1:1/ripple"
+    try {
+      for (const where of [{ cwd: temp.dir, db: ["--db", url] }, { cwd: temp.dir, env: { DATABASE_URL: url } }]) {
+        const result = await ripple(where, "runs")
+        assert.strictEqual(result.code, 2, result.stdout + result.stderr)
+        assert.include(result.stderr, `cannot open the database (Unreachable): ${url}`)
+        assert.include(result.stderr, "fix: start the PostgreSQL server or correct DATABASE_URL")
+      }
+      assert.isFalse(Fs.existsSync(Path.join(temp.dir, ".ripple")))
+    } finally {
+      temp.remove()
+    }
+  })
+})

@@ -1,0 +1,195 @@
+/**
+ * The end-to-end CLI scenario both database backends run: every command through the real binary,
+ * every kind of bad input (exit 2, nothing written), exit codes, and that `plan` writes nothing.
+ * Steps share one database and run in order.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { afterAll, beforeAll } from "vitest"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import { editedCopy, example, type Result, ripple, runIdOf, type Where } from "./ripple.ts"
+
+/** What a backend provides to the scenario. */
+export interface Setup {
+  /** Where the binary runs, with the database arguments every invocation gets. */
+  readonly where: Where
+  /** Every row of every Ripple table, as text. */
+  readonly dump: () => Promise<string>
+}
+
+const triageInput = JSON.stringify({ subject: "Login fails", body: "The sign-in page says my token expired." })
+
+const bad = (result: Result, ...fragments: ReadonlyArray<string>) => {
+  assert.strictEqual(result.code, 2, `expected exit 2, got ${result.code}\n${result.stdout}\n${result.stderr}`)
+  for (const fragment of fragments) assert.include(result.stderr, fragment)
+  // One message that names the fix, not a stack trace.
+  assert.include(result.stderr, "fix:")
+  assert.notInclude(result.stderr, "    at ")
+}
+
+const ok = (result: Result) => assert.strictEqual(result.code, 0, `expected exit 0, got ${result.code}\n${result.stdout}\n${result.stderr}`)
+
+/** Registers the scenario's tests; `setup` runs before the first and `teardown` after the last. */
+export const scenario = (name: string, setup: () => Promise<Setup>, teardown: () => Promise<void>) =>
+  describe(`ripple on ${name}`, () => {
+    let s: Setup
+    let dir: string
+    let edited: string
+    let first: string
+    let second: string
+
+    const run = (...args: ReadonlyArray<string>) => ripple(s.where, ...args)
+
+    beforeAll(async () => {
+      s = await setup()
+      dir = s.where.cwd
+      edited = editedCopy(dir, "support-triage.json", (workflow) => {
+        workflow.blocks.find((b: { id: string }) => b.id === "signature").params.value = "Ripple support, weekend rota"
+      })
+    })
+
+    it("prints help and version", async () => {
+      const help = await run("--help")
+      ok(help)
+      for (const command of ["run", "plan", "rerun", "runs", "show", "cancel", "migrate"]) assert.include(help.stdout, `  ${command} `)
+      const version = await run("--version")
+      ok(version)
+      assert.match(version.stdout, /\d+\.\d+\.\d+/)
+    })
+
+    it("refuses bad input found before the database opens with one message and exit 2", async () => {
+      bad(await run("run", "missing.json"), "no such workflow file: missing.json")
+      Fs.writeFileSync(Path.join(dir, "broken.json"), "{\"version\": 1,")
+      bad(await run("run", "broken.json"), "broken.json is not valid JSON")
+      Fs.writeFileSync(Path.join(dir, "dangling.json"), JSON.stringify({
+        version: 1,
+        id: "dangling",
+        blocks: [{ id: "start", type: "trigger" }, { id: "out", type: "response", params: { value: 1 } }],
+        edges: [{ source: "start", target: "out" }, { source: "out", target: "ghost" }]
+      }))
+      bad(await run("run", "dangling.json"), "DanglingEdge at edges[1].target", "ghost")
+      Fs.writeFileSync(Path.join(dir, "teleport.json"), JSON.stringify({
+        version: 1,
+        id: "teleport",
+        blocks: [{ id: "start", type: "trigger" }, { id: "out", type: "teleport" }],
+        edges: [{ source: "start", target: "out" }]
+      }))
+      bad(await run("run", "teleport.json"), "no handler for type \"teleport\"", "blocks[1].type")
+      bad(await run("run", example("support-triage.json")), "MissingInput at subject")
+      bad(await run("rerun", example("support-triage.json"), "--from", "nope"), "unknown block \"nope\"")
+      // A usage error prints the command's help and the error.
+      const usage = await run("plan", example("support-triage.json"), "--format", "svg")
+      assert.strictEqual(usage.code, 2)
+      assert.include(usage.stdout + usage.stderr, "Missing required flag: --from")
+    })
+
+    it("runs a workflow, a line per node and a summary (exit 0)", async () => {
+      const result = await run("run", example("support-triage.json"), "--input", triageInput)
+      ok(result)
+      first = runIdOf(result)
+      assert.include(result.stdout, "node ticket started")
+      assert.include(result.stdout, "node isPro completed -> false")
+      assert.include(result.stdout, "node escalate skipped (branch not taken)")
+      assert.match(result.stdout, new RegExp(`run ${first} completed in .*: 6 executed, 0 reused, 1 skipped, 0 failed`))
+      // Plain lines when stdout is not a terminal.
+      assert.notInclude(result.stdout, "\u001b[")
+    })
+
+    it("plans a re-run from an edited block in every format, and refuses unknown runs and blocks, writing nothing", async () => {
+      const before = await s.dump()
+      const text = await run("plan", edited, "--from", "signature")
+      ok(text)
+      assert.match(text.stdout, /signature\s+re-run\s+target/)
+      assert.match(text.stdout, /ticket\s+reused/)
+      const json = await run("plan", edited, "--from", "signature", "--run", first, "--format", "json")
+      ok(json)
+      const plan = JSON.parse(json.stdout)
+      assert.deepStrictEqual([...plan.reused].sort(), ["start", "ticket"])
+      assert.include(plan.rerun, "signature")
+      const mermaid = await run("plan", edited, "--from", "signature", "--run", "latest", "--format", "mermaid")
+      ok(mermaid)
+      assert.match(mermaid.stdout, /^flowchart/m)
+      const dot = await run("plan", edited, "--from", "signature", "--format", "dot")
+      ok(dot)
+      assert.match(dot.stdout, /^digraph/m)
+      bad(await run("plan", edited, "--from", "nope"), "unknown block \"nope\"")
+      bad(await run("plan", edited, "--from", "signature", "--run", "no-such-run"), "unknown run \"no-such-run\"")
+      bad(await run("plan", example("dist/content-pipeline-handlers.js"), "--from", "digest"), "no finished run of workflow content-pipeline-handlers")
+      bad(await run("show", "no-such-run"), "unknown run \"no-such-run\"")
+      bad(await run("cancel", "no-such-run"), "unknown run \"no-such-run\"")
+      bad(await run("run", example("support-triage.json"), "--input", "{\"subject\": 1, \"body\": \"b\"}"), "InputTypeMismatch at subject")
+      assert.strictEqual(await s.dump(), before)
+    })
+
+    it("re-runs from the edited block, reusing what is still valid", async () => {
+      const result = await run("rerun", edited, "--from", "signature")
+      ok(result)
+      second = runIdOf(result)
+      assert.notStrictEqual(second, first)
+      assert.match(result.stdout, new RegExp(`node start reused from ${first}`))
+      assert.match(result.stdout, new RegExp(`node ticket reused from ${first}`))
+      assert.include(result.stdout, "node signature completed")
+      assert.include(result.stdout, "node autoReply completed")
+      // isPro reads only the input: re-executing signature changed nothing it reads (early cutoff).
+      assert.match(result.stdout, new RegExp(`node isPro reused by cutoff from ${first}`))
+      assert.match(result.stdout, /3 executed, 3 reused \(1 by cutoff\), 1 skipped, 0 failed/)
+    })
+
+    it("shows a run: status, reused or re-run with reasons, duration, attempt", async () => {
+      const result = await run("show", second)
+      ok(result)
+      assert.include(result.stdout, `run ${second}`)
+      assert.include(result.stdout, `reusing ${first}`)
+      assert.match(result.stdout, new RegExp(`ticket\\s+completed\\s+reused from ${first}\\s+unchanged\\s+-\\s+1`))
+      assert.match(result.stdout, /signature\s+completed\s+executed\s+target\s+\d+ ms\s+1/)
+      assert.match(result.stdout, /escalate\s+skipped\s+skipped\s+branch not taken/)
+    })
+
+    it("lists runs, filtered by workflow and status", async () => {
+      const all = await run("runs")
+      ok(all)
+      assert.include(all.stdout, first)
+      assert.include(all.stdout, second)
+      assert.isBelow(all.stdout.indexOf(second), all.stdout.indexOf(first), "newest first")
+      const none = await run("runs", "--workflow", "support-triage", "--status", "failed")
+      ok(none)
+      assert.include(none.stdout, "no runs")
+    })
+
+    it("exits 1 when a run fails, and shows the error", async () => {
+      Fs.writeFileSync(Path.join(dir, "failing.json"), JSON.stringify({
+        version: 1,
+        id: "failing",
+        blocks: [{ id: "start", type: "trigger" }, { id: "boom", type: "fail", params: { message: "out of coffee" } }],
+        edges: [{ source: "start", target: "boom" }]
+      }))
+      const result = await run("run", "failing.json")
+      assert.strictEqual(result.code, 1, result.stdout + result.stderr)
+      assert.include(result.stdout, "node boom failed")
+      const shown = await run("show", runIdOf(result))
+      ok(shown)
+      assert.match(shown.stdout, /boom\s+failed/)
+      assert.include(shown.stdout, "out of coffee")
+    })
+
+    it("runs an ES module workflow with custom Effect handlers", async () => {
+      const result = await run("run", example("dist/content-pipeline-handlers.js"), "--input", JSON.stringify({ tag: "durable" }))
+      ok(result)
+      assert.include(result.stdout, "node headline completed -> short")
+      assert.include(result.stdout, "node note completed")
+      const listed = await run("runs", "--workflow", "content-pipeline-handlers", "--status", "completed")
+      assert.include(listed.stdout, runIdOf(result))
+    })
+
+    it("refuses to cancel a run that has ended", async () => {
+      bad(await run("cancel", first), `run ${first} already ended (completed)`)
+    })
+
+    it("migrates (up to date)", async () => {
+      const result = await run("migrate")
+      ok(result)
+      assert.include(result.stdout, "schema up to date")
+    })
+
+    afterAll(teardown)
+  })

@@ -22,9 +22,11 @@
 import { Snapshot, type Workflow } from "@ripple/core"
 import { RunStatus, RunStore } from "@ripple/runtime"
 import type * as Config from "effect/Config"
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
@@ -118,18 +120,30 @@ interface RunRow {
   readonly updated_at: number
   readonly lease_owner: string | null
   readonly lease_generation: number | bigint | string
+  readonly journal_started?: Mark | null
+  readonly journal_completed?: Mark | null
 }
 
-const diagnosticsOf = (row: RunRow): Snapshot.Diagnostics => ({
-  ...(row.last_started_node === null || row.last_started_at === null
-    ? {}
-    : { lastStarted: { node: row.last_started_node, at: Number(row.last_started_at) } }),
-  ...(row.last_completed_node === null || row.last_completed_at === null
-    ? {}
-    : { lastCompleted: { node: row.last_completed_node, at: Number(row.last_completed_at) } }),
-  ...(row.finalization === null || row.finalization === undefined ? {} : { finalization: row.finalization }),
-  messages: row.messages
-})
+type Mark = { readonly node: string; readonly at: number }
+
+// The later of the run's diagnostics columns and what its journal shows (the journal is not made to
+// rewrite the run row on every node; a run cut short still reads its last started/completed node).
+const later = (node: string | null, at: number | null, journal: Mark | null | undefined): Mark | undefined => {
+  const stored = node === null || at === null ? undefined : { node, at: Number(at) }
+  if (journal === null || journal === undefined) return stored
+  return stored === undefined || journal.at > stored.at ? { node: journal.node, at: Number(journal.at) } : stored
+}
+
+const diagnosticsOf = (row: RunRow): Snapshot.Diagnostics => {
+  const lastStarted = later(row.last_started_node, row.last_started_at, row.journal_started)
+  const lastCompleted = later(row.last_completed_node, row.last_completed_at, row.journal_completed)
+  return {
+    ...(lastStarted === undefined ? {} : { lastStarted }),
+    ...(lastCompleted === undefined ? {} : { lastCompleted }),
+    ...(row.finalization === null || row.finalization === undefined ? {} : { finalization: row.finalization }),
+    messages: row.messages
+  }
+}
 
 const runOf = (row: RunRow): RunStore.Run => ({
   id: row.id,
@@ -164,6 +178,15 @@ const recordSql = `jsonb_build_object('status', j.status, 'fingerprints', j.fing
   || CASE WHEN j.error IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('error', j.error) END
   || CASE WHEN j.reused_from IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('reusedFrom', j.reused_from) END`
 
+// The run's own last started and last completed node, from its journal (rows copied from another
+// run are not its own); the primary key's run prefix bounds the scan to the run's rows.
+const journalMarks = `(SELECT jsonb_build_object('node', j.node, 'at', j.started_at) FROM ripple_journal j
+    WHERE j.run_id = r.id AND j.reused_from IS NULL AND j.started_at IS NOT NULL
+    ORDER BY j.started_at DESC, j.written DESC LIMIT 1) AS journal_started,
+  (SELECT jsonb_build_object('node', j.node, 'at', j.finished_at) FROM ripple_journal j
+    WHERE j.run_id = r.id AND j.reused_from IS NULL AND j.status = 'completed'
+    ORDER BY j.finished_at DESC, j.written DESC LIMIT 1) AS journal_completed`
+
 interface Batch {
   /** Rows written from records: JSON objects with short keys, absent fields left out. */
   readonly rows: Array<Record<string, unknown>>
@@ -173,8 +196,6 @@ interface Batch {
   readonly scopes: Array<{ readonly s: string; readonly k: "loop" | "parallel"; readonly v: unknown }>
   /** Deliveries consumed, one per entry. */
   readonly consumed: Array<{ readonly k: RunStore.DeliveryKind; readonly n: string }>
-  readonly lastStarted: { readonly node: string; readonly at: number } | undefined
-  readonly lastCompleted: { readonly node: string; readonly at: number } | undefined
 }
 
 const rowOf = (
@@ -221,8 +242,6 @@ const batchOf = (runId: string, entries: ReadonlyArray<RunStore.JournalEntry>): 
   }
   const rows: Batch["rows"] = []
   const copies: Batch["copies"] = []
-  let lastStarted: Batch["lastStarted"]
-  let lastCompleted: Batch["lastCompleted"]
   for (const entry of last.values()) {
     switch (entry._tag) {
       case "Consumed":
@@ -246,15 +265,9 @@ const batchOf = (runId: string, entries: ReadonlyArray<RunStore.JournalEntry>): 
         break
       default:
         rows.push(rowOf(entry.node, RunStore.recordOf(entry), undefined, undefined))
-        if (entry._tag === "Started" && (lastStarted === undefined || entry.at >= lastStarted.at)) {
-          lastStarted = { node: entry.node, at: entry.at }
-        }
-        if (entry._tag === "Completed" && (lastCompleted === undefined || entry.at >= lastCompleted.at)) {
-          lastCompleted = { node: entry.node, at: entry.at }
-        }
     }
   }
-  return { rows, copies, scopes: [...scopes.values()], consumed, lastStarted, lastCompleted }
+  return { rows, copies, scopes: [...scopes.values()], consumed }
 }
 
 const errorOfMachine = (machine: RunStatus.Persisted): string | null =>
@@ -300,10 +313,24 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
         )
     })
 
+  // The last machine this store read or wrote per run, so a transition is one compare-and-set
+  // statement; a stale entry (another process wrote) only makes the update miss and re-read.
+  const machines = new Map<string, { readonly revision: string; readonly machine: RunStatus.Persisted }>()
+  const remember = (runId: string, revision: RunRow["revision"], machine: RunStatus.Persisted) => {
+    machines.delete(runId)
+    if (machines.size >= 10_000) machines.delete(machines.keys().next().value!)
+    machines.set(runId, { revision: String(revision), machine })
+  }
+
   const readRun = (runId: string) =>
     Effect.flatMap(
-      Effect.orDie(sql<RunRow>`SELECT * FROM ripple_runs WHERE id = ${runId}`),
-      (rows) => rows[0] === undefined ? Effect.fail(new RunStore.RunNotFound({ runId })) : Effect.succeed(rows[0])
+      Effect.orDie(sql<RunRow>`SELECT r.*, ${sql.literal(journalMarks)} FROM ripple_runs r WHERE r.id = ${runId}`),
+      (rows) => {
+        const row = rows[0]
+        if (row === undefined) return Effect.fail(new RunStore.RunNotFound({ runId }))
+        remember(runId, row.revision, row.machine)
+        return Effect.succeed(row)
+      }
     )
 
   const createRun = (input: RunStore.NewRun) =>
@@ -316,6 +343,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
           ${input.target ?? null}, ${input.trigger ?? null}, ${json(input.input)}::jsonb, ${machine.status},
           ${json(machine)}::jsonb, ${input.at}, ${input.at})
         RETURNING *`)
+      remember(rows[0]!.id, rows[0]!.revision, machine)
       return runOf(rows[0]!)
     })
 
@@ -373,77 +401,148 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
     at: number
   ): Effect.Effect<{ readonly from: RunStatus.Status; readonly to: RunStatus.Status }, RunStore.RunNotFound | RunStore.IllegalTransition> =>
     Effect.gen(function*() {
-      // Compare-and-set: a concurrent writer makes the update miss, and the event is offered again.
+      // Compare-and-set: a concurrent writer (or a stale cache) makes the update miss, and the
+      // event is offered again to the machine as stored.
+      let cached = machines.get(runId)
       for (;;) {
-        const row = yield* readRun(runId)
-        if (lease !== undefined && !holds(row, lease)) return yield* Effect.die(leaseLost(lease))
-        const machine = yield* restoreOrDie(runId, row.machine)
-        const applied = RunStore.applyEvent(runId, machine, event)
-        if (Result.isFailure(applied)) return yield* Effect.fail(applied.failure)
-        if (yield* writeMachine(runId, row.revision, applied.success, at, lease)) {
-          return { from: row.status, to: RunStatus.status(applied.success) }
+        if (cached === undefined) {
+          const row = yield* readRun(runId)
+          if (lease !== undefined && !holds(row, lease)) return yield* Effect.die(leaseLost(lease))
+          cached = { revision: String(row.revision), machine: row.machine }
         }
+        const machine = yield* restoreOrDie(runId, cached.machine)
+        const applied = RunStore.applyEvent(runId, machine, event)
+        if (Result.isFailure(applied)) {
+          // Refused by what may be a stale cache: refuse only what the stored machine refuses.
+          if (machines.get(runId) === cached && (yield* isCurrent(runId, cached.revision))) {
+            return yield* Effect.fail(applied.failure)
+          }
+          cached = undefined
+          continue
+        }
+        if (yield* writeMachine(runId, cached.revision, applied.success, at, lease)) {
+          remember(runId, BigInt(cached.revision) + 1n, RunStatus.persist(applied.success))
+          return { from: cached.machine.status, to: RunStatus.status(applied.success) }
+        }
+        machines.delete(runId)
+        cached = undefined
       }
     })
 
-  const journal = (lease: Lease | undefined) => (runId: string, entries: ReadonlyArray<RunStore.JournalEntry>) =>
-    Effect.suspend(() => {
-      const batch = batchOf(runId, entries)
-      const fence = lease === undefined
-        ? sql`TRUE`
-        : sql`lease_owner = ${lease.owner} AND lease_generation = ${lease.generation}`
-      const ls = batch.lastStarted
-      const lc = batch.lastCompleted
-      return sql<{ readonly found: number | bigint | string }>`WITH run AS (
-          UPDATE ripple_runs SET
-            last_started_node = CASE WHEN ${ls?.at ?? null}::double precision >= COALESCE(last_started_at, '-Infinity')
-              THEN ${ls?.node ?? null} ELSE last_started_node END,
-            last_started_at = GREATEST(last_started_at, ${ls?.at ?? null}::double precision),
-            last_completed_node = CASE WHEN ${lc?.at ?? null}::double precision >= COALESCE(last_completed_at, '-Infinity')
-              THEN ${lc?.node ?? null} ELSE last_completed_node END,
-            last_completed_at = GREATEST(last_completed_at, ${lc?.at ?? null}::double precision)
-          WHERE id = ${runId} AND ${fence}
-          RETURNING id
-        ), incoming AS (
-          SELECT run.id AS run_id, e->>'n' AS node, e->>'s' AS status, (e->>'a')::integer AS attempt, e->'i' AS inputs,
-            e->'o' AS output, e->'f' AS fingerprints, e->>'d' AS decision, e->'e' AS error,
-            (e->>'sa')::double precision AS started_at, (e->>'fa')::double precision AS finished_at,
-            e->>'rf' AS reused_from, e->'r' AS reasons, e->'w' AS dormancy, o AS ord
-          FROM run, jsonb_array_elements(${json(batch.rows)}::jsonb) WITH ORDINALITY AS x(e, o)
-          UNION ALL
-          SELECT run.id, s.node, s.status, s.attempt, s.inputs, s.output, s.fingerprints, s.decision, s.error,
-            s.started_at, s.finished_at, COALESCE(s.reused_from, s.run_id), c->'r', NULL, 0
-          FROM run, jsonb_array_elements(${json(batch.copies)}::jsonb) c
-          JOIN ripple_journal s ON s.run_id = c->>'s' AND s.node = c->>'n'
-        ), written AS (
-          INSERT INTO ripple_journal AS j (run_id, node, status, attempt, inputs, output, fingerprints, decision, error,
-            started_at, finished_at, reused_from, reasons, dormancy)
-          SELECT run_id, node, status, attempt, inputs, output, fingerprints, decision, error, started_at, finished_at,
-            reused_from, reasons, dormancy FROM incoming ORDER BY ord
-          ON CONFLICT (run_id, node) DO UPDATE SET status = excluded.status, attempt = excluded.attempt,
-            inputs = excluded.inputs, output = excluded.output, fingerprints = excluded.fingerprints,
-            decision = excluded.decision, error = excluded.error, started_at = excluded.started_at,
-            finished_at = excluded.finished_at, reused_from = excluded.reused_from, reasons = excluded.reasons,
-            dormancy = excluded.dormancy, written = excluded.written
-        ), scoped AS (
-          INSERT INTO ripple_scopes (run_id, scope, kind, value)
-          SELECT run.id, c->>'s', c->>'k', c->'v' FROM run, jsonb_array_elements(${json(batch.scopes)}::jsonb) c
-          ON CONFLICT (run_id, scope) DO UPDATE SET kind = excluded.kind, value = excluded.value
-        ), consumed AS (
-          UPDATE ripple_deliveries d SET consumed_at = now()
-          FROM run, jsonb_array_elements(${json(batch.consumed)}::jsonb) c
-          WHERE d.run_id = run.id AND d.kind = c->>'k' AND d.name = c->>'n' AND d.consumed_at IS NULL
-        )
-        SELECT count(*) AS found FROM run`.pipe(
-        Effect.orDie,
-        Effect.flatMap((rows) => {
-          if (Number(rows[0]?.found ?? 0) === 1) return Effect.void
-          if (lease === undefined) return Effect.fail(new RunStore.RunNotFound({ runId }))
-          // Not found, or found without the lease: tell them apart for the error.
-          return Effect.flatMap(readRun(runId), () => Effect.die(leaseLost(lease)))
-        })
+  const isCurrent = (runId: string, revision: string) =>
+    Effect.map(
+      Effect.orDie(sql<{ readonly revision: RunRow["revision"] }>`SELECT revision FROM ripple_runs WHERE id = ${runId}`),
+      (rows) => rows[0] !== undefined && String(rows[0].revision) === revision
+    )
+
+  interface Pending {
+    readonly runId: string
+    readonly lease: Lease | undefined
+    readonly batch: Batch
+    readonly done: (exit: Exit.Exit<boolean>) => void
+  }
+  let queue: Array<Pending> = []
+  let flushing = false
+
+  // Journal writes of different runs that arrive while one is in flight go out together in one
+  // statement (group commit): each caller still returns only once its own rows are committed.
+  const flushBatch = (batch: ReadonlyArray<Pending>) => {
+    const requests = batch.map((p) => ({
+      run: p.runId,
+      owner: p.lease?.owner ?? null,
+      gen: p.lease?.generation ?? null,
+      rows: p.batch.rows,
+      copies: p.batch.copies,
+      scopes: p.batch.scopes,
+      consumed: p.batch.consumed
+    }))
+    return sql<{ readonly id: string }>`WITH req AS (
+        SELECT * FROM jsonb_to_recordset(${json(requests)}::jsonb) AS x(run text, owner text, gen bigint,
+          rows jsonb, copies jsonb, scopes jsonb, consumed jsonb)
+      ), locked AS (
+        SELECT r.id FROM ripple_runs r JOIN req ON req.run = r.id
+        WHERE req.owner IS NULL OR (r.lease_owner = req.owner AND r.lease_generation = req.gen)
+        ORDER BY r.id
+        FOR SHARE OF r
+      ), run AS (
+        SELECT req.* FROM req JOIN locked ON locked.id = req.run
+      ), incoming AS (
+        SELECT run.run AS run_id, e->>'n' AS node, e->>'s' AS status, (e->>'a')::integer AS attempt, e->'i' AS inputs,
+          e->'o' AS output, e->'f' AS fingerprints, e->>'d' AS decision, e->'e' AS error,
+          (e->>'sa')::double precision AS started_at, (e->>'fa')::double precision AS finished_at,
+          e->>'rf' AS reused_from, e->'r' AS reasons, e->'w' AS dormancy, o AS ord
+        FROM run, jsonb_array_elements(run.rows) WITH ORDINALITY AS x(e, o)
+        UNION ALL
+        SELECT run.run, s.node, s.status, s.attempt, s.inputs, s.output, s.fingerprints, s.decision, s.error,
+          s.started_at, s.finished_at, COALESCE(s.reused_from, s.run_id), c->'r', NULL, 0
+        FROM run, jsonb_array_elements(run.copies) c
+        JOIN ripple_journal s ON s.run_id = c->>'s' AND s.node = c->>'n'
+      ), written AS (
+        INSERT INTO ripple_journal AS j (run_id, node, status, attempt, inputs, output, fingerprints, decision, error,
+          started_at, finished_at, reused_from, reasons, dormancy)
+        SELECT run_id, node, status, attempt, inputs, output, fingerprints, decision, error, started_at, finished_at,
+          reused_from, reasons, dormancy FROM incoming ORDER BY run_id, ord
+        ON CONFLICT (run_id, node) DO UPDATE SET status = excluded.status, attempt = excluded.attempt,
+          inputs = excluded.inputs, output = excluded.output, fingerprints = excluded.fingerprints,
+          decision = excluded.decision, error = excluded.error, started_at = excluded.started_at,
+          finished_at = excluded.finished_at, reused_from = excluded.reused_from, reasons = excluded.reasons,
+          dormancy = excluded.dormancy, written = excluded.written
+      ), scoped AS (
+        INSERT INTO ripple_scopes (run_id, scope, kind, value)
+        SELECT run.run, c->>'s', c->>'k', c->'v' FROM run, jsonb_array_elements(run.scopes) c
+        ON CONFLICT (run_id, scope) DO UPDATE SET kind = excluded.kind, value = excluded.value
+      ), consumed AS (
+        UPDATE ripple_deliveries d SET consumed_at = now()
+        FROM run, jsonb_array_elements(run.consumed) c
+        WHERE d.run_id = run.run AND d.kind = c->>'k' AND d.name = c->>'n' AND d.consumed_at IS NULL
       )
+      SELECT run AS id FROM run`
+  }
+
+  const flush = (services: Context.Context<never>): void => {
+    flushing = true
+    const batch: Array<Pending> = []
+    const seen = new Set<string>()
+    const rest: Array<Pending> = []
+    // One request per run per statement (its rows must not conflict with themselves).
+    for (const pending of queue) {
+      if (!seen.has(pending.runId) && batch.length < 256) {
+        seen.add(pending.runId)
+        batch.push(pending)
+      } else {
+        rest.push(pending)
+      }
+    }
+    queue = rest
+    const fiber = Effect.runForkWith(services)(Effect.exit(flushBatch(batch)))
+    fiber.addObserver((exit) => {
+      const result = Exit.isSuccess(exit) ? exit.value : Exit.die(exit.cause)
+      if (Exit.isSuccess(result)) {
+        const found = new Set(result.value.map((row) => row.id))
+        for (const pending of batch) pending.done(Exit.succeed(found.has(pending.runId)))
+      } else {
+        for (const pending of batch) pending.done(Exit.die(Cause.squash(result.cause)))
+      }
+      if (queue.length > 0) flush(services)
+      else flushing = false
     })
+  }
+
+  const journal = (lease: Lease | undefined) => (runId: string, entries: ReadonlyArray<RunStore.JournalEntry>) =>
+    Effect.context<never>().pipe(
+      Effect.flatMap((services) =>
+        Effect.callback<boolean>((resume) => {
+          queue.push({ runId, lease, batch: batchOf(runId, entries), done: (exit) => resume(exit) })
+          if (!flushing) flush(services)
+        })
+      ),
+      Effect.flatMap((found) => {
+        if (found) return Effect.void
+        if (lease === undefined) return Effect.fail(new RunStore.RunNotFound({ runId }))
+        // Not found, or found without the lease: tell them apart for the error.
+        return Effect.flatMap(readRun(runId), () => Effect.die(leaseLost(lease)))
+      })
+    )
 
   const setDiagnostics = (lease: Lease | undefined) => (runId: string, diagnostics: Snapshot.Diagnostics, at: number) =>
     Effect.suspend(() => {
@@ -487,6 +586,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
             WHERE j.run_id = r.id AND j.dormancy IS NOT NULL) AS dormancies,
           (SELECT jsonb_object_agg(s.scope, s.value) FROM ripple_scopes s WHERE s.run_id = r.id AND s.kind = 'loop') AS loops,
           (SELECT jsonb_object_agg(s.scope, s.value) FROM ripple_scopes s WHERE s.run_id = r.id AND s.kind = 'parallel') AS parallels
+          , ${sql.literal(journalMarks)}
         FROM ripple_runs r WHERE r.id = ${runId}`)
       const row = rows[0]
       if (row === undefined) return yield* Effect.fail(new RunStore.RunNotFound({ runId }))

@@ -275,10 +275,13 @@ export const make = (
     const heartbeat = Effect.gen(function*() {
       const held = [...executing.values()]
       if (held.length === 0) return
-      const rows = yield* sql<{ readonly id: string; readonly lease_generation: number | bigint | string }>`UPDATE ripple_runs
+      // Rows locked in id order, like the journal's group commits, so the two never deadlock.
+      const rows = yield* sql<{ readonly id: string; readonly lease_generation: number | bigint | string }>`UPDATE ripple_runs r
         SET lease_expires_at = now() + ${leaseMs} * interval '1 millisecond'
-        WHERE lease_owner = ${owner} AND ${sql.in("id", held.map((h) => h.lease.runId))}
-        RETURNING id, lease_generation`
+        FROM (SELECT id FROM ripple_runs WHERE lease_owner = ${owner} AND ${sql.in("id", held.map((h) => h.lease.runId))}
+          ORDER BY id FOR UPDATE) held
+        WHERE r.id = held.id
+        RETURNING r.id, r.lease_generation`
       const kept = new Map(rows.map((row) => [row.id, Number(row.lease_generation)]))
       for (const { fiber, lease } of held) {
         // Taken by another worker: stop executing; the run is theirs now.

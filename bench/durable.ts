@@ -1,0 +1,217 @@
+/**
+ * Durable execution on PostgreSQL (`DATABASE_URL`, default the local server): the `SqlRunStore`
+ * against the memory store, through `Runs` (in-process) and through a `Worker` (leased and fenced
+ * writes), on two workloads with no-op handlers:
+ *
+ * - `linear`: one 100-node chain (per-node latency: the gap between consecutive handler calls);
+ * - `concurrent`: 100 runs of a 10-node chain started at once (throughput).
+ *
+ * Round trips are the SQL statements the client sent (counted from effect/sql's client spans);
+ * rows written are the inserted + updated rows of the bench schema's tables (`pg_stat_user_tables`,
+ * read after the pool closed so every backend flushed its counters). Everything runs in a fresh
+ * schema, dropped at the end. DBOS is not measured (see RESULT `ratioVsDbos: null`).
+ *
+ * Prints a table, then `RESULT {...}` as the last line.
+ */
+import type { Workflow } from "@ripple/core"
+import { Handler, Runs, RunStore } from "@ripple/runtime"
+import { Database, SqlRunStore, Worker } from "@ripple/sql"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Reactivity from "effect/reactivity/Reactivity"
+import * as Redacted from "effect/Redacted"
+import * as SqlClient from "effect/sql/SqlClient"
+import * as Tracer from "effect/Tracer"
+import * as Os from "node:os"
+
+const serverUrl = process.env.DATABASE_URL !== undefined && process.env.DATABASE_URL !== ""
+  ? process.env.DATABASE_URL
+  : "postgres://postgres@127.0.0.1:5432/postgres"
+
+const chain = (id: string, size: number): Workflow.Workflow => {
+  const blocks: Array<Workflow.Block> = []
+  const edges: Array<Workflow.Edge> = []
+  for (let i = 0; i < size; i++) {
+    blocks.push({ id: `b${i}`, type: "noop" })
+    if (i > 0) edges.push({ source: `b${i - 1}`, target: `b${i}` })
+  }
+  return { id, blocks, edges }
+}
+
+// Handler call times, for the per-node gaps of the linear workload.
+let calls: Array<number> = []
+const noop: Handler.Handler = () =>
+  Effect.sync(() => {
+    calls.push(performance.now())
+    return null
+  })
+
+let statements = 0
+const counting = Tracer.make({
+  span: (options) => {
+    if (options.kind === "client") statements++
+    return new Tracer.NativeSpan(options)
+  }
+})
+
+const quantile = (xs: ReadonlyArray<number>, q: number) => {
+  const sorted = [...xs].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
+}
+
+const admin = <A>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, unknown>): Promise<A> =>
+  Effect.runPromise(
+    Effect.scoped(Effect.flatMap(PgClient.make({ url: Redacted.make(serverUrl), maxConnections: 1 }), f)).pipe(
+      Effect.provide(Reactivity.layer)
+    ) as Effect.Effect<A>
+  )
+
+const schemaUrl = (schema: string) => {
+  const url = new URL(serverUrl)
+  url.searchParams.set("options", `-c search_path=${schema}`)
+  return url.toString()
+}
+
+const rowsWritten = (schema: string): Promise<number> =>
+  admin((sql) =>
+    Effect.map(
+      sql<{ readonly n: string | number | bigint | null }>`SELECT sum(n_tup_ins + n_tup_upd) AS n FROM pg_stat_user_tables
+        WHERE schemaname = ${schema}`,
+      (rows) => Number(rows[0]?.n ?? 0)
+    )
+  )
+
+type Store = "memory" | "postgres" | "postgres worker"
+
+interface Row {
+  readonly workload: "linear" | "concurrent"
+  readonly store: Store
+  readonly nodes: number
+  readonly ms: number
+  readonly nodesPerSec: number
+  readonly roundTripsPerNode: number | null
+  readonly rowsPerNode: number | null
+  readonly p50: number | null
+  readonly p95: number | null
+}
+
+const workloads = {
+  linear: { runs: 1, size: 100 },
+  concurrent: { runs: 100, size: 10 }
+} as const
+
+/** One measured execution of a workload in a fresh schema (postgres) or a fresh memory store. */
+const measure = async (workload: keyof typeof workloads, store: Store, repeat: number): Promise<Row> => {
+  const { runs, size } = workloads[workload]
+  const schema = `ripple_bench_${process.pid}_${workload}_${store.replace(" ", "_")}_${repeat}`
+  const postgres = store !== "memory"
+  if (postgres) await admin((sql) => sql`CREATE SCHEMA ${sql(schema)}`)
+  const handlers = Handler.layer({ noop })
+  const database = Database.layer({ url: schemaUrl(schema), maxConnections: 20 })
+  const sqlStore = SqlRunStore.layer.pipe(Layer.provideMerge(database))
+  const storeLayer = postgres ? sqlStore : Layer.merge(RunStore.layerMemory, Layer.empty)
+  const runtime = ManagedRuntime.make(
+    Layer.mergeAll(Runs.layer({ concurrency: 16 }), handlers).pipe(Layer.provideMerge(storeLayer), Layer.provide(handlers))
+  )
+  await runtime.runPromise(Effect.void)
+  const workflow = chain(`bench-${workload}`, size)
+  // Warm the version cache: saving a workflow is once per version, not per run.
+  await runtime.runPromise(Effect.flatMap(RunStore.RunStore, (s) => s.saveWorkflow(workflow)))
+  calls = []
+  statements = 0
+  const t0 = performance.now()
+  if (store === "postgres worker") {
+    await runtime.runPromise(
+      Effect.gen(function*() {
+        const ids = yield* Effect.forEach(Array.from({ length: runs }), () => Worker.submit(workflow), { concurrency: 16 })
+        const { store: sqlRuns } = yield* SqlRunStore.SqlRunStore
+        yield* Worker.make({ concurrency: 100, pollMs: 50 })
+        for (const id of ids) {
+          while ((yield* sqlRuns.getRun(id)).status !== "completed") yield* Effect.sleep(2)
+        }
+      }).pipe(Effect.scoped, Effect.withTracer(counting)) as Effect.Effect<void, unknown, never>
+    )
+  } else {
+    await runtime.runPromise(
+      Effect.gen(function*() {
+        const r = yield* Runs.Runs
+        const started = yield* Effect.forEach(Array.from({ length: runs }), () => r.start(workflow), { concurrency: "unbounded" })
+        yield* Effect.forEach(started, (s) => r.wait(s.runId), { concurrency: "unbounded", discard: true })
+      }).pipe(Effect.withTracer(counting))
+    )
+  }
+  const ms = performance.now() - t0
+  const trips = statements
+  const gaps = calls.slice(1).map((t, i) => t - calls[i]!)
+  await runtime.dispose()
+  const nodes = runs * size
+  let rows: number | null = null
+  if (postgres) {
+    rows = await rowsWritten(schema)
+    await admin((sql) => sql`DROP SCHEMA ${sql(schema)} CASCADE`)
+  }
+  return {
+    workload,
+    store,
+    nodes,
+    ms,
+    nodesPerSec: nodes / (ms / 1000),
+    roundTripsPerNode: postgres ? trips / nodes : null,
+    rowsPerNode: rows === null ? null : rows / nodes,
+    p50: workload === "linear" ? quantile(gaps, 0.5) : null,
+    p95: workload === "linear" ? quantile(gaps, 0.95) : null
+  }
+}
+
+const REPEATS = 3
+
+const main = async () => {
+  const table: Array<Row> = []
+  for (const workload of ["linear", "concurrent"] as const) {
+    for (const store of ["memory", "postgres", "postgres worker"] as const) {
+      if (workload === "linear" && store === "postgres worker") continue
+      await measure(workload, store, -1)
+      const samples: Array<Row> = []
+      for (let r = 0; r < REPEATS; r++) samples.push(await measure(workload, store, r))
+      // The median sample by throughput.
+      samples.sort((a, b) => a.nodesPerSec - b.nodesPerSec)
+      table.push(samples[Math.floor(samples.length / 2)]!)
+    }
+  }
+  const fmt = (x: number | null, digits = 2) => (x === null ? "-" : x.toFixed(digits))
+  console.log(`load average ${Os.loadavg().map((l) => l.toFixed(2)).join(" ")}, ${Os.cpus().length} cpus, server ${new URL(serverUrl).host}`)
+  console.log("workload    store            nodes      ms   nodes/s  trips/node  rows/node  p50 ms/node  p95 ms/node")
+  for (const row of table) {
+    console.log(
+      `${row.workload.padEnd(11)} ${row.store.padEnd(16)} ${String(row.nodes).padStart(5)} ${fmt(row.ms, 0).padStart(7)} ${
+        fmt(row.nodesPerSec, 0).padStart(9)
+      } ${fmt(row.roundTripsPerNode).padStart(11)} ${fmt(row.rowsPerNode).padStart(10)} ${fmt(row.p50, 3).padStart(12)} ${
+        fmt(row.p95, 3).padStart(12)
+      }`
+    )
+  }
+  const find = (workload: Row["workload"], store: Store) => table.find((r) => r.workload === workload && r.store === store)!
+  const linearSql = find("linear", "postgres")
+  const linearMemory = find("linear", "memory")
+  const concurrentSql = find("concurrent", "postgres")
+  const result = {
+    linearNodesPerSec: Math.round(linearSql.nodesPerSec),
+    concurrentNodesPerSec: Math.round(concurrentSql.nodesPerSec),
+    workerConcurrentNodesPerSec: Math.round(find("concurrent", "postgres worker").nodesPerSec),
+    roundTripsPerNode: Number(concurrentSql.roundTripsPerNode!.toFixed(3)),
+    linearRoundTripsPerNode: Number(linearSql.roundTripsPerNode!.toFixed(3)),
+    workerRoundTripsPerNode: Number(find("concurrent", "postgres worker").roundTripsPerNode!.toFixed(3)),
+    rowsPerNode: Number(concurrentSql.rowsPerNode!.toFixed(3)),
+    overheadP50Ms: Number((linearSql.p50! - linearMemory.p50!).toFixed(3)),
+    overheadP95Ms: Number((linearSql.p95! - linearMemory.p95!).toFixed(3)),
+    ratioVsDbos: null
+  }
+  console.log(`RESULT ${JSON.stringify(result)}`)
+}
+
+main().catch((error) => {
+  console.error(error)
+  process.exit(1)
+})

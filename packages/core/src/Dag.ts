@@ -69,12 +69,7 @@ export const fromWorkflow = (input: unknown): Result.Result<Dag, Workflow.Workfl
  * @since 0.1.0
  */
 export const fromEdges = (size: number, sources: ArrayLike<number>, targets: ArrayLike<number>): Dag =>
-  Graph.build(size, sources, targets, undefined, {
-    nodes: undefined,
-    ids: undefined,
-    index: undefined,
-    workflow: undefined
-  })
+  Graph.build(size, sources, targets, undefined)
 
 /**
  * The number of nodes.
@@ -107,7 +102,7 @@ export const idOf = (dag: Dag, index: number): string => dag.ids?.[index] ?? Str
  * @since 0.1.0
  */
 export const nodeOf = (dag: Dag, index: number): NodeInfo =>
-  dag.nodes?.[index] ?? {
+  Graph.nodeAt(dag, index) ?? {
     kind: "block",
     id: String(index),
     loop: undefined,
@@ -234,10 +229,10 @@ export const triggers = (dag: Dag): Int32Array => blocksOfType(dag, "trigger")
 
 const blocksOfType = (dag: Dag, type: string): Int32Array => {
   const out: Array<number> = []
-  const nodes = dag.nodes ?? []
-  for (let i = 0; i < nodes.length; i++) {
-    const node = nodes[i]!
-    if (node.kind === "block" && (node.definition as Workflow.Block | undefined)?.type === type) out.push(i)
+  for (let i = 0; i < dag.size; i++) {
+    const block = Graph.blockAt(dag, i)
+    if (block === undefined) break
+    if (block.type === type) out.push(i)
   }
   return Int32Array.from(out)
 }

@@ -15,6 +15,7 @@
  * @since 0.1.0
  */
 import type * as Dag from "./Dag.ts"
+import * as Graph from "./internal/graph.ts"
 import type { Block, Json, Loop, Parallel } from "./Workflow.ts"
 
 /**
@@ -230,7 +231,7 @@ export const ofContainer = (definition: Loop | Parallel, container?: "loop" | "p
  * @since 0.1.0
  */
 export const ofNode = (dag: Dag.Dag, index: number): string | undefined => {
-  const node = dag.nodes?.[index]
+  const node = Graph.nodeAt(dag, index)
   if (node?.definition === undefined) return undefined
   return node.kind === "block"
     ? ofBlock(node.definition as Block)

@@ -640,16 +640,15 @@ interface Referrer {
 const referrersOf = (workflow: Workflow, containers: ReadonlyArray<Container>, dag: Graph.Dag): Array<Referrer> => {
   const out: Array<Referrer> = []
   const index = dag.index!
-  const nodes = dag.nodes!
   workflow.blocks.forEach((block, i) => {
     if (block.params === undefined) return
     const node = index.get(block.id)!
-    out.push({ owner: block.id, node, scope: nodes[node]!.chain, value: block.params, path: ["blocks", i, "params"] })
+    out.push({ owner: block.id, node, scope: Graph.chainAt(dag, node), value: block.params, path: ["blocks", i, "params"] })
   })
   for (const c of containers) {
     const start = index.get(`${c.id}#start`)!
     const end = index.get(`${c.id}#end`)!
-    const chain = nodes[start]!.chain
+    const chain = Graph.chainAt(dag, start)
     for (const field of ["count", "items", "condition"] as const) {
       const value = (c as Partial<Record<typeof field, Json>>)[field]
       if (value === undefined) continue
@@ -718,7 +717,6 @@ const checkReferences = (
 ): WorkflowError | undefined => {
   const kinds = new Map(containers.map((c) => [c.id, c.container]))
   const index = dag.index!
-  const nodes = dag.nodes!
   const inputs = workflow.inputs ?? {}
   const variables = workflow.variables ?? {}
   const notAbove = ancestry(dag, sorted)
@@ -754,7 +752,7 @@ const checkReferences = (
         if (output === undefined) {
           first = new UnknownReference({ ...base(), target })
         } else {
-          const targetChain = nodes[output]!.chain
+          const targetChain = Graph.chainAt(dag, output)
           if (targetChain.some((c, k) => referrer.scope[k] !== c)) {
             first = new NonAncestorReference({
               ...base(),

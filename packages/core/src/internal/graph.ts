@@ -43,6 +43,127 @@ export interface Dag {
   readonly workflow: Workflow.Workflow | undefined
 }
 
+/** The CSR arrays of a DAG. */
+type Adjacency = Pick<Dag, "size" | "edgeCount" | "outOffsets" | "outTargets" | "outEdges" | "inOffsets" | "inSources" | "inEdges">
+
+/**
+ * Where the records of a workflow DAG's nodes come from, without one object per node: node `i` is
+ * block `i` for `i < blocks.length`, then container `c` has its start at `blocks.length + 2c` and
+ * its end right after. Only the enclosing container of each node is stored; chains and innermost
+ * loop/parallel are per container, shared by all its direct members.
+ */
+interface Layout {
+  readonly blocks: ReadonlyArray<Workflow.Block>
+  readonly containers: ReadonlyArray<ContainerEntry>
+  /** Per node: the ordinal of its innermost enclosing container, or -1 (absent when there are no containers). */
+  readonly parent: Int32Array | undefined
+  /** Per container: the chain of a direct member (outer to inner, the container last), and its innermost loop/parallel. */
+  readonly insideChain: ReadonlyArray<ReadonlyArray<string>>
+  readonly insideLoop: ReadonlyArray<string | undefined>
+  readonly insideParallel: ReadonlyArray<string | undefined>
+}
+
+/**
+ * A DAG built by `expand` or `build`. Node records and the id array are materialized on first read
+ * of `nodes` / `ids` (most callers only need `index`, the CSR arrays and single records via
+ * `nodeAt`), which keeps expanding 10^6 blocks from allocating 10^6 records up front.
+ */
+class LazyDag implements Dag {
+  private materializedNodes: ReadonlyArray<NodeInfo> | undefined
+  private materializedIds: ReadonlyArray<string> | undefined
+
+  readonly size: number
+  readonly edgeCount: number
+  readonly outOffsets: Int32Array
+  readonly outTargets: Int32Array
+  readonly outEdges: Int32Array
+  readonly inOffsets: Int32Array
+  readonly inSources: Int32Array
+  readonly inEdges: Int32Array
+
+  constructor(
+    adjacency: Adjacency,
+    readonly index: ReadonlyMap<string, number> | undefined,
+    readonly workflow: Workflow.Workflow | undefined,
+    readonly layout: Layout | undefined
+  ) {
+    this.size = adjacency.size
+    this.edgeCount = adjacency.edgeCount
+    this.outOffsets = adjacency.outOffsets
+    this.outTargets = adjacency.outTargets
+    this.outEdges = adjacency.outEdges
+    this.inOffsets = adjacency.inOffsets
+    this.inSources = adjacency.inSources
+    this.inEdges = adjacency.inEdges
+  }
+
+  get nodes(): ReadonlyArray<NodeInfo> | undefined {
+    const layout = this.layout
+    if (layout === undefined || this.materializedNodes !== undefined) return this.materializedNodes
+    const nodes = new Array<NodeInfo>(this.size)
+    for (let i = 0; i < this.size; i++) nodes[i] = recordOf(layout, i)
+    this.materializedNodes = nodes
+    return nodes
+  }
+
+  get ids(): ReadonlyArray<string> | undefined {
+    const layout = this.layout
+    if (layout === undefined || this.materializedIds !== undefined) return this.materializedIds
+    const ids = new Array<string>(this.size)
+    const blocks = layout.blocks
+    for (let i = 0; i < blocks.length; i++) ids[i] = blocks[i]!.id
+    for (let c = 0; c < layout.containers.length; c++) {
+      const id = layout.containers[c]!.definition.id
+      ids[blocks.length + 2 * c] = NodeId.format({ kind: "start", id })
+      ids[blocks.length + 2 * c + 1] = NodeId.format({ kind: "end", id })
+    }
+    this.materializedIds = ids
+    return ids
+  }
+}
+
+const recordOf = (layout: Layout, i: number): NodeInfo => {
+  const p = layout.parent === undefined ? -1 : layout.parent[i]!
+  const chain = p < 0 ? noChain : layout.insideChain[p]!
+  const loop = p < 0 ? undefined : layout.insideLoop[p]
+  const parallel = p < 0 ? undefined : layout.insideParallel[p]
+  const b = layout.blocks.length
+  if (i < b) {
+    const block = layout.blocks[i]!
+    return { kind: "block", id: block.id, loop, parallel, chain, containerKind: undefined, definition: block }
+  }
+  const entry = layout.containers[(i - b) >> 1]!
+  const kind = ((i - b) & 1) === 0 ? "start" : "end"
+  return { kind, id: entry.definition.id, loop, parallel, chain, containerKind: entry.kind, definition: entry.definition }
+}
+
+/** The record of node `i` of a DAG built from a workflow, without materializing all of them; `undefined` for bare-edge DAGs. */
+export const nodeAt = (dag: Dag, i: number): NodeInfo | undefined => {
+  if (dag instanceof LazyDag) {
+    const layout = dag.layout
+    return layout === undefined ? undefined : recordOf(layout, i)
+  }
+  return dag.nodes?.[i]
+}
+
+/** The enclosing containers of node `i` (outer to inner), as in `NodeInfo.chain`; empty for bare-edge DAGs. */
+export const chainAt = (dag: Dag, i: number): ReadonlyArray<string> => {
+  if (dag instanceof LazyDag) {
+    const layout = dag.layout
+    if (layout?.parent === undefined) return noChain
+    const p = layout.parent[i]!
+    return p < 0 ? noChain : layout.insideChain[p]!
+  }
+  return dag.nodes?.[i]?.chain ?? noChain
+}
+
+/** The block behind node `i`, or `undefined` for sentinels and bare-edge DAGs. */
+export const blockAt = (dag: Dag, i: number): Workflow.Block | undefined => {
+  if (dag instanceof LazyDag) return dag.layout?.blocks[i]
+  const node = dag.nodes?.[i]
+  return node?.kind === "block" ? (node.definition as Workflow.Block | undefined) : undefined
+}
+
 /**
  * Builds both CSR directions from parallel edge arrays (counting sort; edge order kept per node).
  * Without `edgeIds` every edge is synthetic (-1) and both directions share one array of -1s, which
@@ -52,9 +173,15 @@ export const build = (
   size: number,
   sources: ArrayLike<number>,
   targets: ArrayLike<number>,
-  edgeIds: ArrayLike<number> | undefined,
-  extra: Pick<Dag, "nodes" | "ids" | "index" | "workflow">
-): Dag => {
+  edgeIds: ArrayLike<number> | undefined
+): Dag => new LazyDag(adjacencyOf(size, sources, targets, edgeIds), undefined, undefined, undefined)
+
+const adjacencyOf = (
+  size: number,
+  sources: ArrayLike<number>,
+  targets: ArrayLike<number>,
+  edgeIds: ArrayLike<number> | undefined
+): Adjacency => {
   const m = sources.length
   const outOffsets = new Int32Array(size + 1)
   const inOffsets = new Int32Array(size + 1)
@@ -78,7 +205,7 @@ export const build = (
       inSources[inCursor[t]!++] = s
     }
     const synthetic = new Int32Array(m).fill(-1)
-    return { size, edgeCount: m, outOffsets, outTargets, outEdges: synthetic, inOffsets, inSources, inEdges: synthetic, ...extra }
+    return { size, edgeCount: m, outOffsets, outTargets, outEdges: synthetic, inOffsets, inSources, inEdges: synthetic }
   }
   const outEdges = new Int32Array(m)
   const inEdges = new Int32Array(m)
@@ -93,7 +220,7 @@ export const build = (
     inSources[p] = s
     inEdges[p] = id
   }
-  return { size, edgeCount: m, outOffsets, outTargets, outEdges, inOffsets, inSources, inEdges, ...extra }
+  return { size, edgeCount: m, outOffsets, outTargets, outEdges, inOffsets, inSources, inEdges }
 }
 
 /** Marks everything reachable from `roots` following out-edges (or in-edges); stopped nodes are marked, not expanded. */
@@ -241,7 +368,6 @@ export const findCycle = (dag: Dag, sorted: Int32Array): ReadonlyArray<number> =
 
 interface ContainerEntry {
   readonly kind: "loop" | "parallel"
-  readonly body: ReadonlyArray<string>
   readonly definition: Workflow.Loop | Workflow.Parallel
 }
 
@@ -253,61 +379,58 @@ const noChain: ReadonlyArray<string> = Object.freeze([])
  */
 export const expand = (workflow: Workflow.Workflow): Dag => {
   const blocks = workflow.blocks
-  const containers = new Map<string, ContainerEntry>()
-  for (const loop of workflow.loops ?? []) containers.set(loop.id, { kind: "loop", body: loop.body, definition: loop })
+  const b = blocks.length
+  const containers: Array<ContainerEntry> = []
+  const ordinal = new Map<string, number>()
+  for (const loop of workflow.loops ?? []) {
+    ordinal.set(loop.id, containers.length)
+    containers.push({ kind: "loop", definition: loop })
+  }
   for (const parallel of workflow.parallels ?? []) {
-    containers.set(parallel.id, { kind: "parallel", body: parallel.body, definition: parallel })
+    ordinal.set(parallel.id, containers.length)
+    containers.push({ kind: "parallel", definition: parallel })
   }
-  const parent = new Map<string, string>()
-  for (const [id, entry] of containers) for (const member of entry.body) parent.set(member, id)
-  const chains = new Map<string, ReadonlyArray<string>>()
-  const chainOf = (id: string): ReadonlyArray<string> => {
-    const p = parent.get(id)
-    if (p === undefined) return noChain
-    const known = chains.get(id)
-    if (known !== undefined) return known
-    const chain = [...chainOf(p), p]
-    chains.set(id, chain)
-    return chain
-  }
-  const innermost = (chain: ReadonlyArray<string>, kind: "loop" | "parallel"): string | undefined => {
-    for (let k = chain.length - 1; k >= 0; k--) if (containers.get(chain[k]!)!.kind === kind) return chain[k]
-    return undefined
-  }
-  const size = blocks.length + 2 * containers.size
-  const nodes = new Array<NodeInfo>(size)
-  const ids = new Array<string>(size)
+  const size = b + 2 * containers.length
   const index = new Map<string, number>()
-  // Sentinels by container id; a block's node is found by its id in `index`.
-  const starts = new Map<string, number>()
-  const ends = new Map<string, number>()
-  let next = 0
-  const add = (kind: NodeId.Kind, id: string, definition: NodeInfo["definition"]) => {
-    const chain = chainOf(id)
-    const nested = chain.length > 0
-    nodes[next] = {
-      kind,
-      id,
-      loop: nested ? innermost(chain, "loop") : undefined,
-      parallel: nested ? innermost(chain, "parallel") : undefined,
-      chain,
-      containerKind: kind === "block" ? undefined : containers.get(id)!.kind,
-      definition
-    }
-    const formatted = kind === "block" ? id : NodeId.format({ kind, id })
-    ids[next] = formatted
-    index.set(formatted, next)
-    return next++
+  for (let i = 0; i < b; i++) index.set(blocks[i]!.id, i)
+  for (let c = 0; c < containers.length; c++) {
+    const id = containers[c]!.definition.id
+    index.set(NodeId.format({ kind: "start", id }), b + 2 * c)
+    index.set(NodeId.format({ kind: "end", id }), b + 2 * c + 1)
   }
-  for (const block of blocks) add("block", block.id, block)
-  for (const [id, entry] of containers) {
-    starts.set(id, add("start", id, entry.definition))
-    ends.set(id, add("end", id, entry.definition))
+  // A member or edge endpoint is a block id (entry and exit: its node) or a container id (entry: its
+  // start, exit: its end, the next node); block nodes come first, so `>= b` tells them apart.
+  const entryOf = (id: string): number => {
+    const block = index.get(id)
+    return block !== undefined ? block : b + 2 * ordinal.get(id)!
   }
-  const entryOf = (id: string): number => starts.get(id) ?? index.get(id)!
-  const exitOf = (id: string): number => ends.get(id) ?? index.get(id)!
+  let parent: Int32Array | undefined
   let members = 0
-  for (const entry of containers.values()) members += entry.body.length
+  if (containers.length > 0) {
+    parent = new Int32Array(size).fill(-1)
+    for (let c = 0; c < containers.length; c++) {
+      const body = containers[c]!.definition.body
+      members += body.length
+      for (const member of body) {
+        const first = entryOf(member)
+        parent[first] = c
+        if (first >= b) parent[first + 1] = c
+      }
+    }
+  }
+  const insideChain = new Array<ReadonlyArray<string>>(containers.length)
+  const insideLoop = new Array<string | undefined>(containers.length)
+  const insideParallel = new Array<string | undefined>(containers.length)
+  const settle = (c: number): void => {
+    if (insideChain[c] !== undefined) return
+    const { kind, definition } = containers[c]!
+    const p = parent![b + 2 * c]!
+    if (p >= 0) settle(p)
+    insideChain[c] = p < 0 ? [definition.id] : [...insideChain[p]!, definition.id]
+    insideLoop[c] = kind === "loop" ? definition.id : p < 0 ? undefined : insideLoop[p]
+    insideParallel[c] = kind === "parallel" ? definition.id : p < 0 ? undefined : insideParallel[p]
+  }
+  for (let c = 0; c < containers.length; c++) settle(c)
   const edges = workflow.edges
   const capacity = edges.length + 2 * members
   const sources = new Int32Array(capacity)
@@ -317,20 +440,22 @@ export const expand = (workflow: Workflow.Workflow): Dag => {
   const hasOut = new Uint8Array(size)
   let m = 0
   for (let e = 0; e < edges.length; e++) {
-    const s = exitOf(edges[e]!.source)
-    const t = entryOf(edges[e]!.target)
+    const edge = edges[e]!
+    const source = entryOf(edge.source)
+    const s = source >= b ? source + 1 : source
+    const t = entryOf(edge.target)
     sources[m] = s
     targets[m] = t
     edgeIds[m++] = e
     hasOut[s] = 1
     hasIn[t] = 1
   }
-  for (const [id, entry] of containers) {
-    const start = starts.get(id)!
-    const end = ends.get(id)!
-    for (const member of entry.body) {
+  for (let c = 0; c < containers.length; c++) {
+    const start = b + 2 * c
+    const end = start + 1
+    for (const member of containers[c]!.definition.body) {
       const first = entryOf(member)
-      const last = exitOf(member)
+      const last = first >= b ? first + 1 : first
       if (hasIn[first] === 0) {
         sources[m] = start
         targets[m] = first
@@ -343,10 +468,6 @@ export const expand = (workflow: Workflow.Workflow): Dag => {
       }
     }
   }
-  return build(size, sources.subarray(0, m), targets.subarray(0, m), edgeIds.subarray(0, m), {
-    nodes,
-    ids,
-    index,
-    workflow
-  })
+  const adjacency = adjacencyOf(size, sources.subarray(0, m), targets.subarray(0, m), edgeIds.subarray(0, m))
+  return new LazyDag(adjacency, index, workflow, { blocks, containers, parent, insideChain, insideLoop, insideParallel })
 }

@@ -1,0 +1,208 @@
+import { assert, describe, it } from "@effect/vitest"
+import type { Workflow } from "@ripple/core"
+import { Laws } from "@ripple/core/testing"
+import { Handler, type RunEvent, Runs, RunStatus, RunStore } from "@ripple/runtime"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
+import * as Stream from "effect/Stream"
+import * as fc from "fast-check"
+import { arbitraryWorkflow } from "../arbitraries/workflow.ts"
+import { essence, modelHandlers, modelLoopCondition } from "./model.ts"
+
+type Json = Workflow.Json
+
+const withContainers = arbitraryWorkflow({ containers: true, maxMembers: 5 })
+
+/** A store whose writes die once `crashed` is set: the process died, nothing more reaches it. */
+const crashable = (base: RunStore.RunStore["Service"], flag: { crashed: boolean }): RunStore.RunStore["Service"] => {
+  const guard = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+    Effect.suspend(() => flag.crashed ? Effect.die("crashed") : effect)
+  return RunStore.RunStore.of({
+    ...base,
+    journal: (runId, entries) => guard(base.journal(runId, entries)),
+    transition: (runId, event, at) => guard(base.transition(runId, event, at)),
+    setDiagnostics: (runId, diagnostics, at) => guard(base.setDiagnostics(runId, diagnostics, at))
+  })
+}
+
+/** Model handlers that count calls per node instance, and crash the process at call number `crashAt`. */
+const instrumented = (
+  current: { workflow: Workflow.Workflow },
+  calls: Map<string, number>,
+  crash?: { readonly at: number; readonly flag: { crashed: boolean }; count: number }
+) => {
+  const out: Record<string, Handler.Handler> = {}
+  for (const [type, inner] of Object.entries(modelHandlers(current))) {
+    out[type] = (ctx) =>
+      Effect.suspend(() => {
+        if (crash !== undefined && ++crash.count === crash.at) {
+          crash.flag.crashed = true
+          return Effect.die("process crashed")
+        }
+        calls.set(ctx.node, (calls.get(ctx.node) ?? 0) + 1)
+        return inner(ctx)
+      })
+  }
+  return out
+}
+
+const runsOver = (store: RunStore.RunStore["Service"], handlers: Record<string, Handler.Handler>) =>
+  Runs.layer({ concurrency: 3, loopCondition: modelLoopCondition }).pipe(
+    Layer.provideMerge(Layer.succeed(RunStore.RunStore, store)),
+    Layer.provideMerge(Handler.layer(handlers))
+  )
+
+describe("Engine durability properties", () => {
+  it.effect("a crash at a random node boundary, resumed from the store, yields the uninterrupted result and re-executes no completed node", () =>
+    Effect.promise(() =>
+      fc.assert(
+        fc.asyncProperty(withContainers, fc.integer({ min: 1, max: 12 }), async (json, crashAt) => {
+          const workflow = json as unknown as Workflow.Workflow
+          const input = Laws.inputFor(workflow)
+          const current = { workflow }
+          const outcome = await Effect.runPromise(Effect.gen(function*() {
+            // The uninterrupted run.
+            const reference = yield* Effect.gen(function*() {
+              const runs = yield* Runs.Runs
+              const store = yield* RunStore.RunStore
+              const { runId } = yield* runs.start(workflow, input)
+              yield* runs.wait(runId)
+              return yield* store.snapshot(runId)
+            }).pipe(Effect.provide(runsOver(yield* RunStore.makeMemory, instrumented(current, new Map()))))
+            // The crashing process, then a new one over the same store.
+            const base = yield* RunStore.makeMemory
+            const flag = { crashed: false }
+            const before = new Map<string, number>()
+            const runId = yield* Effect.gen(function*() {
+              const runs = yield* Runs.Runs
+              const { runId } = yield* runs.start(workflow, input)
+              yield* Effect.exit(runs.wait(runId))
+              return runId
+            }).pipe(Effect.provide(runsOver(crashable(base, flag), instrumented(current, before, { at: crashAt, flag, count: 0 }))))
+            const atCrash = yield* base.snapshot(runId)
+            const after = new Map<string, number>()
+            const final = yield* Effect.gen(function*() {
+              const runs = yield* Runs.Runs
+              if (atCrash.status === "running") {
+                yield* runs.resume(runId)
+                yield* runs.wait(runId)
+              }
+              return yield* base.snapshot(runId)
+            }).pipe(Effect.provide(runsOver(base, instrumented(current, after))))
+            return { reference, atCrash, final, after, crashed: flag.crashed }
+          }))
+          const { after, atCrash, crashed, final, reference } = outcome
+          if (crashed) assert.strictEqual(atCrash.status, "running")
+          assert.strictEqual(final.status, reference.status)
+          const keys = new Set([...Object.keys(final.nodes), ...Object.keys(reference.nodes)])
+          for (const key of keys) assert.strictEqual(essence(final.nodes[key]), essence(reference.nodes[key]), key)
+          for (const [key, record] of Object.entries(atCrash.nodes)) {
+            if (record.status === "completed") assert.isUndefined(after.get(key), `${key} completed before the crash but ran again`)
+          }
+        }),
+        { numRuns: 150 }
+      )
+    ))
+
+  /** What a user may do to a long-lived run. */
+  type Op =
+    | { readonly _tag: "signal"; readonly name: string; readonly payload: number }
+    | { readonly _tag: "approve" | "reject"; readonly pick: number }
+    | { readonly _tag: "pause" | "unpause" | "cancel" | "resume" }
+
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({ _tag: fc.constant("signal" as const), name: fc.constantFrom("s0", "s1", "nobody"), payload: fc.nat({ max: 3 }) }),
+    fc.record({ _tag: fc.constantFrom("approve" as const, "reject" as const), pick: fc.nat() }),
+    fc.record({ _tag: fc.constantFrom("pause" as const, "unpause" as const, "cancel" as const, "resume" as const) })
+  )
+
+  /** A random workflow with some generic blocks turned into waits (signals s0, s1) and approvals. */
+  const longLived = fc.tuple(withContainers, fc.array(fc.nat({ max: 2 }), { minLength: 1, maxLength: 12 })).map(([json, kinds]) => {
+    const workflow = json as unknown as Workflow.Workflow
+    let k = 0
+    const blocks = workflow.blocks.map((block): Workflow.Block => {
+      if (block.type !== "fn" && block.type !== "value" && block.type !== "template") return block
+      const kind = kinds[k++ % kinds.length]!
+      if (kind === 0) return { id: block.id, type: "wait", params: { signal: `s${k % 2}` } }
+      if (kind === 1) return { id: block.id, type: "approval", params: { reason: "check" } }
+      return block
+    })
+    return { ...workflow, blocks }
+  })
+
+  it.effect("any interleaving of signal / approve / reject / pause / unpause / cancel / resume respects RunStatus", () =>
+    Effect.promise(() =>
+      fc.assert(
+        fc.asyncProperty(longLived, fc.array(op, { maxLength: 8 }), async (workflow, ops) => {
+          const current = { workflow }
+          await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+            const runs = yield* Runs.Runs
+            const store = yield* RunStore.RunStore
+            const events: Array<RunEvent.RunEvent> = []
+            const stream = yield* runs.subscribe
+            const collector = yield* Effect.forkChild(Stream.runForEach(stream, (event) => Effect.sync(() => events.push(event))))
+            const { runId } = yield* runs.start(workflow, Laws.inputFor(workflow))
+            const quiet = Effect.gen(function*() {
+              for (let i = 0; i < 5; i++) {
+                yield* runs.wait(runId)
+                for (let j = 0; j < 10; j++) yield* Effect.yieldNow
+              }
+            })
+            yield* quiet
+            const statuses: Array<RunStatus.Status> = [(yield* store.getRun(runId)).status]
+            for (const o of ops) {
+              const snapshot = yield* store.snapshot(runId)
+              const paused = Object.entries(snapshot.nodes).filter(([, r]) => r.status === "paused").map(([k]) => k).sort()
+              const node = paused.length === 0 ? "none" : paused[("pick" in o ? o.pick : 0) % paused.length]!
+              const action: Effect.Effect<unknown, Runs.PlanFailed | RunStore.RunStoreError> = o._tag === "signal"
+                  ? runs.signal(runId, o.name, o.payload as Json)
+                  : o._tag === "approve"
+                  ? runs.approve(runId, node, 1)
+                  : o._tag === "reject"
+                  ? runs.reject(runId, node, "no")
+                  : o._tag === "pause"
+                  ? runs.pause(runId)
+                  : o._tag === "unpause"
+                  ? runs.unpause(runId)
+                  : o._tag === "cancel"
+                  ? runs.cancel(runId)
+                  : runs.resume(runId)
+              const result = yield* Effect.result(action)
+              // The only refusal is RunStatus refusing the event in the current status.
+              if (Result.isFailure(result)) assert.strictEqual(result.failure._tag, "IllegalTransition", o._tag)
+              yield* quiet
+              const run = yield* store.getRun(runId)
+              const before = statuses[statuses.length - 1]!
+              if (RunStatus.terminal.includes(before)) assert.strictEqual(run.status, before)
+              statuses.push(run.status)
+            }
+            for (let j = 0; j < 20; j++) yield* Effect.yieldNow
+            yield* Fiber.interrupt(collector)
+            const run = yield* store.getRun(runId)
+            assert.isTrue(Result.isSuccess(RunStatus.restore(run.machine)))
+            // Every status change was one the machine allows, and they chain up to the stored status.
+            const changes = events.flatMap((e) => e._tag === "StatusChanged" && e.runId === runId ? [e] : [])
+            let at: RunStatus.Status = "pending"
+            for (const change of changes) {
+              assert.strictEqual(change.from, at)
+              assert.isTrue(RunStatus.isAllowed(change.from, change.to), `${change.from} → ${change.to}`)
+              at = change.to
+            }
+            assert.strictEqual(at, run.status)
+            const snapshot = yield* store.snapshot(runId)
+            const dormant = Object.values(snapshot.nodes).filter((r) => r.status === "waiting" || r.status === "paused").length
+            if (run.status === "completed") assert.strictEqual(dormant, 0)
+            if (run.status === "suspended") assert.isTrue(RunStatus.suspension(RunStatus.restore(run.machine).pipe(Result.getOrThrow)).signals.length > 0)
+          }).pipe(Effect.provide(
+            Runs.layer({ concurrency: 3, loopCondition: modelLoopCondition }).pipe(
+              Layer.provideMerge(RunStore.layerMemory),
+              Layer.provideMerge(Handler.layer(modelHandlers(current)))
+            )
+          ))))
+        }),
+        { numRuns: 150 }
+      )
+    ))
+})

@@ -257,5 +257,82 @@ export const runStoreContract = <E>(name: string, layer: Layer.Layer<RunStore.Ru
       assert.strictEqual(Option.getOrUndefined(yield* store.latestSnapshot("contract", "start"))?.runId, byTrigger.id)
       assert.isTrue(Option.isNone(yield* store.latestSnapshot("another-workflow")))
     }))
+    test("deliveries are kept once per kind and name until a Consumed entry takes the oldest", Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const run = yield* startRun(store)
+      assert.deepStrictEqual(yield* store.deliveries(run.id), [])
+      assert.isTrue(yield* store.deliver(run.id, { kind: "signal", name: "go", payload: { n: 1 }, at: 5 }))
+      // A duplicate is refused and changes nothing; the same name of another kind is another delivery.
+      assert.isFalse(yield* store.deliver(run.id, { kind: "signal", name: "go", payload: { n: 2 }, at: 6 }))
+      assert.isTrue(yield* store.deliver(run.id, { kind: "approval", name: "go", payload: { approved: true }, at: 7 }))
+      assert.isTrue(yield* store.deliver(run.id, { kind: "signal", name: "other", payload: null, at: 8 }))
+      assert.deepStrictEqual(yield* store.deliveries(run.id), [
+        { kind: "signal", name: "go", payload: { n: 1 }, at: 5 },
+        { kind: "approval", name: "go", payload: { approved: true }, at: 7 },
+        { kind: "signal", name: "other", payload: null, at: 8 }
+      ])
+      yield* store.journal(run.id, [
+        { _tag: "Consumed", kind: "signal", name: "go" },
+        { _tag: "Completed", node: "start", attempt: 1, inputs: {}, output: { n: 1 }, decision: undefined, fingerprints, startedAt: 9, at: 9 }
+      ])
+      assert.deepStrictEqual((yield* store.deliveries(run.id)).map((d) => `${d.kind}:${d.name}`), ["approval:go", "signal:other"])
+      assert.isTrue(yield* store.deliver(run.id, { kind: "signal", name: "go", payload: 3, at: 10 }))
+      const missing = yield* Effect.flip(store.deliver("no-such-run", { kind: "signal", name: "go", payload: null, at: 1 }))
+      assert.strictEqual(missing._tag, "RunNotFound")
+    }))
+
+    test("Waiting, Paused and Scope entries make the snapshot's waits, pauses, loops and parallels", Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const run = yield* startRun(store)
+      const loop = { iterations: 2, items: ["a", "b"], outputs: [{ x: 1 }, { x: 2 }], done: true }
+      const parallel = { count: 2, outputs: [{ y: 1 }, null], done: false }
+      yield* store.journal(run.id, [
+        { _tag: "Waiting", node: "pick", inputs: { signal: "go" }, fingerprints, wait: { kind: "signal", signal: "go" }, at: 10 },
+        { _tag: "Waiting", node: "yes", inputs: { ms: 5 }, fingerprints, wait: { kind: "timer", wakeAt: 99 }, at: 11 },
+        { _tag: "Paused", node: "no", inputs: {}, fingerprints, reason: "manager", at: 12 },
+        { _tag: "Scope", scope: "each", scopeOf: { _tag: "loop", loop } },
+        { _tag: "Scope", scope: "fan@1", scopeOf: { _tag: "parallel", parallel } }
+      ])
+      const snapshot = yield* store.snapshot(run.id)
+      assert.strictEqual(snapshot.nodes["pick"]?.status, "waiting")
+      assert.strictEqual(snapshot.nodes["no"]?.status, "paused")
+      assert.deepStrictEqual([...snapshot.waits].sort((a, b) => a.since - b.since), [
+        { node: "pick", kind: "signal", signal: "go", since: 10 },
+        { node: "yes", kind: "timer", wakeAt: 99, since: 11 }
+      ])
+      assert.deepStrictEqual(snapshot.pauses, [{ node: "no", reason: "manager", since: 12 }])
+      assert.deepStrictEqual(snapshot.loops, { each: loop })
+      assert.deepStrictEqual(snapshot.parallels, { "fan@1": parallel })
+      assert.isTrue(Result.isSuccess(Snapshot.decode(JSON.parse(JSON.stringify(snapshot)))))
+      // A later write for a node ends its wait or pause.
+      yield* store.journal(run.id, [
+        { _tag: "Completed", node: "pick", attempt: 1, inputs: {}, output: 1, decision: undefined, fingerprints, startedAt: 13, at: 13 },
+        { _tag: "Skipped", node: "no", fingerprints, at: 13 }
+      ])
+      const later = yield* store.snapshot(run.id)
+      assert.deepStrictEqual(later.waits.map((w) => w.node), ["yes"])
+      assert.deepStrictEqual(later.pauses, [])
+    }))
+
+    test("wakeable lists dormant runs with a due sleeper or an awaited delivery", Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const sleeper = yield* startRun(store)
+      const waiter = yield* startRun(store)
+      const dormant = (runId: string, reason: RunStatus.DormantReason) =>
+        Effect.gen(function*() {
+          yield* store.transition(runId, { type: "START" }, 1)
+          yield* store.transition(runId, { type: "BRANCH_DORMANT", branch: reason.node, reason }, 2)
+        })
+      yield* dormant(sleeper.id, { _tag: "Sleep", node: "yes", until: 100 })
+      yield* dormant(waiter.id, { _tag: "Signal", node: "pick", signal: "go" })
+      assert.strictEqual((yield* store.getRun(sleeper.id)).status, "suspended")
+      assert.deepStrictEqual(yield* store.wakeable(99), [])
+      assert.deepStrictEqual(yield* store.wakeable(100), [{ runId: sleeper.id, status: "suspended", wakeAt: 100 }])
+      assert.isTrue(yield* store.deliver(waiter.id, { kind: "signal", name: "other", payload: null, at: 3 }))
+      assert.deepStrictEqual((yield* store.wakeable(99)).map((w) => w.runId), [])
+      assert.isTrue(yield* store.deliver(waiter.id, { kind: "signal", name: "go", payload: null, at: 4 }))
+      assert.deepStrictEqual((yield* store.wakeable(99)).map((w) => w.runId), [waiter.id])
+      assert.deepStrictEqual((yield* store.wakeable(100)).map((w) => w.runId).sort(), [sleeper.id, waiter.id].sort())
+    }))
   })
 }

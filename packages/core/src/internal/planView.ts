@@ -66,6 +66,8 @@ export const toJson = (plan: Plan.Plan): Json => ({
 })
 
 const quote = (text: string) => `"${text.replace(/"/gu, "'")}"`
+/** Mermaid reads `#…;` in a label as an entity: write `#` as the `#35;` entity. */
+const label = (text: string) => quote(text.replace(/#/gu, "#35;"))
 
 /** Edges between node ids, with the workflow handle as label. */
 const edgesOf = (dag: Dag.Dag): Array<readonly [string, string, string | undefined]> => {
@@ -89,7 +91,8 @@ export const toMermaid = (plan: Plan.Plan, dag: Dag.Dag): string => {
   const byContainer = new Map<string, Array<string>>()
   for (const id of ids) {
     const info = nodes[dag.index!.get(id)!]!
-    const owner = info.chain[info.chain.length - 1] ?? ""
+    // A container's sentinels are drawn inside its own box.
+    const owner = info.kind === "block" ? info.chain[info.chain.length - 1] ?? "" : info.id
     byContainer.set(owner, [...(byContainer.get(owner) ?? []), id])
   }
   const children = new Map<string, Array<string>>()
@@ -100,17 +103,17 @@ export const toMermaid = (plan: Plan.Plan, dag: Dag.Dag): string => {
   }
   const emit = (owner: string, indent: string) => {
     for (const id of byContainer.get(owner) ?? []) {
-      lines.push(`${indent}${key.get(id)}[${quote(id)}]:::${status.get(id)!.replace("-", "")}`)
+      lines.push(`${indent}${key.get(id)}[${label(id)}]:::${status.get(id)!.replace("-", "")}`)
     }
     for (const child of children.get(owner) ?? []) {
-      lines.push(`${indent}subgraph ${child}_body [${quote(child)}]`)
+      lines.push(`${indent}subgraph ${key.get(`${child}#start`)}_box [${label(child)}]`)
       emit(child, `${indent}  `)
       lines.push(`${indent}end`)
     }
   }
   emit("", "  ")
   for (const [from, to, handle] of edgesOf(dag)) {
-    lines.push(`  ${key.get(from)} -->${handle === undefined ? "" : `|${quote(handle)}|`} ${key.get(to)}`)
+    lines.push(`  ${key.get(from)} -->${handle === undefined ? "" : `|${label(handle)}|`} ${key.get(to)}`)
   }
   lines.push(
     "  classDef rerun fill:#fde2e1,stroke:#c0392b,stroke-width:2px",

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Plan, type Snapshot, Workflow } from "@ripple/core"
+import { NodeId, Plan, type Snapshot, Workflow } from "@ripple/core"
 import { Handler, Ripple, Runs, RunStore } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -19,22 +19,25 @@ interface Config {
 /** Handler calls per step, to check that a run executes exactly what its plan re-runs. */
 type Calls = Map<string, number>
 
-const count = (calls: Calls, step: string) => Effect.sync(() => calls.set(step, (calls.get(step) ?? 0) + 1))
+const count = (calls: Calls, ctx: { readonly node: string }) => Effect.sync(() => calls.set(ctx.node, (calls.get(ctx.node) ?? 0) + 1))
 
 const codeFirst = (config: Config, calls: Calls) =>
   Ripple.workflow("eq", { input: Schema.Struct({ n: Schema.Number }) })
-    .step("a", { config: { k: config.a }, handler: (_, ctx) => Effect.as(count(calls, "a"), ctx.input.n + ctx.config.k) })
-    .step("b", { needs: ["a"], config: { k: config.b }, handler: ({ a }, ctx) => Effect.as(count(calls, "b"), a * ctx.config.k) })
-    .step("c", { needs: ["a"], config: { k: config.c }, handler: ({ a }, ctx) => Effect.as(count(calls, "c"), a - ctx.config.k) })
+    .step("a", { config: { k: config.a }, handler: (_, ctx) => Effect.as(count(calls, ctx), ctx.input.n + ctx.config.k) })
+    .step("b", { needs: ["a"], config: { k: config.b }, handler: ({ a }, ctx) => Effect.as(count(calls, ctx), a * ctx.config.k) })
+    .step("c", { needs: ["a"], config: { k: config.c }, handler: ({ a }, ctx) => Effect.as(count(calls, ctx), a - ctx.config.k) })
     .route("r", {
       needs: ["b"],
-      handler: ({ b }) => Effect.as(count(calls, "r"), b % 2 === 0 ? "even" as const : "odd" as const),
+      handler: ({ b }, ctx) => Effect.as(count(calls, ctx), b % 2 === 0 ? "even" as const : "odd" as const),
       branches: {
-        even: (even) => even.step("e", { needs: ["c"], handler: ({ c }) => Effect.as(count(calls, "e"), c * 2) }),
-        odd: (odd) => odd.step("o", () => Effect.as(count(calls, "o"), "odd"))
+        even: (even) => even.step("e", { needs: ["c"], handler: ({ c }, ctx) => Effect.as(count(calls, ctx), c * 2) }),
+        odd: (odd) => odd.step("o", (_, ctx) => Effect.as(count(calls, ctx), "odd"))
       }
     })
-    .step("d", { needs: ["b", "c", "e"], handler: ({ b, c, e }) => Effect.as(count(calls, "d"), { b, c, e }) })
+    .step("items", { needs: ["c"], handler: ({ c }, ctx) => Effect.as(count(calls, ctx), [c, c + 1]) })
+    .parallel("each", { forEach: "items" }, (body) =>
+      body.step("sq", { needs: ["b"], handler: ({ b }, ctx) => Effect.as(count(calls, ctx), ctx.item * b) }))
+    .step("d", { needs: ["b", "c", "e", "each"], handler: ({ b, c, e, each }, ctx) => Effect.as(count(calls, ctx), { b, c, e, each }) })
     .output("d")
 
 /** The same workflow written by hand in the JSON format, with the builder's block types. */
@@ -49,10 +52,24 @@ const handWritten = (config: Config): Workflow.Workflow => ({
     { id: "r", type: "ripple:eq/r", params: { needs: { b: { $ref: "blocks.b.output" } } } },
     { id: "e", type: "ripple:eq/e", params: { needs: { c: { $ref: "blocks.c.output" } } } },
     { id: "o", type: "ripple:eq/o" },
+    { id: "items", type: "ripple:eq/items", params: { needs: { c: { $ref: "blocks.c.output" } } } },
+    {
+      id: "sq",
+      type: "ripple:eq/sq",
+      // The branch's item is an input of sq: a changed item must re-run its branch.
+      params: { needs: { b: { $ref: "blocks.b.output" } }, iteration: { index: { $ref: "parallel.index" }, item: { $ref: "parallel.item" } } }
+    },
     {
       id: "d",
       type: "ripple:eq/d",
-      params: { needs: { b: { $ref: "blocks.b.output" }, c: { $ref: "blocks.c.output" }, e: { $ref: "blocks.e.output" } } }
+      params: {
+        needs: {
+          b: { $ref: "blocks.b.output" },
+          c: { $ref: "blocks.c.output" },
+          e: { $ref: "blocks.e.output" },
+          each: { $ref: "blocks.each.output" }
+        }
+      }
     }
   ],
   edges: [
@@ -64,10 +81,16 @@ const handWritten = (config: Config): Workflow.Workflow => ({
     { source: "c", target: "r" },
     { source: "r", target: "e", handle: "even" },
     { source: "r", target: "o", handle: "odd" },
+    { source: "c", target: "items" },
+    { source: "items", target: "each" },
+    // `sq` reads `b` from inside the parallel: b must be upstream of the parallel.
+    { source: "b", target: "each" },
     { source: "b", target: "d" },
     { source: "c", target: "d" },
-    { source: "e", target: "d" }
+    { source: "e", target: "d" },
+    { source: "each", target: "d" }
   ],
+  parallels: [{ id: "each", body: ["sq"], kind: "collection", items: { $ref: "blocks.items.output" } }],
   outputs: ["d"]
 })
 
@@ -82,6 +105,8 @@ const planOk = (plan: Result.Result<Plan.Plan, Plan.PlanError>) => {
   const { reasons, rerun, resets, reused, start } = plan.success
   return { rerun, reused, start, resets, reasons }
 }
+
+const nodeOf = (instance: string): string => NodeId.format(Result.getOrThrow(NodeId.parseInstance(instance)).node)
 
 const essence = (nodes: Snapshot.Snapshot["nodes"]) =>
   Object.fromEntries(Object.entries(nodes).map(([id, r]) => [id, [r.status, r.output ?? null, r.decision ?? null] as const]).sort())
@@ -108,7 +133,7 @@ const runFromOnce = (
   }).pipe(Effect.provide(Runs.layer().pipe(Layer.provideMerge(RunStore.layerMemory), Layer.provideMerge(handlers))))
 
 const config = fc.record({ a: fc.integer({ min: -3, max: 3 }), b: fc.integer({ min: 1, max: 3 }), c: fc.integer({ min: 0, max: 2 }) })
-const targets = ["trigger", "a", "b", "c", "r", "e", "o", "d"] as const
+const targets = ["trigger", "a", "b", "c", "r", "e", "o", "items", "each", "sq", "d"] as const
 
 describe("Ripple builder: code-first and hand-written JSON are the same workflow", () => {
   it("the translation equals the hand-written workflow, which decodes", () => {
@@ -152,19 +177,22 @@ describe("Ripple builder: code-first and hand-written JSON are the same workflow
           assert.deepStrictEqual(essence(code.snapshot.nodes), essence(json.snapshot.nodes))
           assert.deepStrictEqual([code.plan.rerun, code.plan.reused, code.plan.start], [json.plan.rerun, json.plan.reused, json.plan.start])
           assert.deepStrictEqual(code.executed, json.executed)
-          // Only re-run steps execute (once each), and every reused node keeps its prior output.
+          // Only instances of re-run nodes execute (once each); every reused instance keeps its prior output.
           const rerun = new Set(code.plan.rerun)
-          for (const [step, times] of code.executed) {
-            assert.isTrue(rerun.has(step), `${step} executed but the plan reuses it`)
-            assert.strictEqual(times, 1, step)
+          for (const [instance, times] of code.executed) {
+            assert.isTrue(rerun.has(nodeOf(instance)), `${instance} executed but the plan reuses it`)
+            assert.strictEqual(times, 1, instance)
           }
-          for (const id of code.plan.reused) {
-            assert.strictEqual(code.snapshot.nodes[id]?.reusedFrom, code.prior.runId, id)
-            assert.deepStrictEqual(code.snapshot.nodes[id]?.output, code.prior.nodes[id]?.output, id)
+          const reused = new Set(code.plan.reused)
+          for (const [instance, record] of Object.entries(code.snapshot.nodes)) {
+            if (!reused.has(nodeOf(instance))) continue
+            assert.strictEqual(record.reusedFrom, code.prior.runId, instance)
+            assert.deepStrictEqual(record.output, code.prior.nodes[instance]?.output, instance)
           }
-          const d = code.snapshot.nodes["d"]?.output as { readonly b: number; readonly c: number; readonly e: number | null }
+          const d = code.snapshot.nodes["d"]?.output
           const a = n + after.a
-          assert.deepStrictEqual(d, { b: a * after.b, c: a - after.c, e: (a * after.b) % 2 === 0 ? (a - after.c) * 2 : null })
+          const [b, c] = [a * after.b, a - after.c]
+          assert.deepStrictEqual(d, { b, c, e: b % 2 === 0 ? c * 2 : null, each: [{ sq: c * b }, { sq: (c + 1) * b }] })
         }),
         { numRuns: 60 }
       )
@@ -176,13 +204,14 @@ describe("Ripple builder: code-first and hand-written JSON are the same workflow
       const before = build({ a: 1, b: 2, c: 0 }, calls)
       const after = build({ a: 1, b: 2, c: 1 }, calls)
       const { executed, plan, snapshot } = yield* runFromOnce(before.workflow, after.workflow, "c", { n: 1 }, after.handlers, calls)
-      assert.deepStrictEqual([...plan.rerun].sort(), ["c", "d", "e", "r"])
+      assert.deepStrictEqual([...plan.rerun].sort(), ["c", "d", "e", "each#end", "each#start", "items", "r", "sq"])
       assert.deepStrictEqual([...plan.reused].sort(), ["a", "b", "trigger"])
-      // r is planned (c is upstream of it, through the edge that gates e) but its own inputs did not
-      // change, so the engine's early cutoff reuses its decision instead of calling it again.
-      assert.deepStrictEqual([...executed.keys()].sort(), ["c", "d", "e"])
       // o does not lead to the observed output d: pruned, neither run nor reused.
       assert.deepStrictEqual([...plan.pruned], ["o"])
-      assert.deepStrictEqual(snapshot.nodes["d"]?.output, { b: 4, c: 1, e: 2 })
+      // r is planned (c is upstream of it, through the edge that gates e) but its own inputs did not
+      // change, so the engine's early cutoff reuses its decision instead of calling it again. Both
+      // branches of the parallel re-run: their items changed.
+      assert.deepStrictEqual([...executed.keys()].sort(), ["c", "d", "e", "items", "sq@0", "sq@1"])
+      assert.deepStrictEqual(snapshot.nodes["d"]?.output, { b: 4, c: 1, e: 2, each: [{ sq: 4 }, { sq: 8 }] })
     }))
 })

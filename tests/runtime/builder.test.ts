@@ -253,6 +253,11 @@ describe("Ripple builder", () => {
       { id: "until", body: ["step"], kind: "while", condition: { left: { $ref: "loop.index" }, op: "lt", right: 3 }, maxIterations: 5 }
     ])
     assert.deepStrictEqual(built.workflow.parallels, [{ id: "branches", body: ["until"], kind: "count", count: 2 }])
+    // Body steps reference their iteration (the item only over items), so the planner sees what they read.
+    const paramsOf = (id: string) => built.workflow.blocks.find((b) => b.id === id)?.params
+    assert.deepStrictEqual(paramsOf("tick"), { iteration: { index: { $ref: "loop.index" } } })
+    assert.deepStrictEqual(paramsOf("upper"), { iteration: { index: { $ref: "loop.index" }, item: { $ref: "loop.item" } } })
+    assert.deepStrictEqual(paramsOf("step"), { needs: { items: { $ref: "blocks.items.output" } }, iteration: { index: { $ref: "loop.index" } } })
     // `step` reads `items`, two containers up: the edge goes into the outermost container at items' level.
     assert.deepStrictEqual(built.workflow.edges.filter((e) => e.source === "items"), [
       { source: "items", target: "each" },

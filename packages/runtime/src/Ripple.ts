@@ -81,7 +81,7 @@ type Deps<Out, D extends ReadonlyArray<PropertyKey>> = { readonly [K in D[number
 
 type ArrayKeys<Out> = { [K in keyof Out]: Out[K] extends ReadonlyArray<unknown> ? K : never }[keyof Out] & string
 
-type ItemOf<Out, K> = [K] extends [never] ? Json : K extends keyof Out ? (Out[K] extends ReadonlyArray<infer T> ? T : never) : never
+type ItemOf<Out, K> = [K] extends [never] ? null : K extends keyof Out ? (Out[K] extends ReadonlyArray<infer T> ? T : never) : never
 
 type UnionToIntersection<U> = (U extends unknown ? (u: U) => void : never) extends (i: infer I) => void ? I : never
 
@@ -552,7 +552,7 @@ export class Finished<I, O, R> {
     const decodeOf = (step: string): Decoder => decoders.get(step) ?? Result.succeed
     const registry: Record<string, Handler.Handler<R>> = {}
     const compensations: Record<string, Compensation<R>> = {}
-    for (const { node, scope, type } of steps) {
+    for (const { inContainer, node, type } of steps) {
       const depsOf = (ctx: Handler.HandlerContext): Effect.Effect<Record<string, unknown>, BlockError.BlockError> => {
         const raw = (ctx.inputs["needs"] ?? {}) as Record<string, Json>
         const deps: Record<string, unknown> = {}
@@ -566,7 +566,7 @@ export class Finished<I, O, R> {
         return Effect.succeed(deps)
       }
       const invoke = (run: Internal.StepFn, deps: Record<string, unknown>, ctx: Handler.HandlerContext) =>
-        Effect.flatMap(decodeInput(ctx.input), (decodedInput) => run(deps, contextOf(ctx, decodedInput, scope)))
+        Effect.flatMap(decodeInput(ctx.input), (decodedInput) => run(deps, contextOf(ctx, decodedInput, inContainer)))
       const run = (ctx: Handler.HandlerContext) => Effect.flatMap(depsOf(ctx), (deps) => invoke(node.run, deps, ctx))
       const schema = node._tag === "Step" ? node.output : undefined
       const encode = schema === undefined ? undefined : Schema.encodeUnknownResult(schema)
@@ -655,8 +655,10 @@ const decodeAggregate = (raw: Json, decoders: ReadonlyMap<string, Decoder>): Res
 }
 
 // Built by hand so the handler's `signal` stays lazy (reading it allocates an AbortController).
-const contextOf = (ctx: Handler.HandlerContext, input: unknown, scope: "loop" | "parallel" | undefined) => {
-  const iteration = scope === undefined ? undefined : ctx[scope]
+// The iteration is read from the resolved params (see `internal/builder.ts`), not `ctx.loop` /
+// `ctx.parallel`, so what the handler sees is exactly what the planner fingerprinted.
+const contextOf = (ctx: Handler.HandlerContext, input: unknown, inContainer: boolean) => {
+  const iteration = ctx.inputs["iteration"] as { readonly index?: number; readonly item?: Json } | undefined
   return {
     input,
     config: ctx.inputs["config"],
@@ -667,7 +669,7 @@ const contextOf = (ctx: Handler.HandlerContext, input: unknown, scope: "loop" | 
     get signal() {
       return ctx.signal
     },
-    ...(scope === undefined ? {} : { item: iteration?.item ?? null, index: iteration?.index ?? 0 })
+    ...(inContainer ? { item: iteration?.item ?? null, index: iteration?.index ?? 0 } : {})
   }
 }
 

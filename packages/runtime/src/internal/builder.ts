@@ -5,8 +5,10 @@
  * Translation rules (they are what makes a built workflow plan like a hand-written one):
  *
  * - Every step is a block whose id is the step name; a step's declared `needs` become params
- *   `{ needs: { <dep>: { "$ref": "blocks.<dep>.output" } } }` (plus `config` / `version` when given),
- *   so the planner sees exactly what the step reads.
+ *   `{ needs: { <dep>: { "$ref": "blocks.<dep>.output" } } }`, a body step's iteration becomes
+ *   `{ iteration: { index: { "$ref": "<loop|parallel>.index" }, item: { "$ref": "<loop|parallel>.item" } } }`
+ *   (`item` only in containers over items)
+ *   (plus `config` / `version` when given), so the planner sees exactly what the step reads.
  * - A dependency on a node of the same nesting level is an edge `dep → step`. A dependency on a
  *   node outside the step's scope (outside its container, or outside the router branch it sits in)
  *   becomes an edge into the outermost enclosing container or router the dependency is not itself
@@ -147,11 +149,35 @@ interface Placed {
 export interface Translated {
   readonly workflow: Workflow.Workflow
   /** Block type → handler, for every step and router. */
-  readonly steps: ReadonlyArray<{ readonly type: string; readonly node: Extract<Node, { _tag: "Step" | "Route" }>; readonly scope: "loop" | "parallel" | undefined }>
+  readonly steps: ReadonlyArray<{ readonly type: string; readonly node: Extract<Node, { _tag: "Step" | "Route" }>; readonly inContainer: boolean }>
 }
 
 /** The block type a step's handler is registered under: unique per (workflow, step). */
 export const blockType = (workflow: string, step: string): string => `ripple:${workflow}/${step}`
+
+/**
+ * The params of a step or router: one reference per need and, inside a container, references to
+ * the innermost iteration's index and item — the handler reads them (`ctx.index` / `ctx.item`), so
+ * they belong to its resolved inputs: a branch whose item changed must not look unchanged to the
+ * planner's diff or the engine's early cutoff.
+ */
+const paramsOf = (needs: ReadonlyArray<string>, scope: Scope | undefined): Record<string, Json> => {
+  const params: Record<string, Json> = {}
+  if (needs.length > 0) params["needs"] = Object.fromEntries(needs.map((d) => [d, { $ref: `blocks.${d}.output` }]))
+  if (scope !== undefined) {
+    // Only containers over items have an item: a reference to it elsewhere does not resolve.
+    params["iteration"] = scope.items
+      ? { index: { $ref: `${scope.kind}.index` }, item: { $ref: `${scope.kind}.item` } }
+      : { index: { $ref: `${scope.kind}.index` } }
+  }
+  return params
+}
+
+/** The innermost container of a body step: its kind, and whether it iterates over items. */
+interface Scope {
+  readonly kind: "loop" | "parallel"
+  readonly items: boolean
+}
 
 const samePrefix = (a: ReadonlyArray<Gate>, b: ReadonlyArray<Gate>): number => {
   let k = 0
@@ -207,6 +233,7 @@ export const translate = (
     gates: ReadonlyArray<Gate>,
     outerGates: ReadonlyArray<ReadonlyArray<Gate>>,
     owners: ReadonlyArray<string>,
+    scopes: ReadonlyArray<Scope>,
     path: ReadonlyArray<string | number>
   ): BuilderError | undefined => {
     for (let n = 0; n < nodes.length; n++) {
@@ -223,11 +250,10 @@ export const translate = (
         const error = depend(dep, node.name, at, levelGates, levelOwners, here)
         if (error !== undefined) return error
       }
-      const scope = chain.length === 0 ? undefined : (loops.some((l) => l.id === chain[chain.length - 1]) ? "loop" : "parallel")
+      const scope = scopes[scopes.length - 1]
       switch (node._tag) {
         case "Step": {
-          const params: Record<string, Json> = {}
-          if (node.needs.length > 0) params["needs"] = Object.fromEntries(node.needs.map((d) => [d, { $ref: `blocks.${d}.output` }]))
+          const params = paramsOf(node.needs, scope)
           if (node.config !== undefined) params["config"] = node.config
           if (node.version !== undefined) params["version"] = node.version
           const type = blockType(options.name, node.name)
@@ -238,7 +264,7 @@ export const translate = (
             ...(node.volatile !== undefined ? { volatile: node.volatile } : {}),
             ...(node.retry !== undefined ? { retry: node.retry } : {})
           })
-          steps.push({ type, node, scope })
+          steps.push({ type, node, inContainer: scope !== undefined })
           break
         }
         case "Builtin":
@@ -246,18 +272,17 @@ export const translate = (
           break
         case "Route": {
           const type = blockType(options.name, node.name)
-          const params: Record<string, Json> = {}
-          if (node.needs.length > 0) params["needs"] = Object.fromEntries(node.needs.map((d) => [d, { $ref: `blocks.${d}.output` }]))
+          const params = paramsOf(node.needs, scope)
           blocks.push({
             id: node.name,
             type,
             ...(Object.keys(params).length > 0 ? { params } : {}),
             ...(node.retry !== undefined ? { retry: node.retry } : {})
           })
-          steps.push({ type, node, scope })
+          steps.push({ type, node, inContainer: scope !== undefined })
           for (const [handle, body] of node.branches) {
             const inner = [...gates, { router: node.name, handle }]
-            const error = visit(body, chain, inner, outerGates, owners, [...here, "branches", handle])
+            const error = visit(body, chain, inner, outerGates, owners, scopes, [...here, "branches", handle])
             if (error !== undefined) return error
           }
           break
@@ -284,7 +309,8 @@ export const translate = (
               ...(node.concurrency !== undefined ? { concurrency: node.concurrency } : {})
             })
           }
-          const error = visit(node.body, [...chain, node.name], [], levelGates, levelOwners, [...here, "body"])
+          const inner: Scope = { kind: node.container, items: node.over !== undefined }
+          const error = visit(node.body, [...chain, node.name], [], levelGates, levelOwners, [...scopes, inner], [...here, "body"])
           if (error !== undefined) return error
           break
         }
@@ -299,7 +325,7 @@ export const translate = (
     return undefined
   }
 
-  const error = visit(options.nodes, [], [], [], [], ["steps"])
+  const error = visit(options.nodes, [], [], [], [], [], ["steps"])
   if (error !== undefined) return Result.fail(error)
   for (let o = 0; o < options.outputs.length; o++) {
     const out = options.outputs[o]!

@@ -178,6 +178,38 @@ for (const backend of TestDatabase.backends) {
         assert.strictEqual((yield* sqlStore.store.getRun(healthy)).status, "completed")
       }))
 
+    test("a sleeper is woken when due and a signalled run when its signal arrives", (probe) =>
+      Effect.gen(function*() {
+        const { store } = yield* SqlRunStore.SqlRunStore
+        const dormant = (id: string, block: Workflow.Block): Workflow.Workflow => ({
+          id,
+          blocks: [
+            { id: "b0", type: "step", params: { i: 0 } },
+            block,
+            { id: "b1", type: "step", params: { i: 1, prev: { $ref: "blocks.b0.output" } } }
+          ],
+          edges: [{ source: "b0", target: block.id }, { source: block.id, target: "b1" }]
+        })
+        const sleeper = yield* Worker.submit(dormant("worker-sleep", { id: "nap", type: "sleep", params: { ms: 300 } }))
+        const waiter = yield* Worker.submit(dormant("worker-signal", { id: "gate", type: "wait", params: { signal: "go" } }))
+        yield* Worker.make(fast)
+        yield* waitFor(
+          Effect.map(Effect.forEach([sleeper, waiter], (id) => store.getRun(id)), (runs) => runs.every((r) => r.status === "suspended")),
+          "both runs to suspend"
+        )
+        yield* waitFor(settled([sleeper]), "the sleeper to wake and finish")
+        assert.strictEqual((yield* store.getRun(sleeper)).status, "completed")
+        assert.strictEqual((yield* store.getRun(waiter)).status, "suspended")
+        assert.isTrue(yield* Worker.signal(waiter, "go", { ok: true }))
+        yield* waitFor(settled([waiter]), "the signalled run to finish")
+        const snapshot = yield* store.snapshot(waiter)
+        assert.strictEqual(snapshot.status, "completed")
+        assert.deepStrictEqual(snapshot.nodes["gate"]?.output, { ok: true })
+        assert.deepStrictEqual(yield* store.deliveries(waiter), [])
+        // b0 ran once in each run: waking resumed, it did not start over.
+        for (const id of [sleeper, waiter]) assert.strictEqual(probe.executions.get(`${id}/b0`), 1)
+      }))
+
     test("editing a workflow while its runs are in flight changes nothing for them", () =>
       Effect.gen(function*() {
         const { store } = yield* SqlRunStore.SqlRunStore

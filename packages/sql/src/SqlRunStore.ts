@@ -92,6 +92,15 @@ export class SqlRunStore extends Context.Service<SqlRunStore, {
   readonly checkedSnapshot: (
     runId: string
   ) => Effect.Effect<Snapshot.Snapshot, RunStore.RunNotFound | RunStore.WorkflowNotFound | CorruptRun>
+  /**
+   * Offers several events to a leased run and writes the outcome once (all accepted, or nothing
+   * written); a lost lease dies with `LeaseLost`.
+   */
+  readonly transitionAll: (
+    lease: Lease,
+    events: ReadonlyArray<RunStatus.Event>,
+    at: number
+  ) => Effect.Effect<{ readonly from: RunStatus.Status; readonly to: RunStatus.Status }, RunStore.RunNotFound | RunStore.IllegalTransition>
   /** Marks a run failed with `reason`, whatever its stored machine holds (a corrupt run included), unless it is terminal. */
   readonly markFailed: (lease: Lease, reason: string, at: number) => Effect.Effect<void, LeaseLost>
   /** How many unfinished runs of a workflow are at each block right now (nodes journaled as running). */
@@ -394,15 +403,16 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
   const holds = (row: RunRow, lease: Lease) =>
     row.lease_owner === lease.owner && Number(row.lease_generation) === lease.generation
 
-  const transition = (lease: Lease | undefined) =>
+  // Offers the events in order and writes the outcome once: all of them are accepted or nothing is written.
+  const transitionAll = (lease: Lease | undefined) =>
   (
     runId: string,
-    event: RunStatus.Event,
+    events: ReadonlyArray<RunStatus.Event>,
     at: number
   ): Effect.Effect<{ readonly from: RunStatus.Status; readonly to: RunStatus.Status }, RunStore.RunNotFound | RunStore.IllegalTransition> =>
     Effect.gen(function*() {
       // Compare-and-set: a concurrent writer (or a stale cache) makes the update miss, and the
-      // event is offered again to the machine as stored.
+      // events are offered again to the machine as stored.
       let cached = machines.get(runId)
       for (;;) {
         if (cached === undefined) {
@@ -410,24 +420,33 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
           if (lease !== undefined && !holds(row, lease)) return yield* Effect.die(leaseLost(lease))
           cached = { revision: String(row.revision), machine: row.machine }
         }
-        const machine = yield* restoreOrDie(runId, cached.machine)
-        const applied = RunStore.applyEvent(runId, machine, event)
-        if (Result.isFailure(applied)) {
-          // Refused by what may be a stale cache: refuse only what the stored machine refuses.
-          if (machines.get(runId) === cached && (yield* isCurrent(runId, cached.revision))) {
-            return yield* Effect.fail(applied.failure)
+        let machine = yield* restoreOrDie(runId, cached.machine)
+        let refused: RunStore.IllegalTransition | undefined
+        for (const event of events) {
+          const applied = RunStore.applyEvent(runId, machine, event)
+          if (Result.isFailure(applied)) {
+            refused = applied.failure
+            break
           }
+          machine = applied.success
+        }
+        if (refused !== undefined) {
+          // Refused by what may be a stale cache: refuse only what the stored machine refuses.
+          if (machines.get(runId) === cached && (yield* isCurrent(runId, cached.revision))) return yield* Effect.fail(refused)
           cached = undefined
           continue
         }
-        if (yield* writeMachine(runId, cached.revision, applied.success, at, lease)) {
-          remember(runId, BigInt(cached.revision) + 1n, RunStatus.persist(applied.success))
-          return { from: cached.machine.status, to: RunStatus.status(applied.success) }
+        if (yield* writeMachine(runId, cached.revision, machine, at, lease)) {
+          remember(runId, BigInt(cached.revision) + 1n, RunStatus.persist(machine))
+          return { from: cached.machine.status, to: RunStatus.status(machine) }
         }
         machines.delete(runId)
         cached = undefined
       }
     })
+
+  const transition = (lease: Lease | undefined) => (runId: string, event: RunStatus.Event, at: number) =>
+    transitionAll(lease)(runId, [event], at)
 
   const isCurrent = (runId: string, revision: string) =>
     Effect.map(
@@ -735,6 +754,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
   return SqlRunStore.of({
     store: storeWith(undefined),
     fenced: storeWith,
+    transitionAll: (lease, events, at) => transitionAll(lease)(lease.runId, events, at),
     checkedSnapshot,
     markFailed,
     atBlocks

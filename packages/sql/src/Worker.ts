@@ -17,6 +17,8 @@
  *   stays the same run (its machine goes `running → failed → running` in one write, which clears
  *   the branch count and failures of the lost execution). A run whose stored rows do not decode is
  *   marked failed with the reason (`CorruptRun`) and the worker goes on with other runs.
+ * - A dormant run is claimed when it can wake: a sleeper is due, or a signal or approval it awaits
+ *   was delivered (`signal`); the worker offers the waking event and executes its resume plan.
  * - New work is noticed through LISTEN/NOTIFY on `channel`, with polling as the fallback.
  * - Closing the worker's scope stops claiming, lets executions finish for `shutdownGraceMs`, then
  *   releases the leases of the rest (another worker resumes them at once) and stops them; their
@@ -123,6 +125,26 @@ export const submit = (
     return run.id
   })
 
+/**
+ * Keeps a signal for a run (idempotent while it is not consumed) and notifies the workers, which
+ * wake the run if it awaits it; whether it was kept.
+ *
+ * @since 0.1.0
+ */
+export const signal = (
+  runId: string,
+  name: string,
+  payload: Json = null
+): Effect.Effect<boolean, RunStore.RunNotFound | SqlError, SqlRunStore | Database.Database> =>
+  Effect.gen(function*() {
+    const { store } = yield* SqlRunStore
+    const db = yield* Database.Database
+    const at = yield* Clock.currentTimeMillis
+    const kept = yield* store.deliver(runId, { kind: "signal", name, payload, at })
+    if (kept) yield* db.notify(channel, runId)
+    return kept
+  })
+
 interface Claimed {
   readonly id: string
   readonly status: RunStatus.Status
@@ -176,29 +198,54 @@ export const make = (
     const failWith = (lease: Lease, reason: string) =>
       Effect.flatMap(Clock.currentTimeMillis, (at) => Effect.ignore(sqlStore.markFailed(lease, reason, at)))
 
-    // A reclaimed run restarts its branches: FAIL then RESUME, validated and written as one transition.
-    const restarting = (store: RunStore.RunStore["Service"]): RunStore.RunStore["Service"] => ({
-      ...store,
-      transition: (runId, event, at) =>
-        event.type !== "START"
-          ? store.transition(runId, event, at)
-          : Effect.as(
-            Effect.andThen(
-              store.transition(runId, { type: "FAIL", error: "the worker executing this run stopped; resuming" }, at),
-              store.transition(runId, { type: "RESUME" }, at)
-            ),
-            { from: "running" as const, to: "running" as const }
-          )
-    })
+    // The event that wakes a dormant run now (as `Runs` wakes one), if any.
+    const wakingEvent = (store: RunStore.RunStore["Service"], runId: string, at: number) =>
+      Effect.gen(function*() {
+        const run = yield* store.getRun(runId)
+        const deliveries = yield* store.deliveries(runId)
+        for (const reason of Object.values(run.machine.context.dormant)) {
+          if (reason._tag === "Signal" && run.status === "suspended") {
+            const delivery = deliveries.find((d) => d.kind === "signal" && d.name === reason.signal)
+            if (delivery !== undefined) return { type: "SIGNAL", name: reason.signal, payload: delivery.payload } as const
+          }
+          if (reason._tag === "Approval" && run.status === "paused") {
+            const delivery = deliveries.find((d) => d.kind === "approval" && d.name === reason.node)
+            if (delivery !== undefined) return { type: "APPROVE", node: reason.node, payload: delivery.payload } as const
+          }
+          if (reason._tag === "Sleep" && run.status === "suspended" && reason.until <= at) return { type: "TIMER_FIRED", at } as const
+        }
+        return undefined
+      })
+
+    // Moves a claimed run to where an execution can take it: a pending run as it is; a run whose
+    // worker stopped restarts its branches (FAIL then RESUME: the lost execution's branch count and
+    // failures go, completed nodes stay); a dormant run is woken. `false`: nothing to execute.
+    const prepare = (claimed: Claimed, lease: Lease, store: RunStore.RunStore["Service"]) =>
+      Effect.gen(function*() {
+        const at = yield* Clock.currentTimeMillis
+        if (claimed.status === "running") {
+          yield* sqlStore.transitionAll(lease, [
+            { type: "FAIL", error: "the worker executing this run stopped; resuming" },
+            { type: "RESUME" }
+          ], at)
+          return true
+        }
+        if (claimed.status === "suspended" || claimed.status === "paused") {
+          const event = yield* wakingEvent(store, claimed.id, at)
+          if (event === undefined) return false
+          yield* store.transition(claimed.id, event, at)
+        }
+        return true
+      })
 
     const plan = (claimed: Claimed, store: RunStore.RunStore["Service"]) =>
       Effect.gen(function*() {
         const workflow = yield* store.loadWorkflow(claimed.version)
-        if (claimed.status === "running") {
+        if (claimed.status !== "pending") {
           const snapshot = yield* sqlStore.checkedSnapshot(claimed.id)
           const resumed = Plan.resume(workflow, snapshot)
           if (Result.isFailure(resumed)) return yield* Effect.fail(new Unplannable({ runId: claimed.id, reason: resumed.failure.message }))
-          return { plan: resumed.success, mode: "resume" as const, sourceRun: claimed.id, store: restarting(store) }
+          return { plan: resumed.success, mode: "resume" as const, sourceRun: claimed.id, source: snapshot }
         }
         const source = claimed.source_run === null || claimed.target === null
           ? undefined
@@ -207,12 +254,15 @@ export const make = (
           ? Plan.full(workflow)
           : Plan.runFrom({ workflow, snapshot: source, target: claimed.target })
         if (Result.isFailure(planned)) return yield* Effect.fail(new Unplannable({ runId: claimed.id, reason: planned.failure.message }))
-        return { plan: planned.success, mode: claimed.mode, sourceRun: claimed.source_run ?? undefined, store }
+        return { plan: planned.success, mode: claimed.mode, sourceRun: claimed.source_run ?? undefined, source }
       })
 
     const execute = (claimed: Claimed, lease: Lease) =>
       Effect.gen(function*() {
         const fenced = sqlStore.fenced(lease)
+        // Checked before anything is written: a corrupt run is failed, not half-woken.
+        if (claimed.status !== "pending") yield* sqlStore.checkedSnapshot(claimed.id)
+        if (!(yield* prepare(claimed, lease, fenced))) return
         const prepared = yield* plan(claimed, fenced)
         const unsupported = Engine.check(prepared.plan.workflow, handlers)
         if (unsupported !== undefined) return yield* Effect.fail(new Unplannable({ runId: claimed.id, reason: unsupported.message }))
@@ -223,10 +273,11 @@ export const make = (
             plan: prepared.plan,
             input: claimed.input,
             sourceRun: prepared.sourceRun,
+            source: prepared.source,
             publish
           },
           options.engine ?? {}
-        ).pipe(Effect.provideService(RunStore.RunStore, prepared.store))
+        ).pipe(Effect.provideService(RunStore.RunStore, fenced))
       })
 
     // Whatever ends an execution, the run is left consistent: finished, failed with the reason, or
@@ -259,17 +310,31 @@ export const make = (
         executing.set(claimed.id, { lease, fiber })
       })
 
-    const claim = (limit: number) =>
+    // Runs with work: pending, running without a live lease (their worker stopped), and dormant runs
+    // that can wake (a sleeper due, an awaited delivery kept), each found through its own index. The
+    // lease and status conditions are repeated on the locked row, so a row claimed by another worker
+    // since this statement's snapshot is re-checked and left alone.
+    const claim = (limit: number, now: number) =>
       sql<Claimed>`WITH candidates AS (
-          SELECT id FROM ripple_runs
-          WHERE queued AND status IN ('pending', 'running') AND (lease_owner IS NULL OR lease_expires_at < now())
-          ORDER BY seq LIMIT ${limit}
-          FOR UPDATE SKIP LOCKED
+          SELECT id, seq FROM ripple_runs WHERE queued AND status IN ('pending', 'running')
+          UNION
+          SELECT id, seq FROM ripple_runs WHERE queued AND status IN ('suspended', 'paused') AND wake_at <= ${now}
+          UNION
+          SELECT r.id, r.seq FROM ripple_deliveries d JOIN ripple_runs r ON r.id = d.run_id
+          WHERE d.consumed_at IS NULL AND r.queued AND r.status IN ('suspended', 'paused')
+            AND ((d.kind = 'signal' AND d.name = ANY (r.awaited_signals))
+              OR (d.kind = 'approval' AND d.name = ANY (r.awaited_approvals)))
+        ), locked AS (
+          SELECT r.id FROM ripple_runs r JOIN candidates c ON c.id = r.id
+          WHERE r.queued AND r.status IN ('pending', 'running', 'suspended', 'paused')
+            AND (r.lease_owner IS NULL OR r.lease_expires_at < now())
+          ORDER BY c.seq LIMIT ${limit}
+          FOR UPDATE OF r SKIP LOCKED
         )
         UPDATE ripple_runs r SET lease_owner = ${owner},
           lease_expires_at = now() + ${leaseMs} * interval '1 millisecond',
           lease_generation = r.lease_generation + 1
-        FROM candidates WHERE r.id = candidates.id
+        FROM locked WHERE r.id = locked.id
         RETURNING r.id, r.status, r.lease_generation, r.version, r.mode, r.source_run, r.target, r.input`
 
     const heartbeat = Effect.gen(function*() {
@@ -295,7 +360,8 @@ export const make = (
       while (!stopping) {
         const free = concurrency - executing.size
         if (free > 0) {
-          const claimed = yield* Effect.catchCause(claim(free), (cause) =>
+          const now = yield* Clock.currentTimeMillis
+          const claimed = yield* Effect.catchCause(claim(free, now), (cause) =>
             Effect.as(Effect.logWarning("claiming runs failed", cause), [] as ReadonlyArray<Claimed>))
           for (const run of claimed) yield* start(run)
           // A full batch suggests more work is waiting.

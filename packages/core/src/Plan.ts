@@ -417,41 +417,46 @@ export const scope = (input: Input, roots: Uint8Array, changes?: Diff): Scope =>
   }
 
   const containers = containerIndex(dag)
-  const resetContainer = (c: string, set: Uint8Array, spread: boolean): boolean => {
-    const entry = containers.get(c)!
-    let grew = false
-    for (const m of [entry.start, entry.end, ...entry.members]) {
-      if (set[m] === 0) {
-        set[m] = 1
-        grew = true
-        if (cause[m] === -1) cause[m] = -2 - entry.start
-      }
-    }
-    if (spread && grew) {
-      const reached = Dag.downstream(dag, [entry.end])
-      for (let i = 0; i < n; i++) {
-        if (reached[i] === 1 && set[i] === 0) {
-          set[i] = 1
-          if (cause[i] === -1) cause[i] = cause[entry.start]! >= 0 ? cause[entry.start]! : -2 - entry.start
-        }
-      }
-    }
-    return grew
-  }
+  // Resets whole every container holding a node of `set` (and, for sentinels, their own container),
+  // round by round: with `spread`, what a reset container's end reaches joins the set too.
   const expand = (set: Uint8Array, spread: boolean) => {
     if (containers.size === 0) return
-    let grew = true
-    while (grew) {
-      grew = false
+    const done = new Set<string>(branches.keys())
+    let fresh = true
+    while (fresh) {
+      fresh = false
+      const ends: Array<number> = []
+      const reset = (c: string) => {
+        if (done.has(c)) return
+        done.add(c)
+        fresh = true
+        const entry = containers.get(c)!
+        ends.push(entry.end)
+        for (const m of [entry.start, entry.end, ...entry.members]) {
+          if (set[m] === 0) {
+            set[m] = 1
+            if (cause[m] === -1) cause[m] = -2 - entry.start
+          }
+        }
+      }
       for (let i = 0; i < n; i++) {
         if (set[i] === 0) continue
         const node = nodes[i]!
-        for (const c of node.chain) {
-          if (branches.has(c)) continue
-          if (resetContainer(c, set, spread)) grew = true
-        }
+        for (const c of node.chain) reset(c)
         // A sentinel in scope without its body (a container that failed or never finished) resets it too.
-        if (node.kind !== "block" && !branches.has(node.id) && resetContainer(node.id, set, spread)) grew = true
+        if (node.kind !== "block") reset(node.id)
+      }
+      if (spread) {
+        for (const end of ends) {
+          const start = dag.index!.get(`${nodes[end]!.id}#start`)!
+          const reached = Dag.downstream(dag, [end])
+          for (let i = 0; i < n; i++) {
+            if (reached[i] === 1 && set[i] === 0) {
+              set[i] = 1
+              if (cause[i] === -1) cause[i] = cause[start]! >= 0 ? cause[start]! : -2 - start
+            }
+          }
+        }
       }
     }
   }

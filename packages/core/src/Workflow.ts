@@ -31,6 +31,7 @@ import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as SchemaIssue from "effect/SchemaIssue"
 import * as Graph from "./internal/graph.ts"
+import * as Shape from "./internal/shape.ts"
 import * as NodeId from "./NodeId.ts"
 import * as Reference from "./Reference.ts"
 
@@ -800,7 +801,8 @@ const checkReferences = (
  * @since 0.1.0
  */
 export const decode = (input: unknown): Result.Result<Workflow, WorkflowError> => {
-  const shaped = decodeShape(input)
+  const fast = Shape.wellFormed(input)
+  const shaped = fast !== undefined ? Result.succeed(fast) : decodeShape(input)
   if (Result.isFailure(shaped)) {
     const first = issuesOf(shaped.failure.issue).issues[0]
     return Result.fail(

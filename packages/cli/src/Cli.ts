@@ -14,7 +14,7 @@
  * @since 0.1.0
  */
 import { Plan, Workflow } from "@ripple/core"
-import { Handler, Runs, RunStatus, RunStore } from "@ripple/runtime"
+import { Handler, type RunEvent, Runs, RunStatus, RunStore } from "@ripple/runtime"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -69,6 +69,23 @@ export interface Backend {
     options: DatabaseOptions,
     filter: { readonly workflowId: string | undefined; readonly status: RunStatus.Status | undefined }
   ) => Effect.Effect<ReadonlyArray<RunSummary>, Problem.Problem>
+  /** Stores a queued run for the workers; returns its id. */
+  readonly submit: (
+    options: DatabaseOptions,
+    workflow: Workflow.Workflow,
+    input: { readonly [key: string]: Json }
+  ) => Effect.Effect<string, Problem.Problem>
+  /** Runs a worker until interrupted: it executes queued, crashed and woken runs with `handlers`. */
+  readonly work: (
+    options: DatabaseOptions,
+    handlers: Layer.Layer<Handler.Handlers>,
+    settings: {
+      readonly concurrency: number | undefined
+      /** Prints a line about the worker itself. */
+      readonly announce: (text: string) => void
+      readonly publish: (event: RunEvent.RunEvent) => void
+    }
+  ) => Effect.Effect<never, Problem.Problem>
   /**
    * Applies pending schema migrations; returns where the database is (`pglite:<dir>` or the
    * redacted URL) and the migrations applied (none when up to date).
@@ -84,6 +101,23 @@ export interface Backend {
  * @since 0.1.0
  */
 export const version = "0.1.0"
+
+// A run an action started or continued, and whether it now executes in this process.
+interface Acted {
+  readonly runId: string
+  readonly executing: boolean
+}
+
+const problemOfStore = (runId: string, error: RunStore.RunStoreError | Runs.PlanFailed): Problem.Problem => {
+  switch (error._tag) {
+    case "RunNotFound":
+      return Problem.unknownRun(error.runId)
+    case "IllegalTransition":
+      return Problem.badInput(`run ${runId} is ${error.from}: ${error.event} is not allowed (${error.reason})`, `see the run with \`ripple show ${runId}\``)
+    default:
+      return Problem.fromRunsError(`run ${runId}`, error)
+  }
+}
 
 const statusOf = (status: RunStatus.Status): number =>
   status === "completed"
@@ -147,33 +181,79 @@ export const make = (backend: Backend) => {
 
   const styleOf = (): Progress.Style => process.stdout.isTTY === true && process.env["NO_COLOR"] === undefined ? "tty" : "plain"
 
-  // Starts a run, printing its events as they come, and ends with the exit code of its status.
+  // Prints the events of the run `act` starts or continues (when it executes here), then a summary
+  // and what a dormant run awaits; ends with the exit code of the run's status.
+  const follow = (
+    handlers: Layer.Layer<Handler.Handlers>,
+    act: (runs: Runs.Runs["Service"], store: RunStore.RunStore["Service"]) => Effect.Effect<Acted, Problem.Problem>
+  ) =>
+    withRuns(handlers, (runs, store) =>
+      Effect.scoped(Effect.gen(function*() {
+        const style = styleOf()
+        const progress = Progress.follower(style)
+        const began = Date.now()
+        // Subscribed before acting, so the run's first events cannot be missed.
+        const events = yield* runs.subscribe
+        const { executing, runId } = yield* act(runs, store)
+        if (executing) {
+          yield* events.pipe(
+            Stream.filter((event) => event.runId === runId),
+            Stream.takeUntil((event) => event._tag === "RunFinished"),
+            Stream.runForEach((event) => {
+              const text = progress.line(event)
+              return text === undefined ? Effect.void : print(text)
+            })
+          )
+        }
+        const status = yield* runs.wait(runId).pipe(Effect.orDie)
+        if (executing) yield* print(Progress.summary(style, runId, status, progress.tally, Date.now() - began))
+        else yield* print(`run ${runId} is ${status}`)
+        if (status === "paused" || status === "suspended") {
+          const info = yield* runs.status(runId).pipe(Effect.orDie)
+          for (const text of Progress.awaiting(runId, info.suspension)) yield* print(text)
+        }
+        return statusOf(status)
+      }))).pipe(Effect.flatMap(ended))
+
+  // Starts a new run of a loaded workflow.
   const execute = (
     source: Source.Source,
     launch: (runs: Runs.Runs["Service"], store: RunStore.RunStore["Service"]) => Effect.Effect<Runs.Started, Runs.RunsError | Problem.Problem>
   ) =>
-    Effect.andThen(Source.checkExecutable(source), withRuns(source.handlers, (runs, store) =>
-      Effect.scoped(Effect.gen(function*() {
-        const style = styleOf()
-        const follow = Progress.follower(style)
-        const began = Date.now()
-        // Subscribed before the run starts, so its first events cannot be missed.
-        const events = yield* runs.subscribe
-        const started = yield* launch(runs, store).pipe(
+    Effect.andThen(
+      Source.checkExecutable(source),
+      follow(source.handlers, (runs, store) =>
+        launch(runs, store).pipe(
+          Effect.map((started): Acted => ({ runId: started.runId, executing: true })),
           Effect.mapError((error) => error instanceof Problem.Problem ? error : Problem.fromRunsError(source.file, error))
-        )
-        yield* events.pipe(
-          Stream.filter((event) => event.runId === started.runId),
-          Stream.takeUntil((event) => event._tag === "RunFinished"),
-          Stream.runForEach((event) => {
-            const text = follow.line(event)
-            return text === undefined ? Effect.void : print(text)
-          })
-        )
-        const status = yield* runs.wait(started.runId).pipe(Effect.orDie)
-        yield* print(Progress.summary(style, started.runId, status, follow.tally, Date.now() - began))
-        return statusOf(status)
-      })))).pipe(Effect.flatMap(ended))
+        ))
+    )
+
+  const handlersFlag = Flag.String("handlers").pipe(
+    Flag.withDescription("An ES module exporting `handlers` (a Layer), for runs of workflows with custom block types"),
+    Flag.optional
+  )
+  const handlersOf = (file: Option.Option<string>) =>
+    Option.match(file, { onNone: () => Effect.succeed(Handler.layerBuiltins), onSome: Source.loadHandlers })
+  const payloadFlag = Flag.String("payload").pipe(Flag.withDescription("A JSON payload (default null)"), Flag.optional)
+  const runArgument = Argument.String("run").pipe(Argument.withDescription("The run id"))
+
+  // Delivers something to a stored run; it continues here when that wakes it.
+  const deliver = (
+    runId: string,
+    handlers: Option.Option<string>,
+    refused: (status: RunStatus.Status) => Problem.Problem,
+    send: (runs: Runs.Runs["Service"]) => Effect.Effect<boolean, RunStore.RunStoreError | Runs.PlanFailed>
+  ) =>
+    Effect.flatMap(handlersOf(handlers), (layer) =>
+      follow(layer, (runs, store) =>
+        Effect.gen(function*() {
+          const before = yield* store.getRun(runId)
+          const accepted = yield* send(runs)
+          if (!accepted) return yield* refused(before.status)
+          const after = yield* store.getRun(runId)
+          return { runId, executing: after.status !== before.status }
+        }).pipe(Effect.mapError((error) => error instanceof Problem.Problem ? error : problemOfStore(runId, error)))))
 
   const workflowArgument = Argument.String("workflow").pipe(
     Argument.withDescription("A workflow .json file, or an ES module (.js/.mjs) exporting `workflow` and `handlers`")
@@ -190,14 +270,24 @@ export const make = (backend: Backend) => {
     input: Flag.String("input").pipe(
       Flag.withDescription("The run input as a JSON object, e.g. '{\"topic\": \"ripple\"}'"),
       Flag.optional
+    ),
+    queue: Flag.Boolean("queue").pipe(
+      Flag.withDescription("Store the run for `ripple worker` processes instead of executing it here"),
+      Flag.withDefault(false)
     )
-  }, ({ input, workflow }) =>
+  }, ({ input, queue, workflow }) =>
     Effect.gen(function*() {
       const source = yield* Source.load(workflow)
       const parsed = yield* parseInput(Option.getOrUndefined(input))
       const checked = Workflow.inputsFor(source.workflow, parsed)
       if (Result.isFailure(checked)) {
         return yield* Problem.fromRunsError(source.file, new Runs.InvalidInput({ workflowId: source.workflow.id, cause: checked.failure }))
+      }
+      if (queue) {
+        yield* Source.checkExecutable(source)
+        // Stored with the declared defaults applied, as `Runs.start` would.
+        const runId = yield* backend.submit(yield* databaseOptions, source.workflow, checked.success)
+        return yield* print(`run ${runId} queued for \`ripple worker\``)
       }
       yield* execute(source, (runs) => runs.start(source.workflow, parsed))
     })).pipe(Command.withDescription("Run a workflow from scratch, printing each block as it runs"))
@@ -261,7 +351,9 @@ export const make = (backend: Backend) => {
         yield* print(`run ${found.id}  workflow ${found.workflowId}  ${found.status}  (${found.mode}` +
           `${found.target === undefined ? "" : ` from ${found.target}`}${found.sourceRun === undefined ? "" : `, reusing ${found.sourceRun}`})`)
         yield* print(`created ${new Date(found.createdAt).toISOString()}  updated ${new Date(found.updatedAt).toISOString()}`)
-        const rows = Object.entries(snapshot.nodes).map(([node, record]) => {
+        // In execution order: reused nodes keep their first run's times, skipped ones have an end only.
+        const when = (record: (typeof snapshot.nodes)[string]) => record.startedAt ?? record.finishedAt ?? Number.MAX_SAFE_INTEGER
+        const rows = Object.entries(snapshot.nodes).sort(([, a], [, b]) => when(a) - when(b)).map(([node, record]) => {
           const reused = record.reusedFrom !== undefined && (reasons[node] !== undefined || found.sourceRun !== undefined)
           const how = record.status === "skipped" ? "skipped" : reused ? `reused from ${record.reusedFrom}` : "executed"
           const why = reasons[node]?.join("; ") ??
@@ -282,6 +374,10 @@ export const make = (backend: Backend) => {
         yield* print(table([["NODE", "STATUS", "HOW", "WHY", "DURATION", "ATTEMPT"], ...rows]))
         const failed = Object.entries(snapshot.nodes).filter(([, record]) => record.error !== undefined)
         for (const [node, record] of failed) yield* print(`${node}: ${record.error!.message}`)
+        const machine = RunStatus.restore(found.machine)
+        if ((found.status === "paused" || found.status === "suspended") && Result.isSuccess(machine)) {
+          for (const text of Progress.awaiting(run, RunStatus.suspension(machine.success))) yield* print(text)
+        }
       }))).pipe(Command.withDescription("Show a run: each node's status, whether it re-ran or was reused and why, duration, attempt"))
 
   const cancel = Command.make("cancel", {
@@ -301,6 +397,95 @@ export const make = (backend: Backend) => {
         Effect.provide(Runs.layer().pipe(Layer.provideMerge(Layer.merge(backend.store(options), Handler.layerBuiltins))))
       ))).pipe(Command.withDescription("Cancel a run that has not ended"))
 
+  const signal = Command.make("signal", {
+    run: runArgument,
+    name: Argument.String("name").pipe(Argument.withDescription("The signal a `wait` block awaits")),
+    payload: payloadFlag,
+    handlers: handlersFlag
+  }, ({ handlers, name, payload, run }) =>
+    Effect.gen(function*() {
+      const value = yield* parseJson("--payload", Option.getOrUndefined(payload))
+      yield* deliver(run, handlers, (status) =>
+        Problem.badInput(
+          `run ${run} (${status}) does not take signal ${JSON.stringify(name)}: no wait block awaits it, it was already delivered, or the run has ended`,
+          `see what the run awaits with \`ripple show ${run}\``
+        ), (runs) => runs.signal(run, name, value))
+    })).pipe(Command.withDescription("Send a signal to a run's `wait` blocks; a suspended run continues here"))
+
+  const approve = Command.make("approve", {
+    run: runArgument,
+    node: Argument.String("node").pipe(Argument.withDescription("The paused approval node")),
+    payload: payloadFlag,
+    reject: Flag.String("reject").pipe(Flag.withDescription("Reject instead, with this reason (the node fails)"), Flag.optional),
+    handlers: handlersFlag
+  }, ({ handlers, node, payload, reject, run }) =>
+    Effect.gen(function*() {
+      const value = yield* parseJson("--payload", Option.getOrUndefined(payload))
+      yield* deliver(run, handlers, (status) =>
+        Problem.badInput(
+          `run ${run} (${status}) has no approval ${JSON.stringify(node)} waiting`,
+          `see what the run awaits with \`ripple show ${run}\``
+        ), (runs) =>
+        Option.match(reject, {
+          onNone: () => runs.approve(run, node, value),
+          onSome: (reason) => runs.reject(run, node, reason)
+        }))
+    })).pipe(Command.withDescription("Approve (or --reject) a paused approval block; the run continues here"))
+
+  const resume = Command.make("resume", {
+    run: runArgument,
+    handlers: handlersFlag
+  }, ({ handlers, run }) =>
+    Effect.flatMap(handlersOf(handlers), (layer) =>
+      follow(layer, (runs, store) =>
+        Effect.gen(function*() {
+          const found = yield* store.getRun(run)
+          const pausedByPause = Object.values(found.machine.context.dormant).some((reason) => reason._tag === "Pause")
+          switch (found.status) {
+            case "failed":
+            case "running":
+              yield* runs.resume(run)
+              return { runId: run, executing: true }
+            case "paused":
+              if (pausedByPause) {
+                yield* runs.unpause(run)
+                return { runId: run, executing: true }
+              }
+              break
+            case "suspended": {
+              const after = yield* runs.wake(run)
+              if (after !== "suspended") return { runId: run, executing: true }
+              break
+            }
+          }
+          return yield* Problem.badInput(
+            `run ${run} is ${found.status}; nothing to resume now`,
+            found.status === "paused" || found.status === "suspended"
+              ? `it awaits an approval, a signal or a timer: see \`ripple show ${run}\``
+              : "resume continues failed, crashed, paused or due sleeping runs"
+          )
+        }).pipe(Effect.mapError((error) => error instanceof Problem.Problem ? error : problemOfStore(run, error)))))
+  ).pipe(Command.withDescription("Continue a failed or crashed run (only unfinished nodes re-run), a paused run, or a due sleeper"))
+
+  const worker = Command.make("worker", {
+    concurrency: Flag.Int("concurrency").pipe(Flag.withDescription("Runs executed at once (default 16)"), Flag.optional),
+    handlers: handlersFlag
+  }, ({ concurrency, handlers }) =>
+    Effect.gen(function*() {
+      const layer = yield* handlersOf(handlers)
+      const options = yield* databaseOptions
+      const style = styleOf()
+      const progress = Progress.follower(style)
+      yield* backend.work(options, layer, {
+        concurrency: Option.getOrUndefined(concurrency),
+        announce: (text) => process.stdout.write(`${text}\n`),
+        publish: (event) => {
+          const text = event._tag === "RunFinished" ? `run ${event.runId} ${event.status}` : progress.line(event)
+          if (text !== undefined) process.stdout.write(`${event._tag.startsWith("Node") ? `${event.runId.slice(0, 8)} ` : ""}${text}\n`)
+        }
+      })
+    })).pipe(Command.withDescription("Execute queued, crashed and woken runs until stopped (Ctrl-C); run many on one PostgreSQL"))
+
   const migrate = Command.make("migrate", {}, () =>
     Effect.gen(function*() {
       const options = yield* databaseOptions
@@ -308,7 +493,7 @@ export const make = (backend: Backend) => {
       yield* print(applied.length === 0 ? `${database}: schema up to date` : `${database}: applied ${applied.join(", ")}`)
     })).pipe(Command.withDescription("Create or upgrade the database schema (every command also does it when needed)"))
 
-  return ripple.pipe(Command.withSubcommands([run, plan, rerun, runs, show, cancel, migrate]))
+  return ripple.pipe(Command.withSubcommands([run, plan, rerun, runs, show, signal, approve, resume, cancel, worker, migrate]))
 }
 
 // Re-running from a block needs a finished run to reuse; without `--run`, the latest one.
@@ -324,6 +509,12 @@ const requirePrior = (store: RunStore.RunStore["Service"], source: Source.Source
         ))
       )
     )
+
+const parseJson = (flag: string, text: string | undefined): Effect.Effect<Json, Problem.Problem> =>
+  text === undefined ? Effect.succeed(null) : Effect.try({
+    try: () => JSON.parse(text) as Json,
+    catch: (error) => Problem.badInput(`${flag} is not valid JSON: ${(error as Error).message}`, `pass JSON, e.g. ${flag} '{"ok": true}'`)
+  })
 
 const parseInput = (text: string | undefined): Effect.Effect<{ readonly [key: string]: Json }, Problem.Problem> => {
   if (text === undefined) return Effect.succeed({})

@@ -5,7 +5,7 @@
  * **Details**
  *
  * On a terminal the lines carry colours and symbols; otherwise (a pipe, a file, CI) they are plain
- * `key=value`-free text lines without escape codes, one event per line, so they can be grepped.
+ * text without escape codes, one event per line, so they can be grepped.
  *
  * @since 0.1.0
  */
@@ -93,6 +93,10 @@ export const follower = (style: Style) => {
         return tty
           ? `  ${red(style, "✗")} ${event.node} ${red(style, event.error.message)}`
           : `node ${event.node} failed (attempt ${event.attempt}): ${event.error.message}`
+      case "NodeDormant":
+        return tty
+          ? `  ${yellow(style, "⏸")} ${event.node} ${yellow(style, `waiting (${event.reason})`)}`
+          : `node ${event.node} waiting (${event.reason})`
       case "NodeSkipped":
         tally.skipped++
         return tty ? `  ${dim(style, `· ${event.node} skipped (branch not taken)`)}` : `node ${event.node} skipped (branch not taken)`
@@ -116,3 +120,17 @@ export const summary = (style: Style, runId: string, status: RunStatus.Status, t
     ? `${paint(style, "■")} run ${runId} ${paint(style, status)} in ${duration(elapsedMs)}: ${counts}`
     : `run ${runId} ${status} in ${duration(elapsedMs)}: ${counts}`
 }
+
+/**
+ * What a dormant run waits for, and the command that continues it.
+ *
+ * @since 0.1.0
+ */
+export const awaiting = (runId: string, suspension: RunStatus.Suspension): ReadonlyArray<string> => [
+  ...suspension.approvals.map((node) => `  awaiting approval of ${node}: ripple approve ${runId} ${node} (or --reject <reason>)`),
+  ...suspension.signals.map((signal) => `  awaiting signal ${signal}: ripple signal ${runId} ${signal} [--payload <json>]`),
+  ...suspension.pauses.map((node) => `  paused at ${node}: ripple resume ${runId}`),
+  ...(suspension.wakeAt === null
+    ? []
+    : [`  sleeping until ${new Date(suspension.wakeAt).toISOString()}: ripple worker (or ripple resume ${runId} once due)`])
+]

@@ -59,13 +59,16 @@ const fromJson = (file: string, absolute: string): Effect.Effect<Source, Problem
     return { file, workflow: yield* decoded(file, json), handlers: Handler.layerBuiltins }
   })
 
+const importModule = (file: string, absolute: string) =>
+  Effect.tryPromise({
+    try: () => import(pathToFileURL(absolute).href) as Promise<{ readonly workflow?: unknown; readonly handlers?: unknown }>,
+    catch: (error) =>
+      Problem.badInput(`cannot load ${file}: ${error instanceof Error ? error.message : String(error)}`, `fix the module ${file} so that Node can import it`)
+  })
+
 const fromModule = (file: string, absolute: string): Effect.Effect<Source, Problem.Problem> =>
   Effect.gen(function*() {
-    const module = yield* Effect.tryPromise({
-      try: () => import(pathToFileURL(absolute).href) as Promise<{ readonly workflow?: unknown; readonly handlers?: unknown }>,
-      catch: (error) =>
-        Problem.badInput(`cannot load ${file}: ${error instanceof Error ? error.message : String(error)}`, `fix the module ${file} so that Node can import it`)
-    })
+    const module = yield* importModule(file, absolute)
     if (module.workflow === undefined) {
       return yield* Problem.badInput(`${file} does not export \`workflow\``, "add `export const workflow = { ... }` (the workflow JSON) to the module")
     }
@@ -78,6 +81,32 @@ const fromModule = (file: string, absolute: string): Effect.Effect<Source, Probl
     const workflow = yield* decoded(file, module.workflow)
     const handlers = (module.handlers ?? Handler.layerBuiltins) as Layer.Layer<Handler.Handlers>
     return { file, workflow, handlers }
+  })
+
+/**
+ * Loads the `handlers` Layer an ES module exports (for commands that continue stored runs).
+ *
+ * @since 0.1.0
+ */
+export const loadHandlers = (file: string): Effect.Effect<Layer.Layer<Handler.Handlers>, Problem.Problem> =>
+  Effect.gen(function*() {
+    const absolute = yield* existing(file)
+    if (!moduleExtensions.includes(Path.extname(absolute).toLowerCase())) {
+      return yield* Problem.badInput(`--handlers ${file}: expected a .js / .mjs ES module`, "pass the compiled module that exports `handlers`")
+    }
+    const module = yield* importModule(file, absolute)
+    if (!Layer.isLayer(module.handlers)) {
+      return yield* Problem.badInput(`${file} does not export \`handlers\` as a Layer`, "export `handlers = Handler.layer({ type: handler })` from @ripple/runtime")
+    }
+    return module.handlers as Layer.Layer<Handler.Handlers>
+  })
+
+const existing = (file: string): Effect.Effect<string, Problem.Problem> =>
+  Effect.suspend(() => {
+    const absolute = Path.resolve(file)
+    return existsSync(absolute) && statSync(absolute).isFile()
+      ? Effect.succeed(absolute)
+      : Effect.fail(Problem.badInput(`no such file: ${file} (looked at ${absolute})`, "check the path; it is relative to the current directory"))
   })
 
 /**

@@ -9,7 +9,7 @@
  * @since 0.1.0
  */
 import type { RunStatus } from "@ripple/runtime"
-import { Database, Migrations, SqlRunStore } from "@ripple/sql"
+import { Database, Migrations, SqlRunStore, Worker } from "@ripple/sql"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as SqlClient from "effect/sql/SqlClient"
@@ -44,6 +44,8 @@ export const database = (options: Cli.DatabaseOptions): Layer.Layer<Database.Dat
       ? Database.layerFromConfig({ dataDir: options.dataDir })
       : Database.layer({ url: options.url, dataDir: options.dataDir })
   )
+
+const storeAndDatabase = (options: Cli.DatabaseOptions) => mapped(Layer.provideMerge(SqlRunStore.layer, database(options)))
 
 interface RunRow {
   readonly id: string
@@ -88,6 +90,25 @@ const list: Cli.Backend["list"] = (options, filter) =>
 export const backend: Cli.Backend = {
   store: (options) => mapped(Layer.provide(SqlRunStore.layer, database(options))),
   list,
+  submit: (options, workflow, input) =>
+    Worker.submit(workflow, input).pipe(
+      Effect.mapError(problemOf),
+      Effect.provide(storeAndDatabase(options))
+    ),
+  work: (options, handlers, settings) =>
+    Effect.gen(function*() {
+      const worker = yield* Worker.Worker
+      const db = yield* Database.Database
+      settings.announce(`worker ${worker.owner} on ${db.describe}, waiting for runs (Ctrl-C stops)`)
+      return yield* Effect.never
+    }).pipe(
+      Effect.provide(
+        Layer.provideMerge(
+          Worker.layer({ concurrency: settings.concurrency, publish: settings.publish }),
+          Layer.merge(storeAndDatabase(options), handlers)
+        ).pipe(mapped)
+      )
+    ),
   migrate: (options) =>
     Effect.gen(function*() {
       const db = yield* Database.Database

@@ -122,7 +122,7 @@ describe("Plan.runFrom properties", () => {
         const fresh = Model.execute(s.after, { input })
         assert.deepStrictEqual(replay.snapshot.nodes, fresh.snapshot.nodes)
       }),
-      { numRuns: 300 }
+      runs
     )
   })
 
@@ -162,7 +162,7 @@ describe("Plan.runFrom properties", () => {
           assert.strictEqual(replay.snapshot.nodes[key]?.status, record.status, key)
         }
       }),
-      { numRuns: 300 }
+      runs
     )
   })
 
@@ -173,7 +173,7 @@ describe("Plan.runFrom properties", () => {
         const planned = Plan.runFrom({ workflow: s.after, target })
         assert.isTrue(Result.isFailure(planned) && planned.failure._tag === "UnknownTarget")
       }),
-      { numRuns: 200 }
+      runs
     )
   })
 })

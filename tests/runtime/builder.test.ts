@@ -425,6 +425,24 @@ describe("Ripple builder", () => {
       assert.strictEqual(outputs.describe, "2030-02-01 18446744073709551617")
     }))
 
+  it.effect("output schemas: a container over a step with a schema gets decoded items", () =>
+    Effect.gen(function*() {
+      const built = ok(
+        Ripple.workflow("typed-items")
+          .step("days", {
+            output: Schema.Array(Schema.DateFromString),
+            handler: () => Effect.succeed([new Date("2030-01-01T00:00:00.000Z"), new Date("2030-06-01T00:00:00.000Z")])
+          })
+          .parallel("months", { forEach: "days" }, (body) =>
+            body.step("month", (_, ctx) => Effect.succeed(ctx.item.getUTCMonth() + ctx.index * 100)))
+          .output("months")
+          .build()
+      )
+      const { nodes, status } = yield* runToEnd(built.workflow, {}).pipe(Effect.provide(layerOf(built.handlers)))
+      assert.strictEqual(status, "completed")
+      assert.deepStrictEqual(Result.getOrThrow(built.decodeOutputs({ nodes })).months, [{ month: 0 }, { month: 105 }])
+    }))
+
   it.effect("an output its schema refuses fails the step permanently (no retry)", () =>
     Effect.gen(function*() {
       const built = ok(

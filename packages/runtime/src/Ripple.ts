@@ -34,16 +34,24 @@
  * - Names share one space across the whole workflow (steps, routers, containers, built-ins, and the
  *   reserved `trigger`): a repeated name does not compile, and `build` also checks it at run time.
  * - `parallel` / `loop` take a body builder whose steps see the outer outputs and `ctx.item` /
- *   `ctx.index` of the innermost container; the container's output is the array of its
- *   branches/iterations, each the record of the body's exit steps that completed.
+ *   `ctx.index` of the innermost container (`item` is `null` in `count` and `while` containers),
+ *   both referenced in the step's params so a changed item re-runs its branch; the container's
+ *   output is the array of its branches/iterations, each the record of the body's exit steps
+ *   that completed.
  * - `route` runs a handler that picks a branch; steps of untaken branches are skipped, so after the
  *   route their outputs read `null` (typed `T | null`).
  *
  * **Gotchas**
  *
- * - A step that needs only steps of an untaken branch is itself skipped; one that also needs a
- *   completed step runs and reads `null` for the skipped ones (the engine's join rule), though its
- *   type says otherwise. Keep branch results behind the branch or read them through the route.
+ * - Skipping spreads: a step whose needs are all skipped (say, it reads only an untaken branch's
+ *   step) is skipped too, and a later step that also needs a completed step still runs (the
+ *   engine's join rule) and reads `null` for it although its type is not nullable. Keep such
+ *   steps inside the branch, or join branch results directly after the route.
+ * - A body or branch step that needs a step from outside its container or branch makes that step
+ *   upstream of the container or router (a reference may only read DAG ancestors, and an edge
+ *   straight into a gated step would activate it whatever the router decides). The router then
+ *   waits for it, and a change to it plans the router again (the engine's early cutoff reuses a
+ *   router whose own inputs did not change).
  * - `compensate` is recorded in `Built.compensations` only: saga compensation (the rest of issue 9)
  *   is an engine change that will consume it; nothing runs it today. Child workflows (`.child`)
  *   will be one more combinator emitting a block, like `sleep`.
@@ -163,6 +171,8 @@ export interface RouteOptions<I, Out, D extends ReadonlyArray<keyof Out & string
 
 /**
  * How a parallel fans out: one branch per element of an earlier step's array output, or `count`.
+ * Over a step with an `output` schema, each item is decoded as a one-element array with that
+ * schema (so use `Schema.Array(element)`).
  *
  * @since 0.1.0
  */
@@ -552,7 +562,21 @@ export class Finished<I, O, R> {
     const decodeOf = (step: string): Decoder => decoders.get(step) ?? Result.succeed
     const registry: Record<string, Handler.Handler<R>> = {}
     const compensations: Record<string, Compensation<R>> = {}
-    for (const { inContainer, node, type } of steps) {
+    for (const { node, scope, type } of steps) {
+      // The item is the JSON of one element of the iterated step's output: decoded as a one-element
+      // array with that step's schema (element-wise for `Schema.Array`).
+      const over = scope?.over === undefined ? undefined : decoders.get(scope.over)
+      const itemOf = (ctx: Handler.HandlerContext): Effect.Effect<Iteration<unknown> | undefined, BlockError.BlockError> => {
+        if (scope === undefined) return Effect.succeed(undefined)
+        const iteration = ctx.inputs["iteration"] as { readonly index?: number; readonly item?: Json } | undefined
+        const index = iteration?.index ?? 0
+        const item = iteration?.item ?? null
+        if (over === undefined) return Effect.succeed({ index, item })
+        const decoded = over([item])
+        return Result.isSuccess(decoded) && Array.isArray(decoded.success)
+          ? Effect.succeed({ index, item: decoded.success[0] })
+          : Effect.fail(BlockError.permanent(`step ${node.name}: the item does not decode with the schema of ${scope.over}`, decoded))
+      }
       const depsOf = (ctx: Handler.HandlerContext): Effect.Effect<Record<string, unknown>, BlockError.BlockError> => {
         const raw = (ctx.inputs["needs"] ?? {}) as Record<string, Json>
         const deps: Record<string, unknown> = {}
@@ -566,7 +590,10 @@ export class Finished<I, O, R> {
         return Effect.succeed(deps)
       }
       const invoke = (run: Internal.StepFn, deps: Record<string, unknown>, ctx: Handler.HandlerContext) =>
-        Effect.flatMap(decodeInput(ctx.input), (decodedInput) => run(deps, contextOf(ctx, decodedInput, inContainer)))
+        Effect.flatMap(
+          Effect.all([decodeInput(ctx.input), itemOf(ctx)]),
+          ([decodedInput, iteration]) => run(deps, contextOf(ctx, decodedInput, iteration))
+        )
       const run = (ctx: Handler.HandlerContext) => Effect.flatMap(depsOf(ctx), (deps) => invoke(node.run, deps, ctx))
       const schema = node._tag === "Step" ? node.output : undefined
       const encode = schema === undefined ? undefined : Schema.encodeUnknownResult(schema)
@@ -655,23 +682,20 @@ const decodeAggregate = (raw: Json, decoders: ReadonlyMap<string, Decoder>): Res
 }
 
 // Built by hand so the handler's `signal` stays lazy (reading it allocates an AbortController).
-// The iteration is read from the resolved params (see `internal/builder.ts`), not `ctx.loop` /
+// The iteration comes from the resolved params (see `internal/builder.ts`), not `ctx.loop` /
 // `ctx.parallel`, so what the handler sees is exactly what the planner fingerprinted.
-const contextOf = (ctx: Handler.HandlerContext, input: unknown, inContainer: boolean) => {
-  const iteration = ctx.inputs["iteration"] as { readonly index?: number; readonly item?: Json } | undefined
-  return {
-    input,
-    config: ctx.inputs["config"],
-    runId: ctx.runId,
-    node: ctx.node,
-    attempt: ctx.attempt,
-    block: ctx.block,
-    get signal() {
-      return ctx.signal
-    },
-    ...(inContainer ? { item: iteration?.item ?? null, index: iteration?.index ?? 0 } : {})
-  }
-}
+const contextOf = (ctx: Handler.HandlerContext, input: unknown, iteration: Iteration<unknown> | undefined) => ({
+  input,
+  config: ctx.inputs["config"],
+  runId: ctx.runId,
+  node: ctx.node,
+  attempt: ctx.attempt,
+  block: ctx.block,
+  get signal() {
+    return ctx.signal
+  },
+  ...iteration
+})
 
 /**
  * Starts a code-first workflow named `name` (its `Workflow.id`, and the prefix of its block

@@ -149,7 +149,12 @@ interface Placed {
 export interface Translated {
   readonly workflow: Workflow.Workflow
   /** Block type → handler, for every step and router. */
-  readonly steps: ReadonlyArray<{ readonly type: string; readonly node: Extract<Node, { _tag: "Step" | "Route" }>; readonly inContainer: boolean }>
+  readonly steps: ReadonlyArray<{
+    readonly type: string
+    readonly node: Extract<Node, { _tag: "Step" | "Route" }>
+    /** The innermost container of a body step, and the step whose output it iterates over. */
+    readonly scope: Scope | undefined
+  }>
 }
 
 /** The block type a step's handler is registered under: unique per (workflow, step). */
@@ -166,17 +171,17 @@ const paramsOf = (needs: ReadonlyArray<string>, scope: Scope | undefined): Recor
   if (needs.length > 0) params["needs"] = Object.fromEntries(needs.map((d) => [d, { $ref: `blocks.${d}.output` }]))
   if (scope !== undefined) {
     // Only containers over items have an item: a reference to it elsewhere does not resolve.
-    params["iteration"] = scope.items
+    params["iteration"] = scope.over !== undefined
       ? { index: { $ref: `${scope.kind}.index` }, item: { $ref: `${scope.kind}.item` } }
       : { index: { $ref: `${scope.kind}.index` } }
   }
   return params
 }
 
-/** The innermost container of a body step: its kind, and whether it iterates over items. */
-interface Scope {
+/** The innermost container of a body step: its kind, and the step it iterates over (if any). */
+export interface Scope {
   readonly kind: "loop" | "parallel"
-  readonly items: boolean
+  readonly over: string | undefined
 }
 
 const samePrefix = (a: ReadonlyArray<Gate>, b: ReadonlyArray<Gate>): number => {
@@ -264,7 +269,7 @@ export const translate = (
             ...(node.volatile !== undefined ? { volatile: node.volatile } : {}),
             ...(node.retry !== undefined ? { retry: node.retry } : {})
           })
-          steps.push({ type, node, inContainer: scope !== undefined })
+          steps.push({ type, node, scope })
           break
         }
         case "Builtin":
@@ -279,7 +284,7 @@ export const translate = (
             ...(Object.keys(params).length > 0 ? { params } : {}),
             ...(node.retry !== undefined ? { retry: node.retry } : {})
           })
-          steps.push({ type, node, inContainer: scope !== undefined })
+          steps.push({ type, node, scope })
           for (const [handle, body] of node.branches) {
             const inner = [...gates, { router: node.name, handle }]
             const error = visit(body, chain, inner, outerGates, owners, scopes, [...here, "branches", handle])
@@ -309,7 +314,7 @@ export const translate = (
               ...(node.concurrency !== undefined ? { concurrency: node.concurrency } : {})
             })
           }
-          const inner: Scope = { kind: node.container, items: node.over !== undefined }
+          const inner: Scope = { kind: node.container, over: node.over }
           const error = visit(node.body, [...chain, node.name], [], levelGates, levelOwners, [...scopes, inner], [...here, "body"])
           if (error !== undefined) return error
           break

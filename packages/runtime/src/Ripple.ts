@@ -257,32 +257,12 @@ export interface Built<I, O, R> {
 export type BuilderError = Internal.BuilderError
 
 /**
- * Two nodes share a name.
+ * The errors of `build`, as classes (values and types): `DuplicateStep`, `InvalidStepName`,
+ * `UnknownStep`, `InvalidWorkflow`.
  *
  * @since 0.1.0
  */
-export const DuplicateStep = Internal.DuplicateStep
-
-/**
- * A name is empty or contains a character reserved by the node-id codec.
- *
- * @since 0.1.0
- */
-export const InvalidStepName = Internal.InvalidStepName
-
-/**
- * A step needs, or an output names, a step that is not visible there.
- *
- * @since 0.1.0
- */
-export const UnknownStep = Internal.UnknownStep
-
-/**
- * The translation does not validate (`Workflow.decode`).
- *
- * @since 0.1.0
- */
-export const InvalidWorkflow = Internal.InvalidWorkflow
+export { DuplicateStep, InvalidStepName, InvalidWorkflow, UnknownStep } from "./internal/builder.ts"
 
 /**
  * The block type a step's handler is registered under: `ripple:<workflow>/<step>`.

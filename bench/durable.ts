@@ -9,7 +9,12 @@
  * Round trips are the SQL statements the client sent (counted from effect/sql's client spans);
  * rows written are the inserted + updated rows of the bench schema's tables (`pg_stat_user_tables`,
  * read after the pool closed so every backend flushed its counters). Everything runs in a fresh
- * schema, dropped at the end. DBOS is not measured (see RESULT `ratioVsDbos: null`).
+ * schema, dropped at the end.
+ *
+ * DBOS Transact runs the same two workloads on the same server in the same invocation
+ * (`bench/dbos/run.mjs`, its own package.json, installed there on first use and never part of the
+ * root install; its system database is `ripple_bench_dbos_sys`). `ratioVsDbos` is our concurrent
+ * nodes/s (`Runs` over `SqlRunStore`) ÷ DBOS steps/s; `RIPPLE_BENCH_DBOS=0` skips DBOS.
  *
  * Prints a table, then `RESULT {...}` as the last line.
  */
@@ -24,7 +29,11 @@ import * as Reactivity from "effect/reactivity/Reactivity"
 import * as Redacted from "effect/Redacted"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as Tracer from "effect/Tracer"
+import { execFileSync } from "node:child_process"
+import * as Fs from "node:fs"
 import * as Os from "node:os"
+import * as Path from "node:path"
+import { fileURLToPath } from "node:url"
 
 const serverUrl = process.env.DATABASE_URL !== undefined && process.env.DATABASE_URL !== ""
   ? process.env.DATABASE_URL
@@ -167,6 +176,31 @@ const measure = async (workload: keyof typeof workloads, store: Store, repeat: n
 
 const REPEATS = 3
 
+interface Dbos {
+  readonly linearMsPerStep: number
+  readonly linearStepsPerSec: number
+  readonly concurrentStepsPerSec: number
+}
+
+const dbos = (): Dbos | undefined => {
+  if (process.env.RIPPLE_BENCH_DBOS === "0") return undefined
+  const dir = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..", "dbos")
+  try {
+    if (!Fs.existsSync(Path.join(dir, "node_modules", "@dbos-inc", "dbos-sdk"))) {
+      execFileSync("npm", ["install", "--no-audit", "--no-fund"], { cwd: dir, stdio: "ignore" })
+    }
+    const out = execFileSync(process.execPath, [Path.join(dir, "run.mjs")], {
+      env: { ...process.env, DATABASE_URL: serverUrl },
+      encoding: "utf8"
+    })
+    const last = out.trim().split("\n").at(-1)!
+    return JSON.parse(last) as Dbos
+  } catch (error) {
+    console.error(`DBOS not measured: ${error instanceof Error ? error.message : String(error)}`)
+    return undefined
+  }
+}
+
 const main = async () => {
   const table: Array<Row> = []
   for (const workload of ["linear", "concurrent"] as const) {
@@ -180,6 +214,7 @@ const main = async () => {
       table.push(samples[Math.floor(samples.length / 2)]!)
     }
   }
+  const other = dbos()
   const fmt = (x: number | null, digits = 2) => (x === null ? "-" : x.toFixed(digits))
   console.log(`load average ${Os.loadavg().map((l) => l.toFixed(2)).join(" ")}, ${Os.cpus().length} cpus, server ${new URL(serverUrl).host}`)
   console.log("workload    store            nodes      ms   nodes/s  trips/node  rows/node  p50 ms/node  p95 ms/node")
@@ -191,6 +226,11 @@ const main = async () => {
         fmt(row.p95, 3).padStart(12)
       }`
     )
+  }
+  if (other !== undefined) {
+    console.log(`DBOS 5.3   linear ${other.linearMsPerStep.toFixed(3)} ms/step (${other.linearStepsPerSec.toFixed(0)} steps/s), concurrent ${
+      other.concurrentStepsPerSec.toFixed(0)
+    } steps/s`)
   }
   const find = (workload: Row["workload"], store: Store) => table.find((r) => r.workload === workload && r.store === store)!
   const linearSql = find("linear", "postgres")
@@ -206,7 +246,12 @@ const main = async () => {
     rowsPerNode: Number(concurrentSql.rowsPerNode!.toFixed(3)),
     overheadP50Ms: Number((linearSql.p50! - linearMemory.p50!).toFixed(3)),
     overheadP95Ms: Number((linearSql.p95! - linearMemory.p95!).toFixed(3)),
-    ratioVsDbos: null
+    dbosConcurrentStepsPerSec: other === undefined ? null : Math.round(other.concurrentStepsPerSec),
+    dbosLinearMsPerStep: other === undefined ? null : Number(other.linearMsPerStep.toFixed(3)),
+    ratioVsDbos: other === undefined ? null : Number((concurrentSql.nodesPerSec / other.concurrentStepsPerSec).toFixed(2)),
+    workerRatioVsDbos: other === undefined
+      ? null
+      : Number((find("concurrent", "postgres worker").nodesPerSec / other.concurrentStepsPerSec).toFixed(2))
   }
   console.log(`RESULT ${JSON.stringify(result)}`)
 }

@@ -7,7 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { afterAll, beforeAll } from "vitest"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { editedCopy, example, type Result, ripple, runIdOf, type Where } from "./ripple.ts"
+import { editedCopy, example, type Result, ripple, runIdOf, spawnRipple, type Where } from "./ripple.ts"
 
 /** What a backend provides to the scenario. */
 export interface Setup {
@@ -51,7 +51,7 @@ export const scenario = (name: string, setup: () => Promise<Setup>, teardown: ()
     it("prints help and version", async () => {
       const help = await run("--help")
       ok(help)
-      for (const command of ["run", "plan", "rerun", "runs", "show", "cancel", "migrate"]) assert.include(help.stdout, `  ${command} `)
+      for (const command of ["run", "plan", "rerun", "runs", "show", "signal", "approve", "resume", "cancel", "worker", "migrate"]) assert.include(help.stdout, `  ${command} `)
       const version = await run("--version")
       ok(version)
       assert.match(version.stdout, /\d+\.\d+\.\d+/)
@@ -170,6 +170,12 @@ export const scenario = (name: string, setup: () => Promise<Setup>, teardown: ()
       ok(shown)
       assert.match(shown.stdout, /boom\s+failed/)
       assert.include(shown.stdout, "out of coffee")
+      // Resume re-runs only the failed node, here; it fails again.
+      const resumed = await run("resume", runIdOf(result))
+      assert.strictEqual(resumed.code, 1, resumed.stdout + resumed.stderr)
+      assert.include(resumed.stdout, "(resume)")
+      assert.include(resumed.stdout, "node boom failed")
+      assert.notInclude(resumed.stdout, "node start started")
     })
 
     it("runs an ES module workflow with custom Effect handlers", async () => {
@@ -181,8 +187,68 @@ export const scenario = (name: string, setup: () => Promise<Setup>, teardown: ()
       assert.include(listed.stdout, runIdOf(result))
     })
 
+    it("pauses at an approval (exit 3); approve continues the run here", async () => {
+      const paused = await run("run", example("content-pipeline.json"))
+      assert.strictEqual(paused.code, 3, paused.stdout + paused.stderr)
+      const id = runIdOf(paused)
+      assert.include(paused.stdout, "node summarize@2 completed")
+      assert.include(paused.stdout, "node review waiting (approval)")
+      assert.include(paused.stdout, `awaiting approval of review: ripple approve ${id} review`)
+      bad(await run("approve", id, "publish"), `run ${id} (paused) has no approval "publish" waiting`)
+      const approved = await run("approve", id, "review", "--payload", "{\"by\": \"editor\"}")
+      ok(approved)
+      assert.include(approved.stdout, "node publish completed")
+      assert.match(approved.stdout, new RegExp(`run ${id} completed`))
+    })
+
+    it("suspends on a wait (exit 3) until its signal; cancels a dormant run", async () => {
+      Fs.writeFileSync(Path.join(dir, "payment.json"), JSON.stringify({
+        version: 1,
+        id: "payment",
+        blocks: [
+          { id: "start", type: "trigger" },
+          { id: "paid", type: "wait", params: { signal: "payment" } },
+          { id: "receipt", type: "template", params: { template: "paid {{amount}}", values: { amount: { $ref: "blocks.paid.output.amount" } } } },
+          { id: "out", type: "response", params: { value: { $ref: "blocks.receipt.output" } } }
+        ],
+        edges: [{ source: "start", target: "paid" }, { source: "paid", target: "receipt" }, { source: "receipt", target: "out" }]
+      }))
+      const suspended = await run("run", "payment.json")
+      assert.strictEqual(suspended.code, 3, suspended.stdout + suspended.stderr)
+      const id = runIdOf(suspended)
+      assert.include(suspended.stdout, "node paid waiting (signal)")
+      bad(await run("signal", id, "refund"), `does not take signal "refund"`)
+      const signalled = await run("signal", id, "payment", "--payload", "{\"amount\": 42}")
+      ok(signalled)
+      assert.include(signalled.stdout, "node receipt completed")
+      const shown = await run("show", id)
+      assert.match(shown.stdout, /receipt\s+completed\s+executed/)
+      const again = await run("run", "payment.json")
+      assert.strictEqual(again.code, 3)
+      const cancelled = await run("cancel", runIdOf(again))
+      ok(cancelled)
+      assert.include(cancelled.stdout, "suspended -> cancelled")
+    })
+
     it("refuses to cancel a run that has ended", async () => {
       bad(await run("cancel", first), `run ${first} already ended (completed)`)
+    })
+
+    it("queues a run that a worker executes", async () => {
+      const queued = await run("run", example("support-triage.json"), "--queue", "--input", triageInput)
+      ok(queued)
+      const id = /^run (\S+) queued/m.exec(queued.stdout)?.[1]
+      assert.isDefined(id)
+      const worker = spawnRipple(s.where, "worker", "--concurrency", "2")
+      const deadline = Date.now() + 60_000
+      while (!worker.output().includes(`run ${id} completed`) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+      worker.child.kill("SIGINT")
+      await worker.exited
+      assert.include(worker.output(), `run ${id} completed`, worker.output())
+      const shown = await run("show", id!)
+      assert.include(shown.stdout, `run ${id}  workflow support-triage  completed`)
     })
 
     it("migrates (up to date)", async () => {

@@ -111,6 +111,18 @@ const nodeOf = (instance: string): string => NodeId.format(Result.getOrThrow(Nod
 const essence = (nodes: Snapshot.Snapshot["nodes"]) =>
   Object.fromEntries(Object.entries(nodes).map(([id, r]) => [id, [r.status, r.output ?? null, r.decision ?? null] as const]).sort())
 
+const layerOf = (handlers: Layer.Layer<Handler.Handlers>) =>
+  Runs.layer().pipe(Layer.provideMerge(RunStore.layerMemory), Layer.provideMerge(handlers))
+
+const runToEnd = (workflow: Workflow.Workflow, input: { readonly [key: string]: Json }) =>
+  Effect.gen(function*() {
+    const runs = yield* Runs.Runs
+    const store = yield* RunStore.RunStore
+    const { runId } = yield* runs.start(workflow, input)
+    assert.strictEqual(yield* runs.wait(runId), "completed")
+    return { runId, snapshot: yield* store.snapshot(runId) }
+  })
+
 /** Runs `before` on a fresh in-memory store, then run-from-block with `after`; returns both snapshots. */
 const runFromOnce = (
   before: Workflow.Workflow,
@@ -130,7 +142,7 @@ const runFromOnce = (
     const again = yield* runs.runFrom(after, { target, run: first.runId })
     assert.strictEqual(yield* runs.wait(again.runId), "completed")
     return { prior, plan: again.plan, snapshot: yield* store.snapshot(again.runId), executed: new Map(calls) }
-  }).pipe(Effect.provide(Runs.layer().pipe(Layer.provideMerge(RunStore.layerMemory), Layer.provideMerge(handlers))))
+  }).pipe(Effect.provide(layerOf(handlers)))
 
 const config = fc.record({ a: fc.integer({ min: -3, max: 3 }), b: fc.integer({ min: 1, max: 3 }), c: fc.integer({ min: 0, max: 2 }) })
 const targets = ["trigger", "a", "b", "c", "r", "e", "o", "items", "each", "sq", "d"] as const
@@ -146,22 +158,34 @@ describe("Ripple builder: code-first and hand-written JSON are the same workflow
     )
   })
 
-  it("full plans and run-from-block plans agree for any edit and target", () => {
+  it("full plans agree", () => {
     fc.assert(
-      fc.property(config, config, fc.constantFrom(...targets), fc.integer({ min: -5, max: 5 }), (before, after, target, n) => {
-        const built = build(after, new Map())
-        assert.deepStrictEqual(planOk(Plan.full(built.workflow)), planOk(Plan.full(handWritten(after))))
-        // A prior snapshot of the code-first `before`, planned against by both `after` versions.
-        const prior = Plan.full(build(before, new Map()).workflow)
-        assert.isTrue(Result.isSuccess(prior))
-        const snapshot = Result.getOrThrow(prior).state
-        const input = { n }
-        const code = planOk(Plan.runFrom({ workflow: built.workflow, snapshot: { ...snapshot, input }, target }))
-        const json = planOk(Plan.runFrom({ workflow: handWritten(after), snapshot: { ...snapshot, input }, target }))
-        assert.deepStrictEqual(code, json)
+      fc.property(config, (cfg) => {
+        assert.deepStrictEqual(planOk(Plan.full(build(cfg, new Map()).workflow)), planOk(Plan.full(handWritten(cfg))))
       })
     )
   })
+
+  it.effect("run-from-block plans agree for any edit and every target, against the snapshot of a real run", () =>
+    Effect.promise(() =>
+      fc.assert(
+        fc.asyncProperty(config, config, fc.integer({ min: -5, max: 5 }), async (before, after, n) => {
+          const prior = build(before, new Map())
+          const snapshot = await Effect.runPromise(
+            Effect.map(runToEnd(prior.workflow, { n }), (run) => run.snapshot).pipe(Effect.provide(layerOf(prior.handlers)))
+          )
+          const code = build(after, new Map()).workflow
+          for (const target of targets) {
+            assert.deepStrictEqual(
+              planOk(Plan.runFrom({ workflow: code, snapshot, target })),
+              planOk(Plan.runFrom({ workflow: handWritten(after), snapshot, target })),
+              target
+            )
+          }
+        }),
+        { numRuns: 40 }
+      )
+    ))
 
   it.effect("runs agree: full runs, run-from-block runs and their plans; a run-from executes exactly the plan's re-run steps", () =>
     Effect.promise(() =>

@@ -19,6 +19,15 @@
  *
  * Invalid params are permanent (non-retryable) `BlockError`s.
  *
+ * The engine itself implements three more types, which no handler can replace (`Engine.intrinsicTypes`):
+ *
+ * - `approval` — `{ reason? }`; pauses its branch until `Runs.approve` (output: the payload) or
+ *   `Runs.reject` (the node fails with `rejected: <reason>`).
+ * - `wait` — `{ signal }`; suspends its branch until `Runs.signal(run, signal, payload)`; output:
+ *   the payload. A signal sent before the node is reached is kept and taken at once.
+ * - `sleep` — `{ ms }` or `{ until }` (epoch ms or an ISO date); suspends its branch until then, on
+ *   the effect `Clock`; output: `{ wakeAt }`.
+ *
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"

@@ -6,7 +6,7 @@
  *
  * - Everything that can be refused is refused before anything is written: an invalid workflow
  *   (`Workflow.decode`), the input (missing, unknown or mistyped keys, through `Workflow.inputsFor`),
- *   a workflow the engine cannot execute (a container, a block type without handler), a plan error.
+ *   a workflow the engine cannot execute (a block type without handler), a plan error.
  * - Workflow values are treated as immutable: validation, expansion, the full plan and the version
  *   are computed once per value.
  * - A started run executes in a fiber owned by the layer (closing the layer cancels unfinished

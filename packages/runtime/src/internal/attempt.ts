@@ -65,7 +65,7 @@ const invoke = (handler: Handler.Handler, ctx: NodeContext): Effect.Effect<Handl
 }
 
 /**
- * Every attempt of a node: the handler (missing: a permanent failure), retried by the block's
+ * Every attempt of a node (the first handler call happens now, as the effect is built): the handler (missing: a permanent failure), retried by the block's
  * policy (each attempt after the first announced through `retrying`), in a span with `tracing`.
  */
 export const attempts = (
@@ -78,7 +78,7 @@ export const attempts = (
   let effect: Effect.Effect<Handler.Output, BlockError.BlockError> = handler === undefined
     ? Effect.fail(BlockError.permanent(`no handler for block type ${JSON.stringify(block.type)}`))
     : block.retry === undefined || block.retry.maxAttempts <= 1
-    ? Effect.suspend(() => invoke(handler, ctx))
+    ? invoke(handler, ctx)
     : Effect.retry(
       Effect.suspend(() => {
         if (ctx.attempt > 0) retrying(ctx)

@@ -500,20 +500,28 @@ const typeOfJson = (value: Json): string =>
 const matchesType = (type: InputDeclaration["type"], value: Json): boolean =>
   type === "json" || typeOfJson(value) === type
 
-const checkIds = (workflow: Workflow): WorkflowError | undefined => {
-  const seen = new Map<string, JsonPath>()
-  const entries: Array<readonly [string, JsonPath]> = [
-    ...workflow.blocks.map((b, i) => [b.id, ["blocks", i, "id"]] as const),
-    ...(workflow.loops ?? []).map((l, i) => [l.id, ["loops", i, "id"]] as const),
-    ...(workflow.parallels ?? []).map((p, i) => [p.id, ["parallels", i, "id"]] as const)
-  ]
-  for (const [id, path] of entries) {
-    if (id.length === 0) return new InvalidId({ id, path })
-    const character = NodeId.reservedCharacterOf(id)
-    if (character !== undefined) return new ReservedCharacter({ id, character, path })
-    const firstPath = seen.get(id)
-    if (firstPath !== undefined) return new DuplicateId({ id, path, firstPath })
-    seen.set(id, path)
+/** Ids are checked in document order: blocks, then loops, then parallels. */
+const idSections = ["blocks", "loops", "parallels"] as const
+
+const idPath = (section: number, i: number): JsonPath => [idSections[section]!, i, "id"]
+
+/**
+ * Checks ids and fills `seen` with every id (then the set of known ids). Paths are built only for
+ * errors: `seen` maps an id to its section and position, not to a path array per id.
+ */
+const checkIds = (workflow: Workflow, seen: Map<string, number>): WorkflowError | undefined => {
+  const sections = [workflow.blocks, workflow.loops ?? [], workflow.parallels ?? []] as const
+  for (let section = 0; section < sections.length; section++) {
+    const items = sections[section]!
+    for (let i = 0; i < items.length; i++) {
+      const id = items[i]!.id
+      if (id.length === 0) return new InvalidId({ id, path: idPath(section, i) })
+      const character = NodeId.reservedCharacterOf(id)
+      if (character !== undefined) return new ReservedCharacter({ id, character, path: idPath(section, i) })
+      const first = seen.get(id)
+      if (first !== undefined) return new DuplicateId({ id, path: idPath(section, i), firstPath: idPath(first % 3, Math.floor(first / 3)) })
+      seen.set(id, i * 3 + section)
+    }
   }
   return undefined
 }
@@ -527,9 +535,9 @@ const requiredField = (container: Container): "count" | "items" | "condition" =>
   container.kind === "count" ? "count" : container.kind === "while" ? "condition" : "items"
 
 const checkContainers = (
-  workflow: Workflow,
   containers: ReadonlyArray<Container>,
-  parent: Map<string, string>
+  parent: Map<string, string>,
+  known: ReadonlyMap<string, unknown>
 ): WorkflowError | undefined => {
   for (const c of containers) {
     if (c.body.length === 0) {
@@ -543,7 +551,6 @@ const checkContainers = (
       return new MissingMaxIterations({ id: c.id, path: [...c.path, "maxIterations"] })
     }
   }
-  const known = new Set<string>([...workflow.blocks.map((b) => b.id), ...containers.map((c) => c.id)])
   const claimedAt = new Map<string, JsonPath>()
   for (const c of containers) {
     for (let m = 0; m < c.body.length; m++) {
@@ -569,7 +576,7 @@ const checkContainers = (
   return undefined
 }
 
-const checkEdges = (workflow: Workflow, parent: ReadonlyMap<string, string>, known: ReadonlySet<string>) => {
+const checkEdges = (workflow: Workflow, parent: ReadonlyMap<string, string>, known: ReadonlyMap<string, unknown>) => {
   for (let e = 0; e < workflow.edges.length; e++) {
     const { source, target } = workflow.edges[e]!
     for (const [side, id] of [["source", source], ["target", target]] as const) {
@@ -584,7 +591,7 @@ const checkEdges = (workflow: Workflow, parent: ReadonlyMap<string, string>, kno
   return undefined
 }
 
-const checkDeclarations = (workflow: Workflow, known: ReadonlySet<string>): WorkflowError | undefined => {
+const checkDeclarations = (workflow: Workflow, known: ReadonlyMap<string, unknown>): WorkflowError | undefined => {
   const outputs = workflow.outputs ?? []
   for (let o = 0; o < outputs.length; o++) {
     if (!known.has(outputs[o]!)) return new UnknownOutput({ id: outputs[o]!, path: ["outputs", o] })
@@ -815,9 +822,10 @@ export const decode = (input: unknown): Result.Result<Workflow, WorkflowError> =
   const workflow = shaped.success
   const containers = containersOf(workflow)
   const parent = new Map<string, string>()
-  const known = new Set<string>([...workflow.blocks.map((b) => b.id), ...containers.map((c) => c.id)])
-  const structural = checkIds(workflow) ??
-    checkContainers(workflow, containers, parent) ??
+  // Every block and container id, once `checkIds` has passed.
+  const known = new Map<string, number>()
+  const structural = checkIds(workflow, known) ??
+    checkContainers(containers, parent, known) ??
     checkEdges(workflow, parent, known) ??
     checkDeclarations(workflow, known)
   if (structural !== undefined) return Result.fail(structural)
@@ -832,7 +840,7 @@ export const decode = (input: unknown): Result.Result<Workflow, WorkflowError> =
  *
  * @since 0.1.0
  */
-export const encode = (workflow: Workflow): Json => encodeShape(workflow) as Json
+export const encode = (workflow: Workflow): Json => (Shape.wellFormed(workflow) ?? encodeShape(workflow)) as Json
 
 /**
  * The run input of a workflow: declared defaults filled in, and every key checked against the

@@ -5,7 +5,7 @@
  * `wellFormed` accepts only input that the schema decoder certainly accepts, and then returns what
  * the decoder returns: fresh objects for structs (keys in schema order, absent optional keys left
  * out), fresh arrays and records (keys in input order), JSON values shared, not copied. For anything
- * else (including everything unusual: non-plain objects, symbol or non-enumerable keys,
+ * else (including everything unusual: non-plain objects, symbol keys,
  * `__proto__` keys, very deep JSON) it returns `undefined` and the caller runs the schema decoder,
  * so the errors stay exactly the schema's.
  */
@@ -22,10 +22,14 @@ const isPlain = (value: unknown): value is { readonly [key: string]: unknown } =
   return prototype === Object.prototype || prototype === null
 }
 
-/** Own keys, or `undefined` when some own key is a symbol, non-enumerable or `__proto__`. */
+/**
+ * Enumerable own keys, or `undefined` when there is a symbol key or a `__proto__` key. (Like the
+ * schema decoder, which reads records with `Object.keys` and never counts non-enumerable keys as
+ * excess.)
+ */
 const plainKeys = (value: object): Array<string> | undefined => {
   const keys = Object.keys(value)
-  if (Reflect.ownKeys(value).length !== keys.length) return undefined
+  if (Object.getOwnPropertySymbols(value).length > 0) return undefined
   for (let k = 0; k < keys.length; k++) if (keys[k] === "__proto__") return undefined
   return keys
 }

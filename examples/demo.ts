@@ -1,91 +1,74 @@
 /**
- * The demo behind `npm start` (until the `ripple` CLI lands): run a workflow in memory, edit one
- * block, show the run-from-block plan, re-run from that block and show what was reused and why.
+ * The demo behind `npm start`: the `ripple` CLI, embedded, on a fresh embedded database (PGlite in
+ * a temporary directory, removed at the end, so the demo can be run again and again).
  *
- * Usage: node examples/dist/demo.js [workflow.json] [block to edit] [new value]
+ * 1. a full run of the support-triage workflow,
+ * 2. an edit to one block (the signature),
+ * 3. `ripple plan --from signature`: what a re-run would re-execute and reuse, and why,
+ * 4. `ripple rerun --from signature`: only the edited block and what reads it run again,
+ * 5. `ripple show`: per node, reused or re-run and why,
+ * 6. a long-lived run: the content pipeline pauses for an editor's approval, then `ripple approve`.
+ *
+ * Usage: node examples/dist/demo.js
  */
-import { Plan, Workflow } from "@ripple/core"
-import { Handler, Runs, RunStore } from "@ripple/runtime"
+import { Cli, Platform, Store } from "@ripple/cli"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Stream from "effect/Stream"
-import * as Result from "effect/Result"
-import { readFileSync } from "node:fs"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 
-const here = fileURLToPath(new URL("..", import.meta.url))
-const [file = `${here}support-triage.json`, edited = "signature", value = "Ripple support, weekend rota"] =
-  process.argv.slice(2)
+const root = fileURLToPath(new URL("../../", import.meta.url))
+const temp = Fs.mkdtempSync(Path.join(Os.tmpdir(), "ripple-demo-"))
+const dataDir = Path.join(temp, "db")
+const database: Cli.DatabaseOptions = { url: undefined, dataDir }
+const main = Cli.main(Store.backend)
 
-const decoded = Workflow.decode(JSON.parse(readFileSync(file, "utf8")))
-if (Result.isFailure(decoded)) {
-  console.error(`${file} is not a valid workflow: ${decoded.failure.message}`)
-  process.exit(2)
-}
-const workflow = decoded.success
-const input = { subject: "Login fails", body: "The sign-in page says my token expired.", tier: "free" }
+const say = (text: string) => Effect.sync(() => console.log(text))
 
-// The same workflow with one block's `value` param changed, as a user would edit it in a UI.
-const edit = (w: Workflow.Workflow): Workflow.Workflow => ({
-  ...w,
-  blocks: w.blocks.map((block) =>
-    block.id === edited ? { ...block, params: { ...block.params, value } } : block
-  )
-})
+// Runs one `ripple` command in this process, echoing it first; fails on an unexpected exit code.
+const ripple = (expected: number, ...args: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    yield* say(`\n$ ripple ${args.map((a) => /[\s{"]/.test(a) ? `'${a}'` : a).join(" ")}`)
+    const code = yield* main([...args, "--data-dir", dataDir])
+    if (code !== expected) return yield* Effect.fail(new Error(`ripple ${args[0]} exited ${code}, expected ${expected}`))
+  })
 
-const line = (text: string) => Effect.sync(() => console.log(text))
-
-// Prints one line per node event until the run finishes.
-const follow = (runs: Runs.Runs["Service"], runId: string) =>
-  runs.events(runId).pipe(
-    Stream.runForEach((event) => {
-      switch (event._tag) {
-        case "NodeCompleted":
-          return line(`  ✓ ${event.node}${event.decision === undefined ? "" : `  → ${event.decision}`}`)
-        case "NodeReused":
-          return line(`  ↺ ${event.node}  reused (${event.reasons.join(", ")})`)
-        case "NodeSkipped":
-          return line(`  · ${event.node}  skipped (branch not taken)`)
-        case "NodeFailed":
-          return line(`  ✗ ${event.node}  ${event.error.message}`)
-        case "RunFinished":
-          return line(`  run ${event.runId}: ${event.status}`)
-        default:
-          return Effect.void
-      }
-    })
-  )
+const newestRun = (workflowId: string) =>
+  Effect.map(Store.backend.list(database, { workflowId, status: undefined }), (runs) => runs[0]!.id)
 
 const program = Effect.gen(function*() {
-  const runs = yield* Runs.Runs
-  const store = yield* RunStore.RunStore
+  process.chdir(root)
+  const edited = Path.join(temp, "support-triage.json")
+  const workflow = JSON.parse(Fs.readFileSync("examples/support-triage.json", "utf8"))
+  workflow.blocks.find((b: { id: string }) => b.id === "signature").params.value = "Ripple support, weekend rota"
+  Fs.writeFileSync(edited, JSON.stringify(workflow, null, 2))
 
-  yield* line(`▶ Full run of ${workflow.id} with ${JSON.stringify(input)}`)
-  const first = yield* runs.start(workflow, input)
-  yield* follow(runs, first.runId)
-  const before = yield* store.snapshot(first.runId)
+  yield* say(`Ripple demo — embedded database in ${dataDir} (every command below also gets --data-dir ${dataDir})`)
+  yield* say("\n1. A full run of a support-triage workflow:")
+  yield* ripple(0, "run", "examples/support-triage.json", "--input", JSON.stringify({ subject: "Login fails", body: "The sign-in page says my token expired." }))
 
-  const next = edit(workflow)
-  yield* line(`\n✎ Edit: ${edited}.params.value = ${JSON.stringify(value)}`)
-  const plan = yield* runs.plan(next, { target: edited })
-  yield* line(`\n▶ Plan of a re-run from ${edited} (nothing executed yet):\n`)
-  yield* line(Plan.explain(plan))
-  yield* line(`\nMermaid:\n${Plan.toMermaid(plan)}`)
+  yield* say(`\n2. Edit one block: signature.params.value = "Ripple support, weekend rota" (saved as ${edited})`)
+  yield* say("\n3. What would a re-run from the edited block do? (a dry run: nothing is written)")
+  yield* ripple(0, "plan", edited, "--from", "signature")
 
-  yield* line(`\n▶ Re-run from ${edited}`)
-  const second = yield* runs.runFrom(next, { target: edited })
-  yield* follow(runs, second.runId)
-  const after = yield* store.snapshot(second.runId)
+  yield* say("\n4. Re-run from the edited block. Upstream results are reused. isPro was planned (it comes after")
+  yield* say("   signature), but nothing it reads changed, so it is reused at run time too (early cutoff).")
+  yield* ripple(0, "rerun", edited, "--from", "signature")
 
-  const outputOf = (snapshot: typeof before, node: string) => JSON.stringify(snapshot.nodes[node]?.output ?? null)
-  yield* line(`\nObserved output before: ${outputOf(before, "outcome")}`)
-  yield* line(`Observed output after:  ${outputOf(after, "outcome")}`)
-  yield* line(`Re-executed ${plan.rerun.length} of ${plan.rerun.length + plan.reused.length} nodes.`)
+  yield* say("\n5. The re-run, node by node:")
+  yield* ripple(0, "show", yield* newestRun("support-triage"))
+
+  yield* say("\n6. A long-lived run: the content pipeline fans out, refines in a loop, then waits for an editor (exit 3):")
+  yield* ripple(3, "run", "examples/content-pipeline.json")
+  yield* ripple(0, "approve", yield* newestRun("content-pipeline"), "review", "--payload", JSON.stringify({ by: "editor" }))
+  yield* say("\nDone. Try `ripple --help`, or the same commands against PostgreSQL with DATABASE_URL set.")
 })
 
-const layer = Runs.layer().pipe(Layer.provideMerge(Layer.mergeAll(RunStore.layerMemory, Handler.layerBuiltins)))
-
-Effect.runPromise(program.pipe(Effect.provide(layer))).catch((error: unknown) => {
+Effect.runPromise(program.pipe(
+  Effect.provide(Platform.layer),
+  Effect.ensuring(Effect.sync(() => Fs.rmSync(temp, { recursive: true, force: true })))
+)).catch((error: unknown) => {
   console.error(error)
   process.exit(1)
 })

@@ -355,7 +355,13 @@ export const make = (backend: Backend) => {
         const when = (record: (typeof snapshot.nodes)[string]) => record.startedAt ?? record.finishedAt ?? Number.MAX_SAFE_INTEGER
         const rows = Object.entries(snapshot.nodes).sort(([, a], [, b]) => when(a) - when(b)).map(([node, record]) => {
           const reused = record.reusedFrom !== undefined && (reasons[node] !== undefined || found.sourceRun !== undefined)
-          const how = record.status === "skipped" ? "skipped" : reused ? `reused from ${record.reusedFrom}` : "executed"
+          const how = record.status === "skipped"
+            ? "skipped"
+            : !reused
+            ? "executed"
+            : record.reusedFrom === found.sourceRun
+            ? "reused"
+            : `reused from ${record.reusedFrom}`
           const why = reasons[node]?.join("; ") ??
             (record.status === "skipped"
               ? "branch not taken"

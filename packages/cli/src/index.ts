@@ -15,3 +15,5 @@ export * as Problem from "./Problem.ts"
 export * as Progress from "./Progress.ts"
 /** The default backend: `SqlRunStore` on PostgreSQL or embedded PGlite. */
 export * as Store from "./Store.ts"
+/** The Node services `Cli.main` needs. */
+export * as Platform from "./Platform.ts"

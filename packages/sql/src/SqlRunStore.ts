@@ -4,14 +4,20 @@
  *
  * **Details**
  *
- * - `journal` is one statement: the run row is updated (diagnostics move forward) and the batch is
- *   upserted into `ripple_journal` in the same implicit transaction; a `Reused` entry whose source
- *   run is stored is copied server-side (`INSERT … SELECT` from the source run's rows), its record
- *   is never read back.
- * - `transition` restores the persisted `RunStatus` machine, offers the event and writes the result
- *   with a compare-and-set on the row's revision, so concurrent writers never lose an update and an
- *   illegal event writes nothing. A run settling as completed or failed becomes the latest of its
+ * - `journal` is one statement (one implicit transaction): the run row is locked for share (and
+ *   must hold the lease, when fenced) and the batch is upserted into `ripple_journal`; a `Reused`
+ *   entry whose source run is stored is copied server-side (`INSERT … SELECT` from the source
+ *   run's rows), its record is never read back. The run row is not rewritten per node: the last
+ *   started and completed node are read from the journal, and diagnostics only move forward.
+ * - `transition` restores the persisted `RunStatus` machine (cached from this store's last read or
+ *   write), offers the event and writes the result with a compare-and-set on the row's revision:
+ *   concurrent writers never lose an update, a stale cache only costs a re-read, and an illegal
+ *   event writes nothing. A run settling as completed or failed becomes the latest of its
  *   (workflow, trigger) in the same statement.
+ * - Group commit: journal writes and machine writes of different runs that arrive while one is in
+ *   flight go out together in one statement, so many concurrent runs cost far less than a round
+ *   trip per node; a caller still returns only once its own write is committed (a node's
+ *   completion is durable before its dependents start).
  * - `fenced(lease)` is the same store for one run whose every write also requires the lease
  *   (owner, generation): a worker that lost its lease cannot write (`LeaseLost`).
  * - SQL failures are defects of the port (the engine has no recovery for them); `Worker` and the
@@ -22,11 +28,9 @@
 import { Snapshot, type Workflow } from "@ripple/core"
 import { RunStatus, RunStore } from "@ripple/runtime"
 import type * as Config from "effect/Config"
-import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
@@ -34,6 +38,7 @@ import type { MigrationError } from "effect/sql/Migrator"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import * as Database from "./Database.ts"
+import * as GroupCommit from "./internal/groupCommit.ts"
 import * as Migrations from "./Migrations.ts"
 
 type Json = Workflow.Json
@@ -356,40 +361,81 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       return runOf(rows[0]!)
     })
 
-  /**
-   * Writes an accepted machine if the row still has `revision` (and the lease, when fenced);
-   * returns whether it was written. A settled run becomes the latest of its (workflow, trigger).
-   */
+  interface MachineWrite {
+    readonly revision: string
+    readonly lease: Lease | undefined
+    readonly machine: RunStatus.Persisted
+    readonly suspension: RunStatus.Suspension
+    readonly at: number
+  }
+
+  // Accepted machines of many runs, each written if its row still has the revision it was computed
+  // from (and the lease, when fenced). Rows are locked in id order (as every multi-row writer
+  // here), and a run settling completed or failed becomes the latest of its (workflow, trigger) in
+  // the same statement: per (workflow, trigger) only the batch's latest-created run competes.
+  const writeMachines = GroupCommit.make((batch: ReadonlyArray<{ readonly key: string; readonly request: MachineWrite }>) => {
+    const requests = batch.map(({ key, request }) => ({
+      id: key,
+      revision: request.revision,
+      owner: request.lease?.owner ?? null,
+      gen: request.lease?.generation ?? null,
+      status: request.machine.status,
+      machine: request.machine,
+      error: errorOfMachine(request.machine),
+      wake_at: request.suspension.wakeAt,
+      signals: request.suspension.signals,
+      approvals: request.suspension.approvals,
+      at: request.at,
+      latest: settled.includes(request.machine.status)
+    }))
+    return Effect.map(
+      Effect.orDie(sql<{ readonly id: string }>`WITH req AS (
+          SELECT * FROM jsonb_to_recordset(${json(requests)}::jsonb) AS x(id text, revision bigint, owner text, gen bigint,
+            status text, machine jsonb, error text, wake_at double precision, signals jsonb, approvals jsonb,
+            at double precision, latest boolean)
+        ), locked AS (
+          SELECT r.id FROM ripple_runs r JOIN req ON req.id = r.id ORDER BY r.id FOR UPDATE OF r
+        ), updated AS (
+          UPDATE ripple_runs r SET status = req.status, machine = req.machine, revision = r.revision + 1,
+            updated_at = req.at, error = req.error, wake_at = req.wake_at,
+            awaited_signals = ARRAY(SELECT jsonb_array_elements_text(req.signals)),
+            awaited_approvals = ARRAY(SELECT jsonb_array_elements_text(req.approvals))
+          FROM req JOIN locked ON locked.id = req.id
+          WHERE r.id = req.id AND r.revision = req.revision
+            AND (req.owner IS NULL OR (r.lease_owner = req.owner AND r.lease_generation = req.gen))
+          RETURNING r.id, r.workflow_id, CASE WHEN r.trigger IS NULL THEN '' ELSE '=' || r.trigger END AS trigger_key,
+            r.created_at, r.seq, req.latest
+        ), latest AS (
+          INSERT INTO ripple_latest (workflow_id, trigger_key, run_id, created_at, seq)
+          SELECT DISTINCT ON (workflow_id, trigger_key) workflow_id, trigger_key, id, created_at, seq
+          FROM updated WHERE latest
+          ORDER BY workflow_id, trigger_key, created_at DESC, seq DESC
+          ON CONFLICT (workflow_id, trigger_key) DO UPDATE SET run_id = excluded.run_id, created_at = excluded.created_at,
+            seq = excluded.seq
+          WHERE (ripple_latest.created_at, ripple_latest.seq) <= (excluded.created_at, excluded.seq)
+        )
+        SELECT id FROM updated`),
+      (rows) => {
+        const written = new Set(rows.map((row) => row.id))
+        return batch.map(({ key }) => written.has(key))
+      }
+    )
+  })
+
   const writeMachine = (
     runId: string,
-    revision: RunRow["revision"],
+    revision: string,
     accepted: RunStatus.Snapshot,
     at: number,
     lease: Lease | undefined
-  ) => {
-    const machine = RunStatus.persist(accepted)
-    const suspension = RunStatus.suspension(accepted)
-    const becomesLatest = settled.includes(machine.status)
-    const fence = lease === undefined
-      ? sql`TRUE`
-      : sql`lease_owner = ${lease.owner} AND lease_generation = ${lease.generation}`
-    return Effect.orDie(sql<{ readonly n: number | bigint | string }>`WITH updated AS (
-        UPDATE ripple_runs SET status = ${machine.status}, machine = ${json(machine)}::jsonb,
-          revision = revision + 1, updated_at = ${at}, error = ${errorOfMachine(machine)},
-          wake_at = ${suspension.wakeAt},
-          awaited_signals = ARRAY(SELECT jsonb_array_elements_text(${json(suspension.signals)}::jsonb)),
-          awaited_approvals = ARRAY(SELECT jsonb_array_elements_text(${json(suspension.approvals)}::jsonb))
-        WHERE id = ${runId} AND revision = ${String(revision)} AND ${fence}
-        RETURNING id, workflow_id, trigger, created_at, seq
-      ), latest AS (
-        INSERT INTO ripple_latest (workflow_id, trigger_key, run_id, created_at, seq)
-        SELECT workflow_id, CASE WHEN trigger IS NULL THEN '' ELSE '=' || trigger END, id, created_at, seq
-        FROM updated WHERE ${sql.literal(becomesLatest ? "TRUE" : "FALSE")}
-        ON CONFLICT (workflow_id, trigger_key) DO UPDATE SET run_id = excluded.run_id, created_at = excluded.created_at, seq = excluded.seq
-        WHERE (ripple_latest.created_at, ripple_latest.seq) <= (excluded.created_at, excluded.seq)
-      )
-      SELECT count(*) AS n FROM updated`).pipe(Effect.map((rows) => Number(rows[0]?.n ?? 0) === 1))
-  }
+  ) =>
+    writeMachines(runId, {
+      revision,
+      lease,
+      machine: RunStatus.persist(accepted),
+      suspension: RunStatus.suspension(accepted),
+      at
+    })
 
   const restoreOrDie = (runId: string, machine: unknown) => {
     const restored = RunStatus.restore(machine)
@@ -454,28 +500,26 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       (rows) => rows[0] !== undefined && String(rows[0].revision) === revision
     )
 
-  interface Pending {
-    readonly runId: string
+  interface JournalWrite {
     readonly lease: Lease | undefined
     readonly batch: Batch
-    readonly done: (exit: Exit.Exit<boolean>) => void
   }
-  let queue: Array<Pending> = []
-  let flushing = false
 
   // Journal writes of different runs that arrive while one is in flight go out together in one
-  // statement (group commit): each caller still returns only once its own rows are committed.
-  const flushBatch = (batch: ReadonlyArray<Pending>) => {
-    const requests = batch.map((p) => ({
-      run: p.runId,
-      owner: p.lease?.owner ?? null,
-      gen: p.lease?.generation ?? null,
-      rows: p.batch.rows,
-      copies: p.batch.copies,
-      scopes: p.batch.scopes,
-      consumed: p.batch.consumed
+  // statement; each run's rows are written only if its row exists (and holds the lease, when
+  // fenced), locked for share in id order until the statement commits.
+  const writeJournals = GroupCommit.make((batch: ReadonlyArray<{ readonly key: string; readonly request: JournalWrite }>) => {
+    const requests = batch.map(({ key, request }) => ({
+      run: key,
+      owner: request.lease?.owner ?? null,
+      gen: request.lease?.generation ?? null,
+      rows: request.batch.rows,
+      copies: request.batch.copies,
+      scopes: request.batch.scopes,
+      consumed: request.batch.consumed
     }))
-    return sql<{ readonly id: string }>`WITH req AS (
+    return Effect.map(
+      Effect.orDie(sql<{ readonly id: string }>`WITH req AS (
         SELECT * FROM jsonb_to_recordset(${json(requests)}::jsonb) AS x(run text, owner text, gen bigint,
           rows jsonb, copies jsonb, scopes jsonb, consumed jsonb)
       ), locked AS (
@@ -515,53 +559,21 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
         FROM run, jsonb_array_elements(run.consumed) c
         WHERE d.run_id = run.run AND d.kind = c->>'k' AND d.name = c->>'n' AND d.consumed_at IS NULL
       )
-      SELECT run AS id FROM run`
-  }
-
-  const flush = (services: Context.Context<never>): void => {
-    flushing = true
-    const batch: Array<Pending> = []
-    const seen = new Set<string>()
-    const rest: Array<Pending> = []
-    // One request per run per statement (its rows must not conflict with themselves).
-    for (const pending of queue) {
-      if (!seen.has(pending.runId) && batch.length < 256) {
-        seen.add(pending.runId)
-        batch.push(pending)
-      } else {
-        rest.push(pending)
+      SELECT run AS id FROM run`),
+      (rows) => {
+        const found = new Set(rows.map((row) => row.id))
+        return batch.map(({ key }) => found.has(key))
       }
-    }
-    queue = rest
-    const fiber = Effect.runForkWith(services)(Effect.exit(flushBatch(batch)))
-    fiber.addObserver((exit) => {
-      const result = Exit.isSuccess(exit) ? exit.value : Exit.die(exit.cause)
-      if (Exit.isSuccess(result)) {
-        const found = new Set(result.value.map((row) => row.id))
-        for (const pending of batch) pending.done(Exit.succeed(found.has(pending.runId)))
-      } else {
-        for (const pending of batch) pending.done(Exit.die(Cause.squash(result.cause)))
-      }
-      if (queue.length > 0) flush(services)
-      else flushing = false
-    })
-  }
+    )
+  })
 
   const journal = (lease: Lease | undefined) => (runId: string, entries: ReadonlyArray<RunStore.JournalEntry>) =>
-    Effect.context<never>().pipe(
-      Effect.flatMap((services) =>
-        Effect.callback<boolean>((resume) => {
-          queue.push({ runId, lease, batch: batchOf(runId, entries), done: (exit) => resume(exit) })
-          if (!flushing) flush(services)
-        })
-      ),
-      Effect.flatMap((found) => {
-        if (found) return Effect.void
-        if (lease === undefined) return Effect.fail(new RunStore.RunNotFound({ runId }))
-        // Not found, or found without the lease: tell them apart for the error.
-        return Effect.flatMap(readRun(runId), () => Effect.die(leaseLost(lease)))
-      })
-    )
+    Effect.flatMap(writeJournals(runId, { lease, batch: batchOf(runId, entries) }), (found) => {
+      if (found) return Effect.void
+      if (lease === undefined) return Effect.fail(new RunStore.RunNotFound({ runId }))
+      // Not found, or found without the lease: tell them apart for the error.
+      return Effect.flatMap(readRun(runId), () => Effect.die(leaseLost(lease)))
+    })
 
   const setDiagnostics = (lease: Lease | undefined) => (runId: string, diagnostics: Snapshot.Diagnostics, at: number) =>
     Effect.suspend(() => {

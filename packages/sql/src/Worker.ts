@@ -112,16 +112,16 @@ export const submit = (
   workflow: Workflow.Workflow,
   input: { readonly [key: string]: Json } = {},
   options: { readonly trigger?: string | undefined } = {}
-): Effect.Effect<string, RunStore.WorkflowNotFound | SqlError, SqlRunStore | SqlClient.SqlClient | Database.Database> =>
+): Effect.Effect<string, RunStore.WorkflowNotFound | SqlError, SqlRunStore | SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const { store } = yield* SqlRunStore
     const sql = yield* SqlClient.SqlClient
-    const db = yield* Database.Database
     const version = yield* store.saveWorkflow(workflow)
     const at = yield* Clock.currentTimeMillis
     const run = yield* store.createRun({ version, mode: "full", trigger: options.trigger, input, at })
-    yield* sql`UPDATE ripple_runs SET queued = TRUE WHERE id = ${run.id}`
-    yield* db.notify(channel, run.id)
+    // Queued and announced in one statement (the notification goes out when it commits).
+    yield* sql`WITH queued AS (UPDATE ripple_runs SET queued = TRUE WHERE id = ${run.id})
+      SELECT pg_notify(${channel}, ${run.id})`
     return run.id
   })
 

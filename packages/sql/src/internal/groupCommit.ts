@@ -1,0 +1,64 @@
+/**
+ * Group commit: requests that arrive while a write is in flight are written together by the next
+ * one (one statement, one round trip), and each caller resumes once its own request is committed.
+ * A write takes at most one request per key, so rows of one run never conflict within a statement.
+ */
+import * as Cause from "effect/Cause"
+import type * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+
+/** Submits one request and waits for its committed result. */
+export type Submit<A, B> = (key: string, request: A) => Effect.Effect<B>
+
+interface Pending<A, B> {
+  readonly key: string
+  readonly request: A
+  readonly done: (exit: Exit.Exit<B>) => void
+}
+
+/**
+ * A group committer over `write`, which must return one result per request, in order. A failed
+ * write is a defect for every request in it.
+ */
+export const make = <A, B, E>(
+  write: (requests: ReadonlyArray<{ readonly key: string; readonly request: A }>) => Effect.Effect<ReadonlyArray<B>, E>,
+  maxBatch = 256
+): Submit<A, B> => {
+  let queue: Array<Pending<A, B>> = []
+  let flushing = false
+  const flush = (services: Context.Context<never>): void => {
+    flushing = true
+    const batch: Array<Pending<A, B>> = []
+    const rest: Array<Pending<A, B>> = []
+    const keys = new Set<string>()
+    for (const pending of queue) {
+      if (batch.length < maxBatch && !keys.has(pending.key)) {
+        keys.add(pending.key)
+        batch.push(pending)
+      } else {
+        rest.push(pending)
+      }
+    }
+    queue = rest
+    // Forked with the first caller's services, so its tracer and logger see the statement.
+    const fiber = Effect.runForkWith(services)(Effect.exit(write(batch)))
+    fiber.addObserver((outer) => {
+      const exit = Exit.isSuccess(outer) ? outer.value : Exit.die(Cause.squash(outer.cause))
+      if (Exit.isSuccess(exit)) {
+        batch.forEach((pending, i) => pending.done(Exit.succeed(exit.value[i]!)))
+      } else {
+        const defect = Cause.squash(exit.cause)
+        for (const pending of batch) pending.done(Exit.die(defect))
+      }
+      if (queue.length > 0) flush(services)
+      else flushing = false
+    })
+  }
+  return (key, request) =>
+    Effect.flatMap(Effect.context<never>(), (services) =>
+      Effect.callback<B>((resume) => {
+        queue.push({ key, request, done: (exit) => resume(exit) })
+        if (!flushing) flush(services)
+      }))
+}

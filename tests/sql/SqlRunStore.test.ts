@@ -2,6 +2,7 @@ import { assert, layer } from "@effect/vitest"
 import type { Snapshot, Workflow } from "@ripple/core"
 import { RunStore } from "@ripple/runtime"
 import { Migrations, SqlRunStore } from "@ripple/sql"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as SqlClient from "effect/sql/SqlClient"
@@ -30,6 +31,27 @@ const completed = (node: string, output: Workflow.Json, at: number): RunStore.Jo
 
 const newRun = (store: RunStore.RunStore["Service"], at = 1) =>
   Effect.flatMap(store.saveWorkflow(workflow), (version) => store.createRun({ version, mode: "full", input: {}, at }))
+
+layer(Layer.empty, { excludeTestServices: true })("layerFromConfig", (it) => {
+  it.effect("without DATABASE_URL it opens PGlite in the data directory and migrates it", () =>
+    Effect.gen(function*() {
+      const dataDir = yield* TestDatabase.pgliteDataDir
+      const opened = SqlRunStore.layerFromConfig({ dataDir }).pipe(
+        Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({})))
+      )
+      const runId = yield* Effect.gen(function*() {
+        const store = yield* RunStore.RunStore
+        return (yield* newRun(store)).id
+      }).pipe(Effect.provide(opened))
+      // Reopened: the schema is there (migrations are not applied twice) and so is the run.
+      const reread = yield* Effect.gen(function*() {
+        const store = yield* RunStore.RunStore
+        assert.deepStrictEqual(yield* Migrations.run, [])
+        return yield* store.getRun(runId)
+      }).pipe(Effect.provide(opened))
+      assert.strictEqual(reread.workflowId, "sql-store")
+    }).pipe(Effect.scoped))
+})
 
 for (const backend of TestDatabase.backends) {
   layer(TestDatabase.shared(backend), { excludeTestServices: true })(backend, (it) => {

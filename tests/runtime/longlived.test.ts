@@ -145,6 +145,33 @@ describe("Loops and parallels", () => {
   })
 })
 
+describe("Parallel resets", () => {
+  it.effect("a runFrom that changes one item of a parallel re-runs that branch only and reuses the others", () => {
+    const calls = new Map<string, number>()
+    return Effect.gen(function*() {
+      const fan = (items: ReadonlyArray<Json>) =>
+        workflow(
+          [
+            { id: "other", type: "value", params: { value: 1 } },
+            { id: "work", type: "count", params: { value: { $ref: "parallel.item" } } }
+          ],
+          [],
+          { parallels: [{ id: "fan", kind: "collection", items: [...items], body: ["work"] }] }
+        )
+      const runs = yield* Runs.Runs
+      const { runId } = yield* started(fan(["a", "b", "c"]))
+      // The parallel's own items changed (not the target): only the branch whose item changed re-runs.
+      const again = yield* runs.runFrom(fan(["a", "X", "c"]), { target: "other", run: runId })
+      assert.deepStrictEqual(again.plan.resets, [{ _tag: "parallel", container: "fan", branches: [1] }])
+      assert.strictEqual(yield* runs.wait(again.runId), "completed")
+      const snapshot = yield* snapshotOf(again.runId)
+      assert.deepStrictEqual(snapshot.nodes["fan#end"]?.output, [{ work: "a" }, { work: "X" }, { work: "c" }])
+      assert.deepStrictEqual([...calls.entries()].sort(), [["work@0", 1], ["work@1", 2], ["work@2", 1]])
+      assert.strictEqual(snapshot.nodes["work@0"]?.reusedFrom, runId)
+    }).pipe(Effect.provide(layer({ count: counting(calls) })))
+  })
+})
+
 describe("Approvals, signals and sleeps", () => {
   const approval = workflow(
     [

@@ -39,6 +39,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Result from "effect/Result"
+import * as Semaphore from "effect/Semaphore"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Engine from "./Engine.ts"
@@ -342,8 +343,10 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
         })
 
       // A dormant run that can go on now is woken and executed; a sleeper not due yet gets a timer.
+      // One at a time: two wakers must not both offer the event that wakes the same run.
+      const settling = yield* Semaphore.make(1)
       const settle = (runId: string): Effect.Effect<RunStatus.Status, RunStoreError | PlanFailed> =>
-        Effect.gen(function*() {
+        settling.withPermit(Effect.gen(function*() {
           const run = yield* store.getRun(runId)
           if (executing.has(runId) || (run.status !== "suspended" && run.status !== "paused")) return run.status
           const deliveries = yield* store.deliveries(runId)
@@ -379,7 +382,7 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
           timers.set(runId, timer)
           if (previous !== undefined) yield* Fiber.interrupt(previous)
           return run.status
-        })
+        }))
 
       const bodyMembers = new WeakMap<Workflow.Workflow, ReadonlySet<string>>()
       const inContainers = (workflow: Workflow.Workflow) => {

@@ -32,7 +32,8 @@ import * as Workflow from "./Workflow.ts"
 export type NodeInfo = Graph.NodeInfo
 
 /**
- * An expanded DAG (read-only; build it with `make`, `fromWorkflow` or `fromEdges`).
+ * An expanded DAG (read-only; build it with `make`, `fromWorkflow` or `fromEdges`). Its `nodes` and
+ * `ids` arrays are materialized on first read, so building a DAG allocates no per-node object.
  *
  * @since 0.1.0
  */
@@ -99,6 +100,12 @@ export const idOf = (dag: Dag, index: number): string => dag.ids?.[index] ?? Str
 /**
  * The node record of an index.
  *
+ * **Details**
+ *
+ * Built on demand: unlike `dag.nodes`, which materializes the records of all nodes on first read
+ * (and keeps them), this allocates one short-lived record, so hot paths over large DAGs should
+ * prefer it (or `chainOf` / `blockOf`) to `dag.nodes`.
+ *
  * @since 0.1.0
  */
 export const nodeOf = (dag: Dag, index: number): NodeInfo =>
@@ -111,6 +118,21 @@ export const nodeOf = (dag: Dag, index: number): NodeInfo =>
     containerKind: undefined,
     definition: undefined
   }
+
+/**
+ * The enclosing containers of a node, outer to inner (`nodeOf(dag, index).chain` without building
+ * the record; empty for `fromEdges` DAGs).
+ *
+ * @since 0.1.0
+ */
+export const chainOf = (dag: Dag, index: number): ReadonlyArray<string> => Graph.chainAt(dag, index)
+
+/**
+ * The block behind a node, or `undefined` for sentinels and `fromEdges` DAGs.
+ *
+ * @since 0.1.0
+ */
+export const blockOf = (dag: Dag, index: number): Workflow.Block | undefined => Graph.blockAt(dag, index)
 
 /**
  * The direct successors of a node (a view into the CSR array: do not mutate).

@@ -9,6 +9,8 @@
  * run before, so its expansion, definition fingerprints, full plan and version hash are cached.
  * Rows `cold` start a workflow value never seen before (all of that inside the timed run).
  * `ratioVsBare` and `wideNodesPerSec` in RESULT are the warm wide row at c=1024.
+ * Row `parallel c=1024` runs a parallel of 10^4 branches over one noop block: the scope interpreter
+ * (containers, waits, resumes) instead of the fast path, against the bare wide runner.
  *
  * Prints a table, then `RESULT {...}` as the last line.
  */
@@ -69,6 +71,13 @@ const bare = (workflow: Workflow.Workflow): Promise<void> => {
     for (let i = 0; i < n; i++) if (indegree[i] === 0) run(i)
   })
 }
+
+const parallel = (size: number): Workflow.Workflow => ({
+  id: "parallel",
+  blocks: [{ id: "work", type: "noop" }],
+  edges: [],
+  parallels: [{ id: "fan", kind: "count", count: size, body: ["work"] }]
+})
 
 const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
@@ -140,11 +149,21 @@ const main = async () => {
     rows.push({ name: `${name} cold`, nodes, ms: median(cold), bareMs })
     results[`${name}ColdNodesPerSec`] = Math.round(nodes / (median(cold) / 1000))
   }
+  {
+    const wideRow = rows.find((r) => r.name === "wide c=1024")!
+    const samples: Array<number> = []
+    const workflow = parallel(SIZE)
+    for (let w = 0; w < 2; w++) await engineRun(workflow, 1024)
+    for (let r = 0; r < 5; r++) samples.push(await engineRun(workflow, 1024))
+    rows.push({ name: "parallel c=1024", nodes: SIZE, ms: median(samples), bareMs: wideRow.bareMs })
+    results["parallelNodesPerSec@1024"] = Math.round(SIZE / (median(samples) / 1000))
+    results["parallelRatio@1024"] = Number((median(samples) / wideRow.bareMs).toFixed(2))
+  }
   const pad = (s: string, w: number) => s.padStart(w)
-  console.log(`${"dag".padEnd(14)}${pad("nodes", 8)}${pad("engine ms", 11)}${pad("µs/node", 9)}${pad("nodes/s", 11)}${pad("bare µs/node", 14)}${pad("ratio", 8)}`)
+  console.log(`${"dag".padEnd(16)}${pad("nodes", 8)}${pad("engine ms", 11)}${pad("µs/node", 9)}${pad("nodes/s", 11)}${pad("bare µs/node", 14)}${pad("ratio", 8)}`)
   for (const r of rows) {
     console.log(
-      `${r.name.padEnd(14)}${pad(String(r.nodes), 8)}${pad(r.ms.toFixed(1), 11)}${pad(((r.ms * 1000) / r.nodes).toFixed(2), 9)}${
+      `${r.name.padEnd(16)}${pad(String(r.nodes), 8)}${pad(r.ms.toFixed(1), 11)}${pad(((r.ms * 1000) / r.nodes).toFixed(2), 9)}${
         pad(String(Math.round(r.nodes / (r.ms / 1000))), 11)
       }${pad(((r.bareMs * 1000) / r.nodes).toFixed(3), 14)}${pad((r.ms / r.bareMs).toFixed(1), 8)}`
     )

@@ -254,6 +254,32 @@ describe("Approvals, signals and sleeps", () => {
     }).pipe(Effect.provide(layer({ gate: () => Effect.as(Deferred.await(gate), null) })))
   })
 
+  it.effect("a wait inside a loop takes one signal per iteration; completed iterations are not re-executed", () => {
+    const calls = new Map<string, number>()
+    return Effect.gen(function*() {
+      const runs = yield* Runs.Runs
+      const wf = workflow(
+        [
+          { id: "before", type: "count", params: { value: { $ref: "loop.index" } } },
+          { id: "w", type: "wait", params: { signal: "next" } },
+          { id: "after", type: "count", params: { value: { $ref: "blocks.w.output" } } }
+        ],
+        [edge("before", "w"), edge("w", "after")],
+        { loops: [{ id: "rounds", kind: "count", count: 2, body: ["before", "w", "after"] }] }
+      )
+      const { runId, status } = yield* started(wf)
+      assert.strictEqual(status, "suspended")
+      assert.isTrue(yield* runs.signal(runId, "next", "first"))
+      assert.strictEqual(yield* runs.wait(runId), "suspended")
+      assert.deepStrictEqual((yield* runs.status(runId)).suspension.branches.map((b) => b.reason.node), ["w@1"])
+      assert.isTrue(yield* runs.signal(runId, "next", "second"))
+      assert.strictEqual(yield* runs.wait(runId), "completed")
+      const snapshot = yield* snapshotOf(runId)
+      assert.deepStrictEqual(snapshot.nodes["rounds#end"]?.output, [{ after: "first" }, { after: "second" }])
+      assert.deepStrictEqual([...calls.entries()].sort(), [["after@0", 1], ["after@1", 1], ["before@0", 1], ["before@1", 1]])
+    }).pipe(Effect.provide(layer({ count: counting(calls) })))
+  })
+
   it.effect("a sleep suspends with a wake time and the Clock wakes it; the store lists it as wakeable when due", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(10_000)

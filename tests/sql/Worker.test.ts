@@ -118,6 +118,30 @@ for (const backend of TestDatabase.backends) {
         assert.isUndefined(snapshot.nodes["b0"]?.reusedFrom)
       }))
 
+    test("shutdown releases what it could not finish, untouched, for another worker", (probe) =>
+      Effect.gen(function*() {
+        probe.hang.add("b2")
+        const sql = yield* SqlClient.SqlClient
+        const { store } = yield* SqlRunStore.SqlRunStore
+        const runId = yield* Worker.submit(chain("worker-shutdown", 5))
+        yield* Effect.scoped(Effect.gen(function*() {
+          yield* Worker.make({ ...fast, shutdownGraceMs: 100 })
+          yield* waitFor(Effect.map(store.snapshot(runId), (s) => s.nodes["b2"]?.status === "running"), "b2 to start")
+        }))
+        // Released, not cancelled: still running as journaled, and nobody holds it.
+        const [row] = yield* sql<{ readonly lease_owner: string | null }>`SELECT lease_owner FROM ripple_runs WHERE id = ${runId}`
+        assert.isNull(row!.lease_owner)
+        const released = yield* store.snapshot(runId)
+        assert.strictEqual(released.status, "running")
+        assert.strictEqual(released.nodes["b2"]?.status, "running")
+        yield* Worker.make(fast)
+        yield* waitFor(settled([runId]), "another worker to finish the run")
+        const snapshot = yield* store.snapshot(runId)
+        assert.strictEqual(snapshot.status, "completed")
+        assert.deepStrictEqual(outputsOf(snapshot), expectedOutputs(5))
+        assert.strictEqual(probe.executions.get(`${runId}/b1`), 1)
+      }))
+
     test("a worker whose lease was taken cannot write", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient

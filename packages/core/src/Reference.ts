@@ -93,13 +93,24 @@ export class Unresolved extends Data.TaggedError("Unresolved")<{
   readonly at: JsonPath
 }> {}
 
-const indexPattern = /^(?:0|[1-9][0-9]*)$/u
+/** Whether a segment is an array index: decimal digits without a leading zero, a safe integer. */
+const isIndex = (segment: string): boolean => {
+  const n = segment.length
+  if (n === 0 || (n > 1 && segment.charCodeAt(0) === 48)) return false
+  for (let i = 0; i < n; i++) {
+    const c = segment.charCodeAt(i)
+    if (c < 48 || c > 57) return false
+  }
+  return Number.isSafeInteger(Number(segment))
+}
 
-const segmentsOf = (raw: ReadonlyArray<string>): ReadonlyArray<Segment> | undefined => {
+/** The segments of `parts` from `from` on (numbers for indices), or `undefined` when one is empty. */
+const segmentsOf = (parts: ReadonlyArray<string>, from: number): Array<Segment> | undefined => {
   const out: Array<Segment> = []
-  for (const segment of raw) {
+  for (let i = from; i < parts.length; i++) {
+    const segment = parts[i]!
     if (segment.length === 0) return undefined
-    out.push(indexPattern.test(segment) && Number.isSafeInteger(Number(segment)) ? Number(segment) : segment)
+    out.push(isIndex(segment) ? Number(segment) : segment)
   }
   return out
 }
@@ -114,32 +125,33 @@ const invalid = (reference: string, reason: string, at: JsonPath = []) =>
  */
 export const parse = (path: string, at: JsonPath = []): Result.Result<Reference, ReferenceError> => {
   const parts = path.split(".")
-  const tail = segmentsOf(parts.slice(1))
+  const tail = segmentsOf(parts, 1)
   if (tail === undefined) return invalid(path, "empty path segment", at)
+  // `tail[0]` / `tail[1]` may be absent (undefined) or an index (number): both fail the string checks.
   switch (parts[0]) {
     case "blocks": {
-      const [block, output, ...rest] = tail
-      if (typeof block !== "string" || output !== "output") {
+      const block = tail[0]
+      if (typeof block !== "string" || tail[1] !== "output") {
         return invalid(path, "expected blocks.<id>.output", at)
       }
-      return Result.succeed({ _tag: "BlockOutput", block, path: rest })
+      return Result.succeed({ _tag: "BlockOutput", block, path: tail.slice(2) })
     }
     case "input": {
-      const [key, ...rest] = tail
+      const key = tail[0]
       if (typeof key !== "string") return invalid(path, "expected input.<key>", at)
-      return Result.succeed({ _tag: "Input", path: [key, ...rest] })
+      return Result.succeed({ _tag: "Input", path: tail as unknown as readonly [string, ...Array<Segment>] })
     }
     case "vars": {
-      const [name, ...rest] = tail
+      const name = tail[0]
       if (typeof name !== "string") return invalid(path, "expected vars.<name>", at)
-      return Result.succeed({ _tag: "Variable", name, path: rest })
+      return Result.succeed({ _tag: "Variable", name, path: tail.slice(1) })
     }
     case "loop":
     case "parallel": {
       const scope = parts[0]
-      const [field, ...rest] = tail
-      if (field === "index" && rest.length === 0) return Result.succeed({ _tag: "Index", scope })
-      if (field === "item") return Result.succeed({ _tag: "Item", scope, path: rest })
+      const field = tail[0]
+      if (field === "index" && tail.length === 1) return Result.succeed({ _tag: "Index", scope })
+      if (field === "item") return Result.succeed({ _tag: "Item", scope, path: tail.slice(1) })
       return invalid(path, `expected ${scope}.index or ${scope}.item`, at)
     }
     default:

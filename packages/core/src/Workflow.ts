@@ -686,8 +686,8 @@ const ancestry = (dag: Graph.Dag, sorted: Int32Array) => {
   const wanted = new Int32Array(dag.size)
   const stack = new Int32Array(dag.size)
   let round = 0
-  /** The targets (node indices) that are not proper ancestors of `node`. */
-  return (node: number, targets: ReadonlyArray<number>): ReadonlySet<number> => {
+  /** The position in `targets` of the first target (node index) that is not a proper ancestor of `node`, or -1. */
+  return (node: number, targets: ReadonlyArray<number>): number => {
     round++
     let floor = dag.size
     let missing = 0
@@ -711,9 +711,11 @@ const ancestry = (dag: Graph.Dag, sorted: Int32Array) => {
         stack[top++] = j
       }
     }
-    const out = new Set<number>()
-    for (const t of targets) if (stamp[t] !== round || t === node) out.add(t)
-    return out
+    for (let k = 0; k < targets.length; k++) {
+      const t = targets[k]!
+      if (stamp[t] !== round || t === node) return k
+    }
+    return -1
   }
 }
 
@@ -727,7 +729,7 @@ const checkReferences = (
   const index = dag.index!
   const inputs = workflow.inputs ?? {}
   const variables = workflow.variables ?? {}
-  const notAbove = ancestry(dag, sorted)
+  const firstNotAbove = ancestry(dag, sorted)
   // Block references waiting for the ancestry walk. Their errors are built only when reported:
   // constructing an error captures a stack trace, which dominated decoding of large valid files.
   const pendingOutputs: Array<number> = []
@@ -776,8 +778,7 @@ const checkReferences = (
       if (first !== undefined) break
     }
     if (pendingOutputs.length > 0) {
-      const missing = notAbove(referrer.node, pendingOutputs)
-      const earlier = missing.size === 0 ? -1 : pendingOutputs.findIndex((output) => missing.has(output))
+      const earlier = firstNotAbove(referrer.node, pendingOutputs)
       if (earlier !== -1) {
         const { reference, at } = pendingOccurrences[earlier]!
         const target = (reference as Extract<Reference.Reference, { _tag: "BlockOutput" }>).block

@@ -173,8 +173,8 @@ export class Runs extends Context.Service<Runs, {
   /** Unpauses a run paused by `pause` and executes it again. */
   readonly unpause: (runId: string) => Effect.Effect<RunStatus.Status, RunStoreError | PlanFailed>
   /**
-   * Continues a `failed` run (failed nodes re-run) or a crashed one (`running`, not executing in
-   * this process: incomplete nodes re-run); any other status is an `IllegalTransition`.
+   * Continues a `failed` run (failed nodes re-run) or a crashed one (`running` or `pending`, not
+   * executing in this process: incomplete nodes re-run); any other status is an `IllegalTransition`.
    */
   readonly resume: (runId: string) => Effect.Effect<Started, RunStoreError | PlanFailed>
   /**
@@ -486,8 +486,8 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
         resume: (runId) =>
           Effect.gen(function*() {
             const run = yield* store.getRun(runId)
-            // A running run not executing here crashed: it continues as it is.
-            if (run.status !== "running" || executing.has(runId)) {
+            // A running (or never started) run not executing here crashed: it continues as it is.
+            if ((run.status !== "running" && run.status !== "pending") || executing.has(runId)) {
               const at = yield* Clock.currentTimeMillis
               const changed = yield* store.transition(runId, { type: "RESUME" }, at)
               publish({ _tag: "StatusChanged", runId, from: changed.from, to: changed.to, at })

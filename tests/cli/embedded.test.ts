@@ -1,0 +1,61 @@
+/**
+ * The command tree embedded in a program (`Cli.main`) over an in-memory `RunStore`: the same
+ * commands and exit codes as the binary, with the store swapped by one layer.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Cli, Platform } from "@ripple/cli"
+import { RunStore } from "@ripple/runtime"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { example } from "./ripple.ts"
+
+// A console that records what the commands print.
+const recording = () => {
+  const lines: Array<string> = []
+  const record = (...args: ReadonlyArray<unknown>) => {
+    lines.push(args.map(String).join(" "))
+  }
+  const console = { ...globalThis.console, log: record, error: record, info: record } as Console.Console
+  return { lines, console }
+}
+
+const memoryBackend = (): Cli.Backend => {
+  const store = Effect.runSync(RunStore.makeMemory)
+  const unused = (what: string) => Effect.die(new Error(`${what} is not part of the memory backend`))
+  return {
+    store: () => Layer.succeed(RunStore.RunStore, store),
+    list: () => unused("list"),
+    submit: () => unused("submit"),
+    work: () => unused("work"),
+    migrate: () => Effect.succeed({ database: "memory", applied: [] })
+  }
+}
+
+describe("Cli.main over the memory store", () => {
+  it.live("runs, plans, re-runs from a block and pauses, with the binary's exit codes", () =>
+    Effect.gen(function*() {
+      const output = recording()
+      // One backend (one store) for every command below.
+      const backend = memoryBackend()
+      const ripple = (...args: ReadonlyArray<string>) =>
+        Cli.main(backend)(args).pipe(Effect.provideService(Console.Console, output.console))
+      const input = JSON.stringify({ subject: "Login fails", body: "Token expired", tier: "pro" })
+
+      assert.strictEqual(yield* ripple("run", example("support-triage.json"), "--input", input), 0)
+      assert.isTrue(output.lines.some((line) => line.includes("node escalate completed")))
+      assert.strictEqual(yield* ripple("plan", example("support-triage.json"), "--from", "signature", "--format", "json"), 0)
+      const plan = JSON.parse(output.lines.at(-1)!)
+      assert.deepStrictEqual(plan.start, ["signature"])
+      assert.strictEqual(yield* ripple("rerun", example("support-triage.json"), "--from", "signature"), 0)
+      assert.isTrue(output.lines.some((line) => /node ticket reused from run-1/.test(line)))
+      assert.strictEqual(yield* ripple("show", "run-2"), 0)
+      assert.isTrue(output.lines.some((line) => /signature\s+completed\s+executed\s+target/.test(line)))
+      assert.strictEqual(yield* ripple("run", example("content-pipeline.json")), 3)
+      assert.include(output.lines.at(-1)!, "awaiting approval of review: ripple approve run-3 review")
+      assert.strictEqual(yield* ripple("show", "run-9"), 2)
+      assert.include(output.lines.at(-1)!, "unknown run \"run-9\"", output.lines.slice(-3).join(" | "))
+      assert.strictEqual(yield* ripple("migrate"), 0)
+      assert.strictEqual(output.lines.at(-1), "memory: schema up to date")
+    }).pipe(Effect.provide(Platform.layer)))
+})

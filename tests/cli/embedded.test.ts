@@ -53,6 +53,9 @@ describe("Cli.main over the memory store", () => {
       assert.isTrue(output.lines.some((line) => /signature\s+completed\s+executed\s+target/.test(line)))
       assert.strictEqual(yield* ripple("run", example("content-pipeline.json")), 3)
       assert.include(output.lines.at(-1)!, "awaiting approval of review: ripple approve run-3 review")
+      // The paused run outlives the command that started it (its Runs layer closed) and continues.
+      assert.strictEqual(yield* ripple("approve", "run-3", "review"), 0, output.lines.slice(-3).join(" | "))
+      assert.isTrue(output.lines.some((line) => line.includes("node publish completed")))
       assert.strictEqual(yield* ripple("show", "run-9"), 2)
       assert.include(output.lines.at(-1)!, "unknown run \"run-9\"", output.lines.slice(-3).join(" | "))
       assert.strictEqual(yield* ripple("migrate"), 0)

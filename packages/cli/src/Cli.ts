@@ -17,6 +17,7 @@ import { Plan, Workflow } from "@ripple/core"
 import { Handler, type RunEvent, Runs, RunStatus, RunStore } from "@ripple/runtime"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
@@ -195,17 +196,22 @@ export const make = (backend: Backend) => {
         // Subscribed before acting, so the run's first events cannot be missed.
         const events = yield* runs.subscribe
         const { executing, runId } = yield* act(runs, store)
-        if (executing) {
-          yield* events.pipe(
-            Stream.filter((event) => event.runId === runId),
-            Stream.takeUntil((event) => event._tag === "RunFinished"),
-            Stream.runForEach((event) => {
-              const text = progress.line(event)
-              return text === undefined ? Effect.void : print(text)
-            })
-          )
-        }
+        const printer = yield* Effect.forkScoped(
+          executing
+            ? events.pipe(
+              Stream.filter((event) => event.runId === runId),
+              Stream.takeUntil((event) => event._tag === "RunFinished"),
+              Stream.runForEach((event) => {
+                const text = progress.line(event)
+                return text === undefined ? Effect.void : print(text)
+              })
+            )
+            : Effect.void
+        )
+        // Waited for while the execution is still known, so this joins it to its very end: closing
+        // the layer after a run's last event but before its fiber ends would cancel a dormant run.
         const status = yield* runs.wait(runId).pipe(Effect.orDie)
+        yield* Fiber.join(printer)
         if (executing) yield* print(Progress.summary(style, runId, status, progress.tally, Date.now() - began))
         else yield* print(`run ${runId} is ${status}`)
         if (status === "paused" || status === "suspended") {

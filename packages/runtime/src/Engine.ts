@@ -40,7 +40,9 @@
  *   the run completed with the same inputs, even inside a loop the plan restarts.
  * - Early cutoff (mode `run-from`, `Options.cutoff`, default on): a re-run node that is not the
  *   target, not `volatile` and re-runs only because something upstream did, whose resolved inputs
- *   hash as in the source snapshot, is reused from it (reason `cutoff`) instead of executed.
+ *   hash as in the source snapshot and whose enclosing loops/parallels give it the same items (a
+ *   handler reads `ctx.loop` / `ctx.parallel`), is reused from it (reason `cutoff`) instead of
+ *   executed. Resume applies the same iteration check.
  *
  * **Performance**
  *

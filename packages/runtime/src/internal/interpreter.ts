@@ -26,7 +26,7 @@ import type { Mode, RunEvent } from "../RunEvent.ts"
 import type * as RunStatus from "../RunStatus.ts"
 import type { IllegalTransition, JournalEntry, RunNotFound, RunStore } from "../RunStore.ts"
 import { attempts, errorOf, NodeContext, outputFingerprint } from "./attempt.ts"
-import { isObject } from "./json.ts"
+import { equals, isObject } from "./json.ts"
 
 type Json = Workflow.Json
 type Params = { readonly [key: string]: Json }
@@ -369,6 +369,22 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
         return found
       })
 
+    // A handler sees its iteration (`ctx.loop` / `ctx.parallel`) besides its params, so a prior record
+    // stands for this instance only if every enclosing container gave it the same item; the index is
+    // already part of the instance key. The prior items are read from the source's container starts
+    // (their inputs are the resolved `items`), so stored input fingerprints stay what `Model` writes.
+    const sameIterations = (frame: Frame): boolean => {
+      for (let d = 0; d < frame.containers.length; d++) {
+        const item = frame.items[d]
+        if (item === undefined) continue
+        const start = source?.nodes[keyOf(NodeId.start(frame.containers[d]!), frame.path.slice(0, d))]
+        const items = isObject(start?.inputs) ? start.inputs["items"] : undefined
+        const before = Array.isArray(items) ? items[frame.path[d]!] : undefined
+        if (before === undefined || !equals(before, item)) return false
+      }
+      return true
+    }
+
     const runBlock = (block: Workflow.Block, frame: Frame, active: boolean): Effect.Effect<void, StoreError> =>
       Effect.gen(function*() {
         const id = block.id
@@ -392,7 +408,7 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
         const fingerprints: Snapshot.Fingerprints = { definition, inputs: fingerprint }
         const prior = source?.nodes[key]
         const same = prior !== undefined && prior.status === "completed" && prior.fingerprints.definition === definition &&
-          prior.fingerprints.inputs === fingerprint
+          prior.fingerprints.inputs === fingerprint && sameIterations(frame)
         // A resume never executes a node the run already completed with these inputs.
         if (mode === "resume" && same && !setup.dormant.has(key)) {
           records.set(key, prior)

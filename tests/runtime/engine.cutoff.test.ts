@@ -1,0 +1,81 @@
+import { assert, describe, it } from "@effect/vitest"
+import type { Workflow } from "@ripple/core"
+import { Handler, Runs, RunStore } from "@ripple/runtime"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+
+type Json = Workflow.Json
+
+const layer = (handlers: Readonly<Record<string, Handler.Handler>>) =>
+  Runs.layer().pipe(Layer.provideMerge(RunStore.layerMemory), Layer.provideMerge(Handler.layer(handlers)))
+
+const squares = (calls: Array<string>): Handler.Handler => (ctx) =>
+  Effect.sync(() => {
+    calls.push(ctx.node)
+    const item = (ctx.parallel?.item ?? ctx.loop?.item ?? 0) as number
+    return item * item
+  })
+
+const listed = (items: ReadonlyArray<Json>, container: "loop" | "parallel"): Workflow.Workflow => ({
+  id: "wf",
+  blocks: [
+    { id: "list", type: "value", params: { value: [...items] } },
+    { id: "sq", type: "square" }
+  ],
+  edges: [{ source: "list", target: "each" }],
+  ...(container === "parallel"
+    ? { parallels: [{ id: "each", kind: "collection" as const, items: { $ref: "blocks.list.output" }, body: ["sq"] }] }
+    : { loops: [{ id: "each", kind: "forEach" as const, items: { $ref: "blocks.list.output" }, body: ["sq"] }] })
+})
+
+const rerun = (container: "loop" | "parallel", calls: Array<string>) =>
+  Effect.gen(function*() {
+    const runs = yield* Runs.Runs
+    const store = yield* RunStore.RunStore
+    const first = yield* runs.start(listed([1, 2], container))
+    assert.strictEqual(yield* runs.wait(first.runId), "completed")
+    calls.length = 0
+    const again = yield* runs.runFrom(listed([3, 4], container), { target: "list", run: first.runId })
+    assert.strictEqual(yield* runs.wait(again.runId), "completed")
+    const snapshot = yield* store.snapshot(again.runId)
+    return { snapshot, reasons: yield* store.reasons(again.runId) }
+  })
+
+describe("Early cutoff and the iteration context", () => {
+  it.effect("a parallel body that reads ctx.parallel.item (not through a $ref) re-runs when its item changed", () => {
+    const calls: Array<string> = []
+    return Effect.gen(function*() {
+      const { reasons, snapshot } = yield* rerun("parallel", calls)
+      assert.strictEqual(snapshot.nodes["sq@0"]?.output, 9)
+      assert.strictEqual(snapshot.nodes["sq@1"]?.output, 16)
+      assert.deepStrictEqual(snapshot.nodes["each#end"]?.output, [{ sq: 9 }, { sq: 16 }])
+      assert.deepStrictEqual(calls.sort(), ["sq@0", "sq@1"])
+      assert.notDeepEqual(reasons["sq@0"], ["cutoff"])
+    }).pipe(Effect.provide(layer({ square: squares(calls) })))
+  })
+
+  it.effect("a loop body that reads ctx.loop.item re-runs when its item changed", () => {
+    const calls: Array<string> = []
+    return Effect.gen(function*() {
+      const { snapshot } = yield* rerun("loop", calls)
+      assert.deepStrictEqual(snapshot.nodes["each#end"]?.output, [{ sq: 9 }, { sq: 16 }])
+      assert.deepStrictEqual(calls.sort(), ["sq@0", "sq@1"])
+    }).pipe(Effect.provide(layer({ square: squares(calls) })))
+  })
+
+  it.effect("a branch whose item did not change is still cut off", () => {
+    const calls: Array<string> = []
+    return Effect.gen(function*() {
+      const runs = yield* Runs.Runs
+      const store = yield* RunStore.RunStore
+      const first = yield* runs.start(listed([1, 2], "parallel"))
+      yield* runs.wait(first.runId)
+      calls.length = 0
+      const again = yield* runs.runFrom(listed([1, 5], "parallel"), { target: "list", run: first.runId })
+      assert.strictEqual(yield* runs.wait(again.runId), "completed")
+      const snapshot = yield* store.snapshot(again.runId)
+      assert.deepStrictEqual(snapshot.nodes["each#end"]?.output, [{ sq: 1 }, { sq: 25 }])
+      assert.deepStrictEqual(calls, ["sq@1"])
+    }).pipe(Effect.provide(layer({ square: squares(calls) })))
+  })
+})

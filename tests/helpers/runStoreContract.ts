@@ -334,5 +334,26 @@ export const runStoreContract = <E>(name: string, layer: Layer.Layer<RunStore.Ru
       assert.deepStrictEqual((yield* store.wakeable(99)).map((w) => w.runId), [waiter.id])
       assert.deepStrictEqual((yield* store.wakeable(100)).map((w) => w.runId).sort(), [sleeper.id, waiter.id].sort())
     }))
+    test("the compensation log keeps its planned order; planning again appends only new nodes; outcomes are recorded", Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const run = yield* startRun(store)
+      const other = yield* startRun(store)
+      assert.deepStrictEqual(yield* store.compensations(run.id), [])
+      yield* store.planCompensations(run.id, ["yes", "pick@2", "no"], 10)
+      yield* store.compensated(run.id, "yes", { status: "completed" }, 11)
+      yield* store.planCompensations(run.id, ["no", "pick", "yes"], 12)
+      yield* store.compensated(run.id, "pick@2", { status: "failed", error: "refund refused" }, 13)
+      assert.deepStrictEqual(yield* store.compensations(run.id), [
+        { node: "yes", status: "completed", error: undefined, at: 11 },
+        { node: "pick@2", status: "failed", error: "refund refused", at: 13 },
+        { node: "no", status: "pending", error: undefined, at: 10 },
+        { node: "pick", status: "pending", error: undefined, at: 12 }
+      ])
+      assert.deepStrictEqual(yield* store.compensations(other.id), [])
+      const missing = yield* Effect.flip(store.compensations("no-such-run"))
+      assert.strictEqual(missing._tag, "RunNotFound")
+      const unplanned = yield* Effect.flip(store.planCompensations("no-such-run", ["a"], 1))
+      assert.strictEqual(unplanned._tag, "RunNotFound")
+    }))
   })
 }

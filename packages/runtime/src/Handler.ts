@@ -99,7 +99,24 @@ export class Handlers extends Context.Service<Handlers, {
   readonly get: (type: string) => Handler | undefined
   /** The output equality of a block type, when it has one (see `Equality`). */
   readonly equality: (type: string) => Equality | undefined
+  /** The saga compensation of a block type, when it has one (see `Compensation`). */
+  readonly compensation?: ((type: string) => Compensation | undefined) | undefined
 }>()("ripple/runtime/Handlers") {}
+
+/**
+ * Undoes what a completed block did, given its output and its handler context (recorded inputs).
+ *
+ * **Details**
+ *
+ * When a run fails past its retries, the engine runs the compensations of the blocks this run
+ * completed, in reverse completion order, each journaled (`RunStore.compensations`); a failing
+ * compensation is reported and the others still run. Registered by block type in `layer`'s
+ * `compensate` option (the code-first builder registers each step's `compensate` there). A block
+ * with `retry` retries its compensation with the same policy.
+ *
+ * @since 0.1.0
+ */
+export type Compensation<R = never> = (output: Json, ctx: HandlerContext) => Effect.Effect<unknown, BlockError, R>
 
 /**
  * When two outputs of one block type mean the same (e.g. equal but for a timestamp or a request id).
@@ -120,15 +137,25 @@ export type Equality = (prior: Json, next: Json) => boolean
  *
  * @since 0.1.0
  */
-export interface Options {
+export interface Options<R = never> {
   /** Output equalities by block type. */
   readonly equality?: Readonly<Record<string, Equality>> | undefined
+  /** Saga compensations by block type. */
+  readonly compensate?: Readonly<Record<string, Compensation<R>>> | undefined
 }
 
-const registry = (handlers: Readonly<Record<string, Handler>>, options: Options = {}): Handlers["Service"] => {
+const registry = (
+  handlers: Readonly<Record<string, Handler>>,
+  options: Options = {},
+  compensations: ReadonlyMap<string, Compensation> = new Map()
+): Handlers["Service"] => {
   const table = new Map(Object.entries(handlers))
   const equalities = new Map(Object.entries(options.equality ?? {}))
-  return { get: (type) => table.get(type), equality: (type) => equalities.get(type) }
+  return {
+    get: (type) => table.get(type),
+    equality: (type) => equalities.get(type),
+    compensation: (type) => compensations.get(type)
+  }
 }
 
 /**
@@ -147,7 +174,7 @@ export const layerBuiltins: Layer.Layer<Handlers> = Layer.sync(Handlers, () => r
  */
 export const layer = <R = never>(
   handlers: Readonly<Record<string, Handler<R>>>,
-  options: Options = {}
+  options: Options<R> = {}
 ): Layer.Layer<Handlers, never, R> =>
   Layer.effect(
     Handlers,
@@ -156,6 +183,10 @@ export const layer = <R = never>(
       for (const [type, handler] of Object.entries(handlers)) {
         provided[type] = (ctx) => Effect.provideContext(handler(ctx), context)
       }
-      return registry(provided, options)
+      const compensations = new Map<string, Compensation>()
+      for (const [type, compensate] of Object.entries(options.compensate ?? {})) {
+        compensations.set(type, (output, ctx) => Effect.provideContext(compensate(output, ctx), context))
+      }
+      return registry(provided, { equality: options.equality }, compensations)
     })
   )

@@ -21,6 +21,9 @@
  *   the operations `deliver` / `deliveries` (signals and approval decisions kept until a node takes
  *   them, so one that arrives before the run suspends is not lost) and `wakeable` (the runs a
  *   worker should wake now).
+ * - Saga compensation (issue 9) added, and only added: a per-run compensation log
+ *   (`planCompensations`, `compensated`, `compensations`), so a crash during compensation resumes
+ *   with the compensations not yet journaled.
  *
  * @since 0.1.0
  */
@@ -229,6 +232,21 @@ export interface Wakeable {
   readonly wakeAt: number | null
 }
 
+/**
+ * One step of a run's compensation log: the node instance whose compensation runs, in log order
+ * (the reverse of completion order), `pending` until its compensation finished.
+ *
+ * @since 0.1.0
+ */
+export interface CompensationEntry {
+  readonly node: string
+  readonly status: "pending" | "completed" | "failed"
+  /** Why a `failed` compensation failed. */
+  readonly error: string | undefined
+  /** When the entry was planned (`pending`) or finished. */
+  readonly at: number
+}
+
 type NodeEntry = Exclude<JournalEntry, { readonly _tag: "Reused" | "Consumed" | "Scope" }>
 
 /**
@@ -282,6 +300,17 @@ export class RunStore extends Context.Service<RunStore, {
    * awaited signal / approval kept (`RunStatus.suspension` of the stored machine against `deliveries`).
    */
   readonly wakeable: (now: number) => Effect.Effect<ReadonlyArray<Wakeable>>
+  /** Appends `nodes` (in this order) to the run's compensation log as `pending`; nodes already logged are left as they are. */
+  readonly planCompensations: (runId: string, nodes: ReadonlyArray<string>, at: number) => Effect.Effect<void, RunNotFound>
+  /** Records how a logged compensation ended. */
+  readonly compensated: (
+    runId: string,
+    node: string,
+    outcome: { readonly status: "completed" | "failed"; readonly error?: string | undefined },
+    at: number
+  ) => Effect.Effect<void, RunNotFound>
+  /** The run's compensation log, in log order (empty: nothing was compensated). */
+  readonly compensations: (runId: string) => Effect.Effect<ReadonlyArray<CompensationEntry>, RunNotFound>
 }>()("ripple/runtime/RunStore") {}
 
 /**
@@ -425,6 +454,7 @@ interface MemoryRun {
   readonly waits: Map<string, Snapshot.Wait>
   readonly pauses: Map<string, Snapshot.Pause>
   readonly deliveries: Array<Delivery>
+  readonly compensations: Array<CompensationEntry>
 }
 
 /**
@@ -496,6 +526,7 @@ export const makeMemory: Effect.Effect<RunStore["Service"]> = Effect.sync(() => 
         }
         runs.set(run.id, {
           run,
+          compensations: [],
           nodes: new Map(),
           reasons: new Map(),
           loops: new Map(),
@@ -575,6 +606,20 @@ export const makeMemory: Effect.Effect<RunStore["Service"]> = Effect.sync(() => 
         return true
       }),
     deliveries: (runId) => Effect.map(find(runId), (stored) => [...stored.deliveries]),
+    planCompensations: (runId, nodes, at) =>
+      Effect.map(find(runId), (stored) => {
+        for (const node of nodes) {
+          if (!stored.compensations.some((c) => c.node === node)) stored.compensations.push({ node, status: "pending", error: undefined, at })
+        }
+      }),
+    compensated: (runId, node, outcome, at) =>
+      Effect.map(find(runId), (stored) => {
+        const i = stored.compensations.findIndex((c) => c.node === node)
+        const entry: CompensationEntry = { node, status: outcome.status, error: outcome.error, at }
+        if (i === -1) stored.compensations.push(entry)
+        else stored.compensations[i] = entry
+      }),
+    compensations: (runId) => Effect.map(find(runId), (stored) => [...stored.compensations]),
     wakeable: (now) =>
       Effect.sync(() => {
         const out: Array<Wakeable> = []

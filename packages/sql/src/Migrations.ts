@@ -127,13 +127,28 @@ const initial = Effect.gen(function*() {
   )`
 })
 
+// The saga compensation log (issue 9): one row per compensated node instance, in log order.
+const compensations = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`CREATE TABLE ripple_compensations (
+    run_id text NOT NULL REFERENCES ripple_runs (id) ON DELETE CASCADE,
+    node text NOT NULL,
+    seq integer NOT NULL,
+    status text NOT NULL CHECK (status IN ('pending', 'completed', 'failed')),
+    error text,
+    at double precision NOT NULL,
+    PRIMARY KEY (run_id, node)
+  )`
+})
+
 /**
  * Every migration, by id.
  *
  * @since 0.1.0
  */
 export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.SqlClient>> = {
-  "1_initial": initial
+  "1_initial": initial,
+  "2_compensations": compensations
 }
 
 /**

@@ -711,6 +711,58 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       (rows) => rows.map((row): RunStore.Wakeable => ({ runId: row.id, status: row.status, wakeAt: row.wake_at === null ? null : Number(row.wake_at) }))
     )
 
+  const planCompensations = (runId: string, nodes: ReadonlyArray<string>, at: number) =>
+    Effect.gen(function*() {
+      const rows = yield* Effect.orDie(sql<{ readonly found: boolean }>`WITH run AS (
+          SELECT id FROM ripple_runs WHERE id = ${runId}
+        ), planned AS (
+          INSERT INTO ripple_compensations (run_id, node, seq, status, at)
+          SELECT run.id, n.node, COALESCE((SELECT max(seq) FROM ripple_compensations WHERE run_id = run.id), 0) + n.i, 'pending', ${at}
+          FROM run, jsonb_array_elements_text(${json(nodes as Array<Json>)}::jsonb) WITH ORDINALITY AS n(node, i)
+          ON CONFLICT (run_id, node) DO NOTHING
+          RETURNING 1
+        )
+        SELECT EXISTS (SELECT 1 FROM run) AS found`)
+      if (rows[0]?.found !== true) return yield* Effect.fail(new RunStore.RunNotFound({ runId }))
+    })
+
+  const compensated = (
+    runId: string,
+    node: string,
+    outcome: { readonly status: "completed" | "failed"; readonly error?: string | undefined },
+    at: number
+  ) =>
+    Effect.gen(function*() {
+      const rows = yield* Effect.orDie(sql<{ readonly found: boolean }>`WITH run AS (
+          SELECT id FROM ripple_runs WHERE id = ${runId}
+        ), written AS (
+          INSERT INTO ripple_compensations (run_id, node, seq, status, error, at)
+          SELECT run.id, ${node}, COALESCE((SELECT max(seq) FROM ripple_compensations WHERE run_id = run.id), 0) + 1,
+            ${outcome.status}, ${outcome.error ?? null}, ${at}
+          FROM run
+          ON CONFLICT (run_id, node) DO UPDATE SET status = excluded.status, error = excluded.error, at = excluded.at
+          RETURNING 1
+        )
+        SELECT EXISTS (SELECT 1 FROM run) AS found`)
+      if (rows[0]?.found !== true) return yield* Effect.fail(new RunStore.RunNotFound({ runId }))
+    })
+
+  const compensations = (runId: string) =>
+    Effect.gen(function*() {
+      const rows = yield* Effect.orDie(sql<{
+        readonly node: string | null
+        readonly status: RunStore.CompensationEntry["status"]
+        readonly error: string | null
+        readonly at: number
+      }>`SELECT c.node, c.status, c.error, c.at FROM ripple_runs r
+        LEFT JOIN ripple_compensations c ON c.run_id = r.id
+        WHERE r.id = ${runId} ORDER BY c.seq`)
+      if (rows.length === 0) return yield* Effect.fail(new RunStore.RunNotFound({ runId }))
+      return rows.flatMap((row): Array<RunStore.CompensationEntry> =>
+        row.node === null ? [] : [{ node: row.node, status: row.status, error: row.error ?? undefined, at: Number(row.at) }]
+      )
+    })
+
   const storeWith = (lease: Lease | undefined): RunStore.RunStore["Service"] =>
     RunStore.RunStore.of({
       saveWorkflow,
@@ -725,7 +777,10 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       latestSnapshot,
       deliver,
       deliveries,
-      wakeable
+      wakeable,
+      planCompensations,
+      compensated,
+      compensations
     })
 
   const checkedSnapshot = (runId: string) =>

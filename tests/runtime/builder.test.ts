@@ -466,7 +466,7 @@ describe("Ripple builder", () => {
       .step("when", () => Effect.succeed(new Date(0)))
   })
 
-  it("records compensations (for the saga engine change) without running them", () => {
+  it("records compensations by step name", () => {
     const built = ok(
       Ripple.workflow("saga")
         .step("reserve", { handler: () => Effect.succeed({ id: "r1" }), compensate: (output) => Effect.succeed(output.id) })

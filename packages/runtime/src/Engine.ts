@@ -68,6 +68,7 @@ import * as Handler from "./Handler.ts"
 import { attempts, errorOf, NodeContext, outputFingerprint } from "./internal/attempt.ts"
 import * as Compiled from "./internal/compiled.ts"
 import * as Interpreter from "./internal/interpreter.ts"
+import * as Saga from "./internal/saga.ts"
 import type { Mode, RunEvent } from "./RunEvent.ts"
 import * as RunStatus from "./RunStatus.ts"
 import { type JournalEntry, RunStore, type RunStoreError } from "./RunStore.ts"
@@ -246,21 +247,74 @@ export const execute = (
   execution: Execution,
   options: Options = {}
 ): Effect.Effect<RunStatus.Status, RunStoreError, RunStore | Handler.Handlers> =>
-  execution.mode === "full" && execution.plan.mode === "full" && isSimple(execution.plan.workflow)
-    ? executeFast(execution, options)
-    : executeGeneral(execution, options)
+  Effect.gen(function*() {
+    const handlers = yield* Handler.Handlers
+    const path = execution.mode === "full" && execution.plan.mode === "full" && isSimple(execution.plan.workflow)
+      ? executeFast
+      : executeGeneral
+    if (!Saga.compensates(execution.plan.workflow, handlers)) return yield* path(execution, options, undefined)
+    if (execution.mode === "resume") {
+      const store = yield* RunStore
+      const log = yield* store.compensations(execution.runId)
+      // A run that crashed while compensating goes on compensating; nothing else of it runs again.
+      if (log.some((c) => c.status === "pending")) return yield* resumeCompensation(execution, options)
+    }
+    const tracker = Saga.track(execution.publish)
+    return yield* path({ ...execution, publish: tracker.publish }, options, tracker.order)
+  })
+
+// Runs the saga compensations of a run that failed (`order`: this execution's completions).
+const compensateFailed = (
+  execution: Execution,
+  options: Options,
+  order: ReadonlyArray<string>,
+  messages: Array<string>
+) =>
+  Effect.gen(function*() {
+    const store = yield* RunStore
+    const handlers = yield* Handler.Handlers
+    const clock = yield* Clock.Clock
+    yield* Saga.compensate({
+      runId: execution.runId,
+      mode: execution.mode,
+      workflow: execution.plan.workflow,
+      input: execution.input,
+      handlers,
+      store,
+      clock,
+      tracing: options.tracing === true,
+      order,
+      messages
+    })
+  })
+
+const resumeCompensation = (execution: Execution, options: Options) =>
+  Effect.gen(function*() {
+    const store = yield* RunStore
+    const at = yield* Clock.currentTimeMillis
+    const run = yield* store.getRun(execution.runId)
+    execution.publish({ _tag: "RunStarted", runId: execution.runId, mode: execution.mode, at })
+    const outcome: Interpreter.Outcome = { failures: 0, messages: [...run.diagnostics.messages], lastStarted: undefined, lastCompleted: undefined }
+    return yield* Effect.uninterruptible(Effect.flatMap(
+      settling(execution.runId),
+      (finalization) => finishRun(execution, options, outcome, finalization, { type: "ALL_BRANCHES_FINISHED" }, [])
+    ))
+  })
 
 type Finalization = NonNullable<Snapshot.Diagnostics["finalization"]>
 
 // Records diagnostics, then offers the final event; shared by both paths.
 const finishRun = (
   execution: Execution,
+  options: Options,
   outcome: Interpreter.Outcome,
   finalization: Finalization,
-  event: RunStatus.Event
+  event: RunStatus.Event,
+  order: ReadonlyArray<string> | undefined
 ) =>
   Effect.gen(function*() {
     const store = yield* RunStore
+    if (finalization === "failed" && order !== undefined) yield* compensateFailed(execution, options, order, outcome.messages)
     const at = yield* Clock.currentTimeMillis
     const { publish, runId } = execution
     yield* store.setDiagnostics(runId, {
@@ -288,7 +342,8 @@ const settling = (runId: string) =>
 
 const executeGeneral = (
   execution: Execution,
-  options: Options
+  options: Options,
+  order: ReadonlyArray<string> | undefined
 ): Effect.Effect<RunStatus.Status, RunStoreError, RunStore | Handler.Handlers> =>
   Effect.gen(function*() {
     const store = yield* RunStore
@@ -298,7 +353,7 @@ const executeGeneral = (
     const outcome: Interpreter.Outcome = { failures: 0, messages: [], lastStarted: undefined, lastCompleted: undefined }
     const cancel = Effect.gen(function*() {
       outcome.messages.push("cancelled")
-      return yield* finishRun(execution, outcome, "cancelled", { type: "CANCEL" })
+      return yield* finishRun(execution, options, outcome, "cancelled", { type: "CANCEL" }, undefined)
     })
     const body = Effect.gen(function*() {
       const at = clock.currentTimeMillisUnsafe()
@@ -332,7 +387,7 @@ const executeGeneral = (
       })
       return yield* Effect.uninterruptible(Effect.flatMap(
         settling(runId),
-        (finalization) => finishRun(execution, outcome, finalization, { type: "ALL_BRANCHES_FINISHED" })
+        (finalization) => finishRun(execution, options, outcome, finalization, { type: "ALL_BRANCHES_FINISHED" }, order)
       ))
     })
     return yield* body.pipe(Effect.onInterrupt(() => Effect.ignore(cancel)))
@@ -340,7 +395,8 @@ const executeGeneral = (
 
 const executeFast = (
   execution: Execution,
-  options: Options
+  options: Options,
+  order: ReadonlyArray<string> | undefined
 ): Effect.Effect<RunStatus.Status, RunStoreError, RunStore | Handler.Handlers> =>
   Effect.gen(function*() {
     const store = yield* RunStore
@@ -573,6 +629,7 @@ const executeFast = (
 
     const finish = (finalization: NonNullable<Snapshot.Diagnostics["finalization"]>, event: RunStatus.Event) =>
       Effect.gen(function*() {
+        if (finalization === "failed" && order !== undefined) yield* compensateFailed(execution, options, order, messages)
         const at = clock.currentTimeMillisUnsafe()
         yield* store.setDiagnostics(runId, {
           ...(lastStarted === undefined ? {} : { lastStarted }),

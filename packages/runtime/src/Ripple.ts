@@ -52,9 +52,11 @@
  *   straight into a gated step would activate it whatever the router decides). The router then
  *   waits for it, and a change to it plans the router again (the engine's early cutoff reuses a
  *   router whose own inputs did not change).
- * - `compensate` is recorded in `Built.compensations` only: saga compensation (the rest of issue 9)
- *   is an engine change that will consume it; nothing runs it today. Child workflows (`.child`)
- *   will be one more combinator emitting a block, like `sleep`.
+ * - `compensate` is registered in `handlers` as the step type's `Handler.Compensation`: when a run
+ *   fails, the engine runs the compensations of the steps it completed in reverse completion order
+ *   (see `Handler.Compensation`). Merging several built workflows by `registry` loses them: pass
+ *   `Built.compensations` (by step name; the step's block type is its `type` in the workflow) to
+ *   `Handler.layer`'s `compensate` option. Child workflows (`.child`) are not built yet.
  *
  * @since 0.1.0
  */
@@ -149,8 +151,8 @@ export interface StepOptions<I, Out, D extends ReadonlyArray<keyof Out & string>
    */
   readonly output?: Schema.Codec<O, Json>
   /**
-   * The step's compensation, recorded in `Built.compensations` for the saga engine change that
-   * will run it (issue 9); not executed today.
+   * The step's compensation: run with the step's output when the run fails after the step
+   * completed, in reverse completion order (saga).
    */
   readonly compensate?: (output: O, ctx: StepContext<I, C, Scope>) => Effect.Effect<unknown, BlockError.BlockError, R>
 }
@@ -215,8 +217,8 @@ export interface SleepOutput {
 export type ContainerOutput<L> = ReadonlyArray<{ readonly [K in keyof L]?: L[K] }>
 
 /**
- * A step's compensation as recorded for the saga engine (issue 9): the step's output and the
- * handler context of the step's block.
+ * A step's compensation (saga, issue 9): the step's output and the handler context of the step's
+ * block.
  *
  * @since 0.1.0
  */
@@ -234,7 +236,7 @@ export interface Built<I, O, R> {
   readonly handlers: Layer.Layer<Handler.Handlers, never, R>
   /** The step handlers by block type, to merge several built workflows into one `Handler.layer`. */
   readonly registry: Readonly<Record<string, Handler.Handler<R>>>
-  /** Compensations by step name, for the saga engine change (issue 9); nothing runs them yet. */
+  /** Compensations by step name (`handlers` registers them by block type; see `Handler.Compensation`). */
   readonly compensations: Readonly<Record<string, Compensation<R>>>
   /** Encodes a typed run input to the JSON `Runs.start` takes. */
   readonly encodeInput: (input: I) => { readonly [key: string]: Json }
@@ -542,6 +544,7 @@ export class Finished<I, O, R> {
     const decodeOf = (step: string): Decoder => decoders.get(step) ?? Result.succeed
     const registry: Record<string, Handler.Handler<R>> = {}
     const compensations: Record<string, Compensation<R>> = {}
+    const compensationsByType: Record<string, Compensation<R>> = {}
     for (const { node, scope, type } of steps) {
       // The item is the JSON of one element of the iterated step's output: decoded as a one-element
       // array with that step's schema (element-wise for `Schema.Array`).
@@ -589,11 +592,13 @@ export class Finished<I, O, R> {
             }))) as Handler.Handler<R>
       const compensate = node._tag === "Step" ? node.compensate : undefined
       if (compensate !== undefined) {
-        compensations[node.name] = (output, ctx) =>
+        const compensation: Compensation<R> = (output, ctx) =>
           Result.match(decodeOf(node.name)(output), {
             onFailure: (error) => Effect.fail(BlockError.permanent(`step ${node.name}: its output does not match its schema: ${error.message}`, error)),
             onSuccess: (value) => invoke((_, c) => compensate(value as never, c), {}, ctx)
           }) as Effect.Effect<unknown, BlockError.BlockError, R>
+        compensations[node.name] = compensation
+        compensationsByType[type] = compensation
       }
     }
     const encodeInput = input === undefined ? (i: I) => i as { readonly [key: string]: Json } : Schema.encodeSync(input as Schema.Codec<I, { readonly [key: string]: Json }>)
@@ -610,7 +615,7 @@ export class Finished<I, O, R> {
     }
     return Result.succeed({
       workflow: decoded.success,
-      handlers: Handler.layer(registry),
+      handlers: Handler.layer(registry, { compensate: compensationsByType }),
       registry,
       compensations,
       encodeInput,

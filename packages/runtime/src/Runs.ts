@@ -47,7 +47,7 @@ import { Handlers } from "./Handler.ts"
 import * as Compiled from "./internal/compiled.ts"
 import { isFinal, type Mode, type RunEvent } from "./RunEvent.ts"
 import * as RunStatus from "./RunStatus.ts"
-import { type Run, RunNotFound, RunStore, type RunStoreError, type WorkflowNotFound } from "./RunStore.ts"
+import { type CompensationEntry, type Run, RunNotFound, RunStore, type RunStoreError, type WorkflowNotFound } from "./RunStore.ts"
 
 type Json = Workflow.Json
 
@@ -108,6 +108,8 @@ export type RunsError = InvalidWorkflow | InvalidInput | PlanFailed | Engine.Eng
  */
 export interface RunInfo extends Run {
   readonly suspension: RunStatus.Suspension
+  /** The saga compensation report: every compensation planned for the run and how it ended. */
+  readonly compensations: ReadonlyArray<CompensationEntry>
 }
 
 /**
@@ -457,11 +459,11 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
             launch(prepared.source === undefined ? "full" : "run-from", workflow, prepared)),
         plan: (workflow, options = {}) => Effect.map(planFrom(workflow, options), (prepared) => prepared.plan),
         status: (runId) =>
-          Effect.flatMap(store.getRun(runId), (run) => {
+          Effect.flatMap(Effect.all([store.getRun(runId), store.compensations(runId)]), ([run, compensations]) => {
             const restored = RunStatus.restore(run.machine)
             return Result.isFailure(restored)
               ? Effect.die(restored.failure)
-              : Effect.succeed({ ...run, suspension: RunStatus.suspension(restored.success) })
+              : Effect.succeed({ ...run, suspension: RunStatus.suspension(restored.success), compensations })
           }),
         wait,
         signal: (runId, name, payload = null) => signal(runId, name, payload),

@@ -355,5 +355,24 @@ export const runStoreContract = <E>(name: string, layer: Layer.Layer<RunStore.Ru
       const unplanned = yield* Effect.flip(store.planCompensations("no-such-run", ["a"], 1))
       assert.strictEqual(unplanned._tag, "RunNotFound")
     }))
+    test("a child run records its parent run and node; children lists them oldest first", Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const parent = yield* startRun(store)
+      const version = yield* store.saveWorkflow(workflow)
+      const first = yield* store.createRun({ version, mode: "full", input: {}, at: 1_001, parentRun: parent.id, parentNode: "pick@1" })
+      const second = yield* store.createRun({ version, mode: "full", input: {}, at: 1_002, parentRun: parent.id, parentNode: "yes" })
+      const read = yield* store.getRun(first.id)
+      assert.strictEqual(read.parentRun, parent.id)
+      assert.strictEqual(read.parentNode, "pick@1")
+      assert.isUndefined((yield* store.getRun(parent.id)).parentRun)
+      yield* store.transition(second.id, { type: "START" }, 1_003)
+      assert.deepStrictEqual(yield* store.children(parent.id), [
+        { runId: first.id, node: "pick@1", status: "pending" },
+        { runId: second.id, node: "yes", status: "running" }
+      ])
+      assert.deepStrictEqual(yield* store.children(first.id), [])
+      const missing = yield* Effect.flip(store.children("no-such-run"))
+      assert.strictEqual(missing._tag, "RunNotFound")
+    }))
   })
 }

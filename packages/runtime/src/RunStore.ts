@@ -21,6 +21,8 @@
  *   the operations `deliver` / `deliveries` (signals and approval decisions kept until a node takes
  *   them, so one that arrives before the run suspends is not lost) and `wakeable` (the runs a
  *   worker should wake now).
+ * - Child workflows (issue 9) added, and only added: `parentRun` / `parentNode` on runs and
+ *   `children`.
  * - Saga compensation (issue 9) added, and only added: a per-run compensation log
  *   (`planCompensations`, `compensated`, `compensations`), so a crash during compensation resumes
  *   with the compensations not yet journaled.
@@ -95,6 +97,22 @@ export interface Run {
   readonly diagnostics: Snapshot.Diagnostics
   readonly createdAt: number
   readonly updatedAt: number
+  /** A child run (a `child` block's run): the run that started it. */
+  readonly parentRun?: string | undefined
+  /** A child run: the `child` node instance of the parent run that awaits it. */
+  readonly parentNode?: string | undefined
+}
+
+/**
+ * A child run of a run, as `RunStore.children` lists it.
+ *
+ * @since 0.1.0
+ */
+export interface Child {
+  readonly runId: string
+  /** The parent's `child` node instance that started it. */
+  readonly node: string
+  readonly status: RunStatus.Status
 }
 
 /**
@@ -110,6 +128,9 @@ export interface NewRun {
   readonly trigger?: string | undefined
   readonly input: { readonly [key: string]: Json }
   readonly at: number
+  /** A child run: its parent run and the parent's node instance that awaits it. */
+  readonly parentRun?: string | undefined
+  readonly parentNode?: string | undefined
 }
 
 /**
@@ -309,6 +330,8 @@ export class RunStore extends Context.Service<RunStore, {
     outcome: { readonly status: "completed" | "failed"; readonly error?: string | undefined },
     at: number
   ) => Effect.Effect<void, RunNotFound>
+  /** The child runs a run started (`child` blocks), oldest first. */
+  readonly children: (runId: string) => Effect.Effect<ReadonlyArray<Child>, RunNotFound>
   /** The run's compensation log, in log order (empty: nothing was compensated). */
   readonly compensations: (runId: string) => Effect.Effect<ReadonlyArray<CompensationEntry>, RunNotFound>
 }>()("ripple/runtime/RunStore") {}
@@ -522,7 +545,8 @@ export const makeMemory: Effect.Effect<RunStore["Service"]> = Effect.sync(() => 
           machine,
           diagnostics: { messages: [] },
           createdAt: input.at,
-          updatedAt: input.at
+          updatedAt: input.at,
+          ...(input.parentRun === undefined ? {} : { parentRun: input.parentRun, parentNode: input.parentNode ?? "" })
         }
         runs.set(run.id, {
           run,
@@ -620,6 +644,11 @@ export const makeMemory: Effect.Effect<RunStore["Service"]> = Effect.sync(() => 
         else stored.compensations[i] = entry
       }),
     compensations: (runId) => Effect.map(find(runId), (stored) => [...stored.compensations]),
+    children: (runId) =>
+      Effect.map(find(runId), () =>
+        [...runs.values()].flatMap(({ run }): Array<Child> =>
+          run.parentRun === runId ? [{ runId: run.id, node: run.parentNode ?? "", status: run.status }] : []
+        )),
     wakeable: (now) =>
       Effect.sync(() => {
         const out: Array<Wakeable> = []

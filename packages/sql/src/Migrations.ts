@@ -141,6 +141,14 @@ const compensations = Effect.gen(function*() {
   )`
 })
 
+// Child runs (issue 9): the parent run and node that started a run.
+const childRuns = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`ALTER TABLE ripple_runs ADD COLUMN parent_run text REFERENCES ripple_runs (id) ON DELETE CASCADE,
+    ADD COLUMN parent_node text`
+  yield* sql`CREATE INDEX ripple_runs_parent ON ripple_runs (parent_run) WHERE parent_run IS NOT NULL`
+})
+
 /**
  * Every migration, by id.
  *
@@ -148,7 +156,8 @@ const compensations = Effect.gen(function*() {
  */
 export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.SqlClient>> = {
   "1_initial": initial,
-  "2_compensations": compensations
+  "2_compensations": compensations,
+  "3_child_runs": childRuns
 }
 
 /**

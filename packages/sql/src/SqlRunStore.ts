@@ -134,6 +134,8 @@ interface RunRow {
   readonly updated_at: number
   readonly lease_owner: string | null
   readonly lease_generation: number | bigint | string
+  readonly parent_run?: string | null
+  readonly parent_node?: string | null
   readonly journal_started?: Mark | null
   readonly journal_completed?: Mark | null
 }
@@ -172,7 +174,8 @@ const runOf = (row: RunRow): RunStore.Run => ({
   machine: row.machine,
   diagnostics: diagnosticsOf(row),
   createdAt: Number(row.created_at),
-  updatedAt: Number(row.updated_at)
+  updatedAt: Number(row.updated_at),
+  ...(row.parent_run === undefined || row.parent_run === null ? {} : { parentRun: row.parent_run, parentNode: row.parent_node ?? "" })
 })
 
 const settled: ReadonlyArray<RunStatus.Status> = ["completed", "failed"]
@@ -352,10 +355,11 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       const workflow = yield* loadWorkflow(input.version)
       const machine = RunStatus.persist(RunStatus.initial())
       const rows = yield* Effect.orDie(sql<RunRow>`INSERT INTO ripple_runs
-        (id, workflow_id, version, mode, source_run, target, trigger, input, status, machine, created_at, updated_at)
+        (id, workflow_id, version, mode, source_run, target, trigger, input, status, machine, created_at, updated_at,
+          parent_run, parent_node)
         VALUES (${newId()}, ${workflow.id}, ${input.version}, ${input.mode}, ${input.sourceRun ?? null},
           ${input.target ?? null}, ${input.trigger ?? null}, ${json(input.input)}::jsonb, ${machine.status},
-          ${json(machine)}::jsonb, ${input.at}, ${input.at})
+          ${json(machine)}::jsonb, ${input.at}, ${input.at}, ${input.parentRun ?? null}, ${input.parentRun === undefined ? null : input.parentNode ?? ""})
         RETURNING *`)
       remember(rows[0]!.id, rows[0]!.revision, machine)
       return runOf(rows[0]!)
@@ -747,6 +751,18 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       if (rows[0]?.found !== true) return yield* Effect.fail(new RunStore.RunNotFound({ runId }))
     })
 
+  const children = (runId: string) =>
+    Effect.gen(function*() {
+      const rows = yield* Effect.orDie(sql<{ readonly id: string | null; readonly parent_node: string | null; readonly status: RunStatus.Status | null }>`
+        SELECT c.id, c.parent_node, c.status FROM ripple_runs r
+        LEFT JOIN ripple_runs c ON c.parent_run = r.id
+        WHERE r.id = ${runId} ORDER BY c.created_at, c.id`)
+      if (rows.length === 0) return yield* Effect.fail(new RunStore.RunNotFound({ runId }))
+      return rows.flatMap((row): Array<RunStore.Child> =>
+        row.id === null || row.status === null ? [] : [{ runId: row.id, node: row.parent_node ?? "", status: row.status }]
+      )
+    })
+
   const compensations = (runId: string) =>
     Effect.gen(function*() {
       const rows = yield* Effect.orDie(sql<{
@@ -780,7 +796,8 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       wakeable,
       planCompensations,
       compensated,
-      compensations
+      compensations,
+      children
     })
 
   const checkedSnapshot = (runId: string) =>

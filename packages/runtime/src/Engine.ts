@@ -36,6 +36,17 @@
  *   `sleep` blocks (`{ ms }` or `{ until }`) suspend it until the wake time on the effect `Clock`.
  *   A dormant node blocks what depends on it; everything else runs on, and the run settles by the
  *   `RunStatus` priority. A pause request parks every node reaching its start.
+ * - `child` blocks (`{ workflow, input }`: `workflow` is the version id of a saved workflow or an
+ *   inline workflow — inline ones may not hold `$ref`s, which the parent would resolve; save such a
+ *   workflow and pass its version) start a child run through `Execution.spawn` (its own durable
+ *   run, linked by `parentRun` / `parentNode`) and suspend their branch on the internal signal
+ *   `childSignal(childRun)`, which `Runs` delivers when the child ends: a completed child's observed
+ *   outputs (`{ <block id>: output }`) become the block's output; a failed or cancelled child fails
+ *   the block. A resumed parent awaits the child it started, never a second one.
+ * - Saga compensation: when a run settles `failed`, the `Handler.Compensation`s of the blocks this
+ *   run completed run in reverse completion order, journaled in `RunStore.compensations` (a
+ *   resume of a run that crashed while compensating only runs what is still pending); the report
+ *   goes to the diagnostics messages and `Runs.status`. Reused records are never compensated.
  * - Resume (mode `resume`, `Plan.resume` over the run's own snapshot) never re-executes a node
  *   the run completed with the same inputs, even inside a loop the plan restarts.
  * - Early cutoff (mode `run-from`, `Options.cutoff`, default on): a re-run node that is not the
@@ -162,11 +173,12 @@ export type Control = Interpreter.Control
 export const defaultConcurrency = 16
 
 /**
- * Block types the engine itself implements (they need no handler): `approval`, `wait`, `sleep`.
+ * Block types the engine itself implements (they need no handler): `approval`, `wait`, `sleep`,
+ * `child`.
  *
  * @since 0.1.0
  */
-export const intrinsicTypes: ReadonlySet<string> = new Set(["approval", "wait", "sleep"])
+export const intrinsicTypes: ReadonlySet<string> = new Set(["approval", "wait", "sleep", "child"])
 
 // Whether a workflow can take the fast path: no container and no block that can go dormant.
 const simple = new WeakMap<Workflow.Workflow, boolean>()
@@ -216,7 +228,24 @@ export interface Execution {
   readonly source?: Snapshot.Snapshot | undefined
   /** Lets the caller pause the execution. */
   readonly control?: Control | undefined
+  /** Starts the child runs of `child` blocks (the `Runs` facade provides it). */
+  readonly spawn?: Spawn | undefined
 }
+
+/**
+ * Starts the child run of a `child` node instance: its run id, or why it could not start.
+ *
+ * @since 0.1.0
+ */
+export type Spawn = Interpreter.Spawn
+
+/**
+ * The internal signal a finished child run is delivered to its parent as (payload: `{ status,
+ * output, error }`).
+ *
+ * @since 0.1.0
+ */
+export const childSignal: (childRun: string) => string = Interpreter.childSignal
 
 const unchanged: ReadonlyArray<string> = ["unchanged"]
 
@@ -383,7 +412,8 @@ const executeGeneral = (
         tracing: options.tracing === true,
         cutoff: options.cutoff !== false,
         loopCondition: options.loopCondition ?? Interpreter.defaultLoopCondition,
-        outcome
+        outcome,
+        spawn: execution.spawn
       })
       return yield* Effect.uninterruptible(Effect.flatMap(
         settling(runId),

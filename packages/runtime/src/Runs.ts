@@ -22,12 +22,16 @@
  *   `Clock` by a timer fiber of the layer (`TestClock` drives it), or by `wake` (a worker that
  *   lists `RunStore.wakeable`). Waking offers the `RunStatus` event (`SIGNAL`, `APPROVE`,
  *   `TIMER_FIRED`, `UNPAUSE`) and executes `Plan.resume` over the run's own snapshot in the same run.
+ * - Child runs (`child` blocks): started by the parent's execution, linked to it; when one ends
+ *   (completed, failed or cancelled) its result is delivered to the parent, which wakes.
+ *   `cancel` cancels a run's unfinished descendants too; `status` lists a run's children and its
+ *   compensation report.
  * - `resume` continues a `failed` run (`RESUME`: failed nodes and what they blocked re-run) or a
  *   crashed one (`running` but not executing in this process); completed nodes never re-execute.
  *
  * @since 0.1.0
  */
-import { type Dag, NodeId, Plan, type Snapshot, Workflow } from "@ripple/core"
+import { Dag, NodeId, Plan, type Snapshot, Workflow } from "@ripple/core"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -45,9 +49,10 @@ import * as Stream from "effect/Stream"
 import * as Engine from "./Engine.ts"
 import { Handlers } from "./Handler.ts"
 import * as Compiled from "./internal/compiled.ts"
+import { isObject } from "./internal/json.ts"
 import { isFinal, type Mode, type RunEvent } from "./RunEvent.ts"
 import * as RunStatus from "./RunStatus.ts"
-import { type CompensationEntry, type Run, RunNotFound, RunStore, type RunStoreError, type WorkflowNotFound } from "./RunStore.ts"
+import { type Child, type CompensationEntry, type Run, RunNotFound, RunStore, type RunStoreError, type WorkflowNotFound } from "./RunStore.ts"
 
 type Json = Workflow.Json
 
@@ -110,6 +115,8 @@ export interface RunInfo extends Run {
   readonly suspension: RunStatus.Suspension
   /** The saga compensation report: every compensation planned for the run and how it ended. */
   readonly compensations: ReadonlyArray<CompensationEntry>
+  /** The child runs its `child` blocks started, oldest first. */
+  readonly children: ReadonlyArray<Child>
 }
 
 /**
@@ -295,7 +302,8 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
       const launch = (
         mode: Mode,
         workflow: Workflow.Workflow,
-        prepared: { readonly plan: Plan.Plan; readonly input: { readonly [key: string]: Json }; readonly source: Snapshot.Snapshot | undefined }
+        prepared: { readonly plan: Plan.Plan; readonly input: { readonly [key: string]: Json }; readonly source: Snapshot.Snapshot | undefined },
+        parent?: { readonly parentRun: string; readonly parentNode: string }
       ) =>
         Effect.gen(function*() {
           const version = yield* store.saveWorkflow(workflow)
@@ -307,7 +315,8 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
             sourceRun,
             target: prepared.plan.target,
             input: prepared.input,
-            at
+            at,
+            ...parent
           })
           yield* fork({ runId: run.id, mode, plan: prepared.plan, input: prepared.input, sourceRun, source: prepared.source, publish })
           return { runId: run.id, mode, plan: prepared.plan }
@@ -319,18 +328,62 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
           const control: Engine.Control = { pauseRequested: false }
           const runId = execution.runId
           const fiber = yield* Effect.forkIn(
-            Engine.execute({ ...execution, control }, engineOptions).pipe(
+            Engine.execute({ ...execution, control, spawn: spawnFor(runId) }, engineOptions).pipe(
               Effect.provideContext(context),
               Effect.ensuring(Effect.sync(() => {
                 executing.delete(runId)
                 controls.delete(runId)
               })),
+              Effect.tap(() => Effect.forkIn(Effect.ignore(Effect.suspend(() => notifyParent(runId))), scope)),
               Effect.tap(() => Effect.forkIn(Effect.ignore(Effect.suspend(() => settle(runId))), scope))
             ),
             scope
           )
           executing.set(runId, fiber)
           controls.set(runId, control)
+        })
+
+      // A `child` block's run: a saved version (by id) or an inline workflow, started as a full run linked to its parent.
+      const spawnFor = (parentRun: string): Engine.Spawn => ({ input, node, workflow }) =>
+        Effect.gen(function*() {
+          const loaded = typeof workflow === "string"
+            ? Result.mapError(yield* Effect.result(store.loadWorkflow(workflow)), () => `no saved workflow version ${workflow}`)
+            : Result.mapError(Workflow.decode(workflow), (error) => `invalid child workflow: ${error.message}`)
+          if (Result.isFailure(loaded)) return Result.fail(loaded.failure)
+          const child = loaded.success
+          const started = yield* Effect.result(Effect.flatMap(
+            planFrom(child, { input: isObject(input) ? input : {} }),
+            (prepared) => launch("full", child, prepared, { parentRun, parentNode: node })
+          ))
+          return Result.isSuccess(started) ? Result.succeed(started.success.runId) : Result.fail(`child run not started: ${started.failure.message}`)
+        })
+
+      const ended: ReadonlyArray<RunStatus.Status> = ["completed", "failed", "cancelled"]
+
+      // A finished child run's observed outputs go to its parent, which wakes if it awaits them.
+      const notifyParent = (runId: string): Effect.Effect<void, RunStoreError | PlanFailed> =>
+        Effect.gen(function*() {
+          const run = yield* store.getRun(runId)
+          // A failed child has ended too (a resume of it is a new decision the parent does not wait for).
+          if (run.parentRun === undefined || !ended.includes(run.status)) return
+          const snapshot = yield* store.snapshot(runId)
+          const dag = Compiled.dagOf(snapshot.workflow)
+          const output: Record<string, Json> = {}
+          for (const i of Dag.observed(dag)) {
+            const id = Dag.idOf(dag, i)
+            const record = snapshot.nodes[id]
+            const key = id.endsWith("#end") ? id.slice(0, -"#end".length) : id
+            output[key] = record?.status === "completed" ? record.output ?? null : null
+          }
+          const error = run.diagnostics.messages.find((m) => m.includes("failed"))
+          const at = yield* Clock.currentTimeMillis
+          yield* store.deliver(run.parentRun, {
+            kind: "signal",
+            name: Engine.childSignal(runId),
+            payload: { status: run.status, output, ...(error === undefined ? {} : { error }) },
+            at
+          })
+          yield* settle(run.parentRun)
         })
 
       const resumeRun = (runId: string): Effect.Effect<Started, RunStoreError | PlanFailed> =>
@@ -451,6 +504,31 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
           Cause.hasInterruptsOnly(cause) ? stored : Effect.failCause(cause))
       }
 
+      const cancelOne = (runId: string): Effect.Effect<RunStatus.Status, RunStoreError> => {
+        const timer = timers.get(runId)
+        if (timer !== undefined) timers.delete(runId)
+        const fiber = executing.get(runId)
+        if (fiber === undefined) {
+          return Effect.andThen(timer === undefined ? Effect.void : Fiber.interrupt(timer), cancelStored(runId))
+        }
+        // An execution interrupted before its first step never saw the run: it is still pending.
+        return Effect.andThen(
+          Fiber.interrupt(fiber),
+          Effect.flatMap(store.getRun(runId), (run) => run.status === "pending" ? cancelStored(runId) : Effect.succeed(run.status))
+        )
+      }
+
+      // Cancelling a run cancels its descendants that have not finished; a parent learns its child's end.
+      const cancelTree = (runId: string): Effect.Effect<RunStatus.Status, RunStoreError> =>
+        Effect.gen(function*() {
+          const status = yield* cancelOne(runId)
+          for (const child of yield* store.children(runId)) {
+            if (!ended.includes(child.status)) yield* Effect.ignore(cancelTree(child.runId))
+          }
+          yield* Effect.ignore(notifyParent(runId))
+          return status
+        })
+
       return Runs.of({
         start: (workflow, input = {}) =>
           Effect.flatMap(planFrom(workflow, { input }), (prepared) => launch("full", workflow, prepared)),
@@ -459,11 +537,11 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
             launch(prepared.source === undefined ? "full" : "run-from", workflow, prepared)),
         plan: (workflow, options = {}) => Effect.map(planFrom(workflow, options), (prepared) => prepared.plan),
         status: (runId) =>
-          Effect.flatMap(Effect.all([store.getRun(runId), store.compensations(runId)]), ([run, compensations]) => {
+          Effect.flatMap(Effect.all([store.getRun(runId), store.compensations(runId), store.children(runId)]), ([run, compensations, children]) => {
             const restored = RunStatus.restore(run.machine)
             return Result.isFailure(restored)
               ? Effect.die(restored.failure)
-              : Effect.succeed({ ...run, suspension: RunStatus.suspension(restored.success), compensations })
+              : Effect.succeed({ ...run, suspension: RunStatus.suspension(restored.success), compensations, children })
           }),
         wait,
         signal: (runId, name, payload = null) => signal(runId, name, payload),
@@ -497,19 +575,7 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
             return yield* resumeRun(runId)
           }),
         wake: (runId) => settle(runId),
-        cancel: (runId) => {
-          const timer = timers.get(runId)
-          if (timer !== undefined) timers.delete(runId)
-          const fiber = executing.get(runId)
-          if (fiber === undefined) {
-            return Effect.andThen(timer === undefined ? Effect.void : Fiber.interrupt(timer), cancelStored(runId))
-          }
-          // An execution interrupted before its first step never saw the run: it is still pending.
-          return Effect.andThen(
-            Fiber.interrupt(fiber),
-            Effect.flatMap(store.getRun(runId), (run) => run.status === "pending" ? cancelStored(runId) : Effect.succeed(run.status))
-          )
-        },
+        cancel: (runId) => cancelTree(runId),
         events: (runId) =>
           Stream.unwrap(Effect.map(PubSub.subscribe(hub), (subscription) =>
             // Subscribed first, then checked: a run still executing now cannot finish unseen.

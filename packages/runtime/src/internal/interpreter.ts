@@ -165,7 +165,19 @@ export interface Setup {
   readonly cutoff: boolean
   readonly loopCondition: LoopCondition
   readonly outcome: Outcome
+  /** Starts the child run of a `child` node instance (absent: `child` blocks fail). */
+  readonly spawn: Spawn | undefined
 }
+
+/** Starts a child run for a `child` node instance: its run id, or why it could not start. */
+export type Spawn = (request: {
+  readonly node: string
+  readonly workflow: Json
+  readonly input: Json
+}) => Effect.Effect<Result.Result<string, string>>
+
+/** The internal signal a child run's end is delivered as to its parent. */
+export const childSignal = (childRun: string): string => `child ${childRun}`
 
 /** What the engine needs to finalize the run; filled in as the execution goes (it survives an interruption). */
 export interface Outcome {
@@ -457,6 +469,35 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
             const delivery = setup.dormant.has(key) ? undefined : yield* take("signal", signal)
             if (delivery !== undefined) {
               return yield* completed(key, delivery.payload, undefined, fields, [{ _tag: "Consumed", kind: "signal", name: signal }])
+            }
+            return yield* park(key, inputs, fingerprints, {
+              _tag: "Waiting",
+              wait: { kind: "signal", signal },
+              branch: { _tag: "Signal", node: key, signal }
+            })
+          }
+          case "child": {
+            // The child started by an earlier execution of this run is awaited, never started twice.
+            let signal = waits.get(key)?.signal
+            if (signal === undefined) {
+              if (setup.spawn === undefined) {
+                return yield* failed(key, id, { message: `child block ${id}: child runs need the Runs service`, retryable: false }, fields)
+              }
+              const spawned = yield* setup.spawn({ node: key, workflow: inputs["workflow"] ?? null, input: inputs["input"] ?? {} })
+              if (Result.isFailure(spawned)) {
+                return yield* failed(key, id, { message: `child block ${id}: ${spawned.failure}`, retryable: false }, fields)
+              }
+              signal = childSignal(spawned.success)
+            }
+            const delivery = setup.dormant.has(key) ? undefined : yield* take("signal", signal)
+            if (delivery !== undefined) {
+              const consumed: JournalEntry = { _tag: "Consumed", kind: "signal", name: signal }
+              const payload = isObject(delivery.payload) ? delivery.payload : {}
+              if (payload["status"] === "completed") return yield* completed(key, payload["output"] ?? null, undefined, fields, [consumed])
+              return yield* failed(key, id, {
+                message: `child run ${signal.slice("child ".length)} ${String(payload["status"])}${typeof payload["error"] === "string" ? `: ${payload["error"]}` : ""}`,
+                retryable: false
+              }, fields, [consumed])
             }
             return yield* park(key, inputs, fingerprints, {
               _tag: "Waiting",

@@ -1,9 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { Workflow } from "@ripple/core"
-import { BlockError, Handler, Runs, RunStore } from "@ripple/runtime"
+import { BlockError, Handler, Ripple, Runs, RunStore } from "@ripple/runtime"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
 
 type Json = Workflow.Json
 
@@ -107,5 +109,25 @@ describe("Child workflows", () => {
       assert.strictEqual((yield* store.getRun(mid!.runId)).status, "cancelled")
       assert.strictEqual((yield* store.getRun(leaf!.runId)).status, "cancelled")
     }).pipe(Effect.provide(layer({ hang: () => Effect.as(Deferred.await(gate), null) })))
+  })
+  it.effect("the builder's child step runs a built child (its handlers joined to the parent's) and reads its outputs", () => {
+    const inner = Ripple.workflow("inner", { input: Schema.Struct({ n: Schema.Number }) })
+      .step("double", (_, ctx) => Effect.succeed(ctx.input.n * 2))
+      .output("double")
+      .build()
+    if (Result.isFailure(inner)) return Effect.die(inner.failure)
+    const outer = Ripple.workflow("outer")
+      .step("n", () => Effect.succeed(21))
+      .child("sub", inner.success, { input: { n: "n" } })
+      .step("after", { needs: ["sub"], handler: ({ sub }) => Effect.succeed(sub) })
+      .build()
+    if (Result.isFailure(outer)) return Effect.die(outer.failure)
+    return Effect.gen(function*() {
+      const runs = yield* Runs.Runs
+      const store = yield* RunStore.RunStore
+      const { runId } = yield* runs.start(outer.success.workflow)
+      assert.strictEqual(yield* settled(runId, ["completed", "failed"]), "completed")
+      assert.deepStrictEqual((yield* store.snapshot(runId)).nodes["after"]?.output, { double: 42 })
+    }).pipe(Effect.provide(Runs.layer().pipe(Layer.provideMerge(RunStore.layerMemory), Layer.provideMerge(outer.success.handlers))))
   })
 })

@@ -56,7 +56,7 @@
  *   fails, the engine runs the compensations of the steps it completed in reverse completion order
  *   (see `Handler.Compensation`). Merging several built workflows by `registry` loses them: pass
  *   `Built.compensations` (by step name; the step's block type is its `type` in the workflow) to
- *   `Handler.layer`'s `compensate` option. Child workflows (`.child`) are not built yet.
+ *   `Handler.layer`'s `compensate` option. `.child` merges a built child's handlers and compensations into `handlers` (and `registry`).
  *
  * @since 0.1.0
  */
@@ -481,6 +481,40 @@ export class Builder<I, Out, Local, Names extends string, Scope, R> {
   }
 
   /**
+   * Adds a child workflow (built-in `child` block): a child run of `child` (a built workflow, whose
+   * handlers join this workflow's, or a plain workflow whose handlers the app registers) starts
+   * with the input `input` maps from earlier steps (`{ <child input key>: <step name> }`); the
+   * step's output is the child's observed outputs `{ <step>: output }` (JSON). The run is
+   * `suspended` until the child ends; a failed child fails the step.
+   *
+   * @since 0.1.0
+   */
+  child<const N extends string, R2 = never>(
+    name: N & Fresh<N, Names>,
+    child: Built<any, any, R2> | Workflow.Workflow,
+    options: {
+      readonly needs?: ReadonlyArray<keyof Out & string>
+      readonly input?: Readonly<Record<string, keyof Out & string>>
+      readonly after?: ReadonlyArray<keyof Out & string>
+    } = {}
+  ): Builder<I, Add<Out, N, Json>, Add<Local, N, Json>, Names | N, Scope, R | R2> {
+    const built = "registry" in child ? child : undefined
+    const workflow = built !== undefined ? built.workflow : child as Workflow.Workflow
+    const input: Record<string, Json> = {}
+    for (const [key, dep] of Object.entries(options.input ?? {})) input[key] = { $ref: `blocks.${dep}.output` }
+    const deps = [...new Set([...(options.needs ?? []), ...Object.values(options.input ?? {}), ...(options.after ?? [])])]
+    // The child travels as JSON text: the parent must not resolve the child's own references.
+    return this.add({
+      _tag: "Builtin",
+      name,
+      type: "child",
+      params: { workflow: JSON.stringify(Workflow.encode(workflow)), input },
+      after: deps,
+      handlers: built === undefined ? undefined : { registry: built.registry, compensate: compensationsOf(built) }
+    }) as never
+  }
+
+  /**
    * Declares the workflow's observed outputs (top-level steps or containers) and finishes it.
    *
    * @since 0.1.0
@@ -613,6 +647,7 @@ export class Finished<I, O, R> {
       }
       return Result.succeed(out as O)
     }
+    collectChildren(this.nodes, registry, compensationsByType)
     return Result.succeed({
       workflow: decoded.success,
       handlers: Handler.layer(registry, { compensate: compensationsByType }),
@@ -630,6 +665,34 @@ const identity: Decoder = Result.succeed
 
 // One decoder per step with an output schema, and per container holding one (its output is an
 // array of records of body outputs). Names are unique, so one map serves every scope.
+// The handlers of built child workflows join the parent's (block types are unique per workflow and step).
+const collectChildren = (
+  nodes: ReadonlyArray<Internal.Node>,
+  registry: Record<string, unknown>,
+  compensations: Record<string, unknown>
+): void => {
+  for (const node of nodes) {
+    if (node._tag === "Builtin" && node.handlers !== undefined) {
+      for (const [type, handler] of Object.entries(node.handlers.registry)) registry[type] ??= handler
+      for (const [type, compensate] of Object.entries(node.handlers.compensate)) compensations[type] ??= compensate
+    } else if (node._tag === "Route") {
+      for (const [, body] of node.branches) collectChildren(body, registry, compensations)
+    } else if (node._tag === "Container") {
+      collectChildren(node.body, registry, compensations)
+    }
+  }
+}
+
+// A built workflow's compensations by block type (its `compensations` are by step name).
+const compensationsOf = <R>(built: Built<any, any, R>): Record<string, Compensation<R>> => {
+  const out: Record<string, Compensation<R>> = {}
+  for (const block of built.workflow.blocks) {
+    const compensate = built.compensations[block.id]
+    if (compensate !== undefined) out[block.type] = compensate
+  }
+  return out
+}
+
 const collectDecoders = (nodes: ReadonlyArray<Internal.Node>, into: Map<string, Decoder>, containers: Set<string>): void => {
   for (const node of nodes) {
     if (node._tag === "Step" && node.output !== undefined) {

@@ -205,6 +205,14 @@ export class Runs extends Context.Service<Runs, {
   readonly subscribe: Effect.Effect<Stream.Stream<RunEvent>, never, Scope.Scope>
 }>()("ripple/runtime/Runs") {}
 
+const parseJson = (text: string): unknown => {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return null
+  }
+}
+
 // Validation is a pure function of an immutable workflow value: checked once per value.
 const validity = new WeakMap<Workflow.Workflow, Workflow.WorkflowError | undefined>()
 const problemOf = (workflow: Workflow.Workflow): Workflow.WorkflowError | undefined => {
@@ -346,7 +354,11 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
       // A `child` block's run: a saved version (by id) or an inline workflow, started as a full run linked to its parent.
       const spawnFor = (parentRun: string): Engine.Spawn => ({ input, node, workflow }) =>
         Effect.gen(function*() {
-          const loaded = typeof workflow === "string"
+          // A string is a saved version, or (starting with `{`) an inline workflow's JSON text.
+          const text = typeof workflow === "string" && workflow.trimStart().startsWith("{") ? parseJson(workflow) : undefined
+          const loaded = text !== undefined
+            ? Result.mapError(Workflow.decode(text), (error) => `invalid child workflow: ${error.message}`)
+            : typeof workflow === "string"
             ? Result.mapError(yield* Effect.result(store.loadWorkflow(workflow)), () => `no saved workflow version ${workflow}`)
             : Result.mapError(Workflow.decode(workflow), (error) => `invalid child workflow: ${error.message}`)
           if (Result.isFailure(loaded)) return Result.fail(loaded.failure)

@@ -50,9 +50,14 @@ export type Node =
   | {
     readonly _tag: "Builtin"
     readonly name: string
-    readonly type: "sleep" | "wait" | "approval"
+    readonly type: "sleep" | "wait" | "approval" | "child"
     readonly params: { readonly [key: string]: Json }
     readonly after: ReadonlyArray<string>
+    /** A `child` step of a built workflow: the child's handlers, merged into the parent's. */
+    readonly handlers?: {
+      readonly registry: Readonly<Record<string, unknown>>
+      readonly compensate: Readonly<Record<string, unknown>>
+    } | undefined
   }
   | {
     readonly _tag: "Route"

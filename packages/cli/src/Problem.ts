@@ -106,12 +106,10 @@ export const fromRunsError = (file: string, error: Runs.RunsError): Problem => {
       return unknownRun(error.runId)
     case "WorkflowNotFound":
       return badInput(`the workflow version ${error.version} of that run is missing from the database`, "run the workflow again with `ripple run`")
-    case "UnsupportedWorkflow":
-      return badInput(`${file}: ${error.message}`, `remove the ${error.kind} at ${pathOf(error.path)} or upgrade Ripple`)
     case "UnknownBlockType":
       return badInput(
         `${file}: ${error.message} (at ${pathOf(error.path)})`,
-        "use a built-in type (trigger, value, template, condition, router, response, fail) or export a handler for it from an ES module workflow"
+        "use a built-in type (trigger, value, template, condition, router, response, fail, approval, wait, sleep, child) or export a handler for it from an ES module workflow"
       )
   }
 }

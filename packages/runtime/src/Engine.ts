@@ -87,24 +87,6 @@ import { type JournalEntry, RunStore, type RunStoreError } from "./RunStore.ts"
 type Json = Workflow.Json
 
 /**
- * A workflow shape this engine cannot execute. Since loops and parallels are executed (issue 6)
- * the engine reports none; kept so existing matches on `EngineError` stay exhaustive.
- *
- * @deprecated nothing produces it any more.
- * @since 0.1.0
- */
-export class UnsupportedWorkflow extends Data.TaggedError("UnsupportedWorkflow")<{
-  readonly workflowId: string
-  readonly container: string
-  readonly kind: "loop" | "parallel"
-  readonly path: ReadonlyArray<string | number>
-}> {
-  override get message() {
-    return `workflow ${this.workflowId}: ${this.kind} ${this.container} cannot be executed yet (containers are not supported by this engine)`
-  }
-}
-
-/**
  * A block's type has no registered handler.
  *
  * @since 0.1.0
@@ -124,7 +106,7 @@ export class UnknownBlockType extends Data.TaggedError("UnknownBlockType")<{
  *
  * @since 0.1.0
  */
-export type EngineError = UnsupportedWorkflow | UnknownBlockType
+export type EngineError = UnknownBlockType
 
 /**
  * Engine options.

@@ -270,8 +270,11 @@ const wantedOf = (dag: Dag.Dag, target: number): Uint8Array => {
   return Dag.upstream(dag, observed)
 }
 
-const endOf = (dag: Dag.Dag, i: number): number =>
-  dag.nodes?.[i]?.kind === "start" ? dag.index!.get(`${dag.nodes[i]!.id}#end`)! : i
+const endOf = (dag: Dag.Dag, i: number): number => {
+  if (Dag.blockOf(dag, i) !== undefined) return i
+  const node = Dag.nodeOf(dag, i)
+  return node.kind === "start" ? dag.index!.get(`${node.id}#end`)! : i
+}
 
 // ---------------------------------------------------------------------------------------------
 // Steps
@@ -341,10 +344,10 @@ export const diff = (input: Input): Diff => {
   const roots: Array<number> = []
   for (let i = 0; i < n; i++) if (dag.inOffsets[i] === dag.inOffsets[i + 1]) roots.push(i)
   const visited = Dag.downstream(dag, roots, target < 0 ? undefined : { stopAt: (i) => i === target })
-  const nodes = dag.nodes!
   for (let i = 0; i < n; i++) {
     if (visited[i] === 0 || i === target) continue
-    reasons[i] = prior.check(i, nodes[i]!, dag)
+    const block = Dag.blockOf(dag, i)
+    reasons[i] = block !== undefined ? prior.checkBlock(i, block, Dag.chainOf(dag, i), dag) : prior.check(i, Dag.nodeOf(dag, i), dag)
   }
   return { reasons }
 }
@@ -390,7 +393,6 @@ export interface Scope {
 export const scope = (input: Input, roots: Uint8Array, changes?: Diff): Scope => {
   const { dag, wanted } = input
   const n = dag.size
-  const nodes = dag.nodes!
   const rootList: Array<number> = []
   for (let i = 0; i < n; i++) if (roots[i] === 1) rootList.push(i)
   const branches = changes === undefined ? new Map<string, ReadonlyArray<number>>() : partialParallels(input, rootList, changes)
@@ -441,14 +443,13 @@ export const scope = (input: Input, roots: Uint8Array, changes?: Diff): Scope =>
       }
       for (let i = 0; i < n; i++) {
         if (set[i] === 0) continue
-        const node = nodes[i]!
-        for (const c of node.chain) reset(c)
+        for (const c of Dag.chainOf(dag, i)) reset(c)
         // A sentinel in scope without its body (a container that failed or never finished) resets it too.
-        if (node.kind !== "block") reset(node.id)
+        if (Dag.blockOf(dag, i) === undefined) reset(Dag.nodeOf(dag, i).id)
       }
       if (spread) {
         for (const end of ends) {
-          const start = dag.index!.get(`${nodes[end]!.id}#start`)!
+          const start = dag.index!.get(`${Dag.nodeOf(dag, end).id}#start`)!
           const reached = Dag.downstream(dag, [end])
           for (let i = 0; i < n; i++) {
             if (reached[i] === 1 && set[i] === 0) {
@@ -522,16 +523,17 @@ export const hydrate = (input: Input, planned: Pick<Scope, "rerun" | "pruned" | 
   const loops: Record<string, Snapshot.LoopScope> = {}
   const parallels: Record<string, Snapshot.ParallelScope> = {}
   const kept = new Set<string>()
-  const info = dag.nodes!
   for (let i = 0; i < n; i++) {
-    const node = info[i]!
-    if (planned.rerun[i] === 1 && !(node.chain.length > 0 && planned.branches.has(node.chain[0]!))) continue
+    const chain = Dag.chainOf(dag, i)
+    if (planned.rerun[i] === 1 && !(chain.length > 0 && planned.branches.has(chain[0]!))) continue
     if (planned.pruned[i] === 1) continue
-    const partial = node.chain.length > 0 ? planned.branches.get(node.chain[0]!) : undefined
+    const block = Dag.blockOf(dag, i)
+    const node = block !== undefined ? { kind: "block" as const, id: block.id } : Dag.nodeOf(dag, i)
+    const partial = chain.length > 0 ? planned.branches.get(chain[0]!) : undefined
     const parsed: NodeId.Node = { kind: node.kind, id: node.id }
-    for (const path of instancePaths(node.chain, snapshot)) {
+    for (const path of instancePaths(chain, snapshot)) {
       if (partial !== undefined && partial.includes(path[0]!)) continue
-      const key = path.length === 0 ? dag.ids![i]! : NodeId.formatInstance({ node: parsed, path })
+      const key = path.length === 0 ? (block !== undefined ? block.id : dag.ids![i]!) : NodeId.formatInstance({ node: parsed, path })
       const record = snapshot.nodes[key]
       if (record === undefined) continue
       nodes[key] = record
@@ -638,19 +640,18 @@ export const resume = (
     const input: Input = { ...prepared, wanted: new Uint8Array(prepared.dag.size).fill(1) }
     const n = input.dag.size
     const reasons = new Uint16Array(n)
-    const nodes = input.dag.nodes!
     for (let i = 0; i < n; i++) {
-      const node = nodes[i]!
+      const chain = Dag.chainOf(input.dag, i)
       let found = false
       let set = 0
-      for (const path of instancePaths(node.chain, snapshot)) {
+      for (const path of instancePaths(chain, snapshot)) {
         const record = snapshot.nodes[instanceKey(input.dag, i, path)]
         if (record === undefined) continue
         found = true
         if (record.status === "failed") set |= bits["failed-last-time"]
         else if (!Snapshot.isReusable(record.status)) set |= bits.incomplete
       }
-      if (!found && node.chain.length === 0) set |= bits["missing-prior-state"]
+      if (!found && chain.length === 0) set |= bits["missing-prior-state"]
       reasons[i] = set
     }
     const changes: Diff = { reasons }
@@ -732,10 +733,10 @@ const reasonsOf = (input: Input, changes: Diff, planned: Scope): Record<string, 
     if (i === input.target) list.push({ _tag: "target" })
     if (set !== 0) for (const tag of changeTags) if ((set & bits[tag]) !== 0) list.push({ _tag: tag })
     if (cause >= 0 && cause !== i) list.push({ _tag: "downstream", root: ids[cause]! })
-    else if (cause <= -2) list.push(reset(dag.nodes![-2 - cause]!.id))
+    else if (cause <= -2) list.push(reset(Dag.nodeOf(dag, -2 - cause).id))
     if (outside) {
       // Needed by no observed output: it re-runs only because its loop or parallel restarts whole.
-      const node = dag.nodes![i]!
+      const node = Dag.nodeOf(dag, i)
       const container = node.chain.find((c) => planned.rerun[dag.index!.get(`${c}#start`)!] === 1) ?? node.id
       list.push(reset(container))
     }
@@ -791,15 +792,16 @@ interface ContainerEntry {
 
 const containerIndex = (dag: Dag.Dag): Map<string, ContainerEntry> => {
   const out = new Map<string, { kind: "loop" | "parallel"; start: number; end: number; members: Array<number> }>()
-  const nodes = dag.nodes!
-  for (let i = 0; i < nodes.length; i++) {
-    const node = nodes[i]!
+  const n = dag.size
+  for (let i = 0; i < n; i++) {
+    if (Dag.blockOf(dag, i) !== undefined) continue
+    const node = Dag.nodeOf(dag, i)
     if (node.kind !== "start") continue
     out.set(node.id, { kind: node.containerKind!, start: i, end: dag.index!.get(`${node.id}#end`)!, members: [] })
   }
   if (out.size === 0) return out
-  for (let i = 0; i < nodes.length; i++) {
-    for (const c of nodes[i]!.chain) out.get(c)!.members.push(i)
+  for (let i = 0; i < n; i++) {
+    for (const c of Dag.chainOf(dag, i)) out.get(c)!.members.push(i)
   }
   return out
 }
@@ -823,7 +825,7 @@ const topLevel: ReadonlyArray<ReadonlyArray<number>> = [[]]
 
 const instanceKey = (dag: Dag.Dag, i: number, path: ReadonlyArray<number>): string => {
   if (path.length === 0) return dag.ids![i]!
-  const node = dag.nodes![i]!
+  const node = Dag.nodeOf(dag, i)
   return NodeId.formatInstance({ node: { kind: node.kind, id: node.id }, path })
 }
 
@@ -836,10 +838,9 @@ const partialParallels = (
   const out = new Map<string, ReadonlyArray<number>>()
   const { dag, snapshot } = input
   if (snapshot === undefined) return out
-  const nodes = dag.nodes!
   const configOnly = bits["definition-changed"] | bits["inputs-changed"]
   for (const root of roots) {
-    const node = nodes[root]!
+    const node = Dag.nodeOf(dag, root)
     if (node.kind !== "start" || node.containerKind !== "parallel" || node.chain.length > 0) continue
     if (root === input.target || (changes.reasons[root]! & ~configOnly) !== 0) continue
     const end = dag.index!.get(`${node.id}#end`)!
@@ -849,8 +850,8 @@ const partialParallels = (
     const others = Dag.downstream(dag, roots.filter((r) => r !== root))
     if (others[root] === 1) continue
     let touched = false
-    for (let i = 0; i < nodes.length && !touched; i++) {
-      if (others[i] === 1 && nodes[i]!.chain.includes(node.id)) touched = true
+    for (let i = 0; i < dag.size && !touched; i++) {
+      if (others[i] === 1 && Dag.chainOf(dag, i).includes(node.id)) touched = true
     }
     if (touched) continue
     const prior = snapshot.parallels[node.id]
@@ -965,45 +966,63 @@ class Prior {
     this.changedVariables = changed
   }
 
+  /** `check` of a block node, without building its node record (the hot path of `diff`). */
+  checkBlock(i: number, block: Workflow.Block, chain: ReadonlyArray<string>, dag: Dag.Dag): number {
+    let set = 0
+    const candidate = this.snapshot.workflow.blocks[i]
+    const before = candidate !== undefined && candidate.id === block.id ? candidate : this.oldBlock(block.id)
+    if (before === undefined) return bits["new-block"]
+    if (before !== block && !sameBlock(before, block)) set |= bits["definition-changed"]
+    if (block.volatile === true) set |= bits.volatile
+    if (!this.wiringSame && this.wiring(block.id, "new") !== this.wiring(block.id, "old")) set |= bits["wiring-changed"]
+    const recheck = this.changedVariables.size > 0 && block.params !== undefined && this.readsChangedVariable(block.params)
+    if (chain.length === 0 && !recheck) {
+      // A node outside containers has one record, keyed by its id.
+      const record = this.snapshot.nodes[block.id]
+      return set | (record === undefined ? bits["missing-prior-state"] : statusBits(record.status))
+    }
+    return this.checkInstances(i, "block", block.id, chain, recheck ? block.params : undefined, dag, set)
+  }
+
+  /** The change reasons of a sentinel node (`checkBlock` for block nodes). */
   check(i: number, node: Dag.NodeInfo, dag: Dag.Dag): number {
     let set = 0
-    const old = this.snapshot.workflow
-    if (node.kind === "block") {
-      const block = node.definition as Workflow.Block
-      const candidate = old.blocks[i]
-      const before = candidate !== undefined && candidate.id === block.id ? candidate : this.oldBlock(block.id)
-      if (before === undefined) return bits["new-block"]
-      if (before !== block && !sameBlock(before, block)) set |= bits["definition-changed"]
-      if (block.volatile === true) set |= bits.volatile
-    } else {
-      const before = this.oldContainers.get(node.id)
-      if (before === undefined) return bits["new-block"]
-      if (before !== this.newContainers.get(node.id)) set |= bits["definition-changed"]
-    }
+    const before = this.oldContainers.get(node.id)
+    if (before === undefined) return bits["new-block"]
+    if (before !== this.newContainers.get(node.id)) set |= bits["definition-changed"]
     if (node.kind !== "end" && !this.wiringSame && this.wiring(node.id, "new") !== this.wiring(node.id, "old")) {
       set |= bits["wiring-changed"]
     }
-    const value = node.kind === "block"
-      ? (node.definition as Workflow.Block).params
-      : node.kind === "start"
-      ? configOf(node.definition as Workflow.Loop | Workflow.Parallel)
-      : undefined
+    const value = node.kind === "start" ? configOf(node.definition as Workflow.Loop | Workflow.Parallel) : undefined
     const recheck = value !== undefined && this.changedVariables.size > 0 && this.readsChangedVariable(value)
     if (node.chain.length === 0 && !recheck) {
-      // The hot path: a node outside containers has one record, keyed by its id.
       const record = this.snapshot.nodes[dag.ids![i]!]
       return set | (record === undefined ? bits["missing-prior-state"] : statusBits(record.status))
     }
-    for (const path of instancePaths(node.chain, this.snapshot)) {
-      const record = this.snapshot.nodes[instanceKey(dag, i, path)]
+    return this.checkInstances(i, node.kind, node.id, node.chain, recheck ? value : undefined, dag, set)
+  }
+
+  /** Status (and, for `recheck`, resolved inputs) of every instance of a node. */
+  private checkInstances(
+    i: number,
+    kind: NodeId.Kind,
+    id: string,
+    chain: ReadonlyArray<string>,
+    recheck: Json | undefined,
+    dag: Dag.Dag,
+    set: number
+  ): number {
+    for (const path of instancePaths(chain, this.snapshot)) {
+      const key = path.length === 0 ? dag.ids![i]! : NodeId.formatInstance({ node: { kind, id }, path })
+      const record = this.snapshot.nodes[key]
       if (record === undefined) {
         set |= bits["missing-prior-state"]
         continue
       }
       set |= statusBits(record.status)
-      if (recheck && record.status === "completed") {
-        const env = instanceEnvironment(this.workflow, this.snapshot, node.chain, path, this.depths())
-        const resolved = Reference.resolve(value!, env)
+      if (recheck !== undefined && record.status === "completed") {
+        const env = instanceEnvironment(this.workflow, this.snapshot, chain, path, this.depths())
+        const resolved = Reference.resolve(recheck, env)
         if (Result.isFailure(resolved) || Fingerprint.hash(resolved.success) !== record.fingerprints.inputs) {
           set |= bits["inputs-changed"]
         }

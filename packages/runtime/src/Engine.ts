@@ -147,6 +147,9 @@ export const defaultLoopCondition: LoopCondition = Interpreter.defaultLoopCondit
  */
 export type Control = Interpreter.Control
 
+// An interruption cancels the run unless the caller said it only means a shutdown (see `Control`).
+const cancelsOnInterrupt = (execution: Execution): boolean => execution.control?.cancelOnInterrupt !== false
+
 /**
  * The default concurrency bound.
  *
@@ -402,7 +405,7 @@ const executeGeneral = (
         (finalization) => finishRun(execution, options, outcome, finalization, { type: "ALL_BRANCHES_FINISHED" }, order)
       ))
     })
-    return yield* body.pipe(Effect.onInterrupt(() => Effect.ignore(cancel)))
+    return yield* body.pipe(Effect.onInterrupt(() => cancelsOnInterrupt(execution) ? Effect.ignore(cancel) : Effect.void))
   })
 
 const executeFast = (
@@ -767,5 +770,8 @@ const executeFast = (
 
     // Handler fibers are not children of this one: whatever ends the execution (a store failure
     // included), none may outlive it.
-    return yield* body.pipe(Effect.onInterrupt(() => Effect.ignore(cancel)), Effect.ensuring(stopRunning))
+    return yield* body.pipe(
+      Effect.onInterrupt(() => cancelsOnInterrupt(execution) ? Effect.ignore(cancel) : Effect.void),
+      Effect.ensuring(stopRunning)
+    )
   })

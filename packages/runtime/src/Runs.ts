@@ -9,8 +9,9 @@
  *   a workflow the engine cannot execute (a block type without handler), a plan error.
  * - Workflow values are treated as immutable: validation, expansion, the full plan and the version
  *   are computed once per value.
- * - A started run executes in a fiber owned by the layer (closing the layer cancels unfinished
- *   runs); `start` and `runFrom` return once the run is created.
+ * - A started run executes in a fiber owned by the layer; `start` and `runFrom` return once the run
+ *   is created. Closing the layer interrupts unfinished executions without cancelling their runs:
+ *   they stay `running` and `resume` (here or in any later process, or a worker) continues them.
  * - `runFrom` plans against the snapshot of the named run, or, without one, the latest finished
  *   run of the workflow; with no prior run at all it is a full run. It re-uses the source run's
  *   input (a new input would invalidate every reused output that reads it).
@@ -333,7 +334,8 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
       // Every execution: owned by the layer, followed by a look at whether the run can go on at once.
       const fork = (execution: Omit<Engine.Execution, "control">) =>
         Effect.gen(function*() {
-          const control: Engine.Control = { pauseRequested: false }
+          // Closing the layer interrupts executions without cancelling them: runs stay resumable.
+          const control: Engine.Control = { pauseRequested: false, cancelOnInterrupt: false }
           const runId = execution.runId
           const fiber = yield* Effect.forkIn(
             Engine.execute({ ...execution, control, spawn: spawnFor(runId) }, engineOptions).pipe(
@@ -523,6 +525,8 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
         if (fiber === undefined) {
           return Effect.andThen(timer === undefined ? Effect.void : Fiber.interrupt(timer), cancelStored(runId))
         }
+        const control = controls.get(runId)
+        if (control !== undefined) control.cancelOnInterrupt = true
         // An execution interrupted before its first step never saw the run: it is still pending.
         return Effect.andThen(
           Fiber.interrupt(fiber),

@@ -123,6 +123,12 @@ const ordered = (list: ReadonlyArray<string>, incoming: ReadonlyMap<string, Read
 /** Asks a running execution to park at the next node boundary. */
 export interface Control {
   pauseRequested: boolean
+  /**
+   * What an interruption of the execution means. `true` (or no control at all): a cancel, and the
+   * run ends `cancelled`. `false`: the process is going away (a layer or worker shutting down), so
+   * the run is left as it is, `running`, and any later process resumes it like a crashed run.
+   */
+  cancelOnInterrupt?: boolean
 }
 
 /** Decides whether a `while` loop runs another iteration, from its resolved condition. */

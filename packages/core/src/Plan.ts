@@ -390,7 +390,10 @@ export interface Scope {
  *
  * @since 0.1.0
  */
-export const scope = (input: Input, roots: Uint8Array, changes?: Diff): Scope => {
+export const scope = (input: Input, roots: Uint8Array, changes?: Diff): Scope =>
+  scopeIn(input, roots, changes, Dag.topo(input.dag))
+
+const scopeIn = (input: Input, roots: Uint8Array, changes: Diff | undefined, order: Int32Array): Scope => {
   const { dag, wanted } = input
   const n = dag.size
   const rootList: Array<number> = []
@@ -398,7 +401,6 @@ export const scope = (input: Input, roots: Uint8Array, changes?: Diff): Scope =>
   const branches = changes === undefined ? new Map<string, ReadonlyArray<number>>() : partialParallels(input, rootList, changes)
 
   // Downstream closure, remembering which root reached each node first (topological sweep).
-  const order = Dag.topo(dag)
   const cause = new Int32Array(n).fill(-1)
   const mask = new Uint8Array(n)
   for (let k = 0; k < n; k++) {
@@ -590,10 +592,62 @@ export const hydrate = (input: Input, planned: Pick<Scope, "rerun" | "pruned" | 
 export const runFrom = (options: Options & { readonly target: string }): Result.Result<Plan, PlanError> =>
   Result.map(prepare(options), (input) => {
     if (input.snapshot === undefined) return fullOf(input, "run-from")
-    const changes = diff(input)
-    const planned = scope(input, prune(input, changes), changes)
-    return assemble(input, "run-from", changes, planned, hydrate(input, planned))
+    const order = Dag.topo(input.dag)
+    const changes = diffUpToScope(input, order)
+    const planned = scopeIn(input, prune(input, changes), changes, order)
+    // `changes` leaves out top-level blocks already downstream of a root, so the causes of `planned`
+    // can name a farther root: reasons come from the complete diff and scope.
+    const explained = () => {
+      const complete = diff(input)
+      return { changes: complete, planned: scopeIn(input, prune(input, complete), complete, order) }
+    }
+    return assemble(input, "run-from", changes, planned, hydrate(input, planned), explained)
   })
+
+/**
+ * `diff` without checking the top-level blocks that are downstream of a restart root anyway (they
+ * re-run or are pruned whatever they hold, so comparing their definitions and looking up their
+ * records is wasted on a large edit). Their reasons stay 0, which leaves `prune` / `scope` the same
+ * re-run, pruned, reset and branch sets as the complete `diff` (a top-level block changes no
+ * container decision and its downstream is already in scope), but not the same causes.
+ */
+const diffUpToScope = (input: Input, order: Int32Array): Diff => {
+  const { dag, snapshot, target, wanted } = input
+  const n = dag.size
+  const reasons = new Uint16Array(n)
+  const prior = Prior.make(input.workflow, snapshot!)
+  // 1: reachable from a DAG root without walking past the target (what `diff` checks); 2: in scope.
+  const state = new Uint8Array(n)
+  for (let k = 0; k < n; k++) {
+    const i = order[k]!
+    let reached = dag.inOffsets[i] === dag.inOffsets[i + 1]
+    let scoped = false
+    for (let p = dag.inOffsets[i]!; p < dag.inOffsets[i + 1]! && !scoped; p++) {
+      const j = dag.inSources[p]!
+      const s = state[j]!
+      if ((s & 2) !== 0) scoped = true
+      if ((s & 1) !== 0 && j !== target) reached = true
+    }
+    if (i === target) {
+      state[i] = (reached ? 1 : 0) | 2
+      continue
+    }
+    if (!reached) {
+      if (scoped) state[i] = 2
+      continue
+    }
+    const block = Dag.blockOf(dag, i)
+    const chain = block === undefined ? undefined : Dag.chainOf(dag, i)
+    if (scoped && chain !== undefined && chain.length === 0) {
+      state[i] = 3
+      continue
+    }
+    const set = block !== undefined ? prior.checkBlock(i, block, chain!, dag) : prior.check(i, Dag.nodeOf(dag, i), dag)
+    reasons[i] = set
+    state[i] = 1 | (scoped || (set !== 0 && wanted[i] === 1) ? 2 : 0)
+  }
+  return { reasons }
+}
 
 /**
  * A plan that runs every node of a workflow from scratch.
@@ -671,7 +725,14 @@ export const resume = (
     return assemble(input, "resume", changes, planned, { ...hydrated, state })
   })
 
-const assemble = (input: Input, mode: Plan["mode"], changes: Diff, planned: Scope, hydrated: Hydrated): Plan => {
+const assemble = (
+  input: Input,
+  mode: Plan["mode"],
+  changes: Diff,
+  planned: Scope,
+  hydrated: Hydrated,
+  explained: () => { readonly changes: Diff; readonly planned: Scope } = () => ({ changes, planned })
+): Plan => {
   const { dag } = input
   const ids = dag.ids!
   const order = planned.order
@@ -697,7 +758,11 @@ const assemble = (input: Input, mode: Plan["mode"], changes: Diff, planned: Scop
     // A string-keyed record of a million entries costs about as much as planning itself, and most
     // callers read a few entries or none: it is built on first read.
     get reasons() {
-      return reasons ??= reasonsOf(input, changes, planned)
+      if (reasons === undefined) {
+        const complete = explained()
+        reasons = reasonsOf(input, complete.changes, complete.planned)
+      }
+      return reasons
     },
     state: hydrated.state
   }

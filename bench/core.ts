@@ -17,6 +17,7 @@ import { Dag, Fingerprint, Workflow } from "@ripple/core"
 import * as Result from "effect/Result"
 import { createHash } from "node:crypto"
 import * as os from "node:os"
+import { generator } from "./lib/random.ts"
 
 const SIZES: ReadonlyArray<number> = process.env.BENCH_SIZES === undefined
   ? [10_000, 100_000, 1_000_000]
@@ -24,16 +25,6 @@ const SIZES: ReadonlyArray<number> = process.env.BENCH_SIZES === undefined
 /** decode of 10^6 blocks takes minutes when it is slow: skip it above this projected time. */
 const BUDGET_MS = 20_000
 
-/** xorshift32: a seeded generator, so every run measures the same workflows. */
-const generator = (seed: number) => {
-  let state = seed >>> 0 || 1
-  return (bound: number): number => {
-    state ^= state << 13
-    state ^= state >>> 17
-    state ^= state << 5
-    return (state >>> 0) % bound
-  }
-}
 
 const makeWorkflow = (n: number, seed: number): Workflow.Workflow => {
   const next = generator(seed)

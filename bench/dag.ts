@@ -8,21 +8,12 @@
  */
 import { Dag } from "@ripple/core"
 import * as os from "node:os"
+import { generator } from "./lib/random.ts"
 
 const SIZES = [10_000, 100_000, 1_000_000] as const
 const OUT_DEGREE = 3
 const SEED = 0x5eed
 
-/** xorshift32: a tiny seeded generator, so the benchmark graphs are reproducible. */
-const generator = (seed: number) => {
-  let state = seed >>> 0 || 1
-  return (bound: number): number => {
-    state ^= state << 13
-    state ^= state >>> 17
-    state ^= state << 5
-    return (state >>> 0) % bound
-  }
-}
 
 interface Graph {
   readonly n: number

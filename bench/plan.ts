@@ -19,6 +19,7 @@ import * as Result from "effect/Result"
 import * as os from "node:os"
 import type { Snapshot, Workflow } from "@ripple/core"
 import { Spec } from "@ripple/core/testing"
+import { generator } from "./lib/random.ts"
 
 const SIZES: ReadonlyArray<number> = process.env.BENCH_SIZES === undefined
   ? [10_000, 100_000, 1_000_000]
@@ -26,16 +27,6 @@ const SIZES: ReadonlyArray<number> = process.env.BENCH_SIZES === undefined
 const EDITED = 0.1
 const SPEC_BUDGET_MS = 30_000
 
-/** xorshift32: a seeded generator, so every run measures the same workflows. */
-const generator = (seed: number) => {
-  let state = seed >>> 0 || 1
-  return (bound: number): number => {
-    state ^= state << 13
-    state ^= state >>> 17
-    state ^= state << 5
-    return (state >>> 0) % bound
-  }
-}
 
 interface Case {
   readonly before: Workflow.Workflow

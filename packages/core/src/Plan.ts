@@ -533,7 +533,7 @@ export const hydrate = (input: Input, planned: Pick<Scope, "rerun" | "pruned" | 
     const node = block !== undefined ? { kind: "block" as const, id: block.id } : Dag.nodeOf(dag, i)
     const partial = chain.length > 0 ? planned.branches.get(chain[0]!) : undefined
     const parsed: NodeId.Node = { kind: node.kind, id: node.id }
-    for (const path of instancePaths(chain, snapshot)) {
+    for (const path of Snapshot.instancePaths(snapshot, chain)) {
       if (partial !== undefined && partial.includes(path[0]!)) continue
       const key = path.length === 0 ? (block !== undefined ? block.id : dag.ids![i]!) : NodeId.formatInstance({ node: parsed, path })
       const record = snapshot.nodes[key]
@@ -698,7 +698,7 @@ export const resume = (
       const chain = Dag.chainOf(input.dag, i)
       let found = false
       let set = 0
-      for (const path of instancePaths(chain, snapshot)) {
+      for (const path of Snapshot.instancePaths(snapshot, chain)) {
         const record = snapshot.nodes[instanceKey(input.dag, i, path)]
         if (record === undefined) continue
         found = true
@@ -871,22 +871,6 @@ const containerIndex = (dag: Dag.Dag): Map<string, ContainerEntry> => {
   return out
 }
 
-/** Every instance path of a node with the given container chain, from the snapshot's scopes. */
-const instancePaths = (chain: ReadonlyArray<string>, snapshot: Snapshot.Snapshot): ReadonlyArray<ReadonlyArray<number>> => {
-  if (chain.length === 0) return topLevel
-  let paths: Array<Array<number>> = [[]]
-  for (const c of chain) {
-    const next: Array<Array<number>> = []
-    for (const path of paths) {
-      const key = NodeId.formatInstance({ node: NodeId.block(c), path })
-      const count = snapshot.loops[key]?.iterations ?? snapshot.parallels[key]?.count ?? 0
-      for (let i = 0; i < count; i++) next.push([...path, i])
-    }
-    paths = next
-  }
-  return paths
-}
-const topLevel: ReadonlyArray<ReadonlyArray<number>> = [[]]
 
 const instanceKey = (dag: Dag.Dag, i: number, path: ReadonlyArray<number>): string => {
   if (path.length === 0) return dag.ids![i]!
@@ -1077,7 +1061,7 @@ class Prior {
     dag: Dag.Dag,
     set: number
   ): number {
-    for (const path of instancePaths(chain, this.snapshot)) {
+    for (const path of Snapshot.instancePaths(this.snapshot, chain)) {
       const key = path.length === 0 ? dag.ids![i]! : NodeId.formatInstance({ node: { kind, id }, path })
       const record = this.snapshot.nodes[key]
       if (record === undefined) {

@@ -25,6 +25,7 @@ import * as Data from "effect/Data"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as SchemaIssue from "effect/SchemaIssue"
+import * as NodeId from "./NodeId.ts"
 import * as Workflow from "./Workflow.ts"
 
 /**
@@ -308,3 +309,30 @@ export const empty = (workflow: Workflow.Workflow, input: Readonly<Record<string
  * @since 0.1.0
  */
 export const isReusable = (status: NodeStatus): boolean => status === "completed" || status === "skipped"
+
+const topLevel: ReadonlyArray<ReadonlyArray<number>> = [[]]
+
+/**
+ * Every instance path (iteration/branch indices, outer to inner) that a node inside the given
+ * container chain has in this snapshot, read from its loop and parallel scopes. A top-level node
+ * (empty chain) has the one empty path.
+ *
+ * @since 0.1.0
+ */
+export const instancePaths = (
+  snapshot: Snapshot,
+  chain: ReadonlyArray<string>
+): ReadonlyArray<ReadonlyArray<number>> => {
+  if (chain.length === 0) return topLevel
+  let paths: Array<ReadonlyArray<number>> = [[]]
+  for (const container of chain) {
+    const next: Array<ReadonlyArray<number>> = []
+    for (const path of paths) {
+      const key = NodeId.formatInstance({ node: NodeId.block(container), path })
+      const count = snapshot.loops[key]?.iterations ?? snapshot.parallels[key]?.count ?? 0
+      for (let i = 0; i < count; i++) next.push([...path, i])
+    }
+    paths = next
+  }
+  return paths
+}

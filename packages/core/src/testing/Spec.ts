@@ -10,7 +10,7 @@ import * as Result from "effect/Result"
 import * as Fingerprint from "../Fingerprint.ts"
 import * as NodeId from "../NodeId.ts"
 import * as Reference from "../Reference.ts"
-import type * as Snapshot from "../Snapshot.ts"
+import * as Snapshot from "../Snapshot.ts"
 import type * as Workflow from "../Workflow.ts"
 import * as Model from "./Model.ts"
 
@@ -116,20 +116,6 @@ const wiring = (s: Model.Structure, id: string): string => {
   return JSON.stringify([s.parent.get(id) ?? "", incoming, routes])
 }
 
-/** Every instance path of a node, read from the snapshot's container scopes. */
-const instancesOf = (chain: ReadonlyArray<string>, snapshot: Snapshot.Snapshot): Array<Array<number>> => {
-  let paths: Array<Array<number>> = [[]]
-  for (const c of chain) {
-    const next: Array<Array<number>> = []
-    for (const path of paths) {
-      const key = NodeId.formatInstance({ node: NodeId.block(c), path })
-      const n = snapshot.loops[key]?.iterations ?? snapshot.parallels[key]?.count ?? 0
-      for (let i = 0; i < n; i++) next.push([...path, i])
-    }
-    paths = next
-  }
-  return paths
-}
 
 /** Resolves references as the prior run saw them: against the snapshot, at one instance. */
 const snapshotEnv = (
@@ -206,7 +192,7 @@ const diffNode = (
   const chain = g.chain.get(node)!
   const definition = definitionOf(s, node)!
   if (definition !== definitionOf(old, node)) reasons.add("definition-changed")
-  for (const path of instancesOf(chain, snapshot)) {
+  for (const path of Snapshot.instancePaths(snapshot, chain)) {
     const record = snapshot.nodes[NodeId.formatInstance({ node: NodeId.parse(node).pipe(Result.getOrThrow), path })]
     if (record === undefined) {
       reasons.add("missing-prior-state")

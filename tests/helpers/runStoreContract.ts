@@ -334,6 +334,46 @@ export const runStoreContract = <E>(name: string, layer: Layer.Layer<RunStore.Ru
       assert.deepStrictEqual((yield* store.wakeable(99)).map((w) => w.runId), [waiter.id])
       assert.deepStrictEqual((yield* store.wakeable(100)).map((w) => w.runId).sort(), [sleeper.id, waiter.id].sort())
     }))
+    test("a pause request is acknowledged by every journal write until the run settles paused, and kept while it sleeps", Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const run = yield* startRun(store)
+      const other = yield* startRun(store)
+      const started: RunStore.JournalEntry = { _tag: "Started", node: "start", attempt: 1, inputs: {}, fingerprints, at: 2 }
+      assert.deepStrictEqual(yield* store.journal(run.id, [started]), { pauseRequested: false })
+      assert.isTrue(yield* store.requestPause(run.id, 5))
+      // Asking again keeps the first request.
+      assert.isTrue(yield* store.requestPause(run.id, 6))
+      assert.strictEqual((yield* store.getRun(run.id)).pauseRequestedAt, 5)
+      assert.deepStrictEqual(yield* store.journal(run.id, [started]), { pauseRequested: true })
+      assert.deepStrictEqual(yield* store.journal(run.id, []), { pauseRequested: true })
+      assert.deepStrictEqual(yield* store.journal(other.id, [started]), { pauseRequested: false })
+      assert.isUndefined((yield* store.getRun(other.id)).pauseRequestedAt)
+      // Suspended (a sleeper): the request stays, for when it wakes.
+      yield* store.transition(run.id, { type: "START" }, 7)
+      yield* store.transition(run.id, { type: "BRANCH_DORMANT", branch: "yes", reason: { _tag: "Sleep", node: "yes", until: 50 } }, 8)
+      assert.strictEqual((yield* store.getRun(run.id)).status, "suspended")
+      assert.strictEqual((yield* store.getRun(run.id)).pauseRequestedAt, 5)
+      yield* store.transition(run.id, { type: "TIMER_FIRED", at: 50 }, 50)
+      assert.deepStrictEqual(yield* store.journal(run.id, [started]), { pauseRequested: true })
+      // Settling paused consumes it; a paused run takes no request.
+      yield* store.transition(run.id, { type: "BRANCH_DORMANT", branch: "no", reason: { _tag: "Pause", node: "no", reason: "paused" } }, 51)
+      const paused = yield* store.getRun(run.id)
+      assert.strictEqual(paused.status, "paused")
+      assert.isUndefined(paused.pauseRequestedAt)
+      assert.deepStrictEqual(yield* store.journal(run.id, []), { pauseRequested: false })
+      assert.isFalse(yield* store.requestPause(run.id, 52))
+      assert.isUndefined((yield* store.getRun(run.id)).pauseRequestedAt)
+      // Ending a run consumes a request too, and an ended run takes none.
+      assert.isTrue(yield* store.requestPause(other.id, 60))
+      yield* store.transition(other.id, { type: "START" }, 61)
+      yield* store.transition(other.id, { type: "ALL_BRANCHES_FINISHED" }, 62)
+      const completed = yield* store.getRun(other.id)
+      assert.strictEqual(completed.status, "completed")
+      assert.isUndefined(completed.pauseRequestedAt)
+      assert.isFalse(yield* store.requestPause(other.id, 63))
+      const missing = yield* Effect.flip(store.requestPause("no-such-run", 1))
+      assert.strictEqual(missing._tag, "RunNotFound")
+    }))
     test("the compensation log keeps its planned order; planning again appends only new nodes; outcomes are recorded", Effect.gen(function*() {
       const store = yield* RunStore.RunStore
       const run = yield* startRun(store)

@@ -311,6 +311,7 @@ describe("Pause, resume and early cutoff", () => {
     const gate = Deferred.makeUnsafe<void>()
     return Effect.gen(function*() {
       const runs = yield* Runs.Runs
+      const store = yield* RunStore.RunStore
       const wf = workflow(
         [{ id: "a", type: "gated" }, { id: "b", type: "count" }, { id: "c", type: "count" }],
         [edge("a", "b"), edge("b", "c")]
@@ -318,6 +319,9 @@ describe("Pause, resume and early cutoff", () => {
       const { runId } = yield* runs.start(wf)
       for (let i = 0; i < 10; i++) yield* Effect.yieldNow
       const pausing = yield* Effect.forkChild(runs.pause(runId))
+      // The request is recorded before `a` finishes.
+      for (let i = 0; i < 10 && (yield* store.getRun(runId)).pauseRequestedAt === undefined; i++) yield* Effect.yieldNow
+      assert.isDefined((yield* store.getRun(runId)).pauseRequestedAt)
       yield* Deferred.succeed(gate, undefined)
       assert.strictEqual(yield* Fiber.join(pausing), "paused")
       const info = yield* runs.status(runId)

@@ -166,6 +166,9 @@ for (const backend of TestDatabase.backends) {
         lost(yield* Effect.exit(a.journal(run.id, [{ _tag: "Skipped", node: "b1", fingerprints, at: 3 }])))
         lost(yield* Effect.exit(a.transition(run.id, { type: "ALL_BRANCHES_FINISHED" }, 3)))
         lost(yield* Effect.exit(a.setDiagnostics(run.id, { messages: ["stale"] }, 3)))
+        lost(yield* Effect.exit(a.planCompensations(run.id, ["b0"], 3)))
+        lost(yield* Effect.exit(a.compensated(run.id, "b0", { status: "completed" }, 3)))
+        assert.deepStrictEqual(yield* sqlStore.store.compensations(run.id), [])
         const typed = yield* Effect.flip(sqlStore.markFailed({ runId: run.id, owner: "a", generation: 1 }, "stale", 3))
         assert.strictEqual(typed._tag, "LeaseLost")
         assert.deepStrictEqual(yield* sqlStore.store.snapshot(run.id), before)
@@ -173,6 +176,9 @@ for (const backend of TestDatabase.backends) {
         const b = sqlStore.fenced({ runId: run.id, owner: "b", generation: 2 })
         yield* b.journal(run.id, [{ _tag: "Skipped", node: "b1", fingerprints, at: 4 }])
         assert.strictEqual((yield* sqlStore.store.snapshot(run.id)).nodes["b1"]?.status, "skipped")
+        yield* b.planCompensations(run.id, ["b0"], 5)
+        yield* b.compensated(run.id, "b0", { status: "completed" }, 6)
+        assert.deepStrictEqual(yield* sqlStore.store.compensations(run.id), [{ node: "b0", status: "completed", error: undefined, at: 6 }])
       }))
 
     test("a corrupt run is failed with the reason while other runs go on", () =>

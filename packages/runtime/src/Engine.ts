@@ -35,7 +35,9 @@
  *   `Runs.approve` / `Runs.reject`; `wait` blocks (`{ signal }`) suspend it until `Runs.signal`;
  *   `sleep` blocks (`{ ms }` or `{ until }`) suspend it until the wake time on the effect `Clock`.
  *   A dormant node blocks what depends on it; everything else runs on, and the run settles by the
- *   `RunStatus` priority. A pause request parks every node reaching its start.
+ *   `RunStatus` priority. A pause request parks every node reaching its start: asked for in this
+ *   process through `Execution.control`, or from any process through `RunStore.requestPause`,
+ *   which every journal write acknowledges (no extra round trip). What runs when it comes finishes.
  * - `child` blocks (`{ workflow, input }`: `workflow` is the version id of a saved workflow or an
  *   inline workflow — inline ones may not hold `$ref`s, which the parent would resolve; save such a
  *   workflow and pass its version) start a child run through `Execution.spawn` (its own durable
@@ -140,8 +142,9 @@ export type LoopCondition = Interpreter.LoopCondition
 export const defaultLoopCondition: LoopCondition = Interpreter.defaultLoopCondition
 
 /**
- * A handle on an execution that asks it to pause: once `pauseRequested` is set, every node
- * reaching its start is parked (`paused`) and the run settles `paused`.
+ * A handle on an execution that asks it to pause: once `pauseRequested` is set (by the caller, or
+ * by a journal acknowledgement of a stored request), every node reaching its start is parked
+ * (`paused`) and the run settles `paused`.
  *
  * @since 0.1.0
  */
@@ -302,16 +305,32 @@ const compensateFailed = (
     })
   })
 
+// A run with pending compensations failed, whatever its machine says now: whoever resumed it may have
+// reset the machine's failures (a worker taking over a crashed run does), so it ends failed either way.
 const resumeCompensation = (execution: Execution, options: Options) =>
   Effect.gen(function*() {
     const store = yield* RunStore
     const at = yield* Clock.currentTimeMillis
     const run = yield* store.getRun(execution.runId)
     execution.publish({ _tag: "RunStarted", runId: execution.runId, mode: execution.mode, at })
-    const outcome: Interpreter.Outcome = { failures: 0, messages: [...run.diagnostics.messages], lastStarted: undefined, lastCompleted: undefined }
+    // The crashed execution may not have written its diagnostics: its failures are in the journal.
+    const messages = run.diagnostics.messages.length > 0
+      ? [...run.diagnostics.messages]
+      : Object.entries(execution.source?.nodes ?? {}).flatMap(([node, record]) =>
+        record.status === "failed" && record.error !== undefined ? [`${node} failed: ${record.error.message}`] : []
+      )
+    const outcome: Interpreter.Outcome = { failures: 0, messages, lastStarted: undefined, lastCompleted: undefined }
     return yield* Effect.uninterruptible(Effect.flatMap(
       settling(execution.runId),
-      (finalization) => finishRun(execution, options, outcome, finalization, { type: "ALL_BRANCHES_FINISHED" }, [])
+      (settled) =>
+        finishRun(
+          execution,
+          options,
+          outcome,
+          "failed",
+          settled === "failed" ? { type: "ALL_BRANCHES_FINISHED" } : { type: "FAIL", error: messages[0] ?? "failed, then compensated after a crash" },
+          []
+        )
     ))
   })
 
@@ -421,7 +440,7 @@ const executeFast = (
     const fork = Effect.runForkWith(services)
     const { input, mode, plan, publish, runId } = execution
     const workflow = plan.workflow
-    const control = execution.control
+    const control: Control = execution.control ?? { pauseRequested: false }
     const concurrency = Math.max(1, options.concurrency ?? defaultConcurrency)
     const tracing = options.tracing === true
     const c = Compiled.compile(workflow)
@@ -575,6 +594,8 @@ const executeFast = (
       publish({ _tag: "NodeStarted", runId, node: ctx.node, attempt: ctx.attempt + 1, at: clock.currentTimeMillisUnsafe() })
 
     const launch = (ctx: NodeContext) => {
+      publish({ _tag: "NodeStarted", runId, node: ctx.node, attempt: 1, at: ctx.startedAt })
+      lastStarted = { node: ctx.node, at: ctx.startedAt }
       const effect = attempts(handlers.get(ctx.block.type), ctx, tracing, retrying)
       inflight++
       const fiber = fork(effect)
@@ -588,7 +609,7 @@ const executeFast = (
     const prepare = () => {
       const at = clock.currentTimeMillisUnsafe()
       // A pause request parks what would start; what runs finishes.
-      if (control !== undefined && control.pauseRequested) {
+      if (control.pauseRequested) {
         while (readyHead < readyTail) parked.push(ready[readyHead++]!)
         return
       }
@@ -620,18 +641,23 @@ const executeFast = (
           fingerprints: { definition: definitions[i]!, inputs: fingerprint },
           at
         })
-        publish({ _tag: "NodeStarted", runId, node, attempt: 1, at })
-        lastStarted = { node, at }
         wave.push(ctx)
       }
     }
+
+    // Every write is acknowledged with the run's pause request, so a pause asked for from another
+    // process is seen at the next node boundary.
+    const journal = (entries: ReadonlyArray<JournalEntry>) =>
+      Effect.map(store.journal(runId, entries), (ack) => {
+        if (ack.pauseRequested) control.pauseRequested = true
+      })
 
     const flush = Effect.suspend(() => {
       const entries = buffer
       buffer = []
       const failures = newFailures
       newFailures = []
-      const write = entries.length === 0 ? Effect.void : store.journal(runId, entries)
+      const write = entries.length === 0 ? Effect.void : journal(entries)
       return failures.length === 0 ? write : Effect.andThen(
         write,
         Effect.forEach(failures, (f) => store.transition(runId, { type: "NODE_FAILED", ...f }, f.at), { discard: true })
@@ -701,7 +727,7 @@ const executeFast = (
         reusedEntries.push({ _tag: "Reused", node: id, from: source, record, reasons })
         publish({ _tag: "NodeReused", runId, node: id, from: record.reusedFrom ?? source, reasons, at: startedAt })
       }
-      if (reusedEntries.length > 0) yield* store.journal(runId, reusedEntries)
+      if (reusedEntries.length > 0) yield* journal(reusedEntries)
       for (let i = 0; i < n; i++) {
         if (rerun[i] === 1) continue
         phase[i] = DONE
@@ -731,7 +757,9 @@ const executeFast = (
         yield* flush
         if (wave.length > 0) {
           const launching = wave.splice(0, wave.length)
-          for (const ctx of launching) launch(ctx)
+          // Journaled as started when the write's acknowledgement brought a pause: parked instead (their `Paused` entries replace the starts).
+          if (control.pauseRequested) for (const ctx of launching) parked.push(ctx.index)
+          else for (const ctx of launching) launch(ctx)
         }
         if (completions.length === 0) {
           if (inflight === 0) break
@@ -748,7 +776,7 @@ const executeFast = (
       // Once finalizing, a cancel must not overwrite the diagnostics of a run that just ended.
       if (parked.length > 0) {
         const at = clock.currentTimeMillisUnsafe()
-        yield* store.journal(runId, parked.map((i): JournalEntry => ({
+        yield* journal(parked.map((i): JournalEntry => ({
           _tag: "Paused",
           node: ids[i]!,
           inputs: undefined,

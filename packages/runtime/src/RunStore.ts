@@ -26,6 +26,10 @@
  * - Saga compensation (issue 9) added, and only added: a per-run compensation log
  *   (`planCompensations`, `compensated`, `compensations`), so a crash during compensation resumes
  *   with the compensations not yet journaled.
+ * - Pause requests (issue 8): `requestPause` records one on the run, `journal` acknowledges every
+ *   write with whether one is pending (`JournalAck`), so the process executing a run, wherever it
+ *   is, sees a pause asked for from any other process at its next node boundary without an extra
+ *   round trip. A request is consumed when the run settles `paused` (or ends).
  *
  * @since 0.1.0
  */
@@ -101,7 +105,34 @@ export interface Run {
   readonly parentRun?: string | undefined
   /** A child run: the `child` node instance of the parent run that awaits it. */
   readonly parentNode?: string | undefined
+  /** When a pause was requested (`requestPause`) that the run has not settled `paused` for yet. */
+  readonly pauseRequestedAt?: number | undefined
 }
+
+/**
+ * What a `journal` write reports back: whether a pause was requested for the run (the engine parks
+ * every node reaching its start from then on).
+ *
+ * @since 0.1.0
+ */
+export interface JournalAck {
+  readonly pauseRequested: boolean
+}
+
+/**
+ * The statuses a pause can be requested in: a pending or running run pauses at its next node
+ * boundary, a suspended one when it wakes.
+ *
+ * @since 0.1.0
+ */
+export const pausable: ReadonlyArray<RunStatus.Status> = ["pending", "running", "suspended"]
+
+/**
+ * The statuses that consume a pause request: honoured (`paused`) or moot (the run ended).
+ *
+ * @since 0.1.0
+ */
+export const consumesPause: ReadonlyArray<RunStatus.Status> = ["paused", "completed", "failed", "cancelled"]
 
 /**
  * A child run of a run, as `RunStore.children` lists it.
@@ -290,11 +321,16 @@ export class RunStore extends Context.Service<RunStore, {
     event: RunStatus.Event,
     at: number
   ) => Effect.Effect<{ readonly from: RunStatus.Status; readonly to: RunStatus.Status }, RunNotFound | IllegalTransition>
-  /** Applies a batch of node writes in order, atomically. */
+  /** Applies a batch of node writes in order, atomically; acknowledges with the run's pause request. */
   readonly journal: (
     runId: string,
     entries: ReadonlyArray<JournalEntry>
-  ) => Effect.Effect<void, RunNotFound>
+  ) => Effect.Effect<JournalAck, RunNotFound>
+  /**
+   * Asks a `pausable` run to pause, from any process: whether the request was recorded (`false`,
+   * nothing written: the run is paused already or ended). Asking again keeps the first request.
+   */
+  readonly requestPause: (runId: string, at: number) => Effect.Effect<boolean, RunNotFound>
   /** The planner's reasons for every reused node of a run. */
   readonly reasons: (runId: string) => Effect.Effect<{ readonly [node: string]: ReadonlyArray<string> }, RunNotFound>
   /** Replaces the run's diagnostics; the engine writes them before the final transition. */
@@ -571,7 +607,9 @@ export const makeMemory: Effect.Effect<RunStore["Service"]> = Effect.sync(() => 
         if (Result.isFailure(applied)) return Effect.fail(applied.failure)
         const from = stored.run.status
         const machine = RunStatus.persist(applied.success)
-        stored.run = { ...stored.run, status: machine.status, machine, updatedAt: at }
+        const { pauseRequestedAt, ...run } = stored.run
+        const keepsPause = pauseRequestedAt !== undefined && !consumesPause.includes(machine.status)
+        stored.run = { ...run, status: machine.status, machine, updatedAt: at, ...(keepsPause ? { pauseRequestedAt } : {}) }
         if (from !== machine.status && settledForSnapshots.includes(machine.status)) {
           const key = latestKey(stored.run.workflowId, stored.run.trigger)
           const previous = latest.get(key)
@@ -581,7 +619,7 @@ export const makeMemory: Effect.Effect<RunStore["Service"]> = Effect.sync(() => 
         return Effect.succeed({ from, to: machine.status })
       }),
     journal: (runId, entries) =>
-      Effect.map(find(runId), (stored) => {
+      Effect.map(find(runId), (stored): JournalAck => {
         for (const entry of entries) {
           switch (entry._tag) {
             case "Consumed": {
@@ -610,6 +648,13 @@ export const makeMemory: Effect.Effect<RunStore["Service"]> = Effect.sync(() => 
             else stored.pauses.set(entry.node, dormancy.pause)
           }
         }
+        return { pauseRequested: stored.run.pauseRequestedAt !== undefined }
+      }),
+    requestPause: (runId, at) =>
+      Effect.map(find(runId), (stored) => {
+        if (!pausable.includes(stored.run.status)) return false
+        if (stored.run.pauseRequestedAt === undefined) stored.run = { ...stored.run, pauseRequestedAt: at }
+        return true
       }),
     reasons: (runId) => Effect.map(find(runId), (stored) => Object.fromEntries(stored.reasons)),
     setDiagnostics: (runId, diagnostics, at) =>

@@ -27,6 +27,8 @@
  *   (completed, failed or cancelled) its result is delivered to the parent, which wakes.
  *   `cancel` cancels a run's unfinished descendants too; `status` lists a run's children and its
  *   compensation report.
+ * - `pause` works across processes: the request is stored and the executing engine sees it with
+ *   its next journal write. `unpause` continues a paused run.
  * - `resume` continues a `failed` run (`RESUME`: failed nodes and what they blocked re-run) or a
  *   crashed one (`running` but not executing in this process); completed nodes never re-execute.
  *
@@ -176,8 +178,11 @@ export class Runs extends Context.Service<Runs, {
   /** Rejects the `approval` node instance `node`: it fails with `reason`. Whether accepted. */
   readonly reject: (runId: string, node: string, reason: string) => Effect.Effect<boolean, RunStoreError | PlanFailed>
   /**
-   * Asks a run executing here to park at the next node boundary (running handlers finish) and
-   * returns the status it settled in; a run not executing here is left as it is.
+   * Asks a run to pause at its next node boundary (running handlers finish; a suspended run pauses
+   * when it wakes). The request is stored (`RunStore.requestPause`), so the process executing the
+   * run — this one, another `ripple` process, a worker — parks it. A run executing here is waited
+   * for and the status it settled in returned; otherwise the current status (a paused or finished
+   * run is left as it is).
    */
   readonly pause: (runId: string) => Effect.Effect<RunStatus.Status, RunStoreError>
   /** Unpauses a run paused by `pause` and executes it again. */
@@ -563,12 +568,16 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
         signal: (runId, name, payload = null) => signal(runId, name, payload),
         approve: (runId, node, payload = null) => decide(runId, node, { approved: true, payload }),
         reject: (runId, node, reason) => decide(runId, node, { approved: false, reason }),
-        pause: (runId) => {
-          const control = controls.get(runId)
-          if (control === undefined) return Effect.map(store.getRun(runId), (run) => run.status)
-          control.pauseRequested = true
-          return wait(runId)
-        },
+        pause: (runId) =>
+          Effect.gen(function*() {
+            // Executing here: parked from the very next node, without waiting for a journal acknowledgement.
+            const control = controls.get(runId)
+            if (control !== undefined) control.pauseRequested = true
+            const at = yield* Clock.currentTimeMillis
+            const requested = yield* store.requestPause(runId, at)
+            if (!requested || control === undefined) return (yield* store.getRun(runId)).status
+            return yield* wait(runId)
+          }),
         unpause: (runId) =>
           Effect.gen(function*() {
             const run = yield* store.getRun(runId)

@@ -7,7 +7,7 @@
  * - `ripple_workflow_versions`: frozen, content-addressed workflow versions (never updated).
  * - `ripple_runs`: one row per run with its persisted `RunStatus` machine, diagnostics columns that
  *   only move forward, and for runs queued for workers the lease (owner, expiry, generation) a
- *   `Worker` fences writes on.
+ *   `Worker` fences writes on, and a pending pause request.
  * - `ripple_journal`: one row per (run, node): the node record of the run's snapshot.
  * - `ripple_scopes`: loop and parallel instances of a run (the snapshot's `loops` / `parallels`).
  * - `ripple_deliveries`: signals and approval decisions kept for a run until a node consumes them;
@@ -149,6 +149,12 @@ const childRuns = Effect.gen(function*() {
   yield* sql`CREATE INDEX ripple_runs_parent ON ripple_runs (parent_run) WHERE parent_run IS NOT NULL`
 })
 
+// Pause requests (issue 8): asked for by any process, seen by the executing one with its next journal write.
+const pauseRequests = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`ALTER TABLE ripple_runs ADD COLUMN pause_requested_at double precision`
+})
+
 /**
  * Every migration, by id.
  *
@@ -157,7 +163,8 @@ const childRuns = Effect.gen(function*() {
 export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.SqlClient>> = {
   "1_initial": initial,
   "2_compensations": compensations,
-  "3_child_runs": childRuns
+  "3_child_runs": childRuns,
+  "4_pause_requests": pauseRequests
 }
 
 /**

@@ -18,8 +18,12 @@
  *   flight go out together in one statement, so many concurrent runs cost far less than a round
  *   trip per node; a caller still returns only once its own write is committed (a node's
  *   completion is durable before its dependents start).
- * - `fenced(lease)` is the same store for one run whose every write also requires the lease
- *   (owner, generation): a worker that lost its lease cannot write (`LeaseLost`).
+ * - `fenced(lease)` is the same store for one run whose every write (journal, machine,
+ *   diagnostics, compensation log) also requires the lease (owner, generation): a worker that lost
+ *   its lease cannot write (`LeaseLost`).
+ * - A pause request is a column of the run row: `requestPause` sets it, the journal statement
+ *   returns it (the row is read there anyway), and the machine write that settles the run
+ *   `paused` (or ends it) clears it.
  * - SQL failures are defects of the port (the engine has no recovery for them); `Worker` and the
  *   typed operations here (`checkedSnapshot`, `atBlocks`, ...) keep them typed.
  *
@@ -136,6 +140,7 @@ interface RunRow {
   readonly lease_generation: number | bigint | string
   readonly parent_run?: string | null
   readonly parent_node?: string | null
+  readonly pause_requested_at?: number | null
   readonly journal_started?: Mark | null
   readonly journal_completed?: Mark | null
 }
@@ -175,10 +180,14 @@ const runOf = (row: RunRow): RunStore.Run => ({
   diagnostics: diagnosticsOf(row),
   createdAt: Number(row.created_at),
   updatedAt: Number(row.updated_at),
-  ...(row.parent_run === undefined || row.parent_run === null ? {} : { parentRun: row.parent_run, parentNode: row.parent_node ?? "" })
+  ...(row.parent_run === undefined || row.parent_run === null ? {} : { parentRun: row.parent_run, parentNode: row.parent_node ?? "" }),
+  ...(row.pause_requested_at === undefined || row.pause_requested_at === null ? {} : { pauseRequestedAt: Number(row.pause_requested_at) })
 })
 
 const settled: ReadonlyArray<RunStatus.Status> = ["completed", "failed"]
+
+// A Postgres text[] literal of the statuses that consume a pause request.
+const consumesPause = `{${RunStore.consumesPause.join(",")}}`
 
 const triggerKey = (trigger: string | undefined | null): string => (trigger === undefined || trigger === null ? "" : `=${trigger}`)
 
@@ -403,7 +412,8 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
           UPDATE ripple_runs r SET status = req.status, machine = req.machine, revision = r.revision + 1,
             updated_at = req.at, error = req.error, wake_at = req.wake_at,
             awaited_signals = ARRAY(SELECT jsonb_array_elements_text(req.signals)),
-            awaited_approvals = ARRAY(SELECT jsonb_array_elements_text(req.approvals))
+            awaited_approvals = ARRAY(SELECT jsonb_array_elements_text(req.approvals)),
+            pause_requested_at = CASE WHEN req.status = ANY (${consumesPause}::text[]) THEN NULL ELSE r.pause_requested_at END
           FROM req JOIN locked ON locked.id = req.id
           WHERE r.id = req.id AND r.revision = req.revision
             AND (req.owner IS NULL OR (r.lease_owner = req.owner AND r.lease_generation = req.gen))
@@ -523,16 +533,16 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       consumed: request.batch.consumed
     }))
     return Effect.map(
-      Effect.orDie(sql<{ readonly id: string }>`WITH req AS (
+      Effect.orDie(sql<{ readonly id: string; readonly pause: boolean }>`WITH req AS (
         SELECT * FROM jsonb_to_recordset(${json(requests)}::jsonb) AS x(run text, owner text, gen bigint,
           rows jsonb, copies jsonb, scopes jsonb, consumed jsonb)
       ), locked AS (
-        SELECT r.id FROM ripple_runs r JOIN req ON req.run = r.id
+        SELECT r.id, r.pause_requested_at FROM ripple_runs r JOIN req ON req.run = r.id
         WHERE req.owner IS NULL OR (r.lease_owner = req.owner AND r.lease_generation = req.gen)
         ORDER BY r.id
         FOR SHARE OF r
       ), run AS (
-        SELECT req.* FROM req JOIN locked ON locked.id = req.run
+        SELECT req.*, locked.pause_requested_at FROM req JOIN locked ON locked.id = req.run
       ), incoming AS (
         SELECT run.run AS run_id, e->>'n' AS node, e->>'s' AS status, (e->>'a')::integer AS attempt, e->'i' AS inputs,
           e->'o' AS output, e->'f' AS fingerprints, e->>'d' AS decision, e->'e' AS error,
@@ -563,17 +573,20 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
         FROM run, jsonb_array_elements(run.consumed) c
         WHERE d.run_id = run.run AND d.kind = c->>'k' AND d.name = c->>'n' AND d.consumed_at IS NULL
       )
-      SELECT run AS id FROM run`),
+      SELECT run AS id, pause_requested_at IS NOT NULL AS pause FROM run`),
       (rows) => {
-        const found = new Set(rows.map((row) => row.id))
-        return batch.map(({ key }) => found.has(key))
+        const found = new Map(rows.map((row) => [row.id, row.pause]))
+        return batch.map(({ key }): RunStore.JournalAck | undefined => {
+          const pause = found.get(key)
+          return pause === undefined ? undefined : { pauseRequested: pause }
+        })
       }
     )
   })
 
   const journal = (lease: Lease | undefined) => (runId: string, entries: ReadonlyArray<RunStore.JournalEntry>) =>
-    Effect.flatMap(writeJournals(runId, { lease, batch: batchOf(runId, entries) }), (found) => {
-      if (found) return Effect.void
+    Effect.flatMap(writeJournals(runId, { lease, batch: batchOf(runId, entries) }), (ack) => {
+      if (ack !== undefined) return Effect.succeed(ack)
       if (lease === undefined) return Effect.fail(new RunStore.RunNotFound({ runId }))
       // Not found, or found without the lease: tell them apart for the error.
       return Effect.flatMap(readRun(runId), () => Effect.die(leaseLost(lease)))
@@ -715,10 +728,23 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       (rows) => rows.map((row): RunStore.Wakeable => ({ runId: row.id, status: row.status, wakeAt: row.wake_at === null ? null : Number(row.wake_at) }))
     )
 
-  const planCompensations = (runId: string, nodes: ReadonlyArray<string>, at: number) =>
+  // The fence of a compensation-log write: the run row locked for share (holding the lease, when fenced).
+  const fencedRun = (lease: Lease | undefined, runId: string) =>
+    lease === undefined
+      ? sql`SELECT id FROM ripple_runs WHERE id = ${runId} FOR SHARE`
+      : sql`SELECT id FROM ripple_runs WHERE id = ${runId} AND lease_owner = ${lease.owner}
+          AND lease_generation = ${lease.generation} FOR SHARE`
+
+  // Not written: the run does not exist, or (fenced) it exists without the lease.
+  const notWritten = (lease: Lease | undefined, runId: string) =>
+    lease === undefined
+      ? Effect.fail(new RunStore.RunNotFound({ runId }))
+      : Effect.flatMap(readRun(runId), () => Effect.die(leaseLost(lease)))
+
+  const planCompensations = (lease: Lease | undefined) => (runId: string, nodes: ReadonlyArray<string>, at: number) =>
     Effect.gen(function*() {
       const rows = yield* Effect.orDie(sql<{ readonly found: boolean }>`WITH run AS (
-          SELECT id FROM ripple_runs WHERE id = ${runId}
+          ${fencedRun(lease, runId)}
         ), planned AS (
           INSERT INTO ripple_compensations (run_id, node, seq, status, at)
           SELECT run.id, n.node, COALESCE((SELECT max(seq) FROM ripple_compensations WHERE run_id = run.id), 0) + n.i, 'pending', ${at}
@@ -727,10 +753,10 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
           RETURNING 1
         )
         SELECT EXISTS (SELECT 1 FROM run) AS found`)
-      if (rows[0]?.found !== true) return yield* Effect.fail(new RunStore.RunNotFound({ runId }))
+      if (rows[0]?.found !== true) return yield* notWritten(lease, runId)
     })
 
-  const compensated = (
+  const compensated = (lease: Lease | undefined) => (
     runId: string,
     node: string,
     outcome: { readonly status: "completed" | "failed"; readonly error?: string | undefined },
@@ -738,7 +764,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
   ) =>
     Effect.gen(function*() {
       const rows = yield* Effect.orDie(sql<{ readonly found: boolean }>`WITH run AS (
-          SELECT id FROM ripple_runs WHERE id = ${runId}
+          ${fencedRun(lease, runId)}
         ), written AS (
           INSERT INTO ripple_compensations (run_id, node, seq, status, error, at)
           SELECT run.id, ${node}, COALESCE((SELECT max(seq) FROM ripple_compensations WHERE run_id = run.id), 0) + 1,
@@ -748,7 +774,19 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
           RETURNING 1
         )
         SELECT EXISTS (SELECT 1 FROM run) AS found`)
-      if (rows[0]?.found !== true) return yield* Effect.fail(new RunStore.RunNotFound({ runId }))
+      if (rows[0]?.found !== true) return yield* notWritten(lease, runId)
+    })
+
+  const requestPause = (runId: string, at: number) =>
+    Effect.gen(function*() {
+      const rows = yield* Effect.orDie(sql<{ readonly requested: boolean | null }>`WITH requested AS (
+          UPDATE ripple_runs SET pause_requested_at = COALESCE(pause_requested_at, ${at})
+          WHERE id = ${runId} AND status = ANY (${`{${RunStore.pausable.join(",")}}`}::text[])
+          RETURNING id
+        )
+        SELECT EXISTS (SELECT 1 FROM requested) AS requested FROM ripple_runs WHERE id = ${runId}`)
+      if (rows[0] === undefined) return yield* Effect.fail(new RunStore.RunNotFound({ runId }))
+      return rows[0].requested === true
     })
 
   const children = (runId: string) =>
@@ -794,8 +832,9 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       deliver,
       deliveries,
       wakeable,
-      planCompensations,
-      compensated,
+      requestPause,
+      planCompensations: planCompensations(lease),
+      compensated: compensated(lease),
       compensations,
       children
     })
@@ -819,7 +858,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       const machine = failed._tag === "Accepted" ? RunStatus.persist(failed.snapshot) : undefined
       const rows = yield* Effect.orDie(sql<{ readonly id: string }>`UPDATE ripple_runs SET status = 'failed',
           machine = ${json(machine)}::jsonb, revision = revision + 1, error = ${reason}, finalization = 'failed',
-          messages = messages || ${json([reason])}::jsonb, updated_at = ${at}
+          messages = messages || ${json([reason])}::jsonb, updated_at = ${at}, pause_requested_at = NULL
         WHERE id = ${lease.runId} AND lease_owner = ${lease.owner} AND lease_generation = ${lease.generation}
           AND status NOT IN ('completed', 'cancelled')
         RETURNING id`)

@@ -228,7 +228,12 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
     const outcome = setup.outcome
     let pauseBranch = false
     const now = () => clock.currentTimeMillisUnsafe()
-    const write = (entries: ReadonlyArray<JournalEntry>) => store.journal(runId, entries)
+    // Every write is acknowledged with the run's pause request, so a pause asked for from another
+    // process is seen at the next node boundary.
+    const write = (entries: ReadonlyArray<JournalEntry>) =>
+      Effect.map(store.journal(runId, entries), (ack) => {
+        if (ack.pauseRequested) control.pauseRequested = true
+      })
     const keyOf = (node: NodeId.Node, path: ReadonlyArray<number>) => NodeId.formatInstance({ node, path })
     const endOf = (id: string): NodeId.Node => shape.containers.has(id) ? NodeId.end(id) : NodeId.block(id)
 
@@ -379,6 +384,17 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
         if (dormancy.branch !== undefined) yield* register(key, dormancy.branch)
       })
 
+    // Parked by a pause request; the first parked node stands for the run's paused branch.
+    const parkPaused = (key: string, inputs: Json, fingerprints: Snapshot.Fingerprints) => {
+      const first = !pauseBranch
+      pauseBranch = true
+      return park(key, inputs, fingerprints, {
+        _tag: "Paused",
+        reason: "paused",
+        branch: first ? { _tag: "Pause", node: key, reason: "paused" } : undefined
+      })
+    }
+
     /** An unconsumed delivery this execution has not taken yet, taken now. */
     const take = (kind: "signal" | "approval", name: string) =>
       Effect.map(store.deliveries(runId), (all) => {
@@ -444,15 +460,7 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
           publish({ _tag: "NodeReused", runId, node: key, from: prior.reusedFrom ?? from, reasons: ["cutoff"], at: startedAt })
           return
         }
-        if (control.pauseRequested) {
-          const first = !pauseBranch
-          pauseBranch = true
-          return yield* park(key, inputs, fingerprints, {
-            _tag: "Paused",
-            reason: "paused",
-            branch: first ? { _tag: "Pause", node: key, reason: "paused" } : undefined
-          })
-        }
+        if (control.pauseRequested) return yield* parkPaused(key, inputs, fingerprints)
         const fields = { attempt: 1, inputs, fingerprints, startedAt }
         switch (block.type) {
           case "approval": {
@@ -528,6 +536,8 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
           }
         }
         yield* semaphore.withPermit(Effect.gen(function*() {
+          // Waiting for a permit can outlast a pause request.
+          if (control.pauseRequested) return yield* parkPaused(key, inputs, fingerprints)
           const at = now()
           const ctx = new NodeContext(-1, inputs, params, block, input, runId, key, fingerprint, at, scopeFor(frame, "loop"), scopeFor(frame, "parallel"))
           records.set(key, { status: "running", attempt: 1, inputs, fingerprints, startedAt: at })

@@ -1,0 +1,154 @@
+/**
+ * Pausing a run from another process: the request goes through the store, and the process that
+ * executes the run parks it at its next node boundary. Two `Runs` layers over one store stand for
+ * the two processes; the same tests run on the memory store, PGlite and the real server.
+ */
+import { assert, describe, it, layer } from "@effect/vitest"
+import type { Workflow } from "@ripple/core"
+import { Builtins, Handler, Runs, RunStore } from "@ripple/runtime"
+import * as Context from "effect/Context"
+import { SqlRunStore } from "@ripple/sql"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as TestDatabase from "../helpers/database.ts"
+
+type Json = Workflow.Json
+
+/** `a → gate → b → c → out`: `gate` holds until the test opens it. */
+const chain: Workflow.Workflow = {
+  id: "pause-chain",
+  blocks: [
+    { id: "a", type: "value", params: { value: 1 } },
+    { id: "gate", type: "gate", params: { n: { $ref: "blocks.a.output" } } },
+    { id: "b", type: "count", params: { n: { $ref: "blocks.gate.output" } } },
+    { id: "c", type: "count", params: { n: { $ref: "blocks.b.output" } } },
+    { id: "out", type: "response", params: { value: { $ref: "blocks.c.output" } } }
+  ],
+  edges: [
+    { source: "a", target: "gate" },
+    { source: "gate", target: "b" },
+    { source: "b", target: "c" },
+    { source: "c", target: "out" }
+  ]
+}
+
+/** The same shape with `b` in a count loop: the scope interpreter executes it. */
+const looped: Workflow.Workflow = {
+  ...chain,
+  id: "pause-loop",
+  blocks: chain.blocks.map((b): Workflow.Block => b.id === "c" ? { id: "c", type: "value", params: { value: { $ref: "blocks.twice.output" } } } : b)
+    .flatMap((b) => b.id === "b" ? [{ id: "body", type: "count", params: { n: { $ref: "loop.index" } } }] : [b]),
+  edges: [
+    { source: "a", target: "gate" },
+    { source: "gate", target: "twice" },
+    { source: "twice", target: "c" },
+    { source: "c", target: "out" }
+  ],
+  loops: [{ id: "twice", kind: "count", count: 2, body: ["body"] }]
+}
+
+interface Process {
+  readonly runs: Runs.Runs["Service"]
+  /** Block instances this process executed (handlers `gate` and `count`), in order. */
+  readonly executed: Array<string>
+}
+
+/** A `Runs` over the shared store, with `gate` held by `open`. */
+const processOver = (store: RunStore.RunStore["Service"], open: Deferred.Deferred<void>, entered: Deferred.Deferred<void>) =>
+  Effect.gen(function*() {
+    const executed: Array<string> = []
+    const gate: Handler.Handler = (ctx) =>
+      Effect.gen(function*() {
+        executed.push(ctx.node)
+        yield* Deferred.succeed(entered, undefined)
+        yield* Deferred.await(open)
+        return ctx.inputs["n"] ?? null
+      })
+    const count: Handler.Handler = (ctx) => Effect.sync(() => {
+      executed.push(ctx.node)
+      return ((ctx.inputs["n"] as number | undefined) ?? 0) + 1
+    })
+    const context = yield* Layer.build(
+      Runs.layer().pipe(
+        Layer.provideMerge(Layer.succeed(RunStore.RunStore, store)),
+        Layer.provideMerge(Handler.layer({ ...Builtins.handlers, gate, count }))
+      )
+    )
+    const runs = Context.get(context, Runs.Runs)
+    return { runs, executed } satisfies Process
+  })
+
+const pausedElsewhere = (workflow: Workflow.Workflow, after: ReadonlyArray<string>, output: Json) =>
+  Effect.gen(function*() {
+    const store = yield* RunStore.RunStore
+    const open = yield* Deferred.make<void>()
+    const entered = yield* Deferred.make<void>()
+    const executing = yield* processOver(store, open, entered)
+    const other = yield* processOver(store, yield* Deferred.make<void>(), yield* Deferred.make<void>())
+    const { runId } = yield* executing.runs.start(workflow)
+    yield* Deferred.await(entered)
+    // Asked from the process that does not execute the run: it only records the request.
+    assert.strictEqual(yield* other.runs.pause(runId), "running")
+    assert.isNumber((yield* store.getRun(runId)).pauseRequestedAt)
+    yield* Deferred.succeed(open, undefined)
+    assert.strictEqual(yield* executing.runs.wait(runId), "paused")
+    // `gate` was running when the request came: it finished; nothing after it started.
+    assert.deepStrictEqual(executing.executed, ["gate"])
+    const snapshot = yield* store.snapshot(runId)
+    assert.strictEqual(snapshot.nodes["gate"]?.status, "completed")
+    assert.isTrue(snapshot.pauses.length > 0)
+    assert.isUndefined((yield* store.getRun(runId)).pauseRequestedAt)
+    // Unpaused by the other process, which finishes it; nothing runs twice.
+    yield* other.runs.unpause(runId)
+    assert.strictEqual(yield* other.runs.wait(runId), "completed")
+    assert.deepStrictEqual(other.executed, after)
+    assert.deepStrictEqual((yield* store.snapshot(runId)).nodes["out"]?.output, output)
+  }).pipe(Effect.scoped)
+
+/** Registers a test whose body gets the store it runs on. */
+type Register = (name: string, body: Effect.Effect<void, unknown, RunStore.RunStore>) => void
+
+const pauseTests = (test: Register) => {
+  test("a pause asked for by another process parks the run at its next node boundary (fast path)",
+    pausedElsewhere(chain, ["b", "c"], 3))
+  test("a pause asked for by another process parks the run at its next node boundary (scope interpreter)",
+    pausedElsewhere(looped, ["body@0", "body@1"], [{ body: 1 }, { body: 2 }]))
+  test("a pause asked for while a run sleeps takes effect when it wakes; a finished run takes no request",
+    Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const open = yield* Deferred.make<void>()
+      yield* Deferred.succeed(open, undefined)
+      const process = yield* processOver(store, open, yield* Deferred.make<void>())
+      const sleepy: Workflow.Workflow = {
+        id: "pause-sleepy",
+        blocks: [
+          { id: "wait", type: "wait", params: { signal: "go" } },
+          { id: "b", type: "count", params: { n: 1 } }
+        ],
+        edges: [{ source: "wait", target: "b" }]
+      }
+      const { runId } = yield* process.runs.start(sleepy)
+      assert.strictEqual(yield* process.runs.wait(runId), "suspended")
+      assert.strictEqual(yield* process.runs.pause(runId), "suspended")
+      assert.isTrue(yield* process.runs.signal(runId, "go", null))
+      assert.strictEqual(yield* process.runs.wait(runId), "paused")
+      assert.deepStrictEqual(process.executed, [])
+      assert.strictEqual((yield* store.snapshot(runId)).nodes["wait"]?.status, "completed")
+      yield* process.runs.unpause(runId)
+      assert.strictEqual(yield* process.runs.wait(runId), "completed")
+      assert.deepStrictEqual(process.executed, ["b"])
+      assert.strictEqual(yield* process.runs.pause(runId), "completed")
+      assert.isUndefined((yield* store.getRun(runId)).pauseRequestedAt)
+    }).pipe(Effect.scoped))
+}
+
+describe("pause from another process, memory store", () => {
+  pauseTests((name, body) => it.effect(name, () => Effect.provide(body, RunStore.layerMemory)))
+})
+
+for (const backend of TestDatabase.backends) {
+  layer(TestDatabase.shared(backend), { excludeTestServices: true })(`pause from another process on ${backend}`, (it) => {
+    pauseTests((name, body) => it.effect(name, () => Effect.provide(body, Layer.provideMerge(SqlRunStore.layer, TestDatabase.layer))))
+  })
+}

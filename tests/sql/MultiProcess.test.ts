@@ -8,63 +8,13 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
-import { type ChildProcess, execFileSync, spawn } from "node:child_process"
-import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as TestDatabase from "../helpers/database.ts"
+import { count, ensureBuilt, root, schemaUrl, spawnWorker, waitFor } from "../helpers/workerProcess.ts"
 import { chain, expectedOutputs } from "./fixtures/chain.ts"
 
-const root = Path.resolve(import.meta.dirname, "..", "..")
 const script = Path.join(root, "bench", "dist", "durableWorker.js")
-
-const ensureBuilt = Effect.sync(() => {
-  if (Fs.existsSync(script)) return
-  try {
-    execFileSync(process.execPath, [Path.join(root, "node_modules", "typescript", "bin", "tsc"), "-b"], { cwd: root, stdio: "ignore" })
-  } catch {
-    // Another project's type error must not stop the worker entry (already emitted) from being used.
-  }
-  if (!Fs.existsSync(script)) throw new Error(`${script} is missing: run npx tsc -b`)
-})
-
-const schemaUrl = (schema: string): string => {
-  const url = new URL(TestDatabase.serverUrl())
-  url.searchParams.set("options", `-c search_path=${schema}`)
-  return url.toString()
-}
-
-/** A worker process, killed with SIGKILL when the scope closes if still alive. */
-const spawnWorker = (
-  url: string,
-  env: Record<string, string>
-): Effect.Effect<ChildProcess, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.promise(() =>
-      new Promise<ChildProcess>((resolve, reject) => {
-        const child = spawn(process.execPath, [script], {
-          env: { ...process.env, DATABASE_URL: url, RIPPLE_POLL_MS: "100", ...env },
-          stdio: ["ignore", "pipe", "inherit"]
-        })
-        child.stdout!.on("data", (data: Buffer) => {
-          if (data.toString().includes("ready")) resolve(child)
-        })
-        child.on("exit", (code) => reject(new Error(`worker exited with ${code} before it was ready`)))
-      })
-    ),
-    (child) => Effect.sync(() => child.exitCode === null && child.signalCode === null && child.kill("SIGKILL"))
-  )
-
-const count = (query: Effect.Effect<ReadonlyArray<{ readonly n: number | bigint | string }>, unknown>) =>
-  Effect.map(Effect.orDie(query), (rows) => Number(rows[0]?.n ?? 0))
-
-const waitFor = <E, R>(check: Effect.Effect<boolean, E, R>, what: string, timeoutMs = 90_000) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + timeoutMs
-    while (!(yield* check)) {
-      if (Date.now() > deadline) return yield* Effect.die(new Error(`timed out waiting for ${what}`))
-      yield* Effect.sleep(10)
-    }
-  })
+const startWorker = (url: string, env: Record<string, string>) => spawnWorker(script, url, env)
 
 const outputsOf = (nodes: Readonly<Record<string, { readonly output?: unknown }>>) =>
   Object.fromEntries(Object.entries(nodes).map(([node, record]) => [node, record.output]))
@@ -78,7 +28,7 @@ layer(TestDatabase.shared("postgres"), { excludeTestServices: true })("postgres 
   ) =>
     it.effect(name, () =>
       Effect.gen(function*() {
-        yield* ensureBuilt
+        yield* ensureBuilt([script])
         const { schema } = yield* TestDatabase.TestDatabase
         const sql = yield* SqlClient.SqlClient
         yield* sql`CREATE TABLE test_executions (
@@ -104,7 +54,7 @@ layer(TestDatabase.shared("postgres"), { excludeTestServices: true })("postgres 
         submitted.push(...yield* Effect.forEach([0, 1, 2, 3], () => Worker.submit(workflow)))
         yield* Effect.forEach([0, 1, 2, 3], () =>
           Effect.scoped(Effect.gen(function*() {
-            const victim = yield* spawnWorker(url, victimEnv)
+            const victim = yield* startWorker(url, victimEnv)
             const pid = victim.pid!
             // Killed once it executed a random number of nodes, plus a random delay to land anywhere
             // in a step, a journal write or a transition.
@@ -124,7 +74,7 @@ layer(TestDatabase.shared("postgres"), { excludeTestServices: true })("postgres 
       assert.isAtLeast(trials.length, 20)
       const reference = yield* Worker.submit(workflow)
       const allRuns = [...submitted, reference]
-      yield* spawnWorker(url, { RIPPLE_WORKER_CONCURRENCY: "8", RIPPLE_LEASE_MS: "1000" })
+      yield* startWorker(url, { RIPPLE_WORKER_CONCURRENCY: "8", RIPPLE_LEASE_MS: "1000" })
       yield* waitFor(
         Effect.map(Effect.forEach(allRuns, (id) => store.getRun(id)), (runs) => runs.every((r) => r.status === "completed")),
         "the finisher to complete every run"
@@ -152,7 +102,7 @@ layer(TestDatabase.shared("postgres"), { excludeTestServices: true })("postgres 
   test("4 workers × 200 runs: each run completes once, no node is executed by two workers", (url) =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
-      yield* Effect.forEach([0, 1, 2, 3], () => spawnWorker(url, { RIPPLE_WORKER_CONCURRENCY: "8", RIPPLE_STEP_MS: "1" }), {
+      yield* Effect.forEach([0, 1, 2, 3], () => startWorker(url, { RIPPLE_WORKER_CONCURRENCY: "8", RIPPLE_STEP_MS: "1" }), {
         concurrency: "unbounded"
       })
       const workflow = chain("mp-many", 5)
@@ -183,14 +133,14 @@ layer(TestDatabase.shared("postgres"), { excludeTestServices: true })("postgres 
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       const { store } = yield* SqlRunStore.SqlRunStore
-      const zombie = yield* spawnWorker(url, { RIPPLE_WORKER_CONCURRENCY: "1", RIPPLE_LEASE_MS: "800", RIPPLE_STEP_MS: "300" })
+      const zombie = yield* startWorker(url, { RIPPLE_WORKER_CONCURRENCY: "1", RIPPLE_LEASE_MS: "800", RIPPLE_STEP_MS: "300" })
       const runId = yield* Worker.submit(chain("mp-zombie", 6))
       yield* waitFor(
         Effect.map(count(sql`SELECT count(*) AS n FROM test_executions WHERE pid = ${zombie.pid!}`), (n) => n >= 2),
         "the first worker to be mid-run"
       )
       zombie.kill("SIGSTOP")
-      yield* spawnWorker(url, { RIPPLE_WORKER_CONCURRENCY: "1", RIPPLE_LEASE_MS: "800", RIPPLE_STEP_MS: "1" })
+      yield* startWorker(url, { RIPPLE_WORKER_CONCURRENCY: "1", RIPPLE_LEASE_MS: "800", RIPPLE_STEP_MS: "1" })
       yield* waitFor(Effect.map(store.getRun(runId), (run) => run.status === "completed"), "the second worker to finish")
       const finished = yield* store.snapshot(runId)
       const [before] = yield* sql<{ readonly revision: string | number | bigint }>`SELECT revision FROM ripple_runs WHERE id = ${runId}`

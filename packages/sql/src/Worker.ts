@@ -15,7 +15,8 @@
  * - A claimed run that was already running (its worker died) is resumed from its journal:
  *   `Plan.resume` of its stored snapshot reuses every completed node and re-runs the rest; the run
  *   stays the same run (its machine goes `running → failed → running` in one write, which clears
- *   the branch count and failures of the lost execution). A run whose stored rows do not decode is
+ *   the branch count and failures of the lost execution), unless it stopped while compensating: then
+ *   only its pending compensations run, and it ends failed. A run whose stored rows do not decode is
  *   marked failed with the reason (`CorruptRun`) and the worker goes on with other runs.
  * - A dormant run is claimed when it can wake: a sleeper is due, or a signal or approval it awaits
  *   was delivered (`signal`); the worker offers the waking event and executes its resume plan.
@@ -224,6 +225,8 @@ export const make = (
       Effect.gen(function*() {
         const at = yield* Clock.currentTimeMillis
         if (claimed.status === "running") {
+          // Stopped while compensating: only the compensation goes on, so the failures stay.
+          if ((yield* store.compensations(claimed.id)).some((c) => c.status === "pending")) return true
           yield* sqlStore.transitionAll(lease, [
             { type: "FAIL", error: "the worker executing this run stopped; resuming" },
             { type: "RESUME" }

@@ -22,7 +22,7 @@ scenario("the embedded database", async () => {
   const migrated = await ripple({ cwd: temp.dir, db: ["--data-dir", dataDir] }, "migrate")
   assert.strictEqual(migrated.code, 0, migrated.stderr)
   assert.include(migrated.stdout, "applied")
-  return { where: { cwd: temp.dir, db: ["--data-dir", dataDir] }, dump: () => dumpPglite(dataDir) }
+  return { where: { cwd: temp.dir, db: ["--data-dir", dataDir] }, dump: () => dumpPglite(dataDir), shared: false }
 }, () => Effect.runPromise(Scope.close(scope, Exit.void)))
 
 describe("ripple without a database option", () => {

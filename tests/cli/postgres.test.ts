@@ -13,7 +13,7 @@ const temp = tempDir("postgres")
 
 scenario("the PostgreSQL server", async () => {
   await onServer(server, `CREATE SCHEMA ${schema}`)
-  return { where: { cwd: temp.dir, db: ["--db", url] }, dump: () => dumpServer(url) }
+  return { where: { cwd: temp.dir, db: ["--db", url] }, dump: () => dumpServer(url), shared: true }
 }, async () => {
   await onServer(server, `DROP SCHEMA IF EXISTS ${schema} CASCADE`)
   temp.remove()

@@ -7,7 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { afterAll, beforeAll } from "vitest"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { editedCopy, example, type Result, ripple, runIdOf, spawnRipple, type Where } from "./ripple.ts"
+import { editedCopy, example, type Result, ripple, root, runIdOf, spawnRipple, type Where } from "./ripple.ts"
 
 /** What a backend provides to the scenario. */
 export interface Setup {
@@ -15,6 +15,8 @@ export interface Setup {
   readonly where: Where
   /** Every row of every Ripple table, as text. */
   readonly dump: () => Promise<string>
+  /** Whether several processes can open the database at once (a server; PGlite is one process's). */
+  readonly shared: boolean
 }
 
 const triageInput = JSON.stringify({ subject: "Login fails", body: "The sign-in page says my token expired." })
@@ -51,7 +53,7 @@ export const scenario = (name: string, setup: () => Promise<Setup>, teardown: ()
     it("prints help and version", async () => {
       const help = await run("--help")
       ok(help)
-      for (const command of ["run", "plan", "rerun", "runs", "show", "signal", "approve", "resume", "cancel", "worker", "migrate"]) assert.include(help.stdout, `  ${command} `)
+      for (const command of ["run", "plan", "rerun", "runs", "show", "signal", "approve", "pause", "resume", "cancel", "worker", "migrate"]) assert.include(help.stdout, `  ${command} `)
       const version = await run("--version")
       ok(version)
       assert.match(version.stdout, /\d+\.\d+\.\d+/)
@@ -229,6 +231,67 @@ export const scenario = (name: string, setup: () => Promise<Setup>, teardown: ()
       const cancelled = await run("cancel", runIdOf(again))
       ok(cancelled)
       assert.include(cancelled.stdout, "suspended -> cancelled")
+    })
+
+    it("pauses a suspended run when it wakes; resume continues it; ended, paused and unknown runs are refused", async () => {
+      const suspended = await run("run", "payment.json")
+      assert.strictEqual(suspended.code, 3, suspended.stdout + suspended.stderr)
+      const id = runIdOf(suspended)
+      const requested = await run("pause", id)
+      assert.strictEqual(requested.code, 3, requested.stdout + requested.stderr)
+      assert.include(requested.stdout, `run ${id} is suspended; pause requested: it pauses when it wakes`)
+      // The signal wakes it here: the wait takes its signal, then the run parks before the next block.
+      const woken = await run("signal", id, "payment", "--payload", "{\"amount\": 7}")
+      assert.strictEqual(woken.code, 3, woken.stdout + woken.stderr)
+      assert.include(woken.stdout, "node paid completed")
+      assert.include(woken.stdout, "node receipt waiting (paused)")
+      assert.include(woken.stdout, `paused at receipt: ripple resume ${id}`)
+      const again = await run("pause", id)
+      assert.strictEqual(again.code, 3, again.stdout + again.stderr)
+      assert.include(again.stdout, `run ${id} is paused already`)
+      const resumed = await run("resume", id)
+      ok(resumed)
+      assert.include(resumed.stdout, "node receipt completed")
+      assert.notInclude(resumed.stdout, "node paid started")
+      bad(await run("pause", id), `run ${id} already ended (completed); nothing to pause`)
+      bad(await run("pause", "no-such-run"), "unknown run \"no-such-run\"")
+      bad(await run("pause", id, "--wait", "-1"), "--wait -1 is negative")
+    })
+
+    it("pauses a run executing in another process at its next node boundary (a server; PGlite is one process's)", async () => {
+      const slow = Path.join(root, "tests", "cli", "fixtures", "slow-steps.mjs")
+      const runner = spawnRipple(s.where, "run", slow)
+      const deadline = Date.now() + 60_000
+      while (!runner.output().includes("node s1 started") && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      const id = /^run (\S+) started/m.exec(runner.output())?.[1]
+      assert.isDefined(id, runner.output())
+      const paused = await run("pause", id!)
+      if (!s.shared) {
+        // The executing process holds the embedded database: pause says so and changes nothing.
+        bad(paused, "in use by process")
+        assert.strictEqual(await runner.exited, 0, runner.output())
+        return
+      }
+      assert.strictEqual(paused.code, 3, paused.stdout + paused.stderr)
+      assert.include(paused.stdout, `run ${id} is running; pause requested`)
+      assert.include(paused.stdout, `run ${id}: running -> paused`)
+      // The executing process finished the block it was running, parked the rest, and stopped.
+      assert.strictEqual(await runner.exited, 3, runner.output())
+      assert.include(runner.output(), "node s1 completed")
+      assert.notInclude(runner.output(), "node s4 started")
+      const shown = await run("show", id!)
+      const parked = /^(s\d)\s+paused/m.exec(shown.stdout)?.[1]
+      assert.isDefined(parked, shown.stdout)
+      assert.notInclude(runner.output(), `node ${parked} started`)
+      assert.include(runner.output(), `node ${parked} waiting (paused)`)
+      const resumed = await run("resume", id!, "--handlers", slow)
+      ok(resumed)
+      assert.include(resumed.stdout, `node ${parked} started`)
+      assert.include(resumed.stdout, "node s4 completed")
+      assert.notInclude(resumed.stdout, "node s0 started")
+      assert.notInclude(resumed.stdout, "node s1 started")
     })
 
     it("refuses to cancel a run that has ended", async () => {

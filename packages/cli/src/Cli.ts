@@ -409,6 +409,57 @@ export const make = (backend: Backend) => {
         Effect.provide(Runs.layer().pipe(Layer.provideMerge(Layer.merge(backend.store(options), Handler.layerBuiltins))))
       ))).pipe(Command.withDescription("Cancel a run that has not ended"))
 
+  const pause = Command.make("pause", {
+    run: runArgument,
+    wait: Flag.Int("wait").pipe(
+      Flag.withDescription("Seconds to wait for the run to park at its next node boundary (default 30; 0: do not wait)"),
+      Flag.withDefault(30)
+    )
+  }, ({ run, wait }) =>
+    Effect.gen(function*() {
+      if (wait < 0) return yield* Problem.badInput(`--wait ${wait} is negative`, "give the seconds to wait, or 0 not to wait")
+      const code = yield* withRuns(Handler.layerBuiltins, (runs, store) =>
+        Effect.gen(function*() {
+          const before = yield* store.getRun(run)
+          if (before.status === "paused") {
+            yield* print(`run ${run} is paused already`)
+            return Problem.ExitCode.dormant
+          }
+          if (!RunStore.pausable.includes(before.status)) {
+            return yield* Problem.badInput(
+              `run ${run} already ended (${before.status}); nothing to pause`,
+              "pause a pending, running or suspended run"
+            )
+          }
+          // Stored: whichever process executes the run (`ripple run`, a worker) parks it.
+          yield* runs.pause(run)
+          if (before.status === "suspended") {
+            yield* print(`run ${run} is suspended; pause requested: it pauses when it wakes`)
+            return Problem.ExitCode.dormant
+          }
+          yield* print(`run ${run} is ${before.status}; pause requested: it parks at its next node boundary (running blocks finish)`)
+          const deadline = Date.now() + wait * 1_000
+          let now = before
+          while ((now.status === "running" || now.status === "pending") && Date.now() < deadline) {
+            yield* Effect.sleep(100)
+            now = yield* store.getRun(run)
+          }
+          if (now.status === "running" || now.status === "pending") {
+            yield* print(
+              `run ${run} is still ${now.status} after ${wait}s; the request is kept. If no process executes it any more, \`ripple resume ${run}\` continues it and it pauses at once`
+            )
+            return Problem.ExitCode.completed
+          }
+          yield* print(`run ${run}: ${before.status} -> ${now.status}`)
+          if (now.status === "paused" || now.status === "suspended") {
+            const info = yield* runs.status(run)
+            for (const text of Progress.awaiting(run, info.suspension)) yield* print(text)
+          }
+          return statusOf(now.status)
+        }).pipe(Effect.mapError((error) => error instanceof Problem.Problem ? error : problemOfStore(run, error))))
+      return yield* ended(code)
+    })).pipe(Command.withDescription("Pause a run wherever it executes: it parks at its next node boundary; `ripple resume` continues it"))
+
   const signal = Command.make("signal", {
     run: runArgument,
     name: Argument.String("name").pipe(Argument.withDescription("The signal a `wait` block awaits")),
@@ -505,7 +556,7 @@ export const make = (backend: Backend) => {
       yield* print(applied.length === 0 ? `${database}: schema up to date` : `${database}: applied ${applied.join(", ")}`)
     })).pipe(Command.withDescription("Create or upgrade the database schema (every command also does it when needed)"))
 
-  return ripple.pipe(Command.withSubcommands([run, plan, rerun, runs, show, signal, approve, resume, cancel, worker, migrate]))
+  return ripple.pipe(Command.withSubcommands([run, plan, rerun, runs, show, signal, approve, pause, resume, cancel, worker, migrate]))
 }
 
 // Re-running from a block needs a finished run to reuse; without `--run`, the latest one.

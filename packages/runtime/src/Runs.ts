@@ -51,11 +51,12 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Engine from "./Engine.ts"
 import { Handlers } from "./Handler.ts"
+import * as Child from "./Child.ts"
 import * as Compiled from "./internal/compiled.ts"
 import { isObject } from "./internal/json.ts"
 import { isFinal, type Mode, type RunEvent } from "./RunEvent.ts"
 import * as RunStatus from "./RunStatus.ts"
-import { type Child, type CompensationEntry, type Run, RunNotFound, RunStore, type RunStoreError, type WorkflowNotFound } from "./RunStore.ts"
+import { type Child as ChildRun, type CompensationEntry, type Run, RunNotFound, RunStore, type RunStoreError, type WorkflowNotFound } from "./RunStore.ts"
 
 type Json = Workflow.Json
 
@@ -119,7 +120,7 @@ export interface RunInfo extends Run {
   /** The saga compensation report: every compensation planned for the run and how it ended. */
   readonly compensations: ReadonlyArray<CompensationEntry>
   /** The child runs its `child` blocks started, oldest first. */
-  readonly children: ReadonlyArray<Child>
+  readonly children: ReadonlyArray<ChildRun>
 }
 
 /**
@@ -210,14 +211,6 @@ export class Runs extends Context.Service<Runs, {
    */
   readonly subscribe: Effect.Effect<Stream.Stream<RunEvent>, never, Scope.Scope>
 }>()("ripple/runtime/Runs") {}
-
-const parseJson = (text: string): unknown => {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return null
-  }
-}
 
 // Validation is a pure function of an immutable workflow value: checked once per value.
 const validity = new WeakMap<Workflow.Workflow, Workflow.WorkflowError | undefined>()
@@ -358,52 +351,21 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
           controls.set(runId, control)
         })
 
-      // A `child` block's run: a saved version (by id) or an inline workflow, started as a full run linked to its parent.
-      const spawnFor = (parentRun: string): Engine.Spawn => ({ input, node, workflow }) =>
-        Effect.gen(function*() {
-          // A string is a saved version, or (starting with `{`) an inline workflow's JSON text.
-          const text = typeof workflow === "string" && workflow.trimStart().startsWith("{") ? parseJson(workflow) : undefined
-          const loaded = text !== undefined
-            ? Result.mapError(Workflow.decode(text), (error) => `invalid child workflow: ${error.message}`)
-            : typeof workflow === "string"
-            ? Result.mapError(yield* Effect.result(store.loadWorkflow(workflow)), () => `no saved workflow version ${workflow}`)
-            : Result.mapError(Workflow.decode(workflow), (error) => `invalid child workflow: ${error.message}`)
-          if (Result.isFailure(loaded)) return Result.fail(loaded.failure)
-          const child = loaded.success
-          const started = yield* Effect.result(Effect.flatMap(
-            planFrom(child, { input: isObject(input) ? input : {} }),
-            (prepared) => launch("full", child, prepared, { parentRun, parentNode: node })
+      // A `child` block's run: a saved version (by id) or an inline workflow, started as a full run
+      // linked to its parent; one the node instance started before (and that can still succeed) is reused.
+      const spawnFor = (parentRun: string): Engine.Spawn =>
+        Child.spawner(store, parentRun, (child, input, node) =>
+          Effect.map(
+            Effect.result(Effect.flatMap(
+              planFrom(child, { input: isObject(input) ? input : {} }),
+              (prepared) => launch("full", child, prepared, { parentRun, parentNode: node })
+            )),
+            (launched) => Result.isSuccess(launched) ? Result.succeed(launched.success.runId) : Result.fail(`child run not started: ${launched.failure.message}`)
           ))
-          return Result.isSuccess(started) ? Result.succeed(started.success.runId) : Result.fail(`child run not started: ${started.failure.message}`)
-        })
 
-      const ended: ReadonlyArray<RunStatus.Status> = ["completed", "failed", "cancelled"]
-
-      // A finished child run's observed outputs go to its parent, which wakes if it awaits them.
+      // A finished child run's result goes to its parent, which wakes if it awaits it.
       const notifyParent = (runId: string): Effect.Effect<void, RunStoreError | PlanFailed> =>
-        Effect.gen(function*() {
-          const run = yield* store.getRun(runId)
-          // A failed child has ended too (a resume of it is a new decision the parent does not wait for).
-          if (run.parentRun === undefined || !ended.includes(run.status)) return
-          const snapshot = yield* store.snapshot(runId)
-          const dag = Compiled.dagOf(snapshot.workflow)
-          const output: Record<string, Json> = {}
-          for (const i of Dag.observed(dag)) {
-            const id = Dag.idOf(dag, i)
-            const record = snapshot.nodes[id]
-            const key = id.endsWith("#end") ? id.slice(0, -"#end".length) : id
-            output[key] = record?.status === "completed" ? record.output ?? null : null
-          }
-          const error = run.diagnostics.messages.find((m) => m.includes("failed"))
-          const at = yield* Clock.currentTimeMillis
-          yield* store.deliver(run.parentRun, {
-            kind: "signal",
-            name: Engine.childSignal(runId),
-            payload: { status: run.status, output, ...(error === undefined ? {} : { error }) },
-            at
-          })
-          yield* settle(run.parentRun)
-        })
+        Effect.flatMap(Child.deliverToParent(store, runId), (parent) => parent === undefined ? Effect.void : Effect.asVoid(settle(parent)))
 
       const resumeRun = (runId: string): Effect.Effect<Started, RunStoreError | PlanFailed> =>
         Effect.gen(function*() {
@@ -544,7 +506,7 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
         Effect.gen(function*() {
           const status = yield* cancelOne(runId)
           for (const child of yield* store.children(runId)) {
-            if (!ended.includes(child.status)) yield* Effect.ignore(cancelTree(child.runId))
+            if (!Child.ended.includes(child.status)) yield* Effect.ignore(cancelTree(child.runId))
           }
           yield* Effect.ignore(notifyParent(runId))
           return status

@@ -16,6 +16,8 @@ export * as RunEvent from "./RunEvent.ts"
 export * as RunStore from "./RunStore.ts"
 /** The engine that executes plans. */
 export * as Engine from "./Engine.ts"
+/** Child runs: loading a `child` block's workflow, delivering a finished child's result to its parent. */
+export * as Child from "./Child.ts"
 /** The facade: start, runFrom, plan, status, wait, cancel, events. */
 export * as Runs from "./Runs.ts"
 /** Code-first workflows: a typed builder producing a Workflow and its handlers. */

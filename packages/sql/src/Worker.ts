@@ -20,6 +20,12 @@
  *   marked failed with the reason (`CorruptRun`) and the worker goes on with other runs.
  * - A dormant run is claimed when it can wake: a sleeper is due, or a signal or approval it awaits
  *   was delivered (`signal`); the worker offers the waking event and executes its resume plan.
+ * - A run cancelled by another process (`Runs.cancel`, `ripple cancel`) is stopped at the next
+ *   heartbeat.
+ * - `child` blocks queue their child runs for the workers (any worker executes them, and a crashed
+ *   one is resumed like any run); a child that ends delivers its result to its parent and notifies,
+ *   so a worker wakes the parent. A child whose worker stopped before delivering is found by a
+ *   sweep every few polls.
  * - New work is noticed through LISTEN/NOTIFY on `channel`, with polling as the fallback.
  * - Closing the worker's scope stops claiming, lets executions finish for `shutdownGraceMs`, then
  *   releases the leases of the rest (another worker resumes them at once) and stops them; their
@@ -27,8 +33,8 @@
  *
  * @since 0.1.0
  */
-import { Plan, type Workflow } from "@ripple/core"
-import { Engine, Handler, type RunEvent, RunStatus, RunStore } from "@ripple/runtime"
+import { Plan, Workflow } from "@ripple/core"
+import { Child, Engine, Handler, type RunEvent, Runs, RunStatus, RunStore } from "@ripple/runtime"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -114,12 +120,20 @@ export const submit = (
   input: { readonly [key: string]: Json } = {},
   options: { readonly trigger?: string | undefined } = {}
 ): Effect.Effect<string, RunStore.WorkflowNotFound | SqlError, SqlRunStore | SqlClient.SqlClient> =>
+  queue(workflow, input, options)
+
+// Stores a queued pending run (a child run when `parentRun` is given) and notifies the workers.
+const queue = (
+  workflow: Workflow.Workflow,
+  input: { readonly [key: string]: Json },
+  options: { readonly trigger?: string | undefined; readonly parentRun?: string | undefined; readonly parentNode?: string | undefined }
+): Effect.Effect<string, RunStore.WorkflowNotFound | SqlError, SqlRunStore | SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const { store } = yield* SqlRunStore
     const sql = yield* SqlClient.SqlClient
     const version = yield* store.saveWorkflow(workflow)
     const at = yield* Clock.currentTimeMillis
-    const run = yield* store.createRun({ version, mode: "full", trigger: options.trigger, input, at })
+    const run = yield* store.createRun({ version, mode: "full", input, at, ...options })
     // Queued and announced in one statement (the notification goes out when it commits).
     yield* sql`WITH queued AS (UPDATE ripple_runs SET queued = TRUE WHERE id = ${run.id})
       SELECT pg_notify(${channel}, ${run.id})`
@@ -157,6 +171,9 @@ interface Claimed {
   readonly input: { readonly [key: string]: Json }
 }
 
+const isObject = (json: Json): json is { readonly [key: string]: Json } =>
+  typeof json === "object" && json !== null && !Array.isArray(json)
+
 const defaultOwner = () => `${Os.hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`
 
 /**
@@ -191,6 +208,40 @@ export const make = (
       wake = undefined
       resume?.()
     }
+
+    // A `child` block's run: queued for the workers (any of them executes it) and linked to its
+    // parent; the child a node instance started before, and that can still succeed, is reused.
+    const spawnFor = (parentRun: string, store: RunStore.RunStore["Service"]): Engine.Spawn =>
+      Child.spawner(store, parentRun, (child, input, node) =>
+        Effect.gen(function*() {
+          const unsupported = Engine.check(child, handlers)
+          if (unsupported !== undefined) return Result.fail(`child run not started: ${unsupported.message}`)
+          const inputs = Workflow.inputsFor(child, isObject(input) ? input : {})
+          if (Result.isFailure(inputs)) {
+            return Result.fail(`child run not started: ${new Runs.InvalidInput({ workflowId: child.id, cause: inputs.failure }).message}`)
+          }
+          return Result.succeed(yield* Effect.orDie(queue(child, inputs.success, { parentRun, parentNode: node })))
+        }).pipe(Effect.provideService(SqlRunStore, sqlStore), Effect.provideService(SqlClient.SqlClient, sql)))
+
+    // A child run that ended tells its parent, and the workers, one of which wakes the parent.
+    const notifyParent = (runId: string) =>
+      Effect.ignore(Effect.flatMap(
+        Child.deliverToParent(sqlStore.store, runId),
+        (parent) => parent === undefined ? Effect.void : db.notify(channel, parent)
+      ))
+
+    // Children that ended without their parent hearing of it: their worker stopped between the
+    // child's last write and the delivery. Rare, so looked for every few polls.
+    const unheard = Effect.gen(function*() {
+      const prefix = Engine.childSignal("")
+      const rows = yield* sql<{ readonly id: string }>`SELECT c.id FROM ripple_runs p
+        JOIN ripple_runs c ON c.parent_run = p.id
+        WHERE p.status = 'suspended' AND c.status IN ('completed', 'failed', 'cancelled')
+          AND ${prefix} || c.id = ANY (p.awaited_signals)
+          AND NOT EXISTS (SELECT 1 FROM ripple_deliveries d
+            WHERE d.run_id = p.id AND d.kind = 'signal' AND d.name = ${prefix} || c.id)`
+      yield* Effect.forEach(rows, (row) => notifyParent(row.id), { discard: true })
+    })
 
     const release = (lease: Lease) =>
       Effect.ignore(sql`UPDATE ripple_runs SET lease_owner = NULL, lease_expires_at = NULL
@@ -277,7 +328,8 @@ export const make = (
             input: claimed.input,
             sourceRun: prepared.sourceRun,
             source: prepared.source,
-            publish
+            publish,
+            spawn: spawnFor(claimed.id, fenced)
           },
           options.engine ?? {}
         ).pipe(Effect.provideService(RunStore.RunStore, fenced))
@@ -302,7 +354,7 @@ export const make = (
       Effect.gen(function*() {
         const lease: Lease = { runId: claimed.id, owner, generation: Number(claimed.lease_generation) }
         const fiber = yield* execute(claimed, lease).pipe(
-          Effect.onExit((exit) => settle(lease, exit)),
+          Effect.onExit((exit) => Effect.andThen(settle(lease, exit), notifyParent(claimed.id))),
           Effect.ignore,
           Effect.ensuring(Effect.sync(() => {
             executing.delete(claimed.id)
@@ -344,23 +396,29 @@ export const make = (
       const held = [...executing.values()]
       if (held.length === 0) return
       // Rows locked in id order, like the journal's group commits, so the two never deadlock.
-      const rows = yield* sql<{ readonly id: string; readonly lease_generation: number | bigint | string }>`UPDATE ripple_runs r
+      const rows = yield* sql<{ readonly id: string; readonly lease_generation: number | bigint | string; readonly status: RunStatus.Status }>`UPDATE ripple_runs r
         SET lease_expires_at = now() + ${leaseMs} * interval '1 millisecond'
         FROM (SELECT id FROM ripple_runs WHERE lease_owner = ${owner} AND ${sql.in("id", held.map((h) => h.lease.runId))}
           ORDER BY id FOR UPDATE) held
         WHERE r.id = held.id
-        RETURNING r.id, r.lease_generation`
-      const kept = new Map(rows.map((row) => [row.id, Number(row.lease_generation)]))
+        RETURNING r.id, r.lease_generation, r.status`
+      const kept = new Map(rows.map((row) => [row.id, row.status === "cancelled" ? -1 : Number(row.lease_generation)]))
       for (const { fiber, lease } of held) {
-        // Taken by another worker: stop executing; the run is theirs now.
+        // Taken by another worker (the run is theirs now) or cancelled by another process: stop executing.
         if (kept.get(lease.runId) !== lease.generation && executing.get(lease.runId)?.fiber === fiber) {
           yield* Fiber.interrupt(fiber).pipe(Effect.forkDetach)
         }
       }
     })
 
+    const sweepMs = pollMs * 5
+    let swept = 0
     const loop = Effect.gen(function*() {
       while (!stopping) {
+        if (Date.now() - swept >= sweepMs) {
+          swept = Date.now()
+          yield* Effect.catchCause(unheard, (cause) => Effect.logWarning("looking for unheard child runs failed", cause))
+        }
         const free = concurrency - executing.size
         if (free > 0) {
           const now = yield* Clock.currentTimeMillis

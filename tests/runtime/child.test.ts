@@ -45,6 +45,43 @@ const settled = (runId: string, statuses: ReadonlyArray<string>) =>
   })
 
 describe("Child workflows", () => {
+  it.effect("a process crashes while a parent and its child execute: resuming the parent resumes the child too", () =>
+    Effect.gen(function*() {
+      const store = yield* RunStore.makeMemory
+      const over = (handlers: Readonly<Record<string, Handler.Handler>>) =>
+        Runs.layer().pipe(Layer.provideMerge(Layer.succeed(RunStore.RunStore, store)), Layer.provideMerge(Handler.layer(handlers)))
+      // Besides its child, the parent runs a slow block of its own, so it is still running at the crash.
+      const base = parentOf(doubling as unknown as Json)
+      const parent: Workflow.Workflow = {
+        ...base,
+        blocks: [...base.blocks, { id: "slow", type: "slow" }],
+        edges: [...base.edges, { source: "n", target: "slow" }]
+      }
+      const inChild = yield* Deferred.make<void>()
+      const inSlow = yield* Deferred.make<void>()
+      const hang = (entered: Deferred.Deferred<void>): Handler.Handler => () => Effect.andThen(Deferred.succeed(entered, undefined), Effect.never)
+      // Closing the first process's layer leaves both runs running, as a crash would.
+      const parentId = yield* Effect.gen(function*() {
+        const runs = yield* Runs.Runs
+        const { runId } = yield* runs.start(parent)
+        yield* Deferred.await(inChild)
+        yield* Deferred.await(inSlow)
+        return runId
+      }).pipe(Effect.provide(over({ double: hang(inChild), slow: hang(inSlow) })))
+      const [child] = yield* store.children(parentId)
+      assert.strictEqual(child?.status, "running")
+      assert.strictEqual((yield* store.getRun(parentId)).status, "running")
+      const status = yield* Effect.gen(function*() {
+        const runs = yield* Runs.Runs
+        yield* runs.resume(parentId)
+        return yield* settled(parentId, ["completed", "failed"])
+      }).pipe(Effect.provide(over({ double, slow: () => Effect.succeed("done") })))
+      assert.strictEqual(status, "completed")
+      assert.strictEqual((yield* store.snapshot(parentId)).nodes["after"]?.output, 42)
+      // The same child finished: none was started twice.
+      assert.deepStrictEqual((yield* store.children(parentId)).map((c) => [c.runId, c.status]), [[child!.runId, "completed"]])
+    }))
+
   it.effect("a child block starts a linked child run; its observed outputs become the block's output", () =>
     Effect.gen(function*() {
       const runs = yield* Runs.Runs

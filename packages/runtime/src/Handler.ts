@@ -114,6 +114,14 @@ export class Handlers extends Context.Service<Handlers, {
  * `compensate` option (the code-first builder registers each step's `compensate` there). A block
  * with `retry` retries its compensation with the same policy.
  *
+ * **Gotchas**
+ *
+ * A compensation is journaled once it finished, so a crash after its effect but before that write
+ * runs it again: its effect happens exactly once only if it is idempotent. Key the effect by
+ * `ctx.runId` and `ctx.node` (for instance a refund with that idempotency key, or an
+ * `INSERT … ON CONFLICT DO NOTHING`); `tests/sql/CompensationKill.test.ts` kills workers between
+ * the two and checks each effect lands once.
+ *
  * @since 0.1.0
  */
 export type Compensation<R = never> = (output: Json, ctx: HandlerContext) => Effect.Effect<unknown, BlockError, R>

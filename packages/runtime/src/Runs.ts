@@ -30,7 +30,8 @@
  * - `pause` works across processes: the request is stored and the executing engine sees it with
  *   its next journal write. `unpause` continues a paused run.
  * - `resume` continues a `failed` run (`RESUME`: failed nodes and what they blocked re-run) or a
- *   crashed one (`running` but not executing in this process); completed nodes never re-execute.
+ *   crashed one (`running` but not executing in this process), and its crashed descendants;
+ *   completed nodes never re-execute.
  *
  * @since 0.1.0
  */
@@ -501,6 +502,18 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
         )
       }
 
+      // A crashed process took its runs' children down with it: resuming the parent resumes them too
+      // (a child that ends wakes its parent as usual).
+      const resumeCrashedChildren = (runId: string): Effect.Effect<void, RunStoreError | PlanFailed> =>
+        Effect.gen(function*() {
+          for (const child of yield* store.children(runId)) {
+            if ((child.status === "running" || child.status === "pending") && !executing.has(child.runId)) {
+              yield* resumeRun(child.runId)
+              yield* resumeCrashedChildren(child.runId)
+            }
+          }
+        })
+
       // Cancelling a run cancels its descendants that have not finished; a parent learns its child's end.
       const cancelTree = (runId: string): Effect.Effect<RunStatus.Status, RunStoreError> =>
         Effect.gen(function*() {
@@ -559,7 +572,9 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
               const changed = yield* store.transition(runId, { type: "RESUME" }, at)
               publish({ _tag: "StatusChanged", runId, from: changed.from, to: changed.to, at })
             }
-            return yield* resumeRun(runId)
+            const started = yield* resumeRun(runId)
+            yield* resumeCrashedChildren(runId)
+            return started
           }),
         wake: (runId) => settle(runId),
         cancel: (runId) => cancelTree(runId),

@@ -4,7 +4,11 @@
  * writes), on two workloads with no-op handlers:
  *
  * - `linear`: one 100-node chain (per-node latency: the gap between consecutive handler calls);
- * - `concurrent`: 100 runs of a 10-node chain started at once (throughput).
+ * - `concurrent`: 100 runs of a 10-node chain started at once (throughput);
+ * - `rerun`: run-from-block on the 100-node chain after an edit to every block, so every node
+ *   re-runs (after an unmeasured full run): the path Ripple's re-runs take (the scope interpreter,
+ *   not the full-run fast path). Its rows per node include the source run's rows (the statistics
+ *   are per schema), so about half are the re-run's.
  *
  * Round trips are the SQL statements the client sent (counted from effect/sql's client spans);
  * rows written are the inserted + updated rows of the bench schema's tables (`pg_stat_user_tables`,
@@ -39,11 +43,11 @@ const serverUrl = process.env.DATABASE_URL !== undefined && process.env.DATABASE
   ? process.env.DATABASE_URL
   : "postgres://postgres@127.0.0.1:5432/postgres"
 
-const chain = (id: string, size: number): Workflow.Workflow => {
+const chain = (id: string, size: number, edit = 0): Workflow.Workflow => {
   const blocks: Array<Workflow.Block> = []
   const edges: Array<Workflow.Edge> = []
   for (let i = 0; i < size; i++) {
-    blocks.push({ id: `b${i}`, type: "noop" })
+    blocks.push({ id: `b${i}`, type: "noop", ...(edit === 0 ? {} : { params: { edit } }) })
     if (i > 0) edges.push({ source: `b${i - 1}`, target: `b${i}` })
   }
   return { id, blocks, edges }
@@ -95,7 +99,7 @@ const rowsWritten = (schema: string): Promise<number> =>
 type Store = "memory" | "postgres" | "postgres worker"
 
 interface Row {
-  readonly workload: "linear" | "concurrent"
+  readonly workload: keyof typeof workloads
   readonly store: Store
   readonly nodes: number
   readonly ms: number
@@ -108,7 +112,8 @@ interface Row {
 
 const workloads = {
   linear: { runs: 1, size: 100 },
-  concurrent: { runs: 100, size: 10 }
+  concurrent: { runs: 100, size: 10 },
+  rerun: { runs: 1, size: 100 }
 } as const
 
 /** One measured execution of a workload in a fresh schema (postgres) or a fresh memory store. */
@@ -128,6 +133,15 @@ const measure = async (workload: keyof typeof workloads, store: Store, repeat: n
   const workflow = chain(`bench-${workload}`, size)
   // Warm the version cache: saving a workflow is once per version, not per run.
   await runtime.runPromise(Effect.flatMap(RunStore.RunStore, (s) => s.saveWorkflow(workflow)))
+  const edited = chain(`bench-${workload}`, size, 1)
+  // Re-runs start from a finished run of the unedited chain.
+  const source = workload !== "rerun" ? undefined : await runtime.runPromise(Effect.gen(function*() {
+    const r = yield* Runs.Runs
+    const { runId } = yield* r.start(workflow)
+    yield* r.wait(runId)
+    yield* Effect.flatMap(RunStore.RunStore, (s) => s.saveWorkflow(edited))
+    return runId
+  }))
   calls = []
   statements = 0
   const t0 = performance.now()
@@ -145,6 +159,14 @@ const measure = async (workload: keyof typeof workloads, store: Store, repeat: n
         }), false)
         yield* waiting
       }).pipe(Effect.scoped, Effect.withTracer(counting)) as Effect.Effect<void, unknown, never>
+    )
+  } else if (source !== undefined) {
+    await runtime.runPromise(
+      Effect.gen(function*() {
+        const r = yield* Runs.Runs
+        const { runId } = yield* r.runFrom(edited, { target: "b0", run: source })
+        yield* r.wait(runId)
+      }).pipe(Effect.withTracer(counting))
     )
   } else {
     await runtime.runPromise(
@@ -173,8 +195,8 @@ const measure = async (workload: keyof typeof workloads, store: Store, repeat: n
     nodesPerSec: nodes / (ms / 1000),
     roundTripsPerNode: postgres ? trips / nodes : null,
     rowsPerNode: rows === null ? null : rows / nodes,
-    p50: workload === "linear" ? quantile(gaps, 0.5) : null,
-    p95: workload === "linear" ? quantile(gaps, 0.95) : null
+    p50: workload !== "concurrent" ? quantile(gaps, 0.5) : null,
+    p95: workload !== "concurrent" ? quantile(gaps, 0.95) : null
   }
 }
 
@@ -207,9 +229,9 @@ const dbos = (): Dbos | undefined => {
 
 const main = async () => {
   const table: Array<Row> = []
-  for (const workload of ["linear", "concurrent"] as const) {
+  for (const workload of ["linear", "concurrent", "rerun"] as const) {
     for (const store of ["memory", "postgres", "postgres worker"] as const) {
-      if (workload === "linear" && store === "postgres worker") continue
+      if (workload !== "concurrent" && store === "postgres worker") continue
       await measure(workload, store, -1)
       const samples: Array<Row> = []
       for (let r = 0; r < REPEATS; r++) samples.push(await measure(workload, store, r))
@@ -247,6 +269,8 @@ const main = async () => {
     roundTripsPerNode: Number(concurrentSql.roundTripsPerNode!.toFixed(3)),
     linearRoundTripsPerNode: Number(linearSql.roundTripsPerNode!.toFixed(3)),
     workerRoundTripsPerNode: Number(find("concurrent", "postgres worker").roundTripsPerNode!.toFixed(3)),
+    rerunNodesPerSec: Math.round(find("rerun", "postgres").nodesPerSec),
+    rerunRoundTripsPerNode: Number(find("rerun", "postgres").roundTripsPerNode!.toFixed(3)),
     rowsPerNode: Number(concurrentSql.rowsPerNode!.toFixed(3)),
     overheadP50Ms: Number((linearSql.p50! - linearMemory.p50!).toFixed(3)),
     overheadP95Ms: Number((linearSql.p95! - linearMemory.p95!).toFixed(3)),

@@ -19,6 +19,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Result from "effect/Result"
+import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import * as Builtins from "../Builtins.ts"
 import * as Handler from "../Handler.ts"
@@ -27,6 +28,7 @@ import type * as RunStatus from "../RunStatus.ts"
 import type { IllegalTransition, JournalEntry, RunNotFound, RunStore } from "../RunStore.ts"
 import { attempts, errorOf, NodeContext, outputFingerprint } from "./attempt.ts"
 import { equals, isObject } from "./json.ts"
+import * as JournalWriter from "./journalWriter.ts"
 
 type Json = Workflow.Json
 type Params = { readonly [key: string]: Json }
@@ -229,11 +231,14 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
     let pauseBranch = false
     const now = () => clock.currentTimeMillisUnsafe()
     // Every write is acknowledged with the run's pause request, so a pause asked for from another
-    // process is seen at the next node boundary.
-    const write = (entries: ReadonlyArray<JournalEntry>) =>
+    // process is seen at the next node boundary. Completions, skips and scopes are queued (`later`)
+    // and go out with the next start, or shortly after; starts and dormancy wait for their write.
+    const writerScope = yield* Scope.make()
+    const writer = yield* JournalWriter.make<StoreError>((entries) =>
       Effect.map(store.journal(runId, entries), (ack) => {
         if (ack.pauseRequested) control.pauseRequested = true
-      })
+      }), writerScope)
+    const write = writer.write
     const keyOf = (node: NodeId.Node, path: ReadonlyArray<number>) => NodeId.formatInstance({ node, path })
     const endOf = (id: string): NodeId.Node => shape.containers.has(id) ? NodeId.end(id) : NodeId.block(id)
 
@@ -253,7 +258,7 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
       for (const [scope, parallel] of Object.entries(plan.state.parallels)) {
         entries.push({ _tag: "Scope", scope, scopeOf: { _tag: "parallel", parallel } })
       }
-      if (entries.length > 0) yield* write(entries)
+      if (entries.length > 0) yield* writer.later(entries)
     }
 
     const envFor = (frame: Frame, own?: { readonly loop: string; readonly index: number }): Reference.Environment => {
@@ -306,8 +311,8 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
     const skip = (key: string, definition: string) => {
       const at = now()
       records.set(key, { status: "skipped", attempt: 0, fingerprints: { definition }, finishedAt: at })
-      publish({ _tag: "NodeSkipped", runId, node: key, at })
-      return write([{ _tag: "Skipped", node: key, fingerprints: { definition }, at }])
+      return writer.later([{ _tag: "Skipped", node: key, fingerprints: { definition }, at }], () =>
+        publish({ _tag: "NodeSkipped", runId, node: key, at }))
     }
 
     const failed = (
@@ -347,8 +352,8 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
           fingerprints,
           ...(decision === undefined ? {} : { decision })
         })
-        yield* write([...before, { _tag: "Completed", node: key, ...fields, output, decision, fingerprints, at }])
-        publish({ _tag: "NodeCompleted", runId, node: key, attempt: fields.attempt, decision, at })
+        yield* writer.later([...before, { _tag: "Completed", node: key, ...fields, output, decision, fingerprints, at }], () =>
+          publish({ _tag: "NodeCompleted", runId, node: key, attempt: fields.attempt, decision, at }))
         outcome.lastCompleted = { node: key, at }
       })
 
@@ -456,9 +461,8 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
         ) {
           records.set(key, prior)
           const from = setup.sourceRun ?? source?.runId
-          yield* write([{ _tag: "Reused", node: key, from, record: prior, reasons: ["cutoff"] }])
-          publish({ _tag: "NodeReused", runId, node: key, from: prior.reusedFrom ?? from, reasons: ["cutoff"], at: startedAt })
-          return
+          return yield* writer.later([{ _tag: "Reused", node: key, from, record: prior, reasons: ["cutoff"] }], () =>
+            publish({ _tag: "NodeReused", runId, node: key, from: prior.reusedFrom ?? from, reasons: ["cutoff"], at: startedAt }))
         }
         if (control.pauseRequested) return yield* parkPaused(key, inputs, fingerprints)
         const fields = { attempt: 1, inputs, fingerprints, startedAt }
@@ -542,6 +546,8 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
           const ctx = new NodeContext(-1, inputs, params, block, input, runId, key, fingerprint, at, scopeFor(frame, "loop"), scopeFor(frame, "parallel"))
           records.set(key, { status: "running", attempt: 1, inputs, fingerprints, startedAt: at })
           yield* write([{ _tag: "Started", node: key, attempt: 1, inputs, fingerprints, at }])
+          // The write that started it brought a pause back: parked instead (the `Paused` entry replaces the start).
+          if (control.pauseRequested) return yield* parkPaused(key, inputs, fingerprints)
           publish({ _tag: "NodeStarted", runId, node: key, attempt: 1, at })
           outcome.lastStarted = { node: key, at }
           const retrying = (c: NodeContext) => publish({ _tag: "NodeStarted", runId, node: key, attempt: c.attempt + 1, at: now() })
@@ -669,7 +675,7 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
             }
           }
           const scope: Snapshot.LoopScope = { iterations: outputs.length, ...(items === undefined ? {} : { items }), outputs, done: !stuck }
-          yield* write([{ _tag: "Scope", scope: scopeKey, scopeOf: { _tag: "loop", loop: scope } }])
+          yield* writer.later([{ _tag: "Scope", scope: scopeKey, scopeOf: { _tag: "loop", loop: scope } }])
         } else {
           const keptBranches = partial.get(id)
           const prior = plan.state.parallels[scopeKey]
@@ -684,7 +690,7 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
             outputs.push(r ?? null)
           }
           const scope: Snapshot.ParallelScope = { count: outputs.length, ...(items === undefined ? {} : { items }), outputs, done: !stuck }
-          yield* write([{ _tag: "Scope", scope: scopeKey, scopeOf: { _tag: "parallel", parallel: scope } }])
+          yield* writer.later([{ _tag: "Scope", scope: scopeKey, scopeOf: { _tag: "parallel", parallel: scope } }])
         }
         if (stuck) {
           blocked.add(endKey)
@@ -701,5 +707,10 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
         })
       })
 
-    yield* runScope("", { path: [], containers: [], items: [], kept: false })
+    yield* runScope("", { path: [], containers: [], items: [], kept: false }).pipe(
+      Effect.andThen(writer.flush),
+      // Interrupted (cancel, shutdown): what finished is still journaled.
+      Effect.onInterrupt(() => Effect.ignore(writer.flush)),
+      Effect.ensuring(Scope.close(writerScope, Exit.void))
+    )
   })

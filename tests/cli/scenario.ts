@@ -240,6 +240,7 @@ export const scenario = (name: string, setup: () => Promise<Setup>, teardown: ()
       const requested = await run("pause", id)
       assert.strictEqual(requested.code, 3, requested.stdout + requested.stderr)
       assert.include(requested.stdout, `run ${id} is suspended; pause requested: it pauses when it wakes`)
+      assert.include((await run("show", id)).stdout, "pause requested ")
       // The signal wakes it here: the wait takes its signal, then the run parks before the next block.
       const woken = await run("signal", id, "payment", "--payload", "{\"amount\": 7}")
       assert.strictEqual(woken.code, 3, woken.stdout + woken.stderr)

@@ -357,6 +357,9 @@ export const make = (backend: Backend) => {
         yield* print(`run ${found.id}  workflow ${found.workflowId}  ${found.status}  (${found.mode}` +
           `${found.target === undefined ? "" : ` from ${found.target}`}${found.sourceRun === undefined ? "" : `, reusing ${found.sourceRun}`})`)
         yield* print(`created ${new Date(found.createdAt).toISOString()}  updated ${new Date(found.updatedAt).toISOString()}`)
+        if (found.pauseRequestedAt !== undefined) {
+          yield* print(`pause requested ${new Date(found.pauseRequestedAt).toISOString()}: it parks at its next node boundary`)
+        }
         // In execution order: reused nodes keep their first run's times, skipped ones have an end only.
         const when = (record: (typeof snapshot.nodes)[string]) => record.startedAt ?? record.finishedAt ?? Number.MAX_SAFE_INTEGER
         const rows = Object.entries(snapshot.nodes).sort(([, a], [, b]) => when(a) - when(b)).map(([node, record]) => {

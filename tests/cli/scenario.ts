@@ -295,6 +295,50 @@ export const scenario = (name: string, setup: () => Promise<Setup>, teardown: ()
       assert.notInclude(resumed.stdout, "node s1 started")
     })
 
+    it("runs child workflows in the same process; a child that waits holds its parent until signalled", async () => {
+      const inline = (child: object) => JSON.stringify(child)
+      const parentOf = (id: string, child: object) => ({
+        version: 1,
+        id,
+        blocks: [
+          { id: "start", type: "trigger" },
+          { id: "sub", type: "child", params: { workflow: inline(child), input: {} } },
+          { id: "out", type: "response", params: { value: { $ref: "blocks.sub.output" } } }
+        ],
+        edges: [{ source: "start", target: "sub" }, { source: "sub", target: "out" }]
+      })
+      Fs.writeFileSync(Path.join(dir, "parent.json"), JSON.stringify(parentOf("parent", {
+        id: "kid",
+        blocks: [{ id: "v", type: "value", params: { value: 42 } }],
+        edges: []
+      })))
+      const result = await run("run", "parent.json")
+      ok(result)
+      const id = runIdOf(result)
+      assert.match(result.stdout, /node sub waiting \(child run \S+\)/)
+      assert.match(result.stdout, /\[\w{8}\] node v completed/)
+      assert.match(result.stdout, new RegExp(`run ${id} completed in .*: 3 executed`))
+      const listed = await run("runs", "--workflow", "kid", "--status", "completed")
+      assert.include(listed.stdout, "kid")
+
+      Fs.writeFileSync(Path.join(dir, "parent-waits.json"), JSON.stringify(parentOf("parent-waits", {
+        id: "kid-waits",
+        blocks: [{ id: "go", type: "wait", params: { signal: "go" } }, { id: "v", type: "value", params: { value: { $ref: "blocks.go.output" } } }],
+        edges: [{ source: "go", target: "v" }]
+      })))
+      const waiting = await run("run", "parent-waits.json")
+      assert.strictEqual(waiting.code, 3, waiting.stdout + waiting.stderr)
+      const parent = runIdOf(waiting)
+      const child = /awaiting child run ([^\s:]+)/.exec(waiting.stdout)?.[1]
+      assert.isDefined(child, waiting.stdout)
+      // Signalling the child finishes it here, and the parent it wakes too.
+      const signalled = await run("signal", child!, "go", "--payload", "7")
+      ok(signalled)
+      assert.include(signalled.stdout, `parent run ${parent} is completed`)
+      const shown = await run("show", parent)
+      assert.include(shown.stdout, `run ${parent}  workflow parent-waits  completed`)
+    })
+
     it("refuses to cancel a run that has ended", async () => {
       bad(await run("cancel", first), `run ${first} already ended (completed)`)
     })

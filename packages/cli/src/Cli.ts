@@ -14,7 +14,7 @@
  * @since 0.1.0
  */
 import { Plan, Workflow } from "@ripple/core"
-import { Handler, type RunEvent, Runs, RunStatus, RunStore } from "@ripple/runtime"
+import { Child, Engine, Handler, type RunEvent, Runs, RunStatus, RunStore } from "@ripple/runtime"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -183,7 +183,10 @@ export const make = (backend: Backend) => {
   const styleOf = (): Progress.Style => process.stdout.isTTY === true && process.env["NO_COLOR"] === undefined ? "tty" : "plain"
 
   // Prints the events of the run `act` starts or continues (when it executes here), then a summary
-  // and what a dormant run awaits; ends with the exit code of the run's status.
+  // and what a dormant run awaits; ends with the exit code of the run's status. Child runs execute
+  // in this process too: their lines are prefixed with their id, and the command lasts until the
+  // run no longer waits for children of its own (and, when the run is a child that ended, until the
+  // parent it woke stops).
   const follow = (
     handlers: Layer.Layer<Handler.Handlers>,
     act: (runs: Runs.Runs["Service"], store: RunStore.RunStore["Service"]) => Effect.Effect<Acted, Problem.Problem>
@@ -191,28 +194,35 @@ export const make = (backend: Backend) => {
     withRuns(handlers, (runs, store) =>
       Effect.scoped(Effect.gen(function*() {
         const style = styleOf()
-        const progress = Progress.follower(style)
+        const followers = new Map<string, ReturnType<typeof Progress.follower>>()
+        const followerOf = (id: string) => {
+          let found = followers.get(id)
+          if (found === undefined) followers.set(id, found = Progress.follower(style))
+          return found
+        }
         const began = Date.now()
         // Subscribed before acting, so the run's first events cannot be missed.
         const events = yield* runs.subscribe
         const { executing, runId } = yield* act(runs, store)
+        let finished: RunStatus.Status | undefined
         const printer = yield* Effect.forkScoped(
           executing
-            ? events.pipe(
-              Stream.filter((event) => event.runId === runId),
-              Stream.takeUntil((event) => event._tag === "RunFinished"),
-              Stream.runForEach((event) => {
-                const text = progress.line(event)
-                return text === undefined ? Effect.void : print(text)
-              })
-            )
+            ? Stream.runForEach(events, (event) => {
+              if (event._tag === "RunFinished" && event.runId === runId) finished = event.status
+              const text = followerOf(event.runId).line(event)
+              if (text === undefined) return Effect.void
+              return print(event.runId === runId ? text : `  [${event.runId.slice(0, 8)}] ${text}`)
+            })
             : Effect.void
         )
-        // Waited for while the execution is still known, so this joins it to its very end: closing
-        // the layer after a run's last event but before its fiber ends would cancel a dormant run.
-        const status = yield* runs.wait(runId).pipe(Effect.orDie)
-        yield* Fiber.join(printer)
-        if (executing) yield* print(Progress.summary(style, runId, status, progress.tally, Date.now() - began))
+        // Waited for while the executions are still known, so this joins them to their very end:
+        // closing the layer before would leave a dormant run's children, or a woken parent, unfinished.
+        const status = yield* waitTree(runs, runId).pipe(Effect.orDie)
+        yield* wakeAncestors(runs, store, runId, status).pipe(Effect.orDie)
+        // The printer has seen the run's last event (it follows the publication at once).
+        for (let i = 0; executing && finished !== status && i < 200; i++) yield* Effect.sleep(5)
+        yield* Fiber.interrupt(printer)
+        if (executing) yield* print(Progress.summary(style, runId, status, followerOf(runId).tally, Date.now() - began))
         else yield* print(`run ${runId} is ${status}`)
         if (status === "paused" || status === "suspended") {
           const info = yield* runs.status(runId).pipe(Effect.orDie)
@@ -220,6 +230,51 @@ export const make = (backend: Backend) => {
         }
         return statusOf(status)
       }))).pipe(Effect.flatMap(ended))
+
+  // Waits for a run executing here to stop; while it is suspended on child runs only, waits for
+  // them (they execute here) and for the run to wake and stop again.
+  const waitTree = (
+    runs: Runs.Runs["Service"],
+    runId: string
+  ): Effect.Effect<RunStatus.Status, RunStore.RunStoreError> =>
+    Effect.gen(function*() {
+      for (let idle = 0;;) {
+        const status = yield* runs.wait(runId)
+        if (status !== "suspended") return status
+        const info = yield* runs.status(runId)
+        const awaited = info.children.filter((c) => info.suspension.signals.includes(Engine.childSignal(c.runId)))
+        if (awaited.length === 0) return status
+        const open = awaited.filter((c) => !Child.ended.includes(c.status))
+        if (open.length > 0) {
+          const ends = yield* Effect.forEach(open, (c) => waitTree(runs, c.runId))
+          // A child that stopped without ending (it awaits something else) holds the run.
+          if (ends.some((end) => !Child.ended.includes(end))) return status
+          continue
+        }
+        // Every awaited child ended: the run is being woken with their results.
+        if (++idle > 400) return status
+        yield* Effect.sleep(5)
+      }
+    })
+
+  // A child run that ended here wakes its parent here: wait for the parent (and its parent).
+  const wakeAncestors = (
+    runs: Runs.Runs["Service"],
+    store: RunStore.RunStore["Service"],
+    runId: string,
+    status: RunStatus.Status
+  ): Effect.Effect<void, RunStore.RunStoreError> =>
+    Effect.gen(function*() {
+      let current = runId
+      let ended = status
+      while (Child.ended.includes(ended)) {
+        const parent = (yield* store.getRun(current)).parentRun
+        if (parent === undefined) return
+        ended = yield* waitTree(runs, parent)
+        yield* print(`parent run ${parent} is ${ended}`)
+        current = parent
+      }
+    })
 
   // Starts a new run of a loaded workflow.
   const execute = (

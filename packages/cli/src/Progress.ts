@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import type { RunEvent, RunStatus } from "@ripple/runtime"
+import { Engine, type RunEvent, type RunStatus } from "@ripple/runtime"
 
 /**
  * How lines are rendered: `tty` (colours, symbols) or `plain`.
@@ -121,6 +121,8 @@ export const summary = (style: Style, runId: string, status: RunStatus.Status, t
     : `run ${runId} ${status} in ${duration(elapsedMs)}: ${counts}`
 }
 
+const childPrefix = Engine.childSignal("")
+
 /**
  * What a dormant run waits for, and the command that continues it.
  *
@@ -128,7 +130,11 @@ export const summary = (style: Style, runId: string, status: RunStatus.Status, t
  */
 export const awaiting = (runId: string, suspension: RunStatus.Suspension): ReadonlyArray<string> => [
   ...suspension.approvals.map((node) => `  awaiting approval of ${node}: ripple approve ${runId} ${node} (or --reject <reason>)`),
-  ...suspension.signals.map((signal) => `  awaiting signal ${signal}: ripple signal ${runId} ${signal} [--payload <json>]`),
+  ...suspension.signals.map((signal) =>
+    signal.startsWith(childPrefix)
+      ? `  awaiting child run ${signal.slice(childPrefix.length)}: it continues when the child ends (ripple show ${signal.slice(childPrefix.length)})`
+      : `  awaiting signal ${signal}: ripple signal ${runId} ${signal} [--payload <json>]`
+  ),
   ...suspension.pauses.map((node) => `  paused at ${node}: ripple resume ${runId}`),
   ...(suspension.wakeAt === null
     ? []

@@ -72,8 +72,9 @@ export interface NodeSkipped {
 }
 
 /**
- * A node instance went dormant: `reason` is `"signal"` or `"timer"` for a wait, the pause reason
- * (`"paused"`, an approval's reason) for a paused node.
+ * A node instance went dormant: `reason` is `"signal"` or `"timer"` for a wait, `"child run <id>"`
+ * for a `child` block awaiting its run, the pause reason (`"paused"`, an approval's reason) for a
+ * paused node.
  */
 export interface NodeDormant {
   readonly _tag: "NodeDormant"

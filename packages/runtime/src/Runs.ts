@@ -478,12 +478,22 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
           return changed.to
         })
 
-      const wait = (runId: string) => {
-        const fiber = executing.get(runId)
+      const wait = (runId: string): Effect.Effect<RunStatus.Status, RunStoreError> => {
         const stored = Effect.map(store.getRun(runId), (run) => run.status)
-        // A cancelled execution ends interrupted; its status is in the store.
-        return fiber === undefined ? stored : Effect.catchCause(Fiber.join(fiber), (cause) =>
-          Cause.hasInterruptsOnly(cause) ? stored : Effect.failCause(cause))
+        // Looked up under the waking lock: a run being woken is either not woken yet or executing,
+        // never stored as running with its execution not forked yet.
+        type Found = { readonly _tag: "Stored"; readonly status: RunStatus.Status } | { readonly _tag: "Executing"; readonly fiber: Fiber.Fiber<RunStatus.Status, RunStoreError> }
+        const lookup = settling.withPermit(Effect.suspend((): Effect.Effect<Found, RunStoreError> => {
+          const fiber = executing.get(runId)
+          return fiber === undefined
+            ? Effect.map(stored, (status) => ({ _tag: "Stored", status }))
+            : Effect.succeed({ _tag: "Executing", fiber })
+        }))
+        return Effect.flatMap(lookup, (found) =>
+          found._tag === "Stored"
+            ? Effect.succeed(found.status)
+            // A cancelled execution ends interrupted; its status is in the store.
+            : Effect.catchCause(Fiber.join(found.fiber), (cause) => Cause.hasInterruptsOnly(cause) ? stored : Effect.failCause(cause)))
       }
 
       const cancelOne = (runId: string): Effect.Effect<RunStatus.Status, RunStoreError> => {

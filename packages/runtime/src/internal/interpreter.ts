@@ -185,7 +185,9 @@ export type Spawn = (request: {
 }) => Effect.Effect<Result.Result<string, string>>
 
 /** The internal signal a child run's end is delivered as to its parent. */
-export const childSignal = (childRun: string): string => `child ${childRun}`
+export const childSignal = (childRun: string): string => `${childPrefix}${childRun}`
+
+const childPrefix = "child "
 
 /** What the engine needs to finalize the run; filled in as the execution goes (it survives an interruption). */
 export interface Outcome {
@@ -385,7 +387,12 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
             ? { _tag: "Paused", node: key, inputs, fingerprints, reason: dormancy.reason, at }
             : { _tag: "Waiting", node: key, inputs, fingerprints, wait: dormancy.wait, at }
         ])
-        publish({ _tag: "NodeDormant", runId, node: key, reason: dormancy._tag === "Paused" ? dormancy.reason : dormancy.wait.kind, at })
+        const reason = dormancy._tag === "Paused"
+          ? dormancy.reason
+          : dormancy.wait.kind === "signal" && dormancy.wait.signal.startsWith(childPrefix)
+          ? `child run ${dormancy.wait.signal.slice(childPrefix.length)}`
+          : dormancy.wait.kind
+        publish({ _tag: "NodeDormant", runId, node: key, reason, at })
         if (dormancy.branch !== undefined) yield* register(key, dormancy.branch)
       })
 

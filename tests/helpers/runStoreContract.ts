@@ -156,6 +156,32 @@ export const runStoreContract = <E>(name: string, layer: Layer.Layer<RunStore.Ru
       assert.strictEqual(missing._tag, "RunNotFound")
     }))
 
+    test("finish writes the final event and the diagnostics together; a refused event writes neither", Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const run = yield* startRun(store)
+      yield* store.transition(run.id, { type: "START" }, 1)
+      const diagnostics = {
+        lastStarted: { node: "pick", at: 2 },
+        lastCompleted: { node: "yes", at: 3 },
+        finalization: "completed" as const,
+        messages: ["done"]
+      }
+      assert.deepStrictEqual(yield* store.finish(run.id, { type: "ALL_BRANCHES_FINISHED" }, diagnostics, 4), { from: "running", to: "completed" })
+      const finished = yield* store.getRun(run.id)
+      assert.strictEqual(finished.status, "completed")
+      assert.strictEqual(finished.updatedAt, 4)
+      assert.deepStrictEqual(finished.diagnostics, diagnostics)
+      // Completed is final: the cancel is refused and its diagnostics are not written.
+      const refused = yield* Effect.flip(store.finish(run.id, { type: "CANCEL" }, { finalization: "cancelled", messages: ["late"] }, 5))
+      assert.strictEqual(refused._tag, "IllegalTransition")
+      assert.deepStrictEqual((yield* store.getRun(run.id)).diagnostics, diagnostics)
+      // The latest finished run of the workflow, as after `transition`.
+      const latest = yield* store.latestSnapshot(workflow.id)
+      assert.strictEqual(Option.getOrThrow(latest).runId, run.id)
+      const missing = yield* Effect.flip(store.finish("no-such-run", { type: "CANCEL" }, { messages: [] }, 1))
+      assert.strictEqual(missing._tag, "RunNotFound")
+    }))
+
     test("journal batches become node records of a valid snapshot", Effect.gen(function*() {
       const store = yield* RunStore.RunStore
       const run = yield* startRun(store, { trigger: "start" })

@@ -24,7 +24,8 @@ const crashable = (base: RunStore.RunStore["Service"], flag: { crashed: boolean 
     ...base,
     journal: (runId, entries) => guard(base.journal(runId, entries)),
     transition: (runId, event, at) => guard(base.transition(runId, event, at)),
-    setDiagnostics: (runId, diagnostics, at) => guard(base.setDiagnostics(runId, diagnostics, at))
+    setDiagnostics: (runId, diagnostics, at) => guard(base.setDiagnostics(runId, diagnostics, at)),
+    finish: (runId, event, diagnostics, at) => guard(base.finish(runId, event, diagnostics, at))
   })
 }
 

@@ -350,13 +350,12 @@ const finishRun = (
     if (finalization === "failed" && order !== undefined) yield* compensateFailed(execution, options, order, outcome.messages)
     const at = yield* Clock.currentTimeMillis
     const { publish, runId } = execution
-    yield* store.setDiagnostics(runId, {
+    const changed = yield* store.finish(runId, event, {
       ...(outcome.lastStarted === undefined ? {} : { lastStarted: outcome.lastStarted }),
       ...(outcome.lastCompleted === undefined ? {} : { lastCompleted: outcome.lastCompleted }),
       finalization,
       messages: outcome.messages
     }, at)
-    const changed = yield* store.transition(runId, event, at)
     if (changed.from !== changed.to) publish({ _tag: "StatusChanged", runId, from: changed.from, to: changed.to, at })
     publish({ _tag: "RunFinished", runId, status: changed.to, at })
     return changed.to
@@ -672,13 +671,12 @@ const executeFast = (
       Effect.gen(function*() {
         if (finalization === "failed" && order !== undefined) yield* compensateFailed(execution, options, order, messages)
         const at = clock.currentTimeMillisUnsafe()
-        yield* store.setDiagnostics(runId, {
+        const changed = yield* store.finish(runId, event, {
           ...(lastStarted === undefined ? {} : { lastStarted }),
           ...(lastCompleted === undefined ? {} : { lastCompleted }),
           finalization,
           messages
         }, at)
-        const changed = yield* store.transition(runId, event, at)
         statusChange(changed.from, changed.to, at)
         publish({ _tag: "RunFinished", runId, status: changed.to, at })
         return changed.to

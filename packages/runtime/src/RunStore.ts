@@ -26,6 +26,8 @@
  * - Saga compensation (issue 9) added, and only added: a per-run compensation log
  *   (`planCompensations`, `compensated`, `compensations`), so a crash during compensation resumes
  *   with the compensations not yet journaled.
+ * - `finish` (a performance addition) writes the final transition and the diagnostics together,
+ *   one round trip where `setDiagnostics` and `transition` took two.
  * - Pause requests (issue 8): `requestPause` records one on the run, `journal` acknowledges every
  *   write with whether one is pending (`JournalAck`), so the process executing a run, wherever it
  *   is, sees a pause asked for from any other process at its next node boundary without an extra
@@ -333,8 +335,19 @@ export class RunStore extends Context.Service<RunStore, {
   readonly requestPause: (runId: string, at: number) => Effect.Effect<boolean, RunNotFound>
   /** The planner's reasons for every reused node of a run. */
   readonly reasons: (runId: string) => Effect.Effect<{ readonly [node: string]: ReadonlyArray<string> }, RunNotFound>
-  /** Replaces the run's diagnostics; the engine writes them before the final transition. */
+  /** Replaces the run's diagnostics. */
   readonly setDiagnostics: (runId: string, diagnostics: Snapshot.Diagnostics, at: number) => Effect.Effect<void, RunNotFound>
+  /**
+   * Offers the event that ends an execution and writes the run's diagnostics with it, in one write:
+   * `setDiagnostics` then `transition`, with nothing written if the machine refuses the event (a
+   * run is never finalized without its diagnostics, and a refused event leaves them as they were).
+   */
+  readonly finish: (
+    runId: string,
+    event: RunStatus.Event,
+    diagnostics: Snapshot.Diagnostics,
+    at: number
+  ) => Effect.Effect<{ readonly from: RunStatus.Status; readonly to: RunStatus.Status }, RunNotFound | IllegalTransition>
   /** The run's snapshot: frozen workflow, input, status, node records, diagnostics. */
   readonly snapshot: (runId: string) => Effect.Effect<Snapshot.Snapshot, RunNotFound | WorkflowNotFound>
   /**
@@ -557,7 +570,75 @@ export const makeMemory: Effect.Effect<RunStore["Service"]> = Effect.sync(() => 
         updatedAt: run.updatedAt
       }
     })
+
+  const transition = (runId: string, event: RunStatus.Event, at: number, diagnostics: Snapshot.Diagnostics | undefined) =>
+    Effect.flatMap(find(runId), (stored) => {
+      const restored = RunStatus.restore(stored.run.machine)
+      // The store only ever persists what the machine produced, so this is corruption: a defect.
+      if (Result.isFailure(restored)) return Effect.die(restored.failure)
+      const applied = applyEvent(runId, restored.success, event)
+      if (Result.isFailure(applied)) return Effect.fail(applied.failure)
+      const from = stored.run.status
+      const machine = RunStatus.persist(applied.success)
+      const { pauseRequestedAt, ...run } = stored.run
+      const keepsPause = pauseRequestedAt !== undefined && !consumesPause.includes(machine.status)
+      stored.run = {
+        ...run,
+        status: machine.status,
+        machine,
+        updatedAt: at,
+        ...(keepsPause ? { pauseRequestedAt } : {}),
+        ...(diagnostics === undefined ? {} : { diagnostics })
+      }
+      if (from !== machine.status && settledForSnapshots.includes(machine.status)) {
+        const key = latestKey(stored.run.workflowId, stored.run.trigger)
+        const previous = latest.get(key)
+        // "Latest" is by creation order, so a slow old run finishing late does not win.
+        if (previous === undefined || runs.get(previous)!.run.createdAt <= stored.run.createdAt) latest.set(key, runId)
+      }
+      return Effect.succeed({ from, to: machine.status })
+    })
+
+  const journal = (runId: string, entries: ReadonlyArray<JournalEntry>) =>
+    Effect.map(find(runId), (stored): JournalAck => {
+      for (const entry of entries) {
+        switch (entry._tag) {
+          case "Consumed": {
+            const i = stored.deliveries.findIndex((d) => d.kind === entry.kind && d.name === entry.name)
+            if (i !== -1) stored.deliveries.splice(i, 1)
+            continue
+          }
+          case "Scope":
+            if (entry.scopeOf._tag === "loop") stored.loops.set(entry.scope, entry.scopeOf.loop)
+            else stored.parallels.set(entry.scope, entry.scopeOf.parallel)
+            continue
+          case "Reused": {
+            const producer = entry.record.reusedFrom ?? entry.from
+            stored.nodes.set(entry.node, producer === undefined ? entry.record : { ...entry.record, reusedFrom: producer })
+            stored.reasons.set(entry.node, entry.reasons)
+            break
+          }
+          default:
+            stored.nodes.set(entry.node, recordOf(entry))
+        }
+        stored.waits.delete(entry.node)
+        stored.pauses.delete(entry.node)
+        if (entry._tag === "Waiting" || entry._tag === "Paused") {
+          const dormancy = dormancyOf(entry)
+          if ("wait" in dormancy) stored.waits.set(entry.node, dormancy.wait)
+          else stored.pauses.set(entry.node, dormancy.pause)
+        }
+      }
+      return { pauseRequested: stored.run.pauseRequestedAt !== undefined }
+    })
+
   return RunStore.of({
+    requestPause: (runId, at) =>
+      Effect.map(find(runId), (stored) => {
+        if (!pausable.includes(stored.run.status)) return false
+        if (stored.run.pauseRequestedAt === undefined) stored.run = { ...stored.run, pauseRequestedAt: at }
+        return true
+      }),
     saveWorkflow: (workflow) =>
       Effect.sync(() => {
         const version = versionOf(workflow)
@@ -598,64 +679,9 @@ export const makeMemory: Effect.Effect<RunStore["Service"]> = Effect.sync(() => 
         return run
       }),
     getRun: (runId) => Effect.map(find(runId), (stored) => stored.run),
-    transition: (runId, event, at) =>
-      Effect.flatMap(find(runId), (stored) => {
-        const restored = RunStatus.restore(stored.run.machine)
-        // The store only ever persists what the machine produced, so this is corruption: a defect.
-        if (Result.isFailure(restored)) return Effect.die(restored.failure)
-        const applied = applyEvent(runId, restored.success, event)
-        if (Result.isFailure(applied)) return Effect.fail(applied.failure)
-        const from = stored.run.status
-        const machine = RunStatus.persist(applied.success)
-        const { pauseRequestedAt, ...run } = stored.run
-        const keepsPause = pauseRequestedAt !== undefined && !consumesPause.includes(machine.status)
-        stored.run = { ...run, status: machine.status, machine, updatedAt: at, ...(keepsPause ? { pauseRequestedAt } : {}) }
-        if (from !== machine.status && settledForSnapshots.includes(machine.status)) {
-          const key = latestKey(stored.run.workflowId, stored.run.trigger)
-          const previous = latest.get(key)
-          // "Latest" is by creation order, so a slow old run finishing late does not win.
-          if (previous === undefined || runs.get(previous)!.run.createdAt <= stored.run.createdAt) latest.set(key, runId)
-        }
-        return Effect.succeed({ from, to: machine.status })
-      }),
-    journal: (runId, entries) =>
-      Effect.map(find(runId), (stored): JournalAck => {
-        for (const entry of entries) {
-          switch (entry._tag) {
-            case "Consumed": {
-              const i = stored.deliveries.findIndex((d) => d.kind === entry.kind && d.name === entry.name)
-              if (i !== -1) stored.deliveries.splice(i, 1)
-              continue
-            }
-            case "Scope":
-              if (entry.scopeOf._tag === "loop") stored.loops.set(entry.scope, entry.scopeOf.loop)
-              else stored.parallels.set(entry.scope, entry.scopeOf.parallel)
-              continue
-            case "Reused": {
-              const producer = entry.record.reusedFrom ?? entry.from
-              stored.nodes.set(entry.node, producer === undefined ? entry.record : { ...entry.record, reusedFrom: producer })
-              stored.reasons.set(entry.node, entry.reasons)
-              break
-            }
-            default:
-              stored.nodes.set(entry.node, recordOf(entry))
-          }
-          stored.waits.delete(entry.node)
-          stored.pauses.delete(entry.node)
-          if (entry._tag === "Waiting" || entry._tag === "Paused") {
-            const dormancy = dormancyOf(entry)
-            if ("wait" in dormancy) stored.waits.set(entry.node, dormancy.wait)
-            else stored.pauses.set(entry.node, dormancy.pause)
-          }
-        }
-        return { pauseRequested: stored.run.pauseRequestedAt !== undefined }
-      }),
-    requestPause: (runId, at) =>
-      Effect.map(find(runId), (stored) => {
-        if (!pausable.includes(stored.run.status)) return false
-        if (stored.run.pauseRequestedAt === undefined) stored.run = { ...stored.run, pauseRequestedAt: at }
-        return true
-      }),
+    transition: (runId, event, at) => transition(runId, event, at, undefined),
+    finish: (runId, event, diagnostics, at) => transition(runId, event, at, diagnostics),
+    journal: (runId, entries) => journal(runId, entries),
     reasons: (runId) => Effect.map(find(runId), (stored) => Object.fromEntries(stored.reasons)),
     setDiagnostics: (runId, diagnostics, at) =>
       Effect.map(find(runId), (stored) => {

@@ -468,11 +468,12 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
         Effect.gen(function*() {
           const at = yield* Clock.currentTimeMillis
           const run = yield* store.getRun(runId)
-          // Diagnostics go first (a run is never finalized without them), but only for a legal cancel.
-          if (RunStatus.isAllowed(run.status, "cancelled")) {
-            yield* store.setDiagnostics(runId, { ...run.diagnostics, finalization: "cancelled", messages: [...run.diagnostics.messages, "cancelled while not executing"] }, at)
-          }
-          const changed = yield* store.transition(runId, { type: "CANCEL" }, at)
+          // Diagnostics travel with the event: a refused cancel leaves them as they were.
+          const changed = yield* store.finish(runId, { type: "CANCEL" }, {
+            ...run.diagnostics,
+            finalization: "cancelled",
+            messages: [...run.diagnostics.messages, "cancelled while not executing"]
+          }, at)
           publish({ _tag: "StatusChanged", runId, from: changed.from, to: changed.to, at })
           publish({ _tag: "RunFinished", runId, status: changed.to, at })
           return changed.to

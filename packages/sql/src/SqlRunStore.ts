@@ -380,6 +380,8 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
     readonly machine: RunStatus.Persisted
     readonly suspension: RunStatus.Suspension
     readonly at: number
+    /** Written with the machine (`finish`). */
+    readonly diagnostics: Snapshot.Diagnostics | undefined
   }
 
   // Accepted machines of many runs, each written if its row still has the revision it was computed
@@ -399,13 +401,21 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       signals: request.suspension.signals,
       approvals: request.suspension.approvals,
       at: request.at,
-      latest: settled.includes(request.machine.status)
+      latest: settled.includes(request.machine.status),
+      d: request.diagnostics !== undefined,
+      ls_node: request.diagnostics?.lastStarted?.node ?? null,
+      ls_at: request.diagnostics?.lastStarted?.at ?? null,
+      lc_node: request.diagnostics?.lastCompleted?.node ?? null,
+      lc_at: request.diagnostics?.lastCompleted?.at ?? null,
+      fin: request.diagnostics?.finalization ?? null,
+      msgs: request.diagnostics?.messages ?? null
     }))
     return Effect.map(
       Effect.orDie(sql<{ readonly id: string }>`WITH req AS (
           SELECT * FROM jsonb_to_recordset(${json(requests)}::jsonb) AS x(id text, revision bigint, owner text, gen bigint,
             status text, machine jsonb, error text, wake_at double precision, signals jsonb, approvals jsonb,
-            at double precision, latest boolean)
+            at double precision, latest boolean, d boolean, ls_node text, ls_at double precision, lc_node text,
+            lc_at double precision, fin text, msgs jsonb)
         ), locked AS (
           SELECT r.id FROM ripple_runs r JOIN req ON req.id = r.id ORDER BY r.id FOR UPDATE OF r
         ), updated AS (
@@ -413,7 +423,15 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
             updated_at = req.at, error = req.error, wake_at = req.wake_at,
             awaited_signals = ARRAY(SELECT jsonb_array_elements_text(req.signals)),
             awaited_approvals = ARRAY(SELECT jsonb_array_elements_text(req.approvals)),
-            pause_requested_at = CASE WHEN req.status = ANY (${consumesPause}::text[]) THEN NULL ELSE r.pause_requested_at END
+            pause_requested_at = CASE WHEN req.status = ANY (${consumesPause}::text[]) THEN NULL ELSE r.pause_requested_at END,
+            last_started_node = CASE WHEN req.d AND req.ls_at >= COALESCE(r.last_started_at, '-Infinity')
+              THEN req.ls_node ELSE r.last_started_node END,
+            last_started_at = CASE WHEN req.d THEN GREATEST(r.last_started_at, req.ls_at) ELSE r.last_started_at END,
+            last_completed_node = CASE WHEN req.d AND req.lc_at >= COALESCE(r.last_completed_at, '-Infinity')
+              THEN req.lc_node ELSE r.last_completed_node END,
+            last_completed_at = CASE WHEN req.d THEN GREATEST(r.last_completed_at, req.lc_at) ELSE r.last_completed_at END,
+            finalization = CASE WHEN req.d THEN req.fin ELSE r.finalization END,
+            messages = CASE WHEN req.d THEN req.msgs ELSE r.messages END
           FROM req JOIN locked ON locked.id = req.id
           WHERE r.id = req.id AND r.revision = req.revision
             AND (req.owner IS NULL OR (r.lease_owner = req.owner AND r.lease_generation = req.gen))
@@ -441,14 +459,16 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
     revision: string,
     accepted: RunStatus.Snapshot,
     at: number,
-    lease: Lease | undefined
+    lease: Lease | undefined,
+    diagnostics: Snapshot.Diagnostics | undefined
   ) =>
     writeMachines(runId, {
       revision,
       lease,
       machine: RunStatus.persist(accepted),
       suspension: RunStatus.suspension(accepted),
-      at
+      at,
+      diagnostics
     })
 
   const restoreOrDie = (runId: string, machine: unknown) => {
@@ -468,7 +488,8 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
   (
     runId: string,
     events: ReadonlyArray<RunStatus.Event>,
-    at: number
+    at: number,
+    diagnostics?: Snapshot.Diagnostics
   ): Effect.Effect<{ readonly from: RunStatus.Status; readonly to: RunStatus.Status }, RunStore.RunNotFound | RunStore.IllegalTransition> =>
     Effect.gen(function*() {
       // Compare-and-set: a concurrent writer (or a stale cache) makes the update miss, and the
@@ -496,7 +517,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
           cached = undefined
           continue
         }
-        if (yield* writeMachine(runId, cached.revision, machine, at, lease)) {
+        if (yield* writeMachine(runId, cached.revision, machine, at, lease, diagnostics)) {
           remember(runId, BigInt(cached.revision) + 1n, RunStatus.persist(machine))
           return { from: cached.machine.status, to: RunStatus.status(machine) }
         }
@@ -824,6 +845,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       createRun,
       getRun: (runId) => Effect.map(readRun(runId), runOf),
       transition: transition(lease),
+      finish: (runId, event, diagnostics, at) => transitionAll(lease)(runId, [event], at, diagnostics),
       journal: journal(lease),
       reasons,
       setDiagnostics: setDiagnostics(lease),

@@ -359,19 +359,47 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       }
     )
 
+  // Runs created while an insert is in flight go out together in the next one (group commit), in
+  // the order they were created (their `seq`, which workers claim by).
+  const insertRuns = GroupCommit.make((batch: ReadonlyArray<{ readonly key: string; readonly request: Record<string, unknown> }>) =>
+    Effect.map(
+      Effect.orDie(sql<RunRow>`INSERT INTO ripple_runs
+        (id, workflow_id, version, mode, source_run, target, trigger, input, status, machine, created_at, updated_at,
+          parent_run, parent_node)
+        SELECT id, workflow_id, version, mode, source_run, target, trigger, input, status, machine, at, at, parent_run, parent_node
+        FROM jsonb_to_recordset(${json(batch.map((b, ord) => ({ ...b.request, ord })))}::jsonb) AS x(id text, workflow_id text, version text,
+          mode text, source_run text, target text, trigger text, input jsonb, status text, machine jsonb, at double precision,
+          parent_run text, parent_node text, ord integer)
+        ORDER BY ord
+        RETURNING *`),
+      (rows) => {
+        const byId = new Map(rows.map((row) => [row.id, row]))
+        return batch.map(({ key }) => byId.get(key)!)
+      }
+    ))
+
   const createRun = (input: RunStore.NewRun) =>
     Effect.gen(function*() {
       const workflow = yield* loadWorkflow(input.version)
       const machine = RunStatus.persist(RunStatus.initial())
-      const rows = yield* Effect.orDie(sql<RunRow>`INSERT INTO ripple_runs
-        (id, workflow_id, version, mode, source_run, target, trigger, input, status, machine, created_at, updated_at,
-          parent_run, parent_node)
-        VALUES (${newId()}, ${workflow.id}, ${input.version}, ${input.mode}, ${input.sourceRun ?? null},
-          ${input.target ?? null}, ${input.trigger ?? null}, ${json(input.input)}::jsonb, ${machine.status},
-          ${json(machine)}::jsonb, ${input.at}, ${input.at}, ${input.parentRun ?? null}, ${input.parentRun === undefined ? null : input.parentNode ?? ""})
-        RETURNING *`)
-      remember(rows[0]!.id, rows[0]!.revision, machine)
-      return runOf(rows[0]!)
+      const id = newId()
+      const row = yield* insertRuns(id, {
+        id,
+        workflow_id: workflow.id,
+        version: input.version,
+        mode: input.mode,
+        source_run: input.sourceRun ?? null,
+        target: input.target ?? null,
+        trigger: input.trigger ?? null,
+        input: input.input,
+        status: machine.status,
+        machine,
+        at: input.at,
+        parent_run: input.parentRun ?? null,
+        parent_node: input.parentRun === undefined ? null : input.parentNode ?? ""
+      })
+      remember(row.id, row.revision, machine)
+      return runOf(row)
     })
 
   interface MachineWrite {

@@ -112,6 +112,11 @@ export class SqlRunStore extends Context.Service<SqlRunStore, {
   ) => Effect.Effect<{ readonly from: RunStatus.Status; readonly to: RunStatus.Status }, RunStore.RunNotFound | RunStore.IllegalTransition>
   /** Marks a run failed with `reason`, whatever its stored machine holds (a corrupt run included), unless it is terminal. */
   readonly markFailed: (lease: Lease, reason: string, at: number) => Effect.Effect<void, LeaseLost>
+  /**
+   * Tells the store a run's machine as just read by the caller (a worker's claim returns it), so
+   * the run's first transition needs no read of its own. A stale one only costs a re-read.
+   */
+  readonly prime: (runId: string, revision: number | bigint | string, machine: RunStatus.Persisted) => void
   /** How many unfinished runs of a workflow are at each block right now (nodes journaled as running). */
   readonly atBlocks: (workflowId: string) => Effect.Effect<{ readonly [node: string]: number }, SqlError>
 }>()("ripple/sql/SqlRunStore") {}
@@ -930,6 +935,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
     transitionAll: (lease, events, at) => transitionAll(lease)(lease.runId, events, at),
     checkedSnapshot,
     markFailed,
+    prime: (runId, revision, machine) => remember(runId, revision, machine),
     atBlocks
   })
 })

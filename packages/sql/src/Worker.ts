@@ -50,6 +50,7 @@ import type { SqlError } from "effect/sql/SqlError"
 import * as Stream from "effect/Stream"
 import * as Os from "node:os"
 import * as Database from "./Database.ts"
+import * as GroupCommit from "./internal/groupCommit.ts"
 import { CorruptRun, type Lease, LeaseLost, SqlRunStore } from "./SqlRunStore.ts"
 
 export { LeaseLost } from "./SqlRunStore.ts"
@@ -169,6 +170,9 @@ interface Claimed {
   readonly source_run: string | null
   readonly target: string | null
   readonly input: { readonly [key: string]: Json }
+  readonly parent_run: string | null
+  readonly revision: number | bigint | string
+  readonly machine: RunStatus.Persisted
 }
 
 const isObject = (json: Json): json is { readonly [key: string]: Json } =>
@@ -243,9 +247,23 @@ export const make = (
       yield* Effect.forEach(rows, (row) => notifyParent(row.id), { discard: true })
     })
 
-    const release = (lease: Lease) =>
-      Effect.ignore(sql`UPDATE ripple_runs SET lease_owner = NULL, lease_expires_at = NULL
-        WHERE id = ${lease.runId} AND lease_owner = ${lease.owner} AND lease_generation = ${lease.generation}`)
+    // Leases released while a release is in flight go out together (rows locked in id order, like
+    // every multi-row writer, so releases never deadlock with journal writes).
+    const releases = GroupCommit.make((batch: ReadonlyArray<{ readonly key: string; readonly request: Lease }>) =>
+      Effect.as(
+        Effect.orDie(sql`WITH req AS (
+            SELECT * FROM jsonb_to_recordset(${JSON.stringify(batch.map((b) => b.request))}::jsonb)
+              AS x("runId" text, owner text, generation bigint)
+          ), locked AS (
+            SELECT r.id FROM ripple_runs r JOIN req ON req."runId" = r.id
+            WHERE r.lease_owner = req.owner AND r.lease_generation = req.generation
+            ORDER BY r.id FOR UPDATE OF r
+          )
+          UPDATE ripple_runs r SET lease_owner = NULL, lease_expires_at = NULL FROM locked WHERE r.id = locked.id`),
+        batch.map(() => undefined)
+      ))
+    // A release that fails only leaves the lease to expire.
+    const release = (lease: Lease) => Effect.ignoreCause(releases(lease.runId, lease), { log: true, message: "releasing a lease failed" })
 
     const failWith = (lease: Lease, reason: string) =>
       Effect.flatMap(Clock.currentTimeMillis, (at) => Effect.ignore(sqlStore.markFailed(lease, reason, at)))
@@ -353,8 +371,10 @@ export const make = (
     const start = (claimed: Claimed) =>
       Effect.gen(function*() {
         const lease: Lease = { runId: claimed.id, owner, generation: Number(claimed.lease_generation) }
+        sqlStore.prime(claimed.id, claimed.revision, claimed.machine)
         const fiber = yield* execute(claimed, lease).pipe(
-          Effect.onExit((exit) => Effect.andThen(settle(lease, exit), notifyParent(claimed.id))),
+          // Only a child run has a parent to tell (one read fewer per run for the others).
+          Effect.onExit((exit) => Effect.andThen(settle(lease, exit), claimed.parent_run === null ? Effect.void : notifyParent(claimed.id))),
           Effect.ignore,
           Effect.ensuring(Effect.sync(() => {
             executing.delete(claimed.id)
@@ -390,7 +410,8 @@ export const make = (
           lease_expires_at = now() + ${leaseMs} * interval '1 millisecond',
           lease_generation = r.lease_generation + 1
         FROM locked WHERE r.id = locked.id
-        RETURNING r.id, r.status, r.lease_generation, r.version, r.mode, r.source_run, r.target, r.input`
+        RETURNING r.id, r.status, r.lease_generation, r.version, r.mode, r.source_run, r.target, r.input, r.parent_run,
+          r.revision, r.machine`
 
     const heartbeat = Effect.gen(function*() {
       const held = [...executing.values()]

@@ -1,9 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { Workflow } from "@ripple/core"
 import { Edits, Laws, Model } from "@ripple/core/testing"
-import { Runs } from "@ripple/runtime"
+import { type RunEvent, Runs } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
 import * as fc from "fast-check"
+import * as Stream from "effect/Stream"
 import { arbitraryWorkflow } from "../arbitraries/workflow.ts"
 import { decodes, essence, executedIn, runOnEngine, SEED, withModel } from "./model.ts"
 
@@ -78,6 +79,48 @@ describe("Engine properties with loops and parallels", () => {
           for (const key of executedIn(on.run.snapshot)) assert.isTrue(executedOff.has(key), `${key} executed with cutoff only`)
           const keys = new Set([...Object.keys(on.run.snapshot.nodes), ...Object.keys(off.run.snapshot.nodes)])
           for (const key of keys) assert.strictEqual(essence(on.run.snapshot.nodes[key]), essence(off.run.snapshot.nodes[key]), key)
+        }),
+        { numRuns: 100 }
+      )
+    ))
+
+  it.effect("events keep dependency order: a top-level node starts only after each predecessor is announced done", () =>
+    Effect.promise(() =>
+      fc.assert(
+        fc.asyncProperty(scenario, async ({ after, before, target }) => {
+          const input = Laws.inputFor(before)
+          const events = await Effect.runPromise(withModel((current) =>
+            Effect.scoped(Effect.gen(function*() {
+              const runs = yield* Runs.Runs
+              const prior = yield* runOnEngine(current, runs.start(before, input), before)
+              const seen: Array<RunEvent.RunEvent> = []
+              const stream = yield* runs.subscribe
+              yield* Effect.forkScoped(Stream.runForEach(stream, (event) => Effect.sync(() => seen.push(event))))
+              const run = yield* runOnEngine(current, runs.runFrom(after, { target, run: prior.started.runId }), after)
+              for (let i = 0; i < 20; i++) yield* Effect.yieldNow
+              return seen.filter((event) => event.runId === run.started.runId)
+            }))
+          ))
+          // Only nodes outside containers: their instance ids are their node ids.
+          const nested = new Set([...(after.loops ?? []), ...(after.parallels ?? [])].flatMap((c) => c.body))
+          const containers = new Set([...(after.loops ?? []), ...(after.parallels ?? [])].map((c) => c.id))
+          const done = new Map<string, number>()
+          events.forEach((event, i) => {
+            if (event._tag === "NodeCompleted" || event._tag === "NodeSkipped" || event._tag === "NodeReused" || event._tag === "NodeFailed") {
+              if (!done.has(event.node)) done.set(event.node, i)
+            }
+          })
+          events.forEach((event, i) => {
+            if (event._tag !== "NodeStarted") return
+            for (const edge of after.edges) {
+              if (nested.has(edge.source) || nested.has(edge.target)) continue
+              const targetNode = containers.has(edge.target) ? `${edge.target}#start` : edge.target
+              if (targetNode !== event.node) continue
+              const sourceNode = containers.has(edge.source) ? `${edge.source}#end` : edge.source
+              const finished = done.get(sourceNode)
+              assert.isTrue(finished !== undefined && finished < i, `${event.node} started before ${sourceNode} was announced done`)
+            }
+          })
         }),
         { numRuns: 100 }
       )

@@ -241,6 +241,9 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
         if (ack.pauseRequested) control.pauseRequested = true
       }), writerScope)
     const write = writer.write
+    // Published after what is queued before it (completions are announced once durable), so events
+    // keep their order.
+    const announce = (event: RunEvent) => writer.later([], () => publish(event))
     const keyOf = (node: NodeId.Node, path: ReadonlyArray<number>) => NodeId.formatInstance({ node, path })
     const endOf = (id: string): NodeId.Node => shape.containers.has(id) ? NodeId.end(id) : NodeId.block(id)
 
@@ -441,7 +444,7 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
         const startedAt = now()
         const resolved = Reference.resolve(params, envFor(frame))
         if (Result.isFailure(resolved)) {
-          publish({ _tag: "NodeStarted", runId, node: key, attempt: 1, at: startedAt })
+          yield* announce({ _tag: "NodeStarted", runId, node: key, attempt: 1, at: startedAt })
           return yield* failed(key, id, { message: `unresolved ${resolved.failure.reference} (${resolved.failure.reason})`, retryable: false }, {
             attempt: 1,
             inputs: undefined,
@@ -623,7 +626,7 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
         if (spec.count !== undefined) config["count"] = spec.count
         if (spec.items !== undefined) config["items"] = spec.items
         const startedAt = now()
-        publish({ _tag: "NodeStarted", runId, node: startKey, attempt: 1, at: startedAt })
+        yield* announce({ _tag: "NodeStarted", runId, node: startKey, attempt: 1, at: startedAt })
         const resolved = Reference.resolve(config, envFor(frame))
         const fail = (message: string) =>
           Effect.andThen(
@@ -705,7 +708,7 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
         }
         if (!rerun.has(`${id}#end`)) return
         const endedAt = now()
-        publish({ _tag: "NodeStarted", runId, node: endKey, attempt: 1, at: endedAt })
+        yield* announce({ _tag: "NodeStarted", runId, node: endKey, attempt: 1, at: endedAt })
         yield* completed(endKey, outputs, undefined, {
           attempt: 1,
           inputs: outputs,

@@ -339,6 +339,27 @@ export const scenario = (name: string, setup: () => Promise<Setup>, teardown: ()
       assert.include(shown.stdout, `run ${parent}  workflow parent-waits  completed`)
     })
 
+    it("a process killed while a child run executes: resuming the parent finishes the child, then the parent", async () => {
+      const module = Path.join(root, "tests", "cli", "fixtures", "slow-child.mjs")
+      const runner = spawnRipple(s.where, "run", module)
+      const deadline = Date.now() + 60_000
+      while (!/\] node s1 started/.test(runner.output()) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      runner.child.kill("SIGKILL")
+      await runner.exited
+      const parent = /^run (\S+) started/m.exec(runner.output())?.[1]
+      assert.isDefined(parent, runner.output())
+      const resumed = await run("resume", parent!, "--handlers", module)
+      ok(resumed)
+      // The child goes on from its journal (s0 finished before the kill), then wakes the parent.
+      assert.match(resumed.stdout, /\] node s4 completed/)
+      assert.notMatch(resumed.stdout, /\] node s0 started/)
+      assert.match(resumed.stdout, new RegExp(`run ${parent} completed`))
+      const shown = await run("show", parent!)
+      assert.match(shown.stdout, /out\s+completed/)
+    })
+
     it("refuses to cancel a run that has ended", async () => {
       bad(await run("cancel", first), `run ${first} already ended (completed)`)
     })

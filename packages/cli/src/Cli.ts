@@ -576,7 +576,11 @@ export const make = (backend: Backend) => {
             case "suspended": {
               const after = yield* runs.wake(run)
               if (after !== "suspended") return { runId: run, executing: true }
-              break
+              // Waiting on children that crashed (a process died while they executed): they go on here.
+              const crashed = (yield* store.children(run)).filter((c) => c.status === "running" || c.status === "pending")
+              if (crashed.length === 0) break
+              for (const child of crashed) yield* runs.resume(child.runId)
+              return { runId: run, executing: true }
             }
           }
           return yield* Problem.badInput(
@@ -586,7 +590,7 @@ export const make = (backend: Backend) => {
               : "resume continues failed, crashed, paused or due sleeping runs"
           )
         }).pipe(Effect.mapError((error) => error instanceof Problem.Problem ? error : problemOfStore(run, error)))))
-  ).pipe(Command.withDescription("Continue a failed or crashed run (only unfinished nodes re-run), a paused run, or a due sleeper"))
+  ).pipe(Command.withDescription("Continue a failed or crashed run (only unfinished nodes re-run), a paused run, a due sleeper, or a run whose child runs crashed"))
 
   const worker = Command.make("worker", {
     concurrency: Flag.Int("concurrency").pipe(Flag.withDescription("Runs executed at once (default 16)"), Flag.optional),

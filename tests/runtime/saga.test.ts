@@ -136,6 +136,61 @@ describe("Saga compensation", () => {
     })
   })
 
+  it.effect("a crash after the last compensation, before the run is marked failed: resuming ends it failed, runs nothing again; a deliberate resume retries", () => {
+    const t = trace()
+    return Effect.gen(function*() {
+      const store = yield* RunStore.makeMemory
+      const flag = { crashed: false }
+      // The process dies on the write that would mark the run failed.
+      const dying = RunStore.RunStore.of({
+        ...crashable(store, flag),
+        finish: () =>
+          Effect.suspend(() => {
+            flag.crashed = true
+            return Effect.die("process crashed")
+          })
+      })
+      const workflow = chain(["step", "step", "boom"])
+      const runId = yield* Effect.gen(function*() {
+        const runs = yield* Runs.Runs
+        const { runId } = yield* runs.start(workflow)
+        yield* Effect.exit(runs.wait(runId))
+        return runId
+      }).pipe(Effect.provide(runsOver(dying, t)))
+      assert.isTrue(flag.crashed)
+      assert.strictEqual((yield* store.getRun(runId)).status, "running")
+      assert.deepStrictEqual(t.compensated, ["s1", "s0"])
+      const boomCalls = { n: 0 }
+      const resumed = Runs.layer({ concurrency: 1 }).pipe(
+        Layer.provideMerge(Layer.succeed(RunStore.RunStore, store)),
+        Layer.provideMerge(Handler.layer({
+          ...handlersOf(t).handlers,
+          boom: () => Effect.sync(() => ++boomCalls.n)
+        }, { compensate: handlersOf(t).compensate }))
+      )
+      const info = yield* Effect.gen(function*() {
+        const runs = yield* Runs.Runs
+        yield* runs.resume(runId)
+        assert.strictEqual(yield* runs.wait(runId), "failed")
+        return yield* runs.status(runId)
+      }).pipe(Effect.provide(resumed))
+      // Undone steps stay undone: the failed step is not retried behind the compensations' back.
+      assert.strictEqual(boomCalls.n, 0)
+      assert.deepStrictEqual(t.completed, ["s0", "s1"])
+      assert.deepStrictEqual(t.compensated, ["s1", "s0"])
+      assert.strictEqual(info.diagnostics.finalization, "failed")
+      assert.include(info.diagnostics.messages.join("\n"), "s2 failed: boom")
+      // Resuming the failed run on purpose retries its failed step (now succeeding).
+      const retried = yield* Effect.gen(function*() {
+        const runs = yield* Runs.Runs
+        yield* runs.resume(runId)
+        return yield* runs.wait(runId)
+      }).pipe(Effect.provide(resumed))
+      assert.strictEqual(retried, "completed")
+      assert.strictEqual(boomCalls.n, 1)
+    })
+  })
+
   it.effect("run-from never compensates reused steps", () => {
     const t = trace()
     let failing = false

@@ -84,7 +84,7 @@ import * as Interpreter from "./internal/interpreter.ts"
 import * as Saga from "./internal/saga.ts"
 import type { Mode, RunEvent } from "./RunEvent.ts"
 import * as RunStatus from "./RunStatus.ts"
-import { type JournalEntry, RunStore, type RunStoreError } from "./RunStore.ts"
+import { type CompensationEntry, type JournalEntry, type Run, RunStore, type RunStoreError } from "./RunStore.ts"
 
 type Json = Workflow.Json
 
@@ -274,11 +274,24 @@ export const execute = (
       const store = yield* RunStore
       const log = yield* store.compensations(execution.runId)
       // A run that crashed while compensating goes on compensating; nothing else of it runs again.
-      if (log.some((c) => c.status === "pending")) return yield* resumeCompensation(execution, options)
+      if (log.length > 0 && compensating(log, yield* store.getRun(execution.runId))) {
+        return yield* resumeCompensation(execution, options)
+      }
     }
     const tracker = Saga.track(execution.publish)
     return yield* path({ ...execution, publish: tracker.publish }, options, tracker.order)
   })
+
+/**
+ * Whether a run stopped while compensating (or after its last compensation, before it was marked
+ * failed): a compensation is pending, or some were made and its machine still holds the failures
+ * that started them. Such a run only finishes compensating when resumed. A failed run resumed on
+ * purpose has had its failures cleared (`RESUME`): it retries its failed nodes instead.
+ *
+ * @since 0.1.0
+ */
+export const compensating = (log: ReadonlyArray<CompensationEntry>, run: Run): boolean =>
+  log.some((c) => c.status === "pending") || (log.length > 0 && run.machine.context.failures.length > 0)
 
 // Runs the saga compensations of a run that failed (`order`: this execution's completions).
 const compensateFailed = (

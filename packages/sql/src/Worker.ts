@@ -295,7 +295,8 @@ export const make = (
         const at = yield* Clock.currentTimeMillis
         if (claimed.status === "running") {
           // Stopped while compensating: only the compensation goes on, so the failures stay.
-          if ((yield* store.compensations(claimed.id)).some((c) => c.status === "pending")) return true
+          const log = yield* store.compensations(claimed.id)
+          if (log.length > 0 && Engine.compensating(log, yield* store.getRun(claimed.id))) return true
           yield* sqlStore.transitionAll(lease, [
             { type: "FAIL", error: "the worker executing this run stopped; resuming" },
             { type: "RESUME" }

@@ -64,7 +64,11 @@
  * with `Effect.runForkWith`, completion observed by callback, no Deferred per node). The journal is
  * written once per wave: the completions of the last wave, the skips they caused and the starts of
  * the next wave go to the store in one `journal` call. Spans are created only with `tracing: true`.
- * Every other execution goes through the scope interpreter (`internal/interpreter.ts`).
+ * Every other execution (run-from, resume, containers, dormancy) goes through the scope
+ * interpreter (`internal/interpreter.ts`), whose journal writes coalesce the same way
+ * (`internal/journalWriter.ts`): a completion goes out with the start of the node that reads it,
+ * and writes made while a call is in flight share the next one. Either way a node starts only once
+ * what it reads is durable, and `NodeCompleted` is published once the completion is.
  *
  * @since 0.1.0
  */

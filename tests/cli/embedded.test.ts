@@ -27,6 +27,7 @@ const memoryBackend = (): Cli.Backend => {
     store: () => Layer.succeed(RunStore.RunStore, store),
     list: () => unused("list"),
     submit: () => unused("submit"),
+    requeue: () => unused("requeue"),
     work: () => unused("work"),
     migrate: () => Effect.succeed({ database: "memory", applied: [] })
   }

@@ -381,6 +381,27 @@ export const scenario = (name: string, setup: () => Promise<Setup>, teardown: ()
       assert.include(shown.stdout, `run ${id}  workflow support-triage  completed`)
     })
 
+    it("hands a failed run back to the workers with resume --queue; refuses a finished one", async () => {
+      const failed = await run("run", "failing.json")
+      assert.strictEqual(failed.code, 1, failed.stdout + failed.stderr)
+      const id = runIdOf(failed)
+      bad(await run("resume", first, "--queue"), `run ${first} is completed; only a paused (by ripple pause), failed or crashed run`)
+      const queued = await run("resume", id, "--queue")
+      ok(queued)
+      assert.include(queued.stdout, `run ${id} queued for \`ripple worker\` (running)`)
+      const worker = spawnRipple(s.where, "worker")
+      const deadline = Date.now() + 60_000
+      while (!worker.output().includes(`run ${id} failed`) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+      worker.child.kill("SIGINT")
+      await worker.exited
+      // The worker retried the failed block (it fails again) and nothing else.
+      assert.include(worker.output(), `${id.slice(0, 8)} node boom failed`, worker.output())
+      assert.notInclude(worker.output(), `${id.slice(0, 8)} node start started`)
+      assert.include(worker.output(), `run ${id} failed`)
+    })
+
     it("migrates (up to date)", async () => {
       const result = await run("migrate")
       ok(result)

@@ -142,6 +142,26 @@ for (const backend of TestDatabase.backends) {
         assert.strictEqual(probe.executions.get(`${runId}/b1`), 1)
       }))
 
+    test("a run paused on its worker and handed back with requeue finishes on a worker, each node once", (probe) =>
+      Effect.gen(function*() {
+        const { store } = yield* SqlRunStore.SqlRunStore
+        const runId = yield* Worker.submit(chain("worker-requeue", 4))
+        // Asked for before any worker took it: the worker that does parks it at once.
+        assert.isTrue(yield* store.requestPause(runId, 1))
+        yield* Worker.make(fast)
+        yield* waitFor(Effect.map(store.getRun(runId), (run) => run.status === "paused"), "the run to pause")
+        assert.deepStrictEqual([...probe.executions.keys()].filter((k) => k.startsWith(runId)), [])
+        assert.strictEqual(yield* Worker.requeue(runId), "running")
+        yield* waitFor(settled([runId]), "the requeued run to finish")
+        const snapshot = yield* store.snapshot(runId)
+        assert.strictEqual(snapshot.status, "completed")
+        assert.deepStrictEqual(outputsOf(snapshot), expectedOutputs(4))
+        for (let i = 0; i < 4; i++) assert.strictEqual(probe.executions.get(`${runId}/b${i}`), 1)
+        // A finished run is not handed back: nothing is written.
+        const refused = yield* Effect.flip(Worker.requeue(runId))
+        assert.strictEqual(refused._tag, "IllegalTransition")
+      }))
+
     test("a worker whose lease was taken cannot write", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient

@@ -76,6 +76,14 @@ export interface Backend {
     workflow: Workflow.Workflow,
     input: { readonly [key: string]: Json }
   ) => Effect.Effect<string, Problem.Problem>
+  /**
+   * Hands a run back to the workers (`Worker.requeue`): a paused run unpaused, a failed one
+   * resumed, a crashed one as it is; returns the status it was handed over in.
+   */
+  readonly requeue: (
+    options: DatabaseOptions,
+    runId: string
+  ) => Effect.Effect<RunStatus.Status, Problem.Problem | RunStore.RunStoreError>
   /** Runs a worker until interrupted: it executes queued, crashed and woken runs with `handlers`. */
   readonly work: (
     options: DatabaseOptions,
@@ -555,9 +563,13 @@ export const make = (backend: Backend) => {
 
   const resume = Command.make("resume", {
     run: runArgument,
-    handlers: handlersFlag
-  }, ({ handlers, run }) =>
-    Effect.flatMap(handlersOf(handlers), (layer) =>
+    handlers: handlersFlag,
+    queue: Flag.Boolean("queue").pipe(
+      Flag.withDescription("Hand the run back to `ripple worker` processes instead of continuing it here"),
+      Flag.withDefault(false)
+    )
+  }, ({ handlers, queue, run }) =>
+    queue ? requeue(run) : Effect.flatMap(handlersOf(handlers), (layer) =>
       follow(layer, (runs, store) =>
         Effect.gen(function*() {
           const found = yield* store.getRun(run)
@@ -591,6 +603,23 @@ export const make = (backend: Backend) => {
           )
         }).pipe(Effect.mapError((error) => error instanceof Problem.Problem ? error : problemOfStore(run, error)))))
   ).pipe(Command.withDescription("Continue a failed or crashed run (only unfinished nodes re-run), a paused run, a due sleeper, or a run whose child runs crashed"))
+
+  // `resume --queue`: the workers continue the run.
+  const requeue = (run: string) =>
+    Effect.gen(function*() {
+      const options = yield* databaseOptions
+      const status = yield* backend.requeue(options, run).pipe(Effect.mapError((error) =>
+        error instanceof Problem.Problem
+          ? error
+          : error._tag === "IllegalTransition"
+          ? Problem.badInput(
+            `run ${run} is ${error.from}; only a paused (by ripple pause), failed or crashed run can be handed to the workers`,
+            `see the run with \`ripple show ${run}\``
+          )
+          : problemOfStore(run, error)
+      ))
+      yield* print(`run ${run} queued for \`ripple worker\` (${status})`)
+    })
 
   const worker = Command.make("worker", {
     concurrency: Flag.Int("concurrency").pipe(Flag.withDescription("Runs executed at once (default 16)"), Flag.optional),

@@ -95,6 +95,11 @@ export const backend: Cli.Backend = {
       Effect.mapError(problemOf),
       Effect.provide(storeAndDatabase(options))
     ),
+  requeue: (options, runId) =>
+    Worker.requeue(runId).pipe(
+      Effect.catchTag("SqlError", (error) => Effect.fail(problemOf(error))),
+      Effect.provide(storeAndDatabase(options))
+    ),
   work: (options, handlers, settings) =>
     Effect.gen(function*() {
       const worker = yield* Worker.Worker

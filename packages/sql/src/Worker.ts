@@ -161,6 +161,38 @@ export const signal = (
     return kept
   })
 
+/**
+ * Hands a run back to the workers: a run paused by a pause request is unpaused, a failed run
+ * resumed (its failed nodes retry), a crashed one (running, pending) left as it is; then it is
+ * queued and announced, and a worker continues it from its journal. Returns the status it was
+ * handed over in; any other run (paused at an approval, suspended, finished) is refused with
+ * `IllegalTransition` and nothing is written.
+ *
+ * @since 0.1.0
+ */
+export const requeue = (
+  runId: string
+): Effect.Effect<RunStatus.Status, RunStore.RunStoreError | SqlError, SqlRunStore | SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const { store } = yield* SqlRunStore
+    const sql = yield* SqlClient.SqlClient
+    const run = yield* store.getRun(runId)
+    const at = yield* Clock.currentTimeMillis
+    const pause = Object.values(run.machine.context.dormant).find((reason) => reason._tag === "Pause")
+    const event: RunStatus.Event | undefined = run.status === "paused" && pause !== undefined
+      ? { type: "UNPAUSE", node: pause.node, payload: null }
+      : run.status === "failed"
+      ? { type: "RESUME" }
+      : run.status === "running" || run.status === "pending"
+      ? undefined
+      // Refused by the machine (an approval or a signal awaits, or the run ended): nothing written.
+      : { type: "RESUME" }
+    const status = event === undefined ? run.status : (yield* store.transition(runId, event, at)).to
+    yield* sql`WITH queued AS (UPDATE ripple_runs SET queued = TRUE WHERE id = ${runId})
+      SELECT pg_notify(${channel}, ${runId})`
+    return status
+  })
+
 interface Claimed {
   readonly id: string
   readonly status: RunStatus.Status

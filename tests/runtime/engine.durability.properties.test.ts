@@ -11,23 +11,12 @@ import * as Stream from "effect/Stream"
 import * as fc from "fast-check"
 import { arbitraryWorkflow } from "../arbitraries/workflow.ts"
 import { essence, modelHandlers, modelLoopCondition } from "./model.ts"
+import { crashable } from "../helpers/crashable.ts"
 
 type Json = Workflow.Json
 
 const withContainers = arbitraryWorkflow({ containers: true, maxMembers: 5 })
 
-/** A store whose writes die once `crashed` is set: the process died, nothing more reaches it. */
-const crashable = (base: RunStore.RunStore["Service"], flag: { crashed: boolean }): RunStore.RunStore["Service"] => {
-  const guard = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
-    Effect.suspend(() => flag.crashed ? Effect.die("crashed") : effect)
-  return RunStore.RunStore.of({
-    ...base,
-    journal: (runId, entries) => guard(base.journal(runId, entries)),
-    transition: (runId, event, at) => guard(base.transition(runId, event, at)),
-    setDiagnostics: (runId, diagnostics, at) => guard(base.setDiagnostics(runId, diagnostics, at)),
-    finish: (runId, event, diagnostics, at) => guard(base.finish(runId, event, diagnostics, at))
-  })
-}
 
 /** Model handlers that count calls per node instance, and crash the process at call number `crashAt`. */
 const instrumented = (

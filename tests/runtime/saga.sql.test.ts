@@ -5,6 +5,7 @@ import { SqlRunStore } from "@ripple/sql"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as TestDatabase from "../helpers/database.ts"
+import { crashable } from "../helpers/crashable.ts"
 
 type Json = Workflow.Json
 
@@ -38,18 +39,6 @@ const handlers = (undone: Array<string>, crash: { readonly at: number; count: nu
     }
   })
 
-/** Every write dies once `crashed` is set: the process is gone. */
-const crashable = (base: RunStore.RunStore["Service"], flag: { crashed: boolean }): RunStore.RunStore["Service"] => {
-  const guard = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> => Effect.suspend(() => flag.crashed ? Effect.die("crashed") : effect)
-  return RunStore.RunStore.of({
-    ...base,
-    journal: (runId, entries) => guard(base.journal(runId, entries)),
-    transition: (runId, event, at) => guard(base.transition(runId, event, at)),
-    setDiagnostics: (runId, diagnostics, at) => guard(base.setDiagnostics(runId, diagnostics, at)),
-    finish: (runId, event, diagnostics, at) => guard(base.finish(runId, event, diagnostics, at)),
-    compensated: (runId, node, outcome, at) => guard(base.compensated(runId, node, outcome, at))
-  })
-}
 
 for (const backend of TestDatabase.backends) {
   layer(TestDatabase.shared(backend), { excludeTestServices: true })(`saga on ${backend}`, (it) => {

@@ -6,6 +6,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import * as fc from "fast-check"
+import { crashable } from "../helpers/crashable.ts"
 
 type Json = Workflow.Json
 
@@ -47,19 +48,6 @@ const runsOver = (store: RunStore.RunStore["Service"], t: Trace, crash?: Paramet
   )
 }
 
-/** A store whose writes die once `crashed` is set: the process died, nothing more reaches it. */
-const crashable = (base: RunStore.RunStore["Service"], flag: { crashed: boolean }): RunStore.RunStore["Service"] => {
-  const guard = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> => Effect.suspend(() => flag.crashed ? Effect.die("crashed") : effect)
-  return RunStore.RunStore.of({
-    ...base,
-    journal: (runId, entries) => guard(base.journal(runId, entries)),
-    transition: (runId, event, at) => guard(base.transition(runId, event, at)),
-    setDiagnostics: (runId, diagnostics, at) => guard(base.setDiagnostics(runId, diagnostics, at)),
-    finish: (runId, event, diagnostics, at) => guard(base.finish(runId, event, diagnostics, at)),
-    planCompensations: (runId, nodes, at) => guard(base.planCompensations(runId, nodes, at)),
-    compensated: (runId, node, outcome, at) => guard(base.compensated(runId, node, outcome, at))
-  })
-}
 
 /** A random DAG of `step` blocks (edges only forward) with one `boom` block. */
 const arbitraryDag = fc.integer({ min: 1, max: 7 }).chain((n) =>

@@ -21,6 +21,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Compiled from "./internal/compiled.ts"
+import { isObject } from "./internal/json.ts"
 import * as Interpreter from "./internal/interpreter.ts"
 import * as RunStatus from "./RunStatus.ts"
 import type { RunNotFound, RunStore, WorkflowNotFound } from "./RunStore.ts"
@@ -81,7 +82,7 @@ export const existing = (
 
 /**
  * The `Engine.Spawn` of a parent run: reuses the child its node instance started before (see
- * `existing`), else loads the child workflow (see `load`) and hands it to `start`, which starts
+ * `existing`), else loads the child workflow (see `load`) and hands it, with its input, to `start`, which starts
  * the run its own way (here, or queued for workers) and returns its id or why it could not.
  *
  * @since 0.1.0
@@ -89,14 +90,19 @@ export const existing = (
 export const spawner = (
   store: RunStore["Service"],
   parentRun: string,
-  start: (child: Workflow.Workflow, input: Json, node: string) => Effect.Effect<Result.Result<string, string>>
+  start: (
+    child: Workflow.Workflow,
+    input: { readonly [key: string]: Json },
+    node: string
+  ) => Effect.Effect<Result.Result<string, string>>
 ): Interpreter.Spawn =>
 ({ input, node, workflow }) =>
   Effect.gen(function*() {
     const started = yield* Effect.result(existing(store, parentRun, node))
     if (Result.isSuccess(started) && started.success !== undefined) return Result.succeed(started.success)
     const loaded = yield* load(store, workflow)
-    return Result.isFailure(loaded) ? Result.fail(loaded.failure) : yield* start(loaded.success, input, node)
+    // A `child` block's input is an object of the child's inputs (anything else: none).
+    return Result.isFailure(loaded) ? Result.fail(loaded.failure) : yield* start(loaded.success, isObject(input) ? input : {}, node)
   })
 
 /**

@@ -661,12 +661,7 @@ const executeFast = (
       }
     }
 
-    // Every write is acknowledged with the run's pause request, so a pause asked for from another
-    // process is seen at the next node boundary.
-    const journal = (entries: ReadonlyArray<JournalEntry>) =>
-      Effect.map(store.journal(runId, entries), (ack) => {
-        if (ack.pauseRequested) control.pauseRequested = true
-      })
+    const journal = Interpreter.acknowledged(store, runId, control)
 
     const flush = Effect.suspend(() => {
       const entries = buffer

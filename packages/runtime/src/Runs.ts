@@ -54,7 +54,6 @@ import * as Engine from "./Engine.ts"
 import { Handlers } from "./Handler.ts"
 import * as Child from "./Child.ts"
 import * as Compiled from "./internal/compiled.ts"
-import { isObject } from "./internal/json.ts"
 import { isFinal, type Mode, type RunEvent } from "./RunEvent.ts"
 import * as RunStatus from "./RunStatus.ts"
 import { type Child as ChildRun, type CompensationEntry, type Run, RunNotFound, RunStore, type RunStoreError, type WorkflowNotFound } from "./RunStore.ts"
@@ -358,7 +357,7 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
         Child.spawner(store, parentRun, (child, input, node) =>
           Effect.map(
             Effect.result(Effect.flatMap(
-              planFrom(child, { input: isObject(input) ? input : {} }),
+              planFrom(child, { input }),
               (prepared) => launch("full", child, prepared, { parentRun, parentNode: node })
             )),
             (launched) => Result.isSuccess(launched) ? Result.succeed(launched.success.runId) : Result.fail(`child run not started: ${launched.failure.message}`)

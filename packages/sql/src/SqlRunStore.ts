@@ -638,13 +638,17 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
     )
   })
 
+  // Not written: the run does not exist, or (fenced) it exists without the lease; told apart for the error.
+  const notWritten = (lease: Lease | undefined, runId: string) =>
+    lease === undefined
+      ? Effect.fail(new RunStore.RunNotFound({ runId }))
+      : Effect.flatMap(readRun(runId), () => Effect.die(leaseLost(lease)))
+
   const journal = (lease: Lease | undefined) => (runId: string, entries: ReadonlyArray<RunStore.JournalEntry>) =>
-    Effect.flatMap(writeJournals(runId, { lease, batch: batchOf(runId, entries) }), (ack) => {
-      if (ack !== undefined) return Effect.succeed(ack)
-      if (lease === undefined) return Effect.fail(new RunStore.RunNotFound({ runId }))
-      // Not found, or found without the lease: tell them apart for the error.
-      return Effect.flatMap(readRun(runId), () => Effect.die(leaseLost(lease)))
-    })
+    Effect.flatMap(
+      writeJournals(runId, { lease, batch: batchOf(runId, entries) }),
+      (ack) => ack !== undefined ? Effect.succeed(ack) : notWritten(lease, runId)
+    )
 
   const setDiagnostics = (lease: Lease | undefined) => (runId: string, diagnostics: Snapshot.Diagnostics, at: number) =>
     Effect.suspend(() => {
@@ -665,11 +669,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
           updated_at = ${at}
         WHERE id = ${runId} AND ${fence} RETURNING id`.pipe(
         Effect.orDie,
-        Effect.flatMap((rows) => {
-          if (rows.length === 1) return Effect.void
-          if (lease === undefined) return Effect.fail(new RunStore.RunNotFound({ runId }))
-          return Effect.flatMap(readRun(runId), () => Effect.die(leaseLost(lease)))
-        })
+        Effect.flatMap((rows) => rows.length === 1 ? Effect.void : notWritten(lease, runId))
       )
     })
 
@@ -788,12 +788,6 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       ? sql`SELECT id FROM ripple_runs WHERE id = ${runId} FOR SHARE`
       : sql`SELECT id FROM ripple_runs WHERE id = ${runId} AND lease_owner = ${lease.owner}
           AND lease_generation = ${lease.generation} FOR SHARE`
-
-  // Not written: the run does not exist, or (fenced) it exists without the lease.
-  const notWritten = (lease: Lease | undefined, runId: string) =>
-    lease === undefined
-      ? Effect.fail(new RunStore.RunNotFound({ runId }))
-      : Effect.flatMap(readRun(runId), () => Effect.die(leaseLost(lease)))
 
   const planCompensations = (lease: Lease | undefined) => (runId: string, nodes: ReadonlyArray<string>, at: number) =>
     Effect.gen(function*() {

@@ -131,14 +131,20 @@ const queue = (
 ): Effect.Effect<string, RunStore.WorkflowNotFound | SqlError, SqlRunStore | SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const { store } = yield* SqlRunStore
-    const sql = yield* SqlClient.SqlClient
     const version = yield* store.saveWorkflow(workflow)
     const at = yield* Clock.currentTimeMillis
     const run = yield* store.createRun({ version, mode: "full", input, at, ...options })
-    // Queued and announced in one statement (the notification goes out when it commits).
-    yield* sql`WITH queued AS (UPDATE ripple_runs SET queued = TRUE WHERE id = ${run.id})
-      SELECT pg_notify(${channel}, ${run.id})`
+    yield* announce(run.id)
     return run.id
+  })
+
+// Marks a run queued for the workers and notifies them, in one statement (the notification goes
+// out when it commits).
+const announce = (runId: string): Effect.Effect<void, SqlError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`WITH queued AS (UPDATE ripple_runs SET queued = TRUE WHERE id = ${runId})
+      SELECT pg_notify(${channel}, ${runId})`
   })
 
 /**
@@ -175,7 +181,6 @@ export const requeue = (
 ): Effect.Effect<RunStatus.Status, RunStore.RunStoreError | SqlError, SqlRunStore | SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const { store } = yield* SqlRunStore
-    const sql = yield* SqlClient.SqlClient
     const run = yield* store.getRun(runId)
     const at = yield* Clock.currentTimeMillis
     const pause = Object.values(run.machine.context.dormant).find((reason) => reason._tag === "Pause")
@@ -188,8 +193,7 @@ export const requeue = (
       // Refused by the machine (an approval or a signal awaits, or the run ended): nothing written.
       : { type: "RESUME" }
     const status = event === undefined ? run.status : (yield* store.transition(runId, event, at)).to
-    yield* sql`WITH queued AS (UPDATE ripple_runs SET queued = TRUE WHERE id = ${runId})
-      SELECT pg_notify(${channel}, ${runId})`
+    yield* announce(runId)
     return status
   })
 
@@ -206,9 +210,6 @@ interface Claimed {
   readonly revision: number | bigint | string
   readonly machine: RunStatus.Persisted
 }
-
-const isObject = (json: Json): json is { readonly [key: string]: Json } =>
-  typeof json === "object" && json !== null && !Array.isArray(json)
 
 const defaultOwner = () => `${Os.hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`
 
@@ -252,7 +253,7 @@ export const make = (
         Effect.gen(function*() {
           const unsupported = Engine.check(child, handlers)
           if (unsupported !== undefined) return Result.fail(`child run not started: ${unsupported.message}`)
-          const inputs = Workflow.inputsFor(child, isObject(input) ? input : {})
+          const inputs = Workflow.inputsFor(child, input)
           if (Result.isFailure(inputs)) {
             return Result.fail(`child run not started: ${new Runs.InvalidInput({ workflowId: child.id, cause: inputs.failure }).message}`)
           }

@@ -133,6 +133,17 @@ export interface Control {
   cancelOnInterrupt?: boolean
 }
 
+/**
+ * Journal writes of one execution that honour a stored pause request: every write is acknowledged
+ * with the run's request, so a pause asked for from another process is seen at the next node
+ * boundary (shared by the fast path and the scope interpreter).
+ */
+export const acknowledged = (store: RunStore["Service"], runId: string, control: Control) =>
+(entries: ReadonlyArray<JournalEntry>): Effect.Effect<void, RunNotFound> =>
+  Effect.map(store.journal(runId, entries), (ack) => {
+    if (ack.pauseRequested) control.pauseRequested = true
+  })
+
 /** Decides whether a `while` loop runs another iteration, from its resolved condition. */
 export type LoopCondition = (input: {
   readonly loop: Workflow.Loop
@@ -232,14 +243,10 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
     const outcome = setup.outcome
     let pauseBranch = false
     const now = () => clock.currentTimeMillisUnsafe()
-    // Every write is acknowledged with the run's pause request, so a pause asked for from another
-    // process is seen at the next node boundary. Completions, skips and scopes are queued (`later`)
-    // and go out with the next start, or shortly after; starts and dormancy wait for their write.
+    // Completions, skips and scopes are queued (`later`) and go out with the next start, or shortly
+    // after; starts and dormancy wait for their write.
     const writerScope = yield* Scope.make()
-    const writer = yield* JournalWriter.make<StoreError>((entries) =>
-      Effect.map(store.journal(runId, entries), (ack) => {
-        if (ack.pauseRequested) control.pauseRequested = true
-      }), writerScope)
+    const writer = yield* JournalWriter.make<StoreError>(acknowledged(store, runId, control), writerScope)
     const write = writer.write
     // Published after what is queued before it (completions are announced once durable), so events
     // keep their order.

@@ -7,11 +7,13 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Snapshot, type Workflow } from "@ripple/core"
 import { RunStatus, RunStore } from "@ripple/runtime"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
+import * as fc from "fast-check"
 
 const workflow: Workflow.Workflow = {
   id: "contract",
@@ -365,14 +367,14 @@ export const runStoreContract = <E>(name: string, layer: Layer.Layer<RunStore.Ru
       const run = yield* startRun(store)
       const other = yield* startRun(store)
       const started: RunStore.JournalEntry = { _tag: "Started", node: "start", attempt: 1, inputs: {}, fingerprints, at: 2 }
-      assert.deepStrictEqual(yield* store.journal(run.id, [started]), { pauseRequested: false })
+      assert.deepStrictEqual(yield* store.journal(run.id, [started]), { pauseRequested: false, cancelRequested: false })
       assert.isTrue(yield* store.requestPause(run.id, 5))
       // Asking again keeps the first request.
       assert.isTrue(yield* store.requestPause(run.id, 6))
       assert.strictEqual((yield* store.getRun(run.id)).pauseRequestedAt, 5)
-      assert.deepStrictEqual(yield* store.journal(run.id, [started]), { pauseRequested: true })
-      assert.deepStrictEqual(yield* store.journal(run.id, []), { pauseRequested: true })
-      assert.deepStrictEqual(yield* store.journal(other.id, [started]), { pauseRequested: false })
+      assert.deepStrictEqual(yield* store.journal(run.id, [started]), { pauseRequested: true, cancelRequested: false })
+      assert.deepStrictEqual(yield* store.journal(run.id, []), { pauseRequested: true, cancelRequested: false })
+      assert.deepStrictEqual(yield* store.journal(other.id, [started]), { pauseRequested: false, cancelRequested: false })
       assert.isUndefined((yield* store.getRun(other.id)).pauseRequestedAt)
       // Suspended (a sleeper): the request stays, for when it wakes.
       yield* store.transition(run.id, { type: "START" }, 7)
@@ -380,13 +382,13 @@ export const runStoreContract = <E>(name: string, layer: Layer.Layer<RunStore.Ru
       assert.strictEqual((yield* store.getRun(run.id)).status, "suspended")
       assert.strictEqual((yield* store.getRun(run.id)).pauseRequestedAt, 5)
       yield* store.transition(run.id, { type: "TIMER_FIRED", at: 50 }, 50)
-      assert.deepStrictEqual(yield* store.journal(run.id, [started]), { pauseRequested: true })
+      assert.deepStrictEqual(yield* store.journal(run.id, [started]), { pauseRequested: true, cancelRequested: false })
       // Settling paused consumes it; a paused run takes no request.
       yield* store.transition(run.id, { type: "BRANCH_DORMANT", branch: "no", reason: { _tag: "Pause", node: "no", reason: "paused" } }, 51)
       const paused = yield* store.getRun(run.id)
       assert.strictEqual(paused.status, "paused")
       assert.isUndefined(paused.pauseRequestedAt)
-      assert.deepStrictEqual(yield* store.journal(run.id, []), { pauseRequested: false })
+      assert.deepStrictEqual(yield* store.journal(run.id, []), { pauseRequested: false, cancelRequested: false })
       assert.isFalse(yield* store.requestPause(run.id, 52))
       assert.isUndefined((yield* store.getRun(run.id)).pauseRequestedAt)
       // Ending a run consumes a request too, and an ended run takes none.
@@ -421,6 +423,147 @@ export const runStoreContract = <E>(name: string, layer: Layer.Layer<RunStore.Ru
       const unplanned = yield* Effect.flip(store.planCompensations("no-such-run", ["a"], 1))
       assert.strictEqual(unplanned._tag, "RunNotFound")
     }))
+    test("a lease is granted to one owner until it expires or is released; each grant is the next generation", Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const run = yield* startRun(store)
+      const a = yield* store.acquire(run.id, "a", { ttlMs: 100, at: 10 })
+      assert.deepStrictEqual(a, { runId: run.id, owner: "a", generation: 1, expiresAt: 110 })
+      // Held: refused for anyone, the holder included, naming who holds it until when.
+      for (const owner of ["b", "a"]) {
+        const held = yield* Effect.flip(store.acquire(run.id, owner, { ttlMs: 100, at: 109 }))
+        assert.deepStrictEqual(held, new RunStore.LeaseHeld({ runId: run.id, owner: "a", expiresAt: 110 }))
+      }
+      // Renewed (even after its expiry, while nobody took it): held longer, with the run's requests.
+      const renewed = yield* store.renew(a, { ttlMs: 100, at: 150 })
+      assert.deepStrictEqual(renewed, { lease: { ...a, expiresAt: 250 }, ack: { pauseRequested: false, cancelRequested: false } })
+      assert.strictEqual((yield* Effect.flip(store.acquire(run.id, "b", { ttlMs: 100, at: 249 })))._tag, "LeaseHeld")
+      // Expired: the next owner gets the next generation; the stale holder can neither renew nor release it.
+      const b = yield* store.acquire(run.id, "b", { ttlMs: 100, at: 250 })
+      assert.deepStrictEqual(b, { runId: run.id, owner: "b", generation: 2, expiresAt: 350 })
+      assert.deepStrictEqual(yield* Effect.flip(store.renew(a, { ttlMs: 100, at: 251 })), new RunStore.LeaseLost({ runId: run.id, owner: "a", generation: 1 }))
+      yield* store.release(a)
+      assert.strictEqual((yield* Effect.flip(store.acquire(run.id, "c", { ttlMs: 100, at: 252 })))._tag, "LeaseHeld")
+      // Released by its holder: free at once.
+      yield* store.release(b)
+      assert.deepStrictEqual(yield* store.acquire(run.id, "c", { ttlMs: 100, at: 253 }), { runId: run.id, owner: "c", generation: 3, expiresAt: 353 })
+      assert.strictEqual((yield* Effect.flip(store.acquire("no-such-run", "a", { ttlMs: 1, at: 1 })))._tag, "RunNotFound")
+      assert.strictEqual((yield* Effect.flip(store.renew({ ...a, runId: "no-such-run" }, { ttlMs: 1, at: 1 })))._tag, "RunNotFound")
+    }))
+
+    test("a fenced store writes only while its lease is held; a stale holder's writes die with LeaseLost and write nothing", Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const run = yield* startRun(store)
+      const stale = yield* store.acquire(run.id, "a", { ttlMs: 10, at: 0 })
+      const started = (at: number): RunStore.JournalEntry => ({ _tag: "Started", node: "start", attempt: 1, inputs: {}, fingerprints, at })
+      const a = store.fenced(stale)
+      assert.deepStrictEqual(yield* a.journal(run.id, [started(1)]), { pauseRequested: false, cancelRequested: false })
+      yield* a.transition(run.id, { type: "START" }, 2)
+      const current = yield* store.acquire(run.id, "b", { ttlMs: 10, at: 10 })
+      const lost = new RunStore.LeaseLost({ runId: run.id, owner: "a", generation: 1 })
+      const before = yield* store.snapshot(run.id)
+      const refused: ReadonlyArray<readonly [string, Effect.Effect<unknown, unknown>]> = [
+        ["journal", a.journal(run.id, [started(11)])],
+        ["transition", a.transition(run.id, { type: "ALL_BRANCHES_FINISHED" }, 11)],
+        ["finish", a.finish(run.id, { type: "CANCEL" }, { messages: ["stale"] }, 11)],
+        ["setDiagnostics", a.setDiagnostics(run.id, { messages: ["stale"] }, 11)],
+        ["planCompensations", a.planCompensations(run.id, ["start"], 11)],
+        ["compensated", a.compensated(run.id, "start", { status: "completed" }, 11)]
+      ]
+      for (const [name, write] of refused) {
+        const exit = yield* Effect.exit(write)
+        assert.isTrue(Exit.isFailure(exit), name)
+        if (Exit.isFailure(exit)) assert.deepStrictEqual(Cause.squash(exit.cause), lost, name)
+      }
+      assert.deepStrictEqual(yield* store.snapshot(run.id), before)
+      assert.deepStrictEqual(yield* store.compensations(run.id), [])
+      // The current holder writes; reads through a stale fenced store still work.
+      const b = store.fenced(current)
+      yield* b.journal(run.id, [started(12)])
+      yield* b.transition(run.id, { type: "ALL_BRANCHES_FINISHED" }, 13)
+      assert.strictEqual((yield* a.getRun(run.id)).status, "completed")
+      assert.strictEqual((yield* a.snapshot(run.id)).nodes["start"]?.startedAt, 12)
+    }))
+
+    test("concurrent acquires grant at most one lease; an expired lease is taken with the next generation; stale holders cannot write", Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const owners = ["a", "b", "c", "d"]
+      const round = fc.record({
+        advance: fc.integer({ min: 0, max: 30 }),
+        ttlMs: fc.integer({ min: 1, max: 40 }),
+        contenders: fc.subarray(owners, { minLength: 1 }),
+        release: fc.boolean()
+      })
+      yield* Effect.promise(() =>
+        fc.assert(fc.asyncProperty(fc.array(round, { minLength: 1, maxLength: 8 }), (rounds) =>
+          Effect.runPromise(Effect.gen(function*() {
+            const run = yield* startRun(store)
+            let holder: RunStore.Lease | undefined
+            let generation = 0
+            let at = 0
+            const stale: Array<RunStore.Lease> = []
+            for (const r of rounds) {
+              at += r.advance
+              const results = yield* Effect.all(
+                r.contenders.map((owner) => Effect.result(store.acquire(run.id, owner, { ttlMs: r.ttlMs, at }))),
+                { concurrency: "unbounded" }
+              )
+              const granted = results.filter(Result.isSuccess).map((g) => g.success)
+              const live = holder !== undefined && holder.expiresAt > at
+              assert.strictEqual(granted.length, live ? 0 : 1)
+              for (const refused of results.filter(Result.isFailure)) {
+                assert.strictEqual(refused.failure._tag, "LeaseHeld")
+                if (refused.failure._tag === "LeaseHeld") {
+                  const winner = live ? holder! : granted[0]!
+                  assert.strictEqual(refused.failure.owner, winner.owner)
+                  assert.strictEqual(refused.failure.expiresAt, winner.expiresAt)
+                }
+              }
+              if (!live) {
+                const lease = granted[0]!
+                assert.strictEqual(lease.generation, ++generation)
+                assert.strictEqual(lease.expiresAt, at + r.ttlMs)
+                if (holder !== undefined) stale.push(holder)
+                holder = lease
+              }
+              for (const old of stale) {
+                const write = yield* Effect.exit(store.fenced(old).journal(run.id, []))
+                assert.isTrue(Exit.isFailure(write) && Cause.squash(write.cause) instanceof RunStore.LeaseLost)
+              }
+              yield* store.fenced(holder!).journal(run.id, [])
+              if (r.release) {
+                yield* store.release(holder!)
+                stale.push(holder!)
+                holder = undefined
+              }
+            }
+          }))), { numRuns: 40 })
+      )
+    }))
+
+    test("a cancel request is acknowledged by journal writes and renewals until the run ends; an ended run takes none", Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const run = yield* startRun(store)
+      const other = yield* startRun(store)
+      const lease = yield* store.acquire(run.id, "a", { ttlMs: 100, at: 1 })
+      const fenced = store.fenced(lease)
+      yield* fenced.transition(run.id, { type: "START" }, 2)
+      assert.isTrue(yield* store.requestCancel(run.id, 5))
+      assert.isTrue(yield* store.requestCancel(run.id, 6))
+      assert.strictEqual((yield* store.getRun(run.id)).cancelRequestedAt, 5)
+      assert.deepStrictEqual(yield* fenced.journal(run.id, []), { pauseRequested: false, cancelRequested: true })
+      assert.deepStrictEqual((yield* store.renew(lease, { ttlMs: 100, at: 7 })).ack, { pauseRequested: false, cancelRequested: true })
+      assert.deepStrictEqual(yield* store.journal(other.id, []), { pauseRequested: false, cancelRequested: false })
+      // Ending the run consumes it; an ended run takes none.
+      yield* fenced.finish(run.id, { type: "CANCEL" }, { messages: ["cancelled"] }, 8)
+      const cancelled = yield* store.getRun(run.id)
+      assert.strictEqual(cancelled.status, "cancelled")
+      assert.isUndefined(cancelled.cancelRequestedAt)
+      assert.isFalse(yield* store.requestCancel(run.id, 9))
+      // A cancelled run acknowledges a cancel whoever cancelled it.
+      assert.deepStrictEqual(yield* store.journal(run.id, []), { pauseRequested: false, cancelRequested: true })
+      assert.strictEqual((yield* Effect.flip(store.requestCancel("no-such-run", 1)))._tag, "RunNotFound")
+    }))
+
     test("a child run records its parent run and node; children lists them oldest first", Effect.gen(function*() {
       const store = yield* RunStore.RunStore
       const parent = yield* startRun(store)

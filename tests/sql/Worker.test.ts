@@ -106,7 +106,7 @@ for (const backend of TestDatabase.backends) {
         // A worker that died took the lease and let it expire: the live worker's execution is fenced
         // out, and the run is claimed again and resumed.
         yield* sql`UPDATE ripple_runs SET lease_owner = 'dead', lease_generation = lease_generation + 1,
-          lease_expires_at = now() - interval '1 second' WHERE id = ${runId}`
+          lease_expires_at = 0 WHERE id = ${runId}`
         yield* waitFor(settled([runId]), "the resumed run to finish")
         const snapshot = yield* store.snapshot(runId)
         assert.strictEqual(snapshot.status, "completed")
@@ -169,7 +169,7 @@ for (const backend of TestDatabase.backends) {
         const version = yield* sqlStore.store.saveWorkflow(chain("worker-fence", 2))
         const run = yield* sqlStore.store.createRun({ version, mode: "full", input: {}, at: 1 })
         yield* sql`UPDATE ripple_runs SET lease_owner = 'a', lease_generation = 1 WHERE id = ${run.id}`
-        const a = sqlStore.fenced({ runId: run.id, owner: "a", generation: 1 })
+        const a = sqlStore.fenced({ runId: run.id, owner: "a", generation: 1, expiresAt: Number.MAX_SAFE_INTEGER })
         const fingerprints = { definition: "0000000000000001" }
         yield* a.transition(run.id, { type: "START" }, 2)
         yield* a.journal(run.id, [{ _tag: "Started", node: "b0", attempt: 1, inputs: {}, fingerprints, at: 2 }])
@@ -189,11 +189,11 @@ for (const backend of TestDatabase.backends) {
         lost(yield* Effect.exit(a.planCompensations(run.id, ["b0"], 3)))
         lost(yield* Effect.exit(a.compensated(run.id, "b0", { status: "completed" }, 3)))
         assert.deepStrictEqual(yield* sqlStore.store.compensations(run.id), [])
-        const typed = yield* Effect.flip(sqlStore.markFailed({ runId: run.id, owner: "a", generation: 1 }, "stale", 3))
+        const typed = yield* Effect.flip(sqlStore.markFailed({ runId: run.id, owner: "a", generation: 1, expiresAt: Number.MAX_SAFE_INTEGER }, "stale", 3))
         assert.strictEqual(typed._tag, "LeaseLost")
         assert.deepStrictEqual(yield* sqlStore.store.snapshot(run.id), before)
         // The same generation under another owner is not the lease either.
-        const b = sqlStore.fenced({ runId: run.id, owner: "b", generation: 2 })
+        const b = sqlStore.fenced({ runId: run.id, owner: "b", generation: 2, expiresAt: Number.MAX_SAFE_INTEGER })
         yield* b.journal(run.id, [{ _tag: "Skipped", node: "b1", fingerprints, at: 4 }])
         assert.strictEqual((yield* sqlStore.store.snapshot(run.id)).nodes["b1"]?.status, "skipped")
         yield* b.planCompensations(run.id, ["b0"], 5)
@@ -215,7 +215,7 @@ for (const backend of TestDatabase.backends) {
         ])
         yield* sql`UPDATE ripple_journal SET fingerprints = '"damaged"' WHERE run_id = ${corrupt}`
         yield* sql`UPDATE ripple_runs SET lease_owner = 'dead', lease_generation = 1,
-          lease_expires_at = now() - interval '1 second' WHERE id = ${corrupt}`
+          lease_expires_at = 0 WHERE id = ${corrupt}`
         const typed = yield* Effect.flip(sqlStore.checkedSnapshot(corrupt))
         assert.strictEqual(typed._tag, "CorruptRun")
         yield* Worker.make(fast)

@@ -32,6 +32,12 @@
  *   write with whether one is pending (`JournalAck`), so the process executing a run, wherever it
  *   is, sees a pause asked for from any other process at its next node boundary without an extra
  *   round trip. A request is consumed when the run settles `paused` (or ends).
+ * - Leases (issue 13, "one owner"): whoever executes a run holds its lease, taken with `acquire`
+ *   (the one operation every execution path goes through: `Runs`, workers, child runs) and kept
+ *   with `renew`; `fenced(lease)` is the store whose every execution write (journal, machine,
+ *   diagnostics, compensation log) also requires the lease, so a process that lost it cannot
+ *   write. `requestCancel` records a cancel request; like a pause request, every journal write
+ *   (and every renewal) acknowledges it, so the executing process stops before its next block.
  *
  * @since 0.1.0
  */
@@ -75,6 +81,38 @@ export class IllegalTransition extends Data.TaggedError("IllegalTransition")<{
 }> {}
 
 /**
+ * `acquire` was refused: another owner holds the run's lease until `expiresAt` (or `owner` itself
+ * does: an owner never executes a run twice).
+ *
+ * @since 0.1.0
+ */
+export class LeaseHeld extends Data.TaggedError("LeaseHeld")<{
+  readonly runId: string
+  readonly owner: string
+  readonly expiresAt: number
+}> {
+  override get message() {
+    return `run ${this.runId} is held by ${this.owner} until ${new Date(this.expiresAt).toISOString()}`
+  }
+}
+
+/**
+ * The lease was taken by another owner (or released): the write or renewal was refused. Fenced
+ * writes die with it (the engine has no recovery for it: the execution is abandoned).
+ *
+ * @since 0.1.0
+ */
+export class LeaseLost extends Data.TaggedError("LeaseLost")<{
+  readonly runId: string
+  readonly owner: string
+  readonly generation: number
+}> {
+  override get message() {
+    return `run ${this.runId}: lease of ${this.owner} (generation ${this.generation}) was lost`
+  }
+}
+
+/**
  * Every error of the store.
  *
  * @since 0.1.0
@@ -109,16 +147,56 @@ export interface Run {
   readonly parentNode?: string | undefined
   /** When a pause was requested (`requestPause`) that the run has not settled `paused` for yet. */
   readonly pauseRequestedAt?: number | undefined
+  /** When a cancel was requested (`requestCancel`) that the run has not ended for yet. */
+  readonly cancelRequestedAt?: number | undefined
 }
 
 /**
- * What a `journal` write reports back: whether a pause was requested for the run (the engine parks
- * every node reaching its start from then on).
+ * What a `journal` write (and a lease renewal) reports back: whether a pause was requested for the
+ * run (the engine parks every node reaching its start from then on), and whether a cancel was
+ * requested or the run is cancelled already (the engine starts nothing more and ends the run
+ * `cancelled`). A fenced write is acknowledged only while its lease is held: that it returned at
+ * all says the lease was still valid when it committed.
  *
  * @since 0.1.0
  */
 export interface JournalAck {
   readonly pauseRequested: boolean
+  readonly cancelRequested: boolean
+}
+
+/**
+ * A run's lease: the process executing the run (`owner`), the generation it was granted at (a
+ * fencing token: every grant increments it, so a stale holder's writes are refused), and when it
+ * expires unless renewed (epoch ms on the clock of whoever took or renewed it).
+ *
+ * @since 0.1.0
+ */
+export interface Lease {
+  readonly runId: string
+  readonly owner: string
+  readonly generation: number
+  readonly expiresAt: number
+}
+
+/**
+ * How long a lease is taken or renewed for (`ttlMs`), from `at` (the caller's `Clock`).
+ *
+ * @since 0.1.0
+ */
+export interface LeaseTerms {
+  readonly ttlMs: number
+  readonly at: number
+}
+
+/**
+ * What `renew` returns: the lease with its new expiry and the run's requests as of the renewal.
+ *
+ * @since 0.1.0
+ */
+export interface Renewal {
+  readonly lease: Lease
+  readonly ack: JournalAck
 }
 
 /**
@@ -135,6 +213,14 @@ export const pausable: ReadonlyArray<RunStatus.Status> = ["pending", "running", 
  * @since 0.1.0
  */
 export const consumesPause: ReadonlyArray<RunStatus.Status> = ["paused", "completed", "failed", "cancelled"]
+
+/**
+ * The statuses that consume a cancel request (the execution it was meant to stop ended); a request
+ * is recorded only in any other status.
+ *
+ * @since 0.1.0
+ */
+export const consumesCancel: ReadonlyArray<RunStatus.Status> = ["completed", "failed", "cancelled"]
 
 /**
  * A child run of a run, as `RunStore.children` lists it.
@@ -304,11 +390,11 @@ export interface CompensationEntry {
 type NodeEntry = Exclude<JournalEntry, { readonly _tag: "Reused" | "Consumed" | "Scope" }>
 
 /**
- * The persistence port.
+ * The operations of the persistence port (`RunStore`'s service).
  *
  * @since 0.1.0
  */
-export class RunStore extends Context.Service<RunStore, {
+export interface Port {
   /** Stores a frozen workflow version (idempotent) and returns its version. */
   readonly saveWorkflow: (workflow: Workflow.Workflow) => Effect.Effect<string>
   /** The frozen workflow of a version, exactly as saved. */
@@ -333,6 +419,33 @@ export class RunStore extends Context.Service<RunStore, {
    * nothing written: the run is paused already or ended). Asking again keeps the first request.
    */
   readonly requestPause: (runId: string, at: number) => Effect.Effect<boolean, RunNotFound>
+  /**
+   * Asks a run to cancel, from any process: whether the request was recorded (`false`, nothing
+   * written: the run ended). The process executing the run sees it with its next journal write or
+   * lease renewal and starts no block after that; cancelling a run nobody executes is the caller's
+   * job (take the lease, then `finish` it with `CANCEL`).
+   */
+  readonly requestCancel: (runId: string, at: number) => Effect.Effect<boolean, RunNotFound>
+  /**
+   * Takes the run's lease for `owner`: the one way to become the process that executes a run. It
+   * is granted when nobody holds it or the holder's lease expired by `terms.at` (expiry is compared
+   * on the callers' clocks), with the next generation; otherwise refused with `LeaseHeld`, naming
+   * the holder and its expiry. At most one holder at a time: concurrent acquires grant one lease.
+   */
+  readonly acquire: (runId: string, owner: string, terms: LeaseTerms) => Effect.Effect<Lease, RunNotFound | LeaseHeld>
+  /**
+   * Extends a lease still held (same owner and generation, expired or not, as long as nobody took
+   * it since) to `terms.at + terms.ttlMs`, and reports the run's requests; `LeaseLost` otherwise.
+   */
+  readonly renew: (lease: Lease, terms: LeaseTerms) => Effect.Effect<Renewal, RunNotFound | LeaseLost>
+  /** Gives a lease up if it is still held (anyone may acquire the run at once); otherwise does nothing. */
+  readonly release: (lease: Lease) => Effect.Effect<void>
+  /**
+   * This store for the holder of `lease`: every write of an execution (`journal`, `transition`,
+   * `finish`, `setDiagnostics`, `planCompensations`, `compensated`) also requires that the lease is
+   * still held, and dies with `LeaseLost` otherwise, writing nothing. Reads and requests are as unfenced.
+   */
+  readonly fenced: (lease: Lease) => Port
   /** The planner's reasons for every reused node of a run. */
   readonly reasons: (runId: string) => Effect.Effect<{ readonly [node: string]: ReadonlyArray<string> }, RunNotFound>
   /** Replaces the run's diagnostics. */
@@ -383,7 +496,14 @@ export class RunStore extends Context.Service<RunStore, {
   readonly children: (runId: string) => Effect.Effect<ReadonlyArray<Child>, RunNotFound>
   /** The run's compensation log, in log order (empty: nothing was compensated). */
   readonly compensations: (runId: string) => Effect.Effect<ReadonlyArray<CompensationEntry>, RunNotFound>
-}>()("ripple/runtime/RunStore") {}
+}
+
+/**
+ * The persistence port.
+ *
+ * @since 0.1.0
+ */
+export class RunStore extends Context.Service<RunStore, Port>()("ripple/runtime/RunStore") {}
 
 /**
  * The version (content address) of a workflow.
@@ -527,6 +647,8 @@ interface MemoryRun {
   readonly pauses: Map<string, Snapshot.Pause>
   readonly deliveries: Array<Delivery>
   readonly compensations: Array<CompensationEntry>
+  /** The last lease granted (kept after a release, without a holder, so generations keep counting). */
+  lease: { readonly owner: string | undefined; readonly generation: number; readonly expiresAt: number }
 }
 
 /**
@@ -545,6 +667,17 @@ export const makeMemory: Effect.Effect<RunStore["Service"]> = Effect.sync(() => 
     const found = runs.get(runId)
     return found === undefined ? Effect.fail(new RunNotFound({ runId })) : Effect.succeed(found)
   }
+  const holds = (stored: MemoryRun, lease: Lease) => stored.lease.owner === lease.owner && stored.lease.generation === lease.generation
+  const leaseLost = (lease: Lease) => new LeaseLost({ runId: lease.runId, owner: lease.owner, generation: lease.generation })
+  // The run an execution write goes to: it must exist and, when fenced, still be held by the lease.
+  const writable = (lease: Lease | undefined) => (runId: string) =>
+    lease === undefined
+      ? find(runId)
+      : Effect.flatMap(find(runId), (stored) => holds(stored, lease) ? Effect.succeed(stored) : Effect.die(leaseLost(lease)))
+  const ackOf = (run: Run): JournalAck => ({
+    pauseRequested: run.pauseRequestedAt !== undefined,
+    cancelRequested: run.cancelRequestedAt !== undefined || run.status === "cancelled"
+  })
   const loadWorkflow = (version: string) => {
     const workflow = workflows.get(version)
     return workflow === undefined ? Effect.fail(new WorkflowNotFound({ version })) : Effect.succeed(workflow)
@@ -571,8 +704,8 @@ export const makeMemory: Effect.Effect<RunStore["Service"]> = Effect.sync(() => 
       }
     })
 
-  const transition = (runId: string, event: RunStatus.Event, at: number, diagnostics: Snapshot.Diagnostics | undefined) =>
-    Effect.flatMap(find(runId), (stored) => {
+  const transition = (lease: Lease | undefined) => (runId: string, event: RunStatus.Event, at: number, diagnostics: Snapshot.Diagnostics | undefined) =>
+    Effect.flatMap(writable(lease)(runId), (stored) => {
       const restored = RunStatus.restore(stored.run.machine)
       // The store only ever persists what the machine produced, so this is corruption: a defect.
       if (Result.isFailure(restored)) return Effect.die(restored.failure)
@@ -580,14 +713,16 @@ export const makeMemory: Effect.Effect<RunStore["Service"]> = Effect.sync(() => 
       if (Result.isFailure(applied)) return Effect.fail(applied.failure)
       const from = stored.run.status
       const machine = RunStatus.persist(applied.success)
-      const { pauseRequestedAt, ...run } = stored.run
+      const { cancelRequestedAt, pauseRequestedAt, ...run } = stored.run
       const keepsPause = pauseRequestedAt !== undefined && !consumesPause.includes(machine.status)
+      const keepsCancel = cancelRequestedAt !== undefined && !consumesCancel.includes(machine.status)
       stored.run = {
         ...run,
         status: machine.status,
         machine,
         updatedAt: at,
         ...(keepsPause ? { pauseRequestedAt } : {}),
+        ...(keepsCancel ? { cancelRequestedAt } : {}),
         ...(diagnostics === undefined ? {} : { diagnostics })
       }
       if (from !== machine.status && settledForSnapshots.includes(machine.status)) {
@@ -599,8 +734,8 @@ export const makeMemory: Effect.Effect<RunStore["Service"]> = Effect.sync(() => 
       return Effect.succeed({ from, to: machine.status })
     })
 
-  const journal = (runId: string, entries: ReadonlyArray<JournalEntry>) =>
-    Effect.map(find(runId), (stored): JournalAck => {
+  const journal = (lease: Lease | undefined) => (runId: string, entries: ReadonlyArray<JournalEntry>) =>
+    Effect.map(writable(lease)(runId), (stored): JournalAck => {
       for (const entry of entries) {
         switch (entry._tag) {
           case "Consumed": {
@@ -629,10 +764,43 @@ export const makeMemory: Effect.Effect<RunStore["Service"]> = Effect.sync(() => 
           else stored.pauses.set(entry.node, dormancy.pause)
         }
       }
-      return { pauseRequested: stored.run.pauseRequestedAt !== undefined }
+      return ackOf(stored.run)
     })
 
-  return RunStore.of({
+  const acquire = (runId: string, owner: string, terms: LeaseTerms) =>
+    Effect.flatMap(find(runId), (stored): Effect.Effect<Lease, LeaseHeld> => {
+      const held = stored.lease
+      if (held.owner !== undefined && held.expiresAt > terms.at) {
+        return Effect.fail(new LeaseHeld({ runId, owner: held.owner, expiresAt: held.expiresAt }))
+      }
+      stored.lease = { owner, generation: held.generation + 1, expiresAt: terms.at + terms.ttlMs }
+      return Effect.succeed({ runId, owner, generation: stored.lease.generation, expiresAt: stored.lease.expiresAt })
+    })
+
+  const renew = (lease: Lease, terms: LeaseTerms) =>
+    Effect.flatMap(find(lease.runId), (stored): Effect.Effect<Renewal, LeaseLost> => {
+      if (!holds(stored, lease)) return Effect.fail(leaseLost(lease))
+      stored.lease = { owner: lease.owner, generation: lease.generation, expiresAt: terms.at + terms.ttlMs }
+      return Effect.succeed({ lease: { ...lease, expiresAt: stored.lease.expiresAt }, ack: ackOf(stored.run) })
+    })
+
+  const release = (lease: Lease) =>
+    Effect.sync(() => {
+      const stored = runs.get(lease.runId)
+      if (stored !== undefined && holds(stored, lease)) stored.lease = { owner: undefined, generation: lease.generation, expiresAt: 0 }
+    })
+
+  const storeWith = (lease: Lease | undefined): Port => ({
+    requestCancel: (runId, at) =>
+      Effect.map(find(runId), (stored) => {
+        if (consumesCancel.includes(stored.run.status)) return false
+        if (stored.run.cancelRequestedAt === undefined) stored.run = { ...stored.run, cancelRequestedAt: at }
+        return true
+      }),
+    acquire,
+    renew,
+    release,
+    fenced: storeWith,
     requestPause: (runId, at) =>
       Effect.map(find(runId), (stored) => {
         if (!pausable.includes(stored.run.status)) return false
@@ -674,17 +842,18 @@ export const makeMemory: Effect.Effect<RunStore["Service"]> = Effect.sync(() => 
           parallels: new Map(),
           waits: new Map(),
           pauses: new Map(),
-          deliveries: []
+          deliveries: [],
+          lease: { owner: undefined, generation: 0, expiresAt: 0 }
         })
         return run
       }),
     getRun: (runId) => Effect.map(find(runId), (stored) => stored.run),
-    transition: (runId, event, at) => transition(runId, event, at, undefined),
-    finish: (runId, event, diagnostics, at) => transition(runId, event, at, diagnostics),
-    journal: (runId, entries) => journal(runId, entries),
+    transition: (runId, event, at) => transition(lease)(runId, event, at, undefined),
+    finish: (runId, event, diagnostics, at) => transition(lease)(runId, event, at, diagnostics),
+    journal: journal(lease),
     reasons: (runId) => Effect.map(find(runId), (stored) => Object.fromEntries(stored.reasons)),
     setDiagnostics: (runId, diagnostics, at) =>
-      Effect.map(find(runId), (stored) => {
+      Effect.map(writable(lease)(runId), (stored) => {
         stored.run = { ...stored.run, diagnostics, updatedAt: at }
       }),
     snapshot: (runId) => Effect.flatMap(find(runId), snapshotOf),
@@ -702,13 +871,13 @@ export const makeMemory: Effect.Effect<RunStore["Service"]> = Effect.sync(() => 
       }),
     deliveries: (runId) => Effect.map(find(runId), (stored) => [...stored.deliveries]),
     planCompensations: (runId, nodes, at) =>
-      Effect.map(find(runId), (stored) => {
+      Effect.map(writable(lease)(runId), (stored) => {
         for (const node of nodes) {
           if (!stored.compensations.some((c) => c.node === node)) stored.compensations.push({ node, status: "pending", error: undefined, at })
         }
       }),
     compensated: (runId, node, outcome, at) =>
-      Effect.map(find(runId), (stored) => {
+      Effect.map(writable(lease)(runId), (stored) => {
         const i = stored.compensations.findIndex((c) => c.node === node)
         const entry: CompensationEntry = { node, status: outcome.status, error: outcome.error, at }
         if (i === -1) stored.compensations.push(entry)
@@ -732,6 +901,8 @@ export const makeMemory: Effect.Effect<RunStore["Service"]> = Effect.sync(() => 
         return out
       })
   })
+
+  return RunStore.of(storeWith(undefined))
 })
 
 /**

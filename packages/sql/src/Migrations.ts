@@ -6,8 +6,8 @@
  *
  * - `ripple_workflow_versions`: frozen, content-addressed workflow versions (never updated).
  * - `ripple_runs`: one row per run with its persisted `RunStatus` machine, diagnostics columns that
- *   only move forward, and for runs queued for workers the lease (owner, expiry, generation) a
- *   `Worker` fences writes on, and a pending pause request.
+ *   only move forward, the lease (owner, expiry, generation) of whoever executes the run, which
+ *   fences its writes, and pending pause and cancel requests.
  * - `ripple_journal`: one row per (run, node): the node record of the run's snapshot.
  * - `ripple_scopes`: loop and parallel instances of a run (the snapshot's `loops` / `parallels`).
  * - `ripple_deliveries`: signals and approval decisions kept for a run until a node consumes them;
@@ -155,6 +155,16 @@ const pauseRequests = Effect.gen(function*() {
   yield* sql`ALTER TABLE ripple_runs ADD COLUMN pause_requested_at double precision`
 })
 
+// Leases on every run (issue 13): expiry on the callers' clocks (epoch ms, like every other time
+// here), so any process compares it with the `at` it passes; and cancel requests, seen by the
+// executing process with its next journal write.
+const leases = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`ALTER TABLE ripple_runs
+    ALTER COLUMN lease_expires_at TYPE double precision USING extract(epoch FROM lease_expires_at) * 1000,
+    ADD COLUMN cancel_requested_at double precision`
+})
+
 /**
  * Every migration, by id.
  *
@@ -164,7 +174,8 @@ export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.
   "1_initial": initial,
   "2_compensations": compensations,
   "3_child_runs": childRuns,
-  "4_pause_requests": pauseRequests
+  "4_pause_requests": pauseRequests,
+  "5_leases": leases
 }
 
 /**

@@ -18,12 +18,15 @@
  *   flight go out together in one statement, so many concurrent runs cost far less than a round
  *   trip per node; a caller still returns only once its own write is committed (a node's
  *   completion is durable before its dependents start).
- * - `fenced(lease)` is the same store for one run whose every write (journal, machine,
- *   diagnostics, compensation log) also requires the lease (owner, generation): a worker that lost
- *   its lease cannot write (`LeaseLost`).
- * - A pause request is a column of the run row: `requestPause` sets it, the journal statement
- *   returns it (the row is read there anyway), and the machine write that settles the run
- *   `paused` (or ends it) clears it.
+ * - Leases are columns of the run row (owner, generation, expiry in epoch ms on the callers'
+ *   clocks): `acquire` is one conditional update (concurrent acquires serialize on the row lock,
+ *   and the loser re-checks the condition on the winner's row, so one is granted). `fenced(lease)`
+ *   is the same store for one run whose every write (journal, machine, diagnostics, compensation
+ *   log) also requires the lease (owner, generation): a process that lost its lease cannot write
+ *   (`LeaseLost`).
+ * - Pause and cancel requests are columns of the run row: `requestPause` / `requestCancel` set
+ *   them, the journal statement and lease renewals return them (the row is read there anyway), and
+ *   the machine write that settles the run `paused` (a pause) or ends it clears them.
  * - SQL failures are defects of the port (the engine has no recovery for them); `Worker` and the
  *   typed operations here (`checkedSnapshot`, `atBlocks`, ...) keep them typed.
  *
@@ -48,30 +51,25 @@ import * as Migrations from "./Migrations.ts"
 type Json = Workflow.Json
 
 /**
- * A run's lease: the worker holding it and the generation it was granted at.
+ * A run's lease (`RunStore.Lease`).
  *
  * @since 0.1.0
  */
-export interface Lease {
-  readonly runId: string
-  readonly owner: string
-  readonly generation: number
-}
+export type Lease = RunStore.Lease
 
 /**
- * The lease was taken by another worker (or released): the write was refused.
+ * The lease was taken by another owner (or released): the write was refused (`RunStore.LeaseLost`).
  *
  * @since 0.1.0
  */
-export class LeaseLost extends Data.TaggedError("LeaseLost")<{
-  readonly runId: string
-  readonly owner: string
-  readonly generation: number
-}> {
-  override get message() {
-    return `run ${this.runId}: lease of ${this.owner} (generation ${this.generation}) was lost`
-  }
-}
+export const LeaseLost = RunStore.LeaseLost
+
+/**
+ * The lease was taken by another owner (or released): the write was refused (`RunStore.LeaseLost`).
+ *
+ * @since 0.1.0
+ */
+export type LeaseLost = RunStore.LeaseLost
 
 /**
  * A stored run or journal row does not decode: the run cannot be resumed.
@@ -146,6 +144,7 @@ interface RunRow {
   readonly parent_run?: string | null
   readonly parent_node?: string | null
   readonly pause_requested_at?: number | null
+  readonly cancel_requested_at?: number | null
   readonly journal_started?: Mark | null
   readonly journal_completed?: Mark | null
 }
@@ -186,13 +185,15 @@ const runOf = (row: RunRow): RunStore.Run => ({
   createdAt: Number(row.created_at),
   updatedAt: Number(row.updated_at),
   ...(row.parent_run === undefined || row.parent_run === null ? {} : { parentRun: row.parent_run, parentNode: row.parent_node ?? "" }),
-  ...(row.pause_requested_at === undefined || row.pause_requested_at === null ? {} : { pauseRequestedAt: Number(row.pause_requested_at) })
+  ...(row.pause_requested_at === undefined || row.pause_requested_at === null ? {} : { pauseRequestedAt: Number(row.pause_requested_at) }),
+  ...(row.cancel_requested_at === undefined || row.cancel_requested_at === null ? {} : { cancelRequestedAt: Number(row.cancel_requested_at) })
 })
 
 const settled: ReadonlyArray<RunStatus.Status> = ["completed", "failed"]
 
-// A Postgres text[] literal of the statuses that consume a pause request.
+// Postgres text[] literals of the statuses that consume a pause or a cancel request.
 const consumesPause = `{${RunStore.consumesPause.join(",")}}`
+const consumesCancel = `{${RunStore.consumesCancel.join(",")}}`
 
 const triggerKey = (trigger: string | undefined | null): string => (trigger === undefined || trigger === null ? "" : `=${trigger}`)
 
@@ -457,6 +458,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
             awaited_signals = ARRAY(SELECT jsonb_array_elements_text(req.signals)),
             awaited_approvals = ARRAY(SELECT jsonb_array_elements_text(req.approvals)),
             pause_requested_at = CASE WHEN req.status = ANY (${consumesPause}::text[]) THEN NULL ELSE r.pause_requested_at END,
+            cancel_requested_at = CASE WHEN req.status = ANY (${consumesCancel}::text[]) THEN NULL ELSE r.cancel_requested_at END,
             last_started_node = CASE WHEN req.d AND req.ls_at >= COALESCE(r.last_started_at, '-Infinity')
               THEN req.ls_node ELSE r.last_started_node END,
             last_started_at = CASE WHEN req.d THEN GREATEST(r.last_started_at, req.ls_at) ELSE r.last_started_at END,
@@ -587,16 +589,17 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       consumed: request.batch.consumed
     }))
     return Effect.map(
-      Effect.orDie(sql<{ readonly id: string; readonly pause: boolean }>`WITH req AS (
+      Effect.orDie(sql<{ readonly id: string; readonly pause: boolean; readonly cancel: boolean }>`WITH req AS (
         SELECT * FROM jsonb_to_recordset(${json(requests)}::jsonb) AS x(run text, owner text, gen bigint,
           rows jsonb, copies jsonb, scopes jsonb, consumed jsonb)
       ), locked AS (
-        SELECT r.id, r.pause_requested_at FROM ripple_runs r JOIN req ON req.run = r.id
+        SELECT r.id, r.pause_requested_at, r.cancel_requested_at IS NOT NULL OR r.status = 'cancelled' AS cancel
+        FROM ripple_runs r JOIN req ON req.run = r.id
         WHERE req.owner IS NULL OR (r.lease_owner = req.owner AND r.lease_generation = req.gen)
         ORDER BY r.id
         FOR SHARE OF r
       ), run AS (
-        SELECT req.*, locked.pause_requested_at FROM req JOIN locked ON locked.id = req.run
+        SELECT req.*, locked.pause_requested_at, locked.cancel FROM req JOIN locked ON locked.id = req.run
       ), incoming AS (
         SELECT run.run AS run_id, e->>'n' AS node, e->>'s' AS status, (e->>'a')::integer AS attempt, e->'i' AS inputs,
           e->'o' AS output, e->'f' AS fingerprints, e->>'d' AS decision, e->'e' AS error,
@@ -627,12 +630,12 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
         FROM run, jsonb_array_elements(run.consumed) c
         WHERE d.run_id = run.run AND d.kind = c->>'k' AND d.name = c->>'n' AND d.consumed_at IS NULL
       )
-      SELECT run AS id, pause_requested_at IS NOT NULL AS pause FROM run`),
+      SELECT run AS id, pause_requested_at IS NOT NULL AS pause, cancel FROM run`),
       (rows) => {
-        const found = new Map(rows.map((row) => [row.id, row.pause]))
+        const found = new Map(rows.map((row) => [row.id, row]))
         return batch.map(({ key }): RunStore.JournalAck | undefined => {
-          const pause = found.get(key)
-          return pause === undefined ? undefined : { pauseRequested: pause }
+          const row = found.get(key)
+          return row === undefined ? undefined : { pauseRequested: row.pause, cancelRequested: row.cancel }
         })
       }
     )
@@ -837,6 +840,80 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       return rows[0].requested === true
     })
 
+  const requestCancel = (runId: string, at: number) =>
+    Effect.gen(function*() {
+      const rows = yield* Effect.orDie(sql<{ readonly requested: boolean | null }>`WITH requested AS (
+          UPDATE ripple_runs SET cancel_requested_at = COALESCE(cancel_requested_at, ${at})
+          WHERE id = ${runId} AND NOT (status = ANY (${consumesCancel}::text[]))
+          RETURNING id
+        )
+        SELECT EXISTS (SELECT 1 FROM requested) AS requested FROM ripple_runs WHERE id = ${runId}`)
+      if (rows[0] === undefined) return yield* Effect.fail(new RunStore.RunNotFound({ runId }))
+      return rows[0].requested === true
+    })
+
+  // One conditional update: a concurrent acquire waits for this one's row lock, then re-checks the
+  // condition against the row this one wrote and grants nothing. The holder is read from the
+  // statement's snapshot, so a refusal after a race (snapshot older than the winner) reads it again.
+  const acquire = (runId: string, owner: string, terms: RunStore.LeaseTerms): Effect.Effect<Lease, RunStore.RunNotFound | RunStore.LeaseHeld> =>
+    Effect.gen(function*() {
+      const expiresAt = terms.at + terms.ttlMs
+      for (;;) {
+        const rows = yield* Effect.orDie(sql<{
+          readonly generation: number | bigint | string | null
+          readonly lease_owner: string | null
+          readonly lease_expires_at: number | null
+        }>`WITH taken AS (
+            UPDATE ripple_runs SET lease_owner = ${owner}, lease_expires_at = ${expiresAt},
+              lease_generation = lease_generation + 1
+            WHERE id = ${runId} AND (lease_owner IS NULL OR lease_expires_at <= ${terms.at})
+            RETURNING lease_generation
+          )
+          SELECT (SELECT lease_generation FROM taken) AS generation, lease_owner, lease_expires_at
+          FROM ripple_runs WHERE id = ${runId}`)
+        const row = rows[0]
+        if (row === undefined) return yield* Effect.fail(new RunStore.RunNotFound({ runId }))
+        if (row.generation !== null) return { runId, owner, generation: Number(row.generation), expiresAt }
+        if (row.lease_owner !== null && row.lease_expires_at !== null && Number(row.lease_expires_at) > terms.at) {
+          return yield* Effect.fail(new RunStore.LeaseHeld({ runId, owner: row.lease_owner, expiresAt: Number(row.lease_expires_at) }))
+        }
+      }
+    })
+
+  const renew = (lease: Lease, terms: RunStore.LeaseTerms): Effect.Effect<RunStore.Renewal, RunStore.RunNotFound | RunStore.LeaseLost> =>
+    Effect.gen(function*() {
+      const expiresAt = terms.at + terms.ttlMs
+      const rows = yield* Effect.orDie(sql<{ readonly pause: boolean; readonly cancel: boolean }>`UPDATE ripple_runs
+        SET lease_expires_at = ${expiresAt}
+        WHERE id = ${lease.runId} AND lease_owner = ${lease.owner} AND lease_generation = ${lease.generation}
+        RETURNING pause_requested_at IS NOT NULL AS pause, cancel_requested_at IS NOT NULL OR status = 'cancelled' AS cancel`)
+      const row = rows[0]
+      if (row === undefined) {
+        yield* readRun(lease.runId)
+        return yield* Effect.fail(leaseLost(lease))
+      }
+      return { lease: { ...lease, expiresAt }, ack: { pauseRequested: row.pause, cancelRequested: row.cancel } }
+    })
+
+  // Leases released while a release is in flight go out together (rows locked in id order, like
+  // every multi-row writer, so releases never deadlock with journal writes).
+  const releases = GroupCommit.make((batch: ReadonlyArray<{ readonly key: string; readonly request: Lease }>) =>
+    Effect.as(
+      Effect.orDie(sql`WITH req AS (
+          SELECT * FROM jsonb_to_recordset(${json(batch.map((b) => b.request))}::jsonb)
+            AS x("runId" text, owner text, generation bigint)
+        ), locked AS (
+          SELECT r.id FROM ripple_runs r JOIN req ON req."runId" = r.id
+          WHERE r.lease_owner = req.owner AND r.lease_generation = req.generation
+          ORDER BY r.id FOR UPDATE OF r
+        )
+        UPDATE ripple_runs r SET lease_owner = NULL, lease_expires_at = NULL FROM locked WHERE r.id = locked.id`),
+      batch.map(() => undefined)
+    ))
+  // A release that fails only leaves the lease to expire.
+  const release = (lease: Lease) =>
+    Effect.ignoreCause(releases(lease.runId, lease), { log: true, message: "releasing a lease failed" })
+
   const children = (runId: string) =>
     Effect.gen(function*() {
       const rows = yield* Effect.orDie(sql<{ readonly id: string | null; readonly parent_node: string | null; readonly status: RunStatus.Status | null }>`
@@ -865,8 +942,13 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       )
     })
 
-  const storeWith = (lease: Lease | undefined): RunStore.RunStore["Service"] =>
+  const storeWith = (lease: Lease | undefined): RunStore.Port =>
     RunStore.RunStore.of({
+      requestCancel,
+      acquire,
+      renew,
+      release,
+      fenced: storeWith,
       saveWorkflow,
       loadWorkflow,
       createRun,
@@ -907,7 +989,8 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       const machine = failed._tag === "Accepted" ? RunStatus.persist(failed.snapshot) : undefined
       const rows = yield* Effect.orDie(sql<{ readonly id: string }>`UPDATE ripple_runs SET status = 'failed',
           machine = ${json(machine)}::jsonb, revision = revision + 1, error = ${reason}, finalization = 'failed',
-          messages = messages || ${json([reason])}::jsonb, updated_at = ${at}, pause_requested_at = NULL
+          messages = messages || ${json([reason])}::jsonb, updated_at = ${at}, pause_requested_at = NULL,
+          cancel_requested_at = NULL
         WHERE id = ${lease.runId} AND lease_owner = ${lease.owner} AND lease_generation = ${lease.generation}
           AND status NOT IN ('completed', 'cancelled')
         RETURNING id`)

@@ -50,7 +50,6 @@ import type { SqlError } from "effect/sql/SqlError"
 import * as Stream from "effect/Stream"
 import * as Os from "node:os"
 import * as Database from "./Database.ts"
-import * as GroupCommit from "./internal/groupCommit.ts"
 import { CorruptRun, type Lease, LeaseLost, SqlRunStore } from "./SqlRunStore.ts"
 
 export { LeaseLost } from "./SqlRunStore.ts"
@@ -201,6 +200,7 @@ interface Claimed {
   readonly id: string
   readonly status: RunStatus.Status
   readonly lease_generation: number | bigint | string
+  readonly lease_expires_at: number
   readonly version: string
   readonly mode: RunStore.Run["mode"]
   readonly source_run: string | null
@@ -280,23 +280,8 @@ export const make = (
       yield* Effect.forEach(rows, (row) => notifyParent(row.id), { discard: true })
     })
 
-    // Leases released while a release is in flight go out together (rows locked in id order, like
-    // every multi-row writer, so releases never deadlock with journal writes).
-    const releases = GroupCommit.make((batch: ReadonlyArray<{ readonly key: string; readonly request: Lease }>) =>
-      Effect.as(
-        Effect.orDie(sql`WITH req AS (
-            SELECT * FROM jsonb_to_recordset(${JSON.stringify(batch.map((b) => b.request))}::jsonb)
-              AS x("runId" text, owner text, generation bigint)
-          ), locked AS (
-            SELECT r.id FROM ripple_runs r JOIN req ON req."runId" = r.id
-            WHERE r.lease_owner = req.owner AND r.lease_generation = req.generation
-            ORDER BY r.id FOR UPDATE OF r
-          )
-          UPDATE ripple_runs r SET lease_owner = NULL, lease_expires_at = NULL FROM locked WHERE r.id = locked.id`),
-        batch.map(() => undefined)
-      ))
     // A release that fails only leaves the lease to expire.
-    const release = (lease: Lease) => Effect.ignoreCause(releases(lease.runId, lease), { log: true, message: "releasing a lease failed" })
+    const release = (lease: Lease) => sqlStore.store.release(lease)
 
     const failWith = (lease: Lease, reason: string) =>
       Effect.flatMap(Clock.currentTimeMillis, (at) => Effect.ignore(sqlStore.markFailed(lease, reason, at)))
@@ -404,7 +389,7 @@ export const make = (
 
     const start = (claimed: Claimed) =>
       Effect.gen(function*() {
-        const lease: Lease = { runId: claimed.id, owner, generation: Number(claimed.lease_generation) }
+        const lease: Lease = { runId: claimed.id, owner, generation: Number(claimed.lease_generation), expiresAt: Number(claimed.lease_expires_at) }
         sqlStore.prime(claimed.id, claimed.revision, claimed.machine)
         const fiber = yield* execute(claimed, lease).pipe(
           // Only a child run has a parent to tell (one read fewer per run for the others).
@@ -436,23 +421,24 @@ export const make = (
         ), locked AS (
           SELECT r.id FROM ripple_runs r JOIN candidates c ON c.id = r.id
           WHERE r.queued AND r.status IN ('pending', 'running', 'suspended', 'paused')
-            AND (r.lease_owner IS NULL OR r.lease_expires_at < now())
+            AND (r.lease_owner IS NULL OR r.lease_expires_at <= ${now})
           ORDER BY c.seq LIMIT ${limit}
           FOR UPDATE OF r SKIP LOCKED
         )
         UPDATE ripple_runs r SET lease_owner = ${owner},
-          lease_expires_at = now() + ${leaseMs} * interval '1 millisecond',
+          lease_expires_at = ${now + leaseMs},
           lease_generation = r.lease_generation + 1
         FROM locked WHERE r.id = locked.id
-        RETURNING r.id, r.status, r.lease_generation, r.version, r.mode, r.source_run, r.target, r.input, r.parent_run,
+        RETURNING r.id, r.status, r.lease_generation, r.lease_expires_at, r.version, r.mode, r.source_run, r.target, r.input, r.parent_run,
           r.revision, r.machine`
 
     const heartbeat = Effect.gen(function*() {
       const held = [...executing.values()]
       if (held.length === 0) return
       // Rows locked in id order, like the journal's group commits, so the two never deadlock.
+      const now = yield* Clock.currentTimeMillis
       const rows = yield* sql<{ readonly id: string; readonly lease_generation: number | bigint | string; readonly status: RunStatus.Status }>`UPDATE ripple_runs r
-        SET lease_expires_at = now() + ${leaseMs} * interval '1 millisecond'
+        SET lease_expires_at = ${now + leaseMs}
         FROM (SELECT id FROM ripple_runs WHERE lease_owner = ${owner} AND ${sql.in("id", held.map((h) => h.lease.runId))}
           ORDER BY id FOR UPDATE) held
         WHERE r.id = held.id

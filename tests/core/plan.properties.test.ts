@@ -23,11 +23,20 @@ const branchesOf = (plan: Plan.Plan) =>
   )
 
 /** Deep copy with every object's keys in reverse order. */
-const reverseKeys = (json: unknown): unknown => {
-  if (Array.isArray(json)) return json.map(reverseKeys)
-  if (typeof json !== "object" || json === null) return json
-  return Object.fromEntries(Object.keys(json).reverse().map((k) => [k, reverseKeys((json as Record<string, unknown>)[k])]))
-}
+// Reverses the keys of the workflow's structure, not of the values it holds: params, variables,
+// items and conditions reach handlers as they are written, key order included.
+const reverseKeys = (json: object): object =>
+  Object.fromEntries(Object.keys(json).reverse().map((k) => [k, (json as Record<string, unknown>)[k]]))
+
+const reverseStructure = (w: Workflow.Workflow): Workflow.Workflow => ({
+  ...reverseKeys({
+    ...w,
+    blocks: w.blocks.map(reverseKeys),
+    edges: w.edges.map(reverseKeys),
+    loops: (w.loops ?? []).map(reverseKeys),
+    parallels: (w.parallels ?? []).map(reverseKeys)
+  })
+}) as Workflow.Workflow
 
 const shuffled = <A>(values: ReadonlyArray<A>, seed: number): Array<A> => {
   const out = [...values]
@@ -84,13 +93,13 @@ describe("Plan.runFrom properties", () => {
         const prior = Model.execute(s.before, { seed: s.seed ?? 0, input: Laws.inputFor(s.before) })
         const plan = planOf(s.after, prior.snapshot, s.target)
         const shuffle = (w: Workflow.Workflow) =>
-          reverseKeys({
+          reverseStructure({
             ...w,
             blocks: shuffled(w.blocks, seed),
             edges: shuffled(w.edges, seed + 1),
             loops: shuffled(w.loops ?? [], seed + 2),
             parallels: shuffled(w.parallels ?? [], seed + 3)
-          }) as Workflow.Workflow
+          })
         const snapshot = { ...prior.snapshot, workflow: shuffle(prior.snapshot.workflow) }
         const other = planOf(shuffle(s.after), snapshot, s.target)
         assert.deepStrictEqual(sorted(other.rerun), sorted(plan.rerun))

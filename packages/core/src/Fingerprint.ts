@@ -4,8 +4,14 @@
  *
  * **Details**
  *
+ * - `hash` covers a value's JSON text exactly as `JSON.stringify` writes it, object key order
+ *   included: a handler can observe key order (`Object.keys`, `JSON.stringify`), so two values that
+ *   differ only in key order are different inputs and outputs to the planner's diff and to early
+ *   cutoff, which must compare exactly what downstream blocks can observe. Every store keeps key
+ *   order (DESIGN.md, "Values round-trip"), so a stored fingerprint matches its stored value.
  * - `canonical` sorts object keys (UTF-16 code-unit order) and emits no whitespace, so two values
- *   that are equal as JSON have the same canonical string whatever their key order.
+ *   that are equal as JSON have the same canonical string whatever their key order: what the
+ *   built-ins render, so that they never leak key order into an output.
  * - `hash` is not cryptographic: it detects changes between runs, it does not defend against an
  *   adversary choosing colliding definitions.
  * - Definition fingerprints cover what changes behaviour and nothing else: a block's type, params,
@@ -116,13 +122,13 @@ class Hasher {
     this.text("\"")
   }
 
-  /** Feeds `canonical(json)`. */
+  /** Feeds `JSON.stringify(json)` of a JSON value (keys in their own order). */
   json(json: Json): void {
     if (typeof json === "string") return this.quoted(json)
     if (typeof json === "number") return this.text(Number.isFinite(json) ? String(json) : "null")
     if (typeof json === "boolean") return this.text(json ? "true" : "false")
     if (json === null || typeof json !== "object") {
-      // As in `canonical`, where a non-JSON leaf (undefined, a function) concatenates as "undefined".
+      // A non-JSON leaf (undefined, a function) feeds "undefined", as `canonical` concatenates it.
       return this.text(String(JSON.stringify(json)))
     }
     if (Array.isArray(json)) {
@@ -133,7 +139,7 @@ class Hasher {
       }
       return this.text("]")
     }
-    const keys = sortedKeys(json)
+    const keys = Object.keys(json)
     const record = json as { readonly [key: string]: Json }
     this.text("{")
     for (let k = 0; k < keys.length; k++) {
@@ -166,12 +172,11 @@ const hex = (n: number): string =>
   byteHex[n >>> 24]! + byteHex[(n >>> 16) & 255]! + byteHex[(n >>> 8) & 255]! + byteHex[n & 255]!
 
 /**
- * The fingerprint of any JSON value: the hash of its canonical text.
+ * The fingerprint of any JSON value: the hash of its JSON text, object key order included.
  *
  * @since 0.1.0
  */
 export const hash = (json: Json): string => {
-  // A top-level non-JSON value keeps the behaviour of hashing `canonical`'s result.
   if (json === null || typeof json !== "object") return hashString(canonical(json))
   const hasher = new Hasher()
   hasher.json(json)
@@ -179,12 +184,13 @@ export const hash = (json: Json): string => {
 }
 
 /**
- * The definition fingerprint of a block: type, params, volatile and retry (not its name).
+ * The definition fingerprint of a block: type, params (key order included, as a handler sees them),
+ * volatile and retry (not its name).
  *
  * @since 0.1.0
  */
 export const ofBlock = (block: Block): string => {
-  // Hashes the canonical text of { node, type, params, volatile, retry } (keys in sorted order).
+  // Hashes the JSON text of { node, params, retry, type, volatile } (fields in this fixed order).
   const hasher = new Hasher()
   hasher.text("{\"node\":\"block\",\"params\":")
   hasher.json(block.params ?? {})
@@ -213,15 +219,17 @@ const loopOnly = (container: Loop | Parallel): boolean =>
  * @since 0.1.0
  */
 export const ofContainer = (definition: Loop | Parallel, container?: "loop" | "parallel"): string =>
+  // Fields in sorted order: the text (and so the hash) is the one earlier versions, which sorted
+  // every object's keys, persisted.
   hash({
-    node: container ?? (loopOnly(definition) ? "loop" : "parallel"),
-    kind: definition.kind,
+    body: [...definition.body].sort(),
+    concurrency: ("concurrency" in definition ? definition.concurrency : undefined) ?? null,
+    condition: ("condition" in definition ? definition.condition : undefined) ?? null,
     count: definition.count ?? null,
     items: definition.items ?? null,
-    condition: ("condition" in definition ? definition.condition : undefined) ?? null,
+    kind: definition.kind,
     maxIterations: ("maxIterations" in definition ? definition.maxIterations : undefined) ?? null,
-    concurrency: ("concurrency" in definition ? definition.concurrency : undefined) ?? null,
-    body: [...definition.body].sort()
+    node: container ?? (loopOnly(definition) ? "loop" : "parallel")
   })
 
 /**

@@ -1172,7 +1172,10 @@ const sameBlock = (a: Workflow.Block, b: Workflow.Block): boolean =>
   jsonEqual(a.params ?? {}, b.params ?? {}) &&
   jsonEqual((a.retry ?? null) as Json, (b.retry ?? null) as Json)
 
-/** Structural JSON equality, independent of key order (what equal canonical forms mean). */
+/**
+ * JSON equality, object key order included (what equal `Fingerprint.hash` texts mean): a handler
+ * sees params and variables as written, so reordered keys are a change.
+ */
 const jsonEqual = (a: Json, b: Json): boolean => {
   if (a === b) return true
   if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false
@@ -1184,12 +1187,12 @@ const jsonEqual = (a: Json, b: Json): boolean => {
   if (Array.isArray(b)) return false
   const x = a as Record<string, Json>
   const y = b as Record<string, Json>
-  let count = 0
-  for (const k in x) {
-    count++
-    const other = y[k]
-    if (other === undefined || !jsonEqual(x[k]!, other)) return false
+  const keys = Object.keys(x)
+  const others = Object.keys(y)
+  if (keys.length !== others.length) return false
+  for (let k = 0; k < keys.length; k++) {
+    const key = keys[k]!
+    if (key !== others[k] || !jsonEqual(x[key]!, y[key]!)) return false
   }
-  for (const _ in y) count--
-  return count === 0
+  return true
 }

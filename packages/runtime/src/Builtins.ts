@@ -6,7 +6,9 @@
  * - `value` — `{ value }`; output: `value`.
  * - `template` — `{ template: "Hi {{name}}", values: { name: ... } }`; output: the string with every
  *   `{{key}}` (spaces allowed inside the braces) replaced by `values[key]` (strings as they are,
- *   other JSON values as JSON). A placeholder without a value fails the block.
+ *   other JSON values as canonical JSON, `Fingerprint.canonical`: object keys sorted, no
+ *   whitespace, so the text never depends on the key order a value was built in). A placeholder
+ *   without a value fails the block.
  * - `condition` — `{ left, op, right }`, `op` one of `eq neq lt lte gt gte contains exists`;
  *   output: the boolean, decision `"true"` / `"false"`. `eq` / `neq` compare JSON structurally;
  *   ordering ops need two numbers or two strings; `contains` tests a substring, an array element
@@ -30,6 +32,7 @@
  *
  * @since 0.1.0
  */
+import { Fingerprint } from "@ripple/core"
 import * as Effect from "effect/Effect"
 import * as BlockError from "./BlockError.ts"
 import type { Handler, HandlerContext, Json } from "./Handler.ts"
@@ -78,7 +81,7 @@ export const template: Handler = (ctx) => {
       return ""
     }
     const v = values[key]!
-    return typeof v === "string" ? v : JSON.stringify(v)
+    return typeof v === "string" ? v : Fingerprint.canonical(v)
   })
   return missing === undefined ? Effect.succeed(out) : invalid(ctx, `no value for placeholder {{${missing}}}`)
 }

@@ -28,7 +28,8 @@
  *   `Options.loopCondition`), at most `maxIterations`; iterations run one after the other. Parallels
  *   run one branch per item or `count` branches, at most `concurrency` at once. A container's
  *   output is the array of its iterations/branches, each the record `{ <exit id>: output }` of the
- *   body's exit blocks that completed; `loop.index` / `loop.item` / `parallel.*` read the innermost
+ *   body's exit blocks that completed, keys in the UTF-16 order of the ids whatever order the blocks
+ *   finished in (JavaScript lists integer-like keys first, ascending); `loop.index` / `loop.item` / `parallel.*` read the innermost
  *   enclosing container. A loop the plan resets restarts from iteration 0; a parallel reset branch
  *   by branch re-runs only those branches and reuses the others.
  * - `approval` blocks pause their branch (`paused`, reason: their `reason` param) until

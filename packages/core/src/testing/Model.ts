@@ -17,7 +17,7 @@
  * - Loops run `count` iterations, one per `items` element, or (`while`) until the hash of the
  *   resolved `condition` says stop, bounded by `maxIterations`. Parallels run one branch per item
  *   or `count` branches. A container's output is the array of its iterations/branches, each the
- *   record `{ <exit id>: output }` of the body's exit nodes that completed.
+ *   record `{ <exit id>: output }` of the body's exit nodes that completed, keys in id order.
  *
  * Built by hand because it is the executable specification of the run semantics, not a library
  * concern.
@@ -387,7 +387,7 @@ export const execute = (workflow: Workflow.Workflow, options: Options = {}, repl
     }
     const exits = (s.members.get(id) ?? []).filter((member) =>
       !(s.outgoing.get(member) ?? []).some((edge) => s.parent.get(edge.target) === id)
-    )
+    ).sort()
     const outputs: Array<Json> = []
     const partial = replay?.branches.get(id)
     const priorScope = prior?.parallels[scopeKey]

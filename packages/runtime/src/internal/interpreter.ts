@@ -27,7 +27,7 @@ import type { Mode, RunEvent } from "../RunEvent.ts"
 import type * as RunStatus from "../RunStatus.ts"
 import type { IllegalTransition, JournalEntry, RunNotFound, RunStore } from "../RunStore.ts"
 import { attempts, errorOf, NodeContext, outputFingerprint } from "./attempt.ts"
-import { equals, isObject } from "./json.ts"
+import { isObject } from "./json.ts"
 import * as JournalWriter from "./journalWriter.ts"
 
 type Json = Workflow.Json
@@ -49,7 +49,11 @@ interface Shape {
   readonly incoming: ReadonlyMap<string, ReadonlyArray<Workflow.Edge>>
   /** Enclosing containers of every id, outer to inner. */
   readonly chain: ReadonlyMap<string, ReadonlyArray<string>>
-  /** Members of a container with no edge to another member: what an iteration's output records. */
+  /**
+   * Members of a container with no edge to another member, by id (UTF-16 order): what an
+   * iteration's output records, in this one key order whatever order they finished in, so a reused
+   * body member and a re-run one give the same record.
+   */
   readonly exits: ReadonlyMap<string, ReadonlyArray<string>>
   readonly errorEdge: ReadonlySet<string>
 }
@@ -95,7 +99,7 @@ const shapeOf = (workflow: Workflow.Workflow): Shape => {
   const members = new Map<string, ReadonlyArray<string>>()
   for (const [scope, list] of byScope) members.set(scope, ordered(list, incoming))
   const exits = new Map<string, ReadonlyArray<string>>()
-  for (const id of containers.keys()) exits.set(id, (members.get(id) ?? []).filter((m) => !hasOutgoingInScope.has(m)))
+  for (const id of containers.keys()) exits.set(id, (members.get(id) ?? []).filter((m) => !hasOutgoingInScope.has(m)).sort())
   const shape: Shape = { blocks, definitions, containers, members, incoming, chain, exits, errorEdge }
   shapes.set(workflow, shape)
   return shape
@@ -436,7 +440,8 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
         const start = source?.nodes[keyOf(NodeId.start(frame.containers[d]!), frame.path.slice(0, d))]
         const items = isObject(start?.inputs) ? start.inputs["items"] : undefined
         const before = Array.isArray(items) ? items[frame.path[d]!] : undefined
-        if (before === undefined || !equals(before, item)) return false
+        // Key order included: the handler sees the item as it is.
+        if (before === undefined || Fingerprint.hash(before) !== Fingerprint.hash(item)) return false
       }
       return true
     }

@@ -6,7 +6,10 @@ type Json = Workflow.Json
 export const isObject = (json: Json | undefined): json is { readonly [key: string]: Json } =>
   typeof json === "object" && json !== null && !Array.isArray(json)
 
-/** Structural equality of JSON values (object key order ignored). */
+/**
+ * Structural equality of JSON values, object key order ignored: what built-ins compare (`eq`,
+ * `contains`, router routes), which never observe key order.
+ */
 export const equals = (a: Json, b: Json): boolean => {
   if (a === b) return true
   if (Array.isArray(a)) {

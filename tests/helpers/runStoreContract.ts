@@ -14,6 +14,9 @@ import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as fc from "fast-check"
+import { storableJson } from "../arbitraries/json.ts"
+
+type Json = Workflow.Json
 
 const workflow: Workflow.Workflow = {
   id: "contract",
@@ -582,6 +585,49 @@ export const runStoreContract = <E>(name: string, layer: Layer.Layer<RunStore.Ru
       assert.deepStrictEqual(yield* store.children(first.id), [])
       const missing = yield* Effect.flip(store.children("no-such-run"))
       assert.strictEqual(missing._tag, "RunNotFound")
+    }))
+
+    // DESIGN.md, "Values round-trip": compared as JSON text, so key order counts. A number reads
+    // back as the double `JSON.stringify` wrote (-0 as 0: its text is "0" on every store).
+    test("values read back as written, key order included: run input, node inputs and output, copies, scopes, payloads", Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const version = yield* store.saveWorkflow(workflow)
+      const same = (read: Json | undefined, written: Json, what: string) =>
+        assert.strictEqual(JSON.stringify(read), JSON.stringify(written), what)
+      const roundTrip = (value: Json) =>
+        Effect.gen(function*() {
+          const input = { n: value }
+          const run = yield* store.createRun({ version, mode: "full", input, at: 1 })
+          same((yield* store.getRun(run.id)).input, input, "run input")
+          yield* store.journal(run.id, [
+            {
+              _tag: "Completed",
+              node: "yes",
+              attempt: 1,
+              inputs: { value },
+              output: value,
+              decision: undefined,
+              fingerprints: { ...fingerprints, output: "0000000000000003" },
+              startedAt: 1,
+              at: 2
+            },
+            { _tag: "Scope", scope: "each", scopeOf: { _tag: "loop", loop: { iterations: 1, items: [value], outputs: [{ yes: value }], done: true } } }
+          ])
+          assert.isTrue(yield* store.deliver(run.id, { kind: "signal", name: "go", payload: value, at: 3 }))
+          const snapshot = yield* store.snapshot(run.id)
+          same(snapshot.input, input, "snapshot input")
+          same(snapshot.nodes["yes"]?.inputs, { value }, "node inputs")
+          same(snapshot.nodes["yes"]?.output, value, "node output")
+          same(snapshot.loops["each"] as unknown as Json, { iterations: 1, items: [value], outputs: [{ yes: value }], done: true }, "loop scope")
+          same((yield* store.deliveries(run.id))[0]?.payload, value, "signal payload")
+          // A reused record copied from the run that produced it.
+          const copy = yield* store.createRun({ version, mode: "run-from", sourceRun: run.id, input, at: 4 })
+          yield* store.journal(copy.id, [{ _tag: "Reused", node: "yes", from: run.id, record: snapshot.nodes["yes"]!, reasons: ["unchanged"] }])
+          same((yield* store.snapshot(copy.id)).nodes["yes"]?.output, value, "copied output")
+        })
+      yield* Effect.promise(() =>
+        fc.assert(fc.asyncProperty(storableJson, (value) => Effect.runPromise(roundTrip(value))), { numRuns: 100 })
+      )
     }))
   })
 }

@@ -14,6 +14,10 @@
  *   at most one kept per (run, kind, name), so delivering twice is idempotent.
  * - `ripple_latest`: the latest finished run per (workflow, trigger).
  *
+ * Columns holding user values (a workflow's definition, run input, node inputs and output, loop and
+ * parallel scopes, delivery payloads) are `json`, not `jsonb`: `json` keeps the text as written,
+ * object key order included, where `jsonb` would reorder keys.
+ *
  * Every query of `SqlRunStore` and `Worker` has an index: primary keys for lookups by id, and the
  * partial indexes below for claiming, waking and dashboards.
  *
@@ -165,6 +169,19 @@ const leases = Effect.gen(function*() {
     ADD COLUMN cancel_requested_at double precision`
 })
 
+// Values read back exactly as written (DESIGN.md, "Values round-trip"): `jsonb` reorders object
+// keys, `json` keeps the text. Only columns holding user values change; rows written before keep
+// the key order `jsonb` gave them.
+const exactJson = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`ALTER TABLE ripple_workflow_versions ALTER COLUMN definition TYPE json USING definition::json`
+  yield* sql`ALTER TABLE ripple_runs ALTER COLUMN input TYPE json USING input::json`
+  yield* sql`ALTER TABLE ripple_journal ALTER COLUMN inputs TYPE json USING inputs::json,
+    ALTER COLUMN output TYPE json USING output::json`
+  yield* sql`ALTER TABLE ripple_scopes ALTER COLUMN value TYPE json USING value::json`
+  yield* sql`ALTER TABLE ripple_deliveries ALTER COLUMN payload TYPE json USING payload::json`
+})
+
 /**
  * Every migration, by id.
  *
@@ -175,7 +192,8 @@ export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.
   "2_compensations": compensations,
   "3_child_runs": childRuns,
   "4_pause_requests": pauseRequests,
-  "5_leases": leases
+  "5_leases": leases,
+  "6_exact_json": exactJson
 }
 
 /**

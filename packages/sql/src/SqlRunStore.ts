@@ -27,6 +27,10 @@
  * - Pause and cancel requests are columns of the run row: `requestPause` / `requestCancel` set
  *   them, the journal statement and lease renewals return them (the row is read there anyway), and
  *   the machine write that settles the run `paused` (a pause) or ends it clears them.
+ * - Values keep their JSON text (DESIGN.md, "Values round-trip"): user values travel inside the
+ *   batched `jsonb` parameters as JSON *strings* (a `jsonb` string is kept as is, a `jsonb` object
+ *   would have its keys reordered), are cast to the `json` columns that keep the text, and are read
+ *   back the same way (`json_object_agg`, or a string parsed here).
  * - SQL failures are defects of the port (the engine has no recovery for them); `Worker` and the
  *   typed operations here (`checkedSnapshot`, `atBlocks`, ...) keep them typed.
  *
@@ -200,10 +204,11 @@ const triggerKey = (trigger: string | undefined | null): string => (trigger === 
 const newId = (): string => globalThis.crypto.randomUUID()
 
 // A node record as one jsonb object, absent fields left out (a SQL NULL column is an absent field;
-// a jsonb `null` output is a present null).
+// a json `null` output is a present null). Inputs and output are their JSON text (`recordOfRow`
+// parses them), so their key order survives the jsonb record.
 const recordSql = `jsonb_build_object('status', j.status, 'fingerprints', j.fingerprints, 'attempt', j.attempt)
-  || CASE WHEN j.inputs IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('inputs', j.inputs) END
-  || CASE WHEN j.output IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('output', j.output) END
+  || CASE WHEN j.inputs IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('inputs', j.inputs::text) END
+  || CASE WHEN j.output IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('output', j.output::text) END
   || CASE WHEN j.started_at IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('startedAt', j.started_at) END
   || CASE WHEN j.finished_at IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('finishedAt', j.finished_at) END
   || CASE WHEN j.decision IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('decision', j.decision) END
@@ -220,12 +225,12 @@ const journalMarks = `(SELECT jsonb_build_object('node', j.node, 'at', j.started
     ORDER BY j.finished_at DESC, j.written DESC LIMIT 1) AS journal_completed`
 
 interface Batch {
-  /** Rows written from records: JSON objects with short keys, absent fields left out. */
+  /** Rows written from records: JSON objects with short keys, absent fields left out, inputs and output as JSON text. */
   readonly rows: Array<Record<string, unknown>>
   /** Reused nodes copied from the source run's rows. */
   readonly copies: Array<{ readonly n: string; readonly s: string; readonly r: ReadonlyArray<string> }>
-  /** Loop and parallel instances. */
-  readonly scopes: Array<{ readonly s: string; readonly k: "loop" | "parallel"; readonly v: unknown }>
+  /** Loop and parallel instances (`v`: the scope's JSON text). */
+  readonly scopes: Array<{ readonly s: string; readonly k: "loop" | "parallel"; readonly v: string }>
   /** Deliveries consumed, one per entry. */
   readonly consumed: Array<{ readonly k: RunStore.DeliveryKind; readonly n: string }>
 }
@@ -237,8 +242,8 @@ const rowOf = (
   dormancy: unknown
 ) => {
   const row: Record<string, unknown> = { n: node, s: record.status, a: record.attempt, f: record.fingerprints }
-  if (record.inputs !== undefined) row.i = record.inputs
-  if (Object.hasOwn(record, "output")) row.o = record.output
+  if (record.inputs !== undefined) row.i = JSON.stringify(record.inputs)
+  if (Object.hasOwn(record, "output")) row.o = JSON.stringify(record.output)
   if (record.startedAt !== undefined) row.sa = record.startedAt
   if (record.finishedAt !== undefined) row.fa = record.finishedAt
   if (record.decision !== undefined) row.d = record.decision
@@ -264,7 +269,7 @@ const batchOf = (runId: string, entries: ReadonlyArray<RunStore.JournalEntry>): 
         scopes.set(entry.scope, {
           s: entry.scope,
           k: entry.scopeOf._tag,
-          v: entry.scopeOf._tag === "loop" ? entry.scopeOf.loop : entry.scopeOf.parallel
+          v: JSON.stringify(entry.scopeOf._tag === "loop" ? entry.scopeOf.loop : entry.scopeOf.parallel)
         })
         break
       default:
@@ -302,6 +307,26 @@ const batchOf = (runId: string, entries: ReadonlyArray<RunStore.JournalEntry>): 
   return { rows, copies, scopes: [...scopes.values()], consumed }
 }
 
+/** Node records as `recordSql` reads them: inputs and output are JSON text. */
+type StoredNodes = {
+  readonly [node: string]: Omit<Snapshot.NodeRecord, "inputs" | "output"> & { readonly inputs?: string; readonly output?: string }
+}
+
+// The node records, inputs and output parsed from their JSON text.
+const nodesOf = (rows: StoredNodes | null): Record<string, Snapshot.NodeRecord> => {
+  const nodes: Record<string, Snapshot.NodeRecord> = {}
+  if (rows === null) return nodes
+  for (const node in rows) {
+    const record = rows[node]!
+    nodes[node] = {
+      ...record,
+      ...(record.inputs === undefined ? {} : { inputs: JSON.parse(record.inputs) as Json }),
+      ...(record.output === undefined ? {} : { output: JSON.parse(record.output) as Json })
+    }
+  }
+  return nodes
+}
+
 const errorOfMachine = (machine: RunStatus.Persisted): string | null =>
   machine.context.error ?? machine.context.failures.at(-1)?.error ?? null
 
@@ -322,7 +347,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       const version = RunStore.versionOf(workflow)
       if (workflows.has(version)) return Effect.succeed(version)
       return sql`INSERT INTO ripple_workflow_versions (version, workflow_id, definition)
-        VALUES (${version}, ${workflow.id}, ${json(workflow)}::jsonb) ON CONFLICT (version) DO NOTHING`.pipe(
+        VALUES (${version}, ${workflow.id}, ${json(workflow)}::json) ON CONFLICT (version) DO NOTHING`.pipe(
         Effect.tap(() => Effect.sync(() => workflows.set(version, workflow))),
         Effect.as(version),
         Effect.orDie
@@ -372,9 +397,9 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       Effect.orDie(sql<RunRow>`INSERT INTO ripple_runs
         (id, workflow_id, version, mode, source_run, target, trigger, input, status, machine, created_at, updated_at,
           parent_run, parent_node)
-        SELECT id, workflow_id, version, mode, source_run, target, trigger, input, status, machine, at, at, parent_run, parent_node
+        SELECT id, workflow_id, version, mode, source_run, target, trigger, input::json, status, machine, at, at, parent_run, parent_node
         FROM jsonb_to_recordset(${json(batch.map((b, ord) => ({ ...b.request, ord })))}::jsonb) AS x(id text, workflow_id text, version text,
-          mode text, source_run text, target text, trigger text, input jsonb, status text, machine jsonb, at double precision,
+          mode text, source_run text, target text, trigger text, input text, status text, machine jsonb, at double precision,
           parent_run text, parent_node text, ord integer)
         ORDER BY ord
         RETURNING *`),
@@ -397,7 +422,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
         source_run: input.sourceRun ?? null,
         target: input.target ?? null,
         trigger: input.trigger ?? null,
-        input: input.input,
+        input: json(input.input),
         status: machine.status,
         machine,
         at: input.at,
@@ -601,8 +626,8 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       ), run AS (
         SELECT req.*, locked.pause_requested_at, locked.cancel FROM req JOIN locked ON locked.id = req.run
       ), incoming AS (
-        SELECT run.run AS run_id, e->>'n' AS node, e->>'s' AS status, (e->>'a')::integer AS attempt, e->'i' AS inputs,
-          e->'o' AS output, e->'f' AS fingerprints, e->>'d' AS decision, e->'e' AS error,
+        SELECT run.run AS run_id, e->>'n' AS node, e->>'s' AS status, (e->>'a')::integer AS attempt, (e->>'i')::json AS inputs,
+          (e->>'o')::json AS output, e->'f' AS fingerprints, e->>'d' AS decision, e->'e' AS error,
           (e->>'sa')::double precision AS started_at, (e->>'fa')::double precision AS finished_at,
           e->>'rf' AS reused_from, e->'r' AS reasons, e->'w' AS dormancy, o AS ord
         FROM run, jsonb_array_elements(run.rows) WITH ORDINALITY AS x(e, o)
@@ -623,7 +648,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
           dormancy = excluded.dormancy, written = excluded.written
       ), scoped AS (
         INSERT INTO ripple_scopes (run_id, scope, kind, value)
-        SELECT run.run, c->>'s', c->>'k', c->'v' FROM run, jsonb_array_elements(run.scopes) c
+        SELECT run.run, c->>'s', c->>'k', (c->>'v')::json FROM run, jsonb_array_elements(run.scopes) c
         ON CONFLICT (run_id, scope) DO UPDATE SET kind = excluded.kind, value = excluded.value
       ), consumed AS (
         UPDATE ripple_deliveries d SET consumed_at = now()
@@ -677,7 +702,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
     })
 
   interface SnapshotRow extends RunRow {
-    readonly nodes: { readonly [node: string]: Snapshot.NodeRecord } | null
+    readonly nodes: StoredNodes | null
     readonly dormancies: ReadonlyArray<{ readonly wait?: Snapshot.Wait; readonly pause?: Snapshot.Pause }> | null
     readonly loops: { readonly [scope: string]: Snapshot.LoopScope } | null
     readonly parallels: { readonly [scope: string]: Snapshot.ParallelScope } | null
@@ -689,8 +714,8 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
           (SELECT jsonb_object_agg(j.node, ${sql.literal(recordSql)}) FROM ripple_journal j WHERE j.run_id = r.id) AS nodes,
           (SELECT jsonb_agg(j.dormancy ORDER BY j.written) FROM ripple_journal j
             WHERE j.run_id = r.id AND j.dormancy IS NOT NULL) AS dormancies,
-          (SELECT jsonb_object_agg(s.scope, s.value) FROM ripple_scopes s WHERE s.run_id = r.id AND s.kind = 'loop') AS loops,
-          (SELECT jsonb_object_agg(s.scope, s.value) FROM ripple_scopes s WHERE s.run_id = r.id AND s.kind = 'parallel') AS parallels
+          (SELECT json_object_agg(s.scope, s.value) FROM ripple_scopes s WHERE s.run_id = r.id AND s.kind = 'loop') AS loops,
+          (SELECT json_object_agg(s.scope, s.value) FROM ripple_scopes s WHERE s.run_id = r.id AND s.kind = 'parallel') AS parallels
           , ${sql.literal(journalMarks)}
         FROM ripple_runs r WHERE r.id = ${runId}`)
       const row = rows[0]
@@ -706,7 +731,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       ...(row.trigger === null ? {} : { trigger: row.trigger }),
       input: row.input,
       status: row.status,
-      nodes: row.nodes ?? {},
+      nodes: nodesOf(row.nodes),
       loops: row.loops ?? {},
       parallels: row.parallels ?? {},
       pending: [],
@@ -747,7 +772,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
           SELECT id FROM ripple_runs WHERE id = ${runId}
         ), kept AS (
           INSERT INTO ripple_deliveries (run_id, kind, name, payload, at)
-          SELECT id, ${delivery.kind}, ${delivery.name}, ${json(delivery.payload)}::jsonb, ${delivery.at} FROM run
+          SELECT id, ${delivery.kind}, ${delivery.name}, ${json(delivery.payload)}::json, ${delivery.at} FROM run
           ON CONFLICT (run_id, kind, name) WHERE consumed_at IS NULL DO NOTHING
           RETURNING seq
         )

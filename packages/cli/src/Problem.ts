@@ -111,6 +111,11 @@ export const fromRunsError = (file: string, error: Runs.RunsError): Problem => {
         `${file}: ${error.message} (at ${pathOf(error.path)})`,
         "use a built-in type (trigger, value, template, condition, router, response, fail, approval, wait, sleep, child) or export a handler for it from an ES module workflow"
       )
+    case "StoreUnavailable":
+      return badInput(
+        `the database failed ${error.operation} (${error.reason._tag}${error.reason.code === undefined ? "" : ` ${error.reason.code}`}): ${error.reason.message}`,
+        "check that the database is reachable; a run that was executing is left running: continue it with `ripple resume <run>`"
+      )
   }
 }
 

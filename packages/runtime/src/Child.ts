@@ -24,7 +24,7 @@ import * as Compiled from "./internal/compiled.ts"
 import { isObject } from "./internal/json.ts"
 import * as Interpreter from "./internal/interpreter.ts"
 import * as RunStatus from "./RunStatus.ts"
-import type { RunNotFound, RunStore, WorkflowNotFound } from "./RunStore.ts"
+import type { RunNotFound, RunStore, StoreUnavailable, WorkflowNotFound } from "./RunStore.ts"
 
 type Json = Workflow.Json
 
@@ -74,7 +74,7 @@ export const existing = (
   store: RunStore["Service"],
   parentRun: string,
   node: string
-): Effect.Effect<string | undefined, RunNotFound> =>
+): Effect.Effect<string | undefined, RunNotFound | StoreUnavailable> =>
   Effect.map(
     store.children(parentRun),
     (children) => children.find((c) => c.node === node && c.status !== "failed" && c.status !== "cancelled")?.runId
@@ -114,7 +114,7 @@ export const spawner = (
 export const deliverToParent = (
   store: RunStore["Service"],
   runId: string
-): Effect.Effect<string | undefined, RunNotFound | WorkflowNotFound> =>
+): Effect.Effect<string | undefined, RunNotFound | WorkflowNotFound | StoreUnavailable> =>
   Effect.gen(function*() {
     const run = yield* store.getRun(runId)
     if (run.parentRun === undefined || !ended.includes(run.status)) return undefined

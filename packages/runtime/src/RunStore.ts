@@ -38,16 +38,23 @@
  *   diagnostics, compensation log) also requires the lease, so a process that lost it cannot
  *   write. `requestCancel` records a cancel request; like a pause request, every journal write
  *   (and every renewal) acknowledges it, so the executing process stops before its next block.
+ * - Store faults (issue 13): every operation may fail with `StoreUnavailable`, whose reason
+ *   (serialization failure, deadlock, connection lost, admin shutdown, database busy, or any other
+ *   failure) says whether running it again may succeed. A store retries the retryable ones itself
+ *   (`retry` under `RetryPolicy`, on the effect `Clock`); an execution that still gets one stops
+ *   and leaves its run resumable. The memory store never fails.
  *
  * @since 0.1.0
  */
 import { Fingerprint, Snapshot, Workflow } from "@ripple/core"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
+import * as Schedule from "effect/Schedule"
 import type { Mode } from "./RunEvent.ts"
 import * as RunStatus from "./RunStatus.ts"
 
@@ -79,6 +86,183 @@ export class IllegalTransition extends Data.TaggedError("IllegalTransition")<{
   readonly event: RunStatus.EventType
   readonly reason: RunStatus.Rejection | "not-allowed"
 }> {}
+
+/** What every reason of `StoreUnavailable` carries: the driver's message, SQLSTATE and original error. */
+interface ReasonFields {
+  readonly message: string
+  /** The SQLSTATE (or driver code) the database reported, when it reported one. */
+  readonly code?: string | undefined
+  readonly cause?: unknown
+}
+
+/**
+ * The transaction lost a serialization conflict (SQLSTATE 40001): it was rolled back, and running
+ * it again may succeed.
+ *
+ * @since 0.1.0
+ */
+export class SerializationFailure extends Data.TaggedError("SerializationFailure")<ReasonFields> {
+  /** Whether running the transaction again may succeed. */
+  get isRetryable(): boolean {
+    return true
+  }
+}
+
+/**
+ * The transaction was chosen as a deadlock victim (SQLSTATE 40P01) and rolled back.
+ *
+ * @since 0.1.0
+ */
+export class Deadlock extends Data.TaggedError("Deadlock")<ReasonFields> {
+  /** Whether running the transaction again may succeed. */
+  get isRetryable(): boolean {
+    return true
+  }
+}
+
+/**
+ * The connection failed (SQLSTATE class 08, or the socket closed). A write in flight may or may not
+ * have committed: only a write that is safe to apply twice may be sent again.
+ *
+ * @since 0.1.0
+ */
+export class ConnectionLost extends Data.TaggedError("ConnectionLost")<ReasonFields> {
+  /** Whether running the transaction again may succeed. */
+  get isRetryable(): boolean {
+    return true
+  }
+}
+
+/**
+ * The server is shutting down or restarting (SQLSTATE 57P01, 57P02, 57P03): the statement was
+ * aborted, and a new connection may succeed once the server is back.
+ *
+ * @since 0.1.0
+ */
+export class AdminShutdown extends Data.TaggedError("AdminShutdown")<ReasonFields> {
+  /** Whether running the transaction again may succeed. */
+  get isRetryable(): boolean {
+    return true
+  }
+}
+
+/**
+ * The database is busy: a lock was not available (55P03), too many connections (53300), or
+ * embedded PGlite's filesystem reported `EBUSY`.
+ *
+ * @since 0.1.0
+ */
+export class DatabaseBusy extends Data.TaggedError("DatabaseBusy")<ReasonFields> {
+  /** Whether running the transaction again may succeed. */
+  get isRetryable(): boolean {
+    return true
+  }
+}
+
+/**
+ * Any other failure of the database (a constraint, a syntax error, a missing table, ...): running
+ * it again would fail the same way.
+ *
+ * @since 0.1.0
+ */
+export class StoreFailure extends Data.TaggedError("StoreFailure")<ReasonFields> {
+  /** Whether running the transaction again may succeed. */
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
+ * Why the store could not be reached or refused a transaction.
+ *
+ * @since 0.1.0
+ */
+export type StoreUnavailableReason =
+  | SerializationFailure
+  | Deadlock
+  | ConnectionLost
+  | AdminShutdown
+  | DatabaseBusy
+  | StoreFailure
+
+/**
+ * The store failed an operation for a reason of the database, not of the run: the run's state is
+ * what the store held before the operation (or, for `ConnectionLost`, possibly after it).
+ *
+ * **Details**
+ *
+ * Retryable reasons are retried by the store (`retry`, with `RetryPolicy`); an execution that still
+ * gets this error stops and leaves its run resumable (`running`), never `failed`: a run fails only
+ * because of its blocks.
+ *
+ * @since 0.1.0
+ */
+export class StoreUnavailable extends Data.TaggedError("StoreUnavailable")<{
+  readonly reason: StoreUnavailableReason
+  /** The store operation that failed (`journal`, `transition`, ...). */
+  readonly operation: string
+}> {
+  override get message(): string {
+    return `store unavailable (${this.reason._tag}${this.reason.code === undefined ? "" : ` ${this.reason.code}`}) in ${this.operation}: ${this.reason.message}`
+  }
+
+  /** Whether running the operation again may succeed. */
+  get isRetryable(): boolean {
+    return this.reason.isRetryable
+  }
+}
+
+/**
+ * Whether a value is a `StoreUnavailable`.
+ *
+ * @since 0.1.0
+ */
+export const isStoreUnavailable = (u: unknown): u is StoreUnavailable => u instanceof StoreUnavailable
+
+/**
+ * How a store retries a retryable `StoreUnavailable`: exponential backoff from 20 ms, doubling,
+ * each delay capped at 1 s and jittered (×0.8 to ×1.2), at most 8 retries (about 3.5 s in all),
+ * slept on the effect `Clock`.
+ *
+ * @since 0.1.0
+ */
+export const defaultRetryPolicy: Schedule.Schedule<unknown, StoreUnavailable> = Schedule.exponential("20 millis").pipe(
+  Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.seconds(1)))),
+  Schedule.jittered,
+  Schedule.upTo({ times: 8 })
+)
+
+/**
+ * The retry policy stores read when they are built (default `defaultRetryPolicy`); tests provide a
+ * shorter one.
+ *
+ * @since 0.1.0
+ */
+export const RetryPolicy = Context.Reference<Schedule.Schedule<unknown, StoreUnavailable>>("ripple/runtime/RunStore/RetryPolicy", {
+  defaultValue: () => defaultRetryPolicy
+})
+
+/**
+ * Runs one store transaction, running it again on a retryable `StoreUnavailable` under `policy`;
+ * other errors, and the last one when the policy gives up, are returned as they are.
+ *
+ * **Gotchas**
+ *
+ * `effect` must be a whole transaction: what a failed attempt wrote was rolled back. After
+ * `ConnectionLost` the attempt may have committed, so it is sent again only when `replayable`
+ * (applying it twice leaves what applying it once does).
+ *
+ * @since 0.1.0
+ */
+export const retry = <A, E, R>(
+  effect: Effect.Effect<A, E | StoreUnavailable, R>,
+  options: { readonly policy: Schedule.Schedule<unknown, StoreUnavailable>; readonly replayable: boolean }
+): Effect.Effect<A, E | StoreUnavailable, R> =>
+  Effect.retry(effect, {
+    schedule: options.policy as Schedule.Schedule<unknown, E | StoreUnavailable>,
+    while: (error) =>
+      isStoreUnavailable(error) && error.isRetryable && (options.replayable || error.reason._tag !== "ConnectionLost")
+  })
 
 /**
  * `acquire` was refused: another owner holds the run's lease until `expiresAt` (or `owner` itself
@@ -117,7 +301,7 @@ export class LeaseLost extends Data.TaggedError("LeaseLost")<{
  *
  * @since 0.1.0
  */
-export type RunStoreError = RunNotFound | WorkflowNotFound | IllegalTransition
+export type RunStoreError = RunNotFound | WorkflowNotFound | IllegalTransition | StoreUnavailable
 
 /**
  * A stored run.
@@ -396,48 +580,48 @@ type NodeEntry = Exclude<JournalEntry, { readonly _tag: "Reused" | "Consumed" | 
  */
 export interface Port {
   /** Stores a frozen workflow version (idempotent) and returns its version. */
-  readonly saveWorkflow: (workflow: Workflow.Workflow) => Effect.Effect<string>
+  readonly saveWorkflow: (workflow: Workflow.Workflow) => Effect.Effect<string, StoreUnavailable>
   /** The frozen workflow of a version, exactly as saved. */
-  readonly loadWorkflow: (version: string) => Effect.Effect<Workflow.Workflow, WorkflowNotFound>
+  readonly loadWorkflow: (version: string) => Effect.Effect<Workflow.Workflow, WorkflowNotFound | StoreUnavailable>
   /** Creates a `pending` run of a saved workflow version and returns it with its new id. */
-  readonly createRun: (run: NewRun) => Effect.Effect<Run, WorkflowNotFound>
+  readonly createRun: (run: NewRun) => Effect.Effect<Run, WorkflowNotFound | StoreUnavailable>
   /** A run as last written (status, persisted machine, diagnostics, ...). */
-  readonly getRun: (runId: string) => Effect.Effect<Run, RunNotFound>
+  readonly getRun: (runId: string) => Effect.Effect<Run, RunNotFound | StoreUnavailable>
   /** Offers a `RunStatus` event; returns the status before and after. */
   readonly transition: (
     runId: string,
     event: RunStatus.Event,
     at: number
-  ) => Effect.Effect<{ readonly from: RunStatus.Status; readonly to: RunStatus.Status }, RunNotFound | IllegalTransition>
+  ) => Effect.Effect<{ readonly from: RunStatus.Status; readonly to: RunStatus.Status }, RunNotFound | IllegalTransition | StoreUnavailable>
   /** Applies a batch of node writes in order, atomically; acknowledges with the run's pause request. */
   readonly journal: (
     runId: string,
     entries: ReadonlyArray<JournalEntry>
-  ) => Effect.Effect<JournalAck, RunNotFound>
+  ) => Effect.Effect<JournalAck, RunNotFound | StoreUnavailable>
   /**
    * Asks a `pausable` run to pause, from any process: whether the request was recorded (`false`,
    * nothing written: the run is paused already or ended). Asking again keeps the first request.
    */
-  readonly requestPause: (runId: string, at: number) => Effect.Effect<boolean, RunNotFound>
+  readonly requestPause: (runId: string, at: number) => Effect.Effect<boolean, RunNotFound | StoreUnavailable>
   /**
    * Asks a run to cancel, from any process: whether the request was recorded (`false`, nothing
    * written: the run ended). The process executing the run sees it with its next journal write or
    * lease renewal and starts no block after that; cancelling a run nobody executes is the caller's
    * job (take the lease, then `finish` it with `CANCEL`).
    */
-  readonly requestCancel: (runId: string, at: number) => Effect.Effect<boolean, RunNotFound>
+  readonly requestCancel: (runId: string, at: number) => Effect.Effect<boolean, RunNotFound | StoreUnavailable>
   /**
    * Takes the run's lease for `owner`: the one way to become the process that executes a run. It
    * is granted when nobody holds it or the holder's lease expired by `terms.at` (expiry is compared
    * on the callers' clocks), with the next generation; otherwise refused with `LeaseHeld`, naming
    * the holder and its expiry. At most one holder at a time: concurrent acquires grant one lease.
    */
-  readonly acquire: (runId: string, owner: string, terms: LeaseTerms) => Effect.Effect<Lease, RunNotFound | LeaseHeld>
+  readonly acquire: (runId: string, owner: string, terms: LeaseTerms) => Effect.Effect<Lease, RunNotFound | LeaseHeld | StoreUnavailable>
   /**
    * Extends a lease still held (same owner and generation, expired or not, as long as nobody took
    * it since) to `terms.at + terms.ttlMs`, and reports the run's requests; `LeaseLost` otherwise.
    */
-  readonly renew: (lease: Lease, terms: LeaseTerms) => Effect.Effect<Renewal, RunNotFound | LeaseLost>
+  readonly renew: (lease: Lease, terms: LeaseTerms) => Effect.Effect<Renewal, RunNotFound | LeaseLost | StoreUnavailable>
   /** Gives a lease up if it is still held (anyone may acquire the run at once); otherwise does nothing. */
   readonly release: (lease: Lease) => Effect.Effect<void>
   /**
@@ -447,9 +631,9 @@ export interface Port {
    */
   readonly fenced: (lease: Lease) => Port
   /** The planner's reasons for every reused node of a run. */
-  readonly reasons: (runId: string) => Effect.Effect<{ readonly [node: string]: ReadonlyArray<string> }, RunNotFound>
+  readonly reasons: (runId: string) => Effect.Effect<{ readonly [node: string]: ReadonlyArray<string> }, RunNotFound | StoreUnavailable>
   /** Replaces the run's diagnostics. */
-  readonly setDiagnostics: (runId: string, diagnostics: Snapshot.Diagnostics, at: number) => Effect.Effect<void, RunNotFound>
+  readonly setDiagnostics: (runId: string, diagnostics: Snapshot.Diagnostics, at: number) => Effect.Effect<void, RunNotFound | StoreUnavailable>
   /**
    * Offers the event that ends an execution and writes the run's diagnostics with it, in one write:
    * `setDiagnostics` then `transition`, with nothing written if the machine refuses the event (a
@@ -460,9 +644,9 @@ export interface Port {
     event: RunStatus.Event,
     diagnostics: Snapshot.Diagnostics,
     at: number
-  ) => Effect.Effect<{ readonly from: RunStatus.Status; readonly to: RunStatus.Status }, RunNotFound | IllegalTransition>
+  ) => Effect.Effect<{ readonly from: RunStatus.Status; readonly to: RunStatus.Status }, RunNotFound | IllegalTransition | StoreUnavailable>
   /** The run's snapshot: frozen workflow, input, status, node records, diagnostics. */
-  readonly snapshot: (runId: string) => Effect.Effect<Snapshot.Snapshot, RunNotFound | WorkflowNotFound>
+  readonly snapshot: (runId: string) => Effect.Effect<Snapshot.Snapshot, RunNotFound | WorkflowNotFound | StoreUnavailable>
   /**
    * The snapshot of the most recently created run of `workflowId` started by `trigger` (`undefined`:
    * runs that named no trigger) that finished, as `completed` or `failed`.
@@ -470,32 +654,32 @@ export interface Port {
   readonly latestSnapshot: (
     workflowId: string,
     trigger?: string | undefined
-  ) => Effect.Effect<Option.Option<Snapshot.Snapshot>, WorkflowNotFound>
+  ) => Effect.Effect<Option.Option<Snapshot.Snapshot>, WorkflowNotFound | StoreUnavailable>
   /**
    * Keeps a delivery for a run unless an unconsumed one of the same kind and name is kept already
    * (then nothing changes): whether it was kept. Checking that a run awaits it is the caller's job.
    */
-  readonly deliver: (runId: string, delivery: Delivery) => Effect.Effect<boolean, RunNotFound>
+  readonly deliver: (runId: string, delivery: Delivery) => Effect.Effect<boolean, RunNotFound | StoreUnavailable>
   /** The unconsumed deliveries of a run, oldest first. */
-  readonly deliveries: (runId: string) => Effect.Effect<ReadonlyArray<Delivery>, RunNotFound>
+  readonly deliveries: (runId: string) => Effect.Effect<ReadonlyArray<Delivery>, RunNotFound | StoreUnavailable>
   /**
    * Suspended or paused runs that can leave that status now: a sleeper due at `now`, or an
    * awaited signal / approval kept (`RunStatus.suspension` of the stored machine against `deliveries`).
    */
-  readonly wakeable: (now: number) => Effect.Effect<ReadonlyArray<Wakeable>>
+  readonly wakeable: (now: number) => Effect.Effect<ReadonlyArray<Wakeable>, StoreUnavailable>
   /** Appends `nodes` (in this order) to the run's compensation log as `pending`; nodes already logged are left as they are. */
-  readonly planCompensations: (runId: string, nodes: ReadonlyArray<string>, at: number) => Effect.Effect<void, RunNotFound>
+  readonly planCompensations: (runId: string, nodes: ReadonlyArray<string>, at: number) => Effect.Effect<void, RunNotFound | StoreUnavailable>
   /** Records how a logged compensation ended. */
   readonly compensated: (
     runId: string,
     node: string,
     outcome: { readonly status: "completed" | "failed"; readonly error?: string | undefined },
     at: number
-  ) => Effect.Effect<void, RunNotFound>
+  ) => Effect.Effect<void, RunNotFound | StoreUnavailable>
   /** The child runs a run started (`child` blocks), oldest first. */
-  readonly children: (runId: string) => Effect.Effect<ReadonlyArray<Child>, RunNotFound>
+  readonly children: (runId: string) => Effect.Effect<ReadonlyArray<Child>, RunNotFound | StoreUnavailable>
   /** The run's compensation log, in log order (empty: nothing was compensated). */
-  readonly compensations: (runId: string) => Effect.Effect<ReadonlyArray<CompensationEntry>, RunNotFound>
+  readonly compensations: (runId: string) => Effect.Effect<ReadonlyArray<CompensationEntry>, RunNotFound | StoreUnavailable>
 }
 
 /**

@@ -56,7 +56,7 @@ import * as Child from "./Child.ts"
 import * as Compiled from "./internal/compiled.ts"
 import { isFinal, type Mode, type RunEvent } from "./RunEvent.ts"
 import * as RunStatus from "./RunStatus.ts"
-import { type Child as ChildRun, type CompensationEntry, type Run, RunNotFound, RunStore, type RunStoreError, type WorkflowNotFound } from "./RunStore.ts"
+import { type Child as ChildRun, type CompensationEntry, type Run, RunNotFound, RunStore, type RunStoreError, type StoreUnavailable, type WorkflowNotFound } from "./RunStore.ts"
 
 type Json = Workflow.Json
 
@@ -107,7 +107,14 @@ export class PlanFailed extends Data.TaggedError("PlanFailed")<{
  *
  * @since 0.1.0
  */
-export type RunsError = InvalidWorkflow | InvalidInput | PlanFailed | Engine.EngineError | RunNotFound | WorkflowNotFound
+export type RunsError =
+  | InvalidWorkflow
+  | InvalidInput
+  | PlanFailed
+  | Engine.EngineError
+  | RunNotFound
+  | WorkflowNotFound
+  | StoreUnavailable
 
 /**
  * A stored run with what it is dormant on (`RunStatus.suspension` of its machine): dormant
@@ -165,7 +172,7 @@ export class Runs extends Context.Service<Runs, {
     options?: Partial<RunFromOptions>
   ) => Effect.Effect<Plan.Plan, RunsError>
   /** The stored run and what it is dormant on. */
-  readonly status: (runId: string) => Effect.Effect<RunInfo, RunNotFound>
+  readonly status: (runId: string) => Effect.Effect<RunInfo, RunNotFound | StoreUnavailable>
   /** Waits until the run stops executing (finished, or dormant) and returns its status. */
   readonly wait: (runId: string) => Effect.Effect<RunStatus.Status, RunStoreError>
   /**

@@ -31,8 +31,12 @@
  *   batched `jsonb` parameters as JSON *strings* (a `jsonb` string is kept as is, a `jsonb` object
  *   would have its keys reordered), are cast to the `json` columns that keep the text, and are read
  *   back the same way (`json_object_agg`, or a string parsed here).
- * - SQL failures are defects of the port (the engine has no recovery for them); `Worker` and the
- *   typed operations here (`checkedSnapshot`, `atBlocks`, ...) keep them typed.
+ * - Every statement is its own transaction and goes through one place that turns a `SqlError` into
+ *   `RunStore.StoreUnavailable` (reason by SQLSTATE) and retries the retryable ones with backoff
+ *   on the effect `Clock` (`RunStore.RetryPolicy`, read when the store is built). After a lost
+ *   connection a statement is sent again only if applying it twice is harmless: journal rows and
+ *   scopes are upserts, a machine write already applied is recognised, a run insert returns the
+ *   row it made; a write that consumes a delivery, `deliver` and `markFailed` are not sent again.
  *
  * @since 0.1.0
  */
@@ -49,6 +53,7 @@ import type { MigrationError } from "effect/sql/Migrator"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import * as Database from "./Database.ts"
+import { storeUnavailable } from "./internal/errors.ts"
 import * as GroupCommit from "./internal/groupCommit.ts"
 import * as Migrations from "./Migrations.ts"
 
@@ -102,7 +107,7 @@ export class SqlRunStore extends Context.Service<SqlRunStore, {
   /** The run's snapshot, decoded and checked: a row that does not decode is `CorruptRun`. */
   readonly checkedSnapshot: (
     runId: string
-  ) => Effect.Effect<Snapshot.Snapshot, RunStore.RunNotFound | RunStore.WorkflowNotFound | CorruptRun>
+  ) => Effect.Effect<Snapshot.Snapshot, RunStore.RunNotFound | RunStore.WorkflowNotFound | RunStore.StoreUnavailable | CorruptRun>
   /**
    * Offers several events to a leased run and writes the outcome once (all accepted, or nothing
    * written); a lost lease dies with `LeaseLost`.
@@ -111,9 +116,9 @@ export class SqlRunStore extends Context.Service<SqlRunStore, {
     lease: Lease,
     events: ReadonlyArray<RunStatus.Event>,
     at: number
-  ) => Effect.Effect<{ readonly from: RunStatus.Status; readonly to: RunStatus.Status }, RunStore.RunNotFound | RunStore.IllegalTransition>
+  ) => Effect.Effect<{ readonly from: RunStatus.Status; readonly to: RunStatus.Status }, RunStore.RunNotFound | RunStore.IllegalTransition | RunStore.StoreUnavailable>
   /** Marks a run failed with `reason`, whatever its stored machine holds (a corrupt run included), unless it is terminal. */
-  readonly markFailed: (lease: Lease, reason: string, at: number) => Effect.Effect<void, LeaseLost>
+  readonly markFailed: (lease: Lease, reason: string, at: number) => Effect.Effect<void, LeaseLost | RunStore.StoreUnavailable>
   /**
    * Tells the store a run's machine as just read by the caller (a worker's claim returns it), so
    * the run's first transition needs no read of its own. A stale one only costs a re-read.
@@ -337,6 +342,15 @@ const errorOfMachine = (machine: RunStatus.Persisted): string | null =>
  */
 export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlClient> = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
+  const policy = yield* RunStore.RetryPolicy
+  // Every statement of the store goes through here, the one place it retries: each is its own
+  // implicit transaction, so an attempt that failed wrote nothing (or, after a lost connection,
+  // possibly everything: `replayable` says whether sending it again is then safe).
+  const transact = <A>(operation: string, statement: Effect.Effect<A, SqlError>, replayable = true) =>
+    RunStore.retry(
+      Effect.mapError(statement, (error) => storeUnavailable(error, operation)),
+      { policy, replayable }
+    )
   // Versions are immutable: once read, a version never needs reading again.
   const workflows = new Map<string, Workflow.Workflow>()
 
@@ -346,21 +360,25 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
     Effect.suspend(() => {
       const version = RunStore.versionOf(workflow)
       if (workflows.has(version)) return Effect.succeed(version)
-      return sql`INSERT INTO ripple_workflow_versions (version, workflow_id, definition)
-        VALUES (${version}, ${workflow.id}, ${json(workflow)}::json) ON CONFLICT (version) DO NOTHING`.pipe(
+      return transact(
+        "saveWorkflow",
+        sql`INSERT INTO ripple_workflow_versions (version, workflow_id, definition)
+        VALUES (${version}, ${workflow.id}, ${json(workflow)}::json) ON CONFLICT (version) DO NOTHING`
+      ).pipe(
         Effect.tap(() => Effect.sync(() => workflows.set(version, workflow))),
-        Effect.as(version),
-        Effect.orDie
+        Effect.as(version)
       )
     })
 
-  const loadWorkflow = (version: string): Effect.Effect<Workflow.Workflow, RunStore.WorkflowNotFound> =>
+  const loadWorkflow = (version: string): Effect.Effect<Workflow.Workflow, RunStore.WorkflowNotFound | RunStore.StoreUnavailable> =>
     Effect.suspend(() => {
       const cached = workflows.get(version)
       if (cached !== undefined) return Effect.succeed(cached)
-      return sql<{ readonly definition: Workflow.Workflow }>`SELECT definition FROM ripple_workflow_versions WHERE version = ${version}`
+      return transact(
+        "loadWorkflow",
+        sql<{ readonly definition: Workflow.Workflow }>`SELECT definition FROM ripple_workflow_versions WHERE version = ${version}`
+      )
         .pipe(
-          Effect.orDie,
           Effect.flatMap((rows) => {
             const row = rows[0]
             if (row === undefined) return Effect.fail(new RunStore.WorkflowNotFound({ version }))
@@ -381,7 +399,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
 
   const readRun = (runId: string) =>
     Effect.flatMap(
-      Effect.orDie(sql<RunRow>`SELECT r.*, ${sql.literal(journalMarks)} FROM ripple_runs r WHERE r.id = ${runId}`),
+      transact("getRun", sql<RunRow>`SELECT r.*, ${sql.literal(journalMarks)} FROM ripple_runs r WHERE r.id = ${runId}`),
       (rows) => {
         const row = rows[0]
         if (row === undefined) return Effect.fail(new RunStore.RunNotFound({ runId }))
@@ -391,10 +409,11 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
     )
 
   // Runs created while an insert is in flight go out together in the next one (group commit), in
-  // the order they were created (their `seq`, which workers claim by).
+  // the order they were created (their `seq`, which workers claim by). Ids are fresh, so a conflict
+  // is this insert sent again after a lost connection: the row it wrote is returned as it is now.
   const insertRuns = GroupCommit.make((batch: ReadonlyArray<{ readonly key: string; readonly request: Record<string, unknown> }>) =>
     Effect.map(
-      Effect.orDie(sql<RunRow>`INSERT INTO ripple_runs
+      transact("createRun", sql<RunRow>`INSERT INTO ripple_runs
         (id, workflow_id, version, mode, source_run, target, trigger, input, status, machine, created_at, updated_at,
           parent_run, parent_node)
         SELECT id, workflow_id, version, mode, source_run, target, trigger, input::json, status, machine, at, at, parent_run, parent_node
@@ -402,6 +421,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
           mode text, source_run text, target text, trigger text, input text, status text, machine jsonb, at double precision,
           parent_run text, parent_node text, ord integer)
         ORDER BY ord
+        ON CONFLICT (id) DO UPDATE SET id = excluded.id
         RETURNING *`),
       (rows) => {
         const byId = new Map(rows.map((row) => [row.id, row]))
@@ -429,7 +449,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
         parent_run: input.parentRun ?? null,
         parent_node: input.parentRun === undefined ? null : input.parentNode ?? ""
       })
-      remember(row.id, row.revision, machine)
+      remember(row.id, row.revision, row.machine)
       return runOf(row)
     })
 
@@ -446,7 +466,9 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
   // Accepted machines of many runs, each written if its row still has the revision it was computed
   // from (and the lease, when fenced). Rows are locked in id order (as every multi-row writer
   // here), and a run settling completed or failed becomes the latest of its (workflow, trigger) in
-  // the same statement: per (workflow, trigger) only the batch's latest-created run competes.
+  // the same statement: per (workflow, trigger) only the batch's latest-created run competes. A row
+  // already one revision on with exactly the machine requested is this write sent again after a
+  // lost connection (its first attempt committed): it counts as written, not as a lost race.
   const writeMachines = GroupCommit.make((batch: ReadonlyArray<{ readonly key: string; readonly request: MachineWrite }>) => {
     const requests = batch.map(({ key, request }) => ({
       id: key,
@@ -470,7 +492,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       msgs: request.diagnostics?.messages ?? null
     }))
     return Effect.map(
-      Effect.orDie(sql<{ readonly id: string }>`WITH req AS (
+      transact("transition", sql<{ readonly id: string }>`WITH req AS (
           SELECT * FROM jsonb_to_recordset(${json(requests)}::jsonb) AS x(id text, revision bigint, owner text, gen bigint,
             status text, machine jsonb, error text, wake_at double precision, signals jsonb, approvals jsonb,
             at double precision, latest boolean, d boolean, ls_node text, ls_at double precision, lc_node text,
@@ -505,8 +527,12 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
           ON CONFLICT (workflow_id, trigger_key) DO UPDATE SET run_id = excluded.run_id, created_at = excluded.created_at,
             seq = excluded.seq
           WHERE (ripple_latest.created_at, ripple_latest.seq) <= (excluded.created_at, excluded.seq)
+        ), replayed AS (
+          SELECT r.id FROM ripple_runs r JOIN req ON req.id = r.id
+          WHERE r.revision = req.revision + 1 AND r.machine = req.machine
+            AND (req.owner IS NULL OR (r.lease_owner = req.owner AND r.lease_generation = req.gen))
         )
-        SELECT id FROM updated`),
+        SELECT id FROM updated UNION ALL SELECT id FROM replayed`),
       (rows) => {
         const written = new Set(rows.map((row) => row.id))
         return batch.map(({ key }) => written.has(key))
@@ -550,7 +576,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
     events: ReadonlyArray<RunStatus.Event>,
     at: number,
     diagnostics?: Snapshot.Diagnostics
-  ): Effect.Effect<{ readonly from: RunStatus.Status; readonly to: RunStatus.Status }, RunStore.RunNotFound | RunStore.IllegalTransition> =>
+  ): Effect.Effect<{ readonly from: RunStatus.Status; readonly to: RunStatus.Status }, RunStore.RunNotFound | RunStore.IllegalTransition | RunStore.StoreUnavailable> =>
     Effect.gen(function*() {
       // Compare-and-set: a concurrent writer (or a stale cache) makes the update miss, and the
       // events are offered again to the machine as stored.
@@ -591,7 +617,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
 
   const isCurrent = (runId: string, revision: string) =>
     Effect.map(
-      Effect.orDie(sql<{ readonly revision: RunRow["revision"] }>`SELECT revision FROM ripple_runs WHERE id = ${runId}`),
+      transact("transition", sql<{ readonly revision: RunRow["revision"] }>`SELECT revision FROM ripple_runs WHERE id = ${runId}`),
       (rows) => rows[0] !== undefined && String(rows[0].revision) === revision
     )
 
@@ -602,7 +628,9 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
 
   // Journal writes of different runs that arrive while one is in flight go out together in one
   // statement; each run's rows are written only if its row exists (and holds the lease, when
-  // fenced), locked for share in id order until the statement commits.
+  // fenced), locked for share in id order until the statement commits. Node rows and scopes are
+  // upserts keyed by (run, node) and (run, scope), so the statement may be sent again after a lost
+  // connection, unless it consumes a delivery: a second one of that name may have arrived since.
   const writeJournals = GroupCommit.make((batch: ReadonlyArray<{ readonly key: string; readonly request: JournalWrite }>) => {
     const requests = batch.map(({ key, request }) => ({
       run: key,
@@ -613,8 +641,9 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       scopes: request.batch.scopes,
       consumed: request.batch.consumed
     }))
+    const replayable = requests.every((request) => request.consumed.length === 0)
     return Effect.map(
-      Effect.orDie(sql<{ readonly id: string; readonly pause: boolean; readonly cancel: boolean }>`WITH req AS (
+      transact("journal", sql<{ readonly id: string; readonly pause: boolean; readonly cancel: boolean }>`WITH req AS (
         SELECT * FROM jsonb_to_recordset(${json(requests)}::jsonb) AS x(run text, owner text, gen bigint,
           rows jsonb, copies jsonb, scopes jsonb, consumed jsonb)
       ), locked AS (
@@ -655,7 +684,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
         FROM run, jsonb_array_elements(run.consumed) c
         WHERE d.run_id = run.run AND d.kind = c->>'k' AND d.name = c->>'n' AND d.consumed_at IS NULL
       )
-      SELECT run AS id, pause_requested_at IS NOT NULL AS pause, cancel FROM run`),
+      SELECT run AS id, pause_requested_at IS NOT NULL AS pause, cancel FROM run`, replayable),
       (rows) => {
         const found = new Map(rows.map((row) => [row.id, row]))
         return batch.map(({ key }): RunStore.JournalAck | undefined => {
@@ -686,7 +715,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       const ls = diagnostics.lastStarted
       const lc = diagnostics.lastCompleted
       // Last started and last completed only move forward; a stale write leaves them as they are.
-      return sql<{ readonly id: string }>`UPDATE ripple_runs SET
+      return transact("setDiagnostics", sql<{ readonly id: string }>`UPDATE ripple_runs SET
           last_started_node = CASE WHEN ${ls?.at ?? null}::double precision >= COALESCE(last_started_at, '-Infinity')
             THEN ${ls?.node ?? null} ELSE last_started_node END,
           last_started_at = GREATEST(last_started_at, ${ls?.at ?? null}::double precision),
@@ -695,8 +724,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
           last_completed_at = GREATEST(last_completed_at, ${lc?.at ?? null}::double precision),
           finalization = ${diagnostics.finalization ?? null}, messages = ${json(diagnostics.messages)}::jsonb,
           updated_at = ${at}
-        WHERE id = ${runId} AND ${fence} RETURNING id`.pipe(
-        Effect.orDie,
+        WHERE id = ${runId} AND ${fence} RETURNING id`).pipe(
         Effect.flatMap((rows) => rows.length === 1 ? Effect.void : notWritten(lease, runId))
       )
     })
@@ -710,7 +738,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
 
   const readSnapshot = (runId: string) =>
     Effect.gen(function*() {
-      const rows = yield* Effect.orDie(sql<SnapshotRow>`SELECT r.*,
+      const rows = yield* transact("snapshot", sql<SnapshotRow>`SELECT r.*,
           (SELECT jsonb_object_agg(j.node, ${sql.literal(recordSql)}) FROM ripple_journal j WHERE j.run_id = r.id) AS nodes,
           (SELECT jsonb_agg(j.dormancy ORDER BY j.written) FROM ripple_journal j
             WHERE j.run_id = r.id AND j.dormancy IS NOT NULL) AS dormancies,
@@ -746,7 +774,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
 
   const reasons = (runId: string) =>
     Effect.gen(function*() {
-      const rows = yield* Effect.orDie(sql<{ readonly node: string | null; readonly reasons: ReadonlyArray<string> | null }>`
+      const rows = yield* transact("reasons", sql<{ readonly node: string | null; readonly reasons: ReadonlyArray<string> | null }>`
         SELECT j.node, j.reasons FROM ripple_runs r
         LEFT JOIN ripple_journal j ON j.run_id = r.id AND j.reasons IS NOT NULL
         WHERE r.id = ${runId}`)
@@ -758,17 +786,18 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
 
   const latestSnapshot = (workflowId: string, trigger?: string | undefined) =>
     Effect.gen(function*() {
-      const rows = yield* Effect.orDie(sql<{ readonly run_id: string }>`SELECT run_id FROM ripple_latest
+      const rows = yield* transact("latestSnapshot", sql<{ readonly run_id: string }>`SELECT run_id FROM ripple_latest
         WHERE workflow_id = ${workflowId} AND trigger_key = ${triggerKey(trigger)}`)
       const row = rows[0]
       if (row === undefined) return Option.none()
       // The latest run exists (a foreign key holds it), so only its workflow version can be missing.
-      return Option.some(yield* Effect.orDie(Effect.catchTag(snapshot(row.run_id), "RunNotFound", Effect.die)))
+      return Option.some(yield* Effect.catchTag(snapshot(row.run_id), "RunNotFound", Effect.die))
     })
 
   const deliver = (runId: string, delivery: RunStore.Delivery) =>
     Effect.gen(function*() {
-      const rows = yield* Effect.orDie(sql<{ readonly kept: boolean; readonly found: boolean }>`WITH run AS (
+      // Not replayable: sent again after a committed first attempt it would report the delivery refused.
+      const rows = yield* transact("deliver", sql<{ readonly kept: boolean; readonly found: boolean }>`WITH run AS (
           SELECT id FROM ripple_runs WHERE id = ${runId}
         ), kept AS (
           INSERT INTO ripple_deliveries (run_id, kind, name, payload, at)
@@ -776,14 +805,14 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
           ON CONFLICT (run_id, kind, name) WHERE consumed_at IS NULL DO NOTHING
           RETURNING seq
         )
-        SELECT EXISTS (SELECT 1 FROM kept) AS kept, EXISTS (SELECT 1 FROM run) AS found`)
+        SELECT EXISTS (SELECT 1 FROM kept) AS kept, EXISTS (SELECT 1 FROM run) AS found`, false)
       if (rows[0]?.found !== true) return yield* Effect.fail(new RunStore.RunNotFound({ runId }))
       return rows[0].kept
     })
 
   const deliveries = (runId: string) =>
     Effect.gen(function*() {
-      const rows = yield* Effect.orDie(sql<{
+      const rows = yield* transact("deliveries", sql<{
         readonly kind: RunStore.DeliveryKind | null
         readonly name: string
         readonly payload: Json
@@ -799,7 +828,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
 
   const wakeable = (now: number) =>
     Effect.map(
-      Effect.orDie(sql<{ readonly id: string; readonly status: RunStatus.Status; readonly wake_at: number | null }>`
+      transact("wakeable", sql<{ readonly id: string; readonly status: RunStatus.Status; readonly wake_at: number | null }>`
         SELECT id, status, wake_at FROM ripple_runs
         WHERE status IN ('suspended', 'paused') AND wake_at <= ${now}
         UNION
@@ -819,7 +848,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
 
   const planCompensations = (lease: Lease | undefined) => (runId: string, nodes: ReadonlyArray<string>, at: number) =>
     Effect.gen(function*() {
-      const rows = yield* Effect.orDie(sql<{ readonly found: boolean }>`WITH run AS (
+      const rows = yield* transact("planCompensations", sql<{ readonly found: boolean }>`WITH run AS (
           ${fencedRun(lease, runId)}
         ), planned AS (
           INSERT INTO ripple_compensations (run_id, node, seq, status, at)
@@ -839,7 +868,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
     at: number
   ) =>
     Effect.gen(function*() {
-      const rows = yield* Effect.orDie(sql<{ readonly found: boolean }>`WITH run AS (
+      const rows = yield* transact("compensated", sql<{ readonly found: boolean }>`WITH run AS (
           ${fencedRun(lease, runId)}
         ), written AS (
           INSERT INTO ripple_compensations (run_id, node, seq, status, error, at)
@@ -855,7 +884,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
 
   const requestPause = (runId: string, at: number) =>
     Effect.gen(function*() {
-      const rows = yield* Effect.orDie(sql<{ readonly requested: boolean | null }>`WITH requested AS (
+      const rows = yield* transact("requestPause", sql<{ readonly requested: boolean | null }>`WITH requested AS (
           UPDATE ripple_runs SET pause_requested_at = COALESCE(pause_requested_at, ${at})
           WHERE id = ${runId} AND status = ANY (${`{${RunStore.pausable.join(",")}}`}::text[])
           RETURNING id
@@ -867,7 +896,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
 
   const requestCancel = (runId: string, at: number) =>
     Effect.gen(function*() {
-      const rows = yield* Effect.orDie(sql<{ readonly requested: boolean | null }>`WITH requested AS (
+      const rows = yield* transact("requestCancel", sql<{ readonly requested: boolean | null }>`WITH requested AS (
           UPDATE ripple_runs SET cancel_requested_at = COALESCE(cancel_requested_at, ${at})
           WHERE id = ${runId} AND NOT (status = ANY (${consumesCancel}::text[]))
           RETURNING id
@@ -880,11 +909,16 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
   // One conditional update: a concurrent acquire waits for this one's row lock, then re-checks the
   // condition against the row this one wrote and grants nothing. The holder is read from the
   // statement's snapshot, so a refusal after a race (snapshot older than the winner) reads it again.
-  const acquire = (runId: string, owner: string, terms: RunStore.LeaseTerms): Effect.Effect<Lease, RunStore.RunNotFound | RunStore.LeaseHeld> =>
+  const acquire = (
+    runId: string,
+    owner: string,
+    terms: RunStore.LeaseTerms
+  ): Effect.Effect<Lease, RunStore.RunNotFound | RunStore.LeaseHeld | RunStore.StoreUnavailable> =>
     Effect.gen(function*() {
       const expiresAt = terms.at + terms.ttlMs
       for (;;) {
-        const rows = yield* Effect.orDie(sql<{
+        // Not replayable: sent again after a committed first attempt it would find its own lease held.
+        const rows = yield* transact("acquire", sql<{
           readonly generation: number | bigint | string | null
           readonly lease_owner: string | null
           readonly lease_expires_at: number | null
@@ -895,7 +929,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
             RETURNING lease_generation
           )
           SELECT (SELECT lease_generation FROM taken) AS generation, lease_owner, lease_expires_at
-          FROM ripple_runs WHERE id = ${runId}`)
+          FROM ripple_runs WHERE id = ${runId}`, false)
         const row = rows[0]
         if (row === undefined) return yield* Effect.fail(new RunStore.RunNotFound({ runId }))
         if (row.generation !== null) return { runId, owner, generation: Number(row.generation), expiresAt }
@@ -905,10 +939,13 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       }
     })
 
-  const renew = (lease: Lease, terms: RunStore.LeaseTerms): Effect.Effect<RunStore.Renewal, RunStore.RunNotFound | RunStore.LeaseLost> =>
+  const renew = (
+    lease: Lease,
+    terms: RunStore.LeaseTerms
+  ): Effect.Effect<RunStore.Renewal, RunStore.RunNotFound | RunStore.LeaseLost | RunStore.StoreUnavailable> =>
     Effect.gen(function*() {
       const expiresAt = terms.at + terms.ttlMs
-      const rows = yield* Effect.orDie(sql<{ readonly pause: boolean; readonly cancel: boolean }>`UPDATE ripple_runs
+      const rows = yield* transact("renew", sql<{ readonly pause: boolean; readonly cancel: boolean }>`UPDATE ripple_runs
         SET lease_expires_at = ${expiresAt}
         WHERE id = ${lease.runId} AND lease_owner = ${lease.owner} AND lease_generation = ${lease.generation}
         RETURNING pause_requested_at IS NOT NULL AS pause, cancel_requested_at IS NOT NULL OR status = 'cancelled' AS cancel`)
@@ -924,7 +961,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
   // every multi-row writer, so releases never deadlock with journal writes).
   const releases = GroupCommit.make((batch: ReadonlyArray<{ readonly key: string; readonly request: Lease }>) =>
     Effect.as(
-      Effect.orDie(sql`WITH req AS (
+      transact("release", sql`WITH req AS (
           SELECT * FROM jsonb_to_recordset(${json(batch.map((b) => b.request))}::jsonb)
             AS x("runId" text, owner text, generation bigint)
         ), locked AS (
@@ -941,7 +978,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
 
   const children = (runId: string) =>
     Effect.gen(function*() {
-      const rows = yield* Effect.orDie(sql<{ readonly id: string | null; readonly parent_node: string | null; readonly status: RunStatus.Status | null }>`
+      const rows = yield* transact("children", sql<{ readonly id: string | null; readonly parent_node: string | null; readonly status: RunStatus.Status | null }>`
         SELECT c.id, c.parent_node, c.status FROM ripple_runs r
         LEFT JOIN ripple_runs c ON c.parent_run = r.id
         WHERE r.id = ${runId} ORDER BY c.created_at, c.id`)
@@ -953,7 +990,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
 
   const compensations = (runId: string) =>
     Effect.gen(function*() {
-      const rows = yield* Effect.orDie(sql<{
+      const rows = yield* transact("compensations", sql<{
         readonly node: string | null
         readonly status: RunStore.CompensationEntry["status"]
         readonly error: string | null
@@ -1012,13 +1049,14 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       const failed = RunStatus.next(RunStatus.initial(), { type: "FAIL", error: reason })
       // A fresh machine failed with the reason: the stored one may be what is corrupt.
       const machine = failed._tag === "Accepted" ? RunStatus.persist(failed.snapshot) : undefined
-      const rows = yield* Effect.orDie(sql<{ readonly id: string }>`UPDATE ripple_runs SET status = 'failed',
+      // Not replayable: sent again after a committed first attempt it would append the reason twice.
+      const rows = yield* transact("markFailed", sql<{ readonly id: string }>`UPDATE ripple_runs SET status = 'failed',
           machine = ${json(machine)}::jsonb, revision = revision + 1, error = ${reason}, finalization = 'failed',
           messages = messages || ${json([reason])}::jsonb, updated_at = ${at}, pause_requested_at = NULL,
           cancel_requested_at = NULL
         WHERE id = ${lease.runId} AND lease_owner = ${lease.owner} AND lease_generation = ${lease.generation}
           AND status NOT IN ('completed', 'cancelled')
-        RETURNING id`)
+        RETURNING id`, false)
       if (rows.length === 0) return yield* Effect.fail(leaseLost(lease))
     })
 

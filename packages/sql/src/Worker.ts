@@ -27,6 +27,9 @@
  *   so a worker wakes the parent. A child whose worker stopped before delivering is found by a
  *   sweep every few polls.
  * - New work is noticed through LISTEN/NOTIFY on `channel`, with polling as the fallback.
+ * - A store that stays unavailable past its retries (`RunStore.StoreUnavailable`) stops the
+ *   execution: the run is left `running`, its lease released (or left to expire), and it is
+ *   claimed and resumed from its journal like a run whose worker stopped; it is never marked failed.
  * - Closing the worker's scope stops claiming, lets executions finish for `shutdownGraceMs`, then
  *   releases the leases of the rest (another worker resumes them at once) and stops them; their
  *   writes after the release are fenced out, so the runs are left exactly as journaled.
@@ -119,7 +122,7 @@ export const submit = (
   workflow: Workflow.Workflow,
   input: { readonly [key: string]: Json } = {},
   options: { readonly trigger?: string | undefined } = {}
-): Effect.Effect<string, RunStore.WorkflowNotFound | SqlError, SqlRunStore | SqlClient.SqlClient> =>
+): Effect.Effect<string, RunStore.WorkflowNotFound | RunStore.StoreUnavailable | SqlError, SqlRunStore | SqlClient.SqlClient> =>
   queue(workflow, input, options)
 
 // Stores a queued pending run (a child run when `parentRun` is given) and notifies the workers.
@@ -127,7 +130,7 @@ const queue = (
   workflow: Workflow.Workflow,
   input: { readonly [key: string]: Json },
   options: { readonly trigger?: string | undefined; readonly parentRun?: string | undefined; readonly parentNode?: string | undefined }
-): Effect.Effect<string, RunStore.WorkflowNotFound | SqlError, SqlRunStore | SqlClient.SqlClient> =>
+): Effect.Effect<string, RunStore.WorkflowNotFound | RunStore.StoreUnavailable | SqlError, SqlRunStore | SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const { store } = yield* SqlRunStore
     const version = yield* store.saveWorkflow(workflow)
@@ -156,7 +159,7 @@ export const signal = (
   runId: string,
   name: string,
   payload: Json = null
-): Effect.Effect<boolean, RunStore.RunNotFound | SqlError, SqlRunStore | Database.Database> =>
+): Effect.Effect<boolean, RunStore.RunNotFound | RunStore.StoreUnavailable | SqlError, SqlRunStore | Database.Database> =>
   Effect.gen(function*() {
     const { store } = yield* SqlRunStore
     const db = yield* Database.Database
@@ -372,14 +375,22 @@ export const make = (
         ).pipe(Effect.provideService(RunStore.RunStore, fenced))
       })
 
-    // Whatever ends an execution, the run is left consistent: finished, failed with the reason, or
-    // (lease lost) untouched by this worker.
+    // Whatever ends an execution, the run is left consistent: finished, failed with the reason,
+    // (lease lost) untouched by this worker, or (the store failed past its retries) left running
+    // for the next claim to resume: a run fails only because of its blocks.
     const settle = (lease: Lease, exit: Exit.Exit<unknown, unknown>) => {
       if (Exit.isSuccess(exit)) return release(lease)
       const cause = exit.cause
       const lost = Cause.findDefect(cause)
       if (Result.isSuccess(lost) && lost.success instanceof LeaseLost) return Effect.void
       if (Cause.hasInterruptsOnly(cause)) return release(lease)
+      const unavailable = Cause.findError(cause)
+      if (Result.isSuccess(unavailable) && RunStore.isStoreUnavailable(unavailable.success)) {
+        return Effect.andThen(
+          Effect.logWarning(`run ${lease.runId}: stopped, left running to be resumed: ${unavailable.success.message}`),
+          release(lease)
+        )
+      }
       const error = Cause.squash(cause)
       const reason = error instanceof CorruptRun || error instanceof Unplannable
         ? error.message

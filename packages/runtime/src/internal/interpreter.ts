@@ -25,7 +25,7 @@ import * as Builtins from "../Builtins.ts"
 import * as Handler from "../Handler.ts"
 import type { Mode, RunEvent } from "../RunEvent.ts"
 import type * as RunStatus from "../RunStatus.ts"
-import type { IllegalTransition, JournalEntry, RunNotFound, RunStore } from "../RunStore.ts"
+import type { IllegalTransition, JournalEntry, RunNotFound, RunStore, StoreUnavailable } from "../RunStore.ts"
 import { attempts, errorOf, NodeContext, outputFingerprint } from "./attempt.ts"
 import { isObject } from "./json.ts"
 import * as JournalWriter from "./journalWriter.ts"
@@ -143,7 +143,7 @@ export interface Control {
  * boundary (shared by the fast path and the scope interpreter).
  */
 export const acknowledged = (store: RunStore["Service"], runId: string, control: Control) =>
-(entries: ReadonlyArray<JournalEntry>): Effect.Effect<void, RunNotFound> =>
+(entries: ReadonlyArray<JournalEntry>): Effect.Effect<void, RunNotFound | StoreUnavailable> =>
   Effect.map(store.journal(runId, entries), (ack) => {
     if (ack.pauseRequested) control.pauseRequested = true
   })
@@ -220,7 +220,7 @@ interface Frame {
   readonly kept: boolean
 }
 
-type StoreError = RunNotFound | IllegalTransition
+type StoreError = RunNotFound | IllegalTransition | StoreUnavailable
 
 const cutoffReasons: ReadonlySet<string> = new Set(["downstream", "container-reset"])
 

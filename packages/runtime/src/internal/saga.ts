@@ -17,7 +17,7 @@ import * as Exit from "effect/Exit"
 import * as Result from "effect/Result"
 import type * as Handler from "../Handler.ts"
 import type { Mode, RunEvent } from "../RunEvent.ts"
-import type { RunNotFound, RunStore, WorkflowNotFound } from "../RunStore.ts"
+import type { RunNotFound, RunStore, StoreUnavailable, WorkflowNotFound } from "../RunStore.ts"
 import { attempts, errorOf, NodeContext } from "./attempt.ts"
 import { isObject } from "./json.ts"
 
@@ -76,7 +76,7 @@ export interface Setup {
 }
 
 /** Plans the compensations of a failed run (appending to its log) and runs every pending one. */
-export const compensate = (setup: Setup): Effect.Effect<void, RunNotFound | WorkflowNotFound> =>
+export const compensate = (setup: Setup): Effect.Effect<void, RunNotFound | WorkflowNotFound | StoreUnavailable> =>
   Effect.gen(function*() {
     const { clock, handlers, messages, runId, store, workflow } = setup
     const snapshot = yield* store.snapshot(runId)

@@ -1,7 +1,9 @@
 /**
  * Turns whatever PGlite throws into an effect/sql `SqlError` whose reason follows the SQLSTATE,
- * so callers can match `UniqueViolation`, `SerializationError`, ... the same way on both backends.
+ * so callers can match `UniqueViolation`, `SerializationError`, ... the same way on both backends;
+ * and any `SqlError`, from either backend, into the store's `RunStore.StoreUnavailable`.
  */
+import { RunStore } from "@ripple/runtime"
 import {
   AuthorizationError,
   ConnectionError,
@@ -71,3 +73,27 @@ export const invalidChannel = (channel: string, operation: string): SqlError =>
     `Invalid channel name ${JSON.stringify(channel)}: use a lower-case identifier of at most 63 characters`,
     operation
   )
+
+// effect/sql classifies 40001, 40P01 and class 08 itself; admin shutdown and "busy" it leaves
+// `UnknownError`, so the SQLSTATE (PgClient and PGlite both keep it on the cause as `code`) decides.
+const storeReasonOf = (error: SqlError): RunStore.StoreUnavailableReason => {
+  const code = field(error.reason.cause, "code")
+  const props = { message: field(error.reason.cause, "message") ?? error.message, code, cause: error }
+  switch (error.reason._tag) {
+    case "SerializationError":
+      return new RunStore.SerializationFailure(props)
+    case "DeadlockError":
+      return new RunStore.Deadlock(props)
+    case "ConnectionError":
+      return new RunStore.ConnectionLost(props)
+    case "LockTimeoutError":
+      return new RunStore.DatabaseBusy(props)
+  }
+  if (code === "57P01" || code === "57P02" || code === "57P03") return new RunStore.AdminShutdown(props)
+  if (code === "53300" || code === "EBUSY") return new RunStore.DatabaseBusy(props)
+  return new RunStore.StoreFailure(props)
+}
+
+/** The store error for a `SqlError` of store operation `operation`: retryable or not by its SQLSTATE. */
+export const storeUnavailable = (error: SqlError, operation: string): RunStore.StoreUnavailable =>
+  new RunStore.StoreUnavailable({ reason: storeReasonOf(error), operation })

@@ -9,28 +9,28 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 
 /** Submits one request and waits for its committed result. */
-export type Submit<A, B> = (key: string, request: A) => Effect.Effect<B>
+export type Submit<A, B, E = never> = (key: string, request: A) => Effect.Effect<B, E>
 
-interface Pending<A, B> {
+interface Pending<A, B, E> {
   readonly key: string
   readonly request: A
-  readonly done: (exit: Exit.Exit<B>) => void
+  readonly done: (exit: Exit.Exit<B, E>) => void
 }
 
 /**
  * A group committer over `write`, which must return one result per request, in order. A failed
- * write is a defect for every request in it.
+ * write fails every request in it with the write's cause.
  */
 export const make = <A, B, E>(
   write: (requests: ReadonlyArray<{ readonly key: string; readonly request: A }>) => Effect.Effect<ReadonlyArray<B>, E>,
   maxBatch = 256
-): Submit<A, B> => {
-  let queue: Array<Pending<A, B>> = []
+): Submit<A, B, E> => {
+  let queue: Array<Pending<A, B, E>> = []
   let flushing = false
   const flush = (services: Context.Context<never>): void => {
     flushing = true
-    const batch: Array<Pending<A, B>> = []
-    const rest: Array<Pending<A, B>> = []
+    const batch: Array<Pending<A, B, E>> = []
+    const rest: Array<Pending<A, B, E>> = []
     const keys = new Set<string>()
     for (const pending of queue) {
       if (batch.length < maxBatch && !keys.has(pending.key)) {
@@ -48,8 +48,7 @@ export const make = <A, B, E>(
       if (Exit.isSuccess(exit)) {
         batch.forEach((pending, i) => pending.done(Exit.succeed(exit.value[i]!)))
       } else {
-        const defect = Cause.squash(exit.cause)
-        for (const pending of batch) pending.done(Exit.die(defect))
+        for (const pending of batch) pending.done(Exit.failCause(exit.cause))
       }
       if (queue.length > 0) flush(services)
       else flushing = false
@@ -57,7 +56,7 @@ export const make = <A, B, E>(
   }
   return (key, request) =>
     Effect.flatMap(Effect.context<never>(), (services) =>
-      Effect.callback<B>((resume) => {
+      Effect.callback<B, E>((resume) => {
         queue.push({ key, request, done: (exit) => resume(exit) })
         if (!flushing) flush(services)
       }))

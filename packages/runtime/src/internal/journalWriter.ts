@@ -58,12 +58,17 @@ export const make = <E>(
       return Effect.flatMap(Effect.exit(written), (exit) => {
         if (Exit.isSuccess(exit)) for (const then of callbacks) then()
         else broken = exit
-        const next = waiting.length > 0 ? Effect.asVoid(Effect.forkIn(drain, scope)) : Effect.sync(() => {
-          inFlight = false
-        })
         return Effect.andThen(Effect.forEach(deferreds, (d) => Deferred.done(d, exit), { discard: true }), next)
       })
     }))
+
+    // Decided only once the writers are woken: a woken writer runs at once and may write again
+    // while this call still counts as in flight, which only queues. Deciding before would strand it.
+    const next: Effect.Effect<void> = Effect.suspend(() => {
+      if (waiting.length > 0) return Effect.asVoid(Effect.forkIn(drain, scope))
+      inFlight = false
+      return Effect.void
+    })
 
     const write = (entries: ReadonlyArray<JournalEntry>): Effect.Effect<void, E> =>
       Effect.suspend(() => {

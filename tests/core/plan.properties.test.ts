@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Plan } from "@ripple/core"
+import { Fingerprint, Plan } from "@ripple/core"
 import type { Workflow } from "@ripple/core"
 import { Edits, Laws, Model } from "@ripple/core/testing"
 import * as Result from "effect/Result"
@@ -53,7 +53,7 @@ describe("Plan.runFrom properties", () => {
   it("agrees with the specification planner (rerun, reused, pruned, start, branch resets)", () => {
     fc.assert(
       fc.property(arbitraryScenario(), (s) => {
-        const prior = Model.execute(s.before, { seed: s.seed ?? 0, input: Laws.inputFor(s.before) })
+        const prior = Model.execute(s.before, { seed: s.seed ?? 0, input: Laws.inputFor(s.before), fingerprint: Fingerprint.hash })
         const plan = planOf(s.after, prior.snapshot, s.target)
         const spec = specPlan(s.after, prior.snapshot, s.target)
         assert.deepStrictEqual(sorted(plan.rerun), sorted(spec.rerun), "rerun")
@@ -76,7 +76,7 @@ describe("Plan.runFrom properties", () => {
         fc.nat(),
         (s, cut) => {
           fc.pre(s.edits.every((e) => e._tag !== "volatile" || e.value))
-          const prior = Model.execute(s.before, { seed: s.seed ?? 0, input: Laws.inputFor(s.before) })
+          const prior = Model.execute(s.before, { seed: s.seed ?? 0, input: Laws.inputFor(s.before), fingerprint: Fingerprint.hash })
           const fewer = Edits.apply(s.before, s.edits.slice(0, cut % (s.edits.length + 1)))
           const small = new Set(planOf(fewer, prior.snapshot, s.target).rerun)
           const large = new Set(planOf(s.after, prior.snapshot, s.target).rerun)
@@ -90,7 +90,7 @@ describe("Plan.runFrom properties", () => {
   it("is deterministic under shuffled blocks, edges, containers and object keys", () => {
     fc.assert(
       fc.property(arbitraryScenario(), fc.nat(), (s, seed) => {
-        const prior = Model.execute(s.before, { seed: s.seed ?? 0, input: Laws.inputFor(s.before) })
+        const prior = Model.execute(s.before, { seed: s.seed ?? 0, input: Laws.inputFor(s.before), fingerprint: Fingerprint.hash })
         const plan = planOf(s.after, prior.snapshot, s.target)
         const shuffle = (w: Workflow.Workflow) =>
           reverseStructure({
@@ -127,8 +127,8 @@ describe("Plan.runFrom properties", () => {
         assert.strictEqual(plan.rerun.length, plan.rerun.length + plan.pruned.length)
         for (const id of plan.rerun) assert.deepStrictEqual(plan.reasons[id], [{ _tag: "missing-prior-state" }])
         const input = Laws.inputFor(s.after)
-        const replay = Model.execute(s.after, {}, Laws.replayOf({ ...plan, state: { ...plan.state, input } }))
-        const fresh = Model.execute(s.after, { input })
+        const replay = Model.execute(s.after, { fingerprint: Fingerprint.hash }, Laws.replayOf({ ...plan, state: { ...plan.state, input } }))
+        const fresh = Model.execute(s.after, { input, fingerprint: Fingerprint.hash })
         assert.deepStrictEqual(replay.snapshot.nodes, fresh.snapshot.nodes)
       }),
       runs
@@ -139,7 +139,7 @@ describe("Plan.runFrom properties", () => {
     fc.assert(
       fc.property(arbitraryScenario({ maxEdits: 1 }), fc.nat(), (s, cut) => {
         const input = Laws.inputFor(s.after)
-        const fresh = Model.execute(s.after, { input })
+        const fresh = Model.execute(s.after, { input, fingerprint: Fingerprint.hash })
         // Crash just before a top-level node starts: everything executed from then on is lost, and
         // so are the scopes of containers that had not finished.
         const executedTop = fresh.executed.filter((k) => !k.includes("@"))
@@ -165,7 +165,7 @@ describe("Plan.runFrom properties", () => {
           if (record !== undefined) assert.isTrue(record.status === "completed" || record.status === "skipped", id)
         }
         if (stop !== undefined) assert.include(plan.rerun, stop)
-        const replay = Model.execute(s.after, {}, Laws.replayOf(plan))
+        const replay = Model.execute(s.after, { fingerprint: Fingerprint.hash }, Laws.replayOf(plan))
         for (const [key, record] of Object.entries(fresh.snapshot.nodes)) {
           assert.deepStrictEqual(replay.snapshot.nodes[key]?.output, record.output, key)
           assert.strictEqual(replay.snapshot.nodes[key]?.status, record.status, key)

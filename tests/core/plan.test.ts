@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Dag, Plan, Snapshot } from "@ripple/core"
+import { Dag, Fingerprint, Plan, Snapshot } from "@ripple/core"
 import type { Workflow } from "@ripple/core"
 import { Laws, Model } from "@ripple/core/testing"
 import * as Result from "effect/Result"
@@ -15,7 +15,7 @@ const workflow: Workflow.Workflow = {
   blocks: [
     { id: "trigger", type: "trigger" },
     { id: "fetch", type: "fn", params: { url: "https://example.test" } },
-    { id: "route", type: "router", params: { value: { $ref: "blocks.fetch.output.n" } } },
+    { id: "route", type: "router", params: { value: { $ref: "blocks.fetch.output.n" }, routes: [{ handle: "short", equals: -1 }], default: "long" } },
     { id: "summarize", type: "fn", params: { text: { $ref: "blocks.fetch.output.value" }, tone: { $ref: "vars.tone" } } },
     { id: "quote", type: "fn", params: { text: { $ref: "blocks.fetch.output.value" } } },
     { id: "tag", type: "fn", params: { topic: { $ref: "parallel.item" } } },
@@ -36,7 +36,8 @@ const workflow: Workflow.Workflow = {
   parallels: [{ id: "each", kind: "collection", items: { $ref: "vars.topics" }, body: ["tag"] }]
 }
 
-const prior = Model.execute(workflow).snapshot
+// Recorded with the snapshot format's hash, as an engine records it.
+const prior = Model.execute(workflow, { fingerprint: Fingerprint.hash }).snapshot
 
 const edit = (f: (w: { -readonly [K in keyof Workflow.Workflow]: any }) => void): Workflow.Workflow => {
   const copy = JSON.parse(JSON.stringify(workflow))

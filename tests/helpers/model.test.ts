@@ -6,13 +6,15 @@ const routed: Workflow.Workflow = {
   id: "routed",
   blocks: [
     { id: "trigger", type: "trigger" },
-    { id: "route", type: "router", params: { on: 1 } },
+    { id: "pick", type: "fn" },
+    { id: "route", type: "router", params: { value: { $ref: "blocks.pick.output.n" }, routes: [{ handle: "a", equals: 0 }, { handle: "a", equals: 2 }], default: "b" } },
     { id: "left", type: "fn" },
     { id: "right", type: "fn" },
-    { id: "join", type: "response", params: { left: { $ref: "blocks.left.output" }, right: { $ref: "blocks.right.output" } } }
+    { id: "join", type: "response", params: { value: { left: { $ref: "blocks.left.output" }, right: { $ref: "blocks.right.output" } } } }
   ],
   edges: [
-    { source: "trigger", target: "route" },
+    { source: "trigger", target: "pick" },
+    { source: "pick", target: "route" },
     { source: "route", target: "left", handle: "a" },
     { source: "route", target: "right", handle: "b" },
     { source: "left", target: "join" },
@@ -35,7 +37,7 @@ describe("Model.execute", () => {
 
   it("is a pure function of the seed, the definitions and the inputs", () => {
     assert.deepStrictEqual(Model.execute(routed, { seed: 3 }).snapshot, Model.execute(routed, { seed: 3 }).snapshot)
-    const outputs = (seed: number) => Model.execute(routed, { seed }).snapshot.nodes["route"]!.output
+    const outputs = (seed: number) => Model.execute(routed, { seed }).snapshot.nodes["pick"]!.output
     assert.notDeepEqual(outputs(1), outputs(2))
   })
 
@@ -75,11 +77,11 @@ describe("Model.execute", () => {
   it("fails a block whose reference does not resolve", () => {
     const broken: Workflow.Workflow = {
       ...routed,
-      blocks: routed.blocks.map((b) => (b.id === "join" ? { ...b, params: { x: { $ref: "blocks.route.output.missing" } } } : b))
+      blocks: routed.blocks.map((b) => (b.id === "join" ? { ...b, params: { x: { $ref: "blocks.pick.output.missing" } } } : b))
     }
     const { snapshot } = Model.execute(broken)
     assert.strictEqual(snapshot.nodes["join"]!.status, "failed")
-    assert.include(snapshot.nodes["join"]!.error?.message, "blocks.route.output.missing")
+    assert.include(snapshot.nodes["join"]!.error?.message, "blocks.pick.output.missing")
     assert.strictEqual(snapshot.status, "failed")
   })
 })

@@ -75,10 +75,10 @@ describe("Engine properties", () => {
     ))
 
   /** Model handlers whose every call waits for the fast-check scheduler, counting calls in flight. */
-  const scheduled = (s: fc.Scheduler, current: { workflow: Workflow.Workflow }) => {
+  const scheduled = (s: fc.Scheduler) => {
     const counters = { active: 0, peak: 0, started: 0 }
     const handlers: Record<string, Handler.Handler> = {}
-    for (const [type, inner] of Object.entries(modelHandlers(current))) {
+    for (const [type, inner] of Object.entries(modelHandlers())) {
       handlers[type] = (ctx) =>
         Effect.gen(function*() {
           counters.started++
@@ -103,8 +103,7 @@ describe("Engine properties", () => {
       fc.assert(
         fc.asyncProperty(wider, fc.integer({ min: 1, max: 4 }), fc.scheduler(), async (json, bound, s) => {
           const workflow = json as unknown as Workflow.Workflow
-          const current = { workflow }
-          const { counters, handlers } = scheduled(s, current)
+          const { counters, handlers } = scheduled(s)
           const runtime = runtimeFor(handlers, bound)
           const done = runtime.runPromise(Effect.gen(function*() {
             const runs = yield* Runs.Runs
@@ -126,7 +125,7 @@ describe("Engine properties", () => {
       fc.assert(
         fc.asyncProperty(wider, fc.integer({ min: 1, max: 4 }), fc.nat({ max: 8 }), fc.scheduler(), async (json, bound, steps, s) => {
           const workflow = json as unknown as Workflow.Workflow
-          const { counters, handlers } = scheduled(s, { workflow })
+          const { counters, handlers } = scheduled(s)
           const runtime = runtimeFor(handlers, bound)
           const runId = await runtime.runPromise(Effect.flatMap(Runs.Runs, (runs) => runs.start(workflow, Laws.inputFor(workflow))).pipe(
             Effect.map((started) => started.runId)

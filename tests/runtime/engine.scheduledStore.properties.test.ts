@@ -14,7 +14,7 @@ import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as fc from "fast-check"
 import { arbitraryScenario } from "../helpers/scenario.ts"
 import { scheduledStore } from "../helpers/scheduledStore.ts"
-import { essence, modelHandlers, modelLoopCondition } from "./model.ts"
+import { essence, modelHandlers } from "./model.ts"
 
 const scenario = fc.boolean().chain((containers) => arbitraryScenario({ containers, maxMembers: 6 }))
 
@@ -24,22 +24,17 @@ const play = (before: Workflow.Workflow, after: Workflow.Workflow, target: strin
     const runs = yield* Runs.Runs
     const store = yield* RunStore.RunStore
     const settled = (runId: string) => Effect.andThen(runs.wait(runId), store.snapshot(runId))
-    current.workflow = before
     const prior = yield* settled((yield* runs.start(before, Laws.inputFor(before))).runId)
-    current.workflow = after
     const incremental = yield* settled((yield* runs.runFrom(after, { target, run: prior.runId })).runId)
     const fresh = yield* settled((yield* runs.start(after, prior.input)).runId)
     return [prior, incremental, fresh]
   })
 
-// The router handlers read the workflow being run.
-const current = { workflow: { id: "none", blocks: [], edges: [] } as Workflow.Workflow }
-
 /**
  * The model's handlers, except that about a quarter of the `fn` calls fail (a pure function of the
  * block and its inputs): a failure is journaled by a writer that waits, with nothing queued for later.
  */
-const handlers: Record<string, Handler.Handler> = Object.fromEntries(Object.entries(modelHandlers(current)).map(([type, handler]) => [
+const handlers: Record<string, Handler.Handler> = Object.fromEntries(Object.entries(modelHandlers()).map(([type, handler]) => [
   type,
   type !== "fn" ? handler : (ctx) =>
     Fingerprint.hash([Fingerprint.ofBlock(ctx.block), ctx.inputs]).charCodeAt(0) % 4 === 0
@@ -49,7 +44,7 @@ const handlers: Record<string, Handler.Handler> = Object.fromEntries(Object.entr
 
 const runtimeOver = (store: Layer.Layer<RunStore.RunStore>) =>
   ManagedRuntime.make(
-    Runs.layer({ concurrency: 3, loopCondition: modelLoopCondition }).pipe(
+    Runs.layer({ concurrency: 3 }).pipe(
       Layer.provideMerge(store),
       Layer.provideMerge(Handler.layer(handlers))
     )

@@ -187,7 +187,7 @@ class Builder {
         return params
       }
       case "response":
-        return { body: this.operand(scope) }
+        return { value: this.operand(scope) }
       case "fn": {
         const params: Record<string, Json> = {}
         const keys = this.g(fc.nat, { max: 3 })

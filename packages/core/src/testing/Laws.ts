@@ -24,6 +24,7 @@ import * as Reference from "../Reference.ts"
 import type * as Snapshot from "../Snapshot.ts"
 import type * as Workflow from "../Workflow.ts"
 import * as Model from "./Model.ts"
+import * as Spec from "./Spec.ts"
 
 /**
  * A scenario: a prior run of `before`, then a run of `after` from `target`.
@@ -85,13 +86,14 @@ export const replayOf = (plan: Plan.Plan): Model.Replay => {
  * @since 0.1.0
  */
 export const trial = (scenario: Scenario): Trial => {
-  const seed = scenario.seed ?? 0
-  const prior = Model.execute(scenario.before, { seed, input: inputFor(scenario.before) })
+  // The snapshot format's hash, so the planner can compare the model's records with its own.
+  const options = { seed: scenario.seed ?? 0, fingerprint: Fingerprint.hash }
+  const prior = Model.execute(scenario.before, { ...options, input: inputFor(scenario.before) })
   const planned = Plan.runFrom({ workflow: scenario.after, snapshot: prior.snapshot, target: scenario.target })
   if (Result.isFailure(planned)) throw new Error(`planning failed: ${planned.failure.message}`)
   const plan = planned.success
-  const replay = Model.execute(scenario.after, { seed }, replayOf(plan))
-  const fresh = Model.execute(scenario.after, { seed, input: prior.snapshot.input })
+  const replay = Model.execute(scenario.after, options, replayOf(plan))
+  const fresh = Model.execute(scenario.after, { ...options, input: prior.snapshot.input })
   return { scenario, prior, plan, replay, fresh, dag: Dag.make(scenario.after) }
 }
 
@@ -100,18 +102,18 @@ const nodeOfKey = (key: string): string => {
   return at === -1 ? key : key.slice(0, at)
 }
 
-/** Ancestors (inclusive) of the observed outputs and of the target. */
+/** Ancestors (inclusive) of the observed outputs and of the target, by the specification's reading. */
 const wanted = (t: Trial): Uint8Array => {
-  const roots = Array.from(Dag.observed(t.dag))
-  const target = t.dag.index!.get(t.scenario.target) ?? t.dag.index!.get(`${t.scenario.target}#end`)!
-  roots.push(t.dag.index!.get(`${t.scenario.target}#end`) ?? target)
-  return Dag.upstream(t.dag, roots)
+  const needed = Spec.neededBy(t.scenario.after, t.scenario.target)
+  const keep = new Uint8Array(t.dag.size)
+  for (const id of needed) keep[t.dag.index!.get(id)!] = 1
+  return keep
 }
 
+/** Same status, decision and output, the output compared exactly (key order included). */
 const same = (a: Snapshot.NodeRecord | undefined, b: Snapshot.NodeRecord | undefined): boolean =>
   a !== undefined && b !== undefined && a.status === b.status && a.decision === b.decision &&
-  (a.output === undefined) === (b.output === undefined) &&
-  (a.output === undefined || Fingerprint.hash(a.output) === Fingerprint.hash(b.output!))
+  Model.identical(a.output, b.output)
 
 /**
  * Soundness: on every ancestor of an observed output (and of the target), executing the plan over

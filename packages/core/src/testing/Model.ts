@@ -1,44 +1,136 @@
 /**
- * A reference executor for property tests: it runs a workflow with every block modelled as a seeded
- * pure function of (definition fingerprint, resolved inputs) and writes the `Snapshot` a real engine
- * would write. It can also execute a `Plan` over a snapshot — running only the plan's re-run nodes
- * that get activated and reusing the hydrated state everywhere else — which is what the soundness
- * and minimality laws compare against a from-scratch run.
+ * A reference executor for property tests, written from the documented run semantics (DESIGN.md,
+ * the README's workflow format, `Builtins` and `Engine` documentation) and sharing no code with the
+ * implementation: it parses node ids and references, resolves them, hashes and compares JSON with
+ * its own small helpers. It imports only the workflow and snapshot *types*.
  *
- * **Semantics** (the contract the engine implements too)
+ * It runs a workflow from scratch and writes the `Snapshot` a real engine would write; it can also
+ * execute a plan over a prior state — running only the plan's re-run nodes that get activated and
+ * copying the hydrated state everywhere else — which is what the soundness and minimality laws
+ * compare against a from-scratch run.
  *
- * - A node with no incoming edge in its scope (top level or one container body) is active when its
- *   scope runs. Otherwise it is active when one incoming edge is live; it is `skipped` if none is.
- *   An edge is live when its source completed and either has no decision, the edge has no handle,
- *   or the handle equals the decision; an `"error"` edge is live only when its source failed.
- * - `router` blocks choose one of the distinct handles of their outgoing edges by the hash of their
- *   resolved inputs; `condition` blocks choose `"true"` or `"false"` the same way.
- * - A reference to a skipped block reads `null`; a reference that does not resolve fails the block.
- * - Loops run `count` iterations, one per `items` element, or (`while`) until the hash of the
- *   resolved `condition` says stop, bounded by `maxIterations`. Parallels run one branch per item
- *   or `count` branches. A container's output is the array of its iterations/branches, each the
- *   record `{ <exit id>: output }` of the body's exit nodes that completed, keys in id order.
+ * **Semantics**
+ *
+ * - Built-in block types behave as documented: `trigger` outputs the run input; `value` its
+ *   `value`; `template` fills `{{key}}` from `values` (strings as they are, other values as
+ *   canonical JSON — keys sorted); `condition` compares `left op right` and decides `"true"` /
+ *   `"false"`; `router` takes the first route whose `equals` equals `value`, else `default`;
+ *   `response` outputs its `value` (or `null`); `fail` fails. Invalid params fail the block.
+ * - Every other type is a custom pure block (`custom`): a seeded function of its type, params as
+ *   written, resolved inputs, and the index and item of its innermost enclosing loop and parallel
+ *   (what a handler can read from `ctx.loop` / `ctx.parallel`). `approval`, `wait`, `sleep` and
+ *   `child` are modelled the same way, as if answered at once.
+ * - A node with no incoming edge inside its scope (the top level or one container body) is active
+ *   when its scope runs; otherwise it is active when one incoming edge is live, `skipped` if none
+ *   is. An edge is live when its source completed and the source made no decision, the edge has no
+ *   handle, or the handle equals the decision; an `"error"` edge is live only when its source failed.
+ * - A reference to a skipped block reads `null` (a path into it does not resolve); a reference that
+ *   does not resolve fails the block.
+ * - Loops run `count` iterations, one per `items` element, or (`while`) until their condition —
+ *   resolved after each iteration against it — stops holding; every loop is bounded by
+ *   `maxIterations`. Parallels run one branch per item or `count` branches. A container's output
+ *   is the array of its iterations/branches, each the record of the body's exit members that
+ *   completed, keys in id order (UTF-16), whatever order they finished in.
+ * - The run fails when a node failed that no `"error"` edge handles.
  *
  * Built by hand because it is the executable specification of the run semantics, not a library
  * concern.
  *
  * @since 0.1.0
  */
-import * as Result from "effect/Result"
-import * as Fingerprint from "../Fingerprint.ts"
-import * as NodeId from "../NodeId.ts"
-import * as Reference from "../Reference.ts"
 import type * as Snapshot from "../Snapshot.ts"
 import type * as Workflow from "../Workflow.ts"
 
 type Json = Workflow.Json
-type Container = { readonly kind: "loop"; readonly loop: Workflow.Loop } | {
-  readonly kind: "parallel"
-  readonly parallel: Workflow.Parallel
+type JsonObject = { readonly [key: string]: Json }
+
+// ---------------------------------------------------------------------------------------------
+// JSON helpers
+// ---------------------------------------------------------------------------------------------
+
+const isObject = (value: Json | undefined): value is JsonObject =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+/**
+ * JSON text with object keys sorted: equal JSON values (whatever their key order) have equal text.
+ *
+ * @since 0.1.0
+ */
+export const canonical = (value: Json): string => {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`
+  if (isObject(value)) {
+    const keys = Object.keys(value).sort()
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical(value[k]!)}`).join(",")}}`
+  }
+  return JSON.stringify(value)
 }
 
 /**
- * The static shape of a workflow the executor walks: scopes, their members and edges.
+ * Structural JSON equality, key order ignored (the `eq` of conditions and routers).
+ *
+ * @since 0.1.0
+ */
+export const equal = (a: Json, b: Json): boolean => canonical(a) === canonical(b)
+
+/**
+ * Exact JSON equality, key order included: what a reader that renders a value can tell apart.
+ *
+ * @since 0.1.0
+ */
+export const identical = (a: Json | undefined, b: Json | undefined): boolean => JSON.stringify(a) === JSON.stringify(b)
+
+/**
+ * A 64-bit digest of a text as 16 hex characters (two 32-bit multiply-xorshift lanes).
+ *
+ * @since 0.1.0
+ */
+export const digest = (text: string): string => {
+  let h1 = 0xdeadbeef
+  let h2 = 0x41c6ce57
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    h1 = Math.imul(h1 ^ c, 2654435761)
+    h2 = Math.imul(h2 ^ c, 1597334677)
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909)
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909)
+  return (h1 >>> 0).toString(16).padStart(8, "0") + (h2 >>> 0).toString(16).padStart(8, "0")
+}
+
+const digestOf = (value: Json): string => digest(canonical(value))
+
+// ---------------------------------------------------------------------------------------------
+// Node ids (README: `<id>`, `<container>#start`, `<container>#end`, `<node>@i.j`)
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The instance id of a node at an iteration/branch path (indices outer to inner).
+ *
+ * @since 0.1.0
+ */
+export const instanceKey = (node: string, path: ReadonlyArray<number>): string =>
+  path.length === 0 ? node : `${node}@${path.join(".")}`
+
+/**
+ * The node id of an instance id.
+ *
+ * @since 0.1.0
+ */
+export const nodeOfKey = (key: string): string => {
+  const at = key.indexOf("@")
+  return at === -1 ? key : key.slice(0, at)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workflow structure
+// ---------------------------------------------------------------------------------------------
+
+type Container =
+  | { readonly kind: "loop"; readonly def: Workflow.Loop }
+  | { readonly kind: "parallel"; readonly def: Workflow.Parallel }
+
+/**
+ * The static shape of a workflow: blocks, containers, parents, scope members and edges.
  *
  * @since 0.1.0
  */
@@ -48,34 +140,30 @@ export interface Structure {
   readonly containers: ReadonlyMap<string, Container>
   /** Immediate enclosing container of a block or container id. */
   readonly parent: ReadonlyMap<string, string>
-  /** Members of each scope in workflow order; the top level is the key `""`. */
+  /** Members of each scope; the top level is the key `""`. */
   readonly members: ReadonlyMap<string, ReadonlyArray<string>>
   readonly incoming: ReadonlyMap<string, ReadonlyArray<Workflow.Edge>>
   readonly outgoing: ReadonlyMap<string, ReadonlyArray<Workflow.Edge>>
 }
 
 /**
- * Indexes a (valid) workflow for execution.
+ * Indexes a (valid) workflow.
  *
  * @since 0.1.0
  */
 export const structure = (workflow: Workflow.Workflow): Structure => {
-  const blocks = new Map(workflow.blocks.map((block) => [block.id, block] as const))
+  const blocks = new Map<string, Workflow.Block>()
+  for (const block of workflow.blocks) blocks.set(block.id, block)
   const containers = new Map<string, Container>()
-  for (const loop of workflow.loops ?? []) containers.set(loop.id, { kind: "loop", loop })
-  for (const parallel of workflow.parallels ?? []) containers.set(parallel.id, { kind: "parallel", parallel })
+  for (const def of workflow.loops ?? []) containers.set(def.id, { kind: "loop", def })
+  for (const def of workflow.parallels ?? []) containers.set(def.id, { kind: "parallel", def })
   const parent = new Map<string, string>()
-  for (const [id, container] of containers) {
-    for (const member of bodyOf(container)) parent.set(member, id)
-  }
+  for (const [id, c] of containers) for (const member of c.def.body) parent.set(member, id)
   const members = new Map<string, Array<string>>()
-  const add = (scope: string, id: string) => {
-    const list = members.get(scope)
-    if (list === undefined) members.set(scope, [id])
-    else list.push(id)
+  for (const id of [...blocks.keys(), ...containers.keys()]) {
+    const scope = parent.get(id) ?? ""
+    members.set(scope, [...(members.get(scope) ?? []), id])
   }
-  for (const block of workflow.blocks) add(parent.get(block.id) ?? "", block.id)
-  for (const id of containers.keys()) add(parent.get(id) ?? "", id)
   const incoming = new Map<string, Array<Workflow.Edge>>()
   const outgoing = new Map<string, Array<Workflow.Edge>>()
   for (const edge of workflow.edges) {
@@ -85,47 +173,353 @@ export const structure = (workflow: Workflow.Workflow): Structure => {
   return { workflow, blocks, containers, parent, members, incoming, outgoing }
 }
 
-const bodyOf = (container: Container): ReadonlyArray<string> =>
-  container.kind === "loop" ? container.loop.body : container.parallel.body
-
-/** The enclosing containers of an id, outer to inner. */
-const chainOf = (structure: Structure, id: string): Array<string> => {
+/**
+ * The enclosing containers of an id, outer to inner.
+ *
+ * @since 0.1.0
+ */
+export const chainOf = (s: Structure, id: string): Array<string> => {
   const chain: Array<string> = []
-  for (let current = structure.parent.get(id); current !== undefined; current = structure.parent.get(current)) {
-    chain.unshift(current)
-  }
+  for (let c = s.parent.get(id); c !== undefined; c = s.parent.get(c)) chain.unshift(c)
   return chain
 }
 
-/** Members of a scope in a stable topological order (Kahn, ties broken by workflow order). */
-const ordered = (structure: Structure, scope: string): ReadonlyArray<string> => {
-  const members = structure.members.get(scope) ?? []
-  const position = new Map(members.map((id, i) => [id, i] as const))
-  const indegree = new Map<string, number>(members.map((id) => [id, 0]))
-  for (const id of members) {
-    for (const edge of structure.incoming.get(id) ?? []) {
-      if (position.has(edge.source)) indegree.set(id, indegree.get(id)! + 1)
-    }
-  }
-  const ready = members.filter((id) => indegree.get(id) === 0)
+/**
+ * The node that carries the output of an id: the block itself or the container's end sentinel.
+ *
+ * @since 0.1.0
+ */
+export const exitNode = (s: Structure, id: string): string => (s.containers.has(id) ? `${id}#end` : id)
+
+/**
+ * The node an edge into an id enters: the block itself or the container's start sentinel.
+ *
+ * @since 0.1.0
+ */
+export const entryNode = (s: Structure, id: string): string => (s.containers.has(id) ? `${id}#start` : id)
+
+/** Members of a scope, each after its predecessors in the scope (repeatedly picking a ready one). */
+const inOrder = (s: Structure, scope: string): Array<string> => {
+  const pending = [...(s.members.get(scope) ?? [])]
+  const done = new Set<string>()
   const out: Array<string> = []
-  while (ready.length > 0) {
-    ready.sort((a, b) => position.get(a)! - position.get(b)!)
-    const id = ready.shift()!
-    out.push(id)
-    for (const edge of structure.outgoing.get(id) ?? []) {
-      if (!indegree.has(edge.target)) continue
-      const left = indegree.get(edge.target)! - 1
-      indegree.set(edge.target, left)
-      if (left === 0) ready.push(edge.target)
-    }
+  while (pending.length > 0) {
+    const next = pending.findIndex((id) =>
+      (s.incoming.get(id) ?? []).every((e) => done.has(e.source) || (s.parent.get(e.source) ?? "") !== scope)
+    )
+    const [id] = pending.splice(next, 1)
+    done.add(id!)
+    out.push(id!)
   }
   return out
 }
 
+// ---------------------------------------------------------------------------------------------
+// References (README: `{ "$ref": "<path>" }`)
+// ---------------------------------------------------------------------------------------------
+
 /**
- * How a plan is executed: which nodes re-run (and, for partially reset parallels, which branches);
- * everything else is copied from `state`.
+ * Where references read from, at one node instance.
+ *
+ * @since 0.1.0
+ */
+export interface Lookup {
+  readonly block: (id: string) => { readonly value: Json } | undefined
+  readonly input: (key: string) => Json | undefined
+  readonly variable: (name: string) => Json | undefined
+  readonly index: (scope: "loop" | "parallel") => number | undefined
+  readonly item: (scope: "loop" | "parallel") => Json | undefined
+}
+
+class Unresolved {
+  constructor(readonly reference: string) {}
+}
+
+const follow = (value: Json | undefined, segments: ReadonlyArray<string>, reference: string): Json => {
+  let current = value
+  for (const segment of segments) {
+    if (Array.isArray(current) && /^(0|[1-9][0-9]*)$/u.test(segment)) current = current[Number(segment)]
+    else if (isObject(current) && Object.hasOwn(current, segment)) current = current[segment]
+    else throw new Unresolved(reference)
+  }
+  if (current === undefined) throw new Unresolved(reference)
+  return current
+}
+
+const read = (reference: string, lookup: Lookup): Json => {
+  const [root, ...rest] = reference.split(".")
+  switch (root) {
+    case "blocks": {
+      const [id, output, ...path] = rest
+      const found = output === "output" && id !== undefined ? lookup.block(id) : undefined
+      if (found === undefined) throw new Unresolved(reference)
+      return follow(found.value, path, reference)
+    }
+    case "input":
+      return follow(lookup.input(rest[0] ?? ""), rest.slice(1), reference)
+    case "vars":
+      return follow(lookup.variable(rest[0] ?? ""), rest.slice(1), reference)
+    case "loop":
+    case "parallel": {
+      const [what, ...path] = rest
+      if (what === "index" && path.length === 0) {
+        const index = lookup.index(root)
+        if (index === undefined) throw new Unresolved(reference)
+        return index
+      }
+      if (what === "item") return follow(lookup.item(root), path, reference)
+      throw new Unresolved(reference)
+    }
+    default:
+      throw new Unresolved(reference)
+  }
+}
+
+const substitute = (value: Json, lookup: Lookup): Json => {
+  if (Array.isArray(value)) return value.map((v) => substitute(v, lookup))
+  if (!isObject(value)) return value
+  const keys = Object.keys(value)
+  if (keys.length === 1 && keys[0] === "$ref" && typeof value["$ref"] === "string") return read(value["$ref"], lookup)
+  const out: Record<string, Json> = {}
+  for (const key of keys) out[key] = substitute(value[key]!, lookup)
+  return out
+}
+
+/**
+ * The value with every reference replaced, or the first reference that does not resolve.
+ *
+ * @since 0.1.0
+ */
+export const resolve = (value: Json, lookup: Lookup): { readonly ok: true; readonly value: Json } | { readonly ok: false; readonly reference: string } => {
+  try {
+    return { ok: true, value: substitute(value, lookup) }
+  } catch (e) {
+    if (e instanceof Unresolved) return { ok: false, reference: e.reference }
+    throw e
+  }
+}
+
+/**
+ * The block ids a value's references read.
+ *
+ * @since 0.1.0
+ */
+export const referencedBlocks = (value: Json): Array<string> => {
+  const out: Array<string> = []
+  const walk = (v: Json) => {
+    if (Array.isArray(v)) return v.forEach(walk)
+    if (!isObject(v)) return
+    const keys = Object.keys(v)
+    if (keys.length === 1 && keys[0] === "$ref" && typeof v["$ref"] === "string") {
+      const [root, id] = v["$ref"].split(".")
+      if (root === "blocks" && id !== undefined) out.push(id)
+      return
+    }
+    for (const k of keys) walk(v[k]!)
+  }
+  walk(value)
+  return out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blocks
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The index and item of the innermost enclosing loop or parallel (`null` item for `count` and
+ * `while` containers), as handlers see them.
+ *
+ * @since 0.1.0
+ */
+export interface Scope {
+  readonly index: number
+  readonly item: Json
+}
+
+/**
+ * Where a custom block runs: its innermost enclosing loop and parallel, if any.
+ *
+ * @since 0.1.0
+ */
+export interface Context {
+  readonly loop: Scope | undefined
+  readonly parallel: Scope | undefined
+}
+
+/**
+ * The output of a custom block: a seeded pure function of its type, params as written, resolved
+ * inputs (key order included) and context. It carries a string (`value`), a number (`n`) and a list (`items`) so that
+ * references with paths, `count` and `items` have something to read.
+ *
+ * @since 0.1.0
+ */
+export const custom = (seed: number, block: Workflow.Block, inputs: Json, context: Context): Json => {
+  // The exact text, key order included: a handler can observe key order, so the model does too.
+  const d = digest(JSON.stringify([
+    seed,
+    block.type,
+    block.params ?? {},
+    inputs,
+    context.loop === undefined ? null : [context.loop.index, context.loop.item],
+    context.parallel === undefined ? null : [context.parallel.index, context.parallel.item]
+  ]))
+  const n = Number.parseInt(d.slice(0, 2), 16) % 4
+  return { value: d, n, items: Array.from({ length: n }, (_, i) => d.slice(i * 2, i * 2 + 4)) }
+}
+
+/**
+ * The block types the model runs by their documented built-in semantics.
+ *
+ * @since 0.1.0
+ */
+export const builtinTypes: ReadonlyArray<string> = ["trigger", "value", "template", "condition", "router", "response", "fail"]
+
+/**
+ * What one block did: an output (and a decision), or a failure.
+ *
+ * @since 0.1.0
+ */
+export type Outcome =
+  | { readonly _tag: "completed"; readonly output: Json; readonly decision?: string }
+  | { readonly _tag: "failed"; readonly message: string }
+
+const failure = (message: string): Outcome => ({ _tag: "failed", message })
+const done = (output: Json, decision?: string): Outcome =>
+  decision === undefined ? { _tag: "completed", output } : { _tag: "completed", output, decision }
+
+const operators = ["eq", "neq", "lt", "lte", "gt", "gte", "contains", "exists"]
+
+/**
+ * `left op right` as the `condition` block documents it; `undefined` when the comparison is not
+ * defined (which fails a condition block and stops a `while` loop).
+ *
+ * @since 0.1.0
+ */
+export const holds = (left: Json | undefined, op: string, right: Json | undefined): boolean | undefined => {
+  if (op === "exists") return left !== undefined && left !== null
+  if (op === "eq" || op === "neq") {
+    if (left === undefined || right === undefined) return undefined
+    return equal(left, right) === (op === "eq")
+  }
+  if (op === "contains") {
+    if (typeof left === "string") return typeof right === "string" ? left.includes(right) : undefined
+    if (Array.isArray(left)) return right !== undefined && left.some((x) => equal(x, right))
+    if (isObject(left)) return typeof right === "string" ? Object.hasOwn(left, right) : undefined
+    return undefined
+  }
+  const comparable = (typeof left === "number" && typeof right === "number") ||
+    (typeof left === "string" && typeof right === "string")
+  if (!comparable) return undefined
+  const [a, b] = [left, right] as [number | string, number | string]
+  switch (op) {
+    case "lt":
+      return a < b
+    case "lte":
+      return a <= b
+    case "gt":
+      return a > b
+    case "gte":
+      return a >= b
+  }
+  return undefined
+}
+
+/**
+ * Whether a `while` loop runs another iteration given its resolved condition: a `{ left, op, right }`
+ * comparison that holds, or the value `true`.
+ *
+ * @since 0.1.0
+ */
+export const continues = (condition: Json): boolean => {
+  if (isObject(condition) && typeof condition["op"] === "string" && operators.includes(condition["op"])) {
+    return holds(condition["left"], condition["op"], condition["right"]) === true
+  }
+  return condition === true
+}
+
+const render = (template: string, values: JsonObject): Outcome => {
+  let out = ""
+  let rest = template
+  for (;;) {
+    const open = rest.indexOf("{{")
+    if (open === -1) break
+    const close = rest.indexOf("}}", open + 2)
+    if (close === -1) break
+    const key = rest.slice(open + 2, close).trim()
+    // A placeholder is `{{ key }}` with a key free of braces and spaces; anything else is text.
+    if (key.length === 0 || /[\s{}]/u.test(key)) {
+      out += rest.slice(0, open + 1)
+      rest = rest.slice(open + 1)
+      continue
+    }
+    if (!Object.hasOwn(values, key)) return failure(`no value for placeholder {{${key}}}`)
+    const value = values[key]!
+    out += rest.slice(0, open) + (typeof value === "string" ? value : canonical(value))
+    rest = rest.slice(close + 2)
+  }
+  return done(out + rest)
+}
+
+/**
+ * Runs one block on its resolved inputs.
+ *
+ * @since 0.1.0
+ */
+export const runBlock = (
+  seed: number,
+  block: Workflow.Block,
+  inputs: JsonObject,
+  runInput: JsonObject,
+  context: Context
+): Outcome => {
+  const param = (key: string): Json | undefined => (Object.hasOwn(inputs, key) ? inputs[key] : undefined)
+  switch (block.type) {
+    case "trigger":
+      return done(runInput)
+    case "value": {
+      const value = param("value")
+      return value === undefined ? failure("missing param value") : done(value)
+    }
+    case "template": {
+      const template = param("template")
+      const values = param("values") ?? {}
+      if (typeof template !== "string") return failure("template must be a string")
+      if (!isObject(values)) return failure("values must be an object")
+      return render(template, values)
+    }
+    case "condition": {
+      const op = param("op")
+      if (typeof op !== "string" || !operators.includes(op)) return failure("unknown operator")
+      const result = holds(param("left"), op, param("right"))
+      return result === undefined ? failure("comparison not defined") : done(result, String(result))
+    }
+    case "router": {
+      const value = param("value") ?? null
+      const routes = param("routes") ?? []
+      if (!Array.isArray(routes)) return failure("routes must be an array")
+      for (const route of routes) {
+        if (!isObject(route) || typeof route["handle"] !== "string") return failure("a route must have a string handle")
+        if (Object.hasOwn(route, "equals") && equal(route["equals"]!, value)) return done(route["handle"], route["handle"])
+      }
+      const fallback = param("default")
+      return typeof fallback === "string" ? done(fallback, fallback) : failure("no route matches and no default")
+    }
+    case "response":
+      return done(param("value") ?? null)
+    case "fail":
+      return failure(typeof param("message") === "string" ? param("message") as string : `fail block ${block.id}`)
+    default:
+      return done(custom(seed, block, inputs, context))
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Execution
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * How a plan is executed: which nodes re-run (and, for parallels reset branch by branch, which
+ * branches); everything else is copied from `state`.
  *
  * @since 0.1.0
  */
@@ -137,8 +531,8 @@ export interface Replay {
 }
 
 /**
- * The outcome of an execution: the snapshot it leaves and the instances it actually executed, in
- * execution order (a reused instance is not executed).
+ * The outcome of an execution: the snapshot it leaves and the instances it executed, in execution
+ * order (a copied or skipped instance is not executed).
  *
  * @since 0.1.0
  */
@@ -148,65 +542,29 @@ export interface Execution {
 }
 
 /**
- * Options of the executor: the seed of every block function and the run input.
+ * Options of the executor.
  *
  * @since 0.1.0
  */
 export interface Options {
+  /** Seed of every custom block (default 0). */
   readonly seed?: number
+  /** The run input (a replay uses the state's). */
   readonly input?: Readonly<Record<string, Json>>
-}
-
-const hashInt = (value: Json): number => Number.parseInt(Fingerprint.hash(value).slice(0, 8), 16)
-
-/**
- * The output of a block: a seeded pure function of its definition fingerprint and resolved inputs.
- * Outputs carry a string (`value`), a number (`n`) and a list (`items`) so that references with
- * paths, `count` and `items` have something to read.
- *
- * @since 0.1.0
- */
-export const blockOutput = (seed: number, definition: string, inputs: Json): Json => {
-  const digest = Fingerprint.hash([seed, definition, inputs])
-  const n = Number.parseInt(digest.slice(0, 2), 16) % 4
-  return {
-    value: digest,
-    n,
-    items: Array.from({ length: n }, (_, i) => digest.slice(i * 2, i * 2 + 4))
-  }
-}
-
-/** `value` blocks output their resolved `value` param and `response` blocks their resolved inputs. */
-const outputOf = (seed: number, block: Workflow.Block, definition: string, inputs: Json): Json => {
-  if (block.type === "response") return inputs
-  if (block.type === "value" && typeof inputs === "object" && inputs !== null && !Array.isArray(inputs)) {
-    return (inputs as { readonly [key: string]: Json })["value"] ?? null
-  }
-  return blockOutput(seed, definition, inputs)
-}
-
-interface State {
-  readonly nodes: Record<string, Snapshot.NodeRecord>
-  readonly loops: Record<string, Snapshot.LoopScope>
-  readonly parallels: Record<string, Snapshot.ParallelScope>
-  readonly executed: Array<string>
+  /**
+   * The hash written to the snapshot's `fingerprints` (default `digest` of the canonical text). The
+   * model never reads fingerprints; a planner that compares them against its own hash passes it.
+   */
+  readonly fingerprint?: (value: Json) => string
 }
 
 interface Frame {
-  /** Iteration/branch indices of the enclosing containers, outer to inner. */
   readonly path: ReadonlyArray<number>
-  /** Enclosing containers, outer to inner (same length as `path`). */
-  readonly containers: ReadonlyArray<string>
-  /** Items of the enclosing containers that iterate over items. */
+  readonly chain: ReadonlyArray<string>
   readonly items: ReadonlyArray<Json | undefined>
-  /** A kept branch of a parallel reset branch by branch: everything in it is copied. */
+  /** A branch kept by a parallel reset branch by branch: everything in it is copied. */
   readonly kept: boolean
 }
-
-const instanceOf = (node: NodeId.Node, path: ReadonlyArray<number>) => NodeId.formatInstance({ node, path })
-
-const nodeOfId = (structure: Structure, id: string, side: "start" | "end"): NodeId.Node =>
-  structure.containers.has(id) ? (side === "start" ? NodeId.start(id) : NodeId.end(id)) : NodeId.block(id)
 
 /**
  * Executes a workflow from scratch, or replays a plan over a prior state.
@@ -215,237 +573,215 @@ const nodeOfId = (structure: Structure, id: string, side: "start" | "end"): Node
  */
 export const execute = (workflow: Workflow.Workflow, options: Options = {}, replay?: Replay): Execution => {
   const seed = options.seed ?? 0
-  const input = replay?.state.input ?? options.input ?? {}
+  const fingerprint = options.fingerprint ?? digestOf
+  const runInput: JsonObject = replay?.state.input ?? options.input ?? {}
   const s = structure(workflow)
-  const state: State = { nodes: {}, loops: {}, parallels: {}, executed: [] }
-  const prior = replay?.state
+  const records: Record<string, Snapshot.NodeRecord> = {}
+  const loops: Record<string, Snapshot.LoopScope> = {}
+  const parallels: Record<string, Snapshot.ParallelScope> = {}
+  const executed: Array<string> = []
+  const definitionOf = (id: string): string => fingerprint((s.blocks.get(id) ?? s.containers.get(id)!.def) as unknown as Json)
 
-  const reruns = (id: string): boolean => {
-    if (replay === undefined) return true
-    const node = nodeOfId(s, id, "start")
-    return replay.rerun.has(NodeId.format(node))
+  const innermost = (frame: Frame, kind: "loop" | "parallel"): number => {
+    for (let d = frame.chain.length - 1; d >= 0; d--) if (s.containers.get(frame.chain[d]!)!.kind === kind) return d
+    return -1
   }
-
-  const envFor = (frame: Frame, own?: { readonly loop: string; readonly index: number }): Reference.Environment => {
-    const innermost = (kind: "loop" | "parallel"): number => {
-      for (let i = frame.containers.length - 1; i >= 0; i--) {
-        if (s.containers.get(frame.containers[i]!)?.kind === kind) return i
-      }
-      return -1
+  const contextOf = (frame: Frame): Context => {
+    const at = (kind: "loop" | "parallel") => {
+      const d = innermost(frame, kind)
+      return d === -1 ? undefined : { index: frame.path[d]!, item: frame.items[d] ?? null }
     }
-    return {
-      blockOutput: (id) => {
-        const chain = chainOf(s, id)
-        if (chain.some((c, i) => frame.containers[i] !== c)) {
-          if (own === undefined || chain[chain.length - 1] !== own.loop) return undefined
-        }
-        const path = own !== undefined && chain[chain.length - 1] === own.loop
-          ? [...frame.path.slice(0, chain.length - 1), own.index]
-          : frame.path.slice(0, chain.length)
-        const record = state.nodes[instanceOf(nodeOfId(s, id, "end"), path)]
-        if (record === undefined) return undefined
-        return record.status === "skipped" ? null : record.output
-      },
-      input: (key) => input[key],
-      variable: (name) => workflow.variables?.[name],
-      index: (scope) => {
-        if (own !== undefined && scope === "loop") return own.index
-        const i = innermost(scope)
-        return i === -1 ? undefined : frame.path[i]
-      },
-      item: (scope) => {
-        const i = innermost(scope)
-        return i === -1 ? undefined : frame.items[i]
-      }
-    }
+    return { loop: at("loop"), parallel: at("parallel") }
   }
+  const lookupAt = (frame: Frame): Lookup => ({
+    block: (id) => {
+      const depth = chainOf(s, id).length
+      const record = records[instanceKey(exitNode(s, id), frame.path.slice(0, depth))]
+      if (record === undefined) return undefined
+      if (record.status === "skipped") return { value: null }
+      return record.status === "completed" && record.output !== undefined ? { value: record.output } : undefined
+    },
+    input: (key) => (Object.hasOwn(runInput, key) ? runInput[key] : undefined),
+    variable: (name) => (workflow.variables !== undefined && Object.hasOwn(workflow.variables, name) ? workflow.variables[name] : undefined),
+    index: (scope) => {
+      const d = innermost(frame, scope)
+      return d === -1 ? undefined : frame.path[d]
+    },
+    item: (scope) => {
+      const d = innermost(frame, scope)
+      return d === -1 ? undefined : frame.items[d]
+    }
+  })
 
   const live = (edge: Workflow.Edge, frame: Frame): boolean => {
-    const record = state.nodes[instanceOf(nodeOfId(s, edge.source, "end"), frame.path)]
+    const record = records[instanceKey(exitNode(s, edge.source), frame.path)]
     if (record === undefined) return false
     if (edge.handle === "error") return record.status === "failed"
     if (record.status !== "completed") return false
     return record.decision === undefined || edge.handle === undefined || edge.handle === record.decision
   }
 
-  const skip = (node: NodeId.Node, frame: Frame, definition: string) => {
-    state.nodes[instanceOf(node, frame.path)] = { status: "skipped", attempt: 0, fingerprints: { definition } }
-  }
+  const reruns = (id: string, frame: Frame): boolean =>
+    !frame.kept && (replay === undefined || replay.rerun.has(entryNode(s, id)))
 
   const copy = (key: string) => {
-    const record = prior?.nodes[key]
-    if (record !== undefined) state.nodes[key] = record
+    const record = replay?.state.nodes[key]
+    if (record !== undefined) records[key] = record
   }
 
-  const runBlock = (block: Workflow.Block, frame: Frame, active: boolean) => {
-    const node = NodeId.block(block.id)
-    const key = instanceOf(node, frame.path)
-    const definition = Fingerprint.ofBlock(block)
-    if (!active) return skip(node, frame, definition)
-    state.executed.push(key)
-    const resolved = Reference.resolve(block.params ?? {}, envFor(frame))
-    if (Result.isFailure(resolved)) {
-      state.nodes[key] = {
-        status: "failed",
-        attempt: 1,
-        fingerprints: { definition },
-        error: { message: `unresolved ${resolved.failure.reference} (${resolved.failure.reason})` }
-      }
-      return
-    }
-    const inputs = resolved.success
-    const inputsFingerprint = Fingerprint.hash(inputs)
-    const output = outputOf(seed, block, definition, inputs)
-    const decision = decide(block, inputs, definition)
-    state.nodes[key] = {
-      status: "completed",
-      attempt: 1,
-      inputs,
-      output,
-      fingerprints: { definition, inputs: inputsFingerprint, output: Fingerprint.hash(output) },
-      ...(decision === undefined ? {} : { decision })
-    }
-  }
-
-  const decide = (block: Workflow.Block, inputs: Json, definition: string): string | undefined => {
-    if (block.type === "condition") return hashInt([definition, inputs]) % 2 === 0 ? "true" : "false"
-    if (block.type !== "router") return undefined
-    const handles = [...new Set((s.outgoing.get(block.id) ?? []).flatMap((e) => e.handle === undefined ? [] : [e.handle]))]
-      .sort()
-    return handles.length === 0 ? undefined : handles[hashInt([definition, inputs]) % handles.length]
-  }
-
-  const runScope = (scope: string, frame: Frame) => {
-    for (const id of ordered(s, scope)) {
-      const incoming = (s.incoming.get(id) ?? []).filter((edge) => (s.parent.get(edge.source) ?? "") === scope)
-      const block = s.blocks.get(id)
-      if (!frame.kept && reruns(id)) {
-        const active = incoming.length === 0 || incoming.some((edge) => live(edge, frame))
-        if (block !== undefined) runBlock(block, frame, active)
-        else runContainer(id, frame, active)
-      } else {
-        reuse(id, frame)
-      }
-    }
-  }
-
-  const reuse = (id: string, frame: Frame) => {
-    if (!s.containers.has(id)) return copy(instanceOf(NodeId.block(id), frame.path))
-    const scopeKey = instanceOf(NodeId.block(id), frame.path)
-    for (const key of [instanceOf(NodeId.start(id), frame.path), instanceOf(NodeId.end(id), frame.path)]) copy(key)
-    const loop = prior?.loops[scopeKey]
-    if (loop !== undefined) state.loops[scopeKey] = loop
-    const parallel = prior?.parallels[scopeKey]
-    if (parallel !== undefined) state.parallels[scopeKey] = parallel
+  const copyMember = (id: string, frame: Frame) => {
+    if (!s.containers.has(id)) return copy(instanceKey(id, frame.path))
+    copy(instanceKey(`${id}#start`, frame.path))
+    copy(instanceKey(`${id}#end`, frame.path))
+    const scopeKey = instanceKey(id, frame.path)
+    const loop = replay?.state.loops[scopeKey]
+    const parallel = replay?.state.parallels[scopeKey]
+    if (loop !== undefined) loops[scopeKey] = loop
+    if (parallel !== undefined) parallels[scopeKey] = parallel
     const count = loop?.iterations ?? parallel?.count ?? 0
     for (let i = 0; i < count; i++) {
-      const body = { ...frame, path: [...frame.path, i], containers: [...frame.containers, id] }
-      for (const member of s.members.get(id) ?? []) reuse(member, body)
+      const body: Frame = { path: [...frame.path, i], chain: [...frame.chain, id], items: [...frame.items, undefined], kept: true }
+      for (const member of s.members.get(id) ?? []) copyMember(member, body)
     }
   }
 
-  const runContainer = (id: string, frame: Frame, active: boolean) => {
-    const container = s.containers.get(id)!
-    const definition = container.kind === "loop"
-      ? Fingerprint.ofContainer(container.loop, "loop")
-      : Fingerprint.ofContainer(container.parallel, "parallel")
-    const startKey = instanceOf(NodeId.start(id), frame.path)
-    const endKey = instanceOf(NodeId.end(id), frame.path)
-    const scopeKey = instanceOf(NodeId.block(id), frame.path)
+  const skipped = (id: string): Snapshot.NodeRecord => ({
+    status: "skipped",
+    attempt: 0,
+    fingerprints: { definition: definitionOf(id) }
+  })
+
+  const completed = (id: string, inputs: Json, output: Json, decision?: string): Snapshot.NodeRecord => ({
+    status: "completed",
+    attempt: 1,
+    inputs,
+    output,
+    fingerprints: { definition: definitionOf(id), inputs: fingerprint(inputs), output: fingerprint(output) },
+    ...(decision === undefined ? {} : { decision })
+  })
+
+  const failed = (id: string, message: string): Snapshot.NodeRecord => ({
+    status: "failed",
+    attempt: 1,
+    fingerprints: { definition: definitionOf(id) },
+    error: { message }
+  })
+
+  const block = (b: Workflow.Block, frame: Frame, active: boolean) => {
+    const key = instanceKey(b.id, frame.path)
+    if (!active) return void (records[key] = skipped(b.id))
+    executed.push(key)
+    const resolved = resolve(b.params ?? {}, lookupAt(frame))
+    if (!resolved.ok) return void (records[key] = failed(b.id, `unresolved ${resolved.reference}`))
+    const inputs = resolved.value as JsonObject
+    const outcome = runBlock(seed, b, inputs, runInput, contextOf(frame))
+    records[key] = outcome._tag === "failed"
+      ? failed(b.id, outcome.message)
+      : completed(b.id, inputs, outcome.output, outcome.decision)
+  }
+
+  const container = (id: string, frame: Frame, active: boolean) => {
+    const c = s.containers.get(id)!
+    const startKey = instanceKey(`${id}#start`, frame.path)
+    const endKey = instanceKey(`${id}#end`, frame.path)
+    const scopeKey = instanceKey(id, frame.path)
     if (!active) {
-      skip(NodeId.start(id), frame, definition)
-      skip(NodeId.end(id), frame, definition)
+      records[startKey] = skipped(id)
+      records[endKey] = skipped(id)
       return
     }
-    state.executed.push(startKey)
-    const env = envFor(frame)
+    executed.push(startKey)
     const config: Record<string, Json> = {}
-    const source = container.kind === "loop" ? container.loop : container.parallel
-    if (source.count !== undefined) config["count"] = source.count
-    if (source.items !== undefined) config["items"] = source.items
-    const resolved = Reference.resolve(config, env)
-    const fail = (message: string) => {
-      const record: Snapshot.NodeRecord = { status: "failed", attempt: 1, fingerprints: { definition }, error: { message } }
-      state.nodes[startKey] = record
-      state.nodes[endKey] = record
-    }
-    if (Result.isFailure(resolved)) return fail(`unresolved ${resolved.failure.reference} (${resolved.failure.reason})`)
-    const values = resolved.success as Record<string, Json>
+    if (c.def.count !== undefined) config["count"] = c.def.count
+    if (c.def.items !== undefined) config["items"] = c.def.items
+    const resolved = resolve(config, lookupAt(frame))
+    const values = resolved.ok ? resolved.value as JsonObject : {}
     const items = Array.isArray(values["items"]) ? values["items"] : undefined
     const count = typeof values["count"] === "number" ? values["count"] : undefined
-    if ((source.items !== undefined && items === undefined) || (source.count !== undefined && count === undefined)) {
-      return fail("count must be a number and items an array")
+    const message = !resolved.ok
+      ? `unresolved ${resolved.reference}`
+      : (c.def.items !== undefined && items === undefined) || (c.def.count !== undefined && count === undefined)
+      ? "count must be a number and items an array"
+      : undefined
+    if (message !== undefined) {
+      records[startKey] = failed(id, message)
+      records[endKey] = failed(id, message)
+      return
     }
-    const max = container.kind === "loop" ? container.loop.maxIterations ?? Number.POSITIVE_INFINITY : Infinity
-    const planned = Math.min(items?.length ?? Math.max(0, Math.floor(count ?? 0)), max)
-    state.nodes[startKey] = {
-      status: "completed",
-      attempt: 1,
-      inputs: values,
-      output: values,
-      fingerprints: { definition, inputs: Fingerprint.hash(values), output: Fingerprint.hash(values) }
-    }
-    const exits = (s.members.get(id) ?? []).filter((member) =>
-      !(s.outgoing.get(member) ?? []).some((edge) => s.parent.get(edge.target) === id)
-    ).sort()
-    const outputs: Array<Json> = []
+    records[startKey] = completed(id, values, values)
+    const body = c.def.body
+    const exits = body.filter((m) => !(s.outgoing.get(m) ?? []).some((e) => body.includes(e.target))).sort()
+    const max = c.kind === "loop" && c.def.maxIterations !== undefined ? c.def.maxIterations : Number.POSITIVE_INFINITY
+    const isWhile = c.kind === "loop" && c.def.kind === "while"
+    const planned = isWhile ? max : Math.min(items !== undefined ? items.length : Math.max(0, Math.floor(count ?? 0)), max)
     const partial = replay?.branches.get(id)
-    const priorScope = prior?.parallels[scopeKey]
-    const isWhile = container.kind === "loop" && container.loop.kind === "while"
-    const bound = isWhile ? (container.loop.maxIterations ?? 1) : planned
-    for (let i = 0; i < bound; i++) {
-      const body: Frame = {
+    const prior = replay?.state.parallels[scopeKey]
+    const outputs: Array<Json> = []
+    for (let i = 0; i < planned; i++) {
+      const inner: Frame = {
         path: [...frame.path, i],
-        containers: [...frame.containers, id],
+        chain: [...frame.chain, id],
         items: [...frame.items, items?.[i]],
-        kept: partial !== undefined && !partial.has(i)
+        kept: frame.kept || (partial !== undefined && !partial.has(i))
       }
-      if (!body.kept) runScope(id, body)
-      else for (const member of s.members.get(id) ?? []) reuse(member, body)
-      const record: Record<string, Json> = {}
-      for (const exit of exits) {
-        const r = state.nodes[instanceOf(nodeOfId(s, exit, "end"), body.path)]
-        if (r?.status === "completed" && r.output !== undefined) record[exit] = r.output
+      if (inner.kept) {
+        for (const member of s.members.get(id) ?? []) copyMember(member, inner)
+        outputs.push(prior?.outputs[i] ?? null)
+      } else {
+        scope(id, inner)
+        const record: Record<string, Json> = {}
+        for (const exit of exits) {
+          const r = records[instanceKey(exitNode(s, exit), inner.path)]
+          if (r?.status === "completed" && r.output !== undefined) record[exit] = r.output
+        }
+        outputs.push(record)
       }
-      outputs.push(body.kept ? priorScope?.outputs[i] ?? record : record)
-      if (isWhile && container.kind === "loop") {
-        const condition = Reference.resolve(container.loop.condition ?? null, envFor(frame, { loop: id, index: i }))
-        const go = Result.isSuccess(condition) && hashInt([definition, condition.success, i]) % 3 !== 0
-        if (!go) break
+      if (isWhile) {
+        const condition = resolve((c.def as Workflow.Loop).condition ?? null, lookupAt(inner))
+        if (!condition.ok || !continues(condition.value)) break
       }
     }
-    if (container.kind === "loop") {
-      state.loops[scopeKey] = { iterations: outputs.length, ...(items === undefined ? {} : { items }), outputs, done: true }
+    if (c.kind === "loop") {
+      loops[scopeKey] = { iterations: outputs.length, ...(items === undefined ? {} : { items }), outputs, done: true }
     } else {
-      state.parallels[scopeKey] = { count: outputs.length, ...(items === undefined ? {} : { items }), outputs, done: true }
+      parallels[scopeKey] = { count: outputs.length, ...(items === undefined ? {} : { items }), outputs, done: true }
     }
-    if (replay !== undefined && !replay.rerun.has(NodeId.format(NodeId.end(id)))) return copy(endKey)
-    state.executed.push(endKey)
-    state.nodes[endKey] = {
-      status: "completed",
-      attempt: 1,
-      inputs: outputs,
-      output: outputs,
-      fingerprints: { definition, inputs: Fingerprint.hash(outputs), output: Fingerprint.hash(outputs) }
+    if (replay !== undefined && !replay.rerun.has(`${id}#end`)) return copy(endKey)
+    executed.push(endKey)
+    records[endKey] = completed(id, outputs, outputs)
+  }
+
+  const scope = (id: string, frame: Frame) => {
+    for (const member of inOrder(s, id)) {
+      if (!reruns(member, frame)) {
+        copyMember(member, frame)
+        continue
+      }
+      const incoming = (s.incoming.get(member) ?? []).filter((e) => (s.parent.get(e.source) ?? "") === id)
+      const active = incoming.length === 0 || incoming.some((e) => live(e, frame))
+      const b = s.blocks.get(member)
+      if (b !== undefined) block(b, frame, active)
+      else container(member, frame, active)
     }
   }
 
-  runScope("", { path: [], containers: [], items: [], kept: false })
-  const failed = Object.values(state.nodes).some((record) => record.status === "failed")
+  scope("", { path: [], chain: [], items: [], kept: false })
+  const handled = (key: string) => (s.outgoing.get(nodeOfKey(key).split("#")[0]!) ?? []).some((e) => e.handle === "error")
+  const failedRun = Object.entries(records).some(([key, r]) => r.status === "failed" && !handled(key))
   return {
     snapshot: {
       schemaVersion: 1,
       workflow,
-      input,
-      status: failed ? "failed" : "completed",
-      nodes: state.nodes,
-      loops: state.loops,
-      parallels: state.parallels,
+      input: runInput,
+      status: failedRun ? "failed" : "completed",
+      nodes: records,
+      loops,
+      parallels,
       pending: [],
       waits: [],
       pauses: [],
-      diagnostics: { messages: [], finalization: failed ? "failed" : "completed" }
+      diagnostics: { messages: [], finalization: failedRun ? "failed" : "completed" }
     },
-    executed: state.executed
+    executed
   }
 }

@@ -1,16 +1,36 @@
 /**
- * The specification planner: the run-from-block rules of `Plan` written with plain Maps and Sets
- * over string ids, for clarity rather than speed. It expands the workflow itself (no `Dag`), checks
- * every node literally (every instance's resolved inputs are re-hashed), and is the oracle
- * `Plan.runFrom` is compared with and the baseline `bench:plan` measures against.
+ * The specification planner: which nodes a run from a block must re-run, may reuse and prunes,
+ * written from the definitions of DESIGN.md (impact, diff, prune, scope) and the documented rules of
+ * `Plan`, with plain Maps and Sets over string ids, for clarity rather than speed. It shares no code
+ * with the implementation: it expands the workflow itself, resolves references against the
+ * snapshot with `Model`'s helpers and compares resolved inputs with the recorded ones as JSON
+ * text (key order included: a handler can observe it), never through a fingerprint. It is the oracle `Plan.runFrom` is compared with
+ * and the baseline `bench:plan` measures against.
+ *
+ * **Rules**
+ *
+ * - The expanded DAG: a node per block and two sentinels per container (`<id>#start`,
+ *   `<id>#end`); an edge `a → b` joins the exit of `a` (a block, or a container's end) to the entry
+ *   of `b` (a block, or a container's start); a container's start precedes the body members no
+ *   body edge enters, and its end follows those no body edge leaves.
+ * - Observed outputs: `response` blocks; if none, the declared `outputs`; if none, the sinks. The
+ *   target (its exit, for a container) counts as observed.
+ * - Diff, from the DAG's roots down, not past the target: a node is changed when it is new, its
+ *   definition (type, params, `volatile`, `retry`; a container's kind, source, bounds and body
+ *   set) differs from the frozen workflow's, its wiring differs (enclosing container, incoming
+ *   edges with their handles, a router's route handles), it is `volatile`, or at one of its
+ *   recorded instances it has no record, failed, did not finish, or (completed, not an end) its
+ *   params resolved against the snapshot differ from the recorded inputs.
+ * - Prune: the changed nodes that are ancestors of an observed output, and the target, are roots.
+ * - Scope: the roots' downstream closure restricted to ancestors of observed outputs; then every
+ *   container holding a re-run node re-runs whole (loops from iteration 0), enclosing ones too —
+ *   except a top-level parallel whose only change is its own `count` / `items` (no other root
+ *   reaches it or its body): it re-runs the branches whose item changed, all when its count changed.
+ * - Pruned: downstream of a change or of the target, but not re-run. Reused: everything else.
  *
  * @since 0.1.0
  */
-import * as Result from "effect/Result"
-import * as Fingerprint from "../Fingerprint.ts"
-import * as NodeId from "../NodeId.ts"
-import * as Reference from "../Reference.ts"
-import * as Snapshot from "../Snapshot.ts"
+import type * as Snapshot from "../Snapshot.ts"
 import type * as Workflow from "../Workflow.ts"
 import * as Model from "./Model.ts"
 
@@ -36,30 +56,25 @@ interface Graph {
   readonly nodes: ReadonlyArray<string>
   readonly succ: ReadonlyMap<string, ReadonlySet<string>>
   readonly pred: ReadonlyMap<string, ReadonlySet<string>>
+  /** The workflow id a node belongs to (a sentinel's container). */
+  readonly owner: ReadonlyMap<string, string>
   /** Enclosing containers of a node, outer to inner (a sentinel excludes its own container). */
   readonly chain: ReadonlyMap<string, ReadonlyArray<string>>
 }
 
-const entry = (s: Model.Structure, id: string) => (s.containers.has(id) ? `${id}#start` : id)
-const exit = (s: Model.Structure, id: string) => (s.containers.has(id) ? `${id}#end` : id)
-
 const expand = (s: Model.Structure): Graph => {
   const nodes: Array<string> = []
+  const owner = new Map<string, string>()
   const chain = new Map<string, ReadonlyArray<string>>()
-  const chainOf = (id: string): Array<string> => {
-    const out: Array<string> = []
-    for (let c = s.parent.get(id); c !== undefined; c = s.parent.get(c)) out.unshift(c)
-    return out
+  const add = (node: string, id: string) => {
+    nodes.push(node)
+    owner.set(node, id)
+    chain.set(node, Model.chainOf(s, id))
   }
-  for (const block of s.workflow.blocks) {
-    nodes.push(block.id)
-    chain.set(block.id, chainOf(block.id))
-  }
+  for (const id of s.blocks.keys()) add(id, id)
   for (const id of s.containers.keys()) {
-    for (const node of [`${id}#start`, `${id}#end`]) {
-      nodes.push(node)
-      chain.set(node, chainOf(id))
-    }
+    add(`${id}#start`, id)
+    add(`${id}#end`, id)
   }
   const succ = new Map(nodes.map((n) => [n, new Set<string>()]))
   const pred = new Map(nodes.map((n) => [n, new Set<string>()]))
@@ -67,18 +82,17 @@ const expand = (s: Model.Structure): Graph => {
     succ.get(from)!.add(to)
     pred.get(to)!.add(from)
   }
-  for (const edge of s.workflow.edges) link(exit(s, edge.source), entry(s, edge.target))
-  for (const [id, container] of s.containers) {
-    const body = container.kind === "loop" ? container.loop.body : container.parallel.body
-    const inBody = new Set(body)
-    for (const member of body) {
-      if (!(s.incoming.get(member) ?? []).some((e) => inBody.has(e.source))) link(`${id}#start`, entry(s, member))
-      if (!(s.outgoing.get(member) ?? []).some((e) => inBody.has(e.target))) link(exit(s, member), `${id}#end`)
+  for (const edge of s.workflow.edges) link(Model.exitNode(s, edge.source), Model.entryNode(s, edge.target))
+  for (const [id, c] of s.containers) {
+    for (const member of c.def.body) {
+      if ((s.incoming.get(member) ?? []).length === 0) link(`${id}#start`, Model.entryNode(s, member))
+      if ((s.outgoing.get(member) ?? []).length === 0) link(Model.exitNode(s, member), `${id}#end`)
     }
   }
-  return { nodes, succ, pred, chain }
+  return { nodes, succ, pred, owner, chain }
 }
 
+/** Everything reachable from `from` (inclusive), not expanding `stop`. */
 const reach = (from: Iterable<string>, next: ReadonlyMap<string, ReadonlySet<string>>, stop?: string): Set<string> => {
   const seen = new Set<string>()
   const stack = [...from]
@@ -86,8 +100,7 @@ const reach = (from: Iterable<string>, next: ReadonlyMap<string, ReadonlySet<str
     const n = stack.pop()!
     if (seen.has(n)) continue
     seen.add(n)
-    if (n === stop) continue
-    for (const m of next.get(n) ?? []) stack.push(m)
+    if (n !== stop) for (const m of next.get(n) ?? []) stack.push(m)
   }
   return seen
 }
@@ -99,16 +112,49 @@ const reach = (from: Iterable<string>, next: ReadonlyMap<string, ReadonlySet<str
  */
 export const observedOf = (workflow: Workflow.Workflow): Set<string> => {
   const s = Model.structure(workflow)
-  const g = expand(s)
   const responses = workflow.blocks.filter((b) => b.type === "response").map((b) => b.id)
   if (responses.length > 0) return new Set(responses)
   if (workflow.outputs !== undefined && workflow.outputs.length > 0) {
-    return new Set(workflow.outputs.map((id) => exit(s, id)))
+    return new Set(workflow.outputs.map((id) => Model.exitNode(s, id)))
   }
+  const g = expand(s)
   return new Set(g.nodes.filter((n) => g.succ.get(n)!.size === 0))
 }
 
-const wiring = (s: Model.Structure, id: string): string => {
+/**
+ * The nodes an observed output or the target depends on: their ancestors, inclusive (node ids).
+ *
+ * @since 0.1.0
+ */
+export const neededBy = (workflow: Workflow.Workflow, target?: string): Set<string> => {
+  const s = Model.structure(workflow)
+  const observed = observedOf(workflow)
+  if (target !== undefined) observed.add(Model.exitNode(s, target))
+  return reach(observed, expand(s).pred)
+}
+
+/** What a block's or container's behaviour depends on, as canonical text. */
+const definitionText = (s: Model.Structure, id: string): string | undefined => {
+  const block = s.blocks.get(id)
+  if (block !== undefined) {
+    return Model.canonical({ type: block.type, params: block.params ?? {}, volatile: block.volatile ?? false, retry: block.retry ?? null })
+  }
+  const c = s.containers.get(id)
+  if (c === undefined) return undefined
+  const def = c.def as Partial<Workflow.Loop & Workflow.Parallel>
+  return Model.canonical({
+    container: c.kind,
+    kind: def.kind!,
+    count: def.count ?? null,
+    items: def.items ?? null,
+    condition: def.condition ?? null,
+    maxIterations: def.maxIterations ?? null,
+    concurrency: def.concurrency ?? null,
+    body: [...def.body!].sort()
+  })
+}
+
+const wiringText = (s: Model.Structure, id: string): string => {
   const incoming = (s.incoming.get(id) ?? []).map((e) => `${e.source}|${e.handle ?? ""}`).sort()
   const routes = s.blocks.get(id)?.type === "router"
     ? [...new Set((s.outgoing.get(id) ?? []).map((e) => e.handle ?? ""))].sort()
@@ -116,65 +162,66 @@ const wiring = (s: Model.Structure, id: string): string => {
   return JSON.stringify([s.parent.get(id) ?? "", incoming, routes])
 }
 
-
-/** Resolves references as the prior run saw them: against the snapshot, at one instance. */
-const snapshotEnv = (
-  s: Model.Structure,
-  snapshot: Snapshot.Snapshot,
-  chain: ReadonlyArray<string>,
-  path: ReadonlyArray<number>
-): Reference.Environment => {
-  const innermost = (kind: "loop" | "parallel") => {
-    for (let i = chain.length - 1; i >= 0; i--) if (s.containers.get(chain[i]!)?.kind === kind) return i
-    return -1
-  }
-  return {
-    blockOutput: (id) => {
-      let depth = 0
-      for (let c = s.parent.get(id); c !== undefined; c = s.parent.get(c)) depth++
-      const node = s.containers.has(id) ? NodeId.end(id) : NodeId.block(id)
-      const record = snapshot.nodes[NodeId.formatInstance({ node, path: path.slice(0, depth) })]
-      if (record === undefined) return undefined
-      return record.status === "skipped" ? null : record.output
-    },
-    input: (key) => snapshot.input[key],
-    variable: (name) => s.workflow.variables?.[name],
-    index: (scope) => {
-      const i = innermost(scope)
-      return i === -1 ? undefined : path[i]
-    },
-    item: (scope) => {
-      const i = innermost(scope)
-      if (i === -1) return undefined
-      const key = NodeId.formatInstance({ node: NodeId.block(chain[i]!), path: path.slice(0, i) })
-      const items = snapshot.loops[key]?.items ?? snapshot.parallels[key]?.items
-      return items?.[path[i]!]
+/** Instance paths of a node inside `chain`, from the snapshot's loop and parallel scopes. */
+const pathsIn = (snapshot: Snapshot.Snapshot, chain: ReadonlyArray<string>): Array<Array<number>> => {
+  let paths: Array<Array<number>> = [[]]
+  for (const c of chain) {
+    const next: Array<Array<number>> = []
+    for (const path of paths) {
+      const key = Model.instanceKey(c, path)
+      const count = snapshot.loops[key]?.iterations ?? snapshot.parallels[key]?.count ?? 0
+      for (let i = 0; i < count; i++) next.push([...path, i])
     }
+    paths = next
   }
-}
-
-const definitionOf = (s: Model.Structure, node: string): string | undefined => {
-  const block = s.blocks.get(node)
-  if (block !== undefined) return Fingerprint.ofBlock(block)
-  const id = node.slice(0, node.indexOf("#"))
-  const c = s.containers.get(id)
-  if (c === undefined) return undefined
-  return c.kind === "loop" ? Fingerprint.ofContainer(c.loop, "loop") : Fingerprint.ofContainer(c.parallel, "parallel")
-}
-
-const configOf = (s: Model.Structure, id: string): Json => {
-  const c = s.containers.get(id)!
-  const source = c.kind === "loop" ? c.loop : c.parallel
-  const config: Record<string, Json> = {}
-  if (source.count !== undefined) config["count"] = source.count
-  if (source.items !== undefined) config["items"] = source.items
-  return config
+  return paths
 }
 
 /**
- * The diff of one node against the snapshot: its reason tags (empty when unchanged). Definitions are
- * compared with the snapshot's frozen workflow; records give the status and resolved inputs.
+ * Resolves a value as the prior run would have at one instance: against the snapshot's records,
+ * its input, the current variables and the recorded items; `undefined` when it does not resolve.
  */
+const resolveOnSnapshot = (
+  s: Model.Structure,
+  snapshot: Snapshot.Snapshot,
+  chain: ReadonlyArray<string>,
+  path: ReadonlyArray<number>,
+  value: Json
+): Json | undefined => {
+  const innermost = (kind: "loop" | "parallel") => {
+    for (let d = chain.length - 1; d >= 0; d--) if (s.containers.get(chain[d]!)!.kind === kind) return d
+    return -1
+  }
+  const variables = s.workflow.variables ?? {}
+  const resolved = Model.resolve(value, {
+    block: (id) => {
+      const record = snapshot.nodes[Model.instanceKey(Model.exitNode(s, id), path.slice(0, Model.chainOf(s, id).length))]
+      if (record?.status === "skipped") return { value: null }
+      return record?.status === "completed" && record.output !== undefined ? { value: record.output } : undefined
+    },
+    input: (key) => (Object.hasOwn(snapshot.input, key) ? snapshot.input[key] : undefined),
+    variable: (name) => (Object.hasOwn(variables, name) ? variables[name] : undefined),
+    index: (kind) => {
+      const d = innermost(kind)
+      return d === -1 ? undefined : path[d]
+    },
+    item: (kind) => {
+      const d = innermost(kind)
+      if (d === -1) return undefined
+      const key = Model.instanceKey(chain[d]!, path.slice(0, d))
+      return (snapshot.loops[key]?.items ?? snapshot.parallels[key]?.items)?.[path[d]!]
+    }
+  })
+  return resolved.ok ? resolved.value : undefined
+}
+
+const configOf = (def: Workflow.Loop | Workflow.Parallel): Json => {
+  const config: Record<string, Json> = {}
+  if (def.count !== undefined) config["count"] = def.count
+  if (def.items !== undefined) config["items"] = def.items
+  return config
+}
+
 const diffNode = (
   s: Model.Structure,
   old: Model.Structure,
@@ -182,18 +229,17 @@ const diffNode = (
   snapshot: Snapshot.Snapshot,
   node: string
 ): Set<string> => {
-  const reasons = new Set<string>()
+  const id = g.owner.get(node)!
   const isEnd = node.endsWith("#end")
-  const id = node.includes("#") ? node.slice(0, node.indexOf("#")) : node
   const existed = s.blocks.has(id) ? old.blocks.has(id) : old.containers.has(id)
   if (!existed) return new Set(["new-block"])
-  if (!isEnd && wiring(s, id) !== wiring(old, id)) reasons.add("wiring-changed")
+  const reasons = new Set<string>()
+  if (definitionText(s, id) !== definitionText(old, id)) reasons.add("definition-changed")
+  if (!isEnd && wiringText(s, id) !== wiringText(old, id)) reasons.add("wiring-changed")
   if (s.blocks.get(id)?.volatile === true) reasons.add("volatile")
   const chain = g.chain.get(node)!
-  const definition = definitionOf(s, node)!
-  if (definition !== definitionOf(old, node)) reasons.add("definition-changed")
-  for (const path of Snapshot.instancePaths(snapshot, chain)) {
-    const record = snapshot.nodes[NodeId.formatInstance({ node: NodeId.parse(node).pipe(Result.getOrThrow), path })]
+  for (const path of pathsIn(snapshot, chain)) {
+    const record = snapshot.nodes[Model.instanceKey(node, path)]
     if (record === undefined) {
       reasons.add("missing-prior-state")
       continue
@@ -201,17 +247,48 @@ const diffNode = (
     if (record.status === "failed") reasons.add("failed-last-time")
     else if (record.status !== "completed" && record.status !== "skipped") reasons.add("incomplete")
     if (record.status !== "completed" || isEnd) continue
-    const value = s.blocks.has(id) ? s.blocks.get(id)!.params ?? {} : configOf(s, id)
-    const resolved = Reference.resolve(value, snapshotEnv(s, snapshot, chain, path))
-    if (Result.isFailure(resolved) || Fingerprint.hash(resolved.success) !== record.fingerprints.inputs) {
-      reasons.add("inputs-changed")
-    }
+    const block = s.blocks.get(id)
+    const value = block !== undefined ? block.params ?? {} : configOf(s.containers.get(id)!.def)
+    const resolved = resolveOnSnapshot(s, snapshot, chain, path, value)
+    if (resolved === undefined || record.inputs === undefined || !Model.identical(resolved, record.inputs)) reasons.add("inputs-changed")
   }
   return reasons
 }
 
+/** Branches of a top-level parallel whose only change is its own count/items, or undefined. */
+const branchesOf = (
+  s: Model.Structure,
+  old: Model.Structure,
+  g: Graph,
+  snapshot: Snapshot.Snapshot,
+  changed: ReadonlyMap<string, ReadonlySet<string>>,
+  roots: ReadonlySet<string>,
+  id: string
+): Set<number> | undefined => {
+  const c = s.containers.get(id)!
+  const before = old.containers.get(id)
+  if (c.kind !== "parallel" || before?.kind !== "parallel" || g.chain.get(`${id}#start`)!.length > 0) return undefined
+  const only = (node: string, allowed: ReadonlyArray<string>) => [...(changed.get(node) ?? [])].every((r) => allowed.includes(r))
+  if (!only(`${id}#start`, ["definition-changed", "inputs-changed"]) || !only(`${id}#end`, ["definition-changed"])) return undefined
+  const strip = (def: Workflow.Parallel) => Model.canonical({ kind: def.kind, concurrency: def.concurrency ?? null, body: [...def.body].sort() })
+  if (strip(before.def) !== strip(c.def)) return undefined
+  const others = reach([...roots].filter((r) => r !== `${id}#start`), g.succ)
+  if (others.has(`${id}#start`) || g.nodes.some((n) => others.has(n) && g.chain.get(n)!.includes(id))) return undefined
+  const prior = snapshot.parallels[id]
+  const config = resolveOnSnapshot(s, snapshot, [], [], configOf(c.def)) as { readonly [k: string]: Json } | undefined
+  if (prior === undefined || config === undefined) return undefined
+  const items = Array.isArray(config["items"]) ? config["items"] : undefined
+  const count = items !== undefined ? items.length : typeof config["count"] === "number" ? Math.max(0, Math.floor(config["count"])) : -1
+  if (count !== prior.count) return undefined
+  const out = new Set<number>()
+  if (items !== undefined) {
+    for (let b = 0; b < count; b++) if (!Model.identical(items[b]!, prior.items?.[b] ?? null)) out.add(b)
+  }
+  return out
+}
+
 /**
- * Plans a run from `target` (or, without a snapshot, a full run) by the literal rules.
+ * Plans a run from `target` (or, without a snapshot, a full run) by the definitions.
  *
  * @since 0.1.0
  */
@@ -222,17 +299,16 @@ export const specPlan = (
 ): SpecPlan => {
   const s = Model.structure(workflow)
   const g = expand(s)
-  const targetNode = target === undefined ? undefined : entry(s, target)
-  const observed = observedOf(workflow)
-  if (targetNode !== undefined) observed.add(s.containers.has(target!) ? `${target}#end` : targetNode)
-  const wanted = reach(observed, g.pred)
+  const targetNode = target === undefined ? undefined : Model.entryNode(s, target)
+  const wanted = neededBy(workflow, target)
+
   const changed = new Map<string, Set<string>>()
   if (snapshot === undefined) {
     for (const n of g.nodes) changed.set(n, new Set(["missing-prior-state"]))
   } else {
     const old = Model.structure(snapshot.workflow)
-    const roots = g.nodes.filter((n) => g.pred.get(n)!.size === 0)
-    for (const n of reach(roots, g.succ, targetNode)) {
+    const sources = g.nodes.filter((n) => g.pred.get(n)!.size === 0)
+    for (const n of reach(sources, g.succ, targetNode)) {
       if (n === targetNode) continue
       const reasons = diffNode(s, old, g, snapshot, n)
       if (reasons.size > 0) changed.set(n, reasons)
@@ -241,68 +317,35 @@ export const specPlan = (
   const roots = new Set([...changed.keys()].filter((n) => wanted.has(n)))
   if (targetNode !== undefined) roots.add(targetNode)
 
-  // Containers: a loop with a scope node restarts whole; a top-level parallel whose only change is
-  // its own configuration re-runs the branches whose item changed (all when the count changed).
-  const bodyOf = (id: string): Set<string> => new Set(g.nodes.filter((n) => g.chain.get(n)!.includes(id)))
   const branches = new Map<string, Set<number>>()
-  for (const root of roots) {
-    if (!root.endsWith("#start") || snapshot === undefined) continue
-    const id = root.slice(0, -"#start".length)
-    const c = s.containers.get(id)!
-    if (c.kind !== "parallel" || g.chain.get(root)!.length > 0) continue
-    if (root === targetNode) continue
-    const startReasons = [...(changed.get(root) ?? [])]
-    const endReasons = [...(changed.get(`${id}#end`) ?? [])]
-    if (!startReasons.every((r) => r === "definition-changed" || r === "inputs-changed")) continue
-    if (!endReasons.every((r) => r === "definition-changed")) continue
-    const before = (snapshot.workflow.parallels ?? []).find((p) => p.id === id)
-    const strip = (p: Workflow.Parallel) => Fingerprint.ofContainer({ ...p, count: 0, items: [], name: "" }, "parallel")
-    if (before === undefined || strip(before) !== strip(c.parallel)) continue
-    const others = reach([...roots].filter((r) => r !== root), g.succ)
-    const body = bodyOf(id)
-    if (others.has(root) || [...body].some((n) => others.has(n))) continue
-    const prior = snapshot.parallels[id]
-    const resolved = Reference.resolve(configOf(s, id), snapshotEnv(s, snapshot, [], []))
-    if (prior === undefined || Result.isFailure(resolved)) continue
-    const config = resolved.success as Record<string, Json>
-    const items = Array.isArray(config["items"]) ? config["items"] : undefined
-    const count = items?.length ?? (typeof config["count"] === "number" ? Math.max(0, Math.floor(config["count"])) : -1)
-    if (count !== prior.count) continue
-    const reset = new Set<number>()
-    for (let i = 0; i < count; i++) {
-      if (items !== undefined && Fingerprint.hash(items[i]!) !== Fingerprint.hash(prior.items?.[i] ?? null)) reset.add(i)
+  if (snapshot !== undefined) {
+    const old = Model.structure(snapshot.workflow)
+    for (const root of roots) {
+      if (!root.endsWith("#start") || root === targetNode) continue
+      const id = g.owner.get(root)!
+      const reset = branchesOf(s, old, g, snapshot, changed, roots, id)
+      if (reset !== undefined) branches.set(id, reset)
     }
-    branches.set(id, reset)
   }
 
-  const mask = reach(roots, g.succ)
-  const wholeReset = (set: Set<string>, within?: Set<string>) => {
-    let grew = true
-    while (grew) {
-      grew = false
-      for (const n of [...set]) {
-        for (const c of g.chain.get(n)!) {
-          const whole = [`${c}#start`, `${c}#end`, ...bodyOf(c)]
-          if (branches.has(c) || whole.every((m) => set.has(m))) continue
-          for (const m of whole) {
-            if (!set.has(m)) {
-              set.add(m)
-              grew = true
-            }
-          }
-          if (within === undefined) {
-            for (const m of reach([`${c}#start`], g.succ)) set.add(m)
+  const rerun = new Set([...reach(roots, g.succ)].filter((n) => wanted.has(n)))
+  // Containers holding a re-run node re-run whole (but for branch-reset parallels), enclosing ones too.
+  for (let grew = true; grew;) {
+    grew = false
+    for (const n of [...rerun]) {
+      for (const c of g.chain.get(n)!) {
+        if (branches.has(c)) continue
+        for (const m of g.nodes) {
+          if ((g.owner.get(m) === c || g.chain.get(m)!.includes(c)) && !rerun.has(m)) {
+            rerun.add(m)
+            grew = true
           }
         }
       }
     }
   }
-  wholeReset(mask)
-  const rerun = new Set([...mask].filter((n) => wanted.has(n)))
-  wholeReset(rerun, wanted)
-  const affected = reach([...changed.keys()], g.succ)
-  for (const n of mask) affected.add(n)
-  const pruned = new Set([...affected].filter((n) => !rerun.has(n) && !wanted.has(n)))
+  const affected = reach([...changed.keys(), ...(targetNode === undefined ? [] : [targetNode])], g.succ)
+  const pruned = new Set([...affected].filter((n) => !rerun.has(n)))
   const reused = new Set(g.nodes.filter((n) => !rerun.has(n) && !pruned.has(n)))
   const start = new Set([...rerun].filter((n) => ![...g.pred.get(n)!].some((p) => rerun.has(p))))
   return { rerun, reused, pruned, start, changed, branches }

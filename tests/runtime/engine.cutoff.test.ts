@@ -79,3 +79,62 @@ describe("Early cutoff and the iteration context", () => {
     }).pipe(Effect.provide(layer({ square: squares(calls) })))
   })
 })
+
+describe("Early cutoff and the enclosing containers", () => {
+  /** Outputs what a handler sees of its iteration: the innermost loop's and parallel's index and item. */
+  const context: Handler.Handler = (ctx) =>
+    Effect.succeed({
+      loop: ctx.loop === undefined ? null : { index: ctx.loop.index, item: ctx.loop.item },
+      parallel: ctx.parallel === undefined ? null : { index: ctx.parallel.index, item: ctx.parallel.item }
+    })
+
+  /** The one block `s`, in `containers`. */
+  const only = (containers: Pick<Workflow.Workflow, "loops" | "parallels">): Workflow.Workflow => ({
+    id: "wf",
+    blocks: [{ id: "s", type: "context" }],
+    edges: [],
+    ...containers,
+    outputs: ["s"]
+  })
+
+  /** `s@0` after a run of `before` then a run-from of `after` from `target`, and after a full run of `after`. */
+  const rerun = (before: Workflow.Workflow, after: Workflow.Workflow, target: string) =>
+    Effect.gen(function*() {
+      const runs = yield* Runs.Runs
+      const store = yield* RunStore.RunStore
+      const first = yield* runs.start(before)
+      assert.strictEqual(yield* runs.wait(first.runId), "completed")
+      const again = yield* runs.runFrom(after, { target, run: first.runId })
+      assert.strictEqual(yield* runs.wait(again.runId), "completed")
+      const fresh = yield* runs.start(after)
+      assert.strictEqual(yield* runs.wait(fresh.runId), "completed")
+      return {
+        incremental: (yield* store.snapshot(again.runId)).nodes["s@0"],
+        fresh: (yield* store.snapshot(fresh.runId)).nodes["s@0"]
+      }
+    }).pipe(Effect.provide(layer({ context })))
+
+  it.effect("a loop that changes from forEach over [7] to count 1 re-runs a body block reading ctx.loop", () =>
+    Effect.gen(function*() {
+      const { fresh, incremental } = yield* rerun(
+        only({ loops: [{ id: "L", kind: "forEach", items: [7], body: ["s"] }] }),
+        only({ loops: [{ id: "L", kind: "count", count: 1, body: ["s"] }] }),
+        "L"
+      )
+      assert.deepStrictEqual(fresh?.output, { loop: { index: 0, item: null }, parallel: null })
+      assert.deepStrictEqual(incremental?.output, fresh?.output)
+      assert.isUndefined(incremental?.reusedFrom)
+    }))
+
+  it.effect("a block that moves from a parallel into a loop at the same depth (same instance id) re-runs", () =>
+    Effect.gen(function*() {
+      const { fresh, incremental } = yield* rerun(
+        only({ parallels: [{ id: "P", kind: "count", count: 1, body: ["s"] }] }),
+        only({ loops: [{ id: "L", kind: "count", count: 1, body: ["s"] }] }),
+        "L"
+      )
+      assert.deepStrictEqual(fresh?.output, { loop: { index: 0, item: null }, parallel: null })
+      assert.deepStrictEqual(incremental?.output, fresh?.output)
+      assert.isUndefined(incremental?.reusedFrom)
+    }))
+})

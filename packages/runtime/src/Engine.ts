@@ -54,9 +54,10 @@
  *   the run completed with the same inputs, even inside a loop the plan restarts.
  * - Early cutoff (mode `run-from`, `Options.cutoff`, default on): a re-run node that is not the
  *   target, not `volatile` and re-runs only because something upstream did, whose resolved inputs
- *   hash as in the source snapshot and whose enclosing loops/parallels give it the same items (a
- *   handler reads `ctx.loop` / `ctx.parallel`), is reused from it (reason `cutoff`) instead of
- *   executed. Resume applies the same iteration check.
+ *   hash as in the source snapshot and that was computed in the same context — the same enclosing
+ *   loops and parallels (ids and kinds) giving it the same item, or none in both (a handler reads
+ *   `ctx.loop` / `ctx.parallel`) — is reused from it (reason `cutoff`) instead of executed. Resume
+ *   applies the same context check.
  *
  * **Performance**
  *

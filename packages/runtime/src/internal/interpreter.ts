@@ -430,18 +430,24 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
       })
 
     // A handler sees its iteration (`ctx.loop` / `ctx.parallel`) besides its params, so a prior record
-    // stands for this instance only if every enclosing container gave it the same item; the index is
-    // already part of the instance key. The prior items are read from the source's container starts
-    // (their inputs are the resolved `items`), so stored input fingerprints stay what `Model` writes.
-    const sameIterations = (frame: Frame): boolean => {
+    // stands for this instance only if it was computed in the same context: the same enclosing
+    // containers (ids and kinds, outer to inner) in the source's workflow, each giving it the same
+    // item, or none in both; the indices are the instance key's path. The prior items are read from
+    // the source's container starts (their inputs are the resolved `items`), so stored input
+    // fingerprints stay what `Model` writes.
+    const sourceShape = source === undefined ? undefined : shapeOf(source.workflow)
+    const sameContext = (id: string, frame: Frame): boolean => {
+      const before = sourceShape?.chain.get(id)
+      if (source === undefined || before === undefined || before.length !== frame.containers.length) return false
       for (let d = 0; d < frame.containers.length; d++) {
-        const item = frame.items[d]
-        if (item === undefined) continue
-        const start = source?.nodes[keyOf(NodeId.start(frame.containers[d]!), frame.path.slice(0, d))]
+        const container = frame.containers[d]!
+        if (before[d] !== container || sourceShape!.containers.get(container)?.kind !== shape.containers.get(container)?.kind) return false
+        const start = source.nodes[keyOf(NodeId.start(container), frame.path.slice(0, d))]
         const items = isObject(start?.inputs) ? start.inputs["items"] : undefined
-        const before = Array.isArray(items) ? items[frame.path[d]!] : undefined
+        const prior = Array.isArray(items) ? items[frame.path[d]!] : undefined
+        const item = frame.items[d]
         // Key order included: the handler sees the item as it is.
-        if (before === undefined || Fingerprint.hash(before) !== Fingerprint.hash(item)) return false
+        if (prior === undefined || item === undefined ? prior !== item : Fingerprint.hash(prior) !== Fingerprint.hash(item)) return false
       }
       return true
     }
@@ -469,7 +475,7 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
         const fingerprints: Snapshot.Fingerprints = { definition, inputs: fingerprint }
         const prior = source?.nodes[key]
         const same = prior !== undefined && prior.status === "completed" && prior.fingerprints.definition === definition &&
-          prior.fingerprints.inputs === fingerprint && sameIterations(frame)
+          prior.fingerprints.inputs === fingerprint && sameContext(id, frame)
         // A resume never executes a node the run already completed with these inputs.
         if (mode === "resume" && same && !setup.dormant.has(key)) {
           records.set(key, prior)

@@ -213,6 +213,72 @@ describe("Plan.runFrom", () => {
   })
 })
 
+describe("Plan.runFrom over pruned nodes that failed", () => {
+  // `audit` (a sink no output observes) failed in run-1: a full run of the workflow fails on it.
+  const failedAudit: Snapshot.Snapshot = {
+    ...prior,
+    runId: "run-1",
+    status: "failed",
+    nodes: { ...prior.nodes, audit: { ...prior.nodes["audit"]!, status: "failed", error: { message: "audit is down" } } }
+  }
+
+  it("lists the pruned instances whose last known state is failed, with the run they failed in", () => {
+    const plan = runFrom(workflow, "summarize", failedAudit)
+    assert.deepStrictEqual(plan.pruned, ["audit"])
+    assert.deepStrictEqual(plan.prunedFailed, [{ node: "audit", run: "run-1" }])
+    assert.deepStrictEqual(Plan.pruneSummary(plan), { count: 1, failed: [{ node: "audit", run: "run-1" }] })
+    // A record reused into the snapshot's run names the run that produced it.
+    const reused = { ...failedAudit, nodes: { ...failedAudit.nodes, audit: { ...failedAudit.nodes["audit"]!, reusedFrom: "run-0" } } }
+    assert.deepStrictEqual(runFrom(workflow, "summarize", reused).prunedFailed, [{ node: "audit", run: "run-0" }])
+    const { runId: _, ...anonymous } = failedAudit
+    assert.deepStrictEqual(runFrom(workflow, "summarize", anonymous).prunedFailed, [{ node: "audit" }])
+  })
+
+  it("names failed instances inside a pruned container", () => {
+    const side: Workflow.Workflow = {
+      id: "side",
+      blocks: [
+        { id: "trigger", type: "trigger" },
+        { id: "a", type: "fn", params: { n: 1 } },
+        { id: "x", type: "fn", params: { i: { $ref: "loop.index" } } },
+        { id: "out", type: "response", params: { a: { $ref: "blocks.a.output" } } }
+      ],
+      edges: [{ source: "trigger", target: "a" }, { source: "a", target: "out" }, { source: "a", target: "chores" }],
+      loops: [{ id: "chores", kind: "count", count: 2, body: ["x"] }]
+    }
+    const ran = Model.execute(side).snapshot
+    const snapshot: Snapshot.Snapshot = {
+      ...ran,
+      runId: "run-7",
+      nodes: { ...ran.nodes, "x@1": { ...ran.nodes["x@1"]!, status: "failed", error: { message: "no" } } }
+    }
+    const plan = runFrom(side, "a", snapshot)
+    assert.deepStrictEqual([...plan.pruned].sort(), ["chores#end", "chores#start", "x"])
+    assert.deepStrictEqual(plan.prunedFailed, [{ node: "x@1", run: "run-7" }])
+  })
+
+  it("carries a failure forward while the node stays pruned and nothing has run it since", () => {
+    const first = runFrom(workflow, "summarize", failedAudit)
+    // The run-from's own snapshot: `audit`'s record was dropped, its report kept.
+    const second: Snapshot.Snapshot = { ...first.state, runId: "run-2", status: "completed", pruned: Plan.pruneSummary(first)! }
+    assert.isUndefined(second.nodes["audit"])
+    const again = runFrom(workflow, "summarize", second)
+    assert.deepStrictEqual(again.pruned, ["audit"])
+    assert.deepStrictEqual(again.prunedFailed, [{ node: "audit", run: "run-1" }])
+    // Once a run has a record of it, that record is the last known state (`audit`, edited, is pruned still).
+    const completed = { ...second, nodes: { ...second.nodes, audit: prior.nodes["audit"]! } }
+    const planned = runFrom(edit((w) => { w.blocks[7].params.seen = "other" }), "summarize", completed)
+    assert.deepStrictEqual(planned.pruned, ["audit"])
+    assert.deepStrictEqual(planned.prunedFailed, [])
+  })
+
+  it("reports nothing when nothing was pruned", () => {
+    const plan = runFrom(workflow, "summarize")
+    assert.deepStrictEqual(plan.prunedFailed, [])
+    assert.isUndefined(Plan.pruneSummary(plan))
+  })
+})
+
 describe("Plan.resume", () => {
   it("reuses finished nodes, re-runs unfinished ones and keeps their waits", () => {
     const { quote: _q, report: _r, ...rest } = prior.nodes

@@ -123,6 +123,34 @@ export const runStoreContract = <E>(name: string, layer: Layer.Layer<RunStore.Ru
       assert.strictEqual(missing._tag, "RunNotFound")
     }))
 
+    test("what a run's plan pruned is kept with the run, through its end and in its snapshot", Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const source = yield* startRun(store)
+      yield* finish(store, source.id, "failed")
+      const pruned: Snapshot.Pruned = { count: 3, failed: [{ node: "no", run: source.id }, { node: "yes@1.0" }] }
+      const run = yield* store.createRun({
+        version: source.version,
+        mode: "run-from",
+        sourceRun: source.id,
+        target: "pick",
+        input: { n: 2 },
+        at: 3_000,
+        pruned
+      })
+      assert.deepStrictEqual(run.pruned, pruned)
+      yield* store.transition(run.id, { type: "START" }, 3_100)
+      yield* store.finish(run.id, { type: "ALL_BRANCHES_FINISHED" }, { finalization: "completed", messages: [] }, 3_200)
+      const read = yield* store.getRun(run.id)
+      assert.strictEqual(read.status, "completed")
+      assert.deepStrictEqual(read.pruned, pruned)
+      const snapshot = yield* store.snapshot(run.id)
+      assert.deepStrictEqual(snapshot.pruned, pruned)
+      assert.deepStrictEqual(Result.map(Snapshot.decode(JSON.parse(JSON.stringify(snapshot))), (s) => s.pruned), Result.succeed(pruned))
+      // A run whose plan pruned nothing has no report, and its snapshot none either.
+      assert.isUndefined((yield* store.getRun(source.id)).pruned)
+      assert.isFalse(Object.hasOwn(yield* store.snapshot(source.id), "pruned"))
+    }))
+
     test("creating a run of an unsaved version fails and creates nothing", Effect.gen(function*() {
       const store = yield* RunStore.RunStore
       const error = yield* Effect.flip(store.createRun({ version: "ffffffffffffffff", mode: "full", input: {}, at: 0 }))

@@ -108,6 +108,31 @@ describe("Runs", () => {
       assert.strictEqual(incremental.nodes["out"]?.output, "Bonjour, Ada")
     }).pipe(Effect.scoped, Effect.provide(layer())))
 
+  it.effect("status says what a run-from pruned and which pruned node failed last time, and in which run", () =>
+    Effect.gen(function*() {
+      const runs = yield* Runs.Runs
+      // `audit` fails, but no observed output (`out`) needs it.
+      const audited = (greeting: string): Workflow.Workflow => ({
+        ...pipeline(greeting),
+        blocks: [...pipeline(greeting).blocks, { id: "audit", type: "fail", params: { message: "audit is down" } }],
+        edges: [...pipeline(greeting).edges, { source: "start", target: "audit" }]
+      })
+      const first = yield* runs.start(audited("Hello"), { name: "Ada" })
+      assert.strictEqual(yield* runs.wait(first.runId), "failed")
+      assert.isUndefined((yield* runs.status(first.runId)).pruned)
+      const again = yield* runs.runFrom(audited("Bonjour"), { target: "greeting" })
+      assert.strictEqual(yield* runs.wait(again.runId), "completed")
+      const status = yield* runs.status(again.runId)
+      assert.deepStrictEqual(status.pruned, { count: 1, failed: [{ node: "audit", run: first.runId }] })
+      // A full run of the same workflow fails: the completed run-from is not the whole story.
+      const scratch = yield* runs.start(audited("Bonjour"), { name: "Ada" })
+      assert.strictEqual(yield* runs.wait(scratch.runId), "failed")
+      // Run from the run-from: `audit` has no record there, and its failure is still reported.
+      const third = yield* runs.runFrom(audited("Hi"), { target: "greeting", run: again.runId })
+      assert.strictEqual(yield* runs.wait(third.runId), "completed")
+      assert.deepStrictEqual((yield* runs.status(third.runId)).pruned, { count: 1, failed: [{ node: "audit", run: first.runId }] })
+    }).pipe(Effect.provide(layer())))
+
   it.effect("runFrom a named run plans against that run; without any prior run it is a full run", () =>
     Effect.gen(function*() {
       const runs = yield* Runs.Runs

@@ -230,7 +230,10 @@ export const make = (backend: Backend) => {
         // The printer has seen the run's last event (it follows the publication at once).
         for (let i = 0; executing && finished !== status && i < 200; i++) yield* Effect.sleep(5)
         yield* Fiber.interrupt(printer)
-        if (executing) yield* print(Progress.summary(style, runId, status, followerOf(runId).tally, Date.now() - began))
+        if (executing) {
+          const { pruned } = yield* store.getRun(runId).pipe(Effect.orDie)
+          yield* print(Progress.summary(style, runId, status, followerOf(runId).tally, Date.now() - began, pruned))
+        }
         else yield* print(`run ${runId} is ${status}`)
         if (status === "paused" || status === "suspended") {
           const info = yield* runs.status(runId).pipe(Effect.orDie)
@@ -420,6 +423,9 @@ export const make = (backend: Backend) => {
         yield* print(`run ${found.id}  workflow ${found.workflowId}  ${found.status}  (${found.mode}` +
           `${found.target === undefined ? "" : ` from ${found.target}`}${found.sourceRun === undefined ? "" : `, reusing ${found.sourceRun}`})`)
         yield* print(`created ${new Date(found.createdAt).toISOString()}  updated ${new Date(found.updatedAt).toISOString()}`)
+        if (found.pruned !== undefined) {
+          yield* print(`${Progress.pruned("plain", found.pruned)}: needed by no observed output, neither run nor reused`)
+        }
         if (found.pauseRequestedAt !== undefined) {
           yield* print(`pause requested ${new Date(found.pauseRequestedAt).toISOString()}: it parks at its next node boundary`)
         }

@@ -9,6 +9,7 @@
  *
  * @since 0.1.0
  */
+import type { Snapshot } from "@ripple/core"
 import { Engine, type RunEvent, type RunStatus } from "@ripple/runtime"
 
 /**
@@ -108,13 +109,31 @@ export const follower = (style: Style) => {
 }
 
 /**
- * The one-line summary printed when a run stops executing.
+ * What a run's plan pruned: `3 pruned`, then the pruned nodes whose last known state was failed
+ * (a full run would have failed on them) with the run they failed in.
  *
  * @since 0.1.0
  */
-export const summary = (style: Style, runId: string, status: RunStatus.Status, tally: Tally, elapsedMs: number): string => {
+export const pruned = (style: Style, pruned: Snapshot.Pruned): string => {
+  const failed = pruned.failed.map((f) => f.run === undefined ? f.node : `${f.node} in ${f.run}`)
+  return `${pruned.count} pruned` + (failed.length === 0 ? "" : ` (${yellow(style, `last known failed: ${failed.join(", ")}`)})`)
+}
+
+/**
+ * The one-line summary printed when a run stops executing (with what its plan pruned, if anything).
+ *
+ * @since 0.1.0
+ */
+export const summary = (
+  style: Style,
+  runId: string,
+  status: RunStatus.Status,
+  tally: Tally,
+  elapsedMs: number,
+  prunedNodes?: Snapshot.Pruned | undefined
+): string => {
   const counts = `${tally.executed} executed, ${tally.reused} reused${tally.cutoff > 0 ? ` (${tally.cutoff} by cutoff)` : ""}, ` +
-    `${tally.skipped} skipped, ${tally.failed} failed`
+    `${tally.skipped} skipped, ${tally.failed} failed${prunedNodes === undefined ? "" : `, ${pruned(style, prunedNodes)}`}`
   const paint = status === "completed" ? green : status === "paused" || status === "suspended" ? yellow : red
   return style === "tty"
     ? `${paint(style, "■")} run ${runId} ${paint(style, status)} in ${duration(elapsedMs)}: ${counts}`

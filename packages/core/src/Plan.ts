@@ -28,7 +28,8 @@
  *   what the prior run read. The specification planner in the tests re-hashes every input and the
  *   differential property checks both agree.
  * - Nodes downstream of a change that no observed output depends on are `pruned`: not executed,
- *   and their prior records dropped so no stale output survives.
+ *   and their prior records dropped so no stale output survives. A pruned node that failed last
+ *   time is listed in `prunedFailed`: a full run would fail on it where the run-from may complete.
  *
  * @since 0.1.0
  */
@@ -98,6 +99,12 @@ export interface Plan {
   readonly reused: ReadonlyArray<string>
   /** Downstream of a change but not needed by any observed output: neither run nor reused. */
   readonly pruned: ReadonlyArray<string>
+  /**
+   * The instances of pruned nodes whose last known state is `failed`: failed records of the
+   * snapshot (in plan order), then failures the snapshot's own run had pruned and that nothing has
+   * run since (`Snapshot.pruned`), so a failure is not forgotten by pruning it twice.
+   */
+  readonly prunedFailed: ReadonlyArray<Snapshot.PrunedFailure>
   /** The ready queue: re-run nodes none of whose predecessors re-run. */
   readonly start: ReadonlyArray<string>
   readonly resets: ReadonlyArray<Reset>
@@ -601,8 +608,44 @@ export const runFrom = (options: Options & { readonly target: string }): Result.
       const complete = diff(input)
       return { changes: complete, planned: scopeIn(input, prune(input, complete), complete, order) }
     }
-    return assemble(input, "run-from", changes, planned, hydrate(input, planned), explained)
+    const failed = failedAmong(input, planned.pruned, order)
+    return assemble(input, "run-from", changes, planned, hydrate(input, planned), explained, failed)
   })
+
+/**
+ * What a run of the plan records about pruning (`undefined`: nothing was pruned).
+ *
+ * @since 0.1.0
+ */
+export const pruneSummary = (plan: Plan): Snapshot.Pruned | undefined =>
+  plan.pruned.length === 0 ? undefined : { count: plan.pruned.length, failed: plan.prunedFailed }
+
+/** The pruned node instances whose last known state is `failed` (see `Plan.prunedFailed`). */
+const failedAmong = (input: Input, pruned: Uint8Array, order: Int32Array): Array<Snapshot.PrunedFailure> => {
+  const { dag, snapshot } = input
+  const out: Array<Snapshot.PrunedFailure> = []
+  if (snapshot === undefined) return out
+  const failure = (node: string, run: string | undefined): Snapshot.PrunedFailure =>
+    run === undefined ? { node } : { node, run }
+  for (let k = 0; k < order.length; k++) {
+    const i = order[k]!
+    if (pruned[i] === 0) continue
+    for (const path of Snapshot.instancePaths(snapshot, Dag.chainOf(dag, i))) {
+      const key = instanceKey(dag, i, path)
+      const record = snapshot.nodes[key]
+      if (record?.status === "failed") out.push(failure(key, record.reusedFrom ?? snapshot.runId))
+    }
+  }
+  // The snapshot's run dropped the records of what it pruned: its own report is the last word on them.
+  for (const entry of snapshot.pruned?.failed ?? []) {
+    if (snapshot.nodes[entry.node] !== undefined) continue
+    const parsed = NodeId.parseInstance(entry.node)
+    if (Result.isFailure(parsed)) continue
+    const i = dag.index!.get(NodeId.format(parsed.success.node))
+    if (i !== undefined && pruned[i] === 1) out.push(entry)
+  }
+  return out
+}
 
 /**
  * `diff` without checking the top-level blocks that are downstream of a restart root anyway (they
@@ -731,7 +774,8 @@ const assemble = (
   changes: Diff,
   planned: Scope,
   hydrated: Hydrated,
-  explained: () => { readonly changes: Diff; readonly planned: Scope } = () => ({ changes, planned })
+  explained: () => { readonly changes: Diff; readonly planned: Scope } = () => ({ changes, planned }),
+  prunedFailed: ReadonlyArray<Snapshot.PrunedFailure> = []
 ): Plan => {
   const { dag } = input
   const ids = dag.ids!
@@ -753,6 +797,7 @@ const assemble = (
     rerun,
     reused,
     pruned,
+    prunedFailed,
     start: Array.from(hydrated.start, (i) => ids[i]!),
     resets: planned.resets,
     // A string-keyed record of a million entries costs about as much as planning itself, and most

@@ -173,6 +173,35 @@ export const Diagnostics = Schema.Struct({
 export type Diagnostics = typeof Diagnostics.Type
 
 /**
+ * A node instance a run-from pruned whose last known state was `failed`.
+ *
+ * @since 0.1.0
+ */
+export const PrunedFailure = Schema.Struct({
+  /** The node instance id (see `NodeId`). */
+  node: Schema.String,
+  /** The run it failed in, when known (a snapshot that belongs to no stored run names none). */
+  run: Schema.optionalKey(Schema.String)
+})
+/** @since 0.1.0 */
+export type PrunedFailure = typeof PrunedFailure.Type
+
+/**
+ * What a run-from pruned: nodes downstream of a change that no observed output needs, so neither
+ * run nor reused. A pruned node that failed last time would have failed a full run of the
+ * workflow, while the run-from can complete: `failed` says so.
+ *
+ * @since 0.1.0
+ */
+export const Pruned = Schema.Struct({
+  /** How many nodes of the expanded DAG were pruned (sentinels included). */
+  count: Schema.Number.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0)),
+  failed: Schema.Array(PrunedFailure)
+})
+/** @since 0.1.0 */
+export type Pruned = typeof Pruned.Type
+
+/**
  * The status of the whole run when the snapshot was taken.
  *
  * @since 0.1.0
@@ -204,6 +233,8 @@ export const SnapshotSchema = Schema.Struct({
   waits: Schema.Array(Wait),
   pauses: Schema.Array(Pause),
   diagnostics: Diagnostics,
+  /** What the run's plan pruned (a run-from that pruned nothing, and other runs, leave it out). */
+  pruned: Schema.optionalKey(Pruned),
   startedAt: Schema.optionalKey(Schema.Number),
   updatedAt: Schema.optionalKey(Schema.Number)
 })

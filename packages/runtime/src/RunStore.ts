@@ -28,6 +28,8 @@
  *   with the compensations not yet journaled.
  * - `finish` (a performance addition) writes the final transition and the diagnostics together,
  *   one round trip where `setDiagnostics` and `transition` took two.
+ * - Pruning (issue 14) added, and only added: `pruned` on `NewRun`, `Run` and the snapshot, what a
+ *   run-from's plan pruned and which pruned nodes failed last time, written once at `createRun`.
  * - Pause requests (issue 8): `requestPause` records one on the run, `journal` acknowledges every
  *   write with whether one is pending (`JournalAck`), so the process executing a run, wherever it
  *   is, sees a pause asked for from any other process at its next node boundary without an extra
@@ -333,6 +335,11 @@ export interface Run {
   readonly pauseRequestedAt?: number | undefined
   /** When a cancel was requested (`requestCancel`) that the run has not ended for yet. */
   readonly cancelRequestedAt?: number | undefined
+  /**
+   * What the run's plan pruned, as `createRun` recorded it (`undefined`: nothing). Its `failed`
+   * nodes would have failed a full run: a run-from can complete without them.
+   */
+  readonly pruned?: Snapshot.Pruned | undefined
 }
 
 /**
@@ -434,6 +441,8 @@ export interface NewRun {
   /** A child run: its parent run and the parent's node instance that awaits it. */
   readonly parentRun?: string | undefined
   readonly parentNode?: string | undefined
+  /** What the plan pruned (`Plan.pruneSummary`): kept with the run and in its snapshot. */
+  readonly pruned?: Snapshot.Pruned | undefined
 }
 
 /**
@@ -883,6 +892,7 @@ export const makeMemory: Effect.Effect<RunStore["Service"]> = Effect.sync(() => 
         waits: [...stored.waits.values()],
         pauses: [...stored.pauses.values()],
         diagnostics: run.diagnostics,
+        ...(run.pruned === undefined ? {} : { pruned: run.pruned }),
         startedAt: run.createdAt,
         updatedAt: run.updatedAt
       }
@@ -1015,7 +1025,8 @@ export const makeMemory: Effect.Effect<RunStore["Service"]> = Effect.sync(() => 
           diagnostics: { messages: [] },
           createdAt: input.at,
           updatedAt: input.at,
-          ...(input.parentRun === undefined ? {} : { parentRun: input.parentRun, parentNode: input.parentNode ?? "" })
+          ...(input.parentRun === undefined ? {} : { parentRun: input.parentRun, parentNode: input.parentNode ?? "" }),
+          ...(input.pruned === undefined ? {} : { pruned: input.pruned })
         }
         runs.set(run.id, {
           run,

@@ -14,7 +14,9 @@
  *   they stay `running` and `resume` (here or in any later process, or a worker) continues them.
  * - `runFrom` plans against the snapshot of the named run, or, without one, the latest finished
  *   run of the workflow; with no prior run at all it is a full run. It re-uses the source run's
- *   input (a new input would invalidate every reused output that reads it).
+ *   input (a new input would invalidate every reused output that reads it). What the plan pruned
+ *   is stored with the run (`Run.pruned`, read back by `status`): a run-from that completes while
+ *   a pruned node failed last time says so.
  * - Events go through one sliding `PubSub`: a slow subscriber loses old events, never slows or
  *   fails a run.
  * - Long-lived runs: a run that settles `suspended` or `paused` stops executing. `signal`,
@@ -330,6 +332,7 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
             target: prepared.plan.target,
             input: prepared.input,
             at,
+            pruned: Plan.pruneSummary(prepared.plan),
             ...parent
           })
           yield* fork({ runId: run.id, mode, plan: prepared.plan, input: prepared.input, sourceRun, source: prepared.source, publish })

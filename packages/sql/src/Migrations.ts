@@ -7,7 +7,7 @@
  * - `ripple_workflow_versions`: frozen, content-addressed workflow versions (never updated).
  * - `ripple_runs`: one row per run with its persisted `RunStatus` machine, diagnostics columns that
  *   only move forward, the lease (owner, expiry, generation) of whoever executes the run, which
- *   fences its writes, and pending pause and cancel requests.
+ *   fences its writes, pending pause and cancel requests, and what a run-from's plan pruned.
  * - `ripple_journal`: one row per (run, node): the node record of the run's snapshot.
  * - `ripple_scopes`: loop and parallel instances of a run (the snapshot's `loops` / `parallels`).
  * - `ripple_deliveries`: signals and approval decisions kept for a run until a node consumes them;
@@ -182,6 +182,12 @@ const exactJson = Effect.gen(function*() {
   yield* sql`ALTER TABLE ripple_deliveries ALTER COLUMN payload TYPE json USING payload::json`
 })
 
+// Pruning (issue 14): what a run-from's plan pruned and which pruned nodes failed last time.
+const prunedNodes = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`ALTER TABLE ripple_runs ADD COLUMN pruned jsonb`
+})
+
 /**
  * Every migration, by id.
  *
@@ -193,7 +199,8 @@ export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.
   "3_child_runs": childRuns,
   "4_pause_requests": pauseRequests,
   "5_leases": leases,
-  "6_exact_json": exactJson
+  "6_exact_json": exactJson,
+  "7_pruned_nodes": prunedNodes
 }
 
 /**

@@ -154,6 +154,7 @@ interface RunRow {
   readonly parent_node?: string | null
   readonly pause_requested_at?: number | null
   readonly cancel_requested_at?: number | null
+  readonly pruned?: Snapshot.Pruned | null
   readonly journal_started?: Mark | null
   readonly journal_completed?: Mark | null
 }
@@ -195,8 +196,12 @@ const runOf = (row: RunRow): RunStore.Run => ({
   updatedAt: Number(row.updated_at),
   ...(row.parent_run === undefined || row.parent_run === null ? {} : { parentRun: row.parent_run, parentNode: row.parent_node ?? "" }),
   ...(row.pause_requested_at === undefined || row.pause_requested_at === null ? {} : { pauseRequestedAt: Number(row.pause_requested_at) }),
-  ...(row.cancel_requested_at === undefined || row.cancel_requested_at === null ? {} : { cancelRequestedAt: Number(row.cancel_requested_at) })
+  ...(row.cancel_requested_at === undefined || row.cancel_requested_at === null ? {} : { cancelRequestedAt: Number(row.cancel_requested_at) }),
+  ...prunedOf(row)
 })
+
+const prunedOf = (row: RunRow): { readonly pruned?: Snapshot.Pruned } =>
+  row.pruned === undefined || row.pruned === null ? {} : { pruned: row.pruned }
 
 const settled: ReadonlyArray<RunStatus.Status> = ["completed", "failed"]
 
@@ -415,11 +420,12 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
     Effect.map(
       transact("createRun", sql<RunRow>`INSERT INTO ripple_runs
         (id, workflow_id, version, mode, source_run, target, trigger, input, status, machine, created_at, updated_at,
-          parent_run, parent_node)
-        SELECT id, workflow_id, version, mode, source_run, target, trigger, input::json, status, machine, at, at, parent_run, parent_node
+          parent_run, parent_node, pruned)
+        SELECT id, workflow_id, version, mode, source_run, target, trigger, input::json, status, machine, at, at, parent_run, parent_node,
+          pruned
         FROM jsonb_to_recordset(${json(batch.map((b, ord) => ({ ...b.request, ord })))}::jsonb) AS x(id text, workflow_id text, version text,
           mode text, source_run text, target text, trigger text, input text, status text, machine jsonb, at double precision,
-          parent_run text, parent_node text, ord integer)
+          parent_run text, parent_node text, pruned jsonb, ord integer)
         ORDER BY ord
         ON CONFLICT (id) DO UPDATE SET id = excluded.id
         RETURNING *`),
@@ -447,7 +453,8 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
         machine,
         at: input.at,
         parent_run: input.parentRun ?? null,
-        parent_node: input.parentRun === undefined ? null : input.parentNode ?? ""
+        parent_node: input.parentRun === undefined ? null : input.parentNode ?? "",
+        pruned: input.pruned ?? null
       })
       remember(row.id, row.revision, row.machine)
       return runOf(row)
@@ -766,6 +773,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       waits: (row.dormancies ?? []).flatMap((d) => d.wait === undefined ? [] : [d.wait]),
       pauses: (row.dormancies ?? []).flatMap((d) => d.pause === undefined ? [] : [d.pause]),
       diagnostics: diagnosticsOf(row),
+      ...prunedOf(row),
       startedAt: Number(row.created_at),
       updatedAt: Number(row.updated_at)
     }))

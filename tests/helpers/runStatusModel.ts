@@ -10,8 +10,6 @@ export interface Model {
   readonly running: number
   readonly dormant: ReadonlyMap<string, RunStatus.DormantReason>
   readonly failed: boolean
-  readonly lastStarted: RunStatus.NodeMark | null
-  readonly lastCompleted: RunStatus.NodeMark | null
 }
 
 /** What the model says about one event. */
@@ -24,9 +22,7 @@ export const initialModel: Model = {
   status: "pending",
   running: 0,
   dormant: new Map(),
-  failed: false,
-  lastStarted: null,
-  lastCompleted: null
+  failed: false
 }
 
 const accept = (model: Model): Step => ({ _tag: "Accepted", model })
@@ -57,9 +53,6 @@ const wake = (model: Model, wakes: (reason: RunStatus.DormantReason) => boolean,
   }
   return woken === 0 ? reject(none) : accept({ ...model, status: "running", running: woken, dormant })
 }
-
-const later = (last: RunStatus.NodeMark | null, node: string, at: number): RunStatus.NodeMark =>
-  last === null || last.at <= at ? { node, at } : last
 
 /** Applies one event to the model. */
 export const stepModel = (model: Model, event: RunStatus.Event): Step => {
@@ -94,16 +87,10 @@ export const stepModel = (model: Model, event: RunStatus.Event): Step => {
   }
   if (model.status !== "running") return reject("not-running")
   switch (event.type) {
-    case "NODE_STARTED":
-      return accept({ ...model, lastStarted: later(model.lastStarted, event.node, event.at) })
-    case "NODE_COMPLETED":
-      return accept({ ...model, lastCompleted: later(model.lastCompleted, event.node, event.at) })
     case "NODE_FAILED":
       return accept({ ...model, failed: true })
     case "BRANCH_STARTED":
       return accept({ ...model, running: model.running + 1 })
-    case "BRANCH_FINISHED":
-      return accept(settle({ ...model, running: model.running - 1 }))
     case "ALL_BRANCHES_FINISHED":
       return accept(settle({ ...model, running: 0 }))
     case "BRANCH_DORMANT": {

@@ -1,7 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { RunStatus } from "@ripple/runtime"
 import * as Result from "effect/Result"
-import { createActor } from "xstate"
 
 const run = (...events: ReadonlyArray<RunStatus.Event>): RunStatus.Snapshot =>
   events.reduce((snapshot, event) => {
@@ -37,7 +36,7 @@ const approvalAt = (branch: string, node: string): RunStatus.Event => ({
 })
 const start: RunStatus.Event = { type: "START" }
 const fork: RunStatus.Event = { type: "BRANCH_STARTED" }
-const finish: RunStatus.Event = { type: "BRANCH_FINISHED" }
+const all: RunStatus.Event = { type: "ALL_BRANCHES_FINISHED" }
 const nodeFailed: RunStatus.Event = { type: "NODE_FAILED", node: "n", at: 1, error: "boom" }
 
 describe("RunStatus lifecycle", () => {
@@ -49,32 +48,30 @@ describe("RunStatus lifecycle", () => {
     assert.strictEqual(rejection(started, start), "already-started")
   })
 
-  it("completes only when the last running branch ends", () => {
+  it("keeps running while a branch runs, and completes when all branches finish", () => {
     const twoBranches = run(start, fork)
-    assert.strictEqual(RunStatus.status(run(start, fork, finish)), "running")
-    assert.strictEqual(RunStatus.status(run(start, fork, finish, finish)), "completed")
-    assert.strictEqual(RunStatus.status(run(start, fork, { type: "ALL_BRANCHES_FINISHED" })), "completed")
     assert.strictEqual(twoBranches.context.running, 2)
+    assert.strictEqual(RunStatus.status(run(start, fork, waitOn("a", "s"))), "running")
+    assert.strictEqual(RunStatus.status(run(start, fork, all)), "completed")
   })
 
   it("settles by Failed > Paused > Suspended > Completed when the last branch ends", () => {
-    const all: RunStatus.Event = { type: "ALL_BRANCHES_FINISHED" }
     assert.strictEqual(
       RunStatus.status(run(start, fork, fork, waitOn("a", "s"), pauseAt("b", "p"), nodeFailed, all)),
       "failed"
     )
     assert.strictEqual(RunStatus.status(run(start, fork, fork, waitOn("a", "s"), approvalAt("b", "p"), all)), "paused")
     assert.strictEqual(RunStatus.status(run(start, fork, waitOn("a", "s"), sleepUntil("b", 9))), "suspended")
-    assert.strictEqual(RunStatus.status(run(start, fork, pauseAt("a", "p"), finish)), "paused")
-    assert.strictEqual(RunStatus.status(run(start, fork, nodeFailed, waitOn("a", "s"), finish)), "failed")
-    assert.strictEqual(RunStatus.status(run(start, fork, sleepUntil("a", 3), finish)), "suspended")
+    assert.strictEqual(RunStatus.status(run(start, fork, pauseAt("a", "p"), all)), "paused")
+    assert.strictEqual(RunStatus.status(run(start, fork, nodeFailed, waitOn("a", "s"), all)), "failed")
+    assert.strictEqual(RunStatus.status(run(start, fork, sleepUntil("a", 3), all)), "suspended")
   })
 
   it("a node failure does not stop the other running branches", () => {
     const failedOne = run(start, fork, nodeFailed)
     assert.strictEqual(RunStatus.status(failedOne), "running")
-    assert.strictEqual(RunStatus.status(run(start, fork, nodeFailed, finish)), "running")
-    assert.strictEqual(RunStatus.status(run(start, fork, nodeFailed, finish, finish)), "failed")
+    assert.strictEqual(RunStatus.status(run(start, fork, nodeFailed, waitOn("a", "s"))), "running")
+    assert.strictEqual(RunStatus.status(run(start, fork, nodeFailed, waitOn("a", "s"), waitOn("b", "s"))), "failed")
   })
 })
 
@@ -91,7 +88,7 @@ describe("RunStatus guards", () => {
   it("a duplicate signal is rejected, not an error", () => {
     const suspended = run(start, fork, waitOn("a", "go"), sleepUntil("b", 50))
     const once = run(start, fork, waitOn("a", "go"), sleepUntil("b", 50), { type: "SIGNAL", name: "go", payload: 1 })
-    const settledAgain = RunStatus.next(once, finish)
+    const settledAgain = RunStatus.next(once, all)
     assert.strictEqual(settledAgain._tag === "Accepted" && settledAgain.status, "suspended")
     if (settledAgain._tag === "Accepted") {
       assert.strictEqual(rejection(settledAgain.snapshot, { type: "SIGNAL", name: "go", payload: 1 }), "signal-not-awaited")
@@ -145,7 +142,7 @@ describe("RunStatus guards", () => {
     const everything: ReadonlyArray<RunStatus.Event> = [
       start,
       fork,
-      finish,
+      all,
       nodeFailed,
       waitOn("z", "s"),
       { type: "SIGNAL", name: "s", payload: null },
@@ -153,7 +150,7 @@ describe("RunStatus guards", () => {
       { type: "FAIL", error: "x" },
       { type: "RESUME" }
     ]
-    for (const ended of [run(start, finish), run(start, { type: "CANCEL" }), run({ type: "CANCEL" })]) {
+    for (const ended of [run(start, all), run(start, { type: "CANCEL" }), run({ type: "CANCEL" })]) {
       for (const event of everything) assert.strictEqual(rejection(ended, event), "terminal")
     }
   })
@@ -162,7 +159,7 @@ describe("RunStatus guards", () => {
     const failed = run(start, fork, waitOn("a", "s"), { type: "FAIL", error: "db down" })
     assert.strictEqual(RunStatus.status(failed), "failed")
     assert.strictEqual(failed.context.error, "db down")
-    for (const event of [start, finish, { type: "CANCEL" } as const, { type: "SIGNAL", name: "s", payload: 1 } as const]) {
+    for (const event of [start, all, { type: "CANCEL" } as const, { type: "SIGNAL", name: "s", payload: 1 } as const]) {
       assert.strictEqual(rejection(failed, event), "awaiting-resume")
     }
     const resumed = run(start, fork, waitOn("a", "s"), { type: "FAIL", error: "db down" }, { type: "RESUME" })
@@ -192,23 +189,8 @@ describe("RunStatus helpers", () => {
     assert.deepStrictEqual([paused.pauses, paused.approvals, paused.wakeAt], [["p"], ["q"], null])
   })
 
-  it("diagnostics keep the latest node times and ignore stale ones", () => {
-    const snapshot = run(
-      start,
-      { type: "NODE_STARTED", node: "a", at: 5 },
-      { type: "NODE_STARTED", node: "b", at: 3 },
-      { type: "NODE_COMPLETED", node: "a", at: 7 },
-      { type: "NODE_COMPLETED", node: "b", at: 6 },
-      { type: "NODE_STARTED", node: "c", at: 5 }
-    )
-    assert.deepStrictEqual(RunStatus.diagnostics(snapshot), {
-      lastStarted: { node: "c", at: 5 },
-      lastCompleted: { node: "a", at: 7 }
-    })
-  })
-
   it("persists as plain JSON and restores to an equivalent snapshot", () => {
-    const snapshot = run(start, fork, sleepUntil("a", 8), { type: "NODE_STARTED", node: "x", at: 2 })
+    const snapshot = run(start, fork, sleepUntil("a", 8), nodeFailed)
     const json = JSON.parse(JSON.stringify(RunStatus.persist(snapshot)))
     const restored = RunStatus.restore(json)
     assert.isTrue(Result.isSuccess(restored))
@@ -216,11 +198,19 @@ describe("RunStatus helpers", () => {
       assert.strictEqual(RunStatus.status(restored.success), "running")
       assert.deepStrictEqual(restored.success.context, snapshot.context)
       assert.strictEqual(rejection(restored.success, { type: "TIMER_FIRED", at: 8 }), "not-suspended")
-      const finished = RunStatus.next(restored.success, finish)
-      assert.strictEqual(finished._tag === "Accepted" && finished.status, "suspended")
+      const finished = RunStatus.next(restored.success, all)
+      assert.strictEqual(finished._tag === "Accepted" && finished.status, "failed")
     }
-    const done = RunStatus.restore(JSON.parse(JSON.stringify(RunStatus.persist(run(start, finish)))))
+    const done = RunStatus.restore(JSON.parse(JSON.stringify(RunStatus.persist(run(start, all)))))
     assert.isTrue(Result.isSuccess(done) && done.success.status === "done")
+  })
+
+  it("restores machines stored with the diagnostics context earlier builds wrote", () => {
+    const stored = RunStatus.persist(run(start, fork, waitOn("a", "go")))
+    const legacy = { ...stored, context: { ...stored.context, diagnostics: { lastStarted: null, lastCompleted: null } } }
+    const restored = RunStatus.restore(JSON.parse(JSON.stringify(legacy)))
+    assert.isTrue(Result.isSuccess(restored))
+    if (Result.isSuccess(restored)) assert.deepStrictEqual(RunStatus.persist(restored.success), stored)
   })
 
   it("refuses stored JSON that is not a run status", () => {
@@ -249,23 +239,32 @@ describe("RunStatus helpers", () => {
     for (const s of RunStatus.terminal) assert.isFalse(RunStatus.transitions.some((t) => t.from === s))
   })
 
-  it("named side effects run when the runtime provides them", () => {
-    const changes: Array<RunStatus.Status> = []
-    const recorded: Array<RunStatus.Diagnostics> = []
-    const actor = createActor(
-      RunStatus.machine.provide({
-        actions: {
-          notifyStatusChanged: (_, params) => changes.push(params.status),
-          recordDiagnostics: ({ context }) => recorded.push(context.diagnostics)
-        }
-      })
-    ).start()
-    actor.send(start)
-    actor.send({ type: "NODE_STARTED", node: "a", at: 1 })
-    actor.send(waitOn("a", "s"))
-    actor.send({ type: "SIGNAL", name: "s", payload: null })
-    actor.send(finish)
-    assert.deepStrictEqual(changes, ["running", "suspended", "running", "completed"])
-    assert.deepStrictEqual(recorded, [{ lastStarted: { node: "a", at: 1 }, lastCompleted: null }])
+  it("declares no side effect for the runtime to provide: every action assigns the context", () => {
+    const actions = Object.entries(RunStatus.machine.implementations.actions)
+    assert.isAbove(actions.length, 0)
+    for (const [name, action] of actions) assert.strictEqual((action as { readonly type?: unknown }).type, "xstate.assign", name)
+    for (const status of RunStatus.statuses) {
+      const state = RunStatus.machine.root.states[status]!
+      assert.deepStrictEqual([state.entry, state.exit], [[], []], status)
+    }
+  })
+
+  it("declares only the events the runtime sends", () => {
+    // Each is sent by the runtime (the engine, Runs, Worker); an event nobody sends is not declared.
+    const events = [...new Set(RunStatus.transitions.map((t) => t.event))].sort()
+    assert.deepStrictEqual(events, [
+      "ALL_BRANCHES_FINISHED",
+      "APPROVE",
+      "BRANCH_DORMANT",
+      "BRANCH_STARTED",
+      "CANCEL",
+      "FAIL",
+      "NODE_FAILED",
+      "RESUME",
+      "SIGNAL",
+      "START",
+      "TIMER_FIRED",
+      "UNPAUSE"
+    ])
   })
 })

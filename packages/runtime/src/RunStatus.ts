@@ -7,6 +7,11 @@
  * when the last running branch has ended and which status the run settles in, by the priority
  * Failed > Paused > Suspended > Completed. It reads no clock: every time arrives in an event.
  *
+ * Gotchas: the machine holds status, branch bookkeeping and failures — what deciding a status
+ * needs — and nothing else. It declares only events the runtime sends and has no side effects:
+ * a run's diagnostics (last started and completed node, how it ended) are written by the engine
+ * with `RunStore.finish`, and status changes are published by whoever wrote them.
+ *
  * @since 0.1.0
  */
 import * as Data from "effect/Data"
@@ -43,32 +48,22 @@ export const DormantReason = Schema.Union([
 /** Why a branch is dormant: a `SIGNAL` wakes `Signal`, `TIMER_FIRED` `Sleep`, `UNPAUSE` `Pause`, `APPROVE` `Approval`. */
 export type DormantReason = typeof DormantReason.Type
 
-const NodeMark = Schema.Struct({ node: Schema.String, at: Schema.Finite })
-
-/** A node and the time something happened to it. */
-export type NodeMark = typeof NodeMark.Type
-
 const NodeFailure = Schema.Struct({ node: Schema.String, at: Schema.Finite, error: Schema.String })
 
 /** A node failure reported while running; any failure makes the run settle as `failed`. */
 export type NodeFailure = typeof NodeFailure.Type
 
-/** Last started and last completed node with their times; never moved back by a stale time. */
-export const Diagnostics = Schema.Struct({
-  lastStarted: Schema.NullOr(NodeMark),
-  lastCompleted: Schema.NullOr(NodeMark)
-})
-
-/** Last started and last completed node with their times. */
-export type Diagnostics = typeof Diagnostics.Type
-
-/** The machine's context: branch bookkeeping, failures and diagnostics, all plain JSON. */
+/**
+ * The machine's context: branch bookkeeping and failures, all plain JSON.
+ *
+ * Gotchas: contexts persisted by earlier builds also carry `diagnostics`, which nothing updated;
+ * decoding drops it, so those runs restore unchanged.
+ */
 export const Context = Schema.Struct({
   running: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)),
   dormant: Schema.Record(Schema.String, DormantReason),
   failures: Schema.Array(NodeFailure),
-  error: Schema.NullOr(Schema.String),
-  diagnostics: Diagnostics
+  error: Schema.NullOr(Schema.String)
 })
 
 /** The machine's context. */
@@ -77,12 +72,9 @@ export type Context = typeof Context.Type
 /** Every event the machine understands; times are data, never read from a clock. */
 export type Event =
   | { readonly type: "START" }
-  | { readonly type: "NODE_STARTED"; readonly node: NodeId; readonly at: Time }
-  | { readonly type: "NODE_COMPLETED"; readonly node: NodeId; readonly at: Time }
   | { readonly type: "NODE_FAILED"; readonly node: NodeId; readonly at: Time; readonly error: string }
   | { readonly type: "BRANCH_STARTED" }
   | { readonly type: "BRANCH_DORMANT"; readonly branch: BranchId; readonly reason: DormantReason }
-  | { readonly type: "BRANCH_FINISHED" }
   | { readonly type: "ALL_BRANCHES_FINISHED" }
   | { readonly type: "SIGNAL"; readonly name: string; readonly payload: unknown }
   | { readonly type: "TIMER_FIRED"; readonly at: Time }
@@ -99,8 +91,7 @@ const emptyContext: Context = {
   running: 0,
   dormant: {},
   failures: [],
-  error: null,
-  diagnostics: { lastStarted: null, lastCompleted: null }
+  error: null
 }
 
 const dormantWhere = (dormant: Context["dormant"], wakes: (reason: DormantReason) => boolean): Array<BranchId> =>
@@ -151,15 +142,7 @@ const parked = (context: Context, branch: BranchId, reason: DormantReason): Pick
   dormant: { ...context.dormant, [branch]: reason }
 })
 
-const newer = (last: NodeMark | null, node: NodeId, at: Time): NodeMark | null =>
-  last !== null && at < last.at ? last : { node, at }
-
-/**
- * The run-status machine.
- *
- * Gotchas: `recordDiagnostics` and `notifyStatusChanged` are no-ops here; the runtime supplies them
- * with `machine.provide({ actions })`. The pure helpers below never execute actions.
- */
+/** The run-status machine (its actions only assign the context: it has no side effects to provide). */
 export const machine = setup({
   types: {} as { context: Context; events: Event },
   guards: {
@@ -169,8 +152,6 @@ export const machine = setup({
         case "BRANCH_DORMANT":
           return !Object.hasOwn(context.dormant, event.branch) &&
             settledStatus({ ...context, ...parked(context, event.branch, event.reason) }) === params.status
-        case "BRANCH_FINISHED":
-          return settledStatus({ ...context, running: context.running - 1 }) === params.status
         // ALL_BRANCHES_FINISHED, the only other event guarded by `settles`.
         default:
           return settledStatus({ ...context, running: 0 }) === params.status
@@ -180,21 +161,6 @@ export const machine = setup({
   },
   actions: {
     startRootBranch: assign({ running: 1 }),
-    trackStarted: assign(({ context, event }) =>
-      event.type === "NODE_STARTED"
-        ? { diagnostics: { ...context.diagnostics, lastStarted: newer(context.diagnostics.lastStarted, event.node, event.at) } }
-        : {}
-    ),
-    trackCompleted: assign(({ context, event }) =>
-      event.type === "NODE_COMPLETED"
-        ? {
-          diagnostics: {
-            ...context.diagnostics,
-            lastCompleted: newer(context.diagnostics.lastCompleted, event.node, event.at)
-          }
-        }
-        : {}
-    ),
     trackFailure: assign(({ context, event }) =>
       event.type === "NODE_FAILED"
         ? { failures: [...context.failures, { node: event.node, at: event.at, error: event.error }] }
@@ -206,15 +172,11 @@ export const machine = setup({
         ? parked(context, event.branch, event.reason)
         : {}
     ),
-    endBranch: assign(({ context }) => ({ running: context.running - 1 })),
     endAllBranches: assign({ running: 0 }),
     wake: assign(({ context, event }) => wakeWhere(context, wokenBy(event))),
     recordError: assign(({ event }) => (event.type === "FAIL" ? { running: 0, error: event.error } : {})),
     retryFailed: assign({ running: 1, failures: [], error: null }),
-    dropBranches: assign({ running: 0, dormant: {} }),
-    // Durable side effects, supplied by the runtime through `.provide()`.
-    recordDiagnostics: () => {},
-    notifyStatusChanged: (_, _params: { readonly status: Status }) => {}
+    dropBranches: assign({ running: 0, dormant: {} })
   }
 }).createMachine({
   id: "runStatus",
@@ -229,24 +191,14 @@ export const machine = setup({
       }
     },
     running: {
-      entry: { type: "notifyStatusChanged", params: { status: "running" } },
       on: {
-        NODE_STARTED: { actions: ["trackStarted", "recordDiagnostics"] },
-        NODE_COMPLETED: { actions: ["trackCompleted", "recordDiagnostics"] },
-        NODE_FAILED: { actions: ["trackFailure", "recordDiagnostics"] },
+        NODE_FAILED: { actions: "trackFailure" },
         BRANCH_STARTED: { actions: "forkBranch" },
         BRANCH_DORMANT: [
           { guard: { type: "settles", params: { status: "failed" } }, target: "failed", actions: "parkBranch" },
           { guard: { type: "settles", params: { status: "paused" } }, target: "paused", actions: "parkBranch" },
           { guard: { type: "settles", params: { status: "suspended" } }, target: "suspended", actions: "parkBranch" },
           { guard: { type: "settles", params: { status: "running" } }, actions: "parkBranch" }
-        ],
-        BRANCH_FINISHED: [
-          { guard: { type: "settles", params: { status: "failed" } }, target: "failed", actions: "endBranch" },
-          { guard: { type: "settles", params: { status: "paused" } }, target: "paused", actions: "endBranch" },
-          { guard: { type: "settles", params: { status: "suspended" } }, target: "suspended", actions: "endBranch" },
-          { guard: { type: "settles", params: { status: "completed" } }, target: "completed", actions: "endBranch" },
-          { actions: "endBranch" }
         ],
         ALL_BRANCHES_FINISHED: [
           { guard: { type: "settles", params: { status: "failed" } }, target: "failed", actions: "endAllBranches" },
@@ -263,7 +215,6 @@ export const machine = setup({
       }
     },
     suspended: {
-      entry: { type: "notifyStatusChanged", params: { status: "suspended" } },
       on: {
         SIGNAL: { guard: "awaited", target: "running", actions: "wake" },
         TIMER_FIRED: { guard: "awaited", target: "running", actions: "wake" },
@@ -272,7 +223,6 @@ export const machine = setup({
       }
     },
     paused: {
-      entry: { type: "notifyStatusChanged", params: { status: "paused" } },
       on: {
         UNPAUSE: { guard: "awaited", target: "running", actions: "wake" },
         APPROVE: { guard: "awaited", target: "running", actions: "wake" },
@@ -280,20 +230,13 @@ export const machine = setup({
         CANCEL: { target: "cancelled", actions: "dropBranches" }
       }
     },
-    completed: {
-      type: "final",
-      entry: { type: "notifyStatusChanged", params: { status: "completed" } }
-    },
+    completed: { type: "final" },
     failed: {
-      entry: { type: "notifyStatusChanged", params: { status: "failed" } },
       on: {
         RESUME: { target: "running", actions: "retryFailed" }
       }
     },
-    cancelled: {
-      type: "final",
-      entry: { type: "notifyStatusChanged", params: { status: "cancelled" } }
-    }
+    cancelled: { type: "final" }
   }
 })
 
@@ -384,11 +327,8 @@ const rejection = (status: Status, event: Event): Rejection => {
       return guarded ? "pause-not-awaited" : "not-paused"
     case "APPROVE":
       return guarded ? "approval-not-awaited" : "not-paused"
-    case "NODE_STARTED":
-    case "NODE_COMPLETED":
     case "NODE_FAILED":
     case "BRANCH_STARTED":
-    case "BRANCH_FINISHED":
     case "ALL_BRANCHES_FINISHED":
       return "not-running"
     case "RESUME":
@@ -403,7 +343,7 @@ const rejection = (status: Status, event: Event): Rejection => {
 /** The status of a snapshot. */
 export const status = (snapshot: Snapshot): Status => snapshot.value
 
-/** A fresh run: pending, no branches, no diagnostics. */
+/** A fresh run: pending, no branches, no failures. */
 export const initial = (): Snapshot => machine.resolveState({ value: "pending", context: emptyContext })
 
 /**
@@ -445,9 +385,6 @@ export const suspension = (snapshot: Snapshot): Suspension => {
     approvals: reasons.flatMap((r) => (r._tag === "Approval" ? [r.node] : []))
   }
 }
-
-/** Last started and last completed node with their times. */
-export const diagnostics = (snapshot: Snapshot): Diagnostics => snapshot.context.diagnostics
 
 /** A snapshot as plain JSON: its status and context. */
 export const Persisted = Schema.Struct({ status: Schema.Literals(statuses), context: Context })

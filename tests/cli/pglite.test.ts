@@ -9,7 +9,7 @@ import * as Scope from "effect/Scope"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as TestDatabase from "../helpers/database.ts"
-import { dumpPglite, example, ripple, tempDir } from "./ripple.ts"
+import { dumpPglite, example, ripple, root, runIdOf, spawnRipple, tempDir } from "./ripple.ts"
 import { scenario } from "./scenario.ts"
 
 const scope = Effect.runSync(Scope.make())
@@ -55,6 +55,47 @@ describe("ripple without a database option", () => {
       }
       assert.isFalse(Fs.existsSync(Path.join(temp.dir, ".ripple")))
     } finally {
+      temp.remove()
+    }
+  })
+})
+
+describe("two ripple processes on one data directory", () => {
+  it("with a stale lock, two simultaneous `ripple run`: one runs, the other exits 2 naming its pid (20 trials)", async () => {
+    const temp = tempDir("race")
+    const scope = await Effect.runPromise(Scope.make())
+    try {
+      const dataDir = await Effect.runPromise(Scope.provide(scope)(TestDatabase.pgliteDataDir))
+      const where = { cwd: temp.dir, db: ["--data-dir", dataDir] }
+      const workflow = Path.join(root, "tests", "cli", "fixtures", "slow-step.mjs")
+      const lock = Path.join(dataDir, "ripple.lock")
+      const winners: Array<string> = []
+      for (let trial = 0; trial < 20; trial++) {
+        // Left by a process that died holding the directory (no process has pid 2^31 - 2).
+        Fs.writeFileSync(lock, String(2 ** 31 - 2))
+        const both = [spawnRipple(where, "run", workflow), spawnRipple(where, "run", workflow)]
+        const codes = await Promise.all(both.map((p) => p.exited))
+        const outputs = both.map((p) => p.output())
+        const winner = codes.indexOf(0)
+        assert.notStrictEqual(winner, -1, `trial ${trial}: nobody ran\n${outputs.join("\n---\n")}`)
+        const loser = 1 - winner
+        assert.strictEqual(codes[loser], 2, `trial ${trial}: both proceeded\n${outputs.join("\n---\n")}`)
+        assert.include(outputs[loser], `in use by pid ${both[winner]!.child.pid}`)
+        assert.include(outputs[loser], "fix: wait for process")
+        assert.notInclude(outputs[loser], "    at ")
+        assert.notMatch(outputs[loser]!, /corrupt|delete/)
+        winners.push(runIdOf({ code: 0, stdout: outputs[winner]!, stderr: "" }))
+        assert.isFalse(Fs.existsSync(lock), `trial ${trial}: the winner released the directory`)
+      }
+      // Every winner's run is in the directory.
+      const runs = await ripple(where, "runs", "--workflow", "slow-step")
+      assert.strictEqual(runs.code, 0, runs.stderr)
+      for (const id of winners) assert.include(runs.stdout, id)
+      const shown = await ripple(where, "show", winners.at(-1)!)
+      assert.strictEqual(shown.code, 0, shown.stderr)
+      assert.match(shown.stdout, /s0\s+completed/)
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
       temp.remove()
     }
   })

@@ -271,7 +271,7 @@ export const scenario = (name: string, setup: () => Promise<Setup>, teardown: ()
       const paused = await run("pause", id!)
       if (!s.shared) {
         // The executing process holds the embedded database: pause says so and changes nothing.
-        bad(paused, "in use by process")
+        bad(paused, `in use by pid ${runner.child.pid}`)
         assert.strictEqual(await runner.exited, 0, runner.output())
         return
       }

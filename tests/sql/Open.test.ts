@@ -36,10 +36,10 @@ describe("PGlite data directory", () => {
       const lock = Path.join(dataDir, PgliteClient.lockFile)
       const scope = yield* Scope.make()
       yield* Layer.buildWithScope(Database.layer({ dataDir }), scope)
-      assert.strictEqual(Fs.readFileSync(lock, "utf8"), String(process.pid))
+      assert.strictEqual(JSON.parse(Fs.readFileSync(lock, "utf8")).pid, process.pid)
       const busy = yield* openError({ dataDir })
-      assert.strictEqual(busy.reason, "CannotOpenDataDirectory")
-      assert.include(busy.message, "in use")
+      assert.strictEqual(busy.reason, "DataDirectoryInUse")
+      assert.include(busy.message, `in use by pid ${process.pid}`)
       yield* Scope.close(scope, Exit.void)
       assert.isFalse(Fs.existsSync(lock))
 

@@ -45,7 +45,8 @@ import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import type * as Statement from "effect/sql/Statement"
 import * as Stream from "effect/Stream"
-import { invalidChannel } from "./internal/errors.ts"
+import * as DirectoryLock from "./DirectoryLock.ts"
+import { invalidChannel, openFix } from "./internal/errors.ts"
 import * as PgliteClient from "./PgliteClient.ts"
 
 /**
@@ -82,11 +83,17 @@ export class Database extends Context.Service<Database, {
 }>()("ripple/sql/Database") {}
 
 /**
- * Why the database could not be reached or opened.
+ * Why the database could not be reached or opened. `DataDirectoryInUse`: another live process (or
+ * client) holds the embedded data directory; the error's detail names its pid.
  *
  * @since 0.1.0
  */
-export type DatabaseErrorReason = "InvalidUrl" | "Unreachable" | "AuthenticationFailed" | "CannotOpenDataDirectory"
+export type DatabaseErrorReason =
+  | "InvalidUrl"
+  | "Unreachable"
+  | "AuthenticationFailed"
+  | "CannotOpenDataDirectory"
+  | "DataDirectoryInUse"
 
 /**
  * The database could not be reached or opened; `target` is the redacted URL or the data directory.
@@ -209,17 +216,18 @@ const layerPglite = (dataDir: string | undefined): Layer.Layer<Database | SqlCli
   const target = PgliteClient.resolveDataDir(dataDir)
   return fromEffect(
     PgliteClient.make({ dataDir: target }).pipe(
-      Effect.mapError((error) =>
-        new DatabaseError({
-          reason: "CannotOpenDataDirectory",
+      Effect.mapError((error) => {
+        const cause = error.reason.cause
+        const inUse = cause instanceof DirectoryLock.DirectoryLockError && cause.reason._tag === "InUse"
+        return new DatabaseError({
+          reason: inUse ? "DataDirectoryInUse" : "CannotOpenDataDirectory",
           kind: "pglite",
           target,
-          detail: explain(error.reason.cause),
-          fix: "use a writable folder that is empty or was created by Ripple (move or delete a corrupt one), " +
-            "or set DATABASE_URL to use a PostgreSQL server",
+          detail: explain(cause),
+          fix: openFix(cause, target),
           cause: error
         })
-      ),
+      }),
       Effect.map((client) => services(pgliteKind(client), client))
     )
   )

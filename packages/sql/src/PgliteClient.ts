@@ -35,6 +35,7 @@ import * as Statement from "effect/sql/Statement"
 import * as Stream from "effect/Stream"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
+import * as DirectoryLock from "./DirectoryLock.ts"
 import { adapterError, invalidChannel, openError, sqlError } from "./internal/errors.ts"
 import { bind } from "./internal/parameters.ts"
 
@@ -158,15 +159,18 @@ const commit = (conn: Connection): Effect.Effect<void, SqlError> =>
       ? Effect.fail(adapterError("PGlite: COMMIT rolled back an aborted transaction", "commit"))
       : Effect.void)
 
-// PGlite reports filesystem problems late and vaguely (and would initdb into any folder), so the
-// directory is checked first: it must be absent, empty, or a PostgreSQL data directory.
+// PGlite reports filesystem problems late and vaguely, so the directory is checked first.
 const prepare = (dataDir: string): void => {
-  if (dataDir === memory) return
   const stat = Fs.statSync(dataDir, { throwIfNoEntry: false })
   if (stat !== undefined && !stat.isDirectory()) throw new Error("it exists and is not a directory")
   Fs.mkdirSync(dataDir, { recursive: true })
   Fs.accessSync(dataDir, Fs.constants.R_OK | Fs.constants.W_OK)
-  const foreign = Fs.readdirSync(dataDir).filter((name) => name !== lockFile)
+}
+
+// PGlite would initdb into any folder: it must be empty or a PostgreSQL data directory. Checked under
+// the lock, since another process may be initialising the same empty folder.
+const checkContents = (dataDir: string): void => {
+  const foreign = Fs.readdirSync(dataDir).filter((name) => !DirectoryLock.isLockEntry(name))
   if (!Fs.existsSync(Path.join(dataDir, "PG_VERSION")) && foreign.length > 0) {
     throw new Error("it is not empty and holds no PostgreSQL data directory")
   }
@@ -177,53 +181,15 @@ const prepare = (dataDir: string): void => {
  *
  * @since 0.1.0
  */
-export const lockFile = "ripple.lock"
-
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as { readonly code?: unknown }).code === "EPERM"
-  }
-}
-
-// PGlite lets any number of instances open one directory and then corrupts it, so a lock file holding
-// the owner's pid keeps it to one client; a lock left by a dead process is taken over.
-const lock = (dataDir: string): void => {
-  const path = Path.join(dataDir, lockFile)
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      Fs.writeFileSync(path, String(process.pid), { flag: "wx" })
-      return
-    } catch (error) {
-      if ((error as { readonly code?: unknown }).code !== "EEXIST") throw error
-    }
-    const owner = Number(Fs.readFileSync(path, "utf8").trim())
-    if (Number.isSafeInteger(owner) && owner > 0 && isAlive(owner)) {
-      throw new Error(
-        `it is in use by ${owner === process.pid ? "another client of this" : `process ${owner}, a`} ` +
-          `Ripple process (stop it, or delete ${path} if no Ripple process is running)`
-      )
-    }
-    Fs.rmSync(path, { force: true })
-  }
-  throw new Error(`could not take the lock ${path}`)
-}
-
-const unlock = (dataDir: string): void => {
-  const path = Path.join(dataDir, lockFile)
-  if (Fs.existsSync(path) && Fs.readFileSync(path, "utf8").trim() === String(process.pid)) Fs.rmSync(path)
-}
+export const lockFile = DirectoryLock.lockFile
 
 const open = (dataDir: string): Effect.Effect<PGlite, SqlError, Scope.Scope> =>
   Effect.gen(function*() {
-    yield* Effect.try({ try: () => prepare(dataDir), catch: (cause) => openError(cause, dataDir) })
     if (dataDir !== memory) {
-      yield* Effect.acquireRelease(
-        Effect.try({ try: () => lock(dataDir), catch: (cause) => openError(cause, dataDir) }),
-        () => Effect.sync(() => unlock(dataDir))
-      )
+      yield* Effect.try({ try: () => prepare(dataDir), catch: (cause) => openError(cause, dataDir) })
+      // PGlite lets any number of instances open one directory and then corrupts it.
+      yield* Effect.mapError(DirectoryLock.make(dataDir), (cause) => openError(cause, dataDir))
+      yield* Effect.try({ try: () => checkContents(dataDir), catch: (cause) => openError(cause, dataDir) })
     }
     return yield* Effect.tryPromise({
       try: () => PGlite.create(dataDir, { parsers }),
@@ -237,8 +203,8 @@ const open = (dataDir: string): Effect.Effect<PGlite, SqlError, Scope.Scope> =>
  * **Gotchas**
  *
  * One client at a time may open a data directory (process-wide and across processes): the
- * directory holds a `ripple.lock` with the owner's pid, and a second open fails with a `SqlError`
- * naming the owner. Calling `listen` inside a transaction of the same client waits for that
+ * directory holds a `ripple.lock` naming the owner (see `DirectoryLock`), and a second open fails
+ * with a `SqlError` whose reason's cause is a `DirectoryLockError` naming the owner's pid. Calling `listen` inside a transaction of the same client waits for that
  * transaction to end (it needs the session), so listen before starting the transaction.
  *
  * @since 0.1.0

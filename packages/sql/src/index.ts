@@ -20,6 +20,13 @@ export * as Database from "./Database.ts"
 export * as PgliteClient from "./PgliteClient.ts"
 
 /**
+ * The exclusive, crash-safe lock that keeps an embedded data directory to one client (`DirectoryLock.make`).
+ *
+ * @since 0.1.0
+ */
+export * as DirectoryLock from "./DirectoryLock.ts"
+
+/**
  * The schema as effect/sql migrations in code (`Migrations.run`).
  *
  * @since 0.1.0

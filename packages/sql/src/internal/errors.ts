@@ -18,6 +18,7 @@ import {
   UniqueViolation,
   UnknownError
 } from "effect/sql/SqlError"
+import * as DirectoryLock from "../DirectoryLock.ts"
 
 interface Props {
   readonly cause: unknown
@@ -56,15 +57,35 @@ export const sqlError = (cause: unknown, operation: string): SqlError => {
 export const adapterError = (message: string, operation: string): SqlError =>
   new SqlError({ reason: new UnknownError({ cause: new Error(message), message, operation }) })
 
-/** The `SqlError` for a data directory PGlite cannot open. */
+/** The `SqlError` for a data directory PGlite cannot open; a `DirectoryLockError` stays the reason's cause. */
 export const openError = (cause: unknown, dataDir: string): SqlError => {
   const errno = (cause as { readonly errno?: unknown } | undefined)?.errno
   const detail = field(cause, "message") ?? field(cause, "code") ??
     (typeof errno === "number" ? `filesystem error (errno ${errno})` : String(cause))
-  const message = `Cannot open the PGlite data directory ${dataDir}: ${detail}. ` +
-    `Fix: point the data directory at a writable folder that is empty or was created by Ripple's PGlite ` +
-    `(move or delete a corrupt one), or set DATABASE_URL to use a PostgreSQL server.`
+  const message = `Cannot open the PGlite data directory ${dataDir}: ${detail}. Fix: ${openFix(cause, dataDir)}.`
   return new SqlError({ reason: new ConnectionError({ cause, message, operation: "open" }) })
+}
+
+/**
+ * What to do about a data directory that could not be opened. It never advises deleting the
+ * directory: one that fails to open (a full disk, a live owner) usually holds intact runs.
+ */
+export const openFix = (cause: unknown, dataDir: string): string => {
+  if (cause instanceof DirectoryLock.DirectoryLockError) {
+    const reason = cause.reason
+    switch (reason._tag) {
+      case "InUse":
+        return `wait for process ${reason.pid} to finish or stop it (\`ripple worker\` stops on Ctrl-C), ` +
+          `or use another data directory; to share runs between processes, set DATABASE_URL to a PostgreSQL server`
+      case "UnreadableLock":
+        return `if no Ripple process uses ${dataDir}, remove the lock file ${reason.file} (only that file: the data stays intact)`
+      case "FileSystem":
+        break
+    }
+  }
+  return `check that ${dataDir} is writable and that its disk has free space, then try again ` +
+    `(keep the folder: it may hold runs); a new database needs an empty folder, ` +
+    `or set DATABASE_URL to use a PostgreSQL server`
 }
 
 /** The `SqlError` for a channel name that is not portable across both backends. */

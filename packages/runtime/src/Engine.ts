@@ -57,7 +57,9 @@
  *   hash as in the source snapshot and that was computed in the same context — the same enclosing
  *   loops and parallels (ids and kinds) giving it the same item, or none in both (a handler reads
  *   `ctx.loop` / `ctx.parallel`) — is reused from it (reason `cutoff`) instead of executed. Resume
- *   applies the same context check.
+ *   applies the same context check. An `approval` or `wait` is never cut off once a node upstream
+ *   of it settled otherwise than in the source (status, decision or output): it asks again, since
+ *   what was approved or answered is not what reaches it now.
  *
  * **Performance**
  *

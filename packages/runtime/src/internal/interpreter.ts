@@ -13,7 +13,7 @@
  *
  * Built by hand: it is the engine itself.
  */
-import { Fingerprint, NodeId, type Plan, Reference, type Snapshot, type Workflow } from "@ripple/core"
+import { Dag, Fingerprint, NodeId, type Plan, Reference, type Snapshot, type Workflow } from "@ripple/core"
 import type * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -27,6 +27,7 @@ import type { Mode, RunEvent } from "../RunEvent.ts"
 import type * as RunStatus from "../RunStatus.ts"
 import type { IllegalTransition, JournalEntry, RunNotFound, RunStore, StoreUnavailable } from "../RunStore.ts"
 import { attempts, errorOf, NodeContext, outputFingerprint } from "./attempt.ts"
+import * as Compiled from "./compiled.ts"
 import { isObject } from "./json.ts"
 import * as JournalWriter from "./journalWriter.ts"
 
@@ -224,6 +225,10 @@ type StoreError = RunNotFound | IllegalTransition | StoreUnavailable
 
 const cutoffReasons: ReadonlySet<string> = new Set(["downstream", "container-reset"])
 
+// Blocks that stand for a person or a system answering what reached them: cut off only while
+// nothing upstream of them came out differently, or they would pass on what nobody saw.
+const answering: ReadonlySet<string> = new Set(["approval", "wait"])
+
 /**
  * Runs the plan from its hydrated state; resolves when nothing more can run (every scope ended or
  * blocked). Store failures fail it; interruption interrupts every handler.
@@ -324,9 +329,37 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
       return record.decision === undefined || edge.handle === undefined || edge.handle === record.decision
     }
 
+    // Run-from: the nodes (DAG ids) of which this execution settled an instance otherwise than the
+    // source (status, decision or output).
+    const differed = new Set<string>()
+    const settle = (key: string, record: Snapshot.NodeRecord) => {
+      records.set(key, record)
+      if (mode !== "run-from") return
+      const prior = source?.nodes[key]
+      if (
+        prior !== undefined && prior.status === record.status && prior.decision === record.decision &&
+        prior.fingerprints.output === record.fingerprints.output
+      ) return
+      const instance = NodeId.parseInstance(key)
+      if (Result.isSuccess(instance)) differed.add(NodeId.format(instance.success.node))
+    }
+
+    // Whether a node upstream of block `id` differed; every one of them has settled when `id` starts.
+    const upstream = new Map<string, ReadonlyArray<string>>()
+    const upstreamDiffered = (id: string): boolean => {
+      let ids = upstream.get(id)
+      if (ids === undefined) {
+        const dag = Compiled.dagOf(workflow)
+        const marks = Dag.upstream(dag, [Dag.indexOf(dag, id)!])
+        ids = Array.from({ length: dag.size }, (_, i) => Dag.idOf(dag, i)).filter((other, i) => marks[i] === 1 && other !== id)
+        upstream.set(id, ids)
+      }
+      return ids.some((other) => differed.has(other))
+    }
+
     const skip = (key: string, definition: string) => {
       const at = now()
-      records.set(key, { status: "skipped", attempt: 0, fingerprints: { definition }, finishedAt: at })
+      settle(key, { status: "skipped", attempt: 0, fingerprints: { definition }, finishedAt: at })
       return writer.later([{ _tag: "Skipped", node: key, fingerprints: { definition }, at }], () =>
         publish({ _tag: "NodeSkipped", runId, node: key, at }))
     }
@@ -340,7 +373,7 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
     ) =>
       Effect.gen(function*() {
         const at = now()
-        records.set(key, { status: "failed", attempt: fields.attempt, fingerprints: fields.fingerprints, error })
+        settle(key, { status: "failed", attempt: fields.attempt, fingerprints: fields.fingerprints, error })
         yield* write([...before, { _tag: "Failed", node: key, ...fields, error, at }])
         publish({ _tag: "NodeFailed", runId, node: key, attempt: fields.attempt, error, at })
         if (!shape.errorEdge.has(id)) {
@@ -360,7 +393,7 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
       Effect.gen(function*() {
         const at = now()
         const fingerprints = { ...fields.fingerprints, output: outputFingerprint(output) }
-        records.set(key, {
+        settle(key, {
           status: "completed",
           attempt: fields.attempt,
           inputs: fields.inputs,
@@ -485,7 +518,7 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
         // Early cutoff: nothing this node reads changed, so its prior output still stands.
         if (
           mode === "run-from" && setup.cutoff && same && block.volatile !== true && id !== plan.target &&
-          (plan.reasons[id] ?? []).every((r) => cutoffReasons.has(r._tag))
+          (plan.reasons[id] ?? []).every((r) => cutoffReasons.has(r._tag)) && !(answering.has(block.type) && upstreamDiffered(id))
         ) {
           records.set(key, prior)
           const from = setup.sourceRun ?? source?.runId

@@ -6,15 +6,15 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Snapshot, type Workflow } from "@ripple/core"
-import { RunStatus, RunStore } from "@ripple/runtime"
+import { Handler, RunStatus, Runs, RunStore } from "@ripple/runtime"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import type * as Layer from "effect/Layer"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as fc from "fast-check"
-import { storableJson } from "../arbitraries/json.ts"
+import { storableJson, unstorableText } from "../arbitraries/json.ts"
 
 type Json = Workflow.Json
 
@@ -85,6 +85,33 @@ const finish = (store: RunStore.RunStore["Service"], runId: string, outcome: "co
     if (outcome === "failed") yield* store.transition(runId, { type: "NODE_FAILED", node: "pick", at, error: "boom" }, at)
     return yield* store.transition(runId, { type: "ALL_BRANCHES_FINISHED" }, at)
   })
+
+// What no store can hold, and the JSON path at which it sits inside `value`.
+const unstorablePlaced: fc.Arbitrary<{ readonly value: Json; readonly path: ReadonlyArray<string | number> }> = fc.tuple(
+  unstorableText,
+  storableJson,
+  fc.constantFrom("value", "key", "nested")
+).map(([bad, ok, where]) =>
+  where === "value"
+    ? { value: bad, path: [] }
+    : where === "key"
+    ? { value: { ok, [bad]: 1 }, path: [] }
+    : { value: { ok: [ok, { deep: bad }] }, path: ["ok", 1, "deep"] }
+)
+
+// `parse` outputs the value its `text` param holds as JSON text (an escaped NUL is storable text).
+const refusals: Workflow.Workflow = {
+  id: "refusals",
+  blocks: [
+    { id: "start", type: "trigger" },
+    { id: "w", type: "wait", params: { signal: "go" } },
+    { id: "parse", type: "parse", params: { text: { $ref: "input.text" } } }
+  ],
+  edges: [{ source: "start", target: "w" }, { source: "start", target: "parse" }],
+  inputs: { text: { type: "string" }, extra: { type: "json", required: false } }
+}
+
+const refusalHandlers = Handler.layer({ parse: (ctx) => Effect.sync(() => JSON.parse(String(ctx.inputs["text"])) as Json) })
 
 /**
  * Registers the contract tests for one store implementation.
@@ -657,5 +684,46 @@ export const runStoreContract = <E>(name: string, layer: Layer.Layer<RunStore.Ru
         fc.assert(fc.asyncProperty(storableJson, (value) => Effect.runPromise(roundTrip(value))), { numRuns: 100 })
       )
     }))
+
+    // DESIGN.md: what a store cannot hold (NUL, lone surrogates) is refused at the boundary for
+    // every store, with the same typed error naming the JSON path, and nothing of it is written.
+    it.effect("NUL and lone surrogates are refused with UnstorableValue naming the path: run input, handler output, signal payload and name, workflow", () =>
+      Effect.gen(function*() {
+        const runs = yield* Runs.Runs
+        const store = yield* RunStore.RunStore
+        const refused = ({ path, value }: { readonly value: Json; readonly path: ReadonlyArray<string | number> }) =>
+          Effect.gen(function*() {
+            const input = yield* Effect.flip(runs.start(refusals, { text: "null", extra: value }))
+            assert.strictEqual(input._tag, "InvalidInput")
+            if (input._tag === "InvalidInput") {
+              assert.strictEqual(input.cause._tag, "UnstorableValue")
+              assert.deepStrictEqual(input.cause.path, ["extra", ...path])
+            }
+            const badParams = yield* Effect.flip(runs.start({ ...refusals, variables: { v: value } }, { text: "null" }))
+            assert.strictEqual(badParams._tag, "InvalidWorkflow")
+            if (badParams._tag === "InvalidWorkflow") {
+              assert.strictEqual(badParams.cause._tag, "UnstorableValue")
+              assert.deepStrictEqual(badParams.cause.path, ["variables", "v", ...path])
+            }
+            // The output holds the value; the input held it only as (storable) JSON text.
+            const started = yield* runs.start(refusals, { text: JSON.stringify(value) })
+            yield* runs.wait(started.runId)
+            const parse = (yield* store.snapshot(started.runId)).nodes["parse"]
+            assert.strictEqual(parse?.status, "failed")
+            assert.isFalse(parse !== undefined && Object.hasOwn(parse, "output"))
+            assert.include(parse?.error?.message, `at ${JSON.stringify(path)}: no store can hold it`)
+            assert.isFalse(parse?.error?.retryable)
+            for (const [name, payload, at] of [["go", { p: value }, ["payload", "p", ...path]], [value, null, ["name"]]] as const) {
+              if (typeof name !== "string") continue
+              const signal = yield* Effect.flip(runs.signal(started.runId, name, payload))
+              assert.strictEqual(signal._tag, "InvalidPayload")
+              if (signal._tag === "InvalidPayload") assert.deepStrictEqual(signal.cause.path, at)
+            }
+            assert.deepStrictEqual(yield* store.deliveries(started.runId), [])
+          })
+        yield* Effect.promise(() =>
+          fc.assert(fc.asyncProperty(unstorablePlaced, (placed) => Effect.runPromise(refused(placed))), { numRuns: 15 })
+        )
+      }).pipe(Effect.provide(Runs.layer().pipe(Layer.provideMerge(layer), Layer.provideMerge(refusalHandlers)))))
   })
 }

@@ -151,7 +151,7 @@ describe("Engine durability properties", () => {
               const snapshot = yield* store.snapshot(runId)
               const paused = Object.entries(snapshot.nodes).filter(([, r]) => r.status === "paused").map(([k]) => k).sort()
               const node = paused.length === 0 ? "none" : paused[("pick" in o ? o.pick : 0) % paused.length]!
-              const action: Effect.Effect<unknown, Runs.PlanFailed | RunStore.RunStoreError> = o._tag === "signal"
+              const action: Effect.Effect<unknown, Runs.PlanFailed | Runs.InvalidPayload | RunStore.RunStoreError> = o._tag === "signal"
                   ? runs.signal(runId, o.name, o.payload as Json)
                   : o._tag === "approve"
                   ? runs.approve(runId, node, 1)

@@ -117,10 +117,12 @@ interface Acted {
   readonly executing: boolean
 }
 
-const problemOfStore = (runId: string, error: RunStore.RunStoreError | Runs.PlanFailed): Problem.Problem => {
+const problemOfStore = (runId: string, error: RunStore.RunStoreError | Runs.PlanFailed | Runs.InvalidPayload): Problem.Problem => {
   switch (error._tag) {
     case "RunNotFound":
       return Problem.unknownRun(error.runId)
+    case "InvalidPayload":
+      return Problem.badInput(error.message, "leave NUL characters (\\u0000) and unpaired surrogates (\\ud800-\\udfff) out of the payload, name and reason")
     case "IllegalTransition":
       return Problem.badInput(`run ${runId} is ${error.from}: ${error.event} is not allowed (${error.reason})`, `see the run with \`ripple show ${runId}\``)
     default:
@@ -315,7 +317,7 @@ export const make = (backend: Backend) => {
     runId: string,
     handlers: Option.Option<string>,
     refused: (status: RunStatus.Status) => Problem.Problem,
-    send: (runs: Runs.Runs["Service"]) => Effect.Effect<boolean, RunStore.RunStoreError | Runs.PlanFailed>
+    send: (runs: Runs.Runs["Service"]) => Effect.Effect<boolean, RunStore.RunStoreError | Runs.PlanFailed | Runs.InvalidPayload>
   ) =>
     Effect.flatMap(handlersOf(handlers), (layer) =>
       follow(layer, (runs, store) =>

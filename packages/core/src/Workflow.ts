@@ -7,6 +7,8 @@
  * Structural rules that need the whole workflow are checked by `decode`, which returns a typed
  * `WorkflowError` naming the offending ids and a JSON path:
  *
+ * - Every string (ids, names, params, variables, object keys) is one every store can hold: no NUL,
+ *   no lone surrogate, and numbers are finite (`UnstorableValue`).
  * - Ids: blocks, loops and parallels share one id space; ids are non-empty and free of the
  *   node-id codec's reserved characters (see `NodeId`).
  * - Containers: a body lists block or container ids; each id is in at most one body; no container
@@ -459,6 +461,24 @@ export class UnknownInput extends Data.TaggedError("UnknownInput")<{
 }> {}
 
 /**
+ * A value no store can hold, refused before it reaches one so that behaviour never depends on the
+ * backend: a string (a value or an object key) with a NUL character (`\u0000`, which PostgreSQL
+ * refuses in text and JSON) or a lone UTF-16 surrogate (which has no UTF-8 encoding), a number
+ * that is not finite (JSON has no text for it), or a value nested deeper than `maxDepth`. `path`
+ * is the JSON path of the offending value (or of the object holding the offending key).
+ *
+ * @since 0.1.0
+ */
+export class UnstorableValue extends Data.TaggedError("UnstorableValue")<{
+  readonly reason: string
+  readonly path: JsonPath
+}> {
+  override get message() {
+    return `${this.reason} at ${JSON.stringify(this.path)}: no store can hold it`
+  }
+}
+
+/**
  * Every error of `decode` and `inputsFor`.
  *
  * @since 0.1.0
@@ -486,6 +506,120 @@ export type WorkflowError =
   | InputTypeMismatch
   | MissingInput
   | UnknownInput
+  | UnstorableValue
+
+/**
+ * How deeply `unstorable` lets values nest (a cyclic object is infinitely deep).
+ *
+ * @since 0.1.0
+ */
+export const maxDepth = 10_000
+
+// A NUL, a high surrogate not followed by a low one, or a low one not preceded by a high one.
+const unstorableUnit = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+
+// Whether a string may hold a problem: a scan of its code units, far cheaper than the regex.
+const suspicious = (text: string): boolean => {
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i)
+    if (unit === 0 || (unit >= 0xd800 && unit <= 0xdfff)) return true
+  }
+  return false
+}
+
+const textProblem = (text: string): string | undefined => {
+  if (!suspicious(text)) return undefined
+  const found = unstorableUnit.exec(text)
+  if (found === null) return undefined
+  const unit = found[0].charCodeAt(0)
+  return unit === 0 ? "NUL character (\\u0000)" : `lone surrogate \\u${unit.toString(16)}`
+}
+
+// Whether a value nested at most 64 deep is storable, by a walk that allocates nothing (the common
+// case, e.g. every value of a large workflow); anything else gets the walk that finds the path.
+const shallowStorable = (value: unknown, depth: number): boolean => {
+  if (typeof value === "string") return !suspicious(value)
+  if (typeof value === "number") return Number.isFinite(value)
+  if (typeof value !== "object" || value === null) return true
+  if (depth >= 64) return false
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (!shallowStorable(value[i], depth + 1)) return false
+    return true
+  }
+  const keys = Object.keys(value)
+  for (let k = 0; k < keys.length; k++) {
+    const key = keys[k]!
+    if (suspicious(key) || !shallowStorable((value as Record<string, unknown>)[key], depth + 1)) return false
+  }
+  return true
+}
+
+interface Visit {
+  readonly value: unknown
+  readonly key: string | number
+  readonly parent: Visit | undefined
+  readonly depth: number
+}
+
+/**
+ * The first part of a value that no store can hold (see `UnstorableValue`), its path prefixed with
+ * `at`; `undefined` when every store can hold all of it.
+ *
+ * **Details**
+ *
+ * Walks iteratively, so a deep value cannot overflow the stack. Values outside `Json` that
+ * `JSON.stringify` drops (`undefined`, functions) are not its concern.
+ *
+ * @since 0.1.0
+ */
+export const unstorable = (value: unknown, at: JsonPath = []): UnstorableValue | undefined => {
+  if (typeof value === "string") {
+    const problem = textProblem(value)
+    return problem === undefined ? undefined : new UnstorableValue({ reason: problem, path: at })
+  }
+  if (typeof value === "number") {
+    return Number.isFinite(value) ? undefined : new UnstorableValue({ reason: `non-finite number ${value}`, path: at })
+  }
+  if (typeof value !== "object" || value === null || shallowStorable(value, 0)) return undefined
+  const pathOf = (visit: Visit | undefined): JsonPath => {
+    const keys: Array<string | number> = []
+    for (let v = visit; v?.parent !== undefined; v = v.parent) keys.push(v.key)
+    return [...at, ...keys.reverse()]
+  }
+  const stack: Array<Visit> = [{ value, key: "", parent: undefined, depth: 0 }]
+  while (stack.length > 0) {
+    const visit = stack.pop()!
+    // Keys are checked as their values are visited, so the first problem in document order is reported.
+    if (typeof visit.key === "string" && visit.parent !== undefined) {
+      const problem = textProblem(visit.key)
+      if (problem !== undefined) {
+        return new UnstorableValue({ reason: `${problem} in key ${JSON.stringify(visit.key)}`, path: pathOf(visit.parent) })
+      }
+    }
+    const current = visit.value
+    if (typeof current === "string") {
+      const problem = textProblem(current)
+      if (problem !== undefined) return new UnstorableValue({ reason: problem, path: pathOf(visit) })
+      continue
+    }
+    if (typeof current === "number") {
+      if (!Number.isFinite(current)) return new UnstorableValue({ reason: `non-finite number ${current}`, path: pathOf(visit) })
+      continue
+    }
+    if (typeof current !== "object" || current === null) continue
+    if (visit.depth >= maxDepth) return new UnstorableValue({ reason: `nested deeper than ${maxDepth} levels`, path: pathOf(visit) })
+    const depth = visit.depth + 1
+    if (Array.isArray(current)) {
+      for (let i = current.length - 1; i >= 0; i--) stack.push({ value: current[i], key: i, parent: visit, depth })
+      continue
+    }
+    const keys = Object.keys(current)
+    for (let k = keys.length - 1; k >= 0; k--) {
+      stack.push({ value: (current as Record<string, unknown>)[keys[k]!], key: keys[k]!, parent: visit, depth })
+    }
+  }
+  return undefined
+}
 
 // Unknown keys are errors, not silently dropped: a misspelt `parms` must not decode as "no params".
 const decodeShape = Schema.decodeUnknownResult(WorkflowSchema, { onExcessProperty: "error" })
@@ -801,7 +935,7 @@ const checkReferences = (
  *
  * **Details**
  *
- * Returns the first error found; checks run in a fixed order (schema, ids, containers, edges,
+ * Returns the first error found; checks run in a fixed order (schema, storable text, ids, containers, edges,
  * declared outputs and input defaults, cycles, references) and each check walks the document in
  * order (blocks, loops, parallels, edges), so the error is deterministic. Every error names the
  * offending ids and the JSON path of the offending value.
@@ -821,6 +955,8 @@ export const decode = (input: unknown): Result.Result<Workflow, WorkflowError> =
     )
   }
   const workflow = shaped.success
+  const text = unstorable(workflow)
+  if (text !== undefined) return Result.fail(text)
   const containers = containersOf(workflow)
   const parent = new Map<string, string>()
   // Every block and container id, once `checkIds` has passed.
@@ -845,7 +981,8 @@ export const encode = (workflow: Workflow): Json => (Shape.wellFormed(workflow) 
 
 /**
  * The run input of a workflow: declared defaults filled in, and every key checked against the
- * declarations (`MissingInput`, `UnknownInput`, `InputTypeMismatch`, first in declaration order).
+ * declarations (`MissingInput`, `UnknownInput`, `InputTypeMismatch`, first in declaration order),
+ * after the whole input is checked storable (`UnstorableValue`, its path relative to the input).
  *
  * **Details**
  *
@@ -857,6 +994,8 @@ export const inputsFor = (
   workflow: Workflow,
   input: { readonly [key: string]: Json } = {}
 ): Result.Result<Record<string, Json>, WorkflowError> => {
+  const text = unstorable(input)
+  if (text !== undefined) return Result.fail(text)
   const declarations = workflow.inputs ?? {}
   for (const key of Object.keys(input)) {
     if (!Object.hasOwn(declarations, key)) return Result.fail(new UnknownInput({ key, path: [key] }))

@@ -91,6 +91,21 @@ export class InvalidInput extends Data.TaggedError("InvalidInput")<{
 }
 
 /**
+ * A signal or approval request holds what no store can hold (a NUL or a lone surrogate in its
+ * payload, name or reason): refused before anything is written, whatever the store.
+ *
+ * @since 0.1.0
+ */
+export class InvalidPayload extends Data.TaggedError("InvalidPayload")<{
+  readonly runId: string
+  readonly cause: Workflow.UnstorableValue
+}> {
+  override get message() {
+    return `run ${this.runId}: ${this.cause.message}`
+  }
+}
+
+/**
  * The planner refused the request (unknown target, snapshot of another workflow, ...).
  *
  * @since 0.1.0
@@ -182,11 +197,11 @@ export class Runs extends Context.Service<Runs, {
    * `wait` block awaits, one a finished run gets, or a duplicate (one of that name is still kept,
    * or every top-level wait for it already took one) is refused and changes nothing.
    */
-  readonly signal: (runId: string, name: string, payload?: Json) => Effect.Effect<boolean, RunStoreError | PlanFailed>
+  readonly signal: (runId: string, name: string, payload?: Json) => Effect.Effect<boolean, RunStoreError | PlanFailed | InvalidPayload>
   /** Approves the `approval` node instance `node` (paused): it completes with `payload`. Whether accepted. */
-  readonly approve: (runId: string, node: string, payload?: Json) => Effect.Effect<boolean, RunStoreError | PlanFailed>
+  readonly approve: (runId: string, node: string, payload?: Json) => Effect.Effect<boolean, RunStoreError | PlanFailed | InvalidPayload>
   /** Rejects the `approval` node instance `node`: it fails with `reason`. Whether accepted. */
-  readonly reject: (runId: string, node: string, reason: string) => Effect.Effect<boolean, RunStoreError | PlanFailed>
+  readonly reject: (runId: string, node: string, reason: string) => Effect.Effect<boolean, RunStoreError | PlanFailed | InvalidPayload>
   /**
    * Asks a run to pause at its next node boundary (running handlers finish; a suspended run pauses
    * when it wakes). The request is stored (`RunStore.requestPause`), so the process executing the
@@ -289,6 +304,12 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
         if (Result.isFailure(inputs)) return Effect.fail(new InvalidInput({ workflowId: workflow.id, cause: inputs.failure }))
         const unsupported = Engine.check(workflow, handlers)
         return unsupported === undefined ? Effect.succeed(inputs.success) : Effect.fail(unsupported)
+      }
+
+      // A request whose fields no store can hold (path: the field, then into the payload) writes nothing.
+      const storable = (runId: string, request: { readonly [field: string]: Json }) => {
+        const problem = Workflow.unstorable(request)
+        return problem === undefined ? Effect.void : Effect.fail(new InvalidPayload({ runId, cause: problem }))
       }
 
       const planned = (result: Result.Result<Plan.Plan, Plan.PlanError>, workflow: Workflow.Workflow) =>
@@ -560,9 +581,12 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
               : Effect.succeed({ ...run, suspension: RunStatus.suspension(restored.success), compensations, children })
           }),
         wait,
-        signal: (runId, name, payload = null) => signal(runId, name, payload),
-        approve: (runId, node, payload = null) => decide(runId, node, { approved: true, payload }),
-        reject: (runId, node, reason) => decide(runId, node, { approved: false, reason }),
+        signal: (runId, name, payload = null) =>
+          Effect.andThen(storable(runId, { name, payload }), signal(runId, name, payload)),
+        approve: (runId, node, payload = null) =>
+          Effect.andThen(storable(runId, { node, payload }), decide(runId, node, { approved: true, payload })),
+        reject: (runId, node, reason) =>
+          Effect.andThen(storable(runId, { node, reason }), decide(runId, node, { approved: false, reason })),
         pause: (runId) =>
           Effect.gen(function*() {
             // Executing here: parked from the very next node, without waiting for a journal acknowledgement.

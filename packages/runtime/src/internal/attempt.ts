@@ -1,4 +1,4 @@
-import { Fingerprint, type Snapshot, type Workflow } from "@ripple/core"
+import { Fingerprint, type Snapshot, Workflow } from "@ripple/core"
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -47,6 +47,20 @@ const retrySchedule = (policy: Workflow.RetryPolicy) => {
 
 const isRetryable = (error: BlockError.BlockError) => error.isRetryable
 
+/**
+ * A handler's output (and decision) as every store can hold it, else a permanent failure naming
+ * the JSON path (its cause the `Workflow.UnstorableValue`): nothing unstorable reaches any store, so
+ * the memory store refuses exactly what PostgreSQL cannot hold.
+ */
+const storable = (ctx: NodeContext) => (output: Handler.Output): Effect.Effect<Handler.Output, BlockError.BlockError> => {
+  const problem = output instanceof Handler.Decision
+    ? Workflow.unstorable(output.handle, ["decision"]) ?? Workflow.unstorable(output.output)
+    : Workflow.unstorable(output)
+  return problem === undefined
+    ? Effect.succeed(output)
+    : Effect.fail(BlockError.permanent(`${ctx.block.type} block ${ctx.block.id}: output ${problem.message}`, problem))
+}
+
 /** The node error of a failed attempt (a defect becomes a non-retryable error). */
 export const errorOf = (cause: Cause.Cause<BlockError.BlockError>): Snapshot.NodeError => {
   const found = Cause.findError(cause)
@@ -86,6 +100,7 @@ export const attempts = (
       }),
       { schedule: retrySchedule(block.retry), times: block.retry.maxAttempts - 1, while: isRetryable }
     )
+  if (handler !== undefined) effect = Effect.flatMap(effect, storable(ctx))
   if (tracing) {
     effect = Effect.withSpan(effect, `ripple.node ${ctx.node}`, {
       attributes: { "ripple.run_id": ctx.runId, "ripple.node_id": ctx.node, "ripple.block_type": block.type }

@@ -59,7 +59,9 @@ const outcome = (snapshot: Snapshot.Snapshot) => ({
 /**
  * Releases scheduled store calls, in the scheduler's order, until `task` settles; `"stalled"` once
  * nothing is scheduled and a good many turns of the event loop (where the effect runtime resumes
- * its fibers) go by with none scheduled: then nothing can ever settle it.
+ * its fibers) go by with none scheduled: with no timer pending (these workflows do not sleep and
+ * their failures are permanent, so nothing is retried later) nothing can settle it any more. Counted in turns, not time, so a loaded machine cannot
+ * make a slow run look stalled.
  */
 const settleOrStall = async <A>(s: fc.Scheduler, task: Promise<A>): Promise<{ readonly value: A } | "stalled"> => {
   let settled: { readonly value: A } | undefined

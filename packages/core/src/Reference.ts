@@ -218,27 +218,39 @@ export const scan = (
   at: JsonPath = []
 ): ReadonlyArray<Result.Result<Occurrence, ReferenceError>> => {
   const out: Array<Result.Result<Occurrence, ReferenceError>> = []
-  const visit = (value: Json, path: Array<string | number>): void => {
+  // Walked with an explicit stack, not recursion: params nested thousands deep must not overflow
+  // the call stack. `path` holds the keys of the open frames; a frame is a container being walked.
+  const path: Array<string | number> = [...at]
+  const frames: Array<{ readonly value: Json; readonly keys: ReadonlyArray<string> | undefined; next: number }> = []
+  const enter = (value: Json): void => {
     if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++) {
-        path.push(i)
-        visit(value[i]!, path)
-        path.pop()
-      }
+      frames.push({ value, keys: undefined, next: 0 })
     } else if (isObject(value)) {
       if (Object.hasOwn(value, "$ref")) {
         const here = [...path]
         out.push(Result.map(refOf(value, here), (reference) => ({ reference, at: here })))
         return
       }
-      for (const key of Object.keys(value)) {
-        path.push(key)
-        visit(value[key]!, path)
-        path.pop()
-      }
+      frames.push({ value, keys: Object.keys(value), next: 0 })
+    } else {
+      return
     }
+    path.push("")
   }
-  visit(json, [...at])
+  enter(json)
+  while (frames.length > 0) {
+    const frame = frames[frames.length - 1]!
+    const size = frame.keys === undefined ? (frame.value as ReadonlyArray<Json>).length : frame.keys.length
+    if (frame.next === size) {
+      frames.pop()
+      path.pop()
+      continue
+    }
+    const key = frame.keys === undefined ? frame.next : frame.keys[frame.next]!
+    frame.next++
+    path[path.length - 1] = key
+    enter((frame.value as Record<string | number, Json>)[key]!)
+  }
   return out
 }
 
@@ -261,8 +273,17 @@ export const collect = (json: Json, at: JsonPath = []): ReadonlyArray<Occurrence
  * @since 0.1.0
  */
 export const hasReferences = (json: Json): boolean => {
-  if (Array.isArray(json)) return json.some(hasReferences)
-  if (isObject(json)) return Object.hasOwn(json, "$ref") || Object.values(json).some(hasReferences)
+  // An explicit stack, like `scan`: deep params must not overflow the call stack.
+  const stack: Array<Json> = [json]
+  while (stack.length > 0) {
+    const value = stack.pop()!
+    if (Array.isArray(value)) {
+      for (const element of value) stack.push(element)
+    } else if (isObject(value)) {
+      if (Object.hasOwn(value, "$ref")) return true
+      for (const key of Object.keys(value)) stack.push(value[key]!)
+    }
+  }
   return false
 }
 

@@ -17,6 +17,8 @@
  * - Edges join two ids of the same container (or two top-level ids): edges into or out of a
  *   container use the container's id.
  * - Declared `outputs` name blocks or containers; input defaults have their declared type.
+ * - A `sleep` block's literal `ms` is from 0 to `maxSleepMs` and its literal `until` a valid date up
+ *   to `maxTime` (`InvalidTime`).
  * - The expanded DAG (see `Dag`) has no cycle.
  * - References (see `Reference` for the syntax) read only what is available: `blocks.<id>.output`
  *   of a DAG ancestor (a body block also sees the ancestors of its containers, never the blocks
@@ -479,6 +481,34 @@ export class UnstorableValue extends Data.TaggedError("UnstorableValue")<{
 }
 
 /**
+ * The latest instant a JavaScript `Date` can hold (year 275760), in epoch milliseconds: a wake time
+ * past it has no date, so it could be neither stored as one nor shown.
+ *
+ * @since 0.1.0
+ */
+export const maxTime = 8_640_000_000_000_000
+
+/**
+ * The longest `sleep` a workflow may declare with `ms`: a century (a longer one is a mistake, and the
+ * bound keeps every wake time far inside the range of `Date`).
+ *
+ * @since 0.1.0
+ */
+export const maxSleepMs = 100 * 365 * 24 * 3_600_000
+
+/**
+ * A `sleep` block whose `ms` or `until` is not a time Ripple can wait for: `ms` not a number from 0
+ * to `maxSleepMs`, or `until` not a valid date (an ISO date, or epoch milliseconds up to `maxTime`).
+ *
+ * @since 0.1.0
+ */
+export class InvalidTime extends Data.TaggedError("InvalidTime")<{
+  readonly block: string
+  readonly reason: string
+  readonly path: JsonPath
+}> {}
+
+/**
  * Every error of `decode` and `inputsFor`.
  *
  * @since 0.1.0
@@ -507,6 +537,7 @@ export type WorkflowError =
   | MissingInput
   | UnknownInput
   | UnstorableValue
+  | InvalidTime
 
 /**
  * How deeply `unstorable` lets values nest (a cyclic object is infinitely deep).
@@ -743,6 +774,33 @@ const checkDeclarations = (workflow: Workflow, known: ReadonlyMap<string, unknow
   return undefined
 }
 
+// Only literal times are checked here: one read through a reference is checked when the block runs.
+const timeProblem = (field: string, value: Json): string | undefined => {
+  if (field === "ms") {
+    if (typeof value !== "number") return "ms must be a number of milliseconds"
+    return value >= 0 && value <= maxSleepMs ? undefined : `ms must be from 0 to ${maxSleepMs} (a century), not ${value}`
+  }
+  if (typeof value === "number") {
+    return Math.abs(value) <= maxTime ? undefined : `until ${value} is past the last date (epoch ms ${maxTime}, year 275760)`
+  }
+  if (typeof value !== "string") return "until must be an ISO date or epoch milliseconds"
+  return Number.isFinite(Date.parse(value)) ? undefined : `until ${JSON.stringify(value)} is not a valid date (before year 275760)`
+}
+
+const checkTimes = (workflow: Workflow): WorkflowError | undefined => {
+  for (let i = 0; i < workflow.blocks.length; i++) {
+    const block = workflow.blocks[i]!
+    if (block.type !== "sleep" || block.params === undefined) continue
+    for (const field of ["ms", "until"] as const) {
+      const value = block.params[field]
+      if (value === undefined || Reference.hasReferences(value)) continue
+      const reason = timeProblem(field, value)
+      if (reason !== undefined) return new InvalidTime({ block: block.id, reason, path: ["blocks", i, "params", field] })
+    }
+  }
+  return undefined
+}
+
 const checkCycle = (dag: Graph.Dag, sorted: Int32Array): WorkflowError | undefined => {
   if (sorted.length === dag.size) return undefined
   const cycle = Graph.findCycle(dag, sorted)
@@ -936,7 +994,7 @@ const checkReferences = (
  * **Details**
  *
  * Returns the first error found; checks run in a fixed order (schema, storable text, ids, containers, edges,
- * declared outputs and input defaults, cycles, references) and each check walks the document in
+ * declared outputs and input defaults, sleep times, cycles, references) and each check walks the document in
  * order (blocks, loops, parallels, edges), so the error is deterministic. Every error names the
  * offending ids and the JSON path of the offending value.
  *
@@ -964,7 +1022,8 @@ export const decode = (input: unknown): Result.Result<Workflow, WorkflowError> =
   const structural = checkIds(workflow, known) ??
     checkContainers(containers, parent, known) ??
     checkEdges(workflow, parent, known) ??
-    checkDeclarations(workflow, known)
+    checkDeclarations(workflow, known) ??
+    checkTimes(workflow)
   if (structural !== undefined) return Result.fail(structural)
   const dag = Graph.expand(workflow)
   const sorted = Graph.kahn(dag)

@@ -13,7 +13,7 @@
  *
  * Built by hand: it is the engine itself.
  */
-import { Dag, Fingerprint, NodeId, type Plan, Reference, type Snapshot, type Workflow } from "@ripple/core"
+import { Dag, Fingerprint, NodeId, type Plan, Reference, type Snapshot, Workflow } from "@ripple/core"
 import type * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -591,6 +591,11 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
               (typeof until === "number" ? until : typeof until === "string" ? Date.parse(until) : typeof ms === "number" ? startedAt + ms : Number.NaN)
             if (!Number.isFinite(wakeAt)) {
               return yield* failed(key, id, { message: `sleep block ${id}: needs "ms" (a number) or "until" (epoch ms or an ISO date)`, retryable: false }, fields)
+            }
+            // A time read through a reference escapes decode's check; past the range of `Date` it could
+            // be neither stored as a wake time nor shown.
+            if (Math.abs(wakeAt) > Workflow.maxTime) {
+              return yield* failed(key, id, { message: `sleep block ${id}: wakes at ${wakeAt}, past the last date (epoch ms ${Workflow.maxTime}, year 275760)`, retryable: false }, fields)
             }
             if (!setup.dormant.has(key) && startedAt >= wakeAt) return yield* completed(key, { wakeAt }, undefined, fields)
             return yield* park(key, inputs, fingerprints, {

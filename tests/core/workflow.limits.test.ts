@@ -1,0 +1,80 @@
+/**
+ * Bad input that is not a bad character (issue 15, "Time" and "Depth"): `Workflow.decode` refuses a
+ * `sleep` Ripple cannot wait for with `InvalidTime` naming the JSON path, and scans params nested
+ * thousands deep without overflowing the stack.
+ */
+import { Workflow } from "@ripple/core"
+import { assert, describe, it } from "@effect/vitest"
+import * as Result from "effect/Result"
+
+const sleeping = (params: Workflow.Json): unknown => ({
+  id: "w",
+  inputs: { at: { type: "json", required: false } },
+  blocks: [{ id: "start", type: "trigger" }, { id: "nap", type: "sleep", params }],
+  edges: [{ source: "start", target: "nap" }]
+})
+
+const failureOf = (input: unknown): Workflow.WorkflowError | undefined => {
+  const decoded = Workflow.decode(input)
+  return Result.isFailure(decoded) ? decoded.failure : undefined
+}
+
+describe("Workflow.decode: time", () => {
+  it("refuses a sleep Ripple cannot wait for, naming the block and the path", () => {
+    const refused: ReadonlyArray<[Workflow.Json, string]> = [
+      [{ ms: 1e17 }, "ms"],
+      [{ ms: -1 }, "ms"],
+      [{ ms: "soon" }, "ms"],
+      [{ until: 8.64e15 + 1 }, "until"],
+      [{ until: "+275761-01-01T00:00:00Z" }, "until"],
+      [{ until: "next tuesday" }, "until"],
+      [{ until: true }, "until"]
+    ]
+    for (const [params, field] of refused) {
+      const error = failureOf(sleeping(params))
+      assert.strictEqual(error?._tag, "InvalidTime", JSON.stringify(params))
+      assert.deepStrictEqual(error?.path, ["blocks", 1, "params", field])
+      assert.strictEqual((error as Workflow.InvalidTime).block, "nap")
+    }
+  })
+
+  it("accepts the edges of the range and a time read through a reference (checked when it runs)", () => {
+    const accepted: ReadonlyArray<Workflow.Json> = [
+      { ms: 0 },
+      { ms: Workflow.maxSleepMs },
+      { until: Workflow.maxTime },
+      { until: "+275760-09-13T00:00:00Z" },
+      { until: "2030-01-01T09:00:00Z" },
+      { until: { $ref: "input.at" } }
+    ]
+    for (const params of accepted) assert.strictEqual(failureOf(sleeping(params)), undefined, JSON.stringify(params))
+  })
+})
+
+describe("Workflow.decode: depth", () => {
+  const nested = (depth: number, leaf: Workflow.Json): Workflow.Json => {
+    let value = leaf
+    for (let i = 0; i < depth; i++) value = i % 2 === 0 ? [value] : { v: value }
+    return value
+  }
+  const holding = (value: Workflow.Json): unknown => ({
+    id: "w",
+    inputs: { x: { type: "json" } },
+    blocks: [{ id: "a", type: "value", params: { value } }],
+    edges: []
+  })
+
+  it("scans references in params nested just under the depth limit without overflowing the stack", () => {
+    const depth = Workflow.maxDepth - 10
+    assert.strictEqual(failureOf(holding(nested(depth, { $ref: "input.x" }))), undefined)
+    const unknown = failureOf(holding(nested(depth, { $ref: "input.y" })))
+    assert.strictEqual(unknown?._tag, "UnknownReference")
+    assert.strictEqual(unknown?.path.length, 4 + depth)
+  })
+
+  it("refuses params nested past the depth limit with a typed error", () => {
+    const error = failureOf(holding(nested(100_000, 1)))
+    assert.strictEqual(error?._tag, "UnstorableValue")
+    assert.deepStrictEqual(error?.path.slice(0, 4), ["blocks", 0, "params", "value"])
+  })
+})

@@ -78,3 +78,40 @@ describe("Workflow.decode: depth", () => {
     assert.deepStrictEqual(error?.path.slice(0, 4), ["blocks", 0, "params", "value"])
   })
 })
+
+describe("Workflow.decode: limits", () => {
+  const looped = (loop: Record<string, Workflow.Json>, parallel?: Record<string, Workflow.Json>): unknown => ({
+    id: "w",
+    inputs: { xs: { type: "array", default: [] } },
+    blocks: [{ id: "start", type: "trigger" }, { id: "step", type: "value", params: { value: 1 } }, { id: "leaf", type: "value", params: { value: 2 } }],
+    edges: [{ source: "start", target: "outer" }],
+    loops: [{ id: "outer", body: parallel === undefined ? ["step"] : ["step", "inner"], ...loop } as Workflow.Json],
+    parallels: parallel === undefined ? [] : [{ id: "inner", body: ["leaf"], ...parallel } as Workflow.Json]
+  })
+
+  it("refuses stated iterations, branches and expanded nodes past the caps, naming the cap and the path", () => {
+    const cases: ReadonlyArray<[unknown, Workflow.LimitExceeded["limit"], ReadonlyArray<string | number>]> = [
+      [looped({ kind: "count", count: 1e9 }), "maxIterations", ["loops", 0, "count"]],
+      [looped({ kind: "while", condition: true, maxIterations: 1e9 }), "maxIterations", ["loops", 0, "maxIterations"]],
+      [looped({ kind: "count", count: 1 }, { kind: "count", count: 1e7 }), "maxBranches", ["parallels", 0, "count"]],
+      [looped({ kind: "count", count: 1 }, { kind: "collection", items: Array.from({ length: 10_001 }, (_, i) => i) }), "maxBranches", ["parallels", 0, "items"]],
+      [looped({ kind: "count", count: 100_000 }, { kind: "count", count: 10_000 }), "maxNodes", ["loops", 0]]
+    ]
+    for (const [file, limit, path] of cases) {
+      const error = failureOf(file)
+      assert.strictEqual(error?._tag, "LimitExceeded", limit)
+      assert.strictEqual((error as Workflow.LimitExceeded).limit, limit)
+      assert.deepStrictEqual(error?.path, path)
+      assert.include(error?.message ?? "", Workflow.limitVariables[limit])
+    }
+  })
+
+  it("accepts work at the caps, work decided by data, and raised caps", () => {
+    assert.strictEqual(failureOf(looped({ kind: "count", count: Workflow.defaultLimits.maxIterations })), undefined)
+    assert.strictEqual(failureOf(looped({ kind: "forEach", items: { $ref: "input.xs" } })), undefined)
+    const big = looped({ kind: "count", count: 1e9 })
+    assert.strictEqual(Result.isSuccess(Workflow.decode(big, { limits: { maxIterations: 1e9, maxNodes: 1e10 } })), true)
+    const error = Workflow.decode(big, { limits: { maxIterations: 1e9 } })
+    assert.strictEqual(Result.isFailure(error) && error.failure._tag === "LimitExceeded" ? error.failure.limit : undefined, "maxNodes")
+  })
+})

@@ -33,3 +33,39 @@ describe("run-time limits", () => {
       }
     }).pipe(Effect.provide(layer)))
 })
+
+describe("run-time limits on what data decides", () => {
+  const fanOut = (kind: "loop" | "parallel"): Workflow.Workflow => ({
+    id: "fan",
+    inputs: { xs: { type: "array" } },
+    blocks: [{ id: "start", type: "trigger" }, { id: "each", type: "value", params: { value: 1 } }],
+    edges: [{ source: "start", target: "over" }],
+    ...(kind === "loop"
+      ? { loops: [{ id: "over", kind: "forEach", body: ["each"], items: { $ref: "input.xs" } }] }
+      : { parallels: [{ id: "over", kind: "collection", body: ["each"], items: { $ref: "input.xs" } }] })
+  })
+  const limited = (limits: Partial<Workflow.Limits>) =>
+    Runs.layer({ limits }).pipe(Layer.provideMerge(RunStore.layerMemory), Layer.provideMerge(Handler.layer({})))
+
+  it.effect("forEach items and collection branches past the caps fail the container before any of it runs", () =>
+    Effect.gen(function*() {
+      const runs = yield* Runs.Runs
+      const store = yield* RunStore.RunStore
+      const cases: ReadonlyArray<["loop" | "parallel", number, string]> = [
+        ["loop", 4, "maxIterations (3)"],
+        ["parallel", 6, "maxBranches (5)"],
+        ["parallel", 5, "maxNodes (4)"]
+      ]
+      for (const [kind, length, cap] of cases) {
+        const { runId } = yield* runs.start(fanOut(kind), { xs: Array.from({ length }, (_, i) => i) })
+        assert.strictEqual(yield* runs.wait(runId), "failed")
+        const snapshot = yield* store.snapshot(runId)
+        const message = snapshot.nodes["over#start"]?.error?.message ?? ""
+        assert.include(message, cap)
+        assert.include(message, "RIPPLE_MAX_")
+        assert.isFalse(Object.keys(snapshot.nodes).some((node) => node.startsWith("each")), "no body instance ran")
+      }
+      const { runId } = yield* runs.start(fanOut("loop"), { xs: [1, 2, 3] })
+      assert.strictEqual(yield* runs.wait(runId), "completed")
+    }).pipe(Effect.provide(limited({ maxIterations: 3, maxBranches: 5, maxNodes: 4 }))))
+})

@@ -90,6 +90,8 @@ export interface Backend {
     handlers: Layer.Layer<Handler.Handlers>,
     settings: {
       readonly concurrency: number | undefined
+      /** Caps on the work of each run (see `Source.limits`). */
+      readonly limits: Partial<Workflow.Limits>
       /** Prints a line about the worker itself. */
       readonly announce: (text: string) => void
       readonly publish: (event: RunEvent.RunEvent) => void
@@ -175,13 +177,13 @@ export const make = (backend: Backend) => {
     handlers: Layer.Layer<Handler.Handlers>,
     use: (runs: Runs.Runs["Service"], store: RunStore.RunStore["Service"]) => Effect.Effect<A, Problem.Problem>
   ) =>
-    Effect.flatMap(databaseOptions, (options) =>
+    Effect.flatMap(Effect.all([databaseOptions, Source.limits]), ([options, limits]) =>
       Effect.gen(function*() {
         const runs = yield* Runs.Runs
         const store = yield* RunStore.RunStore
         return yield* use(runs, store)
       }).pipe(
-        Effect.provide(Runs.layer().pipe(Layer.provideMerge(Layer.merge(backend.store(options), handlers))))
+        Effect.provide(Runs.layer({ limits }).pipe(Layer.provideMerge(Layer.merge(backend.store(options), handlers))))
       ))
 
   const withStore = <A>(use: (store: RunStore.RunStore["Service"]) => Effect.Effect<A, Problem.Problem>) =>
@@ -638,8 +640,10 @@ export const make = (backend: Backend) => {
       const options = yield* databaseOptions
       const style = styleOf()
       const progress = Progress.follower(style)
+      const limits = yield* Source.limits
       yield* backend.work(options, layer, {
         concurrency: Option.getOrUndefined(concurrency),
+        limits,
         announce: (text) => process.stdout.write(`${text}\n`),
         publish: (event) => {
           const text = event._tag === "RunFinished" ? `run ${event.runId} ${event.status}` : progress.line(event)

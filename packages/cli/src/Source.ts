@@ -43,10 +43,34 @@ export interface Source {
 
 const moduleExtensions = [".js", ".mjs"]
 
-const decoded = (file: string, json: unknown) => {
-  const result = Workflow.decode(json)
-  return Result.isFailure(result) ? Effect.fail(Problem.invalidWorkflow(file, result.failure)) : Effect.succeed(result.success)
-}
+/**
+ * The `Workflow.Limits` raised (or lowered) through the environment (`RIPPLE_MAX_ITERATIONS`,
+ * `RIPPLE_MAX_BRANCHES`, `RIPPLE_MAX_NODES`); a value that is not a positive integer is bad input.
+ *
+ * @since 0.1.0
+ */
+export const limits: Effect.Effect<Partial<Workflow.Limits>, Problem.Problem> = Effect.suspend(() => {
+  const out: { -readonly [K in keyof Workflow.Limits]?: number } = {}
+  for (const [limit, variable] of Object.entries(Workflow.limitVariables) as ReadonlyArray<[keyof Workflow.Limits, string]>) {
+    const text = process.env[variable]
+    if (text === undefined || text === "") continue
+    const value = Number(text)
+    if (!Number.isSafeInteger(value) || value < 1) {
+      return Effect.fail(Problem.badInput(
+        `${variable}=${JSON.stringify(text)} is not a positive integer`,
+        `set ${variable} to a whole number of at least 1 (default ${Workflow.defaultLimits[limit]}), or unset it`
+      ))
+    }
+    out[limit] = value
+  }
+  return Effect.succeed(out)
+})
+
+const decoded = (file: string, json: unknown) =>
+  Effect.flatMap(limits, (raised) => {
+    const result = Workflow.decode(json, { limits: raised })
+    return Result.isFailure(result) ? Effect.fail(Problem.invalidWorkflow(file, result.failure)) : Effect.succeed(result.success)
+  })
 
 const fromJson = (file: string, absolute: string): Effect.Effect<Source, Problem.Problem> =>
   Effect.gen(function*() {

@@ -109,7 +109,7 @@ export const backend: Cli.Backend = {
     }).pipe(
       Effect.provide(
         Layer.provideMerge(
-          Worker.layer({ concurrency: settings.concurrency, publish: settings.publish }),
+          Worker.layer({ concurrency: settings.concurrency, publish: settings.publish, engine: { limits: settings.limits } }),
           Layer.merge(storeAndDatabase(options), handlers)
         ).pipe(mapped)
       )

@@ -19,6 +19,8 @@
  * - Declared `outputs` name blocks or containers; input defaults have their declared type.
  * - A `sleep` block's literal `ms` is from 0 to `maxSleepMs` and its literal `until` a valid date up
  *   to `maxTime` (`InvalidTime`).
+ * - What the file states of loop iterations, parallel branches and expanded nodes is within the
+ *   `Limits` (`LimitExceeded`).
  * - The expanded DAG (see `Dag`) has no cycle.
  * - References (see `Reference` for the syntax) read only what is available: `blocks.<id>.output`
  *   of a DAG ancestor (a body block also sees the ancestors of its containers, never the blocks
@@ -509,6 +511,65 @@ export class InvalidTime extends Data.TaggedError("InvalidTime")<{
 }> {}
 
 /**
+ * Caps on the work one run may expand to, so that a `count` of 10^9 is refused instead of running
+ * until memory or disk runs out. `decode` checks what the file states (literal counts and items,
+ * `while` loops' `maxIterations`, and the expanded node count they imply); the engine checks again
+ * what data decides (`forEach` / `collection` items and counts read through references).
+ *
+ * **Details**
+ *
+ * The `ripple` command reads them from `RIPPLE_MAX_ITERATIONS`, `RIPPLE_MAX_BRANCHES` and
+ * `RIPPLE_MAX_NODES`; embedders pass them to `decode` and to the engine's `limits` option.
+ *
+ * @since 0.1.0
+ */
+export interface Limits {
+  /** Iterations of one loop instance (default 100 000). */
+  readonly maxIterations: number
+  /** Branches of one parallel instance (default 10 000). */
+  readonly maxBranches: number
+  /** Expanded nodes (block and container-sentinel instances) of one run (default 1 000 000). */
+  readonly maxNodes: number
+}
+
+/**
+ * The default `Limits`: sized for a laptop.
+ *
+ * @since 0.1.0
+ */
+export const defaultLimits: Limits = { maxIterations: 100_000, maxBranches: 10_000, maxNodes: 1_000_000 }
+
+/**
+ * The environment variable that raises each limit in the `ripple` command.
+ *
+ * @since 0.1.0
+ */
+export const limitVariables: { readonly [K in keyof Limits]: string } = {
+  maxIterations: "RIPPLE_MAX_ITERATIONS",
+  maxBranches: "RIPPLE_MAX_BRANCHES",
+  maxNodes: "RIPPLE_MAX_NODES"
+}
+
+/**
+ * A workflow (or, at run time, the data it reads) asks for more work than a `Limits` cap allows:
+ * `value` against `max` for the cap named by `limit`.
+ *
+ * @since 0.1.0
+ */
+export class LimitExceeded extends Data.TaggedError("LimitExceeded")<{
+  readonly limit: keyof Limits
+  readonly value: number
+  readonly max: number
+  readonly path: JsonPath
+}> {
+  override get message() {
+    return `${this.value} exceeds ${this.limit} (${this.max}) at ${JSON.stringify(this.path)}; raise it with ${
+      limitVariables[this.limit]
+    } or the limits option`
+  }
+}
+
+/**
  * Every error of `decode` and `inputsFor`.
  *
  * @since 0.1.0
@@ -538,6 +599,7 @@ export type WorkflowError =
   | UnknownInput
   | UnstorableValue
   | InvalidTime
+  | LimitExceeded
 
 /**
  * How deeply `unstorable` lets values nest (a cyclic object is infinitely deep).
@@ -774,6 +836,58 @@ const checkDeclarations = (workflow: Workflow, known: ReadonlyMap<string, unknow
   return undefined
 }
 
+// How many instances of its body one container instance makes, as far as the file states it
+// (`undefined`: decided by data at run time).
+const statedSize = (c: Container): number | undefined => {
+  if (c.container === "loop" && c.kind === "while") return (c as Loop).maxIterations
+  if (c.kind === "count") return typeof c.count === "number" ? Math.max(0, Math.floor(c.count)) : undefined
+  return Array.isArray(c.items) ? c.items.length : undefined
+}
+
+const checkLimits = (
+  workflow: Workflow,
+  containers: ReadonlyArray<Container>,
+  parent: ReadonlyMap<string, string>,
+  limits: Limits
+): WorkflowError | undefined => {
+  const sizes = new Map<string, number>()
+  for (const c of containers) {
+    const size = statedSize(c)
+    if (size === undefined) continue
+    const limit = c.container === "loop" ? "maxIterations" : "maxBranches"
+    if (size > limits[limit]) {
+      const field = c.container === "loop" && c.kind === "while" ? "maxIterations" : c.kind === "count" ? "count" : "items"
+      return new LimitExceeded({ limit, value: size, max: limits[limit], path: [...c.path, field] })
+    }
+    sizes.set(c.id, size)
+  }
+  // Every block once and every container twice (start and end), times the stated sizes of the
+  // containers around it; reported at the outermost container that multiplies it.
+  const pathOf = new Map(containers.map((c) => [c.id, c.path]))
+  const instances = (id: string): [number, JsonPath | undefined] => {
+    let product = 1
+    let outermost: JsonPath | undefined
+    for (let c = parent.get(id); c !== undefined; c = parent.get(c)) {
+      product *= sizes.get(c) ?? 1
+      outermost = pathOf.get(c)
+    }
+    return [product, outermost]
+  }
+  let total = 0
+  const ids: Array<[string, number, JsonPath]> = [
+    ...workflow.blocks.map((b, i): [string, number, JsonPath] => [b.id, 1, ["blocks", i]]),
+    ...containers.map((c): [string, number, JsonPath] => [c.id, 2, c.path])
+  ]
+  for (const [id, weight, own] of ids) {
+    const [product, outermost] = instances(id)
+    total += weight * product
+    if (total > limits.maxNodes) {
+      return new LimitExceeded({ limit: "maxNodes", value: total, max: limits.maxNodes, path: outermost ?? own })
+    }
+  }
+  return undefined
+}
+
 // Only literal times are checked here: one read through a reference is checked when the block runs.
 const timeProblem = (field: string, value: Json): string | undefined => {
   if (field === "ms") {
@@ -989,18 +1103,28 @@ const checkReferences = (
 }
 
 /**
+ * Options of `decode`.
+ *
+ * @since 0.1.0
+ */
+export interface DecodeOptions {
+  /** Caps on the work the workflow may state (default `defaultLimits`, per field). */
+  readonly limits?: Partial<Limits> | undefined
+}
+
+/**
  * Decodes and validates a workflow file.
  *
  * **Details**
  *
  * Returns the first error found; checks run in a fixed order (schema, storable text, ids, containers, edges,
- * declared outputs and input defaults, sleep times, cycles, references) and each check walks the document in
+ * declared outputs and input defaults, sleep times, limits, cycles, references) and each check walks the document in
  * order (blocks, loops, parallels, edges), so the error is deterministic. Every error names the
  * offending ids and the JSON path of the offending value.
  *
  * @since 0.1.0
  */
-export const decode = (input: unknown): Result.Result<Workflow, WorkflowError> => {
+export const decode = (input: unknown, options: DecodeOptions = {}): Result.Result<Workflow, WorkflowError> => {
   const fast = Shape.wellFormed(input)
   const shaped = fast !== undefined ? Result.succeed(fast) : decodeShape(input)
   if (Result.isFailure(shaped)) {
@@ -1023,7 +1147,8 @@ export const decode = (input: unknown): Result.Result<Workflow, WorkflowError> =
     checkContainers(containers, parent, known) ??
     checkEdges(workflow, parent, known) ??
     checkDeclarations(workflow, known) ??
-    checkTimes(workflow)
+    checkTimes(workflow) ??
+    checkLimits(workflow, containers, parent, { ...defaultLimits, ...options.limits })
   if (structural !== undefined) return Result.fail(structural)
   const dag = Graph.expand(workflow)
   const sorted = Graph.kahn(dag)

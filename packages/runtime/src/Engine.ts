@@ -76,7 +76,7 @@
  *
  * @since 0.1.0
  */
-import { Fingerprint, type Plan, Reference, type Snapshot, type Workflow } from "@ripple/core"
+import { Fingerprint, type Plan, Reference, type Snapshot, Workflow } from "@ripple/core"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
@@ -132,6 +132,8 @@ export interface Options {
   readonly cutoff?: boolean | undefined
   /** How a `while` loop's resolved condition is read (default: `defaultLoopCondition`). */
   readonly loopCondition?: LoopCondition | undefined
+  /** Caps on loop iterations, parallel branches and expanded nodes (default `Workflow.defaultLimits`, per field). */
+  readonly limits?: Partial<Workflow.Limits> | undefined
 }
 
 /**
@@ -436,6 +438,7 @@ const executeGeneral = (
         tracing: options.tracing === true,
         cutoff: options.cutoff !== false,
         loopCondition: options.loopCondition ?? Interpreter.defaultLoopCondition,
+        limits: { ...Workflow.defaultLimits, ...options.limits },
         outcome,
         spawn: execution.spawn
       })

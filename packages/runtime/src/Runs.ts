@@ -237,8 +237,16 @@ export class Runs extends Context.Service<Runs, {
 }>()("ripple/runtime/Runs") {}
 
 // Validation is a pure function of an immutable workflow value: checked once per value.
+// Limits other than the defaults are rare: such workflows are decoded on every start instead.
 const validity = new WeakMap<Workflow.Workflow, Workflow.WorkflowError | undefined>()
-const problemOf = (workflow: Workflow.Workflow): Workflow.WorkflowError | undefined => {
+const problemOf = (
+  workflow: Workflow.Workflow,
+  limits: Partial<Workflow.Limits> | undefined
+): Workflow.WorkflowError | undefined => {
+  if (limits !== undefined) {
+    const decoded = Workflow.decode(workflow, { limits })
+    return Result.isFailure(decoded) ? decoded.failure : undefined
+  }
   if (!validity.has(workflow)) {
     const decoded = Workflow.decode(workflow)
     validity.set(workflow, Result.isFailure(decoded) ? decoded.failure : undefined)
@@ -294,11 +302,12 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
         concurrency: options.concurrency,
         tracing: options.tracing,
         cutoff: options.cutoff,
-        loopCondition: options.loopCondition
+        loopCondition: options.loopCondition,
+        limits: options.limits
       }
 
       const validate = (workflow: Workflow.Workflow, input: { readonly [key: string]: Json }) => {
-        const problem = problemOf(workflow)
+        const problem = problemOf(workflow, options.limits)
         if (problem !== undefined) return Effect.fail(new InvalidWorkflow({ workflowId: workflow.id, cause: problem }))
         const inputs = Workflow.inputsFor(workflow, input)
         if (Result.isFailure(inputs)) return Effect.fail(new InvalidInput({ workflowId: workflow.id, cause: inputs.failure }))

@@ -188,6 +188,8 @@ export interface Setup {
   readonly tracing: boolean
   readonly cutoff: boolean
   readonly loopCondition: LoopCondition
+  /** Caps on what data may expand the run to (`forEach` / `collection` items, referenced counts). */
+  readonly limits: Workflow.Limits
   readonly outcome: Outcome
   /** Starts the child run of a `child` node instance (absent: `child` blocks fail). */
   readonly spawn: Spawn | undefined
@@ -238,6 +240,8 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
     const { clock, control, handlers, input, mode, plan, publish, runId, source, store } = setup
     const workflow = plan.workflow
     const shape = shapeOf(workflow)
+    // Body node instances the containers of this execution asked for, against `limits.maxNodes`.
+    let expanded = 0
     const semaphore = yield* Semaphore.make(setup.concurrency)
     const records = new Map<string, Snapshot.NodeRecord>(Object.entries(plan.state.nodes))
     const blocked = new Set<string>()
@@ -696,6 +700,25 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
         if ((spec.items !== undefined && items === undefined) || (spec.count !== undefined && count === undefined)) {
           return yield* fail("count must be a number and items an array")
         }
+        // Decode checked what the file states; what data decides is checked here, before any of it runs.
+        const size = items?.length ?? Math.max(0, Math.floor(count ?? 0))
+        const limit: keyof Workflow.Limits = container.kind === "loop" ? "maxIterations" : "maxBranches"
+        const members = (container.kind === "loop" ? container.loop.body : container.parallel.body)
+          .reduce((n, m) => n + (shape.containers.has(m) ? 2 : 1), 0)
+        const exceeded: { readonly limit: keyof Workflow.Limits; readonly value: number; readonly max: number } | undefined =
+          size > setup.limits[limit]
+          ? { limit, value: size, max: setup.limits[limit] }
+          : expanded + size * members > setup.limits.maxNodes
+          ? { limit: "maxNodes", value: expanded + size * members, max: setup.limits.maxNodes }
+          : undefined
+        if (exceeded !== undefined) {
+          return yield* fail(
+            `${items !== undefined ? "items" : "count"} of ${id} asks for ${exceeded.value} ${
+              exceeded.limit === "maxNodes" ? "expanded nodes" : limit === "maxIterations" ? "iterations" : "branches"
+            }, over ${exceeded.limit} (${exceeded.max}); raise it with ${Workflow.limitVariables[exceeded.limit]} or the limits option`
+          )
+        }
+        expanded += size * members
         const valuesFingerprint = Fingerprint.hash(values)
         yield* completed(startKey, values, undefined, {
           attempt: 1,

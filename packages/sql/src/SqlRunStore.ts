@@ -588,11 +588,14 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       // Compare-and-set: a concurrent writer (or a stale cache) makes the update miss, and the
       // events are offered again to the machine as stored.
       let cached = machines.get(runId)
+      // Whether `cached` was just read from the row rather than taken from the cache.
+      let fresh = false
       for (;;) {
         if (cached === undefined) {
           const row = yield* readRun(runId)
           if (lease !== undefined && !holds(row, lease)) return yield* Effect.die(leaseLost(lease))
           cached = { revision: String(row.revision), machine: row.machine }
+          fresh = true
         }
         let machine = yield* restoreOrDie(runId, cached.machine)
         let refused: RunStore.IllegalTransition | undefined
@@ -606,7 +609,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
         }
         if (refused !== undefined) {
           // Refused by what may be a stale cache: refuse only what the stored machine refuses.
-          if (machines.get(runId) === cached && (yield* isCurrent(runId, cached.revision))) return yield* Effect.fail(refused)
+          if (fresh || (yield* isCurrent(runId, cached.revision))) return yield* Effect.fail(refused)
           cached = undefined
           continue
         }

@@ -60,6 +60,14 @@ import * as Migrations from "./Migrations.ts"
 type Json = Workflow.Json
 
 /**
+ * The channel workers listen on: submitters and control requests (`RunStore.notify`) notify it
+ * with the run id.
+ *
+ * @since 0.1.0
+ */
+export const channel = "ripple_runs"
+
+/**
  * A run's lease (`RunStore.Lease`).
  *
  * @since 0.1.0
@@ -155,6 +163,8 @@ interface RunRow {
   readonly pause_requested_at?: number | null
   readonly cancel_requested_at?: number | null
   readonly pruned?: Snapshot.Pruned | null
+  readonly queued?: boolean
+  readonly lease_expires_at?: number | null
   readonly journal_started?: Mark | null
   readonly journal_completed?: Mark | null
 }
@@ -197,7 +207,9 @@ const runOf = (row: RunRow): RunStore.Run => ({
   ...(row.parent_run === undefined || row.parent_run === null ? {} : { parentRun: row.parent_run, parentNode: row.parent_node ?? "" }),
   ...(row.pause_requested_at === undefined || row.pause_requested_at === null ? {} : { pauseRequestedAt: Number(row.pause_requested_at) }),
   ...(row.cancel_requested_at === undefined || row.cancel_requested_at === null ? {} : { cancelRequestedAt: Number(row.cancel_requested_at) }),
-  ...prunedOf(row)
+  ...prunedOf(row),
+  ...(row.queued === true ? { queued: true } : {}),
+  ...(row.lease_owner === null ? {} : { lease: { owner: row.lease_owner, expiresAt: Number(row.lease_expires_at ?? 0) } })
 })
 
 const prunedOf = (row: RunRow): { readonly pruned?: Snapshot.Pruned } =>
@@ -1040,7 +1052,10 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       planCompensations: planCompensations(lease),
       compensated: compensated(lease),
       compensations,
-      children
+      children,
+      // A lost notification only delays the owner until its next poll: logged, never a failure.
+      notify: (runId) =>
+        Effect.ignoreCause(sql`SELECT pg_notify(${channel}, ${runId})`, { log: true, message: "notifying the owner of a run failed" })
     })
 
   const checkedSnapshot = (runId: string) =>

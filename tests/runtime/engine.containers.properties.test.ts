@@ -13,7 +13,7 @@ const withContainers = arbitraryWorkflow({ containers: true, maxMembers: 5 })
 const scenario = withContainers.chain((before) =>
   fc.record({
     before: fc.constant(before as unknown as Workflow.Workflow),
-    edits: Edits.arbitraryEdits(),
+    edits: Edits.arbitraryEdits({ kinds: Edits.safeKinds }),
     pick: fc.nat()
   }).map(({ before, edits, pick }) => {
     const after = Edits.apply(before, edits)

@@ -54,6 +54,12 @@ export interface WorkflowOptions {
   readonly maxMembers?: number
   /** Maximum container nesting depth (default 2). */
   readonly maxDepth?: number
+  /**
+   * Generate `fail` blocks (default false), declare outputs more often, so that failing blocks are
+   * often ones no observed output needs (pruned from a run-from, failing the full run), and make
+   * templates render container outputs (records, whose key order must not leak into the text).
+   */
+  readonly failing?: boolean
 }
 
 /**
@@ -99,6 +105,8 @@ class Builder {
   private readonly handles = new Map<string, ReadonlyArray<string>>()
   /** Literal array values of `value` blocks, so forEach loops can iterate over an upstream output. */
   private readonly arrays = new Set<string>()
+  /** Loop and parallel ids. */
+  private readonly containers = new Set<string>()
 
   constructor(
     private readonly g: Gen,
@@ -172,8 +180,15 @@ class Builder {
         }
         return { value: this.chance(50) ? this.operand(scope) : this.g(smallJsonArbitrary) }
       }
-      case "template":
-        return { template: "{{a}}-{{b}}", values: { a: this.operand(scope), b: this.operand(scope) } }
+      case "template": {
+        // Containers output arrays of records: objects rendered to text, which must not depend on
+        // the order the body blocks finished in.
+        const containers = [...scope.available].filter((a) => this.containers.has(a))
+        const a = this.options.failing && containers.length > 0 && this.chance(50)
+          ? { $ref: `blocks.${this.pick(containers)}.output` }
+          : this.operand(scope)
+        return { template: "{{a}}-{{b}}", values: { a, b: this.operand(scope) } }
+      }
       case "condition":
         return { left: this.operand(scope), op: this.pick(conditionOps), right: this.operand(scope) }
       case "router": {
@@ -212,6 +227,12 @@ class Builder {
     return id
   }
 
+  private addFail(): string {
+    const id = this.fresh("f")
+    this.workflow.blocks.push({ id, type: "fail", params: { message: `${id} fails` } })
+    return id
+  }
+
   private edge(source: string, target: string): void {
     const handles = this.handles.get(source)
     const edge: Edge = { source, target }
@@ -222,6 +243,7 @@ class Builder {
   private addContainer(scope: Scope): string {
     const loop = this.chance(50)
     const id = this.fresh(loop ? "L" : "P")
+    this.containers.add(id)
     const upstreamArrays = [...scope.available].filter((a) => this.arrays.has(a))
     const items = (): Json =>
       upstreamArrays.length > 0 && this.chance(70)
@@ -269,7 +291,8 @@ class Builder {
       }
       const memberScope: Scope = { ...scope, available }
       const container = this.options.containers && scope.depth < this.options.maxDepth && this.chance(25)
-      const id = container ? this.addContainer(memberScope) : this.addBlock(memberScope)
+      const failing = !container && this.options.failing && this.chance(8)
+      const id = container ? this.addContainer(memberScope) : failing ? this.addFail() : this.addBlock(memberScope)
       for (const s of sources) this.edge(s, id)
       availableAt.set(id, available)
       members.push(id)
@@ -289,18 +312,19 @@ class Builder {
     for (let k = this.g(fc.nat, { max: 2 }); k > 0; k--) w.variables[`v${k}`] = this.g(smallJsonArbitrary)
     w.blocks.push({ id: "trigger", type: "trigger" })
     const top = this.level({ available: new Set(), loop: undefined, parallel: undefined, depth: 0 }, "trigger")
-    if (this.chance(30)) w.outputs = this.subset(top.slice(1), 1, 3)
+    if (this.chance(this.options.failing ? 50 : 30)) w.outputs = this.subset(top.slice(1), 1, 3)
     this.shuffle(w.blocks)
     this.shuffle(w.edges)
     return w
   }
 }
 
-const defaults: Required<WorkflowOptions> = { containers: true, routers: true, maxMembers: 6, maxDepth: 2 }
+const defaults: Required<WorkflowOptions> = { containers: true, routers: true, maxMembers: 6, maxDepth: 2, failing: false }
 
 /**
  * Random valid workflows: a trigger, blocks of the built-in types, routers and conditions with
- * handled edges, references to available upstream outputs, nested loops and parallels.
+ * handled edges, references to available upstream outputs, templates rendering container outputs,
+ * nested loops and parallels, and (`failing`) blocks that fail.
  *
  * @since 0.1.0
  */

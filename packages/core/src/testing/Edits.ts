@@ -1,14 +1,17 @@
 /**
- * Random edits of a workflow that keep it valid: change a block's params, toggle or set `volatile`,
- * add a block after another one, remove an unreferenced sink, change a variable, change a
- * container's literal `count` / `items`. Edits are plain data (so fast-check shrinks them) and
- * `apply` never mutates its input.
+ * Random edits of a workflow: change a block's params, toggle or set `volatile`, add a block after
+ * another one, remove an unreferenced sink, change a variable, change a container's literal `count`
+ * / `items`, insert / remove / reorder a container's literal items, add or remove an edge, move a
+ * block into another container, change a router's routes, change a container's kind or bounds,
+ * change the declared outputs. Edits are plain data (so fast-check shrinks them) and `apply` never
+ * mutates its input; an edit may leave the workflow invalid (a cycle, a reference that is no longer
+ * to an ancestor), which callers filter out with `Workflow.decode`.
  *
  * @since 0.1.0
  */
 import * as fc from "fast-check"
-import * as Reference from "../Reference.ts"
 import type * as Workflow from "../Workflow.ts"
+import * as Model from "./Model.ts"
 
 type Json = Workflow.Json
 
@@ -25,6 +28,12 @@ export type Edit =
   | { readonly _tag: "remove"; readonly pick: number }
   | { readonly _tag: "variable"; readonly pick: number; readonly value: Json }
   | { readonly _tag: "container"; readonly pick: number; readonly value: number }
+  | { readonly _tag: "items"; readonly pick: number; readonly op: "insert" | "remove" | "reorder"; readonly at: number; readonly value: Json }
+  | { readonly _tag: "edge"; readonly pick: number; readonly other: number; readonly add: boolean }
+  | { readonly _tag: "move"; readonly pick: number; readonly into: number }
+  | { readonly _tag: "routes"; readonly pick: number; readonly value: Json; readonly fallback: boolean }
+  | { readonly _tag: "setting"; readonly pick: number; readonly setting: "kind" | "bound"; readonly value: number }
+  | { readonly _tag: "outputs"; readonly pick: number }
 
 /**
  * The kinds of edit.
@@ -48,7 +57,24 @@ export const arbitraryEdit = (kinds: ReadonlyArray<Kind> = allKinds): fc.Arbitra
     add: fc.record({ _tag: fc.constant("add" as const), pick, reference: fc.boolean() }),
     remove: fc.record({ _tag: fc.constant("remove" as const), pick }),
     variable: fc.record({ _tag: fc.constant("variable" as const), pick, value: smallJson }),
-    container: fc.record({ _tag: fc.constant("container" as const), pick, value: fc.integer({ min: 0, max: 3 }) })
+    container: fc.record({ _tag: fc.constant("container" as const), pick, value: fc.integer({ min: 0, max: 3 }) }),
+    items: fc.record({
+      _tag: fc.constant("items" as const),
+      pick,
+      op: fc.constantFrom("insert" as const, "remove" as const, "reorder" as const),
+      at: pick,
+      value: smallJson
+    }),
+    edge: fc.record({ _tag: fc.constant("edge" as const), pick, other: pick, add: fc.boolean() }),
+    move: fc.record({ _tag: fc.constant("move" as const), pick, into: pick }),
+    routes: fc.record({ _tag: fc.constant("routes" as const), pick, value: smallJson, fallback: fc.boolean() }),
+    setting: fc.record({
+      _tag: fc.constant("setting" as const),
+      pick,
+      setting: fc.constantFrom("kind" as const, "bound" as const),
+      value: fc.integer({ min: 0, max: 3 })
+    }),
+    outputs: fc.record({ _tag: fc.constant("outputs" as const), pick })
   }
   return fc.oneof(...kinds.map((kind) => arbitraries[kind]))
 }
@@ -58,7 +84,28 @@ export const arbitraryEdit = (kinds: ReadonlyArray<Kind> = allKinds): fc.Arbitra
  *
  * @since 0.1.0
  */
-export const allKinds: ReadonlyArray<Kind> = ["params", "volatile", "add", "remove", "variable", "container"]
+export const allKinds: ReadonlyArray<Kind> = [
+  "params",
+  "volatile",
+  "add",
+  "remove",
+  "variable",
+  "container",
+  "items",
+  "edge",
+  "move",
+  "routes",
+  "setting",
+  "outputs"
+]
+
+/**
+ * The kinds of edit that keep any valid workflow valid (adding or removing an edge, or moving a
+ * block, can make a cycle or leave a reference to a block that is no longer upstream).
+ *
+ * @since 0.1.0
+ */
+export const safeKinds: ReadonlyArray<Kind> = allKinds.filter((kind) => kind !== "edge" && kind !== "move")
 
 /**
  * A list of random edits.
@@ -70,14 +117,30 @@ export const arbitraryEdits = (
 ): fc.Arbitrary<ReadonlyArray<Edit>> =>
   fc.array(arbitraryEdit(options.kinds), { minLength: 1, maxLength: options.maxLength ?? 3 })
 
+type MutableContainer = {
+  id: string
+  kind: string
+  body: Array<string>
+  count?: Json
+  items?: Json
+  maxIterations?: number
+  concurrency?: number
+}
+
 type Mutable = {
   id: string
   blocks: Array<Record<string, unknown> & { id: string; type: string; params?: Record<string, Json>; volatile?: boolean }>
   edges: Array<{ source: string; target: string; handle?: string }>
-  loops?: Array<Record<string, unknown> & { id: string; body: Array<string>; count?: Json; items?: Json }>
-  parallels?: Array<Record<string, unknown> & { id: string; body: Array<string>; count?: Json; items?: Json }>
+  loops?: Array<Record<string, unknown> & MutableContainer>
+  parallels?: Array<Record<string, unknown> & MutableContainer>
   variables?: Record<string, Json>
   outputs?: Array<string>
+}
+
+const parentOf = (w: Mutable): Map<string, string> => {
+  const parent = new Map<string, string>()
+  for (const c of [...(w.loops ?? []), ...(w.parallels ?? [])]) for (const m of c.body) parent.set(m, c.id)
+  return parent
 }
 
 const choose = <A>(values: ReadonlyArray<A>, n: number): A | undefined =>
@@ -86,15 +149,15 @@ const choose = <A>(values: ReadonlyArray<A>, n: number): A | undefined =>
 /** Ids read by some reference anywhere in the workflow. */
 const referenced = (w: Mutable): Set<string> => {
   const out = new Set<string>()
-  const scan = (value: unknown) => {
-    for (const { reference } of Reference.collect(value as Json)) {
-      if (reference._tag === "BlockOutput") out.add(reference.block)
-    }
+  for (const block of w.blocks) for (const id of Model.referencedBlocks(block.params ?? {})) out.add(id)
+  for (const c of [...(w.loops ?? []), ...(w.parallels ?? [])]) {
+    for (const id of Model.referencedBlocks([c["count"] ?? null, c["items"] ?? null, c["condition"] ?? null] as Json)) out.add(id)
   }
-  for (const block of w.blocks) if (block.params !== undefined) scan(block.params)
-  for (const c of [...(w.loops ?? []), ...(w.parallels ?? [])]) scan([c["count"] ?? null, c["items"] ?? null, c["condition"] ?? null] as Json)
   return out
 }
+
+const literalItems = (c: MutableContainer): boolean =>
+  Array.isArray(c.items) && Model.referencedBlocks(c.items).length === 0 && !JSON.stringify(c.items).includes("$ref")
 
 /**
  * Applies edits in order to a copy of a workflow.
@@ -158,9 +221,7 @@ export const apply = (workflow: Workflow.Workflow, edits: ReadonlyArray<Edit>): 
         break
       }
       case "container": {
-        const containers = [...(w.loops ?? []), ...(w.parallels ?? [])].filter((c) =>
-          typeof c.count === "number" || (Array.isArray(c.items) && !Reference.hasReferences(c.items))
-        )
+        const containers = [...(w.loops ?? []), ...(w.parallels ?? [])].filter((c) => typeof c.count === "number" || literalItems(c))
         const c = choose(containers, edit.pick)
         if (c === undefined) break
         if (typeof c.count === "number") c.count = edit.value
@@ -170,6 +231,85 @@ export const apply = (workflow: Workflow.Workflow, edits: ReadonlyArray<Edit>): 
           else items.push(edit.value)
           c.items = items
         }
+        break
+      }
+      case "items": {
+        const c = choose([...(w.parallels ?? []), ...(w.loops ?? [])].filter(literalItems), edit.pick)
+        if (c === undefined) break
+        const items = [...(c.items as Array<Json>)]
+        if (edit.op === "insert") items.splice(edit.at % (items.length + 1), 0, edit.value)
+        else if (edit.op === "remove" && items.length > 0) items.splice(edit.at % items.length, 1)
+        else if (items.length > 1) items.push(items.splice(edit.at % items.length, 1)[0]!)
+        c.items = items
+        break
+      }
+      case "edge": {
+        if (!edit.add) {
+          const edge = choose(w.edges, edit.pick)
+          if (edge !== undefined) w.edges = w.edges.filter((e) => e !== edge)
+          break
+        }
+        // Same scope, and the target not a router/condition branch: validity is checked by the caller.
+        const parent = parentOf(w)
+        const ids = [...editable.map((b) => b.id), ...(w.loops ?? []).map((c) => c.id), ...(w.parallels ?? []).map((c) => c.id)]
+        const source = choose(ids, edit.pick)
+        if (source === undefined) break
+        const targets = ids.filter((id) => id !== source && parent.get(id) === parent.get(source))
+        const target = choose(targets, edit.other)
+        if (target !== undefined && !w.edges.some((e) => e.source === source && e.target === target)) w.edges.push({ source, target })
+        break
+      }
+      case "move": {
+        const containers = [...(w.loops ?? []), ...(w.parallels ?? [])]
+        const parent = parentOf(w)
+        const block = choose(editable.filter((b) => parent.has(b.id)), edit.pick)
+        if (block === undefined) break
+        const from = containers.find((c) => c.id === parent.get(block.id))!
+        const into = choose(containers.filter((c) => c !== from), edit.into)
+        if (into === undefined || from.body.length === 1) break
+        from.body = from.body.filter((m) => m !== block.id)
+        into.body.push(block.id)
+        w.edges = w.edges.filter((e) => e.source !== block.id && e.target !== block.id)
+        break
+      }
+      case "routes": {
+        const router = choose(editable.filter((b) => b.type === "router"), edit.pick)
+        if (router === undefined) break
+        const routes = Array.isArray(router.params?.["routes"]) ? [...(router.params["routes"] as Array<Json>)] : []
+        const handles = [...new Set(w.edges.filter((e) => e.source === router.id && e.handle !== undefined).map((e) => e.handle!))]
+        const handle = choose(handles, edit.pick) ?? "r0"
+        routes.unshift({ handle, equals: edit.value })
+        router.params = { ...router.params, routes }
+        if (edit.fallback) router.params = { ...router.params, default: choose(handles, edit.pick + 1) ?? "otherwise" }
+        break
+      }
+      case "setting": {
+        const c = choose([...(w.loops ?? []), ...(w.parallels ?? [])], edit.pick)
+        if (c === undefined) break
+        const isLoop = (w.loops ?? []).includes(c)
+        if (edit.setting === "bound") {
+          if (isLoop) c.maxIterations = edit.value + 1
+          else c.concurrency = edit.value + 1
+        } else if (c.kind === "count" && typeof c.count === "number") {
+          // count n → one item per iteration or branch, the same count.
+          c.kind = isLoop ? "forEach" : "collection"
+          c.items = Array.from({ length: c.count }, (_, i) => (edit.value + i) % 4)
+          delete c.count
+        } else if ((c.kind === "forEach" || c.kind === "collection") && Array.isArray(c.items)) {
+          c.kind = "count"
+          c.count = c.items.length
+          delete c.items
+        }
+        break
+      }
+      case "outputs": {
+        const ids = [...editable.map((b) => b.id), ...(w.loops ?? []).map((c) => c.id), ...(w.parallels ?? []).map((c) => c.id)]
+        const parent = parentOf(w)
+        const id = choose(ids.filter((i) => !parent.has(i)), edit.pick)
+        if (id === undefined) break
+        const outputs = w.outputs ?? []
+        w.outputs = outputs.includes(id) ? outputs.filter((o) => o !== id) : [...outputs, id]
+        if (w.outputs.length === 0) delete w.outputs
         break
       }
     }

@@ -77,6 +77,14 @@ export const scenario = (name: string, setup: () => Promise<Setup>, teardown: ()
         edges: [{ source: "start", target: "out" }]
       }))
       bad(await run("run", "teleport.json"), "no handler for type \"teleport\"", "blocks[1].type")
+      // What PostgreSQL cannot store is refused by every backend before anything is written.
+      Fs.writeFileSync(Path.join(dir, "nul.json"), JSON.stringify({
+        version: 1,
+        id: "nul",
+        blocks: [{ id: "start", type: "trigger" }, { id: "out", type: "response", params: { value: "a\u0000b" } }],
+        edges: [{ source: "start", target: "out" }]
+      }))
+      bad(await run("run", "nul.json"), "UnstorableValue at blocks[1].params.value", "NUL character")
       bad(await run("run", example("support-triage.json")), "MissingInput at subject")
       bad(await run("rerun", example("support-triage.json"), "--from", "nope"), "unknown block \"nope\"")
       // A usage error prints the command's help and the error.
@@ -120,6 +128,7 @@ export const scenario = (name: string, setup: () => Promise<Setup>, teardown: ()
       bad(await run("show", "no-such-run"), "unknown run \"no-such-run\"")
       bad(await run("cancel", "no-such-run"), "unknown run \"no-such-run\"")
       bad(await run("run", example("support-triage.json"), "--input", "{\"subject\": 1, \"body\": \"b\"}"), "InputTypeMismatch at subject")
+      bad(await run("run", example("support-triage.json"), "--input", "{\"subject\": \"\\ud800\", \"body\": \"b\"}"), "UnstorableValue at subject", "lone surrogate")
       assert.strictEqual(await s.dump(), before)
     })
 
@@ -221,6 +230,9 @@ export const scenario = (name: string, setup: () => Promise<Setup>, teardown: ()
       const id = runIdOf(suspended)
       assert.include(suspended.stdout, "node paid waiting (signal)")
       bad(await run("signal", id, "refund"), `does not take signal "refund"`)
+      const kept = await s.dump()
+      bad(await run("signal", id, "payment", "--payload", "{\"amount\": \"\\u0000\"}"), "NUL character", "[\"payload\",\"amount\"]")
+      assert.strictEqual(await s.dump(), kept)
       const signalled = await run("signal", id, "payment", "--payload", "{\"amount\": 42}")
       ok(signalled)
       assert.include(signalled.stdout, "node receipt completed")

@@ -33,21 +33,25 @@ export const schemaUrl = (schema: string): string => {
   return url.toString()
 }
 
-/** Starts `script` over `url` and waits until it prints `ready`; SIGKILLed when the scope closes if still alive. */
+/**
+ * Starts `script` (with `options.args`) over `url` and waits until it prints `options.ready`
+ * (default `ready`); SIGKILLed when the scope closes if still alive.
+ */
 export const spawnWorker = (
   script: string,
   url: string,
-  env: Record<string, string>
+  env: Record<string, string>,
+  options: { readonly args?: ReadonlyArray<string> | undefined; readonly ready?: string | undefined } = {}
 ): Effect.Effect<ChildProcess, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.promise(() =>
       new Promise<ChildProcess>((resolve, reject) => {
-        const child = spawn(process.execPath, [script], {
+        const child = spawn(process.execPath, [script, ...(options.args ?? [])], {
           env: { ...process.env, DATABASE_URL: url, RIPPLE_POLL_MS: "100", ...env },
           stdio: ["ignore", "pipe", "inherit"]
         })
         child.stdout!.on("data", (data: Buffer) => {
-          if (data.toString().includes("ready")) resolve(child)
+          if (data.toString().includes(options.ready ?? "ready")) resolve(child)
         })
         child.on("exit", (code) => reject(new Error(`worker exited with ${code} before it was ready`)))
       })

@@ -4,8 +4,8 @@
  * undo, so a fault fires on the Nth row the journal is asked to write and a retry gets past it.
  */
 import { assert, layer } from "@effect/vitest"
-import type { Snapshot } from "@ripple/core"
-import { Handler, Runs, RunStore } from "@ripple/runtime"
+import type { Snapshot, Workflow } from "@ripple/core"
+import { BlockError, Handler, Runs, RunStore } from "@ripple/runtime"
 import { type Database, SqlRunStore, Worker } from "@ripple/sql"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -20,7 +20,9 @@ type Services = SqlClient.SqlClient | Database.Database | SqlRunStore.SqlRunStor
 
 const size = 6
 
-const handlers = (calls: Map<string, number>) =>
+// `step` blocks compute the chain's values and count their calls; `undoable` blocks output their
+// node id and are compensable (the compensation records it); `boom` fails.
+const handlers = (calls: Map<string, number>, undone: Array<string>) =>
   Handler.layer({
     step: (ctx) =>
       Effect.sync(() => {
@@ -28,8 +30,18 @@ const handlers = (calls: Map<string, number>) =>
         calls.set(key, (calls.get(key) ?? 0) + 1)
         const prev = ctx.inputs["prev"] as { readonly v: number } | undefined
         return { v: mix(prev?.v ?? 0, Number(ctx.inputs["i"])) }
-      })
+      }),
+    undoable: (ctx) => Effect.succeed(ctx.node),
+    boom: () => Effect.fail(BlockError.permanent("no truck"))
+  }, {
+    compensate: { undoable: (output) => Effect.sync(() => undone.push(output as string)) }
   })
+
+const saga: Workflow.Workflow = {
+  id: "faults-saga",
+  blocks: [{ id: "reserve", type: "undoable" }, { id: "charge", type: "undoable" }, { id: "ship", type: "boom" }],
+  edges: [{ source: "reserve", target: "charge" }, { source: "charge", target: "ship" }]
+}
 
 // Journal rows `from` .. `from + times - 1` (counted across attempts) fail with SQLSTATE `code`.
 const injectFaults = (code: string, from: number, times: number) =>
@@ -85,15 +97,18 @@ for (const backend of TestDatabase.backends) {
     const test = (
       name: string,
       policy: Schedule.Schedule<unknown, RunStore.StoreUnavailable> | undefined,
-      body: (calls: Map<string, number>) => Effect.Effect<void, unknown, Services>
+      body: (calls: Map<string, number>, undone: Array<string>) => Effect.Effect<void, unknown, Services>
     ) =>
       it.effect(name, () => {
         const calls = new Map<string, number>()
+        const undone: Array<string> = []
         const store = policy === undefined
           ? SqlRunStore.layer
           : SqlRunStore.layer.pipe(Layer.provide(Layer.succeed(RunStore.RetryPolicy, policy)))
-        return Effect.scoped(body(calls)).pipe(
-          Effect.provide(Layer.mergeAll(store, handlers(calls)).pipe(Layer.provideMerge(TestDatabase.layer)))
+        return Effect.scoped(body(calls, undone)).pipe(
+          Effect.provide(
+            Layer.mergeAll(store, handlers(calls, undone)).pipe(Layer.provideMerge(TestDatabase.layer))
+          )
         )
       })
 
@@ -116,6 +131,21 @@ for (const backend of TestDatabase.backends) {
         yield* Worker.make(fast)
         yield* waitFor(settled(runId), "the run to finish", 30_000)
         yield* uninterrupted(runId, calls)
+      }))
+
+    test("a run with a transient fault that fails because of a block compensates its completed steps, once each", undefined, (_, undone) =>
+      Effect.gen(function*() {
+        yield* injectFaults("40001", 3, 1)
+        const runId = yield* Worker.submit(saga)
+        yield* Worker.make(fast)
+        yield* waitFor(settled(runId), "the run to finish", 30_000)
+        const { store } = yield* SqlRunStore.SqlRunStore
+        const run = yield* store.getRun(runId)
+        assert.strictEqual(run.status, "failed")
+        assert.include(run.diagnostics.messages.join("\n"), "no truck")
+        assert.deepStrictEqual(undone, ["charge", "reserve"])
+        assert.deepStrictEqual((yield* store.compensations(runId)).map((c) => [c.node, c.status]), [["charge", "completed"], ["reserve", "completed"]])
+        assert.isAbove(yield* rowsSeen, 3, "the fault fired")
       }))
 
     test("retries exhausted under Runs: the execution stops with StoreUnavailable, the run stays running and resumes to completion", shortPolicy, (calls) =>
@@ -171,6 +201,43 @@ for (const backend of TestDatabase.backends) {
         assert.strictEqual(yield* runs.wait(runId), "completed")
         assert.deepStrictEqual(outputsOf(yield* store.snapshot(runId)), expectedOutputs(size))
       }).pipe(Effect.provide(Runs.layer())))
+
+    test("a machine write sent again after it committed counts as written, not applied twice", undefined, () =>
+      Effect.gen(function*() {
+        const { prime, store } = yield* SqlRunStore.SqlRunStore
+        const sql = yield* SqlClient.SqlClient
+        const version = yield* store.saveWorkflow(chain("faults-replay", 1))
+        const run = yield* store.createRun({ version, mode: "full", input: {}, at: 0 })
+        const revision = Effect.map(
+          sql<{ readonly revision: number | bigint | string }>`SELECT revision FROM ripple_runs WHERE id = ${run.id}`,
+          (rows) => Number(rows[0]!.revision)
+        )
+        const before = yield* revision
+        assert.deepStrictEqual(yield* store.transition(run.id, { type: "START" }, 1), { from: "pending", to: "running" })
+        // The store forgets that the write committed, as when its acknowledgement was lost.
+        prime(run.id, before, run.machine)
+        assert.deepStrictEqual(yield* store.transition(run.id, { type: "START" }, 1), { from: "pending", to: "running" })
+        assert.strictEqual(yield* revision, before + 1, "written once")
+        // A different write from the stale revision is a lost race: offered again to the stored machine.
+        prime(run.id, before, run.machine)
+        assert.deepStrictEqual(yield* store.transition(run.id, { type: "CANCEL" }, 2), { from: "running", to: "cancelled" })
+        assert.strictEqual(yield* revision, before + 2)
+      }))
+
+    test("an event refused by the stored machine after a stale write missed is refused, not offered again for ever", undefined, () =>
+      Effect.gen(function*() {
+        const { prime, store } = yield* SqlRunStore.SqlRunStore
+        const version = yield* store.saveWorkflow(chain("faults-stale", 1))
+        const run = yield* store.createRun({ version, mode: "full", input: {}, at: 0 })
+        const pending = yield* store.getRun(run.id)
+        yield* store.transition(run.id, { type: "START" }, 1)
+        yield* store.transition(run.id, { type: "CANCEL" }, 2)
+        // This store's cache says pending (another process moved the run on): its write misses.
+        prime(run.id, 0, pending.machine)
+        const refused = yield* Effect.flip(store.transition(run.id, { type: "START" }, 3))
+        assert.strictEqual(refused._tag, "IllegalTransition")
+        if (refused._tag === "IllegalTransition") assert.strictEqual(refused.from, "cancelled")
+      }))
 
     for (
       const [code, reason] of [

@@ -14,8 +14,9 @@
  * @since 0.1.0
  */
 import { Plan, Workflow } from "@ripple/core"
-import { Child, Engine, Handler, type RunEvent, Runs, RunStatus, RunStore } from "@ripple/runtime"
+import { Handler, type RunEvent, Runs, RunStatus, RunStore, Wake } from "@ripple/runtime"
 import * as Console from "effect/Console"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
@@ -113,10 +114,26 @@ export interface Backend {
  */
 export const version = "0.1.0"
 
-// A run an action started or continued, and whether it now executes in this process.
-interface Acted {
-  readonly runId: string
-  readonly executing: boolean
+// What an action did to a run: it executes here; or another process owns it, which took the
+// request once `taken` holds for the run; or the request was only recorded (`message` says so);
+// or nothing executes it (its status is reported).
+type Acted =
+  | { readonly _tag: "Executing"; readonly runId: string }
+  | { readonly _tag: "Delegated"; readonly runId: string; readonly owner: string; readonly taken: (run: RunStore.Run) => boolean }
+  | { readonly _tag: "Recorded"; readonly runId: string; readonly message: string }
+  | { readonly _tag: "Stopped"; readonly runId: string }
+
+// A request another process carries out: taken once the run moves on from `after` (read after the
+// request was recorded) or a lease on it is seen.
+const delegatedFrom = (after: RunStore.Run, owner: string, own: boolean): Acted => {
+  // The request itself left the run running (resume, unpause); anything else means someone acted.
+  const moved = own && (after.status !== "running" || Wake.holder(after, Date.now()) !== undefined)
+  return {
+    _tag: "Delegated",
+    runId: after.id,
+    owner,
+    taken: (run) => moved || run.status !== after.status || run.updatedAt !== after.updatedAt
+  }
 }
 
 const problemOfStore = (runId: string, error: RunStore.RunStoreError | Runs.PlanFailed | Runs.InvalidPayload): Problem.Problem => {
@@ -198,9 +215,10 @@ export const make = (backend: Backend) => {
   // and what a dormant run awaits; ends with the exit code of the run's status. Child runs execute
   // in this process too: their lines are prefixed with their id, and the command lasts until the
   // run no longer waits for children of its own (and, when the run is a child that ended, until the
-  // parent it woke stops).
+  // parent it woke stops). A request another process carries out is waited for (`handedOver`).
   const follow = (
     handlers: Layer.Layer<Handler.Handlers>,
+    wait: number,
     act: (runs: Runs.Runs["Service"], store: RunStore.RunStore["Service"]) => Effect.Effect<Acted, Problem.Problem>
   ) =>
     withRuns(handlers, (runs, store) =>
@@ -215,7 +233,14 @@ export const make = (backend: Backend) => {
         const began = Date.now()
         // Subscribed before acting, so the run's first events cannot be missed.
         const events = yield* runs.subscribe
-        const { executing, runId } = yield* act(runs, store)
+        const acted = yield* act(runs, store)
+        if (acted._tag === "Delegated") return yield* handedOver(runs, acted, wait)
+        if (acted._tag === "Recorded") {
+          yield* print(acted.message)
+          return Problem.ExitCode.completed
+        }
+        const { runId } = acted
+        const executing = acted._tag === "Executing"
         let finished: RunStatus.Status | undefined
         const printer = yield* Effect.forkScoped(
           executing
@@ -227,10 +252,10 @@ export const make = (backend: Backend) => {
             })
             : Effect.void
         )
-        // Waited for while the executions are still known, so this joins them to their very end:
+        // Followed while the executions are still known, so this joins them to their very end:
         // closing the layer before would leave a dormant run's children, or a woken parent, unfinished.
-        const status = yield* waitTree(runs, runId).pipe(Effect.orDie)
-        yield* wakeAncestors(runs, store, runId, status).pipe(Effect.orDie)
+        const { ancestors, status } = yield* runs.follow(runId).pipe(Effect.orDie)
+        for (const ancestor of ancestors) yield* print(`parent run ${ancestor.runId} is ${ancestor.status}`)
         // The printer has seen the run's last event (it follows the publication at once).
         for (let i = 0; executing && finished !== status && i < 200; i++) yield* Effect.sleep(5)
         yield* Fiber.interrupt(printer)
@@ -239,56 +264,35 @@ export const make = (backend: Backend) => {
           yield* print(Progress.summary(style, runId, status, followerOf(runId).tally, Date.now() - began, pruned))
         }
         else yield* print(`run ${runId} is ${status}`)
-        if (status === "paused" || status === "suspended") {
-          const info = yield* runs.status(runId).pipe(Effect.orDie)
-          for (const text of Progress.awaiting(runId, info.suspension)) yield* print(text)
-        }
+        if (status === "paused" || status === "suspended") yield* printAwaiting(runs, runId)
         return statusOf(status)
       }))).pipe(Effect.flatMap(ended))
 
-  // Waits for a run executing here to stop; while it is suspended on child runs only, waits for
-  // them (they execute here) and for the run to wake and stop again.
-  const waitTree = (
-    runs: Runs.Runs["Service"],
-    runId: string
-  ): Effect.Effect<RunStatus.Status, RunStore.RunStoreError> =>
-    Effect.gen(function*() {
-      for (let idle = 0;;) {
-        const status = yield* runs.wait(runId)
-        if (status !== "suspended") return status
-        const info = yield* runs.status(runId)
-        const awaited = info.children.filter((c) => info.suspension.signals.includes(Engine.childSignal(c.runId)))
-        if (awaited.length === 0) return status
-        const open = awaited.filter((c) => !Child.ended.includes(c.status))
-        if (open.length > 0) {
-          const ends = yield* Effect.forEach(open, (c) => waitTree(runs, c.runId))
-          // A child that stopped without ending (it awaits something else) holds the run.
-          if (ends.some((end) => !Child.ended.includes(end))) return status
-          continue
-        }
-        // Every awaited child ended: the run is being woken with their results.
-        if (++idle > 400) return status
-        yield* Effect.sleep(5)
-      }
-    })
+  const printAwaiting = (runs: Runs.Runs["Service"], runId: string) =>
+    Effect.flatMap(runs.status(runId).pipe(Effect.orDie), (info) =>
+      Effect.forEach(Progress.awaiting(runId, info.suspension), print, { discard: true }))
 
-  // A child run that ended here wakes its parent here: wait for the parent (and its parent).
-  const wakeAncestors = (
-    runs: Runs.Runs["Service"],
-    store: RunStore.RunStore["Service"],
-    runId: string,
-    status: RunStatus.Status
-  ): Effect.Effect<void, RunStore.RunStoreError> =>
+  // Another process owns the run: its request is recorded and the owner notified; wait (at most
+  // `wait` seconds, saying so) for the owner to take it and report what became of the run. The
+  // command did its part either way: exit 0.
+  const handedOver = (runs: Runs.Runs["Service"], acted: Extract<Acted, { readonly _tag: "Delegated" }>, wait: number) =>
     Effect.gen(function*() {
-      let current = runId
-      let ended = status
-      while (Child.ended.includes(ended)) {
-        const parent = (yield* store.getRun(current)).parentRun
-        if (parent === undefined) return
-        ended = yield* waitTree(runs, parent)
-        yield* print(`parent run ${parent} is ${ended}`)
-        current = parent
+      const { owner, runId } = acted
+      yield* print(`run ${runId} is owned by ${owner}: request recorded, waiting up to ${wait}s for it to take it`)
+      const handover = yield* runs.handover(runId, {
+        taken: acted.taken,
+        timeout: Duration.seconds(wait),
+        onWaiting: (waitedMs, taken) =>
+          print(`  ${taken ? "taken; still executing" : "not taken yet"} after ${Math.round(waitedMs / 1_000)}s`)
+      }).pipe(Effect.orDie)
+      if (!handover.taken) {
+        yield* print(`run ${runId}: not taken by ${owner} within ${wait}s; the request is kept and the owner acts on it when it runs`)
+        return Problem.ExitCode.completed
       }
+      const { status } = handover.run
+      yield* print(`run ${runId}: taken by ${handover.owner}; ${status === "running" || status === "pending" ? `still ${status}` : `now ${status}`}`)
+      if (status === "paused" || status === "suspended") yield* printAwaiting(runs, runId)
+      return Problem.ExitCode.completed
     })
 
   // Starts a new run of a loaded workflow.
@@ -298,9 +302,9 @@ export const make = (backend: Backend) => {
   ) =>
     Effect.andThen(
       Source.checkExecutable(source),
-      follow(source.handlers, (runs, store) =>
+      follow(source.handlers, 0, (runs, store) =>
         launch(runs, store).pipe(
-          Effect.map((started): Acted => ({ runId: started.runId, executing: true })),
+          Effect.map((started): Acted => ({ _tag: "Executing", runId: started.runId })),
           Effect.mapError((error) => error instanceof Problem.Problem ? error : Problem.fromRunsError(source.file, error))
         ))
     )
@@ -314,22 +318,42 @@ export const make = (backend: Backend) => {
   const payloadFlag = Flag.String("payload").pipe(Flag.withDescription("A JSON payload (default null)"), Flag.optional)
   const runArgument = Argument.String("run").pipe(Argument.withDescription("The run id"))
 
-  // Delivers something to a stored run; it continues here when that wakes it.
+  const waitFlag = Flag.Int("wait").pipe(
+    Flag.withDescription("Seconds to wait for the process that owns the run (a worker) to take the request (default 30)"),
+    Flag.withDefault(30)
+  )
+  const checkWait = (wait: number) =>
+    wait < 0 ? Effect.fail(Problem.badInput(`--wait ${wait} is negative`, "give the seconds to wait, or 0 not to wait")) : Effect.void
+
+  // Delivers something to a stored run. When that wakes it, the run continues here, or its owner
+  // (another process) takes it; a delivery the run does not await yet is kept for it.
   const deliver = (
     runId: string,
     handlers: Option.Option<string>,
+    wait: number,
+    what: string,
+    awaits: (run: RunStore.Run) => boolean,
     refused: (status: RunStatus.Status) => Problem.Problem,
     send: (runs: Runs.Runs["Service"]) => Effect.Effect<boolean, RunStore.RunStoreError | Runs.PlanFailed | Runs.InvalidPayload>
   ) =>
-    Effect.flatMap(handlersOf(handlers), (layer) =>
-      follow(layer, (runs, store) =>
+    Effect.andThen(checkWait(wait), Effect.flatMap(handlersOf(handlers), (layer) =>
+      follow(layer, wait, (runs, store) =>
         Effect.gen(function*() {
           const before = yield* store.getRun(runId)
           const accepted = yield* send(runs)
           if (!accepted) return yield* refused(before.status)
-          const after = yield* store.getRun(runId)
-          return { runId, executing: after.status !== before.status }
-        }).pipe(Effect.mapError((error) => error instanceof Problem.Problem ? error : problemOfStore(runId, error)))))
+          const handling = yield* runs.handling(runId)
+          if (handling._tag === "Here") return { _tag: "Executing", runId } as const
+          if (!awaits(before)) {
+            return {
+              _tag: "Recorded",
+              runId,
+              message: `run ${runId} is ${before.status}; ${what} stored for delivery: the run takes it when it reaches the block awaiting it`
+            } as const
+          }
+          if (handling._tag === "Owner") return delegatedFrom(before, handling.owner, false)
+          return { _tag: "Stopped", runId } as const
+        }).pipe(Effect.mapError((error) => error instanceof Problem.Problem ? error : problemOfStore(runId, error))))))
 
   const workflowArgument = Argument.String("workflow").pipe(
     Argument.withDescription("A workflow .json file, or an ES module (.js/.mjs) exporting `workflow` and `handlers`")
@@ -540,11 +564,14 @@ export const make = (backend: Backend) => {
     run: runArgument,
     name: Argument.String("name").pipe(Argument.withDescription("The signal a `wait` block awaits")),
     payload: payloadFlag,
-    handlers: handlersFlag
-  }, ({ handlers, name, payload, run }) =>
+    handlers: handlersFlag,
+    wait: waitFlag
+  }, ({ handlers, name, payload, run, wait }) =>
     Effect.gen(function*() {
       const value = yield* parseJson("--payload", Option.getOrUndefined(payload))
-      yield* deliver(run, handlers, (status) =>
+      const awaits = (found: RunStore.Run) =>
+        found.status === "suspended" && Object.values(found.machine.context.dormant).some((r) => r._tag === "Signal" && r.signal === name)
+      yield* deliver(run, handlers, wait, `signal ${JSON.stringify(name)}`, awaits, (status) =>
         Problem.badInput(
           `run ${run} (${status}) does not take signal ${JSON.stringify(name)}: no wait block awaits it, it was already delivered, or the run has ended`,
           `see what the run awaits with \`ripple show ${run}\``
@@ -556,11 +583,14 @@ export const make = (backend: Backend) => {
     node: Argument.String("node").pipe(Argument.withDescription("The paused approval node")),
     payload: payloadFlag,
     reject: Flag.String("reject").pipe(Flag.withDescription("Reject instead, with this reason (the node fails)"), Flag.optional),
-    handlers: handlersFlag
-  }, ({ handlers, node, payload, reject, run }) =>
+    handlers: handlersFlag,
+    wait: waitFlag
+  }, ({ handlers, node, payload, reject, run, wait }) =>
     Effect.gen(function*() {
       const value = yield* parseJson("--payload", Option.getOrUndefined(payload))
-      yield* deliver(run, handlers, (status) =>
+      const awaits = (found: RunStore.Run) =>
+        found.status === "paused" && Object.values(found.machine.context.dormant).some((r) => r._tag === "Approval" && r.node === node)
+      yield* deliver(run, handlers, wait, `the decision on ${JSON.stringify(node)}`, awaits, (status) =>
         Problem.badInput(
           `run ${run} (${status}) has no approval ${JSON.stringify(node)} waiting`,
           `see what the run awaits with \`ripple show ${run}\``
@@ -577,32 +607,42 @@ export const make = (backend: Backend) => {
     queue: Flag.Boolean("queue").pipe(
       Flag.withDescription("Hand the run back to `ripple worker` processes instead of continuing it here"),
       Flag.withDefault(false)
-    )
-  }, ({ handlers, queue, run }) =>
-    queue ? requeue(run) : Effect.flatMap(handlersOf(handlers), (layer) =>
-      follow(layer, (runs, store) =>
+    ),
+    wait: waitFlag
+  }, ({ handlers, queue, run, wait }) =>
+    queue ? requeue(run) : Effect.andThen(checkWait(wait), Effect.flatMap(handlersOf(handlers), (layer) =>
+      follow(layer, wait, (runs, store) =>
         Effect.gen(function*() {
           const found = yield* store.getRun(run)
           const pausedByPause = Object.values(found.machine.context.dormant).some((reason) => reason._tag === "Pause")
+          // Executes here, or (another process owns the run) was recorded for its owner.
+          const continued = (owner: string | undefined) =>
+            owner === undefined
+              ? Effect.succeed<Acted>({ _tag: "Executing", runId: run })
+              : Effect.map(store.getRun(run), (after) => delegatedFrom(after, owner, true))
           switch (found.status) {
             case "failed":
-            case "running":
-              yield* runs.resume(run)
-              return { runId: run, executing: true }
+            case "running": {
+              const resumed = yield* runs.resume(run)
+              return yield* continued("owner" in resumed ? resumed.owner : undefined)
+            }
             case "paused":
               if (pausedByPause) {
                 yield* runs.unpause(run)
-                return { runId: run, executing: true }
+                const handling = yield* runs.handling(run)
+                return yield* continued(handling._tag === "Owner" ? handling.owner : undefined)
               }
               break
             case "suspended": {
               const after = yield* runs.wake(run)
-              if (after !== "suspended") return { runId: run, executing: true }
+              const handling = yield* runs.handling(run)
+              if (handling._tag === "Owner") return delegatedFrom(found, handling.owner, false)
+              if (after !== "suspended") return { _tag: "Executing", runId: run } as const
               // Waiting on children that crashed (a process died while they executed): they go on here.
               const crashed = (yield* store.children(run)).filter((c) => c.status === "running" || c.status === "pending")
               if (crashed.length === 0) break
               for (const child of crashed) yield* runs.resume(child.runId)
-              return { runId: run, executing: true }
+              return { _tag: "Executing", runId: run } as const
             }
           }
           return yield* Problem.badInput(
@@ -611,8 +651,8 @@ export const make = (backend: Backend) => {
               ? `it awaits an approval, a signal or a timer: see \`ripple show ${run}\``
               : "resume continues failed, crashed, paused or due sleeping runs"
           )
-        }).pipe(Effect.mapError((error) => error instanceof Problem.Problem ? error : problemOfStore(run, error)))))
-  ).pipe(Command.withDescription("Continue a failed or crashed run (only unfinished nodes re-run), a paused run, a due sleeper, or a run whose child runs crashed"))
+        }).pipe(Effect.mapError((error) => error instanceof Problem.Problem ? error : problemOfStore(run, error))))))
+  ).pipe(Command.withDescription("Continue a failed or crashed run (only unfinished nodes re-run), a paused run, a due sleeper, or a run whose child runs crashed; a run a worker owns is handed to it"))
 
   // `resume --queue`: the workers continue the run.
   const requeue = (run: string) =>

@@ -340,6 +340,13 @@ export interface Run {
    * nodes would have failed a full run: a run-from can complete without them.
    */
   readonly pruned?: Snapshot.Pruned | undefined
+  /** The run is handed to workers (submitted or requeued to them): only a worker executes it. */
+  readonly queued?: boolean | undefined
+  /**
+   * The run's lease while someone holds it (not released): its owner and expiry, which may have
+   * passed (compare it with your `Clock`, as `acquire` does).
+   */
+  readonly lease?: { readonly owner: string; readonly expiresAt: number } | undefined
 }
 
 /**
@@ -689,6 +696,13 @@ export interface Port {
   readonly children: (runId: string) => Effect.Effect<ReadonlyArray<Child>, RunNotFound | StoreUnavailable>
   /** The run's compensation log, in log order (empty: nothing was compensated). */
   readonly compensations: (runId: string) => Effect.Effect<ReadonlyArray<CompensationEntry>, RunNotFound | StoreUnavailable>
+  /**
+   * Tells the processes that may own the run (workers listening on the store) that a request for
+   * it was recorded (a delivery, an unpause, a resume, a cancel), so its owner acts on it now
+   * rather than at its next poll. Never fails (a lost notification only delays the owner until its
+   * next poll). The memory store has no other process to tell.
+   */
+  readonly notify: (runId: string) => Effect.Effect<void>
 }
 
 /**
@@ -1042,7 +1056,11 @@ export const makeMemory: Effect.Effect<RunStore["Service"]> = Effect.sync(() => 
         })
         return run
       }),
-    getRun: (runId) => Effect.map(find(runId), (stored) => stored.run),
+    getRun: (runId) =>
+      Effect.map(find(runId), (stored) => {
+        const { owner } = stored.lease
+        return owner === undefined ? stored.run : { ...stored.run, lease: { owner, expiresAt: stored.lease.expiresAt } }
+      }),
     transition: (runId, event, at) => transition(lease)(runId, event, at, undefined),
     finish: (runId, event, diagnostics, at) => transition(lease)(runId, event, at, diagnostics),
     journal: journal(lease),
@@ -1079,6 +1097,7 @@ export const makeMemory: Effect.Effect<RunStore["Service"]> = Effect.sync(() => 
         else stored.compensations[i] = entry
       }),
     compensations: (runId) => Effect.map(find(runId), (stored) => [...stored.compensations]),
+    notify: () => Effect.void,
     children: (runId) =>
       Effect.map(find(runId), () =>
         [...runs.values()].flatMap(({ run }): Array<Child> =>

@@ -34,6 +34,13 @@
  * - `resume` continues a `failed` run (`RESUME`: failed nodes and what they blocked re-run) or a
  *   crashed one (`running` but not executing in this process), and its crashed descendants;
  *   completed nodes never re-execute.
+ * - One owner: whether this process or another one acts on a stored run after a request is
+ *   `Wake.decide` / `Wake.ownerOf`. A run queued for workers, or whose lease another process holds,
+ *   is never executed here: `signal`, `approve` / `reject`, `unpause` and `resume` record the
+ *   request (the delivery, the `UNPAUSE` / `RESUME` transition) and `RunStore.notify` the owner;
+ *   `handling` says who executes a run now and `handover` waits, bounded, for the owner to take a
+ *   request. `follow` follows a run executing here, with the child runs it awaits and the parents it
+ *   wakes, to its end.
  *
  * @since 0.1.0
  */
@@ -58,6 +65,7 @@ import * as Child from "./Child.ts"
 import * as Compiled from "./internal/compiled.ts"
 import { isFinal, type Mode, type RunEvent } from "./RunEvent.ts"
 import * as RunStatus from "./RunStatus.ts"
+import * as Wake from "./Wake.ts"
 import { type Child as ChildRun, type CompensationEntry, type Run, RunNotFound, RunStore, type RunStoreError, type StoreUnavailable, type WorkflowNotFound } from "./RunStore.ts"
 
 type Json = Workflow.Json
@@ -159,6 +167,50 @@ export interface Started {
 }
 
 /**
+ * A request another process carries out: it owns the run (holds its lease, or the run is queued for
+ * workers). The request is recorded and the owner notified; nothing executes here.
+ *
+ * @since 0.1.0
+ */
+export interface Delegated {
+  readonly runId: string
+  /** The owner's lease identity, or `Wake.workers` for a queued run no worker holds right now. */
+  readonly owner: string
+}
+
+/**
+ * Who executes a run now, as a control command sees it after its request.
+ *
+ * @since 0.1.0
+ */
+export type Handling =
+  | { readonly _tag: "Here" }
+  | { readonly _tag: "Owner"; readonly owner: string }
+  | { readonly _tag: "Idle"; readonly status: RunStatus.Status }
+
+/**
+ * How a delegated request went (`Runs.handover`): whether the owner took it within the time
+ * allowed, who (the last lease holder seen), and the run as last read.
+ *
+ * @since 0.1.0
+ */
+export interface Handover {
+  readonly taken: boolean
+  readonly owner: string | undefined
+  readonly run: Run
+}
+
+/**
+ * A run followed to its end (`Runs.follow`), with the ancestors it woke when it ended as a child.
+ *
+ * @since 0.1.0
+ */
+export interface Followed {
+  readonly status: RunStatus.Status
+  readonly ancestors: ReadonlyArray<{ readonly runId: string; readonly status: RunStatus.Status }>
+}
+
+/**
  * What `runFrom` and `plan` take: the target block and the run to plan against (default: the
  * latest finished run of the workflow). `input` is used only when there is no prior run.
  *
@@ -210,13 +262,35 @@ export class Runs extends Context.Service<Runs, {
    * run is left as it is).
    */
   readonly pause: (runId: string) => Effect.Effect<RunStatus.Status, RunStoreError>
-  /** Unpauses a run paused by `pause` and executes it again. */
+  /**
+   * Unpauses a run paused by `pause` and executes it again, here unless another process owns it
+   * (`Wake.ownerOf`: then the owner is notified and continues it).
+   */
   readonly unpause: (runId: string) => Effect.Effect<RunStatus.Status, RunStoreError | PlanFailed>
   /**
    * Continues a `failed` run (failed nodes re-run) or a crashed one (`running` or `pending`, not
    * executing in this process: incomplete nodes re-run); any other status is an `IllegalTransition`.
+   * A run another process owns is only moved on (a failed one resumed) and its owner notified.
    */
-  readonly resume: (runId: string) => Effect.Effect<Started, RunStoreError | PlanFailed>
+  readonly resume: (runId: string) => Effect.Effect<Started | Delegated, RunStoreError | PlanFailed>
+  /** Who executes the run now: this process, another one (its owner), or nobody. */
+  readonly handling: (runId: string) => Effect.Effect<Handling, RunNotFound | StoreUnavailable>
+  /**
+   * Waits, at most `timeout`, for the owner of a delegated request to take it (`taken` holds for
+   * the run as read, or a lease on it is seen) and then for the run to stop executing; polls the
+   * store, calling `onWaiting` every 5 s of waiting with the time waited so far.
+   */
+  readonly handover: (runId: string, options: {
+    readonly taken: (run: Run) => boolean
+    readonly timeout: Duration.Duration
+    readonly onWaiting: (waitedMs: number, taken: boolean) => Effect.Effect<void>
+  }) => Effect.Effect<Handover, RunNotFound | StoreUnavailable>
+  /**
+   * Follows a run executing here to its end: waits until it stops; while it is suspended on child
+   * runs only, waits for them (they execute here too) and for the run to wake and stop again; when
+   * it ended as a child, does the same for the parents it woke.
+   */
+  readonly follow: (runId: string) => Effect.Effect<Followed, RunStoreError>
   /**
    * Wakes a dormant run that can go on now: an awaited delivery is kept or a sleeper is due (on
    * the `Clock`). Returns the status after. Workers call it for `RunStore.wakeable` runs.
@@ -298,6 +372,8 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
         if (event._tag === "RunFinished") executing.delete(event.runId)
         PubSub.publishUnsafe(hub, event)
       }
+      // This process executes no queued run and holds no lease identity of its own.
+      const self: Wake.Self = { worker: false }
       const engineOptions: Engine.Options = {
         concurrency: options.concurrency,
         tracing: options.tracing,
@@ -409,55 +485,47 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
 
       const resumeRun = (runId: string): Effect.Effect<Started, RunStoreError | PlanFailed> =>
         Effect.gen(function*() {
-          const snapshot = yield* store.snapshot(runId)
           const run = yield* store.getRun(runId)
-          const workflow = snapshot.workflow
-          const dag = Compiled.dagOf(workflow)
-          const plan = yield* planned(Plan.resume(workflow, snapshot, { dag }), workflow)
-          yield* fork({ runId, mode: "resume", plan, input: run.input, sourceRun: runId, source: snapshot, publish })
-          return { runId, mode: "resume" as const, plan }
+          const stored = yield* Wake.plan(store, run)
+          if (Result.isFailure(stored)) return yield* Effect.fail(new PlanFailed({ workflowId: run.workflowId, cause: stored.failure }))
+          const { mode, plan, source, sourceRun } = stored.success
+          yield* fork({ runId, mode, plan, input: run.input, sourceRun, source, publish })
+          return { runId, mode, plan }
         })
 
-      // A dormant run that can go on now is woken and executed; a sleeper not due yet gets a timer.
-      // One at a time: two wakers must not both offer the event that wakes the same run.
+      // A dormant run that can go on now is woken and executed here, unless another process owns it
+      // (then it is told); a sleeper not due yet gets a timer. One at a time: two wakers must not
+      // both offer the event that wakes the same run.
       const settling = yield* Semaphore.make(1)
       const settle = (runId: string): Effect.Effect<RunStatus.Status, RunStoreError | PlanFailed> =>
         settling.withPermit(Effect.gen(function*() {
           const run = yield* store.getRun(runId)
           if (executing.has(runId) || (run.status !== "suspended" && run.status !== "paused")) return run.status
-          const deliveries = yield* store.deliveries(runId)
           const at = yield* Clock.currentTimeMillis
-          const wakeWith = (event: RunStatus.Event) =>
-            Effect.gen(function*() {
-              const changed = yield* store.transition(runId, event, at)
+          const decision = Wake.decide(run, yield* store.deliveries(runId), at, self)
+          switch (decision._tag) {
+            case "Stay":
+              return run.status
+            case "Owner":
+              if (decision.event !== undefined) yield* store.notify(runId)
+              return run.status
+            case "Wake": {
+              const changed = yield* store.transition(runId, decision.event, at)
               publish({ _tag: "StatusChanged", runId, from: changed.from, to: changed.to, at })
               yield* resumeRun(runId)
               return changed.to
-            })
-          for (const reason of Object.values(run.machine.context.dormant)) {
-            if (reason._tag === "Signal" && run.status === "suspended") {
-              const delivery = deliveries.find((d) => d.kind === "signal" && d.name === reason.signal)
-              if (delivery !== undefined) return yield* wakeWith({ type: "SIGNAL", name: reason.signal, payload: delivery.payload })
             }
-            if (reason._tag === "Approval" && run.status === "paused") {
-              const delivery = deliveries.find((d) => d.kind === "approval" && d.name === reason.node)
-              if (delivery !== undefined) return yield* wakeWith({ type: "APPROVE", node: reason.node, payload: delivery.payload })
+            case "Sleep": {
+              const timer = yield* Effect.forkIn(
+                Effect.andThen(Effect.sleep(Duration.millis(decision.until - at)), Effect.ignore(Effect.suspend(() => settle(runId)))),
+                scope
+              )
+              const previous = timers.get(runId)
+              timers.set(runId, timer)
+              if (previous !== undefined) yield* Fiber.interrupt(previous)
+              return run.status
             }
           }
-          if (run.status !== "suspended") return run.status
-          const restored = RunStatus.restore(run.machine)
-          if (Result.isFailure(restored)) return yield* Effect.die(restored.failure)
-          const wakeAt = RunStatus.suspension(restored.success).wakeAt
-          if (wakeAt === null) return run.status
-          if (wakeAt <= at) return yield* wakeWith({ type: "TIMER_FIRED", at })
-          const timer = yield* Effect.forkIn(
-            Effect.andThen(Effect.sleep(Duration.millis(wakeAt - at)), Effect.ignore(Effect.suspend(() => settle(runId)))),
-            scope
-          )
-          const previous = timers.get(runId)
-          timers.set(runId, timer)
-          if (previous !== undefined) yield* Fiber.interrupt(previous)
-          return run.status
         }))
 
       const bodyMembers = new WeakMap<Workflow.Workflow, ReadonlySet<string>>()
@@ -575,6 +643,70 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
           return status
         })
 
+      const handover: Runs["Service"]["handover"] = (runId, options) =>
+        Effect.gen(function*() {
+          const start = yield* Clock.currentTimeMillis
+          const deadline = start + Duration.toMillis(options.timeout)
+          let owner: string | undefined
+          let taken = false
+          let reported = start
+          for (;;) {
+            const run = yield* store.getRun(runId)
+            const now = yield* Clock.currentTimeMillis
+            const held = Wake.holder(run, now)
+            if (held !== undefined) owner = held
+            taken ||= owner !== undefined || options.taken(run)
+            const stopped = held === undefined && run.status !== "running" && run.status !== "pending"
+            if ((taken && stopped) || now >= deadline) return { taken, owner: taken ? owner ?? Wake.workers : undefined, run }
+            if (now - reported >= 5_000) {
+              reported = now
+              yield* options.onWaiting(now - start, taken)
+            }
+            yield* Effect.sleep(Duration.millis(100))
+          }
+        })
+
+      // Waits for a run executing here to stop; while it is suspended on child runs only, waits for
+      // them and for the run to wake and stop again.
+      const followTree = (runId: string): Effect.Effect<RunStatus.Status, RunStoreError> =>
+        Effect.gen(function*() {
+          for (;;) {
+            const status = yield* wait(runId)
+            if (status !== "suspended") return status
+            const run = yield* store.getRun(runId)
+            const awaitedSignals = Object.values(run.machine.context.dormant).flatMap((r) => r._tag === "Signal" ? [r.signal] : [])
+            const awaited = (yield* store.children(runId)).filter((c) => awaitedSignals.includes(Engine.childSignal(c.runId)))
+            if (awaited.length === 0) return status
+            const open = awaited.filter((c) => !Child.ended.includes(c.status))
+            if (open.length > 0) {
+              const ends = yield* Effect.forEach(open, (c) => followTree(c.runId))
+              // A child that stopped without ending (it awaits something else) holds the run.
+              if (ends.some((end) => !Child.ended.includes(end))) return status
+              continue
+            }
+            // Every awaited child ended: their results wake the run (delivered now if their
+            // executions have not yet; delivering twice changes nothing).
+            for (const child of awaited) yield* Effect.ignore(notifyParent(child.runId))
+            const after = yield* store.getRun(runId)
+            if (!executing.has(runId) && after.updatedAt === run.updatedAt) return after.status
+          }
+        })
+
+      const follow = (runId: string): Effect.Effect<Followed, RunStoreError> =>
+        Effect.gen(function*() {
+          const status = yield* followTree(runId)
+          const ancestors: Array<Followed["ancestors"][number]> = []
+          // A child run that ended here woke its parent here: follow the parent (and its parent).
+          for (let current = runId, ended = status; Child.ended.includes(ended);) {
+            const parent = (yield* store.getRun(current)).parentRun
+            if (parent === undefined) break
+            ended = yield* followTree(parent)
+            ancestors.push({ runId: parent, status: ended })
+            current = parent
+          }
+          return { status, ancestors }
+        })
+
       return Runs.of({
         start: (workflow, input = {}) =>
           Effect.flatMap(planFrom(workflow, { input }), (prepared) => launch("full", workflow, prepared)),
@@ -613,22 +745,37 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
             const at = yield* Clock.currentTimeMillis
             const changed = yield* store.transition(runId, { type: "UNPAUSE", node: pause?.node ?? "", payload: null }, at)
             publish({ _tag: "StatusChanged", runId, from: changed.from, to: changed.to, at })
-            yield* resumeRun(runId)
+            if (Wake.ownerOf(run, self, at) !== undefined) yield* store.notify(runId)
+            else yield* resumeRun(runId)
             return changed.to
           }),
         resume: (runId) =>
           Effect.gen(function*() {
             const run = yield* store.getRun(runId)
+            const owner = executing.has(runId) ? undefined : Wake.ownerOf(run, self, yield* Clock.currentTimeMillis)
             // A running (or never started) run not executing here crashed: it continues as it is.
             if ((run.status !== "running" && run.status !== "pending") || executing.has(runId)) {
               const at = yield* Clock.currentTimeMillis
               const changed = yield* store.transition(runId, { type: "RESUME" }, at)
               publish({ _tag: "StatusChanged", runId, from: changed.from, to: changed.to, at })
             }
+            if (owner !== undefined) {
+              yield* store.notify(runId)
+              return { runId, owner }
+            }
             const started = yield* resumeRun(runId)
             yield* resumeCrashedChildren(runId)
             return started
           }),
+        handling: (runId) =>
+          Effect.gen(function*() {
+            const run = yield* store.getRun(runId)
+            if (executing.has(runId)) return { _tag: "Here" } as const
+            const owner = Wake.ownerOf(run, self, yield* Clock.currentTimeMillis)
+            return owner === undefined ? { _tag: "Idle", status: run.status } as const : { _tag: "Owner", owner } as const
+          }),
+        handover,
+        follow,
         wake: (runId) => settle(runId),
         cancel: (runId) => cancelTree(runId),
         events: (runId) =>

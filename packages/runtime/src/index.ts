@@ -18,6 +18,8 @@ export * as RunStore from "./RunStore.ts"
 export * as Engine from "./Engine.ts"
 /** Child runs: loading a `child` block's workflow, delivering a finished child's result to its parent. */
 export * as Child from "./Child.ts"
+/** Who executes a stored run after a wake (here, or its owner), and its plan. */
+export * as Wake from "./Wake.ts"
 /** The facade: start, runFrom, plan, status, wait, cancel, events. */
 export * as Runs from "./Runs.ts"
 /** Code-first workflows: a typed builder producing a Workflow and its handlers. */

@@ -60,6 +60,14 @@ import * as Migrations from "./Migrations.ts"
 type Json = Workflow.Json
 
 /**
+ * The channel workers listen on: submitters and control requests (`RunStore.notify`) notify it
+ * with the run id.
+ *
+ * @since 0.1.0
+ */
+export const channel = "ripple_runs"
+
+/**
  * A run's lease (`RunStore.Lease`).
  *
  * @since 0.1.0
@@ -155,6 +163,8 @@ interface RunRow {
   readonly pause_requested_at?: number | null
   readonly cancel_requested_at?: number | null
   readonly pruned?: Snapshot.Pruned | null
+  readonly queued?: boolean
+  readonly lease_expires_at?: number | null
   readonly journal_started?: Mark | null
   readonly journal_completed?: Mark | null
 }
@@ -197,7 +207,9 @@ const runOf = (row: RunRow): RunStore.Run => ({
   ...(row.parent_run === undefined || row.parent_run === null ? {} : { parentRun: row.parent_run, parentNode: row.parent_node ?? "" }),
   ...(row.pause_requested_at === undefined || row.pause_requested_at === null ? {} : { pauseRequestedAt: Number(row.pause_requested_at) }),
   ...(row.cancel_requested_at === undefined || row.cancel_requested_at === null ? {} : { cancelRequestedAt: Number(row.cancel_requested_at) }),
-  ...prunedOf(row)
+  ...prunedOf(row),
+  ...(row.queued === true ? { queued: true } : {}),
+  ...(row.lease_owner === null ? {} : { lease: { owner: row.lease_owner, expiresAt: Number(row.lease_expires_at ?? 0) } })
 })
 
 const prunedOf = (row: RunRow): { readonly pruned?: Snapshot.Pruned } =>
@@ -588,11 +600,14 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       // Compare-and-set: a concurrent writer (or a stale cache) makes the update miss, and the
       // events are offered again to the machine as stored.
       let cached = machines.get(runId)
+      // Whether `cached` was just read from the row rather than taken from the cache.
+      let fresh = false
       for (;;) {
         if (cached === undefined) {
           const row = yield* readRun(runId)
           if (lease !== undefined && !holds(row, lease)) return yield* Effect.die(leaseLost(lease))
           cached = { revision: String(row.revision), machine: row.machine }
+          fresh = true
         }
         let machine = yield* restoreOrDie(runId, cached.machine)
         let refused: RunStore.IllegalTransition | undefined
@@ -606,7 +621,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
         }
         if (refused !== undefined) {
           // Refused by what may be a stale cache: refuse only what the stored machine refuses.
-          if (machines.get(runId) === cached && (yield* isCurrent(runId, cached.revision))) return yield* Effect.fail(refused)
+          if (fresh || (yield* isCurrent(runId, cached.revision))) return yield* Effect.fail(refused)
           cached = undefined
           continue
         }
@@ -1037,7 +1052,10 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       planCompensations: planCompensations(lease),
       compensated: compensated(lease),
       compensations,
-      children
+      children,
+      // A lost notification only delays the owner until its next poll: logged, never a failure.
+      notify: (runId) =>
+        Effect.ignoreCause(sql`SELECT pg_notify(${channel}, ${runId})`, { log: true, message: "notifying the owner of a run failed" })
     })
 
   const checkedSnapshot = (runId: string) =>

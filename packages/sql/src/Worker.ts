@@ -36,8 +36,8 @@
  *
  * @since 0.1.0
  */
-import { Plan, Workflow } from "@ripple/core"
-import { Child, Engine, Handler, type RunEvent, Runs, RunStatus, RunStore } from "@ripple/runtime"
+import { Workflow } from "@ripple/core"
+import { Child, Engine, Handler, type RunEvent, Runs, RunStatus, RunStore, Wake } from "@ripple/runtime"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -53,18 +53,18 @@ import type { SqlError } from "effect/sql/SqlError"
 import * as Stream from "effect/Stream"
 import * as Os from "node:os"
 import * as Database from "./Database.ts"
-import { CorruptRun, type Lease, LeaseLost, SqlRunStore } from "./SqlRunStore.ts"
+import { channel, CorruptRun, type Lease, LeaseLost, SqlRunStore } from "./SqlRunStore.ts"
 
 export { LeaseLost } from "./SqlRunStore.ts"
 
 type Json = Workflow.Json
 
 /**
- * The channel submitters notify and workers listen on.
+ * The channel submitters notify and workers listen on (`SqlRunStore.channel`).
  *
  * @since 0.1.0
  */
-export const channel = "ripple_runs"
+export { channel }
 
 /**
  * The stored run cannot be planned (its workflow or source is invalid for the engine).
@@ -289,25 +289,6 @@ export const make = (
     const failWith = (lease: Lease, reason: string) =>
       Effect.flatMap(Clock.currentTimeMillis, (at) => Effect.ignore(sqlStore.markFailed(lease, reason, at)))
 
-    // The event that wakes a dormant run now (as `Runs` wakes one), if any.
-    const wakingEvent = (store: RunStore.RunStore["Service"], runId: string, at: number) =>
-      Effect.gen(function*() {
-        const run = yield* store.getRun(runId)
-        const deliveries = yield* store.deliveries(runId)
-        for (const reason of Object.values(run.machine.context.dormant)) {
-          if (reason._tag === "Signal" && run.status === "suspended") {
-            const delivery = deliveries.find((d) => d.kind === "signal" && d.name === reason.signal)
-            if (delivery !== undefined) return { type: "SIGNAL", name: reason.signal, payload: delivery.payload } as const
-          }
-          if (reason._tag === "Approval" && run.status === "paused") {
-            const delivery = deliveries.find((d) => d.kind === "approval" && d.name === reason.node)
-            if (delivery !== undefined) return { type: "APPROVE", node: reason.node, payload: delivery.payload } as const
-          }
-          if (reason._tag === "Sleep" && run.status === "suspended" && reason.until <= at) return { type: "TIMER_FIRED", at } as const
-        }
-        return undefined
-      })
-
     // Moves a claimed run to where an execution can take it: a pending run as it is; a run whose
     // worker stopped restarts its branches (FAIL then RESUME: the lost execution's branch count and
     // failures go, completed nodes stay); a dormant run is woken. `false`: nothing to execute.
@@ -325,30 +306,26 @@ export const make = (
           return true
         }
         if (claimed.status === "suspended" || claimed.status === "paused") {
-          const event = yield* wakingEvent(store, claimed.id, at)
-          if (event === undefined) return false
-          yield* store.transition(claimed.id, event, at)
+          const decision = Wake.decide(yield* store.getRun(claimed.id), yield* store.deliveries(claimed.id), at, { owner, worker: true })
+          if (decision._tag !== "Wake") return false
+          yield* store.transition(claimed.id, decision.event, at)
         }
         return true
       })
 
     const plan = (claimed: Claimed, store: RunStore.RunStore["Service"]) =>
       Effect.gen(function*() {
-        const workflow = yield* store.loadWorkflow(claimed.version)
-        if (claimed.status !== "pending") {
-          const snapshot = yield* sqlStore.checkedSnapshot(claimed.id)
-          const resumed = Plan.resume(workflow, snapshot)
-          if (Result.isFailure(resumed)) return yield* Effect.fail(new Unplannable({ runId: claimed.id, reason: resumed.failure.message }))
-          return { plan: resumed.success, mode: "resume" as const, sourceRun: claimed.id, source: snapshot }
-        }
-        const source = claimed.source_run === null || claimed.target === null
-          ? undefined
-          : yield* store.snapshot(claimed.source_run)
-        const planned = source === undefined || claimed.target === null
-          ? Plan.full(workflow)
-          : Plan.runFrom({ workflow, snapshot: source, target: claimed.target })
+        const snapshot = claimed.status === "pending" ? undefined : yield* sqlStore.checkedSnapshot(claimed.id)
+        const planned = yield* Wake.plan(store, {
+          id: claimed.id,
+          status: claimed.status,
+          version: claimed.version,
+          mode: claimed.mode,
+          sourceRun: claimed.source_run ?? undefined,
+          target: claimed.target ?? undefined
+        }, snapshot)
         if (Result.isFailure(planned)) return yield* Effect.fail(new Unplannable({ runId: claimed.id, reason: planned.failure.message }))
-        return { plan: planned.success, mode: claimed.mode, sourceRun: claimed.source_run ?? undefined, source }
+        return planned.success
       })
 
     const execute = (claimed: Claimed, lease: Lease) =>

@@ -1,0 +1,273 @@
+/**
+ * Control requests for runs a worker owns.
+ *
+ * - On PGlite, in one process: a `Worker` and a `Runs` layer with handlers of their own share the
+ *   store; `Runs.signal` / `approve` / `unpause` / `resume` of a queued run record the request and
+ *   the worker executes what follows, never `Runs`.
+ * - On the real server: a `ripple worker` process executes queued runs of
+ *   `tests/cli/fixtures/control.mjs`, whose blocks log every execution (pid, run, node) to a file
+ *   outside Ripple's transactions, and `ripple signal`, `approve`, `resume` (of a paused and of a
+ *   failed run) run as separate processes. No block may be executed by two processes, nor by the
+ *   command's process; the command exits 0 saying the owner took the request. Uses the compiled
+ *   binary (`packages/cli/dist`, built by `tsc -b`).
+ */
+import { assert, layer } from "@effect/vitest"
+import type { Workflow } from "@ripple/core"
+import { BlockError, Handler, Runs, RunStore } from "@ripple/runtime"
+import { type Database, SqlRunStore, Worker } from "@ripple/sql"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import type * as SqlClient from "effect/sql/SqlClient"
+import type { ChildProcess } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { bin, type Result, ripple, type Where } from "../cli/ripple.ts"
+import * as TestDatabase from "../helpers/database.ts"
+import { ensureBuilt, root, schemaUrl, spawnWorker, waitFor } from "../helpers/workerProcess.ts"
+
+const fixture = Path.join(root, "tests", "cli", "fixtures", "control.mjs")
+
+interface Execution {
+  readonly pid: number
+  readonly node: string
+}
+
+interface Setting {
+  readonly where: Where
+  readonly worker: ChildProcess | undefined
+  readonly runId: string
+  readonly fixed: string
+  /** The blocks of the run executed so far, in order, with the process that executed each. */
+  readonly executions: () => ReadonlyArray<Execution>
+  /** Runs `ripple <args>` as its own process. */
+  readonly command: (...args: ReadonlyArray<string>) => Effect.Effect<Result>
+  /** Starts the worker process (when the test started without one). */
+  readonly startWorker: Effect.Effect<ChildProcess, never, Scope.Scope>
+  readonly statusIs: (status: string) => Effect.Effect<void>
+}
+
+type Requirements = SqlClient.SqlClient | Database.Database | SqlRunStore.SqlRunStore | Scope.Scope
+
+const ok = (result: Result) => assert.strictEqual(result.code, 0, `exit ${result.code}\n${result.stdout}\n${result.stderr}`)
+
+// Every node of `nodes` executed exactly once, all of them (and nothing else) by the worker.
+const onceByWorker = (executions: ReadonlyArray<Execution>, worker: ChildProcess, nodes: ReadonlyArray<string>) => {
+  for (const node of nodes) {
+    assert.strictEqual(executions.filter((e) => e.node === node).length, 1, `${node}: ${JSON.stringify(executions)}`)
+  }
+  assert.deepStrictEqual(executions.filter((e) => e.pid !== worker.pid), [], "executed outside the worker")
+}
+
+// Each execution as "<who> <node>": who is the worker or `Runs`, each with its own handlers.
+const recording = (who: string, log: Array<string>, fixed: { ok: boolean }) =>
+  Handler.layer({
+    step: (ctx) => Effect.as(Effect.andThen(Effect.sync(() => log.push(`${who} ${ctx.node}`)), Effect.sleep(20)), ctx.node),
+    flaky: (ctx) =>
+      Effect.andThen(
+        Effect.sync(() => log.push(`${who} ${ctx.node}`)),
+        fixed.ok ? Effect.succeed(ctx.node) : Effect.fail(BlockError.permanent("not fixed yet"))
+      )
+  })
+
+const chainOf = (id: string, blocks: ReadonlyArray<Workflow.Block>): Workflow.Workflow => ({
+  version: 1,
+  id,
+  blocks: [...blocks],
+  edges: blocks.slice(1).map((block, i) => ({ source: blocks[i]!.id, target: block.id }))
+})
+const step = (id: string): Workflow.Block => ({ id, type: "step" })
+
+layer(TestDatabase.shared("pglite"), { excludeTestServices: true })("control requests in the process of a worker's runs (PGlite)", (it) => {
+  const test = (
+    name: string,
+    workflow: Workflow.Workflow,
+    body: (
+      runs: Runs.Runs["Service"],
+      runId: string,
+      fixed: { ok: boolean }
+    ) => Effect.Effect<void, unknown, RunStore.RunStore | SqlRunStore.SqlRunStore>,
+    expected: ReadonlyArray<string>
+  ) =>
+    it.effect(name, () =>
+      Effect.gen(function*() {
+        const log: Array<string> = []
+        const fixed = { ok: false }
+        yield* Worker.make({ pollMs: 100, leaseMs: 2_000 }).pipe(Effect.provide(recording("worker", log, fixed)))
+        const runs = Context.get(yield* Layer.build(Runs.layer().pipe(Layer.provide(recording("runs", log, fixed)))), Runs.Runs)
+        const runId = yield* Worker.submit(workflow)
+        yield* body(runs, runId, fixed)
+        assert.deepStrictEqual(log, expected)
+      }).pipe(
+        Effect.scoped,
+        Effect.provide(Layer.provideMerge(SqlRunStore.layer, TestDatabase.layer))
+      ), 60_000)
+
+  const statusIs = (runId: string, status: string) =>
+    Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      yield* waitFor(Effect.map(Effect.orDie(store.getRun(runId)), (run) => run.status === status), `run ${runId} to be ${status}`)
+    })
+
+  // The worker takes the request: the run moves on from `from` and ends completed.
+  const handedOver = (runs: Runs.Runs["Service"], runId: string, from: RunStore.Run) =>
+    Effect.gen(function*() {
+      const handover = yield* runs.handover(runId, {
+        taken: (run) => run.status !== from.status || run.updatedAt !== from.updatedAt,
+        timeout: Duration.seconds(30),
+        onWaiting: () => Effect.void
+      })
+      assert.isTrue(handover.taken)
+      assert.strictEqual(handover.run.status, "completed")
+    })
+
+  test("signal", chainOf("c-wait", [step("a"), { id: "w", type: "wait", params: { signal: "go" } }, step("b")]), (runs, runId) =>
+    Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      yield* statusIs(runId, "suspended")
+      const before = yield* store.getRun(runId)
+      assert.isTrue(yield* runs.signal(runId, "go"))
+      yield* handedOver(runs, runId, before)
+    }), ["worker a", "worker b"])
+
+  test("approve", chainOf("c-approval", [step("a"), { id: "gate", type: "approval" }, step("b")]), (runs, runId) =>
+    Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      yield* statusIs(runId, "paused")
+      const before = yield* store.getRun(runId)
+      assert.isTrue(yield* runs.approve(runId, "gate"))
+      yield* handedOver(runs, runId, before)
+    }), ["worker a", "worker b"])
+
+  test("unpause", chainOf("c-pause", [step("a"), { id: "w", type: "wait", params: { signal: "go" } }, step("b"), step("c")]), (runs, runId) =>
+    Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      yield* statusIs(runId, "suspended")
+      // Asked to pause while it waits: once signalled, it parks before `b`.
+      assert.isTrue(yield* store.requestPause(runId, Date.now()))
+      assert.isTrue(yield* runs.signal(runId, "go"))
+      yield* waitFor(
+        Effect.map(Effect.orDie(store.getRun(runId)), (run) => Object.values(run.machine.context.dormant).some((r) => r._tag === "Pause")),
+        "the run to park on the pause request"
+      )
+      const status = yield* runs.unpause(runId)
+      assert.strictEqual(status, "running")
+      yield* handedOver(runs, runId, yield* store.getRun(runId))
+    }), ["worker a", "worker b", "worker c"])
+
+  test("resume", chainOf("c-flaky", [step("a"), { id: "f", type: "flaky" }, step("b")]), (runs, runId, fixed) =>
+    Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      yield* statusIs(runId, "failed")
+      fixed.ok = true
+      const resumed = yield* runs.resume(runId)
+      assert.isTrue("owner" in resumed)
+      yield* handedOver(runs, runId, yield* store.getRun(runId))
+    }), ["worker a", "worker f", "worker f", "worker b"])
+})
+
+layer(TestDatabase.shared("postgres"), { excludeTestServices: true })("control commands from a second process", (it) => {
+  const test = (
+    name: string,
+    shape: "wait" | "approval" | "steps" | "flaky",
+    withWorker: boolean,
+    body: (setting: Setting) => Effect.Effect<void, unknown, Requirements>
+  ) =>
+    it.effect(name, () =>
+      Effect.gen(function*() {
+        yield* ensureBuilt([bin])
+        const { schema } = yield* TestDatabase.TestDatabase
+        const { store } = yield* SqlRunStore.SqlRunStore
+        const url = schemaUrl(schema)
+        const dir = yield* Effect.acquireRelease(
+          Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "ripple-control-"))),
+          (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+        )
+        const log = Path.join(dir, "executions.log")
+        Fs.writeFileSync(log, "")
+        const env = { RIPPLE_CONTROL_LOG: log, RIPPLE_CONTROL_FIXED: Path.join(dir, "fixed"), RIPPLE_CONTROL_WORKFLOW: shape }
+        const where: Where = { cwd: dir, db: ["--db", url], env }
+        const command = (...args: ReadonlyArray<string>) => Effect.promise(() => ripple(where, ...args))
+        const startWorker = spawnWorker(bin, url, env, { args: ["worker", "--handlers", fixture, "--db", url], ready: "waiting for runs" })
+        const worker = withWorker ? yield* startWorker : undefined
+        const queued = yield* command("run", fixture, "--queue")
+        ok(queued)
+        const runId = /^run (\S+) queued/m.exec(queued.stdout)![1]!
+        yield* body({
+          where,
+          worker,
+          runId,
+          fixed: env.RIPPLE_CONTROL_FIXED,
+          command,
+          startWorker,
+          executions: () =>
+            Fs.readFileSync(log, "utf8").split("\n").filter((line) => line !== "").map((line) => line.split(" "))
+              .filter(([, run]) => run === runId).map(([pid, , node]) => ({ pid: Number(pid), node: node! })),
+          statusIs: (status) =>
+            waitFor(Effect.map(Effect.orDie(store.getRun(runId)), (run) => run.status === status), `run ${runId} to be ${status}`)
+        })
+      }).pipe(
+        Effect.scoped,
+        Effect.provide(Layer.provideMerge(SqlRunStore.layer, TestDatabase.layer))
+      ), 120_000)
+
+  test("signal to a suspended run a worker owns: the worker executes what follows the wait, the command says so", "wait", true, (s) =>
+    Effect.gen(function*() {
+      yield* s.statusIs("suspended")
+      const sent = yield* s.command("signal", s.runId, "go", "--handlers", fixture)
+      ok(sent)
+      assert.match(sent.stdout, /taken by \S+/)
+      yield* s.statusIs("completed")
+      onceByWorker(s.executions(), s.worker!, ["a", "b", "c"])
+    }))
+
+  test("signal to a run that has not reached its wait: stored for delivery, exit 0; the worker takes it", "wait", false, (s) =>
+    Effect.gen(function*() {
+      const sent = yield* s.command("signal", s.runId, "go", "--handlers", fixture)
+      ok(sent)
+      assert.match(sent.stdout, /stored for delivery/)
+      const worker = yield* s.startWorker
+      yield* s.statusIs("completed")
+      onceByWorker(s.executions(), worker, ["a", "b", "c"])
+    }))
+
+  test("approve of a run a worker owns: the worker executes what follows the approval", "approval", true, (s) =>
+    Effect.gen(function*() {
+      yield* s.statusIs("paused")
+      const sent = yield* s.command("approve", s.runId, "gate", "--handlers", fixture)
+      ok(sent)
+      assert.match(sent.stdout, /taken by \S+/)
+      yield* s.statusIs("completed")
+      onceByWorker(s.executions(), s.worker!, ["a", "b", "c"])
+    }))
+
+  test("resume (unpause) of a run a worker paused: the worker continues it", "steps", true, (s) =>
+    Effect.gen(function*() {
+      yield* waitFor(Effect.sync(() => s.executions().some((e) => e.node === "s1")), "s1 to start")
+      const paused = yield* s.command("pause", s.runId)
+      // Exit 3: the run is dormant (paused).
+      assert.strictEqual(paused.code, 3, paused.stdout + paused.stderr)
+      yield* s.statusIs("paused")
+      const sent = yield* s.command("resume", s.runId, "--handlers", fixture)
+      ok(sent)
+      assert.match(sent.stdout, /taken by \S+/)
+      yield* s.statusIs("completed")
+      onceByWorker(s.executions(), s.worker!, ["s0", "s1", "s2", "s3", "s4"])
+    }))
+
+  test("resume of a failed run a worker owns: the worker retries it", "flaky", true, (s) =>
+    Effect.gen(function*() {
+      yield* s.statusIs("failed")
+      Fs.writeFileSync(s.fixed, "")
+      const sent = yield* s.command("resume", s.runId, "--handlers", fixture)
+      ok(sent)
+      assert.match(sent.stdout, /taken by \S+/)
+      yield* s.statusIs("completed")
+      const executions = s.executions()
+      assert.deepStrictEqual(executions.map((e) => e.node), ["a", "f", "f", "b"])
+      assert.deepStrictEqual(executions.filter((e) => e.pid !== s.worker!.pid), [], "executed outside the worker")
+    }))
+})

@@ -5,19 +5,9 @@ import { SqlRunStore } from "@ripple/sql"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as TestDatabase from "../helpers/database.ts"
+import { parent } from "../sql/fixtures/parentChild.ts"
 
 type Json = Workflow.Json
-
-const child: Workflow.Workflow = { id: "child", inputs: { n: { type: "number" } }, blocks: [{ id: "double", type: "double" }], edges: [] }
-
-const parent: Workflow.Workflow = {
-  id: "parent",
-  blocks: [
-    { id: "n", type: "value", params: { value: 21 } },
-    { id: "sub", type: "child", params: { workflow: JSON.stringify(child), input: { n: { $ref: "blocks.n.output" } } } }
-  ],
-  edges: [{ source: "n", target: "sub" }]
-}
 
 for (const backend of TestDatabase.backends) {
   layer(TestDatabase.shared(backend), { excludeTestServices: true })(`child runs on ${backend}`, (it) => {

@@ -13,6 +13,7 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as TestDatabase from "../helpers/database.ts"
+import { parent } from "./fixtures/parentChild.ts"
 import { waitFor } from "../helpers/workerProcess.ts"
 import { chain, expectedOutputs, mix } from "./fixtures/chain.ts"
 
@@ -32,6 +33,7 @@ const handlers = (calls: Map<string, number>, undone: Array<string>) =>
         return { v: mix(prev?.v ?? 0, Number(ctx.inputs["i"])) }
       }),
     undoable: (ctx) => Effect.succeed(ctx.node),
+    double: (ctx) => Effect.succeed((ctx.input["n"] as number) * 2),
     boom: () => Effect.fail(BlockError.permanent("no truck"))
   }, {
     compensate: { undoable: (output) => Effect.sync(() => undone.push(output as string)) }
@@ -43,8 +45,8 @@ const saga: Workflow.Workflow = {
   edges: [{ source: "reserve", target: "charge" }, { source: "charge", target: "ship" }]
 }
 
-// Journal rows `from` .. `from + times - 1` (counted across attempts) fail with SQLSTATE `code`.
-const injectFaults = (code: string, from: number, times: number) =>
+// Rows `from` .. `from + times - 1` inserted into `table` (counted across attempts) fail with SQLSTATE `code`.
+const injectFaults = (code: string, from: number, times: number, table = "ripple_journal") =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     yield* sql`CREATE SEQUENCE ripple_fault_rows`
@@ -56,7 +58,7 @@ const injectFaults = (code: string, from: number, times: number) =>
         END IF;
         RETURN NEW;
       END $$`)
-    yield* sql`CREATE TRIGGER ripple_fault BEFORE INSERT ON ripple_journal FOR EACH ROW EXECUTE FUNCTION ripple_fault()`
+    yield* sql`CREATE TRIGGER ripple_fault BEFORE INSERT ON ${sql(table)} FOR EACH ROW EXECUTE FUNCTION ripple_fault()`
   })
 
 // How many journal rows the trigger saw (faulted attempts included).
@@ -185,6 +187,25 @@ for (const backend of TestDatabase.backends) {
         assert.deepStrictEqual(outputsOf(snapshot), expectedOutputs(size))
         assert.isAbove(yield* rowsSeen, 7, "every fault fired")
       }))
+
+    test("a store fault starting a child run stops the parent's execution instead of failing its block; resumed, it completes", shortPolicy, () =>
+      Effect.gen(function*() {
+        // Row 1 is the parent's run, rows 2-4 the three attempts to insert its child's.
+        yield* injectFaults("40001", 2, 3, "ripple_runs")
+        const runs = yield* Runs.Runs
+        const { store } = yield* SqlRunStore.SqlRunStore
+        const { runId } = yield* runs.start(parent)
+        const error = yield* Effect.flip(runs.wait(runId))
+        assert.strictEqual(error._tag, "StoreUnavailable")
+        assert.strictEqual((yield* store.getRun(runId)).status, "running")
+        assert.notStrictEqual((yield* store.snapshot(runId)).nodes["sub"]?.status, "failed")
+        yield* runs.resume(runId)
+        yield* waitFor(Effect.map(runs.wait(runId), (status) => status === "completed" || status === "failed"), "the parent to finish", 30_000)
+        const snapshot = yield* store.snapshot(runId)
+        assert.strictEqual(snapshot.status, "completed")
+        assert.deepStrictEqual(snapshot.nodes["sub"]?.output, { double: 42 })
+        assert.lengthOf(yield* store.children(runId), 1)
+      }).pipe(Effect.provide(Runs.layer())))
 
     test("a non-retryable store error stops the execution at once; the run is not failed", undefined, () =>
       Effect.gen(function*() {

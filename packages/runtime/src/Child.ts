@@ -53,11 +53,14 @@ const parseJson = (text: string): Json | undefined => {
 export const load = (
   store: RunStore["Service"],
   workflow: Json
-): Effect.Effect<Result.Result<Workflow.Workflow, string>> =>
+): Effect.Effect<Result.Result<Workflow.Workflow, string>, StoreUnavailable> =>
   Effect.gen(function*() {
     if (typeof workflow === "string" && !workflow.trimStart().startsWith("{")) {
-      const saved = yield* Effect.result(store.loadWorkflow(workflow))
-      return Result.mapError(saved, () => `no saved workflow version ${workflow}`)
+      // A store fault is not a missing workflow: it stops the execution instead of failing the block.
+      return yield* store.loadWorkflow(workflow).pipe(
+        Effect.map(Result.succeed),
+        Effect.catchTag("WorkflowNotFound", () => Effect.succeed(Result.fail(`no saved workflow version ${workflow}`)))
+      )
     }
     const value = typeof workflow === "string" ? parseJson(workflow) : workflow
     if (value === undefined) return Result.fail("invalid child workflow: not valid JSON")
@@ -94,12 +97,13 @@ export const spawner = (
     child: Workflow.Workflow,
     input: { readonly [key: string]: Json },
     node: string
-  ) => Effect.Effect<Result.Result<string, string>>
+  ) => Effect.Effect<Result.Result<string, string>, StoreUnavailable>
 ): Interpreter.Spawn =>
 ({ input, node, workflow }) =>
   Effect.gen(function*() {
-    const started = yield* Effect.result(existing(store, parentRun, node))
-    if (Result.isSuccess(started) && started.success !== undefined) return Result.succeed(started.success)
+    // A store fault must not pass for "no child yet": a second child would be started.
+    const started = yield* Effect.catchTag(existing(store, parentRun, node), "RunNotFound", () => Effect.succeed(undefined))
+    if (started !== undefined) return Result.succeed(started)
     const loaded = yield* load(store, workflow)
     // A `child` block's input is an object of the child's inputs (anything else: none).
     return Result.isFailure(loaded) ? Result.fail(loaded.failure) : yield* start(loaded.success, isObject(input) ? input : {}, node)

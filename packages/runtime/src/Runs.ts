@@ -66,7 +66,7 @@ import * as Compiled from "./internal/compiled.ts"
 import { isFinal, type Mode, type RunEvent } from "./RunEvent.ts"
 import * as RunStatus from "./RunStatus.ts"
 import * as Wake from "./Wake.ts"
-import { type Child as ChildRun, type CompensationEntry, type Run, RunNotFound, RunStore, type RunStoreError, type StoreUnavailable, type WorkflowNotFound } from "./RunStore.ts"
+import { type Child as ChildRun, type CompensationEntry, type Run, RunNotFound, RunStore, type RunStoreError, isStoreUnavailable, type StoreUnavailable, type WorkflowNotFound } from "./RunStore.ts"
 
 type Json = Workflow.Json
 
@@ -471,12 +471,18 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
       // linked to its parent; one the node instance started before (and that can still succeed) is reused.
       const spawnFor = (parentRun: string): Engine.Spawn =>
         Child.spawner(store, parentRun, (child, input, node) =>
-          Effect.map(
+          Effect.flatMap(
             Effect.result(Effect.flatMap(
               planFrom(child, { input }),
               (prepared) => launch("full", child, prepared, { parentRun, parentNode: node })
             )),
-            (launched) => Result.isSuccess(launched) ? Result.succeed(launched.success.runId) : Result.fail(`child run not started: ${launched.failure.message}`)
+            (launched): Effect.Effect<Result.Result<string, string>, StoreUnavailable> =>
+              Result.isSuccess(launched)
+                ? Effect.succeed(Result.succeed(launched.success.runId))
+                // A store fault stops the parent's execution; only a refused child fails the block.
+                : isStoreUnavailable(launched.failure)
+                ? Effect.fail(launched.failure)
+                : Effect.succeed(Result.fail(`child run not started: ${launched.failure.message}`))
           ))
 
       // A finished child run's result goes to its parent, which wakes if it awaits it.

@@ -53,6 +53,7 @@ import type { SqlError } from "effect/sql/SqlError"
 import * as Stream from "effect/Stream"
 import * as Os from "node:os"
 import * as Database from "./Database.ts"
+import { storeUnavailable } from "./internal/errors.ts"
 import { channel, CorruptRun, type Lease, LeaseLost, SqlRunStore } from "./SqlRunStore.ts"
 
 export { LeaseLost } from "./SqlRunStore.ts"
@@ -260,7 +261,12 @@ export const make = (
           if (Result.isFailure(inputs)) {
             return Result.fail(`child run not started: ${new Runs.InvalidInput({ workflowId: child.id, cause: inputs.failure }).message}`)
           }
-          return Result.succeed(yield* Effect.orDie(queue(child, inputs.success, { parentRun, parentNode: node })))
+          const queued = queue(child, inputs.success, { parentRun, parentNode: node }).pipe(
+            Effect.catchTag("SqlError", (error) => Effect.fail(storeUnavailable(error, "announce"))),
+            // The child's version was saved just before: it cannot be missing.
+            Effect.catchTag("WorkflowNotFound", Effect.die)
+          )
+          return Result.succeed(yield* queued)
         }).pipe(Effect.provideService(SqlRunStore, sqlStore), Effect.provideService(SqlClient.SqlClient, sql)))
 
     // A child run that ended tells its parent, and the workers, one of which wakes the parent.

@@ -200,7 +200,7 @@ export type Spawn = (request: {
   readonly node: string
   readonly workflow: Json
   readonly input: Json
-}) => Effect.Effect<Result.Result<string, string>>
+}) => Effect.Effect<Result.Result<string, string>, StoreUnavailable>
 
 /** The internal signal a child run's end is delivered as to its parent. */
 export const childSignal = (childRun: string): string => `${childPrefix}${childRun}`

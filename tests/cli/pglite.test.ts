@@ -1,6 +1,7 @@
 /**
  * The CLI end to end on the embedded database (PGlite): the scenario in a temporary directory, and
- * what only the embedded default shows (the `.ripple/` default location, bad input before it exists).
+ * what only the embedded default shows (the `.ripple/` default location, bad input before it exists,
+ * two real processes racing for one data directory). Single commands run in this process.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -9,7 +10,7 @@ import * as Scope from "effect/Scope"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as TestDatabase from "../helpers/database.ts"
-import { dumpPglite, example, ripple, root, runIdOf, spawnRipple, tempDir } from "./ripple.ts"
+import { dumpPglite, example, rippleInProcess, root, runIdOf, spawnRipple, tempDir } from "./ripple.ts"
 import { scenario } from "./scenario.ts"
 
 const scope = Effect.runSync(Scope.make())
@@ -19,7 +20,7 @@ scenario("the embedded database", async () => {
   await Effect.runPromise(Scope.addFinalizer(scope, Effect.sync(temp.remove)))
   // An initialised empty data directory (initdb once per machine), as `ripple` would create.
   const dataDir = await Effect.runPromise(Scope.provide(scope)(TestDatabase.pgliteDataDir))
-  const migrated = await ripple({ cwd: temp.dir, db: ["--data-dir", dataDir] }, "migrate")
+  const migrated = await rippleInProcess({ cwd: temp.dir, db: ["--data-dir", dataDir] }, "migrate")
   assert.strictEqual(migrated.code, 0, migrated.stderr)
   assert.include(migrated.stdout, "applied")
   return { where: { cwd: temp.dir, db: ["--data-dir", dataDir] }, dump: () => dumpPglite(dataDir), shared: false }
@@ -29,12 +30,12 @@ describe("ripple without a database option", () => {
   it("does not create .ripple/ for bad input, and uses it by default otherwise", async () => {
     const temp = tempDir("default")
     try {
-      const missing = await ripple({ cwd: temp.dir }, "run", "missing.json")
+      const missing = await rippleInProcess({ cwd: temp.dir }, "run", "missing.json")
       assert.strictEqual(missing.code, 2)
-      const invalid = await ripple({ cwd: temp.dir }, "plan", example("support-triage.json"), "--from", "nope")
+      const invalid = await rippleInProcess({ cwd: temp.dir }, "plan", example("support-triage.json"), "--from", "nope")
       assert.strictEqual(invalid.code, 2)
       assert.isFalse(Fs.existsSync(Path.join(temp.dir, ".ripple")))
-      const runs = await ripple({ cwd: temp.dir }, "runs")
+      const runs = await rippleInProcess({ cwd: temp.dir }, "runs")
       assert.strictEqual(runs.code, 0, runs.stderr)
       assert.include(runs.stdout, "no runs")
       assert.isTrue(Fs.existsSync(Path.join(temp.dir, ".ripple", "PG_VERSION")))
@@ -48,7 +49,7 @@ describe("ripple without a database option", () => {
     const url = "postgres://postgres@127.0.0.1:1/ripple"
     try {
       for (const where of [{ cwd: temp.dir, db: ["--db", url] }, { cwd: temp.dir, env: { DATABASE_URL: url } }]) {
-        const result = await ripple(where, "runs")
+        const result = await rippleInProcess(where, "runs")
         assert.strictEqual(result.code, 2, result.stdout + result.stderr)
         assert.include(result.stderr, `cannot open the database (Unreachable): ${url}`)
         assert.include(result.stderr, "fix: start the PostgreSQL server or correct DATABASE_URL")
@@ -88,10 +89,10 @@ describe("two ripple processes on one data directory", () => {
         assert.isFalse(Fs.existsSync(lock), `trial ${trial}: the winner released the directory`)
       }
       // Every winner's run is in the directory.
-      const runs = await ripple(where, "runs", "--workflow", "slow-step")
+      const runs = await rippleInProcess(where, "runs", "--workflow", "slow-step")
       assert.strictEqual(runs.code, 0, runs.stderr)
       for (const id of winners) assert.include(runs.stdout, id)
-      const shown = await ripple(where, "show", winners.at(-1)!)
+      const shown = await rippleInProcess(where, "show", winners.at(-1)!)
       assert.strictEqual(shown.code, 0, shown.stderr)
       assert.match(shown.stdout, /s0\s+completed/)
     } finally {

@@ -1,10 +1,16 @@
 /**
- * Runs the compiled `ripple` binary (`packages/cli/dist/bin.js`, built by `tsc -b`) as a child
- * process, and reads a database's tables back as text so tests can assert nothing was written.
+ * Runs `ripple`: the compiled binary (`packages/cli/dist/bin.js`, built by `tsc -b`) as a child
+ * process, or the same command tree in this process through `Cli.main`; and reads a database's
+ * tables back as text so tests can assert nothing was written.
  */
 import { PGlite } from "@electric-sql/pglite"
 import * as PgClient from "@effect/sql-pg/PgClient"
+import { Cli, Platform, Store } from "@ripple/cli"
+import * as Cause from "effect/Cause"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import * as Redacted from "effect/Redacted"
 import { execFile, spawn, type ChildProcess } from "node:child_process"
@@ -56,6 +62,60 @@ export const ripple = (where: Where, ...args: ReadonlyArray<string>): Promise<Re
       resolve({ code: error === null ? 0 : Number(error.code), stdout, stderr })
     })
   })
+
+// In-process invocations change the working directory and the environment, so they run one at a time.
+let inProcessQueue: Promise<unknown> = Promise.resolve()
+
+/**
+ * Runs `ripple <args>` in this process, as the binary would in `where`: `Cli.main` over the SQL
+ * backend, with the working directory and environment of `where` for the call, stdout and stderr
+ * captured from the `Console`, and the exit code the binary would end with (1 for a defect, whose
+ * cause goes to stderr as the binary prints it). Saves starting node and loading every module.
+ */
+export const rippleInProcess = (where: Where, ...args: ReadonlyArray<string>): Promise<Result> => {
+  const result = inProcessQueue.then(() => runInProcess(where, [...args, ...(where.db ?? [])]))
+  inProcessQueue = result.catch(() => undefined)
+  return result
+}
+
+const runInProcess = async (where: Where, args: ReadonlyArray<string>): Promise<Result> => {
+  let stdout = ""
+  let stderr = ""
+  const line = (...parts: ReadonlyArray<unknown>) => `${parts.map(String).join(" ")}\n`
+  const console: Console.Console = {
+    ...globalThis.console,
+    log: (...parts) => void (stdout += line(...parts)),
+    info: (...parts) => void (stdout += line(...parts)),
+    error: (...parts) => void (stderr += line(...parts)),
+    warn: (...parts) => void (stderr += line(...parts))
+  }
+  const cwd = process.cwd()
+  const env = { ...process.env }
+  const wanted = environment(where)
+  replaceEnv(wanted)
+  process.chdir(where.cwd)
+  try {
+    const exit = await Effect.runPromiseExit(
+      Cli.main(Store.backend)(args).pipe(
+        Effect.provide(Platform.layer),
+        // Effect's default provider keeps the environment it first read, so `wanted` is given explicitly.
+        Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env: { ...wanted } as Record<string, string> }))),
+        Effect.provideService(Console.Console, console)
+      )
+    )
+    if (Exit.isSuccess(exit)) return { code: exit.value, stdout, stderr }
+    return { code: 1, stdout, stderr: stderr + Cause.pretty(exit.cause) }
+  } finally {
+    process.chdir(cwd)
+    replaceEnv(env)
+  }
+}
+
+// Makes `process.env` hold exactly `next`, in place (modules keep a reference to the object).
+const replaceEnv = (next: NodeJS.ProcessEnv): void => {
+  for (const key of Object.keys(process.env)) if (!(key in next)) delete process.env[key]
+  Object.assign(process.env, next)
+}
 
 /** Starts `ripple <args>` without waiting (a worker); stdout is collected in `output()`. */
 export const spawnRipple = (where: Where, ...args: ReadonlyArray<string>) => {

@@ -1,13 +1,15 @@
 /**
- * The end-to-end CLI scenario both database backends run: every command through the real binary,
- * every kind of bad input (exit 2, nothing written), exit codes, and that `plan` writes nothing.
- * Steps share one database and run in order.
+ * The end-to-end CLI scenario both database backends run: every command, every kind of bad input
+ * (exit 2, nothing written), exit codes, and that `plan` writes nothing. Steps share one database
+ * and run in order. Commands run in this process through `Cli.main` (`rippleInProcess`); one step
+ * runs the real binary end to end, and so do the steps that need a second process executing
+ * beside the command (a run paused from another process, a process killed mid-run, workers).
  */
 import { assert, describe, it } from "@effect/vitest"
 import { afterAll, beforeAll } from "vitest"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { editedCopy, example, type Result, ripple, root, runIdOf, spawnRipple, type Where } from "./ripple.ts"
+import { editedCopy, example, type Result, ripple, rippleInProcess, root, runIdOf, spawnRipple, type Where } from "./ripple.ts"
 
 /** What a backend provides to the scenario. */
 export interface Setup {
@@ -40,7 +42,8 @@ export const scenario = (name: string, setup: () => Promise<Setup>, teardown: ()
     let first: string
     let second: string
 
-    const run = (...args: ReadonlyArray<string>) => ripple(s.where, ...args)
+    const run = (...args: ReadonlyArray<string>) => rippleInProcess(s.where, ...args)
+    const binary = (...args: ReadonlyArray<string>) => ripple(s.where, ...args)
 
     beforeAll(async () => {
       s = await setup()
@@ -93,8 +96,8 @@ export const scenario = (name: string, setup: () => Promise<Setup>, teardown: ()
       assert.include(usage.stdout + usage.stderr, "Missing required flag: --from")
     })
 
-    it("runs a workflow, a line per node and a summary (exit 0)", async () => {
-      const result = await run("run", example("support-triage.json"), "--input", triageInput)
+    it("runs a workflow through the real binary, a line per node and a summary (exit 0)", async () => {
+      const result = await binary("run", example("support-triage.json"), "--input", triageInput)
       ok(result)
       first = runIdOf(result)
       assert.include(result.stdout, "node ticket started")
@@ -280,7 +283,7 @@ export const scenario = (name: string, setup: () => Promise<Setup>, teardown: ()
       }
       const id = /^run (\S+) started/m.exec(runner.output())?.[1]
       assert.isDefined(id, runner.output())
-      const paused = await run("pause", id!)
+      const paused = await binary("pause", id!)
       if (!s.shared) {
         // The executing process holds the embedded database: pause says so and changes nothing.
         bad(paused, `in use by pid ${runner.child.pid}`)
@@ -294,12 +297,12 @@ export const scenario = (name: string, setup: () => Promise<Setup>, teardown: ()
       assert.strictEqual(await runner.exited, 3, runner.output())
       assert.include(runner.output(), "node s1 completed")
       assert.notInclude(runner.output(), "node s4 started")
-      const shown = await run("show", id!)
+      const shown = await binary("show", id!)
       const parked = /^(s\d)\s+paused/m.exec(shown.stdout)?.[1]
       assert.isDefined(parked, shown.stdout)
       assert.notInclude(runner.output(), `node ${parked} started`)
       assert.include(runner.output(), `node ${parked} waiting (paused)`)
-      const resumed = await run("resume", id!, "--handlers", slow)
+      const resumed = await binary("resume", id!, "--handlers", slow)
       ok(resumed)
       assert.include(resumed.stdout, `node ${parked} started`)
       assert.include(resumed.stdout, "node s4 completed")

@@ -234,6 +234,15 @@ layer(TestDatabase.shared("postgres"), { excludeTestServices: true })("control c
       onceByWorker(s.executions(), worker, ["a", "b", "c"])
     }))
 
+  test("resume of a suspended run a worker owns, with nothing to wake it: refused at once, nothing executed", "wait", true, (s) =>
+    Effect.gen(function*() {
+      yield* s.statusIs("suspended")
+      const refused = yield* s.command("resume", s.runId, "--handlers", fixture, "--wait", "1")
+      assert.strictEqual(refused.code, 2, refused.stdout + refused.stderr)
+      assert.include(refused.stderr, "nothing to resume now")
+      assert.deepStrictEqual(s.executions().map((e) => e.node), ["a"])
+    }))
+
   test("approve of a run a worker owns: the worker executes what follows the approval", "approval", true, (s) =>
     Effect.gen(function*() {
       yield* s.statusIs("paused")

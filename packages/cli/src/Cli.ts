@@ -636,7 +636,11 @@ export const make = (backend: Backend) => {
             case "suspended": {
               const after = yield* runs.wake(run)
               const handling = yield* runs.handling(run)
-              if (handling._tag === "Owner") return delegatedFrom(found, handling.owner, false)
+              if (handling._tag === "Owner") {
+                // Its owner wakes it when it can; with nothing to wake it now, there is nothing to hand over.
+                if (Wake.event(found, yield* store.deliveries(run), Date.now()) === undefined) break
+                return delegatedFrom(found, handling.owner, false)
+              }
               if (after !== "suspended") return { _tag: "Executing", runId: run } as const
               // Waiting on children that crashed (a process died while they executed): they go on here.
               const crashed = (yield* store.children(run)).filter((c) => c.status === "running" || c.status === "pending")

@@ -680,6 +680,10 @@ export const make = (backend: Backend) => {
     handlers: handlersFlag
   }, ({ concurrency, handlers }) =>
     Effect.gen(function*() {
+      // 0 would claim nothing and wait forever: refused before a database is opened.
+      if (Option.isSome(concurrency) && concurrency.value < 1) {
+        return yield* Problem.badInput(`--concurrency ${concurrency.value} is not a positive number`, "pass the number of runs to execute at once, at least 1 (default 16)")
+      }
       const layer = yield* handlersOf(handlers)
       const options = yield* databaseOptions
       const style = styleOf()
@@ -774,8 +778,10 @@ export const main = (backend: Backend) => {
         if (error instanceof Problem.Problem) {
           return error.message === "" ? Effect.succeed(error.code) : Effect.as(Console.error(`ripple: ${error.message}`), error.code)
         }
-        if (CliError.isCliError(error) && error._tag === "ShowHelp" && error.errors.length === 0) {
-          return Effect.succeed(Problem.ExitCode.completed)
+        if (CliError.isCliError(error) && error._tag === "ShowHelp") {
+          if (error.errors.length === 0) return Effect.succeed(Problem.ExitCode.completed)
+          const usage = Problem.usage(error.commandPath, error.errors)
+          return Effect.as(Console.error(`ripple: ${usage.message}`), usage.code)
         }
         return Effect.succeed(Problem.ExitCode.badInput)
       })

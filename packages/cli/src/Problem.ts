@@ -10,9 +10,10 @@
  *
  * @since 0.1.0
  */
-import type { Workflow } from "@ripple/core"
+import { Workflow } from "@ripple/core"
 import type { Runs } from "@ripple/runtime"
 import type { Database } from "@ripple/sql"
+import type * as CliError from "effect/cli/CliError"
 import * as Data from "effect/Data"
 
 /**
@@ -45,8 +46,14 @@ export class Problem extends Data.TaggedError("Problem")<{
 export const badInput = (problem: string, fix: string): Problem =>
   new Problem({ problem, fix, code: ExitCode.badInput })
 
+const render = (path: ReadonlyArray<string | number>): string =>
+  path.map((part) => typeof part === "number" ? `[${part}]` : `.${part}`).join("")
+
+// A path thousands of parts long (a value nested too deep) is shown by its ends.
 const pathOf = (path: ReadonlyArray<string | number>): string =>
-  path.length === 0 ? "the top level" : path.map((part) => typeof part === "number" ? `[${part}]` : `.${part}`).join("").replace(/^\./, "")
+  path.length === 0
+    ? "the top level"
+    : (path.length <= 24 ? render(path) : `${render(path.slice(0, 12))}…(${path.length - 20} more)…${render(path.slice(-8))}`).replace(/^\./, "")
 
 /**
  * A workflow validation error as a problem naming the file and the JSON path.
@@ -55,9 +62,12 @@ const pathOf = (path: ReadonlyArray<string | number>): string =>
  */
 export const invalidWorkflow = (file: string, error: Workflow.WorkflowError): Problem => {
   const detail = error._tag === "SchemaMismatch" ? error.message : describe(error)
+  const edit = `edit ${file} at ${pathOf(error.path)}`
   return badInput(
     `${file} is not a valid workflow: ${error._tag} at ${pathOf(error.path)}${detail === "" ? "" : ` (${detail})`}`,
-    `edit ${file} at ${pathOf(error.path)}; the format is described by packages/core/workflow.schema.json`
+    error._tag === "LimitExceeded"
+      ? `${edit}, or raise the cap: ${Workflow.limitVariables[error.limit]}=${error.value} ripple ...`
+      : `${edit}; the format is described by packages/core/workflow.schema.json`
   )
 }
 
@@ -126,3 +136,18 @@ export const fromRunsError = (file: string, error: Runs.RunsError): Problem => {
  */
 export const unknownBlock = (file: string, block: string): Problem =>
   badInput(`unknown block ${JSON.stringify(block)} in ${file}`, `pass the id of one of the workflow's blocks to --from`)
+
+/**
+ * A command line the parser refused (an unknown subcommand, flag or `--format`, a missing
+ * argument): its messages and where to read the usage. The parser has printed the usage already.
+ *
+ * @since 0.1.0
+ */
+export const usage = (commandPath: ReadonlyArray<string>, errors: ReadonlyArray<CliError.CliError>): Problem => {
+  const command = commandPath.join(" ")
+  const unknownCommand = errors.some((error) => error._tag === "UnknownSubcommand")
+  return badInput(
+    errors.map((error) => error.message).join("; "),
+    unknownCommand ? `run \`${command} --help\` for the list of commands` : `run \`${command} --help\` for its flags and arguments`
+  )
+}

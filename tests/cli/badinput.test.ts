@@ -1,0 +1,169 @@
+/**
+ * Every bad input is a clear exit 2 with nothing written (issue 15), probed in-process through
+ * `Cli.main` over a memory store: the exit code, a message naming the problem with a `fix:` line,
+ * no stack trace, and the same store contents before and after.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Cli, Platform } from "@ripple/cli"
+import { RunStore } from "@ripple/runtime"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { example } from "./ripple.ts"
+
+const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "ripple-badinput-"))
+
+const entryOf = (extra: Record<string, unknown>): string | undefined =>
+  ((extra["loops"] ?? extra["parallels"]) as ReadonlyArray<{ readonly id: string }> | undefined)?.[0]?.id
+
+// A workflow file with one block (or container) after the trigger.
+const file = (name: string, extra: Record<string, unknown>, blocks: ReadonlyArray<unknown> = []): string => {
+  const path = Path.join(dir, `${name}.json`)
+  Fs.writeFileSync(path, JSON.stringify({
+    version: 1,
+    id: name,
+    blocks: [{ id: "start", type: "trigger" }, ...blocks],
+    edges: blocks.length === 0 ? [] : [{ source: "start", target: entryOf(extra) ?? (blocks[0] as { id: string }).id }],
+    ...extra
+  }))
+  return path
+}
+
+const step = { id: "step", type: "value", params: { value: 1 } }
+
+// Written as text: `JSON.stringify` itself recurses.
+const deep = (): string => {
+  const path = file("deep", {}, [{ id: "step", type: "value", params: { value: "DEEP" } }])
+  const depth = 100_000
+  Fs.writeFileSync(path, Fs.readFileSync(path, "utf8").replace("\"DEEP\"", `${"{\"v\":".repeat(depth)}1${"}".repeat(depth)}`))
+  return path
+}
+
+interface Probe {
+  readonly name: string
+  readonly args: () => ReadonlyArray<string>
+  /** What the message must say about the problem. */
+  readonly names: ReadonlyArray<string>
+  readonly env?: Readonly<Record<string, string>>
+}
+
+const probes: ReadonlyArray<Probe> = [
+  {
+    name: "a sleep of 1e17 ms",
+    args: () => ["run", file("nap", {}, [{ id: "nap", type: "sleep", params: { ms: 1e17 } }])],
+    names: ["InvalidTime", "blocks[1].params.ms"]
+  },
+  {
+    name: "a sleep until after year 275760",
+    args: () => ["run", file("late", {}, [{ id: "nap", type: "sleep", params: { until: "+275761-01-01T00:00:00Z" } }])],
+    names: ["InvalidTime", "blocks[1].params.until"]
+  },
+  {
+    name: "a count loop of 10^9",
+    args: () => ["run", file("spin", { loops: [{ id: "spin", kind: "count", count: 1e9, body: ["step"] }] }, [step])],
+    names: ["LimitExceeded", "maxIterations", "loops[0].count", "RIPPLE_MAX_ITERATIONS"]
+  },
+  {
+    name: "a parallel of 10^7",
+    args: () => ["run", file("fan", { parallels: [{ id: "fan", kind: "count", count: 1e7, body: ["step"] }] }, [step])],
+    names: ["LimitExceeded", "maxBranches", "parallels[0].count", "RIPPLE_MAX_BRANCHES"]
+  },
+  {
+    name: "a loop past a lowered cap",
+    args: () => ["run", file("ten", { loops: [{ id: "ten", kind: "count", count: 10, body: ["step"] }] }, [step])],
+    env: { RIPPLE_MAX_ITERATIONS: "5" },
+    names: ["LimitExceeded", "maxIterations"]
+  },
+  {
+    name: "a cap that is not a number",
+    args: () => ["run", example("support-triage.json"), "--input", "{}"],
+    env: { RIPPLE_MAX_NODES: "lots" },
+    names: ["RIPPLE_MAX_NODES", "not a positive integer"]
+  },
+  {
+    name: "params nested 100 000 deep",
+    args: () => ["run", deep()],
+    names: ["UnstorableValue", "nested deeper than", "more)…"]
+  },
+  { name: "worker --concurrency 0", args: () => ["worker", "--concurrency", "0"], names: ["--concurrency 0"] },
+  { name: "worker --concurrency -3", args: () => ["worker", "--concurrency", "-3"], names: ["--concurrency -3"] },
+  { name: "pause --wait -1", args: () => ["pause", "run-1", "--wait", "-1"], names: ["--wait -1"] },
+  {
+    name: "an unknown --format",
+    args: () => ["plan", example("support-triage.json"), "--from", "signature", "--format", "xml"],
+    names: ["--format", "xml"]
+  },
+  { name: "an unknown subcommand", args: () => ["bogus"], names: ["Unknown subcommand", "bogus"] }
+]
+
+// Everything the memory store holds for the runs it knows (ids are run-1, run-2, ...), as text.
+const dump = (store: RunStore.RunStore["Service"]) =>
+  Effect.gen(function*() {
+    const out: Array<unknown> = []
+    for (let i = 1;; i++) {
+      const runId = `run-${i}`
+      const run = yield* Effect.option(store.getRun(runId))
+      if (run._tag === "None") return JSON.stringify(out)
+      out.push(run.value, yield* store.snapshot(runId), yield* store.deliveries(runId))
+    }
+  })
+
+const session = Effect.gen(function*() {
+  const store = yield* RunStore.makeMemory
+  const lines: Array<string> = []
+  const record = (...args: ReadonlyArray<unknown>) => void lines.push(args.map(String).join(" "))
+  const console = { ...globalThis.console, log: record, error: record, info: record } as Console.Console
+  const unused = (what: string) => Effect.die(new Error(`${what} is not part of the memory backend`))
+  const backend: Cli.Backend = {
+    store: () => Layer.succeed(RunStore.RunStore, store),
+    list: () => unused("list"),
+    submit: () => unused("submit"),
+    requeue: () => unused("requeue"),
+    work: () => unused("work"),
+    migrate: () => Effect.succeed({ database: "memory", applied: [] })
+  }
+  const ripple = (args: ReadonlyArray<string>) => Cli.main(backend)(args).pipe(Effect.provideService(Console.Console, console))
+  // One finished run, so that a refusal that wrote anything (or changed it) shows in the dump.
+  const input = JSON.stringify({ subject: "Login fails", body: "Token expired", tier: "pro" })
+  assert.strictEqual(yield* ripple(["run", example("support-triage.json"), "--input", input]), 0)
+  lines.length = 0
+  return { store, lines, ripple }
+})
+
+// Sets environment variables for the duration of `effect`.
+const withEnv = <A, E, R>(env: Readonly<Record<string, string>>, effect: Effect.Effect<A, E, R>) =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => {
+      const saved = Object.fromEntries(Object.keys(env).map((key) => [key, process.env[key]]))
+      Object.assign(process.env, env)
+      return saved
+    }),
+    () => effect,
+    (saved) =>
+      Effect.sync(() => {
+        for (const [key, value] of Object.entries(saved)) {
+          if (value === undefined) delete process.env[key]
+          else process.env[key] = value
+        }
+      })
+  )
+
+describe("bad input: exit 2, a message with a fix, nothing written", () => {
+  for (const probe of probes) {
+    it.live(probe.name, () =>
+      Effect.gen(function*() {
+        const { lines, ripple, store } = yield* session
+        const before = yield* dump(store)
+        const code = yield* withEnv(probe.env ?? {}, ripple(probe.args()))
+        const printed = lines.join("\n")
+        assert.strictEqual(code, 2, printed.slice(-400))
+        for (const needle of probe.names) assert.include(printed, needle)
+        assert.match(printed, /\n {2}fix: \S/, "a fix line")
+        assert.notMatch(printed, /\n\s+at \S+ \(|Error:/, "no stack trace")
+        assert.strictEqual(yield* dump(store), before, "nothing written")
+      }).pipe(Effect.provide(Platform.layer)))
+  }
+})

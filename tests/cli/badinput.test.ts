@@ -96,7 +96,21 @@ const probes: ReadonlyArray<Probe> = [
     args: () => ["plan", example("support-triage.json"), "--from", "signature", "--format", "xml"],
     names: ["--format", "xml"]
   },
-  { name: "an unknown subcommand", args: () => ["bogus"], names: ["Unknown subcommand", "bogus"] }
+  { name: "an unknown subcommand", args: () => ["bogus"], names: ["Unknown subcommand", "bogus"] },
+  {
+    name: "--input from a file that does not exist",
+    args: () => ["run", example("support-triage.json"), "--input", `@${Path.join(dir, "missing.json")}`],
+    names: ["cannot read --input", "missing.json"]
+  },
+  {
+    name: "--payload from a file that is not JSON",
+    args: () => {
+      const path = Path.join(dir, "payload.txt")
+      Fs.writeFileSync(path, "not json")
+      return ["approve", "run-1", "review", "--payload", `@${path}`]
+    },
+    names: ["--payload is not valid JSON"]
+  }
 ]
 
 // Everything the memory store holds for the runs it knows (ids are run-1, run-2, ...), as text.
@@ -166,4 +180,21 @@ describe("bad input: exit 2, a message with a fix, nothing written", () => {
         assert.strictEqual(yield* dump(store), before, "nothing written")
       }).pipe(Effect.provide(Platform.layer)))
   }
+})
+
+describe("--input and --payload from a file", () => {
+  it.live("a large input and an approval payload are read from @file", () =>
+    Effect.gen(function*() {
+      const { lines, ripple, store } = yield* session
+      const body = "x".repeat(5_000_000)
+      const inputFile = Path.join(dir, "input.json")
+      Fs.writeFileSync(inputFile, JSON.stringify({ subject: "Login fails", body, tier: "pro" }))
+      assert.strictEqual(yield* ripple(["run", example("support-triage.json"), "--input", `@${inputFile}`]), 0, lines.join("\n").slice(-300))
+      assert.strictEqual((yield* store.getRun("run-2")).input["body"], body)
+      assert.strictEqual(yield* ripple(["run", example("content-pipeline.json")]), 3)
+      const payloadFile = Path.join(dir, "approval.json")
+      Fs.writeFileSync(payloadFile, JSON.stringify({ by: "ada" }))
+      assert.strictEqual(yield* ripple(["approve", "run-3", "review", "--payload", `@${payloadFile}`]), 0, lines.join("\n").slice(-300))
+      assert.deepStrictEqual((yield* store.snapshot("run-3")).nodes["review"]?.output, { by: "ada" })
+    }).pipe(Effect.provide(Platform.layer)))
 })

@@ -27,6 +27,7 @@ import * as Argument from "effect/cli/Argument"
 import * as CliError from "effect/cli/CliError"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
+import { readFileSync } from "node:fs"
 import * as Problem from "./Problem.ts"
 import * as Progress from "./Progress.ts"
 import * as Source from "./Source.ts"
@@ -315,7 +316,10 @@ export const make = (backend: Backend) => {
   )
   const handlersOf = (file: Option.Option<string>) =>
     Option.match(file, { onNone: () => Effect.succeed(Handler.layerBuiltins), onSome: Source.loadHandlers })
-  const payloadFlag = Flag.String("payload").pipe(Flag.withDescription("A JSON payload (default null)"), Flag.optional)
+  const payloadFlag = Flag.String("payload").pipe(
+    Flag.withDescription("A JSON payload (default null); @file reads it from a file, - from stdin"),
+    Flag.optional
+  )
   const runArgument = Argument.String("run").pipe(Argument.withDescription("The run id"))
 
   const waitFlag = Flag.Int("wait").pipe(
@@ -368,7 +372,7 @@ export const make = (backend: Backend) => {
   const run = Command.make("run", {
     workflow: workflowArgument,
     input: Flag.String("input").pipe(
-      Flag.withDescription("The run input as a JSON object, e.g. '{\"topic\": \"ripple\"}'"),
+      Flag.withDescription("The run input as a JSON object, e.g. '{\"topic\": \"ripple\"}'; @file reads it from a file, - from stdin"),
       Flag.optional
     ),
     queue: Flag.Boolean("queue").pipe(
@@ -724,19 +728,32 @@ const requirePrior = (store: RunStore.RunStore["Service"], source: Source.Source
       )
     )
 
-const parseJson = (flag: string, text: string | undefined): Effect.Effect<Json, Problem.Problem> =>
-  text === undefined ? Effect.succeed(null) : Effect.try({
-    try: () => JSON.parse(text) as Json,
-    catch: (error) => Problem.badInput(`${flag} is not valid JSON: ${(error as Error).message}`, `pass JSON, e.g. ${flag} '{"ok": true}'`)
+// `@file` reads the JSON from a file and `-` from stdin: a value of megabytes does not fit in an
+// argument list (the shell refuses to start the command).
+const jsonText = (flag: string, text: string): Effect.Effect<string, Problem.Problem> => {
+  if (text !== "-" && !text.startsWith("@")) return Effect.succeed(text)
+  const from = text === "-" ? "stdin" : text.slice(1)
+  return Effect.try({
+    try: () => readFileSync(text === "-" ? 0 : from, "utf8"),
+    catch: (error) =>
+      Problem.badInput(`cannot read ${flag} from ${from}: ${(error as Error).message}`, `pass a readable file (${flag} @input.json), - for stdin, or the JSON itself`)
   })
+}
+
+const parseJson = (flag: string, text: string | undefined): Effect.Effect<Json, Problem.Problem> =>
+  text === undefined ? Effect.succeed(null) : Effect.flatMap(jsonText(flag, text), (json) =>
+    Effect.try({
+      try: () => JSON.parse(json) as Json,
+      catch: (error) => Problem.badInput(`${flag} is not valid JSON: ${(error as Error).message}`, `pass JSON, e.g. ${flag} '{"ok": true}' or ${flag} @payload.json`)
+    }))
 
 const parseInput = (text: string | undefined): Effect.Effect<{ readonly [key: string]: Json }, Problem.Problem> => {
   if (text === undefined) return Effect.succeed({})
-  const fix = "pass a JSON object, e.g. --input '{\"subject\": \"Login fails\"}'"
-  return Effect.try({
-    try: () => JSON.parse(text) as Json,
+  const fix = "pass a JSON object, e.g. --input '{\"subject\": \"Login fails\"}' or --input @input.json"
+  return jsonText("--input", text).pipe(Effect.flatMap((json) => Effect.try({
+    try: () => JSON.parse(json) as Json,
     catch: (error) => Problem.badInput(`--input is not valid JSON: ${(error as Error).message}`, fix)
-  }).pipe(Effect.flatMap((json) =>
+  })), Effect.flatMap((json) =>
     typeof json === "object" && json !== null && !Array.isArray(json)
       ? Effect.succeed(json as { readonly [key: string]: Json })
       : Effect.fail(Problem.badInput("--input must be a JSON object", fix))

@@ -198,3 +198,32 @@ describe("--input and --payload from a file", () => {
       assert.deepStrictEqual((yield* store.snapshot("run-3")).nodes["review"]?.output, { by: "ada" })
     }).pipe(Effect.provide(Platform.layer)))
 })
+
+describe("operator messages", () => {
+  const fixture = Path.join(Path.dirname(new URL(import.meta.url).pathname), "fixtures", "flaky.mjs")
+
+  it.live("resume of a failed run whose block types need --handlers refuses, naming the types, and leaves the run", () =>
+    Effect.gen(function*() {
+      const { lines, ripple, store } = yield* session
+      assert.strictEqual(yield* ripple(["run", fixture]), 1)
+      const before = yield* dump(store)
+      lines.length = 0
+      assert.strictEqual(yield* ripple(["resume", "run-2"]), 2, lines.join("\n"))
+      const printed = lines.join("\n")
+      assert.include(printed, "\"flaky\"")
+      assert.include(printed, "--handlers")
+      assert.match(printed, /\n {2}fix: \S/)
+      assert.strictEqual(yield* dump(store), before, "nothing written")
+    }).pipe(Effect.provide(Platform.layer)))
+
+  it.live("rerun naming a run of another workflow says whose run it is", () =>
+    Effect.gen(function*() {
+      const { lines, ripple, store } = yield* session
+      const before = yield* dump(store)
+      assert.strictEqual(yield* ripple(["rerun", example("content-pipeline.json"), "--from", "review", "--run", "run-1"]), 2)
+      const printed = lines.join("\n")
+      assert.include(printed, "run-1 belongs to workflow support-triage")
+      assert.notInclude(printed, "--input")
+      assert.strictEqual(yield* dump(store), before, "nothing written")
+    }).pipe(Effect.provide(Platform.layer)))
+})

@@ -14,7 +14,7 @@
  * @since 0.1.0
  */
 import { Plan, Workflow } from "@ripple/core"
-import { Handler, type RunEvent, Runs, RunStatus, RunStore, Wake } from "@ripple/runtime"
+import { Engine, Handler, type RunEvent, Runs, RunStatus, RunStore, Wake } from "@ripple/runtime"
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -627,6 +627,8 @@ export const make = (backend: Backend) => {
           switch (found.status) {
             case "failed":
             case "running": {
+              // Without them the resumed nodes would fail the run: refused before anything changes.
+              yield* requireHandlers(run, yield* store.loadWorkflow(found.version), layer)
               const resumed = yield* runs.resume(run)
               return yield* continued("owner" in resumed ? resumed.owner : undefined)
             }
@@ -715,9 +717,27 @@ export const make = (backend: Backend) => {
 }
 
 // Re-running from a block needs a finished run to reuse; without `--run`, the latest one.
+// Every block type of the workflow that neither the engine nor the given handlers implement.
+const requireHandlers = (run: string, workflow: Workflow.Workflow, layer: Layer.Layer<Handler.Handlers>) =>
+  Effect.gen(function*() {
+    const handlers = yield* Handler.Handlers
+    const missing = [...new Set(workflow.blocks.map((block) => block.type))]
+      .filter((type) => !Engine.intrinsicTypes.has(type) && handlers.get(type) === undefined)
+    if (missing.length > 0) {
+      return yield* Problem.badInput(
+        `run ${run} of workflow ${workflow.id} has blocks of type ${missing.map((type) => JSON.stringify(type)).join(", ")}, which have no handler here; the run is left as it is`,
+        `pass the module that exports their handlers: ripple resume ${run} --handlers <module.js>`
+      )
+    }
+  }).pipe(Effect.provide(layer))
+
 const requirePrior = (store: RunStore.RunStore["Service"], source: Source.Source, run: string | undefined) =>
   run !== undefined
-    ? Effect.void
+    ? Effect.flatMap(store.getRun(run).pipe(Effect.mapError(() => Problem.unknownRun(run))), (found) =>
+      found.workflowId === source.workflow.id ? Effect.void : Effect.fail(Problem.badInput(
+        `run ${run} belongs to workflow ${found.workflowId}, not to ${source.workflow.id} (${source.file})`,
+        `pass a run of ${source.workflow.id} (ripple runs --workflow ${source.workflow.id}), or re-run ${found.workflowId} from its own file`
+      )))
     : store.latestSnapshot(source.workflow.id).pipe(
       Effect.orElseSucceed(() => Option.none()),
       Effect.flatMap((latest) =>

@@ -726,15 +726,22 @@ const fullOf = (input: Input, mode: Plan["mode"]): Plan => {
  * of them (a loop holding one restarts whole); waits and pauses of re-run nodes are kept, so a node
  * that was waiting for a signal keeps waiting for it.
  *
+ * A run-from's run is resumed with its `target`: it wants what the run-from wanted (the ancestors of
+ * the observed outputs and of the target), so a node its plan pruned — it has no record — stays
+ * pruned instead of running as never-run.
+ *
  * @since 0.1.0
  */
 export const resume = (
   workflow: Workflow.Workflow,
   snapshot: Snapshot.Snapshot,
-  options: { readonly dag?: Dag.Dag } = {}
+  options: { readonly dag?: Dag.Dag; readonly target?: string | undefined } = {}
 ): Result.Result<Plan, PlanError> =>
-  Result.map(prepare({ workflow, snapshot, dag: options.dag }), (prepared) => {
-    const input: Input = { ...prepared, wanted: new Uint8Array(prepared.dag.size).fill(1) }
+  Result.map(prepare({ workflow, snapshot, dag: options.dag, target: options.target }), (prepared) => {
+    // The target only narrows what is wanted: a resume never re-runs it for being the target.
+    const input: Input = options.target === undefined
+      ? { ...prepared, wanted: new Uint8Array(prepared.dag.size).fill(1) }
+      : { ...prepared, target: -1 }
     const n = input.dag.size
     const reasons = new Uint16Array(n)
     for (let i = 0; i < n; i++) {

@@ -24,7 +24,10 @@
  *   still running is not lost) and wake the run when it awaits it; a sleeper is woken on the effect
  *   `Clock` by a timer fiber of the layer (`TestClock` drives it), or by `wake` (a worker that
  *   lists `RunStore.wakeable`). Waking offers the `RunStatus` event (`SIGNAL`, `APPROVE`,
- *   `TIMER_FIRED`, `UNPAUSE`) and executes `Plan.resume` over the run's own snapshot in the same run.
+ *   `TIMER_FIRED`, `UNPAUSE`) and executes `Plan.resume` over the run's own snapshot in the same run
+ *   (a run-from's pruned nodes stay pruned). A run's executor here stays its executor until the run
+ *   parks with nothing kept that wakes it: a delivery recorded while it ran is taken by it, and
+ *   `wait` / `follow` return only once the run parked for good.
  * - Child runs (`child` blocks): started by the parent's execution, linked to it; when one ends
  *   (completed, failed or cancelled) its result is delivered to the parent, which wakes.
  *   `cancel` cancels a run's unfinished descendants too; `status` lists a run's children and its
@@ -364,12 +367,15 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
       const scope = yield* Effect.scope
       const context = yield* Effect.context<RunStore | Handlers>()
       const hub = yield* PubSub.sliding<RunEvent>(options.eventBuffer ?? 4096)
+      // A run's executor stays here until it parks with nothing kept to wake it (`executeHere`).
       const executing = new Map<string, Fiber.Fiber<RunStatus.Status, RunStoreError>>()
+      // Runs whose current execution has not published its `RunFinished` yet: what `events` follows.
+      const announcing = new Set<string>()
       const controls = new Map<string, Engine.Control>()
       const timers = new Map<string, Fiber.Fiber<unknown, unknown>>()
       const publish = (event: RunEvent) => {
-        // Forgotten before its last event goes out, so `events` never waits on a run that has ended.
-        if (event._tag === "RunFinished") executing.delete(event.runId)
+        // Forgotten before its last event goes out, so `events` never waits on an execution that has ended.
+        if (event._tag === "RunFinished") announcing.delete(event.runId)
         PubSub.publishUnsafe(hub, event)
       }
       // This process executes no queued run and holds no lease identity of its own.
@@ -445,26 +451,66 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
           return { runId: run.id, mode, plan: prepared.plan }
         })
 
-      // Every execution: owned by the layer, followed by a look at whether the run can go on at once.
+      // Every execution: owned by the layer; the run's executor until the run parks with nothing to
+      // wake it (`executeHere`).
       const fork = (execution: Omit<Engine.Execution, "control">) =>
         Effect.gen(function*() {
           // Closing the layer interrupts executions without cancelling them: runs stay resumable.
           const control: Engine.Control = { pauseRequested: false, cancelOnInterrupt: false }
           const runId = execution.runId
-          const fiber = yield* Effect.forkIn(
-            Engine.execute({ ...execution, control, spawn: spawnFor(runId) }, engineOptions).pipe(
+          let fiber: Fiber.Fiber<RunStatus.Status, RunStoreError> | undefined
+          const forget = () => {
+            // A later executor of the same run (woken after this one let go) is not this one's to forget.
+            if (executing.get(runId) !== fiber) return
+            executing.delete(runId)
+            controls.delete(runId)
+          }
+          fiber = yield* Effect.forkIn(
+            executeHere(execution, control, forget).pipe(
               Effect.provideContext(context),
-              Effect.ensuring(Effect.sync(() => {
-                executing.delete(runId)
-                controls.delete(runId)
-              })),
-              Effect.tap(() => Effect.forkIn(Effect.ignore(Effect.suspend(() => notifyParent(runId))), scope)),
-              Effect.tap(() => Effect.forkIn(Effect.ignore(Effect.suspend(() => settle(runId))), scope))
+              Effect.ensuring(Effect.sync(forget)),
+              Effect.tap(() => Effect.forkIn(Effect.ignore(Effect.suspend(() => notifyParent(runId))), scope))
             ),
             scope
           )
           executing.set(runId, fiber)
           controls.set(runId, control)
+          announcing.add(runId)
+        })
+
+      // Executes the run, and again each time it parks on something already kept for it (a delivery
+      // recorded while it was running, a due sleeper): the executor takes it itself. It lets go of the
+      // run (`forget`) under the settling lock, in the same step that found nothing to take, so a
+      // delivery recorded after that step finds no executor here and wakes the run (`settle`): no
+      // wake-up is lost between the two.
+      const executeHere = (
+        first: Omit<Engine.Execution, "control">,
+        control: Engine.Control,
+        forget: () => void
+      ): Effect.Effect<RunStatus.Status, RunStoreError, RunStore | Handlers> =>
+        Effect.gen(function*() {
+          const runId = first.runId
+          let execution = first
+          for (;;) {
+            const status = yield* Engine.execute({ ...execution, control, spawn: spawnFor(runId) }, engineOptions)
+            const next = yield* settling.withPermit(Effect.gen(function*() {
+              const woken = yield* wakeLocked(yield* store.getRun(runId))
+              if (woken === undefined) {
+                forget()
+                return undefined
+              }
+              announcing.add(runId)
+              return yield* storedExecution(runId)
+            }))
+            if (next === undefined) return status
+            if (Result.isFailure(next)) {
+              // Woken (the event offered) but not plannable: left running, as a crashed run, for `resume` to report.
+              forget()
+              yield* Effect.logWarning(`run ${runId}: woken but cannot be planned: ${next.failure._tag}`)
+              return "running"
+            }
+            execution = next.success
+          }
         })
 
       // A `child` block's run: a saved version (by id) or an inline workflow, started as a full run
@@ -489,14 +535,31 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
       const notifyParent = (runId: string): Effect.Effect<void, RunStoreError | PlanFailed> =>
         Effect.flatMap(Child.deliverToParent(store, runId), (parent) => parent === undefined ? Effect.void : Effect.asVoid(settle(parent)))
 
-      const resumeRun = (runId: string): Effect.Effect<Started, RunStoreError | PlanFailed> =>
+      // What executes a stored run now (`Wake.plan`), with the run's input.
+      const storedExecution = (runId: string) =>
         Effect.gen(function*() {
           const run = yield* store.getRun(runId)
           const stored = yield* Wake.plan(store, run)
-          if (Result.isFailure(stored)) return yield* Effect.fail(new PlanFailed({ workflowId: run.workflowId, cause: stored.failure }))
-          const { mode, plan, source, sourceRun } = stored.success
-          yield* fork({ runId, mode, plan, input: run.input, sourceRun, source, publish })
-          return { runId, mode, plan }
+          return Result.map(stored, ({ mode, plan, source, sourceRun }): Omit<Engine.Execution, "control"> => ({
+            runId,
+            mode,
+            plan,
+            input: run.input,
+            sourceRun,
+            source,
+            publish
+          }))
+        })
+
+      const resumeRun = (runId: string): Effect.Effect<Started, RunStoreError | PlanFailed> =>
+        Effect.gen(function*() {
+          const stored = yield* storedExecution(runId)
+          if (Result.isFailure(stored)) {
+            const workflowId = (yield* store.getRun(runId)).workflowId
+            return yield* Effect.fail(new PlanFailed({ workflowId, cause: stored.failure }))
+          }
+          yield* fork(stored.success)
+          return { runId, mode: stored.success.mode, plan: stored.success.plan }
         })
 
       // A dormant run that can go on now is woken and executed here, unless another process owns it
@@ -506,19 +569,30 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
       const settle = (runId: string): Effect.Effect<RunStatus.Status, RunStoreError | PlanFailed> =>
         settling.withPermit(Effect.gen(function*() {
           const run = yield* store.getRun(runId)
-          if (executing.has(runId) || (run.status !== "suspended" && run.status !== "paused")) return run.status
+          if (executing.has(runId)) return run.status
+          const woken = yield* wakeLocked(run)
+          if (woken === undefined) return run.status
+          yield* resumeRun(runId)
+          return woken
+        }))
+
+      // Under the settling lock, for a run no execution here holds: offers the event that wakes it
+      // now and returns the status it moved to; otherwise tells its owner, or arms a timer for a
+      // sleeper, and returns `undefined`.
+      const wakeLocked = (run: Run): Effect.Effect<RunStatus.Status | undefined, RunStoreError> =>
+        Effect.gen(function*() {
+          const runId = run.id
           const at = yield* Clock.currentTimeMillis
           const decision = Wake.decide(run, yield* store.deliveries(runId), at, self)
           switch (decision._tag) {
             case "Stay":
-              return run.status
+              return undefined
             case "Owner":
               if (decision.event !== undefined) yield* store.notify(runId)
-              return run.status
+              return undefined
             case "Wake": {
               const changed = yield* store.transition(runId, decision.event, at)
               publish({ _tag: "StatusChanged", runId, from: changed.from, to: changed.to, at })
-              yield* resumeRun(runId)
               return changed.to
             }
             case "Sleep": {
@@ -529,10 +603,10 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
               const previous = timers.get(runId)
               timers.set(runId, timer)
               if (previous !== undefined) yield* Fiber.interrupt(previous)
-              return run.status
+              return undefined
             }
           }
-        }))
+        })
 
       const bodyMembers = new WeakMap<Workflow.Workflow, ReadonlySet<string>>()
       const inContainers = (workflow: Workflow.Workflow) => {
@@ -787,7 +861,7 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
         events: (runId) =>
           Stream.unwrap(Effect.map(PubSub.subscribe(hub), (subscription) =>
             // Subscribed first, then checked: a run still executing now cannot finish unseen.
-            executing.has(runId)
+            announcing.has(runId)
               ? Stream.fromSubscription(subscription).pipe(
                 Stream.filter((event) => event.runId === runId),
                 Stream.takeUntil(isFinal)

@@ -11,7 +11,8 @@
  *   process that is not the owner only records its request and notifies (`RunStore.notify`).
  * - `decide`: both together, plus when a sleeper is due for the caller that may execute it.
  * - `plan`: what executes a stored run: a pending run's own plan (full, or run-from against its
- *   source run), any other run's `Plan.resume` over its snapshot (completed nodes are reused).
+ *   source run), any other run's `Plan.resume` over its snapshot (completed nodes are reused; a
+ *   run-from's pruned nodes stay pruned).
  *
  * @since 0.1.0
  */
@@ -141,7 +142,9 @@ export const plan = (
     if (run.status !== "pending") {
       const own = snapshot ?? (yield* store.snapshot(run.id))
       const dag = Compiled.dagOf(own.workflow)
-      return Result.map(Plan.resume(own.workflow, own, { dag }), (planned): Stored => ({
+      // A run-from keeps pruning what its plan pruned, however often it is resumed.
+      const target = run.mode === "run-from" ? run.target : undefined
+      return Result.map(Plan.resume(own.workflow, own, { dag, target }), (planned): Stored => ({
         plan: planned,
         mode: "resume",
         sourceRun: run.id,

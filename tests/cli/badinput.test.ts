@@ -12,7 +12,7 @@ import * as Layer from "effect/Layer"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { example } from "./ripple.ts"
+import { example, spawnRipple, tempDir } from "./ripple.ts"
 
 const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "ripple-badinput-"))
 
@@ -226,4 +226,16 @@ describe("operator messages", () => {
       assert.notInclude(printed, "--input")
       assert.strictEqual(yield* dump(store), before, "nothing written")
     }).pipe(Effect.provide(Platform.layer)))
+})
+
+describe("--input - reads stdin (the binary, embedded PGlite)", () => {
+  it.live("a run input piped in", () =>
+    Effect.gen(function*() {
+      const { dir, remove } = tempDir("stdin")
+      const started = spawnRipple({ cwd: dir }, "run", example("support-triage.json"), "--input", "-")
+      started.child.stdin?.end(JSON.stringify({ subject: "Login fails", body: "Token expired", tier: "pro" }))
+      const code = yield* Effect.promise(() => started.exited).pipe(Effect.ensuring(Effect.sync(remove)))
+      assert.strictEqual(code, 0, started.output())
+      assert.include(started.output(), "node escalate completed")
+    }))
 })

@@ -4,14 +4,22 @@
  * 1–3 random edits of every kind and a random target; `Runs.runFrom` over the prior run is compared
  * with a from-scratch run of the edited workflow, and every full run with the reference executor
  * (`Model`), on the memory store and on PGlite.
+ *
+ * Some cases turn top-level `fn` blocks into approvals (the same ids before and after the edits, so
+ * an edit upstream of one makes the run-from pause on it again). An autopilot approves every paused
+ * node at once, without waiting between approvals, with the output the model gives an approval
+ * (`Model.custom`, as if answered at once). Only cases whose full runs the model completes get
+ * approvals: a failed run keeps its pending approvals pending (Failed > Paused), where the model
+ * answers them.
  */
 import { assert, describe, it, layer } from "@effect/vitest"
-import type { Plan, Snapshot } from "@ripple/core"
+import { type Plan, type Snapshot, Workflow } from "@ripple/core"
 import { Arbitraries, Laws, Model, Spec } from "@ripple/core/testing"
 import { Handler, Runs, RunStore } from "@ripple/runtime"
 import { SqlRunStore } from "@ripple/sql"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as fc from "fast-check"
 import * as TestDatabase from "../helpers/database.ts"
@@ -22,8 +30,38 @@ interface Case extends Arbitraries.EditedScenario {
   readonly salt: number
 }
 
-const cases = fc.tuple(Arbitraries.arbitraryScenario({ maxMembers: 5, failing: true }), fc.nat()).map(
-  ([scenario, salt]): Case => ({ ...scenario, salt })
+/**
+ * Top-level `fn`, `value` and `template` blocks of the same type in both workflows, by id (a
+ * container body member would have a loop/parallel context; the model answers an approval from its
+ * params and inputs whatever type it had).
+ */
+const approvable = (before: Workflow.Workflow, after: Workflow.Workflow): Array<string> => {
+  const nested = new Set([...(after.loops ?? []), ...(after.parallels ?? []), ...(before.loops ?? []), ...(before.parallels ?? [])].flatMap((c) => c.body))
+  const plain = (w: Workflow.Workflow) =>
+    new Map(w.blocks.filter((b) => ["fn", "value", "template"].includes(b.type) && !nested.has(b.id)).map((b) => [b.id, b.type]))
+  const inBefore = plain(before)
+  return [...plain(after)].flatMap(([id, type]) => inBefore.get(id) === type ? [id] : [])
+}
+
+/** The blocks of `ids` turned into approvals (params kept: they are the approval's inputs). */
+const approving = (workflow: Workflow.Workflow, ids: ReadonlySet<string>): Workflow.Workflow => ({
+  ...workflow,
+  blocks: workflow.blocks.map((b) => ids.has(b.id) ? { ...b, type: "approval" } : b)
+})
+
+const completesInModel = (workflow: Workflow.Workflow) =>
+  Result.isSuccess(Workflow.decode(workflow)) &&
+  Model.execute(workflow, { seed: SEED, input: Laws.inputFor(workflow) }).snapshot.status === "completed"
+
+const cases = fc.tuple(Arbitraries.arbitraryScenario({ maxMembers: 5, failing: true }), fc.nat(), fc.nat()).map(
+  ([scenario, salt, mask]): Case => {
+    // Each candidate with odds 3 in 4: often several, so that several approvals are paused at once.
+    const ids = new Set(approvable(scenario.before, scenario.after).filter((_, i) => (mask >> (2 * i % 30)) % 4 !== 0))
+    if (ids.size === 0) return { ...scenario, salt }
+    const before = approving(scenario.before, ids)
+    const after = approving(scenario.after, ids)
+    return completesInModel(before) && completesInModel(after) ? { ...scenario, before, after, salt } : { ...scenario, salt }
+  }
 )
 
 /** Calls per (run, node instance), and the salt of the case being played. */
@@ -60,16 +98,37 @@ interface Played {
   readonly runs: { readonly prior: string; readonly again: string; readonly fresh: string }
 }
 
+/**
+ * Waits for the run to stop; while it is paused, approves every paused node at once (without
+ * waiting between approvals) with the model's output for it, and waits again.
+ */
+const autopilot = (runId: string) =>
+  Effect.gen(function*() {
+    const runs = yield* Runs.Runs
+    const store = yield* RunStore.RunStore
+    for (let round = 0;; round++) {
+      const status = yield* runs.wait(runId)
+      if (status !== "paused" || round === 20) return status
+      const snapshot = yield* store.snapshot(runId)
+      for (const [node, record] of Object.entries(snapshot.nodes)) {
+        if (record.status !== "paused") continue
+        const block = snapshot.workflow.blocks.find((b) => b.id === Model.nodeOfKey(node))!
+        const output = Model.custom(SEED, block, record.inputs ?? {}, { loop: undefined, parallel: undefined })
+        assert.isTrue(yield* runs.approve(runId, node, output), `approve ${node}`)
+      }
+    }
+  })
+
 const play = (c: Case) =>
   Effect.gen(function*() {
     const runs = yield* Runs.Runs
     const store = yield* RunStore.RunStore
     const prior = yield* runs.start(c.before, Laws.inputFor(c.before))
-    yield* runs.wait(prior.runId)
+    yield* autopilot(prior.runId)
     const again = yield* runs.runFrom(c.after, { target: c.target, run: prior.runId })
-    yield* runs.wait(again.runId)
+    yield* autopilot(again.runId)
     const fresh = yield* runs.start(c.after, (yield* store.snapshot(prior.runId)).input)
-    yield* runs.wait(fresh.runId)
+    yield* autopilot(fresh.runId)
     return {
       prior: yield* store.snapshot(prior.runId),
       again: yield* store.snapshot(again.runId),

@@ -11,6 +11,8 @@ export const crashable = (base: RunStore.RunStore["Service"], flag: { crashed: b
   const guard = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> => Effect.suspend(() => flag.crashed ? Effect.die("crashed") : effect)
   return RunStore.RunStore.of({
     ...base,
+    // An execution writes through its lease's fenced store: that one crashes too.
+    fenced: (lease) => crashable(base.fenced(lease), flag),
     journal: (runId, entries) => guard(base.journal(runId, entries)),
     transition: (runId, event, at) => guard(base.transition(runId, event, at)),
     setDiagnostics: (runId, diagnostics, at) => guard(base.setDiagnostics(runId, diagnostics, at)),

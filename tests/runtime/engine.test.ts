@@ -523,14 +523,18 @@ describe("Engine journal batching", () => {
     const calls: Array<number> = []
     const counting = Layer.effect(
       RunStore.RunStore,
-      Effect.map(RunStore.makeMemory, (store) =>
-        RunStore.RunStore.of({
+      Effect.map(RunStore.makeMemory, (memory) => {
+        // Executions write through their lease's fenced store: that one counts.
+        const counted = (store: RunStore.Port): RunStore.Port => ({
           ...store,
+          fenced: (lease) => counted(store.fenced(lease)),
           journal: (runId, entries) => {
             calls.push(entries.length)
             return store.journal(runId, entries)
           }
-        }))
+        })
+        return RunStore.RunStore.of(counted(memory))
+      })
     )
     const blocks: Array<Workflow.Block> = [{ id: "start", type: "trigger" }, { id: "join", type: "value", params: { value: 0 } }]
     const edges: Array<Workflow.Edge> = []
@@ -554,12 +558,16 @@ describe("Engine store failures", () => {
     let journalCalls = 0
     const flaky = Layer.effect(
       RunStore.RunStore,
-      Effect.map(RunStore.makeMemory, (store) =>
-        RunStore.RunStore.of({
+      Effect.map(RunStore.makeMemory, (memory) => {
+        // Executions write through their lease's fenced store: that one fails.
+        const failing = (store: RunStore.Port): RunStore.Port => ({
           ...store,
+          fenced: (lease) => failing(store.fenced(lease)),
           journal: (runId, entries) =>
             ++journalCalls === 2 ? Effect.fail(new RunStore.RunNotFound({ runId })) : store.journal(runId, entries)
-        }))
+        })
+        return RunStore.RunStore.of(failing(memory))
+      })
     )
     return Effect.gen(function*() {
       const runs = yield* Runs.Runs

@@ -130,14 +130,17 @@ describe("Saga compensation", () => {
       const store = yield* RunStore.makeMemory
       const flag = { crashed: false }
       // The process dies on the write that would mark the run failed.
-      const dying = RunStore.RunStore.of({
-        ...crashable(store, flag),
+      // Executions write through their lease's fenced store: that one dies too.
+      const dyingOver = (base: RunStore.Port): RunStore.Port => ({
+        ...crashable(base, flag),
+        fenced: (lease) => dyingOver(base.fenced(lease)),
         finish: () =>
           Effect.suspend(() => {
             flag.crashed = true
             return Effect.die("process crashed")
           })
       })
+      const dying = RunStore.RunStore.of(dyingOver(store))
       const workflow = chain(["step", "step", "boom"])
       const runId = yield* Effect.gen(function*() {
         const runs = yield* Runs.Runs

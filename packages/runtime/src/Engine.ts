@@ -39,6 +39,10 @@
  *   `RunStatus` priority. A pause request parks every node reaching its start: asked for in this
  *   process through `Execution.control`, or from any process through `RunStore.requestPause`,
  *   which every journal write acknowledges (no extra round trip). What runs when it comes finishes.
+ * - Before each block starts, and again once the write that journals its start returns, the engine
+ *   checks `Execution.control`: a cancel request (`RunStore.requestCancel`, acknowledged by journal
+ *   writes and lease renewals) ends the execution like an interruption (`cancelled`), and a lease
+ *   past its last known expiry is renewed first (a lost one ends it with `LeaseLost`, writing nothing).
  * - `child` blocks (`{ workflow, input }`: `workflow` is the version id of a saved workflow or an
  *   inline workflow — inline ones may not hold `$ref`s, which the parent would resolve; save such a
  *   workflow and pass its version) start a child run through `Execution.spawn` (its own durable
@@ -154,7 +158,10 @@ export const defaultLoopCondition: LoopCondition = Interpreter.defaultLoopCondit
 /**
  * A handle on an execution that asks it to pause: once `pauseRequested` is set (by the caller, or
  * by a journal acknowledgement of a stored request), every node reaching its start is parked
- * (`paused`) and the run settles `paused`.
+ * (`paused`) and the run settles `paused`. Once `cancelRequested` is set (a journal
+ * acknowledgement or a lease renewal of a stored request), no block starts any more and the run
+ * ends `cancelled`. With a `lease` (`Lease.hold`), a block starts only while the lease is held:
+ * checked against its last known expiry before each start, and renewed with the store past it.
  *
  * @since 0.1.0
  */
@@ -613,13 +620,15 @@ const executeFast = (
       }
     }
 
+    // A retry is a start of the block too: not after a cancel, nor without the lease.
+    const beforeRetry = () => Interpreter.retryable(control, clock.currentTimeMillisUnsafe())
     const retrying = (ctx: NodeContext) =>
       publish({ _tag: "NodeStarted", runId, node: ctx.node, attempt: ctx.attempt + 1, at: clock.currentTimeMillisUnsafe() })
 
     const launch = (ctx: NodeContext) => {
       publish({ _tag: "NodeStarted", runId, node: ctx.node, attempt: 1, at: ctx.startedAt })
       lastStarted = { node: ctx.node, at: ctx.startedAt }
-      const effect = attempts(handlers.get(ctx.block.type), ctx, tracing, retrying)
+      const effect = attempts(handlers.get(ctx.block.type), ctx, tracing, retrying, beforeRetry)
       inflight++
       const fiber = fork(effect)
       running[ctx.index] = fiber
@@ -770,10 +779,15 @@ const executeFast = (
       }
 
       for (;;) {
+        const starting = Interpreter.beforeStart(control, clock.currentTimeMillisUnsafe())
+        if (starting !== undefined) yield* starting
         prepare()
         yield* flush
         if (wave.length > 0) {
           const launching = wave.splice(0, wave.length)
+          // The write that journaled the starts may have brought a cancel, or outlasted the lease.
+          const started = Interpreter.beforeStart(control, clock.currentTimeMillisUnsafe())
+          if (started !== undefined) yield* started
           // Journaled as started when the write's acknowledgement brought a pause: parked instead (their `Paused` entries replace the starts).
           if (control.pauseRequested) for (const ctx of launching) parked.push(ctx.index)
           else for (const ctx of launching) launch(ctx)

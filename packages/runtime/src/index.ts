@@ -14,6 +14,8 @@ export * as Builtins from "./Builtins.ts"
 export * as RunEvent from "./RunEvent.ts"
 /** The persistence port and its in-memory layer. */
 export * as RunStore from "./RunStore.ts"
+/** Executing a run as the holder of its lease. */
+export * as Lease from "./Lease.ts"
 /** The engine that executes plans. */
 export * as Engine from "./Engine.ts"
 /** Child runs: loading a `child` block's workflow, delivering a finished child's result to its parent. */

@@ -132,9 +132,35 @@ export class SqlRunStore extends Context.Service<SqlRunStore, {
    * the run's first transition needs no read of its own. A stale one only costs a re-read.
    */
   readonly prime: (runId: string, revision: number | bigint | string, machine: RunStatus.Persisted) => void
+  /**
+   * `RunStore.acquire` over the workers' queue: takes, for `owner`, the leases of up to `limit`
+   * queued runs with work — pending, running without a live lease (their worker stopped), dormant
+   * ones that can wake at `terms.at` (a sleeper due, an awaited delivery kept) — oldest first, with
+   * the same condition and grant as `acquire`, skipping rows another worker is claiming.
+   */
+  readonly claim: (owner: string, terms: RunStore.LeaseTerms, limit: number) => Effect.Effect<ReadonlyArray<Claimed>, SqlError>
   /** How many unfinished runs of a workflow are at each block right now (nodes journaled as running). */
   readonly atBlocks: (workflowId: string) => Effect.Effect<{ readonly [node: string]: number }, SqlError>
 }>()("ripple/sql/SqlRunStore") {}
+
+/**
+ * A run `claim` took the lease of, as its row was when claimed.
+ *
+ * @since 0.1.0
+ */
+export interface Claimed {
+  readonly lease: Lease
+  readonly id: string
+  readonly status: RunStatus.Status
+  readonly version: string
+  readonly mode: RunStore.Run["mode"]
+  readonly source_run: string | null
+  readonly target: string | null
+  readonly input: { readonly [key: string]: Json }
+  readonly parent_run: string | null
+  readonly revision: number | bigint | string
+  readonly machine: RunStatus.Persisted
+}
 
 interface RunRow {
   readonly id: string
@@ -929,6 +955,13 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       return rows[0].requested === true
     })
 
+  // A lease can be granted on a row nobody holds or whose holder's lease expired by `at`; granting
+  // it is the next generation. Shared by `acquire` and `claim`, the two ways a lease is taken (both
+  // update `ripple_runs r`).
+  const grantable = (at: number) => sql`(r.lease_owner IS NULL OR r.lease_expires_at <= ${at})`
+  const grant = (owner: string, terms: RunStore.LeaseTerms) =>
+    sql`lease_owner = ${owner}, lease_expires_at = ${terms.at + terms.ttlMs}, lease_generation = r.lease_generation + 1`
+
   // One conditional update: a concurrent acquire waits for this one's row lock, then re-checks the
   // condition against the row this one wrote and grants nothing. The holder is read from the
   // statement's snapshot, so a refusal after a race (snapshot older than the winner) reads it again.
@@ -946,10 +979,9 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
           readonly lease_owner: string | null
           readonly lease_expires_at: number | null
         }>`WITH taken AS (
-            UPDATE ripple_runs SET lease_owner = ${owner}, lease_expires_at = ${expiresAt},
-              lease_generation = lease_generation + 1
-            WHERE id = ${runId} AND (lease_owner IS NULL OR lease_expires_at <= ${terms.at})
-            RETURNING lease_generation
+            UPDATE ripple_runs r SET ${grant(owner, terms)}
+            WHERE r.id = ${runId} AND ${grantable(terms.at)}
+            RETURNING r.lease_generation
           )
           SELECT (SELECT lease_generation FROM taken) AS generation, lease_owner, lease_expires_at
           FROM ripple_runs WHERE id = ${runId}`, false)
@@ -961,6 +993,37 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
         }
       }
     })
+
+  // Runs with work, each found through its own index. The lease and status conditions are repeated
+  // on the locked row, so a row claimed by another worker since this statement's snapshot is
+  // re-checked and left alone.
+  const claim = (owner: string, terms: RunStore.LeaseTerms, limit: number) =>
+    Effect.map(
+      sql<Omit<Claimed, "lease"> & { readonly lease_generation: number | bigint | string }>`WITH candidates AS (
+          SELECT id, seq FROM ripple_runs WHERE queued AND status IN ('pending', 'running')
+          UNION
+          SELECT id, seq FROM ripple_runs WHERE queued AND status IN ('suspended', 'paused') AND wake_at <= ${terms.at}
+          UNION
+          SELECT r.id, r.seq FROM ripple_deliveries d JOIN ripple_runs r ON r.id = d.run_id
+          WHERE d.consumed_at IS NULL AND r.queued AND r.status IN ('suspended', 'paused')
+            AND ((d.kind = 'signal' AND d.name = ANY (r.awaited_signals))
+              OR (d.kind = 'approval' AND d.name = ANY (r.awaited_approvals)))
+        ), locked AS (
+          SELECT r.id FROM ripple_runs r JOIN candidates c ON c.id = r.id
+          WHERE r.queued AND r.status IN ('pending', 'running', 'suspended', 'paused') AND ${grantable(terms.at)}
+          ORDER BY c.seq LIMIT ${limit}
+          FOR UPDATE OF r SKIP LOCKED
+        )
+        UPDATE ripple_runs r SET ${grant(owner, terms)}
+        FROM locked WHERE r.id = locked.id
+        RETURNING r.id, r.status, r.lease_generation, r.version, r.mode, r.source_run, r.target, r.input, r.parent_run,
+          r.revision, r.machine`,
+      (rows) =>
+        rows.map(({ lease_generation, ...row }): Claimed => ({
+          ...row,
+          lease: { runId: row.id, owner, generation: Number(lease_generation), expiresAt: terms.at + terms.ttlMs }
+        }))
+    )
 
   const renew = (
     lease: Lease,
@@ -1102,6 +1165,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
     checkedSnapshot,
     markFailed,
     prime: (runId, revision, machine) => remember(runId, revision, machine),
+    claim,
     atBlocks
   })
 })

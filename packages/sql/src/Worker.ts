@@ -4,14 +4,15 @@
  * **Details**
  *
  * - `submit` stores a workflow version and a queued `pending` run, and notifies the workers.
- * - A worker claims queued runs that are unleased or whose lease expired with
- *   `FOR UPDATE SKIP LOCKED` (no two workers ever claim the same run) and takes a lease: owner,
- *   expiry, and a generation incremented on every claim.
- * - Every write of an execution goes through `SqlRunStore.fenced`, so it commits only while the
- *   row still holds the worker's (owner, generation): a worker that lost its lease (paused too long,
- *   partitioned) cannot write; its execution ends with `LeaseLost` and is abandoned.
- * - A heartbeat extends the leases of the runs a worker executes; a run whose lease was taken is
- *   interrupted at once.
+ * - A worker claims queued runs that are unleased or whose lease expired (`SqlRunStore.claim`: the
+ *   store's lease grant over the queue, `FOR UPDATE SKIP LOCKED`, so no two workers ever claim the
+ *   same run) and executes each as the holder of its lease (`Lease.hold`): owner, expiry, and a
+ *   generation incremented on every grant.
+ * - Every write of an execution goes through the fenced store, so it commits only while the row
+ *   still holds the worker's (owner, generation): a worker that lost its lease (paused too long,
+ *   partitioned) cannot write, and starts no block either: before each start the engine checks the
+ *   lease's expiry and renews past it. Its execution ends with `LeaseLost`, logged, and is abandoned.
+ * - A heartbeat per execution renews its lease; a run whose lease was taken is interrupted at once.
  * - A claimed run that was already running (its worker died) is resumed from its journal:
  *   `Plan.resume` of its stored snapshot reuses every completed node and re-runs the rest; the run
  *   stays the same run (its machine goes `running → failed → running` in one write, which clears
@@ -20,8 +21,8 @@
  *   marked failed with the reason (`CorruptRun`) and the worker goes on with other runs.
  * - A dormant run is claimed when it can wake: a sleeper is due, or a signal or approval it awaits
  *   was delivered (`signal`); the worker offers the waking event and executes its resume plan.
- * - A run cancelled by another process (`Runs.cancel`, `ripple cancel`) is stopped at the next
- *   heartbeat.
+ * - A run another process asks to cancel (`RunStore.requestCancel`) starts no block after the next
+ *   journal write or heartbeat acknowledged the request, and ends `cancelled`.
  * - `child` blocks queue their child runs for the workers (any worker executes them, and a crashed
  *   one is resumed like any run); a child that ends delivers its result to its parent and notifies,
  *   so a worker wakes the parent. A child whose worker stopped before delivering is found by a
@@ -37,7 +38,7 @@
  * @since 0.1.0
  */
 import { Workflow } from "@ripple/core"
-import { Child, Engine, Handler, type RunEvent, Runs, RunStatus, RunStore, Wake } from "@ripple/runtime"
+import { Child, Engine, Handler, Lease, type RunEvent, Runs, RunStatus, RunStore, Wake } from "@ripple/runtime"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -54,7 +55,7 @@ import * as Stream from "effect/Stream"
 import * as Os from "node:os"
 import * as Database from "./Database.ts"
 import { storeUnavailable } from "./internal/errors.ts"
-import { channel, CorruptRun, type Lease, LeaseLost, SqlRunStore } from "./SqlRunStore.ts"
+import { channel, type Claimed, CorruptRun, LeaseLost, SqlRunStore } from "./SqlRunStore.ts"
 
 export { LeaseLost } from "./SqlRunStore.ts"
 
@@ -200,21 +201,6 @@ export const requeue = (
     return status
   })
 
-interface Claimed {
-  readonly id: string
-  readonly status: RunStatus.Status
-  readonly lease_generation: number | bigint | string
-  readonly lease_expires_at: number
-  readonly version: string
-  readonly mode: RunStore.Run["mode"]
-  readonly source_run: string | null
-  readonly target: string | null
-  readonly input: { readonly [key: string]: Json }
-  readonly parent_run: string | null
-  readonly revision: number | bigint | string
-  readonly machine: RunStatus.Persisted
-}
-
 const defaultOwner = () => `${Os.hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`
 
 /**
@@ -237,11 +223,11 @@ export const make = (
     const owner = options.owner ?? defaultOwner()
     const concurrency = Math.max(1, options.concurrency ?? 16)
     const leaseMs = options.leaseMs ?? 30_000
-    const heartbeatMs = options.heartbeatMs ?? Math.max(1, Math.floor(leaseMs / 3))
+    const leaseTerms = Lease.terms({ ttlMs: leaseMs, heartbeatMs: options.heartbeatMs })
     const pollMs = options.pollMs ?? 1_000
     const graceMs = options.shutdownGraceMs ?? 5_000
     const publish = options.publish ?? (() => {})
-    const executing = new Map<string, { readonly lease: Lease; readonly fiber: Fiber.Fiber<void> }>()
+    const executing = new Map<string, { readonly lease: RunStore.Lease; readonly fiber: Fiber.Fiber<void> }>()
     let stopping = false
     let wake: (() => void) | undefined
     const kick = () => {
@@ -290,15 +276,15 @@ export const make = (
     })
 
     // A release that fails only leaves the lease to expire.
-    const release = (lease: Lease) => sqlStore.store.release(lease)
+    const release = (lease: RunStore.Lease) => sqlStore.store.release(lease)
 
-    const failWith = (lease: Lease, reason: string) =>
+    const failWith = (lease: RunStore.Lease, reason: string) =>
       Effect.flatMap(Clock.currentTimeMillis, (at) => Effect.ignore(sqlStore.markFailed(lease, reason, at)))
 
     // Moves a claimed run to where an execution can take it: a pending run as it is; a run whose
     // worker stopped restarts its branches (FAIL then RESUME: the lost execution's branch count and
     // failures go, completed nodes stay); a dormant run is woken. `false`: nothing to execute.
-    const prepare = (claimed: Claimed, lease: Lease, store: RunStore.RunStore["Service"]) =>
+    const prepare = (claimed: Claimed, lease: RunStore.Lease, store: RunStore.RunStore["Service"]) =>
       Effect.gen(function*() {
         const at = yield* Clock.currentTimeMillis
         if (claimed.status === "running") {
@@ -334,9 +320,9 @@ export const make = (
         return planned.success
       })
 
-    const execute = (claimed: Claimed, lease: Lease) =>
+    const execute = (claimed: Claimed, fenced: RunStore.RunStore["Service"], control: Engine.Control) =>
       Effect.gen(function*() {
-        const fenced = sqlStore.fenced(lease)
+        const lease = claimed.lease
         // Checked before anything is written: a corrupt run is failed, not half-woken.
         if (claimed.status !== "pending") yield* sqlStore.checkedSnapshot(claimed.id)
         if (!(yield* prepare(claimed, lease, fenced))) return
@@ -352,6 +338,7 @@ export const make = (
             sourceRun: prepared.sourceRun,
             source: prepared.source,
             publish,
+            control,
             spawn: spawnFor(claimed.id, fenced)
           },
           options.engine ?? {}
@@ -361,7 +348,7 @@ export const make = (
     // Whatever ends an execution, the run is left consistent: finished, failed with the reason,
     // (lease lost) untouched by this worker, or (the store failed past its retries) left running
     // for the next claim to resume: a run fails only because of its blocks.
-    const settle = (lease: Lease, exit: Exit.Exit<unknown, unknown>) => {
+    const settle = (lease: RunStore.Lease, exit: Exit.Exit<unknown, unknown>) => {
       if (Exit.isSuccess(exit)) return release(lease)
       const cause = exit.cause
       const lost = Cause.findDefect(cause)
@@ -383,9 +370,9 @@ export const make = (
 
     const start = (claimed: Claimed) =>
       Effect.gen(function*() {
-        const lease: Lease = { runId: claimed.id, owner, generation: Number(claimed.lease_generation), expiresAt: Number(claimed.lease_expires_at) }
+        const lease = claimed.lease
         sqlStore.prime(claimed.id, claimed.revision, claimed.machine)
-        const fiber = yield* execute(claimed, lease).pipe(
+        const fiber = yield* Lease.hold(sqlStore.store, lease, leaseTerms, (fenced, control) => execute(claimed, fenced, control)).pipe(
           // Only a child run has a parent to tell (one read fewer per run for the others).
           Effect.onExit((exit) => Effect.andThen(settle(lease, exit), claimed.parent_run === null ? Effect.void : notifyParent(claimed.id))),
           Effect.ignore,
@@ -398,54 +385,6 @@ export const make = (
         executing.set(claimed.id, { lease, fiber })
       })
 
-    // Runs with work: pending, running without a live lease (their worker stopped), and dormant runs
-    // that can wake (a sleeper due, an awaited delivery kept), each found through its own index. The
-    // lease and status conditions are repeated on the locked row, so a row claimed by another worker
-    // since this statement's snapshot is re-checked and left alone.
-    const claim = (limit: number, now: number) =>
-      sql<Claimed>`WITH candidates AS (
-          SELECT id, seq FROM ripple_runs WHERE queued AND status IN ('pending', 'running')
-          UNION
-          SELECT id, seq FROM ripple_runs WHERE queued AND status IN ('suspended', 'paused') AND wake_at <= ${now}
-          UNION
-          SELECT r.id, r.seq FROM ripple_deliveries d JOIN ripple_runs r ON r.id = d.run_id
-          WHERE d.consumed_at IS NULL AND r.queued AND r.status IN ('suspended', 'paused')
-            AND ((d.kind = 'signal' AND d.name = ANY (r.awaited_signals))
-              OR (d.kind = 'approval' AND d.name = ANY (r.awaited_approvals)))
-        ), locked AS (
-          SELECT r.id FROM ripple_runs r JOIN candidates c ON c.id = r.id
-          WHERE r.queued AND r.status IN ('pending', 'running', 'suspended', 'paused')
-            AND (r.lease_owner IS NULL OR r.lease_expires_at <= ${now})
-          ORDER BY c.seq LIMIT ${limit}
-          FOR UPDATE OF r SKIP LOCKED
-        )
-        UPDATE ripple_runs r SET lease_owner = ${owner},
-          lease_expires_at = ${now + leaseMs},
-          lease_generation = r.lease_generation + 1
-        FROM locked WHERE r.id = locked.id
-        RETURNING r.id, r.status, r.lease_generation, r.lease_expires_at, r.version, r.mode, r.source_run, r.target, r.input, r.parent_run,
-          r.revision, r.machine`
-
-    const heartbeat = Effect.gen(function*() {
-      const held = [...executing.values()]
-      if (held.length === 0) return
-      // Rows locked in id order, like the journal's group commits, so the two never deadlock.
-      const now = yield* Clock.currentTimeMillis
-      const rows = yield* sql<{ readonly id: string; readonly lease_generation: number | bigint | string; readonly status: RunStatus.Status }>`UPDATE ripple_runs r
-        SET lease_expires_at = ${now + leaseMs}
-        FROM (SELECT id FROM ripple_runs WHERE lease_owner = ${owner} AND ${sql.in("id", held.map((h) => h.lease.runId))}
-          ORDER BY id FOR UPDATE) held
-        WHERE r.id = held.id
-        RETURNING r.id, r.lease_generation, r.status`
-      const kept = new Map(rows.map((row) => [row.id, row.status === "cancelled" ? -1 : Number(row.lease_generation)]))
-      for (const { fiber, lease } of held) {
-        // Taken by another worker (the run is theirs now) or cancelled by another process: stop executing.
-        if (kept.get(lease.runId) !== lease.generation && executing.get(lease.runId)?.fiber === fiber) {
-          yield* Fiber.interrupt(fiber).pipe(Effect.forkDetach)
-        }
-      }
-    })
-
     const sweepMs = pollMs * 5
     let swept = 0
     const loop = Effect.gen(function*() {
@@ -456,8 +395,8 @@ export const make = (
         }
         const free = concurrency - executing.size
         if (free > 0) {
-          const now = yield* Clock.currentTimeMillis
-          const claimed = yield* Effect.catchCause(claim(free, now), (cause) =>
+          const at = yield* Clock.currentTimeMillis
+          const claimed = yield* Effect.catchCause(sqlStore.claim(owner, { ttlMs: leaseMs, at }, free), (cause) =>
             Effect.as(Effect.logWarning("claiming runs failed", cause), [] as ReadonlyArray<Claimed>))
           for (const run of claimed) yield* start(run)
           // A full batch suggests more work is waiting.
@@ -477,7 +416,6 @@ export const make = (
       (cause) => Effect.as(Effect.logWarning("LISTEN failed; polling only", cause), Stream.empty)
     )
     yield* Stream.runForEach(notifications, () => Effect.sync(kick)).pipe(Effect.ignore, Effect.forkScoped)
-    yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(heartbeatMs), Effect.ignore(heartbeat))))
     yield* Effect.forkScoped(loop)
 
     yield* Effect.addFinalizer(() =>

@@ -80,13 +80,15 @@ const invoke = (handler: Handler.Handler, ctx: NodeContext): Effect.Effect<Handl
 
 /**
  * Every attempt of a node (the first handler call happens now, as the effect is built): the handler (missing: a permanent failure), retried by the block's
- * policy (each attempt after the first announced through `retrying`), in a span with `tracing`.
+ * policy (each attempt after the first announced through `retrying`, after what `beforeRetry` returns
+ * — the engine's check that the run was not cancelled and its lease is held), in a span with `tracing`.
  */
 export const attempts = (
   handler: Handler.Handler | undefined,
   ctx: NodeContext,
   tracing: boolean,
-  retrying: (ctx: NodeContext) => void
+  retrying: (ctx: NodeContext) => void,
+  beforeRetry: () => Effect.Effect<void> | undefined
 ): Effect.Effect<Handler.Output, BlockError.BlockError> => {
   const block = ctx.block
   let effect: Effect.Effect<Handler.Output, BlockError.BlockError> = handler === undefined
@@ -95,8 +97,13 @@ export const attempts = (
     ? invoke(handler, ctx)
     : Effect.retry(
       Effect.suspend(() => {
-        if (ctx.attempt > 0) retrying(ctx)
-        return invoke(handler, ctx)
+        if (ctx.attempt === 0) return invoke(handler, ctx)
+        const retry = Effect.suspend(() => {
+          retrying(ctx)
+          return invoke(handler, ctx)
+        })
+        const check = beforeRetry()
+        return check === undefined ? retry : Effect.andThen(check, retry)
       }),
       { schedule: retrySchedule(block.retry), times: block.retry.maxAttempts - 1, while: isRetryable }
     )

@@ -127,27 +127,69 @@ const ordered = (list: ReadonlyArray<string>, incoming: ReadonlyMap<string, Read
   return out
 }
 
-/** Asks a running execution to park at the next node boundary. */
+/** Asks a running execution to park, or to stop, at the next node boundary. */
 export interface Control {
   pauseRequested: boolean
+  /** A cancel was requested (a journal acknowledgement or a lease renewal said so): no block starts any more. */
+  cancelRequested?: boolean
   /**
    * What an interruption of the execution means. `true` (or no control at all): a cancel, and the
    * run ends `cancelled`. `false`: the process is going away (a layer or worker shutting down), so
    * the run is left as it is, `running`, and any later process resumes it like a crashed run.
    */
   cancelOnInterrupt?: boolean
+  /** The lease the execution holds (`Lease.hold`); absent: an unleased execution (tests, benchmarks). */
+  lease?: Guard
+}
+
+/** A held lease as the engine checks it: blocks start before `expiresAt`, or once `confirm` renewed it. */
+export interface Guard {
+  expiresAt: number
+  /** Renews the lease (moving `expiresAt`, taking the run's requests); dies with `LeaseLost` if it was taken. */
+  readonly confirm: Effect.Effect<void, StoreUnavailable>
 }
 
 /**
- * Journal writes of one execution that honour a stored pause request: every write is acknowledged
- * with the run's request, so a pause asked for from another process is seen at the next node
- * boundary (shared by the fast path and the scope interpreter).
+ * Journal writes of one execution that honour stored pause and cancel requests: every write is
+ * acknowledged with the run's requests, so one asked for from another process is seen at the next
+ * node boundary (shared by the fast path and the scope interpreter).
  */
 export const acknowledged = (store: RunStore["Service"], runId: string, control: Control) =>
 (entries: ReadonlyArray<JournalEntry>): Effect.Effect<void, RunNotFound | StoreUnavailable> =>
   Effect.map(store.journal(runId, entries), (ack) => {
     if (ack.pauseRequested) control.pauseRequested = true
+    if (ack.cancelRequested) control.cancelRequested = true
   })
+
+// A cancel request ends the execution as an interruption does: the engine's interruption handler
+// ends the run `cancelled` (whatever the caller said interruptions mean).
+const stop = (control: Control): Effect.Effect<never> =>
+  Effect.suspend(() => {
+    control.cancelOnInterrupt = true
+    return Effect.interrupt
+  })
+
+/**
+ * `beforeStart` for a retry of a handler, inside its attempt: a store that stays unavailable
+ * there fails the attempt as a defect (the attempt has no channel for store errors).
+ */
+export const retryable = (control: Control, now: number): Effect.Effect<void> | undefined => {
+  const check = beforeStart(control, now)
+  return check === undefined ? undefined : Effect.orDie(check)
+}
+
+/**
+ * What must happen before a block starts, checked again after the write that starts it: nothing
+ * (`undefined`, the common case: two field reads), the end of the execution when a cancel was
+ * requested, or a renewal of a lease past its expiry (which dies with `LeaseLost` if it was taken,
+ * and may bring a cancel request).
+ */
+export const beforeStart = (control: Control, now: number): Effect.Effect<void, StoreUnavailable> | undefined => {
+  if (control.cancelRequested === true) return stop(control)
+  const lease = control.lease
+  if (lease === undefined || now < lease.expiresAt) return undefined
+  return Effect.andThen(lease.confirm, Effect.suspend(() => control.cancelRequested === true ? stop(control) : Effect.void))
+}
 
 /** Decides whether a `while` loop runs another iteration, from its resolved condition. */
 export type LoopCondition = (input: {
@@ -265,6 +307,8 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
     // keep their order.
     const announce = (event: RunEvent) => writer.later([], () => publish(event))
     const keyOf = (node: NodeId.Node, path: ReadonlyArray<number>) => NodeId.formatInstance({ node, path })
+    // A retry is a start of the block too: not after a cancel, nor without the lease.
+    const beforeRetry = () => retryable(control, now())
     const endOf = (id: string): NodeId.Node => shape.containers.has(id) ? NodeId.end(id) : NodeId.block(id)
 
     // Reused records are written once, up front, unless the plan continues this very run (its journal has them).
@@ -529,6 +573,8 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
           return yield* writer.later([{ _tag: "Reused", node: key, from, record: prior, reasons: ["cutoff"] }], () =>
             publish({ _tag: "NodeReused", runId, node: key, from: prior.reusedFrom ?? from, reasons: ["cutoff"], at: startedAt }))
         }
+        const starting = beforeStart(control, startedAt)
+        if (starting !== undefined) yield* starting
         if (control.pauseRequested) return yield* parkPaused(key, inputs, fingerprints)
         const fields = { attempt: 1, inputs, fingerprints, startedAt }
         switch (block.type) {
@@ -613,16 +659,21 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
           // Waiting for a permit can outlast a pause request.
           if (control.pauseRequested) return yield* parkPaused(key, inputs, fingerprints)
           const at = now()
+          const permitted = beforeStart(control, at)
+          if (permitted !== undefined) yield* permitted
           const ctx = new NodeContext(-1, inputs, params, block, input, runId, key, fingerprint, at, scopeFor(frame, "loop"), scopeFor(frame, "parallel"))
           records.set(key, { status: "running", attempt: 1, inputs, fingerprints, startedAt: at })
           yield* write([{ _tag: "Started", node: key, attempt: 1, inputs, fingerprints, at }])
+          // The write that started it may have brought a cancel, or taken long enough for the lease to need renewing.
+          const started = beforeStart(control, now())
+          if (started !== undefined) yield* started
           // The write that started it brought a pause back: parked instead (the `Paused` entry replaces the start).
           if (control.pauseRequested) return yield* parkPaused(key, inputs, fingerprints)
           publish({ _tag: "NodeStarted", runId, node: key, attempt: 1, at })
           outcome.lastStarted = { node: key, at }
           const retrying = (c: NodeContext) => publish({ _tag: "NodeStarted", runId, node: key, attempt: c.attempt + 1, at: now() })
           const exit = yield* Effect.exit(
-            attempts(handlers.get(block.type), ctx, setup.tracing, retrying).pipe(
+            attempts(handlers.get(block.type), ctx, setup.tracing, retrying, beforeRetry).pipe(
               Effect.onInterrupt(() => Effect.sync(() => ctx.controller?.abort()))
             )
           )

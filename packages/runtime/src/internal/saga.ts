@@ -108,7 +108,7 @@ export const compensate = (setup: Setup): Effect.Effect<void, RunNotFound | Work
       const inputs = isObject(record.inputs) ? record.inputs : {}
       const ctx = new NodeContext(-1, inputs, found.block.params ?? {}, found.block, setup.input, runId, entry.node, record.fingerprints.inputs ?? "", at)
       const output = record.output ?? null
-      const exit = yield* Effect.exit(attempts((c) => Effect.as(found.compensate(output, c), null), ctx, setup.tracing, () => {}))
+      const exit = yield* Effect.exit(attempts((c) => Effect.as(found.compensate(output, c), null), ctx, setup.tracing, () => {}, () => undefined))
       const done = clock.currentTimeMillisUnsafe()
       // Interrupted (cancelled or shut down): nothing is recorded, so a resume runs it again.
       if (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)) return yield* Effect.interrupt

@@ -150,6 +150,10 @@ const problemOfStore = (runId: string, error: RunStore.RunStoreError | Runs.Plan
   }
 }
 
+// A `ripple` process that dies leaves the leases of the runs it executed; another `ripple` process
+// takes a crashed run over once its lease expires, so the lease is short (renewed every ~1.7 s).
+const runsOptions: Runs.Options = { leaseMs: 5_000 }
+
 const statusOf = (status: RunStatus.Status): number =>
   status === "completed"
     ? Problem.ExitCode.completed
@@ -201,7 +205,7 @@ export const make = (backend: Backend) => {
         const store = yield* RunStore.RunStore
         return yield* use(runs, store)
       }).pipe(
-        Effect.provide(Runs.layer({ limits }).pipe(Layer.provideMerge(Layer.merge(backend.store(options), handlers))))
+        Effect.provide(Runs.layer({ limits, ...runsOptions }).pipe(Layer.provideMerge(Layer.merge(backend.store(options), handlers))))
       ))
 
   const withStore = <A>(use: (store: RunStore.RunStore["Service"]) => Effect.Effect<A, Problem.Problem>) =>
@@ -510,7 +514,7 @@ export const make = (backend: Backend) => {
         const status = yield* runs.cancel(run).pipe(Effect.mapError(() => Problem.unknownRun(run)))
         yield* print(`run ${run}: ${before.status} -> ${status}`)
       }).pipe(
-        Effect.provide(Runs.layer().pipe(Layer.provideMerge(Layer.merge(backend.store(options), Handler.layerBuiltins))))
+        Effect.provide(Runs.layer(runsOptions).pipe(Layer.provideMerge(Layer.merge(backend.store(options), Handler.layerBuiltins))))
       ))).pipe(Command.withDescription("Cancel a run that has not ended"))
 
   const pause = Command.make("pause", {

@@ -44,6 +44,12 @@
  *   `handling` says who executes a run now and `handover` waits, bounded, for the owner to take a
  *   request. `follow` follows a run executing here, with the child runs it awaits and the parents it
  *   wakes, to its end.
+ * - Every execution here (start, run-from, resume, wake, child runs) first takes the run's lease
+ *   (`Lease.take`, owner `Options.owner`), before writing the event that wakes the run, and executes
+ *   under it (`Lease.hold`) until it lets go of the run; a run whose lease another process took
+ *   first is that process's. `cancel` of a run another process executes records the request and
+ *   waits until the owner ended the run (or its lease expired: then it cancels the run itself), so
+ *   no block of it starts after `cancel` returns. `resume` waits out the lease of a dead owner.
  *
  * @since 0.1.0
  */
@@ -66,10 +72,23 @@ import * as Engine from "./Engine.ts"
 import { Handlers } from "./Handler.ts"
 import * as Child from "./Child.ts"
 import * as Compiled from "./internal/compiled.ts"
+import * as Lease from "./Lease.ts"
 import { isFinal, type Mode, type RunEvent } from "./RunEvent.ts"
 import * as RunStatus from "./RunStatus.ts"
 import * as Wake from "./Wake.ts"
-import { type Child as ChildRun, type CompensationEntry, type Run, RunNotFound, RunStore, type RunStoreError, isStoreUnavailable, type StoreUnavailable, type WorkflowNotFound } from "./RunStore.ts"
+import {
+  type Child as ChildRun,
+  type CompensationEntry,
+  consumesCancel,
+  isStoreUnavailable,
+  type Lease as StoreLease,
+  type Run,
+  RunNotFound,
+  RunStore,
+  type RunStoreError,
+  type StoreUnavailable,
+  type WorkflowNotFound
+} from "./RunStore.ts"
 
 type Json = Workflow.Json
 
@@ -351,6 +370,14 @@ const fullPlan = (workflow: Workflow.Workflow, dag: Dag.Dag) => {
 export interface Options extends Engine.Options {
   /** Events buffered per subscriber before the oldest are dropped (default 4096). */
   readonly eventBuffer?: number | undefined
+  /** This layer's identity in leases (default: `runs:` and a random suffix). */
+  readonly owner?: string | undefined
+  /** How long a lease lasts without a renewal (default `Lease.defaultTtlMs`). */
+  readonly leaseMs?: number | undefined
+  /** How often leases are renewed (default a third of `leaseMs`). */
+  readonly heartbeatMs?: number | undefined
+  /** How often `cancel` looks whether the process executing a run ended it (default 50 ms). */
+  readonly cancelPollMs?: number | undefined
 }
 
 /**
@@ -378,8 +405,31 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
         if (event._tag === "RunFinished") announcing.delete(event.runId)
         PubSub.publishUnsafe(hub, event)
       }
-      // This process executes no queued run and holds no lease identity of its own.
-      const self: Wake.Self = { worker: false }
+      const owner = options.owner ?? Lease.makeOwner("runs")
+      const leaseTerms = Lease.terms({ ttlMs: options.leaseMs, heartbeatMs: options.heartbeatMs })
+      // This process executes no queued run; it executes others under leases of its own.
+      const self: Wake.Self = { owner, worker: false }
+      // A lease taken for something that failed before its execution started.
+      const releasing = <A, E, R>(lease: StoreLease, effect: Effect.Effect<A, E, R>) => Effect.onError(effect, () => store.release(lease))
+      // Executions holding a lease, until it is released (`executing` forgets a run when it lets go,
+      // under the settling lock, just before). A fiber interrupted before its first step runs
+      // nothing, its finalizers included: whoever interrupts an execution releases its lease too.
+      const leased = new Map<string, { readonly fiber: Fiber.Fiber<unknown, unknown>; readonly released: Effect.Effect<void> }>()
+      yield* Effect.addFinalizer(() => Effect.forEach([...leased.values()], (held) => held.released, { discard: true }))
+      // The lease of a run this layer may execute now, or the other owner that holds it. Held here
+      // (an execution letting go of the run, a child run about to be forked): waited for, then taken.
+      type Taken = { readonly _tag: "Owned"; readonly lease: StoreLease } | { readonly _tag: "Held"; readonly owner: string }
+      const ownOrOwner = (runId: string): Effect.Effect<Taken, RunNotFound | StoreUnavailable> =>
+        Effect.gen(function*() {
+          for (;;) {
+            const taken = yield* Effect.result(Lease.take(store, runId, owner, leaseTerms.ttlMs))
+            if (Result.isSuccess(taken)) return { _tag: "Owned", lease: taken.success } as const
+            if (taken.failure._tag !== "LeaseHeld") return yield* Effect.fail(taken.failure)
+            if (taken.failure.owner !== owner) return { _tag: "Held", owner: taken.failure.owner } as const
+            const held = leased.get(runId)
+            yield* held === undefined ? Effect.yieldNow : Effect.andThen(Fiber.await(held.fiber), held.released)
+          }
+        })
       const engineOptions: Engine.Options = {
         concurrency: options.concurrency,
         tracing: options.tracing,
@@ -447,13 +497,15 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
             pruned: Plan.pruneSummary(prepared.plan),
             ...parent
           })
-          yield* fork({ runId: run.id, mode, plan: prepared.plan, input: prepared.input, sourceRun, source: prepared.source, publish })
+          // A run just created: nobody else can hold its lease yet.
+          const lease = yield* Effect.catchTag(Lease.take(store, run.id, owner, leaseTerms.ttlMs), "LeaseHeld", Effect.die)
+          yield* releasing(lease, fork({ runId: run.id, mode, plan: prepared.plan, input: prepared.input, sourceRun, source: prepared.source, publish }, lease))
           return { runId: run.id, mode, plan: prepared.plan }
         })
 
-      // Every execution: owned by the layer; the run's executor until the run parks with nothing to
-      // wake it (`executeHere`).
-      const fork = (execution: Omit<Engine.Execution, "control">) =>
+      // Every execution: owned by the layer, under the run's lease (released once it ends); the run's
+      // executor until the run parks with nothing to wake it (`executeHere`).
+      const fork = (execution: Omit<Engine.Execution, "control">, lease: StoreLease) =>
         Effect.gen(function*() {
           // Closing the layer interrupts executions without cancelling them: runs stay resumable.
           const control: Engine.Control = { pauseRequested: false, cancelOnInterrupt: false }
@@ -465,8 +517,18 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
             executing.delete(runId)
             controls.delete(runId)
           }
+          const execute = Lease.hold(
+            store,
+            lease,
+            leaseTerms,
+            (fenced) => executeHere(execution, control, forget, lease).pipe(Effect.provideService(RunStore, fenced)),
+            control
+          )
+          const released = Effect.andThen(store.release(lease), Effect.sync(() => {
+            if (leased.get(runId)?.fiber === fiber) leased.delete(runId)
+          }))
           fiber = yield* Effect.forkIn(
-            executeHere(execution, control, forget).pipe(
+            Effect.ensuring(execute, released).pipe(
               Effect.provideContext(context),
               Effect.ensuring(Effect.sync(forget)),
               Effect.tap(() => Effect.forkIn(Effect.ignore(Effect.suspend(() => notifyParent(runId))), scope))
@@ -474,6 +536,7 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
             scope
           )
           executing.set(runId, fiber)
+          leased.set(runId, { fiber, released })
           controls.set(runId, control)
           announcing.add(runId)
         })
@@ -486,7 +549,8 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
       const executeHere = (
         first: Omit<Engine.Execution, "control">,
         control: Engine.Control,
-        forget: () => void
+        forget: () => void,
+        lease: StoreLease
       ): Effect.Effect<RunStatus.Status, RunStoreError, RunStore | Handlers> =>
         Effect.gen(function*() {
           const runId = first.runId
@@ -494,7 +558,7 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
           for (;;) {
             const status = yield* Engine.execute({ ...execution, control, spawn: spawnFor(runId) }, engineOptions)
             const next = yield* settling.withPermit(Effect.gen(function*() {
-              const woken = yield* wakeLocked(yield* store.getRun(runId))
+              const woken = yield* wakeLocked(yield* store.getRun(runId), lease)
               if (woken === undefined) {
                 forget()
                 return undefined
@@ -551,16 +615,20 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
           }))
         })
 
-      const resumeRun = (runId: string): Effect.Effect<Started, RunStoreError | PlanFailed> =>
-        Effect.gen(function*() {
-          const stored = yield* storedExecution(runId)
-          if (Result.isFailure(stored)) {
-            const workflowId = (yield* store.getRun(runId)).workflowId
-            return yield* Effect.fail(new PlanFailed({ workflowId, cause: stored.failure }))
-          }
-          yield* fork(stored.success)
-          return { runId, mode: stored.success.mode, plan: stored.success.plan }
-        })
+      // Executes a stored run under `lease` (taken before its waking event was written).
+      const resumeRun = (runId: string, lease: StoreLease): Effect.Effect<Started, RunStoreError | PlanFailed> =>
+        releasing(
+          lease,
+          Effect.gen(function*() {
+            const stored = yield* storedExecution(runId)
+            if (Result.isFailure(stored)) {
+              const workflowId = (yield* store.getRun(runId)).workflowId
+              return yield* Effect.fail(new PlanFailed({ workflowId, cause: stored.failure }))
+            }
+            yield* fork(stored.success, lease)
+            return { runId, mode: stored.success.mode, plan: stored.success.plan }
+          })
+        )
 
       // A dormant run that can go on now is woken and executed here, unless another process owns it
       // (then it is told); a sleeper not due yet gets a timer. One at a time: two wakers must not
@@ -570,16 +638,20 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
         settling.withPermit(Effect.gen(function*() {
           const run = yield* store.getRun(runId)
           if (executing.has(runId)) return run.status
-          const woken = yield* wakeLocked(run)
+          const woken = yield* wakeLocked(run, undefined)
           if (woken === undefined) return run.status
-          yield* resumeRun(runId)
-          return woken
+          yield* resumeRun(runId, woken.lease)
+          return woken.status
         }))
 
-      // Under the settling lock, for a run no execution here holds: offers the event that wakes it
-      // now and returns the status it moved to; otherwise tells its owner, or arms a timer for a
-      // sleeper, and returns `undefined`.
-      const wakeLocked = (run: Run): Effect.Effect<RunStatus.Status | undefined, RunStoreError> =>
+      // Under the settling lock, for a run no execution here holds (or the one holding `held`): offers
+      // the event that wakes it now, under its lease (taken first unless `held`), and returns the
+      // status it moved to with the lease to execute it under; otherwise tells its owner (one that
+      // took the lease first too), or arms a timer for a sleeper, and returns `undefined`.
+      const wakeLocked = (
+        run: Run,
+        held: StoreLease | undefined
+      ): Effect.Effect<{ readonly status: RunStatus.Status; readonly lease: StoreLease } | undefined, RunStoreError> =>
         Effect.gen(function*() {
           const runId = run.id
           const at = yield* Clock.currentTimeMillis
@@ -591,9 +663,15 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
               if (decision.event !== undefined) yield* store.notify(runId)
               return undefined
             case "Wake": {
-              const changed = yield* store.transition(runId, decision.event, at)
+              const taken: Taken = held === undefined ? yield* ownOrOwner(runId) : { _tag: "Owned", lease: held }
+              if (taken._tag === "Held") {
+                yield* store.notify(runId)
+                return undefined
+              }
+              const transition = store.fenced(taken.lease).transition(runId, decision.event, at)
+              const changed = yield* held === undefined ? releasing(taken.lease, transition) : transition
               publish({ _tag: "StatusChanged", runId, from: changed.from, to: changed.to, at })
-              return changed.to
+              return { status: changed.to, lease: taken.lease }
             }
             case "Sleep": {
               const timer = yield* Effect.forkIn(
@@ -651,12 +729,12 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
           return true
         })
 
-      const cancelStored = (runId: string) =>
+      const cancelStored = (runId: string, lease: StoreLease) =>
         Effect.gen(function*() {
           const at = yield* Clock.currentTimeMillis
           const run = yield* store.getRun(runId)
           // Diagnostics travel with the event: a refused cancel leaves them as they were.
-          const changed = yield* store.finish(runId, { type: "CANCEL" }, {
+          const changed = yield* store.fenced(lease).finish(runId, { type: "CANCEL" }, {
             ...run.diagnostics,
             finalization: "cancelled",
             messages: [...run.diagnostics.messages, "cancelled while not executing"]
@@ -684,19 +762,45 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
             : Effect.catchCause(Fiber.join(found.fiber), (cause) => Cause.hasInterruptsOnly(cause) ? stored : Effect.failCause(cause)))
       }
 
+      // Cancels a run nobody executes, under this layer's lease, unless its owner honoured the request meanwhile.
+      const cancelOwned = (runId: string, lease: StoreLease, requested: boolean) =>
+        Effect.ensuring(
+          Effect.flatMap(store.getRun(runId), (run) =>
+            requested && run.status === "cancelled"
+              ? Effect.succeed(run.status)
+              : cancelStored(runId, lease)),
+          store.release(lease)
+        )
+
+      // A run not executing here: asked to cancel, then cancelled here as soon as the lease can be
+      // taken (nobody executes it, or its owner's lease expired), or left to the owner, which ends it
+      // at its next journal write or renewal; looked at until then, so that once `cancel` returns no
+      // block of the run starts.
+      const cancelElsewhere = (runId: string): Effect.Effect<RunStatus.Status, RunStoreError> =>
+        Effect.gen(function*() {
+          const requested = yield* store.requestCancel(runId, yield* Clock.currentTimeMillis)
+          if (requested) yield* store.notify(runId)
+          for (;;) {
+            const taken = yield* ownOrOwner(runId)
+            if (taken._tag === "Owned") return yield* cancelOwned(runId, taken.lease, requested)
+            const run = yield* store.getRun(runId)
+            if (consumesCancel.includes(run.status)) return run.status
+            yield* Effect.sleep(Duration.millis(options.cancelPollMs ?? 50))
+          }
+        })
+
       const cancelOne = (runId: string): Effect.Effect<RunStatus.Status, RunStoreError> => {
         const timer = timers.get(runId)
         if (timer !== undefined) timers.delete(runId)
         const fiber = executing.get(runId)
-        if (fiber === undefined) {
-          return Effect.andThen(timer === undefined ? Effect.void : Fiber.interrupt(timer), cancelStored(runId))
-        }
+        if (fiber === undefined) return Effect.andThen(timer === undefined ? Effect.void : Fiber.interrupt(timer), cancelElsewhere(runId))
         const control = controls.get(runId)
         if (control !== undefined) control.cancelOnInterrupt = true
+        const held = leased.get(runId)
         // An execution interrupted before its first step never saw the run: it is still pending.
         return Effect.andThen(
-          Fiber.interrupt(fiber),
-          Effect.flatMap(store.getRun(runId), (run) => run.status === "pending" ? cancelStored(runId) : Effect.succeed(run.status))
+          Effect.andThen(Fiber.interrupt(fiber), held === undefined ? Effect.void : held.released),
+          Effect.flatMap(store.getRun(runId), (run) => run.status === "pending" ? cancelElsewhere(runId) : Effect.succeed(run.status))
         )
       }
 
@@ -706,7 +810,9 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
         Effect.gen(function*() {
           for (const child of yield* store.children(runId)) {
             if ((child.status === "running" || child.status === "pending") && !executing.has(child.runId)) {
-              yield* resumeRun(child.runId)
+              // A child whose lease another process holds is executing there.
+              const taken = yield* ownOrOwner(child.runId)
+              if (taken._tag === "Owned") yield* resumeRun(child.runId, taken.lease)
               yield* resumeCrashedChildren(child.runId)
             }
           }
@@ -823,27 +929,51 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
             const run = yield* store.getRun(runId)
             const pause = Object.values(run.machine.context.dormant).find((r) => r._tag === "Pause")
             const at = yield* Clock.currentTimeMillis
-            const changed = yield* store.transition(runId, { type: "UNPAUSE", node: pause?.node ?? "", payload: null }, at)
+            const event: RunStatus.Event = { type: "UNPAUSE", node: pause?.node ?? "", payload: null }
+            // Executed here only under the lease; a process that holds it (or the workers) is told.
+            const taken = Wake.ownerOf(run, self, at) === undefined ? yield* ownOrOwner(runId) : undefined
+            if (taken?._tag !== "Owned") {
+              const changed = yield* store.transition(runId, event, at)
+              publish({ _tag: "StatusChanged", runId, from: changed.from, to: changed.to, at })
+              yield* store.notify(runId)
+              return changed.to
+            }
+            const changed = yield* releasing(taken.lease, store.fenced(taken.lease).transition(runId, event, at))
             publish({ _tag: "StatusChanged", runId, from: changed.from, to: changed.to, at })
-            if (Wake.ownerOf(run, self, at) !== undefined) yield* store.notify(runId)
-            else yield* resumeRun(runId)
+            yield* resumeRun(runId, taken.lease)
             return changed.to
           }),
         resume: (runId) =>
           Effect.gen(function*() {
-            const run = yield* store.getRun(runId)
-            const owner = executing.has(runId) ? undefined : Wake.ownerOf(run, self, yield* Clock.currentTimeMillis)
-            // A running (or never started) run not executing here crashed: it continues as it is.
-            if ((run.status !== "running" && run.status !== "pending") || executing.has(runId)) {
+            let run = yield* store.getRun(runId)
+            const here = executing.has(runId)
+            // A crashed run's lease is its dead owner's until it expires: waited out, then re-read
+            // (an owner that renewed it meanwhile is alive and keeps the run).
+            if (!here && run.queued !== true && run.lease !== undefined && (run.status === "running" || run.status === "pending")) {
               const at = yield* Clock.currentTimeMillis
-              const changed = yield* store.transition(runId, { type: "RESUME" }, at)
+              if (run.lease.owner !== owner && run.lease.expiresAt > at) {
+                yield* Effect.sleep(Duration.millis(run.lease.expiresAt - at))
+                run = yield* store.getRun(runId)
+              }
+            }
+            const elsewhere = here ? undefined : Wake.ownerOf(run, self, yield* Clock.currentTimeMillis)
+            // Executed here only under the lease; a process that took it first is the owner.
+            const taken = here || elsewhere !== undefined ? undefined : yield* ownOrOwner(runId)
+            const lease = taken?._tag === "Owned" ? taken.lease : undefined
+            const other = elsewhere ?? (taken?._tag === "Held" ? taken.owner : undefined)
+            // A running (or never started) run not executing here crashed: it continues as it is.
+            if ((run.status !== "running" && run.status !== "pending") || here) {
+              const at = yield* Clock.currentTimeMillis
+              const transition = (lease === undefined ? store : store.fenced(lease)).transition(runId, { type: "RESUME" }, at)
+              const changed = yield* lease === undefined ? transition : releasing(lease, transition)
               publish({ _tag: "StatusChanged", runId, from: changed.from, to: changed.to, at })
             }
-            if (owner !== undefined) {
+            // Not taken here: another owner's, or this layer's own execution of it (which takes the RESUME).
+            if (lease === undefined) {
               yield* store.notify(runId)
-              return { runId, owner }
+              return { runId, owner: other ?? owner }
             }
-            const started = yield* resumeRun(runId)
+            const started = yield* resumeRun(runId, lease)
             yield* resumeCrashedChildren(runId)
             return started
           }),

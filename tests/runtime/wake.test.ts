@@ -33,6 +33,26 @@ const pruning = (id: string, middle: Workflow.Block): Workflow.Workflow => ({
 const approved = pruning("pruned-approval", { id: "ap", type: "approval" })
 const stepped = pruning("pruned-step", { id: "step", type: "step" })
 
+// A `wait` and the observed `response` inside nested loops that the edit makes run (`L0` from 0 to 1
+// iteration): a run-from of `w` suspends inside them, and waking it must finish the loops.
+const nestedBefore: Workflow.Workflow = {
+  id: "nested-wait",
+  blocks: [
+    { id: "trigger", type: "trigger" },
+    { id: "w", type: "wait", params: { signal: "go" } },
+    { id: "out", type: "response", params: { value: { $ref: "blocks.w.output" } } }
+  ],
+  edges: [{ source: "trigger", target: "L0" }, { source: "w", target: "out" }],
+  loops: [
+    { id: "L0", kind: "count", body: ["L1"], count: 0 },
+    { id: "L1", kind: "count", body: ["w", "out"], count: 1 }
+  ]
+}
+const nestedAfter: Workflow.Workflow = {
+  ...nestedBefore,
+  loops: [{ id: "L0", kind: "count", body: ["L1"], count: 1 }, nestedBefore.loops![1]!]
+}
+
 // One process's `Runs` over a store that outlives it (closing it interrupts its executions).
 const runsOver = (store: RunStore.RunStore["Service"], step: Handler.Handler) =>
   Runs.layer().pipe(
@@ -80,6 +100,23 @@ const cases = <R>(it: Vitest.MethodsNonLive<R>, stores: Layer.Layer<RunStore.Run
         const snapshot = yield* store.snapshot(from.runId)
         assert.isUndefined(snapshot.nodes["x0"])
         assert.strictEqual(snapshot.nodes["r"]?.output, "second")
+      }).pipe(Effect.provide(runsOver(store, done)))
+    }).pipe(Effect.provide(stores)))
+
+  it.effect("waking a run-from suspended inside nested loops finishes the loops", () =>
+    Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      yield* Effect.gen(function*() {
+        const runs = yield* Runs.Runs
+        const full = yield* runs.start(nestedBefore)
+        assert.strictEqual(yield* runs.wait(full.runId), "completed")
+        const from = yield* runs.runFrom(nestedAfter, { target: "w", run: full.runId })
+        assert.strictEqual(yield* runs.wait(from.runId), "suspended")
+        assert.isTrue(yield* runs.signal(from.runId, "go", 7))
+        assert.strictEqual((yield* runs.follow(from.runId)).status, "completed")
+        const snapshot = yield* store.snapshot(from.runId)
+        assert.strictEqual(snapshot.nodes["out@0.0"]?.output, 7)
+        assert.strictEqual(snapshot.nodes["L0#end"]?.status, "completed")
       }).pipe(Effect.provide(runsOver(store, done)))
     }).pipe(Effect.provide(stores)))
 

@@ -277,6 +277,30 @@ const wantedOf = (dag: Dag.Dag, target: number): Uint8Array => {
   return Dag.upstream(dag, observed)
 }
 
+/**
+ * `wanted` grown to whole containers: a container runs as a unit (its sentinels and its whole body
+ * for each instance), so one wanted node inside it, or its start, wants all of it. Without this a
+ * resumed run-from observing a block inside a loop would leave the loop's end unwanted and never
+ * finish the loop.
+ */
+const wholeContainers = (dag: Dag.Dag, wanted: Uint8Array): Uint8Array => {
+  const containers = new Set<string>()
+  for (let i = 0; i < dag.size; i++) {
+    if (wanted[i] !== 1) continue
+    for (const id of Dag.chainOf(dag, i)) containers.add(id)
+    const node = Dag.nodeOf(dag, i)
+    if (node.kind !== "block") containers.add(node.id)
+  }
+  if (containers.size === 0) return wanted
+  const out = wanted.slice()
+  for (let i = 0; i < dag.size; i++) {
+    if (out[i] === 1) continue
+    const node = Dag.nodeOf(dag, i)
+    if ((node.kind !== "block" && containers.has(node.id)) || node.chain.some((id) => containers.has(id))) out[i] = 1
+  }
+  return out
+}
+
 const endOf = (dag: Dag.Dag, i: number): number => {
   if (Dag.blockOf(dag, i) !== undefined) return i
   const node = Dag.nodeOf(dag, i)
@@ -741,7 +765,7 @@ export const resume = (
     // The target only narrows what is wanted: a resume never re-runs it for being the target.
     const input: Input = options.target === undefined
       ? { ...prepared, wanted: new Uint8Array(prepared.dag.size).fill(1) }
-      : { ...prepared, target: -1 }
+      : { ...prepared, target: -1, wanted: wholeContainers(prepared.dag, prepared.wanted) }
     const n = input.dag.size
     const reasons = new Uint16Array(n)
     for (let i = 0; i < n; i++) {

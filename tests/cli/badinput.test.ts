@@ -8,10 +8,10 @@ import { Cli, Platform } from "@ripple/cli"
 import { RunStore } from "@ripple/runtime"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { memoryBackend, recording } from "./inMemory.ts"
 import { example, spawnRipple, tempDir } from "./ripple.ts"
 
 const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "ripple-badinput-"))
@@ -127,18 +127,8 @@ const dump = (store: RunStore.RunStore["Service"]) =>
 
 const session = Effect.gen(function*() {
   const store = yield* RunStore.makeMemory
-  const lines: Array<string> = []
-  const record = (...args: ReadonlyArray<unknown>) => void lines.push(args.map(String).join(" "))
-  const console = { ...globalThis.console, log: record, error: record, info: record } as Console.Console
-  const unused = (what: string) => Effect.die(new Error(`${what} is not part of the memory backend`))
-  const backend: Cli.Backend = {
-    store: () => Layer.succeed(RunStore.RunStore, store),
-    list: () => unused("list"),
-    submit: () => unused("submit"),
-    requeue: () => unused("requeue"),
-    work: () => unused("work"),
-    migrate: () => Effect.succeed({ database: "memory", applied: [] })
-  }
+  const { lines, console } = recording()
+  const backend = memoryBackend(store)
   const ripple = (args: ReadonlyArray<string>) => Cli.main(backend)(args).pipe(Effect.provideService(Console.Console, console))
   // One finished run, so that a refusal that wrote anything (or changed it) shows in the dump.
   const input = JSON.stringify({ subject: "Login fails", body: "Token expired", tier: "pro" })

@@ -7,39 +7,16 @@ import { Cli, Platform } from "@ripple/cli"
 import { RunStore } from "@ripple/runtime"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { memoryBackend, recording } from "./inMemory.ts"
 import { example } from "./ripple.ts"
-
-// A console that records what the commands print.
-const recording = () => {
-  const lines: Array<string> = []
-  const record = (...args: ReadonlyArray<unknown>) => {
-    lines.push(args.map(String).join(" "))
-  }
-  const console = { ...globalThis.console, log: record, error: record, info: record } as Console.Console
-  return { lines, console }
-}
-
-const memoryBackend = (): Cli.Backend => {
-  const store = Effect.runSync(RunStore.makeMemory)
-  const unused = (what: string) => Effect.die(new Error(`${what} is not part of the memory backend`))
-  return {
-    store: () => Layer.succeed(RunStore.RunStore, store),
-    list: () => unused("list"),
-    submit: () => unused("submit"),
-    requeue: () => unused("requeue"),
-    work: () => unused("work"),
-    migrate: () => Effect.succeed({ database: "memory", applied: [] })
-  }
-}
 
 // One backend (one store) for every command of a test, and what the commands print.
 const session = () => {
   const output = recording()
-  const backend = memoryBackend()
+  const backend = memoryBackend(Effect.runSync(RunStore.makeMemory))
   const ripple = (...args: ReadonlyArray<string>) =>
     Cli.main(backend)(args).pipe(Effect.provideService(Console.Console, output.console))
   return { output, ripple }

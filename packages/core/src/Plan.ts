@@ -284,19 +284,10 @@ const wantedOf = (dag: Dag.Dag, target: number): Uint8Array => {
  * finish the loop.
  */
 const wholeContainers = (dag: Dag.Dag, wanted: Uint8Array): Uint8Array => {
-  const containers = new Set<string>()
-  for (let i = 0; i < dag.size; i++) {
-    if (wanted[i] !== 1) continue
-    for (const id of Dag.chainOf(dag, i)) containers.add(id)
-    const node = Dag.nodeOf(dag, i)
-    if (node.kind !== "block") containers.add(node.id)
-  }
-  if (containers.size === 0) return wanted
   const out = wanted.slice()
-  for (let i = 0; i < dag.size; i++) {
-    if (out[i] === 1) continue
-    const node = Dag.nodeOf(dag, i)
-    if ((node.kind !== "block" && containers.has(node.id)) || node.chain.some((id) => containers.has(id))) out[i] = 1
+  for (const entry of containerIndex(dag).values()) {
+    const nodes = [entry.start, entry.end, ...entry.members]
+    if (nodes.some((i) => wanted[i] === 1)) for (const i of nodes) out[i] = 1
   }
   return out
 }

@@ -11,7 +11,7 @@
  * @since 0.1.0
  */
 import { Workflow } from "@ripple/core"
-import type { Runs } from "@ripple/runtime"
+import type { Runs, RunStore } from "@ripple/runtime"
 import type { Database } from "@ripple/sql"
 import type * as CliError from "effect/cli/CliError"
 import * as Data from "effect/Data"
@@ -126,6 +126,24 @@ export const fromRunsError = (file: string, error: Runs.RunsError): Problem => {
         `the database failed ${error.operation} (${error.reason._tag}${error.reason.code === undefined ? "" : ` ${error.reason.code}`}): ${error.reason.message}`,
         "check that the database is reachable; a run that was executing is left running: continue it with `ripple resume <run>`"
       )
+  }
+}
+
+/**
+ * An error of a request on a stored run (a signal, an approval, a resume...) as a problem.
+ *
+ * @since 0.1.0
+ */
+export const fromStoreError = (runId: string, error: RunStore.RunStoreError | Runs.PlanFailed | Runs.InvalidPayload): Problem => {
+  switch (error._tag) {
+    case "RunNotFound":
+      return unknownRun(error.runId)
+    case "InvalidPayload":
+      return badInput(error.message, "leave NUL characters (\\u0000) and unpaired surrogates (\\ud800-\\udfff) out of the payload, name and reason")
+    case "IllegalTransition":
+      return badInput(`run ${runId} is ${error.from}: ${error.event} is not allowed (${error.reason})`, `see the run with \`ripple show ${runId}\``)
+    default:
+      return fromRunsError(`run ${runId}`, error)
   }
 }
 

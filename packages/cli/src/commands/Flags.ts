@@ -1,0 +1,107 @@
+/**
+ * The flags and arguments several commands take, and how their values are read (JSON from the
+ * command line, a file or stdin).
+ *
+ * @since 0.1.0
+ */
+import type { Workflow } from "@ripple/core"
+import { Handler } from "@ripple/runtime"
+import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Argument from "effect/cli/Argument"
+import * as Flag from "effect/cli/Flag"
+import { readFileSync } from "node:fs"
+import * as Problem from "../Problem.ts"
+import * as Source from "../Source.ts"
+
+type Json = Workflow.Json
+
+/** `<run>`: a run id. */
+export const run = Argument.String("run").pipe(Argument.withDescription("The run id"))
+
+/** `<workflow>`: a workflow file or module. */
+export const workflow = Argument.String("workflow").pipe(
+  Argument.withDescription("A workflow .json file, or an ES module (.js/.mjs) exporting `workflow` and `handlers`")
+)
+
+/** `--from <block>`. */
+export const from = Flag.String("from").pipe(Flag.withDescription("The block to re-run from (an edited block, usually)"))
+
+/** `--run <id>`: the run a re-run reuses. */
+export const priorRun = Flag.String("run").pipe(
+  Flag.withDescription("The run whose results are reused (default: latest, the last finished run of the workflow)"),
+  Flag.optional
+)
+
+/** The run `--run` names; `undefined` for the latest. */
+export const sourceRun = (run: Option.Option<string>): string | undefined => Option.getOrUndefined(Option.filter(run, (id) => id !== "latest"))
+
+/** `--handlers <module.js>`. */
+export const handlers = Flag.String("handlers").pipe(
+  Flag.withDescription("An ES module exporting `handlers` (a Layer), for runs of workflows with custom block types"),
+  Flag.optional
+)
+
+/** The handlers `--handlers` names, else the built-ins. */
+export const handlersOf = (file: Option.Option<string>): Effect.Effect<Layer.Layer<Handler.Handlers>, Problem.Problem> =>
+  Option.match(file, { onNone: () => Effect.succeed(Handler.layerBuiltins), onSome: Source.loadHandlers })
+
+/** `--payload <json>`. */
+export const payload = Flag.String("payload").pipe(
+  Flag.withDescription("A JSON payload (default null); @file reads it from a file, - from stdin"),
+  Flag.optional
+)
+
+/** `--input <json>`. */
+export const input = Flag.String("input").pipe(
+  Flag.withDescription("The run input as a JSON object, e.g. '{\"topic\": \"ripple\"}'; @file reads it from a file, - from stdin"),
+  Flag.optional
+)
+
+/** `--queue`: hand the run to `ripple worker` processes (what the command does instead is `description`). */
+export const queue = (description: string) => Flag.Boolean("queue").pipe(Flag.withDescription(description), Flag.withDefault(false))
+
+/** `--wait <seconds>` for the owner of a run to take a request. */
+export const wait = Flag.Int("wait").pipe(
+  Flag.withDescription("Seconds to wait for the process that owns the run (a worker) to take the request (default 30)"),
+  Flag.withDefault(30)
+)
+
+/** Refuses a negative `--wait`. */
+export const checkWait = (wait: number): Effect.Effect<void, Problem.Problem> =>
+  wait < 0 ? Effect.fail(Problem.badInput(`--wait ${wait} is negative`, "give the seconds to wait, or 0 not to wait")) : Effect.void
+
+// `@file` reads the JSON from a file and `-` from stdin: a value of megabytes does not fit in an
+// argument list (the shell refuses to start the command).
+const jsonText = (flag: string, text: string): Effect.Effect<string, Problem.Problem> => {
+  if (text !== "-" && !text.startsWith("@")) return Effect.succeed(text)
+  const from = text === "-" ? "stdin" : text.slice(1)
+  return Effect.try({
+    try: () => readFileSync(text === "-" ? 0 : from, "utf8"),
+    catch: (error) =>
+      Problem.badInput(`cannot read ${flag} from ${from}: ${(error as Error).message}`, `pass a readable file (${flag} @input.json), - for stdin, or the JSON itself`)
+  })
+}
+
+/** The JSON value of `flag` (`null` when absent). */
+export const parseJson = (flag: string, text: string | undefined): Effect.Effect<Json, Problem.Problem> =>
+  text === undefined ? Effect.succeed(null) : Effect.flatMap(jsonText(flag, text), (json) =>
+    Effect.try({
+      try: () => JSON.parse(json) as Json,
+      catch: (error) => Problem.badInput(`${flag} is not valid JSON: ${(error as Error).message}`, `pass JSON, e.g. ${flag} '{"ok": true}' or ${flag} @payload.json`)
+    }))
+
+/** The JSON object of `--input` (`{}` when absent). */
+export const parseInput = (text: string | undefined): Effect.Effect<{ readonly [key: string]: Json }, Problem.Problem> => {
+  if (text === undefined) return Effect.succeed({})
+  const fix = "pass a JSON object, e.g. --input '{\"subject\": \"Login fails\"}' or --input @input.json"
+  return jsonText("--input", text).pipe(Effect.flatMap((json) => Effect.try({
+    try: () => JSON.parse(json) as Json,
+    catch: (error) => Problem.badInput(`--input is not valid JSON: ${(error as Error).message}`, fix)
+  })), Effect.flatMap((json) =>
+    typeof json === "object" && json !== null && !Array.isArray(json)
+      ? Effect.succeed(json as { readonly [key: string]: Json })
+      : Effect.fail(Problem.badInput("--input must be a JSON object", fix))
+  ))
+}

@@ -1,0 +1,89 @@
+/**
+ * What every command shares: the `ripple` root command with the database flags, the backend the
+ * commands run on, and the `Runs` facade or `RunStore` opened over it.
+ *
+ * @since 0.1.0
+ */
+import { Handler, Runs, RunStore } from "@ripple/runtime"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Command from "effect/cli/Command"
+import * as Flag from "effect/cli/Flag"
+import type * as Cli from "../Cli.ts"
+import type * as Problem from "../Problem.ts"
+import * as Source from "../Source.ts"
+
+/**
+ * The `ripple` command without subcommands: the shared `--db` and `--data-dir` flags.
+ *
+ * @since 0.1.0
+ */
+export const root = Command.make("ripple").pipe(
+  Command.withSharedFlags({
+    db: Flag.String("db").pipe(
+      Flag.withDescription("PostgreSQL URL (default: DATABASE_URL, else the embedded database in --data-dir)"),
+      Flag.optional
+    ),
+    dataDir: Flag.String("data-dir").pipe(
+      Flag.withDescription("Directory of the embedded database (default: .ripple)"),
+      Flag.optional
+    )
+  }),
+  Command.withDescription("Ripple: incremental, durable workflow runs. Re-run from any block; only what changed runs again.")
+)
+
+/**
+ * The database options of the command line, read by a subcommand's handler.
+ *
+ * @since 0.1.0
+ */
+export const databaseOptions = Effect.map(root, (flags): Cli.DatabaseOptions => ({
+  url: Option.getOrUndefined(flags.db),
+  dataDir: Option.getOrUndefined(flags.dataDir)
+}))
+
+// A `ripple` process that dies leaves the leases of the runs it executed; another `ripple` process
+// takes a crashed run over once its lease expires, so the lease is short (renewed every ~1.7 s).
+const runsOptions: Runs.Options = { leaseMs: 5_000 }
+
+/**
+ * The services a command handler uses.
+ *
+ * @since 0.1.0
+ */
+export interface Session {
+  readonly backend: Cli.Backend
+  /** Runs `use` with the `Runs` facade (and its store) over the backend, with `handlers`. */
+  readonly withRuns: <A>(
+    handlers: Layer.Layer<Handler.Handlers>,
+    use: (runs: Runs.Runs["Service"], store: RunStore.RunStore["Service"]) => Effect.Effect<A, Problem.Problem>
+  ) => Effect.Effect<A, Problem.Problem, Command.CommandContext<"ripple">>
+  /** Runs `use` with the backend's store only (reading). */
+  readonly withStore: <A>(
+    use: (store: RunStore.RunStore["Service"]) => Effect.Effect<A, Problem.Problem>
+  ) => Effect.Effect<A, Problem.Problem, Command.CommandContext<"ripple">>
+}
+
+/**
+ * The session over a backend.
+ *
+ * @since 0.1.0
+ */
+export const make = (backend: Cli.Backend): Session => ({
+  backend,
+  withRuns: (handlers, use) =>
+    Effect.flatMap(Effect.all([databaseOptions, Source.limits]), ([options, limits]) =>
+      Effect.gen(function*() {
+        const runs = yield* Runs.Runs
+        const store = yield* RunStore.RunStore
+        return yield* use(runs, store)
+      }).pipe(
+        Effect.provide(Runs.layer({ limits, ...runsOptions }).pipe(Layer.provideMerge(Layer.merge(backend.store(options), handlers))))
+      )),
+  withStore: (use) =>
+    Effect.flatMap(databaseOptions, (options) =>
+      Effect.gen(function*() {
+        return yield* use(yield* RunStore.RunStore)
+      }).pipe(Effect.provide(backend.store(options))))
+})

@@ -1,0 +1,56 @@
+/**
+ * `ripple plan <workflow> --from <block>`: what a re-run would re-execute and reuse, and why.
+ *
+ * @since 0.1.0
+ */
+import { Plan } from "@ripple/core"
+import * as Effect from "effect/Effect"
+import * as Command from "effect/cli/Command"
+import * as Flag from "effect/cli/Flag"
+import * as Problem from "../Problem.ts"
+import * as Source from "../Source.ts"
+import * as Flags from "./Flags.ts"
+import { print } from "./Output.ts"
+import { requirePrior } from "./rerun.ts"
+import type { Session } from "./Session.ts"
+
+const formats = ["text", "json", "mermaid", "dot"] as const
+
+const render = (plan: Plan.Plan, format: (typeof formats)[number]): string => {
+  switch (format) {
+    case "text":
+      return Plan.explain(plan)
+    case "json":
+      return JSON.stringify(Plan.toJson(plan), null, 2)
+    case "mermaid":
+      return Plan.toMermaid(plan)
+    case "dot":
+      return Plan.toDot(plan)
+  }
+}
+
+/**
+ * The `plan` command.
+ *
+ * @since 0.1.0
+ */
+export const command = (session: Session) =>
+  Command.make("plan", {
+    workflow: Flags.workflow,
+    from: Flags.from,
+    run: Flags.priorRun,
+    format: Flag.Literals("format", formats).pipe(Flag.withDescription("Output format"), Flag.withDefault("text"))
+  }, ({ format, from, run, workflow }) =>
+    Effect.gen(function*() {
+      const source = yield* Source.load(workflow)
+      yield* Source.checkBlock(source, from)
+      const prior = Flags.sourceRun(run)
+      const planned = yield* session.withRuns(source.handlers, (runs, store) =>
+        Effect.andThen(
+          requirePrior(store, source, prior),
+          runs.plan(source.workflow, { target: from, run: prior }).pipe(
+            Effect.mapError((error) => Problem.fromRunsError(source.file, error))
+          )
+        ))
+      yield* print(render(planned, format))
+    })).pipe(Command.withDescription("Show what a re-run from a block would re-execute and reuse, and why (writes nothing)"))

@@ -1,0 +1,115 @@
+/**
+ * `ripple resume <run>`: continues a failed, crashed, paused or due run here, or hands it back to
+ * the workers (`--queue`).
+ *
+ * @since 0.1.0
+ */
+import type { Workflow } from "@ripple/core"
+import { Engine, Handler, type Runs, type RunStore, Wake } from "@ripple/runtime"
+import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
+import * as Command from "effect/cli/Command"
+import * as Problem from "../Problem.ts"
+import * as Flags from "./Flags.ts"
+import * as Follow from "./Follow.ts"
+import { print } from "./Output.ts"
+import { databaseOptions, type Session } from "./Session.ts"
+
+// Every block type of the workflow that neither the engine nor the given handlers implement: without
+// them the resumed nodes would fail the run, so it is refused before anything changes.
+const requireHandlers = (run: string, workflow: Workflow.Workflow, layer: Layer.Layer<Handler.Handlers>) =>
+  Effect.gen(function*() {
+    const handlers = yield* Handler.Handlers
+    const missing = [...new Set(workflow.blocks.map((block) => block.type))]
+      .filter((type) => !Engine.intrinsicTypes.has(type) && handlers.get(type) === undefined)
+    if (missing.length > 0) {
+      return yield* Problem.badInput(
+        `run ${run} of workflow ${workflow.id} has blocks of type ${missing.map((type) => JSON.stringify(type)).join(", ")}, which have no handler here; the run is left as it is`,
+        `pass the module that exports their handlers: ripple resume ${run} --handlers <module.js>`
+      )
+    }
+  }).pipe(Effect.provide(layer))
+
+// Continues the run here, or records the request for the process that owns it.
+const resumeHere = (run: string, layer: Layer.Layer<Handler.Handlers>) => (runs: Runs.Runs["Service"], store: RunStore.RunStore["Service"]) =>
+  Effect.gen(function*() {
+    const found = yield* store.getRun(run)
+    const pausedByPause = Object.values(found.machine.context.dormant).some((reason) => reason._tag === "Pause")
+    const continued = (owner: string | undefined) =>
+      owner === undefined
+        ? Effect.succeed<Follow.Acted>({ _tag: "Executing", runId: run })
+        : Effect.map(store.getRun(run), (after) => Follow.delegatedFrom(after, owner, true))
+    switch (found.status) {
+      case "failed":
+      case "running": {
+        yield* requireHandlers(run, yield* store.loadWorkflow(found.version), layer)
+        const resumed = yield* runs.resume(run)
+        return yield* continued("owner" in resumed ? resumed.owner : undefined)
+      }
+      case "paused":
+        if (pausedByPause) {
+          yield* runs.unpause(run)
+          const handling = yield* runs.handling(run)
+          return yield* continued(handling._tag === "Owner" ? handling.owner : undefined)
+        }
+        break
+      case "suspended": {
+        const after = yield* runs.wake(run)
+        const handling = yield* runs.handling(run)
+        if (handling._tag === "Owner") {
+          // Its owner wakes it when it can; with nothing to wake it now, there is nothing to hand over.
+          if (Wake.event(found, yield* store.deliveries(run), Date.now()) === undefined) break
+          return Follow.delegatedFrom(found, handling.owner, false)
+        }
+        if (after !== "suspended") return { _tag: "Executing", runId: run } as const
+        // Waiting on children that crashed (a process died while they executed): they go on here.
+        const crashed = (yield* store.children(run)).filter((c) => c.status === "running" || c.status === "pending")
+        if (crashed.length === 0) break
+        for (const child of crashed) yield* runs.resume(child.runId)
+        return { _tag: "Executing", runId: run } as const
+      }
+    }
+    return yield* Problem.badInput(
+      `run ${run} is ${found.status}; nothing to resume now`,
+      found.status === "paused" || found.status === "suspended"
+        ? `it awaits an approval, a signal or a timer: see \`ripple show ${run}\``
+        : "resume continues failed, crashed, paused or due sleeping runs"
+    )
+  }).pipe(Effect.mapError((error) => error instanceof Problem.Problem ? error : Problem.fromStoreError(run, error)))
+
+// `resume --queue`: the workers continue the run.
+const requeue = (session: Session, run: string) =>
+  Effect.gen(function*() {
+    const status = yield* session.backend.requeue(yield* databaseOptions, run).pipe(Effect.mapError((error) =>
+      error instanceof Problem.Problem
+        ? error
+        : error._tag === "IllegalTransition"
+        ? Problem.badInput(
+          `run ${run} is ${error.from}; only a paused (by ripple pause), failed or crashed run can be handed to the workers`,
+          `see the run with \`ripple show ${run}\``
+        )
+        : Problem.fromStoreError(run, error)
+    ))
+    yield* print(`run ${run} queued for \`ripple worker\` (${status})`)
+  })
+
+/**
+ * The `resume` command.
+ *
+ * @since 0.1.0
+ */
+export const command = (session: Session) =>
+  Command.make("resume", {
+    run: Flags.run,
+    handlers: Flags.handlers,
+    queue: Flags.queue("Hand the run back to `ripple worker` processes instead of continuing it here"),
+    wait: Flags.wait
+  }, ({ handlers, queue, run, wait }) =>
+    queue
+      ? requeue(session, run)
+      : Effect.andThen(
+        Flags.checkWait(wait),
+        Effect.flatMap(Flags.handlersOf(handlers), (layer) => Follow.follow(session, layer, wait, resumeHere(run, layer)))
+      )).pipe(Command.withDescription(
+      "Continue a failed or crashed run (only unfinished nodes re-run), a paused run, a due sleeper, or a run whose child runs crashed; a run a worker owns is handed to it"
+    ))

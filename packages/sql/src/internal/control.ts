@@ -1,0 +1,37 @@
+/**
+ * Control requests: pause and cancel are recorded on the run row by any process; the executing one
+ * sees them in the acknowledgement of its next journal write or lease renewal.
+ */
+import { RunStore } from "@ripple/runtime"
+import * as Effect from "effect/Effect"
+import { consumesCancel } from "./rows.ts"
+import type { Db } from "./transact.ts"
+
+/** The control request statements of one store. */
+export const make = ({ sql, transact }: Db) => {
+  const requestPause = (runId: string, at: number) =>
+    Effect.gen(function*() {
+      const rows = yield* transact("requestPause", sql<{ readonly requested: boolean | null }>`WITH requested AS (
+          UPDATE ripple_runs SET pause_requested_at = COALESCE(pause_requested_at, ${at})
+          WHERE id = ${runId} AND status = ANY (${`{${RunStore.pausable.join(",")}}`}::text[])
+          RETURNING id
+        )
+        SELECT EXISTS (SELECT 1 FROM requested) AS requested FROM ripple_runs WHERE id = ${runId}`)
+      if (rows[0] === undefined) return yield* Effect.fail(new RunStore.RunNotFound({ runId }))
+      return rows[0].requested === true
+    })
+
+  const requestCancel = (runId: string, at: number) =>
+    Effect.gen(function*() {
+      const rows = yield* transact("requestCancel", sql<{ readonly requested: boolean | null }>`WITH requested AS (
+          UPDATE ripple_runs SET cancel_requested_at = COALESCE(cancel_requested_at, ${at})
+          WHERE id = ${runId} AND NOT (status = ANY (${consumesCancel}::text[]))
+          RETURNING id
+        )
+        SELECT EXISTS (SELECT 1 FROM requested) AS requested FROM ripple_runs WHERE id = ${runId}`)
+      if (rows[0] === undefined) return yield* Effect.fail(new RunStore.RunNotFound({ runId }))
+      return rows[0].requested === true
+    })
+
+  return { requestPause, requestCancel }
+}

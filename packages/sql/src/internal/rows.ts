@@ -1,0 +1,191 @@
+/**
+ * What the store reads back: the run row and snapshot row types and their decoding into
+ * `RunStore.Run` and `Snapshot.Snapshot`, and the SQL fragments that read node records and a run's
+ * journal marks.
+ */
+import { Snapshot, type Workflow } from "@ripple/core"
+import { type RunStatus, RunStore } from "@ripple/runtime"
+import * as Data from "effect/Data"
+
+type Json = Workflow.Json
+
+/**
+ * A stored run or journal row does not decode: the run cannot be resumed.
+ *
+ * @since 0.1.0
+ */
+export class CorruptRun extends Data.TaggedError("CorruptRun")<{
+  readonly runId: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `run ${this.runId} is corrupt: ${this.reason}`
+  }
+}
+
+/** A `ripple_runs` row, with the journal marks `journalMarks` adds. */
+export interface RunRow {
+  readonly id: string
+  readonly workflow_id: string
+  readonly version: string
+  readonly mode: RunStore.Run["mode"]
+  readonly source_run: string | null
+  readonly target: string | null
+  readonly trigger: string | null
+  readonly input: { readonly [key: string]: Json }
+  readonly status: RunStatus.Status
+  readonly machine: RunStatus.Persisted
+  readonly revision: number | bigint | string
+  readonly last_started_node: string | null
+  readonly last_started_at: number | null
+  readonly last_completed_node: string | null
+  readonly last_completed_at: number | null
+  readonly finalization: Snapshot.Diagnostics["finalization"] | null
+  readonly messages: ReadonlyArray<string>
+  readonly created_at: number
+  readonly updated_at: number
+  readonly lease_owner: string | null
+  readonly lease_generation: number | bigint | string
+  readonly parent_run?: string | null
+  readonly parent_node?: string | null
+  readonly pause_requested_at?: number | null
+  readonly cancel_requested_at?: number | null
+  readonly pruned?: Snapshot.Pruned | null
+  readonly queued?: boolean
+  readonly lease_expires_at?: number | null
+  readonly journal_started?: Mark | null
+  readonly journal_completed?: Mark | null
+}
+
+/** A node and when it started or completed. */
+export type Mark = { readonly node: string; readonly at: number }
+
+// The later of the run's diagnostics columns and what its journal shows (the journal is not made to
+// rewrite the run row on every node; a run cut short still reads its last started/completed node).
+const later = (node: string | null, at: number | null, journal: Mark | null | undefined): Mark | undefined => {
+  const stored = node === null || at === null ? undefined : { node, at: Number(at) }
+  if (journal === null || journal === undefined) return stored
+  return stored === undefined || journal.at > stored.at ? { node: journal.node, at: Number(journal.at) } : stored
+}
+
+/** A run's diagnostics: its columns, or its journal where that is later. */
+export const diagnosticsOf = (row: RunRow): Snapshot.Diagnostics => {
+  const lastStarted = later(row.last_started_node, row.last_started_at, row.journal_started)
+  const lastCompleted = later(row.last_completed_node, row.last_completed_at, row.journal_completed)
+  return {
+    ...(lastStarted === undefined ? {} : { lastStarted }),
+    ...(lastCompleted === undefined ? {} : { lastCompleted }),
+    ...(row.finalization === null || row.finalization === undefined ? {} : { finalization: row.finalization }),
+    messages: row.messages
+  }
+}
+
+/** The run a run row holds. */
+export const runOf = (row: RunRow): RunStore.Run => ({
+  id: row.id,
+  workflowId: row.workflow_id,
+  version: row.version,
+  mode: row.mode,
+  sourceRun: row.source_run ?? undefined,
+  target: row.target ?? undefined,
+  trigger: row.trigger ?? undefined,
+  input: row.input,
+  status: row.status,
+  machine: row.machine,
+  diagnostics: diagnosticsOf(row),
+  createdAt: Number(row.created_at),
+  updatedAt: Number(row.updated_at),
+  ...(row.parent_run === undefined || row.parent_run === null ? {} : { parentRun: row.parent_run, parentNode: row.parent_node ?? "" }),
+  ...(row.pause_requested_at === undefined || row.pause_requested_at === null ? {} : { pauseRequestedAt: Number(row.pause_requested_at) }),
+  ...(row.cancel_requested_at === undefined || row.cancel_requested_at === null ? {} : { cancelRequestedAt: Number(row.cancel_requested_at) }),
+  ...prunedOf(row),
+  ...(row.queued === true ? { queued: true } : {}),
+  ...(row.lease_owner === null ? {} : { lease: { owner: row.lease_owner, expiresAt: Number(row.lease_expires_at ?? 0) } })
+})
+
+/** What a run-from pruned, when it pruned anything. */
+export const prunedOf = (row: RunRow): { readonly pruned?: Snapshot.Pruned } =>
+  row.pruned === undefined || row.pruned === null ? {} : { pruned: row.pruned }
+
+/** Statuses whose machine write makes a run the latest of its (workflow, trigger). */
+export const settled: ReadonlyArray<RunStatus.Status> = ["completed", "failed"]
+
+// Postgres text[] literals of the statuses that consume a pause or a cancel request.
+export const consumesPause = `{${RunStore.consumesPause.join(",")}}`
+export const consumesCancel = `{${RunStore.consumesCancel.join(",")}}`
+
+/** The key of a (workflow, trigger) in `ripple_latest`. */
+export const triggerKey = (trigger: string | undefined | null): string => (trigger === undefined || trigger === null ? "" : `=${trigger}`)
+
+// A node record as one jsonb object, absent fields left out (a SQL NULL column is an absent field;
+// a json `null` output is a present null). Inputs and output are their JSON text (`recordOfRow`
+// parses them), so their key order survives the jsonb record.
+export const recordSql = `jsonb_build_object('status', j.status, 'fingerprints', j.fingerprints, 'attempt', j.attempt)
+  || CASE WHEN j.inputs IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('inputs', j.inputs::text) END
+  || CASE WHEN j.output IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('output', j.output::text) END
+  || CASE WHEN j.started_at IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('startedAt', j.started_at) END
+  || CASE WHEN j.finished_at IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('finishedAt', j.finished_at) END
+  || CASE WHEN j.decision IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('decision', j.decision) END
+  || CASE WHEN j.error IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('error', j.error) END
+  || CASE WHEN j.reused_from IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('reusedFrom', j.reused_from) END`
+
+// The run's own last started and last completed node, from its journal (rows copied from another
+// run are not its own); the primary key's run prefix bounds the scan to the run's rows.
+export const journalMarks = `(SELECT jsonb_build_object('node', j.node, 'at', j.started_at) FROM ripple_journal j
+    WHERE j.run_id = r.id AND j.reused_from IS NULL AND j.started_at IS NOT NULL
+    ORDER BY j.started_at DESC, j.written DESC LIMIT 1) AS journal_started,
+  (SELECT jsonb_build_object('node', j.node, 'at', j.finished_at) FROM ripple_journal j
+    WHERE j.run_id = r.id AND j.reused_from IS NULL AND j.status = 'completed'
+    ORDER BY j.finished_at DESC, j.written DESC LIMIT 1) AS journal_completed`
+
+/** Node records as `recordSql` reads them: inputs and output are JSON text. */
+export type StoredNodes = {
+  readonly [node: string]: Omit<Snapshot.NodeRecord, "inputs" | "output"> & { readonly inputs?: string; readonly output?: string }
+}
+
+/** The node records, inputs and output parsed from their JSON text. */
+export const nodesOf = (rows: StoredNodes | null): Record<string, Snapshot.NodeRecord> => {
+  const nodes: Record<string, Snapshot.NodeRecord> = {}
+  if (rows === null) return nodes
+  for (const node in rows) {
+    const record = rows[node]!
+    nodes[node] = {
+      ...record,
+      ...(record.inputs === undefined ? {} : { inputs: JSON.parse(record.inputs) as Json }),
+      ...(record.output === undefined ? {} : { output: JSON.parse(record.output) as Json })
+    }
+  }
+  return nodes
+}
+
+/** The run row's `error` column for a machine. */
+export const errorOfMachine = (machine: RunStatus.Persisted): string | null =>
+  machine.context.error ?? machine.context.failures.at(-1)?.error ?? null
+
+/** A run row with its node records, dormancies and scopes (`recordSql`). */
+export interface SnapshotRow extends RunRow {
+  readonly nodes: StoredNodes | null
+  readonly dormancies: ReadonlyArray<{ readonly wait?: Snapshot.Wait; readonly pause?: Snapshot.Pause }> | null
+  readonly loops: { readonly [scope: string]: Snapshot.LoopScope } | null
+  readonly parallels: { readonly [scope: string]: Snapshot.ParallelScope } | null
+}
+
+/** The snapshot a snapshot row holds, over the workflow version it ran. */
+export const snapshotOf = (row: SnapshotRow, workflow: Workflow.Workflow): Snapshot.Snapshot => ({
+  schemaVersion: Snapshot.schemaVersion,
+  runId: row.id,
+  workflow,
+  ...(row.trigger === null ? {} : { trigger: row.trigger }),
+  input: row.input,
+  status: row.status,
+  nodes: nodesOf(row.nodes),
+  loops: row.loops ?? {},
+  parallels: row.parallels ?? {},
+  pending: [],
+  waits: (row.dormancies ?? []).flatMap((d) => d.wait === undefined ? [] : [d.wait]),
+  pauses: (row.dormancies ?? []).flatMap((d) => d.pause === undefined ? [] : [d.pause]),
+  diagnostics: diagnosticsOf(row),
+  ...prunedOf(row),
+  startedAt: Number(row.created_at),
+  updatedAt: Number(row.updated_at)
+})

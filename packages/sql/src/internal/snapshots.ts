@@ -1,0 +1,71 @@
+/**
+ * Snapshot reads: a run's snapshot in one statement (its row, node records, dormancies and
+ * scopes), checked or not, the latest snapshot of a (workflow, trigger), and a run's reasons.
+ */
+import { Snapshot } from "@ripple/core"
+import { RunStatus, RunStore } from "@ripple/runtime"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
+import { CorruptRun, journalMarks, recordSql, type SnapshotRow, snapshotOf as decode, triggerKey } from "./rows.ts"
+import type { Db } from "./transact.ts"
+import type { Workflows } from "./workflows.ts"
+
+/** The snapshot reads of one store. */
+export const make = ({ sql, transact }: Db, { loadWorkflow }: Workflows) => {
+  const readSnapshot = (runId: string) =>
+    Effect.gen(function*() {
+      const rows = yield* transact("snapshot", sql<SnapshotRow>`SELECT r.*,
+          (SELECT jsonb_object_agg(j.node, ${sql.literal(recordSql)}) FROM ripple_journal j WHERE j.run_id = r.id) AS nodes,
+          (SELECT jsonb_agg(j.dormancy ORDER BY j.written) FROM ripple_journal j
+            WHERE j.run_id = r.id AND j.dormancy IS NOT NULL) AS dormancies,
+          (SELECT json_object_agg(s.scope, s.value) FROM ripple_scopes s WHERE s.run_id = r.id AND s.kind = 'loop') AS loops,
+          (SELECT json_object_agg(s.scope, s.value) FROM ripple_scopes s WHERE s.run_id = r.id AND s.kind = 'parallel') AS parallels
+          , ${sql.literal(journalMarks)}
+        FROM ripple_runs r WHERE r.id = ${runId}`)
+      const row = rows[0]
+      if (row === undefined) return yield* Effect.fail(new RunStore.RunNotFound({ runId }))
+      return row
+    })
+
+  // The workflow version is read (once per store) to complete the row's snapshot.
+  const snapshotOf = (row: SnapshotRow) => Effect.map(loadWorkflow(row.version), (workflow) => decode(row, workflow))
+
+  const snapshot = (runId: string) => Effect.flatMap(readSnapshot(runId), snapshotOf)
+
+  const reasons = (runId: string) =>
+    Effect.gen(function*() {
+      const rows = yield* transact("reasons", sql<{ readonly node: string | null; readonly reasons: ReadonlyArray<string> | null }>`
+        SELECT j.node, j.reasons FROM ripple_runs r
+        LEFT JOIN ripple_journal j ON j.run_id = r.id AND j.reasons IS NOT NULL
+        WHERE r.id = ${runId}`)
+      if (rows.length === 0) return yield* Effect.fail(new RunStore.RunNotFound({ runId }))
+      const found: Record<string, ReadonlyArray<string>> = {}
+      for (const row of rows) if (row.node !== null && row.reasons !== null) found[row.node] = row.reasons
+      return found
+    })
+
+  const latestSnapshot = (workflowId: string, trigger?: string | undefined) =>
+    Effect.gen(function*() {
+      const rows = yield* transact("latestSnapshot", sql<{ readonly run_id: string }>`SELECT run_id FROM ripple_latest
+        WHERE workflow_id = ${workflowId} AND trigger_key = ${triggerKey(trigger)}`)
+      const row = rows[0]
+      if (row === undefined) return Option.none()
+      // The latest run exists (a foreign key holds it), so only its workflow version can be missing.
+      return Option.some(yield* Effect.catchTag(snapshot(row.run_id), "RunNotFound", Effect.die))
+    })
+
+  const checkedSnapshot = (runId: string) =>
+    Effect.gen(function*() {
+      const row = yield* readSnapshot(runId)
+      const restored = RunStatus.restore(row.machine)
+      if (Result.isFailure(restored)) {
+        return yield* Effect.fail(new CorruptRun({ runId, reason: `run status: ${restored.failure.message}` }))
+      }
+      const decoded = Snapshot.decode(yield* snapshotOf(row))
+      if (Result.isFailure(decoded)) return yield* Effect.fail(new CorruptRun({ runId, reason: decoded.failure.message }))
+      return decoded.success
+    })
+
+  return { snapshot, checkedSnapshot, latestSnapshot, reasons }
+}

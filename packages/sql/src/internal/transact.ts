@@ -1,0 +1,42 @@
+/**
+ * The one place a statement of the store (or of a worker) meets the database: a `SqlError` becomes
+ * `RunStore.StoreUnavailable` (reason by SQLSTATE) and the retryable ones are sent again with
+ * backoff on the effect `Clock` (`RunStore.RetryPolicy`, read when this is built).
+ */
+import { RunStore } from "@ripple/runtime"
+import * as Effect from "effect/Effect"
+import * as SqlClient from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
+import { storeUnavailable } from "./errors.ts"
+
+/** The client and its retrying runner, shared by the store's statement modules. */
+export interface Db {
+  readonly sql: SqlClient.SqlClient
+  /**
+   * Runs `statement` (its own implicit transaction, so a failed attempt wrote nothing or, after a
+   * lost connection, possibly everything) under the retry policy; `replayable` (default `true`)
+   * says whether sending it again after a lost connection is harmless.
+   */
+  readonly transact: <A>(
+    operation: string,
+    statement: Effect.Effect<A, SqlError>,
+    replayable?: boolean
+  ) => Effect.Effect<A, RunStore.StoreUnavailable>
+}
+
+/** The `Db` over the current `SqlClient` and `RunStore.RetryPolicy`. */
+export const make: Effect.Effect<Db, never, SqlClient.SqlClient> = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const policy = yield* RunStore.RetryPolicy
+  return {
+    sql,
+    transact: (operation, statement, replayable = true) =>
+      RunStore.retry(
+        Effect.mapError(statement, (error) => storeUnavailable(error, operation)),
+        { policy, replayable }
+      )
+  }
+})
+
+/** A parameter value as JSON text (cast in SQL to `json` / `jsonb`). */
+export const json = (value: unknown): string => JSON.stringify(value)

@@ -1,0 +1,18 @@
+/**
+ * What every part of a worker shares: its services, identity and options.
+ */
+import type { Engine, Handler, RunEvent } from "@ripple/runtime"
+import type * as SqlClient from "effect/sql/SqlClient"
+import type * as Database from "../Database.ts"
+import type { SqlRunStore } from "../SqlRunStore.ts"
+
+/** A worker's services, identity and resolved options. */
+export interface WorkerEnv {
+  readonly sqlStore: SqlRunStore["Service"]
+  readonly sql: SqlClient.SqlClient
+  readonly db: Database.Database["Service"]
+  readonly handlers: Handler.Handlers["Service"]
+  readonly owner: string
+  readonly engine: Engine.Options
+  readonly publish: (event: RunEvent.RunEvent) => void
+}

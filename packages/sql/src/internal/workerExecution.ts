@@ -1,0 +1,142 @@
+/**
+ * A worker's execution of one claimed run: moved to where it can be executed (woken, or restarted
+ * after its worker stopped), planned from its stored snapshot, executed under its lease, and
+ * settled: finished, failed with the reason, untouched (lease lost), or left running for the next
+ * claim (the store failed past its retries).
+ */
+import { Engine, type Handler, RunStore, Wake } from "@ripple/runtime"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Result from "effect/Result"
+import { CorruptRun } from "./rows.ts"
+import type { Claimed } from "./leases.ts"
+import type { WorkerEnv } from "./workerEnv.ts"
+
+/**
+ * The stored run cannot be planned (its workflow or source is invalid for the engine).
+ *
+ * @since 0.1.0
+ */
+export class Unplannable extends Data.TaggedError("Unplannable")<{
+  readonly runId: string
+  readonly reason: string
+}> {}
+
+/** What a worker does with a claimed run it holds the lease of. */
+export interface Execution {
+  /** Executes the run with the fenced store under `control` (from `Lease.hold`). */
+  readonly execute: (
+    claimed: Claimed,
+    fenced: RunStore.RunStore["Service"],
+    control: Engine.Control
+  ) => Effect.Effect<void, unknown, Handler.Handlers>
+  /** Leaves the run consistent whatever ended its execution, and releases the lease where it may. */
+  readonly settle: (lease: RunStore.Lease, exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>
+  /** Releases a lease (a release that fails only leaves it to expire). */
+  readonly release: (lease: RunStore.Lease) => Effect.Effect<void>
+}
+
+/** How one worker executes and settles a claimed run. */
+export const make = (
+  env: WorkerEnv,
+  spawnFor: (parentRun: string, store: RunStore.RunStore["Service"]) => Engine.Spawn
+): Execution => {
+  const { handlers, owner, sqlStore } = env
+  // A release that fails only leaves the lease to expire.
+  const release = (lease: RunStore.Lease) => sqlStore.store.release(lease)
+
+  const failWith = (lease: RunStore.Lease, reason: string) =>
+    Effect.flatMap(Clock.currentTimeMillis, (at) => Effect.ignore(sqlStore.markFailed(lease, reason, at)))
+
+  // Moves a claimed run to where an execution can take it: a pending run as it is; a run whose
+  // worker stopped restarts its branches (FAIL then RESUME: the lost execution's branch count and
+  // failures go, completed nodes stay); a dormant run is woken. `false`: nothing to execute.
+  const prepare = (claimed: Claimed, lease: RunStore.Lease, store: RunStore.RunStore["Service"]) =>
+    Effect.gen(function*() {
+      const at = yield* Clock.currentTimeMillis
+      if (claimed.status === "running") {
+        // Stopped while compensating: only the compensation goes on, so the failures stay.
+        const log = yield* store.compensations(claimed.id)
+        if (log.length > 0 && Engine.compensating(log, yield* store.getRun(claimed.id))) return true
+        yield* sqlStore.transitionAll(lease, [
+          { type: "FAIL", error: "the worker executing this run stopped; resuming" },
+          { type: "RESUME" }
+        ], at)
+        return true
+      }
+      if (claimed.status === "suspended" || claimed.status === "paused") {
+        const decision = Wake.decide(yield* store.getRun(claimed.id), yield* store.deliveries(claimed.id), at, { owner, worker: true })
+        if (decision._tag !== "Wake") return false
+        yield* store.transition(claimed.id, decision.event, at)
+      }
+      return true
+    })
+
+  const plan = (claimed: Claimed, store: RunStore.RunStore["Service"]) =>
+    Effect.gen(function*() {
+      const snapshot = claimed.status === "pending" ? undefined : yield* sqlStore.checkedSnapshot(claimed.id)
+      const planned = yield* Wake.plan(store, {
+        id: claimed.id,
+        status: claimed.status,
+        version: claimed.version,
+        mode: claimed.mode,
+        sourceRun: claimed.source_run ?? undefined,
+        target: claimed.target ?? undefined
+      }, snapshot)
+      if (Result.isFailure(planned)) return yield* Effect.fail(new Unplannable({ runId: claimed.id, reason: planned.failure.message }))
+      return planned.success
+    })
+
+  const execute = (claimed: Claimed, fenced: RunStore.RunStore["Service"], control: Engine.Control) =>
+    Effect.gen(function*() {
+      const lease = claimed.lease
+      // Checked before anything is written: a corrupt run is failed, not half-woken.
+      if (claimed.status !== "pending") yield* sqlStore.checkedSnapshot(claimed.id)
+      if (!(yield* prepare(claimed, lease, fenced))) return
+      const prepared = yield* plan(claimed, fenced)
+      const unsupported = Engine.check(prepared.plan.workflow, handlers)
+      if (unsupported !== undefined) return yield* Effect.fail(new Unplannable({ runId: claimed.id, reason: unsupported.message }))
+      yield* Engine.execute(
+        {
+          runId: claimed.id,
+          mode: prepared.mode,
+          plan: prepared.plan,
+          input: claimed.input,
+          sourceRun: prepared.sourceRun,
+          source: prepared.source,
+          publish: env.publish,
+          control,
+          spawn: spawnFor(claimed.id, fenced)
+        },
+        env.engine
+      ).pipe(Effect.provideService(RunStore.RunStore, fenced))
+    })
+
+  // Whatever ends an execution, the run is left consistent: finished, failed with the reason,
+  // (lease lost) untouched by this worker, or (the store failed past its retries) left running
+  // for the next claim to resume: a run fails only because of its blocks.
+  const settle = (lease: RunStore.Lease, exit: Exit.Exit<unknown, unknown>) => {
+    if (Exit.isSuccess(exit)) return release(lease)
+    const cause = exit.cause
+    const lost = Cause.findDefect(cause)
+    if (Result.isSuccess(lost) && lost.success instanceof RunStore.LeaseLost) return Effect.void
+    if (Cause.hasInterruptsOnly(cause)) return release(lease)
+    const unavailable = Cause.findError(cause)
+    if (Result.isSuccess(unavailable) && RunStore.isStoreUnavailable(unavailable.success)) {
+      return Effect.andThen(
+        Effect.logWarning(`run ${lease.runId}: stopped, left running to be resumed: ${unavailable.success.message}`),
+        release(lease)
+      )
+    }
+    const error = Cause.squash(cause)
+    const reason = error instanceof CorruptRun || error instanceof Unplannable
+      ? error.message
+      : `worker ${owner} failed executing the run: ${error instanceof Error ? error.message : String(error)}`
+    return Effect.andThen(failWith(lease, reason), release(lease))
+  }
+
+  return { execute, settle, release }
+}

@@ -725,5 +725,32 @@ export const runStoreContract = <E>(name: string, layer: Layer.Layer<RunStore.Ru
           fc.assert(fc.asyncProperty(unstorablePlaced, (placed) => Effect.runPromise(refused(placed))), { numRuns: 15 })
         )
       }).pipe(Effect.provide(Runs.layer().pipe(Layer.provideMerge(layer), Layer.provideMerge(refusalHandlers)))))
+
+    // What `ripple show --node` and the studio read back: a run-from's reused node names its source
+    // run and the planner's reason, a re-run one its inputs resolved against the reused output.
+    it.effect("Runs.outputs and Runs.nodes read a run-from back from the store: outputs, resolved inputs, reused-from and reasons", () =>
+      Effect.gen(function*() {
+        const runs = yield* Runs.Runs
+        const labelled = (label: string): Workflow.Workflow => ({
+          ...workflow,
+          blocks: [...workflow.blocks, { id: "label", type: "value", params: { value: label } }, {
+            id: "out",
+            type: "template",
+            params: { template: "{{l}}{{n}}", values: { l: { $ref: "blocks.label.output" }, n: { $ref: "input.n" } } }
+          }],
+          edges: [...workflow.edges, { source: "start", target: "label" }, { source: "label", target: "out" }],
+          outputs: ["out", "yes"]
+        })
+        const first = yield* runs.start(labelled("a"), { n: 2 })
+        assert.strictEqual(yield* runs.wait(first.runId), "completed")
+        const second = yield* runs.runFrom(labelled("b"), { target: "label" })
+        assert.strictEqual(yield* runs.wait(second.runId), "completed")
+        assert.deepStrictEqual(yield* runs.outputs(second.runId), { out: "b2", yes: "big" })
+        const views = new Map((yield* runs.nodes(second.runId)).map((v) => [v.node, v]))
+        const pick = views.get("pick")
+        assert.deepStrictEqual([pick?.how, pick?.reusedFrom, pick?.reasons, pick?.decision], ["reused", first.runId, ["unchanged"], "true"])
+        const [out] = yield* runs.node(second.runId, "out")
+        assert.deepStrictEqual([out?.how, out?.reasons, out?.inputs, out?.attempts], ["executed", ["in the re-run scope"], { template: "{{l}}{{n}}", values: { l: "b", n: 2 } }, 1])
+      }).pipe(Effect.provide(Runs.layer().pipe(Layer.provideMerge(layer), Layer.provideMerge(Handler.layer({}))))))
   })
 }

@@ -11,19 +11,19 @@
  *   awaits the same child instead of starting a second one.
  * - `deliverToParent` hands a finished child's result to its parent as the internal signal the
  *   parent's node awaits (`Engine.childSignal`): `{ status, output, error }`, `output` being the
- *   child's observed outputs by block. Delivering twice changes nothing (a kept delivery is not
- *   kept again, a taken one is not offered again), so any process may deliver.
+ *   child's observed outputs by block (`RunView.outputs`). Delivering twice changes nothing (a kept
+ *   delivery is not kept again, a taken one is not offered again), so any process may deliver.
  *
  * @since 0.1.0
  */
-import { Dag, Workflow } from "@ripple/core"
+import { Workflow } from "@ripple/core"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
-import * as Compiled from "./internal/compiled.ts"
 import { isObject } from "./internal/json.ts"
 import * as Interpreter from "./internal/interpreter.ts"
 import * as RunStatus from "./RunStatus.ts"
+import * as RunView from "./RunView.ts"
 import type { RunNotFound, RunStore, StoreUnavailable, WorkflowNotFound } from "./RunStore.ts"
 
 type Json = Workflow.Json
@@ -126,15 +126,7 @@ export const deliverToParent = (
     const parent = yield* store.snapshot(run.parentRun)
     const awaiting = parent.nodes[run.parentNode ?? ""]?.status
     if (awaiting === "completed" || awaiting === "failed") return run.parentRun
-    const snapshot = yield* store.snapshot(runId)
-    const dag = Compiled.dagOf(snapshot.workflow)
-    const output: Record<string, Json> = {}
-    for (const i of Dag.observed(dag)) {
-      const id = Dag.idOf(dag, i)
-      const record = snapshot.nodes[id]
-      const key = id.endsWith("#end") ? id.slice(0, -"#end".length) : id
-      output[key] = record?.status === "completed" ? record.output ?? null : null
-    }
+    const output = RunView.outputs(yield* store.snapshot(runId))
     const error = run.diagnostics.messages.find((m) => m.includes("failed"))
     const at = yield* Clock.currentTimeMillis
     yield* store.deliver(run.parentRun, {

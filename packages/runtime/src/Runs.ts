@@ -75,6 +75,7 @@ import * as Compiled from "./internal/compiled.ts"
 import * as Lease from "./Lease.ts"
 import { isFinal, type Mode, type RunEvent } from "./RunEvent.ts"
 import * as RunStatus from "./RunStatus.ts"
+import * as RunView from "./RunView.ts"
 import * as Wake from "./Wake.ts"
 import {
   type Child as ChildRun,
@@ -146,6 +147,21 @@ export class PlanFailed extends Data.TaggedError("PlanFailed")<{
 }> {
   override get message() {
     return `workflow ${this.workflowId}: cannot plan: ${this.cause._tag}`
+  }
+}
+
+/**
+ * The run has no node instance of that id, and its workflow no node or block of it
+ * (`RunView.names`).
+ *
+ * @since 0.1.0
+ */
+export class NodeNotFound extends Data.TaggedError("NodeNotFound")<{
+  readonly runId: string
+  readonly node: string
+}> {
+  override get message() {
+    return `run ${this.runId}: no node ${this.node}`
   }
 }
 
@@ -264,6 +280,25 @@ export class Runs extends Context.Service<Runs, {
   ) => Effect.Effect<Plan.Plan, RunsError>
   /** The stored run and what it is dormant on. */
   readonly status: (runId: string) => Effect.Effect<RunInfo, RunNotFound | StoreUnavailable>
+  /**
+   * The run's observed outputs, `{ <block id>: output }` (`RunView.outputs`): the record a `child`
+   * block gets from a completed child run; `null` for an observed block that has not completed.
+   */
+  readonly outputs: (runId: string) => Effect.Effect<{ readonly [block: string]: Json }, RunNotFound | WorkflowNotFound | StoreUnavailable>
+  /**
+   * Every node instance the run recorded, in execution order (`RunView.nodes`): status, resolved
+   * inputs, output, error, attempts, duration, and why it re-ran or was reused (with the source run).
+   */
+  readonly nodes: (runId: string) => Effect.Effect<ReadonlyArray<RunView.NodeView>, RunNotFound | WorkflowNotFound | StoreUnavailable>
+  /**
+   * The instances of one node (`RunView.select`): the node instance `node`, or every instance of the
+   * node or block `node` (its iterations and branches); empty for a node of the workflow that has
+   * not run. `NodeNotFound` when the workflow has no such node.
+   */
+  readonly node: (
+    runId: string,
+    node: string
+  ) => Effect.Effect<ReadonlyArray<RunView.NodeView>, NodeNotFound | RunNotFound | WorkflowNotFound | StoreUnavailable>
   /** Waits until the run stops executing (finished, or dormant) and returns its status. */
   readonly wait: (runId: string) => Effect.Effect<RunStatus.Status, RunStoreError>
   /**
@@ -893,6 +928,12 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
           return { status, ancestors }
         })
 
+      const nodesOf = (runId: string) =>
+        Effect.map(
+          Effect.all([store.getRun(runId), store.snapshot(runId), store.reasons(runId)]),
+          ([run, snapshot, reasons]) => ({ snapshot, views: RunView.nodes(run, snapshot, reasons) })
+        )
+
       return Runs.of({
         start: (workflow, input = {}) =>
           Effect.flatMap(planFrom(workflow, { input }), (prepared) => launch("full", workflow, prepared)),
@@ -906,6 +947,15 @@ export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore 
             return Result.isFailure(restored)
               ? Effect.die(restored.failure)
               : Effect.succeed({ ...run, suspension: RunStatus.suspension(restored.success), compensations, children })
+          }),
+        outputs: (runId) => Effect.map(store.snapshot(runId), RunView.outputs),
+        nodes: (runId) => Effect.map(nodesOf(runId), ({ views }) => views),
+        node: (runId, node) =>
+          Effect.gen(function*() {
+            const { snapshot, views } = yield* nodesOf(runId)
+            const found = RunView.select(views, node)
+            if (found.length === 0 && !RunView.names(snapshot.workflow, node)) return yield* new NodeNotFound({ runId, node })
+            return found
           }),
         wait,
         signal: (runId, name, payload = null) =>

@@ -20,6 +20,8 @@ export * as Lease from "./Lease.ts"
 export * as Engine from "./Engine.ts"
 /** Child runs: loading a `child` block's workflow, delivering a finished child's result to its parent. */
 export * as Child from "./Child.ts"
+/** What a stored run shows: its observed outputs and each node instance (status, inputs, output, why). */
+export * as RunView from "./RunView.ts"
 /** Who executes a stored run after a wake (here, or its owner), and its plan. */
 export * as Wake from "./Wake.ts"
 /** The facade: start, runFrom, plan, status, wait, cancel, events. */

@@ -142,7 +142,7 @@ describe("Child workflows", () => {
       for (let i = 0; i < 50 && (yield* store.children(mid!.runId)).length === 0; i++) yield* Effect.yieldNow
       const [leaf] = yield* store.children(mid!.runId)
       assert.isDefined(leaf)
-      assert.strictEqual(yield* runs.cancel(runId), "cancelled")
+      assert.deepStrictEqual(yield* runs.cancel(runId), { _tag: "Cancelled", status: "cancelled" })
       assert.strictEqual((yield* store.getRun(mid!.runId)).status, "cancelled")
       assert.strictEqual((yield* store.getRun(leaf!.runId)).status, "cancelled")
     }).pipe(Effect.provide(layer({ hang: () => Effect.as(Deferred.await(gate), null) })))

@@ -371,7 +371,7 @@ describe("Engine concurrency and cancellation", () => {
       const { runId } = yield* runs.start(wide(6, "hang"))
       yield* settle
       assert.strictEqual(started, 2)
-      assert.strictEqual(yield* runs.cancel(runId), "cancelled")
+      assert.deepStrictEqual(yield* runs.cancel(runId), { _tag: "Cancelled", status: "cancelled" })
       assert.strictEqual(interrupted, 2)
       assert.isTrue(signals.every((signal) => signal.aborted))
       yield* settle

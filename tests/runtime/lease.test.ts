@@ -63,7 +63,12 @@ interface Process {
 const leaseMs = 600
 
 /** A `Runs` over the shared store, with `gate` held by `open`. */
-const processOver = (store: RunStore.RunStore["Service"], open: Deferred.Deferred<void>, entered: Deferred.Deferred<void>) =>
+const processOver = (
+  name: string,
+  store: RunStore.RunStore["Service"],
+  open: Deferred.Deferred<void>,
+  entered: Deferred.Deferred<void>
+) =>
   Effect.gen(function*() {
     const started: Array<string> = []
     const interrupted: Array<string> = []
@@ -80,7 +85,7 @@ const processOver = (store: RunStore.RunStore["Service"], open: Deferred.Deferre
         return ((ctx.inputs["n"] as number | undefined) ?? 0) + 1
       })
     const context = yield* Layer.build(
-      Runs.layer({ leaseMs, cancelPollMs: 20 }).pipe(
+      Runs.layer({ leaseMs, cancelPollMs: 20, owner: name }).pipe(
         Layer.provideMerge(Layer.succeed(RunStore.RunStore, store)),
         Layer.provideMerge(Handler.layer({ ...Builtins.handlers, gate, count }))
       )
@@ -94,8 +99,8 @@ const ownerAndOther = (workflow: Workflow.Workflow) =>
     const store = yield* RunStore.RunStore
     const open = yield* Deferred.make<void>()
     const entered = yield* Deferred.make<void>()
-    const owner = yield* processOver(store, open, entered)
-    const other = yield* processOver(store, yield* Deferred.make<void>(), yield* Deferred.make<void>())
+    const owner = yield* processOver("owner", store, open, entered)
+    const other = yield* processOver("other", store, yield* Deferred.make<void>(), yield* Deferred.make<void>())
     const { runId } = yield* owner.runs.start(workflow)
     yield* Deferred.await(entered)
     return { store, open, owner, other, runId }
@@ -121,7 +126,7 @@ const cancelledElsewhere = (workflow: Workflow.Workflow, advance: Advance, opens
     // Recorded first: then the owner's next journal write (the gate's completion) or lease renewal sees it.
     for (let i = 0; i < 500 && (yield* store.getRun(runId)).cancelRequestedAt === undefined; i++) yield* advance(1)
     if (opensGate) yield* Deferred.succeed(open, undefined)
-    assert.strictEqual(yield* untilDone(cancelling, advance), "cancelled")
+    assert.deepStrictEqual(yield* untilDone(cancelling, advance), { _tag: "Acknowledged", owner: "owner", status: "cancelled" })
     // `cancel` returned once the owner stopped: a gate still shut was interrupted by then.
     assert.deepStrictEqual(owner.interrupted, opensGate ? [] : ["gate"])
     const startedWhenReturned = [...owner.started]

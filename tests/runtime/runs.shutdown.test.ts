@@ -57,7 +57,7 @@ describe("Runs shutdown", () => {
         const runs = yield* Runs.Runs
         const started = yield* runs.start(workflow)
         yield* Deferred.await(again)
-        assert.strictEqual(yield* runs.cancel(started.runId), "cancelled")
+        assert.deepStrictEqual(yield* runs.cancel(started.runId), { _tag: "Cancelled", status: "cancelled" })
         assert.strictEqual((yield* store.getRun(started.runId)).status, "cancelled")
       }).pipe(Effect.provide(runsOver(store, hangAgain)))
     }))

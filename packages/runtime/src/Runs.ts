@@ -48,122 +48,54 @@
  *   (`Lease.take`, owner `Options.owner`), before writing the event that wakes the run, and executes
  *   under it (`Lease.hold`) until it lets go of the run; a run whose lease another process took
  *   first is that process's. `cancel` of a run another process executes records the request and
- *   waits until the owner ended the run (or its lease expired: then it cancels the run itself), so
- *   no block of it starts after `cancel` returns. `resume` waits out the lease of a dead owner.
+ *   waits, at most until the lease that owner held when asked runs out, for the owner to end the
+ *   run (or for the lease to expire: then it cancels the run itself), and says which
+ *   (`Cancellation`). `resume` waits out the lease of a dead owner.
+ * - The layer is assembled from `internal/runs/`: `start` (validating, planning, creating a run),
+ *   `execute` (executions under a lease), `wake` (waking dormant runs), `children` (child runs),
+ *   `deliver` (signals and approvals), `control` (pause, unpause, resume), `cancel`, `follow`
+ *   (waiting for a run, following a run tree, handing a request over), over one shared `state`.
+ * - `outputs`, `nodes` and `node` read a stored run back (`RunView`): its observed outputs, and
+ *   per node instance its inputs, output, error, attempts, duration and why it re-ran or was reused.
  *
  * @since 0.1.0
  */
-import { Dag, NodeId, Plan, type Snapshot, Workflow } from "@ripple/core"
-import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
+import type { Plan, Workflow } from "@ripple/core"
 import * as Context from "effect/Context"
-import * as Data from "effect/Data"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Result from "effect/Result"
-import * as Semaphore from "effect/Semaphore"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import * as Engine from "./Engine.ts"
-import { Handlers } from "./Handler.ts"
-import * as Child from "./Child.ts"
-import * as Compiled from "./internal/compiled.ts"
-import * as Lease from "./Lease.ts"
+import type * as Engine from "./Engine.ts"
+import type { Handlers } from "./Handler.ts"
+import * as Cancel from "./internal/runs/cancel.ts"
+import * as Control from "./internal/runs/control.ts"
+import * as Deliver from "./internal/runs/deliver.ts"
+import { InvalidInput, InvalidPayload, InvalidWorkflow, NodeNotFound, PlanFailed } from "./internal/runs/errors.ts"
+import * as Follow from "./internal/runs/follow.ts"
+import * as Start from "./internal/runs/start.ts"
+import * as State from "./internal/runs/state.ts"
+import * as Waking from "./internal/runs/wake.ts"
 import { isFinal, type Mode, type RunEvent } from "./RunEvent.ts"
 import * as RunStatus from "./RunStatus.ts"
 import * as RunView from "./RunView.ts"
-import * as Wake from "./Wake.ts"
-import {
-  type Child as ChildRun,
-  type CompensationEntry,
-  consumesCancel,
-  isStoreUnavailable,
-  type Lease as StoreLease,
-  type Run,
+import type {
+  Child as ChildRun,
+  CompensationEntry,
+  Run,
   RunNotFound,
   RunStore,
-  type RunStoreError,
-  type StoreUnavailable,
-  type WorkflowNotFound
+  RunStoreError,
+  StoreUnavailable,
+  WorkflowNotFound
 } from "./RunStore.ts"
 
+export { InvalidInput, InvalidPayload, InvalidWorkflow, NodeNotFound, PlanFailed } from "./internal/runs/errors.ts"
+
 type Json = Workflow.Json
-
-/**
- * The workflow is not valid (`Workflow.decode` refuses it: a cycle, a dangling edge, a bad reference, ...).
- *
- * @since 0.1.0
- */
-export class InvalidWorkflow extends Data.TaggedError("InvalidWorkflow")<{
-  readonly workflowId: string
-  readonly cause: Workflow.WorkflowError
-}> {
-  override get message() {
-    return `workflow ${this.workflowId}: ${this.cause._tag} at ${JSON.stringify(this.cause.path)}`
-  }
-}
-
-/**
- * The run input does not match the workflow's declared inputs.
- *
- * @since 0.1.0
- */
-export class InvalidInput extends Data.TaggedError("InvalidInput")<{
-  readonly workflowId: string
-  readonly cause: Workflow.WorkflowError
-}> {
-  override get message() {
-    return `workflow ${this.workflowId}: invalid input: ${this.cause._tag} at ${JSON.stringify(this.cause.path)}`
-  }
-}
-
-/**
- * A signal or approval request holds what no store can hold (a NUL or a lone surrogate in its
- * payload, name or reason): refused before anything is written, whatever the store.
- *
- * @since 0.1.0
- */
-export class InvalidPayload extends Data.TaggedError("InvalidPayload")<{
-  readonly runId: string
-  readonly cause: Workflow.UnstorableValue
-}> {
-  override get message() {
-    return `run ${this.runId}: ${this.cause.message}`
-  }
-}
-
-/**
- * The planner refused the request (unknown target, snapshot of another workflow, ...).
- *
- * @since 0.1.0
- */
-export class PlanFailed extends Data.TaggedError("PlanFailed")<{
-  readonly workflowId: string
-  readonly cause: Plan.PlanError
-}> {
-  override get message() {
-    return `workflow ${this.workflowId}: cannot plan: ${this.cause._tag}`
-  }
-}
-
-/**
- * The run has no node instance of that id, and its workflow no node or block of it
- * (`RunView.names`).
- *
- * @since 0.1.0
- */
-export class NodeNotFound extends Data.TaggedError("NodeNotFound")<{
-  readonly runId: string
-  readonly node: string
-}> {
-  override get message() {
-    return `run ${this.runId}: no node ${this.node}`
-  }
-}
 
 /**
  * Every error `start`, `runFrom` and `plan` can report.
@@ -237,6 +169,25 @@ export interface Handover {
   readonly owner: string | undefined
   readonly run: Run
 }
+
+/**
+ * How `cancel` went for the run itself (its descendants are cancelled the same way):
+ *
+ * - `Cancelled`: this process ended it: it executed the run here, or nobody executed it.
+ * - `Acknowledged`: another process (`owner`) executed it and ended it after the request, with
+ *   `status` (`cancelled`, or the end it reached first).
+ * - `Expired`: the owner's lease ran out without an answer (a dead process): cancelled here.
+ * - `Unanswered`: the owner kept renewing its lease but had not ended the run when the lease it
+ *   held when asked ran out (`waitedUntil`); the request stays recorded: the owner starts no block
+ *   after it and ends the run `cancelled` once its running handlers let go.
+ *
+ * @since 0.1.0
+ */
+export type Cancellation =
+  | { readonly _tag: "Cancelled"; readonly status: RunStatus.Status }
+  | { readonly _tag: "Acknowledged"; readonly owner: string; readonly status: RunStatus.Status }
+  | { readonly _tag: "Expired"; readonly owner: string; readonly status: RunStatus.Status }
+  | { readonly _tag: "Unanswered"; readonly owner: string; readonly status: RunStatus.Status; readonly waitedUntil: number }
 
 /**
  * A run followed to its end (`Runs.follow`), with the ancestors it woke when it ended as a child.
@@ -353,8 +304,14 @@ export class Runs extends Context.Service<Runs, {
    * the `Clock`). Returns the status after. Workers call it for `RunStore.wakeable` runs.
    */
   readonly wake: (runId: string) => Effect.Effect<RunStatus.Status, RunStoreError | PlanFailed>
-  /** Cancels a run: interrupts its running handlers and moves it to `cancelled`. */
-  readonly cancel: (runId: string) => Effect.Effect<RunStatus.Status, RunStoreError>
+  /**
+   * Cancels a run and its unfinished descendants: a run executing here has its running handlers
+   * interrupted and moves to `cancelled`; one nobody executes is cancelled here; for one another
+   * process executes, the request is recorded, the owner notified and waited for, at most until the
+   * lease it held when asked runs out (see `Cancellation`). No block of the run starts after the
+   * owner saw the request.
+   */
+  readonly cancel: (runId: string) => Effect.Effect<Cancellation, RunStoreError>
   /**
    * The run's events from when the stream starts, ending with its `RunFinished`; empty for a run
    * that is not executing (finished, unknown, or executing in another process).
@@ -366,36 +323,6 @@ export class Runs extends Context.Service<Runs, {
    */
   readonly subscribe: Effect.Effect<Stream.Stream<RunEvent>, never, Scope.Scope>
 }>()("ripple/runtime/Runs") {}
-
-// Validation is a pure function of an immutable workflow value: checked once per value.
-// Limits other than the defaults are rare: such workflows are decoded on every start instead.
-const validity = new WeakMap<Workflow.Workflow, Workflow.WorkflowError | undefined>()
-const problemOf = (
-  workflow: Workflow.Workflow,
-  limits: Partial<Workflow.Limits> | undefined
-): Workflow.WorkflowError | undefined => {
-  if (limits !== undefined) {
-    const decoded = Workflow.decode(workflow, { limits })
-    return Result.isFailure(decoded) ? decoded.failure : undefined
-  }
-  if (!validity.has(workflow)) {
-    const decoded = Workflow.decode(workflow)
-    validity.set(workflow, Result.isFailure(decoded) ? decoded.failure : undefined)
-  }
-  return validity.get(workflow)
-}
-
-// Plans are immutable values of immutable workflows: starting the same workflow value again reuses
-// its full plan instead of re-planning every node.
-const fullPlans = new WeakMap<Workflow.Workflow, Result.Result<Plan.Plan, Plan.PlanError>>()
-const fullPlan = (workflow: Workflow.Workflow, dag: Dag.Dag) => {
-  let plan = fullPlans.get(workflow)
-  if (plan === undefined) {
-    plan = Plan.full(workflow, { dag })
-    fullPlans.set(workflow, plan)
-  }
-  return plan
-}
 
 /**
  * Options of the `Runs` layer.
@@ -421,633 +348,62 @@ export interface Options extends Engine.Options {
  * @since 0.1.0
  */
 export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore | Handlers> =>
-  Layer.effect(
-    Runs,
-    Effect.gen(function*() {
-      const store = yield* RunStore
-      const handlers = yield* Handlers
-      const scope = yield* Effect.scope
-      const context = yield* Effect.context<RunStore | Handlers>()
-      const hub = yield* PubSub.sliding<RunEvent>(options.eventBuffer ?? 4096)
-      // A run's executor stays here until it parks with nothing kept to wake it (`executeHere`).
-      const executing = new Map<string, Fiber.Fiber<RunStatus.Status, RunStoreError>>()
-      // Runs whose current execution has not published its `RunFinished` yet: what `events` follows.
-      const announcing = new Set<string>()
-      const controls = new Map<string, Engine.Control>()
-      const timers = new Map<string, Fiber.Fiber<unknown, unknown>>()
-      const publish = (event: RunEvent) => {
-        // Forgotten before its last event goes out, so `events` never waits on an execution that has ended.
-        if (event._tag === "RunFinished") announcing.delete(event.runId)
-        PubSub.publishUnsafe(hub, event)
-      }
-      const owner = options.owner ?? Lease.makeOwner("runs")
-      const leaseTerms = Lease.terms({ ttlMs: options.leaseMs, heartbeatMs: options.heartbeatMs })
-      // This process executes no queued run; it executes others under leases of its own.
-      const self: Wake.Self = { owner, worker: false }
-      // A lease taken for something that failed before its execution started.
-      const releasing = <A, E, R>(lease: StoreLease, effect: Effect.Effect<A, E, R>) => Effect.onError(effect, () => store.release(lease))
-      // Executions holding a lease, until it is released (`executing` forgets a run when it lets go,
-      // under the settling lock, just before). A fiber interrupted before its first step runs
-      // nothing, its finalizers included: whoever interrupts an execution releases its lease too.
-      const leased = new Map<string, { readonly fiber: Fiber.Fiber<unknown, unknown>; readonly released: Effect.Effect<void> }>()
-      yield* Effect.addFinalizer(() => Effect.forEach([...leased.values()], (held) => held.released, { discard: true }))
-      // The lease of a run this layer may execute now, or the other owner that holds it. Held here
-      // (an execution letting go of the run, a child run about to be forked): waited for, then taken.
-      type Taken = { readonly _tag: "Owned"; readonly lease: StoreLease } | { readonly _tag: "Held"; readonly owner: string }
-      const ownOrOwner = (runId: string): Effect.Effect<Taken, RunNotFound | StoreUnavailable> =>
-        Effect.gen(function*() {
-          for (;;) {
-            const taken = yield* Effect.result(Lease.take(store, runId, owner, leaseTerms.ttlMs))
-            if (Result.isSuccess(taken)) return { _tag: "Owned", lease: taken.success } as const
-            if (taken.failure._tag !== "LeaseHeld") return yield* Effect.fail(taken.failure)
-            if (taken.failure.owner !== owner) return { _tag: "Held", owner: taken.failure.owner } as const
-            const held = leased.get(runId)
-            yield* held === undefined ? Effect.yieldNow : Effect.andThen(Fiber.await(held.fiber), held.released)
-          }
-        })
-      const engineOptions: Engine.Options = {
-        concurrency: options.concurrency,
-        tracing: options.tracing,
-        cutoff: options.cutoff,
-        loopCondition: options.loopCondition,
-        limits: options.limits
-      }
+  Layer.effect(Runs, Effect.map(State.make(options), make))
 
-      const validate = (workflow: Workflow.Workflow, input: { readonly [key: string]: Json }) => {
-        const problem = problemOf(workflow, options.limits)
-        if (problem !== undefined) return Effect.fail(new InvalidWorkflow({ workflowId: workflow.id, cause: problem }))
-        const inputs = Workflow.inputsFor(workflow, input)
-        if (Result.isFailure(inputs)) return Effect.fail(new InvalidInput({ workflowId: workflow.id, cause: inputs.failure }))
-        const unsupported = Engine.check(workflow, handlers)
-        return unsupported === undefined ? Effect.succeed(inputs.success) : Effect.fail(unsupported)
-      }
-
-      // A request whose fields no store can hold (path: the field, then into the payload) writes nothing.
-      const storable = (runId: string, request: { readonly [field: string]: Json }) => {
-        const problem = Workflow.unstorable(request)
-        return problem === undefined ? Effect.void : Effect.fail(new InvalidPayload({ runId, cause: problem }))
-      }
-
-      const planned = (result: Result.Result<Plan.Plan, Plan.PlanError>, workflow: Workflow.Workflow) =>
-        Result.isSuccess(result)
-          ? Effect.succeed(result.success)
-          : Effect.fail(new PlanFailed({ workflowId: workflow.id, cause: result.failure }))
-
-      const sourceOf = (workflow: Workflow.Workflow, run: string | undefined) =>
-        run === undefined
-          ? Effect.map(store.latestSnapshot(workflow.id), Option.getOrUndefined)
-          : store.snapshot(run)
-
-      const planFrom = (workflow: Workflow.Workflow, options: Partial<RunFromOptions>) =>
-        Effect.gen(function*() {
-          if (options.target === undefined) {
-            const input = yield* validate(workflow, options.input ?? {})
-            const dag = Compiled.dagOf(workflow)
-            return { plan: yield* planned(fullPlan(workflow, dag), workflow), input, source: undefined }
-          }
-          const source: Snapshot.Snapshot | undefined = yield* sourceOf(workflow, options.run)
-          const input = yield* validate(workflow, source?.input ?? options.input ?? {})
-          const dag = Compiled.dagOf(workflow)
-          const plan = yield* planned(Plan.runFrom({ workflow, snapshot: source, target: options.target, dag }), workflow)
-          return { plan, input, source }
-        })
-
-      const launch = (
-        mode: Mode,
-        workflow: Workflow.Workflow,
-        prepared: { readonly plan: Plan.Plan; readonly input: { readonly [key: string]: Json }; readonly source: Snapshot.Snapshot | undefined },
-        parent?: { readonly parentRun: string; readonly parentNode: string }
-      ) =>
-        Effect.gen(function*() {
-          const version = yield* store.saveWorkflow(workflow)
-          const at = yield* Clock.currentTimeMillis
-          const sourceRun = prepared.source?.runId
-          const run = yield* store.createRun({
-            version,
-            mode,
-            sourceRun,
-            target: prepared.plan.target,
-            input: prepared.input,
-            at,
-            pruned: Plan.pruneSummary(prepared.plan),
-            ...parent
-          })
-          // A run just created: nobody else can hold its lease yet.
-          const lease = yield* Effect.catchTag(Lease.take(store, run.id, owner, leaseTerms.ttlMs), "LeaseHeld", Effect.die)
-          yield* releasing(lease, fork({ runId: run.id, mode, plan: prepared.plan, input: prepared.input, sourceRun, source: prepared.source, publish }, lease))
-          return { runId: run.id, mode, plan: prepared.plan }
-        })
-
-      // Every execution: owned by the layer, under the run's lease (released once it ends); the run's
-      // executor until the run parks with nothing to wake it (`executeHere`).
-      const fork = (execution: Omit<Engine.Execution, "control">, lease: StoreLease) =>
-        Effect.gen(function*() {
-          // Closing the layer interrupts executions without cancelling them: runs stay resumable.
-          const control: Engine.Control = { pauseRequested: false, cancelOnInterrupt: false }
-          const runId = execution.runId
-          let fiber: Fiber.Fiber<RunStatus.Status, RunStoreError> | undefined
-          const forget = () => {
-            // A later executor of the same run (woken after this one let go) is not this one's to forget.
-            if (executing.get(runId) !== fiber) return
-            executing.delete(runId)
-            controls.delete(runId)
-          }
-          const execute = Lease.hold(
-            store,
-            lease,
-            leaseTerms,
-            (fenced) => executeHere(execution, control, forget, lease).pipe(Effect.provideService(RunStore, fenced)),
-            control
-          )
-          const released = Effect.andThen(store.release(lease), Effect.sync(() => {
-            if (leased.get(runId)?.fiber === fiber) leased.delete(runId)
-          }))
-          fiber = yield* Effect.forkIn(
-            Effect.ensuring(execute, released).pipe(
-              Effect.provideContext(context),
-              Effect.ensuring(Effect.sync(forget)),
-              Effect.tap(() => Effect.forkIn(Effect.ignore(Effect.suspend(() => notifyParent(runId))), scope))
-            ),
-            scope
-          )
-          executing.set(runId, fiber)
-          leased.set(runId, { fiber, released })
-          controls.set(runId, control)
-          announcing.add(runId)
-        })
-
-      // Executes the run, and again each time it parks on something already kept for it (a delivery
-      // recorded while it was running, a due sleeper): the executor takes it itself. It lets go of the
-      // run (`forget`) under the settling lock, in the same step that found nothing to take, so a
-      // delivery recorded after that step finds no executor here and wakes the run (`settle`): no
-      // wake-up is lost between the two.
-      const executeHere = (
-        first: Omit<Engine.Execution, "control">,
-        control: Engine.Control,
-        forget: () => void,
-        lease: StoreLease
-      ): Effect.Effect<RunStatus.Status, RunStoreError, RunStore | Handlers> =>
-        Effect.gen(function*() {
-          const runId = first.runId
-          let execution = first
-          for (;;) {
-            const status = yield* Engine.execute({ ...execution, control, spawn: spawnFor(runId) }, engineOptions)
-            const next = yield* settling.withPermit(Effect.gen(function*() {
-              const woken = yield* wakeLocked(yield* store.getRun(runId), lease)
-              if (woken === undefined) {
-                forget()
-                return undefined
-              }
-              announcing.add(runId)
-              return yield* storedExecution(runId)
-            }))
-            if (next === undefined) return status
-            if (Result.isFailure(next)) {
-              // Woken (the event offered) but not plannable: left running, as a crashed run, for `resume` to report.
-              forget()
-              yield* Effect.logWarning(`run ${runId}: woken but cannot be planned: ${next.failure._tag}`)
-              return "running"
-            }
-            execution = next.success
-          }
-        })
-
-      // A `child` block's run: a saved version (by id) or an inline workflow, started as a full run
-      // linked to its parent; one the node instance started before (and that can still succeed) is reused.
-      const spawnFor = (parentRun: string): Engine.Spawn =>
-        Child.spawner(store, parentRun, (child, input, node) =>
-          Effect.flatMap(
-            Effect.result(Effect.flatMap(
-              planFrom(child, { input }),
-              (prepared) => launch("full", child, prepared, { parentRun, parentNode: node })
-            )),
-            (launched): Effect.Effect<Result.Result<string, string>, StoreUnavailable> =>
-              Result.isSuccess(launched)
-                ? Effect.succeed(Result.succeed(launched.success.runId))
-                // A store fault stops the parent's execution; only a refused child fails the block.
-                : isStoreUnavailable(launched.failure)
-                ? Effect.fail(launched.failure)
-                : Effect.succeed(Result.fail(`child run not started: ${launched.failure.message}`))
-          ))
-
-      // A finished child run's result goes to its parent, which wakes if it awaits it.
-      const notifyParent = (runId: string): Effect.Effect<void, RunStoreError | PlanFailed> =>
-        Effect.flatMap(Child.deliverToParent(store, runId), (parent) => parent === undefined ? Effect.void : Effect.asVoid(settle(parent)))
-
-      // What executes a stored run now (`Wake.plan`), with the run's input.
-      const storedExecution = (runId: string) =>
-        Effect.gen(function*() {
-          const run = yield* store.getRun(runId)
-          const stored = yield* Wake.plan(store, run)
-          return Result.map(stored, ({ mode, plan, source, sourceRun }): Omit<Engine.Execution, "control"> => ({
-            runId,
-            mode,
-            plan,
-            input: run.input,
-            sourceRun,
-            source,
-            publish
-          }))
-        })
-
-      // Executes a stored run under `lease` (taken before its waking event was written).
-      const resumeRun = (runId: string, lease: StoreLease): Effect.Effect<Started, RunStoreError | PlanFailed> =>
-        releasing(
-          lease,
-          Effect.gen(function*() {
-            const stored = yield* storedExecution(runId)
-            if (Result.isFailure(stored)) {
-              const workflowId = (yield* store.getRun(runId)).workflowId
-              return yield* Effect.fail(new PlanFailed({ workflowId, cause: stored.failure }))
-            }
-            yield* fork(stored.success, lease)
-            return { runId, mode: stored.success.mode, plan: stored.success.plan }
-          })
-        )
-
-      // A dormant run that can go on now is woken and executed here, unless another process owns it
-      // (then it is told); a sleeper not due yet gets a timer. One at a time: two wakers must not
-      // both offer the event that wakes the same run.
-      const settling = yield* Semaphore.make(1)
-      const settle = (runId: string): Effect.Effect<RunStatus.Status, RunStoreError | PlanFailed> =>
-        settling.withPermit(Effect.gen(function*() {
-          const run = yield* store.getRun(runId)
-          if (executing.has(runId)) return run.status
-          const woken = yield* wakeLocked(run, undefined)
-          if (woken === undefined) return run.status
-          yield* resumeRun(runId, woken.lease)
-          return woken.status
-        }))
-
-      // Under the settling lock, for a run no execution here holds (or the one holding `held`): offers
-      // the event that wakes it now, under its lease (taken first unless `held`), and returns the
-      // status it moved to with the lease to execute it under; otherwise tells its owner (one that
-      // took the lease first too), or arms a timer for a sleeper, and returns `undefined`.
-      const wakeLocked = (
-        run: Run,
-        held: StoreLease | undefined
-      ): Effect.Effect<{ readonly status: RunStatus.Status; readonly lease: StoreLease } | undefined, RunStoreError> =>
-        Effect.gen(function*() {
-          const runId = run.id
-          const at = yield* Clock.currentTimeMillis
-          const decision = Wake.decide(run, yield* store.deliveries(runId), at, self)
-          switch (decision._tag) {
-            case "Stay":
-              return undefined
-            case "Owner":
-              if (decision.event !== undefined) yield* store.notify(runId)
-              return undefined
-            case "Wake": {
-              const taken: Taken = held === undefined ? yield* ownOrOwner(runId) : { _tag: "Owned", lease: held }
-              if (taken._tag === "Held") {
-                yield* store.notify(runId)
-                return undefined
-              }
-              const transition = store.fenced(taken.lease).transition(runId, decision.event, at)
-              const changed = yield* held === undefined ? releasing(taken.lease, transition) : transition
-              publish({ _tag: "StatusChanged", runId, from: changed.from, to: changed.to, at })
-              return { status: changed.to, lease: taken.lease }
-            }
-            case "Sleep": {
-              const timer = yield* Effect.forkIn(
-                Effect.andThen(Effect.sleep(Duration.millis(decision.until - at)), Effect.ignore(Effect.suspend(() => settle(runId)))),
-                scope
-              )
-              const previous = timers.get(runId)
-              timers.set(runId, timer)
-              if (previous !== undefined) yield* Fiber.interrupt(previous)
-              return undefined
-            }
-          }
-        })
-
-      const bodyMembers = new WeakMap<Workflow.Workflow, ReadonlySet<string>>()
-      const inContainers = (workflow: Workflow.Workflow) => {
-        let found = bodyMembers.get(workflow)
-        if (found === undefined) {
-          found = new Set([...(workflow.loops ?? []), ...(workflow.parallels ?? [])].flatMap((c) => c.body))
-          bodyMembers.set(workflow, found)
-        }
+const make = (state: State.State): Runs["Service"] => {
+  const { store } = state
+  const nodesOf = (runId: string) =>
+    Effect.map(
+      Effect.all([store.getRun(runId), store.snapshot(runId), store.reasons(runId)]),
+      ([run, snapshot, reasons]) => ({ snapshot, views: RunView.nodes(run, snapshot, reasons) })
+    )
+  return Runs.of({
+    start: (workflow, input = {}) =>
+      Effect.flatMap(Start.planFrom(state, workflow, { input }), (prepared) => Start.launch(state, "full", workflow, prepared)),
+    runFrom: (workflow, options) =>
+      Effect.flatMap(Start.planFrom(state, workflow, options), (prepared) =>
+        Start.launch(state, prepared.source === undefined ? "full" : "run-from", workflow, prepared)),
+    plan: (workflow, options = {}) => Effect.map(Start.planFrom(state, workflow, options), (prepared) => prepared.plan),
+    status: (runId) =>
+      Effect.flatMap(Effect.all([store.getRun(runId), store.compensations(runId), store.children(runId)]), ([run, compensations, children]) => {
+        const restored = RunStatus.restore(run.machine)
+        return Result.isFailure(restored)
+          ? Effect.die(restored.failure)
+          : Effect.succeed({ ...run, suspension: RunStatus.suspension(restored.success), compensations, children })
+      }),
+    outputs: (runId) => Effect.map(store.snapshot(runId), RunView.outputs),
+    nodes: (runId) => Effect.map(nodesOf(runId), ({ views }) => views),
+    node: (runId, node) =>
+      Effect.gen(function*() {
+        const { snapshot, views } = yield* nodesOf(runId)
+        const found = RunView.select(views, node)
+        if (found.length === 0 && !RunView.names(snapshot.workflow, node)) return yield* new NodeNotFound({ runId, node })
         return found
-      }
-
-      const signal = (runId: string, name: string, payload: Json) =>
-        Effect.gen(function*() {
-          const snapshot = yield* store.snapshot(runId)
-          if (RunStatus.terminal.includes(snapshot.status)) return false
-          const awaiting = snapshot.workflow.blocks.filter((b) => {
-            if (b.type !== "wait") return false
-            const wanted = b.params?.["signal"]
-            return wanted === name || typeof wanted !== "string"
-          })
-          if (awaiting.length === 0) return false
-          const nested = inContainers(snapshot.workflow)
-          // Every wait for it is top level and has taken its signal already: a duplicate.
-          if (awaiting.every((b) => !nested.has(b.id) && snapshot.nodes[b.id]?.status === "completed")) return false
-          const at = yield* Clock.currentTimeMillis
-          if (!(yield* store.deliver(runId, { kind: "signal", name, payload, at }))) return false
-          yield* settle(runId)
-          return true
-        })
-
-      const decide = (runId: string, node: string, decision: Json) =>
-        Effect.gen(function*() {
-          const snapshot = yield* store.snapshot(runId)
-          if (RunStatus.terminal.includes(snapshot.status) || snapshot.nodes[node]?.status !== "paused") return false
-          const parsed = NodeId.parseInstance(node)
-          if (Result.isFailure(parsed) || parsed.success.node.kind !== "block") return false
-          const id = parsed.success.node.id
-          if (!snapshot.workflow.blocks.some((b) => b.id === id && b.type === "approval")) return false
-          const at = yield* Clock.currentTimeMillis
-          if (!(yield* store.deliver(runId, { kind: "approval", name: node, payload: decision, at }))) return false
-          yield* settle(runId)
-          return true
-        })
-
-      const cancelStored = (runId: string, lease: StoreLease) =>
-        Effect.gen(function*() {
-          const at = yield* Clock.currentTimeMillis
-          const run = yield* store.getRun(runId)
-          // Diagnostics travel with the event: a refused cancel leaves them as they were.
-          const changed = yield* store.fenced(lease).finish(runId, { type: "CANCEL" }, {
-            ...run.diagnostics,
-            finalization: "cancelled",
-            messages: [...run.diagnostics.messages, "cancelled while not executing"]
-          }, at)
-          publish({ _tag: "StatusChanged", runId, from: changed.from, to: changed.to, at })
-          publish({ _tag: "RunFinished", runId, status: changed.to, at })
-          return changed.to
-        })
-
-      const wait = (runId: string): Effect.Effect<RunStatus.Status, RunStoreError> => {
-        const stored = Effect.map(store.getRun(runId), (run) => run.status)
-        // Looked up under the waking lock: a run being woken is either not woken yet or executing,
-        // never stored as running with its execution not forked yet.
-        type Found = { readonly _tag: "Stored"; readonly status: RunStatus.Status } | { readonly _tag: "Executing"; readonly fiber: Fiber.Fiber<RunStatus.Status, RunStoreError> }
-        const lookup = settling.withPermit(Effect.suspend((): Effect.Effect<Found, RunStoreError> => {
-          const fiber = executing.get(runId)
-          return fiber === undefined
-            ? Effect.map(stored, (status) => ({ _tag: "Stored", status }))
-            : Effect.succeed({ _tag: "Executing", fiber })
-        }))
-        return Effect.flatMap(lookup, (found) =>
-          found._tag === "Stored"
-            ? Effect.succeed(found.status)
-            // A cancelled execution ends interrupted; its status is in the store.
-            : Effect.catchCause(Fiber.join(found.fiber), (cause) => Cause.hasInterruptsOnly(cause) ? stored : Effect.failCause(cause)))
-      }
-
-      // Cancels a run nobody executes, under this layer's lease, unless its owner honoured the request meanwhile.
-      const cancelOwned = (runId: string, lease: StoreLease, requested: boolean) =>
-        Effect.ensuring(
-          Effect.flatMap(store.getRun(runId), (run) =>
-            requested && run.status === "cancelled"
-              ? Effect.succeed(run.status)
-              : cancelStored(runId, lease)),
-          store.release(lease)
-        )
-
-      // A run not executing here: asked to cancel, then cancelled here as soon as the lease can be
-      // taken (nobody executes it, or its owner's lease expired), or left to the owner, which ends it
-      // at its next journal write or renewal; looked at until then, so that once `cancel` returns no
-      // block of the run starts.
-      const cancelElsewhere = (runId: string): Effect.Effect<RunStatus.Status, RunStoreError> =>
-        Effect.gen(function*() {
-          const requested = yield* store.requestCancel(runId, yield* Clock.currentTimeMillis)
-          if (requested) yield* store.notify(runId)
-          for (;;) {
-            const taken = yield* ownOrOwner(runId)
-            if (taken._tag === "Owned") return yield* cancelOwned(runId, taken.lease, requested)
-            const run = yield* store.getRun(runId)
-            if (consumesCancel.includes(run.status)) return run.status
-            yield* Effect.sleep(Duration.millis(options.cancelPollMs ?? 50))
-          }
-        })
-
-      const cancelOne = (runId: string): Effect.Effect<RunStatus.Status, RunStoreError> => {
-        const timer = timers.get(runId)
-        if (timer !== undefined) timers.delete(runId)
-        const fiber = executing.get(runId)
-        if (fiber === undefined) return Effect.andThen(timer === undefined ? Effect.void : Fiber.interrupt(timer), cancelElsewhere(runId))
-        const control = controls.get(runId)
-        if (control !== undefined) control.cancelOnInterrupt = true
-        const held = leased.get(runId)
-        // An execution interrupted before its first step never saw the run: it is still pending.
-        return Effect.andThen(
-          Effect.andThen(Fiber.interrupt(fiber), held === undefined ? Effect.void : held.released),
-          Effect.flatMap(store.getRun(runId), (run) => run.status === "pending" ? cancelElsewhere(runId) : Effect.succeed(run.status))
-        )
-      }
-
-      // A crashed process took its runs' children down with it: resuming the parent resumes them too
-      // (a child that ends wakes its parent as usual).
-      const resumeCrashedChildren = (runId: string): Effect.Effect<void, RunStoreError | PlanFailed> =>
-        Effect.gen(function*() {
-          for (const child of yield* store.children(runId)) {
-            if ((child.status === "running" || child.status === "pending") && !executing.has(child.runId)) {
-              // A child whose lease another process holds is executing there.
-              const taken = yield* ownOrOwner(child.runId)
-              if (taken._tag === "Owned") yield* resumeRun(child.runId, taken.lease)
-              yield* resumeCrashedChildren(child.runId)
-            }
-          }
-        })
-
-      // Cancelling a run cancels its descendants that have not finished; a parent learns its child's end.
-      const cancelTree = (runId: string): Effect.Effect<RunStatus.Status, RunStoreError> =>
-        Effect.gen(function*() {
-          const status = yield* cancelOne(runId)
-          for (const child of yield* store.children(runId)) {
-            if (!Child.ended.includes(child.status)) yield* Effect.ignore(cancelTree(child.runId))
-          }
-          yield* Effect.ignore(notifyParent(runId))
-          return status
-        })
-
-      const handover: Runs["Service"]["handover"] = (runId, options) =>
-        Effect.gen(function*() {
-          const start = yield* Clock.currentTimeMillis
-          const deadline = start + Duration.toMillis(options.timeout)
-          let owner: string | undefined
-          let taken = false
-          let reported = start
-          for (;;) {
-            const run = yield* store.getRun(runId)
-            const now = yield* Clock.currentTimeMillis
-            const held = Wake.holder(run, now)
-            if (held !== undefined) owner = held
-            taken ||= owner !== undefined || options.taken(run)
-            const stopped = held === undefined && run.status !== "running" && run.status !== "pending"
-            if ((taken && stopped) || now >= deadline) return { taken, owner: taken ? owner ?? Wake.workers : undefined, run }
-            if (now - reported >= 5_000) {
-              reported = now
-              yield* options.onWaiting(now - start, taken)
-            }
-            yield* Effect.sleep(Duration.millis(100))
-          }
-        })
-
-      // Waits for a run executing here to stop; while it is suspended on child runs only, waits for
-      // them and for the run to wake and stop again.
-      const followTree = (runId: string): Effect.Effect<RunStatus.Status, RunStoreError> =>
-        Effect.gen(function*() {
-          for (;;) {
-            const status = yield* wait(runId)
-            if (status !== "suspended") return status
-            const run = yield* store.getRun(runId)
-            const awaitedSignals = Object.values(run.machine.context.dormant).flatMap((r) => r._tag === "Signal" ? [r.signal] : [])
-            const awaited = (yield* store.children(runId)).filter((c) => awaitedSignals.includes(Engine.childSignal(c.runId)))
-            if (awaited.length === 0) return status
-            const open = awaited.filter((c) => !Child.ended.includes(c.status))
-            if (open.length > 0) {
-              const ends = yield* Effect.forEach(open, (c) => followTree(c.runId))
-              // A child that stopped without ending (it awaits something else) holds the run.
-              if (ends.some((end) => !Child.ended.includes(end))) return status
-              continue
-            }
-            // Every awaited child ended: their results wake the run (delivered now if their
-            // executions have not yet; delivering twice changes nothing).
-            for (const child of awaited) yield* Effect.ignore(notifyParent(child.runId))
-            const after = yield* store.getRun(runId)
-            if (!executing.has(runId) && after.updatedAt === run.updatedAt) return after.status
-          }
-        })
-
-      const follow = (runId: string): Effect.Effect<Followed, RunStoreError> =>
-        Effect.gen(function*() {
-          const status = yield* followTree(runId)
-          const ancestors: Array<Followed["ancestors"][number]> = []
-          // A child run that ended here woke its parent here: follow the parent (and its parent).
-          for (let current = runId, ended = status; Child.ended.includes(ended);) {
-            const parent = (yield* store.getRun(current)).parentRun
-            if (parent === undefined) break
-            ended = yield* followTree(parent)
-            ancestors.push({ runId: parent, status: ended })
-            current = parent
-          }
-          return { status, ancestors }
-        })
-
-      const nodesOf = (runId: string) =>
-        Effect.map(
-          Effect.all([store.getRun(runId), store.snapshot(runId), store.reasons(runId)]),
-          ([run, snapshot, reasons]) => ({ snapshot, views: RunView.nodes(run, snapshot, reasons) })
-        )
-
-      return Runs.of({
-        start: (workflow, input = {}) =>
-          Effect.flatMap(planFrom(workflow, { input }), (prepared) => launch("full", workflow, prepared)),
-        runFrom: (workflow, options) =>
-          Effect.flatMap(planFrom(workflow, options), (prepared) =>
-            launch(prepared.source === undefined ? "full" : "run-from", workflow, prepared)),
-        plan: (workflow, options = {}) => Effect.map(planFrom(workflow, options), (prepared) => prepared.plan),
-        status: (runId) =>
-          Effect.flatMap(Effect.all([store.getRun(runId), store.compensations(runId), store.children(runId)]), ([run, compensations, children]) => {
-            const restored = RunStatus.restore(run.machine)
-            return Result.isFailure(restored)
-              ? Effect.die(restored.failure)
-              : Effect.succeed({ ...run, suspension: RunStatus.suspension(restored.success), compensations, children })
-          }),
-        outputs: (runId) => Effect.map(store.snapshot(runId), RunView.outputs),
-        nodes: (runId) => Effect.map(nodesOf(runId), ({ views }) => views),
-        node: (runId, node) =>
-          Effect.gen(function*() {
-            const { snapshot, views } = yield* nodesOf(runId)
-            const found = RunView.select(views, node)
-            if (found.length === 0 && !RunView.names(snapshot.workflow, node)) return yield* new NodeNotFound({ runId, node })
-            return found
-          }),
-        wait,
-        signal: (runId, name, payload = null) =>
-          Effect.andThen(storable(runId, { name, payload }), signal(runId, name, payload)),
-        approve: (runId, node, payload = null) =>
-          Effect.andThen(storable(runId, { node, payload }), decide(runId, node, { approved: true, payload })),
-        reject: (runId, node, reason) =>
-          Effect.andThen(storable(runId, { node, reason }), decide(runId, node, { approved: false, reason })),
-        pause: (runId) =>
-          Effect.gen(function*() {
-            // Executing here: parked from the very next node, without waiting for a journal acknowledgement.
-            const control = controls.get(runId)
-            if (control !== undefined) control.pauseRequested = true
-            const at = yield* Clock.currentTimeMillis
-            const requested = yield* store.requestPause(runId, at)
-            if (!requested || control === undefined) return (yield* store.getRun(runId)).status
-            return yield* wait(runId)
-          }),
-        unpause: (runId) =>
-          Effect.gen(function*() {
-            const run = yield* store.getRun(runId)
-            const pause = Object.values(run.machine.context.dormant).find((r) => r._tag === "Pause")
-            const at = yield* Clock.currentTimeMillis
-            const event: RunStatus.Event = { type: "UNPAUSE", node: pause?.node ?? "", payload: null }
-            // Executed here only under the lease; a process that holds it (or the workers) is told.
-            const taken = Wake.ownerOf(run, self, at) === undefined ? yield* ownOrOwner(runId) : undefined
-            if (taken?._tag !== "Owned") {
-              const changed = yield* store.transition(runId, event, at)
-              publish({ _tag: "StatusChanged", runId, from: changed.from, to: changed.to, at })
-              yield* store.notify(runId)
-              return changed.to
-            }
-            const changed = yield* releasing(taken.lease, store.fenced(taken.lease).transition(runId, event, at))
-            publish({ _tag: "StatusChanged", runId, from: changed.from, to: changed.to, at })
-            yield* resumeRun(runId, taken.lease)
-            return changed.to
-          }),
-        resume: (runId) =>
-          Effect.gen(function*() {
-            let run = yield* store.getRun(runId)
-            const here = executing.has(runId)
-            // A crashed run's lease is its dead owner's until it expires: waited out, then re-read
-            // (an owner that renewed it meanwhile is alive and keeps the run).
-            if (!here && run.queued !== true && run.lease !== undefined && (run.status === "running" || run.status === "pending")) {
-              const at = yield* Clock.currentTimeMillis
-              if (run.lease.owner !== owner && run.lease.expiresAt > at) {
-                yield* Effect.sleep(Duration.millis(run.lease.expiresAt - at))
-                run = yield* store.getRun(runId)
-              }
-            }
-            const elsewhere = here ? undefined : Wake.ownerOf(run, self, yield* Clock.currentTimeMillis)
-            // Executed here only under the lease; a process that took it first is the owner.
-            const taken = here || elsewhere !== undefined ? undefined : yield* ownOrOwner(runId)
-            const lease = taken?._tag === "Owned" ? taken.lease : undefined
-            const other = elsewhere ?? (taken?._tag === "Held" ? taken.owner : undefined)
-            // A running (or never started) run not executing here crashed: it continues as it is.
-            if ((run.status !== "running" && run.status !== "pending") || here) {
-              const at = yield* Clock.currentTimeMillis
-              const transition = (lease === undefined ? store : store.fenced(lease)).transition(runId, { type: "RESUME" }, at)
-              const changed = yield* lease === undefined ? transition : releasing(lease, transition)
-              publish({ _tag: "StatusChanged", runId, from: changed.from, to: changed.to, at })
-            }
-            // Not taken here: another owner's, or this layer's own execution of it (which takes the RESUME).
-            if (lease === undefined) {
-              yield* store.notify(runId)
-              return { runId, owner: other ?? owner }
-            }
-            const started = yield* resumeRun(runId, lease)
-            yield* resumeCrashedChildren(runId)
-            return started
-          }),
-        handling: (runId) =>
-          Effect.gen(function*() {
-            const run = yield* store.getRun(runId)
-            if (executing.has(runId)) return { _tag: "Here" } as const
-            const owner = Wake.ownerOf(run, self, yield* Clock.currentTimeMillis)
-            return owner === undefined ? { _tag: "Idle", status: run.status } as const : { _tag: "Owner", owner } as const
-          }),
-        handover,
-        follow,
-        wake: (runId) => settle(runId),
-        cancel: (runId) => cancelTree(runId),
-        events: (runId) =>
-          Stream.unwrap(Effect.map(PubSub.subscribe(hub), (subscription) =>
-            // Subscribed first, then checked: a run still executing now cannot finish unseen.
-            announcing.has(runId)
-              ? Stream.fromSubscription(subscription).pipe(
-                Stream.filter((event) => event.runId === runId),
-                Stream.takeUntil(isFinal)
-              )
-              : Stream.empty)),
-        subscribe: Effect.map(PubSub.subscribe(hub), Stream.fromSubscription)
-      })
-    })
-  )
+      }),
+    wait: (runId) => Follow.wait(state, runId),
+    signal: (runId, name, payload = null) =>
+      Effect.andThen(Deliver.storable(runId, { name, payload }), Deliver.signal(state, runId, name, payload)),
+    approve: (runId, node, payload = null) =>
+      Effect.andThen(Deliver.storable(runId, { node, payload }), Deliver.decide(state, runId, node, { approved: true, payload })),
+    reject: (runId, node, reason) =>
+      Effect.andThen(Deliver.storable(runId, { node, reason }), Deliver.decide(state, runId, node, { approved: false, reason })),
+    pause: (runId) => Control.pause(state, runId),
+    unpause: (runId) => Control.unpause(state, runId),
+    resume: (runId) => Control.resume(state, runId),
+    handling: (runId) => Control.handling(state, runId),
+    handover: (runId, options) => Follow.handover(state, runId, options),
+    follow: (runId) => Follow.follow(state, runId),
+    wake: (runId) => Waking.settle(state, runId),
+    cancel: (runId) => Cancel.cancel(state, runId),
+    events: (runId) =>
+      Stream.unwrap(Effect.map(PubSub.subscribe(state.hub), (subscription) =>
+        // Subscribed first, then checked: a run still executing now cannot finish unseen.
+        state.announcing.has(runId)
+          ? Stream.fromSubscription(subscription).pipe(
+            Stream.filter((event) => event.runId === runId),
+            Stream.takeUntil(isFinal)
+          )
+          : Stream.empty)),
+    subscribe: Effect.map(PubSub.subscribe(state.hub), Stream.fromSubscription)
+  })
+}

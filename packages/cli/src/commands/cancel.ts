@@ -24,6 +24,6 @@ export const command = (session: Session) =>
         if (!RunStatus.isAllowed(before.status, "cancelled")) {
           return yield* Problem.badInput(`run ${run} already ended (${before.status}); nothing to cancel`, "cancel a pending, running, suspended or paused run")
         }
-        const status = yield* runs.cancel(run).pipe(Effect.mapError(() => Problem.unknownRun(run)))
+        const { status } = yield* runs.cancel(run).pipe(Effect.mapError(() => Problem.unknownRun(run)))
         yield* print(`run ${run}: ${before.status} -> ${status}`)
       }))).pipe(Command.withDescription("Cancel a run that has not ended"))

@@ -1,0 +1,118 @@
+/**
+ * Control commands on a stored run (`pause`, `unpause`, `resume`, `handling`): the request is
+ * recorded; the run is executed here only under its lease, and otherwise its owner (the process
+ * holding the lease, or the workers for a queued run) is notified and continues it.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Runs from "../../Runs.ts"
+import type * as RunStatus from "../../RunStatus.ts"
+import type { RunNotFound, RunStoreError, StoreUnavailable } from "../../RunStore.ts"
+import * as Wake from "../../Wake.ts"
+import * as Children from "./children.ts"
+import type { PlanFailed } from "./errors.ts"
+import * as Execute from "./execute.ts"
+import * as Follow from "./follow.ts"
+import { ownOrOwner, releasing, type State } from "./state.ts"
+
+/**
+ * Records a pause request (see `Runs.pause`): a run executing here is parked from its very next
+ * node and waited for; otherwise its current status.
+ *
+ * @since 0.1.0
+ */
+export const pause = (state: State, runId: string): Effect.Effect<RunStatus.Status, RunStoreError> =>
+  Effect.gen(function*() {
+    // Executing here: parked from the very next node, without waiting for a journal acknowledgement.
+    const control = state.controls.get(runId)
+    if (control !== undefined) control.pauseRequested = true
+    const at = yield* Clock.currentTimeMillis
+    const requested = yield* state.store.requestPause(runId, at)
+    if (!requested || control === undefined) return (yield* state.store.getRun(runId)).status
+    return yield* Follow.wait(state, runId)
+  })
+
+/**
+ * Unpauses a run paused by `pause` (see `Runs.unpause`) and executes it here under its lease, or
+ * tells the process that holds it (or the workers).
+ *
+ * @since 0.1.0
+ */
+export const unpause = (state: State, runId: string): Effect.Effect<RunStatus.Status, RunStoreError | PlanFailed> =>
+  Effect.gen(function*() {
+    const { store } = state
+    const run = yield* store.getRun(runId)
+    const pause = Object.values(run.machine.context.dormant).find((r) => r._tag === "Pause")
+    const at = yield* Clock.currentTimeMillis
+    const event: RunStatus.Event = { type: "UNPAUSE", node: pause?.node ?? "", payload: null }
+    // Executed here only under the lease; a process that holds it (or the workers) is told.
+    const taken = Wake.ownerOf(run, state.self, at) === undefined ? yield* ownOrOwner(state, runId) : undefined
+    if (taken?._tag !== "Owned") {
+      const changed = yield* store.transition(runId, event, at)
+      state.publish({ _tag: "StatusChanged", runId, from: changed.from, to: changed.to, at })
+      yield* store.notify(runId)
+      return changed.to
+    }
+    const changed = yield* releasing(state, taken.lease, store.fenced(taken.lease).transition(runId, event, at))
+    state.publish({ _tag: "StatusChanged", runId, from: changed.from, to: changed.to, at })
+    yield* Execute.resumeRun(state, runId, taken.lease)
+    return changed.to
+  })
+
+/**
+ * Continues a failed or crashed run (see `Runs.resume`), with its crashed descendants; a run
+ * another process owns is only moved on and its owner notified.
+ *
+ * @since 0.1.0
+ */
+export const resume = (state: State, runId: string): Effect.Effect<Runs.Started | Runs.Delegated, RunStoreError | PlanFailed> =>
+  Effect.gen(function*() {
+    const { store } = state
+    let run = yield* store.getRun(runId)
+    const here = state.executing.has(runId)
+    // A crashed run's lease is its dead owner's until it expires: waited out, then re-read
+    // (an owner that renewed it meanwhile is alive and keeps the run).
+    if (!here && run.queued !== true && run.lease !== undefined && (run.status === "running" || run.status === "pending")) {
+      const at = yield* Clock.currentTimeMillis
+      if (run.lease.owner !== state.owner && run.lease.expiresAt > at) {
+        yield* Effect.sleep(Duration.millis(run.lease.expiresAt - at))
+        run = yield* store.getRun(runId)
+      }
+    }
+    const elsewhere = here ? undefined : Wake.ownerOf(run, state.self, yield* Clock.currentTimeMillis)
+    // Executed here only under the lease; a process that took it first is the owner.
+    const taken = here || elsewhere !== undefined ? undefined : yield* ownOrOwner(state, runId)
+    const lease = taken?._tag === "Owned" ? taken.lease : undefined
+    const other = elsewhere ?? (taken?._tag === "Held" ? taken.owner : undefined)
+    // A running (or never started) run not executing here crashed: it continues as it is.
+    if ((run.status !== "running" && run.status !== "pending") || here) {
+      const at = yield* Clock.currentTimeMillis
+      const transition = (lease === undefined ? store : store.fenced(lease)).transition(runId, { type: "RESUME" }, at)
+      const changed = yield* lease === undefined ? transition : releasing(state, lease, transition)
+      state.publish({ _tag: "StatusChanged", runId, from: changed.from, to: changed.to, at })
+    }
+    // Not taken here: another owner's, or this layer's own execution of it (which takes the RESUME).
+    if (lease === undefined) {
+      yield* store.notify(runId)
+      return { runId, owner: other ?? state.owner }
+    }
+    const started = yield* Execute.resumeRun(state, runId, lease)
+    yield* Children.resumeCrashed(state, runId)
+    return started
+  })
+
+/**
+ * Who executes the run now: this process, another one (its owner), or nobody.
+ *
+ * @since 0.1.0
+ */
+export const handling = (state: State, runId: string): Effect.Effect<Runs.Handling, RunNotFound | StoreUnavailable> =>
+  Effect.gen(function*() {
+    const run = yield* state.store.getRun(runId)
+    if (state.executing.has(runId)) return { _tag: "Here" } as const
+    const owner = Wake.ownerOf(run, state.self, yield* Clock.currentTimeMillis)
+    return owner === undefined ? { _tag: "Idle", status: run.status } as const : { _tag: "Owner", owner } as const
+  })

@@ -1,0 +1,148 @@
+/**
+ * Starting runs (`start`, `runFrom`, `plan`, child runs): validating a workflow and its input,
+ * planning it (full, or from a block against a prior run), creating the run and handing it to its
+ * execution under a lease of this layer.
+ *
+ * @since 0.1.0
+ */
+import { type Dag, Plan, type Snapshot, Workflow } from "@ripple/core"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
+import * as Engine from "../../Engine.ts"
+import * as Lease from "../../Lease.ts"
+import type { Mode } from "../../RunEvent.ts"
+import type * as Runs from "../../Runs.ts"
+import * as Compiled from "../compiled.ts"
+import { InvalidInput, InvalidWorkflow, PlanFailed } from "./errors.ts"
+import * as Execute from "./execute.ts"
+import { releasing, type State } from "./state.ts"
+
+type Json = Workflow.Json
+
+/**
+ * A planned run, not created yet: its plan, its validated input and the snapshot it plans against.
+ *
+ * @since 0.1.0
+ */
+export interface Prepared {
+  readonly plan: Plan.Plan
+  readonly input: { readonly [key: string]: Json }
+  readonly source: Snapshot.Snapshot | undefined
+}
+
+// Validation is a pure function of an immutable workflow value: checked once per value.
+// Limits other than the defaults are rare: such workflows are decoded on every start instead.
+const validity = new WeakMap<Workflow.Workflow, Workflow.WorkflowError | undefined>()
+const problemOf = (
+  workflow: Workflow.Workflow,
+  limits: Partial<Workflow.Limits> | undefined
+): Workflow.WorkflowError | undefined => {
+  if (limits !== undefined) {
+    const decoded = Workflow.decode(workflow, { limits })
+    return Result.isFailure(decoded) ? decoded.failure : undefined
+  }
+  if (!validity.has(workflow)) {
+    const decoded = Workflow.decode(workflow)
+    validity.set(workflow, Result.isFailure(decoded) ? decoded.failure : undefined)
+  }
+  return validity.get(workflow)
+}
+
+// Plans are immutable values of immutable workflows: starting the same workflow value again reuses
+// its full plan instead of re-planning every node.
+const fullPlans = new WeakMap<Workflow.Workflow, Result.Result<Plan.Plan, Plan.PlanError>>()
+const fullPlan = (workflow: Workflow.Workflow, dag: Dag.Dag) => {
+  let plan = fullPlans.get(workflow)
+  if (plan === undefined) {
+    plan = Plan.full(workflow, { dag })
+    fullPlans.set(workflow, plan)
+  }
+  return plan
+}
+
+const validate = (state: State, workflow: Workflow.Workflow, input: { readonly [key: string]: Json }) => {
+  const problem = problemOf(workflow, state.options.limits)
+  if (problem !== undefined) return Effect.fail(new InvalidWorkflow({ workflowId: workflow.id, cause: problem }))
+  const inputs = Workflow.inputsFor(workflow, input)
+  if (Result.isFailure(inputs)) return Effect.fail(new InvalidInput({ workflowId: workflow.id, cause: inputs.failure }))
+  const unsupported = Engine.check(workflow, state.handlers)
+  return unsupported === undefined ? Effect.succeed(inputs.success) : Effect.fail(unsupported)
+}
+
+const planned = (result: Result.Result<Plan.Plan, Plan.PlanError>, workflow: Workflow.Workflow) =>
+  Result.isSuccess(result)
+    ? Effect.succeed(result.success)
+    : Effect.fail(new PlanFailed({ workflowId: workflow.id, cause: result.failure }))
+
+const sourceOf = (state: State, workflow: Workflow.Workflow, run: string | undefined) =>
+  run === undefined
+    ? Effect.map(state.store.latestSnapshot(workflow.id), Option.getOrUndefined)
+    : state.store.snapshot(run)
+
+/**
+ * Plans a run of `workflow`: full without a target, else from the target against a prior run
+ * (its input then replaces `options.input`). Writes nothing.
+ *
+ * @since 0.1.0
+ */
+export const planFrom = (state: State, workflow: Workflow.Workflow, options: Partial<Runs.RunFromOptions>) =>
+  Effect.gen(function*() {
+    if (options.target === undefined) {
+      const input = yield* validate(state, workflow, options.input ?? {})
+      const dag = Compiled.dagOf(workflow)
+      return { plan: yield* planned(fullPlan(workflow, dag), workflow), input, source: undefined } satisfies Prepared
+    }
+    const source: Snapshot.Snapshot | undefined = yield* sourceOf(state, workflow, options.run)
+    const input = yield* validate(state, workflow, source?.input ?? options.input ?? {})
+    const dag = Compiled.dagOf(workflow)
+    const plan = yield* planned(Plan.runFrom({ workflow, snapshot: source, target: options.target, dag }), workflow)
+    return { plan, input, source } satisfies Prepared
+  })
+
+/**
+ * Saves the workflow version, creates the run (linked to `parent` for a child run) and forks its
+ * execution under this layer's lease; returns once the run is created.
+ *
+ * @since 0.1.0
+ */
+export const launch = (
+  state: State,
+  mode: Mode,
+  workflow: Workflow.Workflow,
+  prepared: Prepared,
+  parent?: { readonly parentRun: string; readonly parentNode: string }
+) =>
+  Effect.gen(function*() {
+    const { store } = state
+    const version = yield* store.saveWorkflow(workflow)
+    const at = yield* Clock.currentTimeMillis
+    const sourceRun = prepared.source?.runId
+    const run = yield* store.createRun({
+      version,
+      mode,
+      sourceRun,
+      target: prepared.plan.target,
+      input: prepared.input,
+      at,
+      pruned: Plan.pruneSummary(prepared.plan),
+      ...parent
+    })
+    // A run just created: nobody else can hold its lease yet.
+    const lease = yield* Effect.catchTag(Lease.take(store, run.id, state.owner, state.leaseTerms.ttlMs), "LeaseHeld", Effect.die)
+    yield* releasing(
+      state,
+      lease,
+      Execute.fork(state, {
+        runId: run.id,
+        mode,
+        plan: prepared.plan,
+        input: prepared.input,
+        sourceRun,
+        source: prepared.source,
+        publish: state.publish
+      }, lease)
+    )
+    return { runId: run.id, mode, plan: prepared.plan } satisfies Runs.Started
+  })

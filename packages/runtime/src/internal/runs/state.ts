@@ -1,0 +1,149 @@
+/**
+ * What every part of a `Runs` layer shares: the store and handlers, the executions of this process
+ * (by run), the event hub, the waking lock, and this layer's lease identity.
+ *
+ * @since 0.1.0
+ */
+import type * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as PubSub from "effect/PubSub"
+import * as Result from "effect/Result"
+import type * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
+import type * as Engine from "../../Engine.ts"
+import { Handlers } from "../../Handler.ts"
+import * as Lease from "../../Lease.ts"
+import type { RunEvent } from "../../RunEvent.ts"
+import type * as Runs from "../../Runs.ts"
+import type * as RunStatus from "../../RunStatus.ts"
+import { type Lease as StoreLease, type RunNotFound, RunStore, type RunStoreError, type StoreUnavailable } from "../../RunStore.ts"
+import type * as Wake from "../../Wake.ts"
+
+/**
+ * An execution holding a lease, until the lease is released.
+ *
+ * @since 0.1.0
+ */
+export interface Held {
+  readonly fiber: Fiber.Fiber<unknown, unknown>
+  readonly released: Effect.Effect<void>
+}
+
+/**
+ * The shared state of one `Runs` layer.
+ *
+ * @since 0.1.0
+ */
+export interface State {
+  readonly options: Runs.Options
+  readonly store: RunStore["Service"]
+  readonly handlers: Handlers["Service"]
+  /** The layer's scope: executions and timers are forked in it, so closing the layer interrupts them. */
+  readonly scope: Scope.Scope
+  readonly context: Context.Context<RunStore | Handlers>
+  readonly hub: PubSub.PubSub<RunEvent>
+  /** A run's executor stays here until it parks with nothing kept to wake it (`Execute.executeHere`). */
+  readonly executing: Map<string, Fiber.Fiber<RunStatus.Status, RunStoreError>>
+  /** Runs whose current execution has not published its `RunFinished` yet: what `events` follows. */
+  readonly announcing: Set<string>
+  readonly controls: Map<string, Engine.Control>
+  /** Timer fibers waking sleepers (`Wake.settle`). */
+  readonly timers: Map<string, Fiber.Fiber<unknown, unknown>>
+  /**
+   * Executions holding a lease, until it is released (`executing` forgets a run when it lets go,
+   * under the settling lock, just before). A fiber interrupted before its first step runs nothing,
+   * its finalizers included: whoever interrupts an execution releases its lease too.
+   */
+  readonly leased: Map<string, Held>
+  /** The waking lock: two wakers must not both offer the event that wakes the same run. */
+  readonly settling: Semaphore.Semaphore
+  /** This layer's identity in leases. */
+  readonly owner: string
+  readonly leaseTerms: Lease.Terms
+  /** This process executes no queued run; it executes others under leases of its own. */
+  readonly self: Wake.Self
+  readonly engineOptions: Engine.Options
+  readonly publish: (event: RunEvent) => void
+}
+
+/**
+ * Builds the state of a layer; its leases are released when the layer's scope closes.
+ *
+ * @since 0.1.0
+ */
+export const make = (options: Runs.Options): Effect.Effect<State, never, RunStore | Handlers | Scope.Scope> =>
+  Effect.gen(function*() {
+    const hub = yield* PubSub.sliding<RunEvent>(options.eventBuffer ?? 4096)
+    const announcing = new Set<string>()
+    const owner = options.owner ?? Lease.makeOwner("runs")
+    const leased = new Map<string, Held>()
+    yield* Effect.addFinalizer(() => Effect.forEach([...leased.values()], (held) => held.released, { discard: true }))
+    return {
+      options,
+      store: yield* RunStore,
+      handlers: yield* Handlers,
+      scope: yield* Effect.scope,
+      context: yield* Effect.context<RunStore | Handlers>(),
+      hub,
+      executing: new Map(),
+      announcing,
+      controls: new Map(),
+      timers: new Map(),
+      leased,
+      settling: yield* Semaphore.make(1),
+      owner,
+      leaseTerms: Lease.terms({ ttlMs: options.leaseMs, heartbeatMs: options.heartbeatMs }),
+      self: { owner, worker: false },
+      engineOptions: {
+        concurrency: options.concurrency,
+        tracing: options.tracing,
+        cutoff: options.cutoff,
+        loopCondition: options.loopCondition,
+        limits: options.limits
+      },
+      publish: (event) => {
+        // Forgotten before its last event goes out, so `events` never waits on an execution that has ended.
+        if (event._tag === "RunFinished") announcing.delete(event.runId)
+        PubSub.publishUnsafe(hub, event)
+      }
+    }
+  })
+
+/**
+ * `effect`, releasing `lease` if it fails: a lease taken for something that failed before its
+ * execution started.
+ *
+ * @since 0.1.0
+ */
+export const releasing = <A, E, R>(state: State, lease: StoreLease, effect: Effect.Effect<A, E, R>) =>
+  Effect.onError(effect, () => state.store.release(lease))
+
+/**
+ * The lease of a run this layer may execute now, or the other owner that holds it.
+ *
+ * @since 0.1.0
+ */
+export type Taken =
+  | { readonly _tag: "Owned"; readonly lease: StoreLease }
+  | { readonly _tag: "Held"; readonly owner: string; readonly expiresAt: number }
+
+/**
+ * Takes the lease of a run for this layer, or names the other owner holding it. Held here (an
+ * execution letting go of the run, a child run about to be forked): waited for, then taken.
+ *
+ * @since 0.1.0
+ */
+export const ownOrOwner = (state: State, runId: string): Effect.Effect<Taken, RunNotFound | StoreUnavailable> =>
+  Effect.gen(function*() {
+    for (;;) {
+      const taken = yield* Effect.result(Lease.take(state.store, runId, state.owner, state.leaseTerms.ttlMs))
+      if (Result.isSuccess(taken)) return { _tag: "Owned", lease: taken.success } as const
+      if (taken.failure._tag !== "LeaseHeld") return yield* Effect.fail(taken.failure)
+      if (taken.failure.owner !== state.owner) {
+        return { _tag: "Held", owner: taken.failure.owner, expiresAt: taken.failure.expiresAt } as const
+      }
+      const held = state.leased.get(runId)
+      yield* held === undefined ? Effect.yieldNow : Effect.andThen(Fiber.await(held.fiber), held.released)
+    }
+  })

@@ -1,0 +1,81 @@
+/**
+ * Waking dormant runs: a run that can go on now (an awaited delivery is kept, a sleeper is due) is
+ * woken and executed here under its lease, unless another process owns it (then it is told); a
+ * sleeper not due yet gets a timer on the effect `Clock`. Wakers take the layer's settling lock one
+ * at a time: two of them must not both offer the event that wakes the same run.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import type * as RunStatus from "../../RunStatus.ts"
+import type { Lease as StoreLease, Run, RunStoreError } from "../../RunStore.ts"
+import * as Wake from "../../Wake.ts"
+import type { PlanFailed } from "./errors.ts"
+import * as Execute from "./execute.ts"
+import { ownOrOwner, releasing, type State, type Taken } from "./state.ts"
+
+/**
+ * Wakes the run if it can go on now and no execution here holds it; returns its status after.
+ *
+ * @since 0.1.0
+ */
+export const settle = (state: State, runId: string): Effect.Effect<RunStatus.Status, RunStoreError | PlanFailed> =>
+  state.settling.withPermit(Effect.gen(function*() {
+    const run = yield* state.store.getRun(runId)
+    if (state.executing.has(runId)) return run.status
+    const woken = yield* wakeLocked(state, run, undefined)
+    if (woken === undefined) return run.status
+    yield* Execute.resumeRun(state, runId, woken.lease)
+    return woken.status
+  }))
+
+/**
+ * Under the settling lock, for a run no execution here holds (or the one holding `held`): offers
+ * the event that wakes it now, under its lease (taken first unless `held`), and returns the status
+ * it moved to with the lease to execute it under; otherwise tells its owner (one that took the
+ * lease first too), or arms a timer for a sleeper, and returns `undefined`.
+ *
+ * @since 0.1.0
+ */
+export const wakeLocked = (
+  state: State,
+  run: Run,
+  held: StoreLease | undefined
+): Effect.Effect<{ readonly status: RunStatus.Status; readonly lease: StoreLease } | undefined, RunStoreError> =>
+  Effect.gen(function*() {
+    const { store } = state
+    const runId = run.id
+    const at = yield* Clock.currentTimeMillis
+    const decision = Wake.decide(run, yield* store.deliveries(runId), at, state.self)
+    switch (decision._tag) {
+      case "Stay":
+        return undefined
+      case "Owner":
+        if (decision.event !== undefined) yield* store.notify(runId)
+        return undefined
+      case "Wake": {
+        const taken: Taken = held === undefined ? yield* ownOrOwner(state, runId) : { _tag: "Owned", lease: held }
+        if (taken._tag === "Held") {
+          yield* store.notify(runId)
+          return undefined
+        }
+        const transition = store.fenced(taken.lease).transition(runId, decision.event, at)
+        const changed = yield* held === undefined ? releasing(state, taken.lease, transition) : transition
+        state.publish({ _tag: "StatusChanged", runId, from: changed.from, to: changed.to, at })
+        return { status: changed.to, lease: taken.lease }
+      }
+      case "Sleep": {
+        const timer = yield* Effect.forkIn(
+          Effect.andThen(Effect.sleep(Duration.millis(decision.until - at)), Effect.ignore(Effect.suspend(() => settle(state, runId)))),
+          state.scope
+        )
+        const previous = state.timers.get(runId)
+        state.timers.set(runId, timer)
+        if (previous !== undefined) yield* Fiber.interrupt(previous)
+        return undefined
+      }
+    }
+  })

@@ -195,6 +195,37 @@ const samePrefix = (a: ReadonlyArray<Gate>, b: ReadonlyArray<Gate>): number => {
   return k
 }
 
+// The loop or parallel of a container node (its items, when it iterates over a step, read that
+// step's output). Keys keep their order: the workflow's version hashes its encoding.
+const containerOf = (node: Extract<Node, { readonly _tag: "Container" }>) => {
+  const iterate: Json | undefined = node.over !== undefined ? { $ref: `blocks.${node.over}.output` } : undefined
+  const head = { id: node.name, body: node.body.map((b) => b.name) }
+  const sized = {
+    ...(node.count !== undefined ? { count: node.count } : {}),
+    ...(iterate !== undefined ? { items: iterate } : {})
+  }
+  return node.container === "loop"
+    ? {
+      _tag: "loop",
+      loop: {
+        ...head,
+        kind: node.kind as Workflow.Loop["kind"],
+        ...sized,
+        ...(node.condition !== undefined ? { condition: node.condition } : {}),
+        ...(node.maxIterations !== undefined ? { maxIterations: node.maxIterations } : {})
+      } satisfies Workflow.Loop
+    } as const
+    : {
+      _tag: "parallel",
+      parallel: {
+        ...head,
+        kind: node.kind as Workflow.Parallel["kind"],
+        ...sized,
+        ...(node.concurrency !== undefined ? { concurrency: node.concurrency } : {})
+      } satisfies Workflow.Parallel
+    } as const
+}
+
 /**
  * Translates a step tree into a workflow (not yet validated) and the handlers to register.
  */
@@ -298,27 +329,9 @@ export const translate = (
           break
         }
         case "Container": {
-          const iterate: Json | undefined = node.over !== undefined ? { $ref: `blocks.${node.over}.output` } : undefined
-          if (node.container === "loop") {
-            loops.push({
-              id: node.name,
-              body: node.body.map((b) => b.name),
-              kind: node.kind as Workflow.Loop["kind"],
-              ...(node.count !== undefined ? { count: node.count } : {}),
-              ...(iterate !== undefined ? { items: iterate } : {}),
-              ...(node.condition !== undefined ? { condition: node.condition } : {}),
-              ...(node.maxIterations !== undefined ? { maxIterations: node.maxIterations } : {})
-            })
-          } else {
-            parallels.push({
-              id: node.name,
-              body: node.body.map((b) => b.name),
-              kind: node.kind as Workflow.Parallel["kind"],
-              ...(node.count !== undefined ? { count: node.count } : {}),
-              ...(iterate !== undefined ? { items: iterate } : {}),
-              ...(node.concurrency !== undefined ? { concurrency: node.concurrency } : {})
-            })
-          }
+          const container = containerOf(node)
+          if (container._tag === "loop") loops.push(container.loop)
+          else parallels.push(container.parallel)
           const inner: Scope = { kind: node.container, over: node.over }
           const error = visit(node.body, [...chain, node.name], [], levelGates, levelOwners, [...scopes, inner], [...here, "body"])
           if (error !== undefined) return error

@@ -3,55 +3,67 @@
  * asked: an owner that keeps renewing its lease without ending the run gets `Unanswered` (the
  * request stays recorded), one whose lease runs out gets its run cancelled here (`Expired`). The
  * owner here is a bare lease holder on the store: alive (renewing) or dead (not renewing), never
- * ending the run.
+ * ending the run. On the memory store (the test clock) and the SQL stores (the live clock).
  */
-import { assert, describe, it } from "@effect/vitest"
+import { assert, describe, it, layer } from "@effect/vitest"
 import type { Workflow } from "@ripple/core"
 import { Handler, Runs, RunStore } from "@ripple/runtime"
+import { SqlRunStore } from "@ripple/sql"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import { TestClock } from "effect/testing"
+import * as TestDatabase from "../helpers/database.ts"
 
 const workflow: Workflow.Workflow = { id: "held", blocks: [{ id: "a", type: "value", params: { value: 1 } }], edges: [] }
 
-const leaseMs = 600
+// The owner's lease, renewed often: an owner alive on a loaded machine (PGlite serializes queries) keeps it.
+const leaseMs = 1_500
+const renewMs = 100
 
-const layer = Runs.layer({ leaseMs, cancelPollMs: 20, owner: "canceller" }).pipe(
-  Layer.provideMerge(RunStore.layerMemory),
-  Layer.provideMerge(Handler.layerBuiltins)
-)
+/** Moves time on: the test clock on the memory store, the live one on SQL stores. */
+type Advance = (ms: number) => Effect.Effect<void>
 
-/** A run whose lease `stuck` holds from time 0, renewed every third of it while `renewing` says so. */
+const runsOver = <E, R>(store: Layer.Layer<RunStore.RunStore, E, R>) =>
+  Runs.layer({ cancelPollMs: 20, owner: "canceller" }).pipe(
+    Layer.provideMerge(store),
+    Layer.provideMerge(Handler.layerBuiltins)
+  )
+
+/** A run whose lease `stuck` holds from now, renewed every `renewMs` while `renewing` says so. */
 const heldRun = (renewing: () => boolean) =>
   Effect.gen(function*() {
     const store = yield* RunStore.RunStore
-    const run = yield* store.createRun({ version: yield* store.saveWorkflow(workflow), mode: "full", input: {}, at: 0 })
-    let lease = yield* store.acquire(run.id, "stuck", { ttlMs: leaseMs, at: 0 })
+    const at = yield* Clock.currentTimeMillis
+    const run = yield* store.createRun({ version: yield* store.saveWorkflow(workflow), mode: "full", input: {}, at })
+    let lease = yield* store.acquire(run.id, "stuck", { ttlMs: leaseMs, at })
     const firstExpiry = lease.expiresAt
-    yield* Effect.forkChild(Effect.forever(Effect.gen(function*() {
-      yield* Effect.sleep(leaseMs / 3)
+    yield* Effect.forkScoped(Effect.forever(Effect.gen(function*() {
+      yield* Effect.sleep(renewMs)
       if (renewing()) lease = (yield* store.renew(lease, { ttlMs: leaseMs, at: yield* Clock.currentTimeMillis })).lease
     })))
     return { store, runId: run.id, firstExpiry }
   })
 
-/** Moves the test clock on in small steps until `fiber` is done. */
-const untilDone = <A, E>(fiber: Fiber.Fiber<A, E>) =>
+/** Moves time on in small steps until `fiber` is done. */
+const untilDone = <A, E>(fiber: Fiber.Fiber<A, E>, advance: Advance) =>
   Effect.gen(function*() {
-    for (let i = 0; i < 500 && fiber.pollUnsafe() === undefined; i++) yield* TestClock.adjust(10)
+    for (let i = 0; i < 500 && fiber.pollUnsafe() === undefined; i++) yield* advance(10)
     return yield* Fiber.join(fiber)
   })
 
-describe("cancel of a run another process executes is bounded by the owner's lease", () => {
-  it.effect("an owner that keeps its lease without ending the run: Unanswered once that lease ran out, the request stays recorded", () =>
+/** Registers a test whose body gets how to move time on. */
+type Register = (name: string, body: (advance: Advance) => Effect.Effect<void, unknown, Runs.Runs | RunStore.RunStore>) => void
+
+const boundedCancelTests = (test: Register) => {
+  test("an owner that keeps its lease without ending the run: Unanswered once that lease ran out, the request stays recorded", (advance) =>
     Effect.gen(function*() {
       let renewing = true
       const { firstExpiry, runId, store } = yield* heldRun(() => renewing)
       const runs = yield* Runs.Runs
       const cancelling = yield* Effect.forkChild(runs.cancel(runId))
-      const cancellation = yield* untilDone(cancelling)
+      const cancellation = yield* untilDone(cancelling, advance)
       assert.deepStrictEqual(cancellation, { _tag: "Unanswered", owner: "stuck", status: "pending", waitedUntil: firstExpiry })
       // Returned at the end of the lease held when asked, not before, and while the owner still renews.
       assert.isAtLeast(yield* Clock.currentTimeMillis, firstExpiry)
@@ -61,26 +73,40 @@ describe("cancel of a run another process executes is bounded by the owner's lea
       assert.isDefined(run.cancelRequestedAt)
       assert.strictEqual(run.status, "pending")
       renewing = false
-    }).pipe(Effect.provide(layer)))
+    }).pipe(Effect.scoped))
 
-  it.effect("an owner whose lease runs out without an answer: the run is cancelled here, Expired names the owner", () =>
+  test("an owner whose lease runs out without an answer: the run is cancelled here, Expired names the owner", (advance) =>
     Effect.gen(function*() {
       const { firstExpiry, runId, store } = yield* heldRun(() => false)
       const runs = yield* Runs.Runs
       const cancelling = yield* Effect.forkChild(runs.cancel(runId))
-      assert.deepStrictEqual(yield* untilDone(cancelling), { _tag: "Expired", owner: "stuck", status: "cancelled" })
+      assert.deepStrictEqual(yield* untilDone(cancelling, advance), { _tag: "Expired", owner: "stuck", status: "cancelled" })
       assert.isAtLeast(yield* Clock.currentTimeMillis, firstExpiry)
       const run = yield* store.getRun(runId)
       assert.strictEqual(run.status, "cancelled")
       assert.isUndefined(run.cancelRequestedAt)
       assert.strictEqual(run.diagnostics.finalization, "cancelled")
-    }).pipe(Effect.provide(layer)))
+    }).pipe(Effect.scoped))
 
-  it.effect("a run nobody executes is cancelled here at once", () =>
+  test("a run nobody executes is cancelled here at once", () =>
     Effect.gen(function*() {
       const store = yield* RunStore.RunStore
-      const run = yield* store.createRun({ version: yield* store.saveWorkflow(workflow), mode: "full", input: {}, at: 0 })
+      const at = yield* Clock.currentTimeMillis
+      const run = yield* store.createRun({ version: yield* store.saveWorkflow(workflow), mode: "full", input: {}, at })
       const runs = yield* Runs.Runs
       assert.deepStrictEqual(yield* runs.cancel(run.id), { _tag: "Cancelled", status: "cancelled" })
-    }).pipe(Effect.provide(layer)))
+    }))
+}
+
+describe("bounded cancel, memory store", () => {
+  boundedCancelTests((name, body) =>
+    it.effect(name, () => Effect.provide(body((ms) => TestClock.adjust(ms)), runsOver(RunStore.layerMemory))))
 })
+
+for (const backend of TestDatabase.backends) {
+  layer(TestDatabase.shared(backend), { excludeTestServices: true })(`bounded cancel on ${backend}`, (it) => {
+    boundedCancelTests((name, body) =>
+      it.effect(name, () =>
+        Effect.provide(body((ms) => Effect.sleep(ms)), runsOver(Layer.provideMerge(SqlRunStore.layer, TestDatabase.layer)))))
+  })
+}

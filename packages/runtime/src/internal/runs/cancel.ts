@@ -55,6 +55,9 @@ const cancelElsewhere = (state: State, runId: string): Effect.Effect<Runs.Cancel
     if (requested) yield* store.notify(runId)
     let owner: { readonly owner: string; readonly until: number } | undefined
     for (;;) {
+      // Read before the lease is asked for: a lease still held then, past the end of the one the
+      // owner held when first seen, was renewed.
+      const asked = yield* Clock.currentTimeMillis
       const taken = yield* ownOrOwner(state, runId)
       if (taken._tag === "Owned") {
         return yield* Effect.ensuring(cancelOwned(state, runId, taken.lease, requested, owner?.owner), store.release(taken.lease))
@@ -62,7 +65,7 @@ const cancelElsewhere = (state: State, runId: string): Effect.Effect<Runs.Cancel
       owner ??= { owner: taken.owner, until: taken.expiresAt }
       const run = yield* store.getRun(runId)
       if (consumesCancel.includes(run.status)) return { _tag: "Acknowledged", owner: taken.owner, status: run.status }
-      if ((yield* Clock.currentTimeMillis) >= owner.until) {
+      if (asked >= owner.until) {
         return { _tag: "Unanswered", owner: taken.owner, status: run.status, waitedUntil: owner.until }
       }
       yield* Effect.sleep(Duration.millis(state.options.cancelPollMs ?? 50))

@@ -6,7 +6,7 @@
  *
  * - `ripple_workflow_versions`: frozen, content-addressed workflow versions (never updated).
  * - `ripple_runs`: one row per run with its persisted `RunStatus` machine, diagnostics columns that
- *   only move forward, the lease (owner, expiry, generation) of whoever executes the run, which
+ *   only move forward, the lease (owner, expiry, generation, granting token) of whoever executes the run, which
  *   fences its writes, pending pause and cancel requests, and what a run-from's plan pruned.
  * - `ripple_journal`: one row per (run, node): the node record of the run's snapshot.
  * - `ripple_scopes`: loop and parallel instances of a run (the snapshot's `loops` / `parallels`).
@@ -188,6 +188,13 @@ const prunedNodes = Effect.gen(function*() {
   yield* sql`ALTER TABLE ripple_runs ADD COLUMN pruned jsonb`
 })
 
+// Lease grants marked with the granting call's token (issue 13): an `acquire` or a worker's claim
+// sent again after a lost connection recognises the leases its first attempt was granted.
+const leaseTokens = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`ALTER TABLE ripple_runs ADD COLUMN lease_token text`
+})
+
 /**
  * Every migration, by id.
  *
@@ -200,7 +207,8 @@ export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.
   "4_pause_requests": pauseRequests,
   "5_leases": leases,
   "6_exact_json": exactJson,
-  "7_pruned_nodes": prunedNodes
+  "7_pruned_nodes": prunedNodes,
+  "8_lease_tokens": leaseTokens
 }
 
 /**

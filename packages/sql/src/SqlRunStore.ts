@@ -19,8 +19,10 @@
  *   trip per node; a caller still returns only once its own write is committed (a node's
  *   completion is durable before its dependents start).
  * - Leases are columns of the run row (owner, generation, expiry in epoch ms on the callers'
- *   clocks): `acquire` is one conditional update (concurrent acquires serialize on the row lock,
- *   and the loser re-checks the condition on the winner's row, so one is granted). `fenced(lease)`
+ *   clocks, and the token of the call that granted it): `acquire` is one conditional update
+ *   (concurrent acquires serialize on the row lock, and the loser re-checks the condition on the
+ *   winner's row, so one is granted); sent again after a lost connection, it recognises its own
+ *   grant by the token and returns that lease. `fenced(lease)`
  *   is the same store for one run whose every write (journal, machine, diagnostics, compensation
  *   log) also requires the lease (owner, generation): a process that lost its lease cannot write
  *   (`LeaseLost`).
@@ -36,7 +38,8 @@
  *   on the effect `Clock` (`RunStore.RetryPolicy`, read when the store is built). After a lost
  *   connection a statement is sent again only if applying it twice is harmless: journal rows and
  *   scopes are upserts, a machine write already applied is recognised, a run insert returns the
- *   row it made; a write that consumes a delivery, `deliver` and `markFailed` are not sent again.
+ *   row it made, `acquire` and `claim` find their grants by token; a write that consumes a
+ *   delivery, `deliver` and `markFailed` are not sent again.
  *
  * @since 0.1.0
  */
@@ -141,9 +144,11 @@ export class SqlRunStore extends Context.Service<SqlRunStore, {
    * `RunStore.acquire` over the workers' queue: takes, for `owner`, the leases of up to `limit`
    * queued runs with work — pending, running without a live lease (their worker stopped), dormant
    * ones that can wake at `terms.at` (a sleeper due, an awaited delivery kept) — oldest first, with
-   * the same condition and grant as `acquire`, skipping rows another worker is claiming.
+   * the same condition and grant as `acquire`, skipping rows another worker is claiming. Retried
+   * like every statement of the store, and sent again after a lost connection (it takes again the
+   * rows its first attempt was granted).
    */
-  readonly claim: (owner: string, terms: RunStore.LeaseTerms, limit: number) => Effect.Effect<ReadonlyArray<Claimed>, SqlError>
+  readonly claim: (owner: string, terms: RunStore.LeaseTerms, limit: number) => Effect.Effect<ReadonlyArray<Claimed>, RunStore.StoreUnavailable>
   /** How many unfinished runs of a workflow are at each block right now (nodes journaled as running). */
   readonly atBlocks: (workflowId: string) => Effect.Effect<{ readonly [node: string]: number }, SqlError>
 }>()("ripple/sql/SqlRunStore") {}

@@ -12,6 +12,9 @@ import { type Db, json } from "./transact.ts"
 type Json = Workflow.Json
 type Lease = RunStore.Lease
 
+// Marks the grants of one `acquire` or `claim` call, so the call sent again knows them.
+const newToken = (): string => globalThis.crypto.randomUUID()
+
 /**
  * A run `claim` took the lease of, as its row was when claimed.
  *
@@ -34,15 +37,18 @@ export interface Claimed {
 /** The lease statements of one store. */
 export const make = ({ sql, transact }: Db, { readRun }: Runs) => {
   // A lease can be granted on a row nobody holds or whose holder's lease expired by `at`; granting
-  // it is the next generation. Shared by `acquire` and `claim`, the two ways a lease is taken (both
-  // update `ripple_runs r`).
+  // it is the next generation, marked with the granting call's token. Shared by `acquire` and
+  // `claim`, the two ways a lease is taken (both update `ripple_runs r`).
   const grantable = (at: number) => sql`(r.lease_owner IS NULL OR r.lease_expires_at <= ${at})`
-  const grant = (owner: string, terms: RunStore.LeaseTerms) =>
-    sql`lease_owner = ${owner}, lease_expires_at = ${terms.at + terms.ttlMs}, lease_generation = r.lease_generation + 1`
+  const grant = (owner: string, terms: RunStore.LeaseTerms, token: string) =>
+    sql`lease_owner = ${owner}, lease_expires_at = ${terms.at + terms.ttlMs}, lease_generation = r.lease_generation + 1,
+      lease_token = ${token}`
 
   // One conditional update: a concurrent acquire waits for this one's row lock, then re-checks the
   // condition against the row this one wrote and grants nothing. The holder is read from the
   // statement's snapshot, so a refusal after a race (snapshot older than the winner) reads it again.
+  // Sent again after a lost connection whose first attempt committed, it finds the lease its token
+  // granted and returns it as granted (same owner and generation) instead of refusing it as held.
   const acquire = (
     runId: string,
     owner: string,
@@ -50,19 +56,21 @@ export const make = ({ sql, transact }: Db, { readRun }: Runs) => {
   ): Effect.Effect<Lease, RunStore.RunNotFound | RunStore.LeaseHeld | RunStore.StoreUnavailable> =>
     Effect.gen(function*() {
       const expiresAt = terms.at + terms.ttlMs
+      const token = newToken()
       for (;;) {
-        // Not replayable: sent again after a committed first attempt it would find its own lease held.
         const rows = yield* transact("acquire", sql<{
           readonly generation: number | bigint | string | null
           readonly lease_owner: string | null
           readonly lease_expires_at: number | null
         }>`WITH taken AS (
-            UPDATE ripple_runs r SET ${grant(owner, terms)}
+            UPDATE ripple_runs r SET ${grant(owner, terms, token)}
             WHERE r.id = ${runId} AND ${grantable(terms.at)}
             RETURNING r.lease_generation
           )
-          SELECT (SELECT lease_generation FROM taken) AS generation, lease_owner, lease_expires_at
-          FROM ripple_runs WHERE id = ${runId}`, false)
+          SELECT COALESCE((SELECT lease_generation FROM taken),
+              CASE WHEN lease_owner = ${owner} AND lease_token = ${token} THEN lease_generation END) AS generation,
+            lease_owner, lease_expires_at
+          FROM ripple_runs WHERE id = ${runId}`)
         const row = rows[0]
         if (row === undefined) return yield* Effect.fail(new RunStore.RunNotFound({ runId }))
         if (row.generation !== null) return { runId, owner, generation: Number(row.generation), expiresAt }
@@ -74,34 +82,39 @@ export const make = ({ sql, transact }: Db, { readRun }: Runs) => {
 
   // Runs with work, each found through its own index. The lease and status conditions are repeated
   // on the locked row, so a row claimed by another worker since this statement's snapshot is
-  // re-checked and left alone.
+  // re-checked and left alone. Sent again after a lost connection whose first attempt committed, it
+  // takes again the rows its token was granted (nobody heard of that grant, so nobody executes them).
   const claim = (owner: string, terms: RunStore.LeaseTerms, limit: number) =>
-    Effect.map(
-      sql<Omit<Claimed, "lease"> & { readonly lease_generation: number | bigint | string }>`WITH candidates AS (
-          SELECT id, seq FROM ripple_runs WHERE queued AND status IN ('pending', 'running')
-          UNION
-          SELECT id, seq FROM ripple_runs WHERE queued AND status IN ('suspended', 'paused') AND wake_at <= ${terms.at}
-          UNION
-          SELECT r.id, r.seq FROM ripple_deliveries d JOIN ripple_runs r ON r.id = d.run_id
-          WHERE d.consumed_at IS NULL AND r.queued AND r.status IN ('suspended', 'paused')
-            AND ((d.kind = 'signal' AND d.name = ANY (r.awaited_signals))
-              OR (d.kind = 'approval' AND d.name = ANY (r.awaited_approvals)))
-        ), locked AS (
-          SELECT r.id FROM ripple_runs r JOIN candidates c ON c.id = r.id
-          WHERE r.queued AND r.status IN ('pending', 'running', 'suspended', 'paused') AND ${grantable(terms.at)}
-          ORDER BY c.seq LIMIT ${limit}
-          FOR UPDATE OF r SKIP LOCKED
-        )
-        UPDATE ripple_runs r SET ${grant(owner, terms)}
-        FROM locked WHERE r.id = locked.id
-        RETURNING r.id, r.status, r.lease_generation, r.version, r.mode, r.source_run, r.target, r.input, r.parent_run,
-          r.revision, r.machine`,
-      (rows) =>
-        rows.map(({ lease_generation, ...row }): Claimed => ({
-          ...row,
-          lease: { runId: row.id, owner, generation: Number(lease_generation), expiresAt: terms.at + terms.ttlMs }
-        }))
-    )
+    Effect.suspend(() => {
+      const token = newToken()
+      return Effect.map(
+        transact("claim", sql<Omit<Claimed, "lease"> & { readonly lease_generation: number | bigint | string }>`WITH candidates AS (
+            SELECT id, seq FROM ripple_runs WHERE queued AND status IN ('pending', 'running')
+            UNION
+            SELECT id, seq FROM ripple_runs WHERE queued AND status IN ('suspended', 'paused') AND wake_at <= ${terms.at}
+            UNION
+            SELECT r.id, r.seq FROM ripple_deliveries d JOIN ripple_runs r ON r.id = d.run_id
+            WHERE d.consumed_at IS NULL AND r.queued AND r.status IN ('suspended', 'paused')
+              AND ((d.kind = 'signal' AND d.name = ANY (r.awaited_signals))
+                OR (d.kind = 'approval' AND d.name = ANY (r.awaited_approvals)))
+          ), locked AS (
+            SELECT r.id FROM ripple_runs r JOIN candidates c ON c.id = r.id
+            WHERE r.queued AND r.status IN ('pending', 'running', 'suspended', 'paused')
+              AND (${grantable(terms.at)} OR (r.lease_owner = ${owner} AND r.lease_token = ${token}))
+            ORDER BY c.seq LIMIT ${limit}
+            FOR UPDATE OF r SKIP LOCKED
+          )
+          UPDATE ripple_runs r SET ${grant(owner, terms, token)}
+          FROM locked WHERE r.id = locked.id
+          RETURNING r.id, r.status, r.lease_generation, r.version, r.mode, r.source_run, r.target, r.input, r.parent_run,
+            r.revision, r.machine`),
+        (rows) =>
+          rows.map(({ lease_generation, ...row }): Claimed => ({
+            ...row,
+            lease: { runId: row.id, owner, generation: Number(lease_generation), expiresAt: terms.at + terms.ttlMs }
+          }))
+      )
+    })
 
   const renew = (
     lease: Lease,

@@ -1,0 +1,74 @@
+/**
+ * A `SqlClient` over another whose statements can be made to lose their connection *after* they
+ * ran: the statement executes (and, outside a transaction, commits), then the caller gets the
+ * `ConnectionError` a dropped connection gives. That is the one fault a retry must not blindly
+ * repeat, since the first attempt's effects are already durable.
+ *
+ * **Example**
+ *
+ * ```ts
+ * const losing = yield* LosingConnection.make(yield* SqlClient.SqlClient)
+ * losing.loseAfter((sql) => sql.includes("FOR UPDATE"), 1)
+ * const store = yield* SqlRunStore.make.pipe(Effect.provideService(SqlClient.SqlClient, losing.client))
+ * ```
+ */
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Effect from "effect/Effect"
+import * as Reactivity from "effect/reactivity/Reactivity"
+import * as SqlClient from "effect/sql/SqlClient"
+import type * as SqlConnection from "effect/sql/SqlConnection"
+import { ConnectionError, SqlError } from "effect/sql/SqlError"
+
+/** A client that loses its connection after chosen statements, and how often it did. */
+export interface LosingConnection {
+  readonly client: SqlClient.SqlClient
+  /** The next `times` statements whose SQL `matches` run, then fail as if the connection dropped. */
+  readonly loseAfter: (matches: (sql: string) => boolean, times?: number) => void
+  /** How many statements were run and then reported lost. */
+  readonly lost: () => number
+}
+
+/** Wraps `client` (statements go through its connections; only the outcome they report changes). */
+export const make = (client: SqlClient.SqlClient): Effect.Effect<LosingConnection> =>
+  Effect.gen(function*() {
+    let matches: (sql: string) => boolean = () => false
+    let left = 0
+    let lost = 0
+    const lose = <A, E, R>(sql: string, run: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R> => {
+      if (left === 0 || !matches(sql)) return run
+      left--
+      return Effect.flatMap(run, () => {
+        lost++
+        return Effect.fail(
+          new SqlError({
+            reason: new ConnectionError({
+              cause: Object.assign(new Error("connection lost (injected)"), { code: "08006" }),
+              message: "connection lost (injected)",
+              operation: "execute"
+            })
+          })
+        )
+      })
+    }
+    const wrap = (conn: SqlConnection.Connection): SqlConnection.Connection => ({
+      ...conn,
+      execute: (sql, params, transformRows) => lose(sql, conn.execute(sql, params, transformRows)),
+      executeUnprepared: (sql, params, transformRows) => lose(sql, conn.executeUnprepared(sql, params, transformRows)),
+      executeValues: (sql, params) => lose(sql, conn.executeValues(sql, params)),
+      executeRaw: (sql, params) => lose(sql, conn.executeRaw(sql, params))
+    })
+    const wrapped = yield* SqlClient.make({
+      acquirer: Effect.map(client.reserve, wrap),
+      compiler: PgClient.makeCompiler(),
+      driver: client.driver,
+      spanAttributes: []
+    }).pipe(Effect.provide(Reactivity.layer))
+    return {
+      client: wrapped,
+      loseAfter: (next, times = 1) => {
+        matches = next
+        left = times
+      },
+      lost: () => lost
+    }
+  })

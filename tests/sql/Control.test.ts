@@ -8,7 +8,8 @@
  *   `tests/cli/fixtures/control.mjs`, whose blocks log every execution (pid, run, node) to a file
  *   outside Ripple's transactions, and `ripple signal`, `approve`, `resume` (of a paused and of a
  *   failed run) run as separate processes. No block may be executed by two processes, nor by the
- *   command's process; the command exits 0 saying the owner took the request. Uses the compiled
+ *   command's process; the command exits 0 saying the owner took the request. `ripple cancel` of a
+ *   run the worker is executing returns once the worker stopped it: no block starts after. Uses the compiled
  *   binary (`packages/cli/dist`, built by `tsc -b`).
  */
 import { assert, layer } from "@effect/vitest"
@@ -172,7 +173,7 @@ layer(TestDatabase.shared("pglite"), { excludeTestServices: true })("control req
 layer(TestDatabase.shared("postgres"), { excludeTestServices: true })("control commands from a second process", (it) => {
   const test = (
     name: string,
-    shape: "wait" | "approval" | "steps" | "flaky",
+    shape: "wait" | "approval" | "steps" | "flaky" | "held",
     withWorker: boolean,
     body: (setting: Setting) => Effect.Effect<void, unknown, Requirements>
   ) =>
@@ -265,6 +266,23 @@ layer(TestDatabase.shared("postgres"), { excludeTestServices: true })("control c
       assert.match(sent.stdout, /taken by \S+/)
       yield* s.statusIs("completed")
       onceByWorker(s.executions(), s.worker!, ["s0", "s1", "s2", "s3", "s4"])
+    }))
+
+  test("cancel of a run a worker owns mid-flight: no block starts after the command returns; the run ends cancelled", "held", true, (s) =>
+    Effect.gen(function*() {
+      yield* waitFor(Effect.sync(() => s.executions().some((e) => e.node === "h")), "h to start")
+      const cancelled = yield* s.command("cancel", s.runId)
+      ok(cancelled)
+      assert.match(cancelled.stdout, /-> cancelled/)
+      const startedWhenReturned = s.executions()
+      // `h` may finish now: an execution still going on would start `b`.
+      Fs.writeFileSync(s.fixed, "")
+      const { store } = yield* SqlRunStore.SqlRunStore
+      yield* waitFor(Effect.map(Effect.orDie(store.getRun(s.runId)), (run) => run.lease === undefined), "the worker to let the run go")
+      assert.strictEqual((yield* store.getRun(s.runId)).status, "cancelled")
+      assert.deepStrictEqual(s.executions(), startedWhenReturned, "a block started after cancel returned")
+      assert.deepStrictEqual(startedWhenReturned.map((e) => e.node), ["a", "h"])
+      assert.deepStrictEqual(startedWhenReturned.filter((e) => e.pid !== s.worker!.pid), [], "executed outside the worker")
     }))
 
   test("resume of a failed run a worker owns: the worker retries it", "flaky", true, (s) =>

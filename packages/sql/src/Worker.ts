@@ -27,7 +27,12 @@
  *   one is resumed like any run); a child that ends delivers its result to its parent and notifies,
  *   so a worker wakes the parent. A child whose worker stopped before delivering is found by a
  *   sweep every few polls.
- * - New work is noticed through LISTEN/NOTIFY on `channel`, with polling as the fallback.
+ * - New work is noticed through LISTEN/NOTIFY on `channel`, with polling as the fallback; a
+ *   listener lost with its connection is set up again.
+ * - The worker's own statements (claiming, queueing and announcing runs, notifications, the sweep)
+ *   go through the store's retry (`RunStore.retry` under `RunStore.RetryPolicy`): a transient fault
+ *   (a serialization failure, a lost connection) costs a retry, never the worker or a run; a claim
+ *   sent again after a lost connection takes again the runs its first attempt was granted.
  * - A store that stays unavailable past its retries (`RunStore.StoreUnavailable`) stops the
  *   execution: the run is left `running`, its lease released (or left to expire), and it is
  *   claimed and resumed from its journal like a run whose worker stopped; it is never marked failed.
@@ -49,7 +54,8 @@ import type { SqlError } from "effect/sql/SqlError"
 import * as Os from "node:os"
 import * as Database from "./Database.ts"
 import * as ClaimLoop from "./internal/claimLoop.ts"
-import { announce, queue } from "./internal/queue.ts"
+import { announce, notify, queue } from "./internal/queue.ts"
+import * as Transact from "./internal/transact.ts"
 import type { WorkerEnv } from "./internal/workerEnv.ts"
 import * as WorkerExecution from "./internal/workerExecution.ts"
 import { channel, SqlRunStore } from "./SqlRunStore.ts"
@@ -141,10 +147,9 @@ export const signal = (
 ): Effect.Effect<boolean, RunStore.RunNotFound | RunStore.StoreUnavailable | SqlError, SqlRunStore | Database.Database> =>
   Effect.gen(function*() {
     const { store } = yield* SqlRunStore
-    const db = yield* Database.Database
     const at = yield* Clock.currentTimeMillis
     const kept = yield* store.deliver(runId, { kind: "signal", name, payload, at })
-    if (kept) yield* db.notify(channel, runId)
+    if (kept) yield* notify(runId)
     return kept
   })
 
@@ -194,9 +199,11 @@ export const make = (
 > =>
   Effect.gen(function*() {
     const owner = options.owner ?? defaultOwner()
+    const { sql, transact } = yield* Transact.make
     const env: WorkerEnv = {
       sqlStore: yield* SqlRunStore,
-      sql: yield* SqlClient.SqlClient,
+      sql,
+      transact,
       db: yield* Database.Database,
       handlers: yield* Handler.Handlers,
       owner,

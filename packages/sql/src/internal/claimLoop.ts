@@ -9,7 +9,9 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as Database from "../Database.ts"
 import { channel, type Claimed } from "../SqlRunStore.ts"
+import { notify } from "./queue.ts"
 import * as WorkerChildren from "./workerChildren.ts"
 import type { WorkerEnv } from "./workerEnv.ts"
 import * as WorkerExecution from "./workerExecution.ts"
@@ -88,11 +90,21 @@ export const start = (env: WorkerEnv, options: LoopOptions): Effect.Effect<{
       }
     })
 
-    const notifications = yield* Effect.catchCause(
+    // LISTEN is active before the worker is returned; a listener lost with its connection is set up
+    // again (polling covers the gap, and a kick after listening again catches what it missed).
+    const kicks = (notifications: Stream.Stream<string, unknown>) => Stream.runForEach(notifications, () => Effect.sync(kick))
+    const listenAgain = Effect.scoped(Effect.flatMap(db.listen(channel), (notifications) => Effect.andThen(Effect.sync(kick), kicks(notifications))))
+    const first = yield* Effect.catchCause(
       db.listen(channel),
-      (cause) => Effect.as(Effect.logWarning("LISTEN failed; polling only", cause), Stream.empty)
+      (cause) => Effect.as(Effect.logWarning("LISTEN failed; polling until it succeeds", cause), Stream.empty)
     )
-    yield* Stream.runForEach(notifications, () => Effect.sync(kick)).pipe(Effect.ignore, Effect.forkScoped)
+    yield* Effect.forkScoped(Effect.andThen(
+      Effect.catchCause(kicks(first), (cause) => Effect.logWarning("LISTEN lost; listening again", cause)),
+      Effect.forever(Effect.andThen(
+        Effect.sleep(pollMs),
+        Effect.catchCause(listenAgain, (cause) => Effect.logWarning("LISTEN lost; listening again", cause))
+      ))
+    ))
     yield* Effect.forkScoped(loop)
 
     yield* Effect.addFinalizer(() =>
@@ -108,7 +120,7 @@ export const start = (env: WorkerEnv, options: LoopOptions): Effect.Effect<{
         const left = [...executing.values()]
         yield* Effect.forEach(left, (e) => release(e.lease), { discard: true })
         yield* Fiber.interruptAll(left.map((e) => e.fiber))
-        if (left.length > 0) yield* Effect.ignore(db.notify(channel, "released"))
+        if (left.length > 0) yield* Effect.ignore(notify("released").pipe(Effect.provideService(Database.Database, db)))
       })
     )
 

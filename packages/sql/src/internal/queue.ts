@@ -2,12 +2,13 @@
  * The workers' queue: a run is queued by marking it and notifying the workers on `channel`.
  */
 import type { Workflow } from "@ripple/core"
-import type { RunStore } from "@ripple/runtime"
+import { RunStore } from "@ripple/runtime"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as SqlClient from "effect/sql/SqlClient"
-import type { SqlError } from "effect/sql/SqlError"
+import * as Database from "../Database.ts"
 import { channel, SqlRunStore } from "../SqlRunStore.ts"
+import * as Transact from "./transact.ts"
 
 type Json = Workflow.Json
 
@@ -16,7 +17,7 @@ export const queue = (
   workflow: Workflow.Workflow,
   input: { readonly [key: string]: Json },
   options: { readonly trigger?: string | undefined; readonly parentRun?: string | undefined; readonly parentNode?: string | undefined }
-): Effect.Effect<string, RunStore.WorkflowNotFound | RunStore.StoreUnavailable | SqlError, SqlRunStore | SqlClient.SqlClient> =>
+): Effect.Effect<string, RunStore.WorkflowNotFound | RunStore.StoreUnavailable, SqlRunStore | SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const { store } = yield* SqlRunStore
     const version = yield* store.saveWorkflow(workflow)
@@ -26,15 +27,23 @@ export const queue = (
     return run.id
   })
 
-
 /**
  * Marks a run queued for the workers and notifies them, in one statement (the notification goes
- * out when it commits).
+ * out when it commits); retried like a store statement (sending it twice is harmless).
  */
-export const announce = (runId: string): Effect.Effect<void, SqlError, SqlClient.SqlClient> =>
+export const announce = (runId: string): Effect.Effect<void, RunStore.StoreUnavailable, SqlClient.SqlClient> =>
   Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    yield* sql`WITH queued AS (UPDATE ripple_runs SET queued = TRUE WHERE id = ${runId})
+    const { sql, transact } = yield* Transact.make
+    yield* transact(
+      "announce",
+      sql`WITH queued AS (UPDATE ripple_runs SET queued = TRUE WHERE id = ${runId})
       SELECT pg_notify(${channel}, ${runId})`
+    )
   })
 
+/** Notifies the workers on `channel`, retried like a store statement (a notification twice is harmless). */
+export const notify = (payload: string): Effect.Effect<void, RunStore.StoreUnavailable, Database.Database> =>
+  Effect.gen(function*() {
+    const db = yield* Database.Database
+    yield* Transact.retrying(yield* RunStore.RetryPolicy)("notify", db.notify(channel, payload))
+  })

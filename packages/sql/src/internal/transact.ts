@@ -5,6 +5,7 @@
  */
 import { RunStore } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
+import type * as Schedule from "effect/Schedule"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import { storeUnavailable } from "./errors.ts"
@@ -24,18 +25,18 @@ export interface Db {
   ) => Effect.Effect<A, RunStore.StoreUnavailable>
 }
 
+/** `Db["transact"]` under `policy`. */
+export const retrying = (policy: Schedule.Schedule<unknown, RunStore.StoreUnavailable>): Db["transact"] =>
+(operation, statement, replayable = true) =>
+  RunStore.retry(
+    Effect.mapError(statement, (error) => storeUnavailable(error, operation)),
+    { policy, replayable }
+  )
+
 /** The `Db` over the current `SqlClient` and `RunStore.RetryPolicy`. */
 export const make: Effect.Effect<Db, never, SqlClient.SqlClient> = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  const policy = yield* RunStore.RetryPolicy
-  return {
-    sql,
-    transact: (operation, statement, replayable = true) =>
-      RunStore.retry(
-        Effect.mapError(statement, (error) => storeUnavailable(error, operation)),
-        { policy, replayable }
-      )
-  }
+  return { sql, transact: retrying(yield* RunStore.RetryPolicy) }
 })
 
 /** A parameter value as JSON text (cast in SQL to `json` / `jsonb`). */

@@ -8,13 +8,13 @@ import { Child, Engine, Runs, type RunStore } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as SqlClient from "effect/sql/SqlClient"
-import { storeUnavailable } from "./errors.ts"
-import { queue } from "./queue.ts"
+import { notify, queue } from "./queue.ts"
 import type { WorkerEnv } from "./workerEnv.ts"
-import { channel, SqlRunStore } from "../SqlRunStore.ts"
+import * as Database from "../Database.ts"
+import { SqlRunStore } from "../SqlRunStore.ts"
 
 /** The child-run parts of one worker. */
-export const make = ({ db, handlers, sql, sqlStore }: WorkerEnv) => {
+export const make = ({ db, handlers, sql, sqlStore, transact }: WorkerEnv) => {
   // A `child` block's run: queued for the workers (any of them executes it) and linked to its
   // parent; the child a node instance started before, and that can still succeed, is reused.
   const spawnFor = (parentRun: string, store: RunStore.RunStore["Service"]): Engine.Spawn =>
@@ -27,7 +27,6 @@ export const make = ({ db, handlers, sql, sqlStore }: WorkerEnv) => {
           return Result.fail(`child run not started: ${new Runs.InvalidInput({ workflowId: child.id, cause: inputs.failure }).message}`)
         }
         const queued = queue(child, inputs.success, { parentRun, parentNode: node }).pipe(
-          Effect.catchTag("SqlError", (error) => Effect.fail(storeUnavailable(error, "announce"))),
           // The child's version was saved just before: it cannot be missing.
           Effect.catchTag("WorkflowNotFound", Effect.die)
         )
@@ -38,19 +37,19 @@ export const make = ({ db, handlers, sql, sqlStore }: WorkerEnv) => {
   const notifyParent = (runId: string) =>
     Effect.ignore(Effect.flatMap(
       Child.deliverToParent(sqlStore.store, runId),
-      (parent) => parent === undefined ? Effect.void : db.notify(channel, parent)
-    ))
+      (parent) => parent === undefined ? Effect.void : notify(parent)
+    )).pipe(Effect.provideService(Database.Database, db))
 
   // Children that ended without their parent hearing of it: their worker stopped between the
   // child's last write and the delivery. Rare, so looked for every few polls.
   const unheard = Effect.gen(function*() {
     const prefix = Engine.childSignal("")
-    const rows = yield* sql<{ readonly id: string }>`SELECT c.id FROM ripple_runs p
+    const rows = yield* transact("unheard", sql<{ readonly id: string }>`SELECT c.id FROM ripple_runs p
       JOIN ripple_runs c ON c.parent_run = p.id
       WHERE p.status = 'suspended' AND c.status IN ('completed', 'failed', 'cancelled')
         AND ${prefix} || c.id = ANY (p.awaited_signals)
         AND NOT EXISTS (SELECT 1 FROM ripple_deliveries d
-          WHERE d.run_id = p.id AND d.kind = 'signal' AND d.name = ${prefix} || c.id)`
+          WHERE d.run_id = p.id AND d.kind = 'signal' AND d.name = ${prefix} || c.id)`)
     yield* Effect.forEach(rows, (row) => notifyParent(row.id), { discard: true })
   })
 

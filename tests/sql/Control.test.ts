@@ -19,6 +19,7 @@ import { type Database, SqlRunStore, Worker } from "@ripple/sql"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type * as SqlClient from "effect/sql/SqlClient"
@@ -173,7 +174,7 @@ layer(TestDatabase.shared("pglite"), { excludeTestServices: true })("control req
 layer(TestDatabase.shared("postgres"), { excludeTestServices: true })("control commands from a second process", (it) => {
   const test = (
     name: string,
-    shape: "wait" | "approval" | "steps" | "flaky" | "held",
+    shape: "wait" | "approval" | "flaky" | "held",
     withWorker: boolean,
     body: (setting: Setting) => Effect.Effect<void, unknown, Requirements>
   ) =>
@@ -254,18 +255,28 @@ layer(TestDatabase.shared("postgres"), { excludeTestServices: true })("control c
       onceByWorker(s.executions(), s.worker!, ["a", "b", "c"])
     }))
 
-  test("resume (unpause) of a run a worker paused: the worker continues it", "steps", true, (s) =>
+  test("resume (unpause) of a run a worker paused: the worker continues it", "held", true, (s) =>
     Effect.gen(function*() {
-      yield* waitFor(Effect.sync(() => s.executions().some((e) => e.node === "s1")), "s1 to start")
-      const paused = yield* s.command("pause", s.runId)
+      // `h` holds until the test lets it go, so the pause is recorded while the run is surely mid-flight
+      // however slowly the `ripple pause` process starts: `b` then parks at its start.
+      yield* waitFor(Effect.sync(() => s.executions().some((e) => e.node === "h")), "h to start")
+      const pausing = yield* Effect.forkChild(s.command("pause", s.runId))
+      const { store } = yield* SqlRunStore.SqlRunStore
+      yield* waitFor(
+        Effect.map(Effect.orDie(store.getRun(s.runId)), (run) => run.pauseRequestedAt !== undefined),
+        "the pause request to be recorded"
+      )
+      Fs.writeFileSync(s.fixed, "")
+      const paused = yield* Fiber.join(pausing)
       // Exit 3: the run is dormant (paused).
       assert.strictEqual(paused.code, 3, paused.stdout + paused.stderr)
       yield* s.statusIs("paused")
+      assert.deepStrictEqual(s.executions().map((e) => e.node), ["a", "h"])
       const sent = yield* s.command("resume", s.runId, "--handlers", fixture)
       ok(sent)
       assert.match(sent.stdout, /taken by \S+/)
       yield* s.statusIs("completed")
-      onceByWorker(s.executions(), s.worker!, ["s0", "s1", "s2", "s3", "s4"])
+      onceByWorker(s.executions(), s.worker!, ["a", "h", "b", "c"])
     }))
 
   test("cancel of a run a worker owns mid-flight: no block starts after the command returns; the run ends cancelled", "held", true, (s) =>

@@ -4,15 +4,19 @@
  *
  * **Details**
  *
- * Opening the store applies pending migrations; on an up-to-date database that writes nothing.
+ * Opening the store applies pending migrations; on an up-to-date database that writes nothing. A
+ * new embedded database is a copy of a per-user template (`PgliteTemplate`, built on first use on
+ * the machine), announced on stderr.
  *
  * @since 0.1.0
  */
 import type { RunStatus } from "@ripple/runtime"
 import { Database, Migrations, SqlRunStore, Worker } from "@ripple/sql"
+import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as SqlClient from "effect/sql/SqlClient"
+import * as Path from "node:path"
 import type * as Cli from "./Cli.ts"
 import * as Problem from "./Problem.ts"
 
@@ -33,17 +37,33 @@ const problemOf = (error: unknown): Problem.Problem => {
 const mapped = <A, E>(layer: Layer.Layer<A, E>): Layer.Layer<A, Problem.Problem> =>
   Layer.effectContext(Effect.mapError(Layer.build(layer), problemOf))
 
+// A folder as the user would type it: relative to the working directory when inside it.
+const shown = (directory: string): string => {
+  const relative = Path.relative(process.cwd(), directory)
+  return `${relative === "" || relative.startsWith("..") || Path.isAbsolute(relative) ? directory : relative}${Path.sep}`
+}
+
+// Progress goes to stderr, so that stdout holds only what the command answers.
+const announce = (event: Database.Creation) =>
+  Console.error(
+    event._tag === "CreatingDatabase"
+      ? `creating the database in ${shown(event.dataDir)} (first use)`
+      : `preparing a template for new databases in ${event.directory} (once per machine and Ripple version; up to 20 s)`
+  )
+
 /**
  * The database for the command-line options: `--db`, else `DATABASE_URL`, else PGlite.
  *
  * @since 0.1.0
  */
-export const database = (options: Cli.DatabaseOptions): Layer.Layer<Database.Database | SqlClient.SqlClient, Problem.Problem> =>
-  mapped(
+export const database = (options: Cli.DatabaseOptions): Layer.Layer<Database.Database | SqlClient.SqlClient, Problem.Problem> => {
+  const embedded = { dataDir: options.dataDir, template: true, onCreate: announce }
+  return mapped(
     options.url === undefined
-      ? Database.layerFromConfig({ dataDir: options.dataDir })
-      : Database.layer({ url: options.url, dataDir: options.dataDir })
+      ? Database.layerFromConfig(embedded)
+      : Database.layer({ ...embedded, url: options.url })
   )
+}
 
 const storeAndDatabase = (options: Cli.DatabaseOptions) => mapped(Layer.provideMerge(SqlRunStore.layer, database(options)))
 

@@ -46,8 +46,9 @@ import type { SqlError } from "effect/sql/SqlError"
 import type * as Statement from "effect/sql/Statement"
 import * as Stream from "effect/Stream"
 import * as DirectoryLock from "./DirectoryLock.ts"
-import { invalidChannel, openFix } from "./internal/errors.ts"
+import { invalidChannel, openDetail, openFix } from "./internal/errors.ts"
 import * as PgliteClient from "./PgliteClient.ts"
+import * as PgliteTemplate from "./PgliteTemplate.ts"
 
 /**
  * Which kind of database is in use.
@@ -132,7 +133,25 @@ export interface Options {
   readonly connectTimeout?: Duration.Input | undefined
   /** Largest number of pooled server connections. Default 10. */
   readonly maxConnections?: number | undefined
+  /**
+   * Embedded only: create new databases by copying a per-user template (`PgliteTemplate`) instead
+   * of running initdb; `true` keeps it in the default cache folder, a string names the folder.
+   * Default: initdb in the data directory.
+   */
+  readonly template?: boolean | string | undefined
+  /** Embedded only: told when a new database is created (and, before, when the template is built). */
+  readonly onCreate?: ((event: Creation) => Effect.Effect<void>) | undefined
 }
+
+/**
+ * What `onCreate` is told: a new database is created in `dataDir` (from the template when there is
+ * one), or the template is built first in `directory` (once per machine, PGlite version and schema).
+ *
+ * @since 0.1.0
+ */
+export type Creation =
+  | { readonly _tag: "CreatingDatabase"; readonly dataDir: string }
+  | { readonly _tag: "BuildingTemplate"; readonly directory: string }
 
 /**
  * `url` with its password replaced by `***`, or `undefined` when it is not a valid URL.
@@ -212,10 +231,20 @@ export const layerFromPgliteClient: Layer.Layer<Database | SqlClient.SqlClient, 
     return services(pgliteKind(client), client)
   }))
 
-const layerPglite = (dataDir: string | undefined): Layer.Layer<Database | SqlClient.SqlClient, DatabaseError> => {
-  const target = PgliteClient.resolveDataDir(dataDir)
+const layerPglite = (options: Options): Layer.Layer<Database | SqlClient.SqlClient, DatabaseError> => {
+  const target = PgliteClient.resolveDataDir(options.dataDir)
+  const told = (event: Creation) => options.onCreate === undefined ? Effect.void : options.onCreate(event)
+  const template = options.template === undefined || options.template === false
+    ? undefined
+    : PgliteTemplate.ensure({
+      cacheDir: typeof options.template === "string" ? options.template : undefined,
+      onBuild: (directory) => told({ _tag: "BuildingTemplate", directory })
+    }).pipe(
+      // Without a template the database is created by initdb: slower, and otherwise the same.
+      Effect.catch(() => Effect.succeed(undefined))
+    )
   return fromEffect(
-    PgliteClient.make({ dataDir: target }).pipe(
+    PgliteClient.make({ dataDir: target, template, onCreate: (dataDir) => told({ _tag: "CreatingDatabase", dataDir }) }).pipe(
       Effect.mapError((error) => {
         const cause = error.reason.cause
         const inUse = cause instanceof DirectoryLock.DirectoryLockError && cause.reason._tag === "InUse"
@@ -223,7 +252,7 @@ const layerPglite = (dataDir: string | undefined): Layer.Layer<Database | SqlCli
           reason: inUse ? "DataDirectoryInUse" : "CannotOpenDataDirectory",
           kind: "pglite",
           target,
-          detail: explain(cause),
+          detail: openDetail(cause, target, explain(cause)),
           fix: openFix(cause, target),
           cause: error
         })
@@ -287,7 +316,7 @@ const layerPostgres = (
  */
 export const layer = (options: Options = {}): Layer.Layer<Database | SqlClient.SqlClient, DatabaseError> => {
   const url = options.url
-  if (url === undefined || (typeof url === "string" && url === "")) return layerPglite(options.dataDir)
+  if (url === undefined || (typeof url === "string" && url === "")) return layerPglite(options)
   return layerPostgres(typeof url === "string" ? Redacted.make(url) : url, options)
 }
 

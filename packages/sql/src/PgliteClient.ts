@@ -14,6 +14,13 @@
  *   savepoints.
  * - `executeStream` reads the whole result and emits it as one chunk (PGlite has no portal streaming).
  * - LISTEN/NOTIFY uses PGlite's own `listen`, which sees notifications of this process only.
+ * - A new database is created under the directory's lock behind a `ripple.creating` marker, from
+ *   `template` (a copy, well under a second) or else by initdb (5-20 s); a creation that was
+ *   interrupted (a crash, a full disk) leaves the marker, and the next open starts it over.
+ * - A PANIC inside PGlite (e.g. WAL that cannot grow on a full disk) aborts its WebAssembly
+ *   instance, which would then spin forever on the next statement; the client stops there instead:
+ *   every later statement fails at once with the PANIC's message, and closing leaves the instance
+ *   alone. The data directory keeps everything committed and opens again (WAL recovery).
  *
  * This adapter is written here because no maintained effect/sql driver exists for PGlite with Effect 4.
  *
@@ -61,6 +68,14 @@ export const memory = "memory://"
 export interface PgliteClientConfig {
   /** Folder holding the database (created on first open); `memory://` keeps it in memory. Default `.ripple`. */
   readonly dataDir?: string | undefined
+  /**
+   * Where a new database comes from when the data directory holds none yet: an effect giving an
+   * initialised, cleanly closed data directory to copy (see `PgliteTemplate`), evaluated only then;
+   * `undefined` runs initdb.
+   */
+  readonly template?: Effect.Effect<string | undefined> | undefined
+  /** Told (under the directory's lock) just before a new database is created in `dataDir`. */
+  readonly onCreate?: ((dataDir: string) => Effect.Effect<void>) | undefined
   readonly spanAttributes?: Record<string, unknown> | undefined
   readonly transformResultNames?: ((str: string) => string) | undefined
   readonly transformQueryNames?: ((str: string) => string) | undefined
@@ -124,9 +139,40 @@ const timestamp = (iso: string, text: string): Date =>
 
 type Rows = <A extends object>(rows: ReadonlyArray<A>) => ReadonlyArray<A>
 
-const makeConnection = (db: PGlite): Connection => {
+// What PGlite's WebAssembly instance said before it aborted (see the module notes).
+interface AbortWatch {
+  aborted: boolean
+  panic: string | undefined
+}
+
+const watchAborts = (watch: AbortWatch) => ({
+  // Extensions may amend the Emscripten module's options: the one way to hear of `abort()`.
+  extensions: {
+    rippleAbortWatch: {
+      name: "ripple-abort-watch",
+      setup: (_pg: unknown, emscriptenOpts: Record<string, unknown>) =>
+        Promise.resolve({ emscriptenOpts: { ...emscriptenOpts, onAbort: () => void (watch.aborted = true) } })
+    }
+  },
+  onStderr: (text: string) => {
+    if (/\bPANIC:/.test(text)) watch.panic = text.replace(/^.*?PANIC:\s*/, "")
+    return false
+  }
+})
+
+const stopped = (watch: AbortWatch, operation: string): SqlError => {
+  const panic = watch.panic ?? "the WebAssembly instance aborted"
+  const code = /No space left on device/.test(panic) ? "53100" : "XX000"
+  return sqlError({
+    code,
+    message: `the embedded database stopped after a PANIC (${panic}); everything committed before is kept: ` +
+      `open the data directory again${code === "53100" ? " once its disk has free space" : ""}`
+  }, operation)
+}
+
+const makeConnection = (db: PGlite, watch: AbortWatch): Connection => {
   const query = (sql: string, params: ReadonlyArray<unknown>, rowMode: "array" | "object", operation: string) =>
-    Effect.tryPromise({
+    watch.aborted ? Effect.fail(stopped(watch, operation)) : Effect.tryPromise({
       try: () => {
         const bound = bind(params)
         return db.query<any>(sql, bound.values, { rowMode, paramTypes: bound.types })
@@ -167,12 +213,33 @@ const prepare = (dataDir: string): void => {
   Fs.accessSync(dataDir, Fs.constants.R_OK | Fs.constants.W_OK)
 }
 
-// PGlite would initdb into any folder: it must be empty or a PostgreSQL data directory. Checked under
-// the lock, since another process may be initialising the same empty folder.
-const checkContents = (dataDir: string): void => {
-  const foreign = Fs.readdirSync(dataDir).filter((name) => !DirectoryLock.isLockEntry(name))
-  if (!Fs.existsSync(Path.join(dataDir, "PG_VERSION")) && foreign.length > 0) {
-    throw new Error("it is not empty and holds no PostgreSQL data directory")
+/**
+ * The marker a data directory holds while a new database is being created in it.
+ *
+ * @since 0.1.0
+ */
+export const creatingMarker = "ripple.creating"
+
+// Whether a new database must be created. PGlite would initdb into any folder: it must be empty, or a
+// PostgreSQL data directory, or a creation that never finished (its marker says nothing of anyone's
+// runs is in it, so it starts over). Checked under the lock, since another process may be creating
+// the database in the same empty folder.
+const needsCreating = (dataDir: string): boolean => {
+  const entries = Fs.readdirSync(dataDir).filter((name) => !DirectoryLock.isLockEntry(name))
+  if (entries.includes(creatingMarker)) {
+    for (const name of entries) Fs.rmSync(Path.join(dataDir, name), { recursive: true, force: true })
+    return true
+  }
+  if (Fs.existsSync(Path.join(dataDir, "PG_VERSION"))) return false
+  if (entries.length > 0) throw new Error("it is not empty and holds no PostgreSQL data directory")
+  return true
+}
+
+const copyTemplate = (template: string, dataDir: string): void => {
+  for (const name of Fs.readdirSync(template)) {
+    if (DirectoryLock.isLockEntry(name) || name === creatingMarker) continue
+    // A copy-on-write clone where the filesystem offers one, else a plain copy.
+    Fs.cpSync(Path.join(template, name), Path.join(dataDir, name), { recursive: true, mode: Fs.constants.COPYFILE_FICLONE })
   }
 }
 
@@ -183,18 +250,28 @@ const checkContents = (dataDir: string): void => {
  */
 export const lockFile = DirectoryLock.lockFile
 
-const open = (dataDir: string): Effect.Effect<PGlite, SqlError, Scope.Scope> =>
+const open = (dataDir: string, config: PgliteClientConfig, watch: AbortWatch): Effect.Effect<PGlite, SqlError, Scope.Scope> =>
   Effect.gen(function*() {
-    if (dataDir !== memory) {
-      yield* Effect.try({ try: () => prepare(dataDir), catch: (cause) => openError(cause, dataDir) })
-      // PGlite lets any number of instances open one directory and then corrupts it.
-      yield* Effect.mapError(DirectoryLock.make(dataDir), (cause) => openError(cause, dataDir))
-      yield* Effect.try({ try: () => checkContents(dataDir), catch: (cause) => openError(cause, dataDir) })
-    }
-    return yield* Effect.tryPromise({
-      try: () => PGlite.create(dataDir, { parsers }),
+    const attempt = <A>(f: () => A) => Effect.try({ try: f, catch: (cause) => openError(cause, dataDir) })
+    const create = Effect.tryPromise({
+      try: () => PGlite.create(dataDir, { parsers, ...watchAborts(watch) }),
       catch: (cause) => openError(cause, dataDir)
     })
+    if (dataDir === memory) return yield* create
+    yield* attempt(() => prepare(dataDir))
+    // PGlite lets any number of instances open one directory and then corrupts it.
+    yield* Effect.mapError(DirectoryLock.make(dataDir), (cause) => openError(cause, dataDir))
+    if (!(yield* attempt(() => needsCreating(dataDir)))) return yield* create
+    if (config.onCreate !== undefined) yield* config.onCreate(dataDir)
+    const template = config.template === undefined ? undefined : yield* config.template
+    const marker = Path.join(dataDir, creatingMarker)
+    yield* attempt(() => {
+      Fs.writeFileSync(marker, "")
+      if (template !== undefined) copyTemplate(template, dataDir)
+    })
+    const db = yield* create
+    yield* attempt(() => Fs.rmSync(marker))
+    return db
   })
 
 /**
@@ -215,15 +292,19 @@ export const make = (
   Effect.gen(function*() {
     const dataDir = resolveDataDir(config.dataDir)
     const semaphore = yield* Semaphore.make(1)
+    const watch: AbortWatch = { aborted: false, panic: undefined }
     const db = yield* Effect.acquireRelease(
-      open(dataDir),
-      // Waiting for the permit lets an in-flight statement finish; a failed close must not fail the release.
+      open(dataDir, config, watch),
+      // Waiting for the permit lets an in-flight statement finish; a failed close must not fail the
+      // release; an aborted instance is left alone (closing runs its broken code).
       (db) =>
         semaphore.withPermit(
-          Effect.ignore(Effect.tryPromise(() => db.close()), { log: true, message: `Closing PGlite in ${dataDir}` })
+          watch.aborted
+            ? Effect.void
+            : Effect.ignore(Effect.tryPromise(() => db.close()), { log: true, message: `Closing PGlite in ${dataDir}` })
         )
     )
-    const connection = makeConnection(db)
+    const connection = makeConnection(db, watch)
     const lease = Effect.uninterruptibleMask((restore) =>
       Effect.as(restore(semaphore.takeScoped(1)), connection)
     )

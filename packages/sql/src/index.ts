@@ -20,6 +20,13 @@ export * as Database from "./Database.ts"
 export * as PgliteClient from "./PgliteClient.ts"
 
 /**
+ * A per-user template for new embedded databases, so that creating one is a copy, not an initdb.
+ *
+ * @since 0.1.0
+ */
+export * as PgliteTemplate from "./PgliteTemplate.ts"
+
+/**
  * The exclusive, crash-safe lock that keeps an embedded data directory to one client (`DirectoryLock.make`).
  *
  * @since 0.1.0

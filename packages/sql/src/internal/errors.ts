@@ -18,6 +18,8 @@ import {
   UniqueViolation,
   UnknownError
 } from "effect/sql/SqlError"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
 import * as DirectoryLock from "../DirectoryLock.ts"
 
 interface Props {
@@ -57,11 +59,38 @@ export const sqlError = (cause: unknown, operation: string): SqlError => {
 export const adapterError = (message: string, operation: string): SqlError =>
   new SqlError({ reason: new UnknownError({ cause: new Error(message), message, operation }) })
 
+// Below this much free space PGlite cannot start (it writes WAL while it opens) nor grow its WAL.
+const lowSpace = 32 * 1024 * 1024
+
+// Bytes free (for this user) on the file system holding `path` or its nearest existing ancestor.
+const freeBytes = (path: string): number | undefined => {
+  for (let current = path; ; current = Path.dirname(current)) {
+    try {
+      const stats = Fs.statfsSync(current)
+      return stats.bavail * stats.bsize
+    } catch {
+      if (Path.dirname(current) === current) return undefined
+    }
+  }
+}
+
+const mebibytes = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MiB`
+
+/**
+ * Why a data directory could not be opened, from what was `reported`: a full disk is named as such
+ * (PGlite itself only says that it "failed to initialize properly").
+ */
+export const openDetail = (cause: unknown, dataDir: string, reported: string): string => {
+  const free = cause instanceof DirectoryLock.DirectoryLockError && cause.reason._tag === "InUse" ? undefined : freeBytes(dataDir)
+  return free !== undefined && free < lowSpace ? `its disk is full (${mebibytes(free)} free; ${reported})` : reported
+}
+
 /** The `SqlError` for a data directory PGlite cannot open; a `DirectoryLockError` stays the reason's cause. */
 export const openError = (cause: unknown, dataDir: string): SqlError => {
   const errno = (cause as { readonly errno?: unknown } | undefined)?.errno
-  const detail = field(cause, "message") ?? field(cause, "code") ??
+  const reported = field(cause, "message") ?? field(cause, "code") ??
     (typeof errno === "number" ? `filesystem error (errno ${errno})` : String(cause))
+  const detail = openDetail(cause, dataDir, reported)
   const message = `Cannot open the PGlite data directory ${dataDir}: ${detail}. Fix: ${openFix(cause, dataDir)}.`
   return new SqlError({ reason: new ConnectionError({ cause, message, operation: "open" }) })
 }
@@ -83,9 +112,10 @@ export const openFix = (cause: unknown, dataDir: string): string => {
         break
     }
   }
-  return `check that ${dataDir} is writable and that its disk has free space, then try again ` +
-    `(keep the folder: it may hold runs); a new database needs an empty folder, ` +
-    `or set DATABASE_URL to use a PostgreSQL server`
+  return `check that ${dataDir} is writable and that its disk has free space (at least ${mebibytes(lowSpace)}), ` +
+    `then try again; keep the folder, it may hold runs: to check it without writing to it, copy it ` +
+    `(cp -a ${dataDir} ${dataDir}-check) and open the copy (ripple runs --data-dir ${dataDir}-check); ` +
+    `a new database needs an empty folder, or set DATABASE_URL to use a PostgreSQL server`
 }
 
 /** The `SqlError` for a channel name that is not portable across both backends. */

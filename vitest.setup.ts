@@ -1,5 +1,11 @@
 import * as fc from "fast-check"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import { afterEach } from "vitest"
+
+// New embedded databases are copied from a template in this cache (built once per machine), so
+// tests, and the `ripple` processes they start, never write to the user's ~/.cache.
+process.env.RIPPLE_CACHE_DIR ??= Path.join(Os.tmpdir(), "ripple-test-cache")
 
 // A pinned seed makes every property run reproducible; FC_SEED replays a counterexample
 // (fast-check also prints the seed and shrink path in every failure message).

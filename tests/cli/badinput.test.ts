@@ -1,18 +1,22 @@
 /**
  * Every bad input is a clear exit 2 with nothing written (issue 15), probed in-process through
- * `Cli.main` over a memory store: the exit code, a message naming the problem with a `fix:` line,
- * no stack trace, and the same store contents before and after.
+ * `Cli.main` on each store: a memory store, embedded PGlite and the PostgreSQL server (a schema of
+ * its own). Per probe: the exit code, a message naming the problem with a `fix:` line, no stack
+ * trace, and the same contents before and after (every row of every table on the SQL stores).
  */
-import { assert, describe, it } from "@effect/vitest"
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Cli, Platform } from "@ripple/cli"
 import { RunStore } from "@ripple/runtime"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import * as TestDatabase from "../helpers/database.ts"
 import { memoryBackend, recording } from "./inMemory.ts"
-import { example, spawnRipple, tempDir } from "./ripple.ts"
+import { dumpPglite, dumpServer, example, onServer, rippleInProcess, spawnRipple, tempDir, type Where, withSchema } from "./ripple.ts"
 
 const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "ripple-badinput-"))
 
@@ -155,22 +159,81 @@ const withEnv = <A, E, R>(env: Readonly<Record<string, string>>, effect: Effect.
       })
   )
 
-describe("bad input: exit 2, a message with a fix, nothing written", () => {
+const refused = (probe: Probe, code: number, printed: string) => {
+  assert.strictEqual(code, 2, printed.slice(-400))
+  for (const needle of probe.names) assert.include(printed, needle)
+  assert.match(printed, /\n {2}fix: \S/, "a fix line")
+  assert.notMatch(printed, /\n\s+at \S+ \(|Error:/, "no stack trace")
+}
+
+describe("bad input on the memory store: exit 2, a message with a fix, nothing written", () => {
   for (const probe of probes) {
     it.live(probe.name, () =>
       Effect.gen(function*() {
         const { lines, ripple, store } = yield* session
         const before = yield* dump(store)
         const code = yield* withEnv(probe.env ?? {}, ripple(probe.args()))
-        const printed = lines.join("\n")
-        assert.strictEqual(code, 2, printed.slice(-400))
-        for (const needle of probe.names) assert.include(printed, needle)
-        assert.match(printed, /\n {2}fix: \S/, "a fix line")
-        assert.notMatch(printed, /\n\s+at \S+ \(|Error:/, "no stack trace")
+        refused(probe, code, lines.join("\n"))
         assert.strictEqual(yield* dump(store), before, "nothing written")
       }).pipe(Effect.provide(Platform.layer)))
   }
 })
+
+interface SqlStore {
+  readonly where: Where
+  readonly dump: () => Promise<string>
+  readonly close: () => Promise<void>
+}
+
+// One database per store with one finished run in it, so that a refusal that wrote anything (or
+// changed a row) shows in the dump.
+const sqlStores: ReadonlyArray<readonly [string, () => Promise<SqlStore>]> = [
+  ["embedded PGlite", async () => {
+    const scope = Effect.runSync(Scope.make())
+    const dataDir = await Effect.runPromise(Scope.provide(scope)(TestDatabase.pgliteDataDir))
+    return {
+      where: { cwd: dir, db: ["--data-dir", dataDir] },
+      dump: () => dumpPglite(dataDir),
+      close: () => Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  }],
+  ["the PostgreSQL server", async () => {
+    const server = TestDatabase.serverUrl()
+    const schema = `ripple_test_badinput_${process.pid}_${Date.now().toString(36)}`
+    await onServer(server, `CREATE SCHEMA ${schema}`)
+    const url = withSchema(server, schema)
+    return {
+      where: { cwd: dir, db: ["--db", url] },
+      dump: () => dumpServer(url),
+      close: () => onServer(server, `DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+    }
+  }]
+]
+
+for (const [name, open] of sqlStores) {
+  describe(`bad input on ${name}: exit 2, a message with a fix, no row written`, () => {
+    let store: SqlStore
+    // Every probe must leave the tables exactly as this dump shows them.
+    let before: string
+    beforeAll(async () => {
+      store = await open()
+      const input = JSON.stringify({ subject: "Login fails", body: "Token expired", tier: "pro" })
+      const first = await rippleInProcess(store.where, "run", example("support-triage.json"), "--input", input)
+      assert.strictEqual(first.code, 0, first.stdout + first.stderr)
+      before = await store.dump()
+      assert.include(before, "support-triage", "the dump shows the stored run")
+    })
+    afterAll(() => store.close())
+
+    for (const probe of probes) {
+      it(probe.name, async () => {
+        const result = await rippleInProcess({ ...store.where, env: probe.env }, ...probe.args())
+        refused(probe, result.code, `${result.stdout}\n${result.stderr}`)
+        assert.strictEqual(await store.dump(), before, "nothing written")
+      })
+    }
+  })
+}
 
 describe("--input and --payload from a file", () => {
   it.live("a large input and an approval payload are read from @file", () =>

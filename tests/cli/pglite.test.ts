@@ -27,7 +27,7 @@ scenario("the embedded database", async () => {
 }, () => Effect.runPromise(Scope.close(scope, Exit.void)))
 
 describe("ripple without a database option", () => {
-  it("does not create .ripple/ for bad input, and uses it by default otherwise", async () => {
+  it("does not create .ripple/ for bad input or a command that only reads, and creates it on first use otherwise", async () => {
     const temp = tempDir("default")
     try {
       const missing = await rippleInProcess({ cwd: temp.dir }, "run", "missing.json")
@@ -35,10 +35,22 @@ describe("ripple without a database option", () => {
       const invalid = await rippleInProcess({ cwd: temp.dir }, "plan", example("support-triage.json"), "--from", "nope")
       assert.strictEqual(invalid.code, 2)
       assert.isFalse(Fs.existsSync(Path.join(temp.dir, ".ripple")))
+      // Commands that only read refuse a data directory without a database instead of creating one.
+      for (const args of [["runs"], ["show", "run-1"], ["plan", example("support-triage.json"), "--from", "signature"]]) {
+        const refused = await rippleInProcess({ cwd: temp.dir }, ...args)
+        assert.strictEqual(refused.code, 2, refused.stdout + refused.stderr)
+        assert.include(refused.stderr, `cannot open the database (NoDatabase): ${Fs.realpathSync(temp.dir)}${Path.sep}.ripple: it does not exist`)
+        assert.include(refused.stderr, "fix: run a workflow first")
+        assert.isFalse(Fs.existsSync(Path.join(temp.dir, ".ripple")))
+      }
+      const run = await rippleInProcess({ cwd: temp.dir }, "run", example("support-triage.json"), "--input", '{"subject": "s", "body": "b"}')
+      assert.strictEqual(run.code, 0, run.stderr)
+      assert.include(run.stderr, "creating the database in .ripple/ (first use)")
+      assert.isTrue(Fs.existsSync(Path.join(temp.dir, ".ripple", "PG_VERSION")))
       const runs = await rippleInProcess({ cwd: temp.dir }, "runs")
       assert.strictEqual(runs.code, 0, runs.stderr)
-      assert.include(runs.stdout, "no runs")
-      assert.isTrue(Fs.existsSync(Path.join(temp.dir, ".ripple", "PG_VERSION")))
+      assert.include(runs.stdout, "support-triage")
+      assert.notInclude(runs.stderr, "creating the database")
     } finally {
       temp.remove()
     }

@@ -45,6 +45,8 @@ export interface DatabaseOptions {
   readonly url: string | undefined
   /** `--data-dir`: the PGlite data directory (default `.ripple`). */
   readonly dataDir: string | undefined
+  /** Set by commands that only read: an embedded data directory without a database is refused, not created. */
+  readonly mustExist?: boolean | undefined
 }
 
 /**

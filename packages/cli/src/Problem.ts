@@ -130,6 +130,27 @@ export const fromRunsError = (file: string, error: Runs.RunsError): Problem => {
 }
 
 /**
+ * The store failed while a run executed in this process (its disk filled, its server went away):
+ * the run is left `running` with everything it journaled, and `ripple resume` continues it. Exit 1,
+ * as for a run that failed.
+ *
+ * @since 0.1.0
+ */
+export const executionStopped = (runId: string, error: RunStore.RunStoreError): Problem => {
+  if (error._tag !== "StoreUnavailable") return new Problem({ ...fromStoreError(runId, error), code: ExitCode.failed })
+  const { code, message } = error.reason
+  const diskFull = code === "53100" || /No space left on device|ENOSPC/.test(message)
+  return new Problem({
+    problem: diskFull
+      ? `run ${runId} stopped: the disk holding the database is full (${message})`
+      : `run ${runId} stopped: the database failed ${error.operation} (${error.reason._tag}${code === undefined ? "" : ` ${code}`}): ${message}`,
+    fix: `${diskFull ? "free space on that disk" : "check that the database is reachable"}, then continue the run where it ` +
+      `stopped: \`ripple resume ${runId}\` (the database keeps every block it finished)`,
+    code: ExitCode.failed
+  })
+}
+
+/**
  * An error of a request on a stored run (a signal, an approval, a resume...) as a problem.
  *
  * @since 0.1.0

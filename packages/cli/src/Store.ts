@@ -57,7 +57,7 @@ const announce = (event: Database.Creation) =>
  * @since 0.1.0
  */
 export const database = (options: Cli.DatabaseOptions): Layer.Layer<Database.Database | SqlClient.SqlClient, Problem.Problem> => {
-  const embedded = { dataDir: options.dataDir, template: true, onCreate: announce }
+  const embedded = { dataDir: options.dataDir, template: true, onCreate: announce, create: options.mustExist !== true }
   return mapped(
     options.url === undefined
       ? Database.layerFromConfig(embedded)

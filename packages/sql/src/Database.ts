@@ -85,7 +85,8 @@ export class Database extends Context.Service<Database, {
 
 /**
  * Why the database could not be reached or opened. `DataDirectoryInUse`: another live process (or
- * client) holds the embedded data directory; the error's detail names its pid.
+ * client) holds the embedded data directory; the error's detail names its pid. `NoDatabase`: the
+ * data directory holds no database and `create` is `false`.
  *
  * @since 0.1.0
  */
@@ -95,6 +96,7 @@ export type DatabaseErrorReason =
   | "AuthenticationFailed"
   | "CannotOpenDataDirectory"
   | "DataDirectoryInUse"
+  | "NoDatabase"
 
 /**
  * The database could not be reached or opened; `target` is the redacted URL or the data directory.
@@ -139,6 +141,8 @@ export interface Options {
    * Default: initdb in the data directory.
    */
   readonly template?: boolean | string | undefined
+  /** Embedded only: `false` refuses a data directory that holds no database instead of creating one. Default `true`. */
+  readonly create?: boolean | undefined
   /** Embedded only: told when a new database is created (and, before, when the template is built). */
   readonly onCreate?: ((event: Creation) => Effect.Effect<void>) | undefined
 }
@@ -244,12 +248,17 @@ const layerPglite = (options: Options): Layer.Layer<Database | SqlClient.SqlClie
       Effect.catch(() => Effect.succeed(undefined))
     )
   return fromEffect(
-    PgliteClient.make({ dataDir: target, template, onCreate: (dataDir) => told({ _tag: "CreatingDatabase", dataDir }) }).pipe(
+    PgliteClient.make({
+      dataDir: target,
+      template,
+      create: options.create,
+      onCreate: (dataDir) => told({ _tag: "CreatingDatabase", dataDir })
+    }).pipe(
       Effect.mapError((error) => {
         const cause = error.reason.cause
         const inUse = cause instanceof DirectoryLock.DirectoryLockError && cause.reason._tag === "InUse"
         return new DatabaseError({
-          reason: inUse ? "DataDirectoryInUse" : "CannotOpenDataDirectory",
+          reason: inUse ? "DataDirectoryInUse" : cause instanceof PgliteClient.NoDatabase ? "NoDatabase" : "CannotOpenDataDirectory",
           kind: "pglite",
           target,
           detail: openDetail(cause, target, explain(cause)),

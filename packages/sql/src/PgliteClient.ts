@@ -43,7 +43,7 @@ import * as Stream from "effect/Stream"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as DirectoryLock from "./DirectoryLock.ts"
-import { adapterError, invalidChannel, openError, sqlError } from "./internal/errors.ts"
+import { adapterError, invalidChannel, NoDatabase, openError, sqlError } from "./internal/errors.ts"
 import { bind } from "./internal/parameters.ts"
 
 /**
@@ -74,6 +74,11 @@ export interface PgliteClientConfig {
    * `undefined` runs initdb.
    */
   readonly template?: Effect.Effect<string | undefined> | undefined
+  /**
+   * `false` refuses a data directory that holds no database (a `NoDatabase` cause) instead of
+   * creating one, and creates nothing, not even the folder. Default `true`.
+   */
+  readonly create?: boolean | undefined
   /** Told (under the directory's lock) just before a new database is created in `dataDir`. */
   readonly onCreate?: ((dataDir: string) => Effect.Effect<void>) | undefined
   readonly spanAttributes?: Record<string, unknown> | undefined
@@ -214,6 +219,21 @@ const prepare = (dataDir: string): void => {
 }
 
 /**
+ * Why a client told not to create a database (`create: false`) did not open a data directory.
+ *
+ * @since 0.1.0
+ */
+export { NoDatabase }
+
+/**
+ * Whether `dataDir` holds a database (not one whose creation was interrupted).
+ *
+ * @since 0.1.0
+ */
+export const hasDatabase = (dataDir: string): boolean =>
+  Fs.existsSync(Path.join(dataDir, "PG_VERSION")) && !Fs.existsSync(Path.join(dataDir, creatingMarker))
+
+/**
  * The marker a data directory holds while a new database is being created in it.
  *
  * @since 0.1.0
@@ -258,10 +278,12 @@ const open = (dataDir: string, config: PgliteClientConfig, watch: AbortWatch): E
       catch: (cause) => openError(cause, dataDir)
     })
     if (dataDir === memory) return yield* create
+    if (config.create === false && !hasDatabase(dataDir)) return yield* Effect.fail(openError(new NoDatabase({ dataDir }), dataDir))
     yield* attempt(() => prepare(dataDir))
     // PGlite lets any number of instances open one directory and then corrupts it.
     yield* Effect.mapError(DirectoryLock.make(dataDir), (cause) => openError(cause, dataDir))
     if (!(yield* attempt(() => needsCreating(dataDir)))) return yield* create
+    if (config.create === false) return yield* Effect.fail(openError(new NoDatabase({ dataDir }), dataDir))
     if (config.onCreate !== undefined) yield* config.onCreate(dataDir)
     const template = config.template === undefined ? undefined : yield* config.template
     const marker = Path.join(dataDir, creatingMarker)

@@ -137,7 +137,7 @@ export const follow = (
       const printing = yield* Effect.forkScoped(executing ? lines.run(events) : Effect.void)
       // Followed while the executions are still known, so this joins them to their very end:
       // closing the layer before would leave a dormant run's children, or a woken parent, unfinished.
-      const { ancestors, status } = yield* runs.follow(runId).pipe(Effect.orDie)
+      const { ancestors, status } = yield* runs.follow(runId).pipe(Effect.mapError((error) => Problem.executionStopped(runId, error)))
       for (const ancestor of ancestors) yield* print(`parent run ${ancestor.runId} is ${ancestor.status}`)
       // The printer has seen the run's last event (it follows the publication at once).
       for (let i = 0; executing && lines.finished() !== status && i < 200; i++) yield* Effect.sleep(5)

@@ -54,12 +54,16 @@ const runsOptions: Runs.Options = { leaseMs: 5_000 }
  */
 export interface Session {
   readonly backend: Cli.Backend
-  /** Runs `use` with the `Runs` facade (and its store) over the backend, with `handlers`. */
+  /**
+   * Runs `use` with the `Runs` facade (and its store) over the backend, with `handlers`; `reading`
+   * (a command that writes nothing) refuses an embedded data directory without a database.
+   */
   readonly withRuns: <A>(
     handlers: Layer.Layer<Handler.Handlers>,
-    use: (runs: Runs.Runs["Service"], store: RunStore.RunStore["Service"]) => Effect.Effect<A, Problem.Problem>
+    use: (runs: Runs.Runs["Service"], store: RunStore.RunStore["Service"]) => Effect.Effect<A, Problem.Problem>,
+    options?: { readonly reading?: boolean }
   ) => Effect.Effect<A, Problem.Problem, Command.CommandContext<"ripple">>
-  /** Runs `use` with the backend's store only (reading). */
+  /** Runs `use` with the backend's store only (reading: an embedded data directory without a database is refused). */
   readonly withStore: <A>(
     use: (store: RunStore.RunStore["Service"]) => Effect.Effect<A, Problem.Problem>
   ) => Effect.Effect<A, Problem.Problem, Command.CommandContext<"ripple">>
@@ -72,18 +76,20 @@ export interface Session {
  */
 export const make = (backend: Cli.Backend): Session => ({
   backend,
-  withRuns: (handlers, use) =>
+  withRuns: (handlers, use, reading) =>
     Effect.flatMap(Effect.all([databaseOptions, Source.limits]), ([options, limits]) =>
       Effect.gen(function*() {
         const runs = yield* Runs.Runs
         const store = yield* RunStore.RunStore
         return yield* use(runs, store)
       }).pipe(
-        Effect.provide(Runs.layer({ limits, ...runsOptions }).pipe(Layer.provideMerge(Layer.merge(backend.store(options), handlers))))
+        Effect.provide(Runs.layer({ limits, ...runsOptions }).pipe(
+          Layer.provideMerge(Layer.merge(backend.store({ ...options, mustExist: reading?.reading === true }), handlers))
+        ))
       )),
   withStore: (use) =>
     Effect.flatMap(databaseOptions, (options) =>
       Effect.gen(function*() {
         return yield* use(yield* RunStore.RunStore)
-      }).pipe(Effect.provide(backend.store(options))))
+      }).pipe(Effect.provide(backend.store({ ...options, mustExist: true }))))
 })

@@ -51,6 +51,6 @@ export const command = (session: Session) =>
           runs.plan(source.workflow, { target: from, run: prior }).pipe(
             Effect.mapError((error) => Problem.fromRunsError(source.file, error))
           )
-        ))
+        ), { reading: true })
       yield* print(render(planned, format))
     })).pipe(Command.withDescription("Show what a re-run from a block would re-execute and reuse, and why (writes nothing)"))

@@ -22,7 +22,7 @@ export const command = (session: Session) =>
     status: Flag.Literals("status", RunStatus.statuses).pipe(Flag.withDescription("Only runs in this status"), Flag.optional)
   }, ({ status, workflow }) =>
     Effect.gen(function*() {
-      const listed = yield* session.backend.list(yield* databaseOptions, {
+      const listed = yield* session.backend.list({ ...(yield* databaseOptions), mustExist: true }, {
         workflowId: Option.getOrUndefined(workflow),
         status: Option.getOrUndefined(status)
       })

@@ -18,6 +18,7 @@ import {
   UniqueViolation,
   UnknownError
 } from "effect/sql/SqlError"
+import * as Data from "effect/Data"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as DirectoryLock from "../DirectoryLock.ts"
@@ -81,7 +82,9 @@ const mebibytes = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)
  * (PGlite itself only says that it "failed to initialize properly").
  */
 export const openDetail = (cause: unknown, dataDir: string, reported: string): string => {
-  const free = cause instanceof DirectoryLock.DirectoryLockError && cause.reason._tag === "InUse" ? undefined : freeBytes(dataDir)
+  const free = (cause instanceof DirectoryLock.DirectoryLockError && cause.reason._tag === "InUse") || cause instanceof NoDatabase
+    ? undefined
+    : freeBytes(dataDir)
   return free !== undefined && free < lowSpace ? `its disk is full (${mebibytes(free)} free; ${reported})` : reported
 }
 
@@ -95,11 +98,22 @@ export const openError = (cause: unknown, dataDir: string): SqlError => {
   return new SqlError({ reason: new ConnectionError({ cause, message, operation: "open" }) })
 }
 
+/** A data directory holding no database, opened by a client told not to create one. */
+export class NoDatabase extends Data.TaggedError("NoDatabase")<{ readonly dataDir: string }> {
+  override get message(): string {
+    return Fs.existsSync(this.dataDir) ? "it holds no database" : "it does not exist"
+  }
+}
+
 /**
  * What to do about a data directory that could not be opened. It never advises deleting the
  * directory: one that fails to open (a full disk, a live owner) usually holds intact runs.
  */
 export const openFix = (cause: unknown, dataDir: string): string => {
+  if (cause instanceof NoDatabase) {
+    return `run a workflow first to create the database there (ripple run <workflow.json>), or point --data-dir ` +
+      `at the folder of an existing one, or use a PostgreSQL server (--db or DATABASE_URL)`
+  }
   if (cause instanceof DirectoryLock.DirectoryLockError) {
     const reason = cause.reason
     switch (reason._tag) {

@@ -59,12 +59,20 @@ interface Process {
   readonly interrupted: Array<string>
 }
 
-// Short leases, so that renewals happen within the test on the live clock too.
-const leaseMs = 600
+/**
+ * How a test moves time on and how long its leases last: short on the test clock, so renewals happen within
+ * the test; longer on the live clock, so that a loaded machine does not starve the owner's renewals and
+ * turn an acknowledged cancel into an expired lease.
+ */
+interface Time {
+  readonly advance: Advance
+  readonly leaseMs: number
+}
 
 /** A `Runs` over the shared store, with `gate` held by `open`. */
 const processOver = (
   name: string,
+  leaseMs: number,
   store: RunStore.RunStore["Service"],
   open: Deferred.Deferred<void>,
   entered: Deferred.Deferred<void>
@@ -94,13 +102,13 @@ const processOver = (
   })
 
 /** Two processes over the test's store: `owner` started `workflow` and entered its `gate` (shut until `open`). */
-const ownerAndOther = (workflow: Workflow.Workflow) =>
+const ownerAndOther = (workflow: Workflow.Workflow, leaseMs: number) =>
   Effect.gen(function*() {
     const store = yield* RunStore.RunStore
     const open = yield* Deferred.make<void>()
     const entered = yield* Deferred.make<void>()
-    const owner = yield* processOver("owner", store, open, entered)
-    const other = yield* processOver("other", store, yield* Deferred.make<void>(), yield* Deferred.make<void>())
+    const owner = yield* processOver("owner", leaseMs, store, open, entered)
+    const other = yield* processOver("other", leaseMs, store, yield* Deferred.make<void>(), yield* Deferred.make<void>())
     const { runId } = yield* owner.runs.start(workflow)
     yield* Deferred.await(entered)
     return { store, open, owner, other, runId }
@@ -119,9 +127,9 @@ const untilDone = <A, E>(fiber: Fiber.Fiber<A, E>, advance: Advance) =>
  * Process `owner` executes the run and holds `gate` open or shut; process `other` cancels it. What
  * `owner` started when `cancel` returned is all it ever starts.
  */
-const cancelledElsewhere = (workflow: Workflow.Workflow, advance: Advance, opensGate: boolean) =>
+const cancelledElsewhere = (workflow: Workflow.Workflow, { advance, leaseMs }: Time, opensGate: boolean) =>
   Effect.gen(function*() {
-    const { store, open, owner, other, runId } = yield* ownerAndOther(workflow)
+    const { store, open, owner, other, runId } = yield* ownerAndOther(workflow, leaseMs)
     const cancelling = yield* Effect.forkChild(other.runs.cancel(runId))
     // Recorded first: then the owner's next journal write (the gate's completion) or lease renewal sees it.
     for (let i = 0; i < 500 && (yield* store.getRun(runId)).cancelRequestedAt === undefined; i++) yield* advance(1)
@@ -144,18 +152,18 @@ const cancelledElsewhere = (workflow: Workflow.Workflow, advance: Advance, opens
   }).pipe(Effect.scoped)
 
 /** Registers a test whose body gets the store it runs on and how to move time on. */
-type Register = (name: string, body: (advance: Advance) => Effect.Effect<void, unknown, RunStore.RunStore>) => void
+type Register = (name: string, body: (time: Time) => Effect.Effect<void, unknown, RunStore.RunStore>) => void
 
 const leaseTests = (test: Register) => {
   for (const [path, workflow] of [["fast path", chain], ["scope interpreter", looped]] as const) {
-    test(`a cancel from another process stops the run at its next block: none starts after cancel returns (${path})`, (advance) =>
-      cancelledElsewhere(workflow, advance, true))
-    test(`a cancel from another process stops a run waiting on a handler, through the owner's renewal (${path})`, (advance) =>
-      cancelledElsewhere(workflow, advance, false))
+    test(`a cancel from another process stops the run at its next block: none starts after cancel returns (${path})`, (time) =>
+      cancelledElsewhere(workflow, time, true))
+    test(`a cancel from another process stops a run waiting on a handler, through the owner's renewal (${path})`, (time) =>
+      cancelledElsewhere(workflow, time, false))
   }
-  test("every execution holds the run's lease: another process can neither take it nor execute the run beside it", (advance) =>
+  test("every execution holds the run's lease: another process can neither take it nor execute the run beside it", ({ advance, leaseMs }) =>
     Effect.gen(function*() {
-      const { store, open, owner, other, runId } = yield* ownerAndOther(chain)
+      const { store, open, owner, other, runId } = yield* ownerAndOther(chain, leaseMs)
       yield* advance(leaseMs * 2)
       // Renewed by the owner past its first expiry: still held.
       const held = yield* Effect.flip(store.acquire(runId, "intruder", { ttlMs: 1, at: yield* Clock.currentTimeMillis }))
@@ -176,12 +184,17 @@ const leaseTests = (test: Register) => {
 }
 
 describe("one owner, memory store", () => {
-  leaseTests((name, body) => it.effect(name, () => Effect.provide(body((ms) => TestClock.adjust(ms)), RunStore.layerMemory)))
+  leaseTests((name, body) =>
+    it.effect(name, () => Effect.provide(body({ advance: (ms) => TestClock.adjust(ms), leaseMs: 600 }), RunStore.layerMemory)))
 })
 
 for (const backend of TestDatabase.backends) {
   layer(TestDatabase.shared(backend), { excludeTestServices: true })(`one owner on ${backend}`, (it) => {
     leaseTests((name, body) =>
-      it.effect(name, () => Effect.provide(body((ms) => Effect.sleep(ms)), Layer.provideMerge(SqlRunStore.layer, TestDatabase.layer))))
+      it.effect(name, () =>
+        Effect.provide(
+          body({ advance: (ms) => Effect.sleep(ms), leaseMs: 2_000 }),
+          Layer.provideMerge(SqlRunStore.layer, TestDatabase.layer)
+        )))
   })
 }

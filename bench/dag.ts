@@ -172,7 +172,7 @@ const total = (t: Timings) => t.buildMs + t.downstreamMs + t.upstreamMs + t.topo
 
 const rows = SIZES.map((n) => {
   const g = randomGraph(n, SEED + n)
-  const repeats = n >= 1_000_000 ? 3 : n >= 100_000 ? 11 : 31
+  const repeats = n >= 1_000_000 ? 5 : n >= 100_000 ? 11 : 31
   const warmups = n >= 1_000_000 ? 1 : 10
   const kernel = measure(runKernel, g, repeats, warmups)
   const naive = measure(runNaive, g, n >= 1_000_000 ? 1 : 3, n >= 1_000_000 ? 1 : 3)
@@ -201,6 +201,11 @@ for (const row of rows) console.log(columns.map((c, k) => String(row[c]).padStar
 // The load average tells whether other processes shared the CPUs: on a 2-core machine with load 4,
 // every figure above is roughly doubled.
 const loadAverage = round(os.loadavg()[0]!)
-console.log(`(median of repeats; ratioVsNaive = naive Map/Set total / CSR total; target: 10^6 totalMs < 1000)`)
-console.log(`(cpus: ${os.cpus().length}, 1-minute load average: ${loadAverage})`)
-console.log(`RESULT ${JSON.stringify({ rows, cpus: os.cpus().length, loadAverage })}`)
+// Targets (issue 18): at the largest size, at least 25x the naive total, and at most 12x the total
+// of a graph ten times smaller (linear work would be 10x).
+const largest = rows[rows.length - 1]!
+const tenth = rows.find((r) => r.nodes * 10 === largest.nodes)
+const scaling = tenth === undefined ? null : round(largest.totalMs / tenth.totalMs)
+console.log(`(median of repeats; ratioVsNaive = naive Map/Set total / CSR total; targets: ratioVsNaive >= 25 and scaling <= 12 at the largest size)`)
+console.log(`(scaling = ${largest.nodes} totalMs / ${tenth?.nodes ?? "-"} totalMs = ${scaling ?? "-"}; cpus: ${os.cpus().length}, 1-minute load average: ${loadAverage})`)
+console.log(`RESULT ${JSON.stringify({ rows, ratioVsNaive: largest.ratioVsNaive, scaling, cpus: os.cpus().length, loadAverage })}`)

@@ -1,12 +1,14 @@
 /**
  * `Workflow.decode` over mutated example workflows (issue 15): whatever the file holds, it returns
  * a `Result` (it never throws), and what it accepts has nothing a store cannot hold, no sleep Ripple
- * cannot wait for and no stated work past the default `Limits`.
+ * cannot wait for and no stated work past the default `Limits`. And its hand-written fast path
+ * decides exactly as the `effect/Schema` decoder (issue 18): same workflow, same error and path.
  */
 import { Workflow } from "@ripple/core"
 import { assert, describe, it } from "@effect/vitest"
 import * as Result from "effect/Result"
 import * as fc from "fast-check"
+import { arbitraryBrokenWorkflow, arbitraryWorkflow } from "../arbitraries/workflow.ts"
 import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 
@@ -37,10 +39,20 @@ const replacement: fc.Arbitrary<unknown> = fc.oneof(
   fc.constant("<deep>")
 )
 
+// Keys an edit adds to an object: every field name of the format (valid in some objects, excess in
+// others), a stranger, and `__proto__` as an own key (what `JSON.parse` makes of it).
+const addedKey = fc.constantFrom(
+  "id", "type", "params", "name", "volatile", "retry", "maxAttempts", "initialDelayMs", "source", "target", "handle",
+  "body", "kind", "count", "items", "condition", "maxIterations", "concurrency", "required", "default", "description",
+  "$schema", "version", "blocks", "edges", "loops", "parallels", "inputs", "outputs", "variables", "$ref", "extra",
+  "__proto__"
+)
+
 const mutation = fc.record({
   at: fc.nat(),
-  kind: fc.constantFrom("replace", "delete", "key", "sleep", "count"),
-  value: replacement
+  kind: fc.constantFrom("replace", "delete", "key", "add", "sleep", "count"),
+  value: replacement,
+  key: addedKey
 })
 
 const mutate = (file: unknown, mutations: ReadonlyArray<typeof mutation extends fc.Arbitrary<infer M> ? M : never>): unknown => {
@@ -48,12 +60,15 @@ const mutate = (file: unknown, mutations: ReadonlyArray<typeof mutation extends 
   const list = (key: string): Array<Record<string, unknown>> => Array.isArray(copy[key]) ? copy[key] as Array<Record<string, unknown>> : []
   for (const mutation of mutations) {
     const { at, kind } = mutation
-    const value = mutation.value === "<deep>" ? deep(Workflow.maxDepth + 5) : mutation.value
+    // A copy: the generated value must not become part of the file (a later edit would change the
+    // counterexample fast-check reports, or add a key to an object inside itself).
+    const value = mutation.value === "<deep>" ? deep(Workflow.maxDepth + 5) : structuredClone(mutation.value)
     // A sleep or a container count lands on a block or container (a random path rarely would).
     if (kind === "sleep" || kind === "count") {
       const targets = kind === "sleep" ? list("blocks") : [...list("loops"), ...list("parallels")]
       const target = targets[at % Math.max(1, targets.length)]
-      if (target === undefined) continue
+      // An earlier edit may have replaced the block or container by something else.
+      if (typeof target !== "object" || target === null || Array.isArray(target)) continue
       if (kind === "sleep") {
         target["type"] = "sleep"
         target["params"] = { [typeof value === "string" ? "until" : "ms"]: value }
@@ -74,6 +89,11 @@ const mutate = (file: unknown, mutations: ReadonlyArray<typeof mutation extends 
     if (kind === "delete") {
       if (Array.isArray(parent)) parent.splice(key as number, 1)
       else delete parent[key]
+    } else if (kind === "add") {
+      // Into the object at the path (or holding it), as an own enumerable key whatever its name.
+      const inner = parent[key]
+      const target = typeof inner === "object" && inner !== null && !Array.isArray(inner) ? inner : parent
+      if (!Array.isArray(target)) Object.defineProperty(target, mutation.key, { value, enumerable: true, writable: true, configurable: true })
     } else if (kind === "key" && !Array.isArray(parent) && typeof value === "string") {
       parent[value] = parent[key]
       delete parent[key]
@@ -140,6 +160,41 @@ describe("Workflow.decode over mutated examples", () => {
           if (typeof until === "string") assert.isTrue(Number.isFinite(Date.parse(until)), `accepted until ${until}`)
         }
       })
+    )
+  })
+})
+
+// A decode result as plain data: the workflow as text (key order counts, fingerprints see it), or
+// the error's tag, message and every field (path included).
+const outcome = (result: Result.Result<Workflow.Workflow, Workflow.WorkflowError>): unknown =>
+  Result.isSuccess(result)
+    ? { workflow: JSON.stringify(result.success) }
+    : { error: { ...result.failure, _tag: result.failure._tag, message: result.failure.message } }
+
+const agree = (file: unknown): void => {
+  const fast = Workflow.decode(file)
+  const schema = Workflow.decode(file, { fastPath: false })
+  assert.deepStrictEqual(outcome(fast), outcome(schema))
+  // A fresh workflow either way: nothing of the decoded structure is the input's own object.
+  if (Result.isSuccess(fast)) assert.notStrictEqual<unknown>(fast.success, file)
+}
+
+describe("Workflow.decode's fast path", () => {
+  it("agrees with the Schema decoder on random valid workflows", () => {
+    fc.assert(fc.property(arbitraryWorkflow(), agree))
+  })
+
+  it("agrees with the Schema decoder on random broken workflows", () => {
+    fc.assert(fc.property(arbitraryBrokenWorkflow(), ({ workflow }) => agree(workflow)))
+  })
+
+  it("agrees with the Schema decoder on mutated examples and random workflows", () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.constantFrom(...examples), arbitraryWorkflow()),
+        fc.array(mutation, { minLength: 1, maxLength: 4 }),
+        (file, mutations) => agree(mutate(file, mutations))
+      )
     )
   })
 })

@@ -1110,6 +1110,12 @@ const checkReferences = (
 export interface DecodeOptions {
   /** Caps on the work the workflow may state (default `defaultLimits`, per field). */
   readonly limits?: Partial<Limits> | undefined
+  /**
+   * `false` checks the shape with the `effect/Schema` decoder alone, skipping the hand-written
+   * fast path: the same result and errors, slower. It is the reference the fast path is
+   * property-tested against (default `true`).
+   */
+  readonly fastPath?: boolean | undefined
 }
 
 /**
@@ -1125,7 +1131,7 @@ export interface DecodeOptions {
  * @since 0.1.0
  */
 export const decode = (input: unknown, options: DecodeOptions = {}): Result.Result<Workflow, WorkflowError> => {
-  const fast = Shape.wellFormed(input)
+  const fast = options.fastPath === false ? undefined : Shape.wellFormed(input)
   const shaped = fast !== undefined ? Result.succeed(fast) : decodeShape(input)
   if (Result.isFailure(shaped)) {
     const first = issuesOf(shaped.failure.issue).issues[0]

@@ -112,7 +112,8 @@ export interface Plan {
    * Why each re-run or pruned node is affected.
    *
    * Gotchas: built on first read (an accessor), so `{ ...plan }` and `JSON.stringify` copy it but a
-   * plan that is never explained does not pay for it.
+   * plan that is never explained does not pay for it. To read the reasons of a few nodes, use
+   * `reasonsOf`, which never builds the whole record.
    */
   readonly reasons: Readonly<Record<string, ReadonlyArray<Reason>>>
   /** The hydrated state: the snapshot the engine starts from (reused records only). */
@@ -405,6 +406,13 @@ export interface Scope {
   readonly branches: ReadonlyMap<string, ReadonlyArray<number>>
   /** The stable topological order of the DAG (computed once, reused by `hydrate` and the plan). */
   readonly order: Int32Array
+  /**
+   * Where each node's `cause` comes from: itself for a root, the predecessor whose cause it took
+   * (`>= 0`), `-3 - start` for a node reached from a reset container's end (it takes that
+   * container's cause), or -1 (none, or a container reset). Lets a plan find the cause a node
+   * would have with more roots without sweeping again (see `reasonsOf`).
+   */
+  readonly link: Int32Array
 }
 
 /**
@@ -424,19 +432,23 @@ const scopeIn = (input: Input, roots: Uint8Array, changes: Diff | undefined, ord
 
   // Downstream closure, remembering which root reached each node first (topological sweep).
   const cause = new Int32Array(n).fill(-1)
+  const link = new Int32Array(n).fill(-1)
   const mask = new Uint8Array(n)
   for (let k = 0; k < n; k++) {
     const i = order[k]!
     if (roots[i] === 1) {
       mask[i] = 1
       cause[i] = i
+      link[i] = i
       continue
     }
     for (let p = dag.inOffsets[i]!; p < dag.inOffsets[i + 1]!; p++) {
       const j = dag.inSources[p]!
       if (mask[j] === 1) {
+        // A node of the sweep has a cause (a root) from here on: `j`'s is final.
         mask[i] = 1
-        cause[i] = cause[j]! >= 0 ? cause[j]! : j
+        cause[i] = cause[j]!
+        link[i] = j
         break
       }
     }
@@ -478,7 +490,10 @@ const scopeIn = (input: Input, roots: Uint8Array, changes: Diff | undefined, ord
           for (let i = 0; i < n; i++) {
             if (reached[i] === 1 && set[i] === 0) {
               set[i] = 1
-              if (cause[i] === -1) cause[i] = cause[start]! >= 0 ? cause[start]! : -2 - start
+              if (cause[i] === -1) {
+                cause[i] = cause[start]! >= 0 ? cause[start]! : -2 - start
+                link[i] = -3 - start
+              }
             }
           }
         }
@@ -504,7 +519,7 @@ const scopeIn = (input: Input, roots: Uint8Array, changes: Diff | undefined, ord
     if (entry.kind === "loop") resets.push({ _tag: "loop", container: c })
     else resets.push({ _tag: "parallel", container: c, branches: branches.get(c) ?? "all" })
   }
-  return { rerun, pruned, cause, resets, branches, order }
+  return { rerun, pruned, cause, resets, branches, order, link }
 }
 
 /**
@@ -615,16 +630,10 @@ export const runFrom = (options: Options & { readonly target: string }): Result.
   Result.map(prepare(options), (input) => {
     if (input.snapshot === undefined) return fullOf(input, "run-from")
     const order = Dag.topo(input.dag)
-    const changes = diffUpToScope(input, order)
+    const { changes, skipped, prior } = diffUpToScope(input, order)
     const planned = scopeIn(input, prune(input, changes), changes, order)
-    // `changes` leaves out top-level blocks already downstream of a root, so the causes of `planned`
-    // can name a farther root: reasons come from the complete diff and scope.
-    const explained = () => {
-      const complete = diff(input)
-      return { changes: complete, planned: scopeIn(input, prune(input, complete), complete, order) }
-    }
     const failed = failedAmong(input, planned.pruned, order)
-    return assemble(input, "run-from", changes, planned, hydrate(input, planned), explained, failed)
+    return assemble(input, "run-from", planned, hydrate(input, planned), completing(input, changes, planned, skipped, prior), failed)
   })
 
 /**
@@ -667,20 +676,26 @@ const failedAmong = (input: Input, pruned: Uint8Array, order: Int32Array): Array
  * re-run or are pruned whatever they hold, so comparing their definitions and looking up their
  * records is wasted on a large edit). Their reasons stay 0, which leaves `prune` / `scope` the same
  * re-run, pruned, reset and branch sets as the complete `diff` (a top-level block changes no
- * container decision and its downstream is already in scope), but not the same causes.
+ * container decision and its downstream is already in scope), but not the same causes: `skipped`
+ * marks those blocks, so that `completing` checks one only when a reason needs it.
  */
-const diffUpToScope = (input: Input, order: Int32Array): Diff => {
+const diffUpToScope = (
+  input: Input,
+  order: Int32Array
+): { readonly changes: Diff; readonly skipped: Uint8Array; readonly prior: Prior } => {
   const { dag, snapshot, target, wanted } = input
   const n = dag.size
   const reasons = new Uint16Array(n)
   const prior = Prior.make(input.workflow, snapshot!)
   // 1: reachable from a DAG root without walking past the target (what `diff` checks); 2: in scope.
   const state = new Uint8Array(n)
+  const skipped = new Uint8Array(n)
   for (let k = 0; k < n; k++) {
     const i = order[k]!
     let reached = dag.inOffsets[i] === dag.inOffsets[i + 1]
     let scoped = false
-    for (let p = dag.inOffsets[i]!; p < dag.inOffsets[i + 1]! && !scoped; p++) {
+    // Every predecessor, not only up to the first scoped one: `reached` must be what `diff` visits.
+    for (let p = dag.inOffsets[i]!; p < dag.inOffsets[i + 1]!; p++) {
       const j = dag.inSources[p]!
       const s = state[j]!
       if ((s & 2) !== 0) scoped = true
@@ -698,13 +713,14 @@ const diffUpToScope = (input: Input, order: Int32Array): Diff => {
     const chain = block === undefined ? undefined : Dag.chainOf(dag, i)
     if (scoped && chain !== undefined && chain.length === 0) {
       state[i] = 3
+      skipped[i] = 1
       continue
     }
     const set = block !== undefined ? prior.checkBlock(i, block, chain!, dag) : prior.check(i, Dag.nodeOf(dag, i), dag)
     reasons[i] = set
     state[i] = 1 | (scoped || (set !== 0 && wanted[i] === 1) ? 2 : 0)
   }
-  return { reasons }
+  return { changes: { reasons }, skipped, prior }
 }
 
 /**
@@ -728,11 +744,12 @@ const fullOf = (input: Input, mode: Plan["mode"]): Plan => {
         : { _tag: "parallel" as const, container, branches: "all" as const }
     ),
     branches: new Map(),
-    order: Dag.topo(input.dag)
+    order: Dag.topo(input.dag),
+    link: new Int32Array(n).fill(-1)
   }
   const changes: Diff = { reasons: new Uint16Array(n).fill(bits["missing-prior-state"]) }
   const everything: Input = { ...input, snapshot: undefined, wanted: rerun }
-  return assemble(everything, mode, changes, planned, hydrate(everything, planned))
+  return assemble(everything, mode, planned, hydrate(everything, planned), complete(changes, planned))
 }
 
 /**
@@ -787,16 +804,108 @@ export const resume = (
       pauses: snapshot.pauses,
       diagnostics: snapshot.diagnostics
     }
-    return assemble(input, "resume", changes, planned, { ...hydrated, state })
+    return assemble(input, "resume", planned, { ...hydrated, state }, complete(changes, planned))
   })
+
+/**
+ * The change set and cause of each node as the complete `diff` and its `scope` find them: what a
+ * node's reasons are made of.
+ */
+interface Explainer {
+  readonly changeOf: (i: number) => number
+  readonly causeOf: (i: number) => number
+}
+
+/** The explainer of a plan whose diff is complete (full, resume). */
+const complete = (changes: Diff, planned: Scope): Explainer => ({
+  changeOf: (i) => changes.reasons[i]!,
+  causeOf: (i) => planned.cause[i]!
+})
+
+/**
+ * The explainer of a run-from plan, whose `diffUpToScope` skipped the top-level blocks already in
+ * scope, node by node. A skipped block is checked when asked for. Its cause follows `Scope.link`
+ * upwards: with the complete diff the links are the same (the same nodes are in scope, in the same
+ * order), only a skipped block that changed and is wanted becomes a root of its own. Answers are
+ * kept (in typed arrays, 0 = not yet known), so every node is resolved at most once.
+ */
+const completing = (input: Input, changes: Diff, planned: Scope, skipped: Uint8Array, prior: Prior): Explainer => {
+  const { dag, wanted } = input
+  const n = dag.size
+  let checked: Uint16Array | undefined
+  let causes: Int32Array | undefined
+  const changeOf = (i: number): number => {
+    if (skipped[i] === 0) return changes.reasons[i]!
+    checked ??= new Uint16Array(n)
+    if (checked[i] === 0) checked[i] = 1 + prior.checkBlock(i, Dag.blockOf(dag, i)!, Dag.chainOf(dag, i), dag)
+    return checked[i]! - 1
+  }
+  // A cause is stored as `cause + n + 2` (causes are at least -2 - (n - 1)), so 0 means unknown.
+  const walk: Array<number> = []
+  const causeOf = (i: number): number => {
+    causes ??= new Int32Array(n)
+    walk.length = 0
+    let k = i
+    let cause: number
+    for (;;) {
+      if (causes[k] !== 0) {
+        cause = causes[k]! - n - 2
+        break
+      }
+      const link = planned.link[k]!
+      if (link === -1) {
+        cause = planned.cause[k]!
+        break
+      }
+      if (link === k || (skipped[k] === 1 && wanted[k] === 1 && changeOf(k) !== 0)) {
+        cause = k
+        break
+      }
+      walk.push(k)
+      k = link >= 0 ? link : -3 - link
+    }
+    causes[k] = cause + n + 2
+    for (let w = walk.length - 1; w >= 0; w--) {
+      const node = walk[w]!
+      const link = planned.link[node]!
+      // Reached from a reset container's end: its cause, or the reset itself when it has none.
+      if (link <= -3 && cause < 0) cause = -2 - (-3 - link)
+      causes[node] = cause + n + 2
+    }
+    return cause
+  }
+  return { changeOf, causeOf }
+}
+
+const noReasons: ReadonlyArray<Reason> = Object.freeze([])
+
+/** Per plan made by `assemble`: the reasons of one node by its id. */
+const explainers = new WeakMap<Plan, (nodeId: string) => ReadonlyArray<Reason>>()
+
+/**
+ * Why one node of the plan re-runs or is pruned (see `Plan.reasons`); empty for a reused node or an
+ * id the plan does not have.
+ *
+ * **Details**
+ *
+ * Reads the plan's typed arrays for that node only: at 10^6 nodes this costs microseconds where
+ * the whole `plan.reasons` record costs about as much as planning. Engines and views that look at
+ * a few nodes should use it.
+ *
+ * @since 0.1.0
+ */
+export const reasonsOf = (plan: Plan, nodeId: string): ReadonlyArray<Reason> => {
+  const explain = explainers.get(plan)
+  // A plan not made here (a copy, a hand-built one) has only its record.
+  return explain === undefined ? plan.reasons[nodeId] ?? noReasons : explain(nodeId)
+}
 
 const assemble = (
   input: Input,
   mode: Plan["mode"],
-  changes: Diff,
   planned: Scope,
   hydrated: Hydrated,
-  explained: () => { readonly changes: Diff; readonly planned: Scope } = () => ({ changes, planned }),
+  explainer: Explainer,
   prunedFailed: ReadonlyArray<Snapshot.PrunedFailure> = []
 ): Plan => {
   const { dag } = input
@@ -811,8 +920,9 @@ const assemble = (
     else if (planned.pruned[i] === 1) pruned.push(ids[i]!)
     else reused.push(ids[i]!)
   }
+  const reasonsAt = reasonsIn(input, planned, explainer)
   let reasons: Record<string, ReadonlyArray<Reason>> | undefined
-  return {
+  const plan: Plan = {
     mode,
     workflow: input.workflow,
     target: input.target < 0 ? undefined : ids[input.target]!.replace(/#start$/u, ""),
@@ -823,23 +933,31 @@ const assemble = (
     start: Array.from(hydrated.start, (i) => ids[i]!),
     resets: planned.resets,
     // A string-keyed record of a million entries costs about as much as planning itself, and most
-    // callers read a few entries or none: it is built on first read.
+    // callers read a few entries or none (`reasonsOf`): it is built on first read.
     get reasons() {
       if (reasons === undefined) {
-        const complete = explained()
-        reasons = reasonsOf(input, complete.changes, complete.planned)
+        const record: Record<string, ReadonlyArray<Reason>> = {}
+        for (let k = 0; k < order.length; k++) {
+          const i = order[k]!
+          if (planned.rerun[i] === 1 || planned.pruned[i] === 1) record[ids[i]!] = reasonsAt(i)
+        }
+        reasons = record
       }
       return reasons
     },
     state: hydrated.state
   }
+  explainers.set(plan, (nodeId) => {
+    const i = dag.index?.get(nodeId)
+    return i === undefined ? noReasons : reasonsAt(i)
+  })
+  return plan
 }
 
-const reasonsOf = (input: Input, changes: Diff, planned: Scope): Record<string, ReadonlyArray<Reason>> => {
+/** The reasons of node `i` of a plan (lists shared between nodes with the same ones). */
+const reasonsIn = (input: Input, planned: Scope, explainer: Explainer) => {
   const { dag } = input
   const ids = dag.ids!
-  const order = planned.order
-  const reasons: Record<string, ReadonlyArray<Reason>> = {}
   // Most affected nodes are only downstream of a root: they share one list per root.
   const downstreamOf = new Map<number, ReadonlyArray<Reason>>()
   const resetOf = new Map<string, Reason>()
@@ -848,18 +966,15 @@ const reasonsOf = (input: Input, changes: Diff, planned: Scope): Record<string, 
     if (reason === undefined) resetOf.set(container, reason = { _tag: "container-reset", container })
     return reason
   }
-  for (let k = 0; k < order.length; k++) {
-    const i = order[k]!
-    if (planned.rerun[i] === 0 && planned.pruned[i] === 0) continue
-    const id = ids[i]!
-    const set = changes.reasons[i]!
-    const cause = planned.cause[i]!
+  return (i: number): ReadonlyArray<Reason> => {
+    if (planned.rerun[i] === 0 && planned.pruned[i] === 0) return noReasons
+    const set = explainer.changeOf(i)
+    const cause = explainer.causeOf(i)
     const outside = planned.rerun[i] === 1 && input.wanted[i] === 0 && cause > -2
     if (set === 0 && i !== input.target && cause >= 0 && cause !== i && !outside) {
       let shared = downstreamOf.get(cause)
       if (shared === undefined) downstreamOf.set(cause, shared = [{ _tag: "downstream", root: ids[cause]! }])
-      reasons[id] = shared
-      continue
+      return shared
     }
     const list: Array<Reason> = []
     if (i === input.target) list.push({ _tag: "target" })
@@ -872,9 +987,8 @@ const reasonsOf = (input: Input, changes: Diff, planned: Scope): Record<string, 
       const container = node.chain.find((c) => planned.rerun[dag.index!.get(`${c}#start`)!] === 1) ?? node.id
       list.push(reset(container))
     }
-    reasons[id] = list
+    return list
   }
-  return reasons
 }
 
 // ---------------------------------------------------------------------------------------------

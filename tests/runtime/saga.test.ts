@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import type { Workflow } from "@ripple/core"
-import { BlockError, Handler, Ripple, Runs, RunStore } from "@ripple/runtime"
+import { Plan, type Workflow } from "@ripple/core"
+import { BlockError, Engine, Handler, Ripple, Runs, RunStore } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -301,4 +301,71 @@ describe("Saga compensation", () => {
       const log = yield* base.compensations("run-1")
       assert.deepStrictEqual(log.map((c) => [c.node, c.status]), [["s1", "completed"], ["s0", "pending"]])
     }))
+
+  describe("each compensation starts only as a block would", () => {
+    /**
+     * Executes `workflow` directly with `control`; the first compensation calls `during` (a request
+     * acknowledged, a lease found expired) before it completes.
+     */
+    const compensatingWith = (workflow: Workflow.Workflow, control: Engine.Control, during: () => void) =>
+      Effect.gen(function*() {
+        const t = trace()
+        const { handlers } = handlersOf(t)
+        const compensate: Record<string, Handler.Compensation> = {
+          step: (output) =>
+            Effect.sync(() => {
+              if (t.compensated.length === 0) during()
+              t.compensated.push(output as string)
+            })
+        }
+        const store = yield* RunStore.makeMemory
+        const version = yield* store.saveWorkflow(workflow)
+        const run = yield* store.createRun({ version, mode: "full", input: {}, at: 0 })
+        const plan = Result.getOrThrow(Plan.full(workflow))
+        const exit = yield* Effect.exit(
+          Engine.execute({ runId: run.id, mode: "full", plan, input: {}, sourceRun: undefined, publish: () => {}, control }).pipe(
+            Effect.provideService(RunStore.RunStore, store),
+            Effect.provide(Handler.layer(handlers, { compensate }))
+          )
+        )
+        const log = yield* store.compensations(run.id)
+        return { exit, t, log: log.map((c) => [c.node, c.status]), status: (yield* store.getRun(run.id)).status }
+      })
+
+    const inLoop = (workflow: Workflow.Workflow): Workflow.Workflow => ({
+      ...workflow,
+      loops: [{ id: "once", kind: "count", count: 1, body: workflow.blocks.map((b) => b.id) }]
+    })
+
+    for (const [name, workflow, first, second] of [
+      ["fast path", chain(["step", "step", "boom"]), "s1", "s0"],
+      ["in a loop", inLoop(chain(["step", "step", "boom"])), "s1@0", "s0@0"]
+    ] as const) {
+      it.effect(`a cancel request acknowledged during compensation starts no further compensation (${name})`, () =>
+        Effect.gen(function*() {
+          const control: Engine.Control = { pauseRequested: false }
+          const { log, status, t } = yield* compensatingWith(workflow, control, () => {
+            control.cancelRequested = true
+          })
+          assert.deepStrictEqual(t.compensated, [first])
+          assert.deepStrictEqual(log, [[first, "completed"], [second, "pending"]])
+          assert.strictEqual(status, "cancelled")
+        }))
+    }
+
+    it.effect("a lease lost during compensation starts no further compensation", () =>
+      Effect.gen(function*() {
+        const lost = new Error("lease lost")
+        const control: Engine.Control = {
+          pauseRequested: false,
+          lease: { expiresAt: Number.POSITIVE_INFINITY, confirm: Effect.die(lost) }
+        }
+        const { exit, log, t } = yield* compensatingWith(chain(["step", "step", "boom"]), control, () => {
+          control.lease!.expiresAt = 0
+        })
+        assert.isTrue(Exit.isFailure(exit))
+        assert.deepStrictEqual(t.compensated, ["s1"])
+        assert.deepStrictEqual(log, [["s1", "completed"], ["s0", "pending"]])
+      }))
+  })
 })

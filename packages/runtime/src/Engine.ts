@@ -90,9 +90,10 @@ import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
 import type * as BlockError from "./BlockError.ts"
 import * as Handler from "./Handler.ts"
-import { attempts, errorOf, NodeContext, outputFingerprint } from "./internal/attempt.ts"
+import { attempts, errorOf, NodeContext, outputFingerprint, storable } from "./internal/attempt.ts"
 import * as Compiled from "./internal/compiled.ts"
 import * as Interpreter from "./internal/interpreter.ts"
+import * as Pacing from "./internal/pacing.ts"
 import * as Saga from "./internal/saga.ts"
 import type { Mode, RunEvent } from "./RunEvent.ts"
 import * as RunStatus from "./RunStatus.ts"
@@ -331,7 +332,8 @@ const compensateFailed = (
       clock,
       tracing: options.tracing === true,
       order,
-      messages
+      messages,
+      control: execution.control ?? { pauseRequested: false }
     })
   })
 
@@ -576,8 +578,10 @@ const executeFast = (
       settle(i, at)
     }
 
-    const complete = ({ ctx, exit }: Completion, at: number) => {
+    const complete = (completion: Completion, at: number) => {
+      const ctx = completion.ctx
       const i = ctx.index
+      const exit = storable(ctx, completion.exit)
       if (Exit.isFailure(exit)) return fail(ctx, errorOf(exit.cause), at)
       const value = exit.value
       let output: Json
@@ -678,6 +682,7 @@ const executeFast = (
     }
 
     const journal = Interpreter.acknowledged(store, runId, control)
+    const pacer = Pacing.make()
 
     const flush = Effect.suspend(() => {
       const entries = buffer
@@ -802,6 +807,8 @@ const executeFast = (
         completions = []
         const at = clock.currentTimeMillisUnsafe()
         for (const completion of done) complete(completion, at)
+        const turn = pacer.settled(done.length)
+        if (turn !== undefined) yield* turn
       }
       yield* flush
       // Once finalizing, a cancel must not overwrite the diagnostics of a run that just ended.

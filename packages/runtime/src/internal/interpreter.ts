@@ -26,10 +26,11 @@ import * as Handler from "../Handler.ts"
 import type { Mode, RunEvent } from "../RunEvent.ts"
 import type * as RunStatus from "../RunStatus.ts"
 import type { IllegalTransition, JournalEntry, RunNotFound, RunStore, StoreUnavailable } from "../RunStore.ts"
-import { attempts, errorOf, NodeContext, outputFingerprint } from "./attempt.ts"
+import { attempts, errorOf, NodeContext, outputFingerprint, storable } from "./attempt.ts"
 import * as Compiled from "./compiled.ts"
 import { isObject } from "./json.ts"
 import * as JournalWriter from "./journalWriter.ts"
+import * as Pacing from "./pacing.ts"
 
 type Json = Workflow.Json
 type Params = { readonly [key: string]: Json }
@@ -309,6 +310,7 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
     const keyOf = (node: NodeId.Node, path: ReadonlyArray<number>) => NodeId.formatInstance({ node, path })
     // A retry is a start of the block too: not after a cancel, nor without the lease.
     const beforeRetry = () => retryable(control, now())
+    const pacer = Pacing.make()
     const endOf = (id: string): NodeId.Node => shape.containers.has(id) ? NodeId.end(id) : NodeId.block(id)
 
     // Reused records are written once, up front, unless the plan continues this very run (its journal has them).
@@ -672,9 +674,12 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
           publish({ _tag: "NodeStarted", runId, node: key, attempt: 1, at })
           outcome.lastStarted = { node: key, at }
           const retrying = (c: NodeContext) => publish({ _tag: "NodeStarted", runId, node: key, attempt: c.attempt + 1, at: now() })
-          const exit = yield* Effect.exit(
-            attempts(handlers.get(block.type), ctx, setup.tracing, retrying, beforeRetry).pipe(
-              Effect.onInterrupt(() => Effect.sync(() => ctx.controller?.abort()))
+          const exit = storable(
+            ctx,
+            yield* Effect.exit(
+              attempts(handlers.get(block.type), ctx, setup.tracing, retrying, beforeRetry).pipe(
+                Effect.onInterrupt(() => Effect.sync(() => ctx.controller?.abort()))
+              )
             )
           )
           const done = { attempt: Math.max(1, ctx.attempt), inputs, fingerprints, startedAt: at }
@@ -690,6 +695,8 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
           }
           yield* completed(key, output, decision, done)
         }))
+        const turn = pacer.settled(1)
+        if (turn !== undefined) yield* turn
       })
 
     const runMember = (id: string, frame: Frame): Effect.Effect<void, StoreError> => {
@@ -713,10 +720,13 @@ export const run = (setup: Setup): Effect.Effect<void, StoreError> =>
         return Effect.forEach(
           members,
           (id) =>
+            // Successors are released only by a member that ended: an interrupted one (a cancel) must
+            // not start them while the interruption reaches the fibers one by one.
             Effect.gen(function*() {
               for (const e of shape.incoming.get(id) ?? []) yield* Deferred.await(done.get(e.source)!)
               yield* runMember(id, frame)
-            }).pipe(Effect.ensuring(Deferred.succeed(done.get(id)!, undefined))),
+              yield* Deferred.succeed(done.get(id)!, undefined)
+            }),
           { concurrency: "unbounded", discard: true }
         )
       })

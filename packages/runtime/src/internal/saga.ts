@@ -19,6 +19,7 @@ import type * as Handler from "../Handler.ts"
 import type { Mode, RunEvent } from "../RunEvent.ts"
 import type { RunNotFound, RunStore, StoreUnavailable, WorkflowNotFound } from "../RunStore.ts"
 import { attempts, errorOf, NodeContext } from "./attempt.ts"
+import { beforeStart, type Control } from "./interpreter.ts"
 import { isObject } from "./json.ts"
 
 type Json = Workflow.Json
@@ -73,6 +74,8 @@ export interface Setup {
   readonly order: ReadonlyArray<string>
   /** The run's diagnostics messages: the compensation report is appended. */
   readonly messages: Array<string>
+  /** The execution's requests and lease, checked before each compensation starts as before each block. */
+  readonly control: Control
 }
 
 /** Plans the compensations of a failed run (appending to its log) and runs every pending one. */
@@ -98,6 +101,9 @@ export const compensate = (setup: Setup): Effect.Effect<void, RunNotFound | Work
       }
       const found = compensationOf(workflow, handlers, entry.node)
       const record = snapshot.nodes[entry.node]
+      // A compensation is a start like a block's: not after a cancel request, nor without the lease.
+      const starting = beforeStart(setup.control, clock.currentTimeMillisUnsafe())
+      if (starting !== undefined) yield* starting
       const at = clock.currentTimeMillisUnsafe()
       if (found === undefined || record === undefined) {
         const error = "no compensation or record any more"

@@ -1,0 +1,66 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Plan, type Workflow } from "@ripple/core"
+import { Engine, Handler, RunStore } from "@ripple/runtime"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Result from "effect/Result"
+import * as Scheduler from "effect/Scheduler"
+
+const length = 2_000
+// Which block's start triggers the interruption.
+const at = 10
+
+const chain = (loop: boolean): Workflow.Workflow => {
+  const blocks: Array<Workflow.Block> = Array.from({ length }, (_, i) => ({ id: `b${i}`, type: "step" }))
+  const edges = blocks.slice(1).map((b, i) => ({ source: `b${i}`, target: b.id }))
+  return loop
+    ? { id: "chain", blocks, edges, loops: [{ id: "once", kind: "count", count: 1, body: blocks.map((b) => b.id) }] }
+    : { id: "chain", blocks, edges }
+}
+
+/**
+ * A chain of synchronous blocks whose `at`-th start schedules an interruption of the execution the
+ * way a Ctrl-C handler does: as a macrotask, which runs only once the engine gives the event loop
+ * a turn. The fiber runtime's own yielding is turned off (`MaxOpsBeforeYield`), so only the
+ * engine's yielding between blocks lets it through.
+ */
+const interruptedChain = (loop: boolean) =>
+  Effect.gen(function*() {
+    let started = 0
+    let interrupt: () => void = () => {}
+    const handlers = Handler.layer({
+      step: () =>
+        Effect.sync(() => {
+          if (++started === at) setImmediate(() => interrupt())
+          return null
+        })
+    })
+    const store = yield* RunStore.makeMemory
+    const workflow = chain(loop)
+    const plan = Result.getOrThrow(Plan.full(workflow))
+    const version = yield* store.saveWorkflow(workflow)
+    const run = yield* store.createRun({ version, mode: "full", input: {}, at: 0 })
+    const fiber = yield* Effect.forkChild(
+      Engine.execute({ runId: run.id, mode: "full", plan, input: {}, sourceRun: undefined, publish: () => {} }).pipe(
+        Effect.provideService(RunStore.RunStore, store),
+        Effect.provide(handlers),
+        Effect.provideService(Scheduler.MaxOpsBeforeYield, Number.MAX_SAFE_INTEGER)
+      )
+    )
+    interrupt = () => fiber.interruptUnsafe()
+    yield* Fiber.await(fiber)
+    const stored = yield* store.getRun(run.id)
+    return { started, status: stored.status }
+  })
+
+describe("Engine interruption", () => {
+  for (const [name, loop] of [["fast path", false], ["in a loop", true]] as const) {
+    it.effect(`a chain of synchronous blocks is interrupted between blocks, most of it never started (${name})`, () =>
+      Effect.gen(function*() {
+        const { started, status } = yield* interruptedChain(loop)
+        assert.strictEqual(status, "cancelled")
+        assert.isAtLeast(started, at)
+        assert.isBelow(started, length / 2)
+      }))
+  }
+})

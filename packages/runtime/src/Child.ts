@@ -21,7 +21,8 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import { isObject } from "./internal/json.ts"
-import * as Interpreter from "./internal/interpreter.ts"
+import { childSignal } from "./internal/parking.ts"
+import type { Spawn } from "./internal/state.ts"
 import * as RunStatus from "./RunStatus.ts"
 import * as RunView from "./RunView.ts"
 import type { RunNotFound, RunStore, StoreUnavailable, WorkflowNotFound } from "./RunStore.ts"
@@ -98,7 +99,7 @@ export const spawner = (
     input: { readonly [key: string]: Json },
     node: string
   ) => Effect.Effect<Result.Result<string, string>, StoreUnavailable>
-): Interpreter.Spawn =>
+): Spawn =>
 ({ input, node, workflow }) =>
   Effect.gen(function*() {
     // A store fault must not pass for "no child yet": a second child would be started.
@@ -131,7 +132,7 @@ export const deliverToParent = (
     const at = yield* Clock.currentTimeMillis
     yield* store.deliver(run.parentRun, {
       kind: "signal",
-      name: Interpreter.childSignal(runId),
+      name: childSignal(runId),
       payload: { status: run.status, output, ...(error === undefined ? {} : { error }) },
       at
     })

@@ -65,39 +65,50 @@
  *   of it settled otherwise than in the source (status, decision or output): it asks again, since
  *   what was approved or answered is not what reaches it now.
  *
- * **Performance**
+ * **Structure and performance**
  *
- * A full run of a workflow without containers, waits, sleeps or approvals takes the fast path: a
- * scheduler in plain JavaScript over integer node indices; only handlers run as fibers (forked
- * with `Effect.runForkWith`, completion observed by callback, no Deferred per node). The journal is
- * written once per wave: the completions of the last wave, the skips they caused and the starts of
- * the next wave go to the store in one `journal` call. Spans are created only with `tracing: true`.
- * Every other execution (run-from, resume, containers, dormancy) goes through the scope
- * interpreter (`internal/interpreter.ts`), whose journal writes coalesce the same way
- * (`internal/journalWriter.ts`): a completion goes out with the start of the node that reads it,
- * and writes made while a call is in flight share the next one. Either way a node starts only once
- * what it reads is durable, and `NodeCompleted` is published once the completion is.
+ * The run semantics above are written once, in modules every execution uses: edge liveness, skip
+ * propagation and unresolved references (`internal/edges.ts`), the checks before any start —
+ * cancel, pause, lease (`internal/control.ts`) — dormancy and parking (`internal/parking.ts`),
+ * the intrinsic blocks (`internal/intrinsics.ts`), containers (`internal/containers.ts`), how an
+ * execution ends (`internal/finishing.ts`) and saga compensation (`internal/saga.ts`). Two
+ * schedulers drive them:
+ *
+ * - A full run of a workflow without containers, waits, sleeps, approvals or child runs takes the
+ *   wave scheduler (`internal/scheduler.ts`): plain JavaScript over the compiled DAG's integer node
+ *   indices; only handlers run as fibers (forked with `Effect.runForkWith`, completion observed by
+ *   callback, no Deferred per node). The journal is written once per wave: the completions of the
+ *   last wave, the skips they caused and the starts of the next wave go to the store in one
+ *   `journal` call.
+ * - Every other execution (run-from, resume, containers, dormancy) goes through the scope
+ *   interpreter (`internal/interpreter.ts`), whose journal writes coalesce the same way
+ *   (`internal/journalWriter.ts`): a completion goes out with the start of the node that reads it,
+ *   and writes made while a call is in flight share the next one.
+ *
+ * Either way a node starts only once what it reads is durable (the scope interpreter also
+ * publishes `NodeCompleted` only then; the wave scheduler as it records the completion, before the
+ * write that carries it), spans are created only with `tracing: true`, and the execution yields to
+ * the event loop every `blocksPerYield` (`internal/pacing.ts`) settled blocks, so an interruption
+ * (a Ctrl-C) is observed even when every handler is synchronous.
  *
  * @since 0.1.0
  */
-import { Fingerprint, type Plan, Reference, type Snapshot, Workflow } from "@ripple/core"
-import * as Cause from "effect/Cause"
+import { type Plan, type Snapshot, Workflow } from "@ripple/core"
 import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
-import * as Result from "effect/Result"
-import type * as BlockError from "./BlockError.ts"
 import * as Handler from "./Handler.ts"
-import { attempts, errorOf, NodeContext, outputFingerprint, storable } from "./internal/attempt.ts"
-import * as Compiled from "./internal/compiled.ts"
+import * as ControlM from "./internal/control.ts"
+import { cancelsOnInterrupt } from "./internal/control.ts"
+import * as Finishing from "./internal/finishing.ts"
+import { finishRun, resumeCompensation, settling } from "./internal/finishing.ts"
 import * as Interpreter from "./internal/interpreter.ts"
-import * as Pacing from "./internal/pacing.ts"
+import * as Parking from "./internal/parking.ts"
 import * as Saga from "./internal/saga.ts"
+import * as Scheduler from "./internal/scheduler.ts"
 import type { Mode, RunEvent } from "./RunEvent.ts"
 import * as RunStatus from "./RunStatus.ts"
-import { type CompensationEntry, type JournalEntry, type Run, RunStore, type RunStoreError } from "./RunStore.ts"
+import { type CompensationEntry, type Run, RunStore, type RunStoreError } from "./RunStore.ts"
 
 type Json = Workflow.Json
 
@@ -166,10 +177,7 @@ export const defaultLoopCondition: LoopCondition = Interpreter.defaultLoopCondit
  *
  * @since 0.1.0
  */
-export type Control = Interpreter.Control
-
-// An interruption cancels the run unless the caller said it only means a shutdown (see `Control`).
-const cancelsOnInterrupt = (execution: Execution): boolean => execution.control?.cancelOnInterrupt !== false
+export type Control = ControlM.Control
 
 /**
  * The default concurrency bound.
@@ -251,21 +259,7 @@ export type Spawn = Interpreter.Spawn
  *
  * @since 0.1.0
  */
-export const childSignal: (childRun: string) => string = Interpreter.childSignal
-
-const unchanged: ReadonlyArray<string> = ["unchanged"]
-
-// Node phases (0: not part of the plan's re-run set).
-const WAITING = 1
-const READY = 2
-const RUNNING = 3
-const DONE = 4
-
-// Outcomes.
-const NONE = 0
-const COMPLETED = 1
-const FAILED = 2
-const SKIPPED = 3
+export const childSignal: (childRun: string) => string = Parking.childSignal
 
 /**
  * Executes a run: `pending → running → completed | failed | paused | suspended`, or `cancelled`
@@ -284,15 +278,16 @@ export const execute = (
 ): Effect.Effect<RunStatus.Status, RunStoreError, RunStore | Handler.Handlers> =>
   Effect.gen(function*() {
     const handlers = yield* Handler.Handlers
+    const concurrency = Math.max(1, options.concurrency ?? defaultConcurrency)
     const path = execution.mode === "full" && execution.plan.mode === "full" && isSimple(execution.plan.workflow)
-      ? executeFast
+      ? (e: Execution, o: Options, order: ReadonlyArray<string> | undefined) => Scheduler.execute(e, o, order, concurrency)
       : executeGeneral
     if (!Saga.compensates(execution.plan.workflow, handlers)) return yield* path(execution, options, undefined)
     if (execution.mode === "resume") {
       const store = yield* RunStore
       const log = yield* store.compensations(execution.runId)
       // A run that crashed while compensating goes on compensating; nothing else of it runs again.
-      if (log.length > 0 && compensating(log, yield* store.getRun(execution.runId))) {
+      if (log.length > 0 && Finishing.compensating(log, yield* store.getRun(execution.runId))) {
         return yield* resumeCompensation(execution, options)
       }
     }
@@ -308,101 +303,7 @@ export const execute = (
  *
  * @since 0.1.0
  */
-export const compensating = (log: ReadonlyArray<CompensationEntry>, run: Run): boolean =>
-  log.some((c) => c.status === "pending") || (log.length > 0 && run.machine.context.failures.length > 0)
-
-// Runs the saga compensations of a run that failed (`order`: this execution's completions).
-const compensateFailed = (
-  execution: Execution,
-  options: Options,
-  order: ReadonlyArray<string>,
-  messages: Array<string>
-) =>
-  Effect.gen(function*() {
-    const store = yield* RunStore
-    const handlers = yield* Handler.Handlers
-    const clock = yield* Clock.Clock
-    yield* Saga.compensate({
-      runId: execution.runId,
-      mode: execution.mode,
-      workflow: execution.plan.workflow,
-      input: execution.input,
-      handlers,
-      store,
-      clock,
-      tracing: options.tracing === true,
-      order,
-      messages,
-      control: execution.control ?? { pauseRequested: false }
-    })
-  })
-
-// A run with pending compensations failed, whatever its machine says now: whoever resumed it may have
-// reset the machine's failures (a worker taking over a crashed run does), so it ends failed either way.
-const resumeCompensation = (execution: Execution, options: Options) =>
-  Effect.gen(function*() {
-    const store = yield* RunStore
-    const at = yield* Clock.currentTimeMillis
-    const run = yield* store.getRun(execution.runId)
-    execution.publish({ _tag: "RunStarted", runId: execution.runId, mode: execution.mode, at })
-    // The crashed execution may not have written its diagnostics: its failures are in the journal.
-    const messages = run.diagnostics.messages.length > 0
-      ? [...run.diagnostics.messages]
-      : Object.entries(execution.source?.nodes ?? {}).flatMap(([node, record]) =>
-        record.status === "failed" && record.error !== undefined ? [`${node} failed: ${record.error.message}`] : []
-      )
-    const outcome: Interpreter.Outcome = { failures: 0, messages, lastStarted: undefined, lastCompleted: undefined }
-    return yield* Effect.uninterruptible(Effect.flatMap(
-      settling(execution.runId),
-      (settled) =>
-        finishRun(
-          execution,
-          options,
-          outcome,
-          "failed",
-          settled === "failed" ? { type: "ALL_BRANCHES_FINISHED" } : { type: "FAIL", error: messages[0] ?? "failed, then compensated after a crash" },
-          []
-        )
-    ))
-  })
-
-type Finalization = NonNullable<Snapshot.Diagnostics["finalization"]>
-
-// Records diagnostics, then offers the final event; shared by both paths.
-const finishRun = (
-  execution: Execution,
-  options: Options,
-  outcome: Interpreter.Outcome,
-  finalization: Finalization,
-  event: RunStatus.Event,
-  order: ReadonlyArray<string> | undefined
-) =>
-  Effect.gen(function*() {
-    const store = yield* RunStore
-    if (finalization === "failed" && order !== undefined) yield* compensateFailed(execution, options, order, outcome.messages)
-    const at = yield* Clock.currentTimeMillis
-    const { publish, runId } = execution
-    const changed = yield* store.finish(runId, event, {
-      ...(outcome.lastStarted === undefined ? {} : { lastStarted: outcome.lastStarted }),
-      ...(outcome.lastCompleted === undefined ? {} : { lastCompleted: outcome.lastCompleted }),
-      finalization,
-      messages: outcome.messages
-    }, at)
-    if (changed.from !== changed.to) publish({ _tag: "StatusChanged", runId, from: changed.from, to: changed.to, at })
-    publish({ _tag: "RunFinished", runId, status: changed.to, at })
-    return changed.to
-  })
-
-// What ALL_BRANCHES_FINISHED will settle the run in, read from its stored machine.
-const settling = (runId: string) =>
-  Effect.gen(function*() {
-    const store = yield* RunStore
-    const run = yield* store.getRun(runId)
-    const restored = RunStatus.restore(run.machine)
-    if (Result.isFailure(restored)) return yield* Effect.die(restored.failure)
-    const next = RunStatus.next(restored.success, { type: "ALL_BRANCHES_FINISHED" })
-    return next._tag === "Accepted" ? next.status as Finalization : "failed"
-  })
+export const compensating: (log: ReadonlyArray<CompensationEntry>, run: Run) => boolean = Finishing.compensating
 
 const executeGeneral = (
   execution: Execution,
@@ -414,7 +315,7 @@ const executeGeneral = (
     const handlers = yield* Handler.Handlers
     const clock = yield* Clock.Clock
     const { mode, publish, runId } = execution
-    const outcome: Interpreter.Outcome = { failures: 0, messages: [], lastStarted: undefined, lastCompleted: undefined }
+    const outcome: Finishing.Outcome = { failures: 0, messages: [], lastStarted: undefined, lastCompleted: undefined }
     const cancel = Effect.gen(function*() {
       outcome.messages.push("cancelled")
       return yield* finishRun(execution, options, outcome, "cancelled", { type: "CANCEL" }, undefined)
@@ -456,388 +357,5 @@ const executeGeneral = (
         (finalization) => finishRun(execution, options, outcome, finalization, { type: "ALL_BRANCHES_FINISHED" }, order)
       ))
     })
-    return yield* body.pipe(Effect.onInterrupt(() => cancelsOnInterrupt(execution) ? Effect.ignore(cancel) : Effect.void))
-  })
-
-const executeFast = (
-  execution: Execution,
-  options: Options,
-  order: ReadonlyArray<string> | undefined
-): Effect.Effect<RunStatus.Status, RunStoreError, RunStore | Handler.Handlers> =>
-  Effect.gen(function*() {
-    const store = yield* RunStore
-    const handlers = yield* Handler.Handlers
-    const clock = yield* Clock.Clock
-    const services = yield* Effect.context<never>()
-    const fork = Effect.runForkWith(services)
-    const { input, mode, plan, publish, runId } = execution
-    const workflow = plan.workflow
-    const control: Control = execution.control ?? { pauseRequested: false }
-    const concurrency = Math.max(1, options.concurrency ?? defaultConcurrency)
-    const tracing = options.tracing === true
-    const c = Compiled.compile(workflow)
-    const { blocks, dag, definitions, handles, hasErrorEdge, ids, params, staticInputs } = c
-    const n = dag.size
-    const { outOffsets, outTargets, inOffsets } = dag
-    const variables = workflow.variables ?? {}
-
-    const phase = new Uint8Array(n)
-    const outcome = new Uint8Array(n)
-    const outputs: Array<Json | undefined> = new Array(n)
-    const decisions: Array<string | undefined> = new Array(n)
-    const pendingIn = new Int32Array(n)
-    const liveIn = new Int32Array(n)
-    const ready = new Int32Array(n)
-    let readyHead = 0
-    let readyTail = 0
-    let buffer: Array<JournalEntry> = []
-    let newFailures: Array<{ readonly node: string; readonly at: number; readonly error: string }> = []
-    const messages: Array<string> = []
-    let lastStarted: { node: string; at: number } | undefined
-    let lastCompleted: { node: string; at: number } | undefined
-    let unhandledFailures = 0
-
-    const env: Reference.Environment = {
-      blockOutput: (id) => {
-        const i = dag.index!.get(id)
-        if (i === undefined) return undefined
-        const o = outcome[i]
-        return o === COMPLETED ? outputs[i] : o === SKIPPED ? null : undefined
-      },
-      input: (key) => input[key],
-      variable: (name) => variables[name],
-      index: () => undefined,
-      item: () => undefined
-    }
-
-    const isLive = (source: number, handle: string | undefined): boolean => {
-      if (handle === "error") return outcome[source] === FAILED
-      if (outcome[source] !== COMPLETED) return false
-      const decision = decisions[source]
-      return decision === undefined || handle === undefined || handle === decision
-    }
-
-    const skip = (i: number, at: number) => {
-      phase[i] = DONE
-      outcome[i] = SKIPPED
-      buffer.push({ _tag: "Skipped", node: ids[i]!, fingerprints: { definition: definitions[i]! }, at })
-      publish({ _tag: "NodeSkipped", runId, node: ids[i]!, at })
-    }
-
-    // Decides the outgoing edges of a settled node; nodes left with no pending edge become ready or
-    // are skipped, and skips spread with an explicit stack (deep chains must not overflow).
-    const stack = new Int32Array(n)
-    const settle = (root: number, at: number) => {
-      let top = 0
-      stack[top++] = root
-      while (top > 0) {
-        const x = stack[--top]!
-        for (let k = outOffsets[x]!; k < outOffsets[x + 1]!; k++) {
-          const j = outTargets[k]!
-          if (phase[j] !== WAITING) continue
-          if (isLive(x, handles[k])) liveIn[j]!++
-          if (--pendingIn[j]! === 0) {
-            if (liveIn[j]! > 0) {
-              phase[j] = READY
-              ready[readyTail++] = j
-            } else {
-              skip(j, at)
-              stack[top++] = j
-            }
-          }
-        }
-      }
-    }
-
-    type Completion = { readonly ctx: NodeContext; readonly exit: Exit.Exit<Handler.Output, BlockError.BlockError> }
-    let completions: Array<Completion> = []
-    let inflight = 0
-    const running: Array<Fiber.Fiber<Handler.Output, BlockError.BlockError> | undefined> = new Array(n)
-    let wake: (() => void) | undefined
-
-    const fail = (ctx: NodeContext, error: Snapshot.NodeError, at: number) => {
-      const i = ctx.index
-      phase[i] = DONE
-      outcome[i] = FAILED
-      buffer.push({
-        _tag: "Failed",
-        node: ctx.node,
-        attempt: ctx.attempt,
-        inputs: ctx.inputs,
-        error,
-        fingerprints: { definition: definitions[i]!, inputs: ctx.inputsFingerprint },
-        startedAt: ctx.startedAt,
-        at
-      })
-      publish({ _tag: "NodeFailed", runId, node: ctx.node, attempt: ctx.attempt, error, at })
-      if (hasErrorEdge[i] === 0) {
-        unhandledFailures++
-        messages.push(`${ctx.node} failed: ${error.message}`)
-        newFailures.push({ node: ctx.node, at, error: error.message })
-      }
-      settle(i, at)
-    }
-
-    const complete = (completion: Completion, at: number) => {
-      const ctx = completion.ctx
-      const i = ctx.index
-      const exit = storable(ctx, completion.exit)
-      if (Exit.isFailure(exit)) return fail(ctx, errorOf(exit.cause), at)
-      const value = exit.value
-      let output: Json
-      let decision: string | undefined
-      if (value instanceof Handler.Decision) {
-        output = value.output
-        decision = value.handle
-      } else {
-        output = value
-      }
-      phase[i] = DONE
-      outcome[i] = COMPLETED
-      outputs[i] = output
-      decisions[i] = decision
-      buffer.push({
-        _tag: "Completed",
-        node: ctx.node,
-        attempt: ctx.attempt,
-        inputs: ctx.inputs,
-        output,
-        decision,
-        fingerprints: { definition: definitions[i]!, inputs: ctx.inputsFingerprint, output: outputFingerprint(output) },
-        startedAt: ctx.startedAt,
-        at
-      })
-      publish({ _tag: "NodeCompleted", runId, node: ctx.node, attempt: ctx.attempt, decision, at })
-      lastCompleted = { node: ctx.node, at }
-      settle(i, at)
-    }
-
-    const observe = (ctx: NodeContext) => (exit: Exit.Exit<Handler.Output, BlockError.BlockError>) => {
-      inflight--
-      running[ctx.index] = undefined
-      if (ctx.controller !== undefined && Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause)) ctx.controller.abort()
-      completions.push({ ctx, exit })
-      if (wake !== undefined) {
-        const resume = wake
-        wake = undefined
-        resume()
-      }
-    }
-
-    // A retry is a start of the block too: not after a cancel, nor without the lease.
-    const beforeRetry = () => Interpreter.retryable(control, clock.currentTimeMillisUnsafe())
-    const retrying = (ctx: NodeContext) =>
-      publish({ _tag: "NodeStarted", runId, node: ctx.node, attempt: ctx.attempt + 1, at: clock.currentTimeMillisUnsafe() })
-
-    const launch = (ctx: NodeContext) => {
-      publish({ _tag: "NodeStarted", runId, node: ctx.node, attempt: 1, at: ctx.startedAt })
-      lastStarted = { node: ctx.node, at: ctx.startedAt }
-      const effect = attempts(handlers.get(ctx.block.type), ctx, tracing, retrying, beforeRetry)
-      inflight++
-      const fiber = fork(effect)
-      running[ctx.index] = fiber
-      fiber.addObserver(observe(ctx))
-    }
-
-    // Takes up to the free concurrency from the ready queue: resolves inputs, journals starts.
-    const wave: Array<NodeContext> = []
-    const parked: Array<number> = []
-    const prepare = () => {
-      const at = clock.currentTimeMillisUnsafe()
-      // A pause request parks what would start; what runs finishes.
-      if (control.pauseRequested) {
-        while (readyHead < readyTail) parked.push(ready[readyHead++]!)
-        return
-      }
-      while (readyHead < readyTail && inflight + wave.length < concurrency) {
-        const i = ready[readyHead++]!
-        const node = ids[i]!
-        const p = params[i]!
-        let inputs = p
-        let fingerprint = staticInputs[i]
-        if (fingerprint === undefined) {
-          const resolved = Reference.resolve(p, env)
-          if (Result.isFailure(resolved)) {
-            const ctx = new NodeContext(i, p, p, blocks[i]!, input, runId, node, "", at)
-            ctx.attempt = 1
-            publish({ _tag: "NodeStarted", runId, node, attempt: 1, at })
-            fail(ctx, { message: `unresolved ${resolved.failure.reference} (${resolved.failure.reason})`, retryable: false }, at)
-            continue
-          }
-          inputs = resolved.success as { readonly [key: string]: Json }
-          fingerprint = Fingerprint.hash(inputs)
-        }
-        phase[i] = RUNNING
-        const ctx = new NodeContext(i, inputs, p, blocks[i]!, input, runId, node, fingerprint, at)
-        buffer.push({
-          _tag: "Started",
-          node,
-          attempt: 1,
-          inputs,
-          fingerprints: { definition: definitions[i]!, inputs: fingerprint },
-          at
-        })
-        wave.push(ctx)
-      }
-    }
-
-    const journal = Interpreter.acknowledged(store, runId, control)
-    const pacer = Pacing.make()
-
-    const flush = Effect.suspend(() => {
-      const entries = buffer
-      buffer = []
-      const failures = newFailures
-      newFailures = []
-      const write = entries.length === 0 ? Effect.void : journal(entries)
-      return failures.length === 0 ? write : Effect.andThen(
-        write,
-        Effect.forEach(failures, (f) => store.transition(runId, { type: "NODE_FAILED", ...f }, f.at), { discard: true })
-      )
-    })
-
-    const statusChange = (from: RunStatus.Status, to: RunStatus.Status, at: number) => {
-      if (from !== to) publish({ _tag: "StatusChanged", runId, from, to, at })
-    }
-
-    const finish = (finalization: NonNullable<Snapshot.Diagnostics["finalization"]>, event: RunStatus.Event) =>
-      Effect.gen(function*() {
-        if (finalization === "failed" && order !== undefined) yield* compensateFailed(execution, options, order, messages)
-        const at = clock.currentTimeMillisUnsafe()
-        const changed = yield* store.finish(runId, event, {
-          ...(lastStarted === undefined ? {} : { lastStarted }),
-          ...(lastCompleted === undefined ? {} : { lastCompleted }),
-          finalization,
-          messages
-        }, at)
-        statusChange(changed.from, changed.to, at)
-        publish({ _tag: "RunFinished", runId, status: changed.to, at })
-        return changed.to
-      })
-
-    const stopRunning = Effect.suspend(() =>
-      Fiber.interruptAll(running.filter((f): f is Fiber.Fiber<Handler.Output, BlockError.BlockError> => f !== undefined))
-    )
-
-    const cancel = Effect.gen(function*() {
-      yield* stopRunning
-      messages.push("cancelled")
-      return yield* finish("cancelled", { type: "CANCEL" })
-    })
-
-    const body = Effect.gen(function*() {
-      const startedAt = clock.currentTimeMillisUnsafe()
-      const started = yield* store.transition(runId, { type: "START" }, startedAt)
-      publish({ _tag: "RunStarted", runId, mode, at: startedAt })
-      statusChange(started.from, started.to, startedAt)
-
-      // Hydrate: reused records decide their edges; re-run nodes wait for theirs.
-      const rerun = new Uint8Array(n)
-      for (const id of plan.rerun) {
-        const i = dag.index!.get(id)
-        if (i !== undefined) rerun[i] = 1
-      }
-      for (let i = 0; i < n; i++) {
-        if (rerun[i] === 1) {
-          phase[i] = WAITING
-          pendingIn[i] = inOffsets[i + 1]! - inOffsets[i]!
-        }
-      }
-      const reusedEntries: Array<JournalEntry> = []
-      const source = execution.sourceRun ?? plan.state.runId
-      for (const id of plan.reused) {
-        const i = dag.index!.get(id)
-        const record = plan.state.nodes[id]
-        if (i === undefined || record === undefined) continue
-        outcome[i] = record.status === "completed" ? COMPLETED : record.status === "skipped" ? SKIPPED : record.status === "failed" ? FAILED : NONE
-        outputs[i] = record.output
-        decisions[i] = record.decision
-        // The planner explains re-runs; a node it reuses without comment is reused because nothing it depends on changed.
-        const explained = (plan.reasons[id] ?? []).map((r) => r._tag)
-        const reasons = explained.length === 0 ? unchanged : explained
-        reusedEntries.push({ _tag: "Reused", node: id, from: source, record, reasons })
-        publish({ _tag: "NodeReused", runId, node: id, from: record.reusedFrom ?? source, reasons, at: startedAt })
-      }
-      if (reusedEntries.length > 0) yield* journal(reusedEntries)
-      for (let i = 0; i < n; i++) {
-        if (rerun[i] === 1) continue
-        phase[i] = DONE
-        // Only the edges into re-run nodes matter; `settle` ignores the others.
-        for (let k = outOffsets[i]!; k < outOffsets[i + 1]!; k++) {
-          const j = outTargets[k]!
-          if (rerun[j] === 0) continue
-          if (isLive(i, handles[k])) liveIn[j]!++
-          pendingIn[j]!--
-        }
-      }
-      const order = plan.rerun
-      for (const id of order) {
-        const i = dag.index!.get(id)
-        if (i === undefined || phase[i] !== WAITING || pendingIn[i] !== 0) continue
-        if (liveIn[i]! > 0 || inOffsets[i + 1] === inOffsets[i]) {
-          phase[i] = READY
-          ready[readyTail++] = i
-        } else {
-          skip(i, startedAt)
-          settle(i, startedAt)
-        }
-      }
-
-      for (;;) {
-        const starting = Interpreter.beforeStart(control, clock.currentTimeMillisUnsafe())
-        if (starting !== undefined) yield* starting
-        prepare()
-        yield* flush
-        if (wave.length > 0) {
-          const launching = wave.splice(0, wave.length)
-          // The write that journaled the starts may have brought a cancel, or outlasted the lease.
-          const started = Interpreter.beforeStart(control, clock.currentTimeMillisUnsafe())
-          if (started !== undefined) yield* started
-          // Journaled as started when the write's acknowledgement brought a pause: parked instead (their `Paused` entries replace the starts).
-          if (control.pauseRequested) for (const ctx of launching) parked.push(ctx.index)
-          else for (const ctx of launching) launch(ctx)
-        }
-        if (completions.length === 0) {
-          if (inflight === 0) break
-          yield* Effect.callback<void>((resume) => {
-            wake = () => resume(Effect.void)
-          })
-        }
-        const done = completions
-        completions = []
-        const at = clock.currentTimeMillisUnsafe()
-        for (const completion of done) complete(completion, at)
-        const turn = pacer.settled(done.length)
-        if (turn !== undefined) yield* turn
-      }
-      yield* flush
-      // Once finalizing, a cancel must not overwrite the diagnostics of a run that just ended.
-      if (parked.length > 0) {
-        const at = clock.currentTimeMillisUnsafe()
-        yield* journal(parked.map((i): JournalEntry => ({
-          _tag: "Paused",
-          node: ids[i]!,
-          inputs: undefined,
-          fingerprints: { definition: definitions[i]! },
-          reason: "paused",
-          at
-        })))
-        for (const i of parked) publish({ _tag: "NodeDormant", runId, node: ids[i]!, reason: "paused", at })
-        yield* store.transition(runId, { type: "BRANCH_STARTED" }, at)
-        yield* store.transition(runId, {
-          type: "BRANCH_DORMANT",
-          branch: ids[parked[0]!]!,
-          reason: { _tag: "Pause", node: ids[parked[0]!]!, reason: "paused" }
-        }, at)
-      }
-      const finalization = unhandledFailures > 0 ? "failed" : parked.length > 0 ? "paused" : "completed"
-      return yield* Effect.uninterruptible(finish(finalization, { type: "ALL_BRANCHES_FINISHED" }))
-    })
-
-    // Handler fibers are not children of this one: whatever ends the execution (a store failure
-    // included), none may outlive it.
-    return yield* body.pipe(
-      Effect.onInterrupt(() => cancelsOnInterrupt(execution) ? Effect.ignore(cancel) : Effect.void),
-      Effect.ensuring(stopRunning)
-    )
+    return yield* body.pipe(Effect.onInterrupt(() => cancelsOnInterrupt(execution.control) ? Effect.ignore(cancel) : Effect.void))
   })

@@ -24,7 +24,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
-import type { Control } from "./internal/interpreter.ts"
+import type { Control } from "./internal/control.ts"
 import type { Lease, LeaseHeld, LeaseLost, Port, RunNotFound, StoreUnavailable } from "./RunStore.ts"
 
 /**

@@ -19,7 +19,7 @@ import type * as Handler from "../Handler.ts"
 import type { Mode, RunEvent } from "../RunEvent.ts"
 import type { RunNotFound, RunStore, StoreUnavailable, WorkflowNotFound } from "../RunStore.ts"
 import { attempts, errorOf, NodeContext } from "./attempt.ts"
-import { beforeStart, type Control } from "./interpreter.ts"
+import { beforeStart, type Control } from "./control.ts"
 import { isObject } from "./json.ts"
 
 type Json = Workflow.Json

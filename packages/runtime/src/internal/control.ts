@@ -1,0 +1,74 @@
+/**
+ * What an execution checks before it starts anything (a block, a retry, a compensation): the
+ * caller's and the store's pause and cancel requests, and the lease it holds. One rule for every
+ * start, whichever part of the engine makes it.
+ */
+import * as Effect from "effect/Effect"
+import type { JournalEntry, RunNotFound, RunStore, StoreUnavailable } from "../RunStore.ts"
+
+/** Asks a running execution to park, or to stop, at the next node boundary. */
+export interface Control {
+  pauseRequested: boolean
+  /** A cancel was requested (a journal acknowledgement or a lease renewal said so): no block starts any more. */
+  cancelRequested?: boolean
+  /**
+   * What an interruption of the execution means. `true` (or no control at all): a cancel, and the
+   * run ends `cancelled`. `false`: the process is going away (a layer or worker shutting down), so
+   * the run is left as it is, `running`, and any later process resumes it like a crashed run.
+   */
+  cancelOnInterrupt?: boolean
+  /** The lease the execution holds (`Lease.hold`); absent: an unleased execution (tests, benchmarks). */
+  lease?: Guard
+}
+
+/** A held lease as the engine checks it: blocks start before `expiresAt`, or once `confirm` renewed it. */
+export interface Guard {
+  expiresAt: number
+  /** Renews the lease (moving `expiresAt`, taking the run's requests); dies with `LeaseLost` if it was taken. */
+  readonly confirm: Effect.Effect<void, StoreUnavailable>
+}
+
+/**
+ * Journal writes of one execution that honour stored pause and cancel requests: every write is
+ * acknowledged with the run's requests, so one asked for from another process is seen at the next
+ * node boundary (shared by the wave scheduler and the scope interpreter).
+ */
+export const acknowledged = (store: RunStore["Service"], runId: string, control: Control) =>
+(entries: ReadonlyArray<JournalEntry>): Effect.Effect<void, RunNotFound | StoreUnavailable> =>
+  Effect.map(store.journal(runId, entries), (ack) => {
+    if (ack.pauseRequested) control.pauseRequested = true
+    if (ack.cancelRequested) control.cancelRequested = true
+  })
+
+// A cancel request ends the execution as an interruption does: the engine's interruption handler
+// ends the run `cancelled` (whatever the caller said interruptions mean).
+const stop = (control: Control): Effect.Effect<never> =>
+  Effect.suspend(() => {
+    control.cancelOnInterrupt = true
+    return Effect.interrupt
+  })
+
+/**
+ * `beforeStart` for a retry of a handler, inside its attempt: a store that stays unavailable
+ * there fails the attempt as a defect (the attempt has no channel for store errors).
+ */
+export const retryable = (control: Control, now: number): Effect.Effect<void> | undefined => {
+  const check = beforeStart(control, now)
+  return check === undefined ? undefined : Effect.orDie(check)
+}
+
+/**
+ * What must happen before a block starts, checked again after the write that starts it: nothing
+ * (`undefined`, the common case: two field reads), the end of the execution when a cancel was
+ * requested, or a renewal of a lease past its expiry (which dies with `LeaseLost` if it was taken,
+ * and may bring a cancel request).
+ */
+export const beforeStart = (control: Control, now: number): Effect.Effect<void, StoreUnavailable> | undefined => {
+  if (control.cancelRequested === true) return stop(control)
+  const lease = control.lease
+  if (lease === undefined || now < lease.expiresAt) return undefined
+  return Effect.andThen(lease.confirm, Effect.suspend(() => control.cancelRequested === true ? stop(control) : Effect.void))
+}
+
+/** Whether an interruption of the execution cancels the run: unless the caller said it only means a shutdown. */
+export const cancelsOnInterrupt = (control: Control | undefined): boolean => control?.cancelOnInterrupt !== false

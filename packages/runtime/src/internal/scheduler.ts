@@ -1,0 +1,471 @@
+/**
+ * The wave scheduler: a full run of a workflow without containers, waits, sleeps, approvals or
+ * child runs, in plain JavaScript over the compiled DAG's integer node indices; only handlers run
+ * as fibers (forked with `Effect.runForkWith`, completion observed by callback, no Deferred per
+ * node). The journal is written once per wave: the completions of the last wave, the skips they
+ * caused and the starts of the next wave go to the store in one `journal` call, and a node starts
+ * only once what it reads is durable. The run semantics are the engine's (`edges.ts`,
+ * `control.ts`, `parking.ts`, `finishing.ts`), shared with the scope interpreter.
+ *
+ * Built by hand: it is the engine's hot path (`bench:engine`).
+ */
+import { Fingerprint, type Plan, Reference, type Snapshot, type Workflow } from "@ripple/core"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Result from "effect/Result"
+import type * as BlockError from "../BlockError.ts"
+import type { Execution, Options } from "../Engine.ts"
+import * as Handler from "../Handler.ts"
+import type { RunEvent } from "../RunEvent.ts"
+import type * as RunStatus from "../RunStatus.ts"
+import { type JournalEntry, RunStore, type RunStoreError } from "../RunStore.ts"
+import { attempts, errorOf, NodeContext, outputFingerprint, storable } from "./attempt.ts"
+import * as Compiled from "./compiled.ts"
+import { acknowledged, beforeStart, cancelsOnInterrupt, type Control, retryable } from "./control.ts"
+import { isLive, reuseReasons, runs, unresolved } from "./edges.ts"
+import { type Finalization, finishRun, type Outcome } from "./finishing.ts"
+import * as Pacing from "./pacing.ts"
+import { pauseBranch, pausedEntry, register } from "./parking.ts"
+
+type Json = Workflow.Json
+type Exited = Exit.Exit<Handler.Output, BlockError.BlockError>
+
+// Node phases (0: not part of the plan's re-run set).
+const WAITING = 1
+const READY = 2
+const RUNNING = 3
+const DONE = 4
+
+// Outcomes, and the statuses they stand for in the edge rule.
+const NONE = 0
+const COMPLETED = 1
+const FAILED = 2
+const SKIPPED = 3
+const statusOf: ReadonlyArray<Snapshot.NodeStatus | undefined> = [undefined, "completed", "failed", "skipped"]
+const outcomeOf = (status: Snapshot.NodeStatus): number =>
+  status === "completed" ? COMPLETED : status === "skipped" ? SKIPPED : status === "failed" ? FAILED : NONE
+
+interface Completion {
+  readonly ctx: NodeContext
+  readonly exit: Exited
+}
+
+/** One execution on the wave scheduler. */
+class Waves {
+  readonly c: Compiled.Compiled
+  readonly n: number
+  readonly control: Control
+  readonly concurrency: number
+  readonly tracing: boolean
+  readonly phase: Uint8Array
+  readonly outcome: Uint8Array
+  readonly outputs: Array<Json | undefined>
+  readonly decisions: Array<string | undefined>
+  readonly pendingIn: Int32Array
+  readonly liveIn: Int32Array
+  readonly ready: Int32Array
+  readonly stack: Int32Array
+  readyHead = 0
+  readyTail = 0
+  buffer: Array<JournalEntry> = []
+  newFailures: Array<{ readonly node: string; readonly at: number; readonly error: string }> = []
+  readonly result: Outcome = { failures: 0, messages: [], lastStarted: undefined, lastCompleted: undefined }
+  completions: Array<Completion> = []
+  inflight = 0
+  readonly running: Array<Fiber.Fiber<Handler.Output, BlockError.BlockError> | undefined>
+  wake: (() => void) | undefined = undefined
+  readonly wave: Array<NodeContext> = []
+  readonly parked: Array<number> = []
+  readonly env: Reference.Environment
+  readonly journal: (entries: ReadonlyArray<JournalEntry>) => Effect.Effect<void, RunStoreError>
+  readonly pacer = Pacing.make()
+
+  constructor(
+    readonly execution: Execution,
+    readonly options: Options,
+    readonly order: ReadonlyArray<string> | undefined,
+    readonly store: RunStore["Service"],
+    readonly handlers: Handler.Handlers["Service"],
+    readonly clock: Clock.Clock,
+    readonly fork: (effect: Effect.Effect<Handler.Output, BlockError.BlockError>) => Fiber.Fiber<Handler.Output, BlockError.BlockError>,
+    concurrency: number
+  ) {
+    const workflow = execution.plan.workflow
+    this.c = Compiled.compile(workflow)
+    const n = this.n = this.c.dag.size
+    this.control = execution.control ?? { pauseRequested: false }
+    this.concurrency = concurrency
+    this.tracing = options.tracing === true
+    this.phase = new Uint8Array(n)
+    this.outcome = new Uint8Array(n)
+    this.outputs = new Array(n)
+    this.decisions = new Array(n)
+    this.pendingIn = new Int32Array(n)
+    this.liveIn = new Int32Array(n)
+    this.ready = new Int32Array(n)
+    this.stack = new Int32Array(n)
+    this.running = new Array(n)
+    const { dag } = this.c
+    const variables = workflow.variables ?? {}
+    const input = execution.input
+    this.env = {
+      blockOutput: (id) => {
+        const i = dag.index!.get(id)
+        if (i === undefined) return undefined
+        const o = this.outcome[i]
+        return o === COMPLETED ? this.outputs[i] : o === SKIPPED ? null : undefined
+      },
+      input: (key) => input[key],
+      variable: (name) => variables[name],
+      index: () => undefined,
+      item: () => undefined
+    }
+    this.journal = acknowledged(store, execution.runId, this.control)
+  }
+
+  now(): number {
+    return this.clock.currentTimeMillisUnsafe()
+  }
+
+  publish(event: RunEvent): void {
+    this.execution.publish(event)
+  }
+
+  live(source: number, k: number): boolean {
+    return isLive(statusOf[this.outcome[source]!], this.decisions[source], this.c.handles[k])
+  }
+
+  skip(i: number, at: number): void {
+    const node = this.c.ids[i]!
+    this.done(i, SKIPPED)
+    this.buffer.push({ _tag: "Skipped", node, fingerprints: { definition: this.c.definitions[i]! }, at })
+    this.publish({ _tag: "NodeSkipped", runId: this.execution.runId, node, at })
+  }
+
+  /**
+   * Decides the outgoing edges of a settled node; nodes left with no pending edge become ready or
+   * are skipped, and skips spread with an explicit stack (deep chains must not overflow).
+   */
+  settle(root: number, at: number): void {
+    const { outOffsets, outTargets } = this.c.dag
+    const { phase, pendingIn, liveIn, stack } = this
+    let top = 0
+    stack[top++] = root
+    while (top > 0) {
+      const x = stack[--top]!
+      for (let k = outOffsets[x]!; k < outOffsets[x + 1]!; k++) {
+        const j = outTargets[k]!
+        if (phase[j] !== WAITING) continue
+        if (this.live(x, k)) liveIn[j]!++
+        if (--pendingIn[j]! === 0) {
+          if (runs(1, liveIn[j]!)) {
+            phase[j] = READY
+            this.ready[this.readyTail++] = j
+          } else {
+            this.skip(j, at)
+            stack[top++] = j
+          }
+        }
+      }
+    }
+  }
+
+  /** A node settled with `outcome`. */
+  done(i: number, outcome: number): void {
+    this.phase[i] = DONE
+    this.outcome[i] = outcome
+  }
+
+  fail(ctx: NodeContext, error: Snapshot.NodeError, at: number): void {
+    const i = ctx.index
+    this.done(i, FAILED)
+    this.buffer.push({
+      _tag: "Failed",
+      node: ctx.node,
+      attempt: ctx.attempt,
+      inputs: ctx.inputs,
+      error,
+      fingerprints: { definition: this.c.definitions[i]!, inputs: ctx.inputsFingerprint },
+      startedAt: ctx.startedAt,
+      at
+    })
+    this.publish({ _tag: "NodeFailed", runId: this.execution.runId, node: ctx.node, attempt: ctx.attempt, error, at })
+    if (this.c.hasErrorEdge[i] === 0) {
+      this.result.failures++
+      this.result.messages.push(`${ctx.node} failed: ${error.message}`)
+      this.newFailures.push({ node: ctx.node, at, error: error.message })
+    }
+    this.settle(i, at)
+  }
+
+  complete(completion: Completion, at: number): void {
+    const ctx = completion.ctx
+    const i = ctx.index
+    const exit = storable(ctx, completion.exit)
+    if (Exit.isFailure(exit)) return this.fail(ctx, errorOf(exit.cause), at)
+    const value = exit.value
+    let output: Json
+    let decision: string | undefined
+    if (value instanceof Handler.Decision) {
+      output = value.output
+      decision = value.handle
+    } else {
+      output = value
+    }
+    this.done(i, COMPLETED)
+    this.outputs[i] = output
+    this.decisions[i] = decision
+    this.buffer.push({
+      _tag: "Completed",
+      node: ctx.node,
+      attempt: ctx.attempt,
+      inputs: ctx.inputs,
+      output,
+      decision,
+      fingerprints: { definition: this.c.definitions[i]!, inputs: ctx.inputsFingerprint, output: outputFingerprint(output) },
+      startedAt: ctx.startedAt,
+      at
+    })
+    this.publish({ _tag: "NodeCompleted", runId: this.execution.runId, node: ctx.node, attempt: ctx.attempt, decision, at })
+    this.result.lastCompleted = { node: ctx.node, at }
+    this.settle(i, at)
+  }
+
+  observe(ctx: NodeContext): (exit: Exited) => void {
+    return (exit) => {
+      this.inflight--
+      this.running[ctx.index] = undefined
+      if (ctx.controller !== undefined && Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause)) ctx.controller.abort()
+      this.completions.push({ ctx, exit })
+      const wake = this.wake
+      if (wake !== undefined) {
+        this.wake = undefined
+        wake()
+      }
+    }
+  }
+
+  launch(ctx: NodeContext): void {
+    const runId = this.execution.runId
+    this.publish({ _tag: "NodeStarted", runId, node: ctx.node, attempt: 1, at: ctx.startedAt })
+    this.result.lastStarted = { node: ctx.node, at: ctx.startedAt }
+    // A retry is a start of the block too: not after a cancel, nor without the lease.
+    const beforeRetry = () => retryable(this.control, this.now())
+    const retrying = (c: NodeContext) => this.publish({ _tag: "NodeStarted", runId, node: c.node, attempt: c.attempt + 1, at: this.now() })
+    const effect = attempts(this.handlers.get(ctx.block.type), ctx, this.tracing, retrying, beforeRetry)
+    this.inflight++
+    const fiber = this.fork(effect)
+    this.running[ctx.index] = fiber
+    fiber.addObserver(this.observe(ctx))
+  }
+
+  /** Takes up to the free concurrency from the ready queue: resolves inputs, journals starts. */
+  prepare(): void {
+    const at = this.now()
+    const { blocks, ids, params, staticInputs, definitions } = this.c
+    const { input, runId } = this.execution
+    // A pause request parks what would start; what runs finishes.
+    if (this.control.pauseRequested) {
+      while (this.readyHead < this.readyTail) this.parked.push(this.ready[this.readyHead++]!)
+      return
+    }
+    while (this.readyHead < this.readyTail && this.inflight + this.wave.length < this.concurrency) {
+      const i = this.ready[this.readyHead++]!
+      const node = ids[i]!
+      const p = params[i]!
+      let inputs = p
+      let fingerprint = staticInputs[i]
+      if (fingerprint === undefined) {
+        const resolved = Reference.resolve(p, this.env)
+        if (Result.isFailure(resolved)) {
+          const ctx = new NodeContext(i, p, p, blocks[i]!, input, runId, node, "", at)
+          ctx.attempt = 1
+          this.publish({ _tag: "NodeStarted", runId, node, attempt: 1, at })
+          this.fail(ctx, unresolved(resolved.failure), at)
+          continue
+        }
+        inputs = resolved.success as { readonly [key: string]: Json }
+        fingerprint = Fingerprint.hash(inputs)
+      }
+      this.phase[i] = RUNNING
+      const ctx = new NodeContext(i, inputs, p, blocks[i]!, input, runId, node, fingerprint, at)
+      this.buffer.push({ _tag: "Started", node, attempt: 1, inputs, fingerprints: { definition: definitions[i]!, inputs: fingerprint }, at })
+      this.wave.push(ctx)
+    }
+  }
+
+  /** Writes what the last wave settled and the next one starts in one journal call, then the run's new failures. */
+  readonly flush: Effect.Effect<void, RunStoreError> = Effect.suspend(() => {
+    const entries = this.buffer
+    this.buffer = []
+    const failures = this.newFailures
+    this.newFailures = []
+    const runId = this.execution.runId
+    const write = entries.length === 0 ? Effect.void : this.journal(entries)
+    return failures.length === 0 ? write : Effect.andThen(
+      write,
+      Effect.forEach(failures, (f) => this.store.transition(runId, { type: "NODE_FAILED", ...f }, f.at), { discard: true })
+    )
+  })
+
+  finish(finalization: Finalization, event: RunStatus.Event): Effect.Effect<RunStatus.Status, RunStoreError, RunStore | Handler.Handlers> {
+    return finishRun(this.execution, this.options, this.result, finalization, event, this.order)
+  }
+
+  /** Handler fibers are not children of the execution's fiber: whatever ends it, none may outlive it. */
+  readonly stopRunning: Effect.Effect<void> = Effect.suspend(() =>
+    Fiber.interruptAll(this.running.filter((f): f is Fiber.Fiber<Handler.Output, BlockError.BlockError> => f !== undefined))
+  )
+
+  readonly cancel = Effect.suspend(() => {
+    this.result.messages.push("cancelled")
+    return Effect.andThen(this.stopRunning, this.finish("cancelled", { type: "CANCEL" }))
+  })
+
+  /** Reused records decide their edges; re-run nodes wait for theirs; those with none pending are queued. */
+  hydrate(plan: Plan.Plan, startedAt: number): Effect.Effect<void, RunStoreError> {
+    const { dag, handles } = this.c
+    const { outOffsets, outTargets, inOffsets } = dag
+    const { n, phase, pendingIn, liveIn } = this
+    const rerun = new Uint8Array(n)
+    for (const id of plan.rerun) {
+      const i = dag.index!.get(id)
+      if (i !== undefined) rerun[i] = 1
+    }
+    for (let i = 0; i < n; i++) {
+      if (rerun[i] === 1) {
+        phase[i] = WAITING
+        pendingIn[i] = inOffsets[i + 1]! - inOffsets[i]!
+      }
+    }
+    const reused = this.reuse(plan, startedAt)
+    for (let i = 0; i < n; i++) {
+      if (rerun[i] === 1) continue
+      phase[i] = DONE
+      // Only the edges into re-run nodes matter; `settle` ignores the others.
+      for (let k = outOffsets[i]!; k < outOffsets[i + 1]!; k++) {
+        const j = outTargets[k]!
+        if (rerun[j] === 0) continue
+        if (isLive(statusOf[this.outcome[i]!], this.decisions[i], handles[k])) liveIn[j]!++
+        pendingIn[j]!--
+      }
+    }
+    for (const id of plan.rerun) {
+      const i = dag.index!.get(id)
+      if (i === undefined || phase[i] !== WAITING || pendingIn[i] !== 0) continue
+      if (runs(inOffsets[i + 1]! - inOffsets[i]!, liveIn[i]!)) {
+        phase[i] = READY
+        this.ready[this.readyTail++] = i
+      } else {
+        this.skip(i, startedAt)
+        this.settle(i, startedAt)
+      }
+    }
+    return reused
+  }
+
+  // The plan's reused records: their outcomes, and their journal entries (written before anything starts).
+  reuse(plan: Plan.Plan, startedAt: number): Effect.Effect<void, RunStoreError> {
+    const { runId } = this.execution
+    const entries: Array<JournalEntry> = []
+    const source = this.execution.sourceRun ?? plan.state.runId
+    for (const id of plan.reused) {
+      const i = this.c.dag.index!.get(id)
+      const record = plan.state.nodes[id]
+      if (i === undefined || record === undefined) continue
+      this.outcome[i] = outcomeOf(record.status)
+      this.outputs[i] = record.output
+      this.decisions[i] = record.decision
+      const reasons = reuseReasons(plan, id)
+      entries.push({ _tag: "Reused", node: id, from: source, record, reasons })
+      this.publish({ _tag: "NodeReused", runId, node: id, from: record.reusedFrom ?? source, reasons, at: startedAt })
+    }
+    return entries.length > 0 ? this.journal(entries) : Effect.void
+  }
+
+  /** Waves until nothing runs: start what is ready, wait for a completion, settle what completed. */
+  readonly waves: Effect.Effect<void, RunStoreError> = Effect.gen({ self: this }, function*() {
+    const { control } = this
+    for (;;) {
+      const starting = beforeStart(control, this.now())
+      if (starting !== undefined) yield* starting
+      this.prepare()
+      yield* this.flush
+      if (this.wave.length > 0) {
+        const launching = this.wave.splice(0, this.wave.length)
+        // The write that journaled the starts may have brought a cancel, or outlasted the lease.
+        const started = beforeStart(control, this.now())
+        if (started !== undefined) yield* started
+        // Journaled as started when the write's acknowledgement brought a pause: parked instead (their `Paused` entries replace the starts).
+        if (control.pauseRequested) for (const ctx of launching) this.parked.push(ctx.index)
+        else for (const ctx of launching) this.launch(ctx)
+      }
+      if (this.completions.length === 0) {
+        if (this.inflight === 0) break
+        yield* Effect.callback<void>((resume) => {
+          this.wake = () => resume(Effect.void)
+        })
+      }
+      const done = this.completions
+      this.completions = []
+      const at = this.now()
+      for (const completion of done) this.complete(completion, at)
+      const turn = this.pacer.settled(done.length)
+      if (turn !== undefined) yield* turn
+    }
+    yield* this.flush
+  })
+
+  /** Journals the nodes a pause request parked; the first stands for the run's paused branch. */
+  park(): Effect.Effect<void, RunStoreError> {
+    const { parked } = this
+    if (parked.length === 0) return Effect.void
+    const { runId } = this.execution
+    const { definitions, ids } = this.c
+    const at = this.now()
+    return Effect.andThen(
+      this.journal(parked.map((i) => pausedEntry(ids[i]!, undefined, { definition: definitions[i]! }, at))),
+      Effect.suspend(() => {
+        for (const i of parked) this.publish({ _tag: "NodeDormant", runId, node: ids[i]!, reason: "paused", at })
+        const first = ids[parked[0]!]!
+        return register(this.store, runId, first, pauseBranch(first), at)
+      })
+    )
+  }
+
+  readonly body: Effect.Effect<RunStatus.Status, RunStoreError, RunStore | Handler.Handlers> = Effect.gen({ self: this }, function*() {
+    const { mode, runId } = this.execution
+    const startedAt = this.now()
+    const started = yield* this.store.transition(runId, { type: "START" }, startedAt)
+    this.publish({ _tag: "RunStarted", runId, mode, at: startedAt })
+    if (started.from !== started.to) this.publish({ _tag: "StatusChanged", runId, from: started.from, to: started.to, at: startedAt })
+    yield* this.hydrate(this.execution.plan, startedAt)
+    yield* this.waves
+    yield* this.park()
+    // Once finalizing, a cancel must not overwrite the diagnostics of a run that just ended.
+    const finalization = this.result.failures > 0 ? "failed" : this.parked.length > 0 ? "paused" : "completed"
+    return yield* Effect.uninterruptible(this.finish(finalization, { type: "ALL_BRANCHES_FINISHED" }))
+  })
+}
+
+/** Executes a full run of a workflow the wave scheduler takes (see the module documentation). */
+export const execute = (
+  execution: Execution,
+  options: Options,
+  order: ReadonlyArray<string> | undefined,
+  concurrency: number
+): Effect.Effect<RunStatus.Status, RunStoreError, RunStore | Handler.Handlers> =>
+  Effect.gen(function*() {
+    const store = yield* RunStore
+    const handlers = yield* Handler.Handlers
+    const clock = yield* Clock.Clock
+    const services = yield* Effect.context<never>()
+    const waves = new Waves(execution, options, order, store, handlers, clock, Effect.runForkWith(services), concurrency)
+    return yield* waves.body.pipe(
+      Effect.onInterrupt(() => cancelsOnInterrupt(waves.control) ? Effect.ignore(waves.cancel) : Effect.void),
+      Effect.ensuring(waves.stopRunning)
+    )
+  })

@@ -1,0 +1,99 @@
+/**
+ * The static scope structure the scope interpreter walks (the top level, then each container's
+ * body), computed once per workflow value: members of every scope in a stable topological order,
+ * in-scope edges, enclosing containers and each container's exits.
+ */
+import { Fingerprint, type Workflow } from "@ripple/core"
+
+/** A loop or parallel of the workflow. */
+export type Container =
+  | { readonly kind: "loop"; readonly loop: Workflow.Loop; readonly definition: string }
+  | { readonly kind: "parallel"; readonly parallel: Workflow.Parallel; readonly definition: string }
+
+/** The static shape the interpreter walks, computed once per workflow value. */
+export interface Shape {
+  readonly blocks: ReadonlyMap<string, Workflow.Block>
+  readonly definitions: ReadonlyMap<string, string>
+  readonly containers: ReadonlyMap<string, Container>
+  /** Members of each scope (`""`: the top level) in a stable topological order. */
+  readonly members: ReadonlyMap<string, ReadonlyArray<string>>
+  /** Incoming edges from the same scope. */
+  readonly incoming: ReadonlyMap<string, ReadonlyArray<Workflow.Edge>>
+  /** Enclosing containers of every id, outer to inner. */
+  readonly chain: ReadonlyMap<string, ReadonlyArray<string>>
+  /**
+   * Members of a container with no edge to another member, by id (UTF-16 order): what an
+   * iteration's output records, in this one key order whatever order they finished in, so a reused
+   * body member and a re-run one give the same record.
+   */
+  readonly exits: ReadonlyMap<string, ReadonlyArray<string>>
+  readonly errorEdge: ReadonlySet<string>
+}
+
+const shapes = new WeakMap<Workflow.Workflow, Shape>()
+
+export const shapeOf = (workflow: Workflow.Workflow): Shape => {
+  const cached = shapes.get(workflow)
+  if (cached !== undefined) return cached
+  const blocks = new Map(workflow.blocks.map((b) => [b.id, b] as const))
+  const definitions = new Map(workflow.blocks.map((b) => [b.id, Fingerprint.ofBlock(b)] as const))
+  const containers = new Map<string, Container>()
+  for (const loop of workflow.loops ?? []) {
+    containers.set(loop.id, { kind: "loop", loop, definition: Fingerprint.ofContainer(loop, "loop") })
+  }
+  for (const parallel of workflow.parallels ?? []) {
+    containers.set(parallel.id, { kind: "parallel", parallel, definition: Fingerprint.ofContainer(parallel, "parallel") })
+  }
+  for (const [id, c] of containers) definitions.set(id, c.definition)
+  const parent = new Map<string, string>()
+  for (const [id, c] of containers) for (const m of c.kind === "loop" ? c.loop.body : c.parallel.body) parent.set(m, id)
+  const all = [...workflow.blocks.map((b) => b.id), ...containers.keys()]
+  const chain = new Map<string, Array<string>>()
+  for (const id of all) {
+    const list: Array<string> = []
+    for (let p = parent.get(id); p !== undefined; p = parent.get(p)) list.unshift(p)
+    chain.set(id, list)
+  }
+  const incoming = new Map<string, Array<Workflow.Edge>>()
+  const hasOutgoingInScope = new Set<string>()
+  const errorEdge = new Set<string>()
+  for (const edge of workflow.edges) {
+    if (edge.handle === "error") errorEdge.add(edge.source)
+    if ((parent.get(edge.source) ?? "") !== (parent.get(edge.target) ?? "")) continue
+    incoming.set(edge.target, [...(incoming.get(edge.target) ?? []), edge])
+    hasOutgoingInScope.add(edge.source)
+  }
+  const byScope = new Map<string, Array<string>>()
+  for (const id of all) {
+    const scope = parent.get(id) ?? ""
+    byScope.set(scope, [...(byScope.get(scope) ?? []), id])
+  }
+  const members = new Map<string, ReadonlyArray<string>>()
+  for (const [scope, list] of byScope) members.set(scope, ordered(list, incoming))
+  const exits = new Map<string, ReadonlyArray<string>>()
+  for (const id of containers.keys()) exits.set(id, (members.get(id) ?? []).filter((m) => !hasOutgoingInScope.has(m)).sort())
+  const shape: Shape = { blocks, definitions, containers, members, incoming, chain, exits, errorEdge }
+  shapes.set(workflow, shape)
+  return shape
+}
+
+/** Kahn's algorithm over one scope, ties broken by declaration order. */
+const ordered = (list: ReadonlyArray<string>, incoming: ReadonlyMap<string, ReadonlyArray<Workflow.Edge>>) => {
+  const position = new Map(list.map((id, i) => [id, i] as const))
+  const indegree = new Map(list.map((id) => [id, (incoming.get(id) ?? []).length] as const))
+  const outgoing = new Map<string, Array<string>>()
+  for (const id of list) for (const e of incoming.get(id) ?? []) outgoing.set(e.source, [...(outgoing.get(e.source) ?? []), id])
+  const ready = list.filter((id) => indegree.get(id) === 0)
+  const out: Array<string> = []
+  while (ready.length > 0) {
+    ready.sort((a, b) => position.get(a)! - position.get(b)!)
+    const id = ready.shift()!
+    out.push(id)
+    for (const t of outgoing.get(id) ?? []) {
+      const left = indegree.get(t)! - 1
+      indegree.set(t, left)
+      if (left === 0) ready.push(t)
+    }
+  }
+  return out
+}

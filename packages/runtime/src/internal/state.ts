@@ -1,0 +1,365 @@
+/**
+ * The scope interpreter's execution state and the operations that settle node instances in it:
+ * records (the live run state references resolve against), what is blocked behind a dormant node,
+ * the journal writer, and completing, failing, skipping and parking a node instance. Every function
+ * takes the state of one execution (`State`); the interpreter, the containers and the intrinsics
+ * share them.
+ */
+import { Dag, Fingerprint, NodeId, type Plan, Reference, type Snapshot, type Workflow } from "@ripple/core"
+import type * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
+import type * as Handler from "../Handler.ts"
+import type { Mode, RunEvent } from "../RunEvent.ts"
+import type * as RunStatus from "../RunStatus.ts"
+import type { IllegalTransition, JournalEntry, RunNotFound, RunStore, StoreUnavailable } from "../RunStore.ts"
+import { outputFingerprint } from "./attempt.ts"
+import * as Compiled from "./compiled.ts"
+import { acknowledged, type Control } from "./control.ts"
+import { isLive } from "./edges.ts"
+import type { Outcome } from "./finishing.ts"
+import { isObject } from "./json.ts"
+import * as JournalWriter from "./journalWriter.ts"
+import * as Pacing from "./pacing.ts"
+import { childOf, pauseBranch, register } from "./parking.ts"
+import { type Shape, shapeOf } from "./shape.ts"
+
+type Json = Workflow.Json
+type Params = { readonly [key: string]: Json }
+
+/** Decides whether a `while` loop runs another iteration, from its resolved condition. */
+export type LoopCondition = (input: {
+  readonly loop: Workflow.Loop
+  readonly definition: string
+  readonly condition: Json
+  readonly iteration: number
+}) => boolean
+
+/** Starts a child run for a `child` node instance: its run id, or why it could not start. */
+export type Spawn = (request: {
+  readonly node: string
+  readonly workflow: Json
+  readonly input: Json
+}) => Effect.Effect<Result.Result<string, string>, StoreUnavailable>
+
+/** Everything the interpreter needs from the engine. */
+export interface Setup {
+  readonly runId: string
+  readonly mode: Mode
+  readonly plan: Plan.Plan
+  readonly input: Params
+  readonly sourceRun: string | undefined
+  /** Run-from: the snapshot planned against (cutoff). Resume: the run's own snapshot (completed nodes are kept). */
+  readonly source: Snapshot.Snapshot | undefined
+  readonly publish: (event: RunEvent) => void
+  readonly control: Control
+  /** Branches dormant in the run's machine when the execution began: they stay dormant. */
+  readonly dormant: ReadonlySet<string>
+  readonly store: RunStore["Service"]
+  readonly handlers: Handler.Handlers["Service"]
+  readonly clock: Clock.Clock
+  readonly concurrency: number
+  readonly tracing: boolean
+  readonly cutoff: boolean
+  readonly loopCondition: LoopCondition
+  /** Caps on what data may expand the run to (`forEach` / `collection` items, referenced counts). */
+  readonly limits: Workflow.Limits
+  readonly outcome: Outcome
+  /** Starts the child run of a `child` node instance (absent: `child` blocks fail). */
+  readonly spawn: Spawn | undefined
+}
+
+/** Where a scope instance runs: the enclosing containers' iterations/branches, outer to inner. */
+export interface Frame {
+  readonly path: ReadonlyArray<number>
+  readonly containers: ReadonlyArray<string>
+  readonly items: ReadonlyArray<Json | undefined>
+  /** A kept branch of a parallel reset branch by branch: everything in it is reused. */
+  readonly kept: boolean
+}
+
+/** The store failures that fail an execution. */
+export type StoreError = RunNotFound | IllegalTransition | StoreUnavailable
+
+/** What a settled node instance records besides its status. */
+export interface Fields {
+  readonly attempt: number
+  readonly inputs: Json | undefined
+  readonly fingerprints: Snapshot.Fingerprints
+  readonly startedAt: number
+}
+
+/** One execution of the scope interpreter. */
+export interface State {
+  readonly setup: Setup
+  readonly shape: Shape
+  /** The shape of the source snapshot's workflow (cutoff and resume compare contexts with it). */
+  readonly sourceShape: Shape | undefined
+  readonly semaphore: Semaphore.Semaphore
+  /** The live run state: reused records, then every instance this execution settles. */
+  readonly records: Map<string, Snapshot.NodeRecord>
+  /** Instances dormant, or behind a dormant one: what depends on them is not decided. */
+  readonly blocked: Set<string>
+  readonly rerun: ReadonlySet<string>
+  /** Parallels the plan resets branch by branch: the branches it resets. */
+  readonly partial: ReadonlyMap<string, ReadonlySet<number>>
+  readonly waits: ReadonlyMap<string, Snapshot.Wait>
+  /** Instances registered with the machine as dormant branches. */
+  readonly registered: Set<string>
+  /** Deliveries this execution consumed. */
+  readonly taken: Set<string>
+  /** Run-from: the nodes (DAG ids) of which an instance settled otherwise than in the source. */
+  readonly differed: Set<string>
+  readonly upstream: Map<string, ReadonlyArray<string>>
+  readonly writer: JournalWriter.Writer<StoreError>
+  readonly pacer: Pacing.Pacer
+  /** Body node instances the containers of this execution asked for, against `limits.maxNodes`. */
+  expanded: number
+  /** Whether a pause request parked a node already (the first stands for the paused branch). */
+  pauseBranch: boolean
+}
+
+/** The state of a new execution; its journal writer's fibers live in `writerScope`. */
+export const make = (setup: Setup, writerScope: Scope.Scope): Effect.Effect<State> =>
+  Effect.gen(function*() {
+    const plan = setup.plan
+    const partial = new Map<string, ReadonlySet<number>>()
+    for (const reset of plan.resets) {
+      if (reset._tag === "parallel" && reset.branches !== "all") partial.set(reset.container, new Set(reset.branches))
+    }
+    return {
+      setup,
+      shape: shapeOf(plan.workflow),
+      sourceShape: setup.source === undefined ? undefined : shapeOf(setup.source.workflow),
+      semaphore: yield* Semaphore.make(setup.concurrency),
+      records: new Map(Object.entries(plan.state.nodes)),
+      blocked: new Set(),
+      rerun: new Set(plan.rerun),
+      partial,
+      waits: new Map(plan.state.waits.map((w) => [w.node, w] as const)),
+      registered: new Set(setup.dormant),
+      taken: new Set(),
+      differed: new Set(),
+      upstream: new Map(),
+      writer: yield* JournalWriter.make<StoreError>(acknowledged(setup.store, setup.runId, setup.control), writerScope),
+      pacer: Pacing.make(),
+      expanded: 0,
+      pauseBranch: false
+    }
+  })
+
+/** The time on the execution's clock. */
+export const now = (s: State): number => s.setup.clock.currentTimeMillisUnsafe()
+
+/** The instance id of `node` at `path`. */
+export const keyOf = (node: NodeId.Node, path: ReadonlyArray<number>): string => NodeId.formatInstance({ node, path })
+
+/** The node that settles member `id`: a block, or a container's end. */
+export const endOf = (s: State, id: string): NodeId.Node => s.shape.containers.has(id) ? NodeId.end(id) : NodeId.block(id)
+
+/**
+ * Published after what is queued before it (completions are announced once durable), so events
+ * keep their order.
+ */
+export const announce = (s: State, event: RunEvent): Effect.Effect<void> => s.writer.later([], () => s.setup.publish(event))
+
+/** References resolve against the live records, in `frame` (and, for a `while` condition, in the loop's own iteration). */
+export const envFor = (s: State, frame: Frame, own?: { readonly loop: string; readonly index: number }): Reference.Environment => {
+  const { shape } = s
+  const innermost = (kind: "loop" | "parallel"): number => {
+    for (let i = frame.containers.length - 1; i >= 0; i--) {
+      if (shape.containers.get(frame.containers[i]!)?.kind === kind) return i
+    }
+    return -1
+  }
+  return {
+    blockOutput: (id) => {
+      const chain = shape.chain.get(id)
+      if (chain === undefined) return undefined
+      const ownLoop = own !== undefined && chain[chain.length - 1] === own.loop
+      if (chain.some((c, i) => frame.containers[i] !== c) && !ownLoop) return undefined
+      const path = ownLoop ? [...frame.path.slice(0, chain.length - 1), own.index] : frame.path.slice(0, chain.length)
+      const record = s.records.get(keyOf(endOf(s, id), path))
+      if (record === undefined) return undefined
+      return record.status === "skipped" ? null : record.output
+    },
+    input: (key) => s.setup.input[key],
+    variable: (name) => s.setup.plan.workflow.variables?.[name],
+    index: (scope) => {
+      if (own !== undefined && scope === "loop") return own.index
+      const i = innermost(scope)
+      return i === -1 ? undefined : frame.path[i]
+    },
+    item: (scope) => {
+      const i = innermost(scope)
+      return i === -1 ? undefined : frame.items[i]
+    }
+  }
+}
+
+/** What a handler sees of its innermost enclosing loop or parallel. */
+export const scopeFor = (s: State, frame: Frame, kind: "loop" | "parallel"): Handler.Scope | undefined => {
+  for (let i = frame.containers.length - 1; i >= 0; i--) {
+    if (s.shape.containers.get(frame.containers[i]!)?.kind === kind) return { index: frame.path[i]!, item: frame.items[i] ?? null }
+  }
+  return undefined
+}
+
+/** Whether an in-scope edge is live in `frame`. */
+export const live = (s: State, edge: Workflow.Edge, frame: Frame): boolean => {
+  const record = s.records.get(keyOf(endOf(s, edge.source), frame.path))
+  return record !== undefined && isLive(record.status, record.decision, edge.handle)
+}
+
+/** Records a settled instance; in run-from, notes its node when it settled otherwise than in the source. */
+export const settle = (s: State, key: string, record: Snapshot.NodeRecord): void => {
+  s.records.set(key, record)
+  if (s.setup.mode !== "run-from") return
+  const prior = s.setup.source?.nodes[key]
+  if (
+    prior !== undefined && prior.status === record.status && prior.decision === record.decision &&
+    prior.fingerprints.output === record.fingerprints.output
+  ) return
+  const instance = NodeId.parseInstance(key)
+  if (Result.isSuccess(instance)) s.differed.add(NodeId.format(instance.success.node))
+}
+
+/** Whether a node upstream of block `id` differed; every one of them has settled when `id` starts. */
+export const upstreamDiffered = (s: State, id: string): boolean => {
+  let ids = s.upstream.get(id)
+  if (ids === undefined) {
+    const dag = Compiled.dagOf(s.setup.plan.workflow)
+    const marks = Dag.upstream(dag, [Dag.indexOf(dag, id)!])
+    ids = Array.from({ length: dag.size }, (_, i) => Dag.idOf(dag, i)).filter((other, i) => marks[i] === 1 && other !== id)
+    s.upstream.set(id, ids)
+  }
+  return ids.some((other) => s.differed.has(other))
+}
+
+/** Skips an instance (no live incoming edge). */
+export const skip = (s: State, key: string, definition: string): Effect.Effect<void> => {
+  const at = now(s)
+  settle(s, key, { status: "skipped", attempt: 0, fingerprints: { definition }, finishedAt: at })
+  return s.writer.later([{ _tag: "Skipped", node: key, fingerprints: { definition }, at }], () =>
+    s.setup.publish({ _tag: "NodeSkipped", runId: s.setup.runId, node: key, at }))
+}
+
+/** Fails an instance; one without an `"error"` edge fails the run (`NODE_FAILED`). */
+export const failed = (
+  s: State,
+  key: string,
+  id: string,
+  error: Snapshot.NodeError,
+  fields: Fields,
+  before: ReadonlyArray<JournalEntry> = []
+): Effect.Effect<void, StoreError> =>
+  Effect.gen(function*() {
+    const { outcome, publish, runId, store } = s.setup
+    const at = now(s)
+    settle(s, key, { status: "failed", attempt: fields.attempt, fingerprints: fields.fingerprints, error })
+    yield* s.writer.write([...before, { _tag: "Failed", node: key, ...fields, error, at }])
+    publish({ _tag: "NodeFailed", runId, node: key, attempt: fields.attempt, error, at })
+    if (!s.shape.errorEdge.has(id)) {
+      outcome.failures++
+      outcome.messages.push(`${key} failed: ${error.message}`)
+      yield* store.transition(runId, { type: "NODE_FAILED", node: key, at, error: error.message }, at)
+    }
+  })
+
+/** Completes an instance; its entry goes out with the next write (see `JournalWriter`). */
+export const completed = (
+  s: State,
+  key: string,
+  output: Json,
+  decision: string | undefined,
+  fields: Fields & { readonly inputs: Json },
+  before: ReadonlyArray<JournalEntry> = []
+): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const at = now(s)
+    const fingerprints = { ...fields.fingerprints, output: outputFingerprint(output) }
+    settle(s, key, {
+      status: "completed",
+      attempt: fields.attempt,
+      inputs: fields.inputs,
+      output,
+      fingerprints,
+      ...(decision === undefined ? {} : { decision })
+    })
+    s.setup.outcome.lastCompleted = { node: key, at }
+    return s.writer.later([...before, { _tag: "Completed", node: key, ...fields, output, decision, fingerprints, at }], () =>
+      s.setup.publish({ _tag: "NodeCompleted", runId: s.setup.runId, node: key, attempt: fields.attempt, decision, at }))
+  })
+
+/** How an instance goes dormant. */
+export type Dormancy =
+  | { readonly _tag: "Paused"; readonly reason: string; readonly branch: RunStatus.DormantReason | undefined }
+  | { readonly _tag: "Waiting"; readonly wait: Extract<JournalEntry, { _tag: "Waiting" }>["wait"]; readonly branch: RunStatus.DormantReason }
+
+/** Parks an instance: journaled dormant, registered as a dormant branch, blocking what depends on it. */
+export const park = (s: State, key: string, inputs: Json, fingerprints: Snapshot.Fingerprints, dormancy: Dormancy): Effect.Effect<void, StoreError> =>
+  Effect.gen(function*() {
+    s.blocked.add(key)
+    // A node still dormant in the machine already has its record and its branch.
+    if (s.setup.dormant.has(key)) return
+    const at = now(s)
+    s.records.set(key, { status: dormancy._tag === "Paused" ? "paused" : "waiting", attempt: 1, inputs, fingerprints, startedAt: at })
+    yield* s.writer.write([
+      dormancy._tag === "Paused"
+        ? { _tag: "Paused", node: key, inputs, fingerprints, reason: dormancy.reason, at }
+        : { _tag: "Waiting", node: key, inputs, fingerprints, wait: dormancy.wait, at }
+    ])
+    const child = dormancy._tag === "Waiting" && dormancy.wait.kind === "signal" ? childOf(dormancy.wait.signal) : undefined
+    const reason = dormancy._tag === "Paused" ? dormancy.reason : child !== undefined ? `child run ${child}` : dormancy.wait.kind
+    s.setup.publish({ _tag: "NodeDormant", runId: s.setup.runId, node: key, reason, at })
+    if (dormancy.branch !== undefined && !s.registered.has(key)) {
+      s.registered.add(key)
+      yield* register(s.setup.store, s.setup.runId, key, dormancy.branch, now(s))
+    }
+  })
+
+/** Parked by a pause request; the first parked node stands for the run's paused branch. */
+export const parkPaused = (s: State, key: string, inputs: Json, fingerprints: Snapshot.Fingerprints): Effect.Effect<void, StoreError> => {
+  const first = !s.pauseBranch
+  s.pauseBranch = true
+  return park(s, key, inputs, fingerprints, {
+    _tag: "Paused",
+    reason: "paused",
+    branch: first ? pauseBranch(key) : undefined
+  })
+}
+
+/** An unconsumed delivery this execution has not taken yet, taken now. */
+export const take = (s: State, kind: "signal" | "approval", name: string) =>
+  Effect.map(s.setup.store.deliveries(s.setup.runId), (all) => {
+    const found = all.find((d) => d.kind === kind && d.name === name && !s.taken.has(`${kind} ${name} ${d.at}`))
+    if (found !== undefined) s.taken.add(`${kind} ${name} ${found.at}`)
+    return found
+  })
+
+/**
+ * Whether a prior record of block `id` stands for its instance in `frame`. A handler sees its
+ * iteration (`ctx.loop` / `ctx.parallel`) besides its params, so a prior record counts only if it
+ * was computed in the same context: the same enclosing containers (ids and kinds, outer to inner)
+ * in the source's workflow, each giving it the same item, or none in both; the indices are the
+ * instance key's path. The prior items are read from the source's container starts (their inputs
+ * are the resolved `items`), so stored input fingerprints stay what `Model` writes.
+ */
+export const sameContext = (s: State, id: string, frame: Frame): boolean => {
+  const source = s.setup.source
+  const before = s.sourceShape?.chain.get(id)
+  if (source === undefined || before === undefined || before.length !== frame.containers.length) return false
+  for (let d = 0; d < frame.containers.length; d++) {
+    const container = frame.containers[d]!
+    if (before[d] !== container || s.sourceShape!.containers.get(container)?.kind !== s.shape.containers.get(container)?.kind) return false
+    const start = source.nodes[keyOf(NodeId.start(container), frame.path.slice(0, d))]
+    const items = isObject(start?.inputs) ? start.inputs["items"] : undefined
+    const prior = Array.isArray(items) ? items[frame.path[d]!] : undefined
+    const item = frame.items[d]
+    // Key order included: the handler sees the item as it is.
+    if (prior === undefined || item === undefined ? prior !== item : Fingerprint.hash(prior) !== Fingerprint.hash(item)) return false
+  }
+  return true
+}

@@ -38,7 +38,7 @@ describe("Cli.main over the memory store", () => {
       assert.strictEqual(yield* ripple("show", "run-2"), 0)
       assert.isTrue(output.lines.some((line) => /signature\s+completed\s+executed\s+target/.test(line)))
       assert.strictEqual(yield* ripple("run", example("content-pipeline.json")), 3)
-      assert.include(output.lines.at(-1)!, "awaiting approval of review: ripple approve run-3 review")
+      assert.include(output.lines.at(-2)!, "awaiting approval of review: ripple approve run-3 review")
       // The paused run outlives the command that started it (its Runs layer closed) and continues.
       assert.strictEqual(yield* ripple("approve", "run-3", "review"), 0, output.lines.slice(-3).join(" | "))
       assert.isTrue(output.lines.some((line) => line.includes("node publish completed")))
@@ -70,9 +70,11 @@ describe("Cli.main over the memory store", () => {
       }
       try {
         assert.strictEqual(yield* ripple("run", write("Hello")), 1)
-        assert.match(output.lines.at(-1)!, /^run run-1 failed in .*: 3 executed, 0 reused, 0 skipped, 1 failed$/u)
+        // The summary, then what the run produced before it failed.
+        assert.match(output.lines.at(-3)!, /^run run-1 failed in .*: 3 executed, 0 reused, 0 skipped, 1 failed$/u)
+        assert.deepStrictEqual(output.lines.slice(-2), ["outputs:", "  out: \"Hello\""])
         assert.strictEqual(yield* ripple("rerun", write("Bonjour"), "--from", "greeting"), 0)
-        assert.match(output.lines.at(-1)!, /^run run-2 completed in .*, 0 failed, 1 pruned \(last known failed: audit in run-1\)$/u)
+        assert.match(output.lines.at(-3)!, /^run run-2 completed in .*, 0 failed, 1 pruned \(last known failed: audit in run-1\)$/u)
         assert.strictEqual(yield* ripple("show", "run-2"), 0)
         assert.include(output.lines, "1 pruned (last known failed: audit in run-1): needed by no observed output, neither run nor reused")
       } finally {

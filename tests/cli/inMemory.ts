@@ -8,12 +8,27 @@ import type * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 
-/** A console whose `log`, `error` and `info` lines are appended to `lines`. */
-export const recording = (): { readonly lines: Array<string>; readonly console: Console.Console } => {
+/**
+ * A console whose `log`, `error` and `info` lines are appended to `lines` (both streams, in order),
+ * and to `stdout` (`log`, `info`) or `stderr` (`error`); `onLine` sees each line as it is printed.
+ */
+export const recording = (onLine?: (line: string) => void): {
+  readonly lines: Array<string>
+  readonly stdout: Array<string>
+  readonly stderr: Array<string>
+  readonly console: Console.Console
+} => {
   const lines: Array<string> = []
-  const record = (...args: ReadonlyArray<unknown>) => void lines.push(args.map(String).join(" "))
-  const console = { ...globalThis.console, log: record, error: record, info: record } as Console.Console
-  return { lines, console }
+  const stdout: Array<string> = []
+  const stderr: Array<string> = []
+  const record = (stream: Array<string>) => (...args: ReadonlyArray<unknown>) => {
+    const line = args.map(String).join(" ")
+    lines.push(line)
+    stream.push(line)
+    onLine?.(line)
+  }
+  const console = { ...globalThis.console, log: record(stdout), error: record(stderr), info: record(stdout) } as Console.Console
+  return { lines, stdout, stderr, console }
 }
 
 /** The CLI backend over `store`; worker operations are not part of it. */
@@ -22,6 +37,7 @@ export const memoryBackend = (store: RunStore.RunStore["Service"]): Cli.Backend 
   return {
     store: () => Layer.succeed(RunStore.RunStore, store),
     list: () => unused("list"),
+    versions: () => unused("versions"),
     submit: () => unused("submit"),
     requeue: () => unused("requeue"),
     work: () => unused("work"),

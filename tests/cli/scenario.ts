@@ -56,7 +56,7 @@ export const scenario = (name: string, setup: () => Promise<Setup>, teardown: ()
     it("prints help and version", async () => {
       const help = await run("--help")
       ok(help)
-      for (const command of ["run", "plan", "rerun", "runs", "show", "signal", "approve", "pause", "resume", "cancel", "worker", "migrate"]) assert.include(help.stdout, `  ${command} `)
+      for (const command of ["run", "plan", "rerun", "runs", "show", "signal", "approve", "pause", "resume", "cancel", "versions", "worker", "migrate"]) assert.include(help.stdout, `  ${command} `)
       const version = await run("--version")
       ok(version)
       assert.match(version.stdout, /\d+\.\d+\.\d+/)
@@ -169,6 +169,25 @@ export const scenario = (name: string, setup: () => Promise<Setup>, teardown: ()
       const none = await run("runs", "--workflow", "support-triage", "--status", "failed")
       ok(none)
       assert.include(none.stdout, "no runs")
+      const json = await run("runs", "--workflow", "support-triage", "--format", "json")
+      ok(json)
+      assert.deepStrictEqual(JSON.parse(json.stdout).runs.map((r: { id: string }) => r.id), [second, first])
+    })
+
+    it("lists the stored versions of a workflow, by id or by file", async () => {
+      const byFile = await run("versions", edited, "--format", "json")
+      ok(byFile)
+      const listed = JSON.parse(byFile.stdout)
+      assert.strictEqual(listed.workflowId, "support-triage")
+      // The original and the edited workflow, newest first; the file is the edited one.
+      assert.lengthOf(listed.versions, 2)
+      assert.strictEqual(listed.versions[0].version, listed.current)
+      assert.deepStrictEqual(listed.versions.map((v: { runs: number }) => v.runs), [1, 1])
+      const byId = await run("versions", "support-triage")
+      ok(byId)
+      assert.match(byId.stdout, new RegExp(`^${listed.current}\\s+\\S+\\s+1\\s+\\S+$`, "m"))
+      assert.include((await run("versions", example("support-triage.json"))).stdout, "(this file)")
+      assert.include((await run("versions", "no-such-workflow")).stdout, "no stored versions of workflow no-such-workflow")
     })
 
     it("exits 1 when a run fails, and shows the error", async () => {
@@ -344,7 +363,7 @@ export const scenario = (name: string, setup: () => Promise<Setup>, teardown: ()
       const waiting = await run("run", "parent-waits.json")
       assert.strictEqual(waiting.code, 3, waiting.stdout + waiting.stderr)
       const parent = runIdOf(waiting)
-      const child = /awaiting child run ([^\s:]+)/.exec(waiting.stdout)?.[1]
+      const child = /awaiting child run ([^\s:,]+), which awaits signal go: ripple signal \1 go/.exec(waiting.stdout)?.[1]
       assert.isDefined(child, waiting.stdout)
       // Signalling the child finishes it here, and the parent it wakes too.
       const signalled = await run("signal", child!, "go", "--payload", "7")

@@ -32,6 +32,7 @@ import * as RunsCommand from "./commands/runs.ts"
 import * as Session from "./commands/Session.ts"
 import * as Show from "./commands/show.ts"
 import * as Signal from "./commands/signal.ts"
+import * as Versions from "./commands/versions.ts"
 import * as WorkerCommand from "./commands/worker.ts"
 import * as Problem from "./Problem.ts"
 
@@ -65,6 +66,21 @@ export interface RunSummary {
 }
 
 /**
+ * A stored workflow version as `ripple versions` lists it.
+ *
+ * @since 0.1.0
+ */
+export interface VersionSummary {
+  /** The content address (`RunStore.versionOf`); a `child` block's `workflow` may name it. */
+  readonly version: string
+  readonly workflowId: string
+  readonly createdAt: number
+  /** How many runs executed it. */
+  readonly runs: number
+  readonly lastRunAt: number | undefined
+}
+
+/**
  * The persistence the commands run on.
  *
  * @since 0.1.0
@@ -77,6 +93,8 @@ export interface Backend {
     options: DatabaseOptions,
     filter: { readonly workflowId: string | undefined; readonly status: RunStatus.Status | undefined }
   ) => Effect.Effect<ReadonlyArray<RunSummary>, Problem.Problem>
+  /** The stored versions of a workflow, newest first. */
+  readonly versions: (options: DatabaseOptions, workflowId: string) => Effect.Effect<ReadonlyArray<VersionSummary>, Problem.Problem>
   /** Stores a queued run for the workers; returns its id. */
   readonly submit: (
     options: DatabaseOptions,
@@ -114,6 +132,21 @@ export interface Backend {
 }
 
 /**
+ * Where commands hear the user ask to stop the run they execute (Ctrl-C, SIGTERM), and how to make
+ * such a signal: see `commands/Interrupt.ts`.
+ *
+ * @since 0.1.0
+ */
+export { make as makeStop, type Signal as StopSignal, Stop } from "./commands/Interrupt.ts"
+
+/**
+ * The exit codes of `ripple`.
+ *
+ * @since 0.1.0
+ */
+export const exitCodes = Problem.ExitCode
+
+/**
  * The version `ripple --version` prints.
  *
  * @since 0.1.0
@@ -139,6 +172,7 @@ export const make = (backend: Backend) => {
     Pause.command(session),
     Resume.command(session),
     Cancel.command(session),
+    Versions.command(session),
     WorkerCommand.command(session),
     Migrate.command(session)
   ]))

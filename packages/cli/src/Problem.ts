@@ -5,7 +5,8 @@
  * **Details**
  *
  * Exit codes: `0` completed, `1` failed (or cancelled), `2` bad input (missing file, invalid
- * workflow, unknown block or run, unreachable database), `3` paused or suspended. Everything that
+ * workflow, unknown block or run, unreachable database), `3` paused or suspended, `130` stopped
+ * by Ctrl-C or SIGTERM (the run is left resumable). Everything that
  * is bad input is detected before anything is written.
  *
  * @since 0.1.0
@@ -21,7 +22,7 @@ import * as Data from "effect/Data"
  *
  * @since 0.1.0
  */
-export const ExitCode = { completed: 0, failed: 1, badInput: 2, dormant: 3 } as const
+export const ExitCode = { completed: 0, failed: 1, badInput: 2, dormant: 3, interrupted: 130 } as const
 
 /**
  * A command ended with a message for the user (on stderr) and an exit code.

@@ -9,8 +9,9 @@
  *
  * @since 0.1.0
  */
-import type { Snapshot } from "@ripple/core"
-import { Engine, type RunEvent, type RunStatus } from "@ripple/runtime"
+import type { Snapshot, Workflow } from "@ripple/core"
+import type { RunEvent, RunStatus } from "@ripple/runtime"
+import type { Awaited } from "./commands/Awaiting.ts"
 
 /**
  * How lines are rendered: `tty` (colours, symbols) or `plain`.
@@ -140,22 +141,43 @@ export const summary = (
     : `run ${runId} ${status} in ${duration(elapsedMs)}: ${counts}`
 }
 
-const childPrefix = Engine.childSignal("")
-
 /**
- * What a dormant run waits for, and the command that continues it.
+ * What a dormant run awaits (`Awaiting.of`) as lines: each with the command that continues it; an
+ * approval with what is to be approved (`params`, cut to a line unless `full`).
  *
  * @since 0.1.0
  */
-export const awaiting = (runId: string, suspension: RunStatus.Suspension): ReadonlyArray<string> => [
-  ...suspension.approvals.map((node) => `  awaiting approval of ${node}: ripple approve ${runId} ${node} (or --reject <reason>)`),
-  ...suspension.signals.map((signal) =>
-    signal.startsWith(childPrefix)
-      ? `  awaiting child run ${signal.slice(childPrefix.length)}: it continues when the child ends (ripple show ${signal.slice(childPrefix.length)})`
-      : `  awaiting signal ${signal}: ripple signal ${runId} ${signal} [--payload <json>]`
-  ),
-  ...suspension.pauses.map((node) => `  paused at ${node}: ripple resume ${runId}`),
-  ...(suspension.wakeAt === null
-    ? []
-    : [`  sleeping until ${new Date(suspension.wakeAt).toISOString()}: ripple worker (or ripple resume ${runId} once due)`])
-]
+export const awaiting = (items: ReadonlyArray<Awaited>, full = false): ReadonlyArray<string> =>
+  items.flatMap((item) => {
+    const what = item.kind === "approval"
+      ? `approval of ${item.node}`
+      : item.kind === "signal"
+      ? `signal ${item.signal}`
+      : item.kind === "pause"
+      ? `an unpause at ${item.node}`
+      : item.kind === "sleep"
+      ? `a timer due ${new Date(item.until!).toISOString()}`
+      : `its end (${item.status})`
+    const head = item.through.length === 0
+      ? item.kind === "pause" ? `  paused at ${item.node}` : item.kind === "sleep" ? `  sleeping until ${new Date(item.until!).toISOString()}` : `  awaiting ${what}`
+      : `  awaiting child run ${item.through.join(" > ")}, which awaits ${what}`
+    const params = item.kind === "approval" && item.params !== undefined
+      ? [`    to approve: ${jsonValue(item.params, full).replaceAll("\n", "\n    ")}`]
+      : []
+    return [`${head}: ${item.command}`, ...params]
+  })
+
+const limit = 160
+
+/**
+ * A JSON value for a human: compact and cut to one line of ~160 characters (saying how long it
+ * is), or indented and whole with `full`.
+ *
+ * @since 0.1.0
+ */
+export const jsonValue = (json: Workflow.Json | undefined, full: boolean): string => {
+  if (json === undefined) return "-"
+  if (full) return JSON.stringify(json, null, 2)
+  const text = JSON.stringify(json)
+  return text.length <= limit ? text : `${text.slice(0, limit)}… (${text.length} characters; --full prints all)`
+}

@@ -7,8 +7,11 @@
  */
 import type { Workflow } from "@ripple/core"
 import { type Handler, type RunEvent, type Runs, type RunStatus, type RunStore, Wake } from "@ripple/runtime"
+import * as Console from "effect/Console"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -17,9 +20,12 @@ import * as Stream from "effect/Stream"
 import * as Problem from "../Problem.ts"
 import * as Progress from "../Progress.ts"
 import * as Source from "../Source.ts"
+import * as Awaiting from "./Awaiting.ts"
+import * as Interrupt from "./Interrupt.ts"
 import * as Flags from "./Flags.ts"
+import * as Output from "./Output.ts"
 import { print, style as styleOf } from "./Output.ts"
-import type { Session } from "./Session.ts"
+import { continuation, type Session } from "./Session.ts"
 
 /**
  * What an action did to a run: it executes here; or another process owns it, which took the
@@ -64,21 +70,16 @@ export const exitCodeOf = (status: RunStatus.Status): number =>
     : Problem.ExitCode.failed
 
 /**
- * Ends the command with `code` (a silent problem when it is not 0).
+ * Prints what a dormant run awaits and the commands that continue it; returns it.
  *
  * @since 0.1.0
  */
-export const ended = (code: number): Effect.Effect<void, Problem.Problem> =>
-  code === 0 ? Effect.void : Effect.fail(new Problem.Problem({ problem: "", fix: "", code }))
-
-/**
- * Prints what a dormant run awaits and the commands that continue it.
- *
- * @since 0.1.0
- */
-export const printAwaiting = (runs: Runs.Runs["Service"], runId: string): Effect.Effect<void> =>
-  Effect.flatMap(runs.status(runId).pipe(Effect.orDie), (info) =>
-    Effect.forEach(Progress.awaiting(runId, info.suspension), print, { discard: true }))
+export const printAwaiting = (store: RunStore.RunStore["Service"], runId: string, full: boolean, suffix: string) =>
+  Effect.gen(function*() {
+    const items = yield* Awaiting.of(store, runId, suffix)
+    for (const line of Progress.awaiting(items, full)) yield* print(line)
+    return items
+  })
 
 // Prints the lines of the runs executing here (the followed one, and its children prefixed with
 // their id); remembers the status the followed run finished in and keeps its tally.
@@ -102,8 +103,9 @@ const printer = (runId: string) => {
 }
 
 /**
- * Prints the events of the run `act` starts or continues (when it executes here), then a summary
- * and what a dormant run awaits; ends with the exit code of the run's status.
+ * Prints the events of the run `act` starts or continues (when it executes here), then a summary,
+ * its observed outputs and what a dormant run awaits; returns the report (`Output.report`) of the
+ * run, with the exit code of its status.
  *
  * **Details**
  *
@@ -117,60 +119,131 @@ const printer = (runId: string) => {
 export const follow = (
   session: Session,
   handlers: Layer.Layer<Handler.Handlers>,
-  wait: number,
+  options: Output.Options & { readonly wait: number },
   act: (runs: Runs.Runs["Service"], store: RunStore.RunStore["Service"]) => Effect.Effect<Acted, Problem.Problem>
-): Effect.Effect<void, Problem.Problem, Command.CommandContext<"ripple">> =>
+): Effect.Effect<Output.Report, Problem.Problem, Command.CommandContext<"ripple">> =>
   session.withRuns(handlers, (runs, store) =>
     Effect.scoped(Effect.gen(function*() {
       const began = Date.now()
       // Subscribed before acting, so the run's first events cannot be missed.
       const events = yield* runs.subscribe
       const acted = yield* act(runs, store)
-      if (acted._tag === "Delegated") return yield* handedOver(runs, acted, wait)
       if (acted._tag === "Recorded") {
         yield* print(acted.message)
-        return Problem.ExitCode.completed
+        return { code: Problem.ExitCode.completed, json: { runId: acted.runId, recorded: acted.message } }
       }
-      const { runId } = acted
-      const executing = acted._tag === "Executing"
-      const lines = printer(runId)
-      const printing = yield* Effect.forkScoped(executing ? lines.run(events) : Effect.void)
-      // Followed while the executions are still known, so this joins them to their very end:
-      // closing the layer before would leave a dormant run's children, or a woken parent, unfinished.
-      const { ancestors, status } = yield* runs.follow(runId).pipe(Effect.mapError((error) => Problem.executionStopped(runId, error)))
-      for (const ancestor of ancestors) yield* print(`parent run ${ancestor.runId} is ${ancestor.status}`)
-      // The printer has seen the run's last event (it follows the publication at once).
-      for (let i = 0; executing && lines.finished() !== status && i < 200; i++) yield* Effect.sleep(5)
-      yield* Fiber.interrupt(printing)
-      if (executing) {
-        const { pruned } = yield* store.getRun(runId).pipe(Effect.orDie)
-        yield* print(Progress.summary(lines.style, runId, status, lines.tally(), Date.now() - began, pruned))
-      } else yield* print(`run ${runId} is ${status}`)
-      if (status === "paused" || status === "suspended") yield* printAwaiting(runs, runId)
-      return exitCodeOf(status)
-    }))).pipe(Effect.flatMap(ended))
+      const reported: Effect.Effect<Output.Report, Problem.Problem | RunStore.RunStoreError, Command.CommandContext<"ripple">> = acted._tag === "Delegated"
+        ? handedOver(runs, store, acted, options)
+        : followed(runs, store, events, acted, began, options)
+      return yield* Effect.mapError(reported, (error) => error instanceof Problem.Problem ? error : Problem.fromStoreError(acted.runId, error))
+    })))
+
+// The run's executor stopped on a store failure (a full disk, a lost server): the run is left to
+// resume, and the command says so (exit 1).
+const stopped = <A>(runId: string, following: Effect.Effect<A, RunStore.RunStoreError>) =>
+  Effect.mapError(following, (error) => Problem.executionStopped(runId, error))
+
+// Follows a run executing here until it stops, or until the user asks to stop (`Interrupt.Stop`):
+// then it is parked, and running blocks get `Interrupt.graceMs` to finish (none: the run is
+// followed to its end).
+const stoppable = (runs: Runs.Runs["Service"], store: RunStore.RunStore["Service"], runId: string) =>
+  Effect.gen(function*() {
+    const signal = yield* Interrupt.Stop
+    const run = Effect.runForkWith(yield* Effect.context<never>())
+    const parking = Deferred.makeUnsafe<Fiber.Fiber<void, RunStore.RunStoreError>>()
+    const unlisten = signal.listen(() => Deferred.doneUnsafe(parking, Exit.succeed(run(Interrupt.park(runs, store, runId)))))
+    const outcome = yield* Effect.raceFirst(Effect.map(stopped(runId, runs.follow(runId)), Option.some), Effect.as(Deferred.await(parking), Option.none())).pipe(
+      Effect.ensuring(Effect.sync(unlisten))
+    )
+    if (Option.isSome(outcome)) return outcome
+    yield* Console.error(
+      `stopping run ${runId}: no block starts any more, running blocks finish (for up to ${Interrupt.graceMs / 1_000} s; Ctrl-C again exits at once)`
+    )
+    yield* Effect.timeoutOption(Fiber.join(yield* Deferred.await(parking)), Duration.millis(Interrupt.graceMs))
+    return Option.none()
+  })
+
+// The run executes here (or nothing executes it: its status is reported).
+const followed = (
+  runs: Runs.Runs["Service"],
+  store: RunStore.RunStore["Service"],
+  events: Stream.Stream<RunEvent.RunEvent>,
+  acted: Extract<Acted, { readonly _tag: "Executing" | "Stopped" }>,
+  began: number,
+  options: Output.Options
+) =>
+  Effect.scoped(Effect.gen(function*() {
+    const { runId } = acted
+    const executing = acted._tag === "Executing"
+    const lines = printer(runId)
+    const printing = yield* Effect.forkScoped(executing ? lines.run(events) : Effect.void)
+    // Followed while the executions are still known, so this joins them to their very end:
+    // closing the layer before would leave a dormant run's children, or a woken parent, unfinished.
+    // The user may stop it meanwhile (Ctrl-C): it parks instead.
+    const outcome = executing ? yield* stoppable(runs, store, runId) : Option.some(yield* stopped(runId, runs.follow(runId)))
+    const interrupted = Option.isNone(outcome)
+    const ancestors = Option.isSome(outcome) ? outcome.value.ancestors : []
+    const status = Option.isSome(outcome) ? outcome.value.status : (yield* store.getRun(runId)).status
+    for (const ancestor of ancestors) yield* print(`parent run ${ancestor.runId} is ${ancestor.status}`)
+    // The printer has seen the run's last event (it follows the publication at once).
+    for (let i = 0; executing && lines.finished() !== status && i < 200; i++) yield* Effect.sleep(5)
+    yield* Fiber.interrupt(printing)
+    const run = yield* store.getRun(runId)
+    const elapsedMs = Date.now() - began
+    if (executing) yield* print(Progress.summary(lines.style, runId, status, lines.tally(), elapsedMs, run.pruned))
+    else yield* print(`run ${runId} is ${status}`)
+    const outputs = yield* runs.outputs(runId)
+    yield* Output.printOutputs(outputs, status, options.full)
+    const suffix = yield* continuation
+    const awaiting = yield* printAwaiting(store, runId, options.full, suffix)
+    if (interrupted) yield* print(`interrupted: ripple resume ${runId}${suffix}`)
+    const code = interrupted ? Problem.ExitCode.interrupted : exitCodeOf(status)
+    return {
+      code,
+      json: {
+        ...(interrupted ? { interrupted: true, resume: `ripple resume ${runId}${suffix}` } : {}),
+        runId,
+        workflowId: run.workflowId,
+        status,
+        exitCode: code,
+        mode: run.mode,
+        ...(executing ? { elapsedMs, counts: { ...lines.tally() } } : {}),
+        ...(run.pruned === undefined ? {} : { pruned: run.pruned }),
+        outputs,
+        awaiting,
+        parents: ancestors
+      }
+    }
+  }))
 
 // Another process owns the run: its request is recorded and the owner notified; wait (at most
 // `wait` seconds, saying so) for the owner to take it and report what became of the run. The
 // command did its part either way: exit 0.
-const handedOver = (runs: Runs.Runs["Service"], acted: Extract<Acted, { readonly _tag: "Delegated" }>, wait: number) =>
+const handedOver = (
+  runs: Runs.Runs["Service"],
+  store: RunStore.RunStore["Service"],
+  acted: Extract<Acted, { readonly _tag: "Delegated" }>,
+  options: Output.Options & { readonly wait: number }
+) =>
   Effect.gen(function*() {
     const { owner, runId } = acted
+    const { wait } = options
     yield* print(`run ${runId} is owned by ${owner}: request recorded, waiting up to ${wait}s for it to take it`)
     const handover = yield* runs.handover(runId, {
       taken: acted.taken,
       timeout: Duration.seconds(wait),
       onWaiting: (waitedMs, taken) =>
         print(`  ${taken ? "taken; still executing" : "not taken yet"} after ${Math.round(waitedMs / 1_000)}s`)
-    }).pipe(Effect.orDie)
+    })
+    const { status } = handover.run
+    const json = { runId, owner: handover.owner ?? owner, taken: handover.taken, status }
     if (!handover.taken) {
       yield* print(`run ${runId}: not taken by ${owner} within ${wait}s; the request is kept and the owner acts on it when it runs`)
-      return Problem.ExitCode.completed
+      return { code: Problem.ExitCode.completed, json }
     }
-    const { status } = handover.run
     yield* print(`run ${runId}: taken by ${handover.owner}; ${status === "running" || status === "pending" ? `still ${status}` : `now ${status}`}`)
-    if (status === "paused" || status === "suspended") yield* printAwaiting(runs, runId)
-    return Problem.ExitCode.completed
+    const awaiting = status === "paused" || status === "suspended" ? yield* printAwaiting(store, runId, options.full, yield* continuation) : []
+    return { code: Problem.ExitCode.completed, json: { ...json, awaiting } }
   })
 
 /**
@@ -181,11 +254,12 @@ const handedOver = (runs: Runs.Runs["Service"], acted: Extract<Acted, { readonly
 export const execute = (
   session: Session,
   source: Source.Source,
+  options: Output.Options,
   launch: (runs: Runs.Runs["Service"], store: RunStore.RunStore["Service"]) => Effect.Effect<Runs.Started, Runs.RunsError | Problem.Problem>
 ) =>
   Effect.andThen(
     Source.checkExecutable(source),
-    follow(session, source.handlers, 0, (runs, store) =>
+    follow(session, source.handlers, { ...options, wait: 0 }, (runs, store) =>
       launch(runs, store).pipe(
         Effect.map((started): Acted => ({ _tag: "Executing", runId: started.runId })),
         Effect.mapError((error) => error instanceof Problem.Problem ? error : Problem.fromRunsError(source.file, error))
@@ -198,7 +272,7 @@ export const execute = (
  *
  * @since 0.1.0
  */
-export const deliver = (session: Session, flags: {
+export const deliver = (session: Session, flags: Output.Options & {
   readonly run: string
   readonly handlers: Option.Option<string>
   readonly wait: number
@@ -221,7 +295,7 @@ export const deliver = (session: Session, flags: {
     yield* Flags.checkWait(wait)
     return [payload, yield* Flags.handlersOf(flags.handlers)] as const
   }).pipe(Effect.flatMap(([payload, layer]) =>
-    follow(session, layer, wait, (runs, store) =>
+    follow(session, layer, flags, (runs, store) =>
       Effect.gen(function*() {
         const before = yield* store.getRun(runId)
         const accepted = yield* options.send(runs, payload)

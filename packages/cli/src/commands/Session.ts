@@ -43,6 +43,33 @@ export const databaseOptions = Effect.map(root, (flags): Cli.DatabaseOptions => 
   dataDir: Option.getOrUndefined(flags.dataDir)
 }))
 
+/**
+ * The database options the user gave, as they go on a command line that continues a run
+ * (` --data-dir <dir>`, ` --db <url>` with its password masked); empty when none was given.
+ *
+ * @since 0.1.0
+ */
+export const continuation = Effect.map(databaseOptions, (options) => {
+  const parts: Array<string> = []
+  if (options.url !== undefined) parts.push(`--db ${quoted(masked(options.url))}`)
+  if (options.dataDir !== undefined) parts.push(`--data-dir ${quoted(options.dataDir)}`)
+  return parts.map((part) => ` ${part}`).join("")
+})
+
+const masked = (url: string): string => {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password === "") return url
+    parsed.password = "****"
+    return parsed.toString()
+  } catch {
+    return url
+  }
+}
+
+// Shell-quoted when it holds anything but plain path and URL characters.
+const quoted = (text: string): string => /^[\w@%+=:,./?&-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`
+
 // A `ripple` process that dies leaves the leases of the runs it executed; another `ripple` process
 // takes a crashed run over once its lease expires, so the lease is short (renewed every ~1.7 s).
 const runsOptions: Runs.Options = { leaseMs: 5_000 }
@@ -60,12 +87,12 @@ export interface Session {
    */
   readonly withRuns: <A>(
     handlers: Layer.Layer<Handler.Handlers>,
-    use: (runs: Runs.Runs["Service"], store: RunStore.RunStore["Service"]) => Effect.Effect<A, Problem.Problem>,
+    use: (runs: Runs.Runs["Service"], store: RunStore.RunStore["Service"]) => Effect.Effect<A, Problem.Problem, Command.CommandContext<"ripple">>,
     options?: { readonly reading?: boolean }
   ) => Effect.Effect<A, Problem.Problem, Command.CommandContext<"ripple">>
   /** Runs `use` with the backend's store only (reading: an embedded data directory without a database is refused). */
   readonly withStore: <A>(
-    use: (store: RunStore.RunStore["Service"]) => Effect.Effect<A, Problem.Problem>
+    use: (store: RunStore.RunStore["Service"]) => Effect.Effect<A, Problem.Problem, Command.CommandContext<"ripple">>
   ) => Effect.Effect<A, Problem.Problem, Command.CommandContext<"ripple">>
 }
 

@@ -11,6 +11,7 @@ import * as Flag from "effect/cli/Flag"
 import * as Problem from "../Problem.ts"
 import * as Flags from "./Flags.ts"
 import * as Follow from "./Follow.ts"
+import * as Output from "./Output.ts"
 import type { Session } from "./Session.ts"
 
 /**
@@ -25,9 +26,10 @@ export const command = (session: Session) =>
     payload: Flags.payload,
     reject: Flag.String("reject").pipe(Flag.withDescription("Reject instead, with this reason (the node fails)"), Flag.optional),
     handlers: Flags.handlers,
-    wait: Flags.wait
+    wait: Flags.wait,
+    ...Output.flags
   }, ({ node, reject, run, ...flags }) =>
-    Follow.deliver(session, { run, ...flags }, {
+    Output.report(flags.format, Follow.deliver(session, { run, ...flags }, {
       what: `the decision on ${JSON.stringify(node)}`,
       awaits: (found: RunStore.Run) =>
         found.status === "paused" && Object.values(found.machine.context.dormant).some((r) => r._tag === "Approval" && r.node === node),
@@ -41,4 +43,4 @@ export const command = (session: Session) =>
           onNone: () => runs.approve(run, node, payload),
           onSome: (reason) => runs.reject(run, node, reason)
         })
-    })).pipe(Command.withDescription("Approve (or --reject) a paused approval block; the run continues here"))
+    }))).pipe(Command.withDescription("Approve (or --reject) a paused approval block; the run continues here"))

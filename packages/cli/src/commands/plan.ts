@@ -10,18 +10,17 @@ import * as Flag from "effect/cli/Flag"
 import * as Problem from "../Problem.ts"
 import * as Source from "../Source.ts"
 import * as Flags from "./Flags.ts"
+import * as Output from "./Output.ts"
 import { print } from "./Output.ts"
 import { requirePrior } from "./rerun.ts"
 import type { Session } from "./Session.ts"
 
 const formats = ["text", "json", "mermaid", "dot"] as const
 
-const render = (plan: Plan.Plan, format: (typeof formats)[number]): string => {
+const render = (plan: Plan.Plan, format: Exclude<(typeof formats)[number], "json">): string => {
   switch (format) {
     case "text":
       return Plan.explain(plan)
-    case "json":
-      return JSON.stringify(Plan.toJson(plan), null, 2)
     case "mermaid":
       return Plan.toMermaid(plan)
     case "dot":
@@ -39,7 +38,7 @@ export const command = (session: Session) =>
     workflow: Flags.workflow,
     from: Flags.from,
     run: Flags.priorRun,
-    format: Flag.Literals("format", formats).pipe(Flag.withDescription("Output format"), Flag.withDefault("text"))
+    format: Flag.Literals("format", formats).pipe(Flag.withDescription("text, json (one JSON document), mermaid or dot"), Flag.withDefault("text"))
   }, ({ format, from, run, workflow }) =>
     Effect.gen(function*() {
       const source = yield* Source.load(workflow)
@@ -52,5 +51,6 @@ export const command = (session: Session) =>
             Effect.mapError((error) => Problem.fromRunsError(source.file, error))
           )
         ), { reading: true })
-      yield* print(render(planned, format))
-    })).pipe(Command.withDescription("Show what a re-run from a block would re-execute and reuse, and why (writes nothing)"))
+      if (format !== "json") yield* print(render(planned, format))
+      return { code: 0, json: Plan.toJson(planned) }
+    }).pipe((body) => Output.report(format === "json" ? "json" : "text", body))).pipe(Command.withDescription("Show what a re-run from a block would re-execute and reuse, and why (writes nothing)"))

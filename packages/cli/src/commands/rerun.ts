@@ -12,6 +12,7 @@ import * as Problem from "../Problem.ts"
 import * as Source from "../Source.ts"
 import * as Flags from "./Flags.ts"
 import * as Follow from "./Follow.ts"
+import * as Output from "./Output.ts"
 import type { Session } from "./Session.ts"
 
 /**
@@ -46,12 +47,13 @@ export const command = (session: Session) =>
   Command.make("rerun", {
     workflow: Flags.workflow,
     from: Flags.from,
-    run: Flags.priorRun
-  }, ({ from, run, workflow }) =>
-    Effect.gen(function*() {
+    run: Flags.priorRun,
+    ...Output.flags
+  }, ({ from, run, workflow, ...output }) =>
+    Output.report(output.format, Effect.gen(function*() {
       const source = yield* Source.load(workflow)
       yield* Source.checkBlock(source, from)
       const prior = Flags.sourceRun(run)
-      yield* Follow.execute(session, source, (runs, store) =>
+      return yield* Follow.execute(session, source, output, (runs, store) =>
         Effect.andThen(requirePrior(store, source, prior), runs.runFrom(source.workflow, { target: from, run: prior })))
-    })).pipe(Command.withDescription("Re-run a workflow from a block, reusing every prior output that is still valid"))
+    }))).pipe(Command.withDescription("Re-run a workflow from a block, reusing every prior output that is still valid"))

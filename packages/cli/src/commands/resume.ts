@@ -12,6 +12,7 @@ import * as Command from "effect/cli/Command"
 import * as Problem from "../Problem.ts"
 import * as Flags from "./Flags.ts"
 import * as Follow from "./Follow.ts"
+import * as Output from "./Output.ts"
 import { print } from "./Output.ts"
 import { databaseOptions, type Session } from "./Session.ts"
 
@@ -30,11 +31,12 @@ const requireHandlers = (run: string, workflow: Workflow.Workflow, layer: Layer.
     }
   }).pipe(Effect.provide(layer))
 
+const pausedByPause = (found: RunStore.Run) => Object.values(found.machine.context.dormant).some((reason) => reason._tag === "Pause")
+
 // Continues the run here, or records the request for the process that owns it.
 const resumeHere = (run: string, layer: Layer.Layer<Handler.Handlers>) => (runs: Runs.Runs["Service"], store: RunStore.RunStore["Service"]) =>
   Effect.gen(function*() {
     const found = yield* store.getRun(run)
-    const pausedByPause = Object.values(found.machine.context.dormant).some((reason) => reason._tag === "Pause")
     const continued = (owner: string | undefined) =>
       owner === undefined
         ? Effect.succeed<Follow.Acted>({ _tag: "Executing", runId: run })
@@ -47,7 +49,7 @@ const resumeHere = (run: string, layer: Layer.Layer<Handler.Handlers>) => (runs:
         return yield* continued("owner" in resumed ? resumed.owner : undefined)
       }
       case "paused":
-        if (pausedByPause) {
+        if (pausedByPause(found)) {
           yield* runs.unpause(run)
           const handling = yield* runs.handling(run)
           return yield* continued(handling._tag === "Owner" ? handling.owner : undefined)
@@ -62,10 +64,17 @@ const resumeHere = (run: string, layer: Layer.Layer<Handler.Handlers>) => (runs:
           return Follow.delegatedFrom(found, handling.owner, false)
         }
         if (after !== "suspended") return { _tag: "Executing", runId: run } as const
-        // Waiting on children that crashed (a process died while they executed): they go on here.
-        const crashed = (yield* store.children(run)).filter((c) => c.status === "running" || c.status === "pending")
-        if (crashed.length === 0) break
+        // Waiting on children that crashed (a process died while they executed) or were paused
+        // (`ripple pause`, Ctrl-C): they go on here.
+        const children = yield* store.children(run)
+        const crashed = children.filter((c) => c.status === "running" || c.status === "pending")
+        const parked: Array<string> = []
+        for (const child of children) {
+          if (child.status === "paused" && pausedByPause(yield* store.getRun(child.runId))) parked.push(child.runId)
+        }
+        if (crashed.length === 0 && parked.length === 0) break
         for (const child of crashed) yield* runs.resume(child.runId)
+        for (const child of parked) yield* runs.unpause(child)
         return { _tag: "Executing", runId: run } as const
       }
     }
@@ -91,6 +100,7 @@ const requeue = (session: Session, run: string) =>
         : Problem.fromStoreError(run, error)
     ))
     yield* print(`run ${run} queued for \`ripple worker\` (${status})`)
+    return { code: Problem.ExitCode.completed, json: { runId: run, queued: true, status } }
   })
 
 /**
@@ -103,13 +113,17 @@ export const command = (session: Session) =>
     run: Flags.run,
     handlers: Flags.handlers,
     queue: Flags.queue("Hand the run back to `ripple worker` processes instead of continuing it here"),
-    wait: Flags.wait
-  }, ({ handlers, queue, run, wait }) =>
-    queue
-      ? requeue(session, run)
-      : Effect.andThen(
-        Flags.checkWait(wait),
-        Effect.flatMap(Flags.handlersOf(handlers), (layer) => Follow.follow(session, layer, wait, resumeHere(run, layer)))
-      )).pipe(Command.withDescription(
+    wait: Flags.wait,
+    ...Output.flags
+  }, ({ handlers, queue, run, ...options }) =>
+    Output.report(
+      options.format,
+      queue
+        ? requeue(session, run)
+        : Effect.andThen(
+          Flags.checkWait(options.wait),
+          Effect.flatMap(Flags.handlersOf(handlers), (layer) => Follow.follow(session, layer, options, resumeHere(run, layer)))
+        )
+    )).pipe(Command.withDescription(
       "Continue a failed or crashed run (only unfinished nodes re-run), a paused run, a due sleeper, or a run whose child runs crashed; a run a worker owns is handed to it"
     ))

@@ -13,6 +13,7 @@ import * as Problem from "../Problem.ts"
 import * as Source from "../Source.ts"
 import * as Flags from "./Flags.ts"
 import * as Follow from "./Follow.ts"
+import * as Output from "./Output.ts"
 import { print } from "./Output.ts"
 import { databaseOptions, type Session } from "./Session.ts"
 
@@ -25,9 +26,10 @@ export const command = (session: Session) =>
   Command.make("run", {
     workflow: Flags.workflow,
     input: Flags.input,
-    queue: Flags.queue("Store the run for `ripple worker` processes instead of executing it here")
-  }, ({ input, queue, workflow }) =>
-    Effect.gen(function*() {
+    queue: Flags.queue("Store the run for `ripple worker` processes instead of executing it here"),
+    ...Output.flags
+  }, ({ input, queue, workflow, ...output }) =>
+    Output.report(output.format, Effect.gen(function*() {
       const source = yield* Source.load(workflow)
       const parsed = yield* Flags.parseInput(Option.getOrUndefined(input))
       const checked = Workflow.inputsFor(source.workflow, parsed)
@@ -38,7 +40,8 @@ export const command = (session: Session) =>
         yield* Source.checkExecutable(source)
         // Stored with the declared defaults applied, as `Runs.start` would.
         const runId = yield* session.backend.submit(yield* databaseOptions, source.workflow, checked.success)
-        return yield* print(`run ${runId} queued for \`ripple worker\``)
+        yield* print(`run ${runId} queued for \`ripple worker\``)
+        return { code: Problem.ExitCode.completed, json: { runId, workflowId: source.workflow.id, status: "pending", queued: true } }
       }
-      yield* Follow.execute(session, source, (runs) => runs.start(source.workflow, parsed))
-    })).pipe(Command.withDescription("Run a workflow from scratch, printing each block as it runs"))
+      return yield* Follow.execute(session, source, output, (runs) => runs.start(source.workflow, parsed))
+    }))).pipe(Command.withDescription("Run a workflow from scratch, printing each block as it runs"))

@@ -8,6 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
+import * as Output from "./Output.ts"
 import { print, table } from "./Output.ts"
 import { databaseOptions, type Session } from "./Session.ts"
 
@@ -19,16 +20,23 @@ import { databaseOptions, type Session } from "./Session.ts"
 export const command = (session: Session) =>
   Command.make("runs", {
     workflow: Flag.String("workflow").pipe(Flag.withDescription("Only runs of this workflow id"), Flag.optional),
-    status: Flag.Literals("status", RunStatus.statuses).pipe(Flag.withDescription("Only runs in this status"), Flag.optional)
-  }, ({ status, workflow }) =>
-    Effect.gen(function*() {
-      const listed = yield* session.backend.list({ ...(yield* databaseOptions), mustExist: true }, {
-        workflowId: Option.getOrUndefined(workflow),
-        status: Option.getOrUndefined(status)
+    status: Flag.Literals("status", RunStatus.statuses).pipe(Flag.withDescription("Only runs in this status"), Flag.optional),
+    format: Output.format
+  }, ({ format, status, workflow }) =>
+    Output.report(
+      format,
+      Effect.gen(function*() {
+        const listed = yield* session.backend.list({ ...(yield* databaseOptions), mustExist: true }, {
+          workflowId: Option.getOrUndefined(workflow),
+          status: Option.getOrUndefined(status)
+        })
+        if (listed.length === 0) yield* print("no runs")
+        else {
+          yield* print(table([
+            ["RUN", "WORKFLOW", "STATUS", "MODE", "FROM", "CREATED"],
+            ...listed.map((r) => [r.id, r.workflowId, r.status, r.mode, r.target ?? "-", new Date(r.createdAt).toISOString()])
+          ]))
+        }
+        return { code: 0, json: { runs: listed } }
       })
-      if (listed.length === 0) return yield* print("no runs")
-      yield* print(table([
-        ["RUN", "WORKFLOW", "STATUS", "MODE", "FROM", "CREATED"],
-        ...listed.map((r) => [r.id, r.workflowId, r.status, r.mode, r.target ?? "-", new Date(r.createdAt).toISOString()])
-      ]))
-    })).pipe(Command.withDescription("List runs, newest first"))
+    )).pipe(Command.withDescription("List runs, newest first"))

@@ -1,48 +1,111 @@
 /**
- * `ripple show <run>`: a stored run, node by node.
+ * `ripple show <run> [--node <id>]`: a stored run node by node (status, re-ran or reused and why,
+ * duration, attempts, output), its observed outputs and what it awaits; with `--node`, one node's
+ * resolved inputs, output, error and attempts.
  *
  * @since 0.1.0
  */
 import type { Snapshot } from "@ripple/core"
-import { RunStatus, type RunStore } from "@ripple/runtime"
+import { RunView, type RunStore } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
-import * as Result from "effect/Result"
+import * as Option from "effect/Option"
 import * as Command from "effect/cli/Command"
+import * as Flag from "effect/cli/Flag"
 import * as Problem from "../Problem.ts"
 import * as Progress from "../Progress.ts"
+import * as Awaiting from "./Awaiting.ts"
 import * as Flags from "./Flags.ts"
-import { print, table } from "./Output.ts"
-import type { Session } from "./Session.ts"
+import * as Output from "./Output.ts"
+import { print, printOutputs, printValue, table } from "./Output.ts"
+import { continuation, type Session } from "./Session.ts"
 
-// One row per node, in execution order: reused nodes keep their first run's times, skipped ones
-// have an end only.
-const rows = (run: RunStore.Run, snapshot: Snapshot.Snapshot, reasons: Readonly<Record<string, ReadonlyArray<string>>>) => {
-  const when = (record: Snapshot.NodeRecord) => record.startedAt ?? record.finishedAt ?? Number.MAX_SAFE_INTEGER
-  return Object.entries(snapshot.nodes).sort(([, a], [, b]) => when(a) - when(b)).map(([node, record]) => {
-    const reused = record.reusedFrom !== undefined && (reasons[node] !== undefined || run.sourceRun !== undefined)
-    const how = record.status === "skipped"
-      ? "skipped"
-      : !reused
-      ? "executed"
-      : record.reusedFrom === run.sourceRun
-      ? "reused"
-      : `reused from ${record.reusedFrom}`
-    const why = reasons[node]?.join("; ") ??
-      (record.status === "skipped"
-        ? "branch not taken"
-        : run.mode === "full"
-        ? "full run"
-        : node === run.target
-        ? "target"
-        : reused
-        ? ""
-        : "in the re-run scope")
-    const took = record.startedAt !== undefined && record.finishedAt !== undefined && !reused
-      ? Progress.duration(record.finishedAt - record.startedAt)
-      : "-"
-    return [node, record.status, how, why === "" ? "-" : why, took, String(record.attempt)]
+const when = (at: number | undefined) => at === undefined ? "-" : new Date(at).toISOString()
+
+const how = (view: RunView.NodeView, run: RunStore.Run) =>
+  view.how === "reused" && view.reusedFrom !== run.sourceRun ? `reused from ${view.reusedFrom}` : view.how
+
+// The table of every node: one line each, the output cut short.
+const nodeTable = (run: RunStore.Run, views: ReadonlyArray<RunView.NodeView>) =>
+  table([
+    ["NODE", "STATUS", "HOW", "WHY", "DURATION", "ATTEMPT", "OUTPUT"],
+    ...views.map((view) => [
+      view.node,
+      view.status,
+      how(view, run),
+      view.reasons.length === 0 ? "-" : view.reasons.join("; "),
+      view.durationMs === undefined ? "-" : Progress.duration(view.durationMs),
+      String(view.attempts),
+      view.output === undefined ? "-" : Progress.jsonValue(view.output, false).slice(0, 40)
+    ])
+  ])
+
+// One node instance in full: what it ran with, what it produced or why it failed.
+const printNode = (run: RunStore.Run, view: RunView.NodeView, full: boolean) =>
+  Effect.gen(function*() {
+    const why = view.reasons.length === 0 ? "" : ` (${view.reasons.join("; ")})`
+    yield* print(`node ${view.node}${view.block === view.node ? "" : ` (block ${view.block})`}: ${view.status}, ${how(view, run)}${why}`)
+    yield* print(`  attempts: ${view.attempts}  started ${when(view.startedAt)}  finished ${when(view.finishedAt)}` +
+      (view.durationMs === undefined ? "" : `  took ${Progress.duration(view.durationMs)}`))
+    yield* printValue("  ", "inputs", view.inputs, full)
+    yield* printValue("  ", "output", view.output, full)
+    if (view.decision !== undefined) yield* print(`  decision: ${view.decision}`)
+    if (view.error !== undefined) yield* print(`  error: ${view.error.message}`)
   })
-}
+
+const header = (run: RunStore.Run) =>
+  Effect.gen(function*() {
+    yield* print(`run ${run.id}  workflow ${run.workflowId}  ${run.status}  (${run.mode}` +
+      `${run.target === undefined ? "" : ` from ${run.target}`}${run.sourceRun === undefined ? "" : `, reusing ${run.sourceRun}`})`)
+    yield* print(`created ${when(run.createdAt)}  updated ${when(run.updatedAt)}`)
+    if (run.pruned !== undefined) {
+      yield* print(`${Progress.pruned("plain", run.pruned)}: needed by no observed output, neither run nor reused`)
+    }
+    if (run.pauseRequestedAt !== undefined) {
+      yield* print(`pause requested ${when(run.pauseRequestedAt)}: it parks at its next node boundary`)
+    }
+  })
+
+const runJson = (run: RunStore.Run) => ({
+  runId: run.id,
+  workflowId: run.workflowId,
+  version: run.version,
+  status: run.status,
+  mode: run.mode,
+  target: run.target,
+  sourceRun: run.sourceRun,
+  input: run.input,
+  createdAt: run.createdAt,
+  updatedAt: run.updatedAt,
+  pruned: run.pruned,
+  pauseRequestedAt: run.pauseRequestedAt
+})
+
+const show = (store: RunStore.RunStore["Service"], runId: string, node: string | undefined, options: Output.Options) =>
+  Effect.gen(function*() {
+    const run = yield* store.getRun(runId)
+    const snapshot: Snapshot.Snapshot = yield* store.snapshot(runId)
+    const views = RunView.nodes(run, snapshot, yield* store.reasons(runId))
+    const awaited = yield* Awaiting.of(store, runId, yield* continuation)
+    yield* header(run)
+    if (node !== undefined) {
+      const selected = RunView.select(views, node)
+      if (selected.length === 0) {
+        if (!RunView.names(snapshot.workflow, node)) {
+          return yield* Problem.badInput(`run ${runId} has no node ${JSON.stringify(node)}`, `pass a node id from \`ripple show ${runId}\``)
+        }
+        yield* print(`node ${node}: not run in ${runId}`)
+      }
+      for (const view of selected) yield* printNode(run, view, options.full)
+      for (const line of Progress.awaiting(awaited, options.full)) yield* print(line)
+      return { code: 0, json: { run: runJson(run), nodes: selected, awaiting: awaited } }
+    }
+    yield* print(nodeTable(run, views))
+    for (const view of views) if (view.error !== undefined) yield* print(`${view.node}: ${view.error.message}`)
+    const outputs = RunView.outputs(snapshot)
+    yield* printOutputs(outputs, run.status, options.full)
+    for (const line of Progress.awaiting(awaited, options.full)) yield* print(line)
+    return { code: 0, json: { run: runJson(run), outputs, nodes: views, awaiting: awaited } }
+  })
 
 /**
  * The `show` command.
@@ -50,26 +113,19 @@ const rows = (run: RunStore.Run, snapshot: Snapshot.Snapshot, reasons: Readonly<
  * @since 0.1.0
  */
 export const command = (session: Session) =>
-  Command.make("show", { run: Flags.run }, ({ run }) =>
-    session.withStore((store) =>
-      Effect.gen(function*() {
-        const found = yield* store.getRun(run).pipe(Effect.mapError(() => Problem.unknownRun(run)))
-        const snapshot = yield* store.snapshot(run).pipe(Effect.mapError(() => Problem.unknownRun(run)))
-        const reasons = yield* store.reasons(run).pipe(Effect.mapError(() => Problem.unknownRun(run)))
-        yield* print(`run ${found.id}  workflow ${found.workflowId}  ${found.status}  (${found.mode}` +
-          `${found.target === undefined ? "" : ` from ${found.target}`}${found.sourceRun === undefined ? "" : `, reusing ${found.sourceRun}`})`)
-        yield* print(`created ${new Date(found.createdAt).toISOString()}  updated ${new Date(found.updatedAt).toISOString()}`)
-        if (found.pruned !== undefined) {
-          yield* print(`${Progress.pruned("plain", found.pruned)}: needed by no observed output, neither run nor reused`)
-        }
-        if (found.pauseRequestedAt !== undefined) {
-          yield* print(`pause requested ${new Date(found.pauseRequestedAt).toISOString()}: it parks at its next node boundary`)
-        }
-        yield* print(table([["NODE", "STATUS", "HOW", "WHY", "DURATION", "ATTEMPT"], ...rows(found, snapshot, reasons)]))
-        const failed = Object.entries(snapshot.nodes).filter(([, record]) => record.error !== undefined)
-        for (const [node, record] of failed) yield* print(`${node}: ${record.error!.message}`)
-        const machine = RunStatus.restore(found.machine)
-        if ((found.status === "paused" || found.status === "suspended") && Result.isSuccess(machine)) {
-          for (const text of Progress.awaiting(run, RunStatus.suspension(machine.success))) yield* print(text)
-        }
-      }))).pipe(Command.withDescription("Show a run: each node's status, whether it re-ran or was reused and why, duration, attempt"))
+  Command.make("show", {
+    run: Flags.run,
+    node: Flag.String("node").pipe(
+      Flag.withDescription("Only this node (a block, a container, or one instance such as step@2): its resolved inputs, output, error and attempts"),
+      Flag.optional
+    ),
+    ...Output.flags
+  }, ({ node, run, ...options }) =>
+    Output.report(
+      options.format,
+      session.withStore((store) =>
+        show(store, run, Option.getOrUndefined(node), options).pipe(
+          Effect.mapError((error) => error instanceof Problem.Problem ? error : Problem.fromStoreError(run, error))
+        )
+      )
+    )).pipe(Command.withDescription("Show a run: each node's status, whether it re-ran or was reused and why, duration, attempts and output; its outputs; what it awaits"))

@@ -9,6 +9,7 @@ import * as Command from "effect/cli/Command"
 import * as Problem from "../Problem.ts"
 import * as Flags from "./Flags.ts"
 import * as Follow from "./Follow.ts"
+import * as Output from "./Output.ts"
 import type { Session } from "./Session.ts"
 
 /**
@@ -22,9 +23,10 @@ export const command = (session: Session) =>
     name: Argument.String("name").pipe(Argument.withDescription("The signal a `wait` block awaits")),
     payload: Flags.payload,
     handlers: Flags.handlers,
-    wait: Flags.wait
+    wait: Flags.wait,
+    ...Output.flags
   }, ({ name, run, ...flags }) =>
-    Follow.deliver(session, { run, ...flags }, {
+    Output.report(flags.format, Follow.deliver(session, { run, ...flags }, {
       what: `signal ${JSON.stringify(name)}`,
       awaits: (found: RunStore.Run) =>
         found.status === "suspended" && Object.values(found.machine.context.dormant).some((r) => r._tag === "Signal" && r.signal === name),
@@ -34,4 +36,4 @@ export const command = (session: Session) =>
           `see what the run awaits with \`ripple show ${run}\``
         ),
       send: (runs, payload) => runs.signal(run, name, payload)
-    })).pipe(Command.withDescription("Send a signal to a run's `wait` blocks; a suspended run continues here"))
+    }))).pipe(Command.withDescription("Send a signal to a run's `wait` blocks; a suspended run continues here"))

@@ -11,6 +11,7 @@ import * as Problem from "../Problem.ts"
 import * as Progress from "../Progress.ts"
 import * as Source from "../Source.ts"
 import * as Flags from "./Flags.ts"
+import * as Output from "./Output.ts"
 import { style } from "./Output.ts"
 import { databaseOptions, type Session } from "./Session.ts"
 
@@ -22,8 +23,9 @@ import { databaseOptions, type Session } from "./Session.ts"
 export const command = (session: Session) =>
   Command.make("worker", {
     concurrency: Flag.Int("concurrency").pipe(Flag.withDescription("Runs executed at once (default 16)"), Flag.optional),
-    handlers: Flags.handlers
-  }, ({ concurrency, handlers }) =>
+    handlers: Flags.handlers,
+    format: Output.format
+  }, ({ concurrency, format, handlers }) =>
     Effect.gen(function*() {
       // 0 would claim nothing and wait forever: refused before a database is opened.
       if (Option.isSome(concurrency) && concurrency.value < 1) {
@@ -36,8 +38,9 @@ export const command = (session: Session) =>
       yield* session.backend.work(options, layer, {
         concurrency: Option.getOrUndefined(concurrency),
         limits,
-        announce: (text) => process.stdout.write(`${text}\n`),
-        publish: (event) => {
+        announce: (text) => (format === "json" ? process.stderr : process.stdout).write(`${text}\n`),
+        // A worker never ends: under --format json, one JSON document per event and line.
+        publish: format === "json" ? (event) => process.stdout.write(`${JSON.stringify(event)}\n`) : (event) => {
           const text = event._tag === "RunFinished" ? `run ${event.runId} ${event.status}` : progress.line(event)
           if (text !== undefined) process.stdout.write(`${event._tag.startsWith("Node") ? `${event.runId.slice(0, 8)} ` : ""}${text}\n`)
         }

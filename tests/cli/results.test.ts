@@ -129,6 +129,37 @@ describe("results you can see", () => {
     }).pipe(Effect.provide(Platform.layer)))
 })
 
+describe("rerun --input", () => {
+  it.live("a changed run input: the blocks that read a changed key re-run (inputs-changed), the rest is reused", () =>
+    Effect.gen(function*() {
+      const { json, output, ripple } = session()
+      assert.strictEqual(yield* ripple("run", example("support-triage.json"), "--input", triage), 0)
+      const pro = JSON.stringify({ subject: "Login fails", body: longBody, tier: "pro" })
+      assert.strictEqual(yield* ripple("rerun", example("support-triage.json"), "--from", "signature", "--input", pro), 0, output.lines.join("\n"))
+      const printed = output.stdout.join("\n")
+      assert.include(printed, "node start reused from run-1 (unchanged)")
+      assert.include(printed, "node ticket completed")
+      assert.include(printed, "node isPro completed -> true")
+      assert.include(printed, "node escalate completed")
+      assert.include(printed, "node autoReply skipped (branch not taken)")
+      assert.strictEqual(yield* ripple("show", "run-2", "--format", "json"), 0)
+      const shown = json()
+      assert.strictEqual(shown.run.input.tier, "pro")
+      assert.match(shown.outputs.outcome.escalation, /^Escalated: \[pro\] Login fails/)
+      // The plan says why: what reads the changed key `tier`.
+      assert.strictEqual(yield* ripple("plan", example("support-triage.json"), "--from", "signature", "--run", "run-1", "--input", pro, "--format", "json"), 0)
+      const reasons = json().reasons
+      assert.deepStrictEqual(reasons.ticket, [{ _tag: "inputs-changed" }])
+      assert.deepStrictEqual(reasons.isPro, [{ _tag: "inputs-changed" }])
+      assert.isUndefined(reasons.start)
+      // Without --input, a re-run keeps the reused run's input.
+      assert.strictEqual(yield* ripple("rerun", example("support-triage.json"), "--from", "signature", "--run", "run-1", "--format", "json"), 0)
+      assert.strictEqual(json().outputs.outcome.escalation, null)
+      assert.strictEqual(yield* ripple("rerun", example("support-triage.json"), "--from", "signature", "--input", "[1]"), 2)
+      assert.include(output.stderr.join("\n"), "--input must be a JSON object")
+    }).pipe(Effect.provide(Platform.layer)))
+})
+
 describe("--format json", () => {
   it.live("run, rerun, show, approve and cancel print exactly one JSON document on stdout, their progress on stderr", () =>
     Effect.gen(function*() {

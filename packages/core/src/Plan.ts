@@ -21,9 +21,10 @@
  *
  * **Gotchas**
  *
- * - A run from a block re-uses the prior run's input (`snapshot.input`).
- * - Resolved inputs are only re-resolved for nodes reading a workflow variable whose value changed:
- *   every other reference reads the run input (unchanged), a loop/parallel index or item (whose
+ * - A run from a block re-uses the prior run's input (`snapshot.input`), unless `input` gives another:
+ *   then the nodes reading a changed key are re-resolved like those reading a changed variable.
+ * - Resolved inputs are only re-resolved for nodes reading a workflow variable or run input key
+ *   whose value changed: every other reference reads the run input (unchanged), a loop/parallel index or item (whose
  *   container is in scope when it changes) or the output of an unchanged ancestor, which is exactly
  *   what the prior run read. The specification planner in the tests re-hashes every input and the
  *   differential property checks both agree.
@@ -202,6 +203,8 @@ export interface Input {
   readonly target: number
   /** 1 for ancestors of observed outputs or of the target (inclusive). */
   readonly wanted: Uint8Array
+  /** The run input keys whose value differs from the snapshot's (`Options.input`). */
+  readonly changedInputs?: ReadonlySet<string> | undefined
 }
 
 /**
@@ -215,6 +218,11 @@ export interface Options {
   readonly target?: string | undefined
   /** A DAG already built from this workflow by `Dag.fromWorkflow` (skips re-validation). */
   readonly dag?: Dag.Dag | undefined
+  /**
+   * The run input of the re-run (default: the snapshot's). A node reading a key whose value changed
+   * has its inputs resolved again, and re-runs with `inputs-changed` when they differ.
+   */
+  readonly input?: { readonly [key: string]: Json } | undefined
 }
 
 /**
@@ -231,7 +239,8 @@ export const prepare = (options: Options): Result.Result<Input, PlanError> => {
     }
     dag = built.success
   }
-  const snapshot = options.snapshot
+  let snapshot = options.snapshot
+  let changedInputs: Set<string> | undefined
   if (snapshot !== undefined) {
     const version: unknown = snapshot.schemaVersion
     if (version !== Snapshot.schemaVersion) {
@@ -264,7 +273,22 @@ export const prepare = (options: Options): Result.Result<Input, PlanError> => {
     }
     target = index
   }
-  return Result.succeed({ workflow: options.workflow, dag, snapshot, target, wanted: wantedOf(dag, target) })
+  if (snapshot !== undefined && options.input !== undefined) {
+    changedInputs = changedKeys(snapshot.input, options.input)
+    // What the re-run reads: hydrated and resolved with the new input.
+    if (changedInputs.size > 0) snapshot = { ...snapshot, input: options.input }
+  }
+  return Result.succeed({ workflow: options.workflow, dag, snapshot, target, wanted: wantedOf(dag, target), changedInputs })
+}
+
+const changedKeys = (before: { readonly [key: string]: Json }, after: { readonly [key: string]: Json }): Set<string> => {
+  const changed = new Set<string>()
+  for (const key of new Set([...Object.keys(before), ...Object.keys(after)])) {
+    const a = before[key]
+    const b = after[key]
+    if (a === undefined || b === undefined || !jsonEqual(a, b)) changed.add(key)
+  }
+  return changed
 }
 
 /** Ancestors of the observed outputs and of the target's end. */
@@ -363,7 +387,7 @@ export const diff = (input: Input): Diff => {
   const n = dag.size
   const reasons = new Uint16Array(n)
   if (snapshot === undefined) return { reasons: reasons.fill(bits["missing-prior-state"]) }
-  const prior = Prior.make(input.workflow, snapshot)
+  const prior = Prior.make(input.workflow, snapshot, input.changedInputs)
   const roots: Array<number> = []
   for (let i = 0; i < n; i++) if (dag.inOffsets[i] === dag.inOffsets[i + 1]) roots.push(i)
   const visited = Dag.downstream(dag, roots, target < 0 ? undefined : { stopAt: (i) => i === target })
@@ -686,7 +710,7 @@ const diffUpToScope = (
   const { dag, snapshot, target, wanted } = input
   const n = dag.size
   const reasons = new Uint16Array(n)
-  const prior = Prior.make(input.workflow, snapshot!)
+  const prior = Prior.make(input.workflow, snapshot!, input.changedInputs)
   // 1: reachable from a DAG root without walking past the target (what `diff` checks); 2: in scope.
   const state = new Uint8Array(n)
   const skipped = new Uint8Array(n)
@@ -1160,8 +1184,8 @@ const instanceEnvironment = (
 
 /** The frozen workflow and the snapshot, indexed for `diff`. */
 class Prior {
-  static make(workflow: Workflow.Workflow, snapshot: Snapshot.Snapshot): Prior {
-    return new Prior(workflow, snapshot)
+  static make(workflow: Workflow.Workflow, snapshot: Snapshot.Snapshot, changedInputs?: ReadonlySet<string>): Prior {
+    return new Prior(workflow, snapshot, changedInputs ?? new Set())
   }
 
   private oldBlocks: Map<string, Workflow.Block> | undefined
@@ -1174,7 +1198,12 @@ class Prior {
   private readonly changedVariables: ReadonlySet<string>
   private depthOf: Map<string, { readonly depth: number; readonly container: boolean }> | undefined
 
-  private constructor(private readonly workflow: Workflow.Workflow, private readonly snapshot: Snapshot.Snapshot) {
+  private constructor(
+    private readonly workflow: Workflow.Workflow,
+    private readonly snapshot: Snapshot.Snapshot,
+    /** Run input keys whose value changed (references to them must be re-resolved). */
+    private readonly changedInputs: ReadonlySet<string>
+  ) {
     const old = snapshot.workflow
     const fingerprints = (w: Workflow.Workflow) => {
       const out = new Map<string, string>()
@@ -1205,7 +1234,7 @@ class Prior {
     if (before !== block && !sameBlock(before, block)) set |= bits["definition-changed"]
     if (block.volatile === true) set |= bits.volatile
     if (!this.wiringSame && this.wiring(block.id, "new") !== this.wiring(block.id, "old")) set |= bits["wiring-changed"]
-    const recheck = this.changedVariables.size > 0 && block.params !== undefined && this.readsChangedVariable(block.params)
+    const recheck = block.params !== undefined && this.readsChanged(block.params)
     if (chain.length === 0 && !recheck) {
       // A node outside containers has one record, keyed by its id.
       const record = this.snapshot.nodes[block.id]
@@ -1224,7 +1253,7 @@ class Prior {
       set |= bits["wiring-changed"]
     }
     const value = node.kind === "start" ? configOf(node.definition as Workflow.Loop | Workflow.Parallel) : undefined
-    const recheck = value !== undefined && this.changedVariables.size > 0 && this.readsChangedVariable(value)
+    const recheck = value !== undefined && this.readsChanged(value)
     if (node.chain.length === 0 && !recheck) {
       const record = this.snapshot.nodes[dag.ids![i]!]
       return set | (record === undefined ? bits["missing-prior-state"] : statusBits(record.status))
@@ -1261,10 +1290,13 @@ class Prior {
     return set
   }
 
-  private readsChangedVariable(value: Json): boolean {
-    if (!Reference.hasReferences(value)) return false
+  // Whether `value` reads a variable or a run input key whose value changed.
+  private readsChanged(value: Json): boolean {
+    if ((this.changedVariables.size === 0 && this.changedInputs.size === 0) || !Reference.hasReferences(value)) return false
     return Reference.collect(value).some(({ reference }) =>
-      reference._tag === "Variable" && this.changedVariables.has(reference.name)
+      reference._tag === "Variable"
+        ? this.changedVariables.has(reference.name)
+        : reference._tag === "Input" && this.changedInputs.has(reference.path[0])
     )
   }
 

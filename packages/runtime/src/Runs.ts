@@ -201,7 +201,8 @@ export interface Followed {
 
 /**
  * What `runFrom` and `plan` take: the target block and the run to plan against (default: the
- * latest finished run of the workflow). `input` is used only when there is no prior run.
+ * latest finished run of the workflow). `input` is the run input (default: the prior run's): the
+ * blocks that read a key whose value changed re-run (`inputs-changed`), and what reads them.
  *
  * @since 0.1.0
  */

@@ -62,6 +62,16 @@ export const input = Flag.String("input").pipe(
 /** `--queue`: hand the run to `ripple worker` processes (what the command does instead is `description`). */
 export const queue = (description: string) => Flag.Boolean("queue").pipe(Flag.withDescription(description), Flag.withDefault(false))
 
+/** `--input <json>` of `rerun` and `plan`: a changed run input. */
+export const changedInput = Flag.String("input").pipe(
+  Flag.withDescription("A changed run input (JSON object, @file or - for stdin; default: the reused run's): the blocks that read a changed key re-run"),
+  Flag.optional
+)
+
+/** The run input `--input` gives a re-run (`undefined`: the reused run's). */
+export const parseChangedInput = (text: Option.Option<string>) =>
+  Option.isSome(text) ? parseInput(text.value) : Effect.succeed(undefined)
+
 /** `--wait <seconds>` for the owner of a run to take a request. */
 export const wait = Flag.Int("wait").pipe(
   Flag.withDescription("Seconds to wait for the process that owns the run (a worker) to take the request (default 30)"),

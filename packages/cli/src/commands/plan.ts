@@ -38,16 +38,18 @@ export const command = (session: Session) =>
     workflow: Flags.workflow,
     from: Flags.from,
     run: Flags.priorRun,
+    input: Flags.changedInput,
     format: Flag.Literals("format", formats).pipe(Flag.withDescription("text, json (one JSON document), mermaid or dot"), Flag.withDefault("text"))
-  }, ({ format, from, run, workflow }) =>
+  }, ({ format, from, input, run, workflow }) =>
     Effect.gen(function*() {
       const source = yield* Source.load(workflow)
       yield* Source.checkBlock(source, from)
       const prior = Flags.sourceRun(run)
+      const changed = yield* Flags.parseChangedInput(input)
       const planned = yield* session.withRuns(source.handlers, (runs, store) =>
         Effect.andThen(
           requirePrior(store, source, prior),
-          runs.plan(source.workflow, { target: from, run: prior }).pipe(
+          runs.plan(source.workflow, { target: from, run: prior, input: changed }).pipe(
             Effect.mapError((error) => Problem.fromRunsError(source.file, error))
           )
         ), { reading: true })

@@ -48,12 +48,14 @@ export const command = (session: Session) =>
     workflow: Flags.workflow,
     from: Flags.from,
     run: Flags.priorRun,
+    input: Flags.changedInput,
     ...Output.flags
-  }, ({ from, run, workflow, ...output }) =>
+  }, ({ from, input, run, workflow, ...output }) =>
     Output.report(output.format, Effect.gen(function*() {
       const source = yield* Source.load(workflow)
       yield* Source.checkBlock(source, from)
       const prior = Flags.sourceRun(run)
+      const changed = yield* Flags.parseChangedInput(input)
       return yield* Follow.execute(session, source, output, (runs, store) =>
-        Effect.andThen(requirePrior(store, source, prior), runs.runFrom(source.workflow, { target: from, run: prior })))
+        Effect.andThen(requirePrior(store, source, prior), runs.runFrom(source.workflow, { target: from, run: prior, input: changed })))
     }))).pipe(Command.withDescription("Re-run a workflow from a block, reusing every prior output that is still valid"))

@@ -82,8 +82,8 @@ const sourceOf = (state: State, workflow: Workflow.Workflow, run: string | undef
     : state.store.snapshot(run)
 
 /**
- * Plans a run of `workflow`: full without a target, else from the target against a prior run
- * (its input then replaces `options.input`). Writes nothing.
+ * Plans a run of `workflow`: full without a target, else from the target against a prior run, with
+ * `options.input` or else the prior run's input (what reads a changed key re-runs). Writes nothing.
  *
  * @since 0.1.0
  */
@@ -95,9 +95,10 @@ export const planFrom = (state: State, workflow: Workflow.Workflow, options: Par
       return { plan: yield* planned(fullPlan(workflow, dag), workflow), input, source: undefined } satisfies Prepared
     }
     const source: Snapshot.Snapshot | undefined = yield* sourceOf(state, workflow, options.run)
-    const input = yield* validate(state, workflow, source?.input ?? options.input ?? {})
+    const input = yield* validate(state, workflow, options.input ?? source?.input ?? {})
     const dag = Compiled.dagOf(workflow)
-    const plan = yield* planned(Plan.runFrom({ workflow, snapshot: source, target: options.target, dag }), workflow)
+    const changed = options.input === undefined ? undefined : input
+    const plan = yield* planned(Plan.runFrom({ workflow, snapshot: source, target: options.target, dag, input: changed }), workflow)
     return { plan, input, source } satisfies Prepared
   })
 

@@ -141,10 +141,32 @@ const pauseTests = (test: Register) => {
       assert.strictEqual(yield* process.runs.pause(runId), "completed")
       assert.isUndefined((yield* store.getRun(runId)).pauseRequestedAt)
     }).pipe(Effect.scoped))
+  test("resuming a crashed run that was asked to pause withdraws the request and completes it", crashedWithPauseAsked)
 }
 
+/** A run whose process died after a pause was asked of it and before it parked (a second Ctrl-C). */
+const crashedWithPauseAsked = Effect.gen(function*() {
+  const store = yield* RunStore.RunStore
+  const open = yield* Deferred.make<void>()
+  yield* Deferred.succeed(open, undefined)
+  const process = yield* processOver(store, open, yield* Deferred.make<void>())
+  const at = Date.now()
+  const run = yield* store.createRun({ version: yield* store.saveWorkflow(chain), mode: "full", input: {}, at })
+  yield* store.transition(run.id, { type: "START" }, at)
+  yield* store.acquire(run.id, "dead", { ttlMs: 50, at })
+  assert.isTrue(yield* store.requestPause(run.id, at))
+  // Resumed: the dead owner's lease is waited out, the request withdrawn, the run completed.
+  yield* process.runs.resume(run.id)
+  assert.strictEqual(yield* process.runs.wait(run.id), "completed")
+  assert.deepStrictEqual(process.executed, ["gate", "b", "c"])
+  assert.isUndefined((yield* store.getRun(run.id)).pauseRequestedAt)
+  // Withdrawing is idempotent; an unknown run is refused.
+  yield* store.withdrawPause(run.id)
+  assert.strictEqual((yield* Effect.flip(store.withdrawPause("no-such-run")))._tag, "RunNotFound")
+}).pipe(Effect.scoped)
+
 describe("pause from another process, memory store", () => {
-  pauseTests((name, body) => it.effect(name, () => Effect.provide(body, RunStore.layerMemory)))
+  pauseTests((name, body) => it.live(name, () => Effect.provide(body, RunStore.layerMemory)))
 })
 
 for (const backend of TestDatabase.backends) {

@@ -621,6 +621,11 @@ export interface Port {
    */
   readonly requestPause: (runId: string, at: number) => Effect.Effect<boolean, RunNotFound | StoreUnavailable>
   /**
+   * Withdraws a pause request the run has not settled `paused` for (a later `resume` of a crashed
+   * run wins over it); nothing to withdraw is not an error.
+   */
+  readonly withdrawPause: (runId: string) => Effect.Effect<void, RunNotFound | StoreUnavailable>
+  /**
    * Asks a run to cancel, from any process: whether the request was recorded (`false`, nothing
    * written: the run ended). The process executing the run sees it with its next journal write or
    * lease renewal and starts no block after that; cancelling a run nobody executes is the caller's

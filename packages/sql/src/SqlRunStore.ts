@@ -182,6 +182,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
     RunStore.RunStore.of({
       requestCancel: control.requestCancel,
       requestPause: control.requestPause,
+      withdrawPause: control.withdrawPause,
       acquire: leases.acquire,
       renew: leases.renew,
       release: leases.release,

@@ -254,6 +254,13 @@ const requestPause = (state: State, runId: string, at: number) =>
     return true
   })
 
+const withdrawPause = (state: State, runId: string) =>
+  Effect.map(find(state, runId), (stored) => {
+    if (stored.run.pauseRequestedAt === undefined) return
+    const { pauseRequestedAt: _, ...run } = stored.run
+    stored.run = run
+  })
+
 const deliver = (state: State, runId: string, delivery: Delivery) =>
   Effect.map(find(state, runId), (stored) => {
     if (stored.deliveries.some((d) => d.kind === delivery.kind && d.name === delivery.name)) return false
@@ -309,6 +316,7 @@ const storeWith = (state: State, lease: Lease | undefined): Port => ({
   release: (held) => release(state, held),
   fenced: (held) => storeWith(state, held),
   requestPause: (runId, at) => requestPause(state, runId, at),
+  withdrawPause: (runId) => withdrawPause(state, runId),
   saveWorkflow: (workflow) =>
     Effect.sync(() => {
       const version = RunStore.versionOf(workflow)

@@ -33,5 +33,12 @@ export const make = ({ sql, transact }: Db) => {
       return rows[0].requested === true
     })
 
-  return { requestPause, requestCancel }
+  const withdrawPause = (runId: string) =>
+    Effect.gen(function*() {
+      const rows = yield* transact("withdrawPause", sql<{ readonly id: string }>`
+        UPDATE ripple_runs SET pause_requested_at = NULL WHERE id = ${runId} RETURNING id`)
+      if (rows[0] === undefined) return yield* Effect.fail(new RunStore.RunNotFound({ runId }))
+    })
+
+  return { requestPause, withdrawPause, requestCancel }
 }

@@ -82,6 +82,11 @@ export const resume = (state: State, runId: string): Effect.Effect<Runs.Started 
         run = yield* store.getRun(runId)
       }
     }
+    // A pause asked of it before it crashed (a process stopped by a second Ctrl-C parks nothing)
+    // is overruled: whoever resumes it now wants it to go on.
+    if (!here && run.pauseRequestedAt !== undefined && (run.status === "running" || run.status === "pending")) {
+      yield* store.withdrawPause(runId)
+    }
     const elsewhere = here ? undefined : Wake.ownerOf(run, state.self, yield* Clock.currentTimeMillis)
     // Executed here only under the lease; a process that took it first is the owner.
     const taken = here || elsewhere !== undefined ? undefined : yield* ownOrOwner(state, runId)

@@ -537,6 +537,7 @@ const scopeIn = (input: Input, roots: Uint8Array, changes: Diff | undefined, ord
   for (let i = 0; i < n; i++) {
     if ((affected[i] === 1 || mask[i] === 1) && rerun[i] === 0 && wanted[i] === 0) pruned[i] = 1
   }
+  if (unwanted.length > 0) causesOfPruned(input, changes!, order, pruned, cause)
   const resets: Array<Reset> = []
   for (const [c, entry] of containers) {
     if (rerun[entry.start] === 0) continue
@@ -544,6 +545,27 @@ const scopeIn = (input: Input, roots: Uint8Array, changes: Diff | undefined, ord
     else resets.push({ _tag: "parallel", container: c, branches: branches.get(c) ?? "all" })
   }
   return { rerun, pruned, cause, resets, branches, order, link }
+}
+
+// A pruned node the roots' sweep did not reach is downstream of a change that no observed output
+// needs: that change is its cause (a changed one is its own), as the sweep would have found it.
+const causesOfPruned = (input: Input, changes: Diff, order: Int32Array, pruned: Uint8Array, cause: Int32Array) => {
+  const { dag } = input
+  for (let k = 0; k < order.length; k++) {
+    const i = order[k]!
+    if (pruned[i] === 0 || cause[i] !== -1) continue
+    if (changes.reasons[i] !== 0) {
+      cause[i] = i
+      continue
+    }
+    for (let p = dag.inOffsets[i]!; p < dag.inOffsets[i + 1]!; p++) {
+      const j = dag.inSources[p]!
+      if (pruned[j] === 1 && cause[j] !== -1) {
+        cause[i] = cause[j]!
+        break
+      }
+    }
+  }
 }
 
 /**

@@ -106,6 +106,28 @@ const reach = (from: Iterable<string>, next: ReadonlyMap<string, ReadonlySet<str
 }
 
 /**
+ * The expanded DAG's nodes (blocks and container sentinels) downstream of `from`, inclusive, by
+ * the rules above: what a change at `from` can reach.
+ *
+ * @since 0.1.0
+ */
+export const downstreamOf = (workflow: Workflow.Workflow, from: string): ReadonlySet<string> =>
+  reach([from], expand(Model.structure(workflow)).succ)
+
+/**
+ * The containers enclosing a node of the expanded DAG, outer to inner (a sentinel's own container
+ * included last).
+ *
+ * @since 0.1.0
+ */
+export const enclosingOf = (workflow: Workflow.Workflow, node: string): ReadonlyArray<string> => {
+  const s = Model.structure(workflow)
+  const hash = node.lastIndexOf("#")
+  const own = hash > 0 && s.containers.has(node.slice(0, hash)) ? node.slice(0, hash) : undefined
+  return own === undefined ? Model.chainOf(s, node) : [...Model.chainOf(s, own), own]
+}
+
+/**
  * The observed outputs: response blocks, else declared outputs, else sinks.
  *
  * @since 0.1.0

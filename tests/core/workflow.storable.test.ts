@@ -132,4 +132,36 @@ describe("Values no store can hold", () => {
     cyclic["self"] = cyclic
     assert.strictEqual(Workflow.unstorable(cyclic)?.path.length, Workflow.maxDepth)
   })
+  it("toStorable copies a value as JSON would read it back, at any depth, or names what JSON would lose", () => {
+    // Independent of the implementation: JSON itself says what the value reads back as.
+    const viaJson = (value: unknown): Json => JSON.parse(JSON.stringify(value) ?? "null")
+    fc.assert(fc.property(storableJson, (value) => {
+      const copied = Workflow.toStorable(value)
+      assert.isTrue(Result.isSuccess(copied))
+      if (Result.isSuccess(copied)) assert.strictEqual(JSON.stringify(copied.success), JSON.stringify(viaJson(value)))
+    }))
+    // Past the depth the fast copy takes (64), with what JSON normalises at the bottom.
+    let deep: unknown = { z: -0, gone: undefined, list: [undefined, 1], ["__proto__"]: 2 }
+    for (let i = 0; i < 500; i++) deep = i % 2 === 0 ? [deep] : { d: deep }
+    const copied = Workflow.toStorable(deep)
+    assert.isTrue(Result.isSuccess(copied))
+    if (Result.isSuccess(copied)) {
+      assert.strictEqual(JSON.stringify(copied.success), JSON.stringify(deep))
+      assert.deepStrictEqual(copied.success, viaJson(deep))
+    }
+    assert.strictEqual(Result.getOrThrow(Workflow.toStorable(undefined)), null)
+    assert.isTrue(Object.is((Result.getOrThrow(Workflow.toStorable([-0])) as Array<Json>)[0], 0))
+    const date = Workflow.toStorable({ a: [0, { when: new Date(0) }] }, ["output"])
+    assert.isTrue(Result.isFailure(date))
+    if (Result.isFailure(date)) {
+      assert.deepStrictEqual(date.failure.path, ["output", "a", 1, "when"])
+      assert.include(date.failure.reason, "a Date, which is not JSON data")
+    }
+    const nul = Workflow.toStorable({ k: "x\u0000" })
+    assert.isTrue(Result.isFailure(nul) && nul.failure.reason === "NUL character (\\u0000)")
+    let tooDeep: unknown = 1
+    for (let i = 0; i < 100_000; i++) tooDeep = [tooDeep]
+    const refused = Workflow.toStorable(tooDeep)
+    assert.isTrue(Result.isFailure(refused) && refused.failure.reason === `nested deeper than ${Workflow.maxDepth} levels`)
+  })
 })

@@ -714,6 +714,170 @@ export const unstorable = (value: unknown, at: JsonPath = []): UnstorableValue |
   return undefined
 }
 
+// What a JavaScript value is when it is not JSON data (`undefined` when it is, or is `undefined`).
+const foreignKind = (value: unknown): string | undefined => {
+  switch (typeof value) {
+    case "bigint":
+      return "a bigint"
+    case "symbol":
+      return "a symbol"
+    case "function":
+      return "a function"
+    case "object": {
+      if (value === null || Array.isArray(value)) return undefined
+      const proto = Object.getPrototypeOf(value)
+      if (proto === Object.prototype || proto === null) return undefined
+      const name = typeof proto?.constructor === "function" ? proto.constructor.name : ""
+      return name === "" ? "an object that is not a plain object" : `a ${name}`
+    }
+    default:
+      return undefined
+  }
+}
+
+const noCopy: unique symbol = Symbol("noCopy")
+
+// Sets an own member, `__proto__` included (an assignment would set the prototype instead).
+const setMember = (object: Record<string, Json>, key: string, value: Json) => {
+  if (key === "__proto__") Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true })
+  else object[key] = value
+}
+
+// The copy of a value that needs no normalising and is nested at most 64 deep, made by plain
+// recursion (the common case); `noCopy` for anything else, which `storableSlow` handles.
+const copyPlain = (value: unknown, depth: number): Json | typeof noCopy => {
+  switch (typeof value) {
+    case "string":
+      return suspicious(value) ? noCopy : value
+    case "number":
+      return Number.isFinite(value) && !Object.is(value, -0) ? value : noCopy
+    case "boolean":
+      return value
+    case "object": {
+      if (value === null) return null
+      if (depth >= 64) return noCopy
+      if (Array.isArray(value)) {
+        const out: Array<Json> = new Array(value.length)
+        for (let i = 0; i < value.length; i++) {
+          if (value[i] === undefined) return noCopy
+          const item = copyPlain(value[i], depth + 1)
+          if (item === noCopy) return noCopy
+          out[i] = item
+        }
+        return out
+      }
+      if (foreignKind(value) !== undefined) return noCopy
+      const out: Record<string, Json> = {}
+      for (const key in value) {
+        if (!Object.hasOwn(value, key)) continue
+        const item = (value as Record<string, unknown>)[key]
+        if (item === undefined || suspicious(key)) return noCopy
+        const copied = copyPlain(item, depth + 1)
+        if (copied === noCopy) return noCopy
+        setMember(out, key, copied)
+      }
+      return out
+    }
+    default:
+      return noCopy
+  }
+}
+
+interface Slot {
+  readonly value: unknown
+  readonly key: string | number
+  readonly parent: Slot | undefined
+  /** Where the copy goes: the container copied for the parent. */
+  readonly into: Array<Json> | Record<string, Json>
+  readonly depth: number
+}
+
+// The walk of `toStorable` for what `copyPlain` declined: iterative (a deep value cannot overflow
+// the stack), in document order, so the first problem found is the first in the value.
+const storableSlow = (value: unknown, at: JsonPath): Result.Result<Json, UnstorableValue> => {
+  const root: Record<string, Json> = {}
+  const pathOf = (slot: Slot | undefined): JsonPath => {
+    const keys: Array<string | number> = []
+    for (let s = slot; s?.parent !== undefined; s = s.parent) keys.push(s.key)
+    return [...at, ...keys.reverse()]
+  }
+  const stack: Array<Slot> = [{ value, key: "value", parent: undefined, into: root, depth: 0 }]
+  while (stack.length > 0) {
+    const slot = stack.pop()!
+    const { into, key } = slot
+    const put = (copy: Json) => {
+      if (Array.isArray(into)) into[key as number] = copy
+      else setMember(into, key as string, copy)
+    }
+    if (typeof key === "string" && slot.parent !== undefined) {
+      const problem = textProblem(key)
+      if (problem !== undefined) return Result.fail(new UnstorableValue({ reason: `${problem} in key ${JSON.stringify(key)}`, path: pathOf(slot.parent) }))
+    }
+    const current = slot.value
+    const foreign = foreignKind(current)
+    if (foreign !== undefined) {
+      return Result.fail(new UnstorableValue({ reason: `${foreign}, which is not JSON data (convert it to a string, number, array or plain object)`, path: pathOf(slot) }))
+    }
+    if (current === undefined) {
+      // As JSON has it: an absent member is left out, an absent element (or value) is null.
+      if (Array.isArray(into) || slot.parent === undefined) put(null)
+      continue
+    }
+    if (typeof current === "string") {
+      const problem = textProblem(current)
+      if (problem !== undefined) return Result.fail(new UnstorableValue({ reason: problem, path: pathOf(slot) }))
+      put(current)
+      continue
+    }
+    if (typeof current === "number") {
+      if (!Number.isFinite(current)) return Result.fail(new UnstorableValue({ reason: `non-finite number ${current}`, path: pathOf(slot) }))
+      put(current === 0 ? 0 : current)
+      continue
+    }
+    if (typeof current !== "object" || current === null) {
+      put(current as Json)
+      continue
+    }
+    if (slot.depth >= maxDepth) return Result.fail(new UnstorableValue({ reason: `nested deeper than ${maxDepth} levels`, path: pathOf(slot) }))
+    const depth = slot.depth + 1
+    if (Array.isArray(current)) {
+      const copy: Array<Json> = new Array(current.length).fill(null)
+      put(copy)
+      for (let i = current.length - 1; i >= 0; i--) stack.push({ value: current[i], key: i, parent: slot, into: copy, depth })
+      continue
+    }
+    const copy: Record<string, Json> = {}
+    put(copy)
+    const keys = Object.keys(current)
+    for (let k = keys.length - 1; k >= 0; k--) {
+      stack.push({ value: (current as Record<string, unknown>)[keys[k]!], key: keys[k]!, parent: slot, into: copy, depth })
+    }
+  }
+  return Result.succeed(root["value"] ?? null)
+}
+
+/**
+ * A value as every store holds it: a copy of its JSON data, or the first part of it that no store
+ * can hold (see `UnstorableValue`), its path prefixed with `at`.
+ *
+ * **Details**
+ *
+ * What a store keeps must read back identical from every store, and a JavaScript handler can
+ * return more than JSON. What `JSON.stringify` normalises is normalised the same way here, for
+ * every store: `-0` becomes `0`, a member whose value is `undefined` is left out, an `undefined`
+ * (or missing) array element becomes `null`, and `undefined` itself `null`. What JSON would lose or
+ * cannot write is refused, naming it: a bigint, a symbol, a function, an object that is not a plain
+ * object or an array (a `Date`, a `Map`, a class instance), besides what `unstorable` refuses.
+ * Objects and arrays are copied, so what was stored never changes when the caller later mutates
+ * what it returned.
+ *
+ * @since 0.1.0
+ */
+export const toStorable = (value: unknown, at: JsonPath = []): Result.Result<Json, UnstorableValue> => {
+  const copied = copyPlain(value, 0)
+  return copied === noCopy ? storableSlow(value, at) : Result.succeed(copied)
+}
+
 // Unknown keys are errors, not silently dropped: a misspelt `parms` must not decode as "no params".
 const decodeShape = Schema.decodeUnknownResult(WorkflowSchema, { onExcessProperty: "error" })
 const encodeShape = Schema.encodeSync(WorkflowSchema)

@@ -72,6 +72,14 @@ export class Decision {
 /**
  * What a handler returns: an output, or an output with a decision.
  *
+ * **Details**
+ *
+ * The engine stores a copy of the output as JSON reads it back (`Workflow.toStorable`), so it reads
+ * back identical from every store and never changes when the handler later mutates what it
+ * returned: `-0` is `0`, an `undefined` member is left out, an `undefined` element or output is
+ * `null`. An output JSON would lose (a bigint, a `Date`, a `Map`, a function, a class instance)
+ * fails the node, naming what and where.
+ *
  * @since 0.1.0
  */
 export type Output = Json | Decision

@@ -48,10 +48,17 @@ const retrySchedule = (policy: Workflow.RetryPolicy) => {
 
 const isRetryable = (error: BlockError.BlockError) => error.isRetryable
 
+const isPlainPrimitive = (output: unknown): boolean =>
+  output === null || typeof output === "boolean" ||
+  (typeof output === "number" && Number.isFinite(output) && !Object.is(output, -0)) ||
+  (typeof output === "string" && Workflow.unstorable(output) === undefined)
+
 /**
- * The exit of a node's attempts with its output (and decision) as every store can hold it, else a
- * permanent failure naming the JSON path (its cause the `Workflow.UnstorableValue`): nothing
- * unstorable reaches any store, so the memory store refuses exactly what PostgreSQL cannot hold.
+ * The exit of a node's attempts with its output (and decision) as every store holds it
+ * (`Workflow.toStorable`: JSON data, copied, normalised as JSON normalises), else a permanent
+ * failure naming the JSON path (its cause the `Workflow.UnstorableValue`): nothing unstorable
+ * reaches any store, so the memory store refuses exactly what PostgreSQL cannot hold and reads
+ * back what it reads back.
  * Checked on the exit rather than inside the handler's effect: one function call per node instead
  * of a continuation and a closure.
  */
@@ -61,12 +68,19 @@ export const storable = (
 ): Exit.Exit<Handler.Output, BlockError.BlockError> => {
   if (Exit.isFailure(exit)) return exit
   const output = exit.value
-  const problem = output instanceof Handler.Decision
-    ? Workflow.unstorable(output.handle, ["decision"]) ?? Workflow.unstorable(output.output)
-    : Workflow.unstorable(output)
-  return problem === undefined
-    ? exit
-    : Exit.fail(BlockError.permanent(`${ctx.block.type} block ${ctx.block.id}: output ${problem.message}`, problem))
+  // JSON primitives are stored as they are (the common case: no allocation).
+  if (isPlainPrimitive(output)) return exit
+  const decision = output instanceof Handler.Decision ? output : undefined
+  const handle = decision === undefined
+    ? undefined
+    : typeof decision.handle === "string"
+    ? Workflow.unstorable(decision.handle, ["decision"])
+    : new Workflow.UnstorableValue({ reason: "a decision handle that is not a string", path: ["decision"] })
+  const copied = handle === undefined ? Workflow.toStorable(decision === undefined ? output : decision.output) : Result.fail(handle)
+  if (Result.isFailure(copied)) {
+    return Exit.fail(BlockError.permanent(`${ctx.block.type} block ${ctx.block.id}: output ${copied.failure.message}`, copied.failure))
+  }
+  return Exit.succeed(decision === undefined ? copied.success : new Handler.Decision(decision.handle, copied.success))
 }
 
 /** The node error of a failed attempt (a defect becomes a non-retryable error). */

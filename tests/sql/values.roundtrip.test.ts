@@ -1,0 +1,134 @@
+/**
+ * Every value round-trips (the project's invariant): what a handler returns reads back identical
+ * from every store — memory, PGlite, PostgreSQL — in the node's record and in what a block reading
+ * it receives. The oracle is JSON itself: a handler's value reads back as
+ * `JSON.parse(JSON.stringify(value))`, key order included, so a JavaScript value JSON normalises
+ * (`-0`, an `undefined` member or element, `undefined`) is normalised the same way by every store,
+ * and one JSON would lose or cannot write (a bigint, a `Date`, a `Map`, a function, a class
+ * instance) fails its node on every store with the same message naming it and its path.
+ */
+import { assert, describe, it, layer } from "@effect/vitest"
+import type { Workflow } from "@ripple/core"
+import { Builtins, Handler, Runs, RunStore } from "@ripple/runtime"
+import { SqlRunStore } from "@ripple/sql"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as fc from "fast-check"
+import * as TestDatabase from "../helpers/database.ts"
+
+type Json = Workflow.Json
+
+// What the handler of `emit` returns next, and what it did with it afterwards.
+const next: { value: unknown; afterwards: (value: unknown) => void } = { value: null, afterwards: () => {} }
+
+const handlers = Handler.layer({
+  ...Builtins.handlers,
+  emit: () =>
+    Effect.sync(() => {
+      const value = next.value
+      // Runs once the engine took the value: what was stored must not change with it.
+      queueMicrotask(() => next.afterwards(value))
+      return value as Json
+    })
+})
+
+/** `emit → copy`: `copy` receives the output as a resolved input and outputs it again. */
+const workflow: Workflow.Workflow = {
+  id: "roundtrip",
+  blocks: [
+    { id: "emit", type: "emit" },
+    { id: "copy", type: "value", params: { value: { $ref: "blocks.emit.output" } } }
+  ],
+  edges: [{ source: "emit", target: "copy" }]
+}
+
+// Text every store can hold: no NUL, no lone surrogate (both are refused, tested elsewhere).
+const text = fc.string({ unit: "binary" })
+  .map((s) => s.replace(/\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/gu, ""))
+
+// JSON with what JavaScript adds that JSON normalises: -0, undefined members and elements.
+const value: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
+  value: fc.oneof(
+    { depthSize: "small", withCrossShrink: true },
+    fc.constantFrom(null, true, false, -0, 0, Number.MAX_VALUE, Number.MIN_VALUE, 2 ** 53 + 1, -1e-7, undefined),
+    fc.double({ noNaN: true, noDefaultInfinity: true }),
+    fc.integer(),
+    text,
+    fc.array(tie("value"), { maxLength: 5 }),
+    fc.dictionary(fc.oneof(text, fc.constantFrom("__proto__", "0", "10", "01", "constructor")), tie("value"), { maxKeys: 5 })
+  )
+})).value
+
+/** The output of `emit` and of `copy` as stored, and the run's status. */
+const roundTrip = (emitted: unknown, afterwards: (value: unknown) => void = () => {}) =>
+  Effect.gen(function*() {
+    next.value = emitted
+    next.afterwards = afterwards
+    const runs = yield* Runs.Runs
+    const { runId } = yield* runs.start(workflow)
+    const status = yield* runs.wait(runId)
+    const snapshot = yield* (yield* RunStore.RunStore).snapshot(runId)
+    return { status, emit: snapshot.nodes["emit"]!, copy: snapshot.nodes["copy"] }
+  })
+
+const sameJson = (actual: Json | undefined, expected: Json, label: string) => {
+  assert.strictEqual(JSON.stringify(actual), JSON.stringify(expected), `${label}: text and key order`)
+  assert.deepStrictEqual(actual, expected, `${label}: value (-0 is not 0)`)
+}
+
+const refused: ReadonlyArray<readonly [string, unknown, string]> = [
+  ["a bigint", { n: [1, 2n ** 64n] }, `["n",1]`],
+  ["a Date", { at: new Date(0) }, `["at"]`],
+  ["a Map", new Map([["k", 1]]), "[]"],
+  ["a function", { toJSON: () => "x" }, `["toJSON"]`],
+  ["a Point", [{ p: new (class Point { x = 1 })() }], `[0,"p"]`]
+]
+
+const properties = (test: (name: string, body: Effect.Effect<void, unknown, Runs.Runs | RunStore.RunStore>) => void) => {
+  test("what a handler returns reads back as its JSON, key order included, in its record and downstream", Effect.gen(function*() {
+    const samples = fc.sample(value, { numRuns: 60 })
+    for (const emitted of samples) {
+      const expected = JSON.parse(JSON.stringify(emitted) ?? "null") as Json
+      const { status, emit, copy } = yield* roundTrip(emitted)
+      assert.strictEqual(status, "completed", JSON.stringify(emitted))
+      sameJson(emit.output, expected, "emit")
+      sameJson(copy?.output, expected, "copy")
+    }
+  }))
+  test("a value the handler mutates after returning it is stored as returned", Effect.gen(function*() {
+    const { emit, copy } = yield* roundTrip({ list: [1], at: { k: "v" } }, (value) => {
+      const mutable = value as { list: Array<number>; at: Record<string, string> }
+      mutable.list.push(2)
+      mutable.at["k"] = "changed"
+    })
+    sameJson(emit.output, { list: [1], at: { k: "v" } }, "emit")
+    sameJson(copy?.output, { list: [1], at: { k: "v" } }, "copy")
+  }))
+  test("what JSON would lose fails the node, naming what and where, with nothing stored", Effect.gen(function*() {
+    for (const [kind, emitted, path] of refused) {
+      const { status, emit, copy } = yield* roundTrip(emitted)
+      assert.strictEqual(status, "failed", kind)
+      assert.strictEqual(emit.status, "failed", kind)
+      assert.isUndefined(emit.output, kind)
+      assert.include(emit.error?.message, `emit block emit: output ${kind}, which is not JSON data`, kind)
+      assert.include(emit.error?.message, `at ${path}`, kind)
+      assert.notStrictEqual(copy?.status, "completed", kind)
+    }
+  }))
+}
+
+describe("values round-trip in memory", () => {
+  properties((name, body) =>
+    it.live(name, () => Effect.provide(body, Runs.layer().pipe(Layer.provideMerge(Layer.merge(RunStore.layerMemory, handlers))))))
+})
+
+for (const backend of TestDatabase.backends) {
+  layer(TestDatabase.shared(backend), { excludeTestServices: true })(`values round-trip on ${backend}`, (it) => {
+    properties((name, body) =>
+      it.effect(name, () =>
+        Effect.provide(
+          body,
+          Runs.layer().pipe(Layer.provideMerge(Layer.merge(SqlRunStore.layer, handlers)), Layer.provideMerge(TestDatabase.layer))
+        )))
+  })
+}

@@ -104,6 +104,30 @@ const properties = (test: (name: string, body: Effect.Effect<void, unknown, Runs
     sameJson(emit.output, { list: [1], at: { k: "v" } }, "emit")
     sameJson(copy?.output, { list: [1], at: { k: "v" } }, "copy")
   }))
+  test("a signal payload and a run input read back as their JSON too; what JSON would lose is refused", Effect.gen(function*() {
+    const runs = yield* Runs.Runs
+    const waiting: Workflow.Workflow = {
+      id: "roundtrip-signal",
+      blocks: [
+        { id: "w", type: "wait", params: { signal: "go" } },
+        { id: "c", type: "value", params: { value: { got: { $ref: "blocks.w.output" }, in: { $ref: "input.n" } } } }
+      ],
+      edges: [{ source: "w", target: "c" }],
+      inputs: { n: { type: "object" } }
+    }
+    const input = { n: { z: -0, gone: undefined, list: [undefined] } } as unknown as { readonly [key: string]: Json }
+    const { runId } = yield* runs.start(waiting, input)
+    assert.strictEqual(yield* runs.wait(runId), "suspended")
+    const payload = { x: -0, y: undefined, d: [undefined, 1] } as unknown as Json
+    const date = yield* Effect.flip(runs.signal(runId, "go", { at: new Date(0) } as unknown as Json))
+    assert.strictEqual(date._tag, "InvalidPayload")
+    assert.isTrue(yield* runs.signal(runId, "go", payload))
+    ;(payload as { d: Array<unknown> }).d.push(2)
+    assert.strictEqual(yield* runs.wait(runId), "completed")
+    const snapshot = yield* (yield* RunStore.RunStore).snapshot(runId)
+    sameJson(snapshot.nodes["c"]?.output, { got: JSON.parse(JSON.stringify({ x: 0, d: [null, 1] })), in: { z: 0, list: [null] } }, "c")
+    sameJson(snapshot.input as Json, { n: { z: 0, list: [null] } }, "input")
+  }))
   test("what JSON would lose fails the node, naming what and where, with nothing stored", Effect.gen(function*() {
     for (const [kind, emitted, path] of refused) {
       const { status, emit, copy } = yield* roundTrip(emitted)

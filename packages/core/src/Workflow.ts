@@ -1346,10 +1346,12 @@ export const encode = (workflow: Workflow): Json => (Shape.wellFormed(workflow) 
  */
 export const inputsFor = (
   workflow: Workflow,
-  input: { readonly [key: string]: Json } = {}
+  given: { readonly [key: string]: Json } = {}
 ): Result.Result<Record<string, Json>, WorkflowError> => {
-  const text = unstorable(input)
-  if (text !== undefined) return Result.fail(text)
+  // A copy as every store holds it, so the run's input reads back as the memory store keeps it.
+  const copied = toStorable(given)
+  if (Result.isFailure(copied)) return Result.fail(copied.failure)
+  const input = copied.success as { readonly [key: string]: Json }
   const declarations = workflow.inputs ?? {}
   for (const key of Object.keys(input)) {
     if (!Object.hasOwn(declarations, key)) return Result.fail(new UnknownInput({ key, path: [key] }))

@@ -384,11 +384,14 @@ const make = (state: State.State): Runs["Service"] => {
       }),
     wait: (runId) => Follow.wait(state, runId),
     signal: (runId, name, payload = null) =>
-      Effect.andThen(Deliver.storable(runId, { name, payload }), Deliver.signal(state, runId, name, payload)),
+      Effect.flatMap(Deliver.storable(runId, { name, payload }), (r) => Deliver.signal(state, runId, r.name, r.payload ?? null)),
     approve: (runId, node, payload = null) =>
-      Effect.andThen(Deliver.storable(runId, { node, payload }), Deliver.decide(state, runId, node, { approved: true, payload })),
+      Effect.flatMap(
+        Deliver.storable(runId, { node, payload }),
+        (r) => Deliver.decide(state, runId, r.node, { approved: true, payload: r.payload ?? null })
+      ),
     reject: (runId, node, reason) =>
-      Effect.andThen(Deliver.storable(runId, { node, reason }), Deliver.decide(state, runId, node, { approved: false, reason })),
+      Effect.flatMap(Deliver.storable(runId, { node, reason }), (r) => Deliver.decide(state, runId, r.node, { approved: false, reason: r.reason })),
     pause: (runId) => Control.pause(state, runId),
     unpause: (runId) => Control.unpause(state, runId),
     resume: (runId) => Control.resume(state, runId),

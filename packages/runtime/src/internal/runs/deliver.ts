@@ -17,14 +17,20 @@ import * as Waking from "./wake.ts"
 type Json = Workflow.Json
 
 /**
- * Refuses a request whose fields no store can hold (path: the field, then into the payload);
- * nothing is written.
+ * The request as every store holds it (`Workflow.toStorable`: a copy, normalised as JSON
+ * normalises), or its refusal when a field is something no store can hold (path: the field, then
+ * into the payload); nothing is written.
  *
  * @since 0.1.0
  */
-export const storable = (runId: string, request: { readonly [field: string]: Json }) => {
-  const problem = Workflow.unstorable(request)
-  return problem === undefined ? Effect.void : Effect.fail(new InvalidPayload({ runId, cause: problem }))
+export const storable = <Request extends { readonly [field: string]: Json }>(
+  runId: string,
+  request: Request
+): Effect.Effect<Request, InvalidPayload> => {
+  const copied = Workflow.toStorable(request)
+  return Result.isSuccess(copied)
+    ? Effect.succeed(copied.success as Request)
+    : Effect.fail(new InvalidPayload({ runId, cause: copied.failure }))
 }
 
 const bodyMembers = new WeakMap<Workflow.Workflow, ReadonlySet<string>>()

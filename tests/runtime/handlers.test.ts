@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { Workflow } from "@ripple/core"
-import { Handler, Runs, RunStore } from "@ripple/runtime"
+import { BlockError, Handler, Runs, RunStore } from "@ripple/runtime"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -68,4 +68,63 @@ describe("Handler registry", () => {
       }
       assert.isUndefined(handlers.get("greet"))
     }).pipe(Effect.provide(Handler.layerBuiltins)))
+})
+
+/**
+ * JavaScript handlers (a `--handlers` module, which no type checker reads) return what their
+ * authors are used to: a Promise or the output itself. Each is taken as the output; a rejection
+ * is a block failure (retried when retryable), never an unhandled rejection.
+ */
+describe("Handlers written without Effect", () => {
+  const chain = (type: string, retry?: Workflow.RetryPolicy): Workflow.Workflow => ({
+    id: `js-${type}`,
+    blocks: [
+      { id: "a", type, ...(retry === undefined ? {} : { retry }) },
+      { id: "b", type: "value", params: { value: { $ref: "blocks.a.output" } } }
+    ],
+    edges: [{ source: "a", target: "b" }]
+  })
+  let calls = 0
+  const untyped = {
+    plain: () => ({ n: 1 }),
+    promised: async () => ({ n: 2 }),
+    flaky: async () => {
+      calls++
+      if (calls < 2) throw new Error("connection reset")
+      return { n: 3 }
+    },
+    refused: () => Promise.reject(new Error("quota exceeded")),
+    permanent: () => Promise.reject(BlockError.permanent("bad params"))
+  } as unknown as Readonly<Record<string, Handler.Handler>>
+  const layer = Runs.layer().pipe(Layer.provideMerge(Layer.merge(RunStore.layerMemory, Handler.layer(untyped))))
+  const outcome = (workflow: Workflow.Workflow) =>
+    Effect.gen(function*() {
+      const runs = yield* Runs.Runs
+      const { runId } = yield* runs.start(workflow)
+      const status = yield* runs.wait(runId)
+      return { status, nodes: (yield* (yield* RunStore.RunStore).snapshot(runId)).nodes }
+    })
+
+  it.live("a plain value or a Promise is the output", () =>
+    Effect.gen(function*() {
+      for (const [type, n] of [["plain", 1], ["promised", 2]] as const) {
+        const { status, nodes } = yield* outcome(chain(type))
+        assert.strictEqual(status, "completed", type)
+        assert.deepStrictEqual(nodes["b"]?.output, { n }, type)
+      }
+    }).pipe(Effect.provide(layer)))
+
+  it.live("a rejection fails the block, retryable unless it is a permanent BlockError, and is retried by its policy", () =>
+    Effect.gen(function*() {
+      calls = 0
+      const retried = yield* outcome(chain("flaky", { maxAttempts: 3, initialDelayMs: 1 }))
+      assert.strictEqual(retried.status, "completed")
+      assert.strictEqual(retried.nodes["a"]?.attempt, 2)
+      const refused = yield* outcome(chain("refused"))
+      assert.strictEqual(refused.status, "failed")
+      assert.deepStrictEqual(refused.nodes["a"]?.error, { message: "quota exceeded", retryable: true })
+      const permanent = yield* outcome(chain("permanent", { maxAttempts: 3, initialDelayMs: 1 }))
+      assert.strictEqual(permanent.nodes["a"]?.attempt, 1)
+      assert.deepStrictEqual(permanent.nodes["a"]?.error, { message: "bad params", retryable: false })
+    }).pipe(Effect.provide(layer)))
 })

@@ -17,6 +17,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { BlockError } from "./BlockError.ts"
 import * as Builtins from "./Builtins.ts"
+import { asEffect } from "./internal/handlerResult.ts"
 
 /** Any JSON value. */
 export type Json = Workflow.Json
@@ -93,6 +94,12 @@ export const decide = (handle: string, output: Json): Decision => new Decision(h
 
 /**
  * A block handler.
+ *
+ * **Details**
+ *
+ * It returns an `Effect`. A JavaScript handler (a `--handlers` module, which no type checker
+ * reads) may also return a Promise, awaited — a rejection with a `BlockError` is that error, any
+ * other rejection a retryable `BlockError` — or the output itself.
  *
  * @since 0.1.0
  */
@@ -197,11 +204,11 @@ export const layer = <R = never>(
     Effect.map(Effect.context<R>(), (context) => {
       const provided: Record<string, Handler> = { ...Builtins.handlers }
       for (const [type, handler] of Object.entries(handlers)) {
-        provided[type] = (ctx) => Effect.provideContext(handler(ctx), context)
+        provided[type] = (ctx) => Effect.provideContext(Effect.suspend(() => asEffect(handler(ctx))), context)
       }
       const compensations = new Map<string, Compensation>()
       for (const [type, compensate] of Object.entries(options.compensate ?? {})) {
-        compensations.set(type, (output, ctx) => Effect.provideContext(compensate(output, ctx), context))
+        compensations.set(type, (output, ctx) => Effect.provideContext(Effect.suspend(() => asEffect(compensate(output, ctx))), context))
       }
       return registry(provided, { equality: options.equality }, compensations)
     })

@@ -7,6 +7,7 @@ import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as BlockError from "../BlockError.ts"
 import * as Handler from "../Handler.ts"
+import { asEffect } from "./handlerResult.ts"
 
 type Json = Workflow.Json
 
@@ -94,7 +95,7 @@ export const errorOf = (cause: Cause.Cause<BlockError.BlockError>): Snapshot.Nod
 const invoke = (handler: Handler.Handler, ctx: NodeContext): Effect.Effect<Handler.Output, BlockError.BlockError> => {
   ctx.attempt++
   try {
-    return handler(ctx)
+    return asEffect(handler(ctx))
   } catch (defect) {
     return Effect.die(defect)
   }

@@ -88,7 +88,7 @@ export const scenario = (name: string, setup: () => Promise<Setup>, teardown: ()
         edges: [{ source: "start", target: "out" }]
       }))
       bad(await run("run", "nul.json"), "UnstorableValue at blocks[1].params.value", "NUL character")
-      bad(await run("run", example("support-triage.json")), "MissingInput at subject")
+      bad(await run("run", example("support-triage.json")), "MissingInput at subject", "support-triage declares subject (string, required), body (string, required), tier (string, default \"free\")")
       bad(await run("rerun", example("support-triage.json"), "--from", "nope"), "unknown block \"nope\"")
       // A usage error prints the command's help and the error.
       const usage = await run("plan", example("support-triage.json"), "--format", "svg")

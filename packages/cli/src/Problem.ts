@@ -95,19 +95,33 @@ export const unknownRun = (runId: string): Problem =>
 export const fromDatabaseError = (error: Database.DatabaseError): Problem =>
   badInput(`cannot open the database (${error.reason}): ${error.target}: ${error.detail}`, error.fix)
 
+// What a workflow's run input may hold, for a fix line.
+const declaredInputs = (workflow: Workflow.Workflow): string => {
+  const entries = Object.entries(workflow.inputs ?? {})
+  if (entries.length === 0) return `${workflow.id} declares no inputs (pass none)`
+  const described = entries.map(([key, declaration]) => {
+    const how = declaration.default !== undefined
+      ? `default ${JSON.stringify(declaration.default)}`
+      : declaration.required === false ? "optional" : "required"
+    return `${key} (${declaration.type}, ${how})`
+  })
+  return `${workflow.id} declares ${described.join(", ")}`
+}
+
 /**
- * Every error the `Runs` facade refuses a request with, as a problem (all are bad input).
+ * Every error the `Runs` facade refuses a request with, as a problem (all are bad input); with the
+ * workflow, a refused input's fix line lists what it declares.
  *
  * @since 0.1.0
  */
-export const fromRunsError = (file: string, error: Runs.RunsError): Problem => {
+export const fromRunsError = (file: string, error: Runs.RunsError, workflow?: Workflow.Workflow): Problem => {
   switch (error._tag) {
     case "InvalidWorkflow":
       return invalidWorkflow(file, error.cause)
     case "InvalidInput":
       return badInput(
         `invalid run input for ${error.workflowId}: ${error.cause._tag} at ${pathOf(error.cause.path)} (${describe(error.cause)})`,
-        "pass the workflow's declared inputs as a JSON object: --input '{\"name\": \"value\"}'"
+        `pass the workflow's declared inputs as a JSON object: --input '{"name": "value"}'${workflow === undefined ? "" : `; ${declaredInputs(workflow)}`}`
       )
     case "PlanFailed":
       return error.cause._tag === "UnknownTarget"

@@ -176,5 +176,5 @@ export const checkExecutable = (source: Source): Effect.Effect<void, Problem.Pro
   Effect.gen(function*() {
     const handlers = yield* Handler.Handlers
     const problem = Engine.check(source.workflow, handlers)
-    if (problem !== undefined) return yield* Problem.fromRunsError(source.file, problem)
+    if (problem !== undefined) return yield* Problem.fromRunsError(source.file, problem, source.workflow)
   }).pipe(Effect.provide(source.handlers))

@@ -262,7 +262,7 @@ export const execute = (
     follow(session, source.handlers, { ...options, wait: 0 }, (runs, store) =>
       launch(runs, store).pipe(
         Effect.map((started): Acted => ({ _tag: "Executing", runId: started.runId })),
-        Effect.mapError((error) => error instanceof Problem.Problem ? error : Problem.fromRunsError(source.file, error))
+        Effect.mapError((error) => error instanceof Problem.Problem ? error : Problem.fromRunsError(source.file, error, source.workflow))
       ))
   )
 

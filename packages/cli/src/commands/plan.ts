@@ -50,7 +50,7 @@ export const command = (session: Session) =>
         Effect.andThen(
           requirePrior(store, source, prior),
           runs.plan(source.workflow, { target: from, run: prior, input: changed }).pipe(
-            Effect.mapError((error) => Problem.fromRunsError(source.file, error))
+            Effect.mapError((error) => Problem.fromRunsError(source.file, error, source.workflow))
           )
         ), { reading: true })
       if (format !== "json") yield* print(render(planned, format))

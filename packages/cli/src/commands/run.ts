@@ -34,7 +34,7 @@ export const command = (session: Session) =>
       const parsed = yield* Flags.parseInput(Option.getOrUndefined(input))
       const checked = Workflow.inputsFor(source.workflow, parsed)
       if (Result.isFailure(checked)) {
-        return yield* Problem.fromRunsError(source.file, new Runs.InvalidInput({ workflowId: source.workflow.id, cause: checked.failure }))
+        return yield* Problem.fromRunsError(source.file, new Runs.InvalidInput({ workflowId: source.workflow.id, cause: checked.failure }), source.workflow)
       }
       if (queue) {
         yield* Source.checkExecutable(source)

@@ -77,7 +77,7 @@
  * - A full run of a workflow without containers, waits, sleeps, approvals or child runs takes the
  *   wave scheduler (`internal/scheduler.ts`): plain JavaScript over the compiled DAG's integer node
  *   indices; only handlers run as fibers (forked with `Effect.runForkWith`, completion observed by
- *   callback, no Deferred per node). The journal is written once per wave: the completions of the
+ *   callback, no Deferred per node; none for a handler whose effect is already an `Exit`). The journal is written once per wave: the completions of the
  *   last wave, the skips they caused and the starts of the next wave go to the store in one
  *   `journal` call.
  * - Every other execution (run-from, resume, containers, dormancy) goes through the scope

@@ -184,8 +184,12 @@ const transition = (
     return Effect.succeed({ from, to: machine.status })
   })
 
+// The engine's hot path (one call per wave, per node on a chain): one suspended step, no continuations.
 const journal = (state: State, lease: Lease | undefined, runId: string, entries: ReadonlyArray<JournalEntry>) =>
-  Effect.map(writable(state, lease, runId), (stored): JournalAck => {
+  Effect.suspend((): Effect.Effect<JournalAck, RunStore.RunNotFound> => {
+    const stored = state.runs.get(runId)
+    if (stored === undefined) return Effect.fail(new RunStore.RunNotFound({ runId }))
+    if (lease !== undefined && !holds(stored, lease)) return Effect.die(leaseLost(lease))
     for (const entry of entries) {
       switch (entry._tag) {
         case "Consumed": {
@@ -206,15 +210,16 @@ const journal = (state: State, lease: Lease | undefined, runId: string, entries:
         default:
           stored.nodes.set(entry.node, RunStore.recordOf(entry))
       }
-      stored.waits.delete(entry.node)
-      stored.pauses.delete(entry.node)
+      // Most runs have no dormant node: no lookups for them.
+      if (stored.waits.size > 0) stored.waits.delete(entry.node)
+      if (stored.pauses.size > 0) stored.pauses.delete(entry.node)
       if (entry._tag === "Waiting" || entry._tag === "Paused") {
         const dormancy = RunStore.dormancyOf(entry)
         if ("wait" in dormancy) stored.waits.set(entry.node, dormancy.wait)
         else stored.pauses.set(entry.node, dormancy.pause)
       }
     }
-    return ackOf(stored.run)
+    return Effect.succeed(ackOf(stored.run))
   })
 
 const acquire = (state: State, runId: string, owner: string, terms: LeaseTerms) =>

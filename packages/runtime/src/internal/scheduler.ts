@@ -2,7 +2,8 @@
  * The wave scheduler: a full run of a workflow without containers, waits, sleeps, approvals or
  * child runs, in plain JavaScript over the compiled DAG's integer node indices; only handlers run
  * as fibers (forked with `Effect.runForkWith`, completion observed by callback, no Deferred per
- * node). The journal is written once per wave: the completions of the last wave, the skips they
+ * node), and a handler whose effect is already an `Exit` (`Effect.succeed`, `Effect.fail`: it
+ * answered when called) runs as no fiber at all. The journal is written once per wave: the completions of the last wave, the skips they
  * caused and the starts of the next wave go to the store in one `journal` call, and a node starts
  * only once what it reads is durable. The run semantics are the engine's (`edges.ts`,
  * `control.ts`, `parking.ts`, `finishing.ts`), shared with the scope interpreter.
@@ -24,7 +25,7 @@ import type * as RunStatus from "../RunStatus.ts"
 import { type JournalEntry, RunStore, type RunStoreError } from "../RunStore.ts"
 import { attempts, errorOf, NodeContext, outputFingerprint, storable } from "./attempt.ts"
 import * as Compiled from "./compiled.ts"
-import { acknowledged, beforeStart, cancelsOnInterrupt, type Control, retryable } from "./control.ts"
+import { acknowledged, beforeStart, beforeStartOn, cancelsOnInterrupt, type Control, retryable } from "./control.ts"
 import { isLive, reuseReasons, runs, unresolved } from "./edges.ts"
 import { type Finalization, finishRun, type Outcome } from "./finishing.ts"
 import * as Pacing from "./pacing.ts"
@@ -74,10 +75,17 @@ class Waves {
   newFailures: Array<{ readonly node: string; readonly at: number; readonly error: string }> = []
   readonly result: Outcome = { failures: 0, messages: [], lastStarted: undefined, lastCompleted: undefined }
   completions: Array<Completion> = []
+  /** The last node completed in the batch being settled (the diagnostics keep only the last). */
+  lastCompleted: NodeContext | undefined = undefined
   inflight = 0
   readonly running: Array<Fiber.Fiber<Handler.Output, BlockError.BlockError> | undefined>
   wake: (() => void) | undefined = undefined
-  readonly wave: Array<NodeContext> = []
+  wave: Array<NodeContext> = []
+  // The other half of the double buffers for waves and completions (no array per iteration).
+  launching: Array<NodeContext> = []
+  settling: Array<Completion> = []
+  /** A time read since the execution last waited, still good for the next start (no clock read per block). */
+  known: number | undefined = undefined
   readonly parked: Array<number> = []
   readonly env: Reference.Environment
   readonly journal: (entries: ReadonlyArray<JournalEntry>) => Effect.Effect<void, RunStoreError>
@@ -230,7 +238,7 @@ class Waves {
       at
     })
     this.publish({ _tag: "NodeCompleted", runId: this.execution.runId, node: ctx.node, attempt: ctx.attempt, decision, at })
-    this.result.lastCompleted = { node: ctx.node, at }
+    this.lastCompleted = ctx
     this.settle(i, at)
   }
 
@@ -248,14 +256,19 @@ class Waves {
     }
   }
 
+  // A retry is a start of the block too: not after a cancel, nor without the lease.
+  readonly beforeRetry = () => retryable(this.control, this.now())
+  readonly retrying = (c: NodeContext) =>
+    this.publish({ _tag: "NodeStarted", runId: this.execution.runId, node: c.node, attempt: c.attempt + 1, at: this.now() })
+
   launch(ctx: NodeContext): void {
-    const runId = this.execution.runId
-    this.publish({ _tag: "NodeStarted", runId, node: ctx.node, attempt: 1, at: ctx.startedAt })
-    this.result.lastStarted = { node: ctx.node, at: ctx.startedAt }
-    // A retry is a start of the block too: not after a cancel, nor without the lease.
-    const beforeRetry = () => retryable(this.control, this.now())
-    const retrying = (c: NodeContext) => this.publish({ _tag: "NodeStarted", runId, node: c.node, attempt: c.attempt + 1, at: this.now() })
-    const effect = attempts(this.handlers.get(ctx.block.type), ctx, this.tracing, retrying, beforeRetry)
+    this.publish({ _tag: "NodeStarted", runId: this.execution.runId, node: ctx.node, attempt: 1, at: ctx.startedAt })
+    const effect = attempts(this.handlers.get(ctx.block.type), ctx, this.tracing, this.retrying, this.beforeRetry)
+    // A handler that answered at once (`Effect.succeed`, `Effect.fail`: an Exit) needs no fiber.
+    if (Exit.isExit(effect)) {
+      this.completions.push({ ctx, exit: effect as Exited })
+      return
+    }
     this.inflight++
     const fiber = this.fork(effect)
     this.running[ctx.index] = fiber
@@ -263,8 +276,7 @@ class Waves {
   }
 
   /** Takes up to the free concurrency from the ready queue: resolves inputs, journals starts. */
-  prepare(): void {
-    const at = this.now()
+  prepare(at: number): void {
     const { blocks, ids, params, staticInputs, definitions } = this.c
     const { input, runId } = this.execution
     // A pause request parks what would start; what runs finishes.
@@ -298,18 +310,18 @@ class Waves {
   }
 
   /** Writes what the last wave settled and the next one starts in one journal call, then the run's new failures. */
-  readonly flush: Effect.Effect<void, RunStoreError> = Effect.suspend(() => {
+  flush(): Effect.Effect<void, RunStoreError> {
     const entries = this.buffer
     this.buffer = []
     const failures = this.newFailures
-    this.newFailures = []
+    if (failures.length > 0) this.newFailures = []
     const runId = this.execution.runId
     const write = entries.length === 0 ? Effect.void : this.journal(entries)
     return failures.length === 0 ? write : Effect.andThen(
       write,
       Effect.forEach(failures, (f) => this.store.transition(runId, { type: "NODE_FAILED", ...f }, f.at), { discard: true })
     )
-  })
+  }
 
   finish(finalization: Finalization, event: RunStatus.Event): Effect.Effect<RunStatus.Status, RunStoreError, RunStore | Handler.Handlers> {
     return finishRun(this.execution, this.options, this.result, finalization, event, this.order)
@@ -388,20 +400,29 @@ class Waves {
 
   /** Waves until nothing runs: start what is ready, wait for a completion, settle what completed. */
   readonly waves: Effect.Effect<void, RunStoreError> = Effect.gen({ self: this }, function*() {
-    const { control } = this
+    const { control, clock } = this
     for (;;) {
-      const starting = beforeStart(control, this.now())
+      const at = this.known ?? this.now()
+      this.known = undefined
+      const starting = beforeStart(control, at)
       if (starting !== undefined) yield* starting
-      this.prepare()
-      yield* this.flush
+      this.prepare(at)
+      yield* this.flush()
       if (this.wave.length > 0) {
-        const launching = this.wave.splice(0, this.wave.length)
+        const launching = this.wave
+        this.wave = this.launching
+        this.launching = launching
         // The write that journaled the starts may have brought a cancel, or outlasted the lease.
-        const started = beforeStart(control, this.now())
+        const started = beforeStartOn(control, clock)
         if (started !== undefined) yield* started
         // Journaled as started when the write's acknowledgement brought a pause: parked instead (their `Paused` entries replace the starts).
         if (control.pauseRequested) for (const ctx of launching) this.parked.push(ctx.index)
-        else for (const ctx of launching) this.launch(ctx)
+        else {
+          for (const ctx of launching) this.launch(ctx)
+          const last = launching[launching.length - 1]!
+          this.result.lastStarted = { node: last.node, at: last.startedAt }
+        }
+        launching.length = 0
       }
       if (this.completions.length === 0) {
         if (this.inflight === 0) break
@@ -410,13 +431,21 @@ class Waves {
         })
       }
       const done = this.completions
-      this.completions = []
-      const at = this.now()
-      for (const completion of done) this.complete(completion, at)
+      this.completions = this.settling
+      this.settling = done
+      const settledAt = this.now()
+      for (const completion of done) this.complete(completion, settledAt)
+      if (this.lastCompleted !== undefined) {
+        this.result.lastCompleted = { node: this.lastCompleted.node, at: settledAt }
+        this.lastCompleted = undefined
+      }
       const turn = this.pacer.settled(done.length)
+      done.length = 0
+      // Nothing waited since `settledAt` was read unless the pacer yields: the next starts share it.
       if (turn !== undefined) yield* turn
+      else this.known = settledAt
     }
-    yield* this.flush
+    yield* this.flush()
   })
 
   /** Journals the nodes a pause request parked; the first stands for the run's paused branch. */

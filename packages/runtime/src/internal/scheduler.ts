@@ -10,7 +10,7 @@
  *
  * Built by hand: it is the engine's hot path (`bench:engine`).
  */
-import { Fingerprint, type Plan, Reference, type Snapshot, type Workflow } from "@ripple/core"
+import { type Dag, Fingerprint, type Plan, Reference, type Snapshot, type Workflow } from "@ripple/core"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -54,6 +54,23 @@ interface Completion {
   readonly exit: Exited
 }
 
+// A plan's re-run nodes as DAG indices in plan order, once per plan value (a full plan is cached
+// per workflow value, so a workflow started again resolves no id).
+const rerunOrders = new WeakMap<Plan.Plan, Int32Array>()
+const rerunOrder = (plan: Plan.Plan, dag: Dag.Dag): Int32Array => {
+  let order = rerunOrders.get(plan)
+  if (order === undefined) {
+    const indices: Array<number> = []
+    for (const id of plan.rerun) {
+      const i = dag.index!.get(id)
+      if (i !== undefined) indices.push(i)
+    }
+    order = Int32Array.from(indices)
+    rerunOrders.set(plan, order)
+  }
+  return order
+}
+
 /** One execution on the wave scheduler. */
 class Waves {
   readonly c: Compiled.Compiled
@@ -81,9 +98,6 @@ class Waves {
   readonly running: Array<Fiber.Fiber<Handler.Output, BlockError.BlockError> | undefined>
   wake: (() => void) | undefined = undefined
   wave: Array<NodeContext> = []
-  // The other half of the double buffers for waves and completions (no array per iteration).
-  launching: Array<NodeContext> = []
-  settling: Array<Completion> = []
   /** A time read since the execution last waited, still good for the next start (no clock read per block). */
   known: number | undefined = undefined
   readonly parked: Array<number> = []
@@ -342,11 +356,9 @@ class Waves {
     const { dag, handles } = this.c
     const { outOffsets, outTargets, inOffsets } = dag
     const { n, phase, pendingIn, liveIn } = this
+    const order = rerunOrder(plan, dag)
     const rerun = new Uint8Array(n)
-    for (const id of plan.rerun) {
-      const i = dag.index!.get(id)
-      if (i !== undefined) rerun[i] = 1
-    }
+    for (let r = 0; r < order.length; r++) rerun[order[r]!] = 1
     for (let i = 0; i < n; i++) {
       if (rerun[i] === 1) {
         phase[i] = WAITING
@@ -365,9 +377,9 @@ class Waves {
         pendingIn[j]!--
       }
     }
-    for (const id of plan.rerun) {
-      const i = dag.index!.get(id)
-      if (i === undefined || phase[i] !== WAITING || pendingIn[i] !== 0) continue
+    for (let r = 0; r < order.length; r++) {
+      const i = order[r]!
+      if (phase[i] !== WAITING || pendingIn[i] !== 0) continue
       if (runs(inOffsets[i + 1]! - inOffsets[i]!, liveIn[i]!)) {
         phase[i] = READY
         this.ready[this.readyTail++] = i
@@ -410,8 +422,7 @@ class Waves {
       yield* this.flush()
       if (this.wave.length > 0) {
         const launching = this.wave
-        this.wave = this.launching
-        this.launching = launching
+        this.wave = []
         // The write that journaled the starts may have brought a cancel, or outlasted the lease.
         const started = beforeStartOn(control, clock)
         if (started !== undefined) yield* started
@@ -422,7 +433,6 @@ class Waves {
           const last = launching[launching.length - 1]!
           this.result.lastStarted = { node: last.node, at: last.startedAt }
         }
-        launching.length = 0
       }
       if (this.completions.length === 0) {
         if (this.inflight === 0) break
@@ -431,8 +441,7 @@ class Waves {
         })
       }
       const done = this.completions
-      this.completions = this.settling
-      this.settling = done
+      this.completions = []
       const settledAt = this.now()
       for (const completion of done) this.complete(completion, settledAt)
       if (this.lastCompleted !== undefined) {
@@ -440,7 +449,6 @@ class Waves {
         this.lastCompleted = undefined
       }
       const turn = this.pacer.settled(done.length)
-      done.length = 0
       // Nothing waited since `settledAt` was read unless the pacer yields: the next starts share it.
       if (turn !== undefined) yield* turn
       else this.known = settledAt

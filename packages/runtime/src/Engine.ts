@@ -72,7 +72,9 @@
  * cancel, pause, lease (`internal/control.ts`) — dormancy and parking (`internal/parking.ts`),
  * the intrinsic blocks (`internal/intrinsics.ts`), containers (`internal/containers.ts`), how an
  * execution ends (`internal/finishing.ts`) and saga compensation (`internal/saga.ts`). Two
- * schedulers drive them:
+ * schedulers drive them, over one scheduling core (`internal/pool.ts`: units forked from plain
+ * JavaScript, completions observed by callback, successors released by counting over integer
+ * indices):
  *
  * - A full run of a workflow without containers, waits, sleeps, approvals or child runs takes the
  *   wave scheduler (`internal/scheduler.ts`): plain JavaScript over the compiled DAG's integer node
@@ -81,7 +83,9 @@
  *   last wave, the skips they caused and the starts of the next wave go to the store in one
  *   `journal` call.
  * - Every other execution (run-from, resume, containers, dormancy) goes through the scope
- *   interpreter (`internal/interpreter.ts`), whose journal writes coalesce the same way
+ *   interpreter (`internal/interpreter.ts`), which runs the members of each scope instance (the
+ *   top level, a container body's iteration or branch) as the core's units over the scope's
+ *   graph (`internal/shape.ts`'s `scopeGraph`), and whose journal writes coalesce the same way
  *   (`internal/journalWriter.ts`): a completion goes out with the start of the node that reads it,
  *   and writes made while a call is in flight share the next one.
  *

@@ -16,7 +16,6 @@
  * Built by hand: it is the engine itself.
  */
 import { Fingerprint, NodeId, Reference, type Snapshot, type Workflow } from "@ripple/core"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Result from "effect/Result"
@@ -29,6 +28,8 @@ import { runContainer } from "./containers.ts"
 import { beforeStart, retryable } from "./control.ts"
 import { reuseReasons, runs, unresolved } from "./edges.ts"
 import { intrinsic } from "./intrinsics.ts"
+import { runGraph } from "./pool.ts"
+import { scopeGraph } from "./shape.ts"
 import { isObject } from "./json.ts"
 import * as State from "./state.ts"
 
@@ -101,24 +102,17 @@ const reuse = (s: State.State): Effect.Effect<void> => {
   return entries.length > 0 ? s.writer.later(entries) : Effect.void
 }
 
-/** Runs every member of a scope instance, each once its in-scope predecessors are done. */
+/**
+ * Runs every member of a scope instance, each once its in-scope predecessors are done, on the
+ * engine's scheduling core (`pool.ts`): successors are released only by a member that ended, so an
+ * interrupted one (a cancel) does not start them while the interruption reaches the others.
+ */
 const runScope = (s: State.State, scope: string, frame: Frame): Effect.Effect<void, State.StoreError> =>
   Effect.suspend(() => {
-    const members = s.shape.members.get(scope) ?? []
+    const graph = scopeGraph(s.shape, scope)
+    const { members } = graph
     if (members.length === 1) return runMember(s, members[0]!, frame)
-    const done = new Map(members.map((m) => [m, Deferred.makeUnsafe<void>()] as const))
-    return Effect.forEach(
-      members,
-      (id) =>
-        // Successors are released only by a member that ended: an interrupted one (a cancel) must
-        // not start them while the interruption reaches the fibers one by one.
-        Effect.gen(function*() {
-          for (const e of s.shape.incoming.get(id) ?? []) yield* Deferred.await(done.get(e.source)!)
-          yield* runMember(s, id, frame)
-          yield* Deferred.succeed(done.get(id)!, undefined)
-        }),
-      { concurrency: "unbounded", discard: true }
-    )
+    return runGraph(graph, (i) => runMember(s, members[i]!, frame))
   })
 
 /** Decides a member whose in-scope predecessors are done: blocked, reused, skipped or run. */

@@ -1,12 +1,13 @@
 /**
  * The wave scheduler: a full run of a workflow without containers, waits, sleeps, approvals or
  * child runs, in plain JavaScript over the compiled DAG's integer node indices; only handlers run
- * as fibers (forked with `Effect.runForkWith`, completion observed by callback, no Deferred per
- * node), and a handler whose effect is already an `Exit` (`Effect.succeed`, `Effect.fail`: it
- * answered when called) runs as no fiber at all. The journal is written once per wave: the completions of the last wave, the skips they
- * caused and the starts of the next wave go to the store in one `journal` call, and a node starts
- * only once what it reads is durable. The run semantics are the engine's (`edges.ts`,
- * `control.ts`, `parking.ts`, `finishing.ts`), shared with the scope interpreter.
+ * as fibers, on the scheduling core it shares with the scope interpreter (`pool.ts`: forked with
+ * `Effect.runForkWith`, completion observed by callback, no Deferred per node, and no fiber at all
+ * for a handler whose effect is already an `Exit`). The journal is written once per wave: the
+ * completions of the last wave, the skips they caused and the starts of the next wave go to the
+ * store in one `journal` call, and a node starts only once what it reads is durable. The run
+ * semantics are the engine's (`edges.ts`, `control.ts`, `parking.ts`, `finishing.ts`), shared
+ * with the scope interpreter.
  *
  * Built by hand: it is the engine's hot path (`bench:engine`).
  */
@@ -29,6 +30,7 @@ import { acknowledged, beforeStart, beforeStartOn, cancelsOnInterrupt, type Cont
 import { isLive, reuseReasons, runs, unresolved } from "./edges.ts"
 import { type Finalization, finishRun, type Outcome } from "./finishing.ts"
 import * as Pacing from "./pacing.ts"
+import * as Pool from "./pool.ts"
 import { pauseBranch, pausedEntry, register } from "./parking.ts"
 
 type Json = Workflow.Json
@@ -49,9 +51,11 @@ const statusOf: ReadonlyArray<Snapshot.NodeStatus | undefined> = [undefined, "co
 const outcomeOf = (status: Snapshot.NodeStatus): number =>
   status === "completed" ? COMPLETED : status === "skipped" ? SKIPPED : status === "failed" ? FAILED : NONE
 
-interface Completion {
-  readonly ctx: NodeContext
-  readonly exit: Exited
+type Completion = Pool.Completion<NodeContext, Handler.Output, BlockError.BlockError>
+
+// An interrupted handler's abort signal fires as it ends (whoever interrupted it).
+const abortInterrupted = (ctx: NodeContext, exit: Exited): void => {
+  if (ctx.controller !== undefined && Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause)) ctx.controller.abort()
 }
 
 // A plan's re-run nodes as DAG indices in plan order, once per plan value (a full plan is cached
@@ -91,12 +95,9 @@ class Waves {
   buffer: Array<JournalEntry> = []
   newFailures: Array<{ readonly node: string; readonly at: number; readonly error: string }> = []
   readonly result: Outcome = { failures: 0, messages: [], lastStarted: undefined, lastCompleted: undefined }
-  completions: Array<Completion> = []
   /** The last node completed in the batch being settled (the diagnostics keep only the last). */
   lastCompleted: NodeContext | undefined = undefined
-  inflight = 0
-  readonly running: Array<Fiber.Fiber<Handler.Output, BlockError.BlockError> | undefined>
-  wake: (() => void) | undefined = undefined
+  readonly pool: Pool.Pool<NodeContext, Handler.Output, BlockError.BlockError>
   wave: Array<NodeContext> = []
   /** A time read since the execution last waited, still good for the next start (no clock read per block). */
   known: number | undefined = undefined
@@ -129,7 +130,7 @@ class Waves {
     this.liveIn = new Int32Array(n)
     this.ready = new Int32Array(n)
     this.stack = new Int32Array(n)
-    this.running = new Array(n)
+    this.pool = new Pool.Pool(fork, abortInterrupted)
     const { dag } = this.c
     const variables = workflow.variables ?? {}
     const input = execution.input
@@ -224,7 +225,7 @@ class Waves {
   }
 
   complete(completion: Completion, at: number): void {
-    const ctx = completion.ctx
+    const ctx = completion.unit
     const i = ctx.index
     const exit = storable(ctx, completion.exit)
     if (Exit.isFailure(exit)) return this.fail(ctx, errorOf(exit.cause), at)
@@ -256,20 +257,6 @@ class Waves {
     this.settle(i, at)
   }
 
-  observe(ctx: NodeContext): (exit: Exited) => void {
-    return (exit) => {
-      this.inflight--
-      this.running[ctx.index] = undefined
-      if (ctx.controller !== undefined && Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause)) ctx.controller.abort()
-      this.completions.push({ ctx, exit })
-      const wake = this.wake
-      if (wake !== undefined) {
-        this.wake = undefined
-        wake()
-      }
-    }
-  }
-
   // A retry is a start of the block too: not after a cancel, nor without the lease.
   readonly beforeRetry = () => retryable(this.control, this.now())
   readonly retrying = (c: NodeContext) =>
@@ -278,15 +265,7 @@ class Waves {
   launch(ctx: NodeContext): void {
     this.publish({ _tag: "NodeStarted", runId: this.execution.runId, node: ctx.node, attempt: 1, at: ctx.startedAt })
     const effect = attempts(this.handlers.get(ctx.block.type), ctx, this.tracing, this.retrying, this.beforeRetry)
-    // A handler that answered at once (`Effect.succeed`, `Effect.fail`: an Exit) needs no fiber.
-    if (Exit.isExit(effect)) {
-      this.completions.push({ ctx, exit: effect as Exited })
-      return
-    }
-    this.inflight++
-    const fiber = this.fork(effect)
-    this.running[ctx.index] = fiber
-    fiber.addObserver(this.observe(ctx))
+    this.pool.launch(ctx, effect)
   }
 
   /** Takes up to the free concurrency from the ready queue: resolves inputs, journals starts. */
@@ -298,7 +277,7 @@ class Waves {
       while (this.readyHead < this.readyTail) this.parked.push(this.ready[this.readyHead++]!)
       return
     }
-    while (this.readyHead < this.readyTail && this.inflight + this.wave.length < this.concurrency) {
+    while (this.readyHead < this.readyTail && this.pool.inflight + this.wave.length < this.concurrency) {
       const i = this.ready[this.readyHead++]!
       const node = ids[i]!
       const p = params[i]!
@@ -342,9 +321,9 @@ class Waves {
   }
 
   /** Handler fibers are not children of the execution's fiber: whatever ends it, none may outlive it. */
-  readonly stopRunning: Effect.Effect<void> = Effect.suspend(() =>
-    Fiber.interruptAll(this.running.filter((f): f is Fiber.Fiber<Handler.Output, BlockError.BlockError> => f !== undefined))
-  )
+  get stopRunning(): Effect.Effect<void> {
+    return this.pool.stop
+  }
 
   readonly cancel = Effect.suspend(() => {
     this.result.messages.push("cancelled")
@@ -434,14 +413,11 @@ class Waves {
           this.result.lastStarted = { node: last.node, at: last.startedAt }
         }
       }
-      if (this.completions.length === 0) {
-        if (this.inflight === 0) break
-        yield* Effect.callback<void>((resume) => {
-          this.wake = () => resume(Effect.void)
-        })
+      if (this.pool.completions.length === 0) {
+        if (this.pool.inflight === 0) break
+        yield* this.pool.waiting
       }
-      const done = this.completions
-      this.completions = []
+      const done = this.pool.take()
       const settledAt = this.now()
       for (const completion of done) this.complete(completion, settledAt)
       if (this.lastCompleted !== undefined) {

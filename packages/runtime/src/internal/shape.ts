@@ -77,6 +77,47 @@ export const shapeOf = (workflow: Workflow.Workflow): Shape => {
   return shape
 }
 
+/** A scope's members (in `Shape.members` order) as a graph over their positions: in-scope edges only. */
+export interface ScopeGraph {
+  readonly members: ReadonlyArray<string>
+  readonly indegree: Int32Array
+  readonly outOffsets: Int32Array
+  readonly outTargets: Int32Array
+}
+
+const graphs = new WeakMap<Shape, Map<string, ScopeGraph>>()
+
+/** The graph of one scope of a shape (`""`: the top level), once per shape and scope. */
+export const scopeGraph = (shape: Shape, scope: string): ScopeGraph => {
+  let byScope = graphs.get(shape)
+  if (byScope === undefined) {
+    byScope = new Map()
+    graphs.set(shape, byScope)
+  }
+  const cached = byScope.get(scope)
+  if (cached !== undefined) return cached
+  const members = shape.members.get(scope) ?? []
+  const position = new Map(members.map((id, i) => [id, i] as const))
+  const n = members.length
+  const indegree = new Int32Array(n)
+  const outOffsets = new Int32Array(n + 1)
+  for (let i = 0; i < n; i++) {
+    for (const e of shape.incoming.get(members[i]!) ?? []) {
+      indegree[i]!++
+      outOffsets[position.get(e.source)! + 1]!++
+    }
+  }
+  for (let i = 0; i < n; i++) outOffsets[i + 1]! += outOffsets[i]!
+  const outTargets = new Int32Array(outOffsets[n]!)
+  const fill = outOffsets.slice(0, n)
+  for (let i = 0; i < n; i++) {
+    for (const e of shape.incoming.get(members[i]!) ?? []) outTargets[fill[position.get(e.source)!]!++] = i
+  }
+  const graph: ScopeGraph = { members, indegree, outOffsets, outTargets }
+  byScope.set(scope, graph)
+  return graph
+}
+
 /** Kahn's algorithm over one scope, ties broken by declaration order. */
 const ordered = (list: ReadonlyArray<string>, incoming: ReadonlyMap<string, ReadonlyArray<Workflow.Edge>>) => {
   const position = new Map(list.map((id, i) => [id, i] as const))

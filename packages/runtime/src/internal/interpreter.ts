@@ -28,7 +28,7 @@ import { runContainer } from "./containers.ts"
 import { beforeStart, retryable } from "./control.ts"
 import { reuseReasons, runs, unresolved } from "./edges.ts"
 import { intrinsic } from "./intrinsics.ts"
-import { runGraph } from "./pool.ts"
+import { answered, runGraph } from "./pool.ts"
 import { scopeGraph } from "./shape.ts"
 import { isObject } from "./json.ts"
 import * as State from "./state.ts"
@@ -233,13 +233,11 @@ const runHandler = (s: State.State, r: Resolved): Effect.Effect<void, State.Stor
     outcome.lastStarted = { node: key, at }
     const retrying = (c: NodeContext) => publish({ _tag: "NodeStarted", runId, node: key, attempt: c.attempt + 1, at: State.now(s) })
     const beforeRetry = () => retryable(control, State.now(s))
+    const attempted = attempts(handlers.get(block.type), ctx, s.setup.tracing, retrying, beforeRetry)
+    // A handler that answered when called (an Exit) has nothing left to run or interrupt.
     const exit = storable(
       ctx,
-      yield* Effect.exit(
-        attempts(handlers.get(block.type), ctx, s.setup.tracing, retrying, beforeRetry).pipe(
-          Effect.onInterrupt(() => Effect.sync(() => ctx.controller?.abort()))
-        )
-      )
+      answered(attempted) ?? (yield* Effect.exit(attempted.pipe(Effect.onInterrupt(() => Effect.sync(() => ctx.controller?.abort())))))
     )
     const done = { attempt: Math.max(1, ctx.attempt), inputs, fingerprints, startedAt: at }
     if (Exit.isFailure(exit)) return yield* State.failed(s, key, block.id, errorOf(exit.cause), done)

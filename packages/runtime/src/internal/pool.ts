@@ -12,6 +12,10 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 
+/** The exit of an effect that is already one (it answered when it was built), else `undefined`. */
+export const answered = <A, E>(effect: Effect.Effect<A, E>): Exit.Exit<A, E> | undefined =>
+  Exit.isExit(effect) ? effect as Exit.Exit<A, E> : undefined
+
 /** A unit's exit, with the unit it ended. */
 export interface Completion<U, A, E> {
   readonly unit: U
@@ -34,8 +38,9 @@ export class Pool<U, A, E> {
 
   /** Runs `effect` for `unit`; an effect that is already an `Exit` (it answered when built) needs no fiber. */
   launch(unit: U, effect: Effect.Effect<A, E>): void {
-    if (Exit.isExit(effect)) {
-      this.completions.push({ unit, exit: effect as Exit.Exit<A, E> })
+    const exit = answered(effect)
+    if (exit !== undefined) {
+      this.completions.push({ unit, exit })
       return
     }
     this.inflight++

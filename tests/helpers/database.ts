@@ -149,22 +149,33 @@ const postgresSchema = (schema: string): Effect.Effect<void, never, Scope.Scope>
 
 /**
  * A fresh schema for one test on the block's backend, with the `Database` and `SqlClient` using it
+ * and the `TestDatabase` service; `options` are the server's client settings (PGlite has none).
+ */
+export const layerWith = (options: Pick<Database.Options, "maxMessageSize">): Layer.Layer<
+  TestDatabase | Database.Database | SqlClient.SqlClient,
+  Database.DatabaseError,
+  Shared
+> =>
+  Layer.unwrap(Effect.gen(function*() {
+    const { backend, pglite } = yield* Shared
+    const schema = uniqueId()
+    const test = Layer.succeed(TestDatabase, { backend, schema })
+    if (pglite !== undefined) {
+      yield* pgliteSchema(pglite, schema)
+      return Layer.merge(Database.layerFromPgliteClient, test).pipe(
+        Layer.provide(Layer.succeed(PgliteClient.PgliteClient, pglite))
+      )
+    }
+    yield* postgresSchema(schema)
+    return Layer.merge(Database.layer({ ...options, url: withSearchPath(serverUrl(), schema) }), test)
+  }))
+
+/**
+ * A fresh schema for one test on the block's backend, with the `Database` and `SqlClient` using it
  * and the `TestDatabase` service.
  */
 export const layer: Layer.Layer<
   TestDatabase | Database.Database | SqlClient.SqlClient,
   Database.DatabaseError,
   Shared
-> = Layer.unwrap(Effect.gen(function*() {
-  const { backend, pglite } = yield* Shared
-  const schema = uniqueId()
-  const test = Layer.succeed(TestDatabase, { backend, schema })
-  if (pglite !== undefined) {
-    yield* pgliteSchema(pglite, schema)
-    return Layer.merge(Database.layerFromPgliteClient, test).pipe(
-      Layer.provide(Layer.succeed(PgliteClient.PgliteClient, pglite))
-    )
-  }
-  yield* postgresSchema(schema)
-  return Layer.merge(Database.layer({ url: withSearchPath(serverUrl(), schema) }), test)
-}))
+> = layerWith({})

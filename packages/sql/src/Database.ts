@@ -133,6 +133,8 @@ export interface Options {
   readonly dataDir?: string | undefined
   /** How long connecting to the server may take before it counts as unreachable. Default 5 seconds. */
   readonly connectTimeout?: Duration.Input | undefined
+  /** Server only: the largest backend message (one result row) the client accepts. Default `maxMessageSize`. */
+  readonly maxMessageSize?: number | undefined
   /** Largest number of pooled server connections. Default 10. */
   readonly maxConnections?: number | undefined
   /**
@@ -168,6 +170,21 @@ export const redactUrl = (url: string): string | undefined => {
   if (parsed.password !== "") parsed.password = "***"
   return parsed.toString()
 }
+
+/**
+ * The largest backend message (one result row) the PostgreSQL client accepts: 512 MiB, where the
+ * wire client's default is 16 MiB.
+ *
+ * **Details**
+ *
+ * The store reads a snapshot a node per row, so a row holds at most one node's inputs and output
+ * (each at most `Workflow.maxValueBytes`, 64 MiB of JSON text) or a run's input: far below this.
+ * The limit only guards against a corrupt length; the client's buffer grows to the message it
+ * actually reads.
+ *
+ * @since 0.1.0
+ */
+export const maxMessageSize = 512 * 1024 * 1024
 
 const serverFix = "start the PostgreSQL server or correct DATABASE_URL " +
   "(postgres://user:password@host:port/database); unset DATABASE_URL to use the embedded database instead"
@@ -304,6 +321,7 @@ const layerPostgres = (
     const client = yield* PgClient.make({
       url,
       connectTimeout,
+      maxMessageSize: options.maxMessageSize ?? maxMessageSize,
       ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections })
     }).pipe(Effect.mapError(failed))
     // The pool connects lazily; asking now turns a wrong URL into an error at startup.

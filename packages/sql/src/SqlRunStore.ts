@@ -32,7 +32,11 @@
  * - Values keep their JSON text (DESIGN.md, "Values round-trip"): user values travel inside the
  *   batched `jsonb` parameters as JSON *strings* (a `jsonb` string is kept as is, a `jsonb` object
  *   would have its keys reordered), are cast to the `json` columns that keep the text, and are read
- *   back the same way (`json_object_agg`, or a string parsed here).
+ *   back the same way (as text parsed here).
+ * - A snapshot is read as its run row and then a row per node record and per scope, in one
+ *   repeatable-read transaction: no row (one wire message) holds more than one node's inputs and
+ *   output, so any value up to `Workflow.maxValueBytes` (64 MiB of JSON) reads back, however many
+ *   a run holds (`Database.maxMessageSize`).
  * - Every statement is its own transaction and goes through one place that turns a `SqlError` into
  *   `RunStore.StoreUnavailable` (reason by SQLSTATE) and retries the retryable ones with backoff
  *   on the effect `Clock` (`RunStore.RetryPolicy`, read when the store is built). After a lost

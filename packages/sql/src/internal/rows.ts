@@ -117,12 +117,9 @@ export const consumesCancel = `{${RunStore.consumesCancel.join(",")}}`
 /** The key of a (workflow, trigger) in `ripple_latest`. */
 export const triggerKey = (trigger: string | undefined | null): string => (trigger === undefined || trigger === null ? "" : `=${trigger}`)
 
-// A node record as one jsonb object, absent fields left out (a SQL NULL column is an absent field;
-// a json `null` output is a present null). Inputs and output are their JSON text (`recordOfRow`
-// parses them), so their key order survives the jsonb record.
+// A node record as one jsonb object without its inputs and output (the part row's own text
+// columns), absent fields left out: a SQL NULL column is an absent field.
 export const recordSql = `jsonb_build_object('status', j.status, 'fingerprints', j.fingerprints, 'attempt', j.attempt)
-  || CASE WHEN j.inputs IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('inputs', j.inputs::text) END
-  || CASE WHEN j.output IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('output', j.output::text) END
   || CASE WHEN j.started_at IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('startedAt', j.started_at) END
   || CASE WHEN j.finished_at IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('finishedAt', j.finished_at) END
   || CASE WHEN j.decision IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('decision', j.decision) END
@@ -138,54 +135,78 @@ export const journalMarks = `(SELECT jsonb_build_object('node', j.node, 'at', j.
     WHERE j.run_id = r.id AND j.reused_from IS NULL AND j.status = 'completed'
     ORDER BY j.finished_at DESC, j.written DESC LIMIT 1) AS journal_completed`
 
-/** Node records as `recordSql` reads them: inputs and output are JSON text. */
-export type StoredNodes = {
-  readonly [node: string]: Omit<Snapshot.NodeRecord, "inputs" | "output"> & { readonly inputs?: string; readonly output?: string }
-}
+/**
+ * One part of a run's snapshot, a row of its own so that no single row (one wire message) holds
+ * more than one node's values: a node record (`recordSql`, its inputs and output as JSON text, a
+ * SQL NULL being an absent field and a JSON `null` a present one) or a loop or parallel scope
+ * (`value`, JSON text).
+ */
+export type PartRow =
+  | {
+    readonly kind: "node"
+    readonly key: string
+    readonly record: Omit<Snapshot.NodeRecord, "inputs" | "output">
+    readonly inputs: string | null
+    readonly output: string | null
+  }
+  | { readonly kind: "loop" | "parallel"; readonly key: string; readonly value: string }
 
-/** The node records, inputs and output parsed from their JSON text. */
-export const nodesOf = (rows: StoredNodes | null): Record<string, Snapshot.NodeRecord> => {
+/** The parts of a snapshot, their JSON text parsed (node inputs and outputs keep their key order). */
+export const partsOf = (rows: ReadonlyArray<PartRow>) => {
   const nodes: Record<string, Snapshot.NodeRecord> = {}
-  if (rows === null) return nodes
-  for (const node in rows) {
-    const record = rows[node]!
-    nodes[node] = {
-      ...record,
-      ...(record.inputs === undefined ? {} : { inputs: JSON.parse(record.inputs) as Json }),
-      ...(record.output === undefined ? {} : { output: JSON.parse(record.output) as Json })
+  const loops: Record<string, Snapshot.LoopScope> = {}
+  const parallels: Record<string, Snapshot.ParallelScope> = {}
+  for (const row of rows) {
+    switch (row.kind) {
+      case "node":
+        nodes[row.key] = {
+          ...row.record,
+          ...(row.inputs === null ? {} : { inputs: JSON.parse(row.inputs) as Json }),
+          ...(row.output === null ? {} : { output: JSON.parse(row.output) as Json })
+        }
+        break
+      case "loop":
+        loops[row.key] = JSON.parse(row.value) as Snapshot.LoopScope
+        break
+      case "parallel":
+        parallels[row.key] = JSON.parse(row.value) as Snapshot.ParallelScope
     }
   }
-  return nodes
+  return { nodes, loops, parallels }
 }
 
 /** The run row's `error` column for a machine. */
 export const errorOfMachine = (machine: RunStatus.Persisted): string | null =>
   machine.context.error ?? machine.context.failures.at(-1)?.error ?? null
 
-/** A run row with its node records, dormancies and scopes (`recordSql`). */
+/** A run row with its dormancies; its node records and scopes are `PartRow`s. */
 export interface SnapshotRow extends RunRow {
-  readonly nodes: StoredNodes | null
   readonly dormancies: ReadonlyArray<{ readonly wait?: Snapshot.Wait; readonly pause?: Snapshot.Pause }> | null
-  readonly loops: { readonly [scope: string]: Snapshot.LoopScope } | null
-  readonly parallels: { readonly [scope: string]: Snapshot.ParallelScope } | null
 }
 
-/** The snapshot a snapshot row holds, over the workflow version it ran. */
-export const snapshotOf = (row: SnapshotRow, workflow: Workflow.Workflow): Snapshot.Snapshot => ({
-  schemaVersion: Snapshot.schemaVersion,
-  runId: row.id,
-  workflow,
-  ...(row.trigger === null ? {} : { trigger: row.trigger }),
-  input: row.input,
-  status: row.status,
-  nodes: nodesOf(row.nodes),
-  loops: row.loops ?? {},
-  parallels: row.parallels ?? {},
-  pending: [],
-  waits: (row.dormancies ?? []).flatMap((d) => d.wait === undefined ? [] : [d.wait]),
-  pauses: (row.dormancies ?? []).flatMap((d) => d.pause === undefined ? [] : [d.pause]),
-  diagnostics: diagnosticsOf(row),
-  ...prunedOf(row),
-  startedAt: Number(row.created_at),
-  updatedAt: Number(row.updated_at)
-})
+/** The snapshot a snapshot row and its parts hold, over the workflow version it ran. */
+export const snapshotOf = (
+  row: SnapshotRow,
+  parts: ReadonlyArray<PartRow>,
+  workflow: Workflow.Workflow
+): Snapshot.Snapshot => {
+  const { loops, nodes, parallels } = partsOf(parts)
+  return {
+    schemaVersion: Snapshot.schemaVersion,
+    runId: row.id,
+    workflow,
+    ...(row.trigger === null ? {} : { trigger: row.trigger }),
+    input: row.input,
+    status: row.status,
+    nodes,
+    loops,
+    parallels,
+    pending: [],
+    waits: (row.dormancies ?? []).flatMap((d) => d.wait === undefined ? [] : [d.wait]),
+    pauses: (row.dormancies ?? []).flatMap((d) => d.pause === undefined ? [] : [d.pause]),
+    diagnostics: diagnosticsOf(row),
+    ...prunedOf(row),
+    startedAt: Number(row.created_at),
+    updatedAt: Number(row.updated_at)
+  }
+}

@@ -1,35 +1,61 @@
 /**
- * Snapshot reads: a run's snapshot in one statement (its row, node records, dormancies and
- * scopes), checked or not, the latest snapshot of a (workflow, trigger), and a run's reasons.
+ * Snapshot reads: a run's snapshot (its row and dormancies, then its node records and scopes a row
+ * each, in one transaction), checked or not, the latest snapshot of a (workflow, trigger), and a run's reasons.
  */
 import { Snapshot } from "@ripple/core"
 import { RunStatus, RunStore } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
-import { CorruptRun, journalMarks, recordSql, type SnapshotRow, snapshotOf as decode, triggerKey } from "./rows.ts"
+import {
+  CorruptRun,
+  journalMarks,
+  type PartRow,
+  recordSql,
+  type SnapshotRow,
+  snapshotOf as decode,
+  triggerKey
+} from "./rows.ts"
 import type { Db } from "./transact.ts"
 import type { Workflows } from "./workflows.ts"
 
 /** The snapshot reads of one store. */
 export const make = ({ sql, transact }: Db, { loadWorkflow }: Workflows) => {
+  // The run row, then its node records and scopes a row each (no row, so no wire message, holds
+  // more than one node's values), both in one repeatable-read transaction so they agree.
   const readSnapshot = (runId: string) =>
     Effect.gen(function*() {
-      const rows = yield* transact("snapshot", sql<SnapshotRow>`SELECT r.*,
-          (SELECT jsonb_object_agg(j.node, ${sql.literal(recordSql)}) FROM ripple_journal j WHERE j.run_id = r.id) AS nodes,
-          (SELECT jsonb_agg(j.dormancy ORDER BY j.written) FROM ripple_journal j
-            WHERE j.run_id = r.id AND j.dormancy IS NOT NULL) AS dormancies,
-          (SELECT json_object_agg(s.scope, s.value) FROM ripple_scopes s WHERE s.run_id = r.id AND s.kind = 'loop') AS loops,
-          (SELECT json_object_agg(s.scope, s.value) FROM ripple_scopes s WHERE s.run_id = r.id AND s.kind = 'parallel') AS parallels
-          , ${sql.literal(journalMarks)}
-        FROM ripple_runs r WHERE r.id = ${runId}`)
+      const [rows, parts] = yield* transact(
+        "snapshot",
+        sql.withTransaction(Effect.gen(function*() {
+          yield* sql`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`
+          const rows = yield* sql<SnapshotRow>`SELECT r.*,
+              (SELECT jsonb_agg(j.dormancy ORDER BY j.written) FROM ripple_journal j
+                WHERE j.run_id = r.id AND j.dormancy IS NOT NULL) AS dormancies
+              , ${sql.literal(journalMarks)}
+            FROM ripple_runs r WHERE r.id = ${runId}`
+          if (rows.length === 0) return [rows, []] as const
+          // Nodes in the order jsonb gives object keys (shorter first, then bytewise), as when
+          // they were one jsonb object.
+          const parts = yield* sql<PartRow>`SELECT * FROM (
+              SELECT 'node' AS kind, j.node AS key, ${sql.literal(recordSql)} AS record,
+                j.inputs::text AS inputs, j.output::text AS output, NULL AS value
+              FROM ripple_journal j WHERE j.run_id = ${runId}
+              UNION ALL
+              SELECT s.kind, s.scope, NULL, NULL, NULL, s.value::text
+              FROM ripple_scopes s WHERE s.run_id = ${runId}
+            ) p ORDER BY p.kind = 'node' DESC, octet_length(p.key), p.key COLLATE "C"`
+          return [rows, parts] as const
+        }))
+      )
       const row = rows[0]
       if (row === undefined) return yield* Effect.fail(new RunStore.RunNotFound({ runId }))
-      return row
+      return { row, parts }
     })
 
   // The workflow version is read (once per store) to complete the row's snapshot.
-  const snapshotOf = (row: SnapshotRow) => Effect.map(loadWorkflow(row.version), (workflow) => decode(row, workflow))
+  const snapshotOf = ({ parts, row }: { readonly row: SnapshotRow; readonly parts: ReadonlyArray<PartRow> }) =>
+    Effect.map(loadWorkflow(row.version), (workflow) => decode(row, parts, workflow))
 
   const snapshot = (runId: string) => Effect.flatMap(readSnapshot(runId), snapshotOf)
 
@@ -57,12 +83,12 @@ export const make = ({ sql, transact }: Db, { loadWorkflow }: Workflows) => {
 
   const checkedSnapshot = (runId: string) =>
     Effect.gen(function*() {
-      const row = yield* readSnapshot(runId)
-      const restored = RunStatus.restore(row.machine)
+      const read = yield* readSnapshot(runId)
+      const restored = RunStatus.restore(read.row.machine)
       if (Result.isFailure(restored)) {
         return yield* Effect.fail(new CorruptRun({ runId, reason: `run status: ${restored.failure.message}` }))
       }
-      const decoded = Snapshot.decode(yield* snapshotOf(row))
+      const decoded = Snapshot.decode(yield* snapshotOf(read))
       if (Result.isFailure(decoded)) return yield* Effect.fail(new CorruptRun({ runId, reason: decoded.failure.message }))
       return decoded.success
     })

@@ -175,7 +175,12 @@ export const fromStoreError = (runId: string, error: RunStore.RunStoreError | Ru
     case "RunNotFound":
       return unknownRun(error.runId)
     case "InvalidPayload":
-      return badInput(error.message, "leave NUL characters (\\u0000) and unpaired surrogates (\\ud800-\\udfff) out of the payload, name and reason")
+      return badInput(
+        error.message,
+        error.cause._tag === "ValueTooLarge"
+          ? `send at most ${error.cause.limit} bytes of JSON; keep larger data elsewhere and send where it is`
+          : "leave NUL characters (\\u0000) and unpaired surrogates (\\ud800-\\udfff) out of the payload, name and reason"
+      )
     case "IllegalTransition":
       return badInput(`run ${runId} is ${error.from}: ${error.event} is not allowed (${error.reason})`, `see the run with \`ripple show ${runId}\``)
     default:

@@ -598,6 +598,7 @@ export type WorkflowError =
   | MissingInput
   | UnknownInput
   | UnstorableValue
+  | ValueTooLarge
   | InvalidTime
   | LimitExceeded
 
@@ -876,6 +877,96 @@ const storableSlow = (value: unknown, at: JsonPath): Result.Result<Json, Unstora
 export const toStorable = (value: unknown, at: JsonPath = []): Result.Result<Json, UnstorableValue> => {
   const copied = copyPlain(value, 0)
   return copied === noCopy ? storableSlow(value, at) : Result.succeed(copied)
+}
+
+/**
+ * The largest value every store holds and reads back: 64 MiB of JSON text (UTF-8 bytes of
+ * `JSON.stringify(value)`), for a handler's output, a node's resolved inputs, a run's input and a
+ * signal or approval payload.
+ *
+ * **Details**
+ *
+ * A larger value is refused before it is written (`ValueTooLarge`), whatever the store, so no run
+ * writes what it cannot read back: PostgreSQL's `jsonb` holds at most 256 MiB, a JavaScript string
+ * about 512 Mi code units, and a stored row is one wire message (`Database.maxMessageSize`).
+ *
+ * @since 0.1.0
+ */
+export const maxValueBytes = 64 * 1024 * 1024
+
+/**
+ * A value larger than `limit` bytes of JSON text (see `maxValueBytes`): refused before it is
+ * written, so nothing a store could not read back is stored. `path` locates the value.
+ *
+ * @since 0.1.0
+ */
+export class ValueTooLarge extends Data.TaggedError("ValueTooLarge")<{
+  readonly bytes: number
+  readonly limit: number
+  readonly path: JsonPath
+}> {
+  override get message() {
+    return `${this.bytes} bytes of JSON at ${JSON.stringify(this.path)}, over the limit of ${this.limit} bytes`
+  }
+}
+
+// V8's longest string, in code units (2^29 - 24).
+const longestString = 536_870_888
+
+// UTF-8 bytes of a string: a code unit below 0x80 is one byte, below 0x800 two, a surrogate (half
+// of a pair, four bytes) two, any other three.
+const utf8Bytes = (text: string): number => {
+  let bytes = text.length
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i)
+    if (unit >= 0x80) bytes += unit < 0x800 || (unit >= 0xd800 && unit <= 0xdfff) ? 1 : 2
+  }
+  return bytes
+}
+
+// An upper bound of the UTF-8 bytes of a value's JSON text, by a walk that allocates nothing and
+// stops once it passes `budget`: a code unit is at most six bytes (escaped), a number or literal at
+// most 24 characters; past 64 levels it gives up (Infinity) and the caller serializes.
+const sizeBound = (value: unknown, budget: number, depth: number): number => {
+  if (typeof value === "string") return 6 * value.length + 2
+  if (typeof value !== "object" || value === null) return 24
+  if (depth >= 64) return Infinity
+  let size = 2
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length && size <= budget; i++) size += 1 + sizeBound(value[i], budget - size, depth + 1)
+    return size
+  }
+  const keys = Object.keys(value)
+  for (let k = 0; k < keys.length && size <= budget; k++) {
+    const key = keys[k]!
+    size += 6 * key.length + 4 + sizeBound((value as Record<string, unknown>)[key], budget - size, depth + 1)
+  }
+  return size
+}
+
+/**
+ * The value when its JSON text is over `limit` bytes (default `maxValueBytes`) as a
+ * `ValueTooLarge` at path `at`; `undefined` when it fits.
+ *
+ * **Details**
+ *
+ * A walk that allocates nothing bounds the size first; the value is serialized and its bytes
+ * counted only when the bound passes `limit`. Check `unstorable` first: a value it refuses may not
+ * serialize.
+ *
+ * @since 0.1.0
+ */
+export const oversized = (value: unknown, at: JsonPath = [], limit: number = maxValueBytes): ValueTooLarge | undefined => {
+  if (sizeBound(value, limit, 0) <= limit) return undefined
+  let text: string | undefined
+  try {
+    text = JSON.stringify(value)
+  } catch {
+    // Longer than the longest string JavaScript holds (`RangeError`): at least that many bytes.
+    return new ValueTooLarge({ bytes: longestString, limit, path: at })
+  }
+  const bytes = text === undefined ? 0 : utf8Bytes(text)
+  return bytes > limit ? new ValueTooLarge({ bytes, limit, path: at }) : undefined
 }
 
 // Unknown keys are errors, not silently dropped: a misspelt `parms` must not decode as "no params".
@@ -1336,7 +1427,8 @@ export const encode = (workflow: Workflow): Json => (Shape.wellFormed(workflow) 
 /**
  * The run input of a workflow: declared defaults filled in, and every key checked against the
  * declarations (`MissingInput`, `UnknownInput`, `InputTypeMismatch`, first in declaration order),
- * after the whole input is checked storable (`UnstorableValue`, its path relative to the input).
+ * after the whole input is checked storable (`UnstorableValue`, its path relative to the input) and
+ * no larger than `maxValueBytes` (`ValueTooLarge`).
  *
  * **Details**
  *
@@ -1352,6 +1444,8 @@ export const inputsFor = (
   const copied = toStorable(given)
   if (Result.isFailure(copied)) return Result.fail(copied.failure)
   const input = copied.success as { readonly [key: string]: Json }
+  const large = oversized(input)
+  if (large !== undefined) return Result.fail(large)
   const declarations = workflow.inputs ?? {}
   for (const key of Object.keys(input)) {
     if (!Object.hasOwn(declarations, key)) return Result.fail(new UnknownInput({ key, path: [key] }))

@@ -57,9 +57,10 @@ const isPlainPrimitive = (output: unknown): boolean =>
 /**
  * The exit of a node's attempts with its output (and decision) as every store holds it
  * (`Workflow.toStorable`: JSON data, copied, normalised as JSON normalises), else a permanent
- * failure naming the JSON path (its cause the `Workflow.UnstorableValue`): nothing unstorable
- * reaches any store, so the memory store refuses exactly what PostgreSQL cannot hold and reads
- * back what it reads back.
+ * failure naming the node and the JSON path (its cause the `Workflow.UnstorableValue`) or the
+ * output's size (its cause the `Workflow.ValueTooLarge`, over `Workflow.maxValueBytes`): nothing
+ * unstorable reaches any store, so the memory store refuses exactly what PostgreSQL cannot hold or
+ * read back, and reads back what it reads back.
  * Checked on the exit rather than inside the handler's effect: one function call per node instead
  * of a continuation and a closure.
  */
@@ -69,8 +70,13 @@ export const storable = (
 ): Exit.Exit<Handler.Output, BlockError.BlockError> => {
   if (Exit.isFailure(exit)) return exit
   const output = exit.value
-  // JSON primitives are stored as they are (the common case: no allocation).
-  if (isPlainPrimitive(output)) return exit
+  const refused = (problem: Workflow.UnstorableValue | Workflow.ValueTooLarge) =>
+    Exit.fail(BlockError.permanent(`${ctx.block.type} block ${ctx.block.id}: output ${problem.message}`, problem))
+  // JSON primitives are stored as they are (the common case: no allocation); a string may still be too large.
+  if (isPlainPrimitive(output)) {
+    const large = typeof output === "string" ? Workflow.oversized(output) : undefined
+    return large === undefined ? exit : refused(large)
+  }
   const decision = output instanceof Handler.Decision ? output : undefined
   const handle = decision === undefined
     ? undefined
@@ -78,9 +84,9 @@ export const storable = (
     ? Workflow.unstorable(decision.handle, ["decision"])
     : new Workflow.UnstorableValue({ reason: "a decision handle that is not a string", path: ["decision"] })
   const copied = handle === undefined ? Workflow.toStorable(decision === undefined ? output : decision.output) : Result.fail(handle)
-  if (Result.isFailure(copied)) {
-    return Exit.fail(BlockError.permanent(`${ctx.block.type} block ${ctx.block.id}: output ${copied.failure.message}`, copied.failure))
-  }
+  if (Result.isFailure(copied)) return refused(copied.failure)
+  const large = Workflow.oversized(copied.success)
+  if (large !== undefined) return refused(large)
   return Exit.succeed(decision === undefined ? copied.success : new Handler.Decision(decision.handle, copied.success))
 }
 

@@ -19,7 +19,7 @@ type Json = Workflow.Json
 /**
  * The request as every store holds it (`Workflow.toStorable`: a copy, normalised as JSON
  * normalises), or its refusal when a field is something no store can hold (path: the field, then
- * into the payload); nothing is written.
+ * into the payload) or larger than `Workflow.maxValueBytes`; nothing is written.
  *
  * @since 0.1.0
  */
@@ -28,9 +28,13 @@ export const storable = <Request extends { readonly [field: string]: Json }>(
   request: Request
 ): Effect.Effect<Request, InvalidPayload> => {
   const copied = Workflow.toStorable(request)
-  return Result.isSuccess(copied)
-    ? Effect.succeed(copied.success as Request)
-    : Effect.fail(new InvalidPayload({ runId, cause: copied.failure }))
+  if (Result.isFailure(copied)) return Effect.fail(new InvalidPayload({ runId, cause: copied.failure }))
+  const fields = copied.success as Request
+  for (const field in fields) {
+    const large = Workflow.oversized(fields[field], [field])
+    if (large !== undefined) return Effect.fail(new InvalidPayload({ runId, cause: large }))
+  }
+  return Effect.succeed(fields)
 }
 
 const bodyMembers = new WeakMap<Workflow.Workflow, ReadonlySet<string>>()

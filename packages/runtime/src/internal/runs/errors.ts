@@ -36,13 +36,14 @@ export class InvalidInput extends Data.TaggedError("InvalidInput")<{
 
 /**
  * A signal or approval request holds what no store can hold (a NUL or a lone surrogate in its
- * payload, name or reason): refused before anything is written, whatever the store.
+ * payload, name or reason, or a payload over `Workflow.maxValueBytes`): refused before anything is
+ * written, whatever the store.
  *
  * @since 0.1.0
  */
 export class InvalidPayload extends Data.TaggedError("InvalidPayload")<{
   readonly runId: string
-  readonly cause: Workflow.UnstorableValue
+  readonly cause: Workflow.UnstorableValue | Workflow.ValueTooLarge
 }> {
   override get message() {
     return `run ${this.runId}: ${this.cause.message}`

@@ -2,7 +2,8 @@
  * Every value round-trips (DESIGN.md, "Values round-trip"): a handler output (and the inputs that
  * read it) larger than the wire client's default message limit (16 MiB) reads back from PGlite and
  * PostgreSQL alike, and a snapshot is read a node per row, so its size is not bounded by what one
- * row (one wire message) may hold.
+ * row (one wire message) may hold; writes whose values add up to more than one `jsonb` parameter
+ * holds (256 MiB) are split: five 60 MiB outputs completing together.
  */
 import { assert, layer } from "@effect/vitest"
 import type { Workflow } from "@ripple/core"
@@ -16,7 +17,11 @@ const mib = 1024 * 1024
 // Over 16 MiB of JSON text as one output, and again as the inputs of the block that reads it.
 const big = "x".repeat(20 * mib)
 
+// Just under `Workflow.maxValueBytes`; five of them are more than 256 MiB.
+const large = "x".repeat(60 * mib)
+
 const handlers = Handler.layer({
+  large: () => Effect.succeed(large),
   big: () => Effect.succeed({ text: big }),
   size: (ctx) => Effect.succeed((ctx.inputs["v"] as { readonly text: string }).text.length)
 })
@@ -30,6 +35,24 @@ const workflow: Workflow.Workflow = {
   ],
   edges: [{ source: "start", target: "b" }, { source: "b", target: "s" }]
 }
+
+const five = ["a", "b", "c", "d", "e"]
+
+const wide: Workflow.Workflow = {
+  id: "wide-values",
+  blocks: [{ id: "start", type: "trigger" }, ...five.map((id) => ({ id, type: "large" }))],
+  edges: five.map((id) => ({ source: "start", target: id }))
+}
+
+/** Five large outputs of one run, written together and read back. */
+const manyLarge = Effect.gen(function*() {
+  const runs = yield* Runs.Runs
+  const run = yield* runs.start(wide, {})
+  assert.strictEqual(yield* runs.wait(run.runId), "completed")
+  const fresh = yield* SqlRunStore.make
+  const snapshot = yield* fresh.store.snapshot(run.runId)
+  for (const id of five) assert.isTrue(snapshot.nodes[id]?.output === large, id)
+})
 
 const stored = (database: typeof TestDatabase.layer) =>
   Runs.layer().pipe(Layer.provideMerge(Layer.merge(SqlRunStore.layer, handlers)), Layer.provideMerge(database))
@@ -58,5 +81,7 @@ for (const backend of TestDatabase.backends) {
   layer(TestDatabase.shared(backend), { excludeTestServices: true })(`big values on ${backend}`, (it) => {
     it.effect("an output over 16 MiB reads back whole, in the snapshot and through a fresh store", () =>
       roundTrip.pipe(Effect.provide(stored(TestDatabase.layer))), { timeout: 120_000 })
+    it.effect("values adding up to more than 256 MiB in one write are written and read back", () =>
+      manyLarge.pipe(Effect.provide(stored(TestDatabase.layer))), { timeout: 300_000 })
   })
 }

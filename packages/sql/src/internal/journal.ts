@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as GroupCommit from "./groupCommit.ts"
 import { type Batch, batchOf } from "./journalBatch.ts"
 import type { Runs } from "./runs.ts"
-import { type Db, json } from "./transact.ts"
+import { type Db, json, maxStatementChars } from "./transact.ts"
 
 type Lease = RunStore.Lease
 
@@ -18,75 +18,120 @@ interface JournalWrite {
   readonly batch: Batch
 }
 
+interface Request {
+  readonly run: string
+  readonly owner: string | null
+  readonly gen: number | bigint | null
+  readonly rows: Batch["rows"]
+  readonly copies: Batch["copies"]
+  readonly scopes: Batch["scopes"]
+  readonly consumed: Batch["consumed"]
+}
+
+const charsOf = (text: unknown): number => typeof text === "string" ? text.length : 0
+const rowChars = (row: Batch["rows"][number]): number => charsOf(row["i"]) + charsOf(row["o"])
+const weightOf = (batch: Batch): number => {
+  let chars = 0
+  for (const row of batch.rows) chars += rowChars(row)
+  for (const scope of batch.scopes) chars += scope.v.length
+  return chars
+}
+
+// A run's request as requests of at most `maxStatementChars` each (a larger row alone), rows in order; the
+// copies, scopes and consumed deliveries go with the last.
+const split = (request: Request): ReadonlyArray<Request> => {
+  const parts: Array<Request> = []
+  let rows: Batch["rows"] = []
+  let chars = 0
+  for (const row of request.rows) {
+    const more = rowChars(row)
+    if (rows.length > 0 && chars + more > maxStatementChars) {
+      parts.push({ ...request, rows, copies: [], scopes: [], consumed: [] })
+      rows = []
+      chars = 0
+    }
+    rows.push(row)
+    chars += more
+  }
+  parts.push({ ...request, rows })
+  return parts
+}
+
+// Each run's rows are written only if its row exists (and holds the lease, when fenced), locked
+// for share in id order until the statement commits. Node rows and scopes are upserts keyed by
+// (run, node) and (run, scope).
+const statement = (sql: Db["sql"], requests: ReadonlyArray<Request>) =>
+  sql<{ readonly id: string; readonly pause: boolean; readonly cancel: boolean }>`WITH req AS (
+    SELECT * FROM jsonb_to_recordset(${json(requests)}::jsonb) AS x(run text, owner text, gen bigint,
+      rows jsonb, copies jsonb, scopes jsonb, consumed jsonb)
+  ), locked AS (
+    SELECT r.id, r.pause_requested_at, r.cancel_requested_at IS NOT NULL OR r.status = 'cancelled' AS cancel
+    FROM ripple_runs r JOIN req ON req.run = r.id
+    WHERE req.owner IS NULL OR (r.lease_owner = req.owner AND r.lease_generation = req.gen)
+    ORDER BY r.id
+    FOR SHARE OF r
+  ), run AS (
+    SELECT req.*, locked.pause_requested_at, locked.cancel FROM req JOIN locked ON locked.id = req.run
+  ), incoming AS (
+    SELECT run.run AS run_id, e->>'n' AS node, e->>'s' AS status, (e->>'a')::integer AS attempt, (e->>'i')::json AS inputs,
+      (e->>'o')::json AS output, e->'f' AS fingerprints, e->>'d' AS decision, e->'e' AS error,
+      (e->>'sa')::double precision AS started_at, (e->>'fa')::double precision AS finished_at,
+      e->>'rf' AS reused_from, e->'r' AS reasons, e->'w' AS dormancy, o AS ord
+    FROM run, jsonb_array_elements(run.rows) WITH ORDINALITY AS x(e, o)
+    UNION ALL
+    SELECT run.run, s.node, s.status, s.attempt, s.inputs, s.output, s.fingerprints, s.decision, s.error,
+      s.started_at, s.finished_at, COALESCE(s.reused_from, s.run_id), c->'r', NULL, 0
+    FROM run, jsonb_array_elements(run.copies) c
+    JOIN ripple_journal s ON s.run_id = c->>'s' AND s.node = c->>'n'
+  ), written AS (
+    INSERT INTO ripple_journal AS j (run_id, node, status, attempt, inputs, output, fingerprints, decision, error,
+      started_at, finished_at, reused_from, reasons, dormancy)
+    SELECT run_id, node, status, attempt, inputs, output, fingerprints, decision, error, started_at, finished_at,
+      reused_from, reasons, dormancy FROM incoming ORDER BY run_id, ord
+    ON CONFLICT (run_id, node) DO UPDATE SET status = excluded.status, attempt = excluded.attempt,
+      inputs = excluded.inputs, output = excluded.output, fingerprints = excluded.fingerprints,
+      decision = excluded.decision, error = excluded.error, started_at = excluded.started_at,
+      finished_at = excluded.finished_at, reused_from = excluded.reused_from, reasons = excluded.reasons,
+      dormancy = excluded.dormancy, written = excluded.written
+  ), scoped AS (
+    INSERT INTO ripple_scopes (run_id, scope, kind, value)
+    SELECT run.run, c->>'s', c->>'k', (c->>'v')::json FROM run, jsonb_array_elements(run.scopes) c
+    ON CONFLICT (run_id, scope) DO UPDATE SET kind = excluded.kind, value = excluded.value
+  ), consumed AS (
+    UPDATE ripple_deliveries d SET consumed_at = now()
+    FROM run, jsonb_array_elements(run.consumed) c
+    WHERE d.run_id = run.run AND d.kind = c->>'k' AND d.name = c->>'n' AND d.consumed_at IS NULL
+  )
+  SELECT run AS id, pause_requested_at IS NOT NULL AS pause, cancel FROM run`
+
 // Journal writes of different runs that arrive while one is in flight go out together in one
-// statement; each run's rows are written only if its row exists (and holds the lease, when
-// fenced), locked for share in id order until the statement commits. Node rows and scopes are
-// upserts keyed by (run, node) and (run, scope), so the statement may be sent again after a lost
-// connection, unless it consumes a delivery: a second one of that name may have arrived since.
-const journalWriter = ({ sql, transact }: Db) => GroupCommit.make((batch: ReadonlyArray<{ readonly key: string; readonly request: JournalWrite }>) => {
-  const requests = batch.map(({ key, request }) => ({
-    run: key,
-    owner: request.lease?.owner ?? null,
-    gen: request.lease?.generation ?? null,
-    rows: request.batch.rows,
-    copies: request.batch.copies,
-    scopes: request.batch.scopes,
-    consumed: request.batch.consumed
-  }))
-  const replayable = requests.every((request) => request.consumed.length === 0)
-  return Effect.map(
-    transact("journal", sql<{ readonly id: string; readonly pause: boolean; readonly cancel: boolean }>`WITH req AS (
-      SELECT * FROM jsonb_to_recordset(${json(requests)}::jsonb) AS x(run text, owner text, gen bigint,
-        rows jsonb, copies jsonb, scopes jsonb, consumed jsonb)
-    ), locked AS (
-      SELECT r.id, r.pause_requested_at, r.cancel_requested_at IS NOT NULL OR r.status = 'cancelled' AS cancel
-      FROM ripple_runs r JOIN req ON req.run = r.id
-      WHERE req.owner IS NULL OR (r.lease_owner = req.owner AND r.lease_generation = req.gen)
-      ORDER BY r.id
-      FOR SHARE OF r
-    ), run AS (
-      SELECT req.*, locked.pause_requested_at, locked.cancel FROM req JOIN locked ON locked.id = req.run
-    ), incoming AS (
-      SELECT run.run AS run_id, e->>'n' AS node, e->>'s' AS status, (e->>'a')::integer AS attempt, (e->>'i')::json AS inputs,
-        (e->>'o')::json AS output, e->'f' AS fingerprints, e->>'d' AS decision, e->'e' AS error,
-        (e->>'sa')::double precision AS started_at, (e->>'fa')::double precision AS finished_at,
-        e->>'rf' AS reused_from, e->'r' AS reasons, e->'w' AS dormancy, o AS ord
-      FROM run, jsonb_array_elements(run.rows) WITH ORDINALITY AS x(e, o)
-      UNION ALL
-      SELECT run.run, s.node, s.status, s.attempt, s.inputs, s.output, s.fingerprints, s.decision, s.error,
-        s.started_at, s.finished_at, COALESCE(s.reused_from, s.run_id), c->'r', NULL, 0
-      FROM run, jsonb_array_elements(run.copies) c
-      JOIN ripple_journal s ON s.run_id = c->>'s' AND s.node = c->>'n'
-    ), written AS (
-      INSERT INTO ripple_journal AS j (run_id, node, status, attempt, inputs, output, fingerprints, decision, error,
-        started_at, finished_at, reused_from, reasons, dormancy)
-      SELECT run_id, node, status, attempt, inputs, output, fingerprints, decision, error, started_at, finished_at,
-        reused_from, reasons, dormancy FROM incoming ORDER BY run_id, ord
-      ON CONFLICT (run_id, node) DO UPDATE SET status = excluded.status, attempt = excluded.attempt,
-        inputs = excluded.inputs, output = excluded.output, fingerprints = excluded.fingerprints,
-        decision = excluded.decision, error = excluded.error, started_at = excluded.started_at,
-        finished_at = excluded.finished_at, reused_from = excluded.reused_from, reasons = excluded.reasons,
-        dormancy = excluded.dormancy, written = excluded.written
-    ), scoped AS (
-      INSERT INTO ripple_scopes (run_id, scope, kind, value)
-      SELECT run.run, c->>'s', c->>'k', (c->>'v')::json FROM run, jsonb_array_elements(run.scopes) c
-      ON CONFLICT (run_id, scope) DO UPDATE SET kind = excluded.kind, value = excluded.value
-    ), consumed AS (
-      UPDATE ripple_deliveries d SET consumed_at = now()
-      FROM run, jsonb_array_elements(run.consumed) c
-      WHERE d.run_id = run.run AND d.kind = c->>'k' AND d.name = c->>'n' AND d.consumed_at IS NULL
-    )
-    SELECT run AS id, pause_requested_at IS NOT NULL AS pause, cancel FROM run`, replayable),
-    (rows) => {
+// statement (up to `maxStatementChars` of values); one run's write larger than that goes out as several
+// statements in one transaction, the run row locked by the first. A write may be sent again after
+// a lost connection, unless it consumes a delivery: a second one of that name may have arrived since.
+const journalWriter = ({ sql, transact }: Db) =>
+  GroupCommit.make((batch: ReadonlyArray<{ readonly key: string; readonly request: JournalWrite }>) => {
+    const requests: ReadonlyArray<Request> = batch.map(({ key, request }) => ({
+      run: key,
+      owner: request.lease?.owner ?? null,
+      gen: request.lease?.generation ?? null,
+      rows: request.batch.rows,
+      copies: request.batch.copies,
+      scopes: request.batch.scopes,
+      consumed: request.batch.consumed
+    }))
+    const replayable = requests.every((request) => request.consumed.length === 0)
+    const parts = requests.length === 1 && weightOf(batch[0]!.request.batch) > maxStatementChars ? split(requests[0]!) : undefined
+    const write = parts === undefined
+      ? statement(sql, requests)
+      : sql.withTransaction(Effect.map(Effect.forEach(parts, (part) => statement(sql, [part])), (acks) => acks.at(-1)!))
+    return Effect.map(transact("journal", write, replayable), (rows) => {
       const found = new Map(rows.map((row) => [row.id, row]))
       return batch.map(({ key }): RunStore.JournalAck | undefined => {
         const row = found.get(key)
         return row === undefined ? undefined : { pauseRequested: row.pause, cancelRequested: row.cancel }
       })
-    }
-  )
-})
-
+    })
+  }, { weigh: (request) => weightOf(request.batch), maxWeight: maxStatementChars })
 
 /** The journal and diagnostics writes of one store. */
 export const make = (db: Db, { notWritten }: Runs) => {

@@ -6,7 +6,7 @@ import { RunStatus, RunStore } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
 import * as GroupCommit from "./groupCommit.ts"
 import { journalMarks, type RunRow, runOf } from "./rows.ts"
-import { type Db, json } from "./transact.ts"
+import { type Db, json, maxStatementChars } from "./transact.ts"
 import type { Workflows } from "./workflows.ts"
 
 type Lease = RunStore.Lease
@@ -52,8 +52,9 @@ export const make = ({ sql, transact }: Db, { loadWorkflow }: Workflows) => {
     )
 
   // Runs created while an insert is in flight go out together in the next one (group commit), in
-  // the order they were created (their `seq`, which workers claim by). Ids are fresh, so a conflict
-  // is this insert sent again after a lost connection: the row it wrote is returned as it is now.
+  // the order they were created (their `seq`, which workers claim by), up to `maxStatementChars` of
+  // inputs. Ids are fresh, so a conflict is this insert sent again after a lost connection: the row
+  // it wrote is returned as it is now.
   const insertRuns = GroupCommit.make((batch: ReadonlyArray<{ readonly key: string; readonly request: Record<string, unknown> }>) =>
     Effect.map(
       transact("createRun", sql<RunRow>`INSERT INTO ripple_runs
@@ -71,7 +72,7 @@ export const make = ({ sql, transact }: Db, { loadWorkflow }: Workflows) => {
         const byId = new Map(rows.map((row) => [row.id, row]))
         return batch.map(({ key }) => byId.get(key)!)
       }
-    ))
+    ), { weigh: (request) => String(request["input"]).length, maxWeight: maxStatementChars })
 
   const createRun = (input: RunStore.NewRun) =>
     Effect.gen(function*() {

@@ -41,3 +41,11 @@ export const make: Effect.Effect<Db, never, SqlClient.SqlClient> = Effect.gen(fu
 
 /** A parameter value as JSON text (cast in SQL to `json` / `jsonb`). */
 export const json = (value: unknown): string => JSON.stringify(value)
+
+/**
+ * The characters of user values (JSON text) one batched statement carries at most, unless one
+ * request or row alone holds more: a batch travels as one `jsonb` parameter, which holds at most
+ * 256 MiB, and 64 Mi characters are at most 192 MiB of UTF-8. One value is at most
+ * `Workflow.maxValueBytes`.
+ */
+export const maxStatementChars = 64 * 1024 * 1024

@@ -16,7 +16,18 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import * as TestDatabase from "../helpers/database.ts"
 import { memoryBackend, recording } from "./inMemory.ts"
-import { dumpPglite, dumpServer, example, onServer, rippleInProcess, spawnRipple, tempDir, type Where, withSchema } from "./ripple.ts"
+import {
+  dumpPglite,
+  dumpServer,
+  example,
+  onServer,
+  rippleInProcess,
+  runIdOf,
+  spawnRipple,
+  tempDir,
+  type Where,
+  withSchema
+} from "./ripple.ts"
 
 const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "ripple-badinput-"))
 
@@ -37,6 +48,14 @@ const file = (name: string, extra: Record<string, unknown>, blocks: ReadonlyArra
 }
 
 const step = { id: "step", type: "value", params: { value: 1 } }
+
+// A workflow whose block type has a handler only in this module (`--handlers`), which fails.
+const flaky = Path.join(Path.dirname(new URL(import.meta.url).pathname), "fixtures", "flaky.mjs")
+// The same block type after a wait for signal "go".
+const flakyWait = Path.join(Path.dirname(new URL(import.meta.url).pathname), "fixtures", "flakyWait.mjs")
+
+// What a refusal to execute a run without its handlers prints.
+const needsHandlers = (command: string): Probe => ({ name: command, args: () => [], names: ["\"flaky\"", "--handlers", command] })
 
 // Written as text: `JSON.stringify` itself recurses.
 const deep = (): string => {
@@ -215,11 +234,14 @@ for (const [name, open] of sqlStores) {
     let store: SqlStore
     // Every probe must leave the tables exactly as this dump shows them.
     let before: string
+    // The stored run of support-triage.
+    let stored: string
     beforeAll(async () => {
       store = await open()
       const input = JSON.stringify({ subject: "Login fails", body: "Token expired", tier: "pro" })
       const first = await rippleInProcess(store.where, "run", example("support-triage.json"), "--input", input)
       assert.strictEqual(first.code, 0, first.stdout + first.stderr)
+      stored = runIdOf(first)
       before = await store.dump()
       assert.include(before, "support-triage", "the dump shows the stored run")
     })
@@ -232,6 +254,40 @@ for (const [name, open] of sqlStores) {
         assert.strictEqual(await store.dump(), before, "nothing written")
       })
     }
+
+    it("resume of a failed run whose block types need --handlers refuses, naming the types, and leaves the run", async () => {
+      const failed = await rippleInProcess(store.where, "run", flaky)
+      assert.strictEqual(failed.code, 1, failed.stdout + failed.stderr)
+      const runId = runIdOf(failed)
+      const after = await store.dump()
+      const result = await rippleInProcess(store.where, "resume", runId)
+      const printed = `${result.stdout}\n${result.stderr}`
+      refused(needsHandlers(`ripple resume ${runId}`), result.code, printed)
+      assert.strictEqual(await store.dump(), after, "nothing written")
+    })
+
+    it("a signal that would wake a run here without its block types' handlers is refused, and not delivered", async () => {
+      const waiting = await rippleInProcess(store.where, "run", flakyWait)
+      assert.strictEqual(waiting.code, 3, waiting.stdout + waiting.stderr)
+      const runId = runIdOf(waiting)
+      const after = await store.dump()
+      const result = await rippleInProcess(store.where, "signal", runId, "go")
+      refused(needsHandlers(`ripple signal ${runId} go`), result.code, `${result.stdout}\n${result.stderr}`)
+      assert.strictEqual(await store.dump(), after, "nothing written")
+      // With them, the signal wakes the run here and the block's handler runs (and fails, as it does).
+      const handled = await rippleInProcess(store.where, "signal", runId, "go", "--handlers", flakyWait)
+      assert.strictEqual(handled.code, 1, handled.stdout + handled.stderr)
+      assert.include(handled.stdout, "the service is down")
+    })
+
+    it("rerun naming a run of another workflow says whose run it is", async () => {
+      const first = await store.dump()
+      const result = await rippleInProcess(store.where, "rerun", example("content-pipeline.json"), "--from", "review", "--run", stored)
+      const printed = `${result.stdout}\n${result.stderr}`
+      refused({ name: "rerun", args: () => [], names: [`${stored} belongs to workflow support-triage`, "content-pipeline"] }, result.code, printed)
+      assert.notInclude(printed, "--input")
+      assert.strictEqual(await store.dump(), first, "nothing written")
+    })
   })
 }
 
@@ -253,7 +309,7 @@ describe("--input and --payload from a file", () => {
 })
 
 describe("operator messages", () => {
-  const fixture = Path.join(Path.dirname(new URL(import.meta.url).pathname), "fixtures", "flaky.mjs")
+  const fixture = flaky
 
   it.live("resume of a failed run whose block types need --handlers refuses, naming the types, and leaves the run", () =>
     Effect.gen(function*() {
@@ -267,6 +323,20 @@ describe("operator messages", () => {
       assert.include(printed, "--handlers")
       assert.match(printed, /\n {2}fix: \S/)
       assert.strictEqual(yield* dump(store), before, "nothing written")
+    }).pipe(Effect.provide(Platform.layer)))
+
+  it.live("a signal that would wake a run here without its block types' handlers is refused, and not delivered", () =>
+    Effect.gen(function*() {
+      const { lines, ripple, store } = yield* session
+      assert.strictEqual(yield* ripple(["run", flakyWait]), 3)
+      const before = yield* dump(store)
+      lines.length = 0
+      const code = yield* ripple(["signal", "run-2", "go"])
+      refused(needsHandlers("ripple signal run-2 go"), code, lines.join("\n"))
+      assert.strictEqual(yield* dump(store), before, "nothing written")
+      lines.length = 0
+      assert.strictEqual(yield* ripple(["signal", "run-2", "go", "--handlers", flakyWait]), 1)
+      assert.include(lines.join("\n"), "the service is down")
     }).pipe(Effect.provide(Platform.layer)))
 
   it.live("rerun naming a run of another workflow says whose run it is", () =>

@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import type { Workflow } from "@ripple/core"
-import { type Handler, type RunEvent, type Runs, type RunStatus, type RunStore, Wake } from "@ripple/runtime"
+import { Engine, Handler, type RunEvent, type Runs, type RunStatus, type RunStore, Wake } from "@ripple/runtime"
 import * as Console from "effect/Console"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -26,6 +26,31 @@ import * as Flags from "./Flags.ts"
 import * as Output from "./Output.ts"
 import { print, style as styleOf } from "./Output.ts"
 import { continuation, type Session } from "./Session.ts"
+
+/**
+ * Refuses (exit 2, before anything changes) to execute run `run` here when its workflow has block
+ * types that neither the engine nor `layer`'s handlers implement: the nodes would fail the run.
+ * `unchanged` says what was left as it is, `command` is the command to repeat with `--handlers`.
+ *
+ * @since 0.1.0
+ */
+export const requireHandlers = (
+  run: string,
+  workflow: Workflow.Workflow,
+  layer: Layer.Layer<Handler.Handlers>,
+  options: { readonly unchanged: string; readonly command: string }
+) =>
+  Effect.gen(function*() {
+    const handlers = yield* Handler.Handlers
+    const missing = [...new Set(workflow.blocks.map((block) => block.type))]
+      .filter((type) => !Engine.intrinsicTypes.has(type) && handlers.get(type) === undefined)
+    if (missing.length > 0) {
+      return yield* Problem.badInput(
+        `run ${run} of workflow ${workflow.id} has blocks of type ${missing.map((type) => JSON.stringify(type)).join(", ")}, which have no handler here; ${options.unchanged}`,
+        `pass the module that exports their handlers: ${options.command} --handlers <module.js>`
+      )
+    }
+  }).pipe(Effect.provide(layer))
 
 /**
  * What an action did to a run: it executes here; or another process owns it, which took the
@@ -280,6 +305,8 @@ export const deliver = (session: Session, flags: Output.Options & {
 }, options: {
   /** What is delivered, for messages. */
   readonly what: string
+  /** The command that delivers it (without `--payload`), to repeat with `--handlers`. */
+  readonly command: string
   /** Whether the run, read before the delivery, awaits it. */
   readonly awaits: (run: RunStore.Run) => boolean
   readonly refused: (status: RunStatus.Status) => Problem.Problem
@@ -298,6 +325,13 @@ export const deliver = (session: Session, flags: Output.Options & {
     follow(session, layer, flags, (runs, store) =>
       Effect.gen(function*() {
         const before = yield* store.getRun(runId)
+        // A delivery that wakes a run nobody else owns executes it here: only with its handlers.
+        if (options.awaits(before) && (yield* runs.handling(runId))._tag !== "Owner") {
+          yield* requireHandlers(runId, yield* store.loadWorkflow(before.version), layer, {
+            unchanged: `${options.what} was not delivered and the run is left as it is`,
+            command: options.command
+          })
+        }
         const accepted = yield* options.send(runs, payload)
         if (!accepted) return yield* options.refused(before.status)
         const handling = yield* runs.handling(runId)

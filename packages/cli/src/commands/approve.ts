@@ -31,6 +31,10 @@ export const command = (session: Session) =>
   }, ({ node, reject, run, ...flags }) =>
     Output.report(flags.format, Follow.deliver(session, { run, ...flags }, {
       what: `the decision on ${JSON.stringify(node)}`,
+      command: Option.match(reject, {
+        onNone: () => `ripple approve ${run} ${node}`,
+        onSome: () => `ripple approve ${run} ${node} --reject <reason>`
+      }),
       awaits: (found: RunStore.Run) =>
         found.status === "paused" && Object.values(found.machine.context.dormant).some((r) => r._tag === "Approval" && r.node === node),
       refused: (status) =>

@@ -4,8 +4,7 @@
  *
  * @since 0.1.0
  */
-import type { Workflow } from "@ripple/core"
-import { Engine, Handler, type Runs, type RunStore, Wake } from "@ripple/runtime"
+import { type Handler, type Runs, type RunStore, Wake } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import * as Command from "effect/cli/Command"
@@ -16,27 +15,20 @@ import * as Output from "./Output.ts"
 import { print } from "./Output.ts"
 import { databaseOptions, type Session } from "./Session.ts"
 
-// Every block type of the workflow that neither the engine nor the given handlers implement: without
-// them the resumed nodes would fail the run, so it is refused before anything changes.
-const requireHandlers = (run: string, workflow: Workflow.Workflow, layer: Layer.Layer<Handler.Handlers>) =>
-  Effect.gen(function*() {
-    const handlers = yield* Handler.Handlers
-    const missing = [...new Set(workflow.blocks.map((block) => block.type))]
-      .filter((type) => !Engine.intrinsicTypes.has(type) && handlers.get(type) === undefined)
-    if (missing.length > 0) {
-      return yield* Problem.badInput(
-        `run ${run} of workflow ${workflow.id} has blocks of type ${missing.map((type) => JSON.stringify(type)).join(", ")}, which have no handler here; the run is left as it is`,
-        `pass the module that exports their handlers: ripple resume ${run} --handlers <module.js>`
-      )
-    }
-  }).pipe(Effect.provide(layer))
-
 const pausedByPause = (found: RunStore.Run) => Object.values(found.machine.context.dormant).some((reason) => reason._tag === "Pause")
 
 // Continues the run here, or records the request for the process that owns it.
 const resumeHere = (run: string, layer: Layer.Layer<Handler.Handlers>) => (runs: Runs.Runs["Service"], store: RunStore.RunStore["Service"]) =>
   Effect.gen(function*() {
     const found = yield* store.getRun(run)
+    // Continuing the run here needs the handlers of its block types; its owner has its own.
+    const handlersHere = Effect.gen(function*() {
+      if ((yield* runs.handling(run))._tag === "Owner") return
+      yield* Follow.requireHandlers(run, yield* store.loadWorkflow(found.version), layer, {
+        unchanged: "the run is left as it is",
+        command: `ripple resume ${run}`
+      })
+    })
     const continued = (owner: string | undefined) =>
       owner === undefined
         ? Effect.succeed<Follow.Acted>({ _tag: "Executing", runId: run })
@@ -44,18 +36,20 @@ const resumeHere = (run: string, layer: Layer.Layer<Handler.Handlers>) => (runs:
     switch (found.status) {
       case "failed":
       case "running": {
-        yield* requireHandlers(run, yield* store.loadWorkflow(found.version), layer)
+        yield* handlersHere
         const resumed = yield* runs.resume(run)
         return yield* continued("owner" in resumed ? resumed.owner : undefined)
       }
       case "paused":
         if (pausedByPause(found)) {
+          yield* handlersHere
           yield* runs.unpause(run)
           const handling = yield* runs.handling(run)
           return yield* continued(handling._tag === "Owner" ? handling.owner : undefined)
         }
         break
       case "suspended": {
+        if (Wake.event(found, yield* store.deliveries(run), Date.now()) !== undefined) yield* handlersHere
         const after = yield* runs.wake(run)
         const handling = yield* runs.handling(run)
         if (handling._tag === "Owner") {

@@ -28,6 +28,7 @@ export const command = (session: Session) =>
   }, ({ name, run, ...flags }) =>
     Output.report(flags.format, Follow.deliver(session, { run, ...flags }, {
       what: `signal ${JSON.stringify(name)}`,
+      command: `ripple signal ${run} ${name}`,
       awaits: (found: RunStore.Run) =>
         found.status === "suspended" && Object.values(found.machine.context.dormant).some((r) => r._tag === "Signal" && r.signal === name),
       refused: (status) =>

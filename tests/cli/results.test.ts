@@ -199,7 +199,7 @@ describe("--format json", () => {
 
       assert.strictEqual(yield* ripple("run", example("content-pipeline.json")), 3)
       assert.strictEqual(yield* ripple("cancel", "run-4", "--format", "json"), 0)
-      assert.deepStrictEqual(json(), { runId: "run-4", before: "paused", status: "cancelled" })
+      assert.deepStrictEqual(json(), { runId: "run-4", before: "paused", status: "cancelled", cancellation: "Cancelled" })
     }).pipe(Effect.provide(Platform.layer)))
 
   it.live("a refused command prints its problem as the JSON document, and the message on stderr", () =>

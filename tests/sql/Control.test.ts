@@ -284,7 +284,7 @@ layer(TestDatabase.shared("postgres"), { excludeTestServices: true })("control c
       yield* waitFor(Effect.sync(() => s.executions().some((e) => e.node === "h")), "h to start")
       const cancelled = yield* s.command("cancel", s.runId)
       ok(cancelled)
-      assert.match(cancelled.stdout, /-> cancelled/)
+      assert.match(cancelled.stdout, /-> cancelled \(cancelled by its owner \S+\)/)
       const startedWhenReturned = s.executions()
       // `h` may finish now: an execution still going on would start `b`.
       Fs.writeFileSync(s.fixed, "")

@@ -2,14 +2,19 @@
  * A worker's own statements are retried on transient faults like the store's (issue 13): a
  * serialization failure (SQLSTATE 40001) raised once by a trigger on the claim of a run, or on a
  * heartbeat's renewal of its lease, costs a retry: the worker goes on, the run completes as an
- * uninterrupted one, and nothing is logged as failed.
+ * uninterrupted one, and nothing is logged as failed. `Worker.submit` and `Worker.requeue` go
+ * through the same retries: one fault costs a retry, a fault that persists fails them with
+ * `RunStore.StoreUnavailable` once the retry policy gives up (their error types name no `SqlError`).
  */
 import { assert, layer } from "@effect/vitest"
-import { Handler, type RunStore } from "@ripple/runtime"
+import type { Workflow } from "@ripple/core"
+import { BlockError, Handler, Runs, RunStore } from "@ripple/runtime"
 import { type Database, SqlRunStore, Worker } from "@ripple/sql"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as TestDatabase from "../helpers/database.ts"
@@ -38,6 +43,7 @@ const makeProbe = (): Probe => {
 
 const handlers = (probe: Probe) =>
   Handler.layer({
+    fail: () => Effect.fail(BlockError.permanent("broken")),
     step: (ctx) =>
       Effect.gen(function*() {
         const key = `${ctx.runId}/${ctx.node}`
@@ -48,15 +54,15 @@ const handlers = (probe: Probe) =>
       })
   })
 
-// The first update of a run row that meets `when` (a trigger condition over OLD and NEW) fails with
-// SQLSTATE 40001; its counter is a sequence, which the rollback does not undo.
-const faultOnce = (when: string) =>
+// The first `times` updates of a run row that meet `when` (a trigger condition over OLD and NEW)
+// fail with SQLSTATE 40001; its counter is a sequence, which the rollback does not undo.
+const faultOnce = (when: string, times = 1) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     yield* sql`CREATE SEQUENCE ripple_fault_rows`
     yield* sql.unsafe(`CREATE FUNCTION ripple_fault() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
-        IF nextval('ripple_fault_rows') = 1 THEN
+        IF nextval('ripple_fault_rows') <= ${times} THEN
           RAISE EXCEPTION 'injected fault' USING ERRCODE = '40001';
         END IF;
         RETURN NEW;
@@ -93,6 +99,30 @@ const uninterrupted = (runId: string, probe: Probe) =>
     for (let i = 0; i < size; i++) assert.strictEqual(probe.calls.get(`${runId}/b${i}`), 1, `b${i}`)
   })
 
+// Marking a run queued for the workers (submit, requeue).
+const queueing = "NEW.queued AND NOT COALESCE(OLD.queued, FALSE)"
+// A failed run resumed (requeue).
+const resuming = "OLD.status = 'failed' AND NEW.status <> OLD.status"
+
+// From now on every update of a run row fails with SQLSTATE 40001.
+const faultAlways = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql.unsafe(`CREATE FUNCTION ripple_fault_always() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      RAISE EXCEPTION 'injected fault' USING ERRCODE = '40001';
+    END $$`)
+  yield* sql`DROP TRIGGER ripple_fault ON ripple_runs`
+  yield* sql`CREATE TRIGGER ripple_fault_always BEFORE UPDATE ON ripple_runs FOR EACH ROW EXECUTE FUNCTION ripple_fault_always()`
+})
+
+// A run that fails: its block does.
+const broken: Workflow.Workflow = {
+  version: 1,
+  id: "worker-faults-broken",
+  blocks: [{ id: "start", type: "trigger" }, { id: "x", type: "fail" }],
+  edges: [{ source: "start", target: "x" }]
+}
+
 // A lease grant: the generation moves on.
 const claims = "NEW.lease_generation <> OLD.lease_generation"
 // A renewal: the same holder and generation, a later expiry.
@@ -124,6 +154,40 @@ for (const backend of TestDatabase.backends) {
         yield* uninterrupted(runId, probe)
         assert.isAtLeast(yield* rowsSeen, 2, "the fault fired and the claim was sent again")
         assert.deepStrictEqual(warnings, [])
+      }))
+
+    test("Worker.submit: a serialization failure on queueing the run is retried; one that persists fails it with StoreUnavailable", () =>
+      Effect.gen(function*() {
+        yield* faultOnce(queueing)
+        // Its error type names store errors only (a compile error otherwise).
+        const submitted: Effect.Effect<string, RunStore.WorkflowNotFound | RunStore.StoreUnavailable, Services> = Worker.submit(
+          chain("worker-faults-submit", size)
+        )
+        const runId = yield* submitted
+        assert.isTrue((yield* (yield* SqlRunStore.SqlRunStore).store.getRun(runId)).queued)
+        assert.strictEqual(yield* rowsSeen, 2, "the fault fired and the statement was sent again")
+        yield* faultAlways
+        const refused = yield* Effect.flip(Worker.submit(chain("worker-faults-submit", size))).pipe(
+          Effect.provideService(RunStore.RetryPolicy, Schedule.recurs(2))
+        )
+        assert.strictEqual(refused._tag, "StoreUnavailable")
+        assert.strictEqual(refused._tag === "StoreUnavailable" ? refused.reason._tag : undefined, "SerializationFailure")
+      }))
+
+    test("Worker.requeue: a serialization failure on its transition is retried; one that persists fails it with StoreUnavailable", () =>
+      Effect.gen(function*() {
+        const runs = Context.get(yield* Layer.build(Runs.layer()), Runs.Runs)
+        const failed = yield* runs.start(broken, {})
+        assert.strictEqual(yield* runs.wait(failed.runId), "failed")
+        yield* faultOnce(resuming)
+        const requeued: Effect.Effect<string, RunStore.RunStoreError, Services> = Worker.requeue(failed.runId)
+        assert.strictEqual(yield* requeued, "running")
+        assert.strictEqual(yield* rowsSeen, 2, "the fault fired and the transition was sent again")
+        yield* faultAlways
+        const refused = yield* Effect.flip(Worker.requeue(failed.runId)).pipe(
+          Effect.provideService(RunStore.RetryPolicy, Schedule.recurs(2))
+        )
+        assert.strictEqual(refused._tag, "StoreUnavailable")
       }))
 
     test("a serialization failure on a heartbeat's renewal is retried: the lease is kept and the run completes", (probe, warnings) =>

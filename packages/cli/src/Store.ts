@@ -148,10 +148,7 @@ export const backend: Cli.Backend = {
       Effect.provide(storeAndDatabase(options))
     ),
   requeue: (options, runId) =>
-    Worker.requeue(runId).pipe(
-      Effect.catchTag("SqlError", (error) => Effect.fail(problemOf(error))),
-      Effect.provide(storeAndDatabase(options))
-    ),
+    Worker.requeue(runId).pipe(Effect.provide(storeAndDatabase(options))),
   work: (options, handlers, settings) =>
     Effect.gen(function*() {
       const worker = yield* Worker.Worker

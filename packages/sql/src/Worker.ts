@@ -50,7 +50,6 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
-import type { SqlError } from "effect/sql/SqlError"
 import * as Os from "node:os"
 import * as Database from "./Database.ts"
 import * as ClaimLoop from "./internal/claimLoop.ts"
@@ -123,7 +122,9 @@ export class Worker extends Context.Service<Worker, {
 }>()("ripple/sql/Worker") {}
 
 /**
- * Stores `workflow` and queues a pending run of it for the workers; returns the run id.
+ * Stores `workflow` and queues a pending run of it for the workers; returns the run id. Its
+ * statements go through the store's retries: a transient fault costs a retry, one that persists
+ * fails it with `RunStore.StoreUnavailable`.
  *
  * @since 0.1.0
  */
@@ -131,7 +132,7 @@ export const submit = (
   workflow: Workflow.Workflow,
   input: { readonly [key: string]: Json } = {},
   options: { readonly trigger?: string | undefined } = {}
-): Effect.Effect<string, RunStore.WorkflowNotFound | RunStore.StoreUnavailable | SqlError, SqlRunStore | SqlClient.SqlClient> =>
+): Effect.Effect<string, RunStore.WorkflowNotFound | RunStore.StoreUnavailable, SqlRunStore | SqlClient.SqlClient> =>
   queue(workflow, input, options)
 
 /**
@@ -144,7 +145,7 @@ export const signal = (
   runId: string,
   name: string,
   payload: Json = null
-): Effect.Effect<boolean, RunStore.RunNotFound | RunStore.StoreUnavailable | SqlError, SqlRunStore | Database.Database> =>
+): Effect.Effect<boolean, RunStore.RunNotFound | RunStore.StoreUnavailable, SqlRunStore | Database.Database> =>
   Effect.gen(function*() {
     const { store } = yield* SqlRunStore
     const at = yield* Clock.currentTimeMillis
@@ -158,13 +159,13 @@ export const signal = (
  * resumed (its failed nodes retry), a crashed one (running, pending) left as it is; then it is
  * queued and announced, and a worker continues it from its journal. Returns the status it was
  * handed over in; any other run (paused at an approval, suspended, finished) is refused with
- * `IllegalTransition` and nothing is written.
+ * `IllegalTransition` and nothing is written. Retried like `submit`.
  *
  * @since 0.1.0
  */
 export const requeue = (
   runId: string
-): Effect.Effect<RunStatus.Status, RunStore.RunStoreError | SqlError, SqlRunStore | SqlClient.SqlClient> =>
+): Effect.Effect<RunStatus.Status, RunStore.RunStoreError, SqlRunStore | SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const { store } = yield* SqlRunStore
     const run = yield* store.getRun(runId)
@@ -194,7 +195,7 @@ export const make = (
   options: Options = {}
 ): Effect.Effect<
   Worker["Service"],
-  SqlError,
+  never,
   Scope.Scope | SqlRunStore | SqlClient.SqlClient | Database.Database | Handler.Handlers
 > =>
   Effect.gen(function*() {
@@ -227,5 +228,5 @@ export const make = (
  */
 export const layer = (
   options: Options = {}
-): Layer.Layer<Worker, SqlError, SqlRunStore | SqlClient.SqlClient | Database.Database | Handler.Handlers> =>
+): Layer.Layer<Worker, never, SqlRunStore | SqlClient.SqlClient | Database.Database | Handler.Handlers> =>
   Layer.effect(Worker, make(options))

@@ -1,5 +1,5 @@
 import { assert, layer } from "@effect/vitest"
-import { type Snapshot, type Workflow } from "@ripple/core"
+import { type Snapshot, Workflow } from "@ripple/core"
 import { Handler, RunStore } from "@ripple/runtime"
 import { type Database, SqlRunStore, Worker } from "@ripple/sql"
 import * as Cause from "effect/Cause"
@@ -258,6 +258,26 @@ for (const backend of TestDatabase.backends) {
         assert.deepStrictEqual(yield* store.deliveries(waiter), [])
         // b0 ran once in each run: waking resumed, it did not start over.
         for (const id of [sleeper, waiter]) assert.strictEqual(probe.executions.get(`${id}/b0`), 1)
+      }))
+
+    test("submit refuses an input no store can hold, one over the size limit or one the workflow does not declare; nothing is written", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const workflow: Workflow.Workflow = { ...chain("worker-input", 2), inputs: { doc: { type: "string", required: false } } }
+        const count = Effect.map(sql<{ readonly n: number | string }>`SELECT count(*)::int AS n FROM ripple_runs`, (rows) => Number(rows[0]!.n))
+        const before = yield* count
+        for (const [input, tag] of [
+          [{ doc: "a\u0000b" }, "UnstorableValue"],
+          [{ doc: "x".repeat(Workflow.maxValueBytes) }, "ValueTooLarge"],
+          [{ other: 1 }, "UnknownInput"]
+        ] as const) {
+          const refused = yield* Effect.flip(Worker.submit(workflow, input))
+          assert.strictEqual(refused._tag, "InvalidInput")
+          assert.strictEqual(refused._tag === "InvalidInput" ? refused.cause._tag : undefined, tag)
+        }
+        assert.strictEqual(yield* count, before, "nothing written")
+        const runId = yield* Worker.submit(workflow, { doc: "fine" })
+        assert.deepStrictEqual((yield* (yield* SqlRunStore.SqlRunStore).store.getRun(runId)).input, { doc: "fine" })
       }))
 
     test("editing a workflow while its runs are in flight changes nothing for them", () =>

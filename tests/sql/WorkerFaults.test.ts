@@ -159,8 +159,8 @@ for (const backend of TestDatabase.backends) {
     test("Worker.submit: a serialization failure on queueing the run is retried; one that persists fails it with StoreUnavailable", () =>
       Effect.gen(function*() {
         yield* faultOnce(queueing)
-        // Its error type names store errors only (a compile error otherwise).
-        const submitted: Effect.Effect<string, RunStore.WorkflowNotFound | RunStore.StoreUnavailable, Services> = Worker.submit(
+        // Its error type names no SqlError (a compile error otherwise).
+        const submitted: Effect.Effect<string, Runs.InvalidInput | RunStore.WorkflowNotFound | RunStore.StoreUnavailable, Services> = Worker.submit(
           chain("worker-faults-submit", size)
         )
         const runId = yield* submitted

@@ -42,12 +42,13 @@
  *
  * @since 0.1.0
  */
-import type { Workflow } from "@ripple/core"
-import { type Engine, Handler, type RunEvent, type RunStatus, type RunStore } from "@ripple/runtime"
+import { Workflow } from "@ripple/core"
+import { type Engine, Handler, type RunEvent, Runs, type RunStatus, type RunStore } from "@ripple/runtime"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as Os from "node:os"
@@ -122,9 +123,11 @@ export class Worker extends Context.Service<Worker, {
 }>()("ripple/sql/Worker") {}
 
 /**
- * Stores `workflow` and queues a pending run of it for the workers; returns the run id. Its
- * statements go through the store's retries: a transient fault costs a retry, one that persists
- * fails it with `RunStore.StoreUnavailable`.
+ * Stores `workflow` and queues a pending run of it for the workers; returns the run id. The input
+ * is checked first, as `Runs.start` does (`Workflow.inputsFor`: declared keys and types, what no
+ * store can hold, `Workflow.maxValueBytes`), and stored with its defaults; a bad one fails with
+ * `Runs.InvalidInput` and nothing is written. Its statements go through the store's retries: a
+ * transient fault costs a retry, one that persists fails it with `RunStore.StoreUnavailable`.
  *
  * @since 0.1.0
  */
@@ -132,8 +135,12 @@ export const submit = (
   workflow: Workflow.Workflow,
   input: { readonly [key: string]: Json } = {},
   options: { readonly trigger?: string | undefined } = {}
-): Effect.Effect<string, RunStore.WorkflowNotFound | RunStore.StoreUnavailable, SqlRunStore | SqlClient.SqlClient> =>
-  queue(workflow, input, options)
+): Effect.Effect<string, Runs.InvalidInput | RunStore.WorkflowNotFound | RunStore.StoreUnavailable, SqlRunStore | SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const checked = Workflow.inputsFor(workflow, input)
+    if (Result.isFailure(checked)) return yield* Effect.fail(new Runs.InvalidInput({ workflowId: workflow.id, cause: checked.failure }))
+    return yield* queue(workflow, checked.success, options)
+  })
 
 /**
  * Keeps a signal for a run (idempotent while it is not consumed) and notifies the workers, which

@@ -1,9 +1,10 @@
 import { assert, layer } from "@effect/vitest"
 import type { Snapshot, Workflow } from "@ripple/core"
 import { RunStore } from "@ripple/runtime"
-import { Migrations, SqlRunStore } from "@ripple/sql"
+import { type Database, Migrations, SqlRunStore } from "@ripple/sql"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import type * as SqlClient from "effect/sql/SqlClient"
 import * as Tracer from "effect/Tracer"
@@ -57,8 +58,27 @@ for (const backend of TestDatabase.backends) {
   layer(TestDatabase.shared(backend), { excludeTestServices: true })(backend, (it) => {
     const test = (
       name: string,
-      body: Effect.Effect<void, unknown, SqlRunStore.SqlRunStore | RunStore.RunStore | SqlClient.SqlClient>
+      body: Effect.Effect<void, unknown, SqlRunStore.SqlRunStore | RunStore.RunStore | SqlClient.SqlClient | Database.Database>
     ) => it.effect(name, () => body.pipe(Effect.provide(Layer.provideMerge(SqlRunStore.layer, TestDatabase.layer))))
+
+    test("watch: next waits for a change of the run's status or lease, made by any writer", Effect.scoped(Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const run = yield* newRun(store)
+      const other = yield* newRun(store)
+      assert.isDefined(store.watch)
+      const next = yield* store.watch!(run.id)
+      const waiting = yield* Effect.forkChild(next)
+      // Another run's change is not this run's.
+      yield* store.transition(other.id, { type: "START" }, 2)
+      yield* Effect.yieldNow
+      assert.isUndefined(waiting.pollUnsafe(), "no change of the run yet")
+      yield* store.transition(run.id, { type: "START" }, 2)
+      yield* Fiber.join(waiting)
+      // A lease taken by another process is a change too.
+      const leased = yield* Effect.forkChild(next)
+      yield* store.acquire(run.id, "elsewhere", { at: 3, ttlMs: 60_000 })
+      yield* Fiber.join(leased)
+    })))
 
     test("migrations are applied once", Effect.gen(function*() {
       assert.deepStrictEqual(yield* Migrations.run, [])

@@ -57,6 +57,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
 import type { Mode } from "./RunEvent.ts"
 import * as MemoryStore from "./internal/memoryStore.ts"
 import * as RunStatus from "./RunStatus.ts"
@@ -234,6 +235,34 @@ export const defaultRetryPolicy: Schedule.Schedule<unknown, StoreUnavailable> = 
   Schedule.jittered,
   Schedule.upTo({ times: 8 })
 )
+
+/**
+ * Subscribes to the changes another process makes to run `runId` and returns `next`, which waits
+ * for the next one: the store's notification (`watch`) or, at the latest, `fallbackMs` later (a
+ * lost notification only costs that); where the store cannot notify, a poll interval of `pollMs`.
+ *
+ * **Example** (Waiting for a run to leave `running`)
+ *
+ * ```ts
+ * const stopped = (store: RunStore["Service"], runId: string) =>
+ *   Effect.scoped(Effect.gen(function*() {
+ *     const next = yield* RunStore.changes(store, runId) // subscribed before the first read
+ *     while ((yield* store.getRun(runId)).status === "running") yield* next
+ *   }))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const changes = (
+  store: RunStore["Service"],
+  runId: string,
+  intervals: { readonly pollMs?: number | undefined; readonly fallbackMs?: number | undefined } = {}
+): Effect.Effect<Effect.Effect<void>, never, Scope.Scope> => {
+  const watch = store.watch
+  if (watch === undefined) return Effect.succeed(Effect.sleep(Duration.millis(intervals.pollMs ?? 100)))
+  const fallback = Effect.sleep(Duration.millis(intervals.fallbackMs ?? 1_000))
+  return Effect.map(watch(runId), (next) => Effect.raceFirst(next, fallback))
+}
 
 /**
  * The retry policy stores read when they are built (default `defaultRetryPolicy`); tests provide a
@@ -709,6 +738,17 @@ export interface Port {
    * next poll). The memory store has no other process to tell.
    */
   readonly notify: (runId: string) => Effect.Effect<void>
+  /**
+   * Where the store can tell that another process changed a run (its status, machine or lease
+   * holder): subscribes, and returns `next`, which completes at the first such change of `runId`
+   * since the subscription or the previous `next`. Absent where the store cannot tell (the memory
+   * store): callers poll.
+   *
+   * **Gotchas**
+   *
+   * A notification may be lost (a dropped connection): wait on `next` with a poll as fallback.
+   */
+  readonly watch?: ((runId: string) => Effect.Effect<Effect.Effect<void>, never, Scope.Scope>) | undefined
 }
 
 /**

@@ -287,8 +287,9 @@ export class Runs extends Context.Service<Runs, {
   readonly handling: (runId: string) => Effect.Effect<Handling, RunNotFound | StoreUnavailable>
   /**
    * Waits, at most `timeout`, for the owner of a delegated request to take it (`taken` holds for
-   * the run as read, or a lease on it is seen) and then for the run to stop executing; polls the
-   * store, calling `onWaiting` every 5 s of waiting with the time waited so far.
+   * the run as read, or a lease on it is seen) and then for the run to stop executing; reads the
+   * run again at each change the store notifies (`RunStore.changes`, a poll where it cannot),
+   * calling `onWaiting` every 5 s of waiting with the time waited so far.
    */
   readonly handover: (runId: string, options: {
     readonly taken: (run: Run) => boolean

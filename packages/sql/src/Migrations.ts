@@ -195,6 +195,22 @@ const leaseTokens = Effect.gen(function*() {
   yield* sql`ALTER TABLE ripple_runs ADD COLUMN lease_token text`
 })
 
+// Change notifications (`RunStore.watch`): a run row whose status, machine or lease holder
+// changes notifies `ripple_run_changes` with its id when the writer commits, whichever statement
+// wrote it; lease renewals and journal marks do not.
+const runChanges = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql.unsafe(`CREATE FUNCTION ripple_run_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      PERFORM pg_notify('ripple_run_changes', NEW.id);
+      RETURN NULL;
+    END $$`)
+  yield* sql.unsafe(`CREATE TRIGGER ripple_run_changed AFTER UPDATE ON ripple_runs FOR EACH ROW
+    WHEN (NEW.status IS DISTINCT FROM OLD.status OR NEW.revision IS DISTINCT FROM OLD.revision
+      OR NEW.lease_owner IS DISTINCT FROM OLD.lease_owner OR NEW.lease_generation IS DISTINCT FROM OLD.lease_generation)
+    EXECUTE FUNCTION ripple_run_changed()`)
+})
+
 /**
  * Every migration, by id.
  *
@@ -208,7 +224,8 @@ export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.
   "5_leases": leases,
   "6_exact_json": exactJson,
   "7_pruned_nodes": prunedNodes,
-  "8_lease_tokens": leaseTokens
+  "8_lease_tokens": leaseTokens,
+  "9_run_changes": runChanges
 }
 
 /**

@@ -53,9 +53,12 @@ import type * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import type { MigrationError } from "effect/sql/Migrator"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
+import * as Stream from "effect/Stream"
 import * as Database from "./Database.ts"
 import * as Compensations from "./internal/compensations.ts"
 import * as Control from "./internal/control.ts"
@@ -165,7 +168,35 @@ export class SqlRunStore extends Context.Service<SqlRunStore, {
 export type Claimed = Leases.Claimed
 
 /**
- * Builds the store over the `SqlClient` (migrations must have run: see `layer`).
+ * The channel a run row's change is notified on (its id), when its status, machine or lease holder
+ * changes (a trigger of migration `9_run_changes`): what `RunStore.watch` listens to.
+ *
+ * @since 0.1.0
+ */
+export const changesChannel = "ripple_run_changes"
+
+// `RunStore.watch` over LISTEN: a listener of its own per subscription (on the server, a pooled
+// connection for its scope), active when `watch` returns, so no later change is missed. A listener
+// that cannot start, or fails later, leaves waiting to the caller's fallback poll: logged, never a
+// failure.
+const watchOver = (db: Database.Database["Service"]) => (runId: string) =>
+  Effect.gen(function*() {
+    const changed = yield* Queue.sliding<void>(1)
+    const payloads = yield* Effect.option(Effect.tapCause(db.listen(changesChannel), (cause) =>
+      Effect.logWarning("listening for run changes failed; polling instead", cause)))
+    if (Option.isSome(payloads)) {
+      yield* Effect.forkScoped(
+        Stream.runForEach(payloads.value, (id) => id === runId ? Queue.offer(changed, undefined) : Effect.void).pipe(
+          Effect.catchCause((cause) => Effect.logWarning("listening for run changes failed; polling instead", cause))
+        )
+      )
+    }
+    return Effect.asVoid(Queue.take(changed))
+  })
+
+/**
+ * Builds the store over the `SqlClient` (migrations must have run: see `layer`); with the
+ * `Database` service present it also has `watch` (LISTEN on `changesChannel`).
  *
  * @since 0.1.0
  */
@@ -181,6 +212,8 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
   const control = Control.make(db)
   const leases = Leases.make(db, runs)
   const queries = Queries.make(db)
+  const database = yield* Effect.serviceOption(Database.Database)
+  const watch = Option.isSome(database) ? watchOver(database.value) : undefined
 
   const storeWith = (lease: Lease | undefined): RunStore.Port =>
     RunStore.RunStore.of({
@@ -211,7 +244,8 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
       children: queries.children,
       // A lost notification only delays the owner until its next poll: logged, never a failure.
       notify: (runId) =>
-        Effect.ignoreCause(db.sql`SELECT pg_notify(${channel}, ${runId})`, { log: true, message: "notifying the owner of a run failed" })
+        Effect.ignoreCause(db.sql`SELECT pg_notify(${channel}, ${runId})`, { log: true, message: "notifying the owner of a run failed" }),
+      ...(watch === undefined ? {} : { watch })
     })
 
   return SqlRunStore.of({

@@ -58,11 +58,16 @@ export const command = (session: Session) =>
             }
             yield* print(`run ${run} is ${before.status}; pause requested: it parks at its next node boundary (running blocks finish)`)
             const deadline = Date.now() + wait * 1_000
-            let now = before
-            while ((now.status === "running" || now.status === "pending") && Date.now() < deadline) {
-              yield* Effect.sleep(100)
-              now = yield* store.getRun(run)
-            }
+            const now = yield* Effect.scoped(Effect.gen(function*() {
+              // Subscribed before reading again: a change after the read is not missed.
+              const next = yield* RunStore.changes(store, run)
+              let now = yield* store.getRun(run)
+              while ((now.status === "running" || now.status === "pending") && Date.now() < deadline) {
+                yield* Effect.raceFirst(next, Effect.sleep(Math.max(0, deadline - Date.now())))
+                now = yield* store.getRun(run)
+              }
+              return now
+            }))
             if (now.status === "running" || now.status === "pending") {
               yield* print(
                 `run ${run} is still ${now.status} after ${wait}s; the request is kept. If no process executes it any more, \`ripple resume ${run}\` continues it and it pauses at once`

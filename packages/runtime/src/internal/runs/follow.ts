@@ -14,7 +14,7 @@ import * as Child from "../../Child.ts"
 import * as Engine from "../../Engine.ts"
 import type * as Runs from "../../Runs.ts"
 import type * as RunStatus from "../../RunStatus.ts"
-import type { RunStoreError } from "../../RunStore.ts"
+import { changes, type RunStoreError } from "../../RunStore.ts"
 import * as Wake from "../../Wake.ts"
 import * as Children from "./children.ts"
 import type { State } from "./state.ts"
@@ -99,7 +99,9 @@ export const follow = (state: State, runId: string): Effect.Effect<Runs.Followed
  * @since 0.1.0
  */
 export const handover = (state: State, ...[runId, options]: Parameters<Runs.Runs["Service"]["handover"]>) =>
-  Effect.gen(function*() {
+  Effect.scoped(Effect.gen(function*() {
+    // Subscribed before the first read, so a change between a read and the wait is not missed.
+    const next = yield* changes(state.store, runId)
     const start = yield* Clock.currentTimeMillis
     const deadline = start + Duration.toMillis(options.timeout)
     let owner: string | undefined
@@ -119,6 +121,7 @@ export const handover = (state: State, ...[runId, options]: Parameters<Runs.Runs
         reported = now
         yield* options.onWaiting(now - start, taken)
       }
-      yield* Effect.sleep(Duration.millis(100))
+      // At the deadline at the latest.
+      yield* Effect.raceFirst(next, Effect.sleep(Duration.millis(deadline - now)))
     }
-  })
+  }))

@@ -6,7 +6,7 @@ import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import type * as SqlClient from "effect/sql/SqlClient"
+import * as SqlClient from "effect/sql/SqlClient"
 import * as Tracer from "effect/Tracer"
 import * as TestDatabase from "../helpers/database.ts"
 
@@ -79,6 +79,15 @@ for (const backend of TestDatabase.backends) {
       yield* store.acquire(run.id, "elsewhere", { at: 3, ttlMs: 60_000 })
       yield* Fiber.join(leased)
     })))
+
+    test("a snapshot read inside a caller's transaction reads it (a savepoint of that transaction)", Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const sql = yield* SqlClient.SqlClient
+      const run = yield* newRun(store)
+      yield* store.journal(run.id, [completed("a", { in: "transaction" }, 10)])
+      const snapshot = yield* sql.withTransaction(store.snapshot(run.id))
+      assert.deepStrictEqual(snapshot.nodes["a"]?.output, { in: "transaction" })
+    }))
 
     test("migrations are applied once", Effect.gen(function*() {
       assert.deepStrictEqual(yield* Migrations.run, [])

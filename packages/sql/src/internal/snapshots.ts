@@ -7,6 +7,7 @@ import { RunStatus, RunStore } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
+import * as SqlClient from "effect/sql/SqlClient"
 import {
   CorruptRun,
   journalMarks,
@@ -22,13 +23,13 @@ import type { Workflows } from "./workflows.ts"
 /** The snapshot reads of one store. */
 export const make = ({ sql, transact }: Db, { loadWorkflow }: Workflows) => {
   // The run row, then its node records and scopes a row each (no row, so no wire message, holds
-  // more than one node's values), both in one repeatable-read transaction so they agree.
+  // more than one node's values), both in one repeatable-read transaction so they agree (inside a
+  // caller's transaction, a savepoint of it, under the caller's isolation).
   const readSnapshot = (runId: string) =>
     Effect.gen(function*() {
       const [rows, parts] = yield* transact(
         "snapshot",
         sql.withTransaction(Effect.gen(function*() {
-          yield* sql`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`
           const rows = yield* sql<SnapshotRow>`SELECT r.*,
               (SELECT jsonb_agg(j.dormancy ORDER BY j.written) FROM ripple_journal j
                 WHERE j.run_id = r.id AND j.dormancy IS NOT NULL) AS dormancies
@@ -46,7 +47,7 @@ export const make = ({ sql, transact }: Db, { loadWorkflow }: Workflows) => {
               FROM ripple_scopes s WHERE s.run_id = ${runId}
             ) p ORDER BY p.kind = 'node' DESC, octet_length(p.key), p.key COLLATE "C"`
           return [rows, parts] as const
-        }))
+        })).pipe(Effect.provideService(SqlClient.BeginTransaction, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"))
       )
       const row = rows[0]
       if (row === undefined) return yield* Effect.fail(new RunStore.RunNotFound({ runId }))

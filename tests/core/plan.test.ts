@@ -169,11 +169,61 @@ describe("Plan.runFrom", () => {
     assert.deepStrictEqual(plan.pruned, [])
   })
 
-  it("without a snapshot is a full plan whose nodes say missing-prior-state", () => {
+  it("without a snapshot plans over an empty one: what no observed output needs is pruned", () => {
     const plan = Result.getOrThrow(Plan.runFrom({ workflow, target: "quote" }))
-    assert.strictEqual(plan.rerun.length, Dag.size(Dag.make(workflow)))
+    const overEmpty = Result.getOrThrow(Plan.runFrom({ workflow, snapshot: Snapshot.empty(workflow), target: "quote" }))
+    assert.deepStrictEqual(plan.pruned, ["audit"])
+    assert.strictEqual(plan.rerun.length, Dag.size(Dag.make(workflow)) - 1)
     assert.deepStrictEqual(plan.reasons["fetch"], [{ _tag: "missing-prior-state" }])
-    assert.deepStrictEqual(plan.reasons["quote"], [{ _tag: "target" }, { _tag: "missing-prior-state" }])
+    assert.deepStrictEqual(plan.reasons["quote"], [{ _tag: "target" }])
+    assert.deepStrictEqual([plan.rerun, plan.reused, plan.pruned, plan.start], [overEmpty.rerun, overEmpty.reused, overEmpty.pruned, overEmpty.start])
+  })
+
+  it("to a block: observes only the destination, reuses what is valid, prunes the rest", () => {
+    const plan = Result.getOrThrow(Plan.runFrom({ workflow, snapshot: prior, target: "fetch", to: "quote" }))
+    assert.strictEqual(plan.to, "quote")
+    assert.deepStrictEqual(plan.rerun, ["fetch", "route", "quote"])
+    assert.deepStrictEqual(plan.reused, ["trigger"])
+    assert.deepStrictEqual([...plan.pruned].sort(), ["audit", "each#end", "each#start", "report", "summarize", "tag"])
+    // Without a target only what changed re-runs, up to the destination.
+    const edited = edit((w) => void (w.variables.topics = ["a", "z"]))
+    const upTo = Result.getOrThrow(Plan.runFrom({ workflow: edited, snapshot: prior, to: "each" }))
+    assert.strictEqual(upTo.target, undefined)
+    assert.deepStrictEqual(upTo.rerun, ["each#start", "tag", "each#end"])
+    assert.deepStrictEqual(upTo.pruned, ["report"])
+    assert.match(Plan.explain(upTo), /run-from plan of example to each:/u)
+  })
+
+  it("to a block without a prior run executes only its ancestors (run-from and full plans alike)", () => {
+    const plan = Result.getOrThrow(Plan.runFrom({ workflow, to: "quote" }))
+    assert.deepStrictEqual(plan.rerun, ["trigger", "fetch", "route", "quote"])
+    assert.deepStrictEqual([...plan.pruned].sort(), ["audit", "each#end", "each#start", "report", "summarize", "tag"])
+    const full = Result.getOrThrow(Plan.full(workflow, { to: "each" }))
+    assert.strictEqual(full.mode, "full")
+    assert.deepStrictEqual(full.rerun, ["trigger", "fetch", "each#start", "tag", "each#end"])
+    assert.deepStrictEqual(full.reasons["fetch"], [{ _tag: "missing-prior-state" }])
+  })
+
+  it("to a block: an unknown destination, or one that does not depend on the target, is refused", () => {
+    const failure = (r: Result.Result<Plan.Plan, Plan.PlanError>) => (Result.isFailure(r) ? r.failure : undefined)
+    const unknown = failure(Plan.runFrom({ workflow, snapshot: prior, target: "fetch", to: "nope" }))
+    assert.deepStrictEqual([unknown?._tag, unknown?.path], ["UnknownDestination", ["to"]])
+    assert.strictEqual(failure(Plan.full(workflow, { to: "each#end" }))?._tag, "UnknownDestination")
+    const apart = failure(Plan.runFrom({ workflow, snapshot: prior, target: "summarize", to: "quote" }))
+    assert.deepStrictEqual([apart?._tag, apart?.path, apart?.message], [
+      "DestinationNotDownstream",
+      ["to"],
+      `destination "quote" does not depend on target "summarize"`
+    ])
+  })
+
+  it("resuming a run to a block keeps what its plan pruned pruned", () => {
+    const plan = Result.getOrThrow(Plan.runFrom({ workflow, to: "quote" }))
+    const partial: Snapshot.Snapshot = { ...plan.state, nodes: { trigger: prior.nodes["trigger"]!, fetch: prior.nodes["fetch"]! } }
+    const resumed = Result.getOrThrow(Plan.resume(workflow, partial, { to: "quote" }))
+    assert.deepStrictEqual(resumed.rerun, ["route", "quote"])
+    const unbounded = Result.getOrThrow(Plan.resume(workflow, partial))
+    assert.include(unbounded.rerun, "report")
   })
 
   it("names the problem: unknown target, another workflow's snapshot, bad snapshot, invalid workflow", () => {

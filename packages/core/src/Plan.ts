@@ -11,6 +11,7 @@
  *    prior state, its resolved inputs hash differently, it is `volatile`, it failed or did not
  *    finish last time.
  * 3. `prune` — keeps the changed nodes that are ancestors of an observed output, plus the target.
+ *    With a destination (`to`), the destination is the only observed output.
  * 4. `scope` — the downstream closure of those roots, restricted to ancestors of observed outputs
  *    (the target counts as observed). A loop holding any scope node restarts whole, enclosing
  *    containers too; a top-level parallel whose only change is its own `items`/`count` re-runs the
@@ -28,6 +29,9 @@
  *   container is in scope when it changes) or the output of an unchanged ancestor, which is exactly
  *   what the prior run read. The specification planner in the tests re-hashes every input and the
  *   differential property checks both agree.
+ * - Without a snapshot, a run from a block plans over `Snapshot.empty(workflow)`: every node has no
+ *   prior state, and what no observed output (or the destination) needs is pruned, exactly as with
+ *   an empty snapshot passed explicitly.
  * - Nodes downstream of a change that no observed output depends on are `pruned`: not executed,
  *   and their prior records dropped so no stale output survives. A pruned node that failed last
  *   time is listed in `prunedFailed`: a full run would fail on it where the run-from may complete.
@@ -96,6 +100,8 @@ export interface Plan {
   /** The workflow the planned run executes. */
   readonly workflow: Workflow.Workflow
   readonly target: string | undefined
+  /** The destination (`Options.to`): the only observed output of the planned run, if any. */
+  readonly to?: string | undefined
   readonly rerun: ReadonlyArray<string>
   readonly reused: ReadonlyArray<string>
   /** Downstream of a change but not needed by any observed output: neither run nor reused. */
@@ -132,6 +138,35 @@ export class UnknownTarget extends Data.TaggedError("UnknownTarget")<{
 }> {
   override get message() {
     return `unknown target "${this.target}": no block or container has this id`
+  }
+}
+
+/**
+ * The destination (`to`) is not a block or container of the workflow.
+ *
+ * @since 0.1.0
+ */
+export class UnknownDestination extends Data.TaggedError("UnknownDestination")<{
+  readonly to: string
+  readonly path: ReadonlyArray<string | number>
+}> {
+  override get message() {
+    return `unknown destination "${this.to}": no block or container has this id`
+  }
+}
+
+/**
+ * The destination (`to`) does not depend on the target: a run to it would never run the target.
+ *
+ * @since 0.1.0
+ */
+export class DestinationNotDownstream extends Data.TaggedError("DestinationNotDownstream")<{
+  readonly target: string
+  readonly to: string
+  readonly path: ReadonlyArray<string | number>
+}> {
+  override get message() {
+    return `destination "${this.to}" does not depend on target "${this.target}"`
   }
 }
 
@@ -183,7 +218,13 @@ export class InvalidWorkflow extends Data.TaggedError("InvalidWorkflow")<{
  *
  * @since 0.1.0
  */
-export type PlanError = UnknownTarget | SnapshotOfAnotherWorkflow | InvalidSnapshot | InvalidWorkflow
+export type PlanError =
+  | UnknownTarget
+  | UnknownDestination
+  | DestinationNotDownstream
+  | SnapshotOfAnotherWorkflow
+  | InvalidSnapshot
+  | InvalidWorkflow
 
 // ---------------------------------------------------------------------------------------------
 // Input
@@ -201,7 +242,9 @@ export interface Input {
   readonly snapshot: Snapshot.Snapshot | undefined
   /** The target's node index (a container's `#start`), or -1. */
   readonly target: number
-  /** 1 for ancestors of observed outputs or of the target (inclusive). */
+  /** The destination's exit node index (a container's `#end`), or -1 (absent: -1). */
+  readonly to?: number | undefined
+  /** 1 for ancestors of observed outputs (only the destination, when given) or of the target (inclusive). */
   readonly wanted: Uint8Array
   /** The run input keys whose value differs from the snapshot's (`Options.input`). */
   readonly changedInputs?: ReadonlySet<string> | undefined
@@ -223,6 +266,11 @@ export interface Options {
    * has its inputs resolved again, and re-runs with `inputs-changed` when they differ.
    */
   readonly input?: { readonly [key: string]: Json } | undefined
+  /**
+   * The destination: a block or container that becomes the only observed output (run to a block).
+   * Everything it does not need is pruned; the target, if any, must be one of its ancestors.
+   */
+  readonly to?: string | undefined
 }
 
 /**
@@ -267,19 +315,31 @@ export const prepare = (options: Options): Result.Result<Input, PlanError> => {
   }
   let target = -1
   if (options.target !== undefined) {
-    const index = dag.index?.get(options.target) ?? dag.index?.get(`${options.target}#start`)
-    if (index === undefined || options.target.includes("#")) {
-      return Result.fail(new UnknownTarget({ target: options.target, path: ["target"] }))
-    }
+    const index = entryIndex(dag, options.target)
+    if (index === undefined) return Result.fail(new UnknownTarget({ target: options.target, path: ["target"] }))
     target = index
+  }
+  let to = -1
+  if (options.to !== undefined) {
+    const index = entryIndex(dag, options.to)
+    if (index === undefined) return Result.fail(new UnknownDestination({ to: options.to, path: ["to"] }))
+    to = endOf(dag, index)
+  }
+  const wanted = wantedOf(dag, target, to)
+  if (to >= 0 && target >= 0 && wanted[target] === 0) {
+    return Result.fail(new DestinationNotDownstream({ target: options.target!, to: options.to!, path: ["to"] }))
   }
   if (snapshot !== undefined && options.input !== undefined) {
     changedInputs = changedKeys(snapshot.input, options.input)
     // What the re-run reads: hydrated and resolved with the new input.
     if (changedInputs.size > 0) snapshot = { ...snapshot, input: options.input }
   }
-  return Result.succeed({ workflow: options.workflow, dag, snapshot, target, wanted: wantedOf(dag, target), changedInputs })
+  return Result.succeed({ workflow: options.workflow, dag, snapshot, target, to, wanted, changedInputs })
 }
+
+/** The node a block or container id enters the DAG at (a container's `#start`). */
+const entryIndex = (dag: Dag.Dag, id: string): number | undefined =>
+  id.includes("#") ? undefined : dag.index?.get(id) ?? dag.index?.get(`${id}#start`)
 
 const changedKeys = (before: { readonly [key: string]: Json }, after: { readonly [key: string]: Json }): Set<string> => {
   const changed = new Set<string>()
@@ -291,8 +351,10 @@ const changedKeys = (before: { readonly [key: string]: Json }, after: { readonly
   return changed
 }
 
-/** Ancestors of the observed outputs and of the target's end. */
-const wantedOf = (dag: Dag.Dag, target: number): Uint8Array => {
+/** Ancestors of the observed outputs (the destination alone, when given) and of the target's end. */
+const wantedOf = (dag: Dag.Dag, target: number, to: number): Uint8Array => {
+  // The target must be an ancestor of the destination (`prepare` checks): only the destination counts.
+  if (to >= 0) return Dag.upstream(dag, [to])
   const workflow = dag.workflow
   const declared = (workflow?.outputs ?? []).length > 0 || (workflow?.blocks ?? []).some((b) => b.type === "response")
   // With plain sinks observed, every node is an ancestor of one (a finite DAG has no dead ends).
@@ -660,26 +722,32 @@ export const hydrate = (input: Input, planned: Pick<Scope, "rerun" | "pruned" | 
 // ---------------------------------------------------------------------------------------------
 
 /**
- * Plans a run of the current workflow from `target`, reusing the snapshot of a prior run.
- * Without a snapshot it is a full plan (every node `missing-prior-state`).
+ * Plans a run of the current workflow from `target`, reusing the snapshot of a prior run, and/or
+ * to the destination `to` (then only `to` is observed: what it does not need is pruned). Without
+ * `target`, only what changed re-runs. Without a snapshot it plans over `Snapshot.empty(workflow)`:
+ * every node `missing-prior-state`, and what no observed output needs is pruned.
  *
  * **Example**
  *
  * ```ts
  * const plan = Plan.runFrom({ workflow, snapshot, target: "summarize" })
  * if (Result.isSuccess(plan)) console.log(Plan.explain(plan.success))
+ * const upTo = Plan.runFrom({ workflow, snapshot, to: "draft" })
  * ```
  *
  * @since 0.1.0
  */
-export const runFrom = (options: Options & { readonly target: string }): Result.Result<Plan, PlanError> =>
-  Result.map(prepare(options), (input) => {
-    if (input.snapshot === undefined) return fullOf(input, "run-from")
+export const runFrom = (
+  options: Options & ({ readonly target: string } | { readonly to: string })
+): Result.Result<Plan, PlanError> => planOver(options, "run-from")
+
+const planOver = (options: Options, mode: Plan["mode"]): Result.Result<Plan, PlanError> =>
+  Result.map(prepare({ ...options, snapshot: options.snapshot ?? Snapshot.empty(options.workflow) }), (input) => {
     const order = Dag.topo(input.dag)
     const { changes, skipped, prior } = diffUpToScope(input, order)
     const planned = scopeIn(input, prune(input, changes), changes, order)
     const failed = failedAmong(input, planned.pruned, order)
-    return assemble(input, "run-from", planned, hydrate(input, planned), completing(input, changes, planned, skipped, prior), failed)
+    return assemble(input, mode, planned, hydrate(input, planned), completing(input, changes, planned, skipped, prior), failed)
   })
 
 /**
@@ -770,12 +838,18 @@ const diffUpToScope = (
 }
 
 /**
- * A plan that runs every node of a workflow from scratch.
+ * A plan that runs every node of a workflow from scratch; with `to`, only what the destination needs
+ * (its ancestors, whole containers), the rest pruned.
  *
  * @since 0.1.0
  */
-export const full = (workflow: Workflow.Workflow, options: { readonly dag?: Dag.Dag } = {}): Result.Result<Plan, PlanError> =>
-  Result.map(prepare({ workflow, dag: options.dag }), (input) => fullOf(input, "full"))
+export const full = (
+  workflow: Workflow.Workflow,
+  options: { readonly dag?: Dag.Dag; readonly to?: string | undefined } = {}
+): Result.Result<Plan, PlanError> =>
+  options.to === undefined
+    ? Result.map(prepare({ workflow, dag: options.dag }), (input) => fullOf(input, "full"))
+    : planOver({ workflow, dag: options.dag, to: options.to }, "full")
 
 const fullOf = (input: Input, mode: Plan["mode"]): Plan => {
   const n = input.dag.size
@@ -804,20 +878,21 @@ const fullOf = (input: Input, mode: Plan["mode"]): Plan => {
  * of them (a loop holding one restarts whole); waits and pauses of re-run nodes are kept, so a node
  * that was waiting for a signal keeps waiting for it.
  *
- * A run-from's run is resumed with its `target`: it wants what the run-from wanted (the ancestors of
- * the observed outputs and of the target), so a node its plan pruned — it has no record — stays
- * pruned instead of running as never-run.
+ * A run-from's run is resumed with its `target` (and a run to a block with its `to`): it wants what
+ * the run-from wanted (the ancestors of the observed outputs and of the target, or of the
+ * destination), so a node its plan pruned — it has no record — stays pruned instead of running as
+ * never-run.
  *
  * @since 0.1.0
  */
 export const resume = (
   workflow: Workflow.Workflow,
   snapshot: Snapshot.Snapshot,
-  options: { readonly dag?: Dag.Dag; readonly target?: string | undefined } = {}
+  options: { readonly dag?: Dag.Dag; readonly target?: string | undefined; readonly to?: string | undefined } = {}
 ): Result.Result<Plan, PlanError> =>
-  Result.map(prepare({ workflow, snapshot, dag: options.dag, target: options.target }), (prepared) => {
+  Result.map(prepare({ workflow, snapshot, dag: options.dag, target: options.target, to: options.to }), (prepared) => {
     // The target only narrows what is wanted: a resume never re-runs it for being the target.
-    const input: Input = options.target === undefined
+    const input: Input = options.target === undefined && options.to === undefined
       ? { ...prepared, wanted: new Uint8Array(prepared.dag.size).fill(1) }
       : { ...prepared, target: -1, wanted: wholeContainers(prepared.dag, prepared.wanted) }
     const n = input.dag.size
@@ -972,6 +1047,7 @@ const assemble = (
     mode,
     workflow: input.workflow,
     target: input.target < 0 ? undefined : ids[input.target]!.replace(/#start$/u, ""),
+    ...(input.to === undefined || input.to < 0 ? {} : { to: ids[input.to]!.replace(/#end$/u, "") }),
     rerun,
     reused,
     pruned,

@@ -42,7 +42,8 @@ export const explain = (plan: Plan.Plan): string => {
   const header = ["node", "plan", "reasons"]
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c]!.length)))
   const line = (cells: ReadonlyArray<string>) => cells.map((cell, c) => cell.padEnd(widths[c]!)).join("  ").trimEnd()
-  const title = `${plan.mode} plan of ${plan.workflow.id}${plan.target === undefined ? "" : ` from ${plan.target}`}: ` +
+  const title = `${plan.mode} plan of ${plan.workflow.id}${plan.target === undefined ? "" : ` from ${plan.target}`}` +
+    `${plan.to === undefined ? "" : ` to ${plan.to}`}: ` +
     `${plan.rerun.length} re-run, ${plan.reused.length} reused, ${plan.pruned.length} pruned`
   return [title, line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n")
 }
@@ -51,6 +52,7 @@ export const toJson = (plan: Plan.Plan): Json => ({
   mode: plan.mode,
   workflow: plan.workflow.id,
   target: plan.target ?? null,
+  to: plan.to ?? null,
   rerun: [...plan.rerun],
   reused: [...plan.reused],
   pruned: [...plan.pruned],

@@ -17,6 +17,8 @@ import type * as Workflow from "../Workflow.ts"
 import * as WorkflowModule from "../Workflow.ts"
 import * as Edits from "./Edits.ts"
 import type * as Laws from "./Laws.ts"
+import * as Model from "./Model.ts"
+import * as Spec from "./Spec.ts"
 
 type Json = Workflow.Json
 type Block = { -readonly [K in keyof Workflow.Block]: Workflow.Block[K] }
@@ -516,11 +518,25 @@ export const targetsOf = (workflow: Workflow.Workflow): ReadonlyArray<string> =>
 export interface ScenarioOptions extends WorkflowOptions {
   readonly kinds?: ReadonlyArray<Edits.Kind>
   readonly maxEdits?: number
+  /** Draw a destination (`to`) too: a block or container that depends on the target, or the target. */
+  readonly destination?: boolean
+}
+
+/**
+ * The blocks and containers of a workflow that depend on `target` (its exit is downstream of its
+ * entry, target included): the valid destinations of a run from `target`.
+ *
+ * @since 0.1.0
+ */
+export const destinationsOf = (workflow: Workflow.Workflow, target: string): ReadonlyArray<string> => {
+  const entry = Model.entryNode(Model.structure(workflow), target)
+  return targetsOf(workflow).filter((id) => Spec.neededBy(workflow, undefined, id).has(entry))
 }
 
 /**
  * Random run-from scenarios: a random valid workflow (or one drawn from `workflows`), random edits
- * of it that keep it valid, a random target of the edited workflow and a seed for the block functions.
+ * of it that keep it valid, a random target of the edited workflow, a seed for the block functions
+ * and, with `destination`, a destination that depends on the target.
  *
  * **Example** (property-testing plans of your own workflow)
  *
@@ -537,18 +553,23 @@ export const arbitraryScenario = (
   options: ScenarioOptions = {},
   workflows?: fc.Arbitrary<Workflow.Workflow>
 ): fc.Arbitrary<EditedScenario> => {
-  const { kinds, maxEdits, ...workflowOptions } = options
+  const { destination, kinds, maxEdits, ...workflowOptions } = options
   const edits = Edits.arbitraryEdits({ ...(kinds === undefined ? {} : { kinds }), maxLength: maxEdits ?? 3 })
   const base = workflows ?? (arbitraryWorkflow(workflowOptions) as unknown as fc.Arbitrary<Workflow.Workflow>)
   return fc
     // The workflow goes last: fast-check 4.10 clones a tuple holding an fc.gen() value (as the
     // workflow arbitrary is) only up to its last cloneable element, dropping what follows.
-    .tuple(edits, fc.nat({ max: 1000 }), fc.nat({ max: 3 }), base)
-    .map(([drawn, pick, seed, json]) => {
+    .tuple(edits, fc.nat({ max: 1000 }), fc.nat({ max: 3 }), fc.nat({ max: 1000 }), base)
+    .map(([drawn, pick, seed, toPick, json]) => {
       const before = JSON.parse(JSON.stringify(json)) as Workflow.Workflow
       const after = Edits.apply(before, drawn)
       const targets = targetsOf(after)
-      return { before, after, edits: drawn, target: targets[pick % targets.length]!, seed }
+      return { before, after, edits: drawn, target: targets[pick % targets.length]!, seed, toPick }
     })
     .filter((scenario) => Result.isSuccess(WorkflowModule.decode(scenario.after)))
+    .map(({ toPick, ...scenario }) => {
+      if (destination !== true) return scenario
+      const destinations = destinationsOf(scenario.after, scenario.target)
+      return { ...scenario, to: destinations[toPick % destinations.length]! }
+    })
 }

@@ -35,6 +35,8 @@ export interface Scenario {
   readonly before: Workflow.Workflow
   readonly after: Workflow.Workflow
   readonly target: string
+  /** The destination (`Plan.Options.to`): the only observed output of the run, if given. */
+  readonly to?: string | undefined
   /** Seed of the block functions (default 0). */
   readonly seed?: number
 }
@@ -89,7 +91,7 @@ export const trial = (scenario: Scenario): Trial => {
   // The snapshot format's hash, so the planner can compare the model's records with its own.
   const options = { seed: scenario.seed ?? 0, fingerprint: Fingerprint.hash }
   const prior = Model.execute(scenario.before, { ...options, input: inputFor(scenario.before) })
-  const planned = Plan.runFrom({ workflow: scenario.after, snapshot: prior.snapshot, target: scenario.target })
+  const planned = Plan.runFrom({ workflow: scenario.after, snapshot: prior.snapshot, target: scenario.target, to: scenario.to })
   if (Result.isFailure(planned)) throw new Error(`planning failed: ${planned.failure.message}`)
   const plan = planned.success
   const replay = Model.execute(scenario.after, options, replayOf(plan))
@@ -102,9 +104,12 @@ const nodeOfKey = (key: string): string => {
   return at === -1 ? key : key.slice(0, at)
 }
 
-/** Ancestors (inclusive) of the observed outputs and of the target, by the specification's reading. */
+/**
+ * Ancestors (inclusive) of the observed outputs and of the target, or of the destination alone, by
+ * the specification's reading.
+ */
 const wanted = (t: Trial): Uint8Array => {
-  const needed = Spec.neededBy(t.scenario.after, t.scenario.target)
+  const needed = Spec.neededBy(t.scenario.after, t.scenario.target, t.scenario.to)
   const keep = new Uint8Array(t.dag.size)
   for (const id of needed) keep[t.dag.index!.get(id)!] = 1
   return keep
@@ -309,7 +314,7 @@ export const hydrationCompleteness = (t: Trial): ReadonlyArray<string> => {
  * @since 0.1.0
  */
 export const idempotence = (t: Trial): ReadonlyArray<string> => {
-  const again = Plan.runFrom({ workflow: t.scenario.after, snapshot: t.replay.snapshot, target: t.scenario.target })
+  const again = Plan.runFrom({ workflow: t.scenario.after, snapshot: t.replay.snapshot, target: t.scenario.target, to: t.scenario.to })
   if (Result.isFailure(again)) return [`re-planning failed: ${again.failure.message}`]
   const out: Array<string> = []
   for (const id of again.success.rerun) {
@@ -318,6 +323,29 @@ export const idempotence = (t: Trial): ReadonlyArray<string> => {
       if (reason._tag === "failed-last-time") continue
       out.push(`${id} is ${reason._tag} right after the planned run`)
     }
+  }
+  return out
+}
+
+/**
+ * Destination: with `to`, every executed instance belongs to an ancestor of the destination (in the
+ * expanded DAG, by the specification's reading), or to a container one of those ancestors enters
+ * (a container re-runs whole); nothing else executes. Holds trivially without `to`.
+ *
+ * @since 0.1.0
+ */
+export const destination = (t: Trial): ReadonlyArray<string> => {
+  if (t.scenario.to === undefined) return []
+  const needed = Spec.neededBy(t.scenario.after, undefined, t.scenario.to)
+  const containers = new Set([...needed].filter((n) => n.endsWith("#start")).map((n) => n.slice(0, -"#start".length)))
+  const s = Model.structure(t.scenario.after)
+  const out: Array<string> = []
+  for (const key of t.replay.executed) {
+    const node = nodeOfKey(key)
+    if (needed.has(node)) continue
+    const hash = node.indexOf("#")
+    const enclosing = hash === -1 ? Model.chainOf(s, node) : [...Model.chainOf(s, node.slice(0, hash)), node.slice(0, hash)]
+    if (!enclosing.some((c) => containers.has(c))) out.push(`${key} executed but ${t.scenario.to} does not need it`)
   }
   return out
 }
@@ -335,5 +363,6 @@ export const all: Readonly<Record<string, (t: Trial) => ReadonlyArray<string>>> 
   parallelIsolation,
   noZombies,
   hydrationCompleteness,
-  idempotence
+  idempotence,
+  destination
 }

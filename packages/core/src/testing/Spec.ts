@@ -14,7 +14,8 @@
  *   of `b` (a block, or a container's start); a container's start precedes the body members no
  *   body edge enters, and its end follows those no body edge leaves.
  * - Observed outputs: `response` blocks; if none, the declared `outputs`; if none, the sinks. The
- *   target (its exit, for a container) counts as observed.
+ *   target (its exit, for a container) counts as observed. A destination (`to`) replaces them all:
+ *   its exit is the only observed output.
  * - Diff, from the DAG's roots down, not past the target: a node is changed when it is new, its
  *   definition (type, params, `volatile`, `retry`; a container's kind, source, bounds and body
  *   set) differs from the frozen workflow's, its wiring differs (enclosing container, incoming
@@ -145,11 +146,14 @@ export const observedOf = (workflow: Workflow.Workflow): Set<string> => {
 
 /**
  * The nodes an observed output or the target depends on: their ancestors, inclusive (node ids).
+ * With a destination `to`, it is the only observed output, and the target is not added (a run to a
+ * block needs only what the destination reads).
  *
  * @since 0.1.0
  */
-export const neededBy = (workflow: Workflow.Workflow, target?: string): Set<string> => {
+export const neededBy = (workflow: Workflow.Workflow, target?: string, to?: string): Set<string> => {
   const s = Model.structure(workflow)
+  if (to !== undefined) return reach([Model.exitNode(s, to)], expand(s).pred)
   const observed = observedOf(workflow)
   if (target !== undefined) observed.add(Model.exitNode(s, target))
   return reach(observed, expand(s).pred)
@@ -310,19 +314,21 @@ const branchesOf = (
 }
 
 /**
- * Plans a run from `target` (or, without a snapshot, a full run) by the definitions.
+ * Plans a run from `target` (or, without a snapshot, over no prior state: every node changed) by the
+ * definitions, observing only the destination `to` when given.
  *
  * @since 0.1.0
  */
 export const specPlan = (
   workflow: Workflow.Workflow,
   snapshot: Snapshot.Snapshot | undefined,
-  target: string | undefined
+  target: string | undefined,
+  to?: string
 ): SpecPlan => {
   const s = Model.structure(workflow)
   const g = expand(s)
   const targetNode = target === undefined ? undefined : Model.entryNode(s, target)
-  const wanted = neededBy(workflow, target)
+  const wanted = neededBy(workflow, target, to)
 
   const changed = new Map<string, Set<string>>()
   if (snapshot === undefined) {

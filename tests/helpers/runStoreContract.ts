@@ -6,7 +6,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Snapshot, type Workflow } from "@ripple/core"
-import { Handler, RunStatus, Runs, RunStore } from "@ripple/runtime"
+import { Handler, RunStatus, Runs, RunStore, Wake } from "@ripple/runtime"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -176,6 +176,18 @@ export const runStoreContract = <E>(name: string, layer: Layer.Layer<RunStore.Ru
       // A run whose plan pruned nothing has no report, and its snapshot none either.
       assert.isUndefined((yield* store.getRun(source.id)).pruned)
       assert.isFalse(Object.hasOwn(yield* store.snapshot(source.id), "pruned"))
+    }))
+
+    test("a run to a block keeps its destination, and a pending one is planned again with it", Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const version = yield* store.saveWorkflow(workflow)
+      const run = yield* store.createRun({ version, mode: "full", to: "pick", input: { n: 2 }, at: 1_000 })
+      const read = yield* store.getRun(run.id)
+      assert.strictEqual(read.to, "pick")
+      // What a worker claiming the pending run plans: only what the destination needs.
+      const stored = Result.getOrThrow(yield* Wake.plan(store, read))
+      assert.deepStrictEqual([stored.plan.to, stored.plan.rerun, stored.plan.pruned], ["pick", ["start", "pick"], ["yes", "no"]])
+      assert.isUndefined((yield* startRun(store)).to)
     }))
 
     test("creating a run of an unsaved version fails and creates nothing", Effect.gen(function*() {
@@ -725,6 +737,23 @@ export const runStoreContract = <E>(name: string, layer: Layer.Layer<RunStore.Ru
           fc.assert(fc.asyncProperty(unstorablePlaced, (placed) => Effect.runPromise(refused(placed))), { numRuns: 15 })
         )
       }).pipe(Effect.provide(Runs.layer().pipe(Layer.provideMerge(layer), Layer.provideMerge(refusalHandlers)))))
+
+    it.effect("Runs.start and Runs.runFrom to a block execute only what the destination needs, and record it", () =>
+      Effect.gen(function*() {
+        const runs = yield* Runs.Runs
+        const store = yield* RunStore.RunStore
+        const first = yield* runs.start(workflow, { n: 2 }, { to: "pick" })
+        assert.strictEqual(yield* runs.wait(first.runId), "completed")
+        assert.deepStrictEqual((yield* runs.nodes(first.runId)).map((v) => v.node).sort(), ["pick", "start"])
+        assert.strictEqual((yield* store.getRun(first.runId)).to, "pick")
+        const second = yield* runs.runFrom(workflow, { target: "pick", to: "yes", run: first.runId })
+        assert.strictEqual(yield* runs.wait(second.runId), "completed")
+        const views = (yield* runs.nodes(second.runId)).map((v) => `${v.node}:${v.how}`).sort()
+        assert.deepStrictEqual(views, ["pick:executed", "start:reused", "yes:executed"])
+        assert.deepStrictEqual(second.plan.pruned, ["no"])
+        const refused = yield* Effect.flip(runs.runFrom(workflow, { target: "yes", to: "no" }))
+        assert.deepStrictEqual([refused._tag, refused._tag === "PlanFailed" ? refused.cause._tag : undefined], ["PlanFailed", "DestinationNotDownstream"])
+      }).pipe(Effect.provide(Runs.layer().pipe(Layer.provideMerge(layer), Layer.provideMerge(Handler.layer({}))))))
 
     // What `ripple show --node` and the studio read back: a run-from's reused node names its source
     // run and the planner's reason, a re-run one its inputs resolved against the reused output.

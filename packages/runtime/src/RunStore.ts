@@ -349,6 +349,8 @@ export interface Run {
   /** The run whose snapshot a run-from or resume plan was made from. */
   readonly sourceRun: string | undefined
   readonly target: string | undefined
+  /** The destination of a run to a block: the only observed output its plan kept. */
+  readonly to?: string | undefined
   readonly trigger: string | undefined
   readonly input: { readonly [key: string]: Json }
   readonly status: RunStatus.Status
@@ -472,6 +474,8 @@ export interface NewRun {
   readonly mode: Mode
   readonly sourceRun?: string | undefined
   readonly target?: string | undefined
+  /** The destination of a run to a block (`Plan.Plan.to`), planned again with it on resume. */
+  readonly to?: string | undefined
   readonly trigger?: string | undefined
   readonly input: { readonly [key: string]: Json }
   readonly at: number

@@ -210,6 +210,21 @@ export interface RunFromOptions {
   readonly target: string
   readonly run?: string | undefined
   readonly input?: { readonly [key: string]: Json } | undefined
+  /**
+   * The destination (run to a block): the only observed output; what it does not need is pruned.
+   * It must depend on `target` (`DestinationNotDownstream` otherwise).
+   */
+  readonly to?: string | undefined
+}
+
+/**
+ * What `start` takes besides the input.
+ *
+ * @since 0.1.0
+ */
+export interface StartOptions {
+  /** The destination (run to a block): only its ancestors execute, everything else is pruned. */
+  readonly to?: string | undefined
 }
 
 /**
@@ -221,7 +236,8 @@ export class Runs extends Context.Service<Runs, {
   /** Validates the input, plans a full run, saves the workflow version, creates and starts the run. */
   readonly start: (
     workflow: Workflow.Workflow,
-    input?: { readonly [key: string]: Json }
+    input?: { readonly [key: string]: Json },
+    options?: StartOptions
   ) => Effect.Effect<Started, RunsError>
   /** Plans from `target` against a prior run, then creates and starts the run. */
   readonly runFrom: (workflow: Workflow.Workflow, options: RunFromOptions) => Effect.Effect<Started, RunsError>
@@ -361,8 +377,8 @@ const make = (state: State.State): Runs["Service"] => {
       ([run, snapshot, reasons]) => ({ snapshot, views: RunView.nodes(run, snapshot, reasons) })
     )
   return Runs.of({
-    start: (workflow, input = {}) =>
-      Effect.flatMap(Start.planFrom(state, workflow, { input }), (prepared) => Start.launch(state, "full", workflow, prepared)),
+    start: (workflow, input = {}, options = {}) =>
+      Effect.flatMap(Start.planFrom(state, workflow, { input, to: options.to }), (prepared) => Start.launch(state, "full", workflow, prepared)),
     runFrom: (workflow, options) =>
       Effect.flatMap(Start.planFrom(state, workflow, options), (prepared) =>
         Start.launch(state, prepared.source === undefined ? "full" : "run-from", workflow, prepared)),

@@ -135,16 +135,16 @@ export interface Stored {
  */
 export const plan = (
   store: RunStore["Service"],
-  run: Pick<Run, "id" | "status" | "version" | "mode" | "sourceRun" | "target">,
+  run: Pick<Run, "id" | "status" | "version" | "mode" | "sourceRun" | "target" | "to">,
   snapshot?: Snapshot.Snapshot
 ): Effect.Effect<Result.Result<Stored, Plan.PlanError>, RunNotFound | WorkflowNotFound | StoreUnavailable> =>
   Effect.gen(function*() {
     if (run.status !== "pending") {
       const own = snapshot ?? (yield* store.snapshot(run.id))
       const dag = Compiled.dagOf(own.workflow)
-      // A run-from keeps pruning what its plan pruned, however often it is resumed.
-      const target = run.mode === "run-from" ? run.target : undefined
-      return Result.map(Plan.resume(own.workflow, own, { dag, target }), (planned): Stored => ({
+      // A run-from (with or without a prior run) and a run to a block keep pruning what their plan
+      // pruned, however often they are resumed.
+      return Result.map(Plan.resume(own.workflow, own, { dag, target: run.target, to: run.to }), (planned): Stored => ({
         plan: planned,
         mode: "resume",
         sourceRun: run.id,
@@ -154,8 +154,8 @@ export const plan = (
     const workflow = yield* store.loadWorkflow(run.version)
     const dag = Compiled.dagOf(workflow)
     const source = run.sourceRun === undefined || run.target === undefined ? undefined : yield* store.snapshot(run.sourceRun)
-    const planned = source === undefined || run.target === undefined
-      ? Plan.full(workflow, { dag })
-      : Plan.runFrom({ workflow, snapshot: source, target: run.target, dag })
+    const planned = run.target === undefined
+      ? Plan.full(workflow, { dag, to: run.to })
+      : Plan.runFrom({ workflow, snapshot: source, target: run.target, dag, to: run.to })
     return Result.map(planned, (planned): Stored => ({ plan: planned, mode: run.mode, sourceRun: run.sourceRun, source }))
   })

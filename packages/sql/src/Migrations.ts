@@ -211,6 +211,13 @@ const runChanges = Effect.gen(function*() {
     EXECUTE FUNCTION ripple_run_changed()`)
 })
 
+// Run to a block (issue 16): a run's destination, planned again with it when the run is resumed or
+// claimed by a worker.
+const destinations = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`ALTER TABLE ripple_runs ADD COLUMN destination text`
+})
+
 /**
  * Every migration, by id.
  *
@@ -225,7 +232,8 @@ export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.
   "6_exact_json": exactJson,
   "7_pruned_nodes": prunedNodes,
   "8_lease_tokens": leaseTokens,
-  "9_run_changes": runChanges
+  "9_run_changes": runChanges,
+  "10_destinations": destinations
 }
 
 /**

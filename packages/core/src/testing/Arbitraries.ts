@@ -556,20 +556,21 @@ export const arbitraryScenario = (
   const { destination, kinds, maxEdits, ...workflowOptions } = options
   const edits = Edits.arbitraryEdits({ ...(kinds === undefined ? {} : { kinds }), maxLength: maxEdits ?? 3 })
   const base = workflows ?? (arbitraryWorkflow(workflowOptions) as unknown as fc.Arbitrary<Workflow.Workflow>)
-  return fc
+  const scenarios = fc
     // The workflow goes last: fast-check 4.10 clones a tuple holding an fc.gen() value (as the
     // workflow arbitrary is) only up to its last cloneable element, dropping what follows.
-    .tuple(edits, fc.nat({ max: 1000 }), fc.nat({ max: 3 }), fc.nat({ max: 1000 }), base)
-    .map(([drawn, pick, seed, toPick, json]) => {
+    .tuple(edits, fc.nat({ max: 1000 }), fc.nat({ max: 3 }), base)
+    .map(([drawn, pick, seed, json]) => {
       const before = JSON.parse(JSON.stringify(json)) as Workflow.Workflow
       const after = Edits.apply(before, drawn)
       const targets = targetsOf(after)
-      return { before, after, edits: drawn, target: targets[pick % targets.length]!, seed, toPick }
+      return { before, after, edits: drawn, target: targets[pick % targets.length]!, seed }
     })
     .filter((scenario) => Result.isSuccess(WorkflowModule.decode(scenario.after)))
-    .map(({ toPick, ...scenario }) => {
-      if (destination !== true) return scenario
-      const destinations = destinationsOf(scenario.after, scenario.target)
-      return { ...scenario, to: destinations[toPick % destinations.length]! }
-    })
+  // Drawn only when asked for, so the scenarios of every other caller stay those of its seed.
+  if (destination !== true) return scenarios
+  return fc.tuple(fc.nat({ max: 1000 }), scenarios).map(([pick, scenario]) => {
+    const destinations = destinationsOf(scenario.after, scenario.target)
+    return { ...scenario, to: destinations[pick % destinations.length]! }
+  })
 }

@@ -116,6 +116,7 @@ const createRun = (state: State, input: NewRun) =>
       mode: input.mode,
       sourceRun: input.sourceRun,
       target: input.target,
+      ...(input.to === undefined ? {} : { to: input.to }),
       trigger: input.trigger,
       input: input.input,
       status: machine.status,

@@ -28,6 +28,7 @@ export interface Claimed {
   readonly mode: RunStore.Run["mode"]
   readonly source_run: string | null
   readonly target: string | null
+  readonly destination: string | null
   readonly input: { readonly [key: string]: Json }
   readonly parent_run: string | null
   readonly revision: number | bigint | string
@@ -106,7 +107,8 @@ export const make = ({ sql, transact }: Db, { readRun }: Runs) => {
           )
           UPDATE ripple_runs r SET ${grant(owner, terms, token)}
           FROM locked WHERE r.id = locked.id
-          RETURNING r.id, r.status, r.lease_generation, r.version, r.mode, r.source_run, r.target, r.input, r.parent_run,
+          RETURNING r.id, r.status, r.lease_generation, r.version, r.mode, r.source_run, r.target, r.destination, r.input,
+            r.parent_run,
             r.revision, r.machine`),
         (rows) =>
           rows.map(({ lease_generation, ...row }): Claimed => ({

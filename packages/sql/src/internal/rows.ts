@@ -31,6 +31,7 @@ export interface RunRow {
   readonly mode: RunStore.Run["mode"]
   readonly source_run: string | null
   readonly target: string | null
+  readonly destination?: string | null
   readonly trigger: string | null
   readonly input: { readonly [key: string]: Json }
   readonly status: RunStatus.Status
@@ -88,6 +89,7 @@ export const runOf = (row: RunRow): RunStore.Run => ({
   mode: row.mode,
   sourceRun: row.source_run ?? undefined,
   target: row.target ?? undefined,
+  ...(row.destination === undefined || row.destination === null ? {} : { to: row.destination }),
   trigger: row.trigger ?? undefined,
   input: row.input,
   status: row.status,

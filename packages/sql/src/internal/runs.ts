@@ -58,13 +58,13 @@ export const make = ({ sql, transact }: Db, { loadWorkflow }: Workflows) => {
   const insertRuns = GroupCommit.make((batch: ReadonlyArray<{ readonly key: string; readonly request: Record<string, unknown> }>) =>
     Effect.map(
       transact("createRun", sql<RunRow>`INSERT INTO ripple_runs
-        (id, workflow_id, version, mode, source_run, target, trigger, input, status, machine, created_at, updated_at,
+        (id, workflow_id, version, mode, source_run, target, destination, trigger, input, status, machine, created_at, updated_at,
           parent_run, parent_node, pruned)
-        SELECT id, workflow_id, version, mode, source_run, target, trigger, input::json, status, machine, at, at, parent_run, parent_node,
-          pruned
+        SELECT id, workflow_id, version, mode, source_run, target, destination, trigger, input::json, status, machine, at, at, parent_run,
+          parent_node, pruned
         FROM jsonb_to_recordset(${json(batch.map((b, ord) => ({ ...b.request, ord })))}::jsonb) AS x(id text, workflow_id text, version text,
-          mode text, source_run text, target text, trigger text, input text, status text, machine jsonb, at double precision,
-          parent_run text, parent_node text, pruned jsonb, ord integer)
+          mode text, source_run text, target text, destination text, trigger text, input text, status text, machine jsonb,
+          at double precision, parent_run text, parent_node text, pruned jsonb, ord integer)
         ORDER BY ord
         ON CONFLICT (id) DO UPDATE SET id = excluded.id
         RETURNING *`),
@@ -86,6 +86,7 @@ export const make = ({ sql, transact }: Db, { loadWorkflow }: Workflows) => {
         mode: input.mode,
         source_run: input.sourceRun ?? null,
         target: input.target ?? null,
+        destination: input.to ?? null,
         trigger: input.trigger ?? null,
         input: json(input.input),
         status: machine.status,

@@ -84,7 +84,8 @@ export const make = (
         version: claimed.version,
         mode: claimed.mode,
         sourceRun: claimed.source_run ?? undefined,
-        target: claimed.target ?? undefined
+        target: claimed.target ?? undefined,
+        to: claimed.destination ?? undefined
       }, snapshot)
       if (Result.isFailure(planned)) return yield* Effect.fail(new Unplannable({ runId: claimed.id, reason: planned.failure.message }))
       return planned.success

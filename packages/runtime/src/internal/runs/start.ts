@@ -83,7 +83,8 @@ const sourceOf = (state: State, workflow: Workflow.Workflow, run: string | undef
 
 /**
  * Plans a run of `workflow`: full without a target, else from the target against a prior run, with
- * `options.input` or else the prior run's input (what reads a changed key re-runs). Writes nothing.
+ * `options.input` or else the prior run's input (what reads a changed key re-runs); to `options.to`
+ * when given (only what it needs). Writes nothing.
  *
  * @since 0.1.0
  */
@@ -92,13 +93,17 @@ export const planFrom = (state: State, workflow: Workflow.Workflow, options: Par
     if (options.target === undefined) {
       const input = yield* validate(state, workflow, options.input ?? {})
       const dag = Compiled.dagOf(workflow)
-      return { plan: yield* planned(fullPlan(workflow, dag), workflow), input, source: undefined } satisfies Prepared
+      const plan = options.to === undefined ? fullPlan(workflow, dag) : Plan.full(workflow, { dag, to: options.to })
+      return { plan: yield* planned(plan, workflow), input, source: undefined } satisfies Prepared
     }
     const source: Snapshot.Snapshot | undefined = yield* sourceOf(state, workflow, options.run)
     const input = yield* validate(state, workflow, options.input ?? source?.input ?? {})
     const dag = Compiled.dagOf(workflow)
     const changed = options.input === undefined ? undefined : input
-    const plan = yield* planned(Plan.runFrom({ workflow, snapshot: source, target: options.target, dag, input: changed }), workflow)
+    const plan = yield* planned(
+      Plan.runFrom({ workflow, snapshot: source, target: options.target, dag, input: changed, to: options.to }),
+      workflow
+    )
     return { plan, input, source } satisfies Prepared
   })
 
@@ -125,6 +130,7 @@ export const launch = (
       mode,
       sourceRun,
       target: prepared.plan.target,
+      to: prepared.plan.to,
       input: prepared.input,
       at,
       pruned: Plan.pruneSummary(prepared.plan),

@@ -119,6 +119,22 @@ const probes: ReadonlyArray<Probe> = [
     args: () => ["plan", example("support-triage.json"), "--from", "signature", "--format", "xml"],
     names: ["--format", "xml"]
   },
+  { name: "run --to an unknown block", args: () => ["run", example("support-triage.json"), "--to", "nope"], names: ["unknown block \"nope\"", "--to"] },
+  {
+    name: "run --queue --to an unknown block",
+    args: () => ["run", example("support-triage.json"), "--queue", "--to", "nope"],
+    names: ["unknown block \"nope\"", "--to"]
+  },
+  {
+    name: "rerun --to an unknown block",
+    args: () => ["rerun", example("support-triage.json"), "--from", "signature", "--to", "nope"],
+    names: ["unknown block \"nope\"", "--to"]
+  },
+  {
+    name: "plan --to a block that does not depend on --from",
+    args: () => ["plan", example("support-triage.json"), "--from", "escalate", "--to", "autoReply"],
+    names: ["--to autoReply does not depend on --from escalate", "downstream of escalate"]
+  },
   { name: "an unknown subcommand", args: () => ["bogus"], names: ["Unknown subcommand", "bogus"] },
   {
     name: "--input from a file that does not exist",

@@ -99,7 +99,8 @@ export interface Backend {
   readonly submit: (
     options: DatabaseOptions,
     workflow: Workflow.Workflow,
-    input: { readonly [key: string]: Workflow.Json }
+    input: { readonly [key: string]: Workflow.Json },
+    run?: { readonly to?: string | undefined }
   ) => Effect.Effect<string, Problem.Problem>
   /**
    * Hands a run back to the workers (`Worker.requeue`): a paused run unpaused, a failed one

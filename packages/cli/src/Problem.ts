@@ -124,9 +124,19 @@ export const fromRunsError = (file: string, error: Runs.RunsError, workflow?: Wo
         `pass the workflow's declared inputs as a JSON object: --input '{"name": "value"}'${workflow === undefined ? "" : `; ${declaredInputs(workflow)}`}`
       )
     case "PlanFailed":
-      return error.cause._tag === "UnknownTarget"
-        ? unknownBlock(file, error.cause.target)
-        : badInput(`cannot plan ${error.workflowId}: ${error.cause.message}`, "re-run from a run of this workflow (--run <id>)")
+      switch (error.cause._tag) {
+        case "UnknownTarget":
+          return unknownBlock(file, error.cause.target)
+        case "UnknownDestination":
+          return unknownBlock(file, error.cause.to, "--to")
+        case "DestinationNotDownstream":
+          return badInput(
+            `--to ${error.cause.to} does not depend on --from ${error.cause.target} in ${file}: a run to it would never run ${error.cause.target}`,
+            `pass a --to block downstream of ${error.cause.target}, or leave --to out`
+          )
+        default:
+          return badInput(`cannot plan ${error.workflowId}: ${error.cause.message}`, "re-run from a run of this workflow (--run <id>)")
+      }
     case "RunNotFound":
       return unknownRun(error.runId)
     case "WorkflowNotFound":
@@ -193,8 +203,8 @@ export const fromStoreError = (runId: string, error: RunStore.RunStoreError | Ru
  *
  * @since 0.1.0
  */
-export const unknownBlock = (file: string, block: string): Problem =>
-  badInput(`unknown block ${JSON.stringify(block)} in ${file}`, `pass the id of one of the workflow's blocks to --from`)
+export const unknownBlock = (file: string, block: string, flag: "--from" | "--to" = "--from"): Problem =>
+  badInput(`unknown block ${JSON.stringify(block)} in ${file}`, `pass the id of one of the workflow's blocks to ${flag}`)
 
 /**
  * A command line the parser refused (an unknown subcommand, flag or `--format`, a missing

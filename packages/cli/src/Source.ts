@@ -158,12 +158,12 @@ export const load = (file: string): Effect.Effect<Source, Problem.Problem> =>
  *
  * @since 0.1.0
  */
-export const checkBlock = (source: Source, block: string): Effect.Effect<void, Problem.Problem> => {
+export const checkBlock = (source: Source, block: string, flag: "--from" | "--to" = "--from"): Effect.Effect<void, Problem.Problem> => {
   const { workflow } = source
   const known = workflow.blocks.some((b) => b.id === block) ||
     (workflow.loops ?? []).some((l) => l.id === block) ||
     (workflow.parallels ?? []).some((p) => p.id === block)
-  return known ? Effect.void : Effect.fail(Problem.unknownBlock(source.file, block))
+  return known ? Effect.void : Effect.fail(Problem.unknownBlock(source.file, block, flag))
 }
 
 /**

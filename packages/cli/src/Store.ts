@@ -142,8 +142,8 @@ export const backend: Cli.Backend = {
   store: (options) => mapped(Layer.provide(SqlRunStore.layer, database(options))),
   list,
   versions,
-  submit: (options, workflow, input) =>
-    Worker.submit(workflow, input).pipe(
+  submit: (options, workflow, input, run = {}) =>
+    Worker.submit(workflow, input, { to: run.to }).pipe(
       Effect.mapError(problemOf),
       Effect.provide(storeAndDatabase(options))
     ),

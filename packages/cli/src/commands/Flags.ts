@@ -28,6 +28,19 @@ export const workflow = Argument.String("workflow").pipe(
 /** `--from <block>`. */
 export const from = Flag.String("from").pipe(Flag.withDescription("The block to re-run from (an edited block, usually)"))
 
+/** `--to <block>`: run to a block (the only observed output). */
+export const to = Flag.String("to").pipe(
+  Flag.withDescription("Run to this block: only what it needs executes, everything else is pruned"),
+  Flag.optional
+)
+
+/** The block `--to` names, checked against the workflow (`undefined` without `--to`). */
+export const checkTo = (source: Source.Source, to: Option.Option<string>): Effect.Effect<string | undefined, Problem.Problem> =>
+  Option.match(to, {
+    onNone: () => Effect.succeed(undefined),
+    onSome: (block) => Effect.as(Source.checkBlock(source, block, "--to"), block)
+  })
+
 /** `--run <id>`: the run a re-run reuses. */
 export const priorRun = Flag.String("run").pipe(
   Flag.withDescription("The run whose results are reused (default: latest, the last finished run of the workflow)"),

@@ -39,17 +39,19 @@ export const command = (session: Session) =>
     from: Flags.from,
     run: Flags.priorRun,
     input: Flags.changedInput,
+    to: Flags.to,
     format: Flag.Literals("format", formats).pipe(Flag.withDescription("text, json (one JSON document), mermaid or dot"), Flag.withDefault("text"))
-  }, ({ format, from, input, run, workflow }) =>
+  }, ({ format, from, input, run, to, workflow }) =>
     Effect.gen(function*() {
       const source = yield* Source.load(workflow)
       yield* Source.checkBlock(source, from)
+      const destination = yield* Flags.checkTo(source, to)
       const prior = Flags.sourceRun(run)
       const changed = yield* Flags.parseChangedInput(input)
       const planned = yield* session.withRuns(source.handlers, (runs, store) =>
         Effect.andThen(
           requirePrior(store, source, prior),
-          runs.plan(source.workflow, { target: from, run: prior, input: changed }).pipe(
+          runs.plan(source.workflow, { target: from, run: prior, input: changed, to: destination }).pipe(
             Effect.mapError((error) => Problem.fromRunsError(source.file, error, source.workflow))
           )
         ), { reading: true })

@@ -27,10 +27,12 @@ export const command = (session: Session) =>
     workflow: Flags.workflow,
     input: Flags.input,
     queue: Flags.queue("Store the run for `ripple worker` processes instead of executing it here"),
+    to: Flags.to,
     ...Output.flags
-  }, ({ input, queue, workflow, ...output }) =>
+  }, ({ input, queue, to, workflow, ...output }) =>
     Output.report(output.format, Effect.gen(function*() {
       const source = yield* Source.load(workflow)
+      const destination = yield* Flags.checkTo(source, to)
       const parsed = yield* Flags.parseInput(Option.getOrUndefined(input))
       const checked = Workflow.inputsFor(source.workflow, parsed)
       if (Result.isFailure(checked)) {
@@ -39,9 +41,9 @@ export const command = (session: Session) =>
       if (queue) {
         yield* Source.checkExecutable(source)
         // Stored with the declared defaults applied, as `Runs.start` would.
-        const runId = yield* session.backend.submit(yield* databaseOptions, source.workflow, checked.success)
+        const runId = yield* session.backend.submit(yield* databaseOptions, source.workflow, checked.success, { to: destination })
         yield* print(`run ${runId} queued for \`ripple worker\``)
         return { code: Problem.ExitCode.completed, json: { runId, workflowId: source.workflow.id, status: "pending", queued: true } }
       }
-      return yield* Follow.execute(session, source, output, (runs) => runs.start(source.workflow, parsed))
+      return yield* Follow.execute(session, source, output, (runs) => runs.start(source.workflow, parsed, { to: destination }))
     }))).pipe(Command.withDescription("Run a workflow from scratch, printing each block as it runs"))

@@ -16,7 +16,12 @@ type Json = Workflow.Json
 export const queue = (
   workflow: Workflow.Workflow,
   input: { readonly [key: string]: Json },
-  options: { readonly trigger?: string | undefined; readonly parentRun?: string | undefined; readonly parentNode?: string | undefined }
+  options: {
+    readonly trigger?: string | undefined
+    readonly to?: string | undefined
+    readonly parentRun?: string | undefined
+    readonly parentNode?: string | undefined
+  }
 ): Effect.Effect<string, RunStore.WorkflowNotFound | RunStore.StoreUnavailable, SqlRunStore | SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const { store } = yield* SqlRunStore

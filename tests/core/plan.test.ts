@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Dag, Fingerprint, Plan, Snapshot } from "@ripple/core"
-import type { Workflow } from "@ripple/core"
+import { Workflow } from "@ripple/core"
 import { Laws, Model } from "@ripple/core/testing"
 import * as Result from "effect/Result"
 
@@ -215,6 +215,32 @@ describe("Plan.runFrom", () => {
       ["to"],
       `destination "quote" does not depend on target "summarize"`
     ])
+  })
+
+  it("a disabled block: decode wants one input for a pass-through; toggling it is a definition change, reason disabled", () => {
+    const twoInputs = edit((w) => {
+      w.blocks[2].disabled = true
+      w.edges.push({ source: "trigger", target: "route" })
+    })
+    const refused = Workflow.decode(twoInputs)
+    assert.isTrue(Result.isFailure(refused))
+    if (Result.isFailure(refused)) {
+      assert.deepStrictEqual([refused.failure._tag, refused.failure.path], ["DisabledBlockInputs", ["blocks", 2, "disabled"]])
+    }
+    assert.isTrue(Result.isSuccess(Workflow.decode(edit((w) => void (w.blocks[6].disabled = true)))), "a disabled sink may have several inputs")
+    const summarize = workflow.blocks[3]!
+    assert.strictEqual(Fingerprint.ofBlock({ ...summarize, disabled: false }), Fingerprint.ofBlock(summarize))
+    assert.notStrictEqual(Fingerprint.ofBlock({ ...summarize, disabled: true }), Fingerprint.ofBlock(summarize))
+    const disabled = edit((w) => void (w.blocks[3].disabled = true))
+    const plan = runFrom(disabled, "quote")
+    assert.deepStrictEqual(plan.reasons["summarize"], [{ _tag: "definition-changed" }, { _tag: "disabled" }])
+    assert.deepStrictEqual(Workflow.passThrough(disabled, disabled.blocks[3]!), {
+      id: "summarize",
+      type: "fn",
+      params: { value: { $ref: "blocks.route.output" } },
+      disabled: true
+    })
+    assert.isUndefined(Workflow.passThrough(disabled, disabled.blocks[2]!))
   })
 
   it("resuming a run to a block keeps what its plan pruned pruned", () => {

@@ -184,6 +184,13 @@ describe("Workflow.decode's fast path", () => {
     fc.assert(fc.property(arbitraryWorkflow(), agree))
   })
 
+  it("agrees with the Schema decoder on random workflows with disabled blocks", () => {
+    fc.assert(fc.property(arbitraryWorkflow({ disabled: true }), (workflow) => {
+      assert.isTrue(Result.isSuccess(Workflow.decode(workflow)))
+      agree(workflow)
+    }))
+  })
+
   it("agrees with the Schema decoder on random broken workflows", () => {
     fc.assert(fc.property(arbitraryBrokenWorkflow(), ({ workflow }) => agree(workflow)))
   })

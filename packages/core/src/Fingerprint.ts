@@ -190,9 +190,10 @@ export const hash = (json: Json): string => {
  * @since 0.1.0
  */
 export const ofBlock = (block: Block): string => {
-  // Hashes the JSON text of { node, params, retry, type, volatile } (fields in this fixed order).
+  // Hashes the JSON text of { disabled, node, params, retry, type, volatile } (fields in this fixed
+  // order; `disabled` only when true, so the fingerprints of enabled blocks stay what they were).
   const hasher = new Hasher()
-  hasher.text("{\"node\":\"block\",\"params\":")
+  hasher.text(block.disabled === true ? "{\"disabled\":true,\"node\":\"block\",\"params\":" : "{\"node\":\"block\",\"params\":")
   hasher.json(block.params ?? {})
   hasher.text(",\"retry\":")
   hasher.json(block.retry ?? null)

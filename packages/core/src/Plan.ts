@@ -29,6 +29,8 @@
  *   container is in scope when it changes) or the output of an unchanged ancestor, which is exactly
  *   what the prior run read. The specification planner in the tests re-hashes every input and the
  *   differential property checks both agree.
+ * - A disabled block (`Workflow.passThrough`) re-runs like any other block and carries the extra
+ *   reason `disabled`: it passes its input on (or, as a sink, is skipped) instead of executing.
  * - Without a snapshot, a run from a block plans over `Snapshot.empty(workflow)`: every node has no
  *   prior state, and what no observed output (or the destination) needs is pruned, exactly as with
  *   an empty snapshot passed explicitly.
@@ -71,6 +73,7 @@ export type Reason =
   | { readonly _tag: "incomplete" }
   | { readonly _tag: "downstream"; readonly root: string }
   | { readonly _tag: "container-reset"; readonly container: string }
+  | { readonly _tag: "disabled" }
 
 /**
  * The tag of a `Reason`.
@@ -1093,7 +1096,8 @@ const reasonsIn = (input: Input, planned: Scope, explainer: Explainer) => {
     const set = explainer.changeOf(i)
     const cause = explainer.causeOf(i)
     const outside = planned.rerun[i] === 1 && input.wanted[i] === 0 && cause > -2
-    if (set === 0 && i !== input.target && cause >= 0 && cause !== i && !outside) {
+    const disabled = Dag.blockOf(dag, i)?.disabled === true
+    if (set === 0 && i !== input.target && cause >= 0 && cause !== i && !outside && !disabled) {
       let shared = downstreamOf.get(cause)
       if (shared === undefined) downstreamOf.set(cause, shared = [{ _tag: "downstream", root: ids[cause]! }])
       return shared
@@ -1109,6 +1113,8 @@ const reasonsIn = (input: Input, planned: Scope, explainer: Explainer) => {
       const container = node.chain.find((c) => planned.rerun[dag.index!.get(`${c}#start`)!] === 1) ?? node.id
       list.push(reset(container))
     }
+    // It re-runs as a pass-through of its input (or is skipped, as a sink): its handler never runs.
+    if (disabled) list.push({ _tag: "disabled" })
     return list
   }
 }
@@ -1330,9 +1336,11 @@ class Prior {
     const before = candidate !== undefined && candidate.id === block.id ? candidate : this.oldBlock(block.id)
     if (before === undefined) return bits["new-block"]
     if (before !== block && !sameBlock(before, block)) set |= bits["definition-changed"]
-    if (block.volatile === true) set |= bits.volatile
+    // A disabled block passes its input on: it is not volatile and reads none of its own params.
+    const disabled = block.disabled === true
+    if (block.volatile === true && !disabled) set |= bits.volatile
     if (!this.wiringSame && this.wiring(block.id, "new") !== this.wiring(block.id, "old")) set |= bits["wiring-changed"]
-    const recheck = block.params !== undefined && this.readsChanged(block.params)
+    const recheck = !disabled && block.params !== undefined && this.readsChanged(block.params)
     if (chain.length === 0 && !recheck) {
       // A node outside containers has one record, keyed by its id.
       const record = this.snapshot.nodes[block.id]
@@ -1480,6 +1488,7 @@ const sameBodies = (a: Workflow.Workflow, b: Workflow.Workflow): boolean => {
 const sameBlock = (a: Workflow.Block, b: Workflow.Block): boolean =>
   a.type === b.type &&
   (a.volatile ?? false) === (b.volatile ?? false) &&
+  (a.disabled ?? false) === (b.disabled ?? false) &&
   jsonEqual(a.params ?? {}, b.params ?? {}) &&
   jsonEqual((a.retry ?? null) as Json, (b.retry ?? null) as Json)
 

@@ -87,7 +87,12 @@ export const Block = Schema.Struct({
   name: Schema.optionalKey(Schema.String),
   /** A volatile block is always re-executed by a run-from-block plan (clocks, random, external reads). */
   volatile: Schema.optionalKey(Schema.Boolean),
-  retry: Schema.optionalKey(RetryPolicy)
+  retry: Schema.optionalKey(RetryPolicy),
+  /**
+   * A disabled block does not execute: it passes its single input's output on (`passThrough`), or,
+   * as a sink (no outgoing edge), is skipped. Part of its definition: toggling it is an edit.
+   */
+  disabled: Schema.optionalKey(Schema.Boolean)
 }).annotate({ description: "A block: one step. Values of the form {\"$ref\": \"<path>\"} inside params are references (blocks.<id>.output..., input.<key>..., vars.<name>..., loop.index, loop.item..., parallel.index, parallel.item...)." })
 /** @since 0.1.0 */
 export type Block = typeof Block.Type
@@ -570,6 +575,22 @@ export class LimitExceeded extends Data.TaggedError("LimitExceeded")<{
 }
 
 /**
+ * A disabled block that is not a sink passes its input's output on, so it must have exactly one
+ * incoming edge.
+ *
+ * @since 0.1.0
+ */
+export class DisabledBlockInputs extends Data.TaggedError("DisabledBlockInputs")<{
+  readonly block: string
+  readonly inputs: number
+  readonly path: JsonPath
+}> {
+  override get message() {
+    return `disabled block "${this.block}" passes its input on and needs exactly one incoming edge, not ${this.inputs} (or no outgoing edge: then it is skipped)`
+  }
+}
+
+/**
  * Every error of `decode` and `inputsFor`.
  *
  * @since 0.1.0
@@ -588,6 +609,7 @@ export type WorkflowError =
   | MissingContainerField
   | DanglingEdge
   | EdgeCrossesContainer
+  | DisabledBlockInputs
   | UnknownOutput
   | Cycle
   | InvalidReference
@@ -1073,6 +1095,51 @@ const checkEdges = (workflow: Workflow, parent: ReadonlyMap<string, string>, kno
   return undefined
 }
 
+const checkDisabled = (workflow: Workflow): WorkflowError | undefined => {
+  if (!workflow.blocks.some((b) => b.disabled === true)) return undefined
+  const incoming = new Map<string, number>()
+  const sources = new Set<string>()
+  for (const edge of workflow.edges) {
+    incoming.set(edge.target, (incoming.get(edge.target) ?? 0) + 1)
+    sources.add(edge.source)
+  }
+  for (let b = 0; b < workflow.blocks.length; b++) {
+    const block = workflow.blocks[b]!
+    const inputs = incoming.get(block.id) ?? 0
+    if (block.disabled === true && sources.has(block.id) && inputs !== 1) {
+      return new DisabledBlockInputs({ block: block.id, inputs, path: ["blocks", b, "disabled"] })
+    }
+  }
+  return undefined
+}
+
+/**
+ * How a disabled block runs: `undefined` for an enabled block or a disabled sink (skipped), else
+ * the block as a pass-through — params `{ value: <its single input's output> }` (a reference to
+ * the source of its one incoming edge), no `retry`, not `volatile` — whose output is `value`.
+ *
+ * **Details**
+ *
+ * The pass-through's resolved inputs are what an engine records and what a planner compares, so a
+ * disabled block re-runs exactly when its input's output changed; its own params are ignored.
+ *
+ * @since 0.1.0
+ */
+export const passThrough = (workflow: Workflow, block: Block): Block | undefined => {
+  if (block.disabled !== true) return undefined
+  const edge = workflow.edges.find((e) => e.target === block.id)
+  if (edge === undefined || !workflow.edges.some((e) => e.source === block.id)) return undefined
+  return { id: block.id, type: block.type, params: { value: { $ref: `blocks.${edge.source}.output` } }, disabled: true }
+}
+
+/**
+ * Whether a block is a disabled sink (no outgoing edge): it is skipped, never executed.
+ *
+ * @since 0.1.0
+ */
+export const isSkippedSink = (workflow: Workflow, block: Block): boolean =>
+  block.disabled === true && !workflow.edges.some((e) => e.source === block.id)
+
 const checkDeclarations = (workflow: Workflow, known: ReadonlyMap<string, unknown>): WorkflowError | undefined => {
   const outputs = workflow.outputs ?? []
   for (let o = 0; o < outputs.length; o++) {
@@ -1379,6 +1446,7 @@ export interface DecodeOptions {
  * **Details**
  *
  * Returns the first error found; checks run in a fixed order (schema, storable text, ids, containers, edges,
+ * disabled blocks' inputs,
  * declared outputs and input defaults, sleep times, limits, cycles, references) and each check walks the document in
  * order (blocks, loops, parallels, edges), so the error is deterministic. Every error names the
  * offending ids and the JSON path of the offending value.
@@ -1407,6 +1475,7 @@ export const decode = (input: unknown, options: DecodeOptions = {}): Result.Resu
   const structural = checkIds(workflow, known) ??
     checkContainers(containers, parent, known) ??
     checkEdges(workflow, parent, known) ??
+    checkDisabled(workflow) ??
     checkDeclarations(workflow, known) ??
     checkTimes(workflow) ??
     checkLimits(workflow, containers, parent, { ...defaultLimits, ...options.limits })

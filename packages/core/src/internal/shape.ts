@@ -119,7 +119,8 @@ const block = struct({
   params: record(json),
   name: string,
   volatile: boolean,
-  retry: retryPolicy
+  retry: retryPolicy,
+  disabled: boolean
 }, ["id", "type"])
 
 const edge = struct({ source: string, target: string, handle: string }, ["source", "target"])

@@ -62,6 +62,8 @@ export interface WorkflowOptions {
    * templates render container outputs (records, whose key order must not leak into the text).
    */
   readonly failing?: boolean
+  /** Disable some blocks (default false): sinks, and blocks with exactly one incoming edge. */
+  readonly disabled?: boolean
 }
 
 /**
@@ -315,13 +317,27 @@ class Builder {
     w.blocks.push({ id: "trigger", type: "trigger" })
     const top = this.level({ available: new Set(), loop: undefined, parallel: undefined, depth: 0 }, "trigger")
     if (this.chance(this.options.failing ? 50 : 30)) w.outputs = this.subset(top.slice(1), 1, 3)
+    if (this.options.disabled) {
+      for (const block of w.blocks) if (canDisable(w, block.id) && this.chance(25)) block.disabled = true
+    }
     this.shuffle(w.blocks)
     this.shuffle(w.edges)
     return w
   }
 }
 
-const defaults: Required<WorkflowOptions> = { containers: true, routers: true, maxMembers: 6, maxDepth: 2, failing: false }
+const defaults: Required<WorkflowOptions> = {
+  containers: true,
+  routers: true,
+  maxMembers: 6,
+  maxDepth: 2,
+  failing: false,
+  disabled: false
+}
+
+/** A block may be disabled when it is a sink or has exactly one incoming edge (`DisabledBlockInputs`). */
+const canDisable = (w: { readonly edges: ReadonlyArray<Edge> }, id: string): boolean =>
+  !w.edges.some((e) => e.source === id) || w.edges.filter((e) => e.target === id).length === 1
 
 /**
  * Random valid workflows: a trigger, blocks of the built-in types, routers and conditions with
@@ -353,6 +369,7 @@ export type BrokenTag =
   | "UnknownOutput"
   | "ReferenceOutsideScope"
   | "InvalidReference"
+  | "DisabledBlockInputs"
 
 const clone = (w: WorkflowJson): WorkflowJson => JSON.parse(JSON.stringify(w)) as WorkflowJson
 
@@ -471,6 +488,15 @@ const mutations: Record<BrokenTag, Mutation> = {
     const block = pickOf(g, w.blocks)
     const bad = pickOf(g, [{ $ref: "blocks.trigger" }, { $ref: "nowhere.x" }, { $ref: 1 }, { $ref: "input." }, { $ref: "vars.v", extra: 1 }])
     block.params = { ...block.params, zbroken: bad }
+  },
+  DisabledBlockInputs: (w, g) => {
+    // A disabled block with a successor and no input (a root), or with two inputs: nothing to pass on.
+    const two = g(fc.boolean)
+    w.blocks.push({ id: "zpass", type: "value", params: { value: 1 }, disabled: true }, { id: "zafter", type: "value", params: { value: 2 } })
+    w.edges.push({ source: "zpass", target: "zafter" })
+    if (!two) return
+    w.blocks.push({ id: "zother", type: "value", params: { value: 3 } })
+    w.edges.push({ source: "trigger", target: "zpass" }, { source: "zother", target: "zpass" })
   }
 }
 
@@ -568,8 +594,18 @@ export const arbitraryScenario = (
     })
     .filter((scenario) => Result.isSuccess(WorkflowModule.decode(scenario.after)))
   // Drawn only when asked for, so the scenarios of every other caller stay those of its seed.
-  if (destination !== true) return scenarios
-  return fc.tuple(fc.nat({ max: 1000 }), scenarios).map(([pick, scenario]) => {
+  const toggled = workflowOptions.disabled !== true ? scenarios : fc.tuple(fc.nat({ max: 1000 }), scenarios).map(([pick, scenario]) => {
+    // Disabling or enabling a block is an edit like any other.
+    const after = JSON.parse(JSON.stringify(scenario.after)) as { blocks: Array<{ id: string; disabled?: boolean }>; edges: Array<Edge> }
+    const candidates = after.blocks.filter((b) => b.disabled === true || canDisable(after, b.id))
+    const block = candidates[pick % candidates.length]
+    if (block === undefined) return scenario
+    if (block.disabled === true) delete block.disabled
+    else block.disabled = true
+    return { ...scenario, after: after as unknown as Workflow.Workflow }
+  })
+  if (destination !== true) return toggled
+  return fc.tuple(fc.nat({ max: 1000 }), toggled).map(([pick, scenario]) => {
     const destinations = destinationsOf(scenario.after, scenario.target)
     return { ...scenario, to: destinations[pick % destinations.length]! }
   })

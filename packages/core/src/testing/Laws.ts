@@ -319,7 +319,7 @@ export const idempotence = (t: Trial): ReadonlyArray<string> => {
   const out: Array<string> = []
   for (const id of again.success.rerun) {
     for (const reason of again.success.reasons[id] ?? []) {
-      if (causes.has(reason._tag) || reason._tag === "volatile") continue
+      if (causes.has(reason._tag) || reason._tag === "volatile" || reason._tag === "disabled") continue
       if (reason._tag === "failed-last-time") continue
       out.push(`${id} is ${reason._tag} right after the planned run`)
     }

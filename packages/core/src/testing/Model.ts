@@ -669,8 +669,11 @@ export const execute = (workflow: Workflow.Workflow, options: Options = {}, repl
 
   const block = (b: Workflow.Block, frame: Frame, active: boolean) => {
     const key = instanceKey(b.id, frame.path)
-    if (!active) return void (records[key] = skipped(b.id))
+    // A disabled sink is skipped; a disabled block with successors is not run either.
+    const disabled = b.disabled === true
+    if (!active || (disabled && (s.outgoing.get(b.id) ?? []).length === 0)) return void (records[key] = skipped(b.id))
     executed.push(key)
+    if (disabled) return passOn(b, key, frame)
     const resolved = resolve(b.params ?? {}, lookupAt(frame))
     if (!resolved.ok) return void (records[key] = failed(b.id, `unresolved ${resolved.reference}`))
     const inputs = resolved.value as JsonObject
@@ -678,6 +681,15 @@ export const execute = (workflow: Workflow.Workflow, options: Options = {}, repl
     records[key] = outcome._tag === "failed"
       ? failed(b.id, outcome.message)
       : completed(b.id, inputs, outcome.output, outcome.decision)
+  }
+
+  // A disabled block with successors outputs what its one incoming edge's source output; its
+  // inputs are `{ value: <that output> }`.
+  const passOn = (b: Workflow.Block, key: string, frame: Frame) => {
+    const source = s.incoming.get(b.id)![0]!.source
+    const found = lookupAt(frame).block(source)
+    if (found === undefined) return void (records[key] = failed(b.id, `unresolved blocks.${source}.output`))
+    records[key] = completed(b.id, { value: found.value }, found.value)
   }
 
   const container = (id: string, frame: Frame, active: boolean) => {

@@ -22,6 +22,9 @@
  *   edges with their handles, a router's route handles), it is `volatile`, or at one of its
  *   recorded instances it has no record, failed, did not finish, or (completed, not an end) its
  *   params resolved against the snapshot differ from the recorded inputs.
+ * - A disabled block (`disabled: true`) is part of the definition; it is never volatile; with
+ *   successors its resolved inputs are `{ value: <output of its one incoming edge's source> }`, as
+ *   a sink it is skipped and reads nothing.
  * - Prune: the changed nodes that are ancestors of an observed output, and the target, are roots.
  * - Scope: the roots' downstream closure restricted to ancestors of observed outputs; then every
  *   container holding a re-run node re-runs whole (loops from iteration 0), enclosing ones too —
@@ -163,7 +166,13 @@ export const neededBy = (workflow: Workflow.Workflow, target?: string, to?: stri
 const definitionText = (s: Model.Structure, id: string): string | undefined => {
   const block = s.blocks.get(id)
   if (block !== undefined) {
-    return Model.canonical({ type: block.type, params: block.params ?? {}, volatile: block.volatile ?? false, retry: block.retry ?? null })
+    return Model.canonical({
+      type: block.type,
+      params: block.params ?? {},
+      volatile: block.volatile ?? false,
+      retry: block.retry ?? null,
+      disabled: block.disabled ?? false
+    })
   }
   const c = s.containers.get(id)
   if (c === undefined) return undefined
@@ -262,7 +271,9 @@ const diffNode = (
   const reasons = new Set<string>()
   if (definitionText(s, id) !== definitionText(old, id)) reasons.add("definition-changed")
   if (!isEnd && wiringText(s, id) !== wiringText(old, id)) reasons.add("wiring-changed")
-  if (s.blocks.get(id)?.volatile === true) reasons.add("volatile")
+  // A disabled block passes its one input's output on: not volatile, its own params unread.
+  const disabled = s.blocks.get(id)?.disabled === true
+  if (s.blocks.get(id)?.volatile === true && !disabled) reasons.add("volatile")
   const chain = g.chain.get(node)!
   for (const path of pathsIn(snapshot, chain)) {
     const record = snapshot.nodes[Model.instanceKey(node, path)]
@@ -274,7 +285,13 @@ const diffNode = (
     else if (record.status !== "completed" && record.status !== "skipped") reasons.add("incomplete")
     if (record.status !== "completed" || isEnd) continue
     const block = s.blocks.get(id)
-    const value = block !== undefined ? block.params ?? {} : configOf(s.containers.get(id)!.def)
+    // A disabled sink reads nothing (it is skipped).
+    if (disabled && (s.outgoing.get(id) ?? []).length === 0) continue
+    const value = block === undefined
+      ? configOf(s.containers.get(id)!.def)
+      : disabled
+      ? { value: { $ref: `blocks.${s.incoming.get(id)![0]!.source}.output` } }
+      : block.params ?? {}
     const resolved = resolveOnSnapshot(s, snapshot, chain, path, value)
     if (resolved === undefined || record.inputs === undefined || !Model.identical(resolved, record.inputs)) reasons.add("inputs-changed")
   }

@@ -203,8 +203,9 @@ const simple = new WeakMap<Workflow.Workflow, boolean>()
 const isSimple = (workflow: Workflow.Workflow): boolean => {
   let known = simple.get(workflow)
   if (known === undefined) {
+    // Disabled blocks are run by the scope interpreter only (their shape holds their pass-through).
     known = (workflow.loops ?? []).length === 0 && (workflow.parallels ?? []).length === 0 &&
-      !workflow.blocks.some((b) => intrinsicTypes.has(b.type))
+      !workflow.blocks.some((b) => intrinsicTypes.has(b.type) || b.disabled === true)
     simple.set(workflow, known)
   }
   return known
@@ -212,14 +213,16 @@ const isSimple = (workflow: Workflow.Workflow): boolean => {
 
 /**
  * Checks that the engine can execute a workflow: a handler for every block type that is not
- * intrinsic (the first problem found).
+ * intrinsic, of the blocks that are not disabled (a disabled block passes its input on or is
+ * skipped, and never calls its handler; the first problem found).
  *
  * @since 0.1.0
  */
 export const check = (workflow: Workflow.Workflow, handlers: Handler.Handlers["Service"]): EngineError | undefined => {
   for (let b = 0; b < workflow.blocks.length; b++) {
     const block = workflow.blocks[b]!
-    if (!intrinsicTypes.has(block.type) && handlers.get(block.type) === undefined) return new UnknownBlockType({ block: block.id, type: block.type, path: ["blocks", b, "type"] })
+    // A disabled block never calls its handler.
+    if (block.disabled !== true && !intrinsicTypes.has(block.type) && handlers.get(block.type) === undefined) return new UnknownBlockType({ block: block.id, type: block.type, path: ["blocks", b, "type"] })
   }
   return undefined
 }

@@ -98,6 +98,9 @@ export const errorOf = (cause: Cause.Cause<BlockError.BlockError>): Snapshot.Nod
   return { message: defect instanceof Error ? defect.message : String(defect), retryable: false }
 }
 
+/** What a disabled block runs: its input's output (`Workflow.passThrough` puts it in `value`). */
+const passOn: Handler.Handler = (ctx) => Effect.succeed(ctx.inputs["value"] ?? null)
+
 const invoke = (handler: Handler.Handler, ctx: NodeContext): Effect.Effect<Handler.Output, BlockError.BlockError> => {
   ctx.attempt++
   try {
@@ -121,6 +124,7 @@ export const attempts = (
   beforeRetry: () => Effect.Effect<void> | undefined
 ): Effect.Effect<Handler.Output, BlockError.BlockError> => {
   const block = ctx.block
+  if (block.disabled === true) handler = passOn
   let effect: Effect.Effect<Handler.Output, BlockError.BlockError> = handler === undefined
     ? Effect.fail(BlockError.permanent(`no handler for block type ${JSON.stringify(block.type)}`))
     : block.retry === undefined || block.retry.maxAttempts <= 1

@@ -126,7 +126,7 @@ const runMember = (s: State.State, id: string, frame: Frame): Effect.Effect<void
   if (frame.kept || !s.rerun.has(container ? `${id}#start` : id)) return Effect.void
   let live = 0
   for (const e of incoming) if (State.live(s, e, frame)) live++
-  const active = runs(incoming.length, live)
+  const active = runs(incoming.length, live) && !s.shape.skipped.has(id)
   const block = s.shape.blocks.get(id)
   return block !== undefined ? runBlock(s, block, frame, active) : runContainer(s, id, frame, active, runScope)
 }

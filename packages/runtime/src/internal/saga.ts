@@ -40,7 +40,8 @@ const compensationOf = (
   if (Result.isFailure(parsed) || parsed.success.node.kind !== "block") return undefined
   const id = parsed.success.node.id
   const block = workflow.blocks.find((b) => b.id === id)
-  const compensate = block === undefined ? undefined : handlers.compensation?.(block.type)
+  // A disabled block did nothing its handler would undo.
+  const compensate = block === undefined || block.disabled === true ? undefined : handlers.compensation?.(block.type)
   return block === undefined || compensate === undefined ? undefined : { block, compensate }
 }
 

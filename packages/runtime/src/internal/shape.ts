@@ -3,7 +3,7 @@
  * body), computed once per workflow value: members of every scope in a stable topological order,
  * in-scope edges, enclosing containers and each container's exits.
  */
-import { Fingerprint, type Workflow } from "@ripple/core"
+import { Fingerprint, Workflow } from "@ripple/core"
 
 /** A loop or parallel of the workflow. */
 export type Container =
@@ -12,7 +12,10 @@ export type Container =
 
 /** The static shape the interpreter walks, computed once per workflow value. */
 export interface Shape {
+  /** The blocks as the engine runs them: a disabled block with successors as its pass-through. */
   readonly blocks: ReadonlyMap<string, Workflow.Block>
+  /** Disabled blocks without successors: skipped whenever they are reached. */
+  readonly skipped: ReadonlySet<string>
   readonly definitions: ReadonlyMap<string, string>
   readonly containers: ReadonlyMap<string, Container>
   /** Members of each scope (`""`: the top level) in a stable topological order. */
@@ -35,7 +38,9 @@ const shapes = new WeakMap<Workflow.Workflow, Shape>()
 export const shapeOf = (workflow: Workflow.Workflow): Shape => {
   const cached = shapes.get(workflow)
   if (cached !== undefined) return cached
-  const blocks = new Map(workflow.blocks.map((b) => [b.id, b] as const))
+  const blocks = new Map(workflow.blocks.map((b) => [b.id, executed(workflow, b)] as const))
+  const skipped = new Set(workflow.blocks.filter((b) => Workflow.isSkippedSink(workflow, b)).map((b) => b.id))
+  // The definition is the block as written: toggling `disabled` is an edit.
   const definitions = new Map(workflow.blocks.map((b) => [b.id, Fingerprint.ofBlock(b)] as const))
   const containers = new Map<string, Container>()
   for (const loop of workflow.loops ?? []) {
@@ -72,7 +77,7 @@ export const shapeOf = (workflow: Workflow.Workflow): Shape => {
   for (const [scope, list] of byScope) members.set(scope, ordered(list, incoming))
   const exits = new Map<string, ReadonlyArray<string>>()
   for (const id of containers.keys()) exits.set(id, (members.get(id) ?? []).filter((m) => !hasOutgoingInScope.has(m)).sort())
-  const shape: Shape = { blocks, definitions, containers, members, incoming, chain, exits, errorEdge }
+  const shape: Shape = { blocks, skipped, definitions, containers, members, incoming, chain, exits, errorEdge }
   shapes.set(workflow, shape)
   return shape
 }
@@ -116,6 +121,17 @@ export const scopeGraph = (shape: Shape, scope: string): ScopeGraph => {
   const graph: ScopeGraph = { members, indegree, outOffsets, outTargets }
   byScope.set(scope, graph)
   return graph
+}
+
+/**
+ * The type a pass-through runs as: no intrinsic (a disabled approval does not pause) and no
+ * registered handler; `attempts` runs every disabled block as a pass-through whatever its type.
+ */
+export const passThroughType = "ripple:pass-through"
+
+const executed = (workflow: Workflow.Workflow, block: Workflow.Block): Workflow.Block => {
+  const pass = Workflow.passThrough(workflow, block)
+  return pass === undefined ? block : { ...pass, type: passThroughType }
 }
 
 /** Kahn's algorithm over one scope, ties broken by declaration order. */

@@ -1,12 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { Workflow } from "@ripple/core"
-import { Edits, Laws, Model } from "@ripple/core/testing"
+import { Edits, Laws } from "@ripple/core/testing"
 import { type RunEvent, Runs } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
 import * as fc from "fast-check"
 import * as Stream from "effect/Stream"
 import { arbitraryWorkflow } from "../arbitraries/workflow.ts"
-import { decodes, essence, executedIn, runOnEngine, SEED, withModel } from "./model.ts"
+import { assertFullRunIsModel, essence, executedIn, runOnEngine, SEED, withModel } from "./model.ts"
 
 const withContainers = arbitraryWorkflow({ containers: true, maxMembers: 5 })
 
@@ -41,20 +41,7 @@ describe("Engine properties with loops and parallels", () => {
   it.effect("a full run equals the reference executor, instance by instance (loop and parallel scopes too)", () =>
     Effect.promise(() =>
       fc.assert(
-        fc.asyncProperty(withContainers, async (json) => {
-          const workflow = json as unknown as Workflow.Workflow
-          const input = Laws.inputFor(workflow)
-          const expected = Model.execute(workflow, { seed: SEED, input }).snapshot
-          const { snapshot } = await Effect.runPromise(withModel((current) =>
-            runOnEngine(current, Effect.flatMap(Runs.Runs, (runs) => runs.start(workflow, input)), workflow)
-          ))
-          assert.isTrue(decodes(snapshot))
-          assert.strictEqual(snapshot.status, expected.status)
-          const ids = new Set([...Object.keys(expected.nodes), ...Object.keys(snapshot.nodes)])
-          for (const id of ids) assert.strictEqual(essence(snapshot.nodes[id]), essence(expected.nodes[id]), id)
-          assert.deepStrictEqual(snapshot.loops, expected.loops)
-          assert.deepStrictEqual(snapshot.parallels, expected.parallels)
-        }),
+        fc.asyncProperty(withContainers, (json) => assertFullRunIsModel(json as unknown as Workflow.Workflow)),
         { numRuns: 150 }
       )
     ))

@@ -2,8 +2,9 @@
  * Engine handlers that behave like the reference executor (`Model`) of `@ripple/core/testing`, and
  * helpers to run workflows on the engine against it. Shared by the engine property tests.
  */
+import { assert } from "@effect/vitest"
 import { Snapshot, type Workflow } from "@ripple/core"
-import { Model } from "@ripple/core/testing"
+import { Laws, Model } from "@ripple/core/testing"
 import { Builtins, Handler, Runs, RunStore } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -66,3 +67,21 @@ export const executedIn = (snapshot: Snapshot.Snapshot): Array<string> =>
 
 /** Whether a snapshot decodes (it is plain, well-formed JSON of the current schema version). */
 export const decodes = (snapshot: Snapshot.Snapshot): boolean => Snapshot.decode(snapshot)._tag === "Success"
+
+/**
+ * Runs a workflow from scratch on the engine and asserts it equals the reference executor, instance
+ * by instance (status, decision, output), loop and parallel scopes included.
+ */
+export const assertFullRunIsModel = async (workflow: Workflow.Workflow): Promise<void> => {
+  const input = Laws.inputFor(workflow)
+  const expected = Model.execute(workflow, { seed: SEED, input }).snapshot
+  const { snapshot } = await Effect.runPromise(withModel((current) =>
+    runOnEngine(current, Effect.flatMap(Runs.Runs, (runs) => runs.start(workflow, input)), workflow)
+  ))
+  assert.isTrue(decodes(snapshot))
+  assert.strictEqual(snapshot.status, expected.status)
+  const ids = new Set([...Object.keys(expected.nodes), ...Object.keys(snapshot.nodes)])
+  for (const id of ids) assert.strictEqual(essence(snapshot.nodes[id]), essence(expected.nodes[id]), id)
+  assert.deepStrictEqual(snapshot.loops, expected.loops)
+  assert.deepStrictEqual(snapshot.parallels, expected.parallels)
+}

@@ -3,6 +3,7 @@ import { Fingerprint, Plan, Snapshot } from "@ripple/core"
 import { Arbitraries, Laws, Model, Spec } from "@ripple/core/testing"
 import * as Result from "effect/Result"
 import * as fc from "fast-check"
+import { agreesWithSpec, everyLaw } from "../helpers/planLaws.ts"
 
 // Each run plays a prior run, a plan, its execution and a from-scratch run with the model: a few
 // milliseconds, like plan.laws.test.ts.
@@ -11,31 +12,9 @@ const runs = { numRuns: 300 }
 const sorted = (values: Iterable<string>) => [...values].sort()
 
 describe("Plan.runFrom to a block (random workflows, edits, targets and destinations)", () => {
-  for (const [name, law] of Object.entries(Laws.all)) {
-    it(name, () => {
-      fc.assert(
-        fc.property(Arbitraries.arbitraryScenario({ destination: true }), (scenario) => {
-          assert.deepStrictEqual(law(Laws.trial(scenario)), [])
-        }),
-        runs
-      )
-    })
-  }
-
-  it("agrees with the specification planner observing only the destination", () => {
-    fc.assert(
-      fc.property(Arbitraries.arbitraryScenario({ destination: true }), fc.boolean(), (s, withTarget) => {
-        const prior = Model.execute(s.before, { seed: s.seed ?? 0, input: Laws.inputFor(s.before), fingerprint: Fingerprint.hash })
-        const target = withTarget ? s.target : undefined
-        const plan = Result.getOrThrow(Plan.runFrom({ workflow: s.after, snapshot: prior.snapshot, target, to: s.to! }))
-        const spec = Spec.specPlan(s.after, prior.snapshot, target, s.to)
-        assert.deepStrictEqual(sorted(plan.rerun), sorted(spec.rerun), "rerun")
-        assert.deepStrictEqual(sorted(plan.pruned), sorted(spec.pruned), "pruned")
-        assert.deepStrictEqual(sorted(plan.start), sorted(spec.start), "start")
-      }),
-      runs
-    )
-  })
+  const scenarios = Arbitraries.arbitraryScenario({ destination: true })
+  everyLaw(scenarios, runs)
+  agreesWithSpec(scenarios, runs, { targetless: true })
 
   it("refuses a destination exactly when it does not depend on the target", () => {
     fc.assert(

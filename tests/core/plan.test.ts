@@ -243,6 +243,29 @@ describe("Plan.runFrom", () => {
     assert.isUndefined(Workflow.passThrough(disabled, disabled.blocks[2]!))
   })
 
+  it("pins: a pinned block is written, not run (reason pinned), per instance too; a pin that cannot apply is refused", () => {
+    const plan = Result.getOrThrow(Plan.runFrom({ workflow, snapshot: prior, to: "report", pins: { quote: "fixed", "tag@1": "t1" } }))
+    assert.deepStrictEqual(plan.pins, { quote: "fixed", "tag@1": "t1" })
+    assert.deepStrictEqual(plan.reasons["tag"], [{ _tag: "pinned" }])
+    assert.include(plan.rerun, "each#start")
+    // Untaken by the router last time (skipped): its pin is new, but nothing observed reads it now.
+    assert.deepStrictEqual(plan.reasons["quote"], [{ _tag: "pinned" }])
+    assert.strictEqual(Plan.pinOf(plan.pins, "tag", [1]), "t1")
+    assert.isUndefined(Plan.pinOf(plan.pins, "tag", [0]))
+    const same = Result.getOrThrow(Plan.runFrom({ workflow, snapshot: prior, to: "report", pins: { fetch: prior.nodes["fetch"]!.output! } }))
+    assert.deepStrictEqual(same.rerun, [])
+    const refused = (pins: Plan.Pins) => {
+      const r = Plan.runFrom({ workflow, snapshot: prior, target: "fetch", pins })
+      return Result.isFailure(r) && r.failure._tag === "InvalidPin" ? [r.failure.pin, r.failure.path] : undefined
+    }
+    assert.deepStrictEqual(refused({ nope: 1 }), ["nope", ["pins", "nope"]])
+    assert.deepStrictEqual(refused({ route: "long" }), ["route", ["pins", "route"]])
+    assert.deepStrictEqual(refused({ "tag@1.2": 1 }), ["tag@1.2", ["pins", "tag@1.2"]])
+    assert.deepStrictEqual(refused({ each: 1 }), ["each", ["pins", "each"]])
+    const disabled = edit((w) => void (w.blocks[3].disabled = true))
+    assert.isTrue(Result.isFailure(Plan.runFrom({ workflow: disabled, target: "fetch", pins: { summarize: 1 } })))
+  })
+
   it("resuming a run to a block keeps what its plan pruned pruned", () => {
     const plan = Result.getOrThrow(Plan.runFrom({ workflow, to: "quote" }))
     const partial: Snapshot.Snapshot = { ...plan.state, nodes: { trigger: prior.nodes["trigger"]!, fetch: prior.nodes["fetch"]! } }

@@ -74,6 +74,7 @@ export type Reason =
   | { readonly _tag: "downstream"; readonly root: string }
   | { readonly _tag: "container-reset"; readonly container: string }
   | { readonly _tag: "disabled" }
+  | { readonly _tag: "pinned" }
 
 /**
  * The tag of a `Reason`.
@@ -105,6 +106,8 @@ export interface Plan {
   readonly target: string | undefined
   /** The destination (`Options.to`): the only observed output of the planned run, if any. */
   readonly to?: string | undefined
+  /** The pinned outputs (`Options.pins`) the planned run writes instead of executing those blocks. */
+  readonly pins?: Pins | undefined
   readonly rerun: ReadonlyArray<string>
   readonly reused: ReadonlyArray<string>
   /** Downstream of a change but not needed by any observed output: neither run nor reused. */
@@ -174,6 +177,47 @@ export class DestinationNotDownstream extends Data.TaggedError("DestinationNotDo
 }
 
 /**
+ * Pinned outputs: a block id (every instance) or a block instance (`<block>@<i>.<j>`) → its output.
+ *
+ * @since 0.1.0
+ */
+export type Pins = { readonly [node: string]: Json }
+
+/**
+ * A pin that cannot apply: not a block of the workflow, an instance path that does not match the
+ * block's containers, or a disabled block (which outputs its input, or nothing).
+ *
+ * @since 0.1.0
+ */
+export class InvalidPin extends Data.TaggedError("InvalidPin")<{
+  readonly pin: string
+  readonly reason: string
+  readonly path: ReadonlyArray<string | number>
+}> {
+  override get message() {
+    return `cannot pin "${this.pin}": ${this.reason}`
+  }
+}
+
+/**
+ * The pin of one block instance: the instance's own pin, else the block's (`undefined`: none).
+ *
+ * @since 0.1.0
+ */
+export const pinOf = (pins: Pins | undefined, block: string, path: ReadonlyArray<number>): Json | undefined => {
+  if (pins === undefined) return undefined
+  if (path.length > 0) {
+    const own = pins[NodeId.formatInstance({ node: NodeId.block(block), path })]
+    if (own !== undefined) return own
+  }
+  return pins[block]
+}
+
+/** Whether a block has a pin on any of its instances. */
+const pinnedBlocks = (pins: Pins | undefined): ReadonlySet<string> =>
+  new Set(Object.keys(pins ?? {}).map((key) => key.split("@")[0]!))
+
+/**
  * The snapshot was taken from a run of a different workflow.
  *
  * @since 0.1.0
@@ -228,6 +272,7 @@ export type PlanError =
   | SnapshotOfAnotherWorkflow
   | InvalidSnapshot
   | InvalidWorkflow
+  | InvalidPin
 
 // ---------------------------------------------------------------------------------------------
 // Input
@@ -251,6 +296,8 @@ export interface Input {
   readonly wanted: Uint8Array
   /** The run input keys whose value differs from the snapshot's (`Options.input`). */
   readonly changedInputs?: ReadonlySet<string> | undefined
+  /** The pinned outputs (`Options.pins`). */
+  readonly pins?: Pins | undefined
 }
 
 /**
@@ -274,6 +321,11 @@ export interface Options {
    * Everything it does not need is pruned; the target, if any, must be one of its ancestors.
    */
   readonly to?: string | undefined
+  /**
+   * Pinned outputs: a pinned block instance is not executed, its output is the pin. It re-runs
+   * (its pin is written) when the pin differs from its prior output, reason `pinned`.
+   */
+  readonly pins?: Pins | undefined
 }
 
 /**
@@ -328,6 +380,8 @@ export const prepare = (options: Options): Result.Result<Input, PlanError> => {
     if (index === undefined) return Result.fail(new UnknownDestination({ to: options.to, path: ["to"] }))
     to = endOf(dag, index)
   }
+  const invalid = checkPins(dag, options.pins)
+  if (invalid !== undefined) return Result.fail(invalid)
   const wanted = wantedOf(dag, target, to)
   if (to >= 0 && target >= 0 && wanted[target] === 0) {
     return Result.fail(new DestinationNotDownstream({ target: options.target!, to: options.to!, path: ["to"] }))
@@ -337,7 +391,26 @@ export const prepare = (options: Options): Result.Result<Input, PlanError> => {
     // What the re-run reads: hydrated and resolved with the new input.
     if (changedInputs.size > 0) snapshot = { ...snapshot, input: options.input }
   }
-  return Result.succeed({ workflow: options.workflow, dag, snapshot, target, to, wanted, changedInputs })
+  return Result.succeed({ workflow: options.workflow, dag, snapshot, target, to, wanted, changedInputs, pins: options.pins })
+}
+
+const checkPins = (dag: Dag.Dag, pins: Pins | undefined): InvalidPin | undefined => {
+  for (const key of Object.keys(pins ?? {})) {
+    const fail = (reason: string) => new InvalidPin({ pin: key, reason, path: ["pins", key] })
+    const parsed = NodeId.parseInstance(key)
+    if (Result.isFailure(parsed) || parsed.success.node.kind !== "block") return fail("not a block id or block instance")
+    const { node, path } = parsed.success
+    const i = dag.index?.get(node.id)
+    const block = i === undefined ? undefined : Dag.blockOf(dag, i)
+    if (block === undefined) return fail("no block has this id")
+    if (block.disabled === true) return fail("the block is disabled")
+    if (block.type === "router" || block.type === "condition") return fail("a router or condition chooses a branch: pin what it leads to")
+    const depth = Dag.chainOf(dag, i!).length
+    if (path.length !== 0 && path.length !== depth) {
+      return fail(`an instance of ${node.id} has ${depth} index${depth === 1 ? "" : "es"} (one per enclosing loop or parallel)`)
+    }
+  }
+  return undefined
 }
 
 /** The node a block or container id enters the DAG at (a container's `#start`). */
@@ -409,7 +482,8 @@ const bits = {
   "inputs-changed": 16,
   volatile: 32,
   "failed-last-time": 64,
-  incomplete: 128
+  incomplete: 128,
+  pinned: 256
 } as const
 
 /**
@@ -452,7 +526,7 @@ export const diff = (input: Input): Diff => {
   const n = dag.size
   const reasons = new Uint16Array(n)
   if (snapshot === undefined) return { reasons: reasons.fill(bits["missing-prior-state"]) }
-  const prior = Prior.make(input.workflow, snapshot, input.changedInputs)
+  const prior = Prior.make(input.workflow, snapshot, input.changedInputs, input.pins)
   const roots: Array<number> = []
   for (let i = 0; i < n; i++) if (dag.inOffsets[i] === dag.inOffsets[i + 1]) roots.push(i)
   const visited = Dag.downstream(dag, roots, target < 0 ? undefined : { stopAt: (i) => i === target })
@@ -803,7 +877,7 @@ const diffUpToScope = (
   const { dag, snapshot, target, wanted } = input
   const n = dag.size
   const reasons = new Uint16Array(n)
-  const prior = Prior.make(input.workflow, snapshot!, input.changedInputs)
+  const prior = Prior.make(input.workflow, snapshot!, input.changedInputs, input.pins)
   // 1: reachable from a DAG root without walking past the target (what `diff` checks); 2: in scope.
   const state = new Uint8Array(n)
   const skipped = new Uint8Array(n)
@@ -842,17 +916,18 @@ const diffUpToScope = (
 
 /**
  * A plan that runs every node of a workflow from scratch; with `to`, only what the destination needs
- * (its ancestors, whole containers), the rest pruned.
+ * (its ancestors, whole containers), the rest pruned; with `pins`, the pinned blocks write their
+ * pins instead of executing.
  *
  * @since 0.1.0
  */
 export const full = (
   workflow: Workflow.Workflow,
-  options: { readonly dag?: Dag.Dag; readonly to?: string | undefined } = {}
+  options: { readonly dag?: Dag.Dag; readonly to?: string | undefined; readonly pins?: Pins | undefined } = {}
 ): Result.Result<Plan, PlanError> =>
-  options.to === undefined
+  options.to === undefined && options.pins === undefined
     ? Result.map(prepare({ workflow, dag: options.dag }), (input) => fullOf(input, "full"))
-    : planOver({ workflow, dag: options.dag, to: options.to }, "full")
+    : planOver({ workflow, dag: options.dag, to: options.to, pins: options.pins }, "full")
 
 const fullOf = (input: Input, mode: Plan["mode"]): Plan => {
   const n = input.dag.size
@@ -891,9 +966,14 @@ const fullOf = (input: Input, mode: Plan["mode"]): Plan => {
 export const resume = (
   workflow: Workflow.Workflow,
   snapshot: Snapshot.Snapshot,
-  options: { readonly dag?: Dag.Dag; readonly target?: string | undefined; readonly to?: string | undefined } = {}
+  options: {
+    readonly dag?: Dag.Dag
+    readonly target?: string | undefined
+    readonly to?: string | undefined
+    readonly pins?: Pins | undefined
+  } = {}
 ): Result.Result<Plan, PlanError> =>
-  Result.map(prepare({ workflow, snapshot, dag: options.dag, target: options.target, to: options.to }), (prepared) => {
+  Result.map(prepare({ workflow, snapshot, dag: options.dag, target: options.target, to: options.to, pins: options.pins }), (prepared) => {
     // The target only narrows what is wanted: a resume never re-runs it for being the target.
     const input: Input = options.target === undefined && options.to === undefined
       ? { ...prepared, wanted: new Uint8Array(prepared.dag.size).fill(1) }
@@ -1051,6 +1131,7 @@ const assemble = (
     workflow: input.workflow,
     target: input.target < 0 ? undefined : ids[input.target]!.replace(/#start$/u, ""),
     ...(input.to === undefined || input.to < 0 ? {} : { to: ids[input.to]!.replace(/#end$/u, "") }),
+    ...(input.pins === undefined || Object.keys(input.pins).length === 0 ? {} : { pins: input.pins }),
     rerun,
     reused,
     pruned,
@@ -1086,6 +1167,7 @@ const reasonsIn = (input: Input, planned: Scope, explainer: Explainer) => {
   // Most affected nodes are only downstream of a root: they share one list per root.
   const downstreamOf = new Map<number, ReadonlyArray<Reason>>()
   const resetOf = new Map<string, Reason>()
+  const pinnedHere = pinnedBlocks(input.pins)
   const reset = (container: string): Reason => {
     let reason = resetOf.get(container)
     if (reason === undefined) resetOf.set(container, reason = { _tag: "container-reset", container })
@@ -1096,8 +1178,10 @@ const reasonsIn = (input: Input, planned: Scope, explainer: Explainer) => {
     const set = explainer.changeOf(i)
     const cause = explainer.causeOf(i)
     const outside = planned.rerun[i] === 1 && input.wanted[i] === 0 && cause > -2
-    const disabled = Dag.blockOf(dag, i)?.disabled === true
-    if (set === 0 && i !== input.target && cause >= 0 && cause !== i && !outside && !disabled) {
+    const block = Dag.blockOf(dag, i)
+    const disabled = block?.disabled === true
+    const pinned = block !== undefined && pinnedHere.has(block.id)
+    if (set === 0 && i !== input.target && cause >= 0 && cause !== i && !outside && !disabled && !pinned) {
       let shared = downstreamOf.get(cause)
       if (shared === undefined) downstreamOf.set(cause, shared = [{ _tag: "downstream", root: ids[cause]! }])
       return shared
@@ -1115,6 +1199,8 @@ const reasonsIn = (input: Input, planned: Scope, explainer: Explainer) => {
     }
     // It re-runs as a pass-through of its input (or is skipped, as a sink): its handler never runs.
     if (disabled) list.push({ _tag: "disabled" })
+    // Its pin is written instead of executing it.
+    if (pinned && (set & bits.pinned) === 0) list.push({ _tag: "pinned" })
     return list
   }
 }
@@ -1288,9 +1374,11 @@ const instanceEnvironment = (
 
 /** The frozen workflow and the snapshot, indexed for `diff`. */
 class Prior {
-  static make(workflow: Workflow.Workflow, snapshot: Snapshot.Snapshot, changedInputs?: ReadonlySet<string>): Prior {
-    return new Prior(workflow, snapshot, changedInputs ?? new Set())
+  static make(workflow: Workflow.Workflow, snapshot: Snapshot.Snapshot, changedInputs?: ReadonlySet<string>, pins?: Pins): Prior {
+    return new Prior(workflow, snapshot, changedInputs ?? new Set(), pins)
   }
+
+  private readonly pinned: ReadonlySet<string>
 
   private oldBlocks: Map<string, Workflow.Block> | undefined
   private readonly oldContainers: Map<string, string>
@@ -1306,8 +1394,10 @@ class Prior {
     private readonly workflow: Workflow.Workflow,
     private readonly snapshot: Snapshot.Snapshot,
     /** Run input keys whose value changed (references to them must be re-resolved). */
-    private readonly changedInputs: ReadonlySet<string>
+    private readonly changedInputs: ReadonlySet<string>,
+    private readonly pins: Pins | undefined
   ) {
+    this.pinned = pinnedBlocks(pins)
     const old = snapshot.workflow
     const fingerprints = (w: Workflow.Workflow) => {
       const out = new Map<string, string>()
@@ -1331,6 +1421,31 @@ class Prior {
 
   /** `check` of a block node, without building its node record (the hot path of `diff`). */
   checkBlock(i: number, block: Workflow.Block, chain: ReadonlyArray<string>, dag: Dag.Dag): number {
+    if (this.pinned.size > 0 && this.pinned.has(block.id)) return this.checkPinned(i, block, chain, dag)
+    return this.checkUnpinned(i, block, chain, dag)
+  }
+
+  /**
+   * A block pinned on every instance (its id pinned) changes when its wiring does (whether it is
+   * reached) or when a pin differs from the instance's prior output; its definition, inputs and
+   * last outcome do not matter: it is not executed. Pinned on some instances only, it changes as
+   * an unpinned block does, or when one of those pins differs.
+   */
+  private checkPinned(i: number, block: Workflow.Block, chain: ReadonlyArray<string>, dag: Dag.Dag): number {
+    const whole = this.pins![block.id] !== undefined
+    let set = whole ? 0 : this.checkUnpinned(i, block, chain, dag)
+    if (whole && !this.wiringSame && this.wiring(block.id, "new") !== this.wiring(block.id, "old")) set |= bits["wiring-changed"]
+    for (const path of Snapshot.instancePaths(this.snapshot, chain)) {
+      const pin = pinOf(this.pins, block.id, path)
+      if (pin === undefined) continue
+      const record = this.snapshot.nodes[path.length === 0 ? dag.ids![i]! : NodeId.formatInstance({ node: NodeId.block(block.id), path })]
+      if (record?.status !== "completed" || record.output === undefined || !jsonEqual(record.output, pin)) set |= bits.pinned
+    }
+    if (whole && this.oldBlock(block.id) === undefined) set |= bits.pinned
+    return set
+  }
+
+  private checkUnpinned(i: number, block: Workflow.Block, chain: ReadonlyArray<string>, dag: Dag.Dag): number {
     let set = 0
     const candidate = this.snapshot.workflow.blocks[i]
     const before = candidate !== undefined && candidate.id === block.id ? candidate : this.oldBlock(block.id)

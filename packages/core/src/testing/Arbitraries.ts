@@ -546,6 +546,25 @@ export interface ScenarioOptions extends WorkflowOptions {
   readonly maxEdits?: number
   /** Draw a destination (`to`) too: a block or container that depends on the target, or the target. */
   readonly destination?: boolean
+  /** Draw pins too: up to two blocks (not routers, conditions or disabled blocks), some by instance. */
+  readonly pins?: boolean
+}
+
+/** Pins drawn as (block pick, by instance, value): a block instance pin for the first instance. */
+const pinsOf = (
+  workflow: Workflow.Workflow,
+  drawn: ReadonlyArray<readonly [number, boolean, Json]>
+): Record<string, Json> => {
+  const s = Model.structure(workflow)
+  const pinnable = workflow.blocks.filter((b) => b.disabled !== true && b.type !== "router" && b.type !== "condition")
+  const out: Record<string, Json> = {}
+  for (const [pick, instance, value] of drawn) {
+    const block = pinnable[pick % Math.max(1, pinnable.length)]
+    if (block === undefined) continue
+    const depth = Model.chainOf(s, block.id).length
+    out[instance && depth > 0 ? Model.instanceKey(block.id, new Array<number>(depth).fill(0)) : block.id] = value
+  }
+  return out
 }
 
 /**
@@ -579,7 +598,7 @@ export const arbitraryScenario = (
   options: ScenarioOptions = {},
   workflows?: fc.Arbitrary<Workflow.Workflow>
 ): fc.Arbitrary<EditedScenario> => {
-  const { destination, kinds, maxEdits, ...workflowOptions } = options
+  const { destination, kinds, maxEdits, pins, ...workflowOptions } = options
   const edits = Edits.arbitraryEdits({ ...(kinds === undefined ? {} : { kinds }), maxLength: maxEdits ?? 3 })
   const base = workflows ?? (arbitraryWorkflow(workflowOptions) as unknown as fc.Arbitrary<Workflow.Workflow>)
   const scenarios = fc
@@ -604,8 +623,10 @@ export const arbitraryScenario = (
     else block.disabled = true
     return { ...scenario, after: after as unknown as Workflow.Workflow }
   })
-  if (destination !== true) return toggled
-  return fc.tuple(fc.nat({ max: 1000 }), toggled).map(([pick, scenario]) => {
+  const pinned = pins !== true ? toggled : fc.tuple(fc.array(fc.tuple(fc.nat(), fc.boolean(), smallJsonArbitrary()), { maxLength: 2 }), toggled)
+    .map(([drawn, scenario]) => ({ ...scenario, pins: pinsOf(scenario.after, drawn) }))
+  if (destination !== true) return pinned
+  return fc.tuple(fc.nat({ max: 1000 }), pinned).map(([pick, scenario]) => {
     const destinations = destinationsOf(scenario.after, scenario.target)
     return { ...scenario, to: destinations[pick % destinations.length]! }
   })

@@ -37,6 +37,8 @@ export interface Scenario {
   readonly target: string
   /** The destination (`Plan.Options.to`): the only observed output of the run, if given. */
   readonly to?: string | undefined
+  /** Pinned outputs of the run (`Plan.Options.pins`); the from-scratch run has the same pins. */
+  readonly pins?: Readonly<Record<string, Workflow.Json>> | undefined
   /** Seed of the block functions (default 0). */
   readonly seed?: number
 }
@@ -91,11 +93,18 @@ export const trial = (scenario: Scenario): Trial => {
   // The snapshot format's hash, so the planner can compare the model's records with its own.
   const options = { seed: scenario.seed ?? 0, fingerprint: Fingerprint.hash }
   const prior = Model.execute(scenario.before, { ...options, input: inputFor(scenario.before) })
-  const planned = Plan.runFrom({ workflow: scenario.after, snapshot: prior.snapshot, target: scenario.target, to: scenario.to })
+  const planned = Plan.runFrom({
+    workflow: scenario.after,
+    snapshot: prior.snapshot,
+    target: scenario.target,
+    to: scenario.to,
+    pins: scenario.pins
+  })
   if (Result.isFailure(planned)) throw new Error(`planning failed: ${planned.failure.message}`)
   const plan = planned.success
-  const replay = Model.execute(scenario.after, options, replayOf(plan))
-  const fresh = Model.execute(scenario.after, { ...options, input: prior.snapshot.input })
+  const pinned = scenario.pins === undefined ? options : { ...options, pins: scenario.pins }
+  const replay = Model.execute(scenario.after, pinned, replayOf(plan))
+  const fresh = Model.execute(scenario.after, { ...pinned, input: prior.snapshot.input })
   return { scenario, prior, plan, replay, fresh, dag: Dag.make(scenario.after) }
 }
 
@@ -214,7 +223,9 @@ export const loopAtomicity = (t: Trial): ReadonlyArray<string> => {
       if (nodeOfKey(key) !== loop.id || scope.iterations === 0) continue
       const at = key.indexOf("@")
       const first = loop.body.map((m) => `${t.dag.index!.has(m) ? m : `${m}#start`}@${at === -1 ? "" : `${key.slice(at + 1)}.`}0`)
-      if (!first.some((k) => executed.has(k) || t.replay.snapshot.nodes[k]?.status === "skipped")) {
+      // A pinned instance reached holds its pin without being executed.
+      const pinned = (k: string) => t.scenario.pins?.[k] !== undefined || t.scenario.pins?.[nodeOfKey(k)] !== undefined
+      if (!first.some((k) => executed.has(k) || t.replay.snapshot.nodes[k]?.status === "skipped" || (pinned(k) && t.replay.snapshot.nodes[k] !== undefined))) {
         out.push(`loop instance ${key} re-runs but iteration 0 was not executed`)
       }
     }
@@ -314,12 +325,18 @@ export const hydrationCompleteness = (t: Trial): ReadonlyArray<string> => {
  * @since 0.1.0
  */
 export const idempotence = (t: Trial): ReadonlyArray<string> => {
-  const again = Plan.runFrom({ workflow: t.scenario.after, snapshot: t.replay.snapshot, target: t.scenario.target, to: t.scenario.to })
+  const again = Plan.runFrom({
+    workflow: t.scenario.after,
+    snapshot: t.replay.snapshot,
+    target: t.scenario.target,
+    to: t.scenario.to,
+    pins: t.scenario.pins
+  })
   if (Result.isFailure(again)) return [`re-planning failed: ${again.failure.message}`]
   const out: Array<string> = []
   for (const id of again.success.rerun) {
     for (const reason of again.success.reasons[id] ?? []) {
-      if (causes.has(reason._tag) || reason._tag === "volatile" || reason._tag === "disabled") continue
+      if (causes.has(reason._tag) || reason._tag === "volatile" || reason._tag === "disabled" || reason._tag === "pinned") continue
       if (reason._tag === "failed-last-time") continue
       out.push(`${id} is ${reason._tag} right after the planned run`)
     }
@@ -351,6 +368,26 @@ export const destination = (t: Trial): ReadonlyArray<string> => {
 }
 
 /**
+ * Pins never execute: no pinned block instance (pinned by its block id or by its own instance id)
+ * is executed by the plan's run; each one reached holds its pin as output.
+ *
+ * @since 0.1.0
+ */
+export const pinsNeverExecute = (t: Trial): ReadonlyArray<string> => {
+  const pins = t.scenario.pins ?? {}
+  const pinOf = (key: string) => pins[key] ?? pins[nodeOfKey(key)]
+  const out: Array<string> = []
+  for (const key of t.replay.executed) if (pinOf(key) !== undefined) out.push(`${key} is pinned but executed`)
+  for (const [key, record] of Object.entries(t.replay.snapshot.nodes)) {
+    const pin = pinOf(key)
+    if (pin !== undefined && record.status === "completed" && !Model.identical(record.output, pin)) {
+      out.push(`${key} is pinned to ${JSON.stringify(pin)} but outputs ${JSON.stringify(record.output)}`)
+    }
+  }
+  return out
+}
+
+/**
  * Every law, by name.
  *
  * @since 0.1.0
@@ -364,5 +401,6 @@ export const all: Readonly<Record<string, (t: Trial) => ReadonlyArray<string>>> 
   noZombies,
   hydrationCompleteness,
   idempotence,
-  destination
+  destination,
+  pinsNeverExecute
 }

@@ -556,6 +556,12 @@ export interface Options {
    * model never reads fingerprints; a planner that compares them against its own hash passes it.
    */
   readonly fingerprint?: (value: Json) => string
+  /**
+   * Pinned outputs, by block id (every instance) or block instance (`<block>@<i>.<j>`, which wins):
+   * a pinned instance that is reached completes with its pin (its params resolved as inputs)
+   * without being executed.
+   */
+  readonly pins?: Readonly<Record<string, Json>>
 }
 
 interface Frame {
@@ -672,6 +678,8 @@ export const execute = (workflow: Workflow.Workflow, options: Options = {}, repl
     // A disabled sink is skipped; a disabled block with successors is not run either.
     const disabled = b.disabled === true
     if (!active || (disabled && (s.outgoing.get(b.id) ?? []).length === 0)) return void (records[key] = skipped(b.id))
+    const pin = options.pins?.[key] ?? options.pins?.[b.id]
+    if (pin !== undefined) return pinned(b, key, frame, pin)
     executed.push(key)
     if (disabled) return passOn(b, key, frame)
     const resolved = resolve(b.params ?? {}, lookupAt(frame))
@@ -681,6 +689,11 @@ export const execute = (workflow: Workflow.Workflow, options: Options = {}, repl
     records[key] = outcome._tag === "failed"
       ? failed(b.id, outcome.message)
       : completed(b.id, inputs, outcome.output, outcome.decision)
+  }
+
+  const pinned = (b: Workflow.Block, key: string, frame: Frame, pin: Json) => {
+    const resolved = resolve(b.params ?? {}, lookupAt(frame))
+    records[key] = resolved.ok ? completed(b.id, resolved.value, pin) : failed(b.id, `unresolved ${resolved.reference}`)
   }
 
   // A disabled block with successors outputs what its one incoming edge's source output; its

@@ -25,6 +25,9 @@
  * - A disabled block (`disabled: true`) is part of the definition; it is never volatile; with
  *   successors its resolved inputs are `{ value: <output of its one incoming edge's source> }`, as
  *   a sink it is skipped and reads nothing.
+ * - A block pinned as a whole (`pins[id]`) is changed only when its wiring changed or a pin differs
+ *   from an instance's prior completed output (`pinned`); pinned on some instances (`id@i`), it is
+ *   changed as any block is, or when one of those pins differs.
  * - Prune: the changed nodes that are ancestors of an observed output, and the target, are roots.
  * - Scope: the roots' downstream closure restricted to ancestors of observed outputs; then every
  *   container holding a re-run node re-runs whole (loops from iteration 0), enclosing ones too —
@@ -298,6 +301,34 @@ const diffNode = (
   return reasons
 }
 
+/**
+ * The reasons of a pinned block (`undefined` when it has no pin): pinned as a whole, only whether
+ * it is reached (its wiring) and whether a pin differs from the instance's prior completed output
+ * count; pinned on some instances, what counts for any block, and those pins.
+ */
+const diffPinned = (
+  s: Model.Structure,
+  old: Model.Structure,
+  g: Graph,
+  snapshot: Snapshot.Snapshot,
+  node: string,
+  pins: Readonly<Record<string, Json>>
+): Set<string> | undefined => {
+  const id = g.owner.get(node)!
+  if (!s.blocks.has(id) || !Object.keys(pins).some((key) => key === id || key.startsWith(`${id}@`))) return undefined
+  const whole = Object.hasOwn(pins, id)
+  const reasons = whole ? new Set<string>() : diffNode(s, old, g, snapshot, node)
+  if (whole && !old.blocks.has(id)) reasons.add("pinned")
+  if (whole && old.blocks.has(id) && wiringText(s, id) !== wiringText(old, id)) reasons.add("wiring-changed")
+  for (const path of pathsIn(snapshot, g.chain.get(node)!)) {
+    const pin = pins[Model.instanceKey(id, path)] ?? pins[id]
+    if (pin === undefined) continue
+    const record = snapshot.nodes[Model.instanceKey(node, path)]
+    if (record?.status !== "completed" || record.output === undefined || !Model.identical(record.output, pin)) reasons.add("pinned")
+  }
+  return reasons
+}
+
 /** Branches of a top-level parallel whose only change is its own count/items, or undefined. */
 const branchesOf = (
   s: Model.Structure,
@@ -340,7 +371,8 @@ export const specPlan = (
   workflow: Workflow.Workflow,
   snapshot: Snapshot.Snapshot | undefined,
   target: string | undefined,
-  to?: string
+  to?: string,
+  pins: Readonly<Record<string, Json>> = {}
 ): SpecPlan => {
   const s = Model.structure(workflow)
   const g = expand(s)
@@ -355,7 +387,7 @@ export const specPlan = (
     const sources = g.nodes.filter((n) => g.pred.get(n)!.size === 0)
     for (const n of reach(sources, g.succ, targetNode)) {
       if (n === targetNode) continue
-      const reasons = diffNode(s, old, g, snapshot, n)
+      const reasons = diffPinned(s, old, g, snapshot, n, pins) ?? diffNode(s, old, g, snapshot, n)
       if (reasons.size > 0) changed.set(n, reasons)
     }
   }

@@ -190,6 +190,18 @@ export const runStoreContract = <E>(name: string, layer: Layer.Layer<RunStore.Ru
       assert.isUndefined((yield* startRun(store)).to)
     }))
 
+    test("a run keeps its pins (key order too), and a pending one is planned again with them", Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const version = yield* store.saveWorkflow(workflow)
+      const pins = { yes: { z: 1, a: [2, "x"] }, no: null }
+      const run = yield* store.createRun({ version, mode: "full", pins, input: { n: 2 }, at: 1_000 })
+      const read = yield* store.getRun(run.id)
+      assert.strictEqual(JSON.stringify(read.pins), JSON.stringify(pins))
+      const stored = Result.getOrThrow(yield* Wake.plan(store, read))
+      assert.strictEqual(JSON.stringify(stored.plan.pins), JSON.stringify(pins))
+      assert.isUndefined((yield* startRun(store)).pins)
+    }))
+
     test("creating a run of an unsaved version fails and creates nothing", Effect.gen(function*() {
       const store = yield* RunStore.RunStore
       const error = yield* Effect.flip(store.createRun({ version: "ffffffffffffffff", mode: "full", input: {}, at: 0 }))
@@ -753,6 +765,27 @@ export const runStoreContract = <E>(name: string, layer: Layer.Layer<RunStore.Ru
         assert.deepStrictEqual(second.plan.pruned, ["no"])
         const refused = yield* Effect.flip(runs.runFrom(workflow, { target: "yes", to: "no" }))
         assert.deepStrictEqual([refused._tag, refused._tag === "PlanFailed" ? refused.cause._tag : undefined], ["PlanFailed", "DestinationNotDownstream"])
+      }).pipe(Effect.provide(Runs.layer().pipe(Layer.provideMerge(layer), Layer.provideMerge(Handler.layer({}))))))
+
+    it.effect("Runs.start and Runs.runFrom with pins write the pin instead of executing; a pin equal to the prior output re-runs nothing", () =>
+      Effect.gen(function*() {
+        const runs = yield* Runs.Runs
+        const first = yield* runs.start(workflow, { n: 2 }, { pins: { yes: "pinned" } })
+        assert.strictEqual(yield* runs.wait(first.runId), "completed")
+        assert.deepStrictEqual(yield* runs.outputs(first.runId), { yes: "pinned", no: null })
+        const [yes] = yield* runs.node(first.runId, "yes")
+        assert.deepStrictEqual([yes?.how, yes?.reasons, yes?.output], ["pinned", ["pinned"], "pinned"])
+        const same = yield* runs.runFrom(workflow, { target: "pick", run: first.runId, pins: { yes: "pinned" } })
+        assert.strictEqual(yield* runs.wait(same.runId), "completed")
+        assert.deepStrictEqual(same.plan.reasons["yes"], [{ _tag: "downstream", root: "pick" }, { _tag: "pinned" }])
+        assert.deepStrictEqual(yield* runs.outputs(same.runId), { yes: "pinned", no: null })
+        // From a block that does not reach it: the same pin is reused, another one is written.
+        const kept = yield* runs.plan(workflow, { target: "no", run: first.runId, pins: { yes: "pinned" } })
+        assert.deepStrictEqual([kept.rerun, kept.reused.includes("yes")], [["no"], true])
+        const other = yield* runs.plan(workflow, { target: "no", run: first.runId, pins: { yes: "other" } })
+        assert.deepStrictEqual([other.rerun, other.reasons["yes"]], [["yes", "no"], [{ _tag: "pinned" }]])
+        const refused = yield* Effect.flip(runs.start(workflow, { n: 2 }, { pins: { pick: true } }))
+        assert.deepStrictEqual([refused._tag, refused._tag === "PlanFailed" ? refused.cause._tag : undefined], ["PlanFailed", "InvalidPin"])
       }).pipe(Effect.provide(Runs.layer().pipe(Layer.provideMerge(layer), Layer.provideMerge(Handler.layer({}))))))
 
     // What `ripple show --node` and the studio read back: a run-from's reused node names its source

@@ -5,7 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import type { Workflow } from "@ripple/core"
-import { Arbitraries, Laws } from "@ripple/core/testing"
+import { Arbitraries, Laws, Model } from "@ripple/core/testing"
 import { Handler, Runs, RunStore } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -14,7 +14,8 @@ import { assertFullRunIsModel, executedIn, runOnEngine, SEED, withModel } from "
 
 const scenarios = fc.oneof(
   Arbitraries.arbitraryScenario({ disabled: true, maxMembers: 5 }),
-  Arbitraries.arbitraryScenario({ disabled: true, destination: true, maxMembers: 5 })
+  Arbitraries.arbitraryScenario({ disabled: true, destination: true, maxMembers: 5 }),
+  Arbitraries.arbitraryScenario({ pins: true, destination: true, maxMembers: 5 })
 )
 
 describe("Engine with disabled blocks and destinations", () => {
@@ -26,19 +27,19 @@ describe("Engine with disabled blocks and destinations", () => {
       )
     ))
 
-  it.effect("runFrom (with a destination or not) equals a full run on what is observed and executes what the reference executor does", () =>
+  it.effect("runFrom (destinations, pins) equals a full run with the same pins on what is observed and executes what the reference executor does", () =>
     Effect.promise(() =>
       fc.assert(
         fc.asyncProperty(scenarios, async (scenario) => {
-          const { after, before, target, to } = scenario
-          const trial = Laws.trial({ before, after, target, to, seed: SEED })
+          const { after, before, pins, target, to } = scenario
+          const trial = Laws.trial({ before, after, target, to, pins, seed: SEED })
           const input = Laws.inputFor(before)
           const outcome = await Effect.runPromise(withModel((current) =>
             Effect.gen(function*() {
               const runs = yield* Runs.Runs
               const prior = yield* runOnEngine(current, runs.start(before, input), before)
-              const run = yield* runOnEngine(current, runs.runFrom(after, { target, to, run: prior.started.runId }), after)
-              const fresh = yield* runOnEngine(current, runs.start(after, prior.snapshot.input), after)
+              const run = yield* runOnEngine(current, runs.runFrom(after, { target, to, pins, run: prior.started.runId }), after)
+              const fresh = yield* runOnEngine(current, runs.start(after, prior.snapshot.input, { pins }), after)
               return { run, fresh }
             }), { cutoff: false }))
           const law = Laws.soundness({
@@ -50,8 +51,10 @@ describe("Engine with disabled blocks and destinations", () => {
           // The model lists a container whose start failed (items not an array) by its start alone;
           // the engine records its end failed too.
           const failedEnd = (key: string) => key.includes("#end") && outcome.run.snapshot.nodes[key]?.status === "failed"
+          // A pinned instance is written, not executed: the engine records it completed all the same.
+          const pinned = (key: string) => pins?.[key] !== undefined || pins?.[Model.nodeOfKey(key)] !== undefined
           assert.deepStrictEqual(
-            executedIn(outcome.run.snapshot).filter((key) => !failedEnd(key)).sort(),
+            executedIn(outcome.run.snapshot).filter((key) => !failedEnd(key) && !pinned(key)).sort(),
             [...new Set(trial.replay.executed)].filter((key) => !failedEnd(key)).sort()
           )
         }),

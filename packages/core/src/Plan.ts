@@ -925,8 +925,8 @@ export const full = (
   workflow: Workflow.Workflow,
   options: { readonly dag?: Dag.Dag; readonly to?: string | undefined; readonly pins?: Pins | undefined } = {}
 ): Result.Result<Plan, PlanError> =>
-  options.to === undefined && options.pins === undefined
-    ? Result.map(prepare({ workflow, dag: options.dag }), (input) => fullOf(input, "full"))
+  options.to === undefined
+    ? Result.map(prepare({ workflow, dag: options.dag, pins: options.pins }), (input) => fullOf(input, "full"))
     : planOver({ workflow, dag: options.dag, to: options.to, pins: options.pins }, "full")
 
 const fullOf = (input: Input, mode: Plan["mode"]): Plan => {
@@ -1557,18 +1557,24 @@ class Prior {
 const statusBits = (status: Snapshot.NodeStatus): number =>
   status === "completed" || status === "skipped" ? 0 : status === "failed" ? bits["failed-last-time"] : bits.incomplete
 
-/** Per block or container id: enclosing container, sorted incoming (source, handle), a router's routes. */
+/**
+ * Per block or container id: enclosing container, sorted incoming (source, handle), a router's
+ * routes, and for a disabled block whether it has successors (a pass-through, or a skipped sink).
+ */
 const wiringOf = (workflow: Workflow.Workflow): Map<string, string> => {
   const parent = new Map<string, string>()
   for (const c of [...(workflow.loops ?? []), ...(workflow.parallels ?? [])]) for (const m of c.body) parent.set(m, c.id)
   const incoming = new Map<string, Array<string>>()
   const routes = new Map<string, Set<string>>()
   const routers = new Set(workflow.blocks.filter((b) => b.type === "router").map((b) => b.id))
+  const disabled = new Set(workflow.blocks.filter((b) => b.disabled === true).map((b) => b.id))
+  const passing = new Set<string>()
   for (const edge of workflow.edges) {
     const list = incoming.get(edge.target)
     const entry = `${edge.source}|${edge.handle ?? ""}`
     if (list === undefined) incoming.set(edge.target, [entry])
     else list.push(entry)
+    if (disabled.has(edge.source)) passing.add(edge.source)
     if (routers.has(edge.source)) {
       const set = routes.get(edge.source) ?? new Set<string>()
       set.add(edge.handle ?? "")
@@ -1578,7 +1584,8 @@ const wiringOf = (workflow: Workflow.Workflow): Map<string, string> => {
   const out = new Map<string, string>()
   const ids = [...workflow.blocks.map((b) => b.id), ...(workflow.loops ?? []).map((l) => l.id), ...(workflow.parallels ?? []).map((p) => p.id)]
   for (const id of ids) {
-    out.set(id, JSON.stringify([parent.get(id) ?? "", (incoming.get(id) ?? []).sort(), [...(routes.get(id) ?? [])].sort()]))
+    const role = disabled.has(id) ? [passing.has(id) ? "pass" : "sink"] : []
+    out.set(id, JSON.stringify([parent.get(id) ?? "", (incoming.get(id) ?? []).sort(), [...(routes.get(id) ?? [])].sort(), ...role]))
   }
   return out
 }

@@ -108,6 +108,7 @@ import * as Finishing from "./internal/finishing.ts"
 import { finishRun, resumeCompensation, settling } from "./internal/finishing.ts"
 import * as Interpreter from "./internal/interpreter.ts"
 import * as Parking from "./internal/parking.ts"
+import * as Pins from "./internal/pins.ts"
 import * as Saga from "./internal/saga.ts"
 import * as Scheduler from "./internal/scheduler.ts"
 import type { Mode, RunEvent } from "./RunEvent.ts"
@@ -284,7 +285,15 @@ export const execute = (
   options: Options = {}
 ): Effect.Effect<RunStatus.Status, RunStoreError, RunStore | Handler.Handlers> =>
   Effect.gen(function*() {
-    const handlers = yield* Handler.Handlers
+    const base = yield* Handler.Handlers
+    // Pinned block instances get their pin from the registry instead of their handler.
+    const handlers = Pins.pinning(base, execution.plan.pins)
+    const run = executing(execution, options, handlers)
+    return yield* handlers === base ? run : Effect.provideService(run, Handler.Handlers, handlers)
+  })
+
+const executing = (execution: Execution, options: Options, handlers: Handler.Handlers["Service"]) =>
+  Effect.gen(function*() {
     const concurrency = Math.max(1, options.concurrency ?? defaultConcurrency)
     const path = execution.mode === "full" && execution.plan.mode === "full" && isSimple(execution.plan.workflow)
       ? (e: Execution, o: Options, order: ReadonlyArray<string> | undefined) => Scheduler.execute(e, o, order, concurrency)

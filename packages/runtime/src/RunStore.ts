@@ -48,7 +48,7 @@
  *
  * @since 0.1.0
  */
-import { Fingerprint, Snapshot, Workflow } from "@ripple/core"
+import { Fingerprint, type Plan, Snapshot, Workflow } from "@ripple/core"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
@@ -351,6 +351,8 @@ export interface Run {
   readonly target: string | undefined
   /** The destination of a run to a block: the only observed output its plan kept. */
   readonly to?: string | undefined
+  /** The pinned outputs the run writes instead of executing those blocks (`Plan.Pins`). */
+  readonly pins?: Plan.Pins | undefined
   readonly trigger: string | undefined
   readonly input: { readonly [key: string]: Json }
   readonly status: RunStatus.Status
@@ -476,6 +478,8 @@ export interface NewRun {
   readonly target?: string | undefined
   /** The destination of a run to a block (`Plan.Plan.to`), planned again with it on resume. */
   readonly to?: string | undefined
+  /** The pinned outputs of the run (`Plan.Plan.pins`), applied again on resume. */
+  readonly pins?: Plan.Pins | undefined
   readonly trigger?: string | undefined
   readonly input: { readonly [key: string]: Json }
   readonly at: number

@@ -16,7 +16,7 @@
  *
  * @since 0.1.0
  */
-import { Dag, NodeId, type Snapshot, type Workflow } from "@ripple/core"
+import { Dag, NodeId, Plan, type Snapshot, type Workflow } from "@ripple/core"
 import * as Result from "effect/Result"
 import * as Compiled from "./internal/compiled.ts"
 import type { Run } from "./RunStore.ts"
@@ -42,11 +42,12 @@ export const outputs = (snapshot: Snapshot.Snapshot): { readonly [block: string]
 
 /**
  * How a node instance came by its record in this run: executed here, copied from an earlier run
- * (`reused`), or left out because its branch was not taken (`skipped`).
+ * (`reused`), given its output by a pin of the run (`pinned`, not executed), or left out because
+ * its branch was not taken (`skipped`).
  *
  * @since 0.1.0
  */
-export type How = "executed" | "reused" | "skipped"
+export type How = "executed" | "reused" | "pinned" | "skipped"
 
 /**
  * One node instance of a run, as `ripple show --node` and the studio present it.
@@ -84,25 +85,30 @@ export interface NodeView {
  * @since 0.1.0
  */
 export const node = (
-  run: Pick<Run, "mode" | "sourceRun" | "target">,
+  run: Pick<Run, "mode" | "sourceRun" | "target" | "pins">,
   id: string,
   record: Snapshot.NodeRecord,
   reasons: { readonly [node: string]: ReadonlyArray<string> }
 ): NodeView => {
   // A record copied within its own run (a resume) is this run's execution, not a reuse.
   const reused = record.reusedFrom !== undefined && (reasons[id] !== undefined || run.sourceRun !== undefined)
-  const how: How = record.status === "skipped" ? "skipped" : reused ? "reused" : "executed"
+  const parsed = NodeId.parseInstance(id)
+  const path = Result.isSuccess(parsed) ? parsed.success.path : []
+  const pinned = run.pins !== undefined && Result.isSuccess(parsed) && parsed.success.node.kind === "block" &&
+    record.status === "completed" && Plan.pinOf(run.pins, parsed.success.node.id, path) !== undefined
+  const how: How = record.status === "skipped" ? "skipped" : reused ? "reused" : pinned ? "pinned" : "executed"
   const why = reasons[id] ??
     (how === "skipped"
       ? ["branch not taken"]
       : how === "reused"
       ? []
+      : how === "pinned"
+      ? ["pinned"]
       : run.mode === "full"
       ? ["full run"]
       : id === run.target
       ? ["target"]
       : ["in the re-run scope"])
-  const parsed = NodeId.parseInstance(id)
   return {
     node: id,
     block: Result.isSuccess(parsed) ? parsed.success.node.id : id,
@@ -130,7 +136,7 @@ export const node = (
  * @since 0.1.0
  */
 export const nodes = (
-  run: Pick<Run, "mode" | "sourceRun" | "target">,
+  run: Pick<Run, "mode" | "sourceRun" | "target" | "pins">,
   snapshot: Snapshot.Snapshot,
   reasons: { readonly [node: string]: ReadonlyArray<string> }
 ): ReadonlyArray<NodeView> => {

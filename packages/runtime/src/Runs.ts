@@ -215,6 +215,11 @@ export interface RunFromOptions {
    * It must depend on `target` (`DestinationNotDownstream` otherwise).
    */
   readonly to?: string | undefined
+  /**
+   * Pinned outputs (`Plan.Pins`): those blocks are not executed, their output is the pin; what reads
+   * a pin equal to the prior output is reused.
+   */
+  readonly pins?: Plan.Pins | undefined
 }
 
 /**
@@ -225,6 +230,8 @@ export interface RunFromOptions {
 export interface StartOptions {
   /** The destination (run to a block): only its ancestors execute, everything else is pruned. */
   readonly to?: string | undefined
+  /** Pinned outputs (`Plan.Pins`): those blocks are not executed, their output is the pin. */
+  readonly pins?: Plan.Pins | undefined
 }
 
 /**
@@ -378,7 +385,7 @@ const make = (state: State.State): Runs["Service"] => {
     )
   return Runs.of({
     start: (workflow, input = {}, options = {}) =>
-      Effect.flatMap(Start.planFrom(state, workflow, { input, to: options.to }), (prepared) => Start.launch(state, "full", workflow, prepared)),
+      Effect.flatMap(Start.planFrom(state, workflow, { input, to: options.to, pins: options.pins }), (prepared) => Start.launch(state, "full", workflow, prepared)),
     runFrom: (workflow, options) =>
       Effect.flatMap(Start.planFrom(state, workflow, options), (prepared) =>
         Start.launch(state, prepared.source === undefined ? "full" : "run-from", workflow, prepared)),

@@ -135,7 +135,7 @@ export interface Stored {
  */
 export const plan = (
   store: RunStore["Service"],
-  run: Pick<Run, "id" | "status" | "version" | "mode" | "sourceRun" | "target" | "to">,
+  run: Pick<Run, "id" | "status" | "version" | "mode" | "sourceRun" | "target" | "to" | "pins">,
   snapshot?: Snapshot.Snapshot
 ): Effect.Effect<Result.Result<Stored, Plan.PlanError>, RunNotFound | WorkflowNotFound | StoreUnavailable> =>
   Effect.gen(function*() {
@@ -144,7 +144,7 @@ export const plan = (
       const dag = Compiled.dagOf(own.workflow)
       // A run-from (with or without a prior run) and a run to a block keep pruning what their plan
       // pruned, however often they are resumed.
-      return Result.map(Plan.resume(own.workflow, own, { dag, target: run.target, to: run.to }), (planned): Stored => ({
+      return Result.map(Plan.resume(own.workflow, own, { dag, target: run.target, to: run.to, pins: run.pins }), (planned): Stored => ({
         plan: planned,
         mode: "resume",
         sourceRun: run.id,
@@ -155,7 +155,7 @@ export const plan = (
     const dag = Compiled.dagOf(workflow)
     const source = run.sourceRun === undefined || run.target === undefined ? undefined : yield* store.snapshot(run.sourceRun)
     const planned = run.target === undefined
-      ? Plan.full(workflow, { dag, to: run.to })
-      : Plan.runFrom({ workflow, snapshot: source, target: run.target, dag, to: run.to })
+      ? Plan.full(workflow, { dag, to: run.to, pins: run.pins })
+      : Plan.runFrom({ workflow, snapshot: source, target: run.target, dag, to: run.to, pins: run.pins })
     return Result.map(planned, (planned): Stored => ({ plan: planned, mode: run.mode, sourceRun: run.sourceRun, source }))
   })

@@ -211,11 +211,11 @@ const runChanges = Effect.gen(function*() {
     EXECUTE FUNCTION ripple_run_changed()`)
 })
 
-// Run to a block (issue 16): a run's destination, planned again with it when the run is resumed or
-// claimed by a worker.
-const destinations = Effect.gen(function*() {
+// Run to a block and pinned outputs (issue 16): a run's destination and pins, planned again with
+// them when the run is resumed or claimed by a worker.
+const runOptions = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  yield* sql`ALTER TABLE ripple_runs ADD COLUMN destination text`
+  yield* sql`ALTER TABLE ripple_runs ADD COLUMN destination text, ADD COLUMN pins json`
 })
 
 /**
@@ -233,7 +233,7 @@ export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.
   "7_pruned_nodes": prunedNodes,
   "8_lease_tokens": leaseTokens,
   "9_run_changes": runChanges,
-  "10_destinations": destinations
+  "10_run_options": runOptions
 }
 
 /**

@@ -19,7 +19,7 @@
  * - Diff, from the DAG's roots down, not past the target: a node is changed when it is new, its
  *   definition (type, params, `volatile`, `retry`; a container's kind, source, bounds and body
  *   set) differs from the frozen workflow's, its wiring differs (enclosing container, incoming
- *   edges with their handles, a router's route handles), it is `volatile`, or at one of its
+ *   edges with their handles, a router's route handles, whether a disabled block has successors), it is `volatile`, or at one of its
  *   recorded instances it has no record, failed, did not finish, or (completed, not an end) its
  *   params resolved against the snapshot differ from the recorded inputs.
  * - A disabled block (`disabled: true`) is part of the definition; it is never volatile; with
@@ -197,7 +197,9 @@ const wiringText = (s: Model.Structure, id: string): string => {
   const routes = s.blocks.get(id)?.type === "router"
     ? [...new Set((s.outgoing.get(id) ?? []).map((e) => e.handle ?? ""))].sort()
     : []
-  return JSON.stringify([s.parent.get(id) ?? "", incoming, routes])
+  // A disabled block passes its input on when it has successors, and is skipped when it has none.
+  const role = s.blocks.get(id)?.disabled === true ? [(s.outgoing.get(id) ?? []).length > 0 ? "pass" : "sink"] : []
+  return JSON.stringify([s.parent.get(id) ?? "", incoming, routes, ...role])
 }
 
 /** Instance paths of a node inside `chain`, from the snapshot's loop and parallel scopes. */

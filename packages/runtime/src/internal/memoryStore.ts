@@ -117,6 +117,7 @@ const createRun = (state: State, input: NewRun) =>
       sourceRun: input.sourceRun,
       target: input.target,
       ...(input.to === undefined ? {} : { to: input.to }),
+      ...(input.pins === undefined ? {} : { pins: input.pins }),
       trigger: input.trigger,
       input: input.input,
       status: machine.status,

@@ -29,6 +29,7 @@ export interface Claimed {
   readonly source_run: string | null
   readonly target: string | null
   readonly destination: string | null
+  readonly pins: { readonly [node: string]: Json } | null
   readonly input: { readonly [key: string]: Json }
   readonly parent_run: string | null
   readonly revision: number | bigint | string
@@ -107,7 +108,7 @@ export const make = ({ sql, transact }: Db, { readRun }: Runs) => {
           )
           UPDATE ripple_runs r SET ${grant(owner, terms, token)}
           FROM locked WHERE r.id = locked.id
-          RETURNING r.id, r.status, r.lease_generation, r.version, r.mode, r.source_run, r.target, r.destination, r.input,
+          RETURNING r.id, r.status, r.lease_generation, r.version, r.mode, r.source_run, r.target, r.destination, r.pins, r.input,
             r.parent_run,
             r.revision, r.machine`),
         (rows) =>

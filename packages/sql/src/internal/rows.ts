@@ -32,6 +32,7 @@ export interface RunRow {
   readonly source_run: string | null
   readonly target: string | null
   readonly destination?: string | null
+  readonly pins?: { readonly [node: string]: Json } | null
   readonly trigger: string | null
   readonly input: { readonly [key: string]: Json }
   readonly status: RunStatus.Status
@@ -90,6 +91,7 @@ export const runOf = (row: RunRow): RunStore.Run => ({
   sourceRun: row.source_run ?? undefined,
   target: row.target ?? undefined,
   ...(row.destination === undefined || row.destination === null ? {} : { to: row.destination }),
+  ...(row.pins === undefined || row.pins === null ? {} : { pins: row.pins }),
   trigger: row.trigger ?? undefined,
   input: row.input,
   status: row.status,

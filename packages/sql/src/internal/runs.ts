@@ -58,12 +58,12 @@ export const make = ({ sql, transact }: Db, { loadWorkflow }: Workflows) => {
   const insertRuns = GroupCommit.make((batch: ReadonlyArray<{ readonly key: string; readonly request: Record<string, unknown> }>) =>
     Effect.map(
       transact("createRun", sql<RunRow>`INSERT INTO ripple_runs
-        (id, workflow_id, version, mode, source_run, target, destination, trigger, input, status, machine, created_at, updated_at,
-          parent_run, parent_node, pruned)
-        SELECT id, workflow_id, version, mode, source_run, target, destination, trigger, input::json, status, machine, at, at, parent_run,
-          parent_node, pruned
+        (id, workflow_id, version, mode, source_run, target, destination, pins, trigger, input, status, machine, created_at,
+          updated_at, parent_run, parent_node, pruned)
+        SELECT id, workflow_id, version, mode, source_run, target, destination, pins::json, trigger, input::json, status, machine, at,
+          at, parent_run, parent_node, pruned
         FROM jsonb_to_recordset(${json(batch.map((b, ord) => ({ ...b.request, ord })))}::jsonb) AS x(id text, workflow_id text, version text,
-          mode text, source_run text, target text, destination text, trigger text, input text, status text, machine jsonb,
+          mode text, source_run text, target text, destination text, pins text, trigger text, input text, status text, machine jsonb,
           at double precision, parent_run text, parent_node text, pruned jsonb, ord integer)
         ORDER BY ord
         ON CONFLICT (id) DO UPDATE SET id = excluded.id
@@ -87,6 +87,8 @@ export const make = ({ sql, transact }: Db, { loadWorkflow }: Workflows) => {
         source_run: input.sourceRun ?? null,
         target: input.target ?? null,
         destination: input.to ?? null,
+        // As text, like the input: json keeps the pins' key order exactly.
+        pins: input.pins === undefined ? null : json(input.pins),
         trigger: input.trigger ?? null,
         input: json(input.input),
         status: machine.status,

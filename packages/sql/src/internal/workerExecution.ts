@@ -85,7 +85,8 @@ export const make = (
         mode: claimed.mode,
         sourceRun: claimed.source_run ?? undefined,
         target: claimed.target ?? undefined,
-        to: claimed.destination ?? undefined
+        to: claimed.destination ?? undefined,
+        pins: claimed.pins ?? undefined
       }, snapshot)
       if (Result.isFailure(planned)) return yield* Effect.fail(new Unplannable({ runId: claimed.id, reason: planned.failure.message }))
       return planned.success

@@ -76,6 +76,18 @@ const planned = (result: Result.Result<Plan.Plan, Plan.PlanError>, workflow: Wor
     ? Effect.succeed(result.success)
     : Effect.fail(new PlanFailed({ workflowId: workflow.id, cause: result.failure }))
 
+// The engine itself runs approvals, waits, sleeps and child runs: there is no output to pin for them.
+const enginePins = (workflow: Workflow.Workflow, pins: Plan.Pins | undefined) => {
+  for (const key of Object.keys(pins ?? {})) {
+    const block = workflow.blocks.find((b) => b.id === key.split("@")[0])
+    if (block !== undefined && Engine.intrinsicTypes.has(block.type)) {
+      const reason = `a ${block.type} block is run by the engine, not by a handler: it cannot be pinned`
+      return Effect.fail(new PlanFailed({ workflowId: workflow.id, cause: new Plan.InvalidPin({ pin: key, reason, path: ["pins", key] }) }))
+    }
+  }
+  return Effect.void
+}
+
 const sourceOf = (state: State, workflow: Workflow.Workflow, run: string | undefined) =>
   run === undefined
     ? Effect.map(state.store.latestSnapshot(workflow.id), Option.getOrUndefined)
@@ -93,7 +105,10 @@ export const planFrom = (state: State, workflow: Workflow.Workflow, options: Par
     if (options.target === undefined) {
       const input = yield* validate(state, workflow, options.input ?? {})
       const dag = Compiled.dagOf(workflow)
-      const plan = options.to === undefined ? fullPlan(workflow, dag) : Plan.full(workflow, { dag, to: options.to })
+      const plan = options.to === undefined && options.pins === undefined
+        ? fullPlan(workflow, dag)
+        : Plan.full(workflow, { dag, to: options.to, pins: options.pins })
+      yield* enginePins(workflow, options.pins)
       return { plan: yield* planned(plan, workflow), input, source: undefined } satisfies Prepared
     }
     const source: Snapshot.Snapshot | undefined = yield* sourceOf(state, workflow, options.run)
@@ -101,9 +116,10 @@ export const planFrom = (state: State, workflow: Workflow.Workflow, options: Par
     const dag = Compiled.dagOf(workflow)
     const changed = options.input === undefined ? undefined : input
     const plan = yield* planned(
-      Plan.runFrom({ workflow, snapshot: source, target: options.target, dag, input: changed, to: options.to }),
+      Plan.runFrom({ workflow, snapshot: source, target: options.target, dag, input: changed, to: options.to, pins: options.pins }),
       workflow
     )
+    yield* enginePins(workflow, options.pins)
     return { plan, input, source } satisfies Prepared
   })
 
@@ -131,6 +147,7 @@ export const launch = (
       sourceRun,
       target: prepared.plan.target,
       to: prepared.plan.to,
+      pins: prepared.plan.pins,
       input: prepared.input,
       at,
       pruned: Plan.pruneSummary(prepared.plan),

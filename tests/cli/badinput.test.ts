@@ -57,6 +57,8 @@ const flakyWait = Path.join(Path.dirname(new URL(import.meta.url).pathname), "fi
 // What a refusal to execute a run without its handlers prints.
 const needsHandlers = (command: string): Probe => ({ name: command, args: () => [], names: ["\"flaky\"", "--handlers", command] })
 
+const ticket = JSON.stringify({ subject: "Login fails", body: "Token expired" })
+
 // Written as text: `JSON.stringify` itself recurses.
 const deep = (): string => {
   const path = file("deep", {}, [{ id: "step", type: "value", params: { value: "DEEP" } }])
@@ -134,6 +136,19 @@ const probes: ReadonlyArray<Probe> = [
     name: "plan --to a block that does not depend on --from",
     args: () => ["plan", example("support-triage.json"), "--from", "escalate", "--to", "autoReply"],
     names: ["--to autoReply does not depend on --from escalate", "downstream of escalate"]
+  },
+  { name: "run --pin an unknown block", args: () => ["run", example("support-triage.json"), "--input", ticket, "--pin", "nope=1"], names: ["--pin nope", "no block has this id"] },
+  { name: "run --pin a condition", args: () => ["run", example("support-triage.json"), "--input", ticket, "--pin", "isPro=true"], names: ["--pin isPro", "router or condition"] },
+  { name: "run --pin with no block", args: () => ["run", example("support-triage.json"), "--pin", "=1"], names: ["--pin =1 names no block"] },
+  {
+    name: "plan --pin that is not JSON",
+    args: () => ["plan", example("support-triage.json"), "--from", "signature", "--pin", "ticket={oops"],
+    names: ["--pin ticket is not valid JSON"]
+  },
+  {
+    name: "run --queue --pin an unknown block",
+    args: () => ["run", example("support-triage.json"), "--input", ticket, "--queue", "--pin", "nope=1"],
+    names: ["--pin nope", "no block has this id"]
   },
   { name: "an unknown subcommand", args: () => ["bogus"], names: ["Unknown subcommand", "bogus"] },
   {

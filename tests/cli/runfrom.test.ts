@@ -1,10 +1,14 @@
 /**
  * Run-from beyond re-running (issue 16), in-process through `Cli.main` over a memory store:
- * `--to <block>` on run, rerun and plan executes (or plans) only what the destination needs.
+ * `--to <block>` on run, rerun and plan executes (or plans) only what the destination needs;
+ * `--pin <block>=<json|@file>` writes a block's output instead of running it, and `show` marks it.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Cli, Platform } from "@ripple/cli"
 import { RunStore } from "@ripple/runtime"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import { memoryBackend, recording } from "./inMemory.ts"
@@ -42,5 +46,27 @@ describe("--to <block>", () => {
       assert.deepStrictEqual(yield* recorded("run-2"), ["escalate", "isPro", "signature", "start", "ticket"])
       const reused = (yield* store.snapshot("run-2")).nodes["ticket"]?.reusedFrom
       assert.strictEqual(reused, "run-1")
+    }).pipe(Effect.provide(Platform.layer)))
+})
+
+describe("--pin <block>=<json|@file>", () => {
+  it.live("run writes the pin instead of running the block; show marks it; rerun reuses what reads an unchanged pin", () =>
+    Effect.gen(function*() {
+      const { json, output, ripple, store } = session()
+      const file = Path.join(Fs.mkdtempSync(Path.join(Os.tmpdir(), "ripple-pin-")), "signature.json")
+      Fs.writeFileSync(file, JSON.stringify("— pinned signature"))
+      assert.strictEqual(yield* ripple("run", example("support-triage.json"), "--input", triage, "--pin", "ticket={\"tier\":\"free\",\"subject\":\"s\"}", "--pin", `signature=@${file}`), 0)
+      const run = yield* store.snapshot("run-1")
+      assert.deepStrictEqual(run.nodes["ticket"]?.output, { tier: "free", subject: "s" })
+      assert.strictEqual(run.nodes["signature"]?.output, "— pinned signature")
+      assert.deepStrictEqual((yield* store.getRun("run-1")).pins?.["signature"], "— pinned signature")
+      assert.strictEqual(yield* ripple("show", "run-1"), 0)
+      assert.match(output.stdout.join("\n"), /signature\s+completed\s+pinned\s+pinned/)
+
+      assert.strictEqual(yield* ripple("plan", example("support-triage.json"), "--from", "start", "--pin", `signature=@${file}`, "--format", "json"), 0)
+      const plan = json()
+      assert.deepStrictEqual(plan.pins, { signature: "— pinned signature" })
+      assert.strictEqual(yield* ripple("rerun", example("support-triage.json"), "--from", "escalate", "--pin", `signature=@${file}`), 0)
+      assert.strictEqual((yield* store.snapshot("run-2")).nodes["signature"]?.reusedFrom, "run-1")
     }).pipe(Effect.provide(Platform.layer)))
 })

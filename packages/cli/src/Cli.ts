@@ -100,7 +100,7 @@ export interface Backend {
     options: DatabaseOptions,
     workflow: Workflow.Workflow,
     input: { readonly [key: string]: Workflow.Json },
-    run?: { readonly to?: string | undefined }
+    run?: { readonly to?: string | undefined; readonly pins?: { readonly [node: string]: Workflow.Json } | undefined }
   ) => Effect.Effect<string, Problem.Problem>
   /**
    * Hands a run back to the workers (`Worker.requeue`): a paused run unpaused, a failed one

@@ -129,6 +129,11 @@ export const fromRunsError = (file: string, error: Runs.RunsError, workflow?: Wo
           return unknownBlock(file, error.cause.target)
         case "UnknownDestination":
           return unknownBlock(file, error.cause.to, "--to")
+        case "InvalidPin":
+          return badInput(
+            `--pin ${error.cause.pin} in ${file}: ${error.cause.reason}`,
+            "pin a block of the workflow that a handler runs: --pin <block>=<json>, or <block>@<i>=<json> for one instance inside a loop or parallel"
+          )
         case "DestinationNotDownstream":
           return badInput(
             `--to ${error.cause.to} does not depend on --from ${error.cause.target} in ${file}: a run to it would never run ${error.cause.target}`,

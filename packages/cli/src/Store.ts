@@ -143,7 +143,7 @@ export const backend: Cli.Backend = {
   list,
   versions,
   submit: (options, workflow, input, run = {}) =>
-    Worker.submit(workflow, input, { to: run.to }).pipe(
+    Worker.submit(workflow, input, { to: run.to, pins: run.pins }).pipe(
       Effect.mapError(problemOf),
       Effect.provide(storeAndDatabase(options))
     ),

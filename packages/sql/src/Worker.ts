@@ -134,7 +134,11 @@ export class Worker extends Context.Service<Worker, {
 export const submit = (
   workflow: Workflow.Workflow,
   input: { readonly [key: string]: Json } = {},
-  options: { readonly trigger?: string | undefined; readonly to?: string | undefined } = {}
+  options: {
+    readonly trigger?: string | undefined
+    readonly to?: string | undefined
+    readonly pins?: { readonly [node: string]: Json } | undefined
+  } = {}
 ): Effect.Effect<string, Runs.InvalidInput | RunStore.WorkflowNotFound | RunStore.StoreUnavailable, SqlRunStore | SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const checked = Workflow.inputsFor(workflow, input)

@@ -41,6 +41,27 @@ export const checkTo = (source: Source.Source, to: Option.Option<string>): Effec
     onSome: (block) => Effect.as(Source.checkBlock(source, block, "--to"), block)
   })
 
+/** `--pin <block>=<json|@file>` (repeatable): pinned outputs. */
+export const pin = Flag.String("pin").pipe(
+  Flag.withDescription("Pin a block's output instead of running it: <block>=<json>, <block>=@file.json, or <block>@<i>=<json> for one instance inside a loop or parallel (repeatable)"),
+  Flag.atLeast(0)
+)
+
+/** The pins `--pin` gives (`undefined` without any); a malformed one is bad input. */
+export const parsePins = (texts: ReadonlyArray<string>): Effect.Effect<{ readonly [node: string]: Json } | undefined, Problem.Problem> =>
+  Effect.gen(function*() {
+    if (texts.length === 0) return undefined
+    const pins: Record<string, Json> = {}
+    for (const text of texts) {
+      const at = text.indexOf("=")
+      if (at <= 0) {
+        return yield* Problem.badInput(`--pin ${text} names no block`, "pass --pin <block>=<json>, e.g. --pin fetch='{\"items\": []}' or --pin fetch=@fetch.json")
+      }
+      pins[text.slice(0, at)] = yield* parseJson(`--pin ${text.slice(0, at)}`, text.slice(at + 1))
+    }
+    return pins
+  })
+
 /** `--run <id>`: the run a re-run reuses. */
 export const priorRun = Flag.String("run").pipe(
   Flag.withDescription("The run whose results are reused (default: latest, the last finished run of the workflow)"),

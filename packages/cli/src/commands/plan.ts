@@ -40,18 +40,20 @@ export const command = (session: Session) =>
     run: Flags.priorRun,
     input: Flags.changedInput,
     to: Flags.to,
+    pin: Flags.pin,
     format: Flag.Literals("format", formats).pipe(Flag.withDescription("text, json (one JSON document), mermaid or dot"), Flag.withDefault("text"))
-  }, ({ format, from, input, run, to, workflow }) =>
+  }, ({ format, from, input, pin, run, to, workflow }) =>
     Effect.gen(function*() {
       const source = yield* Source.load(workflow)
       yield* Source.checkBlock(source, from)
       const destination = yield* Flags.checkTo(source, to)
+      const pins = yield* Flags.parsePins(pin)
       const prior = Flags.sourceRun(run)
       const changed = yield* Flags.parseChangedInput(input)
       const planned = yield* session.withRuns(source.handlers, (runs, store) =>
         Effect.andThen(
           requirePrior(store, source, prior),
-          runs.plan(source.workflow, { target: from, run: prior, input: changed, to: destination }).pipe(
+          runs.plan(source.workflow, { target: from, run: prior, input: changed, to: destination, pins }).pipe(
             Effect.mapError((error) => Problem.fromRunsError(source.file, error, source.workflow))
           )
         ), { reading: true })

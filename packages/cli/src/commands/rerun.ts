@@ -50,14 +50,16 @@ export const command = (session: Session) =>
     run: Flags.priorRun,
     input: Flags.changedInput,
     to: Flags.to,
+    pin: Flags.pin,
     ...Output.flags
-  }, ({ from, input, run, to, workflow, ...output }) =>
+  }, ({ from, input, pin, run, to, workflow, ...output }) =>
     Output.report(output.format, Effect.gen(function*() {
       const source = yield* Source.load(workflow)
       yield* Source.checkBlock(source, from)
       const destination = yield* Flags.checkTo(source, to)
+      const pins = yield* Flags.parsePins(pin)
       const prior = Flags.sourceRun(run)
       const changed = yield* Flags.parseChangedInput(input)
       return yield* Follow.execute(session, source, output, (runs, store) =>
-        Effect.andThen(requirePrior(store, source, prior), runs.runFrom(source.workflow, { target: from, run: prior, input: changed, to: destination })))
+        Effect.andThen(requirePrior(store, source, prior), runs.runFrom(source.workflow, { target: from, run: prior, input: changed, to: destination, pins })))
     }))).pipe(Command.withDescription("Re-run a workflow from a block, reusing every prior output that is still valid"))

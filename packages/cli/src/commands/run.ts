@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { Workflow } from "@ripple/core"
+import { Plan, Workflow } from "@ripple/core"
 import { Runs } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -28,11 +28,13 @@ export const command = (session: Session) =>
     input: Flags.input,
     queue: Flags.queue("Store the run for `ripple worker` processes instead of executing it here"),
     to: Flags.to,
+    pin: Flags.pin,
     ...Output.flags
-  }, ({ input, queue, to, workflow, ...output }) =>
+  }, ({ input, pin, queue, to, workflow, ...output }) =>
     Output.report(output.format, Effect.gen(function*() {
       const source = yield* Source.load(workflow)
       const destination = yield* Flags.checkTo(source, to)
+      const pins = yield* Flags.parsePins(pin)
       const parsed = yield* Flags.parseInput(Option.getOrUndefined(input))
       const checked = Workflow.inputsFor(source.workflow, parsed)
       if (Result.isFailure(checked)) {
@@ -40,10 +42,15 @@ export const command = (session: Session) =>
       }
       if (queue) {
         yield* Source.checkExecutable(source)
+        // Checked here: a worker plans the queued run, and nothing may be stored for pins it would refuse.
+        const planned = Plan.full(source.workflow, { pins })
+        if (Result.isFailure(planned)) {
+          return yield* Problem.fromRunsError(source.file, new Runs.PlanFailed({ workflowId: source.workflow.id, cause: planned.failure }))
+        }
         // Stored with the declared defaults applied, as `Runs.start` would.
-        const runId = yield* session.backend.submit(yield* databaseOptions, source.workflow, checked.success, { to: destination })
+        const runId = yield* session.backend.submit(yield* databaseOptions, source.workflow, checked.success, { to: destination, pins })
         yield* print(`run ${runId} queued for \`ripple worker\``)
         return { code: Problem.ExitCode.completed, json: { runId, workflowId: source.workflow.id, status: "pending", queued: true } }
       }
-      return yield* Follow.execute(session, source, output, (runs) => runs.start(source.workflow, parsed, { to: destination }))
+      return yield* Follow.execute(session, source, output, (runs) => runs.start(source.workflow, parsed, { to: destination, pins }))
     }))).pipe(Command.withDescription("Run a workflow from scratch, printing each block as it runs"))

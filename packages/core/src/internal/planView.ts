@@ -53,6 +53,7 @@ export const toJson = (plan: Plan.Plan): Json => ({
   workflow: plan.workflow.id,
   target: plan.target ?? null,
   to: plan.to ?? null,
+  pins: plan.pins ?? null,
   rerun: [...plan.rerun],
   reused: [...plan.reused],
   pruned: [...plan.pruned],

@@ -19,6 +19,7 @@ export const queue = (
   options: {
     readonly trigger?: string | undefined
     readonly to?: string | undefined
+    readonly pins?: { readonly [node: string]: Json } | undefined
     readonly parentRun?: string | undefined
     readonly parentNode?: string | undefined
   }

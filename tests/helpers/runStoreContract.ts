@@ -200,6 +200,23 @@ export const runStoreContract = <E>(name: string, layer: Layer.Layer<RunStore.Ru
       const stored = Result.getOrThrow(yield* Wake.plan(store, read))
       assert.strictEqual(JSON.stringify(stored.plan.pins), JSON.stringify(pins))
       assert.isUndefined((yield* startRun(store)).pins)
+      // The journal marks a pinned completion: its reasons say so.
+      yield* store.transition(run.id, { type: "START" }, 1_100)
+      const [start, startDone, pick] = completedJournal(1_200)
+      yield* store.journal(run.id, [start!, startDone!, pick!, {
+        _tag: "Completed",
+        node: "yes",
+        attempt: 1,
+        inputs: { value: "big" },
+        output: pins.yes,
+        decision: undefined,
+        fingerprints: { ...fingerprints, output: "0000000000000006" },
+        startedAt: 1_203,
+        at: 1_204,
+        pinned: true
+      }])
+      assert.deepStrictEqual(yield* store.reasons(run.id), { yes: ["pinned"] })
+      assert.strictEqual(JSON.stringify((yield* store.snapshot(run.id)).nodes["yes"]?.output), JSON.stringify(pins.yes))
     }))
 
     test("creating a run of an unsaved version fails and creates nothing", Effect.gen(function*() {

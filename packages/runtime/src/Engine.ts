@@ -286,10 +286,13 @@ export const execute = (
 ): Effect.Effect<RunStatus.Status, RunStoreError, RunStore | Handler.Handlers> =>
   Effect.gen(function*() {
     const base = yield* Handler.Handlers
-    // Pinned block instances get their pin from the registry instead of their handler.
+    // Pinned block instances get their pin from the registry instead of their handler, and their
+    // completions are journaled as pinned.
     const handlers = Pins.pinning(base, execution.plan.pins)
     const run = executing(execution, options, handlers)
-    return yield* handlers === base ? run : Effect.provideService(run, Handler.Handlers, handlers)
+    if (handlers === base) return yield* run
+    const store = Pins.marking(yield* RunStore, execution.plan.pins)
+    return yield* run.pipe(Effect.provideService(Handler.Handlers, handlers), Effect.provideService(RunStore, store))
   })
 
 const executing = (execution: Execution, options: Options, handlers: Handler.Handlers["Service"]) =>

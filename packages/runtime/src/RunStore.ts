@@ -524,6 +524,11 @@ export type JournalEntry =
     readonly fingerprints: Snapshot.Fingerprints
     readonly startedAt: number
     readonly at: number
+    /**
+     * The output is a pin of the run (`Plan.Pins`), not what a handler returned: every store keeps
+     * it as the node's reasons, `["pinned"]` (`reasons`).
+     */
+    readonly pinned?: true | undefined
   }
   | {
     readonly _tag: "Failed"
@@ -689,7 +694,7 @@ export interface Port {
    * still held, and dies with `LeaseLost` otherwise, writing nothing. Reads and requests are as unfenced.
    */
   readonly fenced: (lease: Lease) => Port
-  /** The planner's reasons for every reused node of a run. */
+  /** The planner's reasons for every reused node of a run, and `["pinned"]` for every pinned one. */
   readonly reasons: (runId: string) => Effect.Effect<{ readonly [node: string]: ReadonlyArray<string> }, RunNotFound | StoreUnavailable>
   /** Replaces the run's diagnostics. */
   readonly setDiagnostics: (runId: string, diagnostics: Snapshot.Diagnostics, at: number) => Effect.Effect<void, RunNotFound | StoreUnavailable>

@@ -16,7 +16,7 @@
  *
  * @since 0.1.0
  */
-import { Dag, NodeId, Plan, type Snapshot, type Workflow } from "@ripple/core"
+import { Dag, NodeId, type Snapshot, type Workflow } from "@ripple/core"
 import * as Result from "effect/Result"
 import * as Compiled from "./internal/compiled.ts"
 import type { Run } from "./RunStore.ts"
@@ -85,7 +85,7 @@ export interface NodeView {
  * @since 0.1.0
  */
 export const node = (
-  run: Pick<Run, "mode" | "sourceRun" | "target" | "pins">,
+  run: Pick<Run, "mode" | "sourceRun" | "target">,
   id: string,
   record: Snapshot.NodeRecord,
   reasons: { readonly [node: string]: ReadonlyArray<string> }
@@ -93,9 +93,8 @@ export const node = (
   // A record copied within its own run (a resume) is this run's execution, not a reuse.
   const reused = record.reusedFrom !== undefined && (reasons[id] !== undefined || run.sourceRun !== undefined)
   const parsed = NodeId.parseInstance(id)
-  const path = Result.isSuccess(parsed) ? parsed.success.path : []
-  const pinned = run.pins !== undefined && Result.isSuccess(parsed) && parsed.success.node.kind === "block" &&
-    record.status === "completed" && Plan.pinOf(run.pins, parsed.success.node.id, path) !== undefined
+  // The journal marks a pinned completion (`RunStore.JournalEntry`): its reasons are ["pinned"].
+  const pinned = !reused && record.status === "completed" && (reasons[id] ?? []).includes("pinned")
   const how: How = record.status === "skipped" ? "skipped" : reused ? "reused" : pinned ? "pinned" : "executed"
   const why = reasons[id] ??
     (how === "skipped"

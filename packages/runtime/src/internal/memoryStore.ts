@@ -186,6 +186,8 @@ const transition = (
     return Effect.succeed({ from, to: machine.status })
   })
 
+const pinnedReasons: ReadonlyArray<string> = ["pinned"]
+
 // The engine's hot path (one call per wave, per node on a chain): one suspended step, no continuations.
 const journal = (state: State, lease: Lease | undefined, runId: string, entries: ReadonlyArray<JournalEntry>) =>
   Effect.suspend((): Effect.Effect<JournalAck, RunStore.RunNotFound> => {
@@ -211,6 +213,7 @@ const journal = (state: State, lease: Lease | undefined, runId: string, entries:
         }
         default:
           stored.nodes.set(entry.node, RunStore.recordOf(entry))
+          if (entry._tag === "Completed" && entry.pinned === true) stored.reasons.set(entry.node, pinnedReasons)
       }
       // Most runs have no dormant node: no lookups for them.
       if (stored.waits.size > 0) stored.waits.delete(entry.node)

@@ -17,6 +17,9 @@ export interface Batch {
   readonly consumed: Array<{ readonly k: RunStore.DeliveryKind; readonly n: string }>
 }
 
+// A pinned node's journal row says so in its reasons (see `RunStore.JournalEntry`).
+const pinnedReasons: ReadonlyArray<string> = ["pinned"]
+
 const rowOf = (
   node: string,
   record: Snapshot.NodeRecord,
@@ -85,7 +88,7 @@ export const batchOf = (runId: string, entries: ReadonlyArray<RunStore.JournalEn
         rows.push(rowOf(entry.node, RunStore.recordOf(entry), undefined, RunStore.dormancyOf(entry)))
         break
       default:
-        rows.push(rowOf(entry.node, RunStore.recordOf(entry), undefined, undefined))
+        rows.push(rowOf(entry.node, RunStore.recordOf(entry), entry._tag === "Completed" && entry.pinned === true ? pinnedReasons : undefined, undefined))
     }
   }
   return { rows, copies, scopes: [...scopes.values()], consumed }

@@ -89,6 +89,22 @@ for (const backend of TestDatabase.backends) {
         assert.strictEqual(Number(leased[0]!.n), 0)
       }))
 
+    test("a queued run to a block with pins: the worker runs only what the destination needs and writes the pins", (probe) =>
+      Effect.gen(function*() {
+        const workflow = chain("worker-to-pins", 6)
+        const runId = yield* Worker.submit(workflow, {}, { to: "b3", pins: { b1: { v: 41 } } })
+        yield* Worker.make(fast)
+        yield* waitFor(settled([runId]), "the run to finish")
+        const { store } = yield* SqlRunStore.SqlRunStore
+        const snapshot = yield* store.snapshot(runId)
+        assert.strictEqual(snapshot.status, "completed")
+        assert.deepStrictEqual(Object.keys(snapshot.nodes).sort(), ["b0", "b1", "b2", "b3"])
+        assert.deepStrictEqual(snapshot.nodes["b1"]?.output, { v: 41 })
+        assert.isUndefined(probe.executions.get(`${runId}/b1`), "a pinned block is not executed")
+        assert.strictEqual(probe.executions.get(`${runId}/b2`), 1)
+        assert.deepStrictEqual(yield* store.reasons(runId), { b1: ["pinned"] })
+      }))
+
     test("a run whose worker lost it is resumed from its journal; completed nodes are not re-executed", (probe) =>
       Effect.gen(function*() {
         probe.hang.add("b3")

@@ -42,6 +42,7 @@ export default defineConfig({
       project("runtime"),
       project("sql", { timeoutMs: 300_000 }),
       project("cli", { timeoutMs: 300_000 }),
+      project("studio", { timeoutMs: 120_000 }),
       project("arbitraries"),
       project("helpers")
     ]

@@ -36,6 +36,7 @@ export const memoryBackend = (store: RunStore.RunStore["Service"]): Cli.Backend 
   const unused = (what: string) => Effect.die(new Error(`${what} is not part of the memory backend`))
   return {
     store: () => Layer.succeed(RunStore.RunStore, store),
+    browse: () => Layer.effectContext(Effect.die(new Error("the studio is not part of the memory backend"))),
     list: () => unused("list"),
     versions: () => unused("versions"),
     submit: () => unused("submit"),

@@ -15,6 +15,8 @@
  */
 import type { Workflow } from "@ripple/core"
 import type { Handler, RunEvent, RunStatus, RunStore } from "@ripple/runtime"
+import type { RunList } from "@ripple/sql"
+import type { RunIndex } from "@ripple/studio"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
@@ -32,6 +34,7 @@ import * as RunsCommand from "./commands/runs.ts"
 import * as Session from "./commands/Session.ts"
 import * as Show from "./commands/show.ts"
 import * as Signal from "./commands/signal.ts"
+import * as StudioCommand from "./commands/studio.ts"
 import * as Versions from "./commands/versions.ts"
 import * as WorkerCommand from "./commands/worker.ts"
 import * as Problem from "./Problem.ts"
@@ -55,15 +58,7 @@ export interface DatabaseOptions {
  *
  * @since 0.1.0
  */
-export interface RunSummary {
-  readonly id: string
-  readonly workflowId: string
-  readonly status: RunStatus.Status
-  readonly mode: string
-  readonly target: string | undefined
-  readonly createdAt: number
-  readonly updatedAt: number
-}
+export type RunSummary = RunList.Summary
 
 /**
  * A stored workflow version as `ripple versions` lists it.
@@ -88,6 +83,8 @@ export interface VersionSummary {
 export interface Backend {
   /** The run store for the database options (opening the database, applying migrations). */
   readonly store: (options: DatabaseOptions) => Layer.Layer<RunStore.RunStore, Problem.Problem>
+  /** The store and the run list the studio serves (`ripple studio`), over one database. */
+  readonly browse: (options: DatabaseOptions) => Layer.Layer<RunStore.RunStore | RunIndex.RunIndex, Problem.Problem>
   /** Stored runs, newest first, optionally of one workflow and/or in one status. */
   readonly list: (
     options: DatabaseOptions,
@@ -175,6 +172,7 @@ export const make = (backend: Backend) => {
     Cancel.command(session),
     Versions.command(session),
     WorkerCommand.command(session),
+    StudioCommand.command(session),
     Migrate.command(session)
   ]))
 }

@@ -10,8 +10,8 @@
  *
  * @since 0.1.0
  */
-import type { RunStatus } from "@ripple/runtime"
-import { Database, Migrations, SqlRunStore, Worker } from "@ripple/sql"
+import { Database, Migrations, RunList, SqlRunStore, Worker } from "@ripple/sql"
+import { RunIndex } from "@ripple/studio"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -67,37 +67,8 @@ export const database = (options: Cli.DatabaseOptions): Layer.Layer<Database.Dat
 
 const storeAndDatabase = (options: Cli.DatabaseOptions) => mapped(Layer.provideMerge(SqlRunStore.layer, database(options)))
 
-interface RunRow {
-  readonly id: string
-  readonly workflow_id: string
-  readonly status: RunStatus.Status
-  readonly mode: string
-  readonly target: string | null
-  readonly created_at: number | string
-  readonly updated_at: number | string
-}
-
 const list: Cli.Backend["list"] = (options, filter) =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    yield* Migrations.run
-    const conditions = [
-      ...(filter.workflowId === undefined ? [] : [sql`workflow_id = ${filter.workflowId}`]),
-      ...(filter.status === undefined ? [] : [sql`status = ${filter.status}`])
-    ]
-    const rows = yield* sql<RunRow>`SELECT id, workflow_id, status, mode, target, created_at, updated_at
-      FROM ripple_runs ${conditions.length === 0 ? sql`` : sql`WHERE ${sql.and(conditions)}`}
-      ORDER BY created_at DESC, id`
-    return rows.map((row): Cli.RunSummary => ({
-      id: row.id,
-      workflowId: row.workflow_id,
-      status: row.status,
-      mode: row.mode,
-      target: row.target ?? undefined,
-      createdAt: Number(row.created_at),
-      updatedAt: Number(row.updated_at)
-    }))
-  }).pipe(
+  Effect.andThen(Migrations.run, RunList.list(filter)).pipe(
     Effect.mapError(problemOf),
     Effect.provide(database(options))
   )
@@ -140,6 +111,7 @@ const versions: Cli.Backend["versions"] = (options, workflowId) =>
  */
 export const backend: Cli.Backend = {
   store: (options) => mapped(Layer.provide(SqlRunStore.layer, database(options))),
+  browse: (options) => mapped(Layer.provide(Layer.merge(SqlRunStore.layer, RunIndex.layerSql), database(options))),
   list,
   versions,
   submit: (options, workflow, input, run = {}) =>

@@ -48,6 +48,13 @@ export * as Migrations from "./Migrations.ts"
 export * as SqlRunStore from "./SqlRunStore.ts"
 
 /**
+ * The stored runs, newest first, filtered by workflow and status (`RunList.list`).
+ *
+ * @since 0.1.0
+ */
+export * as RunList from "./RunList.ts"
+
+/**
  * Workers that claim, lease and execute submitted runs (`Worker.layer`, `Worker.submit`).
  *
  * @since 0.1.0

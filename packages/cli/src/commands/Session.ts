@@ -70,9 +70,14 @@ const masked = (url: string): string => {
 // Shell-quoted when it holds anything but plain path and URL characters.
 const quoted = (text: string): string => /^[\w@%+=:,./?&-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`
 
-// A `ripple` process that dies leaves the leases of the runs it executed; another `ripple` process
-// takes a crashed run over once its lease expires, so the lease is short (renewed every ~1.7 s).
-const runsOptions: Runs.Options = { leaseMs: 5_000 }
+/**
+ * The `Runs` options of every command. A `ripple` process that dies leaves the leases of the runs
+ * it executed; another `ripple` process takes a crashed run over once its lease expires, so the
+ * lease is short (renewed every ~1.7 s).
+ *
+ * @since 0.1.0
+ */
+export const runsOptions: Runs.Options = { leaseMs: 5_000 }
 
 /**
  * The services a command handler uses.

@@ -1,0 +1,52 @@
+/**
+ * `ripple studio`: serves the local web inspector (`@ripple/studio`) over the database the other
+ * commands use, until interrupted (Ctrl-C).
+ *
+ * @since 0.1.0
+ */
+import { Runs } from "@ripple/runtime"
+import { Studio } from "@ripple/studio"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Command from "effect/cli/Command"
+import * as Flag from "effect/cli/Flag"
+import * as HttpServer from "effect/http/HttpServer"
+import * as Problem from "../Problem.ts"
+import * as Source from "../Source.ts"
+import * as Flags from "./Flags.ts"
+import { databaseOptions, runsOptions, type Session } from "./Session.ts"
+
+/**
+ * The `studio` command.
+ *
+ * @since 0.1.0
+ */
+export const command = (session: Session) =>
+  Command.make("studio", {
+    host: Flag.String("host").pipe(
+      Flag.withDescription("The address to listen on (default 127.0.0.1: only this machine; 0.0.0.0 opens it to the network)"),
+      Flag.withDefault("127.0.0.1")
+    ),
+    port: Flag.Int("port").pipe(Flag.withDescription(`The port (default ${Studio.defaultPort}; 0 picks a free one)`), Flag.withDefault(Studio.defaultPort)),
+    handlers: Flags.handlers
+  }, ({ handlers, host, port }) =>
+    Effect.gen(function*() {
+      if (port < 0 || port > 65535) return yield* Problem.badInput(`--port ${port} is not a port`, "give a port from 1 to 65535, or 0 for a free one")
+      const registry = yield* Flags.handlersOf(handlers)
+      const options = yield* databaseOptions
+      const limits = yield* Source.limits
+      const server = Studio.layer({ host, port }).pipe(
+        Layer.provide(Runs.layer({ limits, ...runsOptions })),
+        Layer.provideMerge(Layer.merge(session.backend.browse(options), registry))
+      )
+      return yield* Effect.scoped(Effect.gen(function*() {
+        const address = yield* HttpServer.addressFormattedWith((url) => Effect.succeed(url))
+        yield* Console.log(`ripple studio: ${address}/ (Ctrl-C stops)`)
+        return yield* Effect.never
+      }).pipe(
+        Effect.provide(server),
+        Effect.catchTag("ServeError", (error) =>
+          Effect.fail(Problem.badInput(`cannot listen on ${host}:${port}: ${String(error.cause)}`, "pick another --port (or stop what uses it)")))
+      ))
+    })).pipe(Command.withDescription("Serve the studio: a local web page of runs, their graphs and plans (approve, signal, re-run from a block)"))

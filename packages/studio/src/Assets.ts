@@ -75,11 +75,10 @@ const serve = (asset: Asset) => {
 }
 
 /**
- * The routes of the app's files (the page is served for `/` and `/runs/*`, the app routes itself).
+ * The routes of the app's files (the app routes itself in the location hash).
  *
  * @since 0.1.0
  */
-export const layer: Layer.Layer<never, never, HttpRouter.HttpRouter> = HttpRouter.addAll([
-  ...assets.map((asset) => HttpRouter.route("GET", asset.path, serve(asset))),
-  HttpRouter.route("GET", "/runs/*", serve(assets[0]!))
-])
+export const layer: Layer.Layer<never, never, HttpRouter.HttpRouter> = HttpRouter.addAll(
+  assets.map((asset) => HttpRouter.route("GET", asset.path, serve(asset)))
+)

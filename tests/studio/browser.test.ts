@@ -8,7 +8,8 @@
  * - the run page shows `review` waiting; it is approved from the page, and the run completes;
  * - the plan of a re-run from `draft` shows, for every node, the colour of its part (re-run, reused,
  *   pruned) and the counts; once the studio stopped, `ripple plan --from draft --format json` on the
- *   same database gives the same parts and counts.
+ *   same database gives the same parts and counts;
+ * - executing the plan from the page makes a run-from whose page shows reused and cut-off nodes.
  *
  * A screenshot of each page is written to `test-output/studio/` (ignored by git).
  */
@@ -131,11 +132,20 @@ describe("ripple studio in Chromium", () => {
       const nodes = await drawn(page)
       const colours = await legend(page)
       await page.screenshot({ path: Path.join(output, "plan.png"), fullPage: true })
+
+      // Executing the plan: only what it re-runs executes; draft writes what it wrote, so the approval is cut off.
+      await page.click("[data-testid=execute]")
+      await page.waitForSelector(`[data-testid=run-id]:not(:has-text("${runId}"))`)
+      await page.waitForSelector("h1 [data-testid=status]:has-text('completed')")
+      await nodeState(page, "fetch", "reused")
+      await nodeState(page, "draft", "executed")
+      await nodeState(page, "review", "cutoff")
+      await page.screenshot({ path: Path.join(output, "rerun.png"), fullPage: true })
       await browser.close()
       browser = undefined
       assert.strictEqual(await stop(studio.child), 130)
 
-      const cli = await ripple({ cwd: dataDir }, "plan", workflowFile, "--from", "draft", "--format", "json", "--data-dir", dataDir)
+      const cli = await ripple({ cwd: dataDir }, "plan", workflowFile, "--from", "draft", "--run", runId, "--format", "json", "--data-dir", dataDir)
       assert.strictEqual(cli.code, 0, cli.stderr)
       const plan = JSON.parse(cli.stdout) as { rerun: Array<string>; reused: Array<string>; pruned: Array<string> }
       assert.deepStrictEqual(counts, { rerun: plan.rerun.length, reused: plan.reused.length, pruned: plan.pruned.length })

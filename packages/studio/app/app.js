@@ -203,7 +203,7 @@ const RunPage = ({ runId }) => {
   const { run } = data
   return html`<main>
     <h1>${run.workflowName ?? run.workflowId} <small>run <code data-testid="run-id">${run.id}</code></small> <${Status} status=${run.status} /></h1>
-    <p class="meta">${run.mode} run${run.target === undefined ? "" : ` from ${run.target}`}
+    <p class="meta">${run.mode === "run-from" ? "re-run" : `${run.mode} run`}${run.target === undefined ? "" : ` from ${run.target}`}
       ${run.sourceRun === undefined ? "" : html` reusing <a href="#/runs/${run.sourceRun}">${run.sourceRun}</a>`}${" · "}created ${time(run.createdAt)} · updated ${time(run.updatedAt)}
       ${run.pruned === undefined ? "" : ` · pruned ${run.pruned.count}`}</p>
     <${Actions} run=${run} onDone=${refresh} />

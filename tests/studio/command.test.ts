@@ -1,0 +1,41 @@
+/**
+ * `ripple studio`'s bad input, in process (`Cli.main` over the SQL backend on an embedded
+ * database): a port out of range is refused before the database is opened, and a port in use is
+ * a problem naming the address (exit 2), not a crash.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Path from "node:path"
+import { rippleInProcess, tempDir } from "../cli/ripple.ts"
+
+describe("ripple studio", () => {
+  it("refuses a port out of range and writes nothing", async () => {
+    const temp = tempDir("studio-port")
+    try {
+      const dataDir = Path.join(temp.dir, "db")
+      const result = await rippleInProcess({ cwd: temp.dir }, "studio", "--port", "70000", "--data-dir", dataDir)
+      assert.strictEqual(result.code, 2, result.stderr)
+      assert.include(result.stderr, "--port 70000 is not a port")
+      assert.isFalse(Fs.existsSync(dataDir))
+    } finally {
+      temp.remove()
+    }
+  })
+
+  it("names the address when the port is taken", async () => {
+    const temp = tempDir("studio-taken")
+    const taken = Net.createServer()
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve))
+    try {
+      const port = (taken.address() as Net.AddressInfo).port
+      const result = await rippleInProcess({ cwd: temp.dir }, "studio", "--port", String(port), "--data-dir", Path.join(temp.dir, "db"))
+      assert.strictEqual(result.code, 2, result.stderr)
+      assert.include(result.stderr, `cannot listen on 127.0.0.1:${port}`)
+      assert.notInclude(result.stderr, "    at ")
+    } finally {
+      await new Promise((resolve) => taken.close(resolve))
+      temp.remove()
+    }
+  })
+})

@@ -179,6 +179,35 @@ for (const backend of TestDatabase.backends) {
         assert.strictEqual((yield* store.getRun(rerun.json.runId)).target, "draft")
       }).pipe(Effect.provide(server)))
 
+    it.effect("compares two runs of a workflow node by node", () =>
+      Effect.gen(function*() {
+        const runs = yield* Runs.Runs
+        const a = yield* startPaused
+        const b = (yield* runs.start(pipeline, { topic: "durable execution" })).runId
+        assert.strictEqual(yield* runs.wait(b), "paused")
+        yield* runs.approve(b, "review")
+        assert.strictEqual(yield* runs.wait(b), "completed")
+        const other = (yield* runs.start(waiting)).runId
+
+        const compared = yield* get(`/api/compare?a=${a}&b=${b}`)
+        assert.strictEqual(compared.status, 200, JSON.stringify(compared.json))
+        const { states } = compared.json
+        assert.strictEqual(states.fetch, "same")
+        assert.strictEqual(states.start, "output")
+        assert.strictEqual(states.summarize, "inputs")
+        assert.strictEqual(states.review, "inputs")
+        assert.strictEqual(states.publish, "added")
+        assert.strictEqual(states.newsletter, "same")
+        const summarize = compared.json.nodes.filter((n: Body) => n.node.startsWith("summarize@"))
+        assert.strictEqual(summarize.length, 3)
+        for (const n of summarize) assert.deepStrictEqual(n.changes, ["inputs", "output"])
+        assert.isFalse(compared.json.nodes.some((n: Body) => n.node === "fetch"))
+
+        problem(yield* get(`/api/compare?a=${a}`), 400, "bad-parameter", { parameter: "b" })
+        problem(yield* get(`/api/compare?a=${a}&b=${other}`), 400, "bad-parameter", { parameter: "b", value: other })
+        problem(yield* get(`/api/compare?a=${a}&b=missing`), 404, "not-found", { what: "run", id: "missing" })
+      }).pipe(Effect.provide(server)))
+
     it.effect("refuses an invalid workflow or input naming what is wrong, and writes nothing", () =>
       Effect.gen(function*() {
         problem(yield* post("/api/runs", {}), 400, "bad-body", { field: "workflow" })

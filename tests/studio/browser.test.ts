@@ -9,7 +9,8 @@
  * - the plan of a re-run from `draft` shows, for every node, the colour of its part (re-run, reused,
  *   pruned) and the counts; once the studio stopped, `ripple plan --from draft --format json` on the
  *   same database gives the same parts and counts;
- * - executing the plan from the page makes a run-from whose page shows reused and cut-off nodes.
+ * - executing the plan from the page makes a run-from whose page shows reused and cut-off nodes,
+ *   and compared with the run it reused, no node differs.
  *
  * A screenshot of each page is written to `test-output/studio/` (ignored by git).
  */
@@ -141,6 +142,15 @@ describe("ripple studio in Chromium", () => {
       await nodeState(page, "draft", "executed")
       await nodeState(page, "review", "cutoff")
       await page.screenshot({ path: Path.join(output, "rerun.png"), fullPage: true })
+
+      // The re-run against the run it reused: nothing differs (same definitions, inputs, outputs).
+      await page.selectOption("[data-testid=compare-run]", runId)
+      await page.click("[data-testid=compare]")
+      await page.waitForSelector("[data-testid=differences]")
+      const compared = await drawn(page)
+      assert.deepStrictEqual([...new Set(compared.map((n) => n.state))], ["same"])
+      assert.strictEqual(await page.locator("[data-testid=differences] tbody tr").count(), 0)
+      await page.screenshot({ path: Path.join(output, "compare.png"), fullPage: true })
       await browser.close()
       browser = undefined
       assert.strictEqual(await stop(studio.child), 130)

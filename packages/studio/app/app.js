@@ -1,8 +1,8 @@
 // The studio page: the runs list (live through /api/events), a run (its graph, node details,
 // diagnostics, approve / reject / signal / resume / cancel), and the run-from plan of a block
-// (execute it with one click). Routes live in the location hash: #/, #/runs/<id>,
-// #/runs/<id>/plan/<block>. Every action is a call of the JSON API; nothing is computed here that
-// the server did not say, except the layout.
+// (execute it with one click), and two runs compared. Routes live in the location hash: #/,
+// #/runs/<id>, #/runs/<id>/plan/<block>, #/compare/<a>/<b>. Every action is a call of the JSON
+// API; nothing is computed here that the server did not say, except the layout.
 import { h, render } from "preact"
 import { useCallback, useEffect, useState } from "preact/hooks"
 import htm from "htm"
@@ -12,6 +12,7 @@ const html = htm.bind(h)
 
 const runStates = ["executed", "reused", "cutoff", "pruned", "skipped", "failed", "waiting", "sleeping", "running", "pending"]
 const planStates = ["rerun", "reused", "pruned"]
+const differences = ["added", "removed", "definition", "inputs", "output", "status", "same"]
 const statuses = ["pending", "running", "suspended", "paused", "completed", "failed", "cancelled"]
 
 // A JSON API call; a problem response (RFC 9457) is thrown as an Error carrying the problem.
@@ -191,6 +192,45 @@ const PlanPicker = ({ runId, blocks }) => {
   </span>`
 }
 
+// The other runs of the run's workflow, to compare this one with.
+const ComparePicker = ({ run }) => {
+  const [others, setOthers] = useState([])
+  const [other, setOther] = useState(undefined)
+  useEffect(() => {
+    api("GET", `/api/runs?workflow=${encodeURIComponent(run.workflowId)}`).then((found) => {
+      const ids = found.runs.map((r) => r.id).filter((id) => id !== run.id)
+      setOthers(ids)
+      setOther(ids[0])
+    }, () => setOthers([]))
+  }, [run.id])
+  if (others.length === 0) return null
+  return html`<span class="compare-picker">
+    <select data-testid="compare-run" value=${other} onChange=${(e) => setOther(e.target.value)}>${others.map((id) => html`<option value=${id}>${id}</option>`)}</select>
+    <button data-testid="compare" onClick=${() => (location.hash = `#/compare/${other}/${run.id}`)}>Compare with this run</button>
+  </span>`
+}
+
+const ComparePage = ({ a, b }) => {
+  const [selected, setSelected] = useState(undefined)
+  const [{ data, error }] = useLive(() => api("GET", `/api/compare?a=${encodeURIComponent(a)}&b=${encodeURIComponent(b)}`), () => false, [a, b])
+  if (error !== undefined) return html`<main><${ErrorBox} error=${error} /></main>`
+  if (data === undefined) return html`<main><p>Comparing…</p></main>`
+  const shown = selected === undefined ? data.nodes : data.nodes.filter((n) => n.node.split("@")[0] === selected)
+  return html`<main>
+    <h1>Compare <small><a href="#/runs/${a}">${a}</a> → <a href="#/runs/${b}">${b}</a></small></h1>
+    <${Legend} order=${differences} states=${data.states} />
+    <div class="canvas"><${GraphView} graph=${data.graph} states=${data.states} selected=${selected} onSelect=${setSelected} /></div>
+    <table class="runs" data-testid="differences">
+      <thead><tr><th>node</th><th>difference</th><th>changed</th><th>before</th><th>after</th></tr></thead>
+      <tbody>${shown.map((n) => html`<tr data-node=${n.node}>
+        <td>${n.node}</td><td>${n.difference}</td><td>${n.changes.join(", ")}</td>
+        <td>${n.a === undefined ? "-" : html`<${Status} status=${n.a.status} /> <${Json} value=${n.a.output} />`}</td>
+        <td>${n.b === undefined ? "-" : html`<${Status} status=${n.b.status} /> <${Json} value=${n.b.output} />`}</td>
+      </tr>`)}</tbody>
+    </table>
+  </main>`
+}
+
 const RunPage = ({ runId }) => {
   const [selected, setSelected] = useState(undefined)
   const [{ data, error }, refresh] = useLive(
@@ -210,7 +250,7 @@ const RunPage = ({ runId }) => {
     <${Legend} order=${runStates} states=${data.states} />
     <div class="canvas"><${GraphView} graph=${data.graph} states=${data.states} selected=${selected} onSelect=${setSelected} /></div>
     ${selected === undefined ? html`<p class="hint">Click a node for its inputs, output and why it ran.</p>` : html`<${NodePanel} id=${selected} nodes=${data.nodes} />`}
-    <p><${PlanPicker} runId=${run.id} blocks=${data.blocks} /></p>
+    <p><${PlanPicker} runId=${run.id} blocks=${data.blocks} /> <${ComparePicker} run=${run} /></p>
     <details><summary>Outputs</summary><${Json} value=${data.outputs} /></details>
     <${Diagnostics} run=${run} />
   </main>`
@@ -249,6 +289,8 @@ const PlanPage = ({ runId, block }) => {
 }
 
 const route = (hash) => {
+  const compare = /^#\/compare\/([^/]+)\/([^/]+)$/.exec(hash)
+  if (compare !== null) return html`<${ComparePage} a=${decodeURIComponent(compare[1])} b=${decodeURIComponent(compare[2])} />`
   const plan = /^#\/runs\/([^/]+)\/plan\/(.+)$/.exec(hash)
   if (plan !== null) return html`<${PlanPage} runId=${decodeURIComponent(plan[1])} block=${decodeURIComponent(plan[2])} />`
   const run = /^#\/runs\/([^/]+)$/.exec(hash)

@@ -16,6 +16,7 @@
  * - `POST /api/runs/:run/approve` `{node, payload?}`, `/reject` `{node, reason}`, `/signal`
  *   `{name, payload?}`, `/resume`, `/cancel`: the `Runs` operations the CLI uses, with the same
  *   ownership rules (a run another process owns gets the request recorded and its owner notified).
+ * - `GET /api/compare?a=<run>&b=<run>`: two runs of one workflow, node by node (`Compare`).
  * - `GET /api/events`: server-sent events, one `data:` JSON document each: every `RunEvent` of the
  *   runs this process executes (`Runs.subscribe`), and `{"_tag": "RunsChanged"}` when the run list
  *   changed otherwise (another process, a worker), polled every `pollMs`.
@@ -32,6 +33,7 @@ import * as Stream from "effect/Stream"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as Compare from "./Compare.ts"
 import * as Graph from "./Graph.ts"
 import * as Problem from "./Problem.ts"
 import { RunIndex } from "./RunIndex.ts"
@@ -244,6 +246,26 @@ const cancel = Effect.gen(function*() {
   return yield* runsError(runs.cancel(runId))
 })
 
+const queriedRun = (name: "a" | "b") =>
+  Effect.flatMap(Effect.zip(query(name), Runs.Runs), ([id, runs]) =>
+    id === undefined
+      ? Effect.fail(new Problem.BadParameter({ parameter: name, value: undefined, expected: "a run id" }))
+      : runsError(runs.status(id)))
+
+// `a` and `b`: two runs of one workflow, drawn on `b`'s graph.
+const comparison = Effect.gen(function*() {
+  const store = yield* RunStore.RunStore
+  const a = yield* queriedRun("a")
+  const b = yield* queriedRun("b")
+  if (a.workflowId !== b.workflowId) {
+    return yield* new Problem.BadParameter({ parameter: "b", value: b.id, expected: `a run of workflow ${a.workflowId}, as run a is` })
+  }
+  const [before, after, workflow] = yield* runsError(Effect.all([store.snapshot(a.id), store.snapshot(b.id), store.loadWorkflow(b.version)]))
+  const graph = Graph.of(workflow)
+  const { nodes, states } = Compare.compare(graph, before, after)
+  return { a: summary(a), b: summary(b), graph, states, nodes }
+})
+
 const list = Effect.gen(function*() {
   const workflowId = yield* query("workflow")
   const status = yield* statusQuery
@@ -304,6 +326,7 @@ export const layer = (options: Options = {}) =>
     HttpRouter.route("POST", "/api/runs/:run/signal", respond(signal)),
     HttpRouter.route("POST", "/api/runs/:run/resume", respond(resume)),
     HttpRouter.route("POST", "/api/runs/:run/cancel", respond(cancel)),
+    HttpRouter.route("GET", "/api/compare", respond(comparison)),
     HttpRouter.route("GET", "/api/events", events(options.pollMs ?? 2_000)),
     HttpRouter.route("*", "/api/*", respond(Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
       Effect.fail(new Problem.NotFound({ what: "route", id: `${request.method} ${request.url}` })))))

@@ -33,6 +33,13 @@ export * as Assets from "./Assets.ts"
 export * as Graph from "./Graph.ts"
 
 /**
+ * Two runs of one workflow compared node by node.
+ *
+ * @since 0.1.0
+ */
+export * as Compare from "./Compare.ts"
+
+/**
  * RFC 9457 problems the API answers bad requests with.
  *
  * @since 0.1.0

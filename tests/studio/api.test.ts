@@ -38,6 +38,20 @@ const waiting = Result.getOrThrow(Workflow.decode({
   edges: [{ source: "start", target: "hear" }, { source: "hear", target: "done" }]
 }))
 
+// `o` reads `a` but no observed output reads `o`: a re-run from `a` prunes it.
+const pruning = Result.getOrThrow(Workflow.decode({
+  version: 1,
+  id: "prunes",
+  outputs: ["b"],
+  blocks: [
+    { id: "start", type: "trigger" },
+    { id: "a", type: "value", params: { value: 1 } },
+    { id: "b", type: "response", params: { value: { $ref: "blocks.a.output" } } },
+    { id: "o", type: "value", params: { value: { $ref: "blocks.a.output" } } }
+  ],
+  edges: [{ source: "start", target: "a" }, { source: "a", target: "b" }, { source: "a", target: "o" }]
+}))
+
 const server = HttpRouter.serve(Studio.routes({ pollMs: 100 }), { disableLogger: true, disableListenLog: true }).pipe(
   Layer.provideMerge(NodeHttpServer.layerTest),
   Layer.provideMerge(Runs.layer()),
@@ -206,6 +220,20 @@ for (const backend of TestDatabase.backends) {
         problem(yield* get(`/api/compare?a=${a}`), 400, "bad-parameter", { parameter: "b" })
         problem(yield* get(`/api/compare?a=${a}&b=${other}`), 400, "bad-parameter", { parameter: "b", value: other })
         problem(yield* get(`/api/compare?a=${a}&b=missing`), 404, "not-found", { what: "run", id: "missing" })
+      }).pipe(Effect.provide(server)))
+
+    it.effect("paints what a run-from pruned, in its plan and in the run", () =>
+      Effect.gen(function*() {
+        const runs = yield* Runs.Runs
+        const first = (yield* runs.start(pruning)).runId
+        assert.strictEqual(yield* runs.wait(first), "completed")
+        const planned = yield* get(`/api/runs/${first}/plan?from=a`)
+        assert.deepStrictEqual(planned.json.counts, { rerun: 2, reused: 1, pruned: 1 })
+        assert.strictEqual(planned.json.states.o, "pruned")
+        const rerun = yield* post(`/api/runs/${first}/rerun`, { from: "a" })
+        assert.strictEqual(yield* runs.wait(rerun.json.runId), "completed")
+        const view = yield* get(`/api/runs/${rerun.json.runId}`)
+        assert.deepStrictEqual(view.json.states, { start: "reused", a: "executed", b: "cutoff", o: "pruned" })
       }).pipe(Effect.provide(server)))
 
     it.effect("refuses an invalid workflow or input naming what is wrong, and writes nothing", () =>

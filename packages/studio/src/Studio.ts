@@ -67,5 +67,10 @@ export const layer = (
   options: Options = {}
 ): Layer.Layer<HttpServer.HttpServer, HttpServerError.ServeError, Runs.Runs | RunStore.RunStore | RunIndex> =>
   HttpRouter.serve(routes(options), { disableLogger: true, disableListenLog: true }).pipe(
-    Layer.provideMerge(NodeHttpServer.layer(() => Http.createServer(), { host: options.host ?? "127.0.0.1", port: options.port ?? defaultPort }))
+    Layer.provideMerge(NodeHttpServer.layer(() => Http.createServer(), {
+      host: options.host ?? "127.0.0.1",
+      port: options.port ?? defaultPort,
+      // A page keeps its event stream open: closing waits a second for requests, not 20 s for the streams.
+      gracefulShutdownTimeout: "1 second"
+    }))
   )

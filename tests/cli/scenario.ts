@@ -56,7 +56,7 @@ export const scenario = (name: string, setup: () => Promise<Setup>, teardown: ()
     it("prints help and version", async () => {
       const help = await run("--help")
       ok(help)
-      for (const command of ["run", "plan", "rerun", "runs", "show", "signal", "approve", "pause", "resume", "cancel", "versions", "worker", "migrate"]) assert.include(help.stdout, `  ${command} `)
+      for (const command of ["run", "plan", "rerun", "runs", "show", "signal", "approve", "pause", "resume", "cancel", "versions", "worker", "studio", "migrate"]) assert.include(help.stdout, `  ${command} `)
       const version = await run("--version")
       ok(version)
       assert.match(version.stdout, /\d+\.\d+\.\d+/)

@@ -52,6 +52,14 @@ const pruning = Result.getOrThrow(Workflow.decode({
   edges: [{ source: "start", target: "a" }, { source: "a", target: "b" }, { source: "a", target: "o" }]
 }))
 
+// A run that sleeps an hour.
+const sleeping = Result.getOrThrow(Workflow.decode({
+  version: 1,
+  id: "sleeps",
+  blocks: [{ id: "start", type: "trigger" }, { id: "nap", type: "sleep", params: { ms: 3_600_000 } }],
+  edges: [{ source: "start", target: "nap" }]
+}))
+
 const server = HttpRouter.serve(Studio.routes({ pollMs: 100 }), { disableLogger: true, disableListenLog: true }).pipe(
   Layer.provideMerge(NodeHttpServer.layerTest),
   Layer.provideMerge(Runs.layer()),
@@ -234,6 +242,32 @@ for (const backend of TestDatabase.backends) {
         assert.strictEqual(yield* runs.wait(rerun.json.runId), "completed")
         const view = yield* get(`/api/runs/${rerun.json.runId}`)
         assert.deepStrictEqual(view.json.states, { start: "reused", a: "executed", b: "cutoff", o: "pruned" })
+      }).pipe(Effect.provide(server)))
+
+    it.effect("rejects an approval, resumes the failed run, and cancels a sleeping one", () =>
+      Effect.gen(function*() {
+        const runs = yield* Runs.Runs
+        const runId = yield* startPaused
+        problem(yield* post(`/api/runs/${runId}/reject`, { node: "review" }), 400, "bad-body", { field: "reason" })
+        const rejected = yield* post(`/api/runs/${runId}/reject`, { node: "review", reason: "not yet" })
+        assert.strictEqual(rejected.status, 200, JSON.stringify(rejected.json))
+        assert.strictEqual(yield* runs.wait(runId), "failed")
+        const failed = yield* get(`/api/runs/${runId}`)
+        assert.strictEqual(failed.json.states.review, "failed")
+        assert.include(failed.json.nodes.find((n: Body) => n.node === "review").error.message, "not yet")
+
+        const resumed = yield* post(`/api/runs/${runId}/resume`)
+        assert.strictEqual(resumed.status, 200, JSON.stringify(resumed.json))
+        assert.strictEqual(yield* runs.wait(runId), "paused")
+        assert.strictEqual((yield* get(`/api/runs/${runId}`)).json.states.review, "waiting")
+        problem(yield* post(`/api/runs/${runId}/resume`), 409, "refused", { runId, runStatus: "paused" })
+
+        const napping = (yield* runs.start(sleeping)).runId
+        assert.strictEqual(yield* runs.wait(napping), "suspended")
+        assert.strictEqual((yield* get(`/api/runs/${napping}`)).json.states.nap, "sleeping")
+        const cancelled = yield* post(`/api/runs/${napping}/cancel`)
+        assert.strictEqual(cancelled.json._tag, "Cancelled")
+        assert.strictEqual((yield* get(`/api/runs/${napping}`)).json.run.status, "cancelled")
       }).pipe(Effect.provide(server)))
 
     it.effect("refuses an invalid workflow or input naming what is wrong, and writes nothing", () =>

@@ -18,7 +18,9 @@ import * as Stream from "effect/Stream"
 import * as HttpClient from "effect/http/HttpClient"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as HttpRouter from "effect/http/HttpRouter"
+import * as HttpServer from "effect/http/HttpServer"
 import * as Fs from "node:fs"
+import * as Http from "node:http"
 import * as Path from "node:path"
 import * as TestDatabase from "../helpers/database.ts"
 
@@ -268,6 +270,33 @@ for (const backend of TestDatabase.backends) {
         const cancelled = yield* post(`/api/runs/${napping}/cancel`)
         assert.strictEqual(cancelled.json._tag, "Cancelled")
         assert.strictEqual((yield* get(`/api/runs/${napping}`)).json.run.status, "cancelled")
+      }).pipe(Effect.provide(server)))
+
+    it.effect("serves no other site's page and no host name but this machine's", () =>
+      Effect.gen(function*() {
+        const runs = yield* Runs.Runs
+        const runId = yield* startPaused
+        const address = new URL(yield* HttpServer.addressFormattedWith((url) => Effect.succeed(url)))
+        // Through node:http: fetch may not set Host (nor, in browsers, Origin).
+        const send = (headers: Record<string, string>) =>
+          Effect.promise(() =>
+            new Promise<{ status: number; type: string; json: Body }>((resolve, reject) => {
+              const request = Http.request({ host: address.hostname, port: address.port, method: "POST", path: `/api/runs/${runId}/approve`, headers: { "content-type": "application/json", ...headers } }, (response) => {
+                let text = ""
+                response.on("data", (chunk) => (text += chunk))
+                response.on("end", () => resolve({ status: response.statusCode!, type: response.headers["content-type"] ?? "", json: JSON.parse(text) }))
+              })
+              request.on("error", reject)
+              request.end(JSON.stringify({ node: "review" }))
+            })
+          )
+        problem(yield* send({ origin: "http://evil.example" }), 403, "forbidden", {})
+        problem(yield* send({ host: "rebound.example:4400" }), 403, "forbidden", {})
+        assert.strictEqual((yield* runs.status(runId)).status, "paused")
+        // Its own page (the origin it is served from) may.
+        const own = yield* send({ origin: address.origin })
+        assert.strictEqual(own.status, 200, JSON.stringify(own.json))
+        assert.strictEqual(yield* runs.wait(runId), "completed")
       }).pipe(Effect.provide(server)))
 
     it.effect("refuses an invalid workflow or input naming what is wrong, and writes nothing", () =>

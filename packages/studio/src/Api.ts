@@ -21,6 +21,8 @@
  *   runs this process executes (`Runs.subscribe`), and `{"_tag": "RunsChanged"}` when the run list
  *   changed otherwise (another process, a worker), polled every `pollMs`.
  * - Anything wrong with a request is an RFC 9457 problem (`Problem`), never a stack.
+ * - Only requests addressed to an allowed host (`Options.hosts`: this machine's loopback names by
+ *   default) and sent by no other site's page (`Origin`) are served: `Forbidden` otherwise.
  *
  * @since 0.1.0
  */
@@ -48,7 +50,38 @@ type Json = Workflow.Json
 export interface Options {
   /** How often the event stream looks for run list changes made by other processes (default 2000). */
   readonly pollMs?: number | undefined
+  /**
+   * The host names a request may be addressed to (its `Host` header): default this machine's
+   * loopback names (`localhost`, `127.0.0.1`, `[::1]`); `"any"` for a studio listening on every
+   * interface.
+   */
+  readonly hosts?: ReadonlyArray<string> | "any" | undefined
 }
+
+/**
+ * The loopback host names, which a request to a studio bound to 127.0.0.1 names.
+ *
+ * @since 0.1.0
+ */
+export const loopback: ReadonlyArray<string> = ["localhost", "127.0.0.1", "[::1]"]
+
+// Any page the browser shows may send a simple POST to this port (a form, a no-cors fetch), and a
+// DNS name rebound to 127.0.0.1 may even read the answers: the API serves only requests addressed
+// to an allowed host, and from no page but its own (a browser names the page in `Origin`).
+const guard = (hosts: ReadonlyArray<string> | "any") =>
+  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+    const host = request.headers.host
+    if (host === undefined) return Effect.fail(new Problem.Forbidden({ reason: "the request names no Host" }))
+    const hostname = URL.canParse(`http://${host}`) ? new URL(`http://${host}`).hostname : host
+    if (hosts !== "any" && !hosts.includes(hostname)) {
+      return Effect.fail(new Problem.Forbidden({ reason: `host ${host} is not one this studio serves (${hosts.join(", ")})` }))
+    }
+    const origin = request.headers.origin
+    if (origin !== undefined && origin !== `http://${host}`) {
+      return Effect.fail(new Problem.Forbidden({ reason: `a page of ${origin} may not use this studio` }))
+    }
+    return Effect.void
+  })
 
 /**
  * A JSON response, or the problem response of a failure; a defect is logged and answered with an
@@ -313,21 +346,25 @@ const events = (pollMs: number) =>
  *
  * @since 0.1.0
  */
-export const layer = (options: Options = {}) =>
-  HttpRouter.addAll([
-    HttpRouter.route("GET", "/api/runs", respond(list)),
-    HttpRouter.route("POST", "/api/runs", respond(start, 201)),
-    HttpRouter.route("GET", "/api/runs/:run", respond(runDetail)),
-    HttpRouter.route("GET", "/api/runs/:run/nodes/:node", respond(nodeDetail)),
-    HttpRouter.route("GET", "/api/runs/:run/plan", respond(planOf)),
-    HttpRouter.route("POST", "/api/runs/:run/rerun", respond(rerun, 201)),
-    HttpRouter.route("POST", "/api/runs/:run/approve", respond(decide(true))),
-    HttpRouter.route("POST", "/api/runs/:run/reject", respond(decide(false))),
-    HttpRouter.route("POST", "/api/runs/:run/signal", respond(signal)),
-    HttpRouter.route("POST", "/api/runs/:run/resume", respond(resume)),
-    HttpRouter.route("POST", "/api/runs/:run/cancel", respond(cancel)),
-    HttpRouter.route("GET", "/api/compare", respond(comparison)),
-    HttpRouter.route("GET", "/api/events", events(options.pollMs ?? 2_000)),
+export const layer = (options: Options = {}) => {
+  const checked = guard(options.hosts ?? loopback)
+  const route = <R>(method: "GET" | "POST", path: HttpRouter.PathInput, effect: Effect.Effect<unknown, Problem.Problem, R>, status?: number) =>
+    HttpRouter.route(method, path, respond(Effect.andThen(checked, effect), status))
+  return HttpRouter.addAll([
+    route("GET", "/api/runs", list),
+    route("POST", "/api/runs", start, 201),
+    route("GET", "/api/runs/:run", runDetail),
+    route("GET", "/api/runs/:run/nodes/:node", nodeDetail),
+    route("GET", "/api/runs/:run/plan", planOf),
+    route("POST", "/api/runs/:run/rerun", rerun, 201),
+    route("POST", "/api/runs/:run/approve", decide(true)),
+    route("POST", "/api/runs/:run/reject", decide(false)),
+    route("POST", "/api/runs/:run/signal", signal),
+    route("POST", "/api/runs/:run/resume", resume),
+    route("POST", "/api/runs/:run/cancel", cancel),
+    route("GET", "/api/compare", comparison),
+    HttpRouter.route("GET", "/api/events", Effect.catch(Effect.andThen(checked, events(options.pollMs ?? 2_000)), (problem) => Effect.succeed(Problem.toResponse(problem)))),
     HttpRouter.route("*", "/api/*", respond(Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
       Effect.fail(new Problem.NotFound({ what: "route", id: `${request.method} ${request.url}` })))))
   ])
+}

@@ -104,6 +104,20 @@ export class Refused extends Data.TaggedError("Refused")<{
 }
 
 /**
+ * A request from a page of another site, or naming a host that is not this machine (a rebound DNS
+ * name): the studio acts only for pages it served itself.
+ *
+ * @since 0.1.0
+ */
+export class Forbidden extends Data.TaggedError("Forbidden")<{
+  readonly reason: string
+}> {
+  override get message() {
+    return `refused: ${this.reason}`
+  }
+}
+
+/**
  * The store could not be reached or answered with a transient error; the request may be retried.
  *
  * @since 0.1.0
@@ -133,7 +147,7 @@ export class Internal extends Data.TaggedError("Internal")<{}> {
  *
  * @since 0.1.0
  */
-export type Problem = BadParameter | BadBody | NotFound | Invalid | Refused | Unavailable | Internal
+export type Problem = BadParameter | BadBody | NotFound | Invalid | Refused | Forbidden | Unavailable | Internal
 
 const statusOf: { readonly [K in Problem["_tag"]]: number } = {
   BadParameter: 400,
@@ -141,6 +155,7 @@ const statusOf: { readonly [K in Problem["_tag"]]: number } = {
   NotFound: 404,
   Invalid: 422,
   Refused: 409,
+  Forbidden: 403,
   Unavailable: 503,
   Internal: 500
 }
@@ -151,6 +166,7 @@ const titleOf: { readonly [K in Problem["_tag"]]: string } = {
   NotFound: "Not found",
   Invalid: "Invalid workflow, input or plan",
   Refused: "Refused by the run",
+  Forbidden: "Forbidden",
   Unavailable: "Store unavailable",
   Internal: "Internal error"
 }
@@ -170,6 +186,8 @@ const membersOf = (problem: Problem): { readonly [key: string]: Json } => {
       return { error: problem.error, ...(problem.path === undefined ? {} : { path: [...problem.path] }) }
     case "Refused":
       return { runId: problem.runId, ...(problem.status === undefined ? {} : { runStatus: problem.status }) }
+    case "Forbidden":
+      return {}
     case "Unavailable":
       return { operation: problem.operation }
     case "Internal":

@@ -58,15 +58,26 @@ export const defaultPort = 4400
  */
 export const routes = (options: Api.Options = {}) => Layer.mergeAll(Api.layer(options), Assets.layer)
 
+// The names a request may address: the loopback ones, and the host it listens on (any name for
+// every interface, which is reached by the machine's addresses and names).
+const hostsFor = (host: string | undefined): Api.Options["hosts"] => {
+  if (host === undefined) return Api.loopback
+  if (host === "0.0.0.0" || host === "::") return "any"
+  const name = host.includes(":") ? `[${host}]` : host
+  return Api.loopback.includes(name) ? Api.loopback : [...Api.loopback, name]
+}
+
 /**
- * The studio listening on `host:port`; the `HttpServer` it provides tells the address.
+ * The studio listening on `host:port`; the `HttpServer` it provides tells the address. It answers
+ * requests addressed to the loopback names or to `host` (any, for `0.0.0.0` and `::`), unless
+ * `hosts` says otherwise.
  *
  * @since 0.1.0
  */
 export const layer = (
   options: Options = {}
 ): Layer.Layer<HttpServer.HttpServer, HttpServerError.ServeError, Runs.Runs | RunStore.RunStore | RunIndex> =>
-  HttpRouter.serve(routes(options), { disableLogger: true, disableListenLog: true }).pipe(
+  HttpRouter.serve(routes({ ...options, hosts: options.hosts ?? hostsFor(options.host) }), { disableLogger: true, disableListenLog: true }).pipe(
     Layer.provideMerge(NodeHttpServer.layer(() => Http.createServer(), {
       host: options.host ?? "127.0.0.1",
       port: options.port ?? defaultPort,

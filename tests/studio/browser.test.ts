@@ -150,6 +150,7 @@ describe("ripple studio in Chromium", () => {
       const compared = await drawn(page)
       assert.deepStrictEqual([...new Set(compared.map((n) => n.state))], ["same"])
       assert.strictEqual(await page.locator("[data-testid=differences] tbody tr").count(), 0)
+      await page.waitForSelector("[data-testid=no-difference]")
       await page.screenshot({ path: Path.join(output, "compare.png"), fullPage: true })
       await browser.close()
       browser = undefined

@@ -220,6 +220,7 @@ const ComparePage = ({ a, b }) => {
     <h1>Compare <small><a href="#/runs/${a}">${a}</a> → <a href="#/runs/${b}">${b}</a></small></h1>
     <${Legend} order=${differences} states=${data.states} />
     <div class="canvas"><${GraphView} graph=${data.graph} states=${data.states} selected=${selected} onSelect=${setSelected} /></div>
+    ${data.nodes.length === 0 ? html`<p class="hint" data-testid="no-difference">No node differs: same definitions, inputs, outputs and statuses.</p>` : null}
     <table class="runs" data-testid="differences">
       <thead><tr><th>node</th><th>difference</th><th>changed</th><th>before</th><th>after</th></tr></thead>
       <tbody>${shown.map((n) => html`<tr data-node=${n.node}>

@@ -10,6 +10,7 @@ import { Plan, Workflow } from "@ripple/core"
 import { Handler, Runs, RunStore } from "@ripple/runtime"
 import { SqlRunStore } from "@ripple/sql"
 import { RunIndex, Studio } from "@ripple/studio"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
@@ -335,5 +336,29 @@ for (const backend of TestDatabase.backends) {
         assert.include(tags, "StatusChanged")
         assert.strictEqual(tags[tags.length - 1], "RunFinished")
       }).pipe(Effect.orDie, Effect.provide(server)))
+
+    it.effect("tells the page when another process changed the runs (RunsChanged, polled)", () =>
+      Effect.gen(function*() {
+        const client = yield* HttpClient.HttpClient
+        const response = yield* client.get("/api/events")
+        const decoder = new TextDecoder()
+        const reading = yield* response.stream.pipe(
+          Stream.map((bytes) => decoder.decode(bytes)),
+          Stream.flatMap((text) => Stream.fromIterable(text.split("\n\n"))),
+          Stream.filter((frame) => frame.startsWith("data: ")),
+          Stream.map((frame) => JSON.parse(frame.slice(6)) as Body),
+          Stream.takeUntil((event) => event._tag === "RunsChanged"),
+          Stream.runCollect,
+          Effect.forkChild
+        )
+        yield* Effect.sleep(300)
+        // Another Runs over the same store: its events never reach this server's subscription.
+        const elsewhere = Context.get(yield* Layer.build(Runs.layer()), Runs.Runs)
+        const started = yield* elsewhere.start(waiting)
+        assert.strictEqual(yield* elsewhere.wait(started.runId), "suspended")
+        const events = yield* Fiber.join(reading)
+        assert.isFalse(events.some((e) => e.runId === started.runId))
+        assert.strictEqual(events[events.length - 1]!._tag, "RunsChanged")
+      }).pipe(Effect.orDie, Effect.scoped, Effect.provide(server)))
   })
 }

@@ -99,6 +99,24 @@ const problem = (response: { readonly status: number; readonly type: string; rea
   assert.notInclude(JSON.stringify(response.json), "    at ")
 }
 
+// Reads /api/events (in a fiber) up to the first event tagged `tag`; the stream is an event stream.
+const eventsUntil = (tag: string) =>
+  Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
+    const response = yield* client.get("/api/events")
+    assert.strictEqual(response.headers["content-type"], "text/event-stream")
+    const decoder = new TextDecoder()
+    return yield* response.stream.pipe(
+      Stream.map((bytes) => decoder.decode(bytes)),
+      Stream.flatMap((text) => Stream.fromIterable(text.split("\n\n"))),
+      Stream.filter((frame) => frame.startsWith("data: ")),
+      Stream.map((frame) => JSON.parse(frame.slice(6)) as Body),
+      Stream.takeUntil((event) => event._tag === tag),
+      Stream.runCollect,
+      Effect.forkChild
+    )
+  })
+
 const startPaused = Effect.gen(function*() {
   const started = yield* post("/api/runs", { workflow: pipelineJson, input: { topic: "ripple" } })
   assert.strictEqual(started.status, 201, JSON.stringify(started.json))
@@ -314,19 +332,7 @@ for (const backend of TestDatabase.backends) {
 
     it.effect("streams run events as server-sent events", () =>
       Effect.gen(function*() {
-        const client = yield* HttpClient.HttpClient
-        const response = yield* client.get("/api/events")
-        assert.strictEqual(response.headers["content-type"], "text/event-stream")
-        const decoder = new TextDecoder()
-        const reading = yield* response.stream.pipe(
-          Stream.map((bytes) => decoder.decode(bytes)),
-          Stream.flatMap((text) => Stream.fromIterable(text.split("\n\n"))),
-          Stream.filter((frame) => frame.startsWith("data: ")),
-          Stream.map((frame) => JSON.parse(frame.slice(6)) as Body),
-          Stream.takeUntil((event) => event._tag === "RunFinished"),
-          Stream.runCollect,
-          Effect.forkChild
-        )
+        const reading = yield* eventsUntil("RunFinished")
         yield* Effect.sleep(300)
         const runs = yield* Runs.Runs
         const started = yield* runs.start(waiting)
@@ -339,18 +345,7 @@ for (const backend of TestDatabase.backends) {
 
     it.effect("tells the page when another process changed the runs (RunsChanged, polled)", () =>
       Effect.gen(function*() {
-        const client = yield* HttpClient.HttpClient
-        const response = yield* client.get("/api/events")
-        const decoder = new TextDecoder()
-        const reading = yield* response.stream.pipe(
-          Stream.map((bytes) => decoder.decode(bytes)),
-          Stream.flatMap((text) => Stream.fromIterable(text.split("\n\n"))),
-          Stream.filter((frame) => frame.startsWith("data: ")),
-          Stream.map((frame) => JSON.parse(frame.slice(6)) as Body),
-          Stream.takeUntil((event) => event._tag === "RunsChanged"),
-          Stream.runCollect,
-          Effect.forkChild
-        )
+        const reading = yield* eventsUntil("RunsChanged")
         yield* Effect.sleep(300)
         // Another Runs over the same store: its events never reach this server's subscription.
         const elsewhere = Context.get(yield* Layer.build(Runs.layer()), Runs.Runs)

@@ -231,6 +231,16 @@ describe("Engine", () => {
       assert.strictEqual(status, "failed")
       assert.strictEqual(calls, 0)
       assert.include(snapshot.nodes["reader"]?.error?.message ?? "", "blocks.dead.output.x")
+      // Nothing resolved, so nothing is recorded as its inputs: the same record on both schedulers.
+      assert.strictEqual(snapshot.nodes["reader"]?.inputs, undefined)
+      assert.strictEqual(snapshot.nodes["reader"]?.fingerprints.inputs, undefined)
+      const contained = yield* runToEnd({
+        ...wf,
+        parallels: [{ id: "p", kind: "count", count: 1, body: ["inner"] }],
+        blocks: [...wf.blocks, { id: "inner", type: "count" }]
+      }).pipe(Effect.provide(layer({ count: () => Effect.sync(() => ++calls) })))
+      assert.strictEqual(contained.status, "failed")
+      assert.deepStrictEqual(contained.snapshot.nodes["reader"], snapshot.nodes["reader"])
     }))
 
   it.effect("handlers see resolved inputs, raw params, ids and the attempt", () =>

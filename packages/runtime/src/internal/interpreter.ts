@@ -15,20 +15,20 @@
  *
  * Built by hand: it is the engine itself.
  */
-import { Fingerprint, NodeId, Reference, type Snapshot, type Workflow } from "@ripple/core"
+import { NodeId, type Snapshot, type Workflow } from "@ripple/core"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Builtins from "../Builtins.ts"
-import * as Handler from "../Handler.ts"
 import type { JournalEntry } from "../RunStore.ts"
 import { attempts, errorOf, NodeContext, storable } from "./attempt.ts"
 import { runContainer } from "./containers.ts"
 import { beforeStart, retryable } from "./control.ts"
-import { reuseReasons, runs, unresolved } from "./edges.ts"
+import { reuseReasons, runs } from "./edges.ts"
 import { intrinsic } from "./intrinsics.ts"
 import { answered, runGraph } from "./pool.ts"
+import { decisionOf, inputsFingerprint, outputOf, resolveInputs, startedEntry, unresolvedFields } from "./settling.ts"
 import { scopeGraph } from "./shape.ts"
 import { isObject } from "./json.ts"
 import * as State from "./state.ts"
@@ -150,14 +150,13 @@ const runBlock = (s: State.State, block: Workflow.Block, frame: Frame, active: b
     const definition = s.shape.definitions.get(id)!
     if (!active) return yield* State.skip(s, key, definition)
     const startedAt = State.now(s)
-    const resolved = Reference.resolve(block.params ?? {}, State.envFor(s, frame))
+    const resolved = resolveInputs(block.params ?? {}, State.envFor(s, frame))
     if (Result.isFailure(resolved)) {
       yield* State.announce(s, { _tag: "NodeStarted", runId, node: key, attempt: 1, at: startedAt })
-      const fields = { attempt: 1, inputs: undefined, fingerprints: { definition }, startedAt }
-      return yield* State.failed(s, key, id, unresolved(resolved.failure), fields)
+      return yield* State.failed(s, key, id, resolved.failure, unresolvedFields(definition, startedAt))
     }
-    const inputs = resolved.success as Params
-    const fingerprints: Snapshot.Fingerprints = { definition, inputs: Fingerprint.hash(inputs) }
+    const inputs = resolved.success
+    const fingerprints: Snapshot.Fingerprints = { definition, inputs: inputsFingerprint(inputs) }
     const r: Resolved = { block, frame, key, inputs, fingerprints, startedAt, prior: s.setup.source?.nodes[key] }
     const reused = reusePrior(s, r)
     if (reused !== undefined) return yield* reused
@@ -223,7 +222,7 @@ const runHandler = (s: State.State, r: Resolved): Effect.Effect<void, State.Stor
       State.scopeFor(s, r.frame, "parallel")
     )
     s.records.set(key, { status: "running", attempt: 1, inputs, fingerprints, startedAt: at })
-    yield* s.writer.write([{ _tag: "Started", node: key, attempt: 1, inputs, fingerprints, at }])
+    yield* s.writer.write([startedEntry(key, inputs, fingerprints, at)])
     // The write that started it may have brought a cancel, or taken long enough for the lease to need renewing.
     const started = beforeStart(control, State.now(s))
     if (started !== undefined) yield* started
@@ -241,9 +240,8 @@ const runHandler = (s: State.State, r: Resolved): Effect.Effect<void, State.Stor
     )
     const done = { attempt: Math.max(1, ctx.attempt), inputs, fingerprints, startedAt: at }
     if (Exit.isFailure(exit)) return yield* State.failed(s, key, block.id, errorOf(exit.cause), done)
-    const value = exit.value
-    let output = value instanceof Handler.Decision ? value.output : value
-    const decision = value instanceof Handler.Decision ? value.handle : undefined
+    let output = outputOf(exit.value)
+    const decision = decisionOf(exit.value)
     // A per-type equality says the new output means the old one: keep the old, so what reads it is unchanged.
     const equals = handlers.equality(block.type)
     if (

@@ -6,12 +6,12 @@
  * for a handler whose effect is already an `Exit`). The journal is written once per wave: the
  * completions of the last wave, the skips they caused and the starts of the next wave go to the
  * store in one `journal` call, and a node starts only once what it reads is durable. The run
- * semantics are the engine's (`edges.ts`, `control.ts`, `parking.ts`, `finishing.ts`), shared
+ * semantics are the engine's (`edges.ts`, `control.ts`, `parking.ts`, `settling.ts`, `finishing.ts`), shared
  * with the scope interpreter.
  *
  * Built by hand: it is the engine's hot path (`bench:engine`).
  */
-import { type Dag, Fingerprint, type Plan, Reference, type Snapshot, type Workflow } from "@ripple/core"
+import type { Dag, Plan, Reference, Snapshot, Workflow } from "@ripple/core"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -24,14 +24,26 @@ import * as Handler from "../Handler.ts"
 import type { RunEvent } from "../RunEvent.ts"
 import type * as RunStatus from "../RunStatus.ts"
 import { type JournalEntry, RunStore, type RunStoreError } from "../RunStore.ts"
-import { attempts, errorOf, NodeContext, outputFingerprint, storable } from "./attempt.ts"
+import { attempts, errorOf, NodeContext, storable } from "./attempt.ts"
 import * as Compiled from "./compiled.ts"
 import { acknowledged, beforeStart, beforeStartOn, cancelsOnInterrupt, type Control, retryable } from "./control.ts"
-import { isLive, reuseReasons, runs, unresolved } from "./edges.ts"
+import { isLive, reuseReasons, runs } from "./edges.ts"
 import { type Finalization, finishRun, type Outcome } from "./finishing.ts"
 import * as Pacing from "./pacing.ts"
 import * as Pool from "./pool.ts"
 import { pauseBranch, pausedEntry, register } from "./parking.ts"
+import {
+  completedEntry,
+  decisionOf,
+  failedEntry,
+  inputsFingerprint,
+  outputOf,
+  resolveInputs,
+  runFailure,
+  skippedEntry,
+  startedEntry,
+  unresolvedFields
+} from "./settling.ts"
 
 type Json = Workflow.Json
 type Exited = Exit.Exit<Handler.Output, BlockError.BlockError>
@@ -93,7 +105,7 @@ class Waves {
   readyHead = 0
   readyTail = 0
   buffer: Array<JournalEntry> = []
-  newFailures: Array<{ readonly node: string; readonly at: number; readonly error: string }> = []
+  newFailures: Array<ReturnType<typeof runFailure>> = []
   readonly result: Outcome = { failures: 0, messages: [], lastStarted: undefined, lastCompleted: undefined }
   /** The last node completed in the batch being settled (the diagnostics keep only the last). */
   lastCompleted: NodeContext | undefined = undefined
@@ -164,7 +176,7 @@ class Waves {
   skip(i: number, at: number): void {
     const node = this.c.ids[i]!
     this.done(i, SKIPPED)
-    this.buffer.push({ _tag: "Skipped", node, fingerprints: { definition: this.c.definitions[i]! }, at })
+    this.buffer.push(skippedEntry(node, this.c.definitions[i]!, at))
     this.publish({ _tag: "NodeSkipped", runId: this.execution.runId, node, at })
   }
 
@@ -202,25 +214,13 @@ class Waves {
     this.outcome[i] = outcome
   }
 
-  fail(ctx: NodeContext, error: Snapshot.NodeError, at: number): void {
-    const i = ctx.index
+  /** Node `i` failed: its entry is queued, and a failure no `"error"` edge catches goes to the run's machine with the next flush. */
+  fail(i: number, entry: ReturnType<typeof failedEntry>): void {
+    const { node, attempt, error, at } = entry
     this.done(i, FAILED)
-    this.buffer.push({
-      _tag: "Failed",
-      node: ctx.node,
-      attempt: ctx.attempt,
-      inputs: ctx.inputs,
-      error,
-      fingerprints: { definition: this.c.definitions[i]!, inputs: ctx.inputsFingerprint },
-      startedAt: ctx.startedAt,
-      at
-    })
-    this.publish({ _tag: "NodeFailed", runId: this.execution.runId, node: ctx.node, attempt: ctx.attempt, error, at })
-    if (this.c.hasErrorEdge[i] === 0) {
-      this.result.failures++
-      this.result.messages.push(`${ctx.node} failed: ${error.message}`)
-      this.newFailures.push({ node: ctx.node, at, error: error.message })
-    }
+    this.buffer.push(entry)
+    this.publish({ _tag: "NodeFailed", runId: this.execution.runId, node, attempt, error, at })
+    if (this.c.hasErrorEdge[i] === 0) this.newFailures.push(runFailure(this.result, node, error, at))
     this.settle(i, at)
   }
 
@@ -228,30 +228,16 @@ class Waves {
     const ctx = completion.unit
     const i = ctx.index
     const exit = storable(ctx, completion.exit)
-    if (Exit.isFailure(exit)) return this.fail(ctx, errorOf(exit.cause), at)
-    const value = exit.value
-    let output: Json
-    let decision: string | undefined
-    if (value instanceof Handler.Decision) {
-      output = value.output
-      decision = value.handle
-    } else {
-      output = value
+    const fingerprints = { definition: this.c.definitions[i]!, inputs: ctx.inputsFingerprint }
+    if (Exit.isFailure(exit)) {
+      return this.fail(i, failedEntry(ctx.node, ctx.attempt, ctx.inputs, fingerprints, errorOf(exit.cause), ctx.startedAt, at))
     }
+    const output = outputOf(exit.value)
+    const decision = decisionOf(exit.value)
     this.done(i, COMPLETED)
     this.outputs[i] = output
     this.decisions[i] = decision
-    this.buffer.push({
-      _tag: "Completed",
-      node: ctx.node,
-      attempt: ctx.attempt,
-      inputs: ctx.inputs,
-      output,
-      decision,
-      fingerprints: { definition: this.c.definitions[i]!, inputs: ctx.inputsFingerprint, output: outputFingerprint(output) },
-      startedAt: ctx.startedAt,
-      at
-    })
+    this.buffer.push(completedEntry(ctx.node, ctx.attempt, ctx.inputs, fingerprints, output, decision, ctx.startedAt, at))
     this.publish({ _tag: "NodeCompleted", runId: this.execution.runId, node: ctx.node, attempt: ctx.attempt, decision, at })
     this.lastCompleted = ctx
     this.settle(i, at)
@@ -284,20 +270,19 @@ class Waves {
       let inputs = p
       let fingerprint = staticInputs[i]
       if (fingerprint === undefined) {
-        const resolved = Reference.resolve(p, this.env)
+        const resolved = resolveInputs(p, this.env)
         if (Result.isFailure(resolved)) {
-          const ctx = new NodeContext(i, p, p, blocks[i]!, input, runId, node, "", at)
-          ctx.attempt = 1
+          const fields = unresolvedFields(definitions[i]!, at)
           this.publish({ _tag: "NodeStarted", runId, node, attempt: 1, at })
-          this.fail(ctx, unresolved(resolved.failure), at)
+          this.fail(i, failedEntry(node, 1, fields.inputs, fields.fingerprints, resolved.failure, at, at))
           continue
         }
-        inputs = resolved.success as { readonly [key: string]: Json }
-        fingerprint = Fingerprint.hash(inputs)
+        inputs = resolved.success
+        fingerprint = inputsFingerprint(inputs)
       }
       this.phase[i] = RUNNING
       const ctx = new NodeContext(i, inputs, p, blocks[i]!, input, runId, node, fingerprint, at)
-      this.buffer.push({ _tag: "Started", node, attempt: 1, inputs, fingerprints: { definition: definitions[i]!, inputs: fingerprint }, at })
+      this.buffer.push(startedEntry(node, inputs, { definition: definitions[i]!, inputs: fingerprint }, at))
       this.wave.push(ctx)
     }
   }
@@ -312,7 +297,7 @@ class Waves {
     const write = entries.length === 0 ? Effect.void : this.journal(entries)
     return failures.length === 0 ? write : Effect.andThen(
       write,
-      Effect.forEach(failures, (f) => this.store.transition(runId, { type: "NODE_FAILED", ...f }, f.at), { discard: true })
+      Effect.forEach(failures, (f) => this.store.transition(runId, f, f.at), { discard: true })
     )
   }
 

@@ -15,7 +15,6 @@ import type * as Handler from "../Handler.ts"
 import type { Mode, RunEvent } from "../RunEvent.ts"
 import type * as RunStatus from "../RunStatus.ts"
 import type { IllegalTransition, JournalEntry, RunNotFound, RunStore, StoreUnavailable } from "../RunStore.ts"
-import { outputFingerprint } from "./attempt.ts"
 import * as Compiled from "./compiled.ts"
 import { acknowledged, type Control } from "./control.ts"
 import { isLive } from "./edges.ts"
@@ -24,6 +23,7 @@ import { isObject } from "./json.ts"
 import * as JournalWriter from "./journalWriter.ts"
 import * as Pacing from "./pacing.ts"
 import { childOf, pauseBranch, register } from "./parking.ts"
+import { completedEntry, failedEntry, runFailure, skippedEntry } from "./settling.ts"
 import { type Shape, shapeOf } from "./shape.ts"
 
 type Json = Workflow.Json
@@ -242,7 +242,7 @@ export const upstreamDiffered = (s: State, id: string): boolean => {
 export const skip = (s: State, key: string, definition: string): Effect.Effect<void> => {
   const at = now(s)
   settle(s, key, { status: "skipped", attempt: 0, fingerprints: { definition }, finishedAt: at })
-  return s.writer.later([{ _tag: "Skipped", node: key, fingerprints: { definition }, at }], () =>
+  return s.writer.later([skippedEntry(key, definition, at)], () =>
     s.setup.publish({ _tag: "NodeSkipped", runId: s.setup.runId, node: key, at }))
 }
 
@@ -259,13 +259,9 @@ export const failed = (
     const { outcome, publish, runId, store } = s.setup
     const at = now(s)
     settle(s, key, { status: "failed", attempt: fields.attempt, fingerprints: fields.fingerprints, error })
-    yield* s.writer.write([...before, { _tag: "Failed", node: key, ...fields, error, at }])
+    yield* s.writer.write([...before, failedEntry(key, fields.attempt, fields.inputs, fields.fingerprints, error, fields.startedAt, at)])
     publish({ _tag: "NodeFailed", runId, node: key, attempt: fields.attempt, error, at })
-    if (!s.shape.errorEdge.has(id)) {
-      outcome.failures++
-      outcome.messages.push(`${key} failed: ${error.message}`)
-      yield* store.transition(runId, { type: "NODE_FAILED", node: key, at, error: error.message }, at)
-    }
+    if (!s.shape.errorEdge.has(id)) yield* store.transition(runId, runFailure(outcome, key, error, at), at)
   })
 
 /** Completes an instance; its entry goes out with the next write (see `JournalWriter`). */
@@ -279,17 +275,17 @@ export const completed = (
 ): Effect.Effect<void> =>
   Effect.suspend(() => {
     const at = now(s)
-    const fingerprints = { ...fields.fingerprints, output: outputFingerprint(output) }
+    const entry = completedEntry(key, fields.attempt, fields.inputs, fields.fingerprints, output, decision, fields.startedAt, at)
     settle(s, key, {
       status: "completed",
       attempt: fields.attempt,
       inputs: fields.inputs,
       output,
-      fingerprints,
+      fingerprints: entry.fingerprints,
       ...(decision === undefined ? {} : { decision })
     })
     s.setup.outcome.lastCompleted = { node: key, at }
-    return s.writer.later([...before, { _tag: "Completed", node: key, ...fields, output, decision, fingerprints, at }], () =>
+    return s.writer.later([...before, entry], () =>
       s.setup.publish({ _tag: "NodeCompleted", runId: s.setup.runId, node: key, attempt: fields.attempt, decision, at }))
   })
 

@@ -1,0 +1,113 @@
+/**
+ * Preparing and settling a block instance, written once for both schedulers (the wave scheduler
+ * and the scope interpreter): its inputs resolved and fingerprinted, its handler's output told
+ * apart from its decision, the journal entries of its start and of how it settled, and what a
+ * failure no `"error"` edge catches does to the run. Plain functions over plain values: the
+ * schedulers keep their own state and decide when each entry is written.
+ */
+import { Fingerprint, Reference, type Snapshot, type Workflow } from "@ripple/core"
+import * as Result from "effect/Result"
+import * as Handler from "../Handler.ts"
+import type * as RunStatus from "../RunStatus.ts"
+import type { JournalEntry } from "../RunStore.ts"
+import { outputFingerprint } from "./attempt.ts"
+import { unresolved } from "./edges.ts"
+import type { Outcome } from "./finishing.ts"
+
+type Json = Workflow.Json
+type Params = { readonly [key: string]: Json }
+
+/**
+ * Resolves a block instance's params in `env`: its inputs, or the error it fails with when a
+ * reference does not resolve (its handler is not called). Their fingerprint is `inputsFingerprint`
+ * of them (a scheduler may know it beforehand: params without references are their own inputs).
+ */
+export const resolveInputs = (params: Params, env: Reference.Environment): Result.Result<Params, Snapshot.NodeError> => {
+  const resolved = Reference.resolve(params, env) as Result.Result<Params, Reference.Unresolved>
+  return Result.isFailure(resolved) ? Result.fail(unresolved(resolved.failure)) : resolved
+}
+
+/** The fingerprint of a block instance's resolved inputs. */
+export const inputsFingerprint = (inputs: Params): string => Fingerprint.hash(inputs)
+
+/** What a node instance that failed before its handler was called records besides its error. */
+export const unresolvedFields = (definition: string, at: number) => ({
+  attempt: 1,
+  inputs: undefined,
+  fingerprints: { definition },
+  startedAt: at
+})
+
+/** The output a handler's result stores (a `Decision`'s output). */
+export const outputOf = (value: Handler.Output): Json => value instanceof Handler.Decision ? value.output : value
+
+/** The branch a handler's result decided (a `Decision`'s handle), if any. */
+export const decisionOf = (value: Handler.Output): string | undefined => value instanceof Handler.Decision ? value.handle : undefined
+
+/** The journal entry of a block instance whose first attempt starts. */
+export const startedEntry = (node: string, inputs: Json, fingerprints: Snapshot.Fingerprints, at: number): JournalEntry => ({
+  _tag: "Started",
+  node,
+  attempt: 1,
+  inputs,
+  fingerprints,
+  at
+})
+
+/** The journal entry of a completed instance; its fingerprints gain the output's. */
+export const completedEntry = (
+  node: string,
+  attempt: number,
+  inputs: Json,
+  fingerprints: Snapshot.Fingerprints,
+  output: Json,
+  decision: string | undefined,
+  startedAt: number,
+  at: number
+): Extract<JournalEntry, { _tag: "Completed" }> => ({
+  _tag: "Completed",
+  node,
+  attempt,
+  inputs,
+  output,
+  decision,
+  fingerprints: fingerprints.inputs === undefined
+    ? { definition: fingerprints.definition, output: outputFingerprint(output) }
+    : { definition: fingerprints.definition, inputs: fingerprints.inputs, output: outputFingerprint(output) },
+  startedAt,
+  at
+})
+
+/** The journal entry of a failed instance. */
+export const failedEntry = (
+  node: string,
+  attempt: number,
+  inputs: Json | undefined,
+  fingerprints: Snapshot.Fingerprints,
+  error: Snapshot.NodeError,
+  startedAt: number,
+  at: number
+): Extract<JournalEntry, { _tag: "Failed" }> => ({ _tag: "Failed", node, attempt, inputs, error, fingerprints, startedAt, at })
+
+/** The journal entry of a skipped instance (no live incoming edge). */
+export const skippedEntry = (node: string, definition: string, at: number): JournalEntry => ({
+  _tag: "Skipped",
+  node,
+  fingerprints: { definition },
+  at
+})
+
+/**
+ * A failure no `"error"` edge catches fails the run: counted in `outcome`, and the `NODE_FAILED`
+ * event its machine is sent (when is the scheduler's choice).
+ */
+export const runFailure = (
+  outcome: Outcome,
+  node: string,
+  error: Snapshot.NodeError,
+  at: number
+): Extract<RunStatus.Event, { type: "NODE_FAILED" }> => {
+  outcome.failures++
+  outcome.messages.push(`${node} failed: ${error.message}`)
+  return { type: "NODE_FAILED", node, at, error: error.message }
+}

@@ -22,9 +22,9 @@ import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Builtins from "../Builtins.ts"
 import type { JournalEntry } from "../RunStore.ts"
-import { attempts, errorOf, NodeContext, storable } from "./attempt.ts"
+import { errorOf, NodeContext, storable } from "./attempt.ts"
 import { runContainer } from "./containers.ts"
-import { beforeStart, retryable } from "./control.ts"
+import { beforeStart } from "./control.ts"
 import { reuseReasons, runs } from "./edges.ts"
 import { intrinsic } from "./intrinsics.ts"
 import { answered, runGraph } from "./pool.ts"
@@ -230,9 +230,7 @@ const runHandler = (s: State.State, r: Resolved): Effect.Effect<void, State.Stor
     if (control.pauseRequested) return yield* State.parkPaused(s, key, inputs, fingerprints)
     publish({ _tag: "NodeStarted", runId, node: key, attempt: 1, at })
     outcome.lastStarted = { node: key, at }
-    const retrying = (c: NodeContext) => publish({ _tag: "NodeStarted", runId, node: key, attempt: c.attempt + 1, at: State.now(s) })
-    const beforeRetry = () => retryable(control, State.now(s))
-    const attempted = attempts(handlers.get(block.type), ctx, s.setup.tracing, retrying, beforeRetry)
+    const attempted = s.attempts.of(ctx)
     // A handler that answered when called (an Exit) has nothing left to run or interrupt.
     const exit = storable(
       ctx,

@@ -24,15 +24,16 @@ import * as Handler from "../Handler.ts"
 import type { RunEvent } from "../RunEvent.ts"
 import type * as RunStatus from "../RunStatus.ts"
 import { type JournalEntry, RunStore, type RunStoreError } from "../RunStore.ts"
-import { attempts, errorOf, NodeContext, storable } from "./attempt.ts"
+import { errorOf, NodeContext, storable } from "./attempt.ts"
 import * as Compiled from "./compiled.ts"
-import { acknowledged, beforeStart, beforeStartOn, cancelsOnInterrupt, type Control, retryable } from "./control.ts"
+import { acknowledged, beforeStart, beforeStartOn, cancelsOnInterrupt, type Control } from "./control.ts"
 import { isLive, reuseReasons, runs } from "./edges.ts"
 import { type Finalization, finishRun, type Outcome } from "./finishing.ts"
 import * as Pacing from "./pacing.ts"
 import * as Pool from "./pool.ts"
 import { pauseBranch, pausedEntry, register } from "./parking.ts"
 import {
+  Attempts,
   completedEntry,
   decisionOf,
   failedEntry,
@@ -117,6 +118,7 @@ class Waves {
   readonly env: Reference.Environment
   readonly journal: (entries: ReadonlyArray<JournalEntry>) => Effect.Effect<void, RunStoreError>
   readonly pacer = Pacing.make()
+  readonly attempts: Attempts
 
   constructor(
     readonly execution: Execution,
@@ -159,6 +161,7 @@ class Waves {
       item: () => undefined
     }
     this.journal = acknowledged(store, execution.runId, this.control)
+    this.attempts = new Attempts(handlers, this.control, clock, execution.publish, execution.runId, this.tracing)
   }
 
   now(): number {
@@ -243,15 +246,10 @@ class Waves {
     this.settle(i, at)
   }
 
-  // A retry is a start of the block too: not after a cancel, nor without the lease.
-  readonly beforeRetry = () => retryable(this.control, this.now())
-  readonly retrying = (c: NodeContext) =>
-    this.publish({ _tag: "NodeStarted", runId: this.execution.runId, node: c.node, attempt: c.attempt + 1, at: this.now() })
 
   launch(ctx: NodeContext): void {
     this.publish({ _tag: "NodeStarted", runId: this.execution.runId, node: ctx.node, attempt: 1, at: ctx.startedAt })
-    const effect = attempts(this.handlers.get(ctx.block.type), ctx, this.tracing, this.retrying, this.beforeRetry)
-    this.pool.launch(ctx, effect)
+    this.pool.launch(ctx, this.attempts.of(ctx))
   }
 
   /** Takes up to the free concurrency from the ready queue: resolves inputs, journals starts. */

@@ -6,11 +6,16 @@
  * schedulers keep their own state and decide when each entry is written.
  */
 import { Fingerprint, Reference, type Snapshot, type Workflow } from "@ripple/core"
+import type * as Clock from "effect/Clock"
+import type * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
+import type * as BlockError from "../BlockError.ts"
 import * as Handler from "../Handler.ts"
+import type { RunEvent } from "../RunEvent.ts"
 import type * as RunStatus from "../RunStatus.ts"
 import type { JournalEntry } from "../RunStore.ts"
-import { outputFingerprint } from "./attempt.ts"
+import { attempts, type NodeContext, outputFingerprint } from "./attempt.ts"
+import { type Control, retryable } from "./control.ts"
 import { unresolved } from "./edges.ts"
 import type { Outcome } from "./finishing.ts"
 
@@ -37,6 +42,30 @@ export const unresolvedFields = (definition: string, at: number) => ({
   fingerprints: { definition },
   startedAt: at
 })
+
+/**
+ * A block instance's handler attempts, as one execution runs them: each retry is announced as a
+ * start of the instance, once the run was not cancelled and its lease is held (`retryable`).
+ */
+export class Attempts {
+  constructor(
+    private readonly handlers: Handler.Handlers["Service"],
+    private readonly control: Control,
+    private readonly clock: Clock.Clock,
+    private readonly publish: (event: RunEvent) => void,
+    private readonly runId: string,
+    private readonly tracing: boolean
+  ) {}
+
+  private readonly beforeRetry = () => retryable(this.control, this.clock.currentTimeMillisUnsafe())
+  private readonly retrying = (ctx: NodeContext) =>
+    this.publish({ _tag: "NodeStarted", runId: this.runId, node: ctx.node, attempt: ctx.attempt + 1, at: this.clock.currentTimeMillisUnsafe() })
+
+  /** Every attempt of the instance (the first handler call happens now, see `attempts`). */
+  of(ctx: NodeContext): Effect.Effect<Handler.Output, BlockError.BlockError> {
+    return attempts(this.handlers.get(ctx.block.type), ctx, this.tracing, this.retrying, this.beforeRetry)
+  }
+}
 
 /** The output a handler's result stores (a `Decision`'s output). */
 export const outputOf = (value: Handler.Output): Json => value instanceof Handler.Decision ? value.output : value

@@ -23,7 +23,7 @@ import { isObject } from "./json.ts"
 import * as JournalWriter from "./journalWriter.ts"
 import * as Pacing from "./pacing.ts"
 import { childOf, pauseBranch, register } from "./parking.ts"
-import { completedEntry, failedEntry, runFailure, skippedEntry } from "./settling.ts"
+import { Attempts, completedEntry, failedEntry, runFailure, skippedEntry } from "./settling.ts"
 import { type Shape, shapeOf } from "./shape.ts"
 
 type Json = Workflow.Json
@@ -115,6 +115,7 @@ export interface State {
   readonly upstream: Map<string, ReadonlyArray<string>>
   readonly writer: JournalWriter.Writer<StoreError>
   readonly pacer: Pacing.Pacer
+  readonly attempts: Attempts
   /** Body node instances the containers of this execution asked for, against `limits.maxNodes`. */
   expanded: number
   /** Whether a pause request parked a node already (the first stands for the paused branch). */
@@ -145,6 +146,7 @@ export const make = (setup: Setup, writerScope: Scope.Scope): Effect.Effect<Stat
       upstream: new Map(),
       writer: yield* JournalWriter.make<StoreError>(acknowledged(setup.store, setup.runId, setup.control), writerScope),
       pacer: Pacing.make(),
+      attempts: new Attempts(setup.handlers, setup.control, setup.clock, setup.publish, setup.runId, setup.tracing),
       expanded: 0,
       pauseBranch: false
     }

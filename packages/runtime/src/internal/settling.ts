@@ -35,8 +35,16 @@ export const resolveInputs = (params: Params, env: Reference.Environment): Resul
 /** The fingerprint of a block instance's resolved inputs. */
 export const inputsFingerprint = (inputs: Params): string => Fingerprint.hash(inputs)
 
+/** What a settled node instance records besides its status. */
+export interface Fields {
+  readonly attempt: number
+  readonly inputs: Json | undefined
+  readonly fingerprints: Snapshot.Fingerprints
+  readonly startedAt: number
+}
+
 /** What a node instance that failed before its handler was called records besides its error. */
-export const unresolvedFields = (definition: string, at: number) => ({
+export const unresolvedFields = (definition: string, at: number): Fields => ({
   attempt: 1,
   inputs: undefined,
   fingerprints: { definition },

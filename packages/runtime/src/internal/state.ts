@@ -23,7 +23,7 @@ import { isObject } from "./json.ts"
 import * as JournalWriter from "./journalWriter.ts"
 import * as Pacing from "./pacing.ts"
 import { childOf, pauseBranch, register } from "./parking.ts"
-import { Attempts, completedEntry, failedEntry, runFailure, skippedEntry } from "./settling.ts"
+import { Attempts, completedEntry, failedEntry, type Fields as SettledFields, runFailure, skippedEntry } from "./settling.ts"
 import { type Shape, shapeOf } from "./shape.ts"
 
 type Json = Workflow.Json
@@ -84,12 +84,7 @@ export interface Frame {
 export type StoreError = RunNotFound | IllegalTransition | StoreUnavailable
 
 /** What a settled node instance records besides its status. */
-export interface Fields {
-  readonly attempt: number
-  readonly inputs: Json | undefined
-  readonly fingerprints: Snapshot.Fingerprints
-  readonly startedAt: number
-}
+export type Fields = SettledFields
 
 /** One execution of the scope interpreter. */
 export interface State {

@@ -218,6 +218,14 @@ const runOptions = Effect.gen(function*() {
   yield* sql`ALTER TABLE ripple_runs ADD COLUMN destination text, ADD COLUMN pins json`
 })
 
+// A machine write's token (transitions.ts): a write sent again after a lost connection recognises
+// its own committed first attempt by it, where comparing machines took another writer's identical
+// write for its own (two branches starting at once) and lost an update.
+const machineTokens = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`ALTER TABLE ripple_runs ADD COLUMN machine_token text`
+})
+
 /**
  * Every migration, by id.
  *
@@ -233,7 +241,8 @@ export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.
   "7_pruned_nodes": prunedNodes,
   "8_lease_tokens": leaseTokens,
   "9_run_changes": runChanges,
-  "10_run_options": runOptions
+  "10_run_options": runOptions,
+  "11_machine_tokens": machineTokens
 }
 
 /**

@@ -16,6 +16,8 @@ type Lease = RunStore.Lease
 
 interface MachineWrite {
   readonly revision: string
+  /** Unique to this write: its committed first attempt is recognised by it (see `machineWriter`). */
+  readonly token: string
   readonly lease: Lease | undefined
   readonly machine: RunStatus.Persisted
   readonly suspension: RunStatus.Suspension
@@ -28,13 +30,16 @@ interface MachineWrite {
 // from (and the lease, when fenced). Rows are locked in id order (as every multi-row writer
 // here), and a run settling completed or failed becomes the latest of its (workflow, trigger) in
 // the same statement: per (workflow, trigger) only the batch's latest-created run competes. A row
-// already one revision on with exactly the machine requested is this write sent again after a
-// lost connection (its first attempt committed): it counts as written, not as a lost race.
+// already one revision on with this write's token is this write sent again after a lost
+// connection (its first attempt committed): it counts as written, not as a lost race. (Not the
+// machine: another writer's write from the same revision can hold exactly the same machine — two
+// branches starting at once — and taking it for this one loses an update.)
 const machineWriter = ({ sql, transact }: Db) =>
   GroupCommit.make((batch: ReadonlyArray<{ readonly key: string; readonly request: MachineWrite }>) => {
     const requests = batch.map(({ key, request }) => ({
       id: key,
       revision: request.revision,
+      token: request.token,
       owner: request.lease?.owner ?? null,
       gen: request.lease?.generation ?? null,
       status: request.machine.status,
@@ -55,7 +60,7 @@ const machineWriter = ({ sql, transact }: Db) =>
     }))
     return Effect.map(
       transact("transition", sql<{ readonly id: string }>`WITH req AS (
-          SELECT * FROM jsonb_to_recordset(${json(requests)}::jsonb) AS x(id text, revision bigint, owner text, gen bigint,
+          SELECT * FROM jsonb_to_recordset(${json(requests)}::jsonb) AS x(id text, revision bigint, token text, owner text, gen bigint,
             status text, machine jsonb, error text, wake_at double precision, signals jsonb, approvals jsonb,
             at double precision, latest boolean, d boolean, ls_node text, ls_at double precision, lc_node text,
             lc_at double precision, fin text, msgs jsonb)
@@ -63,6 +68,7 @@ const machineWriter = ({ sql, transact }: Db) =>
           SELECT r.id FROM ripple_runs r JOIN req ON req.id = r.id ORDER BY r.id FOR UPDATE OF r
         ), updated AS (
           UPDATE ripple_runs r SET status = req.status, machine = req.machine, revision = r.revision + 1,
+            machine_token = req.token,
             updated_at = req.at, error = req.error, wake_at = req.wake_at,
             awaited_signals = ARRAY(SELECT jsonb_array_elements_text(req.signals)),
             awaited_approvals = ARRAY(SELECT jsonb_array_elements_text(req.approvals)),
@@ -91,7 +97,7 @@ const machineWriter = ({ sql, transact }: Db) =>
           WHERE (ripple_latest.created_at, ripple_latest.seq) <= (excluded.created_at, excluded.seq)
         ), replayed AS (
           SELECT r.id FROM ripple_runs r JOIN req ON req.id = r.id
-          WHERE r.revision = req.revision + 1 AND r.machine = req.machine
+          WHERE r.revision = req.revision + 1 AND r.machine_token = req.token
             AND (req.owner IS NULL OR (r.lease_owner = req.owner AND r.lease_generation = req.gen))
         )
         SELECT id FROM updated UNION ALL SELECT id FROM replayed`),
@@ -119,6 +125,7 @@ export const make = (db: Db, { isCurrent, machines, readRun, remember }: Runs) =
   ) =>
     writeMachines(runId, {
       revision,
+      token: crypto.randomUUID(),
       lease,
       machine: RunStatus.persist(accepted),
       suspension: RunStatus.suspension(accepted),
@@ -189,7 +196,7 @@ export const make = (db: Db, { isCurrent, machines, readRun, remember }: Runs) =
       const machine = failed._tag === "Accepted" ? RunStatus.persist(failed.snapshot) : undefined
       // Not replayable: sent again after a committed first attempt it would append the reason twice.
       const rows = yield* transact("markFailed", sql<{ readonly id: string }>`UPDATE ripple_runs SET status = 'failed',
-          machine = ${json(machine)}::jsonb, revision = revision + 1, error = ${reason}, finalization = 'failed',
+          machine = ${json(machine)}::jsonb, revision = revision + 1, machine_token = NULL, error = ${reason}, finalization = 'failed',
           messages = messages || ${json([reason])}::jsonb, updated_at = ${at}, pause_requested_at = NULL,
           cancel_requested_at = NULL
         WHERE id = ${lease.runId} AND lease_owner = ${lease.owner} AND lease_generation = ${lease.generation}

@@ -670,13 +670,6 @@ const shallowStorable = (value: unknown, depth: number): boolean => {
   return true
 }
 
-interface Visit {
-  readonly value: unknown
-  readonly key: string | number
-  readonly parent: Visit | undefined
-  readonly depth: number
-}
-
 /**
  * The first part of a value that no store can hold (see `UnstorableValue`), its path prefixed with
  * `at`; `undefined` when every store can hold all of it.
@@ -697,44 +690,8 @@ export const unstorable = (value: unknown, at: JsonPath = []): UnstorableValue |
     return Number.isFinite(value) ? undefined : new UnstorableValue({ reason: `non-finite number ${value}`, path: at })
   }
   if (typeof value !== "object" || value === null || shallowStorable(value, 0)) return undefined
-  const pathOf = (visit: Visit | undefined): JsonPath => {
-    const keys: Array<string | number> = []
-    for (let v = visit; v?.parent !== undefined; v = v.parent) keys.push(v.key)
-    return [...at, ...keys.reverse()]
-  }
-  const stack: Array<Visit> = [{ value, key: "", parent: undefined, depth: 0 }]
-  while (stack.length > 0) {
-    const visit = stack.pop()!
-    // Keys are checked as their values are visited, so the first problem in document order is reported.
-    if (typeof visit.key === "string" && visit.parent !== undefined) {
-      const problem = textProblem(visit.key)
-      if (problem !== undefined) {
-        return new UnstorableValue({ reason: `${problem} in key ${JSON.stringify(visit.key)}`, path: pathOf(visit.parent) })
-      }
-    }
-    const current = visit.value
-    if (typeof current === "string") {
-      const problem = textProblem(current)
-      if (problem !== undefined) return new UnstorableValue({ reason: problem, path: pathOf(visit) })
-      continue
-    }
-    if (typeof current === "number") {
-      if (!Number.isFinite(current)) return new UnstorableValue({ reason: `non-finite number ${current}`, path: pathOf(visit) })
-      continue
-    }
-    if (typeof current !== "object" || current === null) continue
-    if (visit.depth >= maxDepth) return new UnstorableValue({ reason: `nested deeper than ${maxDepth} levels`, path: pathOf(visit) })
-    const depth = visit.depth + 1
-    if (Array.isArray(current)) {
-      for (let i = current.length - 1; i >= 0; i--) stack.push({ value: current[i], key: i, parent: visit, depth })
-      continue
-    }
-    const keys = Object.keys(current)
-    for (let k = keys.length - 1; k >= 0; k--) {
-      stack.push({ value: (current as Record<string, unknown>)[keys[k]!], key: keys[k]!, parent: visit, depth })
-    }
-  }
-  return undefined
+  const walked = walk(value, at, false)
+  return Result.isFailure(walked) ? walked.failure : undefined
 }
 
 // What a JavaScript value is when it is not JSON data (`undefined` when it is, or is `undefined`).
@@ -767,7 +724,7 @@ const setMember = (object: Record<string, Json>, key: string, value: Json) => {
 }
 
 // The copy of a value that needs no normalising and is nested at most 64 deep, made by plain
-// recursion (the common case); `noCopy` for anything else, which `storableSlow` handles.
+// recursion (the common case); `noCopy` for anything else, which `walk` handles.
 const copyPlain = (value: unknown, depth: number): Json | typeof noCopy => {
   switch (typeof value) {
     case "string":
@@ -810,15 +767,17 @@ interface Slot {
   readonly value: unknown
   readonly key: string | number
   readonly parent: Slot | undefined
-  /** Where the copy goes: the container copied for the parent. */
-  readonly into: Array<Json> | Record<string, Json>
+  /** Where the copy goes: the container copied for the parent (none when only checking). */
+  readonly into: Array<Json> | Record<string, Json> | undefined
   readonly depth: number
 }
 
-// The walk of `toStorable` for what `copyPlain` declined: iterative (a deep value cannot overflow
-// the stack), in document order, so the first problem found is the first in the value.
-const storableSlow = (value: unknown, at: JsonPath): Result.Result<Json, UnstorableValue> => {
-  const root: Record<string, Json> = {}
+// The walk of `unstorable` (`copy` false: only checks, and leaves JavaScript values outside JSON
+// to the copy) and of `toStorable` for what `copyPlain` declined (`copy` true): iterative (a deep
+// value cannot overflow the stack), in document order, so the first problem found is the first in
+// the value.
+const walk = (value: unknown, at: JsonPath, copy: boolean): Result.Result<Json, UnstorableValue> => {
+  const root: Record<string, Json> | undefined = copy ? {} : undefined
   const pathOf = (slot: Slot | undefined): JsonPath => {
     const keys: Array<string | number> = []
     for (let s = slot; s?.parent !== undefined; s = s.parent) keys.push(s.key)
@@ -828,16 +787,17 @@ const storableSlow = (value: unknown, at: JsonPath): Result.Result<Json, Unstora
   while (stack.length > 0) {
     const slot = stack.pop()!
     const { into, key } = slot
-    const put = (copy: Json) => {
-      if (Array.isArray(into)) into[key as number] = copy
-      else setMember(into, key as string, copy)
+    const put = (copied: Json) => {
+      if (into === undefined) return
+      if (Array.isArray(into)) into[key as number] = copied
+      else setMember(into, key as string, copied)
     }
     if (typeof key === "string" && slot.parent !== undefined) {
       const problem = textProblem(key)
       if (problem !== undefined) return Result.fail(new UnstorableValue({ reason: `${problem} in key ${JSON.stringify(key)}`, path: pathOf(slot.parent) }))
     }
     const current = slot.value
-    const foreign = foreignKind(current)
+    const foreign = copy ? foreignKind(current) : undefined
     if (foreign !== undefined) {
       return Result.fail(new UnstorableValue({ reason: `${foreign}, which is not JSON data (convert it to a string, number, array or plain object)`, path: pathOf(slot) }))
     }
@@ -864,19 +824,19 @@ const storableSlow = (value: unknown, at: JsonPath): Result.Result<Json, Unstora
     if (slot.depth >= maxDepth) return Result.fail(new UnstorableValue({ reason: `nested deeper than ${maxDepth} levels`, path: pathOf(slot) }))
     const depth = slot.depth + 1
     if (Array.isArray(current)) {
-      const copy: Array<Json> = new Array(current.length).fill(null)
-      put(copy)
-      for (let i = current.length - 1; i >= 0; i--) stack.push({ value: current[i], key: i, parent: slot, into: copy, depth })
+      const items: Array<Json> | undefined = copy ? new Array(current.length).fill(null) : undefined
+      if (items !== undefined) put(items)
+      for (let i = current.length - 1; i >= 0; i--) stack.push({ value: current[i], key: i, parent: slot, into: items, depth })
       continue
     }
-    const copy: Record<string, Json> = {}
-    put(copy)
+    const members: Record<string, Json> | undefined = copy ? {} : undefined
+    if (members !== undefined) put(members)
     const keys = Object.keys(current)
     for (let k = keys.length - 1; k >= 0; k--) {
-      stack.push({ value: (current as Record<string, unknown>)[keys[k]!], key: keys[k]!, parent: slot, into: copy, depth })
+      stack.push({ value: (current as Record<string, unknown>)[keys[k]!], key: keys[k]!, parent: slot, into: members, depth })
     }
   }
-  return Result.succeed(root["value"] ?? null)
+  return Result.succeed(root?.["value"] ?? null)
 }
 
 /**
@@ -898,7 +858,7 @@ const storableSlow = (value: unknown, at: JsonPath): Result.Result<Json, Unstora
  */
 export const toStorable = (value: unknown, at: JsonPath = []): Result.Result<Json, UnstorableValue> => {
   const copied = copyPlain(value, 0)
-  return copied === noCopy ? storableSlow(value, at) : Result.succeed(copied)
+  return copied === noCopy ? walk(value, at, true) : Result.succeed(copied)
 }
 
 /**

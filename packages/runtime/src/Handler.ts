@@ -204,11 +204,11 @@ export const layer = <R = never>(
     Effect.map(Effect.context<R>(), (context) => {
       const provided: Record<string, Handler> = { ...Builtins.handlers }
       for (const [type, handler] of Object.entries(handlers)) {
-        provided[type] = (ctx) => Effect.provideContext(Effect.suspend(() => asEffect(handler(ctx))), context)
+        provided[type] = (ctx) => Effect.provideContext(asEffect(handler(ctx)), context)
       }
       const compensations = new Map<string, Compensation>()
       for (const [type, compensate] of Object.entries(options.compensate ?? {})) {
-        compensations.set(type, (output, ctx) => Effect.provideContext(Effect.suspend(() => asEffect(compensate(output, ctx))), context))
+        compensations.set(type, (output, ctx) => Effect.provideContext(asEffect(compensate(output, ctx)), context))
       }
       return registry(provided, { equality: options.equality }, compensations)
     })

@@ -50,7 +50,7 @@ const shuffled = <A>(values: ReadonlyArray<A>, seed: number): Array<A> => {
 }
 
 describe("Plan.runFrom properties", () => {
-  it("agrees with the specification planner (rerun, reused, pruned, start, branch resets)", () => {
+  it("agrees with the specification planner (rerun, reused, pruned, start, kept instances, whole restarts, branch resets)", () => {
     fc.assert(
       fc.property(arbitraryScenario(), (s) => {
         const prior = Model.execute(s.before, { seed: s.seed ?? 0, input: Laws.inputFor(s.before), fingerprint: Fingerprint.hash })
@@ -60,6 +60,8 @@ describe("Plan.runFrom properties", () => {
         assert.deepStrictEqual(sorted(plan.pruned), sorted(spec.pruned), "pruned")
         assert.deepStrictEqual(sorted(plan.reused), sorted(spec.reused), "reused")
         assert.deepStrictEqual(sorted(plan.start), sorted(spec.start), "start")
+        assert.deepStrictEqual(sorted(Object.keys(plan.state.nodes)), sorted(spec.kept), "kept instances")
+        assert.deepStrictEqual(sorted(plan.resets.filter((r) => r.restart === "whole").map((r) => r.container)), sorted(spec.whole), "whole restarts")
         assert.deepStrictEqual(
           branchesOf(plan),
           Object.fromEntries([...spec.branches].map(([c, b]) => [c, [...b].sort((x, y) => x - y)]))

@@ -109,16 +109,16 @@ describe("Plan steps", () => {
     assert.deepStrictEqual(ids(input, Plan.prune(input, Plan.diff(input))), ["quote", "tag"])
   })
 
-  it("scope restarts a parallel as a unit for a target inside it, and prunes what no output needs", () => {
+  it("scope enters a parallel for a target inside it (its start reused), and prunes what no output needs", () => {
     const edited = edit((w) => {
       w.blocks[7].params.seen = "other"
     })
     const input = prepare(edited, "tag")
     const changes = Plan.diff(input)
     const scope = Plan.scope(input, Plan.prune(input, changes), changes)
-    assert.deepStrictEqual(ids(input, scope.rerun), ["each#end", "each#start", "report", "tag"])
+    assert.deepStrictEqual(ids(input, scope.rerun), ["each#end", "report", "tag"])
     assert.deepStrictEqual(ids(input, scope.pruned), ["audit"])
-    assert.deepStrictEqual(scope.resets, [{ _tag: "parallel", container: "each", branches: "all" }])
+    assert.deepStrictEqual(scope.resets, [{ _tag: "parallel", container: "each", branches: "all", restart: "per-instance", why: "independent-instances" }])
   })
 
   it("scope re-runs only the branches of a parallel whose item changed", () => {
@@ -126,7 +126,7 @@ describe("Plan steps", () => {
       w.variables.topics = ["a", "B", "c"]
     })
     const plan = runFrom(edited, "report")
-    assert.deepStrictEqual(plan.resets, [{ _tag: "parallel", container: "each", branches: [1] }])
+    assert.deepStrictEqual(plan.resets, [{ _tag: "parallel", container: "each", branches: [1], restart: "per-instance", why: "items-changed" }])
     const t = Laws.trial({ before: workflow, after: edited, target: "report" })
     assert.deepStrictEqual(t.replay.executed.filter((k) => k.startsWith("tag")), ["tag@1"])
     assert.deepStrictEqual(Laws.soundness(t), [])
@@ -135,7 +135,7 @@ describe("Plan steps", () => {
 
   it("scope re-runs every branch when the item count changes", () => {
     const plan = runFrom(edit((w) => { w.variables.topics = ["a", "b"] }), "report")
-    assert.deepStrictEqual(plan.resets, [{ _tag: "parallel", container: "each", branches: "all" }])
+    assert.deepStrictEqual(plan.resets, [{ _tag: "parallel", container: "each", branches: "all", restart: "whole", why: "start-changed" }])
   })
 
   it("hydrate keeps only reused records and queues the start nodes in topological order", () => {
@@ -247,7 +247,11 @@ describe("Plan.runFrom", () => {
     const plan = Result.getOrThrow(Plan.runFrom({ workflow, snapshot: prior, to: "report", pins: { quote: "fixed", "tag@1": "t1" } }))
     assert.deepStrictEqual(plan.pins, { quote: "fixed", "tag@1": "t1" })
     assert.deepStrictEqual(plan.reasons["tag"], [{ _tag: "pinned" }])
-    assert.include(plan.rerun, "each#start")
+    // Pinned at branch 1 only: the parallel is entered and that branch alone re-runs.
+    assert.deepStrictEqual(plan.resets, [{ _tag: "parallel", container: "each", branches: "all", restart: "per-instance", why: "independent-instances" }])
+    assert.include(plan.rerun, "each#end")
+    assert.notInclude(plan.rerun, "each#start")
+    assert.deepStrictEqual(Object.keys(plan.state.nodes).filter((k) => k.startsWith("tag@")).sort(), ["tag@0", "tag@2"])
     // Untaken by the router last time (skipped): its pin is new, but nothing observed reads it now.
     assert.deepStrictEqual(plan.reasons["quote"], [{ _tag: "pinned" }])
     assert.strictEqual(Plan.pinOf(plan.pins, "tag", [1]), "t1")
@@ -291,7 +295,7 @@ describe("Plan.runFrom", () => {
     assert.strictEqual(invalid?._tag === "InvalidWorkflow" ? invalid.cause._tag : undefined, "Cycle")
   })
 
-  it("re-runs a loop whole, from iteration 0, when the target is inside it", () => {
+  it("re-runs only the target and what follows it in every iteration of a count loop, reusing the rest", () => {
     const looped: Workflow.Workflow = {
       id: "loop",
       blocks: [
@@ -304,8 +308,28 @@ describe("Plan.runFrom", () => {
       loops: [{ id: "repeat", kind: "count", count: 3, body: ["step", "next"] }]
     }
     const t = Laws.trial({ before: looped, after: looped, target: "next" })
+    assert.deepStrictEqual(t.plan.rerun, ["next", "repeat#end", "out"])
+    assert.deepStrictEqual(t.plan.resets, [{ _tag: "loop", container: "repeat", restart: "per-instance", why: "independent-instances" }])
+    assert.deepStrictEqual(t.plan.reasons["step"], undefined)
+    assert.deepStrictEqual(t.replay.executed, ["next@0", "next@1", "next@2", "repeat#end", "out"])
+    assert.deepStrictEqual(Laws.soundness(t), [])
+  })
+
+  it("re-runs a while loop whole, from iteration 0, when the target is inside it", () => {
+    const looped: Workflow.Workflow = {
+      id: "loop",
+      blocks: [
+        { id: "trigger", type: "trigger" },
+        { id: "step", type: "fn", params: { i: { $ref: "loop.index" } } },
+        { id: "next", type: "fn", params: { prev: { $ref: "blocks.step.output" } } },
+        { id: "out", type: "response", params: { all: { $ref: "blocks.repeat.output" } } }
+      ],
+      edges: [{ source: "trigger", target: "repeat" }, { source: "step", target: "next" }, { source: "repeat", target: "out" }],
+      loops: [{ id: "repeat", kind: "while", condition: { left: { $ref: "loop.index" }, op: "lt", right: 2 }, maxIterations: 5, body: ["step", "next"] }]
+    }
+    const t = Laws.trial({ before: looped, after: looped, target: "next" })
     assert.deepStrictEqual(t.plan.rerun, ["repeat#start", "step", "next", "repeat#end", "out"])
-    assert.deepStrictEqual(t.plan.resets, [{ _tag: "loop", container: "repeat" }])
+    assert.deepStrictEqual(t.plan.resets, [{ _tag: "loop", container: "repeat", restart: "whole", why: "while-loop" }])
     assert.deepStrictEqual(t.plan.reasons["step"], [{ _tag: "container-reset", container: "repeat" }])
     assert.deepStrictEqual(t.replay.executed.filter((k) => k.startsWith("step")), ["step@0", "step@1", "step@2"])
     assert.deepStrictEqual(Laws.soundness(t), [])

@@ -42,6 +42,7 @@ export const agreesWithSpec = (
         assert.deepStrictEqual(sorted(plan.rerun), sorted(spec.rerun), "rerun")
         assert.deepStrictEqual(sorted(plan.pruned), sorted(spec.pruned), "pruned")
         assert.deepStrictEqual(sorted(plan.start), sorted(spec.start), "start")
+        assert.deepStrictEqual(sorted(Object.keys(plan.state.nodes)), sorted(spec.kept), "kept instances")
       }),
       runs
     )

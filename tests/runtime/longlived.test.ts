@@ -136,7 +136,7 @@ describe("Loops and parallels", () => {
       const runs = yield* Runs.Runs
       const { runId } = yield* started(before)
       const again = yield* runs.runFrom(after, { target: "seed", run: runId })
-      assert.deepStrictEqual(again.plan.resets, [{ _tag: "loop", container: "loop" }])
+      assert.deepStrictEqual(again.plan.resets, [{ _tag: "loop", container: "loop", restart: "whole", why: "upstream-re-runs" }])
       assert.strictEqual(yield* runs.wait(again.runId), "completed")
       const snapshot = yield* snapshotOf(again.runId)
       assert.deepStrictEqual(snapshot.nodes["loop#end"]?.output, [{ body: 2 }, { body: 2 }, { body: 2 }])
@@ -162,7 +162,7 @@ describe("Parallel resets", () => {
       const { runId } = yield* started(fan(["a", "b", "c"]))
       // The parallel's own items changed (not the target): only the branch whose item changed re-runs.
       const again = yield* runs.runFrom(fan(["a", "X", "c"]), { target: "other", run: runId })
-      assert.deepStrictEqual(again.plan.resets, [{ _tag: "parallel", container: "fan", branches: [1] }])
+      assert.deepStrictEqual(again.plan.resets, [{ _tag: "parallel", container: "fan", branches: [1], restart: "per-instance", why: "items-changed" }])
       assert.strictEqual(yield* runs.wait(again.runId), "completed")
       const snapshot = yield* snapshotOf(again.runId)
       assert.deepStrictEqual(snapshot.nodes["fan#end"]?.output, [{ work: "a" }, { work: "X" }, { work: "c" }])

@@ -84,13 +84,58 @@ export type Reason =
 export type ReasonTag = Reason["_tag"]
 
 /**
- * How a container re-runs: a loop always from iteration 0; a parallel all branches or some.
+ * Why a container restarts whole, or re-runs per instance.
+ *
+ * - `while-loop` (whole): its condition reads each iteration's body outputs and decides whether the
+ *   next iteration runs, so no iteration can be reused once one re-runs.
+ * - `start-changed` (whole): its own `count` / `items` / definition / body changed, or its start has
+ *   no finished prior state: the instances themselves may differ.
+ * - `upstream-re-runs` (whole): its start follows a node that re-runs, so its `count` / `items` are
+ *   evaluated again and the number of instances may change.
+ * - `unfinished` (whole): its end did not finish last time (failed, incomplete or missing).
+ * - `enclosing-restart` (whole): an enclosing loop or parallel instance restarts whole.
+ * - `resume` (whole): a resumed run restarts every container holding a node it re-runs.
+ * - `independent-instances` (per instance): a `count` / `forEach` loop or a parallel whose start is
+ *   unchanged; no instance reads another (a body reference reads its own iteration or branch, or
+ *   what precedes the container), so each body node re-runs only in the instances where it, or
+ *   something it follows there, re-runs.
+ * - `items-changed` (per instance): a top-level parallel whose only change is its own `items` /
+ *   `count`, with the same number of branches: the branches whose item changed re-run.
+ *
+ * @since 0.1.0
+ */
+export type RestartCase =
+  | "while-loop"
+  | "start-changed"
+  | "upstream-re-runs"
+  | "unfinished"
+  | "enclosing-restart"
+  | "resume"
+  | "independent-instances"
+  | "items-changed"
+
+/**
+ * How a container re-runs: `whole` (every body node of a re-run instance, a loop from iteration 0)
+ * or `per-instance` (a body node instance re-runs only when it, or something it follows in that
+ * instance, does; every other instance record is reused from the hydrated state), and why (`RestartCase`).
+ * A parallel also lists the branches it re-runs (`all`, or some when only its items changed).
  *
  * @since 0.1.0
  */
 export type Reset =
-  | { readonly _tag: "loop"; readonly container: string }
-  | { readonly _tag: "parallel"; readonly container: string; readonly branches: "all" | ReadonlyArray<number> }
+  | {
+    readonly _tag: "loop"
+    readonly container: string
+    readonly restart: "whole" | "per-instance"
+    readonly why: RestartCase
+  }
+  | {
+    readonly _tag: "parallel"
+    readonly container: string
+    readonly branches: "all" | ReadonlyArray<number>
+    readonly restart: "whole" | "per-instance"
+    readonly why: RestartCase
+  }
 
 /**
  * A plan: what to re-run, what to reuse, where to start, and the state to start from.
@@ -567,6 +612,11 @@ export interface Scope {
   readonly resets: ReadonlyArray<Reset>
   /** Partially reset parallels: container id → branches to re-run. */
   readonly branches: ReadonlyMap<string, ReadonlyArray<number>>
+  /**
+   * Per re-run node inside a container: the instance paths (indices joined by `.`) of the prior
+   * run at which it re-runs; `hydrate` keeps its records at the other ones. Absent: every instance.
+   */
+  readonly instances: ReadonlyMap<number, ReadonlySet<string>>
   /** The stable topological order of the DAG (computed once, reused by `hydrate` and the plan). */
   readonly order: Int32Array
   /**
@@ -586,7 +636,14 @@ export interface Scope {
 export const scope = (input: Input, roots: Uint8Array, changes?: Diff): Scope =>
   scopeIn(input, roots, changes, Dag.topo(input.dag))
 
-const scopeIn = (input: Input, roots: Uint8Array, changes: Diff | undefined, order: Int32Array): Scope => {
+const scopeIn = (
+  input: Input,
+  roots: Uint8Array,
+  changes: Diff | undefined,
+  order: Int32Array,
+  mode: "per-instance" | "resume" = "per-instance",
+  prior?: Prior
+): Scope => {
   const { dag, wanted } = input
   const n = dag.size
   const rootList: Array<number> = []
@@ -618,33 +675,55 @@ const scopeIn = (input: Input, roots: Uint8Array, changes: Diff | undefined, ord
   }
 
   const containers = containerIndex(dag)
-  // Resets whole every container holding a node of `set` (and, for sentinels, their own container),
-  // round by round: with `spread`, what a reset container's end reaches joins the set too.
+  // Containers that restart whole, and why; the others holding a scope node re-run per instance.
+  const whole = new Map<string, RestartCase>()
+  const wholeCase = (c: string, entry: ContainerEntry, set: Uint8Array): RestartCase | undefined => {
+    // A top-level parallel whose only change is its items re-runs the branches whose item changed.
+    if (branches.has(c)) return undefined
+    if (mode === "resume") return "resume"
+    if (Dag.nodeOf(dag, entry.start).chain.some((outer) => whole.has(outer))) return "enclosing-restart"
+    if ((Dag.nodeOf(dag, entry.start).definition as Workflow.Loop).kind === "while" && entry.kind === "loop") return "while-loop"
+    if (set[entry.start] === 1 && !branches.has(c)) return roots[entry.start] === 1 ? "start-changed" : "upstream-re-runs"
+    if (roots[entry.end] === 1) return "unfinished"
+    return undefined
+  }
+  // Resets whole the containers holding a node of `set` that must restart whole (and enters the
+  // others: their end joins the set), round by round: with `spread`, what a reset container's end
+  // reaches joins the set too.
   const expand = (set: Uint8Array, spread: boolean) => {
     if (containers.size === 0) return
-    const done = new Set<string>(branches.keys())
+    const done = new Set<string>()
     let fresh = true
     while (fresh) {
       fresh = false
       const ends: Array<number> = []
-      const reset = (c: string) => {
-        if (done.has(c)) return
-        done.add(c)
+      const add = (m: number, entry: ContainerEntry) => {
+        if (set[m] === 1) return
+        set[m] = 1
         fresh = true
+        if (cause[m] === -1) cause[m] = -2 - entry.start
+      }
+      const visit = (c: string) => {
+        if (done.has(c)) return
         const entry = containers.get(c)!
-        ends.push(entry.end)
-        for (const m of [entry.start, entry.end, ...entry.members]) {
-          if (set[m] === 0) {
-            set[m] = 1
-            if (cause[m] === -1) cause[m] = -2 - entry.start
-          }
+        const why = whole.get(c) ?? wholeCase(c, entry, set)
+        if (why === undefined) {
+          // Per instance: the container is entered (its end re-runs), its other members as they come.
+          if (set[entry.end] === 0) ends.push(entry.end)
+          add(entry.end, entry)
+          return
         }
+        done.add(c)
+        whole.set(c, why)
+        fresh = true
+        ends.push(entry.end)
+        for (const m of [entry.start, entry.end, ...entry.members]) add(m, entry)
       }
       for (let i = 0; i < n; i++) {
         if (set[i] === 0) continue
-        for (const c of Dag.chainOf(dag, i)) reset(c)
-        // A sentinel in scope without its body (a container that failed or never finished) resets it too.
-        if (Dag.blockOf(dag, i) === undefined) reset(Dag.nodeOf(dag, i).id)
+        for (const c of Dag.chainOf(dag, i)) visit(c)
+        // A sentinel in scope decides its own container (a start re-evaluates its instances).
+        if (Dag.blockOf(dag, i) === undefined) visit(Dag.nodeOf(dag, i).id)
       }
       if (spread) {
         for (const end of ends) {
@@ -653,6 +732,7 @@ const scopeIn = (input: Input, roots: Uint8Array, changes: Diff | undefined, ord
           for (let i = 0; i < n; i++) {
             if (reached[i] === 1 && set[i] === 0) {
               set[i] = 1
+              fresh = true
               if (cause[i] === -1) {
                 cause[i] = cause[start]! >= 0 ? cause[start]! : -2 - start
                 link[i] = -3 - start
@@ -679,11 +759,125 @@ const scopeIn = (input: Input, roots: Uint8Array, changes: Diff | undefined, ord
   if (unwanted.length > 0) causesOfPruned(input, changes!, order, pruned, cause)
   const resets: Array<Reset> = []
   for (const [c, entry] of containers) {
-    if (rerun[entry.start] === 0) continue
-    if (entry.kind === "loop") resets.push({ _tag: "loop", container: c })
-    else resets.push({ _tag: "parallel", container: c, branches: branches.get(c) ?? "all" })
+    if (rerun[entry.start] === 0 && rerun[entry.end] === 0) continue
+    const partial = branches.get(c)
+    const why: RestartCase = whole.get(c) ?? (partial !== undefined ? "items-changed" : "independent-instances")
+    const restart = whole.has(c) ? "whole" : "per-instance"
+    if (entry.kind === "loop") resets.push({ _tag: "loop", container: c, restart, why })
+    else resets.push({ _tag: "parallel", container: c, branches: partial ?? "all", restart, why })
   }
-  return { rerun, pruned, cause, resets, branches, order, link }
+  const instances = input.snapshot === undefined || containers.size === 0
+    ? new Map<number, ReadonlySet<string>>()
+    : instancesOf(input, { roots, mask, rerun, order, branches, whole, prior })
+  return { rerun, pruned, cause, resets, branches, order, link, instances }
+}
+
+/**
+ * The instances (of the prior run) at which each node inside a container re-runs, in topological
+ * order: an instance re-runs when its node is the target, changed at that instance (a change of
+ * definition, wiring or `volatile` holds at every instance), follows a re-run instance (in the
+ * same iteration or branch; a container's end follows its body's exits in its instances; a body's
+ * first members follow the start, every branch of a partial parallel whose item changed), or lies
+ * in an instance of a container that restarts whole (every instance whose start re-runs; for a
+ * `while` loop, every instance holding a changed node too).
+ */
+const instancesOf = (
+  input: Input,
+  planned: {
+    readonly roots: Uint8Array
+    readonly mask: Uint8Array
+    readonly rerun: Uint8Array
+    readonly order: Int32Array
+    readonly branches: ReadonlyMap<string, ReadonlyArray<number>>
+    readonly whole: ReadonlyMap<string, RestartCase>
+    readonly prior: Prior | undefined
+  }
+): Map<number, ReadonlySet<string>> => {
+  const { dag, snapshot, target } = input
+  const { branches, mask, order, rerun, roots, whole } = planned
+  const prior = planned.prior ?? Prior.make(input.workflow, snapshot!, input.changedInputs, input.pins)
+  const keyOfPath = (path: ReadonlyArray<number>) => path.join(".")
+  const inScope = (i: number) => mask[i] === 1 || rerun[i] === 1
+  const pathsOf = (i: number) => Snapshot.instancePaths(snapshot!, Dag.chainOf(dag, i))
+  // A changed node's own instances (`all`: every one).
+  const own = new Map<number, ReadonlySet<string>>()
+  const ownOf = (i: number): ReadonlySet<string> => {
+    let found = own.get(i)
+    if (found === undefined) {
+      const paths = pathsOf(i)
+      const changed = i === target ? { all: true, paths: new Set<string>() } : prior.changedInstances(i, dag)
+      found = changed.all ? new Set(paths.map(keyOfPath)) : changed.paths
+      own.set(i, found)
+    }
+    return found
+  }
+  // Instances of each `while` loop holding a changed node (at any depth).
+  const touched = new Map<string, Set<string>>()
+  for (let i = 0; i < dag.size; i++) {
+    if (roots[i] === 0) continue
+    const node = Dag.nodeOf(dag, i)
+    const chain = Dag.chainOf(dag, i)
+    const enclosing = Dag.blockOf(dag, i) === undefined ? [...chain, node.id] : chain
+    for (let d = 0; d < enclosing.length; d++) {
+      const c = enclosing[d]!
+      if (whole.get(c) !== "while-loop") continue
+      const set = touched.get(c) ?? new Set<string>()
+      touched.set(c, set)
+      for (const key of ownOf(i)) set.add(key.split(".").slice(0, d).join("."))
+    }
+  }
+  const dirty = new Map<number, Set<string>>()
+  const wholeAt = new Map<string, ReadonlySet<string>>()
+  for (let k = 0; k < order.length; k++) {
+    const i = order[k]!
+    if (!inScope(i)) continue
+    const chain = Dag.chainOf(dag, i)
+    const block = Dag.blockOf(dag, i)
+    const node = block === undefined ? Dag.nodeOf(dag, i) : undefined
+    const out = new Set<string>()
+    if (chain.length === 0) out.add("")
+    else {
+      const d = chain.length
+      const preds: Array<number> = []
+      for (let p = dag.inOffsets[i]!; p < dag.inOffsets[i + 1]!; p++) if (inScope(dag.inSources[p]!)) preds.push(dag.inSources[p]!)
+      const mine = roots[i] === 1 ? ownOf(i) : undefined
+      const partial = branches.get(chain[d - 1]!)
+      for (const path of pathsOf(i)) {
+        const key = keyOfPath(path)
+        let hit = mine?.has(key) === true
+        for (let c = 0; c < d && !hit; c++) if (wholeAt.get(chain[c]!)?.has(keyOfPath(path.slice(0, c))) === true) hit = true
+        // The end of a container instance that restarts whole.
+        if (node?.kind === "end" && wholeAt.get(node.id)?.has(key) === true) hit = true
+        for (const j of preds) {
+          if (hit) break
+          const dj = Dag.chainOf(dag, j).length
+          const from = dirty.get(j)
+          if (from === undefined) continue
+          if (dj === d) hit = from.has(key)
+          // The container's start: its first members, in every branch (a partial parallel: those listed).
+          else if (dj === d - 1) hit = from.has(keyOfPath(path.slice(0, -1))) && (partial === undefined || partial.includes(path[d - 1]!))
+          // A container's end follows its body's exits: re-run when one re-runs in one of its iterations/branches.
+          else if (dj === d + 1) hit = [...from].some((x) => x.startsWith(`${key}.`))
+        }
+        if (hit) out.add(key)
+      }
+    }
+    if (node?.kind === "start" && whole.has(node.id)) {
+      // The instances that restart whole: every one whose start re-runs, or (`while`) holds a change.
+      const instances = new Set(out)
+      const why = whole.get(node.id)!
+      if (why === "resume") for (const path of pathsOf(i)) instances.add(keyOfPath(path))
+      for (const key of touched.get(node.id) ?? []) instances.add(key)
+      const end = dag.index!.get(`${node.id}#end`)!
+      if (roots[end] === 1) for (const key of ownOf(end)) instances.add(key)
+      for (const key of instances) out.add(key)
+      wholeAt.set(node.id, instances)
+    }
+    dirty.set(i, out)
+  }
+  const instances = new Map<number, ReadonlySet<string>>()
+  for (const [i, set] of dirty) if (rerun[i] === 1 && Dag.chainOf(dag, i).length > 0) instances.set(i, set)
+  return instances
 }
 
 // A pruned node the roots' sweep did not reach is downstream of a change that no observed output
@@ -725,7 +919,7 @@ export interface Hydrated {
  *
  * @since 0.1.0
  */
-export const hydrate = (input: Input, planned: Pick<Scope, "rerun" | "pruned" | "branches" | "order">): Hydrated => {
+export const hydrate = (input: Input, planned: Pick<Scope, "rerun" | "pruned" | "branches" | "order" | "instances">): Hydrated => {
   const { dag, snapshot, workflow } = input
   const n = dag.size
   const order = planned.order
@@ -749,14 +943,15 @@ export const hydrate = (input: Input, planned: Pick<Scope, "rerun" | "pruned" | 
   const kept = new Set<string>()
   for (let i = 0; i < n; i++) {
     const chain = Dag.chainOf(dag, i)
-    if (planned.rerun[i] === 1 && !(chain.length > 0 && planned.branches.has(chain[0]!))) continue
+    // A re-run node keeps its records at the instances where it does not re-run (inside containers).
+    const rerunAt = planned.instances.get(i)
+    if (planned.rerun[i] === 1 && rerunAt === undefined) continue
     if (planned.pruned[i] === 1) continue
     const block = Dag.blockOf(dag, i)
     const node = block !== undefined ? { kind: "block" as const, id: block.id } : Dag.nodeOf(dag, i)
-    const partial = chain.length > 0 ? planned.branches.get(chain[0]!) : undefined
     const parsed: NodeId.Node = { kind: node.kind, id: node.id }
     for (const path of Snapshot.instancePaths(snapshot, chain)) {
-      if (partial !== undefined && partial.includes(path[0]!)) continue
+      if (rerunAt !== undefined && rerunAt.has(path.join("."))) continue
       const key = path.length === 0 ? (block !== undefined ? block.id : dag.ids![i]!) : NodeId.formatInstance({ node: parsed, path })
       const record = snapshot.nodes[key]
       if (record === undefined) continue
@@ -822,7 +1017,7 @@ const planOver = (options: Options, mode: Plan["mode"]): Result.Result<Plan, Pla
   Result.map(prepare({ ...options, snapshot: options.snapshot ?? Snapshot.empty(options.workflow) }), (input) => {
     const order = Dag.topo(input.dag)
     const { changes, skipped, prior } = diffUpToScope(input, order)
-    const planned = scopeIn(input, prune(input, changes), changes, order)
+    const planned = scopeIn(input, prune(input, changes), changes, order, "per-instance", prior)
     const failed = failedAmong(input, planned.pruned, order)
     return assemble(input, mode, planned, hydrate(input, planned), completing(input, changes, planned, skipped, prior), failed)
   })
@@ -936,12 +1131,13 @@ const fullOf = (input: Input, mode: Plan["mode"]): Plan => {
     rerun,
     pruned: new Uint8Array(n),
     cause: new Int32Array(n).fill(-1),
-    resets: [...containerIndex(input.dag)].map(([container, entry]) =>
+    resets: [...containerIndex(input.dag)].map(([container, entry]): Reset =>
       entry.kind === "loop"
-        ? { _tag: "loop" as const, container }
-        : { _tag: "parallel" as const, container, branches: "all" as const }
+        ? { _tag: "loop", container, restart: "whole", why: "start-changed" }
+        : { _tag: "parallel", container, branches: "all", restart: "whole", why: "start-changed" }
     ),
     branches: new Map(),
+    instances: new Map(),
     order: Dag.topo(input.dag),
     link: new Int32Array(n).fill(-1)
   }
@@ -995,7 +1191,7 @@ export const resume = (
       reasons[i] = set
     }
     const changes: Diff = { reasons }
-    const planned = scope(input, prune(input, changes), changes)
+    const planned = scopeIn(input, prune(input, changes), changes, Dag.topo(input.dag), "resume")
     const hydrated = hydrate(input, planned)
     const rerunKeys = new Set<string>()
     for (const wait of snapshot.waits) rerunKeys.add(wait.node)
@@ -1420,9 +1616,23 @@ class Prior {
   }
 
   /** `check` of a block node, without building its node record (the hot path of `diff`). */
-  checkBlock(i: number, block: Workflow.Block, chain: ReadonlyArray<string>, dag: Dag.Dag): number {
-    if (this.pinned.size > 0 && this.pinned.has(block.id)) return this.checkPinned(i, block, chain, dag)
-    return this.checkUnpinned(i, block, chain, dag)
+  checkBlock(i: number, block: Workflow.Block, chain: ReadonlyArray<string>, dag: Dag.Dag, at?: Set<string>): number {
+    if (this.pinned.size > 0 && this.pinned.has(block.id)) return this.checkPinned(i, block, chain, dag, at)
+    return this.checkUnpinned(i, block, chain, dag, at)
+  }
+
+  /**
+   * Where a node changed: at every instance (`all`: its definition, wiring or `volatile`, or a new
+   * block), else at the instance paths (indices joined by `.`) whose record is missing, failed or
+   * unfinished, whose inputs resolve differently, or whose pin differs from the output.
+   */
+  changedInstances(i: number, dag: Dag.Dag): { readonly all: boolean; readonly paths: Set<string> } {
+    const paths = new Set<string>()
+    const block = Dag.blockOf(dag, i)
+    const chain = Dag.chainOf(dag, i)
+    const set = block !== undefined ? this.checkBlock(i, block, chain, dag, paths) : this.check(i, Dag.nodeOf(dag, i), dag, paths)
+    if (chain.length === 0 && set !== 0) paths.add("")
+    return { all: (set & everywhere) !== 0, paths }
   }
 
   /**
@@ -1431,21 +1641,24 @@ class Prior {
    * last outcome do not matter: it is not executed. Pinned on some instances only, it changes as
    * an unpinned block does, or when one of those pins differs.
    */
-  private checkPinned(i: number, block: Workflow.Block, chain: ReadonlyArray<string>, dag: Dag.Dag): number {
+  private checkPinned(i: number, block: Workflow.Block, chain: ReadonlyArray<string>, dag: Dag.Dag, at?: Set<string>): number {
     const whole = this.pins![block.id] !== undefined
-    let set = whole ? 0 : this.checkUnpinned(i, block, chain, dag)
+    let set = whole ? 0 : this.checkUnpinned(i, block, chain, dag, at)
     if (whole && !this.wiringSame && this.wiring(block.id, "new") !== this.wiring(block.id, "old")) set |= bits["wiring-changed"]
     for (const path of Snapshot.instancePaths(this.snapshot, chain)) {
       const pin = pinOf(this.pins, block.id, path)
       if (pin === undefined) continue
       const record = this.snapshot.nodes[path.length === 0 ? dag.ids![i]! : NodeId.formatInstance({ node: NodeId.block(block.id), path })]
-      if (record?.status !== "completed" || record.output === undefined || !jsonEqual(record.output, pin)) set |= bits.pinned
+      if (record?.status !== "completed" || record.output === undefined || !jsonEqual(record.output, pin)) {
+        set |= bits.pinned
+        at?.add(path.join("."))
+      }
     }
     if (whole && this.oldBlock(block.id) === undefined) set |= bits.pinned
     return set
   }
 
-  private checkUnpinned(i: number, block: Workflow.Block, chain: ReadonlyArray<string>, dag: Dag.Dag): number {
+  private checkUnpinned(i: number, block: Workflow.Block, chain: ReadonlyArray<string>, dag: Dag.Dag, at?: Set<string>): number {
     let set = 0
     const candidate = this.snapshot.workflow.blocks[i]
     const before = candidate !== undefined && candidate.id === block.id ? candidate : this.oldBlock(block.id)
@@ -1461,11 +1674,11 @@ class Prior {
       const record = this.snapshot.nodes[block.id]
       return set | (record === undefined ? bits["missing-prior-state"] : statusBits(record.status))
     }
-    return this.checkInstances(i, "block", block.id, chain, recheck ? block.params : undefined, dag, set)
+    return this.checkInstances(i, "block", block.id, chain, recheck ? block.params : undefined, dag, set, at)
   }
 
   /** The change reasons of a sentinel node (`checkBlock` for block nodes). */
-  check(i: number, node: Dag.NodeInfo, dag: Dag.Dag): number {
+  check(i: number, node: Dag.NodeInfo, dag: Dag.Dag, at?: Set<string>): number {
     let set = 0
     const before = this.oldContainers.get(node.id)
     if (before === undefined) return bits["new-block"]
@@ -1479,7 +1692,7 @@ class Prior {
       const record = this.snapshot.nodes[dag.ids![i]!]
       return set | (record === undefined ? bits["missing-prior-state"] : statusBits(record.status))
     }
-    return this.checkInstances(i, node.kind, node.id, node.chain, recheck ? value : undefined, dag, set)
+    return this.checkInstances(i, node.kind, node.id, node.chain, recheck ? value : undefined, dag, set, at)
   }
 
   /** Status (and, for `recheck`, resolved inputs) of every instance of a node. */
@@ -1490,21 +1703,26 @@ class Prior {
     chain: ReadonlyArray<string>,
     recheck: Json | undefined,
     dag: Dag.Dag,
-    set: number
+    set: number,
+    at?: Set<string>
   ): number {
     for (const path of Snapshot.instancePaths(this.snapshot, chain)) {
       const key = path.length === 0 ? dag.ids![i]! : NodeId.formatInstance({ node: { kind, id }, path })
       const record = this.snapshot.nodes[key]
       if (record === undefined) {
         set |= bits["missing-prior-state"]
+        at?.add(path.join("."))
         continue
       }
-      set |= statusBits(record.status)
+      const status = statusBits(record.status)
+      set |= status
+      if (status !== 0) at?.add(path.join("."))
       if (recheck !== undefined && record.status === "completed") {
         const env = instanceEnvironment(this.workflow, this.snapshot, chain, path, this.depths())
         const resolved = Reference.resolve(recheck, env)
         if (Result.isFailure(resolved) || Fingerprint.hash(resolved.success) !== record.fingerprints.inputs) {
           set |= bits["inputs-changed"]
+          at?.add(path.join("."))
         }
       }
     }
@@ -1553,6 +1771,9 @@ class Prior {
     return (side === "old" ? this.oldWiring : this.newWiring).get(id) ?? ""
   }
 }
+
+/** The reasons that hold at every instance of a node, whatever its records. */
+const everywhere = bits["definition-changed"] | bits["new-block"] | bits["wiring-changed"] | bits.volatile
 
 const statusBits = (status: Snapshot.NodeStatus): number =>
   status === "completed" || status === "skipped" ? 0 : status === "failed" ? bits["failed-last-time"] : bits.incomplete

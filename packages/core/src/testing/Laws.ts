@@ -21,7 +21,7 @@ import * as Dag from "../Dag.ts"
 import * as Fingerprint from "../Fingerprint.ts"
 import * as Plan from "../Plan.ts"
 import * as Reference from "../Reference.ts"
-import type * as Snapshot from "../Snapshot.ts"
+import * as Snapshot from "../Snapshot.ts"
 import type * as Workflow from "../Workflow.ts"
 import * as Model from "./Model.ts"
 import * as Spec from "./Spec.ts"
@@ -153,8 +153,14 @@ export const soundness = (t: Trial): ReadonlyArray<string> => {
 
 const causes = new Set<Plan.ReasonTag>(["target", "downstream", "container-reset"])
 
+/** The specification's plan of a trial's scenario. */
+const specOf = (t: Trial): Spec.SpecPlan =>
+  Spec.specPlan(t.scenario.after, t.prior.snapshot, t.scenario.target, t.scenario.to, t.scenario.pins)
+
 /**
- * Minimality: every executed instance belongs to a re-run node, none runs twice; every re-run node
+ * Minimality: every executed instance belongs to a re-run node, none runs twice, and none is an
+ * instance of the prior run the specification keeps (inside a container, an instance re-runs only
+ * when it, or what it follows there, changed, or its container restarts whole); every re-run node
  * is the target, changed, downstream of a re-run root, or reset with its container; and every
  * re-run node is an ancestor of an observed output or of the target, or reset with its container.
  *
@@ -164,10 +170,12 @@ export const minimality = (t: Trial): ReadonlyArray<string> => {
   const out: Array<string> = []
   const rerun = new Set(t.plan.rerun)
   const seen = new Set<string>()
+  const kept = specOf(t).kept
   for (const key of t.replay.executed) {
     if (seen.has(key)) out.push(`${key} executed twice`)
     seen.add(key)
     if (!rerun.has(nodeOfKey(key))) out.push(`${key} executed but ${nodeOfKey(key)} is not in rerun`)
+    if (kept.has(key)) out.push(`${key} executed although the specification reuses that instance`)
   }
   const keep = wanted(t)
   for (const id of t.plan.rerun) {
@@ -177,7 +185,7 @@ export const minimality = (t: Trial): ReadonlyArray<string> => {
       if (reason._tag === "downstream" && !rerun.has(reason.root) && !t.plan.pruned.includes(reason.root)) {
         out.push(`${id} is downstream of ${reason.root}, which is not affected`)
       }
-      if (reason._tag === "container-reset" && !rerun.has(`${reason.container}#start`)) {
+      if (reason._tag === "container-reset" && !rerun.has(`${reason.container}#start`) && !rerun.has(`${reason.container}#end`)) {
         out.push(`${id} is reset with ${reason.container}, which does not re-run`)
       }
     }
@@ -205,28 +213,53 @@ export const forwardClosure = (t: Trial): ReadonlyArray<string> => {
 }
 
 /**
- * Loop atomicity: a loop re-runs whole (start, end and every body node) or not at all, and a
- * re-run loop instance executes from iteration 0.
+ * Per-instance soundness: every record the plan keeps inside a container, on a node an observed
+ * output needs, is the record a from-scratch run leaves there (a reused instance is what a full run
+ * computes); every container that re-runs has one reset naming how and why; a `while` loop never
+ * re-runs per instance; and an instance of a container that restarts whole keeps no record inside
+ * it and (a loop) executes from iteration 0.
  *
  * @since 0.1.0
  */
-export const loopAtomicity = (t: Trial): ReadonlyArray<string> => {
+export const perInstanceSoundness = (t: Trial): ReadonlyArray<string> => {
   const out: Array<string> = []
+  const keep = wanted(t)
+  for (const [key, record] of Object.entries(t.plan.state.nodes)) {
+    const node = t.dag.index!.get(nodeOfKey(key))
+    if (!key.includes("@") || node === undefined || keep[node] === 0) continue
+    if (!same(record, t.fresh.snapshot.nodes[key])) out.push(`${key} is reused but a full run leaves another record there`)
+  }
   const rerun = new Set(t.plan.rerun)
   const executed = new Set(t.replay.executed)
-  for (const loop of t.scenario.after.loops ?? []) {
-    const members = [`${loop.id}#start`, `${loop.id}#end`, ...bodyNodes(t, loop.id)]
-    const count = members.filter((m) => rerun.has(m)).length
-    if (count !== 0 && count !== members.length) out.push(`loop ${loop.id} partially re-runs (${count}/${members.length})`)
-    if (count === 0) continue
-    for (const [key, scope] of Object.entries(t.replay.snapshot.loops)) {
-      if (nodeOfKey(key) !== loop.id || scope.iterations === 0) continue
+  const resets = new Map(t.plan.resets.map((r) => [r.container, r] as const))
+  for (const c of [...(t.scenario.after.loops ?? []), ...(t.scenario.after.parallels ?? [])]) {
+    const runs = rerun.has(`${c.id}#start`) || rerun.has(`${c.id}#end`)
+    const reset = resets.get(c.id)
+    if (runs !== (reset !== undefined)) out.push(`${c.id} ${runs ? "re-runs without a reset" : "has a reset but does not re-run"}`)
+    if (reset === undefined) continue
+    if ((reset.restart === "whole") === (reset.why === "independent-instances" || reset.why === "items-changed")) {
+      out.push(`${c.id} restarts ${reset.restart} for ${reset.why}`)
+    }
+    if ("kind" in c && c.kind === "while" && reset.restart !== "whole") out.push(`while loop ${c.id} re-runs per instance`)
+    if (reset.restart !== "whole") continue
+    const body = new Set(bodyNodes(t, c.id))
+    for (const [key, scope] of Object.entries(reset._tag === "loop" ? t.replay.snapshot.loops : t.replay.snapshot.parallels)) {
+      if (nodeOfKey(key) !== c.id) continue
       const at = key.indexOf("@")
-      const first = loop.body.map((m) => `${t.dag.index!.has(m) ? m : `${m}#start`}@${at === -1 ? "" : `${key.slice(at + 1)}.`}0`)
+      const prefix = at === -1 ? "" : `${key.slice(at + 1)}.`
+      const started = `${c.id}#start${at === -1 ? "" : key.slice(at)}`
+      if (!executed.has(started)) continue
+      for (const kept of Object.keys(t.plan.state.nodes)) {
+        if (body.has(nodeOfKey(kept)) && kept.slice(kept.indexOf("@") + 1).startsWith(prefix)) {
+          out.push(`${kept} is kept inside ${key}, which restarts whole`)
+        }
+      }
+      if (reset._tag !== "loop" || (scope as Snapshot.LoopScope).iterations === 0) continue
+      const first = c.body.map((m) => `${t.dag.index!.has(m) ? m : `${m}#start`}@${prefix}0`)
       // A pinned instance reached holds its pin without being executed.
       const pinned = (k: string) => t.scenario.pins?.[k] !== undefined || t.scenario.pins?.[nodeOfKey(k)] !== undefined
       if (!first.some((k) => executed.has(k) || t.replay.snapshot.nodes[k]?.status === "skipped" || (pinned(k) && t.replay.snapshot.nodes[k] !== undefined))) {
-        out.push(`loop instance ${key} re-runs but iteration 0 was not executed`)
+        out.push(`loop instance ${key} restarts whole but iteration 0 was not executed`)
       }
     }
   }
@@ -265,54 +298,79 @@ export const parallelIsolation = (t: Trial): ReadonlyArray<string> => {
 }
 
 /**
- * No zombie outputs: the hydrated state holds no record downstream of a re-run node, so a branch a
- * router or condition no longer takes cannot leave a stale output behind.
+ * No zombie outputs: the hydrated state holds no record that follows an executed instance (a node
+ * downstream of it, in the same iteration or branch of every container they share), so a branch a
+ * router or condition no longer takes cannot leave a stale output behind. The branches a parallel
+ * reset branch by branch keeps follow its re-run start by design.
  *
  * @since 0.1.0
  */
 export const noZombies = (t: Trial): ReadonlyArray<string> => {
   const out: Array<string> = []
-  const rerun = Array.from(t.plan.rerun, (id) => t.dag.index!.get(id)!)
-  const affected = Dag.downstream(t.dag, rerun)
   const partial = new Set(
-    t.plan.resets.flatMap((r) => (r._tag === "parallel" && r.branches !== "all" ? [r.container] : []))
+    t.plan.resets.flatMap((r) => (r._tag === "parallel" && r.branches !== "all" ? [`${r.container}#start`] : []))
   )
+  const pathOf = (key: string) => {
+    const at = key.indexOf("@")
+    return at === -1 ? [] : key.slice(at + 1).split(".")
+  }
+  const executed = t.replay.executed.filter((key) => !partial.has(nodeOfKey(key)))
+  const downstream = new Map<string, Uint8Array>()
   for (const key of Object.keys(t.plan.state.nodes)) {
     const index = t.dag.index!.get(nodeOfKey(key))
     if (index === undefined) {
       out.push(`${key} is kept but no longer exists`)
       continue
     }
-    if (affected[index] === 1 && !t.dag.nodes![index]!.chain.some((c) => partial.has(c))) {
-      out.push(`${key} is kept although it is downstream of a re-run node`)
+    const chain = Dag.chainOf(t.dag, index)
+    for (const source of executed) {
+      const node = nodeOfKey(source)
+      let reached = downstream.get(node)
+      if (reached === undefined) downstream.set(node, reached = Dag.downstream(t.dag, [t.dag.index!.get(node)!]))
+      if (reached[index] === 0) continue
+      const from = Dag.chainOf(t.dag, t.dag.index!.get(node)!)
+      let shared = 0
+      while (shared < chain.length && shared < from.length && chain[shared] === from[shared]) shared++
+      const a = pathOf(key)
+      const b = pathOf(source)
+      if (a.slice(0, shared).every((x, k) => b[k] === x)) {
+        out.push(`${key} is kept although it follows ${source}, which was executed`)
+        break
+      }
     }
   }
   return out
 }
 
 /**
- * Hydration completeness: every block reference of a re-run node reads a re-run node or a record
- * kept in the hydrated state.
+ * Hydration completeness: every block reference of a re-run node, at each prior instance where it
+ * re-runs (its record is not kept), reads a re-run node or a record kept at that instance.
  *
  * @since 0.1.0
  */
 export const hydrationCompleteness = (t: Trial): ReadonlyArray<string> => {
   const out: Array<string> = []
   const rerun = new Set(t.plan.rerun)
-  const kept = new Set(Object.keys(t.plan.state.nodes).map(nodeOfKey))
-  const containers = new Set([...(t.scenario.after.loops ?? []), ...(t.scenario.after.parallels ?? [])].map((c) => c.id))
-  const check = (owner: string, value: Workflow.Json) => {
-    for (const { reference } of Reference.collect(value)) {
-      if (reference._tag !== "BlockOutput") continue
-      const node = containers.has(reference.block) ? `${reference.block}#end` : reference.block
-      if (!rerun.has(node) && !kept.has(node)) out.push(`${owner} reads ${node}, which is neither re-run nor kept`)
+  const kept = t.plan.state.nodes
+  const s = Model.structure(t.scenario.after)
+  const check = (owner: string, node: string, value: Workflow.Json) => {
+    const chain = Model.chainOf(s, owner)
+    const paths = chain.length === 0 ? [[]] : Snapshot.instancePaths(t.prior.snapshot, chain)
+    for (const path of paths) {
+      if (kept[Model.instanceKey(node, path)] !== undefined) continue
+      for (const { reference } of Reference.collect(value)) {
+        if (reference._tag !== "BlockOutput") continue
+        const read = Model.exitNode(s, reference.block)
+        const key = Model.instanceKey(read, path.slice(0, Model.chainOf(s, reference.block).length))
+        if (!rerun.has(read) && kept[key] === undefined) out.push(`${Model.instanceKey(node, path)} reads ${key}, which is neither re-run nor kept`)
+      }
     }
   }
   for (const block of t.scenario.after.blocks) {
-    if (rerun.has(block.id) && block.params !== undefined) check(block.id, block.params)
+    if (rerun.has(block.id) && block.params !== undefined) check(block.id, block.id, block.params)
   }
   for (const c of [...(t.scenario.after.loops ?? []), ...(t.scenario.after.parallels ?? [])]) {
-    if (rerun.has(`${c.id}#start`)) check(c.id, [c.count ?? null, c.items ?? null])
+    if (rerun.has(`${c.id}#start`)) check(c.id, `${c.id}#start`, [c.count ?? null, c.items ?? null])
   }
   return out
 }
@@ -396,7 +454,7 @@ export const all: Readonly<Record<string, (t: Trial) => ReadonlyArray<string>>> 
   soundness,
   minimality,
   forwardClosure,
-  loopAtomicity,
+  perInstanceSoundness,
   parallelIsolation,
   noZombies,
   hydrationCompleteness,

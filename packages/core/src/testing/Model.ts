@@ -627,8 +627,12 @@ export const execute = (workflow: Workflow.Workflow, options: Options = {}, repl
     return record.decision === undefined || edge.handle === undefined || edge.handle === record.decision
   }
 
+  // A plan re-runs a member at an instance when the member re-runs (a container: its start or its
+  // end, i.e. it is entered) and the plan did not keep that instance's record (a container's: its end's).
   const reruns = (id: string, frame: Frame): boolean =>
-    !frame.kept && (replay === undefined || replay.rerun.has(entryNode(s, id)))
+    !frame.kept && (replay === undefined ||
+      ((replay.rerun.has(entryNode(s, id)) || replay.rerun.has(exitNode(s, id))) &&
+        replay.state.nodes[instanceKey(exitNode(s, id), frame.path)] === undefined))
 
   const copy = (key: string) => {
     const record = replay?.state.nodes[key]
@@ -715,11 +719,15 @@ export const execute = (workflow: Workflow.Workflow, options: Options = {}, repl
       records[endKey] = skipped(id)
       return
     }
-    executed.push(startKey)
     const config: Record<string, Json> = {}
     if (c.def.count !== undefined) config["count"] = c.def.count
     if (c.def.items !== undefined) config["items"] = c.def.items
-    const resolved = resolve(config, lookupAt(frame))
+    // A start the plan kept (a container entered to re-run some body instances) is not evaluated again.
+    const kept = replay?.state.nodes[startKey]
+    if (kept === undefined) executed.push(startKey)
+    const resolved = kept?.status === "completed"
+      ? { ok: true as const, value: kept.output ?? {} }
+      : resolve(config, lookupAt(frame))
     const values = resolved.ok ? resolved.value as JsonObject : {}
     const items = Array.isArray(values["items"]) ? values["items"] : undefined
     const count = typeof values["count"] === "number" ? values["count"] : undefined
@@ -733,7 +741,7 @@ export const execute = (workflow: Workflow.Workflow, options: Options = {}, repl
       records[endKey] = failed(id, message)
       return
     }
-    records[startKey] = completed(id, values, values)
+    records[startKey] = kept ?? completed(id, values, values)
     const body = c.def.body
     const exits = body.filter((m) => !(s.outgoing.get(m) ?? []).some((e) => body.includes(e.target))).sort()
     const max = c.kind === "loop" && c.def.maxIterations !== undefined ? c.def.maxIterations : Number.POSITIVE_INFINITY

@@ -29,10 +29,23 @@
  *   from an instance's prior completed output (`pinned`); pinned on some instances (`id@i`), it is
  *   changed as any block is, or when one of those pins differs.
  * - Prune: the changed nodes that are ancestors of an observed output, and the target, are roots.
- * - Scope: the roots' downstream closure restricted to ancestors of observed outputs; then every
- *   container holding a re-run node re-runs whole (loops from iteration 0), enclosing ones too —
- *   except a top-level parallel whose only change is its own `count` / `items` (no other root
- *   reaches it or its body): it re-runs the branches whose item changed, all when its count changed.
+ * - Scope: the roots' downstream closure restricted to ancestors of observed outputs. A container
+ *   holding a node of the closure restarts whole (every member re-runs, and what its end reaches)
+ *   when it is a `while` loop (its condition reads the previous iteration), its start is in the
+ *   closure (its instances are evaluated again), its end is a root (it did not finish), or an
+ *   enclosing container restarts whole — except a top-level parallel whose only change is its own
+ *   `count` / `items` (no other root reaches it or its body): it re-runs the branches whose item
+ *   changed, all when its count changed. Any other container is entered (its end re-runs) and re-runs
+ *   per instance: a `count` / `forEach` body cannot read another iteration (a body reference reads
+ *   its own iteration, or what precedes the loop) and parallel branches are independent.
+ * - Instances (of the prior run): a re-run node re-runs at an instance when it is the target, it
+ *   changed there (a new block, or a changed definition, wiring or `volatile`, changes it at every
+ *   instance), an instance it follows re-runs (same iteration or branch; a body's first members
+ *   follow their container's start, in the listed branches of a branch-reset parallel; an end
+ *   re-runs where anything inside its container re-runs), or it lies in an instance of a whole-restarting
+ *   container that restarts (its start re-runs there, its end is a root changed there, or — a
+ *   `while` loop — a root inside it changed there, or is the target). Every other prior record of a
+ *   re-run node is kept.
  * - Pruned: downstream of a change or of the target, but not re-run. Reused: everything else.
  *
  * @since 0.1.0
@@ -57,6 +70,10 @@ export interface SpecPlan {
   readonly changed: ReadonlyMap<string, ReadonlySet<string>>
   /** Parallels reset branch by branch: container id → branches. */
   readonly branches: ReadonlyMap<string, ReadonlySet<number>>
+  /** Containers that restart whole (the others that re-run are entered and re-run per instance). */
+  readonly whole: ReadonlySet<string>
+  /** The instance ids of the prior run whose records the run keeps (reused, not re-executed). */
+  readonly kept: ReadonlySet<string>
 }
 
 interface Graph {
@@ -262,12 +279,24 @@ const configOf = (def: Workflow.Loop | Workflow.Parallel): Json => {
   return config
 }
 
+/** Per changed node: the instance paths (`.`-joined) where it changed, or `all`. */
+type Where = Map<string, Set<string> | "all">
+
+const at = (where: Where | undefined, node: string, path: ReadonlyArray<number>) => {
+  if (where === undefined) return
+  const found = where.get(node)
+  if (found === "all") return
+  if (found === undefined) where.set(node, new Set([path.join(".")]))
+  else found.add(path.join("."))
+}
+
 const diffNode = (
   s: Model.Structure,
   old: Model.Structure,
   g: Graph,
   snapshot: Snapshot.Snapshot,
-  node: string
+  node: string,
+  where?: Where
 ): Set<string> => {
   const id = g.owner.get(node)!
   const isEnd = node.endsWith("#end")
@@ -284,10 +313,12 @@ const diffNode = (
     const record = snapshot.nodes[Model.instanceKey(node, path)]
     if (record === undefined) {
       reasons.add("missing-prior-state")
+      at(where, node, path)
       continue
     }
     if (record.status === "failed") reasons.add("failed-last-time")
     else if (record.status !== "completed" && record.status !== "skipped") reasons.add("incomplete")
+    if (record.status !== "completed" && record.status !== "skipped") at(where, node, path)
     if (record.status !== "completed" || isEnd) continue
     const block = s.blocks.get(id)
     // A disabled sink reads nothing (it is skipped).
@@ -298,8 +329,12 @@ const diffNode = (
       ? { value: { $ref: `blocks.${s.incoming.get(id)![0]!.source}.output` } }
       : block.params ?? {}
     const resolved = resolveOnSnapshot(s, snapshot, chain, path, value)
-    if (resolved === undefined || record.inputs === undefined || !Model.identical(resolved, record.inputs)) reasons.add("inputs-changed")
+    if (resolved === undefined || record.inputs === undefined || !Model.identical(resolved, record.inputs)) {
+      reasons.add("inputs-changed")
+      at(where, node, path)
+    }
   }
+  if (["new-block", "definition-changed", "wiring-changed", "volatile"].some((r) => reasons.has(r))) where?.set(node, "all")
   return reasons
 }
 
@@ -314,19 +349,26 @@ const diffPinned = (
   g: Graph,
   snapshot: Snapshot.Snapshot,
   node: string,
-  pins: Readonly<Record<string, Json>>
+  pins: Readonly<Record<string, Json>>,
+  where: Where
 ): Set<string> | undefined => {
   const id = g.owner.get(node)!
   if (!s.blocks.has(id) || !Object.keys(pins).some((key) => key === id || key.startsWith(`${id}@`))) return undefined
   const whole = Object.hasOwn(pins, id)
-  const reasons = whole ? new Set<string>() : diffNode(s, old, g, snapshot, node)
+  const reasons = whole ? new Set<string>() : diffNode(s, old, g, snapshot, node, where)
   if (whole && !old.blocks.has(id)) reasons.add("pinned")
-  if (whole && old.blocks.has(id) && wiringText(s, id) !== wiringText(old, id)) reasons.add("wiring-changed")
+  if (whole && old.blocks.has(id) && wiringText(s, id) !== wiringText(old, id)) {
+    reasons.add("wiring-changed")
+    where.set(node, "all")
+  }
   for (const path of pathsIn(snapshot, g.chain.get(node)!)) {
     const pin = pins[Model.instanceKey(id, path)] ?? pins[id]
     if (pin === undefined) continue
     const record = snapshot.nodes[Model.instanceKey(node, path)]
-    if (record?.status !== "completed" || record.output === undefined || !Model.identical(record.output, pin)) reasons.add("pinned")
+    if (record?.status !== "completed" || record.output === undefined || !Model.identical(record.output, pin)) {
+      reasons.add("pinned")
+      at(where, node, path)
+    }
   }
   return reasons
 }
@@ -382,6 +424,7 @@ export const specPlan = (
   const wanted = neededBy(workflow, target, to)
 
   const changed = new Map<string, Set<string>>()
+  const where: Where = new Map()
   if (snapshot === undefined) {
     for (const n of g.nodes) changed.set(n, new Set(["missing-prior-state"]))
   } else {
@@ -389,7 +432,7 @@ export const specPlan = (
     const sources = g.nodes.filter((n) => g.pred.get(n)!.size === 0)
     for (const n of reach(sources, g.succ, targetNode)) {
       if (n === targetNode) continue
-      const reasons = diffPinned(s, old, g, snapshot, n, pins) ?? diffNode(s, old, g, snapshot, n)
+      const reasons = diffPinned(s, old, g, snapshot, n, pins, where) ?? diffNode(s, old, g, snapshot, n, where)
       if (reasons.size > 0) changed.set(n, reasons)
     }
   }
@@ -407,25 +450,134 @@ export const specPlan = (
     }
   }
 
-  const rerun = new Set([...reach(roots, g.succ)].filter((n) => wanted.has(n)))
-  // Containers holding a re-run node re-run whole (but for branch-reset parallels), enclosing ones too.
-  for (let grew = true; grew;) {
-    grew = false
-    for (const n of [...rerun]) {
-      for (const c of g.chain.get(n)!) {
-        if (branches.has(c)) continue
-        for (const m of g.nodes) {
-          if ((g.owner.get(m) === c || g.chain.get(m)!.includes(c)) && !rerun.has(m)) {
-            rerun.add(m)
+  const closure = reach(roots, g.succ)
+  // Containers restarting whole (with their end's downstream), round by round; the others entered.
+  const whole = new Set<string>()
+  const restartsWhole = (c: string, set: ReadonlySet<string>) => {
+    if (branches.has(c)) return false
+    const def = s.containers.get(c)!
+    return (def.kind === "loop" && (def.def as Workflow.Loop).kind === "while") || set.has(`${c}#start`) ||
+      roots.has(`${c}#end`) || Model.chainOf(s, c).some((outer) => whole.has(outer))
+  }
+  const inside = (m: string, c: string) => g.owner.get(m) === c || g.chain.get(m)!.includes(c)
+  const grow = (set: Set<string>, spread: boolean) => {
+    for (let grew = true; grew;) {
+      grew = false
+      for (const n of [...set]) {
+        const own = n.includes("#") ? [g.owner.get(n)!] : []
+        for (const c of [...g.chain.get(n)!, ...own]) {
+          if (whole.has(c) || restartsWhole(c, set)) {
+            whole.add(c)
+            for (const m of g.nodes) {
+              if (inside(m, c) && !set.has(m)) {
+                set.add(m)
+                grew = true
+              }
+            }
+            if (spread) {
+              for (const m of reach([`${c}#end`], g.succ)) {
+                if (!set.has(m)) {
+                  set.add(m)
+                  grew = true
+                }
+              }
+            }
+          } else if (!set.has(`${c}#end`)) {
+            set.add(`${c}#end`)
             grew = true
           }
         }
       }
     }
   }
+  grow(closure, true)
+  const rerun = new Set([...closure].filter((n) => wanted.has(n)))
+  grow(rerun, false)
   const affected = reach([...changed.keys(), ...(targetNode === undefined ? [] : [targetNode])], g.succ)
   const pruned = new Set([...affected].filter((n) => !rerun.has(n)))
   const reused = new Set(g.nodes.filter((n) => !rerun.has(n) && !pruned.has(n)))
   const start = new Set([...rerun].filter((n) => ![...g.pred.get(n)!].some((p) => rerun.has(p))))
-  return { rerun, reused, pruned, start, changed, branches }
+  const kept = snapshot === undefined ? new Set<string>() : keptOf(s, g, snapshot, { rerun, pruned, roots, where, whole, branches, targetNode })
+  const restarted = new Set([...whole].filter((c) => rerun.has(`${c}#start`) || rerun.has(`${c}#end`)))
+  return { rerun, reused, pruned, start, changed, branches, whole: restarted, kept }
+}
+
+/** The instances of the prior run a plan keeps: every record of a node neither pruned nor re-run at it. */
+const keptOf = (
+  s: Model.Structure,
+  g: Graph,
+  snapshot: Snapshot.Snapshot,
+  plan: {
+    readonly rerun: ReadonlySet<string>
+    readonly pruned: ReadonlySet<string>
+    readonly roots: ReadonlySet<string>
+    readonly where: Where
+    readonly whole: ReadonlySet<string>
+    readonly branches: ReadonlyMap<string, ReadonlySet<number>>
+    readonly targetNode: string | undefined
+  }
+): Set<string> => {
+  const { rerun, pruned, roots, where, whole, branches, targetNode } = plan
+  const pathsOf = (n: string) => pathsIn(snapshot, g.chain.get(n)!)
+  const changedAt = (n: string, path: ReadonlyArray<number>) => {
+    if (n === targetNode) return true
+    const w = where.get(n)
+    return roots.has(n) && (w === "all" || w?.has(path.join(".")) === true)
+  }
+  const isPrefix = (q: ReadonlyArray<number>, p: ReadonlyArray<number>) => q.every((x, k) => p[k] === x)
+  // Instances (node, path) that re-run, as a fixpoint.
+  const runs = new Set<string>()
+  const has = (n: string, path: ReadonlyArray<number>) => runs.has(Model.instanceKey(n, path))
+  // A whole-restarting container's instance restarts: its start re-runs there, its end changed
+  // there, or (a `while` loop) a node inside changed there.
+  const restarts = (c: string, q: ReadonlyArray<number>) => {
+    if (!whole.has(c)) return false
+    if (has(`${c}#start`, q) || changedAt(`${c}#end`, q)) return true
+    const def = s.containers.get(c)!
+    if (!(def.kind === "loop" && (def.def as Workflow.Loop).kind === "while")) return false
+    return g.nodes.some((m) =>
+      (g.chain.get(m)!.includes(c) || m === `${c}#start` || m === `${c}#end`) && roots.has(m) &&
+      pathsOf(m).some((p) => isPrefix(q, p) && changedAt(m, p))
+    )
+  }
+  for (let grew = true; grew;) {
+    grew = false
+    for (const n of rerun) {
+      const chain = g.chain.get(n)!
+      for (const path of pathsOf(n)) {
+        const key = Model.instanceKey(n, path)
+        if (runs.has(key)) continue
+        const own = n.includes("#") ? g.owner.get(n)! : undefined
+        const containers = own === undefined ? chain : [...chain, own]
+        let hit = chain.length === 0 || changedAt(n, path) ||
+          containers.some((c, d) => restarts(c, d < chain.length ? path.slice(0, d) : path))
+        for (const m of g.pred.get(n)!) {
+          if (hit) break
+          const depth = g.chain.get(m)!.length
+          if (depth === chain.length) hit = has(m, path)
+          else if (depth < chain.length) {
+            const partial = branches.get(chain[chain.length - 1]!)
+            hit = has(m, path.slice(0, -1)) && (partial === undefined || partial.has(path[path.length - 1]!))
+          }
+        }
+        // A container instance is entered when anything inside it re-runs there: its end re-runs.
+        if (!hit && n.endsWith("#end")) {
+          hit = [...rerun].some((m) => g.chain.get(m)!.includes(own!) && pathsOf(m).some((p) => isPrefix(path, p) && has(m, p)))
+        }
+        if (hit) {
+          runs.add(key)
+          grew = true
+        }
+      }
+    }
+  }
+  const kept = new Set<string>()
+  for (const n of g.nodes) {
+    if (pruned.has(n)) continue
+    for (const path of pathsOf(n)) {
+      const key = Model.instanceKey(n, path)
+      if (snapshot.nodes[key] !== undefined && !runs.has(key) && !(rerun.has(n) && g.chain.get(n)!.length === 0)) kept.add(key)
+    }
+  }
+  return kept
 }

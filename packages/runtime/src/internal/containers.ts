@@ -11,6 +11,7 @@ import { Fingerprint, NodeId, Reference, type Snapshot, Workflow } from "@ripple
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import { unresolved } from "./edges.ts"
+import { isObject } from "./json.ts"
 import type { Container } from "./shape.ts"
 import { announce, completed, endOf, envFor, failed, type Frame, keyOf, now, skip, type State, type StoreError } from "./state.ts"
 
@@ -60,6 +61,17 @@ const start = (s: State, id: string, frame: Frame, container: Container): Effect
     const startKey = keyOf(NodeId.start(id), frame.path)
     const endKey = keyOf(NodeId.end(id), frame.path)
     const spec = specOf(container)
+    const max = container.kind === "loop" ? container.loop.maxIterations ?? Number.POSITIVE_INFINITY : Number.POSITIVE_INFINITY
+    // A start the plan kept (the container is entered to re-run some body instances): its resolved
+    // count / items are its output, and its record was reused already.
+    const kept = s.setup.plan.state.nodes[startKey]
+    if (kept?.status === "completed" && kept.output !== undefined && isObject(kept.output)) {
+      const items = Array.isArray(kept.output["items"]) ? kept.output["items"] : undefined
+      const count = typeof kept.output["count"] === "number" ? kept.output["count"] : 0
+      const size = items?.length ?? Math.max(0, Math.floor(count))
+      const problem = exceeded(s, id, container, size, items !== undefined)
+      if (problem === undefined) return { items, planned: Math.min(size, max) }
+    }
     const config: Record<string, Json> = {}
     if (spec.count !== undefined) config["count"] = spec.count
     if (spec.items !== undefined) config["items"] = spec.items
@@ -86,7 +98,6 @@ const start = (s: State, id: string, frame: Frame, container: Container): Effect
       fingerprints: { definition, inputs: Fingerprint.hash(values) },
       startedAt
     })
-    const max = container.kind === "loop" ? container.loop.maxIterations ?? Number.POSITIVE_INFINITY : Number.POSITIVE_INFINITY
     return { items, planned: Math.min(size, max) }
   })
 

@@ -123,7 +123,10 @@ const runMember = (s: State.State, id: string, frame: Frame): Effect.Effect<void
     return Effect.void
   }
   const container = s.shape.containers.has(id)
-  if (frame.kept || !s.rerun.has(container ? `${id}#start` : id)) return Effect.void
+  // A container the plan enters to re-run some of its body instances re-runs its end only.
+  if (frame.kept || !(s.rerun.has(container ? `${id}#start` : id) || (container && s.rerun.has(`${id}#end`)))) return Effect.void
+  // A re-run member the plan kept at this instance (its record; a container's end) is reused here.
+  if (s.setup.plan.state.nodes[State.keyOf(State.endOf(s, id), frame.path)] !== undefined) return Effect.void
   let live = 0
   for (const e of incoming) if (State.live(s, e, frame)) live++
   const active = runs(incoming.length, live) && !s.shape.skipped.has(id)

@@ -9,7 +9,7 @@
  *   another change;
  * - `target` names the target; `downstream` names a root of the specification's scope (a changed
  *   node or the target) that reaches the node; `container-reset` a container that encloses it and
- *   re-runs whole; a node that is neither changed nor the target is re-run or pruned only for one
+ *   re-runs (whole, or entered for some of its instances); a node that is neither changed nor the target is re-run or pruned only for one
  *   of those.
  */
 import { assert, describe, it } from "@effect/vitest"
@@ -79,7 +79,9 @@ describe("Plan.reasonsOf", () => {
             }
             if (reason._tag === "container-reset") {
               assert.include(Spec.enclosingOf(s.after, id), reason.container, `${id}: enclosed by ${reason.container}`)
-              assert.isTrue(spec.rerun.has(`${reason.container}#start`), `${id}: ${reason.container} re-runs`)
+              // Restarting whole (its start re-runs) or entered to re-run some instances (its end re-runs).
+              const c = reason.container
+              assert.isTrue(spec.rerun.has(`${c}#start`) || spec.rerun.has(`${c}#end`), `${id}: ${c} re-runs`)
             }
           }
           if (changes.length === 0 && id !== target) {

@@ -432,6 +432,18 @@ describe("Plan views", () => {
     assert.match(text, /fetch\s+reused/u)
   })
 
+  it("explain and toJson say how each re-run container re-runs, and why", () => {
+    const inside = runFrom(workflow, "tag")
+    assert.include(Plan.explain(inside), "each: parallel re-runs per instance (independent-instances)")
+    assert.deepStrictEqual((Plan.toJson(inside) as { resets: unknown }).resets, [
+      { _tag: "parallel", container: "each", branches: "all", restart: "per-instance", why: "independent-instances" }
+    ])
+    const upstream = runFrom(edit((w) => { w.variables.topics = ["a", "b"] }), "report")
+    assert.include(Plan.explain(upstream), "each: parallel re-runs whole (start-changed)")
+    const item = runFrom(edit((w) => { w.variables.topics = ["a", "B", "c"] }), "report")
+    assert.include(Plan.explain(item), "each: parallel re-runs per instance (items-changed, branches 1)")
+  })
+
   it("toJson is plain JSON", () => {
     const json = Plan.toJson(plan) as Record<string, unknown>
     assert.deepStrictEqual(JSON.parse(JSON.stringify(json)), json)

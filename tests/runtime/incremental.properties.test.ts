@@ -172,17 +172,22 @@ const laws = (c: Case, p: Played, probe: Probe): Array<string> => {
       unhandledFailures(p.fresh).every((key) => !needed.has(Model.nodeOfKey(key)))
     if (!excused) out.push(`status: run-from ${p.again.status} vs full ${p.fresh.status}`)
   }
-  // Minimality: what the run-from executed is in the plan's re-run set, each instance at most once.
+  // Minimality: what the run-from executed is in the plan's re-run set, each instance at most once,
+  // and never an instance of the prior run the specification reuses (inside a container, an
+  // instance whose inputs did not change and whose container does not restart whole).
   const rerun = new Set(p.plan.rerun)
+  const kept = Spec.specPlan(c.after, p.prior, c.target).kept
   for (const [key, r] of Object.entries(p.again.nodes)) {
     const executed = r.reusedFrom === undefined && (r.status === "completed" || r.status === "failed")
     if (executed && !rerun.has(Model.nodeOfKey(key))) out.push(`minimality: ${key} executed but not in the plan's re-run set`)
+    if (executed && kept.has(key)) out.push(`minimality: ${key} executed although the specification reuses it`)
   }
   for (const [key, n] of probe.calls) {
     if (!key.startsWith(`${p.runs.again} `)) continue
     const instance = key.slice(p.runs.again.length + 1)
     if (n > 1) out.push(`minimality: ${instance} executed ${n} times`)
     if (!rerun.has(Model.nodeOfKey(instance))) out.push(`minimality: ${instance} called but not in the plan's re-run set`)
+    if (kept.has(instance)) out.push(`minimality: ${instance} called although the specification reuses it`)
   }
   // The reference executor: every full run is the model's, instance by instance.
   {

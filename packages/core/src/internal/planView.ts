@@ -45,7 +45,13 @@ export const explain = (plan: Plan.Plan): string => {
   const title = `${plan.mode} plan of ${plan.workflow.id}${plan.target === undefined ? "" : ` from ${plan.target}`}` +
     `${plan.to === undefined ? "" : ` to ${plan.to}`}: ` +
     `${plan.rerun.length} re-run, ${plan.reused.length} reused, ${plan.pruned.length} pruned`
-  return [title, line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n")
+  return [title, line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line), ...plan.resets.map(resetLine)].join("\n")
+}
+
+/** How a container re-runs, one line: `<container>: <kind> re-runs <whole|per instance> (<why>)`. */
+const resetLine = (reset: Plan.Reset): string => {
+  const branches = reset._tag === "parallel" && reset.branches !== "all" ? `, branches ${reset.branches.join(", ") || "none"}` : ""
+  return `${reset.container}: ${reset._tag} re-runs ${reset.restart === "whole" ? "whole" : "per instance"} (${reset.why}${branches})`
 }
 
 export const toJson = (plan: Plan.Plan): Json => ({
@@ -60,8 +66,14 @@ export const toJson = (plan: Plan.Plan): Json => ({
   start: [...plan.start],
   resets: plan.resets.map((reset) =>
     reset._tag === "loop"
-      ? { _tag: reset._tag, container: reset.container }
-      : { _tag: reset._tag, container: reset.container, branches: reset.branches === "all" ? "all" : [...reset.branches] }
+      ? { _tag: reset._tag, container: reset.container, restart: reset.restart, why: reset.why }
+      : {
+        _tag: reset._tag,
+        container: reset.container,
+        branches: reset.branches === "all" ? "all" : [...reset.branches],
+        restart: reset.restart,
+        why: reset.why
+      }
   ),
   reasons: Object.fromEntries(
     Object.entries(plan.reasons).map(([id, reasons]) => [id, reasons.map((reason) => ({ ...reason }))])

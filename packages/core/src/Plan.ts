@@ -13,12 +13,21 @@
  * 3. `prune` — keeps the changed nodes that are ancestors of an observed output, plus the target.
  *    With a destination (`to`), the destination is the only observed output.
  * 4. `scope` — the downstream closure of those roots, restricted to ancestors of observed outputs
- *    (the target counts as observed). A loop holding any scope node restarts whole, enclosing
- *    containers too; a top-level parallel whose only change is its own `items`/`count` re-runs the
- *    branches whose item changed (all when the count changed); any other parallel holding a scope
- *    node re-runs as a unit.
- * 5. `hydrate` — the snapshot state of the reused nodes only (re-run and pruned nodes lose their
- *    records, decisions and pause metadata) and the start queue in stable topological order.
+ *    (the target counts as observed), and how each container holding a scope node re-runs
+ *    (`Reset`): a `count` / `forEach` loop or a parallel whose start is not in scope is entered (its
+ *    end re-runs, its start record is reused) and re-runs *per instance*: a body node re-runs at
+ *    the prior run's instances where it changed, or follows one that re-runs in the same iteration
+ *    or branch (`Scope.instances`). No iteration can read another — a body reference reads its own
+ *    iteration's instance of a body block, or a block before the container (references name DAG
+ *    ancestors; the loop's own output follows its body) — so the reused instances are what a full
+ *    run computes. A container restarts *whole* (every body node, a loop from iteration 0) when it
+ *    is a `while` loop (its condition reads the previous iteration and decides whether the next
+ *    runs), its start is in scope (its count or items may change), its end did not finish, or an
+ *    enclosing instance restarts whole. A top-level parallel whose only change is its own
+ *    `items`/`count` re-runs the branches whose item changed (all when the count changed).
+ * 5. `hydrate` — the snapshot state of the reused nodes, and of re-run nodes at the instances where
+ *    they do not re-run (pruned nodes and the other instances lose their records, decisions and
+ *    pause metadata), and the start queue in stable topological order.
  *
  * **Gotchas**
  *

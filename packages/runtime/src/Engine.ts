@@ -30,8 +30,10 @@
  *   output is the array of its iterations/branches, each the record `{ <exit id>: output }` of the
  *   body's exit blocks that completed, keys in the UTF-16 order of the ids whatever order the blocks
  *   finished in (JavaScript lists integer-like keys first, ascending); `loop.index` / `loop.item` / `parallel.*` read the innermost
- *   enclosing container. A loop the plan resets restarts from iteration 0; a parallel reset branch
- *   by branch re-runs only those branches and reuses the others.
+ *   enclosing container. A loop the plan restarts whole restarts from iteration 0; a parallel reset
+ *   branch by branch re-runs only those branches and reuses the others; a container the plan only
+ *   enters (`Plan.Reset` `per-instance`) reuses its start's count / items and every body instance
+ *   whose record the plan's state keeps, and runs the others.
  * - `approval` blocks pause their branch (`paused`, reason: their `reason` param) until
  *   `Runs.approve` / `Runs.reject`; `wait` blocks (`{ signal }`) suspend it until `Runs.signal`;
  *   `sleep` blocks (`{ ms }` or `{ until }`) suspend it until the wake time on the effect `Clock`.

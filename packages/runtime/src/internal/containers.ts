@@ -3,7 +3,8 @@
  * resolved, checked against the limits, journaled as the container's start node), runs its body
  * scope once per iteration (one after the other; a `while` loop until its condition stops holding)
  * or per branch (at most the parallel's `concurrency` at once; kept branches of a parallel reset
- * branch by branch are reused), records its scope, and ends (its end node's output is the array
+ * branch by branch are reused; a start the plan kept gives its count / items without being
+ * evaluated again), records its scope, and ends (its end node's output is the array
  * of the iterations' / branches' exit records). A body instance blocked behind a dormant node
  * leaves the container unfinished and blocks what depends on it.
  */

@@ -172,6 +172,75 @@ describe("Parallel resets", () => {
   })
 })
 
+describe("Per-instance reuse inside containers", () => {
+  it.effect("a target Q in a parallel whose body is P → Q re-runs Q in every branch and reuses P", () => {
+    const calls = new Map<string, number>()
+    return Effect.gen(function*() {
+      const fan = workflow(
+        [
+          { id: "p", type: "count", params: { value: { $ref: "parallel.item" } } },
+          { id: "q", type: "count", params: { value: { $ref: "blocks.p.output" } } }
+        ],
+        [edge("p", "q")],
+        { parallels: [{ id: "fan", kind: "collection", items: ["a", "b", "c"], body: ["p", "q"] }] }
+      )
+      const runs = yield* Runs.Runs
+      const { runId } = yield* started(fan)
+      const again = yield* runs.runFrom(fan, { target: "q", run: runId })
+      assert.deepStrictEqual(again.plan.resets, [{ _tag: "parallel", container: "fan", branches: "all", restart: "per-instance", why: "independent-instances" }])
+      assert.deepStrictEqual(again.plan.rerun, ["q", "fan#end"])
+      assert.strictEqual(yield* runs.wait(again.runId), "completed")
+      const snapshot = yield* snapshotOf(again.runId)
+      assert.deepStrictEqual(snapshot.nodes["fan#end"]?.output, [{ q: "a" }, { q: "b" }, { q: "c" }])
+      assert.deepStrictEqual([...calls.entries()].sort(), [["p@0", 1], ["p@1", 1], ["p@2", 1], ["q@0", 2], ["q@1", 2], ["q@2", 2]])
+      for (const i of [0, 1, 2]) assert.strictEqual(snapshot.nodes[`p@${i}`]?.reusedFrom, runId)
+      assert.strictEqual(snapshot.nodes["fan#start"]?.reusedFrom, runId)
+    }).pipe(Effect.provide(layer({ count: counting(calls) })))
+  })
+
+  it.effect("a block that failed in one iteration of a loop nested in a parallel re-runs in that instance only", () => {
+    const calls = new Map<string, number>()
+    let failing = true
+    const flaky: Handler.Handler = (ctx) =>
+      Effect.suspend(() => {
+        calls.set(ctx.node, (calls.get(ctx.node) ?? 0) + 1)
+        return failing && ctx.node === "work@1.1"
+          ? Effect.fail(BlockError.permanent("flaky"))
+          : Effect.succeed(ctx.inputs["value"] ?? null)
+      })
+    return Effect.gen(function*() {
+      const nested = workflow(
+        [
+          { id: "other", type: "count", params: { value: 0 } },
+          { id: "first", type: "count", params: { value: { $ref: "loop.index" } } },
+          { id: "work", type: "flaky", params: { value: { $ref: "blocks.first.output" } } }
+        ],
+        [edge("first", "work")],
+        {
+          loops: [{ id: "each", kind: "count", count: 2, body: ["first", "work"] }],
+          parallels: [{ id: "fan", kind: "count", count: 2, body: ["each"] }]
+        }
+      )
+      const runs = yield* Runs.Runs
+      const { runId, status } = yield* started(nested)
+      assert.strictEqual(status, "failed")
+      failing = false
+      calls.clear()
+      const again = yield* runs.runFrom(nested, { target: "other", run: runId })
+      assert.strictEqual(yield* runs.wait(again.runId), "completed")
+      assert.deepStrictEqual(again.plan.resets.map((r) => [r.container, r.restart, r.why]), [
+        ["each", "per-instance", "independent-instances"],
+        ["fan", "per-instance", "independent-instances"]
+      ])
+      // Only the failed instance re-runs; its loop and parallel instances re-aggregate.
+      assert.deepStrictEqual([...calls.keys()].sort(), ["other", "work@1.1"])
+      const snapshot = yield* snapshotOf(again.runId)
+      assert.deepStrictEqual(snapshot.nodes["fan#end"]?.output, [{ each: [{ work: 0 }, { work: 1 }] }, { each: [{ work: 0 }, { work: 1 }] }])
+      for (const key of ["each#start@1", "each#end@0", "first@1.1", "work@1.0"]) assert.strictEqual(snapshot.nodes[key]?.reusedFrom, runId, key)
+    }).pipe(Effect.provide(layer({ count: counting(calls), flaky })))
+  })
+})
+
 describe("Approvals, signals and sleeps", () => {
   const approval = workflow(
     [

@@ -837,6 +837,17 @@ const instancesOf = (
   }
   const dirty = new Map<number, Set<string>>()
   const wholeAt = new Map<string, ReadonlySet<string>>()
+  // The enclosing instances (paths without their last index) of a node's re-run instances.
+  const parents = new Map<number, Set<string>>()
+  const enclosingOf = (j: number, keys: ReadonlySet<string>): ReadonlySet<string> => {
+    let found = parents.get(j)
+    if (found === undefined) {
+      found = new Set<string>()
+      for (const key of keys) found.add(key.includes(".") ? key.slice(0, key.lastIndexOf(".")) : "")
+      parents.set(j, found)
+    }
+    return found
+  }
   for (let k = 0; k < order.length; k++) {
     const i = order[k]!
     if (!inScope(i)) continue
@@ -866,7 +877,7 @@ const instancesOf = (
           // The container's start: its first members, in every branch (a partial parallel: those listed).
           else if (dj === d - 1) hit = from.has(keyOfPath(path.slice(0, -1))) && (partial === undefined || partial.includes(path[d - 1]!))
           // A container's end follows its body's exits: re-run when one re-runs in one of its iterations/branches.
-          else if (dj === d + 1) hit = [...from].some((x) => x.startsWith(`${key}.`))
+          else if (dj === d + 1) hit = enclosingOf(j, from).has(key)
         }
         if (hit) out.add(key)
       }

@@ -1,7 +1,8 @@
 /**
  * Run-from beyond re-running (issue 16), in-process through `Cli.main` over a memory store:
  * `--to <block>` on run, rerun and plan executes (or plans) only what the destination needs;
- * `--pin <block>=<json|@file>` writes a block's output instead of running it, and `show` marks it.
+ * `--pin <block>=<json|@file>` writes a block's output instead of running it, and `show` marks it;
+ * `plan` says how each re-run loop or parallel re-runs (per instance, or whole) and why.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Cli, Platform } from "@ripple/cli"
@@ -46,6 +47,22 @@ describe("--to <block>", () => {
       assert.deepStrictEqual(yield* recorded("run-2"), ["escalate", "isPro", "signature", "start", "ticket"])
       const reused = (yield* store.snapshot("run-2")).nodes["ticket"]?.reusedFrom
       assert.strictEqual(reused, "run-1")
+    }).pipe(Effect.provide(Platform.layer)))
+})
+
+describe("ripple plan in containers", () => {
+  it.live("says which loops and parallels re-run per instance and which restart whole, and why", () =>
+    Effect.gen(function*() {
+      const { output, ripple } = session()
+      // Pauses at the editor's approval (exit 3), then finishes: its snapshot is what a plan reuses.
+      assert.strictEqual(yield* ripple("run", example("content-pipeline.json")), 3)
+      assert.strictEqual(yield* ripple("approve", "run-1", "review"), 0)
+      const code = yield* ripple("plan", example("content-pipeline.json"), "--from", "summarize")
+      assert.strictEqual(code, 0, output.lines.join("\n"))
+      const printed = output.stdout.join("\n")
+      assert.include(printed, "summaries: parallel re-runs per instance (independent-instances)")
+      assert.include(printed, "refine: loop re-runs whole (while-loop)", printed)
+      assert.notMatch(printed, /summaries#start\s+re-run/u)
     }).pipe(Effect.provide(Platform.layer)))
 })
 

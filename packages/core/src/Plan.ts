@@ -692,7 +692,7 @@ const scopeIn = (
     if (mode === "resume") return "resume"
     if (Dag.nodeOf(dag, entry.start).chain.some((outer) => whole.has(outer))) return "enclosing-restart"
     if ((Dag.nodeOf(dag, entry.start).definition as Workflow.Loop).kind === "while" && entry.kind === "loop") return "while-loop"
-    if (set[entry.start] === 1 && !branches.has(c)) return roots[entry.start] === 1 ? "start-changed" : "upstream-re-runs"
+    if (set[entry.start] === 1) return roots[entry.start] === 1 ? "start-changed" : "upstream-re-runs"
     if (roots[entry.end] === 1) return "unfinished"
     return undefined
   }
@@ -1408,7 +1408,8 @@ const reasonsIn = (input: Input, planned: Scope, explainer: Explainer) => {
     if (cause >= 0 && cause !== i) list.push({ _tag: "downstream", root: ids[cause]! })
     else if (cause <= -2) list.push(reset(Dag.nodeOf(dag, -2 - cause).id))
     if (outside) {
-      // Needed by no observed output: it re-runs only because its loop or parallel restarts whole.
+      // Needed by no observed output: it re-runs only because its loop or parallel restarts whole
+      // (or, a container's end, because the container is entered to re-run some instances).
       const node = Dag.nodeOf(dag, i)
       const container = node.chain.find((c) => planned.rerun[dag.index!.get(`${c}#start`)!] === 1) ?? node.id
       list.push(reset(container))

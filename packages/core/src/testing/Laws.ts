@@ -405,7 +405,8 @@ export const idempotence = (t: Trial): ReadonlyArray<string> => {
 /**
  * Destination: with `to`, every executed instance belongs to an ancestor of the destination (in the
  * expanded DAG, by the specification's reading), or to a container one of those ancestors enters
- * (a container re-runs whole); nothing else executes. Holds trivially without `to`.
+ * (a container restarting whole re-runs all of its body; one entered per instance, its end); nothing
+ * else executes. Holds trivially without `to`.
  *
  * @since 0.1.0
  */

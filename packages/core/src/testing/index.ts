@@ -2,7 +2,7 @@
  * `@ripple/core/testing` — tools to property-test run-from-block plans of your own workflows:
  * random workflows and run-from scenarios (`Arbitraries`), random edits (`Edits`), a reference
  * executor with seeded pure blocks (`Model`), law checkers — soundness, minimality, forward closure,
- * loop atomicity, parallel isolation, no zombies, hydration completeness, idempotence — (`Laws`) and
+ * per-instance soundness, parallel isolation, no zombies, hydration completeness, idempotence — (`Laws`) and
  * the specification planner (`Spec`). Requires `fast-check`, an optional peer dependency of
  * `@ripple/core` needed only by this entry point.
  *

@@ -991,7 +991,7 @@ export const resume = (
         if (record.status === "failed") set |= bits["failed-last-time"]
         else if (!Snapshot.isReusable(record.status)) set |= bits.incomplete
       }
-      if (!found && chain.length === 0) set |= bits["missing-prior-state"]
+      if (!found && chain.length === 0 && !prunedEnd(input.dag, snapshot, i)) set |= bits["missing-prior-state"]
       reasons[i] = set
     }
     const changes: Diff = { reasons }
@@ -1010,6 +1010,18 @@ export const resume = (
     }
     return assemble(input, "resume", planned, { ...hydrated, state }, complete(changes, planned))
   })
+
+/**
+ * A top-level container end that the run never reached because its plan pruned it: the run reused
+ * the container's start from another run, so its plan re-ran nothing of the container (a re-run
+ * member resets the container whole, start included), and an end it reached would be reused too.
+ * Without this, resuming a run-from that pruned the end would re-run the whole container.
+ */
+const prunedEnd = (dag: Dag.Dag, snapshot: Snapshot.Snapshot, i: number): boolean => {
+  const node = Dag.nodeOf(dag, i)
+  if (Dag.blockOf(dag, i) !== undefined || node.kind !== "end") return false
+  return snapshot.nodes[`${node.id}#start`]?.reusedFrom !== undefined
+}
 
 /**
  * The change set and cause of each node as the complete `diff` and its `scope` find them: what a

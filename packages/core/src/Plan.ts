@@ -832,8 +832,14 @@ const planOver = (options: Options, mode: Plan["mode"]): Result.Result<Plan, Pla
  *
  * @since 0.1.0
  */
-export const pruneSummary = (plan: Plan): Snapshot.Pruned | undefined =>
-  plan.pruned.length === 0 ? undefined : { count: plan.pruned.length, failed: plan.prunedFailed }
+export const pruneSummary = (plan: Plan): Snapshot.Pruned | undefined => {
+  if (plan.pruned.length === 0) return undefined
+  const ends = plan.pruned.filter((id) => {
+    const parsed = NodeId.parse(id)
+    return Result.isSuccess(parsed) && parsed.success.kind === "end"
+  })
+  return { count: plan.pruned.length, failed: plan.prunedFailed, ...(ends.length === 0 ? {} : { ends }) }
+}
 
 /** The pruned node instances whose last known state is `failed` (see `Plan.prunedFailed`). */
 const failedAmong = (input: Input, pruned: Uint8Array, order: Int32Array): Array<Snapshot.PrunedFailure> => {
@@ -980,6 +986,12 @@ export const resume = (
       : { ...prepared, target: -1, wanted: wholeContainers(prepared.dag, prepared.wanted) }
     const n = input.dag.size
     const reasons = new Uint16Array(n)
+    // The container ends the run's own plan pruned have no record and never will: not missing.
+    const prunedEnds = new Set<number>()
+    for (const id of snapshot.pruned?.ends ?? []) {
+      const i = input.dag.index!.get(id)
+      if (i !== undefined) prunedEnds.add(i)
+    }
     for (let i = 0; i < n; i++) {
       const chain = Dag.chainOf(input.dag, i)
       let found = false
@@ -991,7 +1003,7 @@ export const resume = (
         if (record.status === "failed") set |= bits["failed-last-time"]
         else if (!Snapshot.isReusable(record.status)) set |= bits.incomplete
       }
-      if (!found && chain.length === 0 && !prunedEnd(input.dag, snapshot, i)) set |= bits["missing-prior-state"]
+      if (!found && chain.length === 0 && !prunedEnds.has(i)) set |= bits["missing-prior-state"]
       reasons[i] = set
     }
     const changes: Diff = { reasons }
@@ -1010,18 +1022,6 @@ export const resume = (
     }
     return assemble(input, "resume", planned, { ...hydrated, state }, complete(changes, planned))
   })
-
-/**
- * A top-level container end that the run never reached because its plan pruned it: the run reused
- * the container's start from another run, so its plan re-ran nothing of the container (a re-run
- * member resets the container whole, start included), and an end it reached would be reused too.
- * Without this, resuming a run-from that pruned the end would re-run the whole container.
- */
-const prunedEnd = (dag: Dag.Dag, snapshot: Snapshot.Snapshot, i: number): boolean => {
-  const node = Dag.nodeOf(dag, i)
-  if (Dag.blockOf(dag, i) !== undefined || node.kind !== "end") return false
-  return snapshot.nodes[`${node.id}#start`]?.reusedFrom !== undefined
-}
 
 /**
  * The change set and cause of each node as the complete `diff` and its `scope` find them: what a

@@ -212,6 +212,23 @@ describe("--format json", () => {
       assert.strictEqual(yield* ripple("run", example("support-triage.json"), "--format", "json"), 2)
       assert.include(json().error.problem, "MissingInput at subject")
     }).pipe(Effect.provide(Platform.layer)))
+
+  it.live("the README's release example: a child run, a sleep, a wait, each exit naming the command that continues it", () =>
+    Effect.gen(function*() {
+      const { json, output, ripple } = session()
+      const release = example("release.json")
+      assert.strictEqual(yield* ripple("run", release, "--input", '{"version": "1.4.0"}'), 3, output.lines.join(" | "))
+      assert.isTrue(output.lines.some((line) => line.includes("node tests completed")), output.lines.join(" | "))
+      const sleeping = output.lines.find((line) => line.includes("sleeping until"))
+      assert.isDefined(sleeping, output.lines.join(" | "))
+      assert.include(sleeping!, "ripple resume run-1 once due")
+      // Once the timer is due, resuming goes on to the wait.
+      yield* Effect.sleep("2100 millis")
+      assert.strictEqual(yield* ripple("resume", "run-1"), 3, output.lines.join(" | "))
+      assert.isTrue(output.lines.some((line) => line.includes("awaiting signal canary-ok: ripple signal run-1 canary-ok")), output.lines.join(" | "))
+      assert.strictEqual(yield* ripple("signal", "run-1", "canary-ok", "--payload", '"looks good"', "--format", "json"), 0, output.lines.join(" | "))
+      assert.deepStrictEqual(json().outputs, { outcome: "released 1.4.0: tests all green, canary looks good" })
+    }).pipe(Effect.provide(Platform.layer)))
 })
 
 // A chain of `size` value blocks after the trigger, each reading the one before.

@@ -33,6 +33,21 @@ const pruning = (id: string, middle: Workflow.Block): Workflow.Workflow => ({
 const approved = pruning("pruned-approval", { id: "ap", type: "approval" })
 const stepped = pruning("pruned-step", { id: "step", type: "step" })
 
+// An observed `response` inside a parallel beside an approval, with an unobserved `side` block in the
+// body: after `side` is edited, a run-from of `ap` reuses the parallel's start and body and prunes
+// `side` and the parallel's end (no observed output is downstream of either).
+const parallelBeside = (note: string): Workflow.Workflow => ({
+  id: "parallel-beside",
+  blocks: [
+    { id: "trigger", type: "trigger" },
+    { id: "ap", type: "approval" },
+    { id: "inside", type: "response", params: { value: { $ref: "parallel.index" } } },
+    { id: "side", type: "value", params: { value: note } }
+  ],
+  edges: [{ source: "trigger", target: "ap" }, { source: "trigger", target: "P" }],
+  parallels: [{ id: "P", kind: "count", body: ["inside", "side"], count: 2 }]
+})
+
 // A `wait` and the observed `response` inside nested loops that the edit makes run (`L0` from 0 to 1
 // iteration): a run-from of `w` suspends inside them, and waking it must finish the loops.
 const nestedBefore: Workflow.Workflow = {
@@ -100,6 +115,32 @@ const cases = <R>(it: Vitest.MethodsNonLive<R>, stores: Layer.Layer<RunStore.Run
         const snapshot = yield* store.snapshot(from.runId)
         assert.isUndefined(snapshot.nodes["x0"])
         assert.strictEqual(snapshot.nodes["r"]?.output, "second")
+      }).pipe(Effect.provide(runsOver(store, done)))
+    }).pipe(Effect.provide(stores)))
+
+  it.effect("approving a run-from re-runs no container its plan reused", () =>
+    Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      yield* Effect.gen(function*() {
+        const runs = yield* Runs.Runs
+        const full = yield* runs.start(parallelBeside("before"))
+        yield* runs.wait(full.runId)
+        assert.isTrue(yield* runs.approve(full.runId, "ap", "first"))
+        assert.strictEqual((yield* runs.follow(full.runId)).status, "completed")
+
+        const from = yield* runs.runFrom(parallelBeside("after"), { target: "ap", run: full.runId })
+        assert.deepStrictEqual(from.plan.rerun, ["ap"])
+        assert.includeMembers([...from.plan.reused], ["P#start", "inside"])
+        assert.includeMembers([...from.plan.pruned], ["side", "P#end"])
+        assert.strictEqual(yield* runs.wait(from.runId), "paused")
+        assert.isTrue(yield* runs.approve(from.runId, "ap", "second"))
+        assert.strictEqual((yield* runs.follow(from.runId)).status, "completed")
+        const snapshot = yield* store.snapshot(from.runId)
+        assert.strictEqual(snapshot.nodes["ap"]?.output, "second")
+        for (const node of ["P#start", "inside@0", "inside@1"]) {
+          assert.strictEqual(snapshot.nodes[node]?.reusedFrom, full.runId, `${node} is reused`)
+        }
+        assert.isUndefined(snapshot.nodes["P#end"])
       }).pipe(Effect.provide(runsOver(store, done)))
     }).pipe(Effect.provide(stores)))
 

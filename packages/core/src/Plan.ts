@@ -1047,8 +1047,14 @@ const planOver = (options: Options, mode: Plan["mode"]): Result.Result<Plan, Pla
  *
  * @since 0.1.0
  */
-export const pruneSummary = (plan: Plan): Snapshot.Pruned | undefined =>
-  plan.pruned.length === 0 ? undefined : { count: plan.pruned.length, failed: plan.prunedFailed }
+export const pruneSummary = (plan: Plan): Snapshot.Pruned | undefined => {
+  if (plan.pruned.length === 0) return undefined
+  const ends = plan.pruned.filter((id) => {
+    const parsed = NodeId.parse(id)
+    return Result.isSuccess(parsed) && parsed.success.kind === "end"
+  })
+  return { count: plan.pruned.length, failed: plan.prunedFailed, ...(ends.length === 0 ? {} : { ends }) }
+}
 
 /** The pruned node instances whose last known state is `failed` (see `Plan.prunedFailed`). */
 const failedAmong = (input: Input, pruned: Uint8Array, order: Int32Array): Array<Snapshot.PrunedFailure> => {
@@ -1196,6 +1202,12 @@ export const resume = (
       : { ...prepared, target: -1, wanted: wholeContainers(prepared.dag, prepared.wanted) }
     const n = input.dag.size
     const reasons = new Uint16Array(n)
+    // The container ends the run's own plan pruned have no record and never will: not missing.
+    const prunedEnds = new Set<number>()
+    for (const id of snapshot.pruned?.ends ?? []) {
+      const i = input.dag.index!.get(id)
+      if (i !== undefined) prunedEnds.add(i)
+    }
     for (let i = 0; i < n; i++) {
       const chain = Dag.chainOf(input.dag, i)
       let found = false
@@ -1207,7 +1219,7 @@ export const resume = (
         if (record.status === "failed") set |= bits["failed-last-time"]
         else if (!Snapshot.isReusable(record.status)) set |= bits.incomplete
       }
-      if (!found && chain.length === 0) set |= bits["missing-prior-state"]
+      if (!found && chain.length === 0 && !prunedEnds.has(i)) set |= bits["missing-prior-state"]
       reasons[i] = set
     }
     const changes: Diff = { reasons }

@@ -196,7 +196,12 @@ export type PrunedFailure = typeof PrunedFailure.Type
 export const Pruned = Schema.Struct({
   /** How many nodes of the expanded DAG were pruned (sentinels included). */
   count: Schema.Number.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0)),
-  failed: Schema.Array(PrunedFailure)
+  failed: Schema.Array(PrunedFailure),
+  /**
+   * The top-level container ends pruned (`<container>#end`): a resume must not take their missing
+   * records for work the run has left (it would restart those containers whole).
+   */
+  ends: Schema.optionalKey(Schema.Array(Schema.String))
 })
 /** @since 0.1.0 */
 export type Pruned = typeof Pruned.Type

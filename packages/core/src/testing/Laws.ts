@@ -34,7 +34,8 @@ import * as Spec from "./Spec.ts"
 export interface Scenario {
   readonly before: Workflow.Workflow
   readonly after: Workflow.Workflow
-  readonly target: string
+  /** The block the run re-runs from; `undefined` with a destination: only what changed re-runs. */
+  readonly target: string | undefined
   /** The destination (`Plan.Options.to`): the only observed output of the run, if given. */
   readonly to?: string | undefined
   /** Pinned outputs of the run (`Plan.Options.pins`); the from-scratch run has the same pins. */
@@ -93,19 +94,21 @@ export const trial = (scenario: Scenario): Trial => {
   // The snapshot format's hash, so the planner can compare the model's records with its own.
   const options = { seed: scenario.seed ?? 0, fingerprint: Fingerprint.hash }
   const prior = Model.execute(scenario.before, { ...options, input: inputFor(scenario.before) })
-  const planned = Plan.runFrom({
-    workflow: scenario.after,
-    snapshot: prior.snapshot,
-    target: scenario.target,
-    to: scenario.to,
-    pins: scenario.pins
-  })
+  const planned = planScenario(scenario, prior.snapshot)
   if (Result.isFailure(planned)) throw new Error(`planning failed: ${planned.failure.message}`)
   const plan = planned.success
   const pinned = scenario.pins === undefined ? options : { ...options, pins: scenario.pins }
   const replay = Model.execute(scenario.after, pinned, replayOf(plan))
   const fresh = Model.execute(scenario.after, { ...pinned, input: prior.snapshot.input })
   return { scenario, prior, plan, replay, fresh, dag: Dag.make(scenario.after) }
+}
+
+/** `Plan.runFrom` of the scenario's edit over `snapshot` (its target may be left out when it has a destination). */
+const planScenario = (scenario: Scenario, snapshot: Snapshot.Snapshot) => {
+  const options = { workflow: scenario.after, snapshot, to: scenario.to, pins: scenario.pins }
+  return scenario.target === undefined
+    ? Plan.runFrom({ ...options, to: scenario.to! })
+    : Plan.runFrom({ ...options, target: scenario.target })
 }
 
 const nodeOfKey = (key: string): string => {
@@ -325,13 +328,7 @@ export const hydrationCompleteness = (t: Trial): ReadonlyArray<string> => {
  * @since 0.1.0
  */
 export const idempotence = (t: Trial): ReadonlyArray<string> => {
-  const again = Plan.runFrom({
-    workflow: t.scenario.after,
-    snapshot: t.replay.snapshot,
-    target: t.scenario.target,
-    to: t.scenario.to,
-    pins: t.scenario.pins
-  })
+  const again = planScenario(t.scenario, t.replay.snapshot)
   if (Result.isFailure(again)) return [`re-planning failed: ${again.failure.message}`]
   const out: Array<string> = []
   for (const id of again.success.rerun) {

@@ -385,6 +385,65 @@ export const pinsNeverExecute = (t: Trial): ReadonlyArray<string> => {
 }
 
 /**
+ * A block instance a run-from executed although its prior run computed it from exactly the same
+ * thing, and why its block re-ran (the plan's reason tags, joined with `+`).
+ *
+ * @since 0.1.0
+ */
+export interface IdenticalRerun {
+  readonly node: string
+  readonly reasons: string
+}
+
+/**
+ * The block instances a run-from executed (completed or failed in that run, not copied) that a
+ * deterministic block cannot compute differently: not the target, not `volatile`, disabled or
+ * pinned; the same type and params in `before` and `after`; the same enclosing containers (ids and
+ * kinds); a completed prior record whose resolved inputs are exactly the ones it ran with (key
+ * order included); and the same item from its innermost loop and innermost parallel — what a
+ * handler reads besides its inputs. Early cutoff should have reused each of them.
+ *
+ * @since 0.1.0
+ */
+export const identicalReruns = (
+  edit: Pick<Scenario, "before" | "after" | "pins">,
+  plan: Plan.Plan,
+  source: Snapshot.Snapshot,
+  run: Snapshot.Snapshot
+): ReadonlyArray<IdenticalRerun> => {
+  const old = Model.structure(edit.before)
+  const now = Model.structure(edit.after)
+  const text = (value: Workflow.Json | undefined) => (value === undefined ? "undefined" : JSON.stringify(value))
+  const definition = (b: Workflow.Block) => text({ type: b.type, params: b.params ?? null, volatile: b.volatile ?? false })
+  const itemOf = (snapshot: Snapshot.Snapshot, chain: ReadonlyArray<string>, path: ReadonlyArray<number>, d: number) => {
+    const key = Model.instanceKey(chain[d]!, path.slice(0, d))
+    return text((snapshot.loops[key]?.items ?? snapshot.parallels[key]?.items)?.[path[d]!])
+  }
+  const out: Array<IdenticalRerun> = []
+  for (const [key, record] of Object.entries(run.nodes)) {
+    const id = Model.nodeOfKey(key)
+    const block = now.blocks.get(id)
+    const was = old.blocks.get(id)
+    if (block === undefined || was === undefined || id === plan.target) continue
+    if (record.reusedFrom !== undefined || (record.status !== "completed" && record.status !== "failed")) continue
+    if (block.volatile === true || block.disabled === true || was.disabled === true) continue
+    if (edit.pins !== undefined && (edit.pins[id] !== undefined || edit.pins[key] !== undefined)) continue
+    const prior = source.nodes[key]
+    if (prior?.status !== "completed" || definition(block) !== definition(was) || text(prior.inputs) !== text(record.inputs)) continue
+    const chain = Model.chainOf(now, id)
+    const before = Model.chainOf(old, id)
+    const kindOf = (s: Model.Structure, c: string) => s.containers.get(c)!.kind
+    if (chain.length !== before.length || chain.some((c, d) => c !== before[d] || kindOf(now, c) !== kindOf(old, c))) continue
+    const path = key.includes("@") ? key.slice(key.indexOf("@") + 1).split(".").map(Number) : []
+    const kinds = chain.map((c) => kindOf(now, c))
+    const visible = [kinds.lastIndexOf("loop"), kinds.lastIndexOf("parallel")].filter((d) => d >= 0)
+    if (visible.some((d) => itemOf(run, chain, path, d) !== itemOf(source, chain, path, d))) continue
+    out.push({ node: key, reasons: (plan.reasons[id] ?? []).map((r) => r._tag).join("+") })
+  }
+  return out
+}
+
+/**
  * Every law, by name.
  *
  * @since 0.1.0

@@ -9,24 +9,14 @@
  * `EDITS` (default 1000) edits, `SEED` (default 16). Prints averages, then `RESULT {...}` last with
  * the largest per-edit difference Ripple − peer (never above 0 is the claim).
  */
-import { Laws, Model, Peers } from "@ripple/core/testing"
-import { Builtins, Handler, Runs, RunStore } from "@ripple/runtime"
+import { Laws, Peers } from "@ripple/core/testing"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as fc from "fast-check"
 import * as os from "node:os"
+import { BLOCK_SEED, executedBlocks, layer, priorThenRunFrom } from "./lib/modelRuns.ts"
 
 const EDITS = Number(process.env.EDITS ?? 1000)
 const SEED = Number(process.env.SEED ?? 16)
-const BLOCK_SEED = 7
-
-const layer = Runs.layer({ concurrency: 4 }).pipe(
-  Layer.provideMerge(RunStore.layerMemory),
-  Layer.provideMerge(Handler.layer({
-    ...Builtins.handlers,
-    fn: (ctx) => Effect.sync(() => Model.custom(BLOCK_SEED, ctx.block, ctx.inputs, { loop: ctx.loop, parallel: ctx.parallel }))
-  }))
-)
 
 interface Row {
   readonly ripple: number
@@ -36,22 +26,15 @@ interface Row {
 }
 
 const measure = (edit: Peers.Edit) =>
-  Effect.gen(function*() {
-    const runs = yield* Runs.Runs
-    const store = yield* RunStore.RunStore
-    const prior = yield* runs.start(edit.before, Laws.inputFor(edit.before))
-    yield* runs.wait(prior.runId)
-    const source = yield* store.snapshot(prior.runId)
-    const again = yield* runs.runFrom(edit.after, { target: edit.target, to: edit.to, run: prior.runId })
-    yield* runs.wait(again.runId)
-    const run = yield* store.snapshot(again.runId)
-    const ripple = Object.entries(run.nodes).filter(([key, r]) =>
-      !key.includes("#") && r.reusedFrom === undefined && (r.status === "completed" || r.status === "failed")
-    ).length
+  Effect.map(priorThenRunFrom(edit.before, edit.after, { target: edit.target, to: edit.to }), ({ run, source }): Row => {
     const trial = Laws.trial({ ...edit, seed: BLOCK_SEED })
-    const plan = trial.replay.executed.filter((key) => !key.includes("#")).length
     const executed = trial.fresh.executed
-    return { ripple, plan, sim: Peers.instancesOf(Peers.sim(edit), executed), n8n: Peers.instancesOf(Peers.n8n(edit, source), executed) } satisfies Row
+    return {
+      ripple: executedBlocks(run),
+      plan: trial.replay.executed.filter((key) => !key.includes("#")).length,
+      sim: Peers.instancesOf(Peers.sim(edit), executed),
+      n8n: Peers.instancesOf(Peers.n8n(edit, source), executed)
+    }
   })
 
 const main = async () => {

@@ -17,25 +17,13 @@
  * `STEPS` (default 3000) steps, `SEED` (default 16). Prints the counts, then `RESULT {...}` last.
  */
 import { Arbitraries, Laws, Model } from "@ripple/core/testing"
-import { Builtins, Handler, Runs, RunStore } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as fc from "fast-check"
 import * as os from "node:os"
+import { executedBlocks, layer, priorThenRunFrom } from "./lib/modelRuns.ts"
 
 const STEPS = Number(process.env.STEPS ?? 3000)
 const SEED = Number(process.env.SEED ?? 16)
-const BLOCK_SEED = 7
-
-const handlers: Record<string, Handler.Handler> = {
-  ...Builtins.handlers,
-  fn: (ctx) => Effect.sync(() => Model.custom(BLOCK_SEED, ctx.block, ctx.inputs, { loop: ctx.loop, parallel: ctx.parallel }))
-}
-
-const layer = Runs.layer({ concurrency: 4 }).pipe(
-  Layer.provideMerge(RunStore.layerMemory),
-  Layer.provideMerge(Handler.layer(handlers))
-)
 
 type Counts = Record<string, number>
 
@@ -51,20 +39,12 @@ const causeOf = (reasons: string, type: string): string => {
 
 const step = (scenario: Arbitraries.EditedScenario, counts: Counts) =>
   Effect.gen(function*() {
-    const runs = yield* Runs.Runs
-    const store = yield* RunStore.RunStore
-    const prior = yield* runs.start(scenario.before, Laws.inputFor(scenario.before))
-    yield* runs.wait(prior.runId)
-    const source = yield* store.snapshot(prior.runId)
-    const again = yield* Effect.result(runs.runFrom(scenario.after, { target: scenario.target, run: prior.runId }))
-    if (again._tag === "Failure") return
-    yield* runs.wait(again.success.runId)
-    const run = yield* store.snapshot(again.success.runId)
+    const outcome = yield* Effect.result(priorThenRunFrom(scenario.before, scenario.after, { target: scenario.target }))
+    if (outcome._tag === "Failure") return
+    const { plan, run, source } = outcome.success
     counts["steps"] = (counts["steps"] ?? 0) + 1
-    counts["calls"] = (counts["calls"] ?? 0) + Object.entries(run.nodes).filter(([key, r]) =>
-      !key.includes("#") && r.reusedFrom === undefined && (r.status === "completed" || r.status === "failed")
-    ).length
-    for (const found of Laws.identicalReruns(scenario, again.success.plan, source, run)) {
+    counts["calls"] = (counts["calls"] ?? 0) + executedBlocks(run)
+    for (const found of Laws.identicalReruns(scenario, plan, source, run)) {
       const type = scenario.after.blocks.find((b) => b.id === Model.nodeOfKey(found.node))!.type
       const cause = `identical: ${causeOf(found.reasons, type)}`
       counts["identical"] = (counts["identical"] ?? 0) + 1

@@ -66,6 +66,44 @@ describe("ripple plan in containers", () => {
     }).pipe(Effect.provide(Platform.layer)))
 })
 
+describe("--to <block> without --from", () => {
+  it.live("plan and rerun re-run only what changed since the prior run and the destination needs; neither flag is bad input", () =>
+    Effect.gen(function*() {
+      const { json, output, recorded, ripple, store } = session()
+      assert.strictEqual(yield* ripple("run", example("support-triage.json"), "--input", triage), 0)
+      // The unedited workflow: nothing changed, so nothing runs; what the destination does not need is left alone.
+      assert.strictEqual(yield* ripple("plan", example("support-triage.json"), "--to", "escalate", "--format", "json"), 0)
+      const same = json()
+      assert.deepStrictEqual([same.target, same.to, same.rerun, same.pruned], [null, "escalate", [], []])
+
+      const workflow = JSON.parse(Fs.readFileSync(example("support-triage.json"), "utf8"))
+      workflow.blocks.find((b: { id: string }) => b.id === "escalate").params.template = "Escalated now: {{ticket}} ({{team}})"
+      const edited = Path.join(Fs.mkdtempSync(Path.join(Os.tmpdir(), "ripple-to-")), "support-triage.json")
+      Fs.writeFileSync(edited, JSON.stringify(workflow))
+      assert.strictEqual(yield* ripple("plan", edited, "--to", "escalate", "--format", "json"), 0)
+      const plan = json()
+      assert.deepStrictEqual([plan.target, plan.rerun, plan.pruned], [null, ["escalate"], ["outcome"]])
+      assert.deepStrictEqual(plan.reasons["escalate"], [{ _tag: "definition-changed" }])
+
+      assert.strictEqual(yield* ripple("rerun", edited, "--to", "escalate"), 0)
+      const run = yield* store.getRun("run-2")
+      assert.deepStrictEqual([run.mode, run.target, run.to, run.sourceRun], ["run-from", undefined, "escalate", "run-1"])
+      // The untaken branch (autoReply, skipped) is reused as it was; the response the destination does not need is pruned.
+      assert.deepStrictEqual(yield* recorded("run-2"), ["autoReply", "escalate", "isPro", "signature", "start", "ticket"])
+      const nodes = (yield* store.snapshot("run-2")).nodes
+      assert.deepStrictEqual(
+        ["start", "ticket", "signature", "isPro", "autoReply", "escalate"].map((id) => nodes[id]?.reusedFrom),
+        ["run-1", "run-1", "run-1", "run-1", "run-1", undefined]
+      )
+      assert.strictEqual(nodes["escalate"]?.output, "Escalated now: [pro] Login fails: Token expired (Ripple support)")
+
+      for (const command of ["plan", "rerun"]) {
+        assert.strictEqual(yield* ripple(command, edited), 2)
+        assert.match(output.lines.join("\n"), /needs --from <block>, --to <block>, or both/)
+      }
+    }).pipe(Effect.provide(Platform.layer)))
+})
+
 describe("--pin <block>=<json|@file>", () => {
   it.live("run writes the pin instead of running the block; show marks it; rerun reuses what reads an unchanged pin", () =>
     Effect.gen(function*() {

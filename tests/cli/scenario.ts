@@ -93,7 +93,8 @@ export const scenario = (name: string, setup: () => Promise<Setup>, teardown: ()
       // A usage error prints the command's help and the error.
       const usage = await run("plan", example("support-triage.json"), "--format", "svg")
       assert.strictEqual(usage.code, 2)
-      assert.include(usage.stdout + usage.stderr, "Missing required flag: --from")
+      assert.include(usage.stdout + usage.stderr, "Invalid value for flag --format: \"svg\"")
+      bad(await run("plan", example("support-triage.json")), "a re-run needs --from <block>, --to <block>, or both")
     })
 
     it("runs a workflow through the real binary, a line per node and a summary (exit 0)", async () => {

@@ -1,11 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { Workflow } from "@ripple/core"
-import { Handler, type RunEvent, Runs, RunStore } from "@ripple/runtime"
+import { Handler, type RunEvent, Runs, RunStore, Wake } from "@ripple/runtime"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 
 const layer = (handlers: Readonly<Record<string, Handler.Handler>> = {}) =>
@@ -150,6 +151,31 @@ describe("Runs", () => {
       assert.strictEqual(unknown._tag, "PlanFailed")
       const missingRun = yield* Effect.flip(runs.runFrom(pipeline("Hi"), { target: "out", run: "run-99" }))
       assert.strictEqual(missingRun._tag, "RunNotFound")
+    }).pipe(Effect.provide(layer())))
+
+  it.effect("runFrom to a block without a target re-runs only what changed against the prior run; neither is MissingTarget", () =>
+    Effect.gen(function*() {
+      const runs = yield* Runs.Runs
+      const store = yield* RunStore.RunStore
+      const first = yield* runs.start(pipeline("Hello"), { name: "Ada" })
+      yield* runs.wait(first.runId)
+      const same = yield* runs.plan(pipeline("Hello"), { to: "greet" })
+      assert.deepStrictEqual([same.mode, same.target, same.rerun, same.pruned], ["run-from", undefined, [], []])
+      const edited = yield* runs.runFrom(pipeline("Salut"), { to: "greet" })
+      assert.deepStrictEqual([edited.mode, [...edited.plan.rerun], [...edited.plan.pruned]], ["run-from", ["greeting", "greet"], ["out"]])
+      yield* runs.wait(edited.runId)
+      const run = yield* store.getRun(edited.runId)
+      assert.deepStrictEqual([run.target, run.to, run.sourceRun], [undefined, "greet", first.runId])
+      const nodes = (yield* store.snapshot(edited.runId)).nodes
+      assert.deepStrictEqual([nodes["greet"]?.output, nodes["name"]?.reusedFrom, nodes["out"]], ["Salut, Ada", first.runId, undefined])
+      // A pending run of the kind a worker claims is planned again against its source run.
+      const queued = yield* store.createRun({ version: RunStore.versionOf(pipeline("Salut")), mode: "run-from", sourceRun: first.runId, to: "greet", input: { name: "Ada" }, at: 1 })
+      const stored = Result.getOrThrow(yield* Wake.plan(store, queued))
+      assert.deepStrictEqual([stored.plan.mode, stored.plan.rerun, stored.plan.pruned], ["run-from", ["greeting", "greet"], ["out"]])
+      const neither = yield* Effect.flip(runs.runFrom(pipeline("Salut"), {}))
+      assert.deepStrictEqual([neither._tag, neither._tag === "PlanFailed" ? neither.cause._tag : undefined], ["PlanFailed", "MissingTarget"])
+      const planNeither = yield* Effect.flip(runs.plan(pipeline("Salut"), { run: first.runId }))
+      assert.deepStrictEqual([planNeither._tag, planNeither._tag === "PlanFailed" ? planNeither.cause._tag : undefined], ["PlanFailed", "MissingTarget"])
     }).pipe(Effect.provide(layer())))
 
   it.effect("plan is a dry run: it writes nothing", () =>

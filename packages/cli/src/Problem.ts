@@ -139,6 +139,8 @@ export const fromRunsError = (file: string, error: Runs.RunsError, workflow?: Wo
             `--to ${error.cause.to} does not depend on --from ${error.cause.target} in ${file}: a run to it would never run ${error.cause.target}`,
             `pass a --to block downstream of ${error.cause.target}, or leave --to out`
           )
+        case "MissingTarget":
+          return badInput(`${file}: a re-run needs --from <block>, --to <block>, or both`, "pass --from <block>, --to <block>, or both")
         default:
           return badInput(`cannot plan ${error.workflowId}: ${error.cause.message}`, "re-run from a run of this workflow (--run <id>)")
       }

@@ -231,6 +231,20 @@ export class DestinationNotDownstream extends Data.TaggedError("DestinationNotDo
 }
 
 /**
+ * A run-from names neither a target nor a destination (`to`): nothing says where to re-run from or
+ * what to run to.
+ *
+ * @since 0.1.0
+ */
+export class MissingTarget extends Data.TaggedError("MissingTarget")<{
+  readonly path: ReadonlyArray<string | number>
+}> {
+  override get message() {
+    return "a run from a block needs a target, a destination (to), or both"
+  }
+}
+
+/**
  * Pinned outputs: a block id (every instance) or a block instance (`<block>@<i>.<j>`) → its output.
  *
  * @since 0.1.0
@@ -323,6 +337,7 @@ export type PlanError =
   | UnknownTarget
   | UnknownDestination
   | DestinationNotDownstream
+  | MissingTarget
   | SnapshotOfAnotherWorkflow
   | InvalidSnapshot
   | InvalidWorkflow
@@ -1016,7 +1031,8 @@ export const hydrate = (input: Input, planned: Pick<Scope, "rerun" | "pruned" | 
 /**
  * Plans a run of the current workflow from `target`, reusing the snapshot of a prior run, and/or
  * to the destination `to` (then only `to` is observed: what it does not need is pruned). Without
- * `target`, only what changed re-runs. Without a snapshot it plans over `Snapshot.empty(workflow)`:
+ * `target`, only what `diff` finds changed re-runs (with what depends on it, up to `to`); neither
+ * `target` nor `to` is `MissingTarget`. Without a snapshot it plans over `Snapshot.empty(workflow)`:
  * every node `missing-prior-state`, and what no observed output needs is pruned.
  *
  * **Example**
@@ -1031,7 +1047,11 @@ export const hydrate = (input: Input, planned: Pick<Scope, "rerun" | "pruned" | 
  */
 export const runFrom = (
   options: Options & ({ readonly target: string } | { readonly to: string })
-): Result.Result<Plan, PlanError> => planOver(options, "run-from")
+): Result.Result<Plan, PlanError> =>
+  // The type asks for one of them; an untyped caller passing neither gets an error, not a guess.
+  options.target === undefined && options.to === undefined
+    ? Result.fail(new MissingTarget({ path: ["target"] }))
+    : planOver(options, "run-from")
 
 const planOver = (options: Options, mode: Plan["mode"]): Result.Result<Plan, PlanError> =>
   Result.map(prepare({ ...options, snapshot: options.snapshot ?? Snapshot.empty(options.workflow) }), (input) => {

@@ -58,12 +58,14 @@
  *   goes to the diagnostics messages and `Runs.status`. Reused records are never compensated.
  * - Resume (mode `resume`, `Plan.resume` over the run's own snapshot) never re-executes a node
  *   the run completed with the same inputs, even inside a loop the plan restarts.
- * - Early cutoff (mode `run-from`, `Options.cutoff`, default on): a re-run node that is not the
- *   target, not `volatile` and re-runs only because something upstream did, whose resolved inputs
- *   hash as in the source snapshot and that was computed in the same context — the same enclosing
- *   loops and parallels (ids and kinds) giving it the same item, or none in both (a handler reads
- *   `ctx.loop` / `ctx.parallel`) — is reused from it (reason `cutoff`) instead of executed. Resume
- *   applies the same context check. An `approval` or `wait` is never cut off once a node upstream
+ * - Early cutoff (mode `run-from`, `Options.cutoff`, default on): a re-run block instance that is
+ *   not the target, not `volatile`, pinned or disabled, whose definition is unchanged and whose
+ *   resolved inputs hash as in its own record of the source snapshot, computed in the same
+ *   context — the same enclosing loops and parallels (ids and kinds), the innermost loop and the
+ *   innermost parallel giving it the same item, or none in both (a handler reads `ctx.loop` /
+ *   `ctx.parallel`) — is reused from it (reason `cutoff`, per instance) instead of executed,
+ *   whatever else made its block re-run: something upstream, changed incoming edges or routes,
+ *   another instance that failed, an outer container's item. Resume applies the same context check. An `approval` or `wait` is never cut off once a node upstream
  *   of it settled otherwise than in the source (status, decision or output): it asks again, since
  *   what was approved or answered is not what reaches it now.
  *

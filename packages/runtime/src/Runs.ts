@@ -204,10 +204,15 @@ export interface Followed {
  * latest finished run of the workflow). `input` is the run input (default: the prior run's): the
  * blocks that read a key whose value changed re-run (`inputs-changed`), and what reads them.
  *
+ * Gotchas: `target` may be left out when `to` is given (run to a block against the prior run):
+ * then only what changed since it, and what depends on that, re-runs — as far as `to` needs it.
+ * Neither is `PlanFailed` with `Plan.MissingTarget`.
+ *
  * @since 0.1.0
  */
 export interface RunFromOptions {
-  readonly target: string
+  /** The block to re-run from: it always executes (optional with `to`). */
+  readonly target?: string | undefined
   readonly run?: string | undefined
   readonly input?: { readonly [key: string]: Json } | undefined
   /**
@@ -248,7 +253,10 @@ export class Runs extends Context.Service<Runs, {
   ) => Effect.Effect<Started, RunsError>
   /** Plans from `target` against a prior run, then creates and starts the run. */
   readonly runFrom: (workflow: Workflow.Workflow, options: RunFromOptions) => Effect.Effect<Started, RunsError>
-  /** The plan `runFrom` (with a target) or `start` (without) would execute; writes nothing. */
+  /**
+   * The plan `runFrom` would execute when a `target`, a `to` or a `run` is given, else the plan
+   * `start` would; writes nothing.
+   */
   readonly plan: (
     workflow: Workflow.Workflow,
     options?: Partial<RunFromOptions>
@@ -385,11 +393,14 @@ const make = (state: State.State): Runs["Service"] => {
     )
   return Runs.of({
     start: (workflow, input = {}, options = {}) =>
-      Effect.flatMap(Start.planFrom(state, workflow, { input, to: options.to, pins: options.pins }), (prepared) => Start.launch(state, "full", workflow, prepared)),
+      Effect.flatMap(Start.planFrom(state, workflow, { input, to: options.to, pins: options.pins }, "start"), (prepared) => Start.launch(state, "full", workflow, prepared)),
     runFrom: (workflow, options) =>
-      Effect.flatMap(Start.planFrom(state, workflow, options), (prepared) =>
+      Effect.flatMap(Start.planFrom(state, workflow, options, "run-from"), (prepared) =>
         Start.launch(state, prepared.source === undefined ? "full" : "run-from", workflow, prepared)),
-    plan: (workflow, options = {}) => Effect.map(Start.planFrom(state, workflow, options), (prepared) => prepared.plan),
+    plan: (workflow, options = {}) => {
+      const from = options.target !== undefined || options.to !== undefined || options.run !== undefined
+      return Effect.map(Start.planFrom(state, workflow, options, from ? "run-from" : "start"), (prepared) => prepared.plan)
+    },
     status: (runId) =>
       Effect.flatMap(Effect.all([store.getRun(runId), store.compensations(runId), store.children(runId)]), ([run, compensations, children]) => {
         const restored = RunStatus.restore(run.machine)

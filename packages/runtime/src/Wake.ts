@@ -153,9 +153,15 @@ export const plan = (
     }
     const workflow = yield* store.loadWorkflow(run.version)
     const dag = Compiled.dagOf(workflow)
-    const source = run.sourceRun === undefined || run.target === undefined ? undefined : yield* store.snapshot(run.sourceRun)
-    const planned = run.target === undefined
-      ? Plan.full(workflow, { dag, to: run.to, pins: run.pins })
-      : Plan.runFrom({ workflow, snapshot: source, target: run.target, dag, to: run.to, pins: run.pins })
+    // A run-from to a block without a target has a source run and a destination.
+    const source = run.sourceRun === undefined || (run.target === undefined && run.to === undefined)
+      ? undefined
+      : yield* store.snapshot(run.sourceRun)
+    const common = { workflow, snapshot: source, dag, pins: run.pins }
+    const planned = run.target !== undefined
+      ? Plan.runFrom({ ...common, target: run.target, to: run.to })
+      : source !== undefined && run.to !== undefined
+      ? Plan.runFrom({ ...common, to: run.to })
+      : Plan.full(workflow, { dag, to: run.to, pins: run.pins })
     return Result.map(planned, (planned): Stored => ({ plan: planned, mode: run.mode, sourceRun: run.sourceRun, source }))
   })

@@ -25,8 +25,31 @@ export const workflow = Argument.String("workflow").pipe(
   Argument.withDescription("A workflow .json file, or an ES module (.js/.mjs) exporting `workflow` and `handlers`")
 )
 
-/** `--from <block>`. */
-export const from = Flag.String("from").pipe(Flag.withDescription("The block to re-run from (an edited block, usually)"))
+/** `--from <block>` (optional with `--to`). */
+export const from = Flag.String("from").pipe(
+  Flag.withDescription("The block to re-run from (an edited block, usually); without it, --to re-runs only what changed since the prior run"),
+  Flag.optional
+)
+
+/**
+ * The blocks `--from` and `--to` name, checked against the workflow: at least one of them (a re-run
+ * needs a block to start from or to run to).
+ */
+export const checkFromTo = (
+  source: Source.Source,
+  from: Option.Option<string>,
+  to: Option.Option<string>
+): Effect.Effect<{ readonly from: string | undefined; readonly to: string | undefined }, Problem.Problem> =>
+  Effect.gen(function*() {
+    if (Option.isNone(from) && Option.isNone(to)) {
+      return yield* Problem.badInput(
+        `${source.file}: a re-run needs --from <block>, --to <block>, or both`,
+        "pass --from <block> to re-run from it, or --to <block> to run to it re-running only what changed"
+      )
+    }
+    if (Option.isSome(from)) yield* Source.checkBlock(source, from.value)
+    return { from: Option.getOrUndefined(from), to: yield* checkTo(source, to) }
+  })
 
 /** `--to <block>`: run to a block (the only observed output). */
 export const to = Flag.String("to").pipe(

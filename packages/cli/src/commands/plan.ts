@@ -1,5 +1,5 @@
 /**
- * `ripple plan <workflow> --from <block>`: what a re-run would re-execute and reuse, and why.
+ * `ripple plan <workflow> --from <block> [--to <block>]`: what a re-run would re-execute and reuse, and why.
  *
  * @since 0.1.0
  */
@@ -45,15 +45,14 @@ export const command = (session: Session) =>
   }, ({ format, from, input, pin, run, to, workflow }) =>
     Effect.gen(function*() {
       const source = yield* Source.load(workflow)
-      yield* Source.checkBlock(source, from)
-      const destination = yield* Flags.checkTo(source, to)
+      const { from: target, to: destination } = yield* Flags.checkFromTo(source, from, to)
       const pins = yield* Flags.parsePins(pin)
       const prior = Flags.sourceRun(run)
       const changed = yield* Flags.parseChangedInput(input)
       const planned = yield* session.withRuns(source.handlers, (runs, store) =>
         Effect.andThen(
           requirePrior(store, source, prior),
-          runs.plan(source.workflow, { target: from, run: prior, input: changed, to: destination, pins }).pipe(
+          runs.plan(source.workflow, { target, run: prior, input: changed, to: destination, pins }).pipe(
             Effect.mapError((error) => Problem.fromRunsError(source.file, error, source.workflow))
           )
         ), { reading: true })

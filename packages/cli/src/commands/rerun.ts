@@ -1,5 +1,5 @@
 /**
- * `ripple rerun <workflow> --from <block>`: re-runs a workflow from a block, reusing every prior
+ * `ripple rerun <workflow> --from <block> [--to <block>]`: re-runs a workflow from a block (or to one), reusing every prior
  * output that is still valid.
  *
  * @since 0.1.0
@@ -55,11 +55,10 @@ export const command = (session: Session) =>
   }, ({ from, input, pin, run, to, workflow, ...output }) =>
     Output.report(output.format, Effect.gen(function*() {
       const source = yield* Source.load(workflow)
-      yield* Source.checkBlock(source, from)
-      const destination = yield* Flags.checkTo(source, to)
+      const { from: target, to: destination } = yield* Flags.checkFromTo(source, from, to)
       const pins = yield* Flags.parsePins(pin)
       const prior = Flags.sourceRun(run)
       const changed = yield* Flags.parseChangedInput(input)
       return yield* Follow.execute(session, source, output, (runs, store) =>
-        Effect.andThen(requirePrior(store, source, prior), runs.runFrom(source.workflow, { target: from, run: prior, input: changed, to: destination, pins })))
+        Effect.andThen(requirePrior(store, source, prior), runs.runFrom(source.workflow, { target, run: prior, input: changed, to: destination, pins })))
     }))).pipe(Command.withDescription("Re-run a workflow from a block, reusing every prior output that is still valid"))

@@ -522,6 +522,7 @@ export const arbitraryBrokenWorkflow = (
  * @since 0.1.0
  */
 export interface EditedScenario extends Laws.Scenario {
+  readonly target: string
   readonly edits: ReadonlyArray<Edits.Edit>
 }
 

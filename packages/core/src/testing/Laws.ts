@@ -34,7 +34,8 @@ import * as Spec from "./Spec.ts"
 export interface Scenario {
   readonly before: Workflow.Workflow
   readonly after: Workflow.Workflow
-  readonly target: string
+  /** The block the run re-runs from; `undefined` with a destination: only what changed re-runs. */
+  readonly target: string | undefined
   /** The destination (`Plan.Options.to`): the only observed output of the run, if given. */
   readonly to?: string | undefined
   /** Pinned outputs of the run (`Plan.Options.pins`); the from-scratch run has the same pins. */
@@ -93,19 +94,21 @@ export const trial = (scenario: Scenario): Trial => {
   // The snapshot format's hash, so the planner can compare the model's records with its own.
   const options = { seed: scenario.seed ?? 0, fingerprint: Fingerprint.hash }
   const prior = Model.execute(scenario.before, { ...options, input: inputFor(scenario.before) })
-  const planned = Plan.runFrom({
-    workflow: scenario.after,
-    snapshot: prior.snapshot,
-    target: scenario.target,
-    to: scenario.to,
-    pins: scenario.pins
-  })
+  const planned = planScenario(scenario, prior.snapshot)
   if (Result.isFailure(planned)) throw new Error(`planning failed: ${planned.failure.message}`)
   const plan = planned.success
   const pinned = scenario.pins === undefined ? options : { ...options, pins: scenario.pins }
   const replay = Model.execute(scenario.after, pinned, replayOf(plan))
   const fresh = Model.execute(scenario.after, { ...pinned, input: prior.snapshot.input })
   return { scenario, prior, plan, replay, fresh, dag: Dag.make(scenario.after) }
+}
+
+/** `Plan.runFrom` of the scenario's edit over `snapshot` (its target may be left out when it has a destination). */
+const planScenario = (scenario: Scenario, snapshot: Snapshot.Snapshot) => {
+  const options = { workflow: scenario.after, snapshot, to: scenario.to, pins: scenario.pins }
+  return scenario.target === undefined
+    ? Plan.runFrom({ ...options, to: scenario.to! })
+    : Plan.runFrom({ ...options, target: scenario.target })
 }
 
 const nodeOfKey = (key: string): string => {
@@ -383,13 +386,7 @@ export const hydrationCompleteness = (t: Trial): ReadonlyArray<string> => {
  * @since 0.1.0
  */
 export const idempotence = (t: Trial): ReadonlyArray<string> => {
-  const again = Plan.runFrom({
-    workflow: t.scenario.after,
-    snapshot: t.replay.snapshot,
-    target: t.scenario.target,
-    to: t.scenario.to,
-    pins: t.scenario.pins
-  })
+  const again = planScenario(t.scenario, t.replay.snapshot)
   if (Result.isFailure(again)) return [`re-planning failed: ${again.failure.message}`]
   const out: Array<string> = []
   for (const id of again.success.rerun) {
@@ -442,6 +439,65 @@ export const pinsNeverExecute = (t: Trial): ReadonlyArray<string> => {
     if (pin !== undefined && record.status === "completed" && !Model.identical(record.output, pin)) {
       out.push(`${key} is pinned to ${JSON.stringify(pin)} but outputs ${JSON.stringify(record.output)}`)
     }
+  }
+  return out
+}
+
+/**
+ * A block instance a run-from executed although its prior run computed it from exactly the same
+ * thing, and why its block re-ran (the plan's reason tags, joined with `+`).
+ *
+ * @since 0.1.0
+ */
+export interface IdenticalRerun {
+  readonly node: string
+  readonly reasons: string
+}
+
+/**
+ * The block instances a run-from executed (completed or failed in that run, not copied) that a
+ * deterministic block cannot compute differently: not the target, not `volatile`, disabled or
+ * pinned; the same type and params in `before` and `after`; the same enclosing containers (ids and
+ * kinds); a completed prior record whose resolved inputs are exactly the ones it ran with (key
+ * order included); and the same item from its innermost loop and innermost parallel — what a
+ * handler reads besides its inputs. Early cutoff should have reused each of them.
+ *
+ * @since 0.1.0
+ */
+export const identicalReruns = (
+  edit: Pick<Scenario, "before" | "after" | "pins">,
+  plan: Plan.Plan,
+  source: Snapshot.Snapshot,
+  run: Snapshot.Snapshot
+): ReadonlyArray<IdenticalRerun> => {
+  const old = Model.structure(edit.before)
+  const now = Model.structure(edit.after)
+  const text = (value: Workflow.Json | undefined) => (value === undefined ? "undefined" : JSON.stringify(value))
+  const definition = (b: Workflow.Block) => text({ type: b.type, params: b.params ?? null, volatile: b.volatile ?? false })
+  const itemOf = (snapshot: Snapshot.Snapshot, chain: ReadonlyArray<string>, path: ReadonlyArray<number>, d: number) => {
+    const key = Model.instanceKey(chain[d]!, path.slice(0, d))
+    return text((snapshot.loops[key]?.items ?? snapshot.parallels[key]?.items)?.[path[d]!])
+  }
+  const out: Array<IdenticalRerun> = []
+  for (const [key, record] of Object.entries(run.nodes)) {
+    const id = Model.nodeOfKey(key)
+    const block = now.blocks.get(id)
+    const was = old.blocks.get(id)
+    if (block === undefined || was === undefined || id === plan.target) continue
+    if (record.reusedFrom !== undefined || (record.status !== "completed" && record.status !== "failed")) continue
+    if (block.volatile === true || block.disabled === true || was.disabled === true) continue
+    if (edit.pins !== undefined && (edit.pins[id] !== undefined || edit.pins[key] !== undefined)) continue
+    const prior = source.nodes[key]
+    if (prior?.status !== "completed" || definition(block) !== definition(was) || text(prior.inputs) !== text(record.inputs)) continue
+    const chain = Model.chainOf(now, id)
+    const before = Model.chainOf(old, id)
+    const kindOf = (s: Model.Structure, c: string) => s.containers.get(c)!.kind
+    if (chain.length !== before.length || chain.some((c, d) => c !== before[d] || kindOf(now, c) !== kindOf(old, c))) continue
+    const path = key.includes("@") ? key.slice(key.indexOf("@") + 1).split(".").map(Number) : []
+    const kinds = chain.map((c) => kindOf(now, c))
+    const visible = [kinds.lastIndexOf("loop"), kinds.lastIndexOf("parallel")].filter((d) => d >= 0)
+    if (visible.some((d) => itemOf(run, chain, path, d) !== itemOf(source, chain, path, d))) continue
+    out.push({ node: key, reasons: (plan.reasons[id] ?? []).map((r) => r._tag).join("+") })
   }
   return out
 }

@@ -3,7 +3,8 @@
  * random workflows and run-from scenarios (`Arbitraries`), random edits (`Edits`), a reference
  * executor with seeded pure blocks (`Model`), law checkers — soundness, minimality, forward closure,
  * per-instance soundness, parallel isolation, no zombies, hydration completeness, idempotence — (`Laws`) and
- * the specification planner (`Spec`). Requires `fast-check`, an optional peer dependency of
+ * the specification planner (`Spec`), and the run-from rules of Sim and n8n to measure against
+ * (`Peers`). Requires `fast-check`, an optional peer dependency of
  * `@ripple/core` needed only by this entry point.
  *
  * @since 0.1.0
@@ -13,3 +14,4 @@ export * as Model from "./Model.ts"
 export * as Edits from "./Edits.ts"
 export * as Laws from "./Laws.ts"
 export * as Spec from "./Spec.ts"
+export * as Peers from "./Peers.ts"

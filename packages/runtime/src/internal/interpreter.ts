@@ -28,7 +28,7 @@ import { beforeStart } from "./control.ts"
 import { reuseReasons, runs } from "./edges.ts"
 import { intrinsic } from "./intrinsics.ts"
 import { answered, runGraph } from "./pool.ts"
-import { decisionOf, inputsFingerprint, outputOf, resolveInputs, startedEntry, unresolvedFields } from "./settling.ts"
+import { cutoffAllowed, decisionOf, inputsFingerprint, outputOf, resolveInputs, startedEntry, unresolvedFields } from "./settling.ts"
 import { scopeGraph } from "./shape.ts"
 import { isObject } from "./json.ts"
 import * as State from "./state.ts"
@@ -56,8 +56,6 @@ export const defaultLoopCondition: LoopCondition = ({ condition }) => {
   }
   return condition === true
 }
-
-const cutoffReasons: ReadonlySet<string> = new Set(["downstream", "container-reset"])
 
 // Blocks that stand for a person or a system answering what reached them: cut off only while
 // nothing upstream of them came out differently, or they would pass on what nobody saw.
@@ -191,7 +189,7 @@ const reusePrior = (s: State.State, r: Resolved): Effect.Effect<void> | undefine
   }
   if (
     mode === "run-from" && s.setup.cutoff && block.volatile !== true && id !== plan.target &&
-    (plan.reasons[id] ?? []).every((reason) => cutoffReasons.has(reason._tag)) && !(answering.has(block.type) && State.upstreamDiffered(s, id))
+    cutoffAllowed(plan.reasons[id] ?? []) && !(answering.has(block.type) && State.upstreamDiffered(s, id))
   ) {
     s.records.set(key, prior)
     const from = s.setup.sourceRun ?? s.setup.source?.runId

@@ -5,7 +5,7 @@
  * failure no `"error"` edge catches does to the run. Plain functions over plain values: the
  * schedulers keep their own state and decide when each entry is written.
  */
-import { Fingerprint, Reference, type Snapshot, type Workflow } from "@ripple/core"
+import { Fingerprint, type Plan, Reference, type Snapshot, type Workflow } from "@ripple/core"
 import type * as Clock from "effect/Clock"
 import type * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
@@ -34,6 +34,24 @@ export const resolveInputs = (params: Params, env: Reference.Environment): Resul
 
 /** The fingerprint of a block instance's resolved inputs. */
 export const inputsFingerprint = (inputs: Params): string => Fingerprint.hash(inputs)
+
+// A block is a deterministic function of its definition, its resolved inputs and the item its
+// handler reads: these reasons make it something else (or say it must execute), so they forbid
+// cutoff. Every other reason — downstream, container-reset, wiring-changed (incoming edges, a
+// router's routes), inputs-changed, failed-last-time, incomplete, missing-prior-state — is the
+// planner's per-block forecast; the instance's own prior record, compared when it is reached, is
+// what decides.
+const noCutoff: ReadonlySet<Plan.ReasonTag> = new Set(["target", "definition-changed", "new-block", "volatile", "pinned", "disabled"])
+
+/**
+ * Whether early cutoff may reuse a re-run block instance's prior record, given its block's plan
+ * reasons, once the instance is reached with the definition, resolved inputs and visible context
+ * (`ctx.loop` / `ctx.parallel`) of that record: none of its reasons makes it a different function.
+ */
+export const cutoffAllowed = (reasons: ReadonlyArray<Plan.Reason>): boolean => {
+  for (const reason of reasons) if (noCutoff.has(reason._tag)) return false
+  return true
+}
 
 /** What a settled node instance records besides its status. */
 export interface Fields {

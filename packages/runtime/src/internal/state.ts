@@ -336,17 +336,27 @@ export const take = (s: State, kind: "signal" | "approval", name: string) =>
  * Whether a prior record of block `id` stands for its instance in `frame`. A handler sees its
  * iteration (`ctx.loop` / `ctx.parallel`) besides its params, so a prior record counts only if it
  * was computed in the same context: the same enclosing containers (ids and kinds, outer to inner)
- * in the source's workflow, each giving it the same item, or none in both; the indices are the
- * instance key's path. The prior items are read from the source's container starts (their inputs
- * are the resolved `items`), so stored input fingerprints stay what `Model` writes.
+ * in the source's workflow, the innermost loop and the innermost parallel (what `ctx.loop` and
+ * `ctx.parallel` are) giving it the same item, or none in both; the indices are the instance
+ * key's path. An outer container's item is invisible to the handler (what the block reads of it
+ * is in its resolved inputs), so it is not compared. The prior items are read from the source's
+ * container starts (their inputs are the resolved `items`), so stored input fingerprints stay
+ * what `Model` writes.
  */
 export const sameContext = (s: State, id: string, frame: Frame): boolean => {
   const source = s.setup.source
   const before = s.sourceShape?.chain.get(id)
   if (source === undefined || before === undefined || before.length !== frame.containers.length) return false
-  for (let d = 0; d < frame.containers.length; d++) {
+  let seenLoop = false
+  let seenParallel = false
+  for (let d = frame.containers.length - 1; d >= 0; d--) {
     const container = frame.containers[d]!
-    if (before[d] !== container || s.sourceShape!.containers.get(container)?.kind !== s.shape.containers.get(container)?.kind) return false
+    const kind = s.shape.containers.get(container)?.kind
+    if (before[d] !== container || s.sourceShape!.containers.get(container)?.kind !== kind) return false
+    // Shadowed by an inner container of its kind: the handler cannot see its item.
+    if (kind === "loop" ? seenLoop : seenParallel) continue
+    if (kind === "loop") seenLoop = true
+    else seenParallel = true
     const start = source.nodes[keyOf(NodeId.start(container), frame.path.slice(0, d))]
     const items = isObject(start?.inputs) ? start.inputs["items"] : undefined
     const prior = Array.isArray(items) ? items[frame.path[d]!] : undefined

@@ -27,7 +27,7 @@ export const spawnFor = (state: State, parentRun: string): Engine.Spawn =>
   Child.spawner(state.store, parentRun, (child, input, node) =>
     Effect.flatMap(
       Effect.result(Effect.flatMap(
-        Start.planFrom(state, child, { input }),
+        Start.planFrom(state, child, { input }, "start"),
         (prepared) => Start.launch(state, "full", child, prepared, { parentRun, parentNode: node })
       )),
       (launched): Effect.Effect<Result.Result<string, string>, StoreUnavailable> =>

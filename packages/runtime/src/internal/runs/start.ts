@@ -94,15 +94,20 @@ const sourceOf = (state: State, workflow: Workflow.Workflow, run: string | undef
     : state.store.snapshot(run)
 
 /**
- * Plans a run of `workflow`: full without a target, else from the target against a prior run, with
- * `options.input` or else the prior run's input (what reads a changed key re-runs); to `options.to`
- * when given (only what it needs). Writes nothing.
+ * Plans a run of `workflow`: for `start`, full; for `run-from`, from the target (or, without one,
+ * from what changed) against a prior run, with `options.input` or else the prior run's input (what
+ * reads a changed key re-runs). To `options.to` when given (only what it needs). Writes nothing.
  *
  * @since 0.1.0
  */
-export const planFrom = (state: State, workflow: Workflow.Workflow, options: Partial<Runs.RunFromOptions>) =>
+export const planFrom = (
+  state: State,
+  workflow: Workflow.Workflow,
+  options: Partial<Runs.RunFromOptions>,
+  kind: "start" | "run-from"
+) =>
   Effect.gen(function*() {
-    if (options.target === undefined) {
+    if (kind === "start") {
       const input = yield* validate(state, workflow, options.input ?? {})
       const dag = Compiled.dagOf(workflow)
       const plan = options.to === undefined && options.pins === undefined
@@ -111,12 +116,17 @@ export const planFrom = (state: State, workflow: Workflow.Workflow, options: Par
       yield* enginePins(workflow, options.pins)
       return { plan: yield* planned(plan, workflow), input, source: undefined } satisfies Prepared
     }
+    const { target, to } = options
+    if (target === undefined && to === undefined) {
+      return yield* Effect.fail(new PlanFailed({ workflowId: workflow.id, cause: new Plan.MissingTarget({ path: ["target"] }) }))
+    }
     const source: Snapshot.Snapshot | undefined = yield* sourceOf(state, workflow, options.run)
     const input = yield* validate(state, workflow, options.input ?? source?.input ?? {})
     const dag = Compiled.dagOf(workflow)
     const changed = options.input === undefined ? undefined : input
+    const common = { workflow, snapshot: source, dag, input: changed, pins: options.pins }
     const plan = yield* planned(
-      Plan.runFrom({ workflow, snapshot: source, target: options.target, dag, input: changed, to: options.to, pins: options.pins }),
+      target === undefined ? Plan.runFrom({ ...common, to: to! }) : Plan.runFrom({ ...common, target, to }),
       workflow
     )
     yield* enginePins(workflow, options.pins)

@@ -93,7 +93,7 @@ describe("Early cutoff of re-runs with identical inputs", () => {
     }).pipe(Effect.provide(layer(calls)))
   })
 
-  it.effect("inside a restarted loop, the instances that completed are cut off and only the failed one runs again", () => {
+  it.effect("inside a loop, the instances that completed are kept and only the failed one runs again", () => {
     const calls: Array<string> = []
     let failures = 1
     const workflow = (n: number): Workflow.Workflow => ({
@@ -121,10 +121,11 @@ describe("Early cutoff of re-runs with identical inputs", () => {
       const again = yield* runs.runFrom(workflow(2), { target: "seed", run: first.runId })
       assert.strictEqual(yield* runs.wait(again.runId), "completed")
       assert.deepStrictEqual(again.plan.reasons["shaky"]?.map((r) => r._tag), ["failed-last-time"])
-      // The loop restarts whole; step@0..2 and shaky@0, shaky@2 completed with these inputs.
+      // The loop re-runs per instance: step@0..2 and shaky@0, shaky@2 completed with these inputs and are kept.
+      assert.deepStrictEqual(again.plan.resets.map((r) => [r.container, r.restart]), [["steps", "per-instance"]])
       assert.deepStrictEqual(calls.sort(), ["after", "shaky@1"])
       const reasons = yield* store.reasons(again.runId)
-      assert.deepStrictEqual(["step@0", "step@1", "shaky@0", "shaky@2"].map((k) => reasons[k]), [["cutoff"], ["cutoff"], ["cutoff"], ["cutoff"]])
+      assert.deepStrictEqual(["step@0", "step@1", "shaky@0", "shaky@2"].map((k) => reasons[k]), [["unchanged"], ["unchanged"], ["unchanged"], ["unchanged"]])
     }).pipe(Effect.provide(Runs.layer().pipe(
       Layer.provideMerge(RunStore.layerMemory),
       Layer.provideMerge(Handler.layer({ counted: (ctx) => Effect.sync(() => (calls.push(ctx.node), ctx.inputs["n"] ?? null)), shaky }))

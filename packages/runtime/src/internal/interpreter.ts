@@ -81,6 +81,8 @@ export const run = (setup: Setup): Effect.Effect<void, State.StoreError> =>
   })
 
 // Reused records are written once, up front, unless the plan continues this very run (its journal has them).
+const unchangedInstance: ReadonlyArray<string> = ["unchanged"]
+
 const reuse = (s: State.State): Effect.Effect<void> => {
   const { mode, plan, publish, runId } = s.setup
   const producer = s.setup.sourceRun ?? plan.state.runId
@@ -89,7 +91,10 @@ const reuse = (s: State.State): Effect.Effect<void> => {
   const at = State.now(s)
   for (const [node, record] of s.records) {
     const id = NodeId.parseInstance(node)
-    const reasons = Result.isSuccess(id) ? reuseReasons(plan, NodeId.format(id.success.node)) : reuseReasons(plan, "")
+    const nodeId = Result.isSuccess(id) ? NodeId.format(id.success.node) : ""
+    // A kept instance of a block the plan re-runs elsewhere (per-instance reuse) is reused because
+    // nothing changed for it: the block's own reasons are about its other instances.
+    const reasons = s.rerun.has(nodeId) ? unchangedInstance : reuseReasons(plan, nodeId)
     entries.push({ _tag: "Reused", node, from: producer, record, reasons })
     publish({ _tag: "NodeReused", runId, node, from: record.reusedFrom ?? producer, reasons, at })
   }

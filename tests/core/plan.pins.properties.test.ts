@@ -7,7 +7,7 @@ import { agreesWithSpec, everyLaw } from "../helpers/planLaws.ts"
 
 // Each run plays a prior run, a plan, its execution and a from-scratch run with the model: a few
 // milliseconds, like plan.laws.test.ts.
-const runs = { numRuns: 300 }
+const runs = { numRuns: 1000 }
 
 const scenarios = fc.oneof(
   Arbitraries.arbitraryScenario({ pins: true }),

@@ -151,7 +151,7 @@ export const fromRunsError = (file: string, error: Runs.RunsError, workflow?: Wo
     case "UnknownBlockType":
       return badInput(
         `${file}: ${error.message} (at ${pathOf(error.path)})`,
-        "use a built-in type (trigger, value, template, condition, router, response, fail, approval, wait, sleep, child) or export a handler for it from an ES module workflow"
+        "use a built-in type (trigger, value, template, condition, router, response, fail, http, approval, wait, sleep, child) or export a handler for it from an ES module workflow"
       )
     case "StoreUnavailable":
       return badInput(

@@ -168,7 +168,8 @@ export const checkBlock = (source: Source, block: string, flag: "--from" | "--to
 
 /**
  * Fails with a bad-input problem when the engine cannot execute the workflow with its handlers
- * (a block type without handler, ...): checked before any database is opened.
+ * (a block type without handler, literal params that do not fit the schema a handler declares):
+ * checked before any database is opened.
  *
  * @since 0.1.0
  */
@@ -177,4 +178,6 @@ export const checkExecutable = (source: Source): Effect.Effect<void, Problem.Pro
     const handlers = yield* Handler.Handlers
     const problem = Engine.check(source.workflow, handlers)
     if (problem !== undefined) return yield* Problem.fromRunsError(source.file, problem, source.workflow)
+    const params = Handler.checkParams(source.workflow, handlers)
+    if (params !== undefined) return yield* Problem.invalidWorkflow(source.file, params)
   }).pipe(Effect.provide(source.handlers))

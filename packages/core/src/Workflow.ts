@@ -19,6 +19,10 @@
  * - Declared `outputs` name blocks or containers; input defaults have their declared type.
  * - A `sleep` block's literal `ms` is from 0 to `maxSleepMs` and its literal `until` a valid date up
  *   to `maxTime` (`InvalidTime`).
+ * - Secrets (`{ "$secret": "NAME" }`, see `Params`) appear only in an `http` block's `url`,
+ *   `query`, `headers`, `auth`, `json` and `text` (`InvalidSecret`).
+ * - A built-in block's literal params fit its type's schema (`Params.builtins`): a value read
+ *   through a reference is checked by the handler when the block runs (`InvalidParams`).
  * - What the file states of loop iterations, parallel branches and expanded nodes is within the
  *   `Limits` (`LimitExceeded`).
  * - The expanded DAG (see `Dag`) has no cycle.
@@ -39,6 +43,7 @@ import * as SchemaIssue from "effect/SchemaIssue"
 import * as Graph from "./internal/graph.ts"
 import * as Shape from "./internal/shape.ts"
 import * as NodeId from "./NodeId.ts"
+import * as Params from "./Params.ts"
 import * as Reference from "./Reference.ts"
 
 /**
@@ -516,6 +521,41 @@ export class InvalidTime extends Data.TaggedError("InvalidTime")<{
 }> {}
 
 /**
+ * A block's params do not fit its type's schema (`Params.builtins` for the built-in types, the
+ * schema a handler declares for the others), whatever their references resolve to: `reason` says
+ * what is wrong with the value at `path`.
+ *
+ * @since 0.1.0
+ */
+export class InvalidParams extends Data.TaggedError("InvalidParams")<{
+  readonly block: string
+  readonly type: string
+  readonly reason: string
+  readonly path: JsonPath
+}> {
+  override get message() {
+    return `${this.type} block "${this.block}": ${this.reason} at ${JSON.stringify(this.path)}`
+  }
+}
+
+/**
+ * A secret marker that is malformed, or outside an `http` block's `url`, `query`, `headers`,
+ * `auth`, `json` and `text` (no other block reads secrets: anywhere else the marker would be
+ * journaled and read back as data).
+ *
+ * @since 0.1.0
+ */
+export class InvalidSecret extends Data.TaggedError("InvalidSecret")<{
+  readonly owner: string
+  readonly reason: string
+  readonly path: JsonPath
+}> {
+  override get message() {
+    return `${this.owner}: ${this.reason} at ${JSON.stringify(this.path)}`
+  }
+}
+
+/**
  * Caps on the work one run may expand to, so that a `count` of 10^9 is refused instead of running
  * until memory or disk runs out. `decode` checks what the file states (literal counts and items,
  * `while` loops' `maxIterations`, and the expanded node count they imply); the engine checks again
@@ -622,6 +662,8 @@ export type WorkflowError =
   | UnstorableValue
   | ValueTooLarge
   | InvalidTime
+  | InvalidSecret
+  | InvalidParams
   | LimitExceeded
 
 /**
@@ -1197,6 +1239,36 @@ const checkTimes = (workflow: Workflow): WorkflowError | undefined => {
   return undefined
 }
 
+const checkSecrets = (workflow: Workflow, containers: ReadonlyArray<Container>): WorkflowError | undefined => {
+  for (let i = 0; i < workflow.blocks.length; i++) {
+    const block = workflow.blocks[i]!
+    if (block.params === undefined) continue
+    const found = Params.secretProblem(block.type, block.params)
+    if (found !== undefined) return new InvalidSecret({ owner: block.id, reason: found.reason, path: ["blocks", i, "params", ...found.path] })
+  }
+  for (const c of containers) {
+    for (const field of ["count", "items", "condition"] as const) {
+      const value = (c as Partial<Record<typeof field, Json>>)[field]
+      const found = value === undefined ? undefined : Params.secretProblem("", value)
+      if (found !== undefined) return new InvalidSecret({ owner: c.id, reason: found.reason, path: [...c.path, field, ...found.path] })
+    }
+  }
+  return undefined
+}
+
+// A disabled block never runs its type: its params are not checked.
+const checkParams = (workflow: Workflow): WorkflowError | undefined => {
+  for (let i = 0; i < workflow.blocks.length; i++) {
+    const block = workflow.blocks[i]!
+    if (block.disabled === true) continue
+    const found = Params.builtinProblem(block.type, block.params ?? {})
+    if (found !== undefined) {
+      return new InvalidParams({ block: block.id, type: block.type, reason: found.reason, path: ["blocks", i, "params", ...found.path] })
+    }
+  }
+  return undefined
+}
+
 const checkCycle = (dag: Graph.Dag, sorted: Int32Array): WorkflowError | undefined => {
   if (sorted.length === dag.size) return undefined
   const cycle = Graph.findCycle(dag, sorted)
@@ -1407,7 +1479,7 @@ export interface DecodeOptions {
  *
  * Returns the first error found; checks run in a fixed order (schema, storable text, ids, containers, edges,
  * disabled blocks' inputs,
- * declared outputs and input defaults, sleep times, limits, cycles, references) and each check walks the document in
+ * declared outputs and input defaults, sleep times, secrets, params, limits, cycles, references) and each check walks the document in
  * order (blocks, loops, parallels, edges), so the error is deterministic. Every error names the
  * offending ids and the JSON path of the offending value.
  *
@@ -1438,6 +1510,8 @@ export const decode = (input: unknown, options: DecodeOptions = {}): Result.Resu
     checkDisabled(workflow) ??
     checkDeclarations(workflow, known) ??
     checkTimes(workflow) ??
+    checkSecrets(workflow, containers) ??
+    checkParams(workflow) ??
     checkLimits(workflow, containers, parent, { ...defaultLimits, ...options.limits })
   if (structural !== undefined) return Result.fail(structural)
   const dag = Graph.expand(workflow)

@@ -20,6 +20,11 @@ import * as Data from "effect/Data"
 export class BlockError extends Data.TaggedError("BlockError")<{
   readonly message: string
   readonly retryable?: boolean | undefined
+  /**
+   * The least time the next attempt waits, in milliseconds (an HTTP `Retry-After`): the block's
+   * retry policy waits this long when its backoff is shorter, whatever its `maxDelayMs`.
+   */
+  readonly retryAfterMs?: number | undefined
   readonly cause?: unknown
 }> {
   /** Whether another attempt may succeed. */

@@ -18,8 +18,28 @@
  *   default fails the block.
  * - `response` — `{ value }`; output: `value`. Responses are the workflow's observed outputs.
  * - `fail` — `{ message }`; always fails, not retryable.
+ * - `http` — `{ method?, url, query?, headers?, auth?, json? | text?, timeoutMs?, response? }`: one
+ *   request (`method` GET by default; `query` values are appended to `url`; `auth` is
+ *   `{ bearer }` or `{ basic: { username, password } }`; `json` is sent as JSON, `text` as text;
+ *   `response` `"auto"` (JSON when the content type says so, else text), `"json"` or `"text"`).
+ *   Output: `{ status, headers, body }` (header names lower-case). `timeoutMs` bounds the whole
+ *   exchange, body included: default 30 000 (`Params.defaultHttpTimeoutMs`), at most 300 000;
+ *   running out of it, an unreachable host, a 5xx or a 429 are retryable failures — the block's
+ *   `retry` policy retries them (without one the block fails at once), waiting at least the
+ *   response's `Retry-After` (seconds or a date; over 5 minutes the block fails instead). Any other
+ *   4xx fails the block for good with the status and the first 200 characters of the body.
+ *   **Secrets**: `{ "$secret": "NAME" }` as a text value of `url`, `query`, `headers`, `auth`, or
+ *   anywhere in `json`, is read from the effect `Config` (the environment variable NAME) when the
+ *   request is made: the journal keeps the marker, and the value is replaced by `[secret NAME]`
+ *   wherever it (or its URL-encoded or Basic form) shows up in the output or an error message (a
+ *   server that echoes a credential cannot leak it into the journal). Only markers written in the
+ *   block's params are read: one arriving through a reference is data, sent as it is. `decode`
+ *   refuses a secret anywhere else (`Workflow.InvalidSecret`); secrets do not come from `vars`,
+ *   which are stored with the workflow.
  *
- * Invalid params are permanent (non-retryable) `BlockError`s.
+ * `Workflow.decode` checks every built-in type's literal params against its schema
+ * (`Params.builtins`); what references supply is checked here when the block runs. Invalid params
+ * are permanent (non-retryable) `BlockError`s.
  *
  * The engine itself implements three more types, which no handler can replace (`Engine.intrinsicTypes`):
  *
@@ -35,6 +55,7 @@
 import { Fingerprint } from "@ripple/core"
 import * as Effect from "effect/Effect"
 import * as BlockError from "./BlockError.ts"
+import * as Http from "./internal/http.ts"
 import type { Handler, HandlerContext, Json } from "./Handler.ts"
 import { decide } from "./Handler.ts"
 import * as JsonValue from "./internal/json.ts"
@@ -192,6 +213,20 @@ export const fail: Handler = (ctx) => {
 }
 
 /**
+ * `http`: one HTTP request; output `{ status, headers, body }` (see the module's header).
+ *
+ * @since 0.1.0
+ */
+export const http: Handler = Http.http
+
+/**
+ * The longest `Retry-After` an `http` block waits for (5 minutes): a longer one fails the block.
+ *
+ * @since 0.1.0
+ */
+export const maxRetryAfterMs = Http.maxRetryAfterMs
+
+/**
  * Every built-in handler by block type.
  *
  * @since 0.1.0
@@ -203,5 +238,6 @@ export const handlers: Readonly<Record<string, Handler>> = {
   condition,
   router,
   response,
-  fail
+  fail,
+  http
 }

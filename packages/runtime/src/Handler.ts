@@ -11,10 +11,11 @@
  *
  * @since 0.1.0
  */
-import type { Workflow } from "@ripple/core"
+import { Params, Workflow } from "@ripple/core"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Schema from "effect/Schema"
 import type { BlockError } from "./BlockError.ts"
 import * as Builtins from "./Builtins.ts"
 import { asEffect } from "./internal/handlerResult.ts"
@@ -116,6 +117,8 @@ export class Handlers extends Context.Service<Handlers, {
   readonly equality: (type: string) => Equality | undefined
   /** The saga compensation of a block type, when it has one (see `Compensation`). */
   readonly compensation?: ((type: string) => Compensation | undefined) | undefined
+  /** The params schema a block type declares, when it has one (see `Options.params`). */
+  readonly params?: ((type: string) => Schema.Decoder<unknown> | undefined) | undefined
 }>()("ripple/runtime/Handlers") {}
 
 /**
@@ -165,6 +168,12 @@ export interface Options<R = never> {
   readonly equality?: Readonly<Record<string, Equality>> | undefined
   /** Saga compensations by block type. */
   readonly compensate?: Readonly<Record<string, Compensation<R>>> | undefined
+  /**
+   * Params schemas by block type: `checkParams` (run by `Runs` and the `ripple` command before
+   * anything is written) refuses a block whose literal params do not fit, as `Workflow.decode`
+   * does for the built-in types; values read through references are the handler's to check.
+   */
+  readonly params?: Readonly<Record<string, Schema.Decoder<unknown>>> | undefined
 }
 
 const registry = (
@@ -174,10 +183,12 @@ const registry = (
 ): Handlers["Service"] => {
   const table = new Map(Object.entries(handlers))
   const equalities = new Map(Object.entries(options.equality ?? {}))
+  const schemas = new Map(Object.entries(options.params ?? {}))
   return {
     get: (type) => table.get(type),
     equality: (type) => equalities.get(type),
-    compensation: (type) => compensations.get(type)
+    compensation: (type) => compensations.get(type),
+    params: (type) => schemas.get(type)
   }
 }
 
@@ -210,6 +221,27 @@ export const layer = <R = never>(
       for (const [type, compensate] of Object.entries(options.compensate ?? {})) {
         compensations.set(type, (output, ctx) => Effect.provideContext(asEffect(compensate(output, ctx)), context))
       }
-      return registry(provided, { equality: options.equality }, compensations)
+      return registry(provided, { equality: options.equality, params: options.params }, compensations)
     })
   )
+
+/**
+ * The first block (not disabled) whose literal params do not fit the schema its type declares in
+ * `handlers` (`Options.params`), as a `Workflow.InvalidParams` naming the block and the JSON path;
+ * values read through references are left to the handler (see `Params.problem`).
+ *
+ * @since 0.1.0
+ */
+export const checkParams = (workflow: Workflow.Workflow, handlers: Handlers["Service"]): Workflow.InvalidParams | undefined => {
+  if (handlers.params === undefined) return undefined
+  for (let b = 0; b < workflow.blocks.length; b++) {
+    const block = workflow.blocks[b]!
+    if (block.disabled === true) continue
+    const schema = handlers.params(block.type)
+    const found = schema === undefined ? undefined : Params.problem(schema, block.params ?? {})
+    if (found !== undefined) {
+      return new Workflow.InvalidParams({ block: block.id, type: block.type, reason: found.reason, path: ["blocks", b, "params", ...found.path] })
+    }
+  }
+  return undefined
+}

@@ -39,12 +39,18 @@ const nullFingerprint = Fingerprint.hash(null)
 /** The output fingerprint; many handlers (side effects, sinks) output null, whose fingerprint is a constant. */
 export const outputFingerprint = (output: Json): string => output === null ? nullFingerprint : Fingerprint.hash(output)
 
+// The policy's exponential backoff, capped by `maxDelayMs`, then lengthened to what the failed
+// attempt's error asks for (`retryAfterMs`: a server's Retry-After outranks the policy's cap).
 const retrySchedule = (policy: Workflow.RetryPolicy) => {
-  const exponential = Schedule.exponential(Duration.millis(policy.initialDelayMs ?? 100), policy.backoffFactor ?? 2)
-  const cap = policy.maxDelayMs
-  return cap === undefined
-    ? exponential
-    : Schedule.modifyDelay(exponential, ({ duration }) => Effect.succeed(Duration.min(duration, Duration.millis(cap))))
+  const cap = policy.maxDelayMs === undefined ? undefined : Duration.millis(policy.maxDelayMs)
+  return Schedule.modifyDelay(
+    Schedule.exponential(Duration.millis(policy.initialDelayMs ?? 100), policy.backoffFactor ?? 2),
+    ({ duration, input }) => {
+      const capped = cap === undefined ? duration : Duration.min(duration, cap)
+      const after = BlockError.isBlockError(input) ? input.retryAfterMs : undefined
+      return Effect.succeed(after === undefined ? capped : Duration.max(capped, Duration.millis(after)))
+    }
+  )
 }
 
 const isRetryable = (error: BlockError.BlockError) => error.isRetryable

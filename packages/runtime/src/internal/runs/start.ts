@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Engine from "../../Engine.ts"
+import * as Handler from "../../Handler.ts"
 import * as Lease from "../../Lease.ts"
 import type { Mode } from "../../RunEvent.ts"
 import type * as Runs from "../../Runs.ts"
@@ -68,7 +69,9 @@ const validate = (state: State, workflow: Workflow.Workflow, input: { readonly [
   const inputs = Workflow.inputsFor(workflow, input)
   if (Result.isFailure(inputs)) return Effect.fail(new InvalidInput({ workflowId: workflow.id, cause: inputs.failure }))
   const unsupported = Engine.check(workflow, state.handlers)
-  return unsupported === undefined ? Effect.succeed(inputs.success) : Effect.fail(unsupported)
+  if (unsupported !== undefined) return Effect.fail(unsupported)
+  const params = Handler.checkParams(workflow, state.handlers)
+  return params === undefined ? Effect.succeed(inputs.success) : Effect.fail(new InvalidWorkflow({ workflowId: workflow.id, cause: params }))
 }
 
 const planned = (result: Result.Result<Plan.Plan, Plan.PlanError>, workflow: Workflow.Workflow) =>

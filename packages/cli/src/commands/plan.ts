@@ -45,6 +45,8 @@ export const command = (session: Session) =>
   }, ({ format, from, input, pin, run, to, workflow }) =>
     Effect.gen(function*() {
       const source = yield* Source.load(workflow)
+      // Before the prior run is looked up: a workflow no run could execute has nothing to plan.
+      yield* Source.checkExecutable(source)
       const { from: target, to: destination } = yield* Flags.checkFromTo(source, from, to)
       const pins = yield* Flags.parsePins(pin)
       const prior = Flags.sourceRun(run)

@@ -15,22 +15,26 @@
  *
  * Built by hand: it is the engine itself.
  */
-import { NodeId, type Snapshot, type Workflow } from "@ripple/core"
+import { NodeId, type Reference, type Snapshot, type Workflow } from "@ripple/core"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
+import type * as BlockError from "../BlockError.ts"
 import * as Builtins from "../Builtins.ts"
+import type * as Handler from "../Handler.ts"
 import type { JournalEntry } from "../RunStore.ts"
 import { errorOf, NodeContext, storable } from "./attempt.ts"
 import { runContainer } from "./containers.ts"
-import { beforeStart } from "./control.ts"
-import { reuseReasons, runs } from "./edges.ts"
-import { intrinsic } from "./intrinsics.ts"
-import { answered, runGraph } from "./pool.ts"
-import { cutoffAllowed, decisionOf, inputsFingerprint, outputOf, resolveInputs, startedEntry, unresolvedFields } from "./settling.ts"
-import { scopeGraph } from "./shape.ts"
+import { beforeStart, beforeStartOn } from "./control.ts"
+import { isLive, reuseReasons, runs } from "./edges.ts"
+import { intrinsic, isIntrinsic } from "./intrinsics.ts"
 import { isObject } from "./json.ts"
+import { type Completion, Pool } from "./pool.ts"
+import { cutoffAllowed, decisionOf, inputsFingerprint, outputOf, resolveInputs, startedEntry, unresolvedFields } from "./settling.ts"
+import { type ScopeGraph, scopeGraph } from "./shape.ts"
 import * as State from "./state.ts"
 
 type Json = Workflow.Json
@@ -106,153 +110,340 @@ const reuse = (s: State.State): Effect.Effect<void> => {
 }
 
 /**
- * Runs every member of a scope instance, each once its in-scope predecessors are done, on the
- * engine's scheduling core (`pool.ts`): successors are released only by a member that ended, so an
- * interrupted one (a cancel) does not start them while the interruption reaches the others.
+ * Runs every member of a scope instance, each once its in-scope predecessors are done (`Instance`).
+ * Units are not children of the driving fiber: the pool is stopped whatever ends the driver.
  */
 const runScope = (s: State.State, scope: string, frame: Frame): Effect.Effect<void, State.StoreError> =>
-  Effect.suspend(() => {
-    const graph = scopeGraph(s.shape, scope)
-    const { members } = graph
-    if (members.length === 1) return runMember(s, members[0]!, frame)
-    return runGraph(graph, (i) => runMember(s, members[i]!, frame))
+  Effect.flatMap(Effect.context<never>(), (services) => {
+    const instance = new Instance(s, scopeGraph(s.shape, scope), frame, Effect.runForkWith(services))
+    return Effect.ensuring(instance.drive, instance.pool.stop)
   })
 
-/** Decides a member whose in-scope predecessors are done: blocked, reused, skipped or run. */
-const runMember = (s: State.State, id: string, frame: Frame): Effect.Effect<void, State.StoreError> => {
-  const incoming = s.shape.incoming.get(id) ?? []
-  if (incoming.some((e) => s.blocked.has(State.keyOf(State.endOf(s, e.source), frame.path)))) {
-    s.blocked.add(State.keyOf(State.endOf(s, id), frame.path))
-    return Effect.void
+/** A unit of a scope instance: a handler's attempts, or member `i` run as an effect (a container, an intrinsic block, a parking). */
+type Unit = NodeContext | number
+type UnitError = BlockError.BlockError | State.StoreError
+
+// An interrupted handler's abort signal fires as it ends (whoever interrupted it).
+const abortInterrupted = (unit: Unit, exit: Exit.Exit<unknown, UnitError>): void => {
+  if (typeof unit !== "number" && unit.controller !== undefined && Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause)) {
+    unit.controller.abort()
   }
-  const container = s.shape.containers.has(id)
-  // A container the plan enters to re-run some of its body instances re-runs its end only.
-  if (frame.kept || !(s.rerun.has(container ? `${id}#start` : id) || (container && s.rerun.has(`${id}#end`)))) return Effect.void
-  // A re-run member the plan kept at this instance (its record; a container's end) is reused here.
-  if (s.setup.plan.state.nodes[State.keyOf(State.endOf(s, id), frame.path)] !== undefined) return Effect.void
-  let live = 0
-  for (const e of incoming) if (State.live(s, e, frame)) live++
-  const active = runs(incoming.length, live) && !s.shape.skipped.has(id)
-  const block = s.shape.blocks.get(id)
-  return block !== undefined ? runBlock(s, block, frame, active) : runContainer(s, id, frame, active, runScope)
 }
 
-/** A block instance whose inputs resolved, about to be reused, parked, run by the engine or by its handler. */
-interface Resolved {
-  readonly block: Workflow.Block
-  readonly frame: Frame
-  readonly key: string
-  readonly inputs: Params
-  readonly fingerprints: Snapshot.Fingerprints
-  readonly startedAt: number
-  readonly prior: Snapshot.NodeRecord | undefined
-}
-
-const runBlock = (s: State.State, block: Workflow.Block, frame: Frame, active: boolean): Effect.Effect<void, State.StoreError> =>
-  Effect.gen(function*() {
-    const { control, runId } = s.setup
-    const id = block.id
-    const key = State.keyOf(NodeId.block(id), frame.path)
-    const definition = s.shape.definitions.get(id)!
-    if (!active) return yield* State.skip(s, key, definition)
-    const startedAt = State.now(s)
-    const resolved = resolveInputs(block.params ?? {}, State.envFor(s, frame))
-    if (Result.isFailure(resolved)) {
-      yield* State.announce(s, { _tag: "NodeStarted", runId, node: key, attempt: 1, at: startedAt })
-      return yield* State.failed(s, key, id, resolved.failure, unresolvedFields(definition, startedAt))
-    }
-    const inputs = resolved.success
-    const fingerprints: Snapshot.Fingerprints = { definition, inputs: inputsFingerprint(inputs) }
-    const r: Resolved = { block, frame, key, inputs, fingerprints, startedAt, prior: s.setup.source?.nodes[key] }
-    const reused = reusePrior(s, r)
-    if (reused !== undefined) return yield* reused
-    const starting = beforeStart(control, startedAt)
-    if (starting !== undefined) yield* starting
-    if (control.pauseRequested) return yield* State.parkPaused(s, key, inputs, fingerprints)
-    const byEngine = intrinsic(s, block.type, { key, id, inputs, fingerprints, fields: { attempt: 1, inputs, fingerprints, startedAt } })
-    if (byEngine !== undefined) return yield* byEngine
-    yield* s.semaphore.withPermit(runHandler(s, r))
-    const turn = s.pacer.settled(1)
-    if (turn !== undefined) yield* turn
-  })
+const emptyParams: Params = {}
 
 /**
- * A resume never executes a node the run already completed with these inputs; early cutoff reuses
- * a run-from node nothing it reads changed for. `undefined`: neither applies, the node runs.
+ * One scope instance (the top level, one iteration of a loop, one branch of a parallel) in waves:
+ * plain JavaScript over the scope graph's member positions, its state in typed arrays. Each wave
+ * decides every ready member synchronously (`prepare`: blocked, reused, skipped, failed on an
+ * unresolved reference, cut off, parked, or started), writes what the last wave settled together
+ * with the starts of this one in one journal call, then launches the started handlers (and the
+ * containers and intrinsic blocks, as effects) on the scheduling core and settles what ended.
+ * Handlers hold one of the execution's permits while they run.
  */
-const reusePrior = (s: State.State, r: Resolved): Effect.Effect<void> | undefined => {
-  const { mode, plan, publish, runId } = s.setup
-  const { block, key, prior } = r
-  const id = block.id
-  const same = prior !== undefined && prior.status === "completed" && prior.fingerprints.definition === r.fingerprints.definition &&
-    prior.fingerprints.inputs === r.fingerprints.inputs && State.sameContext(s, id, r.frame)
-  if (!same) return undefined
-  if (mode === "resume" && !s.setup.dormant.has(key)) {
-    s.records.set(key, prior)
-    publish({ _tag: "NodeReused", runId, node: key, from: prior.reusedFrom ?? runId, reasons: ["completed"], at: r.startedAt })
-    return Effect.void
-  }
-  if (
-    mode === "run-from" && s.setup.cutoff && block.volatile !== true && id !== plan.target &&
-    cutoffAllowed(plan.reasons[id] ?? []) && !(answering.has(block.type) && State.upstreamDiffered(s, id))
-  ) {
-    s.records.set(key, prior)
-    const from = s.setup.sourceRun ?? s.setup.source?.runId
-    return s.writer.later([{ _tag: "Reused", node: key, from, record: prior, reasons: ["cutoff"] }], () =>
-      publish({ _tag: "NodeReused", runId, node: key, from: prior.reusedFrom ?? from, reasons: ["cutoff"], at: r.startedAt }))
-  }
-  return undefined
-}
+class Instance {
+  readonly n: number
+  readonly keys: ReadonlyArray<string>
+  /** Per member: in-scope predecessors not yet done. */
+  readonly pending: Int32Array
+  /** Per member: live incoming edges so far. */
+  readonly liveIn: Int32Array
+  /** Per member: 1 once a predecessor is blocked behind a dormant node. */
+  readonly blockedIn: Uint8Array
+  /** Members whose predecessors are done, in the order they became so; decided from `head` on. */
+  readonly ready: Array<number> = []
+  head = 0
+  /** Members done (settled, reused, blocked or not part of the plan). */
+  done = 0
+  b: State.Batch = State.batch()
+  starts: Array<JournalEntry> = []
+  wave: Array<NodeContext> = []
+  /** Members decided to run as effects, launched once what this wave settled is queued (their own writes and events go after it). */
+  units: Array<number> = []
+  unitEffects: Array<Effect.Effect<void, State.StoreError>> = []
+  readonly pool: Pool<Unit, unknown, UnitError>
+  readonly env: Reference.Environment
+  readonly loop: Handler.Scope | undefined
+  readonly parallel: Handler.Scope | undefined
 
-/** Starts a block's handler once it holds a permit: journaled started, every attempt, then settled. */
-const runHandler = (s: State.State, r: Resolved): Effect.Effect<void, State.StoreError> =>
-  Effect.gen(function*() {
-    const { control, handlers, input, mode, outcome, publish, runId } = s.setup
-    const { block, fingerprints, inputs, key, prior } = r
-    // Waiting for a permit can outlast a pause request.
-    if (control.pauseRequested) return yield* State.parkPaused(s, key, inputs, fingerprints)
-    const at = State.now(s)
-    const permitted = beforeStart(control, at)
-    if (permitted !== undefined) yield* permitted
-    const ctx = new NodeContext(
-      -1,
-      inputs,
-      block.params ?? {},
-      block,
-      input,
-      runId,
-      key,
-      fingerprints.inputs ?? "",
-      at,
-      State.scopeFor(s, r.frame, "loop"),
-      State.scopeFor(s, r.frame, "parallel")
-    )
-    s.records.set(key, { status: "running", attempt: 1, inputs, fingerprints, startedAt: at })
-    yield* s.writer.write([startedEntry(key, inputs, fingerprints, at)])
-    // The write that started it may have brought a cancel, or taken long enough for the lease to need renewing.
-    const started = beforeStart(control, State.now(s))
-    if (started !== undefined) yield* started
-    // The write that started it brought a pause back: parked instead (the `Paused` entry replaces the start).
-    if (control.pauseRequested) return yield* State.parkPaused(s, key, inputs, fingerprints)
-    publish({ _tag: "NodeStarted", runId, node: key, attempt: 1, at })
-    outcome.lastStarted = { node: key, at }
-    const attempted = s.attempts.of(ctx)
-    // A handler that answered when called (an Exit) has nothing left to run or interrupt.
-    const exit = storable(
-      ctx,
-      answered(attempted) ?? (yield* Effect.exit(attempted.pipe(Effect.onInterrupt(() => Effect.sync(() => ctx.controller?.abort())))))
-    )
-    const done = { attempt: Math.max(1, ctx.attempt), inputs, fingerprints, startedAt: at }
-    if (Exit.isFailure(exit)) return yield* State.failed(s, key, block.id, errorOf(exit.cause), done)
-    let output = outputOf(exit.value)
-    const decision = decisionOf(exit.value)
-    // A per-type equality says the new output means the old one: keep the old, so what reads it is unchanged.
-    const equals = handlers.equality(block.type)
-    if (
-      mode === "run-from" && equals !== undefined && prior?.status === "completed" && prior.output !== undefined &&
-      prior.fingerprints.definition === fingerprints.definition && equals(prior.output, output)
-    ) {
-      output = prior.output
+  constructor(
+    readonly s: State.State,
+    readonly g: ScopeGraph,
+    readonly frame: Frame,
+    fork: (effect: Effect.Effect<unknown, UnitError>) => Fiber.Fiber<unknown, UnitError>
+  ) {
+    const n = this.n = g.members.length
+    this.keys = frame.path.length === 0 ? g.topKeys : g.ends.map((node) => State.keyOf(node, frame.path))
+    this.pending = g.indegree.slice()
+    this.liveIn = new Int32Array(n)
+    this.blockedIn = new Uint8Array(n)
+    this.pool = new Pool(fork, abortInterrupted)
+    this.env = State.envFor(s, frame)
+    this.loop = State.scopeFor(s, frame, "loop")
+    this.parallel = State.scopeFor(s, frame, "parallel")
+  }
+
+  /** Member `i` is done: its outgoing edges are decided, and successors left with none pending become ready. */
+  release(i: number): void {
+    this.done++
+    const { handles, outOffsets, outTargets } = this.g
+    const blocked = this.s.blocked.has(this.keys[i]!)
+    const record = blocked ? undefined : this.s.records.get(this.keys[i]!)
+    for (let k = outOffsets[i]!; k < outOffsets[i + 1]!; k++) {
+      const j = outTargets[k]!
+      if (blocked) this.blockedIn[j] = 1
+      else if (record !== undefined && isLive(record.status, record.decision, handles[k])) this.liveIn[j]!++
+      if (--this.pending[j]! === 0) this.ready.push(j)
     }
-    yield* State.completed(s, key, output, decision, done)
+  }
+
+  /** Whether deciding member `i` may start a handler (which needs a permit). */
+  mayRunHandler(i: number): boolean {
+    const block = this.g.blocks[i]
+    return block !== undefined && !isIntrinsic(block.type)
+  }
+
+  /** Decides every ready member it can: a member that may run a handler waits at the head of the queue for a permit. */
+  prepare(at: number): void {
+    const { permits } = this.s
+    while (this.head < this.ready.length) {
+      const i = this.ready[this.head]!
+      if (!permits.free() && this.mayRunHandler(i)) return
+      this.head++
+      this.decide(i, at)
+    }
+  }
+
+  /** Member `i` runs as `effect`, launched with the wave's write. */
+  unit(i: number, effect: Effect.Effect<void, State.StoreError>): void {
+    this.units.push(i)
+    this.unitEffects.push(effect)
+  }
+
+  /** Decides a member whose in-scope predecessors are done: blocked, reused, skipped, or run. */
+  decide(i: number, at: number): void {
+    const { frame, g, s } = this
+    const key = this.keys[i]!
+    if (this.blockedIn[i] === 1) {
+      s.blocked.add(key)
+      return this.release(i)
+    }
+    const block = g.blocks[i]
+    // A container the plan enters to re-run some of its body instances re-runs its end only.
+    if (frame.kept || !(s.rerun.has(g.rerunIds[i]!) || (block === undefined && s.rerun.has(NodeId.format(g.ends[i]!))))) {
+      return this.release(i)
+    }
+    // A re-run member the plan kept at this instance (its record; a container's end) is reused here.
+    if (s.setup.plan.state.nodes[key] !== undefined) return this.release(i)
+    const active = runs(g.indegree[i]!, this.liveIn[i]!) && g.skipped[i] === 0
+    if (block === undefined) return this.unit(i, runContainer(s, g.members[i]!, frame, active, runScope))
+    if (!active) {
+      State.skipInto(s, this.b, key, g.definitions[i]!, at)
+      return this.release(i)
+    }
+    this.runBlock(i, block, key, at)
+  }
+
+  /** An active block member: failed on an unresolved reference, reused, parked, run by the engine or started. */
+  runBlock(i: number, block: Workflow.Block, key: string, at: number): void {
+    const { g, s } = this
+    const { control, runId } = s.setup
+    const definition = g.definitions[i]!
+    const params = block.params ?? emptyParams
+    let inputs = params
+    let fingerprint = g.staticInputs[i]
+    if (fingerprint === undefined) {
+      const resolved = resolveInputs(params, this.env)
+      if (Result.isFailure(resolved)) {
+        this.b.events.push({ _tag: "NodeStarted", runId, node: key, attempt: 1, at })
+        State.failInto(s, this.b, key, g.errorEdge[i] === 1, resolved.failure, unresolvedFields(definition, at), at)
+        return this.release(i)
+      }
+      inputs = resolved.success
+      fingerprint = inputsFingerprint(inputs)
+    }
+    const fingerprints: Snapshot.Fingerprints = { definition, inputs: fingerprint }
+    if (this.reusePrior(block, key, fingerprints, at)) return this.release(i)
+    if (control.pauseRequested) return this.unit(i, State.parkPaused(s, key, inputs, fingerprints))
+    if (isIntrinsic(block.type)) {
+      const started = { key, id: block.id, inputs, fingerprints, fields: { attempt: 1, inputs, fingerprints, startedAt: at } }
+      return this.unit(i, intrinsic(s, block.type, started)!)
+    }
+    s.permits.take()
+    const { input } = s.setup
+    this.wave.push(new NodeContext(i, inputs, params, block, input, runId, key, fingerprint, at, this.loop, this.parallel))
+    s.records.set(key, { status: "running", attempt: 1, inputs, fingerprints, startedAt: at })
+    this.starts.push(startedEntry(key, inputs, fingerprints, at))
+  }
+
+  /**
+   * A resume never executes a node the run already completed with these inputs; early cutoff
+   * reuses a run-from node nothing it reads changed for. Whether either applied.
+   */
+  reusePrior(block: Workflow.Block, key: string, fingerprints: Snapshot.Fingerprints, at: number): boolean {
+    const { s } = this
+    const { mode, plan, runId } = s.setup
+    const prior = s.setup.source?.nodes[key]
+    const id = block.id
+    const same = prior !== undefined && prior.status === "completed" && prior.fingerprints.definition === fingerprints.definition &&
+      prior.fingerprints.inputs === fingerprints.inputs && State.sameContext(s, id, this.frame)
+    if (!same) return false
+    if (mode === "resume" && !s.setup.dormant.has(key)) {
+      s.records.set(key, prior)
+      this.b.events.push({ _tag: "NodeReused", runId, node: key, from: prior.reusedFrom ?? runId, reasons: ["completed"], at })
+      return true
+    }
+    if (
+      mode === "run-from" && s.setup.cutoff && block.volatile !== true && id !== plan.target &&
+      cutoffAllowed(plan.reasons[id] ?? []) && !(answering.has(block.type) && State.upstreamDiffered(s, id))
+    ) {
+      s.records.set(key, prior)
+      const from = s.setup.sourceRun ?? s.setup.source?.runId
+      this.b.entries.push({ _tag: "Reused", node: key, from, record: prior, reasons: ["cutoff"] })
+      this.b.events.push({ _tag: "NodeReused", runId, node: key, from: prior.reusedFrom ?? from, reasons: ["cutoff"], at })
+      return true
+    }
+    return false
+  }
+
+  /** Settles a unit that ended; the cause of a unit that failed the execution (a store failure), else `undefined`. */
+  complete(completion: Completion<Unit, unknown, UnitError>, at: number): Cause.Cause<State.StoreError> | undefined {
+    const { unit } = completion
+    if (typeof unit === "number") {
+      if (Exit.isFailure(completion.exit)) return completion.exit.cause as Cause.Cause<State.StoreError>
+      this.release(unit)
+      return undefined
+    }
+    const { g, s } = this
+    s.permits.release()
+    const i = unit.index
+    const exit = storable(unit, completion.exit as Exit.Exit<Handler.Output, BlockError.BlockError>)
+    const fields = {
+      attempt: Math.max(1, unit.attempt),
+      inputs: unit.inputs,
+      fingerprints: { definition: g.definitions[i]!, inputs: unit.inputsFingerprint },
+      startedAt: unit.startedAt
+    }
+    if (Exit.isFailure(exit)) State.failInto(s, this.b, unit.node, g.errorEdge[i] === 1, errorOf(exit.cause), fields, at)
+    else State.completeInto(s, this.b, unit.node, this.equalOutput(unit, outputOf(exit.value)), decisionOf(exit.value), fields, at)
+    this.release(i)
+    return undefined
+  }
+
+  /** A per-type equality says a run-from's new output means the old one: the old is kept, so what reads it is unchanged. */
+  equalOutput(ctx: NodeContext, output: Json): Json {
+    const { s } = this
+    if (s.setup.mode !== "run-from") return output
+    const equals = s.setup.handlers.equality(ctx.block.type)
+    const prior = equals === undefined ? undefined : s.setup.source?.nodes[ctx.node]
+    return prior?.status === "completed" && prior.output !== undefined &&
+        prior.fingerprints.definition === this.g.definitions[ctx.index] && equals!(prior.output, output)
+      ? prior.output
+      : output
+  }
+
+  /**
+   * Queues what was settled since the last write with the starts of this wave (their events are
+   * published once durable), launches the members decided to run as effects, and returns the write:
+   * one journal call that the starts wait for, followed by the run's new failures. Without starts
+   * or failures the entries go out with a later write.
+   */
+  flush(): Effect.Effect<void, State.StoreError> | undefined {
+    const { b, s, starts } = this
+    let written: Effect.Effect<void, State.StoreError> | undefined
+    if (starts.length > 0 || b.entries.length > 0 || b.events.length > 0) {
+      this.b = State.batch()
+      this.starts = []
+      const events = b.events
+      s.writer.queue(b.entries, events.length === 0 ? undefined : () => State.publishAll(s, events))
+      s.writer.queue(starts)
+      written = starts.length === 0 && b.failures.length === 0
+        ? s.writer.later([])
+        : b.failures.length === 0
+        ? s.writer.flush
+        : Effect.andThen(s.writer.flush, State.sendFailures(s, b.failures))
+    }
+    if (this.units.length > 0) {
+      const units = this.units
+      const effects = this.unitEffects
+      this.units = []
+      this.unitEffects = []
+      for (let k = 0; k < units.length; k++) this.pool.launch(units[k]!, effects[k]!)
+    }
+    return written
+  }
+
+  /** Starts the wave's handlers once their starts are durable, unless that write brought a cancel or a pause. */
+  launch(): Effect.Effect<void, State.StoreError> | undefined {
+    const { s } = this
+    const { control, outcome, publish, runId } = s.setup
+    const wave = this.wave
+    this.wave = []
+    const park = () => {
+      for (const ctx of wave) {
+        s.permits.release()
+        const fingerprints = { definition: this.g.definitions[ctx.index]!, inputs: ctx.inputsFingerprint }
+        this.pool.launch(ctx.index, State.parkPaused(s, ctx.node, ctx.inputs, fingerprints))
+      }
+    }
+    const go = () => {
+      // Journaled as started when the write's acknowledgement brought a pause: parked instead (the `Paused` entry replaces the start).
+      if (control.pauseRequested) return park()
+      for (const ctx of wave) {
+        publish({ _tag: "NodeStarted", runId, node: ctx.node, attempt: 1, at: ctx.startedAt })
+        this.pool.launch(ctx, s.attempts.of(ctx))
+      }
+      const last = wave[wave.length - 1]!
+      outcome.lastStarted = { node: last.node, at: last.startedAt }
+    }
+    // The write that journaled the starts may have brought a cancel, or outlasted the lease.
+    const started = beforeStartOn(control, s.setup.clock)
+    if (started !== undefined) return Effect.andThen(started, Effect.sync(go))
+    go()
+    return undefined
+  }
+
+  /** Resumes once a unit ended, or a permit is free for the member waiting at the head of the queue. */
+  readonly waiting: Effect.Effect<void> = Effect.callback<void>((resume) => {
+    let woken = false
+    const wake = () => {
+      if (woken) return
+      woken = true
+      resume(Effect.void)
+    }
+    this.pool.notify(wake)
+    if (this.head < this.ready.length) this.s.permits.notify(wake)
   })
+
+  /** Waves until every member is done: decide what is ready, write, launch, wait for a unit, settle what ended. */
+  readonly drive: Effect.Effect<void, State.StoreError> = Effect.gen({ self: this }, function*() {
+    const { n, pool, s } = this
+    const { control } = s.setup
+    for (let i = 0; i < n; i++) if (this.pending[i] === 0) this.ready.push(i)
+    for (;;) {
+      const at = State.now(s)
+      const starting = beforeStart(control, at)
+      if (starting !== undefined) yield* starting
+      this.prepare(at)
+      const written = this.flush()
+      if (written !== undefined) yield* written
+      if (this.wave.length > 0) {
+        const launched = this.launch()
+        if (launched !== undefined) yield* launched
+      }
+      if (this.done === n && pool.inflight === 0 && pool.completions.length === 0) return
+      if (pool.completions.length === 0) {
+        if (pool.inflight === 0 && this.head === this.ready.length) return yield* Effect.die(new Error("a scope instance stalled"))
+        yield* this.waiting
+      }
+      const ended = pool.take()
+      const settledAt = State.now(s)
+      for (const completion of ended) {
+        const failure = this.complete(completion, settledAt)
+        if (failure !== undefined) return yield* Effect.failCause(failure)
+      }
+      const turn = s.pacer.settled(ended.length)
+      if (turn !== undefined) yield* turn
+    }
+  })
+}

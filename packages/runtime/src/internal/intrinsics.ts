@@ -115,6 +115,9 @@ const sleep = (s: State, n: Started): Effect.Effect<void, StoreError> => {
 
 const intrinsics: { readonly [type: string]: (s: State, n: Started) => Effect.Effect<void, StoreError> } = { approval, wait, child, sleep }
 
+/** Whether the engine itself runs blocks of `type` (no handler, no permit). */
+export const isIntrinsic = (type: string): boolean => Object.hasOwn(intrinsics, type)
+
 /** Runs a started instance of an intrinsic block type; `undefined` for any other type (a handler runs it). */
 export const intrinsic = (s: State, type: string, n: Started): Effect.Effect<void, StoreError> | undefined => {
   const run = Object.hasOwn(intrinsics, type) ? intrinsics[type] : undefined

@@ -9,6 +9,8 @@
  *   after the fibers ready to write had a few turns, and `then` runs once they are durable. A
  *   completion queued this way and the start of the node that reads it share one call; nothing
  *   starts before what it reads is durable, since a start is a `write`.
+ * - `queue(entries, then)` queues entries like `later` but schedules nothing: for a caller that
+ *   writes next (a scope instance queues what its last wave settled, then writes the next wave's starts).
  * - `flush` makes everything queued durable.
  *
  * A failed call fails every writer waiting on it, and every later operation: the execution cannot
@@ -24,6 +26,7 @@ import type { JournalEntry } from "../RunStore.ts"
 export interface Writer<E> {
   readonly write: (entries: ReadonlyArray<JournalEntry>) => Effect.Effect<void, E>
   readonly later: (entries: ReadonlyArray<JournalEntry>, then?: () => void) => Effect.Effect<void>
+  readonly queue: (entries: ReadonlyArray<JournalEntry>, then?: () => void) => void
   readonly flush: Effect.Effect<void, E>
 }
 
@@ -70,16 +73,42 @@ export const make = <E>(
       return Effect.void
     })
 
+    // A loop, not a spread: a wave may settle more entries than a call takes arguments.
+    const queue = (entries: ReadonlyArray<JournalEntry>, then?: () => void): void => {
+      for (let i = 0; i < entries.length; i++) queued.push(entries[i]!)
+      if (then !== undefined) thens.push(then)
+    }
+
     const write = (entries: ReadonlyArray<JournalEntry>): Effect.Effect<void, E> =>
       Effect.suspend(() => {
         if (broken !== undefined) return broken
-        const done = Deferred.makeUnsafe<void, E>()
-        queued.push(...entries)
-        waiting.push(done)
-        if (inFlight) return Deferred.await(done)
+        queue(entries)
+        if (inFlight) {
+          const done = Deferred.makeUnsafe<void, E>()
+          waiting.push(done)
+          return Deferred.await(done)
+        }
         inFlight = true
-        return Effect.andThen(drain, Deferred.await(done))
+        return own
       })
+
+    // No call in flight: this writer makes the call itself and needs no Deferred (the common,
+    // uncontended case: one scope instance writing its waves).
+    const own: Effect.Effect<void, E> = Effect.suspend(() => {
+      const entries = queued
+      const callbacks = thens
+      queued = []
+      thens = []
+      if (entries.length === 0) {
+        for (const then of callbacks) then()
+        return next
+      }
+      return Effect.uninterruptible(Effect.onExit(journal(entries), (exit) => {
+        if (Exit.isSuccess(exit)) for (const then of callbacks) then()
+        else broken = exit
+        return next
+      }))
+    })
 
     const flusher = Effect.gen(function*() {
       for (let i = 0; i < turns; i++) yield* Effect.yieldNow
@@ -90,10 +119,10 @@ export const make = <E>(
 
     return {
       write,
+      queue,
       later: (entries, then) =>
         Effect.suspend(() => {
-          queued.push(...entries)
-          if (then !== undefined) thens.push(then)
+          queue(entries, then)
           if (scheduled) return Effect.void
           scheduled = true
           return Effect.asVoid(Effect.forkIn(flusher, scope))

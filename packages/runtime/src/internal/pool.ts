@@ -1,10 +1,10 @@
 /**
- * The engine's scheduling core, shared by the wave scheduler (its units: handler attempts) and
- * the scope interpreter (its units: the members of a scope instance): units forked from plain
- * JavaScript (`Effect.runForkWith`, completion observed by callback, no Deferred per unit), their
- * exits queued until the fiber driving the pool takes them, and released successors counted over
- * integer indices. Units are not children of the driving fiber: whoever drives a pool runs `stop`
- * whatever ends the driver, so no unit outlives it.
+ * The engine's scheduling core, driven by each scope instance of the interpreter (its units:
+ * handler attempts, containers, intrinsic blocks): units forked from plain JavaScript
+ * (`Effect.runForkWith`, completion observed by callback, no Deferred per unit; no fiber at all
+ * for an effect that is already an `Exit`), their exits queued until the fiber driving the pool
+ * takes them, and the execution's handler permits. Units are not children of the driving fiber:
+ * whoever drives a pool runs `stop` whatever ends the driver, so no unit outlives it.
  *
  * Built by hand: it is the engine's hot path (`bench:engine`).
  */
@@ -67,10 +67,13 @@ export class Pool<U, A, E> {
   }
 
   /** Resumes once an exit is queued (at once when one is). */
-  readonly waiting: Effect.Effect<void> = Effect.callback<void>((resume) => {
-    if (this.completions.length > 0) return resume(Effect.void)
-    this.wake = () => resume(Effect.void)
-  })
+  readonly waiting: Effect.Effect<void> = Effect.callback<void>((resume) => this.notify(() => resume(Effect.void)))
+
+  /** Calls `wake` once an exit is queued (at once when one is); a later call replaces an earlier one. */
+  notify(wake: () => void): void {
+    if (this.completions.length > 0) return wake()
+    this.wake = wake
+  }
 
   /** Interrupts every unit still running and waits for them. */
   readonly stop: Effect.Effect<void> = Effect.suspend(() => {
@@ -81,34 +84,38 @@ export class Pool<U, A, E> {
 }
 
 /**
- * Runs every node of a graph over integer indices (`indegree`, CSR successors) once its
- * predecessors ended, at once as many as are ready, each through `unit`; fails with the first unit
- * that fails (interrupting and awaiting the rest). A unit that did not end successfully releases
- * nothing: an interrupted one (a cancel) starts none of its successors.
+ * The handler permits of one execution (its concurrency bound), shared by every scope instance
+ * that runs handlers: taken synchronously as a handler is prepared, given back as it settles.
  */
-export const runGraph = <E>(
-  graph: { readonly indegree: Int32Array; readonly outOffsets: Int32Array; readonly outTargets: Int32Array },
-  unit: (index: number) => Effect.Effect<void, E>
-): Effect.Effect<void, E> =>
-  Effect.flatMap(Effect.context<never>(), (services) => {
-    const pool = new Pool<number, void, E>(Effect.runForkWith(services))
-    const { indegree, outOffsets, outTargets } = graph
-    const n = indegree.length
-    const pending = indegree.slice()
-    const driver = Effect.gen(function*() {
-      for (let i = 0; i < n; i++) if (pending[i] === 0) pool.launch(i, unit(i))
-      let left = n
-      while (left > 0) {
-        yield* pool.waiting
-        for (const { exit, unit: i } of pool.take()) {
-          if (Exit.isFailure(exit)) return yield* Effect.failCause(exit.cause)
-          left--
-          for (let k = outOffsets[i]!; k < outOffsets[i + 1]!; k++) {
-            const j = outTargets[k]!
-            if (--pending[j]! === 0) pool.launch(j, unit(j))
-          }
-        }
-      }
-    })
-    return Effect.ensuring(driver, pool.stop)
-  })
+export class Permits {
+  private waiters: Array<() => void> = []
+
+  constructor(private available: number) {}
+
+  /** Whether a permit is free. */
+  free(): boolean {
+    return this.available > 0
+  }
+
+  /** Takes a permit if one is free. */
+  take(): boolean {
+    if (this.available === 0) return false
+    this.available--
+    return true
+  }
+
+  /** Gives a permit back, waking whoever waits for one. */
+  release(): void {
+    this.available++
+    if (this.waiters.length === 0) return
+    const waiters = this.waiters
+    this.waiters = []
+    for (const wake of waiters) wake()
+  }
+
+  /** Calls `wake` once a permit is free (at once when one is). */
+  notify(wake: () => void): void {
+    if (this.available > 0) return wake()
+    this.waiters.push(wake)
+  }
+}

@@ -3,7 +3,7 @@
  * body), computed once per workflow value: members of every scope in a stable topological order,
  * in-scope edges, enclosing containers and each container's exits.
  */
-import { Fingerprint, Workflow } from "@ripple/core"
+import { Fingerprint, NodeId, Reference, Workflow } from "@ripple/core"
 
 /** A loop or parallel of the workflow. */
 export type Container =
@@ -65,13 +65,17 @@ export const shapeOf = (workflow: Workflow.Workflow): Shape => {
   for (const edge of workflow.edges) {
     if (edge.handle === "error") errorEdge.add(edge.source)
     if ((parent.get(edge.source) ?? "") !== (parent.get(edge.target) ?? "")) continue
-    incoming.set(edge.target, [...(incoming.get(edge.target) ?? []), edge])
+    const list = incoming.get(edge.target)
+    if (list === undefined) incoming.set(edge.target, [edge])
+    else list.push(edge)
     hasOutgoingInScope.add(edge.source)
   }
   const byScope = new Map<string, Array<string>>()
   for (const id of all) {
     const scope = parent.get(id) ?? ""
-    byScope.set(scope, [...(byScope.get(scope) ?? []), id])
+    const list = byScope.get(scope)
+    if (list === undefined) byScope.set(scope, [id])
+    else list.push(id)
   }
   const members = new Map<string, ReadonlyArray<string>>()
   for (const [scope, list] of byScope) members.set(scope, ordered(list, incoming))
@@ -82,15 +86,37 @@ export const shapeOf = (workflow: Workflow.Workflow): Shape => {
   return shape
 }
 
-/** A scope's members (in `Shape.members` order) as a graph over their positions: in-scope edges only. */
+/**
+ * A scope's members (in `Shape.members` order) as a graph over their positions — in-scope edges
+ * only, successors in CSR form — with what deciding a member needs, by position, so a scope
+ * instance keeps its state in typed arrays and reads no map per member.
+ */
 export interface ScopeGraph {
   readonly members: ReadonlyArray<string>
   readonly indegree: Int32Array
   readonly outOffsets: Int32Array
   readonly outTargets: Int32Array
+  /** Per CSR out-edge (aligned with `outTargets`): its handle. */
+  readonly handles: ReadonlyArray<string | undefined>
+  /** The block of each member; `undefined` for a container. */
+  readonly blocks: ReadonlyArray<Workflow.Block | undefined>
+  /** The node whose record settles each member: the block, or the container's end. */
+  readonly ends: ReadonlyArray<NodeId.Node>
+  /** The instance ids of `ends` at the top level (path `[]`). */
+  readonly topKeys: ReadonlyArray<string>
+  /** The id `Plan.rerun` names each member by: the block, or the container's start. */
+  readonly rerunIds: ReadonlyArray<string>
+  readonly definitions: ReadonlyArray<string>
+  /** The inputs fingerprint of blocks whose params hold no reference (their inputs are their params). */
+  readonly staticInputs: ReadonlyArray<string | undefined>
+  /** 1: a disabled block without successors, skipped whenever reached. */
+  readonly skipped: Uint8Array
+  /** 1: the member has an outgoing `"error"` edge (its failure does not fail the run). */
+  readonly errorEdge: Uint8Array
 }
 
 const graphs = new WeakMap<Shape, Map<string, ScopeGraph>>()
+const emptyParams: { readonly [key: string]: Workflow.Json } = {}
 
 /** The graph of one scope of a shape (`""`: the top level), once per shape and scope. */
 export const scopeGraph = (shape: Shape, scope: string): ScopeGraph => {
@@ -114,11 +140,42 @@ export const scopeGraph = (shape: Shape, scope: string): ScopeGraph => {
   }
   for (let i = 0; i < n; i++) outOffsets[i + 1]! += outOffsets[i]!
   const outTargets = new Int32Array(outOffsets[n]!)
+  const handles: Array<string | undefined> = new Array(outOffsets[n]!)
   const fill = outOffsets.slice(0, n)
   for (let i = 0; i < n; i++) {
-    for (const e of shape.incoming.get(members[i]!) ?? []) outTargets[fill[position.get(e.source)!]!++] = i
+    for (const e of shape.incoming.get(members[i]!) ?? []) {
+      const k = fill[position.get(e.source)!]!++
+      outTargets[k] = i
+      handles[k] = e.handle
+    }
   }
-  const graph: ScopeGraph = { members, indegree, outOffsets, outTargets }
+  const blocks = members.map((id) => shape.blocks.get(id))
+  const ends = members.map((id) => shape.containers.has(id) ? NodeId.end(id) : NodeId.block(id))
+  const skipped = new Uint8Array(n)
+  const errorEdge = new Uint8Array(n)
+  for (let i = 0; i < n; i++) {
+    if (shape.skipped.has(members[i]!)) skipped[i] = 1
+    if (shape.errorEdge.has(members[i]!)) errorEdge[i] = 1
+  }
+  const graph: ScopeGraph = {
+    members,
+    indegree,
+    outOffsets,
+    outTargets,
+    handles,
+    blocks,
+    ends,
+    topKeys: ends.map(NodeId.format),
+    rerunIds: members.map((id, i) => blocks[i] === undefined ? NodeId.format(NodeId.start(id)) : id),
+    definitions: members.map((id) => shape.definitions.get(id)!),
+    staticInputs: blocks.map((block) => {
+      if (block === undefined) return undefined
+      const params = block.params ?? emptyParams
+      return Reference.hasReferences(params) ? undefined : Fingerprint.hash(params)
+    }),
+    skipped,
+    errorEdge
+  }
   byScope.set(scope, graph)
   return graph
 }
@@ -134,23 +191,51 @@ const executed = (workflow: Workflow.Workflow, block: Workflow.Block): Workflow.
   return pass === undefined ? block : { ...pass, type: passThroughType }
 }
 
-/** Kahn's algorithm over one scope, ties broken by declaration order. */
+/** Kahn's algorithm over one scope, ties broken by declaration order (a binary heap of positions). */
 const ordered = (list: ReadonlyArray<string>, incoming: ReadonlyMap<string, ReadonlyArray<Workflow.Edge>>) => {
+  const n = list.length
   const position = new Map(list.map((id, i) => [id, i] as const))
-  const indegree = new Map(list.map((id) => [id, (incoming.get(id) ?? []).length] as const))
-  const outgoing = new Map<string, Array<string>>()
-  for (const id of list) for (const e of incoming.get(id) ?? []) outgoing.set(e.source, [...(outgoing.get(e.source) ?? []), id])
-  const ready = list.filter((id) => indegree.get(id) === 0)
-  const out: Array<string> = []
-  while (ready.length > 0) {
-    ready.sort((a, b) => position.get(a)! - position.get(b)!)
-    const id = ready.shift()!
-    out.push(id)
-    for (const t of outgoing.get(id) ?? []) {
-      const left = indegree.get(t)! - 1
-      indegree.set(t, left)
-      if (left === 0) ready.push(t)
+  const indegree = new Int32Array(n)
+  const outgoing: Array<Array<number>> = Array.from({ length: n }, () => [])
+  for (let i = 0; i < n; i++) {
+    for (const e of incoming.get(list[i]!) ?? []) {
+      indegree[i]!++
+      outgoing[position.get(e.source)!]!.push(i)
     }
+  }
+  const heap = new Int32Array(n)
+  let size = 0
+  const push = (x: number) => {
+    let k = size++
+    while (k > 0) {
+      const p = (k - 1) >> 1
+      if (heap[p]! <= x) break
+      heap[k] = heap[p]!
+      k = p
+    }
+    heap[k] = x
+  }
+  const pop = (): number => {
+    const top = heap[0]!
+    const last = heap[--size]!
+    let k = 0
+    for (;;) {
+      let c = 2 * k + 1
+      if (c >= size) break
+      if (c + 1 < size && heap[c + 1]! < heap[c]!) c++
+      if (heap[c]! >= last) break
+      heap[k] = heap[c]!
+      k = c
+    }
+    heap[k] = last
+    return top
+  }
+  for (let i = 0; i < n; i++) if (indegree[i] === 0) push(i)
+  const out: Array<string> = []
+  while (size > 0) {
+    const i = pop()
+    out.push(list[i]!)
+    for (const t of outgoing[i]!) if (--indegree[t]! === 0) push(t)
   }
   return out
 }

@@ -10,7 +10,6 @@ import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
-import * as Semaphore from "effect/Semaphore"
 import type * as Handler from "../Handler.ts"
 import type { Mode, RunEvent } from "../RunEvent.ts"
 import type * as RunStatus from "../RunStatus.ts"
@@ -22,6 +21,7 @@ import type { Outcome } from "./finishing.ts"
 import { isObject } from "./json.ts"
 import * as JournalWriter from "./journalWriter.ts"
 import * as Pacing from "./pacing.ts"
+import * as Pool from "./pool.ts"
 import { childOf, pauseBranch, register } from "./parking.ts"
 import { Attempts, completedEntry, failedEntry, type Fields as SettledFields, runFailure, skippedEntry } from "./settling.ts"
 import { type Shape, shapeOf } from "./shape.ts"
@@ -92,7 +92,8 @@ export interface State {
   readonly shape: Shape
   /** The shape of the source snapshot's workflow (cutoff and resume compare contexts with it). */
   readonly sourceShape: Shape | undefined
-  readonly semaphore: Semaphore.Semaphore
+  /** The run's handler permits (`Setup.concurrency`), shared by its scope instances. */
+  readonly permits: Pool.Permits
   /** The live run state: reused records, then every instance this execution settles. */
   readonly records: Map<string, Snapshot.NodeRecord>
   /** Instances dormant, or behind a dormant one: what depends on them is not decided. */
@@ -129,7 +130,7 @@ export const make = (setup: Setup, writerScope: Scope.Scope): Effect.Effect<Stat
       setup,
       shape: shapeOf(plan.workflow),
       sourceShape: setup.source === undefined ? undefined : shapeOf(setup.source.workflow),
-      semaphore: yield* Semaphore.make(setup.concurrency),
+      permits: new Pool.Permits(setup.concurrency),
       records: new Map(Object.entries(plan.state.nodes)),
       blocked: new Set(),
       rerun: new Set(plan.rerun),
@@ -235,13 +236,78 @@ export const upstreamDiffered = (s: State, id: string): boolean => {
   return ids.some((other) => s.differed.has(other))
 }
 
-/** Skips an instance (no live incoming edge). */
-export const skip = (s: State, key: string, definition: string): Effect.Effect<void> => {
-  const at = now(s)
-  settle(s, key, { status: "skipped", attempt: 0, fingerprints: { definition }, finishedAt: at })
-  return s.writer.later([skippedEntry(key, definition, at)], () =>
-    s.setup.publish({ _tag: "NodeSkipped", runId: s.setup.runId, node: key, at }))
+/**
+ * What node instances settled synchronously leave to write: journal entries, the events to publish
+ * once they are durable, and the run failures to send the machine after them.
+ */
+export interface Batch {
+  entries: Array<JournalEntry>
+  events: Array<RunEvent>
+  failures: Array<Extract<RunStatus.Event, { type: "NODE_FAILED" }>>
 }
+
+/** An empty batch. */
+export const batch = (): Batch => ({ entries: [], events: [], failures: [] })
+
+/** Publishes a batch's events (once its entries are durable). */
+export const publishAll = (s: State, events: ReadonlyArray<RunEvent>): void => {
+  for (let i = 0; i < events.length; i++) s.setup.publish(events[i]!)
+}
+
+/** Skips an instance into `b` (no live incoming edge). */
+export const skipInto = (s: State, b: Batch, key: string, definition: string, at: number = now(s)): void => {
+  settle(s, key, { status: "skipped", attempt: 0, fingerprints: { definition }, finishedAt: at })
+  b.entries.push(skippedEntry(key, definition, at))
+  b.events.push({ _tag: "NodeSkipped", runId: s.setup.runId, node: key, at })
+}
+
+/** Fails an instance into `b`; one without an `"error"` edge (`errorEdge`) fails the run (`NODE_FAILED`). */
+export const failInto = (
+  s: State,
+  b: Batch,
+  key: string,
+  errorEdge: boolean,
+  error: Snapshot.NodeError,
+  fields: Fields,
+  at: number = now(s)
+): void => {
+  settle(s, key, { status: "failed", attempt: fields.attempt, fingerprints: fields.fingerprints, error })
+  b.entries.push(failedEntry(key, fields.attempt, fields.inputs, fields.fingerprints, error, fields.startedAt, at))
+  b.events.push({ _tag: "NodeFailed", runId: s.setup.runId, node: key, attempt: fields.attempt, error, at })
+  if (!errorEdge) b.failures.push(runFailure(s.setup.outcome, key, error, at))
+}
+
+/** Completes an instance into `b`. */
+export const completeInto = (
+  s: State,
+  b: Batch,
+  key: string,
+  output: Json,
+  decision: string | undefined,
+  fields: Fields & { readonly inputs: Json },
+  at: number = now(s)
+): void => {
+  const entry = completedEntry(key, fields.attempt, fields.inputs, fields.fingerprints, output, decision, fields.startedAt, at)
+  settle(s, key, {
+    status: "completed",
+    attempt: fields.attempt,
+    inputs: fields.inputs,
+    output,
+    fingerprints: entry.fingerprints,
+    ...(decision === undefined ? {} : { decision })
+  })
+  s.setup.outcome.lastCompleted = { node: key, at }
+  b.entries.push(entry)
+  b.events.push({ _tag: "NodeCompleted", runId: s.setup.runId, node: key, attempt: fields.attempt, decision, at })
+}
+
+/** Skips an instance (no live incoming edge); its entry goes out with the next write. */
+export const skip = (s: State, key: string, definition: string): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const b = batch()
+    skipInto(s, b, key, definition)
+    return s.writer.later(b.entries, () => publishAll(s, b.events))
+  })
 
 /** Fails an instance; one without an `"error"` edge fails the run (`NODE_FAILED`). */
 export const failed = (
@@ -252,14 +318,20 @@ export const failed = (
   fields: Fields,
   before: ReadonlyArray<JournalEntry> = []
 ): Effect.Effect<void, StoreError> =>
-  Effect.gen(function*() {
-    const { outcome, publish, runId, store } = s.setup
-    const at = now(s)
-    settle(s, key, { status: "failed", attempt: fields.attempt, fingerprints: fields.fingerprints, error })
-    yield* s.writer.write([...before, failedEntry(key, fields.attempt, fields.inputs, fields.fingerprints, error, fields.startedAt, at)])
-    publish({ _tag: "NodeFailed", runId, node: key, attempt: fields.attempt, error, at })
-    if (!s.shape.errorEdge.has(id)) yield* store.transition(runId, runFailure(outcome, key, error, at), at)
+  Effect.suspend(() => {
+    const b: Batch = { entries: [...before], events: [], failures: [] }
+    failInto(s, b, key, s.shape.errorEdge.has(id), error, fields)
+    return Effect.andThen(s.writer.write(b.entries), Effect.suspend(() => {
+      publishAll(s, b.events)
+      return sendFailures(s, b.failures)
+    }))
   })
+
+/** Sends the run's machine the failures of a batch (once its entries are durable). */
+export const sendFailures = (s: State, failures: Batch["failures"]): Effect.Effect<void, StoreError> =>
+  failures.length === 0
+    ? Effect.void
+    : Effect.forEach(failures, (f) => s.setup.store.transition(s.setup.runId, f, f.at), { discard: true })
 
 /** Completes an instance; its entry goes out with the next write (see `JournalWriter`). */
 export const completed = (
@@ -271,19 +343,9 @@ export const completed = (
   before: ReadonlyArray<JournalEntry> = []
 ): Effect.Effect<void> =>
   Effect.suspend(() => {
-    const at = now(s)
-    const entry = completedEntry(key, fields.attempt, fields.inputs, fields.fingerprints, output, decision, fields.startedAt, at)
-    settle(s, key, {
-      status: "completed",
-      attempt: fields.attempt,
-      inputs: fields.inputs,
-      output,
-      fingerprints: entry.fingerprints,
-      ...(decision === undefined ? {} : { decision })
-    })
-    s.setup.outcome.lastCompleted = { node: key, at }
-    return s.writer.later([...before, entry], () =>
-      s.setup.publish({ _tag: "NodeCompleted", runId: s.setup.runId, node: key, attempt: fields.attempt, decision, at }))
+    const b: Batch = { entries: [...before], events: [], failures: [] }
+    completeInto(s, b, key, output, decision, fields)
+    return s.writer.later(b.entries, () => publishAll(s, b.events))
   })
 
 /** How an instance goes dormant. */

@@ -11,6 +11,10 @@
  * `ratioVsBare` and `wideNodesPerSec` in RESULT are the warm wide row at c=1024.
  * Row `parallel c=1024` runs a parallel of 10^4 branches over one noop block: the scope interpreter
  * (containers, waits, resumes) instead of the fast path, against the bare wide runner.
+ * Rows `wide run-from` and `deep run-from` re-run the wide and deep DAGs from their first block
+ * after an edit of every block (nothing is cut off): the scope interpreter on the fast path's
+ * shapes, planning included, against their bare rows — what stands between the fast path and its
+ * deletion (issue 13).
  *
  * Prints a table, then `RESULT {...}` as the last line.
  */
@@ -24,22 +28,24 @@ const SIZE = 10_000
 const REPEATS = 15
 const WARMUPS = 5
 
-const wide = (size: number): Workflow.Workflow => {
-  const blocks: Array<Workflow.Block> = [{ id: "start", type: "noop" }]
+const wide = (size: number, edit?: number): Workflow.Workflow => {
+  const params = edit === undefined ? undefined : { edit }
+  const block = (id: string): Workflow.Block => params === undefined ? { id, type: "noop" } : { id, type: "noop", params }
+  const blocks: Array<Workflow.Block> = [block("start")]
   const edges: Array<Workflow.Edge> = []
   for (let i = 0; i < size; i++) {
-    blocks.push({ id: `b${i}`, type: "noop" })
+    blocks.push(block(`b${i}`))
     edges.push({ source: "start", target: `b${i}` }, { source: `b${i}`, target: "join" })
   }
-  blocks.push({ id: "join", type: "noop" })
+  blocks.push(block("join"))
   return { id: "wide", blocks, edges }
 }
 
-const deep = (size: number): Workflow.Workflow => {
+const deep = (size: number, edit?: number): Workflow.Workflow => {
   const blocks: Array<Workflow.Block> = []
   const edges: Array<Workflow.Edge> = []
   for (let i = 0; i < size; i++) {
-    blocks.push({ id: `b${i}`, type: "noop" })
+    blocks.push(edit === undefined ? { id: `b${i}`, type: "noop" } : { id: `b${i}`, type: "noop", params: { edit } })
     if (i > 0) edges.push({ source: `b${i - 1}`, target: `b${i}` })
   }
   return { id: "deep", blocks, edges }
@@ -88,7 +94,7 @@ const time = async (f: () => Promise<unknown>): Promise<number> => {
 }
 
 type Shape = "wide" | "deep"
-const shapes: ReadonlyArray<readonly [Shape, (size: number) => Workflow.Workflow]> = [["wide", wide], ["deep", deep]]
+const shapes: ReadonlyArray<readonly [Shape, (size: number, edit?: number) => Workflow.Workflow]> = [["wide", wide], ["deep", deep]]
 const noop: Handler.Handler = () => Effect.succeed(null)
 
 // A fresh in-memory store per run (its build is not timed): a store holding every earlier run
@@ -102,6 +108,29 @@ const engineRun = async (workflow: Workflow.Workflow, concurrency: number): Prom
     runtime.runPromise(Effect.gen(function*() {
       const runs = yield* Runs.Runs
       const { runId } = yield* runs.start(workflow)
+      const status = yield* runs.wait(runId)
+      if (status !== "completed") throw new Error(`run ${runId} ended ${status}`)
+    }))
+  )
+  await runtime.dispose()
+  return ms
+}
+
+// A full run of `before` (not timed), then the timed run-from of `after` from `target` in the same store.
+const runFromRun = async (before: Workflow.Workflow, after: Workflow.Workflow, target: string, concurrency: number): Promise<number> => {
+  const runtime = ManagedRuntime.make(
+    Runs.layer({ concurrency }).pipe(Layer.provide(RunStore.layerMemory), Layer.provide(Handler.layer({ noop })))
+  )
+  const prior = await runtime.runPromise(Effect.gen(function*() {
+    const runs = yield* Runs.Runs
+    const { runId } = yield* runs.start(before)
+    yield* runs.wait(runId)
+    return runId
+  }))
+  const ms = await time(() =>
+    runtime.runPromise(Effect.gen(function*() {
+      const runs = yield* Runs.Runs
+      const { runId } = yield* runs.runFrom(after, { target, run: prior })
       const status = yield* runs.wait(runId)
       if (status !== "completed") throw new Error(`run ${runId} ended ${status}`)
     }))
@@ -158,6 +187,17 @@ const main = async () => {
     rows.push({ name: "parallel c=1024", nodes: SIZE, ms: median(samples), bareMs: wideRow.bareMs })
     results["parallelNodesPerSec@1024"] = Math.round(SIZE / (median(samples) / 1000))
     results["parallelRatio@1024"] = Number((median(samples) / wideRow.bareMs).toFixed(2))
+  }
+  for (const [name, make] of shapes) {
+    const before = make(SIZE, 0)
+    const after = make(SIZE, 1)
+    const target = name === "wide" ? "start" : "b0"
+    const bareRow = rows.find((r) => r.name === `${name} c=1024`)!
+    for (let w = 0; w < 2; w++) await runFromRun(before, after, target, 1024)
+    const samples: Array<number> = []
+    for (let r = 0; r < 5; r++) samples.push(await runFromRun(before, after, target, 1024))
+    rows.push({ name: `${name} run-from`, nodes: after.blocks.length, ms: median(samples), bareMs: bareRow.bareMs })
+    results[`${name}RunFromRatio@1024`] = Number((median(samples) / bareRow.bareMs).toFixed(2))
   }
   const pad = (s: string, w: number) => s.padStart(w)
   console.log(`${"dag".padEnd(16)}${pad("nodes", 8)}${pad("engine ms", 11)}${pad("µs/node", 9)}${pad("nodes/s", 11)}${pad("bare µs/node", 14)}${pad("ratio", 8)}`)

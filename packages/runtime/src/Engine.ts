@@ -76,9 +76,9 @@
  * cancel, pause, lease (`internal/control.ts`) — dormancy and parking (`internal/parking.ts`),
  * the intrinsic blocks (`internal/intrinsics.ts`), containers (`internal/containers.ts`), how an
  * execution ends (`internal/finishing.ts`) and saga compensation (`internal/saga.ts`). Two
- * schedulers drive them, over one scheduling core (`internal/pool.ts`: units forked from plain
- * JavaScript, completions observed by callback, successors released by counting over integer
- * indices):
+ * schedulers drive them in waves over integer indices (successors released by counting), on one
+ * scheduling core (`internal/pool.ts`: units forked from plain JavaScript, completions observed
+ * by callback):
  *
  * - A full run of a workflow without containers, waits, sleeps, approvals or child runs takes the
  *   wave scheduler (`internal/scheduler.ts`): plain JavaScript over the compiled DAG's integer node
@@ -87,11 +87,12 @@
  *   last wave, the skips they caused and the starts of the next wave go to the store in one
  *   `journal` call.
  * - Every other execution (run-from, resume, containers, dormancy) goes through the scope
- *   interpreter (`internal/interpreter.ts`), which runs the members of each scope instance (the
- *   top level, a container body's iteration or branch) as the core's units over the scope's
- *   graph (`internal/shape.ts`'s `scopeGraph`), and whose journal writes coalesce the same way
- *   (`internal/journalWriter.ts`): a completion goes out with the start of the node that reads it,
- *   and writes made while a call is in flight share the next one.
+ *   interpreter (`internal/interpreter.ts`), which runs each scope instance (the top level, a
+ *   container body's iteration or branch) in waves over its scope graph (`internal/shape.ts`'s
+ *   `scopeGraph`), its state in typed arrays: every ready member is decided synchronously, what
+ *   the last wave settled and this wave's starts go out in one journal call
+ *   (`internal/journalWriter.ts`), and handlers, containers and intrinsic blocks run as units of
+ *   the pool; writes made by concurrent scope instances while a call is in flight share the next.
  *
  * Either way a node starts only once what it reads is durable (the scope interpreter also
  * publishes `NodeCompleted` only then; the wave scheduler as it records the completion, before the

@@ -15,7 +15,7 @@
  *
  * Built by hand: it is the engine itself.
  */
-import { NodeId, type Reference, type Snapshot, type Workflow } from "@ripple/core"
+import { NodeId, type Plan, type Reference, type Snapshot, type Workflow } from "@ripple/core"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -132,6 +132,27 @@ const abortInterrupted = (unit: Unit, exit: Exit.Exit<unknown, UnitError>): void
 
 const emptyParams: Params = {}
 
+// Which members of a scope the plan re-runs, once per plan value and scope (a full plan is cached
+// per workflow value, and a parallel's branches share their body's flags).
+const rerunFlags = new WeakMap<Plan.Plan, Map<ScopeGraph, Uint8Array>>()
+const rerunOf = (plan: Plan.Plan, rerun: ReadonlySet<string>, g: ScopeGraph): Uint8Array => {
+  let byScope = rerunFlags.get(plan)
+  if (byScope === undefined) {
+    byScope = new Map()
+    rerunFlags.set(plan, byScope)
+  }
+  let flags = byScope.get(g)
+  if (flags === undefined) {
+    flags = new Uint8Array(g.members.length)
+    for (let i = 0; i < flags.length; i++) {
+      // A container the plan enters to re-run some of its body instances re-runs its end only.
+      if (rerun.has(g.rerunIds[i]!) || (g.blocks[i] === undefined && rerun.has(NodeId.format(g.ends[i]!)))) flags[i] = 1
+    }
+    byScope.set(g, flags)
+  }
+  return flags
+}
+
 /**
  * One scope instance (the top level, one iteration of a loop, one branch of a parallel) in waves:
  * plain JavaScript over the scope graph's member positions, its state in typed arrays. Each wave
@@ -144,6 +165,12 @@ const emptyParams: Params = {}
 class Instance {
   readonly n: number
   readonly keys: ReadonlyArray<string>
+  /** Per member: 1 when the plan re-runs it. */
+  readonly rerun: Uint8Array
+  /** Per started member: its fingerprints (the start's, reused by how it settles). */
+  readonly fingerprints: Array<Snapshot.Fingerprints | undefined>
+  /** A time read since the instance last waited, still good for the next wave (no clock read per wave). */
+  known: number | undefined = undefined
   /** Per member: in-scope predecessors not yet done. */
   readonly pending: Int32Array
   /** Per member: live incoming edges so far. */
@@ -174,6 +201,8 @@ class Instance {
   ) {
     const n = this.n = g.members.length
     this.keys = frame.path.length === 0 ? g.topKeys : g.ends.map((node) => State.keyOf(node, frame.path))
+    this.rerun = rerunOf(s.setup.plan, s.rerun, g)
+    this.fingerprints = new Array(n)
     this.pending = g.indegree.slice()
     this.liveIn = new Int32Array(n)
     this.blockedIn = new Uint8Array(n)
@@ -187,9 +216,12 @@ class Instance {
   release(i: number): void {
     this.done++
     const { handles, outOffsets, outTargets } = this.g
-    const blocked = this.s.blocked.has(this.keys[i]!)
+    const start = outOffsets[i]!
+    const end = outOffsets[i + 1]!
+    if (start === end) return
+    const blocked = this.s.blocked.size > 0 && this.s.blocked.has(this.keys[i]!)
     const record = blocked ? undefined : this.s.records.get(this.keys[i]!)
-    for (let k = outOffsets[i]!; k < outOffsets[i + 1]!; k++) {
+    for (let k = start; k < end; k++) {
       const j = outTargets[k]!
       if (blocked) this.blockedIn[j] = 1
       else if (record !== undefined && isLive(record.status, record.decision, handles[k])) this.liveIn[j]!++
@@ -228,14 +260,11 @@ class Instance {
       s.blocked.add(key)
       return this.release(i)
     }
-    const block = g.blocks[i]
-    // A container the plan enters to re-run some of its body instances re-runs its end only.
-    if (frame.kept || !(s.rerun.has(g.rerunIds[i]!) || (block === undefined && s.rerun.has(NodeId.format(g.ends[i]!))))) {
-      return this.release(i)
-    }
+    if (frame.kept || this.rerun[i] === 0) return this.release(i)
     // A re-run member the plan kept at this instance (its record; a container's end) is reused here.
     if (s.setup.plan.state.nodes[key] !== undefined) return this.release(i)
     const active = runs(g.indegree[i]!, this.liveIn[i]!) && g.skipped[i] === 0
+    const block = g.blocks[i]
     if (block === undefined) return this.unit(i, runContainer(s, g.members[i]!, frame, active, runScope))
     if (!active) {
       State.skipInto(s, this.b, key, g.definitions[i]!, at)
@@ -272,7 +301,7 @@ class Instance {
     s.permits.take()
     const { input } = s.setup
     this.wave.push(new NodeContext(i, inputs, params, block, input, runId, key, fingerprint, at, this.loop, this.parallel))
-    s.records.set(key, { status: "running", attempt: 1, inputs, fingerprints, startedAt: at })
+    this.fingerprints[i] = fingerprints
     this.starts.push(startedEntry(key, inputs, fingerprints, at))
   }
 
@@ -321,7 +350,7 @@ class Instance {
     const fields = {
       attempt: Math.max(1, unit.attempt),
       inputs: unit.inputs,
-      fingerprints: { definition: g.definitions[i]!, inputs: unit.inputsFingerprint },
+      fingerprints: this.fingerprints[i]!,
       startedAt: unit.startedAt
     }
     if (Exit.isFailure(exit)) State.failInto(s, this.b, unit.node, g.errorEdge[i] === 1, errorOf(exit.cause), fields, at)
@@ -375,32 +404,32 @@ class Instance {
 
   /** Starts the wave's handlers once their starts are durable, unless that write brought a cancel or a pause. */
   launch(): Effect.Effect<void, State.StoreError> | undefined {
-    const { s } = this
-    const { control, outcome, publish, runId } = s.setup
     const wave = this.wave
     this.wave = []
-    const park = () => {
+    // The write that journaled the starts may have brought a cancel, or outlasted the lease.
+    const started = beforeStartOn(this.s.setup.control, this.s.setup.clock)
+    if (started !== undefined) return Effect.andThen(started, Effect.sync(() => this.go(wave)))
+    this.go(wave)
+    return undefined
+  }
+
+  go(wave: ReadonlyArray<NodeContext>): void {
+    const { s } = this
+    const { control, outcome, publish, runId } = s.setup
+    // Journaled as started when the write's acknowledgement brought a pause: parked instead (the `Paused` entry replaces the start).
+    if (control.pauseRequested) {
       for (const ctx of wave) {
         s.permits.release()
-        const fingerprints = { definition: this.g.definitions[ctx.index]!, inputs: ctx.inputsFingerprint }
-        this.pool.launch(ctx.index, State.parkPaused(s, ctx.node, ctx.inputs, fingerprints))
+        this.pool.launch(ctx.index, State.parkPaused(s, ctx.node, ctx.inputs, this.fingerprints[ctx.index]!))
       }
+      return
     }
-    const go = () => {
-      // Journaled as started when the write's acknowledgement brought a pause: parked instead (the `Paused` entry replaces the start).
-      if (control.pauseRequested) return park()
-      for (const ctx of wave) {
-        publish({ _tag: "NodeStarted", runId, node: ctx.node, attempt: 1, at: ctx.startedAt })
-        this.pool.launch(ctx, s.attempts.of(ctx))
-      }
-      const last = wave[wave.length - 1]!
-      outcome.lastStarted = { node: last.node, at: last.startedAt }
+    for (const ctx of wave) {
+      publish({ _tag: "NodeStarted", runId, node: ctx.node, attempt: 1, at: ctx.startedAt })
+      this.pool.launch(ctx, s.attempts.of(ctx))
     }
-    // The write that journaled the starts may have brought a cancel, or outlasted the lease.
-    const started = beforeStartOn(control, s.setup.clock)
-    if (started !== undefined) return Effect.andThen(started, Effect.sync(go))
-    go()
-    return undefined
+    const last = wave[wave.length - 1]!
+    outcome.lastStarted = { node: last.node, at: last.startedAt }
   }
 
   /** Resumes once a unit ended, or a permit is free for the member waiting at the head of the queue. */
@@ -421,7 +450,8 @@ class Instance {
     const { control } = s.setup
     for (let i = 0; i < n; i++) if (this.pending[i] === 0) this.ready.push(i)
     for (;;) {
-      const at = State.now(s)
+      const at = this.known ?? State.now(s)
+      this.known = undefined
       const starting = beforeStart(control, at)
       if (starting !== undefined) yield* starting
       this.prepare(at)
@@ -443,7 +473,9 @@ class Instance {
         if (failure !== undefined) return yield* Effect.failCause(failure)
       }
       const turn = s.pacer.settled(ended.length)
+      // Nothing waited since `settledAt` was read unless the pacer yields: the next wave shares it.
       if (turn !== undefined) yield* turn
+      else this.known = settledAt
     }
   })
 }

@@ -118,6 +118,17 @@ export interface State {
   pauseBranch: boolean
 }
 
+// Once per plan value: a full plan is cached per workflow value, so a workflow started again builds no set.
+const rerunSets = new WeakMap<Plan.Plan, ReadonlySet<string>>()
+const rerunSet = (plan: Plan.Plan): ReadonlySet<string> => {
+  let set = rerunSets.get(plan)
+  if (set === undefined) {
+    set = new Set(plan.rerun)
+    rerunSets.set(plan, set)
+  }
+  return set
+}
+
 /** The state of a new execution; its journal writer's fibers live in `writerScope`. */
 export const make = (setup: Setup, writerScope: Scope.Scope): Effect.Effect<State> =>
   Effect.gen(function*() {
@@ -133,7 +144,7 @@ export const make = (setup: Setup, writerScope: Scope.Scope): Effect.Effect<Stat
       permits: new Pool.Permits(setup.concurrency),
       records: new Map(Object.entries(plan.state.nodes)),
       blocked: new Set(),
-      rerun: new Set(plan.rerun),
+      rerun: rerunSet(plan),
       partial,
       waits: new Map(plan.state.waits.map((w) => [w.node, w] as const)),
       registered: new Set(setup.dormant),
@@ -288,14 +299,16 @@ export const completeInto = (
   at: number = now(s)
 ): void => {
   const entry = completedEntry(key, fields.attempt, fields.inputs, fields.fingerprints, output, decision, fields.startedAt, at)
-  settle(s, key, {
-    status: "completed",
-    attempt: fields.attempt,
-    inputs: fields.inputs,
-    output,
-    fingerprints: entry.fingerprints,
-    ...(decision === undefined ? {} : { decision })
-  })
+  const { attempt, inputs } = fields
+  const fingerprints = entry.fingerprints
+  // Two literal shapes rather than a spread: this runs once per completed block.
+  settle(
+    s,
+    key,
+    decision === undefined
+      ? { status: "completed", attempt, inputs, output, fingerprints }
+      : { status: "completed", attempt, inputs, output, fingerprints, decision }
+  )
   s.setup.outcome.lastCompleted = { node: key, at }
   b.entries.push(entry)
   b.events.push({ _tag: "NodeCompleted", runId: s.setup.runId, node: key, attempt: fields.attempt, decision, at })

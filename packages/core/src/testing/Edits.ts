@@ -159,6 +159,149 @@ const referenced = (w: Mutable): Set<string> => {
 const literalItems = (c: MutableContainer): boolean =>
   Array.isArray(c.items) && Model.referencedBlocks(c.items).length === 0 && !JSON.stringify(c.items).includes("$ref")
 
+type Appliers = { readonly [K in Edit["_tag"]]: (w: Mutable, edit: Extract<Edit, { readonly _tag: K }>, ctx: Context) => void }
+
+/** What appliers share within one `apply`: the number of blocks added so far (for fresh ids). */
+interface Context {
+  added: number
+}
+
+/** Blocks an edit may change: all but triggers. */
+const editableOf = (w: Mutable) => w.blocks.filter((b) => b.type !== "trigger")
+
+const appliers: Appliers = {
+  params: (w, edit) => {
+    const block = choose(editableOf(w), edit.pick)
+    if (block !== undefined) block.params = { ...block.params, edited: edit.value }
+  },
+  volatile: (w, edit) => {
+    const block = choose(editableOf(w), edit.pick)
+    if (block !== undefined) block.volatile = edit.value
+  },
+  add: (w, edit, ctx) => {
+    const deciding = new Set(w.blocks.filter((b) => b.type === "router" || b.type === "condition").map((b) => b.id))
+    const sources = [
+      ...w.blocks.map((b) => b.id).filter((id) => !deciding.has(id)),
+      ...(w.loops ?? []).map((c) => c.id),
+      ...(w.parallels ?? []).map((c) => c.id)
+    ]
+    const source = choose(sources, edit.pick)
+    if (source === undefined) return
+    const id = `added${ctx.added++}`
+    w.blocks.push({
+      id,
+      type: "fn",
+      params: edit.reference ? { from: { $ref: `blocks.${source}.output` } } : { constant: edit.pick }
+    })
+    w.edges.push({ source, target: id })
+    const parent = [...(w.loops ?? []), ...(w.parallels ?? [])].find((c) => c.body.includes(source))
+    parent?.body.push(id)
+  },
+  remove: (w, edit) => {
+    const reads = referenced(w)
+    const outputs = new Set(w.outputs ?? [])
+    const containers = [...(w.loops ?? []), ...(w.parallels ?? [])]
+    const removable = editableOf(w).filter((b) =>
+      !w.edges.some((e) => e.source === b.id) && !reads.has(b.id) && !outputs.has(b.id) &&
+      !containers.some((c) => c.body.length === 1 && c.body[0] === b.id)
+    )
+    const block = choose(removable, edit.pick)
+    if (block === undefined) return
+    w.blocks = w.blocks.filter((b) => b !== block)
+    w.edges = w.edges.filter((e) => e.target !== block.id)
+    for (const c of containers) c.body = c.body.filter((m) => m !== block.id)
+  },
+  variable: (w, edit) => {
+    const name = choose(Object.keys(w.variables ?? {}), edit.pick)
+    if (name !== undefined) w.variables = { ...w.variables, [name]: edit.value }
+  },
+  container: (w, edit) => {
+    const containers = [...(w.loops ?? []), ...(w.parallels ?? [])].filter((c) => typeof c.count === "number" || literalItems(c))
+    const c = choose(containers, edit.pick)
+    if (c === undefined) return
+    if (typeof c.count === "number") c.count = edit.value
+    else {
+      const items = [...(c.items as Array<Json>)]
+      if (items.length > 0 && edit.pick % 2 === 0) items[edit.pick % items.length] = `edited-${edit.value}`
+      else items.push(edit.value)
+      c.items = items
+    }
+  },
+  items: (w, edit) => {
+    const c = choose([...(w.parallels ?? []), ...(w.loops ?? [])].filter(literalItems), edit.pick)
+    if (c === undefined) return
+    const items = [...(c.items as Array<Json>)]
+    if (edit.op === "insert") items.splice(edit.at % (items.length + 1), 0, edit.value)
+    else if (edit.op === "remove" && items.length > 0) items.splice(edit.at % items.length, 1)
+    else if (items.length > 1) items.push(items.splice(edit.at % items.length, 1)[0]!)
+    c.items = items
+  },
+  edge: (w, edit) => {
+    if (!edit.add) {
+      const edge = choose(w.edges, edit.pick)
+      if (edge !== undefined) w.edges = w.edges.filter((e) => e !== edge)
+      return
+    }
+    // Same scope, and the target not a router/condition branch: validity is checked by the caller.
+    const parent = parentOf(w)
+    const ids = [...editableOf(w).map((b) => b.id), ...(w.loops ?? []).map((c) => c.id), ...(w.parallels ?? []).map((c) => c.id)]
+    const source = choose(ids, edit.pick)
+    if (source === undefined) return
+    const targets = ids.filter((id) => id !== source && parent.get(id) === parent.get(source))
+    const target = choose(targets, edit.other)
+    if (target !== undefined && !w.edges.some((e) => e.source === source && e.target === target)) w.edges.push({ source, target })
+  },
+  move: (w, edit) => {
+    const containers = [...(w.loops ?? []), ...(w.parallels ?? [])]
+    const parent = parentOf(w)
+    const block = choose(editableOf(w).filter((b) => parent.has(b.id)), edit.pick)
+    if (block === undefined) return
+    const from = containers.find((c) => c.id === parent.get(block.id))!
+    const into = choose(containers.filter((c) => c !== from), edit.into)
+    if (into === undefined || from.body.length === 1) return
+    from.body = from.body.filter((m) => m !== block.id)
+    into.body.push(block.id)
+    w.edges = w.edges.filter((e) => e.source !== block.id && e.target !== block.id)
+  },
+  routes: (w, edit) => {
+    const router = choose(editableOf(w).filter((b) => b.type === "router"), edit.pick)
+    if (router === undefined) return
+    const routes = Array.isArray(router.params?.["routes"]) ? [...(router.params["routes"] as Array<Json>)] : []
+    const handles = [...new Set(w.edges.filter((e) => e.source === router.id && e.handle !== undefined).map((e) => e.handle!))]
+    const handle = choose(handles, edit.pick) ?? "r0"
+    routes.unshift({ handle, equals: edit.value })
+    router.params = { ...router.params, routes }
+    if (edit.fallback) router.params = { ...router.params, default: choose(handles, edit.pick + 1) ?? "otherwise" }
+  },
+  setting: (w, edit) => {
+    const c = choose([...(w.loops ?? []), ...(w.parallels ?? [])], edit.pick)
+    if (c === undefined) return
+    const isLoop = (w.loops ?? []).includes(c)
+    if (edit.setting === "bound") {
+      if (isLoop) c.maxIterations = edit.value + 1
+      else c.concurrency = edit.value + 1
+    } else if (c.kind === "count" && typeof c.count === "number") {
+      // count n → one item per iteration or branch, the same count.
+      c.kind = isLoop ? "forEach" : "collection"
+      c.items = Array.from({ length: c.count }, (_, i) => (edit.value + i) % 4)
+      delete c.count
+    } else if ((c.kind === "forEach" || c.kind === "collection") && Array.isArray(c.items)) {
+      c.kind = "count"
+      c.count = c.items.length
+      delete c.items
+    }
+  },
+  outputs: (w, edit) => {
+    const ids = [...editableOf(w).map((b) => b.id), ...(w.loops ?? []).map((c) => c.id), ...(w.parallels ?? []).map((c) => c.id)]
+    const parent = parentOf(w)
+    const id = choose(ids.filter((i) => !parent.has(i)), edit.pick)
+    if (id === undefined) return
+    const outputs = w.outputs ?? []
+    w.outputs = outputs.includes(id) ? outputs.filter((o) => o !== id) : [...outputs, id]
+    if (w.outputs.length === 0) delete w.outputs
+  }
+}
+
 /**
  * Applies edits in order to a copy of a workflow.
  *
@@ -166,153 +309,7 @@ const literalItems = (c: MutableContainer): boolean =>
  */
 export const apply = (workflow: Workflow.Workflow, edits: ReadonlyArray<Edit>): Workflow.Workflow => {
   const w = JSON.parse(JSON.stringify(workflow)) as Mutable
-  let added = 0
-  for (const edit of edits) {
-    const editable = w.blocks.filter((b) => b.type !== "trigger")
-    switch (edit._tag) {
-      case "params": {
-        const block = choose(editable, edit.pick)
-        if (block !== undefined) block.params = { ...block.params, edited: edit.value }
-        break
-      }
-      case "volatile": {
-        const block = choose(editable, edit.pick)
-        if (block !== undefined) block.volatile = edit.value
-        break
-      }
-      case "add": {
-        const deciding = new Set(w.blocks.filter((b) => b.type === "router" || b.type === "condition").map((b) => b.id))
-        const sources = [
-          ...w.blocks.map((b) => b.id).filter((id) => !deciding.has(id)),
-          ...(w.loops ?? []).map((c) => c.id),
-          ...(w.parallels ?? []).map((c) => c.id)
-        ]
-        const source = choose(sources, edit.pick)
-        if (source === undefined) break
-        const id = `added${added++}`
-        w.blocks.push({
-          id,
-          type: "fn",
-          params: edit.reference ? { from: { $ref: `blocks.${source}.output` } } : { constant: edit.pick }
-        })
-        w.edges.push({ source, target: id })
-        const parent = [...(w.loops ?? []), ...(w.parallels ?? [])].find((c) => c.body.includes(source))
-        parent?.body.push(id)
-        break
-      }
-      case "remove": {
-        const reads = referenced(w)
-        const outputs = new Set(w.outputs ?? [])
-        const containers = [...(w.loops ?? []), ...(w.parallels ?? [])]
-        const removable = editable.filter((b) =>
-          !w.edges.some((e) => e.source === b.id) && !reads.has(b.id) && !outputs.has(b.id) &&
-          !containers.some((c) => c.body.length === 1 && c.body[0] === b.id)
-        )
-        const block = choose(removable, edit.pick)
-        if (block === undefined) break
-        w.blocks = w.blocks.filter((b) => b !== block)
-        w.edges = w.edges.filter((e) => e.target !== block.id)
-        for (const c of containers) c.body = c.body.filter((m) => m !== block.id)
-        break
-      }
-      case "variable": {
-        const name = choose(Object.keys(w.variables ?? {}), edit.pick)
-        if (name !== undefined) w.variables = { ...w.variables, [name]: edit.value }
-        break
-      }
-      case "container": {
-        const containers = [...(w.loops ?? []), ...(w.parallels ?? [])].filter((c) => typeof c.count === "number" || literalItems(c))
-        const c = choose(containers, edit.pick)
-        if (c === undefined) break
-        if (typeof c.count === "number") c.count = edit.value
-        else {
-          const items = [...(c.items as Array<Json>)]
-          if (items.length > 0 && edit.pick % 2 === 0) items[edit.pick % items.length] = `edited-${edit.value}`
-          else items.push(edit.value)
-          c.items = items
-        }
-        break
-      }
-      case "items": {
-        const c = choose([...(w.parallels ?? []), ...(w.loops ?? [])].filter(literalItems), edit.pick)
-        if (c === undefined) break
-        const items = [...(c.items as Array<Json>)]
-        if (edit.op === "insert") items.splice(edit.at % (items.length + 1), 0, edit.value)
-        else if (edit.op === "remove" && items.length > 0) items.splice(edit.at % items.length, 1)
-        else if (items.length > 1) items.push(items.splice(edit.at % items.length, 1)[0]!)
-        c.items = items
-        break
-      }
-      case "edge": {
-        if (!edit.add) {
-          const edge = choose(w.edges, edit.pick)
-          if (edge !== undefined) w.edges = w.edges.filter((e) => e !== edge)
-          break
-        }
-        // Same scope, and the target not a router/condition branch: validity is checked by the caller.
-        const parent = parentOf(w)
-        const ids = [...editable.map((b) => b.id), ...(w.loops ?? []).map((c) => c.id), ...(w.parallels ?? []).map((c) => c.id)]
-        const source = choose(ids, edit.pick)
-        if (source === undefined) break
-        const targets = ids.filter((id) => id !== source && parent.get(id) === parent.get(source))
-        const target = choose(targets, edit.other)
-        if (target !== undefined && !w.edges.some((e) => e.source === source && e.target === target)) w.edges.push({ source, target })
-        break
-      }
-      case "move": {
-        const containers = [...(w.loops ?? []), ...(w.parallels ?? [])]
-        const parent = parentOf(w)
-        const block = choose(editable.filter((b) => parent.has(b.id)), edit.pick)
-        if (block === undefined) break
-        const from = containers.find((c) => c.id === parent.get(block.id))!
-        const into = choose(containers.filter((c) => c !== from), edit.into)
-        if (into === undefined || from.body.length === 1) break
-        from.body = from.body.filter((m) => m !== block.id)
-        into.body.push(block.id)
-        w.edges = w.edges.filter((e) => e.source !== block.id && e.target !== block.id)
-        break
-      }
-      case "routes": {
-        const router = choose(editable.filter((b) => b.type === "router"), edit.pick)
-        if (router === undefined) break
-        const routes = Array.isArray(router.params?.["routes"]) ? [...(router.params["routes"] as Array<Json>)] : []
-        const handles = [...new Set(w.edges.filter((e) => e.source === router.id && e.handle !== undefined).map((e) => e.handle!))]
-        const handle = choose(handles, edit.pick) ?? "r0"
-        routes.unshift({ handle, equals: edit.value })
-        router.params = { ...router.params, routes }
-        if (edit.fallback) router.params = { ...router.params, default: choose(handles, edit.pick + 1) ?? "otherwise" }
-        break
-      }
-      case "setting": {
-        const c = choose([...(w.loops ?? []), ...(w.parallels ?? [])], edit.pick)
-        if (c === undefined) break
-        const isLoop = (w.loops ?? []).includes(c)
-        if (edit.setting === "bound") {
-          if (isLoop) c.maxIterations = edit.value + 1
-          else c.concurrency = edit.value + 1
-        } else if (c.kind === "count" && typeof c.count === "number") {
-          // count n → one item per iteration or branch, the same count.
-          c.kind = isLoop ? "forEach" : "collection"
-          c.items = Array.from({ length: c.count }, (_, i) => (edit.value + i) % 4)
-          delete c.count
-        } else if ((c.kind === "forEach" || c.kind === "collection") && Array.isArray(c.items)) {
-          c.kind = "count"
-          c.count = c.items.length
-          delete c.items
-        }
-        break
-      }
-      case "outputs": {
-        const ids = [...editable.map((b) => b.id), ...(w.loops ?? []).map((c) => c.id), ...(w.parallels ?? []).map((c) => c.id)]
-        const parent = parentOf(w)
-        const id = choose(ids.filter((i) => !parent.has(i)), edit.pick)
-        if (id === undefined) break
-        const outputs = w.outputs ?? []
-        w.outputs = outputs.includes(id) ? outputs.filter((o) => o !== id) : [...outputs, id]
-        if (w.outputs.length === 0) delete w.outputs
-        break
-      }
-    }
-  }
+  const ctx: Context = { added: 0 }
+  for (const edit of edits) (appliers[edit._tag] as (w: Mutable, edit: Edit, ctx: Context) => void)(w, edit, ctx)
   return w as unknown as Workflow.Workflow
 }

@@ -572,55 +572,113 @@ interface Frame {
   readonly kept: boolean
 }
 
+const topFrame: Frame = { path: [], chain: [], items: [], kept: false }
+
+/** A frame one level into container `id`, at instance `i` with item `item`. */
+const enter = (frame: Frame, id: string, i: number, item: Json | undefined, kept: boolean): Frame => ({
+  path: [...frame.path, i],
+  chain: [...frame.chain, id],
+  items: [...frame.items, item],
+  kept
+})
+
 /**
  * Executes a workflow from scratch, or replays a plan over a prior state.
  *
  * @since 0.1.0
  */
-export const execute = (workflow: Workflow.Workflow, options: Options = {}, replay?: Replay): Execution => {
-  const seed = options.seed ?? 0
-  const fingerprint = options.fingerprint ?? digestOf
-  const runInput: JsonObject = replay?.state.input ?? options.input ?? {}
-  const s = structure(workflow)
-  const records: Record<string, Snapshot.NodeRecord> = {}
-  const loops: Record<string, Snapshot.LoopScope> = {}
-  const parallels: Record<string, Snapshot.ParallelScope> = {}
-  const executed: Array<string> = []
-  const definitionOf = (id: string): string => fingerprint((s.blocks.get(id) ?? s.containers.get(id)!.def) as unknown as Json)
+export const execute = (workflow: Workflow.Workflow, options: Options = {}, replay?: Replay): Execution =>
+  new ModelRun(workflow, options, replay).run()
 
-  const innermost = (frame: Frame, kind: "loop" | "parallel"): number => {
-    for (let d = frame.chain.length - 1; d >= 0; d--) if (s.containers.get(frame.chain[d]!)!.kind === kind) return d
+/** One execution's state and the rules of the model, one method per kind of member. */
+class ModelRun {
+  private readonly seed: number
+  private readonly fingerprint: (value: Json) => string
+  private readonly runInput: JsonObject
+  private readonly s: Structure
+  private readonly records: Record<string, Snapshot.NodeRecord> = {}
+  private readonly loops: Record<string, Snapshot.LoopScope> = {}
+  private readonly parallels: Record<string, Snapshot.ParallelScope> = {}
+  private readonly executed: Array<string> = []
+
+  constructor(
+    private readonly workflow: Workflow.Workflow,
+    private readonly options: Options,
+    private readonly replay: Replay | undefined
+  ) {
+    this.seed = options.seed ?? 0
+    this.fingerprint = options.fingerprint ?? digestOf
+    this.runInput = replay?.state.input ?? options.input ?? {}
+    this.s = structure(workflow)
+  }
+
+  run(): Execution {
+    this.scope("", topFrame)
+    const s = this.s
+    const handled = (key: string) => (s.outgoing.get(nodeOfKey(key).split("#")[0]!) ?? []).some((e) => e.handle === "error")
+    const failedRun = Object.entries(this.records).some(([key, r]) => r.status === "failed" && !handled(key))
+    return {
+      snapshot: {
+        schemaVersion: 1,
+        workflow: this.workflow,
+        input: this.runInput,
+        status: failedRun ? "failed" : "completed",
+        nodes: this.records,
+        loops: this.loops,
+        parallels: this.parallels,
+        pending: [],
+        waits: [],
+        pauses: [],
+        diagnostics: { messages: [], finalization: failedRun ? "failed" : "completed" }
+      },
+      executed: this.executed
+    }
+  }
+
+  // --- reading the state ------------------------------------------------------------------
+
+  private definitionOf(id: string): string {
+    return this.fingerprint((this.s.blocks.get(id) ?? this.s.containers.get(id)!.def) as unknown as Json)
+  }
+
+  private innermost(frame: Frame, kind: "loop" | "parallel"): number {
+    for (let d = frame.chain.length - 1; d >= 0; d--) if (this.s.containers.get(frame.chain[d]!)!.kind === kind) return d
     return -1
   }
-  const contextOf = (frame: Frame): Context => {
+
+  private contextOf(frame: Frame): Context {
     const at = (kind: "loop" | "parallel") => {
-      const d = innermost(frame, kind)
+      const d = this.innermost(frame, kind)
       return d === -1 ? undefined : { index: frame.path[d]!, item: frame.items[d] ?? null }
     }
     return { loop: at("loop"), parallel: at("parallel") }
   }
-  const lookupAt = (frame: Frame): Lookup => ({
-    block: (id) => {
-      const depth = chainOf(s, id).length
-      const record = records[instanceKey(exitNode(s, id), frame.path.slice(0, depth))]
-      if (record === undefined) return undefined
-      if (record.status === "skipped") return { value: null }
-      return record.status === "completed" && record.output !== undefined ? { value: record.output } : undefined
-    },
-    input: (key) => (Object.hasOwn(runInput, key) ? runInput[key] : undefined),
-    variable: (name) => (workflow.variables !== undefined && Object.hasOwn(workflow.variables, name) ? workflow.variables[name] : undefined),
-    index: (scope) => {
-      const d = innermost(frame, scope)
-      return d === -1 ? undefined : frame.path[d]
-    },
-    item: (scope) => {
-      const d = innermost(frame, scope)
-      return d === -1 ? undefined : frame.items[d]
-    }
-  })
 
-  const live = (edge: Workflow.Edge, frame: Frame): boolean => {
-    const record = records[instanceKey(exitNode(s, edge.source), frame.path)]
+  private lookupAt(frame: Frame): Lookup {
+    const { s, records, runInput, workflow } = this
+    return {
+      block: (id) => {
+        const depth = chainOf(s, id).length
+        const record = records[instanceKey(exitNode(s, id), frame.path.slice(0, depth))]
+        if (record === undefined) return undefined
+        if (record.status === "skipped") return { value: null }
+        return record.status === "completed" && record.output !== undefined ? { value: record.output } : undefined
+      },
+      input: (key) => (Object.hasOwn(runInput, key) ? runInput[key] : undefined),
+      variable: (name) => (workflow.variables !== undefined && Object.hasOwn(workflow.variables, name) ? workflow.variables[name] : undefined),
+      index: (scope) => {
+        const d = this.innermost(frame, scope)
+        return d === -1 ? undefined : frame.path[d]
+      },
+      item: (scope) => {
+        const d = this.innermost(frame, scope)
+        return d === -1 ? undefined : frame.items[d]
+      }
+    }
+  }
+
+  private live(edge: Workflow.Edge, frame: Frame): boolean {
+    const record = this.records[instanceKey(exitNode(this.s, edge.source), frame.path)]
     if (record === undefined) return false
     if (edge.handle === "error") return record.status === "failed"
     if (record.status !== "completed") return false
@@ -629,192 +687,186 @@ export const execute = (workflow: Workflow.Workflow, options: Options = {}, repl
 
   // A plan re-runs a member at an instance when the member re-runs (a container: its start or its
   // end, i.e. it is entered) and the plan did not keep that instance's record (a container's: its end's).
-  const reruns = (id: string, frame: Frame): boolean =>
-    !frame.kept && (replay === undefined ||
+  private reruns(id: string, frame: Frame): boolean {
+    const { s, replay } = this
+    return !frame.kept && (replay === undefined ||
       ((replay.rerun.has(entryNode(s, id)) || replay.rerun.has(exitNode(s, id))) &&
         replay.state.nodes[instanceKey(exitNode(s, id), frame.path)] === undefined))
-
-  const copy = (key: string) => {
-    const record = replay?.state.nodes[key]
-    if (record !== undefined) records[key] = record
   }
 
-  const copyMember = (id: string, frame: Frame) => {
-    if (!s.containers.has(id)) return copy(instanceKey(id, frame.path))
-    copy(instanceKey(`${id}#start`, frame.path))
-    copy(instanceKey(`${id}#end`, frame.path))
+  // --- copying what a replay keeps ----------------------------------------------------------
+
+  private copy(key: string): void {
+    const record = this.replay?.state.nodes[key]
+    if (record !== undefined) this.records[key] = record
+  }
+
+  private copyMember(id: string, frame: Frame): void {
+    if (!this.s.containers.has(id)) return this.copy(instanceKey(id, frame.path))
+    this.copy(instanceKey(`${id}#start`, frame.path))
+    this.copy(instanceKey(`${id}#end`, frame.path))
     const scopeKey = instanceKey(id, frame.path)
-    const loop = replay?.state.loops[scopeKey]
-    const parallel = replay?.state.parallels[scopeKey]
-    if (loop !== undefined) loops[scopeKey] = loop
-    if (parallel !== undefined) parallels[scopeKey] = parallel
+    const loop = this.replay?.state.loops[scopeKey]
+    const parallel = this.replay?.state.parallels[scopeKey]
+    if (loop !== undefined) this.loops[scopeKey] = loop
+    if (parallel !== undefined) this.parallels[scopeKey] = parallel
     const count = loop?.iterations ?? parallel?.count ?? 0
     for (let i = 0; i < count; i++) {
-      const body: Frame = { path: [...frame.path, i], chain: [...frame.chain, id], items: [...frame.items, undefined], kept: true }
-      for (const member of s.members.get(id) ?? []) copyMember(member, body)
+      const body = enter(frame, id, i, undefined, true)
+      for (const member of this.s.members.get(id) ?? []) this.copyMember(member, body)
     }
   }
 
-  const skipped = (id: string): Snapshot.NodeRecord => ({
-    status: "skipped",
-    attempt: 0,
-    fingerprints: { definition: definitionOf(id) }
-  })
+  // --- records --------------------------------------------------------------------------------
 
-  const completed = (id: string, inputs: Json, output: Json, decision?: string): Snapshot.NodeRecord => ({
-    status: "completed",
-    attempt: 1,
-    inputs,
-    output,
-    fingerprints: { definition: definitionOf(id), inputs: fingerprint(inputs), output: fingerprint(output) },
-    ...(decision === undefined ? {} : { decision })
-  })
+  private skipped(id: string): Snapshot.NodeRecord {
+    return { status: "skipped", attempt: 0, fingerprints: { definition: this.definitionOf(id) } }
+  }
 
-  const failed = (id: string, message: string): Snapshot.NodeRecord => ({
-    status: "failed",
-    attempt: 1,
-    fingerprints: { definition: definitionOf(id) },
-    error: { message }
-  })
+  private completed(id: string, inputs: Json, output: Json, decision?: string): Snapshot.NodeRecord {
+    return {
+      status: "completed",
+      attempt: 1,
+      inputs,
+      output,
+      fingerprints: { definition: this.definitionOf(id), inputs: this.fingerprint(inputs), output: this.fingerprint(output) },
+      ...(decision === undefined ? {} : { decision })
+    }
+  }
 
-  const block = (b: Workflow.Block, frame: Frame, active: boolean) => {
+  private failed(id: string, message: string): Snapshot.NodeRecord {
+    return { status: "failed", attempt: 1, fingerprints: { definition: this.definitionOf(id) }, error: { message } }
+  }
+
+  // --- members --------------------------------------------------------------------------------
+
+  private scope(id: string, frame: Frame): void {
+    const s = this.s
+    for (const member of inOrder(s, id)) {
+      if (!this.reruns(member, frame)) {
+        this.copyMember(member, frame)
+        continue
+      }
+      const incoming = (s.incoming.get(member) ?? []).filter((e) => (s.parent.get(e.source) ?? "") === id)
+      const active = incoming.length === 0 || incoming.some((e) => this.live(e, frame))
+      const b = s.blocks.get(member)
+      if (b !== undefined) this.block(b, frame, active)
+      else this.container(member, frame, active)
+    }
+  }
+
+  private block(b: Workflow.Block, frame: Frame, active: boolean): void {
     const key = instanceKey(b.id, frame.path)
     // A disabled sink is skipped; a disabled block with successors is not run either.
     const disabled = b.disabled === true
-    if (!active || (disabled && (s.outgoing.get(b.id) ?? []).length === 0)) return void (records[key] = skipped(b.id))
-    const pin = options.pins?.[key] ?? options.pins?.[b.id]
-    if (pin !== undefined) return pinned(b, key, frame, pin)
-    executed.push(key)
-    if (disabled) return passOn(b, key, frame)
-    const resolved = resolve(b.params ?? {}, lookupAt(frame))
-    if (!resolved.ok) return void (records[key] = failed(b.id, `unresolved ${resolved.reference}`))
+    if (!active || (disabled && (this.s.outgoing.get(b.id) ?? []).length === 0)) return void (this.records[key] = this.skipped(b.id))
+    const pin = this.options.pins?.[key] ?? this.options.pins?.[b.id]
+    if (pin !== undefined) return this.pinned(b, key, frame, pin)
+    this.executed.push(key)
+    if (disabled) return this.passOn(b, key, frame)
+    const resolved = resolve(b.params ?? {}, this.lookupAt(frame))
+    if (!resolved.ok) return void (this.records[key] = this.failed(b.id, `unresolved ${resolved.reference}`))
     const inputs = resolved.value as JsonObject
-    const outcome = runBlock(seed, b, inputs, runInput, contextOf(frame))
-    records[key] = outcome._tag === "failed"
-      ? failed(b.id, outcome.message)
-      : completed(b.id, inputs, outcome.output, outcome.decision)
+    const outcome = runBlock(this.seed, b, inputs, this.runInput, this.contextOf(frame))
+    this.records[key] = outcome._tag === "failed"
+      ? this.failed(b.id, outcome.message)
+      : this.completed(b.id, inputs, outcome.output, outcome.decision)
   }
 
-  const pinned = (b: Workflow.Block, key: string, frame: Frame, pin: Json) => {
-    const resolved = resolve(b.params ?? {}, lookupAt(frame))
-    records[key] = resolved.ok ? completed(b.id, resolved.value, pin) : failed(b.id, `unresolved ${resolved.reference}`)
+  private pinned(b: Workflow.Block, key: string, frame: Frame, pin: Json): void {
+    const resolved = resolve(b.params ?? {}, this.lookupAt(frame))
+    this.records[key] = resolved.ok ? this.completed(b.id, resolved.value, pin) : this.failed(b.id, `unresolved ${resolved.reference}`)
   }
 
   // A disabled block with successors outputs what its one incoming edge's source output; its
   // inputs are `{ value: <that output> }`.
-  const passOn = (b: Workflow.Block, key: string, frame: Frame) => {
-    const source = s.incoming.get(b.id)![0]!.source
-    const found = lookupAt(frame).block(source)
-    if (found === undefined) return void (records[key] = failed(b.id, `unresolved blocks.${source}.output`))
-    records[key] = completed(b.id, { value: found.value }, found.value)
+  private passOn(b: Workflow.Block, key: string, frame: Frame): void {
+    const source = this.s.incoming.get(b.id)![0]!.source
+    const found = this.lookupAt(frame).block(source)
+    if (found === undefined) return void (this.records[key] = this.failed(b.id, `unresolved blocks.${source}.output`))
+    this.records[key] = this.completed(b.id, { value: found.value }, found.value)
   }
 
-  const container = (id: string, frame: Frame, active: boolean) => {
-    const c = s.containers.get(id)!
-    const startKey = instanceKey(`${id}#start`, frame.path)
-    const endKey = instanceKey(`${id}#end`, frame.path)
-    const scopeKey = instanceKey(id, frame.path)
-    if (!active) {
-      records[startKey] = skipped(id)
-      records[endKey] = skipped(id)
-      return
-    }
+  /** A container's start: its resolved count/items, or the message it fails with. */
+  private start(id: string, frame: Frame): { readonly values: JsonObject; readonly kept: Snapshot.NodeRecord | undefined } | { readonly message: string } {
+    const c = this.s.containers.get(id)!
     const config: Record<string, Json> = {}
     if (c.def.count !== undefined) config["count"] = c.def.count
     if (c.def.items !== undefined) config["items"] = c.def.items
     // A start the plan kept (a container entered to re-run some body instances) is not evaluated again.
-    const kept = replay?.state.nodes[startKey]
-    if (kept === undefined) executed.push(startKey)
+    const kept = this.replay?.state.nodes[instanceKey(`${id}#start`, frame.path)]
+    if (kept === undefined) this.executed.push(instanceKey(`${id}#start`, frame.path))
     const resolved = kept?.status === "completed"
       ? { ok: true as const, value: kept.output ?? {} }
-      : resolve(config, lookupAt(frame))
-    const values = resolved.ok ? resolved.value as JsonObject : {}
-    const items = Array.isArray(values["items"]) ? values["items"] : undefined
-    const count = typeof values["count"] === "number" ? values["count"] : undefined
-    const message = !resolved.ok
-      ? `unresolved ${resolved.reference}`
-      : (c.def.items !== undefined && items === undefined) || (c.def.count !== undefined && count === undefined)
-      ? "count must be a number and items an array"
-      : undefined
-    if (message !== undefined) {
-      records[startKey] = failed(id, message)
-      records[endKey] = failed(id, message)
+      : resolve(config, this.lookupAt(frame))
+    if (!resolved.ok) return { message: `unresolved ${resolved.reference}` }
+    const values = resolved.value as JsonObject
+    const wellTyped = (c.def.items === undefined || Array.isArray(values["items"])) &&
+      (c.def.count === undefined || typeof values["count"] === "number")
+    return wellTyped ? { values, kept } : { message: "count must be a number and items an array" }
+  }
+
+  private container(id: string, frame: Frame, active: boolean): void {
+    const c = this.s.containers.get(id)!
+    const startKey = instanceKey(`${id}#start`, frame.path)
+    const endKey = instanceKey(`${id}#end`, frame.path)
+    if (!active) {
+      this.records[startKey] = this.skipped(id)
+      this.records[endKey] = this.skipped(id)
       return
     }
-    records[startKey] = kept ?? completed(id, values, values)
-    const body = c.def.body
-    const exits = body.filter((m) => !(s.outgoing.get(m) ?? []).some((e) => body.includes(e.target))).sort()
+    const started = this.start(id, frame)
+    if ("message" in started) {
+      this.records[startKey] = this.failed(id, started.message)
+      this.records[endKey] = this.failed(id, started.message)
+      return
+    }
+    const { values, kept } = started
+    this.records[startKey] = kept ?? this.completed(id, values, values)
+    const items = Array.isArray(values["items"]) ? values["items"] : undefined
+    const count = typeof values["count"] === "number" ? values["count"] : undefined
     const max = c.kind === "loop" && c.def.maxIterations !== undefined ? c.def.maxIterations : Number.POSITIVE_INFINITY
     const isWhile = c.kind === "loop" && c.def.kind === "while"
     const planned = isWhile ? max : Math.min(items !== undefined ? items.length : Math.max(0, Math.floor(count ?? 0)), max)
-    const partial = replay?.branches.get(id)
-    const prior = replay?.state.parallels[scopeKey]
+    const outputs = this.instances(id, frame, planned, items, isWhile)
+    const scopeKey = instanceKey(id, frame.path)
+    if (c.kind === "loop") {
+      this.loops[scopeKey] = { iterations: outputs.length, ...(items === undefined ? {} : { items }), outputs, done: true }
+    } else {
+      this.parallels[scopeKey] = { count: outputs.length, ...(items === undefined ? {} : { items }), outputs, done: true }
+    }
+    if (this.replay !== undefined && !this.replay.rerun.has(`${id}#end`)) return this.copy(endKey)
+    this.executed.push(endKey)
+    this.records[endKey] = this.completed(id, outputs, outputs)
+  }
+
+  /** Runs (or copies) a container's instances; their outputs, one record of exit outputs each. */
+  private instances(id: string, frame: Frame, planned: number, items: ReadonlyArray<Json> | undefined, isWhile: boolean): Array<Json> {
+    const s = this.s
+    const body = s.containers.get(id)!.def.body
+    const exits = body.filter((m) => !(s.outgoing.get(m) ?? []).some((e) => body.includes(e.target))).sort()
+    const partial = this.replay?.branches.get(id)
+    const prior = this.replay?.state.parallels[instanceKey(id, frame.path)]
     const outputs: Array<Json> = []
     for (let i = 0; i < planned; i++) {
-      const inner: Frame = {
-        path: [...frame.path, i],
-        chain: [...frame.chain, id],
-        items: [...frame.items, items?.[i]],
-        kept: frame.kept || (partial !== undefined && !partial.has(i))
-      }
+      const inner = enter(frame, id, i, items?.[i], frame.kept || (partial !== undefined && !partial.has(i)))
       if (inner.kept) {
-        for (const member of s.members.get(id) ?? []) copyMember(member, inner)
+        for (const member of s.members.get(id) ?? []) this.copyMember(member, inner)
         outputs.push(prior?.outputs[i] ?? null)
       } else {
-        scope(id, inner)
+        this.scope(id, inner)
         const record: Record<string, Json> = {}
         for (const exit of exits) {
-          const r = records[instanceKey(exitNode(s, exit), inner.path)]
+          const r = this.records[instanceKey(exitNode(s, exit), inner.path)]
           if (r?.status === "completed" && r.output !== undefined) record[exit] = r.output
         }
         outputs.push(record)
       }
       if (isWhile) {
-        const condition = resolve((c.def as Workflow.Loop).condition ?? null, lookupAt(inner))
+        const condition = resolve((s.containers.get(id)!.def as Workflow.Loop).condition ?? null, this.lookupAt(inner))
         if (!condition.ok || !continues(condition.value)) break
       }
     }
-    if (c.kind === "loop") {
-      loops[scopeKey] = { iterations: outputs.length, ...(items === undefined ? {} : { items }), outputs, done: true }
-    } else {
-      parallels[scopeKey] = { count: outputs.length, ...(items === undefined ? {} : { items }), outputs, done: true }
-    }
-    if (replay !== undefined && !replay.rerun.has(`${id}#end`)) return copy(endKey)
-    executed.push(endKey)
-    records[endKey] = completed(id, outputs, outputs)
-  }
-
-  const scope = (id: string, frame: Frame) => {
-    for (const member of inOrder(s, id)) {
-      if (!reruns(member, frame)) {
-        copyMember(member, frame)
-        continue
-      }
-      const incoming = (s.incoming.get(member) ?? []).filter((e) => (s.parent.get(e.source) ?? "") === id)
-      const active = incoming.length === 0 || incoming.some((e) => live(e, frame))
-      const b = s.blocks.get(member)
-      if (b !== undefined) block(b, frame, active)
-      else container(member, frame, active)
-    }
-  }
-
-  scope("", { path: [], chain: [], items: [], kept: false })
-  const handled = (key: string) => (s.outgoing.get(nodeOfKey(key).split("#")[0]!) ?? []).some((e) => e.handle === "error")
-  const failedRun = Object.entries(records).some(([key, r]) => r.status === "failed" && !handled(key))
-  return {
-    snapshot: {
-      schemaVersion: 1,
-      workflow,
-      input: runInput,
-      status: failedRun ? "failed" : "completed",
-      nodes: records,
-      loops,
-      parallels,
-      pending: [],
-      waits: [],
-      pauses: [],
-      diagnostics: { messages: [], finalization: failedRun ? "failed" : "completed" }
-    },
-    executed
+    return outputs
   }
 }

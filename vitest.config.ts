@@ -44,7 +44,8 @@ export default defineConfig({
       project("cli", { timeoutMs: 300_000 }),
       project("studio", { timeoutMs: 120_000 }),
       project("arbitraries"),
-      project("helpers")
+      project("helpers"),
+      project("structure")
     ]
   }
 })

@@ -295,19 +295,22 @@ describe("Plan.runFrom", () => {
     assert.strictEqual(invalid?._tag === "InvalidWorkflow" ? invalid.cause._tag : undefined, "Cycle")
   })
 
+  // A loop `repeat` of two body blocks (`step` reads the index, `next` reads `step`) followed by `out`.
+  const looped = (loop: Omit<Workflow.Loop, "id" | "body">): Workflow.Workflow => ({
+    id: "loop",
+    blocks: [
+      { id: "trigger", type: "trigger" },
+      { id: "step", type: "fn", params: { i: { $ref: "loop.index" } } },
+      { id: "next", type: "fn", params: { prev: { $ref: "blocks.step.output" } } },
+      { id: "out", type: "response", params: { all: { $ref: "blocks.repeat.output" } } }
+    ],
+    edges: [{ source: "trigger", target: "repeat" }, { source: "step", target: "next" }, { source: "repeat", target: "out" }],
+    loops: [{ id: "repeat", body: ["step", "next"], ...loop } as Workflow.Loop]
+  })
+
   it("re-runs only the target and what follows it in every iteration of a count loop, reusing the rest", () => {
-    const looped: Workflow.Workflow = {
-      id: "loop",
-      blocks: [
-        { id: "trigger", type: "trigger" },
-        { id: "step", type: "fn", params: { i: { $ref: "loop.index" } } },
-        { id: "next", type: "fn", params: { prev: { $ref: "blocks.step.output" } } },
-        { id: "out", type: "response", params: { all: { $ref: "blocks.repeat.output" } } }
-      ],
-      edges: [{ source: "trigger", target: "repeat" }, { source: "step", target: "next" }, { source: "repeat", target: "out" }],
-      loops: [{ id: "repeat", kind: "count", count: 3, body: ["step", "next"] }]
-    }
-    const t = Laws.trial({ before: looped, after: looped, target: "next" })
+    const counted = looped({ kind: "count", count: 3 })
+    const t = Laws.trial({ before: counted, after: counted, target: "next" })
     assert.deepStrictEqual(t.plan.rerun, ["next", "repeat#end", "out"])
     assert.deepStrictEqual(t.plan.resets, [{ _tag: "loop", container: "repeat", restart: "per-instance", why: "independent-instances" }])
     assert.deepStrictEqual(t.plan.reasons["step"], undefined)
@@ -316,18 +319,8 @@ describe("Plan.runFrom", () => {
   })
 
   it("re-runs a while loop whole, from iteration 0, when the target is inside it", () => {
-    const looped: Workflow.Workflow = {
-      id: "loop",
-      blocks: [
-        { id: "trigger", type: "trigger" },
-        { id: "step", type: "fn", params: { i: { $ref: "loop.index" } } },
-        { id: "next", type: "fn", params: { prev: { $ref: "blocks.step.output" } } },
-        { id: "out", type: "response", params: { all: { $ref: "blocks.repeat.output" } } }
-      ],
-      edges: [{ source: "trigger", target: "repeat" }, { source: "step", target: "next" }, { source: "repeat", target: "out" }],
-      loops: [{ id: "repeat", kind: "while", condition: { left: { $ref: "loop.index" }, op: "lt", right: 2 }, maxIterations: 5, body: ["step", "next"] }]
-    }
-    const t = Laws.trial({ before: looped, after: looped, target: "next" })
+    const whileLoop = looped({ kind: "while", condition: { left: { $ref: "loop.index" }, op: "lt", right: 2 }, maxIterations: 5 })
+    const t = Laws.trial({ before: whileLoop, after: whileLoop, target: "next" })
     assert.deepStrictEqual(t.plan.rerun, ["repeat#start", "step", "next", "repeat#end", "out"])
     assert.deepStrictEqual(t.plan.resets, [{ _tag: "loop", container: "repeat", restart: "whole", why: "while-loop" }])
     assert.deepStrictEqual(t.plan.reasons["step"], [{ _tag: "container-reset", container: "repeat" }])

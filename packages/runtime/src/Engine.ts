@@ -116,6 +116,7 @@ import * as Parking from "./internal/parking.ts"
 import * as Pins from "./internal/pins.ts"
 import * as Saga from "./internal/saga.ts"
 import * as Scheduler from "./internal/scheduler.ts"
+import * as Shape from "./internal/shape.ts"
 import type { Mode, RunEvent } from "./RunEvent.ts"
 import * as RunStatus from "./RunStatus.ts"
 import { type CompensationEntry, type Run, RunStore, type RunStoreError } from "./RunStore.ts"
@@ -202,7 +203,7 @@ export const defaultConcurrency = 16
  *
  * @since 0.1.0
  */
-export const intrinsicTypes: ReadonlySet<string> = new Set(["approval", "wait", "sleep", "child"])
+export const intrinsicTypes: ReadonlySet<string> = Shape.intrinsicTypes
 
 // Whether a workflow can take the fast path: no container and no block that can go dormant.
 const simple = new WeakMap<Workflow.Workflow, boolean>()

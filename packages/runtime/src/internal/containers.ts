@@ -14,7 +14,22 @@ import * as Result from "effect/Result"
 import { unresolved } from "./edges.ts"
 import { isObject } from "./json.ts"
 import type { Container } from "./shape.ts"
-import { announce, completed, endOf, envFor, failed, type Frame, keyOf, now, skip, type State, type StoreError } from "./state.ts"
+import {
+  announce,
+  completed,
+  endOf,
+  envFor,
+  failed,
+  type Frame,
+  keyOf,
+  now,
+  placeOf,
+  recordsOf,
+  skip,
+  startPlace,
+  type State,
+  type StoreError
+} from "./state.ts"
 
 type Json = Workflow.Json
 
@@ -59,8 +74,8 @@ const exceeded = (s: State, id: string, container: Container, size: number, byIt
 const start = (s: State, id: string, frame: Frame, container: Container): Effect.Effect<Started | undefined, StoreError> =>
   Effect.gen(function*() {
     const definition = container.definition
-    const startKey = keyOf(NodeId.start(id), frame.path)
-    const endKey = keyOf(NodeId.end(id), frame.path)
+    const startAt = startPlace(frame, id)
+    const startKey = startAt.key
     const spec = specOf(container)
     const max = container.kind === "loop" ? container.loop.maxIterations ?? Number.POSITIVE_INFINITY : Number.POSITIVE_INFINITY
     // A start the plan kept (the container is entered to re-run some body instances): its resolved
@@ -80,7 +95,7 @@ const start = (s: State, id: string, frame: Frame, container: Container): Effect
     yield* announce(s, { _tag: "NodeStarted", runId: s.setup.runId, node: startKey, attempt: 1, at: startedAt })
     const fail = (error: Snapshot.NodeError) => {
       const fields = { attempt: 1, inputs: undefined, fingerprints: { definition }, startedAt }
-      return Effect.as(Effect.andThen(failed(s, startKey, id, error, fields), failed(s, endKey, id, error, fields)), undefined)
+      return Effect.as(Effect.andThen(failed(s, startAt, id, error, fields), failed(s, placeOf(s, frame, id), id, error, fields)), undefined)
     }
     const resolved = Reference.resolve(config, envFor(s, frame))
     if (Result.isFailure(resolved)) return yield* fail(unresolved(resolved.failure))
@@ -93,7 +108,7 @@ const start = (s: State, id: string, frame: Frame, container: Container): Effect
     const size = items?.length ?? Math.max(0, Math.floor(count ?? 0))
     const problem = exceeded(s, id, container, size, items !== undefined)
     if (problem !== undefined) return yield* fail({ message: problem, retryable: false })
-    yield* completed(s, startKey, values, undefined, {
+    yield* completed(s, startAt, values, undefined, {
       attempt: 1,
       inputs: values,
       fingerprints: { definition, inputs: Fingerprint.hash(values) },
@@ -102,18 +117,23 @@ const start = (s: State, id: string, frame: Frame, container: Container): Effect
     return { items, planned: Math.min(size, max) }
   })
 
-const bodyFrame = (frame: Frame, id: string, started: Started, i: number, kept: boolean): Frame => ({
-  path: [...frame.path, i],
-  containers: [...frame.containers, id],
-  items: [...frame.items, started.items?.[i]],
-  kept
-})
+const bodyFrame = (s: State, frame: Frame, id: string, started: Started, i: number, kept: boolean): Frame => {
+  const path = [...frame.path, i]
+  return {
+    path,
+    containers: [...frame.containers, id],
+    items: [...frame.items, started.items?.[i]],
+    kept,
+    records: [...frame.records, recordsOf(s, id, path)]
+  }
+}
 
 // The record of one iteration or branch: `{ <exit id>: output }`, keys in the exits' order.
 const recordOf = (s: State, id: string, body: Frame): Record<string, Json> => {
   const record: Record<string, Json> = {}
+  const records = body.records[body.records.length - 1]!
   for (const exit of s.shape.exits.get(id) ?? []) {
-    const r = s.records.get(keyOf(endOf(s, exit), body.path))
+    const r = records[s.shape.position.get(exit)!]
     if (r?.status === "completed" && r.output !== undefined) record[exit] = r.output
   }
   return record
@@ -127,7 +147,7 @@ const loop = (s: State, id: string, frame: Frame, spec: Workflow.Loop, definitio
     let stuck = false
     const bound = spec.kind === "while" ? (spec.maxIterations ?? 1) : started.planned
     for (let i = 0; i < bound; i++) {
-      const body = bodyFrame(frame, id, started, i, false)
+      const body = bodyFrame(s, frame, id, started, i, false)
       yield* runScope(s, id, body)
       if (isBlocked(s, id, body)) {
         stuck = true
@@ -153,7 +173,7 @@ const parallel = (s: State, id: string, frame: Frame, spec: Workflow.Parallel, s
     const prior = s.setup.plan.state.parallels[scopeKey]
     const branches = Array.from({ length: started.planned }, (_, i) => i)
     const results = yield* Effect.forEach(branches, (i) => {
-      const body = bodyFrame(frame, id, started, i, keptBranches !== undefined && !keptBranches.has(i))
+      const body = bodyFrame(s, frame, id, started, i, keptBranches !== undefined && !keptBranches.has(i))
       return Effect.map(body.kept ? Effect.void : runScope(s, id, body), (): Json | undefined =>
         isBlocked(s, id, body) ? undefined : body.kept ? prior?.outputs[i] ?? recordOf(s, id, body) : recordOf(s, id, body))
     }, { concurrency: spec.concurrency ?? "unbounded" })
@@ -174,10 +194,10 @@ export const runContainer = (s: State, id: string, frame: Frame, active: boolean
   Effect.gen(function*() {
     const container = s.shape.containers.get(id)!
     const definition = container.definition
-    const endKey = keyOf(NodeId.end(id), frame.path)
+    const end = placeOf(s, frame, id)
     if (!active) {
-      yield* skip(s, keyOf(NodeId.start(id), frame.path), definition)
-      return yield* skip(s, endKey, definition)
+      yield* skip(s, startPlace(frame, id), definition)
+      return yield* skip(s, end, definition)
     }
     const started = yield* start(s, id, frame, container)
     if (started === undefined) return
@@ -185,13 +205,13 @@ export const runContainer = (s: State, id: string, frame: Frame, active: boolean
       ? yield* loop(s, id, frame, container.loop, definition, started, runScope)
       : yield* parallel(s, id, frame, container.parallel, started, runScope)
     if (stuck) {
-      s.blocked.add(endKey)
+      s.blocked.add(end.key)
       return
     }
     if (!s.rerun.has(`${id}#end`)) return
     const endedAt = now(s)
-    yield* announce(s, { _tag: "NodeStarted", runId: s.setup.runId, node: endKey, attempt: 1, at: endedAt })
-    yield* completed(s, endKey, outputs, undefined, {
+    yield* announce(s, { _tag: "NodeStarted", runId: s.setup.runId, node: end.key, attempt: 1, at: endedAt })
+    yield* completed(s, end, outputs, undefined, {
       attempt: 1,
       inputs: outputs,
       fingerprints: { definition, inputs: Fingerprint.hash(outputs) },

@@ -30,7 +30,7 @@ import { errorOf, NodeContext, storable } from "./attempt.ts"
 import { runContainer } from "./containers.ts"
 import { beforeStart, beforeStartOn } from "./control.ts"
 import { isLive, reuseReasons, runs } from "./edges.ts"
-import { intrinsic, isIntrinsic } from "./intrinsics.ts"
+import { intrinsic } from "./intrinsics.ts"
 import { isObject } from "./json.ts"
 import { type Completion, Pool } from "./pool.ts"
 import { cutoffAllowed, decisionOf, inputsFingerprint, outputOf, resolveInputs, startedEntry, unresolvedFields } from "./settling.ts"
@@ -76,7 +76,7 @@ export const run = (setup: Setup): Effect.Effect<void, State.StoreError> =>
     const writerScope = yield* Scope.make()
     const s = yield* State.make(setup, writerScope)
     yield* reuse(s)
-    yield* runScope(s, "", { path: [], containers: [], items: [], kept: false }).pipe(
+    yield* runScope(s, "", State.topFrame(s)).pipe(
       Effect.andThen(s.writer.flush),
       // Interrupted (cancel, shutdown): what finished is still journaled.
       Effect.onInterrupt(() => Effect.ignore(s.writer.flush)),
@@ -93,7 +93,9 @@ const reuse = (s: State.State): Effect.Effect<void> => {
   if (mode === "resume" && producer === runId) return Effect.void
   const entries: Array<JournalEntry> = []
   const at = State.now(s)
-  for (const [node, record] of s.records) {
+  const nodes = plan.state.nodes
+  for (const node in nodes) {
+    const record = nodes[node]!
     const id = NodeId.parseInstance(node)
     const nodeId = Result.isSuccess(id) ? NodeId.format(id.success.node) : ""
     // A kept instance of a block the plan re-runs elsewhere (per-instance reuse) is reused because
@@ -165,6 +167,8 @@ const rerunOf = (plan: Plan.Plan, rerun: ReadonlySet<string>, g: ScopeGraph): Ui
 class Instance {
   readonly n: number
   readonly keys: ReadonlyArray<string>
+  /** This instance's records, by member position. */
+  readonly records: State.Records
   /** Per member: 1 when the plan re-runs it. */
   readonly rerun: Uint8Array
   /** Per started member: its fingerprints (the start's, reused by how it settles). */
@@ -201,6 +205,7 @@ class Instance {
   ) {
     const n = this.n = g.members.length
     this.keys = frame.path.length === 0 ? g.topKeys : g.ends.map((node) => State.keyOf(node, frame.path))
+    this.records = frame.records[frame.records.length - 1]!
     this.rerun = rerunOf(s.setup.plan, s.rerun, g)
     this.fingerprints = new Array(n)
     this.pending = g.indegree.slice()
@@ -212,6 +217,11 @@ class Instance {
     this.parallel = State.scopeFor(s, frame, "parallel")
   }
 
+  /** Where member `i` settles. */
+  place(i: number): State.Place {
+    return { key: this.keys[i]!, node: this.g.topKeys[i]!, records: this.records, pos: i }
+  }
+
   /** Member `i` is done: its outgoing edges are decided, and successors left with none pending become ready. */
   release(i: number): void {
     this.done++
@@ -220,7 +230,7 @@ class Instance {
     const end = outOffsets[i + 1]!
     if (start === end) return
     const blocked = this.s.blocked.size > 0 && this.s.blocked.has(this.keys[i]!)
-    const record = blocked ? undefined : this.s.records.get(this.keys[i]!)
+    const record = blocked ? undefined : this.records[i]
     for (let k = start; k < end; k++) {
       const j = outTargets[k]!
       if (blocked) this.blockedIn[j] = 1
@@ -231,8 +241,7 @@ class Instance {
 
   /** Whether deciding member `i` may start a handler (which needs a permit). */
   mayRunHandler(i: number): boolean {
-    const block = this.g.blocks[i]
-    return block !== undefined && !isIntrinsic(block.type)
+    return this.g.blocks[i] !== undefined && this.g.intrinsic[i] === 0
   }
 
   /** Decides every ready member it can: a member that may run a handler waits at the head of the queue for a permit. */
@@ -261,13 +270,14 @@ class Instance {
       return this.release(i)
     }
     if (frame.kept || this.rerun[i] === 0) return this.release(i)
-    // A re-run member the plan kept at this instance (its record; a container's end) is reused here.
-    if (s.setup.plan.state.nodes[key] !== undefined) return this.release(i)
+    // A re-run member the plan kept at this instance (its record; a container's end) is reused here:
+    // nothing else settles a member before it is decided.
+    if (this.records[i] !== undefined) return this.release(i)
     const active = runs(g.indegree[i]!, this.liveIn[i]!) && g.skipped[i] === 0
     const block = g.blocks[i]
     if (block === undefined) return this.unit(i, runContainer(s, g.members[i]!, frame, active, runScope))
     if (!active) {
-      State.skipInto(s, this.b, key, g.definitions[i]!, at)
+      State.skipInto(s, this.b, this.place(i), g.definitions[i]!, at)
       return this.release(i)
     }
     this.runBlock(i, block, key, at)
@@ -285,17 +295,17 @@ class Instance {
       const resolved = resolveInputs(params, this.env)
       if (Result.isFailure(resolved)) {
         this.b.events.push({ _tag: "NodeStarted", runId, node: key, attempt: 1, at })
-        State.failInto(s, this.b, key, g.errorEdge[i] === 1, resolved.failure, unresolvedFields(definition, at), at)
+        State.failInto(s, this.b, this.place(i), g.errorEdge[i] === 1, resolved.failure, unresolvedFields(definition, at), at)
         return this.release(i)
       }
       inputs = resolved.success
       fingerprint = inputsFingerprint(inputs)
     }
     const fingerprints: Snapshot.Fingerprints = { definition, inputs: fingerprint }
-    if (this.reusePrior(block, key, fingerprints, at)) return this.release(i)
-    if (control.pauseRequested) return this.unit(i, State.parkPaused(s, key, inputs, fingerprints))
-    if (isIntrinsic(block.type)) {
-      const started = { key, id: block.id, inputs, fingerprints, fields: { attempt: 1, inputs, fingerprints, startedAt: at } }
+    if (this.reusePrior(i, block, key, fingerprints, at)) return this.release(i)
+    if (control.pauseRequested) return this.unit(i, State.parkPaused(s, this.place(i), inputs, fingerprints))
+    if (g.intrinsic[i] === 1) {
+      const started = { place: this.place(i), id: block.id, inputs, fingerprints, fields: { attempt: 1, inputs, fingerprints, startedAt: at } }
       return this.unit(i, intrinsic(s, block.type, started)!)
     }
     s.permits.take()
@@ -309,7 +319,7 @@ class Instance {
    * A resume never executes a node the run already completed with these inputs; early cutoff
    * reuses a run-from node nothing it reads changed for. Whether either applied.
    */
-  reusePrior(block: Workflow.Block, key: string, fingerprints: Snapshot.Fingerprints, at: number): boolean {
+  reusePrior(i: number, block: Workflow.Block, key: string, fingerprints: Snapshot.Fingerprints, at: number): boolean {
     const { s } = this
     const { mode, plan, runId } = s.setup
     const prior = s.setup.source?.nodes[key]
@@ -318,7 +328,7 @@ class Instance {
       prior.fingerprints.inputs === fingerprints.inputs && State.sameContext(s, id, this.frame)
     if (!same) return false
     if (mode === "resume" && !s.setup.dormant.has(key)) {
-      s.records.set(key, prior)
+      this.records[i] = prior
       this.b.events.push({ _tag: "NodeReused", runId, node: key, from: prior.reusedFrom ?? runId, reasons: ["completed"], at })
       return true
     }
@@ -326,7 +336,7 @@ class Instance {
       mode === "run-from" && s.setup.cutoff && block.volatile !== true && id !== plan.target &&
       cutoffAllowed(plan.reasons[id] ?? []) && !(answering.has(block.type) && State.upstreamDiffered(s, id))
     ) {
-      s.records.set(key, prior)
+      this.records[i] = prior
       const from = s.setup.sourceRun ?? s.setup.source?.runId
       this.b.entries.push({ _tag: "Reused", node: key, from, record: prior, reasons: ["cutoff"] })
       this.b.events.push({ _tag: "NodeReused", runId, node: key, from: prior.reusedFrom ?? from, reasons: ["cutoff"], at })
@@ -353,8 +363,8 @@ class Instance {
       fingerprints: this.fingerprints[i]!,
       startedAt: unit.startedAt
     }
-    if (Exit.isFailure(exit)) State.failInto(s, this.b, unit.node, g.errorEdge[i] === 1, errorOf(exit.cause), fields, at)
-    else State.completeInto(s, this.b, unit.node, this.equalOutput(unit, outputOf(exit.value)), decisionOf(exit.value), fields, at)
+    if (Exit.isFailure(exit)) State.failInto(s, this.b, this.place(i), g.errorEdge[i] === 1, errorOf(exit.cause), fields, at)
+    else State.completeInto(s, this.b, this.place(i), this.equalOutput(unit, outputOf(exit.value)), decisionOf(exit.value), fields, at)
     this.release(i)
     return undefined
   }
@@ -381,12 +391,14 @@ class Instance {
     const { b, s, starts } = this
     let written: Effect.Effect<void, State.StoreError> | undefined
     if (starts.length > 0 || b.entries.length > 0 || b.events.length > 0) {
-      this.b = State.batch()
-      this.starts = []
       const events = b.events
+      const starting = starts.length > 0
       s.writer.queue(b.entries, events.length === 0 ? undefined : () => State.publishAll(s, events))
       s.writer.queue(starts)
-      written = starts.length === 0 && b.failures.length === 0
+      this.starts = []
+      // An empty list of failures (the common case) is kept: nothing holds it.
+      this.b = { entries: [], events: [], failures: b.failures.length === 0 ? b.failures : [] }
+      written = !starting && b.failures.length === 0
         ? s.writer.later([])
         : b.failures.length === 0
         ? s.writer.flush
@@ -420,7 +432,7 @@ class Instance {
     if (control.pauseRequested) {
       for (const ctx of wave) {
         s.permits.release()
-        this.pool.launch(ctx.index, State.parkPaused(s, ctx.node, ctx.inputs, this.fingerprints[ctx.index]!))
+        this.pool.launch(ctx.index, State.parkPaused(s, this.place(ctx.index), ctx.inputs, this.fingerprints[ctx.index]!))
       }
       return
     }

@@ -67,11 +67,12 @@ export const make = <E>(
 
     // Decided only once the writers are woken: a woken writer runs at once and may write again
     // while this call still counts as in flight, which only queues. Deciding before would strand it.
-    const next: Effect.Effect<void> = Effect.suspend(() => {
+    const after = (): Effect.Effect<void> => {
       if (waiting.length > 0) return Effect.asVoid(Effect.forkIn(drain, scope))
       inFlight = false
       return Effect.void
-    })
+    }
+    const next: Effect.Effect<void> = Effect.suspend(after)
 
     // A loop, not a spread: a wave may settle more entries than a call takes arguments.
     const queue = (entries: ReadonlyArray<JournalEntry>, then?: () => void): void => {
@@ -89,26 +90,27 @@ export const make = <E>(
           return Deferred.await(done)
         }
         inFlight = true
-        return own
+        return own()
       })
 
     // No call in flight: this writer makes the call itself and needs no Deferred (the common,
-    // uncontended case: one scope instance writing its waves).
-    const own: Effect.Effect<void, E> = Effect.suspend(() => {
+    // uncontended case: one scope instance writing its waves). No writer waits on it, so what
+    // follows the call is decided as it ends.
+    const own = (): Effect.Effect<void, E> => {
       const entries = queued
       const callbacks = thens
       queued = []
       thens = []
       if (entries.length === 0) {
         for (const then of callbacks) then()
-        return next
+        return after()
       }
       return Effect.uninterruptible(Effect.onExit(journal(entries), (exit) => {
         if (Exit.isSuccess(exit)) for (const then of callbacks) then()
         else broken = exit
-        return next
+        return after()
       }))
-    })
+    }
 
     const flusher = Effect.gen(function*() {
       for (let i = 0; i < turns; i++) yield* Effect.yieldNow

@@ -31,6 +31,8 @@ export interface Shape {
    */
   readonly exits: ReadonlyMap<string, ReadonlyArray<string>>
   readonly errorEdge: ReadonlySet<string>
+  /** Every member's position in its scope's `members`: where its record is in a scope instance's records. */
+  readonly position: ReadonlyMap<string, number>
 }
 
 const shapes = new WeakMap<Workflow.Workflow, Shape>()
@@ -78,10 +80,15 @@ export const shapeOf = (workflow: Workflow.Workflow): Shape => {
     else list.push(id)
   }
   const members = new Map<string, ReadonlyArray<string>>()
-  for (const [scope, list] of byScope) members.set(scope, ordered(list, incoming))
+  const position = new Map<string, number>()
+  for (const [scope, list] of byScope) {
+    const order = ordered(list, incoming)
+    members.set(scope, order)
+    for (let i = 0; i < order.length; i++) position.set(order[i]!, i)
+  }
   const exits = new Map<string, ReadonlyArray<string>>()
   for (const id of containers.keys()) exits.set(id, (members.get(id) ?? []).filter((m) => !hasOutgoingInScope.has(m)).sort())
-  const shape: Shape = { blocks, skipped, definitions, containers, members, incoming, chain, exits, errorEdge }
+  const shape: Shape = { blocks, skipped, definitions, containers, members, incoming, chain, exits, errorEdge, position }
   shapes.set(workflow, shape)
   return shape
 }
@@ -102,7 +109,7 @@ export interface ScopeGraph {
   readonly blocks: ReadonlyArray<Workflow.Block | undefined>
   /** The node whose record settles each member: the block, or the container's end. */
   readonly ends: ReadonlyArray<NodeId.Node>
-  /** The instance ids of `ends` at the top level (path `[]`). */
+  /** The DAG ids of `ends` (their instance ids at the top level, path `[]`). */
   readonly topKeys: ReadonlyArray<string>
   /** The id `Plan.rerun` names each member by: the block, or the container's start. */
   readonly rerunIds: ReadonlyArray<string>
@@ -113,7 +120,12 @@ export interface ScopeGraph {
   readonly skipped: Uint8Array
   /** 1: the member has an outgoing `"error"` edge (its failure does not fail the run). */
   readonly errorEdge: Uint8Array
+  /** 1: a block the engine runs itself (`intrinsics.ts`: no handler, no permit). */
+  readonly intrinsic: Uint8Array
 }
+
+/** The block types the engine runs itself (`intrinsics.ts`; `Engine.intrinsicTypes`). */
+export const intrinsicTypes: ReadonlySet<string> = new Set(["approval", "wait", "sleep", "child"])
 
 const graphs = new WeakMap<Shape, Map<string, ScopeGraph>>()
 const emptyParams: { readonly [key: string]: Workflow.Json } = {}
@@ -153,9 +165,11 @@ export const scopeGraph = (shape: Shape, scope: string): ScopeGraph => {
   const ends = members.map((id) => shape.containers.has(id) ? NodeId.end(id) : NodeId.block(id))
   const skipped = new Uint8Array(n)
   const errorEdge = new Uint8Array(n)
+  const intrinsic = new Uint8Array(n)
   for (let i = 0; i < n; i++) {
     if (shape.skipped.has(members[i]!)) skipped[i] = 1
     if (shape.errorEdge.has(members[i]!)) errorEdge[i] = 1
+    if (blocks[i] !== undefined && intrinsicTypes.has(blocks[i]!.type)) intrinsic[i] = 1
   }
   const graph: ScopeGraph = {
     members,
@@ -174,7 +188,8 @@ export const scopeGraph = (shape: Shape, scope: string): ScopeGraph => {
       return Reference.hasReferences(params) ? undefined : Fingerprint.hash(params)
     }),
     skipped,
-    errorEdge
+    errorEdge,
+    intrinsic
   }
   byScope.set(scope, graph)
   return graph

@@ -1,6 +1,8 @@
 /**
  * The scope interpreter's execution state and the operations that settle node instances in it:
- * records (the live run state references resolve against), what is blocked behind a dormant node,
+ * records (the live run state references resolve against: per scope instance, an array by member
+ * position, so nothing builds or hashes an instance id to find one — instance ids are made for the
+ * journal, events and the plan's and source's snapshots only), what is blocked behind a dormant node,
  * the journal writer, and completing, failing, skipping and parking a node instance. Every function
  * takes the state of one execution (`State`); the interpreter, the containers and the intrinsics
  * share them.
@@ -16,7 +18,6 @@ import type * as RunStatus from "../RunStatus.ts"
 import type { IllegalTransition, JournalEntry, RunNotFound, RunStore, StoreUnavailable } from "../RunStore.ts"
 import * as Compiled from "./compiled.ts"
 import { acknowledged, type Control } from "./control.ts"
-import { isLive } from "./edges.ts"
 import type { Outcome } from "./finishing.ts"
 import { isObject } from "./json.ts"
 import * as JournalWriter from "./journalWriter.ts"
@@ -71,6 +72,12 @@ export interface Setup {
   readonly spawn: Spawn | undefined
 }
 
+/**
+ * The records of one scope instance, by member position (`ScopeGraph.members`): each member's
+ * block, or its container's end.
+ */
+export type Records = Array<Snapshot.NodeRecord | undefined>
+
 /** Where a scope instance runs: the enclosing containers' iterations/branches, outer to inner. */
 export interface Frame {
   readonly path: ReadonlyArray<number>
@@ -78,6 +85,19 @@ export interface Frame {
   readonly items: ReadonlyArray<Json | undefined>
   /** A kept branch of a parallel reset branch by branch: everything in it is reused. */
   readonly kept: boolean
+  /** The records of the top level, then of each enclosing scope instance, the last this one's. */
+  readonly records: ReadonlyArray<Records>
+}
+
+/**
+ * A node instance being settled: its instance id, its DAG id, and where its record goes (its scope
+ * instance's records and its member position; none for a container's start, which nothing reads back).
+ */
+export interface Place {
+  readonly key: string
+  readonly node: string
+  readonly records: Records | undefined
+  readonly pos: number
 }
 
 /** The store failures that fail an execution. */
@@ -94,8 +114,11 @@ export interface State {
   readonly sourceShape: Shape | undefined
   /** The run's handler permits (`Setup.concurrency`), shared by its scope instances. */
   readonly permits: Pool.Permits
-  /** The live run state: reused records, then every instance this execution settles. */
-  readonly records: Map<string, Snapshot.NodeRecord>
+  /**
+   * The live run state, per scope instance (`instanceKey`): the plan's records, then every instance
+   * this execution settles.
+   */
+  readonly instances: Map<string, Records>
   /** Instances dormant, or behind a dormant one: what depends on them is not decided. */
   readonly blocked: Set<string>
   readonly rerun: ReadonlySet<string>
@@ -137,12 +160,13 @@ export const make = (setup: Setup, writerScope: Scope.Scope): Effect.Effect<Stat
     for (const reset of plan.resets) {
       if (reset._tag === "parallel" && reset.branches !== "all") partial.set(reset.container, new Set(reset.branches))
     }
+    const shape = shapeOf(plan.workflow)
     return {
       setup,
-      shape: shapeOf(plan.workflow),
+      shape,
       sourceShape: setup.source === undefined ? undefined : shapeOf(setup.source.workflow),
       permits: new Pool.Permits(setup.concurrency),
-      records: new Map(Object.entries(plan.state.nodes)),
+      instances: hydrate(plan.state.nodes, shape),
       blocked: new Set(),
       rerun: rerunSet(plan),
       partial,
@@ -158,6 +182,54 @@ export const make = (setup: Setup, writerScope: Scope.Scope): Effect.Effect<Stat
       pauseBranch: false
     }
   })
+
+/** The key of the scope instance of `scope` (`""`: the top level) at `path`. */
+export const instanceKey = (scope: string, path: ReadonlyArray<number>): string => path.length === 0 ? scope : `${scope}@${path.join(".")}`
+
+/** The records of the scope instance of `scope` at `path` (empty until something settles in it). */
+export const recordsOf = (s: State, scope: string, path: ReadonlyArray<number>): Records => instanceIn(s.instances, s.shape, scope, path)
+
+const instanceIn = (instances: Map<string, Records>, shape: Shape, scope: string, path: ReadonlyArray<number>): Records => {
+  const key = instanceKey(scope, path)
+  let records = instances.get(key)
+  if (records === undefined) {
+    records = new Array((shape.members.get(scope) ?? []).length)
+    instances.set(key, records)
+  }
+  return records
+}
+
+// The plan's records in their scope instances (the one place instance ids are parsed). A container's
+// start is not kept: nothing reads it back (what a kept start gave is read from the plan's state).
+const hydrate = (nodes: Snapshot.Snapshot["nodes"], shape: Shape): Map<string, Records> => {
+  const instances = new Map<string, Records>()
+  instanceIn(instances, shape, "", [])
+  for (const key in nodes) {
+    const parsed = NodeId.parseInstance(key)
+    if (Result.isFailure(parsed) || parsed.success.node.kind === "start") continue
+    const { node, path } = parsed.success
+    const pos = shape.position.get(node.id)
+    const chain = shape.chain.get(node.id)
+    if (pos === undefined || chain === undefined || (node.kind === "end") !== shape.containers.has(node.id)) continue
+    instanceIn(instances, shape, chain.length === 0 ? "" : chain[chain.length - 1]!, path)[pos] = nodes[key]
+  }
+  return instances
+}
+
+/** The frame of the top level. */
+export const topFrame = (s: State): Frame => ({ path: [], containers: [], items: [], kept: false, records: [s.instances.get("")!] })
+
+/** Where the record of member `id` of the scope instance `frame` goes (a block, or a container's end). */
+export const placeOf = (s: State, frame: Frame, id: string): Place => {
+  const node = endOf(s, id)
+  return { key: keyOf(node, frame.path), node: NodeId.format(node), records: frame.records[frame.records.length - 1], pos: s.shape.position.get(id)! }
+}
+
+/** Where a container's start goes (its record is not kept: see `Place`). */
+export const startPlace = (frame: Frame, id: string): Place => {
+  const node = NodeId.start(id)
+  return { key: keyOf(node, frame.path), node: NodeId.format(node), records: undefined, pos: -1 }
+}
 
 /** The time on the execution's clock. */
 export const now = (s: State): number => s.setup.clock.currentTimeMillisUnsafe()
@@ -189,8 +261,10 @@ export const envFor = (s: State, frame: Frame, own?: { readonly loop: string; re
       if (chain === undefined) return undefined
       const ownLoop = own !== undefined && chain[chain.length - 1] === own.loop
       if (chain.some((c, i) => frame.containers[i] !== c) && !ownLoop) return undefined
-      const path = ownLoop ? [...frame.path.slice(0, chain.length - 1), own.index] : frame.path.slice(0, chain.length)
-      const record = s.records.get(keyOf(endOf(s, id), path))
+      const records = ownLoop
+        ? s.instances.get(instanceKey(own.loop, [...frame.path.slice(0, chain.length - 1), own.index]))
+        : frame.records[chain.length]
+      const record = records?.[shape.position.get(id)!]
       if (record === undefined) return undefined
       return record.status === "skipped" ? null : record.output
     },
@@ -216,23 +290,16 @@ export const scopeFor = (s: State, frame: Frame, kind: "loop" | "parallel"): Han
   return undefined
 }
 
-/** Whether an in-scope edge is live in `frame`. */
-export const live = (s: State, edge: Workflow.Edge, frame: Frame): boolean => {
-  const record = s.records.get(keyOf(endOf(s, edge.source), frame.path))
-  return record !== undefined && isLive(record.status, record.decision, edge.handle)
-}
-
 /** Records a settled instance; in run-from, notes its node when it settled otherwise than in the source. */
-export const settle = (s: State, key: string, record: Snapshot.NodeRecord): void => {
-  s.records.set(key, record)
+export const settle = (s: State, place: Place, record: Snapshot.NodeRecord): void => {
+  if (place.records !== undefined) place.records[place.pos] = record
   if (s.setup.mode !== "run-from") return
-  const prior = s.setup.source?.nodes[key]
+  const prior = s.setup.source?.nodes[place.key]
   if (
     prior !== undefined && prior.status === record.status && prior.decision === record.decision &&
     prior.fingerprints.output === record.fingerprints.output
   ) return
-  const instance = NodeId.parseInstance(key)
-  if (Result.isSuccess(instance)) s.differed.add(NodeId.format(instance.success.node))
+  s.differed.add(place.node)
 }
 
 /** Whether a node upstream of block `id` differed; every one of them has settled when `id` starts. */
@@ -266,23 +333,24 @@ export const publishAll = (s: State, events: ReadonlyArray<RunEvent>): void => {
 }
 
 /** Skips an instance into `b` (no live incoming edge). */
-export const skipInto = (s: State, b: Batch, key: string, definition: string, at: number = now(s)): void => {
-  settle(s, key, { status: "skipped", attempt: 0, fingerprints: { definition }, finishedAt: at })
-  b.entries.push(skippedEntry(key, definition, at))
-  b.events.push({ _tag: "NodeSkipped", runId: s.setup.runId, node: key, at })
+export const skipInto = (s: State, b: Batch, place: Place, definition: string, at: number = now(s)): void => {
+  settle(s, place, { status: "skipped", attempt: 0, fingerprints: { definition }, finishedAt: at })
+  b.entries.push(skippedEntry(place.key, definition, at))
+  b.events.push({ _tag: "NodeSkipped", runId: s.setup.runId, node: place.key, at })
 }
 
 /** Fails an instance into `b`; one without an `"error"` edge (`errorEdge`) fails the run (`NODE_FAILED`). */
 export const failInto = (
   s: State,
   b: Batch,
-  key: string,
+  place: Place,
   errorEdge: boolean,
   error: Snapshot.NodeError,
   fields: Fields,
   at: number = now(s)
 ): void => {
-  settle(s, key, { status: "failed", attempt: fields.attempt, fingerprints: fields.fingerprints, error })
+  const key = place.key
+  settle(s, place, { status: "failed", attempt: fields.attempt, fingerprints: fields.fingerprints, error })
   b.entries.push(failedEntry(key, fields.attempt, fields.inputs, fields.fingerprints, error, fields.startedAt, at))
   b.events.push({ _tag: "NodeFailed", runId: s.setup.runId, node: key, attempt: fields.attempt, error, at })
   if (!errorEdge) b.failures.push(runFailure(s.setup.outcome, key, error, at))
@@ -292,19 +360,20 @@ export const failInto = (
 export const completeInto = (
   s: State,
   b: Batch,
-  key: string,
+  place: Place,
   output: Json,
   decision: string | undefined,
   fields: Fields & { readonly inputs: Json },
   at: number = now(s)
 ): void => {
+  const key = place.key
   const entry = completedEntry(key, fields.attempt, fields.inputs, fields.fingerprints, output, decision, fields.startedAt, at)
   const { attempt, inputs } = fields
   const fingerprints = entry.fingerprints
   // Two literal shapes rather than a spread: this runs once per completed block.
   settle(
     s,
-    key,
+    place,
     decision === undefined
       ? { status: "completed", attempt, inputs, output, fingerprints }
       : { status: "completed", attempt, inputs, output, fingerprints, decision }
@@ -315,17 +384,17 @@ export const completeInto = (
 }
 
 /** Skips an instance (no live incoming edge); its entry goes out with the next write. */
-export const skip = (s: State, key: string, definition: string): Effect.Effect<void> =>
+export const skip = (s: State, place: Place, definition: string): Effect.Effect<void> =>
   Effect.suspend(() => {
     const b = batch()
-    skipInto(s, b, key, definition)
+    skipInto(s, b, place, definition)
     return s.writer.later(b.entries, () => publishAll(s, b.events))
   })
 
 /** Fails an instance; one without an `"error"` edge fails the run (`NODE_FAILED`). */
 export const failed = (
   s: State,
-  key: string,
+  place: Place,
   id: string,
   error: Snapshot.NodeError,
   fields: Fields,
@@ -333,7 +402,7 @@ export const failed = (
 ): Effect.Effect<void, StoreError> =>
   Effect.suspend(() => {
     const b: Batch = { entries: [...before], events: [], failures: [] }
-    failInto(s, b, key, s.shape.errorEdge.has(id), error, fields)
+    failInto(s, b, place, s.shape.errorEdge.has(id), error, fields)
     return Effect.andThen(s.writer.write(b.entries), Effect.suspend(() => {
       publishAll(s, b.events)
       return sendFailures(s, b.failures)
@@ -349,7 +418,7 @@ export const sendFailures = (s: State, failures: Batch["failures"]): Effect.Effe
 /** Completes an instance; its entry goes out with the next write (see `JournalWriter`). */
 export const completed = (
   s: State,
-  key: string,
+  place: Place,
   output: Json,
   decision: string | undefined,
   fields: Fields & { readonly inputs: Json },
@@ -357,7 +426,7 @@ export const completed = (
 ): Effect.Effect<void> =>
   Effect.suspend(() => {
     const b: Batch = { entries: [...before], events: [], failures: [] }
-    completeInto(s, b, key, output, decision, fields)
+    completeInto(s, b, place, output, decision, fields)
     return s.writer.later(b.entries, () => publishAll(s, b.events))
   })
 
@@ -367,13 +436,15 @@ export type Dormancy =
   | { readonly _tag: "Waiting"; readonly wait: Extract<JournalEntry, { _tag: "Waiting" }>["wait"]; readonly branch: RunStatus.DormantReason }
 
 /** Parks an instance: journaled dormant, registered as a dormant branch, blocking what depends on it. */
-export const park = (s: State, key: string, inputs: Json, fingerprints: Snapshot.Fingerprints, dormancy: Dormancy): Effect.Effect<void, StoreError> =>
+export const park = (s: State, place: Place, inputs: Json, fingerprints: Snapshot.Fingerprints, dormancy: Dormancy): Effect.Effect<void, StoreError> =>
   Effect.gen(function*() {
+    const key = place.key
     s.blocked.add(key)
     // A node still dormant in the machine already has its record and its branch.
     if (s.setup.dormant.has(key)) return
     const at = now(s)
-    s.records.set(key, { status: dormancy._tag === "Paused" ? "paused" : "waiting", attempt: 1, inputs, fingerprints, startedAt: at })
+    const record: Snapshot.NodeRecord = { status: dormancy._tag === "Paused" ? "paused" : "waiting", attempt: 1, inputs, fingerprints, startedAt: at }
+    if (place.records !== undefined) place.records[place.pos] = record
     yield* s.writer.write([
       dormancy._tag === "Paused"
         ? { _tag: "Paused", node: key, inputs, fingerprints, reason: dormancy.reason, at }
@@ -389,13 +460,13 @@ export const park = (s: State, key: string, inputs: Json, fingerprints: Snapshot
   })
 
 /** Parked by a pause request; the first parked node stands for the run's paused branch. */
-export const parkPaused = (s: State, key: string, inputs: Json, fingerprints: Snapshot.Fingerprints): Effect.Effect<void, StoreError> => {
+export const parkPaused = (s: State, place: Place, inputs: Json, fingerprints: Snapshot.Fingerprints): Effect.Effect<void, StoreError> => {
   const first = !s.pauseBranch
   s.pauseBranch = true
-  return park(s, key, inputs, fingerprints, {
+  return park(s, place, inputs, fingerprints, {
     _tag: "Paused",
     reason: "paused",
-    branch: first ? pauseBranch(key) : undefined
+    branch: first ? pauseBranch(place.key) : undefined
   })
 }
 

@@ -117,7 +117,7 @@ const reuse = (s: State.State): Effect.Effect<void> => {
  */
 const runScope = (s: State.State, scope: string, frame: Frame): Effect.Effect<void, State.StoreError> =>
   Effect.flatMap(Effect.context<never>(), (services) => {
-    const instance = new Instance(s, scopeGraph(s.shape, scope), frame, Effect.runForkWith(services))
+    const instance = new Instance(s, scopeGraph(s.shape, scope), frame, State.priorsOf(s, scope, frame), Effect.runForkWith(services))
     return Effect.ensuring(instance.drive, instance.pool.stop)
   })
 
@@ -201,6 +201,8 @@ class Instance {
     readonly s: State.State,
     readonly g: ScopeGraph,
     readonly frame: Frame,
+    /** The source's records of this scope instance (cutoff, resume, equal outputs). */
+    readonly prior: State.Records | undefined,
     fork: (effect: Effect.Effect<unknown, UnitError>) => Fiber.Fiber<unknown, UnitError>
   ) {
     const n = this.n = g.members.length
@@ -219,7 +221,7 @@ class Instance {
 
   /** Where member `i` settles. */
   place(i: number): State.Place {
-    return { key: this.keys[i]!, node: this.g.topKeys[i]!, records: this.records, pos: i }
+    return { key: this.keys[i]!, node: this.g.topKeys[i]!, records: this.records, pos: i, prior: this.prior }
   }
 
   /** Member `i` is done: its outgoing edges are decided, and successors left with none pending become ready. */
@@ -322,7 +324,7 @@ class Instance {
   reusePrior(i: number, block: Workflow.Block, key: string, fingerprints: Snapshot.Fingerprints, at: number): boolean {
     const { s } = this
     const { mode, plan, runId } = s.setup
-    const prior = s.setup.source?.nodes[key]
+    const prior = this.prior?.[i]
     const id = block.id
     const same = prior !== undefined && prior.status === "completed" && prior.fingerprints.definition === fingerprints.definition &&
       prior.fingerprints.inputs === fingerprints.inputs && State.sameContext(s, id, this.frame)
@@ -374,7 +376,7 @@ class Instance {
     const { s } = this
     if (s.setup.mode !== "run-from") return output
     const equals = s.setup.handlers.equality(ctx.block.type)
-    const prior = equals === undefined ? undefined : s.setup.source?.nodes[ctx.node]
+    const prior = equals === undefined ? undefined : this.prior?.[ctx.index]
     return prior?.status === "completed" && prior.output !== undefined &&
         prior.fingerprints.definition === this.g.definitions[ctx.index] && equals!(prior.output, output)
       ? prior.output

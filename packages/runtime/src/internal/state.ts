@@ -98,6 +98,8 @@ export interface Place {
   readonly node: string
   readonly records: Records | undefined
   readonly pos: number
+  /** The source's records of the same scope instance (`State.priors`), if any. */
+  readonly prior: Records | undefined
 }
 
 /** The store failures that fail an execution. */
@@ -110,8 +112,6 @@ export type Fields = SettledFields
 export interface State {
   readonly setup: Setup
   readonly shape: Shape
-  /** The shape of the source snapshot's workflow (cutoff and resume compare contexts with it). */
-  readonly sourceShape: Shape | undefined
   /** The run's handler permits (`Setup.concurrency`), shared by its scope instances. */
   readonly permits: Pool.Permits
   /**
@@ -119,6 +119,11 @@ export interface State {
    * this execution settles.
    */
   readonly instances: Map<string, Records>
+  /**
+   * The source snapshot's records (`Setup.source`), per scope instance of this workflow like
+   * `instances`: what cutoff, resume and the run-from differences compare with.
+   */
+  readonly priors: ReadonlyMap<string, Records> | undefined
   /** Instances dormant, or behind a dormant one: what depends on them is not decided. */
   readonly blocked: Set<string>
   readonly rerun: ReadonlySet<string>
@@ -164,9 +169,9 @@ export const make = (setup: Setup, writerScope: Scope.Scope): Effect.Effect<Stat
     return {
       setup,
       shape,
-      sourceShape: setup.source === undefined ? undefined : shapeOf(setup.source.workflow),
       permits: new Pool.Permits(setup.concurrency),
       instances: hydrate(plan.state.nodes, shape),
+      priors: setup.source === undefined ? undefined : hydrate(setup.source.nodes, shape),
       blocked: new Set(),
       rerun: rerunSet(plan),
       partial,
@@ -199,8 +204,9 @@ const instanceIn = (instances: Map<string, Records>, shape: Shape, scope: string
   return records
 }
 
-// The plan's records in their scope instances (the one place instance ids are parsed). A container's
-// start is not kept: nothing reads it back (what a kept start gave is read from the plan's state).
+// A snapshot's records in the scope instances of this workflow (the one place instance ids are
+// parsed). A container's start is not kept: nothing reads it back (what a kept start gave, and a
+// source start's items, are read from the snapshot itself).
 const hydrate = (nodes: Snapshot.Snapshot["nodes"], shape: Shape): Map<string, Records> => {
   const instances = new Map<string, Records>()
   instanceIn(instances, shape, "", [])
@@ -219,16 +225,25 @@ const hydrate = (nodes: Snapshot.Snapshot["nodes"], shape: Shape): Map<string, R
 /** The frame of the top level. */
 export const topFrame = (s: State): Frame => ({ path: [], containers: [], items: [], kept: false, records: [s.instances.get("")!] })
 
+/** The source's records of the scope instance `frame` of `scope`, if any. */
+export const priorsOf = (s: State, scope: string, frame: Frame): Records | undefined => s.priors?.get(instanceKey(scope, frame.path))
+
 /** Where the record of member `id` of the scope instance `frame` goes (a block, or a container's end). */
 export const placeOf = (s: State, frame: Frame, id: string): Place => {
   const node = endOf(s, id)
-  return { key: keyOf(node, frame.path), node: NodeId.format(node), records: frame.records[frame.records.length - 1], pos: s.shape.position.get(id)! }
+  return {
+    key: keyOf(node, frame.path),
+    node: NodeId.format(node),
+    records: frame.records[frame.records.length - 1],
+    pos: s.shape.position.get(id)!,
+    prior: priorsOf(s, frame.containers[frame.containers.length - 1] ?? "", frame)
+  }
 }
 
 /** Where a container's start goes (its record is not kept: see `Place`). */
 export const startPlace = (frame: Frame, id: string): Place => {
   const node = NodeId.start(id)
-  return { key: keyOf(node, frame.path), node: NodeId.format(node), records: undefined, pos: -1 }
+  return { key: keyOf(node, frame.path), node: NodeId.format(node), records: undefined, pos: -1, prior: undefined }
 }
 
 /** The time on the execution's clock. */
@@ -294,7 +309,7 @@ export const scopeFor = (s: State, frame: Frame, kind: "loop" | "parallel"): Han
 export const settle = (s: State, place: Place, record: Snapshot.NodeRecord): void => {
   if (place.records !== undefined) place.records[place.pos] = record
   if (s.setup.mode !== "run-from") return
-  const prior = s.setup.source?.nodes[place.key]
+  const prior = place.records === undefined ? s.setup.source?.nodes[place.key] : place.prior?.[place.pos]
   if (
     prior !== undefined && prior.status === record.status && prior.decision === record.decision &&
     prior.fingerprints.output === record.fingerprints.output
@@ -491,14 +506,15 @@ export const take = (s: State, kind: "signal" | "approval", name: string) =>
  */
 export const sameContext = (s: State, id: string, frame: Frame): boolean => {
   const source = s.setup.source
-  const before = s.sourceShape?.chain.get(id)
+  const sourceShape = source === undefined ? undefined : shapeOf(source.workflow)
+  const before = sourceShape?.chain.get(id)
   if (source === undefined || before === undefined || before.length !== frame.containers.length) return false
   let seenLoop = false
   let seenParallel = false
   for (let d = frame.containers.length - 1; d >= 0; d--) {
     const container = frame.containers[d]!
     const kind = s.shape.containers.get(container)?.kind
-    if (before[d] !== container || s.sourceShape!.containers.get(container)?.kind !== kind) return false
+    if (before[d] !== container || sourceShape!.containers.get(container)?.kind !== kind) return false
     // Shadowed by an inner container of its kind: the handler cannot see its item.
     if (kind === "loop" ? seenLoop : seenParallel) continue
     if (kind === "loop") seenLoop = true

@@ -57,6 +57,8 @@ describe("Workflow.decode: params", () => {
     refused({ type: "http", params: { url, method: "POST", json: {}, text: "x" } }, "InvalidParams", ["text"])
     refused({ type: "http", params: { url: "ftp://example.com" } }, "InvalidParams", ["url"])
     refused({ type: "http", params: { url, header: { a: "b" } } }, "InvalidParams", ["header"])
+    // No value a reference reads makes an unknown key known.
+    refused({ type: "http", params: { url, header: { $ref: "input.x" } } }, "InvalidParams", ["header"], { inputs: { x: { type: "json" } } })
     refused({ type: "http", params: { url, headers: { a: 1 } } }, "InvalidParams", ["headers", "a"])
   })
 
@@ -70,6 +72,9 @@ describe("Workflow.decode: params", () => {
     accepted({ type: "sleep", params: { until: { $ref: "input.x" } } }, { inputs: { x: { type: "json" } } })
     accepted({ type: "http", params: { url: { $ref: "input.x" }, method: { $ref: "input.x" }, json: 1 } }, { inputs: { x: { type: "json" } } })
     accepted({ type: "http", params: { url, headers: { a: { $ref: "input.x" } }, timeoutMs: { $ref: "input.x" } } }, { inputs: { x: { type: "json" } } })
+    // One member of a union fits once references are set aside: the union fits (auth is bearer or basic).
+    accepted({ type: "http", params: { url, auth: { basic: { username: { $ref: "input.x" }, password: "p" } } } }, { inputs: { x: { type: "json" } } })
+    refused({ type: "http", params: { url, auth: { basic: { username: { $ref: "input.x" } } } } }, "InvalidParams", ["auth", "basic"], { inputs: { x: { type: "json" } } })
     // A disabled block never runs its type.
     accepted({ type: "value", disabled: true })
     // Extra params of the older types are theirs to ignore (an approval shows them to its approver).

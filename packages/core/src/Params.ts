@@ -189,15 +189,42 @@ const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
 const describe = (value: unknown): string =>
   value === undefined ? "nothing" : value === null ? "null" : Array.isArray(value) ? "an array" : typeof value === "object" ? "an object" : `${typeof value} ${JSON.stringify(value).slice(0, 60)}`
 
-// Whether the value at `path` is decided by a reference: a reference on the way to it, or inside it.
-const resolvedLater = (params: Json, path: ReadonlyArray<PropertyKey>): boolean => {
+// Whether the value at `path` is decided by a reference: a reference on the way to it, or (unless
+// `inside` only) inside it.
+const resolvedLater = (params: Json, path: ReadonlyArray<PropertyKey>, inside = false): boolean => {
   let value: Json | undefined = params
   for (const key of path) {
     if (value === undefined || value === null || typeof value !== "object") return false
     if (Object.hasOwn(value, "$ref")) return true
     value = (value as { readonly [key: string]: Json })[key as string]
   }
-  return value !== undefined && Reference.hasReferences(value)
+  return !inside && value !== undefined && Reference.hasReferences(value)
+}
+
+// `issue` (at `path` in `params`) without what references may fix, `undefined` when nothing is left:
+// an issue at a value decided by a reference goes, a key no value makes expected only inside a
+// reference, and a union goes with any one member whose issues all go (the formatter would flatten
+// the members' issues, so a union's other members would still report theirs).
+const unfixable = (params: Json, issue: SchemaIssue.Issue, path: ReadonlyArray<PropertyKey>): SchemaIssue.Issue | undefined => {
+  switch (issue._tag) {
+    case "Pointer": {
+      const inner = unfixable(params, issue.issue, [...path, ...issue.path])
+      return inner === undefined ? undefined : new SchemaIssue.Pointer(issue.path, inner)
+    }
+    case "Composite": {
+      const kept = issue.issues.flatMap((child) => unfixable(params, child, path) ?? [])
+      return kept.length === 0 ? undefined : new SchemaIssue.Composite(issue.ast, kept as [SchemaIssue.Issue, ...Array<SchemaIssue.Issue>])
+    }
+    case "AnyOf": {
+      if (issue.issues.length === 0) return resolvedLater(params, path) ? undefined : issue
+      const members = issue.issues.map((member) => unfixable(params, member, path))
+      return members.includes(undefined) ? undefined : new SchemaIssue.AnyOf(issue.ast, members as Array<SchemaIssue.Issue>)
+    }
+    case "UnexpectedKey":
+      return resolvedLater(params, path, true) ? undefined : issue
+    default:
+      return resolvedLater(params, path) ? undefined : issue
+  }
 }
 
 const valueAt = (params: Json, path: ReadonlyArray<PropertyKey>): unknown => {
@@ -219,14 +246,13 @@ export const problem = (
 ): Problem | undefined => {
   const decoded = Schema.decodeUnknownResult(schema)(params, { errors: "all", onExcessProperty: strict ? "error" : "ignore" })
   if (Result.isSuccess(decoded)) return undefined
-  for (const issue of formatter(decoded.failure.issue).issues) {
-    const path = (issue.path ?? []).map((key) => (typeof key === "object" ? key.key : key))
-    if (resolvedLater(params, path)) continue
-    const value = valueAt(params, path)
-    const reason = issue.message === "Missing key" ? "missing param" : `${issue.message}, got ${describe(value)}`
-    return { reason, path: path.map((key) => (typeof key === "number" ? key : String(key))) }
-  }
-  return undefined
+  const left = unfixable(params, decoded.failure.issue, [])
+  if (left === undefined) return undefined
+  const issue = formatter(left).issues[0]!
+  const path = (issue.path ?? []).map((key) => (typeof key === "object" ? key.key : key))
+  const value = valueAt(params, path)
+  const reason = issue.message === "Missing key" ? "missing param" : `${issue.message}, got ${describe(value)}`
+  return { reason, path: path.map((key) => (typeof key === "number" ? key : String(key))) }
 }
 
 /**

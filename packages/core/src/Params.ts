@@ -33,7 +33,8 @@ export interface Problem {
   readonly path: JsonPath
 }
 
-const secretName = /^[A-Za-z_][A-Za-z0-9_]*$/
+// The `u` flag lets `Schema.toJsonSchemaDocument` export the pattern (it drops patterns without it).
+const secretName = /^[A-Za-z_][A-Za-z0-9_]*$/u
 
 /**
  * The secret marker: `{ "$secret": "NAME" }`, NAME an environment variable's name.
@@ -110,7 +111,8 @@ export const http = httpWith(Schema.Union([Schema.String, Secret]))
 /**
  * A built-in type's params: their schema, whether a key the schema does not name is an error, and
  * the rules that span several params (a param that holds a reference counts as present; its value is
- * judged only when literal).
+ * judged only when literal), with `jsonRules`, what the rules say as JSON Schema keywords on the
+ * params object (for `Workflow.jsonSchema`; a reference is `#/$defs/Reference` there).
  *
  * @since 0.1.0
  */
@@ -118,6 +120,7 @@ export interface Spec {
   readonly schema: Schema.Decoder<unknown>
   readonly strict?: boolean | undefined
   readonly rules?: ((params: { readonly [key: string]: Json }) => Problem | undefined) | undefined
+  readonly jsonRules?: { readonly [keyword: string]: unknown } | undefined
 }
 
 const httpRules = (params: { readonly [key: string]: Json }): Problem | undefined => {
@@ -132,6 +135,15 @@ const httpRules = (params: { readonly [key: string]: Json }): Problem | undefine
   return undefined
 }
 
+// `httpRules` for editors. The URL pattern applies to a literal string only (not to a secret or a
+// reference), and a method given by a reference may be any.
+const httpJsonRules = {
+  not: { required: ["json", "text"] },
+  if: { anyOf: [{ required: ["json"] }, { required: ["text"] }] },
+  then: { required: ["method"], properties: { method: { not: { enum: ["GET", "HEAD"] } } } },
+  properties: { url: { pattern: "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]" } }
+}
+
 const routerRules = (params: { readonly [key: string]: Json }): Problem | undefined => {
   const routes = params["routes"]
   const noRoutes = routes === undefined || (Array.isArray(routes) && routes.length === 0)
@@ -141,10 +153,16 @@ const routerRules = (params: { readonly [key: string]: Json }): Problem | undefi
   return undefined
 }
 
+const routerJsonRules = {
+  anyOf: [{ required: ["default"] }, { required: ["routes"], properties: { routes: { not: { type: "array", maxItems: 0 } } } }]
+}
+
 const sleepRules = (params: { readonly [key: string]: Json }): Problem | undefined =>
   params["ms"] === undefined && params["until"] === undefined
     ? { reason: "a sleep needs ms (a number of milliseconds) or until (epoch ms or an ISO date)", path: ["ms"] }
     : undefined
+
+const sleepJsonRules = { anyOf: [{ required: ["ms"] }, { required: ["until"] }] }
 
 const operators = ["eq", "neq", "lt", "lte", "gt", "gte", "contains", "exists"] as const
 
@@ -169,13 +187,14 @@ export const builtins: { readonly [type: string]: Spec } = {
       routes: Schema.optionalKey(Schema.Array(Schema.Struct({ handle: Schema.String, equals: Schema.optionalKey(Schema.Json) }))),
       default: Schema.optionalKey(Schema.String)
     }),
-    rules: routerRules
+    rules: routerRules,
+    jsonRules: routerJsonRules
   },
   fail: { schema: Schema.Struct({ message: Schema.optionalKey(Schema.String) }) },
-  http: { schema: http, strict: true, rules: httpRules },
+  http: { schema: http, strict: true, rules: httpRules, jsonRules: httpJsonRules },
   approval: { schema: Schema.Struct({ reason: Schema.optionalKey(Schema.String) }) },
   wait: { schema: Schema.Struct({ signal: Schema.String }) },
-  sleep: { schema: Schema.Struct({}), rules: sleepRules },
+  sleep: { schema: Schema.Struct({}), rules: sleepRules, jsonRules: sleepJsonRules },
   child: {
     schema: Schema.Struct({
       workflow: Schema.Union([Schema.String, Schema.Record(Schema.String, Schema.Json)]),
@@ -266,7 +285,12 @@ export const builtinProblem = (type: string, params: { readonly [key: string]: J
   return problem(spec.schema, params, spec.strict) ?? spec.rules?.(params)
 }
 
-const secretFields: ReadonlySet<string> = new Set(["url", "query", "headers", "auth", "json", "text"])
+/**
+ * The params of an `http` block that may hold secrets.
+ *
+ * @since 0.1.0
+ */
+export const secretFields: ReadonlySet<string> = new Set(["url", "query", "headers", "auth", "json", "text"])
 
 /**
  * The first secret marker of a block's params that is misplaced (outside an `http` block's

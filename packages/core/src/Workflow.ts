@@ -42,6 +42,7 @@ import * as Schema from "effect/Schema"
 import * as SchemaIssue from "effect/SchemaIssue"
 import * as Graph from "./internal/graph.ts"
 import * as Shape from "./internal/shape.ts"
+import * as ParamsJsonSchema from "./internal/paramsJsonSchema.ts"
 import * as NodeId from "./NodeId.ts"
 import * as Params from "./Params.ts"
 import * as Reference from "./Reference.ts"
@@ -204,20 +205,54 @@ export type Workflow = typeof WorkflowSchema.Type
  * The JSON Schema (draft 2020-12) of the workflow file format, generated from `WorkflowSchema`, for
  * editors; checked in as `packages/core/workflow.schema.json` (regenerate with `npm run schema`).
  *
+ * **Details**
+ *
+ * Besides the shape, it states what `decode` checks of one block's params: each enabled built-in
+ * block's params fit its type's schema (`Params.builtins`) and rules, a sleep's times, secrets only
+ * in an `http` block's secret fields, well-formed references and secrets. A reference (or, where a
+ * param expects another JSON type, a value holding one) is accepted wherever `decode` leaves it to
+ * the handler; custom types' params are any JSON object.
+ *
  * **Gotchas**
  *
- * It checks the shape only: ids, edges, cycles and references are validated by `decode`.
+ * What needs the whole workflow is validated by `decode` only: ids, edges, cycles, what references
+ * read, limits. A sleep's `until` string is not checked to be a date, nor a reference's block id or
+ * input key not to be digits only.
  *
  * @since 0.1.0
  */
 export const jsonSchema = (): { readonly [key: string]: unknown } => {
   const document = Schema.toJsonSchemaDocument(WorkflowSchema, { onExcessProperty: "error" })
+  const properties = document.schema["properties"] as { readonly [key: string]: { readonly items: object } }
+  const blocks = properties["blocks"]!
   return {
     $schema: "https://json-schema.org/draft/2020-12/schema",
     ...document.schema,
-    ...(Object.keys(document.definitions).length > 0 ? { $defs: document.definitions } : {})
+    properties: { ...properties, blocks: { ...blocks, items: { ...blocks.items, allOf: [...ParamsJsonSchema.blockRules(), sleepTimesJsonSchema()] } } },
+    $defs: { ...document.definitions, ...ParamsJsonSchema.paramsDefinitions() }
   }
 }
+
+// `checkTimes` for editors: a sleep's literal `ms` and `until`, disabled or not.
+const sleepTimesJsonSchema = () => ({
+  if: { properties: { type: { const: "sleep" } }, required: ["type"] },
+  then: {
+    properties: {
+      params: {
+        properties: {
+          ms: {
+            anyOf: [{ type: "number", minimum: 0, maximum: maxSleepMs }, { $ref: "#/$defs/HasReference" }],
+            description: "How long to sleep, in milliseconds (up to a century)."
+          },
+          until: {
+            anyOf: [{ type: "number", minimum: -maxTime, maximum: maxTime }, { type: "string" }, { $ref: "#/$defs/HasReference" }],
+            description: "When to wake: epoch milliseconds or an ISO date."
+          }
+        }
+      }
+    }
+  }
+})
 
 /**
  * A JSON path into a workflow file, e.g. `["blocks", 3, "params", "x"]`.

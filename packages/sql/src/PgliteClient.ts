@@ -26,7 +26,7 @@
  *
  * @since 0.1.0
  */
-import { PGlite, type Results } from "@electric-sql/pglite"
+import type { PGlite, Results } from "@electric-sql/pglite"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -270,16 +270,26 @@ const copyTemplate = (template: string, dataDir: string): void => {
  */
 export const lockFile = DirectoryLock.lockFile
 
-// PostgreSQL's startup zeroes its whole buffer pool, and initdb's default of 128 MB costs a PGlite
-// open about 0.4 s of CPU (a third of it, measured on these machines); one session working on a
-// run's journal needs far less. 16 MB still holds thousands of journal pages.
-const startParams = [...PGlite.defaultStartParams, "-c", "shared_buffers=16MB"]
+// PostgreSQL's default 128 MB of shared buffers is WebAssembly memory that PGlite zeroes and
+// initialises at every open: about 0.3 s of CPU, a third of opening an existing database. A command
+// touches a few MB (and the OS caches the files), so 16 MB costs a command nothing.
+const sharedBuffers = "16MB"
+
+// PGlite (its WebAssembly glue) is imported when a database is opened, not when the command starts.
+const createPglite = (dataDir: string, watch: AbortWatch): Promise<PGlite> =>
+  import("@electric-sql/pglite").then(({ PGlite }) =>
+    PGlite.create(dataDir, {
+      parsers,
+      startParams: [...PGlite.defaultStartParams, "-c", `shared_buffers=${sharedBuffers}`],
+      ...watchAborts(watch)
+    })
+  )
 
 const open = (dataDir: string, config: PgliteClientConfig, watch: AbortWatch): Effect.Effect<PGlite, SqlError, Scope.Scope> =>
   Effect.gen(function*() {
     const attempt = <A>(f: () => A) => Effect.try({ try: f, catch: (cause) => openError(cause, dataDir) })
     const create = Effect.tryPromise({
-      try: () => PGlite.create(dataDir, { parsers, startParams, ...watchAborts(watch) }),
+      try: () => createPglite(dataDir, watch),
       catch: (cause) => openError(cause, dataDir)
     })
     if (dataDir === memory) return yield* create

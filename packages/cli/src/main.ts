@@ -1,6 +1,6 @@
-#!/usr/bin/env node
 /**
- * The `ripple` executable: the command tree of `Cli` over the SQL backend, on Node.
+ * What the `ripple` executable runs (`bin.ts` imports it): the command tree of `Cli` over the SQL
+ * backend, on Node.
  *
  * **Details**
  *

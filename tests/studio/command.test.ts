@@ -1,15 +1,28 @@
 /**
  * `ripple studio`'s bad input, in process (`Cli.main` over the SQL backend on an embedded
  * database): a port out of range is refused before the database is opened, and a port in use is
- * a problem naming the address (exit 2), not a crash.
+ * a problem naming the address (exit 2), not a crash. Its help states the studio's default port,
+ * which the command tree states without loading the studio.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { Studio } from "@ripple/studio"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Path from "node:path"
 import { rippleInProcess, tempDir } from "../cli/ripple.ts"
 
 describe("ripple studio", () => {
+  it("--help gives the studio's default port", async () => {
+    const temp = tempDir("studio-help")
+    try {
+      const result = await rippleInProcess({ cwd: temp.dir }, "studio", "--help")
+      assert.strictEqual(result.code, 0, result.stderr)
+      assert.include(result.stdout, `The port (default ${Studio.defaultPort};`)
+    } finally {
+      temp.remove()
+    }
+  })
+
   it("refuses a port out of range and writes nothing", async () => {
     const temp = tempDir("studio-port")
     try {

@@ -11,7 +11,6 @@
  * @since 0.1.0
  */
 import { Database, Migrations, RunList, SqlRunStore, Worker } from "@ripple/sql"
-import { RunIndex } from "@ripple/studio"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -111,7 +110,11 @@ const versions: Cli.Backend["versions"] = (options, workflowId) =>
  */
 export const backend: Cli.Backend = {
   store: (options) => mapped(Layer.provide(SqlRunStore.layer, database(options))),
-  browse: (options) => mapped(Layer.provide(Layer.merge(SqlRunStore.layer, RunIndex.layerSql), database(options))),
+  // The studio (an HTTP server, websockets) is loaded by the one command that serves it.
+  browse: (options) =>
+    mapped(Layer.unwrap(Effect.promise(() => import("@ripple/studio")).pipe(
+      Effect.map(({ RunIndex }) => Layer.provide(Layer.merge(SqlRunStore.layer, RunIndex.layerSql), database(options)))
+    ))),
   list,
   versions,
   submit: (options, workflow, input, run = {}) =>

@@ -55,7 +55,6 @@
 import { Fingerprint } from "@ripple/core"
 import * as Effect from "effect/Effect"
 import * as BlockError from "./BlockError.ts"
-import * as Http from "./internal/http.ts"
 import type { Handler, HandlerContext, Json } from "./Handler.ts"
 import { decide } from "./Handler.ts"
 import * as JsonValue from "./internal/json.ts"
@@ -217,14 +216,16 @@ export const fail: Handler = (ctx) => {
  *
  * @since 0.1.0
  */
-export const http: Handler = Http.http
+export const http: Handler = (ctx) =>
+  // The HTTP client (a dozen modules) is loaded by the first http block, not by every command.
+  Effect.flatMap(Effect.promise(() => import("./internal/http.ts")), (Http) => Http.http(ctx))
 
 /**
  * The longest `Retry-After` an `http` block waits for (5 minutes): a longer one fails the block.
  *
  * @since 0.1.0
  */
-export const maxRetryAfterMs = Http.maxRetryAfterMs
+export const maxRetryAfterMs = 300_000
 
 /**
  * Every built-in handler by block type.

@@ -5,17 +5,24 @@
  * @since 0.1.0
  */
 import { Runs } from "@ripple/runtime"
-import { Studio } from "@ripple/studio"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
-import * as HttpServer from "effect/http/HttpServer"
 import * as Problem from "../Problem.ts"
 import * as Source from "../Source.ts"
 import * as Flags from "./Flags.ts"
 import { databaseOptions, runsOptions, type Session } from "./Session.ts"
+
+/**
+ * The studio's default port, `Studio.defaultPort`: stated here so that the command tree (and
+ * `--help`) does not load the studio, an HTTP server with websockets, that only this command runs.
+ * tests/studio/command.test.ts checks that the two agree.
+ *
+ * @since 0.1.0
+ */
+export const defaultPort = 4400
 
 /**
  * The `studio` command.
@@ -28,7 +35,7 @@ export const command = (session: Session) =>
       Flag.withDescription("The address to listen on (default 127.0.0.1: only this machine; 0.0.0.0 opens it to the network)"),
       Flag.withDefault("127.0.0.1")
     ),
-    port: Flag.Int("port").pipe(Flag.withDescription(`The port (default ${Studio.defaultPort}; 0 picks a free one)`), Flag.withDefault(Studio.defaultPort)),
+    port: Flag.Int("port").pipe(Flag.withDescription(`The port (default ${defaultPort}; 0 picks a free one)`), Flag.withDefault(defaultPort)),
     handlers: Flags.handlers
   }, ({ handlers, host, port }) =>
     Effect.gen(function*() {
@@ -36,6 +43,7 @@ export const command = (session: Session) =>
       const registry = yield* Flags.handlersOf(handlers)
       const options = yield* databaseOptions
       const limits = yield* Source.limits
+      const [{ Studio }, HttpServer] = yield* Effect.promise(() => Promise.all([import("@ripple/studio"), import("effect/http/HttpServer")]))
       const server = Studio.layer({ host, port }).pipe(
         Layer.provide(Runs.layer({ limits, ...runsOptions })),
         Layer.provideMerge(Layer.merge(session.backend.browse(options), registry))

@@ -14,13 +14,11 @@ import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as BlockError from "../BlockError.ts"
+import { maxRetryAfterMs } from "../Builtins.ts"
 import type { Handler, HandlerContext } from "../Handler.ts"
 
 type Json = Workflow.Json
 type Obj = { readonly [key: string]: Json }
-
-/** The longest `Retry-After` honoured: past it, waiting in a block is the wrong tool (the block fails). */
-export const maxRetryAfterMs = 300_000
 
 const resolvedSchema = Params.httpWith(Schema.String)
 type Resolved = typeof Params.http.Type

@@ -173,11 +173,18 @@ export const scenario = (name: string, setup: () => Promise<Setup>, teardown: ()
       const json = await run("runs", "--workflow", "support-triage", "--format", "json")
       ok(json)
       assert.deepStrictEqual(JSON.parse(json.stdout).runs.map((r: { id: string }) => r.id), [second, first])
+      // The document is the answer: the table is not printed beside it, on stderr or anywhere.
+      assert.strictEqual(json.stderr, "")
+      const shown = await run("show", second, "--format", "json")
+      ok(shown)
+      assert.strictEqual(JSON.parse(shown.stdout).run.runId, second)
+      assert.strictEqual(shown.stderr, "")
     })
 
     it("lists the stored versions of a workflow, by id or by file", async () => {
       const byFile = await run("versions", edited, "--format", "json")
       ok(byFile)
+      assert.strictEqual(byFile.stderr, "")
       const listed = JSON.parse(byFile.stdout)
       assert.strictEqual(listed.workflowId, "support-triage")
       // The original and the edited workflow, newest first; the file is the edited one.

@@ -5,7 +5,7 @@
  *
  * **Details**
  *
- * `Stop` is where the request comes from. The executable (`bin.ts`) triggers it on the first signal
+ * `Stop` is where the request comes from. The executable (`main.ts`) triggers it on the first signal
  * while a command listens (it follows a run it executes), and ends the process at once on the
  * second. An embedding program or a test provides its own (`make`).
  *

@@ -77,17 +77,23 @@ export interface Report {
 }
 
 /**
- * Runs a command's body and ends with its exit code. Under `--format json` its human lines go to
- * stderr and exactly one JSON document goes to stdout: the report's, or `{ "error": ... }` for a
- * problem (whose message still goes to stderr).
+ * Runs a command's body and ends with its exit code. Under `--format json` exactly one JSON document
+ * goes to stdout: the report's, or `{ "error": ... }` for a problem (whose message still goes to
+ * stderr); the body's human lines go to stderr (progress), or nowhere with `answer` (a command whose
+ * lines are its answer, a table of runs or a run's nodes, which the document already holds).
  */
-export const report = <R>(format: Format, body: Effect.Effect<Report, Problem.Problem, R>): Effect.Effect<void, Problem.Problem, R> =>
+export const report = <R>(
+  format: Format,
+  body: Effect.Effect<Report, Problem.Problem, R>,
+  options: { readonly answer?: boolean } = {}
+): Effect.Effect<void, Problem.Problem, R> =>
   format === "text"
     ? Effect.flatMap(body, (done) => ended(done.code))
     : Console.consoleWith((console) => {
       const document = (json: unknown) => Effect.sync(() => console.log(JSON.stringify(json, null, 2)))
+      const human = options.answer === true ? () => {} : console.error
       return body.pipe(
-        Effect.provideService(Console.Console, { ...console, log: console.error, info: console.error }),
+        Effect.provideService(Console.Console, { ...console, log: human, info: human }),
         Effect.matchEffect({
           onSuccess: (done) => Effect.andThen(document(done.json), ended(done.code)),
           onFailure: (problem) =>

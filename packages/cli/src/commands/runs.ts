@@ -38,5 +38,6 @@ export const command = (session: Session) =>
           ]))
         }
         return { code: 0, json: { runs: listed } }
-      })
+      }),
+      { answer: true }
     )).pipe(Command.withDescription("List runs, newest first"))

@@ -127,5 +127,6 @@ export const command = (session: Session) =>
         show(store, run, Option.getOrUndefined(node), options).pipe(
           Effect.mapError((error) => error instanceof Problem.Problem ? error : Problem.fromStoreError(run, error))
         )
-      )
+      ),
+      { answer: true }
     )).pipe(Command.withDescription("Show a run: each node's status, whether it re-ran or was reused and why, duration, attempts and output; its outputs; what it awaits"))

@@ -46,5 +46,6 @@ export const command = (session: Session) =>
           yield* print(`${workflow} is version ${current}, not stored yet (it is stored when it runs)`)
         }
         return { code: 0, json: { workflowId, current, versions: listed } }
-      })
+      }),
+      { answer: true }
     )).pipe(Command.withDescription("List the stored versions of a workflow (a child block's `workflow` may name one), newest first"))

@@ -310,24 +310,35 @@ export const scenario = (name: string, setup: () => Promise<Setup>, teardown: ()
     })
 
     it("pauses a run executing in another process at its next node boundary (a server; PGlite is one process's)", async () => {
-      const slow = Path.join(root, "tests", "cli", "fixtures", "slow-steps.mjs")
-      const runner = spawnRipple(s.where, "run", slow)
+      const held = Path.join(root, "tests", "cli", "fixtures", "held-steps.mjs")
+      // The blocks after s0 run until this file exists: the test releases them once it has paused the run.
+      const release = Path.join(dir, "held-steps.release")
+      const where = { ...s.where, env: { ...s.where.env, RIPPLE_RELEASE: release } }
+      const runner = spawnRipple(where, "run", held)
       const deadline = Date.now() + 60_000
       while (!runner.output().includes("node s1 started") && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 50))
       }
       const id = /^run (\S+) started/m.exec(runner.output())?.[1]
       assert.isDefined(id, runner.output())
-      const paused = await binary("pause", id!)
+      // Once the request is recorded (or refused), the held blocks may finish: pause waits for the park.
+      const pauser = spawnRipple(s.where, "pause", id!)
+      let answered = false
+      void pauser.exited.then(() => (answered = true))
+      while (!answered && !pauser.output().includes("pause requested") && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      Fs.writeFileSync(release, "")
+      const code = await pauser.exited
       if (!s.shared) {
         // The executing process holds the embedded database: pause says so and changes nothing.
-        bad(paused, `in use by pid ${runner.child.pid}`)
+        bad({ code, stdout: "", stderr: pauser.output() }, `in use by pid ${runner.child.pid}`)
         assert.strictEqual(await runner.exited, 0, runner.output())
         return
       }
-      assert.strictEqual(paused.code, 3, paused.stdout + paused.stderr)
-      assert.include(paused.stdout, `run ${id} is running; pause requested`)
-      assert.include(paused.stdout, `run ${id}: running -> paused`)
+      assert.strictEqual(code, 3, pauser.output())
+      assert.include(pauser.output(), `run ${id} is running; pause requested`)
+      assert.include(pauser.output(), `run ${id}: running -> paused`)
       // The executing process finished the block it was running, parked the rest, and stopped.
       assert.strictEqual(await runner.exited, 3, runner.output())
       assert.include(runner.output(), "node s1 completed")
@@ -337,7 +348,7 @@ export const scenario = (name: string, setup: () => Promise<Setup>, teardown: ()
       assert.isDefined(parked, shown.stdout)
       assert.notInclude(runner.output(), `node ${parked} started`)
       assert.include(runner.output(), `node ${parked} waiting (paused)`)
-      const resumed = await binary("resume", id!, "--handlers", slow)
+      const resumed = await ripple(where, "resume", id!, "--handlers", held)
       ok(resumed)
       assert.include(resumed.stdout, `node ${parked} started`)
       assert.include(resumed.stdout, "node s4 completed")

@@ -1,7 +1,8 @@
 import { defineConfig } from "vitest/config"
 
-// Vitest 5's failure reporter calls Map.groupBy (Node 22+); CI runs Node 20, where a failing test
-// would otherwise print "Map.groupBy is not a function" instead of its own error.
+// Vitest 5's failure reporter calls Map.groupBy (Node 21+). The project needs Node 22.19 (CI runs it),
+// but on an older Node, where npm only warns, a failing test would otherwise print "Map.groupBy is not
+// a function" instead of its own error.
 if (typeof (Map as { groupBy?: unknown }).groupBy !== "function") {
   Object.defineProperty(Map, "groupBy", {
     configurable: true,

@@ -14,6 +14,11 @@
  * during one plan (after a GC, without collecting).
  * The spec planner (and decode+plan) is skipped above the size where its previous run extrapolates
  * past 30 s.
+ *
+ * At 10^6 blocks a whole run takes several minutes, most of it in the spec planner and decode+plan.
+ * `BENCH_PLAN_ONLY=1` skips both at every size, and `BENCH_SIZES` picks the sizes, so the 10^6
+ * planning row alone takes about a minute:
+ * `BENCH_SIZES=1000000 BENCH_PLAN_ONLY=1 npm run bench:plan`.
  * Prints a table, then `RESULT {...}` last.
  */
 import { Dag, Fingerprint, Plan, Reference } from "@ripple/core"
@@ -28,6 +33,7 @@ const SIZES: ReadonlyArray<number> = process.env.BENCH_SIZES === undefined
   : process.env.BENCH_SIZES.split(",").map(Number)
 const EDITED = 0.1
 const SPEC_BUDGET_MS = 30_000
+const PLAN_ONLY = process.env.BENCH_PLAN_ONLY === "1"
 
 
 interface Case {
@@ -145,13 +151,13 @@ for (const n of SIZES) {
   const samples = Array.from({ length: repetitions }, () => time(plan))
   const planned = samples[0]!.value
   const fullProjected = lastFull === undefined ? 0 : (lastFull.ms * n) / lastFull.n
-  const full = fullProjected <= SPEC_BUDGET_MS
+  const full = !PLAN_ONLY && fullProjected <= SPEC_BUDGET_MS
     ? time(() => Plan.runFrom({ workflow: c.after, snapshot: c.snapshot, target: c.target }))
     : undefined
   if (full !== undefined) lastFull = { n, ms: full.ms }
   let specMs: number | null = null
   const projected = lastSpec === undefined ? 0 : (lastSpec.ms * n) / lastSpec.n
-  if (projected <= SPEC_BUDGET_MS) {
+  if (!PLAN_ONLY && projected <= SPEC_BUDGET_MS) {
     const spec = time(() => Spec.specPlan(c.after, c.snapshot, c.target))
     specMs = spec.ms
     lastSpec = { n, ms: spec.ms }
@@ -205,7 +211,7 @@ const table = rows.map((r) => [
   String(r.reasonsMs),
   r.fullMs === null ? "skipped" : String(r.fullMs),
   String(r.peakMB),
-  r.specMs === null ? "skipped (> 30 s projected)" : String(r.specMs),
+  r.specMs === null ? (PLAN_ONLY ? "skipped" : "skipped (> 30 s projected)") : String(r.specMs),
   r.ratioVsSpec === null ? "-" : `${r.ratioVsSpec}x`
 ])
 const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)))
@@ -214,8 +220,9 @@ console.log(`Plan.runFrom, ${EDITED * 100} % of blocks edited, random target (me
 console.log(line(header))
 console.log(line(widths.map((w) => "-".repeat(w))))
 for (const row of table) console.log(line(row))
-if (specSkippedFrom !== undefined) console.log(`spec planner skipped from ${specSkippedFrom.toLocaleString("en-US")} nodes (projected > 30 s)`)
-if (rows.some((r) => r.fullMs === null)) console.log("decode+plan skipped where Workflow.decode projects past 30 s")
+if (PLAN_ONLY) console.log("spec planner and decode+plan skipped (BENCH_PLAN_ONLY=1)")
+else if (specSkippedFrom !== undefined) console.log(`spec planner skipped from ${specSkippedFrom.toLocaleString("en-US")} nodes (projected > 30 s)`)
+if (!PLAN_ONLY && rows.some((r) => r.fullMs === null)) console.log("decode+plan skipped where Workflow.decode projects past 30 s")
 if (gc === undefined) console.log("(run with --expose-gc for stable heap figures)")
 // Targets (issue 18) at the largest size: planning <= 300 ms wall on a quiet machine, one node's
 // reasons < 1 ms, the whole record <= the plan's own time.

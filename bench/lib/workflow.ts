@@ -43,7 +43,8 @@ export const makeWorkflow = (n: number, seed: number): Workflow.Workflow => {
     }
     blocks.push({
       id,
-      type: next(4) === 0 ? "http" : "fn",
+      // Two user block types: a built-in one (`http`) would have its params refused by its schema.
+      type: next(4) === 0 ? "fetch" : "fn",
       name: `Step ${i}`,
       params: { k: i, label: `step-${i}`, input: { $ref: `blocks.${first}.output.value` }, options: { retries: 2, mode: "fast" } },
       ...(next(8) === 0 ? { retry: { maxAttempts: 3, initialDelayMs: 50 } } : {})

@@ -270,20 +270,13 @@ const copyTemplate = (template: string, dataDir: string): void => {
  */
 export const lockFile = DirectoryLock.lockFile
 
-// PostgreSQL's default 128 MB of shared buffers is WebAssembly memory that PGlite zeroes and
-// initialises at every open: about 0.3 s of CPU, a third of opening an existing database. A command
-// touches a few MB (and the OS caches the files), so 16 MB costs a command nothing.
-const sharedBuffers = "16MB"
-
 // PGlite (its WebAssembly glue) is imported when a database is opened, not when the command starts.
+//
+// Shared buffers stay at PostgreSQL's 128 MB although zeroing them is about a third of an open's CPU:
+// with 16 MB, a disk that fills during a run surfaced as a PANIC ("XLogBeginInsert was already
+// called") after a dirty page's write failed, not as the full disk (tests/cli/diskfull.test.ts).
 const createPglite = (dataDir: string, watch: AbortWatch): Promise<PGlite> =>
-  import("@electric-sql/pglite").then(({ PGlite }) =>
-    PGlite.create(dataDir, {
-      parsers,
-      startParams: [...PGlite.defaultStartParams, "-c", `shared_buffers=${sharedBuffers}`],
-      ...watchAborts(watch)
-    })
-  )
+  import("@electric-sql/pglite").then(({ PGlite }) => PGlite.create(dataDir, { parsers, ...watchAborts(watch) }))
 
 const open = (dataDir: string, config: PgliteClientConfig, watch: AbortWatch): Effect.Effect<PGlite, SqlError, Scope.Scope> =>
   Effect.gen(function*() {

@@ -1,5 +1,5 @@
 /**
- * Runs `ripple`: the compiled binary (`packages/cli/dist/bin.js`, built by `tsc -b`) as a child
+ * Runs `ripple`: the bundled binary (`packages/cli/dist/bin.js`, built by `npm run build` and `npm test`) as a child
  * process, or the same command tree in this process through `Cli.main`; and reads a database's
  * tables back as text so tests can assert nothing was written.
  */

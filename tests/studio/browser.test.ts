@@ -1,7 +1,7 @@
 /**
  * The studio in a real browser: headless Chromium (Debian's `chromium`, found on the PATH; `.ci/run`
  * installs it) driven by `playwright-core`, which downloads no browser. `ripple studio` runs as its
- * own process (the compiled binary, `tsc -b` first) on a fresh embedded database:
+ * own process (the bundled binary, `npm run build` first) on a fresh embedded database:
  *
  * - a second tab on the runs list sees a run started from the page appear, then wait for approval,
  *   without a reload (server-sent events);

@@ -6,6 +6,8 @@
  */
 import * as Data from "effect/Data"
 
+const TypeId = "~ripple/runtime/BlockError"
+
 /**
  * A block handler failed.
  *
@@ -31,6 +33,11 @@ export class BlockError extends Data.TaggedError("BlockError")<{
   get isRetryable(): boolean {
     return this.retryable !== false
   }
+
+  /** What `isBlockError` looks for. */
+  get [TypeId](): typeof TypeId {
+    return TypeId
+  }
 }
 
 /**
@@ -44,6 +51,12 @@ export const permanent = (message: string, cause?: unknown): BlockError =>
 /**
  * Whether a value is a `BlockError`.
  *
+ * **Gotchas**
+ *
+ * Not `instanceof`: the bundled `ripple` binary holds its own copy of this module, and a workflow
+ * module's handlers fail with the copy they import from `@ripple/runtime`.
+ *
  * @since 0.1.0
  */
-export const isBlockError = (u: unknown): u is BlockError => u instanceof BlockError
+export const isBlockError = (u: unknown): u is BlockError =>
+  typeof u === "object" && u !== null && (u as { readonly [TypeId]?: unknown })[TypeId] === TypeId

@@ -62,6 +62,8 @@ export interface HandlerContext {
   readonly signal: AbortSignal
 }
 
+const DecisionTypeId = "~ripple/runtime/Handler/Decision"
+
 /**
  * A handler's result that also names the branch a router or condition takes.
  *
@@ -69,7 +71,25 @@ export interface HandlerContext {
  */
 export class Decision {
   constructor(readonly handle: string, readonly output: Json) {}
+
+  /** What `isDecision` looks for (on the prototype, so a decision's own properties stay `handle` and `output`). */
+  get [DecisionTypeId](): typeof DecisionTypeId {
+    return DecisionTypeId
+  }
 }
+
+/**
+ * Whether a handler's result is a `Decision`.
+ *
+ * **Gotchas**
+ *
+ * Not `instanceof`: the bundled `ripple` binary holds its own copy of this module, and a workflow
+ * module's handlers decide with the copy they import from `@ripple/runtime`.
+ *
+ * @since 0.1.0
+ */
+export const isDecision = (u: unknown): u is Decision =>
+  typeof u === "object" && u !== null && (u as { readonly [DecisionTypeId]?: unknown })[DecisionTypeId] === DecisionTypeId
 
 /**
  * What a handler returns: an output, or an output with a decision.

@@ -83,7 +83,7 @@ export const storable = (
     const large = typeof output === "string" ? Workflow.oversized(output) : undefined
     return large === undefined ? exit : refused(large)
   }
-  const decision = output instanceof Handler.Decision ? output : undefined
+  const decision = Handler.isDecision(output) ? output : undefined
   const handle = decision === undefined
     ? undefined
     : typeof decision.handle === "string"

@@ -94,10 +94,10 @@ export class Attempts {
 }
 
 /** The output a handler's result stores (a `Decision`'s output). */
-export const outputOf = (value: Handler.Output): Json => value instanceof Handler.Decision ? value.output : value
+export const outputOf = (value: Handler.Output): Json => Handler.isDecision(value) ? value.output : value
 
 /** The branch a handler's result decided (a `Decision`'s handle), if any. */
-export const decisionOf = (value: Handler.Output): string | undefined => value instanceof Handler.Decision ? value.handle : undefined
+export const decisionOf = (value: Handler.Output): string | undefined => Handler.isDecision(value) ? value.handle : undefined
 
 /** The journal entry of a block instance whose first attempt starts. */
 export const startedEntry = (node: string, inputs: Json, fingerprints: Snapshot.Fingerprints, at: number): JournalEntry => ({

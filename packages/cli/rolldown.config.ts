@@ -17,6 +17,7 @@
  *   (this workspace, or `node_modules/@ripple/*` once installed).
  * - Source maps point into the TypeScript sources.
  */
+import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { defineConfig, type Plugin } from "rolldown"
@@ -39,12 +40,23 @@ const ownImportMetaUrl: Plugin = {
   }
 }
 
+// Chunk names follow their contents: the chunks of an earlier build would otherwise stay beside the new ones.
+const removeStaleChunks: Plugin = {
+  name: "ripple-remove-stale-chunks",
+  buildStart() {
+    if (!Fs.existsSync(outDir)) return
+    for (const file of Fs.readdirSync(outDir)) {
+      if (/^ripple-.*\.js(\.map)?$/.test(file)) Fs.rmSync(Path.join(outDir, file))
+    }
+  }
+}
+
 export default defineConfig({
   input: { bin: Path.join(here, "src/bin.ts") },
   platform: "node",
   external: [/^@electric-sql\/pglite(\/|$)/],
   resolve: { conditionNames: ["@ripple/source", "node", "import", "module", "default"] },
-  plugins: [ownImportMetaUrl],
+  plugins: [removeStaleChunks, ownImportMetaUrl],
   output: {
     dir: outDir,
     format: "esm",

@@ -22,6 +22,8 @@ Module.enableCompileCache?.()
 // on a 2-core machine `ripple runs` took 1.4 s of CPU with Liftoff only against 1.9 s (median of 7,
 // 2026-12-06, load 6-8), and 16,000 statements on an open database ran in 4.7-5.2 s against
 // 7.2-7.9 s. Set here, before PGlite is imported, so it concerns the binary only, not a program
-// that embeds Ripple.
-V8.setFlagsFromString("--liftoff-only")
+// that embeds Ripple; and not the long-lived commands (`worker`, `studio`), whose hot code is
+// worth optimising.
+const longLived = new Set(["worker", "studio"])
+if (!longLived.has(process.argv[2] ?? "")) V8.setFlagsFromString("--liftoff-only")
 await import("./main.ts")

@@ -38,7 +38,7 @@ describe("Plan.runFrom laws with pinned outputs (the full run has the same pins)
         assert.deepStrictEqual(kept.rerun, [])
         const changed = Result.getOrThrow(Plan.runFrom({ workflow, snapshot: prior.snapshot, to: block, pins: { [block]: { pinned: same } } }))
         assert.deepStrictEqual(changed.rerun, [block])
-        assert.deepStrictEqual(changed.reasons[block], [{ _tag: "pinned" }])
+        assert.deepStrictEqual(changed.reasons.get(block), [{ _tag: "pinned" }])
       }),
       runs
     )

@@ -110,7 +110,7 @@ describe("Plan.runFrom properties", () => {
         assert.deepStrictEqual(sorted(other.start), sorted(plan.start))
         assert.deepStrictEqual(branchesOf(other), branchesOf(plan))
         const tags = (p: Plan.Plan) =>
-          Object.fromEntries(Object.entries(p.reasons).map(([id, rs]) => [id, sorted(new Set(rs.map((r) => r._tag)))]))
+          Object.fromEntries(Array.from(p.reasons, ([id, rs]) => [id, sorted(new Set(rs.map((r) => r._tag)))]))
         assert.deepStrictEqual(tags(other), tags(plan))
         assert.deepStrictEqual(Object.keys(other.state.nodes).sort(), Object.keys(plan.state.nodes).sort())
       }),
@@ -127,7 +127,7 @@ describe("Plan.runFrom properties", () => {
         const plan = planned.success
         assert.deepStrictEqual(plan.reused, [])
         assert.strictEqual(plan.rerun.length, plan.rerun.length + plan.pruned.length)
-        for (const id of plan.rerun) assert.deepStrictEqual(plan.reasons[id], [{ _tag: "missing-prior-state" }])
+        for (const id of plan.rerun) assert.deepStrictEqual(plan.reasons.get(id), [{ _tag: "missing-prior-state" }])
         const input = Laws.inputFor(s.after)
         const replay = Model.execute(s.after, { fingerprint: Fingerprint.hash }, Laws.replayOf({ ...plan, state: { ...plan.state, input } }))
         const fresh = Model.execute(s.after, { input, fingerprint: Fingerprint.hash })

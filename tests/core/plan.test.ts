@@ -164,8 +164,8 @@ describe("Plan.runFrom", () => {
   it("with no edit re-runs the target and what depends on it, and reuses the rest", () => {
     const plan = runFrom(workflow, "summarize")
     assert.deepStrictEqual(plan.rerun, ["summarize", "report"])
-    assert.deepStrictEqual(plan.reasons["summarize"], [{ _tag: "target" }])
-    assert.deepStrictEqual(plan.reasons["report"], [{ _tag: "downstream", root: "summarize" }])
+    assert.deepStrictEqual(plan.reasons.get("summarize"), [{ _tag: "target" }])
+    assert.deepStrictEqual(plan.reasons.get("report"), [{ _tag: "downstream", root: "summarize" }])
     assert.deepStrictEqual(plan.pruned, [])
   })
 
@@ -174,8 +174,8 @@ describe("Plan.runFrom", () => {
     const overEmpty = Result.getOrThrow(Plan.runFrom({ workflow, snapshot: Snapshot.empty(workflow), target: "quote" }))
     assert.deepStrictEqual(plan.pruned, ["audit"])
     assert.strictEqual(plan.rerun.length, Dag.size(Dag.make(workflow)) - 1)
-    assert.deepStrictEqual(plan.reasons["fetch"], [{ _tag: "missing-prior-state" }])
-    assert.deepStrictEqual(plan.reasons["quote"], [{ _tag: "target" }])
+    assert.deepStrictEqual(plan.reasons.get("fetch"), [{ _tag: "missing-prior-state" }])
+    assert.deepStrictEqual(plan.reasons.get("quote"), [{ _tag: "target" }])
     assert.deepStrictEqual([plan.rerun, plan.reused, plan.pruned, plan.start], [overEmpty.rerun, overEmpty.reused, overEmpty.pruned, overEmpty.start])
   })
 
@@ -201,7 +201,7 @@ describe("Plan.runFrom", () => {
     const full = Result.getOrThrow(Plan.full(workflow, { to: "each" }))
     assert.strictEqual(full.mode, "full")
     assert.deepStrictEqual(full.rerun, ["trigger", "fetch", "each#start", "tag", "each#end"])
-    assert.deepStrictEqual(full.reasons["fetch"], [{ _tag: "missing-prior-state" }])
+    assert.deepStrictEqual(full.reasons.get("fetch"), [{ _tag: "missing-prior-state" }])
   })
 
   it("to a block: an unknown destination, or one that does not depend on the target, is refused", () => {
@@ -233,7 +233,7 @@ describe("Plan.runFrom", () => {
     assert.notStrictEqual(Fingerprint.ofBlock({ ...summarize, disabled: true }), Fingerprint.ofBlock(summarize))
     const disabled = edit((w) => void (w.blocks[3].disabled = true))
     const plan = runFrom(disabled, "quote")
-    assert.deepStrictEqual(plan.reasons["summarize"], [{ _tag: "definition-changed" }, { _tag: "disabled" }])
+    assert.deepStrictEqual(plan.reasons.get("summarize"), [{ _tag: "definition-changed" }, { _tag: "disabled" }])
     assert.deepStrictEqual(Workflow.passThrough(disabled, disabled.blocks[3]!), {
       id: "summarize",
       type: "fn",
@@ -246,14 +246,14 @@ describe("Plan.runFrom", () => {
   it("pins: a pinned block is written, not run (reason pinned), per instance too; a pin that cannot apply is refused", () => {
     const plan = Result.getOrThrow(Plan.runFrom({ workflow, snapshot: prior, to: "report", pins: { quote: "fixed", "tag@1": "t1" } }))
     assert.deepStrictEqual(plan.pins, { quote: "fixed", "tag@1": "t1" })
-    assert.deepStrictEqual(plan.reasons["tag"], [{ _tag: "pinned" }])
+    assert.deepStrictEqual(plan.reasons.get("tag"), [{ _tag: "pinned" }])
     // Pinned at branch 1 only: the parallel is entered and that branch alone re-runs.
     assert.deepStrictEqual(plan.resets, [{ _tag: "parallel", container: "each", branches: "all", restart: "per-instance", why: "independent-instances" }])
     assert.include(plan.rerun, "each#end")
     assert.notInclude(plan.rerun, "each#start")
     assert.deepStrictEqual(Object.keys(plan.state.nodes).filter((k) => k.startsWith("tag@")).sort(), ["tag@0", "tag@2"])
     // Untaken by the router last time (skipped): its pin is new, but nothing observed reads it now.
-    assert.deepStrictEqual(plan.reasons["quote"], [{ _tag: "pinned" }])
+    assert.deepStrictEqual(plan.reasons.get("quote"), [{ _tag: "pinned" }])
     assert.strictEqual(Plan.pinOf(plan.pins, "tag", [1]), "t1")
     assert.isUndefined(Plan.pinOf(plan.pins, "tag", [0]))
     const same = Result.getOrThrow(Plan.runFrom({ workflow, snapshot: prior, to: "report", pins: { fetch: prior.nodes["fetch"]!.output! } }))
@@ -313,7 +313,7 @@ describe("Plan.runFrom", () => {
     const t = Laws.trial({ before: counted, after: counted, target: "next" })
     assert.deepStrictEqual(t.plan.rerun, ["next", "repeat#end", "out"])
     assert.deepStrictEqual(t.plan.resets, [{ _tag: "loop", container: "repeat", restart: "per-instance", why: "independent-instances" }])
-    assert.deepStrictEqual(t.plan.reasons["step"], undefined)
+    assert.deepStrictEqual(t.plan.reasons.get("step"), undefined)
     assert.deepStrictEqual(t.replay.executed, ["next@0", "next@1", "next@2", "repeat#end", "out"])
     assert.deepStrictEqual(Laws.soundness(t), [])
   })
@@ -323,7 +323,7 @@ describe("Plan.runFrom", () => {
     const t = Laws.trial({ before: whileLoop, after: whileLoop, target: "next" })
     assert.deepStrictEqual(t.plan.rerun, ["repeat#start", "step", "next", "repeat#end", "out"])
     assert.deepStrictEqual(t.plan.resets, [{ _tag: "loop", container: "repeat", restart: "whole", why: "while-loop" }])
-    assert.deepStrictEqual(t.plan.reasons["step"], [{ _tag: "container-reset", container: "repeat" }])
+    assert.deepStrictEqual(t.plan.reasons.get("step"), [{ _tag: "container-reset", container: "repeat" }])
     assert.deepStrictEqual(t.replay.executed.filter((k) => k.startsWith("step")), ["step@0", "step@1", "step@2"])
     assert.deepStrictEqual(Laws.soundness(t), [])
   })
@@ -407,7 +407,7 @@ describe("Plan.resume", () => {
     const plan = Result.getOrThrow(Plan.resume(workflow, snapshot))
     assert.strictEqual(plan.mode, "resume")
     assert.deepStrictEqual(plan.rerun, ["summarize", "quote", "report"])
-    assert.deepStrictEqual(plan.reasons["summarize"], [{ _tag: "incomplete" }])
+    assert.deepStrictEqual(plan.reasons.get("summarize"), [{ _tag: "incomplete" }])
     assert.deepStrictEqual(plan.state.waits, snapshot.waits)
     assert.strictEqual(plan.state.status, "suspended")
   })

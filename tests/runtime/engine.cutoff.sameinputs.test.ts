@@ -84,8 +84,8 @@ describe("Early cutoff of re-runs with identical inputs", () => {
     return Effect.gen(function*() {
       const { plan, reasons, snapshot } = yield* twice(calls, before, after, "x")
       assert.includeMembers([...plan.rerun], ["c", "r", "x", "y"])
-      assert.deepStrictEqual(plan.reasons["c"]?.map((r) => r._tag), ["wiring-changed"])
-      assert.deepStrictEqual(plan.reasons["r"]?.map((r) => r._tag), ["wiring-changed"])
+      assert.deepStrictEqual(plan.reasons.get("c")?.map((r) => r._tag), ["wiring-changed"])
+      assert.deepStrictEqual(plan.reasons.get("r")?.map((r) => r._tag), ["wiring-changed"])
       // Only the target runs: y, new, is on the route r does not take.
       assert.deepStrictEqual(calls, ["x"])
       assert.deepStrictEqual([reasons["c"], reasons["r"]], [["cutoff"], ["cutoff"]])
@@ -120,7 +120,7 @@ describe("Early cutoff of re-runs with identical inputs", () => {
       calls.length = 0
       const again = yield* runs.runFrom(workflow(2), { target: "seed", run: first.runId })
       assert.strictEqual(yield* runs.wait(again.runId), "completed")
-      assert.deepStrictEqual(again.plan.reasons["shaky"]?.map((r) => r._tag), ["failed-last-time"])
+      assert.deepStrictEqual(again.plan.reasons.get("shaky")?.map((r) => r._tag), ["failed-last-time"])
       // The loop re-runs per instance: step@0..2 and shaky@0, shaky@2 completed with these inputs and are kept.
       assert.deepStrictEqual(again.plan.resets.map((r) => [r.container, r.restart]), [["steps", "per-instance"]])
       assert.deepStrictEqual(calls.sort(), ["after", "shaky@1"])

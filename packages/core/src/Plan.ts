@@ -176,13 +176,21 @@ export interface Plan {
   readonly start: ReadonlyArray<string>
   readonly resets: ReadonlyArray<Reset>
   /**
-   * Why each re-run or pruned node is affected.
+   * Why each re-run or pruned node is affected: node id → its reasons, in plan order (a reused node
+   * has no entry).
    *
-   * Gotchas: built on first read (an accessor), so `{ ...plan }` and `JSON.stringify` copy it but a
-   * plan that is never explained does not pay for it. To read the reasons of a few nodes, use
-   * `reasonsOf`, which never builds the whole record.
+   * **Details**
+   *
+   * A read-only view over the plan's typed arrays, not a stored map: `get` works out one node's
+   * reasons when asked (microseconds at 10^6 nodes), iterating works them out node by node, and
+   * nothing is kept, so a plan that is never explained does not pay for it.
+   *
+   * **Gotchas**
+   *
+   * Not a `Map`: `{ ...plan }` shares the view, and `JSON.stringify` writes it as a record of every
+   * entry (its `toJSON`). Nodes with the same reasons may share one frozen list.
    */
-  readonly reasons: Readonly<Record<string, ReadonlyArray<Reason>>>
+  readonly reasons: ReadonlyMap<string, ReadonlyArray<Reason>>
   /** The hydrated state: the snapshot the engine starts from (reused records only). */
   readonly state: Snapshot.Snapshot
 }
@@ -1275,6 +1283,36 @@ const complete = (changes: Diff, planned: Scope): Explainer => ({
 })
 
 /**
+ * Numbers kept per node index, 0 = none: a `Map` while it holds few, then an `Int32Array`. Asking
+ * for one node's reasons keeps a few answers, and allocating (zeroing) arrays of 10^6 entries for
+ * them costs more than the answers; explaining every node keeps 10^6, for which only an array is
+ * fast.
+ */
+class Memo {
+  private few: Map<number, number> | undefined = new Map()
+  private all: Int32Array | undefined
+
+  constructor(private readonly size: number) {}
+
+  get(i: number): number {
+    return this.all !== undefined ? this.all[i]! : this.few!.get(i) ?? 0
+  }
+
+  set(i: number, value: number): void {
+    if (this.all !== undefined) {
+      this.all[i] = value
+      return
+    }
+    this.few!.set(i, value)
+    if (this.few!.size > 4096) {
+      this.all = new Int32Array(this.size)
+      for (const [k, v] of this.few!) this.all[k] = v
+      this.few = undefined
+    }
+  }
+}
+
+/**
  * The explainer of a run-from plan, whose `diffUpToScope` skipped the top-level blocks already in
  * scope, node by node. A skipped block is checked when asked for. Its cause follows `Scope.link`
  * upwards: with the complete diff the links are the same (the same nodes are in scope, in the same
@@ -1284,24 +1322,24 @@ const complete = (changes: Diff, planned: Scope): Explainer => ({
 const completing = (input: Input, changes: Diff, planned: Scope, skipped: Uint8Array, prior: Prior): Explainer => {
   const { dag, wanted } = input
   const n = dag.size
-  let checked: Uint16Array | undefined
-  let causes: Int32Array | undefined
+  const checked = new Memo(n)
+  const causes = new Memo(n)
   const changeOf = (i: number): number => {
     if (skipped[i] === 0) return changes.reasons[i]!
-    checked ??= new Uint16Array(n)
-    if (checked[i] === 0) checked[i] = 1 + prior.checkBlock(i, Dag.blockOf(dag, i)!, Dag.chainOf(dag, i), dag)
-    return checked[i]! - 1
+    let known = checked.get(i)
+    if (known === 0) checked.set(i, known = 1 + prior.checkBlock(i, Dag.blockOf(dag, i)!, Dag.chainOf(dag, i), dag))
+    return known - 1
   }
   // A cause is stored as `cause + n + 2` (causes are at least -2 - (n - 1)), so 0 means unknown.
   const walk: Array<number> = []
   const causeOf = (i: number): number => {
-    causes ??= new Int32Array(n)
     walk.length = 0
     let k = i
     let cause: number
     for (;;) {
-      if (causes[k] !== 0) {
-        cause = causes[k]! - n - 2
+      const known = causes.get(k)
+      if (known !== 0) {
+        cause = known - n - 2
         break
       }
       const link = planned.link[k]!
@@ -1316,13 +1354,13 @@ const completing = (input: Input, changes: Diff, planned: Scope, skipped: Uint8A
       walk.push(k)
       k = link >= 0 ? link : -3 - link
     }
-    causes[k] = cause + n + 2
+    causes.set(k, cause + n + 2)
     for (let w = walk.length - 1; w >= 0; w--) {
       const node = walk[w]!
       const link = planned.link[node]!
       // Reached from a reset container's end: its cause, or the reset itself when it has none.
       if (link <= -3 && cause < 0) cause = -2 - (-3 - link)
-      causes[node] = cause + n + 2
+      causes.set(node, cause + n + 2)
     }
     return cause
   }
@@ -1331,25 +1369,75 @@ const completing = (input: Input, changes: Diff, planned: Scope, skipped: Uint8A
 
 const noReasons: ReadonlyArray<Reason> = Object.freeze([])
 
-/** Per plan made by `assemble`: the reasons of one node by its id. */
-const explainers = new WeakMap<Plan, (nodeId: string) => ReadonlyArray<Reason>>()
-
 /**
- * Why one node of the plan re-runs or is pruned (see `Plan.reasons`); empty for a reused node or an
+ * Why one node of the plan re-runs or is pruned (`plan.reasons.get`); empty for a reused node or an
  * id the plan does not have.
  *
  * **Details**
  *
- * Reads the plan's typed arrays for that node only: at 10^6 nodes this costs microseconds where
- * the whole `plan.reasons` record costs about as much as planning. Engines and views that look at
- * a few nodes should use it.
+ * Reads the plan's typed arrays for that node only (microseconds at 10^6 nodes): engines and views
+ * that look at some nodes use it rather than iterating `plan.reasons`.
  *
  * @since 0.1.0
  */
-export const reasonsOf = (plan: Plan, nodeId: string): ReadonlyArray<Reason> => {
-  const explain = explainers.get(plan)
-  // A plan not made here (a copy, a hand-built one) has only its record.
-  return explain === undefined ? plan.reasons[nodeId] ?? noReasons : explain(nodeId)
+export const reasonsOf = (plan: Plan, nodeId: string): ReadonlyArray<Reason> => plan.reasons.get(nodeId) ?? noReasons
+
+/**
+ * `Plan.reasons`: the re-run and pruned nodes of `order` (the plan's), each explained by `at` when
+ * read. Hand-written rather than a `Map`: a map of 10^6 string keys costs more than planning.
+ */
+class ReasonsView implements ReadonlyMap<string, ReadonlyArray<Reason>> {
+  constructor(
+    private readonly ids: ReadonlyArray<string>,
+    private readonly index: ReadonlyMap<string, number>,
+    private readonly order: Int32Array,
+    private readonly affected: (i: number) => boolean,
+    private readonly at: (i: number) => ReadonlyArray<Reason>,
+    readonly size: number
+  ) {}
+
+  get(nodeId: string): ReadonlyArray<Reason> | undefined {
+    const i = this.index.get(nodeId)
+    return i === undefined || !this.affected(i) ? undefined : this.at(i)
+  }
+
+  has(nodeId: string): boolean {
+    const i = this.index.get(nodeId)
+    return i !== undefined && this.affected(i)
+  }
+
+  *entries(): MapIterator<[string, ReadonlyArray<Reason>]> {
+    for (let k = 0; k < this.order.length; k++) {
+      const i = this.order[k]!
+      if (this.affected(i)) yield [this.ids[i]!, this.at(i)]
+    }
+  }
+
+  *keys(): MapIterator<string> {
+    for (let k = 0; k < this.order.length; k++) {
+      const i = this.order[k]!
+      if (this.affected(i)) yield this.ids[i]!
+    }
+  }
+
+  *values(): MapIterator<ReadonlyArray<Reason>> {
+    for (let k = 0; k < this.order.length; k++) {
+      const i = this.order[k]!
+      if (this.affected(i)) yield this.at(i)
+    }
+  }
+
+  [Symbol.iterator](): MapIterator<[string, ReadonlyArray<Reason>]> {
+    return this.entries()
+  }
+
+  forEach(f: (reasons: ReadonlyArray<Reason>, nodeId: string, map: ReadonlyMap<string, ReadonlyArray<Reason>>) => void): void {
+    for (const [nodeId, reasons] of this.entries()) f(reasons, nodeId, this)
+  }
+
+  toJSON(): Record<string, ReadonlyArray<Reason>> {
+    return Object.fromEntries(this.entries())
+  }
 }
 
 const assemble = (
@@ -1383,9 +1471,7 @@ const assemble = (
     else if (planned.pruned[i] === 1) pruned[p++] = ids[i]!
     else reused[u++] = ids[i]!
   }
-  const reasonsAt = reasonsIn(input, planned, explainer)
-  let reasons: Record<string, ReadonlyArray<Reason>> | undefined
-  const plan: Plan = {
+  return {
     mode,
     workflow: input.workflow,
     target: input.target < 0 ? undefined : ids[input.target]!.replace(/#start$/u, ""),
@@ -1397,40 +1483,60 @@ const assemble = (
     prunedFailed,
     start: Array.from(hydrated.start, (i) => ids[i]!),
     resets: planned.resets,
-    // A string-keyed record of a million entries costs about as much as planning itself, and most
-    // callers read a few entries or none (`reasonsOf`): it is built on first read.
-    get reasons() {
-      if (reasons === undefined) {
-        const record: Record<string, ReadonlyArray<Reason>> = {}
-        for (let k = 0; k < order.length; k++) {
-          const i = order[k]!
-          if (planned.rerun[i] === 1 || planned.pruned[i] === 1) record[ids[i]!] = reasonsAt(i)
-        }
-        reasons = record
-      }
-      return reasons
-    },
+    reasons: new ReasonsView(
+      ids,
+      dag.index!,
+      order,
+      (i) => planned.rerun[i] === 1 || planned.pruned[i] === 1,
+      reasonsIn(input, planned, explainer),
+      reruns + prunes
+    ),
     state: hydrated.state
   }
-  explainers.set(plan, (nodeId) => {
-    const i = dag.index?.get(nodeId)
-    return i === undefined ? noReasons : reasonsAt(i)
-  })
-  return plan
 }
 
-/** The reasons of node `i` of a plan (lists shared between nodes with the same ones). */
+/** One frozen `Reason` per change tag (`Plan.reasons` lists share them). */
+const changeReasons: ReadonlyArray<Reason> = changeTags.map((tag) => Object.freeze({ _tag: tag }))
+const targetReason: Reason = Object.freeze({ _tag: "target" })
+const disabledReason: Reason = Object.freeze({ _tag: "disabled" })
+const pinnedReason: Reason = Object.freeze({ _tag: "pinned" })
+
+/**
+ * The reasons of node `i` of a plan. Lists are frozen and shared: at 10^6 nodes, a list per node
+ * costs more than planning, and most nodes are explained by their change set and cause alone (one
+ * list per pair of them, with one `downstream` / `container-reset` reason per root / container).
+ */
 const reasonsIn = (input: Input, planned: Scope, explainer: Explainer) => {
   const { dag } = input
   const ids = dag.ids!
-  // Most affected nodes are only downstream of a root: they share one list per root.
-  const downstreamOf = new Map<number, ReadonlyArray<Reason>>()
+  const n = dag.size
+  const shared = new Map<number, ReadonlyArray<Reason>>()
+  const causeReasons = new Map<number, Reason>()
   const resetOf = new Map<string, Reason>()
   const pinnedHere = pinnedBlocks(input.pins)
   const reset = (container: string): Reason => {
     let reason = resetOf.get(container)
-    if (reason === undefined) resetOf.set(container, reason = { _tag: "container-reset", container })
+    if (reason === undefined) resetOf.set(container, reason = Object.freeze({ _tag: "container-reset", container }))
     return reason
+  }
+  // `downstream` of a root, `container-reset` of a reset container, or none (itself a root, or no cause).
+  const causeReason = (i: number, cause: number): Reason | undefined => {
+    if (cause === i || cause === -1) return undefined
+    let reason = causeReasons.get(cause)
+    if (reason === undefined) {
+      reason = cause >= 0 ? Object.freeze({ _tag: "downstream", root: ids[cause]! }) : reset(Dag.nodeOf(dag, -2 - cause).id)
+      causeReasons.set(cause, reason)
+    }
+    return reason
+  }
+  const listOf = (i: number, set: number, cause: number, extra: ReadonlyArray<Reason>): Array<Reason> => {
+    const list: Array<Reason> = []
+    if (i === input.target) list.push(targetReason)
+    if (set !== 0) for (let t = 0; t < changeTags.length; t++) if ((set & bits[changeTags[t]!]) !== 0) list.push(changeReasons[t]!)
+    const caused = causeReason(i, cause)
+    if (caused !== undefined) list.push(caused)
+    list.push(...extra)
+    return list
   }
   return (i: number): ReadonlyArray<Reason> => {
     if (planned.rerun[i] === 0 && planned.pruned[i] === 0) return noReasons
@@ -1440,28 +1546,26 @@ const reasonsIn = (input: Input, planned: Scope, explainer: Explainer) => {
     const block = Dag.blockOf(dag, i)
     const disabled = block?.disabled === true
     const pinned = block !== undefined && pinnedHere.has(block.id)
-    if (set === 0 && i !== input.target && cause >= 0 && cause !== i && !outside && !disabled && !pinned) {
-      let shared = downstreamOf.get(cause)
-      if (shared === undefined) downstreamOf.set(cause, shared = [{ _tag: "downstream", root: ids[cause]! }])
-      return shared
+    if (i !== input.target && !outside && !disabled && !pinned) {
+      // Keyed by cause (at least -1 - n) and change set (9 bits); `cause === i` (a root) as -1.
+      const key = ((cause === i ? -1 : cause) + n + 2) * 512 + set
+      let list = shared.get(key)
+      if (list === undefined) shared.set(key, list = Object.freeze(listOf(i, set, cause, noReasons)))
+      return list
     }
-    const list: Array<Reason> = []
-    if (i === input.target) list.push({ _tag: "target" })
-    if (set !== 0) for (const tag of changeTags) if ((set & bits[tag]) !== 0) list.push({ _tag: tag })
-    if (cause >= 0 && cause !== i) list.push({ _tag: "downstream", root: ids[cause]! })
-    else if (cause <= -2) list.push(reset(Dag.nodeOf(dag, -2 - cause).id))
+    const extra: Array<Reason> = []
     if (outside) {
       // Needed by no observed output: it re-runs only because its loop or parallel restarts whole
       // (or, a container's end, because the container is entered to re-run some instances).
       const node = Dag.nodeOf(dag, i)
       const container = node.chain.find((c) => planned.rerun[dag.index!.get(`${c}#start`)!] === 1) ?? node.id
-      list.push(reset(container))
+      extra.push(reset(container))
     }
     // It re-runs as a pass-through of its input (or is skipped, as a sink): its handler never runs.
-    if (disabled) list.push({ _tag: "disabled" })
+    if (disabled) extra.push(disabledReason)
     // Its pin is written instead of executing it.
-    if (pinned && (set & bits.pinned) === 0) list.push({ _tag: "pinned" })
-    return list
+    if (pinned && (set & bits.pinned) === 0) extra.push(pinnedReason)
+    return Object.freeze(listOf(i, set, cause, extra))
   }
 }
 

@@ -37,7 +37,7 @@ export const explain = (plan: Plan.Plan): string => {
   const rows = [...plan.rerun, ...plan.pruned, ...plan.reused].map((id) => [
     id,
     status.get(id)!,
-    (plan.reasons[id] ?? []).map(formatReason).join(", ")
+    (plan.reasons.get(id) ?? []).map(formatReason).join(", ")
   ])
   const header = ["node", "plan", "reasons"]
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c]!.length)))
@@ -75,9 +75,7 @@ export const toJson = (plan: Plan.Plan): Json => ({
         why: reset.why
       }
   ),
-  reasons: Object.fromEntries(
-    Object.entries(plan.reasons).map(([id, reasons]) => [id, reasons.map((reason) => ({ ...reason }))])
-  )
+  reasons: Object.fromEntries(Array.from(plan.reasons, ([id, reasons]) => [id, reasons.map((reason) => ({ ...reason }))]))
 })
 
 const quote = (text: string) => `"${text.replace(/"/gu, "'")}"`

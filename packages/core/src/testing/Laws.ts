@@ -182,7 +182,7 @@ export const minimality = (t: Trial): ReadonlyArray<string> => {
   }
   const keep = wanted(t)
   for (const id of t.plan.rerun) {
-    const reasons = t.plan.reasons[id] ?? []
+    const reasons = Plan.reasonsOf(t.plan, id)
     if (reasons.length === 0) out.push(`${id} re-runs without a reason`)
     for (const reason of reasons) {
       if (reason._tag === "downstream" && !rerun.has(reason.root) && !t.plan.pruned.includes(reason.root)) {
@@ -390,7 +390,7 @@ export const idempotence = (t: Trial): ReadonlyArray<string> => {
   if (Result.isFailure(again)) return [`re-planning failed: ${again.failure.message}`]
   const out: Array<string> = []
   for (const id of again.success.rerun) {
-    for (const reason of again.success.reasons[id] ?? []) {
+    for (const reason of Plan.reasonsOf(again.success, id)) {
       if (causes.has(reason._tag) || reason._tag === "volatile" || reason._tag === "disabled" || reason._tag === "pinned") continue
       if (reason._tag === "failed-last-time") continue
       out.push(`${id} is ${reason._tag} right after the planned run`)
@@ -497,7 +497,7 @@ export const identicalReruns = (
     const kinds = chain.map((c) => kindOf(now, c))
     const visible = [kinds.lastIndexOf("loop"), kinds.lastIndexOf("parallel")].filter((d) => d >= 0)
     if (visible.some((d) => itemOf(run, chain, path, d) !== itemOf(source, chain, path, d))) continue
-    out.push({ node: key, reasons: (plan.reasons[id] ?? []).map((r) => r._tag).join("+") })
+    out.push({ node: key, reasons: Plan.reasonsOf(plan, id).map((r) => r._tag).join("+") })
   }
   return out
 }

@@ -34,6 +34,6 @@ const unchanged: ReadonlyArray<string> = ["unchanged"]
  * because nothing it depends on changed (`unchanged`).
  */
 export const reuseReasons = (plan: Plan.Plan, id: string): ReadonlyArray<string> => {
-  const explained = plan.reasons[id]
+  const explained = plan.reasons.get(id)
   return explained === undefined || explained.length === 0 ? unchanged : explained.map((r) => r._tag)
 }

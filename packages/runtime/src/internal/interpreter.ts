@@ -336,7 +336,7 @@ class Instance {
     }
     if (
       mode === "run-from" && s.setup.cutoff && block.volatile !== true && id !== plan.target &&
-      cutoffAllowed(plan.reasons[id] ?? []) && !(answering.has(block.type) && State.upstreamDiffered(s, id))
+      cutoffAllowed(plan.reasons.get(id) ?? []) && !(answering.has(block.type) && State.upstreamDiffered(s, id))
     ) {
       this.records[i] = prior
       const from = s.setup.sourceRun ?? s.setup.source?.runId

@@ -14,7 +14,7 @@
  *   of those.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Fingerprint, Plan } from "@ripple/core"
+import { Fingerprint, Plan, type Workflow } from "@ripple/core"
 import { Laws, Model, Spec } from "@ripple/core/testing"
 import * as Result from "effect/Result"
 import * as fc from "fast-check"
@@ -99,5 +99,23 @@ describe("Plan.reasonsOf", () => {
       }),
       runs
     )
+  })
+
+  it("plan.reasons is a map view: deep equality compares its entries", () => {
+    const workflow: Workflow.Workflow = {
+      id: "w",
+      blocks: [{ id: "a", type: "trigger" }, { id: "b", type: "fn" }],
+      edges: [{ source: "a", target: "b" }]
+    }
+    const all = Result.getOrThrow(Plan.full(workflow))
+    const again = Result.getOrThrow(Plan.full(workflow))
+    const toA = Result.getOrThrow(Plan.full(workflow, { to: "a" }))
+    assert.deepStrictEqual(all.reasons, again.reasons)
+    assert.deepStrictEqual([...all.reasons.keys()], ["a", "b"])
+    assert.deepStrictEqual([...toA.reasons.keys()], ["a", "b"])
+    // The same keys, but pruned, b is also downstream of a.
+    assert.deepStrictEqual(toA.reasons.get("b"), [{ _tag: "missing-prior-state" }, { _tag: "downstream", root: "a" }])
+    assert.notDeepEqual(all.reasons, toA.reasons)
+    assert.notDeepEqual(all.reasons, new Map())
   })
 })

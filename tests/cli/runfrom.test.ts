@@ -83,7 +83,7 @@ describe("--to <block> without --from", () => {
       assert.strictEqual(yield* ripple("plan", edited, "--to", "escalate", "--format", "json"), 0)
       const plan = json()
       assert.deepStrictEqual([plan.target, plan.rerun, plan.pruned], [null, ["escalate"], ["outcome"]])
-      assert.deepStrictEqual(plan.reasons.get("escalate"), [{ _tag: "definition-changed" }])
+      assert.deepStrictEqual(plan.reasons["escalate"], [{ _tag: "definition-changed" }])
 
       assert.strictEqual(yield* ripple("rerun", edited, "--to", "escalate"), 0)
       const run = yield* store.getRun("run-2")

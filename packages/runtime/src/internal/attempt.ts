@@ -11,7 +11,10 @@ import { asEffect } from "./handlerResult.ts"
 
 type Json = Workflow.Json
 
-/** What a handler sees for one node instance; `attempt` counts the calls made so far. */
+/**
+ * What a handler sees for one node instance; `attempt` counts the calls made so far. It is also
+ * what the engine settles the instance with (`State.Fields`: attempt, inputs, fingerprints, start).
+ */
 export class NodeContext implements Handler.HandlerContext {
   attempt = 0
   controller: AbortController | undefined = undefined
@@ -23,7 +26,7 @@ export class NodeContext implements Handler.HandlerContext {
     readonly input: { readonly [key: string]: Json },
     readonly runId: string,
     readonly node: string,
-    readonly inputsFingerprint: string,
+    readonly fingerprints: Snapshot.Fingerprints,
     readonly startedAt: number,
     readonly loop: Handler.Scope | undefined = undefined,
     readonly parallel: Handler.Scope | undefined = undefined

@@ -133,6 +133,7 @@ const abortInterrupted = (unit: Unit, exit: Exit.Exit<unknown, UnitError>): void
 }
 
 const emptyParams: Params = {}
+const noEntries: ReadonlyArray<JournalEntry> = []
 
 // Which members of a scope the plan re-runs, once per plan value and scope (a full plan is cached
 // per workflow value, and a parallel's branches share their body's flags).
@@ -171,8 +172,10 @@ class Instance {
   readonly records: State.Records
   /** Per member: 1 when the plan re-runs it. */
   readonly rerun: Uint8Array
-  /** Per started member: its fingerprints (the start's, reused by how it settles). */
-  readonly fingerprints: Array<Snapshot.Fingerprints | undefined>
+  /** Where a member settles synchronously (`at`): one object, rewritten for each member. */
+  private readonly here: { key: string; node: string; pos: number; readonly records: State.Records; readonly prior: State.Records | undefined }
+  /** The handler settled last in the completions being settled (the diagnostics keep only the last). */
+  lastCompleted: NodeContext | undefined = undefined
   /** A time read since the instance last waited, still good for the next wave (no clock read per wave). */
   known: number | undefined = undefined
   /** Per member: in-scope predecessors not yet done. */
@@ -209,7 +212,7 @@ class Instance {
     this.keys = frame.path.length === 0 ? g.topKeys : g.ends.map((node) => State.keyOf(node, frame.path))
     this.records = frame.records[frame.records.length - 1]!
     this.rerun = rerunOf(s.setup.plan, s.rerun, g)
-    this.fingerprints = new Array(n)
+    this.here = { key: "", node: "", pos: 0, records: this.records, prior }
     this.pending = g.indegree.slice()
     this.liveIn = new Int32Array(n)
     this.blockedIn = new Uint8Array(n)
@@ -222,6 +225,18 @@ class Instance {
   /** Where member `i` settles. */
   place(i: number): State.Place {
     return { key: this.keys[i]!, node: this.g.topKeys[i]!, records: this.records, pos: i, prior: this.prior }
+  }
+
+  /**
+   * `place(i)` for settling member `i` synchronously (`skipInto`, `failInto`, `completeInto` keep no
+   * place): the same object each time, so settling allocates none.
+   */
+  at(i: number): State.Place {
+    const here = this.here
+    here.key = this.keys[i]!
+    here.node = this.g.topKeys[i]!
+    here.pos = i
+    return here
   }
 
   /** Member `i` is done: its outgoing edges are decided, and successors left with none pending become ready. */
@@ -279,7 +294,7 @@ class Instance {
     const block = g.blocks[i]
     if (block === undefined) return this.unit(i, runContainer(s, g.members[i]!, frame, active, runScope))
     if (!active) {
-      State.skipInto(s, this.b, this.place(i), g.definitions[i]!, at)
+      State.skipInto(s, this.b, this.at(i), g.definitions[i]!, at)
       return this.release(i)
     }
     this.runBlock(i, block, key, at)
@@ -297,7 +312,7 @@ class Instance {
       const resolved = resolveInputs(params, this.env)
       if (Result.isFailure(resolved)) {
         this.b.events.push({ _tag: "NodeStarted", runId, node: key, attempt: 1, at })
-        State.failInto(s, this.b, this.place(i), g.errorEdge[i] === 1, resolved.failure, unresolvedFields(definition, at), at)
+        State.failInto(s, this.b, this.at(i), g.errorEdge[i] === 1, resolved.failure, unresolvedFields(definition, at), at)
         return this.release(i)
       }
       inputs = resolved.success
@@ -312,8 +327,7 @@ class Instance {
     }
     s.permits.take()
     const { input } = s.setup
-    this.wave.push(new NodeContext(i, inputs, params, block, input, runId, key, fingerprint, at, this.loop, this.parallel))
-    this.fingerprints[i] = fingerprints
+    this.wave.push(new NodeContext(i, inputs, params, block, input, runId, key, fingerprints, at, this.loop, this.parallel))
     this.starts.push(startedEntry(key, inputs, fingerprints, at))
   }
 
@@ -359,14 +373,13 @@ class Instance {
     s.permits.release()
     const i = unit.index
     const exit = storable(unit, completion.exit as Exit.Exit<Handler.Output, BlockError.BlockError>)
-    const fields = {
-      attempt: Math.max(1, unit.attempt),
-      inputs: unit.inputs,
-      fingerprints: this.fingerprints[i]!,
-      startedAt: unit.startedAt
+    // The context is the settled fields; a block without a handler failed before any call.
+    if (unit.attempt === 0) unit.attempt = 1
+    if (Exit.isFailure(exit)) State.failInto(s, this.b, this.at(i), g.errorEdge[i] === 1, errorOf(exit.cause), unit, at)
+    else {
+      State.completeInto(s, this.b, this.at(i), this.equalOutput(unit, outputOf(exit.value)), decisionOf(exit.value), unit, at)
+      this.lastCompleted = unit
     }
-    if (Exit.isFailure(exit)) State.failInto(s, this.b, this.place(i), g.errorEdge[i] === 1, errorOf(exit.cause), fields, at)
-    else State.completeInto(s, this.b, this.place(i), this.equalOutput(unit, outputOf(exit.value)), decisionOf(exit.value), fields, at)
     this.release(i)
     return undefined
   }
@@ -397,14 +410,18 @@ class Instance {
       const starting = starts.length > 0
       s.writer.queue(b.entries, events.length === 0 ? undefined : () => State.publishAll(s, events))
       s.writer.queue(starts)
-      this.starts = []
-      // An empty list of failures (the common case) is kept: nothing holds it.
-      this.b = { entries: [], events: [], failures: b.failures.length === 0 ? b.failures : [] }
-      written = !starting && b.failures.length === 0
-        ? s.writer.later([])
-        : b.failures.length === 0
-        ? s.writer.flush
-        : Effect.andThen(s.writer.flush, State.sendFailures(s, b.failures))
+      if (starting) this.starts = []
+      // The writer took the entries and the callback the events: what it took is replaced, empty lists are kept.
+      if (b.entries.length > 0) b.entries = []
+      if (events.length > 0) b.events = []
+      const failures = b.failures
+      if (failures.length > 0) b.failures = []
+      // Decided now: `drive` runs the write at once.
+      written = !starting && failures.length === 0
+        ? s.writer.later(noEntries)
+        : failures.length === 0
+        ? s.writer.flushNow()
+        : Effect.andThen(s.writer.flushNow(), State.sendFailures(s, failures))
     }
     if (this.units.length > 0) {
       const units = this.units
@@ -434,7 +451,7 @@ class Instance {
     if (control.pauseRequested) {
       for (const ctx of wave) {
         s.permits.release()
-        this.pool.launch(ctx.index, State.parkPaused(s, this.place(ctx.index), ctx.inputs, this.fingerprints[ctx.index]!))
+        this.pool.launch(ctx.index, State.parkPaused(s, this.place(ctx.index), ctx.inputs, ctx.fingerprints))
       }
       return
     }
@@ -485,6 +502,10 @@ class Instance {
       for (const completion of ended) {
         const failure = this.complete(completion, settledAt)
         if (failure !== undefined) return yield* Effect.failCause(failure)
+      }
+      if (this.lastCompleted !== undefined) {
+        s.setup.outcome.lastCompleted = { node: this.lastCompleted.node, at: settledAt }
+        this.lastCompleted = undefined
       }
       const turn = s.pacer.settled(ended.length)
       // Nothing waited since `settledAt` was read unless the pacer yields: the next wave shares it.

@@ -13,6 +13,10 @@
  *   writes next (a scope instance queues what its last wave settled, then writes the next wave's starts).
  * - `flush` makes everything queued durable.
  *
+ * Entries are taken over, not copied: a caller hands over an array it no longer uses. With no
+ * call in flight, the writer that flushes makes the call itself (no Deferred, no fiber): a scope
+ * instance writing its waves alone pays one `journal` call and its acknowledgement.
+ *
  * A failed call fails every writer waiting on it, and every later operation: the execution cannot
  * go on with a journal that is behind it.
  */
@@ -28,6 +32,8 @@ export interface Writer<E> {
   readonly later: (entries: ReadonlyArray<JournalEntry>, then?: () => void) => Effect.Effect<void>
   readonly queue: (entries: ReadonlyArray<JournalEntry>, then?: () => void) => void
   readonly flush: Effect.Effect<void, E>
+  /** `flush`, decided as it is called: for a caller that runs the effect at once (a scope instance's wave). */
+  readonly flushNow: () => Effect.Effect<void, E>
 }
 
 /**
@@ -40,12 +46,15 @@ export const make = <E>(
   turns = 4
 ): Effect.Effect<Writer<E>> =>
   Effect.sync((): Writer<E> => {
-    let queued: Array<JournalEntry> = []
+    // `queued` and `thens` start as shared empty arrays, replaced (never pushed to) by the first queue.
+    let queued: Array<JournalEntry> = noEntries
     let waiting: Array<Deferred.Deferred<void, E>> = []
-    let thens: Array<() => void> = []
+    let thens: Array<() => void> = noThens
     let inFlight = false
     let scheduled = false
     let broken: Exit.Exit<void, E> | undefined
+    // The callbacks of the call the uncontended path has in flight (at most one call is in flight).
+    let owned: Array<() => void> = noThens
 
     // One call with everything queued. While it is in flight, writers only queue; if some are
     // waiting when it ends, the next call goes out from a fiber of its own, so the writer that
@@ -54,9 +63,9 @@ export const make = <E>(
       const entries = queued
       const deferreds = waiting
       const callbacks = thens
-      queued = []
+      queued = noEntries
       waiting = []
-      thens = []
+      thens = noThens
       const written: Effect.Effect<void, E> = broken ?? (entries.length === 0 ? Effect.void : journal(entries))
       return Effect.flatMap(Effect.exit(written), (exit) => {
         if (Exit.isSuccess(exit)) for (const then of callbacks) then()
@@ -74,49 +83,64 @@ export const make = <E>(
     }
     const next: Effect.Effect<void> = Effect.suspend(after)
 
-    // A loop, not a spread: a wave may settle more entries than a call takes arguments.
+    // Takes the entries over (every caller hands over an array it no longer uses): the first queued
+    // since the last call is kept as it is, later ones are appended one by one (a wave may settle
+    // more entries than a call takes arguments).
     const queue = (entries: ReadonlyArray<JournalEntry>, then?: () => void): void => {
-      for (let i = 0; i < entries.length; i++) queued.push(entries[i]!)
-      if (then !== undefined) thens.push(then)
+      if (entries.length > 0) {
+        if (queued.length === 0) queued = entries as Array<JournalEntry>
+        else for (let i = 0; i < entries.length; i++) queued.push(entries[i]!)
+      }
+      if (then !== undefined) {
+        if (thens.length === 0) thens = [then]
+        else thens.push(then)
+      }
     }
 
-    const write = (entries: ReadonlyArray<JournalEntry>): Effect.Effect<void, E> =>
-      Effect.suspend(() => {
-        if (broken !== undefined) return broken
-        queue(entries)
-        if (inFlight) {
-          const done = Deferred.makeUnsafe<void, E>()
-          waiting.push(done)
-          return Deferred.await(done)
-        }
-        inFlight = true
-        return own()
-      })
+    const writeNow = (entries: ReadonlyArray<JournalEntry>): Effect.Effect<void, E> => {
+      if (broken !== undefined) return broken
+      queue(entries)
+      if (inFlight) {
+        const done = Deferred.makeUnsafe<void, E>()
+        waiting.push(done)
+        return Deferred.await(done)
+      }
+      inFlight = true
+      return own()
+    }
+
+    const write = (entries: ReadonlyArray<JournalEntry>): Effect.Effect<void, E> => Effect.suspend(() => writeNow(entries))
+
+    // Ends the uncontended path's call: no writer waited on it when it started, so what follows is
+    // decided as it ends.
+    const ownEnded = (exit: Exit.Exit<void, E>): Effect.Effect<void> => {
+      const callbacks = owned
+      owned = noThens
+      if (Exit.isSuccess(exit)) for (let i = 0; i < callbacks.length; i++) callbacks[i]!()
+      else broken = exit
+      return after()
+    }
 
     // No call in flight: this writer makes the call itself and needs no Deferred (the common,
-    // uncontended case: one scope instance writing its waves). No writer waits on it, so what
-    // follows the call is decided as it ends.
+    // uncontended case: one scope instance writing its waves).
     const own = (): Effect.Effect<void, E> => {
       const entries = queued
       const callbacks = thens
-      queued = []
-      thens = []
+      queued = noEntries
+      thens = noThens
       if (entries.length === 0) {
-        for (const then of callbacks) then()
+        for (let i = 0; i < callbacks.length; i++) callbacks[i]!()
         return after()
       }
-      return Effect.uninterruptible(Effect.onExit(journal(entries), (exit) => {
-        if (Exit.isSuccess(exit)) for (const then of callbacks) then()
-        else broken = exit
-        return after()
-      }))
+      owned = callbacks
+      return Effect.uninterruptible(Effect.onExit(journal(entries), ownEnded))
     }
 
     const flusher = Effect.gen(function*() {
       for (let i = 0; i < turns; i++) yield* Effect.yieldNow
       scheduled = false
       // A failure is kept in `broken`: every later operation fails with it.
-      yield* Effect.ignore(write([]))
+      yield* Effect.ignore(write(noEntries))
     })
 
     return {
@@ -129,6 +153,10 @@ export const make = <E>(
           scheduled = true
           return Effect.asVoid(Effect.forkIn(flusher, scope))
         }),
-      flush: write([])
+      flush: write(noEntries),
+      flushNow: () => writeNow(noEntries)
     }
   })
+
+const noEntries: Array<JournalEntry> = []
+const noThens: Array<() => void> = []

@@ -231,7 +231,7 @@ class Waves {
     const ctx = completion.unit
     const i = ctx.index
     const exit = storable(ctx, completion.exit)
-    const fingerprints = { definition: this.c.definitions[i]!, inputs: ctx.inputsFingerprint }
+    const fingerprints = ctx.fingerprints
     if (Exit.isFailure(exit)) {
       return this.fail(i, failedEntry(ctx.node, ctx.attempt, ctx.inputs, fingerprints, errorOf(exit.cause), ctx.startedAt, at))
     }
@@ -279,8 +279,9 @@ class Waves {
         fingerprint = inputsFingerprint(inputs)
       }
       this.phase[i] = RUNNING
-      const ctx = new NodeContext(i, inputs, p, blocks[i]!, input, runId, node, fingerprint, at)
-      this.buffer.push(startedEntry(node, inputs, { definition: definitions[i]!, inputs: fingerprint }, at))
+      const fingerprints = { definition: definitions[i]!, inputs: fingerprint }
+      const ctx = new NodeContext(i, inputs, p, blocks[i]!, input, runId, node, fingerprints, at)
+      this.buffer.push(startedEntry(node, inputs, fingerprints, at))
       this.wave.push(ctx)
     }
   }

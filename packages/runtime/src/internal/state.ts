@@ -371,7 +371,7 @@ export const failInto = (
   if (!errorEdge) b.failures.push(runFailure(s.setup.outcome, key, error, at))
 }
 
-/** Completes an instance into `b`. */
+/** Completes an instance into `b` (the caller notes the run's last completed node: once per batch). */
 export const completeInto = (
   s: State,
   b: Batch,
@@ -393,7 +393,6 @@ export const completeInto = (
       ? { status: "completed", attempt, inputs, output, fingerprints }
       : { status: "completed", attempt, inputs, output, fingerprints, decision }
   )
-  s.setup.outcome.lastCompleted = { node: key, at }
   b.entries.push(entry)
   b.events.push({ _tag: "NodeCompleted", runId: s.setup.runId, node: key, attempt: fields.attempt, decision, at })
 }
@@ -441,7 +440,9 @@ export const completed = (
 ): Effect.Effect<void> =>
   Effect.suspend(() => {
     const b: Batch = { entries: [...before], events: [], failures: [] }
-    completeInto(s, b, place, output, decision, fields)
+    const at = now(s)
+    completeInto(s, b, place, output, decision, fields, at)
+    s.setup.outcome.lastCompleted = { node: place.key, at }
     return s.writer.later(b.entries, () => publishAll(s, b.events))
   })
 

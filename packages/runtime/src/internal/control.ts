@@ -5,7 +5,7 @@
  */
 import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import type { JournalEntry, RunNotFound, RunStore, StoreUnavailable } from "../RunStore.ts"
+import type { JournalAck, JournalEntry, RunNotFound, RunStore, StoreUnavailable } from "../RunStore.ts"
 
 /** Asks a running execution to park, or to stop, at the next node boundary. */
 export interface Control {
@@ -34,12 +34,17 @@ export interface Guard {
  * acknowledged with the run's requests, so one asked for from another process is seen at the next
  * node boundary (shared by the wave scheduler and the scope interpreter).
  */
-export const acknowledged = (store: RunStore["Service"], runId: string, control: Control) =>
-(entries: ReadonlyArray<JournalEntry>): Effect.Effect<void, RunNotFound | StoreUnavailable> =>
-  Effect.map(store.journal(runId, entries), (ack) => {
-    if (ack.pauseRequested) control.pauseRequested = true
-    if (ack.cancelRequested) control.cancelRequested = true
-  })
+export const acknowledged = (store: RunStore["Service"], runId: string, control: Control) => {
+  const take = acknowledge(control)
+  return (entries: ReadonlyArray<JournalEntry>): Effect.Effect<void, RunNotFound | StoreUnavailable> =>
+    Effect.map(store.journal(runId, entries), take)
+}
+
+/** What a journal write's acknowledgement does to the execution's control: a stored pause or cancel request is taken. */
+export const acknowledge = (control: Control) => (ack: JournalAck): void => {
+  if (ack.pauseRequested) control.pauseRequested = true
+  if (ack.cancelRequested) control.cancelRequested = true
+}
 
 // A cancel request ends the execution as an interruption does: the engine's interruption handler
 // ends the run `cancelled` (whatever the caller said interruptions mean).

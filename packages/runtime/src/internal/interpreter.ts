@@ -475,8 +475,12 @@ class Instance {
     if (this.head < this.ready.length) this.s.permits.notify(wake)
   })
 
-  /** Waves until every member is done: decide what is ready, write, launch, wait for a unit, settle what ended. */
-  readonly drive: Effect.Effect<void, State.StoreError> = Effect.gen({ self: this }, function*() {
+  /**
+   * Waves until every member is done: decide what is ready, write, launch, wait for a unit, settle
+   * what ended. Interruptible only where it waits (for a unit, a permit, or the pacer's turn), so a
+   * journal call it makes is never cut short and needs no region of its own (`Writer.flushNow`).
+   */
+  readonly drive: Effect.Effect<void, State.StoreError> = Effect.uninterruptible(Effect.gen({ self: this }, function*() {
     const { n, pool, s } = this
     const { control } = s.setup
     for (let i = 0; i < n; i++) if (this.pending[i] === 0) this.ready.push(i)
@@ -495,7 +499,7 @@ class Instance {
       if (this.done === n && pool.inflight === 0 && pool.completions.length === 0) return
       if (pool.completions.length === 0) {
         if (pool.inflight === 0 && this.head === this.ready.length) return yield* Effect.die(new Error("a scope instance stalled"))
-        yield* this.waiting
+        yield* Effect.interruptible(this.waiting)
       }
       const ended = pool.take()
       const settledAt = State.now(s)
@@ -509,8 +513,8 @@ class Instance {
       }
       const turn = s.pacer.settled(ended.length)
       // Nothing waited since `settledAt` was read unless the pacer yields: the next wave shares it.
-      if (turn !== undefined) yield* turn
+      if (turn !== undefined) yield* Effect.interruptible(turn)
       else this.known = settledAt
     }
-  })
+  }))
 }

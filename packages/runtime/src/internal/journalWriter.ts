@@ -15,11 +15,14 @@
  *
  * Entries are taken over, not copied: a caller hands over an array it no longer uses. With no
  * call in flight, the writer that flushes makes the call itself (no Deferred, no fiber): a scope
- * instance writing its waves alone pays one `journal` call and its acknowledgement.
+ * instance writing its waves alone pays one `journal` call and its acknowledgement. A writer that
+ * finds that call in flight waits for the next one, which a fiber of the writer's own makes as the
+ * call ends (so the writer that made it goes on as soon as its own entries are durable).
  *
  * A failed call fails every writer waiting on it, and every later operation: the execution cannot
  * go on with a journal that is behind it.
  */
+import type * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -32,131 +35,173 @@ export interface Writer<E> {
   readonly later: (entries: ReadonlyArray<JournalEntry>, then?: () => void) => Effect.Effect<void>
   readonly queue: (entries: ReadonlyArray<JournalEntry>, then?: () => void) => void
   readonly flush: Effect.Effect<void, E>
-  /** `flush`, decided as it is called: for a caller that runs the effect at once (a scope instance's wave). */
+  /**
+   * `flush`, decided as it is called and not made uninterruptible: for a caller that runs it at
+   * once and uninterruptibly (a scope instance's `drive`), so a call it makes is never cut short.
+   */
   readonly flushNow: () => Effect.Effect<void, E>
 }
 
 /**
- * A writer over `journal`; the fibers that flush queued entries later live in `scope`. `turns`:
- * how many times such a fiber yields before it writes (the turns other fibers get to join in).
+ * A writer over `journal`, whose every answer goes to `acknowledge` (taken in the same step as the
+ * call's end: no continuation of its own); the fibers that flush queued entries later live in
+ * `scope`. `turns`: how many times such a fiber yields before it writes (the turns other fibers
+ * get to join in).
  */
-export const make = <E>(
-  journal: (entries: ReadonlyArray<JournalEntry>) => Effect.Effect<void, E>,
+export const make = <A, E>(
+  journal: (entries: ReadonlyArray<JournalEntry>) => Effect.Effect<A, E>,
+  acknowledge: (answer: A) => void,
   scope: Scope.Scope,
   turns = 4
-): Effect.Effect<Writer<E>> =>
-  Effect.sync((): Writer<E> => {
-    // `queued` and `thens` start as shared empty arrays, replaced (never pushed to) by the first queue.
-    let queued: Array<JournalEntry> = noEntries
-    let waiting: Array<Deferred.Deferred<void, E>> = []
-    let thens: Array<() => void> = noThens
-    let inFlight = false
-    let scheduled = false
-    let broken: Exit.Exit<void, E> | undefined
-    // The callbacks of the call the uncontended path has in flight (at most one call is in flight).
-    let owned: Array<() => void> = noThens
-
-    // One call with everything queued. While it is in flight, writers only queue; if some are
-    // waiting when it ends, the next call goes out from a fiber of its own, so the writer that
-    // started this one goes on as soon as its own entries are durable.
-    const drain: Effect.Effect<void> = Effect.uninterruptible(Effect.suspend(() => {
-      const entries = queued
-      const deferreds = waiting
-      const callbacks = thens
-      queued = noEntries
-      waiting = []
-      thens = noThens
-      const written: Effect.Effect<void, E> = broken ?? (entries.length === 0 ? Effect.void : journal(entries))
-      return Effect.flatMap(Effect.exit(written), (exit) => {
-        if (Exit.isSuccess(exit)) for (const then of callbacks) then()
-        else broken = exit
-        return Effect.andThen(Effect.forEach(deferreds, (d) => Deferred.done(d, exit), { discard: true }), next)
-      })
-    }))
-
-    // Decided only once the writers are woken: a woken writer runs at once and may write again
-    // while this call still counts as in flight, which only queues. Deciding before would strand it.
-    const after = (): Effect.Effect<void> => {
-      if (waiting.length > 0) return Effect.asVoid(Effect.forkIn(drain, scope))
-      inFlight = false
-      return Effect.void
-    }
-    const next: Effect.Effect<void> = Effect.suspend(after)
-
-    // Takes the entries over (every caller hands over an array it no longer uses): the first queued
-    // since the last call is kept as it is, later ones are appended one by one (a wave may settle
-    // more entries than a call takes arguments).
-    const queue = (entries: ReadonlyArray<JournalEntry>, then?: () => void): void => {
-      if (entries.length > 0) {
-        if (queued.length === 0) queued = entries as Array<JournalEntry>
-        else for (let i = 0; i < entries.length; i++) queued.push(entries[i]!)
-      }
-      if (then !== undefined) {
-        if (thens.length === 0) thens = [then]
-        else thens.push(then)
-      }
-    }
-
-    const writeNow = (entries: ReadonlyArray<JournalEntry>): Effect.Effect<void, E> => {
-      if (broken !== undefined) return broken
-      queue(entries)
-      if (inFlight) {
-        const done = Deferred.makeUnsafe<void, E>()
-        waiting.push(done)
-        return Deferred.await(done)
-      }
-      inFlight = true
-      return own()
-    }
-
-    const write = (entries: ReadonlyArray<JournalEntry>): Effect.Effect<void, E> => Effect.suspend(() => writeNow(entries))
-
-    // Ends the uncontended path's call: no writer waited on it when it started, so what follows is
-    // decided as it ends.
-    const ownEnded = (exit: Exit.Exit<void, E>): Effect.Effect<void> => {
-      const callbacks = owned
-      owned = noThens
-      if (Exit.isSuccess(exit)) for (let i = 0; i < callbacks.length; i++) callbacks[i]!()
-      else broken = exit
-      return after()
-    }
-
-    // No call in flight: this writer makes the call itself and needs no Deferred (the common,
-    // uncontended case: one scope instance writing its waves).
-    const own = (): Effect.Effect<void, E> => {
-      const entries = queued
-      const callbacks = thens
-      queued = noEntries
-      thens = noThens
-      if (entries.length === 0) {
-        for (let i = 0; i < callbacks.length; i++) callbacks[i]!()
-        return after()
-      }
-      owned = callbacks
-      return Effect.uninterruptible(Effect.onExit(journal(entries), ownEnded))
-    }
-
-    const flusher = Effect.gen(function*() {
-      for (let i = 0; i < turns; i++) yield* Effect.yieldNow
-      scheduled = false
-      // A failure is kept in `broken`: every later operation fails with it.
-      yield* Effect.ignore(write(noEntries))
-    })
-
-    return {
-      write,
-      queue,
-      later: (entries, then) =>
-        Effect.suspend(() => {
-          queue(entries, then)
-          if (scheduled) return Effect.void
-          scheduled = true
-          return Effect.asVoid(Effect.forkIn(flusher, scope))
-        }),
-      flush: write(noEntries),
-      flushNow: () => writeNow(noEntries)
-    }
-  })
+): Effect.Effect<Writer<E>> => Effect.sync(() => new JournalWriter(journal, acknowledge, scope, turns))
 
 const noEntries: Array<JournalEntry> = []
 const noThens: Array<() => void> = []
+
+class JournalWriter<A, E> implements Writer<E> {
+  // `queued` and `thens` start as shared empty arrays, replaced (never pushed to) by the first queue.
+  private queued: Array<JournalEntry> = noEntries
+  private thens: Array<() => void> = noThens
+  private waiting: Array<Deferred.Deferred<void, E>> = []
+  private inFlight = false
+  private scheduled = false
+  private broken: Exit.Exit<void, E> | undefined = undefined
+  /** The callbacks of the call an uncontended writer made, while it is in flight. */
+  private owned: Array<() => void> = noThens
+  /** Whether the call in flight is an uncontended writer's (else a fiber of the writer's own makes it). */
+  private owning = false
+  /** Once a writer waits on the call an uncontended writer made: completed as that call ends. */
+  private ended: Deferred.Deferred<void> | undefined = undefined
+
+  constructor(
+    private readonly journal: (entries: ReadonlyArray<JournalEntry>) => Effect.Effect<A, E>,
+    private readonly acknowledge: (answer: A) => void,
+    private readonly scope: Scope.Scope,
+    private readonly turns: number
+  ) {}
+
+  // Takes the entries over (every caller hands over an array it no longer uses): the first queued
+  // since the last call is kept as it is, later ones are appended one by one (a wave may settle
+  // more entries than a call takes arguments).
+  readonly queue = (entries: ReadonlyArray<JournalEntry>, then?: () => void): void => {
+    if (entries.length > 0) {
+      if (this.queued.length === 0) this.queued = entries as Array<JournalEntry>
+      else for (let i = 0; i < entries.length; i++) this.queued.push(entries[i]!)
+    }
+    if (then !== undefined) {
+      if (this.thens.length === 0) this.thens = [then]
+      else this.thens.push(then)
+    }
+  }
+
+  readonly write = (entries: ReadonlyArray<JournalEntry>): Effect.Effect<void, E> => Effect.suspend(() => this.writeNow(entries, true))
+
+  readonly flush: Effect.Effect<void, E> = this.write(noEntries)
+
+  readonly flushNow = (): Effect.Effect<void, E> => this.writeNow(noEntries, false)
+
+  readonly later = (entries: ReadonlyArray<JournalEntry>, then?: () => void): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      this.queue(entries, then)
+      if (this.scheduled) return Effect.void
+      this.scheduled = true
+      return Effect.asVoid(Effect.forkIn(this.flusher, this.scope))
+    })
+
+  private readonly flusher: Effect.Effect<void> = Effect.gen({ self: this }, function*() {
+    for (let i = 0; i < this.turns; i++) yield* Effect.yieldNow
+    this.scheduled = false
+    // A failure is kept in `broken`: every later operation fails with it.
+    yield* Effect.ignore(this.write(noEntries))
+  })
+
+  private writeNow(entries: ReadonlyArray<JournalEntry>, protect: boolean): Effect.Effect<void, E> {
+    if (this.broken !== undefined) return this.broken
+    this.queue(entries)
+    if (this.inFlight) return this.await()
+    this.inFlight = true
+    return this.own(protect)
+  }
+
+  // A call is in flight: wait for the next one. The first writer to wait on an uncontended
+  // writer's call starts the fiber that makes the next call once it ends.
+  private await(): Effect.Effect<void, E> {
+    const done = Deferred.makeUnsafe<void, E>()
+    this.waiting.push(done)
+    if (!this.owning || this.ended !== undefined) return Deferred.await(done)
+    const ended = this.ended = Deferred.makeUnsafe<void>()
+    return Effect.andThen(Effect.forkIn(Effect.andThen(Deferred.await(ended), this.drain), this.scope), Deferred.await(done))
+  }
+
+  // No call in flight: this writer makes the call itself, with no Deferred and no fiber (the
+  // common, uncontended case: one scope instance writing its waves).
+  private own(protect: boolean): Effect.Effect<void, E> {
+    const entries = this.queued
+    const callbacks = this.thens
+    this.queued = noEntries
+    this.thens = noThens
+    if (entries.length === 0) {
+      for (let i = 0; i < callbacks.length; i++) callbacks[i]!()
+      this.inFlight = false
+      return Effect.void
+    }
+    this.owned = callbacks
+    this.owning = true
+    const call = Effect.catchCause(Effect.map(this.journal(entries), this.ownSucceeded), this.ownFailed)
+    return protect ? Effect.uninterruptible(call) : call
+  }
+
+  private readonly ownSucceeded = (answer: A): void => {
+    this.acknowledge(answer)
+    const callbacks = this.owned
+    this.owned = noThens
+    for (let i = 0; i < callbacks.length; i++) callbacks[i]!()
+    this.ownEnded()
+  }
+
+  private readonly ownFailed = (cause: Cause.Cause<E>): Effect.Effect<void, E> => {
+    this.owned = noThens
+    const broken = this.broken = Exit.failCause(cause)
+    this.ownEnded()
+    return broken
+  }
+
+  // The uncontended call ended: nothing is in flight any more, or the fiber a waiting writer
+  // started makes the next call (the writer stays in flight for it).
+  private ownEnded(): void {
+    this.owning = false
+    const ended = this.ended
+    if (ended === undefined) {
+      this.inFlight = false
+      return
+    }
+    this.ended = undefined
+    Deferred.doneUnsafe(ended, Exit.void)
+  }
+
+  // One call with everything queued, made by a fiber of the writer's own. While it is in flight,
+  // writers only queue; if some are waiting when it ends, the next call goes out from another.
+  private readonly drain: Effect.Effect<void> = Effect.uninterruptible(Effect.suspend(() => {
+    const entries = this.queued
+    const deferreds = this.waiting
+    const callbacks = this.thens
+    this.queued = noEntries
+    this.waiting = []
+    this.thens = noThens
+    const written: Effect.Effect<void, E> = this.broken ??
+      (entries.length === 0 ? Effect.void : Effect.map(this.journal(entries), this.acknowledge))
+    return Effect.flatMap(Effect.exit(written), (exit) => {
+      if (Exit.isSuccess(exit)) for (const then of callbacks) then()
+      else this.broken = exit
+      return Effect.andThen(Effect.forEach(deferreds, (d) => Deferred.done(d, exit), { discard: true }), this.next)
+    })
+  }))
+
+  // Decided only once the writers are woken: a woken writer runs at once and may write again
+  // while this call still counts as in flight, which only queues. Deciding before would strand it.
+  private readonly next: Effect.Effect<void> = Effect.suspend(() => {
+    if (this.waiting.length > 0) return Effect.asVoid(Effect.forkIn(this.drain, this.scope))
+    this.inFlight = false
+    return Effect.void
+  })
+}

@@ -17,7 +17,7 @@ import type { Mode, RunEvent } from "../RunEvent.ts"
 import type * as RunStatus from "../RunStatus.ts"
 import type { IllegalTransition, JournalEntry, RunNotFound, RunStore, StoreUnavailable } from "../RunStore.ts"
 import * as Compiled from "./compiled.ts"
-import { acknowledged, type Control } from "./control.ts"
+import { acknowledge, type Control } from "./control.ts"
 import type { Outcome } from "./finishing.ts"
 import { isObject } from "./json.ts"
 import * as JournalWriter from "./journalWriter.ts"
@@ -180,7 +180,7 @@ export const make = (setup: Setup, writerScope: Scope.Scope): Effect.Effect<Stat
       taken: new Set(),
       differed: new Set(),
       upstream: new Map(),
-      writer: yield* JournalWriter.make<StoreError>(acknowledged(setup.store, setup.runId, setup.control), writerScope),
+      writer: yield* JournalWriter.make((entries) => setup.store.journal(setup.runId, entries), acknowledge(setup.control), writerScope),
       pacer: Pacing.make(),
       attempts: new Attempts(setup.handlers, setup.control, setup.clock, setup.publish, setup.runId, setup.tracing),
       expanded: 0,

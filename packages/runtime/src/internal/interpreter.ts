@@ -190,8 +190,12 @@ class Instance {
   /** Members done (settled, reused, blocked or not part of the plan). */
   done = 0
   b: State.Batch = State.batch()
-  starts: Array<JournalEntry> = []
-  wave: Array<NodeContext> = []
+  /**
+   * The handlers this wave starts: the first `waveSize` (the array is kept from wave to wave; what
+   * lies past `waveSize` is stale). Their `Started` entries go to the batch's entries.
+   */
+  readonly wave: Array<NodeContext> = []
+  waveSize = 0
   /** Members decided to run as effects, launched once what this wave settled is queued (their own writes and events go after it). */
   units: Array<number> = []
   unitEffects: Array<Effect.Effect<void, State.StoreError>> = []
@@ -327,8 +331,8 @@ class Instance {
     }
     s.permits.take()
     const { input } = s.setup
-    this.wave.push(new NodeContext(i, inputs, params, block, input, runId, key, fingerprints, at, this.loop, this.parallel))
-    this.starts.push(startedEntry(key, inputs, fingerprints, at))
+    this.wave[this.waveSize++] = new NodeContext(i, inputs, params, block, input, runId, key, fingerprints, at, this.loop, this.parallel)
+    this.b.entries.push(startedEntry(key, inputs, fingerprints, at))
   }
 
   /**
@@ -403,14 +407,12 @@ class Instance {
    * or failures the entries go out with a later write.
    */
   flush(): Effect.Effect<void, State.StoreError> | undefined {
-    const { b, s, starts } = this
+    const { b, s } = this
     let written: Effect.Effect<void, State.StoreError> | undefined
-    if (starts.length > 0 || b.entries.length > 0 || b.events.length > 0) {
+    if (b.entries.length > 0 || b.events.length > 0) {
       const events = b.events
-      const starting = starts.length > 0
+      const starting = this.waveSize > 0
       s.writer.queue(b.entries, events.length === 0 ? undefined : () => State.publishAll(s, events))
-      s.writer.queue(starts)
-      if (starting) this.starts = []
       // The writer took the entries and the callback the events: what it took is replaced, empty lists are kept.
       if (b.entries.length > 0) b.entries = []
       if (events.length > 0) b.events = []
@@ -435,31 +437,36 @@ class Instance {
 
   /** Starts the wave's handlers once their starts are durable, unless that write brought a cancel or a pause. */
   launch(): Effect.Effect<void, State.StoreError> | undefined {
-    const wave = this.wave
-    this.wave = []
+    const size = this.waveSize
+    this.waveSize = 0
     // The write that journaled the starts may have brought a cancel, or outlasted the lease.
     const started = beforeStartOn(this.s.setup.control, this.s.setup.clock)
-    if (started !== undefined) return Effect.andThen(started, Effect.sync(() => this.go(wave)))
-    this.go(wave)
-    return undefined
+    if (started === undefined) {
+      this.go(this.wave, size)
+      return undefined
+    }
+    const wave = this.wave.slice(0, size)
+    return Effect.andThen(started, Effect.sync(() => this.go(wave, size)))
   }
 
-  go(wave: ReadonlyArray<NodeContext>): void {
+  go(wave: ReadonlyArray<NodeContext>, size: number): void {
     const { s } = this
     const { control, outcome, publish, runId } = s.setup
     // Journaled as started when the write's acknowledgement brought a pause: parked instead (the `Paused` entry replaces the start).
     if (control.pauseRequested) {
-      for (const ctx of wave) {
+      for (let k = 0; k < size; k++) {
+        const ctx = wave[k]!
         s.permits.release()
         this.pool.launch(ctx.index, State.parkPaused(s, this.place(ctx.index), ctx.inputs, ctx.fingerprints))
       }
       return
     }
-    for (const ctx of wave) {
+    for (let k = 0; k < size; k++) {
+      const ctx = wave[k]!
       publish({ _tag: "NodeStarted", runId, node: ctx.node, attempt: 1, at: ctx.startedAt })
       this.pool.launch(ctx, s.attempts.of(ctx))
     }
-    const last = wave[wave.length - 1]!
+    const last = wave[size - 1]!
     outcome.lastStarted = { node: last.node, at: last.startedAt }
   }
 
@@ -492,7 +499,7 @@ class Instance {
       this.prepare(at)
       const written = this.flush()
       if (written !== undefined) yield* written
-      if (this.wave.length > 0) {
+      if (this.waveSize > 0) {
         const launched = this.launch()
         if (launched !== undefined) yield* launched
       }

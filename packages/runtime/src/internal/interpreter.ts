@@ -184,9 +184,10 @@ class Instance {
   readonly liveIn: Int32Array
   /** Per member: 1 once a predecessor is blocked behind a dormant node. */
   readonly blockedIn: Uint8Array
-  /** Members whose predecessors are done, in the order they became so; decided from `head` on. */
-  readonly ready: Array<number> = []
+  /** Members whose predecessors are done, in the order they became so (each once: `tail` of them); decided from `head` on. */
+  readonly ready: Int32Array
   head = 0
+  tail = 0
   /** Members done (settled, reused, blocked or not part of the plan). */
   done = 0
   b: State.Batch = State.batch()
@@ -218,6 +219,7 @@ class Instance {
     this.rerun = rerunOf(s.setup.plan, s.rerun, g)
     this.here = { key: "", node: "", pos: 0, records: this.records, prior }
     this.pending = g.indegree.slice()
+    this.ready = new Int32Array(n)
     this.liveIn = new Int32Array(n)
     this.blockedIn = new Uint8Array(n)
     this.pool = new Pool(fork, abortInterrupted)
@@ -256,7 +258,7 @@ class Instance {
       const j = outTargets[k]!
       if (blocked) this.blockedIn[j] = 1
       else if (record !== undefined && isLive(record.status, record.decision, handles[k])) this.liveIn[j]!++
-      if (--this.pending[j]! === 0) this.ready.push(j)
+      if (--this.pending[j]! === 0) this.ready[this.tail++] = j
     }
   }
 
@@ -268,7 +270,7 @@ class Instance {
   /** Decides every ready member it can: a member that may run a handler waits at the head of the queue for a permit. */
   prepare(at: number): void {
     const { permits } = this.s
-    while (this.head < this.ready.length) {
+    while (this.head < this.tail) {
       const i = this.ready[this.head]!
       if (!permits.free() && this.mayRunHandler(i)) return
       this.head++
@@ -479,7 +481,7 @@ class Instance {
       resume(Effect.void)
     }
     this.pool.notify(wake)
-    if (this.head < this.ready.length) this.s.permits.notify(wake)
+    if (this.head < this.tail) this.s.permits.notify(wake)
   })
 
   /**
@@ -490,7 +492,7 @@ class Instance {
   readonly drive: Effect.Effect<void, State.StoreError> = Effect.uninterruptible(Effect.gen({ self: this }, function*() {
     const { n, pool, s } = this
     const { control } = s.setup
-    for (let i = 0; i < n; i++) if (this.pending[i] === 0) this.ready.push(i)
+    for (let i = 0; i < n; i++) if (this.pending[i] === 0) this.ready[this.tail++] = i
     for (;;) {
       const at = this.known ?? State.now(s)
       this.known = undefined
@@ -505,7 +507,7 @@ class Instance {
       }
       if (this.done === n && pool.inflight === 0 && pool.completions.length === 0) return
       if (pool.completions.length === 0) {
-        if (pool.inflight === 0 && this.head === this.ready.length) return yield* Effect.die(new Error("a scope instance stalled"))
+        if (pool.inflight === 0 && this.head === this.tail) return yield* Effect.die(new Error("a scope instance stalled"))
         yield* Effect.interruptible(this.waiting)
       }
       const ended = pool.take()

@@ -118,7 +118,9 @@ const reuse = (s: State.State): Effect.Effect<void> => {
 const runScope = (s: State.State, scope: string, frame: Frame): Effect.Effect<void, State.StoreError> =>
   Effect.flatMap(Effect.context<never>(), (services) => {
     const instance = new Instance(s, scopeGraph(s.shape, scope), frame, State.priorsOf(s, scope, frame), Effect.runForkWith(services))
-    return Effect.ensuring(instance.drive, instance.pool.stop)
+    // A journal call the drive made and saw fail is the writer's failure too (`Writer.flushNow`).
+    const driven = Effect.onError(instance.drive, (cause) => Effect.sync(() => s.writer.failed(instance, cause)))
+    return Effect.ensuring(driven, instance.pool.stop)
   })
 
 /** A unit of a scope instance: a handler's attempts, or member `i` run as an effect (a container, an intrinsic block, a parking). */
@@ -424,8 +426,8 @@ class Instance {
       written = !starting && failures.length === 0
         ? s.writer.later(noEntries)
         : failures.length === 0
-        ? s.writer.flushNow()
-        : Effect.andThen(s.writer.flushNow(), State.sendFailures(s, failures))
+        ? s.writer.flushNow(this)
+        : Effect.andThen(s.writer.flushNow(this), State.sendFailures(s, failures))
     }
     if (this.units.length > 0) {
       const units = this.units

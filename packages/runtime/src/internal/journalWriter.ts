@@ -1,7 +1,7 @@
 /**
  * The journal writer of one scope-interpreter execution: its writes coalesce into as few
- * `RunStore.journal` calls as ordering allows (group commit within the run), the way the fast path
- * writes a wave's completions and the next wave's starts in one call.
+ * `RunStore.journal` calls as ordering allows (group commit within the run): a wave's completions
+ * and the next wave's starts go out in one call.
  *
  * - `write(entries)` returns once the entries are durable, with everything queued before them: one
  *   call takes every queued entry, so concurrent nodes share calls.
@@ -36,10 +36,14 @@ export interface Writer<E> {
   readonly queue: (entries: ReadonlyArray<JournalEntry>, then?: () => void) => void
   readonly flush: Effect.Effect<void, E>
   /**
-   * `flush`, decided as it is called and not made uninterruptible: for a caller that runs it at
-   * once and uninterruptibly (a scope instance's `drive`), so a call it makes is never cut short.
+   * `flush`, decided as it is called, for a caller (`owner`) that runs it at once and
+   * uninterruptibly (a scope instance's `drive`), so a call it makes is never cut short, and that
+   * reports its failure with `failed`: the call it makes is the store's call and its
+   * acknowledgement, nothing more.
    */
-  readonly flushNow: () => Effect.Effect<void, E>
+  readonly flushNow: (owner: object) => Effect.Effect<void, E>
+  /** What failed `owner` after `flushNow` (anything: only the failure of a call it made counts). */
+  readonly failed: (owner: object, cause: Cause.Cause<unknown>) => void
 }
 
 /**
@@ -70,6 +74,8 @@ class JournalWriter<A, E> implements Writer<E> {
   private owned: Array<() => void> = noThens
   /** Whether the call in flight is an uncontended writer's (else a fiber of the writer's own makes it). */
   private owning = false
+  /** Who made that call, when it reports its failure itself (`flushNow`). */
+  private owner: object | undefined = undefined
   /** Once a writer waits on the call an uncontended writer made: completed as that call ends. */
   private ended: Deferred.Deferred<void> | undefined = undefined
 
@@ -94,11 +100,16 @@ class JournalWriter<A, E> implements Writer<E> {
     }
   }
 
-  readonly write = (entries: ReadonlyArray<JournalEntry>): Effect.Effect<void, E> => Effect.suspend(() => this.writeNow(entries, true))
+  readonly write = (entries: ReadonlyArray<JournalEntry>): Effect.Effect<void, E> => Effect.suspend(() => this.writeNow(entries, undefined))
 
   readonly flush: Effect.Effect<void, E> = this.write(noEntries)
 
-  readonly flushNow = (): Effect.Effect<void, E> => this.writeNow(noEntries, false)
+  readonly flushNow = (owner: object): Effect.Effect<void, E> => this.writeNow(noEntries, owner)
+
+  readonly failed = (owner: object, cause: Cause.Cause<unknown>): void => {
+    // While its call is in flight the owner does nothing else: what failed it is that call.
+    if (this.owning && this.owner === owner) this.ownFailedWith(cause as Cause.Cause<E>)
+  }
 
   readonly later = (entries: ReadonlyArray<JournalEntry>, then?: () => void): Effect.Effect<void> =>
     Effect.suspend(() => {
@@ -115,12 +126,13 @@ class JournalWriter<A, E> implements Writer<E> {
     yield* Effect.ignore(this.write(noEntries))
   })
 
-  private writeNow(entries: ReadonlyArray<JournalEntry>, protect: boolean): Effect.Effect<void, E> {
+  // Without an `owner`, the call is made uninterruptible and its failure is handled here.
+  private writeNow(entries: ReadonlyArray<JournalEntry>, owner: object | undefined): Effect.Effect<void, E> {
     if (this.broken !== undefined) return this.broken
     this.queue(entries)
     if (this.inFlight) return this.await()
     this.inFlight = true
-    return this.own(protect)
+    return this.own(owner)
   }
 
   // A call is in flight: wait for the next one. The first writer to wait on an uncontended
@@ -135,7 +147,7 @@ class JournalWriter<A, E> implements Writer<E> {
 
   // No call in flight: this writer makes the call itself, with no Deferred and no fiber (the
   // common, uncontended case: one scope instance writing its waves).
-  private own(protect: boolean): Effect.Effect<void, E> {
+  private own(owner: object | undefined): Effect.Effect<void, E> {
     const entries = this.queued
     const callbacks = this.thens
     this.queued = noEntries
@@ -147,8 +159,9 @@ class JournalWriter<A, E> implements Writer<E> {
     }
     this.owned = callbacks
     this.owning = true
-    const call = Effect.catchCause(Effect.map(this.journal(entries), this.ownSucceeded), this.ownFailed)
-    return protect ? Effect.uninterruptible(call) : call
+    this.owner = owner
+    const call = Effect.map(this.journal(entries), this.ownSucceeded)
+    return owner !== undefined ? call : Effect.uninterruptible(Effect.catchCause(call, this.ownFailed))
   }
 
   private readonly ownSucceeded = (answer: A): void => {
@@ -160,16 +173,21 @@ class JournalWriter<A, E> implements Writer<E> {
   }
 
   private readonly ownFailed = (cause: Cause.Cause<E>): Effect.Effect<void, E> => {
+    this.ownFailedWith(cause)
+    return this.broken!
+  }
+
+  private ownFailedWith(cause: Cause.Cause<E>): void {
     this.owned = noThens
-    const broken = this.broken = Exit.failCause(cause)
+    this.broken = Exit.failCause(cause)
     this.ownEnded()
-    return broken
   }
 
   // The uncontended call ended: nothing is in flight any more, or the fiber a waiting writer
   // started makes the next call (the writer stays in flight for it).
   private ownEnded(): void {
     this.owning = false
+    this.owner = undefined
     const ended = this.ended
     if (ended === undefined) {
       this.inFlight = false

@@ -563,31 +563,35 @@ describe("Engine journal batching", () => {
 })
 
 describe("Engine store failures", () => {
-  it.effect("a failing journal write fails the execution and interrupts the handlers still running", () => {
-    let interrupted = 0
-    let journalCalls = 0
-    const flaky = Layer.effect(
-      RunStore.RunStore,
-      Effect.map(RunStore.makeMemory, (memory) => {
-        // Executions write through their lease's fenced store: that one fails.
-        const failing = (store: RunStore.Port): RunStore.Port => ({
-          ...store,
-          fenced: (lease) => failing(store.fenced(lease)),
-          journal: (runId, entries) =>
-            ++journalCalls === 2 ? Effect.fail(new RunStore.RunNotFound({ runId })) : store.journal(runId, entries)
+  // In a loop, the failing write is one of `quick`'s completion that no start waits for: the body
+  // instance is waiting for `hang` when it fails.
+  for (const [where, extra] of [["at the top level", {}], ["in a loop", { loops: [{ id: "l", kind: "count" as const, count: 1, body: ["hang", "quick"] }] }]] as const) {
+    it.effect(`a failing journal write fails the execution and interrupts the handlers still running (${where})`, () => {
+      let interrupted = 0
+      let journalCalls = 0
+      const flaky = Layer.effect(
+        RunStore.RunStore,
+        Effect.map(RunStore.makeMemory, (memory) => {
+          // Executions write through their lease's fenced store: that one fails.
+          const failing = (store: RunStore.Port): RunStore.Port => ({
+            ...store,
+            fenced: (lease) => failing(store.fenced(lease)),
+            journal: (runId, entries) =>
+              ++journalCalls === 2 ? Effect.fail(new RunStore.RunNotFound({ runId })) : store.journal(runId, entries)
+          })
+          return RunStore.RunStore.of(failing(memory))
         })
-        return RunStore.RunStore.of(failing(memory))
-      })
-    )
-    return Effect.gen(function*() {
-      const runs = yield* Runs.Runs
-      const { runId } = yield* runs.start(workflow([{ id: "hang", type: "hang" }, { id: "quick", type: "value", params: { value: 1 } }], []))
-      const error = yield* Effect.flip(runs.wait(runId))
-      assert.strictEqual(error._tag, "RunNotFound")
-      assert.strictEqual(interrupted, 1)
-    }).pipe(Effect.provide(Runs.layer().pipe(
-      Layer.provideMerge(flaky),
-      Layer.provideMerge(Handler.layer({ hang: () => Effect.onInterrupt(Effect.never, () => Effect.sync(() => interrupted++)) }))
-    )))
-  })
+      )
+      return Effect.gen(function*() {
+        const runs = yield* Runs.Runs
+        const { runId } = yield* runs.start(workflow([{ id: "hang", type: "hang" }, { id: "quick", type: "value", params: { value: 1 } }], [], extra))
+        const error = yield* Effect.flip(runs.wait(runId))
+        assert.strictEqual(error._tag, "RunNotFound")
+        assert.strictEqual(interrupted, 1)
+      }).pipe(Effect.provide(Runs.layer().pipe(
+        Layer.provideMerge(flaky),
+        Layer.provideMerge(Handler.layer({ hang: () => Effect.onInterrupt(Effect.never, () => Effect.sync(() => interrupted++)) }))
+      )))
+    })
+  }
 })

@@ -118,9 +118,11 @@ const reuse = (s: State.State): Effect.Effect<void> => {
 const runScope = (s: State.State, scope: string, frame: Frame): Effect.Effect<void, State.StoreError> =>
   Effect.flatMap(Effect.context<never>(), (services) => {
     const instance = new Instance(s, scopeGraph(s.shape, scope), frame, State.priorsOf(s, scope, frame), Effect.runForkWith(services))
-    // A journal call the drive made and saw fail is the writer's failure too (`Writer.flushNow`).
+    // A journal call the drive made and saw fail is the writer's failure too (`Writer.flushNow`);
+    // one made by the writer's own fiber wakes the drive if it waits (`Writer.watch`).
     const driven = Effect.onError(instance.drive, (cause) => Effect.sync(() => s.writer.failed(instance, cause)))
-    return Effect.ensuring(driven, instance.pool.stop)
+    const unwatch = s.writer.watch(() => instance.wake?.())
+    return Effect.ensuring(driven, Effect.andThen(instance.pool.stop, Effect.sync(unwatch)))
   })
 
 /** A unit of a scope instance: a handler's attempts, or member `i` run as an effect (a container, an intrinsic block, a parking). */
@@ -199,6 +201,8 @@ class Instance {
    */
   readonly wave: Array<NodeContext> = []
   waveSize = 0
+  /** Wakes the drive while it waits (`waiting`). */
+  wake: (() => void) | undefined = undefined
   /** Members decided to run as effects, launched once what this wave settled is queued (their own writes and events go after it). */
   units: Array<number> = []
   unitEffects: Array<Effect.Effect<void, State.StoreError>> = []
@@ -480,8 +484,11 @@ class Instance {
     const wake = () => {
       if (woken) return
       woken = true
+      this.wake = undefined
       resume(Effect.void)
     }
+    this.wake = wake
+    if (this.s.writer.failure() !== undefined) return wake()
     this.pool.notify(wake)
     if (this.head < this.tail) this.s.permits.notify(wake)
   })
@@ -511,6 +518,9 @@ class Instance {
       if (pool.completions.length === 0) {
         if (pool.inflight === 0 && this.head === this.tail) return yield* Effect.die(new Error("a scope instance stalled"))
         yield* Effect.interruptible(this.waiting)
+        // A journal call made for queued entries failed while this instance waited: it stops.
+        const broken = s.writer.failure()
+        if (broken !== undefined) return yield* broken
       }
       const ended = pool.take()
       const settledAt = State.now(s)

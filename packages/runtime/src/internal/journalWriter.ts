@@ -44,6 +44,14 @@ export interface Writer<E> {
   readonly flushNow: (owner: object) => Effect.Effect<void, E>
   /** What failed `owner` after `flushNow` (anything: only the failure of a call it made counts). */
   readonly failed: (owner: object, cause: Cause.Cause<unknown>) => void
+  /** The failure every operation fails with since a call failed, if one did. */
+  readonly failure: () => Exit.Exit<void, E> | undefined
+  /**
+   * Calls `onBroken` once a call fails, however it was made: a call for `later` entries fails
+   * in a fiber no writer waits on, and whoever waits for something else (a scope instance waiting
+   * for a handler) must still stop. Returns what stops watching.
+   */
+  readonly watch: (onBroken: () => void) => () => void
 }
 
 /**
@@ -70,6 +78,7 @@ class JournalWriter<A, E> implements Writer<E> {
   private inFlight = false
   private scheduled = false
   private broken: Exit.Exit<void, E> | undefined = undefined
+  private readonly watchers = new Set<() => void>()
   /** The callbacks of the call an uncontended writer made, while it is in flight. */
   private owned: Array<() => void> = noThens
   /** Whether the call in flight is an uncontended writer's (else a fiber of the writer's own makes it). */
@@ -105,6 +114,18 @@ class JournalWriter<A, E> implements Writer<E> {
   readonly flush: Effect.Effect<void, E> = this.write(noEntries)
 
   readonly flushNow = (owner: object): Effect.Effect<void, E> => this.writeNow(noEntries, owner)
+
+  readonly failure = (): Exit.Exit<void, E> | undefined => this.broken
+
+  readonly watch = (onBroken: () => void): () => void => {
+    this.watchers.add(onBroken)
+    return () => this.watchers.delete(onBroken)
+  }
+
+  private breakWith(exit: Exit.Exit<void, E>): void {
+    this.broken = exit
+    for (const onBroken of this.watchers) onBroken()
+  }
 
   readonly failed = (owner: object, cause: Cause.Cause<unknown>): void => {
     // While its call is in flight the owner does nothing else: what failed it is that call.
@@ -179,7 +200,7 @@ class JournalWriter<A, E> implements Writer<E> {
 
   private ownFailedWith(cause: Cause.Cause<E>): void {
     this.owned = noThens
-    this.broken = Exit.failCause(cause)
+    this.breakWith(Exit.failCause(cause))
     this.ownEnded()
   }
 
@@ -210,7 +231,7 @@ class JournalWriter<A, E> implements Writer<E> {
       (entries.length === 0 ? Effect.void : Effect.map(this.journal(entries), this.acknowledge))
     return Effect.flatMap(Effect.exit(written), (exit) => {
       if (Exit.isSuccess(exit)) for (const then of callbacks) then()
-      else this.broken = exit
+      else this.breakWith(exit)
       return Effect.andThen(Effect.forEach(deferreds, (d) => Deferred.done(d, exit), { discard: true }), this.next)
     })
   }))

@@ -94,9 +94,10 @@
  *   (`internal/journalWriter.ts`), and handlers, containers and intrinsic blocks run as units of
  *   the pool; writes made by concurrent scope instances while a call is in flight share the next.
  *
- * Either way a node starts only once what it reads is durable (the scope interpreter also
- * publishes `NodeCompleted` only then; the wave scheduler as it records the completion, before the
- * write that carries it), spans are created only with `tracing: true`, and the execution yields to
+ * Either way a node starts only once what it reads is durable, a node's settlement is published
+ * (`NodeCompleted`, `NodeFailed`, `NodeSkipped`) only once the write that carries it returned (what a
+ * process announced before it died is in the journal, and a resume does not run it again), spans
+ * are created only with `tracing: true`, and the execution yields to
  * the event loop every `blocksPerYield` (`internal/pacing.ts`) settled blocks, so an interruption
  * (a Ctrl-C) is observed even when every handler is synchronous.
  *

@@ -5,7 +5,8 @@
  * `Effect.runForkWith`, completion observed by callback, no Deferred per node, and no fiber at all
  * for a handler whose effect is already an `Exit`). The journal is written once per wave: the
  * completions of the last wave, the skips they caused and the starts of the next wave go to the
- * store in one `journal` call, and a node starts only once what it reads is durable. The run
+ * store in one `journal` call; a node starts only once what it reads is durable, and a settlement is
+ * published only once its entry is. The run
  * semantics are the engine's (`edges.ts`, `control.ts`, `parking.ts`, `settling.ts`, `finishing.ts`), shared
  * with the scope interpreter.
  *
@@ -106,6 +107,8 @@ class Waves {
   readyHead = 0
   readyTail = 0
   buffer: Array<JournalEntry> = []
+  /** Events of the entries in `buffer`, published once they are written. */
+  events: Array<RunEvent> = []
   newFailures: Array<ReturnType<typeof runFailure>> = []
   readonly result: Outcome = { failures: 0, messages: [], lastStarted: undefined, lastCompleted: undefined }
   /** The last node completed in the batch being settled (the diagnostics keep only the last). */
@@ -172,6 +175,11 @@ class Waves {
     this.execution.publish(event)
   }
 
+  /** Publishes `event` once the write that carries its journal entry returns: what is announced is durable. */
+  publishDurable(event: RunEvent): void {
+    this.events.push(event)
+  }
+
   live(source: number, k: number): boolean {
     return isLive(statusOf[this.outcome[source]!], this.decisions[source], this.c.handles[k])
   }
@@ -180,7 +188,7 @@ class Waves {
     const node = this.c.ids[i]!
     this.done(i, SKIPPED)
     this.buffer.push(skippedEntry(node, this.c.definitions[i]!, at))
-    this.publish({ _tag: "NodeSkipped", runId: this.execution.runId, node, at })
+    this.publishDurable({ _tag: "NodeSkipped", runId: this.execution.runId, node, at })
   }
 
   /**
@@ -222,7 +230,7 @@ class Waves {
     const { node, attempt, error, at } = entry
     this.done(i, FAILED)
     this.buffer.push(entry)
-    this.publish({ _tag: "NodeFailed", runId: this.execution.runId, node, attempt, error, at })
+    this.publishDurable({ _tag: "NodeFailed", runId: this.execution.runId, node, attempt, error, at })
     if (this.c.hasErrorEdge[i] === 0) this.newFailures.push(runFailure(this.result, node, error, at))
     this.settle(i, at)
   }
@@ -241,7 +249,7 @@ class Waves {
     this.outputs[i] = output
     this.decisions[i] = decision
     this.buffer.push(completedEntry(ctx.node, ctx.attempt, ctx.inputs, fingerprints, output, decision, ctx.startedAt, at))
-    this.publish({ _tag: "NodeCompleted", runId: this.execution.runId, node: ctx.node, attempt: ctx.attempt, decision, at })
+    this.publishDurable({ _tag: "NodeCompleted", runId: this.execution.runId, node: ctx.node, attempt: ctx.attempt, decision, at })
     this.lastCompleted = ctx
     this.settle(i, at)
   }
@@ -271,7 +279,7 @@ class Waves {
         const resolved = resolveInputs(p, this.env)
         if (Result.isFailure(resolved)) {
           const fields = unresolvedFields(definitions[i]!, at)
-          this.publish({ _tag: "NodeStarted", runId, node, attempt: 1, at })
+          this.publishDurable({ _tag: "NodeStarted", runId, node, attempt: 1, at })
           this.fail(i, failedEntry(node, 1, fields.inputs, fields.fingerprints, resolved.failure, at, at))
           continue
         }
@@ -292,8 +300,13 @@ class Waves {
     this.buffer = []
     const failures = this.newFailures
     if (failures.length > 0) this.newFailures = []
+    const events = this.events
+    if (events.length > 0) this.events = []
     const runId = this.execution.runId
-    const write = entries.length === 0 ? Effect.void : this.journal(entries)
+    const journaled = entries.length === 0 ? Effect.void : this.journal(entries)
+    const write = events.length === 0 ? journaled : Effect.map(journaled, () => {
+      for (const event of events) this.publish(event)
+    })
     return failures.length === 0 ? write : Effect.andThen(
       write,
       Effect.forEach(failures, (f) => this.store.transition(runId, f, f.at), { discard: true })

@@ -528,24 +528,30 @@ describe("Engine plans", () => {
   })
 })
 
+/**
+ * The memory store with its journal calls going through `around`, including those of executions,
+ * which write through their lease's fenced store.
+ */
+const journalling = (around: (journal: RunStore.Port["journal"]) => RunStore.Port["journal"]) =>
+  Layer.effect(
+    RunStore.RunStore,
+    Effect.map(RunStore.makeMemory, (memory) => {
+      const wrapped = (store: RunStore.Port): RunStore.Port => ({
+        ...store,
+        fenced: (lease) => wrapped(store.fenced(lease)),
+        journal: around((runId, entries) => store.journal(runId, entries))
+      })
+      return RunStore.RunStore.of(wrapped(memory))
+    })
+  )
+
 describe("Engine journal batching", () => {
   it.effect("writes the journal once per wave, not once per node", () => {
     const calls: Array<number> = []
-    const counting = Layer.effect(
-      RunStore.RunStore,
-      Effect.map(RunStore.makeMemory, (memory) => {
-        // Executions write through their lease's fenced store: that one counts.
-        const counted = (store: RunStore.Port): RunStore.Port => ({
-          ...store,
-          fenced: (lease) => counted(store.fenced(lease)),
-          journal: (runId, entries) => {
-            calls.push(entries.length)
-            return store.journal(runId, entries)
-          }
-        })
-        return RunStore.RunStore.of(counted(memory))
-      })
-    )
+    const counting = journalling((journal) => (runId, entries) => {
+      calls.push(entries.length)
+      return journal(runId, entries)
+    })
     const blocks: Array<Workflow.Block> = [{ id: "start", type: "trigger" }, { id: "join", type: "value", params: { value: 0 } }]
     const edges: Array<Workflow.Edge> = []
     for (let i = 0; i < 100; i++) {
@@ -569,18 +575,8 @@ describe("Engine store failures", () => {
     it.effect(`a failing journal write fails the execution and interrupts the handlers still running (${where})`, () => {
       let interrupted = 0
       let journalCalls = 0
-      const flaky = Layer.effect(
-        RunStore.RunStore,
-        Effect.map(RunStore.makeMemory, (memory) => {
-          // Executions write through their lease's fenced store: that one fails.
-          const failing = (store: RunStore.Port): RunStore.Port => ({
-            ...store,
-            fenced: (lease) => failing(store.fenced(lease)),
-            journal: (runId, entries) =>
-              ++journalCalls === 2 ? Effect.fail(new RunStore.RunNotFound({ runId })) : store.journal(runId, entries)
-          })
-          return RunStore.RunStore.of(failing(memory))
-        })
+      const flaky = journalling((journal) => (runId, entries) =>
+        ++journalCalls === 2 ? Effect.fail(new RunStore.RunNotFound({ runId })) : journal(runId, entries)
       )
       return Effect.gen(function*() {
         const runs = yield* Runs.Runs

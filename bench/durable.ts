@@ -6,8 +6,8 @@
  * - `linear`: one 100-node chain (per-node latency: the gap between consecutive handler calls);
  * - `concurrent`: 100 runs of a 10-node chain started at once (throughput);
  * - `rerun`: run-from-block on the 100-node chain after an edit to every block, so every node
- *   re-runs (after an unmeasured full run): the path Ripple's re-runs take (the scope interpreter,
- *   not the full-run fast path). Its rows per node include the source run's rows (the statistics
+ *   re-runs (after an unmeasured full run): the path Ripple's re-runs take (planning, the source's
+ *   records read, early cutoff checked). Its rows per node include the source run's rows (the statistics
  *   are per schema), so about half are the re-run's.
  *
  * Round trips are the SQL statements the client sent (counted from effect/sql's client spans);

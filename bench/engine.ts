@@ -9,12 +9,11 @@
  * run before, so its expansion, definition fingerprints, full plan and version hash are cached.
  * Rows `cold` start a workflow value never seen before (all of that inside the timed run).
  * `ratioVsBare` and `wideNodesPerSec` in RESULT are the warm wide row at c=1024.
- * Row `parallel c=1024` runs a parallel of 10^4 branches over one noop block: the scope interpreter
- * (containers, waits, resumes) instead of the fast path, against the bare wide runner.
+ * Row `parallel c=1024` runs a parallel of 10^4 branches over one noop block (a scope instance per
+ * branch) against the bare wide runner.
  * Rows `wide run-from` and `deep run-from` re-run the wide and deep DAGs from their first block
- * after an edit of every block (nothing is cut off): the scope interpreter on the fast path's
- * shapes, planning included, against their bare rows — what stands between the fast path and its
- * deletion (issue 13).
+ * after an edit of every block (nothing is cut off), planning and the cutoff checks included,
+ * against their bare rows.
  *
  * Prints a table, then `RESULT {...}` as the last line.
  */

@@ -54,7 +54,7 @@ const interruptedChain = (loop: boolean) =>
   })
 
 describe("Engine interruption", () => {
-  for (const [name, loop] of [["fast path", false], ["in a loop", true]] as const) {
+  for (const [name, loop] of [["at the top level", false], ["in a loop", true]] as const) {
     it.effect(`a chain of synchronous blocks is interrupted between blocks, most of it never started (${name})`, () =>
       Effect.gen(function*() {
         const { started, status } = yield* interruptedChain(loop)

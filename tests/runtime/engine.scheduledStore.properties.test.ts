@@ -1,8 +1,7 @@
 /**
  * The engine on a store whose calls complete in an order fast-check chooses (issue 14, item 3):
- * every run settles, and settles as the same run does on the synchronous memory store. Full runs
- * of workflows without containers take the fast path; containers and run-from take the scope
- * interpreter, whose journal writer coalesces writes while a call is in flight.
+ * every run settles, and settles as the same run does on the synchronous memory store: full runs,
+ * containers and run-from, whose journal writer coalesces writes while a call is in flight.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Fingerprint, type Snapshot, type Workflow } from "@ripple/core"

@@ -1,7 +1,7 @@
 /**
- * The scope interpreter's journal writes (run-from, resume, containers): a completion and the start
- * of the node that reads it go out in one `journal` call, concurrent nodes share calls, and nothing
- * is announced or started before the writes it depends on are durable.
+ * The interpreter's journal writes: a completion and the start of the node that reads it go out in
+ * one `journal` call, concurrent nodes share calls, and nothing is announced or started before the
+ * writes it depends on are durable.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Plan, type Workflow } from "@ripple/core"
@@ -57,7 +57,7 @@ const observed = (base: RunStore.RunStore["Service"]) => {
   return { store, durable, calls: () => calls }
 }
 
-/** Runs `before` in full, then re-runs `after` from `b0` through the interpreter, watching the writes. */
+/** Runs `before` in full, then re-runs `after` from `b0`, watching the writes. */
 const rerun = (before: Workflow.Workflow, after: Workflow.Workflow) =>
   Effect.gen(function*() {
     const base = yield* RunStore.makeMemory
@@ -87,7 +87,7 @@ const rerun = (before: Workflow.Workflow, after: Workflow.Workflow) =>
     return { ...second, calls: watch.calls() - callsBefore, violations, snapshot: yield* base.snapshot(second.runId) }
   })
 
-describe("Journal batching in the scope interpreter", () => {
+describe("Journal batching in the interpreter", () => {
   it.effect("a chain's run-from makes about one journal call per node, never announcing or starting early", () =>
     Effect.gen(function*() {
       const { calls, snapshot, status, violations } = yield* rerun(chain(0), chain(1))

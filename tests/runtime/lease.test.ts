@@ -34,7 +34,7 @@ const chain: Workflow.Workflow = {
   ]
 }
 
-/** The same shape with `b` in a count loop: the scope interpreter executes it. */
+/** The same shape with `b` in a count loop: a scope instance per iteration. */
 const looped: Workflow.Workflow = {
   id: "lease-loop",
   blocks: [
@@ -155,7 +155,7 @@ const cancelledElsewhere = (workflow: Workflow.Workflow, { advance, leaseMs }: T
 type Register = (name: string, body: (time: Time) => Effect.Effect<void, unknown, RunStore.RunStore>) => void
 
 const leaseTests = (test: Register) => {
-  for (const [path, workflow] of [["fast path", chain], ["scope interpreter", looped]] as const) {
+  for (const [path, workflow] of [["at the top level", chain], ["in a loop", looped]] as const) {
     test(`a cancel from another process stops the run at its next block: none starts after cancel returns (${path})`, (time) =>
       cancelledElsewhere(workflow, time, true))
     test(`a cancel from another process stops a run waiting on a handler, through the owner's renewal (${path})`, (time) =>

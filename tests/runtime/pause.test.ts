@@ -33,7 +33,7 @@ const chain: Workflow.Workflow = {
   ]
 }
 
-/** The same shape with `b` in a count loop: the scope interpreter executes it. */
+/** The same shape with `b` in a count loop: a scope instance per iteration. */
 const looped: Workflow.Workflow = {
   ...chain,
   id: "pause-loop",
@@ -110,9 +110,9 @@ const pausedElsewhere = (workflow: Workflow.Workflow, after: ReadonlyArray<strin
 type Register = (name: string, body: Effect.Effect<void, unknown, RunStore.RunStore>) => void
 
 const pauseTests = (test: Register) => {
-  test("a pause asked for by another process parks the run at its next node boundary (fast path)",
+  test("a pause asked for by another process parks the run at its next node boundary (at the top level)",
     pausedElsewhere(chain, ["b", "c"], 3))
-  test("a pause asked for by another process parks the run at its next node boundary (scope interpreter)",
+  test("a pause asked for by another process parks the run at its next node boundary (in a loop)",
     pausedElsewhere(looped, ["body@0", "body@1"], [{ body: 1 }, { body: 2 }]))
   test("a pause asked for while a run sleeps takes effect when it wakes; a finished run takes no request",
     Effect.gen(function*() {

@@ -338,7 +338,7 @@ describe("Saga compensation", () => {
     })
 
     for (const [name, workflow, first, second] of [
-      ["fast path", chain(["step", "step", "boom"]), "s1", "s0"],
+      ["at the top level", chain(["step", "step", "boom"]), "s1", "s0"],
       ["in a loop", inLoop(chain(["step", "step", "boom"])), "s1@0", "s0@0"]
     ] as const) {
       it.effect(`a cancel request acknowledged during compensation starts no further compensation (${name})`, () =>

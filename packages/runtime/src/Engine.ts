@@ -75,26 +75,19 @@
  * propagation and unresolved references (`internal/edges.ts`), the checks before any start —
  * cancel, pause, lease (`internal/control.ts`) — dormancy and parking (`internal/parking.ts`),
  * the intrinsic blocks (`internal/intrinsics.ts`), containers (`internal/containers.ts`), how an
- * execution ends (`internal/finishing.ts`) and saga compensation (`internal/saga.ts`). Two
- * schedulers drive them in waves over integer indices (successors released by counting), on one
- * scheduling core (`internal/pool.ts`: units forked from plain JavaScript, completions observed
- * by callback):
+ * execution ends (`internal/finishing.ts`) and saga compensation (`internal/saga.ts`). One
+ * interpreter (`internal/interpreter.ts`) executes every run — full, run-from, resume, containers,
+ * dormancy — on one scheduling core (`internal/pool.ts`: units forked from plain JavaScript,
+ * completions observed by callback). It runs each scope instance (the top level, a container
+ * body's iteration or branch) in waves over its scope graph (`internal/shape.ts`'s `scopeGraph`,
+ * integer indices, successors released by counting), its state in typed arrays: every ready member
+ * is decided synchronously, what the last wave settled and this wave's starts go out in one
+ * journal call (`internal/journalWriter.ts`), and handlers, containers and intrinsic blocks run as
+ * units of the pool — only handlers as fibers (forked with `Effect.runForkWith`, completion
+ * observed by callback, no Deferred per node; none for a handler whose effect is already an
+ * `Exit`). Writes made by concurrent scope instances while a call is in flight share the next.
  *
- * - A full run of a workflow without containers, waits, sleeps, approvals or child runs takes the
- *   wave scheduler (`internal/scheduler.ts`): plain JavaScript over the compiled DAG's integer node
- *   indices; only handlers run as fibers (forked with `Effect.runForkWith`, completion observed by
- *   callback, no Deferred per node; none for a handler whose effect is already an `Exit`). The journal is written once per wave: the completions of the
- *   last wave, the skips they caused and the starts of the next wave go to the store in one
- *   `journal` call.
- * - Every other execution (run-from, resume, containers, dormancy) goes through the scope
- *   interpreter (`internal/interpreter.ts`), which runs each scope instance (the top level, a
- *   container body's iteration or branch) in waves over its scope graph (`internal/shape.ts`'s
- *   `scopeGraph`), its state in typed arrays: every ready member is decided synchronously, what
- *   the last wave settled and this wave's starts go out in one journal call
- *   (`internal/journalWriter.ts`), and handlers, containers and intrinsic blocks run as units of
- *   the pool; writes made by concurrent scope instances while a call is in flight share the next.
- *
- * Either way a node starts only once what it reads is durable, a node's settlement is published
+ * A node starts only once what it reads is durable, a node's settlement is published
  * (`NodeCompleted`, `NodeFailed`, `NodeSkipped`) only once the write that carries it returned (what a
  * process announced before it died is in the journal, and a resume does not run it again), spans
  * are created only with `tracing: true`, and the execution yields to
@@ -116,7 +109,6 @@ import * as Interpreter from "./internal/interpreter.ts"
 import * as Parking from "./internal/parking.ts"
 import * as Pins from "./internal/pins.ts"
 import * as Saga from "./internal/saga.ts"
-import * as Scheduler from "./internal/scheduler.ts"
 import * as Shape from "./internal/shape.ts"
 import type { Mode, RunEvent } from "./RunEvent.ts"
 import * as RunStatus from "./RunStatus.ts"
@@ -206,19 +198,6 @@ export const defaultConcurrency = 16
  */
 export const intrinsicTypes: ReadonlySet<string> = Shape.intrinsicTypes
 
-// Whether a workflow can take the fast path: no container and no block that can go dormant.
-const simple = new WeakMap<Workflow.Workflow, boolean>()
-const isSimple = (workflow: Workflow.Workflow): boolean => {
-  let known = simple.get(workflow)
-  if (known === undefined) {
-    // Disabled blocks are run by the scope interpreter only (their shape holds their pass-through).
-    known = (workflow.loops ?? []).length === 0 && (workflow.parallels ?? []).length === 0 &&
-      !workflow.blocks.some((b) => intrinsicTypes.has(b.type) || b.disabled === true)
-    simple.set(workflow, known)
-  }
-  return known
-}
-
 /**
  * Checks that the engine can execute a workflow: a handler for every block type that is not
  * intrinsic, of the blocks that are not disabled (a disabled block passes its input on or is
@@ -304,11 +283,7 @@ export const execute = (
 
 const executing = (execution: Execution, options: Options, handlers: Handler.Handlers["Service"]) =>
   Effect.gen(function*() {
-    const concurrency = Math.max(1, options.concurrency ?? defaultConcurrency)
-    const path = execution.mode === "full" && execution.plan.mode === "full" && isSimple(execution.plan.workflow)
-      ? (e: Execution, o: Options, order: ReadonlyArray<string> | undefined) => Scheduler.execute(e, o, order, concurrency)
-      : executeGeneral
-    if (!Saga.compensates(execution.plan.workflow, handlers)) return yield* path(execution, options, undefined)
+    if (!Saga.compensates(execution.plan.workflow, handlers)) return yield* interpret(execution, options, undefined)
     if (execution.mode === "resume") {
       const store = yield* RunStore
       const log = yield* store.compensations(execution.runId)
@@ -318,7 +293,7 @@ const executing = (execution: Execution, options: Options, handlers: Handler.Han
       }
     }
     const tracker = Saga.track(execution.publish)
-    return yield* path({ ...execution, publish: tracker.publish }, options, tracker.order)
+    return yield* interpret({ ...execution, publish: tracker.publish }, options, tracker.order)
   })
 
 /**
@@ -331,7 +306,7 @@ const executing = (execution: Execution, options: Options, handlers: Handler.Han
  */
 export const compensating: (log: ReadonlyArray<CompensationEntry>, run: Run) => boolean = Finishing.compensating
 
-const executeGeneral = (
+const interpret = (
   execution: Execution,
   options: Options,
   order: ReadonlyArray<string> | undefined

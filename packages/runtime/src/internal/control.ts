@@ -32,7 +32,7 @@ export interface Guard {
 /**
  * Journal writes of one execution that honour stored pause and cancel requests: every write is
  * acknowledged with the run's requests, so one asked for from another process is seen at the next
- * node boundary (shared by the wave scheduler and the scope interpreter).
+ * node boundary.
  */
 export const acknowledged = (store: RunStore["Service"], runId: string, control: Control) => {
   const take = acknowledge(control)

@@ -2,7 +2,7 @@
  * Pinned outputs (`Plan.Pins`): the engine writes a pinned block instance's pin as its output
  * instead of calling its handler, never compensates it (it did nothing to undo), and journals its
  * completion as pinned. Done by wrapping the handler registry and the store for one execution, so
- * both schedulers apply pins alike.
+ * the interpreter needs no case of its own for pins.
  */
 import { NodeId, Plan } from "@ripple/core"
 import * as Effect from "effect/Effect"

@@ -1,9 +1,8 @@
 /**
- * Preparing and settling a block instance, written once for both schedulers (the wave scheduler
- * and the scope interpreter): its inputs resolved and fingerprinted, its handler's output told
- * apart from its decision, the journal entries of its start and of how it settled, and what a
- * failure no `"error"` edge catches does to the run. Plain functions over plain values: the
- * schedulers keep their own state and decide when each entry is written.
+ * Preparing and settling a block instance: its inputs resolved and fingerprinted, its handler's
+ * output told apart from its decision, the journal entries of its start and of how it settled,
+ * and what a failure no `"error"` edge catches does to the run. Plain functions over plain values:
+ * the interpreter keeps its own state and decides when each entry is written.
  */
 import { Fingerprint, type Plan, Reference, type Snapshot, type Workflow } from "@ripple/core"
 import type * as Clock from "effect/Clock"

@@ -794,48 +794,32 @@ const versions = new WeakMap<Workflow.Workflow, string>()
  * @since 0.1.0
  */
 export const recordOf = (entry: NodeEntry): Snapshot.NodeRecord => {
+  // Literal shapes, no spreads: a store calls this once per journaled entry.
   switch (entry._tag) {
     case "Started":
-      return {
-        status: "running",
-        ...(entry.inputs === undefined ? {} : { inputs: entry.inputs }),
-        fingerprints: entry.fingerprints,
-        attempt: entry.attempt,
-        startedAt: entry.at
-      }
-    case "Completed":
-      return {
-        status: "completed",
-        inputs: entry.inputs,
-        output: entry.output,
-        fingerprints: entry.fingerprints,
-        attempt: entry.attempt,
-        startedAt: entry.startedAt,
-        finishedAt: entry.at,
-        ...(entry.decision === undefined ? {} : { decision: entry.decision })
-      }
-    case "Failed":
-      return {
-        status: "failed",
-        ...(entry.inputs === undefined ? {} : { inputs: entry.inputs }),
-        fingerprints: entry.fingerprints,
-        attempt: entry.attempt,
-        startedAt: entry.startedAt,
-        finishedAt: entry.at,
-        error: entry.error
-      }
+      return entry.inputs === undefined
+        ? { status: "running", fingerprints: entry.fingerprints, attempt: entry.attempt, startedAt: entry.at }
+        : { status: "running", inputs: entry.inputs, fingerprints: entry.fingerprints, attempt: entry.attempt, startedAt: entry.at }
+    case "Completed": {
+      const { attempt, decision, fingerprints, inputs, output, startedAt } = entry
+      return decision === undefined
+        ? { status: "completed", inputs, output, fingerprints, attempt, startedAt, finishedAt: entry.at }
+        : { status: "completed", inputs, output, fingerprints, attempt, startedAt, finishedAt: entry.at, decision }
+    }
+    case "Failed": {
+      const { attempt, error, fingerprints, startedAt } = entry
+      return entry.inputs === undefined
+        ? { status: "failed", fingerprints, attempt, startedAt, finishedAt: entry.at, error }
+        : { status: "failed", inputs: entry.inputs, fingerprints, attempt, startedAt, finishedAt: entry.at, error }
+    }
     case "Skipped":
       return { status: "skipped", fingerprints: entry.fingerprints, attempt: 0, finishedAt: entry.at }
     case "Waiting":
       return { status: "waiting", inputs: entry.inputs, fingerprints: entry.fingerprints, attempt: 1, startedAt: entry.at }
     case "Paused":
-      return {
-        status: "paused",
-        ...(entry.inputs === undefined ? {} : { inputs: entry.inputs }),
-        fingerprints: entry.fingerprints,
-        attempt: 1,
-        startedAt: entry.at
-      }
+      return entry.inputs === undefined
+        ? { status: "paused", fingerprints: entry.fingerprints, attempt: 1, startedAt: entry.at }
+        : { status: "paused", inputs: entry.inputs, fingerprints: entry.fingerprints, attempt: 1, startedAt: entry.at }
   }
 }
 

@@ -319,8 +319,8 @@ class Instance {
     const definition = g.definitions[i]!
     const params = block.params ?? emptyParams
     let inputs = params
-    let fingerprint = g.staticInputs[i]
-    if (fingerprint === undefined) {
+    let fingerprints = g.staticFingerprints[i]
+    if (fingerprints === undefined) {
       const resolved = resolveInputs(params, this.env)
       if (Result.isFailure(resolved)) {
         this.b.events.push({ _tag: "NodeStarted", runId, node: key, attempt: 1, at })
@@ -328,9 +328,8 @@ class Instance {
         return this.release(i)
       }
       inputs = resolved.success
-      fingerprint = inputsFingerprint(inputs)
+      fingerprints = { definition, inputs: inputsFingerprint(inputs) }
     }
-    const fingerprints: Snapshot.Fingerprints = { definition, inputs: fingerprint }
     if (this.reusePrior(i, block, key, fingerprints, at)) return this.release(i)
     if (control.pauseRequested) return this.unit(i, State.parkPaused(s, this.place(i), inputs, fingerprints))
     if (g.intrinsic[i] === 1) {
@@ -524,8 +523,8 @@ class Instance {
       }
       const ended = pool.take()
       const settledAt = State.now(s)
-      for (const completion of ended) {
-        const failure = this.complete(completion, settledAt)
+      for (let k = 0; k < ended.length; k++) {
+        const failure = this.complete(ended[k]!, settledAt)
         if (failure !== undefined) return yield* Effect.failCause(failure)
       }
       if (this.lastCompleted !== undefined) {

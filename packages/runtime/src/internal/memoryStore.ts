@@ -26,9 +26,18 @@ import * as RunStore from "../RunStore.ts"
 
 const settledForSnapshots: ReadonlyArray<RunStatus.Status> = ["completed", "failed"]
 
+/** A journal entry that writes a node's record. */
+type NodeWrite = Exclude<JournalEntry, { readonly _tag: "Consumed" | "Scope" }>
+
 interface MemoryRun {
   run: Run
+  /** The node records, as of the last `unfolded` entry folded in (`recordsOf`). */
   readonly nodes: Map<string, Snapshot.NodeRecord>
+  /**
+   * Node entries journaled since the records were last read, in order: a write appends them, a
+   * read folds them into `nodes` (an execution writes two entries per node and reads none).
+   */
+  unfolded: Array<NodeWrite>
   readonly reasons: Map<string, ReadonlyArray<string>>
   readonly loops: Map<string, Snapshot.LoopScope>
   readonly parallels: Map<string, Snapshot.ParallelScope>
@@ -76,6 +85,21 @@ const loadWorkflow = (state: State, version: string) => {
   return workflow === undefined ? Effect.fail(new RunStore.WorkflowNotFound({ version })) : Effect.succeed(workflow)
 }
 
+// The node records of a run, its journaled entries folded in: the last entry of a node decides its record.
+const recordsOf = (stored: MemoryRun): Map<string, Snapshot.NodeRecord> => {
+  const entries = stored.unfolded
+  if (entries.length === 0) return stored.nodes
+  stored.unfolded = []
+  for (let k = 0; k < entries.length; k++) {
+    const entry = entries[k]!
+    if (entry._tag === "Reused") {
+      const producer = entry.record.reusedFrom ?? entry.from
+      stored.nodes.set(entry.node, producer === undefined ? entry.record : { ...entry.record, reusedFrom: producer })
+    } else stored.nodes.set(entry.node, RunStore.recordOf(entry))
+  }
+  return stored.nodes
+}
+
 const snapshotOf = (state: State, stored: MemoryRun): Effect.Effect<Snapshot.Snapshot, RunStore.WorkflowNotFound> =>
   Effect.map(loadWorkflow(state, stored.run.version), (workflow) => {
     const { run } = stored
@@ -86,7 +110,7 @@ const snapshotOf = (state: State, stored: MemoryRun): Effect.Effect<Snapshot.Sna
       ...(run.trigger === undefined ? {} : { trigger: run.trigger }),
       input: run.input,
       status: run.status,
-      nodes: Object.fromEntries(stored.nodes),
+      nodes: Object.fromEntries(recordsOf(stored)),
       loops: Object.fromEntries(stored.loops),
       parallels: Object.fromEntries(stored.parallels),
       pending: [],
@@ -132,6 +156,7 @@ const createRun = (state: State, input: NewRun) =>
       run,
       compensations: [],
       nodes: new Map(),
+      unfolded: [],
       reasons: new Map(),
       loops: new Map(),
       parallels: new Map(),
@@ -194,7 +219,8 @@ const journal = (state: State, lease: Lease | undefined, runId: string, entries:
     const stored = state.runs.get(runId)
     if (stored === undefined) return Effect.fail(new RunStore.RunNotFound({ runId }))
     if (lease !== undefined && !holds(stored, lease)) return Effect.die(leaseLost(lease))
-    for (const entry of entries) {
+    for (let k = 0; k < entries.length; k++) {
+      const entry = entries[k]!
       switch (entry._tag) {
         case "Consumed": {
           const i = stored.deliveries.findIndex((d) => d.kind === entry.kind && d.name === entry.name)
@@ -205,14 +231,12 @@ const journal = (state: State, lease: Lease | undefined, runId: string, entries:
           if (entry.scopeOf._tag === "loop") stored.loops.set(entry.scope, entry.scopeOf.loop)
           else stored.parallels.set(entry.scope, entry.scopeOf.parallel)
           continue
-        case "Reused": {
-          const producer = entry.record.reusedFrom ?? entry.from
-          stored.nodes.set(entry.node, producer === undefined ? entry.record : { ...entry.record, reusedFrom: producer })
+        case "Reused":
+          stored.unfolded.push(entry)
           stored.reasons.set(entry.node, entry.reasons)
           break
-        }
         default:
-          stored.nodes.set(entry.node, RunStore.recordOf(entry))
+          stored.unfolded.push(entry)
           if (entry._tag === "Completed" && entry.pinned === true) stored.reasons.set(entry.node, pinnedReasons)
       }
       // Most runs have no dormant node: no lookups for them.

@@ -3,7 +3,7 @@
  * body), computed once per workflow value: members of every scope in a stable topological order,
  * in-scope edges, enclosing containers and each container's exits.
  */
-import { Fingerprint, NodeId, Reference, Workflow } from "@ripple/core"
+import { Fingerprint, NodeId, Reference, type Snapshot, Workflow } from "@ripple/core"
 
 /** A loop or parallel of the workflow. */
 export type Container =
@@ -114,8 +114,11 @@ export interface ScopeGraph {
   /** The id `Plan.rerun` names each member by: the block, or the container's start. */
   readonly rerunIds: ReadonlyArray<string>
   readonly definitions: ReadonlyArray<string>
-  /** The inputs fingerprint of blocks whose params hold no reference (their inputs are their params). */
-  readonly staticInputs: ReadonlyArray<string | undefined>
+  /**
+   * The fingerprints of blocks whose params hold no reference (their inputs are their params),
+   * shared by all their instances: no fingerprint to compute and no object to make per start.
+   */
+  readonly staticFingerprints: ReadonlyArray<Snapshot.Fingerprints | undefined>
   /** 1: a disabled block without successors, skipped whenever reached. */
   readonly skipped: Uint8Array
   /** 1: the member has an outgoing `"error"` edge (its failure does not fail the run). */
@@ -163,6 +166,7 @@ export const scopeGraph = (shape: Shape, scope: string): ScopeGraph => {
   }
   const blocks = members.map((id) => shape.blocks.get(id))
   const ends = members.map((id) => shape.containers.has(id) ? NodeId.end(id) : NodeId.block(id))
+  const definitions = members.map((id) => shape.definitions.get(id)!)
   const skipped = new Uint8Array(n)
   const errorEdge = new Uint8Array(n)
   const intrinsic = new Uint8Array(n)
@@ -181,11 +185,11 @@ export const scopeGraph = (shape: Shape, scope: string): ScopeGraph => {
     ends,
     topKeys: ends.map(NodeId.format),
     rerunIds: members.map((id, i) => blocks[i] === undefined ? NodeId.format(NodeId.start(id)) : id),
-    definitions: members.map((id) => shape.definitions.get(id)!),
-    staticInputs: blocks.map((block) => {
+    definitions,
+    staticFingerprints: blocks.map((block, i) => {
       if (block === undefined) return undefined
       const params = block.params ?? emptyParams
-      return Reference.hasReferences(params) ? undefined : Fingerprint.hash(params)
+      return Reference.hasReferences(params) ? undefined : { definition: definitions[i]!, inputs: Fingerprint.hash(params) }
     }),
     skipped,
     errorEdge,

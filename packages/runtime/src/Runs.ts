@@ -65,7 +65,6 @@ import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as PubSub from "effect/PubSub"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -436,7 +435,7 @@ const make = (state: State.State): Runs["Service"] => {
     wake: (runId) => Waking.settle(state, runId),
     cancel: (runId) => Cancel.cancel(state, runId),
     events: (runId) =>
-      Stream.unwrap(Effect.map(PubSub.subscribe(state.hub), (subscription) =>
+      Stream.unwrap(Effect.map(state.subscribe, (subscription) =>
         // Subscribed first, then checked: a run still executing now cannot finish unseen.
         state.announcing.has(runId)
           ? Stream.fromSubscription(subscription).pipe(
@@ -444,6 +443,6 @@ const make = (state: State.State): Runs["Service"] => {
             Stream.takeUntil(isFinal)
           )
           : Stream.empty)),
-    subscribe: Effect.map(PubSub.subscribe(state.hub), Stream.fromSubscription)
+    subscribe: Effect.map(state.subscribe, Stream.fromSubscription)
   })
 }

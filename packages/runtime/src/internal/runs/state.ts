@@ -42,7 +42,8 @@ export interface State {
   /** The layer's scope: executions and timers are forked in it, so closing the layer interrupts them. */
   readonly scope: Scope.Scope
   readonly context: Context.Context<RunStore | Handlers>
-  readonly hub: PubSub.PubSub<RunEvent>
+  /** A subscription to the event hub, counted: events go to the hub only while one is open (`publish`). */
+  readonly subscribe: Effect.Effect<PubSub.Subscription<RunEvent>, never, Scope.Scope>
   /** A run's executor stays here until it parks with nothing kept to wake it (`Execute.executeHere`). */
   readonly executing: Map<string, Fiber.Fiber<RunStatus.Status, RunStoreError>>
   /** Runs whose current execution has not published its `RunFinished` yet: what `events` follows. */
@@ -75,6 +76,13 @@ export interface State {
 export const make = (options: Runs.Options): Effect.Effect<State, never, RunStore | Handlers | Scope.Scope> =>
   Effect.gen(function*() {
     const hub = yield* PubSub.sliding<RunEvent>(options.eventBuffer ?? 4096)
+    // Open subscriptions to `hub`. Counted before subscribing: an event published meanwhile finds
+    // no subscriber, as it would without the count.
+    let subscribers = 0
+    const subscribe = Effect.andThen(
+      Effect.acquireRelease(Effect.sync(() => subscribers++), () => Effect.sync(() => subscribers--)),
+      PubSub.subscribe(hub)
+    )
     const announcing = new Set<string>()
     const owner = options.owner ?? Lease.makeOwner("runs")
     const leased = new Map<string, Held>()
@@ -85,7 +93,7 @@ export const make = (options: Runs.Options): Effect.Effect<State, never, RunStor
       handlers: yield* Handlers,
       scope: yield* Effect.scope,
       context: yield* Effect.context<RunStore | Handlers>(),
-      hub,
+      subscribe,
       executing: new Map(),
       announcing,
       controls: new Map(),
@@ -105,7 +113,8 @@ export const make = (options: Runs.Options): Effect.Effect<State, never, RunStor
       publish: (event) => {
         // Forgotten before its last event goes out, so `events` never waits on an execution that has ended.
         if (event._tag === "RunFinished") announcing.delete(event.runId)
-        PubSub.publishUnsafe(hub, event)
+        // Nobody subscribed: the hub would drop the event (two events per node of every execution).
+        if (subscribers > 0) PubSub.publishUnsafe(hub, event)
       }
     }
   })

@@ -8,7 +8,8 @@
  * and two events. Rows `c=16` (the default bound) and `c=1024` are warm: the workflow value was
  * run before, so its expansion, definition fingerprints, full plan and version hash are cached.
  * Rows `cold` start a workflow value never seen before (all of that inside the timed run).
- * `ratioVsBare` and `wideNodesPerSec` in RESULT are the warm wide row at c=1024.
+ * `ratioVsBare` and `wideNodesPerSec` in RESULT are the warm wide row at c=1024; `…CpuRatio@c`
+ * are the same rows' ratios in CPU time (medians of each side's process CPU time).
  * Row `parallel c=1024` runs a parallel of 10^4 branches over one noop block (a scope instance per
  * branch) against the bare wide runner.
  * Rows `wide run-from` and `deep run-from` re-run the wide and deep DAGs from their first block
@@ -86,10 +87,19 @@ const parallel = (size: number): Workflow.Workflow => ({
 
 const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
-const time = async (f: () => Promise<unknown>): Promise<number> => {
+/** Wall time and the process's CPU time (all its threads, the collector's included), in ms. */
+interface Sample {
+  readonly ms: number
+  readonly cpuMs: number
+}
+
+const time = async (f: () => Promise<unknown>): Promise<Sample> => {
+  const c0 = process.cpuUsage()
   const t0 = performance.now()
   await f()
-  return performance.now() - t0
+  const ms = performance.now() - t0
+  const cpu = process.cpuUsage(c0)
+  return { ms, cpuMs: (cpu.user + cpu.system) / 1000 }
 }
 
 type Shape = "wide" | "deep"
@@ -98,12 +108,12 @@ const noop: Handler.Handler = () => Effect.succeed(null)
 
 // A fresh in-memory store per run (its build is not timed): a store holding every earlier run
 // would make the numbers depend on how many samples came before.
-const engineRun = async (workflow: Workflow.Workflow, concurrency: number): Promise<number> => {
+const engineRun = async (workflow: Workflow.Workflow, concurrency: number): Promise<Sample> => {
   const runtime = ManagedRuntime.make(
     Runs.layer({ concurrency }).pipe(Layer.provide(RunStore.layerMemory), Layer.provide(Handler.layer({ noop })))
   )
   await runtime.runPromise(Effect.void)
-  const ms = await time(() =>
+  const sample = await time(() =>
     runtime.runPromise(Effect.gen(function*() {
       const runs = yield* Runs.Runs
       const { runId } = yield* runs.start(workflow)
@@ -112,11 +122,11 @@ const engineRun = async (workflow: Workflow.Workflow, concurrency: number): Prom
     }))
   )
   await runtime.dispose()
-  return ms
+  return sample
 }
 
 // A full run of `before` (not timed), then the timed run-from of `after` from `target` in the same store.
-const runFromRun = async (before: Workflow.Workflow, after: Workflow.Workflow, target: string, concurrency: number): Promise<number> => {
+const runFromRun = async (before: Workflow.Workflow, after: Workflow.Workflow, target: string, concurrency: number): Promise<Sample> => {
   const runtime = ManagedRuntime.make(
     Runs.layer({ concurrency }).pipe(Layer.provide(RunStore.layerMemory), Layer.provide(Handler.layer({ noop })))
   )
@@ -126,7 +136,7 @@ const runFromRun = async (before: Workflow.Workflow, after: Workflow.Workflow, t
     yield* runs.wait(runId)
     return runId
   }))
-  const ms = await time(() =>
+  const sample = await time(() =>
     runtime.runPromise(Effect.gen(function*() {
       const runs = yield* Runs.Runs
       const { runId } = yield* runs.runFrom(after, { target, run: prior })
@@ -135,10 +145,11 @@ const runFromRun = async (before: Workflow.Workflow, after: Workflow.Workflow, t
     }))
   )
   await runtime.dispose()
-  return ms
+  return sample
 }
 
-// Engine and bare samples alternate, so both see the same machine load; medians of each.
+// Engine and bare samples alternate, so both see the same machine load; medians of each, in wall
+// time and in CPU time (which a busy machine moves less: time spent descheduled is not counted).
 // No forced GC between samples: with --expose-gc, a gc() before each run made the next run ~10x
 // slower (measured), which would measure the collector, not the engine.
 const measurePair = async (workflow: Workflow.Workflow, concurrency: number) => {
@@ -146,13 +157,17 @@ const measurePair = async (workflow: Workflow.Workflow, concurrency: number) => 
     await engineRun(workflow, concurrency)
     await bare(workflow)
   }
-  const engine: Array<number> = []
-  const baseline: Array<number> = []
+  const engine: Array<Sample> = []
+  const baseline: Array<Sample> = []
   for (let r = 0; r < REPEATS; r++) {
     engine.push(await engineRun(workflow, concurrency))
     baseline.push(await time(() => bare(workflow)))
   }
-  return { ms: median(engine), bareMs: median(baseline) }
+  return {
+    ms: median(engine.map((s) => s.ms)),
+    bareMs: median(baseline.map((s) => s.ms)),
+    cpuRatio: median(engine.map((s) => s.cpuMs)) / median(baseline.map((s) => s.cpuMs))
+  }
 }
 
 const main = async () => {
@@ -169,11 +184,12 @@ const main = async () => {
       rows.push({ name: `${name} c=${concurrency}`, nodes, ms, bareMs })
       results[`${name}NodesPerSec@${concurrency}`] = Math.round(nodes / (ms / 1000))
       results[`${name}Ratio@${concurrency}`] = Number((ms / bareMs).toFixed(2))
+      results[`${name}CpuRatio@${concurrency}`] = Number(measured.cpuRatio.toFixed(2))
     }
     // Cold: a workflow value never seen before, so expansion, definition fingerprints, the full
     // plan and the version hash are computed inside the timed run.
     const cold: Array<number> = []
-    for (let r = 0; r < 3; r++) cold.push(await engineRun(make(SIZE), 1024))
+    for (let r = 0; r < 3; r++) cold.push((await engineRun(make(SIZE), 1024)).ms)
     rows.push({ name: `${name} cold`, nodes, ms: median(cold), bareMs })
     results[`${name}ColdNodesPerSec`] = Math.round(nodes / (median(cold) / 1000))
   }
@@ -182,7 +198,7 @@ const main = async () => {
     const samples: Array<number> = []
     const workflow = parallel(SIZE)
     for (let w = 0; w < 2; w++) await engineRun(workflow, 1024)
-    for (let r = 0; r < 5; r++) samples.push(await engineRun(workflow, 1024))
+    for (let r = 0; r < 5; r++) samples.push((await engineRun(workflow, 1024)).ms)
     rows.push({ name: "parallel c=1024", nodes: SIZE, ms: median(samples), bareMs: wideRow.bareMs })
     results["parallelNodesPerSec@1024"] = Math.round(SIZE / (median(samples) / 1000))
     results["parallelRatio@1024"] = Number((median(samples) / wideRow.bareMs).toFixed(2))
@@ -194,7 +210,7 @@ const main = async () => {
     const bareRow = rows.find((r) => r.name === `${name} c=1024`)!
     for (let w = 0; w < 2; w++) await runFromRun(before, after, target, 1024)
     const samples: Array<number> = []
-    for (let r = 0; r < 5; r++) samples.push(await runFromRun(before, after, target, 1024))
+    for (let r = 0; r < 5; r++) samples.push((await runFromRun(before, after, target, 1024)).ms)
     rows.push({ name: `${name} run-from`, nodes: after.blocks.length, ms: median(samples), bareMs: bareRow.bareMs })
     results[`${name}RunFromRatio@1024`] = Number((median(samples) / bareRow.bareMs).toFixed(2))
   }

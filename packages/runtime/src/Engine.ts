@@ -230,6 +230,12 @@ export interface Execution {
   /** Where events go; must not throw or block (the `Runs` facade publishes to a sliding PubSub). */
   readonly publish: (event: RunEvent) => void
   /**
+   * Whether anything reads the events of single nodes now (`NodeStarted`, `NodeCompleted`,
+   * `NodeSkipped`): while it returns false they are not made (two per block of every execution).
+   * Default: always. Run events and the other node events are published whatever it says.
+   */
+  readonly listening?: (() => boolean) | undefined
+  /**
    * Run-from: the snapshot the plan was made from (early cutoff reads it). Resume: the run's own
    * snapshot before resuming (its completed nodes are kept).
    */
@@ -293,7 +299,8 @@ const executing = (execution: Execution, options: Options, handlers: Handler.Han
       }
     }
     const tracker = Saga.track(execution.publish)
-    return yield* interpret({ ...execution, publish: tracker.publish }, options, tracker.order)
+    // The tracker reads every `NodeCompleted`: they are made whoever else listens.
+    return yield* interpret({ ...execution, publish: tracker.publish, listening: undefined }, options, tracker.order)
   })
 
 /**
@@ -305,6 +312,8 @@ const executing = (execution: Execution, options: Options, handlers: Handler.Han
  * @since 0.1.0
  */
 export const compensating: (log: ReadonlyArray<CompensationEntry>, run: Run) => boolean = Finishing.compensating
+
+const always = () => true
 
 const interpret = (
   execution: Execution,
@@ -340,6 +349,7 @@ const interpret = (
         sourceRun: execution.sourceRun,
         source: execution.source,
         publish,
+        listening: execution.listening ?? always,
         control: execution.control ?? { pauseRequested: false },
         dormant,
         store,

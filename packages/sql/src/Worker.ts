@@ -220,7 +220,8 @@ export const make = (
       handlers: yield* Handler.Handlers,
       owner,
       engine: options.engine ?? {},
-      publish: options.publish ?? (() => {})
+      publish: options.publish ?? (() => {}),
+      listening: options.publish === undefined ? () => false : undefined
     }
     const loop = yield* ClaimLoop.start(env, {
       concurrency: Math.max(1, options.concurrency ?? 16),

@@ -468,9 +468,10 @@ class Instance {
       }
       return
     }
+    const announce = s.setup.listening()
     for (let k = 0; k < size; k++) {
       const ctx = wave[k]!
-      publish({ _tag: "NodeStarted", runId, node: ctx.node, attempt: 1, at: ctx.startedAt })
+      if (announce) publish({ _tag: "NodeStarted", runId, node: ctx.node, attempt: 1, at: ctx.startedAt })
       this.pool.launch(ctx, s.attempts.of(ctx))
     }
     const last = wave[size - 1]!

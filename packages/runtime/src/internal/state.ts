@@ -55,6 +55,8 @@ export interface Setup {
   /** Run-from: the snapshot planned against (cutoff). Resume: the run's own snapshot (completed nodes are kept). */
   readonly source: Snapshot.Snapshot | undefined
   readonly publish: (event: RunEvent) => void
+  /** Whether the events of single nodes are read now (`Engine.Execution.listening`). */
+  readonly listening: () => boolean
   readonly control: Control
   /** Branches dormant in the run's machine when the execution began: they stay dormant. */
   readonly dormant: ReadonlySet<string>
@@ -351,7 +353,7 @@ export const publishAll = (s: State, events: ReadonlyArray<RunEvent>): void => {
 export const skipInto = (s: State, b: Batch, place: Place, definition: string, at: number = now(s)): void => {
   settle(s, place, { status: "skipped", attempt: 0, fingerprints: { definition }, finishedAt: at })
   b.entries.push(skippedEntry(place.key, definition, at))
-  b.events.push({ _tag: "NodeSkipped", runId: s.setup.runId, node: place.key, at })
+  if (s.setup.listening()) b.events.push({ _tag: "NodeSkipped", runId: s.setup.runId, node: place.key, at })
 }
 
 /** Fails an instance into `b`; one without an `"error"` edge (`errorEdge`) fails the run (`NODE_FAILED`). */
@@ -394,7 +396,7 @@ export const completeInto = (
       : { status: "completed", attempt, inputs, output, fingerprints, decision }
   )
   b.entries.push(entry)
-  b.events.push({ _tag: "NodeCompleted", runId: s.setup.runId, node: key, attempt: fields.attempt, decision, at })
+  if (s.setup.listening()) b.events.push({ _tag: "NodeCompleted", runId: s.setup.runId, node: key, attempt: fields.attempt, decision, at })
 }
 
 /** Skips an instance (no live incoming edge); its entry goes out with the next write. */

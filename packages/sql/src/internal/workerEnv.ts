@@ -18,4 +18,6 @@ export interface WorkerEnv {
   readonly owner: string
   readonly engine: Engine.Options
   readonly publish: (event: RunEvent.RunEvent) => void
+  /** Whether node events are read (`Engine.Execution.listening`): not without a `publish` option. */
+  readonly listening: (() => boolean) | undefined
 }

@@ -110,6 +110,7 @@ export const make = (
           sourceRun: prepared.sourceRun,
           source: prepared.source,
           publish: env.publish,
+          listening: env.listening,
           control,
           spawn: spawnFor(claimed.id, fenced)
         },

@@ -119,7 +119,8 @@ const storedExecution = (state: State, runId: string) =>
       input: run.input,
       sourceRun,
       source,
-      publish: state.publish
+      publish: state.publish,
+      listening: state.listening
     }))
   })
 

@@ -178,7 +178,8 @@ export const launch = (
         input: prepared.input,
         sourceRun,
         source: prepared.source,
-        publish: state.publish
+        publish: state.publish,
+        listening: state.listening
       }, lease)
     )
     return { runId: run.id, mode, plan: prepared.plan } satisfies Runs.Started

@@ -66,6 +66,8 @@ export interface State {
   readonly self: Wake.Self
   readonly engineOptions: Engine.Options
   readonly publish: (event: RunEvent) => void
+  /** Whether a subscription is open (`Engine.Execution.listening`: otherwise node events are not made). */
+  readonly listening: () => boolean
 }
 
 /**
@@ -115,7 +117,8 @@ export const make = (options: Runs.Options): Effect.Effect<State, never, RunStor
         if (event._tag === "RunFinished") announcing.delete(event.runId)
         // Nobody subscribed: the hub would drop the event (two events per node of every execution).
         if (subscribers > 0) PubSub.publishUnsafe(hub, event)
-      }
+      },
+      listening: () => subscribers > 0
     }
   })
 

@@ -86,6 +86,27 @@ describe("Plan steps", () => {
     )
   })
 
+  it("diff takes params that differ in key order (at any depth) or by a key for a definition change", () => {
+    const routeChanges = (f: Parameters<typeof edit>[0]) => {
+      const input = prepare(edit(f), "trigger")
+      return Plan.changesOf(Plan.diff({ ...input, target: -1 }), Dag.indexOf(input.dag, "route")!)
+    }
+    assert.deepStrictEqual(routeChanges(() => {}), [])
+    assert.deepStrictEqual(routeChanges((w) => {
+      const { value, ...rest } = w.blocks[2].params
+      w.blocks[2].params = { ...rest, value }
+    }), ["definition-changed"])
+    assert.deepStrictEqual(routeChanges((w) => {
+      w.blocks[2].params.routes[0] = { equals: -1, handle: "short" }
+    }), ["definition-changed"])
+    assert.deepStrictEqual(routeChanges((w) => {
+      w.blocks[2].params.routes[0].note = "x"
+    }), ["definition-changed"])
+    assert.deepStrictEqual(routeChanges((w) => {
+      delete w.blocks[2].params.default
+    }), ["definition-changed"])
+  })
+
   it("diff reports failed and incomplete nodes, and every node without a snapshot", () => {
     const snapshot: Snapshot.Snapshot = {
       ...prior,

@@ -679,10 +679,13 @@ const scopeIn = (
   prior?: Prior
 ): Scope => {
   const { dag, wanted } = input
+  const { inOffsets, inSources } = dag
   const n = dag.size
-  const rootList: Array<number> = []
-  for (let i = 0; i < n; i++) if (roots[i] === 1) rootList.push(i)
-  const branches = changes === undefined ? new Map<string, ReadonlyArray<number>>() : partialParallels(input, rootList, changes)
+  const containers = containerIndex(dag)
+  // Only a parallel can re-run some of its branches.
+  const branches = changes === undefined || containers.size === 0
+    ? new Map<string, ReadonlyArray<number>>()
+    : partialParallels(input, indicesOf(roots), changes)
 
   // Downstream closure, remembering which root reached each node first (topological sweep).
   const cause = new Int32Array(n).fill(-1)
@@ -696,8 +699,8 @@ const scopeIn = (
       link[i] = i
       continue
     }
-    for (let p = dag.inOffsets[i]!; p < dag.inOffsets[i + 1]!; p++) {
-      const j = dag.inSources[p]!
+    for (let p = inOffsets[i]!; p < inOffsets[i + 1]!; p++) {
+      const j = inSources[p]!
       if (mask[j] === 1) {
         // A node of the sweep has a cause (a root) from here on: `j`'s is final.
         mask[i] = 1
@@ -708,7 +711,6 @@ const scopeIn = (
     }
   }
 
-  const containers = containerIndex(dag)
   // Containers that restart whole, and why; the others holding a scope node re-run per instance.
   const whole = new Map<string, RestartCase>()
   const wholeCase = (c: string, entry: ContainerEntry, set: Uint8Array): RestartCase | undefined => {
@@ -779,18 +781,25 @@ const scopeIn = (
   }
   expand(mask, true)
   const rerun = new Uint8Array(n)
-  for (let i = 0; i < n; i++) if (mask[i] === 1 && wanted[i] === 1) rerun[i] = 1
+  let everyWanted = true
+  for (let i = 0; i < n; i++) {
+    if (wanted[i] === 0) everyWanted = false
+    else if (mask[i] === 1) rerun[i] = 1
+  }
   expand(rerun, false)
   // Pruned: downstream of a change (or of a root) but needed by no observed output. A node that an
   // observed output needs and that does not re-run is never downstream of a change: it is reused.
-  const unwanted: Array<number> = []
-  if (changes !== undefined) for (let i = 0; i < n; i++) if (changes.reasons[i] !== 0 && roots[i] === 0) unwanted.push(i)
-  const affected = unwanted.length === 0 ? mask : Dag.downstream(dag, unwanted)
+  // With every node wanted (no declared outputs), nothing is.
   const pruned = new Uint8Array(n)
-  for (let i = 0; i < n; i++) {
-    if ((affected[i] === 1 || mask[i] === 1) && rerun[i] === 0 && wanted[i] === 0) pruned[i] = 1
+  if (!everyWanted) {
+    const unwanted: Array<number> = []
+    if (changes !== undefined) for (let i = 0; i < n; i++) if (changes.reasons[i] !== 0 && roots[i] === 0) unwanted.push(i)
+    const affected = unwanted.length === 0 ? mask : Dag.downstream(dag, unwanted)
+    for (let i = 0; i < n; i++) {
+      if ((affected[i] === 1 || mask[i] === 1) && rerun[i] === 0 && wanted[i] === 0) pruned[i] = 1
+    }
+    if (unwanted.length > 0) causesOfPruned(input, changes!, order, pruned, cause)
   }
-  if (unwanted.length > 0) causesOfPruned(input, changes!, order, pruned, cause)
   const resets: Array<Reset> = []
   for (const [c, entry] of containers) {
     if (rerun[entry.start] === 0 && rerun[entry.end] === 0) continue
@@ -967,14 +976,15 @@ export interface Hydrated {
 export const hydrate = (input: Input, planned: Pick<Scope, "rerun" | "pruned" | "branches" | "order" | "instances">): Hydrated => {
   const { dag, snapshot, workflow } = input
   const n = dag.size
-  const order = planned.order
+  const { instances, order, pruned, rerun } = planned
+  const { inOffsets, inSources } = dag
   const start: Array<number> = []
   for (let k = 0; k < n; k++) {
     const i = order[k]!
-    if (planned.rerun[i] === 0) continue
+    if (rerun[i] === 0) continue
     let ready = true
-    for (let p = dag.inOffsets[i]!; p < dag.inOffsets[i + 1]! && ready; p++) {
-      if (planned.rerun[dag.inSources[p]!] === 1) ready = false
+    for (let p = inOffsets[i]!; p < inOffsets[i + 1]! && ready; p++) {
+      if (rerun[inSources[p]!] === 1) ready = false
     }
     if (ready) start.push(i)
   }
@@ -987,11 +997,11 @@ export const hydrate = (input: Input, planned: Pick<Scope, "rerun" | "pruned" | 
   const parallels: Record<string, Snapshot.ParallelScope> = {}
   const kept = new Set<string>()
   for (let i = 0; i < n; i++) {
-    const chain = Dag.chainOf(dag, i)
+    if (pruned[i] === 1) continue
     // A re-run node keeps its records at the instances where it does not re-run (inside containers).
-    const rerunAt = planned.instances.get(i)
-    if (planned.rerun[i] === 1 && rerunAt === undefined) continue
-    if (planned.pruned[i] === 1) continue
+    const rerunAt = rerun[i] === 1 && instances.size > 0 ? instances.get(i) : undefined
+    if (rerun[i] === 1 && rerunAt === undefined) continue
+    const chain = Dag.chainOf(dag, i)
     const block = Dag.blockOf(dag, i)
     const node = block !== undefined ? { kind: "block" as const, id: block.id } : Dag.nodeOf(dag, i)
     const parsed: NodeId.Node = { kind: node.kind, id: node.id }
@@ -1126,6 +1136,7 @@ const diffUpToScope = (
   order: Int32Array
 ): { readonly changes: Diff; readonly skipped: Uint8Array; readonly prior: Prior } => {
   const { dag, snapshot, target, wanted } = input
+  const { inOffsets, inSources } = dag
   const n = dag.size
   const reasons = new Uint16Array(n)
   const prior = Prior.make(input.workflow, snapshot!, input.changedInputs, input.pins)
@@ -1134,11 +1145,13 @@ const diffUpToScope = (
   const skipped = new Uint8Array(n)
   for (let k = 0; k < n; k++) {
     const i = order[k]!
-    let reached = dag.inOffsets[i] === dag.inOffsets[i + 1]
+    const first = inOffsets[i]!
+    const end = inOffsets[i + 1]!
+    let reached = first === end
     let scoped = false
     // Every predecessor, not only up to the first scoped one: `reached` must be what `diff` visits.
-    for (let p = dag.inOffsets[i]!; p < dag.inOffsets[i + 1]!; p++) {
-      const j = dag.inSources[p]!
+    for (let p = first; p < end; p++) {
+      const j = inSources[p]!
       const s = state[j]!
       if ((s & 2) !== 0) scoped = true
       if ((s & 1) !== 0 && j !== target) reached = true
@@ -1338,10 +1351,12 @@ const completing = (input: Input, changes: Diff, planned: Scope, skipped: Uint8A
     walk.length = 0
     let k = i
     let cause: number
+    let found = false
     for (;;) {
       const known = causes.get(k)
       if (known !== 0) {
         cause = known - n - 2
+        found = true
         break
       }
       const link = planned.link[k]!
@@ -1356,7 +1371,7 @@ const completing = (input: Input, changes: Diff, planned: Scope, skipped: Uint8A
       walk.push(k)
       k = link >= 0 ? link : -3 - link
     }
-    causes.set(k, cause + n + 2)
+    if (!found) causes.set(k, cause + n + 2)
     for (let w = walk.length - 1; w >= 0; w--) {
       const node = walk[w]!
       const link = planned.link[node]!
@@ -1394,22 +1409,24 @@ class ReasonsView implements ReadonlyMap<string, ReadonlyArray<Reason>> {
   readonly #ids: ReadonlyArray<string>
   readonly #index: ReadonlyMap<string, number>
   readonly #order: Int32Array
-  readonly #affected: (i: number) => boolean
+  /** The plan's `Scope.rerun` and `Scope.pruned`: a node has an entry when either is 1. */
+  readonly #rerun: Uint8Array
+  readonly #pruned: Uint8Array
   readonly #at: (i: number) => ReadonlyArray<Reason>
   readonly #size: number
 
   constructor(
     ids: ReadonlyArray<string>,
     index: ReadonlyMap<string, number>,
-    order: Int32Array,
-    affected: (i: number) => boolean,
+    planned: Pick<Scope, "order" | "rerun" | "pruned">,
     at: (i: number) => ReadonlyArray<Reason>,
     size: number
   ) {
     this.#ids = ids
     this.#index = index
-    this.#order = order
-    this.#affected = affected
+    this.#order = planned.order
+    this.#rerun = planned.rerun
+    this.#pruned = planned.pruned
     this.#at = at
     this.#size = size
   }
@@ -1420,33 +1437,31 @@ class ReasonsView implements ReadonlyMap<string, ReadonlyArray<Reason>> {
 
   get(nodeId: string): ReadonlyArray<Reason> | undefined {
     const i = this.#index.get(nodeId)
-    return i === undefined || !this.#affected(i) ? undefined : this.#at(i)
+    return i === undefined || !this.#has(i) ? undefined : this.#at(i)
   }
 
   has(nodeId: string): boolean {
     const i = this.#index.get(nodeId)
-    return i !== undefined && this.#affected(i)
+    return i !== undefined && this.#has(i)
   }
 
-  *entries(): MapIterator<[string, ReadonlyArray<Reason>]> {
-    for (let k = 0; k < this.#order.length; k++) {
-      const i = this.#order[k]!
-      if (this.#affected(i)) yield [this.#ids[i]!, this.#at(i)]
-    }
+  #has(i: number): boolean {
+    return this.#rerun[i] === 1 || this.#pruned[i] === 1
   }
 
-  *keys(): MapIterator<string> {
-    for (let k = 0; k < this.#order.length; k++) {
-      const i = this.#order[k]!
-      if (this.#affected(i)) yield this.#ids[i]!
-    }
+  entries(): MapIterator<[string, ReadonlyArray<Reason>]> {
+    const ids = this.#ids
+    const at = this.#at
+    return new Walk(this.#order, this.#rerun, this.#pruned, (i): [string, ReadonlyArray<Reason>] => [ids[i]!, at(i)])
   }
 
-  *values(): MapIterator<ReadonlyArray<Reason>> {
-    for (let k = 0; k < this.#order.length; k++) {
-      const i = this.#order[k]!
-      if (this.#affected(i)) yield this.#at(i)
-    }
+  keys(): MapIterator<string> {
+    const ids = this.#ids
+    return new Walk(this.#order, this.#rerun, this.#pruned, (i) => ids[i]!)
+  }
+
+  values(): MapIterator<ReadonlyArray<Reason>> {
+    return new Walk(this.#order, this.#rerun, this.#pruned, this.#at)
   }
 
   [Symbol.iterator](): MapIterator<[string, ReadonlyArray<Reason>]> {
@@ -1461,6 +1476,44 @@ class ReasonsView implements ReadonlyMap<string, ReadonlyArray<Reason>> {
     return Object.fromEntries(this.entries())
   }
 }
+
+/**
+ * The iterator of `ReasonsView.entries`, `keys` and `values`: the nodes of `order` that re-run or
+ * are pruned, each as `pick` gives it. A class rather than a generator (resumed once per entry):
+ * at 10^6 nodes its `next` is what reading an already explained plan costs.
+ */
+class Walk<A> implements MapIterator<A> {
+  // Inherited (see below) where the runtime has it, as for a generator.
+  declare readonly [Symbol.dispose]: () => void
+  #k = 0
+
+  constructor(
+    private readonly order: Int32Array,
+    private readonly rerun: Uint8Array,
+    private readonly pruned: Uint8Array,
+    private readonly pick: (i: number) => A
+  ) {}
+
+  next(): IteratorResult<A, undefined> {
+    const { order, pruned, rerun } = this
+    for (let k = this.#k; k < order.length; k++) {
+      const i = order[k]!
+      if (rerun[i] === 1 || pruned[i] === 1) {
+        this.#k = k + 1
+        return { done: false, value: this.pick(i) }
+      }
+    }
+    this.#k = order.length
+    return { done: true, value: undefined }
+  }
+
+  [Symbol.iterator](): this {
+    return this
+  }
+}
+// What a `Map`'s or a generator's iterator inherits: the iterator helpers (`map`, `toArray`, …) where
+// the runtime has them.
+Object.setPrototypeOf(Walk.prototype, Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]())))
 
 const assemble = (
   input: Input,
@@ -1505,14 +1558,7 @@ const assemble = (
     prunedFailed,
     start: Array.from(hydrated.start, (i) => ids[i]!),
     resets: planned.resets,
-    reasons: new ReasonsView(
-      ids,
-      dag.index!,
-      order,
-      (i) => planned.rerun[i] === 1 || planned.pruned[i] === 1,
-      reasonsIn(input, planned, explainer),
-      reruns + prunes
-    ),
+    reasons: new ReasonsView(ids, dag.index!, planned, reasonsIn(input, planned, explainer), reruns + prunes),
     state: hydrated.state
   }
 }
@@ -1567,7 +1613,7 @@ const reasonsIn = (input: Input, planned: Scope, explainer: Explainer) => {
     const outside = planned.rerun[i] === 1 && input.wanted[i] === 0 && cause > -2
     const block = Dag.blockOf(dag, i)
     const disabled = block?.disabled === true
-    const pinned = block !== undefined && pinnedHere.has(block.id)
+    const pinned = block !== undefined && pinnedHere.size > 0 && pinnedHere.has(block.id)
     if (i !== input.target && !outside && !disabled && !pinned) {
       // Keyed by cause (at least -1 - n) and change set (9 bits); `cause === i` (a root) as -1.
       const key = ((cause === i ? -1 : cause) + n + 2) * 512 + set
@@ -1638,6 +1684,9 @@ interface ContainerEntry {
 
 const containerIndex = (dag: Dag.Dag): Map<string, ContainerEntry> => {
   const out = new Map<string, { kind: "loop" | "parallel"; start: number; end: number; members: Array<number> }>()
+  const workflow = dag.workflow
+  // A DAG expanded from a workflow has sentinels only for its loops and parallels.
+  if (workflow !== undefined && (workflow.loops ?? []).length === 0 && (workflow.parallels ?? []).length === 0) return out
   const n = dag.size
   for (let i = 0; i < n; i++) {
     if (Dag.blockOf(dag, i) !== undefined) continue
@@ -1652,6 +1701,13 @@ const containerIndex = (dag: Dag.Dag): Map<string, ContainerEntry> => {
   return out
 }
 
+
+/** The indices set to 1 in a mask, in increasing order. */
+const indicesOf = (mask: Uint8Array): Array<number> => {
+  const out: Array<number> = []
+  for (let i = 0; i < mask.length; i++) if (mask[i] === 1) out.push(i)
+  return out
+}
 
 const instanceKey = (dag: Dag.Dag, i: number, path: ReadonlyArray<number>): string => {
   if (path.length === 0) return dag.ids![i]!
@@ -1769,7 +1825,8 @@ class Prior {
   private oldBlocks: Map<string, Workflow.Block> | undefined
   private readonly oldContainers: Map<string, string>
   private readonly newContainers: Map<string, string>
-  private readonly wiringSame: boolean
+  /** Whether no edge or container body changed (`undefined`: not compared yet). */
+  private sameWiring: boolean | undefined
   private oldWiring: Map<string, string> | undefined
   private newWiring: Map<string, string> | undefined
   /** Variables whose value changed (references to them must be re-resolved). */
@@ -1793,7 +1850,6 @@ class Prior {
     }
     this.oldContainers = fingerprints(old)
     this.newContainers = fingerprints(workflow)
-    this.wiringSame = sameEdges(old.edges, workflow.edges) && sameBodies(old, workflow)
     const changed = new Set<string>()
     const oldVars = old.variables ?? {}
     const newVars = workflow.variables ?? {}
@@ -1803,6 +1859,14 @@ class Prior {
       if (a === undefined || b === undefined || !jsonEqual(a, b)) changed.add(name)
     }
     this.changedVariables = changed
+  }
+
+  /**
+   * Compared on first use: a run from a root checks no block before the target, and at 10^6 blocks
+   * comparing every edge (1.5·10^6 pairs of objects and their id strings) is then wasted.
+   */
+  private get wiringSame(): boolean {
+    return this.sameWiring ??= sameEdges(this.snapshot.workflow.edges, this.workflow.edges) && sameBodies(this.snapshot.workflow, this.workflow)
   }
 
   /** `check` of a block node, without building its node record (the hot path of `diff`). */
@@ -2029,23 +2093,29 @@ const sameBlock = (a: Workflow.Block, b: Workflow.Block): boolean =>
  * JSON equality, object key order included (what equal `Fingerprint.hash` texts mean): a handler
  * sees params and variables as written, so reordered keys are a change.
  */
-const jsonEqual = (a: Json, b: Json): boolean => {
+const jsonEqual = (a: Json, b: Json, depth = 0): boolean => {
   if (a === b) return true
   if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false
   if (Array.isArray(a)) {
     if (!Array.isArray(b) || a.length !== b.length) return false
-    for (let i = 0; i < a.length; i++) if (!jsonEqual(a[i]!, b[i]!)) return false
+    for (let i = 0; i < a.length; i++) if (!jsonEqual(a[i]!, b[i]!, depth + 1)) return false
     return true
   }
   if (Array.isArray(b)) return false
   const x = a as Record<string, Json>
   const y = b as Record<string, Json>
-  const keys = Object.keys(x)
-  const others = Object.keys(y)
-  if (keys.length !== others.length) return false
-  for (let k = 0; k < keys.length; k++) {
-    const key = keys[k]!
-    if (key !== others[k] || !jsonEqual(x[key]!, y[key]!)) return false
+  // `for…in` into a buffer kept per depth, not `Object.keys`: explaining a 10^6-block plan compares
+  // 10^6 params, and the four key arrays of each doubled the time. A JSON value is a plain object,
+  // so `for…in` walks exactly its own keys, in `Object.keys` order.
+  const others = (keysAt[depth] ??= [])
+  let count = 0
+  for (const key in y) others[count++] = key
+  let k = 0
+  for (const key in x) {
+    if (k === count || key !== others[k++] || !jsonEqual(x[key]!, y[key]!, depth + 1)) return false
   }
-  return true
+  return k === count
 }
+
+/** Per depth of `jsonEqual`: the keys of its second object (a buffer reused by every call). */
+const keysAt: Array<Array<string>> = []

@@ -311,6 +311,11 @@ describe("Plan.runFrom", () => {
     const future = failure(Plan.runFrom({ workflow, snapshot: { ...prior, schemaVersion: 2 as unknown as 1 }, target: "fetch" }))
     assert.strictEqual(future?._tag, "InvalidSnapshot")
     assert.include(future?.message, "version 2")
+    // Edges are compared only once a block needs it: a frozen workflow without them is refused up front.
+    const { edges: _, ...edgeless } = prior.workflow
+    const unwired = failure(Plan.runFrom({ workflow, snapshot: { ...prior, workflow: edgeless as Workflow.Workflow }, target: "fetch" }))
+    assert.strictEqual(unwired?._tag, "InvalidSnapshot")
+    assert.deepStrictEqual(unwired?.path, ["snapshot", "workflow"])
     const invalid = failure(Plan.runFrom({ workflow: { ...workflow, edges: [...workflow.edges, { source: "report", target: "fetch" }] }, target: "fetch" }))
     assert.strictEqual(invalid?._tag, "InvalidWorkflow")
     assert.strictEqual(invalid?._tag === "InvalidWorkflow" ? invalid.cause._tag : undefined, "Cycle")

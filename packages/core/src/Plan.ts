@@ -433,7 +433,10 @@ export const prepare = (options: Options): Result.Result<Input, PlanError> => {
       })
       return Result.fail(new InvalidSnapshot({ cause, path: ["snapshot", "schemaVersion"] }))
     }
-    if (typeof snapshot.workflow !== "object" || snapshot.workflow === null || !Array.isArray(snapshot.workflow.blocks)) {
+    if (
+      typeof snapshot.workflow !== "object" || snapshot.workflow === null || !Array.isArray(snapshot.workflow.blocks) ||
+      !Array.isArray(snapshot.workflow.edges)
+    ) {
       const cause = new Snapshot.MalformedSnapshot({ reason: "missing frozen workflow", path: ["workflow"] })
       return Result.fail(new InvalidSnapshot({ cause, path: ["snapshot", "workflow"] }))
     }

@@ -341,7 +341,7 @@ const interpret = (
         publish({ _tag: "RunStarted", runId, mode, at })
       }
       const dormant = run.status === "pending" ? new Set<string>() : new Set(Object.keys(run.machine.context.dormant))
-      yield* Interpreter.run({
+      const ended = yield* Interpreter.run({
         runId,
         mode,
         plan: execution.plan,
@@ -363,8 +363,13 @@ const interpret = (
         outcome,
         spawn: execution.spawn
       })
+      // A run this execution started (its machine holds nothing from before) in which nothing failed
+      // and nothing went dormant completes: its machine need not be read back to know it.
+      const finalization: Effect.Effect<Finishing.Finalization, RunStoreError, RunStore> = run.status === "pending" && ended && outcome.failures === 0
+        ? Effect.succeed("completed")
+        : settling(runId)
       return yield* Effect.uninterruptible(Effect.flatMap(
-        settling(runId),
+        finalization,
         (finalization) => finishRun(execution, options, outcome, finalization, { type: "ALL_BRANCHES_FINISHED" }, order)
       ))
     })

@@ -67,9 +67,10 @@ const answering: ReadonlySet<string> = new Set(["approval", "wait"])
 
 /**
  * Runs the plan from its hydrated state; resolves when nothing more can run (every scope ended or
- * blocked). Store failures fail it; interruption interrupts every handler.
+ * blocked), with whether every scope ended (nothing was left blocked behind a dormant node). Store
+ * failures fail it; interruption interrupts every handler.
  */
-export const run = (setup: Setup): Effect.Effect<void, State.StoreError> =>
+export const run = (setup: Setup): Effect.Effect<boolean, State.StoreError> =>
   Effect.gen(function*() {
     // Completions, skips and scopes are queued (`later`) and go out with the next start, or shortly
     // after; starts and dormancy wait for their write.
@@ -82,6 +83,7 @@ export const run = (setup: Setup): Effect.Effect<void, State.StoreError> =>
       Effect.onInterrupt(() => Effect.ignore(s.writer.flush)),
       Effect.ensuring(Scope.close(writerScope, Exit.void))
     )
+    return s.blocked.size === 0
   })
 
 // Reused records are written once, up front, unless the plan continues this very run (its journal has them).

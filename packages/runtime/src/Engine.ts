@@ -332,15 +332,19 @@ const interpret = (
     })
     const body = Effect.gen(function*() {
       const at = clock.currentTimeMillisUnsafe()
-      const run = yield* store.getRun(runId)
-      if (run.status === "pending") {
-        const started = yield* store.transition(runId, { type: "START" }, at)
-        publish({ _tag: "RunStarted", runId, mode, at })
-        publish({ _tag: "StatusChanged", runId, from: started.from, to: started.to, at })
-      } else {
-        publish({ _tag: "RunStarted", runId, mode, at })
+      const start = store.transition(runId, { type: "START" }, at)
+      // A full or run-from execution is of a run its caller created or claimed `pending`: it is
+      // started without reading the run first. A resume, and a run the machine does not let start
+      // (cancelled in between, or running already), is read and goes on from what its machine holds.
+      let started = mode === "resume" ? undefined : yield* Effect.catchTag(start, "IllegalTransition", () => Effect.succeed(undefined))
+      let dormant = new Set<string>()
+      if (started === undefined) {
+        const run = yield* store.getRun(runId)
+        if (run.status === "pending") started = yield* start
+        else dormant = new Set(Object.keys(run.machine.context.dormant))
       }
-      const dormant = run.status === "pending" ? new Set<string>() : new Set(Object.keys(run.machine.context.dormant))
+      publish({ _tag: "RunStarted", runId, mode, at })
+      if (started !== undefined) publish({ _tag: "StatusChanged", runId, from: started.from, to: started.to, at })
       const ended = yield* Interpreter.run({
         runId,
         mode,
@@ -365,7 +369,7 @@ const interpret = (
       })
       // A run this execution started (its machine holds nothing from before) in which nothing failed
       // and nothing went dormant completes: its machine need not be read back to know it.
-      const finalization: Effect.Effect<Finishing.Finalization, RunStoreError, RunStore> = run.status === "pending" && ended && outcome.failures === 0
+      const finalization: Effect.Effect<Finishing.Finalization, RunStoreError, RunStore> = started !== undefined && ended && outcome.failures === 0
         ? Effect.succeed("completed")
         : settling(runId)
       return yield* Effect.uninterruptible(Effect.flatMap(

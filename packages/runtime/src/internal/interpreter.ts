@@ -412,8 +412,9 @@ class Instance {
   /**
    * Queues what was settled since the last write with the starts of this wave (their events are
    * published once durable), launches the members decided to run as effects, and returns the write:
-   * one journal call that the starts wait for, followed by the run's new failures. Without starts
-   * or failures the entries go out with a later write.
+   * one journal call that the starts wait for, followed by the run's new failures (`undefined`
+   * when the store made the call at once and there are none). Without starts or failures the
+   * entries go out with a later write.
    */
   flush(): Effect.Effect<void, State.StoreError> | undefined {
     const { b, s } = this
@@ -427,12 +428,16 @@ class Instance {
       if (events.length > 0) b.events = []
       const failures = b.failures
       if (failures.length > 0) b.failures = []
-      // Decided now: `drive` runs the write at once.
-      written = !starting && failures.length === 0
-        ? s.writer.later(noEntries)
-        : failures.length === 0
-        ? s.writer.flushNow(this)
-        : Effect.andThen(s.writer.flushNow(this), State.sendFailures(s, failures))
+      // Decided now: `drive` runs the write at once (or it was made already: see `Writer.flushNow`).
+      if (!starting && failures.length === 0) written = s.writer.later(noEntries)
+      else {
+        const flushed = s.writer.flushNow(this)
+        written = failures.length === 0
+          ? flushed
+          : flushed === undefined
+          ? State.sendFailures(s, failures)
+          : Effect.andThen(flushed, State.sendFailures(s, failures))
+      }
     }
     if (this.units.length > 0) {
       const units = this.units

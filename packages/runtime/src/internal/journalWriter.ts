@@ -15,7 +15,8 @@
  *
  * Entries are taken over, not copied: a caller hands over an array it no longer uses. With no
  * call in flight, the writer that flushes makes the call itself (no Deferred, no fiber): a scope
- * instance writing its waves alone pays one `journal` call and its acknowledgement. A writer that
+ * instance writing its waves alone pays one `journal` call and its acknowledgement, and nothing
+ * more when the store makes the write at once (`Immediate`: `flushNow` is then done as it returns). A writer that
  * finds that call in flight waits for the next one, which a fiber of the writer's own makes as the
  * call ends (so the writer that made it goes on as soon as its own entries are durable).
  *
@@ -39,9 +40,10 @@ export interface Writer<E> {
    * `flush`, decided as it is called, for a caller (`owner`) that runs it at once and
    * uninterruptibly (a scope instance's `drive`), so a call it makes is never cut short, and that
    * reports its failure with `failed`: the call it makes is the store's call and its
-   * acknowledgement, nothing more.
+   * acknowledgement, nothing more. `undefined` when nothing is left to wait for: nothing was
+   * queued, or the store made the write at once.
    */
-  readonly flushNow: (owner: object) => Effect.Effect<void, E>
+  readonly flushNow: (owner: object) => Effect.Effect<void, E> | undefined
   /** What failed `owner` after `flushNow` (anything: only the failure of a call it made counts). */
   readonly failed: (owner: object, cause: Cause.Cause<unknown>) => void
   /** The failure every operation fails with since a call failed, if one did. */
@@ -57,15 +59,16 @@ export interface Writer<E> {
 /**
  * A writer over `journal`, whose every answer goes to `acknowledge` (taken in the same step as the
  * call's end: no continuation of its own); the fibers that flush queued entries later live in
- * `scope`. `turns`: how many times such a fiber yields before it writes (the turns other fibers
- * get to join in).
+ * `scope`. `now`: the same call made at once, when the store offers it (`Immediate`). `turns`: how
+ * many times such a fiber yields before it writes (the turns other fibers get to join in).
  */
 export const make = <A, E>(
   journal: (entries: ReadonlyArray<JournalEntry>) => Effect.Effect<A, E>,
   acknowledge: (answer: A) => void,
   scope: Scope.Scope,
+  now: ((entries: ReadonlyArray<JournalEntry>) => Exit.Exit<A, E>) | undefined = undefined,
   turns = 4
-): Effect.Effect<Writer<E>> => Effect.sync(() => new JournalWriter(journal, acknowledge, scope, turns))
+): Effect.Effect<Writer<E>> => Effect.sync(() => new JournalWriter(journal, acknowledge, scope, now, turns))
 
 const noEntries: Array<JournalEntry> = []
 const noThens: Array<() => void> = []
@@ -92,6 +95,7 @@ class JournalWriter<A, E> implements Writer<E> {
     private readonly journal: (entries: ReadonlyArray<JournalEntry>) => Effect.Effect<A, E>,
     private readonly acknowledge: (answer: A) => void,
     private readonly scope: Scope.Scope,
+    private readonly now: ((entries: ReadonlyArray<JournalEntry>) => Exit.Exit<A, E>) | undefined,
     private readonly turns: number
   ) {}
 
@@ -109,11 +113,12 @@ class JournalWriter<A, E> implements Writer<E> {
     }
   }
 
-  readonly write = (entries: ReadonlyArray<JournalEntry>): Effect.Effect<void, E> => Effect.suspend(() => this.writeNow(entries, undefined))
+  readonly write = (entries: ReadonlyArray<JournalEntry>): Effect.Effect<void, E> =>
+    Effect.suspend(() => this.writeNow(entries, undefined) ?? Effect.void)
 
   readonly flush: Effect.Effect<void, E> = this.write(noEntries)
 
-  readonly flushNow = (owner: object): Effect.Effect<void, E> => this.writeNow(noEntries, owner)
+  readonly flushNow = (owner: object): Effect.Effect<void, E> | undefined => this.writeNow(noEntries, owner)
 
   readonly failure = (): Exit.Exit<void, E> | undefined => this.broken
 
@@ -148,7 +153,7 @@ class JournalWriter<A, E> implements Writer<E> {
   })
 
   // Without an `owner`, the call is made uninterruptible and its failure is handled here.
-  private writeNow(entries: ReadonlyArray<JournalEntry>, owner: object | undefined): Effect.Effect<void, E> {
+  private writeNow(entries: ReadonlyArray<JournalEntry>, owner: object | undefined): Effect.Effect<void, E> | undefined {
     if (this.broken !== undefined) return this.broken
     this.queue(entries)
     if (this.inFlight) return this.await()
@@ -167,8 +172,8 @@ class JournalWriter<A, E> implements Writer<E> {
   }
 
   // No call in flight: this writer makes the call itself, with no Deferred and no fiber (the
-  // common, uncontended case: one scope instance writing its waves).
-  private own(owner: object | undefined): Effect.Effect<void, E> {
+  // common, uncontended case: one scope instance writing its waves); `undefined` when it is done.
+  private own(owner: object | undefined): Effect.Effect<void, E> | undefined {
     const entries = this.queued
     const callbacks = this.thens
     this.queued = noEntries
@@ -176,11 +181,20 @@ class JournalWriter<A, E> implements Writer<E> {
     if (entries.length === 0) {
       for (let i = 0; i < callbacks.length; i++) callbacks[i]!()
       this.inFlight = false
-      return Effect.void
+      return undefined
     }
     this.owned = callbacks
     this.owning = true
     this.owner = owner
+    if (this.now !== undefined) {
+      const exit = this.now(entries)
+      if (Exit.isSuccess(exit)) {
+        this.ownSucceeded(exit.value)
+        return undefined
+      }
+      this.ownFailedWith(exit.cause)
+      return this.broken
+    }
     const call = Effect.map(this.journal(entries), this.ownSucceeded)
     return owner !== undefined ? call : Effect.uninterruptible(Effect.catchCause(call, this.ownFailed))
   }

@@ -5,6 +5,7 @@
  */
 import { Snapshot, type Workflow } from "@ripple/core"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as RunStatus from "../RunStatus.ts"
@@ -23,6 +24,7 @@ import type {
   Wakeable
 } from "../RunStore.ts"
 import * as RunStore from "../RunStore.ts"
+import * as Immediate from "./immediate.ts"
 
 const settledForSnapshots: ReadonlyArray<RunStatus.Status> = ["completed", "failed"]
 
@@ -213,43 +215,54 @@ const transition = (
 
 const pinnedReasons: ReadonlyArray<string> = ["pinned"]
 
-// The engine's hot path (one call per wave, per node on a chain): one suspended step, no continuations.
-const journal = (state: State, lease: Lease | undefined, runId: string, entries: ReadonlyArray<JournalEntry>) =>
-  Effect.suspend((): Effect.Effect<JournalAck, RunStore.RunNotFound> => {
-    const stored = state.runs.get(runId)
-    if (stored === undefined) return Effect.fail(new RunStore.RunNotFound({ runId }))
-    if (lease !== undefined && !holds(stored, lease)) return Effect.die(leaseLost(lease))
-    for (let k = 0; k < entries.length; k++) {
-      const entry = entries[k]!
-      switch (entry._tag) {
-        case "Consumed": {
-          const i = stored.deliveries.findIndex((d) => d.kind === entry.kind && d.name === entry.name)
-          if (i !== -1) stored.deliveries.splice(i, 1)
-          continue
-        }
-        case "Scope":
-          if (entry.scopeOf._tag === "loop") stored.loops.set(entry.scope, entry.scopeOf.loop)
-          else stored.parallels.set(entry.scope, entry.scopeOf.parallel)
-          continue
-        case "Reused":
-          stored.unfolded.push(entry)
-          stored.reasons.set(entry.node, entry.reasons)
-          break
-        default:
-          stored.unfolded.push(entry)
-          if (entry._tag === "Completed" && entry.pinned === true) stored.reasons.set(entry.node, pinnedReasons)
+// The engine's hot path (one call per wave, per node on a chain): a plain call, made at once by the
+// engine's journal writer (`Immediate`) and suspended in `journal` for everyone else.
+const journalNow = (
+  state: State,
+  lease: Lease | undefined,
+  runId: string,
+  entries: ReadonlyArray<JournalEntry>
+): Exit.Exit<JournalAck, RunStore.RunNotFound> => {
+  const stored = state.runs.get(runId)
+  if (stored === undefined) return Exit.fail(new RunStore.RunNotFound({ runId }))
+  if (lease !== undefined && !holds(stored, lease)) return Exit.die(leaseLost(lease))
+  for (let k = 0; k < entries.length; k++) {
+    const entry = entries[k]!
+    switch (entry._tag) {
+      case "Consumed": {
+        const i = stored.deliveries.findIndex((d) => d.kind === entry.kind && d.name === entry.name)
+        if (i !== -1) stored.deliveries.splice(i, 1)
+        continue
       }
-      // Most runs have no dormant node: no lookups for them.
-      if (stored.waits.size > 0) stored.waits.delete(entry.node)
-      if (stored.pauses.size > 0) stored.pauses.delete(entry.node)
-      if (entry._tag === "Waiting" || entry._tag === "Paused") {
-        const dormancy = RunStore.dormancyOf(entry)
-        if ("wait" in dormancy) stored.waits.set(entry.node, dormancy.wait)
-        else stored.pauses.set(entry.node, dormancy.pause)
-      }
+      case "Scope":
+        if (entry.scopeOf._tag === "loop") stored.loops.set(entry.scope, entry.scopeOf.loop)
+        else stored.parallels.set(entry.scope, entry.scopeOf.parallel)
+        continue
+      case "Reused":
+        stored.unfolded.push(entry)
+        stored.reasons.set(entry.node, entry.reasons)
+        break
+      default:
+        stored.unfolded.push(entry)
+        if (entry._tag === "Completed" && entry.pinned === true) stored.reasons.set(entry.node, pinnedReasons)
     }
-    return Effect.succeed(ackOf(stored.run))
-  })
+    // Most runs have no dormant node: no lookups for them.
+    if (stored.waits.size > 0) stored.waits.delete(entry.node)
+    if (stored.pauses.size > 0) stored.pauses.delete(entry.node)
+    if (entry._tag === "Waiting" || entry._tag === "Paused") {
+      const dormancy = RunStore.dormancyOf(entry)
+      if ("wait" in dormancy) stored.waits.set(entry.node, dormancy.wait)
+      else stored.pauses.set(entry.node, dormancy.pause)
+    }
+  }
+  return Exit.succeed(ackOf(stored.run))
+}
+
+const journal = (state: State, lease: Lease | undefined) =>
+  Immediate.immediate(
+    (runId: string, entries: ReadonlyArray<JournalEntry>) => Effect.suspend(() => journalNow(state, lease, runId, entries)),
+    (runId, entries) => journalNow(state, lease, runId, entries)
+  )
 
 const acquire = (state: State, runId: string, owner: string, terms: LeaseTerms) =>
   Effect.flatMap(find(state, runId), (stored): Effect.Effect<Lease, RunStore.LeaseHeld> => {
@@ -362,7 +375,7 @@ const storeWith = (state: State, lease: Lease | undefined): Port => ({
   getRun: (runId) => getRun(state, runId),
   transition: (runId, event, at) => transition(state, lease, runId, event, at, undefined),
   finish: (runId, event, diagnostics, at) => transition(state, lease, runId, event, at, diagnostics),
-  journal: (runId, entries) => journal(state, lease, runId, entries),
+  journal: journal(state, lease),
   reasons: (runId) => Effect.map(find(state, runId), (stored) => Object.fromEntries(stored.reasons)),
   setDiagnostics: (runId, diagnostics, at) =>
     Effect.map(writable(state, lease, runId), (stored) => {

@@ -20,6 +20,7 @@ import * as Compiled from "./compiled.ts"
 import { acknowledge, type Control } from "./control.ts"
 import type { Outcome } from "./finishing.ts"
 import { isObject } from "./json.ts"
+import * as Immediate from "./immediate.ts"
 import * as JournalWriter from "./journalWriter.ts"
 import * as Pacing from "./pacing.ts"
 import * as Pool from "./pool.ts"
@@ -168,6 +169,7 @@ export const make = (setup: Setup, writerScope: Scope.Scope): Effect.Effect<Stat
       if (reset._tag === "parallel" && reset.branches !== "all") partial.set(reset.container, new Set(reset.branches))
     }
     const shape = shapeOf(plan.workflow)
+    const now = Immediate.of<StoreError>(setup.store.journal)
     return {
       setup,
       shape,
@@ -182,7 +184,12 @@ export const make = (setup: Setup, writerScope: Scope.Scope): Effect.Effect<Stat
       taken: new Set(),
       differed: new Set(),
       upstream: new Map(),
-      writer: yield* JournalWriter.make((entries) => setup.store.journal(setup.runId, entries), acknowledge(setup.control), writerScope),
+      writer: yield* JournalWriter.make(
+        (entries) => setup.store.journal(setup.runId, entries),
+        acknowledge(setup.control),
+        writerScope,
+        now === undefined ? undefined : (entries) => now(setup.runId, entries)
+      ),
       pacer: Pacing.make(),
       attempts: new Attempts(setup.handlers, setup.control, setup.clock, setup.publish, setup.runId, setup.tracing),
       expanded: 0,

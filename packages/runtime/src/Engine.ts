@@ -85,7 +85,9 @@
  * journal call (`internal/journalWriter.ts`), and handlers, containers and intrinsic blocks run as
  * units of the pool — only handlers as fibers (forked with `Effect.runForkWith`, completion
  * observed by callback, no Deferred per node; none for a handler whose effect is already an
- * `Exit`). Writes made by concurrent scope instances while a call is in flight share the next.
+ * `Exit`). Writes made by concurrent scope instances while a call is in flight share the next; a
+ * store whose writes are synchronous (the memory store) has its call made at once, with no fiber
+ * step (`internal/immediate.ts`).
  *
  * A node starts only once what it reads is durable, a node's settlement is published
  * (`NodeCompleted`, `NodeFailed`, `NodeSkipped`) only once the write that carries it returned (what a
@@ -101,6 +103,7 @@ import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Handler from "./Handler.ts"
+import * as Compiled from "./internal/compiled.ts"
 import * as ControlM from "./internal/control.ts"
 import { cancelsOnInterrupt } from "./internal/control.ts"
 import * as Finishing from "./internal/finishing.ts"
@@ -206,6 +209,8 @@ export const intrinsicTypes: ReadonlySet<string> = Shape.intrinsicTypes
  * @since 0.1.0
  */
 export const check = (workflow: Workflow.Workflow, handlers: Handler.Handlers["Service"]): EngineError | undefined => {
+  // Per type first: a workflow whose every type has a handler (the usual case) needs no walk of its blocks.
+  if (Compiled.typesOf(workflow).every((type) => intrinsicTypes.has(type) || handlers.get(type) !== undefined)) return undefined
   for (let b = 0; b < workflow.blocks.length; b++) {
     const block = workflow.blocks[b]!
     // A disabled block never calls its handler.

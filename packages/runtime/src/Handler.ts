@@ -18,6 +18,7 @@ import * as Layer from "effect/Layer"
 import type * as Schema from "effect/Schema"
 import type { BlockError } from "./BlockError.ts"
 import * as Builtins from "./Builtins.ts"
+import * as Compiled from "./internal/compiled.ts"
 import { asEffect } from "./internal/handlerResult.ts"
 
 /** Any JSON value. */
@@ -253,7 +254,7 @@ export const layer = <R = never>(
  * @since 0.1.0
  */
 export const checkParams = (workflow: Workflow.Workflow, handlers: Handlers["Service"]): Workflow.InvalidParams | undefined => {
-  if (handlers.params === undefined) return undefined
+  if (handlers.params === undefined || Compiled.typesOf(workflow).every((type) => handlers.params!(type) === undefined)) return undefined
   for (let b = 0; b < workflow.blocks.length; b++) {
     const block = workflow.blocks[b]!
     if (block.disabled === true) continue

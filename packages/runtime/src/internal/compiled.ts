@@ -11,3 +11,18 @@ export const dagOf = (workflow: Workflow.Workflow): Dag.Dag => {
   }
   return dag
 }
+
+const types = new WeakMap<Workflow.Workflow, ReadonlyArray<string>>()
+
+/**
+ * The distinct block types of a workflow, once per workflow value: what is checked per type
+ * (handlers, compensations, params schemas) is checked per type on every start, not per block.
+ */
+export const typesOf = (workflow: Workflow.Workflow): ReadonlyArray<string> => {
+  let found = types.get(workflow)
+  if (found === undefined) {
+    found = [...new Set(workflow.blocks.map((b) => b.type))]
+    types.set(workflow, found)
+  }
+  return found
+}

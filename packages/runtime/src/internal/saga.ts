@@ -19,6 +19,7 @@ import type * as Handler from "../Handler.ts"
 import type { Mode, RunEvent } from "../RunEvent.ts"
 import type { RunNotFound, RunStore, StoreUnavailable, WorkflowNotFound } from "../RunStore.ts"
 import { attempts, errorOf, NodeContext } from "./attempt.ts"
+import * as Compiled from "./compiled.ts"
 import { beforeStart, type Control } from "./control.ts"
 import { isObject } from "./json.ts"
 
@@ -47,7 +48,7 @@ const compensationOf = (
 
 /** Whether any block of the workflow has a compensation (otherwise executions are not tracked). */
 export const compensates = (workflow: Workflow.Workflow, handlers: Handler.Handlers["Service"]): boolean =>
-  handlers.compensation !== undefined && workflow.blocks.some((b) => handlers.compensation!(b.type) !== undefined)
+  handlers.compensation !== undefined && Compiled.typesOf(workflow).some((type) => handlers.compensation!(type) !== undefined)
 
 /** Wraps `publish` to record completion order. */
 export const track = (publish: (event: RunEvent) => void): Tracker => {

@@ -101,17 +101,26 @@ const processOver = (
     return { runs: Context.get(context, Runs.Runs), started, interrupted } satisfies Process
   })
 
-/** Two processes over the test's store: `owner` started `workflow` and entered its `gate` (shut until `open`). */
+/**
+ * Two processes over the test's store: `owner` started `workflow` and entered its `gate` (shut until
+ * `open`); `refused` completes once `other` was refused the run's lease (it has seen the owner).
+ */
 const ownerAndOther = (workflow: Workflow.Workflow, leaseMs: number) =>
   Effect.gen(function*() {
     const store = yield* RunStore.RunStore
     const open = yield* Deferred.make<void>()
     const entered = yield* Deferred.make<void>()
+    const refused = yield* Deferred.make<void>()
+    const watched: RunStore.RunStore["Service"] = {
+      ...store,
+      acquire: (runId, holder, terms) =>
+        Effect.tapError(store.acquire(runId, holder, terms), (error) => error._tag === "LeaseHeld" ? Deferred.succeed(refused, undefined) : Effect.void)
+    }
     const owner = yield* processOver("owner", leaseMs, store, open, entered)
-    const other = yield* processOver("other", leaseMs, store, yield* Deferred.make<void>(), yield* Deferred.make<void>())
+    const other = yield* processOver("other", leaseMs, watched, yield* Deferred.make<void>(), yield* Deferred.make<void>())
     const { runId } = yield* owner.runs.start(workflow)
     yield* Deferred.await(entered)
-    return { store, open, owner, other, runId }
+    return { store, open, owner, other, runId, refused }
   })
 
 /** Moves time on (the test clock on the memory store, the live one on SQL stores) until `fiber` is done. */
@@ -129,10 +138,13 @@ const untilDone = <A, E>(fiber: Fiber.Fiber<A, E>, advance: Advance) =>
  */
 const cancelledElsewhere = (workflow: Workflow.Workflow, { advance, leaseMs }: Time, opensGate: boolean) =>
   Effect.gen(function*() {
-    const { store, open, owner, other, runId } = yield* ownerAndOther(workflow, leaseMs)
+    const { store, open, owner, other, refused, runId } = yield* ownerAndOther(workflow, leaseMs)
     const cancelling = yield* Effect.forkChild(other.runs.cancel(runId))
     // Recorded first: then the owner's next journal write (the gate's completion) or lease renewal sees it.
     for (let i = 0; i < 500 && (yield* store.getRun(runId)).cancelRequestedAt === undefined; i++) yield* advance(1)
+    // And `other` has seen the owner hold the lease: an owner that honours the request and lets go
+    // before that would leave `other` a run nobody holds, already cancelled (`Cancelled`, not `Acknowledged`).
+    yield* Deferred.await(refused)
     if (opensGate) yield* Deferred.succeed(open, undefined)
     assert.deepStrictEqual(yield* untilDone(cancelling, advance), { _tag: "Acknowledged", owner: "owner", status: "cancelled" })
     // `cancel` returned once the owner stopped: a gate still shut was interrupted by then.

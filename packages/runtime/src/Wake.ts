@@ -98,12 +98,20 @@ export const ownerOf = (run: Run, self: Self, at: number): string | undefined =>
 }
 
 /**
+ * Whether a run in `status` can be woken at all: only a dormant one (`suspended` or `paused`);
+ * `decide` answers `Stay` for every other.
+ *
+ * @since 0.1.0
+ */
+export const canWake = (status: RunStatus.Status): boolean => status === "suspended" || status === "paused"
+
+/**
  * Who acts on a dormant run after a request that may wake it, and how.
  *
  * @since 0.1.0
  */
 export const decide = (run: Run, deliveries: ReadonlyArray<Delivery>, at: number, self: Self): Decision => {
-  if (run.status !== "suspended" && run.status !== "paused") return { _tag: "Stay" }
+  if (!canWake(run.status)) return { _tag: "Stay" }
   const woken = event(run, deliveries, at)
   const owner = ownerOf(run, self, at)
   if (owner !== undefined) return { _tag: "Owner", owner, event: woken }

@@ -88,7 +88,8 @@ const executeHere = (
     for (;;) {
       const status = yield* Engine.execute({ ...execution, control, spawn: Children.spawnFor(state, runId) }, state.engineOptions)
       const next = yield* state.settling.withPermit(Effect.gen(function*() {
-        const woken = yield* Waking.wakeLocked(state, yield* state.store.getRun(runId), lease)
+        // Only a dormant run wakes: one the execution left otherwise is let go without reading it back.
+        const woken = Wake.canWake(status) ? yield* Waking.wakeLocked(state, yield* state.store.getRun(runId), lease) : undefined
         if (woken === undefined) {
           forget()
           return undefined

@@ -118,13 +118,16 @@ const reuse = (s: State.State): Effect.Effect<void> => {
  * Units are not children of the driving fiber: the pool is stopped whatever ends the driver.
  */
 const runScope = (s: State.State, scope: string, frame: Frame): Effect.Effect<void, State.StoreError> =>
-  Effect.flatMap(Effect.context<never>(), (services) => {
-    const instance = new Instance(s, scopeGraph(s.shape, scope), frame, State.priorsOf(s, scope, frame), Effect.runForkWith(services))
+  Effect.suspend(() => {
+    const instance = new Instance(s, scopeGraph(s.shape, scope), frame, State.priorsOf(s, scope, frame), s.fork)
     // A journal call the drive made and saw fail is the writer's failure too (`Writer.flushNow`);
     // one made by the writer's own fiber wakes the drive if it waits (`Writer.watch`).
     const driven = Effect.onError(instance.drive, (cause) => Effect.sync(() => s.writer.failed(instance, cause)))
     const unwatch = s.writer.watch(() => instance.wake?.())
-    return Effect.ensuring(driven, Effect.andThen(instance.pool.stop, Effect.sync(unwatch)))
+    return Effect.ensuring(driven, Effect.suspend(() => {
+      unwatch()
+      return instance.pool.stop()
+    }))
   })
 
 /** A unit of a scope instance: a handler's attempts, or member `i` run as an effect (a container, an intrinsic block, a parking). */
@@ -162,6 +165,11 @@ const rerunOf = (plan: Plan.Plan, rerun: ReadonlySet<string>, g: ScopeGraph): Ui
   return flags
 }
 
+// Where each counter of a scope instance starts in its `counts`, in multiples of its member count.
+const LIVE_IN = 1
+const BLOCKED_IN = 2
+const READY = 3
+
 /**
  * One scope instance (the top level, one iteration of a loop, one branch of a parallel) in waves:
  * plain JavaScript over the scope graph's member positions, its state in typed arrays. Each wave
@@ -184,14 +192,16 @@ class Instance {
   lastCompleted: NodeContext | undefined = undefined
   /** A time read since the instance last waited, still good for the next wave (no clock read per wave). */
   known: number | undefined = undefined
-  /** Per member: in-scope predecessors not yet done. */
-  readonly pending: Int32Array
-  /** Per member: live incoming edges so far. */
-  readonly liveIn: Int32Array
-  /** Per member: 1 once a predecessor is blocked behind a dormant node. */
-  readonly blockedIn: Uint8Array
-  /** Members whose predecessors are done, in the order they became so (each once: `tail` of them); decided from `head` on. */
-  readonly ready: Int32Array
+  /**
+   * The instance's counters in one array (a small typed array costs about 240 bytes: a parallel of
+   * 10^4 branches makes 10^4 instances), `n` entries each, at these offsets:
+   * - `0`: per member, in-scope predecessors not yet done;
+   * - `n` (`LIVE_IN`): per member, live incoming edges so far;
+   * - `2n` (`BLOCKED_IN`): per member, 1 once a predecessor is blocked behind a dormant node;
+   * - `3n` (`READY`): members whose predecessors are done, in the order they became so (each
+   *   once: `tail` of them); decided from `head` on.
+   */
+  readonly counts: Int32Array
   head = 0
   tail = 0
   /** Members done (settled, reused, blocked or not part of the plan). */
@@ -209,7 +219,8 @@ class Instance {
   units: Array<number> = []
   unitEffects: Array<Effect.Effect<void, State.StoreError>> = []
   readonly pool: Pool<Unit, unknown, UnitError>
-  readonly env: Reference.Environment
+  /** Made when a member first resolves a reference (blocks without references need none). */
+  private environment: Reference.Environment | undefined = undefined
   readonly loop: Handler.Scope | undefined
   readonly parallel: Handler.Scope | undefined
 
@@ -226,12 +237,9 @@ class Instance {
     this.records = frame.records[frame.records.length - 1]!
     this.rerun = rerunOf(s.setup.plan, s.rerun, g)
     this.here = { key: "", node: "", pos: 0, records: this.records, prior }
-    this.pending = g.indegree.slice()
-    this.ready = new Int32Array(n)
-    this.liveIn = new Int32Array(n)
-    this.blockedIn = new Uint8Array(n)
+    this.counts = new Int32Array(4 * n)
+    this.counts.set(g.indegree)
     this.pool = new Pool(fork, abortInterrupted)
-    this.env = State.envFor(s, frame)
     this.loop = State.scopeFor(s, frame, "loop")
     this.parallel = State.scopeFor(s, frame, "parallel")
   }
@@ -262,11 +270,12 @@ class Instance {
     if (start === end) return
     const blocked = this.s.blocked.size > 0 && this.s.blocked.has(this.keys[i]!)
     const record = blocked ? undefined : this.records[i]
+    const { counts, n } = this
     for (let k = start; k < end; k++) {
       const j = outTargets[k]!
-      if (blocked) this.blockedIn[j] = 1
-      else if (record !== undefined && isLive(record.status, record.decision, handles[k])) this.liveIn[j]!++
-      if (--this.pending[j]! === 0) this.ready[this.tail++] = j
+      if (blocked) counts[BLOCKED_IN * n + j] = 1
+      else if (record !== undefined && isLive(record.status, record.decision, handles[k])) counts[LIVE_IN * n + j]!++
+      if (--counts[j]! === 0) counts[READY * n + this.tail++] = j
     }
   }
 
@@ -279,7 +288,7 @@ class Instance {
   prepare(at: number): void {
     const { permits } = this.s
     while (this.head < this.tail) {
-      const i = this.ready[this.head]!
+      const i = this.counts[READY * this.n + this.head]!
       if (!permits.free() && this.mayRunHandler(i)) return
       this.head++
       this.decide(i, at)
@@ -296,7 +305,7 @@ class Instance {
   decide(i: number, at: number): void {
     const { frame, g, s } = this
     const key = this.keys[i]!
-    if (this.blockedIn[i] === 1) {
+    if (this.counts[BLOCKED_IN * this.n + i] === 1) {
       s.blocked.add(key)
       return this.release(i)
     }
@@ -304,7 +313,7 @@ class Instance {
     // A re-run member the plan kept at this instance (its record; a container's end) is reused here:
     // nothing else settles a member before it is decided.
     if (this.records[i] !== undefined) return this.release(i)
-    const active = runs(g.indegree[i]!, this.liveIn[i]!) && g.skipped[i] === 0
+    const active = runs(g.indegree[i]!, this.counts[LIVE_IN * this.n + i]!) && g.skipped[i] === 0
     const block = g.blocks[i]
     if (block === undefined) return this.unit(i, runContainer(s, g.members[i]!, frame, active, runScope))
     if (!active) {
@@ -323,7 +332,7 @@ class Instance {
     let inputs = params
     let fingerprints = g.staticFingerprints[i]
     if (fingerprints === undefined) {
-      const resolved = resolveInputs(params, this.env)
+      const resolved = resolveInputs(params, this.environment ??= State.envFor(s, this.frame))
       if (Result.isFailure(resolved)) {
         this.b.events.push({ _tag: "NodeStarted", runId, node: key, attempt: 1, at })
         State.failInto(s, this.b, this.at(i), g.errorEdge[i] === 1, resolved.failure, unresolvedFields(definition, at), at)
@@ -485,20 +494,31 @@ class Instance {
     outcome.lastStarted = { node: last.node, at: last.startedAt }
   }
 
-  /** Resumes once a unit ended, or a permit is free for the member waiting at the head of the queue. */
-  readonly waiting: Effect.Effect<void> = Effect.callback<void>((resume) => {
-    let woken = false
-    const wake = () => {
-      if (woken) return
-      woken = true
-      this.wake = undefined
-      resume(Effect.void)
-    }
-    this.wake = wake
-    if (this.s.writer.failure() !== undefined) return wake()
-    this.pool.notify(wake)
-    if (this.head < this.tail) this.s.permits.notify(wake)
-  })
+  /**
+   * Resumes once a unit ended, or a permit is free for the member waiting at the head of the queue.
+   * Made on the first wait: an instance whose units all answered at once never waits.
+   */
+  get waiting(): Effect.Effect<void> {
+    return this.waitingEffect ??= this.makeWaiting()
+  }
+
+  private waitingEffect: Effect.Effect<void> | undefined = undefined
+
+  private makeWaiting(): Effect.Effect<void> {
+    return Effect.callback<void>((resume) => {
+      let woken = false
+      const wake = () => {
+        if (woken) return
+        woken = true
+        this.wake = undefined
+        resume(Effect.void)
+      }
+      this.wake = wake
+      if (this.s.writer.failure() !== undefined) return wake()
+      this.pool.notify(wake)
+      if (this.head < this.tail) this.s.permits.notify(wake)
+    })
+  }
 
   /**
    * Waves until every member is done: decide what is ready, write, launch, wait for a unit, settle
@@ -508,7 +528,7 @@ class Instance {
   readonly drive: Effect.Effect<void, State.StoreError> = Effect.uninterruptible(Effect.gen({ self: this }, function*() {
     const { n, pool, s } = this
     const { control } = s.setup
-    for (let i = 0; i < n; i++) if (this.pending[i] === 0) this.ready[this.tail++] = i
+    for (let i = 0; i < n; i++) if (this.counts[i] === 0) this.counts[READY * n + this.tail++] = i
     for (;;) {
       const at = this.known ?? State.now(s)
       this.known = undefined

@@ -27,7 +27,8 @@ export class Pool<U, A, E> {
   /** Units forked and not ended. */
   inflight = 0
   completions: Array<Completion<U, A, E>> = []
-  private readonly running = new Set<Fiber.Fiber<A, E>>()
+  /** Made with the first fiber: a pool whose units all answered at once (a branch of no-op handlers) never needs it. */
+  private running: Set<Fiber.Fiber<A, E>> | undefined = undefined
   private wake: (() => void) | undefined = undefined
 
   constructor(
@@ -45,10 +46,11 @@ export class Pool<U, A, E> {
     }
     this.inflight++
     const fiber = this.fork(effect)
-    this.running.add(fiber)
+    const running = this.running ??= new Set()
+    running.add(fiber)
     fiber.addObserver((exit) => {
       this.inflight--
-      this.running.delete(fiber)
+      running.delete(fiber)
       this.onExit?.(unit, exit)
       this.completions.push({ unit, exit })
       const wake = this.wake
@@ -66,9 +68,6 @@ export class Pool<U, A, E> {
     return done
   }
 
-  /** Resumes once an exit is queued (at once when one is). */
-  readonly waiting: Effect.Effect<void> = Effect.callback<void>((resume) => this.notify(() => resume(Effect.void)))
-
   /** Calls `wake` once an exit is queued (at once when one is); a later call replaces an earlier one. */
   notify(wake: () => void): void {
     if (this.completions.length > 0) return wake()
@@ -76,11 +75,10 @@ export class Pool<U, A, E> {
   }
 
   /** Interrupts every unit still running and waits for them. */
-  readonly stop: Effect.Effect<void> = Effect.suspend(() => {
-    if (this.running.size === 0) return Effect.void
-    const fibers = [...this.running]
-    return Fiber.interruptAll(fibers)
-  })
+  stop(): Effect.Effect<void> {
+    if (this.running === undefined || this.running.size === 0) return Effect.void
+    return Fiber.interruptAll([...this.running])
+  }
 }
 
 /**

@@ -10,6 +10,7 @@
 import { Dag, Fingerprint, NodeId, type Plan, Reference, type Snapshot, type Workflow } from "@ripple/core"
 import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import type * as Handler from "../Handler.ts"
@@ -141,6 +142,8 @@ export interface State {
   readonly differed: Set<string>
   readonly upstream: Map<string, ReadonlyArray<string>>
   readonly writer: JournalWriter.Writer<StoreError>
+  /** Forks a unit of a scope instance with the execution's services (the same for every instance). */
+  readonly fork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
   readonly pacer: Pacing.Pacer
   readonly attempts: Attempts
   /** Body node instances the containers of this execution asked for, against `limits.maxNodes`. */
@@ -190,6 +193,7 @@ export const make = (setup: Setup, writerScope: Scope.Scope): Effect.Effect<Stat
         writerScope,
         now === undefined ? undefined : (entries) => now(setup.runId, entries)
       ),
+      fork: Effect.runForkWith(yield* Effect.context<never>()),
       pacer: Pacing.make(),
       attempts: new Attempts(setup.handlers, setup.control, setup.clock, setup.publish, setup.runId, setup.tracing),
       expanded: 0,

@@ -84,6 +84,61 @@ describe("Dag laws", () => {
     )
   })
 
+  it("topo is stable on DAGs of thousands of nodes (long drains below the sweep)", () => {
+    const arbitraryLarge = fc
+      .integer({ min: 500, max: 3000 })
+      .chain((n) => fc.tuple(fc.constant(n), fc.integer(), fc.integer({ min: 1, max: 4 })))
+      .map(([n, seed, degree]) => {
+        // A seeded shuffle and seeded edges: fast-check shrinks the seed, not thousands of pairs.
+        let state = seed | 1
+        const next = (bound: number) => {
+          state ^= state << 13
+          state ^= state >>> 17
+          state ^= state << 5
+          return (state >>> 0) % bound
+        }
+        const rank = Array.from({ length: n }, (_, i) => i)
+        for (let i = n - 1; i > 0; i--) {
+          const j = next(i + 1)
+          ;[rank[i], rank[j]] = [rank[j]!, rank[i]!]
+        }
+        const sources: Array<number> = []
+        const targets: Array<number> = []
+        for (let e = 0; e < degree * n; e++) {
+          const a = next(n)
+          const b = next(n)
+          if (a === b) continue
+          sources.push(rank[Math.min(a, b)]!)
+          targets.push(rank[Math.max(a, b)]!)
+        }
+        return Dag.fromEdges(n, sources, targets)
+      })
+    // The oracle: Kahn's algorithm over a sorted array of ready nodes.
+    const sortedTopo = (dag: Dag.Dag) => {
+      const left = Array.from({ length: Dag.size(dag) }, (_, i) => Dag.predecessors(dag, i).length)
+      const ready = left.flatMap((d, i) => (d === 0 ? [i] : []))
+      const out: Array<number> = []
+      while (ready.length > 0) {
+        const i = ready.shift()!
+        out.push(i)
+        for (const j of Dag.successors(dag, i)) {
+          if (--left[j]! === 0) {
+            let at = 0
+            while (at < ready.length && ready[at]! < j) at++
+            ready.splice(at, 0, j)
+          }
+        }
+      }
+      return out
+    }
+    fc.assert(
+      fc.property(arbitraryLarge, (dag) => {
+        assert.deepStrictEqual(Array.from(Dag.topo(dag)), sortedTopo(dag))
+      }),
+      { numRuns: 40 }
+    )
+  })
+
   it("downstream and upstream are duals and match a naive closure (with stopAt)", () => {
     fc.assert(
       fc.property(arbitraryDag, fc.infiniteStream(fc.boolean()), (dag, coins) => {

@@ -103,6 +103,38 @@ describe("Dag expansion", () => {
     assert.deepStrictEqual(Array.from(Dag.observed(g)), [3])
   })
 
+  it("topo drains nodes made ready below the sweep lowest first, in-degrees packed with row starts or not", () => {
+    // 2^16 in-edges into node 0: its in-degree needs 17 bits, too many beside the row starts, so
+    // the in-degrees are counted down apart. Popping n-1 (the last of the sweep) readies 0 and 1.
+    const n = 2 ** 16 + 2
+    const sources = [n - 1]
+    const targets = [1]
+    for (let i = 2; i < n; i++) {
+      sources.push(i)
+      targets.push(0)
+    }
+    const star = Dag.fromEdges(n, sources, targets)
+    const expected = [...Array.from({ length: n - 2 }, (_, k) => k + 2), 0, 1]
+    assert.deepStrictEqual(Array.from(Dag.topo(star)), expected)
+    // Fewer edges into 0: the same order with in-degrees packed.
+    const small = Dag.fromEdges(6, [5, 2, 3, 4, 5], [1, 0, 0, 0, 0])
+    assert.deepStrictEqual(Array.from(Dag.topo(small)), [2, 3, 4, 5, 0, 1])
+  })
+
+  it("fromEdges above 2^20 nodes keeps each node's edges in input order", () => {
+    // Past 2^20 nodes the build keeps the low bits of the keys in an array of their own.
+    const n = 2 ** 20 + 3
+    const g = Dag.fromEdges(n, [n - 1, n - 2, n - 1, 0, n - 2], [5, n - 1, 0, n - 3, 5])
+    assert.deepStrictEqual(Array.from(Dag.successors(g, n - 1)), [5, 0])
+    assert.deepStrictEqual(Array.from(Dag.successors(g, n - 2)), [n - 1, 5])
+    assert.deepStrictEqual(Array.from(Dag.predecessors(g, 5)), [n - 1, n - 2])
+    assert.deepStrictEqual(Array.from(Dag.predecessors(g, n - 3)), [0])
+    const order = Array.from(Dag.topo(g))
+    assert.strictEqual(order.length, n)
+    assert.deepStrictEqual(order.slice(0, 5), [1, 2, 3, 4, 6])
+    assert.deepStrictEqual(order.slice(-5), [n - 2, n - 1, 0, 5, n - 3])
+  })
+
   it("fromWorkflow reports decode errors", () => {
     const result = Dag.fromWorkflow({ ...workflow, edges: [...workflow.edges, { source: "done", target: "t" }] })
     assert.isTrue(Result.isFailure(result) && result.failure._tag === "Cycle")

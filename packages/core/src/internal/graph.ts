@@ -219,9 +219,10 @@ const adjacencyOf = (
   targets: ArrayLike<number>,
   edgeIds: ArrayLike<number> | undefined
 ): Sorted => {
-  // Both directions share their working memory: fresh memory costs a page fault per 4 KB at first
-  // touch, which at 10^6 nodes was about half of the build.
-  const low = new Uint16Array(sources.length)
+  // Fresh memory costs a page fault per 4 KB at first touch (about half of the build at 10^6
+  // nodes): up to 2^20 nodes the low bits of each edge's key ride in the spare high bits of its
+  // value; above, both directions share one array of them.
+  const low = size <= 1 << (32 - BUCKET_BITS) ? undefined : new Uint16Array(sources.length)
   const [outOffsets, outTargets, outEdges] = bucketSort(size, sources, targets, edgeIds, low)
   const [inOffsets, inSources, inEdges] = bucketSort(size, targets, sources, edgeIds, low)
   return { size, edgeCount: sources.length, outOffsets, outTargets, outEdges, inOffsets, inSources, inEdges }
@@ -230,25 +231,27 @@ const adjacencyOf = (
 /** Nodes per bucket of `bucketSort`: a bucket's counters (16 KB) stay in L1, its edges in L2. */
 const BUCKET_BITS = 12
 const BUCKET_SIZE = 1 << BUCKET_BITS
+const BUCKET_MASK = BUCKET_SIZE - 1
 
 /**
  * One CSR direction: edges grouped by `keys` (stable: edge order kept per node), with `offsets`
  * (size + 1) and the parallel `values` (and `ids`) of each edge. `low` is working memory, one
- * entry per edge.
+ * entry per edge, for the low bits of the keys; without it they are packed below the values
+ * (`value << BUCKET_BITS`, which needs values below 2^(32 - BUCKET_BITS)).
  *
  * A plain counting sort writes every edge to a random place of a 12 MB array and bumps a random
  * counter of a 4 MB one, which at 10^6 nodes is one cache miss each. Instead, edges are first
  * distributed into buckets of 2^12 consecutive nodes (a few hundred sequential write streams),
- * straight into the output range their bucket will occupy, with the low bits of their key in
- * `low`; then each bucket is copied aside and counting-sorted back, with its counters, its copy and
- * its slice of the output in cache.
+ * straight into the output range their bucket will occupy, with the low bits of their key; then
+ * each bucket is copied aside and counting-sorted back, with its counters, its copy and its slice
+ * of the output in cache.
  */
 const bucketSort = (
   size: number,
   keys: ArrayLike<number>,
   values: ArrayLike<number>,
   ids: ArrayLike<number> | undefined,
-  low: Uint16Array
+  low: Uint16Array | undefined
 ): [Int32Array, Int32Array, Int32Array | undefined] => {
   const m = keys.length
   const buckets = (size >> BUCKET_BITS) + 1
@@ -265,8 +268,12 @@ const bucketSort = (
   for (let e = 0; e < m; e++) {
     const key = keys[e]!
     const at = cursor[key >> BUCKET_BITS]!++
-    low[at] = key & (BUCKET_SIZE - 1)
-    out[at] = values[e]!
+    if (low === undefined) {
+      out[at] = (values[e]! << BUCKET_BITS) | (key & BUCKET_MASK)
+    } else {
+      low[at] = key & BUCKET_MASK
+      out[at] = values[e]!
+    }
     if (outIds !== undefined) outIds[at] = ids![e]!
   }
   const offsets = new Int32Array(size + 1)
@@ -279,7 +286,8 @@ const bucketSort = (
     const to = bucketStart[b + 1]!
     // Per node of the bucket: its count, then where its next edge goes.
     local.fill(0)
-    for (let e = from; e < to; e++) local[low[e]!]!++
+    if (low === undefined) for (let e = from; e < to; e++) local[out[e]! & BUCKET_MASK]!++
+    else for (let e = from; e < to; e++) local[low[e]!]!++
     const nodes = Math.min(size - first, BUCKET_SIZE)
     let end = from
     for (let i = 0; i < nodes; i++) {
@@ -289,15 +297,12 @@ const bucketSort = (
       offsets[first + i + 1] = end
     }
     copy.set(out.subarray(from, to))
-    if (copyIds === undefined) {
-      for (let e = from; e < to; e++) out[local[low[e]!]!++] = copy[e - from]!
-    } else {
-      copyIds.set(outIds!.subarray(from, to))
-      for (let e = from; e < to; e++) {
-        const at = local[low[e]!]!++
-        out[at] = copy[e - from]!
-        outIds![at] = copyIds[e - from]!
-      }
+    if (copyIds !== undefined) copyIds.set(outIds!.subarray(from, to))
+    for (let e = from; e < to; e++) {
+      const value = copy[e - from]!
+      const at = low === undefined ? local[value & BUCKET_MASK]!++ : local[low[e]!]!++
+      out[at] = low === undefined ? value >>> BUCKET_BITS : value
+      if (copyIds !== undefined) outIds![at] = copyIds[e - from]!
     }
   }
   return [offsets, out, outIds]
@@ -336,35 +341,41 @@ export const reach = (
   return marks
 }
 
-/** Levels of the bitmap hierarchy of `kahn`: 32^6 = 2^30 nodes. */
-const maxKahnSize = 2 ** 30
-
 /**
  * Kahn's algorithm; ready nodes leave in increasing index order, so the order only depends on
  * declaration order. Returns fewer than `size` nodes when the graph has a cycle.
  *
  * **Details**
  *
- * The ready set is a hierarchy of bitmaps (bit `k` of a word at level `l+1` says whether word `k`
- * of level `l` is non-zero) with extract-min in six word reads, much cheaper than a binary heap's
- * sift; its levels are locals, not an array, so the JIT keeps them in registers. In-degrees are
- * counted down in the narrowest array that holds them (one byte per node for most graphs), so at
- * 10^6 nodes they stay in cache while the edges are walked in random order.
+ * The lowest ready index is found without a priority queue over all ready nodes. Popping it moves
+ * a sweep position up the indices; a node made ready above the sweep waits in a bitset that the
+ * sweep scans once, forward, while one made ready below it (most of them in a random DAG: 73% at
+ * 10^6 nodes) is lower than everything in the bitset and goes to a binary heap, which is drained
+ * before the sweep moves on and so stays small (a handful of nodes; the longest drain at 10^6 was
+ * 1,648). In-degrees are counted down in the same word as the node's CSR row start when both fit
+ * in 32 bits (up to 2^24 edges with in-degrees below 256): making a node ready then fetches the
+ * cache line that says where its row is, one miss fewer per node on the chain of pops.
  */
 export const kahn = (dag: Dag): Int32Array => {
   const n = dag.size
-  if (n > maxKahnSize) throw new RangeError(`topological sort of ${n} nodes: at most ${maxKahnSize}`)
   if (inIndexOrder(dag)) {
     const order = new Int32Array(n)
     for (let i = 0; i < n; i++) order[i] = i
     return order
   }
-  const inOffsets = dag.inOffsets
+  const { inOffsets, outOffsets } = dag
   let most = 0
   for (let i = 0; i < n; i++) most = Math.max(most, inOffsets[i + 1]! - inOffsets[i]!)
-  const indegree = most < 256 ? new Uint8Array(n) : most < 65_536 ? new Uint16Array(n) : new Int32Array(n)
+  const shift = 32 - Math.clz32(most)
+  if (outOffsets[n]! * 2 ** shift + most < 2 ** 32) {
+    const state = new Int32Array(n + 1)
+    for (let i = 0; i < n; i++) state[i] = (outOffsets[i]! << shift) | (inOffsets[i + 1]! - inOffsets[i]!)
+    state[n] = outOffsets[n]! << shift
+    return kahnWith(dag, state, shift, state, (1 << shift) - 1)
+  }
+  const indegree = new Int32Array(n)
   for (let i = 0; i < n; i++) indegree[i] = inOffsets[i + 1]! - inOffsets[i]!
-  return kahnWith(dag, indegree)
+  return kahnWith(dag, outOffsets, 0, indegree, -1)
 }
 
 /**
@@ -381,91 +392,67 @@ const inIndexOrder = (dag: Dag): boolean => {
   return true
 }
 
-const kahnWith = (dag: Dag, indegree: Uint8Array | Uint16Array | Int32Array): Int32Array => {
+/**
+ * The walk of `kahn`. Node `i`'s row is `outTargets[rows[i] >>> shift .. rows[i + 1] >>> shift)`
+ * and its remaining in-degree `counts[i] & mask`: `rows` and `counts` are one packed array, or
+ * `outOffsets` (shift 0) and plain in-degrees (mask -1).
+ */
+const kahnWith = (dag: Dag, rows: Int32Array, shift: number, counts: Int32Array, mask: number): Int32Array => {
   const n = dag.size
-  const { outOffsets, outTargets } = dag
-  const words = (count: number) => Math.max(1, Math.ceil(count / 32))
-  const l0 = new Int32Array(words(n))
-  const l1 = new Int32Array(words(l0.length))
-  const l2 = new Int32Array(words(l1.length))
-  const l3 = new Int32Array(words(l2.length))
-  const l4 = new Int32Array(words(l3.length))
-  const l5 = new Int32Array(words(l4.length))
-  // Sets bit `v` and, where a word was empty, its bit in the level above.
-  const add = (v: number): void => {
-    const a = v >>> 5
-    const w0 = l0[a]!
-    l0[a] = w0 | (1 << (v & 31))
-    if (w0 !== 0) return
-    const b = a >>> 5
-    const w1 = l1[b]!
-    l1[b] = w1 | (1 << (a & 31))
-    if (w1 !== 0) return
-    const c = b >>> 5
-    const w2 = l2[c]!
-    l2[c] = w2 | (1 << (b & 31))
-    if (w2 !== 0) return
-    const d = c >>> 5
-    const w3 = l3[d]!
-    l3[d] = w3 | (1 << (c & 31))
-    if (w3 !== 0) return
-    const e = d >>> 5
-    l4[e] = l4[e]! | (1 << (d & 31))
-    l5[0] = l5[0]! | (1 << (e & 31))
-  }
-  const low = (word: number): number => 31 - Math.clz32(word & -word)
-  let ready = 0
-  for (let i = 0; i < n; i++) {
-    if (indegree[i] === 0) {
-      add(i)
-      ready++
-    }
-  }
+  const outTargets = dag.outTargets
+  const edges = outTargets.length
+  const above = new Int32Array((n >>> 5) + 1)
+  for (let i = 0; i < n; i++) if ((counts[i]! & mask) === 0) above[i >>> 5]! |= 1 << (i & 31)
+  // Untouched pages of a fresh typed array cost nothing: the heap only ever uses its first few.
+  const below = new Int32Array(n)
+  let size = 0
   const order = new Int32Array(n)
   let count = 0
+  let sweep = -1
+  let word = 0
   let touched = prefetched
-  const edges = outTargets.length
-  while (ready > 0) {
-    const e = low(l5[0]!)
-    const d = (e << 5) | low(l4[e]!)
-    const c = (d << 5) | low(l3[d]!)
-    const b = (c << 5) | low(l2[c]!)
-    const a = (b << 5) | low(l1[b]!)
-    let word = l0[a]!
-    const i = (a << 5) | low(word)
-    ready--
-    // Clears bit `i`, and upwards the bits of words that became empty.
-    word &= word - 1
-    l0[a] = word
-    if (word === 0) {
-      const w1 = l1[b]! & ~(1 << (a & 31))
-      l1[b] = w1
-      if (w1 === 0) {
-        const w2 = l2[c]! & ~(1 << (b & 31))
-        l2[c] = w2
-        if (w2 === 0) {
-          const w3 = l3[d]! & ~(1 << (c & 31))
-          l3[d] = w3
-          if (w3 === 0) {
-            const w4 = l4[e]! & ~(1 << (d & 31))
-            l4[e] = w4
-            if (w4 === 0) l5[0] = l5[0]! & ~(1 << (e & 31))
-          }
-        }
+  for (;;) {
+    let i: number
+    if (size > 0) {
+      i = below[0]!
+      // Sift the last element down from the root.
+      const last = below[--size]!
+      let at = 0
+      for (let child = 1; child < size; child = 2 * at + 1) {
+        if (child + 1 < size && below[child + 1]! < below[child]!) child++
+        if (below[child]! >= last) break
+        below[at] = below[child]!
+        at = child
       }
+      below[at] = last
+    } else {
+      while (word < above.length && above[word] === 0) word++
+      if (word === above.length) break
+      const bits = above[word]!
+      above[word] = bits & (bits - 1)
+      i = (word << 5) | (31 - Math.clz32(bits & -bits))
+      sweep = i
     }
     order[count++] = i
-    const end = outOffsets[i + 1]!
-    for (let k = outOffsets[i]!; k < end; k++) {
+    const end = rows[i + 1]! >>> shift
+    for (let k = rows[i]! >>> shift; k < end; k++) {
       const j = outTargets[k]!
-      if (--indegree[j]! === 0) {
-        add(j)
-        ready++
-        const row = outOffsets[j]!
-        if (row < edges) touched ^= outTargets[row]!
+      const left = counts[j]! - 1
+      counts[j] = left
+      if ((left & mask) !== 0) continue
+      if (j > sweep) {
+        above[j >>> 5]! |= 1 << (j & 31)
       } else {
-        touched ^= outOffsets[j]!
+        // Sift up from a new last element.
+        let at = size++
+        while (at > 0 && below[(at - 1) >> 1]! > j) {
+          below[at] = below[(at - 1) >> 1]!
+          at = (at - 1) >> 1
+        }
+        below[at] = j
       }
+      const row = rows[j]! >>> shift
+      if (row < edges) touched ^= outTargets[row]!
     }
   }
   prefetched = touched
@@ -476,10 +463,9 @@ const kahnWith = (dag: Dag, indegree: Uint8Array | Uint16Array | Int32Array): In
  * Where `kahnWith` puts the words it reads ahead, so that the JIT cannot drop those reads.
  *
  * Popping the lowest ready index makes the walk a chain (the next node is often one its predecessor
- * just made ready, at a random index), so each step waits for the row of the node before it: two
- * cache misses, CSR offset then targets. Reading a node's offset whenever one of its in-edges is
- * crossed, and its first target when it becomes ready, starts those misses early and side by side;
- * JavaScript has no prefetch instruction, and these loads serve as one.
+ * just made ready, at a random index), so each step waits for the row of the node before it.
+ * Reading a node's first target when it becomes ready starts that miss before the pop that needs
+ * it; JavaScript has no prefetch instruction, and this load serves as one.
  */
 let prefetched = 0
 

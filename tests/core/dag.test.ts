@@ -121,6 +121,15 @@ describe("Dag expansion", () => {
     assert.deepStrictEqual(Array.from(Dag.topo(small)), [2, 3, 4, 5, 0, 1])
   })
 
+  it("a wide fan-out outgrows the first stack of downstream and the first heap of topo", () => {
+    // Node 2000 precedes 0 .. 1999: popping it readies 2000 nodes below the sweep at once.
+    const n = 2001
+    const fan = Dag.fromEdges(n, Array.from({ length: n - 1 }, () => n - 1), Array.from({ length: n - 1 }, (_, k) => k))
+    assert.deepStrictEqual(Array.from(Dag.topo(fan)), [n - 1, ...Array.from({ length: n - 1 }, (_, k) => k)])
+    assert.isTrue(Dag.downstream(fan, [n - 1]).every((mark) => mark === 1))
+    assert.deepStrictEqual(Array.from(Dag.upstream(fan, [7]), (mark, i) => (mark === 1 ? i : -1)).filter((i) => i >= 0), [7, n - 1])
+  })
+
   it("fromEdges above 2^20 nodes keeps each node's edges in input order", () => {
     // Past 2^20 nodes the build keeps the low bits of the keys in an array of their own.
     const n = 2 ** 20 + 3

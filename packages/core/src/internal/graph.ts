@@ -308,6 +308,20 @@ const bucketSort = (
   return [offsets, out, outIds]
 }
 
+/**
+ * The first size of a stack or heap that may hold every node but usually holds a few: `new
+ * Int32Array(size)` is zeroed, and when the allocator hands back memory a DAG just freed, zeroing
+ * 4 MB (10^6 nodes) took longer than the whole traversal.
+ */
+const initialCapacity = 1024
+
+/** `array` copied into one twice as long, at most `limit`. */
+const grown = (array: Int32Array, limit: number): Int32Array<ArrayBuffer> => {
+  const next = new Int32Array(Math.min(limit, 2 * array.length))
+  next.set(array)
+  return next
+}
+
 /** Marks everything reachable from `roots` following out-edges (or in-edges); stopped nodes are marked, not expanded. */
 export const reach = (
   dag: Dag,
@@ -318,11 +332,12 @@ export const reach = (
   const offsets = forward ? dag.outOffsets : dag.inOffsets
   const adjacent = forward ? dag.outTargets : dag.inSources
   const marks = new Uint8Array(dag.size)
-  const stack = new Int32Array(dag.size)
+  let stack = new Int32Array(Math.min(dag.size, initialCapacity))
   let top = 0
   for (const root of roots) {
     if (marks[root] === 0) {
       marks[root] = 1
+      if (top === stack.length) stack = grown(stack, dag.size)
       stack[top++] = root
     }
   }
@@ -334,6 +349,7 @@ export const reach = (
       const j = adjacent[k]!
       if (marks[j] === 0) {
         marks[j] = 1
+        if (top === stack.length) stack = grown(stack, dag.size)
         stack[top++] = j
       }
     }
@@ -403,8 +419,7 @@ const kahnWith = (dag: Dag, rows: Int32Array, shift: number, counts: Int32Array,
   const edges = outTargets.length
   const above = new Int32Array((n >>> 5) + 1)
   for (let i = 0; i < n; i++) if ((counts[i]! & mask) === 0) above[i >>> 5]! |= 1 << (i & 31)
-  // Untouched pages of a fresh typed array cost nothing: the heap only ever uses its first few.
-  const below = new Int32Array(n)
+  let below = new Int32Array(Math.min(n, initialCapacity))
   let size = 0
   const order = new Int32Array(n)
   let count = 0
@@ -444,6 +459,7 @@ const kahnWith = (dag: Dag, rows: Int32Array, shift: number, counts: Int32Array,
         above[j >>> 5]! |= 1 << (j & 31)
       } else {
         // Sift up from a new last element.
+        if (size === below.length) below = grown(below, n)
         let at = size++
         while (at > 0 && below[(at - 1) >> 1]! > j) {
           below[at] = below[(at - 1) >> 1]!

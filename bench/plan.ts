@@ -13,6 +13,13 @@
  * both are worked out from the plan's typed arrays when read (targets, issue 18: under 1 ms, and at
  * most the plan's own time). `peakMB` is the heap growth
  * during one plan (after a GC, without collecting).
+ *
+ * Each timing starts right after a full GC of a heap of about 1.1 GB (the case's workflows and
+ * snapshot). `bench:plan` runs node with `--no-concurrent-sweeping`, so that GC sweeps before the
+ * timing starts: with concurrent sweeping, the sweeper threads ran during the timed code and added
+ * some 300 ms of CPU time to every figure (measured at load 6-8: a loop allocating 10^6 small
+ * objects took 260-400 ms CPU after the GC, 10 ms without), which made the plan look slower and
+ * the reasons / plan ratio smaller than they are.
  * The spec planner (and decode+plan) is skipped above the size where its previous run extrapolates
  * past 30 s.
  *

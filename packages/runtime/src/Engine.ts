@@ -269,7 +269,9 @@ export const childSignal: (childRun: string) => string = Parking.childSignal
 /**
  * Executes a run: `pending → running → completed | failed | paused | suspended`, or `cancelled`
  * when interrupted; a resume continues a run already `running` (the caller moved it there). Returns
- * the status the execution left the run in.
+ * the status the execution left the run in. A run that is neither `pending` nor `running` when the
+ * execution begins (cancelled or completed meanwhile, say) is left as it is: no block starts, and
+ * its status is returned.
  *
  * **Gotchas**
  *
@@ -346,6 +348,10 @@ const interpret = (
       if (started === undefined) {
         const run = yield* store.getRun(runId)
         if (run.status === "pending") started = yield* start
+        // A run that is not running (cancelled, completed, or failed, suspended or paused without
+        // the resume that moves it back) is not this execution's to go on with: no block starts,
+        // nothing is written, and the caller learns the status it holds.
+        else if (run.status !== "running") return run.status
         else dormant = new Set(Object.keys(run.machine.context.dormant))
       }
       publish({ _tag: "RunStarted", runId, mode, at })

@@ -75,51 +75,42 @@ describe("Engine on a run that has already ended", () => {
     blocks: [{ id: "a", type: "step" }, { id: "b", type: "step" }],
     edges: [{ source: "a", target: "b" }]
   }
-  const endedBefore = (mode: Engine.Mode, end: (store: RunStore.RunStore["Service"], runId: string) => Effect.Effect<unknown, unknown>) =>
-    Effect.gen(function*() {
-      let started = 0
-      const handlers = Handler.layer({ step: () => Effect.sync(() => ++started) })
-      const store = yield* RunStore.makeMemory
-      const plan = Result.getOrThrow(Plan.full(workflow))
-      const run = yield* store.createRun({ version: yield* store.saveWorkflow(workflow), mode: "full", input: {}, at: 0 })
-      yield* end(store, run.id)
-      const before = yield* store.getRun(run.id)
-      const status = yield* Engine.execute({ runId: run.id, mode, plan, input: {}, sourceRun: undefined, publish: () => {} }).pipe(
+  /** A fresh run of `workflow` and how to execute it, counting the blocks that start. */
+  const fresh = Effect.gen(function*() {
+    let started = 0
+    const handlers = Handler.layer({ step: () => Effect.sync(() => ++started) })
+    const store = yield* RunStore.makeMemory
+    const plan = Result.getOrThrow(Plan.full(workflow))
+    const run = yield* store.createRun({ version: yield* store.saveWorkflow(workflow), mode: "full", input: {}, at: 0 })
+    const execute = (mode: Engine.Execution["mode"]) =>
+      Engine.execute({ runId: run.id, mode, plan, input: {}, sourceRun: undefined, publish: () => {} }).pipe(
         Effect.provideService(RunStore.RunStore, store),
         Effect.provide(handlers)
       )
-      const after = yield* store.getRun(run.id)
-      return { started, status, before, after, snapshot: yield* store.snapshot(run.id) }
-    })
+    return { store, runId: run.id, execute, started: () => started }
+  })
 
   for (const mode of ["full", "resume"] as const) {
     it.effect(`a cancelled run (${mode}): no block starts, it stays cancelled`, () =>
       Effect.gen(function*() {
-        const { after, before, snapshot, started, status } = yield* endedBefore(mode, (store, runId) =>
-          store.transition(runId, { type: "CANCEL" }, 1))
-        assert.strictEqual(status, "cancelled")
-        assert.strictEqual(started, 0)
-        assert.deepStrictEqual(after, before)
-        assert.deepStrictEqual(Object.keys(snapshot.nodes), [])
+        const { execute, runId, started, store } = yield* fresh
+        yield* store.transition(runId, { type: "CANCEL" }, 1)
+        const before = yield* store.getRun(runId)
+        assert.strictEqual(yield* execute(mode), "cancelled")
+        assert.strictEqual(started(), 0)
+        assert.deepStrictEqual(yield* store.getRun(runId), before)
+        assert.deepStrictEqual(Object.keys((yield* store.snapshot(runId)).nodes), [])
       }))
   }
 
   it.effect("a completed run executed again (full): no block starts, the run is left as it was", () =>
     Effect.gen(function*() {
-      let started = 0
-      const handlers = Handler.layer({ step: () => Effect.sync(() => ++started) })
-      const store = yield* RunStore.makeMemory
-      const plan = Result.getOrThrow(Plan.full(workflow))
-      const run = yield* store.createRun({ version: yield* store.saveWorkflow(workflow), mode: "full", input: {}, at: 0 })
-      const execute = Engine.execute({ runId: run.id, mode: "full", plan, input: {}, sourceRun: undefined, publish: () => {} }).pipe(
-        Effect.provideService(RunStore.RunStore, store),
-        Effect.provide(handlers)
-      )
-      assert.strictEqual(yield* execute, "completed")
-      assert.strictEqual(started, 2)
-      const before = yield* store.snapshot(run.id)
-      assert.strictEqual(yield* execute, "completed")
-      assert.strictEqual(started, 2)
-      assert.deepStrictEqual(yield* store.snapshot(run.id), before)
+      const { execute, runId, started, store } = yield* fresh
+      assert.strictEqual(yield* execute("full"), "completed")
+      assert.strictEqual(started(), 2)
+      const before = yield* store.snapshot(runId)
+      assert.strictEqual(yield* execute("full"), "completed")
+      assert.strictEqual(started(), 2)
+      assert.deepStrictEqual(yield* store.snapshot(runId), before)
     }))
 })

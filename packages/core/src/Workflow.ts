@@ -1381,12 +1381,16 @@ const ancestry = (dag: Graph.Dag, sorted: Int32Array) => {
   const wanted = new Int32Array(dag.size)
   const stack = new Int32Array(dag.size)
   let round = 0
-  /** The position in `targets` of the first target (node index) that is not a proper ancestor of `node`, or -1. */
-  return (node: number, targets: ReadonlyArray<number>): number => {
+  /**
+   * The position among the first `count` of `targets` of the first target (node index) that is not
+   * a proper ancestor of `node`, or -1.
+   */
+  return (node: number, targets: ReadonlyArray<number>, count: number): number => {
     round++
     let floor = dag.size
     let missing = 0
-    for (const t of targets) {
+    for (let k = 0; k < count; k++) {
+      const t = targets[k]!
       if (wanted[t] !== round) {
         wanted[t] = round
         missing++
@@ -1406,7 +1410,7 @@ const ancestry = (dag: Graph.Dag, sorted: Int32Array) => {
         stack[top++] = j
       }
     }
-    for (let k = 0; k < targets.length; k++) {
+    for (let k = 0; k < count; k++) {
       const t = targets[k]!
       if (stamp[t] !== round || t === node) return k
     }
@@ -1427,13 +1431,14 @@ const checkReferences = (
   const firstNotAbove = ancestry(dag, sorted)
   // Block references waiting for the ancestry walk. Their errors are built only when reported:
   // constructing an error captures a stack trace, which dominated decoding of large valid files.
+  // The first `pending` entries are the current referrer's: the buffers are kept between referrers
+  // (emptying them with `length = 0` frees their storage, and the next push allocates it again).
   const pendingOutputs: Array<number> = []
   const pendingOccurrences: Array<Reference.Occurrence> = []
   for (const referrer of referrersOf(workflow, containers, dag)) {
     // Per referrer: the first error in document order, where ancestry is checked for all block
     // references of the referrer in one walk.
-    pendingOutputs.length = 0
-    pendingOccurrences.length = 0
+    let pending = 0
     let first: WorkflowError | undefined
     for (const found of Reference.scan(referrer.value, referrer.path)) {
       if (Result.isFailure(found)) {
@@ -1465,15 +1470,15 @@ const checkReferences = (
               reason: `${target} is inside container ${targetChain[targetChain.length - 1]}, which does not enclose ${referrer.owner}`
             })
           } else {
-            pendingOutputs.push(output)
-            pendingOccurrences.push(found.success)
+            pendingOutputs[pending] = output
+            pendingOccurrences[pending++] = found.success
           }
         }
       }
       if (first !== undefined) break
     }
-    if (pendingOutputs.length > 0) {
-      const earlier = firstNotAbove(referrer.node, pendingOutputs)
+    if (pending > 0) {
+      const earlier = firstNotAbove(referrer.node, pendingOutputs, pending)
       if (earlier !== -1) {
         const { reference, at } = pendingOccurrences[earlier]!
         const target = (reference as Extract<Reference.Reference, { _tag: "BlockOutput" }>).block

@@ -40,6 +40,17 @@ const naiveReach = (dag: Dag.Dag, root: number, forward: boolean, stopAt: (i: nu
   return seen
 }
 
+/** xorshift32 from `seed`: draws an integer in `[0, bound)`. */
+const seeded = (seed: number) => {
+  let state = seed | 1
+  return (bound: number) => {
+    state ^= state << 13
+    state ^= state >>> 17
+    state ^= state << 5
+    return (state >>> 0) % bound
+  }
+}
+
 /** Naive stable topological order: repeatedly take the lowest ready index. */
 const naiveTopo = (dag: Dag.Dag) => {
   const done = new Set<number>()
@@ -90,13 +101,7 @@ describe("Dag laws", () => {
       .chain((n) => fc.tuple(fc.constant(n), fc.integer(), fc.integer({ min: 1, max: 4 })))
       .map(([n, seed, degree]) => {
         // A seeded shuffle and seeded edges: fast-check shrinks the seed, not thousands of pairs.
-        let state = seed | 1
-        const next = (bound: number) => {
-          state ^= state << 13
-          state ^= state >>> 17
-          state ^= state << 5
-          return (state >>> 0) % bound
-        }
+        const next = seeded(seed)
         const rank = Array.from({ length: n }, (_, i) => i)
         for (let i = n - 1; i > 0; i--) {
           const j = next(i + 1)
@@ -136,6 +141,64 @@ describe("Dag laws", () => {
         assert.deepStrictEqual(Array.from(Dag.topo(dag)), sortedTopo(dag))
       }),
       { numRuns: 40 }
+    )
+  })
+
+  it("the CSR keeps each node's edges, and their workflow edge ids, in input order across buckets of 4096 nodes", () => {
+    // Up to 10^4 nodes: the build sorts edges into buckets of 4096 nodes, then within each bucket.
+    const arbitraryEdges = fc
+      .integer({ min: 1, max: 10_000 })
+      .chain((n) => fc.tuple(fc.constant(n), fc.integer(), fc.integer({ min: 0, max: 4 })))
+      .map(([n, seed, degree]) => {
+        const next = seeded(seed)
+        const sources = Array.from({ length: degree * n }, () => next(n))
+        const targets = Array.from({ length: degree * n }, () => next(n))
+        return { n, sources, targets }
+      })
+    const byNode = (n: number, keys: ReadonlyArray<number>, values: ReadonlyArray<number>) => {
+      const rows = Array.from({ length: n }, (): Array<number> => [])
+      keys.forEach((key, e) => rows[key]!.push(values[e]!))
+      return rows
+    }
+    fc.assert(
+      fc.property(arbitraryEdges, ({ n, sources, targets }) => {
+        const bare = Dag.fromEdges(n, sources, targets)
+        const out = byNode(n, sources, targets)
+        const into = byNode(n, targets, sources)
+        for (let i = 0; i < n; i++) {
+          assert.deepStrictEqual(Array.from(Dag.successors(bare, i)), out[i])
+          assert.deepStrictEqual(Array.from(Dag.predecessors(bare, i)), into[i])
+        }
+        // The same pairs as the edges of a workflow (lower block first, so acyclic, once each),
+        // where each CSR edge also carries the index of its workflow edge.
+        const seen = new Set<number>()
+        const keptSources: Array<number> = []
+        const keptTargets: Array<number> = []
+        sources.forEach((s, e) => {
+          const [a, b] = s < targets[e]! ? [s, targets[e]!] : [targets[e]!, s]
+          if (a === b || seen.has(a * n + b)) return
+          seen.add(a * n + b)
+          keptSources.push(a)
+          keptTargets.push(b)
+        })
+        const dag = Result.getOrThrow(
+          Dag.fromWorkflow({
+            id: "w",
+            blocks: Array.from({ length: n }, (_, i) => ({ id: `b${i}`, type: "fn" })),
+            edges: keptSources.map((a, k) => ({ source: `b${a}`, target: `b${keptTargets[k]}` }))
+          })
+        )
+        const kept = keptSources
+        const ordinals = kept.map((_, k) => k)
+        const outEdges = byNode(n, keptSources, ordinals)
+        const inEdges = byNode(n, keptTargets, ordinals)
+        for (let i = 0; i < n; i++) {
+          assert.deepStrictEqual(Array.from(Dag.successorEdges(dag, i)), outEdges[i])
+          assert.deepStrictEqual(Array.from(Dag.predecessorEdges(dag, i)), inEdges[i])
+          assert.deepStrictEqual(Array.from(Dag.successors(dag, i)), outEdges[i]!.map((k) => keptTargets[k]!))
+        }
+      }),
+      { numRuns: 30 }
     )
   })
 

@@ -119,6 +119,14 @@ describe("Dag expansion", () => {
     // Fewer edges into 0: the same order with in-degrees packed.
     const small = Dag.fromEdges(6, [5, 2, 3, 4, 5], [1, 0, 0, 0, 0])
     assert.deepStrictEqual(Array.from(Dag.topo(small)), [2, 3, 4, 5, 0, 1])
+    // In-degrees of 255 are packed in 8 bits and 256 are not: either way the same order. Node 1
+    // has that in-degree; popping node 0 first reads where 0's row ends from 1's word, which a
+    // count packed past its bits would have moved onto 1's edge to 2.
+    for (const degree of [255, 256]) {
+      const m = degree + 4
+      const into = Dag.fromEdges(m, [1, ...Array.from({ length: degree }, (_, k) => k + 3)], [2, ...Array.from({ length: degree }, () => 1)])
+      assert.deepStrictEqual(Array.from(Dag.topo(into)), [0, ...Array.from({ length: degree }, (_, k) => k + 3), 1, 2, m - 1])
+    }
   })
 
   it("a wide fan-out outgrows the first stack of downstream and the first heap of topo", () => {

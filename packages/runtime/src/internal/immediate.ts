@@ -11,7 +11,10 @@
 import type * as Exit from "effect/Exit"
 import type { JournalAck, JournalEntry } from "../RunStore.ts"
 
-/** The write `journal(runId, entries)` makes, made now. */
+/**
+ * The write `journal(runId, entries)` makes, made now. The caller (the journal writer) hands the
+ * array over: it never changes it afterwards, so the store may keep it rather than copy it.
+ */
 export type Now<E> = (runId: string, entries: ReadonlyArray<JournalEntry>) => Exit.Exit<JournalAck, E>
 
 const key: unique symbol = Symbol.for("@ripple/runtime/ImmediateJournal")

@@ -32,7 +32,7 @@ import { beforeStart, beforeStartOn } from "./control.ts"
 import { isLive, reuseReasons, runs } from "./edges.ts"
 import { intrinsic } from "./intrinsics.ts"
 import { isObject } from "./json.ts"
-import { type Completion, Pool } from "./pool.ts"
+import { Pool } from "./pool.ts"
 import { cutoffAllowed, decisionOf, inputsFingerprint, outputOf, resolveInputs, startedEntry, unresolvedFields } from "./settling.ts"
 import { type ScopeGraph, scopeGraph } from "./shape.ts"
 import * as State from "./state.ts"
@@ -384,17 +384,16 @@ class Instance {
   }
 
   /** Settles a unit that ended; the cause of a unit that failed the execution (a store failure), else `undefined`. */
-  complete(completion: Completion<Unit, unknown, UnitError>, at: number): Cause.Cause<State.StoreError> | undefined {
-    const { unit } = completion
+  complete(unit: Unit, ended: Exit.Exit<unknown, UnitError>, at: number): Cause.Cause<State.StoreError> | undefined {
     if (typeof unit === "number") {
-      if (Exit.isFailure(completion.exit)) return completion.exit.cause as Cause.Cause<State.StoreError>
+      if (Exit.isFailure(ended)) return ended.cause as Cause.Cause<State.StoreError>
       this.release(unit)
       return undefined
     }
     const { g, s } = this
     s.permits.release()
     const i = unit.index
-    const exit = storable(unit, completion.exit as Exit.Exit<Handler.Output, BlockError.BlockError>)
+    const exit = storable(unit, ended as Exit.Exit<Handler.Output, BlockError.BlockError>)
     // The context is the settled fields; a block without a handler failed before any call.
     if (unit.attempt === 0) unit.attempt = 1
     if (Exit.isFailure(exit)) State.failInto(s, this.b, this.at(i), g.errorEdge[i] === 1, errorOf(exit.cause), unit, at)
@@ -541,8 +540,8 @@ class Instance {
         const launched = this.launch()
         if (launched !== undefined) yield* launched
       }
-      if (this.done === n && pool.inflight === 0 && pool.completions.length === 0) return
-      if (pool.completions.length === 0) {
+      if (this.done === n && pool.inflight === 0 && pool.ended === 0) return
+      if (pool.ended === 0) {
         if (pool.inflight === 0 && this.head === this.tail) return yield* Effect.die(new Error("a scope instance stalled"))
         yield* Effect.interruptible(this.waiting)
         // A journal call made for queued entries failed while this instance waited: it stops.
@@ -551,15 +550,15 @@ class Instance {
       }
       const ended = pool.take()
       const settledAt = State.now(s)
-      for (let k = 0; k < ended.length; k++) {
-        const failure = this.complete(ended[k]!, settledAt)
+      for (let k = 0; k < ended; k++) {
+        const failure = this.complete(pool.unitAt(k), pool.exitAt(k), settledAt)
         if (failure !== undefined) return yield* Effect.failCause(failure)
       }
       if (this.lastCompleted !== undefined) {
         s.setup.outcome.lastCompleted = { node: this.lastCompleted.node, at: settledAt }
         this.lastCompleted = undefined
       }
-      const turn = s.pacer.settled(ended.length)
+      const turn = s.pacer.settled(ended)
       // Nothing waited since `settledAt` was read unless the pacer yields: the next wave shares it.
       if (turn !== undefined) yield* Effect.interruptible(turn)
       else this.known = settledAt

@@ -13,7 +13,8 @@
  *   writes next (a scope instance queues what its last wave settled, then writes the next wave's starts).
  * - `flush` makes everything queued durable.
  *
- * Entries are taken over, not copied: a caller hands over an array it no longer uses. With no
+ * Entries are taken over, not copied: a caller hands over an array it no longer uses, and the writer
+ * hands it on to the store unchanged (the memory store keeps it as its journal). With no
  * call in flight, the writer that flushes makes the call itself (no Deferred, no fiber): a scope
  * instance writing its waves alone pays one `journal` call and its acknowledgement, and nothing
  * more when the store makes the write at once (`Immediate`: `flushNow` is then done as it returns). A writer that

@@ -28,18 +28,16 @@ import * as Immediate from "./immediate.ts"
 
 const settledForSnapshots: ReadonlyArray<RunStatus.Status> = ["completed", "failed"]
 
-/** A journal entry that writes a node's record. */
-type NodeWrite = Exclude<JournalEntry, { readonly _tag: "Consumed" | "Scope" }>
-
 interface MemoryRun {
   run: Run
   /** The node records, as of the last `unfolded` entry folded in (`recordsOf`). */
   readonly nodes: Map<string, Snapshot.NodeRecord>
   /**
-   * Node entries journaled since the records were last read, in order: a write appends them, a
-   * read folds them into `nodes` (an execution writes two entries per node and reads none).
+   * The journal calls made since the records were last read, in order, each call's entries as one
+   * array: a write appends its array, a read folds their node entries into `nodes` (an execution
+   * writes two entries per node and reads none, in about one call per wave).
    */
-  unfolded: Array<NodeWrite>
+  unfolded: Array<ReadonlyArray<JournalEntry>>
   readonly reasons: Map<string, ReadonlyArray<string>>
   readonly loops: Map<string, Snapshot.LoopScope>
   readonly parallels: Map<string, Snapshot.ParallelScope>
@@ -89,15 +87,19 @@ const loadWorkflow = (state: State, version: string) => {
 
 // The node records of a run, its journaled entries folded in: the last entry of a node decides its record.
 const recordsOf = (stored: MemoryRun): Map<string, Snapshot.NodeRecord> => {
-  const entries = stored.unfolded
-  if (entries.length === 0) return stored.nodes
+  const calls = stored.unfolded
+  if (calls.length === 0) return stored.nodes
   stored.unfolded = []
-  for (let k = 0; k < entries.length; k++) {
-    const entry = entries[k]!
-    if (entry._tag === "Reused") {
-      const producer = entry.record.reusedFrom ?? entry.from
-      stored.nodes.set(entry.node, producer === undefined ? entry.record : { ...entry.record, reusedFrom: producer })
-    } else stored.nodes.set(entry.node, RunStore.recordOf(entry))
+  for (let c = 0; c < calls.length; c++) {
+    const entries = calls[c]!
+    for (let k = 0; k < entries.length; k++) {
+      const entry = entries[k]!
+      if (entry._tag === "Consumed" || entry._tag === "Scope") continue
+      if (entry._tag === "Reused") {
+        const producer = entry.record.reusedFrom ?? entry.from
+        stored.nodes.set(entry.node, producer === undefined ? entry.record : { ...entry.record, reusedFrom: producer })
+      } else stored.nodes.set(entry.node, RunStore.recordOf(entry))
+    }
   }
   return stored.nodes
 }
@@ -216,16 +218,19 @@ const transition = (
 const pinnedReasons: ReadonlyArray<string> = ["pinned"]
 
 // The engine's hot path (one call per wave, per node on a chain): a plain call, made at once by the
-// engine's journal writer (`Immediate`) and suspended in `journal` for everyone else.
+// engine's journal writer (`Immediate`) and suspended in `journal` for everyone else. The writer
+// hands its array over (`Immediate.Now`), which is kept as it is; any other caller's is copied.
 const journalNow = (
   state: State,
   lease: Lease | undefined,
   runId: string,
-  entries: ReadonlyArray<JournalEntry>
+  entries: ReadonlyArray<JournalEntry>,
+  handedOver: boolean
 ): Exit.Exit<JournalAck, RunStore.RunNotFound> => {
   const stored = state.runs.get(runId)
   if (stored === undefined) return Exit.fail(new RunStore.RunNotFound({ runId }))
   if (lease !== undefined && !holds(stored, lease)) return Exit.die(leaseLost(lease))
+  if (entries.length > 0) stored.unfolded.push(handedOver ? entries : entries.slice())
   for (let k = 0; k < entries.length; k++) {
     const entry = entries[k]!
     switch (entry._tag) {
@@ -239,11 +244,9 @@ const journalNow = (
         else stored.parallels.set(entry.scope, entry.scopeOf.parallel)
         continue
       case "Reused":
-        stored.unfolded.push(entry)
         stored.reasons.set(entry.node, entry.reasons)
         break
       default:
-        stored.unfolded.push(entry)
         if (entry._tag === "Completed" && entry.pinned === true) stored.reasons.set(entry.node, pinnedReasons)
     }
     // Most runs have no dormant node: no lookups for them.
@@ -260,8 +263,8 @@ const journalNow = (
 
 const journal = (state: State, lease: Lease | undefined) =>
   Immediate.immediate(
-    (runId: string, entries: ReadonlyArray<JournalEntry>) => Effect.suspend(() => journalNow(state, lease, runId, entries)),
-    (runId, entries) => journalNow(state, lease, runId, entries)
+    (runId: string, entries: ReadonlyArray<JournalEntry>) => Effect.suspend(() => journalNow(state, lease, runId, entries, false)),
+    (runId, entries) => journalNow(state, lease, runId, entries, true)
   )
 
 const acquire = (state: State, runId: string, owner: string, terms: LeaseTerms) =>

@@ -16,17 +16,21 @@ import * as Fiber from "effect/Fiber"
 export const answered = <A, E>(effect: Effect.Effect<A, E>): Exit.Exit<A, E> | undefined =>
   Exit.isExit(effect) ? effect as Exit.Exit<A, E> : undefined
 
-/** A unit's exit, with the unit it ended. */
-export interface Completion<U, A, E> {
-  readonly unit: U
-  readonly exit: Exit.Exit<A, E>
-}
-
 /** Units of one driver in flight, and the exits they ended with. */
 export class Pool<U, A, E> {
   /** Units forked and not ended. */
   inflight = 0
-  completions: Array<Completion<U, A, E>> = []
+  /** Units ended and not taken yet: the first `ended` of `units`, with their exits in `exits`. */
+  ended = 0
+  private units: Array<U | undefined> = []
+  private exits: Array<Exit.Exit<A, E> | undefined> = []
+  /**
+   * What `take` handed over last (read with `unitAt` / `exitAt`), swapped with the queue at the
+   * next `take`: a driver takes about a wave of exits at a time, and two pairs of arrays serve every
+   * wave instead of a new array and an object per exit.
+   */
+  private takenUnits: Array<U | undefined> = []
+  private takenExits: Array<Exit.Exit<A, E> | undefined> = []
   /** Made with the first fiber: a pool whose units all answered at once (a branch of no-op handlers) never needs it. */
   private running: Set<Fiber.Fiber<A, E>> | undefined = undefined
   private wake: (() => void) | undefined = undefined
@@ -41,7 +45,7 @@ export class Pool<U, A, E> {
   launch(unit: U, effect: Effect.Effect<A, E>): void {
     const exit = answered(effect)
     if (exit !== undefined) {
-      this.completions.push({ unit, exit })
+      this.queue(unit, exit)
       return
     }
     this.inflight++
@@ -52,7 +56,7 @@ export class Pool<U, A, E> {
       this.inflight--
       running.delete(fiber)
       this.onExit?.(unit, exit)
-      this.completions.push({ unit, exit })
+      this.queue(unit, exit)
       const wake = this.wake
       if (wake !== undefined) {
         this.wake = undefined
@@ -61,16 +65,45 @@ export class Pool<U, A, E> {
     })
   }
 
-  /** The exits queued so far (the queue starts again empty). */
-  take(): Array<Completion<U, A, E>> {
-    const done = this.completions
-    this.completions = []
-    return done
+  private queue(unit: U, exit: Exit.Exit<A, E>): void {
+    const k = this.ended++
+    this.units[k] = unit
+    this.exits[k] = exit
+  }
+
+  /**
+   * Hands over the exits queued so far (the queue starts again empty): how many, each read with
+   * `unitAt(k)` and `exitAt(k)` until the next `take`.
+   */
+  take(): number {
+    const count = this.ended
+    const units = this.units
+    const exits = this.exits
+    this.units = this.takenUnits
+    this.exits = this.takenExits
+    this.takenUnits = units
+    this.takenExits = exits
+    this.ended = 0
+    return count
+  }
+
+  /** The unit of the `k`th exit handed over by the last `take`; read once, it is let go. */
+  unitAt(k: number): U {
+    const unit = this.takenUnits[k]!
+    this.takenUnits[k] = undefined
+    return unit
+  }
+
+  /** The `k`th exit handed over by the last `take`; read once, it is let go. */
+  exitAt(k: number): Exit.Exit<A, E> {
+    const exit = this.takenExits[k]!
+    this.takenExits[k] = undefined
+    return exit
   }
 
   /** Calls `wake` once an exit is queued (at once when one is); a later call replaces an earlier one. */
   notify(wake: () => void): void {
-    if (this.completions.length > 0) return wake()
+    if (this.ended > 0) return wake()
     this.wake = wake
   }
 

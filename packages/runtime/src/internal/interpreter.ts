@@ -26,7 +26,7 @@ import type * as BlockError from "../BlockError.ts"
 import * as Builtins from "../Builtins.ts"
 import type * as Handler from "../Handler.ts"
 import type { JournalEntry } from "../RunStore.ts"
-import { errorOf, NodeContext, storable } from "./attempt.ts"
+import { errorOf, NodeContext, type Shared, storable } from "./attempt.ts"
 import { runContainer } from "./containers.ts"
 import { beforeStart, beforeStartOn } from "./control.ts"
 import { isLive, reuseReasons, runs } from "./edges.ts"
@@ -221,8 +221,8 @@ class Instance {
   readonly pool: Pool<Unit, unknown, UnitError>
   /** Made when a member first resolves a reference (blocks without references need none). */
   private environment: Reference.Environment | undefined = undefined
-  readonly loop: Handler.Scope | undefined
-  readonly parallel: Handler.Scope | undefined
+  /** What the handler calls of this instance share (`NodeContext`). */
+  readonly shared: Shared
 
   constructor(
     readonly s: State.State,
@@ -240,8 +240,12 @@ class Instance {
     this.counts = new Int32Array(4 * n)
     this.counts.set(g.indegree)
     this.pool = new Pool(fork, abortInterrupted)
-    this.loop = State.scopeFor(s, frame, "loop")
-    this.parallel = State.scopeFor(s, frame, "parallel")
+    this.shared = {
+      input: s.setup.input,
+      runId: s.setup.runId,
+      loop: State.scopeFor(s, frame, "loop"),
+      parallel: State.scopeFor(s, frame, "parallel")
+    }
   }
 
   /** Where member `i` settles. */
@@ -348,8 +352,7 @@ class Instance {
       return this.unit(i, intrinsic(s, block.type, started)!)
     }
     s.permits.take()
-    const { input } = s.setup
-    this.wave[this.waveSize++] = new NodeContext(i, inputs, params, block, input, runId, key, fingerprints, at, this.loop, this.parallel)
+    this.wave[this.waveSize++] = new NodeContext(i, inputs, block, key, fingerprints, at, this.shared)
     this.b.entries.push(startedEntry(key, inputs, fingerprints, at))
   }
 

@@ -114,7 +114,8 @@ export const compensate = (setup: Setup): Effect.Effect<void, RunNotFound | Work
         continue
       }
       const inputs = isObject(record.inputs) ? record.inputs : {}
-      const ctx = new NodeContext(-1, inputs, found.block.params ?? {}, found.block, setup.input, runId, entry.node, record.fingerprints, at)
+      const shared = { input: setup.input, runId, loop: undefined, parallel: undefined }
+      const ctx = new NodeContext(-1, inputs, found.block, entry.node, record.fingerprints, at, shared)
       const output = record.output ?? null
       const exit = yield* Effect.exit(attempts((c) => Effect.as(found.compensate(output, c), null), ctx, setup.tracing, () => {}, () => undefined))
       const done = clock.currentTimeMillisUnsafe()

@@ -38,6 +38,8 @@ interface MemoryRun {
    * writes two entries per node and reads none, in about one call per wave).
    */
   unfolded: Array<ReadonlyArray<JournalEntry>>
+  /** The store's own array last in `unfolded`, that calls of few entries are copied into (`journalNow`). */
+  tail: Array<JournalEntry> | undefined
   readonly reasons: Map<string, ReadonlyArray<string>>
   readonly loops: Map<string, Snapshot.LoopScope>
   readonly parallels: Map<string, Snapshot.ParallelScope>
@@ -90,6 +92,7 @@ const recordsOf = (stored: MemoryRun): Map<string, Snapshot.NodeRecord> => {
   const calls = stored.unfolded
   if (calls.length === 0) return stored.nodes
   stored.unfolded = []
+  stored.tail = undefined
   for (let c = 0; c < calls.length; c++) {
     const entries = calls[c]!
     for (let k = 0; k < entries.length; k++) {
@@ -161,6 +164,7 @@ const createRun = (state: State, input: NewRun) =>
       compensations: [],
       nodes: new Map(),
       unfolded: [],
+      tail: undefined,
       reasons: new Map(),
       loops: new Map(),
       parallels: new Map(),
@@ -217,9 +221,14 @@ const transition = (
 
 const pinnedReasons: ReadonlyArray<string> = ["pinned"]
 
+// A pushed array holds at least 17 slots: from this many entries it is kept rather than copied.
+const keptFrom = 16
+
 // The engine's hot path (one call per wave, per node on a chain): a plain call, made at once by the
 // engine's journal writer (`Immediate`) and suspended in `journal` for everyone else. The writer
-// hands its array over (`Immediate.Now`), which is kept as it is; any other caller's is copied.
+// hands its array over (`Immediate.Now`): one of many entries (a wide wave's) is kept as it is;
+// the entries of any other call are copied into the store's own array, so a chain's two-entry
+// waves do not each keep an array grown for 17.
 const journalNow = (
   state: State,
   lease: Lease | undefined,
@@ -230,7 +239,17 @@ const journalNow = (
   const stored = state.runs.get(runId)
   if (stored === undefined) return Exit.fail(new RunStore.RunNotFound({ runId }))
   if (lease !== undefined && !holds(stored, lease)) return Exit.die(leaseLost(lease))
-  if (entries.length > 0) stored.unfolded.push(handedOver ? entries : entries.slice())
+  if (handedOver && entries.length >= keptFrom) {
+    stored.unfolded.push(entries)
+    stored.tail = undefined
+  } else if (entries.length > 0) {
+    let tail = stored.tail
+    if (tail === undefined) {
+      tail = stored.tail = []
+      stored.unfolded.push(tail)
+    }
+    for (let k = 0; k < entries.length; k++) tail.push(entries[k]!)
+  }
   for (let k = 0; k < entries.length; k++) {
     const entry = entries[k]!
     switch (entry._tag) {

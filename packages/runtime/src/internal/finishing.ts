@@ -17,8 +17,21 @@ import * as Saga from "./saga.ts"
 export interface Outcome {
   failures: number
   readonly messages: Array<string>
+  /** Rewritten in place as nodes start (`noteLast`): copied when the run finishes. */
   lastStarted: { node: string; at: number } | undefined
+  /** Rewritten in place as nodes complete (`noteLast`): copied when the run finishes. */
   lastCompleted: { node: string; at: number } | undefined
+}
+
+/**
+ * `last` rewritten to `node` at `at`, or made when there is none yet: an execution notes the last
+ * started and completed node once per wave (once per node on a chain), one object each.
+ */
+export const noteLast = (last: { node: string; at: number } | undefined, node: string, at: number): { node: string; at: number } => {
+  if (last === undefined) return { node, at }
+  last.node = node
+  last.at = at
+  return last
 }
 
 /**
@@ -110,8 +123,8 @@ export const finishRun = (
     const at = yield* Clock.currentTimeMillis
     const { publish, runId } = execution
     const changed = yield* store.finish(runId, event, {
-      ...(outcome.lastStarted === undefined ? {} : { lastStarted: outcome.lastStarted }),
-      ...(outcome.lastCompleted === undefined ? {} : { lastCompleted: outcome.lastCompleted }),
+      ...(outcome.lastStarted === undefined ? {} : { lastStarted: { ...outcome.lastStarted } }),
+      ...(outcome.lastCompleted === undefined ? {} : { lastCompleted: { ...outcome.lastCompleted } }),
       finalization,
       messages: outcome.messages
     }, at)

@@ -25,11 +25,13 @@ import * as Scope from "effect/Scope"
 import type * as BlockError from "../BlockError.ts"
 import * as Builtins from "../Builtins.ts"
 import type * as Handler from "../Handler.ts"
+import type { RunEvent } from "../RunEvent.ts"
 import type { JournalEntry } from "../RunStore.ts"
 import { errorOf, NodeContext, type Shared, storable } from "./attempt.ts"
 import { runContainer } from "./containers.ts"
 import { beforeStart, beforeStartOn } from "./control.ts"
 import { isLive, reuseReasons, runs } from "./edges.ts"
+import { noteLast } from "./finishing.ts"
 import { intrinsic } from "./intrinsics.ts"
 import { isObject } from "./json.ts"
 import { Pool } from "./pool.ts"
@@ -142,6 +144,10 @@ const abortInterrupted = (unit: Unit, exit: Exit.Exit<unknown, UnitError>): void
 }
 
 const emptyParams: Params = {}
+
+// Made here rather than in `flush`: a closure there would have every call of it (one per wave)
+// allocate a context for what the closure reads, whether the closure is made or not.
+const publishing = (s: State.State, events: ReadonlyArray<RunEvent>) => () => State.publishAll(s, events)
 const noEntries: ReadonlyArray<JournalEntry> = []
 
 // Which members of a scope the plan re-runs, once per plan value and scope (a full plan is cached
@@ -433,7 +439,7 @@ class Instance {
     if (b.entries.length > 0 || b.events.length > 0) {
       const events = b.events
       const starting = this.waveSize > 0
-      s.writer.queue(b.entries, events.length === 0 ? undefined : () => State.publishAll(s, events))
+      s.writer.queue(b.entries, events.length === 0 ? undefined : publishing(s, events))
       // The writer took the entries and the callback the events: what it took is replaced, empty lists are kept.
       if (b.entries.length > 0) b.entries = []
       if (events.length > 0) b.events = []
@@ -493,7 +499,7 @@ class Instance {
       this.pool.launch(ctx, s.attempts.of(ctx))
     }
     const last = wave[size - 1]!
-    outcome.lastStarted = { node: last.node, at: last.startedAt }
+    outcome.lastStarted = noteLast(outcome.lastStarted, last.node, last.startedAt)
   }
 
   /**
@@ -558,7 +564,8 @@ class Instance {
         if (failure !== undefined) return yield* Effect.failCause(failure)
       }
       if (this.lastCompleted !== undefined) {
-        s.setup.outcome.lastCompleted = { node: this.lastCompleted.node, at: settledAt }
+        const { outcome } = s.setup
+        outcome.lastCompleted = noteLast(outcome.lastCompleted, this.lastCompleted.node, settledAt)
         this.lastCompleted = undefined
       }
       const turn = s.pacer.settled(ended)

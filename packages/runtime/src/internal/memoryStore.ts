@@ -77,10 +77,15 @@ const writable = (state: State, lease: Lease | undefined, runId: string) =>
     ? find(state, runId)
     : Effect.flatMap(find(state, runId), (stored) => holds(stored, lease) ? Effect.succeed(stored) : Effect.die(leaseLost(lease)))
 
-const ackOf = (run: Run): JournalAck => ({
-  pauseRequested: run.pauseRequestedAt !== undefined,
-  cancelRequested: run.cancelRequestedAt !== undefined || run.status === "cancelled"
-})
+// The four acknowledgements, made once (a chain writes once per node): as values, and as the exits of `journalNow`.
+const acks: ReadonlyArray<JournalAck> = [false, true].flatMap((pauseRequested) =>
+  [false, true].map((cancelRequested) => ({ pauseRequested, cancelRequested }))
+)
+const ackExits = acks.map((ack) => Exit.succeed(ack))
+const ackIndex = (run: Run): number =>
+  (run.pauseRequestedAt !== undefined ? 2 : 0) + (run.cancelRequestedAt !== undefined || run.status === "cancelled" ? 1 : 0)
+
+const ackOf = (run: Run): JournalAck => acks[ackIndex(run)]!
 
 const loadWorkflow = (state: State, version: string) => {
   const workflow = state.workflows.get(version)
@@ -277,7 +282,7 @@ const journalNow = (
       else stored.pauses.set(entry.node, dormancy.pause)
     }
   }
-  return Exit.succeed(ackOf(stored.run))
+  return ackExits[ackIndex(stored.run)]!
 }
 
 const journal = (state: State, lease: Lease | undefined) =>

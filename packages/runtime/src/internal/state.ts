@@ -19,7 +19,7 @@ import type * as RunStatus from "../RunStatus.ts"
 import type { IllegalTransition, JournalEntry, RunNotFound, RunStore, StoreUnavailable } from "../RunStore.ts"
 import * as Compiled from "./compiled.ts"
 import { acknowledge, type Control } from "./control.ts"
-import type { Outcome } from "./finishing.ts"
+import { noteLast, type Outcome } from "./finishing.ts"
 import { isObject } from "./json.ts"
 import * as Immediate from "./immediate.ts"
 import * as JournalWriter from "./journalWriter.ts"
@@ -455,7 +455,7 @@ export const completed = (
     const b: Batch = { entries: [...before], events: [], failures: [] }
     const at = now(s)
     completeInto(s, b, place, output, decision, fields, at)
-    s.setup.outcome.lastCompleted = { node: place.key, at }
+    s.setup.outcome.lastCompleted = noteLast(s.setup.outcome.lastCompleted, place.key, at)
     return s.writer.later(b.entries, () => publishAll(s, b.events))
   })
 

@@ -507,13 +507,7 @@ class Instance {
    * Made on the first wait: an instance whose units all answered at once never waits.
    */
   get waiting(): Effect.Effect<void> {
-    return this.waitingEffect ??= this.makeWaiting()
-  }
-
-  private waitingEffect: Effect.Effect<void> | undefined = undefined
-
-  private makeWaiting(): Effect.Effect<void> {
-    return Effect.callback<void>((resume) => {
+    return this.waitingEffect ??= Effect.callback<void>((resume) => {
       let woken = false
       const wake = () => {
         if (woken) return
@@ -527,6 +521,8 @@ class Instance {
       if (this.head < this.tail) this.s.permits.notify(wake)
     })
   }
+
+  private waitingEffect: Effect.Effect<void> | undefined = undefined
 
   /**
    * Waves until every member is done: decide what is ready, write, launch, wait for a unit, settle

@@ -7,7 +7,7 @@
  */
 import { assert, describe, it, layer } from "@effect/vitest"
 import type { Workflow } from "@ripple/core"
-import { Builtins, Handler, Runs, RunStore } from "@ripple/runtime"
+import { Builtins, Handler, Lease, Runs, RunStore } from "@ripple/runtime"
 import { SqlRunStore } from "@ripple/sql"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -17,6 +17,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import { TestClock } from "effect/testing"
 import * as TestDatabase from "../helpers/database.ts"
+import * as EarlyClock from "../helpers/earlyClock.ts"
 
 /** `gate → b → c → out`: `gate` holds until the test opens it. */
 const chain: Workflow.Workflow = {
@@ -198,6 +199,20 @@ const leaseTests = (test: Register) => {
 describe("one owner, memory store", () => {
   leaseTests((name, body) =>
     it.effect(name, () => Effect.provide(body({ advance: (ms) => TestClock.adjust(ms), leaseMs: 600 }), RunStore.layerMemory)))
+
+  it.live("Lease.take waiting out a dead owner's lease takes it even when its timer ends before the clock passes the expiry", () =>
+    Effect.gen(function*() {
+      const store = yield* RunStore.makeMemory
+      const workflow: Workflow.Workflow = { id: "held", blocks: [{ id: "a", type: "value", params: { value: 1 } }], edges: [] }
+      const at = Date.now()
+      const run = yield* store.createRun({ version: yield* store.saveWorkflow(workflow), mode: "full", input: {}, at })
+      yield* store.acquire(run.id, "dead", { ttlMs: 100, at })
+      const lease = yield* Lease.take(store, run.id, "me", 1_000, { waitExpiry: true }).pipe(
+        Effect.provideService(Clock.Clock, yield* EarlyClock.early(20))
+      )
+      assert.strictEqual(lease.owner, "me")
+      assert.isAtLeast(Date.now(), at + 100)
+    }))
 })
 
 for (const backend of TestDatabase.backends) {

@@ -6,12 +6,14 @@
 import { assert, describe, it, layer } from "@effect/vitest"
 import type { Workflow } from "@ripple/core"
 import { Builtins, Handler, Runs, RunStore } from "@ripple/runtime"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import { SqlRunStore } from "@ripple/sql"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as TestDatabase from "../helpers/database.ts"
+import * as EarlyClock from "../helpers/earlyClock.ts"
 
 type Json = Workflow.Json
 
@@ -167,6 +169,25 @@ const crashedWithPauseAsked = Effect.gen(function*() {
 
 describe("pause from another process, memory store", () => {
   pauseTests((name, body) => it.live(name, () => Effect.provide(body, RunStore.layerMemory)))
+
+  // A timer may end a little before the clock reads its deadline (Node's timers count from the
+  // event loop's cached time). Here every sleep of the resuming fiber ends 20 ms early.
+  it.live("resuming waits out a dead owner's lease until the clock has passed it, even when a timer ends early", () =>
+    Effect.gen(function*() {
+      const early = yield* EarlyClock.early(20)
+      const store = yield* RunStore.RunStore
+      const open = yield* Deferred.make<void>()
+      yield* Deferred.succeed(open, undefined)
+      const process = yield* processOver(store, open, yield* Deferred.make<void>())
+      const at = Date.now()
+      const run = yield* store.createRun({ version: yield* store.saveWorkflow(chain), mode: "full", input: {}, at })
+      yield* store.transition(run.id, { type: "START" }, at)
+      yield* store.acquire(run.id, "dead", { ttlMs: 100, at })
+      const resumed = yield* process.runs.resume(run.id).pipe(Effect.provideService(Clock.Clock, early))
+      assert.isFalse("owner" in resumed && resumed.owner === "dead")
+      assert.strictEqual(yield* process.runs.wait(run.id), "completed")
+      assert.deepStrictEqual(process.executed, ["gate", "b", "c"])
+    }).pipe(Effect.scoped, Effect.provide(RunStore.layerMemory)))
 })
 
 for (const backend of TestDatabase.backends) {

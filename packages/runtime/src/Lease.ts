@@ -80,11 +80,21 @@ export const take = (
     if (options.waitExpiry !== true) return yield* acquire
     const first = yield* Effect.result(acquire)
     if (Result.isSuccess(first)) return first.success
-    const held = first.failure
+    let held = first.failure
     if (held._tag !== "LeaseHeld") return yield* Effect.fail(held)
-    const at = yield* Clock.currentTimeMillis
-    yield* Effect.sleep(Math.max(0, held.expiresAt - at))
-    return yield* acquire
+    for (;;) {
+      const at = yield* Clock.currentTimeMillis
+      yield* Effect.sleep(Math.max(0, held.expiresAt - at))
+      const next = yield* Effect.result(acquire)
+      if (Result.isSuccess(next)) return next.success
+      const again = next.failure
+      // The same lease, not renewed: the timer ended before the clock passed its expiry (timers may
+      // end a little early). Waited out again rather than taken for an owner that is alive.
+      if (again._tag !== "LeaseHeld" || again.owner !== held.owner || again.expiresAt !== held.expiresAt) {
+        return yield* Effect.fail(again)
+      }
+      held = again
+    }
   })
 
 /**

@@ -74,12 +74,17 @@ export const resume = (state: State, runId: string): Effect.Effect<Runs.Started 
     let run = yield* store.getRun(runId)
     const here = state.executing.has(runId)
     // A crashed run's lease is its dead owner's until it expires: waited out, then re-read
-    // (an owner that renewed it meanwhile is alive and keeps the run).
-    if (!here && run.queued !== true && run.lease !== undefined && (run.status === "running" || run.status === "pending")) {
-      const at = yield* Clock.currentTimeMillis
-      if (run.lease.owner !== state.owner && run.lease.expiresAt > at) {
-        yield* Effect.sleep(Duration.millis(run.lease.expiresAt - at))
+    // (an owner that renewed it meanwhile is alive and keeps the run). Waited until the clock has
+    // passed that expiry, not only for its duration: a timer may end a little before the clock
+    // reads its deadline, and the lease, read as still held, would leave the run to its dead owner.
+    if (!here && run.queued !== true && (run.status === "running" || run.status === "pending")) {
+      for (;;) {
+        const held = run.lease
+        const at = yield* Clock.currentTimeMillis
+        if (held === undefined || held.owner === state.owner || held.expiresAt <= at) break
+        yield* Effect.sleep(Duration.millis(held.expiresAt - at))
         run = yield* store.getRun(runId)
+        if (run.lease?.owner !== held.owner || run.lease.expiresAt !== held.expiresAt) break
       }
     }
     // A pause asked of it before it crashed (a process stopped by a second Ctrl-C parks nothing)

@@ -56,17 +56,41 @@ interface Process {
   readonly executed: Array<string>
 }
 
-/** A `Runs` over the shared store, with `gate` held by `open`. */
-const processOver = (store: RunStore.RunStore["Service"], open: Deferred.Deferred<void>, entered: Deferred.Deferred<void>) =>
+/** `gate → b` beside `hold → q`, both read by `out`: each of `gate` and `hold` holds until the test opens it. */
+const forked: Workflow.Workflow = {
+  id: "pause-forked",
+  blocks: [
+    { id: "gate", type: "gate", params: { n: 1 } },
+    { id: "hold", type: "hold", params: { n: 10 } },
+    { id: "b", type: "count", params: { n: { $ref: "blocks.gate.output" } } },
+    { id: "q", type: "count", params: { n: { $ref: "blocks.hold.output" } } },
+    { id: "out", type: "response", params: { b: { $ref: "blocks.b.output" }, q: { $ref: "blocks.q.output" } } }
+  ],
+  edges: [
+    { source: "gate", target: "b" },
+    { source: "hold", target: "q" },
+    { source: "b", target: "out" },
+    { source: "q", target: "out" }
+  ]
+}
+
+/** A `Runs` over the shared store, with `gate` held by `open` and `hold` by `release`. */
+const processOver = (
+  store: RunStore.RunStore["Service"],
+  open: Deferred.Deferred<void>,
+  entered: Deferred.Deferred<void>,
+  release?: Deferred.Deferred<void>
+) =>
   Effect.gen(function*() {
     const executed: Array<string> = []
-    const gate: Handler.Handler = (ctx) =>
+    const holding = (until: Deferred.Deferred<void> | undefined, entered?: Deferred.Deferred<void>): Handler.Handler => (ctx) =>
       Effect.gen(function*() {
         executed.push(ctx.node)
-        yield* Deferred.succeed(entered, undefined)
-        yield* Deferred.await(open)
+        if (entered !== undefined) yield* Deferred.succeed(entered, undefined)
+        if (until !== undefined) yield* Deferred.await(until)
         return ctx.inputs["n"] ?? null
       })
+    const gate = holding(open, entered)
     const count: Handler.Handler = (ctx) => Effect.sync(() => {
       executed.push(ctx.node)
       return ((ctx.inputs["n"] as number | undefined) ?? 0) + 1
@@ -74,22 +98,32 @@ const processOver = (store: RunStore.RunStore["Service"], open: Deferred.Deferre
     const context = yield* Layer.build(
       Runs.layer().pipe(
         Layer.provideMerge(Layer.succeed(RunStore.RunStore, store)),
-        Layer.provideMerge(Handler.layer({ ...Builtins.handlers, gate, count }))
+        Layer.provideMerge(Handler.layer({ ...Builtins.handlers, gate, hold: holding(release), count }))
       )
     )
     const runs = Context.get(context, Runs.Runs)
     return { runs, executed } satisfies Process
   })
 
-const pausedElsewhere = (workflow: Workflow.Workflow, after: ReadonlyArray<string>, output: Json) =>
+/**
+ * Two processes over the test's store: `executing` started `workflow` and entered its `gate` (shut
+ * until `open`; its `hold` blocks, if any, until `release`); `other` executes nothing of it.
+ */
+const twoProcesses = (workflow: Workflow.Workflow, release?: Deferred.Deferred<void>) =>
   Effect.gen(function*() {
     const store = yield* RunStore.RunStore
     const open = yield* Deferred.make<void>()
     const entered = yield* Deferred.make<void>()
-    const executing = yield* processOver(store, open, entered)
+    const executing = yield* processOver(store, open, entered, release)
     const other = yield* processOver(store, yield* Deferred.make<void>(), yield* Deferred.make<void>())
     const { runId } = yield* executing.runs.start(workflow)
     yield* Deferred.await(entered)
+    return { store, open, executing, other, runId }
+  })
+
+const pausedElsewhere = (workflow: Workflow.Workflow, after: ReadonlyArray<string>, output: Json) =>
+  Effect.gen(function*() {
+    const { executing, open, other, runId, store } = yield* twoProcesses(workflow)
     // Asked from the process that does not execute the run: it only records the request.
     assert.strictEqual(yield* other.runs.pause(runId), "running")
     assert.isNumber((yield* store.getRun(runId)).pauseRequestedAt)
@@ -144,18 +178,72 @@ const pauseTests = (test: Register) => {
       assert.isUndefined((yield* store.getRun(runId)).pauseRequestedAt)
     }).pipe(Effect.scoped))
   test("resuming a crashed run that was asked to pause withdraws the request and completes it", crashedWithPauseAsked)
+  test("an unpause from another process while the run still runs (a node parked, another running) is kept: the run goes on once it settles",
+    Effect.gen(function*() {
+      const release = yield* Deferred.make<void>()
+      const { executing, open, other, runId, store } = yield* twoProcesses(forked, release)
+      assert.strictEqual(yield* other.runs.pause(runId), "running")
+      // `hold` ends: `q` reaches its start with the pause requested and is parked, while `gate` still runs.
+      yield* Deferred.succeed(release, undefined)
+      for (let i = 0; i < 500 && (yield* store.snapshot(runId)).nodes["q"]?.status !== "paused"; i++) yield* Effect.sleep(5)
+      assert.strictEqual((yield* store.snapshot(runId)).nodes["q"]?.status, "paused")
+      assert.strictEqual((yield* store.getRun(runId)).status, "running")
+      assert.strictEqual(yield* other.runs.unpause(runId), "running")
+      // `gate` ends, `b` is parked too, the run settles `paused`: the kept unpause wakes it at once.
+      yield* Deferred.succeed(open, undefined)
+      assert.strictEqual(yield* executing.runs.wait(runId), "completed")
+      assert.deepStrictEqual([...executing.executed].sort(), ["b", "gate", "hold", "q"])
+      assert.deepStrictEqual(other.executed, [])
+      const { nodes } = yield* store.snapshot(runId)
+      assert.deepStrictEqual([nodes["b"]?.output, nodes["q"]?.output, nodes["out"]?.status], [2, 11, "completed"])
+    }).pipe(Effect.scoped))
+  test("a pause asked again after an unpause of a run that had not parked yet is honoured",
+    Effect.gen(function*() {
+      const { executing, open, other, runId, store } = yield* twoProcesses(chain)
+      assert.strictEqual(yield* other.runs.pause(runId), "running")
+      assert.strictEqual(yield* other.runs.unpause(runId), "running")
+      assert.isUndefined((yield* store.getRun(runId)).pauseRequestedAt)
+      // The newer request wins over the unpause kept before it.
+      assert.strictEqual(yield* other.runs.pause(runId), "running")
+      yield* Deferred.succeed(open, undefined)
+      assert.strictEqual(yield* executing.runs.wait(runId), "paused")
+      assert.deepStrictEqual(executing.executed, ["gate"])
+      yield* other.runs.unpause(runId)
+      assert.strictEqual(yield* other.runs.wait(runId), "completed")
+      assert.deepStrictEqual(other.executed, ["b", "c"])
+    }).pipe(Effect.scoped))
+  test("unpausing a run that has no pause to lift is refused and writes nothing",
+    Effect.gen(function*() {
+      const { executing, open, runId, store } = yield* twoProcesses(chain)
+      const refused = yield* Effect.flip(executing.runs.unpause(runId))
+      assert.strictEqual(refused._tag, "IllegalTransition")
+      assert.deepStrictEqual(yield* store.deliveries(runId), [])
+      yield* Deferred.succeed(open, undefined)
+      assert.strictEqual(yield* executing.runs.wait(runId), "completed")
+      assert.strictEqual((yield* Effect.flip(executing.runs.unpause(runId)))._tag, "IllegalTransition")
+    }).pipe(Effect.scoped))
 }
+
+/**
+ * A run of `chain` started by a process that died holding its lease for `ttlMs` more, and a live
+ * process (its `gate` open) to resume it.
+ */
+const crashedRun = (ttlMs: number) =>
+  Effect.gen(function*() {
+    const store = yield* RunStore.RunStore
+    const open = yield* Deferred.make<void>()
+    yield* Deferred.succeed(open, undefined)
+    const process = yield* processOver(store, open, yield* Deferred.make<void>())
+    const at = Date.now()
+    const run = yield* store.createRun({ version: yield* store.saveWorkflow(chain), mode: "full", input: {}, at })
+    yield* store.transition(run.id, { type: "START" }, at)
+    yield* store.acquire(run.id, "dead", { ttlMs, at })
+    return { store, process, run, at }
+  })
 
 /** A run whose process died after a pause was asked of it and before it parked (a second Ctrl-C). */
 const crashedWithPauseAsked = Effect.gen(function*() {
-  const store = yield* RunStore.RunStore
-  const open = yield* Deferred.make<void>()
-  yield* Deferred.succeed(open, undefined)
-  const process = yield* processOver(store, open, yield* Deferred.make<void>())
-  const at = Date.now()
-  const run = yield* store.createRun({ version: yield* store.saveWorkflow(chain), mode: "full", input: {}, at })
-  yield* store.transition(run.id, { type: "START" }, at)
-  yield* store.acquire(run.id, "dead", { ttlMs: 50, at })
+  const { at, process, run, store } = yield* crashedRun(50)
   assert.isTrue(yield* store.requestPause(run.id, at))
   // Resumed: the dead owner's lease is waited out, the request withdrawn, the run completed.
   yield* process.runs.resume(run.id)
@@ -175,14 +263,7 @@ describe("pause from another process, memory store", () => {
   it.live("resuming waits out a dead owner's lease until the clock has passed it, even when a timer ends early", () =>
     Effect.gen(function*() {
       const early = yield* EarlyClock.early(20)
-      const store = yield* RunStore.RunStore
-      const open = yield* Deferred.make<void>()
-      yield* Deferred.succeed(open, undefined)
-      const process = yield* processOver(store, open, yield* Deferred.make<void>())
-      const at = Date.now()
-      const run = yield* store.createRun({ version: yield* store.saveWorkflow(chain), mode: "full", input: {}, at })
-      yield* store.transition(run.id, { type: "START" }, at)
-      yield* store.acquire(run.id, "dead", { ttlMs: 100, at })
+      const { process, run } = yield* crashedRun(100)
       const resumed = yield* process.runs.resume(run.id).pipe(Effect.provideService(Clock.Clock, early))
       assert.isFalse("owner" in resumed && resumed.owner === "dead")
       assert.strictEqual(yield* process.runs.wait(run.id), "completed")

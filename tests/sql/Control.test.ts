@@ -64,10 +64,22 @@ const onceByWorker = (executions: ReadonlyArray<Execution>, worker: ChildProcess
   assert.deepStrictEqual(executions.filter((e) => e.pid !== worker.pid), [], "executed outside the worker")
 }
 
+/** What the test decides for the blocks: whether `flaky` ones are fixed, which `held` ones may end. */
+interface Fixed {
+  ok: boolean
+  readonly opened: Array<string>
+}
+
 // Each execution as "<who> <node>": who is the worker or `Runs`, each with its own handlers.
-const recording = (who: string, log: Array<string>, fixed: { ok: boolean }) =>
+const recording = (who: string, log: Array<string>, fixed: Fixed) =>
   Handler.layer({
     step: (ctx) => Effect.as(Effect.andThen(Effect.sync(() => log.push(`${who} ${ctx.node}`)), Effect.sleep(20)), ctx.node),
+    held: (ctx) =>
+      Effect.gen(function*() {
+        log.push(`${who} ${ctx.node}`)
+        while (!fixed.opened.includes(ctx.node)) yield* Effect.sleep(10)
+        return ctx.node
+      }),
     flaky: (ctx) =>
       Effect.andThen(
         Effect.sync(() => log.push(`${who} ${ctx.node}`)),
@@ -90,14 +102,14 @@ layer(TestDatabase.shared("pglite"), { excludeTestServices: true })("control req
     body: (
       runs: Runs.Runs["Service"],
       runId: string,
-      fixed: { ok: boolean }
+      fixed: Fixed
     ) => Effect.Effect<void, unknown, RunStore.RunStore | SqlRunStore.SqlRunStore>,
     expected: ReadonlyArray<string>
   ) =>
     it.effect(name, () =>
       Effect.gen(function*() {
         const log: Array<string> = []
-        const fixed = { ok: false }
+        const fixed: Fixed = { ok: false, opened: [] }
         yield* Worker.make({ pollMs: 100, leaseMs: 2_000 }).pipe(Effect.provide(recording("worker", log, fixed)))
         const runs = Context.get(yield* Layer.build(Runs.layer().pipe(Layer.provide(recording("runs", log, fixed)))), Runs.Runs)
         const runId = yield* Worker.submit(workflow)
@@ -151,14 +163,33 @@ layer(TestDatabase.shared("pglite"), { excludeTestServices: true })("control req
       // Asked to pause while it waits: once signalled, it parks before `b`.
       assert.isTrue(yield* store.requestPause(runId, Date.now()))
       assert.isTrue(yield* runs.signal(runId, "go"))
-      yield* waitFor(
-        Effect.map(Effect.orDie(store.getRun(runId)), (run) => Object.values(run.machine.context.dormant).some((r) => r._tag === "Pause")),
-        "the run to park on the pause request"
-      )
+      yield* statusIs(runId, "paused")
       const status = yield* runs.unpause(runId)
       assert.strictEqual(status, "running")
       yield* handedOver(runs, runId, yield* store.getRun(runId))
     }), ["worker a", "worker b", "worker c"])
+
+  // `g → b` beside `h → q`: `q` is parked while `g` still runs.
+  const forked: Workflow.Workflow = {
+    version: 1,
+    id: "c-forked",
+    blocks: [{ id: "g", type: "held" }, { id: "h", type: "held" }, step("b"), step("q")],
+    edges: [{ source: "g", target: "b" }, { source: "h", target: "q" }]
+  }
+  test("unpause of a run that has not settled paused yet", forked, (runs, runId, fixed) =>
+    Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const nodeIs = (node: string, status: string) =>
+        waitFor(Effect.map(Effect.orDie(store.snapshot(runId)), (snapshot) => snapshot.nodes[node]?.status === status), `${node} to be ${status}`)
+      yield* nodeIs("h", "running")
+      assert.strictEqual(yield* runs.pause(runId), "running")
+      fixed.opened.push("h")
+      yield* nodeIs("q", "paused")
+      // Kept: the worker takes it once the run settles `paused` (after `g` ends and `b` parks).
+      assert.strictEqual(yield* runs.unpause(runId), "running")
+      fixed.opened.push("g")
+      yield* statusIs(runId, "completed")
+    }), ["worker g", "worker h", "worker b", "worker q"])
 
   test("resume", chainOf("c-flaky", [step("a"), { id: "f", type: "flaky" }, step("b")]), (runs, runId, fixed) =>
     Effect.gen(function*() {

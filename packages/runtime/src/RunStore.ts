@@ -33,7 +33,9 @@
  * - Pause requests (issue 8): `requestPause` records one on the run, `journal` acknowledges every
  *   write with whether one is pending (`JournalAck`), so the process executing a run, wherever it
  *   is, sees a pause asked for from any other process at its next node boundary without an extra
- *   round trip. A request is consumed when the run settles `paused` (or ends).
+ *   round trip. A request is consumed when the run settles `paused` (or ends). An unpause asked
+ *   for before the run settled (a node parked while others still run) is kept as an `unpause`
+ *   delivery, which wakes the run once it settles `paused`; a newer pause request drops it.
  * - Leases (issue 13, "one owner"): whoever executes a run holds its lease, taken with `acquire`
  *   (the one operation every execution path goes through: `Runs`, workers, child runs) and kept
  *   with `renew`; `fenced(lease)` is the store whose every execution write (journal, machine,
@@ -584,15 +586,17 @@ export type JournalEntry =
   }
 
 /**
- * What a delivery carries: a signal for `wait` blocks (by signal name) or an approval decision for
- * an `approval` node instance (by node instance id).
+ * What a delivery carries: a signal for `wait` blocks (by signal name), an approval decision for
+ * an `approval` node instance (by node instance id), or an unpause asked for before the run
+ * settled `paused` (name `""`, payload `null`; see `requestPause`).
  *
  * @since 0.1.0
  */
-export type DeliveryKind = "signal" | "approval"
+export type DeliveryKind = "signal" | "approval" | "unpause"
 
 /**
- * A signal or approval decision kept for a run until the node awaiting it takes it.
+ * A signal or approval decision kept for a run until the node awaiting it takes it, or an unpause
+ * kept until a newer pause request drops it.
  *
  * @since 0.1.0
  */
@@ -660,6 +664,7 @@ export interface Port {
   /**
    * Asks a `pausable` run to pause, from any process: whether the request was recorded (`false`,
    * nothing written: the run is paused already or ended). Asking again keeps the first request.
+   * A kept `unpause` delivery is dropped with it: the newer request wins.
    */
   readonly requestPause: (runId: string, at: number) => Effect.Effect<boolean, RunNotFound | StoreUnavailable>
   /**
@@ -858,6 +863,7 @@ export const canWake = (machine: RunStatus.Persisted, deliveries: ReadonlyArray<
         if (deliveries.some((d) => d.kind === "approval" && d.name === reason.node)) return true
         break
       case "Pause":
+        if (machine.status === "paused" && deliveries.some((d) => d.kind === "unpause")) return true
         break
     }
   }

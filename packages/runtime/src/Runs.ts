@@ -303,7 +303,10 @@ export class Runs extends Context.Service<Runs, {
   readonly pause: (runId: string) => Effect.Effect<RunStatus.Status, RunStoreError>
   /**
    * Unpauses a run paused by `pause` and executes it again, here unless another process owns it
-   * (`Wake.ownerOf`: then the owner is notified and continues it).
+   * (`Wake.ownerOf`: then the owner is notified and continues it). A run asked to pause that has
+   * not settled `paused` yet (a node parked while others still run) keeps the unpause: it goes on
+   * as soon as it settles, whichever process executes it; the status now is returned. A run with
+   * no pause to lift is refused (`IllegalTransition`) and nothing is written.
    */
   readonly unpause: (runId: string) => Effect.Effect<RunStatus.Status, RunStoreError | PlanFailed>
   /**

@@ -5,7 +5,8 @@
  * **Details**
  *
  * - `event`: the `RunStatus` event that wakes a dormant run now: a kept delivery one of its
- *   branches awaits (a signal, an approval decision) or a sleeper that is due.
+ *   branches awaits (a signal, an approval decision, an unpause asked for before the run settled
+ *   `paused`) or a sleeper that is due.
  * - `ownerOf`: the process that executes the run instead of the caller: the holder of a live
  *   lease, or the workers for a run queued for them (only a worker executes a queued run). A
  *   process that is not the owner only records its request and notifies (`RunStore.notify`).
@@ -72,6 +73,9 @@ export const event = (run: Run, deliveries: ReadonlyArray<Delivery>, at: number)
     if (reason._tag === "Approval" && run.status === "paused") {
       const delivery = deliveries.find((d) => d.kind === "approval" && d.name === reason.node)
       if (delivery !== undefined) return { type: "APPROVE", node: reason.node, payload: delivery.payload }
+    }
+    if (reason._tag === "Pause" && run.status === "paused" && deliveries.some((d) => d.kind === "unpause")) {
+      return { type: "UNPAUSE", node: reason.node, payload: null }
     }
     if (reason._tag === "Sleep" && run.status === "suspended" && reason.until <= at) return { type: "TIMER_FIRED", at }
   }

@@ -10,7 +10,8 @@
  *   fences its writes, pending pause and cancel requests, and what a run-from's plan pruned.
  * - `ripple_journal`: one row per (run, node): the node record of the run's snapshot.
  * - `ripple_scopes`: loop and parallel instances of a run (the snapshot's `loops` / `parallels`).
- * - `ripple_deliveries`: signals and approval decisions kept for a run until a node consumes them;
+ * - `ripple_deliveries`: signals and approval decisions kept for a run until a node consumes them,
+ *   and unpause requests kept until the run settles `paused` (a newer pause request drops one);
  *   at most one kept per (run, kind, name), so delivering twice is idempotent.
  * - `ripple_latest`: the latest finished run per (workflow, trigger).
  *
@@ -226,6 +227,14 @@ const machineTokens = Effect.gen(function*() {
   yield* sql`ALTER TABLE ripple_runs ADD COLUMN machine_token text`
 })
 
+// Unpause requests kept as deliveries (`RunStore.DeliveryKind`): an unpause asked for before the
+// run settled `paused` wakes it once it does.
+const unpauseDeliveries = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`ALTER TABLE ripple_deliveries DROP CONSTRAINT ripple_deliveries_kind_check,
+    ADD CONSTRAINT ripple_deliveries_kind_check CHECK (kind IN ('signal', 'approval', 'unpause'))`
+})
+
 /**
  * Every migration, by id.
  *
@@ -242,7 +251,8 @@ export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.
   "8_lease_tokens": leaseTokens,
   "9_run_changes": runChanges,
   "10_run_options": runOptions,
-  "11_machine_tokens": machineTokens
+  "11_machine_tokens": machineTokens,
+  "12_unpause_deliveries": unpauseDeliveries
 }
 
 /**

@@ -325,6 +325,8 @@ const requestPause = (state: State, runId: string, at: number) =>
   Effect.map(find(state, runId), (stored) => {
     if (!RunStore.pausable.includes(stored.run.status)) return false
     if (stored.run.pauseRequestedAt === undefined) stored.run = { ...stored.run, pauseRequestedAt: at }
+    const unpause = stored.deliveries.findIndex((d) => d.kind === "unpause")
+    if (unpause !== -1) stored.deliveries.splice(unpause, 1)
     return true
   })
 

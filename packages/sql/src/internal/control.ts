@@ -1,6 +1,7 @@
 /**
  * Control requests: pause and cancel are recorded on the run row by any process; the executing one
- * sees them in the acknowledgement of its next journal write or lease renewal.
+ * sees them in the acknowledgement of its next journal write or lease renewal. A pause request
+ * drops a kept `unpause` delivery (the newer request wins).
  */
 import { RunStore } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
@@ -15,6 +16,9 @@ export const make = ({ sql, transact }: Db) => {
           UPDATE ripple_runs SET pause_requested_at = COALESCE(pause_requested_at, ${at})
           WHERE id = ${runId} AND status = ANY (${`{${RunStore.pausable.join(",")}}`}::text[])
           RETURNING id
+        ), dropped AS (
+          UPDATE ripple_deliveries SET consumed_at = now()
+          WHERE run_id = ${runId} AND kind = 'unpause' AND consumed_at IS NULL AND EXISTS (SELECT 1 FROM requested)
         )
         SELECT EXISTS (SELECT 1 FROM requested) AS requested FROM ripple_runs WHERE id = ${runId}`)
       if (rows[0] === undefined) return yield* Effect.fail(new RunStore.RunNotFound({ runId }))

@@ -5,6 +5,7 @@
 import type { Workflow } from "@ripple/core"
 import { type RunStatus, RunStore } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
+import { wakingDelivery } from "./rows.ts"
 import { type Db, json } from "./transact.ts"
 
 type Json = Workflow.Json
@@ -51,8 +52,7 @@ export const make = ({ sql, transact }: Db) => {
         UNION
         SELECT r.id, r.status, r.wake_at FROM ripple_deliveries d JOIN ripple_runs r ON r.id = d.run_id
         WHERE d.consumed_at IS NULL AND r.status IN ('suspended', 'paused')
-          AND ((d.kind = 'signal' AND d.name = ANY (r.awaited_signals))
-            OR (d.kind = 'approval' AND d.name = ANY (r.awaited_approvals)))`),
+          AND ${sql.literal(wakingDelivery)}`),
       (rows) => rows.map((row): RunStore.Wakeable => ({ runId: row.id, status: row.status, wakeAt: row.wake_at === null ? null : Number(row.wake_at) }))
     )
 

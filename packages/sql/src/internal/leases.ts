@@ -6,6 +6,7 @@ import type { Workflow } from "@ripple/core"
 import { type RunStatus, RunStore } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
 import * as GroupCommit from "./groupCommit.ts"
+import { wakingDelivery } from "./rows.ts"
 import { leaseLost, type Runs } from "./runs.ts"
 import { type Db, json } from "./transact.ts"
 
@@ -97,8 +98,7 @@ export const make = ({ sql, transact }: Db, { readRun }: Runs) => {
             UNION
             SELECT r.id, r.seq FROM ripple_deliveries d JOIN ripple_runs r ON r.id = d.run_id
             WHERE d.consumed_at IS NULL AND r.queued AND r.status IN ('suspended', 'paused')
-              AND ((d.kind = 'signal' AND d.name = ANY (r.awaited_signals))
-                OR (d.kind = 'approval' AND d.name = ANY (r.awaited_approvals)))
+              AND ${sql.literal(wakingDelivery)}
           ), locked AS (
             SELECT r.id FROM ripple_runs r JOIN candidates c ON c.id = r.id
             WHERE r.queued AND r.status IN ('pending', 'running', 'suspended', 'paused')

@@ -111,6 +111,14 @@ export const runOf = (row: RunRow): RunStore.Run => ({
 export const prunedOf = (row: RunRow): { readonly pruned?: Snapshot.Pruned } =>
   row.pruned === undefined || row.pruned === null ? {} : { pruned: row.pruned }
 
+/**
+ * SQL: the kept delivery `d` wakes the dormant run `r` (its status is checked apart): a signal or
+ * an approval decision one of its branches awaits, or an unpause of a run paused by a pause request.
+ */
+export const wakingDelivery = `((d.kind = 'signal' AND d.name = ANY (r.awaited_signals))
+  OR (d.kind = 'approval' AND d.name = ANY (r.awaited_approvals))
+  OR (d.kind = 'unpause' AND r.status = 'paused' AND jsonb_path_exists(r.machine, '$.context.dormant.* ? (@._tag == "Pause")')))`
+
 /** Statuses whose machine write makes a run the latest of its (workflow, trigger). */
 export const settled: ReadonlyArray<RunStatus.Status> = ["completed", "failed"]
 

@@ -10,13 +10,14 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Runs from "../../Runs.ts"
 import type * as RunStatus from "../../RunStatus.ts"
-import type { RunNotFound, RunStoreError, StoreUnavailable } from "../../RunStore.ts"
+import { IllegalTransition, type RunNotFound, type RunStoreError, type StoreUnavailable } from "../../RunStore.ts"
 import * as Wake from "../../Wake.ts"
 import * as Children from "./children.ts"
 import type { PlanFailed } from "./errors.ts"
 import * as Execute from "./execute.ts"
 import * as Follow from "./follow.ts"
 import { ownOrOwner, releasing, type State } from "./state.ts"
+import * as Waking from "./wake.ts"
 
 /**
  * Records a pause request (see `Runs.pause`): a run executing here is parked from its very next
@@ -37,7 +38,8 @@ export const pause = (state: State, runId: string): Effect.Effect<RunStatus.Stat
 
 /**
  * Unpauses a run paused by `pause` (see `Runs.unpause`) and executes it here under its lease, or
- * tells the process that holds it (or the workers).
+ * tells the process that holds it (or the workers). A run asked to pause that has not settled
+ * `paused` yet keeps the unpause, which wakes it once it settles.
  *
  * @since 0.1.0
  */
@@ -47,6 +49,18 @@ export const unpause = (state: State, runId: string): Effect.Effect<RunStatus.St
     const run = yield* store.getRun(runId)
     const pause = Object.values(run.machine.context.dormant).find((r) => r._tag === "Pause")
     const at = yield* Clock.currentTimeMillis
+    if (run.status !== "paused") {
+      // Nothing to lift: refused, nothing written.
+      if (pause === undefined && run.pauseRequestedAt === undefined) {
+        return yield* Effect.fail(new IllegalTransition({ runId, from: run.status, event: "UNPAUSE", reason: "not-allowed" }))
+      }
+      // Its owner may have parked nodes already, or seen the request: kept first, so the run wakes
+      // once it settles `paused` (the owner looks for it then, or `settle` finds it); then the
+      // request is withdrawn, so an owner that has not seen it yet parks nothing.
+      yield* store.deliver(runId, { kind: "unpause", name: "", payload: null, at })
+      yield* store.withdrawPause(runId)
+      return yield* Waking.settle(state, runId)
+    }
     const event: RunStatus.Event = { type: "UNPAUSE", node: pause?.node ?? "", payload: null }
     // Executed here only under the lease; a process that holds it (or the workers) is told.
     const taken = Wake.ownerOf(run, state.self, at) === undefined ? yield* ownOrOwner(state, runId) : undefined

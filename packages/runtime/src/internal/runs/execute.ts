@@ -94,6 +94,8 @@ const executeHere = (
           forget()
           return undefined
         }
+        // Unpaused (asked for before it settled): the pause it parked for is over.
+        if (woken.event.type === "UNPAUSE") control.pauseRequested = false
         state.announcing.add(runId)
         return yield* storedExecution(state, runId)
       }))

@@ -35,7 +35,7 @@ export const settle = (state: State, runId: string): Effect.Effect<RunStatus.Sta
 /**
  * Under the settling lock, for a run no execution here holds (or the one holding `held`): offers
  * the event that wakes it now, under its lease (taken first unless `held`), and returns the status
- * it moved to with the lease to execute it under; otherwise tells its owner (one that took the
+ * it moved to with the lease to execute it under and the event; otherwise tells its owner (one that took the
  * lease first too), or arms a timer for a sleeper, and returns `undefined`.
  *
  * @since 0.1.0
@@ -44,7 +44,10 @@ export const wakeLocked = (
   state: State,
   run: Run,
   held: StoreLease | undefined
-): Effect.Effect<{ readonly status: RunStatus.Status; readonly lease: StoreLease } | undefined, RunStoreError> =>
+): Effect.Effect<
+  { readonly status: RunStatus.Status; readonly lease: StoreLease; readonly event: RunStatus.Event } | undefined,
+  RunStoreError
+> =>
   Effect.gen(function*() {
     const { store } = state
     const runId = run.id
@@ -65,7 +68,7 @@ export const wakeLocked = (
         const transition = store.fenced(taken.lease).transition(runId, decision.event, at)
         const changed = yield* held === undefined ? releasing(state, taken.lease, transition) : transition
         state.publish({ _tag: "StatusChanged", runId, from: changed.from, to: changed.to, at })
-        return { status: changed.to, lease: taken.lease }
+        return { status: changed.to, lease: taken.lease, event: decision.event }
       }
       case "Sleep": {
         const timer = yield* Effect.forkIn(

@@ -461,6 +461,33 @@ export const runStoreContract = <E>(name: string, layer: Layer.Layer<RunStore.Ru
       assert.deepStrictEqual((yield* store.wakeable(99)).map((w) => w.runId), [waiter.id])
       assert.deepStrictEqual((yield* store.wakeable(100)).map((w) => w.runId).sort(), [sleeper.id, waiter.id].sort())
     }))
+    test("a kept unpause makes a run paused by a pause request wakeable, and a newer pause request drops it", Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const run = yield* startRun(store)
+      const approving = yield* startRun(store)
+      const unpause: RunStore.Delivery = { kind: "unpause", name: "", payload: null, at: 3 }
+      yield* store.transition(run.id, { type: "START" }, 1)
+      yield* store.transition(approving.id, { type: "START" }, 1)
+      assert.isTrue(yield* store.deliver(run.id, unpause))
+      assert.isFalse(yield* store.deliver(run.id, { ...unpause, at: 4 }))
+      assert.isTrue(yield* store.deliver(approving.id, unpause))
+      // Running: nothing to wake yet.
+      assert.deepStrictEqual(yield* store.wakeable(10), [])
+      const pause: RunStatus.DormantReason = { _tag: "Pause", node: "p", reason: "paused" }
+      yield* store.transition(run.id, { type: "BRANCH_DORMANT", branch: "p", reason: pause }, 5)
+      // Paused at an approval only: an unpause does not wake it.
+      yield* store.transition(approving.id, { type: "BRANCH_DORMANT", branch: "a", reason: { _tag: "Approval", node: "a" } }, 5)
+      assert.strictEqual((yield* store.getRun(approving.id)).status, "paused")
+      assert.deepStrictEqual(yield* store.wakeable(10), [{ runId: run.id, status: "paused", wakeAt: null }])
+      // A newer pause request (of the run running again) drops the kept unpause.
+      yield* store.transition(run.id, { type: "UNPAUSE", node: "p", payload: null }, 6)
+      assert.isTrue(yield* store.requestPause(run.id, 7))
+      assert.deepStrictEqual(yield* store.deliveries(run.id), [])
+      yield* store.transition(run.id, { type: "BRANCH_DORMANT", branch: "p", reason: pause }, 8)
+      assert.strictEqual((yield* store.getRun(run.id)).status, "paused")
+      assert.deepStrictEqual(yield* store.wakeable(10), [])
+      assert.deepStrictEqual(yield* store.deliveries(approving.id), [unpause])
+    }))
     test("a pause request is acknowledged by every journal write until the run settles paused, and kept while it sleeps", Effect.gen(function*() {
       const store = yield* RunStore.RunStore
       const run = yield* startRun(store)

@@ -74,6 +74,21 @@ const forked: Workflow.Workflow = {
   ]
 }
 
+/** `gate → c` beside `a → b`, `a` an approval. */
+const approving: Workflow.Workflow = {
+  id: "pause-approving",
+  blocks: [
+    { id: "gate", type: "gate", params: { n: 1 } },
+    { id: "c", type: "count", params: { n: { $ref: "blocks.gate.output" } } },
+    { id: "a", type: "approval" },
+    { id: "b", type: "count", params: { n: 5 } }
+  ],
+  edges: [
+    { source: "gate", target: "c" },
+    { source: "a", target: "b" }
+  ]
+}
+
 /** A `Runs` over the shared store, with `gate` held by `open` and `hold` by `release`. */
 const processOver = (
   store: RunStore.RunStore["Service"],
@@ -178,6 +193,16 @@ const pauseTests = (test: Register) => {
       assert.isUndefined((yield* store.getRun(runId)).pauseRequestedAt)
     }).pipe(Effect.scoped))
   test("resuming a crashed run that was asked to pause withdraws the request and completes it", crashedWithPauseAsked)
+  test("resuming a crashed run that had parked a node for a pause completes it", Effect.gen(function*() {
+    const { at, process, run, store } = yield* crashedRun(50)
+    // Its executor parked `b` (a second Ctrl-C stopped it before the run settled).
+    yield* store.transition(run.id, { type: "BRANCH_STARTED" }, at)
+    yield* store.transition(run.id, { type: "BRANCH_DORMANT", branch: "b", reason: { _tag: "Pause", node: "b", reason: "paused" } }, at)
+    yield* store.journal(run.id, [{ _tag: "Paused", node: "b", inputs: {}, fingerprints: { definition: "d", inputs: "i" }, reason: "paused", at }])
+    yield* process.runs.resume(run.id)
+    assert.strictEqual(yield* process.runs.wait(run.id), "completed")
+    assert.deepStrictEqual(process.executed, ["gate", "b", "c"])
+  }).pipe(Effect.scoped))
   test("an unpause from another process while the run still runs (a node parked, another running) is kept: the run goes on once it settles",
     Effect.gen(function*() {
       const release = yield* Deferred.make<void>()
@@ -211,6 +236,26 @@ const pauseTests = (test: Register) => {
       yield* other.runs.unpause(runId)
       assert.strictEqual(yield* other.runs.wait(runId), "completed")
       assert.deepStrictEqual(other.executed, ["b", "c"])
+    }).pipe(Effect.scoped))
+  test("an approval given while a pause holds the run is kept: nothing starts until the unpause, then the approval completes",
+    Effect.gen(function*() {
+      const { executing, open, other, runId, store } = yield* twoProcesses(approving)
+      assert.strictEqual(yield* other.runs.pause(runId), "running")
+      yield* Deferred.succeed(open, undefined)
+      assert.strictEqual(yield* executing.runs.wait(runId), "paused")
+      const statuses = Effect.map(store.snapshot(runId), ({ nodes }) => ["a", "b", "c"].map((node) => nodes[node]?.status))
+      assert.deepStrictEqual(yield* statuses, ["paused", undefined, "paused"])
+      // Approved from the other process, which wakes the run: the pause holds, so `a` parks again
+      // (its approval kept), and nothing else starts.
+      assert.isTrue(yield* other.runs.approve(runId, "a", 1))
+      assert.strictEqual(yield* other.runs.wait(runId), "paused")
+      assert.deepStrictEqual(yield* statuses, ["paused", undefined, "paused"])
+      assert.deepStrictEqual(other.executed, [])
+      yield* other.runs.unpause(runId)
+      assert.strictEqual(yield* other.runs.wait(runId), "completed")
+      assert.deepStrictEqual([...other.executed].sort(), ["b", "c"])
+      assert.strictEqual((yield* store.snapshot(runId)).nodes["a"]?.output, 1)
+      assert.deepStrictEqual(executing.executed, ["gate"])
     }).pipe(Effect.scoped))
   test("unpausing a run that has no pause to lift is refused and writes nothing",
     Effect.gen(function*() {

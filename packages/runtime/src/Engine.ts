@@ -41,6 +41,9 @@
  *   `RunStatus` priority. A pause request parks every node reaching its start: asked for in this
  *   process through `Execution.control`, or from any process through `RunStore.requestPause`,
  *   which every journal write acknowledges (no extra round trip). What runs when it comes finishes.
+ *   The pause holds until the unpause: a run paused by one and woken for something else (an
+ *   approval, a signal) parks every node reaching its start again, the woken one too (what woke it
+ *   stays kept for it).
  * - Before each block starts, and again once the write that journals its start returns, the engine
  *   checks `Execution.control`: a cancel request (`RunStore.requestCancel`, acknowledged by journal
  *   writes and lease renewals) ends the execution like an interruption (`cancelled`), and a lease
@@ -345,6 +348,8 @@ const interpret = (
       // (cancelled in between, or running already), is read and goes on from what its machine holds.
       let started = mode === "resume" ? undefined : yield* Effect.catchTag(start, "IllegalTransition", () => Effect.succeed(undefined))
       let dormant = new Set<string>()
+      let paused = false
+      const control = execution.control ?? { pauseRequested: false }
       if (started === undefined) {
         const run = yield* store.getRun(runId)
         if (run.status === "pending") started = yield* start
@@ -352,7 +357,12 @@ const interpret = (
         // the resume that moves it back) is not this execution's to go on with: no block starts,
         // nothing is written, and the caller learns the status it holds.
         else if (run.status !== "running") return run.status
-        else dormant = new Set(Object.keys(run.machine.context.dormant))
+        else {
+          dormant = new Set(Object.keys(run.machine.context.dormant))
+          // Paused by a pause request and woken for something else: what reaches its start parks.
+          paused = Object.values(run.machine.context.dormant).some((reason) => reason._tag === "Pause")
+          if (paused) control.pauseRequested = true
+        }
       }
       publish({ _tag: "RunStarted", runId, mode, at })
       if (started !== undefined) publish({ _tag: "StatusChanged", runId, from: started.from, to: started.to, at })
@@ -365,8 +375,9 @@ const interpret = (
         source: execution.source,
         publish,
         listening: execution.listening ?? always,
-        control: execution.control ?? { pauseRequested: false },
+        control,
         dormant,
+        paused,
         store,
         handlers,
         clock,

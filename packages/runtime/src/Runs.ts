@@ -313,7 +313,8 @@ export class Runs extends Context.Service<Runs, {
    * Continues a `failed` run (failed nodes re-run) or a crashed one (`running` or `pending`, not
    * executing in this process: incomplete nodes re-run); any other status is an `IllegalTransition`.
    * A run another process owns is only moved on (a failed one resumed) and its owner notified.
-   * A pause requested of a crashed run that it never settled for is withdrawn: the resume wins.
+   * A pause requested of a crashed run that it never settled for is withdrawn and the nodes it
+   * parked for it run again: the resume wins.
    */
   readonly resume: (runId: string) => Effect.Effect<Started | Delegated, RunStoreError | PlanFailed>
   /** Who executes the run now: this process, another one (its owner), or nobody. */

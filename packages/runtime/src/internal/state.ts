@@ -62,6 +62,11 @@ export interface Setup {
   readonly control: Control
   /** Branches dormant in the run's machine when the execution began: they stay dormant. */
   readonly dormant: ReadonlySet<string>
+  /**
+   * A pause request's branch was among them (the run was woken by something else: an approval, a
+   * signal, a timer): the pause holds, and the nodes it parks now join that branch.
+   */
+  readonly paused: boolean
   readonly store: RunStore["Service"]
   readonly handlers: Handler.Handlers["Service"]
   readonly clock: Clock.Clock
@@ -197,7 +202,7 @@ export const make = (setup: Setup, writerScope: Scope.Scope): Effect.Effect<Stat
       pacer: Pacing.make(),
       attempts: new Attempts(setup.handlers, setup.control, setup.clock, setup.publish, setup.runId, setup.tracing),
       expanded: 0,
-      pauseBranch: false
+      pauseBranch: setup.paused
     }
   })
 

@@ -14,7 +14,7 @@
  *   of those.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Fingerprint, Plan, type Workflow } from "@ripple/core"
+import { Fingerprint, Plan, Snapshot, type Workflow } from "@ripple/core"
 import { Laws, Model, Spec } from "@ripple/core/testing"
 import * as Result from "effect/Result"
 import * as fc from "fast-check"
@@ -99,6 +99,40 @@ describe("Plan.reasonsOf", () => {
       }),
       runs
     )
+  })
+
+  it("explains a run-from plan with thousands of roots as on a small one, read whole or node by node", () => {
+    // A chain b0 -> b1 -> ... with every third block edited, run from a sink t of b0: past 4096
+    // roots, checked blocks and causes, the explainer keeps its answers in arrays instead of maps;
+    // they must not change.
+    const n = 15_000
+    const blocks: Array<Workflow.Block> = [{ id: "b0", type: "trigger" }, { id: "t", type: "fn" }]
+    const edges: Array<Workflow.Edge> = [{ source: "b0", target: "t" }]
+    for (let i = 1; i < n; i++) {
+      blocks.push({ id: `b${i}`, type: "fn", params: { k: i } })
+      edges.push({ source: `b${i - 1}`, target: `b${i}` })
+    }
+    const before: Workflow.Workflow = { id: "chain", blocks, edges }
+    const nodes: Record<string, Snapshot.NodeRecord> = {}
+    for (const block of blocks) {
+      const fingerprints = { definition: Fingerprint.ofBlock(block), inputs: Fingerprint.hash({}), output: Fingerprint.hash({}) }
+      nodes[block.id] = { status: "completed", attempt: 1, inputs: {}, output: {}, fingerprints }
+    }
+    const snapshot: Snapshot.Snapshot = { ...Snapshot.empty(before), status: "completed", nodes }
+    const after: Workflow.Workflow = {
+      ...before,
+      blocks: blocks.map((b) => (b.params !== undefined && (b.params["k"] as number) % 3 === 1 ? { ...b, params: { ...b.params, edited: true } } : b))
+    }
+    // Each edited block is a root of its own; the two after it are downstream of it; b0 is reused.
+    const expected = new Map<string, ReadonlyArray<Plan.Reason>>([["t", [{ _tag: "target" }]]])
+    for (let i = 1; i < n; i++) {
+      const root = i - ((i - 1) % 3)
+      expected.set(`b${i}`, root === i ? [{ _tag: "definition-changed" }] : [{ _tag: "downstream", root: `b${root}` }])
+    }
+    const plan = () => Result.getOrThrow(Plan.runFrom({ workflow: after, snapshot, target: "t" }))
+    assert.deepStrictEqual(new Map(plan().reasons), expected)
+    const one = plan()
+    for (let i = n - 1; i >= 0; i--) assert.deepStrictEqual(Plan.reasonsOf(one, `b${i}`), expected.get(`b${i}`) ?? [], `b${i}`)
   })
 
   it("plan.reasons is a map view: deep equality compares its entries", () => {

@@ -178,6 +178,23 @@ for (const backend of TestDatabase.backends) {
         assert.strictEqual(refused._tag, "IllegalTransition")
       }))
 
+    test("a crashed run that had parked a node for a pause, handed back with requeue, finishes on a worker", (probe) =>
+      Effect.gen(function*() {
+        const { store } = yield* SqlRunStore.SqlRunStore
+        const runId = yield* Worker.submit(chain("worker-requeue-parked", 3))
+        // As a worker left it that parked `b1` for a pause and stopped before the run settled.
+        yield* store.transition(runId, { type: "START" }, 1)
+        yield* store.transition(runId, { type: "BRANCH_STARTED" }, 1)
+        yield* store.transition(runId, { type: "BRANCH_DORMANT", branch: "b1", reason: { _tag: "Pause", node: "b1", reason: "paused" } }, 1)
+        assert.strictEqual(yield* Worker.requeue(runId), "running")
+        yield* Worker.make(fast)
+        yield* waitFor(settled([runId]), "the requeued run to finish")
+        const snapshot = yield* store.snapshot(runId)
+        assert.strictEqual(snapshot.status, "completed")
+        assert.deepStrictEqual(outputsOf(snapshot), expectedOutputs(3))
+        for (let i = 0; i < 3; i++) assert.strictEqual(probe.executions.get(`${runId}/b${i}`), 1)
+      }))
+
     test("a worker whose lease was taken cannot write", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient

@@ -83,6 +83,23 @@ export const event = (run: Run, deliveries: ReadonlyArray<Delivery>, at: number)
 }
 
 /**
+ * Whether a pause was asked of the run that it has not settled `paused` for: the request is still
+ * pending, or its executor parked a node for it already.
+ *
+ * @since 0.1.0
+ */
+export const pauseAsked = (run: Run): boolean =>
+  run.pauseRequestedAt !== undefined || Object.values(run.machine.context.dormant).some((reason) => reason._tag === "Pause")
+
+/**
+ * The delivery that keeps an unpause for a run that has not settled `paused` yet: it wakes the run
+ * once it does (`event`).
+ *
+ * @since 0.1.0
+ */
+export const unpauseDelivery = (at: number): Delivery => ({ kind: "unpause", name: "", payload: null, at })
+
+/**
  * The holder of the run's lease at `at` (`undefined`: nobody holds it, or it expired).
  *
  * @since 0.1.0

@@ -43,7 +43,7 @@
  * @since 0.1.0
  */
 import { Workflow } from "@ripple/core"
-import { type Engine, Handler, type RunEvent, Runs, type RunStatus, type RunStore } from "@ripple/runtime"
+import { type Engine, Handler, type RunEvent, Runs, type RunStatus, type RunStore, Wake } from "@ripple/runtime"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -167,7 +167,8 @@ export const signal = (
 
 /**
  * Hands a run back to the workers: a run paused by a pause request is unpaused, a failed run
- * resumed (its failed nodes retry), a crashed one (running, pending) left as it is; then it is
+ * resumed (its failed nodes retry), a crashed one (running, pending) left as it is but for a pause
+ * asked of it, which is overruled (as `Runs.resume` does); then it is
  * queued and announced, and a worker continues it from its journal. Returns the status it was
  * handed over in; any other run (paused at an approval, suspended, finished) is refused with
  * `IllegalTransition` and nothing is written. Retried like `submit`.
@@ -190,6 +191,11 @@ export const requeue = (
       ? undefined
       // Refused by the machine (an approval or a signal awaits, or the run ended): nothing written.
       : { type: "RESUME" }
+    // A pause asked of a crashed run (it may have parked nodes) is overruled: it is handed back to go on.
+    if (event === undefined && Wake.pauseAsked(run)) {
+      yield* store.deliver(runId, Wake.unpauseDelivery(at))
+      yield* store.withdrawPause(runId)
+    }
     const status = event === undefined ? run.status : (yield* store.transition(runId, event, at)).to
     yield* announce(runId)
     return status

@@ -10,7 +10,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Runs from "../../Runs.ts"
 import type * as RunStatus from "../../RunStatus.ts"
-import { IllegalTransition, type Run, type RunNotFound, type RunStoreError, type StoreUnavailable } from "../../RunStore.ts"
+import { IllegalTransition, type RunNotFound, type RunStoreError, type StoreUnavailable } from "../../RunStore.ts"
 import * as Wake from "../../Wake.ts"
 import * as Children from "./children.ts"
 import type { PlanFailed } from "./errors.ts"
@@ -51,7 +51,7 @@ export const unpause = (state: State, runId: string): Effect.Effect<RunStatus.St
     const at = yield* Clock.currentTimeMillis
     if (run.status !== "paused") {
       // Nothing to lift: refused, nothing written.
-      if (!asked(run)) return yield* Effect.fail(new IllegalTransition({ runId, from: run.status, event: "UNPAUSE", reason: "not-allowed" }))
+      if (!Wake.pauseAsked(run)) return yield* Effect.fail(new IllegalTransition({ runId, from: run.status, event: "UNPAUSE", reason: "not-allowed" }))
       yield* overrule(state, runId)
       return yield* Waking.settle(state, runId)
     }
@@ -70,10 +70,6 @@ export const unpause = (state: State, runId: string): Effect.Effect<RunStatus.St
     return changed.to
   })
 
-/** Whether a pause was asked of the run that it has not settled `paused` for: pending, or parked a node. */
-const asked = (run: Run): boolean =>
-  run.pauseRequestedAt !== undefined || Object.values(run.machine.context.dormant).some((r) => r._tag === "Pause")
-
 /**
  * Lifts a pause the run has not settled for. Its executor may have parked nodes already, or seen
  * the request: an unpause is kept first, so the run wakes once it settles `paused` (its executor
@@ -83,7 +79,7 @@ const asked = (run: Run): boolean =>
 const overrule = (state: State, runId: string) =>
   Effect.gen(function*() {
     const at = yield* Clock.currentTimeMillis
-    yield* state.store.deliver(runId, { kind: "unpause", name: "", payload: null, at })
+    yield* state.store.deliver(runId, Wake.unpauseDelivery(at))
     yield* state.store.withdrawPause(runId)
   })
 
@@ -114,7 +110,7 @@ export const resume = (state: State, runId: string): Effect.Effect<Runs.Started 
     }
     // A pause asked of it before it crashed (a process stopped by a second Ctrl-C parks what it
     // reached) is overruled: whoever resumes it now wants it to go on.
-    if (!here && (run.status === "running" || run.status === "pending") && asked(run)) yield* overrule(state, runId)
+    if (!here && (run.status === "running" || run.status === "pending") && Wake.pauseAsked(run)) yield* overrule(state, runId)
     const elsewhere = here ? undefined : Wake.ownerOf(run, state.self, yield* Clock.currentTimeMillis)
     // Executed here only under the lease; a process that took it first is the owner.
     const taken = here || elsewhere !== undefined ? undefined : yield* ownOrOwner(state, runId)

@@ -501,9 +501,9 @@ const kahnPacked = (dag: Dag, state: Int32Array, above: Int32Array): Int32Array 
       } else {
         if (size === heap.length) heap = grown(heap, n)
         push(heap, size++, j)
+        const row = left >>> COUNT_BITS
+        if (row < edges) touched ^= outTargets[row]!
       }
-      const row = left >>> COUNT_BITS
-      if (row < edges) touched ^= outTargets[row]!
     }
   }
   prefetched = touched
@@ -542,9 +542,9 @@ const kahnApart = (dag: Dag, indegree: Int32Array, above: Int32Array): Int32Arra
       } else {
         if (size === heap.length) heap = grown(heap, n)
         push(heap, size++, j)
+        const row = outOffsets[j]!
+        if (row < edges) touched ^= outTargets[row]!
       }
-      const row = outOffsets[j]!
-      if (row < edges) touched ^= outTargets[row]!
     }
   }
   prefetched = touched
@@ -593,8 +593,11 @@ const nextSet = (bits: Int32Array, from: number): number => {
  *
  * Popping the lowest ready index makes the walk a chain (the next node is often one its predecessor
  * just made ready, at a random index), so each step waits for the row of the node before it.
- * Reading a node's first target when it becomes ready starts that miss before the pop that needs
- * it; JavaScript has no prefetch instruction, and this load serves as one.
+ * Reading a node's first target when it goes to the heap starts that miss before the pop that needs
+ * it; JavaScript has no prefetch instruction, and this load serves as one. A node made ready above
+ * the sweep (one in eight) is not read ahead: it waits for the sweep to reach it (at 10^6 nodes,
+ * 113,000 pops at the median, 17,000 for the quickest tenth), long enough for a row read ahead to
+ * have left the cache, and the sweep then meets the rows in index order.
  */
 let prefetched = 0
 

@@ -210,7 +210,7 @@ const pauseTests = (test: Register) => {
       assert.strictEqual(yield* other.runs.pause(runId), "running")
       // `hold` ends: `q` reaches its start with the pause requested and is parked, while `gate` still runs.
       yield* Deferred.succeed(release, undefined)
-      for (let i = 0; i < 500 && (yield* store.snapshot(runId)).nodes["q"]?.status !== "paused"; i++) yield* Effect.sleep(5)
+      for (let i = 0; i < 2_000 && (yield* store.snapshot(runId)).nodes["q"]?.status !== "paused"; i++) yield* Effect.sleep(5)
       assert.strictEqual((yield* store.snapshot(runId)).nodes["q"]?.status, "paused")
       assert.strictEqual((yield* store.getRun(runId)).status, "running")
       assert.strictEqual(yield* other.runs.unpause(runId), "running")

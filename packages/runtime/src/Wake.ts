@@ -92,12 +92,19 @@ export const pauseAsked = (run: Run): boolean =>
   run.pauseRequestedAt !== undefined || Object.values(run.machine.context.dormant).some((reason) => reason._tag === "Pause")
 
 /**
- * The delivery that keeps an unpause for a run that has not settled `paused` yet: it wakes the run
- * once it does (`event`).
+ * Lifts a pause the run has not settled `paused` for (`pauseAsked`). Its executor may have parked
+ * nodes already, or seen the request: an unpause is kept first, so the run wakes once it settles
+ * `paused` (`event`); then the request is withdrawn, so an executor that has not seen it yet parks
+ * nothing. A newer pause request drops the kept unpause.
  *
  * @since 0.1.0
  */
-export const unpauseDelivery = (at: number): Delivery => ({ kind: "unpause", name: "", payload: null, at })
+export const overrule = (
+  store: RunStore["Service"],
+  runId: string,
+  at: number
+): Effect.Effect<void, RunNotFound | StoreUnavailable> =>
+  Effect.andThen(store.deliver(runId, { kind: "unpause", name: "", payload: null, at }), store.withdrawPause(runId))
 
 /**
  * The holder of the run's lease at `at` (`undefined`: nobody holds it, or it expired).

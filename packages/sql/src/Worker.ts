@@ -192,10 +192,7 @@ export const requeue = (
       // Refused by the machine (an approval or a signal awaits, or the run ended): nothing written.
       : { type: "RESUME" }
     // A pause asked of a crashed run (it may have parked nodes) is overruled: it is handed back to go on.
-    if (event === undefined && Wake.pauseAsked(run)) {
-      yield* store.deliver(runId, Wake.unpauseDelivery(at))
-      yield* store.withdrawPause(runId)
-    }
+    if (event === undefined && Wake.pauseAsked(run)) yield* Wake.overrule(store, runId, at)
     const status = event === undefined ? run.status : (yield* store.transition(runId, event, at)).to
     yield* announce(runId)
     return status

@@ -52,7 +52,7 @@ export const unpause = (state: State, runId: string): Effect.Effect<RunStatus.St
     if (run.status !== "paused") {
       // Nothing to lift: refused, nothing written.
       if (!Wake.pauseAsked(run)) return yield* Effect.fail(new IllegalTransition({ runId, from: run.status, event: "UNPAUSE", reason: "not-allowed" }))
-      yield* overrule(state, runId)
+      yield* Wake.overrule(store, runId, at)
       return yield* Waking.settle(state, runId)
     }
     const event: RunStatus.Event = { type: "UNPAUSE", node: pause?.node ?? "", payload: null }
@@ -68,19 +68,6 @@ export const unpause = (state: State, runId: string): Effect.Effect<RunStatus.St
     state.publish({ _tag: "StatusChanged", runId, from: changed.from, to: changed.to, at })
     yield* Execute.resumeRun(state, runId, taken.lease)
     return changed.to
-  })
-
-/**
- * Lifts a pause the run has not settled for. Its executor may have parked nodes already, or seen
- * the request: an unpause is kept first, so the run wakes once it settles `paused` (its executor
- * looks for it then, or `Waking.settle` finds it); then the request is withdrawn, so an executor
- * that has not seen it yet parks nothing.
- */
-const overrule = (state: State, runId: string) =>
-  Effect.gen(function*() {
-    const at = yield* Clock.currentTimeMillis
-    yield* state.store.deliver(runId, Wake.unpauseDelivery(at))
-    yield* state.store.withdrawPause(runId)
   })
 
 /**
@@ -110,7 +97,9 @@ export const resume = (state: State, runId: string): Effect.Effect<Runs.Started 
     }
     // A pause asked of it before it crashed (a process stopped by a second Ctrl-C parks what it
     // reached) is overruled: whoever resumes it now wants it to go on.
-    if (!here && (run.status === "running" || run.status === "pending") && Wake.pauseAsked(run)) yield* overrule(state, runId)
+    if (!here && (run.status === "running" || run.status === "pending") && Wake.pauseAsked(run)) {
+      yield* Wake.overrule(store, runId, yield* Clock.currentTimeMillis)
+    }
     const elsewhere = here ? undefined : Wake.ownerOf(run, state.self, yield* Clock.currentTimeMillis)
     // Executed here only under the lease; a process that took it first is the owner.
     const taken = here || elsewhere !== undefined ? undefined : yield* ownOrOwner(state, runId)

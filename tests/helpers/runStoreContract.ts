@@ -461,6 +461,27 @@ export const runStoreContract = <E>(name: string, layer: Layer.Layer<RunStore.Ru
       assert.deepStrictEqual((yield* store.wakeable(99)).map((w) => w.runId), [waiter.id])
       assert.deepStrictEqual((yield* store.wakeable(100)).map((w) => w.runId).sort(), [sleeper.id, waiter.id].sort())
     }))
+    test("a paused run is not wakeable by a due sleeper or a kept signal, which only wake a suspended run, but by its approval", Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const run = yield* startRun(store)
+      yield* store.transition(run.id, { type: "START" }, 1)
+      yield* store.transition(run.id, { type: "BRANCH_STARTED" }, 1)
+      yield* store.transition(run.id, { type: "BRANCH_STARTED" }, 1)
+      for (const reason of [
+        { _tag: "Sleep", node: "nap", until: 50 },
+        { _tag: "Signal", node: "gate", signal: "go" },
+        { _tag: "Approval", node: "review" }
+      ] satisfies ReadonlyArray<RunStatus.DormantReason>) {
+        yield* store.transition(run.id, { type: "BRANCH_DORMANT", branch: reason.node, reason }, 2)
+      }
+      assert.strictEqual((yield* store.getRun(run.id)).status, "paused")
+      assert.isTrue(yield* store.deliver(run.id, { kind: "signal", name: "go", payload: null, at: 3 }))
+      // RunStatus takes neither TIMER_FIRED nor SIGNAL in `paused`: a worker claiming the run for them
+      // could not wake it, and would claim it again at every poll.
+      assert.deepStrictEqual(yield* store.wakeable(100), [])
+      assert.isTrue(yield* store.deliver(run.id, { kind: "approval", name: "review", payload: null, at: 4 }))
+      assert.deepStrictEqual((yield* store.wakeable(100)).map((w) => w.runId), [run.id])
+    }))
     test("a kept unpause makes a run paused by a pause request wakeable, and a newer pause request drops it", Effect.gen(function*() {
       const store = yield* RunStore.RunStore
       const run = yield* startRun(store)

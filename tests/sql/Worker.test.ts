@@ -293,6 +293,40 @@ for (const backend of TestDatabase.backends) {
         for (const id of [sleeper, waiter]) assert.strictEqual(probe.executions.get(`${id}/b0`), 1)
       }))
 
+    test("a run paused at an approval keeps its due sleeper for after the approval, and leaves the worker free for other runs", (probe) =>
+      Effect.gen(function*() {
+        const { store } = yield* SqlRunStore.SqlRunStore
+        const workflow: Workflow.Workflow = {
+          id: "worker-paused-sleeper",
+          blocks: [
+            { id: "b0", type: "step", params: { i: 0 } },
+            { id: "review", type: "approval" },
+            { id: "nap", type: "sleep", params: { ms: 50 } },
+            { id: "b1", type: "step", params: { i: 1, prev: { $ref: "blocks.b0.output" } } }
+          ],
+          edges: [{ source: "b0", target: "review" }, { source: "b0", target: "nap" }, { source: "nap", target: "b1" }]
+        }
+        const paused = yield* Worker.submit(workflow)
+        // One run at a time: a worker that claimed the paused run for its sleeper would claim it
+        // (the oldest run) at every turn and never reach the next one.
+        yield* Worker.make({ ...fast, concurrency: 1 })
+        const dormant = Effect.map(store.getRun(paused), (run) => Object.values(run.machine.context.dormant).map((r) => r._tag).sort())
+        yield* waitFor(Effect.map(dormant, (tags) => tags.join() === "Approval,Sleep"), "the run to pause with its sleeper dormant")
+        assert.strictEqual((yield* store.getRun(paused)).status, "paused")
+        yield* Effect.sleep(100)
+        const other = yield* Worker.submit(chain("worker-after-paused", 3))
+        yield* waitFor(settled([other]), "the next run to finish", 10_000)
+        assert.strictEqual((yield* store.getRun(paused)).status, "paused", "a due sleeper does not wake a paused run")
+        assert.strictEqual(probe.executions.get(`${paused}/b1`), undefined)
+        // What `Runs.approve` keeps; the worker's next poll claims the run for it.
+        yield* store.deliver(paused, { kind: "approval", name: "review", payload: { approved: true, payload: { by: "editor" } }, at: Date.now() })
+        yield* waitFor(settled([paused]), "the approved run to finish")
+        const snapshot = yield* store.snapshot(paused)
+        assert.strictEqual(snapshot.status, "completed")
+        assert.deepStrictEqual(snapshot.nodes["review"]?.output, { by: "editor" })
+        assert.strictEqual(probe.executions.get(`${paused}/b1`), 1)
+      }))
+
     test("submit refuses an input no store can hold, one over the size limit or one the workflow does not declare; nothing is written", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient

@@ -845,32 +845,6 @@ export const dormancyOf = (
     }
 
 /**
- * Whether a dormant run can leave its status now: a due sleeper or an awaited delivery kept.
- *
- * @since 0.1.0
- */
-export const canWake = (machine: RunStatus.Persisted, deliveries: ReadonlyArray<Delivery>, now: number): boolean => {
-  if (machine.status !== "suspended" && machine.status !== "paused") return false
-  for (const reason of Object.values(machine.context.dormant)) {
-    switch (reason._tag) {
-      case "Sleep":
-        if (reason.until <= now) return true
-        break
-      case "Signal":
-        if (deliveries.some((d) => d.kind === "signal" && d.name === reason.signal)) return true
-        break
-      case "Approval":
-        if (deliveries.some((d) => d.kind === "approval" && d.name === reason.node)) return true
-        break
-      case "Pause":
-        if (machine.status === "paused" && deliveries.some((d) => d.kind === "unpause")) return true
-        break
-    }
-  }
-  return false
-}
-
-/**
  * Offers a `RunStatus` event to a restored machine: the accepted snapshot, or why not.
  *
  * @since 0.1.0

@@ -64,7 +64,11 @@ export type Decision =
  *
  * @since 0.1.0
  */
-export const event = (run: Run, deliveries: ReadonlyArray<Delivery>, at: number): RunStatus.Event | undefined => {
+export const event = (
+  run: Pick<Run, "status" | "machine">,
+  deliveries: ReadonlyArray<Delivery>,
+  at: number
+): RunStatus.Event | undefined => {
   for (const reason of Object.values(run.machine.context.dormant)) {
     if (reason._tag === "Signal" && run.status === "suspended") {
       const delivery = deliveries.find((d) => d.kind === "signal" && d.name === reason.signal)

@@ -24,6 +24,7 @@ import type {
   Wakeable
 } from "../RunStore.ts"
 import * as RunStore from "../RunStore.ts"
+import * as Wake from "../Wake.ts"
 import * as Immediate from "./immediate.ts"
 
 const settledForSnapshots: ReadonlyArray<RunStatus.Status> = ["completed", "failed"]
@@ -349,7 +350,7 @@ const wakeable = (state: State, now: number) =>
     const out: Array<Wakeable> = []
     for (const stored of state.runs.values()) {
       const { machine } = stored.run
-      if (!RunStore.canWake(machine, stored.deliveries, now)) continue
+      if (Wake.event(stored.run, stored.deliveries, now) === undefined) continue
       const sleeps = Object.values(machine.context.dormant).flatMap((r) => r._tag === "Sleep" ? [r.until] : [])
       out.push({ runId: stored.run.id, status: machine.status, wakeAt: sleeps.length === 0 ? null : Math.min(...sleeps) })
     }

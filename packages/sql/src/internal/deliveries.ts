@@ -48,7 +48,7 @@ export const make = ({ sql, transact }: Db) => {
     Effect.map(
       transact("wakeable", sql<{ readonly id: string; readonly status: RunStatus.Status; readonly wake_at: number | null }>`
         SELECT id, status, wake_at FROM ripple_runs
-        WHERE status IN ('suspended', 'paused') AND wake_at <= ${now}
+        WHERE status = 'suspended' AND wake_at <= ${now}
         UNION
         SELECT r.id, r.status, r.wake_at FROM ripple_deliveries d JOIN ripple_runs r ON r.id = d.run_id
         WHERE d.consumed_at IS NULL AND r.status IN ('suspended', 'paused')

@@ -94,7 +94,7 @@ export const make = ({ sql, transact }: Db, { readRun }: Runs) => {
         transact("claim", sql<Omit<Claimed, "lease"> & { readonly lease_generation: number | bigint | string }>`WITH candidates AS (
             SELECT id, seq FROM ripple_runs WHERE queued AND status IN ('pending', 'running')
             UNION
-            SELECT id, seq FROM ripple_runs WHERE queued AND status IN ('suspended', 'paused') AND wake_at <= ${terms.at}
+            SELECT id, seq FROM ripple_runs WHERE queued AND status = 'suspended' AND wake_at <= ${terms.at}
             UNION
             SELECT r.id, r.seq FROM ripple_deliveries d JOIN ripple_runs r ON r.id = d.run_id
             WHERE d.consumed_at IS NULL AND r.queued AND r.status IN ('suspended', 'paused')

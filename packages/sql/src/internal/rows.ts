@@ -112,12 +112,15 @@ export const prunedOf = (row: RunRow): { readonly pruned?: Snapshot.Pruned } =>
   row.pruned === undefined || row.pruned === null ? {} : { pruned: row.pruned }
 
 /**
- * SQL: the kept delivery `d` wakes the dormant run `r` (its status is checked apart): a signal or
- * an approval decision one of its branches awaits, or an unpause of a run paused by a pause request.
+ * SQL: the kept delivery `d` wakes the dormant run `r` now (`Wake.event`): a signal one of its
+ * branches awaits while it is suspended, an approval decision one awaits while it is paused, or an
+ * unpause of a run paused by a pause request. (RunStatus takes a signal only in `suspended`: a
+ * paused run keeps it until it is unpaused or approved.)
  */
-export const wakingDelivery = `((d.kind = 'signal' AND d.name = ANY (r.awaited_signals))
-  OR (d.kind = 'approval' AND d.name = ANY (r.awaited_approvals))
+export const wakingDelivery = `((d.kind = 'signal' AND r.status = 'suspended' AND d.name = ANY (r.awaited_signals))
+  OR (d.kind = 'approval' AND r.status = 'paused' AND d.name = ANY (r.awaited_approvals))
   OR (d.kind = 'unpause' AND r.status = 'paused' AND jsonb_path_exists(r.machine, '$.context.dormant.* ? (@._tag == "Pause")')))`
+
 
 /** Statuses whose machine write makes a run the latest of its (workflow, trigger). */
 export const settled: ReadonlyArray<RunStatus.Status> = ["completed", "failed"]

@@ -85,8 +85,12 @@ for (const backend of TestDatabase.backends) {
         }
         assert.deepStrictEqual(yield* atBlocks("worker-basic"), {})
         const sql = yield* SqlClient.SqlClient
-        const leased = yield* sql<{ readonly n: number | bigint }>`SELECT count(*) AS n FROM ripple_runs WHERE lease_owner IS NOT NULL`
-        assert.strictEqual(Number(leased[0]!.n), 0)
+        // Released after the run's last write, in a statement of its own: soon, not at once.
+        const leased = Effect.map(
+          sql<{ readonly n: number | bigint }>`SELECT count(*) AS n FROM ripple_runs WHERE lease_owner IS NOT NULL`,
+          (rows) => Number(rows[0]!.n)
+        )
+        yield* waitFor(Effect.map(leased, (n) => n === 0), "every lease to be released", 10_000)
       }))
 
     test("a queued run to a block with pins: the worker runs only what the destination needs and writes the pins", (probe) =>
@@ -310,9 +314,10 @@ for (const backend of TestDatabase.backends) {
         // One run at a time: a worker that claimed the paused run for its sleeper would claim it
         // (the oldest run) at every turn and never reach the next one.
         yield* Worker.make({ ...fast, concurrency: 1 })
-        const dormant = Effect.map(store.getRun(paused), (run) => Object.values(run.machine.context.dormant).map((r) => r._tag).sort())
-        yield* waitFor(Effect.map(dormant, (tags) => tags.join() === "Approval,Sleep"), "the run to pause with its sleeper dormant")
-        assert.strictEqual((yield* store.getRun(paused)).status, "paused")
+        // Both branches dormant, and the run settled: it is `running` until the last branch parks.
+        const settledPaused = Effect.map(store.getRun(paused), (run) =>
+          run.status === "paused" && Object.values(run.machine.context.dormant).map((r) => r._tag).sort().join() === "Approval,Sleep")
+        yield* waitFor(settledPaused, "the run to pause with its sleeper dormant")
         yield* Effect.sleep(100)
         const other = yield* Worker.submit(chain("worker-after-paused", 3))
         yield* waitFor(settled([other]), "the next run to finish", 10_000)

@@ -69,7 +69,13 @@ export const make = (
       }
       if (claimed.status === "suspended" || claimed.status === "paused") {
         const decision = Wake.decide(yield* store.getRun(claimed.id), yield* store.deliveries(claimed.id), at, { owner, worker: true })
-        if (decision._tag !== "Wake") return false
+        if (decision._tag !== "Wake") {
+          // The claim takes a dormant run only for what wakes it (`Wake.event`), and nobody else
+          // consumes a delivery or moves a run under this lease: this is a disagreement between the
+          // claim and `Wake.event`, and the next claim would take the run again.
+          yield* Effect.logWarning(`run ${claimed.id}: claimed ${claimed.status}, but nothing wakes it (${decision._tag})`)
+          return false
+        }
         yield* store.transition(claimed.id, decision.event, at)
       }
       return true

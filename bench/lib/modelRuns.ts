@@ -14,6 +14,7 @@ export const BLOCK_SEED = 7
 
 /** `Runs` over the memory store and the modelled handlers. */
 export const layer = Runs.layer({ concurrency: 4 }).pipe(
+  Layer.orDie,
   Layer.provideMerge(RunStore.layerMemory),
   Layer.provideMerge(Handler.layer({
     ...Builtins.handlers,

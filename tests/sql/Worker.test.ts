@@ -332,6 +332,31 @@ for (const backend of TestDatabase.backends) {
         assert.strictEqual(probe.executions.get(`${paused}/b1`), 1)
       }))
 
+    test("make refuses an option out of range, naming it, and claims nothing", () =>
+      Effect.gen(function*() {
+        const { store } = yield* SqlRunStore.SqlRunStore
+        const runId = yield* Worker.submit(chain("worker-options", 2))
+        for (
+          const [options, option] of [
+            // NaN claimed nothing, ever: `free = NaN - executing` is never above 0.
+            [{ concurrency: Number.NaN }, "concurrency"],
+            [{ concurrency: 0 }, "concurrency"],
+            [{ pollMs: 0 }, "pollMs"],
+            [{ shutdownGraceMs: -1 }, "shutdownGraceMs"],
+            [{ engine: { concurrency: 0 } }, "engine.concurrency"],
+            [{ engine: { limits: { maxIterations: Number.NaN } } }, "engine.limits.maxIterations"],
+            [{ leaseMs: 2_000, heartbeatMs: 2_000 }, "heartbeatMs"]
+          ] as const
+        ) {
+          const refused = yield* Effect.flip(Worker.make(options))
+          assert.strictEqual(refused._tag, "InvalidOption", option)
+          assert.strictEqual(refused.option, option)
+        }
+        const run = yield* store.getRun(runId)
+        assert.strictEqual(run.status, "pending")
+        assert.isUndefined(run.lease)
+      }))
+
     test("submit refuses an input no store can hold, one over the size limit or one the workflow does not declare; nothing is written", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient

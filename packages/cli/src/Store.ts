@@ -10,6 +10,7 @@
  *
  * @since 0.1.0
  */
+import { Options } from "@ripple/runtime"
 import { Database, Migrations, RunList, SqlRunStore, Worker } from "@ripple/sql"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
@@ -22,6 +23,7 @@ import * as Problem from "./Problem.ts"
 const problemOf = (error: unknown): Problem.Problem => {
   if (error instanceof Problem.Problem) return error
   if (error instanceof Database.DatabaseError) return Problem.fromDatabaseError(error)
+  if (error instanceof Options.InvalidOption) return Problem.badInput(error.message, `set ${error.option} as it says`)
   const tag = (error as { readonly _tag?: unknown } | undefined)?._tag
   if (tag === "ConfigError") {
     return Problem.badInput(`DATABASE_URL cannot be read: ${String(error)}`, "set DATABASE_URL to a postgres:// URL, or unset it to use the embedded database")

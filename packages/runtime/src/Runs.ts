@@ -78,6 +78,9 @@ import * as Follow from "./internal/runs/follow.ts"
 import * as Start from "./internal/runs/start.ts"
 import * as State from "./internal/runs/state.ts"
 import * as Waking from "./internal/runs/wake.ts"
+import * as Lease from "./Lease.ts"
+import * as OptionChecks from "./Options.ts"
+import type { InvalidOption } from "./Options.ts"
 import { isFinal, type Mode, type RunEvent } from "./RunEvent.ts"
 import * as RunStatus from "./RunStatus.ts"
 import * as RunView from "./RunView.ts"
@@ -380,12 +383,22 @@ export interface Options extends Engine.Options {
 }
 
 /**
- * The `Runs` service over a `RunStore` and a `Handlers` registry.
+ * The `Runs` service over a `RunStore` and a `Handlers` registry. An option out of range fails the
+ * layer with `Options.InvalidOption` naming it (see `Options`), before any run starts.
  *
  * @since 0.1.0
  */
-export const layer = (options: Options = {}): Layer.Layer<Runs, never, RunStore | Handlers> =>
-  Layer.effect(Runs, Effect.map(State.make(options), make))
+export const layer = (options: Options = {}): Layer.Layer<Runs, InvalidOption, RunStore | Handlers> =>
+  Layer.effect(Runs, Effect.andThen(checkOptions(options), Effect.map(State.make(options), make)))
+
+const checkOptions = (options: Options) =>
+  OptionChecks.check({
+    ...OptionChecks.engine(options),
+    eventBuffer: [options.eventBuffer, OptionChecks.count],
+    leaseMs: [options.leaseMs, OptionChecks.duration],
+    heartbeatMs: [options.heartbeatMs, OptionChecks.duration],
+    cancelPollMs: [options.cancelPollMs, OptionChecks.duration]
+  }, { leaseMs: options.leaseMs, heartbeatMs: options.heartbeatMs, defaultLeaseMs: Lease.defaultTtlMs })
 
 const make = (state: State.State): Runs["Service"] => {
   const { store } = state

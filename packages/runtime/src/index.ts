@@ -24,6 +24,8 @@ export * as Child from "./Child.ts"
 export * as RunView from "./RunView.ts"
 /** Who executes a stored run after a wake (here, or its owner), and its plan. */
 export * as Wake from "./Wake.ts"
+/** The checks of `Runs` and worker options (`InvalidOption`). */
+export * as Options from "./Options.ts"
 /** The facade: start, runFrom, plan, status, wait, cancel, events. */
 export * as Runs from "./Runs.ts"
 /** Code-first workflows: a typed builder producing a Workflow and its handlers. */

@@ -43,7 +43,7 @@
  * @since 0.1.0
  */
 import { Workflow } from "@ripple/core"
-import { type Engine, Handler, type RunEvent, Runs, type RunStatus, type RunStore, Wake } from "@ripple/runtime"
+import { type Engine, Handler, Options as RuntimeOptions, type RunEvent, Runs, type RunStatus, type RunStore, Wake } from "@ripple/runtime"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -198,10 +198,16 @@ export const requeue = (
     return status
   })
 
+// How long a worker's lease lasts without a heartbeat (`Options.leaseMs`).
+const defaultLeaseMs = 30_000
+
 const defaultOwner = () => `${Os.hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`
 
 /**
- * Starts a worker in the current scope: it claims and executes runs until the scope closes.
+ * Starts a worker in the current scope: it claims and executes runs until the scope closes. An
+ * option out of range (a concurrency that is not a whole number of at least 1, a duration that is
+ * not a finite positive number of milliseconds, a heartbeat no shorter than the lease) fails with
+ * `Options.InvalidOption` naming it, before anything is claimed.
  *
  * @since 0.1.0
  */
@@ -209,10 +215,18 @@ export const make = (
   options: Options = {}
 ): Effect.Effect<
   Worker["Service"],
-  never,
+  RuntimeOptions.InvalidOption,
   Scope.Scope | SqlRunStore | SqlClient.SqlClient | Database.Database | Handler.Handlers
 > =>
   Effect.gen(function*() {
+    yield* RuntimeOptions.check({
+      concurrency: [options.concurrency, RuntimeOptions.count],
+      leaseMs: [options.leaseMs, RuntimeOptions.duration],
+      heartbeatMs: [options.heartbeatMs, RuntimeOptions.duration],
+      pollMs: [options.pollMs, RuntimeOptions.duration],
+      shutdownGraceMs: [options.shutdownGraceMs, RuntimeOptions.grace],
+      ...RuntimeOptions.engine(options.engine ?? {}, "engine.")
+    }, { leaseMs: options.leaseMs, heartbeatMs: options.heartbeatMs, defaultLeaseMs })
     const owner = options.owner ?? defaultOwner()
     const { sql, transact } = yield* Transact.make
     const env: WorkerEnv = {
@@ -227,8 +241,8 @@ export const make = (
       listening: options.publish === undefined ? () => false : undefined
     }
     const loop = yield* ClaimLoop.start(env, {
-      concurrency: Math.max(1, options.concurrency ?? 16),
-      leaseMs: options.leaseMs ?? 30_000,
+      concurrency: options.concurrency ?? 16,
+      leaseMs: options.leaseMs ?? defaultLeaseMs,
       heartbeatMs: options.heartbeatMs,
       pollMs: options.pollMs ?? 1_000,
       shutdownGraceMs: options.shutdownGraceMs ?? 5_000
@@ -243,5 +257,5 @@ export const make = (
  */
 export const layer = (
   options: Options = {}
-): Layer.Layer<Worker, never, SqlRunStore | SqlClient.SqlClient | Database.Database | Handler.Handlers> =>
+): Layer.Layer<Worker, RuntimeOptions.InvalidOption, SqlRunStore | SqlClient.SqlClient | Database.Database | Handler.Handlers> =>
   Layer.effect(Worker, make(options))

@@ -116,6 +116,8 @@ export const make = (backend: Cli.Backend): Session => ({
         return yield* use(runs, store)
       }).pipe(
         Effect.provide(Runs.layer({ limits, ...runsOptions }).pipe(
+          // Its options are the command's own, and limits `Source.limits` checked: an invalid one is a bug.
+          Layer.orDie,
           Layer.provideMerge(Layer.merge(backend.store({ ...options, mustExist: reading?.reading === true }), handlers))
         ))
       )),

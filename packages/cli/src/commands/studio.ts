@@ -45,7 +45,7 @@ export const command = (session: Session) =>
       const limits = yield* Source.limits
       const [{ Studio }, HttpServer] = yield* Effect.promise(() => Promise.all([import("@ripple/studio"), import("effect/http/HttpServer")]))
       const server = Studio.layer({ host, port }).pipe(
-        Layer.provide(Runs.layer({ limits, ...runsOptions })),
+        Layer.provide(Layer.orDie(Runs.layer({ limits, ...runsOptions }))),
         Layer.provideMerge(Layer.merge(session.backend.browse(options), registry))
       )
       return yield* Effect.scoped(Effect.gen(function*() {

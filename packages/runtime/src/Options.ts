@@ -1,0 +1,100 @@
+/**
+ * The checks of what `Runs.layer` and a worker are configured with: a value no execution can work
+ * with fails at construction with `InvalidOption`, naming the option, the value and what it must
+ * be, before anything runs.
+ *
+ * **Details**
+ *
+ * Without them a careless value failed late or silently: a concurrency that is `NaN` (a
+ * `Number(process.env.X)` of an unset variable) gave a bound no handler ever got a permit under,
+ * or a worker that never claimed a run; a heartbeat no shorter than its lease let the lease expire
+ * between two renewals, so the run stopped with `LeaseLost` in its only process; a zero poll made
+ * a worker query as fast as the database answers.
+ *
+ * @since 0.1.0
+ */
+import type { Workflow } from "@ripple/core"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+
+/**
+ * An option out of its range: its name (as passed, e.g. `leaseMs`, `limits.maxNodes`), the value
+ * given, and what it must be.
+ *
+ * @since 0.1.0
+ */
+export class InvalidOption extends Data.TaggedError("InvalidOption")<{
+  readonly option: string
+  readonly value: unknown
+  readonly expected: string
+}> {
+  override get message(): string {
+    return `option ${this.option} is ${typeof this.value === "string" ? JSON.stringify(this.value) : String(this.value)}: ${this.expected}`
+  }
+}
+
+type Check = (option: string, value: unknown) => InvalidOption | undefined
+
+const rule = (holds: (value: number) => boolean, expected: string): Check => (option, value) =>
+  value === undefined || (typeof value === "number" && holds(value)) ? undefined : new InvalidOption({ option, value, expected })
+
+/**
+ * A duration in milliseconds greater than 0 (leases, heartbeats, polls).
+ *
+ * @since 0.1.0
+ */
+export const duration: Check = rule((v) => Number.isFinite(v) && v > 0, "expected a finite number of milliseconds greater than 0")
+
+/**
+ * A duration in milliseconds, 0 allowed (a grace period).
+ *
+ * @since 0.1.0
+ */
+export const grace: Check = rule((v) => Number.isFinite(v) && v >= 0, "expected a finite number of milliseconds, at least 0")
+
+/**
+ * A whole number of at least 1 (concurrency bounds, buffers, limits).
+ *
+ * @since 0.1.0
+ */
+export const count: Check = rule((v) => Number.isSafeInteger(v) && v >= 1, "expected a whole number of at least 1")
+
+/**
+ * The first failed check of `options` (a record of option name to value and check), then the
+ * lease's: a heartbeat renews the lease before it expires only when it is shorter than the lease.
+ *
+ * @since 0.1.0
+ */
+export const check = (
+  options: { readonly [option: string]: readonly [value: unknown, check: Check] },
+  lease?: { readonly leaseMs: number | undefined; readonly heartbeatMs: number | undefined; readonly defaultLeaseMs: number }
+): Effect.Effect<void, InvalidOption> => {
+  for (const [option, [value, check]] of Object.entries(options)) {
+    const invalid = check(option, value)
+    if (invalid !== undefined) return Effect.fail(invalid)
+  }
+  if (lease !== undefined && lease.heartbeatMs !== undefined && lease.heartbeatMs >= (lease.leaseMs ?? lease.defaultLeaseMs)) {
+    return Effect.fail(
+      new InvalidOption({
+        option: "heartbeatMs",
+        value: lease.heartbeatMs,
+        expected: `expected less than leaseMs (${lease.leaseMs ?? lease.defaultLeaseMs}): a lease must be renewed before it expires`
+      })
+    )
+  }
+  return Effect.void
+}
+
+/**
+ * The checks of the engine's options (`Engine.Options`): its concurrency and each limit, named
+ * after `prefix` (a worker's are `engine.concurrency`, ...).
+ *
+ * @since 0.1.0
+ */
+export const engine = (
+  options: { readonly concurrency?: number | undefined; readonly limits?: Partial<Workflow.Limits> | undefined },
+  prefix = ""
+): { readonly [option: string]: readonly [value: unknown, check: Check] } => ({
+  [`${prefix}concurrency`]: [options.concurrency, count],
+  ...Object.fromEntries(Object.entries(options.limits ?? {}).map(([name, value]) => [`${prefix}limits.${name}`, [value, count] as const]))
+})

@@ -1,0 +1,61 @@
+/**
+ * Options no execution can work with are refused when `Runs.layer` is built, with an
+ * `InvalidOption` naming the option, the value and what it must be, before any run starts: a `NaN`
+ * concurrency (no handler ever got a permit), a heartbeat no shorter than the lease (the lease
+ * expired between renewals and the run stopped with `LeaseLost` in its only process), durations
+ * and counts that are zero, negative, infinite or not numbers.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import type { Workflow } from "@ripple/core"
+import { Builtins, Handler, Options, Runs, RunStore } from "@ripple/runtime"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+
+const workflow: Workflow.Workflow = { id: "options", blocks: [{ id: "v", type: "value", params: { value: 1 } }], edges: [] }
+
+const build = (options: Runs.Options) =>
+  Effect.scoped(Effect.gen(function*() {
+    const runs = yield* Runs.Runs
+    const { runId } = yield* runs.start(workflow)
+    return yield* runs.wait(runId)
+  }).pipe(Effect.provide(Runs.layer(options).pipe(Layer.provideMerge(Layer.merge(RunStore.layerMemory, Handler.layer(Builtins.handlers)))))))
+
+const refusals: ReadonlyArray<readonly [options: Runs.Options, option: string, expected: string]> = [
+  [{ concurrency: Number.NaN }, "concurrency", "whole number of at least 1"],
+  [{ concurrency: 0 }, "concurrency", "whole number of at least 1"],
+  [{ concurrency: 1.5 }, "concurrency", "whole number of at least 1"],
+  [{ concurrency: "4" as unknown as number }, "concurrency", "whole number of at least 1"],
+  [{ limits: { maxNodes: 0 } }, "limits.maxNodes", "whole number of at least 1"],
+  [{ eventBuffer: -1 }, "eventBuffer", "whole number of at least 1"],
+  [{ leaseMs: 0 }, "leaseMs", "greater than 0"],
+  [{ leaseMs: Number.POSITIVE_INFINITY }, "leaseMs", "greater than 0"],
+  [{ heartbeatMs: -5 }, "heartbeatMs", "greater than 0"],
+  [{ cancelPollMs: Number.NaN }, "cancelPollMs", "greater than 0"],
+  [{ leaseMs: 1_000, heartbeatMs: 1_000 }, "heartbeatMs", "less than leaseMs (1000)"],
+  [{ heartbeatMs: 60_000 }, "heartbeatMs", "less than leaseMs (30000)"]
+]
+
+describe("Runs options", () => {
+  it.effect("an option out of range is refused when the layer is built, naming it, its value and its range", () =>
+    Effect.gen(function*() {
+      for (const [options, option, expected] of refusals) {
+        const refused = yield* Effect.flip(build(options))
+        assert.instanceOf(refused, Options.InvalidOption, JSON.stringify(options))
+        const invalid = refused as Options.InvalidOption
+        assert.strictEqual(invalid.option, option)
+        assert.include(invalid.message, `option ${option} is `)
+        assert.include(invalid.message, expected)
+      }
+      assert.strictEqual(
+        (yield* Effect.flip(build({ concurrency: "4" as unknown as number }))).message,
+        `option concurrency is "4": expected a whole number of at least 1`
+      )
+    }))
+
+  it.effect("options in range run as before, the defaults and a heartbeat just under the lease included", () =>
+    Effect.gen(function*() {
+      for (const options of [{}, { concurrency: 1, leaseMs: 1_000, heartbeatMs: 999, eventBuffer: 1, cancelPollMs: 1 }, { limits: { maxNodes: 1 } }]) {
+        assert.strictEqual(yield* build(options), "completed", JSON.stringify(options))
+      }
+    }))
+})

@@ -235,6 +235,17 @@ const unpauseDeliveries = Effect.gen(function*() {
     ADD CONSTRAINT ripple_deliveries_kind_check CHECK (kind IN ('signal', 'approval', 'unpause'))`
 })
 
+// Delivery tokens: `deliver` marks the delivery it keeps with its call's token, and a journal write
+// the deliveries it consumes with its own, so either, sent again after a lost connection (a
+// terminated backend), recognises its committed first attempt: `deliver` reports it kept, the
+// journal write consumes nothing more (a delivery of the same name may have arrived since).
+const deliveryTokens = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`ALTER TABLE ripple_deliveries ADD COLUMN token text, ADD COLUMN consumed_by text`
+  yield* sql`CREATE INDEX ripple_deliveries_token ON ripple_deliveries (token) WHERE token IS NOT NULL`
+  yield* sql`CREATE INDEX ripple_deliveries_consumed_by ON ripple_deliveries (consumed_by) WHERE consumed_by IS NOT NULL`
+})
+
 /**
  * Every migration, by id.
  *
@@ -252,7 +263,8 @@ export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.
   "9_run_changes": runChanges,
   "10_run_options": runOptions,
   "11_machine_tokens": machineTokens,
-  "12_unpause_deliveries": unpauseDeliveries
+  "12_unpause_deliveries": unpauseDeliveries,
+  "13_delivery_tokens": deliveryTokens
 }
 
 /**

@@ -42,8 +42,10 @@
  *   on the effect `Clock` (`RunStore.RetryPolicy`, read when the store is built). After a lost
  *   connection a statement is sent again only if applying it twice is harmless: journal rows and
  *   scopes are upserts, a machine write already applied is recognised, a run insert returns the
- *   row it made, `acquire` and `claim` find their grants by token; a write that consumes a
- *   delivery, `deliver` and `markFailed` are not sent again.
+ *   row it made, `acquire` and `claim` find their grants by token, `deliver` finds the delivery it
+ *   kept and a journal write the deliveries it consumed by theirs; only `markFailed` is not sent
+ *   again. A terminated backend (`pg_terminate_backend`, a restart, a failover) loses the statement
+ *   in flight this way: the wire client reports the closed socket, not the server's 57P01.
  *
  * @since 0.1.0
  */

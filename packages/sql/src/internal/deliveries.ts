@@ -14,16 +14,22 @@ type Json = Workflow.Json
 export const make = ({ sql, transact }: Db) => {
   const deliver = (runId: string, delivery: RunStore.Delivery) =>
     Effect.gen(function*() {
-      // Not replayable: sent again after a committed first attempt it would report the delivery refused.
+      // Sent again after a lost connection, it finds the delivery its committed first attempt kept
+      // (by this call's token, consumed since or not) and reports it kept, instead of refused as
+      // a duplicate or, once consumed, kept a second time.
+      const token = crypto.randomUUID()
       const rows = yield* transact("deliver", sql<{ readonly kept: boolean; readonly found: boolean }>`WITH run AS (
           SELECT id FROM ripple_runs WHERE id = ${runId}
+        ), mine AS (
+          SELECT 1 FROM ripple_deliveries WHERE token = ${token}
         ), kept AS (
-          INSERT INTO ripple_deliveries (run_id, kind, name, payload, at)
-          SELECT id, ${delivery.kind}, ${delivery.name}, ${json(delivery.payload)}::json, ${delivery.at} FROM run
+          INSERT INTO ripple_deliveries (run_id, kind, name, payload, at, token)
+          SELECT id, ${delivery.kind}, ${delivery.name}, ${json(delivery.payload)}::json, ${delivery.at}, ${token} FROM run
+          WHERE NOT EXISTS (SELECT 1 FROM mine)
           ON CONFLICT (run_id, kind, name) WHERE consumed_at IS NULL DO NOTHING
           RETURNING seq
         )
-        SELECT EXISTS (SELECT 1 FROM kept) AS kept, EXISTS (SELECT 1 FROM run) AS found`, false)
+        SELECT EXISTS (SELECT 1 FROM kept) OR EXISTS (SELECT 1 FROM mine) AS kept, EXISTS (SELECT 1 FROM run) AS found`)
       if (rows[0]?.found !== true) return yield* Effect.fail(new RunStore.RunNotFound({ runId }))
       return rows[0].kept
     })

@@ -20,6 +20,8 @@ interface JournalWrite {
 
 interface Request {
   readonly run: string
+  /** Unique to this write: marks the deliveries it consumes (see `statement`). */
+  readonly token: string
   readonly owner: string | null
   readonly gen: number | bigint | null
   readonly rows: Batch["rows"]
@@ -59,10 +61,12 @@ const split = (request: Request): ReadonlyArray<Request> => {
 
 // Each run's rows are written only if its row exists (and holds the lease, when fenced), locked
 // for share in id order until the statement commits. Node rows and scopes are upserts keyed by
-// (run, node) and (run, scope).
+// (run, node) and (run, scope). Deliveries consumed are marked with the write's token; a delivery
+// marked with it already is this write's committed first attempt, sent again after a lost
+// connection: it consumes nothing more (a delivery of the same name may have been kept since).
 const statement = (sql: Db["sql"], requests: ReadonlyArray<Request>) =>
   sql<{ readonly id: string; readonly pause: boolean; readonly cancel: boolean }>`WITH req AS (
-    SELECT * FROM jsonb_to_recordset(${json(requests)}::jsonb) AS x(run text, owner text, gen bigint,
+    SELECT * FROM jsonb_to_recordset(${json(requests)}::jsonb) AS x(run text, token text, owner text, gen bigint,
       rows jsonb, copies jsonb, scopes jsonb, consumed jsonb)
   ), locked AS (
     SELECT r.id, r.pause_requested_at, r.cancel_requested_at IS NOT NULL OR r.status = 'cancelled' AS cancel
@@ -98,20 +102,22 @@ const statement = (sql: Db["sql"], requests: ReadonlyArray<Request>) =>
     SELECT run.run, c->>'s', c->>'k', (c->>'v')::json FROM run, jsonb_array_elements(run.scopes) c
     ON CONFLICT (run_id, scope) DO UPDATE SET kind = excluded.kind, value = excluded.value
   ), consumed AS (
-    UPDATE ripple_deliveries d SET consumed_at = now()
+    UPDATE ripple_deliveries d SET consumed_at = now(), consumed_by = run.token
     FROM run, jsonb_array_elements(run.consumed) c
     WHERE d.run_id = run.run AND d.kind = c->>'k' AND d.name = c->>'n' AND d.consumed_at IS NULL
+      AND NOT EXISTS (SELECT 1 FROM ripple_deliveries mine WHERE mine.consumed_by = run.token)
   )
   SELECT run AS id, pause_requested_at IS NOT NULL AS pause, cancel FROM run`
 
 // Journal writes of different runs that arrive while one is in flight go out together in one
 // statement (up to `maxStatementChars` of values); one run's write larger than that goes out as several
 // statements in one transaction, the run row locked by the first. A write may be sent again after
-// a lost connection, unless it consumes a delivery: a second one of that name may have arrived since.
+// a lost connection: its token keeps it from consuming a delivery twice.
 const journalWriter = ({ sql, transact }: Db) =>
   GroupCommit.make((batch: ReadonlyArray<{ readonly key: string; readonly request: JournalWrite }>) => {
     const requests: ReadonlyArray<Request> = batch.map(({ key, request }) => ({
       run: key,
+      token: crypto.randomUUID(),
       owner: request.lease?.owner ?? null,
       gen: request.lease?.generation ?? null,
       rows: request.batch.rows,
@@ -119,12 +125,11 @@ const journalWriter = ({ sql, transact }: Db) =>
       scopes: request.batch.scopes,
       consumed: request.batch.consumed
     }))
-    const replayable = requests.every((request) => request.consumed.length === 0)
     const parts = requests.length === 1 && weightOf(batch[0]!.request.batch) > maxStatementChars ? split(requests[0]!) : undefined
     const write = parts === undefined
       ? statement(sql, requests)
       : sql.withTransaction(Effect.map(Effect.forEach(parts, (part) => statement(sql, [part])), (acks) => acks.at(-1)!))
-    return Effect.map(transact("journal", write, replayable), (rows) => {
+    return Effect.map(transact("journal", write), (rows) => {
       const found = new Map(rows.map((row) => [row.id, row]))
       return batch.map(({ key }): RunStore.JournalAck | undefined => {
         const row = found.get(key)

@@ -120,6 +120,23 @@ const admin = <A>(f: (sql: PgClient.PgClient) => Effect.Effect<A, unknown>): Eff
   )
 
 /**
+ * A database of its own on the server, created empty and dropped (its sessions terminated) when the
+ * scope closes; its URL. For tests that act on every session of their database
+ * (`pg_terminate_backend`), which a schema in the shared database would extend to other tests.
+ */
+export const ownDatabase: Effect.Effect<string, never, Scope.Scope> = Effect.map(
+  Effect.acquireRelease(
+    Effect.sync(uniqueId).pipe(Effect.tap((name) => admin((sql) => sql`CREATE DATABASE ${sql(name)}`))),
+    (name) => admin((sql) => sql`DROP DATABASE IF EXISTS ${sql(name)} WITH (FORCE)`)
+  ),
+  (name) => {
+    const url = new URL(serverUrl())
+    url.pathname = `/${name}`
+    return url.toString()
+  }
+)
+
+/**
  * The resources the tests of one block share: for `pglite` one PGlite opened in a fresh data
  * directory (closed and removed when the block ends); nothing for `postgres`.
  */

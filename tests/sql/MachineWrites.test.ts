@@ -1,6 +1,6 @@
 /**
  * Machine writes are compare-and-set on the run row's revision, and one sent again after a lost
- * connection recognises its own committed first attempt by its token. Found by the incremental
+ * connection recognises its own committed first attempt by its token (and so does `markFailed`). Found by the incremental
  * property on PGlite: two approvals parking at once each offered `BRANCH_STARTED` from the same
  * revision, and the second write, seeing the first's identical machine, took it for its own —
  * the run lost a branch, settled `paused` while still running, and its end was refused.
@@ -22,14 +22,15 @@ const policy = Schedule.spaced("1 millis").pipe(Schedule.upTo({ times: 3 }))
 const setup = Effect.gen(function*() {
   yield* Migrations.run
   const losing = yield* LosingConnection.make(yield* SqlClient.SqlClient)
-  const { store } = yield* SqlRunStore.make.pipe(
+  const sqlStore = yield* SqlRunStore.make.pipe(
     Effect.provideService(SqlClient.SqlClient, losing.client),
     Effect.provideService(RunStore.RetryPolicy, policy)
   )
+  const store = sqlStore.store
   const version = yield* store.saveWorkflow(chain("machine-writes", 1))
   const run = yield* store.createRun({ version, mode: "full", input: {}, at: 0 })
   yield* store.transition(run.id, { type: "START" }, 1)
-  return { losing, store, runId: run.id }
+  return { losing, sqlStore, store, runId: run.id }
 })
 
 /** Two approvals that park at once, beside a parallel that runs on meanwhile. */
@@ -87,6 +88,18 @@ for (const backend of TestDatabase.backends) {
         yield* store.transition(runId, { type: "BRANCH_STARTED" }, 2)
         assert.strictEqual(losing.lost(), 1, "the first attempt committed and was reported lost")
         assert.strictEqual(yield* running(store, runId), 2, "counted once")
+      }).pipe(Effect.provide(TestDatabase.layer)))
+
+    it.effect("markFailed whose connection dropped after it committed fails the run once", () =>
+      Effect.gen(function*() {
+        const { losing, runId, sqlStore, store } = yield* setup
+        const lease = yield* store.acquire(runId, "owner-a", { ttlMs: 60_000, at: 2 })
+        losing.loseAfter((sql) => sql.includes("finalization = 'failed'"))
+        yield* sqlStore.markFailed(lease, "its workflow does not decode", 3)
+        assert.strictEqual(losing.lost(), 1, "the first attempt committed and was reported lost")
+        const run = yield* store.getRun(runId)
+        assert.strictEqual(run.status, "failed")
+        assert.deepStrictEqual(run.diagnostics.messages, ["its workflow does not decode"], "the reason once")
       }).pipe(Effect.provide(TestDatabase.layer)))
   })
 }

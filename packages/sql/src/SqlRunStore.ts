@@ -40,12 +40,12 @@
  * - Every statement is its own transaction and goes through one place that turns a `SqlError` into
  *   `RunStore.StoreUnavailable` (reason by SQLSTATE) and retries the retryable ones with backoff
  *   on the effect `Clock` (`RunStore.RetryPolicy`, read when the store is built). After a lost
- *   connection a statement is sent again only if applying it twice is harmless: journal rows and
- *   scopes are upserts, a machine write already applied is recognised, a run insert returns the
- *   row it made, `acquire` and `claim` find their grants by token, `deliver` finds the delivery it
- *   kept and a journal write the deliveries it consumed by theirs; only `markFailed` is not sent
- *   again. A terminated backend (`pg_terminate_backend`, a restart, a failover) loses the statement
- *   in flight this way: the wire client reports the closed socket, not the server's 57P01.
+ *   connection every statement is sent again, as each is harmless to apply twice: journal rows and
+ *   scopes are upserts, a run insert returns the row it made, and a machine write (`markFailed`
+ *   too), `acquire` and `claim`, `deliver` and a journal write that consumes deliveries find their
+ *   committed first attempt by a token. A terminated backend (`pg_terminate_backend`, a restart, a
+ *   failover) loses the statement in flight this way: the wire client reports the closed socket,
+ *   not the server's 57P01.
  *
  * @since 0.1.0
  */

@@ -15,22 +15,23 @@ export interface Db {
   readonly sql: SqlClient.SqlClient
   /**
    * Runs `statement` (its own implicit transaction, so a failed attempt wrote nothing or, after a
-   * lost connection, possibly everything) under the retry policy; `replayable` (default `true`)
-   * says whether sending it again after a lost connection is harmless.
+   * lost connection, possibly everything) under the retry policy.
+   *
+   * **Gotchas**
+   *
+   * It is sent again after a lost connection too, so it must be replayable: applying it twice
+   * leaves what applying it once does, and answers the same (the writes that are not so by nature
+   * find their committed first attempt by a token: leases, machine writes, deliveries).
    */
-  readonly transact: <A>(
-    operation: string,
-    statement: Effect.Effect<A, SqlError>,
-    replayable?: boolean
-  ) => Effect.Effect<A, RunStore.StoreUnavailable>
+  readonly transact: <A>(operation: string, statement: Effect.Effect<A, SqlError>) => Effect.Effect<A, RunStore.StoreUnavailable>
 }
 
 /** `Db["transact"]` under `policy`. */
 export const retrying = (policy: Schedule.Schedule<unknown, RunStore.StoreUnavailable>): Db["transact"] =>
-(operation, statement, replayable = true) =>
+(operation, statement) =>
   RunStore.retry(
     Effect.mapError(statement, (error) => storeUnavailable(error, operation)),
-    { policy, replayable }
+    { policy, replayable: true }
   )
 
 /** The `Db` over the current `SqlClient` and `RunStore.RetryPolicy`. */

@@ -194,14 +194,22 @@ export const make = (db: Db, { isCurrent, machines, readRun, remember }: Runs) =
       const failed = RunStatus.next(RunStatus.initial(), { type: "FAIL", error: reason })
       // A fresh machine failed with the reason: the stored one may be what is corrupt.
       const machine = failed._tag === "Accepted" ? RunStatus.persist(failed.snapshot) : undefined
-      // Not replayable: sent again after a committed first attempt it would append the reason twice.
-      const rows = yield* transact("markFailed", sql<{ readonly id: string }>`UPDATE ripple_runs SET status = 'failed',
-          machine = ${json(machine)}::jsonb, revision = revision + 1, machine_token = NULL, error = ${reason}, finalization = 'failed',
-          messages = messages || ${json([reason])}::jsonb, updated_at = ${at}, pause_requested_at = NULL,
-          cancel_requested_at = NULL
-        WHERE id = ${lease.runId} AND lease_owner = ${lease.owner} AND lease_generation = ${lease.generation}
-          AND status NOT IN ('completed', 'cancelled')
-        RETURNING id`, false)
+      // Sent again after a lost connection, it finds its committed first attempt by its token
+      // instead of appending the reason twice.
+      const token = crypto.randomUUID()
+      const rows = yield* transact("markFailed", sql<{ readonly id: string }>`WITH updated AS (
+          UPDATE ripple_runs SET status = 'failed',
+            machine = ${json(machine)}::jsonb, revision = revision + 1, machine_token = ${token}, error = ${reason},
+            finalization = 'failed', messages = messages || ${json([reason])}::jsonb, updated_at = ${at},
+            pause_requested_at = NULL, cancel_requested_at = NULL
+          WHERE id = ${lease.runId} AND lease_owner = ${lease.owner} AND lease_generation = ${lease.generation}
+            AND status NOT IN ('completed', 'cancelled') AND machine_token IS DISTINCT FROM ${token}
+          RETURNING id
+        ), replayed AS (
+          SELECT id FROM ripple_runs WHERE id = ${lease.runId} AND lease_owner = ${lease.owner}
+            AND lease_generation = ${lease.generation} AND machine_token = ${token}
+        )
+        SELECT id FROM updated UNION ALL SELECT id FROM replayed`)
       if (rows.length === 0) return yield* Effect.fail(leaseLost(lease))
     })
 

@@ -355,13 +355,14 @@ describe("Saga compensation", () => {
 
     it.effect("a lease lost during compensation starts no further compensation", () =>
       Effect.gen(function*() {
-        const lost = new Error("lease lost")
+        // Held until the first compensation runs; every compensation asks the store first.
+        const lease = { lost: false }
         const control: Engine.Control = {
           pauseRequested: false,
-          lease: { expiresAt: Number.POSITIVE_INFINITY, confirm: Effect.die(lost) }
+          lease: { expiresAt: Number.POSITIVE_INFINITY, confirm: Effect.suspend(() => lease.lost ? Effect.die(new Error("lease lost")) : Effect.void) }
         }
         const { exit, log, t } = yield* compensatingWith(chain(["step", "step", "boom"]), control, () => {
-          control.lease!.expiresAt = 0
+          lease.lost = true
         })
         assert.isTrue(Exit.isFailure(exit))
         assert.deepStrictEqual(t.compensated, ["s1"])

@@ -48,6 +48,9 @@
  *   checks `Execution.control`: a cancel request (`RunStore.requestCancel`, acknowledged by journal
  *   writes and lease renewals) ends the execution like an interruption (`cancelled`), and a lease
  *   past its last known expiry is renewed first (a lost one ends it with `LeaseLost`, writing nothing).
+ *   A start that no journal write acknowledges — a retry after its backoff, a compensation, a child
+ *   run — renews a held lease first whatever its expiry, so a cancel recorded by another process
+ *   since the last write is seen before it (one store round trip each).
  * - `child` blocks (`{ workflow, input }`: `workflow` is the version id of a saved workflow or an
  *   inline workflow — inline ones may not hold `$ref`s, which the parent would resolve; save such a
  *   workflow and pass its version) start a child run through `Execution.spawn` (its own durable
@@ -183,7 +186,8 @@ export const defaultLoopCondition: LoopCondition = Interpreter.defaultLoopCondit
  * (`paused`) and the run settles `paused`. Once `cancelRequested` is set (a journal
  * acknowledgement or a lease renewal of a stored request), no block starts any more and the run
  * ends `cancelled`. With a `lease` (`Lease.hold`), a block starts only while the lease is held:
- * checked against its last known expiry before each start, and renewed with the store past it.
+ * checked against its last known expiry before each start, and renewed with the store past it; a
+ * retry, a compensation or a child run renews it first in any case.
  *
  * @since 0.1.0
  */

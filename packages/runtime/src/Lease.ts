@@ -9,7 +9,8 @@
  *   and a `Control` the engine checks before it starts each block: the cancel request the last journal
  *   write or renewal acknowledged, and the lease's expiry as last renewed. Past that expiry the engine
  *   renews before starting anything, so a process stopped past its lease (SIGSTOP, a long GC pause)
- *   learns there that it lost it, before any handler starts.
+ *   learns there that it lost it, before any handler starts. A start no journal write acknowledges
+ *   (a retry, a compensation, a child run) renews first in any case (`control.confirmed`).
  * - A heartbeat renews the lease every `heartbeatMs` on the effect `Clock`; each renewal brings the
  *   run's pause and cancel requests too. A cancel request interrupts the execution at once (the
  *   engine ends the run `cancelled`), even while it only waits for running handlers.

@@ -54,12 +54,31 @@ const stop = (control: Control): Effect.Effect<never> =>
     return Effect.interrupt
   })
 
+// Renews the lease (dying with `LeaseLost` if it was taken), then stops if the renewal brought a cancel.
+const confirm = (control: Control, lease: Guard): Effect.Effect<void, StoreUnavailable> =>
+  Effect.andThen(lease.confirm, Effect.suspend(() => control.cancelRequested === true ? stop(control) : Effect.void))
+
 /**
- * `beforeStart` for a retry of a handler, inside its attempt: a store that stays unavailable
- * there fails the attempt as a defect (the attempt has no channel for store errors).
+ * What must happen before a start that no journal write acknowledges — a retry of a handler, a
+ * compensation, a child run — so that a cancel recorded by another process since the execution's
+ * last write or renewal is seen before it: the lease is renewed now (its renewal brings the run's
+ * requests and fails if the lease was taken), and the execution ends if a cancel was requested.
+ * `undefined` for an unleased execution that was not asked to cancel (nobody else can ask it).
+ *
+ * Gotchas: one store round trip per such start; a block's first start needs none, the write that
+ * journals it is acknowledged with the same requests.
  */
-export const retryable = (control: Control, now: number): Effect.Effect<void> | undefined => {
-  const check = beforeStart(control, now)
+export const confirmed = (control: Control): Effect.Effect<void, StoreUnavailable> | undefined => {
+  if (control.cancelRequested === true) return stop(control)
+  return control.lease === undefined ? undefined : confirm(control, control.lease)
+}
+
+/**
+ * `confirmed` for a retry of a handler, inside its attempt: a store that stays unavailable there
+ * fails the attempt as a defect (the attempt has no channel for store errors).
+ */
+export const retryable = (control: Control): Effect.Effect<void> | undefined => {
+  const check = confirmed(control)
   return check === undefined ? undefined : Effect.orDie(check)
 }
 
@@ -73,7 +92,7 @@ export const beforeStart = (control: Control, now: number): Effect.Effect<void, 
   if (control.cancelRequested === true) return stop(control)
   const lease = control.lease
   if (lease === undefined || now < lease.expiresAt) return undefined
-  return Effect.andThen(lease.confirm, Effect.suspend(() => control.cancelRequested === true ? stop(control) : Effect.void))
+  return confirm(control, lease)
 }
 
 /**

@@ -10,6 +10,7 @@ import { type Snapshot, Workflow } from "@ripple/core"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import type { JournalEntry } from "../RunStore.ts"
+import { confirmed } from "./control.ts"
 import { isObject } from "./json.ts"
 import { childOf, childSignal } from "./parking.ts"
 import { completed, failed, type Fields, park, type Place, type State, type StoreError, take } from "./state.ts"
@@ -69,6 +70,10 @@ const child = (s: State, n: Started): Effect.Effect<void, StoreError> =>
       if (spawn === undefined) {
         return yield* failed(s, n.place, n.id, { message: `child block ${n.id}: child runs need the Runs service`, retryable: false }, n.fields)
       }
+      // A child run's blocks are started on this run's behalf, and no journal write of this run
+      // acknowledges them: the store is asked whether this run was cancelled (or its lease lost) first.
+      const starting = confirmed(s.setup.control)
+      if (starting !== undefined) yield* starting
       const spawned = yield* spawn({ node: n.place.key, workflow: n.inputs["workflow"] ?? null, input: n.inputs["input"] ?? {} })
       if (Result.isFailure(spawned)) {
         return yield* failed(s, n.place, n.id, { message: `child block ${n.id}: ${spawned.failure}`, retryable: false }, n.fields)

@@ -20,7 +20,7 @@ import type { Mode, RunEvent } from "../RunEvent.ts"
 import type { RunNotFound, RunStore, StoreUnavailable, WorkflowNotFound } from "../RunStore.ts"
 import { attempts, errorOf, NodeContext } from "./attempt.ts"
 import * as Compiled from "./compiled.ts"
-import { beforeStart, type Control } from "./control.ts"
+import { confirmed, type Control, retryable } from "./control.ts"
 import { isObject } from "./json.ts"
 
 type Json = Workflow.Json
@@ -104,7 +104,8 @@ export const compensate = (setup: Setup): Effect.Effect<void, RunNotFound | Work
       const found = compensationOf(workflow, handlers, entry.node)
       const record = snapshot.nodes[entry.node]
       // A compensation is a start like a block's: not after a cancel request, nor without the lease.
-      const starting = beforeStart(setup.control, clock.currentTimeMillisUnsafe())
+      // No journal write acknowledges it: the store is asked (`confirmed`), and again before each retry.
+      const starting = confirmed(setup.control)
       if (starting !== undefined) yield* starting
       const at = clock.currentTimeMillisUnsafe()
       if (found === undefined || record === undefined) {
@@ -117,7 +118,7 @@ export const compensate = (setup: Setup): Effect.Effect<void, RunNotFound | Work
       const shared = { input: setup.input, runId, loop: undefined, parallel: undefined }
       const ctx = new NodeContext(-1, inputs, found.block, entry.node, record.fingerprints, at, shared)
       const output = record.output ?? null
-      const exit = yield* Effect.exit(attempts((c) => Effect.as(found.compensate(output, c), null), ctx, setup.tracing, () => {}, () => undefined))
+      const exit = yield* Effect.exit(attempts((c) => Effect.as(found.compensate(output, c), null), ctx, setup.tracing, () => {}, () => retryable(setup.control)))
       const done = clock.currentTimeMillisUnsafe()
       // Interrupted (cancelled or shut down): nothing is recorded, so a resume runs it again.
       if (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)) return yield* Effect.interrupt

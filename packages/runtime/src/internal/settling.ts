@@ -70,7 +70,8 @@ export const unresolvedFields = (definition: string, at: number): Fields => ({
 
 /**
  * A block instance's handler attempts, as one execution runs them: each retry is announced as a
- * start of the instance, once the run was not cancelled and its lease is held (`retryable`).
+ * start of the instance, once the store confirmed that the run was not cancelled and its lease is
+ * held (`retryable`: no journal write acknowledges a retry).
  */
 export class Attempts {
   constructor(
@@ -82,7 +83,7 @@ export class Attempts {
     private readonly tracing: boolean
   ) {}
 
-  private readonly beforeRetry = () => retryable(this.control, this.clock.currentTimeMillisUnsafe())
+  private readonly beforeRetry = () => retryable(this.control)
   private readonly retrying = (ctx: NodeContext) =>
     this.publish({ _tag: "NodeStarted", runId: this.runId, node: ctx.node, attempt: ctx.attempt + 1, at: this.clock.currentTimeMillisUnsafe() })
 

@@ -154,7 +154,10 @@ const recordedTests = (test: Register) => {
       assert.deepStrictEqual(afterRecorded(trace), [])
       assert.deepStrictEqual(trace, ["start owner a#1", "cancel recorded"])
       assert.deepStrictEqual(cancellation, { _tag: "Acknowledged", owner: "owner", status: "cancelled" })
-      assert.strictEqual((yield* store.getRun(runId)).status, "cancelled")
+      const run = yield* store.getRun(runId)
+      assert.strictEqual(run.status, "cancelled")
+      // The retry it did not start is no failure of `a`.
+      assert.deepStrictEqual(run.diagnostics.messages, ["cancelled"])
     }).pipe(Effect.scoped))
 
   test("a cancel recorded before a child block is reached: no child run is started, nothing of one runs", (time) =>

@@ -401,6 +401,11 @@ class Instance {
     }
     const { g, s } = this
     s.permits.release()
+    // A retry that found the run cancelled (`retryable`) stopped its attempt: the execution stops
+    // with it, as cancelled, and the instance did not fail.
+    if (Exit.isFailure(ended) && s.setup.control.cancelRequested === true && Cause.hasInterruptsOnly(ended.cause)) {
+      return ended.cause as Cause.Cause<State.StoreError>
+    }
     const i = unit.index
     const exit = storable(unit, ended as Exit.Exit<Handler.Output, BlockError.BlockError>)
     // The context is the settled fields; a block without a handler failed before any call.

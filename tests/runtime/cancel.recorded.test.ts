@@ -8,6 +8,8 @@
  *
  * The starts that no journal write acknowledges (a retry after its backoff, a compensation, a child
  * run) are the ones these tests are about: the owner asks the store (`control.confirmed`) before each.
+ * The others (queued blocks of a wide run; a suspended run woken by a third process's signal after
+ * the request was recorded) rely on the acknowledgement of the write that journals a block's start.
  */
 import { assert, describe, it, layer } from "@effect/vitest"
 import type { Workflow } from "@ripple/core"
@@ -55,6 +57,13 @@ const saga: Workflow.Workflow = {
   id: "recorded-saga",
   blocks: [{ id: "s1", type: "step" }, { id: "s2", type: "step" }, { id: "x", type: "boom" }],
   edges: [{ source: "s1", target: "s2" }, { source: "s2", target: "x" }]
+}
+
+/** `a → w → b`: suspended on the signal `go` after `a`. */
+const waiting: Workflow.Workflow = {
+  id: "recorded-waiting",
+  blocks: [{ id: "a", type: "count" }, { id: "w", type: "wait", params: { signal: "go" } }, { id: "b", type: "count" }],
+  edges: [{ source: "a", target: "w" }, { source: "w", target: "b" }]
 }
 
 /** Eight independent `held` blocks, two at a time: two in flight and six queued when the test cancels. */
@@ -144,6 +153,40 @@ const cancelledWhileHeld = (workflow: Workflow.Workflow, { advance, leaseMs }: T
 /** What the trace holds after the cancel was recorded. */
 const afterRecorded = (trace: Trace): Trace => trace.slice(trace.indexOf("cancel recorded") + 1)
 
+/**
+ * A run suspended on its `wait` with no process executing it: `other` cancels it, and as soon as
+ * the request is recorded — before `other` asks for the lease — process `third` signals it, so
+ * `third` takes the lease and wakes it. Returns the trace, the store, the run, how `cancel` went
+ * and whether the signal was accepted.
+ */
+const signalledWhileCancelled = ({ advance, leaseMs }: Time) =>
+  Effect.gen(function*() {
+    const store = yield* RunStore.RunStore
+    const trace: Trace = []
+    const gate = () => Effect.map(Effect.all([Deferred.make<void>(), Deferred.make<void>()]), ([entered, open]) => ({ entered, open }))
+    const owner = yield* processOver("owner", leaseMs, store, trace, yield* gate())
+    const third = yield* processOver("third", leaseMs, store, trace, yield* gate())
+    let signalled: boolean | undefined
+    const recording: RunStore.RunStore["Service"] = {
+      ...store,
+      requestCancel: (runId, at) =>
+        Effect.tap(store.requestCancel(runId, at), () =>
+          Effect.andThen(
+            Effect.sync(() => trace.push("cancel recorded")),
+            Effect.map(Effect.orDie(third.signal(runId, "go")), (accepted) => (signalled = accepted))
+          ))
+    }
+    const other = yield* processOver("other", leaseMs, recording, trace, yield* gate())
+    const { runId } = yield* owner.start(waiting)
+    assert.strictEqual(yield* owner.wait(runId), "suspended")
+    const cancelling = yield* Effect.forkChild(other.cancel(runId))
+    for (let i = 0; i < 500 && cancelling.pollUnsafe() === undefined; i++) yield* advance(20)
+    const cancellation = yield* Fiber.join(cancelling)
+    for (const process of [owner, third, other]) yield* process.wait(runId)
+    yield* advance(1_000)
+    return { trace, store, runId, cancellation, signalled }
+  })
+
 /** Registers a test whose body gets the store it runs on and how to move time on. */
 type Register = (name: string, body: (time: Time) => Effect.Effect<void, unknown, RunStore.RunStore>) => void
 
@@ -184,6 +227,16 @@ const recordedTests = (test: Register) => {
       assert.deepStrictEqual(afterRecorded(trace), [])
       assert.deepStrictEqual(trace, ["start owner h0#1", "start owner h1#1", "cancel recorded"])
       assert.deepStrictEqual(cancellation, { _tag: "Acknowledged", owner: "owner", status: "cancelled" })
+    }).pipe(Effect.scoped))
+
+  test("a signal from a third process wakes a suspended run between its cancel request and the canceller's lease: nothing of it runs", (time) =>
+    Effect.gen(function*() {
+      const { cancellation, runId, signalled, store, trace } = yield* signalledWhileCancelled(time)
+      assert.isTrue(signalled)
+      assert.deepStrictEqual(trace, ["start owner a#1", "cancel recorded"])
+      assert.deepStrictEqual(cancellation, { _tag: "Acknowledged", owner: "third", status: "cancelled" })
+      // Woken by the signal: the wait took it before the run ended.
+      assert.strictEqual((yield* store.snapshot(runId)).nodes["w"]?.status, "completed")
     }).pipe(Effect.scoped))
 }
 

@@ -368,5 +368,41 @@ describe("Saga compensation", () => {
         assert.deepStrictEqual(t.compensated, ["s1"])
         assert.deepStrictEqual(log, [["s1", "completed"], ["s0", "pending"]])
       }))
+
+    // After a lost lease the test's store, unfenced, still takes the compensation's failure: a fenced one would refuse it.
+    for (const [name, lose, log, status] of [
+      ["a cancel request", (control: Engine.Control) => (control.cancelRequested = true), "pending", "cancelled"],
+      ["a lost lease", (control: Engine.Control) => (control.lease = { expiresAt: Number.POSITIVE_INFINITY, confirm: Effect.die(new Error("lease lost")) }), "failed", "failed"]
+    ] as const) {
+      it.live(`${name} while a compensation waits out its retry backoff starts no retry`, () =>
+        Effect.gen(function*() {
+          // `s0`'s compensation fails (retryably) once it learns of the request; its block retries it.
+          const workflow: Workflow.Workflow = {
+            id: "retried-compensation",
+            blocks: [{ id: "s0", type: "step", retry: { maxAttempts: 3, initialDelayMs: 1 } }, { id: "s1", type: "boom" }],
+            edges: [{ source: "s0", target: "s1" }]
+          }
+          const control: Engine.Control = { pauseRequested: false }
+          let attempts = 0
+          const { handlers } = handlersOf(trace())
+          const compensate: Record<string, Handler.Compensation> = {
+            step: () =>
+              Effect.suspend(() => {
+                attempts++
+                lose(control)
+                return Effect.fail(new BlockError.BlockError({ message: "refund service busy" }))
+              })
+          }
+          const store = yield* RunStore.makeMemory
+          const run = yield* store.createRun({ version: yield* store.saveWorkflow(workflow), mode: "full", input: {}, at: 0 })
+          yield* Effect.exit(
+            Engine.execute({ runId: run.id, mode: "full", plan: Result.getOrThrow(Plan.full(workflow)), input: {}, sourceRun: undefined, publish: () => {}, control })
+              .pipe(Effect.provideService(RunStore.RunStore, store), Effect.provide(Handler.layer(handlers, { compensate })))
+          )
+          assert.strictEqual(attempts, 1)
+          assert.deepStrictEqual((yield* store.compensations(run.id)).map((c) => [c.node, c.status]), [["s0", log]])
+          assert.strictEqual((yield* store.getRun(run.id)).status, status)
+        }))
+    }
   })
 })

@@ -187,6 +187,52 @@ const signalledWhileCancelled = ({ advance, leaseMs }: Time) =>
     return { trace, store, runId, cancellation, signalled }
   })
 
+/** `held → b`. */
+const heldThenB: Workflow.Workflow = {
+  id: "recorded-held",
+  blocks: [{ id: "held", type: "held" }, { id: "b", type: "count" }],
+  edges: [{ source: "held", target: "b" }]
+}
+
+/**
+ * Process `owner` executes `held → b` and waits in `held` while its lease renewals fail (its
+ * connection is lost); the lease runs out and process `other` resumes the run, waiting in its own
+ * `held`. Then the connection comes back and `owner` — still executing its zombie copy, its next
+ * renewal not due yet — is asked to cancel the run. Returns the trace, the store, the run and how
+ * `cancel` went.
+ */
+const cancelledByZombie = ({ advance, leaseMs }: Time) =>
+  Effect.gen(function*() {
+    const store = yield* RunStore.RunStore
+    const trace: Trace = []
+    let partitioned = false
+    const lost = new RunStore.StoreUnavailable({ reason: new RunStore.ConnectionLost({ message: "partitioned" }), operation: "renew" })
+    const cut: RunStore.RunStore["Service"] = {
+      ...store,
+      renew: (lease, terms) => partitioned ? Effect.fail(lost) : store.renew(lease, terms),
+      requestCancel: (runId, at) => Effect.tap(store.requestCancel(runId, at), () => Effect.sync(() => trace.push("cancel recorded")))
+    }
+    const gates = { owner: { entered: yield* Deferred.make<void>(), open: yield* Deferred.make<void>() }, other: { entered: yield* Deferred.make<void>(), open: yield* Deferred.make<void>() } }
+    const owner = yield* processOver("owner", leaseMs, cut, trace, gates.owner)
+    const other = yield* processOver("other", leaseMs, store, trace, gates.other)
+    const { runId } = yield* owner.start(heldThenB)
+    yield* Deferred.await(gates.owner.entered)
+    partitioned = true
+    const resuming = yield* Effect.forkChild(other.resume(runId))
+    for (let i = 0; i < 500 && !(yield* Deferred.isDone(gates.other.entered)); i++) yield* advance(20)
+    yield* Fiber.join(resuming)
+    partitioned = false
+    const cancelling = yield* Effect.forkChild(owner.cancel(runId))
+    for (let i = 0; i < 50 && cancelling.pollUnsafe() === undefined; i++) yield* advance(1)
+    yield* Deferred.succeed(gates.other.open, undefined)
+    yield* Deferred.succeed(gates.owner.open, undefined)
+    for (let i = 0; i < 500 && cancelling.pollUnsafe() === undefined; i++) yield* advance(20)
+    const cancellation = yield* Fiber.join(cancelling)
+    for (const process of [owner, other]) yield* process.wait(runId)
+    yield* advance(1_000)
+    return { trace, store, runId, cancellation }
+  })
+
 /** Registers a test whose body gets the store it runs on and how to move time on. */
 type Register = (name: string, body: (time: Time) => Effect.Effect<void, unknown, RunStore.RunStore>) => void
 
@@ -237,6 +283,14 @@ const recordedTests = (test: Register) => {
       assert.deepStrictEqual(cancellation, { _tag: "Acknowledged", owner: "third", status: "cancelled" })
       // Woken by the signal: the wait took it before the run ended.
       assert.strictEqual((yield* store.snapshot(runId)).nodes["w"]?.status, "completed")
+    }).pipe(Effect.scoped))
+
+  test("a cancel asked of a process whose execution lost its lease to another is recorded, and the new owner ends the run", (time) =>
+    Effect.gen(function*() {
+      const { cancellation, runId, store, trace } = yield* cancelledByZombie(time)
+      assert.deepStrictEqual(trace, ["start owner held#1", "start other held#1", "cancel recorded"])
+      assert.deepStrictEqual(cancellation, { _tag: "Acknowledged", owner: "other", status: "cancelled" })
+      assert.strictEqual((yield* store.getRun(runId)).status, "cancelled")
     }).pipe(Effect.scoped))
 }
 

@@ -1,6 +1,7 @@
 /**
  * Cancelling a run and its unfinished descendants. A run executing here is interrupted and ends
- * `cancelled`; one nobody executes is cancelled here under its lease; one another process executes
+ * `cancelled` (unless that execution had lost the run's lease: then it is asked of the new owner
+ * like any run another process executes); one nobody executes is cancelled here under its lease; one another process executes
  * is asked (`RunStore.requestCancel`, then `notify`) and waited for, at most until the lease its
  * owner held when asked has run out: the owner ends it (it checks the request before each block),
  * or its lease expires and it is cancelled here, or the owner keeps renewing its lease without
@@ -80,12 +81,14 @@ const cancelOne = (state: State, runId: string): Effect.Effect<Runs.Cancellation
   const control = state.controls.get(runId)
   if (control !== undefined) control.cancelOnInterrupt = true
   const held = state.leased.get(runId)
-  // An execution interrupted before its first step never saw the run: it is still pending.
+  // The run did not end here: an execution interrupted before its first step never saw it (still
+  // pending), or one that had lost its lease to another process could not end it (another executes
+  // it now). Asked like any run executing elsewhere, so the request is recorded for its owner.
   return Effect.andThen(
     Effect.andThen(Fiber.interrupt(fiber), held === undefined ? Effect.void : held.released),
     Effect.flatMap(
       state.store.getRun(runId),
-      (run) => run.status === "pending" ? cancelElsewhere(state, runId) : Effect.succeed({ _tag: "Cancelled", status: run.status } as const)
+      (run) => consumesCancel.includes(run.status) ? Effect.succeed({ _tag: "Cancelled", status: run.status } as const) : cancelElsewhere(state, runId)
     )
   )
 }

@@ -9,7 +9,8 @@
  *   outside Ripple's transactions, and `ripple signal`, `approve`, `resume` (of a paused and of a
  *   failed run) run as separate processes. No block may be executed by two processes, nor by the
  *   command's process; the command exits 0 saying the owner took the request. `ripple cancel` of a
- *   run the worker is executing returns once the worker stopped it: no block starts after. Uses the compiled
+ *   run the worker is executing returns once the worker stopped it: no block starts after, not even
+ *   a retry of a block waiting out its backoff (which then ends the run `cancelled`, not `failed`). Uses the compiled
  *   binary (`packages/cli/dist`, built by `tsc -b`).
  */
 import { assert, layer } from "@effect/vitest"
@@ -205,7 +206,7 @@ layer(TestDatabase.shared("pglite"), { excludeTestServices: true })("control req
 layer(TestDatabase.shared("postgres"), { excludeTestServices: true })("control commands from a second process", (it) => {
   const test = (
     name: string,
-    shape: "wait" | "approval" | "flaky" | "held",
+    shape: "wait" | "approval" | "flaky" | "held" | "retrying",
     withWorker: boolean,
     body: (setting: Setting) => Effect.Effect<void, unknown, Requirements>
   ) =>
@@ -310,21 +311,39 @@ layer(TestDatabase.shared("postgres"), { excludeTestServices: true })("control c
       onceByWorker(s.executions(), s.worker!, ["a", "h", "b", "c"])
     }))
 
-  test("cancel of a run a worker owns mid-flight: no block starts after the command returns; the run ends cancelled", "held", true, (s) =>
+  // `ripple cancel` once `node` started: it exits 0 saying the owner stopped the run. Then `after`
+  // gives an execution still going on its chance to start more; the worker lets the run go,
+  // cancelled, and what had started when the command returned is all that ever starts, all of it
+  // in the worker. Returns that.
+  const cancelledOnceStarted = (s: Setting, node: string, after: Effect.Effect<void>) =>
     Effect.gen(function*() {
-      yield* waitFor(Effect.sync(() => s.executions().some((e) => e.node === "h")), "h to start")
+      yield* waitFor(Effect.sync(() => s.executions().some((e) => e.node === node)), `${node} to start`)
       const cancelled = yield* s.command("cancel", s.runId)
       ok(cancelled)
       assert.match(cancelled.stdout, /-> cancelled \(cancelled by its owner \S+\)/)
       const startedWhenReturned = s.executions()
-      // `h` may finish now: an execution still going on would start `b`.
-      Fs.writeFileSync(s.fixed, "")
+      yield* after
       const { store } = yield* SqlRunStore.SqlRunStore
       yield* waitFor(Effect.map(Effect.orDie(store.getRun(s.runId)), (run) => run.lease === undefined), "the worker to let the run go")
       assert.strictEqual((yield* store.getRun(s.runId)).status, "cancelled")
       assert.deepStrictEqual(s.executions(), startedWhenReturned, "a block started after cancel returned")
-      assert.deepStrictEqual(startedWhenReturned.map((e) => e.node), ["a", "h"])
       assert.deepStrictEqual(startedWhenReturned.filter((e) => e.pid !== s.worker!.pid), [], "executed outside the worker")
+      return startedWhenReturned
+    })
+
+  test("cancel of a run a worker owns mid-flight: no block starts after the command returns; the run ends cancelled", "held", true, (s) =>
+    Effect.gen(function*() {
+      // `h` may finish once the command returned: an execution still going on would start `b`.
+      const started = yield* cancelledOnceStarted(s, "h", Effect.sync(() => Fs.writeFileSync(s.fixed, "")))
+      assert.deepStrictEqual(started.map((e) => e.node), ["a", "h"])
+    }))
+
+  test("cancel of a run a worker owns while a block waits out its retry backoff: no retry starts after; the run ends cancelled, not failed", "retrying", true, (s) =>
+    Effect.gen(function*() {
+      // A retry comes every 200 ms: an execution still going on would start one.
+      const started = yield* cancelledOnceStarted(s, "r", Effect.sleep(Duration.millis(500)))
+      // Well before its 30 attempts ran out.
+      assert.isBelow(started.filter((e) => e.node === "r").length, 30)
     }))
 
   test("resume of a failed run a worker owns: the worker retries it", "flaky", true, (s) =>

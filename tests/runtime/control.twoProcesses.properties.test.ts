@@ -16,6 +16,7 @@ import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import * as fc from "fast-check"
 import { longLived } from "../arbitraries/longLived.ts"
+import { quiet, request } from "../helpers/control.ts"
 import { essence, modelHandlers } from "./model.ts"
 
 /** A request, and which of the two processes makes it. */
@@ -53,15 +54,6 @@ const processOver = (store: RunStore.RunStore["Service"], owner: string, calls: 
     )),
     (context) => Context.get(context, Runs.Runs)
   )
-
-/** Until neither process executes the run any more. */
-const quiet = (processes: ReadonlyArray<Runs.Runs["Service"]>, runId: string) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 5; i++) {
-      for (const runs of processes) yield* runs.wait(runId)
-      for (let j = 0; j < 10; j++) yield* Effect.yieldNow
-    }
-  })
 
 /** Drives a run to its end from `runs`: unpauses it, gives every signal and approves every approval. */
 const drive = (runs: Runs.Runs["Service"], others: ReadonlyArray<Runs.Runs["Service"]>, store: RunStore.RunStore["Service"], runId: string) =>
@@ -105,17 +97,8 @@ describe("control requests from two processes", () => {
               const ran = [...calls.values()].reduce((a, b) => a + b, 0)
               const snapshot = yield* store.snapshot(runId)
               const paused = Object.entries(snapshot.nodes).filter(([, r]) => r.status === "paused").map(([k]) => k).sort()
-              const node = paused.length === 0 ? "none" : paused[("pick" in o ? o.pick : 0) % paused.length]!
-              const action: Effect.Effect<unknown, Runs.PlanFailed | Runs.InvalidPayload | RunStore.RunStoreError> = o._tag === "signal"
-                ? runs.signal(runId, o.name, payloadOf(o.name))
-                : o._tag === "approve"
-                ? runs.approve(runId, node, payloadOf(node))
-                : o._tag === "pause"
-                ? runs.pause(runId)
-                : o._tag === "unpause"
-                ? runs.unpause(runId)
-                : runs.resume(runId)
-              const result = yield* Effect.result(action)
+              const target = o._tag === "signal" ? o.name : paused.length === 0 ? "none" : paused[("pick" in o ? o.pick : 0) % paused.length]!
+              const result = yield* Effect.result(request(runs, runId, o._tag, target, payloadOf(target)))
               if (Result.isFailure(result)) {
                 assert.strictEqual(result.failure._tag, "IllegalTransition", `${o._tag} by p${o.by}`)
                 assert.isFalse(o._tag === "unpause" && (held || run.pauseRequestedAt !== undefined), `unpause by p${o.by} refused in ${run.status}`)

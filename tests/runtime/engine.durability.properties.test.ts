@@ -12,9 +12,8 @@ import * as fc from "fast-check"
 import { longLived } from "../arbitraries/longLived.ts"
 import { arbitraryWorkflow } from "../arbitraries/workflow.ts"
 import { essence, modelHandlers } from "./model.ts"
+import { quiet, request } from "../helpers/control.ts"
 import { crashable } from "../helpers/crashable.ts"
-
-type Json = Workflow.Json
 
 const withContainers = arbitraryWorkflow({ containers: true, maxMembers: 5 })
 
@@ -120,35 +119,18 @@ describe("Engine durability properties", () => {
             const stream = yield* runs.subscribe
             const collector = yield* Effect.forkChild(Stream.runForEach(stream, (event) => Effect.sync(() => events.push(event))))
             const { runId } = yield* runs.start(workflow, Laws.inputFor(workflow))
-            const quiet = Effect.gen(function*() {
-              for (let i = 0; i < 5; i++) {
-                yield* runs.wait(runId)
-                for (let j = 0; j < 10; j++) yield* Effect.yieldNow
-              }
-            })
-            yield* quiet
+            yield* quiet([runs], runId)
             const statuses: Array<RunStatus.Status> = [(yield* store.getRun(runId)).status]
             for (const o of ops) {
               const snapshot = yield* store.snapshot(runId)
               const paused = Object.entries(snapshot.nodes).filter(([, r]) => r.status === "paused").map(([k]) => k).sort()
               const node = paused.length === 0 ? "none" : paused[("pick" in o ? o.pick : 0) % paused.length]!
-              const action: Effect.Effect<unknown, Runs.PlanFailed | Runs.InvalidPayload | RunStore.RunStoreError> = o._tag === "signal"
-                  ? runs.signal(runId, o.name, o.payload as Json)
-                  : o._tag === "approve"
-                  ? runs.approve(runId, node, 1)
-                  : o._tag === "reject"
-                  ? runs.reject(runId, node, "no")
-                  : o._tag === "pause"
-                  ? runs.pause(runId)
-                  : o._tag === "unpause"
-                  ? runs.unpause(runId)
-                  : o._tag === "cancel"
-                  ? runs.cancel(runId)
-                  : runs.resume(runId)
-              const result = yield* Effect.result(action)
+              const result = yield* Effect.result(
+                o._tag === "signal" ? request(runs, runId, "signal", o.name, o.payload) : request(runs, runId, o._tag, node, 1)
+              )
               // The only refusal is RunStatus refusing the event in the current status.
               if (Result.isFailure(result)) assert.strictEqual(result.failure._tag, "IllegalTransition", o._tag)
-              yield* quiet
+              yield* quiet([runs], runId)
               const run = yield* store.getRun(runId)
               const before = statuses[statuses.length - 1]!
               if (RunStatus.terminal.includes(before)) assert.strictEqual(run.status, before)

@@ -1,11 +1,11 @@
 /**
  * Cancelling a run and its unfinished descendants. A run executing here is interrupted and ends
  * `cancelled` (unless that execution had lost the run's lease: then it is asked of the new owner
- * like any run another process executes); one nobody executes is cancelled here under its lease; one another process executes
- * is asked (`RunStore.requestCancel`, then `notify`) and waited for, at most until the lease its
- * owner held when asked has run out: the owner ends it (it checks the request before each block),
- * or its lease expires and it is cancelled here, or the owner keeps renewing its lease without
- * ending the run and the request stays recorded for it.
+ * like any run another process executes); one nobody executes is cancelled here under its lease;
+ * one another process executes is asked (`RunStore.requestCancel`, then `notify`) and waited for,
+ * at most until the lease its owner held when asked has run out: the owner ends it (it checks the
+ * request before each block), or its lease expires and it is cancelled here, or the owner keeps
+ * renewing its lease without ending the run and the request stays recorded for it.
  *
  * @since 0.1.0
  */

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { Workflow } from "@ripple/core"
-import { BlockError, Handler, Runs, RunStore } from "@ripple/runtime"
+import { BlockError, Builtins, Handler, Runs, RunStore } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 
@@ -131,4 +131,27 @@ describe("Runs.outputs and Runs.nodes", () => {
       assert.deepStrictEqual([missing._tag, missing._tag === "NodeNotFound" ? missing.node : ""], ["NodeNotFound", "nope"])
       assert.strictEqual((yield* Effect.flip(runs.outputs("run-404")))._tag, "RunNotFound")
     }).pipe(Effect.provide(layer({ flaky: () => Effect.fail(new BlockError.BlockError({ message: "down" })) }))))
+
+  it.live("node: one journaled running is interrupted once the run is not executing any more, not while it is", () => {
+    let holding = false
+    const workflow: Workflow.Workflow = {
+      id: "held",
+      blocks: [{ id: "first", type: "value", params: { value: 1 } }, { id: "held", type: "hold" }],
+      edges: [{ source: "first", target: "held" }]
+    }
+    return Effect.gen(function*() {
+      const runs = yield* Runs.Runs
+      const { runId } = yield* runs.start(workflow)
+      while (!holding) yield* Effect.sleep(5)
+      const running = (yield* runs.node(runId, "held"))[0]
+      assert.deepStrictEqual([running?.status, running?.interrupted], ["running", false])
+      assert.strictEqual((yield* runs.cancel(runId))._tag, "Cancelled")
+      const views = new Map((yield* runs.nodes(runId)).map((v) => [v.node, v]))
+      assert.deepStrictEqual([views.get("held")?.status, views.get("held")?.interrupted], ["running", true])
+      assert.deepStrictEqual([views.get("first")?.status, views.get("first")?.interrupted], ["completed", false])
+    }).pipe(Effect.provide(layer({
+      value: Builtins.handlers["value"]!,
+      hold: () => Effect.andThen(Effect.sync(() => { holding = true }), Effect.never)
+    })))
+  })
 })

@@ -60,6 +60,11 @@ export interface NodeView {
   /** The block (or container) the instance belongs to. */
   readonly block: string
   readonly status: Snapshot.NodeStatus
+  /**
+   * Journaled `running`, but the run is not executing any more (it ended, failed or went dormant):
+   * its handler was stopped (a cancel, a crash) and never finished. A resume runs it again.
+   */
+  readonly interrupted: boolean
   readonly how: How
   /** The run the reused record was first produced by (`how` is `reused`). */
   readonly reusedFrom: string | undefined
@@ -85,7 +90,7 @@ export interface NodeView {
  * @since 0.1.0
  */
 export const node = (
-  run: Pick<Run, "mode" | "sourceRun" | "target">,
+  run: Pick<Run, "status" | "mode" | "sourceRun" | "target">,
   id: string,
   record: Snapshot.NodeRecord,
   reasons: { readonly [node: string]: ReadonlyArray<string> }
@@ -112,6 +117,7 @@ export const node = (
     node: id,
     block: Result.isSuccess(parsed) ? parsed.success.node.id : id,
     status: record.status,
+    interrupted: record.status === "running" && run.status !== "running" && run.status !== "pending",
     how,
     reusedFrom: reused ? record.reusedFrom : undefined,
     reasons: why,
@@ -135,7 +141,7 @@ export const node = (
  * @since 0.1.0
  */
 export const nodes = (
-  run: Pick<Run, "mode" | "sourceRun" | "target" | "pins">,
+  run: Pick<Run, "status" | "mode" | "sourceRun" | "target" | "pins">,
   snapshot: Snapshot.Snapshot,
   reasons: { readonly [node: string]: ReadonlyArray<string> }
 ): ReadonlyArray<NodeView> => {

@@ -21,6 +21,9 @@ import { continuation, type Session } from "./Session.ts"
 
 const when = (at: number | undefined) => at === undefined ? "-" : new Date(at).toISOString()
 
+// A node journaled `running` in a run nobody executes was stopped before it finished.
+const statusOf = (view: RunView.NodeView) => view.interrupted ? "interrupted" : view.status
+
 const how = (view: RunView.NodeView, run: RunStore.Run) =>
   view.how === "reused" && view.reusedFrom !== run.sourceRun ? `reused from ${view.reusedFrom}` : view.how
 
@@ -30,7 +33,7 @@ const nodeTable = (run: RunStore.Run, views: ReadonlyArray<RunView.NodeView>) =>
     ["NODE", "STATUS", "HOW", "WHY", "DURATION", "ATTEMPT", "OUTPUT"],
     ...views.map((view) => [
       view.node,
-      view.status,
+      statusOf(view),
       how(view, run),
       view.reasons.length === 0 ? "-" : view.reasons.join("; "),
       view.durationMs === undefined ? "-" : Progress.duration(view.durationMs),
@@ -43,7 +46,7 @@ const nodeTable = (run: RunStore.Run, views: ReadonlyArray<RunView.NodeView>) =>
 const printNode = (run: RunStore.Run, view: RunView.NodeView, full: boolean) =>
   Effect.gen(function*() {
     const why = view.reasons.length === 0 ? "" : ` (${view.reasons.join("; ")})`
-    yield* print(`node ${view.node}${view.block === view.node ? "" : ` (block ${view.block})`}: ${view.status}, ${how(view, run)}${why}`)
+    yield* print(`node ${view.node}${view.block === view.node ? "" : ` (block ${view.block})`}: ${statusOf(view)}, ${how(view, run)}${why}`)
     yield* print(`  attempts: ${view.attempts}  started ${when(view.startedAt)}  finished ${when(view.finishedAt)}` +
       (view.durationMs === undefined ? "" : `  took ${Progress.duration(view.durationMs)}`))
     yield* printValue("  ", "inputs", view.inputs, full)

@@ -194,6 +194,25 @@ const leaseTests = (test: Register) => {
       const lease = yield* store.acquire(runId, "after", { ttlMs: 1, at: 0 })
       assert.strictEqual(lease.owner, "after")
     }).pipe(Effect.scoped))
+  test("resuming a run a live owner executes answers with the owner at its next renewal, before the lease it held runs out", ({ advance, leaseMs }) =>
+    Effect.gen(function*() {
+      const { store, open, owner, other, runId } = yield* ownerAndOther(chain, leaseMs)
+      const first = (yield* store.getRun(runId)).lease!
+      const resuming = yield* Effect.forkChild(other.runs.resume(runId))
+      // Time moves on only while the lease the owner held when asked lasts: waiting it out, as for a
+      // dead owner, would not answer within it.
+      while (resuming.pollUnsafe() === undefined && (yield* Clock.currentTimeMillis) + 20 < first.expiresAt) yield* advance(20)
+      assert.isDefined(resuming.pollUnsafe(), "resume did not answer before the lease the owner held when asked ran out")
+      assert.deepStrictEqual(yield* Fiber.join(resuming), { runId, owner: "owner" })
+      // Nothing taken from the owner: still running under its lease, nothing executed by the other.
+      assert.strictEqual((yield* store.getRun(runId)).status, "running")
+      const held = yield* Effect.flip(store.acquire(runId, "intruder", { ttlMs: 1, at: yield* Clock.currentTimeMillis }))
+      assert.strictEqual(held._tag === "LeaseHeld" ? held.owner : held._tag, "owner")
+      yield* Deferred.succeed(open, undefined)
+      assert.strictEqual(yield* owner.runs.wait(runId), "completed")
+      assert.deepStrictEqual(owner.started, ["gate", "b", "c"])
+      assert.deepStrictEqual(other.started, [])
+    }).pipe(Effect.scoped))
 }
 
 describe("one owner, memory store", () => {

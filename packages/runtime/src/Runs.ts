@@ -50,7 +50,9 @@
  *   first is that process's. `cancel` of a run another process executes records the request and
  *   waits, at most until the lease that owner held when asked runs out, for the owner to end the
  *   run (or for the lease to expire: then it cancels the run itself), and says which
- *   (`Cancellation`). `resume` waits out the lease of a dead owner.
+ *   (`Cancellation`). `resume` of a run another process's lease holds looks at that lease until
+ *   its owner renews it (alive: the run stays its own, `Delegated`, at the owner's next heartbeat)
+ *   or it expires (a dead owner: the run is taken over here).
  * - The layer is assembled from `internal/runs/`: `start` (validating, planning, creating a run),
  *   `execute` (executions under a lease), `wake` (waking dormant runs), `children` (child runs),
  *   `deliver` (signals and approvals), `control` (pause, unpause, resume), `cancel`, `follow`
@@ -316,6 +318,9 @@ export class Runs extends Context.Service<Runs, {
    * Continues a `failed` run (failed nodes re-run) or a crashed one (`running` or `pending`, not
    * executing in this process: incomplete nodes re-run); any other status is an `IllegalTransition`.
    * A run another process owns is only moved on (a failed one resumed) and its owner notified.
+   * A `running` one whose lease another process holds is `Delegated` to it as soon as it renews
+   * that lease (at most its heartbeat, a third of the lease by default), and taken over here once
+   * the lease expires unrenewed (its owner died); the wait ends at whichever comes first.
    * A pause requested of a crashed run that it never settled for is withdrawn and the nodes it
    * parked for it run again: the resume wins.
    */
@@ -378,7 +383,10 @@ export interface Options extends Engine.Options {
   readonly leaseMs?: number | undefined
   /** How often leases are renewed (default a third of `leaseMs`). */
   readonly heartbeatMs?: number | undefined
-  /** How often `cancel` looks whether the process executing a run ended it (default 50 ms). */
+  /**
+   * How often `cancel` looks whether the process executing a run ended it, and `resume` whether
+   * it renewed its lease (default 50 ms).
+   */
   readonly cancelPollMs?: number | undefined
 }
 

@@ -81,16 +81,17 @@ export const resume = (state: State, runId: string): Effect.Effect<Runs.Started 
     const { store } = state
     let run = yield* store.getRun(runId)
     const here = state.executing.has(runId)
-    // A crashed run's lease is its dead owner's until it expires: waited out, then re-read
-    // (an owner that renewed it meanwhile is alive and keeps the run). Waited until the clock has
-    // passed that expiry, not only for its duration: a timer may end a little before the clock
-    // reads its deadline, and the lease, read as still held, would leave the run to its dead owner.
+    // Another process's lease on a run left running: a dead owner's until it expires, a live one's
+    // as long as it renews it. Looked at until either: a renewal (or a new holder) shows the owner
+    // alive, and it keeps the run; or the clock has passed the expiry, not only its duration (a timer
+    // may end a little before the clock reads its deadline), and the run is taken over here.
     if (!here && run.queued !== true && (run.status === "running" || run.status === "pending")) {
+      const pollMs = state.options.cancelPollMs ?? 50
       for (;;) {
         const held = run.lease
         const at = yield* Clock.currentTimeMillis
         if (held === undefined || held.owner === state.owner || held.expiresAt <= at) break
-        yield* Effect.sleep(Duration.millis(held.expiresAt - at))
+        yield* Effect.sleep(Duration.millis(Math.min(pollMs, held.expiresAt - at)))
         run = yield* store.getRun(runId)
         if (run.lease?.owner !== held.owner || run.lease.expiresAt !== held.expiresAt) break
       }

@@ -28,7 +28,7 @@ import type { ChildProcess } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { bin, type Result, ripple, type Where } from "../cli/ripple.ts"
+import { bin, type Result, ripple, spawnRipple, type Where } from "../cli/ripple.ts"
 import * as TestDatabase from "../helpers/database.ts"
 import { ensureBuilt, root, schemaUrl, spawnWorker, waitFor } from "../helpers/workerProcess.ts"
 
@@ -344,6 +344,49 @@ layer(TestDatabase.shared("postgres"), { excludeTestServices: true })("control c
       const started = yield* cancelledOnceStarted(s, "r", Effect.sleep(Duration.millis(500)))
       // Well before its 30 attempts ran out.
       assert.isBelow(started.filter((e) => e.node === "r").length, 30)
+    }))
+
+  test("resume of a run a worker is executing: answered naming the worker, nothing executed here; the worker finishes it", "held", true, (s) =>
+    Effect.gen(function*() {
+      yield* waitFor(Effect.sync(() => s.executions().some((e) => e.node === "h")), "h to start")
+      const resumed = yield* s.command("resume", s.runId, "--handlers", fixture)
+      ok(resumed)
+      const named = /is running in (\S+), which renews its lease: nothing to resume/.exec(resumed.stdout)
+      assert.isNotNull(named, resumed.stdout)
+      // Named while `h` still holds the run: the worker's lease, untouched.
+      const { store } = yield* SqlRunStore.SqlRunStore
+      const run = yield* store.getRun(s.runId)
+      assert.strictEqual(run.status, "running")
+      assert.strictEqual(run.lease?.owner, named![1])
+      Fs.writeFileSync(s.fixed, "")
+      yield* s.statusIs("completed")
+      onceByWorker(s.executions(), s.worker!, ["a", "h", "b", "c"])
+    }))
+
+  test("resume of a run another `ripple run` process is executing: answered naming it, nothing executed here; that process finishes it", "held", false, (s) =>
+    Effect.gen(function*() {
+      // Not queued: the process that started it executes it, under a lease it renews.
+      const runner = yield* Effect.acquireRelease(
+        Effect.sync(() => spawnRipple(s.where, "run", fixture)),
+        (runner) => Effect.sync(() => runner.child.kill("SIGKILL"))
+      )
+      yield* waitFor(Effect.sync(() => /^run \S+ started/m.test(runner.output())), "the run to start")
+      const runId = /^run (\S+) started/m.exec(runner.output())![1]!
+      const executions = () =>
+        Fs.readFileSync(s.where.env!["RIPPLE_CONTROL_LOG"]!, "utf8").split("\n").map((line) => line.split(" "))
+          .filter(([, run]) => run === runId).map(([pid, , node]) => ({ pid: Number(pid), node: node! }))
+      yield* waitFor(Effect.sync(() => executions().some((e) => e.node === "h")), "h to start")
+      const resumed = yield* s.command("resume", runId, "--handlers", fixture)
+      ok(resumed)
+      const named = /is running in (\S+), which renews its lease: nothing to resume/.exec(resumed.stdout)
+      assert.isNotNull(named, resumed.stdout)
+      const { store } = yield* SqlRunStore.SqlRunStore
+      const run = yield* store.getRun(runId)
+      assert.strictEqual(run.status, "running")
+      assert.strictEqual(run.lease?.owner, named![1])
+      Fs.writeFileSync(s.fixed, "")
+      assert.strictEqual(yield* Effect.promise(() => runner.exited), 0, runner.output())
+      assert.deepStrictEqual(executions(), ["a", "h", "b", "c"].map((node) => ({ pid: runner.child.pid!, node })))
     }))
 
   test("resume of a failed run a worker owns: the worker retries it", "flaky", true, (s) =>

@@ -10,7 +10,7 @@ import { GraphView, Legend } from "./graph.js"
 
 const html = htm.bind(h)
 
-const runStates = ["executed", "reused", "cutoff", "pruned", "skipped", "failed", "waiting", "sleeping", "running", "pending"]
+const runStates = ["executed", "reused", "cutoff", "pruned", "skipped", "failed", "waiting", "sleeping", "running", "interrupted", "pending"]
 const planStates = ["rerun", "reused", "pruned"]
 const differences = ["added", "removed", "definition", "inputs", "output", "status", "same"]
 const statuses = ["pending", "running", "suspended", "paused", "completed", "failed", "cancelled"]

@@ -127,6 +127,7 @@ export type State =
   | "waiting"
   | "sleeping"
   | "running"
+  | "interrupted"
   | "pending"
 
 /**
@@ -139,6 +140,7 @@ export const precedence: ReadonlyArray<State> = [
   "waiting",
   "sleeping",
   "running",
+  "interrupted",
   "executed",
   "cutoff",
   "reused",
@@ -156,7 +158,8 @@ const instanceState = (view: RunView.NodeView, sleeping: ReadonlySet<string>): S
     case "waiting":
       return sleeping.has(view.node) ? "sleeping" : "waiting"
     case "running":
-      return "running"
+      // Journaled running in a run nobody executes: its handler was stopped (`RunView.NodeView.interrupted`).
+      return view.interrupted ? "interrupted" : "running"
     case "skipped":
       return "skipped"
     case "completed":

@@ -711,6 +711,36 @@ export const runStoreContract = <E>(name: string, layer: Layer.Layer<RunStore.Ru
       assert.strictEqual((yield* Effect.flip(store.requestCancel("no-such-run", 1)))._tag, "RunNotFound")
     }))
 
+    test("a run settling cancelled asks its unfinished descendants to cancel in the same write; ended ones and other runs are left alone", Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const version = yield* store.saveWorkflow(workflow)
+      const parent = yield* startRun(store)
+      const childOf = (parentRun: string, parentNode: string, at: number) =>
+        store.createRun({ version, mode: "full", input: {}, at, parentRun, parentNode })
+      const running = yield* childOf(parent.id, "a", 1_001)
+      const suspended = yield* childOf(parent.id, "b", 1_002)
+      const done = yield* childOf(parent.id, "c", 1_003)
+      const grandchild = yield* childOf(suspended.id, "a", 1_004)
+      const stranger = yield* startRun(store)
+      for (const run of [parent, running, suspended, done, grandchild, stranger]) yield* store.transition(run.id, { type: "START" }, 1_010)
+      yield* store.transition(suspended.id, { type: "BRANCH_DORMANT", branch: "a", reason: { _tag: "Signal", node: "a", signal: "go" } }, 1_011)
+      yield* store.transition(done.id, { type: "ALL_BRANCHES_FINISHED" }, 1_012)
+      assert.strictEqual((yield* store.getRun(suspended.id)).status, "suspended")
+      // Nothing is asked before the parent settles: a pause is no cancel.
+      yield* store.requestPause(parent.id, 1_013)
+      assert.isUndefined((yield* store.getRun(running.id)).cancelRequestedAt)
+      const lease = yield* store.acquire(parent.id, "owner", { ttlMs: 1_000, at: 1_014 })
+      yield* store.fenced(lease).finish(parent.id, { type: "CANCEL" }, { messages: ["cancelled"] }, 1_020)
+      const requests = (runId: string) => Effect.map(store.getRun(runId), (run) => [run.status, run.cancelRequestedAt])
+      assert.deepStrictEqual(yield* requests(running.id), ["running", 1_020])
+      assert.deepStrictEqual(yield* requests(suspended.id), ["suspended", 1_020])
+      assert.deepStrictEqual(yield* requests(grandchild.id), ["running", 1_020])
+      assert.deepStrictEqual(yield* requests(done.id), ["completed", undefined])
+      assert.deepStrictEqual(yield* requests(stranger.id), ["running", undefined])
+      // Their owners hear it with their next journal write or renewal.
+      assert.deepStrictEqual(yield* store.journal(running.id, []), { pauseRequested: false, cancelRequested: true })
+    }))
+
     test("a child run records its parent run and node; children lists them oldest first", Effect.gen(function*() {
       const store = yield* RunStore.RunStore
       const parent = yield* startRun(store)

@@ -188,6 +188,23 @@ const getRun = (state: State, runId: string) =>
     return owner === undefined ? stored.run : { ...stored.run, lease: { owner, expiresAt: stored.lease.expiresAt } }
   })
 
+// A run settling `cancelled` asks every unfinished run below it (children, theirs, ...) to cancel,
+// in the same write: none is left running for its cancelled parent if the canceller stops now.
+const askDescendants = (state: State, runId: string, at: number) => {
+  const below = new Map<string, Array<MemoryRun>>()
+  for (const stored of state.runs.values()) {
+    const parent = stored.run.parentRun
+    if (parent !== undefined) below.set(parent, [...(below.get(parent) ?? []), stored])
+  }
+  const pending = [...(below.get(runId) ?? [])]
+  for (let stored = pending.pop(); stored !== undefined; stored = pending.pop()) {
+    if (!RunStore.consumesCancel.includes(stored.run.status) && stored.run.cancelRequestedAt === undefined) {
+      stored.run = { ...stored.run, cancelRequestedAt: at }
+    }
+    pending.push(...(below.get(stored.run.id) ?? []))
+  }
+}
+
 const transition = (
   state: State,
   lease: Lease | undefined,
@@ -216,6 +233,7 @@ const transition = (
       ...(keepsCancel ? { cancelRequestedAt } : {}),
       ...(diagnostics === undefined ? {} : { diagnostics })
     }
+    if (from !== machine.status && machine.status === "cancelled") askDescendants(state, runId, at)
     if (from !== machine.status && settledForSnapshots.includes(machine.status)) {
       const key = latestKey(stored.run.workflowId, stored.run.trigger)
       const previous = state.latest.get(key)

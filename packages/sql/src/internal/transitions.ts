@@ -34,7 +34,13 @@ interface MachineWrite {
 // connection (its first attempt committed): it counts as written, not as a lost race. (Not the
 // machine: another writer's write from the same revision can hold exactly the same machine — two
 // branches starting at once — and taking it for this one loses an update.)
-const machineWriter = ({ sql, transact }: Db) =>
+//
+// The writer of runs settling `cancelled` (`cancelling`) also asks every unfinished run below each
+// of them (children, theirs, ...) to cancel, in the same statement: none is left running for a
+// cancelled parent if the canceller stops now. It is a writer of its own so that a descendant is
+// never also written by the batch (a row updated twice in one statement keeps one update only):
+// a descendant in it settles `cancelled` itself, and any other writer's statement is another.
+const machineWriter = ({ sql, transact }: Db, cancelling: boolean) =>
   GroupCommit.make((batch: ReadonlyArray<{ readonly key: string; readonly request: MachineWrite }>) => {
     const requests = batch.map(({ key, request }) => ({
       id: key,
@@ -58,8 +64,17 @@ const machineWriter = ({ sql, transact }: Db) =>
       fin: request.diagnostics?.finalization ?? null,
       msgs: request.diagnostics?.messages ?? null
     }))
+    const askDescendants = sql`, below (id, at) AS (
+          SELECT c.id, u.at FROM updated u JOIN ripple_runs c ON c.parent_run = u.id
+          UNION
+          SELECT c.id, b.at FROM below b JOIN ripple_runs c ON c.parent_run = b.id
+        ), asked AS (
+          UPDATE ripple_runs c SET cancel_requested_at = COALESCE(c.cancel_requested_at, below.at)
+          FROM below WHERE c.id = below.id AND NOT (c.status = ANY (${consumesCancel}::text[]))
+            AND NOT EXISTS (SELECT 1 FROM req WHERE req.id = c.id)
+        )`
     return Effect.map(
-      transact("transition", sql<{ readonly id: string }>`WITH req AS (
+      transact("transition", sql<{ readonly id: string }>`WITH RECURSIVE req AS (
           SELECT * FROM jsonb_to_recordset(${json(requests)}::jsonb) AS x(id text, revision bigint, token text, owner text, gen bigint,
             status text, machine jsonb, error text, wake_at double precision, signals jsonb, approvals jsonb,
             at double precision, latest boolean, d boolean, ls_node text, ls_at double precision, lc_node text,
@@ -86,8 +101,8 @@ const machineWriter = ({ sql, transact }: Db) =>
           WHERE r.id = req.id AND r.revision = req.revision
             AND (req.owner IS NULL OR (r.lease_owner = req.owner AND r.lease_generation = req.gen))
           RETURNING r.id, r.workflow_id, CASE WHEN r.trigger IS NULL THEN '' ELSE '=' || r.trigger END AS trigger_key,
-            r.created_at, r.seq, req.latest
-        ), latest AS (
+            r.created_at, r.seq, req.latest, req.at
+        )${cancelling ? askDescendants : sql``}, latest AS (
           INSERT INTO ripple_latest (workflow_id, trigger_key, run_id, created_at, seq)
           SELECT DISTINCT ON (workflow_id, trigger_key) workflow_id, trigger_key, id, created_at, seq
           FROM updated WHERE latest
@@ -114,7 +129,8 @@ export type Transitions = ReturnType<typeof make>
 /** The machine writes of one store, over its run rows and their machine cache. */
 export const make = (db: Db, { isCurrent, machines, readRun, remember }: Runs) => {
   const { sql, transact } = db
-  const writeMachines = machineWriter(db)
+  const writeMachines = machineWriter(db, false)
+  const writeCancels = machineWriter(db, true)
   const writeMachine = (
     runId: string,
     revision: string,
@@ -123,7 +139,7 @@ export const make = (db: Db, { isCurrent, machines, readRun, remember }: Runs) =
     lease: Lease | undefined,
     diagnostics: Snapshot.Diagnostics | undefined
   ) =>
-    writeMachines(runId, {
+    (RunStatus.status(accepted) === "cancelled" ? writeCancels : writeMachines)(runId, {
       revision,
       token: crypto.randomUUID(),
       lease,

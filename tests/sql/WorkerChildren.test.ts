@@ -8,6 +8,7 @@ import { assert, layer } from "@effect/vitest"
 import { Plan, type Workflow } from "@ripple/core"
 import { Engine, Handler, Runs, RunStore } from "@ripple/runtime"
 import { type Database, SqlRunStore, Worker } from "@ripple/sql"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
@@ -130,6 +131,27 @@ for (const backend of TestDatabase.backends) {
         yield* Worker.make(fast)
         yield* waitFor(Effect.map(statusOf(parentId), (s) => s === "completed"), "the parent to complete", 30_000)
         assert.deepStrictEqual((yield* store.snapshot(parentId)).nodes["out"]?.output, { done: "done" } as Json)
+      }))
+
+    test("a parent a worker cancels on a request recorded by a process that then went away: its worker-executed child ends cancelled too", (probe) =>
+      Effect.gen(function*() {
+        probe.stall.add("b1")
+        probe.stall.add("hang")
+        const { store } = yield* SqlRunStore.SqlRunStore
+        // The parent runs a block of its own beside its child, so a worker executes it throughout.
+        const base = parentOf("worker-parent-cancelled", chain("worker-child-of-cancelled", 3))
+        const parentId = yield* Worker.submit({ ...base, blocks: [...base.blocks, { id: "hang", type: "step", params: { i: 0 } }] })
+        yield* Worker.make({ ...fast, concurrency: 4 })
+        yield* waitFor(Effect.map(store.children(parentId), (children) => children.length === 1), "the child to be queued", 30_000)
+        const childId = (yield* store.children(parentId))[0]!.runId
+        yield* waitFor(Effect.sync(() => probe.executions.has(`${childId}/b1`) && probe.executions.has(`${parentId}/hang`)), "b1 and hang to start", 30_000)
+        // All the requesting process did before it went away: nobody follows the run tree down.
+        yield* store.requestCancel(parentId, yield* Clock.currentTimeMillis)
+        yield* store.notify(parentId)
+        yield* waitFor(Effect.map(statusOf(parentId), (s) => s === "cancelled"), "the parent to end cancelled", 10_000)
+        yield* waitFor(Effect.map(statusOf(childId), (s) => s !== "running"), "the child to end", 10_000)
+        assert.strictEqual(yield* statusOf(childId), "cancelled")
+        assert.isUndefined(probe.executions.get(`${childId}/b2`))
       }))
 
     test("a run cancelled by another process while a worker executes it stops executing", (probe) =>

@@ -79,6 +79,11 @@ const startRun = (
     })
   })
 
+// Creates child runs of `workflow` in `store`: `childOf(parentRun, parentNode, at)`.
+const childOfIn = (store: RunStore.RunStore["Service"]) =>
+  Effect.map(store.saveWorkflow(workflow), (version) => (parentRun: string, parentNode: string, at: number) =>
+    store.createRun({ version, mode: "full", input: {}, at, parentRun, parentNode }))
+
 const finish = (store: RunStore.RunStore["Service"], runId: string, outcome: "completed" | "failed", at = 2_000) =>
   Effect.gen(function*() {
     yield* store.transition(runId, { type: "START" }, at)
@@ -713,10 +718,8 @@ export const runStoreContract = <E>(name: string, layer: Layer.Layer<RunStore.Ru
 
     test("a run settling cancelled asks its unfinished descendants to cancel in the same write; ended ones and other runs are left alone", Effect.gen(function*() {
       const store = yield* RunStore.RunStore
-      const version = yield* store.saveWorkflow(workflow)
       const parent = yield* startRun(store)
-      const childOf = (parentRun: string, parentNode: string, at: number) =>
-        store.createRun({ version, mode: "full", input: {}, at, parentRun, parentNode })
+      const childOf = yield* childOfIn(store)
       const running = yield* childOf(parent.id, "a", 1_001)
       const suspended = yield* childOf(parent.id, "b", 1_002)
       const done = yield* childOf(parent.id, "c", 1_003)
@@ -739,6 +742,31 @@ export const runStoreContract = <E>(name: string, layer: Layer.Layer<RunStore.Ru
       assert.deepStrictEqual(yield* requests(stranger.id), ["running", undefined])
       // Their owners hear it with their next journal write or renewal.
       assert.deepStrictEqual(yield* store.journal(running.id, []), { pauseRequested: false, cancelRequested: true })
+    }))
+
+    test("a cancel request on a run is recorded on its unfinished descendants in the same write; an ended run's request asks none", Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const parent = yield* startRun(store)
+      const childOf = yield* childOfIn(store)
+      const child = yield* childOf(parent.id, "a", 1_001)
+      const done = yield* childOf(parent.id, "b", 1_002)
+      const grandchild = yield* childOf(child.id, "a", 1_003)
+      const ended = yield* startRun(store)
+      const endedChild = yield* childOf(ended.id, "a", 1_004)
+      for (const run of [parent, child, done, grandchild, ended]) yield* store.transition(run.id, { type: "START" }, 1_010)
+      yield* store.transition(done.id, { type: "ALL_BRANCHES_FINISHED" }, 1_011)
+      yield* store.transition(ended.id, { type: "ALL_BRANCHES_FINISHED" }, 1_012)
+      assert.isTrue(yield* store.requestCancel(parent.id, 1_020))
+      const requested = (runId: string) => Effect.map(store.getRun(runId), (run) => run.cancelRequestedAt)
+      assert.deepStrictEqual(
+        [yield* requested(parent.id), yield* requested(child.id), yield* requested(grandchild.id), yield* requested(done.id)],
+        [1_020, 1_020, 1_020, undefined]
+      )
+      // Asking again keeps the first request, on the descendants too.
+      assert.isTrue(yield* store.requestCancel(parent.id, 1_030))
+      assert.strictEqual(yield* requested(grandchild.id), 1_020)
+      assert.isFalse(yield* store.requestCancel(ended.id, 1_040))
+      assert.isUndefined(yield* requested(endedChild.id))
     }))
 
     test("a child run records its parent run and node; children lists them oldest first", Effect.gen(function*() {

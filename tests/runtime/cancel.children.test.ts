@@ -95,6 +95,14 @@ const until = (time: Time, ms: number, done: () => Effect.Effect<boolean, unknow
     assert.isTrue(yield* done())
   })
 
+/** All a process does that records the parent's cancel and then goes away: nobody follows the run tree down. */
+const recordCancel = (parentId: string, store: RunStore.RunStore["Service"], trace: Trace) =>
+  Effect.gen(function*() {
+    yield* store.requestCancel(parentId, yield* Clock.currentTimeMillis)
+    trace.push("cancel recorded")
+    yield* store.notify(parentId)
+  })
+
 /** What the trace holds after `mark`. */
 const after = (trace: Trace, mark: string): Trace => trace.slice(trace.indexOf(mark) + 1)
 
@@ -137,13 +145,22 @@ const childTests = (test: Register) => {
   test("a parent its owner cancels on a request recorded by a process that then went away: its running child starts nothing more and ends cancelled", (time) =>
     Effect.gen(function*() {
       const { childId, store, trace } = yield* childOfCancelled(busyParent, time, (parentId, { store, trace }) =>
-        Effect.gen(function*() {
-          // All the requesting process did before it went away: nobody follows the run tree down.
-          yield* until(time, 1, () => Effect.succeed(trace.includes("start owner slow")))
-          yield* store.requestCancel(parentId, yield* Clock.currentTimeMillis)
-          trace.push("cancel recorded")
-          yield* store.notify(parentId)
-        }))
+        Effect.andThen(
+          until(time, 1, () => Effect.succeed(trace.includes("start owner slow"))),
+          recordCancel(parentId, store, trace)
+        ))
+      assert.deepStrictEqual(after(trace, "cancel recorded"), ["parent cancelled"])
+      assert.strictEqual((yield* store.getRun(childId)).status, "cancelled")
+    }))
+
+  test("a waiting parent whose cancel was only recorded (the canceller went away before it took the lease): its running child starts nothing more and ends cancelled, and the parent with it", (time) =>
+    Effect.gen(function*() {
+      const { childId, store, trace } = yield* childOfCancelled(waitingParent, time, (parentId, { store, trace }) =>
+        Effect.andThen(
+          until(time, 1, () => Effect.map(store.getRun(parentId), (run) => run.status === "suspended")),
+          // Nobody executes the parent, and nobody will take its lease to end it.
+          recordCancel(parentId, store, trace)
+        ))
       assert.deepStrictEqual(after(trace, "cancel recorded"), ["parent cancelled"])
       assert.strictEqual((yield* store.getRun(childId)).status, "cancelled")
     }))

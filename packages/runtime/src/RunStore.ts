@@ -676,7 +676,10 @@ export interface Port {
    * Asks a run to cancel, from any process: whether the request was recorded (`false`, nothing
    * written: the run ended). The process executing the run sees it with its next journal write or
    * lease renewal and starts no block after that; cancelling a run nobody executes is the caller's
-   * job (take the lease, then `finish` it with `CANCEL`).
+   * job (take the lease, then `finish` it with `CANCEL`). Every unfinished run below it (children,
+   * theirs, ...) is asked too, in the same write; so is every one below a run when the run settles
+   * `cancelled` (`transition`, `finish`), whoever ends it: no child is left running for a cancelled
+   * parent when the process that cancelled it stops before it followed the run tree down.
    */
   readonly requestCancel: (runId: string, at: number) => Effect.Effect<boolean, RunNotFound | StoreUnavailable>
   /**

@@ -188,8 +188,9 @@ const getRun = (state: State, runId: string) =>
     return owner === undefined ? stored.run : { ...stored.run, lease: { owner, expiresAt: stored.lease.expiresAt } }
   })
 
-// A run settling `cancelled` asks every unfinished run below it (children, theirs, ...) to cancel,
-// in the same write: none is left running for its cancelled parent if the canceller stops now.
+// Asks every unfinished run below a run (children, theirs, ...) to cancel, in the write that asks
+// the run or settles it `cancelled`: none is left running for a cancelled parent if the canceller
+// stops now.
 const askDescendants = (state: State, runId: string, at: number) => {
   const below = new Map<string, Array<MemoryRun>>()
   for (const stored of state.runs.values()) {
@@ -337,6 +338,7 @@ const requestCancel = (state: State, runId: string, at: number) =>
   Effect.map(find(state, runId), (stored) => {
     if (RunStore.consumesCancel.includes(stored.run.status)) return false
     if (stored.run.cancelRequestedAt === undefined) stored.run = { ...stored.run, cancelRequestedAt: at }
+    askDescendants(state, runId, at)
     return true
   })
 

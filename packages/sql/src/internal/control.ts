@@ -1,6 +1,7 @@
 /**
- * Control requests: pause and cancel are recorded on the run row by any process; the executing one
- * sees them in the acknowledgement of its next journal write or lease renewal. A pause request
+ * Control requests: pause and cancel are recorded on the run row by any process (a cancel on the
+ * rows of its unfinished descendants too); the executing one sees them in the acknowledgement of
+ * its next journal write or lease renewal. A pause request
  * drops a kept `unpause` delivery (the newer request wins).
  */
 import { RunStore } from "@ripple/runtime"
@@ -27,10 +28,19 @@ export const make = ({ sql, transact }: Db) => {
 
   const requestCancel = (runId: string, at: number) =>
     Effect.gen(function*() {
-      const rows = yield* transact("requestCancel", sql<{ readonly requested: boolean | null }>`WITH requested AS (
+      // The run and every unfinished run below it (children, theirs, ...): asked in one statement,
+      // so no child is left running for a parent whose cancel was recorded.
+      const rows = yield* transact("requestCancel", sql<{ readonly requested: boolean | null }>`WITH RECURSIVE below (id) AS (
+          SELECT c.id FROM ripple_runs c WHERE c.parent_run = ${runId}
+          UNION
+          SELECT c.id FROM below b JOIN ripple_runs c ON c.parent_run = b.id
+        ), requested AS (
           UPDATE ripple_runs SET cancel_requested_at = COALESCE(cancel_requested_at, ${at})
           WHERE id = ${runId} AND NOT (status = ANY (${consumesCancel}::text[]))
           RETURNING id
+        ), asked AS (
+          UPDATE ripple_runs c SET cancel_requested_at = COALESCE(c.cancel_requested_at, ${at})
+          FROM below WHERE c.id = below.id AND NOT (c.status = ANY (${consumesCancel}::text[])) AND EXISTS (SELECT 1 FROM requested)
         )
         SELECT EXISTS (SELECT 1 FROM requested) AS requested FROM ripple_runs WHERE id = ${runId}`)
       if (rows[0] === undefined) return yield* Effect.fail(new RunStore.RunNotFound({ runId }))

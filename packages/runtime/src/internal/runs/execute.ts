@@ -60,7 +60,9 @@ export const fork = (state: State, execution: Execution, lease: StoreLease) =>
       Effect.ensuring(execute, released).pipe(
         Effect.provideContext(state.context),
         Effect.ensuring(Effect.sync(forget)),
-        Effect.tap(() => Effect.forkIn(Effect.ignore(Effect.suspend(() => Children.notifyParent(state, runId))), state.scope))
+        // Whatever ended the execution: a child its owner cancelled on a recorded request ends in
+        // an interruption, and its parent, awaiting it, is told all the same.
+        Effect.onExit(() => Effect.forkIn(Effect.ignore(Effect.suspend(() => Children.notifyParent(state, runId))), state.scope))
       ),
       state.scope
     )

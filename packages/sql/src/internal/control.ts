@@ -1,8 +1,8 @@
 /**
  * Control requests: pause and cancel are recorded on the run row by any process (a cancel on the
  * rows of its unfinished descendants too); the executing one sees them in the acknowledgement of
- * its next journal write or lease renewal. A pause request
- * drops a kept `unpause` delivery (the newer request wins).
+ * its next journal write or lease renewal. A pause request drops a kept `unpause` delivery (the
+ * newer request wins).
  */
 import { RunStore } from "@ripple/runtime"
 import * as Effect from "effect/Effect"

@@ -1,16 +1,20 @@
 /**
- * The workers' queries agree with `Wake.event`, the one definition of what wakes a dormant run: on
- * PGlite and PostgreSQL, for random dormant runs (every branch asleep, awaiting a signal, an
- * approval or an unpause, in any mix) with random kept deliveries at a random time, the run is in
- * `wakeable` and `claim` takes it exactly when `Wake.event` finds the event that wakes it.
+ * What wakes a dormant run, as the run-status machine defines it: on PGlite and PostgreSQL, for
+ * random dormant runs (every branch asleep, awaiting a signal, an approval or an unpause, in any
+ * mix) with random kept deliveries at a random time, the run is in `wakeable`, `claim` takes it and
+ * `Wake.event` (the executors' rule) finds an event exactly when the machine accepts one of the
+ * events those deliveries and that time make: `SIGNAL` per kept signal, `APPROVE` per kept approval,
+ * `UNPAUSE` of any node when an unpause is kept, `TIMER_FIRED` at that time.
  *
- * Both directions matter: a run claimed that `Wake.event` cannot wake is released and claimed again
- * at the worker's next turn (a hot loop that starves the runs behind it), and a run `Wake.event`
- * can wake that is not claimed never wakes.
+ * The reference is `RunStatus.next` on a machine the test drives itself from `RunStatus.initial`,
+ * with the events it sends the store: neither the stored machine nor the runtime's own rule.
+ * Both directions matter: a run claimed that nothing wakes is released and claimed again at the
+ * worker's next turn (a hot loop that starves the runs behind it), and a run an event can wake that
+ * is not claimed never wakes.
  */
 import { assert, layer } from "@effect/vitest"
 import type { Workflow } from "@ripple/core"
-import { type RunStatus, RunStore, Wake } from "@ripple/runtime"
+import { RunStatus, RunStore, Wake } from "@ripple/runtime"
 import { SqlRunStore } from "@ripple/sql"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -45,9 +49,28 @@ const deliveries: fc.Arbitrary<ReadonlyArray<Pick<RunStore.Delivery, "kind" | "n
 const dormantRun = fc.record({ reasons, deliveries, at: fc.constantFrom(0, 50, 100, 150, 200) })
 type Case = typeof dormantRun extends fc.Arbitrary<infer A> ? A : never
 
+const nodes = ["n0", "n1", "n2", "n3"] as const
+
+/** Whether the machine, driven through `events` from a fresh run, accepts one of the events the kept deliveries and the time make. */
+const machineWakes = (events: ReadonlyArray<RunStatus.Event>, c: Case): boolean => {
+  let snapshot = RunStatus.initial()
+  for (const event of events) {
+    const next = RunStatus.next(snapshot, event)
+    if (next._tag === "Rejected") throw new Error(`the reference machine refused ${event.type}: ${next.reason}`)
+    snapshot = next.snapshot
+  }
+  const candidates: Array<RunStatus.Event> = [{ type: "TIMER_FIRED", at: c.at }]
+  for (const d of c.deliveries) {
+    if (d.kind === "signal") candidates.push({ type: "SIGNAL", name: d.name, payload: null })
+    if (d.kind === "approval") candidates.push({ type: "APPROVE", node: d.name, payload: null })
+    if (d.kind === "unpause") for (const node of nodes) candidates.push({ type: "UNPAUSE", node, payload: null })
+  }
+  return candidates.some((event) => RunStatus.next(snapshot, event)._tag === "Accepted")
+}
+
 for (const backend of TestDatabase.backends) {
   layer(TestDatabase.shared(backend), { excludeTestServices: true })(backend, (it) => {
-    it.effect("a dormant run is wakeable and claimed exactly when Wake.event wakes it", () =>
+    it.effect("a dormant run is wakeable, claimed and woken by Wake.event exactly when the machine takes a waking event", () =>
       Effect.gen(function*() {
         const sqlStore = yield* SqlRunStore.SqlRunStore
         const { store } = sqlStore
@@ -57,18 +80,23 @@ for (const backend of TestDatabase.backends) {
           Effect.gen(function*() {
             const run = yield* store.createRun({ version, mode: "full", input: {}, at: 0 })
             yield* sql`UPDATE ripple_runs SET queued = TRUE WHERE id = ${run.id}`
-            yield* store.transition(run.id, { type: "START" }, 1)
-            for (let k = 1; k < c.reasons.length; k++) yield* store.transition(run.id, { type: "BRANCH_STARTED" }, 1)
-            for (const reason of c.reasons) yield* store.transition(run.id, { type: "BRANCH_DORMANT", branch: reason.node, reason }, 2)
+            const events: Array<RunStatus.Event> = [
+              { type: "START" },
+              ...c.reasons.slice(1).map((): RunStatus.Event => ({ type: "BRANCH_STARTED" })),
+              ...c.reasons.map((reason): RunStatus.Event => ({ type: "BRANCH_DORMANT", branch: reason.node, reason }))
+            ]
+            for (const event of events) yield* store.transition(run.id, event, event.type === "BRANCH_DORMANT" ? 2 : 1)
             for (const d of c.deliveries) yield* store.deliver(run.id, { ...d, payload: null, at: 3 })
             const stored = yield* store.getRun(run.id)
-            const wakes = Wake.event(stored, yield* store.deliveries(run.id), c.at) !== undefined
+            const wakes = machineWakes(events, c)
+            const executorWakes = Wake.event(stored, yield* store.deliveries(run.id), c.at) !== undefined
             const listed = (yield* store.wakeable(c.at)).some((w) => w.runId === run.id)
             const claimed = yield* sqlStore.claim("props", { ttlMs: 1_000, at: c.at }, 1_000)
             for (const taken of claimed) yield* store.release(taken.lease)
             // Out of the queue, so that later cases claim only their own run.
             yield* sql`UPDATE ripple_runs SET queued = FALSE WHERE id = ${run.id}`
-            const label = `${stored.status} run, Wake.event ${wakes ? "wakes" : "does not wake"} it`
+            const label = `${stored.status} run, the machine ${wakes ? "takes" : "takes no"} waking event`
+            assert.strictEqual(executorWakes, wakes, `Wake.event: ${label}`)
             assert.strictEqual(listed, wakes, `wakeable: ${label}`)
             assert.strictEqual(claimed.some((t) => t.id === run.id), wakes, `claim: ${label}`)
           })

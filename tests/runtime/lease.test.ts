@@ -184,7 +184,7 @@ const leaseTests = (test: Register) => {
       // Resumed from the other process: the owner renews its lease, so it is handed to it, not executed beside it.
       const resuming = yield* Effect.forkChild(other.runs.resume(runId))
       const resumed = yield* untilDone(resuming, advance)
-      assert.isTrue("owner" in resumed && !("plan" in resumed))
+      assert.isTrue("owner" in resumed && !("plan" in resumed) && resumed.held === true)
       assert.strictEqual((yield* other.runs.handling(runId))._tag, "Owner")
       yield* Deferred.succeed(open, undefined)
       assert.strictEqual(yield* owner.runs.wait(runId), "completed")
@@ -203,7 +203,8 @@ const leaseTests = (test: Register) => {
       // dead owner, would not answer within it.
       while (resuming.pollUnsafe() === undefined && (yield* Clock.currentTimeMillis) + 20 < first.expiresAt) yield* advance(20)
       assert.isDefined(resuming.pollUnsafe(), "resume did not answer before the lease the owner held when asked ran out")
-      assert.deepStrictEqual(yield* Fiber.join(resuming), { runId, owner: "owner" })
+      // `held`: the answer says the owner is alive, which is why nothing was resumed.
+      assert.deepStrictEqual(yield* Fiber.join(resuming), { runId, owner: "owner", held: true })
       // Nothing taken from the owner: still running under its lease, nothing executed by the other.
       assert.strictEqual((yield* store.getRun(runId)).status, "running")
       const held = yield* Effect.flip(store.acquire(runId, "intruder", { ttlMs: 1, at: yield* Clock.currentTimeMillis }))

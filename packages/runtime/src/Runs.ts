@@ -150,6 +150,12 @@ export interface Delegated {
   readonly runId: string
   /** The owner's lease identity, or `Wake.workers` for a queued run no worker holds right now. */
   readonly owner: string
+  /**
+   * Set by `resume` only: the owner holds the run's lease and keeps the run, nothing was resumed.
+   * It renewed the lease while `resume` looked at it (alive), or the run is queued and a worker
+   * holds it (should that worker die, another takes the run over when the lease expires).
+   */
+  readonly held?: true
 }
 
 /**
@@ -318,7 +324,7 @@ export class Runs extends Context.Service<Runs, {
    * Continues a `failed` run (failed nodes re-run) or a crashed one (`running` or `pending`, not
    * executing in this process: incomplete nodes re-run); any other status is an `IllegalTransition`.
    * A run another process owns is only moved on (a failed one resumed) and its owner notified.
-   * A `running` one whose lease another process holds is `Delegated` to it as soon as it renews
+   * A `running` one whose lease another process holds is `Delegated` to it (`held`) as soon as it renews
    * that lease (at most its heartbeat, a third of the lease by default), and taken over here once
    * the lease expires unrenewed (its owner died); the wait ends at whichever comes first.
    * A pause requested of a crashed run that it never settled for is withdrawn and the nodes it

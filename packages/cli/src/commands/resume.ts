@@ -42,24 +42,19 @@ const resumeHere = (run: string, layer: Layer.Layer<Handler.Handlers>) => (runs:
       case "running": {
         yield* handlersHere
         const holder = Wake.holder(found, Date.now())
-        const handling = yield* runs.handling(run)
         // Another process's lease: `resume` waits for its renewal (a live owner) or its expiry (a dead one).
-        if (holder !== undefined && handling._tag === "Owner") {
+        if (holder !== undefined) {
           yield* print(
             `run ${run} is leased by ${holder}: waiting for it to renew the lease (alive: it keeps the run) or for the lease to expire (then the run continues here)`
           )
         }
         const resumed = yield* runs.resume(run)
         if (!("owner" in resumed)) return yield* continued(undefined)
-        const after = yield* store.getRun(run)
-        const live = Wake.holder(after, Date.now())
-        if ((after.status !== "running" && after.status !== "pending") || live === undefined) {
-          return yield* continued(resumed.owner)
-        }
+        if (resumed.held !== true) return yield* continued(resumed.owner)
         return {
           _tag: "Recorded",
           runId: run,
-          message: `run ${run} is running in ${live}, which renews its lease: nothing to resume${
+          message: `run ${run} is running in ${resumed.owner}, which renews its lease: nothing to resume${
             Wake.pauseAsked(found) ? " (the pause asked of it is withdrawn)" : ""
           }; see it with \`ripple show ${run}\``
         } as const

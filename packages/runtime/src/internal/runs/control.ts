@@ -85,6 +85,7 @@ export const resume = (state: State, runId: string): Effect.Effect<Runs.Started 
     // as long as it renews it. Looked at until either: a renewal (or a new holder) shows the owner
     // alive, and it keeps the run; or the clock has passed the expiry, not only its duration (a timer
     // may end a little before the clock reads its deadline), and the run is taken over here.
+    let renewed = false
     if (!here && run.queued !== true && (run.status === "running" || run.status === "pending")) {
       const pollMs = state.options.cancelPollMs ?? 50
       for (;;) {
@@ -93,7 +94,10 @@ export const resume = (state: State, runId: string): Effect.Effect<Runs.Started 
         if (held === undefined || held.owner === state.owner || held.expiresAt <= at) break
         yield* Effect.sleep(Duration.millis(Math.min(pollMs, held.expiresAt - at)))
         run = yield* store.getRun(runId)
-        if (run.lease?.owner !== held.owner || run.lease.expiresAt !== held.expiresAt) break
+        if (run.lease?.owner !== held.owner || run.lease.expiresAt !== held.expiresAt) {
+          renewed = run.lease !== undefined
+          break
+        }
       }
     }
     // A pause asked of it before it crashed (a process stopped by a second Ctrl-C parks what it
@@ -116,7 +120,11 @@ export const resume = (state: State, runId: string): Effect.Effect<Runs.Started 
     // Not taken here: another owner's, or this layer's own execution of it (which takes the RESUME).
     if (lease === undefined) {
       yield* store.notify(runId)
-      return { runId, owner: other ?? state.owner }
+      const owner = other ?? state.owner
+      // It keeps the run: it renewed its lease meanwhile, or holds a queued run (whose lease, should
+      // that worker die, another worker takes over).
+      const keeps = (renewed || run.queued === true) && Wake.holder(run, yield* Clock.currentTimeMillis) === owner
+      return keeps ? { runId, owner, held: true } : { runId, owner }
     }
     const started = yield* Execute.resumeRun(state, runId, lease)
     yield* Children.resumeCrashed(state, runId)

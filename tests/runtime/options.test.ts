@@ -1,15 +1,17 @@
 /**
- * Options no execution can work with are refused when `Runs.layer` is built, with an
+ * Options no execution can work with are refused when `Runs.layer` is built (and by `Engine.execute`,
+ * the low-level interpreter), with an
  * `InvalidOption` naming the option, the value and what it must be, before any run starts: a `NaN`
  * concurrency (no handler ever got a permit), a heartbeat no shorter than the lease (the lease
  * expired between renewals and the run stopped with `LeaseLost` in its only process), durations
  * and counts that are zero, negative, infinite or not numbers.
  */
 import { assert, describe, it } from "@effect/vitest"
-import type { Workflow } from "@ripple/core"
-import { Builtins, Handler, Options, Runs, RunStore } from "@ripple/runtime"
+import { Plan, type Workflow } from "@ripple/core"
+import { Builtins, Engine, Handler, Options, Runs, RunStore } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
 
 const workflow: Workflow.Workflow = { id: "options", blocks: [{ id: "v", type: "value", params: { value: 1 } }], edges: [] }
 
@@ -58,4 +60,30 @@ describe("Runs options", () => {
         assert.strictEqual(yield* build(options), "completed", JSON.stringify(options))
       }
     }))
+
+  it.effect("Engine.execute refuses an engine option out of range before anything is written; in range it runs", () =>
+    Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const plan = Plan.full(workflow)
+      assert.isTrue(Result.isSuccess(plan))
+      if (Result.isFailure(plan)) return
+      const execute = (options: Engine.Options) =>
+        Effect.gen(function*() {
+          const run = yield* store.createRun({ version: yield* store.saveWorkflow(workflow), mode: "full", input: {}, at: 0 })
+          const status = yield* Effect.result(Engine.execute({ runId: run.id, mode: "full", plan: plan.success, input: {}, sourceRun: undefined, publish: () => {} }, options))
+          return { status, after: yield* store.getRun(run.id), snapshot: yield* store.snapshot(run.id) }
+        })
+      for (const [options, option] of [[{ concurrency: Number.NaN }, "concurrency"], [{ concurrency: 0 }, "concurrency"], [{ limits: { maxIterations: -1 } }, "limits.maxIterations"]] as const) {
+        const { after, snapshot, status } = yield* execute(options)
+        assert.isTrue(Result.isFailure(status), JSON.stringify(options))
+        if (Result.isSuccess(status)) return
+        assert.instanceOf(status.failure, Options.InvalidOption)
+        assert.strictEqual((status.failure as Options.InvalidOption).option, option)
+        // Nothing written: still pending, no node journaled.
+        assert.strictEqual(after.status, "pending")
+        assert.deepStrictEqual(Object.keys(snapshot.nodes), [])
+      }
+      const { status } = yield* execute({ concurrency: 1 })
+      assert.deepStrictEqual(status, Result.succeed("completed"))
+    }).pipe(Effect.provide(Layer.merge(RunStore.layerMemory, Handler.layer(Builtins.handlers)))))
 })

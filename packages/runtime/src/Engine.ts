@@ -115,6 +115,7 @@ import { cancelsOnInterrupt } from "./internal/control.ts"
 import * as Finishing from "./internal/finishing.ts"
 import { finishRun, resumeCompensation, settling } from "./internal/finishing.ts"
 import * as Interpreter from "./internal/interpreter.ts"
+import * as OptionChecks from "./Options.ts"
 import * as Parking from "./internal/parking.ts"
 import * as Pins from "./internal/pins.ts"
 import * as Saga from "./internal/saga.ts"
@@ -280,6 +281,9 @@ export const childSignal: (childRun: string) => string = Parking.childSignal
  * execution begins (cancelled or completed meanwhile, say) is left as it is: no block starts, and
  * its status is returned.
  *
+ * An option out of range (a concurrency or a limit that is not a whole number of at least 1)
+ * fails with `Options.InvalidOption` naming it, before anything is written.
+ *
  * **Gotchas**
  *
  * Call `check` first: a block without a handler fails its node.
@@ -289,7 +293,10 @@ export const childSignal: (childRun: string) => string = Parking.childSignal
 export const execute = (
   execution: Execution,
   options: Options = {}
-): Effect.Effect<RunStatus.Status, RunStoreError, RunStore | Handler.Handlers> =>
+): Effect.Effect<RunStatus.Status, RunStoreError | OptionChecks.InvalidOption, RunStore | Handler.Handlers> =>
+  Effect.andThen(OptionChecks.check(OptionChecks.engine(options)), executeChecked(execution, options))
+
+const executeChecked = (execution: Execution, options: Options) =>
   Effect.gen(function*() {
     const base = yield* Handler.Handlers
     // Pinned block instances get their pin from the registry instead of their handler, and their

@@ -1,7 +1,7 @@
 /**
- * The checks of what `Runs.layer` and a worker are configured with: a value no execution can work
- * with fails at construction with `InvalidOption`, naming the option, the value and what it must
- * be, before anything runs.
+ * The checks of what `Runs.layer`, a worker and `Engine.execute` are configured with: a value no
+ * execution can work with fails with `InvalidOption` (at construction, or before an execution
+ * writes anything), naming the option, the value and what it must be.
  *
  * **Details**
  *

@@ -121,7 +121,11 @@ export const make = (
           spawn: spawnFor(claimed.id, fenced)
         },
         env.engine
-      ).pipe(Effect.provideService(RunStore.RunStore, fenced))
+      ).pipe(
+        // `Worker.make` checked the engine's options when it was built.
+        Effect.catchTag("InvalidOption", Effect.die),
+        Effect.provideService(RunStore.RunStore, fenced)
+      )
     })
 
   // Whatever ends an execution, the run is left consistent: finished, failed with the reason,

@@ -88,7 +88,10 @@ const executeHere = (
     const runId = first.runId
     let execution = first
     for (;;) {
-      const status = yield* Engine.execute({ ...execution, control, spawn: Children.spawnFor(state, runId) }, state.engineOptions)
+      // `Runs.layer` checked the engine's options when it was built.
+      const status = yield* Engine.execute({ ...execution, control, spawn: Children.spawnFor(state, runId) }, state.engineOptions).pipe(
+        Effect.catchTag("InvalidOption", Effect.die)
+      )
       const next = yield* state.settling.withPermit(Effect.gen(function*() {
         // Only a dormant run wakes: one the execution left otherwise is let go without reading it back.
         const woken = Wake.canWake(status) ? yield* Waking.wakeLocked(state, yield* state.store.getRun(runId), lease) : undefined

@@ -351,7 +351,8 @@ layer(TestDatabase.shared("postgres"), { excludeTestServices: true })("control c
       yield* waitFor(Effect.sync(() => s.executions().some((e) => e.node === "h")), "h to start")
       const resumed = yield* s.command("resume", s.runId, "--handlers", fixture)
       ok(resumed)
-      const named = /is running in (\S+), which renews its lease: nothing to resume/.exec(resumed.stdout)
+      const named = /is running in the worker (\S+), which holds its lease \(should it have stopped, another worker takes the run over when the lease expires\): nothing to resume/
+        .exec(resumed.stdout)
       assert.isNotNull(named, resumed.stdout)
       // Named while `h` still holds the run: the worker's lease, untouched.
       const { store } = yield* SqlRunStore.SqlRunStore

@@ -51,10 +51,15 @@ const resumeHere = (run: string, layer: Layer.Layer<Handler.Handlers>) => (runs:
         const resumed = yield* runs.resume(run)
         if (!("owner" in resumed)) return yield* continued(undefined)
         if (resumed.held !== true) return yield* continued(resumed.owner)
+        // A queued run's worker holds its lease (not seen renewing it: should it have died, another
+        // worker takes the run over when the lease expires); any other owner renewed it.
+        const holding = found.queued === true
+          ? `the worker ${resumed.owner}, which holds its lease (should it have stopped, another worker takes the run over when the lease expires)`
+          : `${resumed.owner}, which renews its lease`
         return {
           _tag: "Recorded",
           runId: run,
-          message: `run ${run} is running in ${resumed.owner}, which renews its lease: nothing to resume${
+          message: `run ${run} is running in ${holding}: nothing to resume${
             Wake.pauseAsked(found) ? " (the pause asked of it is withdrawn)" : ""
           }; see it with \`ripple show ${run}\``
         } as const

@@ -332,6 +332,33 @@ for (const backend of TestDatabase.backends) {
         assert.strictEqual(probe.executions.get(`${paused}/b1`), 1)
       }))
 
+    test("a dormant run asked to cancel by a process that went away is ended cancelled by a worker; nothing more starts", (probe) =>
+      Effect.gen(function*() {
+        const { store } = yield* SqlRunStore.SqlRunStore
+        const dormant = (id: string, block: Workflow.Block): Workflow.Workflow => ({
+          id,
+          blocks: [{ id: "b0", type: "step", params: { i: 0 } }, block, { id: "b1", type: "step", params: { i: 1 } }],
+          edges: [{ source: "b0", target: block.id }, { source: block.id, target: "b1" }]
+        })
+        // Asleep for an hour, and paused at an approval: nothing would wake either for a long time.
+        const sleeper = yield* Worker.submit(dormant("worker-cancel-sleep", { id: "nap", type: "sleep", params: { ms: 3_600_000 } }))
+        const reviewed = yield* Worker.submit(dormant("worker-cancel-review", { id: "review", type: "approval" }))
+        yield* Worker.make(fast)
+        const statuses = Effect.forEach([sleeper, reviewed], (id) => Effect.map(store.getRun(id), (run) => run.status))
+        yield* waitFor(Effect.map(statuses, (s) => s.join() === "suspended,paused"), "the runs to settle dormant")
+        // What `Runs.cancel` records before it takes the lease; its process stops there.
+        for (const id of [sleeper, reviewed]) assert.isTrue(yield* store.requestCancel(id, Date.now()))
+        yield* waitFor(Effect.map(statuses, (s) => s.every((status) => status === "cancelled")), "a worker to end both runs", 10_000)
+        for (const id of [sleeper, reviewed]) {
+          const run = yield* store.getRun(id)
+          assert.strictEqual(run.diagnostics.finalization, "cancelled")
+          assert.isUndefined(run.cancelRequestedAt)
+          assert.isUndefined(run.lease, "the worker released the lease")
+          assert.strictEqual(probe.executions.get(`${id}/b0`), 1)
+          assert.strictEqual(probe.executions.get(`${id}/b1`), undefined)
+        }
+      }))
+
     test("make refuses an option out of range, naming it, and claims nothing", () =>
       Effect.gen(function*() {
         const { store } = yield* SqlRunStore.SqlRunStore

@@ -46,26 +46,31 @@ const deliveries: fc.Arbitrary<ReadonlyArray<Pick<RunStore.Delivery, "kind" | "n
 )
 
 // Times on a coarse grid, so that a sleeper is often due exactly at the time asked.
-const dormantRun = fc.record({ reasons, deliveries, at: fc.constantFrom(0, 50, 100, 150, 200) })
+const dormantRun = fc.record({ reasons, deliveries, at: fc.constantFrom(0, 50, 100, 150, 200), cancel: fc.boolean() })
 type Case = typeof dormantRun extends fc.Arbitrary<infer A> ? A : never
 
 const nodes = ["n0", "n1", "n2", "n3"] as const
 
-/** Whether the machine, driven through `events` from a fresh run, accepts one of the events the kept deliveries and the time make. */
-const machineWakes = (events: ReadonlyArray<RunStatus.Event>, c: Case): boolean => {
+/** Whether the machine, driven through `events` from a fresh run, accepts one of `candidates`. */
+const machineAccepts = (events: ReadonlyArray<RunStatus.Event>, ...candidates: ReadonlyArray<RunStatus.Event>): boolean => {
   let snapshot = RunStatus.initial()
   for (const event of events) {
     const next = RunStatus.next(snapshot, event)
     if (next._tag === "Rejected") throw new Error(`the reference machine refused ${event.type}: ${next.reason}`)
     snapshot = next.snapshot
   }
+  return candidates.some((event) => RunStatus.next(snapshot, event)._tag === "Accepted")
+}
+
+/** Whether the machine, driven through `events`, accepts one of the events the kept deliveries and the time make. */
+const machineWakes = (events: ReadonlyArray<RunStatus.Event>, c: Case): boolean => {
   const candidates: Array<RunStatus.Event> = [{ type: "TIMER_FIRED", at: c.at }]
   for (const d of c.deliveries) {
     if (d.kind === "signal") candidates.push({ type: "SIGNAL", name: d.name, payload: null })
     if (d.kind === "approval") candidates.push({ type: "APPROVE", node: d.name, payload: null })
     if (d.kind === "unpause") for (const node of nodes) candidates.push({ type: "UNPAUSE", node, payload: null })
   }
-  return candidates.some((event) => RunStatus.next(snapshot, event)._tag === "Accepted")
+  return machineAccepts(events, ...candidates)
 }
 
 for (const backend of TestDatabase.backends) {
@@ -87,6 +92,8 @@ for (const backend of TestDatabase.backends) {
             ]
             for (const event of events) yield* store.transition(run.id, event, event.type === "BRANCH_DORMANT" ? 2 : 1)
             for (const d of c.deliveries) yield* store.deliver(run.id, { ...d, payload: null, at: 3 })
+            // A cancel asked by a process that went away before it could end the run itself.
+            if (c.cancel) yield* store.requestCancel(run.id, 4)
             const stored = yield* store.getRun(run.id)
             const wakes = machineWakes(events, c)
             const executorWakes = Wake.event(stored, yield* store.deliveries(run.id), c.at) !== undefined
@@ -98,7 +105,9 @@ for (const backend of TestDatabase.backends) {
             const label = `${stored.status} run, the machine ${wakes ? "takes" : "takes no"} waking event`
             assert.strictEqual(executorWakes, wakes, `Wake.event: ${label}`)
             assert.strictEqual(listed, wakes, `wakeable: ${label}`)
-            assert.strictEqual(claimed.some((t) => t.id === run.id), wakes, `claim: ${label}`)
+            // A worker also takes a dormant run to end it on a recorded cancel (the machine takes CANCEL).
+            const cancels = c.cancel && machineAccepts(events, { type: "CANCEL" })
+            assert.strictEqual(claimed.some((t) => t.id === run.id), wakes || cancels, `claim: ${label}${c.cancel ? ", cancel asked" : ""}`)
           })
         const context = yield* Effect.context<SqlRunStore.SqlRunStore | SqlClient.SqlClient>()
         yield* Effect.promise(() =>

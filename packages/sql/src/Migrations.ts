@@ -246,6 +246,14 @@ const deliveryTokens = Effect.gen(function*() {
   yield* sql`CREATE INDEX ripple_deliveries_consumed_by ON ripple_deliveries (consumed_by) WHERE consumed_by IS NOT NULL`
 })
 
+// Dormant queued runs asked to cancel: a worker claims them to end them (the process that asked
+// went away before it could), found without reading every dormant run.
+const dormantCancels = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`CREATE INDEX ripple_runs_dormant_cancel ON ripple_runs (seq)
+    WHERE queued AND cancel_requested_at IS NOT NULL AND status IN ('suspended', 'paused')`
+})
+
 /**
  * Every migration, by id.
  *
@@ -264,7 +272,8 @@ export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.
   "10_run_options": runOptions,
   "11_machine_tokens": machineTokens,
   "12_unpause_deliveries": unpauseDeliveries,
-  "13_delivery_tokens": deliveryTokens
+  "13_delivery_tokens": deliveryTokens,
+  "14_dormant_cancels": dormantCancels
 }
 
 /**

@@ -96,6 +96,8 @@ export const make = ({ sql, transact }: Db, { readRun }: Runs) => {
             UNION
             SELECT id, seq FROM ripple_runs WHERE queued AND status = 'suspended' AND wake_at <= ${terms.at}
             UNION
+            SELECT id, seq FROM ripple_runs WHERE queued AND cancel_requested_at IS NOT NULL AND status IN ('suspended', 'paused')
+            UNION
             SELECT r.id, r.seq FROM ripple_deliveries d JOIN ripple_runs r ON r.id = d.run_id
             WHERE d.consumed_at IS NULL AND r.queued AND r.status IN ('suspended', 'paused')
               AND ${sql.literal(wakingDelivery)}

@@ -68,7 +68,20 @@ export const make = (
         return true
       }
       if (claimed.status === "suspended" || claimed.status === "paused") {
-        const decision = Wake.decide(yield* store.getRun(claimed.id), yield* store.deliveries(claimed.id), at, { owner, worker: true })
+        const run = yield* store.getRun(claimed.id)
+        if (run.cancelRequestedAt !== undefined) {
+          // Asked to cancel while dormant by a process that went away before it could end the run
+          // (or asked of its parent): ended here, nothing starts.
+          const changed = yield* store.finish(claimed.id, { type: "CANCEL" }, {
+            ...run.diagnostics,
+            finalization: "cancelled",
+            messages: [...run.diagnostics.messages, `cancelled while ${run.status}, on a recorded request`]
+          }, at)
+          env.publish({ _tag: "StatusChanged", runId: claimed.id, from: changed.from, to: changed.to, at })
+          env.publish({ _tag: "RunFinished", runId: claimed.id, status: changed.to, at })
+          return false
+        }
+        const decision = Wake.decide(run, yield* store.deliveries(claimed.id), at, { owner, worker: true })
         if (decision._tag !== "Wake") {
           // The claim takes a dormant run only for what wakes it (`Wake.event`), and nobody else
           // consumes a delivery or moves a run under this lease: this is a disagreement between the

@@ -702,11 +702,20 @@ export type WorkflowError =
   | LimitExceeded
 
 /**
- * How deeply `unstorable` lets values nest (a cyclic object is infinitely deep).
+ * How deeply `unstorable` lets values nest (a cyclic object is infinitely deep): the containers
+ * (arrays and objects) one inside the other, the outermost counted.
+ *
+ * **Details**
+ *
+ * Far inside what every path a value takes can nest: `JSON.stringify` (the size check, the SQL
+ * stores' writes), fingerprints and built-ins recurse per level, and overflow the stack somewhere
+ * past 4 000 levels depending on how deep the caller already is; PostgreSQL's JSON parser stops at
+ * its `max_stack_depth`. A deeper value is refused by path wherever it comes from, not stored on one
+ * store and refused (or misreported as too large) on another.
  *
  * @since 0.1.0
  */
-export const maxDepth = 10_000
+export const maxDepth = 1_000
 
 // A NUL, a high surrogate not followed by a low one, or a low one not preceded by a high one.
 const unstorableUnit = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/

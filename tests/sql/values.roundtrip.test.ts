@@ -14,6 +14,7 @@ import { SqlRunStore } from "@ripple/sql"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as fc from "fast-check"
+import { storableJson, storableText } from "../arbitraries/json.ts"
 import * as TestDatabase from "../helpers/database.ts"
 
 type Json = Workflow.Json
@@ -127,6 +128,36 @@ const properties = (test: (name: string, body: Effect.Effect<void, unknown, Runs
     const snapshot = yield* (yield* RunStore.RunStore).snapshot(runId)
     sameJson(snapshot.nodes["c"]?.output, { got: JSON.parse(JSON.stringify({ x: 0, d: [null, 1] })), in: { z: 0, list: [null] } }, "c")
     sameJson(snapshot.input as Json, { n: { z: 0, list: [null] } }, "input")
+  }))
+  test("a run input reads back with every key it was given, \"__proto__\" and \"constructor\" included", Effect.gen(function*() {
+    const runs = yield* Runs.Runs
+    const store = yield* RunStore.RunStore
+    const entries = fc.uniqueArray(fc.tuple(fc.oneof(storableText, fc.constantFrom("__proto__", "constructor", "toString")), storableJson), {
+      selector: ([key]) => key,
+      minLength: 1,
+      maxLength: 4
+    })
+    for (const given of fc.sample(entries, { numRuns: 20 })) {
+      // Object.fromEntries defines own members: "__proto__" is a key like any other.
+      const input = Object.fromEntries(given) as { readonly [key: string]: Json }
+      const declared: Workflow.Workflow = {
+        id: "roundtrip-input",
+        blocks: [{ id: "start", type: "trigger" }],
+        edges: [],
+        inputs: Object.fromEntries(given.map(([key]) => [key, { type: "json" as const }]))
+      }
+      const { runId } = yield* runs.start(declared, input)
+      assert.strictEqual(yield* runs.wait(runId), "completed", JSON.stringify(given))
+      const snapshot = yield* store.snapshot(runId)
+      // JSON.parse defines "__proto__" as an own member too.
+      const expected = JSON.parse(JSON.stringify(input)) as Json
+      sameJson(snapshot.input as Json, expected, "input")
+      sameJson((yield* store.getRun(runId)).input as Json, expected, "run input")
+      sameJson(snapshot.nodes["start"]?.output, expected, "trigger")
+      // Planned again over the stored run: the same input, so nothing but the target re-runs.
+      const plan = yield* runs.plan(declared, { target: "start", run: runId })
+      assert.deepStrictEqual(plan.rerun, ["start"])
+    }
   }))
   test("what JSON would lose fails the node, naming what and where, with nothing stored", Effect.gen(function*() {
     for (const [kind, emitted, path] of refused) {

@@ -1612,7 +1612,7 @@ export const inputsFor = (
     if (!matchesType(declaration.type, value)) {
       return Result.fail(new InputTypeMismatch({ key, expected: declaration.type, actual: typeOfJson(value), path: [key] }))
     }
-    out[key] = value
+    setMember(out, key, value)
   }
   return Result.succeed(out)
 }

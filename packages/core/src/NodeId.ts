@@ -12,6 +12,8 @@
  *
  * The codec is reversible because user ids may not contain any reserved character
  * (`# @ . / $ [ ] :` or whitespace) and may not be empty; `Workflow.decode` rejects such ids.
+ * Nor may an id be `__proto__`: records keyed by ids (a snapshot's nodes, a run's outputs and
+ * reasons) cannot hold it by assignment, which sets the record's prototype instead.
  * `.` is reserved so that ids can appear as reference path segments (`blocks.<id>.output`).
  *
  * @since 0.1.0
@@ -36,11 +38,12 @@ const reservedPattern = /[#@./$[\]:\s]/u
 export const reservedCharacterOf = (id: string): string | undefined => reservedPattern.exec(id)?.[0]
 
 /**
- * Whether `id` may be used as a block or container id: non-empty and free of reserved characters.
+ * Whether `id` may be used as a block or container id: non-empty, not `__proto__` and free of
+ * reserved characters.
  *
  * @since 0.1.0
  */
-export const isValidId = (id: string): boolean => id.length > 0 && !reservedPattern.test(id)
+export const isValidId = (id: string): boolean => id.length > 0 && id !== "__proto__" && !reservedPattern.test(id)
 
 /**
  * A node of the expanded DAG: a block, or the start/end sentinel of a container.

@@ -272,7 +272,9 @@ export class SchemaMismatch extends Data.TaggedError("SchemaMismatch")<{
 }> {}
 
 /**
- * A block or container id is empty.
+ * A block or container id is empty, or is `__proto__`: records keyed by ids (a snapshot's nodes,
+ * a run's outputs) cannot hold that key by assignment, so one store would keep the node's record
+ * and another lose it.
  *
  * @since 0.1.0
  */
@@ -1065,7 +1067,7 @@ const checkIds = (workflow: Workflow, seen: Map<string, number>): WorkflowError 
     const items = sections[section]!
     for (let i = 0; i < items.length; i++) {
       const id = items[i]!.id
-      if (id.length === 0) return new InvalidId({ id, path: idPath(section, i) })
+      if (id.length === 0 || id === "__proto__") return new InvalidId({ id, path: idPath(section, i) })
       const character = NodeId.reservedCharacterOf(id)
       if (character !== undefined) return new ReservedCharacter({ id, character, path: idPath(section, i) })
       const first = seen.get(id)

@@ -94,7 +94,8 @@ export class DuplicateStep extends Data.TaggedError("DuplicateStep")<{
 }> {}
 
 /**
- * A step name is empty or contains a character reserved by the node-id codec (see `NodeId`).
+ * A step name is not a valid block id: empty, `__proto__`, or with a character reserved by the
+ * node-id codec (see `NodeId`).
  *
  * @since 0.1.0
  */

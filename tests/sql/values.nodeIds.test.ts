@@ -6,7 +6,8 @@
  * block named `__proto__` kept its record in memory but lost it from PGlite's and PostgreSQL's
  * snapshot (so a run-from re-ran it there and reused it in memory), and lost its output from the
  * run's outputs on every store. It is refused as `InvalidId` naming its path, by every store,
- * before anything is written; every other id keeps working.
+ * before anything is written; every other id keeps working, `constructor` and `toString` included
+ * (a lookup of what was recorded for such a node must not find what every object inherits).
  */
 import { assert, describe, it, layer } from "@effect/vitest"
 import { NodeId, type Workflow } from "@ripple/core"
@@ -66,19 +67,24 @@ const scenario = Effect.gen(function*() {
     assert.isTrue(Object.hasOwn(snapshot.nodes, id), id)
     assert.strictEqual(JSON.stringify(yield* runs.outputs(runId)), JSON.stringify({ [id]: { n: 1, list: [2] }, reader: { got: { n: 1, list: [2] } } }))
     assert.deepStrictEqual((yield* runs.plan(block(id), { target: "reader", run: runId })).rerun, ["reader"], id)
+    // The run's view (`ripple show`, the studio) reads the reasons recorded for the node, none
+    // here: not a member every object inherits.
+    const views = yield* runs.nodes(runId)
+    assert.deepStrictEqual(views.map((v) => [v.node, v.how, v.reasons]).sort(), [[id, "executed", ["full run"]], ["reader", "executed", ["full run"]], ["start", "executed", ["full run"]]].sort())
+    assert.deepStrictEqual((yield* runs.node(runId, id)).map((v) => v.reasons), [["full run"]])
   }
 })
 
 const handlers = Handler.layer(Builtins.handlers)
 
 describe("ids in memory", () => {
-  it.effect("a block or loop named __proto__ is refused by path, nothing written; other ids key their records", () =>
+  it.effect("a block or loop named __proto__ is refused by path, nothing written; other ids key their records and views", () =>
     scenario.pipe(Effect.provide(Runs.layer().pipe(Layer.provideMerge(Layer.merge(RunStore.layerMemory, handlers))))))
 })
 
 for (const backend of TestDatabase.backends) {
   layer(TestDatabase.shared(backend), { excludeTestServices: true })(`ids on ${backend}`, (it) => {
-    it.effect("a block or loop named __proto__ is refused by path, nothing written; other ids key their records", () =>
+    it.effect("a block or loop named __proto__ is refused by path, nothing written; other ids key their records and views", () =>
       scenario.pipe(
         Effect.provide(Runs.layer().pipe(Layer.provideMerge(Layer.merge(SqlRunStore.layer, handlers)), Layer.provideMerge(TestDatabase.layer)))
       ))

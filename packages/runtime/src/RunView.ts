@@ -95,13 +95,15 @@ export const node = (
   record: Snapshot.NodeRecord,
   reasons: { readonly [node: string]: ReadonlyArray<string> }
 ): NodeView => {
+  // Own members only: a node named `constructor` or `toString` has no reasons an object inherits.
+  const given = Object.hasOwn(reasons, id) ? reasons[id] : undefined
   // A record copied within its own run (a resume) is this run's execution, not a reuse.
-  const reused = record.reusedFrom !== undefined && (reasons[id] !== undefined || run.sourceRun !== undefined)
+  const reused = record.reusedFrom !== undefined && (given !== undefined || run.sourceRun !== undefined)
   const parsed = NodeId.parseInstance(id)
   // The journal marks a pinned completion (`RunStore.JournalEntry`): its reasons are ["pinned"].
-  const pinned = !reused && record.status === "completed" && (reasons[id] ?? []).includes("pinned")
+  const pinned = !reused && record.status === "completed" && (given ?? []).includes("pinned")
   const how: How = record.status === "skipped" ? "skipped" : reused ? "reused" : pinned ? "pinned" : "executed"
-  const why = reasons[id] ??
+  const why = given ??
     (how === "skipped"
       ? ["branch not taken"]
       : how === "reused"

@@ -2,7 +2,9 @@
  * The largest value every store reads back (`Workflow.maxValueBytes`, 64 MiB of JSON): an output of
  * exactly that size completes and reads back whole on the memory store, PGlite and PostgreSQL; a
  * larger one fails its node with `ValueTooLarge` naming the node and the size, before it is
- * written; a signal payload over it is refused (`InvalidPayload`) and nothing is delivered.
+ * written; resolved inputs over it (a block reading a large output twice) fail the block the same
+ * way before its handler runs; a signal payload over it is refused (`InvalidPayload`) and nothing
+ * is delivered.
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { Workflow } from "@ripple/core"
@@ -16,10 +18,27 @@ import * as TestDatabase from "../helpers/database.ts"
 const atLimit = "x".repeat(Workflow.maxValueBytes - 2)
 const overLimit = "x".repeat(Workflow.maxValueBytes - 1)
 
+// Half the limit: an output that fits, twice over the limit once a block reads it twice.
+const half = "x".repeat(Workflow.maxValueBytes / 2)
+
 const handlers = Handler.layer({
   atLimit: () => Effect.succeed(atLimit),
-  overLimit: () => Effect.succeed(overLimit)
+  overLimit: () => Effect.succeed(overLimit),
+  half: () => Effect.succeed(half),
+  // A small output, whatever its inputs: only the inputs can be too large.
+  count: (ctx) => Effect.succeed(Object.keys(ctx.inputs).length)
 })
+
+/** `h → both`: `both` reads `h`'s output twice, so its resolved inputs are over the limit. */
+const twice: Workflow.Workflow = {
+  id: "limit-inputs",
+  blocks: [
+    { id: "start", type: "trigger" },
+    { id: "h", type: "half" },
+    { id: "both", type: "count", params: { a: { $ref: "blocks.h.output" }, b: { $ref: "blocks.h.output" } } }
+  ],
+  edges: [{ source: "start", target: "h" }, { source: "h", target: "both" }]
+}
 
 const one = (block: Workflow.Block): Workflow.Workflow => ({
   id: `limit-${block.id}`,
@@ -44,6 +63,18 @@ const scenario = Effect.gen(function*() {
   assert.include(message, "block big")
   assert.include(message, `${Workflow.maxValueBytes + 1} bytes`)
   assert.isFalse(record?.error?.retryable)
+
+  // Resolved inputs are stored too (the node's record, what a run-from compares): over the limit,
+  // the block fails before its handler runs and nothing of them is written.
+  const read = yield* runs.start(twice, {})
+  assert.strictEqual(yield* runs.wait(read.runId), "failed")
+  const both = (yield* store.snapshot(read.runId)).nodes["both"]
+  assert.strictEqual(both?.status, "failed")
+  assert.isUndefined(both?.inputs)
+  assert.isFalse(both !== undefined && Object.hasOwn(both, "output"))
+  assert.include(both?.error?.message, "count block both: inputs")
+  assert.include(both?.error?.message, `over the limit of ${Workflow.maxValueBytes} bytes`)
+  assert.isFalse(both?.error?.retryable)
 
   const waiting = yield* runs.start(one({ id: "w", type: "wait", params: { signal: "go" } }), {})
   assert.strictEqual(yield* runs.wait(waiting.runId), "suspended")

@@ -342,7 +342,7 @@ class Instance {
     let inputs = params
     let fingerprints = g.staticFingerprints[i]
     if (fingerprints === undefined) {
-      const resolved = resolveInputs(params, this.environment ??= State.envFor(s, this.frame))
+      const resolved = resolveInputs(block, params, this.environment ??= State.envFor(s, this.frame))
       if (Result.isFailure(resolved)) {
         this.b.events.push({ _tag: "NodeStarted", runId, node: key, attempt: 1, at })
         State.failInto(s, this.b, this.at(i), g.errorEdge[i] === 1, resolved.failure, unresolvedFields(definition, at), at)

@@ -4,7 +4,7 @@
  * and what a failure no `"error"` edge catches does to the run. Plain functions over plain values:
  * the interpreter keeps its own state and decides when each entry is written.
  */
-import { Fingerprint, type Plan, Reference, type Snapshot, type Workflow } from "@ripple/core"
+import { Fingerprint, type Plan, Reference, type Snapshot, Workflow } from "@ripple/core"
 import type * as Clock from "effect/Clock"
 import type * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
@@ -22,13 +22,21 @@ type Json = Workflow.Json
 type Params = { readonly [key: string]: Json }
 
 /**
- * Resolves a block instance's params in `env`: its inputs, or the error it fails with when a
- * reference does not resolve (its handler is not called). Their fingerprint is `inputsFingerprint`
- * of them (a scheduler may know it beforehand: params without references are their own inputs).
+ * Resolves the params of a block instance in `env`: its inputs, or the error it fails with (its
+ * handler is not called) when a reference does not resolve or the inputs are larger than
+ * `Workflow.maxValueBytes` (references can repeat a value that fits: every store would hold the
+ * node's record but PostgreSQL, past 256 MiB, not). Their fingerprint is `inputsFingerprint` of
+ * them (a scheduler may know it beforehand: params without references are their own inputs).
  */
-export const resolveInputs = (params: Params, env: Reference.Environment): Result.Result<Params, Snapshot.NodeError> => {
+export const resolveInputs = (
+  block: Workflow.Block,
+  params: Params,
+  env: Reference.Environment
+): Result.Result<Params, Snapshot.NodeError> => {
   const resolved = Reference.resolve(params, env) as Result.Result<Params, Reference.Unresolved>
-  return Result.isFailure(resolved) ? Result.fail(unresolved(resolved.failure)) : resolved
+  if (Result.isFailure(resolved)) return Result.fail(unresolved(resolved.failure))
+  const large = Workflow.oversized(resolved.success)
+  return large === undefined ? resolved : Result.fail({ message: `${block.type} block ${block.id}: inputs ${large.message}`, retryable: false })
 }
 
 /** The fingerprint of a block instance's resolved inputs. */

@@ -12,6 +12,7 @@ import type { RunStatus } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
 import * as SqlClient from "effect/sql/SqlClient"
 import type * as SqlError from "effect/sql/SqlError"
+import { asJson } from "./internal/rows.ts"
 
 /**
  * One stored run as a list shows it.
@@ -61,7 +62,7 @@ export const list = (filter: Filter = {}): Effect.Effect<ReadonlyArray<Summary>,
       ...(filter.workflowId === undefined ? [] : [sql`workflow_id = ${filter.workflowId}`]),
       ...(filter.status === undefined ? [] : [sql`status = ${filter.status}`])
     ]
-    const rows = yield* sql<Row>`SELECT id, workflow_id, status, mode, target, created_at, updated_at
+    const rows = yield* sql<Row>`SELECT id, ${sql.literal(asJson("workflow_id", "workflow_id"))}, status, mode, target, created_at, updated_at
       FROM ripple_runs ${conditions.length === 0 ? sql`` : sql`WHERE ${sql.and(conditions)}`}
       ORDER BY created_at DESC, id`
     return rows.map((row): Summary => ({

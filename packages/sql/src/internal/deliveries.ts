@@ -5,7 +5,7 @@
 import type { Workflow } from "@ripple/core"
 import { type RunStatus, RunStore } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
-import { wakingDelivery } from "./rows.ts"
+import { asJson, wakingDelivery } from "./rows.ts"
 import { type Db, json } from "./transact.ts"
 
 type Json = Workflow.Json
@@ -41,7 +41,7 @@ export const make = ({ sql, transact }: Db) => {
         readonly name: string
         readonly payload: Json
         readonly at: number
-      }>`SELECT d.kind, d.name, d.payload, d.at FROM ripple_runs r
+      }>`SELECT d.kind, ${sql.literal(asJson("d.name", "name"))}, d.payload, d.at FROM ripple_runs r
         LEFT JOIN ripple_deliveries d ON d.run_id = r.id AND d.consumed_at IS NULL
         WHERE r.id = ${runId} ORDER BY d.seq`)
       if (rows.length === 0) return yield* Effect.fail(new RunStore.RunNotFound({ runId }))

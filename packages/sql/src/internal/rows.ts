@@ -23,10 +23,15 @@ export class CorruptRun extends Data.TaggedError("CorruptRun")<{
   }
 }
 
-/** A `ripple_runs` row, with the journal marks `journalMarks` adds. */
+/**
+ * A `ripple_runs` row, with the journal marks `journalMarks` adds and its workflow id as JSON
+ * (`workflowJson`).
+ */
 export interface RunRow {
   readonly id: string
   readonly workflow_id: string
+  /** `workflow_id` read as JSON: a text value loses a leading U+FEFF on the way (see `workflowJson`). */
+  readonly workflow: string
   readonly version: string
   readonly mode: RunStore.Run["mode"]
   readonly source_run: string | null
@@ -85,7 +90,7 @@ export const diagnosticsOf = (row: RunRow): Snapshot.Diagnostics => {
 /** The run a run row holds. */
 export const runOf = (row: RunRow): RunStore.Run => ({
   id: row.id,
-  workflowId: row.workflow_id,
+  workflowId: row.workflow,
   version: row.version,
   mode: row.mode,
   sourceRun: row.source_run ?? undefined,
@@ -140,6 +145,17 @@ export const recordSql = `jsonb_build_object('status', j.status, 'fingerprints',
   || CASE WHEN j.decision IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('decision', j.decision) END
   || CASE WHEN j.error IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('error', j.error) END
   || CASE WHEN j.reused_from IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('reusedFrom', j.reused_from) END`
+
+/**
+ * A user's text (a workflow id, a signal name) selected as JSON text, which the client parses back
+ * to the string: read as text, each client's UTF-8 decoder would drop a leading byte order mark
+ * (U+FEFF) — PGlite's always, PostgreSQL's when the text also holds U+FFFD — where JSON text
+ * starts with a quote.
+ */
+export const asJson = (column: string, name: string): string => `to_json(${column}) AS ${name}`
+
+/** The run row's workflow id for `RunRow.workflow` (`asJson`), for a query whose run row is `r`. */
+export const workflowJson = asJson("r.workflow_id", "workflow")
 
 // The run's own last started and last completed node, from its journal (rows copied from another
 // run are not its own); the primary key's run prefix bounds the scan to the run's rows.

@@ -5,7 +5,7 @@
 import { RunStatus, RunStore } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
 import * as GroupCommit from "./groupCommit.ts"
-import { journalMarks, type RunRow, runOf } from "./rows.ts"
+import { asJson, journalMarks, type RunRow, runOf, workflowJson } from "./rows.ts"
 import { type Db, json, maxStatementChars } from "./transact.ts"
 import type { Workflows } from "./workflows.ts"
 
@@ -42,7 +42,7 @@ export const make = ({ sql, transact }: Db, { loadWorkflow }: Workflows) => {
 
   const readRun = (runId: string) =>
     Effect.flatMap(
-      transact("getRun", sql<RunRow>`SELECT r.*, ${sql.literal(journalMarks)} FROM ripple_runs r WHERE r.id = ${runId}`),
+      transact("getRun", sql<RunRow>`SELECT r.*, ${sql.literal(journalMarks)}, ${sql.literal(workflowJson)} FROM ripple_runs r WHERE r.id = ${runId}`),
       (rows) => {
         const row = rows[0]
         if (row === undefined) return Effect.fail(new RunStore.RunNotFound({ runId }))
@@ -67,7 +67,7 @@ export const make = ({ sql, transact }: Db, { loadWorkflow }: Workflows) => {
           at double precision, parent_run text, parent_node text, pruned jsonb, ord integer)
         ORDER BY ord
         ON CONFLICT (id) DO UPDATE SET id = excluded.id
-        RETURNING *`),
+        RETURNING *, ${sql.literal(asJson("workflow_id", "workflow"))}`),
       (rows) => {
         const byId = new Map(rows.map((row) => [row.id, row]))
         return batch.map(({ key }) => byId.get(key)!)

@@ -292,6 +292,11 @@ export const pinOf = (pins: Pins | undefined, block: string, path: ReadonlyArray
 }
 
 /** Whether a block has a pin on any of its instances. */
+// A snapshot's record or scope by key, own members only: a block named `constructor` or
+// `toString` that has no record must not find what every object inherits.
+const own = <A>(records: { readonly [key: string]: A }, key: string): A | undefined =>
+  Object.hasOwn(records, key) ? records[key] : undefined
+
 const pinnedBlocks = (pins: Pins | undefined): ReadonlySet<string> =>
   new Set(Object.keys(pins ?? {}).map((key) => key.split("@")[0]!))
 
@@ -1011,21 +1016,21 @@ export const hydrate = (input: Input, planned: Pick<Scope, "rerun" | "pruned" | 
     for (const path of Snapshot.instancePaths(snapshot, chain)) {
       if (rerunAt !== undefined && rerunAt.has(path.join("."))) continue
       const key = path.length === 0 ? (block !== undefined ? block.id : dag.ids![i]!) : NodeId.formatInstance({ node: parsed, path })
-      const record = snapshot.nodes[key]
+      const record = own(snapshot.nodes, key)
       if (record === undefined) continue
       nodes[key] = record
       kept.add(key)
       if (node.kind === "start") {
         const scopeKey = NodeId.formatInstance({ node: NodeId.block(node.id), path })
-        const loop = snapshot.loops[scopeKey]
+        const loop = own(snapshot.loops, scopeKey)
         if (loop !== undefined) loops[scopeKey] = loop
-        const parallel = snapshot.parallels[scopeKey]
+        const parallel = own(snapshot.parallels, scopeKey)
         if (parallel !== undefined) parallels[scopeKey] = parallel
       }
     }
   }
   for (const c of planned.branches.keys()) {
-    const parallel = snapshot.parallels[c]
+    const parallel = own(snapshot.parallels, c)
     if (parallel !== undefined) parallels[c] = parallel
   }
   return {
@@ -1111,13 +1116,13 @@ const failedAmong = (input: Input, pruned: Uint8Array, order: Int32Array): Array
     if (pruned[i] === 0) continue
     for (const path of Snapshot.instancePaths(snapshot, Dag.chainOf(dag, i))) {
       const key = instanceKey(dag, i, path)
-      const record = snapshot.nodes[key]
+      const record = own(snapshot.nodes, key)
       if (record?.status === "failed") out.push(failure(key, record.reusedFrom ?? snapshot.runId))
     }
   }
   // The snapshot's run dropped the records of what it pruned: its own report is the last word on them.
   for (const entry of snapshot.pruned?.failed ?? []) {
-    if (snapshot.nodes[entry.node] !== undefined) continue
+    if (own(snapshot.nodes, entry.node) !== undefined) continue
     const parsed = NodeId.parseInstance(entry.node)
     if (Result.isFailure(parsed)) continue
     const i = dag.index!.get(NodeId.format(parsed.success.node))
@@ -1259,7 +1264,7 @@ export const resume = (
       let found = false
       let set = 0
       for (const path of Snapshot.instancePaths(snapshot, chain)) {
-        const record = snapshot.nodes[instanceKey(input.dag, i, path)]
+        const record = own(snapshot.nodes, instanceKey(input.dag, i, path))
         if (record === undefined) continue
         found = true
         if (record.status === "failed") set |= bits["failed-last-time"]
@@ -1746,7 +1751,7 @@ const partialParallels = (
       if (others[i] === 1 && Dag.chainOf(dag, i).includes(node.id)) touched = true
     }
     if (touched) continue
-    const prior = snapshot.parallels[node.id]
+    const prior = own(snapshot.parallels, node.id)
     const definition = node.definition as Workflow.Parallel
     const resolved = Reference.resolve(configOf(definition), snapshotEnvironment(input.workflow, snapshot))
     if (prior === undefined || Result.isFailure(resolved)) continue
@@ -1801,7 +1806,7 @@ const instanceEnvironment = (
     blockOutput: (id) => {
       const known = depthOf.get(id) ?? { depth: 0, container: kindOf.has(id) }
       const node = known.container ? NodeId.end(id) : NodeId.block(id)
-      const record = snapshot.nodes[NodeId.formatInstance({ node, path: path.slice(0, known.depth) })]
+      const record = own(snapshot.nodes, NodeId.formatInstance({ node, path: path.slice(0, known.depth) }))
       if (record === undefined) return undefined
       return record.status === "skipped" ? null : record.output
     },
@@ -1815,7 +1820,7 @@ const instanceEnvironment = (
       const i = innermost(scope)
       if (i === -1) return undefined
       const key = NodeId.formatInstance({ node: NodeId.block(chain[i]!), path: path.slice(0, i) })
-      return (snapshot.loops[key]?.items ?? snapshot.parallels[key]?.items)?.[path[i]!]
+      return (own(snapshot.loops, key)?.items ?? own(snapshot.parallels, key)?.items)?.[path[i]!]
     }
   }
 }
@@ -1908,7 +1913,7 @@ class Prior {
     for (const path of Snapshot.instancePaths(this.snapshot, chain)) {
       const pin = pinOf(this.pins, block.id, path)
       if (pin === undefined) continue
-      const record = this.snapshot.nodes[path.length === 0 ? dag.ids![i]! : NodeId.formatInstance({ node: NodeId.block(block.id), path })]
+      const record = own(this.snapshot.nodes, path.length === 0 ? dag.ids![i]! : NodeId.formatInstance({ node: NodeId.block(block.id), path }))
       if (record?.status !== "completed" || record.output === undefined || !jsonEqual(record.output, pin)) {
         set |= bits.pinned
         at?.add(path.join("."))
@@ -1931,7 +1936,7 @@ class Prior {
     const recheck = !disabled && block.params !== undefined && this.readsChanged(block.params)
     if (chain.length === 0 && !recheck) {
       // A node outside containers has one record, keyed by its id.
-      const record = this.snapshot.nodes[block.id]
+      const record = own(this.snapshot.nodes, block.id)
       return set | (record === undefined ? bits["missing-prior-state"] : statusBits(record.status))
     }
     return this.checkInstances(i, "block", block.id, chain, recheck ? block.params : undefined, dag, set, at)
@@ -1949,7 +1954,7 @@ class Prior {
     const value = node.kind === "start" ? configOf(node.definition as Workflow.Loop | Workflow.Parallel) : undefined
     const recheck = value !== undefined && this.readsChanged(value)
     if (node.chain.length === 0 && !recheck) {
-      const record = this.snapshot.nodes[dag.ids![i]!]
+      const record = own(this.snapshot.nodes, dag.ids![i]!)
       return set | (record === undefined ? bits["missing-prior-state"] : statusBits(record.status))
     }
     return this.checkInstances(i, node.kind, node.id, node.chain, recheck ? value : undefined, dag, set, at)
@@ -1968,7 +1973,7 @@ class Prior {
   ): number {
     for (const path of Snapshot.instancePaths(this.snapshot, chain)) {
       const key = path.length === 0 ? dag.ids![i]! : NodeId.formatInstance({ node: { kind, id }, path })
-      const record = this.snapshot.nodes[key]
+      const record = own(this.snapshot.nodes, key)
       if (record === undefined) {
         set |= bits["missing-prior-state"]
         at?.add(path.join("."))

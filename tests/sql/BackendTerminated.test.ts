@@ -143,27 +143,30 @@ const terminator = (url: string): Effect.Effect<Terminator, never, Scope.Scope> 
     }
   )
 
-/** The pids of the backends of `url`'s database listening on the workers' channel. */
-const listeners = (url: string): Effect.Effect<ReadonlyArray<number>> =>
+/** The pids of the backends of `url`'s database listening on `channel` (the workers' by default). */
+const listeners = (url: string, channel: string = Worker.channel): Effect.Effect<ReadonlyArray<number>> =>
   Effect.scoped(Effect.flatMap(
     PgClient.make({ url: Redacted.make(url), maxConnections: 1 }).pipe(Effect.provide(Reactivity.layer), Effect.orDie),
     (sql) =>
       Effect.orDie(Effect.map(
         sql<{ readonly pid: number }>`SELECT pid FROM pg_stat_activity
-          WHERE datname = current_database() AND state = 'idle' AND query = ${`LISTEN "${Worker.channel}"`}`,
+          WHERE datname = current_database() AND state = 'idle' AND query = ${`LISTEN "${channel}"`}`,
         (rows) => rows.map((row) => Number(row.pid))
       ))
   ))
 
-/** Waits until a backend other than the `terminated` ones listens on the workers' channel. */
-const listeningAgain = (url: string, terminated: ReadonlyArray<number>) =>
-  waitFor(Effect.map(listeners(url), (pids) => pids.some((pid) => !terminated.includes(pid))), "the worker to listen again", 30_000)
+/** Waits until a backend other than the `terminated` ones listens on `channel` (the workers' by default). */
+const listeningAgain = (url: string, terminated: ReadonlyArray<number>, channel: string = Worker.channel) =>
+  waitFor(
+    Effect.map(listeners(url, channel), (pids) => pids.some((pid) => !terminated.includes(pid))),
+    `a listener on ${channel} to listen again`,
+    30_000
+  )
 
 // What a worker may log while its connections are terminated: a lost listener, set up again, and
 // a notification lost (which only delays its receiver until the next poll).
 const expected = [
-  "LISTEN lost; listening again",
-  "listening for run changes failed; polling instead",
+  "failed; polling until it listens again",
   "notifying the owner of a run failed"
 ]
 
@@ -332,6 +335,30 @@ layer(TestDatabase.shared("postgres"), { excludeTestServices: true })("backends 
         onlyExpected(warnings)
       }))
   }
+
+  test("a RunStore.watch whose LISTEN connection was terminated listens again: the changes after it are notified, not polled", (url, _probe, warnings) =>
+    Effect.gen(function*() {
+      const { store } = yield* SqlRunStore.SqlRunStore
+      const watch = store.watch
+      assert.isDefined(watch)
+      const runId = yield* Worker.submit(awaiting)
+      const next = yield* watch!(runId)
+      const before = yield* listeners(url, SqlRunStore.changesChannel)
+      assert.strictEqual(before.length, 1, "the watch listens")
+      const terminated = yield* (yield* terminator(url)).terminate
+      assert.include(terminated, before[0]!)
+      yield* listeningAgain(url, terminated, SqlRunStore.changesChannel)
+
+      // Each change is seen through `next` alone (no fallback poll races it here): a lease holder
+      // taken, then given up.
+      const seen = (what: string) =>
+        Effect.timeoutOrElse(next, { duration: 30_000, orElse: () => Effect.die(new Error(`${what} was not notified`)) })
+      const lease = yield* store.acquire(runId, "follower-test", { ttlMs: 60_000, at: Date.now() })
+      yield* seen("the lease taken")
+      yield* store.release(lease)
+      yield* seen("the lease given up")
+      onlyExpected(warnings)
+    }))
 
   test("an idle worker whose backends are terminated three times goes on: the next submitted run completes", (url, probe, warnings) =>
     Effect.gen(function*() {

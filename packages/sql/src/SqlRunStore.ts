@@ -60,13 +60,13 @@ import * as Queue from "effect/Queue"
 import type { MigrationError } from "effect/sql/Migrator"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
-import * as Stream from "effect/Stream"
 import * as Database from "./Database.ts"
 import * as Compensations from "./internal/compensations.ts"
 import * as Control from "./internal/control.ts"
 import * as Deliveries from "./internal/deliveries.ts"
 import * as Journal from "./internal/journal.ts"
 import * as Leases from "./internal/leases.ts"
+import * as Listener from "./internal/listener.ts"
 import * as Queries from "./internal/queries.ts"
 import * as Rows from "./internal/rows.ts"
 import * as Runs from "./internal/runs.ts"
@@ -179,22 +179,22 @@ export const changesChannel = "ripple_run_changes"
 
 // `RunStore.watch` over LISTEN: a listener of its own per subscription (on the server, a pooled
 // connection for its scope), active when `watch` returns, so no later change is missed. A listener
-// that cannot start, or fails later, leaves waiting to the caller's fallback poll: logged, never a
-// failure.
+// that cannot start, or is lost with its connection, leaves waiting to the caller's fallback poll
+// until it listens again (every `relistenMs`), then wakes the caller once for what it missed.
 const watchOver = (db: Database.Database["Service"]) => (runId: string) =>
   Effect.gen(function*() {
     const changed = yield* Queue.sliding<void>(1)
-    const payloads = yield* Effect.option(Effect.tapCause(db.listen(changesChannel), (cause) =>
-      Effect.logWarning("listening for run changes failed; polling instead", cause)))
-    if (Option.isSome(payloads)) {
-      yield* Effect.forkScoped(
-        Stream.runForEach(payloads.value, (id) => id === runId ? Queue.offer(changed, undefined) : Effect.void).pipe(
-          Effect.catchCause((cause) => Effect.logWarning("listening for run changes failed; polling instead", cause))
-        )
-      )
-    }
+    const wake = Effect.asVoid(Queue.offer(changed, undefined))
+    yield* Listener.keep(db, changesChannel, {
+      onPayload: (id) => id === runId ? wake : Effect.void,
+      onAgain: wake,
+      retryMs: relistenMs
+    })
     return Effect.asVoid(Queue.take(changed))
   })
+
+// As often as `RunStore.changes` falls back to a poll by default.
+const relistenMs = 1_000
 
 /**
  * Builds the store over the `SqlClient` (migrations must have run: see `layer`); with the

@@ -8,9 +8,9 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
 import * as Database from "../Database.ts"
 import { channel, type Claimed } from "../SqlRunStore.ts"
+import * as Listener from "./listener.ts"
 import { notify } from "./queue.ts"
 import * as WorkerChildren from "./workerChildren.ts"
 import type { WorkerEnv } from "./workerEnv.ts"
@@ -92,19 +92,8 @@ export const start = (env: WorkerEnv, options: LoopOptions): Effect.Effect<{
 
     // LISTEN is active before the worker is returned; a listener lost with its connection is set up
     // again (polling covers the gap, and a kick after listening again catches what it missed).
-    const kicks = (notifications: Stream.Stream<string, unknown>) => Stream.runForEach(notifications, () => Effect.sync(kick))
-    const listenAgain = Effect.scoped(Effect.flatMap(db.listen(channel), (notifications) => Effect.andThen(Effect.sync(kick), kicks(notifications))))
-    const first = yield* Effect.catchCause(
-      db.listen(channel),
-      (cause) => Effect.as(Effect.logWarning("LISTEN failed; polling until it succeeds", cause), Stream.empty)
-    )
-    yield* Effect.forkScoped(Effect.andThen(
-      Effect.catchCause(kicks(first), (cause) => Effect.logWarning("LISTEN lost; listening again", cause)),
-      Effect.forever(Effect.andThen(
-        Effect.sleep(pollMs),
-        Effect.catchCause(listenAgain, (cause) => Effect.logWarning("LISTEN lost; listening again", cause))
-      ))
-    ))
+    const kicked = Effect.sync(kick)
+    yield* Listener.keep(db, channel, { onPayload: () => kicked, onAgain: kicked, retryMs: pollMs })
     yield* Effect.forkScoped(loop)
 
     yield* Effect.addFinalizer(() =>

@@ -5,8 +5,10 @@
  * connection alike. Faults are not failures: a run executing meanwhile (by a worker, or by `Runs`
  * in this process) completes, never `failed`, with the outputs of an undisturbed run and every
  * block executed once (the journal writes it loses are sent again, not its blocks); a worker whose
- * LISTEN connection was terminated listens again and wakes a signalled run; an idle worker
- * survives it and executes what is submitted next.
+ * LISTEN connection was terminated listens again and wakes a signalled run, and so does a
+ * `RunStore.watch`; a snapshot read terminated mid-transaction (a worker claiming a woken run,
+ * `Runs.signal`) is retried, never a failed run or a lost signal; an idle worker survives it and
+ * executes what is submitted next.
  */
 import { assert, layer } from "@effect/vitest"
 import * as PgClient from "@effect/sql-pg/PgClient"
@@ -86,6 +88,8 @@ interface Terminator {
    * (that write's among them), then lets writes through; the pids, and what `writer` returned.
    */
   readonly terminateMidWrite: <A, E, R>(writer: Effect.Effect<A, E, R>) => Effect.Effect<readonly [ReadonlyArray<number>, A], E, R>
+  /** Whether a backend of the database waits for a lock of type `lock` (`pg_stat_activity.wait_event`). */
+  readonly waitingFor: (lock: string) => Effect.Effect<boolean>
 }
 
 // The advisory lock every gated write takes (shared) before it writes.
@@ -121,11 +125,12 @@ const terminator = (url: string): Effect.Effect<Terminator, never, Scope.Scope> 
           SELECT pid, pg_terminate_backend(pid) AS terminated FROM victims`,
         (rows) => rows.flatMap((row) => row.terminated ? [Number(row.pid)] : [])
       ))
-      const waiting = Effect.orDie(Effect.map(
-        killer<{ readonly n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity
-          WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory'`,
-        (rows) => rows[0]!.n > 0
-      ))
+      const waitingFor = (lock: string) =>
+        Effect.orDie(Effect.map(
+          killer<{ readonly n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = ${lock}`,
+          (rows) => rows[0]!.n > 0
+        ))
       const terminateMidWrite = <A, E, R>(writer: Effect.Effect<A, E, R>) =>
         Effect.gen(function*() {
           const [terminated, written] = yield* Effect.scoped(Effect.gen(function*() {
@@ -134,12 +139,12 @@ const terminator = (url: string): Effect.Effect<Terminator, never, Scope.Scope> 
               () => Effect.orDie(killer`SELECT pg_advisory_unlock(${gate})`)
             )
             const written = yield* Effect.forkChild(writer)
-            yield* waitFor(waiting, "a write to wait at the gate", 30_000)
+            yield* waitFor(waitingFor("advisory"), "a write to wait at the gate", 30_000)
             return [yield* terminate, written] as const
           }))
           return [terminated, yield* Fiber.join(written)] as const
         })
-      return { terminate, terminateMidWrite }
+      return { terminate, terminateMidWrite, waitingFor }
     }
   )
 
@@ -162,6 +167,17 @@ const listeningAgain = (url: string, terminated: ReadonlyArray<number>, channel:
     `a listener on ${channel} to listen again`,
     30_000
   )
+
+/**
+ * Holds `table` in a session of its own (an open transaction, its lock in `mode`) until that
+ * session is terminated with the others: statements that need the table wait for it.
+ */
+const holding = (url: string, table: string, mode: string) =>
+  Effect.gen(function*() {
+    const holder = yield* PgClient.make({ url: Redacted.make(url), maxConnections: 1 }).pipe(Effect.provide(Reactivity.layer), Effect.orDie)
+    yield* Effect.orDie(holder`BEGIN`)
+    yield* Effect.orDie(holder.unsafe(`LOCK TABLE ${table} IN ${mode} MODE`))
+  })
 
 // What a worker may log while its connections are terminated: a lost listener, set up again, and
 // a notification lost (which only delays its receiver until the next poll).
@@ -357,6 +373,38 @@ layer(TestDatabase.shared("postgres"), { excludeTestServices: true })("backends 
       yield* seen("the lease taken")
       yield* store.release(lease)
       yield* seen("the lease given up")
+      onlyExpected(warnings)
+    }))
+
+  // A snapshot is read in one repeatable-read transaction; the scopes (which `awaiting` has none
+  // of) are read last, so holding their table stops a snapshot read mid-transaction.
+  test("a worker whose snapshot read is terminated mid-transaction, claiming a signalled run, retries it: the run completes, never failed", (url, probe, warnings) =>
+    Effect.gen(function*() {
+      const { store } = yield* SqlRunStore.SqlRunStore
+      yield* Worker.make(fast)
+      const runId = yield* suspended
+      yield* holding(url, "ripple_scopes", "ACCESS EXCLUSIVE")
+      assert.isTrue(yield* store.deliver(runId, { kind: "signal", name: "go", payload: { v: 7 }, at: Date.now() }))
+      yield* store.notify(runId)
+      const killer = yield* terminator(url)
+      yield* waitFor(killer.waitingFor("relation"), "the worker's snapshot read to wait for the scopes", 30_000)
+      assert.isNotEmpty(yield* killer.terminate)
+      yield* woken(runId, probe)
+      onlyExpected(warnings)
+    }))
+
+  test("Runs.signal whose snapshot read is terminated mid-transaction retries it: the signal is kept and the worker wakes the run", (url, probe, warnings) =>
+    Effect.gen(function*() {
+      yield* Worker.make(fast)
+      const runId = yield* suspended
+      const runs = yield* otherRuns(url)
+      yield* holding(url, "ripple_scopes", "ACCESS EXCLUSIVE")
+      const signalled = yield* Effect.forkChild(runs.signal(runId, "go", { v: 7 }))
+      const killer = yield* terminator(url)
+      yield* waitFor(killer.waitingFor("relation"), "the signal's snapshot read to wait for the scopes", 30_000)
+      assert.isNotEmpty(yield* killer.terminate)
+      assert.isTrue(yield* Fiber.join(signalled))
+      yield* woken(runId, probe)
       onlyExpected(warnings)
     }))
 

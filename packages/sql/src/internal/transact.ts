@@ -7,7 +7,7 @@ import { RunStore } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
 import type * as Schedule from "effect/Schedule"
 import * as SqlClient from "effect/sql/SqlClient"
-import type { SqlError } from "effect/sql/SqlError"
+import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import { storeUnavailable } from "./errors.ts"
 
 /** The client and its retrying runner, shared by the store's statement modules. */
@@ -26,11 +26,20 @@ export interface Db {
   readonly transact: <A>(operation: string, statement: Effect.Effect<A, SqlError>) => Effect.Effect<A, RunStore.StoreUnavailable>
 }
 
+/**
+ * `statement` with the `SqlError` effect/sql raises as a defect made its failure: a transaction
+ * (`sql.withTransaction`) whose connection is lost loses its ROLLBACK too, and effect/sql dies
+ * with that error. Nothing was committed (the transaction was rolling back), so it is the
+ * statement's lost connection, to be retried like any other.
+ */
+export const failing = <A, E, R>(statement: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R> =>
+  Effect.catchDefect(statement, (defect) => isSqlError(defect) ? Effect.fail(defect) : Effect.die(defect))
+
 /** `Db["transact"]` under `policy`. */
 export const retrying = (policy: Schedule.Schedule<unknown, RunStore.StoreUnavailable>): Db["transact"] =>
 (operation, statement) =>
   RunStore.retry(
-    Effect.mapError(statement, (error) => storeUnavailable(error, operation)),
+    Effect.mapError(failing(statement), (error) => storeUnavailable(error, operation)),
     { policy, replayable: true }
   )
 

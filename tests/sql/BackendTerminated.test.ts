@@ -7,8 +7,8 @@
  * block executed once (the journal writes it loses are sent again, not its blocks); a worker whose
  * LISTEN connection was terminated listens again and wakes a signalled run, and so does a
  * `RunStore.watch`; a snapshot read terminated mid-transaction (a worker claiming a woken run,
- * `Runs.signal`) is retried, never a failed run or a lost signal; an idle worker survives it and
- * executes what is submitted next.
+ * `Runs.signal`) is retried, never a failed run or a lost signal, and so are a store's
+ * migrations as it opens; an idle worker survives it and executes what is submitted next.
  */
 import { assert, layer } from "@effect/vitest"
 import * as PgClient from "@effect/sql-pg/PgClient"
@@ -404,6 +404,27 @@ layer(TestDatabase.shared("postgres"), { excludeTestServices: true })("backends 
       yield* waitFor(killer.waitingFor("relation"), "the signal's snapshot read to wait for the scopes", 30_000)
       assert.isNotEmpty(yield* killer.terminate)
       assert.isTrue(yield* Fiber.join(signalled))
+      yield* woken(runId, probe)
+      onlyExpected(warnings)
+    }))
+
+  test("a store whose migrations' connection is terminated while they wait for their lock retries them and opens: a signal sent through it is kept", (url, probe, warnings) =>
+    Effect.gen(function*() {
+      yield* Worker.make(fast)
+      const runId = yield* suspended
+      // Opening a store (what every `ripple` command does first) waits for the migrations table.
+      yield* holding(url, "ripple_migrations", "ACCESS SHARE")
+      const database = yield* Layer.build(Database.layer({ url }))
+      // Fresh: the test's own store was built from the same layer, and would be shared otherwise.
+      const opening = yield* Effect.forkChild(Layer.build(Layer.fresh(SqlRunStore.layer)).pipe(Effect.provide(database)))
+      const killer = yield* terminator(url)
+      yield* waitFor(killer.waitingFor("relation"), "the migrations to wait for their lock", 30_000)
+      assert.isNotEmpty(yield* killer.terminate)
+      const store = yield* Fiber.join(opening)
+      const opened = yield* Layer.build(Layer.provideMerge(Runs.layer(), Handler.layerBuiltins)).pipe(
+        Effect.provide(Context.merge(database, store))
+      )
+      assert.isTrue(yield* Context.get(opened, Runs.Runs).signal(runId, "go", { v: 7 }))
       yield* woken(runId, probe)
       onlyExpected(warnings)
     }))

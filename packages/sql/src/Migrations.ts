@@ -24,10 +24,13 @@
  *
  * @since 0.1.0
  */
+import { RunStore } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
 import * as Migrator from "effect/sql/Migrator"
 import * as SqlClient from "effect/sql/SqlClient"
-import type { SqlError } from "effect/sql/SqlError"
+import { isSqlError, type SqlError } from "effect/sql/SqlError"
+import { storeUnavailable } from "./internal/errors.ts"
+import { failing } from "./internal/transact.ts"
 
 /**
  * The table the Migrator records applied migrations in.
@@ -276,13 +279,34 @@ export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.
   "14_dormant_cancels": dormantCancels
 }
 
+// A failure of the migrator that a retry may get past: its database error (its own, or a
+// migration's) classified as every statement of the store is, when that is retryable.
+const transient = (error: Migrator.MigrationError | SqlError): RunStore.StoreUnavailable | undefined => {
+  const cause = error._tag === "SqlError" ? error : error.kind === "Failed" && isSqlError(error.cause) ? error.cause : undefined
+  const unavailable = cause === undefined ? undefined : storeUnavailable(cause, "migrate")
+  return unavailable?.isRetryable === true ? unavailable : undefined
+}
+
+const migrate = Migrator.make({})({ loader: Migrator.fromRecord(migrations), table })
+
 /**
  * Applies the pending migrations (idempotent); returns the ids and names it applied.
+ *
+ * **Details**
+ *
+ * Every process that opens the store runs this first, so a transient fault here (a lost
+ * connection, a serialization failure) is retried under `RunStore.RetryPolicy` like every
+ * statement of the store: the migrations are one transaction, and the migrator skips what a
+ * committed first attempt applied. A fault that outlasts the retries fails with
+ * `RunStore.StoreUnavailable`; any other error as the migrator reports it.
  *
  * @since 0.1.0
  */
 export const run: Effect.Effect<
   ReadonlyArray<readonly [id: number, name: string]>,
-  Migrator.MigrationError | SqlError,
+  Migrator.MigrationError | SqlError | RunStore.StoreUnavailable,
   SqlClient.SqlClient
-> = Migrator.make({})({ loader: Migrator.fromRecord(migrations), table })
+> = Effect.gen(function*() {
+  const attempt = Effect.catch(failing(migrate), (error) => Effect.fail(transient(error) ?? error))
+  return yield* RunStore.retry(attempt, { policy: yield* RunStore.RetryPolicy, replayable: true })
+})

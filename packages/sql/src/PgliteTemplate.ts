@@ -19,6 +19,7 @@
  *
  * @since 0.1.0
  */
+import type { RunStore } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import type * as Migrator from "effect/sql/Migrator"
@@ -65,7 +66,7 @@ export const name = (): string => {
 }
 
 // initdb and the migrations in a private folder, closed cleanly (so no WAL is left to replay).
-const build = (directory: string): Effect.Effect<void, SqlError | Migrator.MigrationError> =>
+const build = (directory: string): Effect.Effect<void, SqlError | Migrator.MigrationError | RunStore.StoreUnavailable> =>
   Effect.scoped(Effect.gen(function*() {
     const client = yield* PgliteClient.make({ dataDir: directory })
     yield* Effect.provideService(Migrations.run, SqlClient.SqlClient, client)

@@ -263,12 +263,17 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
 })
 
 /**
- * The store over a `SqlClient`: applies the migrations, then provides `SqlRunStore` and the
- * `RunStore` port.
+ * The store over a `SqlClient`: applies the migrations (`Migrations.run`: a transient fault is
+ * retried, one that outlasts the retries fails with `RunStore.StoreUnavailable`), then provides
+ * `SqlRunStore` and the `RunStore` port.
  *
  * @since 0.1.0
  */
-export const layer: Layer.Layer<SqlRunStore | RunStore.RunStore, MigrationError | SqlError, SqlClient.SqlClient> = Layer
+export const layer: Layer.Layer<
+  SqlRunStore | RunStore.RunStore,
+  MigrationError | SqlError | RunStore.StoreUnavailable,
+  SqlClient.SqlClient
+> = Layer
   .effectContext(
     Effect.gen(function*() {
       yield* Migrations.run
@@ -286,5 +291,5 @@ export const layerFromConfig = (
   options: Omit<Database.Options, "url"> = {}
 ): Layer.Layer<
   SqlRunStore | RunStore.RunStore | Database.Database | SqlClient.SqlClient,
-  MigrationError | SqlError | Database.DatabaseError | Config.ConfigError
+  MigrationError | SqlError | RunStore.StoreUnavailable | Database.DatabaseError | Config.ConfigError
 > => Layer.provideMerge(layer, Database.layerFromConfig(options))

@@ -2,6 +2,9 @@
  * Transient store faults are retried and never fail a run (issue 13): a trigger on the journal
  * raises a chosen SQLSTATE on chosen inserts. Its counter is a sequence, which a rollback does not
  * undo, so a fault fires on the Nth row the journal is asked to write and a retry gets past it.
+ * Another on the run row fails lease renewals, the store call a retry of a block or of a
+ * compensation makes first: one that outlasts the store's retries stops the execution, and never
+ * fails the block, the compensation or the run.
  */
 import { assert, layer } from "@effect/vitest"
 import type { Snapshot, Workflow } from "@ripple/core"
@@ -34,9 +37,17 @@ const handlers = (calls: Map<string, number>, undone: Array<string>) =>
       }),
     undoable: (ctx) => Effect.succeed(ctx.node),
     double: (ctx) => Effect.succeed((ctx.input["n"] as number) * 2),
-    boom: () => Effect.fail(BlockError.permanent("no truck"))
+    boom: () => Effect.fail(BlockError.permanent("no truck")),
+    // Fails its first attempt (a transient failure of its own), succeeds on the next.
+    flaky: (ctx) => ctx.attempt === 1 ? Effect.fail(new BlockError.BlockError({ message: "try again" })) : Effect.succeed("done"),
+    flakyUndo: (ctx) => Effect.succeed(ctx.node)
   }, {
-    compensate: { undoable: (output) => Effect.sync(() => undone.push(output as string)) }
+    compensate: {
+      undoable: (output) => Effect.sync(() => undone.push(output as string)),
+      // Fails its first attempt, records the undo on the next.
+      flakyUndo: (output, ctx) =>
+        ctx.attempt === 1 ? Effect.fail(new BlockError.BlockError({ message: "try again" })) : Effect.sync(() => undone.push(output as string))
+    }
   })
 
 const saga: Workflow.Workflow = {
@@ -60,6 +71,41 @@ const injectFaults = (code: string, from: number, times: number, table = "ripple
       END $$`)
     yield* sql`CREATE TRIGGER ripple_fault BEFORE INSERT ON ${sql(table)} FOR EACH ROW EXECUTE FUNCTION ripple_fault()`
   })
+
+// Lease renewals (the expiry moves, the holder stays) from the `from`th on fail with SQLSTATE 40001
+// until the trigger is dropped (`dropRenewalFaults`).
+const injectRenewalFaults = (from: number) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`CREATE SEQUENCE ripple_renewals`
+    yield* sql.unsafe(`CREATE FUNCTION ripple_renewal_fault() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF nextval('ripple_renewals') >= ${from} THEN
+          RAISE EXCEPTION 'injected renewal fault' USING ERRCODE = '40001';
+        END IF;
+        RETURN NEW;
+      END $$`)
+    yield* sql`CREATE TRIGGER ripple_renewal_fault BEFORE UPDATE ON ripple_runs FOR EACH ROW
+      WHEN (NEW.lease_expires_at IS DISTINCT FROM OLD.lease_expires_at
+        AND NEW.lease_owner = OLD.lease_owner AND NEW.lease_generation = OLD.lease_generation)
+      EXECUTE FUNCTION ripple_renewal_fault()`
+  })
+
+const dropRenewalFaults = Effect.flatMap(SqlClient.SqlClient, (sql) => sql`DROP TRIGGER ripple_renewal_fault ON ripple_runs`)
+
+// A block whose first attempt fails and whose retry renews the lease first.
+const flaky: Workflow.Workflow = {
+  id: "faults-flaky",
+  blocks: [{ id: "flaky", type: "flaky", retry: { maxAttempts: 3, initialDelayMs: 1 } }],
+  edges: []
+}
+
+// `reserve` (whose compensation fails its first attempt and retries), then `ship`, which fails.
+const flakySaga: Workflow.Workflow = {
+  id: "faults-flaky-saga",
+  blocks: [{ id: "reserve", type: "flakyUndo", retry: { maxAttempts: 3, initialDelayMs: 1 } }, { id: "ship", type: "boom" }],
+  edges: [{ source: "reserve", target: "ship" }]
+}
 
 // How many journal rows the trigger saw (faulted attempts included).
 const rowsSeen = Effect.gen(function*() {
@@ -205,6 +251,40 @@ for (const backend of TestDatabase.backends) {
         assert.strictEqual(snapshot.status, "completed")
         assert.deepStrictEqual(snapshot.nodes["sub"]?.output, { double: 42 })
         assert.lengthOf(yield* store.children(runId), 1)
+      }).pipe(Effect.provide(Runs.layer())))
+
+    test("retries exhausted renewing the lease before a block's retry: the execution stops with StoreUnavailable, the block and the run are not failed", shortPolicy, () =>
+      Effect.gen(function*() {
+        yield* injectRenewalFaults(1)
+        const runs = yield* Runs.Runs
+        const { store } = yield* SqlRunStore.SqlRunStore
+        const { runId } = yield* runs.start(flaky)
+        const error = yield* Effect.flip(runs.wait(runId))
+        assert.strictEqual(error._tag, "StoreUnavailable")
+        if (error._tag === "StoreUnavailable") assert.strictEqual(error.operation, "renew")
+        assert.strictEqual((yield* store.getRun(runId)).status, "running")
+        assert.notStrictEqual((yield* store.snapshot(runId)).nodes["flaky"]?.status, "failed")
+        yield* dropRenewalFaults
+        yield* runs.resume(runId)
+        assert.strictEqual(yield* runs.wait(runId), "completed")
+        assert.strictEqual((yield* store.snapshot(runId)).nodes["flaky"]?.output, "done")
+      }).pipe(Effect.provide(Runs.layer())))
+
+    test("retries exhausted renewing the lease before a compensation's retry: the compensation is not failed, and runs again on resume", shortPolicy, (_, undone) =>
+      Effect.gen(function*() {
+        // The first renewal is the compensation's start; the ones before its retry fail.
+        yield* injectRenewalFaults(2)
+        const runs = yield* Runs.Runs
+        const { store } = yield* SqlRunStore.SqlRunStore
+        const { runId } = yield* runs.start(flakySaga)
+        const error = yield* Effect.flip(runs.wait(runId))
+        assert.strictEqual(error._tag, "StoreUnavailable")
+        assert.deepStrictEqual((yield* store.compensations(runId)).map((entry) => entry.status), ["pending"])
+        yield* dropRenewalFaults
+        yield* runs.resume(runId)
+        assert.strictEqual(yield* runs.wait(runId), "failed")
+        assert.deepStrictEqual((yield* store.compensations(runId)).map((entry) => entry.status), ["completed"])
+        assert.deepStrictEqual(undone, ["reserve"])
       }).pipe(Effect.provide(Runs.layer())))
 
     test("a non-retryable store error stops the execution at once; the run is not failed", undefined, () =>

@@ -29,7 +29,7 @@ import type { RunEvent } from "../RunEvent.ts"
 import type { JournalEntry } from "../RunStore.ts"
 import { errorOf, NodeContext, type Shared, storable } from "./attempt.ts"
 import { runContainer } from "./containers.ts"
-import { beforeStart, beforeStartOn } from "./control.ts"
+import { beforeStart, beforeStartOn, storeFault } from "./control.ts"
 import { isLive, reuseReasons, runs } from "./edges.ts"
 import { noteLast } from "./finishing.ts"
 import { intrinsic } from "./intrinsics.ts"
@@ -406,6 +406,10 @@ class Instance {
     if (Exit.isFailure(ended) && s.setup.control.cancelRequested === true && Cause.hasInterruptsOnly(ended.cause)) {
       return ended.cause as Cause.Cause<State.StoreError>
     }
+    // A retry whose lease renewal found the store unavailable past its retries stopped its attempt:
+    // the execution stops with that store failure, and the instance did not fail.
+    const fault = Exit.isFailure(ended) ? storeFault(ended.cause) : undefined
+    if (fault !== undefined) return Cause.fail(fault)
     const i = unit.index
     const exit = storable(unit, ended as Exit.Exit<Handler.Output, BlockError.BlockError>)
     // The context is the settled fields; a block without a handler failed before any call.

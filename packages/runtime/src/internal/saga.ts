@@ -20,7 +20,7 @@ import type { Mode, RunEvent } from "../RunEvent.ts"
 import type { RunNotFound, RunStore, StoreUnavailable, WorkflowNotFound } from "../RunStore.ts"
 import { attempts, errorOf, NodeContext } from "./attempt.ts"
 import * as Compiled from "./compiled.ts"
-import { confirmed, type Control, retryable } from "./control.ts"
+import { confirmed, type Control, retryable, storeFault } from "./control.ts"
 import { isObject } from "./json.ts"
 
 type Json = Workflow.Json
@@ -122,6 +122,10 @@ export const compensate = (setup: Setup): Effect.Effect<void, RunNotFound | Work
       const done = clock.currentTimeMillisUnsafe()
       // Interrupted (cancelled or shut down): nothing is recorded, so a resume runs it again.
       if (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)) return yield* Effect.interrupt
+      // The store failed past its retries renewing the lease before a retry: the compensation did
+      // not fail, and stays pending for a resume, like the rest of the log.
+      const fault = Exit.isFailure(exit) ? storeFault(exit.cause) : undefined
+      if (fault !== undefined) return yield* Effect.fail(fault)
       if (Exit.isSuccess(exit)) {
         yield* store.compensated(runId, entry.node, { status: "completed" }, done)
         messages.push(`compensated ${entry.node}`)

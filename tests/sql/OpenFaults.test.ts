@@ -3,12 +3,12 @@
  * layer does, on a database that is usually up to date): a transient fault there (a lost
  * connection, a serialization failure) is retried like every statement of the store, so a command
  * is not refused (and its signal, approval or cancel lost) for a fault one retry absorbs; one that
- * persists still fails the opening. (tests/sql/BackendTerminated.test.ts terminates the pool's
- * connections for real before a store opens.)
+ * persists still fails the opening. So is listing the runs (`ripple runs`, the studio).
+ * (tests/sql/BackendTerminated.test.ts terminates a store's connection for real while it opens.)
  */
 import { assert, layer } from "@effect/vitest"
 import { RunStore } from "@ripple/runtime"
-import { Migrations, SqlRunStore } from "@ripple/sql"
+import { Migrations, RunList, SqlRunStore } from "@ripple/sql"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -76,6 +76,23 @@ for (const backend of TestDatabase.backends) {
         const error = Exit.isFailure(built) ? Cause.squash(built.cause) : undefined
         assert.isTrue(RunStore.isStoreUnavailable(error), `not StoreUnavailable: ${String(error)}`)
         if (RunStore.isStoreUnavailable(error)) assert.strictEqual(error.reason._tag, "ConnectionLost")
+      }).pipe(Effect.scoped, Effect.provide(TestDatabase.layer)))
+
+    it.effect("a connection lost listing the runs is retried: the list is the stored runs", () =>
+      Effect.gen(function*() {
+        yield* Migrations.run
+        const { store } = yield* SqlRunStore.make
+        const version = yield* store.saveWorkflow(chain("open-faults-list", 1))
+        const run = yield* store.createRun({ version, mode: "full", input: {}, at: 0 })
+        const losing = yield* LosingConnection.make(yield* SqlClient.SqlClient)
+        losing.loseAfter((sql) => sql.includes("FROM ripple_runs"), 1)
+        const listed = yield* Effect.exit(RunList.list().pipe(
+          Effect.provideService(SqlClient.SqlClient, losing.client),
+          Effect.provideService(RunStore.RetryPolicy, policy)
+        ))
+        assert.strictEqual(losing.lost(), 1, "the fault was injected")
+        assert.isTrue(Exit.isSuccess(listed), `the list failed: ${Exit.isFailure(listed) ? String(listed.cause) : ""}`)
+        if (Exit.isSuccess(listed)) assert.deepStrictEqual(listed.value.map((summary) => summary.id), [run.id])
       }).pipe(Effect.scoped, Effect.provide(TestDatabase.layer)))
   })
 }

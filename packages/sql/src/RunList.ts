@@ -8,11 +8,11 @@
  *
  * @since 0.1.0
  */
-import type { RunStatus } from "@ripple/runtime"
+import type { RunStatus, RunStore } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
-import * as SqlClient from "effect/sql/SqlClient"
-import type * as SqlError from "effect/sql/SqlError"
+import type * as SqlClient from "effect/sql/SqlClient"
 import { asJson } from "./internal/rows.ts"
+import * as Transact from "./internal/transact.ts"
 
 /**
  * One stored run as a list shows it.
@@ -51,20 +51,26 @@ interface Row {
 }
 
 /**
- * The runs matching `filter`, newest first (the migrations must have been applied).
+ * The runs matching `filter`, newest first (the migrations must have been applied). A transient
+ * fault (a lost connection, a serialization failure) is retried like every statement of the store
+ * (`RunStore.RetryPolicy`); one that persists, or any other database error, fails it with
+ * `RunStore.StoreUnavailable`.
  *
  * @since 0.1.0
  */
-export const list = (filter: Filter = {}): Effect.Effect<ReadonlyArray<Summary>, SqlError.SqlError, SqlClient.SqlClient> =>
+export const list = (filter: Filter = {}): Effect.Effect<ReadonlyArray<Summary>, RunStore.StoreUnavailable, SqlClient.SqlClient> =>
   Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
+    const { sql, transact } = yield* Transact.make
     const conditions = [
       ...(filter.workflowId === undefined ? [] : [sql`workflow_id = ${filter.workflowId}`]),
       ...(filter.status === undefined ? [] : [sql`status = ${filter.status}`])
     ]
-    const rows = yield* sql<Row>`SELECT id, ${sql.literal(asJson("workflow_id", "workflow_id"))}, status, mode, target, created_at, updated_at
-      FROM ripple_runs ${conditions.length === 0 ? sql`` : sql`WHERE ${sql.and(conditions)}`}
-      ORDER BY created_at DESC, id`
+    const rows = yield* transact(
+      "list",
+      sql<Row>`SELECT id, ${sql.literal(asJson("workflow_id", "workflow_id"))}, status, mode, target, created_at, updated_at
+        FROM ripple_runs ${conditions.length === 0 ? sql`` : sql`WHERE ${sql.and(conditions)}`}
+        ORDER BY created_at DESC, id`
+    )
     return rows.map((row): Summary => ({
       id: row.id,
       workflowId: row.workflow_id,

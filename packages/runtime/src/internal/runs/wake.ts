@@ -10,8 +10,9 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Schedule from "effect/Schedule"
 import type * as RunStatus from "../../RunStatus.ts"
-import type { Lease as StoreLease, Run, RunStoreError } from "../../RunStore.ts"
+import { isStoreUnavailable, type Lease as StoreLease, type Run, type RunStoreError } from "../../RunStore.ts"
 import * as Wake from "../../Wake.ts"
 import type { PlanFailed } from "./errors.ts"
 import * as Execute from "./execute.ts"
@@ -31,6 +32,20 @@ export const settle = (state: State, runId: string): Effect.Effect<RunStatus.Sta
     yield* Execute.resumeRun(state, runId, woken.lease)
     return woken.status
   }))
+
+// How often a sleeper's timer tries again while the store stays unavailable past its own retries.
+const refireMs = 1_000
+
+// A sleeper's timer firing: wakes the run, trying again every `refireMs` while the store stays
+// unavailable (a timer given up on would leave the run suspended for good); any other error ends it.
+const fire = (state: State, runId: string): Effect.Effect<void> =>
+  Effect.ignore(Effect.retry(
+    Effect.tapError(
+      Effect.suspend(() => settle(state, runId)),
+      (error) => isStoreUnavailable(error) ? Effect.logWarning(`run ${runId}: waking it failed; trying again`, error) : Effect.void
+    ),
+    { schedule: Schedule.spaced(Duration.millis(refireMs)), while: isStoreUnavailable }
+  ))
 
 /**
  * Under the settling lock, for a run no execution here holds (or the one holding `held`): offers
@@ -71,10 +86,7 @@ export const wakeLocked = (
         return { status: changed.to, lease: taken.lease, event: decision.event }
       }
       case "Sleep": {
-        const timer = yield* Effect.forkIn(
-          Effect.andThen(Effect.sleep(Duration.millis(decision.until - at)), Effect.ignore(Effect.suspend(() => settle(state, runId)))),
-          state.scope
-        )
+        const timer = yield* Effect.forkIn(Effect.andThen(Effect.sleep(Duration.millis(decision.until - at)), fire(state, runId)), state.scope)
         const previous = state.timers.get(runId)
         state.timers.set(runId, timer)
         if (previous !== undefined) yield* Fiber.interrupt(previous)

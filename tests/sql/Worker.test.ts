@@ -1,13 +1,15 @@
 import { assert, layer } from "@effect/vitest"
 import { type Snapshot, Workflow } from "@ripple/core"
 import { Handler, RunStore } from "@ripple/runtime"
-import { type Database, SqlRunStore, Worker } from "@ripple/sql"
+import { Database, SqlRunStore, Worker } from "@ripple/sql"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
+import { ConnectionError, SqlError } from "effect/sql/SqlError"
 import * as TestDatabase from "../helpers/database.ts"
 import { chain, expectedOutputs, mix } from "./fixtures/chain.ts"
 
@@ -38,6 +40,8 @@ const probeHandlers = (probe: Probe) =>
         return { v: mix(prev?.v ?? 0, Number(ctx.inputs["i"])) }
       })
   })
+
+const DatabaseService = Database.Database
 
 const fast = { leaseMs: 2_000, heartbeatMs: 100, pollMs: 100, shutdownGraceMs: 200 }
 
@@ -357,6 +361,33 @@ for (const backend of TestDatabase.backends) {
           assert.strictEqual(probe.executions.get(`${id}/b0`), 1)
           assert.strictEqual(probe.executions.get(`${id}/b1`), undefined)
         }
+      }))
+
+    test("Worker.signal whose notification fails still reports the signal it kept, and a worker's poll delivers it", (probe) =>
+      Effect.gen(function*() {
+        const { store } = yield* SqlRunStore.SqlRunStore
+        const runId = yield* Worker.submit({
+          id: "worker-signal-unnotified",
+          blocks: [{ id: "gate", type: "wait", params: { signal: "go" } }, { id: "b1", type: "step", params: { i: 1 } }],
+          edges: [{ source: "gate", target: "b1" }]
+        })
+        yield* Worker.make(fast)
+        yield* waitFor(Effect.map(store.getRun(runId), (run) => run.status === "suspended"), "the run to wait for its signal")
+        // Every notification fails (past the store's retries): only the delivery is written.
+        const db = yield* DatabaseService
+        const unnotified = DatabaseService.of({ ...db, notify: () =>
+            Effect.fail(
+              new SqlError({ reason: new ConnectionError({ cause: new Error("notify refused (injected)"), message: "notify refused (injected)", operation: "execute" }) })
+            )
+        })
+        const kept = yield* Worker.signal(runId, "go", { ok: true }).pipe(
+          Effect.provideService(DatabaseService, unnotified),
+          Effect.provideService(RunStore.RetryPolicy, Schedule.recurs(1))
+        )
+        assert.isTrue(kept, "the signal was kept")
+        yield* waitFor(settled([runId]), "a worker's poll to wake the run")
+        assert.strictEqual((yield* store.getRun(runId)).status, "completed")
+        assert.strictEqual(probe.executions.get(`${runId}/b1`), 1)
       }))
 
     test("make refuses an option out of range, naming it, and claims nothing", () =>

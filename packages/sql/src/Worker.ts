@@ -148,7 +148,8 @@ export const submit = (
 
 /**
  * Keeps a signal for a run (idempotent while it is not consumed) and notifies the workers, which
- * wake the run if it awaits it; whether it was kept.
+ * wake the run if it awaits it; whether it was kept. A notification that fails past the retries is
+ * logged, not reported: the signal is kept, and a worker's next poll wakes the run.
  *
  * @since 0.1.0
  */
@@ -161,7 +162,7 @@ export const signal = (
     const { store } = yield* SqlRunStore
     const at = yield* Clock.currentTimeMillis
     const kept = yield* store.deliver(runId, { kind: "signal", name, payload, at })
-    if (kept) yield* notify(runId)
+    if (kept) yield* Effect.ignoreCause(notify(runId), { log: true, message: `notifying the workers of signal ${JSON.stringify(name)} failed` })
     return kept
   })
 

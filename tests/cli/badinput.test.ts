@@ -75,7 +75,33 @@ interface Probe {
   readonly env?: Readonly<Record<string, string>>
 }
 
+// `text` written in Latin-1 (one byte per character): what a legacy editor saves.
+const latin1 = (name: string, text: string): string => {
+  const path = Path.join(dir, name)
+  Fs.writeFileSync(path, Buffer.from(text, "latin1"))
+  return path
+}
+
 const probes: ReadonlyArray<Probe> = [
+  {
+    name: "a workflow file saved as Latin-1",
+    args: () => ["run", latin1("cafe.json", JSON.stringify({ version: 1, id: "café", blocks: [{ id: "start", type: "trigger" }], edges: [] }))],
+    names: ["cafe.json is not UTF-8 text", "0xe9 at line 1 (byte offset 22)", "save", "as UTF-8"]
+  },
+  {
+    name: "--input from a file saved as Latin-1",
+    args: () => ["run", example("support-triage.json"), "--input", `@${latin1("input-latin1.json", "{\n  \"subject\": \"Déjà vu\",\n  \"body\": \"b\"\n}")}`],
+    names: ["--input from", "input-latin1.json is not UTF-8 text", "0xe9 at line 2 (byte offset 17)"]
+  },
+  {
+    name: "--payload from a file saved as UTF-16",
+    args: () => {
+      const path = Path.join(dir, "payload-utf16.json")
+      Fs.writeFileSync(path, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from("{\"by\": \"ada\"}", "utf16le")]))
+      return ["approve", "run-1", "review", "--payload", `@${path}`]
+    },
+    names: ["--payload from", "payload-utf16.json is not UTF-8 text", "0xff at line 1 (byte offset 0)"]
+  },
   {
     name: "a sleep of 1e17 ms",
     args: () => ["run", file("nap", {}, [{ id: "nap", type: "sleep", params: { ms: 1e17 } }])],
@@ -336,6 +362,25 @@ describe("--input and --payload from a file", () => {
       Fs.writeFileSync(payloadFile, JSON.stringify({ by: "ada" }))
       assert.strictEqual(yield* ripple(["approve", "run-3", "review", "--payload", `@${payloadFile}`]), 0, lines.join("\n").slice(-300))
       assert.deepStrictEqual((yield* store.snapshot("run-3")).nodes["review"]?.output, { by: "ada" })
+    }).pipe(Effect.provide(Platform.layer)))
+})
+
+describe("JSON files with a byte order mark", () => {
+  it.live("a workflow, a run input and a payload saved with a UTF-8 BOM are read as the JSON they hold", () =>
+    Effect.gen(function*() {
+      const { lines, ripple, store } = yield* session
+      const bom = (name: string, text: string) => {
+        const path = Path.join(dir, name)
+        Fs.writeFileSync(path, `\ufeff${text}`)
+        return path
+      }
+      const workflow = bom("triage-bom.json", Fs.readFileSync(example("support-triage.json"), "utf8"))
+      const input = bom("input-bom.json", JSON.stringify({ subject: "Déjà vu", body: "Token expired", tier: "pro" }))
+      assert.strictEqual(yield* ripple(["run", workflow, "--input", `@${input}`]), 0, lines.join("\n").slice(-300))
+      assert.strictEqual((yield* store.getRun("run-2")).input["subject"], "Déjà vu")
+      assert.strictEqual(yield* ripple(["run", example("content-pipeline.json")]), 3)
+      assert.strictEqual(yield* ripple(["approve", "run-3", "review", "--payload", `@${bom("approval-bom.json", JSON.stringify({ by: "Zoë" }))}`]), 0)
+      assert.deepStrictEqual((yield* store.snapshot("run-3")).nodes["review"]?.output, { by: "Zoë" })
     }).pipe(Effect.provide(Platform.layer)))
 })
 

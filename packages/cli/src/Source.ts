@@ -72,9 +72,56 @@ const decoded = (file: string, json: unknown) =>
     return Result.isFailure(result) ? Effect.fail(Problem.invalidWorkflow(file, result.failure)) : Effect.succeed(result.success)
   })
 
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false })
+
+// Where the first byte sequence that is not UTF-8 starts, as a line number and a byte offset: the
+// lenient decoder marks it with U+FFFD, which a valid file may also hold (as the bytes EF BF BD).
+const firstInvalid = (bytes: Uint8Array): { readonly line: number; readonly offset: number } => {
+  const lenient = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8")
+  let offset = 0
+  let line = 1
+  for (const char of lenient) {
+    if (char === "\ufffd" && !(bytes[offset] === 0xef && bytes[offset + 1] === 0xbf && bytes[offset + 2] === 0xbd)) break
+    if (char === "\n") line++
+    offset += Buffer.byteLength(char)
+  }
+  return { line, offset }
+}
+
+/**
+ * The text of a file (or of stdin, `0`) a command reads JSON from, as UTF-8 (RFC 8259): a leading
+ * byte order mark is dropped, and bytes that are not UTF-8 (a file saved as Latin-1 or UTF-16) are
+ * bad input naming where they are, rather than characters silently replaced by U+FFFD.
+ *
+ * @since 0.1.0
+ */
+export const readText = (
+  what: string,
+  path: string | 0,
+  unreadable = "pass a readable file (the path is relative to the current directory)"
+): Effect.Effect<string, Problem.Problem> =>
+  Effect.flatMap(
+    Effect.try({
+      try: () => readFileSync(path),
+      catch: (error) =>
+        Problem.badInput(`cannot read ${what}: ${(error as Error).message}`, unreadable)
+    }),
+    (bytes) =>
+      Effect.try({
+        try: () => utf8.decode(bytes),
+        catch: () => {
+          const { line, offset } = firstInvalid(bytes)
+          return Problem.badInput(
+            `${what} is not UTF-8 text: the byte 0x${bytes[offset]!.toString(16).padStart(2, "0")} at line ${line} (byte offset ${offset}) is not valid UTF-8`,
+            `save ${what} as UTF-8 (from Latin-1: iconv -f latin1 -t utf-8)`
+          )
+        }
+      })
+  )
+
 const fromJson = (file: string, absolute: string): Effect.Effect<Source, Problem.Problem> =>
   Effect.gen(function*() {
-    const text = readFileSync(absolute, "utf8")
+    const text = yield* readText(file, absolute)
     const json = yield* Effect.try({
       try: () => JSON.parse(text) as unknown,
       catch: (error) =>

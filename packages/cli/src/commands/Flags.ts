@@ -11,7 +11,6 @@ import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Argument from "effect/cli/Argument"
 import * as Flag from "effect/cli/Flag"
-import { readFileSync } from "node:fs"
 import * as Problem from "../Problem.ts"
 import * as Source from "../Source.ts"
 
@@ -144,11 +143,7 @@ export const checkWait = (wait: number): Effect.Effect<void, Problem.Problem> =>
 const jsonText = (flag: string, text: string): Effect.Effect<string, Problem.Problem> => {
   if (text !== "-" && !text.startsWith("@")) return Effect.succeed(text)
   const from = text === "-" ? "stdin" : text.slice(1)
-  return Effect.try({
-    try: () => readFileSync(text === "-" ? 0 : from, "utf8"),
-    catch: (error) =>
-      Problem.badInput(`cannot read ${flag} from ${from}: ${(error as Error).message}`, `pass a readable file (${flag} @input.json), - for stdin, or the JSON itself`)
-  })
+  return Source.readText(`${flag} from ${from}`, text === "-" ? 0 : from, `pass a readable file (${flag} @input.json), - for stdin, or the JSON itself`)
 }
 
 /** The JSON value of `flag` (`null` when absent). */

@@ -56,6 +56,33 @@ describe("ripple without a database option", () => {
     }
   })
 
+  it("refuses an empty --db or --data-dir and a --db that is not a URL, naming the flag, and creates no database", async () => {
+    const temp = tempDir("emptyflag")
+    const input = JSON.stringify({ subject: "s", body: "b" })
+    const commands = [["run", example("support-triage.json"), "--input", input], ["migrate"], ["runs"]]
+    const cases = [
+      { db: ["--data-dir", ""], names: "--data-dir is empty" },
+      { db: ["--db", ""], names: "--db is empty" },
+      { db: ["--db", " "], names: "--db is empty" },
+      { db: ["--db", "postgres://ripple:s3cret@127.0.0.1:99999/ripple"], names: "--db is not a URL" }
+    ]
+    try {
+      for (const { db, names } of cases) {
+        for (const args of commands) {
+          const result = await rippleInProcess({ cwd: temp.dir, db }, ...args)
+          const what = `ripple ${[...args, ...db].join(" ")}\n${result.stdout}\n${result.stderr}`
+          assert.strictEqual(result.code, 2, what)
+          assert.include(result.stderr, `ripple: ${names}`, what)
+          assert.include(result.stderr, "fix: pass ", what)
+          assert.notInclude(result.stderr, "s3cret", what)
+          assert.deepStrictEqual(Fs.readdirSync(temp.dir), [], what)
+        }
+      }
+    } finally {
+      temp.remove()
+    }
+  })
+
   it("reports an unreachable server with the fix, exit 2, for --db and DATABASE_URL", async () => {
     const temp = tempDir("unreachable")
     const url = "postgres://postgres@127.0.0.1:1/ripple"

@@ -11,7 +11,7 @@ import * as Option from "effect/Option"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
 import type * as Cli from "../Cli.ts"
-import type * as Problem from "../Problem.ts"
+import * as Problem from "../Problem.ts"
 import * as Source from "../Source.ts"
 
 /**
@@ -36,12 +36,37 @@ export const root = Command.make("ripple").pipe(
 /**
  * The database options of the command line, read by a subcommand's handler.
  *
+ * **Gotchas**
+ *
+ * An empty `--db` or `--data-dir` (`--db "$DB_URL"` with the variable unset) is bad input, not the
+ * default: it would otherwise write to the embedded database in the current directory. A `--db`
+ * that is not a URL is named as such (it is not echoed: it may hold a password).
+ *
  * @since 0.1.0
  */
-export const databaseOptions = Effect.map(root, (flags): Cli.DatabaseOptions => ({
-  url: Option.getOrUndefined(flags.db),
-  dataDir: Option.getOrUndefined(flags.dataDir)
-}))
+export const databaseOptions: Effect.Effect<Cli.DatabaseOptions, Problem.Problem, Command.CommandContext<"ripple">> = Effect.flatMap(
+  root,
+  (flags) => {
+    const url = Option.getOrUndefined(flags.db)
+    const dataDir = Option.getOrUndefined(flags.dataDir)
+    if (url !== undefined && url.trim() === "") {
+      return Effect.fail(Problem.badInput(
+        "--db is empty",
+        "pass a PostgreSQL URL (--db postgres://user:password@host:port/database), or leave --db out to use DATABASE_URL or the embedded database"
+      ))
+    }
+    if (url !== undefined && !URL.canParse(url)) {
+      return Effect.fail(Problem.badInput(
+        "--db is not a URL",
+        "pass a PostgreSQL URL: --db postgres://user:password@host:port/database (percent-encode special characters in the password)"
+      ))
+    }
+    if (dataDir !== undefined && dataDir.trim() === "") {
+      return Effect.fail(Problem.badInput("--data-dir is empty", "pass the folder of the embedded database (--data-dir .ripple), or leave --data-dir out for .ripple"))
+    }
+    return Effect.succeed({ url, dataDir })
+  }
+)
 
 /**
  * The database options the user gave, as they go on a command line that continues a run

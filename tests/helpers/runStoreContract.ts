@@ -873,6 +873,54 @@ export const runStoreContract = <E>(name: string, layer: Layer.Layer<RunStore.Ru
         )
       }).pipe(Effect.provide(Runs.layer().pipe(Layer.provideMerge(layer), Layer.provideMerge(refusalHandlers)))))
 
+    // A run id is stored like any text: one holding what no store can hold names no run, on every
+    // store alike (not a database error).
+    it.effect("a run id holding NUL or a lone surrogate names no run: RunNotFound from the store and from every Runs request", () =>
+      Effect.gen(function*() {
+        const runs = yield* Runs.Runs
+        const store = yield* RunStore.RunStore
+        const existing = yield* runs.start(refusals, { text: "null" })
+        const requests = (id: string) => [
+          ["getRun", store.getRun(id)],
+          ["snapshot", store.snapshot(id)],
+          ["deliveries", store.deliveries(id)],
+          ["deliver", store.deliver(id, { kind: "signal", name: "go", payload: null, at: 1 })],
+          ["requestPause", store.requestPause(id, 1)],
+          ["withdrawPause", store.withdrawPause(id)],
+          ["requestCancel", store.requestCancel(id, 1)],
+          ["acquire", store.acquire(id, "owner", { ttlMs: 1_000, at: 1 })],
+          ["reasons", store.reasons(id)],
+          ["children", store.children(id)],
+          ["compensations", store.compensations(id)],
+          ["status", runs.status(id)],
+          ["outputs", runs.outputs(id)],
+          ["signal", runs.signal(id, "go", null)],
+          ["approve", runs.approve(id, "w", null)],
+          ["pause", runs.pause(id)],
+          ["unpause", runs.unpause(id)],
+          ["resume", runs.resume(id)],
+          ["cancel", runs.cancel(id)]
+        ] as const
+        yield* Effect.promise(() =>
+          fc.assert(
+            fc.asyncProperty(fc.string({ maxLength: 4 }), unstorableText, fc.string({ maxLength: 4 }), (before, bad, after) =>
+              Effect.runPromise(Effect.gen(function*() {
+                const id = `${before}${existing.runId}${bad}${after}`
+                for (const [name, request] of requests(id)) {
+                  const error = yield* Effect.flip(request as Effect.Effect<unknown, { readonly _tag: string; readonly runId?: string }>)
+                  assert.strictEqual(error._tag, "RunNotFound", `${name}(${JSON.stringify(id)}): ${String(error)}`)
+                  assert.strictEqual(error.runId, id, name)
+                }
+              }))),
+            { numRuns: 6 }
+          )
+        )
+        const run = yield* store.getRun(existing.runId)
+        assert.isUndefined(run.pauseRequestedAt)
+        assert.isUndefined(run.cancelRequestedAt)
+        assert.deepStrictEqual(yield* store.deliveries(existing.runId), [])
+      }).pipe(Effect.provide(Runs.layer().pipe(Layer.provideMerge(layer), Layer.provideMerge(refusalHandlers)))))
+
     it.effect("Runs.start and Runs.runFrom to a block execute only what the destination needs, and record it", () =>
       Effect.gen(function*() {
         const runs = yield* Runs.Runs

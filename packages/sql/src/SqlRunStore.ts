@@ -49,7 +49,7 @@
  *
  * @since 0.1.0
  */
-import type { Snapshot } from "@ripple/core"
+import { type Snapshot, Workflow } from "@ripple/core"
 import { type RunStatus, RunStore } from "@ripple/runtime"
 import type * as Config from "effect/Config"
 import * as Context from "effect/Context"
@@ -196,6 +196,15 @@ const watchOver = (db: Database.Database["Service"]) => (runId: string) =>
 // As often as `RunStore.changes` falls back to a poll by default.
 const relistenMs = 1_000
 
+// A run id is stored as text: one holding what no store can hold (a NUL, which PostgreSQL refuses
+// with 22021, or a lone surrogate, which the wire sends as U+FFFD) names no run, as on the memory
+// store, rather than failing the statement or reading another run's row.
+const stored = <A extends ReadonlyArray<unknown>, B, E>(
+  request: (runId: string, ...rest: A) => Effect.Effect<B, E>
+) =>
+(runId: string, ...rest: A): Effect.Effect<B, E | RunStore.RunNotFound> =>
+  Workflow.unstorable(runId) === undefined ? request(runId, ...rest) : Effect.fail(new RunStore.RunNotFound({ runId }))
+
 /**
  * Builds the store over the `SqlClient` (migrations must have run: see `layer`); with the
  * `Database` service present it also has `watch` (LISTEN on `changesChannel`).
@@ -219,31 +228,31 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
 
   const storeWith = (lease: Lease | undefined): RunStore.Port =>
     RunStore.RunStore.of({
-      requestCancel: control.requestCancel,
-      requestPause: control.requestPause,
-      withdrawPause: control.withdrawPause,
-      acquire: leases.acquire,
+      requestCancel: stored(control.requestCancel),
+      requestPause: stored(control.requestPause),
+      withdrawPause: stored(control.withdrawPause),
+      acquire: stored(leases.acquire),
       renew: leases.renew,
       release: leases.release,
       fenced: storeWith,
       saveWorkflow: workflows.saveWorkflow,
       loadWorkflow: workflows.loadWorkflow,
       createRun: runs.createRun,
-      getRun: (runId) => Effect.map(runs.readRun(runId), Rows.runOf),
+      getRun: stored((runId) => Effect.map(runs.readRun(runId), Rows.runOf)),
       transition: transitions.transition(lease),
       finish: (runId, event, diagnostics, at) => transitions.transitionAll(lease)(runId, [event], at, diagnostics),
       journal: journal.journal(lease),
-      reasons: snapshots.reasons,
+      reasons: stored(snapshots.reasons),
       setDiagnostics: journal.setDiagnostics(lease),
-      snapshot: snapshots.snapshot,
+      snapshot: stored(snapshots.snapshot),
       latestSnapshot: snapshots.latestSnapshot,
-      deliver: deliveries.deliver,
-      deliveries: deliveries.deliveries,
+      deliver: stored(deliveries.deliver),
+      deliveries: stored(deliveries.deliveries),
       wakeable: deliveries.wakeable,
       planCompensations: compensations.planCompensations(lease),
       compensated: compensations.compensated(lease),
-      compensations: compensations.compensations,
-      children: queries.children,
+      compensations: stored(compensations.compensations),
+      children: stored(queries.children),
       // A lost notification only delays the owner until its next poll: logged, never a failure.
       notify: (runId) =>
         Effect.ignoreCause(db.sql`SELECT pg_notify(${channel}, ${runId})`, { log: true, message: "notifying the owner of a run failed" }),

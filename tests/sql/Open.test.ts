@@ -103,6 +103,20 @@ describe("PGlite data directory", () => {
       assert.strictEqual(unreadable.target, corrupt)
     }))
 
+  // sysfs refuses a new folder (EPERM as root, EACCES otherwise, EROFS when mounted read-only) and
+  // reports no free space: a folder there is not writable, which is not a full disk.
+  it.live("a data directory where no folder may be made is named not writable, not a full disk", () =>
+    Effect.gen(function*() {
+      const dataDir = `/sys/ripple-${process.pid}`
+      const error = yield* openError({ dataDir })
+      assert.strictEqual(error.reason, "CannotOpenDataDirectory")
+      assert.strictEqual(error.target, dataDir)
+      assert.match(error.detail, /^it is not writable \((EPERM|EACCES|EROFS)\b/)
+      assert.notInclude(error.message, "disk is full")
+      assert.include(error.fix, `check that ${dataDir} is writable`)
+      assert.isFalse(Fs.existsSync(dataDir))
+    }))
+
   it("resolves the data directory against the working directory, default .ripple", () => {
     assert.strictEqual(PgliteClient.resolveDataDir(undefined), Path.resolve(".ripple"))
     assert.strictEqual(PgliteClient.resolveDataDir("data/db"), Path.resolve("data/db"))

@@ -77,11 +77,18 @@ const freeBytes = (path: string): number | undefined => {
 
 const mebibytes = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MiB`
 
+// The error codes of a folder the user may not write in: a read-only or pseudo file system (which
+// also reports no free space, hence checked before the space).
+const notWritable = new Set(["EACCES", "EPERM", "EROFS"])
+
 /**
- * Why a data directory could not be opened, from what was `reported`: a full disk is named as such
- * (PGlite itself only says that it "failed to initialize properly").
+ * Why a data directory could not be opened, from what was `reported`: a folder the user may not
+ * write in, and a full disk, are named as such (PGlite itself only says that it "failed to
+ * initialize properly").
  */
 export const openDetail = (cause: unknown, dataDir: string, reported: string): string => {
+  const code = field(cause, "code")
+  if (code !== undefined && notWritable.has(code)) return `it is not writable (${reported})`
   const free = (cause instanceof DirectoryLock.DirectoryLockError && cause.reason._tag === "InUse") || cause instanceof NoDatabase
     ? undefined
     : freeBytes(dataDir)

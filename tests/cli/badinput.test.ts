@@ -169,7 +169,12 @@ const probes: ReadonlyArray<Probe> = [
   {
     name: "plan --pin that is not JSON",
     args: () => ["plan", example("support-triage.json"), "--from", "signature", "--pin", "ticket={oops"],
-    names: ["--pin ticket is not valid JSON"]
+    names: ["--pin ticket is not valid JSON", "fix: pass JSON, e.g. --pin ticket='{\"ok\": true}' or --pin ticket=@payload.json"]
+  },
+  {
+    name: "--pin from a folder",
+    args: () => ["run", example("support-triage.json"), "--input", ticket, "--pin", `ticket=@${dir}`],
+    names: ["cannot read --pin ticket from", "EISDIR", "fix: pass a readable file (--pin ticket=@input.json)"]
   },
   {
     name: "run --queue --pin an unknown block",

@@ -79,7 +79,8 @@ export const parsePins = (texts: ReadonlyArray<string>): Effect.Effect<{ readonl
       if (at <= 0) {
         return yield* Problem.badInput(`--pin ${text} names no block`, "pass --pin <block>=<json>, e.g. --pin fetch='{\"items\": []}' or --pin fetch=@fetch.json")
       }
-      pins[text.slice(0, at)] = yield* parseJson(`--pin ${text.slice(0, at)}`, text.slice(at + 1))
+      const block = text.slice(0, at)
+      pins[block] = yield* parseJson(`--pin ${block}`, text.slice(at + 1), (value) => `--pin ${block}=${value}`)
     }
     return pins
   })
@@ -139,26 +140,32 @@ export const checkWait = (wait: number): Effect.Effect<void, Problem.Problem> =>
   wait < 0 ? Effect.fail(Problem.badInput(`--wait ${wait} is negative`, "give the seconds to wait, or 0 not to wait")) : Effect.void
 
 // `@file` reads the JSON from a file and `-` from stdin: a value of megabytes does not fit in an
-// argument list (the shell refuses to start the command).
-const jsonText = (flag: string, text: string): Effect.Effect<string, Problem.Problem> => {
+// argument list (the shell refuses to start the command). `spell` writes the flag with a value, as
+// the user would type it (a pin's value follows its block and `=`).
+const jsonText = (flag: string, text: string, spell: (value: string) => string): Effect.Effect<string, Problem.Problem> => {
   if (text !== "-" && !text.startsWith("@")) return Effect.succeed(text)
   const from = text === "-" ? "stdin" : text.slice(1)
-  return Source.readText(`${flag} from ${from}`, text === "-" ? 0 : from, `pass a readable file (${flag} @input.json), - for stdin, or the JSON itself`)
+  return Source.readText(`${flag} from ${from}`, text === "-" ? 0 : from, `pass a readable file (${spell("@input.json")}), - for stdin, or the JSON itself`)
 }
 
-/** The JSON value of `flag` (`null` when absent). */
-export const parseJson = (flag: string, text: string | undefined): Effect.Effect<Json, Problem.Problem> =>
-  text === undefined ? Effect.succeed(null) : Effect.flatMap(jsonText(flag, text), (json) =>
+/** The JSON value of `flag` (`null` when absent); `spell` writes the flag with a value, for the fix line. */
+export const parseJson = (
+  flag: string,
+  text: string | undefined,
+  spell: (value: string) => string = (value) => `${flag} ${value}`
+): Effect.Effect<Json, Problem.Problem> =>
+  text === undefined ? Effect.succeed(null) : Effect.flatMap(jsonText(flag, text, spell), (json) =>
     Effect.try({
       try: () => JSON.parse(json) as Json,
-      catch: (error) => Problem.badInput(`${flag} is not valid JSON: ${(error as Error).message}`, `pass JSON, e.g. ${flag} '{"ok": true}' or ${flag} @payload.json`)
+      catch: (error) =>
+        Problem.badInput(`${flag} is not valid JSON: ${(error as Error).message}`, `pass JSON, e.g. ${spell(`'{"ok": true}'`)} or ${spell("@payload.json")}`)
     }))
 
 /** The JSON object of `--input` (`{}` when absent). */
 export const parseInput = (text: string | undefined): Effect.Effect<{ readonly [key: string]: Json }, Problem.Problem> => {
   if (text === undefined) return Effect.succeed({})
   const fix = "pass a JSON object, e.g. --input '{\"subject\": \"Login fails\"}' or --input @input.json"
-  return jsonText("--input", text).pipe(Effect.flatMap((json) => Effect.try({
+  return jsonText("--input", text, (value) => `--input ${value}`).pipe(Effect.flatMap((json) => Effect.try({
     try: () => JSON.parse(json) as Json,
     catch: (error) => Problem.badInput(`--input is not valid JSON: ${(error as Error).message}`, fix)
   })), Effect.flatMap((json) =>

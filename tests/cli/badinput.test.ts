@@ -182,6 +182,8 @@ const probes: ReadonlyArray<Probe> = [
     names: ["--pin nope", "no block has this id"]
   },
   { name: "an unknown subcommand", args: () => ["bogus"], names: ["Unknown subcommand", "bogus"] },
+  { name: "a folder as the workflow", args: () => ["plan", dir, "--from", "start"], names: [`${dir} is a folder, not a workflow file`, "inside that folder"] },
+  { name: "a folder as --handlers", args: () => ["worker", "--handlers", dir], names: [`${dir} is a folder, not a file`, "inside that folder"] },
   {
     name: "--input from a file that does not exist",
     args: () => ["run", example("support-triage.json"), "--input", `@${Path.join(dir, "missing.json")}`],

@@ -24,7 +24,7 @@ import { Engine, Handler } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
-import { existsSync, readFileSync, statSync } from "node:fs"
+import { readFileSync, statSync } from "node:fs"
 import * as Path from "node:path"
 import { pathToFileURL } from "node:url"
 import * as Problem from "./Problem.ts"
@@ -172,12 +172,22 @@ export const loadHandlers = (file: string): Effect.Effect<Layer.Layer<Handler.Ha
     return module.handlers as Layer.Layer<Handler.Handlers>
   })
 
-const existing = (file: string): Effect.Effect<string, Problem.Problem> =>
+// The absolute path of `file` when it is a file; `what` names it in the problem otherwise (missing,
+// or a folder: told apart, since "no such file" for a folder that exists sends the user looking
+// for a typo).
+const existing = (file: string, what = "file"): Effect.Effect<string, Problem.Problem> =>
   Effect.suspend(() => {
     const absolute = Path.resolve(file)
-    return existsSync(absolute) && statSync(absolute).isFile()
-      ? Effect.succeed(absolute)
-      : Effect.fail(Problem.badInput(`no such file: ${file} (looked at ${absolute})`, "check the path; it is relative to the current directory"))
+    const stat = statSync(absolute, { throwIfNoEntry: false })
+    if (stat?.isFile() === true) return Effect.succeed(absolute)
+    return Effect.fail(
+      stat === undefined
+        ? Problem.badInput(`no such ${what}: ${file} (looked at ${absolute})`, "check the path; it is relative to the current directory")
+        : Problem.badInput(
+          `${file} is ${stat.isDirectory() ? "a folder" : "not a regular file"}, not a ${what} (looked at ${absolute})`,
+          `pass the path of the ${what} itself${stat.isDirectory() ? ", inside that folder" : ""}`
+        )
+    )
   })
 
 /**
@@ -186,11 +196,7 @@ const existing = (file: string): Effect.Effect<string, Problem.Problem> =>
  * @since 0.1.0
  */
 export const load = (file: string): Effect.Effect<Source, Problem.Problem> =>
-  Effect.suspend(() => {
-    const absolute = Path.resolve(file)
-    if (!existsSync(absolute) || !statSync(absolute).isFile()) {
-      return Effect.fail(Problem.badInput(`no such workflow file: ${file} (looked at ${absolute})`, "check the path; it is relative to the current directory"))
-    }
+  Effect.flatMap(existing(file, "workflow file"), (absolute) => {
     const extension = Path.extname(absolute).toLowerCase()
     if (extension === ".json") return fromJson(file, absolute)
     if (moduleExtensions.includes(extension)) return fromModule(file, absolute)

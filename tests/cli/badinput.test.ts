@@ -181,6 +181,11 @@ const probes: ReadonlyArray<Probe> = [
     args: () => ["run", example("support-triage.json"), "--input", ticket, "--queue", "--pin", "nope=1"],
     names: ["--pin nope", "no block has this id"]
   },
+  {
+    name: "run --queue --pin an approval block",
+    args: () => ["run", example("content-pipeline.json"), "--queue", "--pin", "review={\"by\": \"ada\"}"],
+    names: ["--pin review", "approval block is run by the engine"]
+  },
   { name: "an unknown subcommand", args: () => ["bogus"], names: ["Unknown subcommand", "bogus"] },
   { name: "a folder as the workflow", args: () => ["plan", dir, "--from", "start"], names: [`${dir} is a folder, not a workflow file`, "inside that folder"] },
   { name: "a folder as --handlers", args: () => ["worker", "--handlers", dir], names: [`${dir} is a folder, not a file`, "inside that folder"] },

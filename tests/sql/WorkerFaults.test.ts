@@ -160,7 +160,11 @@ for (const backend of TestDatabase.backends) {
       Effect.gen(function*() {
         yield* faultOnce(queueing)
         // Its error type names no SqlError (a compile error otherwise).
-        const submitted: Effect.Effect<string, Runs.InvalidInput | RunStore.WorkflowNotFound | RunStore.StoreUnavailable, Services> = Worker.submit(
+        const submitted: Effect.Effect<
+          string,
+          Runs.InvalidWorkflow | Runs.InvalidInput | Runs.PlanFailed | RunStore.WorkflowNotFound | RunStore.StoreUnavailable,
+          Services
+        > = Worker.submit(
           chain("worker-faults-submit", size)
         )
         const runId = yield* submitted

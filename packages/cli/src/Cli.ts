@@ -97,7 +97,12 @@ export interface Backend {
     options: DatabaseOptions,
     workflow: Workflow.Workflow,
     input: { readonly [key: string]: Workflow.Json },
-    run?: { readonly to?: string | undefined; readonly pins?: { readonly [node: string]: Workflow.Json } | undefined }
+    run?: {
+      readonly to?: string | undefined
+      readonly pins?: { readonly [node: string]: Workflow.Json } | undefined
+      /** The caps the workflow was checked against (`Source.limits`). */
+      readonly limits?: Partial<Workflow.Limits> | undefined
+    }
   ) => Effect.Effect<string, Problem.Problem>
   /**
    * Hands a run back to the workers (`Worker.requeue`): a paused run unpaused, a failed one

@@ -120,8 +120,12 @@ export const backend: Cli.Backend = {
   list,
   versions,
   submit: (options, workflow, input, run = {}) =>
-    Worker.submit(workflow, input, { to: run.to, pins: run.pins }).pipe(
-      Effect.mapError(problemOf),
+    Worker.submit(workflow, input, { to: run.to, pins: run.pins, limits: run.limits }).pipe(
+      Effect.mapError((error) =>
+        error._tag === "InvalidWorkflow" || error._tag === "InvalidInput" || error._tag === "PlanFailed"
+          ? Problem.fromRunsError(`workflow ${workflow.id}`, error, workflow)
+          : problemOf(error)
+      ),
       Effect.provide(storeAndDatabase(options))
     ),
   requeue: (options, runId) =>

@@ -99,6 +99,20 @@ import type {
 
 export { InvalidInput, InvalidPayload, InvalidWorkflow, NodeNotFound, PlanFailed } from "./internal/runs/errors.ts"
 
+/**
+ * What `start` checks before it writes anything, but for the handlers: the workflow (with
+ * `limits`), the run input (returned with its declared defaults applied), and the plan to `to`
+ * with `pins`. For a run stored here and executed by another process (`Worker.submit`), so that
+ * one it would refuse is never stored.
+ *
+ * @since 0.1.0
+ */
+export const admit: (
+  workflow: Workflow.Workflow,
+  input: { readonly [key: string]: Json },
+  options: { readonly to?: string | undefined; readonly pins?: Plan.Pins | undefined; readonly limits?: Partial<Workflow.Limits> | undefined }
+) => Effect.Effect<{ readonly [key: string]: Json }, InvalidWorkflow | InvalidInput | PlanFailed> = Start.admit
+
 type Json = Workflow.Json
 
 /**

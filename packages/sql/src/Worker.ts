@@ -48,7 +48,6 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as Os from "node:os"
@@ -123,11 +122,13 @@ export class Worker extends Context.Service<Worker, {
 }>()("ripple/sql/Worker") {}
 
 /**
- * Stores `workflow` and queues a pending run of it for the workers; returns the run id. The input
- * is checked first, as `Runs.start` does (`Workflow.inputsFor`: declared keys and types, what no
- * store can hold, `Workflow.maxValueBytes`), and stored with its defaults; a bad one fails with
- * `Runs.InvalidInput` and nothing is written. Its statements go through the store's retries: a
- * transient fault costs a retry, one that persists fails it with `RunStore.StoreUnavailable`.
+ * Stores `workflow` and queues a pending run of it for the workers; returns the run id. Checked
+ * first, as `Runs.start` does but for the handlers (`Runs.admit`): the workflow (`InvalidWorkflow`),
+ * the input (`InvalidInput`: declared keys and types, what no store can hold,
+ * `Workflow.maxValueBytes`; stored with its defaults), and `to` and `pins` (`PlanFailed`: an unknown
+ * block, a pin no handler output could replace); a refused run is never written. Its statements go
+ * through the store's retries: a transient fault costs a retry, one that persists fails it with
+ * `RunStore.StoreUnavailable`.
  *
  * @since 0.1.0
  */
@@ -138,12 +139,18 @@ export const submit = (
     readonly trigger?: string | undefined
     readonly to?: string | undefined
     readonly pins?: { readonly [node: string]: Json } | undefined
+    /** Caps the workflow is checked against (default `Workflow.defaultLimits`; give the workers' own). */
+    readonly limits?: Partial<Workflow.Limits> | undefined
   } = {}
-): Effect.Effect<string, Runs.InvalidInput | RunStore.WorkflowNotFound | RunStore.StoreUnavailable, SqlRunStore | SqlClient.SqlClient> =>
+): Effect.Effect<
+  string,
+  Runs.InvalidWorkflow | Runs.InvalidInput | Runs.PlanFailed | RunStore.WorkflowNotFound | RunStore.StoreUnavailable,
+  SqlRunStore | SqlClient.SqlClient
+> =>
   Effect.gen(function*() {
-    const checked = Workflow.inputsFor(workflow, input)
-    if (Result.isFailure(checked)) return yield* Effect.fail(new Runs.InvalidInput({ workflowId: workflow.id, cause: checked.failure }))
-    return yield* queue(workflow, checked.success, options)
+    const { limits, ...run } = options
+    const checked = yield* Runs.admit(workflow, input, { to: run.to, pins: run.pins, limits })
+    return yield* queue(workflow, checked, run)
   })
 
 /**

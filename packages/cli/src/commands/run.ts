@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { Plan, Workflow } from "@ripple/core"
+import { Workflow } from "@ripple/core"
 import { Runs } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -42,13 +42,14 @@ export const command = (session: Session) =>
       }
       if (queue) {
         yield* Source.checkExecutable(source)
-        // Checked here: a worker plans the queued run, and nothing may be stored for pins it would refuse.
-        const planned = Plan.full(source.workflow, { pins })
-        if (Result.isFailure(planned)) {
-          return yield* Problem.fromRunsError(source.file, new Runs.PlanFailed({ workflowId: source.workflow.id, cause: planned.failure }))
-        }
+        // Checked here, with the handlers only this process has; `submit` checks the rest again.
+        const limits = yield* Source.limits
+        yield* Effect.mapError(
+          Runs.admit(source.workflow, parsed, { to: destination, pins, limits }),
+          (error) => Problem.fromRunsError(source.file, error, source.workflow)
+        )
         // Stored with the declared defaults applied, as `Runs.start` would.
-        const runId = yield* session.backend.submit(yield* databaseOptions, source.workflow, checked.success, { to: destination, pins })
+        const runId = yield* session.backend.submit(yield* databaseOptions, source.workflow, checked.success, { to: destination, pins, limits })
         yield* print(`run ${runId} queued for \`ripple worker\``)
         return { code: Problem.ExitCode.completed, json: { runId, workflowId: source.workflow.id, status: "pending", queued: true } }
       }

@@ -44,6 +44,11 @@ const problemOf = (
     const decoded = Workflow.decode(workflow, { limits })
     return Result.isFailure(decoded) ? decoded.failure : undefined
   }
+  // Not an object at all (an untyped caller): decoded, for the error, rather than a WeakMap key.
+  if (typeof workflow !== "object" || workflow === null) {
+    const decoded = Workflow.decode(workflow)
+    return Result.isFailure(decoded) ? decoded.failure : undefined
+  }
   if (!validity.has(workflow)) {
     const decoded = Workflow.decode(workflow)
     validity.set(workflow, Result.isFailure(decoded) ? decoded.failure : undefined)
@@ -90,6 +95,36 @@ const enginePins = (workflow: Workflow.Workflow, pins: Plan.Pins | undefined) =>
   }
   return Effect.void
 }
+
+// The id an invalid workflow claims, for its error (an untyped caller may pass anything).
+const idOf = (workflow: unknown): string => {
+  const id = typeof workflow === "object" && workflow !== null ? (workflow as { readonly id?: unknown }).id : undefined
+  return typeof id === "string" ? id : ""
+}
+
+/**
+ * What `start` checks before it writes anything, but for the handlers (the process that executes
+ * the run has its own): the workflow (as `Workflow.decode` with `limits`), the input (declared keys
+ * and types, defaults applied), and the full plan to `to` with `pins`. The checked input.
+ *
+ * @since 0.1.0
+ */
+export const admit = (
+  workflow: Workflow.Workflow,
+  input: { readonly [key: string]: Json },
+  options: { readonly to?: string | undefined; readonly pins?: Plan.Pins | undefined; readonly limits?: Partial<Workflow.Limits> | undefined }
+): Effect.Effect<{ readonly [key: string]: Json }, InvalidWorkflow | InvalidInput | PlanFailed> =>
+  Effect.gen(function*() {
+    const problem = problemOf(workflow, options.limits)
+    if (problem !== undefined) return yield* Effect.fail(new InvalidWorkflow({ workflowId: idOf(workflow), cause: problem }))
+    const inputs = Workflow.inputsFor(workflow, input)
+    if (Result.isFailure(inputs)) return yield* Effect.fail(new InvalidInput({ workflowId: workflow.id, cause: inputs.failure }))
+    if (options.to !== undefined || options.pins !== undefined) {
+      yield* planned(Plan.full(workflow, { dag: Compiled.dagOf(workflow), to: options.to, pins: options.pins }), workflow)
+      yield* enginePins(workflow, options.pins)
+    }
+    return inputs.success
+  })
 
 const sourceOf = (state: State, workflow: Workflow.Workflow, run: string | undefined) =>
   run === undefined

@@ -1,11 +1,14 @@
 /**
  * `Worker.submit` refuses, with the typed error `Runs.start` gives and nothing written, a run the
  * workers would refuse: an invalid workflow, an unknown `to` block, a pin no handler output could
- * replace, a workflow over a cap (on PGlite and PostgreSQL).
+ * replace, a workflow over a cap; and `Worker.signal` a name or payload no store can hold, as
+ * `Runs.signal` does (on PGlite and PostgreSQL).
  */
 import { assert, layer } from "@effect/vitest"
 import type { Workflow } from "@ripple/core"
-import { SqlRunStore, Worker } from "@ripple/sql"
+import * as fc from "fast-check"
+import { unstorableText } from "../arbitraries/json.ts"
+import { type Database, SqlRunStore, Worker } from "@ripple/sql"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as SqlClient from "effect/sql/SqlClient"
@@ -69,6 +72,33 @@ for (const backend of TestDatabase.backends) {
         const runId = yield* Worker.submit(workflow, { n: 2 }, { to: "gate", pins: { step: 2 } })
         assert.isTrue((yield* (yield* SqlRunStore.SqlRunStore).store.getRun(runId)).queued)
         assert.deepStrictEqual(yield* rows, [1, 1])
+      }).pipe(Effect.provide(SqlRunStore.layer.pipe(Layer.provideMerge(TestDatabase.layer)))))
+
+    it.effect("Worker.signal refuses a name or payload no store can hold with InvalidPayload, and keeps nothing", () =>
+      Effect.gen(function*() {
+        const { store } = yield* SqlRunStore.SqlRunStore
+        const runId = yield* Worker.submit(workflow, { n: 2 })
+        const refused = (name: string, payload: Workflow.Json, path: ReadonlyArray<string | number>) =>
+          Effect.gen(function*() {
+            const error = yield* Effect.flip(Worker.signal(runId, name, payload))
+            assert.strictEqual(error._tag, "InvalidPayload", `${JSON.stringify(name)} ${String(payload)}`)
+            if (error._tag === "InvalidPayload") assert.deepStrictEqual(error.cause.path, path)
+            assert.deepStrictEqual(yield* store.deliveries(runId), [], "nothing kept")
+          })
+        yield* refused("go", Number.NaN, ["payload"])
+        yield* refused("go", { at: [1, Number.POSITIVE_INFINITY] }, ["payload", "at", 1])
+        const context = yield* Effect.context<SqlRunStore.SqlRunStore | Database.Database>()
+        yield* Effect.promise(() =>
+          fc.assert(
+            fc.asyncProperty(unstorableText, (bad) =>
+              Effect.runPromise(Effect.andThen(refused(bad, null, ["name"]), refused("go", { text: bad }, ["payload", "text"])).pipe(
+                Effect.provide(context)
+              ))),
+            { numRuns: 8 }
+          )
+        )
+        assert.isTrue(yield* Worker.signal(runId, "go", { ok: true }))
+        assert.strictEqual((yield* store.deliveries(runId)).length, 1)
       }).pipe(Effect.provide(SqlRunStore.layer.pipe(Layer.provideMerge(TestDatabase.layer)))))
   })
 }

@@ -100,6 +100,19 @@ import type {
 export { InvalidInput, InvalidPayload, InvalidWorkflow, NodeNotFound, PlanFailed } from "./internal/runs/errors.ts"
 
 /**
+ * A request on a run (a signal's name and payload, an approval's node and payload, a rejection's
+ * reason) as stored: refused with `InvalidPayload` when it holds what no store can hold (NUL, a
+ * lone surrogate, a non-finite number) or exceeds `Workflow.maxValueBytes`, as `signal`, `approve`
+ * and `reject` refuse it. For requests stored by another way (`Worker.signal`).
+ *
+ * @since 0.1.0
+ */
+export const storable: <Request extends { readonly [field: string]: Json }>(
+  runId: string,
+  request: Request
+) => Effect.Effect<Request, InvalidPayload> = Deliver.storable
+
+/**
  * What `start` checks before it writes anything, but for the handlers: the workflow (with
  * `limits`), the run input (returned with its declared defaults applied), and the plan to `to`
  * with `pins`. For a run stored here and executed by another process (`Worker.submit`), so that

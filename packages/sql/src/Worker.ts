@@ -155,8 +155,10 @@ export const submit = (
 
 /**
  * Keeps a signal for a run (idempotent while it is not consumed) and notifies the workers, which
- * wake the run if it awaits it; whether it was kept. A notification that fails past the retries is
- * logged, not reported: the signal is kept, and a worker's next poll wakes the run.
+ * wake the run if it awaits it; whether it was kept. A name or payload no store can hold is
+ * refused with `Runs.InvalidPayload` (`Runs.storable`), as `Runs.signal` refuses it, and not kept.
+ * A notification that fails past the retries is logged, not reported: the signal is kept, and a
+ * worker's next poll wakes the run.
  *
  * @since 0.1.0
  */
@@ -164,11 +166,12 @@ export const signal = (
   runId: string,
   name: string,
   payload: Json = null
-): Effect.Effect<boolean, RunStore.RunNotFound | RunStore.StoreUnavailable, SqlRunStore | Database.Database> =>
+): Effect.Effect<boolean, Runs.InvalidPayload | RunStore.RunNotFound | RunStore.StoreUnavailable, SqlRunStore | Database.Database> =>
   Effect.gen(function*() {
     const { store } = yield* SqlRunStore
     const at = yield* Clock.currentTimeMillis
-    const kept = yield* store.deliver(runId, { kind: "signal", name, payload, at })
+    const request = yield* Runs.storable(runId, { name, payload })
+    const kept = yield* store.deliver(runId, { kind: "signal", name: request.name, payload: request.payload, at })
     if (kept) yield* Effect.ignoreCause(notify(runId), { log: true, message: `notifying the workers of signal ${JSON.stringify(name)} failed` })
     return kept
   })

@@ -938,6 +938,30 @@ export const runStoreContract = <E>(name: string, layer: Layer.Layer<RunStore.Ru
         assert.deepStrictEqual([refused._tag, refused._tag === "PlanFailed" ? refused.cause._tag : undefined], ["PlanFailed", "DestinationNotDownstream"])
       }).pipe(Effect.provide(Runs.layer().pipe(Layer.provideMerge(layer), Layer.provideMerge(Handler.layer({}))))))
 
+    it.effect("Runs.runFrom and Runs.plan from a run of another workflow fail with SnapshotOfAnotherWorkflow, not the prior input's error, writing nothing", () =>
+      Effect.gen(function*() {
+        const runs = yield* Runs.Runs
+        const store = yield* RunStore.RunStore
+        const other = yield* runs.start(workflow, { n: 2 })
+        assert.strictEqual(yield* runs.wait(other.runId), "completed")
+        const before = yield* store.getRun(other.runId)
+        // The prior run's input ({ n: 2 }) is not one `refusals` declares: that is not what is wrong.
+        const requests: ReadonlyArray<Effect.Effect<unknown, Runs.RunsError>> = [
+          runs.runFrom(refusals, { target: "parse", run: other.runId }),
+          runs.plan(refusals, { target: "parse", run: other.runId })
+        ]
+        for (const request of requests) {
+          const refused = yield* Effect.flip(request)
+          assert.strictEqual(refused._tag, "PlanFailed", String(refused))
+          if (refused._tag === "PlanFailed") {
+            assert.strictEqual(refused.cause._tag, "SnapshotOfAnotherWorkflow")
+            assert.include(refused.cause.message, `belongs to workflow "contract", not "refusals"`)
+          }
+        }
+        assert.deepStrictEqual(yield* store.getRun(other.runId), before)
+        assert.isTrue(Option.isNone(yield* store.latestSnapshot("refusals")), "no run of refusals was written")
+      }).pipe(Effect.provide(Runs.layer().pipe(Layer.provideMerge(layer), Layer.provideMerge(refusalHandlers)))))
+
     it.effect("Runs.start and Runs.runFrom with pins write the pin instead of executing; a pin equal to the prior output re-runs nothing", () =>
       Effect.gen(function*() {
         const runs = yield* Runs.Runs

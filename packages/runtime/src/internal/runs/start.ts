@@ -159,6 +159,12 @@ export const planFrom = (
       return yield* Effect.fail(new PlanFailed({ workflowId: workflow.id, cause: new Plan.MissingTarget({ path: ["target"] }) }))
     }
     const source: Snapshot.Snapshot | undefined = yield* sourceOf(state, workflow, options.run)
+    // Before the input: without one, the prior run's is checked, and a run of another workflow
+    // would be refused for keys the workflow does not declare, not for being another's.
+    if (source !== undefined && source.workflow.id !== workflow.id) {
+      const cause = new Plan.SnapshotOfAnotherWorkflow({ expected: workflow.id, found: source.workflow.id, path: ["run"] })
+      return yield* Effect.fail(new PlanFailed({ workflowId: workflow.id, cause }))
+    }
     const input = yield* validate(state, workflow, options.input ?? source?.input ?? {})
     const dag = Compiled.dagOf(workflow)
     const changed = options.input === undefined ? undefined : input

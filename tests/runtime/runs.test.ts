@@ -48,6 +48,22 @@ describe("Runs", () => {
       assert.strictEqual((yield* store.snapshot(runId)).nodes["out"]?.output, "Hello, Ada")
     }).pipe(Effect.provide(layer())))
 
+  // What an untyped caller may pass for a workflow (JSON.parse of a file holding null, a string...).
+  it.effect("start and plan of something that is not a workflow object fail with InvalidWorkflow, writing nothing", () =>
+    Effect.gen(function*() {
+      const runs = yield* Runs.Runs
+      const store = yield* RunStore.RunStore
+      for (const notAWorkflow of [null, undefined, "workflow.json", 3, [pipeline("Hello")]]) {
+        const what = JSON.stringify(notAWorkflow) ?? "undefined"
+        for (const request of [runs.start(notAWorkflow as unknown as Workflow.Workflow), runs.plan(notAWorkflow as unknown as Workflow.Workflow)]) {
+          const error = yield* Effect.flip(request as Effect.Effect<unknown, Runs.RunsError>)
+          assert.strictEqual(error._tag, "InvalidWorkflow", what)
+          if (error._tag === "InvalidWorkflow") assert.strictEqual(error.cause._tag, "SchemaMismatch", what)
+        }
+      }
+      assert.strictEqual((yield* Effect.flip(store.getRun("run-1")))._tag, "RunNotFound")
+    }).pipe(Effect.provide(layer())))
+
   it.effect("a missing, unknown or mistyped input is refused before anything is written", () =>
     Effect.gen(function*() {
       const runs = yield* Runs.Runs

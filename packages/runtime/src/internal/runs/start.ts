@@ -70,7 +70,7 @@ const fullPlan = (workflow: Workflow.Workflow, dag: Dag.Dag) => {
 
 const validate = (state: State, workflow: Workflow.Workflow, input: { readonly [key: string]: Json }) => {
   const problem = problemOf(workflow, state.options.limits)
-  if (problem !== undefined) return Effect.fail(new InvalidWorkflow({ workflowId: workflow.id, cause: problem }))
+  if (problem !== undefined) return Effect.fail(new InvalidWorkflow({ workflowId: idOf(workflow), cause: problem }))
   const inputs = Workflow.inputsFor(workflow, input)
   if (Result.isFailure(inputs)) return Effect.fail(new InvalidInput({ workflowId: workflow.id, cause: inputs.failure }))
   const unsupported = Engine.check(workflow, state.handlers)

@@ -132,6 +132,29 @@ describe("Runs.outputs and Runs.nodes", () => {
       assert.strictEqual((yield* Effect.flip(runs.outputs("run-404")))._tag, "RunNotFound")
     }).pipe(Effect.provide(layer({ flaky: () => Effect.fail(new BlockError.BlockError({ message: "down" })) }))))
 
+  it.effect("node: an instance path deeper or shallower than the node's containers is NodeNotFound; one that did not run is none", () =>
+    Effect.gen(function*() {
+      const runs = yield* Runs.Runs
+      const workflow: Workflow.Workflow = {
+        id: "nested",
+        blocks: [{ id: "top", type: "value", params: { value: 1 } }, { id: "inner", type: "value", params: { value: { $ref: "loop.index" } } }],
+        loops: [{ id: "outer", kind: "count", count: 2, body: ["middle"] }, { id: "middle", kind: "count", count: 1, body: ["inner"] }],
+        edges: [{ source: "top", target: "outer" }]
+      }
+      const { runId } = yield* runs.start(workflow)
+      assert.strictEqual(yield* runs.wait(runId), "completed")
+      // `inner` is two loops deep: `inner@i.j`; `middle`'s sentinels one deep; `top` and `outer` at the top.
+      for (const node of ["top@5", "inner@0", "inner@0.0.0", "outer#end@0", "middle@0.0", "outer@1"]) {
+        const missing = yield* Effect.flip(runs.node(runId, node))
+        assert.deepStrictEqual([missing._tag, missing._tag === "NodeNotFound" ? missing.node : ""], ["NodeNotFound", node])
+      }
+      // Paths of the right depth: the ones that ran, and one past the loop's count that did not.
+      assert.strictEqual((yield* runs.node(runId, "inner@1.0")).length, 1)
+      assert.strictEqual((yield* runs.node(runId, "middle#end@1")).length, 1)
+      assert.deepStrictEqual(yield* runs.node(runId, "inner@7.0"), [])
+      assert.isAbove((yield* runs.node(runId, "inner")).length, 1)
+    }).pipe(Effect.provide(layer(Builtins.handlers))))
+
   it.live("node: one journaled running is interrupted once the run is not executing any more, not while it is", () => {
     let holding = false
     const workflow: Workflow.Workflow = {

@@ -164,7 +164,8 @@ export const select = (views: ReadonlyArray<NodeView>, id: string): ReadonlyArra
 
 /**
  * Whether `id` names a node instance, a node or a block of the workflow (one that did not run
- * has no view yet, but is no typo).
+ * has no view yet, but is no typo). An instance's path must have one index per enclosing loop or
+ * parallel.
  *
  * @since 0.1.0
  */
@@ -172,6 +173,15 @@ export const names = (workflow: Workflow.Workflow, id: string): boolean => {
   const parsed = NodeId.parseInstance(id)
   if (Result.isFailure(parsed)) return false
   const block = parsed.success.node.id
-  return workflow.blocks.some((b) => b.id === block) ||
-    [...(workflow.loops ?? []), ...(workflow.parallels ?? [])].some((c) => c.id === block)
+  const containers = [...(workflow.loops ?? []), ...(workflow.parallels ?? [])]
+  if (!workflow.blocks.some((b) => b.id === block) && !containers.some((c) => c.id === block)) return false
+  // An instance path has one index per enclosing loop or parallel (a container's own sentinels are
+  // enclosed by the containers around it): `b@5` of a block in none can never have run.
+  const path = parsed.success.path.length
+  if (path === 0) return true
+  const enclosing = new Map<string, string>()
+  for (const container of containers) for (const member of container.body) enclosing.set(member, container.id)
+  let depth = 0
+  for (let at = enclosing.get(block); at !== undefined && depth <= containers.length; at = enclosing.get(at)) depth++
+  return path === depth
 }

@@ -84,6 +84,16 @@ const latin1 = (name: string, text: string): string => {
 
 const probes: ReadonlyArray<Probe> = [
   {
+    name: "versions of an empty workflow id",
+    args: () => ["versions", ""],
+    names: ["the workflow is empty", "give a workflow id"]
+  },
+  {
+    name: "runs of an empty --workflow",
+    args: () => ["runs", "--workflow", ""],
+    names: ["--workflow is empty", "give a workflow id"]
+  },
+  {
     name: "a workflow file saved as Latin-1",
     args: () => ["run", latin1("cafe.json", JSON.stringify({ version: 1, id: "café", blocks: [{ id: "start", type: "trigger" }], edges: [] }))],
     names: ["cafe.json is not UTF-8 text", "0xe9 at line 1 (byte offset 22)", "save", "as UTF-8"]

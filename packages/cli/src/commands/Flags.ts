@@ -139,6 +139,15 @@ export const wait = Flag.Int("wait").pipe(
 export const checkWait = (wait: number): Effect.Effect<void, Problem.Problem> =>
   wait < 0 ? Effect.fail(Problem.badInput(`--wait ${wait} is negative`, "give the seconds to wait, or 0 not to wait")) : Effect.void
 
+/**
+ * Refuses an empty workflow id (`--workflow "$ID"` with the variable unset): no workflow has one,
+ * and answering "none stored" would hide the mistake. `what` names the argument.
+ */
+export const checkWorkflowId = (id: string | undefined, what: string): Effect.Effect<void, Problem.Problem> =>
+  id !== undefined && id.trim() === ""
+    ? Effect.fail(Problem.badInput(`${what} is empty`, "give a workflow id (see `ripple runs`) or a workflow file"))
+    : Effect.void
+
 // `@file` reads the JSON from a file and `-` from stdin: a value of megabytes does not fit in an
 // argument list (the shell refuses to start the command). `spell` writes the flag with a value, as
 // the user would type it (a pin's value follows its block and `=`).

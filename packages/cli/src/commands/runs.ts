@@ -8,6 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
+import * as Flags from "./Flags.ts"
 import * as Output from "./Output.ts"
 import { print, table } from "./Output.ts"
 import { databaseOptions, type Session } from "./Session.ts"
@@ -26,6 +27,7 @@ export const command = (session: Session) =>
     Output.report(
       format,
       Effect.gen(function*() {
+        yield* Flags.checkWorkflowId(Option.getOrUndefined(workflow), "--workflow")
         const listed = yield* session.backend.list({ ...(yield* databaseOptions), mustExist: true }, {
           workflowId: Option.getOrUndefined(workflow),
           status: Option.getOrUndefined(status)

@@ -9,6 +9,7 @@ import * as Argument from "effect/cli/Argument"
 import * as Command from "effect/cli/Command"
 import { existsSync, statSync } from "node:fs"
 import * as Source from "../Source.ts"
+import * as Flags from "./Flags.ts"
 import * as Output from "./Output.ts"
 import { print, table } from "./Output.ts"
 import { databaseOptions, type Session } from "./Session.ts"
@@ -32,6 +33,7 @@ export const command = (session: Session) =>
     Output.report(
       format,
       Effect.gen(function*() {
+        yield* Flags.checkWorkflowId(workflow, "the workflow")
         const { current, workflowId } = yield* named(workflow)
         const listed = yield* session.backend.versions({ ...(yield* databaseOptions), mustExist: true }, workflowId)
         const at = (ms: number | undefined) => ms === undefined ? "-" : new Date(ms).toISOString()

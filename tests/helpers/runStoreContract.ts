@@ -183,6 +183,16 @@ export const runStoreContract = <E>(name: string, layer: Layer.Layer<RunStore.Ru
       assert.isFalse(Object.hasOwn(yield* store.snapshot(source.id), "pruned"))
     }))
 
+    test("a run created queued is queued from its first row; one created without is not", Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const version = yield* store.saveWorkflow(workflow)
+      const queued = yield* store.createRun({ version, mode: "full", input: { n: 2 }, at: 1_000, queued: true })
+      assert.isTrue(queued.queued)
+      assert.isTrue((yield* store.getRun(queued.id)).queued)
+      const plain = yield* store.createRun({ version, mode: "full", input: { n: 2 }, at: 1_000 })
+      assert.notStrictEqual((yield* store.getRun(plain.id)).queued, true)
+    }))
+
     test("a run to a block keeps its destination, and a pending one is planned again with it", Effect.gen(function*() {
       const store = yield* RunStore.RunStore
       const version = yield* store.saveWorkflow(workflow)

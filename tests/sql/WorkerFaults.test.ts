@@ -54,9 +54,9 @@ const handlers = (probe: Probe) =>
       })
   })
 
-// The first `times` updates of a run row that meet `when` (a trigger condition over OLD and NEW)
-// fail with SQLSTATE 40001; its counter is a sequence, which the rollback does not undo.
-const faultOnce = (when: string, times = 1) =>
+// The first `times` updates (or inserts) of a run row that meet `when` (a trigger condition over
+// OLD and NEW) fail with SQLSTATE 40001; its counter is a sequence, which the rollback does not undo.
+const faultOnce = (when: string, times = 1, on: "UPDATE" | "INSERT" = "UPDATE") =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     yield* sql`CREATE SEQUENCE ripple_fault_rows`
@@ -67,7 +67,7 @@ const faultOnce = (when: string, times = 1) =>
         END IF;
         RETURN NEW;
       END $$`)
-    yield* sql.unsafe(`CREATE TRIGGER ripple_fault BEFORE UPDATE ON ripple_runs FOR EACH ROW
+    yield* sql.unsafe(`CREATE TRIGGER ripple_fault BEFORE ${on} ON ripple_runs FOR EACH ROW
       WHEN (${when}) EXECUTE FUNCTION ripple_fault()`)
   })
 
@@ -104,15 +104,40 @@ const queueing = "NEW.queued AND NOT COALESCE(OLD.queued, FALSE)"
 // A failed run resumed (requeue).
 const resuming = "OLD.status = 'failed' AND NEW.status <> OLD.status"
 
-// From now on every update of a run row fails with SQLSTATE 40001.
-const faultAlways = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  yield* sql.unsafe(`CREATE FUNCTION ripple_fault_always() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      RAISE EXCEPTION 'injected fault' USING ERRCODE = '40001';
-    END $$`)
-  yield* sql`DROP TRIGGER ripple_fault ON ripple_runs`
-  yield* sql`CREATE TRIGGER ripple_fault_always BEFORE UPDATE ON ripple_runs FOR EACH ROW EXECUTE FUNCTION ripple_fault_always()`
+// From now on every update (or insert) of a run row that meets `when` fails with SQLSTATE 40001.
+const faultAlways = (on: "UPDATE" | "INSERT" = "UPDATE", when = "TRUE") =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe(`CREATE OR REPLACE FUNCTION ripple_fault_always() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        RAISE EXCEPTION 'injected fault' USING ERRCODE = '40001';
+      END $$`)
+    yield* sql`DROP TRIGGER IF EXISTS ripple_fault ON ripple_runs`
+    yield* sql.unsafe(`CREATE TRIGGER ripple_fault_always BEFORE ${on} ON ripple_runs FOR EACH ROW
+      WHEN (${when}) EXECUTE FUNCTION ripple_fault_always()`)
+  })
+
+// The runs stored of a workflow, and how many of them no worker would ever claim (pending, not queued).
+const storedRuns = (workflowId: string) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<{ readonly queued: boolean; readonly status: string }>`SELECT queued, status FROM ripple_runs
+      WHERE workflow_id = ${workflowId}`
+    return { all: rows.length, unclaimable: rows.filter((row) => row.status === "pending" && !row.queued).length }
+  })
+
+// A short retry policy: a fault that persists gives up at once.
+const giveUpSoon = Effect.provideService(RunStore.RetryPolicy, Schedule.recurs(2))
+
+// A parent whose `sub` block runs `child` (inline) and outputs what it outputs.
+const parentOf = (id: string, child: Workflow.Workflow): Workflow.Workflow => ({
+  id,
+  blocks: [
+    { id: "start", type: "trigger" },
+    { id: "sub", type: "child", params: { workflow: JSON.stringify(child), input: {} } },
+    { id: "out", type: "response", params: { value: { $ref: "blocks.sub.output" } } }
+  ],
+  edges: [{ source: "start", target: "sub" }, { source: "sub", target: "out" }]
 })
 
 // A run that fails: its block does.
@@ -156,9 +181,9 @@ for (const backend of TestDatabase.backends) {
         assert.deepStrictEqual(warnings, [])
       }))
 
-    test("Worker.submit: a serialization failure on queueing the run is retried; one that persists fails it with StoreUnavailable", () =>
+    test("Worker.submit: a serialization failure on storing the run is retried; one that persists fails it with StoreUnavailable", () =>
       Effect.gen(function*() {
-        yield* faultOnce(queueing)
+        yield* faultOnce("TRUE", 1, "INSERT")
         // Its error type names no SqlError (a compile error otherwise).
         const submitted: Effect.Effect<
           string,
@@ -167,15 +192,42 @@ for (const backend of TestDatabase.backends) {
         > = Worker.submit(
           chain("worker-faults-submit", size)
         )
-        const runId = yield* submitted
+        const runId = yield* submitted.pipe(giveUpSoon)
         assert.isTrue((yield* (yield* SqlRunStore.SqlRunStore).store.getRun(runId)).queued)
         assert.strictEqual(yield* rowsSeen, 2, "the fault fired and the statement was sent again")
-        yield* faultAlways
-        const refused = yield* Effect.flip(Worker.submit(chain("worker-faults-submit", size))).pipe(
-          Effect.provideService(RunStore.RetryPolicy, Schedule.recurs(2))
+        yield* faultAlways("INSERT")
+        // A store built under the short policy (a store reads its policy when it is built).
+        const refused = yield* Effect.flip(Worker.submit(chain("worker-faults-refused", size)).pipe(Effect.provide(Layer.fresh(SqlRunStore.layer)))).pipe(
+          giveUpSoon
         )
         assert.strictEqual(refused._tag, "StoreUnavailable")
         assert.strictEqual(refused._tag === "StoreUnavailable" ? refused.reason._tag : undefined, "SerializationFailure")
+        assert.deepStrictEqual(yield* storedRuns("worker-faults-refused"), { all: 0, unclaimable: 0 }, "nothing stored")
+      }))
+
+    test("Worker.submit: a run is queued from its first row, not by a later update an outage could refuse, and the workers are notified", (probe) =>
+      Effect.gen(function*() {
+        // No poll within the test: the worker claims when it starts, and then only when notified.
+        yield* Worker.make({ leaseMs: 2_000, heartbeatMs: 100, pollMs: 600_000, shutdownGraceMs: 200 })
+        // Any update that would queue a run fails, for longer than the retries last.
+        yield* faultAlways("UPDATE", queueing)
+        const runId = yield* Worker.submit(chain("worker-faults-first-row", size)).pipe(giveUpSoon)
+        assert.deepStrictEqual(yield* storedRuns("worker-faults-first-row"), { all: 1, unclaimable: 0 })
+        yield* waitFor(settled(runId), "the run to finish", 15_000)
+        yield* uninterrupted(runId, probe)
+      }))
+
+    test("a child run is queued from its first row: the parent completes though updates that would queue it fail", (probe) =>
+      Effect.gen(function*() {
+        const child = chain("worker-faults-child", size)
+        const parentId = yield* Worker.submit(parentOf("worker-faults-parent", child))
+        yield* faultAlways("UPDATE", queueing)
+        // No poll: the worker hears of the child, and of its end, only by notifications.
+        yield* Worker.make({ leaseMs: 2_000, heartbeatMs: 100, pollMs: 600_000, shutdownGraceMs: 200 }).pipe(giveUpSoon)
+        yield* waitFor(settled(parentId), "the parent to finish", 15_000)
+        assert.strictEqual((yield* (yield* SqlRunStore.SqlRunStore).store.getRun(parentId)).status, "completed")
+        assert.deepStrictEqual(yield* storedRuns(child.id), { all: 1, unclaimable: 0 })
+        for (let i = 0; i < size; i++) assert.isTrue([...probe.calls.keys()].some((key) => key.endsWith(`/b${i}`)), `b${i}`)
       }))
 
     test("Worker.requeue: a serialization failure on its transition is retried; one that persists fails it with StoreUnavailable", () =>
@@ -187,10 +239,8 @@ for (const backend of TestDatabase.backends) {
         const requeued: Effect.Effect<string, RunStore.RunStoreError, Services> = Worker.requeue(failed.runId)
         assert.strictEqual(yield* requeued, "running")
         assert.strictEqual(yield* rowsSeen, 2, "the fault fired and the transition was sent again")
-        yield* faultAlways
-        const refused = yield* Effect.flip(Worker.requeue(failed.runId)).pipe(
-          Effect.provideService(RunStore.RetryPolicy, Schedule.recurs(2))
-        )
+        yield* faultAlways()
+        const refused = yield* Effect.flip(Worker.requeue(failed.runId)).pipe(giveUpSoon)
         assert.strictEqual(refused._tag, "StoreUnavailable")
       }))
 

@@ -30,6 +30,9 @@
  *   one round trip where `setDiagnostics` and `transition` took two.
  * - Pruning (issue 14) added, and only added: `pruned` on `NewRun`, `Run` and the snapshot, what a
  *   run-from's plan pruned and which pruned nodes failed last time, written once at `createRun`.
+ * - Queued creation added, and only added: `queued` on `NewRun`, so a run handed to workers is
+ *   queued by the write that creates it (an outage between creating and queueing it left a
+ *   pending run no worker claims).
  * - Pause requests (issue 8): `requestPause` records one on the run, `journal` acknowledges every
  *   write with whether one is pending (`JournalAck`), so the process executing a run, wherever it
  *   is, sees a pause asked for from any other process at its next node boundary without an extra
@@ -490,6 +493,11 @@ export interface NewRun {
   readonly parentNode?: string | undefined
   /** What the plan pruned (`Plan.pruneSummary`): kept with the run and in its snapshot. */
   readonly pruned?: Snapshot.Pruned | undefined
+  /**
+   * The run is handed to workers from its first row (`Run.queued`): created queued or not at all,
+   * never left pending with no worker to claim it. A SQL store also notifies the workers.
+   */
+  readonly queued?: boolean | undefined
 }
 
 /**

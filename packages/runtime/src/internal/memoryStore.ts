@@ -163,7 +163,8 @@ const createRun = (state: State, input: NewRun) =>
       createdAt: input.at,
       updatedAt: input.at,
       ...(input.parentRun === undefined ? {} : { parentRun: input.parentRun, parentNode: input.parentNode ?? "" }),
-      ...(input.pruned === undefined ? {} : { pruned: input.pruned })
+      ...(input.pruned === undefined ? {} : { pruned: input.pruned }),
+      ...(input.queued === true ? { queued: true } : {})
     }
     state.runs.set(run.id, {
       run,

@@ -1,5 +1,6 @@
 /**
- * The workers' queue: a run is queued by marking it and notifying the workers on `channel`.
+ * The workers' queue: a run is queued by marking it and notifying the workers on `channel`; a new
+ * run is created queued (the store notifies the workers with its insert).
  */
 import type { Workflow } from "@ripple/core"
 import { RunStore } from "@ripple/runtime"
@@ -12,7 +13,10 @@ import * as Transact from "./transact.ts"
 
 type Json = Workflow.Json
 
-/** Stores a queued pending run (a child run when `parentRun` is given) and notifies the workers. */
+/**
+ * Stores a queued pending run (a child run when `parentRun` is given) and notifies the workers, in
+ * the run's one insert: an outage leaves the run queued or not stored, never pending unqueued.
+ */
 export const queue = (
   workflow: Workflow.Workflow,
   input: { readonly [key: string]: Json },
@@ -28,8 +32,7 @@ export const queue = (
     const { store } = yield* SqlRunStore
     const version = yield* store.saveWorkflow(workflow)
     const at = yield* Clock.currentTimeMillis
-    const run = yield* store.createRun({ version, mode: "full", input, at, ...options })
-    yield* announce(run.id)
+    const run = yield* store.createRun({ version, mode: "full", input, at, ...options, queued: true })
     return run.id
   })
 

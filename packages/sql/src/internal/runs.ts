@@ -29,8 +29,11 @@ export interface CachedMachine {
 /** Run rows of one store (see `make`). */
 export type Runs = ReturnType<typeof make>
 
-/** Reads and creates run rows; keeps the machine cache the store's transitions use. */
-export const make = ({ sql, transact }: Db, { loadWorkflow }: Workflows) => {
+/**
+ * Reads and creates run rows; keeps the machine cache the store's transitions use. A run created
+ * `queued` is announced to the workers on `channel` by the statement that inserts it.
+ */
+export const make = ({ sql, transact }: Db, { loadWorkflow }: Workflows, channel: string) => {
   // The last machine this store read or wrote per run, so a transition is one compare-and-set
   // statement; a stale entry (another process wrote) only makes the update miss and re-read.
   const machines = new Map<string, CachedMachine>()
@@ -54,20 +57,25 @@ export const make = ({ sql, transact }: Db, { loadWorkflow }: Workflows) => {
   // Runs created while an insert is in flight go out together in the next one (group commit), in
   // the order they were created (their `seq`, which workers claim by), up to `maxStatementChars` of
   // inputs. Ids are fresh, so a conflict is this insert sent again after a lost connection: the row
-  // it wrote is returned as it is now.
+  // it wrote is returned as it is now (and a queued one announced again, which is harmless).
+  // A queued run is queued by its insert, not by a later update: an outage between the two would
+  // leave a pending run no worker claims. The notification goes out when the insert commits (a
+  // CTE that only reads runs when it is read: the count makes the notifications happen).
   const insertRuns = GroupCommit.make((batch: ReadonlyArray<{ readonly key: string; readonly request: Record<string, unknown> }>) =>
     Effect.map(
-      transact("createRun", sql<RunRow>`INSERT INTO ripple_runs
+      transact("createRun", sql<RunRow>`WITH inserted AS (INSERT INTO ripple_runs
         (id, workflow_id, version, mode, source_run, target, destination, pins, trigger, input, status, machine, created_at,
-          updated_at, parent_run, parent_node, pruned)
+          updated_at, parent_run, parent_node, pruned, queued)
         SELECT id, workflow_id, version, mode, source_run, target, destination, pins::json, trigger, input::json, status, machine, at,
-          at, parent_run, parent_node, pruned
+          at, parent_run, parent_node, pruned, queued
         FROM jsonb_to_recordset(${json(batch.map((b, ord) => ({ ...b.request, ord })))}::jsonb) AS x(id text, workflow_id text, version text,
           mode text, source_run text, target text, destination text, pins text, trigger text, input text, status text, machine jsonb,
-          at double precision, parent_run text, parent_node text, pruned jsonb, ord integer)
+          at double precision, parent_run text, parent_node text, pruned jsonb, queued boolean, ord integer)
         ORDER BY ord
         ON CONFLICT (id) DO UPDATE SET id = excluded.id
-        RETURNING *, ${sql.literal(asJson("workflow_id", "workflow"))}`),
+        RETURNING *, ${sql.literal(asJson("workflow_id", "workflow"))}),
+      announced AS (SELECT pg_notify(${channel}, id) FROM inserted WHERE queued)
+      SELECT * FROM inserted WHERE (SELECT count(*) FROM announced) >= 0`),
       (rows) => {
         const byId = new Map(rows.map((row) => [row.id, row]))
         return batch.map(({ key }) => byId.get(key)!)
@@ -96,7 +104,8 @@ export const make = ({ sql, transact }: Db, { loadWorkflow }: Workflows) => {
         at: input.at,
         parent_run: input.parentRun ?? null,
         parent_node: input.parentRun === undefined ? null : input.parentNode ?? "",
-        pruned: input.pruned ?? null
+        pruned: input.pruned ?? null,
+        queued: input.queued === true
       })
       remember(row.id, row.revision, row.machine)
       return runOf(row)

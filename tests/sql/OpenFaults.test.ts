@@ -3,7 +3,8 @@
  * layer does, on a database that is usually up to date): a transient fault there (a lost
  * connection, a serialization failure) is retried like every statement of the store, so a command
  * is not refused (and its signal, approval or cancel lost) for a fault one retry absorbs; one that
- * persists still fails the opening. So is listing the runs (`ripple runs`, the studio).
+ * persists still fails the opening. So is listing the runs (`ripple runs`, the studio), a
+ * workflow's versions (`ripple versions`) and the runs at each block (`SqlRunStore.atBlocks`).
  * (tests/sql/BackendTerminated.test.ts terminates a store's connection for real while it opens.)
  */
 import { assert, layer } from "@effect/vitest"
@@ -93,6 +94,43 @@ for (const backend of TestDatabase.backends) {
         assert.strictEqual(losing.lost(), 1, "the fault was injected")
         assert.isTrue(Exit.isSuccess(listed), `the list failed: ${Exit.isFailure(listed) ? String(listed.cause) : ""}`)
         if (Exit.isSuccess(listed)) assert.deepStrictEqual(listed.value.map((summary) => summary.id), [run.id])
+      }).pipe(Effect.scoped, Effect.provide(TestDatabase.layer)))
+
+    it.effect("a connection lost listing a workflow's versions is retried: the list is its stored versions", () =>
+      Effect.gen(function*() {
+        yield* Migrations.run
+        const { store } = yield* SqlRunStore.make
+        const version = yield* store.saveWorkflow(chain("open-faults-versions", 1))
+        yield* store.createRun({ version, mode: "full", input: {}, at: 0 })
+        const losing = yield* LosingConnection.make(yield* SqlClient.SqlClient)
+        losing.loseAfter((sql) => sql.includes("FROM ripple_workflow_versions"), 1)
+        const listed = yield* Effect.exit(RunList.versions("open-faults-versions").pipe(
+          Effect.provideService(SqlClient.SqlClient, losing.client),
+          Effect.provideService(RunStore.RetryPolicy, policy)
+        ))
+        assert.strictEqual(losing.lost(), 1, "the fault was injected")
+        assert.isTrue(Exit.isSuccess(listed), `the list failed: ${Exit.isFailure(listed) ? String(listed.cause) : ""}`)
+        if (Exit.isSuccess(listed)) assert.deepStrictEqual(listed.value.map((summary) => [summary.version, summary.runs]), [[version, 1]])
+      }).pipe(Effect.scoped, Effect.provide(TestDatabase.layer)))
+
+    it.effect("a connection lost counting the runs at each block is retried: the counts are the stored ones", () =>
+      Effect.gen(function*() {
+        yield* Migrations.run
+        const { store } = yield* SqlRunStore.make
+        const version = yield* store.saveWorkflow(chain("open-faults-blocks", 1))
+        const run = yield* store.createRun({ version, mode: "full", input: {}, at: 0 })
+        yield* store.transition(run.id, { type: "START" }, 1)
+        yield* store.journal(run.id, [{ _tag: "Started", node: "b0", attempt: 1, inputs: {}, fingerprints: { definition: "0000000000000001", inputs: "0000000000000002" }, at: 2 }])
+        const losing = yield* LosingConnection.make(yield* SqlClient.SqlClient)
+        losing.loseAfter((sql) => sql.includes("JOIN ripple_journal"), 1)
+        const { atBlocks } = yield* SqlRunStore.make.pipe(
+          Effect.provideService(SqlClient.SqlClient, losing.client),
+          Effect.provideService(RunStore.RetryPolicy, policy)
+        )
+        const counted = yield* Effect.exit(atBlocks("open-faults-blocks"))
+        assert.strictEqual(losing.lost(), 1, "the fault was injected")
+        assert.isTrue(Exit.isSuccess(counted), `the count failed: ${Exit.isFailure(counted) ? String(counted.cause) : ""}`)
+        if (Exit.isSuccess(counted)) assert.deepStrictEqual(counted.value, { b0: 1 })
       }).pipe(Effect.scoped, Effect.provide(TestDatabase.layer)))
   })
 }

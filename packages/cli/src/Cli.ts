@@ -65,15 +65,7 @@ export type RunSummary = RunList.Summary
  *
  * @since 0.1.0
  */
-export interface VersionSummary {
-  /** The content address (`RunStore.versionOf`); a `child` block's `workflow` may name it. */
-  readonly version: string
-  readonly workflowId: string
-  readonly createdAt: number
-  /** How many runs executed it. */
-  readonly runs: number
-  readonly lastRunAt: number | undefined
-}
+export type VersionSummary = RunList.VersionSummary
 
 /**
  * The persistence the commands run on.

@@ -74,33 +74,8 @@ const list: Cli.Backend["list"] = (options, filter) =>
     Effect.provide(database(options))
   )
 
-interface VersionRow {
-  readonly version: string
-  readonly workflow_id: string
-  readonly created_ms: number | string
-  readonly runs: number | string
-  readonly last_run: number | string | null
-}
-
 const versions: Cli.Backend["versions"] = (options, workflowId) =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    yield* Migrations.run
-    const rows = yield* sql<VersionRow>`SELECT v.version, v.workflow_id,
-        (extract(epoch FROM v.created_at) * 1000)::bigint AS created_ms,
-        count(r.id) AS runs, max(r.created_at) AS last_run
-      FROM ripple_workflow_versions v LEFT JOIN ripple_runs r ON r.version = v.version
-      WHERE v.workflow_id = ${workflowId}
-      GROUP BY v.version, v.workflow_id, v.created_at
-      ORDER BY v.created_at DESC, v.version`
-    return rows.map((row): Cli.VersionSummary => ({
-      version: row.version,
-      workflowId: row.workflow_id,
-      createdAt: Number(row.created_ms),
-      runs: Number(row.runs),
-      lastRunAt: row.last_run === null ? undefined : Number(row.last_run)
-    }))
-  }).pipe(
+  Effect.andThen(Migrations.run, RunList.versions(workflowId)).pipe(
     Effect.mapError(problemOf),
     Effect.provide(database(options))
   )

@@ -1,10 +1,12 @@
 /**
- * The stored runs of a database, newest first: what `ripple runs` and the studio list.
+ * The stored runs of a database, newest first: what `ripple runs` and the studio list; and the
+ * stored versions of a workflow with their runs, what `ripple versions` lists.
  *
  * **Details**
  *
  * Reads the runs table only (no journal, no snapshot), so a list of thousands of runs stays one
- * query. Ties on the creation time are broken by id, so the order is stable between calls.
+ * query. Ties on the creation time are broken by id, so the order is stable between calls. Both
+ * lists go through the store's retries (`RunStore.RetryPolicy`): a transient fault costs a retry.
  *
  * @since 0.1.0
  */
@@ -79,5 +81,59 @@ export const list = (filter: Filter = {}): Effect.Effect<ReadonlyArray<Summary>,
       target: row.target ?? undefined,
       createdAt: Number(row.created_at),
       updatedAt: Number(row.updated_at)
+    }))
+  })
+
+/**
+ * One stored version of a workflow as `versions` lists it.
+ *
+ * @since 0.1.0
+ */
+export interface VersionSummary {
+  /** The content address (`RunStore.versionOf`); a `child` block's `workflow` may name it. */
+  readonly version: string
+  readonly workflowId: string
+  readonly createdAt: number
+  /** How many runs executed it. */
+  readonly runs: number
+  readonly lastRunAt: number | undefined
+}
+
+interface VersionRow {
+  readonly version: string
+  readonly workflow_id: string
+  readonly created_ms: number | string
+  readonly runs: number | string
+  readonly last_run: number | string | null
+}
+
+/**
+ * The stored versions of workflow `workflowId`, newest first, with how many runs executed each
+ * (the migrations must have been applied). Retried like `list`; a fault that persists, or any
+ * other database error, fails it with `RunStore.StoreUnavailable`.
+ *
+ * @since 0.1.0
+ */
+export const versions = (
+  workflowId: string
+): Effect.Effect<ReadonlyArray<VersionSummary>, RunStore.StoreUnavailable, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const { sql, transact } = yield* Transact.make
+    const rows = yield* transact(
+      "versions",
+      sql<VersionRow>`SELECT v.version, v.workflow_id,
+          (extract(epoch FROM v.created_at) * 1000)::bigint AS created_ms,
+          count(r.id) AS runs, max(r.created_at) AS last_run
+        FROM ripple_workflow_versions v LEFT JOIN ripple_runs r ON r.version = v.version
+        WHERE v.workflow_id = ${workflowId}
+        GROUP BY v.version, v.workflow_id, v.created_at
+        ORDER BY v.created_at DESC, v.version`
+    )
+    return rows.map((row): VersionSummary => ({
+      version: row.version,
+      workflowId: row.workflow_id,
+      createdAt: Number(row.created_ms),
+      runs: Number(row.runs),
+      lastRunAt: row.last_run === null ? undefined : Number(row.last_run)
     }))
   })

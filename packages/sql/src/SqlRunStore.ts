@@ -158,8 +158,11 @@ export class SqlRunStore extends Context.Service<SqlRunStore, {
    * rows its first attempt was granted).
    */
   readonly claim: (owner: string, terms: RunStore.LeaseTerms, limit: number) => Effect.Effect<ReadonlyArray<Claimed>, RunStore.StoreUnavailable>
-  /** How many unfinished runs of a workflow are at each block right now (nodes journaled as running). */
-  readonly atBlocks: (workflowId: string) => Effect.Effect<{ readonly [node: string]: number }, SqlError>
+  /**
+   * How many unfinished runs of a workflow are at each block right now (nodes journaled as
+   * running). Retried like every statement of the store.
+   */
+  readonly atBlocks: (workflowId: string) => Effect.Effect<{ readonly [node: string]: number }, RunStore.StoreUnavailable>
 }>()("ripple/sql/SqlRunStore") {}
 
 /**

@@ -21,10 +21,10 @@ export const make = ({ sql, transact }: Db) => {
     })
   const atBlocks = (workflowId: string) =>
     Effect.map(
-      sql<{ readonly node: string; readonly n: number | bigint | string }>`SELECT j.node, count(*) AS n
+      transact("atBlocks", sql<{ readonly node: string; readonly n: number | bigint | string }>`SELECT j.node, count(*) AS n
         FROM ripple_runs r JOIN ripple_journal j ON j.run_id = r.id AND j.status = 'running'
         WHERE r.workflow_id = ${workflowId} AND r.status IN ('pending', 'running', 'suspended', 'paused')
-        GROUP BY j.node`,
+        GROUP BY j.node`),
       (rows) => Object.fromEntries(rows.map((row) => [row.node, Number(row.n)]))
     )
 

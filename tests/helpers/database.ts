@@ -137,6 +137,25 @@ export const ownDatabase: Effect.Effect<string, never, Scope.Scope> = Effect.map
 )
 
 /**
+ * A role of its own on the server that may log in but takes no connection (`CONNECTION LIMIT 0`,
+ * not a superuser, so the server refuses it with 53300 "too many connections"), dropped when the
+ * scope closes: its name, a URL logging in as it, and `admit`, which lifts the limit.
+ */
+export const limitedRole: Effect.Effect<{ readonly name: string; readonly url: string; readonly admit: Effect.Effect<void> }, never, Scope.Scope> =
+  Effect.map(
+    Effect.acquireRelease(
+      Effect.sync(uniqueId).pipe(Effect.tap((name) => admin((sql) => sql`CREATE ROLE ${sql(name)} LOGIN NOSUPERUSER CONNECTION LIMIT 0`))),
+      (name) => admin((sql) => sql`DROP ROLE IF EXISTS ${sql(name)}`)
+    ),
+    (name) => {
+      const url = new URL(serverUrl())
+      url.username = name
+      url.password = ""
+      return { name, url: url.toString(), admit: Effect.asVoid(admin((sql) => sql`ALTER ROLE ${sql(name)} CONNECTION LIMIT -1`)) }
+    }
+  )
+
+/**
  * The resources the tests of one block share: for `pglite` one PGlite opened in a fresh data
  * directory (closed and removed when the block ends); nothing for `postgres`.
  */

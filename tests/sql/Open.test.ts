@@ -1,10 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
+import { RunStore } from "@ripple/runtime"
 import { Database, PgliteClient } from "@ripple/sql"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as Fs from "node:fs"
@@ -125,6 +127,40 @@ describe("PGlite data directory", () => {
 })
 
 describe("PostgreSQL server", () => {
+  it.live("a server that takes no connection now (53300) is asked again under the store's retry policy: the database opens once it does", () =>
+    Effect.gen(function*() {
+      const role = yield* TestDatabase.limitedRole
+      let retries = 0
+      // The third retry lets the role in: the attempt after it connects.
+      const policy = Schedule.spaced("10 millis").pipe(
+        Schedule.upTo({ times: 20 }),
+        Schedule.tap(() => ++retries === 3 ? role.admit : Effect.void)
+      )
+      const sql = yield* Layer.build(Database.layer({ url: role.url })).pipe(
+        Effect.map((context) => Context.get(context, SqlClient.SqlClient)),
+        Effect.provideService(RunStore.RetryPolicy, policy)
+      )
+      const rows = yield* sql<{ readonly who: string }>`SELECT current_user AS who`
+      assert.deepStrictEqual(rows, [{ who: role.name }])
+      assert.strictEqual(retries, 3)
+    }).pipe(Effect.scoped))
+
+  it.live("a server that keeps refusing fails the opening with Unreachable once the retries give up; one that is not there is not asked again", () =>
+    Effect.gen(function*() {
+      const role = yield* TestDatabase.limitedRole
+      let retries = 0
+      const counted = Effect.provideService(RunStore.RetryPolicy, Schedule.recurs(2).pipe(Schedule.tap(() => Effect.sync(() => retries++))))
+      const busy = yield* openError({ url: role.url }).pipe(counted)
+      assert.strictEqual(busy.reason, "Unreachable")
+      assert.include(busy.message, "too many connections")
+      assert.strictEqual(retries, 2)
+      // Were a refused connection retried, it would wait an hour first: the test would time out.
+      const absent = yield* openError({ url: "postgres://ripple@127.0.0.1:1/nowhere" }).pipe(
+        Effect.provideService(RunStore.RetryPolicy, Schedule.spaced("1 hour"))
+      )
+      assert.strictEqual(absent.reason, "Unreachable")
+    }).pipe(Effect.scoped), 20_000)
+
   it.live("an unreachable server is a typed error with the password redacted", () =>
     Effect.gen(function*() {
       const started = Date.now()

@@ -8,7 +8,9 @@
  * `SqlClient.SqlClient` (statements and transactions). The server is probed with `SELECT 1` while
  * the layer builds, so an unreachable server or an unopenable data directory fails the layer with a
  * `DatabaseError` naming the target (password redacted) and the fix, instead of failing the first
- * query later.
+ * query later. A server that answers but takes no connection yet (53300 too many connections,
+ * 57P03 starting up) is probed again under the store's retry policy (`RunStore.RetryPolicy`, a
+ * bounded time) before that; a refused connection is not.
  *
  * **Example** (Running a transaction and listening)
  *
@@ -31,6 +33,7 @@
  * @since 0.1.0
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
+import { RunStore } from "@ripple/runtime"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
@@ -42,11 +45,11 @@ import * as Reactivity from "effect/reactivity/Reactivity"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
-import type { SqlError } from "effect/sql/SqlError"
+import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import type * as Statement from "effect/sql/Statement"
 import * as Stream from "effect/Stream"
 import * as DirectoryLock from "./DirectoryLock.ts"
-import { invalidChannel, openDetail, openFix } from "./internal/errors.ts"
+import { invalidChannel, openDetail, openFix, storeUnavailable } from "./internal/errors.ts"
 import * as PgliteClient from "./PgliteClient.ts"
 import * as PgliteTemplate from "./PgliteTemplate.ts"
 
@@ -324,13 +327,23 @@ const layerPostgres = (
       maxMessageSize: options.maxMessageSize ?? maxMessageSize,
       ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections })
     }).pipe(Effect.mapError(failed))
-    // The pool connects lazily; asking now turns a wrong URL into an error at startup.
-    yield* client`SELECT 1`.pipe(
-      Effect.timeoutOrElse({
-        duration: Duration.sum(connectTimeout, Duration.seconds(1)),
-        orElse: () => Effect.fail(new Error(`no answer within ${Duration.format(connectTimeout)}`))
-      }),
-      Effect.mapError(failed)
+    // The pool connects lazily; asking now turns a wrong URL into an error at startup. A server
+    // that answers but takes no connection now (53300 too many connections, 57P03 starting up:
+    // retryable for the store) is asked again under the store's retry policy; one that is not
+    // there (refused: a lost connection, not retried) fails at once, as does any other answer.
+    const policy = yield* RunStore.RetryPolicy
+    yield* RunStore.retry(
+      client`SELECT 1`.pipe(
+        Effect.timeoutOrElse({
+          duration: Duration.sum(connectTimeout, Duration.seconds(1)),
+          orElse: () => Effect.fail(new Error(`no answer within ${Duration.format(connectTimeout)}`))
+        }),
+        Effect.mapError((error) => isSqlError(error) ? storeUnavailable(error, "connect") : error)
+      ),
+      { policy, replayable: false }
+    ).pipe(
+      // Reported as the client's own error, as before any retry.
+      Effect.mapError((error) => failed(RunStore.isStoreUnavailable(error) ? error.reason.cause : error))
     )
     return services(postgresKind(client, describe), client)
   }))

@@ -209,6 +209,8 @@ for (const backend of TestDatabase.backends) {
       Effect.gen(function*() {
         // No poll within the test: the worker claims when it starts, and then only when notified.
         yield* Worker.make({ leaseMs: 2_000, heartbeatMs: 100, pollMs: 600_000, shutdownGraceMs: 200 })
+        // Once a first run has finished, the worker's claim at its start is behind it.
+        yield* waitFor(settled(yield* Worker.submit(chain("worker-faults-warm-up", size))), "the first run to finish", 15_000)
         // Any update that would queue a run fails, for longer than the retries last.
         yield* faultAlways("UPDATE", queueing)
         const runId = yield* Worker.submit(chain("worker-faults-first-row", size)).pipe(giveUpSoon)

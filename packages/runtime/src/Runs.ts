@@ -450,10 +450,10 @@ const make = (state: State.State): Runs["Service"] => {
     )
   return Runs.of({
     start: (workflow, input = {}, options = {}) =>
-      Effect.flatMap(Start.planFrom(state, workflow, { input, to: options.to, pins: options.pins }, "start"), (prepared) => Start.launch(state, "full", workflow, prepared)),
+      Effect.flatMap(Start.planFrom(state, workflow, { input, to: options.to, pins: options.pins }, "start"), (prepared) => Start.launch(state, "full", prepared)),
     runFrom: (workflow, options) =>
       Effect.flatMap(Start.planFrom(state, workflow, options, "run-from"), (prepared) =>
-        Start.launch(state, prepared.source === undefined ? "full" : "run-from", workflow, prepared)),
+        Start.launch(state, prepared.source === undefined ? "full" : "run-from", prepared)),
     plan: (workflow, options = {}) => {
       const from = options.target !== undefined || options.to !== undefined || options.run !== undefined
       return Effect.map(Start.planFrom(state, workflow, options, from ? "run-from" : "start"), (prepared) => prepared.plan)

@@ -28,7 +28,7 @@ export const spawnFor = (state: State, parentRun: string): Engine.Spawn =>
     Effect.flatMap(
       Effect.result(Effect.flatMap(
         Start.planFrom(state, child, { input }, "start"),
-        (prepared) => Start.launch(state, "full", child, prepared, { parentRun, parentNode: node })
+        (prepared) => Start.launch(state, "full", prepared, { parentRun, parentNode: node })
       )),
       (launched): Effect.Effect<Result.Result<string, string>, StoreUnavailable> =>
         Result.isSuccess(launched)

@@ -23,11 +23,13 @@ import { releasing, type State } from "./state.ts"
 type Json = Workflow.Json
 
 /**
- * A planned run, not created yet: its plan, its validated input and the snapshot it plans against.
+ * A planned run, not created yet: the workflow as every store holds it, its plan, its validated
+ * input and the snapshot it plans against.
  *
  * @since 0.1.0
  */
 export interface Prepared {
+  readonly workflow: Workflow.Workflow
   readonly plan: Plan.Plan
   readonly input: { readonly [key: string]: Json }
   readonly source: Snapshot.Snapshot | undefined
@@ -68,16 +70,45 @@ const fullPlan = (workflow: Workflow.Workflow, dag: Dag.Dag) => {
   return plan
 }
 
-const validate = (state: State, workflow: Workflow.Workflow, input: { readonly [key: string]: Json }) => {
-  const problem = problemOf(workflow, state.options.limits)
-  if (problem !== undefined) return Effect.fail(new InvalidWorkflow({ workflowId: idOf(workflow), cause: problem }))
-  const inputs = Workflow.inputsFor(workflow, input)
-  if (Result.isFailure(inputs)) return Effect.fail(new InvalidInput({ workflowId: workflow.id, cause: inputs.failure }))
-  const unsupported = Engine.check(workflow, state.handlers)
-  if (unsupported !== undefined) return Effect.fail(unsupported)
-  const params = Handler.checkParams(workflow, state.handlers)
-  return params === undefined ? Effect.succeed(inputs.success) : Effect.fail(new InvalidWorkflow({ workflowId: workflow.id, cause: params }))
+// The workflow a run executes and every store keeps, made once per value: a copy as JSON reads it
+// back (`Workflow.toStorable`). A literal `-0` in params or an input's default is `0` on PGlite and
+// PostgreSQL, so it is `0` in memory too, and every handler is given `0` whichever store it runs on.
+const storedForms = new WeakMap<Workflow.Workflow, Result.Result<Workflow.Json, Workflow.UnstorableValue>>()
+const storedForm = (workflow: Workflow.Workflow) => {
+  let stored = storedForms.get(workflow)
+  if (stored === undefined) {
+    stored = Workflow.toStorable(workflow)
+    storedForms.set(workflow, stored)
+  }
+  return Result.isSuccess(stored)
+    ? Effect.succeed(stored.success as unknown as Workflow.Workflow)
+    : Effect.fail(new InvalidWorkflow({ workflowId: workflow.id, cause: stored.failure }))
 }
+
+// Pinned outputs as every store holds them, like a handler's output; what no store can hold is
+// refused before anything is written.
+const storedPins = (workflow: Workflow.Workflow, pins: Plan.Pins | undefined) => {
+  if (pins === undefined) return Effect.succeed(undefined)
+  const stored = Workflow.toStorable(pins)
+  if (Result.isSuccess(stored)) return Effect.succeed(stored.success as Plan.Pins)
+  const { path, reason } = stored.failure
+  const cause = new Plan.InvalidPin({ pin: String(path[0]), reason, path: ["pins", ...path] })
+  return Effect.fail(new PlanFailed({ workflowId: workflow.id, cause }))
+}
+
+const validate = (state: State, given: Workflow.Workflow, input: { readonly [key: string]: Json }) =>
+  Effect.gen(function*() {
+    const problem = problemOf(given, state.options.limits)
+    if (problem !== undefined) return yield* Effect.fail(new InvalidWorkflow({ workflowId: idOf(given), cause: problem }))
+    const workflow = yield* storedForm(given)
+    const inputs = Workflow.inputsFor(workflow, input)
+    if (Result.isFailure(inputs)) return yield* Effect.fail(new InvalidInput({ workflowId: workflow.id, cause: inputs.failure }))
+    const unsupported = Engine.check(workflow, state.handlers)
+    if (unsupported !== undefined) return yield* Effect.fail(unsupported)
+    const params = Handler.checkParams(workflow, state.handlers)
+    if (params !== undefined) return yield* Effect.fail(new InvalidWorkflow({ workflowId: workflow.id, cause: params }))
+    return { workflow, input: inputs.success }
+  })
 
 const planned = (result: Result.Result<Plan.Plan, Plan.PlanError>, workflow: Workflow.Workflow) =>
   Result.isSuccess(result)
@@ -132,49 +163,53 @@ const sourceOf = (state: State, workflow: Workflow.Workflow, run: string | undef
     : state.store.snapshot(run)
 
 /**
- * Plans a run of `workflow`: for `start`, full; for `run-from`, from the target (or, without one,
- * from what changed) against a prior run, with `options.input` or else the prior run's input (what
- * reads a changed key re-runs). To `options.to` when given (only what it needs). Writes nothing.
+ * Plans a run of the workflow `given`: for `start`, full; for `run-from`, from the target (or,
+ * without one, from what changed) against a prior run, with `options.input` or else the prior run's
+ * input (what reads a changed key re-runs). To `options.to` when given (only what it needs). Writes
+ * nothing. The run executes and stores the workflow, input and pins as every store holds them
+ * (`Workflow.toStorable`), not the values given.
  *
  * @since 0.1.0
  */
 export const planFrom = (
   state: State,
-  workflow: Workflow.Workflow,
+  given: Workflow.Workflow,
   options: Partial<Runs.RunFromOptions>,
   kind: "start" | "run-from"
 ) =>
   Effect.gen(function*() {
     if (kind === "start") {
-      const input = yield* validate(state, workflow, options.input ?? {})
+      const { input, workflow } = yield* validate(state, given, options.input ?? {})
+      const pins = yield* storedPins(workflow, options.pins)
       const dag = Compiled.dagOf(workflow)
-      const plan = options.to === undefined && options.pins === undefined
+      const plan = options.to === undefined && pins === undefined
         ? fullPlan(workflow, dag)
-        : Plan.full(workflow, { dag, to: options.to, pins: options.pins })
-      yield* enginePins(workflow, options.pins)
-      return { plan: yield* planned(plan, workflow), input, source: undefined } satisfies Prepared
+        : Plan.full(workflow, { dag, to: options.to, pins })
+      yield* enginePins(workflow, pins)
+      return { workflow, plan: yield* planned(plan, workflow), input, source: undefined } satisfies Prepared
     }
     const { target, to } = options
     if (target === undefined && to === undefined) {
-      return yield* Effect.fail(new PlanFailed({ workflowId: workflow.id, cause: new Plan.MissingTarget({ path: ["target"] }) }))
+      return yield* Effect.fail(new PlanFailed({ workflowId: given.id, cause: new Plan.MissingTarget({ path: ["target"] }) }))
     }
-    const source: Snapshot.Snapshot | undefined = yield* sourceOf(state, workflow, options.run)
+    const source: Snapshot.Snapshot | undefined = yield* sourceOf(state, given, options.run)
     // Before the input: without one, the prior run's is checked, and a run of another workflow
     // would be refused for keys the workflow does not declare, not for being another's.
-    if (source !== undefined && source.workflow.id !== workflow.id) {
-      const cause = new Plan.SnapshotOfAnotherWorkflow({ expected: workflow.id, found: source.workflow.id, path: ["run"] })
-      return yield* Effect.fail(new PlanFailed({ workflowId: workflow.id, cause }))
+    if (source !== undefined && source.workflow.id !== given.id) {
+      const cause = new Plan.SnapshotOfAnotherWorkflow({ expected: given.id, found: source.workflow.id, path: ["run"] })
+      return yield* Effect.fail(new PlanFailed({ workflowId: given.id, cause }))
     }
-    const input = yield* validate(state, workflow, options.input ?? source?.input ?? {})
+    const { input, workflow } = yield* validate(state, given, options.input ?? source?.input ?? {})
+    const pins = yield* storedPins(workflow, options.pins)
     const dag = Compiled.dagOf(workflow)
     const changed = options.input === undefined ? undefined : input
-    const common = { workflow, snapshot: source, dag, input: changed, pins: options.pins }
+    const common = { workflow, snapshot: source, dag, input: changed, pins }
     const plan = yield* planned(
       target === undefined ? Plan.runFrom({ ...common, to: to! }) : Plan.runFrom({ ...common, target, to }),
       workflow
     )
-    yield* enginePins(workflow, options.pins)
-    return { plan, input, source } satisfies Prepared
+    yield* enginePins(workflow, pins)
+    return { workflow, plan, input, source } satisfies Prepared
   })
 
 /**
@@ -186,12 +221,12 @@ export const planFrom = (
 export const launch = (
   state: State,
   mode: Mode,
-  workflow: Workflow.Workflow,
   prepared: Prepared,
   parent?: { readonly parentRun: string; readonly parentNode: string }
 ) =>
   Effect.gen(function*() {
     const { store } = state
+    const { workflow } = prepared
     const version = yield* store.saveWorkflow(workflow)
     const at = yield* Clock.currentTimeMillis
     const sourceRun = prepared.source?.runId

@@ -5,6 +5,7 @@
 import type { Workflow } from "@ripple/core"
 import { RunStore } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
+import { asJson } from "./rows.ts"
 import type { Runs } from "./runs.ts"
 import { type Db, json } from "./transact.ts"
 
@@ -57,12 +58,13 @@ export const make = ({ sql, transact }: Db, { notWritten }: Runs) => {
     })
   const compensations = (runId: string) =>
     Effect.gen(function*() {
+      // The error as JSON (`asJson`): a handler's message may start with U+FEFF.
       const rows = yield* transact("compensations", sql<{
         readonly node: string | null
         readonly status: RunStore.CompensationEntry["status"]
         readonly error: string | null
         readonly at: number
-      }>`SELECT c.node, c.status, c.error, c.at FROM ripple_runs r
+      }>`SELECT c.node, c.status, ${sql.literal(asJson("c.error", "error"))}, c.at FROM ripple_runs r
         LEFT JOIN ripple_compensations c ON c.run_id = r.id
         WHERE r.id = ${runId} ORDER BY c.seq`)
       if (rows.length === 0) return yield* Effect.fail(new RunStore.RunNotFound({ runId }))

@@ -6,7 +6,7 @@ import type { Workflow } from "@ripple/core"
 import { type RunStatus, RunStore } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
 import * as GroupCommit from "./groupCommit.ts"
-import { wakingDelivery } from "./rows.ts"
+import { asJson, wakingDelivery } from "./rows.ts"
 import { leaseLost, type Runs } from "./runs.ts"
 import { type Db, json } from "./transact.ts"
 
@@ -72,7 +72,7 @@ export const make = ({ sql, transact }: Db, { readRun }: Runs) => {
           )
           SELECT COALESCE((SELECT lease_generation FROM taken),
               CASE WHEN lease_owner = ${owner} AND lease_token = ${token} THEN lease_generation END) AS generation,
-            lease_owner, lease_expires_at
+            ${sql.literal(asJson("lease_owner", "lease_owner"))}, lease_expires_at
           FROM ripple_runs WHERE id = ${runId}`)
         const row = rows[0]
         if (row === undefined) return yield* Effect.fail(new RunStore.RunNotFound({ runId }))

@@ -24,14 +24,18 @@ export class CorruptRun extends Data.TaggedError("CorruptRun")<{
 }
 
 /**
- * A `ripple_runs` row, with the journal marks `journalMarks` adds and its workflow id as JSON
- * (`workflowJson`).
+ * A `ripple_runs` row, with the journal marks `journalMarks` adds and its user texts as JSON
+ * (`runTexts`).
  */
 export interface RunRow {
   readonly id: string
   readonly workflow_id: string
-  /** `workflow_id` read as JSON: a text value loses a leading U+FEFF on the way (see `workflowJson`). */
+  /** `workflow_id` read as JSON: a text value loses a leading U+FEFF on the way (see `runTexts`). */
   readonly workflow: string
+  /** `trigger` read as JSON (see `runTexts`). */
+  readonly triggered_by: string | null
+  /** `lease_owner` read as JSON (see `runTexts`). */
+  readonly holder: string | null
   readonly version: string
   readonly mode: RunStore.Run["mode"]
   readonly source_run: string | null
@@ -97,7 +101,7 @@ export const runOf = (row: RunRow): RunStore.Run => ({
   target: row.target ?? undefined,
   ...(row.destination === undefined || row.destination === null ? {} : { to: row.destination }),
   ...(row.pins === undefined || row.pins === null ? {} : { pins: row.pins }),
-  trigger: row.trigger ?? undefined,
+  trigger: row.triggered_by ?? undefined,
   input: row.input,
   status: row.status,
   machine: row.machine,
@@ -109,7 +113,7 @@ export const runOf = (row: RunRow): RunStore.Run => ({
   ...(row.cancel_requested_at === undefined || row.cancel_requested_at === null ? {} : { cancelRequestedAt: Number(row.cancel_requested_at) }),
   ...prunedOf(row),
   ...(row.queued === true ? { queued: true } : {}),
-  ...(row.lease_owner === null ? {} : { lease: { owner: row.lease_owner, expiresAt: Number(row.lease_expires_at ?? 0) } })
+  ...(row.holder === null ? {} : { lease: { owner: row.holder, expiresAt: Number(row.lease_expires_at ?? 0) } })
 })
 
 /** What a run-from pruned, when it pruned anything. */
@@ -147,15 +151,20 @@ export const recordSql = `jsonb_build_object('status', j.status, 'fingerprints',
   || CASE WHEN j.reused_from IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('reusedFrom', j.reused_from) END`
 
 /**
- * A user's text (a workflow id, a signal name) selected as JSON text, which the client parses back
+ * A user's text (a workflow id, a signal name, a trigger, a lease owner, a handler's message)
+ * selected as JSON text, which the client parses back
  * to the string: read as text, each client's UTF-8 decoder would drop a leading byte order mark
  * (U+FEFF) — PGlite's always, PostgreSQL's when the text also holds U+FFFD — where JSON text
  * starts with a quote.
  */
 export const asJson = (column: string, name: string): string => `to_json(${column}) AS ${name}`
 
-/** The run row's workflow id for `RunRow.workflow` (`asJson`), for a query whose run row is `r`. */
-export const workflowJson = asJson("r.workflow_id", "workflow")
+/**
+ * The run row's user texts as `RunRow` reads them (`asJson`): its workflow id, trigger and lease
+ * owner, for a query whose run row is `row` (`r.`, or `""` for a `RETURNING` clause).
+ */
+export const runTexts = (row: string): string =>
+  [asJson(`${row}workflow_id`, "workflow"), asJson(`${row}trigger`, "triggered_by"), asJson(`${row}lease_owner`, "holder")].join(", ")
 
 // The run's own last started and last completed node, from its journal (rows copied from another
 // run are not its own); the primary key's run prefix bounds the scan to the run's rows.
@@ -226,7 +235,7 @@ export const snapshotOf = (
     schemaVersion: Snapshot.schemaVersion,
     runId: row.id,
     workflow,
-    ...(row.trigger === null ? {} : { trigger: row.trigger }),
+    ...(row.triggered_by === null ? {} : { trigger: row.triggered_by }),
     input: row.input,
     status: row.status,
     nodes,

@@ -5,7 +5,7 @@
 import { RunStatus, RunStore } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
 import * as GroupCommit from "./groupCommit.ts"
-import { asJson, journalMarks, type RunRow, runOf, workflowJson } from "./rows.ts"
+import { journalMarks, type RunRow, runOf, runTexts } from "./rows.ts"
 import { type Db, json, maxStatementChars } from "./transact.ts"
 import type { Workflows } from "./workflows.ts"
 
@@ -16,7 +16,7 @@ export const leaseLost = (lease: Lease) => new RunStore.LeaseLost({ runId: lease
 
 /** Whether a run row holds `lease`. */
 export const holds = (row: RunRow, lease: Lease) =>
-  row.lease_owner === lease.owner && Number(row.lease_generation) === lease.generation
+  row.holder === lease.owner && Number(row.lease_generation) === lease.generation
 
 const newId = (): string => globalThis.crypto.randomUUID()
 
@@ -45,7 +45,7 @@ export const make = ({ sql, transact }: Db, { loadWorkflow }: Workflows, channel
 
   const readRun = (runId: string) =>
     Effect.flatMap(
-      transact("getRun", sql<RunRow>`SELECT r.*, ${sql.literal(journalMarks)}, ${sql.literal(workflowJson)} FROM ripple_runs r WHERE r.id = ${runId}`),
+      transact("getRun", sql<RunRow>`SELECT r.*, ${sql.literal(journalMarks)}, ${sql.literal(runTexts("r."))} FROM ripple_runs r WHERE r.id = ${runId}`),
       (rows) => {
         const row = rows[0]
         if (row === undefined) return Effect.fail(new RunStore.RunNotFound({ runId }))
@@ -73,7 +73,7 @@ export const make = ({ sql, transact }: Db, { loadWorkflow }: Workflows, channel
           at double precision, parent_run text, parent_node text, pruned jsonb, queued boolean, ord integer)
         ORDER BY ord
         ON CONFLICT (id) DO UPDATE SET id = excluded.id
-        RETURNING *, ${sql.literal(asJson("workflow_id", "workflow"))}),
+        RETURNING *, ${sql.literal(runTexts(""))}),
       announced AS (SELECT pg_notify(${channel}, id) FROM inserted WHERE queued)
       SELECT * FROM inserted WHERE (SELECT count(*) FROM announced) >= 0`),
       (rows) => {

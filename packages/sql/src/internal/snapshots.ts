@@ -13,10 +13,10 @@ import {
   journalMarks,
   type PartRow,
   recordSql,
+  runTexts,
   type SnapshotRow,
   snapshotOf as decode,
-  triggerKey,
-  workflowJson
+  triggerKey
 } from "./rows.ts"
 import type { Db } from "./transact.ts"
 import type { Workflows } from "./workflows.ts"
@@ -34,7 +34,7 @@ export const make = ({ sql, transact }: Db, { loadWorkflow }: Workflows) => {
           const rows = yield* sql<SnapshotRow>`SELECT r.*,
               (SELECT jsonb_agg(j.dormancy ORDER BY j.written) FROM ripple_journal j
                 WHERE j.run_id = r.id AND j.dormancy IS NOT NULL) AS dormancies
-              , ${sql.literal(journalMarks)}, ${sql.literal(workflowJson)}
+              , ${sql.literal(journalMarks)}, ${sql.literal(runTexts("r."))}
             FROM ripple_runs r WHERE r.id = ${runId}`
           if (rows.length === 0) return [rows, []] as const
           // Nodes in the order jsonb gives object keys (shorter first, then bytewise), as when

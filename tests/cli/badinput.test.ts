@@ -196,6 +196,23 @@ const probes: ReadonlyArray<Probe> = [
     args: () => ["run", example("content-pipeline.json"), "--queue", "--pin", "review={\"by\": \"ada\"}"],
     names: ["--pin review", "approval block is run by the engine"]
   },
+  // `__proto__` is no block id (NodeId); assigned as a key, it set a prototype, and the pin was dropped silently.
+  { name: "run --pin __proto__", args: () => ["run", example("support-triage.json"), "--input", ticket, "--pin", "__proto__=1"], names: ["--pin __proto__", "not a block id"] },
+  {
+    name: "run --queue --pin __proto__",
+    args: () => ["run", example("support-triage.json"), "--input", ticket, "--queue", "--pin", "__proto__={}"],
+    names: ["--pin __proto__", "not a block id"]
+  },
+  {
+    name: "rerun --pin __proto__",
+    args: () => ["rerun", example("support-triage.json"), "--from", "signature", "--pin", "__proto__=1"],
+    names: ["--pin __proto__", "not a block id"]
+  },
+  {
+    name: "run --input with a __proto__ key",
+    args: () => ["run", example("support-triage.json"), "--input", JSON.stringify({ subject: "a", body: "b" }).replace("{", "{\"__proto__\": 1, ")],
+    names: ["__proto__"]
+  },
   { name: "an unknown subcommand", args: () => ["bogus"], names: ["Unknown subcommand", "bogus"] },
   { name: "a folder as the workflow", args: () => ["plan", dir, "--from", "start"], names: [`${dir} is a folder, not a workflow file`, "inside that folder"] },
   { name: "a folder as --handlers", args: () => ["worker", "--handlers", dir], names: [`${dir} is a folder, not a file`, "inside that folder"] },

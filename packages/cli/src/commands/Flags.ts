@@ -73,16 +73,18 @@ export const pin = Flag.String("pin").pipe(
 export const parsePins = (texts: ReadonlyArray<string>): Effect.Effect<{ readonly [node: string]: Json } | undefined, Problem.Problem> =>
   Effect.gen(function*() {
     if (texts.length === 0) return undefined
-    const pins: Record<string, Json> = {}
+    const pins: Array<readonly [string, Json]> = []
     for (const text of texts) {
       const at = text.indexOf("=")
       if (at <= 0) {
         return yield* Problem.badInput(`--pin ${text} names no block`, "pass --pin <block>=<json>, e.g. --pin fetch='{\"items\": []}' or --pin fetch=@fetch.json")
       }
       const block = text.slice(0, at)
-      pins[block] = yield* parseJson(`--pin ${block}`, text.slice(at + 1), (value) => `--pin ${block}=${value}`)
+      pins.push([block, yield* parseJson(`--pin ${block}`, text.slice(at + 1), (value) => `--pin ${block}=${value}`)])
     }
-    return pins
+    // Own members, whatever the name: an assignment to `__proto__` would set the prototype and drop
+    // the pin silently, where the planner must refuse it like any name that is no block.
+    return Object.fromEntries(pins)
   })
 
 /** `--run <id>`: the run a re-run reuses. */

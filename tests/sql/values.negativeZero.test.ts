@@ -12,7 +12,7 @@
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Plan, type Workflow } from "@ripple/core"
 import { Builtins, Handler, Runs, RunStore } from "@ripple/runtime"
-import { SqlRunStore } from "@ripple/sql"
+import { SqlRunStore, Worker } from "@ripple/sql"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -116,5 +116,12 @@ for (const backend of TestDatabase.backends) {
   layer(TestDatabase.shared(backend), { excludeTestServices: true })(`-0 given by a user on ${backend}`, (it) => {
     it.effect("reads back 0, as every store holds it", () =>
       scenario.pipe(provided(SqlRunStore.layer), Effect.provide(TestDatabase.layer)))
+
+    it.effect("a run queued for the workers reads back 0 too, in this process as in any other", () =>
+      Effect.gen(function*() {
+        const runId = yield* Worker.submit(workflow, input)
+        const snapshot = yield* (yield* RunStore.RunStore).snapshot(runId)
+        assert.deepStrictEqual(negativeZeros({ workflow: snapshot.workflow, input: snapshot.input }), [])
+      }).pipe(Effect.provide(Layer.provideMerge(SqlRunStore.layer, TestDatabase.layer))))
   })
 }

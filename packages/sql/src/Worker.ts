@@ -48,6 +48,7 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as Os from "node:os"
@@ -126,7 +127,8 @@ export class Worker extends Context.Service<Worker, {
  * first, as `Runs.start` does but for the handlers (`Runs.admit`): the workflow (`InvalidWorkflow`),
  * the input (`InvalidInput`: declared keys and types, what no store can hold,
  * `Workflow.maxValueBytes`; stored with its defaults), and `to` and `pins` (`PlanFailed`: an unknown
- * block, a pin no handler output could replace); a refused run is never written. Its statements go
+ * block, a pin no handler output could replace); a refused run is never written. The workflow is
+ * stored as every store reads it back (`Workflow.toStorable`: a `-0` is `0`). Its statements go
  * through the store's retries: a transient fault costs a retry, one that persists fails it with
  * `RunStore.StoreUnavailable`.
  *
@@ -150,7 +152,11 @@ export const submit = (
   Effect.gen(function*() {
     const { limits, ...run } = options
     const checked = yield* Runs.admit(workflow, input, { to: run.to, pins: run.pins, limits })
-    return yield* queue(workflow, checked, run)
+    // Stored as every store reads it back (a -0 in params or a default is 0), so this process's
+    // workers, which read the version from the store's cache, execute what any other one would.
+    const stored = Workflow.toStorable(workflow)
+    if (Result.isFailure(stored)) return yield* Effect.fail(new Runs.InvalidWorkflow({ workflowId: workflow.id, cause: stored.failure }))
+    return yield* queue(stored.success as unknown as Workflow.Workflow, checked, run)
   })
 
 /**

@@ -23,8 +23,9 @@
  *   `approve` / `reject` keep their delivery in the store (so one that arrives while the run is
  *   still running is not lost) and wake the run when it awaits it; a sleeper is woken on the effect
  *   `Clock` by a timer fiber of the layer (`TestClock` drives it; it tries again every second
- *   while the store is unavailable), or by `wake` (a worker that lists `RunStore.wakeable`). Waking offers the `RunStatus` event (`SIGNAL`, `APPROVE`,
- *   `TIMER_FIRED`, `UNPAUSE`) and executes `Plan.resume` over the run's own snapshot in the same run
+ *   while the store is unavailable), or by `wake` (a worker that lists `RunStore.wakeable`).
+ *   Waking offers the `RunStatus` event (`SIGNAL`, `APPROVE`, `TIMER_FIRED`, `UNPAUSE`) and
+ *   executes `Plan.resume` over the run's own snapshot in the same run
  *   (a run-from's pruned nodes stay pruned). A run's executor here stays its executor until the run
  *   parks with nothing kept that wakes it: a delivery recorded while it ran is taken by it, and
  *   `wait` / `follow` return only once the run parked for good.
@@ -78,6 +79,7 @@ import * as Deliver from "./internal/runs/deliver.ts"
 import { InvalidInput, InvalidPayload, InvalidWorkflow, NodeNotFound, PlanFailed } from "./internal/runs/errors.ts"
 import * as Follow from "./internal/runs/follow.ts"
 import * as Start from "./internal/runs/start.ts"
+import type { Admitted } from "./internal/runs/start.ts"
 import * as State from "./internal/runs/state.ts"
 import * as Waking from "./internal/runs/wake.ts"
 import * as Lease from "./Lease.ts"
@@ -98,6 +100,7 @@ import type {
 } from "./RunStore.ts"
 
 export { InvalidInput, InvalidPayload, InvalidWorkflow, NodeNotFound, PlanFailed } from "./internal/runs/errors.ts"
+export type { Admitted } from "./internal/runs/start.ts"
 
 /**
  * A request on a run (a signal's name and payload, an approval's node and payload, a rejection's
@@ -116,7 +119,8 @@ export const storable: <Request extends { readonly [field: string]: Json }>(
  * What `start` checks before it writes anything, but for the handlers: the workflow (with
  * `limits`), the run input (returned with its declared defaults applied), and the plan to `to`
  * with `pins`. For a run stored here and executed by another process (`Worker.submit`), so that
- * one it would refuse is never stored.
+ * one it would refuse is never stored. Returns the workflow, input and pins to store, as every
+ * store holds them (a `-0` is `0`), as `start` stores them.
  *
  * @since 0.1.0
  */
@@ -124,7 +128,7 @@ export const admit: (
   workflow: Workflow.Workflow,
   input: { readonly [key: string]: Json },
   options: { readonly to?: string | undefined; readonly pins?: Plan.Pins | undefined; readonly limits?: Partial<Workflow.Limits> | undefined }
-) => Effect.Effect<{ readonly [key: string]: Json }, InvalidWorkflow | InvalidInput | PlanFailed> = Start.admit
+) => Effect.Effect<Admitted, InvalidWorkflow | InvalidInput | PlanFailed> = Start.admit
 
 type Json = Workflow.Json
 

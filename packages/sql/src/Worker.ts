@@ -48,7 +48,6 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as Os from "node:os"
@@ -151,12 +150,10 @@ export const submit = (
 > =>
   Effect.gen(function*() {
     const { limits, ...run } = options
-    const checked = yield* Runs.admit(workflow, input, { to: run.to, pins: run.pins, limits })
     // Stored as every store reads it back (a -0 in params or a default is 0), so this process's
     // workers, which read the version from the store's cache, execute what any other one would.
-    const stored = Workflow.toStorable(workflow)
-    if (Result.isFailure(stored)) return yield* Effect.fail(new Runs.InvalidWorkflow({ workflowId: workflow.id, cause: stored.failure }))
-    return yield* queue(stored.success as unknown as Workflow.Workflow, checked, run)
+    const admitted = yield* Runs.admit(workflow, input, { to: run.to, pins: run.pins, limits })
+    return yield* queue(admitted.workflow, admitted.input, { ...run, pins: admitted.pins })
   })
 
 /**

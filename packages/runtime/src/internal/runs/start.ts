@@ -96,18 +96,27 @@ const storedPins = (workflow: Workflow.Workflow, pins: Plan.Pins | undefined) =>
   return Effect.fail(new PlanFailed({ workflowId: workflow.id, cause }))
 }
 
-const validate = (state: State, given: Workflow.Workflow, input: { readonly [key: string]: Json }) =>
+// The workflow checked (with `limits`) and in its stored form, and the input checked against it
+// (declared keys and types, defaults applied): what every run is checked for, wherever it executes.
+const checked = (given: Workflow.Workflow, input: { readonly [key: string]: Json }, limits: Partial<Workflow.Limits> | undefined) =>
   Effect.gen(function*() {
-    const problem = problemOf(given, state.options.limits)
+    const problem = problemOf(given, limits)
     if (problem !== undefined) return yield* Effect.fail(new InvalidWorkflow({ workflowId: idOf(given), cause: problem }))
     const workflow = yield* storedForm(given)
     const inputs = Workflow.inputsFor(workflow, input)
     if (Result.isFailure(inputs)) return yield* Effect.fail(new InvalidInput({ workflowId: workflow.id, cause: inputs.failure }))
+    return { workflow, input: inputs.success }
+  })
+
+const validate = (state: State, given: Workflow.Workflow, input: { readonly [key: string]: Json }) =>
+  Effect.gen(function*() {
+    const run = yield* checked(given, input, state.options.limits)
+    const { workflow } = run
     const unsupported = Engine.check(workflow, state.handlers)
     if (unsupported !== undefined) return yield* Effect.fail(unsupported)
     const params = Handler.checkParams(workflow, state.handlers)
     if (params !== undefined) return yield* Effect.fail(new InvalidWorkflow({ workflowId: workflow.id, cause: params }))
-    return { workflow, input: inputs.success }
+    return run
   })
 
 const planned = (result: Result.Result<Plan.Plan, Plan.PlanError>, workflow: Workflow.Workflow) =>
@@ -134,27 +143,37 @@ const idOf = (workflow: unknown): string => {
 }
 
 /**
+ * A run admitted for another process to execute: the workflow, input and pins as every store holds
+ * them (`Workflow.toStorable`).
+ *
+ * @since 0.1.0
+ */
+export interface Admitted {
+  readonly workflow: Workflow.Workflow
+  readonly input: { readonly [key: string]: Json }
+  readonly pins: Plan.Pins | undefined
+}
+
+/**
  * What `start` checks before it writes anything, but for the handlers (the process that executes
  * the run has its own): the workflow (as `Workflow.decode` with `limits`), the input (declared keys
- * and types, defaults applied), and the full plan to `to` with `pins`. The checked input.
+ * and types, defaults applied), and the full plan to `to` with `pins`.
  *
  * @since 0.1.0
  */
 export const admit = (
-  workflow: Workflow.Workflow,
+  given: Workflow.Workflow,
   input: { readonly [key: string]: Json },
   options: { readonly to?: string | undefined; readonly pins?: Plan.Pins | undefined; readonly limits?: Partial<Workflow.Limits> | undefined }
-): Effect.Effect<{ readonly [key: string]: Json }, InvalidWorkflow | InvalidInput | PlanFailed> =>
+): Effect.Effect<Admitted, InvalidWorkflow | InvalidInput | PlanFailed> =>
   Effect.gen(function*() {
-    const problem = problemOf(workflow, options.limits)
-    if (problem !== undefined) return yield* Effect.fail(new InvalidWorkflow({ workflowId: idOf(workflow), cause: problem }))
-    const inputs = Workflow.inputsFor(workflow, input)
-    if (Result.isFailure(inputs)) return yield* Effect.fail(new InvalidInput({ workflowId: workflow.id, cause: inputs.failure }))
-    if (options.to !== undefined || options.pins !== undefined) {
-      yield* planned(Plan.full(workflow, { dag: Compiled.dagOf(workflow), to: options.to, pins: options.pins }), workflow)
-      yield* enginePins(workflow, options.pins)
+    const run = yield* checked(given, input, options.limits)
+    const pins = yield* storedPins(run.workflow, options.pins)
+    if (options.to !== undefined || pins !== undefined) {
+      yield* planned(Plan.full(run.workflow, { dag: Compiled.dagOf(run.workflow), to: options.to, pins }), run.workflow)
+      yield* enginePins(run.workflow, pins)
     }
-    return inputs.success
+    return { ...run, pins }
   })
 
 const sourceOf = (state: State, workflow: Workflow.Workflow, run: string | undefined) =>

@@ -186,6 +186,24 @@ for (const backend of TestDatabase.backends) {
         assert.strictEqual(refused._tag, "IllegalTransition")
       }))
 
+    test("a run requeue refuses (it ended) is left as it was: not queued for the workers", () =>
+      Effect.gen(function*() {
+        const { store } = yield* SqlRunStore.SqlRunStore
+        const version = yield* store.saveWorkflow(chain("worker-requeue-refused", 2))
+        // Run by a process of its own (not submitted): not queued.
+        const run = yield* store.createRun({ version, mode: "full", input: {}, at: 1 })
+        yield* store.transition(run.id, { type: "START" }, 2)
+        yield* store.transition(run.id, { type: "ALL_BRANCHES_FINISHED" }, 3)
+        const before = yield* store.getRun(run.id)
+        const refused = yield* Effect.flip(Worker.requeue(run.id))
+        assert.strictEqual(refused._tag, "IllegalTransition")
+        const after = yield* store.getRun(run.id)
+        assert.deepStrictEqual(
+          { status: after.status, queued: after.queued === true, updatedAt: after.updatedAt },
+          { status: "completed", queued: false, updatedAt: before.updatedAt }
+        )
+      }))
+
     test("a crashed run that had parked a node for a pause, handed back with requeue, finishes on a worker", (probe) =>
       Effect.gen(function*() {
         const { store } = yield* SqlRunStore.SqlRunStore

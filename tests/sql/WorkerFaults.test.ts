@@ -43,7 +43,12 @@ const makeProbe = (): Probe => {
 
 const handlers = (probe: Probe) =>
   Handler.layer({
-    fail: () => Effect.fail(BlockError.permanent("broken")),
+    fail: (ctx) =>
+      Effect.suspend(() => {
+        const key = `${ctx.runId}/${ctx.node}`
+        probe.calls.set(key, (probe.calls.get(key) ?? 0) + 1)
+        return Effect.fail(BlockError.permanent("broken"))
+      }),
     step: (ctx) =>
       Effect.gen(function*() {
         const key = `${ctx.runId}/${ctx.node}`
@@ -244,6 +249,34 @@ for (const backend of TestDatabase.backends) {
         yield* faultAlways()
         const refused = yield* Effect.flip(Worker.requeue(failed.runId)).pipe(giveUpSoon)
         assert.strictEqual(refused._tag, "StoreUnavailable")
+      }))
+
+    test("Worker.requeue: a fault that persists on queueing a failed run leaves it failed, not running unqueued; once over, the workers are notified of it", (probe) =>
+      Effect.gen(function*() {
+        const { store } = yield* SqlRunStore.SqlRunStore
+        const runs = Context.get(yield* Layer.build(Runs.layer()), Runs.Runs)
+        // Started here, not submitted: the run is not queued for the workers.
+        const failed = yield* runs.start(broken, {})
+        assert.strictEqual(yield* runs.wait(failed.runId), "failed")
+        // No poll within the test: the worker claims when it starts, and then only when notified.
+        yield* Worker.make({ leaseMs: 2_000, heartbeatMs: 100, pollMs: 600_000, shutdownGraceMs: 200 })
+        // Once a first run has finished, the worker's claim at its start is behind it.
+        yield* waitFor(settled(yield* Worker.submit(chain("worker-faults-requeue-warm-up", size))), "the first run to finish", 15_000)
+        const state = Effect.map(store.getRun(failed.runId), (run) => ({ status: run.status, queued: run.queued === true }))
+        // Any update that would queue a run fails, for longer than the retries last.
+        yield* faultAlways("UPDATE", queueing)
+        // A store built under the short policy (a store reads its policy when it is built).
+        const refused = yield* Effect.flip(Worker.requeue(failed.runId).pipe(Effect.provide(Layer.fresh(SqlRunStore.layer)))).pipe(
+          giveUpSoon
+        )
+        assert.strictEqual(refused._tag, "StoreUnavailable")
+        assert.deepStrictEqual(yield* state, { status: "failed", queued: false }, "untouched, not running with no worker to claim it")
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`DROP TRIGGER ripple_fault_always ON ripple_runs`
+        assert.strictEqual(yield* Worker.requeue(failed.runId), "running")
+        assert.isTrue((yield* state).queued)
+        yield* waitFor(settled(failed.runId), "the requeued run to finish", 15_000)
+        assert.strictEqual(probe.calls.get(`${failed.runId}/x`), 2, "its failed block ran again, by the worker")
       }))
 
     test("a serialization failure on a heartbeat's renewal is retried: the lease is kept and the run completes", (probe, warnings) =>

@@ -142,6 +142,16 @@ export class SqlRunStore extends Context.Service<SqlRunStore, {
     events: ReadonlyArray<RunStatus.Event>,
     at: number
   ) => Effect.Effect<{ readonly from: RunStatus.Status; readonly to: RunStatus.Status }, RunStore.RunNotFound | RunStore.IllegalTransition | RunStore.StoreUnavailable>
+  /**
+   * Offers an event to a run (unfenced) and queues it for the workers, notifying them, in the same
+   * write: a refused event writes nothing, a write that fails leaves the run as it was, and one that
+   * commits leaves it queued (`Worker.requeue`).
+   */
+  readonly requeue: (
+    runId: string,
+    event: RunStatus.Event,
+    at: number
+  ) => Effect.Effect<{ readonly from: RunStatus.Status; readonly to: RunStatus.Status }, RunStore.RunNotFound | RunStore.IllegalTransition | RunStore.StoreUnavailable>
   /** Marks a run failed with `reason`, whatever its stored machine holds (a corrupt run included), unless it is terminal. */
   readonly markFailed: (lease: Lease, reason: string, at: number) => Effect.Effect<void, LeaseLost | RunStore.StoreUnavailable>
   /**
@@ -218,7 +228,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
   const db = yield* Transact.make
   const workflows = Workflows.make(db)
   const runs = Runs.make(db, workflows, channel)
-  const transitions = Transitions.make(db, runs)
+  const transitions = Transitions.make(db, runs, channel)
   const journal = Journal.make(db, runs)
   const snapshots = Snapshots.make(db, workflows)
   const deliveries = Deliveries.make(db)
@@ -267,6 +277,7 @@ export const make: Effect.Effect<SqlRunStore["Service"], never, SqlClient.SqlCli
     fenced: storeWith,
     transitionAll: (lease, events, at) => transitions.transitionAll(lease)(lease.runId, events, at),
     checkedSnapshot: snapshots.checkedSnapshot,
+    requeue: stored(transitions.requeue),
     markFailed: transitions.markFailed,
     prime: (runId, revision, machine) => runs.remember(runId, revision, machine),
     claim: leases.claim,

@@ -183,7 +183,9 @@ export const signal = (
  * Hands a run back to the workers: a run paused by a pause request is unpaused, a failed run
  * resumed (its failed nodes retry), a crashed one (running, pending) left as it is but for a pause
  * asked of it, which is overruled (as `Runs.resume` does); then it is
- * queued and announced, and a worker continues it from its journal. Returns the status it was
+ * queued and announced, and a worker continues it from its journal. An unpaused or resumed run is
+ * queued by the write that changes its status (`SqlRunStore.requeue`): a store outage leaves it as
+ * it was (the call fails), never running with no worker to claim it. Returns the status it was
  * handed over in; any other run (paused at an approval, suspended, finished) is refused with
  * `IllegalTransition` and nothing is written. Retried like `submit`.
  *
@@ -193,7 +195,8 @@ export const requeue = (
   runId: string
 ): Effect.Effect<RunStatus.Status, RunStore.RunStoreError, SqlRunStore | SqlClient.SqlClient> =>
   Effect.gen(function*() {
-    const { store } = yield* SqlRunStore
+    const sqlStore = yield* SqlRunStore
+    const { store } = sqlStore
     const run = yield* store.getRun(runId)
     const at = yield* Clock.currentTimeMillis
     const pause = Object.values(run.machine.context.dormant).find((reason) => reason._tag === "Pause")
@@ -205,11 +208,11 @@ export const requeue = (
       ? undefined
       // Refused by the machine (an approval or a signal awaits, or the run ended): nothing written.
       : { type: "RESUME" }
+    if (event !== undefined) return (yield* sqlStore.requeue(runId, event, at)).to
     // A pause asked of a crashed run (it may have parked nodes) is overruled: it is handed back to go on.
-    if (event === undefined && Wake.pauseAsked(run)) yield* Wake.overrule(store, runId, at)
-    const status = event === undefined ? run.status : (yield* store.transition(runId, event, at)).to
+    if (Wake.pauseAsked(run)) yield* Wake.overrule(store, runId, at)
     yield* announce(runId)
-    return status
+    return run.status
   })
 
 // How long a worker's lease lasts without a heartbeat (`Options.leaseMs`).

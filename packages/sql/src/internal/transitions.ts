@@ -1,7 +1,8 @@
 /**
  * Machine writes: `transition` offers events to the run's persisted `RunStatus` machine and writes
- * the result with a compare-and-set on the row's revision (group-committed across runs), and
- * `markFailed` fails a run whatever its stored machine holds.
+ * the result with a compare-and-set on the row's revision (group-committed across runs), `requeue`
+ * does so and queues the run for the workers in the same write, and `markFailed` fails a run
+ * whatever its stored machine holds.
  */
 import type { Snapshot } from "@ripple/core"
 import { RunStatus, RunStore } from "@ripple/runtime"
@@ -24,6 +25,8 @@ interface MachineWrite {
   readonly at: number
   /** Written with the machine (`finish`). */
   readonly diagnostics: Snapshot.Diagnostics | undefined
+  /** The run is queued for the workers, and they are notified, by this write (`requeue`). */
+  readonly queued: boolean
 }
 
 // Accepted machines of many runs, each written if its row still has the revision it was computed
@@ -35,12 +38,19 @@ interface MachineWrite {
 // machine: another writer's write from the same revision can hold exactly the same machine — two
 // branches starting at once — and taking it for this one loses an update.)
 //
+// A write that queues its run (`requeue`) marks it queued and notifies the workers on `channel` in
+// the same statement (the notification goes out when it commits): an outage between handing a run
+// back and queueing it would leave it running with no worker to claim it. Only a batch holding
+// such a write carries these clauses. (A CTE that only reads runs only when it is read: the final
+// count makes the notifications happen. A write sent again after its first attempt committed is
+// `replayed`: that attempt notified.)
+//
 // The writer of runs settling `cancelled` (`cancelling`) also asks every unfinished run below each
 // of them (children, theirs, ...) to cancel, in the same statement: none is left running for a
 // cancelled parent if the canceller stops now. It is a writer of its own so that a descendant is
 // never also written by the batch (a row updated twice in one statement keeps one update only):
 // a descendant in it settles `cancelled` itself, and any other writer's statement is another.
-const machineWriter = ({ sql, transact }: Db, cancelling: boolean) =>
+const machineWriter = ({ sql, transact }: Db, channel: string, cancelling: boolean) =>
   GroupCommit.make((batch: ReadonlyArray<{ readonly key: string; readonly request: MachineWrite }>) => {
     const requests = batch.map(({ key, request }) => ({
       id: key,
@@ -62,8 +72,10 @@ const machineWriter = ({ sql, transact }: Db, cancelling: boolean) =>
       lc_node: request.diagnostics?.lastCompleted?.node ?? null,
       lc_at: request.diagnostics?.lastCompleted?.at ?? null,
       fin: request.diagnostics?.finalization ?? null,
-      msgs: request.diagnostics?.messages ?? null
+      msgs: request.diagnostics?.messages ?? null,
+      queued: request.queued
     }))
+    const queueing = requests.some((request) => request.queued)
     const askDescendants = sql`, below (id, at) AS (
           SELECT c.id, u.at FROM updated u JOIN ripple_runs c ON c.parent_run = u.id
           UNION
@@ -78,7 +90,7 @@ const machineWriter = ({ sql, transact }: Db, cancelling: boolean) =>
           SELECT * FROM jsonb_to_recordset(${json(requests)}::jsonb) AS x(id text, revision bigint, token text, owner text, gen bigint,
             status text, machine jsonb, error text, wake_at double precision, signals jsonb, approvals jsonb,
             at double precision, latest boolean, d boolean, ls_node text, ls_at double precision, lc_node text,
-            lc_at double precision, fin text, msgs jsonb)
+            lc_at double precision, fin text, msgs jsonb, queued boolean)
         ), locked AS (
           SELECT r.id FROM ripple_runs r JOIN req ON req.id = r.id ORDER BY r.id FOR UPDATE OF r
         ), updated AS (
@@ -96,13 +108,15 @@ const machineWriter = ({ sql, transact }: Db, cancelling: boolean) =>
               THEN req.lc_node ELSE r.last_completed_node END,
             last_completed_at = CASE WHEN req.d THEN GREATEST(r.last_completed_at, req.lc_at) ELSE r.last_completed_at END,
             finalization = CASE WHEN req.d THEN req.fin ELSE r.finalization END,
-            messages = CASE WHEN req.d THEN req.msgs ELSE r.messages END
+            messages = CASE WHEN req.d THEN req.msgs ELSE r.messages END${queueing ? sql`, queued = r.queued OR req.queued` : sql``}
           FROM req JOIN locked ON locked.id = req.id
           WHERE r.id = req.id AND r.revision = req.revision
             AND (req.owner IS NULL OR (r.lease_owner = req.owner AND r.lease_generation = req.gen))
           RETURNING r.id, r.workflow_id, CASE WHEN r.trigger IS NULL THEN '' ELSE '=' || r.trigger END AS trigger_key,
-            r.created_at, r.seq, req.latest, req.at
-        )${cancelling ? askDescendants : sql``}, latest AS (
+            r.created_at, r.seq, req.latest, req.at, req.queued
+        )${cancelling ? askDescendants : sql``}${
+      queueing ? sql`, announced AS (SELECT pg_notify(${channel}, id) FROM updated WHERE queued)` : sql``
+    }, latest AS (
           INSERT INTO ripple_latest (workflow_id, trigger_key, run_id, created_at, seq)
           SELECT DISTINCT ON (workflow_id, trigger_key) workflow_id, trigger_key, id, created_at, seq
           FROM updated WHERE latest
@@ -115,7 +129,9 @@ const machineWriter = ({ sql, transact }: Db, cancelling: boolean) =>
           WHERE r.revision = req.revision + 1 AND r.machine_token = req.token
             AND (req.owner IS NULL OR (r.lease_owner = req.owner AND r.lease_generation = req.gen))
         )
-        SELECT id FROM updated UNION ALL SELECT id FROM replayed`),
+        SELECT id FROM updated${
+        queueing ? sql` WHERE (SELECT count(*) FROM announced) >= 0` : sql``
+      } UNION ALL SELECT id FROM replayed`),
       (rows) => {
         const written = new Set(rows.map((row) => row.id))
         return batch.map(({ key }) => written.has(key))
@@ -127,17 +143,18 @@ const machineWriter = ({ sql, transact }: Db, cancelling: boolean) =>
 export type Transitions = ReturnType<typeof make>
 
 /** The machine writes of one store, over its run rows and their machine cache. */
-export const make = (db: Db, { isCurrent, machines, readRun, remember }: Runs) => {
+export const make = (db: Db, { isCurrent, machines, readRun, remember }: Runs, channel: string) => {
   const { sql, transact } = db
-  const writeMachines = machineWriter(db, false)
-  const writeCancels = machineWriter(db, true)
+  const writeMachines = machineWriter(db, channel, false)
+  const writeCancels = machineWriter(db, channel, true)
   const writeMachine = (
     runId: string,
     revision: string,
     accepted: RunStatus.Snapshot,
     at: number,
     lease: Lease | undefined,
-    diagnostics: Snapshot.Diagnostics | undefined
+    diagnostics: Snapshot.Diagnostics | undefined,
+    queued: boolean
   ) =>
     (RunStatus.status(accepted) === "cancelled" ? writeCancels : writeMachines)(runId, {
       revision,
@@ -146,7 +163,8 @@ export const make = (db: Db, { isCurrent, machines, readRun, remember }: Runs) =
       machine: RunStatus.persist(accepted),
       suspension: RunStatus.suspension(accepted),
       at,
-      diagnostics
+      diagnostics,
+      queued
     })
 
   const restoreOrDie = (runId: string, machine: unknown) => {
@@ -156,8 +174,9 @@ export const make = (db: Db, { isCurrent, machines, readRun, remember }: Runs) =
       : Effect.succeed(restored.success)
   }
 
-  // Offers the events in order and writes the outcome once: all of them are accepted or nothing is written.
-  const transitionAll = (lease: Lease | undefined) =>
+  // Offers the events in order and writes the outcome once: all of them are accepted or nothing is
+  // written (the run is queued with it when `queued`).
+  const transitionAll = (lease: Lease | undefined, queued = false) =>
   (
     runId: string,
     events: ReadonlyArray<RunStatus.Event>,
@@ -193,7 +212,7 @@ export const make = (db: Db, { isCurrent, machines, readRun, remember }: Runs) =
           cached = undefined
           continue
         }
-        if (yield* writeMachine(runId, cached.revision, machine, at, lease, diagnostics)) {
+        if (yield* writeMachine(runId, cached.revision, machine, at, lease, diagnostics, queued)) {
           remember(runId, BigInt(cached.revision) + 1n, RunStatus.persist(machine))
           return { from: cached.machine.status, to: RunStatus.status(machine) }
         }
@@ -204,6 +223,10 @@ export const make = (db: Db, { isCurrent, machines, readRun, remember }: Runs) =
 
   const transition = (lease: Lease | undefined) => (runId: string, event: RunStatus.Event, at: number) =>
     transitionAll(lease)(runId, [event], at)
+
+  // Hands a run back to the workers: the event's outcome and the queueing are one write, so a
+  // refused event queues nothing and a failed write leaves the run as it was.
+  const requeue = (runId: string, event: RunStatus.Event, at: number) => transitionAll(undefined, true)(runId, [event], at)
 
   const markFailed = (lease: Lease, reason: string, at: number) =>
     Effect.gen(function*() {
@@ -229,5 +252,5 @@ export const make = (db: Db, { isCurrent, machines, readRun, remember }: Runs) =
       if (rows.length === 0) return yield* Effect.fail(leaseLost(lease))
     })
 
-  return { transitionAll, transition, markFailed }
+  return { transitionAll, transition, requeue, markFailed }
 }

@@ -383,7 +383,9 @@ export class Runs extends Context.Service<Runs, {
   readonly follow: (runId: string) => Effect.Effect<Followed, RunStoreError>
   /**
    * Wakes a dormant run that can go on now: an awaited delivery is kept or a sleeper is due (on
-   * the `Clock`). Returns the status after. Workers call it for `RunStore.wakeable` runs.
+   * the `Clock`). Returns the status after. Workers call it for `RunStore.wakeable` runs. A dormant
+   * run that nothing wakes now, that no other process owns, and whose cancel was recorded (by a
+   * process that went away before ending it, or asked of its parent) is cancelled (`cancel`).
    */
   readonly wake: (runId: string) => Effect.Effect<RunStatus.Status, RunStoreError | PlanFailed>
   /**

@@ -2,7 +2,8 @@
  * Waking dormant runs: a run that can go on now (an awaited delivery is kept, a sleeper is due) is
  * woken and executed here under its lease, unless another process owns it (then it is told); a
  * sleeper not due yet gets a timer on the effect `Clock`. Wakers take the layer's settling lock one
- * at a time: two of them must not both offer the event that wakes the same run.
+ * at a time: two of them must not both offer the event that wakes the same run. A dormant run that
+ * nothing wakes but that was asked to cancel, and that no other process owns, is cancelled.
  *
  * @since 0.1.0
  */
@@ -14,24 +15,42 @@ import * as Schedule from "effect/Schedule"
 import type * as RunStatus from "../../RunStatus.ts"
 import { isStoreUnavailable, type Lease as StoreLease, type Run, type RunStoreError } from "../../RunStore.ts"
 import * as Wake from "../../Wake.ts"
+import * as Cancel from "./cancel.ts"
 import type { PlanFailed } from "./errors.ts"
 import * as Execute from "./execute.ts"
 import { ownOrOwner, releasing, type State, type Taken } from "./state.ts"
 
 /**
- * Wakes the run if it can go on now and no execution here holds it; returns its status after.
+ * Wakes the run if it can go on now and no execution here holds it; returns its status after. A
+ * dormant run nothing wakes now, that nobody else owns (no live lease, not queued for workers),
+ * whose cancel was recorded is cancelled (`Cancel.cancel`): its canceller went away before it
+ * ended the run (or the request came from its parent's), and the run would otherwise wait, for
+ * ever perhaps, for something to wake it. (A run something wakes ends cancelled anyway: its
+ * execution sees the request before it starts a block.)
  *
  * @since 0.1.0
  */
 export const settle = (state: State, runId: string): Effect.Effect<RunStatus.Status, RunStoreError | PlanFailed> =>
-  state.settling.withPermit(Effect.gen(function*() {
-    const run = yield* state.store.getRun(runId)
-    if (state.executing.has(runId)) return run.status
-    const woken = yield* wakeLocked(state, run, undefined)
-    if (woken === undefined) return run.status
-    yield* Execute.resumeRun(state, runId, woken.lease)
-    return woken.status
-  }))
+  Effect.flatMap(
+    state.settling.withPermit(Effect.gen(function*() {
+      const run = yield* state.store.getRun(runId)
+      if (state.executing.has(runId)) return { status: run.status, cancel: false }
+      const woken = yield* wakeLocked(state, run, undefined)
+      if (woken === undefined) return { status: run.status, cancel: yield* orphanedCancel(state, run) }
+      yield* Execute.resumeRun(state, runId, woken.lease)
+      return { status: woken.status, cancel: false }
+    })),
+    // Outside the settling lock: cancelling tells a parent, which is settled in turn.
+    ({ cancel, status }) => cancel ? Effect.map(Cancel.cancel(state, runId), (cancelled) => cancelled.status) : Effect.succeed(status)
+  )
+
+// A dormant run whose recorded cancel nobody else will act on: no other process holds its lease,
+// and no worker queue holds it (a worker claims a queued one to end it).
+const orphanedCancel = (state: State, run: Run) =>
+  Effect.map(
+    Clock.currentTimeMillis,
+    (at) => Wake.canWake(run.status) && run.cancelRequestedAt !== undefined && Wake.ownerOf(run, state.self, at) === undefined
+  )
 
 // How often a sleeper's timer tries again while the store stays unavailable past its own retries.
 const refireMs = 1_000

@@ -32,6 +32,14 @@ const commandLine = Effect.gen(function*() {
   return { cwd: dir, db: ["--db", withSchema(TestDatabase.serverUrl(), schema)] } satisfies Where
 })
 
+/** `ripple run` of the content pipeline, paused at its approval (exit 3): where it ran, and the run. */
+const pausedAtApproval = Effect.gen(function*() {
+  const where = yield* commandLine
+  const paused = yield* Effect.promise(() => rippleInProcess(where, "run", example("content-pipeline.json")))
+  assert.strictEqual(paused.code, 3, paused.stdout + paused.stderr)
+  return { where, runId: runIdOf(paused) }
+})
+
 /**
  * A worker whose `hold` block announces it started and holds until `release` (`stubborn`: even when
  * the worker interrupts it, as it does a run asked to cancel); the run it executes.
@@ -55,10 +63,7 @@ const stored = Layer.provideMerge(SqlRunStore.layer, TestDatabase.layer)
 layer(TestDatabase.shared("postgres"), { excludeTestServices: true })("ripple cancel on the server", (it) => {
   it.effect("a run nobody executes: cancelled here, exit 0", () =>
     Effect.gen(function*() {
-      const where = yield* commandLine
-      const paused = yield* Effect.promise(() => rippleInProcess(where, "run", example("content-pipeline.json")))
-      assert.strictEqual(paused.code, 3, paused.stdout + paused.stderr)
-      const runId = runIdOf(paused)
+      const { runId, where } = yield* pausedAtApproval
       const json = yield* Effect.promise(() => rippleInProcess(where, "cancel", runId, "--format", "json"))
       assert.strictEqual(json.code, 0, json.stderr)
       assert.deepStrictEqual(JSON.parse(json.stdout), { runId, before: "paused", status: "cancelled", cancellation: "Cancelled" })
@@ -67,9 +72,7 @@ layer(TestDatabase.shared("postgres"), { excludeTestServices: true })("ripple ca
 
   it.effect("a run whose owner died: Expired once its lease ran out, cancelled here, exit 0", () =>
     Effect.gen(function*() {
-      const where = yield* commandLine
-      const paused = yield* Effect.promise(() => rippleInProcess(where, "run", example("content-pipeline.json")))
-      const runId = runIdOf(paused)
+      const { runId, where } = yield* pausedAtApproval
       // A process that took the lease and died: nobody renews it.
       const store = yield* RunStore.RunStore
       yield* store.acquire(runId, "ghost", { at: Date.now(), ttlMs: 1_000 })
@@ -77,6 +80,20 @@ layer(TestDatabase.shared("postgres"), { excludeTestServices: true })("ripple ca
       assert.strictEqual(json.code, 0, json.stderr)
       assert.deepStrictEqual(JSON.parse(json.stdout), { runId, before: "paused", status: "cancelled", cancellation: "Expired", owner: "ghost" })
       assert.include(json.stderr, "(its owner ghost stopped renewing its lease; cancelled here)")
+    }).pipe(Effect.scoped, Effect.provide(stored)), 60_000)
+
+  it.effect("a paused run whose canceller went away after recording the request: ripple resume ends it cancelled, nothing resumed", () =>
+    Effect.gen(function*() {
+      const { runId, where } = yield* pausedAtApproval
+      // What `ripple cancel` writes first; its process stopped before it took the lease.
+      const store = yield* RunStore.RunStore
+      assert.isTrue(yield* store.requestCancel(runId, Date.now()))
+      const nodes = Object.keys((yield* store.snapshot(runId)).nodes)
+      const resumed = yield* Effect.promise(() => rippleInProcess(where, "resume", runId, "--format", "json"))
+      assert.strictEqual(JSON.parse(resumed.stdout).status, "cancelled", resumed.stdout + resumed.stderr)
+      assert.include(resumed.stderr, `run ${runId} was asked to cancel`)
+      assert.strictEqual((yield* store.getRun(runId)).status, "cancelled")
+      assert.deepStrictEqual(Object.keys((yield* store.snapshot(runId)).nodes), nodes, "no node of it ran")
     }).pipe(Effect.scoped, Effect.provide(stored)), 60_000)
 
   it.effect("a run whose owner keeps its lease inside a block it cannot stop: Unanswered, exit 3, the request stays recorded", () =>

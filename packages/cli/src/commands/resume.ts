@@ -1,6 +1,7 @@
 /**
  * `ripple resume <run>`: continues a failed, crashed, paused or due run here, or hands it back to
- * the workers (`--queue`).
+ * the workers (`--queue`). A dormant run asked to cancel by a process that went away before it
+ * ended it is ended `cancelled` instead (`Runs.wake`), nothing of it resumed.
  *
  * @since 0.1.0
  */
@@ -33,6 +34,14 @@ const resumeHere = (run: string, layer: Layer.Layer<Handler.Handlers>) => (runs:
       owner === undefined
         ? Effect.succeed<Follow.Acted>({ _tag: "Executing", runId: run })
         : Effect.map(store.getRun(run), (after) => Follow.delegatedFrom(after, owner, true))
+    // Asked to cancel by a process that went away before it ended the run: the cancel wins over
+    // resuming it, and `wake` ends it (unless something wakes it, or another process owns it).
+    if (Wake.canWake(found.status) && found.cancelRequestedAt !== undefined && Wake.event(found, yield* store.deliveries(run), Date.now()) === undefined) {
+      if ((yield* runs.wake(run)) === "cancelled") {
+        yield* print(`run ${run} was asked to cancel and nobody had ended it: cancelled here, nothing of it resumed`)
+        return { _tag: "Stopped", runId: run } as const
+      }
+    }
     switch (found.status) {
       case "failed": {
         yield* handlersHere

@@ -3,7 +3,9 @@
  * read it) larger than the wire client's default message limit (16 MiB) reads back from PGlite and
  * PostgreSQL alike, and a snapshot is read a node per row, so its size is not bounded by what one
  * row (one wire message) may hold; writes whose values add up to more than one `jsonb` parameter
- * holds (256 MiB) are split: five 60 MiB outputs completing together.
+ * holds (256 MiB) are split: five 52 MiB outputs completing together.
+ *
+ * Each size is only a little over the limit it crosses: the time these tests take grows with it.
  */
 import { assert, layer } from "@effect/vitest"
 import type { Workflow } from "@ripple/core"
@@ -15,10 +17,10 @@ import * as TestDatabase from "../helpers/database.ts"
 
 const mib = 1024 * 1024
 // Over 16 MiB of JSON text as one output, and again as the inputs of the block that reads it.
-const big = "x".repeat(20 * mib)
+const big = "x".repeat(17 * mib)
 
-// Just under `Workflow.maxValueBytes`; five of them are more than 256 MiB.
-const large = "x".repeat(60 * mib)
+// Under `Workflow.maxValueBytes`; five of them are more than 256 MiB (260 MiB).
+const large = "x".repeat(52 * mib)
 
 const handlers = Handler.layer({
   large: () => Effect.succeed(large),
@@ -73,7 +75,7 @@ const roundTrip = Effect.gen(function*() {
 
 layer(TestDatabase.shared("postgres"), { excludeTestServices: true })("big snapshots on postgres", (it) => {
   it.effect("a snapshot larger than one message reads back: no row holds two nodes' values", () =>
-    // 30 MiB holds `b`'s row and `s`'s row, each about 20 MiB, but not both in one.
+    // 30 MiB holds `b`'s row and `s`'s row, each about 17 MiB, but not both in one.
     roundTrip.pipe(Effect.provide(stored(TestDatabase.layerWith({ maxMessageSize: 30 * mib })))), { timeout: 120_000 })
 })
 

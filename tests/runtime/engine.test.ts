@@ -3,6 +3,7 @@ import { Plan, type Workflow } from "@ripple/core"
 import { BlockError, Engine, Handler, type RunEvent, Runs, RunStore } from "@ripple/runtime"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
@@ -276,6 +277,62 @@ describe("Engine", () => {
       )
       assert.strictEqual(status, "failed")
       assert.strictEqual(snapshot.nodes["bad"]?.error?.message, "bug in handler")
+    }))
+})
+
+describe("Engine: what a handler does is its block's", () => {
+  // The engine's own store faults stop an execution; a handler's defect is its block's failure,
+  // whatever value it dies with — one shaped like a store's error too (a handler may use a store of
+  // its own). Its retry follows a lease check, where the engine's store faults could arise.
+  it.effect("a handler that dies with a StoreUnavailable on a retry fails its block, and the run fails", () =>
+    Effect.gen(function*() {
+      const wf = workflow([{ id: "own", type: "own", retry: { maxAttempts: 3, initialDelayMs: 1 } }], [])
+      const own = new RunStore.StoreUnavailable({ reason: new RunStore.ConnectionLost({ message: "the handler's own database" }), operation: "own" })
+      const running = yield* Effect.forkChild(runToEnd(wf).pipe(
+        Effect.provide(layer({
+          own: (ctx) => ctx.attempt === 1 ? Effect.fail(new BlockError.BlockError({ message: "try again" })) : Effect.die(own)
+        }, { leaseMs: 60_000 }))
+      ))
+      yield* advance(1_000)
+      const { snapshot, status } = yield* Fiber.join(running)
+      assert.strictEqual(status, "failed")
+      assert.strictEqual(snapshot.nodes["own"]?.status, "failed")
+      assert.strictEqual(snapshot.nodes["own"]?.attempt, 2)
+    }))
+})
+
+describe("Engine: a store failure before a block's retry", () => {
+  // Before a retry the engine renews its lease (no journal write acknowledges a retry); a store
+  // still unavailable once its own retries are spent stops the execution: it is no failure of the
+  // block's to retry by the block's policy, nor to record.
+  it.effect("stops the execution at once: the renewal is not sent again as the block's next attempt, the block is not failed", () =>
+    Effect.gen(function*() {
+      let renewals = 0
+      const unavailable = new RunStore.StoreUnavailable({ reason: new RunStore.SerializationFailure({ message: "injected" }), operation: "renew" })
+      const failingRenewals = Layer.effect(
+        RunStore.RunStore,
+        Effect.map(RunStore.makeMemory, (store): RunStore.Port => ({
+          ...store,
+          renew: () => Effect.suspend(() => Effect.fail((renewals++, unavailable)))
+        }))
+      )
+      const wf = workflow([{ id: "f", type: "flaky", retry: { maxAttempts: 3, initialDelayMs: 1 } }], [])
+      const flaky: Handler.Handler = (ctx) => ctx.attempt === 1 ? Effect.fail(new BlockError.BlockError({ message: "try again" })) : Effect.succeed(ctx.attempt)
+      const program = Effect.gen(function*() {
+        const runs = yield* Runs.Runs
+        const store = yield* RunStore.RunStore
+        const { runId } = yield* runs.start(wf)
+        const waiting = yield* Effect.forkChild(Effect.flip(runs.wait(runId)))
+        yield* advance(1_000)
+        const error = yield* Fiber.join(waiting)
+        assert.strictEqual(error._tag, "StoreUnavailable")
+        assert.strictEqual(renewals, 1)
+        assert.strictEqual((yield* store.getRun(runId)).status, "running")
+        assert.notStrictEqual((yield* store.snapshot(runId)).nodes["f"]?.status, "failed")
+      })
+      yield* program.pipe(
+        Effect.provide(Runs.layer({ leaseMs: 60_000 }).pipe(Layer.provideMerge(failingRenewals), Layer.provideMerge(Handler.layer({ flaky }))))
+      )
     }))
 })
 

@@ -3,11 +3,9 @@
  * caller's and the store's pause and cancel requests, and the lease it holds. One rule for every
  * start, whichever part of the engine makes it.
  */
-import * as Cause from "effect/Cause"
 import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import * as Result from "effect/Result"
-import { isStoreUnavailable, type JournalAck, type JournalEntry, type RunNotFound, type RunStore, type StoreUnavailable } from "../RunStore.ts"
+import type { JournalAck, JournalEntry, RunNotFound, RunStore, StoreUnavailable } from "../RunStore.ts"
 
 /** Asks a running execution to park, or to stop, at the next node boundary. */
 export interface Control {
@@ -73,26 +71,6 @@ const confirm = (control: Control, lease: Guard): Effect.Effect<void, StoreUnava
 export const confirmed = (control: Control): Effect.Effect<void, StoreUnavailable> | undefined => {
   if (control.cancelRequested === true) return stop(control)
   return control.lease === undefined ? undefined : confirm(control, control.lease)
-}
-
-/**
- * `confirmed` for a retry of a handler, inside its attempt: a store that stays unavailable there
- * ends the attempt as a defect (the attempt has no channel for store errors), which whoever
- * settles the attempt turns back into the execution's store failure (`storeFault`).
- */
-export const retryable = (control: Control): Effect.Effect<void> | undefined => {
-  const check = confirmed(control)
-  return check === undefined ? undefined : Effect.orDie(check)
-}
-
-/**
- * The store error an attempt ended with (a `retryable` check's, or any store call's that died):
- * the execution stops with it, as it does on any store failure, and the block (or compensation)
- * did not fail; `undefined` for an attempt that ended otherwise.
- */
-export const storeFault = (cause: Cause.Cause<unknown>): StoreUnavailable | undefined => {
-  const defect = Cause.findDefect(cause)
-  return Result.isSuccess(defect) && isStoreUnavailable(defect.success) ? defect.success : undefined
 }
 
 /**

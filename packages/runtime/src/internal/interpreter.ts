@@ -27,9 +27,9 @@ import * as Builtins from "../Builtins.ts"
 import type * as Handler from "../Handler.ts"
 import type { RunEvent } from "../RunEvent.ts"
 import type { JournalEntry } from "../RunStore.ts"
-import { errorOf, NodeContext, type Shared, storable } from "./attempt.ts"
+import { errorOf, NodeContext, type Shared, storable, storeFailure } from "./attempt.ts"
 import { runContainer } from "./containers.ts"
-import { beforeStart, beforeStartOn, storeFault } from "./control.ts"
+import { beforeStart, beforeStartOn } from "./control.ts"
 import { isLive, reuseReasons, runs } from "./edges.ts"
 import { noteLast } from "./finishing.ts"
 import { intrinsic } from "./intrinsics.ts"
@@ -401,14 +401,14 @@ class Instance {
     }
     const { g, s } = this
     s.permits.release()
-    // A retry that found the run cancelled (`retryable`) stopped its attempt: the execution stops
+    // A retry that found the run cancelled (`confirmed`) stopped its attempt: the execution stops
     // with it, as cancelled, and the instance did not fail.
     if (Exit.isFailure(ended) && s.setup.control.cancelRequested === true && Cause.hasInterruptsOnly(ended.cause)) {
       return ended.cause as Cause.Cause<State.StoreError>
     }
     // A retry whose lease renewal found the store unavailable past its retries stopped its attempt:
     // the execution stops with that store failure, and the instance did not fail.
-    const fault = Exit.isFailure(ended) ? storeFault(ended.cause) : undefined
+    const fault = storeFailure(ended)
     if (fault !== undefined) return Cause.fail(fault)
     const i = unit.index
     const exit = storable(unit, ended as Exit.Exit<Handler.Output, BlockError.BlockError>)

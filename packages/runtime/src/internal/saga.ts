@@ -15,12 +15,13 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Result from "effect/Result"
+import type * as BlockError from "../BlockError.ts"
 import type * as Handler from "../Handler.ts"
 import type { Mode, RunEvent } from "../RunEvent.ts"
 import type { RunNotFound, RunStore, StoreUnavailable, WorkflowNotFound } from "../RunStore.ts"
-import { attempts, errorOf, NodeContext } from "./attempt.ts"
+import { attempts, errorOf, NodeContext, storeFailure } from "./attempt.ts"
 import * as Compiled from "./compiled.ts"
-import { confirmed, type Control, retryable, storeFault } from "./control.ts"
+import { confirmed, type Control } from "./control.ts"
 import { isObject } from "./json.ts"
 
 type Json = Workflow.Json
@@ -118,19 +119,20 @@ export const compensate = (setup: Setup): Effect.Effect<void, RunNotFound | Work
       const shared = { input: setup.input, runId, loop: undefined, parallel: undefined }
       const ctx = new NodeContext(-1, inputs, found.block, entry.node, record.fingerprints, at, shared)
       const output = record.output ?? null
-      const exit = yield* Effect.exit(attempts((c) => Effect.as(found.compensate(output, c), null), ctx, setup.tracing, () => {}, () => retryable(setup.control)))
+      const exit = yield* Effect.exit(attempts((c) => Effect.as(found.compensate(output, c), null), ctx, setup.tracing, () => {}, () => confirmed(setup.control)))
       const done = clock.currentTimeMillisUnsafe()
       // Interrupted (cancelled or shut down): nothing is recorded, so a resume runs it again.
       if (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)) return yield* Effect.interrupt
       // The store failed past its retries renewing the lease before a retry: the compensation did
       // not fail, and stays pending for a resume, like the rest of the log.
-      const fault = Exit.isFailure(exit) ? storeFault(exit.cause) : undefined
+      const fault = storeFailure(exit)
       if (fault !== undefined) return yield* Effect.fail(fault)
       if (Exit.isSuccess(exit)) {
         yield* store.compensated(runId, entry.node, { status: "completed" }, done)
         messages.push(`compensated ${entry.node}`)
       } else {
-        const error = errorOf(exit.cause).message
+        // Its handler's failure: a store failure ended the execution above.
+        const error = errorOf(exit.cause as Cause.Cause<BlockError.BlockError>).message
         yield* store.compensated(runId, entry.node, { status: "failed", error }, done)
         messages.push(`compensation of ${entry.node} failed: ${error}`)
       }

@@ -12,9 +12,9 @@ import type * as BlockError from "../BlockError.ts"
 import * as Handler from "../Handler.ts"
 import type { RunEvent } from "../RunEvent.ts"
 import type * as RunStatus from "../RunStatus.ts"
-import type { JournalEntry } from "../RunStore.ts"
+import type { JournalEntry, StoreUnavailable } from "../RunStore.ts"
 import { attempts, type NodeContext, outputFingerprint } from "./attempt.ts"
-import { type Control, retryable } from "./control.ts"
+import { confirmed, type Control } from "./control.ts"
 import { unresolved } from "./edges.ts"
 import type { Outcome } from "./finishing.ts"
 
@@ -79,7 +79,7 @@ export const unresolvedFields = (definition: string, at: number): Fields => ({
 /**
  * A block instance's handler attempts, as one execution runs them: each retry is announced as a
  * start of the instance, once the store confirmed that the run was not cancelled and its lease is
- * held (`retryable`: no journal write acknowledges a retry).
+ * held (`confirmed`: no journal write acknowledges a retry).
  */
 export class Attempts {
   constructor(
@@ -91,12 +91,12 @@ export class Attempts {
     private readonly tracing: boolean
   ) {}
 
-  private readonly beforeRetry = () => retryable(this.control)
+  private readonly beforeRetry = () => confirmed(this.control)
   private readonly retrying = (ctx: NodeContext) =>
     this.publish({ _tag: "NodeStarted", runId: this.runId, node: ctx.node, attempt: ctx.attempt + 1, at: this.clock.currentTimeMillisUnsafe() })
 
   /** Every attempt of the instance (the first handler call happens now, see `attempts`). */
-  of(ctx: NodeContext): Effect.Effect<Handler.Output, BlockError.BlockError> {
+  of(ctx: NodeContext): Effect.Effect<Handler.Output, BlockError.BlockError | StoreUnavailable> {
     return attempts(this.handlers.get(ctx.block.type), ctx, this.tracing, this.retrying, this.beforeRetry)
   }
 }

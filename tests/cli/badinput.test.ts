@@ -21,6 +21,7 @@ import {
   dumpServer,
   example,
   onServer,
+  ripple as rippleBinary,
   rippleInProcess,
   runIdOf,
   spawnRipple,
@@ -464,6 +465,19 @@ describe("operator messages", () => {
       assert.notInclude(printed, "--input")
       assert.strictEqual(yield* dump(store), before, "nothing written")
     }).pipe(Effect.provide(Platform.layer)))
+})
+
+// Where mkdir answers ENOENT below a parent that exists (procfs), Node's recursive mkdir retried
+// forever: the binary runs with a timeout, and the test fails if it does not exit.
+describe("a --data-dir that cannot be created (the binary): exit 2 naming the folder, no hang", () => {
+  for (const dataDir of ["/proc/ripple-data", "/proc/ripple-parent/data"]) {
+    it(dataDir, async () => {
+      const result = await rippleBinary({ cwd: dir, timeout: 20_000 }, "run", example("support-triage.json"), "--input", ticket, "--data-dir", dataDir)
+      const printed = `${result.stdout}\n${result.stderr}`
+      refused({ name: dataDir, args: () => [], names: [`cannot open the database`, dataDir, "is not writable"] }, result.code, printed)
+      assert.isFalse(Fs.existsSync(dataDir))
+    })
+  }
 })
 
 describe("--input - reads stdin (the binary, embedded PGlite)", () => {

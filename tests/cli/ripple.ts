@@ -41,6 +41,8 @@ export interface Where {
   /** Extra arguments appended to every invocation (e.g. `--db <url>`). */
   readonly db?: ReadonlyArray<string> | undefined
   readonly env?: Readonly<Record<string, string | undefined>> | undefined
+  /** Milliseconds after which `ripple` kills the binary and rejects: a command that must not hang. */
+  readonly timeout?: number | undefined
 }
 
 const environment = (where: Where): NodeJS.ProcessEnv => {
@@ -57,7 +59,9 @@ const environment = (where: Where): NodeJS.ProcessEnv => {
 /** Runs `ripple <args>` in `where.cwd` and waits for it to exit. */
 export const ripple = (where: Where, ...args: ReadonlyArray<string>): Promise<Result> =>
   new Promise((resolve, reject) => {
-    execFile(process.execPath, [bin, ...args, ...(where.db ?? [])], { cwd: where.cwd, env: environment(where), maxBuffer: 1 << 24 }, (error, stdout, stderr) => {
+    const options = { cwd: where.cwd, env: environment(where), maxBuffer: 1 << 24, timeout: where.timeout ?? 0 }
+    execFile(process.execPath, [bin, ...args, ...(where.db ?? [])], options, (error, stdout, stderr) => {
+      if (error?.killed === true) return reject(new Error(`ripple ${args.join(" ")} did not exit within ${where.timeout} ms`))
       if (error !== null && typeof error.code !== "number") return reject(error)
       resolve({ code: error === null ? 0 : Number(error.code), stdout, stderr })
     })

@@ -44,6 +44,7 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as DirectoryLock from "./DirectoryLock.ts"
 import { adapterError, invalidChannel, NoDatabase, openError, sqlError } from "./internal/errors.ts"
+import { makeDirectory } from "./internal/makeDirectory.ts"
 import { bind } from "./internal/parameters.ts"
 
 /**
@@ -214,7 +215,7 @@ const commit = (conn: Connection): Effect.Effect<void, SqlError> =>
 const prepare = (dataDir: string): void => {
   const stat = Fs.statSync(dataDir, { throwIfNoEntry: false })
   if (stat !== undefined && !stat.isDirectory()) throw new Error("it exists and is not a directory")
-  Fs.mkdirSync(dataDir, { recursive: true })
+  makeDirectory(dataDir)
   Fs.accessSync(dataDir, Fs.constants.R_OK | Fs.constants.W_OK)
 }
 

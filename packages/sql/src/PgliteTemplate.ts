@@ -33,6 +33,7 @@ import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Migrations from "./Migrations.ts"
 import * as PgliteClient from "./PgliteClient.ts"
+import { makeDirectory } from "./internal/makeDirectory.ts"
 
 /**
  * The cache folder templates are kept in: `RIPPLE_CACHE_DIR`, else `$XDG_CACHE_HOME/ripple`, else
@@ -103,7 +104,7 @@ const publish = (folder: string): Effect.Effect<void, unknown> =>
   Effect.gen(function*() {
     const target = Path.join(folder, name())
     const building = yield* Effect.try(() => {
-      Fs.mkdirSync(folder, { recursive: true })
+      makeDirectory(folder)
       return Fs.mkdtempSync(Path.join(folder, `.${name()}-`))
     })
     yield* build(building).pipe(

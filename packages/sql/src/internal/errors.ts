@@ -88,7 +88,10 @@ const notWritable = new Set(["EACCES", "EPERM", "EROFS"])
  */
 export const openDetail = (cause: unknown, dataDir: string, reported: string): string => {
   const code = field(cause, "code")
-  if (code !== undefined && notWritable.has(code)) return `it is not writable (${reported})`
+  // `makeDirectory` creates each parent first, so an ENOENT from mkdir is a file system that refuses
+  // new folders (procfs), not a missing parent.
+  const refusedFolder = code === "ENOENT" && field(cause, "syscall") === "mkdir"
+  if (refusedFolder || (code !== undefined && notWritable.has(code))) return `it is not writable (${reported})`
   const free = (cause instanceof DirectoryLock.DirectoryLockError && cause.reason._tag === "InUse") || cause instanceof NoDatabase
     ? undefined
     : freeBytes(dataDir)

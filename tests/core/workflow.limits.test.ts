@@ -115,3 +115,49 @@ describe("Workflow.decode: limits", () => {
     assert.strictEqual(Result.isFailure(error) && error.failure._tag === "LimitExceeded" ? error.failure.limit : undefined, "maxNodes")
   })
 })
+
+describe("Workflow.decode: limits given by a library caller", () => {
+  // Ten iterations of one block: over every cap of 1, within the defaults.
+  const looping = {
+    id: "w",
+    blocks: [{ id: "start", type: "trigger" }, { id: "step", type: "value", params: { value: 1 } }],
+    loops: [{ id: "ten", kind: "count", count: 10, body: ["step"] }],
+    edges: [{ source: "start", target: "ten" }]
+  }
+  const decodeWith = (limits: unknown) => Workflow.decode(looping, { limits: limits as Partial<Workflow.Limits> })
+
+  it("refuses a limit that is no cap (it turned the cap off), naming the option and the value", () => {
+    const refused: ReadonlyArray<readonly [limits: unknown, option: string, expected: string]> = [
+      [{ maxNodes: Number.NaN }, "limits.maxNodes", "whole number of at least 1"],
+      [{ maxIterations: 0 }, "limits.maxIterations", "whole number of at least 1"],
+      [{ maxBranches: -1 }, "limits.maxBranches", "whole number of at least 1"],
+      [{ maxNodes: 1.5 }, "limits.maxNodes", "whole number of at least 1"],
+      [{ maxNodes: Number.POSITIVE_INFINITY }, "limits.maxNodes", "whole number of at least 1"],
+      [{ maxNodes: "5" }, "limits.maxNodes", "whole number of at least 1"],
+      [{ maxNodes: undefined }, "limits.maxNodes", "whole number of at least 1"],
+      [{ maxNode: 5 }, "limits.maxNode", "a limit named one of maxIterations, maxBranches, maxNodes"],
+      [5, "limits", "an object of maxIterations, maxBranches, maxNodes"],
+      [null, "limits", "an object of"],
+      [[1], "limits", "an object of"]
+    ]
+    for (const [limits, option, expected] of refused) {
+      const decoded = decodeWith(limits)
+      assert.isTrue(Result.isFailure(decoded), String(option))
+      if (Result.isSuccess(decoded)) return
+      assert.instanceOf(decoded.failure, Workflow.InvalidOption)
+      const invalid = decoded.failure as Workflow.InvalidOption
+      assert.strictEqual(invalid.option, option)
+      assert.deepStrictEqual(invalid.value, typeof limits === "object" && limits !== null && !Array.isArray(limits) ? Object.values(limits)[0] : limits)
+      assert.include(invalid.message, `option ${option} is `)
+      assert.include(invalid.message, expected)
+    }
+  })
+
+  it("a cap in range still caps, and none given or an empty one keeps the defaults", () => {
+    const capped = decodeWith({ maxIterations: 9 })
+    assert.strictEqual(Result.isFailure(capped) ? capped.failure._tag : "decoded", "LimitExceeded")
+    for (const limits of [undefined, {}, { maxIterations: 10, maxBranches: 1, maxNodes: 1_000_000 }]) {
+      assert.isTrue(Result.isSuccess(decodeWith(limits)), JSON.stringify(limits))
+    }
+  })
+})

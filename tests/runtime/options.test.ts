@@ -28,6 +28,9 @@ const refusals: ReadonlyArray<readonly [options: Runs.Options, option: string, e
   [{ concurrency: 1.5 }, "concurrency", "whole number of at least 1"],
   [{ concurrency: "4" as unknown as number }, "concurrency", "whole number of at least 1"],
   [{ limits: { maxNodes: 0 } }, "limits.maxNodes", "whole number of at least 1"],
+  // An undefined limit overrode the default and turned the cap off; a misspelt one was ignored.
+  [{ limits: { maxNodes: undefined } as unknown as Partial<Workflow.Limits> }, "limits.maxNodes", "whole number of at least 1"],
+  [{ limits: { maxNode: 5 } as unknown as Partial<Workflow.Limits> }, "limits.maxNode", "a limit named one of"],
   [{ eventBuffer: -1 }, "eventBuffer", "whole number of at least 1"],
   [{ leaseMs: 0 }, "leaseMs", "greater than 0"],
   [{ leaseMs: Number.POSITIVE_INFINITY }, "leaseMs", "greater than 0"],
@@ -73,7 +76,13 @@ describe("Runs options", () => {
           const status = yield* Effect.result(Engine.execute({ runId: run.id, mode: "full", plan: plan.success, input: {}, sourceRun: undefined, publish: () => {} }, options))
           return { status, after: yield* store.getRun(run.id), snapshot: yield* store.snapshot(run.id) }
         })
-      for (const [options, option] of [[{ concurrency: Number.NaN }, "concurrency"], [{ concurrency: 0 }, "concurrency"], [{ limits: { maxIterations: -1 } }, "limits.maxIterations"]] as const) {
+      const engineRefusals: ReadonlyArray<readonly [Engine.Options, string]> = [
+        [{ concurrency: Number.NaN }, "concurrency"],
+        [{ concurrency: 0 }, "concurrency"],
+        [{ limits: { maxIterations: -1 } }, "limits.maxIterations"],
+        [{ limits: { maxIterations: undefined } as unknown as Partial<Workflow.Limits> }, "limits.maxIterations"]
+      ]
+      for (const [options, option] of engineRefusals) {
         const { after, snapshot, status } = yield* execute(options)
         assert.isTrue(Result.isFailure(status), JSON.stringify(options))
         if (Result.isSuccess(status)) return
@@ -86,4 +95,12 @@ describe("Runs options", () => {
       const { status } = yield* execute({ concurrency: 1 })
       assert.deepStrictEqual(status, Result.succeed("completed"))
     }).pipe(Effect.provide(Layer.merge(RunStore.layerMemory, Handler.layer(Builtins.handlers)))))
+
+  it.effect("Runs.admit (what Worker.submit checks) refuses a limit that is no cap with InvalidOption", () =>
+    Effect.gen(function*() {
+      const refused = yield* Effect.flip(Runs.admit(workflow, {}, { limits: { maxNodes: Number.NaN } }))
+      assert.instanceOf(refused, Options.InvalidOption)
+      assert.strictEqual(refused.message, "option limits.maxNodes is NaN: expected a whole number of at least 1")
+      assert.strictEqual((yield* Runs.admit(workflow, {}, { limits: { maxNodes: 1 } })).workflow.id, workflow.id)
+    }))
 })

@@ -8,7 +8,7 @@
  */
 import { assert, layer } from "@effect/vitest"
 import type { Workflow } from "@ripple/core"
-import { BlockError, Handler, Runs, RunStore } from "@ripple/runtime"
+import { BlockError, Handler, Options, Runs, RunStore } from "@ripple/runtime"
 import { type Database, SqlRunStore, Worker } from "@ripple/sql"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -192,7 +192,7 @@ for (const backend of TestDatabase.backends) {
         // Its error type names no SqlError (a compile error otherwise).
         const submitted: Effect.Effect<
           string,
-          Runs.InvalidWorkflow | Runs.InvalidInput | Runs.PlanFailed | RunStore.WorkflowNotFound | RunStore.StoreUnavailable,
+          Runs.InvalidWorkflow | Runs.InvalidInput | Runs.PlanFailed | Options.InvalidOption | RunStore.WorkflowNotFound | RunStore.StoreUnavailable,
           Services
         > = Worker.submit(
           chain("worker-faults-submit", size)

@@ -69,7 +69,9 @@ export const limits: Effect.Effect<Partial<Workflow.Limits>, Problem.Problem> = 
 const decoded = (file: string, json: unknown) =>
   Effect.flatMap(limits, (raised) => {
     const result = Workflow.decode(json, { limits: raised })
-    return Result.isFailure(result) ? Effect.fail(Problem.invalidWorkflow(file, result.failure)) : Effect.succeed(result.success)
+    if (Result.isSuccess(result)) return Effect.succeed(result.success)
+    // `limits` refused every value that is no cap.
+    return result.failure._tag === "InvalidOption" ? Effect.die(result.failure) : Effect.fail(Problem.invalidWorkflow(file, result.failure))
   })
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false })

@@ -652,6 +652,51 @@ export class LimitExceeded extends Data.TaggedError("LimitExceeded")<{
 }
 
 /**
+ * An option out of its range: its name (as passed, e.g. `limits.maxNodes`), the value given, and
+ * what it must be. The runtime checks its own options with the same class (`Options.InvalidOption`).
+ *
+ * @since 0.1.0
+ */
+export class InvalidOption extends Data.TaggedError("InvalidOption")<{
+  readonly option: string
+  readonly value: unknown
+  readonly expected: string
+}> {
+  override get message(): string {
+    return `option ${this.option} is ${typeof this.value === "string" ? JSON.stringify(this.value) : String(this.value)}: ${this.expected}`
+  }
+}
+
+/**
+ * The first of `limits` (a `Partial<Limits>` as given, named `option`) that is no cap: not an
+ * object, a name that is no limit, or a value that is not a whole number of at least 1.
+ *
+ * **Details**
+ *
+ * Without it a careless value turned a cap off silently: `NaN`, `undefined` or a string compares
+ * false against every size, and a misspelt name was ignored.
+ *
+ * @since 0.1.0
+ */
+export const invalidLimit = (limits: unknown, option = "limits"): InvalidOption | undefined => {
+  if (limits === undefined) return undefined
+  if (typeof limits !== "object" || limits === null || Array.isArray(limits)) {
+    return new InvalidOption({ option, value: limits, expected: `expected an object of ${limitNames}` })
+  }
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Object.hasOwn(defaultLimits, name)) {
+      return new InvalidOption({ option: `${option}.${name}`, value, expected: `expected a limit named one of ${limitNames}` })
+    }
+    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
+      return new InvalidOption({ option: `${option}.${name}`, value, expected: "expected a whole number of at least 1" })
+    }
+  }
+  return undefined
+}
+
+const limitNames = Object.keys(limitVariables).join(", ")
+
+/**
  * A disabled block that is not a sink passes its input's output on, so it must have exactly one
  * incoming edge.
  *
@@ -1532,11 +1577,16 @@ export interface DecodeOptions {
  * disabled blocks' inputs,
  * declared outputs and input defaults, sleep times, secrets, params, limits, cycles, references) and each check walks the document in
  * order (blocks, loops, parallels, edges), so the error is deterministic. Every error names the
- * offending ids and the JSON path of the offending value.
+ * offending ids and the JSON path of the offending value. A limit of `options` that is no cap fails
+ * with `InvalidOption` (`invalidLimit`) before the workflow is read.
  *
  * @since 0.1.0
  */
-export const decode = (input: unknown, options: DecodeOptions = {}): Result.Result<Workflow, WorkflowError> => {
+export function decode(input: unknown, options?: DecodeOptions & { readonly limits?: undefined }): Result.Result<Workflow, WorkflowError>
+export function decode(input: unknown, options: DecodeOptions): Result.Result<Workflow, WorkflowError | InvalidOption>
+export function decode(input: unknown, options: DecodeOptions = {}): Result.Result<Workflow, WorkflowError | InvalidOption> {
+  const limit = invalidLimit(options.limits)
+  if (limit !== undefined) return Result.fail(limit)
   const fast = options.fastPath === false ? undefined : Shape.wellFormed(input)
   const shaped = fast !== undefined ? Result.succeed(fast) : decodeShape(input)
   if (Result.isFailure(shaped)) {

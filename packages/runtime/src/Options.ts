@@ -13,25 +13,24 @@
  *
  * @since 0.1.0
  */
-import type { Workflow } from "@ripple/core"
-import * as Data from "effect/Data"
+import { Workflow } from "@ripple/core"
 import * as Effect from "effect/Effect"
 
 /**
  * An option out of its range: its name (as passed, e.g. `leaseMs`, `limits.maxNodes`), the value
- * given, and what it must be.
+ * given, and what it must be. The class `Workflow.decode` refuses a limit with, so one `instanceof`
+ * (or `catchTag("InvalidOption")`) serves both.
  *
  * @since 0.1.0
  */
-export class InvalidOption extends Data.TaggedError("InvalidOption")<{
-  readonly option: string
-  readonly value: unknown
-  readonly expected: string
-}> {
-  override get message(): string {
-    return `option ${this.option} is ${typeof this.value === "string" ? JSON.stringify(this.value) : String(this.value)}: ${this.expected}`
-  }
-}
+export const InvalidOption = Workflow.InvalidOption
+
+/**
+ * An option out of its range (see the class above).
+ *
+ * @since 0.1.0
+ */
+export type InvalidOption = Workflow.InvalidOption
 
 type Check = (option: string, value: unknown) => InvalidOption | undefined
 
@@ -53,7 +52,7 @@ export const duration: Check = rule((v) => Number.isFinite(v) && v > 0, "expecte
 export const grace: Check = rule((v) => Number.isFinite(v) && v >= 0, "expected a finite number of milliseconds, at least 0")
 
 /**
- * A whole number of at least 1 (concurrency bounds, buffers, limits).
+ * A whole number of at least 1 (concurrency bounds, buffers).
  *
  * @since 0.1.0
  */
@@ -96,5 +95,5 @@ export const engine = (
   prefix = ""
 ): { readonly [option: string]: readonly [value: unknown, check: Check] } => ({
   [`${prefix}concurrency`]: [options.concurrency, count],
-  ...Object.fromEntries(Object.entries(options.limits ?? {}).map(([name, value]) => [`${prefix}limits.${name}`, [value, count] as const]))
+  [`${prefix}limits`]: [options.limits, (option, value) => Workflow.invalidLimit(value, option)]
 })

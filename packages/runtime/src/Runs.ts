@@ -118,7 +118,7 @@ export const storable: <Request extends { readonly [field: string]: Json }>(
 /**
  * What `start` checks before it writes anything, but for the handlers: the workflow (with
  * `limits`), the run input (returned with its declared defaults applied), and the plan to `to`
- * with `pins`. For a run stored here and executed by another process (`Worker.submit`), so that
+ * with `pins` (a limit that is no cap fails with `Options.InvalidOption`). For a run stored here and executed by another process (`Worker.submit`), so that
  * one it would refuse is never stored. Returns the workflow, input and pins to store, as every
  * store holds them (a `-0` is `0`), as `start` stores them.
  *
@@ -128,7 +128,7 @@ export const admit: (
   workflow: Workflow.Workflow,
   input: { readonly [key: string]: Json },
   options: { readonly to?: string | undefined; readonly pins?: Plan.Pins | undefined; readonly limits?: Partial<Workflow.Limits> | undefined }
-) => Effect.Effect<Admitted, InvalidWorkflow | InvalidInput | PlanFailed> = Start.admit
+) => Effect.Effect<Admitted, InvalidWorkflow | InvalidInput | PlanFailed | InvalidOption> = Start.admit
 
 type Json = Workflow.Json
 

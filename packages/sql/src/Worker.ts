@@ -126,7 +126,7 @@ export class Worker extends Context.Service<Worker, {
  * first, as `Runs.start` does but for the handlers (`Runs.admit`): the workflow (`InvalidWorkflow`),
  * the input (`InvalidInput`: declared keys and types, what no store can hold,
  * `Workflow.maxValueBytes`; stored with its defaults), and `to` and `pins` (`PlanFailed`: an unknown
- * block, a pin no handler output could replace); a refused run is never written. The workflow is
+ * block, a pin no handler output could replace), and `limits` (`Options.InvalidOption`: one that is no cap); a refused run is never written. The workflow is
  * stored as every store reads it back (`Workflow.toStorable`: a `-0` is `0`). Its statements go
  * through the store's retries: a transient fault costs a retry, one that persists fails it with
  * `RunStore.StoreUnavailable`.
@@ -145,7 +145,7 @@ export const submit = (
   } = {}
 ): Effect.Effect<
   string,
-  Runs.InvalidWorkflow | Runs.InvalidInput | Runs.PlanFailed | RunStore.WorkflowNotFound | RunStore.StoreUnavailable,
+  Runs.InvalidWorkflow | Runs.InvalidInput | Runs.PlanFailed | RuntimeOptions.InvalidOption | RunStore.WorkflowNotFound | RunStore.StoreUnavailable,
   SqlRunStore | SqlClient.SqlClient
 > =>
   Effect.gen(function*() {

@@ -41,7 +41,7 @@ const validity = new WeakMap<Workflow.Workflow, Workflow.WorkflowError | undefin
 const problemOf = (
   workflow: Workflow.Workflow,
   limits: Partial<Workflow.Limits> | undefined
-): Workflow.WorkflowError | undefined => {
+): Workflow.WorkflowError | Workflow.InvalidOption | undefined => {
   if (limits !== undefined) {
     const decoded = Workflow.decode(workflow, { limits })
     return Result.isFailure(decoded) ? decoded.failure : undefined
@@ -101,6 +101,7 @@ const storedPins = (workflow: Workflow.Workflow, pins: Plan.Pins | undefined) =>
 const checked = (given: Workflow.Workflow, input: { readonly [key: string]: Json }, limits: Partial<Workflow.Limits> | undefined) =>
   Effect.gen(function*() {
     const problem = problemOf(given, limits)
+    if (problem?._tag === "InvalidOption") return yield* Effect.fail(problem)
     if (problem !== undefined) return yield* Effect.fail(new InvalidWorkflow({ workflowId: idOf(given), cause: problem }))
     const workflow = yield* storedForm(given)
     const inputs = Workflow.inputsFor(workflow, input)
@@ -110,7 +111,8 @@ const checked = (given: Workflow.Workflow, input: { readonly [key: string]: Json
 
 const validate = (state: State, given: Workflow.Workflow, input: { readonly [key: string]: Json }) =>
   Effect.gen(function*() {
-    const run = yield* checked(given, input, state.options.limits)
+    // The layer checked its limits (`Runs.layer`).
+    const run = yield* Effect.catchTag(checked(given, input, state.options.limits), "InvalidOption", Effect.die)
     const { workflow } = run
     const unsupported = Engine.check(workflow, state.handlers)
     if (unsupported !== undefined) return yield* Effect.fail(unsupported)
@@ -165,7 +167,7 @@ export const admit = (
   given: Workflow.Workflow,
   input: { readonly [key: string]: Json },
   options: { readonly to?: string | undefined; readonly pins?: Plan.Pins | undefined; readonly limits?: Partial<Workflow.Limits> | undefined }
-): Effect.Effect<Admitted, InvalidWorkflow | InvalidInput | PlanFailed> =>
+): Effect.Effect<Admitted, InvalidWorkflow | InvalidInput | PlanFailed | Workflow.InvalidOption> =>
   Effect.gen(function*() {
     const run = yield* checked(given, input, options.limits)
     const pins = yield* storedPins(run.workflow, options.pins)

@@ -480,6 +480,29 @@ describe("a --data-dir that cannot be created (the binary): exit 2 naming the fo
   }
 })
 
+describe("an unreachable server", () => {
+  // The fix said "correct DATABASE_URL" to a user who had given --db (and perhaps no DATABASE_URL).
+  it("exit 2, the fix naming where the URL came from: --db, else DATABASE_URL", async () => {
+    const temp = tempDir("unreachable")
+    const url = "postgres://postgres@127.0.0.1:1/ripple"
+    const sources = [
+      { where: { cwd: temp.dir, db: ["--db", url] }, fix: "correct --db (postgres://", instead: "leave --db out to use DATABASE_URL or the embedded database" },
+      { where: { cwd: temp.dir, env: { DATABASE_URL: url } }, fix: "correct DATABASE_URL (postgres://", instead: "unset DATABASE_URL to use the embedded database" }
+    ]
+    try {
+      for (const { fix, instead, where } of sources) {
+        const result = await rippleInProcess(where, "runs")
+        const printed = `${result.stdout}\n${result.stderr}`
+        refused({ name: fix, args: () => [], names: [`cannot open the database (Unreachable): ${url}`, `fix: start the PostgreSQL server or ${fix}`, instead] }, result.code, printed)
+        assert.notInclude(printed, where.db === undefined ? "--db" : "correct DATABASE_URL")
+      }
+      assert.isFalse(Fs.existsSync(Path.join(temp.dir, ".ripple")))
+    } finally {
+      temp.remove()
+    }
+  })
+})
+
 describe("--input - reads stdin (the binary, embedded PGlite)", () => {
   it.live("a run input piped in", () =>
     Effect.gen(function*() {

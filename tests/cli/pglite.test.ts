@@ -82,22 +82,6 @@ describe("ripple without a database option", () => {
       temp.remove()
     }
   })
-
-  it("reports an unreachable server with the fix, exit 2, for --db and DATABASE_URL", async () => {
-    const temp = tempDir("unreachable")
-    const url = "postgres://postgres@127.0.0.1:1/ripple"
-    try {
-      for (const where of [{ cwd: temp.dir, db: ["--db", url] }, { cwd: temp.dir, env: { DATABASE_URL: url } }]) {
-        const result = await rippleInProcess(where, "runs")
-        assert.strictEqual(result.code, 2, result.stdout + result.stderr)
-        assert.include(result.stderr, `cannot open the database (Unreachable): ${url}`)
-        assert.include(result.stderr, "fix: start the PostgreSQL server or correct DATABASE_URL")
-      }
-      assert.isFalse(Fs.existsSync(Path.join(temp.dir, ".ripple")))
-    } finally {
-      temp.remove()
-    }
-  })
 })
 
 describe("two ripple processes on one data directory", () => {

@@ -52,6 +52,8 @@ const announce = (event: Database.Creation) =>
       : `preparing a template for new databases in ${event.directory} (once per machine and Ripple version; up to 20 s)`
   )
 
+const flagSource: Database.UrlSource = { name: "--db", instead: "leave --db out to use DATABASE_URL or the embedded database" }
+
 /**
  * The database for the command-line options: `--db`, else `DATABASE_URL`, else PGlite.
  *
@@ -62,7 +64,7 @@ export const database = (options: Cli.DatabaseOptions): Layer.Layer<Database.Dat
   return mapped(
     options.url === undefined
       ? Database.layerFromConfig(embedded)
-      : Database.layer({ ...embedded, url: options.url })
+      : Database.layer({ ...embedded, url: options.url, urlSource: flagSource })
   )
 }
 

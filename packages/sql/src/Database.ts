@@ -132,6 +132,11 @@ export class DatabaseError extends Data.TaggedError("DatabaseError")<{
  */
 export interface Options {
   readonly url?: string | Redacted.Redacted<string> | undefined
+  /**
+   * Where `url` came from, for the fix of a server error: its `name` ("correct --db") and what to
+   * do `instead` to not use it. Default: the `url` option (`layerFromConfig`: `DATABASE_URL`).
+   */
+  readonly urlSource?: UrlSource | undefined
   /** PGlite data directory when no URL is given (default `.ripple`; `memory://` for tests). */
   readonly dataDir?: string | undefined
   /** How long connecting to the server may take before it counts as unreachable. Default 5 seconds. */
@@ -189,8 +194,22 @@ export const redactUrl = (url: string): string | undefined => {
  */
 export const maxMessageSize = 512 * 1024 * 1024
 
-const serverFix = "start the PostgreSQL server or correct DATABASE_URL " +
-  "(postgres://user:password@host:port/database); unset DATABASE_URL to use the embedded database instead"
+/**
+ * Where a server URL came from (`Options.urlSource`): its `name`, and what a user does `instead`
+ * to not use it.
+ *
+ * @since 0.1.0
+ */
+export interface UrlSource {
+  readonly name: string
+  readonly instead: string
+}
+
+const urlOption: UrlSource = { name: "the url option", instead: "leave it out to use the embedded database" }
+const databaseUrl: UrlSource = { name: "DATABASE_URL", instead: "unset DATABASE_URL to use the embedded database" }
+
+const serverFix = (source: UrlSource): string =>
+  `start the PostgreSQL server or correct ${source.name} (postgres://user:password@host:port/database); ${source.instead} instead`
 
 // Every distinct message down the reason/cause chain: "PgConnection: Failed to connect: connect ECONNREFUSED ...".
 const explain = (cause: unknown): string => {
@@ -296,14 +315,15 @@ const layerPostgres = (
   options: Options
 ): Layer.Layer<Database | SqlClient.SqlClient, DatabaseError> => {
   const describe = redactUrl(Redacted.value(url))
+  const source = options.urlSource ?? urlOption
   if (describe === undefined) {
     return fromEffect(Effect.fail(
       new DatabaseError({
         reason: "InvalidUrl",
         kind: "postgres",
-        target: "DATABASE_URL",
+        target: source.name,
         detail: "the value is not a URL",
-        fix: serverFix,
+        fix: serverFix(source),
         cause: undefined
       })
     ))
@@ -316,7 +336,7 @@ const layerPostgres = (
       kind: "postgres",
       target: describe,
       detail: explain(cause),
-      fix: serverFix,
+      fix: serverFix(source),
       cause
     })
   }
@@ -366,12 +386,13 @@ export const layer = (options: Options = {}): Layer.Layer<Database | SqlClient.S
  * @since 0.1.0
  */
 export const layerFromConfig = (
-  options: Omit<Options, "url"> = {}
+  options: Omit<Options, "url" | "urlSource"> = {}
 ): Layer.Layer<Database | SqlClient.SqlClient, DatabaseError | Config.ConfigError> =>
   Layer.unwrap(Effect.gen(function*() {
     const url = yield* Config.option(Config.Redacted("DATABASE_URL"))
     return layer({
       ...options,
+      urlSource: databaseUrl,
       url: Option.getOrUndefined(Option.filter(url, (value) => Redacted.value(value) !== ""))
     })
   }))

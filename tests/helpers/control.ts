@@ -19,7 +19,7 @@ export const request = (
   kind: Kind,
   target: string,
   payload: Workflow.Json
-): Effect.Effect<unknown, Runs.PlanFailed | Runs.InvalidPayload | RunStore.RunStoreError> => {
+): Effect.Effect<unknown, Runs.PlanFailed | Runs.InvalidPayload | Runs.InvalidOption | RunStore.RunStoreError> => {
   switch (kind) {
     case "signal":
       return runs.signal(runId, target, payload)

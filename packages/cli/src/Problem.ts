@@ -144,6 +144,8 @@ export const fromRunsError = (file: string, error: Runs.RunsError, workflow?: Wo
         default:
           return badInput(`cannot plan ${error.workflowId}: ${error.cause.message}`, "re-run from a run of this workflow (--run <id>)")
       }
+    case "InvalidOption":
+      return badInput(error.message, `pass ${error.option} as it says`)
     case "RunNotFound":
       return unknownRun(error.runId)
     case "WorkflowNotFound":
@@ -187,7 +189,10 @@ export const executionStopped = (runId: string, error: RunStore.RunStoreError): 
  *
  * @since 0.1.0
  */
-export const fromStoreError = (runId: string, error: RunStore.RunStoreError | Runs.PlanFailed | Runs.InvalidPayload): Problem => {
+export const fromStoreError = (
+  runId: string,
+  error: RunStore.RunStoreError | Runs.PlanFailed | Runs.InvalidPayload | Runs.InvalidOption
+): Problem => {
   switch (error._tag) {
     case "RunNotFound":
       return unknownRun(error.runId)

@@ -73,6 +73,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Engine from "./Engine.ts"
 import type { Handlers } from "./Handler.ts"
+import * as Arguments from "./internal/runs/arguments.ts"
 import * as Cancel from "./internal/runs/cancel.ts"
 import * as Control from "./internal/runs/control.ts"
 import * as Deliver from "./internal/runs/deliver.ts"
@@ -84,7 +85,7 @@ import * as State from "./internal/runs/state.ts"
 import * as Waking from "./internal/runs/wake.ts"
 import * as Lease from "./Lease.ts"
 import * as OptionChecks from "./Options.ts"
-import type { InvalidOption } from "./Options.ts"
+import { InvalidOption } from "./Options.ts"
 import { isFinal, type Mode, type RunEvent } from "./RunEvent.ts"
 import * as RunStatus from "./RunStatus.ts"
 import * as RunView from "./RunView.ts"
@@ -100,6 +101,7 @@ import type {
 } from "./RunStore.ts"
 
 export { InvalidInput, InvalidPayload, InvalidWorkflow, NodeNotFound, PlanFailed } from "./internal/runs/errors.ts"
+export { InvalidOption } from "./Options.ts"
 export type { Admitted } from "./internal/runs/start.ts"
 
 /**
@@ -138,6 +140,7 @@ type Json = Workflow.Json
  * @since 0.1.0
  */
 export type RunsError =
+  | InvalidOption
   | InvalidWorkflow
   | InvalidInput
   | PlanFailed
@@ -322,7 +325,7 @@ export class Runs extends Context.Service<Runs, {
   readonly node: (
     runId: string,
     node: string
-  ) => Effect.Effect<ReadonlyArray<RunView.NodeView>, NodeNotFound | RunNotFound | WorkflowNotFound | StoreUnavailable>
+  ) => Effect.Effect<ReadonlyArray<RunView.NodeView>, NodeNotFound | InvalidOption | RunNotFound | WorkflowNotFound | StoreUnavailable>
   /** Waits until the run stops executing (finished, or dormant) and returns its status. */
   readonly wait: (runId: string) => Effect.Effect<RunStatus.Status, RunStoreError>
   /**
@@ -330,11 +333,11 @@ export class Runs extends Context.Service<Runs, {
    * `wait` block awaits, one a finished run gets, or a duplicate (one of that name is still kept,
    * or every top-level wait for it already took one) is refused and changes nothing.
    */
-  readonly signal: (runId: string, name: string, payload?: Json) => Effect.Effect<boolean, RunStoreError | PlanFailed | InvalidPayload>
+  readonly signal: (runId: string, name: string, payload?: Json) => Effect.Effect<boolean, RunStoreError | PlanFailed | InvalidPayload | InvalidOption>
   /** Approves the `approval` node instance `node` (paused): it completes with `payload`. Whether accepted. */
-  readonly approve: (runId: string, node: string, payload?: Json) => Effect.Effect<boolean, RunStoreError | PlanFailed | InvalidPayload>
+  readonly approve: (runId: string, node: string, payload?: Json) => Effect.Effect<boolean, RunStoreError | PlanFailed | InvalidPayload | InvalidOption>
   /** Rejects the `approval` node instance `node`: it fails with `reason`. Whether accepted. */
-  readonly reject: (runId: string, node: string, reason: string) => Effect.Effect<boolean, RunStoreError | PlanFailed | InvalidPayload>
+  readonly reject: (runId: string, node: string, reason: string) => Effect.Effect<boolean, RunStoreError | PlanFailed | InvalidPayload | InvalidOption>
   /**
    * Asks a run to pause at its next node boundary (running handlers finish; a suspended run pauses
    * when it wakes). The request is stored (`RunStore.requestPause`), so the process executing the
@@ -374,7 +377,7 @@ export class Runs extends Context.Service<Runs, {
     readonly taken: (run: Run) => boolean
     readonly timeout: Duration.Duration
     readonly onWaiting: (waitedMs: number, taken: boolean) => Effect.Effect<void>
-  }) => Effect.Effect<Handover, RunNotFound | StoreUnavailable>
+  }) => Effect.Effect<Handover, RunNotFound | StoreUnavailable | InvalidOption>
   /**
    * Follows a run executing here to its end: waits until it stops; while it is suspended on child
    * runs only, waits for them (they execute here too) and for the run to wake and stop again; when
@@ -447,6 +450,13 @@ const checkOptions = (options: Options) =>
     cancelPollMs: [options.cancelPollMs, OptionChecks.duration]
   }, { leaseMs: options.leaseMs, heartbeatMs: options.heartbeatMs, defaultLeaseMs: Lease.defaultTtlMs })
 
+const blockId = Arguments.text("a block id")
+const inputSpec = Arguments.record("input keys")
+const pinsSpec = Arguments.record("block ids to pinned outputs")
+const startFields = { to: blockId, pins: pinsSpec }
+const runFromFields = { target: blockId, run: Arguments.text("a run id"), input: inputSpec, to: blockId, pins: pinsSpec }
+const handoverFields = { taken: Arguments.callback, timeout: Arguments.duration, onWaiting: Arguments.callback }
+
 const make = (state: State.State): Runs["Service"] => {
   const { store } = state
   const nodesOf = (runId: string) =>
@@ -456,14 +466,21 @@ const make = (state: State.State): Runs["Service"] => {
     )
   return Runs.of({
     start: (workflow, input = {}, options = {}) =>
-      Effect.flatMap(Start.planFrom(state, workflow, { input, to: options.to, pins: options.pins }, "start"), (prepared) => Start.launch(state, "full", prepared)),
+      Effect.andThen(
+        Effect.andThen(Arguments.check([["input", input, inputSpec]]), Arguments.options(options, startFields)),
+        Effect.flatMap(Effect.suspend(() => Start.planFrom(state, workflow, { input, to: options.to, pins: options.pins }, "start")), (prepared) => Start.launch(state, "full", prepared))
+      ),
     runFrom: (workflow, options) =>
-      Effect.flatMap(Start.planFrom(state, workflow, options, "run-from"), (prepared) =>
-        Start.launch(state, prepared.source === undefined ? "full" : "run-from", prepared)),
-    plan: (workflow, options = {}) => {
-      const from = options.target !== undefined || options.to !== undefined || options.run !== undefined
-      return Effect.map(Start.planFrom(state, workflow, options, from ? "run-from" : "start"), (prepared) => prepared.plan)
-    },
+      Effect.andThen(
+        Arguments.options(options, runFromFields, true),
+        Effect.flatMap(Effect.suspend(() => Start.planFrom(state, workflow, options, "run-from")), (prepared) =>
+          Start.launch(state, prepared.source === undefined ? "full" : "run-from", prepared))
+      ),
+    plan: (workflow, options = {}) =>
+      Effect.andThen(Arguments.options(options, runFromFields), Effect.suspend(() => {
+        const from = options.target !== undefined || options.to !== undefined || options.run !== undefined
+        return Effect.map(Start.planFrom(state, workflow, options, from ? "run-from" : "start"), (prepared) => prepared.plan)
+      })),
     status: (runId) =>
       Effect.flatMap(Effect.all([store.getRun(runId), store.compensations(runId), store.children(runId)]), ([run, compensations, children]) => {
         const restored = RunStatus.restore(run.machine)
@@ -475,6 +492,7 @@ const make = (state: State.State): Runs["Service"] => {
     nodes: (runId) => Effect.map(nodesOf(runId), ({ views }) => views),
     node: (runId, node) =>
       Effect.gen(function*() {
+        yield* Arguments.check([["node", node, Arguments.text("a node id")]])
         const { snapshot, views } = yield* nodesOf(runId)
         const found = RunView.select(views, node)
         if (found.length === 0 && !RunView.names(snapshot.workflow, node)) return yield* new NodeNotFound({ runId, node })
@@ -482,19 +500,29 @@ const make = (state: State.State): Runs["Service"] => {
       }),
     wait: (runId) => Follow.wait(state, runId),
     signal: (runId, name, payload = null) =>
-      Effect.flatMap(Deliver.storable(runId, { name, payload }), (r) => Deliver.signal(state, runId, r.name, r.payload ?? null)),
+      Effect.andThen(
+        Arguments.check([["name", name, Arguments.text("a signal name")]]),
+        Effect.flatMap(Deliver.storable(runId, { name, payload }), (r) => Deliver.signal(state, runId, r.name, r.payload ?? null))
+      ),
     approve: (runId, node, payload = null) =>
-      Effect.flatMap(
-        Deliver.storable(runId, { node, payload }),
-        (r) => Deliver.decide(state, runId, r.node, { approved: true, payload: r.payload ?? null })
+      Effect.andThen(
+        Arguments.check([["node", node, Arguments.text("a node id")]]),
+        Effect.flatMap(
+          Deliver.storable(runId, { node, payload }),
+          (r) => Deliver.decide(state, runId, r.node, { approved: true, payload: r.payload ?? null })
+        )
       ),
     reject: (runId, node, reason) =>
-      Effect.flatMap(Deliver.storable(runId, { node, reason }), (r) => Deliver.decide(state, runId, r.node, { approved: false, reason: r.reason })),
+      Effect.andThen(
+        Arguments.check([["node", node, Arguments.text("a node id")], ["reason", reason, { ...Arguments.text("a reason"), required: true }]]),
+        Effect.flatMap(Deliver.storable(runId, { node, reason }), (r) => Deliver.decide(state, runId, r.node, { approved: false, reason: r.reason }))
+      ),
     pause: (runId) => Control.pause(state, runId),
     unpause: (runId) => Control.unpause(state, runId),
     resume: (runId) => Control.resume(state, runId),
     handling: (runId) => Control.handling(state, runId),
-    handover: (runId, options) => Follow.handover(state, runId, options),
+    handover: (runId, options) =>
+      Effect.andThen(Arguments.options(options, handoverFields, true), Effect.suspend(() => Follow.handover(state, runId, options))),
     follow: (runId) => Follow.follow(state, runId),
     wake: (runId) => Waking.settle(state, runId),
     cancel: (runId) => Cancel.cancel(state, runId),

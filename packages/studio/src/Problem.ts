@@ -235,6 +235,7 @@ export const fromRuns = (
     case "IllegalTransition":
       return new Refused({ runId: error.runId, status: error.from, reason: `its status machine refuses ${error.event} (${error.reason})` })
     case "InvalidPayload":
+    case "InvalidOption":
       return new Invalid({ error: error._tag, detail: error.message, path: undefined })
     case "InvalidWorkflow":
     case "InvalidInput":

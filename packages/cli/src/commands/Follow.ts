@@ -157,7 +157,7 @@ export const follow = (
         yield* print(acted.message)
         return { code: Problem.ExitCode.completed, json: { runId: acted.runId, recorded: acted.message } }
       }
-      const reported: Effect.Effect<Output.Report, Problem.Problem | RunStore.RunStoreError, Command.CommandContext<"ripple">> = acted._tag === "Delegated"
+      const reported: Effect.Effect<Output.Report, Problem.Problem | RunStore.RunStoreError | Runs.InvalidOption, Command.CommandContext<"ripple">> = acted._tag === "Delegated"
         ? handedOver(runs, store, acted, options)
         : followed(runs, store, events, acted, began, options)
       return yield* Effect.mapError(reported, (error) => error instanceof Problem.Problem ? error : Problem.fromStoreError(acted.runId, error))
@@ -314,7 +314,7 @@ export const deliver = (session: Session, flags: Output.Options & {
   readonly send: (
     runs: Runs.Runs["Service"],
     payload: Workflow.Json
-  ) => Effect.Effect<boolean, RunStore.RunStoreError | Runs.PlanFailed | Runs.InvalidPayload>
+  ) => Effect.Effect<boolean, RunStore.RunStoreError | Runs.PlanFailed | Runs.InvalidPayload | Runs.InvalidOption>
 }) => {
   const { run: runId, wait } = flags
   return Effect.gen(function*() {

@@ -45,8 +45,7 @@ export const command = (session: Session) =>
         // Checked here, with the handlers only this process has; `submit` checks the rest again.
         const limits = yield* Source.limits
         yield* Effect.mapError(
-          // `Source.limits` refused every value that is no cap.
-          Effect.catchTag(Runs.admit(source.workflow, parsed, { to: destination, pins, limits }), "InvalidOption", Effect.die),
+          Runs.admit(source.workflow, parsed, { to: destination, pins, limits }),
           (error) => Problem.fromRunsError(source.file, error, source.workflow)
         )
         // Stored with the declared defaults applied, as `Runs.start` would.

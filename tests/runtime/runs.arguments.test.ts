@@ -1,0 +1,97 @@
+/**
+ * What a JavaScript caller passes to `Runs` where the types forbid it: `runs.plan(w, null)` and
+ * `runs.start(w, input, { to: 5 })` threw a `TypeError` (a defect), a number as options or a
+ * misspelt option was ignored. Every entry that takes options, an input, a name, a node or a
+ * reason refuses a wrongly typed one with `InvalidOption` naming it, its value and what it must be,
+ * and writes nothing.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import type { Workflow } from "@ripple/core"
+import { Builtins, Handler, Options, Runs, RunStore } from "@ripple/runtime"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+
+const workflow: Workflow.Workflow = {
+  id: "arguments",
+  blocks: [{ id: "start", type: "trigger" }, { id: "v", type: "value", params: { value: 1 } }],
+  edges: [{ source: "start", target: "v" }]
+}
+
+// The types forbid every value below: a JavaScript caller passes them anyway.
+const untyped = <A>(value: unknown): A => value as A
+
+type Call = (runs: Runs.Runs["Service"], runId: string) => Effect.Effect<unknown, unknown>
+
+const refusals: ReadonlyArray<readonly [name: string, call: Call, option: string, expected: string]> = [
+  ["plan(w, null)", (runs) => runs.plan(workflow, untyped(null)), "options", "an object of target, run, input, to, pins"],
+  ["plan(w, 5)", (runs) => runs.plan(workflow, untyped(5)), "options", "an object of"],
+  ["plan(w, { target: 5 })", (runs) => runs.plan(workflow, untyped({ target: 5 })), "options.target", "a block id (a string)"],
+  ["plan(w, { run: 5 })", (runs) => runs.plan(workflow, untyped({ target: "v", run: 5 })), "options.run", "a run id (a string)"],
+  ["plan(w, { input: 'x' })", (runs) => runs.plan(workflow, untyped({ target: "v", input: "x" })), "options.input", "an object of input keys"],
+  ["plan(w, { pins: null })", (runs) => runs.plan(workflow, untyped({ target: "v", pins: null })), "options.pins", "an object of block ids"],
+  ["plan(w, { taget: 'v' })", (runs) => runs.plan(workflow, untyped({ taget: "v" })), "options.taget", "an option named one of target, run, input, to, pins"],
+  ["start(w, input, { to: 5 })", (runs) => runs.start(workflow, {}, untyped({ to: 5 })), "options.to", "a block id (a string)"],
+  ["start(w, input, null)", (runs) => runs.start(workflow, {}, untyped(null)), "options", "an object of to, pins"],
+  ["start(w, input, { pins: 5 })", (runs) => runs.start(workflow, {}, untyped({ pins: 5 })), "options.pins", "an object of block ids"],
+  ["start(w, input, { too: 'v' })", (runs) => runs.start(workflow, {}, untyped({ too: "v" })), "options.too", "an option named one of to, pins"],
+  ["start(w, null)", (runs) => runs.start(workflow, untyped(null)), "input", "an object of input keys"],
+  ["start(w, [1])", (runs) => runs.start(workflow, untyped([1])), "input", "an object of input keys"],
+  ["runFrom(w, undefined)", (runs) => runs.runFrom(workflow, untyped(undefined)), "options", "an object of target, run, input, to, pins"],
+  ["runFrom(w, null)", (runs) => runs.runFrom(workflow, untyped(null)), "options", "an object of"],
+  ["runFrom(w, { target: 5 })", (runs) => runs.runFrom(workflow, untyped({ target: 5 })), "options.target", "a block id (a string)"],
+  ["signal(run, 5)", (runs, runId) => runs.signal(runId, untyped(5)), "name", "a signal name (a string)"],
+  ["approve(run, 5)", (runs, runId) => runs.approve(runId, untyped(5)), "node", "a node id (a string)"],
+  ["reject(run, node, 5)", (runs, runId) => runs.reject(runId, "v", untyped(5)), "reason", "a reason (a string)"],
+  ["reject(run, node)", (runs, runId) => runs.reject(runId, "v", untyped(undefined)), "reason", "a reason (a string)"],
+  ["node(run, 5)", (runs, runId) => runs.node(runId, untyped(5)), "node", "a node id (a string)"],
+  ["handover(run, null)", (runs, runId) => runs.handover(runId, untyped(null)), "options", "an object of taken, timeout, onWaiting"],
+  [
+    "handover(run, { timeout: 5 })",
+    (runs, runId) => runs.handover(runId, untyped({ taken: () => true, timeout: 5, onWaiting: () => Effect.void })),
+    "options.timeout",
+    "a Duration"
+  ]
+]
+
+const services = Runs.layer().pipe(Layer.provideMerge(Layer.merge(RunStore.layerMemory, Handler.layer(Builtins.handlers))))
+
+describe("Runs: wrongly typed arguments", () => {
+  it.effect("are refused with InvalidOption naming the argument and the value, not a TypeError, and nothing is written", () =>
+    Effect.gen(function*() {
+      const runs = yield* Runs.Runs
+      const store = yield* RunStore.RunStore
+      const { runId } = yield* runs.start(workflow)
+      assert.strictEqual(yield* runs.wait(runId), "completed")
+      const before = JSON.stringify([yield* store.getRun(runId), yield* store.snapshot(runId), yield* store.deliveries(runId)])
+      for (const [name, call, option, expected] of refusals) {
+        const exit = yield* Effect.exit(Effect.suspend(() => call(runs, runId)))
+        assert.isTrue(Exit.isFailure(exit) && exit.cause.reasons.every((reason) => reason._tag === "Fail"), `${name}: ${String(exit)}`)
+        const error = yield* Effect.flip(Effect.suspend(() => call(runs, runId)))
+        assert.instanceOf(error, Options.InvalidOption, name)
+        assert.instanceOf(error, Runs.InvalidOption, name)
+        const invalid = error as Options.InvalidOption
+        assert.strictEqual(invalid.option, option, name)
+        assert.include(invalid.message, `option ${option} is `, name)
+        assert.include(invalid.message, expected, name)
+      }
+      assert.strictEqual(JSON.stringify([yield* store.getRun(runId), yield* store.snapshot(runId), yield* store.deliveries(runId)]), before)
+      assert.strictEqual((yield* Effect.flip(store.getRun("run-2")))._tag, "RunNotFound", "no run created")
+    }).pipe(Effect.provide(services)))
+
+  it.effect("well-typed arguments work as before, options left out included", () =>
+    Effect.gen(function*() {
+      const runs = yield* Runs.Runs
+      const { runId } = yield* runs.start(workflow, {}, { to: "v" })
+      assert.strictEqual(yield* runs.wait(runId), "completed")
+      assert.strictEqual((yield* runs.plan(workflow)).mode, "full")
+      assert.strictEqual((yield* runs.plan(workflow, { target: "v", run: runId, input: {}, pins: { v: 2 } })).mode, "run-from")
+      const rerun = yield* runs.runFrom(workflow, { target: "v" })
+      assert.strictEqual(yield* runs.wait(rerun.runId), "completed")
+      assert.strictEqual((yield* runs.node(rerun.runId, "v")).length, 1)
+      assert.isFalse(yield* runs.signal(rerun.runId, "go"))
+      const handover = yield* runs.handover(rerun.runId, { taken: () => true, timeout: Duration.millis(10), onWaiting: () => Effect.void })
+      assert.strictEqual(handover.run.status, "completed")
+    }).pipe(Effect.provide(services)))
+})

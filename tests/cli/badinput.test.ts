@@ -480,6 +480,29 @@ describe("a --data-dir that cannot be created (the binary): exit 2 naming the fo
   }
 })
 
+// Read whole, /dev/zero never ended: the command grew until memory ran out. The binary runs with a
+// timeout, and the test fails if it does not exit.
+describe("a JSON flag read from a device that never ends (the binary): exit 2, nothing written", () => {
+  const cases: ReadonlyArray<readonly [flag: string, args: ReadonlyArray<string>]> = [
+    ["--input", ["run", example("support-triage.json"), "--input", "@/dev/zero"]],
+    ["--payload", ["approve", "run-1", "review", "--payload", "@/dev/zero"]],
+    ["--pin ticket", ["run", example("support-triage.json"), "--input", ticket, "--pin", "ticket=@/dev/zero"]]
+  ]
+  for (const [flag, args] of cases) {
+    it(flag, async () => {
+      const temp = tempDir("zero")
+      try {
+        const result = await rippleBinary({ cwd: temp.dir, timeout: 30_000 }, ...args)
+        const printed = `${result.stdout}\n${result.stderr}`
+        refused({ name: flag, args: () => [], names: [`${flag} from /dev/zero is larger than 256 MiB`, "at most 256 MiB"] }, result.code, printed)
+        assert.deepStrictEqual(Fs.readdirSync(temp.dir), [])
+      } finally {
+        temp.remove()
+      }
+    })
+  }
+})
+
 describe("an unreachable server", () => {
   // The fix said "correct DATABASE_URL" to a user who had given --db (and perhaps no DATABASE_URL).
   it("exit 2, the fix naming where the URL came from: --db, else DATABASE_URL", async () => {

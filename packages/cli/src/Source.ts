@@ -24,7 +24,8 @@ import { Engine, Handler } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
-import { readFileSync, statSync } from "node:fs"
+import { closeSync, constants as fsConstants, fstatSync, openSync, readSync, statSync } from "node:fs"
+import { constants as bufferConstants } from "node:buffer"
 import * as Path from "node:path"
 import { pathToFileURL } from "node:url"
 import * as Problem from "./Problem.ts"
@@ -90,35 +91,67 @@ const firstInvalid = (bytes: Uint8Array): { readonly line: number; readonly offs
   return { line, offset }
 }
 
+// At most `maxBytes` of a file or of stdin (`0`), `undefined` past them. Written by hand because
+// `readFileSync` has no limit: it read a device that never ends (`--input @/dev/zero`) until memory
+// ran out. A regular file is measured before it is read.
+const readAtMost = (path: string | 0, maxBytes: number): Buffer | undefined => {
+  const fd = path === 0 ? 0 : openSync(path, fsConstants.O_RDONLY)
+  try {
+    const stats = fstatSync(fd)
+    if (stats.isFile() && stats.size > maxBytes) return undefined
+    const chunks: Array<Buffer> = []
+    let total = 0
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(1 << 20)
+      const read = readSync(fd, chunk, 0, chunk.length, null)
+      if (read === 0) return Buffer.concat(chunks, total)
+      chunks.push(chunk.subarray(0, read))
+      total += read
+      if (total > maxBytes) return undefined
+    }
+  } finally {
+    if (path !== 0) closeSync(fd)
+  }
+}
+
+const mebibytes = (bytes: number): string => `${Math.round(bytes / 1024 / 1024)} MiB`
+
+// The most a command reads of a file: a longer text is no JavaScript string (512 MiB).
+const maxTextBytes = bufferConstants.MAX_STRING_LENGTH
+
 /**
  * The text of a file (or of stdin, `0`) a command reads JSON from, as UTF-8 (RFC 8259): a leading
  * byte order mark is dropped, and bytes that are not UTF-8 (a file saved as Latin-1 or UTF-16) are
- * bad input naming where they are, rather than characters silently replaced by U+FFFD.
+ * bad input naming where they are, rather than characters silently replaced by U+FFFD. More than
+ * `maxBytes` (default 512 MiB, the longest JavaScript string) is bad input, read no further.
  *
  * @since 0.1.0
  */
 export const readText = (
   what: string,
   path: string | 0,
-  unreadable = "pass a readable file (the path is relative to the current directory)"
+  unreadable = "pass a readable file (the path is relative to the current directory)",
+  maxBytes = maxTextBytes
 ): Effect.Effect<string, Problem.Problem> =>
   Effect.flatMap(
     Effect.try({
-      try: () => readFileSync(path),
+      try: () => readAtMost(path, maxBytes),
       catch: (error) =>
         Problem.badInput(`cannot read ${what}: ${(error as Error).message}`, unreadable)
     }),
     (bytes) =>
-      Effect.try({
-        try: () => utf8.decode(bytes),
-        catch: () => {
-          const { line, offset } = firstInvalid(bytes)
-          return Problem.badInput(
-            `${what} is not UTF-8 text: the byte 0x${bytes[offset]!.toString(16).padStart(2, "0")} at line ${line} (byte offset ${offset}) is not valid UTF-8`,
-            `save ${what} as UTF-8 (from Latin-1: iconv -f latin1 -t utf-8)`
-          )
-        }
-      })
+      bytes === undefined
+        ? Effect.fail(Problem.badInput(`${what} is larger than ${mebibytes(maxBytes)}`, `${unreadable}; Ripple reads at most ${mebibytes(maxBytes)} of it`))
+        : Effect.try({
+          try: () => utf8.decode(bytes),
+          catch: () => {
+            const { line, offset } = firstInvalid(bytes)
+            return Problem.badInput(
+              `${what} is not UTF-8 text: the byte 0x${bytes[offset]!.toString(16).padStart(2, "0")} at line ${line} (byte offset ${offset}) is not valid UTF-8`,
+              `save ${what} as UTF-8 (from Latin-1: iconv -f latin1 -t utf-8)`
+            )
+          }
+        })
   )
 
 const fromJson = (file: string, absolute: string): Effect.Effect<Source, Problem.Problem> =>

@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import type { Workflow } from "@ripple/core"
+import { Workflow } from "@ripple/core"
 import { Handler } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
@@ -156,8 +156,13 @@ export const checkWorkflowId = (id: string | undefined, what: string): Effect.Ef
 const jsonText = (flag: string, text: string, spell: (value: string) => string): Effect.Effect<string, Problem.Problem> => {
   if (text !== "-" && !text.startsWith("@")) return Effect.succeed(text)
   const from = text === "-" ? "stdin" : text.slice(1)
-  return Source.readText(`${flag} from ${from}`, text === "-" ? 0 : from, `pass a readable file (${spell("@input.json")}), - for stdin, or the JSON itself`)
+  const fix = `pass a readable file (${spell("@input.json")}), - for stdin, or the JSON itself`
+  return Source.readText(`${flag} from ${from}`, text === "-" ? 0 : from, fix, maxJsonBytes)
 }
+
+// What a JSON value's file may hold: the value at most `Workflow.maxValueBytes` of compact JSON,
+// with room for its indentation.
+const maxJsonBytes = 4 * Workflow.maxValueBytes
 
 /** The JSON value of `flag` (`null` when absent); `spell` writes the flag with a value, for the fix line. */
 export const parseJson = (

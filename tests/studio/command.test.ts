@@ -51,4 +51,19 @@ describe("ripple studio", () => {
       temp.remove()
     }
   })
+
+  // The fix said "pick another --port" for an address the machine does not have (TEST-NET-3).
+  it("names --host in the fix when the machine has no such address", async () => {
+    const temp = tempDir("studio-host")
+    try {
+      const result = await rippleInProcess({ cwd: temp.dir }, "studio", "--host", "203.0.113.7", "--port", "0", "--data-dir", Path.join(temp.dir, "db"))
+      assert.strictEqual(result.code, 2, result.stderr)
+      assert.include(result.stderr, "cannot listen on 203.0.113.7:0")
+      assert.include(result.stderr, "fix: pass a --host this machine has")
+      assert.notInclude(result.stderr, "--port")
+      assert.notInclude(result.stderr, "    at ")
+    } finally {
+      temp.remove()
+    }
+  })
 })

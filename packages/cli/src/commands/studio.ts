@@ -24,6 +24,14 @@ import { databaseOptions, runsOptions, type Session } from "./Session.ts"
  */
 export const defaultPort = 4400
 
+// An address the machine does not have (or a name that resolves to none) is the host's fault, not the port's.
+const listenFix = (cause: unknown): string => {
+  const code = (cause as { readonly code?: unknown } | undefined)?.code
+  return code === "EADDRNOTAVAIL" || code === "ENOTFOUND" || code === "EAI_AGAIN"
+    ? "pass a --host this machine has: 127.0.0.1 (only this machine), 0.0.0.0 (every interface) or one of its addresses"
+    : "pick another --port (or stop what uses it)"
+}
+
 /**
  * The `studio` command.
  *
@@ -55,6 +63,6 @@ export const command = (session: Session) =>
       }).pipe(
         Effect.provide(server),
         Effect.catchTag("ServeError", (error) =>
-          Effect.fail(Problem.badInput(`cannot listen on ${host}:${port}: ${String(error.cause)}`, "pick another --port (or stop what uses it)")))
+          Effect.fail(Problem.badInput(`cannot listen on ${host}:${port}: ${String(error.cause)}`, listenFix(error.cause))))
       ))
     })).pipe(Command.withDescription("Serve the studio: a local web page of runs, their graphs and plans (approve, signal, re-run from a block)"))

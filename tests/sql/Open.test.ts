@@ -105,6 +105,19 @@ describe("PGlite data directory", () => {
       assert.strictEqual(unreadable.target, corrupt)
     }))
 
+  // The fix said to check that the folder is writable and has disk space, and to copy it with cp -a.
+  it.live("a file as the data directory, or below one, is named in the fix: a folder is needed", () =>
+    Effect.gen(function*() {
+      const dataDir = yield* TestDatabase.pgliteDataDir
+      const file = Path.join(dataDir, "PG_VERSION")
+      for (const target of [file, Path.join(file, "db")]) {
+        const error = yield* openError({ dataDir: target })
+        assert.strictEqual(error.reason, "CannotOpenDataDirectory")
+        assert.include(error.fix, `${file} is a file, not a folder: point --data-dir at a folder`, target)
+        assert.notInclude(error.fix, "writable", target)
+      }
+    }))
+
   // sysfs refuses a new folder (EPERM as root, EACCES otherwise, EROFS when mounted read-only) and
   // reports no free space: a folder there is not writable, which is not a full disk.
   it.live("a data directory where no folder may be made is named not writable, not a full disk", () =>

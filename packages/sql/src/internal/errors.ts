@@ -115,6 +115,15 @@ export class NoDatabase extends Data.TaggedError("NoDatabase")<{ readonly dataDi
   }
 }
 
+// The nearest existing path at or above `path` when it is a file: what keeps a folder from being there.
+const fileInTheWay = (path: string): string | undefined => {
+  for (let current = path; ; current = Path.dirname(current)) {
+    const stat = Fs.statSync(current, { throwIfNoEntry: false })
+    if (stat !== undefined) return stat.isDirectory() ? undefined : current
+    if (Path.dirname(current) === current) return undefined
+  }
+}
+
 /**
  * What to do about a data directory that could not be opened. It never advises deleting the
  * directory: one that fails to open (a full disk, a live owner) usually holds intact runs.
@@ -136,6 +145,8 @@ export const openFix = (cause: unknown, dataDir: string): string => {
         break
     }
   }
+  const file = fileInTheWay(dataDir)
+  if (file !== undefined) return `${file} is a file, not a folder: point --data-dir at a folder (a missing one is created)`
   return `check that ${dataDir} is writable and that its disk has free space (at least ${mebibytes(lowSpace)}), ` +
     `then try again; keep the folder, it may hold runs: to check it without writing to it, copy it ` +
     `(cp -a ${dataDir} ${dataDir}-check) and open the copy (ripple runs --data-dir ${dataDir}-check); ` +

@@ -1,3 +1,4 @@
+import * as Os from "node:os"
 import { defineConfig } from "vitest/config"
 
 // Vitest 5's failure reporter calls Map.groupBy (Node 21+). The project needs Node 22.19 (CI runs it),
@@ -38,6 +39,10 @@ export default defineConfig({
   test: {
     setupFiles: ["./vitest.setup.ts"],
     hookTimeout: 60_000,
+    // Vitest's default in run mode is one file fewer than the cores: a single file at a time on a
+    // 2-core machine (CI's), where most files wait on PostgreSQL, PGlite or child processes and the
+    // second core stays idle. Two files at a time at least; tests are isolated per schema/database.
+    maxWorkers: Math.max(2, Os.availableParallelism() - 1),
     projects: [
       project("core"),
       project("runtime"),

@@ -1,7 +1,8 @@
 /**
  * `ripple studio`'s bad input, in process (`Cli.main` over the SQL backend on an embedded
- * database): a port out of range is refused before the database is opened, and a port in use is
- * a problem naming the address (exit 2), not a crash. Its help states the studio's default port,
+ * database): a port out of range, a port in use or an address the machine lacks is refused before
+ * the database is opened (no data directory is left behind), a problem naming the address (exit 2),
+ * not a crash. Its help states the studio's default port,
  * which the command tree states without loading the studio.
  */
 import { assert, describe, it } from "@effect/vitest"
@@ -42,10 +43,12 @@ describe("ripple studio", () => {
     await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve))
     try {
       const port = (taken.address() as Net.AddressInfo).port
-      const result = await rippleInProcess({ cwd: temp.dir }, "studio", "--port", String(port), "--data-dir", Path.join(temp.dir, "db"))
+      const dataDir = Path.join(temp.dir, "db")
+      const result = await rippleInProcess({ cwd: temp.dir }, "studio", "--port", String(port), "--data-dir", dataDir)
       assert.strictEqual(result.code, 2, result.stderr)
       assert.include(result.stderr, `cannot listen on 127.0.0.1:${port}`)
       assert.notInclude(result.stderr, "    at ")
+      assert.isFalse(Fs.existsSync(dataDir))
     } finally {
       await new Promise((resolve) => taken.close(resolve))
       temp.remove()
@@ -56,12 +59,14 @@ describe("ripple studio", () => {
   it("names --host in the fix when the machine has no such address", async () => {
     const temp = tempDir("studio-host")
     try {
-      const result = await rippleInProcess({ cwd: temp.dir }, "studio", "--host", "203.0.113.7", "--port", "0", "--data-dir", Path.join(temp.dir, "db"))
+      const dataDir = Path.join(temp.dir, "db")
+      const result = await rippleInProcess({ cwd: temp.dir }, "studio", "--host", "203.0.113.7", "--port", "0", "--data-dir", dataDir)
       assert.strictEqual(result.code, 2, result.stderr)
       assert.include(result.stderr, "cannot listen on 203.0.113.7:0")
       assert.include(result.stderr, "fix: pass a --host this machine has")
       assert.notInclude(result.stderr, "--port")
       assert.notInclude(result.stderr, "    at ")
+      assert.isFalse(Fs.existsSync(dataDir))
     } finally {
       temp.remove()
     }

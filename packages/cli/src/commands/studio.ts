@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
+import * as Net from "node:net"
 import * as Problem from "../Problem.ts"
 import * as Source from "../Source.ts"
 import * as Flags from "./Flags.ts"
@@ -32,6 +33,19 @@ const listenFix = (cause: unknown): string => {
     : "pick another --port (or stop what uses it)"
 }
 
+const cannotListen = (host: string, port: number, cause: unknown): Problem.Problem =>
+  Problem.badInput(`cannot listen on ${host}:${port}: ${String(cause)}`, listenFix(cause))
+
+// Opening the database creates an embedded one's data directory, so the address is tried first:
+// an address the machine lacks, or a port in use, is bad input and must leave nothing behind.
+// The studio binds again once the database is open (a port taken in between is still refused).
+const tryListen = (host: string, port: number): Effect.Effect<void, Problem.Problem> =>
+  Effect.callback<void, Problem.Problem>((resume) => {
+    const probe = Net.createServer()
+    probe.once("error", (cause) => resume(Effect.fail(cannotListen(host, port, cause))))
+    probe.listen({ host, port }, () => probe.close(() => resume(Effect.void)))
+  })
+
 /**
  * The `studio` command.
  *
@@ -49,6 +63,7 @@ export const command = (session: Session) =>
     Effect.gen(function*() {
       if (port < 0 || port > 65535) return yield* Problem.badInput(`--port ${port} is not a port`, "give a port from 1 to 65535, or 0 for a free one")
       const registry = yield* Flags.handlersOf(handlers)
+      yield* tryListen(host, port)
       const options = yield* databaseOptions
       const limits = yield* Source.limits
       const [{ Studio }, HttpServer] = yield* Effect.promise(() => Promise.all([import("@ripple/studio"), import("effect/http/HttpServer")]))
@@ -63,6 +78,6 @@ export const command = (session: Session) =>
       }).pipe(
         Effect.provide(server),
         Effect.catchTag("ServeError", (error) =>
-          Effect.fail(Problem.badInput(`cannot listen on ${host}:${port}: ${String(error.cause)}`, listenFix(error.cause))))
+          Effect.fail(cannotListen(host, port, error.cause)))
       ))
     })).pipe(Command.withDescription("Serve the studio: a local web page of runs, their graphs and plans (approve, signal, re-run from a block)"))

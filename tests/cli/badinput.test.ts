@@ -94,6 +94,7 @@ const probes: ReadonlyArray<Probe> = [
     args: () => ["runs", "--workflow", ""],
     names: ["--workflow is empty", "give a workflow id"]
   },
+  { name: "show an empty --node", args: () => ["show", "run-1", "--node", ""], names: ["--node is empty", "give a node id"] },
   {
     name: "a workflow file saved as Latin-1",
     args: () => ["run", latin1("cafe.json", JSON.stringify({ version: 1, id: "café", blocks: [{ id: "start", type: "trigger" }], edges: [] }))],
@@ -291,6 +292,26 @@ describe("bad input on the memory store: exit 2, a message with a fix, nothing w
         const code = yield* withEnv(probe.env ?? {}, ripple(probe.args()))
         refused(probe, code, lines.join("\n"))
         assert.strictEqual(yield* dump(store), before, "nothing written")
+      }).pipe(Effect.provide(Platform.layer)))
+  }
+})
+
+// `show --node` was checked after the run's header was printed: a refusal must print nothing else.
+describe("show --node refuses before printing the run", () => {
+  const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
+    ["", ["--node is empty", "give a node id"]],
+    [" ", ["--node is empty", "give a node id"]],
+    ["nope", ["run run-1 has no node \"nope\"", "ripple show run-1"]]
+  ]
+  for (const [node, names] of cases) {
+    it.live(`--node ${JSON.stringify(node)}`, () =>
+      Effect.gen(function*() {
+        const { lines, ripple } = yield* session
+        const code = yield* ripple(["show", "run-1", "--node", node])
+        const printed = lines.join("\n")
+        refused({ name: "show", args: () => [], names }, code, printed)
+        assert.notInclude(printed, "workflow support-triage", "the run's header")
+        assert.notInclude(printed, "created ")
       }).pipe(Effect.provide(Platform.layer)))
   }
 })

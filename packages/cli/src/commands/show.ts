@@ -89,15 +89,14 @@ const show = (store: RunStore.RunStore["Service"], runId: string, node: string |
     const snapshot: Snapshot.Snapshot = yield* store.snapshot(runId)
     const views = RunView.nodes(run, snapshot, yield* store.reasons(runId))
     const awaited = yield* Awaiting.of(store, runId, yield* continuation)
+    // Checked before the header: a refusal prints its problem alone.
+    const selected = node === undefined ? [] : RunView.select(views, node)
+    if (node !== undefined && selected.length === 0 && !RunView.names(snapshot.workflow, node)) {
+      return yield* Problem.badInput(`run ${runId} has no node ${JSON.stringify(node)}`, `pass a node id from \`ripple show ${runId}\``)
+    }
     yield* header(run)
     if (node !== undefined) {
-      const selected = RunView.select(views, node)
-      if (selected.length === 0) {
-        if (!RunView.names(snapshot.workflow, node)) {
-          return yield* Problem.badInput(`run ${runId} has no node ${JSON.stringify(node)}`, `pass a node id from \`ripple show ${runId}\``)
-        }
-        yield* print(`node ${node}: not run in ${runId}`)
-      }
+      if (selected.length === 0) yield* print(`node ${node}: not run in ${runId}`)
       for (const view of selected) yield* printNode(run, view, options.full)
       for (const line of Progress.awaiting(awaited, options.full)) yield* print(line)
       return { code: 0, json: { run: runJson(run), nodes: selected, awaiting: awaited } }
@@ -109,6 +108,12 @@ const show = (store: RunStore.RunStore["Service"], runId: string, node: string |
     for (const line of Progress.awaiting(awaited, options.full)) yield* print(line)
     return { code: 0, json: { run: runJson(run), outputs, nodes: views, awaiting: awaited } }
   })
+
+// An empty `--node "$NODE"` (the variable unset) is refused before the store is opened.
+const checkNode = (node: Option.Option<string>): Effect.Effect<void, Problem.Problem> =>
+  Option.isSome(node) && node.value.trim() === ""
+    ? Effect.fail(Problem.badInput("--node is empty", "give a node id (a block, a container or an instance such as step@2), or leave --node out for every node"))
+    : Effect.void
 
 /**
  * The `show` command.
@@ -126,10 +131,9 @@ export const command = (session: Session) =>
   }, ({ node, run, ...options }) =>
     Output.report(
       options.format,
-      session.withStore((store) =>
+      Effect.andThen(checkNode(node), session.withStore((store) =>
         show(store, run, Option.getOrUndefined(node), options).pipe(
           Effect.mapError((error) => error instanceof Problem.Problem ? error : Problem.fromStoreError(run, error))
-        )
-      ),
+        ))),
       { answer: true }
     )).pipe(Command.withDescription("Show a run: each node's status, whether it re-ran or was reused and why, duration, attempts and output; its outputs; what it awaits"))

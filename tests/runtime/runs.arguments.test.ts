@@ -3,15 +3,18 @@
  * `runs.start(w, input, { to: 5 })` threw a `TypeError` (a defect), a number as options or a
  * misspelt option was ignored. Every entry that takes options, an input, a name, a node or a
  * reason refuses a wrongly typed one with `InvalidOption` naming it, its value and what it must be,
- * and writes nothing.
+ * and writes nothing; so does every entry given a run id that is no string (it answered
+ * `RunNotFound`), on the memory store and the SQL stores.
  */
 import { assert, describe, it } from "@effect/vitest"
 import type { Workflow } from "@ripple/core"
 import { Builtins, Handler, Options, Runs, RunStore } from "@ripple/runtime"
+import { SqlRunStore } from "@ripple/sql"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as TestDatabase from "../helpers/database.ts"
 
 const workflow: Workflow.Workflow = {
   id: "arguments",
@@ -23,6 +26,31 @@ const workflow: Workflow.Workflow = {
 const untyped = <A>(value: unknown): A => value as A
 
 type Call = (runs: Runs.Runs["Service"], runId: string) => Effect.Effect<unknown, unknown>
+
+// Every entry that takes a run id, given one that is no string: it answered `RunNotFound` (or, on
+// a SQL store, whatever the driver made of the value) where every other argument is `InvalidOption`.
+const runIdRefusals = (): ReadonlyArray<readonly [name: string, call: Call, option: string, expected: string]> => {
+  const handover = { taken: () => true, timeout: Duration.millis(10), onWaiting: () => Effect.void }
+  const entries: ReadonlyArray<readonly [string, unknown, Call]> = [
+    ["status", 5, (runs) => runs.status(untyped(5))],
+    ["outputs", null, (runs) => runs.outputs(untyped(null))],
+    ["nodes", {}, (runs) => runs.nodes(untyped({}))],
+    ["node", 5, (runs) => runs.node(untyped(5), "v")],
+    ["wait", [], (runs) => runs.wait(untyped([]))],
+    ["signal", 5, (runs) => runs.signal(untyped(5), "go")],
+    ["approve", 5, (runs) => runs.approve(untyped(5), "v")],
+    ["reject", 5, (runs) => runs.reject(untyped(5), "v", "no")],
+    ["pause", 5, (runs) => runs.pause(untyped(5))],
+    ["unpause", 5, (runs) => runs.unpause(untyped(5))],
+    ["resume", undefined, (runs) => runs.resume(untyped(undefined))],
+    ["handling", 5, (runs) => runs.handling(untyped(5))],
+    ["handover", 5, (runs) => runs.handover(untyped(5), handover)],
+    ["follow", 5, (runs) => runs.follow(untyped(5))],
+    ["wake", 5, (runs) => runs.wake(untyped(5))],
+    ["cancel", 5, (runs) => runs.cancel(untyped(5))]
+  ]
+  return entries.map(([entry, value, call]) => [`${entry}(${JSON.stringify(value)})`, call, "runId", "a run id (a string)"] as const)
+}
 
 const refusals: ReadonlyArray<readonly [name: string, call: Call, option: string, expected: string]> = [
   ["plan(w, null)", (runs) => runs.plan(workflow, untyped(null)), "options", "an object of target, run, input, to, pins"],
@@ -52,33 +80,47 @@ const refusals: ReadonlyArray<readonly [name: string, call: Call, option: string
     (runs, runId) => runs.handover(runId, untyped({ taken: () => true, timeout: 5, onWaiting: () => Effect.void })),
     "options.timeout",
     "a Duration"
-  ]
+  ],
+  ...runIdRefusals()
 ]
 
 const services = Runs.layer().pipe(Layer.provideMerge(Layer.merge(RunStore.layerMemory, Handler.layer(Builtins.handlers))))
 
+const refusesAll = Effect.gen(function*() {
+  const runs = yield* Runs.Runs
+  const store = yield* RunStore.RunStore
+  const { runId } = yield* runs.start(workflow)
+  assert.strictEqual(yield* runs.wait(runId), "completed")
+  const before = JSON.stringify([yield* store.getRun(runId), yield* store.snapshot(runId), yield* store.deliveries(runId)])
+  for (const [name, call, option, expected] of refusals) {
+    const exit = yield* Effect.exit(Effect.suspend(() => call(runs, runId)))
+    assert.isTrue(Exit.isFailure(exit) && exit.cause.reasons.every((reason) => reason._tag === "Fail"), `${name}: ${String(exit)}`)
+    const error = yield* Effect.flip(Effect.suspend(() => call(runs, runId)))
+    assert.instanceOf(error, Options.InvalidOption, name)
+    assert.instanceOf(error, Runs.InvalidOption, name)
+    const invalid = error as Options.InvalidOption
+    assert.strictEqual(invalid.option, option, name)
+    assert.include(invalid.message, `option ${option} is `, name)
+    assert.include(invalid.message, expected, name)
+  }
+  assert.strictEqual(JSON.stringify([yield* store.getRun(runId), yield* store.snapshot(runId), yield* store.deliveries(runId)]), before)
+  assert.strictEqual((yield* Effect.flip(store.getRun("run-2")))._tag, "RunNotFound", "no run created")
+})
+
 describe("Runs: wrongly typed arguments", () => {
   it.effect("are refused with InvalidOption naming the argument and the value, not a TypeError, and nothing is written", () =>
-    Effect.gen(function*() {
-      const runs = yield* Runs.Runs
-      const store = yield* RunStore.RunStore
-      const { runId } = yield* runs.start(workflow)
-      assert.strictEqual(yield* runs.wait(runId), "completed")
-      const before = JSON.stringify([yield* store.getRun(runId), yield* store.snapshot(runId), yield* store.deliveries(runId)])
-      for (const [name, call, option, expected] of refusals) {
-        const exit = yield* Effect.exit(Effect.suspend(() => call(runs, runId)))
-        assert.isTrue(Exit.isFailure(exit) && exit.cause.reasons.every((reason) => reason._tag === "Fail"), `${name}: ${String(exit)}`)
-        const error = yield* Effect.flip(Effect.suspend(() => call(runs, runId)))
-        assert.instanceOf(error, Options.InvalidOption, name)
-        assert.instanceOf(error, Runs.InvalidOption, name)
-        const invalid = error as Options.InvalidOption
-        assert.strictEqual(invalid.option, option, name)
-        assert.include(invalid.message, `option ${option} is `, name)
-        assert.include(invalid.message, expected, name)
-      }
-      assert.strictEqual(JSON.stringify([yield* store.getRun(runId), yield* store.snapshot(runId), yield* store.deliveries(runId)]), before)
-      assert.strictEqual((yield* Effect.flip(store.getRun("run-2")))._tag, "RunNotFound", "no run created")
-    }).pipe(Effect.provide(services)))
+    refusesAll.pipe(Effect.provide(services)))
+
+  for (const backend of TestDatabase.backends) {
+    it.effect(`are refused on a SQL store (${backend})`, () =>
+      refusesAll.pipe(
+        Effect.provide(Runs.layer().pipe(
+          Layer.provideMerge(Layer.merge(SqlRunStore.layer, Handler.layer(Builtins.handlers))),
+          Layer.provide(TestDatabase.layer),
+          Layer.provide(TestDatabase.shared(backend))
+        ))
+      ))
+  }
 
   it.effect("well-typed arguments work as before, options left out included", () =>
     Effect.gen(function*() {

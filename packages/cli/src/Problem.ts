@@ -170,7 +170,7 @@ export const fromRunsError = (file: string, error: Runs.RunsError, workflow?: Wo
  *
  * @since 0.1.0
  */
-export const executionStopped = (runId: string, error: RunStore.RunStoreError): Problem => {
+export const executionStopped = (runId: string, error: RunStore.RunStoreError | Runs.InvalidOption): Problem => {
   if (error._tag !== "StoreUnavailable") return new Problem({ ...fromStoreError(runId, error), code: ExitCode.failed })
   const { code, message } = error.reason
   const diskFull = code === "53100" || /No space left on device|ENOSPC/.test(message)

@@ -286,6 +286,11 @@ export interface StartOptions {
 /**
  * The facade service.
  *
+ * **Gotchas**
+ *
+ * An argument of the wrong type from JavaScript (a run id that is no string, options that are no
+ * object) fails with `InvalidOption` naming it, before anything is read or written.
+ *
  * @since 0.1.0
  */
 export class Runs extends Context.Service<Runs, {
@@ -306,17 +311,17 @@ export class Runs extends Context.Service<Runs, {
     options?: Partial<RunFromOptions>
   ) => Effect.Effect<Plan.Plan, RunsError>
   /** The stored run and what it is dormant on. */
-  readonly status: (runId: string) => Effect.Effect<RunInfo, RunNotFound | StoreUnavailable>
+  readonly status: (runId: string) => Effect.Effect<RunInfo, RunNotFound | StoreUnavailable | InvalidOption>
   /**
    * The run's observed outputs, `{ <block id>: output }` (`RunView.outputs`): the record a `child`
    * block gets from a completed child run; `null` for an observed block that has not completed.
    */
-  readonly outputs: (runId: string) => Effect.Effect<{ readonly [block: string]: Json }, RunNotFound | WorkflowNotFound | StoreUnavailable>
+  readonly outputs: (runId: string) => Effect.Effect<{ readonly [block: string]: Json }, RunNotFound | WorkflowNotFound | StoreUnavailable | InvalidOption>
   /**
    * Every node instance the run recorded, in execution order (`RunView.nodes`): status, resolved
    * inputs, output, error, attempts, duration, and why it re-ran or was reused (with the source run).
    */
-  readonly nodes: (runId: string) => Effect.Effect<ReadonlyArray<RunView.NodeView>, RunNotFound | WorkflowNotFound | StoreUnavailable>
+  readonly nodes: (runId: string) => Effect.Effect<ReadonlyArray<RunView.NodeView>, RunNotFound | WorkflowNotFound | StoreUnavailable | InvalidOption>
   /**
    * The instances of one node (`RunView.select`): the node instance `node`, or every instance of the
    * node or block `node` (its iterations and branches); empty for a node of the workflow that has
@@ -327,7 +332,7 @@ export class Runs extends Context.Service<Runs, {
     node: string
   ) => Effect.Effect<ReadonlyArray<RunView.NodeView>, NodeNotFound | InvalidOption | RunNotFound | WorkflowNotFound | StoreUnavailable>
   /** Waits until the run stops executing (finished, or dormant) and returns its status. */
-  readonly wait: (runId: string) => Effect.Effect<RunStatus.Status, RunStoreError>
+  readonly wait: (runId: string) => Effect.Effect<RunStatus.Status, RunStoreError | InvalidOption>
   /**
    * Delivers a signal to the `wait` blocks awaiting `name`; whether it was accepted. A signal no
    * `wait` block awaits, one a finished run gets, or a duplicate (one of that name is still kept,
@@ -345,7 +350,7 @@ export class Runs extends Context.Service<Runs, {
    * for and the status it settled in returned; otherwise the current status (a paused or finished
    * run is left as it is).
    */
-  readonly pause: (runId: string) => Effect.Effect<RunStatus.Status, RunStoreError>
+  readonly pause: (runId: string) => Effect.Effect<RunStatus.Status, RunStoreError | InvalidOption>
   /**
    * Unpauses a run paused by `pause` and executes it again, here unless another process owns it
    * (`Wake.ownerOf`: then the owner is notified and continues it). A run asked to pause that has
@@ -353,7 +358,7 @@ export class Runs extends Context.Service<Runs, {
    * as soon as it settles, whichever process executes it; the status now is returned. A run with
    * no pause to lift is refused (`IllegalTransition`) and nothing is written.
    */
-  readonly unpause: (runId: string) => Effect.Effect<RunStatus.Status, RunStoreError | PlanFailed>
+  readonly unpause: (runId: string) => Effect.Effect<RunStatus.Status, RunStoreError | PlanFailed | InvalidOption>
   /**
    * Continues a `failed` run (failed nodes re-run) or a crashed one (`running` or `pending`, not
    * executing in this process: incomplete nodes re-run); any other status is an `IllegalTransition`.
@@ -364,9 +369,9 @@ export class Runs extends Context.Service<Runs, {
    * A pause requested of a crashed run that it never settled for is withdrawn and the nodes it
    * parked for it run again: the resume wins.
    */
-  readonly resume: (runId: string) => Effect.Effect<Started | Delegated, RunStoreError | PlanFailed>
+  readonly resume: (runId: string) => Effect.Effect<Started | Delegated, RunStoreError | PlanFailed | InvalidOption>
   /** Who executes the run now: this process, another one (its owner), or nobody. */
-  readonly handling: (runId: string) => Effect.Effect<Handling, RunNotFound | StoreUnavailable>
+  readonly handling: (runId: string) => Effect.Effect<Handling, RunNotFound | StoreUnavailable | InvalidOption>
   /**
    * Waits, at most `timeout`, for the owner of a delegated request to take it (`taken` holds for
    * the run as read, or a lease on it is seen) and then for the run to stop executing; reads the
@@ -383,14 +388,14 @@ export class Runs extends Context.Service<Runs, {
    * runs only, waits for them (they execute here too) and for the run to wake and stop again; when
    * it ended as a child, does the same for the parents it woke.
    */
-  readonly follow: (runId: string) => Effect.Effect<Followed, RunStoreError>
+  readonly follow: (runId: string) => Effect.Effect<Followed, RunStoreError | InvalidOption>
   /**
    * Wakes a dormant run that can go on now: an awaited delivery is kept or a sleeper is due (on
    * the `Clock`). Returns the status after. Workers call it for `RunStore.wakeable` runs. A dormant
    * run that nothing wakes now, that no other process owns, and whose cancel was recorded (by a
    * process that went away before ending it, or asked of its parent) is cancelled (`cancel`).
    */
-  readonly wake: (runId: string) => Effect.Effect<RunStatus.Status, RunStoreError | PlanFailed>
+  readonly wake: (runId: string) => Effect.Effect<RunStatus.Status, RunStoreError | PlanFailed | InvalidOption>
   /**
    * Cancels a run and its unfinished descendants: a run executing here has its running handlers
    * interrupted and moves to `cancelled`; one nobody executes is cancelled here; for one another
@@ -398,7 +403,7 @@ export class Runs extends Context.Service<Runs, {
    * lease it held when asked runs out (see `Cancellation`). No block of the run starts after the
    * owner saw the request.
    */
-  readonly cancel: (runId: string) => Effect.Effect<Cancellation, RunStoreError>
+  readonly cancel: (runId: string) => Effect.Effect<Cancellation, RunStoreError | InvalidOption>
   /**
    * The run's events from when the stream starts, ending with its `RunFinished`; empty for a run
    * that is not executing (finished, unknown, or executing in another process).
@@ -456,6 +461,15 @@ const pinsSpec = Arguments.record("block ids to pinned outputs")
 const startFields = { to: blockId, pins: pinsSpec }
 const runFromFields = { target: blockId, run: Arguments.text("a run id"), input: inputSpec, to: blockId, pins: pinsSpec }
 const handoverFields = { taken: Arguments.callback, timeout: Arguments.duration, onWaiting: Arguments.callback }
+const runIdSpec: Arguments.Spec = { ...Arguments.text("a run id"), required: true }
+
+// A run id that is no string (from JavaScript) is refused before a store reads it: the memory
+// store answered `RunNotFound` for it, a SQL store `StoreUnavailable` (the driver's error).
+const byRunId = <Args extends ReadonlyArray<unknown>, A, E, R>(
+  entry: (runId: string, ...args: Args) => Effect.Effect<A, E, R>
+) =>
+(runId: string, ...args: Args): Effect.Effect<A, E | InvalidOption, R> =>
+  Effect.andThen(Arguments.check([["runId", runId, runIdSpec]]), Effect.suspend(() => entry(runId, ...args)))
 
 const make = (state: State.State): Runs["Service"] => {
   const { store } = state
@@ -481,51 +495,51 @@ const make = (state: State.State): Runs["Service"] => {
         const from = options.target !== undefined || options.to !== undefined || options.run !== undefined
         return Effect.map(Start.planFrom(state, workflow, options, from ? "run-from" : "start"), (prepared) => prepared.plan)
       })),
-    status: (runId) =>
+    status: byRunId((runId) =>
       Effect.flatMap(Effect.all([store.getRun(runId), store.compensations(runId), store.children(runId)]), ([run, compensations, children]) => {
         const restored = RunStatus.restore(run.machine)
         return Result.isFailure(restored)
           ? Effect.die(restored.failure)
           : Effect.succeed({ ...run, suspension: RunStatus.suspension(restored.success), compensations, children })
-      }),
-    outputs: (runId) => Effect.map(store.snapshot(runId), RunView.outputs),
-    nodes: (runId) => Effect.map(nodesOf(runId), ({ views }) => views),
-    node: (runId, node) =>
+      })),
+    outputs: byRunId((runId) => Effect.map(store.snapshot(runId), RunView.outputs)),
+    nodes: byRunId((runId) => Effect.map(nodesOf(runId), ({ views }) => views)),
+    node: byRunId((runId, node) =>
       Effect.gen(function*() {
         yield* Arguments.check([["node", node, Arguments.text("a node id")]])
         const { snapshot, views } = yield* nodesOf(runId)
         const found = RunView.select(views, node)
         if (found.length === 0 && !RunView.names(snapshot.workflow, node)) return yield* new NodeNotFound({ runId, node })
         return found
-      }),
-    wait: (runId) => Follow.wait(state, runId),
-    signal: (runId, name, payload = null) =>
+      })),
+    wait: byRunId((runId) => Follow.wait(state, runId)),
+    signal: byRunId((runId, name, payload = null) =>
       Effect.andThen(
         Arguments.check([["name", name, Arguments.text("a signal name")]]),
         Effect.flatMap(Deliver.storable(runId, { name, payload }), (r) => Deliver.signal(state, runId, r.name, r.payload ?? null))
-      ),
-    approve: (runId, node, payload = null) =>
+      )),
+    approve: byRunId((runId, node, payload = null) =>
       Effect.andThen(
         Arguments.check([["node", node, Arguments.text("a node id")]]),
         Effect.flatMap(
           Deliver.storable(runId, { node, payload }),
           (r) => Deliver.decide(state, runId, r.node, { approved: true, payload: r.payload ?? null })
         )
-      ),
-    reject: (runId, node, reason) =>
+      )),
+    reject: byRunId((runId, node, reason) =>
       Effect.andThen(
         Arguments.check([["node", node, Arguments.text("a node id")], ["reason", reason, { ...Arguments.text("a reason"), required: true }]]),
         Effect.flatMap(Deliver.storable(runId, { node, reason }), (r) => Deliver.decide(state, runId, r.node, { approved: false, reason: r.reason }))
-      ),
-    pause: (runId) => Control.pause(state, runId),
-    unpause: (runId) => Control.unpause(state, runId),
-    resume: (runId) => Control.resume(state, runId),
-    handling: (runId) => Control.handling(state, runId),
-    handover: (runId, options) =>
-      Effect.andThen(Arguments.options(options, handoverFields, true), Effect.suspend(() => Follow.handover(state, runId, options))),
-    follow: (runId) => Follow.follow(state, runId),
-    wake: (runId) => Waking.settle(state, runId),
-    cancel: (runId) => Cancel.cancel(state, runId),
+      )),
+    pause: byRunId((runId) => Control.pause(state, runId)),
+    unpause: byRunId((runId) => Control.unpause(state, runId)),
+    resume: byRunId((runId) => Control.resume(state, runId)),
+    handling: byRunId((runId) => Control.handling(state, runId)),
+    handover: byRunId((runId, options) =>
+      Effect.andThen(Arguments.options(options, handoverFields, true), Effect.suspend(() => Follow.handover(state, runId, options)))),
+    follow: byRunId((runId) => Follow.follow(state, runId)),
+    wake: byRunId((runId) => Waking.settle(state, runId)),
+    cancel: byRunId((runId) => Cancel.cancel(state, runId)),
     events: (runId) =>
       Stream.unwrap(Effect.map(state.subscribe, (subscription) =>
         // Subscribed first, then checked: a run still executing now cannot finish unseen.

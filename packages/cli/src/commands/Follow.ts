@@ -165,7 +165,7 @@ export const follow = (
 
 // The run's executor stopped on a store failure (a full disk, a lost server): the run is left to
 // resume, and the command says so (exit 1).
-const stopped = <A>(runId: string, following: Effect.Effect<A, RunStore.RunStoreError>) =>
+const stopped = <A>(runId: string, following: Effect.Effect<A, RunStore.RunStoreError | Runs.InvalidOption>) =>
   Effect.mapError(following, (error) => Problem.executionStopped(runId, error))
 
 // Follows a run executing here until it stops, or until the user asks to stop (`Interrupt.Stop`):
@@ -175,7 +175,7 @@ const stoppable = (runs: Runs.Runs["Service"], store: RunStore.RunStore["Service
   Effect.gen(function*() {
     const signal = yield* Interrupt.Stop
     const run = Effect.runForkWith(yield* Effect.context<never>())
-    const parking = Deferred.makeUnsafe<Fiber.Fiber<void, RunStore.RunStoreError>>()
+    const parking = Deferred.makeUnsafe<Fiber.Fiber<void, RunStore.RunStoreError | Runs.InvalidOption>>()
     const unlisten = signal.listen(() => Deferred.doneUnsafe(parking, Exit.succeed(run(Interrupt.park(runs, store, runId)))))
     const outcome = yield* Effect.raceFirst(Effect.map(stopped(runId, runs.follow(runId)), Option.some), Effect.as(Deferred.await(parking), Option.none())).pipe(
       Effect.ensuring(Effect.sync(unlisten))

@@ -86,7 +86,7 @@ export const park = (
   runs: Runs.Runs["Service"],
   store: RunStore.RunStore["Service"],
   runId: string
-): Effect.Effect<void, RunStore.RunStoreError> =>
+): Effect.Effect<void, RunStore.RunStoreError | Runs.InvalidOption> =>
   Effect.gen(function*() {
     // Started now, not scheduled: the pause flag is set before this returns (see the module's Gotchas).
     const parked = yield* Effect.forkChild(runs.pause(runId), { startImmediately: true })

@@ -6,8 +6,9 @@
  * events those deliveries and that time make: `SIGNAL` per kept signal, `APPROVE` per kept approval,
  * `UNPAUSE` of any node when an unpause is kept, `TIMER_FIRED` at that time.
  *
- * The reference is `RunStatus.next` on a machine the test drives itself from `RunStatus.initial`,
- * with the events it sends the store: neither the stored machine nor the runtime's own rule.
+ * The reference is the independent run-status model (`tests/helpers/runStatusModel.ts`, a plain
+ * reducer written from the rules' prose, not from the machine), driven from a pending run through
+ * the events the test sends the store: neither the runtime's machine nor its own waking rule.
  * Both directions matter: a run claimed that nothing wakes is released and claimed again at the
  * worker's next turn (a hot loop that starves the runs behind it), and a run an event can wake that
  * is not claimed never wakes.
@@ -21,6 +22,7 @@ import * as Layer from "effect/Layer"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as fc from "fast-check"
 import * as TestDatabase from "../helpers/database.ts"
+import { initialModel, stepModel } from "../helpers/runStatusModel.ts"
 
 const workflow: Workflow.Workflow = { id: "wakeable-props", blocks: [{ id: "b", type: "value", params: { value: 1 } }], edges: [] }
 
@@ -51,15 +53,15 @@ type Case = typeof dormantRun extends fc.Arbitrary<infer A> ? A : never
 
 const nodes = ["n0", "n1", "n2", "n3"] as const
 
-/** Whether the machine, driven through `events` from a fresh run, accepts one of `candidates`. */
+/** Whether the model, driven through `events` from a pending run, accepts one of `candidates`. */
 const machineAccepts = (events: ReadonlyArray<RunStatus.Event>, ...candidates: ReadonlyArray<RunStatus.Event>): boolean => {
-  let snapshot = RunStatus.initial()
+  let model = initialModel
   for (const event of events) {
-    const next = RunStatus.next(snapshot, event)
-    if (next._tag === "Rejected") throw new Error(`the reference machine refused ${event.type}: ${next.reason}`)
-    snapshot = next.snapshot
+    const next = stepModel(model, event)
+    if (next._tag === "Rejected") throw new Error(`the reference model refused ${event.type}: ${next.reason}`)
+    model = next.model
   }
-  return candidates.some((event) => RunStatus.next(snapshot, event)._tag === "Accepted")
+  return candidates.some((event) => stepModel(model, event)._tag === "Accepted")
 }
 
 /** Whether the machine, driven through `events`, accepts one of the events the kept deliveries and the time make. */

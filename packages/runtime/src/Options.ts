@@ -32,7 +32,12 @@ export const InvalidOption = Workflow.InvalidOption
  */
 export type InvalidOption = Workflow.InvalidOption
 
-type Check = (option: string, value: unknown) => InvalidOption | undefined
+/**
+ * The check of one option: `undefined` when `value` (named `option`) is allowed, else the refusal.
+ *
+ * @since 0.1.0
+ */
+export type Check = (option: string, value: unknown) => InvalidOption | undefined
 
 const rule = (holds: (value: number) => boolean, expected: string): Check => (option, value) =>
   value === undefined || (typeof value === "number" && holds(value)) ? undefined : new InvalidOption({ option, value, expected })

@@ -461,7 +461,7 @@ const pinsSpec = Arguments.record("block ids to pinned outputs")
 const startFields = { to: blockId, pins: pinsSpec }
 const runFromFields = { target: blockId, run: Arguments.text("a run id"), input: inputSpec, to: blockId, pins: pinsSpec }
 const handoverFields = { taken: Arguments.callback, timeout: Arguments.duration, onWaiting: Arguments.callback }
-const runIdSpec: Arguments.Spec = { ...Arguments.text("a run id"), required: true }
+const runIdSpec = Arguments.text("a run id", true)
 
 // A run id that is no string (from JavaScript) is refused before a store reads it: the memory
 // store answered `RunNotFound` for it, a SQL store `StoreUnavailable` (the driver's error).
@@ -528,7 +528,7 @@ const make = (state: State.State): Runs["Service"] => {
       )),
     reject: byRunId((runId, node, reason) =>
       Effect.andThen(
-        Arguments.check([["node", node, Arguments.text("a node id")], ["reason", reason, { ...Arguments.text("a reason"), required: true }]]),
+        Arguments.check([["node", node, Arguments.text("a node id")], ["reason", reason, Arguments.text("a reason", true)]]),
         Effect.flatMap(Deliver.storable(runId, { node, reason }), (r) => Deliver.decide(state, runId, r.node, { approved: false, reason: r.reason }))
       )),
     pause: byRunId((runId) => Control.pause(state, runId)),

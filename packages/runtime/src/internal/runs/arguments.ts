@@ -8,51 +8,44 @@
  *
  * @since 0.1.0
  */
-import { Workflow } from "@ripple/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-
-/**
- * What an argument must be; `undefined` (not given) is allowed unless `required`.
- *
- * @since 0.1.0
- */
-export interface Spec {
-  readonly holds: (value: unknown) => boolean
-  readonly expected: string
-  readonly required?: true
-}
+import * as Options from "../../Options.ts"
 
 const isRecord = (value: unknown): boolean => typeof value === "object" && value !== null && !Array.isArray(value)
 
-const spec = (holds: (value: unknown) => boolean, expected: string): Spec => ({ holds, expected })
+/**
+ * What an argument must be (an `Options.Check`): `undefined` (not given) is allowed unless the
+ * spec says it is required.
+ *
+ * @since 0.1.0
+ */
+export type Spec = Options.Check
 
-/** A string naming something (`what`): a block id, a run id, a signal name. */
-export const text = (what: string): Spec => spec((value) => typeof value === "string", `expected ${what} (a string)`)
+const spec = (holds: (value: unknown) => boolean, expected: string, required = false): Spec => (option, value) =>
+  (value === undefined ? !required : holds(value)) ? undefined : new Options.InvalidOption({ option, value, expected })
+
+/** A string naming something (`what`): a block id, a run id, a signal name; `required`: given. */
+export const text = (what: string, required = false): Spec =>
+  spec((value) => typeof value === "string", `expected ${what} (a string)`, required)
 
 /** A plain object of `what`. */
 export const record = (what: string): Spec => spec(isRecord, `expected an object of ${what}`)
 
 /** A function (required). */
-export const callback: Spec = { ...spec((value) => typeof value === "function", "expected a function"), required: true }
+export const callback: Spec = spec((value) => typeof value === "function", "expected a function", true)
 
 /** An `effect/Duration` (required). */
-export const duration: Spec = { ...spec(Duration.isDuration, "expected a Duration"), required: true }
+export const duration: Spec = spec(Duration.isDuration, "expected a Duration", true)
 
 /**
- * The first argument of `args` (name, value, spec) that does not hold its spec.
+ * The first argument of `args` (name, value, spec) that does not hold its spec (`Options.check`).
  *
  * @since 0.1.0
  */
 export const check = (
   args: ReadonlyArray<readonly [name: string, value: unknown, spec: Spec]>
-): Effect.Effect<void, Workflow.InvalidOption> => {
-  for (const [option, value, { expected, holds, required }] of args) {
-    const invalid = value === undefined ? required === true : !holds(value)
-    if (invalid) return Effect.fail(new Workflow.InvalidOption({ option, value, expected }))
-  }
-  return Effect.void
-}
+): Effect.Effect<void, Options.InvalidOption> => Options.check(Object.fromEntries(args.map(([name, value, spec]) => [name, [value, spec] as const])))
 
 /**
  * An options object (`options`, required or not): an object whose every key is one of `fields`
@@ -64,14 +57,14 @@ export const options = (
   given: unknown,
   fields: { readonly [field: string]: Spec },
   required = false
-): Effect.Effect<void, Workflow.InvalidOption> => {
+): Effect.Effect<void, Options.InvalidOption> => {
   const names = Object.keys(fields).join(", ")
   if (given === undefined && !required) return Effect.void
-  if (!isRecord(given)) return Effect.fail(new Workflow.InvalidOption({ option: "options", value: given, expected: `expected an object of ${names}` }))
+  if (!isRecord(given)) return Effect.fail(new Options.InvalidOption({ option: "options", value: given, expected: `expected an object of ${names}` }))
   const entries = Object.entries(given as object)
   const unknown = entries.find(([field]) => !Object.hasOwn(fields, field))
   if (unknown !== undefined) {
-    return Effect.fail(new Workflow.InvalidOption({ option: `options.${unknown[0]}`, value: unknown[1], expected: `expected an option named one of ${names}` }))
+    return Effect.fail(new Options.InvalidOption({ option: `options.${unknown[0]}`, value: unknown[1], expected: `expected an option named one of ${names}` }))
   }
   return check(Object.entries(fields).map(([field, spec]) => [`options.${field}`, (given as Record<string, unknown>)[field], spec] as const))
 }

@@ -96,6 +96,30 @@ layer(TestDatabase.shared("postgres"), { excludeTestServices: true })("ripple ca
       assert.deepStrictEqual(Object.keys((yield* store.snapshot(runId)).nodes), nodes, "no node of it ran")
     }).pipe(Effect.scoped, Effect.provide(stored)), 60_000)
 
+  it.effect("a dormant run whose cancel is pending: ripple runs and ripple show say so, in text and JSON", () =>
+    Effect.gen(function*() {
+      const { runId, where } = yield* pausedAtApproval
+      // What `ripple cancel` records for a run another process owns, until that process ends it.
+      const store = yield* RunStore.RunStore
+      const at = Date.now()
+      assert.isTrue(yield* store.requestCancel(runId, at))
+      const run = (...args: ReadonlyArray<string>) => Effect.promise(() => rippleInProcess(where, ...args))
+      const listed = yield* run("runs")
+      assert.strictEqual(listed.code, 0, listed.stderr)
+      assert.match(listed.stdout, new RegExp(`${runId}\\s+content-pipeline\\s+paused, cancel requested\\s`))
+      const listedJson = JSON.parse((yield* run("runs", "--format", "json")).stdout)
+      assert.deepStrictEqual(listedJson.runs.map((r: { id: string; cancelRequestedAt?: number }) => [r.id, r.cancelRequestedAt]), [[runId, at]])
+      const shown = yield* run("show", runId)
+      assert.strictEqual(shown.code, 0, shown.stderr)
+      assert.include(shown.stdout, `cancel requested ${new Date(at).toISOString()}: not ended yet; \`ripple resume ${runId}\` ends it`)
+      assert.strictEqual(JSON.parse((yield* run("show", runId, "--format", "json")).stdout).run.cancelRequestedAt, at)
+      // Once the run ended, no request is pending.
+      yield* run("resume", runId)
+      const ended = yield* run("runs")
+      assert.match(ended.stdout, new RegExp(`${runId}\\s+content-pipeline\\s+cancelled\\s`))
+      assert.notInclude((yield* run("show", runId)).stdout, "cancel requested")
+    }).pipe(Effect.scoped, Effect.provide(stored)), 60_000)
+
   it.effect("a run whose owner keeps its lease inside a block it cannot stop: Unanswered, exit 3, the request stays recorded", () =>
     Effect.gen(function*() {
       const { cancel, release, runId } = yield* heldByWorker(1_000, true)

@@ -30,6 +30,8 @@ export interface Summary {
   readonly target: string | undefined
   readonly createdAt: number
   readonly updatedAt: number
+  /** When a cancel was requested that the run has not ended for yet (its owner ends it before its next block). */
+  readonly cancelRequestedAt?: number | undefined
 }
 
 /**
@@ -50,6 +52,7 @@ interface Row {
   readonly target: string | null
   readonly created_at: number | string
   readonly updated_at: number | string
+  readonly cancel_requested_at: number | string | null
 }
 
 /**
@@ -69,7 +72,7 @@ export const list = (filter: Filter = {}): Effect.Effect<ReadonlyArray<Summary>,
     ]
     const rows = yield* transact(
       "list",
-      sql<Row>`SELECT id, ${sql.literal(asJson("workflow_id", "workflow_id"))}, status, mode, target, created_at, updated_at
+      sql<Row>`SELECT id, ${sql.literal(asJson("workflow_id", "workflow_id"))}, status, mode, target, created_at, updated_at, cancel_requested_at
         FROM ripple_runs ${conditions.length === 0 ? sql`` : sql`WHERE ${sql.and(conditions)}`}
         ORDER BY created_at DESC, id`
     )
@@ -80,7 +83,8 @@ export const list = (filter: Filter = {}): Effect.Effect<ReadonlyArray<Summary>,
       mode: row.mode,
       target: row.target ?? undefined,
       createdAt: Number(row.created_at),
-      updatedAt: Number(row.updated_at)
+      updatedAt: Number(row.updated_at),
+      ...(row.cancel_requested_at === null ? {} : { cancelRequestedAt: Number(row.cancel_requested_at) })
     }))
   })
 

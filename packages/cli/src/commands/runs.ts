@@ -4,6 +4,7 @@
  * @since 0.1.0
  */
 import { RunStatus } from "@ripple/runtime"
+import type { RunSummary } from "../Cli.ts"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Command from "effect/cli/Command"
@@ -12,6 +13,9 @@ import * as Flags from "./Flags.ts"
 import * as Output from "./Output.ts"
 import { print, table } from "./Output.ts"
 import { databaseOptions, type Session } from "./Session.ts"
+
+// A run whose cancel is pending (its owner ends it before its next block) says so.
+const statusOf = (run: RunSummary) => run.cancelRequestedAt === undefined ? run.status : `${run.status}, cancel requested`
 
 /**
  * The `runs` command.
@@ -36,7 +40,7 @@ export const command = (session: Session) =>
         else {
           yield* print(table([
             ["RUN", "WORKFLOW", "STATUS", "MODE", "FROM", "CREATED"],
-            ...listed.map((r) => [r.id, r.workflowId, r.status, r.mode, r.target ?? "-", new Date(r.createdAt).toISOString()])
+            ...listed.map((r) => [r.id, r.workflowId, statusOf(r), r.mode, r.target ?? "-", new Date(r.createdAt).toISOString()])
           ]))
         }
         return { code: 0, json: { runs: listed } }

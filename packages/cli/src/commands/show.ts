@@ -55,6 +55,14 @@ const printNode = (run: RunStore.Run, view: RunView.NodeView, full: boolean) =>
     if (view.error !== undefined) yield* print(`  error: ${view.error.message}`)
   })
 
+// Who ends a run whose cancel is pending: its executor, a worker (queued), or a resume here.
+const cancelPending = (run: RunStore.Run) =>
+  run.status === "running" || run.status === "pending"
+    ? "the process executing it ends it before its next block"
+    : run.queued === true
+    ? "a worker ends it"
+    : `\`ripple resume ${run.id}\` ends it`
+
 const header = (run: RunStore.Run) =>
   Effect.gen(function*() {
     yield* print(`run ${run.id}  workflow ${run.workflowId}  ${run.status}  (${run.mode}` +
@@ -65,6 +73,9 @@ const header = (run: RunStore.Run) =>
     }
     if (run.pauseRequestedAt !== undefined) {
       yield* print(`pause requested ${when(run.pauseRequestedAt)}: it parks at its next node boundary`)
+    }
+    if (run.cancelRequestedAt !== undefined) {
+      yield* print(`cancel requested ${when(run.cancelRequestedAt)}: not ended yet; ${cancelPending(run)}`)
     }
   })
 
@@ -80,7 +91,8 @@ const runJson = (run: RunStore.Run) => ({
   createdAt: run.createdAt,
   updatedAt: run.updatedAt,
   pruned: run.pruned,
-  pauseRequestedAt: run.pauseRequestedAt
+  pauseRequestedAt: run.pauseRequestedAt,
+  cancelRequestedAt: run.cancelRequestedAt
 })
 
 const show = (store: RunStore.RunStore["Service"], runId: string, node: string | undefined, options: Output.Options) =>

@@ -91,6 +91,9 @@ layer(TestDatabase.shared("postgres"), { excludeTestServices: true })("ripple ca
       const nodes = Object.keys((yield* store.snapshot(runId)).nodes)
       const resumed = yield* Effect.promise(() => rippleInProcess(where, "resume", runId, "--format", "json"))
       assert.strictEqual(JSON.parse(resumed.stdout).status, "cancelled", resumed.stdout + resumed.stderr)
+      // A command that follows a run to its end exits 1 when it ended cancelled, as when it failed
+      // (the README's exit table); only `ripple cancel`, whose request it is, exits 0 for it.
+      assert.deepStrictEqual([resumed.code, JSON.parse(resumed.stdout).exitCode], [1, 1])
       assert.include(resumed.stderr, `run ${runId} was asked to cancel`)
       assert.strictEqual((yield* store.getRun(runId)).status, "cancelled")
       assert.deepStrictEqual(Object.keys((yield* store.snapshot(runId)).nodes), nodes, "no node of it ran")

@@ -4,7 +4,7 @@
  * misspelt option was ignored. Every entry that takes options, an input, a name, a node or a
  * reason refuses a wrongly typed one with `InvalidOption` naming it, its value and what it must be,
  * and writes nothing; so does every entry given a run id that is no string (it answered
- * `RunNotFound`), on the memory store and the SQL stores.
+ * `RunNotFound`, and `events` an empty stream), on the memory store and the SQL stores.
  */
 import { assert, describe, it } from "@effect/vitest"
 import type { Workflow } from "@ripple/core"
@@ -15,6 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as SqlClient from "effect/sql/SqlClient"
+import * as Stream from "effect/Stream"
 import * as TestDatabase from "../helpers/database.ts"
 
 const workflow: Workflow.Workflow = {
@@ -48,7 +49,8 @@ const runIdRefusals = (): ReadonlyArray<readonly [name: string, call: Call, opti
     ["handover", 5, (runs) => runs.handover(untyped(5), handover)],
     ["follow", 5, (runs) => runs.follow(untyped(5))],
     ["wake", 5, (runs) => runs.wake(untyped(5))],
-    ["cancel", 5, (runs) => runs.cancel(untyped(5))]
+    ["cancel", 5, (runs) => runs.cancel(untyped(5))],
+    ["events", 5, (runs) => Stream.runCollect(runs.events(untyped(5)))]
   ]
   return entries.map(([entry, value, call]) => [`${entry}(${JSON.stringify(value)})`, call, "runId", "a run id (a string)"] as const)
 }

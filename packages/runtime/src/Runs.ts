@@ -406,9 +406,10 @@ export class Runs extends Context.Service<Runs, {
   readonly cancel: (runId: string) => Effect.Effect<Cancellation, RunStoreError | InvalidOption>
   /**
    * The run's events from when the stream starts, ending with its `RunFinished`; empty for a run
-   * that is not executing (finished, unknown, or executing in another process).
+   * that is not executing (finished, unknown, or executing in another process). A run id that is
+   * no string fails the stream with `InvalidOption`.
    */
-  readonly events: (runId: string) => Stream.Stream<RunEvent>
+  readonly events: (runId: string) => Stream.Stream<RunEvent, InvalidOption>
   /**
    * Subscribes now and returns the stream of every run's events (no event published after this
    * returns is missed, up to the buffer's capacity); the subscription lives as long as the scope.
@@ -541,14 +542,16 @@ const make = (state: State.State): Runs["Service"] => {
     wake: byRunId((runId) => Waking.settle(state, runId)),
     cancel: byRunId((runId) => Cancel.cancel(state, runId)),
     events: (runId) =>
-      Stream.unwrap(Effect.map(state.subscribe, (subscription) =>
-        // Subscribed first, then checked: a run still executing now cannot finish unseen.
-        state.announcing.has(runId)
-          ? Stream.fromSubscription(subscription).pipe(
-            Stream.filter((event) => event.runId === runId),
-            Stream.takeUntil(isFinal)
-          )
-          : Stream.empty)),
+      Stream.unwrap(byRunId((runId: string) =>
+        Effect.map(state.subscribe, (subscription) =>
+          // Subscribed first, then checked: a run still executing now cannot finish unseen.
+          state.announcing.has(runId)
+            ? Stream.fromSubscription(subscription).pipe(
+              Stream.filter((event) => event.runId === runId),
+              Stream.takeUntil(isFinal)
+            )
+            : Stream.empty)
+      )(runId)),
     subscribe: Effect.map(state.subscribe, Stream.fromSubscription)
   })
 }

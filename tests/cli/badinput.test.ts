@@ -90,6 +90,16 @@ const probes: ReadonlyArray<Probe> = [
     names: ["the workflow is empty", "give a workflow id"]
   },
   {
+    name: "versions of a device (a path, not a workflow id)",
+    args: () => ["versions", "/dev/zero"],
+    names: ["/dev/zero is not a regular file, not a workflow file", "fix: pass the path of the workflow file itself"]
+  },
+  {
+    name: "versions of a folder (a path, not a workflow id)",
+    args: () => ["versions", `${dir}${Path.sep}`],
+    names: ["is a folder, not a workflow file"]
+  },
+  {
     name: "runs of an empty --workflow",
     args: () => ["runs", "--workflow", ""],
     names: ["--workflow is empty", "give a workflow id"]
@@ -396,6 +406,28 @@ for (const [name, open] of sqlStores) {
       const handled = await rippleInProcess(store.where, "signal", runId, "go", "--handlers", flakyWait)
       assert.strictEqual(handled.code, 1, handled.stdout + handled.stderr)
       assert.include(handled.stdout, "the service is down")
+    })
+
+    it("versions of a workflow file that does not exist, nor a workflow of that id, names both", async () => {
+      const missing = Path.join(dir, "no-such-flow.json")
+      const result = await rippleInProcess(store.where, "versions", missing)
+      refused({
+        name: "versions",
+        args: () => [],
+        names: [`no such workflow file: ${missing}`, `no workflow has the id ${JSON.stringify(missing)} either`, "or pass a workflow id"]
+      }, result.code, `${result.stdout}\n${result.stderr}`)
+      assert.strictEqual(await store.dump(), before, "nothing written")
+    })
+
+    it("versions of a workflow id that looks like a path lists its versions", async () => {
+      const slashed = Path.join(dir, "slashed.json")
+      Fs.writeFileSync(slashed, JSON.stringify({ version: 1, id: "team/flow.json", blocks: [{ id: "start", type: "trigger" }], edges: [] }))
+      const ran = await rippleInProcess(store.where, "run", slashed)
+      assert.strictEqual(ran.code, 0, ran.stdout + ran.stderr)
+      const listed = await rippleInProcess(store.where, "versions", "team/flow.json", "--format", "json")
+      assert.strictEqual(listed.code, 0, listed.stdout + listed.stderr)
+      assert.lengthOf(JSON.parse(listed.stdout).versions, 1)
+      before = await store.dump()
     })
 
     it("rerun naming a run of another workflow says whose run it is", async () => {

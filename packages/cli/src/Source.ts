@@ -207,10 +207,18 @@ export const loadHandlers = (file: string): Effect.Effect<Layer.Layer<Handler.Ha
     return module.handlers as Layer.Layer<Handler.Handlers>
   })
 
-// The absolute path of `file` when it is a file; `what` names it in the problem otherwise (missing,
-// or a folder: told apart, since "no such file" for a folder that exists sends the user looking
-// for a typo).
-const existing = (file: string, what = "file"): Effect.Effect<string, Problem.Problem> =>
+/**
+ * The absolute path of `file` when it is a regular file; a bad-input problem naming it as `what`
+ * otherwise: missing, a folder, or anything else (a device, a pipe).
+ *
+ * **Gotchas**
+ *
+ * A folder is told apart from a missing file: "no such file" for a folder that exists sends the
+ * user looking for a typo.
+ *
+ * @since 0.1.0
+ */
+export const existing = (file: string, what = "file"): Effect.Effect<string, Problem.Problem> =>
   Effect.suspend(() => {
     const absolute = Path.resolve(file)
     const stat = statSync(absolute, { throwIfNoEntry: false })

@@ -7,18 +7,45 @@ import { RunStore } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
 import * as Argument from "effect/cli/Argument"
 import * as Command from "effect/cli/Command"
-import { existsSync, statSync } from "node:fs"
+import { statSync } from "node:fs"
+import * as Problem from "../Problem.ts"
 import * as Source from "../Source.ts"
 import * as Flags from "./Flags.ts"
 import * as Output from "./Output.ts"
 import { print, table } from "./Output.ts"
 import { databaseOptions, type Session } from "./Session.ts"
 
-// A workflow file names its workflow (and its current version); anything else is a workflow id.
+// A name with a path separator or a workflow file's extension is meant as a file. A workflow id
+// may look like one too: a missing file is refused only when no workflow has that id either.
+const pathLike = (name: string) => /[\\/]/.test(name) || /\.(json|m?js)$/i.test(name)
+
+// What the argument names: a workflow file (its workflow, and its current version), a path that is
+// no file (a folder, a device: refused before the database is opened), or a workflow id.
 const named = (workflow: string) =>
-  existsSync(workflow) && statSync(workflow).isFile()
-    ? Effect.map(Source.load(workflow), (source) => ({ workflowId: source.workflow.id, current: RunStore.versionOf(source.workflow) }))
-    : Effect.succeed({ workflowId: workflow, current: undefined })
+  Effect.suspend((): Effect.Effect<{ readonly workflowId: string; readonly current: string | undefined }, Problem.Problem> => {
+    const stat = statOf(workflow)
+    return stat?.isFile() === true || (stat !== undefined && pathLike(workflow))
+      ? Effect.map(Source.load(workflow), (source) => ({ workflowId: source.workflow.id, current: RunStore.versionOf(source.workflow) }))
+      : Effect.succeed({ workflowId: workflow, current: undefined })
+  })
+
+// A name too long for a path, or under a file (`a.json/b`), is no file.
+const statOf = (path: string) => {
+  try {
+    return statSync(path, { throwIfNoEntry: false })
+  } catch {
+    return undefined
+  }
+}
+
+// A path-like name with no stored versions: the file it names is missing (`Source.existing` says
+// how), and no workflow has it as its id.
+const missing = (workflow: string) =>
+  Effect.mapError(Source.existing(workflow, "workflow file"), (problem) =>
+    Problem.badInput(
+      `${problem.problem}; no workflow has the id ${JSON.stringify(workflow)} either`,
+      `${problem.fix}, or pass a workflow id (see \`ripple runs\`)`
+    ))
 
 /**
  * The `versions` command.
@@ -36,6 +63,7 @@ export const command = (session: Session) =>
         yield* Flags.checkWorkflowId(workflow, "the workflow")
         const { current, workflowId } = yield* named(workflow)
         const listed = yield* session.backend.versions({ ...(yield* databaseOptions), mustExist: true }, workflowId)
+        if (listed.length === 0 && current === undefined && pathLike(workflow)) yield* missing(workflow)
         const at = (ms: number | undefined) => ms === undefined ? "-" : new Date(ms).toISOString()
         if (listed.length === 0) yield* print(`no stored versions of workflow ${workflowId}`)
         else {

@@ -2,7 +2,8 @@
  * `ripple studio`'s bad input, in process (`Cli.main` over the SQL backend on an embedded
  * database): a port out of range, a port in use or an address the machine lacks is refused before
  * the database is opened (no data directory is left behind), a problem naming the address (exit 2),
- * not a crash. Its help states the studio's default port,
+ * not a crash. The address it checks is the one it serves on: bound once, never let go of in
+ * between (another process could take it). Its help states the studio's default port,
  * which the command tree states without loading the studio.
  */
 import { assert, describe, it } from "@effect/vitest"
@@ -10,7 +11,7 @@ import { Studio } from "@ripple/studio"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Path from "node:path"
-import { rippleInProcess, tempDir } from "../cli/ripple.ts"
+import { rippleInProcess, root, spawnRipple, tempDir } from "../cli/ripple.ts"
 
 describe("ripple studio", () => {
   it("--help gives the studio's default port", async () => {
@@ -54,6 +55,39 @@ describe("ripple studio", () => {
       temp.remove()
     }
   })
+
+  // It bound the address, let it go, opened the database and bound it again: a port taken in
+  // between failed the studio after it had created the data directory.
+  it("keeps the address it bound: a port taken the moment it is let go of does not stop it", async () => {
+    const temp = tempDir("studio-once")
+    const free = Net.createServer()
+    await new Promise<void>((resolve) => free.listen(0, "127.0.0.1", resolve))
+    const port = (free.address() as Net.AddressInfo).port
+    await new Promise((resolve) => free.close(resolve))
+    const steal = Path.join(root, "tests/cli/fixtures/stealPort.mjs")
+    const studio = spawnRipple(
+      { cwd: temp.dir, env: { NODE_OPTIONS: `--import ${steal}` } },
+      "studio",
+      "--port",
+      String(port),
+      "--data-dir",
+      Path.join(temp.dir, "db")
+    )
+    try {
+      let exited: number | undefined
+      void studio.exited.then((code) => (exited = code))
+      const deadline = Date.now() + 60_000
+      while (exited === undefined && !studio.output().includes("ripple studio: ") && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      assert.include(studio.output(), `ripple studio: http://127.0.0.1:${port}/`)
+      assert.isUndefined(exited, studio.output())
+    } finally {
+      studio.child.kill("SIGTERM")
+      await studio.exited
+      temp.remove()
+    }
+  }, 90_000)
 
   // The fix said "pick another --port" for an address the machine does not have (TEST-NET-3).
   it("names --host in the fix when the machine has no such address", async () => {

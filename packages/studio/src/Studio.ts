@@ -68,6 +68,31 @@ const hostsFor = (host: string | undefined): Api.Options["hosts"] => {
 }
 
 /**
+ * The Node HTTP server bound to `host:port`, answering 503 until routes are served on it
+ * (`serve`): bound first, so that a caller can refuse a bad address before it opens a database.
+ *
+ * @since 0.1.0
+ */
+export const listen = (options: Pick<Options, "host" | "port"> = {}) =>
+  NodeHttpServer.layer(() => Http.createServer(), {
+    host: options.host ?? "127.0.0.1",
+    port: options.port ?? defaultPort,
+    // A page keeps its event stream open: closing waits a second for requests, not 20 s for the streams.
+    gracefulShutdownTimeout: "1 second"
+  })
+
+/**
+ * The studio's routes served on the `HttpServer` provided (`listen`). It answers requests
+ * addressed to the loopback names or to `host` (any, for `0.0.0.0` and `::`), unless `hosts` says
+ * otherwise.
+ *
+ * @since 0.1.0
+ */
+export const serve = (
+  options: Options = {}
+) => HttpRouter.serve(routes({ ...options, hosts: options.hosts ?? hostsFor(options.host) }), { disableLogger: true, disableListenLog: true })
+
+/**
  * The studio listening on `host:port`; the `HttpServer` it provides tells the address. It answers
  * requests addressed to the loopback names or to `host` (any, for `0.0.0.0` and `::`), unless
  * `hosts` says otherwise.
@@ -77,11 +102,4 @@ const hostsFor = (host: string | undefined): Api.Options["hosts"] => {
 export const layer = (
   options: Options = {}
 ): Layer.Layer<HttpServer.HttpServer, HttpServerError.ServeError, Runs.Runs | RunStore.RunStore | RunIndex> =>
-  HttpRouter.serve(routes({ ...options, hosts: options.hosts ?? hostsFor(options.host) }), { disableLogger: true, disableListenLog: true }).pipe(
-    Layer.provideMerge(NodeHttpServer.layer(() => Http.createServer(), {
-      host: options.host ?? "127.0.0.1",
-      port: options.port ?? defaultPort,
-      // A page keeps its event stream open: closing waits a second for requests, not 20 s for the streams.
-      gracefulShutdownTimeout: "1 second"
-    }))
-  )
+  serve(options).pipe(Layer.provideMerge(listen(options)))

@@ -10,7 +10,6 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
-import * as Net from "node:net"
 import * as Problem from "../Problem.ts"
 import * as Source from "../Source.ts"
 import * as Flags from "./Flags.ts"
@@ -36,16 +35,6 @@ const listenFix = (cause: unknown): string => {
 const cannotListen = (host: string, port: number, cause: unknown): Problem.Problem =>
   Problem.badInput(`cannot listen on ${host}:${port}: ${String(cause)}`, listenFix(cause))
 
-// Opening the database creates an embedded one's data directory, so the address is tried first:
-// an address the machine lacks, or a port in use, is bad input and must leave nothing behind.
-// The studio binds again once the database is open (a port taken in between is still refused).
-const tryListen = (host: string, port: number): Effect.Effect<void, Problem.Problem> =>
-  Effect.callback<void, Problem.Problem>((resume) => {
-    const probe = Net.createServer()
-    probe.once("error", (cause) => resume(Effect.fail(cannotListen(host, port, cause))))
-    probe.listen({ host, port }, () => probe.close(() => resume(Effect.void)))
-  })
-
 /**
  * The `studio` command.
  *
@@ -63,13 +52,16 @@ export const command = (session: Session) =>
     Effect.gen(function*() {
       if (port < 0 || port > 65535) return yield* Problem.badInput(`--port ${port} is not a port`, "give a port from 1 to 65535, or 0 for a free one")
       const registry = yield* Flags.handlersOf(handlers)
-      yield* tryListen(host, port)
       const options = yield* databaseOptions
       const limits = yield* Source.limits
       const [{ Studio }, HttpServer] = yield* Effect.promise(() => Promise.all([import("@ripple/studio"), import("effect/http/HttpServer")]))
-      const server = Studio.layer({ host, port }).pipe(
+      // Bound before the database is opened (which creates an embedded one's data directory): an
+      // address the machine lacks, or a port in use, is bad input and leaves nothing behind. The
+      // server keeps the address, answering 503 until the routes are served on it.
+      const server = Studio.serve({ host, port }).pipe(
         Layer.provide(Layer.orDie(Runs.layer({ limits, ...runsOptions }))),
-        Layer.provideMerge(Layer.merge(session.backend.browse(options), registry))
+        Layer.provideMerge(Layer.merge(session.backend.browse(options), registry)),
+        Layer.provideMerge(Studio.listen({ host, port }))
       )
       return yield* Effect.scoped(Effect.gen(function*() {
         const address = yield* HttpServer.addressFormattedWith((url) => Effect.succeed(url))

@@ -206,7 +206,7 @@ const probes: ReadonlyArray<Probe> = [
   {
     name: "run --queue --pin an approval block",
     args: () => ["run", example("content-pipeline.json"), "--queue", "--pin", "review={\"by\": \"ada\"}"],
-    names: ["--pin review", "approval block is run by the engine"]
+    names: ["--pin review", "an approval block is run by the engine"]
   },
   // `__proto__` is no block id (NodeId); assigned as a key, it set a prototype, and the pin was dropped silently.
   { name: "run --pin __proto__", args: () => ["run", example("support-triage.json"), "--input", ticket, "--pin", "__proto__=1"], names: ["--pin __proto__", "not a block id"] },

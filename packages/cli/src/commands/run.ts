@@ -42,7 +42,8 @@ export const command = (session: Session) =>
       }
       if (queue) {
         yield* Source.checkExecutable(source)
-        // Checked here, with the handlers only this process has; `submit` checks the rest again.
+        // Checked before the database is opened (a refused run must not create an embedded one) and
+        // named after the file; `submit` checks the same again, as it does for every caller.
         const limits = yield* Source.limits
         yield* Effect.mapError(
           Runs.admit(source.workflow, parsed, { to: destination, pins, limits }),

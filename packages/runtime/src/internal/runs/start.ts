@@ -131,7 +131,7 @@ const enginePins = (workflow: Workflow.Workflow, pins: Plan.Pins | undefined) =>
   for (const key of Object.keys(pins ?? {})) {
     const block = workflow.blocks.find((b) => b.id === key.split("@")[0])
     if (block !== undefined && Engine.intrinsicTypes.has(block.type)) {
-      const reason = `a ${block.type} block is run by the engine, not by a handler: it cannot be pinned`
+      const reason = `${/^[aeiou]/i.test(block.type) ? "an" : "a"} ${block.type} block is run by the engine, not by a handler: it cannot be pinned`
       return Effect.fail(new PlanFailed({ workflowId: workflow.id, cause: new Plan.InvalidPin({ pin: key, reason, path: ["pins", key] }) }))
     }
   }

@@ -100,6 +100,16 @@ const probes: ReadonlyArray<Probe> = [
     names: ["is a folder, not a workflow file"]
   },
   {
+    name: "a workflow file name too long for the file system",
+    args: () => ["run", `${"x".repeat(5_000)}.json`],
+    names: ["cannot read the workflow file xxxxxxxx", "…", "ENAMETOOLONG"]
+  },
+  {
+    name: "--handlers with a name too long for the file system",
+    args: () => ["resume", "run-1", "--handlers", `${"x".repeat(5_000)}.mjs`],
+    names: ["cannot read the file xxxxxxxx", "ENAMETOOLONG"]
+  },
+  {
     name: "runs of an empty --workflow",
     args: () => ["runs", "--workflow", ""],
     names: ["--workflow is empty", "give a workflow id"]

@@ -24,7 +24,7 @@ import { Engine, Handler } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
-import { closeSync, constants as fsConstants, fstatSync, openSync, readSync, statSync } from "node:fs"
+import { closeSync, constants as fsConstants, fstatSync, openSync, readSync, type Stats, statSync } from "node:fs"
 import { constants as bufferConstants } from "node:buffer"
 import * as Path from "node:path"
 import { pathToFileURL } from "node:url"
@@ -208,6 +208,23 @@ export const loadHandlers = (file: string): Effect.Effect<Layer.Layer<Handler.Ha
   })
 
 /**
+ * What `stat` says of `path`: `undefined` when nothing is there, the error when it cannot tell (a
+ * name too long for the file system, a folder that may not be searched).
+ *
+ * @since 0.1.0
+ */
+export const statOf = (path: string): Stats | undefined | Error => {
+  try {
+    return statSync(path, { throwIfNoEntry: false })
+  } catch (error) {
+    return error as Error
+  }
+}
+
+// A path thousands of characters long is shown by its start.
+const shorten = (path: string): string => path.length <= 200 ? path : `${path.slice(0, 200)}…`
+
+/**
  * The absolute path of `file` when it is a regular file; a bad-input problem naming it as `what`
  * otherwise: missing, a folder, or anything else (a device, a pipe).
  *
@@ -221,7 +238,13 @@ export const loadHandlers = (file: string): Effect.Effect<Layer.Layer<Handler.Ha
 export const existing = (file: string, what = "file"): Effect.Effect<string, Problem.Problem> =>
   Effect.suspend(() => {
     const absolute = Path.resolve(file)
-    const stat = statSync(absolute, { throwIfNoEntry: false })
+    const stat = statOf(absolute)
+    if (stat instanceof Error) {
+      return Effect.fail(Problem.badInput(
+        `cannot read the ${what} ${shorten(file)}: ${"code" in stat ? stat.code : stat.message}`,
+        "check the path; it is relative to the current directory"
+      ))
+    }
     if (stat?.isFile() === true) return Effect.succeed(absolute)
     return Effect.fail(
       stat === undefined

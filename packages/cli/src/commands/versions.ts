@@ -7,7 +7,6 @@ import { RunStore } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
 import * as Argument from "effect/cli/Argument"
 import * as Command from "effect/cli/Command"
-import { statSync } from "node:fs"
 import * as Problem from "../Problem.ts"
 import * as Source from "../Source.ts"
 import * as Flags from "./Flags.ts"
@@ -23,20 +22,14 @@ const pathLike = (name: string) => /[\\/]/.test(name) || /\.(json|m?js)$/i.test(
 // no file (a folder, a device: refused before the database is opened), or a workflow id.
 const named = (workflow: string) =>
   Effect.suspend((): Effect.Effect<{ readonly workflowId: string; readonly current: string | undefined }, Problem.Problem> => {
-    const stat = statOf(workflow)
-    return stat?.isFile() === true || (stat !== undefined && pathLike(workflow))
+    // A name stat cannot take (too long for a path) is no file, but may be an id.
+    const stat = Source.statOf(workflow)
+    return stat instanceof Error
+      ? Effect.succeed({ workflowId: workflow, current: undefined })
+      : stat?.isFile() === true || (stat !== undefined && pathLike(workflow))
       ? Effect.map(Source.load(workflow), (source) => ({ workflowId: source.workflow.id, current: RunStore.versionOf(source.workflow) }))
       : Effect.succeed({ workflowId: workflow, current: undefined })
   })
-
-// A name too long for a path, or under a file (`a.json/b`), is no file.
-const statOf = (path: string) => {
-  try {
-    return statSync(path, { throwIfNoEntry: false })
-  } catch {
-    return undefined
-  }
-}
 
 // A path-like name with no stored versions: the file it names is missing (`Source.existing` says
 // how), and no workflow has it as its id.

@@ -566,6 +566,18 @@ describe("a JSON flag read from a device that never ends (the binary): exit 2, n
   }
 })
 
+// A defect (a bug of Ripple, not bad input) ended the binary with exit 1 and not a word: the
+// cause was never printed.
+describe("a defect (the binary): exit 1 with the cause on stderr", () => {
+  it("console.log failing", async () => {
+    const failing = Path.join(Path.dirname(new URL(import.meta.url).pathname), "fixtures", "failingConsole.mjs")
+    const result = await rippleBinary({ cwd: dir, timeout: 30_000, env: { NODE_OPTIONS: `--import ${failing}` } }, "--help")
+    assert.strictEqual(result.code, 1, result.stdout + result.stderr)
+    assert.include(result.stderr, "ripple: internal error (a bug in Ripple; please report it with what follows)")
+    assert.include(result.stderr, "injected: console.log failed")
+  })
+})
+
 describe("an unreachable server", () => {
   // The fix said "correct DATABASE_URL" to a user who had given --db (and perhaps no DATABASE_URL).
   it("exit 2, the fix naming where the URL came from: --db, else DATABASE_URL", async () => {

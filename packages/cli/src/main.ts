@@ -11,6 +11,7 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Runtime from "effect/Runtime"
@@ -44,11 +45,15 @@ fiber.addObserver((exit) => {
   clearInterval(keepAlive)
   process.removeListener("SIGINT", onSignal)
   process.removeListener("SIGTERM", onSignal)
-  // `main` turns every expected outcome into an exit code; anything else is a defect (exit 1), an
-  // interruption 130.
+  // `main` turns every expected outcome into an exit code; anything else is a defect (exit 1, its
+  // cause printed), an interruption 130.
   const teardown = (code: number) => {
     if (signalled > 0 || code !== 0) process.exit(code)
   }
-  if (Exit.isSuccess(exit)) teardown(exit.value)
-  else Runtime.defaultTeardown(exit, teardown)
+  if (Exit.isSuccess(exit)) return teardown(exit.value)
+  // Nothing else prints a defect: without this, the command ended with exit 1 and not a word.
+  if (!Cause.hasInterruptsOnly(exit.cause)) {
+    process.stderr.write(`ripple: internal error (a bug in Ripple; please report it with what follows)\n${Cause.pretty(exit.cause)}\n`)
+  }
+  Runtime.defaultTeardown(exit, teardown)
 })

@@ -420,13 +420,14 @@ for (const [name, open] of sqlStores) {
 
     it("versions of a workflow file that does not exist, nor a workflow of that id, names both", async () => {
       const missing = Path.join(dir, "no-such-flow.json")
+      const first = await store.dump()
       const result = await rippleInProcess(store.where, "versions", missing)
       refused({
         name: "versions",
         args: () => [],
         names: [`no such workflow file: ${missing}`, `no workflow has the id ${JSON.stringify(missing)} either`, "or pass a workflow id"]
       }, result.code, `${result.stdout}\n${result.stderr}`)
-      assert.strictEqual(await store.dump(), before, "nothing written")
+      assert.strictEqual(await store.dump(), first, "nothing written")
     })
 
     it("versions of a workflow id that looks like a path lists its versions", async () => {
@@ -437,7 +438,6 @@ for (const [name, open] of sqlStores) {
       const listed = await rippleInProcess(store.where, "versions", "team/flow.json", "--format", "json")
       assert.strictEqual(listed.code, 0, listed.stdout + listed.stderr)
       assert.lengthOf(JSON.parse(listed.stdout).versions, 1)
-      before = await store.dump()
     })
 
     it("rerun naming a run of another workflow says whose run it is", async () => {

@@ -35,8 +35,18 @@ describe("ripple without a database option", () => {
       const invalid = await rippleInProcess({ cwd: temp.dir }, "plan", example("support-triage.json"), "--from", "nope")
       assert.strictEqual(invalid.code, 2)
       assert.isFalse(Fs.existsSync(Path.join(temp.dir, ".ripple")))
-      // Commands that only read refuse a data directory without a database instead of creating one.
-      for (const args of [["runs"], ["show", "run-1"], ["plan", example("support-triage.json"), "--from", "signature"]]) {
+      // Commands that only read, or act on a stored run (there is none without a database), refuse
+      // a data directory without a database instead of creating one.
+      const onRuns = [
+        ["cancel", "run-1"],
+        ["pause", "run-1"],
+        ["resume", "run-1"],
+        ["resume", "run-1", "--queue"],
+        ["signal", "run-1", "go"],
+        ["approve", "run-1", "review"],
+        ["rerun", example("support-triage.json"), "--from", "signature", "--run", "run-1"]
+      ]
+      for (const args of [["runs"], ["show", "run-1"], ["plan", example("support-triage.json"), "--from", "signature"], ...onRuns]) {
         const refused = await rippleInProcess({ cwd: temp.dir }, ...args)
         assert.strictEqual(refused.code, 2, refused.stdout + refused.stderr)
         assert.include(refused.stderr, `cannot open the database (NoDatabase): ${Fs.realpathSync(temp.dir)}${Path.sep}.ripple: it does not exist`)

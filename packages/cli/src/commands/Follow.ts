@@ -137,14 +137,15 @@ const printer = (runId: string) => {
  * Child runs execute in this process too: their lines are prefixed with their id, and the command
  * lasts until the run no longer waits for children of its own (and, when the run is a child that
  * ended, until the parent it woke stops). A request another process carries out is waited for, at
- * most `wait` seconds.
+ * most `wait` seconds. `existing` (a command on a stored run): an embedded data directory without a
+ * database is refused (`Session.withRuns`).
  *
  * @since 0.1.0
  */
 export const follow = (
   session: Session,
   handlers: Layer.Layer<Handler.Handlers>,
-  options: Output.Options & { readonly wait: number },
+  options: Output.Options & { readonly wait: number; readonly existing?: boolean | undefined },
   act: (runs: Runs.Runs["Service"], store: RunStore.RunStore["Service"]) => Effect.Effect<Acted, Problem.Problem>
 ): Effect.Effect<Output.Report, Problem.Problem, Command.CommandContext<"ripple">> =>
   session.withRuns(handlers, (runs, store) =>
@@ -161,7 +162,7 @@ export const follow = (
         ? handedOver(runs, store, acted, options)
         : followed(runs, store, events, acted, began, options)
       return yield* Effect.mapError(reported, (error) => error instanceof Problem.Problem ? error : Problem.fromStoreError(acted.runId, error))
-    })))
+    })), { existing: options.existing })
 
 // The run's executor stopped on a store failure (a full disk, a lost server): the run is left to
 // resume, and the command says so (exit 1).
@@ -279,7 +280,7 @@ const handedOver = (
 export const execute = (
   session: Session,
   source: Source.Source,
-  options: Output.Options,
+  options: Output.Options & { readonly existing?: boolean | undefined },
   launch: (runs: Runs.Runs["Service"], store: RunStore.RunStore["Service"]) => Effect.Effect<Runs.Started, Runs.RunsError | Problem.Problem>
 ) =>
   Effect.andThen(
@@ -322,7 +323,7 @@ export const deliver = (session: Session, flags: Output.Options & {
     yield* Flags.checkWait(wait)
     return [payload, yield* Flags.handlersOf(flags.handlers)] as const
   }).pipe(Effect.flatMap(([payload, layer]) =>
-    follow(session, layer, flags, (runs, store) =>
+    follow(session, layer, { ...flags, existing: true }, (runs, store) =>
       Effect.gen(function*() {
         const before = yield* store.getRun(runId)
         // A delivery that wakes a run nobody else owns executes it here: only with its handlers.

@@ -112,13 +112,14 @@ export const runsOptions: Runs.Options = { leaseMs: 5_000 }
 export interface Session {
   readonly backend: Cli.Backend
   /**
-   * Runs `use` with the `Runs` facade (and its store) over the backend, with `handlers`; `reading`
-   * (a command that writes nothing) refuses an embedded data directory without a database.
+   * Runs `use` with the `Runs` facade (and its store) over the backend, with `handlers`; `existing`
+   * (a command that writes nothing, or acts on a stored run: there is none without a database)
+   * refuses an embedded data directory without a database instead of creating one.
    */
   readonly withRuns: <A>(
     handlers: Layer.Layer<Handler.Handlers>,
     use: (runs: Runs.Runs["Service"], store: RunStore.RunStore["Service"]) => Effect.Effect<A, Problem.Problem, Command.CommandContext<"ripple">>,
-    options?: { readonly reading?: boolean }
+    options?: { readonly existing?: boolean | undefined }
   ) => Effect.Effect<A, Problem.Problem, Command.CommandContext<"ripple">>
   /** Runs `use` with the backend's store only (reading: an embedded data directory without a database is refused). */
   readonly withStore: <A>(
@@ -133,7 +134,7 @@ export interface Session {
  */
 export const make = (backend: Cli.Backend): Session => ({
   backend,
-  withRuns: (handlers, use, reading) =>
+  withRuns: (handlers, use, database) =>
     Effect.flatMap(Effect.all([databaseOptions, Source.limits]), ([options, limits]) =>
       Effect.gen(function*() {
         const runs = yield* Runs.Runs
@@ -143,7 +144,7 @@ export const make = (backend: Cli.Backend): Session => ({
         Effect.provide(Runs.layer({ limits, ...runsOptions }).pipe(
           // Its options are the command's own, and limits `Source.limits` checked: an invalid one is a bug.
           Layer.orDie,
-          Layer.provideMerge(Layer.merge(backend.store({ ...options, mustExist: reading?.reading === true }), handlers))
+          Layer.provideMerge(Layer.merge(backend.store({ ...options, mustExist: database?.existing === true }), handlers))
         ))
       )),
   withStore: (use) =>

@@ -65,7 +65,7 @@ export const command = (session: Session) =>
             ...(cancellation._tag === "Unanswered" ? { waitedUntil: cancellation.waitedUntil } : {})
           }
         }
-      })))).pipe(Command.withDescription(
+      }), { existing: true }))).pipe(Command.withDescription(
         "Cancel a run that has not ended. Exit 0 once it ended: cancelled here (nobody executes it), by its owner " +
           "(the process executing it, before its next block), or here after the owner's lease expired; exit 3 when " +
           "the owner keeps its lease without ending the run (the request stays recorded); exit 2 when the run had already ended"

@@ -77,6 +77,6 @@ export const command = (session: Session) =>
             yield* print(`run ${run}: ${before.status} -> ${now.status}`)
             const awaiting = yield* Follow.printAwaiting(store, run, false, yield* continuation)
             return report(now.status, Follow.exitCodeOf(now.status), true, awaiting)
-          }).pipe(Effect.mapError((error) => error instanceof Problem.Problem ? error : Problem.fromStoreError(run, error))))
+          }).pipe(Effect.mapError((error) => error instanceof Problem.Problem ? error : Problem.fromStoreError(run, error))), { existing: true })
       )
     )).pipe(Command.withDescription("Pause a run wherever it executes: it parks at its next node boundary; `ripple resume` continues it"))

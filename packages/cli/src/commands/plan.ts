@@ -57,7 +57,7 @@ export const command = (session: Session) =>
           runs.plan(source.workflow, { target, run: prior, input: changed, to: destination, pins }).pipe(
             Effect.mapError((error) => Problem.fromRunsError(source.file, error, source.workflow))
           )
-        ), { reading: true })
+        ), { existing: true })
       if (format !== "json") yield* print(render(planned, format))
       return { code: 0, json: Plan.toJson(planned) }
     }).pipe((body) => Output.report(format === "json" ? "json" : "text", body))).pipe(Command.withDescription("Show what a re-run from a block would re-execute and reuse, and why (writes nothing)"))

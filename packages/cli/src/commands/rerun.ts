@@ -59,6 +59,7 @@ export const command = (session: Session) =>
       const pins = yield* Flags.parsePins(pin)
       const prior = Flags.sourceRun(run)
       const changed = yield* Flags.parseChangedInput(input)
-      return yield* Follow.execute(session, source, output, (runs, store) =>
+      // A re-run needs a prior run: a database without one is refused, not created.
+      return yield* Follow.execute(session, source, { ...output, existing: true }, (runs, store) =>
         Effect.andThen(requirePrior(store, source, prior), runs.runFrom(source.workflow, { target, run: prior, input: changed, to: destination, pins })))
     }))).pipe(Command.withDescription("Re-run a workflow from a block, reusing every prior output that is still valid"))

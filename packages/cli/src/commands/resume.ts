@@ -116,7 +116,7 @@ const resumeHere = (run: string, layer: Layer.Layer<Handler.Handlers>) => (runs:
 // `resume --queue`: the workers continue the run.
 const requeue = (session: Session, run: string) =>
   Effect.gen(function*() {
-    const status = yield* session.backend.requeue(yield* databaseOptions, run).pipe(Effect.mapError((error) =>
+    const status = yield* session.backend.requeue({ ...(yield* databaseOptions), mustExist: true }, run).pipe(Effect.mapError((error) =>
       error instanceof Problem.Problem
         ? error
         : error._tag === "IllegalTransition"
@@ -149,7 +149,7 @@ export const command = (session: Session) =>
         ? requeue(session, run)
         : Effect.andThen(
           Flags.checkWait(options.wait),
-          Effect.flatMap(Flags.handlersOf(handlers), (layer) => Follow.follow(session, layer, options, resumeHere(run, layer)))
+          Effect.flatMap(Flags.handlersOf(handlers), (layer) => Follow.follow(session, layer, { ...options, existing: true }, resumeHere(run, layer)))
         )
     )).pipe(Command.withDescription(
       "Continue a failed or crashed run (only unfinished nodes re-run), a paused run, a due sleeper, or a run whose child runs crashed; a run a worker owns is handed to it"

@@ -109,6 +109,9 @@ const probes: ReadonlyArray<Probe> = [
     args: () => ["resume", "run-1", "--handlers", `${"x".repeat(5_000)}.mjs`],
     names: ["cannot read the file xxxxxxxx", "ENAMETOOLONG"]
   },
+  // An empty name is the current directory to `path.resolve`: it said " is a folder".
+  { name: "run an empty workflow file name", args: () => ["run", ""], names: ["the workflow file name is empty", "give the path of the workflow file"] },
+  { name: "plan a blank workflow file name", args: () => ["plan", "  ", "--from", "x"], names: ["the workflow file name is empty"] },
   {
     name: "runs of an empty --workflow",
     args: () => ["runs", "--workflow", ""],

@@ -237,6 +237,8 @@ const shorten = (path: string): string => path.length <= 200 ? path : `${path.sl
  */
 export const existing = (file: string, what = "file"): Effect.Effect<string, Problem.Problem> =>
   Effect.suspend(() => {
+    // An empty name (an unset variable) resolves to the current directory: named as what it is.
+    if (file.trim() === "") return Effect.fail(Problem.badInput(`the ${what} name is empty`, `give the path of the ${what}`))
     const absolute = Path.resolve(file)
     const stat = statOf(absolute)
     if (stat instanceof Error) {

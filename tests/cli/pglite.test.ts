@@ -34,6 +34,15 @@ describe("ripple without a database option", () => {
       assert.strictEqual(missing.code, 2)
       const invalid = await rippleInProcess({ cwd: temp.dir }, "plan", example("support-triage.json"), "--from", "nope")
       assert.strictEqual(invalid.code, 2)
+      // A pin the run would refuse (an unknown block, a value no store holds, an approval) is
+      // refused before the database is opened.
+      const ticket = '{"subject": "s", "body": "b"}'
+      for (const [file, input, pin] of [["support-triage.json", ticket, "nope=1"], ["support-triage.json", ticket, "ticket=1e999"], ["content-pipeline.json", "{}", "review={}"]]) {
+        const pinned = await rippleInProcess({ cwd: temp.dir }, "run", example(file!), "--input", input!, "--pin", pin!)
+        assert.strictEqual(pinned.code, 2, pinned.stdout + pinned.stderr)
+        assert.include(pinned.stderr, `--pin ${pin!.split("=")[0]} in `)
+        assert.isFalse(Fs.existsSync(Path.join(temp.dir, ".ripple")), pin)
+      }
       assert.isFalse(Fs.existsSync(Path.join(temp.dir, ".ripple")))
       // Commands that only read, or act on a stored run (there is none without a database), refuse
       // a data directory without a database instead of creating one.

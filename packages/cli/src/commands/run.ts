@@ -40,15 +40,16 @@ export const command = (session: Session) =>
       if (Result.isFailure(checked)) {
         return yield* Problem.fromRunsError(source.file, new Runs.InvalidInput({ workflowId: source.workflow.id, cause: checked.failure }), source.workflow)
       }
+      // Checked before the database is opened (a refused run, here or queued, must not create an
+      // embedded one) and named after the file; `start` or `submit` checks the same again, as it
+      // does for every caller.
+      const limits = yield* Source.limits
+      yield* Effect.mapError(
+        Runs.admit(source.workflow, parsed, { to: destination, pins, limits }),
+        (error) => Problem.fromRunsError(source.file, error, source.workflow)
+      )
       if (queue) {
         yield* Source.checkExecutable(source)
-        // Checked before the database is opened (a refused run must not create an embedded one) and
-        // named after the file; `submit` checks the same again, as it does for every caller.
-        const limits = yield* Source.limits
-        yield* Effect.mapError(
-          Runs.admit(source.workflow, parsed, { to: destination, pins, limits }),
-          (error) => Problem.fromRunsError(source.file, error, source.workflow)
-        )
         // Stored with the declared defaults applied, as `Runs.start` would.
         const runId = yield* session.backend.submit(yield* databaseOptions, source.workflow, checked.success, { to: destination, pins, limits })
         yield* print(`run ${runId} queued for \`ripple worker\``)

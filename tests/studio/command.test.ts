@@ -11,7 +11,7 @@ import { Studio } from "@ripple/studio"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Path from "node:path"
-import { rippleInProcess, root, spawnRipple, tempDir } from "../cli/ripple.ts"
+import { ripple, rippleInProcess, root, spawnRipple, tempDir } from "../cli/ripple.ts"
 
 describe("ripple studio", () => {
   it("--help gives the studio's default port", async () => {
@@ -37,6 +37,25 @@ describe("ripple studio", () => {
       temp.remove()
     }
   })
+
+  // Node takes an empty host for every interface: --host "$HOST" with the variable unset opened
+  // the studio to the network.
+  for (const host of ["", " "]) {
+    it(`refuses an empty --host (${JSON.stringify(host)}) and writes nothing`, async () => {
+      const temp = tempDir("studio-host-empty")
+      try {
+        const dataDir = Path.join(temp.dir, "db")
+        // The binary, killed if it serves instead of refusing: the test fails rather than hangs.
+        const result = await ripple({ cwd: temp.dir, timeout: 30_000 }, "studio", "--host", host, "--port", "0", "--data-dir", dataDir)
+        assert.strictEqual(result.code, 2, result.stdout + result.stderr)
+        assert.include(result.stderr, "--host is empty")
+        assert.include(result.stderr, "fix: pass 127.0.0.1")
+        assert.isFalse(Fs.existsSync(dataDir))
+      } finally {
+        temp.remove()
+      }
+    })
+  }
 
   it("names the address when the port is taken", async () => {
     const temp = tempDir("studio-taken")

@@ -51,6 +51,11 @@ export const command = (session: Session) =>
   }, ({ handlers, host, port }) =>
     Effect.gen(function*() {
       if (port < 0 || port > 65535) return yield* Problem.badInput(`--port ${port} is not a port`, "give a port from 1 to 65535, or 0 for a free one")
+      // Node listens on every interface for an empty host: an unset `--host "$HOST"` would open
+      // the studio to the network.
+      if (host.trim() === "") {
+        return yield* Problem.badInput("--host is empty", "pass 127.0.0.1 (only this machine), 0.0.0.0 (every interface) or one of its addresses; or leave --host out")
+      }
       const registry = yield* Flags.handlersOf(handlers)
       const options = yield* databaseOptions
       const limits = yield* Source.limits

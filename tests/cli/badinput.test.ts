@@ -107,7 +107,13 @@ const probes: ReadonlyArray<Probe> = [
   {
     name: "--handlers with a name too long for the file system",
     args: () => ["resume", "run-1", "--handlers", `${"x".repeat(5_000)}.mjs`],
-    names: ["cannot read the file xxxxxxxx", "ENAMETOOLONG"]
+    names: ["cannot read the handlers module xxxxxxxx", "ENAMETOOLONG"]
+  },
+  // It read "/dev/zero is not a regular file, not a file".
+  {
+    name: "--handlers a device",
+    args: () => ["resume", "run-1", "--handlers", "/dev/zero"],
+    names: ["/dev/zero is not a regular file, not a handlers module", "fix: pass the path of the handlers module itself"]
   },
   // An empty name is the current directory to `path.resolve`: it said " is a folder".
   { name: "run an empty workflow file name", args: () => ["run", ""], names: ["the workflow file name is empty", "give the path of the workflow file"] },
@@ -240,7 +246,7 @@ const probes: ReadonlyArray<Probe> = [
   },
   { name: "an unknown subcommand", args: () => ["bogus"], names: ["Unknown subcommand", "bogus"] },
   { name: "a folder as the workflow", args: () => ["plan", dir, "--from", "start"], names: [`${dir} is a folder, not a workflow file`, "inside that folder"] },
-  { name: "a folder as --handlers", args: () => ["worker", "--handlers", dir], names: [`${dir} is a folder, not a file`, "inside that folder"] },
+  { name: "a folder as --handlers", args: () => ["worker", "--handlers", dir], names: [`${dir} is a folder, not a handlers module`, "inside that folder"] },
   {
     name: "--input from a file that does not exist",
     args: () => ["run", example("support-triage.json"), "--input", `@${Path.join(dir, "missing.json")}`],

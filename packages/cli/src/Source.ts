@@ -196,7 +196,7 @@ const fromModule = (file: string, absolute: string): Effect.Effect<Source, Probl
  */
 export const loadHandlers = (file: string): Effect.Effect<Layer.Layer<Handler.Handlers>, Problem.Problem> =>
   Effect.gen(function*() {
-    const absolute = yield* existing(file)
+    const absolute = yield* existing(file, "handlers module")
     if (!moduleExtensions.includes(Path.extname(absolute).toLowerCase())) {
       return yield* Problem.badInput(`--handlers ${file}: expected a .js / .mjs ES module`, "pass the compiled module that exports `handlers`")
     }
@@ -235,7 +235,7 @@ const shorten = (path: string): string => path.length <= 200 ? path : `${path.sl
  *
  * @since 0.1.0
  */
-export const existing = (file: string, what = "file"): Effect.Effect<string, Problem.Problem> =>
+export const existing = (file: string, what: string): Effect.Effect<string, Problem.Problem> =>
   Effect.suspend(() => {
     // An empty name (an unset variable) resolves to the current directory: named as what it is.
     if (file.trim() === "") return Effect.fail(Problem.badInput(`the ${what} name is empty`, `give the path of the ${what}`))

@@ -75,6 +75,29 @@ describe("ripple without a database option", () => {
     }
   })
 
+  // It answered 'cannot open the database (Unreachable): http://x/: PgConnection: Unsupported
+  // connection URL protocol: "http:": Unsupported connection URL protocol: "http:"'.
+  it("names the scheme of a --db or DATABASE_URL that is no PostgreSQL URL, and creates no database", async () => {
+    const temp = tempDir("scheme")
+    try {
+      const sources = [{ db: ["--db", "http://db.example/ripple"], env: {}, name: "--db" }, {
+        db: [],
+        env: { DATABASE_URL: "mysql://db.example/ripple" },
+        name: "DATABASE_URL"
+      }]
+      for (const { db, env, name } of sources) {
+        const result = await rippleInProcess({ cwd: temp.dir, db, env }, "runs")
+        const what = `${result.stdout}\n${result.stderr}`
+        assert.strictEqual(result.code, 2, what)
+        assert.include(result.stderr, `cannot open the database (InvalidUrl): ${name}: the URL's scheme is ${db.length > 0 ? "http" : "mysql"}:, not postgres: or postgresql:`, what)
+        assert.include(result.stderr, `correct ${name} (postgres://`, what)
+        assert.deepStrictEqual(Fs.readdirSync(temp.dir), [], what)
+      }
+    } finally {
+      temp.remove()
+    }
+  })
+
   it("refuses an empty --db or --data-dir and a --db that is not a URL, naming the flag, and creates no database", async () => {
     const temp = tempDir("emptyflag")
     const input = JSON.stringify({ subject: "s", body: "b" })

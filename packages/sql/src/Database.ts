@@ -316,13 +316,15 @@ const layerPostgres = (
 ): Layer.Layer<Database | SqlClient.SqlClient, DatabaseError> => {
   const describe = redactUrl(Redacted.value(url))
   const source = options.urlSource ?? urlOption
-  if (describe === undefined) {
+  // The wire client would say it twice, as a connection failure ("Unreachable").
+  const scheme = describe === undefined ? undefined : new URL(describe).protocol
+  if (describe === undefined || (scheme !== "postgres:" && scheme !== "postgresql:")) {
     return fromEffect(Effect.fail(
       new DatabaseError({
         reason: "InvalidUrl",
         kind: "postgres",
         target: source.name,
-        detail: "the value is not a URL",
+        detail: describe === undefined ? "the value is not a URL" : `the URL's scheme is ${scheme}, not postgres: or postgresql:`,
         fix: serverFix(source),
         cause: undefined
       })

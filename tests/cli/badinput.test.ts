@@ -118,6 +118,13 @@ const probes: ReadonlyArray<Probe> = [
   // An empty name is the current directory to `path.resolve`: it said " is a folder".
   { name: "run an empty workflow file name", args: () => ["run", ""], names: ["the workflow file name is empty", "give the path of the workflow file"] },
   { name: "plan a blank workflow file name", args: () => ["plan", "  ", "--from", "x"], names: ["the workflow file name is empty"] },
+  // The payload was dropped without a word; the empty reason was stored as the rejection's.
+  {
+    name: "approve with both --reject and --payload",
+    args: () => ["approve", "run-1", "review", "--reject", "too long", "--payload", "{\"by\": \"ada\"}"],
+    names: ["--reject and --payload were both given", "fix: pass --payload to approve, or --reject <reason> to reject"]
+  },
+  { name: "approve --reject with an empty reason", args: () => ["approve", "run-1", "review", "--reject", " "], names: ["--reject is empty", "give the reason"] },
   {
     name: "runs of an empty --workflow",
     args: () => ["runs", "--workflow", ""],

@@ -4,6 +4,7 @@
  * @since 0.1.0
  */
 import type { RunStore } from "@ripple/runtime"
+import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Argument from "effect/cli/Argument"
 import * as Command from "effect/cli/Command"
@@ -13,6 +14,21 @@ import * as Flags from "./Flags.ts"
 import * as Follow from "./Follow.ts"
 import * as Output from "./Output.ts"
 import type { Session } from "./Session.ts"
+
+// A rejection carries a reason, not a payload: a --payload beside --reject was dropped unsaid,
+// and an empty reason (`--reject "$REASON"` with the variable unset) stored as the rejection's.
+const checkReject = (reject: Option.Option<string>, payload: Option.Option<string>): Effect.Effect<void, Problem.Problem> => {
+  if (Option.isNone(reject)) return Effect.void
+  if (Option.isSome(payload)) {
+    return Effect.fail(Problem.badInput(
+      "--reject and --payload were both given: a rejection carries a reason, not a payload",
+      "pass --payload to approve, or --reject <reason> to reject"
+    ))
+  }
+  return reject.value.trim() === ""
+    ? Effect.fail(Problem.badInput("--reject is empty", "give the reason for the rejection: --reject \"<reason>\""))
+    : Effect.void
+}
 
 /**
  * The `approve` command.
@@ -29,7 +45,7 @@ export const command = (session: Session) =>
     wait: Flags.wait,
     ...Output.flags
   }, ({ node, reject, run, ...flags }) =>
-    Output.report(flags.format, Follow.deliver(session, { run, ...flags }, {
+    Output.report(flags.format, Effect.andThen(checkReject(reject, flags.payload), Follow.deliver(session, { run, ...flags }, {
       what: `the decision on ${JSON.stringify(node)}`,
       command: Option.match(reject, {
         onNone: () => `ripple approve ${run} ${node}`,
@@ -47,4 +63,4 @@ export const command = (session: Session) =>
           onNone: () => runs.approve(run, node, payload),
           onSome: (reason) => runs.reject(run, node, reason)
         })
-    }))).pipe(Command.withDescription("Approve (or --reject) a paused approval block; the run continues here"))
+    })))).pipe(Command.withDescription("Approve (or --reject) a paused approval block; the run continues here"))

@@ -109,6 +109,15 @@ const probes: ReadonlyArray<Probe> = [
     args: () => ["resume", "run-1", "--handlers", `${"x".repeat(5_000)}.mjs`],
     names: ["cannot read the handlers module xxxxxxxx", "ENAMETOOLONG"]
   },
+  {
+    name: "a workflow file that is a symbolic link to itself",
+    args: () => {
+      const loop = Path.join(dir, "loop.json")
+      if (!Fs.existsSync(loop) && Fs.lstatSync(loop, { throwIfNoEntry: false }) === undefined) Fs.symlinkSync(loop, loop)
+      return ["run", loop]
+    },
+    names: ["cannot read the workflow file", "loop.json: ELOOP: too many symbolic links encountered\n"]
+  },
   // It read "/dev/zero is not a regular file, not a file".
   {
     name: "--handlers a device",

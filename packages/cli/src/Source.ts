@@ -243,7 +243,7 @@ export const existing = (file: string, what: string): Effect.Effect<string, Prob
     const stat = statOf(absolute)
     if (stat instanceof Error) {
       return Effect.fail(Problem.badInput(
-        `cannot read the ${what} ${shorten(file)}: ${"code" in stat ? stat.code : stat.message}`,
+        `cannot read the ${what} ${shorten(file)}: ${stat.message.replace(/, \w+ '[^]*'$/, "")}`,
         "check the path; it is relative to the current directory"
       ))
     }

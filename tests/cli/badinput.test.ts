@@ -118,6 +118,12 @@ const probes: ReadonlyArray<Probe> = [
     },
     names: ["cannot read the workflow file", "loop.json: ELOOP: too many symbolic links encountered\n"]
   },
+  // It read "cannot read --input from : ENOENT: no such file or directory, open ''".
+  {
+    name: "--input @ with no file name",
+    args: () => ["run", example("support-triage.json"), "--input", "@"],
+    names: ["--input @ names no file", "--input @input.json"]
+  },
   // It read "/dev/zero is not a regular file, not a file".
   {
     name: "--handlers a device",

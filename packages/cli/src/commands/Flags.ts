@@ -157,6 +157,7 @@ const jsonText = (flag: string, text: string, spell: (value: string) => string):
   if (text !== "-" && !text.startsWith("@")) return Effect.succeed(text)
   const from = text === "-" ? "stdin" : text.slice(1)
   const fix = `pass a readable file (${spell("@input.json")}), - for stdin, or the JSON itself`
+  if (from.trim() === "") return Effect.fail(Problem.badInput(`${spell(text)} names no file`, fix))
   return Source.readText(`${flag} from ${from}`, text === "-" ? 0 : from, fix, maxJsonBytes)
 }
 

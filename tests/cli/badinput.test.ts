@@ -11,12 +11,14 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
+import { spawnSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as TestDatabase from "../helpers/database.ts"
 import { memoryBackend, recording } from "./inMemory.ts"
 import {
+  bin,
   dumpPglite,
   dumpServer,
   example,
@@ -607,6 +609,28 @@ describe("a defect (the binary): exit 1 with the cause on stderr", () => {
     assert.include(result.stderr, "ripple: internal error (a bug in Ripple; please report it with what follows)")
     assert.include(result.stderr, "injected: console.log failed")
   })
+})
+
+// process.cwd() throws there: every command that resolved a path (the default data directory, a
+// workflow file) died with "ENOENT: no such file or directory, uv_cwd".
+describe("a current directory that was deleted (the binary): exit 2, naming it", () => {
+  for (const args of [["runs"], ["run", example("support-triage.json"), "--input", ticket]]) {
+    it(args[0]!, () => {
+      const gone = Fs.mkdtempSync(Path.join(Os.tmpdir(), "ripple-gone-"))
+      const command = `cd "$1" && rmdir "$1" && shift && exec "$@"`
+      const result = spawnSync("sh", ["-c", command, "sh", gone, process.execPath, bin, ...args], {
+        encoding: "utf8",
+        env: { ...process.env, NO_COLOR: "1", DATABASE_URL: "" },
+        timeout: 30_000
+      })
+      refused(
+        { name: "gone", args: () => [], names: ["the current directory no longer exists", "cd to an existing directory"] },
+        result.status ?? -1,
+        `${result.stdout}\n${result.stderr}`
+      )
+      assert.isFalse(Fs.existsSync(gone))
+    })
+  }
 })
 
 describe("an unreachable server", () => {

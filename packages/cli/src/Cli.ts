@@ -174,6 +174,20 @@ export const make = (backend: Backend) => {
   ]))
 }
 
+// Paths (the default data directory, a workflow file) resolve against the current directory:
+// deleted under the shell, `process.cwd()` throws, and every command died with "uv_cwd".
+const checkCwd = Effect.suspend(() => {
+  try {
+    process.cwd()
+    return Effect.void
+  } catch (error) {
+    return Effect.fail(Problem.badInput(
+      `the current directory no longer exists (it was deleted or moved): ${(error as Error).message}`,
+      "cd to an existing directory, then run the command again"
+    ))
+  }
+})
+
 /**
  * Runs the command tree on `args` (without the `node` and script paths) and returns the exit code.
  * Problems are printed on stderr; usage errors print the command's help and exit 2.
@@ -184,7 +198,7 @@ export const main = (backend: Backend) => {
   const command = make(backend)
   const runWith = Command.runWith(command, { version })
   return (args: ReadonlyArray<string>) =>
-    runWith(args).pipe(
+    Effect.andThen(checkCwd, runWith(args)).pipe(
       Effect.as(Problem.ExitCode.completed as number),
       Effect.catch((error): Effect.Effect<number> => {
         if (error instanceof Problem.Problem) {

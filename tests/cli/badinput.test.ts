@@ -126,6 +126,17 @@ const probes: ReadonlyArray<Probe> = [
     args: () => ["run", example("support-triage.json"), "--input", "@"],
     names: ["--input @ names no file", "--input @input.json"]
   },
+  // The last --pin of a block won without a word; a --pin with no "=" said it "names no block".
+  {
+    name: "--pin the same block twice",
+    args: () => ["plan", example("support-triage.json"), "--to", "outcome", "--pin", "ticket=\"a\"", "--pin", "ticket=\"b\""],
+    names: ["--pin ticket is given twice", "pin each block once"]
+  },
+  {
+    name: "--pin with no value",
+    args: () => ["plan", example("support-triage.json"), "--to", "outcome", "--pin", "ticket"],
+    names: ["--pin ticket has no value", "--pin <block>=<json>"]
+  },
   // It read "/dev/zero is not a regular file, not a file".
   {
     name: "--handlers a device",

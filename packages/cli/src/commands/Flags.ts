@@ -74,12 +74,16 @@ export const parsePins = (texts: ReadonlyArray<string>): Effect.Effect<{ readonl
   Effect.gen(function*() {
     if (texts.length === 0) return undefined
     const pins: Array<readonly [string, Json]> = []
+    const syntax = "pass --pin <block>=<json>, e.g. --pin fetch='{\"items\": []}' or --pin fetch=@fetch.json"
     for (const text of texts) {
       const at = text.indexOf("=")
-      if (at <= 0) {
-        return yield* Problem.badInput(`--pin ${text} names no block`, "pass --pin <block>=<json>, e.g. --pin fetch='{\"items\": []}' or --pin fetch=@fetch.json")
-      }
+      if (at < 0) return yield* Problem.badInput(`--pin ${text} has no value`, syntax)
+      if (at === 0) return yield* Problem.badInput(`--pin ${text} names no block`, syntax)
       const block = text.slice(0, at)
+      // The last one would win without a word.
+      if (pins.some(([pinned]) => pinned === block)) {
+        return yield* Problem.badInput(`--pin ${block} is given twice`, "pin each block once: keep the --pin whose value you mean")
+      }
       pins.push([block, yield* parseJson(`--pin ${block}`, text.slice(at + 1), (value) => `--pin ${block}=${value}`)])
     }
     // Own members, whatever the name: an assignment to `__proto__` would set the prototype and drop

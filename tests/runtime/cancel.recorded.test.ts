@@ -195,11 +195,11 @@ const heldThenB: Workflow.Workflow = {
 }
 
 /**
- * Process `owner` executes `held → b` and waits in `held` while its lease renewals fail (its
- * connection is lost); the lease runs out and process `other` resumes the run, waiting in its own
- * `held`. Then the connection comes back and `owner` — still executing its zombie copy, its next
- * renewal not due yet — is asked to cancel the run. Returns the trace, the store, the run and how
- * `cancel` went.
+ * Process `owner` executes `held → b` and waits in `held` while its lease calls fail (its
+ * connection is lost): it stops its execution before the lease runs out (`Lease.hold` fences
+ * itself), and process `other` resumes the run, waiting in its own `held`. Then the connection
+ * comes back and `owner` — whose execution, fenced, is still trying to take the lease again — is
+ * asked to cancel the run. Returns the trace, the store, the run and how `cancel` went.
  */
 const cancelledByZombie = ({ advance, leaseMs }: Time) =>
   Effect.gen(function*() {
@@ -210,6 +210,8 @@ const cancelledByZombie = ({ advance, leaseMs }: Time) =>
     const cut: RunStore.RunStore["Service"] = {
       ...store,
       renew: (lease, terms) => partitioned ? Effect.fail(lost) : store.renew(lease, terms),
+      acquire: (runId, owner, terms) => partitioned ? Effect.fail(lost) : store.acquire(runId, owner, terms),
+      release: (lease) => partitioned ? Effect.void : store.release(lease),
       requestCancel: (runId, at) => Effect.tap(store.requestCancel(runId, at), () => Effect.sync(() => trace.push("cancel recorded")))
     }
     const gates = { owner: { entered: yield* Deferred.make<void>(), open: yield* Deferred.make<void>() }, other: { entered: yield* Deferred.make<void>(), open: yield* Deferred.make<void>() } }

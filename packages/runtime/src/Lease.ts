@@ -7,25 +7,50 @@
  *
  * - `hold` gives the execution `store.fenced(lease)`, so a process that lost the lease writes nothing,
  *   and a `Control` the engine checks before it starts each block: the cancel request the last journal
- *   write or renewal acknowledged, and the lease's expiry as last renewed. Past that expiry the engine
- *   renews before starting anything, so a process stopped past its lease (SIGSTOP, a long GC pause)
- *   learns there that it lost it, before any handler starts. A start no journal write acknowledges
- *   (a retry, a compensation, a child run) renews first in any case (`control.confirmed`).
+ *   write or renewal acknowledged, and the lease's deadline as last renewed. Past that deadline the
+ *   engine renews before starting anything, so a process stopped past its lease (SIGSTOP, a long GC
+ *   pause) learns there that it lost it, before any handler starts. A start no journal write
+ *   acknowledges (a retry, a compensation, a child run) renews first in any case (`control.confirmed`).
  * - A heartbeat renews the lease every `heartbeatMs` on the effect `Clock`; each renewal brings the
  *   run's pause and cancel requests too. A cancel request interrupts the execution at once (the
  *   engine ends the run `cancelled`), even while it only waits for running handlers.
  * - A lost lease stops the execution without writing and is logged once, as a warning naming the
  *   run, the owner and the generation.
+ * - Self-fencing: another process may take the run over once the lease expires, whether or not this
+ *   one still runs handlers (an outage longer than the lease fails every renewal; a renewal waiting
+ *   behind a slow write of the run answers after the expiry). So the holder stops by itself before
+ *   then: the lease's *deadline* is its expiry as last renewed, counted from when that renewal was
+ *   sent (what the store granted; an answer that comes late grants no more), less `marginMs`. When
+ *   the `Clock` reaches the deadline with no renewal since that moved it, `hold` interrupts the
+ *   execution — its running handlers at once (`Guard.halt`), even while the engine waits for a
+ *   journal write — writing nothing (as for a lost lease: the run stays `running`), logs it once
+ *   naming the run, the owner and the generation, and ends with `LeaseExpired`. A renewal answered
+ *   past the deadline it grants (sent at `at`, answered after `at + ttlMs - marginMs`) does not
+ *   count as renewed: a process may already be taking the run over.
+ * - `marginMs` (default `ttlMs / 6`, half a heartbeat) is what the fence leaves between the end of
+ *   the execution here and the earliest takeover: the time an interrupted handler takes to stop (an
+ *   interruption reaches an asynchronous handler at its next suspension; its abort signal fires)
+ *   and the skew between the clocks of the processes, which compare expiries in epoch ms. It is
+ *   less than the gap between two heartbeats (`ttlMs / 3`), so a renewal that fails once, or
+ *   answers late once, is made good by the next one without fencing.
+ * - A fenced holder did not fail its run ("faults are not failures"): `LeaseExpired` tells the
+ *   caller to take the run up again once the store answers (`Runs` takes the lease again and
+ *   executes the run from its journal; a `Worker` releases it and claims it again like any queued
+ *   run). A write of the execution already on its way may still commit after the fence: it is
+ *   fenced by the store like any other, so it lands before a takeover or not at all.
  * - `hold` does not release the lease: the caller may still write under it (a worker marks a run it
  *   could not execute failed), then calls `RunStore.release`.
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
-import type { Control } from "./internal/control.ts"
+import type { Control, Guard } from "./internal/control.ts"
 import type { Lease, LeaseHeld, LeaseLost, Port, RunNotFound, StoreUnavailable } from "./RunStore.ts"
 
 /**
@@ -43,16 +68,46 @@ export const defaultTtlMs = 30_000
 export interface Terms {
   readonly ttlMs: number
   readonly heartbeatMs: number
+  /** How long before the lease's expiry its holder stops executing if it was not renewed (see the module documentation). */
+  readonly marginMs: number
 }
 
 /**
- * Lease terms with the defaults filled in: `defaultTtlMs`, renewed every third of it.
+ * Lease terms with the defaults filled in: `defaultTtlMs`, renewed every third of it, fenced a
+ * sixth of it before its expiry.
  *
  * @since 0.1.0
  */
-export const terms = (options: { readonly ttlMs?: number | undefined; readonly heartbeatMs?: number | undefined }): Terms => {
+export const terms = (options: {
+  readonly ttlMs?: number | undefined
+  readonly heartbeatMs?: number | undefined
+  readonly marginMs?: number | undefined
+}): Terms => {
   const ttlMs = options.ttlMs ?? defaultTtlMs
-  return { ttlMs, heartbeatMs: options.heartbeatMs ?? Math.max(1, Math.floor(ttlMs / 3)) }
+  return {
+    ttlMs,
+    heartbeatMs: options.heartbeatMs ?? Math.max(1, Math.floor(ttlMs / 3)),
+    marginMs: options.marginMs ?? Math.floor(ttlMs / 6)
+  }
+}
+
+/**
+ * The holder of a lease stopped executing its run by itself: the lease reached its deadline (its
+ * expiry less `Terms.marginMs`) with no renewal since (see the module documentation). The run is
+ * left as it was, `running`, for whoever takes the lease next.
+ *
+ * @since 0.1.0
+ */
+export class LeaseExpired extends Data.TaggedError("LeaseExpired")<{
+  readonly runId: string
+  readonly owner: string
+  readonly generation: number
+  /** The lease's expiry as last renewed. */
+  readonly expiresAt: number
+}> {
+  override get message(): string {
+    return `the lease of run ${this.runId} (owner ${this.owner}, generation ${this.generation}) was not renewed before its expiry at ${this.expiresAt}`
+  }
 }
 
 /**
@@ -101,7 +156,8 @@ export const take = (
 /**
  * Runs `use` as the holder of `lease` (see the module documentation): `use` gets the fenced store and
  * the `Control` to execute with (`control`, when given, is the one filled in). Ends as `use` ends;
- * interrupted when a renewal reports a cancel request or a lost lease.
+ * interrupted when a renewal reports a cancel request or a lost lease; fails with `LeaseExpired`
+ * when it fenced itself.
  *
  * @since 0.1.0
  */
@@ -111,10 +167,11 @@ export const hold = <A, E, R>(
   terms: Terms,
   use: (fenced: Port, control: Control) => Effect.Effect<A, E, R>,
   control: Control = { pauseRequested: false }
-): Effect.Effect<A, E, R> =>
+): Effect.Effect<A, E | LeaseExpired, R> =>
   Effect.withFiber((self) => {
     let current = lease
     let lost = false
+    let executing: Fiber.Fiber<A, E> | undefined
     const lose = (error: LeaseLost) =>
       Effect.suspend(() => {
         if (lost) return Effect.void
@@ -125,22 +182,47 @@ export const hold = <A, E, R>(
           Effect.annotateLogs({ runId: error.runId, owner: error.owner, generation: error.generation })
         )
       })
+    // Stops the execution for good: nothing starts any more (`confirm` refuses, whatever the clock
+    // reads), the engine's drive is interrupted where it waits, then its handlers at once, so the
+    // drive settles none of them as a failure; the run is left as it is.
+    const fence = Effect.suspend(() => {
+      if (guard.fenced === true || lost) return Effect.void
+      guard.fenced = true
+      const deadline = guard.expiresAt
+      guard.expiresAt = Number.NEGATIVE_INFINITY
+      control.cancelOnInterrupt = false
+      executing?.interruptUnsafe()
+      guard.halt?.()
+      return Effect.logWarning(
+        `the lease of run ${current.runId} (owner ${current.owner}, generation ${current.generation}) reached its deadline ` +
+          `${deadline} unrenewed (expiry ${current.expiresAt}): stopping its execution here`
+      ).pipe(Effect.annotateLogs({ runId: current.runId, owner: current.owner, generation: current.generation }))
+    })
+    // A renewal moves the deadline only if it answered before the deadline it grants (counted from
+    // when it was sent): one answered later renewed a lease another process may be taking already.
     const renew = Effect.gen(function*() {
       const at = yield* Clock.currentTimeMillis
       const renewal = yield* store.renew(current, { ttlMs: terms.ttlMs, at })
-      current = renewal.lease
-      guard.expiresAt = current.expiresAt
       if (renewal.ack.pauseRequested) control.pauseRequested = true
       if (renewal.ack.cancelRequested) control.cancelRequested = true
+      if (guard.fenced === true) return
+      if (renewal.lease.expiresAt - terms.marginMs <= (yield* Clock.currentTimeMillis)) return yield* fence
+      current = renewal.lease
+      guard.expiresAt = current.expiresAt - terms.marginMs
     })
-    const guard = {
-      expiresAt: lease.expiresAt,
+    const guard: Guard = {
+      expiresAt: lease.expiresAt - terms.marginMs,
       // The engine's confirmation before a start: renewed, or the execution dies with `LeaseLost`
-      // (a store that stays unavailable fails it like any of its writes would).
-      confirm: Effect.catchTags(renew, {
-        LeaseLost: (error) => Effect.andThen(lose(error), Effect.die(error)),
-        RunNotFound: (error) => Effect.die(error)
-      })
+      // (a store that stays unavailable fails it like any of its writes would), or is interrupted
+      // once fenced.
+      confirm: Effect.andThen(
+        Effect.catchTags(Effect.suspend(() => guard.fenced === true ? Effect.void : renew), {
+          LeaseLost: (error) => Effect.andThen(lose(error), Effect.die(error)),
+          RunNotFound: (error) => Effect.die(error)
+        }),
+        Effect.suspend(() => guard.fenced === true ? Effect.interrupt : Effect.void)
+      ),
+      fenced: false
     }
     control.lease = guard
     const heartbeat = Effect.forever(Effect.andThen(
@@ -161,8 +243,31 @@ export const hold = <A, E, R>(
           })
       })
     ))
-    return Effect.flatMap(
-      Effect.forkDetach(heartbeat),
-      (beating) => Effect.ensuring(use(store.fenced(lease), control), Fiber.interrupt(beating))
+    // Apart from the heartbeat, whose renewal may wait for as long as the store does.
+    const watchdog = Effect.gen(function*() {
+      for (;;) {
+        const now = yield* Clock.currentTimeMillis
+        if (now >= guard.expiresAt) return yield* fence
+        yield* Effect.sleep(guard.expiresAt - now)
+      }
+    })
+    // The execution runs in a fiber of its own, so that the fence can stop it and `hold` still
+    // answers; interrupting `hold` (a cancel, a shutdown) interrupts it and waits for it.
+    return Effect.uninterruptibleMask((restore) =>
+      Effect.gen(function*() {
+        const fiber = yield* Effect.forkChild(use(store.fenced(lease), control), { startImmediately: true })
+        executing = fiber
+        const beating = yield* Effect.forkDetach(heartbeat)
+        const watching = yield* Effect.forkDetach(watchdog)
+        const exit = yield* restore(Fiber.await(fiber)).pipe(
+          Effect.onInterrupt(() => Fiber.interrupt(fiber)),
+          Effect.ensuring(Fiber.interruptAll([beating, watching]))
+        )
+        // Whatever the fence cut short ends as the fence (a lost lease still dies with `LeaseLost`).
+        if (guard.fenced === true && Exit.isFailure(exit) && !Cause.hasDies(exit.cause)) {
+          return yield* Effect.fail(new LeaseExpired({ ...current }))
+        }
+        return yield* exit
+      })
     )
   })

@@ -24,9 +24,23 @@ export interface Control {
 
 /** A held lease as the engine checks it: blocks start before `expiresAt`, or once `confirm` renewed it. */
 export interface Guard {
+  /** The lease's deadline: its expiry as last renewed, less the holder's fencing margin. */
   expiresAt: number
-  /** Renews the lease (moving `expiresAt`, taking the run's requests); dies with `LeaseLost` if it was taken. */
+  /**
+   * Renews the lease (moving `expiresAt`, taking the run's requests); dies with `LeaseLost` if it
+   * was taken, and interrupts once the holder fenced itself.
+   */
   readonly confirm: Effect.Effect<void, StoreUnavailable>
+  /**
+   * The holder fenced itself (`Lease.hold`): the deadline passed unrenewed, so nothing starts any
+   * more, and an interrupted handler stops the execution rather than failing its block.
+   */
+  fenced?: boolean
+  /**
+   * Set by the engine while it executes: interrupts its running handlers at once, even while its
+   * drive waits for a journal write (which it never cuts short). Called by the holder as it fences itself.
+   */
+  halt?: (() => void) | undefined
 }
 
 /**

@@ -78,11 +78,20 @@ export const run = (setup: Setup): Effect.Effect<boolean, State.StoreError> =>
     // after; starts and dormancy wait for their write.
     const writerScope = yield* Scope.make()
     const s = yield* State.make(setup, writerScope)
+    // A holder that fences itself stops the handlers at once, not once a drive's write returns.
+    const guard = setup.control.lease
+    const halt = () => {
+      for (const pool of s.pools) pool.halt()
+    }
+    if (guard !== undefined) guard.halt = halt
     yield* reuse(s)
     yield* runScope(s, "", State.topFrame(s)).pipe(
       Effect.andThen(s.writer.flush),
       // Interrupted (cancel, shutdown): what finished is still journaled.
       Effect.onInterrupt(() => Effect.ignore(s.writer.flush)),
+      Effect.ensuring(Effect.sync(() => {
+        if (guard?.halt === halt) guard.halt = undefined
+      })),
       Effect.ensuring(Scope.close(writerScope, Exit.void))
     )
     return s.blocked.size === 0
@@ -126,8 +135,10 @@ const runScope = (s: State.State, scope: string, frame: Frame): Effect.Effect<vo
     // one made by the writer's own fiber wakes the drive if it waits (`Writer.watch`).
     const driven = Effect.onError(instance.drive, (cause) => Effect.sync(() => s.writer.failed(instance, cause)))
     const unwatch = s.writer.watch(() => instance.wake?.())
+    s.pools.add(instance.pool)
     return Effect.ensuring(driven, Effect.suspend(() => {
       unwatch()
+      s.pools.delete(instance.pool)
       return instance.pool.stop()
     }))
   })
@@ -401,9 +412,12 @@ class Instance {
     }
     const { g, s } = this
     s.permits.release()
-    // A retry that found the run cancelled (`confirmed`) stopped its attempt: the execution stops
-    // with it, as cancelled, and the instance did not fail.
-    if (Exit.isFailure(ended) && s.setup.control.cancelRequested === true && Cause.hasInterruptsOnly(ended.cause)) {
+    // A retry that found the run cancelled (`confirmed`) stopped its attempt, or a holder that
+    // fenced itself halted it: the execution stops with it, and the instance did not fail.
+    if (
+      Exit.isFailure(ended) && (s.setup.control.cancelRequested === true || s.setup.control.lease?.fenced === true) &&
+      Cause.hasInterruptsOnly(ended.cause)
+    ) {
       return ended.cause as Cause.Cause<State.StoreError>
     }
     // A retry whose lease renewal found the store unavailable past its retries stopped its attempt:

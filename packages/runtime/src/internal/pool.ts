@@ -107,6 +107,12 @@ export class Pool<U, A, E> {
     this.wake = wake
   }
 
+  /** Interrupts every unit still running, without waiting for them (`stop` waits). */
+  halt(): void {
+    if (this.running === undefined) return
+    for (const fiber of this.running) fiber.interruptUnsafe()
+  }
+
   /** Interrupts every unit still running and waits for them. */
   stop(): Effect.Effect<void> {
     if (this.running === undefined || this.running.size === 0) return Effect.void

@@ -147,6 +147,8 @@ export interface State {
   readonly differed: Set<string>
   readonly upstream: Map<string, ReadonlyArray<string>>
   readonly writer: JournalWriter.Writer<StoreError>
+  /** The pools of the scope instances running now: what `Guard.halt` interrupts. */
+  readonly pools: Set<{ halt(): void }>
   /** Forks a unit of a scope instance with the execution's services (the same for every instance). */
   readonly fork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
   readonly pacer: Pacing.Pacer
@@ -198,6 +200,7 @@ export const make = (setup: Setup, writerScope: Scope.Scope): Effect.Effect<Stat
         writerScope,
         now === undefined ? undefined : (entries) => now(setup.runId, entries)
       ),
+      pools: new Set(),
       fork: Effect.runForkWith(yield* Effect.context<never>()),
       pacer: Pacing.make(),
       attempts: new Attempts(setup.handlers, setup.control, setup.clock, setup.publish, setup.runId, setup.tracing),

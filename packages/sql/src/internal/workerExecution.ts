@@ -2,9 +2,9 @@
  * A worker's execution of one claimed run: moved to where it can be executed (woken, or restarted
  * after its worker stopped), planned from its stored snapshot, executed under its lease, and
  * settled: finished, failed with the reason, untouched (lease lost), or left running for the next
- * claim (the store failed past its retries).
+ * claim (the store failed past its retries, or the lease ran out unrenewed: `Lease.LeaseExpired`).
  */
-import { Engine, type Handler, RunStore, Wake } from "@ripple/runtime"
+import { Engine, type Handler, Lease, RunStore, Wake } from "@ripple/runtime"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
@@ -150,8 +150,10 @@ export const make = (
     const lost = Cause.findDefect(cause)
     if (Result.isSuccess(lost) && lost.success instanceof RunStore.LeaseLost) return Effect.void
     if (Cause.hasInterruptsOnly(cause)) return release(lease)
+    // The store failed past its retries, or the lease ran out unrenewed and the worker fenced
+    // itself: released (if the store answers; else it expires) and claimed again like any queued run.
     const unavailable = Cause.findError(cause)
-    if (Result.isSuccess(unavailable) && RunStore.isStoreUnavailable(unavailable.success)) {
+    if (Result.isSuccess(unavailable) && (RunStore.isStoreUnavailable(unavailable.success) || unavailable.success instanceof Lease.LeaseExpired)) {
       return Effect.andThen(
         Effect.logWarning(`run ${lease.runId}: stopped, left running to be resumed: ${unavailable.success.message}`),
         release(lease)

@@ -3,17 +3,30 @@
  * (released once it ends), and stays the run's executor until the run parks with nothing kept to
  * wake it. A stored run (woken, resumed) is executed with `Wake.plan`.
  *
+ * **Details**
+ *
+ * An execution whose holder fenced itself (`Lease.LeaseExpired`: the lease ran out unrenewed, the
+ * store unavailable or too slow) stopped without writing and left the run `running`. The same
+ * fiber, still the run's executor here, takes the lease again as soon as the store answers (it
+ * lets go of the fenced one first, or waits for it to expire), and executes the run from its
+ * journal (`Wake.plan`) under the new generation, so that a write of the fenced execution that
+ * reaches the store late is refused. If another process holds the lease by then and renews it, the
+ * run is its own: the execution here ends with the run's stored status. A run that is no longer
+ * `running` (another process took it over and ended it) is let go.
+ *
  * @since 0.1.0
  */
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
+import * as Schedule from "effect/Schedule"
 import * as Engine from "../../Engine.ts"
 import type { Handlers } from "../../Handler.ts"
 import * as Lease from "../../Lease.ts"
 import type * as Runs from "../../Runs.ts"
 import type * as RunStatus from "../../RunStatus.ts"
-import { type Lease as StoreLease, RunStore, type RunStoreError } from "../../RunStore.ts"
+import { isStoreUnavailable, type Lease as StoreLease, RunStore, type RunStoreError } from "../../RunStore.ts"
 import * as Wake from "../../Wake.ts"
 import * as Children from "./children.ts"
 import { PlanFailed } from "./errors.ts"
@@ -40,24 +53,34 @@ export const fork = (state: State, execution: Execution, lease: StoreLease) =>
     const control: Engine.Control = { pauseRequested: false, cancelOnInterrupt: false }
     const runId = execution.runId
     let fiber: Fiber.Fiber<RunStatus.Status, RunStoreError> | undefined
+    // The lease held now: a new generation each time the execution is taken up again after a fence.
+    let held = lease
     const forget = () => {
       // A later executor of the same run (woken after this one let go) is not this one's to forget.
       if (executing.get(runId) !== fiber) return
       executing.delete(runId)
       controls.delete(runId)
     }
-    const execute = Lease.hold(
-      store,
-      lease,
-      state.leaseTerms,
-      (fenced) => executeHere(state, execution, control, forget, lease).pipe(Effect.provideService(RunStore, fenced)),
-      control
-    )
-    const released = Effect.andThen(store.release(lease), Effect.sync(() => {
+    const execute = (execution: Execution, lease: StoreLease): Effect.Effect<RunStatus.Status, RunStoreError, Handlers> =>
+      Lease.hold(
+        store,
+        lease,
+        state.leaseTerms,
+        (fenced) => executeHere(state, execution, control, forget, lease).pipe(Effect.provideService(RunStore, fenced)),
+        control
+      ).pipe(Effect.catchTag("LeaseExpired", (expired) => Effect.flatMap(retaken(state, expired), (again) => {
+        if (again._tag === "Gone") {
+          forget()
+          return Effect.succeed(again.status)
+        }
+        held = again.lease
+        return execute(again.execution, again.lease)
+      })))
+    const released = Effect.suspend(() => store.release(held)).pipe(Effect.andThen(Effect.sync(() => {
       if (leased.get(runId)?.fiber === fiber) leased.delete(runId)
-    }))
+    })))
     fiber = yield* Effect.forkIn(
-      Effect.ensuring(execute, released).pipe(
+      Effect.ensuring(execute(execution, lease), released).pipe(
         Effect.provideContext(state.context),
         Effect.ensuring(Effect.sync(forget)),
         // Whatever ended the execution: a child its owner cancelled on a recorded request ends in
@@ -71,6 +94,46 @@ export const fork = (state: State, execution: Execution, lease: StoreLease) =>
     controls.set(runId, control)
     state.announcing.add(runId)
   })
+
+/** What an execution that fenced itself goes on with: the run under a new lease, or nothing (`Gone`). */
+type Retaken =
+  | { readonly _tag: "Again"; readonly lease: StoreLease; readonly execution: Execution }
+  | { readonly _tag: "Gone"; readonly status: RunStatus.Status }
+
+// Takes the lease of a run whose execution here fenced itself again (see the module
+// documentation), trying every heartbeat while the store is unavailable.
+const retaken = (state: State, expired: Lease.LeaseExpired): Effect.Effect<Retaken, RunStoreError> => {
+  const { store } = state
+  const runId = expired.runId
+  let last: StoreLease = expired
+  const attempt = Effect.gen(function*() {
+    // Still this layer's, unless another process took it: let go of at once rather than waited out.
+    yield* store.release(last)
+    const taken = yield* Effect.result(Lease.take(store, runId, state.owner, state.leaseTerms.ttlMs, { waitExpiry: true }))
+    if (Result.isFailure(taken)) {
+      if (taken.failure._tag !== "LeaseHeld") return yield* Effect.fail(taken.failure)
+      return { _tag: "Gone", status: (yield* store.getRun(runId)).status } as const
+    }
+    last = taken.success
+    const run = yield* store.getRun(runId)
+    if (run.status !== "running" && run.status !== "pending") {
+      yield* store.release(last)
+      return { _tag: "Gone", status: run.status } as const
+    }
+    const stored = yield* storedExecution(state, runId)
+    if (Result.isFailure(stored)) {
+      yield* store.release(last)
+      yield* Effect.logWarning(`run ${runId}: taken up again after its lease expired, but cannot be planned: ${stored.failure._tag}`)
+      return { _tag: "Gone", status: run.status } as const
+    }
+    yield* Effect.logInfo(`run ${runId}: lease taken again (generation ${last.generation}); executing it from its journal`)
+    return { _tag: "Again", lease: last, execution: stored.success } as const
+  })
+  return Effect.retry(
+    Effect.tapError(attempt, (error) => isStoreUnavailable(error) ? Effect.logWarning(`run ${runId}: taking its lease again failed; trying again`, error) : Effect.void),
+    { schedule: Schedule.spaced(Duration.millis(state.leaseTerms.heartbeatMs)), while: isStoreUnavailable }
+  )
+}
 
 // Executes the run, and again each time it parks on something already kept for it (a delivery
 // recorded while it was running, a due sleeper): the executor takes it itself. It lets go of the

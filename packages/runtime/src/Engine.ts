@@ -47,7 +47,10 @@
  * - Before each block starts, and again once the write that journals its start returns, the engine
  *   checks `Execution.control`: a cancel request (`RunStore.requestCancel`, acknowledged by journal
  *   writes and lease renewals) ends the execution like an interruption (`cancelled`), and a lease
- *   past its last known expiry is renewed first (a lost one ends it with `LeaseLost`, writing nothing).
+ *   past its deadline (its last known expiry less the holder's margin) is renewed first (a lost one
+ *   ends it with `LeaseLost`, writing nothing). A holder whose lease reaches its deadline unrenewed
+ *   fences itself (`Lease.hold`): its running handlers are interrupted at once, nothing starts any
+ *   more, and the run is left `running`, nothing written.
  *   A start that no journal write acknowledges — a retry after its backoff, a compensation, a child
  *   run — renews a held lease first whatever its expiry, so a cancel recorded by another process
  *   since the last write is seen before it (one store round trip each).
@@ -187,8 +190,9 @@ export const defaultLoopCondition: LoopCondition = Interpreter.defaultLoopCondit
  * (`paused`) and the run settles `paused`. Once `cancelRequested` is set (a journal
  * acknowledgement or a lease renewal of a stored request), no block starts any more and the run
  * ends `cancelled`. With a `lease` (`Lease.hold`), a block starts only while the lease is held:
- * checked against its last known expiry before each start, and renewed with the store past it; a
- * retry, a compensation or a child run renews it first in any case.
+ * checked against its deadline before each start, and renewed with the store past it; a retry, a
+ * compensation or a child run renews it first in any case; once its holder fenced itself, nothing
+ * starts.
  *
  * @since 0.1.0
  */

@@ -281,3 +281,12 @@ describe("Lease.hold's confirmation before a start", () => {
       assert.strictEqual((error as { readonly error?: { readonly _tag?: string } } | undefined)?.error?._tag, "LeaseExpired")
     }))
 })
+
+describe("Lease.terms", () => {
+  it("fences a sixth of the lease before its expiry, less when a heartbeat leaves less time before it", () => {
+    assert.deepStrictEqual(Lease.terms({ ttlMs: 600 }), { ttlMs: 600, heartbeatMs: 200, marginMs: 100 })
+    assert.strictEqual(Lease.terms({ ttlMs: 1_000, heartbeatMs: 900 }).marginMs, 50)
+    assert.strictEqual(Lease.terms({ ttlMs: 1_000, heartbeatMs: 999 }).marginMs, 0)
+    assert.strictEqual(Lease.terms({ ttlMs: 1_000, marginMs: 10 }).marginMs, 10)
+  })
+})

@@ -2,7 +2,8 @@
  * A worker stopped past its lease on the real server (issue 13): a worker process
  * (`tests/sql/fixtures/leaseWorker.mjs`, over the packages' `dist` built by `tsc -b`; built here if
  * missing) is SIGSTOPped while it waits out a retry's backoff, another worker takes the run over and
- * finishes it, and the stopped one is continued. Handler calls are recorded by the handler itself,
+ * finishes it, and the stopped one is continued: it stops (its lease's deadline passed: it fences
+ * itself; or it finds the lease lost) and starts nothing. Handler calls are recorded by the handler itself,
  * synchronously in a file, outside Ripple.
  */
 import { assert, layer } from "@effect/vitest"
@@ -29,7 +30,7 @@ const workflow: Workflow.Workflow = {
 }
 
 layer(TestDatabase.shared("postgres"), { excludeTestServices: true })("postgres: a worker stopped past its lease", (it) => {
-  it.effect("continued after another worker took its run over, it starts no handler there and logs that it lost the lease", () =>
+  it.effect("continued after another worker took its run over, it starts no handler there and logs that it stopped on the lease", () =>
     Effect.gen(function*() {
       yield* ensureBuilt(built)
       const { schema } = yield* TestDatabase.TestDatabase
@@ -63,15 +64,16 @@ layer(TestDatabase.shared("postgres"), { excludeTestServices: true })("postgres:
       yield* waitFor(Effect.map(store.getRun(runId), (run) => run.status === "completed"), "the other worker to finish the run")
       const now = Date.now()
       zombie.kill("SIGCONT")
-      // Its next attempt is overdue the moment it runs again: either it starts it, or it finds out it lost the lease.
+      // Its next attempt is overdue the moment it runs again: either it starts it, or it stops —
+      // fenced, its lease's deadline long past (`Lease.hold`), or finding out it lost the lease.
       yield* waitFor(
-        Effect.map(calls(zombie.pid!, now), (late) => late > 0 || output.includes("lost the lease")),
+        Effect.map(calls(zombie.pid!, now), (late) => late > 0 || output.includes(`lease of run ${runId}`)),
         "the continued worker to act",
         30_000
       )
       yield* Effect.sleep(500)
       assert.strictEqual(yield* calls(zombie.pid!, now), 0, "a handler call by the worker that lost the run")
-      assert.include(output, `lost the lease of run ${runId}`)
+      assert.include(output, `lease of run ${runId}`)
       assert.match(output, /generation 1\b/)
       const snapshot = yield* store.snapshot(runId)
       assert.strictEqual(snapshot.nodes["f"]?.output, 2)

@@ -32,7 +32,10 @@
  *   interruption reaches an asynchronous handler at its next suspension; its abort signal fires)
  *   and the skew between the clocks of the processes, which compare expiries in epoch ms. It is
  *   less than the gap between two heartbeats (`ttlMs / 3`), so a renewal that fails once, or
- *   answers late once, is made good by the next one without fencing.
+ *   answers late once, is made good by the next one without fencing; and never more than half the
+ *   time a heartbeat leaves before the expiry (`ttlMs - heartbeatMs`), so a longer heartbeat still
+ *   has a renewal sent before the deadline. A handler that does not yield (a synchronous loop)
+ *   cannot be interrupted at all: no margin covers it.
  * - A fenced holder did not fail its run ("faults are not failures"): `LeaseExpired` tells the
  *   caller to take the run up again once the store answers (`Runs` takes the lease again and
  *   executes the run from its journal; a `Worker` releases it and claims it again like any queued
@@ -74,7 +77,8 @@ export interface Terms {
 
 /**
  * Lease terms with the defaults filled in: `defaultTtlMs`, renewed every third of it, fenced a
- * sixth of it before its expiry.
+ * sixth of it before its expiry (less with a heartbeat so long that a renewal sent on time would
+ * have less than that margin to answer in).
  *
  * @since 0.1.0
  */
@@ -84,11 +88,8 @@ export const terms = (options: {
   readonly marginMs?: number | undefined
 }): Terms => {
   const ttlMs = options.ttlMs ?? defaultTtlMs
-  return {
-    ttlMs,
-    heartbeatMs: options.heartbeatMs ?? Math.max(1, Math.floor(ttlMs / 3)),
-    marginMs: options.marginMs ?? Math.floor(ttlMs / 6)
-  }
+  const heartbeatMs = options.heartbeatMs ?? Math.max(1, Math.floor(ttlMs / 3))
+  return { ttlMs, heartbeatMs, marginMs: options.marginMs ?? Math.floor(Math.min(ttlMs / 6, (ttlMs - heartbeatMs) / 2)) }
 }
 
 /**

@@ -238,7 +238,8 @@ export const hold = <A, E, R>(
             : Effect.logWarning("renewing a lease failed", error),
         onSuccess: () =>
           Effect.sync(() => {
-            if (control.cancelRequested !== true) return
+            // Fenced: the execution is stopping already, and leaves the run as it is.
+            if (control.cancelRequested !== true || guard.fenced === true) return
             control.cancelOnInterrupt = true
             self.interruptUnsafe()
           })
@@ -258,6 +259,8 @@ export const hold = <A, E, R>(
       Effect.gen(function*() {
         const fiber = yield* Effect.forkChild(use(store.fenced(lease), control), { startImmediately: true })
         executing = fiber
+        // Fenced by a confirmation in its first synchronous steps, before it could be named.
+        if (guard.fenced === true) fiber.interruptUnsafe()
         const beating = yield* Effect.forkDetach(heartbeat)
         const watching = yield* Effect.forkDetach(watchdog)
         const exit = yield* restore(Fiber.await(fiber)).pipe(

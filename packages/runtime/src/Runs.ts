@@ -48,7 +48,10 @@
  * - Every execution here (start, run-from, resume, wake, child runs) first takes the run's lease
  *   (`Lease.take`, owner `Options.owner`), before writing the event that wakes the run, and executes
  *   under it (`Lease.hold`) until it lets go of the run; a run whose lease another process took
- *   first is that process's. `cancel` of a run another process executes records the request and
+ *   first is that process's. An execution whose lease reaches its deadline unrenewed (the store
+ *   unavailable or too slow) stops by itself before the lease expires, leaving the run `running`,
+ *   and takes it up again from its journal once the store answers, unless another process took the
+ *   run over meanwhile (`internal/runs/execute.ts`). `cancel` of a run another process executes records the request and
  *   waits, at most until the lease that owner held when asked runs out, for the owner to end the
  *   run (or for the lease to expire: then it cancels the run itself), and says which
  *   (`Cancellation`). `resume` of a run another process's lease holds looks at that lease until

@@ -32,7 +32,12 @@ const workflow: Workflow.Workflow = {
   edges: [{ source: "x", target: "y" }]
 }
 
-const expected = { hold: 1, x: 1, y: 2 }
+/** The same with `hold` in a loop of one iteration: a handler of a nested scope instance, its loop a unit of the top one. */
+const looped: Workflow.Workflow = {
+  ...workflow,
+  id: "fence-behind-write-loop",
+  loops: [{ id: "once", kind: "count", count: 1, body: ["hold"] }]
+}
 
 const ttlMs = 1_000
 
@@ -42,6 +47,7 @@ interface Shared {
   readonly running: Map<string, number>
   most: number
   readonly open: Deferred.Deferred<void>
+  readonly holding: Deferred.Deferred<void>
 }
 
 const handlersOf = (name: string, shared: Shared) => {
@@ -57,8 +63,13 @@ const handlersOf = (name: string, shared: Shared) => {
       () => Effect.sync(() => shared.running.set(node, shared.running.get(node)! - 1))
     ).pipe(Effect.onInterrupt(() => Effect.sync(() => shared.trace.push(`${name} interrupted ${node}`))))
   return Handler.layer({
-    hold: (ctx) => counted(ctx.node, Effect.as(Deferred.await(shared.open), 1)),
-    step: (ctx) => counted(ctx.node, Effect.sync(() => ((ctx.inputs["prev"] as number | undefined) ?? 0) + 1))
+    hold: (ctx) => counted(ctx.block.id, Effect.andThen(Deferred.succeed(shared.holding, undefined), Effect.as(Deferred.await(shared.open), 1))),
+    // `x` ends once `hold` runs, so the write of `y`'s start comes after `hold` started.
+    step: (ctx) =>
+      counted(
+        ctx.block.id,
+        Effect.andThen(ctx.block.id === "x" ? Deferred.await(shared.holding) : Effect.void, Effect.sync(() => ((ctx.inputs["prev"] as number | undefined) ?? 0) + 1))
+      )
   })
 }
 
@@ -83,63 +94,66 @@ const slowWrite = (
 
 for (const backend of TestDatabase.backends) {
   layer(TestDatabase.shared(backend), { excludeTestServices: true })(`${backend}: a journal write that outlasts the lease`, (it) => {
-    it.effect("the holder stops its handler in flight before the lease expires, and the worker that claims the run after is its only executor", () => {
-      // Let through however the test ends, so that a failed assertion leaves no write waiting.
-      const gate = Deferred.makeUnsafe<void>()
-      return Effect.gen(function*() {
-        const shared: Shared = { trace: [], running: new Map(), most: 0, open: yield* Deferred.make<void>() }
-        const write = { waiting: false }
-        const sqlStore = yield* SqlRunStore.SqlRunStore
-        const runId = yield* Worker.submit(workflow)
+    for (const [where, submitted] of [["at the top level", workflow], ["in a loop", looped]] as const) {
+      it.effect(`the holder stops its handler in flight (${where}) before the lease expires, and the worker that claims the run after is its only executor`, () => {
+        // Let through however the test ends, so that a failed assertion leaves no write waiting.
+        const gate = Deferred.makeUnsafe<void>()
+        return Effect.gen(function*() {
+          const shared: Shared = { trace: [], running: new Map(), most: 0, open: yield* Deferred.make<void>(), holding: yield* Deferred.make<void>() }
+          const write = { waiting: false }
+          const sqlStore = yield* SqlRunStore.SqlRunStore
+          const runId = yield* Worker.submit(submitted)
 
-        // Worker `a` claims the run (the only one it claims) and sees the store through the slow write.
-        let claims = 0
-        const slowed: SqlRunStore.SqlRunStore["Service"] = {
-          ...sqlStore,
-          store: slowWrite(sqlStore.store, gate, write),
-          claim: (owner, terms, limit) => claims++ === 0 ? sqlStore.claim(owner, terms, limit) : Effect.succeed([])
-        }
-        const a = yield* Worker.make({ owner: "a", leaseMs: ttlMs, pollMs: 50 }).pipe(
-          Effect.provide(handlersOf("a", shared)),
-          Effect.provideService(SqlRunStore.SqlRunStore, slowed)
+          // Worker `a` claims the run (the only one it claims) and sees the store through the slow write.
+          let claims = 0
+          const slowed: SqlRunStore.SqlRunStore["Service"] = {
+            ...sqlStore,
+            store: slowWrite(sqlStore.store, gate, write),
+            claim: (owner, terms, limit) => claims++ === 0 ? sqlStore.claim(owner, terms, limit) : Effect.succeed([])
+          }
+          const a = yield* Worker.make({ owner: "a", leaseMs: ttlMs, pollMs: 50 }).pipe(
+            Effect.provide(handlersOf("a", shared)),
+            Effect.provideService(SqlRunStore.SqlRunStore, slowed)
+          )
+          yield* waitFor(Effect.sync(() => shared.trace.includes("a started hold")), "a executing the run")
+          const lease = (yield* sqlStore.store.getRun(runId)).lease!
+          assert.strictEqual(lease.owner, "a")
+
+          // `hold` runs, `x` completed, and the write of `y`'s start waits: `a`'s handler is stopped
+          // while it still waits, before the lease expires, and nobody took the run over yet.
+          yield* waitFor(Effect.sync(() => shared.trace.includes("a interrupted hold")), "a's handler stopped", 20_000)
+          assert.isTrue(write.waiting, "stopped while the write still waits")
+          assert.isBelow(yield* Clock.currentTimeMillis, lease.expiresAt, "stopped before the lease expired")
+          assert.deepStrictEqual((yield* sqlStore.store.getRun(runId)).lease, lease)
+          assert.strictEqual(shared.running.get("hold"), 0)
+
+          // The write goes through; `a` starts nothing more (not `y`) and lets the run go, still running (not failed).
+          yield* Deferred.succeed(gate, undefined)
+          yield* waitFor(Effect.map(a.active, (active) => active.length === 0), "a letting the run go")
+          assert.strictEqual((yield* sqlStore.store.getRun(runId)).status, "running")
+
+          // Worker `b` claims the run (`a` released it, or its lease expired), and completes it.
+          yield* Deferred.succeed(shared.open, undefined)
+          yield* Worker.make({ owner: "b", leaseMs: ttlMs, pollMs: 50 }).pipe(Effect.provide(handlersOf("b", shared)))
+          yield* waitFor(Effect.map(sqlStore.store.getRun(runId), (run) => run.status === "completed"), "b completes the run")
+          assert.deepStrictEqual(
+            shared.trace.filter((t) => t.startsWith("a ")).sort(),
+            ["a interrupted hold", "a started hold", "a started x"]
+          )
+          // Every start of `b` came after `a` stopped its handler.
+          const stopped = shared.trace.indexOf("a interrupted hold")
+          assert.isTrue(shared.trace.every((t, i) => !t.startsWith("b ") || i > stopped))
+          assert.deepStrictEqual(shared.trace.filter((t) => t.startsWith("b ")).sort(), ["b started hold", "b started y"])
+          assert.strictEqual(shared.most, 1, "never two instances of a block at once")
+          const snapshot = yield* sqlStore.store.snapshot(runId)
+          assert.isTrue(Object.values(snapshot.nodes).every((record) => record.status === "completed"))
+          assert.deepStrictEqual([snapshot.nodes["x"]?.output, snapshot.nodes["y"]?.output], [1, 2])
+        }).pipe(
+          Effect.ensuring(Deferred.succeed(gate, undefined)),
+          Effect.scoped,
+          Effect.provide(Layer.provideMerge(SqlRunStore.layer, TestDatabase.layer))
         )
-        yield* waitFor(Effect.sync(() => shared.trace.includes("a started hold")), "a executing the run")
-        const lease = (yield* sqlStore.store.getRun(runId)).lease!
-        assert.strictEqual(lease.owner, "a")
-
-        // `hold` runs, `x` completed, and the write of `y`'s start waits: `a`'s handler is stopped
-        // while it still waits, before the lease expires, and nobody took the run over yet.
-        yield* waitFor(Effect.sync(() => shared.trace.includes("a interrupted hold")), "a's handler stopped", 20_000)
-        assert.isTrue(write.waiting, "stopped while the write still waits")
-        assert.isBelow(yield* Clock.currentTimeMillis, lease.expiresAt, "stopped before the lease expired")
-        assert.deepStrictEqual((yield* sqlStore.store.getRun(runId)).lease, lease)
-        assert.strictEqual(shared.running.get("hold"), 0)
-
-        // The write goes through; `a` starts nothing more (not `y`) and lets the run go, still running (not failed).
-        yield* Deferred.succeed(gate, undefined)
-        yield* waitFor(Effect.map(a.active, (active) => active.length === 0), "a letting the run go")
-        assert.strictEqual((yield* sqlStore.store.getRun(runId)).status, "running")
-
-        // Worker `b` claims the run (`a` released it, or its lease expired), and completes it.
-        yield* Deferred.succeed(shared.open, undefined)
-        yield* Worker.make({ owner: "b", leaseMs: ttlMs, pollMs: 50 }).pipe(Effect.provide(handlersOf("b", shared)))
-        yield* waitFor(Effect.map(sqlStore.store.getRun(runId), (run) => run.status === "completed"), "b completes the run")
-        assert.deepStrictEqual(
-          shared.trace.filter((t) => t.startsWith("a ")).sort(),
-          ["a interrupted hold", "a started hold", "a started x"]
-        )
-        // Every start of `b` came after `a` stopped its handler.
-        const stopped = shared.trace.indexOf("a interrupted hold")
-        assert.isTrue(shared.trace.every((t, i) => !t.startsWith("b ") || i > stopped))
-        assert.deepStrictEqual(shared.trace.filter((t) => t.startsWith("b ")).sort(), ["b started hold", "b started y"])
-        assert.strictEqual(shared.most, 1, "never two instances of a block at once")
-        const snapshot = yield* sqlStore.store.snapshot(runId)
-        assert.deepStrictEqual(Object.fromEntries(Object.entries(snapshot.nodes).map(([node, record]) => [node, record.output])), expected)
-      }).pipe(
-        Effect.ensuring(Deferred.succeed(gate, undefined)),
-        Effect.scoped,
-        Effect.provide(Layer.provideMerge(SqlRunStore.layer, TestDatabase.layer))
-      )
-    })
+      })
+    }
   })
 }

@@ -2,7 +2,8 @@
  * A `SqlClient` over another whose statements can be made to lose their connection *after* they
  * ran: the statement executes (and, outside a transaction, commits), then the caller gets the
  * `ConnectionError` a dropped connection gives. That is the one fault a retry must not blindly
- * repeat, since the first attempt's effects are already durable.
+ * repeat, since the first attempt's effects are already durable. They can also be refused: the
+ * caller gets that error and the statement never reaches the database (a server that is down).
  *
  * **Example**
  *
@@ -19,12 +20,14 @@ import * as SqlClient from "effect/sql/SqlClient"
 import type * as SqlConnection from "effect/sql/SqlConnection"
 import { ConnectionError, SqlError } from "effect/sql/SqlError"
 
-/** A client that loses its connection after chosen statements, and how often it did. */
+/** A client that loses its connection after (or before) chosen statements, and how often it did. */
 export interface LosingConnection {
   readonly client: SqlClient.SqlClient
   /** The next `times` statements whose SQL `matches` run, then fail as if the connection dropped. */
   readonly loseAfter: (matches: (sql: string) => boolean, times?: number) => void
-  /** How many statements were run and then reported lost. */
+  /** The next `times` statements whose SQL `matches` fail as if the connection dropped, unrun. */
+  readonly refuse: (matches: (sql: string) => boolean, times?: number) => void
+  /** How many statements were reported lost (run or not). */
   readonly lost: () => number
 }
 
@@ -33,22 +36,24 @@ export const make = (client: SqlClient.SqlClient): Effect.Effect<LosingConnectio
   Effect.gen(function*() {
     let matches: (sql: string) => boolean = () => false
     let left = 0
+    let ran = true
     let lost = 0
+    const dropped = Effect.suspend(() => {
+      lost++
+      return Effect.fail(
+        new SqlError({
+          reason: new ConnectionError({
+            cause: Object.assign(new Error("connection lost (injected)"), { code: "08006" }),
+            message: "connection lost (injected)",
+            operation: "execute"
+          })
+        })
+      )
+    })
     const lose = <A, E, R>(sql: string, run: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R> => {
       if (left === 0 || !matches(sql)) return run
       left--
-      return Effect.flatMap(run, () => {
-        lost++
-        return Effect.fail(
-          new SqlError({
-            reason: new ConnectionError({
-              cause: Object.assign(new Error("connection lost (injected)"), { code: "08006" }),
-              message: "connection lost (injected)",
-              operation: "execute"
-            })
-          })
-        )
-      })
+      return ran ? Effect.andThen(run, dropped) : dropped
     }
     const wrap = (conn: SqlConnection.Connection): SqlConnection.Connection => ({
       ...conn,
@@ -68,6 +73,12 @@ export const make = (client: SqlClient.SqlClient): Effect.Effect<LosingConnectio
       loseAfter: (next, times = 1) => {
         matches = next
         left = times
+        ran = true
+      },
+      refuse: (next, times = 1) => {
+        matches = next
+        left = times
+        ran = false
       },
       lost: () => lost
     }

@@ -23,7 +23,8 @@
  *   `approve` / `reject` keep their delivery in the store (so one that arrives while the run is
  *   still running is not lost) and wake the run when it awaits it; a sleeper is woken on the effect
  *   `Clock` by a timer fiber of the layer (`TestClock` drives it; it tries again every second
- *   while the store is unavailable), or by `wake` (a worker that lists `RunStore.wakeable`).
+ *   while the store is unavailable, and executes a run its failed wake left `running` with nobody
+ *   executing it: the wake's write may have committed, its acknowledgement lost), or by `wake` (a worker that lists `RunStore.wakeable`).
  *   Waking offers the `RunStatus` event (`SIGNAL`, `APPROVE`, `TIMER_FIRED`, `UNPAUSE`) and
  *   executes `Plan.resume` over the run's own snapshot in the same run
  *   (a run-from's pruned nodes stay pruned). A run's executor here stays its executor until the run

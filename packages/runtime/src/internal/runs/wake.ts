@@ -11,7 +11,6 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import * as Schedule from "effect/Schedule"
 import type * as RunStatus from "../../RunStatus.ts"
 import { isStoreUnavailable, type Lease as StoreLease, type Run, type RunStoreError } from "../../RunStore.ts"
 import * as Wake from "../../Wake.ts"
@@ -55,16 +54,35 @@ const orphanedCancel = (state: State, run: Run) =>
 // How often a sleeper's timer tries again while the store stays unavailable past its own retries.
 const refireMs = 1_000
 
+// One try of a sleeper's timer, its store outage logged.
+const attempt = <A>(runId: string, effect: Effect.Effect<A, RunStoreError | PlanFailed>) =>
+  Effect.tapError(
+    effect,
+    (error) => isStoreUnavailable(error) ? Effect.logWarning(`run ${runId}: waking it failed; trying again`, error) : Effect.void
+  )
+
 // A sleeper's timer firing: wakes the run, trying again every `refireMs` while the store stays
 // unavailable (a timer given up on would leave the run suspended for good); any other error ends it.
 const fire = (state: State, runId: string): Effect.Effect<void> =>
-  Effect.ignore(Effect.retry(
-    Effect.tapError(
-      Effect.suspend(() => settle(state, runId)),
-      (error) => isStoreUnavailable(error) ? Effect.logWarning(`run ${runId}: waking it failed; trying again`, error) : Effect.void
-    ),
-    { schedule: Schedule.spaced(Duration.millis(refireMs)), while: isStoreUnavailable }
+  Effect.ignore(Effect.catchIf(
+    attempt(runId, Effect.suspend(() => settle(state, runId))),
+    isStoreUnavailable,
+    () => Effect.retry(Effect.delay(attempt(runId, rewake(state, runId)), Duration.millis(refireMs)), { while: isStoreUnavailable })
   ))
+
+// The timer's try after a wake that failed. That wake may have written its event all the same (the
+// connection lost after the commit, and each retry's too), leaving the run `running` with nobody
+// executing it: executed here then, as the wake would have, unless another process owns it.
+const rewake = (state: State, runId: string): Effect.Effect<RunStatus.Status, RunStoreError | PlanFailed> =>
+  Effect.flatMap(settle(state, runId), (status) =>
+    status !== "running" ? Effect.succeed(status) : state.settling.withPermit(Effect.gen(function*() {
+      const run = yield* state.store.getRun(runId)
+      if (run.status !== "running" || state.executing.has(runId)) return run.status
+      if (Wake.ownerOf(run, state.self, yield* Clock.currentTimeMillis) !== undefined) return run.status
+      const taken = yield* ownOrOwner(state, runId)
+      if (taken._tag === "Owned") yield* Execute.resumeRun(state, runId, taken.lease)
+      return run.status
+    })))
 
 /**
  * Under the settling lock, for a run no execution here holds (or the one holding `held`): offers

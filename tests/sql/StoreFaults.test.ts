@@ -160,17 +160,26 @@ for (const backend of TestDatabase.backends) {
         )
       })
 
-    test("a serialization failure on a journal write of a run executed by Runs is retried: the run completes as uninterrupted", undefined, (calls) =>
-      Effect.gen(function*() {
-        yield* injectFaults("40001", 5, 1)
-        const { runId } = yield* Effect.gen(function*() {
-          const runs = yield* Runs.Runs
-          const started = yield* runs.start(chain("faults-runs", size))
-          assert.strictEqual(yield* runs.wait(started.runId), "completed")
-          return started
-        }).pipe(Effect.provide(Runs.layer()))
-        yield* uninterrupted(runId, calls)
-      }))
+    // 57P03 is what a server starting up, or in recovery, answers until it accepts work again.
+    for (
+      const [code, from, times, name] of [
+        ["40001", 5, 1, "a serialization failure on a journal write of a run executed by Runs is retried"],
+        ["57P03", 3, 4, "journal writes refused with SQLSTATE 57P03 (cannot connect now) for a while are retried"]
+      ] as const
+    ) {
+      test(`${name}: the run completes as uninterrupted`, undefined, (calls) =>
+        Effect.gen(function*() {
+          yield* injectFaults(code, from, times)
+          const { runId } = yield* Effect.gen(function*() {
+            const runs = yield* Runs.Runs
+            const started = yield* runs.start(chain(`faults-runs-${code}`, size))
+            assert.strictEqual(yield* runs.wait(started.runId), "completed")
+            return started
+          }).pipe(Effect.provide(Runs.layer()))
+          yield* uninterrupted(runId, calls)
+          assert.isAtLeast(yield* rowsSeen, size + times, "every fault fired")
+        }))
+    }
 
     test("a serialization failure on a journal write of a run executed by a Worker is retried: the run completes as uninterrupted", undefined, (calls) =>
       Effect.gen(function*() {
@@ -350,6 +359,7 @@ for (const backend of TestDatabase.backends) {
         ["40001", "SerializationFailure"],
         ["40P01", "Deadlock"],
         ["57P01", "AdminShutdown"],
+        ["57P03", "AdminShutdown"],
         ["55P03", "DatabaseBusy"]
       ] as const
     ) {

@@ -2,8 +2,9 @@
  * What a JavaScript caller passes to `Runs` where the types forbid it: `runs.plan(w, null)` and
  * `runs.start(w, input, { to: 5 })` threw a `TypeError` (a defect), a number as options or a
  * misspelt option was ignored. Every entry that takes options, an input, a name, a node or a
- * reason refuses a wrongly typed one with `InvalidOption` naming it, its value and what it must be,
- * and writes nothing; so does every entry given a run id that is no string (it answered
+ * reason refuses a wrongly typed one (and `reject` an empty reason) with `InvalidOption` naming
+ * it, its value and what it must be, and writes nothing; so does every entry given a run id that is
+ * no string (it answered
  * `RunNotFound`, and `events` an empty stream), on the memory store and the SQL stores.
  */
 import { assert, describe, it } from "@effect/vitest"
@@ -74,8 +75,11 @@ const refusals: ReadonlyArray<readonly [name: string, call: Call, option: string
   ["runFrom(w, { target: 5 })", (runs) => runs.runFrom(workflow, untyped({ target: 5 })), "options.target", "a block id (a string)"],
   ["signal(run, 5)", (runs, runId) => runs.signal(runId, untyped(5)), "name", "a signal name (a string)"],
   ["approve(run, 5)", (runs, runId) => runs.approve(runId, untyped(5)), "node", "a node id (a string)"],
-  ["reject(run, node, 5)", (runs, runId) => runs.reject(runId, "v", untyped(5)), "reason", "a reason (a string)"],
-  ["reject(run, node)", (runs, runId) => runs.reject(runId, "v", untyped(undefined)), "reason", "a reason (a string)"],
+  ["reject(run, node, 5)", (runs, runId) => runs.reject(runId, "v", untyped(5)), "reason", "a reason (a string that is not empty"],
+  ["reject(run, node)", (runs, runId) => runs.reject(runId, "v", untyped(undefined)), "reason", "a reason (a string that is not empty"],
+  // Well typed, but no reason: what an unset variable gives (`process.env.REASON ?? ""`).
+  ["reject(run, node, '')", (runs, runId) => runs.reject(runId, "v", ""), "reason", "not empty or only white space"],
+  ["reject(run, node, ' \\n')", (runs, runId) => runs.reject(runId, "v", " \n"), "reason", "not empty or only white space"],
   ["node(run, 5)", (runs, runId) => runs.node(runId, untyped(5)), "node", "a node id (a string)"],
   ["handover(run, null)", (runs, runId) => runs.handover(runId, untyped(null)), "options", "an object of taken, timeout, onWaiting"],
   [
@@ -134,6 +138,24 @@ describe("Runs: wrongly typed arguments", () => {
         ))
       ))
   }
+
+  it.effect("a rejection with an empty reason of a paused approval is refused: the run stays paused, no decision kept", () =>
+    Effect.gen(function*() {
+      const runs = yield* Runs.Runs
+      const store = yield* RunStore.RunStore
+      const { runId } = yield* runs.start({ id: "arguments-approval", blocks: [{ id: "gate", type: "approval" }], edges: [] })
+      assert.strictEqual(yield* runs.wait(runId), "paused")
+      for (const reason of ["", "  "]) {
+        const error = yield* Effect.flip(runs.reject(runId, "gate", reason))
+        assert.instanceOf(error, Options.InvalidOption)
+        assert.strictEqual((error as Options.InvalidOption).option, "reason")
+      }
+      assert.deepStrictEqual(yield* store.deliveries(runId), [])
+      assert.strictEqual((yield* store.getRun(runId)).status, "paused")
+      assert.isTrue(yield* runs.reject(runId, "gate", "not now"))
+      assert.strictEqual(yield* runs.wait(runId), "failed")
+      assert.include((yield* runs.nodes(runId))[0]?.error?.message ?? "", "not now")
+    }).pipe(Effect.provide(services)))
 
   it.effect("well-typed arguments work as before, options left out included", () =>
     Effect.gen(function*() {

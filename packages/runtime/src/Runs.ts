@@ -345,7 +345,10 @@ export class Runs extends Context.Service<Runs, {
   readonly signal: (runId: string, name: string, payload?: Json) => Effect.Effect<boolean, RunStoreError | PlanFailed | InvalidPayload | InvalidOption>
   /** Approves the `approval` node instance `node` (paused): it completes with `payload`. Whether accepted. */
   readonly approve: (runId: string, node: string, payload?: Json) => Effect.Effect<boolean, RunStoreError | PlanFailed | InvalidPayload | InvalidOption>
-  /** Rejects the `approval` node instance `node`: it fails with `reason`. Whether accepted. */
+  /**
+   * Rejects the `approval` node instance `node`: it fails with `reason`. Whether accepted. A
+   * `reason` that is empty or only white space is refused (`InvalidOption`) and nothing is written.
+   */
   readonly reject: (runId: string, node: string, reason: string) => Effect.Effect<boolean, RunStoreError | PlanFailed | InvalidPayload | InvalidOption>
   /**
    * Asks a run to pause at its next node boundary (running handlers finish; a suspended run pauses
@@ -533,7 +536,7 @@ const make = (state: State.State): Runs["Service"] => {
       )),
     reject: byRunId((runId, node, reason) =>
       Effect.andThen(
-        Arguments.check([["node", node, Arguments.text("a node id")], ["reason", reason, Arguments.text("a reason", true)]]),
+        Arguments.check([["node", node, Arguments.text("a node id")], ["reason", reason, Arguments.reason]]),
         Effect.flatMap(Deliver.storable(runId, { node, reason }), (r) => Deliver.decide(state, runId, r.node, { approved: false, reason: r.reason }))
       )),
     pause: byRunId((runId) => Control.pause(state, runId)),

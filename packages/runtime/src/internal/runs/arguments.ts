@@ -29,6 +29,16 @@ const spec = (holds: (value: unknown) => boolean, expected: string, required = f
 export const text = (what: string, required = false): Spec =>
   spec((value) => typeof value === "string", `expected ${what} (a string)`, required)
 
+/**
+ * Words saying why (a rejection's reason), required: a string with more than white space. An
+ * empty one (`reject(run, node, process.env.REASON ?? "")`) was stored as the rejection's reason.
+ */
+export const reason: Spec = spec(
+  (value) => typeof value === "string" && value.trim() !== "",
+  "expected a reason (a string that is not empty or only white space)",
+  true
+)
+
 /** A plain object of `what`. */
 export const record = (what: string): Spec => spec(isRecord, `expected an object of ${what}`)
 

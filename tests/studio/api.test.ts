@@ -355,5 +355,21 @@ for (const backend of TestDatabase.backends) {
         assert.isFalse(events.some((e) => e.runId === started.runId))
         assert.strictEqual(events[events.length - 1]!._tag, "RunsChanged")
       }).pipe(Effect.orDie, Effect.scoped, Effect.provide(server)))
+
+    it.effect("tells the page when another process asked a dormant run to cancel (RunsChanged), and lists the request", () =>
+      Effect.gen(function*() {
+        const runs = yield* Runs.Runs
+        const { runId } = yield* runs.start(waiting)
+        assert.strictEqual(yield* runs.wait(runId), "suspended")
+        const reading = yield* eventsUntil("RunsChanged")
+        yield* Effect.sleep(300)
+        // What `ripple cancel` records first in another process (the run's updated time stays).
+        const at = Date.now()
+        assert.isTrue(yield* (yield* RunStore.RunStore).requestCancel(runId, at))
+        const events = yield* Fiber.join(reading)
+        assert.strictEqual(events[events.length - 1]!._tag, "RunsChanged")
+        const listed = (yield* get("/api/runs")).json.runs as ReadonlyArray<{ readonly id: string; readonly cancelRequestedAt?: number }>
+        assert.deepStrictEqual(listed.map((r) => [r.id, r.cancelRequestedAt]), [[runId, at]])
+      }).pipe(Effect.orDie, Effect.provide(server)))
   })
 }

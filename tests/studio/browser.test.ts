@@ -10,18 +10,21 @@
  *   pruned) and the counts; once the studio stopped, `ripple plan --from draft --format json` on the
  *   same database gives the same parts and counts;
  * - executing the plan from the page makes a run-from whose page shows reused and cut-off nodes,
- *   and compared with the run it reused, no node differs.
+ *   and compared with the run it reused, no node differs;
+ * - a run whose cancel is pending (recorded, the run not ended yet) is marked so in the runs list.
  *
  * A screenshot of each page is written to `test-output/studio/` (ignored by git).
  */
 import { assert, describe, it } from "@effect/vitest"
+import { Database, SqlRunStore } from "@ripple/sql"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { chromium, type Browser, type Page } from "playwright-core"
-import { bin, example, ripple, root } from "../cli/ripple.ts"
+import { bin, example, ripple, root, runIdOf } from "../cli/ripple.ts"
 import { ensureBuilt } from "../helpers/workerProcess.ts"
 
 const output = Path.join(root, "test-output", "studio")
@@ -166,6 +169,35 @@ describe("ripple studio in Chromium", () => {
       // Each part has a colour of its own, and every node is drawn in its part's colour.
       assert.strictEqual(new Set(Object.values(colours)).size, Object.keys(colours).length)
       for (const n of nodes) assert.strictEqual(n.fill, colours[n.state], `${n.node} (${n.state})`)
+    } finally {
+      await browser?.close()
+      await stop(studio.child)
+      Fs.rmSync(dataDir, { recursive: true, force: true })
+    }
+  }, 180_000)
+
+  it("marks a run whose cancel is pending in the runs list", async () => {
+    await Effect.runPromise(ensureBuilt([bin]))
+    Fs.mkdirSync(output, { recursive: true })
+    const dataDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "ripple-studio-"))
+    const paused = await ripple({ cwd: dataDir }, "run", workflowFile, "--data-dir", dataDir)
+    assert.strictEqual(paused.code, 3, paused.stdout + paused.stderr)
+    const runId = runIdOf(paused)
+    // What `ripple cancel` records first; its process stopped before it ended the run.
+    await Effect.runPromise(Effect.gen(function*() {
+      const { store } = yield* SqlRunStore.SqlRunStore
+      assert.isTrue(yield* store.requestCancel(runId, Date.now()))
+    }).pipe(Effect.provide(Layer.provide(SqlRunStore.layer, Database.layer({ dataDir })))))
+    const studio = await startStudio(dataDir)
+    let browser: Browser | undefined
+    try {
+      browser = await chromium.launch({ executablePath: chromiumPath(), args: ["--no-sandbox"] })
+      const list = await (await browser.newContext()).newPage()
+      await list.goto(studio.url)
+      const row = `[data-run="${runId}"]`
+      await list.waitForSelector(`${row} [data-testid=status]:has-text("paused")`)
+      assert.strictEqual(await list.textContent(`${row} [data-testid=cancel-requested]`), "cancel requested")
+      await list.screenshot({ path: Path.join(output, "runs-cancel-requested.png"), fullPage: true })
     } finally {
       await browser?.close()
       await stop(studio.child)

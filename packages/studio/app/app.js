@@ -61,6 +61,12 @@ const useLive = (load, relevant, deps) => {
 
 const time = (ms) => (ms === undefined ? "-" : new Date(ms).toLocaleString())
 const Status = ({ status }) => html`<span class="status status-${status}" data-testid="status">${status}</span>`
+// A run whose cancel was recorded but that has not ended yet (its owner ends it before its next
+// block, or a resume does): it would otherwise look like any run still going on.
+const CancelRequested = ({ at }) =>
+  at === undefined
+    ? null
+    : html` <span class="cancel-requested" data-testid="cancel-requested" title=${`cancel requested ${time(at)}, not ended yet`}>cancel requested</span>`
 const ErrorBox = ({ error }) => (error === undefined ? null : html`<p class="error" data-testid="error">${error.message}</p>`)
 const Json = ({ value }) => html`<pre class="json">${value === undefined ? "-" : JSON.stringify(value, null, 2)}</pre>`
 
@@ -112,7 +118,7 @@ const RunsPage = () => {
     <table class="runs" data-testid="runs">
       <thead><tr><th>run</th><th>workflow</th><th>status</th><th>mode</th><th>from</th><th>created</th></tr></thead>
       <tbody>${(data?.runs ?? []).map((run) => html`<tr data-run=${run.id}>
-        <td><a href="#/runs/${run.id}">${run.id}</a></td><td>${run.workflowId}</td><td><${Status} status=${run.status} /></td>
+        <td><a href="#/runs/${run.id}">${run.id}</a></td><td>${run.workflowId}</td><td><${Status} status=${run.status} /><${CancelRequested} at=${run.cancelRequestedAt} /></td>
         <td>${run.mode}</td><td>${run.target ?? "-"}</td><td>${time(run.createdAt)}</td>
       </tr>`)}</tbody>
     </table>

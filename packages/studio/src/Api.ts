@@ -4,7 +4,8 @@
  *
  * **Details**
  *
- * - `GET /api/runs?workflow=&status=`: the runs, newest first.
+ * - `GET /api/runs?workflow=&status=`: the runs, newest first (`RunList.Summary`: with
+ *   `cancelRequestedAt` while a recorded cancel has not ended the run).
  * - `GET /api/runs/:run`: the run (status, diagnostics, what it is dormant on, children,
  *   compensations), its graph with each node's state (`Graph.paint`), its node instances
  *   (`Runs.nodes`) and observed outputs (`Runs.outputs`).
@@ -316,9 +317,10 @@ const nodeDetail = Effect.gen(function*() {
 const encoder = new TextEncoder()
 const frame = (event: unknown): Uint8Array => encoder.encode(`data: ${JSON.stringify(event)}\n\n`)
 
-// The run list as a fingerprint: ids, statuses and update times.
+// The run list as a fingerprint: ids, statuses, update times and pending cancels (recording a
+// cancel request leaves the update time as it is).
 const fingerprint = (index: RunIndex["Service"]) =>
-  Effect.map(index.list({}), (runs) => runs.map((r) => `${r.id}:${r.status}:${r.updatedAt}`).join(","))
+  Effect.map(index.list({}), (runs) => runs.map((r) => `${r.id}:${r.status}:${r.updatedAt}:${r.cancelRequestedAt ?? ""}`).join(","))
 
 const events = (pollMs: number) =>
   Effect.gen(function*() {

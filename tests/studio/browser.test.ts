@@ -11,7 +11,8 @@
  *   same database gives the same parts and counts;
  * - executing the plan from the page makes a run-from whose page shows reused and cut-off nodes,
  *   and compared with the run it reused, no node differs;
- * - a run whose cancel is pending (recorded, the run not ended yet) is marked so in the runs list.
+ * - a run whose cancel is pending (recorded, the run not ended yet) is marked so in the runs list
+ *   and on its page.
  *
  * A screenshot of each page is written to `test-output/studio/` (ignored by git).
  */
@@ -176,7 +177,7 @@ describe("ripple studio in Chromium", () => {
     }
   }, 180_000)
 
-  it("marks a run whose cancel is pending in the runs list", async () => {
+  it("marks a run whose cancel is pending in the runs list and on its page", async () => {
     await Effect.runPromise(ensureBuilt([bin]))
     Fs.mkdirSync(output, { recursive: true })
     const dataDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "ripple-studio-"))
@@ -198,6 +199,10 @@ describe("ripple studio in Chromium", () => {
       await list.waitForSelector(`${row} [data-testid=status]:has-text("paused")`)
       assert.strictEqual(await list.textContent(`${row} [data-testid=cancel-requested]`), "cancel requested")
       await list.screenshot({ path: Path.join(output, "runs-cancel-requested.png"), fullPage: true })
+      // And so does its page.
+      await list.click(`${row} a`)
+      await list.waitForSelector("h1 [data-testid=status]:has-text('paused')")
+      assert.strictEqual(await list.textContent("h1 [data-testid=cancel-requested]"), "cancel requested")
     } finally {
       await browser?.close()
       await stop(studio.child)

@@ -249,7 +249,7 @@ const RunPage = ({ runId }) => {
   if (data === undefined) return html`<main><p>Loading…</p></main>`
   const { run } = data
   return html`<main>
-    <h1>${run.workflowName ?? run.workflowId} <small>run <code data-testid="run-id">${run.id}</code></small> <${Status} status=${run.status} /></h1>
+    <h1>${run.workflowName ?? run.workflowId} <small>run <code data-testid="run-id">${run.id}</code></small> <${Status} status=${run.status} /><${CancelRequested} at=${run.cancelRequestedAt} /></h1>
     <p class="meta">${run.mode === "run-from" ? "re-run" : `${run.mode} run`}${run.target === undefined ? "" : ` from ${run.target}`}
       ${run.sourceRun === undefined ? "" : html` reusing <a href="#/runs/${run.sourceRun}">${run.sourceRun}</a>`}${" · "}created ${time(run.createdAt)} · updated ${time(run.updatedAt)}
       ${run.pruned === undefined ? "" : ` · pruned ${run.pruned.count}`}</p>

@@ -184,7 +184,8 @@ const summary = (info: Runs.RunInfo) => ({
   updatedAt: info.updatedAt,
   suspension: info.suspension,
   children: info.children,
-  compensations: info.compensations
+  compensations: info.compensations,
+  cancelRequestedAt: info.cancelRequestedAt
 })
 
 const runDetail = Effect.gen(function*() {

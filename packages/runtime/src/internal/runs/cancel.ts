@@ -17,7 +17,7 @@ import * as Child from "../../Child.ts"
 import type * as Runs from "../../Runs.ts"
 import { consumesCancel, type Lease as StoreLease, type RunStoreError } from "../../RunStore.ts"
 import * as Children from "./children.ts"
-import { ownOrOwner, type State } from "./state.ts"
+import { ownOrOwner, release, type State } from "./state.ts"
 
 // Cancels a run nobody executes now, under `lease`, unless it ended meanwhile after the request
 // (`requested`): its owner (`owner`, if one was seen) finished it first or honoured the request.
@@ -61,7 +61,7 @@ const cancelElsewhere = (state: State, runId: string): Effect.Effect<Runs.Cancel
       const asked = yield* Clock.currentTimeMillis
       const taken = yield* ownOrOwner(state, runId)
       if (taken._tag === "Owned") {
-        return yield* Effect.ensuring(cancelOwned(state, runId, taken.lease, requested, owner?.owner), store.release(taken.lease))
+        return yield* Effect.ensuring(cancelOwned(state, runId, taken.lease, requested, owner?.owner), release(state, taken.lease))
       }
       owner ??= { owner: taken.owner, until: taken.expiresAt }
       const run = yield* store.getRun(runId)

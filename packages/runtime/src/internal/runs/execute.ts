@@ -30,7 +30,7 @@ import { isStoreUnavailable, type Lease as StoreLease, RunStore, type RunStoreEr
 import * as Wake from "../../Wake.ts"
 import * as Children from "./children.ts"
 import { PlanFailed } from "./errors.ts"
-import { releasing, type State } from "./state.ts"
+import { release, releasing, type State } from "./state.ts"
 import * as Waking from "./wake.ts"
 
 /**
@@ -76,7 +76,7 @@ export const fork = (state: State, execution: Execution, lease: StoreLease) =>
         held = again.lease
         return execute(again.execution, again.lease)
       })))
-    const released = Effect.suspend(() => store.release(held)).pipe(Effect.andThen(Effect.sync(() => {
+    const released = Effect.suspend(() => release(state, held)).pipe(Effect.andThen(Effect.sync(() => {
       if (leased.get(runId)?.fiber === fiber) leased.delete(runId)
     })))
     fiber = yield* Effect.forkIn(

@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import * as Clock from "effect/Clock"
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -57,6 +58,12 @@ export interface State {
    * its finalizers included: whoever interrupts an execution releases its lease too.
    */
   readonly leased: Map<string, Held>
+  /**
+   * The last lease this layer let go of, by run, until it would have expired (`release`): a
+   * release that failed (`RunStore.release` ignores failures) leaves the lease held by this owner
+   * with nothing here executing it, and `ownOrOwner` releases it again instead of waiting it out.
+   */
+  readonly letGo: Map<string, { readonly lease: StoreLease; readonly until: number }>
   /** The waking lock: two wakers must not both offer the event that wakes the same run. */
   readonly settling: Semaphore.Semaphore
   /** This layer's identity in leases. */
@@ -101,6 +108,7 @@ export const make = (options: Runs.Options): Effect.Effect<State, never, RunStor
       controls: new Map(),
       timers: new Map(),
       leased,
+      letGo: new Map(),
       settling: yield* Semaphore.make(1),
       owner,
       leaseTerms: Lease.terms({ ttlMs: options.leaseMs, heartbeatMs: options.heartbeatMs }),
@@ -123,13 +131,32 @@ export const make = (options: Runs.Options): Effect.Effect<State, never, RunStor
   })
 
 /**
+ * Releases a lease this layer is done with (nothing here uses it again), and keeps it in `letGo`
+ * until it would have expired, in case the release failed.
+ *
+ * @since 0.1.0
+ */
+export const release = (state: State, lease: StoreLease): Effect.Effect<void> =>
+  Effect.flatMap(Clock.currentTimeMillis, (at) => {
+    // Kept in the order they were let go of, so the expired ones are at the front.
+    for (const [runId, { until }] of state.letGo) {
+      if (until > at) break
+      state.letGo.delete(runId)
+    }
+    state.letGo.delete(lease.runId)
+    // Renewed at `at` at the latest: expired by `until` on this clock whatever the store kept.
+    state.letGo.set(lease.runId, { lease, until: at + state.leaseTerms.ttlMs })
+    return state.store.release(lease)
+  })
+
+/**
  * `effect`, releasing `lease` if it fails: a lease taken for something that failed before its
  * execution started.
  *
  * @since 0.1.0
  */
 export const releasing = <A, E, R>(state: State, lease: StoreLease, effect: Effect.Effect<A, E, R>) =>
-  Effect.onError(effect, () => state.store.release(lease))
+  Effect.onError(effect, () => release(state, lease))
 
 /**
  * The lease of a run this layer may execute now, or the other owner that holds it.
@@ -142,7 +169,8 @@ export type Taken =
 
 /**
  * Takes the lease of a run for this layer, or names the other owner holding it. Held here (an
- * execution letting go of the run, a child run about to be forked): waited for, then taken.
+ * execution letting go of the run, a child run about to be forked): waited for, then taken. Held
+ * by this owner under a lease it let go of (its release failed): released again, then taken.
  *
  * @since 0.1.0
  */
@@ -150,12 +178,27 @@ export const ownOrOwner = (state: State, runId: string): Effect.Effect<Taken, Ru
   Effect.gen(function*() {
     for (;;) {
       const taken = yield* Effect.result(Lease.take(state.store, runId, state.owner, state.leaseTerms.ttlMs))
-      if (Result.isSuccess(taken)) return { _tag: "Owned", lease: taken.success } as const
+      if (Result.isSuccess(taken)) {
+        state.letGo.delete(runId)
+        return { _tag: "Owned", lease: taken.success } as const
+      }
       if (taken.failure._tag !== "LeaseHeld") return yield* Effect.fail(taken.failure)
       if (taken.failure.owner !== state.owner) {
         return { _tag: "Held", owner: taken.failure.owner, expiresAt: taken.failure.expiresAt } as const
       }
       const held = state.leased.get(runId)
-      yield* held === undefined ? Effect.yieldNow : Effect.andThen(Fiber.await(held.fiber), held.released)
+      if (held !== undefined) {
+        yield* Effect.andThen(Fiber.await(held.fiber), held.released)
+        continue
+      }
+      // Nothing here executes a generation let go of: releasing it again (only it: the release
+      // names its generation) cannot take the run from an execution, here or elsewhere.
+      const stale = state.letGo.get(runId)
+      if (stale !== undefined) {
+        state.letGo.delete(runId)
+        yield* state.store.release(stale.lease)
+        continue
+      }
+      yield* Effect.yieldNow
     }
   })

@@ -370,9 +370,10 @@ export class Runs extends Context.Service<Runs, {
    * Continues a `failed` run (failed nodes re-run) or a crashed one (`running` or `pending`, not
    * executing in this process: incomplete nodes re-run); any other status is an `IllegalTransition`.
    * A run another process owns is only moved on (a failed one resumed) and its owner notified.
-   * A `running` one whose lease another process holds is `Delegated` to it (`held`) as soon as it renews
-   * that lease (at most its heartbeat, a third of the lease by default), and taken over here once
-   * the lease expires unrenewed (its owner died); the wait ends at whichever comes first.
+   * A `running` one whose lease another process holds is `Delegated` to it (`held`) once a renewal
+   * of that lease shows (looked for when one is due, every heartbeat: a third of the lease by
+   * default), and taken over here once the lease expires unrenewed (its owner died); the wait ends
+   * at whichever comes first.
    * A pause requested of a crashed run that it never settled for is withdrawn and the nodes it
    * parked for it run again: the resume wins.
    */
@@ -439,8 +440,8 @@ export interface Options extends Engine.Options {
   /** How often leases are renewed (default a third of `leaseMs`). */
   readonly heartbeatMs?: number | undefined
   /**
-   * How often `cancel` looks whether the process executing a run ended it, and `resume` whether
-   * it renewed its lease (default 50 ms).
+   * How often `cancel` looks whether the process executing a run ended it (default 50 ms). `resume`
+   * looks for the owner's renewal when one is due, each `heartbeatMs`, and at the lease's expiry.
    */
   readonly cancelPollMs?: number | undefined
 }

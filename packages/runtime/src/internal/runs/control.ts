@@ -84,15 +84,20 @@ export const resume = (state: State, runId: string): Effect.Effect<Runs.Started 
     // Another process's lease on a run left running: a dead owner's until it expires, a live one's
     // as long as it renews it. Looked at until either: a renewal (or a new holder) shows the owner
     // alive, and it keeps the run; or the clock has passed the expiry, not only its duration (a timer
-    // may end a little before the clock reads its deadline), and the run is taken over here.
+    // may end a little before the clock reads its deadline), and the run is taken over here. A live
+    // owner renews every heartbeat (on these terms: its own are not stored), so the run is looked at
+    // when the next renewal is due and at the expiry, not more often: nothing shows before.
     let renewed = false
     if (!here && run.queued !== true && (run.status === "running" || run.status === "pending")) {
-      const pollMs = state.options.cancelPollMs ?? 50
+      const { heartbeatMs, ttlMs } = state.leaseTerms
       for (;;) {
         const held = run.lease
         const at = yield* Clock.currentTimeMillis
         if (held === undefined || held.owner === state.owner || held.expiresAt <= at) break
-        yield* Effect.sleep(Duration.millis(Math.min(pollMs, held.expiresAt - at)))
+        // Renewed (or granted) a lease's length before it expires; renewed again every heartbeat.
+        const since = held.expiresAt - ttlMs
+        const due = since + heartbeatMs * (Math.floor((at - since) / heartbeatMs) + 1)
+        yield* Effect.sleep(Duration.millis(Math.min(due, held.expiresAt) - at))
         run = yield* store.getRun(runId)
         if (run.lease?.owner !== held.owner || run.lease.expiresAt !== held.expiresAt) {
           renewed = run.lease !== undefined

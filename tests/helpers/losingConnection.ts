@@ -14,7 +14,11 @@
  * ```
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
+import { RunStore } from "@ripple/runtime"
+import { SqlRunStore } from "@ripple/sql"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import * as SqlClient from "effect/sql/SqlClient"
 import type * as SqlConnection from "effect/sql/SqlConnection"
@@ -83,3 +87,16 @@ export const make = (client: SqlClient.SqlClient): Effect.Effect<LosingConnectio
       lost: () => lost
     }
   })
+
+/** A SQL `RunStore` over `losing`'s client that gives up after three retries, 10 ms apart on the `Clock`. */
+export const store = (losing: LosingConnection): Layer.Layer<RunStore.RunStore> =>
+  Layer.effect(
+    RunStore.RunStore,
+    Effect.map(
+      SqlRunStore.make.pipe(
+        Effect.provideService(SqlClient.SqlClient, losing.client),
+        Effect.provideService(RunStore.RetryPolicy, Schedule.spaced("10 millis").pipe(Schedule.upTo({ times: 3 })))
+      ),
+      ({ store }) => store
+    )
+  )

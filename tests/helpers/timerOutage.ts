@@ -39,8 +39,8 @@ const breathe = Effect.promise(() => new Promise<void>((resolve) => setTimeout(r
 
 const step = 100
 
-// Moves the test clock on by `ms`, a step at a time.
-const pass = (ms: number) =>
+/** Moves the test clock on by `ms`, a step at a time, with real pauses between the steps. */
+export const pass = (ms: number) =>
   Effect.gen(function*() {
     for (let moved = 0; moved < ms; moved += step) {
       yield* TestClock.adjust(step)
@@ -48,8 +48,8 @@ const pass = (ms: number) =>
     }
   })
 
-// Moves the test clock on until `check` holds (at most `ms`).
-const until = <E, R>(check: Effect.Effect<boolean, E, R>, ms: number, what: string) =>
+/** Moves the test clock on until `check` holds (dies if it does not within `ms`). */
+export const until = <E, R>(check: Effect.Effect<boolean, E, R>, ms: number, what: string) =>
   Effect.gen(function*() {
     for (let moved = 0; !(yield* check); moved += step) {
       if (moved > ms) return yield* Effect.die(new Error(`${what} within ${ms} ms of the test clock`))

@@ -6,11 +6,8 @@
  * loses the connection after each (the wake's write committed, its every acknowledgement lost).
  */
 import { layer } from "@effect/vitest"
-import { RunStore } from "@ripple/runtime"
-import { Migrations, SqlRunStore } from "@ripple/sql"
+import { Migrations } from "@ripple/sql"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Schedule from "effect/Schedule"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as TestDatabase from "../helpers/database.ts"
 import * as LosingConnection from "../helpers/losingConnection.ts"
@@ -21,16 +18,7 @@ const faulty = (total: boolean, fault: (losing: LosingConnection.LosingConnectio
   Effect.gen(function*() {
     yield* Migrations.run
     const losing = yield* LosingConnection.make(yield* SqlClient.SqlClient)
-    const store = Layer.effect(
-      RunStore.RunStore,
-      Effect.map(
-        SqlRunStore.make.pipe(
-          Effect.provideService(SqlClient.SqlClient, losing.client),
-          Effect.provideService(RunStore.RetryPolicy, Schedule.spaced("10 millis").pipe(Schedule.upTo({ times: 3 })))
-        ),
-        ({ store }) => store
-      )
-    )
+    const store = LosingConnection.store(losing)
     const outage: TimerOutage.Outage = {
       begin: Effect.sync(() => fault(losing)),
       end: Effect.sync(() => losing.refuse(() => false, 0)),

@@ -18,6 +18,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import { TestClock } from "effect/testing"
+import { counting, outputs } from "../helpers/journalOutage.ts"
 
 /** `slow → after → out`: `slow` holds until the test opens it. */
 const workflow: Workflow.Workflow = {
@@ -68,18 +69,6 @@ const behind = (store: RunStore.RunStore["Service"], outage: { down: boolean }):
   return RunStore.RunStore.of(wrapped as unknown as RunStore.RunStore["Service"])
 }
 
-/** `store`, counting the writes that finished a run `completed` (through any fenced store too). */
-const counting = (store: RunStore.RunStore["Service"], completions: { count: number }): RunStore.RunStore["Service"] =>
-  RunStore.RunStore.of({
-    ...store,
-    fenced: (lease) => counting(store.fenced(lease), completions),
-    finish: (runId, event, diagnostics, at) =>
-      Effect.tap(store.finish(runId, event, diagnostics, at), (changed) =>
-        Effect.sync(() => {
-          if (changed.to === "completed") completions.count++
-        }))
-  })
-
 const processOver = (name: string, store: RunStore.RunStore["Service"], shared: Shared) =>
   Effect.gen(function*() {
     const started: Array<string> = []
@@ -114,10 +103,6 @@ const until = (done: () => boolean, steps = 500) =>
     for (let i = 0; i < steps && !done(); i++) yield* TestClock.adjust(10)
     assert.isTrue(done(), "did not happen in time")
   })
-
-/** The outputs of every node of a run. */
-const outputs = (store: RunStore.RunStore["Service"], runId: string) =>
-  Effect.map(store.snapshot(runId), (snapshot) => Object.fromEntries(Object.entries(snapshot.nodes).map(([node, record]) => [node, record.output])))
 
 /** The outputs of the workflow run once without faults, on a store of its own. */
 const faultFree = Effect.gen(function*() {

@@ -202,7 +202,8 @@ export type StoreUnavailableReason =
  *
  * Retryable reasons are retried by the store (`retry`, with `RetryPolicy`); an execution that still
  * gets this error stops and leaves its run resumable (`running`), never `failed`: a run fails only
- * because of its blocks.
+ * because of its blocks. The process executing it takes it up again once the store answers (`Runs`
+ * takes the lease again a heartbeat later; a `Worker` releases the run and claims it again).
  *
  * @since 0.1.0
  */

@@ -5,14 +5,17 @@
  *
  * **Details**
  *
- * An execution whose holder fenced itself (`Lease.LeaseExpired`: the lease ran out unrenewed, the
- * store unavailable or too slow) stopped without writing and left the run `running`. The same
- * fiber, still the run's executor here, takes the lease again as soon as the store answers (it
- * lets go of the fenced one first, or waits for it to expire), and executes the run from its
- * journal (`Wake.plan`) under the new generation, so that a write of the fenced execution that
- * reaches the store late is refused. If another process holds the lease by then and renews it, the
- * run is its own: the execution here ends with the run's stored status. A run that is no longer
- * `running` (another process took it over and ended it) is let go.
+ * An execution that stopped because of the store, not of its blocks, left the run `running`: its
+ * holder fenced itself (`Lease.LeaseExpired`: the lease ran out unrenewed, the store unavailable or
+ * too slow), or a write or renewal failed with a retryable `StoreUnavailable` past the store's
+ * retries before the lease's deadline. The same fiber, still the run's executor here, takes the
+ * lease again as soon as the store answers (it lets go of the stopped one first, or waits for it
+ * to expire), and executes the run from its journal (`Wake.plan`) under the new generation, so
+ * that a write of the stopped execution that reaches the store late is refused. If another process
+ * holds the lease by then and renews it, the run is its own: the execution here ends with the
+ * run's stored status. A run that is no longer `running` (another process took it over and ended
+ * it) is let go. A store error that is not retryable (a constraint, a bad value) would only fail
+ * again: the execution ends with it, the run left `running` for `resume`.
  *
  * @since 0.1.0
  */
@@ -26,7 +29,7 @@ import type { Handlers } from "../../Handler.ts"
 import * as Lease from "../../Lease.ts"
 import type * as Runs from "../../Runs.ts"
 import type * as RunStatus from "../../RunStatus.ts"
-import { isStoreUnavailable, type Lease as StoreLease, RunStore, type RunStoreError } from "../../RunStore.ts"
+import { isStoreUnavailable, type Lease as StoreLease, RunStore, type RunStoreError, type StoreUnavailable } from "../../RunStore.ts"
 import * as Wake from "../../Wake.ts"
 import * as Children from "./children.ts"
 import { PlanFailed } from "./errors.ts"
@@ -68,7 +71,7 @@ export const fork = (state: State, execution: Execution, lease: StoreLease) =>
         state.leaseTerms,
         (fenced) => executeHere(state, execution, control, forget, lease).pipe(Effect.provideService(RunStore, fenced)),
         control
-      ).pipe(Effect.catchTag("LeaseExpired", (expired) => Effect.flatMap(retaken(state, expired), (again) => {
+      ).pipe(Effect.catchIf(stoppedByTheStore, (stopped) => Effect.flatMap(retaken(state, stopped, lease), (again) => {
         if (again._tag === "Gone") {
           forget()
           return Effect.succeed(again.status)
@@ -95,17 +98,21 @@ export const fork = (state: State, execution: Execution, lease: StoreLease) =>
     state.announcing.add(runId)
   })
 
-/** What an execution that fenced itself goes on with: the run under a new lease, or nothing (`Gone`). */
+/** Whether an execution ended because of the store, to be taken up again once it answers (see the module documentation). */
+const stoppedByTheStore = (error: RunStoreError | Lease.LeaseExpired): error is Lease.LeaseExpired | StoreUnavailable =>
+  error instanceof Lease.LeaseExpired || (isStoreUnavailable(error) && error.isRetryable)
+
+/** What an execution that stopped because of the store goes on with: the run under a new lease, or nothing (`Gone`). */
 type Retaken =
   | { readonly _tag: "Again"; readonly lease: StoreLease; readonly execution: Execution }
   | { readonly _tag: "Gone"; readonly status: RunStatus.Status }
 
-// Takes the lease of a run whose execution here fenced itself again (see the module
+// Takes again the lease of a run whose execution here stopped under `stopped` (see the module
 // documentation), trying every heartbeat while the store is unavailable.
-const retaken = (state: State, expired: Lease.LeaseExpired): Effect.Effect<Retaken, RunStoreError> => {
+const retaken = (state: State, stopped: Lease.LeaseExpired | StoreUnavailable, lease: StoreLease): Effect.Effect<Retaken, RunStoreError> => {
   const { store } = state
-  const runId = expired.runId
-  let last: StoreLease = expired
+  const runId = lease.runId
+  let last: StoreLease = stopped._tag === "LeaseExpired" ? stopped : lease
   const attempt = Effect.gen(function*() {
     // Still this layer's, unless another process took it: let go of at once rather than waited out.
     yield* store.release(last)
@@ -123,16 +130,20 @@ const retaken = (state: State, expired: Lease.LeaseExpired): Effect.Effect<Retak
     const stored = yield* storedExecution(state, runId)
     if (Result.isFailure(stored)) {
       yield* store.release(last)
-      yield* Effect.logWarning(`run ${runId}: taken up again after its lease expired, but cannot be planned: ${stored.failure._tag}`)
+      yield* Effect.logWarning(`run ${runId}: taken up again after the store stopped its execution, but cannot be planned: ${stored.failure._tag}`)
       return { _tag: "Gone", status: run.status } as const
     }
     yield* Effect.logInfo(`run ${runId}: lease taken again (generation ${last.generation}); executing it from its journal`)
     return { _tag: "Again", lease: last, execution: stored.success } as const
   })
-  return Effect.retry(
+  // A store that failed past its retries is given a heartbeat before the run is executed again:
+  // one that fails the same write each time (a fault that outlasts the retries but not the
+  // outage) would otherwise have the run executed again as fast as the store answers.
+  const retried = Effect.retry(
     Effect.tapError(attempt, (error) => isStoreUnavailable(error) ? Effect.logWarning(`run ${runId}: taking its lease again failed; trying again`, error) : Effect.void),
     { schedule: Schedule.spaced(Duration.millis(state.leaseTerms.heartbeatMs)), while: isStoreUnavailable }
   )
+  return stopped._tag === "LeaseExpired" ? retried : Effect.andThen(Effect.sleep(state.leaseTerms.heartbeatMs), retried)
 }
 
 // Executes the run, and again each time it parks on something already kept for it (a delivery

@@ -69,7 +69,7 @@ const behind = (store: RunStore.RunStore["Service"], outage: { down: boolean }):
   return RunStore.RunStore.of(wrapped as unknown as RunStore.RunStore["Service"])
 }
 
-const processOver = (name: string, store: RunStore.RunStore["Service"], shared: Shared) =>
+const processOver = (name: string, store: RunStore.RunStore["Service"], shared: Shared, options: Runs.Options = {}) =>
   Effect.gen(function*() {
     const started: Array<string> = []
     const interrupted: Array<{ readonly node: string; readonly at: number }> = []
@@ -89,7 +89,7 @@ const processOver = (name: string, store: RunStore.RunStore["Service"], shared: 
       counted(ctx.node, Effect.andThen(Deferred.succeed(entered, undefined), Effect.as(Deferred.await(shared.open), 1)))
     const count: Handler.Handler = (ctx) => counted(ctx.node, Effect.sync(() => ((ctx.inputs["n"] as number | undefined) ?? 0) + 1))
     const context = yield* Layer.build(
-      Runs.layer({ leaseMs, owner: name }).pipe(
+      Runs.layer({ ...options, leaseMs, owner: name }).pipe(
         Layer.provideMerge(Layer.succeed(RunStore.RunStore, store)),
         Layer.provideMerge(Handler.layer({ ...Builtins.handlers, slow, count }))
       )
@@ -188,34 +188,39 @@ describe("self-fencing, memory store", () => {
       assert.isUndefined(run.lease, "released once the run completed")
     }))
 
-  it.effect("renewals that hang: the holder stops its handler before the expiry all the same", () =>
-    Effect.gen(function*() {
-      const completions = { count: 0 }
-      const memory = counting(yield* RunStore.makeMemory, completions)
-      const hang = yield* Deferred.make<void>()
-      const hanging = { on: false }
-      const store = RunStore.RunStore.of({
-        ...memory,
-        renew: (held, renewal) => Effect.andThen(Effect.suspend(() => hanging.on ? Deferred.await(hang) : Effect.void), memory.renew(held, renewal))
-      })
-      const shared: Shared = { running: new Map(), most: new Map(), open: yield* Deferred.make<void>() }
-      const a = yield* processOver("a", store, shared)
-      const { runId } = yield* a.runs.start(workflow)
-      yield* Deferred.await(a.entered)
-      const lease = (yield* store.getRun(runId)).lease!
-      hanging.on = true
-      yield* until(() => a.interrupted.length > 0)
-      assert.isBelow(a.interrupted[0]!.at, lease.expiresAt, "interrupted before the lease expired")
-      // The renewal that hung answers (late, renewing nothing): the holder takes the lease again and finishes the run.
-      hanging.on = false
-      yield* Deferred.succeed(shared.open, undefined)
-      yield* Deferred.succeed(hang, undefined)
-      const waiting = yield* Effect.forkChild(a.runs.wait(runId))
-      yield* until(() => waiting.pollUnsafe() !== undefined)
-      assert.strictEqual(yield* Fiber.join(waiting), "completed")
-      assert.deepStrictEqual(a.started, ["slow", "slow", "after"])
-      assert.strictEqual(completions.count, 1)
-    }))
+  // The margin is `Lease.terms`' default, or `Runs.Options.marginMs`.
+  for (const marginMs of [undefined, 30]) {
+    it.effect(`renewals that hang: the holder stops its handler at its deadline, before the expiry all the same (marginMs ${marginMs})`, () =>
+      Effect.gen(function*() {
+        const completions = { count: 0 }
+        const memory = counting(yield* RunStore.makeMemory, completions)
+        const hang = yield* Deferred.make<void>()
+        const hanging = { on: false }
+        const store = RunStore.RunStore.of({
+          ...memory,
+          renew: (held, renewal) => Effect.andThen(Effect.suspend(() => hanging.on ? Deferred.await(hang) : Effect.void), memory.renew(held, renewal))
+        })
+        const shared: Shared = { running: new Map(), most: new Map(), open: yield* Deferred.make<void>() }
+        const a = yield* processOver("a", store, shared, { marginMs })
+        const { runId } = yield* a.runs.start(workflow)
+        yield* Deferred.await(a.entered)
+        const lease = (yield* store.getRun(runId)).lease!
+        hanging.on = true
+        yield* until(() => a.interrupted.length > 0)
+        const deadline = lease.expiresAt - (marginMs ?? terms.marginMs)
+        assert.isAtLeast(a.interrupted[0]!.at, deadline, "not interrupted before the deadline")
+        assert.isBelow(a.interrupted[0]!.at, Math.min(deadline + 10, lease.expiresAt), "interrupted at the deadline, before the lease expired")
+        // The renewal that hung answers (late, renewing nothing): the holder takes the lease again and finishes the run.
+        hanging.on = false
+        yield* Deferred.succeed(shared.open, undefined)
+        yield* Deferred.succeed(hang, undefined)
+        const waiting = yield* Effect.forkChild(a.runs.wait(runId))
+        yield* until(() => waiting.pollUnsafe() !== undefined)
+        assert.strictEqual(yield* Fiber.join(waiting), "completed")
+        assert.deepStrictEqual(a.started, ["slow", "slow", "after"])
+        assert.strictEqual(completions.count, 1)
+      }))
+  }
 })
 
 /** A clock read from `time.now` whose timers never end: only what the test does moves anything on. */

@@ -37,7 +37,12 @@ const refusals: ReadonlyArray<readonly [options: Runs.Options, option: string, e
   [{ heartbeatMs: -5 }, "heartbeatMs", "greater than 0"],
   [{ cancelPollMs: Number.NaN }, "cancelPollMs", "greater than 0"],
   [{ leaseMs: 1_000, heartbeatMs: 1_000 }, "heartbeatMs", "less than leaseMs (1000)"],
-  [{ heartbeatMs: 60_000 }, "heartbeatMs", "less than leaseMs (30000)"]
+  [{ heartbeatMs: 60_000 }, "heartbeatMs", "less than leaseMs (30000)"],
+  [{ marginMs: -1 }, "marginMs", "at least 0"],
+  [{ marginMs: Number.NaN }, "marginMs", "at least 0"],
+  // A third of the lease is the default heartbeat: the deadline would come before the first renewal.
+  [{ leaseMs: 900, marginMs: 600 }, "marginMs", "less than leaseMs less heartbeatMs (600)"],
+  [{ leaseMs: 1_000, heartbeatMs: 900, marginMs: 100 }, "marginMs", "less than leaseMs less heartbeatMs (100)"]
 ]
 
 describe("Runs options", () => {
@@ -59,7 +64,11 @@ describe("Runs options", () => {
 
   it.effect("options in range run as before, the defaults and a heartbeat just under the lease included", () =>
     Effect.gen(function*() {
-      for (const options of [{}, { concurrency: 1, leaseMs: 1_000, heartbeatMs: 999, eventBuffer: 1, cancelPollMs: 1 }, { limits: { maxNodes: 1 } }]) {
+      for (const options of [{}, { concurrency: 1, leaseMs: 1_000, heartbeatMs: 999, eventBuffer: 1, cancelPollMs: 1 }, { limits: { maxNodes: 1 } }, {
+        leaseMs: 1_000,
+        heartbeatMs: 900,
+        marginMs: 99
+      }, { marginMs: 0 }]) {
         assert.strictEqual(yield* build(options), "completed", JSON.stringify(options))
       }
     }))

@@ -421,7 +421,9 @@ for (const backend of TestDatabase.backends) {
             [{ shutdownGraceMs: -1 }, "shutdownGraceMs"],
             [{ engine: { concurrency: 0 } }, "engine.concurrency"],
             [{ engine: { limits: { maxIterations: Number.NaN } } }, "engine.limits.maxIterations"],
-            [{ leaseMs: 2_000, heartbeatMs: 2_000 }, "heartbeatMs"]
+            [{ leaseMs: 2_000, heartbeatMs: 2_000 }, "heartbeatMs"],
+            [{ marginMs: -1 }, "marginMs"],
+            [{ leaseMs: 2_000, heartbeatMs: 1_000, marginMs: 1_000 }, "marginMs"]
           ] as const
         ) {
           const refused = yield* Effect.flip(Worker.make(options))

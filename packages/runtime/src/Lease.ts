@@ -27,7 +27,8 @@
  *   naming the run, the owner and the generation, and ends with `LeaseExpired`. A renewal answered
  *   past the deadline it grants (sent at `at`, answered after `at + ttlMs - marginMs`) does not
  *   count as renewed: a process may already be taking the run over.
- * - `marginMs` (default `ttlMs / 6`, half a heartbeat) is what the fence leaves between the end of
+ * - `marginMs` (default `ttlMs / 6`, half a heartbeat; `Runs.Options.marginMs` and the worker's option
+ *   of that name set it) is what the fence leaves between the end of
  *   the execution here and the earliest takeover: the time an interrupted handler takes to stop (an
  *   interruption reaches an asynchronous handler at its next suspension; its abort signal fires)
  *   and the skew between the clocks of the processes, which compare expiries in epoch ms. It is

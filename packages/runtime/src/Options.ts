@@ -15,6 +15,7 @@
  */
 import { Workflow } from "@ripple/core"
 import * as Effect from "effect/Effect"
+import * as Lease from "./Lease.ts"
 
 /**
  * An option out of its range: its name (as passed, e.g. `leaseMs`, `limits.maxNodes`), the value
@@ -65,13 +66,20 @@ export const count: Check = rule((v) => Number.isSafeInteger(v) && v >= 1, "expe
 
 /**
  * The first failed check of `options` (a record of option name to value and check), then the
- * lease's: a heartbeat renews the lease before it expires only when it is shorter than the lease.
+ * lease's: a heartbeat renews the lease before it expires only when it is shorter than the lease,
+ * and a holder fences itself `marginMs` before the expiry (`Lease.Terms`), which must leave the
+ * heartbeat time to send a renewal first.
  *
  * @since 0.1.0
  */
 export const check = (
   options: { readonly [option: string]: readonly [value: unknown, check: Check] },
-  lease?: { readonly leaseMs: number | undefined; readonly heartbeatMs: number | undefined; readonly defaultLeaseMs: number }
+  lease?: {
+    readonly leaseMs: number | undefined
+    readonly heartbeatMs: number | undefined
+    readonly marginMs?: number | undefined
+    readonly defaultLeaseMs: number
+  }
 ): Effect.Effect<void, InvalidOption> => {
   for (const [option, [value, check]] of Object.entries(options)) {
     const invalid = check(option, value)
@@ -85,6 +93,19 @@ export const check = (
         expected: `expected less than leaseMs (${lease.leaseMs ?? lease.defaultLeaseMs}): a lease must be renewed before it expires`
       })
     )
+  }
+  if (lease?.marginMs !== undefined) {
+    const terms = Lease.terms({ ttlMs: lease.leaseMs ?? lease.defaultLeaseMs, heartbeatMs: lease.heartbeatMs })
+    if (lease.marginMs >= terms.ttlMs - terms.heartbeatMs) {
+      return Effect.fail(
+        new InvalidOption({
+          option: "marginMs",
+          value: lease.marginMs,
+          expected: `expected less than leaseMs less heartbeatMs (${terms.ttlMs - terms.heartbeatMs}): ` +
+            "the holder of a lease would stop before its first renewal is sent"
+        })
+      )
+    }
   }
   return Effect.void
 }

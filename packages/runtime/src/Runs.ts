@@ -440,6 +440,11 @@ export interface Options extends Engine.Options {
   /** How often leases are renewed (default a third of `leaseMs`). */
   readonly heartbeatMs?: number | undefined
   /**
+   * How long before its lease's expiry an execution whose lease was not renewed stops (the
+   * fencing margin, `Lease.Terms`; default a sixth of `leaseMs`); less than `leaseMs - heartbeatMs`.
+   */
+  readonly marginMs?: number | undefined
+  /**
    * How often `cancel` looks whether the process executing a run ended it (default 50 ms). `resume`
    * looks for the owner's renewal when one is due, each `heartbeatMs`, and at the lease's expiry.
    */
@@ -461,8 +466,9 @@ const checkOptions = (options: Options) =>
     eventBuffer: [options.eventBuffer, OptionChecks.count],
     leaseMs: [options.leaseMs, OptionChecks.duration],
     heartbeatMs: [options.heartbeatMs, OptionChecks.duration],
+    marginMs: [options.marginMs, OptionChecks.grace],
     cancelPollMs: [options.cancelPollMs, OptionChecks.duration]
-  }, { leaseMs: options.leaseMs, heartbeatMs: options.heartbeatMs, defaultLeaseMs: Lease.defaultTtlMs })
+  }, { leaseMs: options.leaseMs, heartbeatMs: options.heartbeatMs, marginMs: options.marginMs, defaultLeaseMs: Lease.defaultTtlMs })
 
 const blockId = Arguments.text("a block id")
 const inputSpec = Arguments.record("input keys")

@@ -98,6 +98,11 @@ export interface Options {
   readonly leaseMs?: number | undefined
   /** How often leases are extended (default a third of `leaseMs`). */
   readonly heartbeatMs?: number | undefined
+  /**
+   * How long before its lease's expiry an execution whose lease was not renewed stops (the
+   * fencing margin, `Lease.Terms`; default a sixth of `leaseMs`); less than `leaseMs - heartbeatMs`.
+   */
+  readonly marginMs?: number | undefined
   /** How often to look for work when no notification arrives (default 1 s). */
   readonly pollMs?: number | undefined
   /** How long shutdown waits for executions before releasing them (default 5 s). */
@@ -240,10 +245,11 @@ export const make = (
       concurrency: [options.concurrency, RuntimeOptions.count],
       leaseMs: [options.leaseMs, RuntimeOptions.duration],
       heartbeatMs: [options.heartbeatMs, RuntimeOptions.duration],
+      marginMs: [options.marginMs, RuntimeOptions.grace],
       pollMs: [options.pollMs, RuntimeOptions.duration],
       shutdownGraceMs: [options.shutdownGraceMs, RuntimeOptions.grace],
       ...RuntimeOptions.engine(options.engine ?? {}, "engine.")
-    }, { leaseMs: options.leaseMs, heartbeatMs: options.heartbeatMs, defaultLeaseMs })
+    }, { leaseMs: options.leaseMs, heartbeatMs: options.heartbeatMs, marginMs: options.marginMs, defaultLeaseMs })
     const owner = options.owner ?? defaultOwner()
     const { sql, transact } = yield* Transact.make
     const env: WorkerEnv = {
@@ -261,6 +267,7 @@ export const make = (
       concurrency: options.concurrency ?? 16,
       leaseMs: options.leaseMs ?? defaultLeaseMs,
       heartbeatMs: options.heartbeatMs,
+      marginMs: options.marginMs,
       pollMs: options.pollMs ?? 1_000,
       shutdownGraceMs: options.shutdownGraceMs ?? 5_000
     })

@@ -21,6 +21,7 @@ export interface LoopOptions {
   readonly concurrency: number
   readonly leaseMs: number
   readonly heartbeatMs: number | undefined
+  readonly marginMs: number | undefined
   readonly pollMs: number
   readonly shutdownGraceMs: number
 }
@@ -34,7 +35,7 @@ export const start = (env: WorkerEnv, options: LoopOptions): Effect.Effect<{
     const { db, owner, sqlStore } = env
     const { concurrency, leaseMs, pollMs } = options
     const graceMs = options.shutdownGraceMs
-    const leaseTerms = Lease.terms({ ttlMs: leaseMs, heartbeatMs: options.heartbeatMs })
+    const leaseTerms = Lease.terms({ ttlMs: leaseMs, heartbeatMs: options.heartbeatMs, marginMs: options.marginMs })
     const executing = new Map<string, { readonly lease: RunStore.Lease; readonly fiber: Fiber.Fiber<void> }>()
     let stopping = false
     let wake: (() => void) | undefined

@@ -111,7 +111,7 @@ export const make = (options: Runs.Options): Effect.Effect<State, never, RunStor
       letGo: new Map(),
       settling: yield* Semaphore.make(1),
       owner,
-      leaseTerms: Lease.terms({ ttlMs: options.leaseMs, heartbeatMs: options.heartbeatMs }),
+      leaseTerms: Lease.terms({ ttlMs: options.leaseMs, heartbeatMs: options.heartbeatMs, marginMs: options.marginMs }),
       self: { owner, worker: false },
       engineOptions: {
         concurrency: options.concurrency,

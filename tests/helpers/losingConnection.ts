@@ -88,15 +88,13 @@ export const make = (client: SqlClient.SqlClient): Effect.Effect<LosingConnectio
     }
   })
 
-/** A SQL `RunStore` over `losing`'s client that gives up after three retries, 10 ms apart on the `Clock`. */
-export const store = (losing: LosingConnection): Layer.Layer<RunStore.RunStore> =>
-  Layer.effect(
-    RunStore.RunStore,
-    Effect.map(
-      SqlRunStore.make.pipe(
-        Effect.provideService(SqlClient.SqlClient, losing.client),
-        Effect.provideService(RunStore.RetryPolicy, Schedule.spaced("10 millis").pipe(Schedule.upTo({ times: 3 })))
-      ),
-      ({ store }) => store
-    )
+/** The SQL store over `losing`'s client, giving up after three retries 10 ms apart on the `Clock`. */
+export const sqlStore = (losing: LosingConnection): Effect.Effect<SqlRunStore.SqlRunStore["Service"]> =>
+  SqlRunStore.make.pipe(
+    Effect.provideService(SqlClient.SqlClient, losing.client),
+    Effect.provideService(RunStore.RetryPolicy, Schedule.spaced("10 millis").pipe(Schedule.upTo({ times: 3 })))
   )
+
+/** `sqlStore` as a `RunStore` layer. */
+export const store = (losing: LosingConnection): Layer.Layer<RunStore.RunStore> =>
+  Layer.effect(RunStore.RunStore, Effect.map(sqlStore(losing), ({ store }) => store))

@@ -21,8 +21,8 @@ import * as Layer from "effect/Layer"
 import { TestClock } from "effect/testing"
 import { type Outage, pass, until } from "./timerOutage.ts"
 
-/** `gate → after → out`: `gate` holds until the test opens it. */
-const workflow: Workflow.Workflow = {
+/** `gate → after → out`: `gate` holds until the test opens it (a `gate` and a `count` handler). */
+export const workflow: Workflow.Workflow = {
   id: "journal-outage",
   blocks: [
     { id: "gate", type: "gate" },
@@ -50,6 +50,15 @@ export const counting = (store: RunStore.RunStore["Service"], completions: { cou
 /** The outputs of every node of a run. */
 export const outputs = (store: RunStore.RunStore["Service"], runId: string) =>
   Effect.map(store.snapshot(runId), (snapshot) => Object.fromEntries(Object.entries(snapshot.nodes).map(([node, record]) => [node, record.output])))
+
+/** Checks that `runId` (of `workflow`) has the outputs of a run of `workflow` without faults, which it starts. */
+export const asWithoutFaults = (runs: Runs.Runs["Service"], store: RunStore.RunStore["Service"], runId: string) =>
+  Effect.gen(function*() {
+    const faulty = yield* outputs(store, runId)
+    const again = yield* runs.start(workflow)
+    assert.strictEqual(yield* runs.wait(again.runId), "completed")
+    assert.deepStrictEqual(faulty, yield* outputs(store, again.runId), "the outputs of a run without faults")
+  })
 
 /**
  * Starts the run, makes the store unavailable while `gate` runs, opens `gate` (its completion's
@@ -109,10 +118,7 @@ export const runTakenUpAfterOutage = <E, R>(
       assert.strictEqual(completions.count, 1, "completed once")
       const stored = yield* RunStore.RunStore
       assert.isUndefined((yield* getRun(runId)).lease, "released once the run completed")
-      const faulty = yield* outputs(stored, runId)
-      const again = yield* runs.start(workflow)
-      assert.strictEqual(yield* runs.wait(again.runId), "completed")
-      assert.deepStrictEqual(faulty, yield* outputs(stored, again.runId), "the outputs of a run without faults")
+      yield* asWithoutFaults(runs, stored, runId)
     }).pipe(
       Effect.provide(Runs.layer({ leaseMs }).pipe(Layer.provideMerge(countedStore), Layer.provideMerge(handlers)))
     )

@@ -72,11 +72,11 @@ export const fork = (state: State, execution: Execution, lease: StoreLease) =>
         (fenced) => executeHere(state, execution, control, forget, lease).pipe(Effect.provideService(RunStore, fenced)),
         control
       ).pipe(Effect.catchIf(stoppedByTheStore, (stopped) => Effect.flatMap(retaken(state, stopped, lease), (again) => {
+        held = again.lease
         if (again._tag === "Gone") {
           forget()
           return Effect.succeed(again.status)
         }
-        held = again.lease
         return execute(again.execution, again.lease)
       })))
     const released = Effect.suspend(() => release(state, held)).pipe(Effect.andThen(Effect.sync(() => {
@@ -102,10 +102,13 @@ export const fork = (state: State, execution: Execution, lease: StoreLease) =>
 const stoppedByTheStore = (error: RunStoreError | Lease.LeaseExpired): error is Lease.LeaseExpired | StoreUnavailable =>
   error instanceof Lease.LeaseExpired || (isStoreUnavailable(error) && error.isRetryable)
 
-/** What an execution that stopped because of the store goes on with: the run under a new lease, or nothing (`Gone`). */
+/**
+ * What an execution that stopped because of the store goes on with: the run under a new lease, or
+ * nothing (`Gone`); `lease` is the last one taken, which the execution releases when it ends.
+ */
 type Retaken =
   | { readonly _tag: "Again"; readonly lease: StoreLease; readonly execution: Execution }
-  | { readonly _tag: "Gone"; readonly status: RunStatus.Status }
+  | { readonly _tag: "Gone"; readonly lease: StoreLease; readonly status: RunStatus.Status }
 
 // Takes again the lease of a run whose execution here stopped under `stopped` (see the module
 // documentation), trying every heartbeat while the store is unavailable.
@@ -115,23 +118,20 @@ const retaken = (state: State, stopped: Lease.LeaseExpired | StoreUnavailable, l
   let last: StoreLease = stopped._tag === "LeaseExpired" ? stopped : lease
   const attempt = Effect.gen(function*() {
     // Still this layer's, unless another process took it: let go of at once rather than waited out.
-    yield* store.release(last)
+    yield* release(state, last)
     const taken = yield* Effect.result(Lease.take(store, runId, state.owner, state.leaseTerms.ttlMs, { waitExpiry: true }))
     if (Result.isFailure(taken)) {
       if (taken.failure._tag !== "LeaseHeld") return yield* Effect.fail(taken.failure)
-      return { _tag: "Gone", status: (yield* store.getRun(runId)).status } as const
+      return { _tag: "Gone", lease: last, status: (yield* store.getRun(runId)).status } as const
     }
     last = taken.success
+    state.letGo.delete(runId)
     const run = yield* store.getRun(runId)
-    if (run.status !== "running" && run.status !== "pending") {
-      yield* store.release(last)
-      return { _tag: "Gone", status: run.status } as const
-    }
+    if (run.status !== "running" && run.status !== "pending") return { _tag: "Gone", lease: last, status: run.status } as const
     const stored = yield* storedExecution(state, runId)
     if (Result.isFailure(stored)) {
-      yield* store.release(last)
       yield* Effect.logWarning(`run ${runId}: taken up again after the store stopped its execution, but cannot be planned: ${stored.failure._tag}`)
-      return { _tag: "Gone", status: run.status } as const
+      return { _tag: "Gone", lease: last, status: run.status } as const
     }
     yield* Effect.logInfo(`run ${runId}: lease taken again (generation ${last.generation}); executing it from its journal`)
     return { _tag: "Again", lease: last, execution: stored.success } as const

@@ -8,19 +8,10 @@
  * deterministic. `RIPPLE_RECORD=0` skips the bookkeeping (benchmarks). Prints `ready` once the
  * worker is claiming; SIGTERM shuts it down gracefully.
  */
-import { Handler } from "@ripple/runtime"
-import { Database, SqlRunStore, Worker } from "@ripple/sql"
-import * as Cause from "effect/Cause"
+import type { Handler } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
-import * as Layer from "effect/Layer"
 import * as SqlClient from "effect/sql/SqlClient"
-
-const env = (name: string, fallback: number): number => {
-  const value = process.env[name]
-  return value === undefined || value === "" ? fallback : Number(value)
-}
+import { env, runWorker } from "./lib/workerProcess.ts"
 
 const stepMs = env("RIPPLE_STEP_MS", 0)
 const record = process.env.RIPPLE_RECORD !== "0"
@@ -41,26 +32,4 @@ const step: Handler.Handler<SqlClient.SqlClient> = (ctx) =>
     return { v: mix(typeof prev?.v === "number" ? prev.v : 0, Number(ctx.inputs["i"] ?? 0)) }
   })
 
-const database = Database.layer({ url: process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres" })
-const store = SqlRunStore.layer.pipe(Layer.provideMerge(database))
-const handlers = Handler.layer({ step }).pipe(Layer.provide(store))
-const worker = Worker.layer({
-  concurrency: env("RIPPLE_WORKER_CONCURRENCY", 16),
-  leaseMs: env("RIPPLE_LEASE_MS", 30_000),
-  pollMs: env("RIPPLE_POLL_MS", 1_000)
-}).pipe(Layer.provide(Layer.merge(store, handlers)))
-
-const fiber = Effect.runFork(
-  Effect.andThen(
-    Layer.build(worker),
-    Effect.andThen(Effect.sync(() => process.stdout.write("ready\n")), Effect.never)
-  ).pipe(Effect.scoped)
-)
-fiber.addObserver((exit) => {
-  const failed = Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)
-  if (failed) console.error(Cause.pretty(exit.cause))
-  process.exit(failed ? 1 : 0)
-})
-process.on("SIGTERM", () => {
-  Effect.runFork(Fiber.interrupt(fiber))
-})
+runWorker({ handlers: { step }, concurrency: env("RIPPLE_WORKER_CONCURRENCY", 16) })

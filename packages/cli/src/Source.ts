@@ -21,6 +21,7 @@
  */
 import { Workflow } from "@ripple/core"
 import { Engine, Handler } from "@ripple/runtime"
+import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
@@ -165,11 +166,27 @@ const fromJson = (file: string, absolute: string): Effect.Effect<Source, Problem
     return { file, workflow: yield* decoded(file, json), handlers: Handler.layerBuiltins }
   })
 
+/** How long a module may take to load before the user is told what Ripple is waiting for. */
+const slowImportMs = 3_000
+
+// A module's top-level code runs as it is imported: one that awaits a connection, or a promise
+// that never settles, would otherwise leave the command silent, so the wait is said once on stderr.
 const importModule = (file: string, absolute: string) =>
-  Effect.tryPromise({
-    try: () => import(pathToFileURL(absolute).href) as Promise<{ readonly workflow?: unknown; readonly handlers?: unknown }>,
-    catch: (error) =>
-      Problem.badInput(`cannot load ${file}: ${error instanceof Error ? error.message : String(error)}`, `fix the module ${file} so that Node can import it`)
+  Effect.suspend(() => {
+    const importing = import(pathToFileURL(absolute).href) as Promise<{ readonly workflow?: unknown; readonly handlers?: unknown }>
+    const imported = Effect.tryPromise({
+      try: () => importing,
+      catch: (error) =>
+        Problem.badInput(`cannot load ${file}: ${error instanceof Error ? error.message : String(error)}`, `fix the module ${file} so that Node can import it`)
+    })
+    return Effect.timeoutOrElse(imported, {
+      duration: slowImportMs,
+      orElse: () =>
+        Effect.andThen(
+          Console.error(`ripple: still loading ${file}: its top-level code has not finished after ${slowImportMs / 1000} s (Ctrl-C stops)`),
+          imported
+        )
+    })
   })
 
 const fromModule = (file: string, absolute: string): Effect.Effect<Source, Problem.Problem> =>

@@ -196,7 +196,7 @@ export const blockAt = (dag: Dag, i: number): Workflow.Block | undefined => {
 }
 
 /**
- * Builds both CSR directions from parallel edge arrays (a bucketed counting sort, see `bucketSort`;
+ * Builds both CSR directions from parallel edge arrays (a bucketed counting sort, see `adjacencyOf`;
  * edge order kept per node).
  * Without `edgeIds` every edge is synthetic (-1): the arrays of -1s are only made if read.
  */
@@ -213,92 +213,138 @@ interface Sorted extends Omit<Adjacency, "outEdges" | "inEdges"> {
   readonly inEdges: Int32Array | undefined
 }
 
+/** Nodes per bucket: a bucket's counters (16 KB) stay in L1, its edges in L2. */
+const BUCKET_BITS = 12
+const BUCKET_SIZE = 1 << BUCKET_BITS
+const BUCKET_MASK = BUCKET_SIZE - 1
+
+/**
+ * Both CSR directions, each with its edges grouped by node (stable: edge order kept per node).
+ *
+ * A plain counting sort writes every edge to a random place of a 12 MB array and bumps a random
+ * counter of a 4 MB one, which at 10^6 nodes is one cache miss each. Instead, edges are first
+ * distributed into buckets of 2^12 consecutive nodes (a few hundred sequential write streams),
+ * straight into the output range their bucket will occupy, with the low bits of their key; then
+ * `sortBuckets` sorts each bucket in cache.
+ *
+ * Both directions are counted in one pass over the edges and, up to 2^20 nodes, distributed in one:
+ * at 10^6 nodes the edge arrays (24 MB) come from memory, and reading them once instead of twice
+ * took counting and distributing from 1 to 0.58-0.77 of their time (0.87-0.89 at 10^5; the whole
+ * build about 0.93 at 10^6 and 0.97 at 10^5, measured on a loaded machine). Up to 2^20 nodes the
+ * low bits of each edge's key ride in the spare high bits of its value (`value << BUCKET_BITS`);
+ * above, they go to an array of their own, which fresh costs a page fault per 4 KB at first touch:
+ * the two directions then take turns with one such array.
+ */
 const adjacencyOf = (
   size: number,
   sources: ArrayLike<number>,
   targets: ArrayLike<number>,
   edgeIds: ArrayLike<number> | undefined
 ): Sorted => {
-  // Fresh memory costs a page fault per 4 KB at first touch (about half of the build at 10^6
-  // nodes): up to 2^20 nodes the low bits of each edge's key ride in the spare high bits of its
-  // value; above, both directions share one array of them.
-  const low = size <= 1 << (32 - BUCKET_BITS) ? undefined : new Uint16Array(sources.length)
-  const [outOffsets, outTargets, outEdges] = bucketSort(size, sources, targets, edgeIds, low)
-  const [inOffsets, inSources, inEdges] = bucketSort(size, targets, sources, edgeIds, low)
-  return { size, edgeCount: sources.length, outOffsets, outTargets, outEdges, inOffsets, inSources, inEdges }
-}
-
-/** Nodes per bucket of `bucketSort`: a bucket's counters (16 KB) stay in L1, its edges in L2. */
-const BUCKET_BITS = 12
-const BUCKET_SIZE = 1 << BUCKET_BITS
-const BUCKET_MASK = BUCKET_SIZE - 1
-
-/**
- * One CSR direction: edges grouped by `keys` (stable: edge order kept per node), with `offsets`
- * (size + 1) and the parallel `values` (and `ids`) of each edge. `low` is working memory, one
- * entry per edge, for the low bits of the keys; without it they are packed below the values
- * (`value << BUCKET_BITS`, which needs values below 2^(32 - BUCKET_BITS)).
- *
- * A plain counting sort writes every edge to a random place of a 12 MB array and bumps a random
- * counter of a 4 MB one, which at 10^6 nodes is one cache miss each. Instead, edges are first
- * distributed into buckets of 2^12 consecutive nodes (a few hundred sequential write streams),
- * straight into the output range their bucket will occupy, with the low bits of their key; then
- * each bucket is copied aside and counting-sorted back, with its counters, its copy and its slice
- * of the output in cache.
- */
-const bucketSort = (
-  size: number,
-  keys: ArrayLike<number>,
-  values: ArrayLike<number>,
-  ids: ArrayLike<number> | undefined,
-  low: Uint16Array | undefined
-): [Int32Array, Int32Array, Int32Array | undefined] => {
-  const m = keys.length
+  const m = sources.length
   const buckets = (size >> BUCKET_BITS) + 1
-  const bucketStart = new Int32Array(buckets + 1)
-  for (let e = 0; e < m; e++) bucketStart[(keys[e]! >> BUCKET_BITS) + 1]!++
-  let widest = 0
-  for (let b = 0; b < buckets; b++) {
-    widest = Math.max(widest, bucketStart[b + 1]!)
-    bucketStart[b + 1]! += bucketStart[b]!
+  const outStart = new Int32Array(buckets + 1)
+  const inStart = new Int32Array(buckets + 1)
+  for (let e = 0; e < m; e++) {
+    outStart[(sources[e]! >> BUCKET_BITS) + 1]!++
+    inStart[(targets[e]! >> BUCKET_BITS) + 1]!++
   }
-  const cursor = bucketStart.slice(0, buckets)
-  const out = new Int32Array(m)
-  const outIds = ids === undefined ? undefined : new Int32Array(m)
-  // The loops below come in one copy per case (bits packed or apart, with ids or without) rather
-  // than testing the case per edge: V8 did not hoist those tests, and the copies made the whole
-  // build about 35% faster at 10^5 and 10^6 nodes.
-  if (low === undefined) {
-    if (outIds === undefined) {
+  const outWidest = accumulate(outStart)
+  const inWidest = accumulate(inStart)
+  const outTargets = new Int32Array(m)
+  const inSources = new Int32Array(m)
+  const outEdges = edgeIds === undefined ? undefined : new Int32Array(m)
+  const inEdges = edgeIds === undefined ? undefined : new Int32Array(m)
+  if (size <= 1 << (32 - BUCKET_BITS)) {
+    const outCursor = outStart.slice(0, buckets)
+    const inCursor = inStart.slice(0, buckets)
+    // One copy of the loop with edge ids and one without rather than testing per edge: V8 did not
+    // hoist such tests, and the copies made the whole build about 35% faster at 10^5 and 10^6 nodes.
+    if (outEdges === undefined || inEdges === undefined) {
       for (let e = 0; e < m; e++) {
-        const key = keys[e]!
-        out[cursor[key >> BUCKET_BITS]!++] = (values[e]! << BUCKET_BITS) | (key & BUCKET_MASK)
+        const source = sources[e]!
+        const target = targets[e]!
+        outTargets[outCursor[source >> BUCKET_BITS]!++] = (target << BUCKET_BITS) | (source & BUCKET_MASK)
+        inSources[inCursor[target >> BUCKET_BITS]!++] = (source << BUCKET_BITS) | (target & BUCKET_MASK)
       }
     } else {
       for (let e = 0; e < m; e++) {
-        const key = keys[e]!
-        const at = cursor[key >> BUCKET_BITS]!++
-        out[at] = (values[e]! << BUCKET_BITS) | (key & BUCKET_MASK)
-        outIds[at] = ids![e]!
+        const source = sources[e]!
+        const target = targets[e]!
+        const id = edgeIds![e]!
+        const out = outCursor[source >> BUCKET_BITS]!++
+        outTargets[out] = (target << BUCKET_BITS) | (source & BUCKET_MASK)
+        outEdges[out] = id
+        const into = inCursor[target >> BUCKET_BITS]!++
+        inSources[into] = (source << BUCKET_BITS) | (target & BUCKET_MASK)
+        inEdges[into] = id
       }
     }
-  } else {
-    for (let e = 0; e < m; e++) {
-      const key = keys[e]!
-      const at = cursor[key >> BUCKET_BITS]!++
-      low[at] = key & BUCKET_MASK
-      out[at] = values[e]!
-      if (outIds !== undefined) outIds[at] = ids![e]!
-    }
+    const outOffsets = sortBuckets(size, outStart, outWidest, outTargets, outEdges, undefined)
+    const inOffsets = sortBuckets(size, inStart, inWidest, inSources, inEdges, undefined)
+    return { size, edgeCount: m, outOffsets, outTargets, outEdges, inOffsets, inSources, inEdges }
   }
+  const low = new Uint16Array(m)
+  distribute(sources, targets, edgeIds, outStart, outTargets, outEdges, low)
+  const outOffsets = sortBuckets(size, outStart, outWidest, outTargets, outEdges, low)
+  distribute(targets, sources, edgeIds, inStart, inSources, inEdges, low)
+  const inOffsets = sortBuckets(size, inStart, inWidest, inSources, inEdges, low)
+  return { size, edgeCount: m, outOffsets, outTargets, outEdges, inOffsets, inSources, inEdges }
+}
+
+/** Turns per-bucket counts (`start[b + 1]` for bucket `b`) into bucket starts; returns the largest count. */
+const accumulate = (start: Int32Array): number => {
+  let widest = 0
+  for (let b = 1; b < start.length; b++) {
+    widest = Math.max(widest, start[b]!)
+    start[b]! += start[b - 1]!
+  }
+  return widest
+}
+
+/** One direction's edges into their buckets (`start`), the low bits of their keys into `low`. */
+const distribute = (
+  keys: ArrayLike<number>,
+  values: ArrayLike<number>,
+  ids: ArrayLike<number> | undefined,
+  start: Int32Array,
+  out: Int32Array,
+  outIds: Int32Array | undefined,
+  low: Uint16Array
+): void => {
+  const cursor = start.slice(0, start.length - 1)
+  for (let e = 0; e < keys.length; e++) {
+    const key = keys[e]!
+    const at = cursor[key >> BUCKET_BITS]!++
+    low[at] = key & BUCKET_MASK
+    out[at] = values[e]!
+    if (outIds !== undefined) outIds[at] = ids![e]!
+  }
+}
+
+/**
+ * Sorts each bucket `out[start[b] .. start[b + 1])` (at most `widest` edges) by the low bits of its
+ * keys (in `low`, or below each value when `low` is undefined), in place and stable: the bucket is
+ * copied aside and counting-sorted back, with its counters, its copy and its slice of `out` in
+ * cache. Returns the CSR offsets (size + 1).
+ */
+const sortBuckets = (
+  size: number,
+  start: Int32Array,
+  widest: number,
+  out: Int32Array,
+  outIds: Int32Array | undefined,
+  low: Uint16Array | undefined
+): Int32Array => {
+  const buckets = start.length - 1
   const offsets = new Int32Array(size + 1)
   const local = new Int32Array(BUCKET_SIZE)
   const copy = new Int32Array(widest)
   const copyIds = outIds === undefined ? undefined : new Int32Array(widest)
   for (let b = 0; b < buckets; b++) {
     const first = b << BUCKET_BITS
-    const from = bucketStart[b]!
-    const to = bucketStart[b + 1]!
+    const from = start[b]!
+    const to = start[b + 1]!
     // Per node of the bucket: its count, then where its next edge goes.
     local.fill(0)
     if (low === undefined) for (let e = from; e < to; e++) local[out[e]! & BUCKET_MASK]!++
@@ -335,7 +381,7 @@ const bucketSort = (
       }
     }
   }
-  return [offsets, out, outIds]
+  return offsets
 }
 
 /**

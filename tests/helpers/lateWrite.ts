@@ -3,21 +3,28 @@
  * the journal write of `gate`'s completion loses its connection in flight — the execution of `Runs`
  * is told `StoreUnavailable` and stops, while the write itself is held back (by the test) to reach
  * the store later. The process, still the run's executor, takes the lease again (the same owner, a
- * new generation) and executes the run from its journal. Only then does the held write reach the
- * store, under the first generation: it is refused (`LeaseLost`) and changes nothing, neither the
- * run row nor its journal; the run completes once, with the outputs of a run without faults.
+ * new generation) and executes the run from its journal. Only then does a write of the stopped
+ * execution reach the store, under the first generation (a `Late`: the held journal write, or a
+ * run-row write the stopped execution could have had in flight — a status transition, `finish`,
+ * `setDiagnostics`): it is refused (`LeaseLost`) and changes nothing, neither the run row nor its
+ * journal; the run completes once, with the outputs of a run without faults.
  *
  * Within one process a write the engine waits for is never cut short (tests/sql/LeaseFence.test.ts),
  * so the execution does not stop before it answers; a write that reaches the store after the
  * execution stopped is one whose answer was lost on the way (a connection dropped in flight), as here.
+ * A run-row write is made, like the held journal write, through the store fenced by the first
+ * lease, when the test lets it reach the store; each one would change the run if it landed (the
+ * machine accepts its event while the run is `running`).
  *
  * The store is given as a layer (the memory store: tests/runtime/runs.lateWrite.test.ts; PGlite and
  * PostgreSQL: tests/sql/LateWrite.test.ts). Time is a `TestClock` moved on in steps, with real
  * pauses between them so a SQL store's I/O goes on.
  */
 import { assert } from "@effect/vitest"
+import type { Snapshot } from "@ripple/core"
 import { Builtins, Handler, Runs, RunStore } from "@ripple/runtime"
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -29,10 +36,16 @@ import { until } from "./timerOutage.ts"
 
 const leaseMs = 30_000
 
+/** An execution the store was fenced for: its lease, and the store fenced by it (not wrapped by the test). */
+interface Execution {
+  readonly lease: RunStore.Lease
+  readonly store: RunStore.RunStore["Service"]
+}
+
 /** What the store saw of the executions. */
 interface Held {
-  /** The leases executions were given (the fenced stores asked for), in order. */
-  readonly leases: Array<RunStore.Lease>
+  /** The executions (the fenced stores asked for), in order. */
+  readonly executions: Array<Execution>
   /** The write held back: what reaches the store once the test lets it go, and the lease it was made under. */
   write?: { readonly lease: RunStore.Lease; readonly reach: Effect.Effect<RunStore.JournalAck, unknown> }
 }
@@ -46,8 +59,9 @@ const inFlight = (store: RunStore.RunStore["Service"], held: Held, lease?: RunSt
   RunStore.RunStore.of({
     ...store,
     fenced: (next) => {
-      held.leases.push(next)
-      return inFlight(store.fenced(next), held, next)
+      const fenced = store.fenced(next)
+      held.executions.push({ lease: next, store: fenced })
+      return inFlight(fenced, held, next)
     },
     journal: (runId, entries) =>
       lease !== undefined && held.write === undefined && entries.some((entry) => entry._tag === "Completed" && entry.node === "gate")
@@ -60,6 +74,42 @@ const inFlight = (store: RunStore.RunStore["Service"], held: Held, lease?: RunSt
         : store.journal(runId, entries)
   })
 
+/**
+ * A write of the stopped execution that reaches the store late: made through `stopped`, the store
+ * fenced by its lease, at `at`; `journal` is its journal write held in flight.
+ */
+export interface Late {
+  readonly name: string
+  readonly write: (
+    stopped: RunStore.RunStore["Service"],
+    runId: string,
+    at: number,
+    journal: Effect.Effect<RunStore.JournalAck, unknown>
+  ) => Effect.Effect<unknown, unknown>
+}
+
+// A branch to park (any id: the machine only keys dormant branches by it), and the diagnostics a late write would leave.
+const branch = "root"
+const diagnostics: Snapshot.Diagnostics = { messages: ["written by the stopped execution"] }
+
+/** Every late write the scenario is run with: the held journal write, then each run-row write. */
+export const lates: ReadonlyArray<Late> = [
+  { name: "the journal write completing gate", write: (_stopped, _runId, _at, journal) => journal },
+  {
+    name: "a transition running → suspended",
+    write: (stopped, runId, at) =>
+      stopped.transition(runId, { type: "BRANCH_DORMANT", branch, reason: { _tag: "Sleep", node: "gate", until: at + 60_000 } }, at)
+  },
+  {
+    name: "a transition running → paused",
+    write: (stopped, runId, at) => stopped.transition(runId, { type: "BRANCH_DORMANT", branch, reason: { _tag: "Pause", node: "gate", reason: "late" } }, at)
+  },
+  { name: "a transition running → completed", write: (stopped, runId, at) => stopped.transition(runId, { type: "ALL_BRANCHES_FINISHED" }, at) },
+  { name: "a finish running → completed", write: (stopped, runId, at) => stopped.finish(runId, { type: "ALL_BRANCHES_FINISHED" }, diagnostics, at) },
+  { name: "a finish running → failed", write: (stopped, runId, at) => stopped.finish(runId, { type: "FAIL", error: "late" }, diagnostics, at) },
+  { name: "setDiagnostics", write: (stopped, runId, at) => stopped.setDiagnostics(runId, diagnostics, at) }
+]
+
 /** The `LeaseLost` a refused write ended with (the stores refuse a fenced write as a defect or a failure). */
 const leaseLostOf = (exit: Exit.Exit<unknown, unknown>): unknown =>
   Exit.isFailure(exit)
@@ -67,10 +117,10 @@ const leaseLostOf = (exit: Exit.Exit<unknown, unknown>): unknown =>
       .find((error) => error instanceof RunStore.LeaseLost)
     : undefined
 
-/** Runs the scenario of the module documentation on `store`. */
-export const lateWriteRefused = <E, R>(store: Layer.Layer<RunStore.RunStore, E, R>): Effect.Effect<void, unknown, R> => {
+/** Runs the scenario of the module documentation on `store`, with the late write `late` (default: the held journal write). */
+export const lateWriteRefused = <E, R>(store: Layer.Layer<RunStore.RunStore, E, R>, late: Late = lates[0]!): Effect.Effect<void, unknown, R> => {
   const completions = { count: 0 }
-  const held: Held = { leases: [] }
+  const held: Held = { executions: [] }
   const started: Array<string> = []
   return Effect.gen(function*() {
     const opens = [yield* Deferred.make<void>(), yield* Deferred.make<void>(), yield* Deferred.make<void>()]
@@ -98,7 +148,7 @@ export const lateWriteRefused = <E, R>(store: Layer.Layer<RunStore.RunStore, E, 
       const stored = yield* RunStore.RunStore
       const { runId } = yield* runs.start(workflow)
       yield* until(Effect.sync(() => started.length === 1), 10_000, "gate did not start")
-      const first = held.leases[0]!
+      const first = held.executions[0]!
       const waiting = yield* Effect.forkChild(runs.wait(runId))
 
       // `gate` completes; its completion's write is held in flight, the execution stops, and the
@@ -107,18 +157,23 @@ export const lateWriteRefused = <E, R>(store: Layer.Layer<RunStore.RunStore, E, 
       yield* until(Effect.sync(() => started.length === 2), 20_000, "the run was not taken up again")
       assert.deepStrictEqual(started, ["gate", "gate"])
       const write = held.write!
-      assert.strictEqual(write.lease, first, "the held write was made under the first lease")
-      const [, second] = held.leases
-      assert.deepStrictEqual([held.leases.length, second!.owner, second!.generation], [2, first.owner, first.generation + 1], "taken again by the same owner, under the next generation")
+      assert.strictEqual(write.lease, first.lease, "the held write was made under the first lease")
+      const second = held.executions[1]!.lease
+      assert.deepStrictEqual(
+        [held.executions.length, second.owner, second.generation],
+        [2, first.lease.owner, first.lease.generation + 1],
+        "taken again by the same owner, under the next generation"
+      )
       const before = { run: yield* stored.getRun(runId), snapshot: yield* stored.snapshot(runId) }
-      assert.deepStrictEqual(before.run.lease, { owner: second!.owner, expiresAt: second!.expiresAt })
+      assert.deepStrictEqual(before.run.lease, { owner: second.owner, expiresAt: second.expiresAt })
+      assert.strictEqual(before.run.status, "running")
       assert.notStrictEqual(before.snapshot.nodes["gate"]?.status, "completed")
 
-      // The held write reaches the store now: refused, and nothing of it lands.
-      const exit = yield* Effect.exit(write.reach)
+      // The late write reaches the store now: refused, and nothing of it lands.
+      const exit = yield* Effect.exit(late.write(first.store, runId, yield* Clock.currentTimeMillis, write.reach))
       const lost = leaseLostOf(exit)
       assert.instanceOf(lost, RunStore.LeaseLost, `the late write was refused with LeaseLost (got ${String(exit)})`)
-      assert.strictEqual((lost as RunStore.LeaseLost).generation, first.generation)
+      assert.strictEqual((lost as RunStore.LeaseLost).generation, first.lease.generation)
       assert.deepStrictEqual({ run: yield* stored.getRun(runId), snapshot: yield* stored.snapshot(runId) }, before, "the late write changed nothing")
 
       // The execution under the new generation completes the run, once, as a run without faults would.

@@ -1,13 +1,16 @@
 /**
- * A journal write of an execution of `Runs` that stopped (its connection lost in flight) reaches the
- * memory store late, after the process took the lease again under a new generation: it is refused
- * and changes nothing, and the run completes once (the scenario: tests/helpers/lateWrite.ts; on
- * PGlite and PostgreSQL: tests/sql/LateWrite.test.ts).
+ * A write of an execution of `Runs` that stopped (its connection lost in flight) reaches the memory
+ * store late, after the process took the lease again under a new generation — its journal write, a
+ * status transition, `finish` or `setDiagnostics`: it is refused and changes nothing, and the run
+ * completes once (the scenario: tests/helpers/lateWrite.ts; on PGlite and PostgreSQL:
+ * tests/sql/LateWrite.test.ts).
  */
 import { it } from "@effect/vitest"
 import { RunStore } from "@ripple/runtime"
 import * as Layer from "effect/Layer"
 import * as LateWrite from "../helpers/lateWrite.ts"
 
-it.effect("a write of the stopped execution that reaches the memory store after the lease was taken again is refused and changes nothing", () =>
-  LateWrite.lateWriteRefused(Layer.effect(RunStore.RunStore, RunStore.makeMemory)))
+for (const late of LateWrite.lates) {
+  it.effect(`${late.name} of the stopped execution, reaching the memory store after the lease was taken again, is refused and changes nothing`, () =>
+    LateWrite.lateWriteRefused(Layer.effect(RunStore.RunStore, RunStore.makeMemory), late))
+}

@@ -1,8 +1,9 @@
 /**
- * A journal write of an execution of `Runs` that stopped (its connection lost in flight) reaches the
- * database late, after the process took the lease again under a new generation: it is refused and
- * changes nothing, and the run completes once (the scenario: tests/helpers/lateWrite.ts; on the
- * memory store: tests/runtime/runs.lateWrite.test.ts).
+ * A write of an execution of `Runs` that stopped (its connection lost in flight) reaches the
+ * database late, after the process took the lease again under a new generation — its journal
+ * write, a status transition, `finish` or `setDiagnostics`: it is refused and changes nothing, and
+ * the run completes once (the scenario: tests/helpers/lateWrite.ts; on the memory store:
+ * tests/runtime/runs.lateWrite.test.ts).
  */
 import { layer } from "@effect/vitest"
 import { RunStore } from "@ripple/runtime"
@@ -14,10 +15,12 @@ import * as LateWrite from "../helpers/lateWrite.ts"
 
 for (const backend of TestDatabase.backends) {
   layer(TestDatabase.shared(backend), { excludeTestServices: true })(`a late write on ${backend}`, (it) => {
-    it.effect("a write of the stopped execution that reaches the database after the lease was taken again is refused and changes nothing", () =>
-      Effect.gen(function*() {
-        yield* Migrations.run
-        return yield* LateWrite.lateWriteRefused(Layer.effect(RunStore.RunStore, Effect.map(SqlRunStore.make, ({ store }) => store)))
-      }).pipe(Effect.provide(TestDatabase.layer)))
+    for (const late of LateWrite.lates) {
+      it.effect(`${late.name} of the stopped execution, reaching the database after the lease was taken again, is refused and changes nothing`, () =>
+        Effect.gen(function*() {
+          yield* Migrations.run
+          return yield* LateWrite.lateWriteRefused(Layer.effect(RunStore.RunStore, Effect.map(SqlRunStore.make, ({ store }) => store)), late)
+        }).pipe(Effect.provide(TestDatabase.layer)))
+    }
   })
 }

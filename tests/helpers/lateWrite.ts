@@ -30,9 +30,10 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
 import { TestClock } from "effect/testing"
 import { asWithoutFaults, counting, workflow } from "./journalOutage.ts"
-import { until } from "./timerOutage.ts"
+import { pass, until } from "./timerOutage.ts"
 
 const leaseMs = 30_000
 
@@ -110,12 +111,41 @@ export const lates: ReadonlyArray<Late> = [
   { name: "setDiagnostics", write: (stopped, runId, at) => stopped.setDiagnostics(runId, diagnostics, at) }
 ]
 
-/** The `LeaseLost` a refused write ended with (the stores refuse a fenced write as a defect or a failure). */
-const leaseLostOf = (exit: Exit.Exit<unknown, unknown>): unknown =>
-  Exit.isFailure(exit)
-    ? exit.cause.reasons.map((reason) => Cause.isFailReason(reason) ? reason.error : Cause.isDieReason(reason) ? reason.defect : undefined)
-      .find((error) => error instanceof RunStore.LeaseLost)
-    : undefined
+/** The typed failure a refused write ended with (a defect is not a refusal). */
+const failureOf = (exit: Exit.Exit<unknown, unknown>): unknown => Exit.isFailure(exit) ? Result.getOrUndefined(Cause.findError(exit.cause)) : undefined
+
+/** The workflow's handlers: each call of `gate` holds until the test opens the next of `opens`; `started` lists the nodes started. */
+const gated = (started: Array<string>, opens: ReadonlyArray<Deferred.Deferred<void>>) => {
+  let gates = 0
+  return Handler.layer({
+    ...Builtins.handlers,
+    gate: (ctx) =>
+      Effect.suspend(() => {
+        started.push(ctx.node)
+        return Effect.as(Deferred.await(opens[gates++]!), 1)
+      }),
+    count: (ctx) =>
+      Effect.sync(() => {
+        started.push(ctx.node)
+        return ((ctx.inputs["n"] as number | undefined) ?? 0) + 1
+      })
+  })
+}
+
+/** Starts the workflow (the test clock at 10 s) and waits until its `gate` started. */
+const startedAtGate = (started: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    yield* TestClock.setTime(10_000)
+    const runs = yield* Runs.Runs
+    const stored = yield* RunStore.RunStore
+    const { runId } = yield* runs.start(workflow)
+    yield* until(Effect.sync(() => started.length === 1), 10_000, "gate did not start")
+    return { runId, runs, stored }
+  })
+
+/** What a late write must leave as it was: the run row and its journal (the snapshot's node records). */
+const stateOf = (stored: RunStore.RunStore["Service"], runId: string) =>
+  Effect.all({ run: stored.getRun(runId), snapshot: stored.snapshot(runId) })
 
 /** Runs the scenario of the module documentation on `store`, with the late write `late` (default: the held journal write). */
 export const lateWriteRefused = <E, R>(store: Layer.Layer<RunStore.RunStore, E, R>, late: Late = lates[0]!): Effect.Effect<void, unknown, R> => {
@@ -124,30 +154,12 @@ export const lateWriteRefused = <E, R>(store: Layer.Layer<RunStore.RunStore, E, 
   const started: Array<string> = []
   return Effect.gen(function*() {
     const opens = [yield* Deferred.make<void>(), yield* Deferred.make<void>(), yield* Deferred.make<void>()]
-    let gates = 0
-    // Each call of `gate` holds until the test opens it.
-    const handlers = Handler.layer({
-      ...Builtins.handlers,
-      gate: (ctx) =>
-        Effect.suspend(() => {
-          started.push(ctx.node)
-          return Effect.as(Deferred.await(opens[gates++]!), 1)
-        }),
-      count: (ctx) =>
-        Effect.sync(() => {
-          started.push(ctx.node)
-          return ((ctx.inputs["n"] as number | undefined) ?? 0) + 1
-        })
-    })
+    const handlers = gated(started, opens)
     const wrapped = Layer.effect(RunStore.RunStore, Effect.map(RunStore.RunStore, (inner) => counting(inFlight(inner, held), completions))).pipe(
       Layer.provide(store)
     )
     yield* Effect.gen(function*() {
-      yield* TestClock.setTime(10_000)
-      const runs = yield* Runs.Runs
-      const stored = yield* RunStore.RunStore
-      const { runId } = yield* runs.start(workflow)
-      yield* until(Effect.sync(() => started.length === 1), 10_000, "gate did not start")
+      const { runId, runs, stored } = yield* startedAtGate(started)
       const first = held.executions[0]!
       const waiting = yield* Effect.forkChild(runs.wait(runId))
 
@@ -164,17 +176,17 @@ export const lateWriteRefused = <E, R>(store: Layer.Layer<RunStore.RunStore, E, 
         [2, first.lease.owner, first.lease.generation + 1],
         "taken again by the same owner, under the next generation"
       )
-      const before = { run: yield* stored.getRun(runId), snapshot: yield* stored.snapshot(runId) }
+      const before = yield* stateOf(stored, runId)
       assert.deepStrictEqual(before.run.lease, { owner: second.owner, expiresAt: second.expiresAt })
       assert.strictEqual(before.run.status, "running")
       assert.notStrictEqual(before.snapshot.nodes["gate"]?.status, "completed")
 
       // The late write reaches the store now: refused, and nothing of it lands.
       const exit = yield* Effect.exit(late.write(first.store, runId, yield* Clock.currentTimeMillis, write.reach))
-      const lost = leaseLostOf(exit)
+      const lost = failureOf(exit)
       assert.instanceOf(lost, RunStore.LeaseLost, `the late write was refused with LeaseLost (got ${String(exit)})`)
       assert.strictEqual((lost as RunStore.LeaseLost).generation, first.lease.generation)
-      assert.deepStrictEqual({ run: yield* stored.getRun(runId), snapshot: yield* stored.snapshot(runId) }, before, "the late write changed nothing")
+      assert.deepStrictEqual(yield* stateOf(stored, runId), before, "the late write changed nothing")
 
       // The execution under the new generation completes the run, once, as a run without faults would.
       yield* Deferred.succeed(opens[1]!, undefined)
@@ -186,6 +198,40 @@ export const lateWriteRefused = <E, R>(store: Layer.Layer<RunStore.RunStore, E, 
       yield* asWithoutFaults(runs, stored, runId)
     }).pipe(
       Effect.provide(Runs.layer({ leaseMs }).pipe(Layer.provideMerge(wrapped), Layer.provideMerge(handlers)))
+    )
+  }).pipe(Effect.provide(TestClock.layer()))
+}
+
+/**
+ * Another process takes the lease of a run this process executes, while `gate` runs here: its clock
+ * ahead past the lease's expiry (expiries are compared on the callers' clocks), it finds the lease
+ * expired. The next write of the execution here (`gate`'s completion) is refused with `LeaseLost`,
+ * a typed failure, and the execution stops as one that lost its lease, not as a crash: `Runs.wait`
+ * reports the run's stored status (`running`, the other process's now), no block starts here after
+ * it, and nothing of it is written.
+ */
+export const takenOverStops = <E, R>(store: Layer.Layer<RunStore.RunStore, E, R>): Effect.Effect<void, unknown, R> => {
+  const started: Array<string> = []
+  return Effect.gen(function*() {
+    const opens = [yield* Deferred.make<void>()]
+    yield* Effect.gen(function*() {
+      const { runId, runs, stored } = yield* startedAtGate(started)
+      const held = (yield* stored.getRun(runId)).lease!
+      yield* stored.acquire(runId, "another process", { ttlMs: leaseMs, at: held.expiresAt })
+      const before = yield* stateOf(stored, runId)
+      // Waiting on the execution itself (it is executing here), as a caller of `Runs.wait` does.
+      const waiting = yield* Effect.forkChild(runs.wait(runId))
+      yield* pass(100)
+
+      yield* Deferred.succeed(opens[0]!, undefined)
+      yield* until(Effect.sync(() => waiting.pollUnsafe() !== undefined), 20_000, "the execution did not stop")
+      const exit = yield* Fiber.await(waiting)
+      assert.isTrue(Exit.isSuccess(exit), `the execution stopped, not crashed (got ${String(exit)})`)
+      assert.strictEqual(Exit.isSuccess(exit) ? exit.value : undefined, "running", "the run's stored status")
+      assert.deepStrictEqual(started, ["gate"], "no block started after the lease was lost")
+      assert.deepStrictEqual(yield* stateOf(stored, runId), before, "nothing written")
+    }).pipe(
+      Effect.provide(Runs.layer({ leaseMs }).pipe(Layer.provideMerge(store), Layer.provideMerge(gated(started, opens))))
     )
   }).pipe(Effect.provide(TestClock.layer()))
 }

@@ -612,7 +612,7 @@ export const runStoreContract = <E>(name: string, layer: Layer.Layer<RunStore.Ru
       assert.strictEqual((yield* Effect.flip(store.renew({ ...a, runId: "no-such-run" }, { ttlMs: 1, at: 1 })))._tag, "RunNotFound")
     }))
 
-    test("a fenced store writes only while its lease is held; a stale holder's writes die with LeaseLost and write nothing", Effect.gen(function*() {
+    test("a fenced store writes only while its lease is held; every write under a lease taken by another owner, taken again by its owner or released is refused with LeaseLost, typed, writing nothing", Effect.gen(function*() {
       const store = yield* RunStore.RunStore
       const run = yield* startRun(store)
       const stale = yield* store.acquire(run.id, "a", { ttlMs: 10, at: 0 })
@@ -620,30 +620,50 @@ export const runStoreContract = <E>(name: string, layer: Layer.Layer<RunStore.Ru
       const a = store.fenced(stale)
       assert.deepStrictEqual(yield* a.journal(run.id, [started(1)]), { pauseRequested: false, cancelRequested: false })
       yield* a.transition(run.id, { type: "START" }, 2)
-      const current = yield* store.acquire(run.id, "b", { ttlMs: 10, at: 10 })
-      const lost = new RunStore.LeaseLost({ runId: run.id, owner: "a", generation: 1 })
-      const before = yield* store.snapshot(run.id)
-      const refused: ReadonlyArray<readonly [string, Effect.Effect<unknown, unknown>]> = [
-        ["journal", a.journal(run.id, [started(11)])],
-        ["transition", a.transition(run.id, { type: "ALL_BRANCHES_FINISHED" }, 11)],
-        ["finish", a.finish(run.id, { type: "CANCEL" }, { messages: ["stale"] }, 11)],
-        ["setDiagnostics", a.setDiagnostics(run.id, { messages: ["stale"] }, 11)],
-        ["planCompensations", a.planCompensations(run.id, ["start"], 11)],
-        ["compensated", a.compensated(run.id, "start", { status: "completed" }, 11)]
+      // Every fenced write of an execution, each one the machine would accept from `running`.
+      const writes = (fenced: RunStore.RunStore["Service"], at: number): ReadonlyArray<readonly [string, Effect.Effect<unknown, unknown>]> => [
+        ["journal", fenced.journal(run.id, [started(at)])],
+        ["transition", fenced.transition(run.id, { type: "ALL_BRANCHES_FINISHED" }, at)],
+        ["finish", fenced.finish(run.id, { type: "CANCEL" }, { messages: ["stale"] }, at)],
+        ["setDiagnostics", fenced.setDiagnostics(run.id, { messages: ["stale"] }, at)],
+        ["planCompensations", fenced.planCompensations(run.id, ["start"], at)],
+        ["compensated", fenced.compensated(run.id, "start", { status: "completed" }, at)]
       ]
-      for (const [name, write] of refused) {
-        const exit = yield* Effect.exit(write)
-        assert.isTrue(Exit.isFailure(exit), name)
-        if (Exit.isFailure(exit)) assert.deepStrictEqual(Cause.squash(exit.cause), lost, name)
-      }
-      assert.deepStrictEqual(yield* store.snapshot(run.id), before)
-      assert.deepStrictEqual(yield* store.compensations(run.id), [])
+      // Each write under `lease` fails with its `LeaseLost` (a failure, not a defect) and leaves the run as it was.
+      const refusedAll = (lease: RunStore.Lease, at: number) =>
+        Effect.gen(function*() {
+          const before = { run: yield* store.getRun(run.id), snapshot: yield* store.snapshot(run.id), compensations: yield* store.compensations(run.id) }
+          for (const [name, write] of writes(store.fenced(lease), at)) {
+            const exit = yield* Effect.exit(write)
+            assert.isTrue(Exit.isFailure(exit), `${name} under generation ${lease.generation}`)
+            if (Exit.isFailure(exit)) {
+              assert.deepStrictEqual(
+                Result.getOrUndefined(Cause.findError(exit.cause)),
+                new RunStore.LeaseLost({ runId: run.id, owner: lease.owner, generation: lease.generation }),
+                `${name} under generation ${lease.generation}: ${Cause.pretty(exit.cause)}`
+              )
+            }
+          }
+          const after = { run: yield* store.getRun(run.id), snapshot: yield* store.snapshot(run.id), compensations: yield* store.compensations(run.id) }
+          assert.deepStrictEqual(after, before, `the writes under generation ${lease.generation} changed nothing`)
+        })
+      // Taken by another owner once expired.
+      const b = yield* store.acquire(run.id, "b", { ttlMs: 10, at: 10 })
+      yield* refusedAll(stale, 11)
       // The current holder writes; reads through a stale fenced store still work.
-      const b = store.fenced(current)
-      yield* b.journal(run.id, [started(12)])
-      yield* b.transition(run.id, { type: "ALL_BRANCHES_FINISHED" }, 13)
-      assert.strictEqual((yield* a.getRun(run.id)).status, "completed")
+      yield* store.fenced(b).journal(run.id, [started(12)])
       assert.strictEqual((yield* a.snapshot(run.id)).nodes["start"]?.startedAt, 12)
+      // Taken again by its owner (the next generation): the previous generation of the same owner is stale.
+      const again = yield* store.acquire(run.id, "b", { ttlMs: 10, at: 30 })
+      assert.deepStrictEqual([again.owner, again.generation], ["b", b.generation + 1])
+      yield* refusedAll(b, 31)
+      yield* refusedAll(stale, 31)
+      // Released: nobody holds it, and its last holder's writes are refused too.
+      yield* store.release(again)
+      yield* refusedAll(again, 32)
+      const last = yield* store.acquire(run.id, "c", { ttlMs: 10, at: 33 })
+      yield* store.fenced(last).transition(run.id, { type: "ALL_BRANCHES_FINISHED" }, 34)
+      assert.strictEqual((yield* a.getRun(run.id)).status, "completed")
     }))
 
     test("concurrent acquires grant at most one lease; an expired lease is taken with the next generation; stale holders cannot write", Effect.gen(function*() {
@@ -689,7 +709,7 @@ export const runStoreContract = <E>(name: string, layer: Layer.Layer<RunStore.Ru
               }
               for (const old of stale) {
                 const write = yield* Effect.exit(store.fenced(old).journal(run.id, []))
-                assert.isTrue(Exit.isFailure(write) && Cause.squash(write.cause) instanceof RunStore.LeaseLost)
+                assert.isTrue(Exit.isFailure(write) && Result.getOrUndefined(Cause.findError(write.cause)) instanceof RunStore.LeaseLost)
               }
               yield* store.fenced(holder!).journal(run.id, [])
               if (r.release) {

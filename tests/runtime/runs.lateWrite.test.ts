@@ -14,3 +14,6 @@ for (const late of LateWrite.lates) {
   it.effect(`${late.name} of the stopped execution, reaching the memory store after the lease was taken again, is refused and changes nothing`, () =>
     LateWrite.lateWriteRefused(Layer.effect(RunStore.RunStore, RunStore.makeMemory), late))
 }
+
+it.effect("an execution whose lease another process took is refused its next write, typed, and stops without crashing or writing, on the memory store", () =>
+  LateWrite.takenOverStops(Layer.effect(RunStore.RunStore, RunStore.makeMemory)))

@@ -13,14 +13,17 @@ import * as Layer from "effect/Layer"
 import * as TestDatabase from "../helpers/database.ts"
 import * as LateWrite from "../helpers/lateWrite.ts"
 
+// The SQL store, on the test's schema (migrated first, by `onDatabase`).
+const sqlStore = Layer.effect(RunStore.RunStore, Effect.map(SqlRunStore.make, ({ store }) => store))
+const onDatabase = <R>(scenario: Effect.Effect<void, unknown, R>) => Effect.andThen(Migrations.run, scenario).pipe(Effect.provide(TestDatabase.layer))
+
 for (const backend of TestDatabase.backends) {
   layer(TestDatabase.shared(backend), { excludeTestServices: true })(`a late write on ${backend}`, (it) => {
     for (const late of LateWrite.lates) {
       it.effect(`${late.name} of the stopped execution, reaching the database after the lease was taken again, is refused and changes nothing`, () =>
-        Effect.gen(function*() {
-          yield* Migrations.run
-          return yield* LateWrite.lateWriteRefused(Layer.effect(RunStore.RunStore, Effect.map(SqlRunStore.make, ({ store }) => store)), late)
-        }).pipe(Effect.provide(TestDatabase.layer)))
+        onDatabase(LateWrite.lateWriteRefused(sqlStore, late)))
     }
+    it.effect("an execution whose lease another process took is refused its next write, typed, and stops without crashing or writing", () =>
+      onDatabase(LateWrite.takenOverStops(sqlStore)))
   })
 }

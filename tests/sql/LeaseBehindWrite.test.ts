@@ -14,10 +14,12 @@
 import { assert, layer } from "@effect/vitest"
 import { RunStore } from "@ripple/runtime"
 import { Migrations, SqlRunStore } from "@ripple/sql"
+import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Result from "effect/Result"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as TestDatabase from "../helpers/database.ts"
 import { waitFor } from "../helpers/workerProcess.ts"
@@ -62,11 +64,8 @@ const holdJournal = (runId: string, done: Deferred.Deferred<void>) =>
     return yield* Deferred.await(locked)
   })
 
-const dieTag = (exit: Exit.Exit<unknown, unknown>): string | undefined => {
-  if (Exit.isSuccess(exit)) return undefined
-  const defect = exit.cause.reasons.find((reason) => reason._tag === "Die")
-  return defect === undefined ? undefined : (defect.defect as { readonly _tag?: string })._tag
-}
+const failureTag = (exit: Exit.Exit<unknown, unknown>): string | undefined =>
+  Exit.isSuccess(exit) ? undefined : (Result.getOrUndefined(Cause.findError(exit.cause)) as { readonly _tag?: string } | undefined)?._tag
 
 layer(TestDatabase.shared("postgres"), { excludeTestServices: true })("postgres: a journal write that outlasts its lease", (it) => {
   it.effect("is taken over only after the write commits, and its holder writes and starts nothing more", () =>
@@ -99,9 +98,9 @@ layer(TestDatabase.shared("postgres"), { excludeTestServices: true })("postgres:
       assert.deepStrictEqual(taken?.lease, { runId, owner: "worker-b", generation: lease.generation + 1, expiresAt: 5_000 + ttlMs })
       // A's confirmation before its next start fails, and so does any write of it.
       assert.strictEqual((yield* Effect.flip(store.renew(lease, { ttlMs, at: 5_001 })))._tag, "LeaseLost")
-      assert.strictEqual(dieTag(yield* Effect.exit(fenced(lease).journal(runId, [started("b1", 5_002)]))), "LeaseLost")
+      assert.strictEqual(failureTag(yield* Effect.exit(fenced(lease).journal(runId, [started("b1", 5_002)]))), "LeaseLost")
       assert.strictEqual(
-        dieTag(yield* Effect.exit(fenced(lease).setDiagnostics(runId, { messages: [] }, 5_003))),
+        failureTag(yield* Effect.exit(fenced(lease).setDiagnostics(runId, { messages: [] }, 5_003))),
         "LeaseLost"
       )
       // A's committed write is what B resumes from; B's writes are accepted.

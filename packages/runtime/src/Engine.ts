@@ -48,9 +48,10 @@
  *   checks `Execution.control`: a cancel request (`RunStore.requestCancel`, acknowledged by journal
  *   writes and lease renewals) ends the execution like an interruption (`cancelled`), and a lease
  *   past its deadline (its last known expiry less the holder's margin) is renewed first (a lost one
- *   ends it with `LeaseLost`, writing nothing). A holder whose lease reaches its deadline unrenewed
- *   fences itself (`Lease.hold`): its running handlers are interrupted at once, nothing starts any
- *   more, and the run is left `running`, nothing written.
+ *   ends it with `LeaseLost`, writing nothing, as does any write of a fenced store refused because
+ *   the lease changed hands: the execution stopped, it did not fail). A holder whose lease reaches
+ *   its deadline unrenewed fences itself (`Lease.hold`): its running handlers are interrupted at
+ *   once, nothing starts any more, and the run is left `running`, nothing written.
  *   A start that no journal write acknowledges — a retry after its backoff, a compensation, a child
  *   run — renews a held lease first whatever its expiry, so a cancel recorded by another process
  *   since the last write is seen before it (one store round trip each).
@@ -125,7 +126,7 @@ import * as Saga from "./internal/saga.ts"
 import * as Shape from "./internal/shape.ts"
 import type { Mode, RunEvent } from "./RunEvent.ts"
 import * as RunStatus from "./RunStatus.ts"
-import { type CompensationEntry, type Run, RunStore, type RunStoreError } from "./RunStore.ts"
+import { type CompensationEntry, type LeaseLost, type Run, RunStore, type RunStoreError } from "./RunStore.ts"
 
 type Json = Workflow.Json
 
@@ -297,7 +298,7 @@ export const childSignal: (childRun: string) => string = Parking.childSignal
 export const execute = (
   execution: Execution,
   options: Options = {}
-): Effect.Effect<RunStatus.Status, RunStoreError | OptionChecks.InvalidOption, RunStore | Handler.Handlers> =>
+): Effect.Effect<RunStatus.Status, RunStoreError | LeaseLost | OptionChecks.InvalidOption, RunStore | Handler.Handlers> =>
   Effect.andThen(OptionChecks.check(OptionChecks.engine(options)), executeChecked(execution, options))
 
 const executeChecked = (execution: Execution, options: Options) =>
@@ -344,7 +345,7 @@ const interpret = (
   execution: Execution,
   options: Options,
   order: ReadonlyArray<string> | undefined
-): Effect.Effect<RunStatus.Status, RunStoreError, RunStore | Handler.Handlers> =>
+): Effect.Effect<RunStatus.Status, RunStoreError | LeaseLost, RunStore | Handler.Handlers> =>
   Effect.gen(function*() {
     const store = yield* RunStore
     const handlers = yield* Handler.Handlers

@@ -15,7 +15,9 @@
  *   run's pause and cancel requests too. A cancel request interrupts the execution at once (the
  *   engine ends the run `cancelled`), even while it only waits for running handlers.
  * - A lost lease stops the execution without writing and is logged once, as a warning naming the
- *   run, the owner and the generation.
+ *   run, the owner and the generation: a renewal refused with `LeaseLost` interrupts it, a write or
+ *   a confirmation refused with it ends it with that failure (typed: the execution stopped, its
+ *   run did not fail; the run is its new holder's).
  * - Self-fencing: another process may take the run over once the lease expires, whether or not this
  *   one still runs handlers (an outage longer than the lease fails every renewal; a renewal waiting
  *   behind a slow write of the run answers after the expiry). So the holder stops by itself before
@@ -55,7 +57,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
 import type { Control, Guard } from "./internal/control.ts"
-import type { Lease, LeaseHeld, LeaseLost, Port, RunNotFound, StoreUnavailable } from "./RunStore.ts"
+import { type Lease, type LeaseHeld, LeaseLost, type Port, type RunNotFound, type StoreUnavailable } from "./RunStore.ts"
 
 /**
  * The default lease length: a process that stops renewing is taken over after it.
@@ -214,14 +216,11 @@ export const hold = <A, E, R>(
     })
     const guard: Guard = {
       expiresAt: lease.expiresAt - terms.marginMs,
-      // The engine's confirmation before a start: renewed, or the execution dies with `LeaseLost`
-      // (a store that stays unavailable fails it like any of its writes would), or is interrupted
-      // once fenced.
+      // The engine's confirmation before a start: renewed, or the execution fails with `LeaseLost`
+      // (or, a store that stays unavailable, with its error, like any of its writes would), or is
+      // interrupted once fenced.
       confirm: Effect.andThen(
-        Effect.catchTags(Effect.suspend(() => guard.fenced === true ? Effect.void : renew), {
-          LeaseLost: (error) => Effect.andThen(lose(error), Effect.die(error)),
-          RunNotFound: (error) => Effect.die(error)
-        }),
+        Effect.catchTag(Effect.suspend(() => guard.fenced === true ? Effect.void : renew), "RunNotFound", Effect.die),
         Effect.suspend(() => guard.fenced === true ? Effect.interrupt : Effect.void)
       ),
       fenced: false
@@ -268,8 +267,11 @@ export const hold = <A, E, R>(
           Effect.onInterrupt(() => Fiber.interrupt(fiber)),
           Effect.ensuring(Fiber.interruptAll([beating, watching]))
         )
-        // Whatever the fence cut short ends as the fence (a lost lease still dies with `LeaseLost`).
-        if (guard.fenced === true && Exit.isFailure(exit) && !Cause.hasDies(exit.cause)) {
+        // A write or renewal refused for the lease: logged once, and the execution ends with it.
+        const lostBy = Exit.isFailure(exit) ? Result.getOrUndefined(Cause.findError(exit.cause)) : undefined
+        if (lostBy instanceof LeaseLost) yield* lose(lostBy)
+        // Whatever the fence cut short ends as the fence (a lost lease still ends with `LeaseLost`).
+        else if (guard.fenced === true && Exit.isFailure(exit) && !Cause.hasDies(exit.cause)) {
           return yield* Effect.fail(new LeaseExpired({ ...current }))
         }
         return yield* exit

@@ -43,8 +43,9 @@
  *   (the one operation every execution path goes through: `Runs`, workers, child runs) and kept
  *   with `renew`; `fenced(lease)` is the store whose every execution write (journal, machine,
  *   diagnostics, compensation log) also requires the lease, so a process that lost it cannot
- *   write. `requestCancel` records a cancel request; like a pause request, every journal write
- *   (and every renewal) acknowledges it, so the executing process stops before its next block.
+ *   write (`LeaseLost`, a typed failure). `requestCancel` records a cancel request; like a pause
+ *   request, every journal write (and every renewal) acknowledges it, so the executing process
+ *   stops before its next block.
  * - Store faults (issue 13): every operation may fail with `StoreUnavailable`, whose reason
  *   (serialization failure, deadlock, connection lost, admin shutdown, database busy, or any other
  *   failure) says whether running it again may succeed. A store retries the retryable ones itself
@@ -319,8 +320,11 @@ export class LeaseHeld extends Data.TaggedError("LeaseHeld")<{
 }
 
 /**
- * The lease was taken by another owner (or released): the write or renewal was refused. Fenced
- * writes die with it (the engine has no recovery for it: the execution is abandoned).
+ * The lease was taken by another owner, taken again by its owner (a newer generation) or released:
+ * the write or renewal was refused, writing nothing. A fenced write fails with it, typed: a write of
+ * an execution that stopped (its connection lost with the write in flight) may reach the store after
+ * the lease changed hands, and an execution meeting it has stopped — the run is someone else's —
+ * without having failed or crashed.
  *
  * @since 0.1.0
  */
@@ -335,7 +339,8 @@ export class LeaseLost extends Data.TaggedError("LeaseLost")<{
 }
 
 /**
- * Every error of the store.
+ * Every error of the store but its lease's (`LeaseHeld` from `acquire`, `LeaseLost` from `renew`
+ * and a fenced store's writes).
  *
  * @since 0.1.0
  */
@@ -664,12 +669,12 @@ export interface Port {
     runId: string,
     event: RunStatus.Event,
     at: number
-  ) => Effect.Effect<{ readonly from: RunStatus.Status; readonly to: RunStatus.Status }, RunNotFound | IllegalTransition | StoreUnavailable>
+  ) => Effect.Effect<{ readonly from: RunStatus.Status; readonly to: RunStatus.Status }, RunNotFound | IllegalTransition | StoreUnavailable | LeaseLost>
   /** Applies a batch of node writes in order, atomically; acknowledges with the run's pause request. */
   readonly journal: (
     runId: string,
     entries: ReadonlyArray<JournalEntry>
-  ) => Effect.Effect<JournalAck, RunNotFound | StoreUnavailable>
+  ) => Effect.Effect<JournalAck, RunNotFound | StoreUnavailable | LeaseLost>
   /**
    * Asks a `pausable` run to pause, from any process: whether the request was recorded (`false`,
    * nothing written: the run is paused already or ended). Asking again keeps the first request.
@@ -708,13 +713,14 @@ export interface Port {
   /**
    * This store for the holder of `lease`: every write of an execution (`journal`, `transition`,
    * `finish`, `setDiagnostics`, `planCompensations`, `compensated`) also requires that the lease is
-   * still held, and dies with `LeaseLost` otherwise, writing nothing. Reads and requests are as unfenced.
+   * still held (the same owner and generation), and fails with `LeaseLost` otherwise, writing
+   * nothing. Reads and requests are as unfenced; an unfenced store never fails with `LeaseLost`.
    */
   readonly fenced: (lease: Lease) => Port
   /** The planner's reasons for every reused node of a run, and `["pinned"]` for every pinned one. */
   readonly reasons: (runId: string) => Effect.Effect<{ readonly [node: string]: ReadonlyArray<string> }, RunNotFound | StoreUnavailable>
   /** Replaces the run's diagnostics. */
-  readonly setDiagnostics: (runId: string, diagnostics: Snapshot.Diagnostics, at: number) => Effect.Effect<void, RunNotFound | StoreUnavailable>
+  readonly setDiagnostics: (runId: string, diagnostics: Snapshot.Diagnostics, at: number) => Effect.Effect<void, RunNotFound | StoreUnavailable | LeaseLost>
   /**
    * Offers the event that ends an execution and writes the run's diagnostics with it, in one write:
    * `setDiagnostics` then `transition`, with nothing written if the machine refuses the event (a
@@ -725,7 +731,7 @@ export interface Port {
     event: RunStatus.Event,
     diagnostics: Snapshot.Diagnostics,
     at: number
-  ) => Effect.Effect<{ readonly from: RunStatus.Status; readonly to: RunStatus.Status }, RunNotFound | IllegalTransition | StoreUnavailable>
+  ) => Effect.Effect<{ readonly from: RunStatus.Status; readonly to: RunStatus.Status }, RunNotFound | IllegalTransition | StoreUnavailable | LeaseLost>
   /** The run's snapshot: frozen workflow, input, status, node records, diagnostics. */
   readonly snapshot: (runId: string) => Effect.Effect<Snapshot.Snapshot, RunNotFound | WorkflowNotFound | StoreUnavailable>
   /**
@@ -749,14 +755,14 @@ export interface Port {
    */
   readonly wakeable: (now: number) => Effect.Effect<ReadonlyArray<Wakeable>, StoreUnavailable>
   /** Appends `nodes` (in this order) to the run's compensation log as `pending`; nodes already logged are left as they are. */
-  readonly planCompensations: (runId: string, nodes: ReadonlyArray<string>, at: number) => Effect.Effect<void, RunNotFound | StoreUnavailable>
+  readonly planCompensations: (runId: string, nodes: ReadonlyArray<string>, at: number) => Effect.Effect<void, RunNotFound | StoreUnavailable | LeaseLost>
   /** Records how a logged compensation ended. */
   readonly compensated: (
     runId: string,
     node: string,
     outcome: { readonly status: "completed" | "failed"; readonly error?: string | undefined },
     at: number
-  ) => Effect.Effect<void, RunNotFound | StoreUnavailable>
+  ) => Effect.Effect<void, RunNotFound | StoreUnavailable | LeaseLost>
   /** The child runs a run started (`child` blocks), oldest first. */
   readonly children: (runId: string) => Effect.Effect<ReadonlyArray<Child>, RunNotFound | StoreUnavailable>
   /** The run's compensation log, in log order (empty: nothing was compensated). */

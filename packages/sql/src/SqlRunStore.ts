@@ -127,7 +127,7 @@ export type CorruptRun = Rows.CorruptRun
 export class SqlRunStore extends Context.Service<SqlRunStore, {
   /** The port, unfenced (for `Runs`, submitters and tools). */
   readonly store: RunStore.RunStore["Service"]
-  /** The port for one leased run: every write also requires the lease; a lost lease dies with `LeaseLost`. */
+  /** The port for one leased run: every write also requires the lease; a lost lease fails it with `LeaseLost`. */
   readonly fenced: (lease: Lease) => RunStore.RunStore["Service"]
   /** The run's snapshot, decoded and checked: a row that does not decode is `CorruptRun`. */
   readonly checkedSnapshot: (
@@ -135,13 +135,16 @@ export class SqlRunStore extends Context.Service<SqlRunStore, {
   ) => Effect.Effect<Snapshot.Snapshot, RunStore.RunNotFound | RunStore.WorkflowNotFound | RunStore.StoreUnavailable | CorruptRun>
   /**
    * Offers several events to a leased run and writes the outcome once (all accepted, or nothing
-   * written); a lost lease dies with `LeaseLost`.
+   * written); a lost lease fails it with `LeaseLost`.
    */
   readonly transitionAll: (
     lease: Lease,
     events: ReadonlyArray<RunStatus.Event>,
     at: number
-  ) => Effect.Effect<{ readonly from: RunStatus.Status; readonly to: RunStatus.Status }, RunStore.RunNotFound | RunStore.IllegalTransition | RunStore.StoreUnavailable>
+  ) => Effect.Effect<
+    { readonly from: RunStatus.Status; readonly to: RunStatus.Status },
+    RunStore.RunNotFound | RunStore.IllegalTransition | RunStore.StoreUnavailable | LeaseLost
+  >
   /**
    * Offers an event to a run (unfenced) and queues it for the workers, notifying them, in the same
    * write: a refused event writes nothing, a write that fails leaves the run as it was, and one that

@@ -11,7 +11,8 @@
  * - Every write of an execution goes through the fenced store, so it commits only while the row
  *   still holds the worker's (owner, generation): a worker that lost its lease (paused too long,
  *   partitioned) cannot write, and starts no block either: before each start the engine checks the
- *   lease's expiry and renews past it. Its execution ends with `LeaseLost`, logged, and is abandoned.
+ *   lease's expiry and renews past it. Its execution ends with `LeaseLost` (a typed failure), logged,
+ *   and is abandoned.
  * - A heartbeat per execution renews its lease; a run whose lease was taken is interrupted at once.
  * - A claimed run that was already running (its worker died) is resumed from its journal:
  *   `Plan.resume` of its stored snapshot reuses every completed node and re-runs the rest; the run

@@ -7,7 +7,7 @@ import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as BlockError from "../BlockError.ts"
 import * as Handler from "../Handler.ts"
-import { isStoreUnavailable, type StoreUnavailable } from "../RunStore.ts"
+import { isStoreUnavailable, LeaseLost, type StoreUnavailable } from "../RunStore.ts"
 import { asEffect } from "./handlerResult.ts"
 
 type Json = Workflow.Json
@@ -82,7 +82,7 @@ const retrySchedule = (policy: Workflow.RetryPolicy) => {
 
 // Only the block's own error is retried by its policy: a store failure of the lease check before a
 // retry (retried by the store already) ends the attempts.
-const isRetryable = (error: BlockError.BlockError | StoreUnavailable) => BlockError.isBlockError(error) && error.isRetryable
+const isRetryable = (error: BlockError.BlockError | StoreUnavailable | LeaseLost) => BlockError.isBlockError(error) && error.isRetryable
 
 const isPlainPrimitive = (output: unknown): boolean =>
   output === null || typeof output === "boolean" ||
@@ -135,14 +135,14 @@ export const errorOf = (cause: Cause.Cause<BlockError.BlockError>): Snapshot.Nod
 
 /**
  * The store failure the attempts ended with: the check before a retry (`beforeRetry`) found the
- * store unavailable past its retries. The execution stops with it, and the block (or compensation)
- * did not fail. `undefined` for attempts that ended otherwise (a handler's defect is its block's
- * failure, whatever it dies with).
+ * store unavailable past its retries, or the lease lost. The execution stops with it, and the block
+ * (or compensation) did not fail. `undefined` for attempts that ended otherwise (a handler's defect
+ * is its block's failure, whatever it dies with).
  */
-export const storeFailure = (exit: Exit.Exit<unknown, unknown>): StoreUnavailable | undefined => {
+export const storeFailure = (exit: Exit.Exit<unknown, unknown>): StoreUnavailable | LeaseLost | undefined => {
   if (Exit.isSuccess(exit)) return undefined
   const found = Cause.findError(exit.cause)
-  return Result.isSuccess(found) && isStoreUnavailable(found.success) ? found.success : undefined
+  return Result.isSuccess(found) && (isStoreUnavailable(found.success) || found.success instanceof LeaseLost) ? found.success : undefined
 }
 
 /** What a disabled block runs: its input's output (`Workflow.passThrough` puts it in `value`). */
@@ -161,7 +161,8 @@ const invoke = (handler: Handler.Handler, ctx: NodeContext): Effect.Effect<Handl
  * Every attempt of a node (the first handler call happens now, as the effect is built): the handler (missing: a permanent failure), retried by the block's
  * policy (each attempt after the first announced through `retrying`, after what `beforeRetry` returns
  * — the engine's check that the run was not cancelled and its lease is held, which fails with the
- * store's error when the store stays unavailable: `storeFailure`), in a span with `tracing`.
+ * store's error when the store stays unavailable or the lease was lost: `storeFailure`), in a span
+ * with `tracing`.
  * Its exit goes through `storable` before the engine records it.
  */
 export const attempts = (
@@ -169,11 +170,11 @@ export const attempts = (
   ctx: NodeContext,
   tracing: boolean,
   retrying: (ctx: NodeContext) => void,
-  beforeRetry: () => Effect.Effect<void, StoreUnavailable> | undefined
-): Effect.Effect<Handler.Output, BlockError.BlockError | StoreUnavailable> => {
+  beforeRetry: () => Effect.Effect<void, StoreUnavailable | LeaseLost> | undefined
+): Effect.Effect<Handler.Output, BlockError.BlockError | StoreUnavailable | LeaseLost> => {
   const block = ctx.block
   if (block.disabled === true) handler = passOn
-  let effect: Effect.Effect<Handler.Output, BlockError.BlockError | StoreUnavailable> = handler === undefined
+  let effect: Effect.Effect<Handler.Output, BlockError.BlockError | StoreUnavailable | LeaseLost> = handler === undefined
     ? Effect.fail(BlockError.permanent(`no handler for block type ${JSON.stringify(block.type)}`))
     : block.retry === undefined || block.retry.maxAttempts <= 1
     ? invoke(handler, ctx)

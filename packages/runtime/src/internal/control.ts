@@ -5,7 +5,7 @@
  */
 import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import type { JournalAck, JournalEntry, RunNotFound, RunStore, StoreUnavailable } from "../RunStore.ts"
+import type { JournalAck, JournalEntry, LeaseLost, RunNotFound, RunStore, StoreUnavailable } from "../RunStore.ts"
 
 /** Asks a running execution to park, or to stop, at the next node boundary. */
 export interface Control {
@@ -27,10 +27,10 @@ export interface Guard {
   /** The lease's deadline: its expiry as last renewed, less the holder's fencing margin. */
   expiresAt: number
   /**
-   * Renews the lease (moving `expiresAt`, taking the run's requests); dies with `LeaseLost` if it
+   * Renews the lease (moving `expiresAt`, taking the run's requests); fails with `LeaseLost` if it
    * was taken, and interrupts once the holder fenced itself.
    */
-  readonly confirm: Effect.Effect<void, StoreUnavailable>
+  readonly confirm: Effect.Effect<void, StoreUnavailable | LeaseLost>
   /**
    * The holder fenced itself (`Lease.hold`): the deadline passed unrenewed, so nothing starts any
    * more, and an interrupted handler stops the execution rather than failing its block.
@@ -50,7 +50,7 @@ export interface Guard {
  */
 export const acknowledged = (store: RunStore["Service"], runId: string, control: Control) => {
   const take = acknowledge(control)
-  return (entries: ReadonlyArray<JournalEntry>): Effect.Effect<void, RunNotFound | StoreUnavailable> =>
+  return (entries: ReadonlyArray<JournalEntry>): Effect.Effect<void, RunNotFound | StoreUnavailable | LeaseLost> =>
     Effect.map(store.journal(runId, entries), take)
 }
 
@@ -68,8 +68,8 @@ const stop = (control: Control): Effect.Effect<never> =>
     return Effect.interrupt
   })
 
-// Renews the lease (dying with `LeaseLost` if it was taken), then stops if the renewal brought a cancel.
-const confirm = (control: Control, lease: Guard): Effect.Effect<void, StoreUnavailable> =>
+// Renews the lease (failing with `LeaseLost` if it was taken), then stops if the renewal brought a cancel.
+const confirm = (control: Control, lease: Guard): Effect.Effect<void, StoreUnavailable | LeaseLost> =>
   Effect.andThen(lease.confirm, Effect.suspend(() => control.cancelRequested === true ? stop(control) : Effect.void))
 
 /**
@@ -82,7 +82,7 @@ const confirm = (control: Control, lease: Guard): Effect.Effect<void, StoreUnava
  * Gotchas: one store round trip per such start; a block's first start needs none, the write that
  * journals it is acknowledged with the same requests.
  */
-export const confirmed = (control: Control): Effect.Effect<void, StoreUnavailable> | undefined => {
+export const confirmed = (control: Control): Effect.Effect<void, StoreUnavailable | LeaseLost> | undefined => {
   if (control.cancelRequested === true) return stop(control)
   return control.lease === undefined ? undefined : confirm(control, control.lease)
 }
@@ -90,10 +90,10 @@ export const confirmed = (control: Control): Effect.Effect<void, StoreUnavailabl
 /**
  * What must happen before a block starts, checked again after the write that starts it: nothing
  * (`undefined`, the common case: two field reads), the end of the execution when a cancel was
- * requested, or a renewal of a lease past its expiry (which dies with `LeaseLost` if it was taken,
+ * requested, or a renewal of a lease past its expiry (which fails with `LeaseLost` if it was taken,
  * and may bring a cancel request).
  */
-export const beforeStart = (control: Control, now: number): Effect.Effect<void, StoreUnavailable> | undefined => {
+export const beforeStart = (control: Control, now: number): Effect.Effect<void, StoreUnavailable | LeaseLost> | undefined => {
   if (control.cancelRequested === true) return stop(control)
   const lease = control.lease
   if (lease === undefined || now < lease.expiresAt) return undefined
@@ -104,7 +104,7 @@ export const beforeStart = (control: Control, now: number): Effect.Effect<void, 
  * `beforeStart` that reads `clock` only when the answer depends on the time (a lease is held): the
  * common unleased, uncancelled execution pays two field reads per start, no clock read.
  */
-export const beforeStartOn = (control: Control, clock: Clock.Clock): Effect.Effect<void, StoreUnavailable> | undefined =>
+export const beforeStartOn = (control: Control, clock: Clock.Clock): Effect.Effect<void, StoreUnavailable | LeaseLost> | undefined =>
   control.cancelRequested !== true && control.lease === undefined ? undefined : beforeStart(control, clock.currentTimeMillisUnsafe())
 
 /** Whether an interruption of the execution cancels the run: unless the caller said it only means a shutdown. */

@@ -420,8 +420,8 @@ class Instance {
     ) {
       return ended.cause as Cause.Cause<State.StoreError>
     }
-    // A retry whose lease renewal found the store unavailable past its retries stopped its attempt:
-    // the execution stops with that store failure, and the instance did not fail.
+    // A retry whose lease renewal found the store unavailable past its retries, or the lease lost,
+    // stopped its attempt: the execution stops with that store failure, and the instance did not fail.
     const fault = storeFailure(ended)
     if (fault !== undefined) return Cause.fail(fault)
     const i = unit.index

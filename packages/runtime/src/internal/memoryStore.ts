@@ -76,7 +76,7 @@ const leaseLost = (lease: Lease) => new RunStore.LeaseLost({ runId: lease.runId,
 const writable = (state: State, lease: Lease | undefined, runId: string) =>
   lease === undefined
     ? find(state, runId)
-    : Effect.flatMap(find(state, runId), (stored) => holds(stored, lease) ? Effect.succeed(stored) : Effect.die(leaseLost(lease)))
+    : Effect.flatMap(find(state, runId), (stored) => holds(stored, lease) ? Effect.succeed(stored) : Effect.fail(leaseLost(lease)))
 
 // The four acknowledgements, made once (a chain writes once per node): as values, and as the exits of `journalNow`.
 const acks: ReadonlyArray<JournalAck> = [false, true].flatMap((pauseRequested) =>
@@ -261,10 +261,10 @@ const journalNow = (
   runId: string,
   entries: ReadonlyArray<JournalEntry>,
   handedOver: boolean
-): Exit.Exit<JournalAck, RunStore.RunNotFound> => {
+): Exit.Exit<JournalAck, RunStore.RunNotFound | RunStore.LeaseLost> => {
   const stored = state.runs.get(runId)
   if (stored === undefined) return Exit.fail(new RunStore.RunNotFound({ runId }))
-  if (lease !== undefined && !holds(stored, lease)) return Exit.die(leaseLost(lease))
+  if (lease !== undefined && !holds(stored, lease)) return Exit.fail(leaseLost(lease))
   if (handedOver && entries.length >= keptFrom) {
     stored.unfolded.push(entries)
     stored.tail = undefined

@@ -6,7 +6,7 @@
  */
 import * as Effect from "effect/Effect"
 import type * as RunStatus from "../RunStatus.ts"
-import type { IllegalTransition, JournalEntry, RunNotFound, RunStore, StoreUnavailable } from "../RunStore.ts"
+import type { IllegalTransition, JournalEntry, LeaseLost, RunNotFound, RunStore, StoreUnavailable } from "../RunStore.ts"
 
 /** The internal signal a child run's end is delivered as to its parent. */
 export const childSignal = (childRun: string): string => `${childPrefix}${childRun}`
@@ -23,7 +23,7 @@ export const register = (
   branch: string,
   reason: RunStatus.DormantReason,
   at: number
-): Effect.Effect<void, RunNotFound | IllegalTransition | StoreUnavailable> =>
+): Effect.Effect<void, RunNotFound | IllegalTransition | StoreUnavailable | LeaseLost> =>
   Effect.andThen(
     store.transition(runId, { type: "BRANCH_STARTED" }, at),
     store.transition(runId, { type: "BRANCH_DORMANT", branch, reason }, at)

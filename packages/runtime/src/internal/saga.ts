@@ -18,7 +18,7 @@ import * as Result from "effect/Result"
 import type * as BlockError from "../BlockError.ts"
 import type * as Handler from "../Handler.ts"
 import type { Mode, RunEvent } from "../RunEvent.ts"
-import type { RunNotFound, RunStore, StoreUnavailable, WorkflowNotFound } from "../RunStore.ts"
+import type { LeaseLost, RunNotFound, RunStore, StoreUnavailable, WorkflowNotFound } from "../RunStore.ts"
 import { attempts, errorOf, NodeContext, storeFailure } from "./attempt.ts"
 import * as Compiled from "./compiled.ts"
 import { confirmed, type Control } from "./control.ts"
@@ -82,7 +82,7 @@ export interface Setup {
 }
 
 /** Plans the compensations of a failed run (appending to its log) and runs every pending one. */
-export const compensate = (setup: Setup): Effect.Effect<void, RunNotFound | WorkflowNotFound | StoreUnavailable> =>
+export const compensate = (setup: Setup): Effect.Effect<void, RunNotFound | WorkflowNotFound | StoreUnavailable | LeaseLost> =>
   Effect.gen(function*() {
     const { clock, handlers, messages, runId, store, workflow } = setup
     const snapshot = yield* store.snapshot(runId)
@@ -123,8 +123,8 @@ export const compensate = (setup: Setup): Effect.Effect<void, RunNotFound | Work
       const done = clock.currentTimeMillisUnsafe()
       // Interrupted (cancelled or shut down): nothing is recorded, so a resume runs it again.
       if (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)) return yield* Effect.interrupt
-      // The store failed past its retries renewing the lease before a retry: the compensation did
-      // not fail, and stays pending for a resume, like the rest of the log.
+      // The store failed past its retries renewing the lease before a retry, or the lease was lost:
+      // the compensation did not fail, and stays pending for a resume, like the rest of the log.
       const fault = storeFailure(exit)
       if (fault !== undefined) return yield* Effect.fail(fault)
       if (Exit.isSuccess(exit)) {

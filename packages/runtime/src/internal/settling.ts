@@ -12,7 +12,7 @@ import type * as BlockError from "../BlockError.ts"
 import * as Handler from "../Handler.ts"
 import type { RunEvent } from "../RunEvent.ts"
 import type * as RunStatus from "../RunStatus.ts"
-import type { JournalEntry, StoreUnavailable } from "../RunStore.ts"
+import type { JournalEntry, LeaseLost, StoreUnavailable } from "../RunStore.ts"
 import { attempts, type NodeContext, outputFingerprint } from "./attempt.ts"
 import { confirmed, type Control } from "./control.ts"
 import { unresolved } from "./edges.ts"
@@ -96,7 +96,7 @@ export class Attempts {
     this.publish({ _tag: "NodeStarted", runId: this.runId, node: ctx.node, attempt: ctx.attempt + 1, at: this.clock.currentTimeMillisUnsafe() })
 
   /** Every attempt of the instance (the first handler call happens now, see `attempts`). */
-  of(ctx: NodeContext): Effect.Effect<Handler.Output, BlockError.BlockError | StoreUnavailable> {
+  of(ctx: NodeContext): Effect.Effect<Handler.Output, BlockError.BlockError | StoreUnavailable | LeaseLost> {
     return attempts(this.handlers.get(ctx.block.type), ctx, this.tracing, this.retrying, this.beforeRetry)
   }
 }

@@ -16,7 +16,7 @@ import * as Scope from "effect/Scope"
 import type * as Handler from "../Handler.ts"
 import type { Mode, RunEvent } from "../RunEvent.ts"
 import type * as RunStatus from "../RunStatus.ts"
-import type { IllegalTransition, JournalEntry, RunNotFound, RunStore, StoreUnavailable } from "../RunStore.ts"
+import type { IllegalTransition, JournalEntry, LeaseLost, RunNotFound, RunStore, StoreUnavailable } from "../RunStore.ts"
 import * as Compiled from "./compiled.ts"
 import { acknowledge, type Control } from "./control.ts"
 import { noteLast, type Outcome } from "./finishing.ts"
@@ -111,8 +111,8 @@ export interface Place {
   readonly prior: Records | undefined
 }
 
-/** The store failures that fail an execution. */
-export type StoreError = RunNotFound | IllegalTransition | StoreUnavailable
+/** The store failures that fail an execution (`LeaseLost`: it stopped, the run is another execution's). */
+export type StoreError = RunNotFound | IllegalTransition | StoreUnavailable | LeaseLost
 
 /** What a settled node instance records besides its status. */
 export type Fields = SettledFields

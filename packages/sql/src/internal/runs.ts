@@ -121,7 +121,7 @@ export const make = ({ sql, transact }: Db, { loadWorkflow }: Workflows, channel
   const notWritten = (lease: Lease | undefined, runId: string) =>
     lease === undefined
       ? Effect.fail(new RunStore.RunNotFound({ runId }))
-      : Effect.flatMap(readRun(runId), () => Effect.die(leaseLost(lease)))
+      : Effect.flatMap(readRun(runId), () => Effect.fail(leaseLost(lease)))
 
   return { machines, remember, readRun, createRun, isCurrent, notWritten }
 }

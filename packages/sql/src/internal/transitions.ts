@@ -182,7 +182,10 @@ export const make = (db: Db, { isCurrent, machines, readRun, remember }: Runs, c
     events: ReadonlyArray<RunStatus.Event>,
     at: number,
     diagnostics?: Snapshot.Diagnostics
-  ): Effect.Effect<{ readonly from: RunStatus.Status; readonly to: RunStatus.Status }, RunStore.RunNotFound | RunStore.IllegalTransition | RunStore.StoreUnavailable> =>
+  ): Effect.Effect<
+    { readonly from: RunStatus.Status; readonly to: RunStatus.Status },
+    RunStore.RunNotFound | RunStore.IllegalTransition | RunStore.StoreUnavailable | RunStore.LeaseLost
+  > =>
     Effect.gen(function*() {
       // Compare-and-set: a concurrent writer (or a stale cache) makes the update miss, and the
       // events are offered again to the machine as stored.
@@ -192,7 +195,7 @@ export const make = (db: Db, { isCurrent, machines, readRun, remember }: Runs, c
       for (;;) {
         if (cached === undefined) {
           const row = yield* readRun(runId)
-          if (lease !== undefined && !holds(row, lease)) return yield* Effect.die(leaseLost(lease))
+          if (lease !== undefined && !holds(row, lease)) return yield* Effect.fail(leaseLost(lease))
           cached = { revision: String(row.revision), machine: row.machine }
           fresh = true
         }
@@ -226,7 +229,9 @@ export const make = (db: Db, { isCurrent, machines, readRun, remember }: Runs, c
 
   // Hands a run back to the workers: the event's outcome and the queueing are one write, so a
   // refused event queues nothing and a failed write leaves the run as it was.
-  const requeue = (runId: string, event: RunStatus.Event, at: number) => transitionAll(undefined, true)(runId, [event], at)
+  // Unfenced, so never refused for a lease.
+  const requeue = (runId: string, event: RunStatus.Event, at: number) =>
+    Effect.catchTag(transitionAll(undefined, true)(runId, [event], at), "LeaseLost", Effect.die)
 
   const markFailed = (lease: Lease, reason: string, at: number) =>
     Effect.gen(function*() {

@@ -147,7 +147,7 @@ export const make = (
   const settle = (lease: RunStore.Lease, exit: Exit.Exit<unknown, unknown>) => {
     if (Exit.isSuccess(exit)) return release(lease)
     const cause = exit.cause
-    const lost = Cause.findDefect(cause)
+    const lost = Cause.findError(cause)
     if (Result.isSuccess(lost) && lost.success instanceof RunStore.LeaseLost) return Effect.void
     if (Cause.hasInterruptsOnly(cause)) return release(lease)
     // The store failed past its retries, or the lease ran out unrenewed and the worker fenced

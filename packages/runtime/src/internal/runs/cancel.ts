@@ -15,7 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Child from "../../Child.ts"
 import type * as Runs from "../../Runs.ts"
-import { consumesCancel, type Lease as StoreLease, type RunStoreError } from "../../RunStore.ts"
+import { consumesCancel, type Lease as StoreLease, type LeaseLost, type RunStoreError } from "../../RunStore.ts"
 import * as Children from "./children.ts"
 import { ownOrOwner, release, type State } from "./state.ts"
 
@@ -27,7 +27,7 @@ const cancelOwned = (
   lease: StoreLease,
   requested: boolean,
   owner: string | undefined
-): Effect.Effect<Runs.Cancellation, RunStoreError> =>
+): Effect.Effect<Runs.Cancellation, RunStoreError | LeaseLost> =>
   Effect.gen(function*() {
     const run = yield* state.store.getRun(runId)
     if (requested && (run.status === "cancelled" || (owner !== undefined && consumesCancel.includes(run.status)))) {
@@ -61,7 +61,13 @@ const cancelElsewhere = (state: State, runId: string): Effect.Effect<Runs.Cancel
       const asked = yield* Clock.currentTimeMillis
       const taken = yield* ownOrOwner(state, runId)
       if (taken._tag === "Owned") {
-        return yield* Effect.ensuring(cancelOwned(state, runId, taken.lease, requested, owner?.owner), release(state, taken.lease))
+        const cancelled = yield* Effect.ensuring(cancelOwned(state, runId, taken.lease, requested, owner?.owner), release(state, taken.lease)).pipe(
+          // Taken by another process before the cancel was written (this one stalled past the
+          // lease): asked of it, like any owner, from the next look on.
+          Effect.catchTag("LeaseLost", () => Effect.succeed(undefined))
+        )
+        if (cancelled !== undefined) return cancelled
+        continue
       }
       owner ??= { owner: taken.owner, until: taken.expiresAt }
       const run = yield* store.getRun(runId)

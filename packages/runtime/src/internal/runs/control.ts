@@ -16,7 +16,7 @@ import * as Children from "./children.ts"
 import type { PlanFailed } from "./errors.ts"
 import * as Execute from "./execute.ts"
 import * as Follow from "./follow.ts"
-import { ownOrOwner, releasing, type State } from "./state.ts"
+import { ownOrOwner, releasing, type State, unfenced } from "./state.ts"
 import * as Waking from "./wake.ts"
 
 /**
@@ -58,16 +58,24 @@ export const unpause = (state: State, runId: string): Effect.Effect<RunStatus.St
     const event: RunStatus.Event = { type: "UNPAUSE", node: pause?.node ?? "", payload: null }
     // Executed here only under the lease; a process that holds it (or the workers) is told.
     const taken = Wake.ownerOf(run, state.self, at) === undefined ? yield* ownOrOwner(state, runId) : undefined
-    if (taken?._tag !== "Owned") {
-      const changed = yield* store.transition(runId, event, at)
+    const owned = taken?._tag === "Owned"
+      ? yield* Effect.catchTag(
+        releasing(state, taken.lease, store.fenced(taken.lease).transition(runId, event, at)),
+        // Taken by another process before the event was written (this one stalled past the
+        // lease): it is told, like an owner that held it first.
+        "LeaseLost",
+        () => Effect.succeed(undefined)
+      )
+      : undefined
+    if (taken?._tag !== "Owned" || owned === undefined) {
+      const changed = yield* unfenced(store.transition(runId, event, at))
       state.publish({ _tag: "StatusChanged", runId, from: changed.from, to: changed.to, at })
       yield* store.notify(runId)
       return changed.to
     }
-    const changed = yield* releasing(state, taken.lease, store.fenced(taken.lease).transition(runId, event, at))
-    state.publish({ _tag: "StatusChanged", runId, from: changed.from, to: changed.to, at })
+    state.publish({ _tag: "StatusChanged", runId, from: owned.from, to: owned.to, at })
     yield* Execute.resumeRun(state, runId, taken.lease)
-    return changed.to
+    return owned.to
   })
 
 /**
@@ -113,13 +121,22 @@ export const resume = (state: State, runId: string): Effect.Effect<Runs.Started 
     const elsewhere = here ? undefined : Wake.ownerOf(run, state.self, yield* Clock.currentTimeMillis)
     // Executed here only under the lease; a process that took it first is the owner.
     const taken = here || elsewhere !== undefined ? undefined : yield* ownOrOwner(state, runId)
-    const lease = taken?._tag === "Owned" ? taken.lease : undefined
-    const other = elsewhere ?? (taken?._tag === "Held" ? taken.owner : undefined)
+    let lease = taken?._tag === "Owned" ? taken.lease : undefined
+    let other = elsewhere ?? (taken?._tag === "Held" ? taken.owner : undefined)
     // A running (or never started) run not executing here crashed: it continues as it is.
     if ((run.status !== "running" && run.status !== "pending") || here) {
       const at = yield* Clock.currentTimeMillis
-      const transition = (lease === undefined ? store : store.fenced(lease)).transition(runId, { type: "RESUME" }, at)
-      const changed = yield* lease === undefined ? transition : releasing(state, lease, transition)
+      const resumed = (to: typeof store) => to.transition(runId, { type: "RESUME" }, at)
+      let changed = lease === undefined
+        ? yield* unfenced(resumed(store))
+        : yield* Effect.catchTag(releasing(state, lease, resumed(store.fenced(lease))), "LeaseLost", () => Effect.succeed(undefined))
+      if (changed === undefined) {
+        // Taken by another process before RESUME was written (this one stalled past the lease):
+        // written for it, as for an owner that held it first.
+        lease = undefined
+        other = (yield* store.getRun(runId)).lease?.owner
+        changed = yield* unfenced(resumed(store))
+      }
       state.publish({ _tag: "StatusChanged", runId, from: changed.from, to: changed.to, at })
     }
     // Not taken here: another owner's, or this layer's own execution of it (which takes the RESUME).

@@ -14,8 +14,11 @@
  * that a write of the stopped execution that reaches the store late is refused. If another process
  * holds the lease by then and renews it, the run is its own: the execution here ends with the
  * run's stored status. A run that is no longer `running` (another process took it over and ended
- * it) is let go. A store error that is not retryable (a constraint, a bad value) would only fail
- * again: the execution ends with it, the run left `running` for `resume`.
+ * it) is let go. An execution refused a write or renewal with `LeaseLost` (another process took
+ * the lease: its clock ran ahead, or this one stalled past the lease) ends the same way, with the
+ * run's stored status, leaving the run to its new holder. A store error that is not retryable (a
+ * constraint, a bad value) would only fail again: the execution ends with it, the run left
+ * `running` for `resume`.
  *
  * @since 0.1.0
  */
@@ -29,7 +32,7 @@ import type { Handlers } from "../../Handler.ts"
 import * as Lease from "../../Lease.ts"
 import type * as Runs from "../../Runs.ts"
 import type * as RunStatus from "../../RunStatus.ts"
-import { isStoreUnavailable, type Lease as StoreLease, RunStore, type RunStoreError, type StoreUnavailable } from "../../RunStore.ts"
+import { isStoreUnavailable, type Lease as StoreLease, type LeaseLost, RunStore, type RunStoreError, type StoreUnavailable } from "../../RunStore.ts"
 import * as Wake from "../../Wake.ts"
 import * as Children from "./children.ts"
 import { PlanFailed } from "./errors.ts"
@@ -71,14 +74,19 @@ export const fork = (state: State, execution: Execution, lease: StoreLease) =>
         state.leaseTerms,
         (fenced) => executeHere(state, execution, control, forget, lease).pipe(Effect.provideService(RunStore, fenced)),
         control
-      ).pipe(Effect.catchIf(stoppedByTheStore, (stopped) => Effect.flatMap(retaken(state, stopped, lease), (again) => {
-        held = again.lease
-        if (again._tag === "Gone") {
-          forget()
-          return Effect.succeed(again.status)
-        }
-        return execute(again.execution, again.lease)
-      })))
+      ).pipe(
+        Effect.catchIf(stoppedByTheStore, (stopped) =>
+          Effect.flatMap(retaken(state, stopped, lease), (again) => {
+            held = again.lease
+            if (again._tag === "Gone") {
+              forget()
+              return Effect.succeed(again.status)
+            }
+            return execute(again.execution, again.lease)
+          })),
+        // The lease changed hands (`Lease.hold` logged it): the run is another process's now.
+        Effect.catchTag("LeaseLost", () => Effect.andThen(Effect.sync(forget), Effect.map(store.getRun(runId), (run) => run.status)))
+      )
     const released = Effect.suspend(() => release(state, held)).pipe(Effect.andThen(Effect.sync(() => {
       if (leased.get(runId)?.fiber === fiber) leased.delete(runId)
     })))
@@ -99,7 +107,7 @@ export const fork = (state: State, execution: Execution, lease: StoreLease) =>
   })
 
 /** Whether an execution ended because of the store, to be taken up again once it answers (see the module documentation). */
-const stoppedByTheStore = (error: RunStoreError | Lease.LeaseExpired): error is Lease.LeaseExpired | StoreUnavailable =>
+const stoppedByTheStore = (error: RunStoreError | LeaseLost | Lease.LeaseExpired): error is Lease.LeaseExpired | StoreUnavailable =>
   error instanceof Lease.LeaseExpired || (isStoreUnavailable(error) && error.isRetryable)
 
 /**
@@ -157,7 +165,7 @@ const executeHere = (
   control: Engine.Control,
   forget: () => void,
   lease: StoreLease
-): Effect.Effect<RunStatus.Status, RunStoreError, RunStore | Handlers> =>
+): Effect.Effect<RunStatus.Status, RunStoreError | LeaseLost, RunStore | Handlers> =>
   Effect.gen(function*() {
     const runId = first.runId
     let execution = first

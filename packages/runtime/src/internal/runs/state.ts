@@ -18,7 +18,7 @@ import * as Lease from "../../Lease.ts"
 import type { RunEvent } from "../../RunEvent.ts"
 import type * as Runs from "../../Runs.ts"
 import type * as RunStatus from "../../RunStatus.ts"
-import { type Lease as StoreLease, type RunNotFound, RunStore, type RunStoreError, type StoreUnavailable } from "../../RunStore.ts"
+import { type Lease as StoreLease, LeaseLost, type RunNotFound, RunStore, type RunStoreError, type StoreUnavailable } from "../../RunStore.ts"
 import type * as Wake from "../../Wake.ts"
 
 /**
@@ -148,6 +148,15 @@ export const release = (state: State, lease: StoreLease): Effect.Effect<void> =>
     state.letGo.set(lease.runId, { lease, until: at + state.leaseTerms.ttlMs })
     return state.store.release(lease)
   })
+
+/**
+ * A write of the layer's own store, unfenced: never refused for a lease (only the writes of a
+ * fenced store are), so its `LeaseLost` is taken out of its type.
+ *
+ * @since 0.1.0
+ */
+export const unfenced = <A, E, R>(write: Effect.Effect<A, E | LeaseLost, R>): Effect.Effect<A, Exclude<E, LeaseLost>, R> =>
+  Effect.catchIf(write, (error): error is LeaseLost => error instanceof LeaseLost, Effect.die) as Effect.Effect<A, Exclude<E, LeaseLost>, R>
 
 /**
  * `effect`, releasing `lease` if it fails: a lease taken for something that failed before its

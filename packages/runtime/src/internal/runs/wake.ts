@@ -88,7 +88,8 @@ const rewake = (state: State, runId: string): Effect.Effect<RunStatus.Status, Ru
  * Under the settling lock, for a run no execution here holds (or the one holding `held`): offers
  * the event that wakes it now, under its lease (taken first unless `held`), and returns the status
  * it moved to with the lease to execute it under and the event; otherwise tells its owner (one that took the
- * lease first too), or arms a timer for a sleeper, and returns `undefined`.
+ * lease first too, or took it before the event was written), or arms a timer for a sleeper, and
+ * returns `undefined`.
  *
  * @since 0.1.0
  */
@@ -118,7 +119,14 @@ export const wakeLocked = (
           return undefined
         }
         const transition = store.fenced(taken.lease).transition(runId, decision.event, at)
-        const changed = yield* held === undefined ? releasing(state, taken.lease, transition) : transition
+        // Refused for the lease (another process took it since: this one stalled past it): the
+        // run is the new holder's, told like an owner that held it first.
+        const changed = yield* Effect.catchTag(
+          held === undefined ? releasing(state, taken.lease, transition) : transition,
+          "LeaseLost",
+          () => Effect.as(store.notify(runId), undefined)
+        )
+        if (changed === undefined) return undefined
         state.publish({ _tag: "StatusChanged", runId, from: changed.from, to: changed.to, at })
         return { status: changed.to, lease: taken.lease, event: decision.event }
       }

@@ -2,12 +2,15 @@
  * The scenario every store must pass for a write of a stopped execution that reaches the store late:
  * the journal write of `gate`'s completion loses its connection in flight — the execution of `Runs`
  * is told `StoreUnavailable` and stops, while the write itself is held back (by the test) to reach
- * the store later. The process, still the run's executor, takes the lease again (the same owner, a
- * new generation) and executes the run from its journal. Only then does a write of the stopped
- * execution reach the store, under the first generation (a `Late`: the held journal write, or a
- * run-row write the stopped execution could have had in flight — a status transition, `finish`,
- * `setDiagnostics`): it is refused (`LeaseLost`) and changes nothing, neither the run row nor its
- * journal; the run completes once, with the outputs of a run without faults.
+ * the store later. The lease is taken again (`Taker`): by the process, still the run's executor (the
+ * same owner, a new generation), which executes the run from its journal; or first by another
+ * process whose clock runs ahead, which then stops renewing it (it crashed). Only then does a write
+ * of the stopped execution reach the store, under the first generation (a `Late`: the held journal
+ * write, or a run-row write the stopped execution could have had in flight — a status transition,
+ * `finish`, `setDiagnostics`): it is refused (`LeaseLost`, a typed failure) and changes nothing,
+ * neither the run row nor its journal; the run completes once, with the outputs of a run without
+ * faults. `takenOverStops` is the other side: the live execution's own next write once another
+ * process took its lease.
  *
  * Within one process a write the engine waits for is never cut short (tests/sql/LeaseFence.test.ts),
  * so the execution does not stop before it answers; a write that reaches the store after the
@@ -147,8 +150,25 @@ const startedAtGate = (started: ReadonlyArray<string>) =>
 const stateOf = (stored: RunStore.RunStore["Service"], runId: string) =>
   Effect.all({ run: stored.getRun(runId), snapshot: stored.snapshot(runId) })
 
-/** Runs the scenario of the module documentation on `store`, with the late write `late` (default: the held journal write). */
-export const lateWriteRefused = <E, R>(store: Layer.Layer<RunStore.RunStore, E, R>, late: Late = lates[0]!): Effect.Effect<void, unknown, R> => {
+/**
+ * Who holds the lease when the late write reaches the store: the run's executor here, which took
+ * it again; or another process (its clock ahead) that took it before, and stops renewing it (it
+ * crashed), so that the executor here takes the run up again once it expired.
+ */
+export type Taker = "its owner" | "another process"
+
+/** Every `Taker`. */
+export const takers: ReadonlyArray<Taker> = ["its owner", "another process"]
+
+/**
+ * Runs the scenario of the module documentation on `store`, with the late write `late` (default:
+ * the held journal write), the lease taken by `by` (default: the executor here) before it lands.
+ */
+export const lateWriteRefused = <E, R>(
+  store: Layer.Layer<RunStore.RunStore, E, R>,
+  late: Late = lates[0]!,
+  by: Taker = "its owner"
+): Effect.Effect<void, unknown, R> => {
   const completions = { count: 0 }
   const held: Held = { executions: [] }
   const started: Array<string> = []
@@ -163,21 +183,34 @@ export const lateWriteRefused = <E, R>(store: Layer.Layer<RunStore.RunStore, E, 
       const first = held.executions[0]!
       const waiting = yield* Effect.forkChild(runs.wait(runId))
 
-      // `gate` completes; its completion's write is held in flight, the execution stops, and the
-      // process takes the run up again under a new generation: `gate` runs again and holds.
+      // `gate` completes; its completion's write is held in flight, and the execution stops.
       yield* Deferred.succeed(opens[0]!, undefined)
-      yield* until(Effect.sync(() => started.length === 2), 20_000, "the run was not taken up again")
-      assert.deepStrictEqual(started, ["gate", "gate"])
+      yield* until(Effect.sync(() => held.write !== undefined), 20_000, "the write of gate's completion was not made")
+      // The run taken up again under the next generation (`gate` runs again and holds), by the
+      // process here after a heartbeat; after `lost` generations taken by others before it.
+      const takenUpAgain = (lost: number) =>
+        Effect.gen(function*() {
+          yield* until(Effect.sync(() => started.length === 2), 20_000 + lost * leaseMs * 2, "the run was not taken up again")
+          assert.deepStrictEqual(started, ["gate", "gate"])
+          const second = held.executions[1]!.lease
+          assert.deepStrictEqual(
+            [held.executions.length, second.owner, second.generation],
+            [2, first.lease.owner, first.lease.generation + 1 + lost],
+            "taken again by the same owner, under the next generation it was granted"
+          )
+          return second
+        })
+      if (by === "its owner") {
+        const second = yield* takenUpAgain(0)
+        assert.deepStrictEqual((yield* stored.getRun(runId)).lease, { owner: second.owner, expiresAt: second.expiresAt })
+      } else {
+        // Another process, its clock past the lease's expiry, takes the run before the process here does.
+        const other = yield* stored.acquire(runId, "another process", { ttlMs: leaseMs, at: first.lease.expiresAt })
+        assert.deepStrictEqual((yield* stored.getRun(runId)).lease, { owner: other.owner, expiresAt: other.expiresAt })
+      }
       const write = held.write!
       assert.strictEqual(write.lease, first.lease, "the held write was made under the first lease")
-      const second = held.executions[1]!.lease
-      assert.deepStrictEqual(
-        [held.executions.length, second.owner, second.generation],
-        [2, first.lease.owner, first.lease.generation + 1],
-        "taken again by the same owner, under the next generation"
-      )
       const before = yield* stateOf(stored, runId)
-      assert.deepStrictEqual(before.run.lease, { owner: second.owner, expiresAt: second.expiresAt })
       assert.strictEqual(before.run.status, "running")
       assert.notStrictEqual(before.snapshot.nodes["gate"]?.status, "completed")
 
@@ -187,6 +220,8 @@ export const lateWriteRefused = <E, R>(store: Layer.Layer<RunStore.RunStore, E, 
       assert.instanceOf(lost, RunStore.LeaseLost, `the late write was refused with LeaseLost (got ${String(exit)})`)
       assert.strictEqual((lost as RunStore.LeaseLost).generation, first.lease.generation)
       assert.deepStrictEqual(yield* stateOf(stored, runId), before, "the late write changed nothing")
+      // The other process stops renewing (it crashed): the process here takes the run up again once that lease expired.
+      if (by === "another process") yield* takenUpAgain(1)
 
       // The execution under the new generation completes the run, once, as a run without faults would.
       yield* Deferred.succeed(opens[1]!, undefined)

@@ -10,9 +10,11 @@ import { RunStore } from "@ripple/runtime"
 import * as Layer from "effect/Layer"
 import * as LateWrite from "../helpers/lateWrite.ts"
 
-for (const late of LateWrite.lates) {
-  it.effect(`${late.name} of the stopped execution, reaching the memory store after the lease was taken again, is refused and changes nothing`, () =>
-    LateWrite.lateWriteRefused(Layer.effect(RunStore.RunStore, RunStore.makeMemory), late))
+for (const by of LateWrite.takers) {
+  for (const late of LateWrite.lates) {
+    it.effect(`${late.name} of the stopped execution, reaching the memory store after ${by} took the lease, is refused and changes nothing`, () =>
+      LateWrite.lateWriteRefused(Layer.effect(RunStore.RunStore, RunStore.makeMemory), late, by))
+  }
 }
 
 it.effect("an execution whose lease another process took is refused its next write, typed, and stops without crashing or writing, on the memory store", () =>

@@ -19,9 +19,11 @@ const onDatabase = <R>(scenario: Effect.Effect<void, unknown, R>) => Effect.andT
 
 for (const backend of TestDatabase.backends) {
   layer(TestDatabase.shared(backend), { excludeTestServices: true })(`a late write on ${backend}`, (it) => {
-    for (const late of LateWrite.lates) {
-      it.effect(`${late.name} of the stopped execution, reaching the database after the lease was taken again, is refused and changes nothing`, () =>
-        onDatabase(LateWrite.lateWriteRefused(sqlStore, late)))
+    for (const by of LateWrite.takers) {
+      for (const late of LateWrite.lates) {
+        it.effect(`${late.name} of the stopped execution, reaching the database after ${by} took the lease, is refused and changes nothing`, () =>
+          onDatabase(LateWrite.lateWriteRefused(sqlStore, late, by)))
+      }
     }
     it.effect("an execution whose lease another process took is refused its next write, typed, and stops without crashing or writing", () =>
       onDatabase(LateWrite.takenOverStops(sqlStore)))

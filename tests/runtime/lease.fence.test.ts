@@ -8,7 +8,6 @@
  * across both processes.
  */
 import { assert, describe, it } from "@effect/vitest"
-import type { Workflow } from "@ripple/core"
 import { Builtins, Engine, Handler, Lease, Runs, RunStore } from "@ripple/runtime"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -18,18 +17,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import { TestClock } from "effect/testing"
-import { counting, outputs } from "../helpers/journalOutage.ts"
-
-/** `slow → after → out`: `slow` holds until the test opens it. */
-const workflow: Workflow.Workflow = {
-  id: "fence",
-  blocks: [
-    { id: "slow", type: "slow" },
-    { id: "after", type: "count", params: { n: { $ref: "blocks.slow.output" } } },
-    { id: "out", type: "response", params: { value: { $ref: "blocks.after.output" } } }
-  ],
-  edges: [{ source: "slow", target: "after" }, { source: "after", target: "out" }]
-}
+import { counting, outputs, workflow } from "../helpers/journalOutage.ts"
 
 const leaseMs = 600
 const terms = Lease.terms({ ttlMs: leaseMs })
@@ -47,7 +35,7 @@ interface Process {
   readonly started: Array<string>
   /** Blocks whose handlers were interrupted here, with the clock's time then. */
   readonly interrupted: Array<{ readonly node: string; readonly at: number }>
-  /** Completes once this process entered `slow`. */
+  /** Completes once this process entered `gate`. */
   readonly entered: Deferred.Deferred<void>
 }
 
@@ -85,13 +73,14 @@ const processOver = (name: string, store: RunStore.RunStore["Service"], shared: 
         () => body,
         () => Effect.sync(() => shared.running.set(node, shared.running.get(node)! - 1))
       ).pipe(Effect.onInterrupt(() => Effect.flatMap(Clock.currentTimeMillis, (at) => Effect.sync(() => interrupted.push({ node, at })))))
-    const slow: Handler.Handler = (ctx) =>
+    /** `gate` (of `journalOutage.workflow`) holds until the test opens it. */
+    const gate: Handler.Handler = (ctx) =>
       counted(ctx.node, Effect.andThen(Deferred.succeed(entered, undefined), Effect.as(Deferred.await(shared.open), 1)))
     const count: Handler.Handler = (ctx) => counted(ctx.node, Effect.sync(() => ((ctx.inputs["n"] as number | undefined) ?? 0) + 1))
     const context = yield* Layer.build(
       Runs.layer({ ...options, leaseMs, owner: name }).pipe(
         Layer.provideMerge(Layer.succeed(RunStore.RunStore, store)),
-        Layer.provideMerge(Handler.layer({ ...Builtins.handlers, slow, count }))
+        Layer.provideMerge(Handler.layer({ ...Builtins.handlers, gate, count }))
       )
     )
     return { runs: Context.get(context, Runs.Runs), started, interrupted, entered } satisfies Process
@@ -115,7 +104,7 @@ const faultFree = Effect.gen(function*() {
   return yield* outputs(store, runId)
 })
 
-/** Process `a` executes the run through an outage switch, process `b` sees the store as it is; `a` is inside `slow`. */
+/** Process `a` executes the run through an outage switch, process `b` sees the store as it is; `a` is inside `gate`. */
 const twoProcesses = Effect.gen(function*() {
   const completions = { count: 0 }
   const store = counting(yield* RunStore.makeMemory, completions)
@@ -136,7 +125,7 @@ const fencedByOutage = Effect.gen(function*() {
   const world = yield* twoProcesses
   world.outage.down = true
   yield* until(() => world.a.interrupted.length > 0)
-  assert.deepStrictEqual(world.a.interrupted.map((i) => i.node), ["slow"])
+  assert.deepStrictEqual(world.a.interrupted.map((i) => i.node), ["gate"])
   assert.isBelow(world.a.interrupted[0]!.at, world.lease.expiresAt, "interrupted before the lease expired")
   return { ...world, expected }
 })
@@ -145,7 +134,7 @@ describe("self-fencing, memory store", () => {
   it.effect("an outage longer than the lease: the holder stops its handler before the expiry, and the process that takes over is the only executor", () =>
     Effect.gen(function*() {
       const { a, b, completions, expected, lease, outage, runId, shared, store } = yield* fencedByOutage
-      assert.strictEqual(shared.running.get("slow"), 0)
+      assert.strictEqual(shared.running.get("gate"), 0)
       // Nothing of the run was failed or ended: it is left running for whoever takes it next.
       assert.strictEqual((yield* store.getRun(runId)).status, "running")
 
@@ -162,8 +151,8 @@ describe("self-fencing, memory store", () => {
       outage.down = false
       yield* TestClock.adjust(leaseMs * 3)
       assert.strictEqual(yield* a.runs.wait(runId), "completed")
-      assert.deepStrictEqual(a.started, ["slow"])
-      assert.deepStrictEqual(b.started, ["slow", "after"])
+      assert.deepStrictEqual(a.started, ["gate"])
+      assert.deepStrictEqual(b.started, ["gate", "after"])
       assert.deepStrictEqual([...shared.most.values()], [1, 1], "never two instances of a block at once")
       assert.strictEqual(completions.count, 1)
       assert.deepStrictEqual(yield* outputs(store, runId), expected)
@@ -179,7 +168,7 @@ describe("self-fencing, memory store", () => {
       const waiting = yield* Effect.forkChild(a.runs.wait(runId))
       yield* until(() => waiting.pollUnsafe() !== undefined)
       assert.strictEqual(yield* Fiber.join(waiting), "completed")
-      assert.deepStrictEqual(a.started, ["slow", "slow", "after"])
+      assert.deepStrictEqual(a.started, ["gate", "gate", "after"])
       assert.deepStrictEqual(b.started, [])
       assert.deepStrictEqual([...shared.most.values()], [1, 1], "never two instances of a block at once")
       assert.strictEqual(completions.count, 1)
@@ -217,7 +206,7 @@ describe("self-fencing, memory store", () => {
         const waiting = yield* Effect.forkChild(a.runs.wait(runId))
         yield* until(() => waiting.pollUnsafe() !== undefined)
         assert.strictEqual(yield* Fiber.join(waiting), "completed")
-        assert.deepStrictEqual(a.started, ["slow", "slow", "after"])
+        assert.deepStrictEqual(a.started, ["gate", "gate", "after"])
         assert.strictEqual(completions.count, 1)
       }))
   }

@@ -34,10 +34,10 @@
  * `BENCH_SIZES=1000000 BENCH_PLAN_ONLY=1 npm run bench:plan`.
  * Prints a table, then `RESULT {...}` last.
  */
-import { Dag, Fingerprint, Plan, Reference } from "@ripple/core"
+import { Dag, Fingerprint, Plan, Reference, Snapshot } from "@ripple/core"
 import * as Result from "effect/Result"
 import * as os from "node:os"
-import type { Snapshot, Workflow } from "@ripple/core"
+import type { Workflow } from "@ripple/core"
 import { Spec } from "@ripple/core/testing"
 import { generator } from "./lib/random.ts"
 
@@ -93,19 +93,7 @@ const makeCase = (n: number, seed: number): Case => {
       fingerprints: { definition: Fingerprint.ofBlock(block), inputs: Fingerprint.hash(inputs), output: Fingerprint.hash(output) }
     }
   }
-  const snapshot: Snapshot.Snapshot = {
-    schemaVersion: 1,
-    workflow: before,
-    input: {},
-    status: "completed",
-    nodes,
-    loops: {},
-    parallels: {},
-    pending: [],
-    waits: [],
-    pauses: [],
-    diagnostics: { messages: [] }
-  }
+  const snapshot: Snapshot.Snapshot = { ...Snapshot.empty(before), status: "completed", nodes }
   const after = JSON.parse(JSON.stringify(before)) as { blocks: Array<{ params?: Record<string, unknown> }> }
   for (let k = Math.floor(n * EDITED); k > 0; k--) {
     const block = after.blocks[1 + next(n - 1)]!

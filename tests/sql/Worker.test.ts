@@ -3,9 +3,11 @@ import { type Snapshot, Workflow } from "@ripple/core"
 import { Handler, RunStore } from "@ripple/runtime"
 import { Database, SqlRunStore, Worker } from "@ripple/sql"
 import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
@@ -21,10 +23,10 @@ type Services =
   | Handler.Handlers
   | Scope.Scope
 
-/** Executions per `run/node`, and nodes whose first execution never returns. */
+/** Executions per `run/node`, and what the first execution of a node waits for before it returns (`Effect.never`: it hangs). */
 interface Probe {
   readonly executions: Map<string, number>
-  readonly hang: Set<string>
+  readonly hang: Map<string, Effect.Effect<void>>
 }
 
 const probeHandlers = (probe: Probe) =>
@@ -34,7 +36,7 @@ const probeHandlers = (probe: Probe) =>
         const key = `${ctx.runId}/${ctx.node}`
         const count = (probe.executions.get(key) ?? 0) + 1
         probe.executions.set(key, count)
-        if (count === 1 && probe.hang.has(ctx.node)) return yield* Effect.never
+        if (count === 1) yield* probe.hang.get(ctx.node) ?? Effect.void
         yield* Effect.sleep(2)
         const prev = ctx.inputs["prev"] as { readonly v: number } | undefined
         return { v: mix(prev?.v ?? 0, Number(ctx.inputs["i"])) }
@@ -64,11 +66,43 @@ const settled = (runIds: ReadonlyArray<string>) =>
 const outputsOf = (snapshot: Snapshot.Snapshot) =>
   Object.fromEntries(Object.entries(snapshot.nodes).map(([node, record]) => [node, record.output]))
 
+/**
+ * `sqlStore`, recording in `seen` every write it makes for `runId` as it ends (`op`, or `op: <tag>`
+ * when it failed): the fenced writes of an execution, lease renewals and releases, and the
+ * worker's own transitions and marking failed.
+ */
+const recording = (sqlStore: SqlRunStore.SqlRunStore["Service"], runId: string, seen: Array<string>): SqlRunStore.SqlRunStore["Service"] => {
+  const record = <A, E>(op: string, id: string, write: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+    id !== runId ? write : Effect.onExit(write, (exit) =>
+      Effect.sync(() => {
+        seen.push(Exit.isSuccess(exit) ? op : `${op}: ${(Cause.squash(exit.cause) as { readonly _tag?: string })._tag}`)
+      }))
+  const port = (inner: RunStore.RunStore["Service"]): RunStore.RunStore["Service"] =>
+    RunStore.RunStore.of({
+      ...inner,
+      fenced: (lease) => port(inner.fenced(lease)),
+      journal: (id, entries) => record("journal", id, inner.journal(id, entries)),
+      transition: (id, event, at) => record("transition", id, inner.transition(id, event, at)),
+      finish: (id, event, diagnostics, at) => record("finish", id, inner.finish(id, event, diagnostics, at)),
+      setDiagnostics: (id, diagnostics, at) => record("setDiagnostics", id, inner.setDiagnostics(id, diagnostics, at)),
+      planCompensations: (id, nodes, at) => record("planCompensations", id, inner.planCompensations(id, nodes, at)),
+      compensated: (id, node, outcome, at) => record("compensated", id, inner.compensated(id, node, outcome, at)),
+      renew: (lease, terms) => record("renew", lease.runId, inner.renew(lease, terms)),
+      release: (lease) => record("release", lease.runId, inner.release(lease))
+    })
+  return SqlRunStore.SqlRunStore.of({
+    ...sqlStore,
+    store: port(sqlStore.store),
+    transitionAll: (lease, events, at) => record("transitionAll", lease.runId, sqlStore.transitionAll(lease, events, at)),
+    markFailed: (lease, reason, at) => record("markFailed", lease.runId, sqlStore.markFailed(lease, reason, at))
+  })
+}
+
 for (const backend of TestDatabase.backends) {
   layer(TestDatabase.shared(backend), { excludeTestServices: true })(backend, (it) => {
     const test = (name: string, body: (probe: Probe) => Effect.Effect<void, unknown, Services>) =>
       it.effect(name, () => {
-        const probe: Probe = { executions: new Map(), hang: new Set() }
+        const probe: Probe = { executions: new Map(), hang: new Map() }
         return Effect.scoped(body(probe)).pipe(
           Effect.provide(Layer.mergeAll(SqlRunStore.layer, probeHandlers(probe)).pipe(Layer.provideMerge(TestDatabase.layer)))
         )
@@ -115,7 +149,7 @@ for (const backend of TestDatabase.backends) {
 
     test("a run whose worker lost it is resumed from its journal; completed nodes are not re-executed", (probe) =>
       Effect.gen(function*() {
-        probe.hang.add("b3")
+        probe.hang.set("b3", Effect.never)
         const sql = yield* SqlClient.SqlClient
         const { atBlocks, store } = yield* SqlRunStore.SqlRunStore
         const workflow = chain("worker-resume", 8)
@@ -142,9 +176,56 @@ for (const backend of TestDatabase.backends) {
         assert.isUndefined(snapshot.nodes["b0"]?.reusedFrom)
       }))
 
+    test("a worker whose write is refused for the lease another worker took abandons the run: it writes and releases nothing more for it, the other completes it once, and it goes on claiming", (probe) =>
+      Effect.gen(function*() {
+        const opened = yield* Deferred.make<void>()
+        probe.hang.set("b1", Deferred.await(opened))
+        const sql = yield* SqlClient.SqlClient
+        const sqlStore = yield* SqlRunStore.SqlRunStore
+        const { store } = sqlStore
+        const runId = yield* Worker.submit(chain("worker-lease-lost", 4))
+        const seen: Array<string> = []
+        const warnings: Array<string> = []
+        const collect = Logger.make((options) => {
+          if (options.logLevel === "Warn" || options.logLevel === "Error") warnings.push(String(options.message))
+        })
+        // One run at a time, so it claims nothing else while b1 holds; its heartbeat too far off
+        // to find the lease lost before its next write does.
+        const first = yield* Worker.make({ ...fast, owner: "first", concurrency: 1, leaseMs: 600_000, heartbeatMs: 200_000 }).pipe(
+          Effect.provideService(SqlRunStore.SqlRunStore, recording(sqlStore, runId, seen)),
+          Effect.provide(Logger.layer([collect], { mergeWithExisting: true }))
+        )
+        yield* waitFor(Effect.map(store.snapshot(runId), (s) => s.nodes["b1"]?.status === "running"), "b1 to start")
+        // The first worker stalled past its lease, as the second one's clock reads it: the second
+        // claims the run, resumes it from its journal and completes it.
+        yield* sql`UPDATE ripple_runs SET lease_expires_at = 0 WHERE id = ${runId}`
+        yield* Effect.scoped(Effect.andThen(Worker.make({ ...fast, owner: "second" }), waitFor(settled([runId]), "the second worker to complete the run")))
+        const completed = yield* store.snapshot(runId)
+        assert.strictEqual(completed.status, "completed")
+        assert.deepStrictEqual(outputsOf(completed), expectedOutputs(4))
+        assert.isUndefined((yield* store.getRun(runId)).lease, "released by the second worker")
+
+        // The first worker's b1 returns: its completion's write is refused, and it lets go of the run.
+        const before = seen.length
+        yield* Deferred.succeed(opened, undefined)
+        yield* waitFor(Effect.map(first.active, (ids) => !ids.includes(runId)), "the first worker to let go of the run")
+        assert.deepStrictEqual(seen.slice(before), ["journal: LeaseLost"], "nothing written, marked failed or released after the refusal")
+        assert.deepStrictEqual(yield* store.snapshot(runId), completed, "the run as the second worker left it")
+        assert.deepStrictEqual(
+          warnings.filter((warning) => warning.includes(runId)),
+          [`lost the lease of run ${runId} (owner first, generation 1): starting nothing more on it`]
+        )
+        for (let i = 0; i < 4; i++) assert.strictEqual(probe.executions.get(`${runId}/b${i}`), i === 1 ? 2 : 1, `b${i}`)
+
+        // It goes on with other runs.
+        const next = yield* Worker.submit(chain("worker-lease-lost-next", 2))
+        yield* waitFor(settled([next]), "the first worker to complete the next run")
+        assert.deepStrictEqual(outputsOf(yield* store.snapshot(next)), expectedOutputs(2))
+      }))
+
     test("shutdown releases what it could not finish, untouched, for another worker", (probe) =>
       Effect.gen(function*() {
-        probe.hang.add("b2")
+        probe.hang.set("b2", Effect.never)
         const sql = yield* SqlClient.SqlClient
         const { store } = yield* SqlRunStore.SqlRunStore
         const runId = yield* Worker.submit(chain("worker-shutdown", 5))

@@ -666,6 +666,33 @@ export const runStoreContract = <E>(name: string, layer: Layer.Layer<RunStore.Ru
       assert.strictEqual((yield* a.getRun(run.id)).status, "completed")
     }))
 
+    test("a fenced transition or finish whose event the run's machine refuses is refused with LeaseLost, not IllegalTransition, once the lease is lost", Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const run = yield* startRun(store)
+      const stale = yield* store.acquire(run.id, "a", { ttlMs: 10, at: 0 })
+      yield* store.fenced(stale).transition(run.id, { type: "START" }, 1)
+      // Another owner takes the run once the lease expired and ends it: no event is accepted any more.
+      const b = yield* store.acquire(run.id, "b", { ttlMs: 10, at: 10 })
+      yield* store.fenced(b).transition(run.id, { type: "ALL_BRANCHES_FINISHED" }, 11)
+      const lost = new RunStore.LeaseLost({ runId: run.id, owner: "a", generation: stale.generation })
+      const signal: RunStatus.Event = { type: "SIGNAL", name: "go", payload: null }
+      // `write` fails with `lost`, and the run is as it was.
+      const refused = (what: string, write: Effect.Effect<unknown, unknown>) =>
+        Effect.gen(function*() {
+          const before = yield* store.getRun(run.id)
+          const exit = yield* Effect.exit(write)
+          assert.deepStrictEqual(Exit.isFailure(exit) ? Result.getOrUndefined(Cause.findError(exit.cause)) : exit, lost, what)
+          assert.deepStrictEqual(yield* store.getRun(run.id), before, `${what}: nothing written`)
+        })
+      yield* refused("transition, the lease held by another", store.fenced(stale).transition(run.id, signal, 12))
+      yield* refused("finish, the lease held by another", store.fenced(stale).finish(run.id, { type: "CANCEL" }, { messages: ["stale"] }, 12))
+      yield* store.release(b)
+      yield* refused("transition, the lease released", store.fenced(stale).transition(run.id, { type: "ALL_BRANCHES_FINISHED" }, 13))
+      // Its holder is told what the machine refuses.
+      const c = yield* store.acquire(run.id, "c", { ttlMs: 10, at: 14 })
+      assert.strictEqual((yield* Effect.flip(store.fenced(c).transition(run.id, signal, 15)))._tag, "IllegalTransition")
+    }))
+
     test("concurrent acquires grant at most one lease; an expired lease is taken with the next generation; stale holders cannot write", Effect.gen(function*() {
       const store = yield* RunStore.RunStore
       const owners = ["a", "b", "c", "d"]

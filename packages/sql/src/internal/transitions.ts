@@ -210,8 +210,10 @@ export const make = (db: Db, { isCurrent, machines, readRun, remember }: Runs, c
           machine = applied.success
         }
         if (refused !== undefined) {
-          // Refused by what may be a stale cache: refuse only what the stored machine refuses.
-          if (fresh || (yield* isCurrent(runId, cached.revision))) return yield* Effect.fail(refused)
+          // Refused by what may be a stale cache: refuse only what the stored machine refuses. Under
+          // a lease, only what the row read holding it refuses: a lease another process took is
+          // refused as lost (`LeaseLost`) whatever its holder made of the run since.
+          if (fresh || (lease === undefined && (yield* isCurrent(runId, cached.revision)))) return yield* Effect.fail(refused)
           cached = undefined
           continue
         }

@@ -11,12 +11,14 @@
 import { assert, it, layer } from "@effect/vitest"
 import { RunStore } from "@ripple/runtime"
 import { SqlRunStore } from "@ripple/sql"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
 import { TestClock } from "effect/testing"
 import * as TestDatabase from "../helpers/database.ts"
-import { type Here, here, leaseMs, other, waiting } from "../helpers/leaseTaken.ts"
+import { ahead, type Here, here, leaseMs, other, waiting } from "../helpers/leaseTaken.ts"
 import { until } from "../helpers/timerOutage.ts"
 
 /** The request took the lease and lost it: the run is the other process's, which was told, and nothing started here since `started`. */
@@ -41,7 +43,7 @@ const takenOverHere = (process: Here, runId: string) =>
 interface Scenario {
   readonly title: string
   readonly failing?: string
-  readonly body: (process: Here, runId: string) => Effect.Effect<void, unknown, RunStore.RunStore>
+  readonly body: (process: Here, runId: string) => Effect.Effect<void, unknown, RunStore.RunStore | Scope.Scope>
 }
 
 const scenarios: ReadonlyArray<Scenario> = [
@@ -62,6 +64,25 @@ const scenarios: ReadonlyArray<Scenario> = [
         assert.strictEqual(yield* runs.wait(runId), "completed")
         assert.deepStrictEqual(process.started, ["a", "b"])
         assert.deepStrictEqual((yield* store.snapshot(runId)).nodes["w"]?.output, { ok: true })
+      })
+  },
+  {
+    title: "a signal whose wake lost the lease it took to another process waking the run is kept for it, and that process completes the run, nothing executed here",
+    body: (process, runId) =>
+      Effect.gen(function*() {
+        const { runs, taking } = process
+        const owner = yield* here({ owner: other })
+        const clock = yield* ahead(leaseMs)
+        taking.by = () => owner.runs.wake(runId).pipe(Effect.provideService(Clock.Clock, clock))
+        taking.steal = true
+        const notified = taking.notified
+        assert.isTrue(yield* runs.signal(runId, "go", { ok: true }), "the signal was accepted")
+        assert.isFalse(taking.steal, "the lease was taken from the request")
+        assert.isAbove(taking.notified, notified, "the new owner was told")
+        assert.strictEqual(yield* owner.runs.wait(runId), "completed")
+        assert.deepStrictEqual(process.started, ["a"], "nothing executed here")
+        assert.deepStrictEqual(owner.started, ["b"], "the rest executed by the new owner")
+        assert.deepStrictEqual((yield* process.store.snapshot(runId)).nodes["w"]?.output, { ok: true })
       })
   },
   {

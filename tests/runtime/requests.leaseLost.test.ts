@@ -1,12 +1,12 @@
 /**
  * Wake, unpause and resume losing the lease they just took: each takes the lease of a run nobody
  * executes, and another process, its clock ahead past that lease's expiry, takes the lease before
- * the request's first fenced write, then crashes (tests/helpers/leaseTaken.ts). The write is
- * refused (`LeaseLost`) and the request goes on as for a run another process owns: it is answered
- * (no failure, no defect), recorded for the new owner, which is told, and nothing is executed here.
- * Once the new owner's lease expired unrenewed, the run is taken up here and completes, each block
- * started once (but the one that failed). On the memory store, PGlite and the real server; time is
- * a `TestClock`.
+ * the request's first fenced write (tests/helpers/leaseTaken.ts). The write is refused
+ * (`LeaseLost`) and the request goes on as for a run another process owns: it is answered (no
+ * failure, no defect), recorded for the new owner, which is told, and nothing is executed here.
+ * The new owner crashes, and once its lease expired unrenewed the run is taken up here and
+ * completes, each block started once (but the one that failed); or, for the wake, it wakes the run
+ * itself and completes it. On the memory store, PGlite and the real server; time is a `TestClock`.
  */
 import { assert, it, layer } from "@effect/vitest"
 import { RunStore } from "@ripple/runtime"

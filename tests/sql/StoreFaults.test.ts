@@ -14,6 +14,7 @@ import { BlockError, Handler, Runs, RunStore } from "@ripple/runtime"
 import { type Database, SqlRunStore, Worker } from "@ripple/sql"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
@@ -58,8 +59,9 @@ const saga: Workflow.Workflow = {
   edges: [{ source: "reserve", target: "charge" }, { source: "charge", target: "ship" }]
 }
 
-// Rows `from` .. `from + times - 1` inserted into `table` (counted across attempts) fail with SQLSTATE `code`.
-const injectFaults = (code: string, from: number, times: number, table = "ripple_journal") =>
+// Rows `from` .. `from + times - 1` inserted into `table` (counted across attempts) that meet `when`
+// (a trigger condition over NEW) fail with SQLSTATE `code`.
+const injectFaults = (code: string, from: number, times: number, table = "ripple_journal", when = "TRUE") =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     yield* sql`CREATE SEQUENCE ripple_fault_rows`
@@ -71,7 +73,7 @@ const injectFaults = (code: string, from: number, times: number, table = "ripple
         END IF;
         RETURN NEW;
       END $$`)
-    yield* sql`CREATE TRIGGER ripple_fault BEFORE INSERT ON ${sql(table)} FOR EACH ROW EXECUTE FUNCTION ripple_fault()`
+    yield* sql.unsafe(`CREATE TRIGGER ripple_fault BEFORE INSERT ON ${table} FOR EACH ROW WHEN (${when}) EXECUTE FUNCTION ripple_fault()`)
   })
 
 // Lease renewals (the expiry moves, the holder stays) from the `from`th on fail with SQLSTATE 40001
@@ -153,6 +155,72 @@ const fast = { leaseMs: 2_000, heartbeatMs: 100, pollMs: 50, shutdownGraceMs: 20
 
 // A `Runs` layer whose executions stopped by the store are taken up again 200 ms later (a heartbeat).
 const quickRuns = Runs.layer({ leaseMs: 600 })
+
+// Every completion of `b3` journaled fails with SQLSTATE 22023 (not retryable): a value the table
+// refuses, each time it is written, for more writes than one execution makes.
+const refuseB3 = injectFaults("22023", 1, 1_000_000, "ripple_journal", "NEW.node = 'b3' AND NEW.status = 'completed'")
+
+const dropFaults = Effect.flatMap(SqlClient.SqlClient, (sql) => sql`DROP TRIGGER ripple_fault ON ripple_journal`)
+
+// A write taking a run off the workers' queue fails with SQLSTATE 42501 (not retryable: a permission).
+const refuseDequeue = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql.unsafe(`CREATE FUNCTION ripple_dequeue_fault() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      RAISE EXCEPTION 'injected dequeue fault' USING ERRCODE = '42501';
+    END $$`)
+  yield* sql`CREATE TRIGGER ripple_dequeue_fault BEFORE UPDATE ON ripple_runs FOR EACH ROW
+    WHEN (OLD.queued AND NOT NEW.queued) EXECUTE FUNCTION ripple_dequeue_fault()`
+})
+
+// A run as the workers' queue sees it: its status, whether it is queued, its lease holder, and how
+// many leases were granted on it (each claim is one).
+const queueState = (runId: string) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<{
+      readonly status: string
+      readonly queued: boolean
+      readonly lease_owner: string | null
+      readonly lease_generation: number | bigint | string
+    }>`SELECT status, queued, lease_owner, lease_generation FROM ripple_runs WHERE id = ${runId}`
+    const row = rows[0]!
+    return { status: row.status, queued: row.queued, holder: row.lease_owner, claims: Number(row.lease_generation) }
+  })
+
+// The worker let go of the run after its first claim (taken off the queue), or claimed it again.
+const stoppedOrClaimedAgain = (runId: string) =>
+  Effect.map(queueState(runId), (state) => state.claims > 1 || (!state.queued && state.holder === null))
+
+// Runs `count` other runs through the worker one after another: each is taken by a claim made
+// since the last, which takes every claimable run with it (the worker has room for all of them).
+const claimsLater = (count: number) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < count; i++) {
+      const other = yield* Worker.submit(chain(`faults-other-${i}`, 2))
+      yield* waitFor(settled(other), "another run to finish", 30_000)
+    }
+  })
+
+// `body`, given the messages logged at level Error while it runs (by the worker too).
+const loggingErrors = <A, E, R>(body: (errors: ReadonlyArray<string>) => Effect.Effect<A, E, R>) => {
+  const errors: Array<string> = []
+  const collect = Logger.make((options) => {
+    if (options.logLevel === "Error") errors.push(String(options.message))
+  })
+  return body(errors).pipe(Effect.provide(Logger.layer([collect], { mergeWithExisting: true })))
+}
+
+// The run completed with the outputs of a fault-free run; `b3`, whose completion the fault refused,
+// was executed twice, every other block once.
+const completedAfterFault = (runId: string, calls: Map<string, number>) =>
+  Effect.gen(function*() {
+    const { store } = yield* SqlRunStore.SqlRunStore
+    const snapshot = yield* store.snapshot(runId)
+    assert.strictEqual(snapshot.status, "completed")
+    assert.deepStrictEqual(outputsOf(snapshot), expectedOutputs(size))
+    for (let i = 0; i < size; i++) assert.strictEqual(calls.get(`${runId}/b${i}`), i === 3 ? 2 : 1, `b${i}`)
+  })
 
 for (const backend of TestDatabase.backends) {
   layer(TestDatabase.shared(backend), { excludeTestServices: true })(`store faults on ${backend}`, (it) => {
@@ -303,6 +371,66 @@ for (const backend of TestDatabase.backends) {
         assert.strictEqual(yield* runs.wait(runId), "completed")
         assert.deepStrictEqual(outputsOf(yield* store.snapshot(runId)), expectedOutputs(size))
       }).pipe(Effect.provide(Runs.layer())))
+
+    test("a non-retryable store error under a Worker stops the run for resume: not failed, not claimed again, nothing executed again; requeued, it completes", undefined, (calls) =>
+      loggingErrors((errors) =>
+        Effect.gen(function*() {
+          yield* refuseB3
+          const runId = yield* Worker.submit(chain("faults-worker-permanent", size))
+          yield* Worker.make(fast)
+          yield* waitFor(stoppedOrClaimedAgain(runId), "the worker to stop the run", 30_000)
+          yield* claimsLater(3)
+          assert.strictEqual(calls.get(`${runId}/b3`), 1, "b3 executed once")
+          assert.strictEqual(yield* rowsSeen, 1, "its completion written once")
+          assert.deepStrictEqual(yield* queueState(runId), { status: "running", queued: false, holder: null, claims: 1 })
+          const logged = errors.filter((message) => message.includes(runId))
+          assert.lengthOf(logged, 1)
+          for (const part of ["StoreFailure 22023", "injected fault", `ripple resume ${runId} --queue`, "Worker.requeue", `ripple resume ${runId}\``]) {
+            assert.include(logged[0], part)
+          }
+          yield* dropFaults
+          assert.strictEqual(yield* Worker.requeue(runId), "running")
+          yield* waitFor(settled(runId), "the requeued run to finish", 30_000)
+          yield* completedAfterFault(runId, calls)
+          assert.strictEqual((yield* queueState(runId)).claims, 2)
+        })
+      ))
+
+    test("a run a Worker stopped for a non-retryable store error is continued by Runs.resume in another process", undefined, (calls) =>
+      Effect.gen(function*() {
+        yield* refuseB3
+        const runId = yield* Worker.submit(chain("faults-worker-permanent-resume", size))
+        yield* Worker.make(fast)
+        yield* waitFor(stoppedOrClaimedAgain(runId), "the worker to stop the run", 30_000)
+        yield* dropFaults
+        const runs = yield* Runs.Runs
+        const resumed = yield* runs.resume(runId)
+        assert.isFalse("owner" in resumed, "continued here, not handed to an owner")
+        assert.strictEqual(yield* runs.wait(runId), "completed")
+        yield* completedAfterFault(runId, calls)
+      }).pipe(Effect.provide(Runs.layer())))
+
+    test("a non-retryable store error under a Worker whose dequeue fails too: the lease is left to expire, the run not claimed again meanwhile", undefined, (calls) =>
+      loggingErrors((errors) =>
+        Effect.gen(function*() {
+          yield* refuseB3
+          yield* refuseDequeue
+          const runId = yield* Worker.submit(chain("faults-worker-permanent-held", size))
+          const worker = yield* Worker.make({ ...fast, leaseMs: 60_000 })
+          yield* waitFor(
+            Effect.map(queueState(runId), (state) => state.claims > 1 || errors.some((message) => message.includes(runId))),
+            "the worker to stop the run",
+            30_000
+          )
+          yield* claimsLater(2)
+          assert.strictEqual(calls.get(`${runId}/b3`), 1, "b3 executed once")
+          assert.deepStrictEqual(yield* queueState(runId), { status: "running", queued: true, holder: worker.owner, claims: 1 })
+          const logged = errors.filter((message) => message.includes(runId))
+          assert.lengthOf(logged, 1)
+          assert.include(logged[0], "injected dequeue fault")
+          assert.include(logged[0], "expire")
+        })
+      ))
 
     // A write sent again after a lost connection recognises its own committed attempt by its token
     // (tests/sql/MachineWrites.test.ts loses the connection for real); an equal machine is no proof.

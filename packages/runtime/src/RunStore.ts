@@ -204,7 +204,9 @@ export type StoreUnavailableReason =
  * Retryable reasons are retried by the store (`retry`, with `RetryPolicy`); an execution that still
  * gets this error stops and leaves its run resumable (`running`), never `failed`: a run fails only
  * because of its blocks. The process executing it takes it up again once the store answers (`Runs`
- * takes the lease again a heartbeat later; a `Worker` releases the run and claims it again).
+ * takes the lease again a heartbeat later; a `Worker` releases the run and claims it again). A
+ * reason that is not retryable stops the execution for `Runs.resume` (a `Worker` also takes the
+ * run off its queue, so no worker claims it again).
  *
  * @since 0.1.0
  */

@@ -34,9 +34,15 @@
  *   go through the store's retry (`RunStore.retry` under `RunStore.RetryPolicy`): a transient fault
  *   (a serialization failure, a lost connection) costs a retry, never the worker or a run; a claim
  *   sent again after a lost connection takes again the runs its first attempt was granted.
- * - A store that stays unavailable past its retries (`RunStore.StoreUnavailable`) stops the
- *   execution: the run is left `running`, its lease released (or left to expire), and it is
- *   claimed and resumed from its journal like a run whose worker stopped; it is never marked failed.
+ * - A store that stays unavailable past its retries (a retryable `RunStore.StoreUnavailable`)
+ *   stops the execution: the run is left `running`, its lease released (or left to expire), and it
+ *   is claimed and resumed from its journal like a run whose worker stopped; it is never marked
+ *   failed. A store error that is not retryable (a constraint, a permission, a missing table) would
+ *   stop it again at every claim, after its blocks ran again: the run is left as it is (`running`)
+ *   and taken off the queue by a write fenced by the lease, then released, and an error names the
+ *   way out once the fault is fixed: `requeue` (`ripple resume <run> --queue`) hands it back to the
+ *   workers, `ripple resume <run>` (`Runs.resume`) continues it in its own process. If that write
+ *   fails too, the lease is left to expire, and the run is claimed again then.
  * - Closing the worker's scope stops claiming, lets executions finish for `shutdownGraceMs`, then
  *   releases the leases of the rest (another worker resumes them at once) and stops them; their
  *   writes after the release are fenced out, so the runs are left exactly as journaled.
@@ -187,8 +193,9 @@ export const signal = (
 
 /**
  * Hands a run back to the workers: a run paused by a pause request is unpaused, a failed run
- * resumed (its failed nodes retry), a crashed one (running, pending) left as it is but for a pause
- * asked of it, which is overruled (as `Runs.resume` does); then it is
+ * resumed (its failed nodes retry), a crashed one (running, pending: its process died, or a worker
+ * stopped it for a store error that is not retryable) left as it is but for a pause asked of it,
+ * which is overruled (as `Runs.resume` does); then it is
  * queued and announced, and a worker continues it from its journal. An unpaused or resumed run is
  * queued by the write that changes its status (`SqlRunStore.requeue`): a store outage leaves it as
  * it was (the call fails), never running with no worker to claim it. Returns the status it was

@@ -1,8 +1,10 @@
 /**
  * A worker's execution of one claimed run: moved to where it can be executed (woken, or restarted
  * after its worker stopped), planned from its stored snapshot, executed under its lease, and
- * settled: finished, failed with the reason, untouched (lease lost), or left running for the next
- * claim (the store failed past its retries, or the lease ran out unrenewed: `Lease.LeaseExpired`).
+ * settled: finished, failed with the reason, untouched (lease lost), left running for the next
+ * claim (a retryable store error past the store's retries, or the lease ran out unrenewed:
+ * `Lease.LeaseExpired`), or left as it is and taken off the workers' queue for `ripple resume` (a
+ * store error that is not retryable).
  */
 import { Engine, type Handler, Lease, RunStore, Wake } from "@ripple/runtime"
 import * as Cause from "effect/Cause"
@@ -13,6 +15,7 @@ import * as Exit from "effect/Exit"
 import * as Result from "effect/Result"
 import { CorruptRun } from "./rows.ts"
 import type { Claimed } from "./leases.ts"
+import { dequeue } from "./queue.ts"
 import type { WorkerEnv } from "./workerEnv.ts"
 
 /**
@@ -37,6 +40,35 @@ export interface Execution {
   readonly settle: (lease: RunStore.Lease, exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>
   /** Releases a lease (a release that fails only leaves it to expire). */
   readonly release: (lease: RunStore.Lease) => Effect.Effect<void>
+}
+
+// A store error running again cannot fix (a constraint, a permission, a missing table) would stop
+// the run again at every claim, after executing again the blocks whose writes it refused: the run
+// is left as it is (never failed: the fault is the store's) and taken off the queue under the
+// worker's lease, for an operator to hand back once the fault is fixed. If that write fails too,
+// the lease is left to expire rather than released: the run is claimed again no sooner than that.
+const stop = (env: WorkerEnv, lease: RunStore.Lease, error: RunStore.StoreUnavailable): Effect.Effect<void> => {
+  const runId = lease.runId
+  const stopped = `run ${runId}: stopped by a store error running again cannot fix (${error.message})`
+  return Effect.matchEffect(dequeue(env, lease), {
+    onSuccess: (status) => {
+      const here = `\`ripple resume ${runId}\` continues it in its own process`
+      const wayOut = status === "running" || status === "pending"
+        ? `\`ripple resume ${runId} --queue\` (\`Worker.requeue\`) hands it back to the workers, or ${here}`
+        : here
+      return Effect.andThen(
+        Effect.logError(`${stopped}; left ${status} and off the workers' queue, so no worker takes it again. Once the fault is fixed, ${wayOut}`),
+        // A release that fails only leaves the lease to expire.
+        env.sqlStore.store.release(lease)
+      )
+    },
+    onFailure: (failure) =>
+      Effect.logError(
+        failure._tag === "LeaseLost"
+          ? `${stopped}; its lease was taken meanwhile: the run is its new holder's`
+          : `${stopped}; taking it off the workers' queue failed too (${failure.message}): its lease is left to expire, then a worker claims it again`
+      )
+  })
 }
 
 /** How one worker executes and settles a claimed run. */
@@ -142,17 +174,21 @@ export const make = (
     })
 
   // Whatever ends an execution, the run is left consistent: finished, failed with the reason,
-  // (lease lost) untouched by this worker, or (the store failed past its retries) left running
-  // for the next claim to resume: a run fails only because of its blocks.
+  // (lease lost) untouched by this worker, (a retryable store error past the store's retries) left
+  // running for the next claim to resume, or (a store error that is not retryable) stopped for
+  // `ripple resume`: a run fails only because of its blocks.
   const settle = (lease: RunStore.Lease, exit: Exit.Exit<unknown, unknown>) => {
     if (Exit.isSuccess(exit)) return release(lease)
     const cause = exit.cause
     const lost = Cause.findError(cause)
     if (Result.isSuccess(lost) && lost.success instanceof RunStore.LeaseLost) return Effect.void
     if (Cause.hasInterruptsOnly(cause)) return release(lease)
+    const unavailable = Cause.findError(cause)
+    if (Result.isSuccess(unavailable) && RunStore.isStoreUnavailable(unavailable.success) && !unavailable.success.isRetryable) {
+      return stop(env, lease, unavailable.success)
+    }
     // The store failed past its retries, or the lease ran out unrenewed and the worker fenced
     // itself: released (if the store answers; else it expires) and claimed again like any queued run.
-    const unavailable = Cause.findError(cause)
     if (Result.isSuccess(unavailable) && (RunStore.isStoreUnavailable(unavailable.success) || unavailable.success instanceof Lease.LeaseExpired)) {
       return Effect.andThen(
         Effect.logWarning(`run ${lease.runId}: stopped, left running to be resumed: ${unavailable.success.message}`),

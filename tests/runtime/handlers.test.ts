@@ -88,6 +88,8 @@ describe("Handlers written without Effect", () => {
   const untyped = {
     plain: () => ({ n: 1 }),
     promised: async () => ({ n: 2 }),
+    success: () => ({ _tag: "Success", value: 4 }),
+    failure: () => ({ _tag: "Failure", cause: "none" }),
     flaky: async () => {
       calls++
       if (calls < 2) throw new Error("connection reset")
@@ -111,6 +113,16 @@ describe("Handlers written without Effect", () => {
         const { status, nodes } = yield* outcome(chain(type))
         assert.strictEqual(status, "completed", type)
         assert.deepStrictEqual(nodes["b"]?.output, { n }, type)
+      }
+    }).pipe(Effect.provide(layer)))
+
+  // The engine tells an `Exit` a handler returned (it answered at once) by more than its tag.
+  it.live("a plain object tagged like an exit is the output", () =>
+    Effect.gen(function*() {
+      for (const [type, output] of [["success", { _tag: "Success", value: 4 }], ["failure", { _tag: "Failure", cause: "none" }]] as const) {
+        const { status, nodes } = yield* outcome(chain(type))
+        assert.strictEqual(status, "completed", type)
+        assert.deepStrictEqual(nodes["b"]?.output, output, type)
       }
     }).pipe(Effect.provide(layer)))
 

@@ -19,7 +19,7 @@ import type * as Schema from "effect/Schema"
 import type { BlockError } from "./BlockError.ts"
 import * as Builtins from "./Builtins.ts"
 import * as Compiled from "./internal/compiled.ts"
-import { asEffect } from "./internal/handlerResult.ts"
+import { asEffect, isKnownExit } from "./internal/handlerResult.ts"
 
 /** Any JSON value. */
 export type Json = Workflow.Json
@@ -236,7 +236,11 @@ export const layer = <R = never>(
     Effect.map(Effect.context<R>(), (context) => {
       const provided: Record<string, Handler> = { ...Builtins.handlers }
       for (const [type, handler] of Object.entries(handlers)) {
-        provided[type] = (ctx) => Effect.provideContext(asEffect(handler(ctx)), context)
+        provided[type] = (ctx) => {
+          const result = handler(ctx)
+          // An exit reads no service: `provideContext` would hand it back as it is.
+          return isKnownExit(result) ? result as Effect.Effect<Output, BlockError> : Effect.provideContext(asEffect(result), context)
+        }
       }
       const compensations = new Map<string, Compensation>()
       for (const [type, compensate] of Object.entries(options.compensate ?? {})) {

@@ -11,10 +11,11 @@
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import { isKnownExit } from "./handlerResult.ts"
 
 /** The exit of an effect that is already one (it answered when it was built), else `undefined`. */
 export const answered = <A, E>(effect: Effect.Effect<A, E>): Exit.Exit<A, E> | undefined =>
-  Exit.isExit(effect) ? effect as Exit.Exit<A, E> : undefined
+  isKnownExit(effect) || Exit.isExit(effect) ? effect as Exit.Exit<A, E> : undefined
 
 /** Units of one driver in flight, and the exits they ended with. */
 export class Pool<U, A, E> {

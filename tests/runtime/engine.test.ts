@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Plan, type Workflow } from "@ripple/core"
+import { Fingerprint, Plan, type Workflow } from "@ripple/core"
 import { BlockError, Engine, Handler, type RunEvent, Runs, RunStore } from "@ripple/runtime"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -264,6 +264,31 @@ describe("Engine", () => {
       assert.isUndefined(ctx.loop)
       assert.isFalse(ctx.signal.aborted)
     }))
+
+  // A block without references that outputs null completes with fingerprints the engine makes once
+  // per workflow value: the second run reads them back, and they must be the full set each time.
+  it.effect("a completed record's fingerprints are its definition's, its inputs' and its output's, run after run", () =>
+    Effect.gen(function*() {
+      const blocks: ReadonlyArray<Workflow.Block> = [
+        { id: "sink", type: "nothing", params: { k: 1 } },
+        { id: "bare", type: "nothing" },
+        { id: "v", type: "value", params: { value: 7 } },
+        { id: "read", type: "nothing", params: { x: { $ref: "blocks.v.output" } } }
+      ]
+      const wf = workflow(blocks, [edge("v", "read")])
+      for (let run = 0; run < 2; run++) {
+        const { snapshot, status } = yield* runToEnd(wf)
+        assert.strictEqual(status, "completed")
+        for (const block of blocks) {
+          const record = snapshot.nodes[block.id]!
+          assert.deepStrictEqual(record.fingerprints, {
+            definition: Fingerprint.ofBlock(block),
+            inputs: Fingerprint.hash(record.inputs ?? null),
+            output: Fingerprint.hash(record.output ?? null)
+          }, `${block.id}, run ${run}`)
+        }
+      }
+    }).pipe(Effect.provide(layer({ nothing: () => Effect.succeed(null) }))))
 
   it.effect("a handler defect fails its node with the defect's message", () =>
     Effect.gen(function*() {

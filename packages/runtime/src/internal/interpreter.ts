@@ -35,7 +35,7 @@ import { noteLast } from "./finishing.ts"
 import { intrinsic } from "./intrinsics.ts"
 import { isObject } from "./json.ts"
 import { Pool } from "./pool.ts"
-import { cutoffAllowed, decisionOf, inputsFingerprint, outputOf, resolveInputs, startedEntry, unresolvedFields } from "./settling.ts"
+import { completedFingerprints, cutoffAllowed, decisionOf, inputsFingerprint, outputOf, resolveInputs, startedEntry, unresolvedFields } from "./settling.ts"
 import { type ScopeGraph, scopeGraph } from "./shape.ts"
 import * as State from "./state.ts"
 
@@ -430,11 +430,26 @@ class Instance {
     if (unit.attempt === 0) unit.attempt = 1
     if (Exit.isFailure(exit)) State.failInto(s, this.b, this.at(i), g.errorEdge[i] === 1, errorOf(exit.cause), unit, at)
     else {
-      State.completeInto(s, this.b, this.at(i), this.equalOutput(unit, outputOf(exit.value)), decisionOf(exit.value), unit, at)
+      const output = this.equalOutput(unit, outputOf(exit.value))
+      State.completeInto(s, this.b, this.at(i), output, decisionOf(exit.value), unit, at, this.completedFingerprints(unit, output))
       this.lastCompleted = unit
     }
     this.release(i)
     return undefined
+  }
+
+  /**
+   * The fingerprints `ctx`'s instance completes with. Those of a block without references that
+   * outputs null are the same every time: made once per scope graph and member, and read without
+   * touching the start's fingerprints (an object per block, cold by then: a cache miss per node on a chain).
+   */
+  completedFingerprints(ctx: NodeContext, output: Json): Snapshot.Fingerprints {
+    const { g } = this
+    const i = ctx.index
+    // A member with static fingerprints started with them (`runBlock`); told without reading `ctx.fingerprints`.
+    const start = g.staticFingerprints[i]
+    if (output !== null || start === undefined) return completedFingerprints(ctx.fingerprints, output)
+    return g.nullCompleted[i] ??= completedFingerprints(start, null)
   }
 
   /** A per-type equality says a run-from's new output means the old one: the old is kept, so what reads it is unchanged. */

@@ -117,7 +117,13 @@ export const startedEntry = (node: string, inputs: Json, fingerprints: Snapshot.
   at
 })
 
-/** The journal entry of a completed instance; its fingerprints gain the output's. */
+/** The fingerprints of a completed instance: those it started with, and its output's. */
+export const completedFingerprints = (fingerprints: Snapshot.Fingerprints, output: Json): Snapshot.Fingerprints =>
+  fingerprints.inputs === undefined
+    ? { definition: fingerprints.definition, output: outputFingerprint(output) }
+    : { definition: fingerprints.definition, inputs: fingerprints.inputs, output: outputFingerprint(output) }
+
+/** The journal entry of a completed instance, with its `completedFingerprints`. */
 export const completedEntry = (
   node: string,
   attempt: number,
@@ -134,9 +140,7 @@ export const completedEntry = (
   inputs,
   output,
   decision,
-  fingerprints: fingerprints.inputs === undefined
-    ? { definition: fingerprints.definition, output: outputFingerprint(output) }
-    : { definition: fingerprints.definition, inputs: fingerprints.inputs, output: outputFingerprint(output) },
+  fingerprints,
   startedAt,
   at
 })

@@ -119,6 +119,11 @@ export interface ScopeGraph {
    * shared by all their instances: no fingerprint to compute and no object to make per start.
    */
   readonly staticFingerprints: ReadonlyArray<Snapshot.Fingerprints | undefined>
+  /**
+   * Per member with `staticFingerprints`, the fingerprints it completes with when it outputs null
+   * (a side effect, a sink): the same every time, made on first use (`settling.completedFingerprints`).
+   */
+  readonly nullCompleted: Array<Snapshot.Fingerprints | undefined>
   /** 1: a disabled block without successors, skipped whenever reached. */
   readonly skipped: Uint8Array
   /** 1: the member has an outgoing `"error"` edge (its failure does not fail the run). */
@@ -191,6 +196,7 @@ export const scopeGraph = (shape: Shape, scope: string): ScopeGraph => {
       const params = block.params ?? emptyParams
       return Reference.hasReferences(params) ? undefined : { definition: definitions[i]!, inputs: Fingerprint.hash(params) }
     }),
+    nullCompleted: new Array(n),
     skipped,
     errorEdge,
     intrinsic

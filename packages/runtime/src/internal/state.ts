@@ -26,7 +26,7 @@ import * as JournalWriter from "./journalWriter.ts"
 import * as Pacing from "./pacing.ts"
 import * as Pool from "./pool.ts"
 import { childOf, pauseBranch, register } from "./parking.ts"
-import { Attempts, completedEntry, failedEntry, type Fields as SettledFields, runFailure, skippedEntry } from "./settling.ts"
+import { Attempts, completedEntry, completedFingerprints, failedEntry, type Fields as SettledFields, runFailure, skippedEntry } from "./settling.ts"
 import { type Shape, shapeOf } from "./shape.ts"
 
 type Json = Workflow.Json
@@ -392,7 +392,10 @@ export const failInto = (
   if (!errorEdge) b.failures.push(runFailure(s.setup.outcome, key, error, at))
 }
 
-/** Completes an instance into `b` (the caller notes the run's last completed node: once per batch). */
+/**
+ * Completes an instance into `b` (the caller notes the run's last completed node: once per batch);
+ * `fingerprints`: its `completedFingerprints`, when the caller has them already.
+ */
 export const completeInto = (
   s: State,
   b: Batch,
@@ -400,12 +403,12 @@ export const completeInto = (
   output: Json,
   decision: string | undefined,
   fields: Fields & { readonly inputs: Json },
-  at: number = now(s)
+  at: number = now(s),
+  fingerprints: Snapshot.Fingerprints = completedFingerprints(fields.fingerprints, output)
 ): void => {
   const key = place.key
-  const entry = completedEntry(key, fields.attempt, fields.inputs, fields.fingerprints, output, decision, fields.startedAt, at)
+  const entry = completedEntry(key, fields.attempt, fields.inputs, fingerprints, output, decision, fields.startedAt, at)
   const { attempt, inputs } = fields
-  const fingerprints = entry.fingerprints
   // Two literal shapes rather than a spread: this runs once per completed block.
   settle(
     s,

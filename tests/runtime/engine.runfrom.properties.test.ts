@@ -91,4 +91,35 @@ describe("Engine with disabled blocks and destinations", () => {
       assert.deepStrictEqual(nodes["done"]?.output, "ripple")
       assert.strictEqual(nodes["audit"]?.status, "skipped")
     }).pipe(Effect.provide(Runs.layer().pipe(Layer.provideMerge(RunStore.layerMemory), Layer.provideMerge(Handler.layer({}))))))
+
+  it.effect("a disabled block passes its input on without calling the handler its type has", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      const handlers = Handler.layer({
+        "paid-api": () =>
+          Effect.sync(() => {
+            calls++
+            return { charged: true }
+          })
+      })
+      const workflow: Workflow.Workflow = {
+        id: "disabled-handled",
+        blocks: [
+          { id: "start", type: "trigger" },
+          { id: "paid", type: "paid-api", params: { prompt: "costly" }, disabled: true },
+          { id: "done", type: "template", params: { template: "{{x}}", values: { x: { $ref: "blocks.paid.output.topic" } } } }
+        ],
+        edges: [{ source: "start", target: "paid" }, { source: "paid", target: "done" }],
+        inputs: { topic: { type: "string" } }
+      }
+      const nodes = yield* Effect.gen(function*() {
+        const runs = yield* Runs.Runs
+        const started = yield* runs.start(workflow, { topic: "ripple" })
+        assert.strictEqual(yield* runs.wait(started.runId), "completed")
+        return (yield* RunStore.RunStore.use((store) => store.snapshot(started.runId))).nodes
+      }).pipe(Effect.provide(Runs.layer().pipe(Layer.provideMerge(RunStore.layerMemory), Layer.provideMerge(handlers))))
+      assert.strictEqual(calls, 0)
+      assert.deepStrictEqual(nodes["paid"]?.output, { topic: "ripple" })
+      assert.deepStrictEqual(nodes["done"]?.output, "ripple")
+    }))
 })

@@ -148,7 +148,8 @@ export const storeFailure = (exit: Exit.Exit<unknown, unknown>): StoreUnavailabl
 /** What a disabled block runs: its input's output (`Workflow.passThrough` puts it in `value`). */
 const passOn: Handler.Handler = (ctx) => Effect.succeed(ctx.inputs["value"] ?? null)
 
-const invoke = (handler: Handler.Handler, ctx: NodeContext): Effect.Effect<Handler.Output, BlockError.BlockError> => {
+/** One call of `handler` for `ctx` (counted in `ctx.attempt`); a throw is a defect of the attempt. */
+export const call = (handler: Handler.Handler, ctx: NodeContext): Effect.Effect<Handler.Output, BlockError.BlockError> => {
   ctx.attempt++
   try {
     return asEffect(handler(ctx))
@@ -177,13 +178,13 @@ export const attempts = (
   let effect: Effect.Effect<Handler.Output, BlockError.BlockError | StoreUnavailable | LeaseLost> = handler === undefined
     ? Effect.fail(BlockError.permanent(`no handler for block type ${JSON.stringify(block.type)}`))
     : block.retry === undefined || block.retry.maxAttempts <= 1
-    ? invoke(handler, ctx)
+    ? call(handler, ctx)
     : Effect.retry(
       Effect.suspend(() => {
-        if (ctx.attempt === 0) return invoke(handler, ctx)
+        if (ctx.attempt === 0) return call(handler, ctx)
         const retry = Effect.suspend(() => {
           retrying(ctx)
-          return invoke(handler, ctx)
+          return call(handler, ctx)
         })
         const check = beforeRetry()
         return check === undefined ? retry : Effect.andThen(check, retry)

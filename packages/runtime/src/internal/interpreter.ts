@@ -349,11 +349,10 @@ class Instance {
     const { g, s } = this
     const { control, runId } = s.setup
     const definition = g.definitions[i]!
-    const params = block.params ?? emptyParams
-    let inputs = params
+    let inputs = g.staticInputs[i]!
     let fingerprints = g.staticFingerprints[i]
     if (fingerprints === undefined) {
-      const resolved = resolveInputs(block, params, this.environment ??= State.envFor(s, this.frame))
+      const resolved = resolveInputs(block, block.params ?? emptyParams, this.environment ??= State.envFor(s, this.frame))
       if (Result.isFailure(resolved)) {
         this.b.events.push({ _tag: "NodeStarted", runId, node: key, attempt: 1, at })
         State.failInto(s, this.b, this.at(i), g.errorEdge[i] === 1, resolved.failure, unresolvedFields(definition, at), at)
@@ -381,8 +380,9 @@ class Instance {
     const { s } = this
     const { mode, plan, runId } = s.setup
     const prior = this.prior?.[i]
+    if (prior === undefined) return false
     const id = block.id
-    const same = prior !== undefined && prior.status === "completed" && prior.fingerprints.definition === fingerprints.definition &&
+    const same = prior.status === "completed" && prior.fingerprints.definition === fingerprints.definition &&
       prior.fingerprints.inputs === fingerprints.inputs && State.sameContext(s, id, this.frame)
     if (!same) return false
     if (mode === "resume" && !s.setup.dormant.has(key)) {
@@ -531,10 +531,11 @@ class Instance {
       return
     }
     const announce = s.setup.listening()
+    const { singleAttempt, types } = this.g
     for (let k = 0; k < size; k++) {
       const ctx = wave[k]!
       if (announce) publish({ _tag: "NodeStarted", runId, node: ctx.node, attempt: 1, at: ctx.startedAt })
-      this.pool.launch(ctx, s.attempts.of(ctx))
+      this.pool.launch(ctx, s.attempts.of(ctx, types[ctx.index]!, singleAttempt[ctx.index] === 1))
     }
     const last = wave[size - 1]!
     outcome.lastStarted = noteLast(outcome.lastStarted, last.node, last.startedAt)

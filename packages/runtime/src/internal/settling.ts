@@ -13,7 +13,7 @@ import * as Handler from "../Handler.ts"
 import type { RunEvent } from "../RunEvent.ts"
 import type * as RunStatus from "../RunStatus.ts"
 import type { JournalEntry, LeaseLost, StoreUnavailable } from "../RunStore.ts"
-import { attempts, type NodeContext, outputFingerprint } from "./attempt.ts"
+import { attempts, call, type NodeContext, outputFingerprint } from "./attempt.ts"
 import { confirmed, type Control } from "./control.ts"
 import { unresolved } from "./edges.ts"
 import type { Outcome } from "./finishing.ts"
@@ -95,9 +95,19 @@ export class Attempts {
   private readonly retrying = (ctx: NodeContext) =>
     this.publish({ _tag: "NodeStarted", runId: this.runId, node: ctx.node, attempt: ctx.attempt + 1, at: this.clock.currentTimeMillisUnsafe() })
 
-  /** Every attempt of the instance (the first handler call happens now, see `attempts`). */
-  of(ctx: NodeContext): Effect.Effect<Handler.Output, BlockError.BlockError | StoreUnavailable | LeaseLost> {
-    return attempts(this.handlers.get(ctx.block.type), ctx, this.tracing, this.retrying, this.beforeRetry)
+  /**
+   * Every attempt of the instance (the first handler call happens now, see `attempts`), of a block
+   * of type `type`; `singleAttempt`: the block is not disabled and retries nothing
+   * (`ScopeGraph.singleAttempt`), so its one call is all there is and the block need not be read.
+   */
+  of(
+    ctx: NodeContext,
+    type: string = ctx.block.type,
+    singleAttempt = false
+  ): Effect.Effect<Handler.Output, BlockError.BlockError | StoreUnavailable | LeaseLost> {
+    const handler = this.handlers.get(type)
+    if (singleAttempt && handler !== undefined && !this.tracing) return call(handler, ctx)
+    return attempts(handler, ctx, this.tracing, this.retrying, this.beforeRetry)
   }
 }
 

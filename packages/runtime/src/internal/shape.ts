@@ -124,6 +124,16 @@ export interface ScopeGraph {
    * (a side effect, a sink): the same every time, made on first use (`settling.completedFingerprints`).
    */
   readonly nullCompleted: Array<Snapshot.Fingerprints | undefined>
+  /**
+   * Per member with `staticFingerprints`, its inputs (its params). With `types` and
+   * `singleAttempt`, what starting a block needs without reading the block (an object per block,
+   * cold when its turn comes: a cache miss per node on a chain).
+   */
+  readonly staticInputs: ReadonlyArray<{ readonly [key: string]: Workflow.Json } | undefined>
+  /** The type of each member's block (`undefined` for a container). */
+  readonly types: ReadonlyArray<string | undefined>
+  /** 1: a block whose handler is called once per start: not disabled, no retry policy of more than one attempt. */
+  readonly singleAttempt: Uint8Array
   /** 1: a disabled block without successors, skipped whenever reached. */
   readonly skipped: Uint8Array
   /** 1: the member has an outgoing `"error"` edge (its failure does not fail the run). */
@@ -175,11 +185,20 @@ export const scopeGraph = (shape: Shape, scope: string): ScopeGraph => {
   const skipped = new Uint8Array(n)
   const errorEdge = new Uint8Array(n)
   const intrinsic = new Uint8Array(n)
+  const singleAttempt = new Uint8Array(n)
   for (let i = 0; i < n; i++) {
     if (shape.skipped.has(members[i]!)) skipped[i] = 1
     if (shape.errorEdge.has(members[i]!)) errorEdge[i] = 1
-    if (blocks[i] !== undefined && intrinsicTypes.has(blocks[i]!.type)) intrinsic[i] = 1
+    const block = blocks[i]
+    if (block === undefined) continue
+    if (intrinsicTypes.has(block.type)) intrinsic[i] = 1
+    if (block.disabled !== true && (block.retry === undefined || block.retry.maxAttempts <= 1)) singleAttempt[i] = 1
   }
+  const staticFingerprints = blocks.map((block, i) => {
+    if (block === undefined) return undefined
+    const params = block.params ?? emptyParams
+    return Reference.hasReferences(params) ? undefined : { definition: definitions[i]!, inputs: Fingerprint.hash(params) }
+  })
   const graph: ScopeGraph = {
     members,
     indegree,
@@ -191,12 +210,11 @@ export const scopeGraph = (shape: Shape, scope: string): ScopeGraph => {
     topKeys: ends.map(NodeId.format),
     rerunIds: members.map((id, i) => blocks[i] === undefined ? NodeId.format(NodeId.start(id)) : id),
     definitions,
-    staticFingerprints: blocks.map((block, i) => {
-      if (block === undefined) return undefined
-      const params = block.params ?? emptyParams
-      return Reference.hasReferences(params) ? undefined : { definition: definitions[i]!, inputs: Fingerprint.hash(params) }
-    }),
+    staticFingerprints,
     nullCompleted: new Array(n),
+    staticInputs: blocks.map((block, i) => staticFingerprints[i] === undefined ? undefined : block!.params ?? emptyParams),
+    types: blocks.map((block) => block?.type),
+    singleAttempt,
     skipped,
     errorEdge,
     intrinsic

@@ -439,17 +439,13 @@ class Instance {
   }
 
   /**
-   * The fingerprints `ctx`'s instance completes with. Those of a block without references that
-   * outputs null are the same every time: made once per scope graph and member, and read without
-   * touching the start's fingerprints (an object per block, cold by then: a cache miss per node on a chain).
+   * The fingerprints `ctx`'s instance completes with: those it started with, and its output's. A
+   * member whose params hold no reference started with its scope graph's static fingerprints, read
+   * from there rather than from `ctx.fingerprints` (an object per block, cold by then: a cache miss
+   * per node on a chain).
    */
   completedFingerprints(ctx: NodeContext, output: Json): Snapshot.Fingerprints {
-    const { g } = this
-    const i = ctx.index
-    // A member with static fingerprints started with them (`runBlock`); told without reading `ctx.fingerprints`.
-    const start = g.staticFingerprints[i]
-    if (output !== null || start === undefined) return completedFingerprints(ctx.fingerprints, output)
-    return g.nullCompleted[i] ??= completedFingerprints(start, null)
+    return completedFingerprints(this.g.staticFingerprints[ctx.index] ?? ctx.fingerprints, output)
   }
 
   /** A per-type equality says a run-from's new output means the old one: the old is kept, so what reads it is unchanged. */

@@ -120,11 +120,6 @@ export interface ScopeGraph {
    */
   readonly staticFingerprints: ReadonlyArray<Snapshot.Fingerprints | undefined>
   /**
-   * Per member with `staticFingerprints`, the fingerprints it completes with when it outputs null
-   * (a side effect, a sink): the same every time, made on first use (`settling.completedFingerprints`).
-   */
-  readonly nullCompleted: Array<Snapshot.Fingerprints | undefined>
-  /**
    * Per member with `staticFingerprints`, its inputs (its params). With `types` and
    * `singleAttempt`, what starting a block needs without reading the block (an object per block,
    * cold when its turn comes: a cache miss per node on a chain).
@@ -211,7 +206,6 @@ export const scopeGraph = (shape: Shape, scope: string): ScopeGraph => {
     rerunIds: members.map((id, i) => blocks[i] === undefined ? NodeId.format(NodeId.start(id)) : id),
     definitions,
     staticFingerprints,
-    nullCompleted: new Array(n),
     staticInputs: blocks.map((block, i) => staticFingerprints[i] === undefined ? undefined : block!.params ?? emptyParams),
     types: blocks.map((block) => block?.type),
     singleAttempt,

@@ -480,13 +480,7 @@ for (const backend of TestDatabase.backends) {
         ["40P01", "Deadlock"],
         ["57P01", "AdminShutdown"],
         ["57P03", "AdminShutdown"],
-        ["55P03", "DatabaseBusy"],
-        ["53300", "DatabaseBusy"],
-        // The rest of class 53 (insufficient resources: disk full, out of memory) passes or is
-        // fixed by an operator, and a worker then takes the run up again by itself.
-        ["53000", "DatabaseBusy"],
-        ["53100", "DatabaseBusy"],
-        ["53200", "DatabaseBusy"]
+        ["55P03", "DatabaseBusy"]
       ] as const
     ) {
       test(`SQLSTATE ${code} is a retryable ${reason}`, shortPolicy, () =>

@@ -157,9 +157,8 @@ export class AdminShutdown extends Data.TaggedError("AdminShutdown")<ReasonField
 }
 
 /**
- * The database is busy or short of resources: a lock was not available (55P03), too many
- * connections (53300) or another SQLSTATE of class 53 (disk full 53100, out of memory 53200, ...),
- * or embedded PGlite's filesystem reported `EBUSY`.
+ * The database is busy: a lock was not available (55P03), too many connections (53300), or
+ * embedded PGlite's filesystem reported `EBUSY`.
  *
  * @since 0.1.0
  */

@@ -176,9 +176,7 @@ const storeReasonOf = (error: SqlError): RunStore.StoreUnavailableReason => {
       return new RunStore.DatabaseBusy(props)
   }
   if (code === "57P01" || code === "57P02" || code === "57P03") return new RunStore.AdminShutdown(props)
-  // Class 53, insufficient resources (too many connections, disk full, out of memory): it passes,
-  // or an operator fixes it, and the run is then taken up again by itself.
-  if (code?.startsWith("53") === true || code === "EBUSY") return new RunStore.DatabaseBusy(props)
+  if (code === "53300" || code === "EBUSY") return new RunStore.DatabaseBusy(props)
   return new RunStore.StoreFailure(props)
 }
 

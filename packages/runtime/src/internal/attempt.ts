@@ -159,6 +159,13 @@ export const call = (handler: Handler.Handler, ctx: NodeContext): Effect.Effect<
 }
 
 /**
+ * Whether a block's retry policy allows more than one attempt; `ScopeGraph.singleAttempt` (an
+ * enabled block without one) calls the handler once, as `attempts` does.
+ */
+export const retries = (block: Workflow.Block): block is Workflow.Block & { readonly retry: Workflow.RetryPolicy } =>
+  block.retry !== undefined && block.retry.maxAttempts > 1
+
+/**
  * Every attempt of a node (the first handler call happens now, as the effect is built): the handler (missing: a permanent failure), retried by the block's
  * policy (each attempt after the first announced through `retrying`, after what `beforeRetry` returns
  * — the engine's check that the run was not cancelled and its lease is held, which fails with the
@@ -177,7 +184,7 @@ export const attempts = (
   if (block.disabled === true) handler = passOn
   let effect: Effect.Effect<Handler.Output, BlockError.BlockError | StoreUnavailable | LeaseLost> = handler === undefined
     ? Effect.fail(BlockError.permanent(`no handler for block type ${JSON.stringify(block.type)}`))
-    : block.retry === undefined || block.retry.maxAttempts <= 1
+    : !retries(block)
     ? call(handler, ctx)
     : Effect.retry(
       Effect.suspend(() => {

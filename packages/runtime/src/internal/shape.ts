@@ -4,6 +4,7 @@
  * in-scope edges, enclosing containers and each container's exits.
  */
 import { Fingerprint, NodeId, Reference, type Snapshot, Workflow } from "@ripple/core"
+import { retries } from "./attempt.ts"
 
 /** A loop or parallel of the workflow. */
 export type Container =
@@ -187,7 +188,7 @@ export const scopeGraph = (shape: Shape, scope: string): ScopeGraph => {
     const block = blocks[i]
     if (block === undefined) continue
     if (intrinsicTypes.has(block.type)) intrinsic[i] = 1
-    if (block.disabled !== true && (block.retry === undefined || block.retry.maxAttempts <= 1)) singleAttempt[i] = 1
+    if (block.disabled !== true && !retries(block)) singleAttempt[i] = 1
   }
   const staticFingerprints = blocks.map((block, i) => {
     if (block === undefined) return undefined

@@ -173,6 +173,21 @@ const refuseDequeue = Effect.gen(function*() {
     WHEN (OLD.queued AND NOT NEW.queued) EXECUTE FUNCTION ripple_dequeue_fault()`
 })
 
+// Another process takes the lease of a run at the moment its worker takes it off the queue: the
+// worker's fenced write then matches no row, as when the lease was taken just before it. The nested
+// update keeps `queued`, so it does not fire the trigger again.
+const takeLeaseOnDequeue = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql.unsafe(`CREATE FUNCTION ripple_dequeue_taken() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      UPDATE ripple_runs SET lease_owner = 'another process', lease_generation = lease_generation + 1,
+        lease_expires_at = OLD.lease_expires_at + 3600000 WHERE id = OLD.id;
+      RETURN NULL;
+    END $$`)
+  yield* sql`CREATE TRIGGER ripple_dequeue_taken BEFORE UPDATE ON ripple_runs FOR EACH ROW
+    WHEN (OLD.queued AND NOT NEW.queued) EXECUTE FUNCTION ripple_dequeue_taken()`
+})
+
 // A run as the workers' queue sees it: its status, whether it is queued, its lease holder, and how
 // many leases were granted on it (each claim is one).
 const queueState = (runId: string) =>
@@ -410,25 +425,50 @@ for (const backend of TestDatabase.backends) {
         yield* completedAfterFault(runId, calls)
       }).pipe(Effect.provide(Runs.layer())))
 
+    // `b3`'s completion refused (not retryable) and the dequeue that follows made to fail by `dequeue`,
+    // under a worker with a lease longer than the test: the run's queue state and the errors logged
+    // for it once two later claims have passed, `b3` having been executed once.
+    const stoppedWithDequeue = (
+      name: string,
+      dequeue: Effect.Effect<unknown, unknown, SqlClient.SqlClient>,
+      calls: Map<string, number>,
+      errors: ReadonlyArray<string>
+    ) =>
+      Effect.gen(function*() {
+        yield* refuseB3
+        yield* dequeue
+        const runId = yield* Worker.submit(chain(name, size))
+        const worker = yield* Worker.make({ ...fast, leaseMs: 60_000 })
+        yield* waitFor(
+          Effect.map(queueState(runId), (state) => state.claims > 1 || errors.some((message) => message.includes(runId))),
+          "the worker to stop the run",
+          30_000
+        )
+        yield* claimsLater(2)
+        assert.strictEqual(calls.get(`${runId}/b3`), 1, "b3 executed once")
+        const logged = errors.filter((message) => message.includes(runId))
+        assert.lengthOf(logged, 1)
+        return { owner: worker.owner, state: yield* queueState(runId), logged: logged[0]! }
+      })
+
     test("a non-retryable store error under a Worker whose dequeue fails too: the lease is left to expire, the run not claimed again meanwhile", undefined, (calls) =>
       loggingErrors((errors) =>
         Effect.gen(function*() {
-          yield* refuseB3
-          yield* refuseDequeue
-          const runId = yield* Worker.submit(chain("faults-worker-permanent-held", size))
-          const worker = yield* Worker.make({ ...fast, leaseMs: 60_000 })
-          yield* waitFor(
-            Effect.map(queueState(runId), (state) => state.claims > 1 || errors.some((message) => message.includes(runId))),
-            "the worker to stop the run",
-            30_000
-          )
-          yield* claimsLater(2)
-          assert.strictEqual(calls.get(`${runId}/b3`), 1, "b3 executed once")
-          assert.deepStrictEqual(yield* queueState(runId), { status: "running", queued: true, holder: worker.owner, claims: 1 })
-          const logged = errors.filter((message) => message.includes(runId))
-          assert.lengthOf(logged, 1)
-          assert.include(logged[0], "injected dequeue fault")
-          assert.include(logged[0], "expire")
+          const { logged, owner, state } = yield* stoppedWithDequeue("faults-worker-permanent-held", refuseDequeue, calls, errors)
+          assert.deepStrictEqual(state, { status: "running", queued: true, holder: owner, claims: 1 })
+          assert.include(logged, "injected dequeue fault")
+          assert.include(logged, "expire")
+        })
+      ))
+
+    test("a non-retryable store error under a Worker whose lease is taken before its dequeue: the run is left to its new holder, queued, and not claimed again", undefined, (calls) =>
+      loggingErrors((errors) =>
+        Effect.gen(function*() {
+          const { logged, state } = yield* stoppedWithDequeue("faults-worker-permanent-taken", takeLeaseOnDequeue, calls, errors)
+          // Granted twice: the worker's claim, then the other process's take. Neither released nor dequeued.
+          assert.deepStrictEqual(state, { status: "running", queued: true, holder: "another process", claims: 2 })
+          assert.include(logged, "StoreFailure 22023")
+          assert.include(logged, "its lease was taken meanwhile")
         })
       ))
 

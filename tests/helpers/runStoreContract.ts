@@ -612,6 +612,24 @@ export const runStoreContract = <E>(name: string, layer: Layer.Layer<RunStore.Ru
       assert.strictEqual((yield* Effect.flip(store.renew({ ...a, runId: "no-such-run" }, { ttlMs: 1, at: 1 })))._tag, "RunNotFound")
     }))
 
+    test("a renewal under a lease its owner has taken again (the next generation) is refused with LeaseLost and extends nothing", Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const run = yield* startRun(store)
+      // A process whose lease expired unrenewed takes the run again: its first execution, still
+      // running somewhere in it, holds the stale generation and must not keep the run by renewing.
+      const first = yield* store.acquire(run.id, "a", { ttlMs: 10, at: 0 })
+      const again = yield* store.acquire(run.id, "a", { ttlMs: 10, at: 10 })
+      assert.deepStrictEqual([again.owner, again.generation], ["a", first.generation + 1])
+      assert.deepStrictEqual(
+        yield* Effect.flip(store.renew(first, { ttlMs: 100, at: 11 })),
+        new RunStore.LeaseLost({ runId: run.id, owner: "a", generation: first.generation })
+      )
+      // The lease taken again still ends when it did: another owner takes it then.
+      assert.strictEqual((yield* Effect.flip(store.acquire(run.id, "b", { ttlMs: 10, at: 19 })))._tag, "LeaseHeld")
+      const b = yield* store.acquire(run.id, "b", { ttlMs: 10, at: 20 })
+      assert.strictEqual(b.generation, again.generation + 1)
+    }))
+
     test("a fenced store writes only while its lease is held; every write under a lease taken by another owner, taken again by its owner or released is refused with LeaseLost, typed, writing nothing", Effect.gen(function*() {
       const store = yield* RunStore.RunStore
       const run = yield* startRun(store)

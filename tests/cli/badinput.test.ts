@@ -667,6 +667,55 @@ describe("an unreachable server", () => {
   })
 })
 
+// Where the user of the URL may not create Ripple's tables, every command said "the database could
+// not be prepared: PgConnection: Query failed" (the server's reason lost), told a --db user to "use
+// a fresh --data-dir", and exited 1.
+describe("a server database ripple cannot create its tables in: exit 2, the server's reason, nothing written", () => {
+  const server = TestDatabase.serverUrl()
+  const tag = `${process.pid}_${Date.now().toString(36)}`
+  const schema = `ripple_test_nocreate_${tag}`
+  const role = `ripple_test_nocreate_${tag}`
+  const as = (user: string, searchPath: string): string => {
+    const url = new URL(withSchema(server, searchPath))
+    url.username = user
+    url.password = ""
+    return url.toString()
+  }
+  beforeAll(async () => {
+    await onServer(server, `CREATE SCHEMA ${schema}`)
+    await onServer(server, `CREATE ROLE ${role} LOGIN`)
+    await onServer(server, `GRANT USAGE ON SCHEMA ${schema} TO ${role}`)
+  })
+  afterAll(async () => {
+    await onServer(server, `DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+    await onServer(server, `DROP ROLE IF EXISTS ${role}`)
+  })
+  const cases = [
+    { name: "no CREATE on the schema", url: () => as(role, schema), says: `permission denied for schema ${schema}`, fix: `GRANT CREATE ON SCHEMA` },
+    { name: "a search_path naming no schema", url: () => as("postgres", `${schema}_missing`), says: "no schema has been selected to create in", fix: "search_path" }
+  ]
+  for (const { fix, name, says, url } of cases) {
+    it(name, async () => {
+      const temp = tempDir("nocreate")
+      try {
+        const sources = [{ where: { cwd: temp.dir, db: ["--db", url()] }, flag: "--db" }, { where: { cwd: temp.dir, env: { DATABASE_URL: url() } }, flag: "DATABASE_URL" }]
+        for (const { flag, where } of sources) {
+          for (const args of [["runs"], ["run", example("support-triage.json"), "--input", ticket]]) {
+            const result = await rippleInProcess(where, ...args)
+            const printed = `${result.stdout}\n${result.stderr}`
+            refused({ name, args: () => [], names: ["cannot create Ripple's tables", says, fix, flag] }, result.code, printed)
+            assert.notInclude(printed, "--data-dir")
+          }
+        }
+        assert.deepStrictEqual(Fs.readdirSync(temp.dir), [])
+        assert.strictEqual(await dumpServer(withSchema(server, schema)), "", "no table created")
+      } finally {
+        temp.remove()
+      }
+    })
+  }
+})
+
 describe("--input - reads stdin (the binary, embedded PGlite)", () => {
   it.live("a run input piped in", () =>
     Effect.gen(function*() {

@@ -120,6 +120,16 @@ const probes: ReadonlyArray<Probe> = [
     },
     names: ["cannot read the workflow file", "loop.json: ELOOP: too many symbolic links encountered\n"]
   },
+  // It ran and stored runs of workflow "" that `ripple versions` and `ripple runs --workflow` refuse to name.
+  ...["", " "].map((id): Probe => ({
+    name: `a workflow whose id is ${JSON.stringify(id)}`,
+    args: () => {
+      const path = Path.join(dir, `blank-id-${id.length}.json`)
+      Fs.writeFileSync(path, JSON.stringify({ version: 1, id, blocks: [{ id: "start", type: "trigger" }], edges: [] }))
+      return ["run", path]
+    },
+    names: [`blank-id-${id.length}.json is not a valid workflow: InvalidId at id`, `(id ${JSON.stringify(id)})`, "at id;"]
+  })),
   // It read "cannot read --input from : ENOENT: no such file or directory, open ''".
   {
     name: "--input @ with no file name",

@@ -51,6 +51,7 @@ describe("Workflow.decode examples", () => {
     const w = base()
     w.blocks[1] = { id: "", type: "fn" }
     assert.deepInclude(failure(w), { _tag: "InvalidId", id: "", path: ["blocks", 1, "id"] })
+    for (const id of ["", "  "]) assert.deepInclude(failure({ ...base(), id }), { _tag: "InvalidId", id, path: ["id"] })
     const v = base()
     v.loops[0] = { ...v.loops[0], id: "L.1" }
     assert.deepInclude(failure(v), { _tag: "ReservedCharacter", id: "L.1", character: ".", path: ["loops", 0, "id"] })

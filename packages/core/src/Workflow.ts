@@ -10,7 +10,7 @@
  * - Every string (ids, names, params, variables, object keys) is one every store can hold: no NUL,
  *   no lone surrogate, and numbers are finite (`UnstorableValue`).
  * - Ids: blocks, loops and parallels share one id space; ids are non-empty and free of the
- *   node-id codec's reserved characters (see `NodeId`).
+ *   node-id codec's reserved characters (see `NodeId`); the workflow's id is not blank.
  * - Containers: a body lists block or container ids; each id is in at most one body; no container
  *   contains itself, directly or through a chain; bodies are non-empty; each kind has its field
  *   (`count`, `items` or `condition`) and `while` loops a `maxIterations`.
@@ -274,7 +274,8 @@ export class SchemaMismatch extends Data.TaggedError("SchemaMismatch")<{
 /**
  * A block or container id is empty, or is `__proto__`: records keyed by ids (a snapshot's nodes,
  * a run's outputs) cannot hold that key by assignment, so one store would keep the node's record
- * and another lose it.
+ * and another lose it. Or the workflow's own id is blank (empty or only whitespace): its runs and
+ * versions could not be asked for by it.
  *
  * @since 0.1.0
  */
@@ -1107,6 +1108,8 @@ const idPath = (section: number, i: number): JsonPath => [idSections[section]!, 
  * errors: `seen` maps an id to its section and position, not to a path array per id.
  */
 const checkIds = (workflow: Workflow, seen: Map<string, number>): WorkflowError | undefined => {
+  // Runs, versions and snapshots are looked up by the workflow's id: a blank one names nothing.
+  if (workflow.id.trim() === "") return new InvalidId({ id: workflow.id, path: ["id"] })
   const sections = [workflow.blocks, workflow.loops ?? [], workflow.parallels ?? []] as const
   for (let section = 0; section < sections.length; section++) {
     const items = sections[section]!

@@ -472,6 +472,27 @@ for (const [name, open] of sqlStores) {
       assert.include(handled.stdout, "the service is down")
     })
 
+    // The fix line of every value no store holds was about NUL characters and surrogates.
+    it("an approval payload no store holds: the fix is about what it holds, and nothing is written", async () => {
+      const paused = await rippleInProcess(store.where, "run", example("content-pipeline.json"))
+      assert.strictEqual(paused.code, 3, paused.stdout + paused.stderr)
+      const runId = runIdOf(paused)
+      const after = await store.dump()
+      const deepPayload = Path.join(dir, "deep-payload.json")
+      Fs.writeFileSync(deepPayload, `${"[".repeat(100_000)}${"]".repeat(100_000)}`)
+      const cases = [
+        { payload: "{\"amount\": 1e400}", names: ["non-finite number Infinity at [\"payload\",\"amount\"]", "fix: send numbers a double holds (up to ±1.7976931348623157e+308)"] },
+        { payload: `@${deepPayload}`, names: ["nested deeper than", "fix: nest the payload less deeply"] }
+      ]
+      for (const { names, payload } of cases) {
+        const result = await rippleInProcess(store.where, "approve", runId, "review", "--payload", payload)
+        const printed = `${result.stdout}\n${result.stderr}`
+        refused({ name: payload, args: () => [], names }, result.code, printed)
+        assert.notInclude(printed, "NUL")
+        assert.strictEqual(await store.dump(), after, "nothing written")
+      }
+    })
+
     it("versions of a workflow file that does not exist, nor a workflow of that id, names both", async () => {
       const missing = Path.join(dir, "no-such-flow.json")
       const first = await store.dump()

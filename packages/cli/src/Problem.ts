@@ -184,6 +184,14 @@ export const executionStopped = (runId: string, error: RunStore.RunStoreError | 
   })
 }
 
+// What to change in a request (payload, name, reason) that no store can hold, after what is wrong with it.
+const unstorableFix = (reason: string): string =>
+  reason.startsWith("non-finite number")
+    ? `send numbers a double holds (up to ±${Number.MAX_VALUE}); send larger ones as strings`
+    : reason.startsWith("nested deeper than")
+    ? "nest the payload less deeply, or send the deep part as a string"
+    : "leave NUL characters (\\u0000) and unpaired surrogates (\\ud800-\\udfff) out of the payload, name and reason"
+
 /**
  * An error of a request on a stored run (a signal, an approval, a resume...) as a problem.
  *
@@ -201,7 +209,7 @@ export const fromStoreError = (
         error.message,
         error.cause._tag === "ValueTooLarge"
           ? `send at most ${error.cause.limit} bytes of JSON; keep larger data elsewhere and send where it is`
-          : "leave NUL characters (\\u0000) and unpaired surrogates (\\ud800-\\udfff) out of the payload, name and reason"
+          : unstorableFix(error.cause.reason)
       )
     case "IllegalTransition":
       return badInput(`run ${runId} is ${error.from}: ${error.event} is not allowed (${error.reason})`, `see the run with \`ripple show ${runId}\``)

@@ -698,6 +698,33 @@ describe("an unreachable server", () => {
   })
 })
 
+// A database name the server does not have was "(Unreachable)" with the fix "start the PostgreSQL
+// server or correct --db": the server had answered.
+describe("a server without the database the URL names: exit 2, naming the database and how to create it", () => {
+  it("--db and DATABASE_URL", async () => {
+    const temp = tempDir("nosuchdb")
+    const url = new URL(TestDatabase.serverUrl())
+    const name = `ripple_test_nosuch_${process.pid}`
+    url.pathname = `/${name}`
+    const sources = [{ where: { cwd: temp.dir, db: ["--db", url.toString()] }, flag: "--db" }, { where: { cwd: temp.dir, env: { DATABASE_URL: url.toString() } }, flag: "DATABASE_URL" }]
+    try {
+      for (const { flag, where } of sources) {
+        const result = await rippleInProcess(where, "runs")
+        const printed = `${result.stdout}\n${result.stderr}`
+        refused({
+          name: flag,
+          args: () => [],
+          names: [`cannot open the database (DatabaseNotFound): ${url.toString()}`, `database "${name}" does not exist`, "fix: create it (createdb ", `${name}) or correct ${flag}`]
+        }, result.code, printed)
+        assert.notInclude(printed, "start the PostgreSQL server")
+      }
+      assert.deepStrictEqual(Fs.readdirSync(temp.dir), [])
+    } finally {
+      temp.remove()
+    }
+  })
+})
+
 // Where the user of the URL may not create Ripple's tables, every command said "the database could
 // not be prepared: PgConnection: Query failed" (the server's reason lost), told a --db user to "use
 // a fresh --data-dir", and exited 1.

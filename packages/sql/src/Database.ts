@@ -89,7 +89,8 @@ export class Database extends Context.Service<Database, {
 /**
  * Why the database could not be reached or opened. `DataDirectoryInUse`: another live process (or
  * client) holds the embedded data directory; the error's detail names its pid. `NoDatabase`: the
- * data directory holds no database and `create` is `false`.
+ * data directory holds no database and `create` is `false`. `DatabaseNotFound`: the server answered
+ * that it has no database of the URL's name.
  *
  * @since 0.1.0
  */
@@ -97,6 +98,7 @@ export type DatabaseErrorReason =
   | "InvalidUrl"
   | "Unreachable"
   | "AuthenticationFailed"
+  | "DatabaseNotFound"
   | "CannotOpenDataDirectory"
   | "DataDirectoryInUse"
   | "NoDatabase"
@@ -227,6 +229,17 @@ const explain = (cause: unknown): string => {
   return typeof errno === "number" ? `filesystem error (errno ${errno})` : String(cause)
 }
 
+// The SQLSTATE the server answered with, down the reason/cause chain.
+const sqlStateOf = (cause: unknown): string | undefined => {
+  let current: unknown = cause
+  for (let depth = 0; depth < 6 && typeof current === "object" && current !== null; depth++) {
+    const record = current as { readonly code?: unknown; readonly reason?: unknown; readonly cause?: unknown }
+    if (typeof record.code === "string" && /^[0-9A-Z]{5}$/.test(record.code)) return record.code
+    current = record.reason ?? record.cause
+  }
+  return undefined
+}
+
 const pgliteKind = (client: PgliteClient.PgliteClient): Database["Service"] => ({
   kind: "pglite",
   describe: `pglite:${client.dataDir}`,
@@ -333,12 +346,24 @@ const layerPostgres = (
   const connectTimeout = Duration.fromInputUnsafe(options.connectTimeout ?? "5 seconds")
   const failed = (cause: unknown): DatabaseError => {
     const tag = (cause as { readonly reason?: { readonly _tag?: string } } | undefined)?.reason?._tag
+    // 3D000 invalid_catalog_name: the server is there; the database is not.
+    const missing = sqlStateOf(cause) === "3D000"
+    const parsed = new URL(describe)
+    const createdb = [
+      "createdb",
+      ...(parsed.hostname === "" ? [] : ["-h", parsed.hostname]),
+      ...(parsed.port === "" ? [] : ["-p", parsed.port]),
+      ...(parsed.username === "" ? [] : ["-U", decodeURIComponent(parsed.username)]),
+      decodeURIComponent(parsed.pathname.slice(1))
+    ].join(" ")
     return new DatabaseError({
-      reason: tag === "AuthenticationError" ? "AuthenticationFailed" : "Unreachable",
+      reason: missing ? "DatabaseNotFound" : tag === "AuthenticationError" ? "AuthenticationFailed" : "Unreachable",
       kind: "postgres",
       target: describe,
       detail: explain(cause),
-      fix: serverFix(source),
+      fix: missing
+        ? `create it (${createdb}) or correct ${source.name} to name a database the server has; ${source.instead} instead`
+        : serverFix(source),
       cause
     })
   }

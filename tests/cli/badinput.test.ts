@@ -130,6 +130,23 @@ const probes: ReadonlyArray<Probe> = [
     },
     names: [`blank-id-${id.length}.json is not a valid workflow: InvalidId at id`, `(id ${JSON.stringify(id)})`, "at id;"]
   })),
+  // The ids along a cycle (or a chain of containers) were dropped: "Cycle at edges[2]" alone.
+  {
+    name: "edges that form a cycle",
+    args: () => {
+      const path = file("cycle", {}, [step, { id: "other", type: "value", params: { value: 2 } }, { id: "third", type: "value", params: { value: 3 } }])
+      const workflow = JSON.parse(Fs.readFileSync(path, "utf8"))
+      workflow.edges.push({ source: "step", target: "other" }, { source: "other", target: "third" }, { source: "third", target: "step" })
+      Fs.writeFileSync(path, JSON.stringify(workflow))
+      return ["run", path]
+    },
+    names: ["cycle.json is not a valid workflow: Cycle at edges[", "(cycle other → third → step → other)"]
+  },
+  {
+    name: "loops nested in each other",
+    args: () => ["run", file("nest", { loops: [{ id: "outer", kind: "count", count: 2, body: ["inner"] }, { id: "inner", kind: "count", count: 2, body: ["outer"] }] }, [step])],
+    names: ["ContainerNestedInItself at loops[1].body[0]", "chain outer → inner → outer"]
+  },
   // It read "cannot read --input from : ENOENT: no such file or directory, open ''".
   {
     name: "--input @ with no file name",

@@ -72,11 +72,14 @@ export const invalidWorkflow = (file: string, error: Workflow.WorkflowError): Pr
   )
 }
 
-// The fields that identify the offender (ids, references), without the path already shown.
+// The fields that identify the offender (ids, references, the ids along a cycle), without the path already shown.
 const describe = (error: Workflow.WorkflowError): string =>
   Object.entries(error)
-    .filter(([key, value]) => key !== "_tag" && key !== "path" && key !== "firstPath" && (typeof value === "string" || typeof value === "number"))
-    .map(([key, value]) => `${key} ${JSON.stringify(value)}`)
+    .flatMap(([key, value]) => {
+      if (key === "_tag" || key === "path" || key === "firstPath") return []
+      if (typeof value === "string" || typeof value === "number") return [`${key} ${JSON.stringify(value)}`]
+      return Array.isArray(value) && value.every((id) => typeof id === "string") ? [`${key} ${value.join(" → ")}`] : []
+    })
     .join(", ")
 
 /**

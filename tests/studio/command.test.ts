@@ -66,8 +66,9 @@ describe("ripple studio", () => {
       const dataDir = Path.join(temp.dir, "db")
       const result = await rippleInProcess({ cwd: temp.dir }, "studio", "--port", String(port), "--data-dir", dataDir)
       assert.strictEqual(result.code, 2, result.stderr)
-      assert.include(result.stderr, `cannot listen on 127.0.0.1:${port}`)
+      assert.include(result.stderr, `cannot listen on 127.0.0.1:${port}: listen EADDRINUSE`)
       assert.notInclude(result.stderr, "    at ")
+      assert.notInclude(result.stderr, "Error:")
       assert.isFalse(Fs.existsSync(dataDir))
     } finally {
       await new Promise((resolve) => taken.close(resolve))
@@ -109,19 +110,23 @@ describe("ripple studio", () => {
   }, 90_000)
 
   // The fix said "pick another --port" for an address the machine does not have (TEST-NET-3).
-  it("names --host in the fix when the machine has no such address", async () => {
-    const temp = tempDir("studio-host")
-    try {
-      const dataDir = Path.join(temp.dir, "db")
-      const result = await rippleInProcess({ cwd: temp.dir }, "studio", "--host", "203.0.113.7", "--port", "0", "--data-dir", dataDir)
-      assert.strictEqual(result.code, 2, result.stderr)
-      assert.include(result.stderr, "cannot listen on 203.0.113.7:0")
-      assert.include(result.stderr, "fix: pass a --host this machine has")
-      assert.notInclude(result.stderr, "--port")
-      assert.notInclude(result.stderr, "    at ")
-      assert.isFalse(Fs.existsSync(dataDir))
-    } finally {
-      temp.remove()
-    }
-  })
+  // The reason read "Error: listen EADDRNOTAVAIL ..." (the error's class name printed).
+  for (const [host, reason] of [["203.0.113.7", "listen EADDRNOTAVAIL"], ["no-such-host.invalid", "getaddrinfo ENOTFOUND no-such-host.invalid"]]) {
+    it(`names --host in the fix when the machine has no such address (${host})`, async () => {
+      const temp = tempDir("studio-host")
+      try {
+        const dataDir = Path.join(temp.dir, "db")
+        const result = await rippleInProcess({ cwd: temp.dir }, "studio", "--host", host!, "--port", "0", "--data-dir", dataDir)
+        assert.strictEqual(result.code, 2, result.stderr)
+        assert.include(result.stderr, `cannot listen on ${host}:0: ${reason}`)
+        assert.include(result.stderr, "fix: pass a --host this machine has")
+        assert.notInclude(result.stderr, "--port")
+        assert.notInclude(result.stderr, "    at ")
+        assert.notInclude(result.stderr, "Error:")
+        assert.isFalse(Fs.existsSync(dataDir))
+      } finally {
+        temp.remove()
+      }
+    })
+  }
 })

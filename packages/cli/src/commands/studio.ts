@@ -33,7 +33,7 @@ const listenFix = (cause: unknown): string => {
 }
 
 const cannotListen = (host: string, port: number, cause: unknown): Problem.Problem =>
-  Problem.badInput(`cannot listen on ${host}:${port}: ${String(cause)}`, listenFix(cause))
+  Problem.badInput(`cannot listen on ${host}:${port}: ${cause instanceof Error ? cause.message : String(cause)}`, listenFix(cause))
 
 /**
  * The `studio` command.

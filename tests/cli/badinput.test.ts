@@ -715,6 +715,27 @@ describe("an unreachable server", () => {
   })
 })
 
+// A URL without a user was "(Unreachable): postgres://127.0.0.1/ripple: PgConnection: No username
+// configured: No username configured", with the fix "start the PostgreSQL server".
+describe("a server URL that names no user: exit 2 before connecting, naming what to add", () => {
+  it("--db and DATABASE_URL", async () => {
+    const temp = tempDir("nouser")
+    const url = "postgres://127.0.0.1:1/ripple"
+    const sources = [{ where: { cwd: temp.dir, db: ["--db", url] }, flag: "--db" }, { where: { cwd: temp.dir, env: { DATABASE_URL: url } }, flag: "DATABASE_URL" }]
+    try {
+      for (const { flag, where } of sources) {
+        const result = await rippleInProcess(where, "runs")
+        const printed = `${result.stdout}\n${result.stderr}`
+        refused({ name: flag, args: () => [], names: [`cannot open the database (InvalidUrl): ${flag}: the URL names no user`, `correct ${flag} (postgres://user`] }, result.code, printed)
+        assert.notInclude(printed, "start the PostgreSQL server")
+      }
+      assert.deepStrictEqual(Fs.readdirSync(temp.dir), [])
+    } finally {
+      temp.remove()
+    }
+  })
+})
+
 // A database name the server does not have was "(Unreachable)" with the fix "start the PostgreSQL
 // server or correct --db": the server had answered.
 describe("a server without the database the URL names: exit 2, naming the database and how to create it", () => {

@@ -213,6 +213,10 @@ const databaseUrl: UrlSource = { name: "DATABASE_URL", instead: "unset DATABASE_
 const serverFix = (source: UrlSource): string =>
   `start the PostgreSQL server or correct ${source.name} (postgres://user:password@host:port/database); ${source.instead} instead`
 
+// For a URL that cannot name a server to connect to: no server to start.
+const urlFix = (source: UrlSource): string =>
+  `correct ${source.name} (postgres://user:password@host:port/database); ${source.instead} instead`
+
 // Every distinct message down the reason/cause chain: "PgConnection: Failed to connect: connect ECONNREFUSED ...".
 const explain = (cause: unknown): string => {
   const messages: Array<string> = []
@@ -331,14 +335,20 @@ const layerPostgres = (
   const source = options.urlSource ?? urlOption
   // The wire client would say it twice, as a connection failure ("Unreachable").
   const scheme = describe === undefined ? undefined : new URL(describe).protocol
-  if (describe === undefined || (scheme !== "postgres:" && scheme !== "postgresql:")) {
+  // The wire client takes no user from anywhere else: without one it fails as a connection would.
+  const noUser = describe !== undefined && new URL(describe).username === ""
+  if (describe === undefined || (scheme !== "postgres:" && scheme !== "postgresql:") || noUser) {
     return fromEffect(Effect.fail(
       new DatabaseError({
         reason: "InvalidUrl",
         kind: "postgres",
         target: source.name,
-        detail: describe === undefined ? "the value is not a URL" : `the URL's scheme is ${scheme}, not postgres: or postgresql:`,
-        fix: serverFix(source),
+        detail: describe === undefined
+          ? "the value is not a URL"
+          : scheme !== "postgres:" && scheme !== "postgresql:"
+          ? `the URL's scheme is ${scheme}, not postgres: or postgresql:`
+          : "the URL names no user",
+        fix: urlFix(source),
         cause: undefined
       })
     ))

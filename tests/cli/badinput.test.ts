@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import { spawnSync } from "node:child_process"
+import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -146,6 +147,26 @@ const probes: ReadonlyArray<Probe> = [
     name: "loops nested in each other",
     args: () => ["run", file("nest", { loops: [{ id: "outer", kind: "count", count: 2, body: ["inner"] }, { id: "inner", kind: "count", count: 2, body: ["outer"] }] }, [step])],
     names: ["ContainerNestedInItself at loops[1].body[0]", "chain outer → inner → outer"]
+  },
+  // Ids are keys of the SQL stores' indexes: a block id of 10 000 random characters stopped the run
+  // half-way ("the database failed journal (StoreFailure 54000): index row requires 10056 bytes"),
+  // a workflow id as long failed the run's creation, both with the fix "check that the database is reachable".
+  {
+    name: "a block id of 10 000 random characters",
+    args: () => {
+      const id = Crypto.randomBytes(5_000).toString("hex")
+      return ["run", file("long-block", {}, [{ id, type: "value", params: { value: 1 } }])]
+    },
+    names: ["long-block.json is not a valid workflow: IdTooLong at blocks[1].id", "…\", bytes 10000, limit 256)"]
+  },
+  {
+    name: "a workflow id of 10 000 random characters",
+    args: () => {
+      const path = Path.join(dir, "long-id.json")
+      Fs.writeFileSync(path, JSON.stringify({ version: 1, id: Crypto.randomBytes(5_000).toString("hex"), blocks: [{ id: "start", type: "trigger" }], edges: [] }))
+      return ["run", path]
+    },
+    names: ["long-id.json is not a valid workflow: IdTooLong at id", "…\", bytes 10000, limit 256)"]
   },
   // It read "cannot read --input from : ENOENT: no such file or directory, open ''".
   {

@@ -52,6 +52,12 @@ describe("Workflow.decode examples", () => {
     w.blocks[1] = { id: "", type: "fn" }
     assert.deepInclude(failure(w), { _tag: "InvalidId", id: "", path: ["blocks", 1, "id"] })
     for (const id of ["", "  "]) assert.deepInclude(failure({ ...base(), id }), { _tag: "InvalidId", id, path: ["id"] })
+    // 256 bytes pass, 257 do not; counted in UTF-8 (an "é" takes 2).
+    assert.isTrue(Result.isSuccess(Workflow.decode({ ...base(), id: "w".repeat(Workflow.maxIdBytes) })))
+    assert.deepInclude(failure({ ...base(), id: "w".repeat(Workflow.maxIdBytes + 1) }), { _tag: "IdTooLong", bytes: 257, limit: 256, path: ["id"] })
+    const t = base()
+    t.blocks[1] = { id: "é".repeat(129), type: "fn" }
+    assert.deepInclude(failure(t), { _tag: "IdTooLong", bytes: 258, path: ["blocks", 1, "id"] })
     const v = base()
     v.loops[0] = { ...v.loops[0], id: "L.1" }
     assert.deepInclude(failure(v), { _tag: "ReservedCharacter", id: "L.1", character: ".", path: ["loops", 0, "id"] })

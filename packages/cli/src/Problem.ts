@@ -77,7 +77,9 @@ const describe = (error: Workflow.WorkflowError): string =>
   Object.entries(error)
     .flatMap(([key, value]) => {
       if (key === "_tag" || key === "path" || key === "firstPath") return []
-      if (typeof value === "string" || typeof value === "number") return [`${key} ${JSON.stringify(value)}`]
+      if (typeof value === "number") return [`${key} ${value}`]
+      // An id thousands of characters long is shown by its start.
+      if (typeof value === "string") return [`${key} ${value.length > 64 ? `${JSON.stringify(`${value.slice(0, 32)}…`)}` : JSON.stringify(value)}`]
       return Array.isArray(value) && value.every((id) => typeof id === "string") ? [`${key} ${value.join(" → ")}`] : []
     })
     .join(", ")

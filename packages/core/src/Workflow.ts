@@ -10,7 +10,8 @@
  * - Every string (ids, names, params, variables, object keys) is one every store can hold: no NUL,
  *   no lone surrogate, and numbers are finite (`UnstorableValue`).
  * - Ids: blocks, loops and parallels share one id space; ids are non-empty and free of the
- *   node-id codec's reserved characters (see `NodeId`); the workflow's id is not blank.
+ *   node-id codec's reserved characters (see `NodeId`); the workflow's id is not blank; no id
+ *   takes more than `maxIdBytes` bytes (`IdTooLong`).
  * - Containers: a body lists block or container ids; each id is in at most one body; no container
  *   contains itself, directly or through a chain; bodies are non-empty; each kind has its field
  *   (`count`, `items` or `condition`) and `while` loops a `maxIterations`.
@@ -283,6 +284,39 @@ export class InvalidId extends Data.TaggedError("InvalidId")<{
   readonly id: string
   readonly path: JsonPath
 }> {}
+
+/**
+ * The most UTF-8 bytes a workflow, block or container id may take.
+ *
+ * **Details**
+ *
+ * Ids are keys of the SQL stores' indexes (a run's workflow id, a journal row's node id, a loop or
+ * parallel instance's scope), and PostgreSQL refuses an index entry over about 2.7 kB once
+ * compressed: a longer id of random characters failed a run half-way, after it was stored. A node
+ * inside containers joins the ids of the containers around it, so the cap leaves room for nesting.
+ *
+ * @since 0.1.0
+ */
+export const maxIdBytes = 256
+
+/**
+ * A workflow, block or container id longer than `limit` (`maxIdBytes`) UTF-8 bytes.
+ *
+ * @since 0.1.0
+ */
+export class IdTooLong extends Data.TaggedError("IdTooLong")<{
+  readonly id: string
+  readonly bytes: number
+  readonly limit: number
+  readonly path: JsonPath
+}> {}
+
+const idTooLong = (id: string, path: JsonPath): IdTooLong | undefined => {
+  // A character takes at most 3 bytes in a JavaScript string's UTF-8 (a surrogate pair, 4 for 2).
+  if (id.length * 3 <= maxIdBytes) return undefined
+  const bytes = new TextEncoder().encode(id).length
+  return bytes > maxIdBytes ? new IdTooLong({ id, bytes, limit: maxIdBytes, path }) : undefined
+}
 
 /**
  * A block or container id contains a character reserved by the node-id codec (see `NodeId`).
@@ -721,6 +755,7 @@ export class DisabledBlockInputs extends Data.TaggedError("DisabledBlockInputs")
 export type WorkflowError =
   | SchemaMismatch
   | InvalidId
+  | IdTooLong
   | ReservedCharacter
   | DuplicateId
   | UnknownBodyMember
@@ -1110,12 +1145,16 @@ const idPath = (section: number, i: number): JsonPath => [idSections[section]!, 
 const checkIds = (workflow: Workflow, seen: Map<string, number>): WorkflowError | undefined => {
   // Runs, versions and snapshots are looked up by the workflow's id: a blank one names nothing.
   if (workflow.id.trim() === "") return new InvalidId({ id: workflow.id, path: ["id"] })
+  const long = idTooLong(workflow.id, ["id"])
+  if (long !== undefined) return long
   const sections = [workflow.blocks, workflow.loops ?? [], workflow.parallels ?? []] as const
   for (let section = 0; section < sections.length; section++) {
     const items = sections[section]!
     for (let i = 0; i < items.length; i++) {
       const id = items[i]!.id
       if (id.length === 0 || id === "__proto__") return new InvalidId({ id, path: idPath(section, i) })
+      const long = idTooLong(id, idPath(section, i))
+      if (long !== undefined) return long
       const character = NodeId.reservedCharacterOf(id)
       if (character !== undefined) return new ReservedCharacter({ id, character, path: idPath(section, i) })
       const first = seen.get(id)

@@ -168,6 +168,13 @@ const probes: ReadonlyArray<Probe> = [
     },
     names: ["long-id.json is not a valid workflow: IdTooLong at id", "…\", bytes 10000, limit 256)"]
   },
+  // A signal name is a key of the deliveries' index: a run waiting on one of 10 000 random
+  // characters could never be woken (\`ripple signal\` failed with StoreFailure 54000).
+  {
+    name: "a wait for a signal of 10 000 random characters",
+    args: () => ["run", file("long-signal", {}, [{ id: "hold", type: "wait", params: { signal: Crypto.randomBytes(5_000).toString("hex") } }])],
+    names: ["long-signal.json is not a valid workflow: InvalidParams at blocks[1].params.signal", "a signal name takes at most 256 bytes, not 10000"]
+  },
   // It read "cannot read --input from : ENOENT: no such file or directory, open ''".
   {
     name: "--input @ with no file name",

@@ -164,6 +164,23 @@ const sleepRules = (params: { readonly [key: string]: Json }): Problem | undefin
 
 const sleepJsonRules = { anyOf: [{ required: ["ms"] }, { required: ["until"] }] }
 
+/**
+ * The most UTF-8 bytes a `wait` block's signal name may take, as an id (`Workflow.maxIdBytes`): the
+ * name is a key of the SQL stores' index of deliveries, which refuses an entry over about 2.7 kB, so a
+ * run waiting on a longer one could never be signalled.
+ *
+ * @since 0.1.0
+ */
+export const maxSignalBytes = 256
+
+// A signal name decided by a reference is not judged here: its value is known only when the wait runs.
+const waitRules = (params: { readonly [key: string]: Json }): Problem | undefined => {
+  const signal = params["signal"]
+  if (typeof signal !== "string" || signal.length * 3 <= maxSignalBytes) return undefined
+  const bytes = new TextEncoder().encode(signal).length
+  return bytes > maxSignalBytes ? { reason: `a signal name takes at most ${maxSignalBytes} bytes, not ${bytes}`, path: ["signal"] } : undefined
+}
+
 const operators = ["eq", "neq", "lt", "lte", "gt", "gte", "contains", "exists"] as const
 
 /**
@@ -193,7 +210,7 @@ export const builtins: { readonly [type: string]: Spec } = {
   fail: { schema: Schema.Struct({ message: Schema.optionalKey(Schema.String) }) },
   http: { schema: http, strict: true, rules: httpRules, jsonRules: httpJsonRules },
   approval: { schema: Schema.Struct({ reason: Schema.optionalKey(Schema.String) }) },
-  wait: { schema: Schema.Struct({ signal: Schema.String }) },
+  wait: { schema: Schema.Struct({ signal: Schema.String }), rules: waitRules },
   sleep: { schema: Schema.Struct({}), rules: sleepRules, jsonRules: sleepJsonRules },
   child: {
     schema: Schema.Struct({

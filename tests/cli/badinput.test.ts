@@ -663,6 +663,32 @@ describe("a --data-dir that cannot be created (the binary): exit 2 naming the fo
   }
 })
 
+// The fix for a folder of other files began "check that <dir> is writable and that its disk has
+// free space" (neither was the problem) before it said that a new database needs an empty folder.
+describe("a --data-dir that holds other files: exit 2, the folder left as it is", () => {
+  it("run, and migrate", async () => {
+    const temp = tempDir("foreign")
+    const folder = Path.join(temp.dir, "notes")
+    Fs.mkdirSync(folder)
+    Fs.writeFileSync(Path.join(folder, "todo.txt"), "buy milk")
+    try {
+      for (const args of [["run", example("support-triage.json"), "--input", ticket], ["migrate"]]) {
+        const result = await rippleInProcess({ cwd: temp.dir, db: ["--data-dir", folder] }, ...args)
+        const printed = `${result.stdout}\n${result.stderr}`
+        refused({
+          name: args[0]!,
+          args: () => [],
+          names: [`${folder}: it is not empty and holds no PostgreSQL data directory`, `fix: ${folder} holds other files: point --data-dir at a new or empty folder`]
+        }, result.code, printed)
+        assert.notInclude(printed, "writable")
+        assert.deepStrictEqual(Fs.readdirSync(folder), ["todo.txt"])
+      }
+    } finally {
+      temp.remove()
+    }
+  })
+})
+
 // Read whole, /dev/zero never ended: the command grew until memory ran out. The binary runs with a
 // timeout, and the test fails if it does not exit.
 describe("a JSON flag read from a device that never ends (the binary): exit 2, nothing written", () => {

@@ -43,7 +43,7 @@ import * as Stream from "effect/Stream"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as DirectoryLock from "./DirectoryLock.ts"
-import { adapterError, invalidChannel, NoDatabase, openError, sqlError } from "./internal/errors.ts"
+import { adapterError, ForeignFolder, invalidChannel, NoDatabase, openError, sqlError } from "./internal/errors.ts"
 import { makeDirectory } from "./internal/makeDirectory.ts"
 import { bind } from "./internal/parameters.ts"
 
@@ -252,7 +252,7 @@ const needsCreating = (dataDir: string): boolean => {
     return true
   }
   if (Fs.existsSync(Path.join(dataDir, "PG_VERSION"))) return false
-  if (entries.length > 0) throw new Error("it is not empty and holds no PostgreSQL data directory")
+  if (entries.length > 0) throw new ForeignFolder({ dataDir })
   return true
 }
 

@@ -92,7 +92,8 @@ export const openDetail = (cause: unknown, dataDir: string, reported: string): s
   // new folders (procfs), not a missing parent.
   const refusedFolder = code === "ENOENT" && field(cause, "syscall") === "mkdir"
   if (refusedFolder || (code !== undefined && notWritable.has(code))) return `it is not writable (${reported})`
-  const free = (cause instanceof DirectoryLock.DirectoryLockError && cause.reason._tag === "InUse") || cause instanceof NoDatabase
+  const free = (cause instanceof DirectoryLock.DirectoryLockError && cause.reason._tag === "InUse") || cause instanceof NoDatabase ||
+      cause instanceof ForeignFolder
     ? undefined
     : freeBytes(dataDir)
   return free !== undefined && free < lowSpace ? `its disk is full (${mebibytes(free)} free; ${reported})` : reported
@@ -115,6 +116,13 @@ export class NoDatabase extends Data.TaggedError("NoDatabase")<{ readonly dataDi
   }
 }
 
+/** A data directory that holds files but no PostgreSQL data directory: a new database needs an empty folder. */
+export class ForeignFolder extends Data.TaggedError("ForeignFolder")<{ readonly dataDir: string }> {
+  override get message(): string {
+    return "it is not empty and holds no PostgreSQL data directory"
+  }
+}
+
 // The nearest existing path at or above `path` when it is a file: what keeps a folder from being there.
 const fileInTheWay = (path: string): string | undefined => {
   for (let current = path; ; current = Path.dirname(current)) {
@@ -132,6 +140,10 @@ export const openFix = (cause: unknown, dataDir: string): string => {
   if (cause instanceof NoDatabase) {
     return `run a workflow first to create the database there (ripple run <workflow.json>), or point --data-dir ` +
       `at the folder of an existing one, or use a PostgreSQL server (--db or DATABASE_URL)`
+  }
+  if (cause instanceof ForeignFolder) {
+    return `${dataDir} holds other files: point --data-dir at a new or empty folder to create a database, or at the ` +
+      `folder of an existing Ripple database; or use a PostgreSQL server (--db or DATABASE_URL)`
   }
   if (cause instanceof DirectoryLock.DirectoryLockError) {
     const reason = cause.reason

@@ -769,52 +769,51 @@ describe("an unreachable server", () => {
   })
 })
 
-// A URL without a user was "(Unreachable): postgres://127.0.0.1/ripple: PgConnection: No username
-// configured: No username configured", with the fix "start the PostgreSQL server".
-describe("a server URL that names no user: exit 2 before connecting, naming what to add", () => {
-  it("--db and DATABASE_URL", async () => {
-    const temp = tempDir("nouser")
-    const url = "postgres://127.0.0.1:1/ripple"
-    const sources = [{ where: { cwd: temp.dir, db: ["--db", url] }, flag: "--db" }, { where: { cwd: temp.dir, env: { DATABASE_URL: url } }, flag: "DATABASE_URL" }]
-    try {
-      for (const { flag, where } of sources) {
-        const result = await rippleInProcess(where, "runs")
-        const printed = `${result.stdout}\n${result.stderr}`
-        refused({ name: flag, args: () => [], names: [`cannot open the database (InvalidUrl): ${flag}: the URL names no user`, `correct ${flag} (postgres://user`] }, result.code, printed)
-        assert.notInclude(printed, "start the PostgreSQL server")
-      }
-      assert.deepStrictEqual(Fs.readdirSync(temp.dir), [])
-    } finally {
-      temp.remove()
-    }
-  })
-})
-
-// A database name the server does not have was "(Unreachable)" with the fix "start the PostgreSQL
-// server or correct --db": the server had answered.
-describe("a server without the database the URL names: exit 2, naming the database and how to create it", () => {
-  it("--db and DATABASE_URL", async () => {
-    const temp = tempDir("nosuchdb")
+// Each of these was "(Unreachable)" with the fix "start the PostgreSQL server or correct --db":
+// a user the server refuses, a URL without a user ("PgConnection: No username configured: No
+// username configured"; no server was asked), a database name the server does not have.
+describe("a server URL with a wrong user or database: exit 2, a fix about the URL, not the server", () => {
+  const nosuch = `ripple_test_nosuch_${process.pid}`
+  const edited = (edit: (url: URL) => void): string => {
     const url = new URL(TestDatabase.serverUrl())
-    const name = `ripple_test_nosuch_${process.pid}`
-    url.pathname = `/${name}`
-    const sources = [{ where: { cwd: temp.dir, db: ["--db", url.toString()] }, flag: "--db" }, { where: { cwd: temp.dir, env: { DATABASE_URL: url.toString() } }, flag: "DATABASE_URL" }]
-    try {
-      for (const { flag, where } of sources) {
-        const result = await rippleInProcess(where, "runs")
-        const printed = `${result.stdout}\n${result.stderr}`
-        refused({
-          name: flag,
-          args: () => [],
-          names: [`cannot open the database (DatabaseNotFound): ${url.toString()}`, `database "${name}" does not exist`, "fix: create it (createdb ", `${name}) or correct ${flag}`]
-        }, result.code, printed)
-        assert.notInclude(printed, "start the PostgreSQL server")
-      }
-      assert.deepStrictEqual(Fs.readdirSync(temp.dir), [])
-    } finally {
-      temp.remove()
+    edit(url)
+    return url.toString()
+  }
+  const norole = `ripple_test_norole_${process.pid}`
+  const cases = [
+    {
+      name: "a user the server refuses",
+      url: edited((url) => (url.username = norole)),
+      names: (flag: string) => ["cannot open the database (AuthenticationFailed)", `role "${norole}" does not exist`, `fix: correct the user or password in ${flag}`]
+    },
+    {
+      name: "no user",
+      url: "postgres://127.0.0.1:1/ripple",
+      names: (flag: string) => [`cannot open the database (InvalidUrl): ${flag}: the URL names no user`, `correct ${flag} (postgres://user`]
+    },
+    {
+      name: "a database the server does not have",
+      url: edited((url) => (url.pathname = `/${nosuch}`)),
+      names: (flag: string) => ["cannot open the database (DatabaseNotFound)", `database "${nosuch}" does not exist`, "fix: create it (createdb ", `${nosuch}) or correct ${flag}`]
     }
-  })
+  ]
+  for (const { name, names, url } of cases) {
+    it(name, async () => {
+      const temp = tempDir("serverurl")
+      const sources = [{ where: { cwd: temp.dir, db: ["--db", url] }, flag: "--db" }, { where: { cwd: temp.dir, env: { DATABASE_URL: url } }, flag: "DATABASE_URL" }]
+      try {
+        for (const { flag, where } of sources) {
+          const result = await rippleInProcess(where, "runs")
+          const printed = `${result.stdout}\n${result.stderr}`
+          refused({ name: flag, args: () => [], names: names(flag) }, result.code, printed)
+          assert.notInclude(printed, "start the PostgreSQL server")
+        }
+        assert.deepStrictEqual(Fs.readdirSync(temp.dir), [])
+      } finally {
+        temp.remove()
+      }
+    })
+  }
 })
 
 // Where the user of the URL may not create Ripple's tables, every command said "the database could

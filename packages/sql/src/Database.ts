@@ -366,13 +366,17 @@ const layerPostgres = (
       ...(parsed.username === "" ? [] : ["-U", decodeURIComponent(parsed.username)]),
       decodeURIComponent(parsed.pathname.slice(1))
     ].join(" ")
+    const refused = tag === "AuthenticationError"
     return new DatabaseError({
-      reason: missing ? "DatabaseNotFound" : tag === "AuthenticationError" ? "AuthenticationFailed" : "Unreachable",
+      reason: missing ? "DatabaseNotFound" : refused ? "AuthenticationFailed" : "Unreachable",
       kind: "postgres",
       target: describe,
       detail: explain(cause),
       fix: missing
         ? `create it (${createdb}) or correct ${source.name} to name a database the server has; ${source.instead} instead`
+        : refused
+        ? `correct the user or password in ${source.name} (postgres://user:password@host:port/database; percent-encode ` +
+          `special characters), or create that role on the server; ${source.instead} instead`
         : serverFix(source),
       cause
     })

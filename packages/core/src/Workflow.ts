@@ -293,7 +293,7 @@ export class InvalidId extends Data.TaggedError("InvalidId")<{
  * Ids are keys of the SQL stores' indexes (a run's workflow id, a journal row's node id, a loop or
  * parallel instance's scope), and PostgreSQL refuses an index entry over about 2.7 kB once
  * compressed: a longer id of random characters failed a run half-way, after it was stored. A node
- * inside containers joins the ids of the containers around it, so the cap leaves room for nesting.
+ * id adds only a suffix to its block's (`@i.j`, `#start`), so the cap leaves that room.
  *
  * @since 0.1.0
  */

@@ -173,20 +173,34 @@ const refuseDequeue = Effect.gen(function*() {
     WHEN (OLD.queued AND NOT NEW.queued) EXECUTE FUNCTION ripple_dequeue_fault()`
 })
 
-// Another process takes the lease of a run at the moment its worker takes it off the queue: the
-// worker's fenced write then matches no row, as when the lease was taken just before it. The nested
-// update keeps `queued`, so it does not fire the trigger again.
-const takeLeaseOnDequeue = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  yield* sql.unsafe(`CREATE FUNCTION ripple_dequeue_taken() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      UPDATE ripple_runs SET lease_owner = 'another process', lease_generation = lease_generation + 1,
-        lease_expires_at = OLD.lease_expires_at + 3600000 WHERE id = OLD.id;
-      RETURN NULL;
-    END $$`)
-  yield* sql`CREATE TRIGGER ripple_dequeue_taken BEFORE UPDATE ON ripple_runs FOR EACH ROW
-    WHEN (OLD.queued AND NOT NEW.queued) EXECUTE FUNCTION ripple_dequeue_taken()`
-})
+// The SQL store, but for the write journaling `b3`'s completion: another process takes the run's
+// lease first (it expired for it), then the write is refused with an error running again cannot fix.
+// The worker that executes the run holds a stale lease from then on.
+const takenThenRefused = (sqlStore: SqlRunStore.SqlRunStore["Service"], sql: SqlClient.SqlClient): SqlRunStore.SqlRunStore["Service"] => {
+  const take = (runId: string) =>
+    sql`UPDATE ripple_runs SET lease_owner = 'another process', lease_generation = lease_generation + 1,
+      lease_expires_at = lease_expires_at + 3600000 WHERE id = ${runId}`
+  const refused = new RunStore.StoreUnavailable({
+    reason: new RunStore.StoreFailure({ message: "injected refusal", code: "22023" }),
+    operation: "journal"
+  })
+  return {
+    ...sqlStore,
+    store: RunStore.RunStore.of({
+      ...sqlStore.store,
+      fenced: (lease) => {
+        const fenced = sqlStore.store.fenced(lease)
+        return RunStore.RunStore.of({
+          ...fenced,
+          journal: (runId, entries) =>
+            entries.some((entry) => entry._tag === "Completed" && entry.node === "b3")
+              ? Effect.andThen(Effect.orDie(take(runId)), Effect.fail(refused))
+              : fenced.journal(runId, entries)
+        })
+      }
+    })
+  }
+}
 
 // A run as the workers' queue sees it: its status, whether it is queued, its lease holder, and how
 // many leases were granted on it (each claim is one).
@@ -425,20 +439,20 @@ for (const backend of TestDatabase.backends) {
         yield* completedAfterFault(runId, calls)
       }).pipe(Effect.provide(Runs.layer())))
 
-    // `b3`'s completion refused (not retryable) and the dequeue that follows made to fail by `dequeue`,
-    // under a worker with a lease longer than the test: the run's queue state and the errors logged
-    // for it once two later claims have passed, `b3` having been executed once.
-    const stoppedWithDequeue = (
+    // A worker with a lease longer than the test executes a run whose `b3` completion is refused
+    // with an error running again cannot fix, the store and the database being armed by `arm`: the
+    // run's queue state and the errors logged for it once two later claims have passed, `b3` having
+    // been executed once.
+    const stoppedByWorker = <R>(
       name: string,
-      dequeue: Effect.Effect<unknown, unknown, SqlClient.SqlClient>,
+      arm: Effect.Effect<SqlRunStore.SqlRunStore["Service"], unknown, R>,
       calls: Map<string, number>,
       errors: ReadonlyArray<string>
     ) =>
       Effect.gen(function*() {
-        yield* refuseB3
-        yield* dequeue
+        const sqlStore = yield* arm
         const runId = yield* Worker.submit(chain(name, size))
-        const worker = yield* Worker.make({ ...fast, leaseMs: 60_000 })
+        const worker = yield* Effect.provideService(Worker.make({ ...fast, leaseMs: 60_000 }), SqlRunStore.SqlRunStore, sqlStore)
         yield* waitFor(
           Effect.map(queueState(runId), (state) => state.claims > 1 || errors.some((message) => message.includes(runId))),
           "the worker to stop the run",
@@ -454,20 +468,23 @@ for (const backend of TestDatabase.backends) {
     test("a non-retryable store error under a Worker whose dequeue fails too: the lease is left to expire, the run not claimed again meanwhile", undefined, (calls) =>
       loggingErrors((errors) =>
         Effect.gen(function*() {
-          const { logged, owner, state } = yield* stoppedWithDequeue("faults-worker-permanent-held", refuseDequeue, calls, errors)
+          const arm = Effect.andThen(Effect.andThen(refuseB3, refuseDequeue), SqlRunStore.SqlRunStore)
+          const { logged, owner, state } = yield* stoppedByWorker("faults-worker-permanent-held", arm, calls, errors)
           assert.deepStrictEqual(state, { status: "running", queued: true, holder: owner, claims: 1 })
           assert.include(logged, "injected dequeue fault")
           assert.include(logged, "expire")
         })
       ))
 
-    test("a non-retryable store error under a Worker whose lease is taken before its dequeue: the run is left to its new holder, queued, and not claimed again", undefined, (calls) =>
+    test("a non-retryable store error under a Worker whose lease another process took before it: the dequeue is fenced, the run left to its new holder, queued, and not claimed again", undefined, (calls) =>
       loggingErrors((errors) =>
         Effect.gen(function*() {
-          const { logged, state } = yield* stoppedWithDequeue("faults-worker-permanent-taken", takeLeaseOnDequeue, calls, errors)
+          const arm = Effect.map(Effect.all([SqlRunStore.SqlRunStore, SqlClient.SqlClient]), ([store, sql]) => takenThenRefused(store, sql))
+          const { logged, state } = yield* stoppedByWorker("faults-worker-permanent-taken", arm, calls, errors)
           // Granted twice: the worker's claim, then the other process's take. Neither released nor dequeued.
           assert.deepStrictEqual(state, { status: "running", queued: true, holder: "another process", claims: 2 })
           assert.include(logged, "StoreFailure 22023")
+          assert.include(logged, "injected refusal")
           assert.include(logged, "its lease was taken meanwhile")
         })
       ))

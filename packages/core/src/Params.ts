@@ -173,12 +173,24 @@ const sleepJsonRules = { anyOf: [{ required: ["ms"] }, { required: ["until"] }] 
  */
 export const maxSignalBytes = 256
 
-// A signal name decided by a reference is not judged here: its value is known only when the wait runs.
+/**
+ * The UTF-8 length of `text` when it is over `limit` bytes, else `undefined`; measured only when
+ * its length could put it over (a UTF-16 code unit takes at most 3 bytes).
+ *
+ * @since 0.1.0
+ */
+export const utf8LengthOver = (text: string, limit: number): number | undefined => {
+  if (text.length * 3 <= limit) return undefined
+  const bytes = new TextEncoder().encode(text).length
+  return bytes > limit ? bytes : undefined
+}
+
+// A signal name decided by a reference is not judged here: its value is known only when the wait
+// runs, which checks it then.
 const waitRules = (params: { readonly [key: string]: Json }): Problem | undefined => {
   const signal = params["signal"]
-  if (typeof signal !== "string" || signal.length * 3 <= maxSignalBytes) return undefined
-  const bytes = new TextEncoder().encode(signal).length
-  return bytes > maxSignalBytes ? { reason: `a signal name takes at most ${maxSignalBytes} bytes, not ${bytes}`, path: ["signal"] } : undefined
+  const bytes = typeof signal === "string" ? utf8LengthOver(signal, maxSignalBytes) : undefined
+  return bytes !== undefined ? { reason: `a signal name takes at most ${maxSignalBytes} bytes, not ${bytes}`, path: ["signal"] } : undefined
 }
 
 const operators = ["eq", "neq", "lt", "lte", "gt", "gte", "contains", "exists"] as const

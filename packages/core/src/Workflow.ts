@@ -312,10 +312,8 @@ export class IdTooLong extends Data.TaggedError("IdTooLong")<{
 }> {}
 
 const idTooLong = (id: string, path: JsonPath): IdTooLong | undefined => {
-  // A character takes at most 3 bytes in a JavaScript string's UTF-8 (a surrogate pair, 4 for 2).
-  if (id.length * 3 <= maxIdBytes) return undefined
-  const bytes = new TextEncoder().encode(id).length
-  return bytes > maxIdBytes ? new IdTooLong({ id, bytes, limit: maxIdBytes, path }) : undefined
+  const bytes = Params.utf8LengthOver(id, maxIdBytes)
+  return bytes !== undefined ? new IdTooLong({ id, bytes, limit: maxIdBytes, path }) : undefined
 }
 
 /**

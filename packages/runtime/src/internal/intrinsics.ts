@@ -6,7 +6,7 @@
  * time reached) and parks its instance otherwise; a node still dormant in the run's machine stays
  * parked.
  */
-import { type Snapshot, Workflow } from "@ripple/core"
+import { Params, type Snapshot, Workflow } from "@ripple/core"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import type { JournalEntry } from "../RunStore.ts"
@@ -53,6 +53,13 @@ const wait = (s: State, n: Started): Effect.Effect<void, StoreError> =>
     const signal = n.inputs["signal"]
     if (typeof signal !== "string") {
       return yield* failed(s, n.place, n.id, { message: `wait block ${n.id}: param "signal" must be a string`, retryable: false }, n.fields)
+    }
+    // A name read by a reference is known only now (a literal one was checked with the workflow):
+    // one the stores cannot keep a delivery for would leave the run waiting for ever.
+    const bytes = Params.utf8LengthOver(signal, Params.maxSignalBytes)
+    if (bytes !== undefined) {
+      const message = `wait block ${n.id}: its signal name takes ${bytes} bytes, at most ${Params.maxSignalBytes} can be signalled`
+      return yield* failed(s, n.place, n.id, { message, retryable: false }, n.fields)
     }
     const delivery = s.setup.dormant.has(n.place.key) ? undefined : yield* take(s, "signal", signal)
     if (delivery !== undefined) {

@@ -517,6 +517,16 @@ for (const [name, open] of sqlStores) {
       assert.include(handled.stdout, "the service is down")
     })
 
+    it("resume of a run waiting in the workers' queue says that `ripple worker` executes it, and writes nothing", async () => {
+      const queued = await rippleInProcess(store.where, "run", example("support-triage.json"), "--input", ticket, "--queue")
+      assert.strictEqual(queued.code, 0, queued.stdout + queued.stderr)
+      const runId = /^run (\S+) queued/m.exec(queued.stdout)?.[1] ?? assert.fail(queued.stdout)
+      const after = await store.dump()
+      const result = await rippleInProcess(store.where, "resume", runId)
+      refused({ name: "resume", args: () => [], names: [`run ${runId} is pending`, "fix: it waits in the workers' queue: `ripple worker`"] }, result.code, `${result.stdout}\n${result.stderr}`)
+      assert.strictEqual(await store.dump(), after, "nothing written")
+    })
+
     // The fix line of every value no store holds was about NUL characters and surrogates.
     it("an approval payload no store holds: the fix is about what it holds, and nothing is written", async () => {
       const paused = await rippleInProcess(store.where, "run", example("content-pipeline.json"))

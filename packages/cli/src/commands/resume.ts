@@ -109,6 +109,8 @@ const resumeHere = (run: string, layer: Layer.Layer<Handler.Handlers>) => (runs:
       `run ${run} is ${found.status}; nothing to resume now`,
       found.status === "paused" || found.status === "suspended"
         ? `it awaits an approval, a signal or a timer: see \`ripple show ${run}\``
+        : found.status === "pending" && found.queued === true
+        ? "it waits in the workers' queue: `ripple worker` on the same database executes it"
         : "resume continues failed, crashed, paused or due sleeping runs"
     )
   }).pipe(Effect.mapError((error) => error instanceof Problem.Problem ? error : Problem.fromStoreError(run, error)))

@@ -121,6 +121,22 @@ describe("Plan steps", () => {
     assert.isTrue(none.reasons.every((r) => r === none.reasons[0]) && none.reasons[0] !== 0)
   })
 
+  it("diff takes an edge moved to another handle of the same router for a wiring change", () => {
+    // The router keeps both handles; only which block each one reaches changes.
+    const swapped = edit((w) => {
+      w.edges[2].handle = "short" // route → summarize
+      w.edges[3].handle = "long" // route → quote
+    })
+    const plan = runFrom(swapped, "report")
+    for (const id of ["summarize", "quote"]) assert.deepInclude(plan.reasons.get(id) ?? [], { _tag: "wiring-changed" }, id)
+    const replay = Model.execute(swapped, { fingerprint: Fingerprint.hash }, Laws.replayOf(plan))
+    const fresh = Model.execute(swapped, { fingerprint: Fingerprint.hash })
+    for (const id of ["summarize", "quote", "report"]) {
+      assert.deepStrictEqual(replay.snapshot.nodes[id]?.status, fresh.snapshot.nodes[id]?.status, id)
+      assert.deepStrictEqual(replay.snapshot.nodes[id]?.output, fresh.snapshot.nodes[id]?.output, id)
+    }
+  })
+
   it("prune keeps changed ancestors of observed outputs plus the target", () => {
     const edited = edit((w) => {
       w.blocks[7].params.seen = "other" // audit: nobody observes it
@@ -353,6 +369,24 @@ describe("Plan.runFrom", () => {
     assert.deepStrictEqual(t.replay.executed.filter((k) => k.startsWith("step")), ["step@0", "step@1", "step@2"])
     assert.deepStrictEqual(Laws.soundness(t), [])
   })
+
+  it("restarts a loop nested in a restarting while loop whole, because its enclosing loop restarts", () => {
+    // The while loop `repeat` holds `next` and the count loop `inner` (body `step`); nothing inside
+    // follows anything.
+    const whileLoop = looped({ kind: "while", condition: { left: { $ref: "loop.index" }, op: "lt", right: 1 }, maxIterations: 3 })
+    const nested: Workflow.Workflow = {
+      ...whileLoop,
+      blocks: whileLoop.blocks.map((b) => b.id === "next" ? { ...b, params: { i: { $ref: "loop.index" } } } : b),
+      edges: whileLoop.edges.filter((e) => e.source !== "step"),
+      loops: [{ ...whileLoop.loops![0]!, body: ["inner", "next"] }, { id: "inner", kind: "count", count: 2, body: ["step"] }]
+    }
+    const t = Laws.trial({ before: nested, after: nested, target: "next" })
+    assert.deepStrictEqual(t.plan.resets, [
+      { _tag: "loop", container: "repeat", restart: "whole", why: "while-loop" },
+      { _tag: "loop", container: "inner", restart: "whole", why: "enclosing-restart" }
+    ])
+    assert.deepStrictEqual(Laws.soundness(t), [])
+  })
 })
 
 describe("Plan.runFrom over pruned nodes that failed", () => {
@@ -436,6 +470,15 @@ describe("Plan.resume", () => {
     assert.deepStrictEqual(plan.reasons.get("summarize"), [{ _tag: "incomplete" }])
     assert.deepStrictEqual(plan.state.waits, snapshot.waits)
     assert.strictEqual(plan.state.status, "suspended")
+  })
+
+  it("reuses a skipped node (a router branch not taken): only incomplete work re-runs", () => {
+    const skipped = Object.keys(prior.nodes).filter((id) => prior.nodes[id]!.status === "skipped")
+    assert.isAbove(skipped.length, 0, "the example's router skips a branch")
+    const { report: _r, ...rest } = prior.nodes
+    const plan = Result.getOrThrow(Plan.resume(workflow, { ...prior, status: "running", nodes: rest }))
+    assert.deepStrictEqual(plan.rerun, ["report"])
+    for (const id of skipped) assert.include(plan.reused, id)
   })
 })
 

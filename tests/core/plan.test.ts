@@ -387,6 +387,23 @@ describe("Plan.runFrom", () => {
     ])
     assert.deepStrictEqual(Laws.soundness(t), [])
   })
+
+  it("restarts a loop whose end did not finish whole, from iteration 0", () => {
+    // The prior run failed in `next` at every iteration: the loop's end has no record, and its
+    // scope (how many iterations ran) went with it, as a run that fails leaves them.
+    const after = looped({ kind: "count", count: 2 })
+    const before = { ...after, blocks: after.blocks.map((b) => b.id === "next" ? { id: "next", type: "fail" } : b) }
+    const ran = Model.execute(before, { fingerprint: Fingerprint.hash })
+    const { "repeat#end": _end, ...nodes } = ran.snapshot.nodes
+    const snapshot: Snapshot.Snapshot = { ...ran.snapshot, status: "failed", nodes, loops: {} }
+    const plan = Result.getOrThrow(Plan.runFrom({ workflow: after, snapshot, target: "out" }))
+    assert.deepStrictEqual(plan.resets, [{ _tag: "loop", container: "repeat", restart: "whole", why: "unfinished" }])
+    const replay = Model.execute(after, { fingerprint: Fingerprint.hash }, Laws.replayOf(plan))
+    const fresh = Model.execute(after, { fingerprint: Fingerprint.hash })
+    const t: Laws.Trial = { scenario: { before, after, target: "out" }, prior: { ...ran, snapshot }, plan, replay, fresh, dag: Dag.make(after) }
+    assert.deepStrictEqual(Laws.soundness(t), [])
+    assert.deepStrictEqual(replay.executed.filter((k) => k.startsWith("step")), ["step@0", "step@1"])
+  })
 })
 
 describe("Plan.runFrom over pruned nodes that failed", () => {

@@ -489,6 +489,18 @@ describe("Plan.resume", () => {
     assert.strictEqual(plan.state.status, "suspended")
   })
 
+  it("resuming a run to a block: a container end its plan pruned is not missing, it re-runs with its container", () => {
+    // A run to `quote` pruned the parallel `each` (its end is listed in the prune summary).
+    const toQuote = Result.getOrThrow(Plan.full(workflow, { to: "quote" }))
+    const ran = Model.execute(workflow, { fingerprint: Fingerprint.hash }, Laws.replayOf(toQuote)).snapshot
+    const pruned = Plan.pruneSummary(toQuote)
+    assert.deepStrictEqual(pruned?.ends, ["each#end"])
+    const plan = Result.getOrThrow(Plan.resume(workflow, { ...ran, status: "completed", ...(pruned === undefined ? {} : { pruned }) }))
+    assert.include(plan.rerun, "each#end")
+    assert.deepStrictEqual(plan.reasons.get("each#start"), [{ _tag: "missing-prior-state" }])
+    assert.deepStrictEqual(plan.reasons.get("each#end"), [{ _tag: "downstream", root: "each#start" }])
+  })
+
   it("reuses a skipped node (a router branch not taken): only incomplete work re-runs", () => {
     const skipped = Object.keys(prior.nodes).filter((id) => prior.nodes[id]!.status === "skipped")
     assert.isAbove(skipped.length, 0, "the example's router skips a branch")

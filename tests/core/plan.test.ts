@@ -501,6 +501,14 @@ describe("Plan.resume", () => {
     assert.deepStrictEqual(plan.reasons.get("each#end"), [{ _tag: "downstream", root: "each#start" }])
   })
 
+  it("retries a failed run's failed node (reason failed-last-time) and what follows it", () => {
+    const { report: _r, ...rest } = prior.nodes
+    const failed = { ...prior.nodes["summarize"]!, status: "failed" as const, error: { message: "down" } }
+    const plan = Result.getOrThrow(Plan.resume(workflow, { ...prior, status: "failed", nodes: { ...rest, summarize: failed } }))
+    assert.deepStrictEqual(plan.rerun, ["summarize", "report"])
+    assert.deepStrictEqual(plan.reasons.get("summarize"), [{ _tag: "failed-last-time" }])
+  })
+
   it("reuses a skipped node (a router branch not taken): only incomplete work re-runs", () => {
     const skipped = Object.keys(prior.nodes).filter((id) => prior.nodes[id]!.status === "skipped")
     assert.isAbove(skipped.length, 0, "the example's router skips a branch")

@@ -509,6 +509,18 @@ describe("Plan.resume", () => {
     assert.deepStrictEqual(plan.reasons.get("summarize"), [{ _tag: "failed-last-time" }])
   })
 
+  it("resuming a crashed run to a block inside a parallel finishes the parallel", () => {
+    // A run to `tag` runs the parallel `each` (its end included); it crashed before branch 2 and the end.
+    const toTag = Result.getOrThrow(Plan.full(workflow, { to: "tag" }))
+    const ran = Model.execute(workflow, { fingerprint: Fingerprint.hash }, Laws.replayOf(toTag)).snapshot
+    assert.strictEqual(ran.nodes["each#end"]?.status, "completed")
+    const { "tag@2": _tag, "each#end": _end, ...nodes } = ran.nodes
+    const plan = Result.getOrThrow(Plan.resume(workflow, { ...ran, status: "running", nodes, parallels: {} }, { to: "tag" }))
+    assert.includeMembers(plan.rerun, ["tag", "each#end"])
+    const resumed = Model.execute(workflow, { fingerprint: Fingerprint.hash }, Laws.replayOf(plan)).snapshot
+    for (const key of ["tag@2", "each#end"]) assert.deepStrictEqual(resumed.nodes[key], ran.nodes[key], key)
+  })
+
   it("reuses a skipped node (a router branch not taken): only incomplete work re-runs", () => {
     const skipped = Object.keys(prior.nodes).filter((id) => prior.nodes[id]!.status === "skipped")
     assert.isAbove(skipped.length, 0, "the example's router skips a branch")

@@ -370,6 +370,21 @@ describe("Plan.runFrom", () => {
     assert.deepStrictEqual(Laws.soundness(t), [])
   })
 
+  it("a container target counts as observed through its end: no member re-runs only as a reset", () => {
+    // `out` no longer reads the loop: only the target makes `repeat` needed.
+    const counted = looped({ kind: "count", count: 2 })
+    const aside: Workflow.Workflow = {
+      ...counted,
+      blocks: counted.blocks.map((b) => b.id === "out" ? { ...b, params: {} } : b),
+      edges: counted.edges.map((e) => e.target === "out" ? { source: "trigger", target: "out" } : e)
+    }
+    const plan = runFrom(aside, "repeat", Model.execute(aside, { fingerprint: Fingerprint.hash }).snapshot)
+    assert.deepStrictEqual(plan.rerun, ["repeat#start", "step", "next", "repeat#end"])
+    for (const id of ["step", "repeat#end"]) {
+      assert.deepStrictEqual(plan.reasons.get(id), [{ _tag: "downstream", root: "repeat#start" }], id)
+    }
+  })
+
   it("restarts a loop nested in a restarting while loop whole, because its enclosing loop restarts", () => {
     // The while loop `repeat` holds `next` and the count loop `inner` (body `step`); nothing inside
     // follows anything.

@@ -385,6 +385,24 @@ describe("Plan.runFrom", () => {
     }
   })
 
+  it("re-runs a changed body block at every iteration, even after one that re-runs at some iterations only", () => {
+    // `step` failed at iteration 0 only; `next` (after it) has new params, so every iteration changes.
+    const before = looped({ kind: "count", count: 3 })
+    const after = { ...before, blocks: before.blocks.map((b) => b.id === "next" ? { ...b, params: { ...b.params, extra: 1 } } : b) }
+    const ran = Model.execute(before, { fingerprint: Fingerprint.hash })
+    const snapshot: Snapshot.Snapshot = {
+      ...ran.snapshot,
+      status: "failed",
+      nodes: { ...ran.snapshot.nodes, "step@0": { ...ran.snapshot.nodes["step@0"]!, status: "failed", error: { message: "once" } } }
+    }
+    const plan = runFrom(after, "out", snapshot)
+    assert.deepInclude(plan.reasons.get("next") ?? [], { _tag: "definition-changed" })
+    const replay = Model.execute(after, { fingerprint: Fingerprint.hash }, Laws.replayOf(plan))
+    assert.deepStrictEqual(replay.executed.filter((k) => k.startsWith("next")), ["next@0", "next@1", "next@2"])
+    const fresh = Model.execute(after, { fingerprint: Fingerprint.hash })
+    for (const key of ["next@1", "repeat#end", "out"]) assert.deepStrictEqual(replay.snapshot.nodes[key]?.output, fresh.snapshot.nodes[key]?.output, key)
+  })
+
   it("restarts a loop nested in a restarting while loop whole, because its enclosing loop restarts", () => {
     // The while loop `repeat` holds `next` and the count loop `inner` (body `step`); nothing inside
     // follows anything.

@@ -2014,13 +2014,18 @@ class Prior {
     for (let b = 0; b < count; b++) if (keys[b] !== "") sets[b]! |= this.recordChanges(keys[b]!)
   }
 
-  /** A block's changes seen in its definition and wiring (`new-block` alone when it has none before). */
+  /**
+   * A block's changes seen in its definition and wiring (`new-block` alone when it has none before),
+   * and a trigger's in the run input: its output is the run input itself (`Builtins.trigger`), read
+   * by no param, so a changed input changes its inputs (and what reads its output re-runs with it).
+   */
   private definitionChanges(i: number, block: Workflow.Block): number {
     let set = 0
     const candidate = this.snapshot.workflow.blocks[i]
     const before = candidate !== undefined && candidate.id === block.id ? candidate : this.oldBlock(block.id)
     if (before === undefined) return bits["new-block"]
     if (before !== block && !sameBlock(before, block)) set |= bits["definition-changed"]
+    if (this.changedInputs.size > 0 && block.type === "trigger" && block.disabled !== true) set |= bits["inputs-changed"]
     // A disabled block passes its input on: it is not volatile and reads none of its own params.
     if (block.volatile === true && block.disabled !== true) set |= bits.volatile
     if (!this.wiringSame && this.wiring(block.id, "new") !== this.wiring(block.id, "old")) set |= bits["wiring-changed"]

@@ -27,7 +27,7 @@ import * as Builtins from "../Builtins.ts"
 import type * as Handler from "../Handler.ts"
 import type { RunEvent } from "../RunEvent.ts"
 import type { JournalEntry } from "../RunStore.ts"
-import { errorOf, NodeContext, type Shared, storable, storeFailure } from "./attempt.ts"
+import { errorOf, NodeContext, outputFingerprint, type Shared, storable, storeFailure } from "./attempt.ts"
 import { runContainer } from "./containers.ts"
 import { beforeStart, beforeStartOn } from "./control.ts"
 import { isLive, reuseReasons, runs } from "./edges.ts"
@@ -373,6 +373,17 @@ class Instance {
   }
 
   /**
+   * The fingerprint a `trigger` outputs in this run: its output is the run input, read by none of
+   * its params, so its prior record is reusable only if it output this input (a run from a block
+   * with a new input executes it again).
+   */
+  private runInputFingerprint(): string {
+    return this.inputOutput ??= outputFingerprint(this.s.setup.input)
+  }
+
+  private inputOutput: string | undefined = undefined
+
+  /**
    * A resume never executes a node the run already completed with these inputs; early cutoff
    * reuses a run-from node nothing it reads changed for. Whether either applied.
    */
@@ -392,7 +403,8 @@ class Instance {
     }
     if (
       mode === "run-from" && s.setup.cutoff && block.volatile !== true && id !== plan.target &&
-      cutoffAllowed(plan.reasons.get(id) ?? []) && !(answering.has(block.type) && State.upstreamDiffered(s, id))
+      cutoffAllowed(plan.reasons.get(id) ?? []) && !(answering.has(block.type) && State.upstreamDiffered(s, id)) &&
+      !(block.type === "trigger" && prior.fingerprints.output !== this.runInputFingerprint())
     ) {
       this.records[i] = prior
       const from = s.setup.sourceRun ?? s.setup.source?.runId

@@ -311,6 +311,15 @@ export class IdTooLong extends Data.TaggedError("IdTooLong")<{
   readonly path: JsonPath
 }> {}
 
+/**
+ * Whether a workflow id is blank: empty, or only white space. A byte-order mark (U+FEFF) is not
+ * white space here, though `String.prototype.trim` takes it away: it is text every store keeps
+ * (DESIGN.md, "Values round-trip"), so an id made of it names its workflow like any other.
+ *
+ * @since 0.1.0
+ */
+export const isBlankId = (id: string): boolean => id.trim() === "" && !id.includes("\ufeff")
+
 const idTooLong = (id: string, path: JsonPath): IdTooLong | undefined => {
   const bytes = Params.utf8LengthOver(id, maxIdBytes)
   return bytes !== undefined ? new IdTooLong({ id, bytes, limit: maxIdBytes, path }) : undefined
@@ -1142,7 +1151,7 @@ const idPath = (section: number, i: number): JsonPath => [idSections[section]!, 
  */
 const checkIds = (workflow: Workflow, seen: Map<string, number>): WorkflowError | undefined => {
   // Runs, versions and snapshots are looked up by the workflow's id: a blank one names nothing.
-  if (workflow.id.trim() === "") return new InvalidId({ id: workflow.id, path: ["id"] })
+  if (isBlankId(workflow.id)) return new InvalidId({ id: workflow.id, path: ["id"] })
   const long = idTooLong(workflow.id, ["id"])
   if (long !== undefined) return long
   const sections = [workflow.blocks, workflow.loops ?? [], workflow.parallels ?? []] as const

@@ -150,7 +150,7 @@ export const checkWait = (wait: number): Effect.Effect<void, Problem.Problem> =>
  * and answering "none stored" would hide the mistake. `what` names the argument.
  */
 export const checkWorkflowId = (id: string | undefined, what: string): Effect.Effect<void, Problem.Problem> =>
-  id !== undefined && id.trim() === ""
+  id !== undefined && Workflow.isBlankId(id)
     ? Effect.fail(Problem.badInput(`${what} is empty`, "give a workflow id (see `ripple runs`) or a workflow file"))
     : Effect.void
 

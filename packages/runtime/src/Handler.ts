@@ -51,7 +51,13 @@ export interface HandlerContext {
   /** The block's params as written, references unresolved. */
   readonly params: { readonly [key: string]: Json }
   readonly block: Workflow.Block
-  /** The run input (declared defaults applied). */
+  /**
+   * The run input (declared defaults applied). A block that depends on it reads it through a
+   * reference in its params (`{"$ref": "input.<key>"}`), which the planner and early cutoff see: a
+   * handler reading it here is reused by a re-run with a new input, as a function of its
+   * definition and resolved inputs. Only `trigger`, whose output is the run input, is treated as
+   * reading it all.
+   */
   readonly input: { readonly [key: string]: Json }
   readonly runId: string
   /** The node instance id (see `NodeId`). */

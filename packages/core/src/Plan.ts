@@ -2016,8 +2016,8 @@ class Prior {
 
   /**
    * A block's changes seen in its definition and wiring (`new-block` alone when it has none before),
-   * and a trigger's in the run input: its output is the run input itself (`Builtins.trigger`), read
-   * by no param, so a changed input changes its inputs (and what reads its output re-runs with it).
+   * and those in the run input of a block that outputs it (`Workflow.outputsRunInput`): what reads
+   * its output re-runs with it.
    */
   private definitionChanges(i: number, block: Workflow.Block): number {
     let set = 0
@@ -2025,7 +2025,7 @@ class Prior {
     const before = candidate !== undefined && candidate.id === block.id ? candidate : this.oldBlock(block.id)
     if (before === undefined) return bits["new-block"]
     if (before !== block && !sameBlock(before, block)) set |= bits["definition-changed"]
-    if (this.changedInputs.size > 0 && block.type === "trigger" && block.disabled !== true) set |= bits["inputs-changed"]
+    if (this.changedInputs.size > 0 && Workflow.outputsRunInput(block)) set |= bits["inputs-changed"]
     // A disabled block passes its input on: it is not volatile and reads none of its own params.
     if (block.volatile === true && block.disabled !== true) set |= bits.volatile
     if (!this.wiringSame && this.wiring(block.id, "new") !== this.wiring(block.id, "old")) set |= bits["wiring-changed"]

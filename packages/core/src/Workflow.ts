@@ -320,6 +320,15 @@ export class IdTooLong extends Data.TaggedError("IdTooLong")<{
  */
 export const isBlankId = (id: string): boolean => id.trim() === "" && !id.includes("\ufeff")
 
+/**
+ * Whether a block outputs the run input itself: an enabled `trigger` (`Builtins.trigger`). None of
+ * its params reads that input, so the planner and early cutoff count it as reading the whole input:
+ * a run from a block with a new input executes it again.
+ *
+ * @since 0.1.0
+ */
+export const outputsRunInput = (block: Block): boolean => block.type === "trigger" && block.disabled !== true
+
 const idTooLong = (id: string, path: JsonPath): IdTooLong | undefined => {
   const bytes = Params.utf8LengthOver(id, maxIdBytes)
   return bytes !== undefined ? new IdTooLong({ id, bytes, limit: maxIdBytes, path }) : undefined

@@ -15,7 +15,7 @@
  *
  * Built by hand: it is the engine itself.
  */
-import { NodeId, type Plan, type Reference, type Snapshot, type Workflow } from "@ripple/core"
+import { NodeId, type Plan, type Reference, type Snapshot, Workflow } from "@ripple/core"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -373,9 +373,8 @@ class Instance {
   }
 
   /**
-   * The fingerprint a `trigger` outputs in this run: its output is the run input, read by none of
-   * its params, so its prior record is reusable only if it output this input (a run from a block
-   * with a new input executes it again).
+   * The fingerprint a block that outputs the run input (`Workflow.outputsRunInput`) outputs in this
+   * run: its prior record is reusable only if it output this input.
    */
   private runInputFingerprint(): string {
     return this.inputOutput ??= outputFingerprint(this.s.setup.input)
@@ -404,7 +403,7 @@ class Instance {
     if (
       mode === "run-from" && s.setup.cutoff && block.volatile !== true && id !== plan.target &&
       cutoffAllowed(plan.reasons.get(id) ?? []) && !(answering.has(block.type) && State.upstreamDiffered(s, id)) &&
-      !(block.type === "trigger" && prior.fingerprints.output !== this.runInputFingerprint())
+      !(Workflow.outputsRunInput(block) && prior.fingerprints.output !== this.runInputFingerprint())
     ) {
       this.records[i] = prior
       const from = s.setup.sourceRun ?? s.setup.source?.runId

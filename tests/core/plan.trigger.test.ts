@@ -7,21 +7,9 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Fingerprint, Plan } from "@ripple/core"
-import type { Workflow } from "@ripple/core"
 import { Laws, Model } from "@ripple/core/testing"
 import * as Result from "effect/Result"
-
-/** trigger → echo (reads the trigger's output) → out (response) */
-const workflow: Workflow.Workflow = {
-  id: "echo",
-  inputs: { x: { type: "number" } },
-  blocks: [
-    { id: "trigger", type: "trigger" },
-    { id: "echo", type: "value", params: { value: { $ref: "blocks.trigger.output.x" } } },
-    { id: "out", type: "response", params: { value: { $ref: "blocks.echo.output" } } }
-  ],
-  edges: [{ source: "trigger", target: "echo" }, { source: "echo", target: "out" }]
-}
+import { echoInput as workflow } from "../helpers/echoInput.ts"
 
 describe("Plan.runFrom with a changed run input, read through the trigger's output", () => {
   it("re-runs what reads the trigger's output, as a from-scratch run with the new input computes it", () => {

@@ -3,6 +3,7 @@ import type { Workflow } from "@ripple/core"
 import { Builtins, Handler, Runs, RunStore } from "@ripple/runtime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import { echoInput } from "../helpers/echoInput.ts"
 
 type Json = Workflow.Json
 
@@ -140,35 +141,22 @@ describe("Early cutoff and the enclosing containers", () => {
 })
 
 describe("A run from a block with a new run input", () => {
-  // `out` reads the input through the trigger's output: the trigger's output is the run input, which
-  // none of its params reads, so only its prior output tells whether the run input changed.
-  const echo: Workflow.Workflow = {
-    id: "echo-input",
-    inputs: { x: { type: "number" } },
-    blocks: [
-      { id: "start", type: "trigger" },
-      { id: "echo", type: "value", params: { value: { $ref: "blocks.start.output.x" } } },
-      { id: "out", type: "response", params: { value: { $ref: "blocks.echo.output" } } }
-    ],
-    edges: [{ source: "start", target: "echo" }, { source: "echo", target: "out" }]
-  }
-
   it.effect("executes the trigger again, and what reads its output sees the new input; with the same input the trigger is reused", () =>
     Effect.gen(function*() {
       const runs = yield* Runs.Runs
       const store = yield* RunStore.RunStore
-      const first = yield* runs.start(echo, { x: 1 })
+      const first = yield* runs.start(echoInput, { x: 1 })
       assert.strictEqual(yield* runs.wait(first.runId), "completed")
-      const changed = yield* runs.runFrom(echo, { target: "out", run: first.runId, input: { x: 2 } })
+      const changed = yield* runs.runFrom(echoInput, { target: "out", run: first.runId, input: { x: 2 } })
       assert.strictEqual(yield* runs.wait(changed.runId), "completed")
       const after = yield* store.snapshot(changed.runId)
-      assert.deepStrictEqual(after.nodes["start"]?.output, { x: 2 })
-      assert.isUndefined(after.nodes["start"]?.reusedFrom)
+      assert.deepStrictEqual(after.nodes["trigger"]?.output, { x: 2 })
+      assert.isUndefined(after.nodes["trigger"]?.reusedFrom)
       assert.strictEqual(after.nodes["out"]?.output, 2)
-      const same = yield* runs.runFrom(echo, { target: "out", run: changed.runId, input: { x: 2 } })
+      const same = yield* runs.runFrom(echoInput, { target: "out", run: changed.runId, input: { x: 2 } })
       assert.strictEqual(yield* runs.wait(same.runId), "completed")
       const again = yield* store.snapshot(same.runId)
-      assert.strictEqual(again.nodes["start"]?.reusedFrom, changed.runId)
+      assert.strictEqual(again.nodes["trigger"]?.reusedFrom, changed.runId)
       assert.strictEqual(again.nodes["out"]?.output, 2)
     }).pipe(Effect.provide(layer(Builtins.handlers))))
 })

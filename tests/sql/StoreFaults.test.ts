@@ -130,14 +130,20 @@ const rowsSeen = Effect.gen(function*() {
 const outputsOf = (snapshot: Snapshot.Snapshot) =>
   Object.fromEntries(Object.entries(snapshot.nodes).map(([node, record]) => [node, record.output]))
 
-// The run ended as an uninterrupted one: completed, the same outputs, each handler called once.
-const uninterrupted = (runId: string, calls: Map<string, number>) =>
+// The run completed with the outputs of a fault-free run, block `b<i>` executed `times(i)` times.
+const completedAsFaultFree = (runId: string, calls: Map<string, number>, times: (i: number) => number) =>
   Effect.gen(function*() {
     const { store } = yield* SqlRunStore.SqlRunStore
     const snapshot = yield* store.snapshot(runId)
     assert.strictEqual(snapshot.status, "completed")
     assert.deepStrictEqual(outputsOf(snapshot), expectedOutputs(size))
-    for (let i = 0; i < size; i++) assert.strictEqual(calls.get(`${runId}/b${i}`), 1, `b${i}`)
+    for (let i = 0; i < size; i++) assert.strictEqual(calls.get(`${runId}/b${i}`), times(i), `b${i}`)
+  })
+
+// The run ended as an uninterrupted one: completed, the same outputs, each handler called once.
+const uninterrupted = (runId: string, calls: Map<string, number>) =>
+  Effect.gen(function*() {
+    yield* completedAsFaultFree(runId, calls, () => 1)
     assert.isAbove(yield* rowsSeen, 5, "the fault fired")
   })
 
@@ -242,14 +248,7 @@ const loggingErrors = <A, E, R>(body: (errors: ReadonlyArray<string>) => Effect.
 
 // The run completed with the outputs of a fault-free run; `b3`, whose completion the fault refused,
 // was executed twice, every other block once.
-const completedAfterFault = (runId: string, calls: Map<string, number>) =>
-  Effect.gen(function*() {
-    const { store } = yield* SqlRunStore.SqlRunStore
-    const snapshot = yield* store.snapshot(runId)
-    assert.strictEqual(snapshot.status, "completed")
-    assert.deepStrictEqual(outputsOf(snapshot), expectedOutputs(size))
-    for (let i = 0; i < size; i++) assert.strictEqual(calls.get(`${runId}/b${i}`), i === 3 ? 2 : 1, `b${i}`)
-  })
+const completedAfterFault = (runId: string, calls: Map<string, number>) => completedAsFaultFree(runId, calls, (i) => i === 3 ? 2 : 1)
 
 for (const backend of TestDatabase.backends) {
   layer(TestDatabase.shared(backend), { excludeTestServices: true })(`store faults on ${backend}`, (it) => {
